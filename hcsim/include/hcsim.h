@@ -1,0 +1,18 @@
+/* hcsim: the emulator's control API (fault injection, counters, reset). It exists only
+ * in the emulator build; its declarations live in aiohcs/_native/hcsim.cdef. */
+#ifndef HCSIM_H
+#define HCSIM_H
+
+#include "computecore.h"
+#include "computestorage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "hcsim.cdef"
+
+#ifdef __cplusplus
+}
+#endif
+#endif

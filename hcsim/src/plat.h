@@ -1,0 +1,94 @@
+/* hcsim platform layer: the only place that talks to the operating system.
+ * Everything above it (the emulator logic) is portable C11; a Win32 port replaces
+ * plat_posix.c only. All functions are thread-safe unless stated otherwise. */
+#ifndef HCSIM_PLAT_H
+#define HCSIM_PLAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _WIN32
+#error "hcsim: the Win32 platform layer is not written yet"
+#else
+#include <pthread.h>
+#include <sys/types.h>
+typedef struct { pthread_mutex_t m; } plat_mutex;
+typedef struct { pthread_cond_t c; } plat_cond;
+typedef struct { pthread_t t; } plat_thread;
+#endif
+
+/* Locks and condition variables. init returns 0 or an errno value. Mutexes are not
+ * recursive. plat_cond_timedwait returns 0 when signalled (or spuriously woken) and
+ * ETIMEDOUT when timeout_ms elapsed; it measures against the monotonic clock. */
+int plat_mutex_init(plat_mutex *m);
+void plat_mutex_destroy(plat_mutex *m);
+void plat_mutex_lock(plat_mutex *m);
+void plat_mutex_unlock(plat_mutex *m);
+int plat_cond_init(plat_cond *c);
+void plat_cond_destroy(plat_cond *c);
+void plat_cond_wait(plat_cond *c, plat_mutex *m);
+int plat_cond_timedwait(plat_cond *c, plat_mutex *m, uint32_t timeout_ms);
+void plat_cond_signal(plat_cond *c);
+void plat_cond_broadcast(plat_cond *c);
+
+/* Threads. The new thread blocks every signal (so it never runs a host process's
+ * signal handlers). plat_thread_id() is a process-wide unique id of the calling thread. */
+int plat_thread_create(plat_thread *t, void (*fn)(void *arg), void *arg);
+void plat_thread_join(plat_thread *t);
+uint64_t plat_thread_id(void);
+
+/* Monotonic time in milliseconds and nanoseconds; sleeping. */
+uint64_t plat_now_ms(void);
+uint64_t plat_now_ns(void);
+void plat_sleep_ms(uint32_t ms);
+
+/* Host processes, started without a shell. */
+typedef struct plat_spawn_opts {
+    const char *const *argv;     /* argv[0] is looked up in PATH when it has no '/' */
+    const char *const *envp;     /* NULL: inherit the host environment */
+    const char *cwd;             /* NULL: inherit */
+    int want_stdin, want_stdout, want_stderr; /* create a pipe for that stream; else /dev/null */
+    int use_pty;                 /* stdin/stdout on a new pseudo-terminal (stderr joins it) */
+    uint16_t rows, cols;         /* initial pty size when use_pty */
+} plat_spawn_opts;
+
+typedef struct plat_spawn_result {
+    int64_t pid;
+    int stdin_fd, stdout_fd, stderr_fd; /* parent ends, close-on-exec, -1 when not requested;
+                                           with a pty, stdin_fd and stdout_fd are two dups of
+                                           the pty master */
+    int pty_fd;                  /* the pty master kept for resizing (-1 without a pty);
+                                    owned by the caller, who closes it */
+} plat_spawn_result;
+
+/* Starts the process in its own process group (pgid == pid) so that signals can reach
+ * everything it started. Returns 0, or an errno value (ENOENT: no such program). */
+int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out);
+/* Sends sig to the process group of pid. 0 or errno (ESRCH when already gone). */
+int plat_signal_group(int64_t pid, int sig);
+int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols);
+
+/* Exit monitoring without a thread per process and without touching children that are
+ * not ours (no waitpid(-1), no SIGCHLD handler): one monitor thread for the whole
+ * emulator. plat_watch_exit registers pid; on_exit(ctx, pid, exit_code, term_signal) is
+ * called once from the monitor thread after the process has been reaped. exit_code is
+ * the exit status (0-255) or 128+signal when killed by a signal; term_signal is the
+ * signal number or 0. Returns 0 or errno. plat_monitor_shutdown stops the thread
+ * (pending watches are dropped without a call). */
+typedef void (*plat_exit_fn)(void *ctx, int64_t pid, int exit_code, int term_signal);
+int plat_watch_exit(int64_t pid, plat_exit_fn on_exit, void *ctx);
+void plat_monitor_shutdown(void);
+
+/* File descriptors. */
+int plat_close(int fd);
+int plat_set_nonblocking(int fd, int on);
+/* Writes a whole file atomically enough for save state (write, fsync, close). 0 or errno. */
+int plat_write_file(const char *path, const void *data, size_t len);
+/* Reads a whole file into a malloc'd buffer (NUL-terminated for convenience). 0 or errno. */
+int plat_read_file(const char *path, char **data, size_t *len);
+int plat_file_exists(const char *path);
+int plat_remove_file(const char *path);
+/* A random 128-bit GUID in the canonical lowercase 8-4-4-4-12 form (37 bytes with NUL). */
+void plat_new_guid(char out[37]);
+
+#endif

@@ -1,0 +1,46 @@
+/* hcsim C test runner: see harness.h. Prints one line per test and a closing
+ * "N passed, N failed" line; exits non-zero when any test failed. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TESTS 1024
+
+static struct { const char *name; test_fn fn; } tests[MAX_TESTS];
+static int n_tests;
+static int current_failed;
+
+void harness_register(const char *name, test_fn fn) {
+    if (n_tests < MAX_TESTS) {
+        tests[n_tests].name = name;
+        tests[n_tests].fn = fn;
+        n_tests++;
+    }
+}
+
+void harness_fail(const char *file, int line, const char *expr) {
+    current_failed = 1;
+    fprintf(stderr, "  %s:%d: check failed: %s\n", file, line, expr);
+}
+
+int harness_failed_current(void) { return current_failed; }
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int main(int argc, char **argv) {
+    qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
+    int passed = 0, failed = 0;
+    for (int i = 0; i < n_tests; i++) {
+        if (argc > 1 && !strstr(tests[i].name, argv[1])) continue;
+        current_failed = 0;
+        tests[i].fn();
+        printf("%s %s\n", current_failed ? "FAIL" : "ok  ", tests[i].name);
+        fflush(stdout);
+        if (current_failed) failed++; else passed++;
+    }
+    printf("hcsim: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
