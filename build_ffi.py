@@ -1,0 +1,157 @@
+"""cffi builder for ``aiohcs._hcs`` (out-of-line API mode).
+
+One set of declarations (``aiohcs/_native/*.cdef``, written exactly as in the Windows
+SDK headers) is compiled two ways:
+
+* ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>``, linked to
+  their import libraries (delay-loaded, so the module imports on every Windows build and
+  on hosts without the HCS feature; newer exports are checked before they are called);
+* ``posix``: against hcsim, the project's C emulator of computecore, whose sources are
+  compiled into the same extension together with its control API (``hcsim.cdef``).
+
+``make_builder(target)`` returns the FFI for either target on any OS, so the Windows
+module's C can be generated and cross-compiled on Linux (see tools/windows_check.sh).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cffi
+
+ROOT = Path(__file__).resolve().parent
+NATIVE = ROOT / "aiohcs" / "_native"
+HCSIM = ROOT / "hcsim"
+
+# Order matters: base types first, then the headers in the order the SDK includes them.
+SDK_CDEFS = ("win32.cdef", "computedefs.cdef", "computecore.cdef", "computestorage.cdef")
+HCSIM_CDEF = "hcsim.cdef"
+BRIDGE_CDEF = "bridge.cdef"
+BRIDGE_C = "bridge.c"
+
+_DECLARE_HANDLE = re.compile(r"^DECLARE_HANDLE\((\w+)\);", re.MULTILINE)
+_ENUM_FLAG_OPERATORS = re.compile(r"^DEFINE_ENUM_FLAG_OPERATORS\(\w+\);\n?", re.MULTILINE)
+_CALLBACK = re.compile(r"\bCALLBACK\b")
+_DEFINE_VALUE = re.compile(r"^#define (\w+) .+$", re.MULTILINE)
+_LINE_COMMENT = re.compile(r"//[^\n]*")
+
+_WINDOWS_PRELUDE = """
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <uchar.h>
+#include <computecore.h>
+#include <computestorage.h>
+
+/* Exports newer than Windows 10 1809 are looked up before they are called: the
+   import libraries are delay-loaded, so a missing export would otherwise fault. */
+static int aiohcs_export_available(const char *name)
+{
+    static const wchar_t *const dlls[] = { L"computecore.dll", L"computestorage.dll" };
+    for (size_t i = 0; i < sizeof dlls / sizeof dlls[0]; i++) {
+        HMODULE module = LoadLibraryExW(dlls[i], NULL, LOAD_LIBRARY_SEARCH_SYSTEM32);
+        if (module != NULL) {
+            int found = GetProcAddress(module, name) != NULL;
+            FreeLibrary(module);
+            if (found)
+                return 1;
+        }
+    }
+    return 0;
+}
+"""
+
+_POSIX_PRELUDE = """
+#include <uchar.h>
+#include "hcsim.h"
+
+static int aiohcs_export_available(const char *name)
+{
+    return HcsimIsExportAvailable(name) ? 1 : 0;
+}
+"""
+
+_COMMON_CDEF = "int aiohcs_export_available(const char *name);\n"
+
+
+def cdef_text(name: str) -> str:
+    """Return one declarations file as cffi parses it.
+
+    The files keep the SDK's spelling; this maps the few macros cffi does not know
+    onto what they expand to in the SDK.
+    """
+    text = (NATIVE / name).read_text(encoding="utf-8")
+    text = _LINE_COMMENT.sub("", text)
+    text = _DECLARE_HANDLE.sub(r"typedef struct \1__ *\1;", text)
+    text = _ENUM_FLAG_OPERATORS.sub("", text)
+    text = _CALLBACK.sub("WINAPI", text)
+    # In API mode cffi takes the value of a #define from the C compiler.
+    return _DEFINE_VALUE.sub(r"#define \1 ...", text)
+
+
+def _sources(target: str) -> tuple[str, list[str]]:
+    """The C prelude and the extra C sources for ``target``."""
+    bridge = NATIVE / BRIDGE_C
+    sources = [bridge] if bridge.exists() else []
+    if target == "posix":
+        sources = sorted((HCSIM / "src").glob("*.c")) + sources
+        return _POSIX_PRELUDE, [str(p.relative_to(ROOT)) for p in sources]
+    return _WINDOWS_PRELUDE, [str(p.relative_to(ROOT)) for p in sources]
+
+
+def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None) -> cffi.FFI:
+    """Return the FFI builder of ``aiohcs._hcs`` for ``target`` ("windows" or "posix")."""
+    if target not in ("windows", "posix"):
+        raise ValueError(f"target must be 'windows' or 'posix', not {target!r}")
+    names = list(SDK_CDEFS)
+    if target == "posix":
+        names.append(HCSIM_CDEF)
+    if (NATIVE / BRIDGE_CDEF).exists():
+        names.append(BRIDGE_CDEF)
+    text = "\n".join(cdef_text(n) for n in names) + _COMMON_CDEF
+    if cdef_filter is not None:
+        text = cdef_filter(text)
+
+    ffi = cffi.FFI()
+    ffi.cdef(text)
+    prelude, sources = _sources(target)
+    include_dirs = [str(NATIVE.relative_to(ROOT))]
+    if target == "windows":
+        ffi.set_source(
+            "aiohcs._hcs",
+            prelude,
+            sources=sources,
+            include_dirs=include_dirs,
+            libraries=["computecore", "computestorage", "kernel32", "delayimp"],
+            extra_link_args=[
+                "/DELAYLOAD:computecore.dll",
+                "/DELAYLOAD:computestorage.dll",
+            ],
+            py_limited_api=True,
+        )
+    else:
+        include_dirs = [
+            str((HCSIM / "include").relative_to(ROOT)),
+            *include_dirs,
+            str((HCSIM / "src").relative_to(ROOT)),
+        ]
+        ffi.set_source(
+            "aiohcs._hcs",
+            prelude,
+            sources=sources,
+            include_dirs=include_dirs,
+            define_macros=[("_GNU_SOURCE", "1")],
+            extra_compile_args=["-std=c11", "-pthread", "-Wall", "-Wextra"],
+            extra_link_args=["-pthread"],
+            libraries=["util"] if sys.platform.startswith("linux") else [],
+            py_limited_api=True,
+        )
+    return ffi
+
+
+ffibuilder = make_builder("windows" if sys.platform == "win32" else "posix")
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)
