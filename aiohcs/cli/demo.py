@@ -1,0 +1,91 @@
+"""``aiohcs demo``: one tour of the life cycle of a container and a VM."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from aiohcs.system import ComputeSystem
+
+_SCHEMA = {"Major": 2, "Minor": 1}
+
+CONTAINER_CONFIG: dict[str, Any] = {
+    "SchemaVersion": _SCHEMA,
+    "Owner": "aiohcs-demo",
+    "Container": {"Storage": {"Layers": []}},
+}
+
+VM_CONFIG: dict[str, Any] = {
+    "SchemaVersion": _SCHEMA,
+    "Owner": "aiohcs-demo",
+    "VirtualMachine": {
+        "Chipset": {"Uefi": {}},
+        "ComputeTopology": {"Memory": {"SizeInMB": 1024}, "Processor": {"Count": 2}},
+        "Devices": {},
+    },
+}
+
+
+class _Printer:
+    """Prints demo lines with the system they concern."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def __call__(self, who: str, what: str) -> None:
+        print(f"{who:<22} {what}", file=self._out, flush=True)
+
+
+async def _state(system: ComputeSystem) -> str:
+    props = await system.properties()
+    state = props.get("State") if isinstance(props, dict) else getattr(props, "state", None)
+    return str(state)
+
+
+async def _watch(system: ComputeSystem, say: _Printer) -> None:
+    async for event in system.events():
+        say(system.id, f"event  {event!r}")
+
+
+async def _tour(system: ComputeSystem, say: _Printer, save_dir: Path) -> Path:
+    """Start, pause, resume, pause, save and terminate ``system``; return the state file."""
+    say(system.id, f"state  {await _state(system)}")
+    for step in ("start", "pause", "resume", "pause"):
+        await getattr(system, step)()
+        say(system.id, f"{step:<6} -> {await _state(system)}")
+    state_file = save_dir / f"{system.id}.vmrs"
+    await system.save(str(state_file))
+    say(system.id, f"save   -> {state_file.name} ({state_file.stat().st_size} bytes)")
+    await system.terminate()
+    status = await system.wait()
+    say(system.id, f"terminate -> exit {status!r}")
+    return state_file
+
+
+async def demo(out: TextIO) -> None:
+    """Run the tour on a container and a VM, then restore the VM from its saved state."""
+    say = _Printer(out)
+    with tempfile.TemporaryDirectory(prefix="aiohcs-demo-") as tmp:
+        save_dir = Path(tmp)
+        async with anyio.create_task_group() as tg:
+            container = await ComputeSystem.create("aiohcs-demo-container", CONTAINER_CONFIG)
+            vm = await ComputeSystem.create("aiohcs-demo-vm", VM_CONFIG)
+            async with container, vm:
+                tg.start_soon(_watch, container, say)
+                tg.start_soon(_watch, vm, say)
+                await _tour(container, say, save_dir)
+                vm_state = await _tour(vm, say, save_dir)
+        restored = await ComputeSystem.restore("aiohcs-demo-vm-restored", VM_CONFIG, str(vm_state))
+        async with restored:
+            say(restored.id, f"restore -> {await _state(restored)}")
+            await restored.terminate()
+            say(restored.id, f"terminate -> exit {await restored.wait()!r}")
+
+
+def run_demo(*, backend: str, out: TextIO) -> int:
+    """Run :func:`demo` on ``backend``; return the process exit code."""
+    anyio.run(demo, out, backend=backend)
+    return 0
