@@ -1,0 +1,881 @@
+/* hcsim platform layer for POSIX hosts (Linux first; macOS where it is cheap).
+ *
+ * This code runs inside a host process that owns its signals and its other children
+ * (a Python interpreter with asyncio/trio child watchers). It therefore never installs
+ * signal handlers, never waits for a child it did not start (no waitpid(-1)), and starts
+ * processes with posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK), safe with threads).
+ *
+ * Exit monitoring: one lazily started monitor thread polls a pidfd per watched process
+ * (Linux >= 5.3) plus a wake-up fd; a process whose pidfd could not be opened (ENOSYS,
+ * descriptor limits, macOS) is polled with waitpid(pid, WNOHANG) every 5 ms instead. */
+#include "plat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#endif
+
+#ifdef __APPLE__
+#include <crt_externs.h>
+#define HCSIM_ENVIRON (*_NSGetEnviron())
+#else
+extern char **environ;
+#define HCSIM_ENVIRON environ
+#endif
+
+/* ------------------------------------------------------------------ locks */
+
+int plat_mutex_init(plat_mutex *m) { return pthread_mutex_init(&m->m, NULL); }
+void plat_mutex_destroy(plat_mutex *m) { pthread_mutex_destroy(&m->m); }
+
+void plat_mutex_lock(plat_mutex *m) {
+    int rc = pthread_mutex_lock(&m->m);
+    if (rc != 0) {
+        fprintf(stderr, "hcsim: pthread_mutex_lock failed: %s\n", strerror(rc));
+        abort();
+    }
+}
+
+void plat_mutex_unlock(plat_mutex *m) {
+    int rc = pthread_mutex_unlock(&m->m);
+    if (rc != 0) {
+        fprintf(stderr, "hcsim: pthread_mutex_unlock failed: %s\n", strerror(rc));
+        abort();
+    }
+}
+
+int plat_cond_init(plat_cond *c) {
+#ifdef __APPLE__
+    return pthread_cond_init(&c->c, NULL);
+#else
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc != 0) return rc;
+    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (rc == 0) rc = pthread_cond_init(&c->c, &a);
+    pthread_condattr_destroy(&a);
+    return rc;
+#endif
+}
+
+void plat_cond_destroy(plat_cond *c) { pthread_cond_destroy(&c->c); }
+void plat_cond_wait(plat_cond *c, plat_mutex *m) { pthread_cond_wait(&c->c, &m->m); }
+void plat_cond_signal(plat_cond *c) { pthread_cond_signal(&c->c); }
+void plat_cond_broadcast(plat_cond *c) { pthread_cond_broadcast(&c->c); }
+
+int plat_cond_timedwait(plat_cond *c, plat_mutex *m, uint32_t timeout_ms) {
+    int rc;
+#ifdef __APPLE__
+    struct timespec rel = {(time_t)(timeout_ms / 1000u), (long)(timeout_ms % 1000u) * 1000000L};
+    rc = pthread_cond_timedwait_relative_np(&c->c, &m->m, &rel);
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(timeout_ms / 1000u);
+    ts.tv_nsec += (long)(timeout_ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000L;
+    }
+    rc = pthread_cond_timedwait(&c->c, &m->m, &ts);
+#endif
+    return rc == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+/* ---------------------------------------------------------------- threads */
+
+struct thread_start {
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void *thread_trampoline(void *p) {
+    struct thread_start s = *(struct thread_start *)p;
+    free(p);
+    s.fn(s.arg);
+    return NULL;
+}
+
+int plat_thread_create(plat_thread *t, void (*fn)(void *arg), void *arg) {
+    struct thread_start *s = malloc(sizeof *s);
+    if (!s) return ENOMEM;
+    s->fn = fn;
+    s->arg = arg;
+    /* The new thread inherits the creator's mask: block everything around the
+     * creation so that it starts with all signals blocked, then restore ours. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&t->t, NULL, thread_trampoline, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) free(s);
+    return rc;
+}
+
+void plat_thread_join(plat_thread *t) { pthread_join(t->t, NULL); }
+
+static atomic_uint_fast64_t g_next_thread_id = 1;
+static _Thread_local uint64_t t_thread_id;
+
+uint64_t plat_thread_id(void) {
+    if (t_thread_id == 0) t_thread_id = (uint64_t)atomic_fetch_add(&g_next_thread_id, 1);
+    return t_thread_id;
+}
+
+/* ------------------------------------------------------------------- time */
+
+uint64_t plat_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t plat_now_ms(void) { return plat_now_ns() / 1000000u; }
+
+void plat_sleep_ms(uint32_t ms) {
+    struct timespec req = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L}, rem;
+    while (nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
+}
+
+/* -------------------------------------------------------------- processes */
+
+#ifndef __linux__
+static int set_cloexec(int fd) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) return errno;
+    return 0;
+}
+#endif
+
+static int make_pipe(int p[2]) {
+#ifdef __linux__
+    if (pipe2(p, O_CLOEXEC) != 0) return errno;
+#else
+    if (pipe(p) != 0) return errno;
+    if (set_cloexec(p[0]) != 0 || set_cloexec(p[1]) != 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        p[0] = p[1] = -1;
+        return e;
+    }
+#endif
+    return 0;
+}
+
+/* Moves a child-side descriptor above 0..2 so that the dup2 file actions onto 0, 1, 2
+ * never overwrite a source still needed (the host may have closed its std streams). */
+static int move_above_std(int *fd) {
+    if (*fd > 2) return 0;
+    int n = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (n < 0) return errno;
+    close(*fd);
+    *fd = n;
+    return 0;
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+static int is_executable_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return errno;
+    if (!S_ISREG(st.st_mode)) return EACCES;
+    if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) != 0) return errno;
+    return 0;
+}
+
+/* argv[0] with a '/' is used as it is (a relative one is resolved by exec, after the
+ * chdir to opts->cwd). Otherwise it is looked up in the HOST's PATH (getenv("PATH") of
+ * this process, not the PATH in opts->envp), skipping empty entries; unset PATH means
+ * "/usr/local/bin:/usr/bin:/bin". ENOENT when nothing matches, EACCES when only
+ * non-executable candidates were found. */
+static int resolve_program(const char *name, char **out) {
+    *out = NULL;
+    if (name[0] == '\0') return ENOENT;
+    if (strchr(name, '/')) {
+        *out = strdup(name);
+        return *out ? 0 : ENOMEM;
+    }
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    size_t nlen = strlen(name);
+    int err = ENOENT;
+    const char *p = path;
+    for (;;) {
+        const char *end = strchr(p, ':');
+        size_t dlen = end ? (size_t)(end - p) : strlen(p);
+        if (dlen > 0) {
+            char *cand = malloc(dlen + 1 + nlen + 1);
+            if (!cand) return ENOMEM;
+            memcpy(cand, p, dlen);
+            cand[dlen] = '/';
+            memcpy(cand + dlen + 1, name, nlen + 1);
+            int e = is_executable_file(cand);
+            if (e == 0) {
+                *out = cand;
+                return 0;
+            }
+            free(cand);
+            if (e == EACCES || e == EPERM) err = EACCES;
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    return err;
+}
+
+static int open_pty_master(int *master, char *slave, size_t slave_len) {
+    *master = -1;
+#ifdef __linux__
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+#else
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+#endif
+    if (m < 0) return errno;
+    int e = 0;
+#ifndef __linux__
+    e = set_cloexec(m);
+#endif
+    if (e == 0 && grantpt(m) != 0) e = errno;
+    if (e == 0 && unlockpt(m) != 0) e = errno;
+#if defined(__GLIBC__)
+    if (e == 0) e = ptsname_r(m, slave, slave_len);
+#else
+    if (e == 0) {
+        static pthread_mutex_t ptsname_mu = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&ptsname_mu);
+        const char *n = ptsname(m);
+        if (!n) e = errno ? errno : ENOTTY;
+        else if (strlen(n) >= slave_len) e = ERANGE;
+        else memcpy(slave, n, strlen(n) + 1);
+        pthread_mutex_unlock(&ptsname_mu);
+    }
+#endif
+    if (e != 0) {
+        close(m);
+        return e;
+    }
+    *master = m;
+    return 0;
+}
+
+int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    if (ioctl(pty_fd, TIOCSWINSZ, &ws) != 0) return errno;
+    return 0;
+}
+
+static int dup_cloexec(int fd, int *out) {
+    *out = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return *out < 0 ? errno : 0;
+}
+
+int plat_spawn(const plat_spawn_opts *o, plat_spawn_result *out) {
+    if (!out) return EINVAL;
+    out->pid = -1;
+    out->stdin_fd = out->stdout_fd = out->stderr_fd = out->pty_fd = -1;
+    if (!o || !o->argv || !o->argv[0]) return EINVAL;
+
+    char *path = NULL;
+    int rc = resolve_program(o->argv[0], &path);
+    if (rc != 0) return rc;
+
+    /* [s][0] = parent end, [s][1] = child end */
+    int ends[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    int master = -1, pin = -1, pout = -1;
+    char slave[128];
+    int fa_ok = 0, at_ok = 0;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    const int want[3] = {o->want_stdin, o->want_stdout, o->want_stderr};
+
+    if (o->use_pty) {
+#ifndef POSIX_SPAWN_SETSID
+        rc = ENOTSUP;
+        goto done;
+#endif
+        rc = open_pty_master(&master, slave, sizeof slave);
+        if (rc != 0) goto done;
+        if (o->rows || o->cols) {
+            rc = plat_pty_resize(master, o->rows, o->cols);
+            if (rc != 0) goto done;
+        }
+        if (o->want_stdin && (rc = dup_cloexec(master, &pin)) != 0) goto done;
+        if (o->want_stdout && (rc = dup_cloexec(master, &pout)) != 0) goto done;
+    } else {
+        for (int s = 0; s < 3; s++) {
+            if (!want[s]) continue;
+            int p[2];
+            if ((rc = make_pipe(p)) != 0) goto done;
+            ends[s][0] = s == 0 ? p[1] : p[0];
+            ends[s][1] = s == 0 ? p[0] : p[1];
+            if ((rc = move_above_std(&ends[s][1])) != 0) goto done;
+        }
+    }
+
+    if ((rc = posix_spawn_file_actions_init(&fa)) != 0) goto done;
+    fa_ok = 1;
+    if ((rc = posix_spawnattr_init(&at)) != 0) goto done;
+    at_ok = 1;
+
+    if (o->cwd) {
+#if defined(__GLIBC__) || defined(__APPLE__)
+        if ((rc = posix_spawn_file_actions_addchdir_np(&fa, o->cwd)) != 0) goto done;
+#else
+        rc = ENOTSUP;
+        goto done;
+#endif
+    }
+
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (o->use_pty) {
+#ifdef POSIX_SPAWN_SETSID
+        /* setsid() runs before the file actions: opening the slave without O_NOCTTY
+         * then makes it the controlling terminal (Linux). A session leader is also
+         * its own process group leader (setpgid would fail with EPERM). */
+        flags |= POSIX_SPAWN_SETSID;
+#endif
+        if ((rc = posix_spawn_file_actions_addopen(&fa, 0, slave, O_RDWR, 0)) != 0) goto done;
+        if ((rc = posix_spawn_file_actions_adddup2(&fa, 0, 1)) != 0) goto done;
+        if ((rc = posix_spawn_file_actions_adddup2(&fa, 0, 2)) != 0) goto done;
+    } else {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        if ((rc = posix_spawnattr_setpgroup(&at, 0)) != 0) goto done;
+        for (int s = 0; s < 3; s++) {
+            if (want[s]) rc = posix_spawn_file_actions_adddup2(&fa, ends[s][1], s);
+            else rc = posix_spawn_file_actions_addopen(&fa, s, "/dev/null",
+                                                       s == 0 ? O_RDONLY : O_WRONLY, 0);
+            if (rc != 0) goto done;
+        }
+    }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    if ((rc = posix_spawnattr_setsigmask(&at, &none)) != 0) goto done;
+    if ((rc = posix_spawnattr_setsigdefault(&at, &all)) != 0) goto done;
+    if ((rc = posix_spawnattr_setflags(&at, flags)) != 0) goto done;
+
+    pid_t pid;
+    /* glibc >= 2.24 reports a failed exec (and failed file actions) as the return
+     * value; there is no "exit 127" child to reap in that case. */
+    rc = posix_spawn(&pid, path, &fa, &at, (char *const *)o->argv,
+                     o->envp ? (char *const *)o->envp : HCSIM_ENVIRON);
+    if (rc != 0) goto done;
+
+    out->pid = pid;
+    if (o->use_pty) {
+        out->stdin_fd = pin;
+        out->stdout_fd = pout;
+        out->pty_fd = master;
+        pin = pout = master = -1;
+    } else {
+        out->stdin_fd = ends[0][0];
+        out->stdout_fd = ends[1][0];
+        out->stderr_fd = ends[2][0];
+        ends[0][0] = ends[1][0] = ends[2][0] = -1;
+    }
+
+done:
+    if (fa_ok) posix_spawn_file_actions_destroy(&fa);
+    if (at_ok) posix_spawnattr_destroy(&at);
+    for (int s = 0; s < 3; s++) {
+        close_fd(&ends[s][0]);
+        close_fd(&ends[s][1]);
+    }
+    close_fd(&master);
+    close_fd(&pin);
+    close_fd(&pout);
+    free(path);
+    return rc;
+}
+
+int plat_signal_group(int64_t pid, int sig) {
+    /* pid 0/1/negative would address our own group or every process: refuse. */
+    if (pid <= 1 || pid > INT_MAX) return EINVAL;
+    if (kill(-(pid_t)pid, sig) != 0) return errno;
+    return 0;
+}
+
+/* ---------------------------------------------------------- exit monitor */
+
+typedef struct watch {
+    pid_t pid;
+    int pidfd;            /* -1: polled with waitpid(WNOHANG) */
+    int ready;            /* pidfd reported readable but the child was not yet waitable */
+    plat_exit_fn fn;
+    void *ctx;
+} watch;
+
+typedef struct finished {
+    plat_exit_fn fn;
+    void *ctx;
+    int64_t pid;
+    int code, sig;
+} finished;
+
+static pthread_mutex_t g_mon_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_mon_cv = PTHREAD_COND_INITIALIZER; /* signalled when a stop ends */
+static watch *g_watch;
+static size_t g_nwatch, g_capwatch;
+static int g_mon_running, g_mon_stopping;
+static plat_thread g_mon_thread;
+static int g_wake_r = -1, g_wake_w = -1;
+static int g_pidfd_unsupported;
+static int g_force_poll; /* tests: exercise the waitpid fallback */
+
+/* Not in plat.h: lets tests run the monitor without pidfds (the ENOSYS/macOS path). */
+void plat_posix_force_poll_for_tests(int on);
+void plat_posix_force_poll_for_tests(int on) {
+    pthread_mutex_lock(&g_mon_mu);
+    g_force_poll = on;
+    pthread_mutex_unlock(&g_mon_mu);
+}
+
+static void wake_monitor(void) {
+#ifdef __linux__
+    uint64_t one = 1;
+    ssize_t r = write(g_wake_w, &one, sizeof one);
+#else
+    char one = 1;
+    ssize_t r = write(g_wake_w, &one, 1);
+#endif
+    (void)r; /* EAGAIN: already pending, which is as good */
+}
+
+static void drain_wake(void) {
+    char buf[64];
+    while (read(g_wake_r, buf, sizeof buf) > 0) {
+    }
+}
+
+static int open_wake_fds(void) {
+#ifdef __linux__
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return errno;
+    g_wake_r = g_wake_w = fd;
+#else
+    int p[2];
+    int rc = make_pipe(p);
+    if (rc != 0) return rc;
+    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
+    g_wake_r = p[0];
+    g_wake_w = p[1];
+#endif
+    return 0;
+}
+
+static void close_wake_fds(void) {
+    if (g_wake_w >= 0 && g_wake_w != g_wake_r) close(g_wake_w);
+    if (g_wake_r >= 0) close(g_wake_r);
+    g_wake_r = g_wake_w = -1;
+}
+
+/* 1: reaped (code/sig set), 0: still running, -1: gone (reaped by someone else). */
+static int try_reap(pid_t pid, int *code, int *sig) {
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) == 0) break;
+        if (errno == EINTR) continue;
+        *code = -1;
+        *sig = 0;
+        return -1;
+    }
+    if (si.si_pid == 0) return 0;
+    if (si.si_code == CLD_EXITED) {
+        *code = si.si_status & 0xff;
+        *sig = 0;
+    } else {
+        *sig = si.si_status;
+        *code = 128 + si.si_status;
+    }
+    return 1;
+}
+
+static void monitor_main(void *unused) {
+    (void)unused;
+    struct pollfd *pfd = NULL;
+    size_t *pidx = NULL, pcap = 0;
+    finished *done = NULL;
+    size_t dcap = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&g_mon_mu);
+        if (g_mon_stopping) {
+            pthread_mutex_unlock(&g_mon_mu);
+            break;
+        }
+        if (pcap < g_nwatch + 1) {
+            size_t ncap = (g_nwatch + 1) * 2;
+            struct pollfd *np = realloc(pfd, ncap * sizeof *np);
+            if (np) pfd = np;
+            size_t *ni = np ? realloc(pidx, ncap * sizeof *ni) : NULL;
+            if (ni) pidx = ni;
+            if (!np || !ni) {
+                pthread_mutex_unlock(&g_mon_mu);
+                plat_sleep_ms(5);
+                continue;
+            }
+            pcap = ncap;
+        }
+        pfd[0].fd = g_wake_r;
+        pfd[0].events = POLLIN;
+        pfd[0].revents = 0;
+        size_t np = 1;
+        int timed = 0;
+        for (size_t i = 0; i < g_nwatch; i++) {
+            if (g_watch[i].pidfd >= 0 && !g_watch[i].ready) {
+                pfd[np].fd = g_watch[i].pidfd;
+                pfd[np].events = POLLIN;
+                pfd[np].revents = 0;
+                pidx[np] = i;
+                np++;
+            } else {
+                timed = 1;
+            }
+        }
+        pthread_mutex_unlock(&g_mon_mu);
+
+        int n = poll(pfd, (nfds_t)np, timed ? 5 : -1);
+        if (n < 0 && errno != EINTR) plat_sleep_ms(5);
+        if (n > 0 && pfd[0].revents) drain_wake();
+
+        pthread_mutex_lock(&g_mon_mu);
+        if (g_mon_stopping) {
+            pthread_mutex_unlock(&g_mon_mu);
+            break;
+        }
+        /* Watches are only removed by this thread, so the indices in pidx are valid
+         * (new ones may have been appended meanwhile). */
+        if (n > 0) {
+            for (size_t k = 1; k < np; k++)
+                if (pfd[k].revents) g_watch[pidx[k]].ready = 1;
+        }
+        if (dcap < g_nwatch) {
+            finished *nd = realloc(done, g_nwatch * sizeof *nd);
+            if (!nd) {
+                pthread_mutex_unlock(&g_mon_mu);
+                plat_sleep_ms(5);
+                continue;
+            }
+            done = nd;
+            dcap = g_nwatch;
+        }
+        size_t nd = 0;
+        for (size_t i = 0; i < g_nwatch;) {
+            watch *w = &g_watch[i];
+            if (w->pidfd >= 0 && !w->ready) {
+                i++;
+                continue;
+            }
+            int code, sig;
+            if (try_reap(w->pid, &code, &sig) == 0) {
+                i++;
+                continue;
+            }
+            done[nd].fn = w->fn;
+            done[nd].ctx = w->ctx;
+            done[nd].pid = w->pid;
+            done[nd].code = code;
+            done[nd].sig = sig;
+            nd++;
+            if (w->pidfd >= 0) close(w->pidfd);
+            g_watch[i] = g_watch[--g_nwatch]; /* the moved entry is examined next */
+        }
+        pthread_mutex_unlock(&g_mon_mu);
+
+        for (size_t k = 0; k < nd; k++) done[k].fn(done[k].ctx, done[k].pid, done[k].code, done[k].sig);
+    }
+    free(pfd);
+    free(pidx);
+    free(done);
+}
+
+static int monitor_is_self(void) {
+    return g_mon_running && pthread_equal(pthread_self(), g_mon_thread.t);
+}
+
+static int open_pidfd(pid_t pid, int *out) {
+    *out = -1;
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    if (g_pidfd_unsupported) return 0;
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+        *out = (int)fd; /* pidfds are always close-on-exec */
+        return 0;
+    }
+    if (errno == ENOSYS) {
+        g_pidfd_unsupported = 1;
+        return 0;
+    }
+    if (errno == ESRCH) return ESRCH;
+    return 0; /* e.g. EMFILE: fall back to polling this pid */
+#else
+    (void)pid;
+    return 0;
+#endif
+}
+
+int plat_watch_exit(int64_t pid, plat_exit_fn on_exit, void *ctx) {
+    if (pid <= 0 || pid > INT_MAX || !on_exit) return EINVAL;
+    /* Only our own children can be reaped; refuse others up front. */
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0) break;
+        if (errno != EINTR) return errno;
+    }
+
+    pthread_mutex_lock(&g_mon_mu);
+    while (g_mon_stopping && !monitor_is_self()) pthread_cond_wait(&g_mon_cv, &g_mon_mu);
+    if (g_mon_stopping) {
+        pthread_mutex_unlock(&g_mon_mu);
+        return ECANCELED;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < g_nwatch; i++) {
+        if (g_watch[i].pid == (pid_t)pid) {
+            rc = EEXIST;
+            goto out;
+        }
+    }
+    if (g_nwatch == g_capwatch) {
+        size_t ncap = g_capwatch ? g_capwatch * 2 : 16;
+        watch *nw = realloc(g_watch, ncap * sizeof *nw);
+        if (!nw) {
+            rc = ENOMEM;
+            goto out;
+        }
+        g_watch = nw;
+        g_capwatch = ncap;
+    }
+    int pidfd = -1;
+    if (!g_force_poll && (rc = open_pidfd((pid_t)pid, &pidfd)) != 0) goto out;
+    if (!g_mon_running) {
+        if ((rc = open_wake_fds()) != 0) {
+            if (pidfd >= 0) close(pidfd);
+            goto out;
+        }
+        if ((rc = plat_thread_create(&g_mon_thread, monitor_main, NULL)) != 0) {
+            close_wake_fds();
+            if (pidfd >= 0) close(pidfd);
+            goto out;
+        }
+        g_mon_running = 1;
+    }
+    watch *w = &g_watch[g_nwatch++];
+    w->pid = (pid_t)pid;
+    w->pidfd = pidfd;
+    w->ready = 0;
+    w->fn = on_exit;
+    w->ctx = ctx;
+    wake_monitor();
+out:
+    pthread_mutex_unlock(&g_mon_mu);
+    return rc;
+}
+
+void plat_monitor_shutdown(void) {
+    pthread_mutex_lock(&g_mon_mu);
+    if (!g_mon_running || monitor_is_self()) {
+        /* Not running, or called from an on_exit callback (joining ourselves would
+         * deadlock): nothing to do. */
+        pthread_mutex_unlock(&g_mon_mu);
+        return;
+    }
+    if (g_mon_stopping) {
+        while (g_mon_stopping) pthread_cond_wait(&g_mon_cv, &g_mon_mu);
+        pthread_mutex_unlock(&g_mon_mu);
+        return;
+    }
+    g_mon_stopping = 1;
+    wake_monitor();
+    plat_thread t = g_mon_thread;
+    pthread_mutex_unlock(&g_mon_mu);
+
+    plat_thread_join(&t);
+
+    pthread_mutex_lock(&g_mon_mu);
+    for (size_t i = 0; i < g_nwatch; i++)
+        if (g_watch[i].pidfd >= 0) close(g_watch[i].pidfd);
+    free(g_watch);
+    g_watch = NULL;
+    g_nwatch = g_capwatch = 0;
+    close_wake_fds();
+    g_mon_running = 0;
+    g_mon_stopping = 0;
+    pthread_cond_broadcast(&g_mon_cv);
+    pthread_mutex_unlock(&g_mon_mu);
+}
+
+/* ------------------------------------------------------------------ files */
+
+int plat_close(int fd) {
+    if (fd < 0) return EBADF;
+    /* On Linux the descriptor is released even when close reports EINTR. */
+    if (close(fd) != 0 && errno != EINTR) return errno;
+    return 0;
+}
+
+int plat_set_nonblocking(int fd, int on) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return errno;
+    int nfl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+    if (nfl != fl && fcntl(fd, F_SETFL, nfl) != 0) return errno;
+    return 0;
+}
+
+int plat_write_file(const char *path, const void *data, size_t len) {
+    int fd;
+    do fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno;
+    const char *p = data;
+    int rc = 0;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            rc = errno;
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0) rc = errno;
+    if (close(fd) != 0 && rc == 0 && errno != EINTR) rc = errno;
+    return rc;
+}
+
+int plat_read_file(const char *path, char **data, size_t *len) {
+    *data = NULL;
+    if (len) *len = 0;
+    int fd;
+    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return EISDIR;
+    }
+    /* st_size is a hint only (0 for /proc files); grow as needed. */
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return ENOMEM;
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return ENOMEM;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            return e;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *data = buf;
+    if (len) *len = n;
+    return 0;
+}
+
+int plat_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int plat_remove_file(const char *path) { return unlink(path) == 0 ? 0 : errno; }
+
+static void random_bytes(unsigned char *buf, size_t n) {
+    size_t got = 0;
+#ifdef __linux__
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        got += (size_t)r;
+    }
+#elif defined(__APPLE__)
+    arc4random_buf(buf, n);
+    got = n;
+#endif
+    if (got < n) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        while (fd >= 0 && got < n) {
+            ssize_t r = read(fd, buf + got, n - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += (size_t)r;
+        }
+        if (fd >= 0) close(fd);
+    }
+    if (got < n) {
+        fprintf(stderr, "hcsim: no source of random bytes\n");
+        abort();
+    }
+}
+
+void plat_new_guid(char out[37]) {
+    unsigned char b[16];
+    random_bytes(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
