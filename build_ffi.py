@@ -61,9 +61,19 @@ static int aiohcs_export_available(const char *name)
     }
     return 0;
 }
+
+static size_t aiohcs_wcslen(const WCHAR *s)
+{
+    return wcslen(s);
+}
 """
 
 _POSIX_PRELUDE = """
+/* cffi reads WINAPI/CALLBACK in the cdef as __stdcall and spells it so in the C it
+   emits for function-pointer types; hcsim's WINAPI is empty, and so is this. */
+#ifndef __stdcall
+#define __stdcall
+#endif
 #include <uchar.h>
 #include "hcsim.h"
 
@@ -71,9 +81,22 @@ static int aiohcs_export_available(const char *name)
 {
     return HcsimIsExportAvailable(name) ? 1 : 0;
 }
+
+static size_t aiohcs_wcslen(const WCHAR *s)
+{
+    const WCHAR *end = s;
+    while (*end)
+        end++;
+    return (size_t)(end - s);
+}
 """
 
-_COMMON_CDEF = "int aiohcs_export_available(const char *name);\n"
+# Both targets: export lookup, and the length of a returned UTF-16 string (so that
+# aiohcs._native can decode it with the codec in one pass).
+_COMMON_CDEF = (
+    "int aiohcs_export_available(const char *name);\n"
+    "size_t aiohcs_wcslen(const WCHAR *s);\n"
+)
 
 
 def cdef_text(name: str) -> str:
