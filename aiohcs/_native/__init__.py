@@ -1,0 +1,274 @@
+"""The native glue: the compiled binding ``aiohcs._hcs`` and the helpers every caller needs.
+
+* ``ffi`` / ``lib``: the cffi objects of ``aiohcs._hcs`` (computecore + computestorage on
+  Windows; the same declarations compiled against hcsim, plus its control API, elsewhere).
+* Strings in: :func:`to_wide` makes a NUL-terminated UTF-16 ``PCWSTR`` from a ``str``.
+* Strings out: :func:`take_document` decodes a returned ``PWSTR`` and always frees it
+  with ``LocalFree``.
+* HRESULTs: :func:`check` raises the mapped :mod:`aiohcs.errors` exception.
+* Optional exports: :func:`export_available` / :func:`require_export` for the functions
+  newer than Windows 10 1809.
+
+``ffi`` and ``lib`` are untyped (``Any``); the helpers here are the typed boundary. This
+module is synchronous and knows nothing about event loops.
+"""
+
+from __future__ import annotations
+
+import codecs
+import sys
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final, TypeAlias
+
+from aiohcs.errors import (
+    HcsError,
+    HcsNotAvailableError,
+    InvalidArgumentError,
+    UnsupportedOnThisHost,
+    error_from_hresult,
+    hresult_u32,
+)
+
+__all__ = [
+    "IS_EMULATOR",
+    "NULL",
+    "OPTIONAL_EXPORTS",
+    "CData",
+    "check",
+    "error",
+    "export_available",
+    "failed",
+    "ffi",
+    "hresult_u32",
+    "is_null",
+    "lib",
+    "new_document_ptr",
+    "require_export",
+    "required_release",
+    "take_document",
+    "to_wide",
+    "wide_to_str",
+]
+
+#: A cffi ``CData`` value (pointer, array, struct). cffi objects are untyped.
+CData: TypeAlias = Any
+
+_utf16_decode: Final = codecs.utf_16_le_decode
+
+_NO_HCS_MESSAGE: Final = (
+    "the Host Compute Service is not available on this host (computecore.dll could not be "
+    "loaded): aiohcs needs Windows 10 1809 / Windows Server 2019 or later with the "
+    "'Containers' or 'Hyper-V' feature enabled"
+)
+
+
+def hcs_not_available(exc: ImportError, platform: str = sys.platform) -> ImportError:
+    """Return the error to raise for a failed import of the extension.
+
+    On Windows a loader failure ("DLL load failed ...") means computecore.dll is missing:
+    that becomes :class:`HcsNotAvailableError`. Anything else is returned unchanged.
+    """
+    text = str(exc)
+    if platform == "win32" and ("DLL load failed" in text or "computecore" in text.lower()):
+        return HcsNotAvailableError(f"{_NO_HCS_MESSAGE} ({text})", name="aiohcs._hcs")
+    return exc
+
+
+def _load() -> tuple[Any, Any]:
+    try:
+        from aiohcs import _hcs
+    except ImportError as exc:
+        error = hcs_not_available(exc)
+        if error is exc:
+            raise
+        raise error from exc
+    return _hcs.ffi, _hcs.lib
+
+
+_ffi, _lib = _load()
+#: The cffi FFI object of ``aiohcs._hcs`` (types, ``new``, ``cast``, ``buffer``, ...).
+ffi: Final[Any] = _ffi
+#: The compiled functions: computecore + computestorage (+ hcsim's control API).
+lib: Final[Any] = _lib
+del _ffi, _lib
+
+#: True on the emulator build (hcsim compiled into the extension, control API present).
+IS_EMULATOR: Final[bool] = hasattr(lib, "HcsimReset")
+
+NULL: Final[CData] = ffi.NULL
+
+# Looked up once; a module attribute so that tests can watch what is freed.
+_local_free: Any = lib.LocalFree
+
+if not IS_EMULATOR and not lib.aiohcs_export_available(b"HcsCreateOperation"):
+    # computecore.dll is delay-loaded, so a host without HCS imports the extension fine
+    # and would only fault at the first call: refuse here, with a clear message.
+    raise HcsNotAvailableError(_NO_HCS_MESSAGE, name="aiohcs._native")
+
+_WIN10_1809: Final = "Windows 10 1809 / Windows Server 2019"
+_WIN10_2004: Final = "Windows 10 2004 / Windows Server 2004"
+_WIN10_2004_WS2022: Final = "Windows 10 2004 / Windows Server 2022"
+_WIN10_2104: Final = "Windows 10 2104 / Windows Server 2022"
+
+#: Exports newer than Windows 10 1809 → the first Windows release that has them
+#: (semantics.md §1). Every other declared export exists from 1809 on.
+OPTIONAL_EXPORTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "HcsEnumerateComputeSystemsInNamespace": _WIN10_2004,
+        "HcsCreateComputeSystemInNamespace": _WIN10_2004,
+        "HcsOpenComputeSystemInNamespace": _WIN10_2004,
+        "HcsWaitForComputeSystemExit": _WIN10_2104,
+        "HcsWaitForProcessExit": _WIN10_2104,
+        "HcsGetProcessorCompatibilityFromSavedState": _WIN10_2104,
+        "HcsSetupBaseOSVolume": _WIN10_2104,
+        "HcsGrantVmGroupAccess": _WIN10_2004_WS2022,
+        "HcsRevokeVmGroupAccess": _WIN10_2004_WS2022,
+    }
+)
+
+# On Windows the answer cannot change while the process runs; hcsim can hide exports
+# at run time (HcsimSetExportHidden), so the emulator build asks every time.
+_export_cache: dict[str, bool] = {}
+
+
+def required_release(name: str) -> str:
+    """Return the Windows release that introduced the HCS export ``name``."""
+    return OPTIONAL_EXPORTS.get(name, _WIN10_1809)
+
+
+def export_available(name: str) -> bool:
+    """Return True if this host's computecore/computestorage exports ``name``."""
+    cached = _export_cache.get(name)
+    if cached is not None:
+        return cached
+    available = bool(lib.aiohcs_export_available(name.encode("ascii")))
+    if not IS_EMULATOR:
+        _export_cache[name] = available
+    return available
+
+
+def require_export(name: str) -> None:
+    """Raise :class:`UnsupportedOnThisHost` (naming the needed release) if ``name`` is missing."""
+    if not export_available(name):
+        raise UnsupportedOnThisHost(export=name, release=required_release(name))
+
+
+# ---------------------------------------------------------------- strings in
+
+
+def to_wide(text: str | None) -> CData:
+    """Return ``text`` as a NUL-terminated UTF-16LE ``WCHAR[]`` (``ffi.NULL`` for None).
+
+    The result owns its memory: keep it referenced for as long as HCS may read it.
+    Raises :class:`InvalidArgumentError` for a NUL inside the string (C would cut it
+    there) and for lone surrogates (HCS strings, JSON documents included, are UTF-16
+    and cannot carry an unpaired surrogate).
+    """
+    if text is None:
+        return ffi.NULL
+    if not isinstance(text, str):
+        raise TypeError(f"expected str or None, not {type(text).__name__}")
+    if "\0" in text:
+        raise InvalidArgumentError(
+            f"string contains a NUL character at index {text.index(chr(0))}; HCS strings "
+            "are NUL-terminated, so it would be cut short"
+        )
+    try:
+        data = text.encode("utf-16-le")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            f"string contains a lone surrogate (U+{ord(text[exc.start]):04X} at index "
+            f"{exc.start}); HCS strings and JSON documents are UTF-16 and cannot carry one"
+        ) from None
+    return ffi.from_buffer("WCHAR[]", data + b"\0\0")
+
+
+# ---------------------------------------------------------------- strings out
+
+
+def new_document_ptr() -> CData:
+    """Return a fresh ``PWSTR *`` (initialised to NULL) for an out-document parameter."""
+    return ffi.new("PWSTR *")
+
+
+def is_null(pointer: CData) -> bool:
+    """True if the cffi pointer ``pointer`` is NULL."""
+    return bool(pointer == ffi.NULL)
+
+
+def take_document(pp: CData) -> str | None:
+    """Decode and free the document HCS stored in ``*pp``; None if it is NULL.
+
+    The string is always released with ``LocalFree`` (also if decoding fails) and
+    ``*pp`` is reset to NULL, so calling this twice is harmless. Invalid UTF-16 (a lone
+    surrogate) is kept as a surrogate code point rather than raising.
+    """
+    p = pp[0]
+    if p == ffi.NULL:
+        return None
+    pp[0] = ffi.NULL
+    try:
+        return _decode(p)
+    finally:
+        _local_free(p)
+
+
+def _decode(p: CData) -> str:
+    # The length is found in C and the codec decodes straight from the C buffer: about
+    # 3x faster than ffi.string() on large documents, and as fast on small ones.
+    # "surrogatepass" keeps a lone surrogate as a code point instead of raising.
+    size = 2 * lib.aiohcs_wcslen(p)
+    text, _ = _utf16_decode(ffi.buffer(p, size), "surrogatepass", True)
+    return text
+
+
+def wide_to_str(p: CData) -> str | None:
+    """Decode a NUL-terminated UTF-16 string HCS lends (not owned: nothing is freed)."""
+    if p == ffi.NULL:
+        return None
+    return _decode(p)
+
+
+# ---------------------------------------------------------------- HRESULTs
+
+
+def failed(hr: int) -> bool:
+    """True if ``hr`` (signed or unsigned) is a failure HRESULT."""
+    return bool(hresult_u32(hr) & 0x80000000)
+
+
+def check(
+    hr: int,
+    *,
+    operation: str | int | None = None,
+    system_id: str | None = None,
+    process_id: int | None = None,
+    document: str | None = None,
+) -> None:
+    """Raise the :mod:`aiohcs.errors` exception for a failure HRESULT; return for success.
+
+    ``document`` is the failure document (ResultError JSON) if the call returned one.
+    """
+    if hresult_u32(hr) & 0x80000000:
+        raise error_from_hresult(
+            hr,
+            document=document,
+            operation=operation,
+            system_id=system_id,
+            process_id=process_id,
+        )
+
+
+def error(
+    hr: int,
+    *,
+    operation: str | int | None = None,
+    system_id: str | None = None,
+    process_id: int | None = None,
+    document: str | None = None,
+) -> HcsError:
+    """Return (not raise) the exception for ``hr``; see :func:`check`."""
+    return error_from_hresult(
+        hr, document=document, operation=operation, system_id=system_id, process_id=process_id
+    )

@@ -1,0 +1,486 @@
+"""aiohcs._native: the binding's surface, strings in and out, HRESULTs, optional exports.
+
+The tests that call HCS functions run against hcsim (the emulator build) and check the
+behaviour semantics.md gives for those calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aiohcs import _native
+from aiohcs._native import ffi, lib
+from aiohcs.errors import (
+    HcsError,
+    HcsNotAvailableError,
+    HResult,
+    InvalidArgumentError,
+    InvalidState,
+    SystemNotFound,
+    UnsupportedOnThisHost,
+)
+
+NATIVE_DIR = Path(_native.__file__).resolve().parent
+_FUNCTION = re.compile(r"\bWINAPI\s+(\w+)\s*\(")
+_HCSIM_FUNCTION = re.compile(r"\b(Hcsim\w+)\s*\(")
+
+emulator_only = pytest.mark.skipif(not _native.IS_EMULATOR, reason="needs the hcsim build")
+
+
+def declared_functions(cdef: str, pattern: re.Pattern[str] = _FUNCTION) -> list[str]:
+    """Function names declared in a .cdef file (parsed here, not taken from build_ffi)."""
+    text = re.sub(r"//[^\n]*", "", (NATIVE_DIR / cdef).read_text(encoding="utf-8"))
+    return pattern.findall(text)
+
+
+def counts() -> dict[str, int]:
+    c = ffi.new("HCSIM_COUNTS *")
+    lib.HcsimGetCounts(c)
+    return {name: int(getattr(c, name)) for name, _ in ffi.typeof("HCSIM_COUNTS").fields}
+
+
+def units(wide: Any) -> list[int]:
+    """The UTF-16 code units of a WCHAR[] (including its terminator)."""
+    return list(memoryview(bytes(ffi.buffer(wide))).cast("H"))
+
+
+# ---------------------------------------------------------------- the binding's surface
+
+COMPUTECORE = declared_functions("computecore.cdef")
+COMPUTESTORAGE = declared_functions("computestorage.cdef")
+
+
+def test_cdef_parse_finds_the_declared_functions() -> None:
+    # computecore.h declares 52 functions, computestorage.h 12 (the cdef copies them).
+    assert len(COMPUTECORE) == len(set(COMPUTECORE)) == 52
+    assert len(COMPUTESTORAGE) == len(set(COMPUTESTORAGE)) == 12
+    assert "HcsCreateComputeSystem" in COMPUTECORE
+    assert "HcsGetLayerVhdMountPath" in COMPUTESTORAGE
+    control = declared_functions("hcsim.cdef", _HCSIM_FUNCTION)
+    assert {"HcsimReset", "HcsimGetCounts", "HcsimSetExportHidden"} <= set(control)
+
+
+@pytest.mark.parametrize("name", [*COMPUTECORE, *COMPUTESTORAGE, "LocalFree", "CloseHandle"])
+def test_every_declared_function_is_in_lib(name: str) -> None:
+    assert callable(getattr(lib, name))
+
+
+@emulator_only
+@pytest.mark.parametrize("name", declared_functions("hcsim.cdef", _HCSIM_FUNCTION))
+def test_emulator_control_api_is_in_lib(name: str) -> None:
+    assert callable(getattr(lib, name))
+
+
+def test_is_emulator_matches_the_platform() -> None:
+    on_windows = sys.platform == "win32"
+    assert _native.IS_EMULATOR is not on_windows
+    assert _native.IS_EMULATOR is hasattr(lib, "HcsimReset")
+
+
+def test_types_have_windows_widths() -> None:
+    assert ffi.sizeof("WCHAR") == 2
+    assert ffi.sizeof("HRESULT") == 4
+    assert ffi.sizeof("DWORD") == 4
+    assert ffi.sizeof("UINT64") == 8
+    if ffi.sizeof("void *") == 8:
+        assert ffi.sizeof("HCS_EVENT") == 24
+        assert ffi.sizeof("HCS_PROCESS_INFORMATION") == 32
+        assert ffi.sizeof("HCS_CREATE_OPTIONS_1") == 48
+
+
+def test_native_module_does_not_import_an_event_loop() -> None:
+    code = (
+        "import sys, aiohcs._native; "
+        "print([m for m in ('asyncio', 'anyio', 'trio', 'pydantic') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+# ---------------------------------------------------------------- strings in
+
+
+def test_to_wide_none_is_null() -> None:
+    assert _native.to_wide(None) == ffi.NULL
+    assert _native.is_null(_native.to_wide(None))
+
+
+def test_to_wide_empty() -> None:
+    wide = _native.to_wide("")
+    assert units(wide) == [0]
+    assert ffi.typeof(wide) is ffi.typeof("WCHAR[]")
+
+
+def test_to_wide_ascii_and_bmp() -> None:
+    assert units(_native.to_wide("Az")) == [0x41, 0x7A, 0]
+    assert units(_native.to_wide("é€")) == [0xE9, 0x20AC, 0]
+
+
+def test_to_wide_non_bmp_becomes_a_surrogate_pair() -> None:
+    assert units(_native.to_wide("a\U0001f600b")) == [0x61, 0xD83D, 0xDE00, 0x62, 0]
+    assert units(_native.to_wide("\U0010ffff")) == [0xDBFF, 0xDFFF, 0]
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udc00", "x\ud83dy", "\udfff\ud800", "ok\ud800"])
+def test_to_wide_lone_surrogate_is_a_clear_error(text: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"lone surrogate .*UTF-16") as info:
+        _native.to_wide(text)
+    assert isinstance(info.value, ValueError)
+    assert f"index {next(i for i, c in enumerate(text) if 0xD800 <= ord(c) < 0xE000)}" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("text", ["\0", "a\0b", "abc\0", '{"Id": "x\0"}'])
+def test_to_wide_nul_inside_is_a_clear_error(text: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="NUL") as info:
+        _native.to_wide(text)
+    assert f"index {text.index(chr(0))}" in str(info.value)
+
+
+def test_to_wide_rejects_non_strings() -> None:
+    with pytest.raises(TypeError):
+        _native.to_wide(b"bytes")  # type: ignore[arg-type]
+
+
+def test_to_wide_long_string() -> None:
+    text = "{" + "\U0001f600é" * 1_000_000 + "}"
+    wide = _native.to_wide(text)
+    assert len(wide) == 3_000_003
+    assert wide[len(wide) - 1] == "\0"
+    assert _native.wide_to_str(ffi.cast("WCHAR *", wide)) == text
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\0")))
+def test_to_wide_round_trips(text: str) -> None:
+    wide = _native.to_wide(text)
+    assert len(wide) == len(text.encode("utf-16-le")) // 2 + 1
+    assert _native.wide_to_str(ffi.cast("WCHAR *", wide)) == text
+
+
+# ---------------------------------------------------------------- strings out
+
+
+class FreeSpy:
+    """Stands in for LocalFree on memory Python owns: records what would be freed."""
+
+    def __init__(self) -> None:
+        self.freed: list[int] = []
+        self.keep: list[Any] = []
+
+    def __call__(self, p: Any) -> Any:
+        self.freed.append(int(ffi.cast("uintptr_t", p)))
+        return ffi.NULL
+
+    def document(self, units_: bytes) -> tuple[Any, int]:
+        """A ``PWSTR *`` pointing at a Python-owned copy of ``units_`` (UTF-16LE + NUL)."""
+        buf = ffi.new("char[]", units_ + b"\0\0")
+        self.keep.append(buf)
+        pp = ffi.new("PWSTR *", ffi.cast("PWSTR", buf))
+        return pp, int(ffi.cast("uintptr_t", buf))
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> FreeSpy:
+    spy = FreeSpy()
+    monkeypatch.setattr(_native, "_local_free", spy)
+    return spy
+
+
+def test_take_document_null_frees_nothing(spy: FreeSpy) -> None:
+    pp = _native.new_document_ptr()
+    assert pp[0] == ffi.NULL
+    assert _native.take_document(pp) is None
+    assert spy.freed == []
+
+
+def test_take_document_decodes_and_frees_once(spy: FreeSpy) -> None:
+    text = '{"Id":"vm\U0001f600é","State":"Running"}'
+    pp, address = spy.document(text.encode("utf-16-le"))
+    assert _native.take_document(pp) == text
+    assert spy.freed == [address]
+    assert pp[0] == ffi.NULL
+    assert _native.take_document(pp) is None  # a second call is harmless
+    assert spy.freed == [address]
+
+
+def test_take_document_empty_string(spy: FreeSpy) -> None:
+    pp, address = spy.document(b"")
+    assert _native.take_document(pp) == ""
+    assert spy.freed == [address]
+
+
+def test_take_document_keeps_malformed_utf16(spy: FreeSpy) -> None:
+    # A lone high surrogate, a reversed pair and a lone low one: never a crash.
+    raw = b"a\x00" + b"\x00\xd8" + b"b\x00" + b"\x00\xdc\x3d\xd8" + b"\x00\xdc"
+    pp, address = spy.document(raw)
+    assert _native.take_document(pp) == "a\ud800b\udc00\U0001f400"  # the pair still pairs
+    assert spy.freed == [address]
+
+
+def test_take_document_frees_when_decoding_fails(
+    spy: FreeSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(p: Any) -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(_native, "_decode", broken)
+    pp, address = spy.document("x".encode("utf-16-le"))
+    with pytest.raises(MemoryError):
+        _native.take_document(pp)
+    assert spy.freed == [address]
+    assert pp[0] == ffi.NULL
+
+
+def test_take_document_large(spy: FreeSpy) -> None:
+    text = json.dumps({"Data": "\U0001f600" * 500_000 + "é" * 500_000})
+    pp, _ = spy.document(text.encode("utf-16-le"))
+    assert _native.take_document(pp) == text
+
+
+def test_wide_to_str_borrows() -> None:
+    assert _native.wide_to_str(ffi.NULL) is None
+    wide = _native.to_wide("borrowed")
+    assert _native.wide_to_str(wide) == "borrowed"
+    assert _native.wide_to_str(wide) == "borrowed"
+
+
+# ---------------------------------------------------------------- HRESULTs
+
+
+@pytest.mark.parametrize("hr", [0, 1, 0x7FFFFFFF, 0x00370105])
+def test_check_success(hr: int) -> None:
+    _native.check(hr)
+    assert not _native.failed(hr)
+
+
+def test_check_raises_the_mapped_error_with_context() -> None:
+    with pytest.raises(InvalidState) as info:
+        _native.check(-2143878907, operation="Start", system_id="vm1")
+    assert info.value.hresult == 0x80370105
+    assert str(info.value) == (
+        "HCS_E_INVALID_STATE (0x80370105) in Start of system 'vm1': "
+        "The requested operation is not valid in the current state"
+    )
+    with pytest.raises(HcsError) as other:
+        _native.check(0x80004001, process_id=9)
+    assert type(other.value) is HcsError
+    assert other.value.process_id == 9
+    assert _native.failed(-1)
+
+
+def test_check_parses_the_failure_document() -> None:
+    document = json.dumps({"Error": -2143878898, "ErrorMessage": "no such system"})
+    with pytest.raises(SystemNotFound, match="no such system"):
+        _native.check(0x8037010E, document=document)
+
+
+def test_error_returns_without_raising() -> None:
+    error = _native.error(0x8037011F, operation=14, process_id=3)
+    assert error.name == "HCS_E_PROCESS_ALREADY_STOPPED"
+    assert error.operation == "ModifyProcess"
+
+
+def test_hresult_u32_is_reexported() -> None:
+    assert _native.hresult_u32(-2147467263) == HResult.E_NOTIMPL
+
+
+# ---------------------------------------------------------------- loading
+
+
+def test_missing_computecore_on_windows_is_hcs_not_available() -> None:
+    exc = ImportError(
+        "DLL load failed while importing _hcs: The specified module could not be found."
+    )
+    error = _native.hcs_not_available(exc, platform="win32")
+    assert isinstance(error, HcsNotAvailableError)
+    assert isinstance(error, ImportError)
+    assert "Host Compute Service is not available" in str(error)
+    assert "Hyper-V" in str(error)
+    assert "DLL load failed" in str(error)  # the loader's own words are kept
+
+
+def test_other_import_errors_pass_through() -> None:
+    exc = ImportError("undefined symbol: HcsFoo")
+    assert _native.hcs_not_available(exc, platform="linux") is exc
+    assert _native.hcs_not_available(exc, platform="win32") is exc
+    dll = ImportError("DLL load failed while importing _hcs")
+    assert _native.hcs_not_available(dll, platform="linux") is dll
+
+
+# ---------------------------------------------------------------- optional exports
+
+SPEC_OPTIONAL_EXPORTS = {
+    "HcsEnumerateComputeSystemsInNamespace": "Windows 10 2004 / Windows Server 2004",
+    "HcsCreateComputeSystemInNamespace": "Windows 10 2004 / Windows Server 2004",
+    "HcsOpenComputeSystemInNamespace": "Windows 10 2004 / Windows Server 2004",
+    "HcsWaitForComputeSystemExit": "Windows 10 2104 / Windows Server 2022",
+    "HcsWaitForProcessExit": "Windows 10 2104 / Windows Server 2022",
+    "HcsGetProcessorCompatibilityFromSavedState": "Windows 10 2104 / Windows Server 2022",
+    "HcsSetupBaseOSVolume": "Windows 10 2104 / Windows Server 2022",
+    "HcsGrantVmGroupAccess": "Windows 10 2004 / Windows Server 2022",
+    "HcsRevokeVmGroupAccess": "Windows 10 2004 / Windows Server 2022",
+}
+
+
+def test_optional_export_table_matches_the_spec() -> None:
+    assert dict(_native.OPTIONAL_EXPORTS) == SPEC_OPTIONAL_EXPORTS
+    for name in SPEC_OPTIONAL_EXPORTS:
+        assert name in COMPUTECORE or name in COMPUTESTORAGE
+    assert _native.required_release("HcsCreateOperation") == "Windows 10 1809 / Windows Server 2019"
+
+
+@emulator_only
+@pytest.mark.parametrize("name", [*COMPUTECORE, *COMPUTESTORAGE])
+def test_every_export_is_available_by_default(name: str) -> None:
+    assert _native.export_available(name)
+    _native.require_export(name)
+
+
+def test_unknown_export_is_unavailable() -> None:
+    assert not _native.export_available("HcsNoSuchFunction")
+    with pytest.raises(UnsupportedOnThisHost) as info:
+        _native.require_export("HcsNoSuchFunction")
+    assert info.value.export == "HcsNoSuchFunction"
+
+
+@emulator_only
+@pytest.mark.parametrize("name", sorted(SPEC_OPTIONAL_EXPORTS))
+def test_hidden_export_raises_unsupported_naming_the_release(name: str) -> None:
+    assert lib.HcsimSetExportHidden(name.encode(), 1) == 0
+    try:
+        assert not _native.export_available(name)
+        with pytest.raises(UnsupportedOnThisHost) as info:
+            _native.require_export(name)
+        error = info.value
+        assert error.export == name
+        assert error.release == SPEC_OPTIONAL_EXPORTS[name]
+        assert error.hresult == HResult.ERROR_PROC_NOT_FOUND
+        assert str(error) == (
+            f"ERROR_PROC_NOT_FOUND (0x8007007F): {name} is not available on this host; "
+            f"it needs {SPEC_OPTIONAL_EXPORTS[name]} or later"
+        )
+    finally:
+        assert lib.HcsimSetExportHidden(name.encode(), 0) == 0
+    assert _native.export_available(name)
+
+
+@emulator_only
+def test_reset_unhides_exports() -> None:
+    assert lib.HcsimSetExportHidden(b"HcsWaitForProcessExit", 1) == 0
+    assert lib.HcsimReset() == 0
+    assert _native.export_available("HcsWaitForProcessExit")
+
+
+# ---------------------------------------------------------------- calls through the glue
+
+
+@emulator_only
+def test_open_unknown_system_is_system_not_found() -> None:
+    handle = ffi.new("HCS_SYSTEM *")
+    hr = lib.HcsOpenComputeSystem(_native.to_wide("no-such-system"), 0x10000000, handle)
+    with pytest.raises(SystemNotFound) as info:
+        _native.check(hr, system_id="no-such-system")
+    assert info.value.hresult == HResult.HCS_E_SYSTEM_NOT_FOUND
+    assert "for system 'no-such-system'" in str(info.value)
+    assert handle[0] == ffi.NULL
+    assert counts()["SystemHandles"] == 0
+
+
+@emulator_only
+def test_service_properties_basic() -> None:
+    result = _native.new_document_ptr()
+    hr = lib.HcsGetServiceProperties(_native.to_wide('{"PropertyTypes":["Basic"]}'), result)
+    document = _native.take_document(result)
+    _native.check(hr, document=document)
+    assert document is not None
+    parsed = json.loads(document)
+    versions = parsed["Properties"][0]["SupportedSchemaVersions"]
+    assert {"Major": 2} in [{"Major": v["Major"]} for v in versions]
+    assert all(isinstance(v["Minor"], int) for v in versions)
+    assert counts()["Documents"] == 0
+
+
+@emulator_only
+def test_document_is_freed_on_the_success_path() -> None:
+    result = _native.new_document_ptr()
+    hr = lib.HcsGetServiceProperties(_native.to_wide('{"PropertyTypes":["Basic"]}'), result)
+    assert hr == 0
+    assert result[0] != ffi.NULL
+    assert counts()["Documents"] == 1
+    assert _native.take_document(result)
+    assert counts()["Documents"] == 0
+
+
+@emulator_only
+def test_document_is_freed_on_the_error_path() -> None:
+    # A bad settings document: the call fails and may return a ResultError.
+    result = _native.new_document_ptr()
+    hr = lib.HcsModifyServiceSettings(_native.to_wide("{not json"), result)
+    document = _native.take_document(result)
+    assert counts()["Documents"] == 0
+    with pytest.raises(HcsError) as info:
+        _native.check(hr, document=document)
+    if document is not None:  # semantics.md §13.54: it parses and its Error is the HRESULT
+        assert info.value.result_error is not None
+        assert info.value.result_error["Error"] == info.value.signed_hresult
+
+
+@emulator_only
+def test_document_is_freed_when_decoding_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(p: Any) -> str:
+        raise UnicodeDecodeError("utf-16-le", b"", 0, 1, "test")
+
+    result = _native.new_document_ptr()
+    assert lib.HcsGetServiceProperties(_native.to_wide('{"PropertyTypes":["Basic"]}'), result) == 0
+    assert counts()["Documents"] == 1
+    monkeypatch.setattr(_native, "_decode", broken)
+    with pytest.raises(UnicodeDecodeError):
+        _native.take_document(result)
+    assert counts()["Documents"] == 0
+
+
+@emulator_only
+def test_optional_out_document_may_be_null() -> None:
+    assert lib.HcsModifyServiceSettings(_native.to_wide("{not json"), ffi.NULL) < 0
+    assert counts()["Documents"] == 0
+
+
+@emulator_only
+def test_cancel_operation_is_not_implemented() -> None:
+    operation = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
+    assert operation != ffi.NULL
+    try:
+        assert lib.HcsGetOperationType(operation) == -1
+        hr = lib.HcsCancelOperation(operation)
+        assert _native.hresult_u32(hr) == 0x80004001
+        with pytest.raises(HcsError, match=r"^E_NOTIMPL \(0x80004001\)"):
+            _native.check(hr)
+        assert lib.HcsGetOperationType(operation) == -1  # changes nothing
+    finally:
+        lib.HcsCloseOperation(operation)
+    assert counts()["Operations"] == 0
+
+
+@emulator_only
+def test_unused_operation_result_is_not_started() -> None:
+    operation = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
+    try:
+        result = _native.new_document_ptr()
+        hr = lib.HcsGetOperationResult(operation, result)
+        assert _native.hresult_u32(hr) == HResult.HCS_E_OPERATION_NOT_STARTED
+        assert result[0] == ffi.NULL
+        assert _native.take_document(result) is None
+    finally:
+        lib.HcsCloseOperation(operation)
