@@ -1,0 +1,110 @@
+"""The ``aiohcs`` package itself: light import, version, lazily loaded API names."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import types
+from collections.abc import Iterator
+
+import pytest
+
+import aiohcs
+from aiohcs import errors
+
+
+def test_version() -> None:
+    assert aiohcs.__version__ == "0.1.0"
+
+
+def test_errors_are_exported() -> None:
+    for name in aiohcs.__all__:
+        assert hasattr(aiohcs, name)
+    assert aiohcs.HcsError is errors.HcsError
+    assert aiohcs.SystemNotFound is errors.SystemNotFound
+    assert aiohcs.UnsupportedOnThisHost is errors.UnsupportedOnThisHost
+    assert aiohcs.HcsNotAvailableError is errors.HcsNotAvailableError
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, aiohcs; "
+        "print(sorted(m for m in ('cffi', '_cffi_backend', 'aiohcs._hcs', 'aiohcs._native', "
+        "'pydantic', 'anyio', 'asyncio', 'trio', 'aiohcs.schema', 'aiohcs.system') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+    # -X importtime: "import time: self [us] | cumulative | name"; aiohcs's own total.
+    cumulative = next(
+        int(line.split("|")[1])
+        for line in out.stderr.splitlines()
+        if line.rstrip().endswith("| aiohcs")
+    )
+    assert cumulative < 50_000, f"import aiohcs took {cumulative} us"
+
+
+def test_unknown_attribute_is_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
+        _ = aiohcs.no_such_thing
+    assert not hasattr(aiohcs, "_private_name")
+
+
+@pytest.fixture
+def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
+    """Stand-in API modules: aiohcs.service exists, aiohcs.process does not."""
+    service = types.ModuleType("aiohcs.service")
+    service.__dict__["service_properties"] = object()
+    service.__dict__["extra_public"] = object()
+    service.__dict__["__all__"] = ["service_properties", "extra_public"]
+    monkeypatch.setitem(sys.modules, "aiohcs.service", service)
+    monkeypatch.setitem(sys.modules, "aiohcs.process", None)  # import raises ModuleNotFoundError
+    for name in ("service_properties", "extra_public"):
+        monkeypatch.delitem(aiohcs.__dict__, name, raising=False)
+    yield service
+    for name in ("service_properties", "extra_public"):
+        aiohcs.__dict__.pop(name, None)
+
+
+def test_lazy_name_comes_from_its_module(fake_api: types.ModuleType) -> None:
+    assert aiohcs.service_properties is fake_api.service_properties
+    assert "service_properties" in dir(aiohcs)
+
+
+def test_lazy_lookup_searches_public_modules(fake_api: types.ModuleType) -> None:
+    assert aiohcs.extra_public is fake_api.extra_public
+
+
+def test_lazy_name_missing_from_its_module_is_attribute_error(
+    fake_api: types.ModuleType,
+) -> None:
+    with pytest.raises(AttributeError, match="modify_service_settings"):
+        _ = aiohcs.modify_service_settings
+
+
+def test_lazy_name_whose_module_is_missing_is_attribute_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "aiohcs.events", None)
+    with pytest.raises(AttributeError, match="EventType"):
+        _ = aiohcs.EventType
+
+
+def test_lazy_lookup_does_not_hide_a_broken_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A module that exists but fails to import must surface its own error.
+    broken = types.ModuleType("aiohcs.operation")
+
+    def fail(name: str) -> object:
+        raise ModuleNotFoundError("No module named 'dependency'", name="dependency")
+
+    monkeypatch.setitem(sys.modules, "aiohcs.operation", None)
+    monkeypatch.setattr(
+        importlib,
+        "import_module",
+        lambda name: fail(name) if name == "aiohcs.operation" else broken,
+    )
+    with pytest.raises(ModuleNotFoundError, match="dependency"):
+        _ = aiohcs.Operation
