@@ -118,10 +118,12 @@ def _sources(target: str) -> tuple[str, list[str]]:
     """The C prelude and the extra C sources for ``target``."""
     bridge = NATIVE / BRIDGE_C
     sources = [bridge] if bridge.exists() else []
+    # The module calls the bridge, so it needs its declarations (bridge.cdef is valid C).
+    bridge_decls = f'\n#include "{BRIDGE_CDEF}"\n' if (NATIVE / BRIDGE_CDEF).exists() else ""
     if target == "posix":
         sources = sorted((HCSIM / "src").glob("*.c")) + sources
-        return _POSIX_PRELUDE, [str(p.relative_to(ROOT)) for p in sources]
-    return _WINDOWS_PRELUDE, [str(p.relative_to(ROOT)) for p in sources]
+        return _POSIX_PRELUDE + bridge_decls, [str(p.relative_to(ROOT)) for p in sources]
+    return _WINDOWS_PRELUDE + bridge_decls, [str(p.relative_to(ROOT)) for p in sources]
 
 
 def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None) -> cffi.FFI:

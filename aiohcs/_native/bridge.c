@@ -1,0 +1,480 @@
+/* The callback bridge between HCS threads and the event loops.
+ *
+ * HCS invokes aiohcs_operation_completion / aiohcs_event_callback on threads it owns. They
+ * never run Python: each one copies what it needs (the operation's result and document,
+ * which it frees; the event's EventData, valid only during the call), closes a completed
+ * operation, and pushes one item onto the queue of the event loop that registered the
+ * context id. When that queue goes from empty to non-empty it writes one byte to the
+ * loop's wake socket; the loop drains the queue with aiohcs_queue_drain.
+ *
+ * Contexts are integer ids, never pointers: an id that is not (or no longer) registered is
+ * ignored, so a late callback cannot touch freed memory.
+ *
+ * Locks: one registry lock (id -> queue) and one lock per queue; the order is registry
+ * then queue. No HCS function is called with a lock held. The registry lock is held while
+ * an item is pushed and the wake byte written, so aiohcs_queue_free (which takes it) is a
+ * barrier: afterwards no callback uses the queue or its socket.
+ */
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <winsock2.h>
+#include <windows.h>
+#include <computecore.h>
+#ifdef _MSC_VER
+#pragma comment(lib, "ws2_32.lib")
+#endif
+#else
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+#include "computecore.h"
+#endif
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uchar.h>
+
+#include "bridge.cdef"
+
+/* ---- platform: locks, wake, clock ------------------------------------------------- */
+
+#ifdef _WIN32
+typedef SRWLOCK aiohcs_lock;
+#define LOCK_INIT(l) InitializeSRWLock(l)
+#define LOCK(l) AcquireSRWLockExclusive(l)
+#define UNLOCK(l) ReleaseSRWLockExclusive(l)
+#define LOCK_DESTROY(l) ((void)(l))
+static aiohcs_lock registry_lock = SRWLOCK_INIT;
+
+static void wake(uint64_t sock)
+{
+    /* Non-blocking socket: WSAEWOULDBLOCK means a byte is already pending. */
+    (void)send((SOCKET)sock, "x", 1, 0);
+}
+
+uint64_t aiohcs_now_ns(void)
+{
+    LARGE_INTEGER frequency, now;
+    QueryPerformanceFrequency(&frequency);
+    QueryPerformanceCounter(&now);
+    uint64_t f = (uint64_t)frequency.QuadPart, t = (uint64_t)now.QuadPart;
+    return t / f * 1000000000u + t % f * 1000000000u / f;
+}
+#else
+typedef pthread_mutex_t aiohcs_lock;
+#define LOCK_INIT(l) pthread_mutex_init((l), NULL)
+#define LOCK(l) pthread_mutex_lock(l)
+#define UNLOCK(l) pthread_mutex_unlock(l)
+#define LOCK_DESTROY(l) pthread_mutex_destroy(l)
+static aiohcs_lock registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void wake(uint64_t sock)
+{
+    /* Non-blocking socket: EAGAIN means a byte is already pending. */
+    for (;;) {
+        ssize_t n = write((int)sock, "x", 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        break;
+    }
+}
+
+uint64_t aiohcs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+#endif
+
+/* ---- queue: a growable ring of items ------------------------------------------------ */
+
+struct aiohcs_queue {
+    aiohcs_lock lock;
+    uint64_t wake_socket;
+    aiohcs_item *ring;
+    size_t capacity; /* power of two, or 0 */
+    size_t head;
+    size_t count;
+    uint64_t dropped; /* items lost to allocation failure */
+};
+
+static int is_real_handle(void *h)
+{
+    return h != NULL && h != (void *)(intptr_t)-1;
+}
+
+static void item_release(aiohcs_item *item)
+{
+    free(item->payload);
+    item->payload = NULL;
+    if (item->flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
+        void *handles[3] = {item->std_input, item->std_output, item->std_error};
+        for (size_t i = 0; i < 3; i++)
+            if (is_real_handle(handles[i]))
+                CloseHandle(handles[i]);
+        item->std_input = item->std_output = item->std_error = NULL;
+    }
+}
+
+aiohcs_queue *aiohcs_queue_new(uint64_t wake_socket)
+{
+    aiohcs_queue *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return NULL;
+    LOCK_INIT(&q->lock);
+    q->wake_socket = wake_socket;
+    return q;
+}
+
+/* Called with q->lock held. Returns 0 when the ring cannot grow. */
+static int queue_reserve(aiohcs_queue *q)
+{
+    if (q->count < q->capacity)
+        return 1;
+    size_t capacity = q->capacity ? q->capacity * 2 : 64;
+    if (capacity < q->capacity || capacity > SIZE_MAX / sizeof(aiohcs_item))
+        return 0;
+    aiohcs_item *ring = malloc(capacity * sizeof *ring);
+    if (ring == NULL)
+        return 0;
+    for (size_t i = 0; i < q->count; i++)
+        ring[i] = q->ring[(q->head + i) & (q->capacity - 1)];
+    free(q->ring);
+    q->ring = ring;
+    q->capacity = capacity;
+    q->head = 0;
+    return 1;
+}
+
+size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max)
+{
+    LOCK(&q->lock);
+    size_t n = q->count < max ? q->count : max;
+    for (size_t i = 0; i < n; i++)
+        items[i] = q->ring[(q->head + i) & (q->capacity - 1)];
+    if (n > 0) {
+        q->head = (q->head + n) & (q->capacity - 1);
+        q->count -= n;
+    }
+    UNLOCK(&q->lock);
+    return n;
+}
+
+size_t aiohcs_queue_length(aiohcs_queue *q)
+{
+    LOCK(&q->lock);
+    size_t n = q->count;
+    UNLOCK(&q->lock);
+    return n;
+}
+
+uint64_t aiohcs_queue_dropped(aiohcs_queue *q)
+{
+    LOCK(&q->lock);
+    uint64_t n = q->dropped;
+    UNLOCK(&q->lock);
+    return n;
+}
+
+void aiohcs_items_release(aiohcs_item *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(items[i].payload);
+        items[i].payload = NULL;
+    }
+}
+
+/* ---- registry: id -> queue (chained hash, registry_lock) ---------------------------- */
+
+typedef struct entry {
+    uint64_t id;
+    aiohcs_queue *queue;
+    uint32_t flags;
+    struct entry *next;
+} entry;
+
+static entry **buckets;
+static size_t bucket_count; /* power of two, or 0 */
+static size_t entry_count;
+static uint64_t next_id = 1;
+
+static size_t bucket_of(uint64_t id, size_t n)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdull;
+    id ^= id >> 33;
+    return (size_t)id & (n - 1);
+}
+
+/* Called with registry_lock held. */
+static entry *find_entry(uint64_t id)
+{
+    if (bucket_count == 0)
+        return NULL;
+    for (entry *e = buckets[bucket_of(id, bucket_count)]; e != NULL; e = e->next)
+        if (e->id == id)
+            return e;
+    return NULL;
+}
+
+/* Called with registry_lock held; growing is best effort. */
+static void maybe_grow(void)
+{
+    if (bucket_count != 0 && entry_count < bucket_count * 2)
+        return;
+    size_t n = bucket_count ? bucket_count * 4 : 256;
+    entry **fresh = calloc(n, sizeof *fresh);
+    if (fresh == NULL)
+        return;
+    for (size_t b = 0; b < bucket_count; b++) {
+        entry *e = buckets[b];
+        while (e != NULL) {
+            entry *next = e->next;
+            size_t i = bucket_of(e->id, n);
+            e->next = fresh[i];
+            fresh[i] = e;
+            e = next;
+        }
+    }
+    free(buckets);
+    buckets = fresh;
+    bucket_count = n;
+}
+
+uint64_t aiohcs_register(aiohcs_queue *queue, uint32_t flags)
+{
+    entry *e = malloc(sizeof *e);
+    if (e == NULL)
+        return 0;
+    LOCK(&registry_lock);
+    maybe_grow();
+    if (bucket_count == 0) {
+        UNLOCK(&registry_lock);
+        free(e);
+        return 0;
+    }
+    e->id = next_id++;
+    e->queue = queue;
+    e->flags = flags;
+    size_t i = bucket_of(e->id, bucket_count);
+    e->next = buckets[i];
+    buckets[i] = e;
+    entry_count++;
+    uint64_t id = e->id;
+    UNLOCK(&registry_lock);
+    return id;
+}
+
+int aiohcs_unregister(uint64_t id)
+{
+    entry *found = NULL;
+    LOCK(&registry_lock);
+    if (bucket_count != 0) {
+        entry **link = &buckets[bucket_of(id, bucket_count)];
+        while (*link != NULL) {
+            if ((*link)->id == id) {
+                found = *link;
+                *link = found->next;
+                entry_count--;
+                break;
+            }
+            link = &(*link)->next;
+        }
+    }
+    UNLOCK(&registry_lock);
+    free(found);
+    return found != NULL;
+}
+
+size_t aiohcs_registered_count(void)
+{
+    LOCK(&registry_lock);
+    size_t n = entry_count;
+    UNLOCK(&registry_lock);
+    return n;
+}
+
+void aiohcs_queue_free(aiohcs_queue *q)
+{
+    if (q == NULL)
+        return;
+    entry *dead = NULL;
+    LOCK(&registry_lock);
+    for (size_t b = 0; b < bucket_count; b++) {
+        entry **link = &buckets[b];
+        while (*link != NULL) {
+            entry *e = *link;
+            if (e->queue == q) {
+                *link = e->next;
+                e->next = dead;
+                dead = e;
+                entry_count--;
+            } else {
+                link = &e->next;
+            }
+        }
+    }
+    UNLOCK(&registry_lock);
+    while (dead != NULL) {
+        entry *next = dead->next;
+        free(dead);
+        dead = next;
+    }
+    /* No callback can reach q any more: nobody else holds it. */
+    for (size_t i = 0; i < q->count; i++)
+        item_release(&q->ring[(q->head + i) & (q->capacity - 1)]);
+    free(q->ring);
+    LOCK_DESTROY(&q->lock);
+    free(q);
+}
+
+/* Looks up the flags of id; returns 0 when it is not registered. */
+static int lookup(uint64_t id, uint32_t *flags)
+{
+    LOCK(&registry_lock);
+    entry *e = find_entry(id);
+    if (e != NULL)
+        *flags = e->flags;
+    UNLOCK(&registry_lock);
+    return e != NULL;
+}
+
+/* Pushes item onto the queue of its id. Returns 1 when delivered; otherwise the caller
+ * still owns (and releases) the item. */
+static int deliver(aiohcs_item *item)
+{
+    int delivered = 0;
+    LOCK(&registry_lock);
+    entry *e = find_entry(item->id);
+    if (e != NULL) {
+        aiohcs_queue *q = e->queue;
+        int was_empty = 0;
+        LOCK(&q->lock);
+        if (queue_reserve(q)) {
+            q->ring[(q->head + q->count) & (q->capacity - 1)] = *item;
+            was_empty = q->count == 0;
+            q->count++;
+            delivered = 1;
+        } else {
+            q->dropped++;
+        }
+        UNLOCK(&q->lock);
+        if (was_empty)
+            wake(q->wake_socket);
+    }
+    UNLOCK(&registry_lock);
+    return delivered;
+}
+
+/* ---- the callbacks ------------------------------------------------------------------ */
+
+static void copy_payload(aiohcs_item *item, const char16_t *text)
+{
+    if (text == NULL)
+        return;
+    size_t n = 0;
+    while (text[n] != 0)
+        n++;
+    char16_t *copy = malloc((n + 1) * sizeof *copy);
+    if (copy == NULL) {
+        item->flags |= AIOHCS_ITEM_PAYLOAD_LOST;
+        return;
+    }
+    memcpy(copy, text, (n + 1) * sizeof *copy);
+    item->payload = copy;
+    item->payload_length = n;
+}
+
+void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context)
+{
+    aiohcs_item item;
+    memset(&item, 0, sizeof item);
+    item.timestamp_ns = aiohcs_now_ns();
+    item.id = (uint64_t)(uintptr_t)context;
+    item.kind = AIOHCS_ITEM_COMPLETION;
+
+    uint32_t flags = 0;
+    int want_process_info;
+    if (lookup(item.id, &flags)) {
+        want_process_info = (flags & AIOHCS_REGISTER_PROCESS_INFO) != 0;
+    } else {
+        /* Nobody waits (any more); still fetch pipe handles so they can be closed. */
+        HCS_OPERATION_TYPE type = HcsGetOperationType(operation);
+        want_process_info = type == HcsOperationTypeCreateProcess || type == HcsOperationTypeGetProcessInfo;
+    }
+
+    PWSTR document = NULL;
+    if (want_process_info) {
+        HCS_PROCESS_INFORMATION info;
+        memset(&info, 0, sizeof info);
+        item.result = HcsGetOperationResultAndProcessInfo(operation, &info, &document);
+        if (item.result >= 0) {
+            item.flags |= AIOHCS_ITEM_HAS_PROCESS_INFO;
+            item.process_id = info.ProcessId;
+            item.std_input = info.StdInput;
+            item.std_output = info.StdOutput;
+            item.std_error = info.StdError;
+        }
+    } else {
+        item.result = HcsGetOperationResult(operation, &document);
+    }
+    copy_payload(&item, (const char16_t *)document);
+    if (document != NULL)
+        LocalFree(document);
+    /* Every operation created with this callback is closed here, exactly once, whether or
+     * not anybody still waits for it. */
+    HcsCloseOperation(operation);
+
+    if (!deliver(&item))
+        item_release(&item);
+}
+
+void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context)
+{
+    if (event == NULL)
+        return;
+    aiohcs_item item;
+    memset(&item, 0, sizeof item);
+    item.timestamp_ns = aiohcs_now_ns();
+    item.id = (uint64_t)(uintptr_t)context;
+    item.kind = AIOHCS_ITEM_EVENT;
+    item.event_type = (uint32_t)event->Type;
+    item.operation = (uint64_t)(uintptr_t)event->Operation;
+    uint32_t flags;
+    if (!lookup(item.id, &flags))
+        return;
+    copy_payload(&item, (const char16_t *)event->EventData);
+    if (!deliver(&item))
+        item_release(&item);
+}
+
+/* ---- small helpers for the Python side ---------------------------------------------- */
+
+HCS_OPERATION aiohcs_create_operation(uint64_t id)
+{
+    return HcsCreateOperation((const void *)(uintptr_t)id, aiohcs_operation_completion);
+}
+
+void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id)
+{
+    memset(options, 0, sizeof *options);
+    options->Version = HcsCreateOptions_1;
+    options->CallbackOptions = HcsEventOptionNone;
+    options->CallbackContext = (void *)(uintptr_t)id;
+    options->Callback = aiohcs_event_callback;
+}
+
+HRESULT aiohcs_set_system_callback(HCS_SYSTEM system, uint64_t id)
+{
+    return HcsSetComputeSystemCallback(system, HcsEventOptionNone, (const void *)(uintptr_t)id,
+                                       aiohcs_event_callback);
+}
+
+HRESULT aiohcs_set_process_callback(HCS_PROCESS process, uint64_t id)
+{
+    return HcsSetProcessCallback(process, HcsEventOptionNone, (void *)(uintptr_t)id,
+                                 aiohcs_event_callback);
+}

@@ -1,0 +1,396 @@
+"""Typed HCS events and the per-handle event hub.
+
+HCS delivers events to the callback registered on a handle (compute system or process).
+The bridge queues them per event loop; the handle's :class:`EventHub` turns each into a
+typed :class:`Event` and fans it out to every open :class:`EventStream` (each iterator gets
+every event from its subscription on, in order, without loss: buffers are unbounded).
+
+Terminal events (:class:`SystemExited` for systems, :class:`ProcessExited` for processes,
+:class:`ServiceDisconnected` for both) are never dropped: they end every iterator (after
+being yielded), are remembered by the hub (so ``wait()`` works with or without an
+iterator, and a stream opened later yields the terminal event and ends), and whatever HCS
+sends after them is ignored. Closing the handle ends every iterator too.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+import anyio
+import anyio.lowlevel
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from aiohcs._bridge import Item, LoopBridge
+
+__all__ = [
+    "Event",
+    "EventHub",
+    "EventStream",
+    "EventType",
+    "ProcessExited",
+    "ServiceDisconnected",
+    "SystemCrashInitiated",
+    "SystemCrashReport",
+    "SystemExited",
+    "SystemGuestConnectionClosed",
+    "SystemRdpEnhancedModeStateChanged",
+    "SystemSiloJobCreated",
+    "UnknownEvent",
+    "decode_event",
+]
+
+
+class EventType(enum.IntEnum):
+    """HCS_EVENT_TYPE values (the event type is an open 32-bit unsigned integer)."""
+
+    INVALID = 0x00000000
+    SYSTEM_EXITED = 0x00000001
+    SYSTEM_CRASH_INITIATED = 0x00000002
+    SYSTEM_CRASH_REPORT = 0x00000003
+    SYSTEM_RDP_ENHANCED_MODE_STATE_CHANGED = 0x00000004
+    SYSTEM_SILO_JOB_CREATED = 0x00000005
+    SYSTEM_GUEST_CONNECTION_CLOSED = 0x00000006
+    PROCESS_EXITED = 0x00010000
+    OPERATION_CALLBACK = 0x01000000
+    SERVICE_DISCONNECT = 0x02000000
+
+
+def _parse(raw: str | None) -> Any:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event HCS delivered on a handle.
+
+    ``type`` is the raw HCS_EVENT_TYPE, ``raw`` the EventData text as HCS sent it (None
+    when it sent none), ``data`` that text parsed as JSON (None if absent or not JSON).
+    ``synthesized`` is True for the rare exit aiohcs derives from a properties query
+    (an exit that happened before the callback could be registered).
+    """
+
+    type: int
+    raw: str | None = None
+    data: Any = field(default=None, compare=False)
+    synthesized: bool = False
+
+    #: The HCS_EVENT_TYPE of this class (None for UnknownEvent).
+    TYPE: ClassVar[int | None] = None
+    #: True for events after which the handle delivers nothing more.
+    TERMINAL: ClassVar[bool] = False
+
+    def _field(self, name: str) -> Any:
+        return self.data.get(name) if isinstance(self.data, dict) else None
+
+    def __repr__(self) -> str:
+        extra = f", data={self.data!r}" if self.data is not None else ""
+        return f"{type(self).__name__}(type=0x{self.type:X}{extra})"
+
+
+@dataclass(frozen=True, repr=False)
+class SystemExited(Event):
+    """The compute system stopped (HcsEventSystemExited). Payload: SystemExitStatus."""
+
+    TYPE: ClassVar[int | None] = EventType.SYSTEM_EXITED
+    TERMINAL: ClassVar[bool] = True
+
+    @property
+    def status(self) -> Any:
+        """The SystemExitStatus document (parsed JSON)."""
+        return self.data
+
+    @property
+    def exit_type(self) -> str | None:
+        """SystemExitStatus.ExitType: GracefulExit, ForcedExit, UnexpectedExit, ..."""
+        value = self._field("ExitType")
+        return value if isinstance(value, str) else None
+
+    @property
+    def hresult(self) -> int:
+        """SystemExitStatus.Status as an unsigned 32-bit HRESULT (0 when absent)."""
+        value = self._field("Status")
+        return value & 0xFFFFFFFF if isinstance(value, int) else 0
+
+    @property
+    def attribution(self) -> list[Any]:
+        """SystemExitStatus.Attribution records (possibly empty)."""
+        value = self._field("Attribution")
+        return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True, repr=False)
+class SystemCrashInitiated(Event):
+    """The guest began to crash (HcsEventSystemCrashInitiated). Payload: CrashReport."""
+
+    TYPE: ClassVar[int | None] = EventType.SYSTEM_CRASH_INITIATED
+
+    @property
+    def report(self) -> Any:
+        """The CrashReport document (parsed JSON)."""
+        return self.data
+
+
+@dataclass(frozen=True, repr=False)
+class SystemCrashReport(Event):
+    """The guest finished reporting a crash (HcsEventSystemCrashReport). Payload: CrashReport."""
+
+    TYPE: ClassVar[int | None] = EventType.SYSTEM_CRASH_REPORT
+
+    @property
+    def report(self) -> Any:
+        """The CrashReport document (parsed JSON); ``raw`` can go to HcsSubmitWerReport."""
+        return self.data
+
+
+@dataclass(frozen=True, repr=False)
+class SystemRdpEnhancedModeStateChanged(Event):
+    """Enhanced-mode RDP availability changed (no documented payload)."""
+
+    TYPE: ClassVar[int | None] = EventType.SYSTEM_RDP_ENHANCED_MODE_STATE_CHANGED
+
+
+@dataclass(frozen=True, repr=False)
+class SystemSiloJobCreated(Event):
+    """A silo job was created (reserved by HCS; no documented payload)."""
+
+    TYPE: ClassVar[int | None] = EventType.SYSTEM_SILO_JOB_CREATED
+
+
+@dataclass(frozen=True, repr=False)
+class SystemGuestConnectionClosed(Event):
+    """The guest connection closed, expected or not (no documented payload)."""
+
+    TYPE: ClassVar[int | None] = EventType.SYSTEM_GUEST_CONNECTION_CLOSED
+
+
+@dataclass(frozen=True, repr=False)
+class ProcessExited(Event):
+    """A process ended (HcsEventProcessExited, process handles only). Payload: ProcessStatus."""
+
+    TYPE: ClassVar[int | None] = EventType.PROCESS_EXITED
+    TERMINAL: ClassVar[bool] = True
+
+    @property
+    def status(self) -> Any:
+        """The ProcessStatus document (parsed JSON)."""
+        return self.data
+
+    @property
+    def exit_code(self) -> int | None:
+        """ProcessStatus.ExitCode when meaningful (Exited and LastWaitResult == 0), else None."""
+        if self._field("LastWaitResult") not in (None, 0):
+            return None
+        code = self._field("ExitCode")
+        return code if isinstance(code, int) else None
+
+
+@dataclass(frozen=True, repr=False)
+class ServiceDisconnected(Event):
+    """The connection to the HCS service was lost (HcsEventServiceDisconnect). Terminal.
+
+    (The exception raised for the same condition is :class:`aiohcs.errors.ServiceDisconnected`.)
+    """
+
+    TYPE: ClassVar[int | None] = EventType.SERVICE_DISCONNECT
+    TERMINAL: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, repr=False)
+class UnknownEvent(Event):
+    """An event type this version of aiohcs does not know (HCS_EVENT_TYPE is open)."""
+
+
+_CLASSES: Final[dict[int, type[Event]]] = {
+    cls.TYPE: cls
+    for cls in (
+        SystemExited,
+        SystemCrashInitiated,
+        SystemCrashReport,
+        SystemRdpEnhancedModeStateChanged,
+        SystemSiloJobCreated,
+        SystemGuestConnectionClosed,
+        ProcessExited,
+        ServiceDisconnected,
+    )
+    if cls.TYPE is not None
+}
+
+
+def decode_event(event_type: int, raw: str | None, *, synthesized: bool = False) -> Event:
+    """Return the typed event for an HCS_EVENT_TYPE value and its EventData text."""
+    cls = _CLASSES.get(event_type & 0xFFFFFFFF, UnknownEvent)
+    return cls(event_type & 0xFFFFFFFF, raw, _parse(raw), synthesized)
+
+
+class EventStream:
+    """An async iterator over the events of one handle, from its subscription on.
+
+    Created by ``system.events()`` (subscribed at once, so events that happen between the
+    call and the first ``__anext__`` are kept). Ends after the terminal event or when the
+    handle is closed. Use ``async with`` or :meth:`aclose` to unsubscribe early; a stream
+    that is no longer referenced unsubscribes itself.
+    """
+
+    __slots__ = ("__weakref__", "_buffer", "_ended", "_hub", "_waiter")
+
+    def __init__(self, hub: EventHub | None) -> None:
+        self._hub = hub
+        self._buffer: deque[Event] = deque()
+        self._ended = False
+        self._waiter: anyio.Event | None = None
+
+    def _push(self, event: Event) -> None:
+        self._buffer.append(event)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._hub = None
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set()
+
+    @property
+    def pending(self) -> int:
+        """Events received and not yet taken from this stream."""
+        return len(self._buffer)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            if self._buffer:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                return self._buffer.popleft()
+            if self._ended:
+                await anyio.lowlevel.checkpoint()
+                raise StopAsyncIteration
+            waiter = self._waiter = anyio.Event()
+            try:
+                await waiter.wait()
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+
+    async def aclose(self) -> None:
+        """Unsubscribe; the stream then ends (buffered events are discarded)."""
+        hub = self._hub
+        if hub is not None:
+            hub._subscribers.discard(self)
+        self._buffer.clear()
+        self._end()
+        await anyio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class EventHub:
+    """The event registration of one HCS handle: its bridge id, subscribers and terminal event.
+
+    Shared by compute systems and processes. Holds no reference to the object that owns it,
+    so an owner that is dropped without being closed can still be garbage-collected.
+    """
+
+    __slots__ = ("_subscribers", "_terminal_waiter", "bridge", "closed", "id", "terminal")
+
+    def __init__(self, bridge: LoopBridge) -> None:
+        self.bridge = bridge
+        self._subscribers: weakref.WeakSet[EventStream] = weakref.WeakSet()
+        self.terminal: Event | None = None
+        self.closed = False
+        self._terminal_waiter: anyio.Event | None = None
+        self.id: int = bridge.register(self)
+
+    # ---------------------------------------------------------------- bridge side
+
+    def _deliver(self, item: Item) -> None:
+        if item.payload_lost:
+            # Out of memory in the callback: the event is kept, its payload is not.
+            pass
+        self.publish(decode_event(item.event_type, item.payload))
+
+    def _bridge_closed(self) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- owner side
+
+    def publish(self, event: Event) -> None:
+        """Fan ``event`` out to every subscriber (ignored after the terminal event or close)."""
+        if self.terminal is not None or self.closed:
+            return
+        for stream in list(self._subscribers):
+            stream._push(event)
+        if event.TERMINAL:
+            self.terminal = event
+            self._end_all()
+
+    def subscribe(self) -> EventStream:
+        """Return a new stream that receives every event from now on."""
+        if self.terminal is not None:
+            stream = EventStream(None)
+            stream._push(self.terminal)
+            stream._end()
+        elif self.closed:
+            stream = EventStream(None)
+            stream._end()
+        else:
+            stream = EventStream(self)
+            self._subscribers.add(stream)
+        return stream
+
+    async def wait(self) -> Event | None:
+        """Wait for the terminal event; None if the hub was closed before one arrived."""
+        while self.terminal is None and not self.closed:
+            if self._terminal_waiter is None:
+                self._terminal_waiter = anyio.Event()
+            await self._terminal_waiter.wait()
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        return self.terminal
+
+    def close(self) -> None:
+        """End every stream and wake every waiter. The id stays registered (see unregister)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._end_all()
+
+    def unregister(self) -> None:
+        """Forget the bridge id (after the HCS handle is closed: no callback can follow)."""
+        self.close()
+        self.bridge.unregister(self.id)
+
+    def _end_all(self) -> None:
+        subscribers = list(self._subscribers)
+        self._subscribers = weakref.WeakSet()
+        for stream in subscribers:
+            stream._end()
+        waiter = self._terminal_waiter
+        if waiter is not None:
+            self._terminal_waiter = None
+            waiter.set()

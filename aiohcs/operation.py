@@ -1,0 +1,295 @@
+"""Awaitable HCS operations.
+
+Every asynchronous HCS call goes through :func:`run_operation`: it registers an id with the
+loop's bridge, creates an ``HCS_OPERATION`` whose completion callback is the bridge's C
+function (context = the id), calls the HCS function, and awaits the completion item the
+drain task hands back. The C callback fetches the result (and the process information for
+CreateProcess/GetProcessInfo), copies the result document, frees it and closes the
+operation, so every operation that started is closed exactly once.
+
+Cancellation and timeouts
+-------------------------
+HCS cannot cancel an operation (``HcsCancelOperation`` is ``E_NOTIMPL``), so cancelling an
+``await`` (a cancel scope, ``anyio.fail_after``, ``move_on_after``) **abandons the wait, not
+the work**: the call was already accepted by HCS and runs to completion. Its id stays
+registered until the completion arrives; the C callback still closes the operation, and the
+late completion is drained and dropped (pipe handles it carries are closed). Nothing leaks.
+
+What this means for the state of a compute system after a cancelled call: the request may
+or may not have taken effect, and may still take effect after the cancellation was
+delivered. After a cancelled ``start()`` the system is either still ``Created`` or
+``Running`` (or it failed to start); after ``pause()`` it is ``Running`` or ``Paused``; after
+``save()`` the state file may or may not be complete; after ``shutdown()``/``terminate()``/
+``crash()`` it may still exit (watch ``events()`` or ``await system.wait()``, which are fed
+independently of any operation). Query ``await system.properties()`` to learn the state.
+A call cancelled *before* it reached HCS (while waiting for a worker thread, for instance)
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, NamedTuple
+
+import anyio
+import anyio.to_thread
+
+from aiohcs._bridge import (
+    REGISTER_PROCESS_INFO,
+    BridgeClosedError,
+    Item,
+    LoopBridge,
+    ProcessInfo,
+    close_process_handles,
+    current_bridge,
+)
+from aiohcs._native import ffi, lib, new_document_ptr, take_document
+from aiohcs.errors import HcsError, HResult, error_from_hresult
+
+__all__ = [
+    "HandleClosedError",
+    "OperationOwner",
+    "OperationResult",
+    "OperationType",
+    "run_operation",
+    "to_document",
+]
+
+#: HCS_OPERATION_TYPE names as aiohcs reports them in errors.
+OperationType = str
+
+_E_HANDLE: Final = int(HResult.E_HANDLE)
+_E_OUTOFMEMORY: Final = int(HResult.E_OUTOFMEMORY)
+
+
+class HandleClosedError(HcsError):
+    """The object (compute system, process) was closed: no further calls are accepted.
+
+    Also raised in tasks whose operation was still in flight when the object was closed
+    (the HCS work itself goes on; see :mod:`aiohcs.operation`). HRESULT ``E_HANDLE``.
+    """
+
+    def __init__(
+        self,
+        hresult: int = _E_HANDLE,
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(hresult, message or "the handle has been closed", **kwargs)
+
+
+class OperationResult(NamedTuple):
+    """The outcome of a successful operation."""
+
+    #: The HRESULT (a success code).
+    result: int
+    #: The result document (JSON text), or None.
+    document: str | None
+    #: HCS_PROCESS_INFORMATION for CreateProcess / GetProcessInfo, else None. The std
+    #: handles belong to the caller.
+    process_info: ProcessInfo | None
+
+
+class _Waiter:
+    """The target of one operation id: an event plus a result slot."""
+
+    __slots__ = ("abandoned", "bridge", "error", "event", "id", "item", "on_abandoned")
+
+    def __init__(self, bridge: LoopBridge, on_abandoned: Callable[[Item], None] | None) -> None:
+        self.bridge = bridge
+        self.event = anyio.Event()
+        self.item: Item | None = None
+        self.error: BaseException | None = None
+        self.abandoned = False
+        self.on_abandoned = on_abandoned
+        self.id = 0
+
+    def _deliver(self, item: Item) -> None:
+        self.bridge.unregister(self.id)
+        if self.abandoned:
+            self._drop(item)
+            return
+        self.item = item
+        self.event.set()
+
+    def _drop(self, item: Item) -> None:
+        """Nobody takes this completion: release what it owns."""
+        if self.on_abandoned is not None:
+            try:
+                self.on_abandoned(item)
+            finally:
+                close_process_handles(item.process_info)
+        else:
+            close_process_handles(item.process_info)
+
+    def _bridge_closed(self) -> None:
+        if self.item is None and self.error is None:
+            self.error = BridgeClosedError(
+                "the event loop shut down while an HCS operation was in flight"
+            )
+        self.event.set()
+
+    def fail(self, error: BaseException) -> None:
+        """Resolve the waiter with ``error``; the late completion will be dropped."""
+        if self.item is None and self.error is None:
+            self.error = error
+            self.abandoned = True
+            self.event.set()
+
+
+class OperationOwner:
+    """In-flight operations of one HCS handle, so that closing the handle resolves them."""
+
+    __slots__ = ("_inflight", "bridge", "closed", "make_closed_error")
+
+    def __init__(self, bridge: LoopBridge, make_closed_error: Callable[[], HcsError]) -> None:
+        self.bridge = bridge
+        self.closed = False
+        self.make_closed_error = make_closed_error
+        self._inflight: set[_Waiter] = set()
+
+    def check_open(self) -> None:
+        """Raise the owner's closed error if it is closed."""
+        if self.closed:
+            raise self.make_closed_error()
+
+    def close(self) -> None:
+        """Refuse new operations and resolve in-flight ones with the closed error."""
+        self.closed = True
+        inflight, self._inflight = self._inflight, set()
+        for waiter in inflight:
+            waiter.fail(self.make_closed_error())
+
+    def __len__(self) -> int:
+        return len(self._inflight)
+
+
+async def run_operation(
+    start: Callable[[Any], int],
+    *,
+    operation: OperationType,
+    system_id: str | None = None,
+    process_id: int | None = None,
+    process_info: bool = False,
+    owner: OperationOwner | None = None,
+    in_thread: bool = False,
+    on_abandoned: Callable[[Item], None] | None = None,
+) -> OperationResult:
+    """Run one asynchronous HCS call and return its result; raise its typed error.
+
+    ``start(operation)`` calls the HCS function with the given ``HCS_OPERATION`` and returns
+    its HRESULT. It runs on the loop thread (HCS only starts the work), or in a worker
+    thread with ``in_thread=True`` (calls whose synchronous part may take long, such as
+    create). A synchronous failure closes the operation at once and raises. The error
+    carries ``operation``, ``system_id`` and ``process_id``.
+
+    ``process_info=True`` fetches HCS_PROCESS_INFORMATION (CreateProcess, GetProcessInfo).
+    ``on_abandoned(item)`` runs on the loop when the completion of a cancelled or abandoned
+    call arrives (e.g. to close a handle the call produced); pipe handles in the item are
+    closed afterwards in any case.
+
+    Cancellation abandons the wait, not the work (see the module documentation).
+    """
+    bridge = current_bridge()
+    if owner is not None:
+        if owner.bridge is not bridge:
+            raise RuntimeError("this HCS object belongs to another event loop")
+        owner.check_open()
+    waiter = _Waiter(bridge, on_abandoned)
+    waiter.id = bridge.register(waiter, REGISTER_PROCESS_INFO if process_info else 0)
+    op = lib.aiohcs_create_operation(waiter.id)
+    if op == ffi.NULL:
+        bridge.unregister(waiter.id)
+        raise error_from_hresult(
+            _E_OUTOFMEMORY, operation=operation, system_id=system_id, process_id=process_id
+        )
+    try:
+        if in_thread:
+            with anyio.CancelScope(shield=True):
+                hr = await anyio.to_thread.run_sync(start, op)
+        else:
+            hr = start(op)
+    except BaseException:
+        lib.HcsCloseOperation(op)
+        bridge.unregister(waiter.id)
+        raise
+    if hr < 0:
+        # The operation never started: no callback will come; close it here. HCS may
+        # have stored a failure document in it.
+        pp = new_document_ptr()
+        lib.HcsGetOperationResult(op, pp)
+        document = take_document(pp)
+        lib.HcsCloseOperation(op)
+        bridge.unregister(waiter.id)
+        raise error_from_hresult(
+            hr,
+            operation=operation,
+            system_id=system_id,
+            process_id=process_id,
+            document=document,
+        )
+    if owner is not None:
+        owner._inflight.add(waiter)
+    try:
+        await waiter.event.wait()
+    except BaseException:
+        # Cancelled: abandon the wait. A completion that already arrived is dropped now,
+        # a later one by _Waiter._deliver.
+        waiter.abandoned = True
+        late = waiter.item
+        if late is not None:
+            waiter.item = None
+            waiter._drop(late)
+        raise
+    finally:
+        if owner is not None:
+            owner._inflight.discard(waiter)
+    if waiter.error is not None:
+        raise waiter.error
+    done = waiter.item
+    assert done is not None
+    item = done
+    if item.result < 0:
+        raise error_from_hresult(
+            item.result,
+            operation=operation,
+            system_id=system_id,
+            process_id=process_id,
+            document=item.payload,
+        )
+    return OperationResult(item.result, item.payload, item.process_info)
+
+
+def to_document(value: Any) -> str | None:
+    """Return an HCS JSON document from a model, a mapping/sequence, JSON text or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    dump = getattr(value, "model_dump_json", None)
+    if dump is not None:
+        text: str = dump(by_alias=True, exclude_none=True)
+        return text
+    if isinstance(value, (Mapping, Sequence)):
+        return json.dumps(value, separators=(",", ":"), default=_json_default)
+    raise TypeError(f"cannot make an HCS document from {type(value).__name__}")
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(by_alias=True, exclude_none=True, mode="json")
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def parse_document(document: str | None) -> Any:
+    """Parse a returned JSON document (None stays None)."""
+    if document is None or not document.strip():
+        return None
+    return json.loads(document)

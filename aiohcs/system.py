@@ -1,0 +1,477 @@
+"""Compute systems (Hyper-V VMs and Windows/Linux containers).
+
+A :class:`ComputeSystem` wraps one ``HCS_SYSTEM`` handle. It belongs to the event loop that
+created or opened it (its events are queued for that loop). Every lifecycle call is an HCS
+operation awaited through the callback bridge (no thread per call); calls whose synchronous
+part can take long (create, open, close, enumerate) run in a worker thread.
+
+Events: the handle's event callback is registered before anything can happen — atomically
+at create through ``HcsCreateComputeSystemInNamespace`` with ``HCS_CREATE_OPTIONS_1`` where
+the host has it; otherwise right after ``HcsCreateComputeSystem``/``HcsOpenComputeSystem``,
+followed by a properties query so that an exit in that window is not missed (it is then
+reported as a synthesized :class:`~aiohcs.events.SystemExited`).
+
+Closing (``aclose()`` / ``async with``): new calls fail at once with
+:class:`~aiohcs.operation.HandleClosedError`; tasks waiting on in-flight operations, on
+``wait()`` or on event iterators are released (operations with ``HandleClosedError``,
+iterators end); then ``HcsCloseComputeSystem`` runs in a worker thread and the ids are
+dropped. Closing never stops the system (unless its configuration sets
+``ShouldTerminateOnLastHandleClosed``).
+
+A system that is garbage-collected without being closed emits ``ResourceWarning`` and has its
+handle closed synchronously by the finalizer, on the thread running it (never an HCS thread:
+those never run Python). At interpreter shutdown the handle is left to the OS.
+
+Cancellation of any call abandons the wait, not the work: see :mod:`aiohcs.operation` for
+the states a system may be in afterwards. A cancelled ``create()`` closes the handle it got;
+the system itself may still come into existence (open it by id, or use
+``ShouldTerminateOnLastHandleClosed`` so that it goes away with the handle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.to_thread
+
+from aiohcs._bridge import current_bridge
+from aiohcs._native import export_available, ffi, lib, require_export, to_wide
+from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
+from aiohcs.errors import error_from_hresult
+from aiohcs.events import (
+    Event,
+    EventHub,
+    EventStream,
+    ServiceDisconnected,
+    SystemExited,
+    decode_event,
+)
+from aiohcs.operation import (
+    HandleClosedError,
+    OperationOwner,
+    parse_document,
+    run_operation,
+    to_document,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from aiohcs._bridge import LoopBridge
+
+__all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
+
+_GENERIC_ALL: Final = 0x10000000
+_E_SERVICE_DISCONNECT: Final = 0x8037011E
+
+
+def _is_path(value: Any) -> bool:
+    if isinstance(value, os.PathLike):
+        return True
+    return isinstance(value, str) and not value.lstrip().startswith("{")
+
+
+class ComputeSystem:
+    """One HCS compute system handle: :meth:`create`, :meth:`open` or :meth:`restore` one."""
+
+    __slots__ = (
+        "__weakref__",
+        "_bridge",
+        "_close_done",
+        "_handle",
+        "_hub",
+        "_id",
+        "_namespace",
+        "_ops",
+    )
+
+    def __init__(
+        self,
+        *,
+        _id: str,
+        _namespace: str | None,
+        _handle: Any,
+        _hub: EventHub,
+        _bridge: LoopBridge,
+    ) -> None:
+        self._id = _id
+        self._namespace = _namespace
+        self._handle = _handle
+        self._hub = _hub
+        self._bridge = _bridge
+        self._ops = OperationOwner(_bridge, self._closed_error)
+        self._close_done: anyio.Event | None = None
+
+    def _closed_error(self) -> HandleClosedError:
+        return HandleClosedError(
+            message=f"the handle of compute system {self._id!r} has been closed",
+            system_id=self._id,
+        )
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    async def create(cls, id: str, config: Any, *, namespace: str | None = None) -> ComputeSystem:
+        """Create compute system ``id`` from ``config`` (model, dict or JSON text).
+
+        The system starts in state ``Created``; call :meth:`start`. ``namespace`` needs
+        Windows 10 2004 / Windows Server 2004 or later.
+        """
+        document = to_document(config)
+        if document is None:
+            raise TypeError("config must not be None")
+        with_options = export_available("HcsCreateComputeSystemInNamespace")
+        if namespace is not None and not with_options:
+            require_export("HcsCreateComputeSystemInNamespace")
+        bridge = current_bridge()
+        hub = EventHub(bridge)
+        w_id, w_config, w_namespace = to_wide(id), to_wide(document), to_wide(namespace)
+        out = ffi.new("HCS_SYSTEM *")
+        callback_hr = [0]
+
+        if with_options:
+            options = ffi.new("HCS_CREATE_OPTIONS_1 *")
+            lib.aiohcs_init_create_options(options, hub.id)
+            options_ptr = ffi.cast("const HCS_CREATE_OPTIONS *", options)
+
+            def start(op: Any) -> int:
+                hr: int = lib.HcsCreateComputeSystemInNamespace(
+                    w_namespace, w_id, w_config, op, options_ptr, out
+                )
+                return hr
+
+        else:
+
+            def start(op: Any) -> int:
+                hr: int = lib.HcsCreateComputeSystem(w_id, w_config, op, ffi.NULL, out)
+                if hr >= 0 and out[0] != ffi.NULL:
+                    # Register at once: events from here on are queued for this loop.
+                    callback_hr[0] = lib.aiohcs_set_system_callback(out[0], hub.id)
+                return hr
+
+        try:
+            await run_operation(start, operation="Create", system_id=id, in_thread=True)
+            if callback_hr[0] < 0:
+                raise error_from_hresult(
+                    callback_hr[0], operation="SetComputeSystemCallback", system_id=id
+                )
+        except BaseException:
+            await _discard_handle(out[0], hub)
+            raise
+        system = cls(_id=id, _namespace=namespace, _handle=out[0], _hub=hub, _bridge=bridge)
+        if not with_options:
+            await system._check_exited_after_registration()
+        return system
+
+    @classmethod
+    async def open(cls, id: str, *, namespace: str | None = None) -> ComputeSystem:
+        """Open a new handle to the existing compute system ``id``.
+
+        Raises :class:`~aiohcs.errors.SystemNotFound` if there is none.
+        """
+        if namespace is not None:
+            require_export("HcsOpenComputeSystemInNamespace")
+        bridge = current_bridge()
+        hub = EventHub(bridge)
+        w_id, w_namespace = to_wide(id), to_wide(namespace)
+        out = ffi.new("HCS_SYSTEM *")
+
+        def do_open() -> tuple[int, int]:
+            if namespace is not None:
+                hr = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, _GENERIC_ALL, out)
+            else:
+                hr = lib.HcsOpenComputeSystem(w_id, _GENERIC_ALL, out)
+            if hr < 0 or out[0] == ffi.NULL:
+                return hr, 0
+            return hr, lib.aiohcs_set_system_callback(out[0], hub.id)
+
+        try:
+            with anyio.CancelScope(shield=True):
+                hr, callback_hr = await anyio.to_thread.run_sync(do_open)
+            if hr < 0:
+                raise error_from_hresult(hr, operation="Open", system_id=id)
+            if callback_hr < 0:
+                raise error_from_hresult(
+                    callback_hr, operation="SetComputeSystemCallback", system_id=id
+                )
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            await _discard_handle(out[0], hub)
+            raise
+        system = cls(_id=id, _namespace=namespace, _handle=out[0], _hub=hub, _bridge=bridge)
+        await system._check_exited_after_registration()
+        return system
+
+    @classmethod
+    async def restore(
+        cls,
+        id: str,
+        config: Any,
+        state_file: str | os.PathLike[str],
+        *,
+        namespace: str | None = None,
+    ) -> ComputeSystem:
+        """Create ``id`` restoring ``state_file``, then start it.
+
+        ``config`` gets ``VirtualMachine.RestoreState.SaveStateFilePath = state_file`` (a
+        file written by ``save(path)``); HCS restores the state during start. If the start
+        fails, the new system is terminated and its handle closed.
+        """
+        text = to_document(config)
+        if text is None:
+            raise TypeError("config must not be None")
+        document = json.loads(text)
+        vm = document.get("VirtualMachine")
+        if not isinstance(vm, dict):
+            raise ValueError("restore needs a VirtualMachine configuration")
+        restore_state = dict(vm.get("RestoreState") or {})
+        restore_state["SaveStateFilePath"] = os.fspath(state_file)
+        vm["RestoreState"] = restore_state
+        system = await cls.create(id, document, namespace=namespace)
+        try:
+            await system.start()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(Exception):
+                    await system.terminate()
+                await system.aclose()
+            raise
+        return system
+
+    async def _check_exited_after_registration(self) -> None:
+        """Catch an exit that happened before the event callback was registered."""
+        try:
+            props = await self.properties()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+        if isinstance(props, dict) and (props.get("Stopped") or props.get("State") == "Stopped"):
+            status: dict[str, Any] = {"Status": 0}
+            if props.get("ExitType") is not None:
+                status["ExitType"] = props["ExitType"]
+            raw = json.dumps(status)
+            self._hub.publish(decode_event(int(SystemExited.TYPE or 1), raw, synthesized=True))
+
+    # ---------------------------------------------------------------- attributes
+
+    @property
+    def id(self) -> str:
+        """The compute system's id."""
+        return self._id
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace the system was created or opened in (None = default)."""
+        return self._namespace
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` was called."""
+        return self._ops.closed
+
+    @property
+    def exit_event(self) -> Event | None:
+        """The terminal event (SystemExited or ServiceDisconnected) if one arrived."""
+        return self._hub.terminal
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<ComputeSystem {self._id!r} ({state})>"
+
+    # ---------------------------------------------------------------- lifecycle calls
+
+    def _require_handle(self) -> Any:
+        self._ops.check_open()
+        return self._handle
+
+    async def _call(
+        self,
+        operation: str,
+        function: Callable[..., int],
+        options: Any = None,
+        *extra: Any,
+    ) -> str | None:
+        handle = self._require_handle()
+        w_options = to_wide(to_document(options))
+
+        def start(op: Any) -> int:
+            return function(handle, op, w_options, *extra)
+
+        result = await run_operation(
+            start, operation=operation, system_id=self._id, owner=self._ops
+        )
+        return result.document
+
+    async def start(self, options: Any = None) -> None:
+        """Start the system (Created → Running; restores if RestoreState is configured)."""
+        await self._call("Start", lib.HcsStartComputeSystem, options)
+
+    async def pause(self, options: Any = None) -> None:
+        """Pause the system (Running → Paused). ``options``: PauseOptions."""
+        await self._call("Pause", lib.HcsPauseComputeSystem, options)
+
+    async def resume(self, options: Any = None) -> None:
+        """Resume the system (Paused → Running)."""
+        await self._call("Resume", lib.HcsResumeComputeSystem, options)
+
+    async def save(self, path_or_options: Any) -> None:
+        """Save the system's state. A path means ``{"SaveType": "ToFile", ...}``.
+
+        Otherwise pass SaveOptions (e.g. ``{"SaveType": "AsTemplate"}``). HCS saves only
+        paused systems.
+        """
+        options = path_or_options
+        if _is_path(path_or_options):
+            options = {"SaveType": "ToFile", "SaveStateFilePath": os.fspath(path_or_options)}
+        await self._call("Save", lib.HcsSaveComputeSystem, options)
+
+    async def shutdown(self, options: Any = None) -> None:
+        """Ask the guest to shut down (needs a guest agent). The exit arrives as an event.
+
+        ``options``: ShutdownOptions.
+        """
+        await self._call("Shutdown", lib.HcsShutDownComputeSystem, options)
+
+    async def terminate(self, options: Any = None) -> None:
+        """Forcibly stop the system. The exit arrives as :class:`SystemExited`."""
+        await self._call("Terminate", lib.HcsTerminateComputeSystem, options)
+
+    async def crash(self, options: Any = None) -> None:
+        """Make the guest crash (an NMI). ``options``: CrashOptions."""
+        await self._call("Crash", lib.HcsCrashComputeSystem, options)
+
+    async def modify(self, request: Any) -> None:
+        """Modify the running system. ``request``: ModifySettingRequest."""
+        await self._call("Modify", lib.HcsModifyComputeSystem, request, ffi.NULL)
+
+    async def properties(self, *property_types: str, query: Any = None) -> Any:
+        """Return the system's Properties document (parsed JSON).
+
+        ``property_types`` (e.g. ``"Statistics"``, ``"Memory"``) add members to the basic
+        properties; ``query`` passes a whole System_PropertyQuery instead.
+        """
+        if query is None and property_types:
+            query = {"PropertyTypes": list(property_types)}
+        document = await self._call("GetProperties", lib.HcsGetComputeSystemProperties, query)
+        return parse_document(document)
+
+    # ---------------------------------------------------------------- events
+
+    def events(self) -> EventStream:
+        """Return an async iterator over the system's events, from now on.
+
+        Each iterator gets every event; several may be open at once. Iteration ends after
+        :class:`~aiohcs.events.SystemExited` (or ServiceDisconnected) or when the system
+        is closed. A system that has already exited yields its exit event and ends.
+        """
+        return self._hub.subscribe()
+
+    async def wait(self) -> Any:
+        """Wait until the system exits and return its exit status (SystemExitStatus).
+
+        Works with or without an event iterator. Raises
+        :class:`~aiohcs.errors.ServiceDisconnected` if the service connection was lost and
+        :class:`HandleClosedError` if the handle was closed before the system exited.
+        """
+        terminal = await self._hub.wait()
+        if isinstance(terminal, SystemExited):
+            return terminal.status
+        if isinstance(terminal, ServiceDisconnected):
+            raise ServiceDisconnectedError(
+                _E_SERVICE_DISCONNECT, operation="Wait", system_id=self._id
+            )
+        raise self._closed_error()
+
+    # ---------------------------------------------------------------- close
+
+    async def aclose(self) -> None:
+        """Close the handle (the system keeps running). Idempotent."""
+        if self._ops.closed:
+            if self._close_done is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._close_done.wait()
+            return
+        self._close_done = done = anyio.Event()
+        self._ops.close()
+        self._hub.close()
+        handle, self._handle = self._handle, None
+        try:
+            with anyio.CancelScope(shield=True):
+                if handle is not None:
+                    await anyio.to_thread.run_sync(lib.HcsCloseComputeSystem, handle)
+                self._hub.unregister()
+        finally:
+            done.set()
+
+    async def __aenter__(self) -> ComputeSystem:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is None:
+            return
+        self._handle = None
+        with contextlib.suppress(Exception):
+            warnings.warn(
+                f"compute system {self._id!r} was never closed (use 'async with' or aclose())",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+        if sys.is_finalizing():
+            return
+        try:
+            lib.HcsCloseComputeSystem(handle)
+            self._hub.close()
+            self._hub.bridge.unregister(self._hub.id)
+        except Exception:
+            pass
+
+
+async def _discard_handle(handle: Any, hub: EventHub) -> None:
+    """Close a handle obtained by a create/open that then failed or was cancelled."""
+    with anyio.CancelScope(shield=True):
+        if handle is not None and handle != ffi.NULL:
+            await anyio.to_thread.run_sync(lib.HcsCloseComputeSystem, handle)
+        hub.unregister()
+
+
+async def enumerate_systems(query: Any = None, *, namespace: str | None = None) -> list[Any]:
+    """Return the Properties of the compute systems matching ``query`` (SystemQuery).
+
+    ``None`` lists every system (of ``namespace``, if given).
+    """
+    if namespace is not None:
+        require_export("HcsEnumerateComputeSystemsInNamespace")
+    w_query, w_namespace = to_wide(to_document(query)), to_wide(namespace)
+
+    def start(op: Any) -> int:
+        if namespace is not None:
+            hr: int = lib.HcsEnumerateComputeSystemsInNamespace(w_namespace, w_query, op)
+        else:
+            hr = lib.HcsEnumerateComputeSystems(w_query, op)
+        return hr
+
+    result = await run_operation(start, operation="Enumerate", in_thread=True)
+    parsed = parse_document(result.document)
+    if parsed is None:
+        return []
+    if not isinstance(parsed, list):
+        raise TypeError(f"HCS returned an unexpected enumeration document: {parsed!r}")
+    return parsed
