@@ -96,7 +96,7 @@ FIELD_TYPE_OVERRIDES = {
 }
 
 # snake_case spellings nicer than the mechanical split.
-WORD_OVERRIDES = {"PMem": "Pmem"}
+WORD_OVERRIDES = {"PMem": "Pmem", "QoS": "Qos", "MHz": "Mhz", "DWord": "Dword", "QWord": "Qword"}
 
 # Member name for the "" value of an enum; the documentation's spelling where there is one.
 EMPTY_MEMBER = {"CacheMode": "UNSPECIFIED", "OsType": "UNKNOWN"}

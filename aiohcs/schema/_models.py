@@ -408,7 +408,7 @@ class GetPropertyType(OpenEnum):
     CPU_GROUP = "CpuGroup"
     PROCESSOR_TOPOLOGY = "ProcessorTopology"
     CONTAINER_CREDENTIAL_GUARD = "ContainerCredentialGuard"
-    QO_S_CAPABILITIES = "QoSCapabilities"
+    QOS_CAPABILITIES = "QoSCapabilities"
 
 
 class GpuAssignmentMode(OpenEnum):
@@ -679,7 +679,7 @@ class PropertyType(OpenEnum):
     CACHE_ALLOCATION = "CacheAllocation"
     CACHE_MONITORING = "CacheMonitoring"
     CONTAINER_CREDENTIAL_GUARD = "ContainerCredentialGuard"
-    QO_S_CAPABILITIES = "QoSCapabilities"
+    QOS_CAPABILITIES = "QoSCapabilities"
     MEMORY_BW_ALLOCATION = "MemoryBwAllocation"
     UNDEFINED = "Undefined"
 
@@ -714,8 +714,8 @@ class RegistryValueType(OpenEnum):
     EXPANDED_STRING = "ExpandedString"
     MULTI_STRING = "MultiString"
     BINARY = "Binary"
-    D_WORD = "DWord"
-    Q_WORD = "QWord"
+    DWORD = "DWord"
+    QWORD = "QWord"
     CUSTOM_TYPE = "CustomType"
 
 
@@ -1470,8 +1470,8 @@ class RegistryValue(HcsModel):
     type: RegistryValueType | None = F("Type")
     string_value: str | None = F("StringValue")
     binary_value: str | None = F("BinaryValue")
-    d_word_value: UInt32 | None = F("DWordValue")
-    q_word_value: UInt64 | None = F("QWordValue")
+    dword_value: UInt32 | None = F("DWordValue")
+    qword_value: UInt64 | None = F("QWordValue")
     custom_type: UInt32 | None = F("CustomType")
 
 
@@ -1494,7 +1494,7 @@ class Storage(HcsModel):
 
     layers: list[Layer] | None = F("Layers")
     path: str | None = F("Path")
-    qo_s: StorageQoS | None = F("QoS")
+    qos: StorageQoS | None = F("QoS")
 
 
 class Container(HcsModel):
@@ -1833,7 +1833,7 @@ class VirtualMachine_Processor(HcsModel):
     limit: UInt64 | None = F("Limit")
     weight: UInt64 | None = F("Weight")
     reservation: UInt64 | None = F("Reservation")
-    maximum_frequency_m_hz: UInt32 | None = F("MaximumFrequencyMHz")
+    maximum_frequency_mhz: UInt32 | None = F("MaximumFrequencyMHz")
     expose_virtualization_extensions: bool | None = F("ExposeVirtualizationExtensions")
     enable_perfmon_pmu: bool | None = F("EnablePerfmonPmu")
     enable_perfmon_pebs: bool | None = F("EnablePerfmonPebs")
@@ -1862,7 +1862,7 @@ class VirtualMachine(HcsModel):
     guest_state: GuestState | None = F("GuestState")
     restore_state: RestoreState | None = F("RestoreState")
     registry_changes: RegistryChanges | None = F("RegistryChanges")
-    storage_qo_s: StorageQoS | None = F("StorageQoS")
+    storage_qos: StorageQoS | None = F("StorageQoS")
     guest_connection: GuestConnection | None = F("GuestConnection")
 
 
@@ -2426,7 +2426,7 @@ class ProcessorLimits(HcsModel):
     limit: UInt64 | None = F("Limit")
     weight: UInt64 | None = F("Weight")
     reservation: UInt64 | None = F("Reservation")
-    maximum_frequency_m_hz: UInt32 | None = F("MaximumFrequencyMHz")
+    maximum_frequency_mhz: UInt32 | None = F("MaximumFrequencyMHz")
 
 
 class ProcessorStats(HcsModel):
@@ -2549,7 +2549,7 @@ class PropertyQuery_2(HcsModel):
 class QoSCapabilities(HcsModel):
     """HCS type ``QoSCapabilities`` (since 1809)."""
 
-    processor_qo_s_supported: bool | None = F("ProcessorQoSSupported")
+    processor_qos_supported: bool | None = F("ProcessorQoSSupported")
 
 
 class RegistryFlushState(HcsModel):
