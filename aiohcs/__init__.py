@@ -8,7 +8,7 @@ and with it the native binding (computecore on Windows, the hcsim emulator elsew
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohcs.errors import (
     AccessDenied,
@@ -27,6 +27,18 @@ from aiohcs.errors import (
     SystemNotFound,
     UnsupportedOnThisHost,
 )
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from aiohcs.events import Event as Event
+    from aiohcs.events import EventStream as EventStream
+    from aiohcs.events import EventType as EventType
+    from aiohcs.operation import HandleClosedError as HandleClosedError
+    from aiohcs.operation import OperationType as OperationType
+    from aiohcs.service import modify_service_settings as modify_service_settings
+    from aiohcs.service import service_properties as service_properties
+    from aiohcs.service import submit_wer_report as submit_wer_report
+    from aiohcs.system import ComputeSystem as ComputeSystem
+    from aiohcs.system import enumerate_systems as enumerate_systems
 
 __version__ = "0.1.0"
 
@@ -58,17 +70,15 @@ _EVENTS = ("aiohcs.events",)
 _OPERATION = ("aiohcs.operation",)
 _LAZY: dict[str, tuple[str, ...]] = {
     "ComputeSystem": _SYSTEM,
-    "create_system": _SYSTEM,
-    "open_system": _SYSTEM,
     "enumerate_systems": _SYSTEM,
+    "HandleClosedError": (*_OPERATION, *_SYSTEM),
     "Process": _PROCESS,
-    "ProcessInfo": _PROCESS,
     "service_properties": _SERVICE,
     "modify_service_settings": _SERVICE,
     "submit_wer_report": _SERVICE,
     "Event": _EVENTS,
     "EventType": _EVENTS,
-    "Operation": _OPERATION,
+    "EventStream": _EVENTS,
     "OperationType": _OPERATION,
 }
 # Modules searched (through their ``__all__``) for a public name the table lacks.

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -41,7 +41,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return backend
 
 
-def hcsim_counts() -> dict[str, int]:
+def read_hcsim_counts() -> dict[str, int]:
     """Return hcsim's live-object counters (emulator build only) as a dict."""
     assert _native_or_none is not None
     assert _native_or_none.IS_EMULATOR
@@ -51,8 +51,16 @@ def hcsim_counts() -> dict[str, int]:
     return {name: int(getattr(counts, name)) for name, _ in ffi.typeof("HCSIM_COUNTS").fields}
 
 
+@pytest.fixture
+def hcsim_counts() -> Callable[[], dict[str, int]]:
+    """A function returning hcsim's live-object counters now (emulator build only)."""
+    if _native_or_none is None or not _native_or_none.IS_EMULATOR:
+        pytest.skip("needs the hcsim build")
+    return read_hcsim_counts
+
+
 def _leaks(counters: tuple[str, ...]) -> dict[str, int]:
-    counts = hcsim_counts()
+    counts = read_hcsim_counts()
     return {name: counts[name] for name in counters if counts[name]}
 
 
