@@ -1,0 +1,472 @@
+"""Ready-made HCS documents for the configurations people actually write.
+
+Each ``*_container`` / ``*_vm`` function returns a validated
+:class:`~aiohcs.schema.ComputeSystem` for HcsCreateComputeSystem; the smaller helpers
+(:func:`layer`, :func:`network_adapter`, :func:`plan9_share`, :func:`smb_share`,
+:func:`hv_socket_config`, :func:`scsi_disk`) build the pieces those functions take, and
+:func:`add_network_adapter_request` / :func:`add_scsi_disk_request` wrap a piece into a
+:class:`~aiohcs.schema.ModifySettingRequest` for hot-adding it to a running VM.
+
+All arguments are keyword-only. Sizes are MiB. The results are ordinary models: change
+anything afterwards (assignments are validated) and send ``doc.to_json()``.
+"""
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aiohcs.schema._models import (
+    ApplySecureBootTemplateType,
+    Attachment,
+    AttachmentType,
+    Chipset,
+    ComPort,
+    ComputeSystem,
+    Container,
+    Container_Memory,
+    Container_Processor,
+    Devices,
+    GuestConnection,
+    GuestOs,
+    HostedSystem,
+    HvSocketServiceConfig,
+    HvSocketSystemConfig,
+    Layer,
+    LinuxKernelDirect,
+    MappedDirectory,
+    ModifyRequestType,
+    ModifySettingRequest,
+    NetworkAdapter,
+    Networking,
+    Plan9,
+    Plan9Share,
+    Scsi,
+    Storage,
+    Topology,
+    Uefi,
+    UefiBootDevice,
+    UefiBootEntry,
+    Version,
+    VirtualMachine,
+    VirtualMachine_HvSocket,
+    VirtualMachine_Memory,
+    VirtualMachine_Processor,
+    VirtualSmb,
+    VirtualSmbShare,
+    VirtualSmbShareOptions,
+)
+
+__all__ = [
+    "DEFAULT_OWNER",
+    "DEFAULT_SCHEMA_VERSION",
+    "Mount",
+    "add_network_adapter_request",
+    "add_scsi_disk_request",
+    "empty_vm",
+    "hv_socket_config",
+    "hyperv_isolated_container",
+    "layer",
+    "linux_utility_vm",
+    "network_adapter",
+    "plan9_share",
+    "process_isolated_container",
+    "scsi_disk",
+    "smb_share",
+    "uefi_vm",
+]
+
+#: Schema version the builders declare (2.1: the first the documentation's samples use).
+DEFAULT_SCHEMA_VERSION = (2, 1)
+#: ``Owner`` the builders set unless told otherwise.
+DEFAULT_OWNER = "aiohcs"
+#: Security descriptor granting SYSTEM and Administrators full access (hvsocket defaults).
+SYSTEM_AND_ADMINS_SDDL = "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+
+# Namespace for the layer ids derived from layer paths by :func:`layer`.
+_LAYER_NAMESPACE = uuid.UUID("6d0f5d3c-6f0b-4f5e-9a55-61696f686373")
+_MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([-:])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory shown inside a container (:class:`MappedDirectory`)."""
+
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+    def to_model(self) -> MappedDirectory:
+        """The schema model for this mount."""
+        return MappedDirectory(
+            host_path=self.host_path, container_path=self.container_path, read_only=self.read_only
+        )
+
+
+def _version(version: tuple[int, int]) -> Version:
+    return Version(major=version[0], minor=version[1])
+
+
+def layer(path: str, *, layer_id: str | uuid.UUID | None = None) -> Layer:
+    """A container image layer at *path*.
+
+    Without *layer_id*, a stable GUID is derived from the path (the same path, ignoring case,
+    always gives the same id).
+    """
+    if layer_id is None:
+        layer_id = uuid.uuid5(_LAYER_NAMESPACE, path.lower())
+    return Layer(id=str(layer_id), path=path)
+
+
+def _layers(layers: Sequence[Layer | str]) -> list[Layer]:
+    if not layers:
+        raise ValueError("a container needs at least one image layer")
+    return [item if isinstance(item, Layer) else layer(item) for item in layers]
+
+
+def _container(
+    *,
+    layers: Sequence[Layer | str],
+    scratch_path: str,
+    hostname: str | None,
+    mounts: Sequence[Mount | MappedDirectory],
+    memory_mb: int | None,
+    processor_count: int | None,
+    network_namespace: str | None,
+) -> Container:
+    return Container(
+        guest_os=GuestOs(host_name=hostname) if hostname is not None else None,
+        storage=Storage(layers=_layers(layers), path=scratch_path),
+        mapped_directories=[m.to_model() if isinstance(m, Mount) else m for m in mounts] or None,
+        memory=Container_Memory(size_in_mb=memory_mb) if memory_mb is not None else None,
+        processor=(
+            Container_Processor(count=processor_count) if processor_count is not None else None
+        ),
+        networking=(
+            Networking(namespace=network_namespace) if network_namespace is not None else None
+        ),
+    )
+
+
+def process_isolated_container(
+    *,
+    layers: Sequence[Layer | str],
+    scratch_path: str,
+    hostname: str | None = None,
+    mounts: Sequence[Mount | MappedDirectory] = (),
+    memory_mb: int | None = None,
+    processor_count: int | None = None,
+    network_namespace: str | None = None,
+    owner: str = DEFAULT_OWNER,
+    schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
+    terminate_on_last_handle_closed: bool = True,
+) -> ComputeSystem:
+    """A Windows Server container sharing the host kernel.
+
+    *layers* are the image's read-only layers, topmost first (paths or :func:`layer` results);
+    *scratch_path* is the mounted volume of the writable scratch layer.
+    """
+    return ComputeSystem(
+        owner=owner,
+        schema_version=_version(schema_version),
+        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        container=_container(
+            layers=layers,
+            scratch_path=scratch_path,
+            hostname=hostname,
+            mounts=mounts,
+            memory_mb=memory_mb,
+            processor_count=processor_count,
+            network_namespace=network_namespace,
+        ),
+    )
+
+
+def hyperv_isolated_container(
+    *,
+    hosting_system_id: str,
+    layers: Sequence[Layer | str],
+    scratch_path: str,
+    hostname: str | None = None,
+    mounts: Sequence[Mount | MappedDirectory] = (),
+    memory_mb: int | None = None,
+    processor_count: int | None = None,
+    network_namespace: str | None = None,
+    owner: str = DEFAULT_OWNER,
+    schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
+    terminate_on_last_handle_closed: bool = True,
+) -> ComputeSystem:
+    """A container running inside the utility VM *hosting_system_id* (already created).
+
+    The container goes into ``HostedSystem``; layer and scratch paths are as the utility VM
+    sees them.
+    """
+    if not hosting_system_id:
+        raise ValueError("hosting_system_id must name the utility VM")
+    hosted = HostedSystem(
+        schema_version=_version(schema_version),
+        container=_container(
+            layers=layers,
+            scratch_path=scratch_path,
+            hostname=hostname,
+            mounts=mounts,
+            memory_mb=memory_mb,
+            processor_count=processor_count,
+            network_namespace=network_namespace,
+        ),
+    )
+    return ComputeSystem(
+        owner=owner,
+        schema_version=_version(schema_version),
+        hosting_system_id=hosting_system_id,
+        hosted_system=hosted,
+        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+    )
+
+
+def network_adapter(
+    *, endpoint_id: str | uuid.UUID, mac_address: str | None = None
+) -> NetworkAdapter:
+    """A VM network adapter attached to the HNS endpoint *endpoint_id*.
+
+    *mac_address* may use ``-`` or ``:``; it is sent as HCS writes it (``00-15-5D-...``).
+    """
+    mac = None
+    if mac_address is not None:
+        if not _MAC_RE.match(mac_address):
+            raise ValueError(f"not a MAC address: {mac_address!r}")
+        mac = mac_address.replace(":", "-").upper()
+    return NetworkAdapter(endpoint_id=str(endpoint_id), mac_address=mac)
+
+
+def scsi_disk(
+    path: str, *, read_only: bool = False, kind: AttachmentType = AttachmentType.VIRTUAL_DISK
+) -> Attachment:
+    """A SCSI attachment: a VHD/VHDX (default), an ISO or a pass-through disk."""
+    return Attachment(type=kind, path=path, read_only=read_only or None)
+
+
+def plan9_share(
+    *,
+    name: str,
+    host_path: str,
+    access_name: str | None = None,
+    port: int = 564,
+    allowed_files: Sequence[str] = (),
+) -> Plan9Share:
+    """A host directory exported to a Linux guest over Plan 9 (vsock *port*)."""
+    return Plan9Share(
+        name=name,
+        access_name=access_name if access_name is not None else name,
+        path=host_path,
+        port=port,
+        allowed_files=list(allowed_files) or None,
+    )
+
+
+def smb_share(
+    *, name: str, host_path: str, read_only: bool = False, cache_io: bool = False
+) -> VirtualSmbShare:
+    """A host directory exported to a Windows guest over virtual SMB."""
+    return VirtualSmbShare(
+        name=name,
+        path=host_path,
+        options=VirtualSmbShareOptions(
+            read_only=read_only or None,
+            share_read=read_only or None,
+            cache_io=cache_io or None,
+        ),
+    )
+
+
+def hv_socket_config(
+    *,
+    services: Mapping[str, HvSocketServiceConfig | None] | None = None,
+    default_bind_security_descriptor: str = SYSTEM_AND_ADMINS_SDDL,
+    default_connect_security_descriptor: str = SYSTEM_AND_ADMINS_SDDL,
+) -> VirtualMachine_HvSocket:
+    """Hyper-V socket settings of a VM: default security descriptors and per-service ones.
+
+    *services* maps service GUIDs to their settings; ``None`` means "allow binds and connects
+    with the defaults".
+    """
+    table = {
+        str(uuid.UUID(key)): (
+            value
+            if value is not None
+            else HvSocketServiceConfig(
+                bind_security_descriptor=default_bind_security_descriptor,
+                connect_security_descriptor=default_connect_security_descriptor,
+            )
+        )
+        for key, value in (services or {}).items()
+    }
+    return VirtualMachine_HvSocket(
+        hv_socket_config=HvSocketSystemConfig(
+            default_bind_security_descriptor=default_bind_security_descriptor,
+            default_connect_security_descriptor=default_connect_security_descriptor,
+            service_table=table or None,
+        )
+    )
+
+
+def _topology(memory_mb: int, processor_count: int) -> Topology:
+    if memory_mb <= 0 or processor_count <= 0:
+        raise ValueError("memory_mb and processor_count must be positive")
+    return Topology(
+        memory=VirtualMachine_Memory(size_in_mb=memory_mb),
+        processor=VirtualMachine_Processor(count=processor_count),
+    )
+
+
+def _com_ports(console_pipe: str | None) -> dict[str, ComPort] | None:
+    return {"0": ComPort(named_pipe=console_pipe)} if console_pipe is not None else None
+
+
+def empty_vm(
+    *,
+    memory_mb: int = 1024,
+    processor_count: int = 1,
+    owner: str = DEFAULT_OWNER,
+    schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
+    terminate_on_last_handle_closed: bool = True,
+) -> ComputeSystem:
+    """The minimal VM of the HCS documentation: UEFI firmware, memory, processors, no devices.
+
+    It boots to the firmware and stays there -- enough to exercise the lifecycle calls.
+    """
+    return ComputeSystem(
+        owner=owner,
+        schema_version=_version(schema_version),
+        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        virtual_machine=VirtualMachine(
+            chipset=Chipset(uefi=Uefi()),
+            compute_topology=_topology(memory_mb, processor_count),
+            devices=Devices(),
+        ),
+    )
+
+
+def uefi_vm(
+    *,
+    vhd_path: str,
+    memory_mb: int = 2048,
+    processor_count: int = 2,
+    scsi_controller: str = "Primary",
+    extra_disks: Sequence[Attachment] = (),
+    network_adapters: Mapping[str, NetworkAdapter] | None = None,
+    secure_boot_template_id: str | uuid.UUID | None = None,
+    console_pipe: str | None = None,
+    smb_shares: Sequence[VirtualSmbShare] = (),
+    hv_socket: VirtualMachine_HvSocket | None = None,
+    guest_connection: bool = False,
+    owner: str = DEFAULT_OWNER,
+    schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
+    terminate_on_last_handle_closed: bool = True,
+) -> ComputeSystem:
+    r"""A UEFI VM booting from the VHD(X) *vhd_path*, attached as LUN 0 of a SCSI controller.
+
+    *extra_disks* take LUNs 1, 2, ...; *network_adapters* maps adapter names to
+    :func:`network_adapter` results; *console_pipe* (``\\.\pipe\name``) receives COM1.
+    """
+    attachments = {"0": scsi_disk(vhd_path)}
+    attachments.update({str(lun): disk for lun, disk in enumerate(extra_disks, start=1)})
+    uefi = Uefi(
+        boot_this=UefiBootEntry(
+            device_type=UefiBootDevice.SCSI_DRIVE, device_path=scsi_controller, disk_number=0
+        )
+    )
+    if secure_boot_template_id is not None:
+        uefi.secure_boot_template_id = str(secure_boot_template_id)
+        uefi.apply_secure_boot_template = ApplySecureBootTemplateType.APPLY
+    return ComputeSystem(
+        owner=owner,
+        schema_version=_version(schema_version),
+        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        virtual_machine=VirtualMachine(
+            chipset=Chipset(uefi=uefi),
+            compute_topology=_topology(memory_mb, processor_count),
+            devices=Devices(
+                scsi={scsi_controller: Scsi(attachments=attachments)},
+                network_adapters=dict(network_adapters) if network_adapters else None,
+                com_ports=_com_ports(console_pipe),
+                virtual_smb=VirtualSmb(shares=list(smb_shares)) if smb_shares else None,
+                hv_socket=hv_socket,
+            ),
+            guest_connection=GuestConnection() if guest_connection else None,
+        ),
+    )
+
+
+def linux_utility_vm(
+    *,
+    kernel_path: str,
+    initrd_path: str | None = None,
+    kernel_cmdline: str = "console=ttyS0",
+    memory_mb: int = 1024,
+    processor_count: int = 2,
+    plan9_shares: Sequence[Plan9Share] = (),
+    scsi_disks: Sequence[Attachment] = (),
+    network_adapters: Mapping[str, NetworkAdapter] | None = None,
+    hv_socket: VirtualMachine_HvSocket | None = None,
+    console_pipe: str | None = None,
+    guest_connection: bool = True,
+    owner: str = DEFAULT_OWNER,
+    schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
+    terminate_on_last_handle_closed: bool = True,
+) -> ComputeSystem:
+    """A Linux VM booted straight into *kernel_path* (LinuxKernelDirect, 1903 on).
+
+    *scsi_disks* become LUNs 0, 1, ... of controller "0"; *plan9_shares* come from
+    :func:`plan9_share`. With *guest_connection* (default) HCS talks to the guest agent over
+    vsock, and Start completes only once the agent is up.
+    """
+    if initrd_path is None and not kernel_cmdline:
+        raise ValueError("without an initrd the kernel command line must name a root device")
+    return ComputeSystem(
+        owner=owner,
+        schema_version=_version(schema_version),
+        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        virtual_machine=VirtualMachine(
+            chipset=Chipset(
+                linux_kernel_direct=LinuxKernelDirect(
+                    kernel_file_path=kernel_path,
+                    init_rd_path=initrd_path,
+                    kernel_cmd_line=kernel_cmdline,
+                )
+            ),
+            compute_topology=_topology(memory_mb, processor_count),
+            devices=Devices(
+                scsi=(
+                    {"0": Scsi(attachments={str(i): d for i, d in enumerate(scsi_disks)})}
+                    if scsi_disks
+                    else None
+                ),
+                plan9=Plan9(shares=list(plan9_shares)) if plan9_shares else None,
+                network_adapters=dict(network_adapters) if network_adapters else None,
+                hv_socket=hv_socket,
+                com_ports=_com_ports(console_pipe),
+            ),
+            guest_connection=GuestConnection(use_vsock=True) if guest_connection else None,
+        ),
+    )
+
+
+def add_network_adapter_request(name: str, adapter: NetworkAdapter) -> ModifySettingRequest:
+    """HcsModifyComputeSystem document hot-adding *adapter* to a VM under the key *name*."""
+    return ModifySettingRequest(
+        resource_path=f"VirtualMachine/Devices/NetworkAdapters/{name}",
+        request_type=ModifyRequestType.ADD,
+        settings=adapter,
+    )
+
+
+def add_scsi_disk_request(
+    disk: Attachment, *, controller: str = "0", lun: int = 0
+) -> ModifySettingRequest:
+    """HcsModifyComputeSystem document hot-adding *disk* at *controller*/*lun* of a VM."""
+    return ModifySettingRequest(
+        resource_path=f"VirtualMachine/Devices/Scsi/{controller}/Attachments/{lun}",
+        request_type=ModifyRequestType.ADD,
+        settings=disk,
+    )
