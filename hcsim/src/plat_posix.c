@@ -457,6 +457,15 @@ void plat_posix_force_poll_for_tests(int on) {
     pthread_mutex_unlock(&g_mon_mu);
 }
 
+int plat_posix_monitor_state_for_tests(size_t *nwatch);
+int plat_posix_monitor_state_for_tests(size_t *nwatch) {
+    pthread_mutex_lock(&g_mon_mu);
+    int running = g_mon_running;
+    *nwatch = g_nwatch;
+    pthread_mutex_unlock(&g_mon_mu);
+    return running;
+}
+
 static void wake_monitor(void) {
 #ifdef __linux__
     uint64_t one = 1;
@@ -497,24 +506,25 @@ static void close_wake_fds(void) {
     g_wake_r = g_wake_w = -1;
 }
 
-/* 1: reaped (code/sig set), 0: still running, -1: gone (reaped by someone else). */
+/* 1: reaped (code/sig set), 0: still running, -1: gone (reaped by someone else:
+ * reported with exit_code -1, term_signal 0). */
 static int try_reap(pid_t pid, int *code, int *sig) {
-    siginfo_t si;
-    for (;;) {
-        memset(&si, 0, sizeof si);
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) == 0) break;
-        if (errno == EINTR) continue;
+    int st = 0;
+    pid_t r;
+    do r = waitpid(pid, &st, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0) return 0;
+    if (r < 0) {
         *code = -1;
         *sig = 0;
         return -1;
     }
-    if (si.si_pid == 0) return 0;
-    if (si.si_code == CLD_EXITED) {
-        *code = si.si_status & 0xff;
-        *sig = 0;
+    if (WIFSIGNALED(st)) {
+        *sig = WTERMSIG(st);
+        *code = 128 + *sig;
     } else {
-        *sig = si.si_status;
-        *code = 128 + si.si_status;
+        *code = WEXITSTATUS(st);
+        *sig = 0;
     }
     return 1;
 }
@@ -618,6 +628,25 @@ static void monitor_main(void *unused) {
     free(done);
 }
 
+/* fork() in the host (e.g. os.fork): the child has no monitor thread and none of our
+ * children, so it starts from a clean state; the lock is held across the fork so that
+ * the child never inherits it mid-update. posix_spawn does not run these handlers. */
+static void atfork_prepare(void) { pthread_mutex_lock(&g_mon_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&g_mon_mu); }
+static void atfork_child(void) {
+    for (size_t i = 0; i < g_nwatch; i++)
+        if (g_watch[i].pidfd >= 0) close(g_watch[i].pidfd);
+    free(g_watch);
+    g_watch = NULL;
+    g_nwatch = g_capwatch = 0;
+    close_wake_fds();
+    g_mon_running = g_mon_stopping = 0;
+    pthread_cond_init(&g_mon_cv, NULL);
+    pthread_mutex_unlock(&g_mon_mu);
+}
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
 static int monitor_is_self(void) {
     return g_mon_running && pthread_equal(pthread_self(), g_mon_thread.t);
 }
@@ -646,6 +675,7 @@ static int open_pidfd(pid_t pid, int *out) {
 int plat_watch_exit(int64_t pid, plat_exit_fn on_exit, void *ctx) {
     if (pid <= 0 || pid > INT_MAX || !on_exit) return EINVAL;
     /* Only our own children can be reaped; refuse others up front. */
+    pthread_once(&g_atfork_once, register_atfork);
     siginfo_t si;
     for (;;) {
         memset(&si, 0, sizeof si);

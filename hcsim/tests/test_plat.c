@@ -16,6 +16,19 @@
 
 void plat_posix_force_poll_for_tests(int on); /* plat_posix.c, not in plat.h */
 
+/* plat_posix.c, not in plat.h: 1 when the monitor thread runs; *nwatch = pending watches. */
+int plat_posix_monitor_state_for_tests(size_t *nwatch);
+
+/* TSan cannot start threads in the forked child of a multi-threaded process (it aborts
+ * with "dup thread with used id" even with die_after_fork=0). */
+#if defined(__SANITIZE_THREAD__)
+#define HCSIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HCSIM_TSAN 1
+#endif
+#endif
+
 /* ---------------------------------------------------------------- helpers */
 
 /* Reads until EOF (or EIO, which is how a pty master reports a closed slave). */
@@ -747,6 +760,90 @@ TEST(plat_monitor_poll_fallback) {
     log_destroy(&l);
 }
 
+TEST(plat_monitor_foreign_reap_reported_once) {
+    /* Someone else (here: the test) reaps a watched child. Whoever wins the race, the
+     * watch is reported exactly once: with the real status when the monitor reaped it,
+     * with exit_code -1 when it was gone. Both the pidfd and the polling mode. */
+    for (int mode = 0; mode < 2; mode++) {
+        plat_monitor_shutdown();
+        plat_posix_force_poll_for_tests(mode);
+        for (int i = 0; i < 8; i++) {
+            exit_log l;
+            log_init(&l);
+            const char *s[] = {"sleep", "30", NULL};
+            plat_spawn_result r;
+            REQUIRE(spawn_simple(s, 0, &r) == 0);
+            REQUIRE(plat_watch_exit(r.pid, on_exit_cb, &l) == 0);
+            CHECK(plat_signal_group(r.pid, SIGKILL) == 0);
+            int st = 0;
+            pid_t w;
+            do w = waitpid((pid_t)r.pid, &st, 0);
+            while (w < 0 && errno == EINTR);
+            int we = errno;
+            CHECK(log_wait(&l, 1, 5000) == 1);
+            plat_sleep_ms(15);
+            CHECK(log_count(&l) == 1);
+            if (w == (pid_t)r.pid) {
+                CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+                CHECK(l.code[0] == -1 && l.sig[0] == 0);
+            } else {
+                CHECK(w == -1 && we == ECHILD);
+                CHECK(l.code[0] == 128 + SIGKILL && l.sig[0] == SIGKILL);
+            }
+            log_destroy(&l);
+        }
+    }
+    plat_monitor_shutdown();
+    plat_posix_force_poll_for_tests(0);
+}
+
+TEST(plat_monitor_fork_child_starts_clean) {
+    exit_log l;
+    log_init(&l);
+    const char *s[] = {"sleep", "30", NULL};
+    plat_spawn_result r;
+    REQUIRE(spawn_simple(s, 0, &r) == 0);
+    REQUIRE(plat_watch_exit(r.pid, on_exit_cb, &l) == 0);
+    size_t nw = 0;
+    CHECK(plat_posix_monitor_state_for_tests(&nw) == 1 && nw == 1);
+    fflush(NULL);
+    pid_t c = fork();
+    REQUIRE(c >= 0);
+    if (c == 0) {
+        /* The forked child has no monitor thread and none of the parent's watches. */
+        size_t nw = 99;
+        if (plat_posix_monitor_state_for_tests(&nw) != 0 || nw != 0) _exit(1);
+        if (plat_watch_exit(r.pid, on_exit_cb, &l) != ECHILD) _exit(2);
+#ifndef HCSIM_TSAN
+        /* ...and watching its own children works (a fresh monitor thread). */
+        exit_log cl;
+        log_init(&cl);
+        const char *t[] = {"sh", "-c", "exit 5", NULL};
+        plat_spawn_result cr;
+        if (spawn_simple(t, 0, &cr) != 0) _exit(3);
+        if (plat_watch_exit(cr.pid, on_exit_cb, &cl) != 0) _exit(4);
+        if (log_wait(&cl, 1, 5000) != 1 || cl.code[0] != 5) _exit(5);
+        plat_monitor_shutdown();
+#endif
+        _exit(0);
+    }
+    int st = -1, done = 0;
+    for (int i = 0; i < 500 && !done; i++) {
+        if (waitpid(c, &st, WNOHANG) == c) done = 1;
+        else plat_sleep_ms(10);
+    }
+    if (!done) {
+        kill(c, SIGKILL);
+        waitpid(c, &st, 0);
+    }
+    CHECK(done && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* The parent's monitor is unaffected. */
+    CHECK(plat_signal_group(r.pid, SIGKILL) == 0);
+    CHECK(log_wait(&l, 1, 5000) == 1);
+    CHECK(l.pid[0] == r.pid && l.code[0] == 128 + SIGKILL);
+    log_destroy(&l);
+}
+
 /* ------------------------------------------------------ threads and time */
 
 struct thread_probe {
@@ -804,14 +901,14 @@ TEST(plat_cond_timedwait_timeout) {
     plat_mutex_lock(&m);
     uint64_t t0 = plat_now_ns();
     CHECK(plat_cond_timedwait(&c, &m, 0) == ETIMEDOUT);
-    CHECK(plat_now_ns() - t0 < 50000000u);
+    CHECK(plat_now_ns() - t0 < 500000000u);
     /* 100 ms: within [100, 100+slack) ms. */
     t0 = plat_now_ns();
     int rc = plat_cond_timedwait(&c, &m, 100);
     uint64_t el = plat_now_ns() - t0;
     CHECK(rc == ETIMEDOUT);
     CHECK(el >= 100000000u);
-    CHECK(el < 300000000u);
+    CHECK(el < 1000000000u); /* generous: the CI machine may be loaded */
     /* Many short waits: whatever the sub-second phase of the clock, tv_nsec must be
      * normalised (an unnormalised deadline fails with EINVAL, returned immediately). */
     int bad = 0;
