@@ -149,6 +149,17 @@ def test_to_wide_nul_inside_is_a_clear_error(text: str) -> None:
     assert f"index {text.index(chr(0))}" in str(info.value)
 
 
+@given(
+    st.text(alphabet=st.characters(exclude_characters="\0")),
+    st.characters(categories=["Cs"]),
+    st.text(alphabet=st.characters(exclude_characters="\0")),
+)
+def test_to_wide_rejects_any_lone_surrogate(before: str, surrogate: str, after: str) -> None:
+    # Python strings hold code points, so a surrogate in one is never half of a pair.
+    with pytest.raises(InvalidArgumentError, match="lone surrogate"):
+        _native.to_wide(before + surrogate + after)
+
+
 def test_to_wide_rejects_non_strings() -> None:
     with pytest.raises(TypeError):
         _native.to_wide(b"bytes")  # type: ignore[arg-type]
