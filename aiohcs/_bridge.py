@@ -180,7 +180,6 @@ class LoopBridge:
         self._targets: dict[int, Target] = {}
         self.closed = False
         self.thread_id = threading.get_ident()
-        self._task: Any = None
         #: Items received and dispatched so far (diagnostics, benchmarks).
         self.dispatched = 0
 
@@ -278,8 +277,9 @@ class LoopBridge:
         else:
             import asyncio
 
-            loop = asyncio.get_running_loop()
-            self._task = loop.create_task(self._guarded_run(), name="aiohcs bridge")
+            # The loop keeps the task alive (it is always scheduled or waiting on the wake
+            # socket); the bridge must not reference it, or the loop could never be freed.
+            asyncio.get_running_loop().create_task(self._guarded_run(), name="aiohcs bridge")
 
     async def _guarded_run(self) -> None:
         # asyncio: a task that ends with CancelledError at loop shutdown is normal.
@@ -287,7 +287,11 @@ class LoopBridge:
             await self._run()
 
 
-_bridges: weakref.WeakKeyDictionary[object, LoopBridge] = weakref.WeakKeyDictionary()
+# Loop token -> its bridge. Neither side keeps the loop alive: the map is weak on the loop,
+# and holds the bridge weakly too (the bridge is kept alive by its drain task, which the
+# loop owns), so a loop that is dropped without clean-up takes its bridge with it and the
+# finalizers below free the C queue.
+_bridges: weakref.WeakKeyDictionary[object, weakref.ref[LoopBridge]] = weakref.WeakKeyDictionary()
 _bridges_lock = threading.Lock()
 
 
@@ -305,20 +309,22 @@ def _native_token() -> tuple[str, object]:
 def current_bridge() -> LoopBridge:
     """Return the bridge of the running event loop, starting it on first use."""
     backend, token = _native_token()
-    bridge = _bridges.get(token)
-    if bridge is not None:
-        if bridge.closed:
-            raise BridgeClosedError("this event loop has shut down its aiohcs bridge")
-        return bridge
-    with _bridges_lock:
-        bridge = _bridges.get(token)
-        if bridge is None:
-            bridge = LoopBridge(backend)
-            _bridges[token] = bridge
-            # If the loop object dies without the drain task's clean-up (a loop closed
-            # with the task still pending), free the C queue then.
-            weakref.finalize(token, bridge._native.free)
-            bridge._start()
+    ref = _bridges.get(token)
+    bridge = ref() if ref is not None else None
+    if bridge is None:
+        with _bridges_lock:
+            ref = _bridges.get(token)
+            bridge = ref() if ref is not None else None
+            if bridge is None:
+                bridge = LoopBridge(backend)
+                _bridges[token] = weakref.ref(bridge)
+                # If the loop (or the bridge) dies without the drain task's clean-up (an
+                # asyncio loop closed with the task still pending), free the C queue then.
+                weakref.finalize(token, bridge._native.free)
+                weakref.finalize(bridge, bridge._native.free)
+                bridge._start()
+    if bridge.closed:
+        raise BridgeClosedError("this event loop has shut down its aiohcs bridge")
     return bridge
 
 

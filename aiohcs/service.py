@@ -1,0 +1,78 @@
+"""Calls on the HCS service itself (no compute system).
+
+They are synchronous in HCS (an RPC to the compute service), so they run in a worker thread
+and never stall the event loop. Cancelling one abandons nothing: the await ends when the
+call returns (cancellation is delivered afterwards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from aiohcs._native import lib, new_document_ptr, take_document, to_wide
+from aiohcs.errors import error_from_hresult
+from aiohcs.operation import parse_document, to_document
+
+__all__ = ["modify_service_settings", "service_properties", "submit_wer_report"]
+
+
+async def _call(name: str, fn: Callable[[], tuple[int, str | None]]) -> str | None:
+    with anyio.CancelScope(shield=True):
+        hr, document = await anyio.to_thread.run_sync(fn)
+    if hr < 0:
+        raise error_from_hresult(hr, operation=name, document=document)
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    return document
+
+
+async def service_properties(*property_types: str, query: Any = None) -> Any:
+    """Return the service's ServiceProperties document (parsed JSON).
+
+    ``property_types`` are GetPropertyType names (``"Basic"`` when none are given);
+    ``Properties[i]`` answers ``property_types[i]``. ``query`` passes a whole
+    Service_PropertyQuery instead.
+    """
+    if query is None:
+        query = {"PropertyTypes": list(property_types or ("Basic",))}
+    w_query = to_wide(to_document(query))
+
+    def call() -> tuple[int, str | None]:
+        pp = new_document_ptr()
+        hr: int = lib.HcsGetServiceProperties(w_query, pp)
+        return hr, take_document(pp)
+
+    return parse_document(await _call("GetServiceProperties", call))
+
+
+async def modify_service_settings(settings: Any) -> Any:
+    """Apply a ModificationRequest to the service; return its result document (or None)."""
+    text = to_document(settings)
+    if text is None:
+        raise TypeError("settings must not be None")
+    w_settings = to_wide(text)
+
+    def call() -> tuple[int, str | None]:
+        pp = new_document_ptr()
+        hr: int = lib.HcsModifyServiceSettings(w_settings, pp)
+        return hr, take_document(pp)
+
+    return parse_document(await _call("ModifyServiceSettings", call))
+
+
+async def submit_wer_report(report: Any) -> None:
+    """Submit a CrashReport (e.g. ``SystemCrashReport.raw``) to Windows Error Reporting."""
+    text = to_document(report)
+    if text is None:
+        raise TypeError("report must not be None")
+    w_report = to_wide(text)
+
+    def call() -> tuple[int, str | None]:
+        hr: int = lib.HcsSubmitWerReport(w_report)
+        return hr, None
+
+    await _call("SubmitWerReport", call)

@@ -1,0 +1,274 @@
+"""The callback bridge: C callbacks on foreign threads → per-loop C queue → drain task.
+
+These tests call the bridge's C event callback directly from native threads (cffi releases
+the GIL around the call, so it really runs concurrently with the loop), which exercises the
+queue, the wake socket and the dispatch without depending on the emulator.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import pytest
+
+from aiohcs import _bridge
+from aiohcs._bridge import BridgeClosedError, Item, current_bridge
+from aiohcs._native import ffi, lib, to_wide
+from aiohcs.events import (
+    EventHub,
+    SystemExited,
+    SystemGuestConnectionClosed,
+    UnknownEvent,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def fire(ident: int, events: Sequence[tuple[int, str | None]]) -> None:
+    """Invoke the C event callback for ``ident`` once per (type, EventData)."""
+    ev = ffi.new("HCS_EVENT *")
+    for event_type, data in events:
+        wide = to_wide(data)
+        ev.Type = event_type
+        ev.EventData = wide
+        lib.aiohcs_event_callback(ev, ffi.cast("void *", ident))
+
+
+def fire_in_thread(ident: int, events: Sequence[tuple[int, str | None]]) -> threading.Thread:
+    thread = threading.Thread(target=fire, args=(ident, events))
+    thread.start()
+    return thread
+
+
+async def test_events_from_a_foreign_thread_reach_every_subscriber_in_order() -> None:
+    hub = EventHub(current_bridge())
+    first, second = hub.subscribe(), hub.subscribe()
+    n = 2000
+    events = [(6, f'{{"i": {i}}}') for i in range(n - 1)] + [(1, '{"Status": 0}')]
+    thread = fire_in_thread(hub.id, events)
+    with anyio.fail_after(10):
+        got_first = [e async for e in first]
+        got_second = [e async for e in second]
+    thread.join()
+    assert [e.data["i"] for e in got_first[:-1]] == list(range(n - 1))
+    assert got_first == got_second
+    assert isinstance(got_first[0], SystemGuestConnectionClosed)
+    assert isinstance(got_first[-1], SystemExited)
+    hub.unregister()
+
+
+async def test_several_threads_at_once() -> None:
+    hub = EventHub(current_bridge())
+    stream = hub.subscribe()
+    threads = [
+        fire_in_thread(hub.id, [(4, f'{{"t": {t}, "i": {i}}}') for i in range(300)])
+        for t in range(4)
+    ]
+    for t in threads:
+        t.join()
+    fire(hub.id, [(1, None)])
+    with anyio.fail_after(10):
+        got = [e async for e in stream]
+    assert len(got) == 4 * 300 + 1
+    per_thread: dict[int, list[int]] = {}
+    for e in got[:-1]:
+        per_thread.setdefault(e.data["t"], []).append(e.data["i"])
+    # Each thread's events keep their order.
+    assert all(v == list(range(300)) for v in per_thread.values())
+    hub.unregister()
+
+
+async def test_payload_is_copied_exactly() -> None:
+    hub = EventHub(current_bridge())
+    stream = hub.subscribe()
+    text = '{"Name": "zoë \u2013 日本 \u2013 \U0001f600", "Empty": ""}'
+    fire(hub.id, [(0x4242, text), (6, None), (1, "")])
+    with anyio.fail_after(5):
+        got = [e async for e in stream]
+    assert isinstance(got[0], UnknownEvent)
+    assert got[0].type == 0x4242
+    assert got[0].raw == text
+    assert got[0].data == {"Name": "zoë \u2013 日本 \u2013 \U0001f600", "Empty": ""}
+    assert got[1].raw is None
+    assert got[1].data is None
+    assert got[2].raw == ""
+    assert got[2].data is None
+    hub.unregister()
+
+
+async def test_unknown_and_unregistered_ids_are_ignored() -> None:
+    bridge = current_bridge()
+    hub = EventHub(bridge)
+    ident = hub.id
+    hub.unregister()
+    before = lib.aiohcs_registered_count()
+    fire(ident, [(1, "{}")])  # unregistered
+    fire(0, [(1, "{}")])  # never registered
+    fire(2**63 + 5, [(1, "{}")])
+    await anyio.sleep(0.01)
+    assert bridge.drain() == 0
+    assert lib.aiohcs_registered_count() == before
+
+
+async def test_exception_in_dispatch_does_not_stop_the_drain(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bridge = current_bridge()
+
+    class Exploding:
+        def _deliver(self, item: Item) -> None:
+            raise RuntimeError("boom")
+
+        def _bridge_closed(self) -> None:
+            pass
+
+    bad = bridge.register(Exploding())
+    hub = EventHub(bridge)
+    stream = hub.subscribe()
+    with caplog.at_level(logging.ERROR, logger="aiohcs"):
+        fire(bad, [(6, None)])
+        fire(hub.id, [(1, None)])
+        with anyio.fail_after(5):
+            got = [e async for e in stream]
+    assert [type(e) for e in got] == [SystemExited]
+    assert any("boom" in r.getMessage() or r.exc_info for r in caplog.records)
+    bridge.unregister(bad)
+    hub.unregister()
+
+
+async def test_terminal_event_semantics() -> None:
+    hub = EventHub(current_bridge())
+    early = hub.subscribe()
+    fire(hub.id, [(2, '{"CrashParameters": [1]}'), (1, '{"ExitType": "ForcedExit"}'), (6, None)])
+    with anyio.fail_after(5):
+        terminal = await hub.wait()
+        got = [e async for e in early]
+    assert isinstance(terminal, SystemExited)
+    assert terminal.exit_type == "ForcedExit"
+    # The event after the terminal one is ignored.
+    assert [type(e).__name__ for e in got] == ["SystemCrashInitiated", "SystemExited"]
+    # A stream opened after the exit yields the exit and ends.
+    late = [e async for e in hub.subscribe()]
+    assert late == [terminal]
+    hub.unregister()
+
+
+async def test_close_ends_streams_and_wakes_waiters() -> None:
+    hub = EventHub(current_bridge())
+    stream = hub.subscribe()
+    results: list[Any] = []
+
+    async def consume() -> None:
+        results.append([e async for e in stream])
+
+    async def wait() -> None:
+        results.append(await hub.wait())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        tg.start_soon(wait)
+        await anyio.sleep(0.01)
+        fire(hub.id, [(6, None)])
+        await anyio.sleep(0.05)
+        hub.unregister()
+    assert sorted(map(repr, results)) == sorted(
+        [repr(None), repr([SystemGuestConnectionClosed(6)])]
+    )
+
+
+async def test_stream_aclose_and_garbage_collection_unsubscribe() -> None:
+    hub = EventHub(current_bridge())
+    async with hub.subscribe() as stream:
+        pass
+    assert stream not in hub._subscribers
+    with pytest.raises(StopAsyncIteration):
+        await stream.__anext__()
+    dropped = hub.subscribe()
+    assert len(hub._subscribers) == 1
+    del dropped
+    gc.collect()
+    assert len(hub._subscribers) == 0
+    hub.unregister()
+
+
+async def test_one_bridge_per_loop_and_it_is_reused() -> None:
+    assert current_bridge() is current_bridge()
+
+
+def _run_loop_thread(backend: str, n: int, out: dict[str, Any]) -> None:
+    async def main() -> None:
+        hub = EventHub(current_bridge())
+        stream = hub.subscribe()
+        out["bridge"] = current_bridge()
+        thread = fire_in_thread(hub.id, [(5, f'{{"i": {i}}}') for i in range(n)] + [(1, None)])
+        got = [e async for e in stream]
+        thread.join()
+        out["events"] = [e.data["i"] for e in got[:-1]]
+        hub.unregister()
+
+    anyio.run(main, backend=backend)
+
+
+@pytest.mark.parametrize(
+    "backends", [("asyncio", "trio"), ("asyncio", "asyncio"), ("trio", "trio")]
+)
+def test_two_loops_in_two_threads(backends: tuple[str, str]) -> None:
+    outs: list[dict[str, Any]] = [{}, {}]
+    threads = [
+        threading.Thread(target=_run_loop_thread, args=(backend, 500, out))
+        for backend, out in zip(backends, outs, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for out in outs:
+        assert out["events"] == list(range(500))
+    assert outs[0]["bridge"] is not outs[1]["bridge"]
+    # Both loops ended: their queues are freed and their ids forgotten.
+    assert all(out["bridge"].closed for out in outs)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_loop_shutdown_frees_the_queue_and_drops_late_callbacks(backend: str) -> None:
+    before = lib.aiohcs_registered_count()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        bridge = current_bridge()
+        hub = EventHub(bridge)  # left registered on purpose
+        state["id"], state["bridge"], state["hub"] = hub.id, bridge, hub
+        waiter = hub.subscribe()
+        state["stream"] = waiter
+        assert lib.aiohcs_registered_count() == before + 1
+
+    anyio.run(main, backend=backend)
+    bridge = state["bridge"]
+    assert bridge.closed
+    assert lib.aiohcs_registered_count() == before
+    # The hub was told: its stream ended.
+    assert state["hub"].closed
+    assert state["stream"]._ended
+    fire(state["id"], [(1, None)])  # late callback: ignored in C, no crash
+    assert lib.aiohcs_registered_count() == before
+
+
+async def test_calls_after_the_bridge_closed_fail_fast() -> None:
+    bridge = current_bridge()
+    bridge._shutdown()
+    try:
+        with pytest.raises(BridgeClosedError):
+            current_bridge()
+        with pytest.raises(BridgeClosedError):
+            EventHub(bridge)
+    finally:
+        # Let this loop get a fresh bridge for any later use in this test run.
+        with _bridge._bridges_lock:
+            for key, value in list(_bridge._bridges.items()):
+                if value() is bridge:
+                    del _bridge._bridges[key]
