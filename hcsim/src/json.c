@@ -405,6 +405,7 @@ int hj_set(hj_value *object, const char *key, hj_value *val) {
     size_t klen = strlen(key);
     hj_member *m = obj_find(object, key, klen);
     if (m) {
+        if (m->val == val) return 0;
         hj_free(m->val);
         m->val = val;
         return 0;
@@ -959,7 +960,7 @@ typedef struct sbuf {
 static int sb_reserve(sbuf *b, size_t extra) {
     if (b->err) return -1;
     if (extra > HJ_MAX_BYTES - b->n) { b->err = 1; return -1; }
-    if (b->n + extra + 1 <= b->cap) return 0;
+    if (b->d && b->n + extra + 1 <= b->cap) return 0;
     size_t nc = b->cap ? b->cap : 256;
     while (nc < b->n + extra + 1) nc *= 2;
     char *nd = realloc(b->d, nc);
