@@ -1,0 +1,244 @@
+"""bridge.c on its own, under AddressSanitizer+UBSan and ThreadSanitizer.
+
+A small C driver links aiohcs/_native/bridge.c against fake HCS functions (operations that
+carry a result, a document and pipe handles; counters for closes and frees). Producer
+threads invoke the bridge's completion and event callbacks as HCS threads would, while
+consumer threads wait on each queue's wake socket, drain it, release the items, and free
+queues in the middle of the traffic (a loop shutting down). The driver then checks that
+every operation was closed exactly once, every document freed once, every pipe handle
+closed once (by the consumer when delivered, by the bridge when not), and that no wake-up
+was lost.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DRIVER = r"""
+#include <assert.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include "computecore.h"
+#include "bridge.cdef"
+
+/* ---- fake HCS --------------------------------------------------------------------- */
+struct HCS_OPERATION__ { int32_t result; int type; char16_t *doc; atomic_int closed; };
+static atomic_long ops_closed, docs_freed, handles_closed, docs_made, handles_made;
+static atomic_long double_close;
+
+HCS_OPERATION WINAPI HcsCreateOperation(const void *c, HCS_OPERATION_COMPLETION cb)
+{ (void)c; (void)cb; return calloc(1, sizeof(struct HCS_OPERATION__)); }
+void WINAPI HcsCloseOperation(HCS_OPERATION op)
+{ if (atomic_fetch_add(&op->closed, 1) != 0) atomic_fetch_add(&double_close, 1);
+  atomic_fetch_add(&ops_closed, 1); free(op); }
+HCS_OPERATION_TYPE WINAPI HcsGetOperationType(HCS_OPERATION op)
+{ return (HCS_OPERATION_TYPE)op->type; }
+static char16_t *make_doc(void)
+{ static const char16_t text[] = u"{\"Result\": \"ok \u00e9\"}";
+  char16_t *d = malloc(sizeof text); memcpy(d, text, sizeof text);
+  atomic_fetch_add(&docs_made, 1); return d; }
+HRESULT WINAPI HcsGetOperationResult(HCS_OPERATION op, PWSTR *doc)
+{ if (doc) *doc = make_doc(); return op->result; }
+HRESULT WINAPI HcsGetOperationResultAndProcessInfo(HCS_OPERATION op, HCS_PROCESS_INFORMATION *pi,
+                                                   PWSTR *doc)
+{ if (doc) *doc = make_doc();
+  if (pi && op->result >= 0) {
+    pi->ProcessId = 42; pi->StdInput = malloc(1); pi->StdOutput = malloc(1);
+    pi->StdError = NULL; atomic_fetch_add(&handles_made, 2); }
+  return op->result; }
+HLOCAL WINAPI LocalFree(HLOCAL p) { if (p) atomic_fetch_add(&docs_freed, 1); free(p); return NULL; }
+BOOL WINAPI CloseHandle(HANDLE h) { free(h); atomic_fetch_add(&handles_closed, 1); return 1; }
+HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM s, HCS_EVENT_OPTIONS o, const void *c,
+                                           HCS_EVENT_CALLBACK cb)
+{ (void)s; (void)o; (void)c; (void)cb; return 0; }
+HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS p, HCS_EVENT_OPTIONS o, void *c,
+                                     HCS_EVENT_CALLBACK cb)
+{ (void)p; (void)o; (void)c; (void)cb; return 0; }
+
+/* ---- the test ----------------------------------------------------------------------- */
+#define QUEUES 4
+#define IDS_PER_QUEUE 64
+#define PRODUCERS 4
+#define PER_PRODUCER 20000
+
+static aiohcs_queue *queues[QUEUES];
+static int rfd[QUEUES], wfd[QUEUES];
+static uint64_t ids[QUEUES][IDS_PER_QUEUE];
+static atomic_int stop_consumers;
+static atomic_long delivered[QUEUES];
+static atomic_int freed[QUEUES];
+
+static void *producer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    static const char16_t data[] = u"{\"ExitType\": \"GracefulExit\"}";
+    for (int i = 0; i < PER_PRODUCER; i++) {
+        int q = (int)(rand_r(&seed) % QUEUES), k = (int)(rand_r(&seed) % IDS_PER_QUEUE);
+        uint64_t id = ids[q][k];
+        if (rand_r(&seed) % 50 == 0) id = 999999999; /* never registered */
+        if (rand_r(&seed) % 2) {
+            HCS_EVENT ev; ev.Type = HcsEventSystemExited; ev.EventData = data; ev.Operation = NULL;
+            aiohcs_event_callback(&ev, (void *)(uintptr_t)id);
+        } else {
+            HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+            op->result = (rand_r(&seed) % 3) ? 0 : (int32_t)0x80370105u;
+            op->type = (rand_r(&seed) % 2) ? HcsOperationTypeCreateProcess : HcsOperationTypeStart;
+            aiohcs_operation_completion(op, (void *)(uintptr_t)id);
+        }
+    }
+    return NULL;
+}
+
+static void consume(int q, aiohcs_item *items)
+{
+    size_t n;
+    while ((n = aiohcs_queue_drain(queues[q], items, 16)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            assert(items[i].payload == NULL || items[i].payload[items[i].payload_length] == 0);
+            if (items[i].flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
+                assert(items[i].process_id == 42);
+                CloseHandle(items[i].std_input); CloseHandle(items[i].std_output);
+            }
+        }
+        aiohcs_items_release(items, n);
+        atomic_fetch_add(&delivered[q], (long)n);
+    }
+}
+
+static void *consumer(void *arg)
+{
+    int q = (int)(uintptr_t)arg;
+    aiohcs_item items[16];
+    char buf[64];
+    for (;;) {
+        struct pollfd p = { rfd[q], POLLIN, 0 };
+        poll(&p, 1, 5);
+        while (read(rfd[q], buf, sizeof buf) > 0) {}
+        consume(q, items);
+        /* Queue 0 shuts down half-way (a loop going away). */
+        if (q == 0 && atomic_load(&delivered[0]) > 2000 && !atomic_load(&freed[0])) {
+            aiohcs_queue_free(queues[0]);
+            atomic_store(&freed[0], 1);
+            return NULL;
+        }
+        if (atomic_load(&stop_consumers)) {
+            while (read(rfd[q], buf, sizeof buf) > 0) {}
+            consume(q, items);
+            return NULL;
+        }
+    }
+}
+
+int main(void)
+{
+    for (int q = 0; q < QUEUES; q++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 2;
+        fcntl(sv[0], F_SETFL, O_NONBLOCK); fcntl(sv[1], F_SETFL, O_NONBLOCK);
+        rfd[q] = sv[0]; wfd[q] = sv[1];
+        queues[q] = aiohcs_queue_new((uint64_t)wfd[q]);
+        for (int k = 0; k < IDS_PER_QUEUE; k++)
+            ids[q][k] = aiohcs_register(queues[q], k % 2 ? AIOHCS_REGISTER_PROCESS_INFO : 0);
+    }
+    pthread_t prod[PRODUCERS], cons[QUEUES];
+    for (int q = 0; q < QUEUES; q++)
+        pthread_create(&cons[q], NULL, consumer, (void *)(uintptr_t)q);
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_create(&prod[i], NULL, producer, (void *)(uintptr_t)(i + 1));
+    /* Unregister some ids while traffic flows (operations abandoned by their waiters). */
+    for (int k = 0; k < IDS_PER_QUEUE; k += 4) aiohcs_unregister(ids[1][k]);
+    for (int i = 0; i < PRODUCERS; i++) pthread_join(prod[i], NULL);
+    atomic_store(&stop_consumers, 1);
+    for (int q = 0; q < QUEUES; q++) pthread_join(cons[q], NULL);
+    if (!atomic_load(&freed[0])) aiohcs_queue_free(queues[0]);
+    for (int q = 1; q < QUEUES; q++) {
+        /* Every wake-up arrived: nothing is left behind in a live queue. */
+        if (aiohcs_queue_length(queues[q]) != 0) {
+            fprintf(stderr, "lost wake-up on %d\n", q);
+            return 1;
+        }
+        if (aiohcs_queue_dropped(queues[q]) != 0) return 1;
+        aiohcs_queue_free(queues[q]);
+    }
+    for (int q = 0; q < QUEUES; q++) { close(rfd[q]); close(wfd[q]); }
+    long total_ops = atomic_load(&ops_closed);
+    printf("ops_closed=%ld docs=%ld/%ld handles=%ld/%ld delivered=%ld,%ld,%ld,%ld registered=%zu\n",
+           total_ops, atomic_load(&docs_freed), atomic_load(&docs_made),
+           atomic_load(&handles_closed), atomic_load(&handles_made),
+           atomic_load(&delivered[0]), atomic_load(&delivered[1]), atomic_load(&delivered[2]),
+           atomic_load(&delivered[3]), aiohcs_registered_count());
+    if (atomic_load(&double_close) != 0) return 3;
+    if (atomic_load(&docs_freed) != atomic_load(&docs_made)) return 4;
+    if (atomic_load(&handles_closed) != atomic_load(&handles_made)) return 5;
+    if (aiohcs_registered_count() != 0) return 6;
+    if (total_ops < PRODUCERS * PER_PRODUCER / 3) return 7;
+    return 0;
+}
+"""
+
+
+def _compiler() -> str:
+    for cc in ("clang", "gcc", "cc"):
+        path = shutil.which(cc)
+        if path:
+            return path
+    pytest.skip("no C compiler on this machine")
+
+
+@pytest.mark.parametrize(
+    "sanitizer",
+    [
+        ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
+        ["-fsanitize=thread"],
+    ],
+    ids=["asan-ubsan", "tsan"],
+)
+def test_bridge_c_under_sanitizers(tmp_path: Path, sanitizer: list[str]) -> None:
+    driver = tmp_path / "driver.c"
+    driver.write_text(DRIVER, encoding="utf-8")
+    exe = tmp_path / "driver"
+    cmd = [
+        _compiler(),
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-Wno-unused-parameter",
+        "-g",
+        "-O1",
+        "-pthread",
+        *sanitizer,
+        f"-I{ROOT / 'hcsim' / 'include'}",
+        f"-I{ROOT / 'aiohcs' / '_native'}",
+        str(ROOT / "aiohcs" / "_native" / "bridge.c"),
+        str(driver),
+        "-o",
+        str(exe),
+    ]
+    build = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert build.returncode == 0, build.stderr
+    env = {
+        "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+        "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+        "TSAN_OPTIONS": "halt_on_error=1",
+        "PATH": "/usr/bin:/bin",
+    }
+    run = subprocess.run(
+        [str(exe)], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ops_closed=" in run.stdout
