@@ -327,7 +327,7 @@ class Gen:
             seen[c] = n
 
     def ref(self, sch: dict[str, Any]) -> str:
-        target = sch["$ref"]
+        target = str(sch["$ref"])
         if not target.startswith("#/definitions/"):
             raise SystemExit(f"gen_schema: unsupported $ref {target}")
         name = target[len("#/definitions/") :]
