@@ -15,46 +15,26 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 from aiohcs.schema._models import (
     ApplySecureBootTemplateType,
     Attachment,
     AttachmentType,
-    Chipset,
-    ComPort,
     ComputeSystem,
-    Container,
-    Container_Memory,
-    Container_Processor,
-    Devices,
-    GuestConnection,
-    GuestOs,
     HostedSystem,
     HvSocketServiceConfig,
-    HvSocketSystemConfig,
     Layer,
-    LinuxKernelDirect,
     MappedDirectory,
     ModifyRequestType,
     ModifySettingRequest,
     NetworkAdapter,
-    Networking,
-    Plan9,
     Plan9Share,
-    Scsi,
-    Storage,
-    Topology,
-    Uefi,
     UefiBootDevice,
-    UefiBootEntry,
-    Version,
-    VirtualMachine,
     VirtualMachine_HvSocket,
-    VirtualMachine_Memory,
-    VirtualMachine_Processor,
-    VirtualSmb,
     VirtualSmbShare,
-    VirtualSmbShareOptions,
 )
 
 __all__ = [
@@ -98,13 +78,44 @@ class Mount:
 
     def to_model(self) -> MappedDirectory:
         """The schema model for this mount."""
-        return MappedDirectory(
-            host_path=self.host_path, container_path=self.container_path, read_only=self.read_only
+        return MappedDirectory.model_validate(
+            {
+                "HostPath": self.host_path,
+                "ContainerPath": self.container_path,
+                "ReadOnly": self.read_only,
+            }
         )
 
 
-def _version(version: tuple[int, int]) -> Version:
-    return Version(major=version[0], minor=version[1])
+Doc = dict[str, Any]
+
+
+def _doc(**members: Any) -> Doc:
+    """A JSON object with the members that are not ``None`` (keys are JSON names)."""
+    return {k: v for k, v in members.items() if v is not None}
+
+
+def _version(version: tuple[int, int]) -> Doc:
+    return {"Major": version[0], "Minor": version[1]}
+
+
+def _system(
+    *,
+    owner: str,
+    schema_version: tuple[int, int],
+    terminate_on_last_handle_closed: bool,
+    **members: Any,
+) -> ComputeSystem:
+    # Validating the whole document at once makes errors name the full JSON path
+    # (``VirtualMachine.ComputeTopology.Memory.SizeInMB``).
+    return ComputeSystem.model_validate(
+        _doc(
+            Owner=owner,
+            SchemaVersion=_version(schema_version),
+            ShouldTerminateOnLastHandleClosed=terminate_on_last_handle_closed,
+            **members,
+        )
+    )
 
 
 def layer(path: str, *, layer_id: str | uuid.UUID | None = None) -> Layer:
@@ -115,7 +126,7 @@ def layer(path: str, *, layer_id: str | uuid.UUID | None = None) -> Layer:
     """
     if layer_id is None:
         layer_id = uuid.uuid5(_LAYER_NAMESPACE, path.lower())
-    return Layer(id=str(layer_id), path=path)
+    return Layer.model_validate({"Id": str(layer_id), "Path": path})
 
 
 def _layers(layers: Sequence[Layer | str]) -> list[Layer]:
@@ -133,18 +144,14 @@ def _container(
     memory_mb: int | None,
     processor_count: int | None,
     network_namespace: str | None,
-) -> Container:
-    return Container(
-        guest_os=GuestOs(host_name=hostname) if hostname is not None else None,
-        storage=Storage(layers=_layers(layers), path=scratch_path),
-        mapped_directories=[m.to_model() if isinstance(m, Mount) else m for m in mounts] or None,
-        memory=Container_Memory(size_in_mb=memory_mb) if memory_mb is not None else None,
-        processor=(
-            Container_Processor(count=processor_count) if processor_count is not None else None
-        ),
-        networking=(
-            Networking(namespace=network_namespace) if network_namespace is not None else None
-        ),
+) -> Doc:
+    return _doc(
+        GuestOs=_doc(HostName=hostname) if hostname is not None else None,
+        Storage=_doc(Layers=_layers(layers), Path=scratch_path),
+        MappedDirectories=[m.to_model() if isinstance(m, Mount) else m for m in mounts] or None,
+        Memory=_doc(SizeInMB=memory_mb) if memory_mb is not None else None,
+        Processor=_doc(Count=processor_count) if processor_count is not None else None,
+        Networking=_doc(Namespace=network_namespace) if network_namespace is not None else None,
     )
 
 
@@ -166,11 +173,11 @@ def process_isolated_container(
     *layers* are the image's read-only layers, topmost first (paths or :func:`layer` results);
     *scratch_path* is the mounted volume of the writable scratch layer.
     """
-    return ComputeSystem(
+    return _system(
         owner=owner,
-        schema_version=_version(schema_version),
-        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
-        container=_container(
+        schema_version=schema_version,
+        terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        Container=_container(
             layers=layers,
             scratch_path=scratch_path,
             hostname=hostname,
@@ -198,14 +205,14 @@ def hyperv_isolated_container(
 ) -> ComputeSystem:
     """A container running inside the utility VM *hosting_system_id* (already created).
 
-    The container goes into ``HostedSystem``; layer and scratch paths are as the utility VM
-    sees them.
+    The container goes into ``HostedSystem`` (validated as a :class:`HostedSystem`); layer and
+    scratch paths are as the utility VM sees them.
     """
     if not hosting_system_id:
         raise ValueError("hosting_system_id must name the utility VM")
-    hosted = HostedSystem(
-        schema_version=_version(schema_version),
-        container=_container(
+    hosted = _doc(
+        SchemaVersion=_version(schema_version),
+        Container=_container(
             layers=layers,
             scratch_path=scratch_path,
             hostname=hostname,
@@ -215,12 +222,27 @@ def hyperv_isolated_container(
             network_namespace=network_namespace,
         ),
     )
-    return ComputeSystem(
+    try:
+        hosted_model = HostedSystem.model_validate(hosted)
+    except ValidationError as exc:  # name the path from the top of the document
+        raise ValidationError.from_exception_data(
+            "ComputeSystem",
+            [
+                {
+                    "type": err["type"],
+                    "loc": ("HostedSystem", *err["loc"]),
+                    "input": err["input"],
+                    "ctx": err.get("ctx", {}),
+                }
+                for err in exc.errors()
+            ],
+        ) from None
+    return _system(
         owner=owner,
-        schema_version=_version(schema_version),
-        hosting_system_id=hosting_system_id,
-        hosted_system=hosted,
-        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        schema_version=schema_version,
+        terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        HostingSystemId=hosting_system_id,
+        HostedSystem=hosted_model,
     )
 
 
@@ -236,14 +258,14 @@ def network_adapter(
         if not _MAC_RE.match(mac_address):
             raise ValueError(f"not a MAC address: {mac_address!r}")
         mac = mac_address.replace(":", "-").upper()
-    return NetworkAdapter(endpoint_id=str(endpoint_id), mac_address=mac)
+    return NetworkAdapter.model_validate(_doc(EndpointId=str(endpoint_id), MacAddress=mac))
 
 
 def scsi_disk(
     path: str, *, read_only: bool = False, kind: AttachmentType = AttachmentType.VIRTUAL_DISK
 ) -> Attachment:
     """A SCSI attachment: a VHD/VHDX (default), an ISO or a pass-through disk."""
-    return Attachment(type=kind, path=path, read_only=read_only or None)
+    return Attachment.model_validate(_doc(Type=kind, Path=path, ReadOnly=read_only or None))
 
 
 def plan9_share(
@@ -255,12 +277,14 @@ def plan9_share(
     allowed_files: Sequence[str] = (),
 ) -> Plan9Share:
     """A host directory exported to a Linux guest over Plan 9 (vsock *port*)."""
-    return Plan9Share(
-        name=name,
-        access_name=access_name if access_name is not None else name,
-        path=host_path,
-        port=port,
-        allowed_files=list(allowed_files) or None,
+    return Plan9Share.model_validate(
+        _doc(
+            Name=name,
+            AccessName=access_name if access_name is not None else name,
+            Path=host_path,
+            Port=port,
+            AllowedFiles=list(allowed_files) or None,
+        )
     )
 
 
@@ -268,14 +292,14 @@ def smb_share(
     *, name: str, host_path: str, read_only: bool = False, cache_io: bool = False
 ) -> VirtualSmbShare:
     """A host directory exported to a Windows guest over virtual SMB."""
-    return VirtualSmbShare(
-        name=name,
-        path=host_path,
-        options=VirtualSmbShareOptions(
-            read_only=read_only or None,
-            share_read=read_only or None,
-            cache_io=cache_io or None,
-        ),
+    return VirtualSmbShare.model_validate(
+        _doc(
+            Name=name,
+            Path=host_path,
+            Options=_doc(
+                ReadOnly=read_only or None, ShareRead=read_only or None, CacheIo=cache_io or None
+            ),
+        )
     )
 
 
@@ -294,33 +318,32 @@ def hv_socket_config(
         str(uuid.UUID(key)): (
             value
             if value is not None
-            else HvSocketServiceConfig(
-                bind_security_descriptor=default_bind_security_descriptor,
-                connect_security_descriptor=default_connect_security_descriptor,
+            else _doc(
+                BindSecurityDescriptor=default_bind_security_descriptor,
+                ConnectSecurityDescriptor=default_connect_security_descriptor,
             )
         )
         for key, value in (services or {}).items()
     }
-    return VirtualMachine_HvSocket(
-        hv_socket_config=HvSocketSystemConfig(
-            default_bind_security_descriptor=default_bind_security_descriptor,
-            default_connect_security_descriptor=default_connect_security_descriptor,
-            service_table=table or None,
-        )
+    return VirtualMachine_HvSocket.model_validate(
+        {
+            "HvSocketConfig": _doc(
+                DefaultBindSecurityDescriptor=default_bind_security_descriptor,
+                DefaultConnectSecurityDescriptor=default_connect_security_descriptor,
+                ServiceTable=table or None,
+            )
+        }
     )
 
 
-def _topology(memory_mb: int, processor_count: int) -> Topology:
+def _topology(memory_mb: int, processor_count: int) -> Doc:
     if memory_mb <= 0 or processor_count <= 0:
         raise ValueError("memory_mb and processor_count must be positive")
-    return Topology(
-        memory=VirtualMachine_Memory(size_in_mb=memory_mb),
-        processor=VirtualMachine_Processor(count=processor_count),
-    )
+    return {"Memory": {"SizeInMB": memory_mb}, "Processor": {"Count": processor_count}}
 
 
-def _com_ports(console_pipe: str | None) -> dict[str, ComPort] | None:
-    return {"0": ComPort(named_pipe=console_pipe)} if console_pipe is not None else None
+def _com_ports(console_pipe: str | None) -> Doc | None:
+    return {"0": {"NamedPipe": console_pipe}} if console_pipe is not None else None
 
 
 def empty_vm(
@@ -335,15 +358,15 @@ def empty_vm(
 
     It boots to the firmware and stays there -- enough to exercise the lifecycle calls.
     """
-    return ComputeSystem(
+    return _system(
         owner=owner,
-        schema_version=_version(schema_version),
-        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
-        virtual_machine=VirtualMachine(
-            chipset=Chipset(uefi=Uefi()),
-            compute_topology=_topology(memory_mb, processor_count),
-            devices=Devices(),
-        ),
+        schema_version=schema_version,
+        terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        VirtualMachine={
+            "Chipset": {"Uefi": {}},
+            "ComputeTopology": _topology(memory_mb, processor_count),
+            "Devices": {},
+        },
     )
 
 
@@ -369,31 +392,33 @@ def uefi_vm(
     *extra_disks* take LUNs 1, 2, ...; *network_adapters* maps adapter names to
     :func:`network_adapter` results; *console_pipe* (``\\.\pipe\name``) receives COM1.
     """
-    attachments = {"0": scsi_disk(vhd_path)}
+    attachments: dict[str, Attachment] = {"0": scsi_disk(vhd_path)}
     attachments.update({str(lun): disk for lun, disk in enumerate(extra_disks, start=1)})
-    uefi = Uefi(
-        boot_this=UefiBootEntry(
-            device_type=UefiBootDevice.SCSI_DRIVE, device_path=scsi_controller, disk_number=0
-        )
+    uefi = _doc(
+        BootThis={
+            "DeviceType": UefiBootDevice.SCSI_DRIVE,
+            "DevicePath": scsi_controller,
+            "DiskNumber": 0,
+        },
     )
     if secure_boot_template_id is not None:
-        uefi.secure_boot_template_id = str(secure_boot_template_id)
-        uefi.apply_secure_boot_template = ApplySecureBootTemplateType.APPLY
-    return ComputeSystem(
+        uefi["SecureBootTemplateId"] = str(secure_boot_template_id)
+        uefi["ApplySecureBootTemplate"] = ApplySecureBootTemplateType.APPLY
+    return _system(
         owner=owner,
-        schema_version=_version(schema_version),
-        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
-        virtual_machine=VirtualMachine(
-            chipset=Chipset(uefi=uefi),
-            compute_topology=_topology(memory_mb, processor_count),
-            devices=Devices(
-                scsi={scsi_controller: Scsi(attachments=attachments)},
-                network_adapters=dict(network_adapters) if network_adapters else None,
-                com_ports=_com_ports(console_pipe),
-                virtual_smb=VirtualSmb(shares=list(smb_shares)) if smb_shares else None,
-                hv_socket=hv_socket,
+        schema_version=schema_version,
+        terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        VirtualMachine=_doc(
+            Chipset={"Uefi": uefi},
+            ComputeTopology=_topology(memory_mb, processor_count),
+            Devices=_doc(
+                Scsi={scsi_controller: {"Attachments": attachments}},
+                NetworkAdapters=dict(network_adapters) if network_adapters else None,
+                ComPorts=_com_ports(console_pipe),
+                VirtualSmb={"Shares": list(smb_shares)} if smb_shares else None,
+                HvSocket=hv_socket,
             ),
-            guest_connection=GuestConnection() if guest_connection else None,
+            GuestConnection={} if guest_connection else None,
         ),
     )
 
@@ -423,41 +448,38 @@ def linux_utility_vm(
     """
     if initrd_path is None and not kernel_cmdline:
         raise ValueError("without an initrd the kernel command line must name a root device")
-    return ComputeSystem(
+    scsi = {str(lun): disk for lun, disk in enumerate(scsi_disks)}
+    return _system(
         owner=owner,
-        schema_version=_version(schema_version),
-        should_terminate_on_last_handle_closed=terminate_on_last_handle_closed,
-        virtual_machine=VirtualMachine(
-            chipset=Chipset(
-                linux_kernel_direct=LinuxKernelDirect(
-                    kernel_file_path=kernel_path,
-                    init_rd_path=initrd_path,
-                    kernel_cmd_line=kernel_cmdline,
+        schema_version=schema_version,
+        terminate_on_last_handle_closed=terminate_on_last_handle_closed,
+        VirtualMachine=_doc(
+            Chipset={
+                "LinuxKernelDirect": _doc(
+                    KernelFilePath=kernel_path, InitRdPath=initrd_path, KernelCmdLine=kernel_cmdline
                 )
+            },
+            ComputeTopology=_topology(memory_mb, processor_count),
+            Devices=_doc(
+                Scsi={"0": {"Attachments": scsi}} if scsi else None,
+                Plan9={"Shares": list(plan9_shares)} if plan9_shares else None,
+                NetworkAdapters=dict(network_adapters) if network_adapters else None,
+                HvSocket=hv_socket,
+                ComPorts=_com_ports(console_pipe),
             ),
-            compute_topology=_topology(memory_mb, processor_count),
-            devices=Devices(
-                scsi=(
-                    {"0": Scsi(attachments={str(i): d for i, d in enumerate(scsi_disks)})}
-                    if scsi_disks
-                    else None
-                ),
-                plan9=Plan9(shares=list(plan9_shares)) if plan9_shares else None,
-                network_adapters=dict(network_adapters) if network_adapters else None,
-                hv_socket=hv_socket,
-                com_ports=_com_ports(console_pipe),
-            ),
-            guest_connection=GuestConnection(use_vsock=True) if guest_connection else None,
+            GuestConnection={"UseVsock": True} if guest_connection else None,
         ),
     )
 
 
 def add_network_adapter_request(name: str, adapter: NetworkAdapter) -> ModifySettingRequest:
     """HcsModifyComputeSystem document hot-adding *adapter* to a VM under the key *name*."""
-    return ModifySettingRequest(
-        resource_path=f"VirtualMachine/Devices/NetworkAdapters/{name}",
-        request_type=ModifyRequestType.ADD,
-        settings=adapter,
+    return ModifySettingRequest.model_validate(
+        {
+            "ResourcePath": f"VirtualMachine/Devices/NetworkAdapters/{name}",
+            "RequestType": ModifyRequestType.ADD,
+            "Settings": adapter,
+        }
     )
 
 
@@ -465,8 +487,10 @@ def add_scsi_disk_request(
     disk: Attachment, *, controller: str = "0", lun: int = 0
 ) -> ModifySettingRequest:
     """HcsModifyComputeSystem document hot-adding *disk* at *controller*/*lun* of a VM."""
-    return ModifySettingRequest(
-        resource_path=f"VirtualMachine/Devices/Scsi/{controller}/Attachments/{lun}",
-        request_type=ModifyRequestType.ADD,
-        settings=disk,
+    return ModifySettingRequest.model_validate(
+        {
+            "ResourcePath": f"VirtualMachine/Devices/Scsi/{controller}/Attachments/{lun}",
+            "RequestType": ModifyRequestType.ADD,
+            "Settings": disk,
+        }
     )
