@@ -10,6 +10,8 @@ typedef void (*test_fn)(void);
 void harness_register(const char *name, test_fn fn);
 void harness_fail(const char *file, int line, const char *expr);
 int harness_failed_current(void);
+void harness_fail_hr(const char *file, int line, const char *expected, const char *actual,
+                     unsigned expected_hr, unsigned actual_hr);
 
 #define TEST(name)                                                           \
     static void test_##name(void);                                           \
@@ -24,9 +26,7 @@ int harness_failed_current(void);
     do { if (!(cond)) { harness_fail(__FILE__, __LINE__, #cond); return; } } while (0)
 #define CHECK_HR(expected, actual)                                           \
     do { long e_ = (long)(expected), a_ = (long)(actual);                   \
-         if (e_ != a_) { char m_[160];                                       \
-             snprintf(m_, sizeof m_, "%s == %s (0x%08lx != 0x%08lx)", #expected, #actual, \
-                      (unsigned long)(unsigned)e_, (unsigned long)(unsigned)a_);         \
-             harness_fail(__FILE__, __LINE__, m_); } } while (0)
+         if (e_ != a_) harness_fail_hr(__FILE__, __LINE__, #expected, #actual, \
+                                       (unsigned)e_, (unsigned)a_); } while (0)
 
 #endif

@@ -26,6 +26,13 @@ void harness_fail(const char *file, int line, const char *expr) {
 
 int harness_failed_current(void) { return current_failed; }
 
+void harness_fail_hr(const char *file, int line, const char *expected, const char *actual,
+                     unsigned expected_hr, unsigned actual_hr) {
+    current_failed = 1;
+    fprintf(stderr, "  %s:%d: check failed: %s == %s (0x%08x != 0x%08x)\n", file, line,
+            expected, actual, expected_hr, actual_hr);
+}
+
 static int by_name(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
