@@ -135,6 +135,7 @@ t_builds=$(since "$t0")
 
 # ---- verdicts ------------------------------------------------------------------------
 failures=0
+positive_log=
 first_error() { grep -m1 'error:' "$1" | sed -e 's/^.*error: //' -e 's/ \[-W[^]]*\]$//' | cut -c1-90; }
 echo "Windows Tier 1: $CC $("$CC" -dumpversion) ${MODULE_CFLAGS[*]}, mingw-w64 headers, CPython 3.11 abi3"
 printf '  setup: tools %ss, CPython headers %ss (%s), emit %ss, other sources %ss\n' \
@@ -149,7 +150,7 @@ for line in "${manifest[@]}"; do
         verdict=PASS
         if [ "$rc" != 0 ]; then
             verdict=FAIL detail="does not compile/link (log: $dir/log)"
-            sed -n 1,40p "$dir/log" >&2
+            positive_log=$dir/log
         else
             dump=$("$OBJDUMP" -p "$dir/_hcs.pyd")
             missing=()
@@ -179,6 +180,10 @@ for line in "${manifest[@]}"; do
 done
 
 total=$(since "$t_start")
+if [ -n "$positive_log" ]; then
+    echo "---- first lines of $positive_log" >&2
+    sed -n 1,40p "$positive_log" >&2
+fi
 if [ "$failures" -ne 0 ]; then
     echo "windows_check: FAILED ($failures of ${#manifest[@]} builds not as expected) in ${total}s" >&2
     exit 1
