@@ -323,6 +323,7 @@ def test_multiline_messages_print_on_one_line() -> None:
         "\ud800",
         b"\xff\xfe\x00",
     ],
+    ids=lambda document: repr(document)[:40],
 )
 def test_malformed_documents_never_raise(document: str | bytes) -> None:
     error = error_from_hresult(0x80370105, document=document, operation="Pause")
