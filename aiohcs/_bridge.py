@@ -41,6 +41,7 @@ __all__ = [
     "LoopBridge",
     "Target",
     "current_bridge",
+    "now_ns",
 ]
 
 _log: Final = logging.getLogger("aiohcs")
@@ -93,6 +94,12 @@ class Target(Protocol):
 
     def _bridge_closed(self) -> None:
         """The loop is shutting down: resolve every waiter (runs at most once)."""
+
+
+def now_ns() -> int:
+    """The bridge's monotonic clock (the clock of ``Item.timestamp_ns``), in nanoseconds."""
+    value: int = lib.aiohcs_now_ns()
+    return value
 
 
 def close_process_handles(info: ProcessInfo | None) -> None:

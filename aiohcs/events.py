@@ -78,13 +78,15 @@ class Event:
     ``type`` is the raw HCS_EVENT_TYPE, ``raw`` the EventData text as HCS sent it (None
     when it sent none), ``data`` that text parsed as JSON (None if absent or not JSON).
     ``synthesized`` is True for the rare exit aiohcs derives from a properties query
-    (an exit that happened before the callback could be registered).
+    (an exit that happened before the callback could be registered). ``timestamp_ns`` is
+    when HCS invoked the callback (``aiohcs_now_ns()`` monotonic clock; None if synthesized).
     """
 
     type: int
     raw: str | None = None
     data: Any = field(default=None, compare=False)
     synthesized: bool = False
+    timestamp_ns: int | None = field(default=None, compare=False, repr=False)
 
     #: The HCS_EVENT_TYPE of this class (None for UnknownEvent).
     TYPE: ClassVar[int | None] = None
@@ -228,10 +230,16 @@ _CLASSES: Final[dict[int, type[Event]]] = {
 }
 
 
-def decode_event(event_type: int, raw: str | None, *, synthesized: bool = False) -> Event:
+def decode_event(
+    event_type: int,
+    raw: str | None,
+    *,
+    synthesized: bool = False,
+    timestamp_ns: int | None = None,
+) -> Event:
     """Return the typed event for an HCS_EVENT_TYPE value and its EventData text."""
     cls = _CLASSES.get(event_type & 0xFFFFFFFF, UnknownEvent)
-    return cls(event_type & 0xFFFFFFFF, raw, _parse(raw), synthesized)
+    return cls(event_type & 0xFFFFFFFF, raw, _parse(raw), synthesized, timestamp_ns)
 
 
 class EventStream:
@@ -330,10 +338,9 @@ class EventHub:
     # ---------------------------------------------------------------- bridge side
 
     def _deliver(self, item: Item) -> None:
-        if item.payload_lost:
-            # Out of memory in the callback: the event is kept, its payload is not.
-            pass
-        self.publish(decode_event(item.event_type, item.payload))
+        # (item.payload_lost: out of memory in the callback; the event is kept without
+        # its payload rather than dropped.)
+        self.publish(decode_event(item.event_type, item.payload, timestamp_ns=item.timestamp_ns))
 
     def _bridge_closed(self) -> None:
         self.close()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
@@ -182,8 +183,9 @@ async def run_operation(
     ``start(operation)`` calls the HCS function with the given ``HCS_OPERATION`` and returns
     its HRESULT. It runs on the loop thread (HCS only starts the work), or in a worker
     thread with ``in_thread=True`` (calls whose synchronous part may take long, such as
-    create). A synchronous failure closes the operation at once and raises. The error
-    carries ``operation``, ``system_id`` and ``process_id``.
+    create) or while the host is slow to accept calls (see :class:`_StartCost`). A
+    synchronous failure closes the operation at once and raises. The error carries
+    ``operation``, ``system_id`` and ``process_id``.
 
     ``process_info=True`` fetches HCS_PROCESS_INFORMATION (CreateProcess, GetProcessInfo).
     ``on_abandoned(item)`` runs on the loop when the completion of a cancelled or abandoned
@@ -199,29 +201,16 @@ async def run_operation(
         owner.check_open()
     waiter = _Waiter(bridge, on_abandoned)
     waiter.id = bridge.register(waiter, REGISTER_PROCESS_INFO if process_info else 0)
-    op = lib.aiohcs_create_operation(waiter.id)
-    if op == ffi.NULL:
-        bridge.unregister(waiter.id)
-        raise error_from_hresult(
-            _E_OUTOFMEMORY, operation=operation, system_id=system_id, process_id=process_id
-        )
     try:
-        if in_thread:
+        if in_thread or _start_cost.slow():
             with anyio.CancelScope(shield=True):
-                hr = await anyio.to_thread.run_sync(start, op)
+                hr, document = await anyio.to_thread.run_sync(_begin, waiter.id, start)
         else:
-            hr = start(op)
+            hr, document = _begin(waiter.id, start)
     except BaseException:
-        lib.HcsCloseOperation(op)
         bridge.unregister(waiter.id)
         raise
     if hr < 0:
-        # The operation never started: no callback will come; close it here. HCS may
-        # have stored a failure document in it.
-        pp = new_document_ptr()
-        lib.HcsGetOperationResult(op, pp)
-        document = take_document(pp)
-        lib.HcsCloseOperation(op)
         bridge.unregister(waiter.id)
         raise error_from_hresult(
             hr,
@@ -260,6 +249,59 @@ async def run_operation(
             document=item.payload,
         )
     return OperationResult(item.result, item.payload, item.process_info)
+
+
+class _StartCost:
+    """How long the synchronous part of starting an operation takes on this host.
+
+    Starting an operation is normally quick (on Windows an RPC that only queues the work),
+    so it runs on the loop thread. If the host gets slow (a loaded compute service, or hcsim
+    with a synchronous delay), the calls move to worker threads until it is fast again, so
+    the loop keeps responding. Tracked as an exponentially weighted moving average.
+    """
+
+    __slots__ = ("average",)
+
+    #: Above this average (seconds), starting calls run in worker threads.
+    THRESHOLD: Final = 0.0003
+
+    def __init__(self) -> None:
+        self.average = 0.0
+
+    def record(self, seconds: float) -> None:
+        self.average += (seconds - self.average) * 0.2
+
+    def slow(self) -> bool:
+        return self.average > self.THRESHOLD
+
+
+_start_cost: Final = _StartCost()
+
+
+def _begin(ident: int, start: Callable[[Any], int]) -> tuple[int, str | None]:
+    """Create the operation for ``ident`` and call ``start`` with it (loop or worker thread).
+
+    Returns (HRESULT, failure document). On a synchronous failure the operation never
+    started, so no callback will come: it is closed here (after fetching the failure
+    document HCS may have stored in it).
+    """
+    t0 = time.perf_counter()
+    op = lib.aiohcs_create_operation(ident)
+    if op == ffi.NULL:
+        return _E_OUTOFMEMORY, None
+    try:
+        hr: int = start(op)
+    except BaseException:
+        lib.HcsCloseOperation(op)
+        raise
+    _start_cost.record(time.perf_counter() - t0)
+    if hr >= 0:
+        return hr, None
+    pp = new_document_ptr()
+    lib.HcsGetOperationResult(op, pp)
+    document = take_document(pp)
+    lib.HcsCloseOperation(op)
+    return hr, document
 
 
 def to_document(value: Any) -> str | None:

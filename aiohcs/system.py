@@ -31,6 +31,7 @@ the system itself may still come into existence (open it by id, or use
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -72,6 +73,13 @@ _GENERIC_ALL: Final = 0x10000000
 _E_SERVICE_DISCONNECT: Final = 0x8037011E
 
 
+def _closed_error(system_id: str) -> HandleClosedError:
+    return HandleClosedError(
+        message=f"the handle of compute system {system_id!r} has been closed",
+        system_id=system_id,
+    )
+
+
 def _is_path(value: Any) -> bool:
     if isinstance(value, os.PathLike):
         return True
@@ -106,14 +114,10 @@ class ComputeSystem:
         self._handle = _handle
         self._hub = _hub
         self._bridge = _bridge
-        self._ops = OperationOwner(_bridge, self._closed_error)
+        # The factory must not reference self (no cycle: an unclosed system is finalized
+        # as soon as its last reference goes).
+        self._ops = OperationOwner(_bridge, functools.partial(_closed_error, _id))
         self._close_done: anyio.Event | None = None
-
-    def _closed_error(self) -> HandleClosedError:
-        return HandleClosedError(
-            message=f"the handle of compute system {self._id!r} has been closed",
-            system_id=self._id,
-        )
 
     # ---------------------------------------------------------------- construction
 
@@ -388,7 +392,7 @@ class ComputeSystem:
             raise ServiceDisconnectedError(
                 _E_SERVICE_DISCONNECT, operation="Wait", system_id=self._id
             )
-        raise self._closed_error()
+        raise _closed_error(self._id)
 
     # ---------------------------------------------------------------- close
 

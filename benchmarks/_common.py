@@ -1,0 +1,133 @@
+"""Shared helpers of the async-core benchmarks (hcsim build): tables, stats, raw HCS calls."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from aiohcs._native import ffi, lib, new_document_ptr, take_document, to_wide
+
+CONTAINER: dict[str, Any] = {
+    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "Owner": "aiohcs-bench",
+    "Container": {"Storage": {"Layers": []}},
+}
+INFINITE = 0xFFFFFFFF
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
+    return parser.parse_args()
+
+
+def require_emulator() -> None:
+    if not hasattr(lib, "HcsimReset"):
+        raise SystemExit(
+            "these benchmarks drive hcsim's control API: run them on the emulator build"
+        )
+    check(lib.HcsimReset())
+
+
+def check(hr: int) -> None:
+    if hr < 0:
+        raise RuntimeError(f"HCS call failed: 0x{hr & 0xFFFFFFFF:08X}")
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print a plain-text table."""
+    cells = [[str(h) for h in header]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    line = "  ".join("-" * w for w in widths)
+    print(line)
+    for i, row in enumerate(cells):
+        print(
+            "  ".join(
+                c.rjust(w) if j else c.ljust(w)
+                for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if i == 0:
+            print(line)
+    print(line)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:,.0f}"
+        if value >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}"
+    return str(value)
+
+
+# ---------------------------------------------------------------- raw HCS (no aiohcs)
+
+
+class RawSystem:
+    """A compute system driven by plain cffi calls and blocking waits (the baseline)."""
+
+    def __init__(self, system_id: str) -> None:
+        self.id = system_id
+        out = ffi.new("HCS_SYSTEM *")
+        op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
+        w_id, w_cfg = to_wide(system_id), to_wide(_json(CONTAINER))
+        check(lib.HcsCreateComputeSystem(w_id, w_cfg, op, ffi.NULL, out))
+        check(lib.HcsWaitForOperationResult(op, INFINITE, ffi.NULL))
+        lib.HcsCloseOperation(op)
+        self.handle = out[0]
+
+    def blocking_properties(self) -> str | None:
+        """HcsGetComputeSystemProperties + HcsWaitForOperationResult, as a sync program would."""
+        op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
+        try:
+            check(lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL))
+            pp = new_document_ptr()
+            check(lib.HcsWaitForOperationResult(op, INFINITE, pp))
+            return take_document(pp)
+        finally:
+            lib.HcsCloseOperation(op)
+
+    def start_properties(self) -> Any:
+        """Start a properties operation without waiting; returns the operation."""
+        op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
+        check(lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL))
+        return op
+
+    @staticmethod
+    def finish(op: Any) -> str | None:
+        pp = new_document_ptr()
+        try:
+            check(lib.HcsWaitForOperationResult(op, INFINITE, pp))
+            return take_document(pp)
+        finally:
+            lib.HcsCloseOperation(op)
+
+    def close(self) -> None:
+        op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
+        if lib.HcsTerminateComputeSystem(self.handle, op, ffi.NULL) >= 0:
+            lib.HcsWaitForOperationResult(op, INFINITE, ffi.NULL)
+        lib.HcsCloseOperation(op)
+        lib.HcsCloseComputeSystem(self.handle)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)

@@ -1,0 +1,273 @@
+"""Fault injection (every call, synchronous and asynchronous failure) and cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_system import (
+    CONTAINER,
+    VM,
+    check_hr,
+    counts,
+    destroy,
+    fail_next,
+    set_delay,
+    settle,
+    state_of,
+    terminate_and_close,
+)
+
+from aiohcs import errors
+from aiohcs._native import lib
+from aiohcs.service import modify_service_settings, service_properties
+from aiohcs.system import ComputeSystem, enumerate_systems
+
+SYNC, ASYNC = 0, 1
+ACCESS_DENIED = 0x8037011B
+CONNECT_FAILED = 0x80370108
+MEMORY_UPDATE = {
+    "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
+    "RequestType": "Update",
+    "Settings": 2048,
+}
+
+Call = Callable[[ComputeSystem, Path], Awaitable[Any]]
+
+# HCS function, operation name in errors, state the call is valid in, the call.
+SYSTEM_CALLS: list[tuple[str, str, str, Call]] = [
+    ("HcsStartComputeSystem", "Start", "Created", lambda s, p: s.start()),
+    ("HcsPauseComputeSystem", "Pause", "Running", lambda s, p: s.pause()),
+    ("HcsResumeComputeSystem", "Resume", "Paused", lambda s, p: s.resume()),
+    ("HcsSaveComputeSystem", "Save", "Paused", lambda s, p: s.save(p / "f.vmrs")),
+    ("HcsShutDownComputeSystem", "Shutdown", "Running", lambda s, p: s.shutdown()),
+    ("HcsTerminateComputeSystem", "Terminate", "Running", lambda s, p: s.terminate()),
+    ("HcsCrashComputeSystem", "Crash", "Running", lambda s, p: s.crash()),
+    ("HcsModifyComputeSystem", "Modify", "Running", lambda s, p: s.modify(MEMORY_UPDATE)),
+    ("HcsGetComputeSystemProperties", "GetProperties", "Running", lambda s, p: s.properties()),
+]
+
+
+async def bring_to(system: ComputeSystem, state: str) -> None:
+    if state in ("Running", "Paused"):
+        await system.start()
+    if state == "Paused":
+        await system.pause()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", [SYNC, ASYNC], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("function", "operation", "state", "call"),
+    SYSTEM_CALLS,
+    ids=[c[0] for c in SYSTEM_CALLS],
+)
+async def test_fault_in_system_call(
+    function: str, operation: str, state: str, call: Call, mode: int, tmp_path: Path
+) -> None:
+    system = await ComputeSystem.create("f1", VM)
+    try:
+        await bring_to(system, state)
+        fail_next(function, ACCESS_DENIED, mode)
+        with pytest.raises(errors.AccessDenied) as info:
+            await call(system, tmp_path)
+        err = info.value
+        assert err.hresult == ACCESS_DENIED
+        assert err.operation == operation
+        assert err.system_id == "f1"
+        assert "f1" in str(err)
+        assert operation in str(err)
+        # The failed call changed nothing, and the next one works.
+        assert await state_of(system) == state
+        await call(system, tmp_path)
+    finally:
+        await terminate_and_close(system)
+    await settle()
+    assert counts()["Operations"] == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", [SYNC, ASYNC], ids=["sync", "async"])
+@pytest.mark.parametrize("hidden", [False, True], ids=["options", "set-callback"])
+async def test_fault_in_create(mode: int, hidden: bool) -> None:
+    function = "HcsCreateComputeSystem" if hidden else "HcsCreateComputeSystemInNamespace"
+    check_hr(lib.HcsimSetExportHidden(b"HcsCreateComputeSystemInNamespace", int(hidden)))
+    try:
+        fail_next(function, CONNECT_FAILED, mode)
+        with pytest.raises(errors.HcsError) as info:
+            await ComputeSystem.create("fc", VM)
+        assert info.value.hresult == CONNECT_FAILED
+        assert info.value.operation == "Create"
+        assert info.value.system_id == "fc"
+        assert counts()["SystemHandles"] == 0
+        await destroy("fc")
+        if hidden:
+            fail_next("HcsSetComputeSystemCallback", CONNECT_FAILED, SYNC)
+            with pytest.raises(errors.HcsError) as cb_info:
+                await ComputeSystem.create("fc2", VM)
+            assert cb_info.value.operation == "SetComputeSystemCallback"
+            assert counts()["SystemHandles"] == 0
+            await destroy("fc2")
+        async with await ComputeSystem.create("fc", VM) as system:
+            await system.terminate()
+    finally:
+        check_hr(lib.HcsimSetExportHidden(b"HcsCreateComputeSystemInNamespace", 0))
+
+
+@pytest.mark.anyio
+async def test_fault_in_open_and_enumerate() -> None:
+    async with await ComputeSystem.create("fo", CONTAINER) as system:
+        fail_next("HcsOpenComputeSystem", ACCESS_DENIED, SYNC)
+        with pytest.raises(errors.AccessDenied) as info:
+            await ComputeSystem.open("fo")
+        assert info.value.operation == "Open"
+        assert info.value.system_id == "fo"
+        fail_next("HcsSetComputeSystemCallback", CONNECT_FAILED, SYNC)
+        with pytest.raises(errors.HcsError) as cb:
+            await ComputeSystem.open("fo")
+        assert cb.value.operation == "SetComputeSystemCallback"
+        for mode in (SYNC, ASYNC):
+            fail_next("HcsEnumerateComputeSystems", ACCESS_DENIED, mode)
+            with pytest.raises(errors.AccessDenied) as en:
+                await enumerate_systems()
+            assert en.value.operation == "Enumerate"
+        assert [p["Id"] for p in await enumerate_systems()] == ["fo"]
+        await system.terminate()
+    assert counts()["SystemHandles"] == 0
+
+
+@pytest.mark.anyio
+async def test_service_calls_and_their_faults() -> None:
+    props = await service_properties()
+    versions = props["Properties"][0]["SupportedSchemaVersions"]
+    assert {"Major": 2} in [{"Major": v["Major"]} for v in versions]
+    fail_next("HcsGetServiceProperties", ACCESS_DENIED, SYNC)
+    with pytest.raises(errors.AccessDenied) as info:
+        await service_properties("Basic")
+    assert info.value.operation == "GetServiceProperties"
+    with pytest.raises(errors.HcsError) as bad:
+        await modify_service_settings({"PropertyType": "NoSuchThing", "Settings": {}})
+    assert bad.value.operation == "ModifyServiceSettings"
+    fail_next("HcsModifyServiceSettings", ACCESS_DENIED, SYNC)
+    with pytest.raises(errors.AccessDenied):
+        await modify_service_settings({"PropertyType": "CpuGroup", "Settings": {}})
+
+
+# ---------------------------------------------------------------- cancellation
+
+
+@pytest.mark.anyio
+async def test_cancelled_start_abandons_the_wait_not_the_work() -> None:
+    async with await ComputeSystem.create("c", VM) as system:
+        set_delay("HcsStartComputeSystem", 200)
+        with anyio.move_on_after(0.02) as scope:
+            await system.start()
+        assert scope.cancelled_caught
+        # Still starting in HCS; the operation is pending, not leaked.
+        assert counts()["PendingOperations"] == 1
+        await settle()
+        assert await state_of(system) == "Running"
+        set_delay("HcsPauseComputeSystem", 200)
+        with pytest.raises(TimeoutError), anyio.fail_after(0.02):
+            await system.pause()
+        await settle()
+        assert await state_of(system) == "Paused"
+        await system.terminate()
+
+
+@pytest.mark.anyio
+async def test_cancelled_create_closes_its_handle() -> None:
+    set_delay("HcsCreateComputeSystemInNamespace", 200)
+    with anyio.move_on_after(0.02) as scope:
+        await ComputeSystem.create("cc", VM)
+    assert scope.cancelled_caught
+    assert counts()["SystemHandles"] == 0
+    await settle()
+    # The create went through in HCS: the system exists without a handle.
+    await destroy("cc")
+
+
+@pytest.mark.anyio
+async def test_cancelled_wait_and_iterator_leave_the_system_usable() -> None:
+    async with await ComputeSystem.create("w", VM) as system:
+        await system.start()
+        with anyio.move_on_after(0.02):
+            await system.wait()
+        stream = system.events()
+        with anyio.move_on_after(0.02):
+            await stream.__anext__()
+        await system.terminate()
+        with anyio.fail_after(5):
+            events = [e async for e in stream]
+            status = await system.wait()
+        assert events[-1].data == status
+
+
+OPS = ["start", "pause", "resume", "terminate", "properties"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(OPS),
+            st.integers(min_value=0, max_value=30),  # completion delay (ms)
+            st.integers(min_value=0, max_value=40),  # cancel after (ms)
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_cancellation_at_random_points(backend: str, steps: list[tuple[str, int, int]]) -> None:
+    """Cancel calls at random moments: afterwards the state is the old or the new one."""
+    functions = {
+        "start": "HcsStartComputeSystem",
+        "pause": "HcsPauseComputeSystem",
+        "resume": "HcsResumeComputeSystem",
+        "terminate": "HcsTerminateComputeSystem",
+        "properties": "HcsGetComputeSystemProperties",
+    }
+    valid = {
+        ("Created", "start"): "Running",
+        ("Running", "pause"): "Paused",
+        ("Paused", "resume"): "Running",
+        ("Created", "terminate"): "Stopped",
+        ("Running", "terminate"): "Stopped",
+        ("Paused", "terminate"): "Stopped",
+    }
+
+    async def main() -> None:
+        system = await ComputeSystem.create("hc", VM)
+        try:
+            for op, delay, cancel_after in steps:
+                before = await state_of(system)
+                check_hr(lib.HcsimSetDelay(functions[op].encode(), delay, 0))
+                with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
+                    await getattr(system, op)()
+                await settle()
+                after = await state_of(system)
+                allowed = {before}
+                if op != "properties":
+                    allowed.add(valid.get((before, op), before))
+                assert after in allowed, (op, before, after)
+            check_hr(lib.HcsimSetDelay(b"*", 0, 0))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await terminate_and_close(system)
+                await settle()
+
+    check_hr(lib.HcsimReset())
+    anyio.run(main, backend=backend)
+    leaks = {k: v for k, v in counts().items() if k != "Systems" and v}
+    assert not leaks
