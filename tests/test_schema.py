@@ -472,12 +472,34 @@ def test_import_aiohcs_loads_no_models_and_no_pydantic() -> None:
 
 def test_import_aiohcs_schema_is_lazy() -> None:
     code = (
-        "import sys, aiohcs.schema as s\n"
-        "a = 'pydantic' in sys.modules or 'aiohcs.schema._models' in sys.modules\n"
+        "import json, sys, aiohcs.schema as s\n"
+        "def loaded():\n"
+        "    p = 'aiohcs.schema._types.'\n"
+        "    return sorted(m[len(p):] for m in sys.modules if m.startswith(p))\n"
+        "out = {'heavy': 'pydantic' in sys.modules or 'aiohcs.schema._enums' in sys.modules}\n"
+        "s.SystemExitStatus\n"
+        "out['exit_status'] = loaded()\n"
         "s.ComputeSystem\n"
-        "print(a, 'aiohcs.schema._models' in sys.modules)"
+        "out['compute_system'] = len(loaded())\n"
+        "out['all'] = 'aiohcs.schema._models' in sys.modules\n"
+        "print(json.dumps(out))"
     )
-    assert _run(code) == "False True"
+    out = json.loads(_run(code))
+    assert out["heavy"] is False
+    # SystemExitStatus needs only its attribution records, not the other ~190 types.
+    assert out["exit_status"] == [
+        "attribution_record",
+        "guest_crash",
+        "inject_non_maskable_interrupt",
+        "operation_failure",
+        "system_exit",
+        "system_exit_status",
+        "triple_fault",
+        "virtual_device_failure",
+        "worker_exit",
+    ]
+    assert 90 < out["compute_system"] < 150
+    assert out["all"] is False
 
 
 # --------------------------------------------------------------------------- docstrings

@@ -17,7 +17,7 @@ Importing this package is cheap: pydantic and the models load on first attribute
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from aiohcs.schema._names import ENUMS, MODELS
+from aiohcs.schema._names import ENUMS, MODEL_MODULES, MODELS
 from aiohcs.schema._names import RELEASES as RELEASES
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ _BASE_NAMES = (
     "UInt64",
 )
 _MODEL_NAMES = frozenset(ENUMS + MODELS)
+_MODULES = {name: f"aiohcs.schema._types.{module}" for name, module in MODEL_MODULES}
 
 __all__ = sorted((*_BASE_NAMES, *_MODEL_NAMES, "RELEASES", "get_type"))
 
@@ -57,7 +58,7 @@ def get_type(name: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name in _MODEL_NAMES:
-        module = importlib.import_module("aiohcs.schema._models")
+        module = importlib.import_module(_MODULES.get(name, "aiohcs.schema._enums"))
     elif name in _BASE_NAMES:
         module = importlib.import_module("aiohcs.schema._base")
     else:

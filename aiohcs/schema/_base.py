@@ -1,7 +1,7 @@
 """Base classes and field types shared by the generated HCS schema models.
 
-Hand-written. The generated modules (``_models.py``, ``_since.py``, ``_names.py``) build on
-what is defined here:
+Hand-written. The generated modules (``_enums.py``, ``_types/*.py``, ``_since.py``, ...)
+build on what is defined here:
 
 * :class:`HcsModel` -- every HCS document type. Fields are optional, unknown members are kept
   and written back, construction works with the snake_case attribute names and with the
@@ -137,7 +137,7 @@ class HcsModel(BaseModel):
     def schema_name(cls) -> str:
         """The name of this type in the HCS schema."""
         for klass in cls.__mro__:
-            if klass.__module__ == "aiohcs.schema._models":
+            if klass.__module__.startswith("aiohcs.schema._types."):
                 name: str | None = getattr(klass, "__hcs_name__", None)
                 return name or klass.__name__
         raise TypeError(f"{cls.__name__} is not a generated HCS schema type")

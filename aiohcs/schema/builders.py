@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from aiohcs.schema._models import (
+from aiohcs.schema import (
     ApplySecureBootTemplateType,
     Attachment,
     AttachmentType,
