@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from contextlib import AsyncExitStack
 
 import pytest
 from pydantic import ValidationError
@@ -269,3 +270,56 @@ def test_builders_results_stay_editable_and_validated() -> None:
     assert memory is not None
     with pytest.raises(ValidationError):
         memory.size_in_mb = -5
+
+
+# --------------------------------------------------------------------------- hcsim accepts them
+
+
+def _hcsim_documents() -> list[tuple[str, ComputeSystem]]:
+    return [
+        ("empty-vm", b.empty_vm()),
+        (
+            "uefi-vm",
+            b.uefi_vm(
+                vhd_path=r"C:\vms\win.vhdx",
+                network_adapters={"nic": b.network_adapter(endpoint_id=ENDPOINT)},
+                smb_shares=[b.smb_share(name="s", host_path=r"C:\s")],
+                hv_socket=b.hv_socket_config(services={SERVICE: None}),
+            ),
+        ),
+        (
+            "linux-uvm",
+            b.linux_utility_vm(
+                kernel_path="/boot/vmlinuz",
+                initrd_path="/boot/initrd.img",
+                plan9_shares=[b.plan9_share(name="p", host_path="/p")],
+                scsi_disks=[b.scsi_disk("/vm/root.vhdx")],
+            ),
+        ),
+        (
+            "argon",
+            b.process_isolated_container(layers=[r"C:\layers\base"], scratch_path=r"C:\scratch"),
+        ),
+    ]
+
+
+@pytest.mark.anyio
+async def test_hcsim_accepts_every_builder() -> None:
+    from aiohcs.system import ComputeSystem as System
+
+    async with AsyncExitStack() as stack:
+        for name, doc in _hcsim_documents():
+            system = await stack.enter_async_context(await System.create(f"builders-{name}", doc))
+            props = await system.properties()
+            assert props["State"] == "Created", name
+            assert props["Owner"] == "aiohcs", name
+            expected = "Container" if doc.container is not None else "VirtualMachine"
+            assert props["SystemType"] == expected, name
+        # A Hyper-V isolated container inside the (created) Linux utility VM.
+        hosted = b.hyperv_isolated_container(
+            hosting_system_id="builders-linux-uvm", layers=[r"C:\l"], scratch_path=r"C:\s"
+        )
+        xenon = await stack.enter_async_context(await System.create("builders-xenon", hosted))
+        props = await xenon.properties()
+        assert props["State"] == "Created"
+        assert props.get("HostingSystemId", "builders-linux-uvm") == "builders-linux-uvm"
