@@ -1,0 +1,212 @@
+/* hcsim control API (hcsim.cdef): fault injection, delays, hidden exports, simulated
+ * crashes/guest shutdown/raw events, service disconnect, options, counters and reset. */
+#include "hcsim_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int is_any(const char *function) { return !function || !strcmp(function, "*"); }
+
+HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSIM_FAULT_MODE mode) {
+    hc_init();
+    if (mode != HcsimFaultSync && mode != HcsimFaultAsync) return E_INVALIDARG;
+    if (count && SUCCEEDED(result)) return E_INVALIDARG;
+    int idx = -1;
+    if (!is_any(function)) {
+        idx = hc_fn_lookup(function);
+        if (idx < 0 || (hc_fn_flags[idx] & FN_NOHR)) return E_INVALIDARG;
+    }
+    hc_lock();
+    hc_fault *f = idx < 0 ? &G.fault_any : &G.faults[idx];
+    f->count = count;
+    f->hr = result;
+    f->mode = (int)mode;
+    hc_unlock();
+    return S_OK;
+}
+
+HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t syncMs) {
+    hc_init();
+    int idx = -1;
+    if (!is_any(function)) {
+        idx = hc_fn_lookup(function);
+        if (idx < 0) return E_INVALIDARG;
+    }
+    hc_lock();
+    hc_delay *d = idx < 0 ? &G.delay_any : &G.delays[idx];
+    d->completion_ms = completionMs;
+    d->sync_ms = syncMs;
+    d->set = completionMs || syncMs;
+    hc_unlock();
+    return S_OK;
+}
+
+HRESULT HcsimSetExportHidden(const char *function, BOOL hidden) {
+    hc_init();
+    hc_lock();
+    if (is_any(function)) {
+        for (int i = 0; i < FN_COUNT; i++) G.hidden[i] = hidden ? 1 : 0;
+    } else {
+        int idx = hc_fn_lookup(function);
+        if (idx < 0) {
+            hc_unlock();
+            return E_INVALIDARG;
+        }
+        G.hidden[idx] = hidden ? 1 : 0;
+    }
+    hc_unlock();
+    return S_OK;
+}
+
+BOOL HcsimIsExportAvailable(const char *function) {
+    hc_init();
+    int idx = hc_fn_lookup(function);
+    if (idx < 0) return FALSE;
+    hc_lock();
+    BOOL r = G.hidden[idx] ? FALSE : TRUE;
+    hc_unlock();
+    return r;
+}
+
+static hc_system *find_u16(PCWSTR ns, PCWSTR id, HRESULT *hr) { /* under lock */
+    char *ns8 = ns ? hc_u8(ns) : NULL, *id8 = hc_u8(id);
+    hc_system *s = NULL;
+    if (!id8 || (ns && !ns8)) *hr = E_INVALIDARG;
+    else if (!(s = hc_sys_find(ns8, id8))) *hr = HCS_E_SYSTEM_NOT_FOUND;
+    else *hr = S_OK;
+    free(ns8);
+    free(id8);
+    return s;
+}
+
+HRESULT HcsimCrashSystem(PCWSTR idNamespace, PCWSTR id) {
+    hc_init();
+    HRESULT hr;
+    hc_lock();
+    hc_system *s = find_u16(idNamespace, id, &hr);
+    if (s) hc_sys_exit(s, NULL, "UnexpectedExit", HCS_E_UNEXPECTED_EXIT, "UnexpectedExit", "Internal", 1);
+    hc_unlock();
+    return hr;
+}
+
+HRESULT HcsimGuestShutdown(PCWSTR idNamespace, PCWSTR id) {
+    hc_init();
+    HRESULT hr;
+    hc_lock();
+    hc_system *s = find_u16(idNamespace, id, &hr);
+    if (s && s->state != SS_RUNNING) hr = HCS_E_INVALID_STATE;
+    else if (s) hc_sys_exit(s, NULL, "GracefulExit", S_OK, "Shutdown", "GuestOS", 0);
+    hc_unlock();
+    return hr;
+}
+
+HRESULT HcsimRaiseSystemEvent(PCWSTR idNamespace, PCWSTR id, uint32_t type, PCWSTR eventData) {
+    hc_init();
+    HRESULT hr;
+    hc_lock();
+    hc_system *s = find_u16(idNamespace, id, &hr);
+    if (s)
+        for (hc_sysh *h = s->handles; h; h = h->next)
+            hc_event_sysh(h, (HCS_EVENT_TYPE)type, (const char16_t *)eventData, NULL);
+    hc_unlock();
+    return hr;
+}
+
+#define for_each_handle hc_reg_each
+
+static void disconnect_sysh(void *h) { hc_event_sysh(h, HcsEventServiceDisconnect, NULL, NULL); }
+static void disconnect_proch(void *h) { hc_event_proch(h, HcsEventServiceDisconnect, NULL, NULL); }
+
+HRESULT HcsimDisconnectService(void) {
+    hc_init();
+    hc_lock();
+    if (!G.disconnected) {
+        G.disconnected = 1;
+        hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT);
+        for_each_handle(K_SYSH, disconnect_sysh);
+        for_each_handle(K_PROCH, disconnect_proch);
+        plat_cond_broadcast(&G.exit_cond);
+    }
+    hc_unlock();
+    return S_OK;
+}
+
+HRESULT HcsimSetOption(const char *name, int64_t value) {
+    hc_init();
+    if (!name) return E_INVALIDARG;
+    HRESULT hr = S_OK;
+    hc_lock();
+    if (!strcmp(name, "WorkerThreads")) {
+        if (value < 1 || value > 256) hr = E_INVALIDARG;
+        else if (G.pool_running) hr = HCS_E_INVALID_STATE;
+        else G.opt_workers = (int)value;
+    } else if (!strcmp(name, "RejectSecondCallback")) {
+        if (value != 0 && value != 1) hr = E_INVALIDARG;
+        else G.opt_reject_second_cb = (int)value;
+    } else if (!strcmp(name, "SchemaMinorVersion")) {
+        if (value < 0 || value > 100) hr = E_INVALIDARG;
+        else G.opt_schema_minor = (int)value;
+    } else if (!strcmp(name, "LogicalProcessorCount")) {
+        if (value < 1 || value > 1024) hr = E_INVALIDARG;
+        else G.opt_lp_count = (int)value;
+    } else {
+        hr = E_INVALIDARG;
+    }
+    hc_unlock();
+    return hr;
+}
+
+void HcsimGetCounts(HCSIM_COUNTS *counts) {
+    hc_init();
+    if (!counts) return;
+    hc_lock();
+    *counts = G.counts;
+    hc_unlock();
+}
+
+static void detach_sysh(void *p) {
+    hc_sysh *h = p;
+    h->cb_set = 0;
+    h->cb = NULL;
+}
+static void detach_proch(void *p) {
+    hc_proch *h = p;
+    h->cb_set = 0;
+    h->cb = NULL;
+}
+static void detach_op(void *p) { ((hc_op *)p)->cb = NULL; }
+
+HRESULT HcsimReset(void) {
+    hc_init();
+    if (hc_in_worker()) return HCS_E_INVALID_STATE; /* not from inside a callback */
+    hc_lock();
+    /* no callback starts from now on; delays no longer apply */
+    for_each_handle(K_SYSH, detach_sysh);
+    for_each_handle(K_PROCH, detach_proch);
+    for_each_handle(K_OP, detach_op);
+    memset(G.delays, 0, sizeof G.delays);
+    memset(&G.delay_any, 0, sizeof G.delay_any);
+    memset(G.faults, 0, sizeof G.faults);
+    memset(&G.fault_any, 0, sizeof G.fault_any);
+    for (int round = 0; round < 100; round++) {
+        hc_pool_quiesce();
+        hc_sys_reset_all();
+        uint64_t deadline = plat_now_ms() + 10000;
+        while (G.counts.Processes > 0 && plat_now_ms() < deadline)
+            plat_cond_timedwait(&G.exit_cond, &G.lock, 50);
+        hc_pool_quiesce();
+        if (!G.table && hc_pool_idle() && !G.pending) break;
+    }
+    hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT); /* nothing should remain; never hang */
+    hc_pool_quiesce();
+    hc_pool_stop();
+    memset(G.hidden, 0, sizeof G.hidden);
+    G.disconnected = 0;
+    G.opt_workers = 4;
+    G.opt_reject_second_cb = 1;
+    G.opt_schema_minor = 6;
+    G.opt_lp_count = 4;
+    hc_service_reset();
+    hc_unlock();
+    return S_OK;
+}

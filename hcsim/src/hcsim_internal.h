@@ -1,0 +1,425 @@
+/* hcsim internals shared by the emulator's source files.
+ *
+ * Concurrency model (see README.md "Design"):
+ *  - one global emulator lock (G.lock) protects every object below; it is never held
+ *    while a caller's callback runs, while sleeping, or while spawning a process;
+ *  - a fixed pool of worker threads executes tasks from a timed queue (a min-heap by
+ *    due time), so a delayed completion occupies no thread;
+ *  - strands are per-object serial queues executed by the pool: every handle has one
+ *    (its events and completions are delivered in order, never concurrently) and every
+ *    compute system has one (its operations' work runs in issue order). */
+#ifndef HCSIM_INTERNAL_H
+#define HCSIM_INTERNAL_H
+
+#include "hcsim.h"
+#include "json.h"
+#include "plat.h"
+#include "plat_extra.h"
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* ---- the exported functions, for faults, delays, hidden exports ---------------- */
+/* Flags: SVC = talks to the compute service (fails after a service disconnect, matched
+ * by "*" in HcsimFailNext/HcsimSetDelay); OP = takes an HCS_OPERATION (async faults);
+ * STO = computestorage (matched by "*", unaffected by a service disconnect). */
+#define FN_SVC 1u
+#define FN_OP 2u
+#define FN_STO 4u
+#define FN_NOHR 8u /* does not return an HRESULT (no faults) */
+
+#define HCSIM_FUNCTIONS(X)                                             \
+    X(HcsEnumerateComputeSystems, FN_SVC | FN_OP)                      \
+    X(HcsEnumerateComputeSystemsInNamespace, FN_SVC | FN_OP)           \
+    X(HcsCreateOperation, FN_NOHR)                                           \
+    X(HcsCloseOperation, FN_NOHR)                                            \
+    X(HcsGetOperationContext, FN_NOHR)                                       \
+    X(HcsSetOperationContext, 0)                                       \
+    X(HcsGetComputeSystemFromOperation, FN_NOHR)                             \
+    X(HcsGetProcessFromOperation, FN_NOHR)                                   \
+    X(HcsGetOperationType, FN_NOHR)                                          \
+    X(HcsGetOperationId, FN_NOHR)                                            \
+    X(HcsGetOperationResult, 0)                                        \
+    X(HcsGetOperationResultAndProcessInfo, 0)                          \
+    X(HcsGetProcessorCompatibilityFromSavedState, FN_SVC)              \
+    X(HcsWaitForOperationResult, 0)                                    \
+    X(HcsWaitForOperationResultAndProcessInfo, 0)                      \
+    X(HcsSetOperationCallback, 0)                                      \
+    X(HcsCancelOperation, 0)                                           \
+    X(HcsCreateComputeSystem, FN_SVC | FN_OP)                          \
+    X(HcsCreateComputeSystemInNamespace, FN_SVC | FN_OP)               \
+    X(HcsOpenComputeSystem, FN_SVC)                                    \
+    X(HcsOpenComputeSystemInNamespace, FN_SVC)                         \
+    X(HcsCloseComputeSystem, FN_NOHR)                                        \
+    X(HcsStartComputeSystem, FN_SVC | FN_OP)                           \
+    X(HcsShutDownComputeSystem, FN_SVC | FN_OP)                        \
+    X(HcsTerminateComputeSystem, FN_SVC | FN_OP)                       \
+    X(HcsCrashComputeSystem, FN_SVC | FN_OP)                           \
+    X(HcsPauseComputeSystem, FN_SVC | FN_OP)                           \
+    X(HcsResumeComputeSystem, FN_SVC | FN_OP)                          \
+    X(HcsSaveComputeSystem, FN_SVC | FN_OP)                            \
+    X(HcsGetComputeSystemProperties, FN_SVC | FN_OP)                   \
+    X(HcsModifyComputeSystem, FN_SVC | FN_OP)                          \
+    X(HcsWaitForComputeSystemExit, FN_SVC)                             \
+    X(HcsSetComputeSystemCallback, FN_SVC)                             \
+    X(HcsCreateProcess, FN_SVC | FN_OP)                                \
+    X(HcsOpenProcess, FN_SVC)                                          \
+    X(HcsCloseProcess, FN_NOHR)                                              \
+    X(HcsTerminateProcess, FN_SVC | FN_OP)                             \
+    X(HcsSignalProcess, FN_SVC | FN_OP)                                \
+    X(HcsGetProcessInfo, FN_SVC | FN_OP)                               \
+    X(HcsGetProcessProperties, FN_SVC | FN_OP)                         \
+    X(HcsModifyProcess, FN_SVC | FN_OP)                                \
+    X(HcsSetProcessCallback, FN_SVC)                                   \
+    X(HcsWaitForProcessExit, FN_SVC)                                   \
+    X(HcsGetServiceProperties, FN_SVC)                                 \
+    X(HcsModifyServiceSettings, FN_SVC)                                \
+    X(HcsSubmitWerReport, FN_SVC)                                      \
+    X(HcsCreateEmptyGuestStateFile, FN_SVC)                            \
+    X(HcsCreateEmptyRuntimeStateFile, FN_SVC)                          \
+    X(HcsGrantVmAccess, FN_SVC)                                        \
+    X(HcsRevokeVmAccess, FN_SVC)                                       \
+    X(HcsGrantVmGroupAccess, FN_SVC)                                   \
+    X(HcsRevokeVmGroupAccess, FN_SVC)                                  \
+    X(HcsImportLayer, FN_STO)                                          \
+    X(HcsExportLayer, FN_STO)                                          \
+    X(HcsExportLegacyWritableLayer, FN_STO)                            \
+    X(HcsDestroyLayer, FN_STO)                                         \
+    X(HcsSetupBaseOSLayer, FN_STO)                                     \
+    X(HcsInitializeWritableLayer, FN_STO)                              \
+    X(HcsInitializeLegacyWritableLayer, FN_STO)                        \
+    X(HcsAttachLayerStorageFilter, FN_STO)                             \
+    X(HcsDetachLayerStorageFilter, FN_STO)                             \
+    X(HcsFormatWritableLayerVhd, FN_STO)                               \
+    X(HcsGetLayerVhdMountPath, FN_STO)                                 \
+    X(HcsSetupBaseOSVolume, FN_STO)
+
+typedef enum fn_id {
+#define HCSIM_FN_ENUM(name, flags) FN_##name,
+    HCSIM_FUNCTIONS(HCSIM_FN_ENUM)
+#undef HCSIM_FN_ENUM
+    FN_COUNT
+} fn_id;
+
+extern const char *const hc_fn_names[FN_COUNT];
+extern const unsigned hc_fn_flags[FN_COUNT];
+int hc_fn_lookup(const char *name); /* index, or -1 */
+
+/* ---- objects ---------------------------------------------------------------------- */
+enum {
+    K_OP = 1,     /* HCS_OPERATION */
+    K_SYSH,       /* HCS_SYSTEM */
+    K_PROCH,      /* HCS_PROCESS */
+    K_PIPE,       /* pipe HANDLE */
+    K_DOC,        /* returned document (registry only) */
+    K_SYSTEM,     /* compute system (internal) */
+    K_PROC,       /* host process (internal) */
+    K_VHD         /* never issued; reserved */
+};
+
+#define HC_MAGIC 0x48435349u /* "HCSI" */
+
+typedef struct hc_obj {
+    uint32_t magic;
+    uint32_t kind;
+    int refs;
+    uintptr_t token;           /* the handle value given to the caller (never reused) */
+} hc_obj;
+
+/* Hash table keyed by pointer-sized values (open addressing, linear probing). */
+typedef struct hc_table {
+    uintptr_t *keys;
+    void **vals;
+    uint8_t *kinds;
+    size_t cap, used, tomb;
+} hc_table;
+
+typedef struct hc_item hc_item;
+struct hc_item {
+    hc_item *next;
+    void (*run)(hc_item *it); /* called without the lock; frees the item */
+};
+
+typedef struct hc_strand {
+    hc_item *head, *tail;
+    hc_obj *owner;            /* kept alive (one ref) while scheduled */
+    int scheduled;
+    int in_cb;                /* an event callback of the owner handle is running */
+    uint64_t running_tid;     /* worker thread running the strand, 0 if none */
+} hc_strand;
+
+typedef struct hc_system hc_system;
+typedef struct hc_sysh hc_sysh;
+typedef struct hc_proc hc_proc;
+typedef struct hc_proch hc_proch;
+typedef struct hc_op hc_op;
+
+typedef enum { OP_NOT_STARTED, OP_PENDING, OP_COMPLETED } op_state;
+
+struct hc_op {
+    hc_obj hdr;
+    const void *ctx;
+    HCS_OPERATION_COMPLETION cb;
+    op_state state;
+    HCS_OPERATION_TYPE type;
+    HRESULT hr;
+    char16_t *result;          /* private copy of the result document */
+    uint64_t id;
+    uint32_t gen;              /* incremented by every call that starts the operation */
+    int closed;
+    int in_cb;                 /* its completion callback is running ... */
+    uint64_t cb_tid;           /* ... on this thread */
+    hc_sysh *sh;               /* handle the tracked call used (ref) */
+    hc_proch *ph;              /* process handle the tracked call used (ref) */
+    hc_proc *pinfo;            /* process whose info the result carries (ref) */
+    hc_system *pend_sys;       /* system the pending work belongs to (compare only) */
+    hc_op *pprev, *pnext;      /* in G.pending while pending */
+    int in_pending;
+};
+
+typedef enum {
+    SS_CREATING, SS_FAILED, SS_CREATED, SS_RUNNING, SS_PAUSED, SS_TEMPLATE, SS_STOPPED
+} sys_state;
+
+struct hc_system {
+    hc_obj hdr;
+    hc_strand work;            /* operations' work, in issue order */
+    char *ns, *id;
+    hj_value *config;
+    sys_state state;
+    int in_table;
+    hc_system *tnext;
+    int is_vm, is_linux, terminate_on_close;
+    char *owner, *hosting_id, *template_id, *restore_path;
+    char runtime_id[37];
+    uint64_t mem_mb;
+    uint32_t cpu_count;
+    uint64_t start_ms;         /* monotonic ms at start */
+    char start_time[40];       /* wall-clock date-time at start */
+    const char *exit_type;     /* after exit */
+    hj_value *exit_status;     /* SystemExitStatus after exit */
+    hc_sysh *handles;          /* open handles */
+    hc_proc *procs;            /* processes started in it */
+};
+
+struct hc_sysh {
+    hc_obj hdr;
+    hc_strand st;
+    hc_system *sys;            /* ref */
+    HCS_EVENT_CALLBACK cb;
+    const void *ctx;
+    uint32_t opts;
+    int cb_set, closed;
+    hc_sysh *prev, *next;
+};
+
+typedef enum { PS_CREATING, PS_FAILED, PS_RUNNING, PS_EXITED } proc_state;
+
+struct hc_proc {
+    hc_obj hdr;
+    hc_system *sys;            /* ref */
+    proc_state state;
+    int64_t pid;
+    int exit_code;
+    int fd[3];                 /* emulator's copies of the parent ends; -1 when closed */
+    int is_pty, pty_fd;
+    int caller_handles[3];     /* live caller pipe handles per stream */
+    uint16_t rows, cols;
+    char *image;
+    char create_time[40];
+    hc_proch *handles;
+    struct hc_pipe *pipes;     /* caller pipe handles still open */
+    hc_proc *prev, *next;      /* in sys->procs */
+    int in_list;
+    hj_value *params;          /* until started */
+};
+
+struct hc_proch {
+    hc_obj hdr;
+    hc_strand st;
+    hc_proc *p;                /* ref */
+    HCS_EVENT_CALLBACK cb;
+    void *ctx;
+    uint32_t opts;
+    int cb_set, closed;
+    hc_proch *prev, *next;
+};
+
+typedef struct hc_pipe {
+    hc_obj hdr;
+    int fd;
+    hc_proc *p;                /* ref, may be NULL */
+    int stream;
+    struct hc_pipe *prev, *next; /* in p->pipes */
+} hc_pipe;
+
+/* ---- global state ----------------------------------------------------------------- */
+typedef struct hc_task {
+    uint64_t due_ns, seq;
+    void (*fn)(void *arg);
+    void *arg;
+} hc_task;
+
+typedef struct hc_fault {
+    uint32_t count;
+    HRESULT hr;
+    int mode;
+} hc_fault;
+
+typedef struct hc_delay {
+    uint32_t completion_ms, sync_ms;
+    int set;
+} hc_delay;
+
+typedef struct hc_global {
+    plat_mutex lock;
+    plat_cond work_cond;   /* workers wait here */
+    plat_cond op_cond;     /* an operation completed */
+    plat_cond cb_cond;     /* an event callback returned */
+    plat_cond exit_cond;   /* a system or process exited */
+    plat_cond idle_cond;   /* the pool went idle */
+    /* pool */
+    plat_thread *threads;
+    int nthreads, pool_running, pool_stop, busy;
+    hc_task *heap;
+    size_t heap_len, heap_cap;
+    uint64_t task_seq;
+    int drain;             /* run every task now regardless of its due time */
+    /* registries: handle token -> object, and the set of returned documents */
+    hc_table handles, docs;
+    uintptr_t next_token;
+    /* systems */
+    hc_system *table;
+    hc_op *pending;        /* every pending operation */
+    uint64_t next_op_id;
+    /* control */
+    hc_fault faults[FN_COUNT];
+    hc_fault fault_any;
+    hc_delay delays[FN_COUNT];
+    hc_delay delay_any;
+    uint8_t hidden[FN_COUNT];
+    int disconnected;
+    int opt_workers, opt_reject_second_cb, opt_schema_minor, opt_lp_count;
+    /* service state */
+    hj_value *cpu_groups;  /* array of CpuGroup objects */
+    hj_value *ccg;         /* array of credential guard instances */
+    uint32_t wer_reports;
+    HCSIM_COUNTS counts;
+} hc_global;
+
+extern hc_global G;
+
+/* core.c */
+void hc_init(void);                 /* lazy, idempotent */
+void hc_lock(void);
+void hc_unlock(void);
+/* Handles are opaque tokens (never reused), mapped to objects under the lock, so a stale
+ * or foreign handle value is always detected. */
+int hc_reg_add(void *obj, int kind);             /* assigns obj's token; 0 or -1 */
+void *hc_reg_get(const void *handle, int kind);  /* object or NULL */
+int hc_reg_known(const void *handle);            /* any live handle */
+void hc_reg_del(void *obj);
+void hc_reg_each(int kind, void (*fn)(void *obj));
+#define HC_HANDLE(obj) ((void *)((hc_obj *)(obj))->token)
+int hc_doc_add(void *doc);                       /* 0 or -1 */
+int hc_doc_del(void *doc);                       /* 1 if it was ours */
+void *hc_obj_new(size_t size, int kind);
+void hc_ref(void *o);
+void hc_unref(void *o);             /* under lock; frees at zero */
+char *hc_u8(PCWSTR s);              /* UTF-16 -> malloc'd UTF-8, NULL on NULL/invalid */
+char *hc_strdup(const char *s);
+int hc_in_worker(void);          /* the calling thread is a pool worker */
+void hc_mark_worker(void);
+void hc_wall_time(char out[40]);    /* current UTC date-time, RFC 3339 */
+HRESULT hc_hr_from_errno(int err);
+
+/* Entry protocol of every export: lazy init, hidden export, disconnect, sync fault,
+ * sync delay. Returns S_OK to proceed or the HRESULT the export must return. */
+typedef struct hc_call {
+    fn_id fn;
+    HRESULT async_fault;      /* S_OK or the HRESULT the operation must complete with */
+    uint32_t completion_ms;
+} hc_call;
+HRESULT hc_enter(fn_id fn, hc_call *call);
+
+/* pool.c */
+void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg);   /* under lock */
+void hc_strand_init(hc_strand *s, hc_obj *owner);
+void hc_strand_post(hc_strand *s, hc_item *it);                       /* under lock */
+void hc_pool_quiesce(void);      /* under lock: run everything now, wait until idle */
+void hc_pool_stop(void);         /* under lock: join workers (drops the lock meanwhile) */
+int hc_pool_idle(void);
+
+/* docs.c: returned documents */
+PWSTR hc_doc_from_utf16(const char16_t *s);   /* under lock: copy + register + count */
+PWSTR hc_doc_from_json(const hj_value *v);    /* under lock */
+hj_value *hc_result_error(HRESULT hr, const char *msg);
+char16_t *hc_result_error_u16(HRESULT hr, const char *msg);
+void hc_doc_out(PWSTR *out, const char16_t *s); /* under lock; NULL-safe */
+hj_value *hc_parse(PCWSTR s);                 /* NULL on NULL or malformed */
+
+/* operation.c */
+typedef struct hc_work hc_work;
+typedef hj_value *(*hc_work_fn)(hc_work *w, HRESULT *hr);
+struct hc_work {
+    hc_op *op;
+    uint32_t gen;
+    hc_system *sys;            /* ref: work runs on its strand; NULL = directly */
+    hc_work_fn fn;
+    HRESULT fault;
+    hc_sysh *sh;               /* refs */
+    hc_proch *ph;
+    hj_value *args;            /* parsed options (owned) */
+    char16_t *raw;             /* raw text when needed (owned) */
+    char *s1, *s2;             /* strings (owned) */
+    hc_proc *proc;             /* ref */
+    int64_t n;
+};
+/* Validates op and the handle rules; returns S_OK or a sync failure. */
+HRESULT hc_op_check(hc_op *op, hc_sysh *sh, hc_proch *ph);
+/* Starts op (already checked, under lock) with the given work. Takes ownership of w. */
+void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w);
+hc_work *hc_work_new(hc_work_fn fn, hc_system *sys, hc_sysh *sh, hc_proch *ph);
+/* Completes op with hr/doc if it still tracks gen (under lock). Takes doc. */
+void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc *pinfo);
+void hc_op_fail_pending(hc_system *sys, hc_op *except, HRESULT hr); /* under lock */
+void hc_op_fail_all_pending(HRESULT hr);                            /* under lock */
+void hc_op_free(hc_op *op);
+
+/* events.c */
+/* Posts an event to one handle (under lock); data copied; op may be NULL. */
+void hc_event_sysh(hc_sysh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op);
+void hc_event_proch(hc_proch *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op);
+void hc_event_system(hc_system *s, HCS_EVENT_TYPE type, const hj_value *payload);
+void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s); /* under lock */
+void hc_wait_handle_callbacks(hc_strand *s); /* under lock: wait for a running event cb */
+
+/* system.c */
+hc_sysh *hc_sysh_get(HCS_SYSTEM h);     /* under lock: validated handle or NULL */
+hc_system *hc_sys_find(const char *ns, const char *id); /* in table */
+/* Ends s (under lock): SystemExited to its handles, processes killed, pending operations
+ * other than except failed. worker: attribute to a worker exit instead of SystemExit. */
+void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT status,
+                 const char *detail, const char *initiator, int worker);
+void hc_sys_free(hc_system *s);
+void hc_sysh_free(hc_sysh *h);
+hj_value *hc_sys_properties(hc_system *s, int basic_only);
+void hc_sys_reset_all(void);            /* under lock */
+/* Reads and checks a save-state file written by Save; NULL with *hr on failure. */
+hj_value *hc_read_saved_state(const char *path, HRESULT *hr);
+
+/* process.c */
+hc_proch *hc_proch_get(HCS_PROCESS h);
+void hc_proc_kill_all(hc_system *s, int sig);  /* under lock */
+void hc_proc_free(hc_proc *p);
+void hc_proch_free(hc_proch *h);
+void hc_pipe_free(hc_pipe *p);
+hj_value *hc_proc_list(hc_system *s);
+hj_value *hc_work_create_process(hc_work *w, HRESULT *hr);
+int hc_cmdline_split(const char *cmd, char ***argv_out); /* count or -1 */
+void hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi); /* under lock */
+
+/* service.c */
+void hc_service_reset(void);           /* under lock */
+
+#endif

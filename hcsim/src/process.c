@@ -1,0 +1,847 @@
+/* hcsim processes: real host processes started without a shell (plat_spawn), their
+ * HCS_PROCESS handles, caller-owned pipe HANDLEs, signals, console size, exit events
+ * (from the platform exit monitor) and the Windows command-line splitting rules. */
+#include "hcsim_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+hc_proch *hc_proch_get(HCS_PROCESS h) {
+    return hc_reg_get(h, K_PROCH);
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) plat_close(*fd);
+    *fd = -1;
+}
+
+void hc_proc_free(hc_proc *p) {
+    for (int i = 0; i < 3; i++) close_fd(&p->fd[i]);
+    close_fd(&p->pty_fd);
+    if (p->in_list) {
+        if (p->prev) p->prev->next = p->next;
+        else p->sys->procs = p->next;
+        if (p->next) p->next->prev = p->prev;
+    }
+    hc_unref(p->sys);
+    free(p->image);
+    hj_free(p->params);
+    free(p);
+}
+
+void hc_proch_free(hc_proch *h) {
+    hc_unref(h->p);
+    free(h);
+}
+
+void hc_pipe_free(hc_pipe *pp) {
+    close_fd(&pp->fd);
+    hc_unref(pp->p);
+    free(pp);
+}
+
+static hc_proch *proch_new(hc_proc *p) { /* under lock */
+    hc_proch *h = hc_obj_new(sizeof *h, K_PROCH);
+    if (!h) return NULL;
+    if (hc_reg_add(h, K_PROCH) != 0) {
+        free(h);
+        return NULL;
+    }
+    hc_strand_init(&h->st, &h->hdr);
+    h->p = p;
+    hc_ref(p);
+    h->next = p->handles;
+    if (p->handles) p->handles->prev = h;
+    p->handles = h;
+    G.counts.ProcessHandles++;
+    return h;
+}
+
+static hj_value *process_status(hc_proc *p) {
+    hj_value *o = hj_new_object();
+    hj_set(o, "ProcessId", hj_new_uint((uint64_t)p->pid));
+    hj_set(o, "Exited", hj_new_bool(p->state == PS_EXITED));
+    if (p->state == PS_EXITED) hj_set(o, "ExitCode", hj_new_uint((uint32_t)p->exit_code));
+    hj_set(o, "LastWaitResult", hj_new_int(0));
+    return o;
+}
+
+/* ---- pipes ------------------------------------------------------------------------------ */
+static HANDLE new_pipe_handle(hc_proc *p, int stream) { /* under lock */
+    if (p->fd[stream] < 0) return NULL;
+    int fd = px_dup(p->fd[stream]);
+    if (fd < 0) return NULL;
+    hc_pipe *pp = hc_obj_new(sizeof *pp, K_PIPE);
+    if (!pp) {
+        plat_close(fd);
+        return NULL;
+    }
+    if (hc_reg_add(pp, K_PIPE) != 0) {
+        plat_close(fd);
+        free(pp);
+        return NULL;
+    }
+    pp->fd = fd;
+    pp->p = p;
+    hc_ref(p);
+    pp->stream = stream;
+    pp->next = p->pipes;
+    if (p->pipes) p->pipes->prev = pp;
+    p->pipes = pp;
+    p->caller_handles[stream]++;
+    G.counts.PipeHandles++;
+    return (HANDLE)HC_HANDLE(pp);
+}
+
+void hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
+    pi->ProcessId = (DWORD)p->pid;
+    pi->Reserved = 0;
+    pi->StdInput = new_pipe_handle(p, 0);
+    pi->StdOutput = new_pipe_handle(p, 1);
+    pi->StdError = new_pipe_handle(p, 2);
+}
+
+/* Closes stream i for the child: the emulator's copy is closed and every caller handle of
+ * that stream is pointed at /dev/null, so the child sees EOF (stdin) or EPIPE. */
+static void close_stream(hc_proc *p, int i) {
+    if (i == 0 && p->is_pty && p->fd[0] >= 0) {
+        static const char eof = 4; /* VEOF: end of input for a terminal in canonical mode */
+        px_write_all(p->fd[0], &eof, 1);
+    }
+    close_fd(&p->fd[i]);
+    for (hc_pipe *pp = p->pipes; pp; pp = pp->next)
+        if (pp->stream == i && pp->fd >= 0) px_null_over(pp->fd);
+}
+
+BOOL WINAPI CloseHandle(HANDLE hObject) {
+    hc_init();
+    hc_lock();
+    hc_pipe *pp = hc_reg_get(hObject, K_PIPE);
+    if (!pp) {
+        hc_unlock();
+        return FALSE;
+    }
+    hc_reg_del(pp);
+    G.counts.PipeHandles--;
+    close_fd(&pp->fd);
+    hc_proc *p = pp->p;
+    if (p) {
+        if (pp->prev) pp->prev->next = pp->next;
+        else p->pipes = pp->next;
+        if (pp->next) pp->next->prev = pp->prev;
+        pp->prev = pp->next = NULL;
+        if (--p->caller_handles[pp->stream] == 0) close_fd(&p->fd[pp->stream]);
+    }
+    hc_unref(pp);
+    hc_unlock();
+    return TRUE;
+}
+
+int HcsimHandleToFd(HANDLE handle) {
+    hc_init();
+    hc_lock();
+    hc_pipe *pp = hc_reg_get(handle, K_PIPE);
+    int fd = pp ? pp->fd : -1;
+    hc_unlock();
+    return fd;
+}
+
+/* ---- command line ---------------------------------------------------------------------- */
+/* Splits cmd by the rules of CommandLineToArgvW: the program name ends at the first
+ * space/tab, or is everything between a leading quote and the next quote; later words
+ * follow the backslash rules (2n backslashes + quote -> n backslashes, quote toggles;
+ * 2n+1 backslashes + quote -> n backslashes + literal quote; other backslashes literal)
+ * and, inside quotes, a doubled quote yields a literal quote and leaves quote mode. */
+int hc_cmdline_split(const char *cmd, char ***argv_out) {
+    size_t n = strlen(cmd);
+    char **argv = calloc(n / 2 + 3, sizeof *argv);
+    char *buf = malloc(n + 1);
+    if (!argv || !buf) {
+        free(argv);
+        free(buf);
+        return -1;
+    }
+    int argc = 0;
+    const char *s = cmd;
+    size_t d = 0;
+    /* program name */
+    if (*s == '"') {
+        s++;
+        while (*s && *s != '"') buf[d++] = *s++;
+        if (*s) s++;
+    } else {
+        while (*s && *s != ' ' && *s != '\t') buf[d++] = *s++;
+    }
+    buf[d] = 0;
+    argv[argc++] = hc_strdup(buf);
+    while (*s == ' ' || *s == '\t') s++;
+    while (*s) {
+        d = 0;
+        int quoted = 0;
+        size_t bs = 0;
+        while (*s) {
+            if ((*s == ' ' || *s == '\t') && !quoted) break;
+            if (*s == '\\') {
+                bs++;
+                buf[d++] = *s++;
+            } else if (*s == '"') {
+                if ((bs & 1) == 0) {
+                    d -= bs / 2;
+                    s++;
+                    if (quoted && *s == '"') {
+                        buf[d++] = '"';
+                        s++;
+                        quoted = 0;
+                    } else {
+                        quoted = !quoted;
+                    }
+                } else {
+                    d -= bs / 2 + 1;
+                    buf[d++] = '"';
+                    s++;
+                }
+                bs = 0;
+            } else {
+                bs = 0;
+                buf[d++] = *s++;
+            }
+        }
+        buf[d] = 0;
+        argv[argc++] = hc_strdup(buf);
+        while (*s == ' ' || *s == '\t') s++;
+    }
+    argv[argc] = NULL;
+    free(buf);
+    for (int i = 0; i < argc; i++)
+        if (!argv[i]) {
+            for (int j = 0; j < argc; j++) free(argv[j]);
+            free(argv);
+            return -1;
+        }
+    *argv_out = argv;
+    return argc;
+}
+
+static void free_strv(char **v) {
+    if (!v) return;
+    for (char **p = v; *p; p++) free(*p);
+    free(v);
+}
+
+/* ---- create ------------------------------------------------------------------------------ */
+static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
+    (void)pid;
+    (void)term_signal;
+    hc_proc *p = ctx;
+    hc_lock();
+    p->state = PS_EXITED;
+    p->exit_code = exit_code;
+    G.counts.Processes--;
+    hj_value *st = process_status(p);
+    char16_t *data = hj_serialize_utf16(st);
+    hj_free(st);
+    for (hc_proch *h = p->handles; h; h = h->next) hc_event_proch(h, HcsEventProcessExited, data, NULL);
+    free(data);
+    plat_cond_broadcast(&G.exit_cond);
+    hc_unref(p);
+    hc_unlock();
+}
+
+static HRESULT sys_gate(hc_system *s) {
+    if (s->state == SS_FAILED || s->state == SS_CREATING) return HCS_E_SYSTEM_NOT_FOUND;
+    if (s->state == SS_STOPPED) return HCS_E_SYSTEM_ALREADY_STOPPED;
+    if (s->state != SS_RUNNING) return HCS_E_INVALID_STATE;
+    return S_OK;
+}
+
+static hj_value *fail(HRESULT *hr, HRESULT r, const char *msg) {
+    *hr = r;
+    return hc_result_error(r, msg);
+}
+
+hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
+    hc_proc *p = w->proc;
+    hj_value *prm = hj_parse_utf16(w->raw);
+    char **argv = NULL, **envp = NULL;
+    hj_value *res = NULL;
+    HRESULT r = S_OK;
+    if (!prm || hj_typeof(prm) != HJ_OBJECT) {
+        res = fail(&r, HCS_E_INVALID_JSON, "ProcessParameters is not a JSON object.");
+        goto out;
+    }
+    const hj_value *args = hj_get(prm, "CommandArgs"), *line = hj_get(prm, "CommandLine");
+    const hj_value *app = hj_get(prm, "ApplicationName"), *cwd = hj_get(prm, "WorkingDirectory");
+    const hj_value *env = hj_get(prm, "Environment"), *size = hj_get(prm, "ConsoleSize");
+    int emulate = 0, want[3] = {0, 0, 0};
+    static const char *const pipe_keys[3] = {"CreateStdInPipe", "CreateStdOutPipe", "CreateStdErrPipe"};
+    for (int i = 0; i < 3; i++) {
+        const hj_value *v = hj_get(prm, pipe_keys[i]);
+        if (v && hj_typeof(v) != HJ_NULL && !hj_bool(v, &want[i])) {
+            res = fail(&r, HCS_E_INVALID_JSON, "CreateStd*Pipe must be booleans.");
+            goto out;
+        }
+    }
+    const hj_value *ec = hj_get(prm, "EmulateConsole");
+    if (ec && hj_typeof(ec) != HJ_NULL && !hj_bool(ec, &emulate)) {
+        res = fail(&r, HCS_E_INVALID_JSON, "EmulateConsole must be a boolean.");
+        goto out;
+    }
+    int64_t rows = 25, cols = 80;
+    if (size && hj_typeof(size) != HJ_NULL) {
+        if (hj_typeof(size) != HJ_ARRAY || hj_count(size) != 2 || !hj_int64(hj_at(size, 0), &rows) ||
+            !hj_int64(hj_at(size, 1), &cols) || rows < 0 || cols < 0 || rows > 65535 || cols > 65535) {
+            res = fail(&r, HCS_E_INVALID_JSON, "ConsoleSize must be [height, width].");
+            goto out;
+        }
+    }
+    if (args && hj_typeof(args) != HJ_NULL && hj_count(args) > 0) {
+        if (hj_typeof(args) != HJ_ARRAY) {
+            res = fail(&r, HCS_E_INVALID_JSON, "CommandArgs must be an array of strings.");
+            goto out;
+        }
+        size_t n = hj_count(args);
+        argv = calloc(n + 1, sizeof *argv);
+        for (size_t i = 0; argv && i < n; i++) {
+            const char *a = hj_str(hj_at(args, i), NULL);
+            if (!a) {
+                res = fail(&r, HCS_E_INVALID_JSON, "CommandArgs must be an array of strings.");
+                goto out;
+            }
+            argv[i] = hc_strdup(a);
+        }
+    } else if (line && hj_typeof(line) != HJ_NULL) {
+        const char *l = hj_str(line, NULL);
+        if (!l) {
+            res = fail(&r, HCS_E_INVALID_JSON, "CommandLine must be a string.");
+            goto out;
+        }
+        if (*l && hc_cmdline_split(l, &argv) < 0) argv = NULL;
+        if (argv && !argv[0][0]) {
+            free_strv(argv);
+            argv = NULL;
+        }
+    }
+    if (app && hj_typeof(app) != HJ_NULL) {
+        const char *a = hj_str(app, NULL);
+        if (!a) {
+            res = fail(&r, HCS_E_INVALID_JSON, "ApplicationName must be a string.");
+            goto out;
+        }
+        if (*a) {
+            if (!argv) {
+                argv = calloc(2, sizeof *argv);
+                if (argv) argv[0] = hc_strdup(a);
+            } else {
+                free(argv[0]);
+                argv[0] = hc_strdup(a);
+            }
+        }
+    }
+    if (!argv || !argv[0]) {
+        res = fail(&r, E_INVALIDARG, "No program: set CommandArgs, CommandLine or ApplicationName.");
+        goto out;
+    }
+    const char *cwd8 = NULL;
+    if (cwd && hj_typeof(cwd) != HJ_NULL) {
+        if (!(cwd8 = hj_str(cwd, NULL))) {
+            res = fail(&r, HCS_E_INVALID_JSON, "WorkingDirectory must be a string.");
+            goto out;
+        }
+        if (!*cwd8) cwd8 = NULL;
+    }
+    if (env && hj_typeof(env) != HJ_NULL) {
+        if (hj_typeof(env) != HJ_OBJECT) {
+            res = fail(&r, HCS_E_INVALID_JSON, "Environment must be an object of strings.");
+            goto out;
+        }
+        char *const *host = px_environ();
+        size_t nh = 0, ne = hj_count(env);
+        while (host && host[nh]) nh++;
+        envp = calloc(nh + ne + 1, sizeof *envp);
+        size_t k = 0;
+        for (size_t i = 0; envp && i < nh; i++) {
+            const char *eq = strchr(host[i], '=');
+            size_t kl = eq ? (size_t)(eq - host[i]) : strlen(host[i]);
+            int overridden = 0;
+            for (size_t j = 0; j < ne; j++) {
+                const char *key = hj_key_at(env, j);
+                if (strlen(key) == kl && !strncmp(key, host[i], kl)) overridden = 1;
+            }
+            if (!overridden) envp[k++] = hc_strdup(host[i]);
+        }
+        for (size_t j = 0; envp && j < ne; j++) {
+            const char *key = hj_key_at(env, j), *val = hj_str(hj_at(env, j), NULL);
+            if (!val || !*key || strchr(key, '=')) {
+                res = fail(&r, HCS_E_INVALID_JSON, "Environment must map names to strings.");
+                goto out;
+            }
+            size_t len = strlen(key) + strlen(val) + 2;
+            char *e = malloc(len);
+            if (e) {
+                strcpy(e, key);
+                strcat(e, "=");
+                strcat(e, val);
+            }
+            envp[k++] = e;
+        }
+    }
+    hc_lock();
+    r = sys_gate(p->sys);
+    hc_unlock();
+    if (FAILED(r)) goto out;
+
+    plat_spawn_opts so;
+    memset(&so, 0, sizeof so);
+    so.argv = (const char *const *)argv;
+    so.envp = (const char *const *)envp;
+    so.cwd = cwd8;
+    so.want_stdin = want[0];
+    so.want_stdout = want[1];
+    so.want_stderr = emulate ? 0 : want[2];
+    so.use_pty = emulate;
+    so.rows = (uint16_t)rows;
+    so.cols = (uint16_t)cols;
+    plat_spawn_result sr;
+    int e = plat_spawn(&so, &sr);
+    if (e) {
+        res = fail(&r, hc_hr_from_errno(e), "The process could not be started.");
+        goto out;
+    }
+    hc_lock();
+    p->pid = sr.pid;
+    p->fd[0] = sr.stdin_fd;
+    p->fd[1] = sr.stdout_fd;
+    p->fd[2] = sr.stderr_fd;
+    if (emulate) {
+        if (!want[0]) close_fd(&p->fd[0]);
+        if (!want[1]) close_fd(&p->fd[1]);
+        close_fd(&p->fd[2]);
+    }
+    p->pty_fd = sr.pty_fd;
+    p->is_pty = emulate;
+    p->rows = (uint16_t)rows;
+    p->cols = (uint16_t)cols;
+    const char *base = strrchr(argv[0], '/');
+    p->image = hc_strdup(base ? base + 1 : argv[0]);
+    hc_wall_time(p->create_time);
+    p->state = PS_RUNNING;
+    p->next = p->sys->procs;
+    if (p->sys->procs) p->sys->procs->prev = p;
+    p->sys->procs = p;
+    p->in_list = 1;
+    G.counts.Processes++;
+    hc_ref(p); /* for the exit monitor */
+    if (p->sys->state == SS_STOPPED) plat_signal_group(p->pid, SIGKILL);
+    else if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, SIGSTOP);
+    hc_unlock();
+    if (plat_watch_exit(sr.pid, on_exit_cb, p) != 0) {
+        /* cannot observe its exit: kill it and report it as gone */
+        plat_signal_group(sr.pid, SIGKILL);
+        hc_lock();
+        p->state = PS_EXITED;
+        p->exit_code = 128 + SIGKILL;
+        G.counts.Processes--;
+        hc_unref(p);
+        hc_unlock();
+        res = fail(&r, E_FAIL, "The process exit could not be monitored.");
+        goto out;
+    }
+out:
+    if (FAILED(r)) {
+        hc_lock();
+        if (p->state == PS_CREATING) p->state = PS_FAILED;
+        plat_cond_broadcast(&G.exit_cond);
+        hc_unlock();
+    }
+    free_strv(argv);
+    free_strv(envp);
+    hj_free(prm);
+    *hr = r;
+    return res;
+}
+
+/* ---- process gate and work functions ----------------------------------------------------- */
+static HRESULT proc_gate(hc_proc *p) {
+    if (p->state == PS_FAILED || p->state == PS_CREATING) return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+    if (p->state == PS_EXITED || p->sys->state == SS_STOPPED) return HCS_E_PROCESS_ALREADY_STOPPED;
+    return S_OK;
+}
+
+static hj_value *work_terminate(hc_work *w, HRESULT *hr) {
+    hc_lock();
+    hc_proc *p = w->proc;
+    HRESULT r = proc_gate(p);
+    if (r == S_OK && plat_signal_group(p->pid, SIGKILL) == ESRCH) r = HCS_E_PROCESS_ALREADY_STOPPED;
+    hc_unlock();
+    *hr = r;
+    return NULL;
+}
+
+static int windows_signal(const char *name) {
+    if (!strcmp(name, "CtrlC")) return SIGINT;
+    if (!strcmp(name, "CtrlBreak")) return SIGQUIT;
+    if (!strcmp(name, "CtrlClose")) return SIGHUP;
+    if (!strcmp(name, "CtrlLogOff")) return SIGHUP;
+    if (!strcmp(name, "CtrlShutdown")) return SIGTERM;
+    return 0;
+}
+
+static hj_value *work_signal(hc_work *w, HRESULT *hr) {
+    HRESULT r = S_OK;
+    if (!w->raw) return fail(hr, E_INVALIDARG, "SignalProcessOptions are required.");
+    w->args = hj_parse_utf16(w->raw);
+    if (!w->args || hj_typeof(w->args) != HJ_OBJECT)
+        return fail(hr, HCS_E_INVALID_JSON, "SignalProcessOptions is not a JSON object.");
+    const hj_value *sv = hj_get(w->args, "Signal");
+    hc_lock();
+    hc_proc *p = w->proc;
+    int sig = 0;
+    const char *msg = NULL;
+    if (p->sys->is_linux) {
+        int64_t n = 0;
+        if (!sv || !hj_int64(sv, &n) || n < 1 || n > 64) {
+            r = E_INVALIDARG;
+            msg = "A Linux system takes a signal number (1-64).";
+        }
+        sig = (int)n;
+    } else {
+        const char *name = hj_str(sv, NULL);
+        if (!name || !(sig = windows_signal(name))) {
+            r = E_INVALIDARG;
+            msg = "A Windows system takes a ProcessSignal name (CtrlC, CtrlBreak, CtrlClose, CtrlLogOff, CtrlShutdown).";
+        }
+    }
+    if (r == S_OK) r = proc_gate(p);
+    if (r == S_OK && plat_signal_group(p->pid, sig) == ESRCH) r = HCS_E_PROCESS_ALREADY_STOPPED;
+    hc_unlock();
+    *hr = r;
+    return FAILED(r) && msg ? hc_result_error(r, msg) : NULL;
+}
+
+static hj_value *work_info(hc_work *w, HRESULT *hr) {
+    hc_lock();
+    *hr = proc_gate(w->proc);
+    hc_unlock();
+    return NULL;
+}
+
+static hj_value *work_props(hc_work *w, HRESULT *hr) {
+    if (w->raw) {
+        w->args = hj_parse_utf16(w->raw);
+        if (!w->args) return fail(hr, HCS_E_INVALID_JSON, "The property query is not valid JSON.");
+    }
+    hc_lock();
+    hc_proc *p = w->proc;
+    hj_value *res = NULL;
+    if (p->state == PS_FAILED || p->state == PS_CREATING) {
+        *hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+    } else {
+        *hr = S_OK;
+        res = process_status(p);
+    }
+    hc_unlock();
+    return res;
+}
+
+static hj_value *work_modify(hc_work *w, HRESULT *hr) {
+    if (!w->raw) return fail(hr, E_INVALIDARG, "A ProcessModifyRequest is required.");
+    w->args = hj_parse_utf16(w->raw);
+    if (!w->args || hj_typeof(w->args) != HJ_OBJECT)
+        return fail(hr, HCS_E_INVALID_JSON, "ProcessModifyRequest is not a JSON object.");
+    const char *opn = hj_str(hj_get(w->args, "Operation"), NULL);
+    int64_t height = 0, width = 0;
+    int stream = -1;
+    if (!opn) return fail(hr, E_INVALIDARG, "Operation must be ConsoleSize or CloseHandle.");
+    if (!strcmp(opn, "ConsoleSize")) {
+        const hj_value *cs = hj_get(w->args, "ConsoleSize");
+        if (!hj_int64(hj_get(cs, "Height"), &height) || !hj_int64(hj_get(cs, "Width"), &width) ||
+            height < 0 || width < 0 || height > 65535 || width > 65535)
+            return fail(hr, HCS_E_INVALID_JSON, "ConsoleSize needs Height and Width (0-65535).");
+    } else if (!strcmp(opn, "CloseHandle")) {
+        const char *hn = hj_str(hj_get(hj_get(w->args, "CloseHandle"), "Handle"), NULL);
+        if (hn && !strcmp(hn, "StdIn")) stream = 0;
+        else if (hn && !strcmp(hn, "StdOut")) stream = 1;
+        else if (hn && !strcmp(hn, "StdErr")) stream = 2;
+        else if (hn && !strcmp(hn, "All")) stream = 3;
+        else return fail(hr, E_INVALIDARG, "CloseHandle.Handle must be StdIn, StdOut, StdErr or All.");
+    } else {
+        return fail(hr, E_INVALIDARG, "Operation must be ConsoleSize or CloseHandle.");
+    }
+    hc_lock();
+    hc_proc *p = w->proc;
+    HRESULT r = proc_gate(p);
+    if (r == S_OK) {
+        if (stream < 0) {
+            p->rows = (uint16_t)height;
+            p->cols = (uint16_t)width;
+            if (p->is_pty && p->pty_fd >= 0) plat_pty_resize(p->pty_fd, p->rows, p->cols);
+        } else if (stream == 3) {
+            for (int i = 0; i < 3; i++) close_stream(p, i);
+        } else {
+            close_stream(p, stream);
+        }
+    }
+    hc_unlock();
+    *hr = r;
+    return NULL;
+}
+
+/* ---- exports ---------------------------------------------------------------------------- */
+HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParameters,
+                                HCS_OPERATION operation, const SECURITY_DESCRIPTOR *securityDescriptor,
+                                HCS_PROCESS *process) {
+    if (process) *process = NULL;
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsCreateProcess, &call);
+    if (hr != S_OK) return hr;
+    if (!processParameters || !process || securityDescriptor) return E_INVALIDARG;
+    char16_t *raw = hj_utf16_dup(processParameters);
+    if (!raw) return E_OUTOFMEMORY;
+    hc_lock();
+    hc_sysh *sh = hc_sysh_get(computeSystem);
+    hc_op *op = hc_reg_get(operation, K_OP);
+    hc_proc *p = NULL;
+    hc_proch *ph = NULL;
+    hc_work *w = NULL;
+    if (!sh) hr = E_HANDLE;
+    else hr = hc_op_check(op, sh, NULL);
+    if (hr == S_OK && !(p = hc_obj_new(sizeof *p, K_PROC))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK) {
+        p->sys = sh->sys;
+        hc_ref(p->sys);
+        p->state = PS_CREATING;
+        p->fd[0] = p->fd[1] = p->fd[2] = p->pty_fd = -1;
+        if (!(ph = proch_new(p))) hr = E_OUTOFMEMORY;
+    }
+    if (hr == S_OK && !(w = hc_work_new(hc_work_create_process, sh->sys, sh, ph))) hr = E_OUTOFMEMORY;
+    if (hr != S_OK) {
+        if (ph) {
+            hc_reg_del(ph);
+            G.counts.ProcessHandles--;
+            p->handles = NULL;
+            hc_unref(ph);
+        }
+        hc_unref(p);
+        hc_unlock();
+        free(raw);
+        return hr;
+    }
+    w->raw = raw;
+    w->proc = p; /* takes the creation reference */
+    hc_op_begin(op, HcsOperationTypeCreateProcess, &call, w);
+    *process = (HCS_PROCESS)HC_HANDLE(ph);
+    hc_unlock();
+    return S_OK;
+}
+
+HRESULT WINAPI HcsOpenProcess(HCS_SYSTEM computeSystem, DWORD processId, DWORD requestedAccess,
+                              HCS_PROCESS *process) {
+    (void)requestedAccess;
+    if (process) *process = NULL;
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsOpenProcess, &call);
+    if (hr != S_OK) return hr;
+    if (!process) return E_INVALIDARG;
+    hc_lock();
+    hc_sysh *sh = hc_sysh_get(computeSystem);
+    if (!sh) {
+        hc_unlock();
+        return E_HANDLE;
+    }
+    hc_proc *p = sh->sys->procs;
+    while (p && !(p->state == PS_RUNNING && (DWORD)p->pid == processId)) p = p->next;
+    if (!p) {
+        hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+    } else {
+        hc_proch *ph = proch_new(p);
+        if (!ph) hr = E_OUTOFMEMORY;
+        else *process = (HCS_PROCESS)HC_HANDLE(ph);
+    }
+    hc_unlock();
+    return hr;
+}
+
+void WINAPI HcsCloseProcess(HCS_PROCESS process) {
+    hc_call call;
+    if (hc_enter(FN_HcsCloseProcess, &call) != S_OK) return;
+    hc_lock();
+    hc_proch *h = hc_proch_get(process);
+    if (!h) {
+        hc_unlock();
+        return;
+    }
+    hc_reg_del(h);
+    h->closed = 1;
+    G.counts.ProcessHandles--;
+    hc_proc *p = h->p;
+    if (h->prev) h->prev->next = h->next;
+    else p->handles = h->next;
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = NULL;
+    hc_wait_handle_callbacks(&h->st);
+    hc_unref(h);
+    hc_unlock();
+}
+
+static HRESULT process_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, HCS_PROCESS process,
+                            HCS_OPERATION operation, PCWSTR options) {
+    hc_call call;
+    HRESULT hr = hc_enter(fn, &call);
+    if (hr != S_OK) return hr;
+    hc_lock();
+    hc_proch *ph = hc_proch_get(process);
+    hc_op *op = hc_reg_get(operation, K_OP);
+    hc_work *w = NULL;
+    if (!ph) hr = E_HANDLE;
+    else hr = hc_op_check(op, NULL, ph);
+    if (hr == S_OK && !(w = hc_work_new(work, ph->p->sys, NULL, ph))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK && options && !(w->raw = hj_utf16_dup(options))) hr = E_OUTOFMEMORY;
+    if (hr != S_OK) {
+        if (w) {
+            hc_unref(w->sys);
+            hc_unref(w->ph);
+            free(w);
+        }
+        hc_unlock();
+        return hr;
+    }
+    w->proc = ph->p;
+    hc_ref(w->proc);
+    hc_op_begin(op, type, &call, w);
+    hc_unlock();
+    return S_OK;
+}
+
+HRESULT WINAPI HcsTerminateProcess(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR options) {
+    return process_call(FN_HcsTerminateProcess, HcsOperationTypeTerminate, work_terminate, process,
+                        operation, options);
+}
+
+HRESULT WINAPI HcsSignalProcess(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR options) {
+    return process_call(FN_HcsSignalProcess, HcsOperationTypeSignalProcess, work_signal, process,
+                        operation, options);
+}
+
+HRESULT WINAPI HcsGetProcessInfo(HCS_PROCESS process, HCS_OPERATION operation) {
+    return process_call(FN_HcsGetProcessInfo, HcsOperationTypeGetProcessInfo, work_info, process,
+                        operation, NULL);
+}
+
+HRESULT WINAPI HcsGetProcessProperties(HCS_PROCESS process, HCS_OPERATION operation,
+                                       PCWSTR propertyQuery) {
+    return process_call(FN_HcsGetProcessProperties, HcsOperationTypeGetProcessProperties, work_props,
+                        process, operation, propertyQuery);
+}
+
+HRESULT WINAPI HcsModifyProcess(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR settings) {
+    return process_call(FN_HcsModifyProcess, HcsOperationTypeModifyProcess, work_modify, process,
+                        operation, settings);
+}
+
+HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS process, HCS_EVENT_OPTIONS callbackOptions,
+                                     void *context, HCS_EVENT_CALLBACK callback) {
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsSetProcessCallback, &call);
+    if (hr != S_OK) return hr;
+    if ((uint32_t)callbackOptions & ~(uint32_t)HcsEventOptionEnableOperationCallbacks)
+        return E_INVALIDARG;
+    hc_lock();
+    hc_proch *h = hc_proch_get(process);
+    if (!h) hr = E_HANDLE;
+    else if (!callback) {
+        h->cb_set = 0;
+        h->cb = NULL;
+        h->ctx = NULL;
+        h->opts = 0;
+    } else if (h->cb_set && G.opt_reject_second_cb) {
+        hr = HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
+    } else {
+        h->cb = callback;
+        h->ctx = context;
+        h->opts = (uint32_t)callbackOptions;
+        h->cb_set = 1;
+    }
+    hc_unlock();
+    return hr;
+}
+
+HRESULT WINAPI HcsWaitForProcessExit(HCS_PROCESS computeSystem, DWORD timeoutMs, PWSTR *result) {
+    if (result) *result = NULL;
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsWaitForProcessExit, &call);
+    if (hr != S_OK) return hr;
+    hc_lock();
+    hc_proch *h = hc_proch_get(computeSystem);
+    if (!h) {
+        hc_unlock();
+        return E_HANDLE;
+    }
+    hc_ref(h);
+    hc_proc *p = h->p;
+    uint64_t deadline = plat_now_ms() + timeoutMs;
+    for (;;) {
+        if (p->state == PS_EXITED) {
+            if (result) {
+                hj_value *st = process_status(p);
+                *result = hc_doc_from_json(st);
+                hj_free(st);
+            }
+            hr = S_OK;
+            break;
+        }
+        if (p->state == PS_FAILED) {
+            hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+            break;
+        }
+        if (G.disconnected) {
+            hr = HCS_E_SERVICE_DISCONNECT;
+            break;
+        }
+        if (h->closed) {
+            hr = E_HANDLE;
+            break;
+        }
+        if (timeoutMs == INFINITE) {
+            plat_cond_wait(&G.exit_cond, &G.lock);
+            continue;
+        }
+        uint64_t now = plat_now_ms();
+        if (now >= deadline) {
+            hr = HCS_E_OPERATION_TIMEOUT;
+            break;
+        }
+        plat_cond_timedwait(&G.exit_cond, &G.lock, (uint32_t)(deadline - now));
+    }
+    hc_unref(h);
+    hc_unlock();
+    return hr;
+}
+
+/* ---- used by systems and reset -------------------------------------------------------------- */
+void hc_proc_kill_all(hc_system *s, int sig) {
+    for (hc_proc *p = s->procs; p; p = p->next) {
+        if (p->state != PS_RUNNING) continue;
+        plat_signal_group(p->pid, sig);
+        if (sig == SIGKILL) plat_signal_group(p->pid, SIGCONT);
+    }
+}
+
+hj_value *hc_proc_list(hc_system *s) {
+    hj_value *arr = hj_new_array();
+    for (hc_proc *p = s->procs; p; p = p->next) {
+        if (p->state != PS_RUNNING) continue;
+        hj_value *o = hj_new_object();
+        hj_set(o, "ProcessId", hj_new_uint((uint64_t)p->pid));
+        hj_set(o, "ImageName", hj_new_string(p->image ? p->image : ""));
+        hj_set(o, "CreateTimestamp", hj_new_string(p->create_time));
+        hj_set(o, "UserTime100ns", hj_new_uint(0));
+        hj_set(o, "KernelTime100ns", hj_new_uint(0));
+        hj_set(o, "MemoryCommitBytes", hj_new_uint(0));
+        hj_set(o, "MemoryWorkingSetPrivateBytes", hj_new_uint(0));
+        hj_set(o, "MemoryWorkingSetSharedBytes", hj_new_uint(0));
+        hj_push(arr, o);
+    }
+    return arr;
+}

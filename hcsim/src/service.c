@@ -1,0 +1,404 @@
+/* hcsim service-level calls: service properties and settings, WER reports, and the VM
+ * file utilities (state files, access grants, processor compatibility). All synchronous. */
+#include "hcsim_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void hc_service_reset(void) {
+    hj_free(G.cpu_groups);
+    G.cpu_groups = NULL;
+    hj_free(G.ccg);
+    G.ccg = NULL;
+    G.wer_reports = 0;
+}
+
+static HRESULT fail_doc(PWSTR *result, HRESULT hr, const char *msg) { /* under lock */
+    if (result) {
+        hj_value *e = hc_result_error(hr, msg);
+        *result = hc_doc_from_json(e);
+        hj_free(e);
+    }
+    return hr;
+}
+
+static hj_value *basic_info(void) {
+    hj_value *o = hj_new_object(), *arr = hj_new_array(), *v = hj_new_object();
+    hj_set(v, "Major", hj_new_int(2));
+    hj_set(v, "Minor", hj_new_int(G.opt_schema_minor));
+    hj_push(arr, v);
+    hj_set(o, "SupportedSchemaVersions", arr);
+    return o;
+}
+
+static hj_value *topology(void) {
+    hj_value *o = hj_new_object(), *lps = hj_new_array();
+    hj_set(o, "LogicalProcessorCount", hj_new_uint((uint64_t)G.opt_lp_count));
+    for (int i = 0; i < G.opt_lp_count; i++) {
+        hj_value *lp = hj_new_object();
+        hj_set(lp, "LpIndex", hj_new_uint((uint64_t)i));
+        hj_set(lp, "NodeNumber", hj_new_uint(0));
+        hj_set(lp, "PackageId", hj_new_uint(0));
+        hj_set(lp, "CoreId", hj_new_uint((uint64_t)i));
+        hj_set(lp, "RootVpIndex", hj_new_int(i));
+        hj_push(lps, lp);
+    }
+    hj_set(o, "LogicalProcessors", lps);
+    return o;
+}
+
+static hj_value *service_property(const char *type) {
+    if (!strcmp(type, "Basic")) return basic_info();
+    if (!strcmp(type, "ProcessorTopology")) return topology();
+    if (!strcmp(type, "CpuGroup")) {
+        hj_value *o = hj_new_object();
+        hj_set(o, "CpuGroups", G.cpu_groups ? hj_clone(G.cpu_groups) : hj_new_array());
+        return o;
+    }
+    if (!strcmp(type, "ContainerCredentialGuard")) {
+        hj_value *o = hj_new_object();
+        hj_set(o, "Instances", G.ccg ? hj_clone(G.ccg) : hj_new_array());
+        return o;
+    }
+    if (!strcmp(type, "QoSCapabilities")) {
+        hj_value *o = hj_new_object();
+        hj_set(o, "ProcessorQoSSupported", hj_new_bool(1));
+        return o;
+    }
+    return NULL;
+}
+
+HRESULT WINAPI HcsGetServiceProperties(PCWSTR propertyQuery, PWSTR *result) {
+    if (result) *result = NULL;
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsGetServiceProperties, &call);
+    if (hr != S_OK) return hr;
+    if (!result) return E_INVALIDARG;
+    hj_value *q = NULL;
+    const hj_value *types = NULL;
+    hc_lock();
+    if (propertyQuery) {
+        q = hc_parse(propertyQuery);
+        if (!q || hj_typeof(q) != HJ_OBJECT) {
+            hj_free(q);
+            hr = fail_doc(result, HCS_E_INVALID_JSON, "The query is not a JSON object.");
+            hc_unlock();
+            return hr;
+        }
+        types = hj_get(q, "PropertyTypes");
+        if (types && hj_typeof(types) != HJ_ARRAY) {
+            hj_free(q);
+            hr = fail_doc(result, HCS_E_INVALID_JSON, "PropertyTypes must be an array.");
+            hc_unlock();
+            return hr;
+        }
+    }
+    hj_value *props = hj_new_array();
+    size_t n = types ? hj_count(types) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = types ? hj_str(hj_at(types, i), NULL) : "Basic";
+        hj_value *p = t ? service_property(t) : NULL;
+        if (!p) {
+            hj_free(props);
+            hj_free(q);
+            hr = fail_doc(result, HCS_E_INVALID_JSON, "Unknown service property type.");
+            hc_unlock();
+            return hr;
+        }
+        hj_push(props, p);
+    }
+    hj_value *doc = hj_new_object();
+    hj_set(doc, "Properties", props);
+    *result = hc_doc_from_json(doc);
+    hc_unlock();
+    hj_free(doc);
+    hj_free(q);
+    return *result ? S_OK : E_OUTOFMEMORY;
+}
+
+static int find_by(const hj_value *arr, const char *key, const char *val) {
+    for (size_t i = 0; i < hj_count(arr); i++) {
+        const char *s = hj_str(hj_get(hj_at(arr, i), key), NULL);
+        if (s && !strcmp(s, val)) return (int)i;
+    }
+    return -1;
+}
+
+static void remove_at(hj_value **arr, int idx) {
+    hj_value *n = hj_new_array();
+    for (size_t i = 0; i < hj_count(*arr); i++)
+        if ((int)i != idx) hj_push(n, hj_clone(hj_at(*arr, i)));
+    hj_free(*arr);
+    *arr = n;
+}
+
+static HRESULT modify_cpu_group(const hj_value *st, const char **msg) {
+    const char *opn = hj_str(hj_get(st, "Operation"), NULL);
+    const hj_value *d = hj_get(st, "OperationDetails");
+    const char *gid = hj_str(hj_get(d, "GroupId"), NULL);
+    if (!opn || !d || hj_typeof(d) != HJ_OBJECT) {
+        *msg = "CpuGroup settings need Operation and OperationDetails.";
+        return HCS_E_INVALID_JSON;
+    }
+    if (!gid) {
+        *msg = "OperationDetails.GroupId is required.";
+        return HCS_E_INVALID_JSON;
+    }
+    if (!G.cpu_groups) G.cpu_groups = hj_new_array();
+    int at = find_by(G.cpu_groups, "GroupId", gid);
+    if (!strcmp(opn, "CreateGroup")) {
+        uint64_t count = 0;
+        const hj_value *lps = hj_get(d, "LogicalProcessors");
+        if (!hj_uint64(hj_get(d, "LogicalProcessorCount"), &count) ||
+            (lps && hj_typeof(lps) != HJ_ARRAY)) {
+            *msg = "CreateGroup needs LogicalProcessorCount and a LogicalProcessors array.";
+            return HCS_E_INVALID_JSON;
+        }
+        for (size_t i = 0; i < hj_count(lps); i++) {
+            uint64_t lp;
+            if (!hj_uint64(hj_at(lps, i), &lp) || lp >= (uint64_t)G.opt_lp_count) {
+                *msg = "A logical processor index is out of range.";
+                return E_INVALIDARG;
+            }
+        }
+        if (at >= 0) {
+            *msg = "The CPU group already exists.";
+            return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+        }
+        hj_value *g = hj_new_object();
+        hj_set(g, "GroupId", hj_new_string(gid));
+        hj_value *aff = hj_new_object();
+        uint64_t mask = 0;
+        for (size_t i = 0; i < hj_count(lps); i++) {
+            uint64_t lp = 0;
+            hj_uint64(hj_at(lps, i), &lp);
+            mask |= 1ull << (lp & 63);
+        }
+        hj_set(aff, "LogicalProcessorCount", hj_new_uint(count));
+        hj_set(aff, "LogicalProcessors", lps ? hj_clone(lps) : hj_new_array());
+        hj_set(aff, "Mask", hj_new_uint(mask));
+        hj_set(g, "Affinity", aff);
+        hj_set(g, "GroupProperties", hj_new_array());
+        hj_push(G.cpu_groups, g);
+        return S_OK;
+    }
+    if (!strcmp(opn, "DeleteGroup")) {
+        if (at < 0) {
+            *msg = "The CPU group does not exist.";
+            return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+        }
+        remove_at(&G.cpu_groups, at);
+        return S_OK;
+    }
+    if (!strcmp(opn, "SetProperty")) {
+        uint64_t code = 0, val = 0;
+        if (!hj_uint64(hj_get(d, "PropertyCode"), &code) || !hj_uint64(hj_get(d, "PropertyValue"), &val)) {
+            *msg = "SetProperty needs PropertyCode and PropertyValue.";
+            return HCS_E_INVALID_JSON;
+        }
+        if (at < 0) {
+            *msg = "The CPU group does not exist.";
+            return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+        }
+        hj_value *g = (hj_value *)hj_at(G.cpu_groups, (size_t)at);
+        hj_value *props = (hj_value *)hj_get(g, "GroupProperties");
+        hj_value *p = hj_new_object();
+        hj_set(p, "PropertyCode", hj_new_uint(code));
+        hj_set(p, "PropertyValue", hj_new_uint(val));
+        hj_push(props, p);
+        return S_OK;
+    }
+    *msg = "Operation must be CreateGroup, DeleteGroup or SetProperty.";
+    return E_INVALIDARG;
+}
+
+static HRESULT modify_ccg(const hj_value *st, const char **msg) {
+    const char *opn = hj_str(hj_get(st, "Operation"), NULL);
+    const hj_value *d = hj_get(st, "OperationDetails");
+    const char *id = hj_str(hj_get(d, "Id"), NULL);
+    if (!opn || !id) {
+        *msg = "ContainerCredentialGuard settings need Operation and OperationDetails.Id.";
+        return HCS_E_INVALID_JSON;
+    }
+    if (!G.ccg) G.ccg = hj_new_array();
+    int at = find_by(G.ccg, "Id", id);
+    if (!strcmp(opn, "AddInstance")) {
+        if (at >= 0) {
+            *msg = "The instance already exists.";
+            return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+        }
+        const char *tr = hj_str(hj_get(d, "Transport"), NULL);
+        if (tr && strcmp(tr, "LRPC") && strcmp(tr, "HvSocket")) {
+            *msg = "Transport must be LRPC or HvSocket.";
+            return E_INVALIDARG;
+        }
+        hj_value *inst = hj_new_object();
+        hj_set(inst, "Id", hj_new_string(id));
+        hj_value *cg = hj_new_object();
+        hj_set(cg, "Cookie", hj_new_string("aGNzaW0="));
+        hj_set(cg, "RpcEndpoint", hj_new_string(id));
+        hj_set(cg, "Transport", hj_new_string(tr ? tr : "LRPC"));
+        const hj_value *cs = hj_get(d, "CredentialSpec");
+        hj_set(cg, "CredentialSpec", cs ? hj_clone(cs) : hj_new_string(""));
+        hj_set(inst, "CredentialGuard", cg);
+        hj_push(G.ccg, inst);
+        return S_OK;
+    }
+    if (!strcmp(opn, "RemoveInstance")) {
+        if (at < 0) {
+            *msg = "The instance does not exist.";
+            return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+        }
+        remove_at(&G.ccg, at);
+        return S_OK;
+    }
+    *msg = "Operation must be AddInstance or RemoveInstance.";
+    return E_INVALIDARG;
+}
+
+HRESULT WINAPI HcsModifyServiceSettings(PCWSTR settings, PWSTR *result) {
+    if (result) *result = NULL;
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsModifyServiceSettings, &call);
+    if (hr != S_OK) return hr;
+    hc_lock();
+    const char *msg = NULL;
+    hj_value *req = settings ? hc_parse(settings) : NULL;
+    if (!settings) {
+        hr = E_INVALIDARG;
+        msg = "A ModificationRequest is required.";
+    } else if (!req || hj_typeof(req) != HJ_OBJECT) {
+        hr = HCS_E_INVALID_JSON;
+        msg = "The ModificationRequest is not a JSON object.";
+    } else {
+        const char *pt = hj_str(hj_get(req, "PropertyType"), NULL);
+        const hj_value *st = hj_get(req, "Settings");
+        if (!pt) {
+            hr = HCS_E_INVALID_JSON;
+            msg = "PropertyType is required.";
+        } else if (!st || hj_typeof(st) != HJ_OBJECT) {
+            hr = HCS_E_INVALID_JSON;
+            msg = "Settings must be an object.";
+        } else if (!strcmp(pt, "CpuGroup")) {
+            hr = modify_cpu_group(st, &msg);
+        } else if (!strcmp(pt, "ContainerCredentialGuard")) {
+            hr = modify_ccg(st, &msg);
+        } else {
+            hr = E_INVALIDARG;
+            msg = "PropertyType must be CpuGroup or ContainerCredentialGuard.";
+        }
+    }
+    if (FAILED(hr)) fail_doc(result, hr, msg);
+    hc_unlock();
+    hj_free(req);
+    return hr;
+}
+
+HRESULT WINAPI HcsSubmitWerReport(PCWSTR settings) {
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsSubmitWerReport, &call);
+    if (hr != S_OK) return hr;
+    if (!settings) return E_INVALIDARG;
+    hj_value *r = hc_parse(settings);
+    if (!r || hj_typeof(r) != HJ_OBJECT) hr = HCS_E_INVALID_JSON;
+    const hj_value *sid = hj_get(r, "SystemId"), *cp = hj_get(r, "CrashParameters");
+    const hj_value *wci = hj_get(r, "WindowsCrashInfo");
+    if (hr == S_OK && (!sid || !hj_str(sid, NULL))) hr = E_INVALIDARG;
+    if (hr == S_OK && cp) {
+        if (hj_typeof(cp) != HJ_ARRAY) hr = HCS_E_INVALID_JSON;
+        for (size_t i = 0; hr == S_OK && i < hj_count(cp); i++) {
+            uint64_t v;
+            if (!hj_uint64(hj_at(cp, i), &v)) hr = HCS_E_INVALID_JSON;
+        }
+    }
+    if (hr == S_OK && wci && hj_typeof(wci) != HJ_OBJECT) hr = HCS_E_INVALID_JSON;
+    hj_free(r);
+    if (hr == S_OK) {
+        hc_lock();
+        G.wer_reports++;
+        hc_unlock();
+    }
+    return hr;
+}
+
+/* ---- VM file utilities ------------------------------------------------------------------ */
+static HRESULT path8(PCWSTR p, char **out) {
+    *out = NULL;
+    if (!p) return E_INVALIDARG;
+    char *s = hc_u8(p);
+    if (!s || !*s) {
+        free(s);
+        return E_INVALIDARG;
+    }
+    *out = s;
+    return S_OK;
+}
+
+static HRESULT create_empty(fn_id fn, PCWSTR path) {
+    hc_call call;
+    HRESULT hr = hc_enter(fn, &call);
+    if (hr != S_OK) return hr;
+    char *p;
+    if ((hr = path8(path, &p)) != S_OK) return hr;
+    if (plat_file_exists(p)) hr = HRESULT_FROM_WIN32(80u); /* ERROR_FILE_EXISTS */
+    else hr = hc_hr_from_errno(plat_write_file(p, "", 0));
+    free(p);
+    return hr;
+}
+
+HRESULT WINAPI HcsCreateEmptyGuestStateFile(PCWSTR guestStateFilePath) {
+    return create_empty(FN_HcsCreateEmptyGuestStateFile, guestStateFilePath);
+}
+
+HRESULT WINAPI HcsCreateEmptyRuntimeStateFile(PCWSTR runtimeStateFilePath) {
+    return create_empty(FN_HcsCreateEmptyRuntimeStateFile, runtimeStateFilePath);
+}
+
+static HRESULT access_call(fn_id fn, PCWSTR vmId, int need_vm, PCWSTR filePath) {
+    hc_call call;
+    HRESULT hr = hc_enter(fn, &call);
+    if (hr != S_OK) return hr;
+    if (need_vm) {
+        char *vm;
+        if ((hr = path8(vmId, &vm)) != S_OK) return hr;
+        free(vm);
+    }
+    char *p;
+    if ((hr = path8(filePath, &p)) != S_OK) return hr;
+    hr = plat_file_exists(p) ? S_OK : HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
+    free(p);
+    return hr;
+}
+
+HRESULT WINAPI HcsGrantVmAccess(PCWSTR vmId, PCWSTR filePath) {
+    return access_call(FN_HcsGrantVmAccess, vmId, 1, filePath);
+}
+HRESULT WINAPI HcsRevokeVmAccess(PCWSTR vmId, PCWSTR filePath) {
+    return access_call(FN_HcsRevokeVmAccess, vmId, 1, filePath);
+}
+HRESULT WINAPI HcsGrantVmGroupAccess(PCWSTR filePath) {
+    return access_call(FN_HcsGrantVmGroupAccess, NULL, 0, filePath);
+}
+HRESULT WINAPI HcsRevokeVmGroupAccess(PCWSTR filePath) {
+    return access_call(FN_HcsRevokeVmGroupAccess, NULL, 0, filePath);
+}
+
+HRESULT WINAPI HcsGetProcessorCompatibilityFromSavedState(PCWSTR RuntimeFileName,
+                                                          PCWSTR *ProcessorFeaturesString) {
+    if (ProcessorFeaturesString) *ProcessorFeaturesString = NULL;
+    hc_call call;
+    HRESULT hr = hc_enter(FN_HcsGetProcessorCompatibilityFromSavedState, &call);
+    if (hr != S_OK) return hr;
+    char *p;
+    if ((hr = path8(RuntimeFileName, &p)) != S_OK) return hr;
+    hj_value *d = hc_read_saved_state(p, &hr);
+    free(p);
+    if (FAILED(hr)) return hr;
+    if (ProcessorFeaturesString) {
+        hc_lock();
+        *ProcessorFeaturesString = hc_doc_from_json(hj_get(d, "ProcessorRequirements"));
+        hc_unlock();
+    }
+    hj_free(d);
+    return S_OK;
+}
