@@ -116,6 +116,17 @@ def test_coerce_accepts_model_mapping_and_json() -> None:
         ProcessStatus.coerce('{"ProcessId": "seven"}')
 
 
+def test_repr_shows_set_members_only() -> None:
+    status = ProcessStatus.model_validate({"ProcessId": 7, "Exited": False, "Vendor": 1})
+    assert repr(status) == "ProcessStatus(process_id=7, exited=False, Vendor=1)"
+
+
+def test_json_schema_of_a_document() -> None:
+    js = ComputeSystem.model_json_schema(by_alias=True)
+    assert "Owner" in js["properties"]
+    assert "VirtualMachine" in js["properties"]
+
+
 def test_assignment_is_validated() -> None:
     status = ProcessStatus(process_id=1)
     status.exit_code = 5

@@ -15,7 +15,7 @@ build on what is defined here:
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -100,6 +100,12 @@ class HcsModel(BaseModel):
 
     #: The schema name of the type, when it differs from the Python class name.
     __hcs_name__: ClassVar[str | None] = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Leave unset members out of repr(): most documents set a handful of many fields.
+        for name, value in super().__repr_args__():
+            if value is not None:
+                yield name, value
 
     def to_dict(self) -> dict[str, Any]:
         """The HCS JSON document as plain Python data (JSON names, ``None`` left out)."""
