@@ -187,6 +187,7 @@ class LoopBridge:
         self._targets: dict[int, Target] = {}
         self.closed = False
         self.thread_id = threading.get_ident()
+        self._task: Any = None
         #: Items received and dispatched so far (diagnostics, benchmarks).
         self.dispatched = 0
 
@@ -217,8 +218,10 @@ class LoopBridge:
 
     def drain(self) -> int:
         """Drain the C queue now and dispatch every item; return how many were dispatched."""
+        # Consume the wake bytes first (a byte written after this point announces items
+        # this drain may already take; the next wake-up then finds the queue empty).
         try:
-            while self._native.rsock.recv(4096):
+            while len(self._native.rsock.recv(4096)) == 4096:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
@@ -284,14 +287,46 @@ class LoopBridge:
         else:
             import asyncio
 
-            # The loop keeps the task alive (it is always scheduled or waiting on the wake
-            # socket); the bridge must not reference it, or the loop could never be freed.
-            asyncio.get_running_loop().create_task(self._guarded_run(), name="aiohcs bridge")
+            # The bridge keeps the task alive (the task waits on a future nobody else
+            # holds). bridge -> task -> loop is no leak: the map of bridges holds them
+            # weakly, so an abandoned loop and its bridge are collected together.
+            self._task = asyncio.get_running_loop().create_task(
+                self._run_asyncio(), name="aiohcs bridge"
+            )
 
-    async def _guarded_run(self) -> None:
-        # asyncio: a task that ends with CancelledError at loop shutdown is normal.
-        with contextlib.suppress(BaseException):
-            await self._run()
+    def _drain_from_reader(self) -> None:
+        try:
+            self.drain()
+        except Exception:  # pragma: no cover - drain already guards every dispatch
+            _log.exception("aiohcs: error while draining the callback queue")
+
+    async def _run_asyncio(self) -> None:
+        """asyncio: drain from a reader callback registered once on the wake socket.
+
+        Same mechanism as awaiting ``anyio.wait_readable`` in a loop, without registering
+        and unregistering the socket with the selector on every wake-up (measured: half the
+        latency of an operation). The task itself only waits for the loop to shut down.
+        Loops without ``add_reader`` (the Windows proactor loop) use the ``wait_readable``
+        task; anyio serves it with its selector thread.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        fd = self._native.rsock.fileno()
+        try:
+            loop.add_reader(fd, self._drain_from_reader)
+        except NotImplementedError:
+            with contextlib.suppress(BaseException):
+                await self._run()
+            return
+        try:
+            await asyncio.Future()  # until the loop cancels it at shutdown
+        except BaseException:
+            pass
+        finally:
+            if not loop.is_closed():
+                loop.remove_reader(fd)
+            self._shutdown()
 
 
 # Loop token -> its bridge. Neither side keeps the loop alive: the map is weak on the loop,
