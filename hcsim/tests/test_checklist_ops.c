@@ -195,7 +195,6 @@ TEST(c13_05_operation_types) {
         cu_proc_call(HcsTerminateProcess, p2, NULL, NULL);
         HcsCloseProcess(p2);
     }
-    EXPECT_TYPE(HcsOperationTypeSignalProcess, HcsSignalProcess(p, op, u"{\"Signal\":\"CtrlC\"}"));
 
     /* ...AndProcessInfo on other operation types -> E_INVALIDARG. */
     {
@@ -221,6 +220,7 @@ TEST(c13_05_operation_types) {
         cu_close_pi(&pi);
         HcsCloseOperation(op);
     }
+    EXPECT_TYPE(HcsOperationTypeSignalProcess, HcsSignalProcess(p, op, u"{\"Signal\":\"CtrlC\"}"));
     cu_proc_call(HcsTerminateProcess, p, NULL, NULL);
     HcsCloseProcess(p);
 
