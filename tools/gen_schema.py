@@ -99,7 +99,15 @@ FIELD_TYPE_OVERRIDES = {
 }
 
 # snake_case spellings nicer than the mechanical split.
-WORD_OVERRIDES = {"PMem": "Pmem", "QoS": "Qos", "MHz": "Mhz", "DWord": "Dword", "QWord": "Qword"}
+WORD_OVERRIDES = {
+    "PMem": "Pmem",
+    "QoS": "Qos",
+    "MHz": "Mhz",
+    "DWord": "Dword",
+    "QWord": "Qword",
+    "SByte": "Sbyte",
+    "UInt": "Uint",
+}
 
 # Member name for the "" value of an enum; the documentation's spelling where there is one.
 EMPTY_MEMBER = {"CacheMode": "UNSPECIFIED", "OsType": "UNKNOWN"}
@@ -116,9 +124,10 @@ Set exactly one of ``container``, ``virtual_machine`` or ``hosted_system`` (with
     "Properties": """\
 A compute system's properties, as returned by HcsGetComputeSystemProperties.
 
-``id``, ``system_type``, ``state`` and ``runtime_id`` come back for every query; the other
-members only when the query (``System_PropertyQuery.property_types``) asked for them. The
-same document (basic members only) is each element of an enumeration result.""",
+``id`` and ``system_type`` always come back, ``state``, ``runtime_id``, ``name``, ``owner``
+and ``runtime_os_type`` with the basic properties; ``memory``, ``statistics``,
+``process_list`` and the like only when the query (``System_PropertyQuery``) names them.
+Each element of an enumeration result is this document with its basic members.""",
     "SystemExitStatus": """\
 Payload of the system-exited event: why and how a compute system stopped.
 

@@ -15,9 +15,10 @@ from aiohcs.schema._types.statistics import Statistics
 class Properties(HcsModel):
     """A compute system's properties, as returned by HcsGetComputeSystemProperties.
 
-    ``id``, ``system_type``, ``state`` and ``runtime_id`` come back for every query; the other
-    members only when the query (``System_PropertyQuery.property_types``) asked for them. The
-    same document (basic members only) is each element of an enumeration result.
+    ``id`` and ``system_type`` always come back, ``state``, ``runtime_id``, ``name``, ``owner``
+    and ``runtime_os_type`` with the basic properties; ``memory``, ``statistics``,
+    ``process_list`` and the like only when the query (``System_PropertyQuery``) names them.
+    Each element of an enumeration result is this document with its basic members.
     """
 
     id: str | None = F("Id")
