@@ -15,7 +15,6 @@ import types
 import typing
 from typing import Annotated, Any, Union
 
-import annotated_types
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic.fields import FieldInfo
@@ -66,10 +65,10 @@ def _bounds(metadata: list[Any]) -> tuple[int | None, int | None]:
             sub_lo, sub_hi = _bounds(item.metadata)
             lo = sub_lo if sub_lo is not None else lo
             hi = sub_hi if sub_hi is not None else hi
-        elif isinstance(item, annotated_types.Ge):
-            lo = int(item.ge)  # type: ignore[call-overload]
-        elif isinstance(item, annotated_types.Le):
-            hi = int(item.le)  # type: ignore[call-overload]
+        else:  # annotated_types.Ge / Le
+            ge, le = getattr(item, "ge", None), getattr(item, "le", None)
+            lo = int(ge) if ge is not None else lo
+            hi = int(le) if le is not None else hi
     return lo, hi
 
 
