@@ -7,7 +7,25 @@
  *
  * Exit monitoring: one lazily started monitor thread polls a pidfd per watched process
  * (Linux >= 5.3) plus a wake-up fd; a process whose pidfd could not be opened (ENOSYS,
- * descriptor limits, macOS) is polled with waitpid(pid, WNOHANG) every 5 ms instead. */
+ * descriptor limits, macOS) is polled with waitpid(pid, WNOHANG) every 5 ms instead.
+ *
+ * Notes for callers (details the header leaves open):
+ * - PATH lookup of argv[0] uses the host's PATH, never the PATH inside opts->envp.
+ * - A failed chdir to opts->cwd fails the spawn with chdir's errno (ENOENT/ENOTDIR/EACCES),
+ *   like a missing program; check the directory first if the difference matters.
+ *   A program that is executable but neither a binary nor a #! script gives ENOEXEC.
+ * - With use_pty, stdin_fd/stdout_fd are only created when want_stdin/want_stdout ask for
+ *   them (-1 otherwise), want_stderr is ignored (stderr joins the pty). Both are dups of
+ *   one open file description, so O_NONBLOCK set on one applies to the other. Once every
+ *   slave holder has exited, reads on the master fail with EIO: treat EIO as end of file.
+ *   The terminal starts in the kernel's default (cooked, echoing) mode.
+ * - If somebody else reaps a watched child (a host waitpid(-1), SIGCHLD set to SIG_IGN),
+ *   on_exit still runs once, with exit_code -1 and term_signal 0.
+ * - plat_monitor_shutdown must not be called from on_exit (it then does nothing), nor
+ *   while holding a lock that an on_exit callback takes (it joins the monitor thread).
+ *   on_exit may itself call plat_spawn and plat_watch_exit.
+ * - plat_watch_exit: EINVAL for pid <= 0, ECHILD when pid is not an unreaped child of
+ *   this process, EEXIST when pid is already watched. */
 #include "plat.h"
 
 #include <errno.h>

@@ -310,6 +310,22 @@ TEST(plat_spawn_missing_program) {
     CHECK(plat_spawn(&o, &r) == EACCES);
     CHECK(r.pty_fd == -1);
     o.use_pty = 0;
+    /* Executable but neither a binary nor a script: no shell fallback, ENOEXEC. */
+    CHECK(plat_write_file(path, "echo hi\n", 8) == 0);
+    CHECK(chmod(path, 0755) == 0);
+    CHECK(plat_spawn(&o, &r) == ENOEXEC);
+    /* With a #! line it runs. */
+    CHECK(plat_write_file(path, "#!/bin/sh\necho script-ran\n", 27) == 0);
+    o.want_stdin = o.want_stderr = 0;
+    CHECK(plat_spawn(&o, &r) == 0);
+    if (r.pid > 0) {
+        char sb[64];
+        read_all(r.stdout_fd, sb, sizeof sb);
+        CHECK(strcmp(sb, "script-ran\n") == 0);
+        CHECK(wait_child(r.pid) == 0);
+        close_result(&r);
+    }
+    o.want_stdin = o.want_stderr = 1;
     plat_remove_file(path);
     /* A missing cwd fails the spawn (chdir errno), without a child. */
     const char *a6[] = {"/bin/true", NULL};
@@ -547,6 +563,72 @@ TEST(plat_pty_group_signal) {
     CHECK(plat_signal_group(r.pid, SIGTERM) == 0);
     CHECK(wait_child(r.pid) == 128 + SIGTERM);
     close_result(&r);
+}
+
+struct conc_arg {
+    int sleeper; /* 1: keep spawning long-running processes that hold pipes */
+    int iterations;
+    int failures;
+    uint64_t max_eof_ms;
+    int64_t pids[64];
+    int npids;
+};
+
+static void conc_main(void *p) {
+    struct conc_arg *a = p;
+    for (int i = 0; i < a->iterations; i++) {
+        plat_spawn_result r;
+        if (a->sleeper) {
+            const char *argv[] = {"sleep", "3", NULL};
+            plat_spawn_opts o;
+            memset(&o, 0, sizeof o);
+            o.argv = argv;
+            o.want_stdin = o.want_stdout = 1;
+            if (plat_spawn(&o, &r) != 0) {
+                a->failures++;
+                continue;
+            }
+            close_result(&r);
+            if (a->npids < 64) a->pids[a->npids++] = r.pid;
+        } else {
+            char word[32];
+            snprintf(word, sizeof word, "w%d", i);
+            const char *argv[] = {"/bin/echo", word, NULL};
+            uint64_t t0 = plat_now_ms();
+            if (spawn_simple(argv, 1, &r) != 0) {
+                a->failures++;
+                continue;
+            }
+            char buf[64], expect[40];
+            read_all(r.stdout_fd, buf, sizeof buf);
+            uint64_t el = plat_now_ms() - t0;
+            if (el > a->max_eof_ms) a->max_eof_ms = el;
+            snprintf(expect, sizeof expect, "%s\n", word);
+            if (strcmp(buf, expect) != 0) a->failures++;
+            if (wait_child(r.pid) != 0) a->failures++;
+            close_result(&r);
+        }
+    }
+}
+
+TEST(plat_spawn_concurrent_no_inherited_pipes) {
+    /* Readers see EOF as soon as their echo exits: no pipe end leaks into the long
+     * sleepers spawned at the same time from other threads. */
+    struct conc_arg args[4];
+    plat_thread th[4];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < 4; i++) {
+        args[i].sleeper = i == 3;
+        args[i].iterations = i == 3 ? 20 : 30;
+        REQUIRE(plat_thread_create(&th[i], conc_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) plat_thread_join(&th[i]);
+    for (int i = 0; i < 4; i++) CHECK(args[i].failures == 0);
+    for (int i = 0; i < 3; i++) CHECK(args[i].max_eof_ms < 2500);
+    for (int k = 0; k < args[3].npids; k++) {
+        CHECK(plat_signal_group(args[3].pids[k], SIGKILL) == 0);
+        CHECK(wait_child(args[3].pids[k]) == 128 + SIGKILL);
+    }
 }
 
 /* -------------------------------------------------------------- fd leaks */
