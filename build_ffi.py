@@ -149,7 +149,7 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
             prelude,
             sources=sources,
             include_dirs=include_dirs,
-            libraries=["computecore", "computestorage", "kernel32", "delayimp"],
+            libraries=["computecore", "computestorage", "kernel32", "delayimp", "ws2_32"],
             extra_link_args=[
                 "/DELAYLOAD:computecore.dll",
                 "/DELAYLOAD:computestorage.dll",
