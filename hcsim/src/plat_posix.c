@@ -26,6 +26,9 @@
  *   on_exit may itself call plat_spawn and plat_watch_exit.
  * - plat_watch_exit: EINVAL for pid <= 0, ECHILD when pid is not an unreaped child of
  *   this process, EEXIST when pid is already watched. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "plat.h"
 
 #include <errno.h>
@@ -593,7 +596,8 @@ static void monitor_main(void *unused) {
 
         int n = poll(pfd, (nfds_t)np, timed ? 5 : -1);
         if (n < 0 && errno != EINTR) plat_sleep_ms(5);
-        if (n > 0 && pfd[0].revents) drain_wake();
+        if (n > 0 && (pfd[0].revents & POLLNVAL)) plat_sleep_ms(5); /* wake fd closed under us */
+        else if (n > 0 && pfd[0].revents) drain_wake();
 
         pthread_mutex_lock(&g_mon_mu);
         if (g_mon_stopping) {

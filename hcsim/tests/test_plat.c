@@ -533,6 +533,7 @@ TEST(plat_pty_spawn_size_resize_ctty) {
 #endif
     /* First size line before we resize. */
     char buf[1024];
+    buf[0] = '\0';
     size_t n = 0;
     while (n < sizeof buf - 1 && !strstr(buf, "\n")) {
         ssize_t k = read(r.stdout_fd, buf + n, sizeof buf - 1 - n);
@@ -548,6 +549,37 @@ TEST(plat_pty_spawn_size_resize_ctty) {
     CHECK(strcmp(buf, "go\r\n40 132\r\nctty-ok\r\ntty-out\r\n") == 0);
     CHECK(wait_child(r.pid) == 0);
     CHECK(plat_pty_resize(-1, 1, 1) == EBADF);
+    close_result(&r);
+}
+
+TEST(plat_pty_resize_sends_sigwinch) {
+    const char *argv[] = {
+        "sh", "-c", "trap 'stty size; exit 0' WINCH; echo ready; while :; do sleep 0.05; done",
+        NULL};
+    plat_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.argv = argv;
+    o.use_pty = 1;
+    o.want_stdout = 1;
+    o.rows = 10;
+    o.cols = 20;
+    plat_spawn_result r;
+    REQUIRE(plat_spawn(&o, &r) == 0);
+    CHECK(r.stdin_fd == -1 && r.stdout_fd >= 0);
+    char buf[256];
+    size_t n = 0;
+    buf[0] = '\0';
+    while (n < sizeof buf - 1 && !strstr(buf, "ready\r\n")) {
+        ssize_t k = read(r.stdout_fd, buf + n, sizeof buf - 1 - n);
+        if (k <= 0) break;
+        n += (size_t)k;
+        buf[n] = '\0';
+    }
+    CHECK(strcmp(buf, "ready\r\n") == 0);
+    CHECK(plat_pty_resize(r.pty_fd, 51, 163) == 0);
+    read_all(r.stdout_fd, buf, sizeof buf);
+    CHECK(strcmp(buf, "51 163\r\n") == 0);
+    CHECK(wait_child(r.pid) == 0);
     close_result(&r);
 }
 
