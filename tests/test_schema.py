@@ -377,6 +377,18 @@ def test_quirk_guid_fields_check_the_pattern() -> None:
         Properties.model_validate({"RuntimeId": "not-a-guid"})
 
 
+def test_quirk_string_formats_are_kept_verbatim() -> None:
+    # date-time, byte/binary (base64) and mac-address members are strings; HCS writes 100 ns
+    # timestamps (7 fractional digits) that a datetime would truncate, so the text is kept.
+    stats = {"Timestamp": "2024-05-01T10:20:30.1234567Z", "ContainerStartTime": "x"}
+    assert schema.Statistics.model_validate(stats).to_dict() == stats
+    value = {"BinaryValue": "AAEC/w==", "Type": "Binary"}
+    assert schema.RegistryValue.model_validate(value).to_dict() == value
+    nic = {"MacAddress": "00-15-5D-01-02-03"}
+    assert schema.NetworkAdapter.model_validate(nic).to_dict() == nic
+    assert schema.Statistics.model_fields["timestamp"].annotation == str | None
+
+
 def test_quirk_renamed_types_newest_definition_wins() -> None:
     # 2104 renamed Memory -> Container_Memory etc.; the field takes the newest type while the
     # old types stay available for older documents.
