@@ -53,7 +53,6 @@ def _guid_from_uuid(value: object) -> object:
 Guid = Annotated[str, BeforeValidator(_guid_from_uuid), StringConstraints(pattern=GUID_PATTERN)]
 
 _M = TypeVar("_M", bound="HcsModel")
-_E = TypeVar("_E", bound="OpenEnum")
 
 _RELEASE_RE = re.compile(r"^(\d\d)(\d\d|H[12])$")
 
