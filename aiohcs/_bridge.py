@@ -47,6 +47,8 @@ __all__ = [
 _log: Final = logging.getLogger("aiohcs")
 
 _BATCH: Final = 256
+# Items dispatched per wake-up before the loop gets a turn.
+_BUDGET: Final = 4 * _BATCH
 
 ITEM_COMPLETION: Final[int] = lib.AIOHCS_ITEM_COMPLETION
 ITEM_EVENT: Final[int] = lib.AIOHCS_ITEM_EVENT
@@ -190,6 +192,8 @@ class LoopBridge:
         self._task: Any = None
         #: Items received and dispatched so far (diagnostics, benchmarks).
         self.dispatched = 0
+        #: True after a drain that stopped at its budget (the queue may hold more).
+        self.more = False
 
     # ---------------------------------------------------------------- registration
 
@@ -216,8 +220,15 @@ class LoopBridge:
 
     # ---------------------------------------------------------------- draining
 
-    def drain(self) -> int:
-        """Drain the C queue now and dispatch every item; return how many were dispatched."""
+    def drain(self, budget: int = _BUDGET) -> int:
+        """Drain the C queue and dispatch the items; return how many were dispatched.
+
+        Takes at most ``budget`` items, so that a flood of callbacks cannot starve the loop;
+        :attr:`more` then says whether the queue may still hold items (no new wake byte
+        comes for them: the caller must drain again soon).
+        """
+        if self.closed:
+            return 0
         # Consume the wake bytes first (a byte written after this point announces items
         # this drain may already take; the next wake-up then finds the queue empty).
         try:
@@ -226,7 +237,8 @@ class LoopBridge:
         except (BlockingIOError, InterruptedError):
             pass
         total = 0
-        while True:
+        self.more = False
+        while total < budget:
             n = lib.aiohcs_queue_drain(self._queue, self._items, _BATCH)
             if n == 0:
                 break
@@ -236,6 +248,8 @@ class LoopBridge:
             total += n
             if n < _BATCH:
                 break
+        else:
+            self.more = True
         self.dispatched += total
         return total
 
@@ -257,6 +271,9 @@ class LoopBridge:
             while True:
                 await anyio.wait_readable(rsock)
                 self.drain()
+                while self.more:
+                    await anyio.lowlevel.checkpoint()
+                    self.drain()
         except BaseException:
             self._shutdown()
             raise
@@ -295,10 +312,17 @@ class LoopBridge:
             )
 
     def _drain_from_reader(self) -> None:
+        if self.closed:
+            return
         try:
             self.drain()
         except Exception:  # pragma: no cover - drain already guards every dispatch
             _log.exception("aiohcs: error while draining the callback queue")
+        if self.more and not self.closed:
+            # Budget used up: let the loop run, then continue (no wake byte will come).
+            import asyncio
+
+            asyncio.get_running_loop().call_soon(self._drain_from_reader)
 
     async def _run_asyncio(self) -> None:
         """asyncio: drain from a reader callback registered once on the wake socket.

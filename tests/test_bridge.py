@@ -83,6 +83,28 @@ async def test_several_threads_at_once() -> None:
     hub.unregister()
 
 
+async def test_a_flood_of_callbacks_does_not_starve_the_loop() -> None:
+    hub = EventHub(current_bridge())
+    stream = hub.subscribe()
+    stop = threading.Event()
+
+    def flood() -> None:
+        while not stop.is_set():
+            fire(hub.id, [(6, None)] * 100)
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    try:
+        with anyio.fail_after(10):
+            for _ in range(20):
+                await anyio.sleep(0.001)  # the loop keeps getting turns
+    finally:
+        stop.set()
+        thread.join()
+    assert stream.pending > 0
+    hub.unregister()
+
+
 async def test_payload_is_copied_exactly() -> None:
     hub = EventHub(current_bridge())
     stream = hub.subscribe()

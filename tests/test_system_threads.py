@@ -1,0 +1,151 @@
+"""Several event loops in several threads, and an interpreter that exits mid-traffic."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from test_system import CONTAINER, VM, counts
+
+from aiohcs.events import SystemExited
+from aiohcs.system import ComputeSystem
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _lifecycle_in_a_thread(backend: str, prefix: str, n: int, out: dict[str, Any]) -> None:
+    async def one(i: int) -> str:
+        async with await ComputeSystem.create(f"{prefix}-{i}", VM) as system:
+            stream = system.events()
+            await system.start()
+            await system.pause()
+            await system.resume()
+            await system.terminate()
+            events = [e async for e in stream]
+            assert isinstance(events[-1], SystemExited)
+            status = await system.wait()
+            return str(status["ExitType"])
+
+    async def main() -> None:
+        results: list[str] = []
+
+        async def run(i: int) -> None:
+            results.append(await one(i))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(run, i)
+        out["results"] = results
+
+    try:
+        anyio.run(main, backend=backend)
+    except BaseException as exc:  # reported by the test
+        out["error"] = exc
+
+
+@pytest.mark.parametrize(
+    "backends", [("asyncio", "trio"), ("asyncio", "asyncio"), ("trio", "trio")]
+)
+def test_two_loops_in_two_threads(backends: tuple[str, str]) -> None:
+    outs: list[dict[str, Any]] = [{}, {}]
+    threads = [
+        threading.Thread(target=_lifecycle_in_a_thread, args=(backend, f"t{k}", 20, out))
+        for k, (backend, out) in enumerate(zip(backends, outs, strict=True))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for out in outs:
+        assert "error" not in out, out.get("error")
+        assert out["results"] == ["ForcedExit"] * 20
+    assert counts()["SystemHandles"] == 0
+
+
+def test_a_system_belongs_to_its_loop() -> None:
+    """Using a system from another loop fails clearly instead of misrouting callbacks."""
+    holder: dict[str, Any] = {}
+
+    async def create() -> None:
+        holder["system"] = await ComputeSystem.create("owned", CONTAINER)
+
+    anyio.run(create, backend="asyncio")
+
+    async def use() -> None:
+        with pytest.raises(RuntimeError, match="another event loop"):
+            await holder["system"].start()
+
+    try:
+        anyio.run(use, backend="trio")
+    finally:
+        # The creating loop is gone (its bridge closed), so nothing can await the close
+        # there any more: the finalizer closes the handle synchronously, with a warning.
+        with pytest.warns(ResourceWarning):
+            holder.clear()
+
+        async def cleanup() -> None:
+            async with await ComputeSystem.open("owned") as again:
+                await again.terminate()
+
+        anyio.run(cleanup, backend="asyncio")
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, anyio
+    from aiohcs._native import ffi, lib, to_wide
+    from aiohcs.system import ComputeSystem
+
+    CONFIG = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {"Storage": {"Layers": []}}}
+
+    def storm(stop):
+        # Raise events from a plain thread: hcsim's workers keep calling the bridge's C
+        # callback while the interpreter shuts down.
+        w_id = to_wide("fin")
+        while not stop.is_set():
+            lib.HcsimRaiseSystemEvent(ffi.NULL, w_id, 6, ffi.NULL)
+
+    async def main():
+        system = await ComputeSystem.create("fin", CONFIG)
+        await system.start()
+        stream = system.events()
+        stop = threading.Event()
+        threading.Thread(target=storm, args=(stop,), daemon=True).start()
+        n = 0
+        async for _ in stream:
+            n += 1
+            if n == 2000:
+                break
+        print("events", n, flush=True)
+        # Leave with the system open, the storm running and events queued: the loop ends,
+        # its queue is freed, late callbacks are dropped in C, the interpreter finalizes.
+
+    anyio.run(main, backend=sys.argv[1])
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_interpreter_exits_while_callbacks_keep_coming(backend: str, tmp_path: Path) -> None:
+    script = tmp_path / "fin.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore::ResourceWarning", str(script), backend],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "events 2000" in run.stdout
+    assert "Fatal Python error" not in run.stderr
