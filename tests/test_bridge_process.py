@@ -1,0 +1,97 @@
+"""The bridge's process-information path (what aiohcs.process builds on), on hcsim."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+from test_system import CONTAINER, counts, set_delay, settle
+
+from aiohcs._bridge import Item, close_process_handles
+from aiohcs._native import ffi, lib, to_wide
+from aiohcs.operation import run_operation
+from aiohcs.system import ComputeSystem
+
+pytestmark = pytest.mark.anyio
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_create_process_delivers_process_info() -> None:
+    async with await ComputeSystem.create("p", CONTAINER) as system:
+        await system.start()
+        out = ffi.new("HCS_PROCESS *")
+        params = to_wide(
+            json.dumps({"CommandArgs": ["/bin/echo", "hello"], "CreateStdOutPipe": True})
+        )
+        handle = system._handle
+
+        def start(op: Any) -> int:
+            hr: int = lib.HcsCreateProcess(handle, params, op, ffi.NULL, out)
+            return hr
+
+        result = await run_operation(
+            start, operation="CreateProcess", system_id="p", process_info=True
+        )
+        info = result.process_info
+        assert info is not None
+        assert info.process_id > 0
+        assert info.std_output not in (0, -1)
+        assert info.std_input in (0, 0xFFFFFFFFFFFFFFFF)
+        fd = lib.HcsimHandleToFd(ffi.cast("HANDLE", info.std_output))
+        assert fd >= 0
+        assert await anyio.to_thread.run_sync(read_all, fd) == b"hello\n"
+        close_process_handles(info)
+        lib.HcsCloseProcess(out[0])
+        await system.terminate()
+    assert counts()["PipeHandles"] == 0
+
+
+async def test_abandoned_create_process_closes_what_it_produced() -> None:
+    async with await ComputeSystem.create("p2", CONTAINER) as system:
+        await system.start()
+        out = ffi.new("HCS_PROCESS *")
+        params = to_wide(
+            json.dumps(
+                {"CommandArgs": ["/bin/true"], "CreateStdOutPipe": True, "CreateStdErrPipe": True}
+            )
+        )
+        handle = system._handle
+        late: list[Item] = []
+
+        def start(op: Any) -> int:
+            hr: int = lib.HcsCreateProcess(handle, params, op, ffi.NULL, out)
+            return hr
+
+        def abandoned(item: Item) -> None:
+            late.append(item)
+            lib.HcsCloseProcess(out[0])
+
+        set_delay("HcsCreateProcess", 150)
+        with anyio.move_on_after(0.02) as scope:
+            await run_operation(
+                start,
+                operation="CreateProcess",
+                system_id="p2",
+                process_info=True,
+                on_abandoned=abandoned,
+            )
+        assert scope.cancelled_caught
+        await settle()
+        with anyio.fail_after(5):
+            while not late:
+                await anyio.sleep(0.005)
+        assert late[0].process_info is not None
+        # The pipe handles of the late completion were closed by the bridge.
+        assert counts()["PipeHandles"] == 0
+        assert counts()["ProcessHandles"] == 0
+        await system.terminate()
