@@ -439,9 +439,25 @@ TEST(c13_20_close_stops_callbacks) {
     REQUIRE(p2 != NULL);
     hj_value *st = cu_pstatus(p2);
     CHECK(cu_jbool(st, "Exited") == 0);
-    /* Its exit later reaches nobody but the still-open handle p2 (which has no callback). */
+    /* HcsCloseProcess also waits for a callback that is executing: p3 holds a slow
+     * callback, the process is ended through p2, p3 is closed while ProcessExited runs. */
+    HCS_PROCESS p3 = NULL;
+    CHECK_HR(S_OK, HcsOpenProcess(keep, pi.ProcessId, GENERIC_ALL, &p3));
+    REQUIRE(p3 != NULL);
+    cu_evq *pq3 = cu_evq_new();
+    pq3->sleep_ms = 500;
+    CHECK_HR(S_OK, HcsSetProcessCallback(p3, HcsEventOptionNone, pq3, cu_evq_cb));
     CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p2, NULL, NULL));
+    CHECK(cu_evq_wait_running(pq3, CU_EVENT_TIMEOUT_MS));
+    HcsCloseProcess(p3);
+    cu_evq_mark_closed(pq3);
+    pthread_mutex_lock(&pq3->m);
+    CHECK(pq3->running == 0);
+    CHECK(pq3->n == 1 && pq3->finished == 1);
+    pthread_mutex_unlock(&pq3->m);
     HcsCloseProcess(p2);
+    cu_sleep_ms(CU_QUIET_MS);
+    CHECK(cu_evq_late(pq3) == 0);
 
     /* Racing events against close: nothing may start after close returned. */
     raiser rz = { u"c13-20", 0, PTHREAD_MUTEX_INITIALIZER };
