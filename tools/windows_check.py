@@ -193,7 +193,17 @@ TIER2_MUTATIONS: tuple[Mutation, ...] = (
         "  void* CallbackContext;\n} HCS_CREATE_OPTIONS_1;",
         r"HCS_CREATE_OPTIONS_1: wrong total size",
     ),
+    Mutation(
+        "wider_field",
+        "a 64-bit integer field where the SDK has a DWORD (cffi only checks it is an integer)",
+        "  DWORD ProcessId;",
+        "  uint64_t ProcessId;",
+        r"HCS_PROCESS_INFORMATION",
+    ),
 )
+# Not caught by either tier: a wrong enumerator value (API mode takes the C compiler's
+# value, so the module still uses the right one), an enum parameter declared DWORD, a
+# const dropped from a pointer parameter, a same-size signedness swap in a struct field.
 
 
 def _headers_and_lib(name: str) -> bool:

@@ -5,8 +5,9 @@ built by Tier 1 as ``aiohcs._hcs`` in a bare package and stand-in computecore.dl
 computestorage.dll whose every export returns E_NOTIMPL (Wine has no HCS):
 
 * the module loads (PE imports, abi3 ``python3.dll``, ``PyInit__hcs``);
-* the size of every struct and typedef matches the C compiler's (cffi checks this
-  lazily, on first use: a field missing at the end of a struct fails here, not in Tier 1);
+* the size and field layout of every struct and typedef match the C compiler's (cffi
+  checks them lazily, on first use: a field missing at the end of a struct, or an
+  integer field of the wrong width, fails here, not in Tier 1), and every name resolves;
 * calls reach the DLLs and come back with their HRESULT;
 * the callback bridge's Windows code (SRWLOCK, winsock wake byte, QueryPerformanceCounter)
   queues an event pushed from another thread, wakes a socket and hands the item back.
@@ -47,6 +48,12 @@ def main(argv: list[str]) -> None:
     assert sizes["HCS_CREATE_OPTIONS_1"] == 48, sizes
     assert sizes["HCS_EVENT"] == 24, sizes
     print(f"sizes checked: {len(sizes)} types ({len(opaque)} opaque)")
+
+    # Functions, constants and enumerators are looked up on first access.
+    names = dir(lib)
+    for name in names:
+        getattr(lib, name)
+    print(f"names resolved: {len(names)}")
 
     out = ffi.new("PWSTR *")
     hr = lib.HcsGetServiceProperties(ffi.NULL, out)
