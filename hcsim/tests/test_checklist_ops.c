@@ -259,6 +259,20 @@ TEST(c13_06_system_and_process_from_operation) {
     CHECK_HR(S_OK, cu_wait_op(op, NULL));
     CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 0, 0));
 
+    /* A pending Create answers with the handle it produced. */
+    CHECK_HR(S_OK, HcsimSetDelay("HcsCreateComputeSystem", 1000, 0));
+    HCS_SYSTEM created = NULL;
+    HRESULT hr = HcsCreateComputeSystem(u"c13-06b", u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},"
+                                        u"\"Container\":{}}", op, NULL, &created);
+    CHECK_HR(S_OK, hr);
+    CHECK(created != NULL);
+    CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(op, NULL));
+    CHECK(HcsGetComputeSystemFromOperation(op) == created);
+    CHECK(HcsGetProcessFromOperation(op) == NULL);
+    CHECK_HR(S_OK, cu_wait_op(op, NULL));
+    CHECK_HR(S_OK, HcsimSetDelay("HcsCreateComputeSystem", 0, 0));
+    cu_kill_close(created);
+
     /* Process operations answer with the process. */
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;

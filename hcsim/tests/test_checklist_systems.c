@@ -345,13 +345,25 @@ TEST(c13_33_pending_ops_fail_on_exit) {
         CHECK_HR(S_OK, hr);
         CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(o1, NULL));
         CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(o2, NULL));
+        /* A process operation of the same system, pending too. */
+        HCS_PROCESS pr;
+        HCS_PROCESS_INFORMATION pi;
+        REQUIRE(SUCCEEDED(cu_spawn(s, "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", &pr, &pi)));
+        CHECK_HR(S_OK, HcsimSetDelay("HcsGetProcessProperties", 3000, 0));
+        HCS_OPERATION o3 = HcsCreateOperation(NULL, NULL);
+        CHECK_HR(S_OK, HcsGetProcessProperties(pr, o3, NULL));
+        CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(o3, NULL));
         if (how) CHECK_HR(S_OK, HcsimCrashSystem(NULL, id));
         else CHECK_HR(S_OK, HcsimGuestShutdown(NULL, id));
         CHECK_HR(S_OK, HcsWaitForComputeSystemExit(s, CU_OP_TIMEOUT_MS, NULL));
         CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, HcsWaitForOperationResult(o1, CU_OP_TIMEOUT_MS, NULL));
         CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, HcsWaitForOperationResult(o2, CU_OP_TIMEOUT_MS, NULL));
+        CHECK_FAILED(HcsWaitForOperationResult(o3, CU_OP_TIMEOUT_MS, NULL));
         CHECK(cu_counts().PendingOperations == 0);
         CHECK(cu_jbool(cu_props(s, NULL), "Stopped") == 1);
+        CHECK_HR(S_OK, HcsimSetDelay("HcsGetProcessProperties", 0, 0));
+        HcsCloseOperation(o3);
+        HcsCloseProcess(pr);
         CHECK_HR(S_OK, HcsimSetDelay("HcsPauseComputeSystem", 0, 0));
         CHECK_HR(S_OK, HcsimSetDelay("HcsModifyComputeSystem", 0, 0));
         HcsCloseOperation(o1);
