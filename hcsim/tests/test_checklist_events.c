@@ -538,7 +538,11 @@ TEST(c13_21_service_disconnect) {
     }
     cu_sleep_ms(CU_QUIET_MS);
     for (int i = 0; i < 4; i++) CHECK(cu_evq_count(qs[i], HcsEventServiceDisconnect) == 1);
-    /* o1 was issued on a, not a2: a2's operation events do not include it. */
+    /* Later calls to the lost service fail the same way (until HcsimReset). */
+    CHECK_HR(HCS_E_SERVICE_DISCONNECT, cu_sys_call(HcsGetComputeSystemProperties, a, NULL, NULL));
+    HCS_SYSTEM lost = NULL;
+    CHECK_HR(HCS_E_SERVICE_DISCONNECT, cu_create(u"c13-21c", CU_CFG_CONTAINER, &lost));
+    CHECK(lost == NULL);
 
     HcsCloseOperation(o1);
     HcsCloseOperation(o2);

@@ -485,7 +485,13 @@ TEST(c13_36_restore_from_saved_state) {
     const char *dir = cu_tmpdir();
     const char *path = cu_s("%s/c13-36.vmrs", dir);
     HCS_SYSTEM a;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-36a", CU_CFG_VM, &a)));
+    REQUIRE(SUCCEEDED(cu_create_running(u"c13-36a", CU_CFG_LINUX_VM, &a)));
+    /* Give the saved system state that differs from the restoring configuration. */
+    CHECK_HR(S_OK, cu_modify(a, u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
+                                u"\"RequestType\":\"Update\",\"Settings\":3072}", NULL));
+    hj_value *pa = cu_props(a, u"{\"PropertyTypes\":[\"Memory\"]}");
+    REQUIRE(pa != NULL);
+    CHECK(cu_jstr_is(pa, "RuntimeOsType", "Linux"));
     CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, a, NULL, NULL));
     PCWSTR save = cu_w("{\"SaveType\":\"ToFile\",\"SaveStateFilePath\":\"%s\"}", path);
     CHECK_HR(S_OK, cu_sys_call(HcsSaveComputeSystem, a, save, NULL));
@@ -499,7 +505,14 @@ TEST(c13_36_restore_from_saved_state) {
     REQUIRE(SUCCEEDED(cu_create(u"c13-36b", cfg, &b)));
     CHECK(strcmp(cu_state(b), "Created") == 0);
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, b, NULL, NULL));
-    CHECK(strcmp(cu_state(b), "Running") == 0);
+    hj_value *pb = cu_props(b, u"{\"PropertyTypes\":[\"Memory\"]}");
+    REQUIRE(pb != NULL);
+    CHECK(cu_jstr_is(pb, "State", "Running"));
+    /* The saved state, not the new configuration (plain 1024 MB, no Linux kernel). */
+    CHECK(cu_jstr_is(pb, "RuntimeOsType", "Linux"));
+    const hj_value *ma = cu_jget(pa, "Memory.VirtualMachineMemory.AssignedMemory");
+    const hj_value *mb = cu_jget(pb, "Memory.VirtualMachineMemory.AssignedMemory");
+    CHECK(ma != NULL && mb != NULL && hj_equal(ma, mb));
     cu_kill_close(b);
 
     const char *missing = cu_s("{" CFG_SCHEMA ",\"Owner\":\"test\",\"VirtualMachine\":{"
