@@ -141,15 +141,35 @@ class _Waiter:
 
 
 class OperationOwner:
-    """In-flight operations of one HCS handle, so that closing the handle resolves them."""
+    """In-flight operations of one HCS handle, so that closing the handle resolves them.
 
-    __slots__ = ("_inflight", "bridge", "closed", "make_closed_error")
+    Also counts the HCS calls on the handle that are running in worker threads right now:
+    the handle must not be closed while another thread is inside a call that uses it
+    (semantics.md §3.4), so :meth:`wait_idle` lets the close wait for them.
+    """
+
+    __slots__ = ("_idle", "_inflight", "bridge", "busy", "closed", "make_closed_error")
 
     def __init__(self, bridge: LoopBridge, make_closed_error: Callable[[], HcsError]) -> None:
         self.bridge = bridge
         self.closed = False
         self.make_closed_error = make_closed_error
         self._inflight: set[_Waiter] = set()
+        self.busy = 0
+        self._idle: anyio.Event | None = None
+
+    def _leave(self) -> None:
+        self.busy -= 1
+        if self.busy == 0 and self._idle is not None:
+            self._idle.set()
+            self._idle = None
+
+    async def wait_idle(self) -> None:
+        """Wait until no HCS call on the handle runs in a worker thread."""
+        while self.busy:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
 
     def check_open(self) -> None:
         """Raise the owner's closed error if it is closed."""
@@ -203,8 +223,14 @@ async def run_operation(
     waiter.id = bridge.register(waiter, REGISTER_PROCESS_INFO if process_info else 0)
     try:
         if in_thread or _start_cost.slow():
-            with anyio.CancelScope(shield=True):
-                hr, document = await anyio.to_thread.run_sync(_begin, waiter.id, start)
+            if owner is not None:
+                owner.busy += 1
+            try:
+                with anyio.CancelScope(shield=True):
+                    hr, document = await anyio.to_thread.run_sync(_begin, waiter.id, start)
+            finally:
+                if owner is not None:
+                    owner._leave()
         else:
             hr, document = _begin(waiter.id, start)
     except BaseException:

@@ -44,8 +44,8 @@ import anyio.to_thread
 
 from aiohcs._bridge import current_bridge
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
+from aiohcs.errors import HcsError, error_from_hresult
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
-from aiohcs.errors import error_from_hresult
 from aiohcs.events import (
     Event,
     EventHub,
@@ -71,6 +71,8 @@ __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
 
 _GENERIC_ALL: Final = 0x10000000
 _E_SERVICE_DISCONNECT: Final = 0x8037011E
+# E_INVALIDARG, E_POINTER: what a host that refuses a NULL namespace would return.
+_BAD_ARGUMENT: Final = frozenset({0x80070057, 0x80004003})
 
 
 def _closed_error(system_id: str) -> HandleClosedError:
@@ -135,41 +137,16 @@ class ComputeSystem:
         if namespace is not None and not with_options:
             require_export("HcsCreateComputeSystemInNamespace")
         bridge = current_bridge()
-        hub = EventHub(bridge)
-        w_id, w_config, w_namespace = to_wide(id), to_wide(document), to_wide(namespace)
-        out = ffi.new("HCS_SYSTEM *")
-        callback_hr = [0]
-
-        if with_options:
-            options = ffi.new("HCS_CREATE_OPTIONS_1 *")
-            lib.aiohcs_init_create_options(options, hub.id)
-            options_ptr = ffi.cast("const HCS_CREATE_OPTIONS *", options)
-
-            def start(op: Any) -> int:
-                hr: int = lib.HcsCreateComputeSystemInNamespace(
-                    w_namespace, w_id, w_config, op, options_ptr, out
-                )
-                return hr
-
-        else:
-
-            def start(op: Any) -> int:
-                hr: int = lib.HcsCreateComputeSystem(w_id, w_config, op, ffi.NULL, out)
-                if hr >= 0 and out[0] != ffi.NULL:
-                    # Register at once: events from here on are queued for this loop.
-                    callback_hr[0] = lib.aiohcs_set_system_callback(out[0], hub.id)
-                return hr
-
         try:
-            await run_operation(start, operation="Create", system_id=id, in_thread=True)
-            if callback_hr[0] < 0:
-                raise error_from_hresult(
-                    callback_hr[0], operation="SetComputeSystemCallback", system_id=id
-                )
-        except BaseException:
-            await _discard_handle(out[0], hub)
-            raise
-        system = cls(_id=id, _namespace=namespace, _handle=out[0], _hub=hub, _bridge=bridge)
+            handle, hub = await _create_handle(bridge, id, document, namespace, with_options)
+        except HcsError as exc:
+            # The default namespace is passed as NULL. Should a host refuse that, fall
+            # back to HcsCreateComputeSystem + HcsSetComputeSystemCallback.
+            if not (with_options and namespace is None and exc.hresult in _BAD_ARGUMENT):
+                raise
+            with_options = False
+            handle, hub = await _create_handle(bridge, id, document, None, False)
+        system = cls(_id=id, _namespace=namespace, _handle=handle, _hub=hub, _bridge=bridge)
         if not with_options:
             await system._check_exited_after_registration()
         return system
@@ -406,9 +383,11 @@ class ComputeSystem:
         self._close_done = done = anyio.Event()
         self._ops.close()
         self._hub.close()
-        handle, self._handle = self._handle, None
         try:
             with anyio.CancelScope(shield=True):
+                # Never close the handle under a call another thread is making with it.
+                await self._ops.wait_idle()
+                handle, self._handle = self._handle, None
                 if handle is not None:
                     await anyio.to_thread.run_sync(lib.HcsCloseComputeSystem, handle)
                 self._hub.unregister()
@@ -446,6 +425,52 @@ class ComputeSystem:
             self._hub.bridge.unregister(self._hub.id)
         except Exception:
             pass
+
+
+async def _create_handle(
+    bridge: LoopBridge, id: str, document: str, namespace: str | None, with_options: bool
+) -> tuple[Any, EventHub]:
+    """Create the system and register its event callback; return (handle, hub).
+
+    With ``with_options`` the callback is registered atomically by
+    HcsCreateComputeSystemInNamespace (HCS_CREATE_OPTIONS_1); otherwise right after
+    HcsCreateComputeSystem returns, in the same worker-thread call.
+    """
+    hub = EventHub(bridge)
+    w_id, w_config, w_namespace = to_wide(id), to_wide(document), to_wide(namespace)
+    out = ffi.new("HCS_SYSTEM *")
+    callback_hr = [0]
+
+    if with_options:
+        options = ffi.new("HCS_CREATE_OPTIONS_1 *")
+        lib.aiohcs_init_create_options(options, hub.id)
+        options_ptr = ffi.cast("const HCS_CREATE_OPTIONS *", options)
+
+        def start(op: Any) -> int:
+            hr: int = lib.HcsCreateComputeSystemInNamespace(
+                w_namespace, w_id, w_config, op, options_ptr, out
+            )
+            return hr
+
+    else:
+
+        def start(op: Any) -> int:
+            hr: int = lib.HcsCreateComputeSystem(w_id, w_config, op, ffi.NULL, out)
+            if hr >= 0 and out[0] != ffi.NULL:
+                # Register at once: events from here on are queued for this loop.
+                callback_hr[0] = lib.aiohcs_set_system_callback(out[0], hub.id)
+            return hr
+
+    try:
+        await run_operation(start, operation="Create", system_id=id, in_thread=True)
+        if callback_hr[0] < 0:
+            raise error_from_hresult(
+                callback_hr[0], operation="SetComputeSystemCallback", system_id=id
+            )
+    except BaseException:
+        await _discard_handle(out[0], hub)
+        raise
+    return out[0], hub
 
 
 async def _discard_handle(handle: Any, hub: EventHub) -> None:

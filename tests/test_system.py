@@ -496,6 +496,47 @@ async def test_create_without_the_namespace_export_registers_after_create() -> N
         check_hr(lib.HcsimSetExportHidden(b"HcsCreateComputeSystemInNamespace", 0))
 
 
+async def test_create_falls_back_when_the_host_refuses_a_null_namespace() -> None:
+    fail_next("HcsCreateComputeSystemInNamespace", 0x80070057, 0)  # E_INVALIDARG, sync
+    async with await ComputeSystem.create("nullns", CONTAINER) as system:
+        stream = system.events()
+        await system.start()
+        await system.terminate()
+        with anyio.fail_after(5):
+            assert isinstance([e async for e in stream][-1], SystemExited)
+    # A named namespace is never retried without it.
+    fail_next("HcsCreateComputeSystemInNamespace", 0x80070057, 0)
+    with pytest.raises(errors.HcsError):
+        await ComputeSystem.create("nullns", CONTAINER, namespace="n")
+
+
+async def test_close_waits_for_calls_running_in_worker_threads() -> None:
+    """Starting calls run in threads on a slow host; close must not race them."""
+    set_delay("*", 0, 2)
+    system = await ComputeSystem.create("busy", VM)
+    outcome: list[BaseException | None] = []
+
+    async def start() -> None:
+        try:
+            await system.start()
+            outcome.append(None)
+        except HandleClosedError as exc:
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):  # the first calls teach aiohcs that the host is slow
+            await system.properties()
+        tg.start_soon(start)
+        await anyio.sleep(0)
+        assert system._ops.busy == 1  # start() is inside HcsStartComputeSystem, in a thread
+        await system.aclose()
+        assert system._ops.busy == 0
+    assert len(outcome) == 1
+    set_delay("*", 0, 0)
+    await settle()
+    await destroy("busy")
+
+
 # ---------------------------------------------------------------- events
 
 
