@@ -5,6 +5,7 @@ to the repository, where CI has them). A missing directory is a failure, not a s
 """
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -165,3 +166,116 @@ def test_missing_schema_dir_fails(tmp_path: Path) -> None:
     result = _generate(tmp_path / "nope", tmp_path / "out")
     assert result.returncode != 0
     assert "not found" in result.stderr
+
+
+# --------------------------------------------------------------------------- unusual inputs
+
+_LONG_VALUE = "ExtraordinarilyLongEnumerationValueThatKeepsGoingPastTheLineLimit"
+_LONG_FIELD = "ExtraordinarilyLongMemberNameForTheLineLimit"
+
+
+def _synthetic_schema(tmp_path: Path) -> Path:
+    """Two tiny releases exercising the generator's corner cases."""
+    guid = {"type": "string", "pattern": "^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$"}
+    old = {
+        "Mode": {"type": "string", "enum": ["", "Fast", "Slow"]},
+        "Node": {
+            "type": "object",
+            "properties": {
+                "Children": {"type": "array", "items": {"$ref": "#/definitions/Node"}},
+                "class": {"type": "boolean"},
+                "json": {"type": "string"},
+                "Gone": {"type": "integer", "format": "uint8"},
+            },
+        },
+        "Any": {"type": "object", "properties": {"Value": {"type": "object"}}},
+    }
+    new = {
+        "Mode": {"type": "string", "enum": ["Fast", "Slow", _LONG_VALUE]},
+        "Node": {
+            "type": "object",
+            "properties": {
+                "Children": {"type": "array", "items": {"$ref": "#/definitions/Node"}},
+                "class": {"type": "boolean"},
+                "json": {"type": "string"},
+                "Mode": {"type": "string", "$ref": "#/definitions/Mode"},
+                "Id": guid,
+                "Ratio": {"type": "number"},
+                _LONG_FIELD: {
+                    "type": "object",
+                    "additionalProperties": {"$ref": "#/definitions/ContainerCredentialGuardX"},
+                },
+                "Table": {"type": "CaseInsensitiveStringMap<Some.Namespace.Any>"},
+            },
+        },
+        "ContainerCredentialGuardX": {"type": "object", "properties": {}},
+        "Any": {"type": "object", "properties": {"Value": {"type": "object"}}},
+    }
+    schema_dir = tmp_path / "synthetic"
+    schema_dir.mkdir()
+    for release, definitions in (("1809", old), ("2004", new)):
+        doc = {
+            "swagger": "2.0",
+            "info": {"version": "2.4"},
+            "paths": {},
+            "definitions": definitions,
+        }
+        (schema_dir / f"hcs-schema-{release}.json").write_text(json.dumps(doc))
+    return schema_dir
+
+
+def test_unusual_inputs_give_clean_code(tmp_path: Path) -> None:
+    schema_dir = _synthetic_schema(tmp_path)
+    out = tmp_path / "out"
+    result = _generate(schema_dir, out)
+    assert result.returncode == 0, result.stderr
+    node = (out / "_types" / "node.py").read_text()
+    assert 'children: "list[Node] | None" = F("Children")' in node
+    assert 'class_: bool | None = F("class")' in node
+    assert 'json_: str | None = F("json")' in node
+    assert 'gone: UInt8 | None = F("Gone")' in node  # kept from the older release
+    assert 'table: dict[str, Any_] | None = F("Table")' in node
+    assert "ratio: float | None" in node
+    assert "id: Guid | None" in node
+    any_model = (out / "_types" / "any_.py").read_text()
+    assert "class Any_(HcsModel):" in any_model
+    assert '__hcs_name__ = "Any"' in any_model
+    enums = (out / "_enums.py").read_text()
+    assert 'EMPTY = ""' in enums
+    assert (
+        "    EXTRAORDINARILY_LONG_ENUMERATION_VALUE_THAT_KEEPS_GOING_PAST_THE_LINE_LIMIT = ("
+        in enums
+    )
+    assert "    extraordinarily_long_member_name_for_the_line_limit: (\n" in node  # wrapped
+    since = (out / "_since.py").read_text()
+    assert '"Gone": ("1809", "1809"),' in since
+    assert '"": ("1809", "1809"),' in since
+    for tool in (
+        ["check", "--no-cache", "--config", str(REPO / "pyproject.toml")],
+        ["format", "--check", "--no-cache", "--config", str(REPO / "pyproject.toml")],
+    ):
+        lint = subprocess.run(
+            [sys.executable, "-m", "ruff", *tool, str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_schema_errors_are_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    doc = {
+        "swagger": "2.0",
+        "definitions": {
+            "A": {"type": "object", "properties": {"B": {"$ref": "#/definitions/Missing"}}}
+        },
+    }
+    (bad / "hcs-schema-1809.json").write_text(json.dumps(doc))
+    result = _generate(bad, tmp_path / "out")
+    assert result.returncode != 0
+    assert "dangling $ref" in result.stderr
+    (bad / "hcs-schema-1809.json").write_text("{}")
+    result = _generate(bad, tmp_path / "out")
+    assert "not a swagger 2.0 file" in result.stderr

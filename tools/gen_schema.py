@@ -619,10 +619,14 @@ def render_models(layout: Layout, releases: list[Release]) -> str:
 
 
 def field_lines(fname: str, ftype: str, alias: str) -> list[str]:
+    """A field declaration, wrapped the way ruff format wraps it when it is too long."""
     line = f"    {fname}: {ftype} = F({py_str(alias)})"
     if len(line) <= LINE:
         return [line]
-    return [f"    {fname}: {ftype} = F(", f"        {py_str(alias)}", "    )"]
+    head = f"    {fname}: {ftype} = F("
+    if len(head) <= LINE or ftype.startswith('"'):
+        return [head, f"        {py_str(alias)}", "    )"]
+    return [f"    {fname}: (", f"        {ftype}", f"    ) = F({py_str(alias)})"]
 
 
 def render_since(types: dict[str, TypeDef], releases: list[Release]) -> str:
@@ -631,9 +635,7 @@ def render_since(types: dict[str, TypeDef], releases: list[Release]) -> str:
         '"""Release history of the HCS schema: first and last release of each type and member."""',
         "",
         "#: The schema releases the models were generated from, oldest first.",
-        "RELEASES: tuple[str, ...] = (",
-        *[f"    {py_str(r.name)}," for r in releases],
-        ")",
+        *tuple_lines("RELEASES: tuple[str, ...] = ", [py_str(r.name) for r in releases]),
         "",
         "#: SHA-256 of each release's swagger file.",
         "SOURCES: dict[str, str] = {",
@@ -664,17 +666,29 @@ def render_since(types: dict[str, TypeDef], releases: list[Release]) -> str:
     return "\n".join(out) + "\n"
 
 
+def tuple_lines(head: str, items: list[str]) -> list[str]:
+    """``head`` + a tuple of *items*, one per line (ruff keeps a single item on one line)."""
+    if not items:
+        return [f"{head}()"]
+    if len(items) == 1 and "\n" not in items[0] and len(f"{head}({items[0]},)") <= LINE:
+        return [f"{head}({items[0]},)"]
+    out = [f"{head}("]
+    for item in items:
+        out += [f"    {ln}" for ln in item.split("\n")]
+        out[-1] += ","
+    return [*out, ")"]
+
+
 def module_pairs(layout: Layout) -> list[str]:
+    """The ``(class, module)`` items of MODEL_MODULES."""
     out = []
     prefix = f"{PACKAGE}._types."
     for n in sorted(layout.objects, key=lambda n: layout.gen.cls[n]):
         cls, mod = py_str(layout.gen.cls[n]), py_str(layout.module[n][len(prefix) :])
-        line = f"    ({cls}, {mod}),"
-        out += (
-            [line]
-            if len(line) <= LINE
-            else ["    (", f"        {cls},", f"        {mod},", "    ),"]
-        )
+        if len(f"    ({cls}, {mod}),") <= LINE:
+            out.append(f"({cls}, {mod})")
+        else:
+            out.append(f"(\n    {cls},\n    {mod},\n)")
     return out
 
 
@@ -689,22 +703,14 @@ def render_names(layout: Layout, releases: list[Release]) -> str:
                 '"""Public names of aiohcs.schema._models (read without importing the models)."""',
                 "",
                 "#: The schema releases the models cover, oldest first.",
-                "RELEASES: tuple[str, ...] = (",
-                *[f"    {py_str(r.name)}," for r in releases],
-                ")",
+                *tuple_lines("RELEASES: tuple[str, ...] = ", [py_str(r.name) for r in releases]),
                 "",
-                "ENUMS: tuple[str, ...] = (",
-                *[f"    {py_str(n)}," for n in enums],
-                ")",
+                *tuple_lines("ENUMS: tuple[str, ...] = ", [py_str(n) for n in enums]),
                 "",
-                "MODELS: tuple[str, ...] = (",
-                *[f"    {py_str(n)}," for n in models],
-                ")",
+                *tuple_lines("MODELS: tuple[str, ...] = ", [py_str(n) for n in models]),
                 "",
                 "#: (model, module under aiohcs.schema._types) pairs.",
-                "MODEL_MODULES: tuple[tuple[str, str], ...] = (",
-                *module_pairs(layout),
-                ")",
+                *tuple_lines("MODEL_MODULES: tuple[tuple[str, str], ...] = ", module_pairs(layout)),
             ]
         )
         + "\n"
