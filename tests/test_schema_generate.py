@@ -276,6 +276,14 @@ def test_schema_errors_are_reported(tmp_path: Path) -> None:
     result = _generate(bad, tmp_path / "out")
     assert result.returncode != 0
     assert "dangling $ref" in result.stderr
+    cycle = {
+        "A": {"type": "object", "properties": {"B": {"$ref": "#/definitions/B"}}},
+        "B": {"type": "object", "properties": {"A": {"$ref": "#/definitions/A"}}},
+    }
+    (bad / "hcs-schema-1809.json").write_text(json.dumps({"swagger": "2.0", "definitions": cycle}))
+    result = _generate(bad, tmp_path / "out")
+    assert result.returncode != 0
+    assert "reference cycle A -> B -> A" in result.stderr
     (bad / "hcs-schema-1809.json").write_text("{}")
     result = _generate(bad, tmp_path / "out")
     assert "not a swagger 2.0 file" in result.stderr
