@@ -283,7 +283,7 @@ def test_schema_errors_are_reported(tmp_path: Path) -> None:
     (bad / "hcs-schema-1809.json").write_text(json.dumps({"swagger": "2.0", "definitions": cycle}))
     result = _generate(bad, tmp_path / "out")
     assert result.returncode != 0
-    assert "reference cycle A -> B -> A" in result.stderr
+    assert "reference cycle B -> A -> B" in result.stderr
     (bad / "hcs-schema-1809.json").write_text("{}")
     result = _generate(bad, tmp_path / "out")
     assert "not a swagger 2.0 file" in result.stderr
