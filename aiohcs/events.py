@@ -92,6 +92,22 @@ class Event:
     TYPE: ClassVar[int | None] = None
     #: True for events after which the handle delivers nothing more.
     TERMINAL: ClassVar[bool] = False
+    #: The HCS schema type of the payload (``aiohcs.schema`` model name), if documented.
+    PAYLOAD_TYPE: ClassVar[str | None] = None
+
+    def payload_model(self) -> Any:
+        """The payload validated as its :mod:`aiohcs.schema` model (None without payload).
+
+        Raises ``TypeError`` for events whose payload has no documented schema type, and
+        pydantic's ``ValidationError`` if HCS sent something that does not fit.
+        """
+        if self.PAYLOAD_TYPE is None:
+            raise TypeError(f"{type(self).__name__} has no documented payload type")
+        if self.data is None:
+            return None
+        from aiohcs import schema
+
+        return schema.get_type(self.PAYLOAD_TYPE).model_validate(self.data)
 
     def _field(self, name: str) -> Any:
         return self.data.get(name) if isinstance(self.data, dict) else None
@@ -107,6 +123,7 @@ class SystemExited(Event):
 
     TYPE: ClassVar[int | None] = EventType.SYSTEM_EXITED
     TERMINAL: ClassVar[bool] = True
+    PAYLOAD_TYPE: ClassVar[str | None] = "SystemExitStatus"
 
     @property
     def status(self) -> Any:
@@ -137,6 +154,7 @@ class SystemCrashInitiated(Event):
     """The guest began to crash (HcsEventSystemCrashInitiated). Payload: CrashReport."""
 
     TYPE: ClassVar[int | None] = EventType.SYSTEM_CRASH_INITIATED
+    PAYLOAD_TYPE: ClassVar[str | None] = "CrashReport"
 
     @property
     def report(self) -> Any:
@@ -149,6 +167,7 @@ class SystemCrashReport(Event):
     """The guest finished reporting a crash (HcsEventSystemCrashReport). Payload: CrashReport."""
 
     TYPE: ClassVar[int | None] = EventType.SYSTEM_CRASH_REPORT
+    PAYLOAD_TYPE: ClassVar[str | None] = "CrashReport"
 
     @property
     def report(self) -> Any:
@@ -183,6 +202,7 @@ class ProcessExited(Event):
 
     TYPE: ClassVar[int | None] = EventType.PROCESS_EXITED
     TERMINAL: ClassVar[bool] = True
+    PAYLOAD_TYPE: ClassVar[str | None] = "ProcessStatus"
 
     @property
     def status(self) -> Any:

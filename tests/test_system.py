@@ -549,6 +549,11 @@ async def test_crash_events(vm: ComputeSystem) -> None:
     assert [type(e) for e in events] == [SystemCrashInitiated, SystemCrashReport, SystemExited]
     assert isinstance(events[0], SystemCrashInitiated)
     assert "CrashParameters" in events[0].report
+    # The payloads validate as their schema models.
+    assert events[0].payload_model().crash_parameters == events[0].report["CrashParameters"]
+    assert str(events[-1].payload_model().exit_type) == "UnexpectedExit"
+    with pytest.raises(TypeError):
+        SystemGuestConnectionClosed(6).payload_model()
     assert events[-1].exit_type == "UnexpectedExit"  # type: ignore[attr-defined]
 
 
