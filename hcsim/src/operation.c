@@ -152,6 +152,16 @@ void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w) 
     hc_ref(op);
     w->gen = op->gen;
     w->fault = call->async_fault;
+    if (call->completion_ms == 0 && w->sys) {
+        /* no delay: straight onto the system's strand (one hand-off instead of two) */
+        work_item *it = malloc(sizeof *it);
+        if (it) {
+            it->base.run = work_item_run;
+            it->w = w;
+            hc_strand_post(&w->sys->work, &it->base);
+            return;
+        }
+    }
     hc_pool_post((uint64_t)call->completion_ms * 1000000u, op_due, w);
 }
 
