@@ -152,6 +152,39 @@ def test_since_and_until() -> None:
     assert State.since() == "1809"
 
 
+def test_unsupported_in_lists_members_a_release_lacks() -> None:
+    doc = ComputeSystem.model_validate(
+        {
+            "SchemaVersion": {"Major": 2, "Minor": 1},
+            "VirtualMachine": {
+                "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/k"}},
+                "Devices": {"VirtioSerial": {}, "Scsi": {"0": {"Attachments": {"0": {}}}}},
+                "Vendor": {"X": 1},
+            },
+        }
+    )
+    assert doc.unsupported_in("1809") == [
+        "VirtualMachine.Chipset.LinuxKernelDirect: 1903..21H2",
+        "VirtualMachine.Devices.VirtioSerial: 1903..21H2",
+    ]
+    assert doc.unsupported_in("1903") == []
+    from aiohcs.schema import builders
+
+    assert builders.empty_vm().unsupported_in("1809") == []
+    newer = Properties(
+        system_type=SystemType.HOST, ic_heartbeat_status=schema.IntegrationComponentStatus()
+    )
+    assert newer.unsupported_in("21H2") == [
+        "SystemType='Host': 1809..2004",
+        "ICHeartbeatStatus: 2004..2004",
+    ]
+    assert newer.unsupported_in("2004") == []
+    attachment = schema.Attachment(support_encrypted_files=True)
+    assert attachment.unsupported_in("2104") == ["SupportEncryptedFiles: 21H2..21H2"]
+    with pytest.raises(ValueError, match="unknown release"):
+        doc.unsupported_in("1607")
+
+
 def test_user_subclass_keeps_history() -> None:
     class MyParams(ProcessParameters):
         pass
@@ -401,6 +434,13 @@ def test_quirk_renamed_types_newest_definition_wins() -> None:
     assert schema.Container_Memory.since() == "2104"
     assert schema.System_PropertyQuery.since() == "2104"
     assert schema.PropertyType_2.until("GuestMemory") == "2004"
+    # The JSON did not change with the rename: member history follows the predecessor.
+    assert _since.PREDECESSORS["VirtualMachine_Memory"] == ("Memory_2",)
+    assert schema.VirtualMachine_Memory.since() == "2104"
+    assert schema.VirtualMachine_Memory.since("SizeInMB") == "1809"
+    assert schema.VirtualMachine_Memory.since("BackingPageSize") == "1903"
+    assert schema.VirtualMachine_Processor.since("CpuGroup") == "2104"
+    assert schema.ModifyPropertyType.since("CpuGroup") == "1809"
 
 
 def test_quirk_members_removed_later_are_kept_with_their_history() -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import hashlib
+import itertools
 import json
 import keyword
 import re
@@ -246,6 +247,8 @@ class TypeDef:
     first: str
     last: str
     members: dict[str, Member] = field(default_factory=dict)
+    spans: dict[str, list[str]] = field(default_factory=dict)
+    predecessors: list[str] = field(default_factory=list)
 
 
 def union(releases: list[Release]) -> dict[str, TypeDef]:
@@ -276,11 +279,55 @@ def union(releases: list[Release]) -> dict[str, TypeDef]:
                 if key not in td.members:
                     td.members[key] = Member(key, sch, r.name, r.name)
                 spans.setdefault(key, []).append(r.name)
-        for key, rels in spans.items():
-            ordered = sorted(rels, key=release_key)
-            td.members[key].first, td.members[key].last = ordered[0], ordered[-1]
+        td.spans = spans
         out[name] = td
+    _apply_renames(releases, out)
+    for td in out.values():
+        for key, rels in td.spans.items():
+            ordered = sorted(set(rels), key=release_key)
+            td.members[key].first, td.members[key].last = ordered[0], ordered[-1]
     return out
+
+
+def _ref_target(sch: dict[str, Any]) -> str | None:
+    for sub in (sch, sch.get("items"), sch.get("additionalProperties")):
+        if isinstance(sub, dict) and isinstance(sub.get("$ref"), str):
+            return str(sub["$ref"]).rsplit("/", 1)[-1]
+    return None
+
+
+def _apply_renames(releases: list[Release], types: dict[str, TypeDef]) -> None:
+    """Member history across type renames.
+
+    When a field's type changes name between two releases (2104 turned ``Memory_2`` into
+    ``VirtualMachine_Memory`` under ``Topology.Memory``, and so on), the JSON at that place
+    did not change: a member the new type shares with the old one has been sent since the
+    old type had it. Such members get the old type's releases added to their history, and
+    the new type records the old name in ``predecessors``.
+    """
+    for name, td in sorted(types.items()):
+        if td.kind != "object":
+            continue
+        for key in td.members:
+            seq = [
+                (r, _ref_target(r.definitions[name]["properties"][key]))
+                for r in releases
+                if name in r.definitions and key in r.definitions[name].get("properties", {})
+            ]
+            for (_, old), (_, new) in itertools.pairwise(seq):
+                if old and new and old != new and old not in types[new].predecessors:
+                    types[new].predecessors.append(old)
+    for td in types.values():
+        td.predecessors.sort()
+        for old in td.predecessors:
+            for r in releases:
+                if old not in r.definitions or td.name in r.definitions:
+                    continue
+                d = r.definitions[old]
+                keys = d["enum"] if td.kind == "enum" else list(d.get("properties", {}))
+                for key in keys:
+                    if key in td.members:
+                        td.spans[key].append(r.name)
 
 
 # --------------------------------------------------------------------------- naming
@@ -650,7 +697,18 @@ def render_since(types: dict[str, TypeDef], releases: list[Release]) -> str:
         ],
         "}",
         "",
-        "#: Schema type name -> JSON member name (or enum value) -> (first, last release).",
+        "#: Type -> the types it replaced (renamed at the same place in the documents).",
+        *dict_lines(
+            "PREDECESSORS: dict[str, tuple[str, ...]] = ",
+            [
+                f"{py_str(n)}: ({', '.join(py_str(p) for p in td.predecessors)},)"
+                for n, td in sorted(types.items())
+                if td.predecessors
+            ],
+        ),
+        "",
+        "#: Schema type name -> JSON member name (or enum value) -> (first, last release);",
+        "#: a member shared with a predecessor type counts from the predecessor's releases.",
         "MEMBERS: dict[str, dict[str, tuple[str, str]]] = {",
     ]
     for n, td in sorted(types.items()):
@@ -664,6 +722,13 @@ def render_since(types: dict[str, TypeDef], releases: list[Release]) -> str:
         out.append("    },")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def dict_lines(head: str, items: list[str]) -> list[str]:
+    """``head`` + a dict of ``key: value`` *items*, one per line (``{}`` when empty)."""
+    if not items:
+        return [f"{head}{{}}"]
+    return [f"{head}{{", *[f"    {item}," for item in items], "}"]
 
 
 def tuple_lines(head: str, items: list[str]) -> list[str]:

@@ -186,6 +186,52 @@ class HcsModel(BaseModel):
             last = span[1]
         return None if last == tables.RELEASES[-1] else str(last)
 
+    def unsupported_in(self, release: str) -> list[str]:
+        """Members set in this document that the schema of *release* does not have.
+
+        Each entry is ``"<JSON path>: <first>..<last release>"``, e.g.
+        ``"VirtualMachine.Chipset.LinuxKernelDirect: 1903..21H2"`` for a document checked
+        against ``"1809"``; enum values are checked too. Members the schema does not know in
+        any release (extensions) are not reported. An empty list means every member is there.
+        """
+        tables = _since_tables()
+        if release not in tables.RELEASES:
+            raise ValueError(f"unknown release {release!r}; known: {', '.join(tables.RELEASES)}")
+        key = release_key(release)
+        out: list[str] = []
+
+        def outside(span: tuple[str, str]) -> bool:
+            return not release_key(span[0]) <= key <= release_key(span[1])
+
+        def walk(value: object, path: str) -> None:
+            if isinstance(value, HcsModel):
+                # Type names are not on the wire (2104 renamed several), members are.
+                name = value.schema_name()
+                for attr, field in type(value).model_fields.items():
+                    member = getattr(value, attr)
+                    if member is None:
+                        continue
+                    alias = field.serialization_alias or attr
+                    sub = f"{path}.{alias}" if path else alias
+                    span = tables.MEMBERS[name].get(alias)
+                    if span is not None and outside(span):
+                        out.append(f"{sub}: {span[0]}..{span[1]}")  # and not its contents
+                    else:
+                        walk(member, sub)
+            elif isinstance(value, OpenEnum) and value.known:
+                span = tables.MEMBERS[type(value).__name__].get(value.value)
+                if span is not None and outside(span):
+                    out.append(f"{path}={value.value!r}: {span[0]}..{span[1]}")
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    walk(item, f"{path}.{i}")
+            elif isinstance(value, dict):
+                for k, item in value.items():
+                    walk(item, f"{path}.{k}")
+
+        walk(self, "")
+        return out
+
 
 class OpenEnum(str, Enum):
     """Base of every HCS enum: a ``str`` that also accepts values the schema does not list.

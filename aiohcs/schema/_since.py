@@ -286,7 +286,19 @@ TYPES: dict[str, tuple[str, str]] = {
     "WorkerExitType": ("2104", "21H2"),
 }
 
-#: Schema type name -> JSON member name (or enum value) -> (first, last release).
+#: Type -> the types it replaced (renamed at the same place in the documents).
+PREDECESSORS: dict[str, tuple[str, ...]] = {
+    "Container_HvSocket": ("HvSocket",),
+    "Container_Memory": ("Memory",),
+    "Container_Processor": ("Processor",),
+    "ModifyPropertyType": ("PropertyType",),
+    "VirtualMachine_HvSocket": ("HvSocket_2",),
+    "VirtualMachine_Memory": ("Memory_2",),
+    "VirtualMachine_Processor": ("Processor_2",),
+}
+
+#: Schema type name -> JSON member name (or enum value) -> (first, last release);
+#: a member shared with a predecessor type counts from the predecessor's releases.
 MEMBERS: dict[str, dict[str, tuple[str, str]]] = {
     "ApplySecureBootTemplateType": {
         "Apply": ("2004", "21H2"),
@@ -446,16 +458,16 @@ MEMBERS: dict[str, dict[str, tuple[str, str]]] = {
         "LRPC": ("1809", "21H2"),
     },
     "Container_HvSocket": {
-        "Config": ("2104", "21H2"),
-        "EnablePowerShellDirect": ("2104", "21H2"),
+        "Config": ("1809", "21H2"),
+        "EnablePowerShellDirect": ("1809", "21H2"),
     },
     "Container_Memory": {
-        "SizeInMB": ("2104", "21H2"),
+        "SizeInMB": ("1809", "21H2"),
     },
     "Container_Processor": {
-        "Count": ("2104", "21H2"),
-        "Maximum": ("2104", "21H2"),
-        "Weight": ("2104", "21H2"),
+        "Count": ("1809", "21H2"),
+        "Maximum": ("1809", "21H2"),
+        "Weight": ("1809", "21H2"),
     },
     "ContainersDef_BatchedBinding": {
         "bindingroots": ("2104", "21H2"),
@@ -895,8 +907,8 @@ MEMBERS: dict[str, dict[str, tuple[str, str]]] = {
         "ConsoleSize": ("1809", "21H2"),
     },
     "ModifyPropertyType": {
-        "ContainerCredentialGuard": ("2104", "21H2"),
-        "CpuGroup": ("2104", "21H2"),
+        "ContainerCredentialGuard": ("1809", "21H2"),
+        "CpuGroup": ("1809", "21H2"),
     },
     "ModifyRequestType": {
         "Add": ("1809", "21H2"),
@@ -1650,37 +1662,37 @@ MEMBERS: dict[str, dict[str, tuple[str, str]]] = {
         "Version": ("2104", "21H2"),
     },
     "VirtualMachine_HvSocket": {
-        "HvSocketConfig": ("2104", "21H2"),
+        "HvSocketConfig": ("1809", "21H2"),
     },
     "VirtualMachine_Memory": {
-        "AllowOvercommit": ("2104", "21H2"),
-        "BackingPageSize": ("2104", "21H2"),
-        "DirectMapFaultClusterSizeShift": ("2104", "21H2"),
-        "EnableColdDiscardHint": ("2104", "21H2"),
-        "EnableColdHint": ("2104", "21H2"),
-        "EnableDeferredCommit": ("2104", "21H2"),
-        "EnableHotHint": ("2104", "21H2"),
-        "FaultClusterSizeShift": ("2104", "21H2"),
-        "ForbidSmallBackingPages": ("2104", "21H2"),
-        "HighMmioBaseInMB": ("2104", "21H2"),
-        "HighMmioGapInMB": ("2104", "21H2"),
-        "LowMmioGapInMB": ("2104", "21H2"),
-        "PinBackingPages": ("2104", "21H2"),
-        "SizeInMB": ("2104", "21H2"),
+        "AllowOvercommit": ("1809", "21H2"),
+        "BackingPageSize": ("1903", "21H2"),
+        "DirectMapFaultClusterSizeShift": ("2004", "21H2"),
+        "EnableColdDiscardHint": ("1903", "21H2"),
+        "EnableColdHint": ("1809", "21H2"),
+        "EnableDeferredCommit": ("1809", "21H2"),
+        "EnableHotHint": ("1809", "21H2"),
+        "FaultClusterSizeShift": ("2004", "21H2"),
+        "ForbidSmallBackingPages": ("1903", "21H2"),
+        "HighMmioBaseInMB": ("2004", "21H2"),
+        "HighMmioGapInMB": ("2004", "21H2"),
+        "LowMmioGapInMB": ("2004", "21H2"),
+        "PinBackingPages": ("1903", "21H2"),
+        "SizeInMB": ("1809", "21H2"),
     },
     "VirtualMachine_Processor": {
-        "Count": ("2104", "21H2"),
+        "Count": ("1809", "21H2"),
         "CpuGroup": ("2104", "21H2"),
         "EnablePerfmonArchPmu": ("2104", "2104"),
-        "EnablePerfmonIpt": ("2104", "21H2"),
-        "EnablePerfmonLbr": ("2104", "21H2"),
-        "EnablePerfmonPebs": ("2104", "21H2"),
-        "EnablePerfmonPmu": ("2104", "21H2"),
-        "ExposeVirtualizationExtensions": ("2104", "21H2"),
-        "Limit": ("2104", "21H2"),
+        "EnablePerfmonIpt": ("1903", "21H2"),
+        "EnablePerfmonLbr": ("1903", "21H2"),
+        "EnablePerfmonPebs": ("1903", "21H2"),
+        "EnablePerfmonPmu": ("1903", "21H2"),
+        "ExposeVirtualizationExtensions": ("1809", "21H2"),
+        "Limit": ("1809", "21H2"),
         "MaximumFrequencyMHz": ("2104", "21H2"),
         "Reservation": ("2104", "21H2"),
-        "Weight": ("2104", "21H2"),
+        "Weight": ("1809", "21H2"),
     },
     "VirtualNodeInfo": {
         "MemoryUsageInPages": ("1809", "21H2"),
