@@ -160,7 +160,10 @@ class HcsModel(BaseModel):
         """First Windows SDK release whose schema has this type (or its *member*).
 
         *member* may be the attribute name or the JSON name. Returns ``None`` for a member the
-        schema does not define (an extension member).
+        schema does not define (an extension member). Member history counts the type this one
+        replaced (2104 renamed ``Memory_2`` to ``VirtualMachine_Memory`` and so on; the JSON
+        stayed the same), so ``VirtualMachine_Memory.since("SizeInMB")`` is ``"1809"`` while
+        ``VirtualMachine_Memory.since()`` is ``"2104"``.
         """
         tables = _since_tables()
         name = cls.schema_name()
