@@ -222,7 +222,7 @@ async def run_operation(
     waiter = _Waiter(bridge, on_abandoned)
     waiter.id = bridge.register(waiter, REGISTER_PROCESS_INFO if process_info else 0)
     try:
-        if in_thread or _start_cost.slow():
+        if in_thread or _start_cost.use_thread():
             if owner is not None:
                 owner.busy += 1
             try:
@@ -232,7 +232,9 @@ async def run_operation(
                 if owner is not None:
                     owner._leave()
         else:
+            t0 = time.perf_counter()
             hr, document = _begin(waiter.id, start)
+            _start_cost.record(time.perf_counter() - t0)
     except BaseException:
         bridge.unregister(waiter.id)
         raise
@@ -282,23 +284,35 @@ class _StartCost:
 
     Starting an operation is normally quick (on Windows an RPC that only queues the work),
     so it runs on the loop thread. If the host gets slow (a loaded compute service, or hcsim
-    with a synchronous delay), the calls move to worker threads until it is fast again, so
-    the loop keeps responding. Tracked as an exponentially weighted moving average.
+    with a synchronous delay), the calls move to worker threads so the loop keeps
+    responding. The cost is an exponentially weighted moving average of calls made on the
+    loop thread only (a call in a worker thread also measures its wait for the GIL, which
+    would keep the average high for ever); while calls go to threads, one in
+    :attr:`PROBE_EVERY` still runs on the loop to notice when the host is fast again.
     """
 
-    __slots__ = ("average",)
+    __slots__ = ("average", "skipped")
 
     #: Above this average (seconds), starting calls run in worker threads.
     THRESHOLD: Final = 0.0003
+    PROBE_EVERY: Final = 8
 
     def __init__(self) -> None:
         self.average = 0.0
+        self.skipped = 0
 
     def record(self, seconds: float) -> None:
         self.average += (seconds - self.average) * 0.2
 
-    def slow(self) -> bool:
-        return self.average > self.THRESHOLD
+    def use_thread(self) -> bool:
+        """True if the next starting call should run in a worker thread."""
+        if self.average <= self.THRESHOLD:
+            return False
+        self.skipped += 1
+        if self.skipped >= self.PROBE_EVERY:
+            self.skipped = 0
+            return False
+        return True
 
 
 _start_cost: Final = _StartCost()
@@ -311,7 +325,6 @@ def _begin(ident: int, start: Callable[[Any], int]) -> tuple[int, str | None]:
     started, so no callback will come: it is closed here (after fetching the failure
     document HCS may have stored in it).
     """
-    t0 = time.perf_counter()
     op = lib.aiohcs_create_operation(ident)
     if op == ffi.NULL:
         return _E_OUTOFMEMORY, None
@@ -320,7 +333,6 @@ def _begin(ident: int, start: Callable[[Any], int]) -> tuple[int, str | None]:
     except BaseException:
         lib.HcsCloseOperation(op)
         raise
-    _start_cost.record(time.perf_counter() - t0)
     if hr >= 0:
         return hr, None
     pp = new_document_ptr()
