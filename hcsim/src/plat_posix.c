@@ -651,23 +651,24 @@ static void monitor_main(void *unused) {
 }
 
 /* fork() in the host (e.g. os.fork): the child has no monitor thread and none of our
- * children, so it starts from a clean state; the lock is held across the fork so that
- * the child never inherits it mid-update. posix_spawn does not run these handlers. */
-static void atfork_prepare(void) { pthread_mutex_lock(&g_mon_mu); }
-static void atfork_parent(void) { pthread_mutex_unlock(&g_mon_mu); }
+ * children, so it starts from a clean state. No prepare handler takes g_mon_mu around
+ * the fork: the monitor thread allocates while holding it, and some allocators (MSan's
+ * fork interceptor, seen deadlocking) lock themselves before the prepare handlers run.
+ * So the child may find the state mid-update: it re-creates the lock and forgets the
+ * state without touching it (the old array and descriptors leak in the child; they are
+ * close-on-exec). posix_spawn does not run atfork handlers at all. */
 static void atfork_child(void) {
-    for (size_t i = 0; i < g_nwatch; i++)
-        if (g_watch[i].pidfd >= 0) close(g_watch[i].pidfd);
-    free(g_watch);
+    pthread_mutex_t fresh_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_cv = PTHREAD_COND_INITIALIZER;
+    memcpy(&g_mon_mu, &fresh_mu, sizeof fresh_mu);
+    memcpy(&g_mon_cv, &fresh_cv, sizeof fresh_cv);
     g_watch = NULL;
     g_nwatch = g_capwatch = 0;
-    close_wake_fds();
+    g_wake_r = g_wake_w = -1;
     g_mon_running = g_mon_stopping = 0;
-    pthread_cond_init(&g_mon_cv, NULL);
-    pthread_mutex_unlock(&g_mon_mu);
 }
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
-static void register_atfork(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+static void register_atfork(void) { pthread_atfork(NULL, NULL, atfork_child); }
 
 static int monitor_is_self(void) {
     return g_mon_running && pthread_equal(pthread_self(), g_mon_thread.t);
