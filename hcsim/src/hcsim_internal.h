@@ -366,6 +366,7 @@ struct hc_work {
     uint32_t gen;
     hc_system *sys;            /* ref: work runs on its strand; NULL = directly */
     hc_work_fn fn;
+    void (*abandon)(hc_work *w); /* under lock, when the work is skipped or faulted */
     HRESULT fault;
     hc_sysh *sh;               /* refs */
     hc_proch *ph;

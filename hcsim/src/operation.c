@@ -86,6 +86,11 @@ static void run_work(hc_work *w) {
         if (FAILED(w->fault)) {
             hr = w->fault;
             doc = hc_result_error(hr, "Failure injected by HcsimFailNext.");
+            if (w->abandon) {
+                hc_lock();
+                w->abandon(w);
+                hc_unlock();
+            }
         } else {
             doc = w->fn(w, &hr);
         }
@@ -98,6 +103,7 @@ static void run_work(hc_work *w) {
         hc_unlock();
     } else {
         hc_lock();
+        if (w->abandon) w->abandon(w); /* e.g. a create that will now never happen */
         work_free(w);
         hc_unlock();
     }

@@ -588,6 +588,13 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
     return NULL;
 }
 
+static void abandon_create_process(hc_work *w) {
+    if (w->proc->state == PS_CREATING) {
+        w->proc->state = PS_FAILED;
+        plat_cond_broadcast(&G.exit_cond);
+    }
+}
+
 /* ---- exports ---------------------------------------------------------------------------- */
 HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParameters,
                                 HCS_OPERATION operation, const SECURITY_DESCRIPTOR *securityDescriptor,
@@ -630,6 +637,7 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
     }
     w->raw = raw;
     w->proc = p; /* takes the creation reference */
+    w->abandon = abandon_create_process;
     hc_op_begin(op, HcsOperationTypeCreateProcess, &call, w);
     *process = (HCS_PROCESS)HC_HANDLE(ph);
     hc_unlock();

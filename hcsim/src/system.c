@@ -938,6 +938,13 @@ static hc_sysh *sysh_new(hc_system *s) { /* under lock */
     return h;
 }
 
+static void abandon_create(hc_work *w) {
+    if (w->sys->state == SS_CREATING) {
+        w->sys->state = SS_FAILED;
+        plat_cond_broadcast(&G.exit_cond);
+    }
+}
+
 static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuration,
                              HCS_OPERATION operation, const HCS_CREATE_OPTIONS_1 *opts,
                              const SECURITY_DESCRIPTOR *sd, HCS_SYSTEM *out) {
@@ -984,6 +991,7 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
         if (!h) hr = E_OUTOFMEMORY;
     }
     if (hr == S_OK && !(w = hc_work_new(work_create, s, h, NULL))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK) w->abandon = abandon_create;
     if (hr != S_OK) {
         if (h) {
             hc_reg_del(h);

@@ -444,3 +444,36 @@ TEST(core_properties_round_trip_cost) {
     HcsimReset();
     CHECK(tc_counts_zero());
 }
+
+/* ---- creations that never happen --------------------------------------------------------- */
+TEST(core_abandoned_creations_fail_cleanly) {
+    HcsimReset();
+    /* an injected async failure of create: the handle answers "not found" at once */
+    CHECK_HR(S_OK, HcsimFailNext("HcsCreateComputeSystem", 1, HCS_E_HYPERV_NOT_INSTALLED, HcsimFaultAsync));
+    HCS_SYSTEM s;
+    CHECK_HR(HCS_E_HYPERV_NOT_INSTALLED, tc_create("core-abandon", CFG_VM, 0, &s));
+    REQUIRE(s != NULL);
+    uint64_t t0 = tc_now_ms();
+    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, HcsWaitForComputeSystemExit(s, 5000, NULL));
+    CHECK(tc_now_ms() - t0 < 1000);
+    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, tc_call(HcsGetComputeSystemProperties, s, NULL, NULL));
+    HcsCloseComputeSystem(s);
+    /* a CreateProcess still queued when its system exits */
+    REQUIRE(tc_create("core-abandon2", CFG_VM, 1, &s) == S_OK);
+    CHECK_HR(S_OK, HcsimSetDelay("HcsCreateProcess", 300, 0));
+    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    HCS_PROCESS p = NULL;
+    char16_t *prm = tc_w("{\"CommandArgs\":[\"sleep\",\"30\"]}");
+    CHECK_HR(S_OK, HcsCreateProcess(s, prm, op, NULL, &p));
+    free(prm);
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, s, NULL, NULL));
+    CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, tc_wait(op, NULL));
+    t0 = tc_now_ms();
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), HcsWaitForProcessExit(p, 5000, NULL));
+    CHECK(tc_now_ms() - t0 < 1000);
+    HcsCloseOperation(op);
+    HcsCloseProcess(p);
+    HcsCloseComputeSystem(s);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
