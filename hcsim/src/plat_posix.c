@@ -231,8 +231,10 @@ static int is_executable_file(const char *path) {
 /* argv[0] with a '/' is used as it is (a relative one is resolved by exec, after the
  * chdir to opts->cwd). Otherwise it is looked up in the HOST's PATH (getenv("PATH") of
  * this process, not the PATH in opts->envp), skipping empty entries; unset PATH means
- * "/usr/local/bin:/usr/bin:/bin". ENOENT when nothing matches, EACCES when only
- * non-executable candidates were found. */
+ * "/usr/local/bin:/usr/bin:/bin". Relative PATH entries are taken relative to this
+ * process's working directory and the result made absolute (so opts->cwd cannot change
+ * what was found). ENOENT when nothing matches, EACCES when only non-executable
+ * candidates were found. */
 static int resolve_program(const char *name, char **out) {
     *out = NULL;
     if (name[0] == '\0') return ENOENT;
@@ -255,6 +257,12 @@ static int resolve_program(const char *name, char **out) {
             cand[dlen] = '/';
             memcpy(cand + dlen + 1, name, nlen + 1);
             int e = is_executable_file(cand);
+            if (e == 0 && cand[0] != '/') {
+                char *abs = realpath(cand, NULL);
+                free(cand);
+                if (!abs) return errno == ENOMEM ? ENOMEM : ENOENT;
+                cand = abs;
+            }
             if (e == 0) {
                 *out = cand;
                 return 0;

@@ -188,6 +188,70 @@ TEST(plat_spawn_path_lookup) {
     close_result(&r);
 }
 
+TEST(plat_spawn_path_search_order) {
+    /* PATH = d1:bin(relative):d2 with a non-executable "prog" in d1, an executable one in
+     * the relative dir and in d2: the relative one wins, found from our cwd even though
+     * the child runs in "/". Without the executable ones: EACCES. */
+    char d1[] = "/tmp/hcsim-plat-path1-XXXXXX", d2[] = "/tmp/hcsim-plat-path2-XXXXXX";
+    REQUIRE(mkdtemp(d1) && mkdtemp(d2));
+    char p1[128], p2[128], rel[128], relbin[128], oldcwd[PATH_MAX];
+    snprintf(p1, sizeof p1, "%s/hcsim-prog", d1);
+    snprintf(p2, sizeof p2, "%s/hcsim-prog", d2);
+    snprintf(relbin, sizeof relbin, "%s/bin", d2);
+    snprintf(rel, sizeof rel, "%s/bin/hcsim-prog", d2);
+    REQUIRE(mkdir(relbin, 0755) == 0);
+    CHECK(plat_write_file(p1, "#!/bin/sh\necho d1\n", 18) == 0);
+    CHECK(plat_write_file(p2, "#!/bin/sh\necho d2\n", 18) == 0);
+    CHECK(plat_write_file(rel, "#!/bin/sh\necho rel\n", 19) == 0);
+    CHECK(chmod(p2, 0755) == 0 && chmod(rel, 0755) == 0);
+    const char *old = getenv("PATH");
+    char *saved = old ? strdup(old) : NULL;
+    char newpath[512];
+    snprintf(newpath, sizeof newpath, "%s::bin:%s", d1, d2);
+    REQUIRE(getcwd(oldcwd, sizeof oldcwd) != NULL);
+    REQUIRE(chdir(d2) == 0);
+    setenv("PATH", newpath, 1);
+    const char *argv[] = {"hcsim-prog", NULL};
+    plat_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.argv = argv;
+    o.cwd = "/";
+    o.want_stdout = 1;
+    plat_spawn_result r;
+    char buf[64] = "";
+    int rc = plat_spawn(&o, &r);
+    if (rc == 0) {
+        read_all(r.stdout_fd, buf, sizeof buf);
+        CHECK(wait_child(r.pid) == 0);
+        close_result(&r);
+    }
+    CHECK(rc == 0 && strcmp(buf, "rel\n") == 0);
+    /* Without the relative entry, d2's copy. */
+    snprintf(newpath, sizeof newpath, "%s:%s", d1, d2);
+    setenv("PATH", newpath, 1);
+    buf[0] = '\0';
+    rc = plat_spawn(&o, &r);
+    if (rc == 0) {
+        read_all(r.stdout_fd, buf, sizeof buf);
+        CHECK(wait_child(r.pid) == 0);
+        close_result(&r);
+    }
+    CHECK(rc == 0 && strcmp(buf, "d2\n") == 0);
+    /* Only the non-executable one. */
+    setenv("PATH", d1, 1);
+    CHECK(plat_spawn(&o, &r) == EACCES);
+    CHECK(chdir(oldcwd) == 0);
+    if (saved) setenv("PATH", saved, 1);
+    else unsetenv("PATH");
+    free(saved);
+    plat_remove_file(p1);
+    plat_remove_file(p2);
+    plat_remove_file(rel);
+    rmdir(relbin);
+    rmdir(d1);
+    rmdir(d2);
+}
+
 struct writer_arg {
     int fd;
     const char *data;
