@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from test_system import CONTAINER, VM, counts
+from test_system import CONTAINER, VM, counts, set_delay
 
+from aiohcs._native import lib
 from aiohcs.events import SystemExited
 from aiohcs.system import ComputeSystem
 
@@ -95,6 +98,52 @@ def test_a_system_belongs_to_its_loop() -> None:
                 await again.terminate()
 
         anyio.run(cleanup, backend="asyncio")
+
+
+def _drop(holder: list[ComputeSystem]) -> None:
+    """Forget the last references (some may sit in reference cycles of the dead loop)."""
+    holder.clear()
+    gc.collect()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("close_first", [False, True], ids=["handle-open", "handle-closed"])
+def test_loop_ends_with_operations_in_flight(backend: str, close_first: bool) -> None:
+    """The loop goes away while HCS still works on its operations: the C side closes them."""
+    before_ids = lib.aiohcs_registered_count()
+    holder: list[ComputeSystem] = []
+
+    async def main() -> None:
+        system = await ComputeSystem.create("inflight", VM)
+        holder.append(system)
+        set_delay("HcsStartComputeSystem", 300)
+        set_delay("HcsGetComputeSystemProperties", 300)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(system.start)
+            tg.start_soon(system.properties)
+            await anyio.sleep(0.05)
+            assert counts()["PendingOperations"] == 2
+            tg.cancel_scope.cancel()
+        if close_first:
+            await system.aclose()
+
+    anyio.run(main, backend=backend)
+    assert lib.aiohcs_registered_count() == before_ids  # the loop's ids are gone
+    deadline = time.monotonic() + 5
+    while counts()["Operations"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert counts()["Operations"] == 0  # the late completions were closed in C
+
+    async def cleanup() -> None:
+        set_delay("*", 0, 0)
+        async with await ComputeSystem.open("inflight") as system:
+            assert (await system.properties())["State"] == "Running"  # the work went on
+            await system.terminate()
+
+    anyio.run(cleanup, backend=backend)
+    if not close_first:
+        with pytest.warns(ResourceWarning):
+            _drop(holder)
 
 
 SCRIPT = textwrap.dedent(
