@@ -26,7 +26,8 @@ static void event_run(hc_item *it) {
         st = &h->st;
         deliver = h->cb_set && !h->closed && h->cb;
         if (e->type == HcsEventOperationCallback)
-            deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) && !e->op->closed;
+            deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) &&
+                      (!e->op || !e->op->closed);
         cb = h->cb;
         ctx = (void *)(uintptr_t)h->ctx;
     } else {
@@ -34,7 +35,8 @@ static void event_run(hc_item *it) {
         st = &h->st;
         deliver = h->cb_set && !h->closed && h->cb;
         if (e->type == HcsEventOperationCallback)
-            deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) && !e->op->closed;
+            deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) &&
+                      (!e->op || !e->op->closed);
         cb = h->cb;
         ctx = h->ctx;
     }

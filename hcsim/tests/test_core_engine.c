@@ -477,3 +477,29 @@ TEST(core_abandoned_creations_fail_cleanly) {
     HcsimReset();
     CHECK(tc_counts_zero());
 }
+
+static atomic_int raw_events;
+static void raw_cb(HCS_EVENT *ev, void *ctx) {
+    (void)ctx;
+    if (ev->Type == HcsEventOperationCallback && ev->Operation == NULL) atomic_fetch_add(&raw_events, 1);
+}
+
+TEST(core_raised_operation_event_without_operation) {
+    HcsimReset();
+    HCS_SYSTEM a, b;
+    REQUIRE(tc_create("core-raw", CFG_VM, 1, &a) == S_OK);
+    char16_t *id = tc_w("core-raw");
+    CHECK_HR(S_OK, HcsOpenComputeSystem(id, GENERIC_ALL, &b));
+    atomic_store(&raw_events, 0);
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(a, HcsEventOptionNone, NULL, raw_cb));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(b, HcsEventOptionEnableOperationCallbacks, NULL, raw_cb));
+    CHECK_HR(S_OK, HcsimRaiseSystemEvent(NULL, id, HcsEventOperationCallback, NULL));
+    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, HcsimRaiseSystemEvent(NULL, u"no-such-system", 6, NULL));
+    tc_sleep_ms(100);
+    CHECK(atomic_load(&raw_events) == 1); /* only the handle with the option */
+    free(id);
+    HcsCloseComputeSystem(a);
+    HcsCloseComputeSystem(b);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
