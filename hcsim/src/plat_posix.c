@@ -405,7 +405,9 @@ int plat_spawn(const plat_spawn_opts *o, plat_spawn_result *out) {
     }
     sigset_t none, all;
     sigemptyset(&none);
-    sigfillset(&all);
+    sigfillset(&all); /* glibc leaves out its internal signals (32, 33) by itself */
+    sigdelset(&all, SIGKILL); /* cannot be caught anyway; some systems reject them */
+    sigdelset(&all, SIGSTOP);
     if ((rc = posix_spawnattr_setsigmask(&at, &none)) != 0) goto done;
     if ((rc = posix_spawnattr_setsigdefault(&at, &all)) != 0) goto done;
     if ((rc = posix_spawnattr_setflags(&at, flags)) != 0) goto done;
