@@ -1,0 +1,195 @@
+"""What both pipe engines share: the owned pipe end, the stream base classes, loop wake-ups."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+import sniffio
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "PipeReceiveStream",
+    "PipeSendStream",
+    "RawPipe",
+    "loop_waker",
+]
+
+#: Bytes asked for per read (and the default ``max_bytes`` of ``receive``).
+DEFAULT_CHUNK: Final = 65536
+
+_INVALID_HANDLES: Final = frozenset((0, -1, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF))
+
+
+class RawPipe:
+    """One end of an OS pipe that this process owns, closed exactly once.
+
+    ``handle`` is the HANDLE value HCS handed out (closed with ``CloseHandle``), or None
+    for a plain POSIX descriptor (closed with ``os.close``). ``fd`` is the POSIX
+    descriptor behind it (``-1`` on Windows).
+    """
+
+    __slots__ = ("_close", "_lock", "closed", "fd", "handle")
+
+    def __init__(self, fd: int, close: Callable[[], object], handle: int | None = None) -> None:
+        self.fd = fd
+        self.handle = handle
+        self._close = close
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @classmethod
+    def from_fd(cls, fd: int) -> RawPipe:
+        """Own the POSIX descriptor ``fd`` (closed with ``os.close``)."""
+        return cls(fd, lambda: os.close(fd))
+
+    @classmethod
+    def from_handle(cls, handle: int) -> RawPipe | None:
+        """Own a pipe HANDLE from HCS (None if the value means "no handle")."""
+        if handle in _INVALID_HANDLES:
+            return None
+        from aiohcs._native import IS_EMULATOR, ffi, lib
+
+        h = ffi.cast("HANDLE", handle)
+        fd = int(lib.HcsimHandleToFd(h)) if IS_EMULATOR else -1
+
+        def close() -> None:
+            lib.CloseHandle(h)
+
+        return cls(fd, close, handle)
+
+    def close(self) -> None:
+        """Close the pipe end (idempotent, thread-safe)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        self._close()
+
+    def writers_gone(self) -> bool:
+        """POSIX read ends: True once every writer has closed (all output is in the pipe).
+
+        Does not consume anything. Always False where it cannot be told without reading.
+        """
+        if self.fd < 0 or self.closed or sys.platform == "win32":
+            return False
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        try:
+            events = poller.poll(0)
+        except OSError:
+            return False
+        return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events)
+
+
+def loop_waker() -> Callable[[Callable[[], object]], None]:
+    """Return a thread-safe, non-blocking "run this on the current event loop soon"."""
+    backend = sniffio.current_async_library()
+    if backend == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+
+        def trio_soon(fn: Callable[[], object]) -> None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(fn)
+
+        return trio_soon
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def asyncio_soon(fn: Callable[[], object]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            loop.call_soon_threadsafe(fn)
+
+    return asyncio_soon
+
+
+class PipeReceiveStream(anyio.abc.ByteReceiveStream):
+    """The read end of a process's stdout/stderr pipe (both engines).
+
+    ``receive()`` returns whatever is available (at most ``max_bytes``) and raises
+    ``anyio.EndOfStream`` once the writer closed and everything was read. A cancelled
+    ``receive()`` never loses data: nothing is consumed unless it is returned.
+    """
+
+    #: "fd" or "thread".
+    engine: str = ""
+    _eof: bool
+    _raw: RawPipe
+
+    @property
+    def at_eof(self) -> bool:
+        """True once ``receive()`` reached the end of the stream."""
+        return self._eof
+
+    @property
+    def closed(self) -> bool:
+        """True once the stream was closed."""
+        return self._raw.closed
+
+    def output_complete(self) -> bool:
+        """True when no more data can arrive: EOF seen, stream closed, or writers gone."""
+        return self._eof or self._raw.closed or self._raw.writers_gone()
+
+    async def read_all(self, max_bytes: int = DEFAULT_CHUNK) -> bytes:
+        """Receive until end of stream and return everything."""
+        parts: list[bytes] = []
+        while True:
+            try:
+                parts.append(await self.receive(max_bytes))
+            except anyio.EndOfStream:
+                return b"".join(parts)
+
+
+class PipeSendStream(anyio.abc.ByteSendStream):
+    """The write end of a process's stdin pipe (both engines).
+
+    ``send()`` returns once all of ``item`` was written to the pipe (backpressure: it
+    waits while the pipe is full). If it is cancelled part-way, :attr:`bytes_written`
+    still counts exactly the bytes that were written, so a caller can resume without
+    loss or duplication. ``aclose()`` closes the pipe: the process reads end of file.
+    """
+
+    engine: str = ""
+    _raw: RawPipe
+    _after_close: Callable[[], Awaitable[None]] | None
+
+    @property
+    def bytes_written(self) -> int:
+        """Total bytes written to the pipe so far (exact, also after a cancelled send)."""
+        raise NotImplementedError
+
+    async def send(self, item: bytes | bytearray | memoryview) -> None:
+        """Write all of ``item`` (any bytes-like object); waits while the pipe is full."""
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        """True once the stream was closed."""
+        return self._raw.closed
+
+    async def send_eof(self) -> None:
+        """Close the stream (the process sees end of file); same as ``aclose()``."""
+        await self.aclose()
+
+    async def _run_after_close(self) -> None:
+        hook, self._after_close = self._after_close, None
+        if hook is not None:
+            await hook()
+
+
+def as_view(item: Any) -> memoryview:
+    """A flat byte view of a bytes-like object."""
+    view = memoryview(item)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    return view
