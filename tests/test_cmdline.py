@@ -9,12 +9,10 @@ from hypothesis import strategies as st
 from aiohcs._cmdline import join_windows, quote_windows_arg, quote_windows_program, split_windows
 
 # Any text without NUL or lone surrogates (HCS strings are UTF-16).
-ARG = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"))
+ARG = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"))
 # Tricky characters on their own, to hit the backslash/quote rules often.
 TRICKY = st.text(st.sampled_from(['"', "\\", " ", "\t", "a", "\n"]), max_size=12)
-PROGRAM = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters='\0"'), min_size=0
-)
+PROGRAM = st.text(st.characters(exclude_categories=["Cs"], exclude_characters='\0"'), min_size=0)
 
 
 @pytest.mark.parametrize(
