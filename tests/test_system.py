@@ -560,8 +560,10 @@ async def test_close_waits_for_calls_running_in_worker_threads() -> None:
             await system.properties()
         _start_cost.skipped = 0  # (the next call is not one of the periodic probes)
         tg.start_soon(start)
-        await anyio.sleep(0)
-        assert system._ops.busy == 1  # start() is inside HcsStartComputeSystem, in a thread
+        with anyio.fail_after(5):
+            while system._ops.busy == 0:  # until start() is inside HCS, in a worker thread
+                await anyio.sleep(0)
+        assert system._ops.busy == 1
         await system.aclose()
         assert system._ops.busy == 0
     assert len(outcome) == 1
