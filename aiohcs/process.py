@@ -1,0 +1,907 @@
+"""Processes inside compute systems, with async stdio.
+
+:func:`open_process` (``system.open_process``) starts a process through ``HcsCreateProcess``
+and returns a :class:`Process`: its HCS_PROCESS handle (events registered before the process
+can exit), and its std pipes as anyio byte streams (:mod:`aiohcs._pipes`). No shell is ever
+involved: a sequence of arguments becomes ``CommandArgs`` for Linux guests and a command
+line quoted by the ``CommandLineToArgvW`` rules for Windows guests (:mod:`aiohcs._cmdline`);
+a single string is passed unchanged as ``CommandLine``.
+
+Exit: :meth:`Process.wait` reports the exit code only once the output pipes are complete —
+every byte the process wrote to stdout/stderr can be read from the streams (their write
+side is closed). A guest whose pipes stay open after the exit (a background child keeps
+them) gets a bounded grace period (``drain_timeout``, default :data:`DRAIN_TIMEOUT`); then
+the exit is reported anyway, :attr:`Process.pipes_not_closed` names the pipes and a
+:class:`PipesNotClosed` warning is issued.
+
+Signals, terminate and kill of a process that has already exited are benign no-ops: they
+return False (True when delivered). ``kill()`` opens a fresh system handle and process
+handle for its terminate, because HCS serialises signals per system handle and a kill must
+not queue behind them (semantics.md §8.3).
+
+``async with proc`` / ``aclose()`` behave like anyio's processes: close stdin, wait for the
+exit (killing the process if the wait is cancelled), close the pipes and the handle.
+``aclose(wait=False)`` only lets go: the process keeps running in the guest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import warnings
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from aiohcs import errors
+from aiohcs._bridge import current_bridge
+from aiohcs._cmdline import join_windows
+from aiohcs._native import ffi, lib, to_wide
+from aiohcs._pipes import (
+    PipeReceiveStream,
+    PipeSendStream,
+    RawPipe,
+    receive_stream,
+    resolve_engine,
+    send_stream,
+)
+from aiohcs.events import EventHub, EventStream, EventType, ProcessExited, decode_event
+from aiohcs.events import ServiceDisconnected as ServiceDisconnectedEvent
+from aiohcs.operation import (
+    HandleClosedError,
+    OperationOwner,
+    parse_document,
+    run_operation,
+    to_document,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from aiohcs._bridge import LoopBridge, ProcessInfo
+    from aiohcs.system import ComputeSystem
+
+__all__ = [
+    "DEVNULL",
+    "DRAIN_TIMEOUT",
+    "PIPE",
+    "WINDOWS_SIGNALS",
+    "CompletedProcess",
+    "PipesNotClosed",
+    "Process",
+    "ProcessFailed",
+    "build_process_parameters",
+    "open_process",
+    "run_process",
+    "stream_process",
+]
+
+#: Ask for a pipe (the default for every stream).
+PIPE: Final = subprocess.PIPE
+#: No pipe: the process gets no stream (what it then reads/writes is up to the guest).
+DEVNULL: Final = subprocess.DEVNULL
+#: Seconds :meth:`Process.wait` waits, after the exit, for the output pipes to close.
+DRAIN_TIMEOUT: Final = 2.0
+#: The ProcessSignal names Windows guests accept.
+WINDOWS_SIGNALS: Final = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
+# POSIX signal numbers a Windows guest can take, as hcsshim maps them.
+_WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): "CtrlShutdown"}
+
+_GENERIC_ALL: Final = 0x10000000
+_E_SERVICE_DISCONNECT: Final = 0x8037011E
+#: Errors that mean "the process (or its system) is already gone" for signals and kills.
+_GONE: Final = (
+    errors.ProcessAlreadyStopped,
+    errors.ProcessNotFound,
+    errors.SystemAlreadyStopped,
+    errors.SystemNotFound,
+    errors.AccessDenied,
+)
+
+CompletedProcess = subprocess.CompletedProcess
+GuestOs = Literal["Linux", "Windows"]
+
+
+class PipesNotClosed(RuntimeWarning):
+    """A process exited but its output pipes stayed open past the grace period.
+
+    Something in the guest (a background child) still holds them. The exit was reported
+    anyway; output written later can still be read from the streams.
+    """
+
+
+class ProcessFailed(subprocess.CalledProcessError):
+    """``run_process(check=True)``: the process exited with a non-zero code.
+
+    ``returncode``, ``cmd``, ``stdout`` and ``stderr`` as in ``CalledProcessError``.
+    """
+
+
+# ------------------------------------------------------------------------ guest OS
+
+_guest_os: weakref.WeakKeyDictionary[ComputeSystem, GuestOs] = weakref.WeakKeyDictionary()
+
+
+async def guest_os(system: ComputeSystem) -> GuestOs:
+    """Return the guest OS of ``system`` (Properties.RuntimeOsType; Windows if absent)."""
+    cached = _guest_os.get(system)
+    if cached is not None:
+        return cached
+    props = await system.properties()
+    value = props.get("RuntimeOsType") if isinstance(props, dict) else None
+    result: GuestOs = "Linux" if str(value).lower() == "linux" else "Windows"
+    _guest_os[system] = result
+    return result
+
+
+# ------------------------------------------------------------------------ parameters
+
+
+def _wants_pipe(value: int | None, name: str) -> bool:
+    if value == PIPE:
+        return True
+    if value is None or value == DEVNULL:
+        return False
+    raise ValueError(f"{name} must be PIPE, DEVNULL or None (HCS cannot take other files)")
+
+
+def build_process_parameters(
+    command: str | Sequence[str],
+    guest: GuestOs,
+    *,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    console: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Return the ProcessParameters document for a command (see :func:`open_process`)."""
+    params: dict[str, Any] = {}
+    raw_command: object = command
+    if isinstance(raw_command, (bytes, bytearray)):
+        raise TypeError("command must be str or a sequence of str, not bytes")
+    if isinstance(command, str):
+        if not command:
+            raise ValueError("the command is empty")
+        params["CommandLine"] = command
+    else:
+        argv = [os.fspath(arg) for arg in command]
+        for arg in argv:
+            if not isinstance(arg, str):
+                raise TypeError(f"command arguments must be str, not {type(arg).__name__}")
+        if not argv:
+            raise ValueError("the command is empty")
+        if guest == "Linux":
+            params["CommandArgs"] = argv
+        else:
+            params["CommandLine"] = join_windows(argv)
+    if cwd is not None:
+        params["WorkingDirectory"] = os.fspath(cwd)
+    if env is not None:
+        params["Environment"] = {str(k): str(v) for k, v in env.items()}
+    if user is not None:
+        params["User"] = user
+    if console is not None:
+        height, width = console
+        params["EmulateConsole"] = True
+        params["ConsoleSize"] = [int(height), int(width)]
+        stderr = False  # HCS ignores the stderr pipe with a console
+    params["CreateStdInPipe"] = stdin
+    params["CreateStdOutPipe"] = stdout
+    params["CreateStdErrPipe"] = stderr
+    return params
+
+
+# ------------------------------------------------------------------------ the process
+
+
+def _closed_error(pid: int, system_id: str) -> HandleClosedError:
+    return HandleClosedError(
+        message=f"the handle of process {pid} in {system_id!r} has been closed",
+        system_id=system_id,
+        process_id=pid,
+    )
+
+
+class Process:
+    """A process in a compute system: its HCS_PROCESS handle and its std streams."""
+
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_bridge",
+        "_close_done",
+        "_drain_timeout",
+        "_guest",
+        "_handle",
+        "_hub",
+        "_namespace",
+        "_ops",
+        "_returncode",
+        "_system",
+        "_system_id",
+        "pid",
+        "pipes_not_closed",
+        "stderr",
+        "stdin",
+        "stdout",
+    )
+
+    #: The process id in the guest.
+    pid: int
+    #: The write end of the process's stdin (None if not requested).
+    stdin: PipeSendStream | None
+    #: The read ends of its stdout / stderr (None if not requested).
+    stdout: PipeReceiveStream | None
+    stderr: PipeReceiveStream | None
+    #: Output pipes still open when the drain grace period ran out (empty normally).
+    pipes_not_closed: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        _system: ComputeSystem,
+        _handle: Any,
+        _hub: EventHub,
+        _bridge: LoopBridge,
+        _pid: int,
+        _args: Any,
+        _guest: GuestOs | None,
+        _drain_timeout: float,
+    ) -> None:
+        self._system = _system
+        self._system_id = _system.id
+        self._namespace = _system.namespace
+        self._handle = _handle
+        self._hub = _hub
+        self._bridge = _bridge
+        self.pid = _pid
+        self._args = _args
+        self._guest = _guest
+        self._drain_timeout = _drain_timeout
+        self._returncode: int | None = None
+        self._close_done: anyio.Event | None = None
+        self._ops = OperationOwner(_bridge, functools.partial(_closed_error, _pid, _system.id))
+        self.stdin = None
+        self.stdout = None
+        self.stderr = None
+        self.pipes_not_closed = ()
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    async def _create(
+        cls,
+        system: ComputeSystem,
+        command: str | Sequence[str],
+        *,
+        stdin: int | None,
+        stdout: int | None,
+        stderr: int | None,
+        cwd: str | os.PathLike[str] | None,
+        env: Mapping[str, str] | None,
+        user: str | None,
+        console: tuple[int, int] | None,
+        pipe_engine: str | None,
+        drain_timeout: float,
+    ) -> Process:
+        engine = resolve_engine(pipe_engine)
+        want = (
+            _wants_pipe(stdin, "stdin"),
+            _wants_pipe(stdout, "stdout"),
+            _wants_pipe(stderr, "stderr"),
+        )
+        guest = None if isinstance(command, str) else await guest_os(system)
+        params = build_process_parameters(
+            command,
+            guest or "Windows",
+            stdin=want[0],
+            stdout=want[1],
+            stderr=want[2],
+            cwd=cwd,
+            env=env,
+            user=user,
+            console=console,
+        )
+        w_params = to_wide(json.dumps(params, separators=(",", ":")))
+        sys_handle = system._require_handle()
+        bridge = current_bridge()
+        hub = EventHub(bridge)
+        out = ffi.new("HCS_PROCESS *")
+        callback_hr = [0]
+
+        def start(op: Any) -> int:
+            hr: int = lib.HcsCreateProcess(sys_handle, w_params, op, ffi.NULL, out)
+            if hr >= 0 and out[0] != ffi.NULL:
+                # Registered before the process can run: its exit cannot be missed.
+                callback_hr[0] = lib.aiohcs_set_process_callback(out[0], hub.id)
+            return hr
+
+        info: ProcessInfo | None = None
+        try:
+            # Shielded: creating a process is quick, and a half-created one must not leak.
+            with anyio.CancelScope(shield=True):
+                try:
+                    result = await run_operation(
+                        start,
+                        operation="CreateProcess",
+                        system_id=system.id,
+                        process_info=True,
+                        owner=system._ops,
+                    )
+                    info = result.process_info
+                except errors.HcsError as exc:
+                    if out[0] == ffi.NULL:
+                        raise
+                    # WS2022 quirk (semantics §8.2): the wait can fail spuriously although
+                    # the process exists; its information tells.
+                    info = await _recover_process_info(out[0], system.id, exc)
+            if callback_hr[0] < 0:
+                raise errors.error_from_hresult(
+                    callback_hr[0], operation="SetProcessCallback", system_id=system.id
+                )
+            if info is None:
+                raise errors.error_from_hresult(
+                    0x8037011D, operation="CreateProcess", system_id=system.id
+                )
+        except BaseException:
+            await _discard_process_handle(out[0] if out[0] != ffi.NULL else None, hub)
+            raise
+        proc = cls(
+            _system=system,
+            _handle=out[0],
+            _hub=hub,
+            _bridge=bridge,
+            _pid=info.process_id,
+            _args=command,
+            _guest=guest,
+            _drain_timeout=drain_timeout,
+        )
+        proc._attach_pipes(info, engine)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await proc.kill()
+                await proc.aclose()
+            raise
+        return proc
+
+    def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:
+        raws = [RawPipe.from_handle(h) for h in (info.std_input, info.std_output, info.std_error)]
+        try:
+            if raws[0] is not None:
+                self.stdin = send_stream(raws[0], engine, after_close=self._stdin_closed)
+            if raws[1] is not None:
+                self.stdout = receive_stream(raws[1], engine)
+            if raws[2] is not None:
+                self.stderr = receive_stream(raws[2], engine)
+        except BaseException:
+            for raw in raws:
+                if raw is not None:
+                    raw.close()
+            raise
+
+    @classmethod
+    async def open(
+        cls, system: ComputeSystem, pid: int, *, drain_timeout: float = DRAIN_TIMEOUT
+    ) -> Process:
+        """Open a new handle to the running process ``pid`` of ``system`` (no std streams).
+
+        Raises :class:`~aiohcs.errors.ProcessNotFound` if there is no such process.
+        """
+        sys_handle = system._require_handle()
+        bridge = current_bridge()
+        hub = EventHub(bridge)
+        out = ffi.new("HCS_PROCESS *")
+
+        def do_open() -> tuple[int, int]:
+            hr = lib.HcsOpenProcess(sys_handle, pid, _GENERIC_ALL, out)
+            if hr < 0 or out[0] == ffi.NULL:
+                return hr, 0
+            return hr, lib.aiohcs_set_process_callback(out[0], hub.id)
+
+        try:
+            with anyio.CancelScope(shield=True):
+                hr, callback_hr = await anyio.to_thread.run_sync(do_open)
+            if hr < 0:
+                raise errors.error_from_hresult(
+                    hr, operation="OpenProcess", system_id=system.id, process_id=pid
+                )
+            if callback_hr < 0:
+                raise errors.error_from_hresult(
+                    callback_hr, operation="SetProcessCallback", system_id=system.id
+                )
+        except BaseException:
+            await _discard_process_handle(out[0] if out[0] != ffi.NULL else None, hub)
+            raise
+        proc = cls(
+            _system=system,
+            _handle=out[0],
+            _hub=hub,
+            _bridge=bridge,
+            _pid=pid,
+            _args=None,
+            _guest=None,
+            _drain_timeout=drain_timeout,
+        )
+        try:
+            # An exit between the open and the registration is caught here.
+            status = await proc.properties()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await proc.aclose(wait=False)
+            raise
+        if isinstance(status, dict) and status.get("Exited"):
+            raw = json.dumps(status)
+            hub.publish(decode_event(int(EventType.PROCESS_EXITED), raw, synthesized=True))
+        return proc
+
+    # ---------------------------------------------------------------- attributes
+
+    @property
+    def args(self) -> Any:
+        """The command the process was started with (None for :meth:`open`)."""
+        return self._args
+
+    @property
+    def system_id(self) -> str:
+        """The id of the compute system the process runs in."""
+        return self._system_id
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once :meth:`wait` has reported the exit, else None."""
+        return self._returncode
+
+    @property
+    def closed(self) -> bool:
+        """True once the handle was closed."""
+        return self._ops.closed
+
+    @property
+    def exited(self) -> bool:
+        """True once HCS reported the exit (the pipes may still be draining)."""
+        return isinstance(self._hub.terminal, ProcessExited)
+
+    def __repr__(self) -> str:
+        state = f"returncode={self._returncode}" if self._returncode is not None else "running"
+        return f"<Process {self.pid} in {self._system_id!r} ({state})>"
+
+    # ---------------------------------------------------------------- operations
+
+    async def _call(
+        self, operation: str, function: Callable[..., int], options: Any = None
+    ) -> str | None:
+        self._ops.check_open()
+        handle = self._handle
+        w_options = to_wide(to_document(options))
+
+        def start(op: Any) -> int:
+            hr: int = function(handle, op, w_options)
+            return hr
+
+        result = await run_operation(
+            start,
+            operation=operation,
+            system_id=self._system_id,
+            process_id=self.pid,
+            owner=self._ops,
+        )
+        return result.document
+
+    async def _stop_call(
+        self, operation: str, function: Callable[..., int], options: Any = None
+    ) -> bool:
+        """Run a signal/terminate; False if the process had already exited."""
+        if self.exited:
+            await anyio.lowlevel.checkpoint()
+            return False
+        try:
+            await self._call(operation, function, options)
+        except _GONE:
+            return False
+        return True
+
+    async def _guest_os(self) -> GuestOs:
+        if self._guest is None:
+            self._guest = await guest_os(self._system)
+        return self._guest
+
+    async def send_signal(self, sig: int | str) -> bool:
+        """Send a signal; True if delivered, False if the process had already exited.
+
+        Linux guests take a signal number (``signal.SIGTERM`` or ``15``; a name such as
+        ``"SIGTERM"`` is converted). Windows guests take a ProcessSignal name
+        (:data:`WINDOWS_SIGNALS`); SIGINT and SIGTERM map to CtrlC and CtrlShutdown.
+        """
+        value: int | str
+        if await self._guest_os() == "Linux":
+            if isinstance(sig, str):
+                try:
+                    value = int(signal.Signals[sig.upper()])
+                except KeyError:
+                    raise ValueError(f"unknown signal name {sig!r}") from None
+            else:
+                value = int(sig)
+        elif isinstance(sig, str):
+            if sig not in WINDOWS_SIGNALS:
+                raise ValueError(f"Windows guests take one of {WINDOWS_SIGNALS}, not {sig!r}")
+            value = sig
+        else:
+            mapped = _WINDOWS_FROM_POSIX.get(int(sig))
+            if mapped is None:
+                raise ValueError(
+                    f"signal {int(sig)} has no Windows equivalent; use one of {WINDOWS_SIGNALS}"
+                )
+            value = mapped
+        return await self._stop_call("SignalProcess", lib.HcsSignalProcess, {"Signal": value})
+
+    async def terminate(self) -> bool:
+        """Terminate the process (HcsTerminateProcess); False if it had already exited."""
+        return await self._stop_call("TerminateProcess", lib.HcsTerminateProcess)
+
+    async def kill(self) -> bool:
+        """Terminate through a fresh system and process handle (never queued behind signals).
+
+        False if the process had already exited.
+        """
+        if self.exited:
+            await anyio.lowlevel.checkpoint()
+            return False
+        w_id, w_namespace = to_wide(self._system_id), to_wide(self._namespace)
+        namespace, pid = self._namespace, self.pid
+
+        def open_both() -> tuple[int, Any, Any]:
+            out_s = ffi.new("HCS_SYSTEM *")
+            if namespace is not None:
+                hr = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, _GENERIC_ALL, out_s)
+            else:
+                hr = lib.HcsOpenComputeSystem(w_id, _GENERIC_ALL, out_s)
+            if hr < 0:
+                return hr, None, None
+            out_p = ffi.new("HCS_PROCESS *")
+            hr = lib.HcsOpenProcess(out_s[0], pid, _GENERIC_ALL, out_p)
+            if hr < 0:
+                lib.HcsCloseComputeSystem(out_s[0])
+                return hr, None, None
+            return hr, out_s[0], out_p[0]
+
+        def close_both(sys_h: Any, proc_h: Any) -> None:
+            lib.HcsCloseProcess(proc_h)
+            lib.HcsCloseComputeSystem(sys_h)
+
+        with anyio.CancelScope(shield=True):
+            hr, sys_h, proc_h = await anyio.to_thread.run_sync(open_both)
+        if hr < 0:
+            error = errors.error_from_hresult(
+                hr, operation="TerminateProcess", system_id=self._system_id, process_id=pid
+            )
+            if isinstance(error, _GONE):
+                return False
+            raise error
+        try:
+
+            def start(op: Any) -> int:
+                result: int = lib.HcsTerminateProcess(proc_h, op, ffi.NULL)
+                return result
+
+            await run_operation(
+                start, operation="TerminateProcess", system_id=self._system_id, process_id=pid
+            )
+        except _GONE:
+            return False
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(close_both, sys_h, proc_h)
+        return True
+
+    async def resize_console(self, height: int, width: int) -> None:
+        """Change the console size of a process started with ``console=``."""
+        request = {
+            "Operation": "ConsoleSize",
+            "ConsoleSize": {"Height": int(height), "Width": int(width)},
+        }
+        await self._call("ModifyProcess", lib.HcsModifyProcess, request)
+
+    async def properties(self) -> Any:
+        """Return the ProcessStatus document (parsed): ProcessId, Exited, ExitCode, ..."""
+        document = await self._call("GetProcessProperties", lib.HcsGetProcessProperties)
+        return parse_document(document)
+
+    async def _stdin_closed(self) -> None:
+        # After our handle is closed: HCS's own copy (Windows guests relay stdin) too.
+        if self.exited or self._ops.closed:
+            return
+        request = {"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}}
+        with contextlib.suppress(*_GONE, HandleClosedError):
+            await self._call("ModifyProcess", lib.HcsModifyProcess, request)
+
+    # ---------------------------------------------------------------- exit
+
+    def events(self) -> EventStream:
+        """An async iterator over the process's events (ProcessExited, ...), from now on."""
+        return self._hub.subscribe()
+
+    async def wait(self) -> int:
+        """Wait for the exit and return the exit code (see the module docs on draining).
+
+        An exit code HCS could not determine (LastWaitResult != 0) is reported as -1.
+        Raises :class:`~aiohcs.errors.ServiceDisconnected` if the service went away and
+        :class:`HandleClosedError` if the handle was closed first.
+        """
+        if self._returncode is not None:
+            await anyio.lowlevel.checkpoint()
+            return self._returncode
+        terminal = await self._hub.wait()
+        if isinstance(terminal, ProcessExited):
+            code = terminal.exit_code
+            if code is None:
+                code = -1
+        elif isinstance(terminal, ServiceDisconnectedEvent):
+            raise errors.ServiceDisconnected(
+                _E_SERVICE_DISCONNECT,
+                operation="Wait",
+                system_id=self._system_id,
+                process_id=self.pid,
+            )
+        else:
+            raise _closed_error(self.pid, self._system_id)
+        await self._drain()
+        if self._returncode is None:
+            self._returncode = code
+        return code
+
+    async def _drain(self) -> None:
+        outputs = [(name, s) for name, s in (("stdout", self.stdout), ("stderr", self.stderr))]
+        pending = [name for name, s in outputs if s is not None and not s.output_complete()]
+        if not pending:
+            return
+        deadline = anyio.current_time() + self._drain_timeout
+        delay = 0.001
+        while pending:
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                self.pipes_not_closed = tuple(pending)
+                warnings.warn(
+                    PipesNotClosed(
+                        f"process {self.pid} in {self._system_id!r} exited but its "
+                        f"{' and '.join(pending)} stayed open for {self._drain_timeout} s"
+                    ),
+                    stacklevel=3,
+                )
+                return
+            await anyio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.05)
+            pending = [name for name, s in outputs if s is not None and not s.output_complete()]
+
+    # ---------------------------------------------------------------- close
+
+    async def aclose(self, *, wait: bool = True) -> None:
+        """Close stdin, wait for the exit (kill if cancelled), then close pipes and handle.
+
+        With ``wait=False`` nothing waits: the streams and the handle are closed and the
+        process keeps running in the guest. Idempotent.
+        """
+        if self._ops.closed:
+            if self._close_done is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._close_done.wait()
+            return
+        try:
+            if wait:
+                try:
+                    if self.stdin is not None:
+                        await self.stdin.aclose()
+                    await self.wait()
+                except errors.HcsError:
+                    pass  # service gone: nothing to wait for
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        with contextlib.suppress(errors.HcsError):
+                            await self.kill()
+                    raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close()
+
+    async def _close(self) -> None:
+        if self._ops.closed:
+            return
+        self._close_done = done = anyio.Event()
+        try:
+            for stream in (self.stdin, self.stdout, self.stderr):
+                if stream is not None:
+                    with contextlib.suppress(Exception):
+                        await stream.aclose()
+            self._ops.close()
+            self._hub.close()
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                await anyio.to_thread.run_sync(lib.HcsCloseProcess, handle)
+            self._hub.unregister()
+        finally:
+            done.set()
+
+    async def __aenter__(self) -> Process:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is None:
+            return
+        self._handle = None
+        with contextlib.suppress(Exception):
+            warnings.warn(
+                f"process {self.pid} in {self._system_id!r} was never closed "
+                "(use 'async with' or aclose())",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+        if sys.is_finalizing():
+            return
+        with contextlib.suppress(Exception):
+            lib.HcsCloseProcess(handle)
+            self._hub.close()
+            self._hub.bridge.unregister(self._hub.id)
+
+
+async def _recover_process_info(handle: Any, system_id: str, error: Exception) -> ProcessInfo:
+    """Ask a process handle for its information after a failed create; re-raise ``error``."""
+
+    def start(op: Any) -> int:
+        hr: int = lib.HcsGetProcessInfo(handle, op)
+        return hr
+
+    try:
+        result = await run_operation(
+            start, operation="GetProcessInfo", system_id=system_id, process_info=True
+        )
+    except errors.HcsError:
+        raise error from None
+    if result.process_info is None:
+        raise error
+    return result.process_info
+
+
+async def _discard_process_handle(handle: Any, hub: EventHub) -> None:
+    with anyio.CancelScope(shield=True):
+        if handle is not None:
+            await anyio.to_thread.run_sync(lib.HcsCloseProcess, handle)
+        hub.unregister()
+
+
+# ------------------------------------------------------------------------ entry points
+
+
+async def open_process(
+    system: ComputeSystem,
+    command: str | Sequence[str],
+    *,
+    stdin: int | None = PIPE,
+    stdout: int | None = PIPE,
+    stderr: int | None = PIPE,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    console: tuple[int, int] | None = None,
+    pipe_engine: str | None = None,
+    drain_timeout: float = DRAIN_TIMEOUT,
+) -> Process:
+    """Start ``command`` in ``system`` and return the :class:`Process`.
+
+    ``command``: a sequence of arguments (``CommandArgs`` on Linux guests, a quoted
+    ``CommandLine`` on Windows guests) or one string passed as ``CommandLine`` unchanged.
+    ``stdin``/``stdout``/``stderr``: ``PIPE`` for a stream, ``None``/``DEVNULL`` for none.
+    ``env`` is added to the guest's default environment. ``console=(height, width)``
+    gives the process a console (pty); its output then comes on ``stdout`` and there is
+    no ``stderr``. ``pipe_engine``: ``"fd"`` or ``"thread"`` (see :mod:`aiohcs._pipes`).
+    """
+    return await Process._create(
+        system,
+        command,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=cwd,
+        env=env,
+        user=user,
+        console=console,
+        pipe_engine=pipe_engine,
+        drain_timeout=drain_timeout,
+    )
+
+
+async def run_process(
+    system: ComputeSystem,
+    command: str | Sequence[str],
+    *,
+    input: bytes | None = None,
+    check: bool = True,
+    stdout: int | None = PIPE,
+    stderr: int | None = PIPE,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``command`` to completion, feeding ``input`` and collecting its output.
+
+    Returns ``CompletedProcess(args, returncode, stdout, stderr)`` (output None for
+    streams not piped). With ``check`` a non-zero exit raises :class:`ProcessFailed`.
+    Cancellation kills the process. Other keywords go to :func:`open_process`.
+    """
+    proc = await open_process(
+        system,
+        command,
+        stdin=PIPE if input is not None else None,
+        stdout=stdout,
+        stderr=stderr,
+        **kwargs,
+    )
+    output: dict[str, bytes] = {}
+    async with proc:
+
+        async def feed(stream: PipeSendStream, data: bytes) -> None:
+            with contextlib.suppress(anyio.BrokenResourceError):
+                await stream.send(data)
+            await stream.aclose()
+
+        async def collect(name: str, stream: PipeReceiveStream) -> None:
+            output[name] = await stream.read_all()
+
+        async with anyio.create_task_group() as tg:
+            if proc.stdin is not None and input is not None:
+                tg.start_soon(feed, proc.stdin, input)
+            if proc.stdout is not None:
+                tg.start_soon(collect, "stdout", proc.stdout)
+            if proc.stderr is not None:
+                tg.start_soon(collect, "stderr", proc.stderr)
+        code = await proc.wait()
+    out, err = output.get("stdout"), output.get("stderr")
+    if check and code != 0:
+        raise ProcessFailed(code, command, out, err)
+    return subprocess.CompletedProcess(command, code, out, err)
+
+
+async def stream_process(
+    system: ComputeSystem,
+    command: str | Sequence[str],
+    write: Callable[[str, bytes], object],
+    **kwargs: Any,
+) -> int:
+    """Run ``command``, calling ``write("stdout"|"stderr", chunk)`` as output arrives.
+
+    Returns the exit code. Meant for showing a process's output live (the demo uses it).
+    """
+    proc = await open_process(system, command, stdin=None, **kwargs)
+    async with proc:
+
+        async def pump(name: str, stream: PipeReceiveStream) -> None:
+            with contextlib.suppress(anyio.EndOfStream):
+                while True:
+                    write(name, await stream.receive())
+
+        async with anyio.create_task_group() as tg:
+            if proc.stdout is not None:
+                tg.start_soon(pump, "stdout", proc.stdout)
+            if proc.stderr is not None:
+                tg.start_soon(pump, "stderr", proc.stderr)
+        return await proc.wait()
