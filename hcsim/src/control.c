@@ -188,10 +188,10 @@ HRESULT HcsimReset(void) {
     memset(&G.delay_any, 0, sizeof G.delay_any);
     memset(G.faults, 0, sizeof G.faults);
     memset(&G.fault_any, 0, sizeof G.fault_any);
+    uint64_t deadline = plat_now_ms() + 10000; /* bound the wait for reaping */
     for (int round = 0; round < 100; round++) {
         hc_pool_quiesce();
         hc_sys_reset_all();
-        uint64_t deadline = plat_now_ms() + 10000;
         while (G.counts.Processes > 0 && plat_now_ms() < deadline)
             plat_cond_timedwait(&G.exit_cond, &G.lock, 50);
         hc_pool_quiesce();

@@ -23,7 +23,14 @@ int px_null_over(int fd) {
     int n = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (n < 0) return errno;
     int rc = 0;
-    if (dup3(n, fd, O_CLOEXEC) < 0) rc = errno;
+    /* dup2 replaces fd atomically (dup3 would be Linux-only); then restore close-on-exec */
+    while (dup2(n, fd) < 0) {
+        if (errno != EINTR) {
+            rc = errno;
+            break;
+        }
+    }
+    if (rc == 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
     close(n);
     return rc;
 }
