@@ -274,9 +274,12 @@ class LoopBridge:
                 while self.more:
                     await anyio.lowlevel.checkpoint()
                     self.drain()
-        except BaseException:
+        except Exception:
+            # Never crash the loop (a trio system task that raises would): the bridge
+            # closes, its waiters are resolved with BridgeClosedError, HCS is unaffected.
+            _log.exception("aiohcs: the callback bridge of this event loop failed")
+        finally:
             self._shutdown()
-            raise
 
     def _shutdown(self) -> None:
         if self.closed:

@@ -294,3 +294,25 @@ async def test_calls_after_the_bridge_closed_fail_fast() -> None:
             for key, value in list(_bridge._bridges.items()):
                 if value() is bridge:
                     del _bridge._bridges[key]
+
+
+def test_a_failing_drain_task_closes_the_bridge_without_crashing_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import trio
+
+    async def main() -> None:
+        bridge = current_bridge()
+        hub = EventHub(bridge)
+        stream = hub.subscribe()
+        await anyio.sleep(0.01)  # the drain task waits on the wake socket
+        trio.lowlevel.notify_closing(bridge._native.rsock)  # its wait now raises
+        with anyio.fail_after(5):
+            assert [e async for e in stream] == []  # the stream ends with the bridge
+        assert bridge.closed
+        with pytest.raises(BridgeClosedError):
+            current_bridge()
+
+    with caplog.at_level(logging.ERROR, logger="aiohcs"):
+        anyio.run(main, backend="trio")
+    assert any("bridge of this event loop failed" in r.getMessage() for r in caplog.records)
