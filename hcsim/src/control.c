@@ -17,6 +17,7 @@ HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSI
         if (idx < 0 || (hc_fn_flags[idx] & FN_NOHR)) return E_INVALIDARG;
     }
     hc_lock();
+    hc_control_touched(1);
     hc_fault *f = idx < 0 ? &G.fault_any : &G.faults[idx];
     f->count = count;
     f->hr = result;
@@ -33,6 +34,7 @@ HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t sync
         if (idx < 0) return E_INVALIDARG;
     }
     hc_lock();
+    hc_control_touched(1);
     hc_delay *d = idx < 0 ? &G.delay_any : &G.delays[idx];
     d->completion_ms = completionMs;
     d->sync_ms = syncMs;
@@ -44,6 +46,7 @@ HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t sync
 HRESULT HcsimSetExportHidden(const char *function, BOOL hidden) {
     hc_init();
     hc_lock();
+    hc_control_touched(1);
     if (is_any(function)) {
         for (int i = 0; i < FN_COUNT; i++) G.hidden[i] = hidden ? 1 : 0;
     } else {
@@ -121,6 +124,7 @@ HRESULT HcsimDisconnectService(void) {
     hc_init();
     hc_lock();
     if (!G.disconnected) {
+        hc_control_touched(1);
         G.disconnected = 1;
         hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT);
         for_each_handle(K_SYSH, disconnect_sysh);
@@ -207,6 +211,7 @@ HRESULT HcsimReset(void) {
     G.opt_schema_minor = 6;
     G.opt_lp_count = 4;
     hc_service_reset();
+    hc_control_touched(0);
     hc_unlock();
     return S_OK;
 }

@@ -242,11 +242,16 @@ HRESULT hc_hr_from_errno(int err) {
 }
 
 /* ---- the entry protocol ------------------------------------------------------------ */
+static atomic_int control_active; /* 0: no fault/delay/hidden/disconnect can be set */
+
+void hc_control_touched(int on) { atomic_store_explicit(&control_active, on, memory_order_release); }
+
 HRESULT hc_enter(fn_id fn, hc_call *call) {
     hc_init();
     call->fn = fn;
     call->async_fault = S_OK;
     call->completion_ms = 0;
+    if (!atomic_load_explicit(&control_active, memory_order_acquire)) return S_OK; /* hot path */
     unsigned flags = hc_fn_flags[fn];
     uint32_t sync_ms = 0;
     HRESULT hr = S_OK;

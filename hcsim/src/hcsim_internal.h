@@ -341,6 +341,9 @@ typedef struct hc_call {
     uint32_t completion_ms;
 } hc_call;
 HRESULT hc_enter(fn_id fn, hc_call *call);
+/* Marks that control state (faults, delays, hidden exports, disconnect) may be set, so
+ * hc_enter must consult it; cleared by HcsimReset. */
+void hc_control_touched(int on);
 
 /* pool.c */
 void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg);   /* under lock */
