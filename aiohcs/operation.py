@@ -294,7 +294,7 @@ class _StartCost:
     __slots__ = ("average", "skipped")
 
     #: Above this average (seconds), starting calls run in worker threads.
-    THRESHOLD: Final = 0.0003
+    THRESHOLD: Final = 0.0008
     PROBE_EVERY: Final = 8
 
     def __init__(self) -> None:

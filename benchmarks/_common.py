@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -93,14 +94,17 @@ class RawSystem:
         lib.HcsCloseOperation(op)
         self.handle = out[0]
 
-    def blocking_properties(self) -> str | None:
-        """HcsGetComputeSystemProperties + HcsWaitForOperationResult, as a sync program would."""
+    def blocking_properties(self) -> Any:
+        """HcsGetComputeSystemProperties + HcsWaitForOperationResult, as a sync program would.
+
+        Returns the parsed document, like ``await system.properties()``.
+        """
         op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
         try:
             check(lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL))
             pp = new_document_ptr()
             check(lib.HcsWaitForOperationResult(op, INFINITE, pp))
-            return take_document(pp)
+            return json.loads(take_document(pp) or "null")
         finally:
             lib.HcsCloseOperation(op)
 
@@ -111,11 +115,11 @@ class RawSystem:
         return op
 
     @staticmethod
-    def finish(op: Any) -> str | None:
+    def finish(op: Any) -> Any:
         pp = new_document_ptr()
         try:
             check(lib.HcsWaitForOperationResult(op, INFINITE, pp))
-            return take_document(pp)
+            return json.loads(take_document(pp) or "null")
         finally:
             lib.HcsCloseOperation(op)
 
@@ -128,6 +132,4 @@ class RawSystem:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value)
