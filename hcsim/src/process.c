@@ -132,7 +132,8 @@ BOOL WINAPI CloseHandle(HANDLE hObject) {
         else p->pipes = pp->next;
         if (pp->next) pp->next->prev = pp->prev;
         pp->prev = pp->next = NULL;
-        if (--p->caller_handles[pp->stream] == 0) close_fd(&p->fd[pp->stream]);
+        /* the caller's last handle of this stream: the child sees EOF (pty: VEOF) */
+        if (--p->caller_handles[pp->stream] == 0) close_stream(p, pp->stream);
     }
     hc_unref(pp);
     hc_unlock();

@@ -228,3 +228,26 @@ TEST(core_process_pause_stops_and_resume_continues) {
     HcsimReset();
     CHECK(tc_counts_zero());
 }
+
+TEST(core_process_console_stdin_close_is_eof) {
+    HcsimReset();
+    HCS_SYSTEM s;
+    REQUIRE(tc_create("core-pty-eof", CFG_WIN, 1, &s) == S_OK);
+    HCS_PROCESS p;
+    HCS_PROCESS_INFORMATION pi;
+    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"cat\"],\"EmulateConsole\":true,"
+                        "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}", &p, &pi) == S_OK);
+    CHECK(write(HcsimHandleToFd(pi.StdInput), "abc\n", 4) == 4);
+    tc_sleep_ms(100);
+    CloseHandle(pi.StdInput); /* the last stdin handle: the terminal gets its EOF character */
+    pi.StdInput = NULL;
+    CHECK(exit_code_of(p) == 0);
+    char buf[256];
+    read_all(pi.StdOutput, buf, sizeof buf);
+    CHECK(strstr(buf, "abc") != NULL);
+    tc_close_pi(&pi);
+    HcsCloseProcess(p);
+    HcsCloseComputeSystem(s);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
