@@ -7,6 +7,7 @@ queue, the wake socket and the dispatch without depending on the emulator.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
@@ -316,3 +317,27 @@ def test_a_failing_drain_task_closes_the_bridge_without_crashing_the_loop(
     with caplog.at_level(logging.ERROR, logger="aiohcs"):
         anyio.run(main, backend="trio")
     assert any("bridge of this event loop failed" in r.getMessage() for r in caplog.records)
+
+
+class _NoReaderLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop without add_reader, like the Windows proactor loop."""
+
+    def add_reader(self, fd: Any, callback: Any, *args: Any) -> None:  # type: ignore[override]
+        raise NotImplementedError
+
+
+def test_asyncio_loop_without_add_reader_uses_the_wait_readable_task() -> None:
+    """The proactor-loop path: anyio.wait_readable served by anyio's selector thread."""
+
+    async def main() -> list[int]:
+        hub = EventHub(current_bridge())
+        stream = hub.subscribe()
+        thread = fire_in_thread(hub.id, [(6, f'{{"i": {i}}}') for i in range(300)] + [(1, None)])
+        with anyio.fail_after(10):
+            got = [e async for e in stream]
+        thread.join()
+        hub.unregister()
+        return [e.data["i"] for e in got[:-1]]
+
+    result = anyio.run(main, backend="asyncio", backend_options={"loop_factory": _NoReaderLoop})
+    assert result == list(range(300))
