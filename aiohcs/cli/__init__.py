@@ -1,8 +1,9 @@
 """The ``aiohcs`` command line tool (also ``python -m aiohcs``).
 
-On Linux and macOS the tool runs on hcsim, the emulator compiled into aiohcs: compute
-systems live inside the tool's own process, so a command sees only what that same process
-created. On Windows it talks to the real Host Compute Service.
+On Windows the tool talks to the Host Compute Service and sees every compute system the
+caller may access. On Linux and macOS it runs on hcsim, the emulator compiled into aiohcs:
+compute systems live inside the tool's own process, so each invocation starts with an
+empty emulator. Use ``aiohcs script FILE`` to run several commands in one process there.
 """
 
 from __future__ import annotations
@@ -10,43 +11,307 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any, TextIO
 
-__all__ = ["main"]
+from aiohcs.cli._output import Output
+from aiohcs.cli._runtime import EXIT_INTERRUPTED, Context, run
+
+__all__ = ["EXIT_INTERRUPTED", "build_parser", "main"]
+
+_EMULATOR_NOTE = (
+    "Off Windows, aiohcs runs on hcsim, an emulator inside this process: each invocation "
+    "starts with no compute systems, so a single command sees only what it creates itself. "
+    "Run several commands in one process with 'aiohcs script FILE' (see 'aiohcs script -h')."
+)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(json_help: str = "print one JSON document instead of text") -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help=json_help)
+    parent.add_argument(
+        "--namespace",
+        metavar="NS",
+        default=argparse.SUPPRESS,
+        help="HCS namespace of the systems (default: the default namespace)",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the tool (also used for each line of a script)."""
     parser = argparse.ArgumentParser(
         prog="aiohcs",
         description=(
             "Drive Windows compute systems (Hyper-V VMs and containers) through the Host "
-            "Compute System API. Off Windows, commands run on the embedded emulator "
-            "(hcsim) and see only the systems created in the same process."
+            "Compute System API. " + _EMULATOR_NOTE
         ),
+        epilog="Exit codes: 0 success, 1 error (one line on stderr), 2 usage, 130 Ctrl-C; "
+        "'exec' exits with the process's exit code.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo",
-        help="create a container and a VM and walk them through their life cycle",
-        description=(
-            "Create a container and a VM, start, pause, resume, save, terminate and "
-            "restore them, printing every state change and event."
-        ),
+    parser.add_argument(
+        "--namespace", metavar="NS", help="HCS namespace (default: the default namespace)"
     )
-    demo.add_argument(
+    parser.add_argument(
         "--backend",
         choices=("asyncio", "trio"),
         default="asyncio",
         help="event loop to run on (default: asyncio)",
     )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common()
+
+    p = sub.add_parser(
+        "list",
+        parents=[common],
+        help="list compute systems",
+        description="List compute systems: id, type, state, owner, OS, runtime id.",
+    )
+    p.add_argument("--id", action="append", default=[], help="only this id (repeatable)")
+    p.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        help="only this SystemType, e.g. Container or VirtualMachine (repeatable)",
+    )
+    p.add_argument("--owner", action="append", default=[], help="only this owner (repeatable)")
+
+    p = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="print a system's properties",
+        description="Print the Properties document of a compute system (always JSON).",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="add a property type: Memory, Statistics, ProcessList, ... (repeatable)",
+    )
+
+    p = sub.add_parser(
+        "create",
+        parents=[common],
+        help="create a system from a JSON configuration",
+        description="Create compute system ID from CONFIG (a ComputeSystem JSON file, - for "
+        "stdin). The system is left Created (or Running with --start) after the tool exits.",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("--start", action="store_true", help="start it once created")
+
+    for name, text in (
+        ("start", "start a created system"),
+        ("pause", "pause a running system"),
+        ("resume", "resume a paused system"),
+        ("shutdown", "ask the guest to shut down (needs a guest agent)"),
+        ("kill", "terminate a system at once"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text, description=text.capitalize() + ".")
+        p.add_argument("id", metavar="ID")
+        if name in ("shutdown", "kill"):
+            p.add_argument("--wait", action="store_true", help="wait for the exit")
+            p.add_argument(
+                "--timeout", type=float, default=None, help="seconds to wait (with --wait)"
+            )
+
+    p = sub.add_parser(
+        "save",
+        parents=[common],
+        help="save a paused system's state to a file",
+        description="Save the state of ID to PATH. HCS saves only paused systems "
+        "(use --pause). The system stays paused; 'kill' it, then 'restore' it later.",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--pause", action="store_true", help="pause the system first")
+
+    p = sub.add_parser(
+        "restore",
+        parents=[common],
+        help="create a VM from a saved state and start it",
+        description="Create VM ID from CONFIG with its state restored from PATH (written by "
+        "'save'), and start it.",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("path", metavar="PATH")
+
+    p = sub.add_parser(
+        "wait",
+        parents=[common],
+        help="wait until a system exits",
+        description="Wait until ID exits and print its exit status. In a script, 'wait' "
+        "without ID waits for the background ('&') commands.",
+    )
+    p.add_argument("id", metavar="ID", nargs="?")
+    p.add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
+
+    p = sub.add_parser(
+        "exec",
+        parents=[_common("(accepted for symmetry; exec prints the process's output)")],
+        help="run a process in a system",
+        description="Run CMD in ID with its output streamed to this terminal, and exit with "
+        "its exit code. -i attaches stdin; -t gives it a console (pty) sized and resized "
+        "like this terminal. Ctrl-C interrupts the process; a second Ctrl-C kills it.",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach standard input")
+    p.add_argument("-t", "--tty", action="store_true", help="give the process a console")
+    p.add_argument("--cwd", help="working directory in the guest")
+    p.add_argument(
+        "-e", "--env", action="append", default=[], metavar="NAME=VALUE", help="environment"
+    )
+    p.add_argument("--user", help="user to run as (guest-specific)")
+    p.add_argument("cmd", nargs="*", metavar="CMD", help="the command; put it after --")
+
+    p = sub.add_parser(
+        "events",
+        parents=[_common("print JSON lines, one per event")],
+        help="print events of one or every system",
+        description="Print the next event of ID (or of any system). With --follow keep "
+        "printing: for ID until it exits, for every system until Ctrl-C or --timeout "
+        "(new systems are picked up every --interval seconds; one that comes and goes "
+        "between two looks is not seen).",
+    )
+    p.add_argument("id", metavar="ID", nargs="?")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing events")
+    p.add_argument("--timeout", type=float, default=None, help="stop after SECONDS")
+    p.add_argument("--interval", type=float, default=0.5, help="poll for new systems (s)")
+
+    p = sub.add_parser(
+        "service",
+        parents=[common],
+        help="print the HCS service's properties",
+        description="Print the ServiceProperties document (Basic unless --property is given).",
+    )
+    p.add_argument("--property", action="append", default=[], metavar="TYPE")
+
+    p = sub.add_parser(
+        "sim",
+        parents=[common],
+        help="emulator only: inject a fault (crash, guest power-off, disconnect)",
+        description="hcsim fault injection, for scripts and tests: 'crash ID' kills the "
+        "system's worker process (UnexpectedExit), 'guest-shutdown ID' powers the guest off, "
+        "'disconnect' drops the service connection. Not available on Windows.",
+    )
+    p.add_argument("action", choices=("crash", "guest-shutdown", "disconnect"))
+    p.add_argument("id", metavar="ID", nargs="?")
+
+    p = sub.add_parser(
+        "script",
+        help="run commands from a file in one process",
+        description="Run the commands in FILE (- for stdin), one per line, in this one "
+        "process, so that on hcsim later lines see the systems earlier lines created. "
+        "Lines are split like a shell's (no expansion); '#' starts a comment. A line ending "
+        "in '&' runs in the background (the next line starts once it is attached, e.g. "
+        "subscribed to events); 'wait' waits for the background commands; 'sleep SECONDS' "
+        "pauses. The script stops at the first failing line and exits with its code; "
+        "background commands still running at the end are stopped.",
+    )
+    p.add_argument("file", metavar="FILE")
+
+    p = sub.add_parser("sleep", help="sleep (for scripts)", description="Sleep SECONDS.")
+    p.add_argument("seconds", type=float)
+
+    p = sub.add_parser(
+        "demo",
+        help="create a container and a VM and walk them through their life cycle",
+        description=(
+            "Create a container and a VM, start, pause, resume, save, terminate and "
+            "restore them, printing every state change and event, and run a process in "
+            "the container with its output streamed."
+        ),
+    )
+    p.add_argument(
+        "--backend",
+        dest="demo_backend",
+        choices=("asyncio", "trio"),
+        default=None,
+        help="event loop to run on (default: asyncio)",
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; everything after the first ``--`` is the command of ``exec``."""
+    words = list(argv)
+    tail: list[str] | None = None
+    if "--" in words:
+        cut = words.index("--")
+        words, tail = words[:cut], words[cut + 1 :]
+    args = parser.parse_args(words)
+    if tail is not None:
+        if args.command != "exec":
+            parser.error("'--' is only used by exec (aiohcs exec ID -- CMD ...)")
+        if args.cmd:
+            parser.error("give the command of exec after '--' only")
+        args.cmd = tail
+    return args
+
+
+def _command(name: str) -> Any:
+    from aiohcs.cli import _commands as c
+
+    table = {
+        "list": c.cmd_list,
+        "inspect": c.cmd_inspect,
+        "create": c.cmd_create,
+        "start": c.cmd_lifecycle,
+        "pause": c.cmd_lifecycle,
+        "resume": c.cmd_lifecycle,
+        "shutdown": c.cmd_lifecycle,
+        "kill": c.cmd_lifecycle,
+        "save": c.cmd_save,
+        "restore": c.cmd_restore,
+        "wait": c.cmd_wait,
+        "exec": c.cmd_exec,
+        "events": c.cmd_events,
+        "service": c.cmd_service,
+        "sim": c.cmd_sim,
+        "sleep": c.cmd_sleep,
+    }
+    return table[name]
+
+
+def context_for(args: argparse.Namespace, out: Output, namespace: str | None) -> Context:
+    """The context of one parsed command."""
+    ns = getattr(args, "namespace", None) or namespace
+    return Context(out=out.with_json(bool(getattr(args, "json", False))), namespace=ns)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     """Run the tool with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    args = _parser().parse_args(argv)
+    out = Output(stdout or sys.stdout, stderr or sys.stderr)
+    parser = build_parser()
+    try:
+        args = parse_command(parser, sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help(out.out)
+        return 2
     if args.command == "demo":
         from aiohcs.cli.demo import run_demo
 
-        return run_demo(backend=args.backend, out=sys.stdout)
-    _parser().print_help()
-    return 2
+        return run_demo(backend=args.demo_backend or args.backend, out=out.out)
+    if args.command == "script":
+        from aiohcs.cli._script import run_script
+
+        return run_script(args.file, out, namespace=args.namespace, backend=args.backend)
+    if args.command == "wait" and args.id is None:
+        out.error("wait needs a system id (a bare 'wait' is for scripts)")
+        return 2
+    ctx = context_for(args, out, args.namespace)
+    return run(_command(args.command), args, ctx, backend=args.backend)
+
+
+def command_for(name: str) -> Any:
+    """The async implementation of command ``name`` (for the script runner)."""
+    return _command(name)

@@ -8,6 +8,8 @@ from typing import Any, TextIO
 
 import anyio
 
+from aiohcs import _native
+from aiohcs.process import stream_process
 from aiohcs.system import ComputeSystem
 
 _SCHEMA = {"Major": 2, "Minor": 1}
@@ -50,12 +52,36 @@ async def _watch(system: ComputeSystem, say: _Printer) -> None:
         say(system.id, f"event  {event!r}")
 
 
-async def _tour(system: ComputeSystem, say: _Printer, save_dir: Path) -> Path:
+def _demo_command() -> list[str]:
+    """A command that exists in the guest: hcsim runs host processes."""
+    if _native.IS_EMULATOR:
+        return ["sh", "-c", "echo hello from inside $0; echo a line on stderr >&2; exit 3", "it"]
+    return ["cmd.exe", "/c", "echo hello from inside it & exit /b 3"]
+
+
+async def _run_in(system: ComputeSystem, say: _Printer) -> None:
+    """Run a process in ``system``, streaming its output line by line."""
+    command = _demo_command()
+    say(system.id, f"exec   {command!r}")
+
+    def write(stream: str, chunk: bytes) -> None:
+        for line in chunk.decode(errors="replace").splitlines():
+            say(system.id, f"{stream}  | {line}")
+
+    code = await stream_process(system, command, write)
+    say(system.id, f"exec   -> exit code {code}")
+
+
+async def _tour(
+    system: ComputeSystem, say: _Printer, save_dir: Path, *, run_process: bool = False
+) -> Path:
     """Start, pause, resume, pause, save and terminate ``system``; return the state file."""
     say(system.id, f"state  {await _state(system)}")
     for step in ("start", "pause", "resume", "pause"):
         await getattr(system, step)()
         say(system.id, f"{step:<6} -> {await _state(system)}")
+        if step == "start" and run_process:
+            await _run_in(system, say)
     state_file = save_dir / f"{system.id}.vmrs"
     await system.save(str(state_file))
     say(system.id, f"save   -> {state_file.name} ({state_file.stat().st_size} bytes)")
@@ -76,7 +102,7 @@ async def demo(out: TextIO) -> None:
             async with container, vm:
                 tg.start_soon(_watch, container, say)
                 tg.start_soon(_watch, vm, say)
-                await _tour(container, say, save_dir)
+                await _tour(container, say, save_dir, run_process=True)
                 vm_state = await _tour(vm, say, save_dir)
         restored = await ComputeSystem.restore("aiohcs-demo-vm-restored", VM_CONFIG, str(vm_state))
         async with restored:

@@ -1,0 +1,363 @@
+"""The commands of the ``aiohcs`` tool, as async functions of (args, context)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from aiohcs.cli._runtime import CliError, Context, in_flight
+from aiohcs.events import Event, SystemExited
+from aiohcs.service import service_properties
+from aiohcs.system import ComputeSystem, enumerate_systems
+
+# ------------------------------------------------------------------------ helpers
+
+
+def read_config(path: str) -> Any:
+    """Read a JSON configuration document from ``path`` (``-`` = stdin)."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path}: invalid JSON: {exc}") from None
+
+
+@contextlib.asynccontextmanager
+async def opened(system_id: str, ctx: Context) -> AsyncIterator[ComputeSystem]:
+    """Open ``system_id`` in the context's namespace for the block."""
+    system = await ComputeSystem.open(system_id, namespace=ctx.namespace)
+    async with system:
+        yield system
+
+
+def _state_of(props: Any) -> str:
+    if not isinstance(props, dict):
+        return "?"
+    return str(props.get("State") or ("Stopped" if props.get("Stopped") else "?"))
+
+
+async def _report_state(system: ComputeSystem, ctx: Context, extra: dict[str, Any]) -> None:
+    props = await system.properties()
+    if ctx.out.json:
+        doc = {"Id": system.id, "State": _state_of(props), **extra}
+        if isinstance(props, dict) and props.get("ExitType"):
+            doc["ExitType"] = props["ExitType"]
+        ctx.out.document(doc)
+    else:
+        tail = "".join(f"  {k}={v}" for k, v in extra.items())
+        ctx.out.line(f"{system.id}  {_state_of(props)}{tail}")
+
+
+# ------------------------------------------------------------------------ list, inspect
+
+
+async def cmd_list(args: Any, ctx: Context) -> int:
+    """List compute systems (optionally filtered by id, type, owner)."""
+    query: dict[str, Any] = {}
+    if args.id:
+        query["Ids"] = list(args.id)
+    if args.type:
+        query["Types"] = list(args.type)
+    if args.owner:
+        query["Owners"] = list(args.owner)
+    systems = await enumerate_systems(query or None, namespace=ctx.namespace)
+    systems.sort(key=lambda s: str(s.get("Id", "")) if isinstance(s, dict) else "")
+    if ctx.out.json:
+        ctx.out.document(systems)
+        return 0
+    rows = [
+        [s.get("Id"), s.get("SystemType"), s.get("State"), s.get("Owner"),
+         s.get("RuntimeOsType"), s.get("RuntimeId")]
+        for s in systems
+        if isinstance(s, dict)
+    ]  # fmt: skip
+    ctx.out.table(["ID", "TYPE", "STATE", "OWNER", "OS", "RUNTIME ID"], rows)
+    return 0
+
+
+async def cmd_inspect(args: Any, ctx: Context) -> int:
+    """Print a system's Properties document."""
+    async with opened(args.id, ctx) as system:
+        props = await system.properties(*args.property)
+    ctx.out.document(props)
+    return 0
+
+
+# ------------------------------------------------------------------------ lifecycle
+
+
+async def cmd_create(args: Any, ctx: Context) -> int:
+    """Create a system from a configuration file; with --start also start it."""
+    config = read_config(args.config)
+    ctx.interrupt_note = in_flight("create", args.id)
+    async with await ComputeSystem.create(args.id, config, namespace=ctx.namespace) as system:
+        if args.start:
+            ctx.interrupt_note = in_flight("start", args.id)
+            async with ctx.out.progress(f"starting {args.id}"):
+                await system.start()
+        await _report_state(system, ctx, {})
+    ctx.interrupt_note = None
+    return 0
+
+
+_VERBS = {
+    "start": ("start", "starting"),
+    "pause": ("pause", "pausing"),
+    "resume": ("resume", "resuming"),
+    "shutdown": ("shutdown", "shutting down"),
+    "kill": ("terminate", "terminating"),
+}
+
+
+async def cmd_lifecycle(args: Any, ctx: Context) -> int:
+    """start, pause, resume, shutdown, kill: one call, then print the state."""
+    method, progress = _VERBS[args.command]
+    async with opened(args.id, ctx) as system:
+        ctx.interrupt_note = in_flight(method, args.id)
+        async with ctx.out.progress(f"{progress} {args.id}"):
+            await getattr(system, method)()
+            status = None
+            if getattr(args, "wait", False):
+                with anyio.fail_after(args.timeout):
+                    status = await system.wait()
+        ctx.interrupt_note = None
+        await _report_state(system, ctx, {"ExitStatus": status} if status is not None else {})
+    return 0
+
+
+async def cmd_save(args: Any, ctx: Context) -> int:
+    """Save a (paused) system's state to a file; with --pause pause it first."""
+    path = str(Path(args.path).absolute())
+    async with opened(args.id, ctx) as system:
+        if args.pause:
+            ctx.interrupt_note = in_flight("pause", args.id)
+            await system.pause()
+        ctx.interrupt_note = in_flight("save", args.id)
+        async with ctx.out.progress(f"saving {args.id} to {args.path}"):
+            await system.save(path)
+        ctx.interrupt_note = None
+        await _report_state(system, ctx, {"SavedTo": path})
+    return 0
+
+
+async def cmd_restore(args: Any, ctx: Context) -> int:
+    """Create a VM from a configuration and a saved state file, and start it."""
+    config = read_config(args.config)
+    path = str(Path(args.path).absolute())
+    ctx.interrupt_note = in_flight("restore", args.id)
+    async with ctx.out.progress(f"restoring {args.id} from {args.path}"):
+        system = await ComputeSystem.restore(args.id, config, path, namespace=ctx.namespace)
+    async with system:
+        ctx.interrupt_note = None
+        await _report_state(system, ctx, {"RestoredFrom": path})
+    return 0
+
+
+async def cmd_wait(args: Any, ctx: Context) -> int:
+    """Wait until a system exits; print its exit status."""
+    async with opened(args.id, ctx) as system:
+        ctx.ready()
+        with anyio.fail_after(args.timeout):
+            status = await system.wait()
+    if ctx.out.json:
+        ctx.out.document({"Id": args.id, "ExitStatus": status})
+    else:
+        exit_type = status.get("ExitType") if isinstance(status, dict) else None
+        ctx.out.line(f"{args.id}  exited  {exit_type or ''}".rstrip())
+    return 0
+
+
+# ------------------------------------------------------------------------ exec
+
+
+async def cmd_exec(args: Any, ctx: Context) -> int:
+    """Run a process in a system with stdio attached; exit with its exit code."""
+    from aiohcs.cli._exec import binary, run_exec
+
+    command = list(args.cmd)
+    if not command:
+        raise CliError("exec needs a command after the system id (aiohcs exec ID -- CMD ...)")
+    env: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--env needs NAME=VALUE, not {item!r}")
+        env[key] = value
+    stdin_fd = -1
+    if args.interactive:
+        try:
+            stdin_fd = sys.stdin.fileno()
+        except (OSError, ValueError, AttributeError) as exc:
+            raise CliError("-i needs a standard input with a file descriptor") from exc
+    async with opened(args.id, ctx) as system:
+        return await run_exec(
+            system,
+            command,
+            ctx,
+            interactive=args.interactive,
+            tty=args.tty,
+            cwd=args.cwd,
+            env=env or None,
+            user=args.user,
+            stdin_fd=stdin_fd,
+            stdout=binary(ctx.out.out),
+            stderr=binary(ctx.out.err),
+        )
+
+
+# ------------------------------------------------------------------------ events
+
+
+def event_document(system_id: str, event: Event) -> dict[str, Any]:
+    """One event as a JSON-ready dict."""
+    return {
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+        "system": system_id,
+        "event": type(event).__name__,
+        "type": event.type,
+        "data": event.data,
+        "synthesized": event.synthesized,
+    }
+
+
+def _summary(event: Event) -> str:
+    if isinstance(event, SystemExited):
+        return f"{event.exit_type or '?'} status=0x{event.hresult:08X}"
+    if event.data is None:
+        return ""
+    return json.dumps(event.data, separators=(",", ":"))
+
+
+class _EventPrinter:
+    def __init__(self, ctx: Context, limit: int | None) -> None:
+        self.ctx = ctx
+        self.left = limit
+        self.done = anyio.Event()
+
+    def __call__(self, system_id: str, event: Event) -> None:
+        if self.done.is_set():
+            return
+        out = self.ctx.out
+        if out.json:
+            out.document(event_document(system_id, event), lines=True)
+        else:
+            now = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+            out.line(f"{now}  {system_id:<20} {type(event).__name__:<22} {_summary(event)}")
+        if self.left is not None:
+            self.left -= 1
+            if self.left <= 0:
+                self.done.set()
+
+
+async def _watch_one(system: ComputeSystem, stream: Any, printer: _EventPrinter) -> None:
+    async with system, stream:
+        async for event in stream:
+            printer(system.id, event)
+
+
+async def _open_quietly(system_id: str, ctx: Context) -> ComputeSystem | None:
+    from aiohcs.errors import SystemAlreadyStopped, SystemNotFound
+
+    try:
+        return await ComputeSystem.open(system_id, namespace=ctx.namespace)
+    except (SystemNotFound, SystemAlreadyStopped):
+        return None  # gone between enumerate and open
+
+
+async def cmd_events(args: Any, ctx: Context) -> int:
+    """Print events of one system, or of every system (new ones are picked up)."""
+    printer = _EventPrinter(ctx, None if args.follow else 1)
+    one = None
+    if args.id is not None:
+        one = await ComputeSystem.open(args.id, namespace=ctx.namespace)
+    try:
+        with anyio.move_on_after(args.timeout):
+            async with anyio.create_task_group() as tg:
+
+                async def stop_when_done() -> None:
+                    await printer.done.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stop_when_done)
+                if one is not None:
+                    stream = one.events()  # subscribed now: nothing after this is missed
+                    ctx.ready()
+                    await _watch_one(one, stream, printer)
+                    tg.cancel_scope.cancel()
+                else:
+                    watched: set[str] = set()
+                    first = True
+                    while True:
+                        for props in await enumerate_systems(namespace=ctx.namespace):
+                            system_id = props.get("Id") if isinstance(props, dict) else None
+                            if not isinstance(system_id, str) or system_id in watched:
+                                continue
+                            found = await _open_quietly(system_id, ctx)
+                            if found is None:
+                                continue
+                            watched.add(system_id)
+                            tg.start_soon(_watch_one, found, found.events(), printer)
+                        if first:
+                            first = False
+                            ctx.ready()
+                        await anyio.sleep(args.interval)
+    finally:
+        if one is not None:
+            await one.aclose()
+    return 0
+
+
+# ------------------------------------------------------------------------ service, sim
+
+
+async def cmd_service(args: Any, ctx: Context) -> int:
+    """Print the service's properties (Basic unless --property is given)."""
+    props = await service_properties(*args.property)
+    ctx.out.document(props)
+    return 0
+
+
+async def cmd_sim(args: Any, ctx: Context) -> int:
+    """Emulator-only fault injection: crash, guest power-off, disconnect, raise an event."""
+    from aiohcs import _native
+    from aiohcs.errors import error_from_hresult
+
+    if not _native.IS_EMULATOR:
+        raise CliError("'aiohcs sim' works only on the emulator (hcsim), not on Windows")
+    lib = _native.lib
+    ns = _native.to_wide(ctx.namespace)
+    if args.action == "disconnect":
+        hr = lib.HcsimDisconnectService()
+        what = "service disconnected"
+    else:
+        if args.id is None:
+            raise CliError(f"'sim {args.action}' needs a system id")
+        sid = _native.to_wide(args.id)
+        if args.action == "crash":
+            hr = lib.HcsimCrashSystem(ns, sid)
+            what = f"{args.id}  crashed (worker process died)"
+        else:
+            hr = lib.HcsimGuestShutdown(ns, sid)
+            what = f"{args.id}  guest powered off"
+    if hr < 0:
+        raise error_from_hresult(hr, operation=f"sim {args.action}", system_id=args.id)
+    await anyio.lowlevel.checkpoint()
+    if ctx.out.json:
+        ctx.out.document({"action": args.action, "id": args.id, "ok": True})
+    else:
+        ctx.out.line(what)
+    return 0
+
+
+async def cmd_sleep(args: Any, ctx: Context) -> int:
+    """Sleep for some seconds (useful in scripts)."""
+    ctx.ready()
+    await anyio.sleep(args.seconds)
+    return 0

@@ -1,0 +1,182 @@
+"""``aiohcs exec``: run a process in a compute system with the terminal's stdio attached."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import anyio
+import anyio.to_thread
+
+from aiohcs.cli._runtime import Context
+from aiohcs.process import DEVNULL, PIPE, Process, open_process
+from aiohcs.system import ComputeSystem
+
+_CHUNK = 65536
+
+
+class ByteSink(Protocol):
+    """Where process output goes."""
+
+    def write(self, data: bytes, /) -> int: ...
+    def flush(self) -> None: ...
+
+
+def binary(stream: Any) -> ByteSink:
+    """The byte stream behind a text stream (``sys.stdout.buffer``), or a bytes adapter."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        sink: ByteSink = buffer
+        return sink
+    return _TextAsBinary(stream)
+
+
+class _TextAsBinary:
+    """Writes bytes to a text stream (for tests that capture output as text)."""
+
+    def __init__(self, text: Any) -> None:
+        self._text = text
+
+    def write(self, data: bytes) -> int:
+        self._text.write(data.decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
+
+
+def console_size(fd: int) -> tuple[int, int]:
+    """(height, width) of the terminal on ``fd``; 25x80 if it is not one."""
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        return (25, 80)
+    return (size.lines, size.columns)
+
+
+async def _read(fd: int) -> bytes:
+    """Read what ``fd`` has, without blocking the loop (pipes, terminals, files)."""
+    if sys.platform == "win32":
+        return await anyio.to_thread.run_sync(os.read, fd, _CHUNK, abandon_on_cancel=True)
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd):
+        await anyio.wait_readable(fd)
+    else:
+        await anyio.lowlevel.checkpoint()  # regular files and devices never block long
+    return os.read(fd, _CHUNK)
+
+
+@contextlib.contextmanager
+def _raw_terminal(fd: int, enabled: bool) -> Iterator[None]:
+    """Put the terminal on ``fd`` in raw mode for the block (keys go to the guest)."""
+    if not enabled or sys.platform == "win32" or not os.isatty(fd):
+        yield
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+async def _feed_stdin(proc: Process, fd: int) -> None:
+    assert proc.stdin is not None
+    try:
+        while True:
+            data = await _read(fd)
+            if not data:
+                break
+            await proc.stdin.send(data)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        pass  # the process closed its stdin
+    finally:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await proc.stdin.aclose()
+
+
+async def _pump(stream: Any, sink: ByteSink) -> None:
+    with contextlib.suppress(anyio.EndOfStream, anyio.ClosedResourceError):
+        while True:
+            data = await stream.receive()
+            sink.write(data)
+            sink.flush()
+
+
+async def _follow_resize(proc: Process, fd: int) -> None:
+    if sys.platform == "win32" or not hasattr(signal, "SIGWINCH"):
+        return
+    try:
+        receiver = anyio.open_signal_receiver(signal.SIGWINCH)
+        with receiver as signals:
+            async for _ in signals:
+                height, width = console_size(fd)
+                await proc.resize_console(height, width)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return
+
+
+async def run_exec(
+    system: ComputeSystem,
+    command: Sequence[str],
+    ctx: Context,
+    *,
+    interactive: bool,
+    tty: bool,
+    cwd: str | None,
+    env: Mapping[str, str] | None,
+    user: str | None,
+    stdin_fd: int,
+    stdout: ByteSink,
+    stderr: ByteSink,
+) -> int:
+    """Run ``command`` in ``system`` with stdio attached; return its exit code.
+
+    The first Ctrl-C (without ``tty``; with it the key goes to the guest console) is sent
+    to the process as an interrupt; a second one kills it.
+    """
+    terminal_fd = stdin_fd if interactive else -1
+    size = console_size(terminal_fd if interactive else 1) if tty else None
+    proc = await open_process(
+        system,
+        list(command),
+        stdin=PIPE if interactive else DEVNULL,
+        stdout=PIPE,
+        stderr=PIPE,
+        cwd=cwd,
+        env=env,
+        user=user,
+        console=size,
+    )
+    async with proc:
+
+        async def forward_interrupt() -> None:
+            ctx.out.note(f"sending an interrupt to process {proc.pid} (Ctrl-C again kills it)")
+            await proc.send_signal(signal.SIGINT)
+
+        ctx.interrupt_handler = forward_interrupt
+        ctx.interrupt_note = f"interrupted: process {proc.pid} in {system.id!r} was killed"
+        with _raw_terminal(terminal_fd, tty and interactive):
+            async with anyio.create_task_group() as side:
+                if interactive and proc.stdin is not None:
+                    side.start_soon(_feed_stdin, proc, stdin_fd)
+                if tty and interactive:
+                    side.start_soon(_follow_resize, proc, stdin_fd)
+                async with anyio.create_task_group() as pumps:
+                    if proc.stdout is not None:
+                        pumps.start_soon(_pump, proc.stdout, stdout)
+                    if proc.stderr is not None:
+                        pumps.start_soon(_pump, proc.stderr, stderr)
+                code = await proc.wait()
+                side.cancel_scope.cancel()
+        ctx.interrupt_handler = None
+        ctx.interrupt_note = None
+    return code

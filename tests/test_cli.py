@@ -1,0 +1,359 @@
+"""The ``aiohcs`` command line tool, run in-process through ``main(argv)``.
+
+On hcsim every invocation starts with an empty emulator, so multi-step scenarios run as
+``aiohcs script``. JSON output is parsed back; exit codes and one-line errors are checked.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiohcs.cli import build_parser, main
+from aiohcs.cli._runtime import CliError
+from aiohcs.cli._script import parse_script
+
+CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "cli-test", "Container": {}}
+VM = {
+    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "Owner": "cli-test",
+    "VirtualMachine": {"ComputeTopology": {"Memory": {"SizeInMB": 512}}},
+}
+
+
+class Result:
+    """Exit code and captured output of one run."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def documents(self) -> list[Any]:
+        """Every JSON document in stdout, in order (text lines between them skipped)."""
+        decoder, text, pos = json.JSONDecoder(), self.out, 0
+        docs: list[Any] = []
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                return docs
+            if text[pos] in "[{":
+                doc, pos = decoder.raw_decode(text, pos)
+                docs.append(doc)
+            else:  # a line of text output
+                end = text.find("\n", pos)
+                pos = len(text) if end < 0 else end
+
+
+def run(*argv: str) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def configs(tmp_path: Path) -> Path:
+    (tmp_path / "c.json").write_text(json.dumps(CONTAINER))
+    (tmp_path / "vm.json").write_text(json.dumps(VM))
+    return tmp_path
+
+
+def script(tmp_path: Path, text: str, *extra: str) -> Result:
+    path = tmp_path / "script.txt"
+    path.write_text(text)
+    return run(*extra, "script", str(path))
+
+
+def error_line(result: Result) -> str:
+    lines = [line for line in result.err.splitlines() if line.startswith("aiohcs: error:")]
+    assert len(lines) == 1, result.err
+    return lines[0]
+
+
+# ---------------------------------------------------------------- single commands
+
+
+def test_no_command_prints_help_and_exits_2() -> None:
+    result = run()
+    assert result.code == 2
+    assert "aiohcs script FILE" in result.out
+
+
+def test_help_says_what_a_command_sees_on_hcsim() -> None:
+    text = build_parser().format_help()
+    assert "hcsim" in text
+    assert "each invocation" in text
+
+
+def test_list_json_on_a_fresh_emulator_is_an_empty_list() -> None:
+    result = run("list", "--json")
+    assert result.code == 0
+    assert json.loads(result.out) == []
+
+
+def test_list_table_has_headers() -> None:
+    result = run("list")
+    assert result.code == 0
+    assert result.out.split() == ["ID", "TYPE", "STATE", "OWNER", "OS", "RUNTIME", "ID"]
+
+
+def test_service_json() -> None:
+    result = run("service", "--json")
+    assert result.code == 0
+    doc = json.loads(result.out)
+    assert doc["Properties"][0]["SupportedSchemaVersions"]
+
+
+@pytest.mark.parametrize("command", ["start", "pause", "resume", "kill", "shutdown", "inspect"])
+def test_unknown_system_is_one_line_and_exit_1(command: str) -> None:
+    result = run(command, "no-such-system")
+    assert result.code == 1
+    assert result.out == ""
+    line = error_line(result)
+    assert "HCS_E_SYSTEM_NOT_FOUND" in line
+    assert "'no-such-system'" in line
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = run("create", "x", str(tmp_path / "missing.json"))
+    assert result.code == 1
+    assert "missing.json" in error_line(result)
+
+
+def test_invalid_config_json(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    result = run("create", "x", str(path))
+    assert result.code == 1
+    assert "invalid JSON" in error_line(result)
+
+
+@pytest.mark.hcsim_leaves_systems
+def test_create_json_reports_the_state(configs: Path) -> None:
+    result = run("create", "c1", str(configs / "c.json"), "--start", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == {"Id": "c1", "State": "Running"}
+
+
+def test_usage_error_exits_2() -> None:
+    assert run("start").code == 2
+    assert run("bogus").code == 2
+    assert run("list", "--", "x").code == 2
+
+
+def test_bare_wait_outside_a_script() -> None:
+    result = run("wait")
+    assert result.code == 2
+    assert "scripts" in error_line(result)
+
+
+def test_sim_crash_needs_an_id() -> None:
+    result = run("sim", "crash")
+    assert result.code == 1
+    assert "needs a system id" in error_line(result)
+
+
+def test_exec_arguments_after_double_dash() -> None:
+    from aiohcs.cli import parse_command
+
+    args = parse_command(build_parser(), ["exec", "c1", "-i", "--", "sh", "-c", "x", "--", "-i"])
+    assert args.id == "c1"
+    assert args.interactive
+    assert args.cmd == ["sh", "-c", "x", "--", "-i"]
+
+
+# ---------------------------------------------------------------- scripts
+
+
+def test_parse_script_words_comments_and_background() -> None:
+    lines = parse_script('# hi\n\nexec c1 -- sh -c "a b" # note\nevents -f &\nlist&\n')
+    assert [(ln.number, ln.argv, ln.background) for ln in lines] == [
+        (3, ["exec", "c1", "--", "sh", "-c", "a b"], False),
+        (4, ["events", "-f"], True),
+        (5, ["list"], True),
+    ]
+    with pytest.raises(CliError):
+        parse_script('exec c1 "unclosed\n')
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_script_lifecycle_with_json(configs: Path, backend: str) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --json\n"
+        "start c1 --json\n"
+        "list --json --owner cli-test\n"
+        "pause c1 --json\n"
+        "resume c1 --json\n"
+        "inspect c1 --property Statistics --json\n"
+        "kill c1 --json\n",
+        "--backend",
+        backend,
+    )
+    assert result.code == 0, result.err
+    created, started, listed, paused, resumed, inspected, killed = result.documents()
+    assert created == {"Id": "c1", "State": "Created"}
+    assert started["State"] == "Running"
+    assert [s["Id"] for s in listed] == ["c1"]
+    assert listed[0]["SystemType"] == "Container"
+    assert paused["State"] == "Paused"
+    assert resumed["State"] == "Running"
+    assert inspected["Id"] == "c1"
+    assert "Statistics" in inspected
+    assert killed == {"Id": "c1", "State": "Stopped", "ExitType": "ForcedExit"}
+
+
+def test_script_events_follow_json_lines(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\nevents c1 --follow --json &\nkill c1\nwait\n",
+    )
+    assert result.code == 0, result.err
+    lines = [json.loads(line) for line in result.out.splitlines() if line.startswith("{")]
+    assert len(lines) == 1
+    event = lines[0]
+    assert event["system"] == "c1"
+    assert event["event"] == "SystemExited"
+    assert event["type"] == 1
+    assert event["data"]["ExitType"] == "ForcedExit"
+
+
+def test_script_events_of_every_system_see_a_crash(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create a {configs / 'c.json'} --start\n"
+        f"create b {configs / 'vm.json'} --start\n"
+        "events --follow --json --timeout 5 &\n"
+        "sim crash b\n"
+        "kill a\n"
+        "wait\n",
+    )
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.out.splitlines() if line.startswith("{")]
+    by_system = {e["system"]: e for e in events}
+    assert by_system["b"]["data"]["ExitType"] == "UnexpectedExit"
+    assert by_system["a"]["data"]["ExitType"] == "ForcedExit"
+
+
+def test_script_next_event_without_follow(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        "events c1 --json &\n"
+        "sim guest-shutdown c1\n"
+        "wait\n",
+    )
+    assert result.code == 0, result.err
+    (event,) = [json.loads(x) for x in result.out.splitlines() if x.startswith("{")]
+    assert event["data"]["ExitType"] == "GracefulExit"
+
+
+def test_script_wait_for_exit(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\nwait c1 --json &\nshutdown c1\nwait\n",
+    )
+    assert result.code == 0, result.err
+    docs = result.documents()
+    assert {"Id": "c1", "ExitStatus": docs[-1]["ExitStatus"]} == docs[-1]
+    assert docs[-1]["ExitStatus"]["ExitType"] == "GracefulExit"
+
+
+@pytest.mark.hcsim_leaves_systems
+def test_script_exec_streams_output_and_returns_exit_code(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        'exec c1 -- sh -c "echo out-line; echo err-line >&2; exit 7"\n'
+        "list\n",
+    )
+    assert result.code == 7
+    assert "out-line" in result.out
+    assert "err-line" in result.err
+    assert "list" not in result.out.split("out-line")[1]  # the script stopped there
+    assert "line 2 failed" in result.err
+
+
+def test_script_exec_environment_and_cwd(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        f'exec c1 --cwd {configs} -e GREETING=hej -- sh -c "echo $GREETING; pwd"\n'
+        "kill c1\n",
+    )
+    assert result.code == 0, result.err
+    assert "hej" in result.out
+    assert str(configs) in result.out
+
+
+def test_script_save_kill_restore(configs: Path) -> None:
+    state = configs / "vm.vmrs"
+    result = script(
+        configs,
+        f"create vm1 {configs / 'vm.json'} --start\n"
+        f"save vm1 {state} --pause --json\n"
+        "kill vm1\n"
+        f"restore vm2 {configs / 'vm.json'} {state} --json\n"
+        "list --json\n"
+        "kill vm2\n",
+    )
+    assert result.code == 0, result.err
+    saved, restored, listed = result.documents()
+    assert saved["State"] == "Paused"
+    assert saved["SavedTo"] == str(state)
+    assert state.stat().st_size > 0
+    assert restored["State"] == "Running"
+    assert [(s["Id"], s["State"]) for s in listed] == [("vm2", "Running")]
+
+
+@pytest.mark.hcsim_leaves_systems
+def test_save_of_a_running_system_explains_the_state(configs: Path) -> None:
+    result = script(configs, f"create c1 {configs / 'c.json'} --start\nsave c1 x.vmrs\n")
+    assert result.code == 1
+    assert "HCS_E_INVALID_STATE" in error_line(result)
+    assert "line 2 failed" in result.err
+
+
+@pytest.mark.hcsim_leaves_systems
+def test_script_stops_at_the_first_failing_line(configs: Path) -> None:
+    result = script(configs, f"create c1 {configs / 'c.json'}\nstart nope\ncreate c2 nope\n")
+    assert result.code == 1
+    assert "HCS_E_SYSTEM_NOT_FOUND" in error_line(result)
+    assert "c1  Created" in result.out
+    assert "c2" not in result.out
+
+
+@pytest.mark.parametrize("line", ["demo", "script x.txt", "start"])
+def test_script_refuses_demo_nested_scripts_and_bad_usage(tmp_path: Path, line: str) -> None:
+    result = script(tmp_path, f"{line}\n")
+    assert result.code == 2
+
+
+def test_script_background_failure_is_reported_at_wait(tmp_path: Path) -> None:
+    result = script(tmp_path, "events nope -f &\nwait\nlist\n")
+    assert result.code == 1
+    assert "HCS_E_SYSTEM_NOT_FOUND" in error_line(result)
+    assert "ID" not in result.out  # 'list' did not run
+
+
+def test_missing_script_file(tmp_path: Path) -> None:
+    result = run("script", str(tmp_path / "nope.txt"))
+    assert result.code == 1
+    assert "nope.txt" in error_line(result)
+
+
+def test_namespace_option_reaches_hcs(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start --namespace ns1\n"
+        "list --json\n"
+        "list --json --namespace ns1\n"
+        "kill c1 --namespace ns1\n",
+    )
+    assert result.code == 0, result.err
+    default_ns, ns1 = result.documents()
+    assert default_ns == []
+    assert [s["Id"] for s in ns1] == ["c1"]

@@ -1,0 +1,168 @@
+"""The ``aiohcs`` tool as a separate process: ``python -m aiohcs``, stdin, exit codes, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
+TIMEOUT = 60
+
+
+def aiohcs(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aiohcs", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(CONTAINER))
+    return path
+
+
+def test_console_script_entry_point() -> None:
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "aiohcs"]
+    assert ep.value == "aiohcs.cli:main"
+
+
+def test_help_exits_0_and_explains_hcsim() -> None:
+    result = aiohcs("--help")
+    assert result.returncode == 0
+    assert "hcsim" in result.stdout
+    assert "aiohcs script FILE" in result.stdout
+
+
+def test_list_json() -> None:
+    result = aiohcs("list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_error_is_one_line_on_stderr() -> None:
+    result = aiohcs("pause", "ghost")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("aiohcs: error: HCS_E_SYSTEM_NOT_FOUND (0x8037010E)")
+
+
+def test_usage_error_exits_2() -> None:
+    result = aiohcs("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_exec_pipes_stdin_and_exits_with_the_process_code(config: Path) -> None:
+    script = f'create c1 {config} --start\nexec c1 -i -- sh -c "tr a-z A-Z; exit 42"\n'
+    path = config.parent / "s.txt"
+    path.write_text(script)
+    # The script comes from a file; exec -i reads the tool's own stdin.
+    result = aiohcs("script", str(path), stdin="shout this\n")
+    assert result.returncode == 42
+    assert "SHOUT THIS" in result.stdout
+
+
+def test_script_from_stdin(config: Path) -> None:
+    result = aiohcs(
+        "script", "-", stdin=f"create c1 {config} --start --json\nkill c1 --json --wait\n"
+    )
+    assert result.returncode == 0, result.stderr
+    decoder, text, pos = json.JSONDecoder(), result.stdout, 0
+    docs = []
+    while text[pos:].strip():
+        doc, pos = decoder.raw_decode(text, len(text) - len(text[pos:].lstrip()))
+        docs.append(doc)
+    assert docs[0] == {"Id": "c1", "State": "Running"}
+    assert docs[1]["State"] == "Stopped"
+    assert docs[1]["ExitStatus"]["ExitType"] == "ForcedExit"
+
+
+def test_trio_backend(config: Path) -> None:
+    result = aiohcs("--backend", "trio", "script", "-", stdin=f"create c1 {config}\nlist\n")
+    assert result.returncode == 0, result.stderr
+    assert "c1  Container  Created" in result.stdout
+
+
+def _start(argv: list[str], ready_text: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiohcs", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + TIMEOUT
+    seen = ""
+    while ready_text not in seen:
+        assert time.monotonic() < deadline, seen
+        line = proc.stdout.readline()
+        assert line, f"exited early: {proc.wait()} {proc.stderr.read() if proc.stderr else ''}"
+        seen += line
+    return proc
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_reaches_the_process_of_exec(config: Path) -> None:
+    path = config.parent / "s.txt"
+    path.write_text(
+        f"create c1 {config} --start\n"
+        'exec c1 -- sh -c \'trap "echo got-int; exit 5" INT; echo ready; '
+        "while :; do sleep 0.05; done'\n"
+    )
+    proc = _start(["script", str(path)], "ready")
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 5
+    assert "got-int" in out
+    assert "sending an interrupt" in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_twice_kills_the_process_and_says_so(config: Path) -> None:
+    path = config.parent / "s.txt"
+    path.write_text(
+        f"create c1 {config} --start\n"
+        "exec c1 -- sh -c 'trap \"\" INT; echo ready; while :; do sleep 0.05; done'\n"
+    )
+    proc = _start(["script", str(path)], "ready")
+    os.kill(proc.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 130
+    assert "was killed" in err.splitlines()[-1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_while_idle_exits_130(config: Path) -> None:
+    path = config.parent / "s.txt"
+    path.write_text(f"create c1 {config}\nsleep 60\n")
+    proc = _start(["script", str(path)], "c1  Created")
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "aiohcs: interrupted"
+
+
+def test_demo_runs_and_streams_a_process() -> None:
+    result = aiohcs("demo")
+    assert result.returncode == 0, result.stderr
+    assert "aiohcs-demo-container  stdout  | hello from inside it" in result.stdout
+    assert "exec   -> exit code 3" in result.stdout
+    assert "SystemExited" in result.stdout
+    assert "aiohcs-demo-vm-restored restore -> Running" in result.stdout
