@@ -94,8 +94,7 @@ static size_t aiohcs_wcslen(const WCHAR *s)
 # Both targets: export lookup, and the length of a returned UTF-16 string (so that
 # aiohcs._native can decode it with the codec in one pass).
 _COMMON_CDEF = (
-    "int aiohcs_export_available(const char *name);\n"
-    "size_t aiohcs_wcslen(const WCHAR *s);\n"
+    "int aiohcs_export_available(const char *name);\nsize_t aiohcs_wcslen(const WCHAR *s);\n"
 )
 
 
