@@ -1,0 +1,155 @@
+"""Every example in examples/ runs, as a separate process, and does what it says.
+
+The HTTP service is driven with a real HTTP client (httpx) on 127.0.0.1 and an ephemeral
+port, its server-sent events read while another client changes the systems.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TIMEOUT = 60
+CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "example", "Container": {}}
+
+
+def run_example(name: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *argv],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+# ---------------------------------------------------------------- HTTP service
+
+
+@pytest.fixture
+def service() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "http_service.py"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on http://127.0.0.1:"), line
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught.
+    assert proc.returncode in (0, -signal.SIGTERM), err
+    assert "Traceback" not in err, err
+
+
+def _sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, object]]]:
+    """(event name, data) for each server-sent event."""
+    name = ""
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[len("event: ") :]
+        elif line.startswith("data: "):
+            yield name, json.loads(line[len("data: ") :])
+
+
+def test_http_service_lifecycle_exec_and_events(service: str) -> None:
+    timeout = httpx.Timeout(TIMEOUT)
+    with httpx.Client(base_url=service, timeout=timeout) as client:
+        created = client.post("/systems", json={"id": "c1", "config": CONTAINER, "start": True})
+        assert created.status_code == 201, created.text
+        assert created.json() == {"Id": "c1", "State": "Running"}
+
+        listed = client.get("/systems").json()
+        assert [(s["Id"], s["State"]) for s in listed] == [("c1", "Running")]
+        assert client.get("/systems/c1").json()["Owner"] == "example"
+
+        done = client.post(
+            "/systems/c1/exec",
+            json={"command": ["sh", "-c", "tr a-z A-Z; echo oops >&2; exit 4"], "input": "hi"},
+        )
+        assert done.json() == {"exit_code": 4, "stdout": "HI", "stderr": "oops\n"}
+
+        assert client.post("/systems/c1/pause").json()["State"] == "Paused"
+        conflict = client.post("/systems/c1/pause")
+        assert conflict.status_code == 409
+        assert conflict.json()["hresult"] == "0x80370105"
+        assert client.post("/systems/c1/resume").json()["State"] == "Running"
+
+        missing = client.post("/systems/ghost/start")
+        assert missing.status_code == 404
+        assert "HCS_E_SYSTEM_NOT_FOUND" in missing.json()["error"]
+        assert client.post("/systems", json={"config": CONTAINER}).status_code == 400
+
+        with client.stream("GET", "/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            assert next(lines) == ": connected"
+            # Change the systems from a second client while this one listens.
+            with httpx.Client(base_url=service, timeout=timeout) as other:
+                other.post("/systems", json={"id": "c2", "config": CONTAINER, "start": True})
+                assert other.post("/systems/c1/terminate").json()["State"] == "Stopped"
+                assert other.post("/systems/c2/shutdown").status_code == 200
+            exits: dict[str, object] = {}
+            for name, data in _sse(lines):
+                assert name == data["event"]
+                if name == "SystemExited":
+                    assert isinstance(data["data"], dict)
+                    exits[str(data["system"])] = data["data"]["ExitType"]
+                if len(exits) == 2:
+                    break
+        assert exits == {"c1": "ForcedExit", "c2": "GracefulExit"}
+        assert client.get("/systems").json() == []
+
+
+# ---------------------------------------------------------------- scripts
+
+
+def test_watch_events_prints_exits_and_crashes() -> None:
+    result = run_example("watch_events.py", "--simulate")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(ln.startswith("CRASH ") and "worker process died" in ln for ln in lines), lines
+    assert any(ln.startswith("CRASH ") and "guest crash" in ln for ln in lines), lines
+    exits = {ln.split()[1]: ln for ln in lines if ln.startswith("EXIT ")}
+    assert set(exits) == {"web", "db", "batch", "cache"}
+    assert "ForcedExit" in exits["web"]
+    assert "GracefulExit" in exits["batch"]
+    assert "UnexpectedExit" in exits["db"]
+    assert "UnexpectedExit" in exits["cache"]
+    assert lines[-1] == "watched 4 systems: 2 crashed, 2 exited normally"
+
+
+def test_save_terminate_restore(tmp_path: Path) -> None:
+    result = run_example("save_restore.py", "--state-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "vm1: Running" in out
+    assert "vm1: Paused" in out
+    assert "saved to" in out
+    assert "vm1: exited (ForcedExit)" in out
+    assert "vm1-restored: Running (restored, 2048 MB memory)" in out
+    assert (tmp_path / "vm1.vmrs").stat().st_size > 0
+
+
+def test_examples_are_all_tested() -> None:
+    names = {p.name for p in EXAMPLES.glob("*.py")}
+    source = Path(__file__).read_text()
+    assert names == {n for n in names if f'"{n}"' in source}
