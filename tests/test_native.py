@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,39 @@ def test_cdef_parse_finds_the_declared_functions() -> None:
 @pytest.mark.parametrize("name", [*COMPUTECORE, *COMPUTESTORAGE, "LocalFree", "CloseHandle"])
 def test_every_declared_function_is_in_lib(name: str) -> None:
     assert callable(getattr(lib, name))
+
+
+MINGW_CC = "x86_64-w64-mingw32-gcc"
+
+
+def sdk_header(name: str) -> Path:
+    """Find mingw-w64's copy of an SDK header through the cross compiler's include path."""
+    cc = shutil.which(MINGW_CC)
+    if cc is None:
+        pytest.skip(f"{MINGW_CC} (Debian: gcc-mingw-w64-x86-64-win32) is not installed")
+    deps = subprocess.run(
+        [cc, "-M", "-x", "c", "-"],
+        input=f"#include <windows.h>\n#include <{name}>\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    paths = [Path(w) for w in deps.replace("\\\n", " ").split() if w.endswith("/" + name)]
+    assert paths, f"{name} not found by {MINGW_CC}"
+    return paths[0]
+
+
+@pytest.mark.parametrize(
+    ("header", "cdef"),
+    [("computecore.h", "computecore.cdef"), ("computestorage.h", "computestorage.cdef")],
+)
+def test_every_function_of_the_sdk_header_is_declared_and_in_lib(header: str, cdef: str) -> None:
+    text = re.sub(r"//[^\n]*", "", sdk_header(header).read_text(encoding="utf-8"))
+    in_header = _FUNCTION.findall(text)
+    assert in_header
+    assert sorted(in_header) == sorted(declared_functions(cdef))
+    missing = [name for name in in_header if not callable(getattr(lib, name, None))]
+    assert missing == []
 
 
 @emulator_only
