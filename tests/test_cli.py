@@ -226,7 +226,7 @@ def test_script_events_of_every_system_see_a_crash(configs: Path) -> None:
         configs,
         f"create a {configs / 'c.json'} --start\n"
         f"create b {configs / 'vm.json'} --start\n"
-        "events --follow --json --timeout 5 &\n"
+        "events --follow --json --count 2 --timeout 30 &\n"
         "sim crash b\n"
         "kill a\n"
         "wait\n",
@@ -357,3 +357,64 @@ def test_namespace_option_reaches_hcs(configs: Path) -> None:
     default_ns, ns1 = result.documents()
     assert default_ns == []
     assert [s["Id"] for s in ns1] == ["c1"]
+
+
+class _Terminal(io.StringIO):
+    """A captured stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_shown_on_a_terminal_only(configs: Path) -> None:
+    path = configs / "s.txt"
+    path.write_text(
+        f"create c1 {configs / 'c.json'}\n"
+        "sim delay HcsStartComputeSystem 400\n"
+        "start c1\n"
+        "pause c1 --json\n"
+        "kill c1\n"
+    )
+    out, err = io.StringIO(), _Terminal()
+    assert main(["script", str(path)], stdout=out, stderr=err) == 0, err.getvalue()
+    progress = err.getvalue()
+    assert "starting c1" in progress  # the spinner line, with the elapsed time
+    assert "s\r\x1b[K" in progress  # erased before the result is printed
+    assert "pausing" not in progress  # no progress with --json
+    assert "starting" not in out.getvalue()
+    assert "c1  Running" in out.getvalue()
+
+
+@pytest.mark.hcsim_leaves_systems
+def test_sim_fail_makes_the_next_operation_fail(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        "sim fail HcsPauseComputeSystem 0x80370109 --json\n"
+        "pause c1\n",
+    )
+    assert result.code == 1
+    assert result.documents() == [{"action": "fail", "target": "HcsPauseComputeSystem", "ok": True}]
+    assert "HCS_E_CONNECTION_TIMEOUT (0x80370109) in Pause" in error_line(result)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["sim fail HcsPauseComputeSystem 5", "sim delay HcsPauseComputeSystem", "sim delay X ms"],
+)
+def test_sim_rejects_bad_values(tmp_path: Path, line: str) -> None:
+    result = script(tmp_path, line + "\n")
+    assert result.code == 1
+    assert "sim" in error_line(result)
+
+
+def test_exec_with_a_console(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        "exec -t c1 -- sh -c 'stty size; test -t 1 && echo on-a-tty'\n"
+        "kill c1\n",
+    )
+    assert result.code == 0, result.err
+    assert "25 80" in result.out  # not on a terminal: the default console size
+    assert "on-a-tty" in result.out

@@ -166,3 +166,80 @@ def test_demo_runs_and_streams_a_process() -> None:
     assert "exec   -> exit code 3" in result.stdout
     assert "SystemExited" in result.stdout
     assert "aiohcs-demo-vm-restored restore -> Running" in result.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_exec_interactive_console_follows_the_terminal(config: Path) -> None:
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    path = config.parent / "s.txt"
+    path.write_text(
+        f"create c1 {config} --start\n"
+        "exec -it c1 -- sh -c 'stty size; read x; stty size; echo got:$x'\n"
+        "kill c1\n"
+    )
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiohcs", "script", str(path)],
+        stdin=slave,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + TIMEOUT
+        while text not in seen:
+            assert time.monotonic() < deadline, seen
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # EIO: the other side closed
+                    break
+        assert text in seen, seen
+
+    try:
+        read_until(b"30 100")
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.kill(proc.pid, signal.SIGWINCH)
+        time.sleep(0.5)  # let the resize reach the guest console before it asks again
+        os.write(master, b"hello\r")
+        read_until(b"got:hello")
+        assert b"40 120" in seen
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_an_operation_says_it_may_still_complete(config: Path) -> None:
+    path = config.parent / "s.txt"
+    path.write_text(
+        f"create c1 {config} --start\n"
+        "pause c1\n"
+        "sim delay HcsSaveComputeSystem 30000\n"
+        f"save c1 {config.parent / 'c1.state'}\n"
+    )
+    proc = _start(["script", str(path)], "delayed")
+    time.sleep(0.3)  # the save has been sent by now
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        "aiohcs: interrupted: the save of 'c1' had already been sent to HCS and may still "
+        "complete; 'aiohcs inspect c1' shows the state"
+    )

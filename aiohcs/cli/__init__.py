@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", metavar="ID", nargs="?")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing events")
     p.add_argument("--timeout", type=float, default=None, help="stop after SECONDS")
+    p.add_argument("-n", "--count", type=int, default=None, help="stop after N events")
     p.add_argument("--interval", type=float, default=0.5, help="poll for new systems (s)")
 
     p = sub.add_parser(
@@ -191,13 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "sim",
         parents=[common],
-        help="emulator only: inject a fault (crash, guest power-off, disconnect)",
+        help="emulator only: inject a fault (crash, guest power-off, delay, failure, ...)",
         description="hcsim fault injection, for scripts and tests: 'crash ID' kills the "
         "system's worker process (UnexpectedExit), 'guest-shutdown ID' powers the guest off, "
-        "'disconnect' drops the service connection. Not available on Windows.",
+        "'disconnect' drops the service connection, 'delay FUNCTION MS' makes the operations "
+        "of an HCS function (e.g. HcsSaveComputeSystem) complete MS later (0 clears), "
+        "'fail FUNCTION HRESULT [COUNT]' makes its next COUNT calls fail. "
+        "Not available on Windows.",
     )
-    p.add_argument("action", choices=("crash", "guest-shutdown", "disconnect"))
-    p.add_argument("id", metavar="ID", nargs="?")
+    p.add_argument("action", choices=("crash", "guest-shutdown", "disconnect", "delay", "fail"))
+    p.add_argument("id", metavar="ID|FUNCTION", nargs="?")
+    p.add_argument("values", metavar="VALUE", nargs="*", help="MS for delay; HRESULT [COUNT]")
 
     p = sub.add_parser(
         "script",

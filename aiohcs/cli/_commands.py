@@ -273,7 +273,10 @@ async def _open_quietly(system_id: str, ctx: Context) -> ComputeSystem | None:
 
 async def cmd_events(args: Any, ctx: Context) -> int:
     """Print events of one system, or of every system (new ones are picked up)."""
-    printer = _EventPrinter(ctx, None if args.follow else 1)
+    limit = args.count if args.count is not None else (None if args.follow else 1)
+    if limit is not None and limit < 1:
+        raise CliError("--count must be at least 1")
+    printer = _EventPrinter(ctx, limit)
     one = None
     if args.id is not None:
         one = await ComputeSystem.open(args.id, namespace=ctx.namespace)
@@ -336,9 +339,11 @@ async def cmd_sim(args: Any, ctx: Context) -> int:
     if args.action == "disconnect":
         hr = lib.HcsimDisconnectService()
         what = "service disconnected"
+    elif args.id is None:
+        raise CliError(f"'sim {args.action}' needs a system id or function name")
+    elif args.action in ("delay", "fail"):
+        hr, what = _sim_fault(lib, args)
     else:
-        if args.id is None:
-            raise CliError(f"'sim {args.action}' needs a system id")
         sid = _native.to_wide(args.id)
         if args.action == "crash":
             hr = lib.HcsimCrashSystem(ns, sid)
@@ -347,13 +352,33 @@ async def cmd_sim(args: Any, ctx: Context) -> int:
             hr = lib.HcsimGuestShutdown(ns, sid)
             what = f"{args.id}  guest powered off"
     if hr < 0:
-        raise error_from_hresult(hr, operation=f"sim {args.action}", system_id=args.id)
+        target = args.id if args.action in ("crash", "guest-shutdown") else None
+        raise error_from_hresult(hr, operation=f"sim {args.action}", system_id=target)
     await anyio.lowlevel.checkpoint()
     if ctx.out.json:
-        ctx.out.document({"action": args.action, "id": args.id, "ok": True})
+        ctx.out.document({"action": args.action, "target": args.id, "ok": True})
     else:
         ctx.out.line(what)
     return 0
+
+
+def _sim_fault(lib: Any, args: Any) -> tuple[int, str]:
+    """``sim delay FUNCTION MS`` / ``sim fail FUNCTION HRESULT [COUNT]``."""
+    function = str(args.id).encode("ascii", "replace")
+    try:
+        numbers = [int(v, 0) for v in args.values]
+    except ValueError:
+        raise CliError(f"'sim {args.action}' takes numbers, not {args.values!r}") from None
+    if args.action == "delay":
+        if len(numbers) != 1 or numbers[0] < 0:
+            raise CliError("usage: sim delay FUNCTION MILLISECONDS")
+        return lib.HcsimSetDelay(function, numbers[0], 0), f"{args.id}  delayed {numbers[0]} ms"
+    if len(numbers) not in (1, 2) or not numbers[0] & 0x80000000:
+        raise CliError("usage: sim fail FUNCTION HRESULT [COUNT] (a failure HRESULT, 0x8...)")
+    count = numbers[1] if len(numbers) == 2 else 1
+    signed = numbers[0] - (1 << 32) if numbers[0] >= 1 << 31 else numbers[0]
+    hr = lib.HcsimFailNext(function, count, signed, 1)  # the operation fails
+    return hr, f"{args.id}  next {count} call(s) fail with 0x{numbers[0] & 0xFFFFFFFF:08X}"
 
 
 async def cmd_sleep(args: Any, ctx: Context) -> int:
