@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import aiohcs
 from aiohcs import errors
 from aiohcs.errors import (
     AccessDenied,
@@ -28,6 +33,19 @@ from aiohcs.errors import (
     hresult_name,
     hresult_u32,
 )
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(aiohcs.__file__).resolve().anchor,
+    )
 
 
 def signed(value: int) -> int:
@@ -418,16 +436,10 @@ def test_repr() -> None:
 
 
 def test_errors_module_is_light() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys, aiohcs, aiohcs.errors; "
         "heavy = [m for m in ('cffi', '_cffi_backend', 'pydantic', 'anyio', 'asyncio', 'trio', "
         "'aiohcs._hcs', 'aiohcs._native', 'aiohcs.schema', 'json') if m in sys.modules]; "
         "print(heavy)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]"
+    assert run_python("-c", code).stdout.strip() == "[]"

@@ -7,6 +7,7 @@ behaviour semantics.md gives for those calls.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import aiohcs
 from aiohcs import _native
 from aiohcs._native import ffi, lib
 from aiohcs.errors import (
@@ -33,6 +35,20 @@ from aiohcs.errors import (
 NATIVE_DIR = Path(_native.__file__).resolve().parent
 _FUNCTION = re.compile(r"\bWINAPI\s+(\w+)\s*\(")
 _HCSIM_FUNCTION = re.compile(r"\b(Hcsim\w+)\s*\(")
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(aiohcs.__file__).resolve().anchor,
+    )
+
 
 emulator_only = pytest.mark.skipif(not _native.IS_EMULATOR, reason="needs the hcsim build")
 
@@ -136,10 +152,7 @@ def test_native_module_does_not_import_an_event_loop() -> None:
         "import sys, aiohcs._native; "
         "print([m for m in ('asyncio', 'anyio', 'trio', 'pydantic') if m in sys.modules])"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == "[]"
+    assert run_python("-c", code).stdout.strip() == "[]"
 
 
 # ---------------------------------------------------------------- strings in

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import aiohcs
 from aiohcs import errors
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(aiohcs.__file__).resolve().anchor,
+    )
 
 
 def test_version() -> None:
@@ -34,9 +49,7 @@ def test_import_is_light() -> None:
         "'pydantic', 'anyio', 'asyncio', 'trio', 'aiohcs.schema', 'aiohcs.system') "
         "if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
-    )
+    out = run_python("-X", "importtime", "-c", code)
     assert out.stdout.strip() == "[]"
     # -X importtime: "import time: self [us] | cumulative | name"; aiohcs's own total.
     cumulative = next(
