@@ -243,3 +243,25 @@ def test_ctrl_c_during_an_operation_says_it_may_still_complete(config: Path) -> 
         "aiohcs: interrupted: the save of 'c1' had already been sent to HCS and may still "
         "complete; 'aiohcs inspect c1' shows the state"
     )
+
+
+def test_a_reader_that_goes_away_ends_exec_quietly(config: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiohcs", "script", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdin.write(f"create c1 {config} --start\nexec c1 -- sh -c 'seq 1 10000000'\n")
+    proc.stdin.close()
+    assert proc.stdout.readline() == "c1  Running\n"
+    assert proc.stdout.readline() == "1\n"
+    proc.stdout.close()  # like `| head -2`
+    assert proc.wait(timeout=TIMEOUT) == 1  # the process in the system was killed, not left
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert "Traceback" not in err

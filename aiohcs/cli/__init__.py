@@ -9,12 +9,14 @@ empty emulator. Use ``aiohcs script FILE`` to run several commands in one proces
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from aiohcs.cli._output import Output
-from aiohcs.cli._runtime import EXIT_INTERRUPTED, Context, run
+from aiohcs.cli._runtime import EXIT_INTERRUPTED, Context, leaves, run
 
 __all__ = ["EXIT_INTERRUPTED", "build_parser", "main"]
 
@@ -294,6 +296,19 @@ def main(
 ) -> int:
     """Run the tool with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
+    try:
+        return _main(argv, out)
+    except BaseException as exc:
+        if not all(isinstance(leaf, BrokenPipeError) for leaf in leaves(exc)):
+            raise
+        # The reader of our output went away (``aiohcs list | head -1``): stop quietly.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.out.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None, out: Output) -> int:
     parser = build_parser()
     try:
         args = parse_command(parser, sys.argv[1:] if argv is None else argv)

@@ -164,19 +164,26 @@ async def run_exec(
 
         ctx.interrupt_handler = forward_interrupt
         ctx.interrupt_note = f"interrupted: process {proc.pid} in {system.id!r} was killed"
-        with _raw_terminal(terminal_fd, tty and interactive):
-            async with anyio.create_task_group() as side:
-                if interactive and proc.stdin is not None:
-                    side.start_soon(_feed_stdin, proc, stdin_fd)
-                if tty and interactive:
-                    side.start_soon(_follow_resize, proc, stdin_fd)
-                async with anyio.create_task_group() as pumps:
-                    if proc.stdout is not None:
-                        pumps.start_soon(_pump, proc.stdout, stdout)
-                    if proc.stderr is not None:
-                        pumps.start_soon(_pump, proc.stderr, stderr)
-                code = await proc.wait()
-                side.cancel_scope.cancel()
+        try:
+            with _raw_terminal(terminal_fd, tty and interactive):
+                async with anyio.create_task_group() as side:
+                    if interactive and proc.stdin is not None:
+                        side.start_soon(_feed_stdin, proc, stdin_fd)
+                    if tty and interactive:
+                        side.start_soon(_follow_resize, proc, stdin_fd)
+                    async with anyio.create_task_group() as pumps:
+                        if proc.stdout is not None:
+                            pumps.start_soon(_pump, proc.stdout, stdout)
+                        if proc.stderr is not None:
+                            pumps.start_soon(_pump, proc.stderr, stderr)
+                    code = await proc.wait()
+                    side.cancel_scope.cancel()
+        except BaseException:
+            # Our side failed (e.g. the reader of our stdout went away): nobody will read
+            # the process's output any more, so it must not be left waiting on a full pipe.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await proc.kill()
+            raise
         ctx.interrupt_handler = None
         ctx.interrupt_note = None
     return code

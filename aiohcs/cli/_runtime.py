@@ -46,6 +46,8 @@ def describe_error(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, json.JSONDecodeError):
         return f"invalid JSON: {exc}"
+    if isinstance(exc, BrokenPipeError):
+        return None  # the reader went away: handled once, in main()
     if isinstance(exc, OSError):
         name = f" {exc.filename!r}" if exc.filename else ""
         return f"{exc.strerror or exc}{':' if name else ''}{name}"
@@ -56,11 +58,11 @@ def describe_error(exc: BaseException) -> str | None:
     return None
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
+def leaves(exc: BaseException) -> list[BaseException]:
     """The exceptions inside (nested) exception groups, or ``[exc]``."""
     inner = getattr(exc, "exceptions", None)
     if isinstance(inner, tuple) and type(exc).__name__.endswith("ExceptionGroup"):
-        return [leaf for e in inner for leaf in _leaves(e)]
+        return [leaf for e in inner for leaf in leaves(e)]
     return [exc]
 
 
@@ -69,7 +71,7 @@ async def run_reporting(command: Command, args: Any, ctx: Context) -> int:
     try:
         return await command(args, ctx)
     except Exception as exc:
-        messages = [describe_error(leaf) for leaf in _leaves(exc)]
+        messages = [describe_error(leaf) for leaf in leaves(exc)]
         if not messages or any(m is None for m in messages):
             raise
         ctx.out.error(str(messages[0]))
