@@ -418,3 +418,18 @@ def test_exec_with_a_console(configs: Path) -> None:
     assert result.code == 0, result.err
     assert "25 80" in result.out  # not on a terminal: the default console size
     assert "on-a-tty" in result.out
+
+
+def test_inspect_as_text(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\ninspect c1 --property Memory\nkill c1\n",
+    )
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[1].split() == ["Id:", "c1"]
+    assert ["Stopped:", "false"] in [line.split() for line in lines]
+    assert "Memory:" in lines
+    nested = lines[lines.index("Memory:") + 1 :]
+    assert nested[0] == "  {"
+    assert '    "VirtualNodeCount": 1,' in nested

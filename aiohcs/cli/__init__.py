@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect",
         parents=[common],
         help="print a system's properties",
-        description="Print the Properties document of a compute system (always JSON).",
+        description="Print the Properties of a compute system: one 'Name: value' line per "
+        "member (nested documents as JSON), or the whole document with --json.",
     )
     p.add_argument("id", metavar="ID")
     p.add_argument(

@@ -86,7 +86,7 @@ async def cmd_inspect(args: Any, ctx: Context) -> int:
     """Print a system's Properties document."""
     async with opened(args.id, ctx) as system:
         props = await system.properties(*args.property)
-    ctx.out.document(props)
+    ctx.out.properties(props)
     return 0
 
 
@@ -323,7 +323,7 @@ async def cmd_events(args: Any, ctx: Context) -> int:
 async def cmd_service(args: Any, ctx: Context) -> int:
     """Print the service's properties (Basic unless --property is given)."""
     props = await service_properties(*args.property)
-    ctx.out.document(props)
+    ctx.out.properties(props)
     return 0
 
 

@@ -47,6 +47,21 @@ class Output:
             print(text.rstrip(), file=self.out)
         self.out.flush()
 
+    def properties(self, value: Any) -> None:
+        """Print a document: JSON with ``--json``, else one ``Name: value`` line per member."""
+        if self.json or not isinstance(value, dict):
+            self.document(value)
+            return
+        width = max((len(str(k)) for k in value), default=0) + 2
+        for key, member in value.items():
+            if isinstance(member, (dict, list)):
+                nested = json.dumps(member, indent=2, default=str).replace("\n", "\n  ")
+                print(f"{key}:\n  {nested}", file=self.out)
+            else:
+                text = json.dumps(member) if member is None or isinstance(member, bool) else member
+                print(f"{str(key) + ':':<{width}}{text}", file=self.out)
+        self.out.flush()
+
     def error(self, message: str) -> None:
         """Print an error as one line on stderr."""
         print(f"aiohcs: error: {_one_line(message)}", file=self.err, flush=True)
