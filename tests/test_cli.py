@@ -433,3 +433,25 @@ def test_inspect_as_text(configs: Path) -> None:
     nested = lines[lines.index("Memory:") + 1 :]
     assert nested[0] == "  {"
     assert '    "VirtualNodeCount": 1,' in nested
+
+
+def _subcommands() -> list[str]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    assert sub.choices is not None
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([command, "--help"])
+    assert exc.value.code == 0
+    assert f"usage: aiohcs {command}" in capsys.readouterr().out
+
+
+@pytest.mark.hcsim_leaves_systems
+def test_events_count_must_be_positive(configs: Path) -> None:
+    result = script(configs, f"create c1 {configs / 'c.json'}\nevents c1 --count 0\n")
+    assert result.code == 1
+    assert "--count" in error_line(result)
