@@ -13,16 +13,26 @@ from pathlib import Path
 
 import pytest
 
+import aiohcs
+
 CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 TIMEOUT = 60
 
 
-def aiohcs(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _env() -> dict[str, str]:
+    """The environment of a child that imports the same aiohcs as this test run."""
+    root = str(Path(aiohcs.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def cli(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "aiohcs", *argv],
         input=stdin,
         capture_output=True,
         text=True,
+        env=_env(),
         timeout=TIMEOUT,
         check=False,
     )
@@ -41,20 +51,20 @@ def test_console_script_entry_point() -> None:
 
 
 def test_help_exits_0_and_explains_hcsim() -> None:
-    result = aiohcs("--help")
+    result = cli("--help")
     assert result.returncode == 0
     assert "hcsim" in result.stdout
     assert "aiohcs script FILE" in result.stdout
 
 
 def test_list_json() -> None:
-    result = aiohcs("list", "--json")
+    result = cli("list", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
 
 
 def test_error_is_one_line_on_stderr() -> None:
-    result = aiohcs("pause", "ghost")
+    result = cli("pause", "ghost")
     assert result.returncode == 1
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
@@ -62,7 +72,7 @@ def test_error_is_one_line_on_stderr() -> None:
 
 
 def test_usage_error_exits_2() -> None:
-    result = aiohcs("frobnicate")
+    result = cli("frobnicate")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
 
@@ -72,15 +82,13 @@ def test_exec_pipes_stdin_and_exits_with_the_process_code(config: Path) -> None:
     path = config.parent / "s.txt"
     path.write_text(script)
     # The script comes from a file; exec -i reads the tool's own stdin.
-    result = aiohcs("script", str(path), stdin="shout this\n")
+    result = cli("script", str(path), stdin="shout this\n")
     assert result.returncode == 42
     assert "SHOUT THIS" in result.stdout
 
 
 def test_script_from_stdin(config: Path) -> None:
-    result = aiohcs(
-        "script", "-", stdin=f"create c1 {config} --start --json\nkill c1 --json --wait\n"
-    )
+    result = cli("script", "-", stdin=f"create c1 {config} --start --json\nkill c1 --json --wait\n")
     assert result.returncode == 0, result.stderr
     decoder, text, pos = json.JSONDecoder(), result.stdout, 0
     docs = []
@@ -93,7 +101,7 @@ def test_script_from_stdin(config: Path) -> None:
 
 
 def test_trio_backend(config: Path) -> None:
-    result = aiohcs("--backend", "trio", "script", "-", stdin=f"create c1 {config}\nlist\n")
+    result = cli("--backend", "trio", "script", "-", stdin=f"create c1 {config}\nlist\n")
     assert result.returncode == 0, result.stderr
     assert "c1  Container  Created" in result.stdout
 
@@ -104,6 +112,7 @@ def _start(argv: list[str], ready_text: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_env(),
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + TIMEOUT
@@ -160,7 +169,7 @@ def test_ctrl_c_while_idle_exits_130(config: Path) -> None:
 
 
 def test_demo_runs_and_streams_a_process() -> None:
-    result = aiohcs("demo")
+    result = cli("demo")
     assert result.returncode == 0, result.stderr
     assert "aiohcs-demo-container  stdout  | hello from inside it" in result.stdout
     assert "exec   -> exit code 3" in result.stdout
@@ -190,6 +199,7 @@ def test_exec_interactive_console_follows_the_terminal(config: Path) -> None:
         stdout=slave,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        env=_env(),
     )
     os.close(slave)
     seen = b""
@@ -252,6 +262,7 @@ def test_a_reader_that_goes_away_ends_exec_quietly(config: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_env(),
     )
     assert proc.stdin is not None
     assert proc.stdout is not None

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohcs
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TIMEOUT = 120
+
+
+def _env() -> dict[str, str]:
+    """The environment of a child that imports the same aiohcs as this test run."""
+    root = str(Path(aiohcs.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
 def python_blocks(page: str) -> list[str]:
@@ -26,6 +36,7 @@ def test_testing_guide_module_passes_under_pytest(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        env=_env(),
         timeout=TIMEOUT,
         check=False,
     )
@@ -41,6 +52,7 @@ def test_quickstart_program_runs(tmp_path: Path) -> None:
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
+        env=_env(),
         timeout=TIMEOUT,
         check=False,
     )

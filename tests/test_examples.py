@@ -7,6 +7,7 @@ port, its server-sent events read while another client changes the systems.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,8 +17,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+import aiohcs
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 60
+
+
+def _env() -> dict[str, str]:
+    """The environment of a child that imports the same aiohcs as this test run."""
+    root = str(Path(aiohcs.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
 CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "example", "Container": {}}
 
 
@@ -26,6 +38,7 @@ def run_example(name: str, *argv: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, str(EXAMPLES / name), *argv],
         capture_output=True,
         text=True,
+        env=_env(),
         timeout=TIMEOUT,
         check=False,
     )
@@ -41,6 +54,7 @@ def service() -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_env(),
     )
     try:
         assert proc.stdout is not None
