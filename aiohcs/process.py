@@ -20,7 +20,8 @@ handle for its terminate, because HCS serialises signals per system handle and a
 not queue behind them (semantics.md §8.3).
 
 ``async with proc`` / ``aclose()`` behave like anyio's processes: close stdin, wait for the
-exit (killing the process if the wait is cancelled), close the pipes and the handle.
+exit (killing the process if the wait is cancelled), close the pipes and the handle. When
+the ``async with`` block raises, the process is killed first instead of awaited.
 ``aclose(wait=False)`` only lets go: the process keeps running in the guest.
 """
 
@@ -370,6 +371,11 @@ class Process:
         )
         proc._attach_pipes(info, engine)
         try:
+            # HCS hands out the process handle while the process may already be running,
+            # so it can exit before the callback is registered (events are not replayed).
+            # One query after the registration closes that window.
+            with anyio.CancelScope(shield=True):
+                await proc._check_exited_after_registration()
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -438,15 +444,23 @@ class Process:
         )
         try:
             # An exit between the open and the registration is caught here.
-            status = await proc.properties()
+            await proc._check_exited_after_registration()
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await proc.aclose(wait=False)
             raise
-        if isinstance(status, dict) and status.get("Exited"):
-            raw = json.dumps(status)
-            hub.publish(decode_event(int(EventType.PROCESS_EXITED), raw, synthesized=True))
         return proc
+
+    async def _check_exited_after_registration(self) -> None:
+        """Report an exit that happened before the event callback was registered."""
+        try:
+            status = await self.properties()
+        except _GONE:
+            status = {"ProcessId": self.pid, "Exited": True, "LastWaitResult": -1}
+        if isinstance(status, dict) and status.get("Exited") and self._hub.terminal is None:
+            raw = json.dumps(status)
+            event = decode_event(int(EventType.PROCESS_EXITED), raw, synthesized=True)
+            self._hub.publish(event)
 
     # ---------------------------------------------------------------- attributes
 
@@ -743,6 +757,10 @@ class Process:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None and not self._ops.closed and not self.exited:
+            # The block failed: do not wait for ever on a process nobody will stop.
+            with anyio.CancelScope(shield=True), contextlib.suppress(errors.HcsError):
+                await self.kill()
         await self.aclose()
 
     def __del__(self) -> None:

@@ -8,9 +8,12 @@ yields through a cancel-shielded checkpoint, so the data is always delivered.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import anyio
 import anyio.lowlevel
@@ -24,6 +27,18 @@ from aiohcs._pipes._common import (
 )
 
 __all__ = ["FdReceiveStream", "FdSendStream"]
+
+
+#: Kernel buffer asked for on a stdin pipe (Linux F_SETPIPE_SZ; best effort). Fewer
+#: "pipe full" round trips through the event loop for bulk writes.
+PIPE_BUFFER: Final = 1 << 20
+
+
+def _grow_pipe(fd: int) -> None:
+    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsz is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, setsz, PIPE_BUFFER)
 
 
 def _close_raw(raw: RawPipe) -> None:
@@ -101,6 +116,7 @@ class FdSendStream(PipeSendStream):
         if raw.fd < 0:
             raise ValueError("the fd engine needs a POSIX descriptor")
         os.set_blocking(raw.fd, False)
+        _grow_pipe(raw.fd)
         self._raw = raw
         self._after_close = after_close
         self._guard = anyio.ResourceGuard("writing to")

@@ -1,0 +1,552 @@
+"""Processes in hcsim compute systems: stdio on both pipe engines, exit, signals, kill.
+
+Every test runs on asyncio and trio and must leave hcsim with no live handle, process or
+pipe (the autouse fixture in conftest.py checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aiohcs import errors
+from aiohcs._cmdline import join_windows
+from aiohcs._pipes import ENGINES
+from aiohcs.events import ProcessExited
+from aiohcs.operation import HandleClosedError
+from aiohcs.process import (
+    PipesNotClosed,
+    Process,
+    ProcessFailed,
+    build_process_parameters,
+    open_process,
+    run_process,
+    stream_process,
+)
+from aiohcs.system import ComputeSystem
+
+pytestmark = pytest.mark.anyio
+
+PY = sys.executable
+SCHEMA = {"Major": 2, "Minor": 1}
+LINUX: dict[str, Any] = {
+    "SchemaVersion": SCHEMA,
+    "Owner": "aiohcs-tests",
+    "VirtualMachine": {
+        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
+        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
+        "Devices": {},
+    },
+}
+WINDOWS: dict[str, Any] = {
+    "SchemaVersion": SCHEMA,
+    "Owner": "aiohcs-tests",
+    "Container": {"Storage": {"Layers": []}},
+}
+HYPOTHESIS = settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def _system(system_id: str, config: dict[str, Any]) -> AsyncIterator[ComputeSystem]:
+    system = await ComputeSystem.create(system_id, config)
+    try:
+        await system.start()
+        yield system
+    finally:
+        with anyio.CancelScope(shield=True):
+            if system.exit_event is None:
+                with contextlib.suppress(errors.HcsError):
+                    await system.terminate()
+            await system.aclose()
+
+
+@pytest.fixture
+async def linux() -> AsyncIterator[ComputeSystem]:
+    async for system in _system("lin", LINUX):
+        yield system
+
+
+@pytest.fixture
+async def windows() -> AsyncIterator[ComputeSystem]:
+    async for system in _system("win", WINDOWS):
+        yield system
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+async def cat_round_trip(system: ComputeSystem, engine: str, data: bytes) -> bytes:
+    async with await open_process(system, ["cat"], pipe_engine=engine) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        stdin, stdout = proc.stdin, proc.stdout
+        out = b""
+        async with anyio.create_task_group() as tg:
+
+            async def feed() -> None:
+                await stdin.send(data)
+                await stdin.aclose()
+
+            tg.start_soon(feed)
+            out = await stdout.read_all()
+        assert await proc.wait() == 0
+    return out
+
+
+# ---------------------------------------------------------------- stdio
+
+
+@HYPOTHESIS
+@given(size=st.integers(0, 1 << 20) | st.sampled_from([0, 1, 4095, 65536, 65537]))
+async def test_cat_round_trip(linux: ComputeSystem, engine: str, size: int) -> None:
+    data = os.urandom(size)
+    assert await cat_round_trip(linux, engine, data) == data
+
+
+async def test_large_output(linux: ComputeSystem, engine: str) -> None:
+    size = 24 << 20
+    code = f"import sys; sys.stdout.buffer.write(bytes(range(256)) * {size // 256})"
+    async with await open_process(linux, [PY, "-c", code], pipe_engine=engine) as proc:
+        assert proc.stdout is not None
+        total = 0
+        digest = 0
+        while True:
+            try:
+                chunk = await proc.stdout.receive()
+            except anyio.EndOfStream:
+                break
+            digest = (digest + sum(chunk[:1])) & 0xFFFF
+            total += len(chunk)
+        assert await proc.wait() == 0
+    assert total == size
+
+
+async def test_interleaved_stdout_and_stderr(linux: ComputeSystem, engine: str) -> None:
+    code = (
+        "import sys\n"
+        "for i in range(2000):\n"
+        "    s = sys.stdout if i % 3 else sys.stderr\n"
+        "    s.write(f'{i}\\n'); s.flush()\n"
+    )
+    result = await run_process(linux, [PY, "-c", code], pipe_engine=engine)
+    out = [int(x) for x in result.stdout.split()]
+    err = [int(x) for x in result.stderr.split()]
+    assert out == [i for i in range(2000) if i % 3]
+    assert err == [i for i in range(2000) if not i % 3]
+
+
+async def test_no_pipes(linux: ComputeSystem) -> None:
+    proc = await open_process(linux, ["true"], stdin=None, stdout=None, stderr=None)
+    async with proc:
+        assert proc.stdin is None
+        assert proc.stdout is None
+        assert proc.stderr is None
+        assert await proc.wait() == 0
+        assert proc.returncode == 0
+        assert proc.pipes_not_closed == ()
+
+
+async def test_stdin_eof(linux: ComputeSystem, engine: str) -> None:
+    async with await open_process(linux, ["cat"], stderr=None, pipe_engine=engine) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        await proc.stdin.aclose()
+        assert await proc.stdout.read_all() == b""
+        assert await proc.wait() == 0
+        with pytest.raises(anyio.ClosedResourceError):
+            await proc.stdin.send(b"late")
+
+
+async def test_stdin_aclose_after_exit_is_fine(linux: ComputeSystem, engine: str) -> None:
+    async with await open_process(linux, ["true"], pipe_engine=engine) as proc:
+        assert await proc.wait() == 0
+        assert proc.stdin is not None
+        await proc.stdin.aclose()
+
+
+async def test_exit_codes(linux: ComputeSystem) -> None:
+    async def one(code: int) -> None:
+        result = await run_process(linux, ["sh", "-c", f"exit {code}"], check=False)
+        assert result.returncode == code
+
+    for start in range(0, 256, 32):
+        async with anyio.create_task_group() as tg:
+            for code in range(start, start + 32):
+                tg.start_soon(one, code)
+
+
+async def test_run_process_check_and_input(linux: ComputeSystem) -> None:
+    result = await run_process(linux, ["tr", "a-z", "A-Z"], input=b"hello")
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"HELLO", b"")
+    assert result.args == ["tr", "a-z", "A-Z"]
+    with pytest.raises(ProcessFailed) as info:
+        await run_process(linux, ["sh", "-c", "echo out; echo err >&2; exit 7"])
+    assert info.value.returncode == 7
+    assert info.value.stdout == b"out\n"
+    assert info.value.stderr == b"err\n"
+    quiet = await run_process(linux, ["echo", "x"], stdout=None, stderr=None)
+    streams: tuple[object, object] = (quiet.stdout, quiet.stderr)
+    assert streams == (None, None)
+
+
+async def test_env_and_cwd(linux: ComputeSystem, tmp_path: Any) -> None:
+    code = "import os; print(os.environ['AIOHCS_X'], os.getcwd())"
+    result = await run_process(linux, [PY, "-c", code], env={"AIOHCS_X": "v=1"}, cwd=tmp_path)
+    assert result.stdout.decode().split() == ["v=1", str(tmp_path)]
+
+
+async def test_missing_program_fails_cleanly(linux: ComputeSystem) -> None:
+    with pytest.raises(errors.HcsError):
+        await open_process(linux, ["/nonexistent/program"])
+
+
+async def test_invalid_stdio_arguments(linux: ComputeSystem) -> None:
+    with pytest.raises(ValueError, match="PIPE"):
+        await open_process(linux, ["true"], stdout=1)
+    with pytest.raises(TypeError):
+        await open_process(linux, b"true")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty"):
+        await open_process(linux, [])
+
+
+# ---------------------------------------------------------------- exit and drain
+
+
+async def test_exit_waits_for_output_to_be_complete(linux: ComputeSystem, engine: str) -> None:
+    code = "import sys; sys.stdout.write('x' * 50000)"
+    async with await open_process(linux, [PY, "-c", code], pipe_engine=engine) as proc:
+        assert await proc.wait() == 0
+        assert proc.stdout is not None
+        assert proc.stdout.output_complete()
+        assert len(await proc.stdout.read_all()) == 50000
+
+
+async def test_pipes_not_closed_is_reported(linux: ComputeSystem, engine: str) -> None:
+    # A background child keeps stdout/stderr open after the shell exits.
+    command = ["sh", "-c", "echo early; (sleep 0.6; echo late) & exit 5"]
+    proc = await open_process(linux, command, pipe_engine=engine, drain_timeout=0.1)
+    async with proc:
+        started = time.monotonic()
+        with pytest.warns(PipesNotClosed, match="stdout and stderr"):
+            assert await proc.wait() == 5
+        assert time.monotonic() - started < 0.5
+        assert proc.pipes_not_closed == ("stdout", "stderr")
+        assert proc.stdout is not None
+        assert await proc.stdout.read_all() == b"early\nlate\n"
+
+
+async def test_events_and_properties(linux: ComputeSystem) -> None:
+    async with await open_process(linux, ["sh", "-c", "read x; exit 9"]) as proc:
+        events = proc.events()
+        status = await proc.properties()
+        assert status["Exited"] is False
+        assert status["ProcessId"] == proc.pid
+        assert proc.stdin is not None
+        await proc.stdin.send(b"go\n")
+        seen = [event async for event in events]
+        assert len(seen) == 1
+        assert isinstance(seen[0], ProcessExited)
+        assert seen[0].exit_code == 9
+        status = await proc.properties()
+        assert status["Exited"] is True
+        assert status["ExitCode"] == 9
+        assert await proc.wait() == 9
+
+
+# ---------------------------------------------------------------- signals, terminate, kill
+
+
+async def test_linux_signals(linux: ComputeSystem) -> None:
+    code = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGUSR1, lambda *a: os.write(1, b'usr1\\n'))\n"
+        "os.write(1, b'ready\\n')\n"
+        "while True: time.sleep(0.01)\n"
+    )
+    async with await open_process(linux, [PY, "-c", code]) as proc:
+        assert proc.stdout is not None
+        assert await proc.stdout.receive() == b"ready\n"
+        assert await proc.send_signal(signal.SIGUSR1) is True
+        assert await proc.stdout.receive() == b"usr1\n"
+        assert await proc.send_signal("SIGUSR1") is True
+        assert await proc.stdout.receive() == b"usr1\n"
+        with pytest.raises(ValueError, match="unknown signal"):
+            await proc.send_signal("SIGNOPE")
+        assert await proc.send_signal(15) is True
+        assert await proc.wait() == 128 + 15
+        # After the exit: benign no-ops.
+        assert await proc.send_signal(signal.SIGTERM) is False
+        assert await proc.terminate() is False
+        assert await proc.kill() is False
+
+
+async def test_windows_signals(windows: ComputeSystem) -> None:
+    async with await open_process(windows, ["sleep", "30"]) as proc:
+        with pytest.raises(ValueError, match="Windows"):
+            await proc.send_signal("SIGTERM")
+        with pytest.raises(ValueError, match="no Windows equivalent"):
+            await proc.send_signal(signal.SIGUSR1)
+        assert await proc.send_signal("CtrlC") is True
+        assert await proc.wait() == 128 + signal.SIGINT
+    async with await open_process(windows, ["sleep", "30"]) as proc:
+        assert await proc.send_signal(signal.SIGTERM) is True  # CtrlShutdown
+        assert await proc.wait() == 128 + signal.SIGTERM
+
+
+async def test_terminate_and_kill(linux: ComputeSystem) -> None:
+    async with await open_process(linux, ["sleep", "30"]) as proc:
+        assert await proc.terminate() is True
+        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.terminate() is False
+    async with await open_process(linux, ["sleep", "30"]) as proc:
+        assert await proc.kill() is True
+        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.kill() is False
+
+
+async def test_kill_of_a_stopped_process(linux: ComputeSystem) -> None:
+    async with await open_process(linux, ["sleep", "30"]) as proc:
+        assert await proc.send_signal(signal.SIGSTOP) is True
+        assert await proc.kill() is True
+        assert await proc.wait() == 128 + signal.SIGKILL
+
+
+async def test_processes_die_with_their_system(engine: str) -> None:
+    system = await ComputeSystem.create("doomed", LINUX)
+    async with system:
+        await system.start()
+        proc = await open_process(system, ["sleep", "30"], pipe_engine=engine)
+        async with proc:
+            await system.terminate()
+            assert await proc.wait() == 128 + signal.SIGKILL
+            assert await proc.terminate() is False
+            assert await proc.kill() is False
+            with pytest.raises(errors.HcsError):
+                await proc.resize_console(10, 10)
+        await system.wait()
+
+
+async def test_pause_stops_and_resume_continues(linux: ComputeSystem, engine: str) -> None:
+    code = (
+        "import time, sys\nfor i in range(100000):\n    print(i, flush=True); time.sleep(0.005)\n"
+    )
+    async with await open_process(linux, [PY, "-c", code], pipe_engine=engine) as proc:
+        assert proc.stdout is not None
+        out = proc.stdout
+        await out.receive()
+        await linux.pause()
+        await anyio.sleep(0.1)
+        with anyio.move_on_after(0.5):  # what was written before the pause
+            while True:
+                await out.receive()
+        with anyio.move_on_after(0.3) as idle:
+            await out.receive()
+        assert idle.cancelled_caught, "a paused system's process must not run"
+        await linux.resume()
+        with anyio.fail_after(5):
+            assert await out.receive()
+        assert await proc.terminate() is True
+
+
+async def test_aclose_waits_and_cancel_kills(linux: ComputeSystem) -> None:
+    proc = await open_process(linux, ["sleep", "30"])
+    with anyio.move_on_after(0.2) as scope:
+        await proc.aclose()
+    assert scope.cancelled_caught
+    assert proc.closed
+    assert proc.exited
+    with pytest.raises(HandleClosedError):
+        await proc.properties()
+    # aclose(wait=False) leaves the process running; it can be reopened.
+    proc = await open_process(linux, ["sleep", "30"])
+    pid = proc.pid
+    await proc.aclose(wait=False)
+    async with await Process.open(linux, pid) as again:
+        assert again.stdout is None
+        assert await again.kill() is True
+        assert await again.wait() == 128 + signal.SIGKILL
+
+
+async def test_open_by_pid(linux: ComputeSystem) -> None:
+    async with await open_process(linux, ["sleep", "30"]) as proc:
+        other = await Process.open(linux, proc.pid)
+        async with other:
+            assert await other.terminate() is True
+            assert await other.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == 128 + signal.SIGKILL
+    with pytest.raises(errors.ProcessNotFound):
+        await Process.open(linux, proc.pid)
+
+
+async def test_cancelled_open_leaves_nothing(linux: ComputeSystem) -> None:
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await open_process(linux, ["sleep", "30"])
+    assert scope.cancelled_caught
+
+
+async def test_unclosed_process_warns(linux: ComputeSystem) -> None:
+    proc = await open_process(linux, ["true"], stdin=None, stdout=None, stderr=None)
+    await proc.wait()
+    with pytest.warns(ResourceWarning, match="never closed"):  # noqa: PT031
+        del proc
+        gc.collect()
+
+
+# ---------------------------------------------------------------- console
+
+
+async def test_console(linux: ComputeSystem) -> None:
+    code = "import os; input(); print(os.get_terminal_size())"
+    proc = await open_process(linux, [PY, "-c", code], console=(24, 80))
+    async with proc:
+        assert proc.stderr is None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        await proc.resize_console(30, 100)
+        await proc.stdin.send(b"go\n")
+        output = b""
+        with contextlib.suppress(anyio.EndOfStream):
+            while b"lines" not in output:
+                output += await proc.stdout.receive()
+        assert b"columns=100, lines=30" in output
+        assert await proc.wait() == 0
+        with pytest.raises(errors.ProcessAlreadyStopped):
+            await proc.resize_console(10, 10)
+
+
+# ---------------------------------------------------------------- Windows command lines
+
+
+@HYPOTHESIS
+@given(
+    args=st.lists(
+        st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=8)
+        | st.text(st.sampled_from(['"', "\\", " ", "\t", "x"]), max_size=8),
+        max_size=5,
+    )
+)
+async def test_windows_quoting_end_to_end(windows: ComputeSystem, args: list[str]) -> None:
+    """hcsim splits CommandLine by the CommandLineToArgvW rules: argv survives intact."""
+    code = "import sys, json; sys.stdout.write(json.dumps(sys.argv[1:]))"
+    result = await run_process(windows, [PY, "-c", code, *args])
+    assert json.loads(result.stdout) == args
+
+
+async def test_string_command_is_passed_unchanged(windows: ComputeSystem) -> None:
+    line = join_windows([PY, "-c", "import sys; print(sys.argv[1:])"]) + ' a "b c" d\\"e'
+    result = await run_process(windows, line)
+    assert result.stdout.decode().strip() == "['a', 'b c', 'd\"e']"
+    params = build_process_parameters(line, "Linux", stdin=True, stdout=True, stderr=False)
+    assert params["CommandLine"] == line
+    assert "CommandArgs" not in params
+
+
+def test_parameters_per_guest() -> None:
+    linux = build_process_parameters(["a b", "c"], "Linux", stdin=False, stdout=True, stderr=True)
+    assert linux["CommandArgs"] == ["a b", "c"]
+    windows = build_process_parameters(
+        ["a b", "c"], "Windows", stdin=True, stdout=True, stderr=True, console=(5, 6)
+    )
+    assert windows["CommandLine"] == '"a b" c'
+    assert windows["ConsoleSize"] == [5, 6]
+    assert windows["EmulateConsole"] is True
+    assert windows["CreateStdErrPipe"] is False
+
+
+# ---------------------------------------------------------------- cancellation, no loss
+
+
+@HYPOTHESIS
+@given(seed=st.integers(0, 2**32))
+async def test_cancelled_reads_and_writes_lose_nothing(
+    linux: ComputeSystem, engine: str, seed: int
+) -> None:
+    rng = random.Random(seed)
+    data = rng.randbytes(rng.randrange(1, 1 << 20))
+    async with await open_process(linux, ["cat"], pipe_engine=engine) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        stdin, stdout = proc.stdin, proc.stdout
+        got = bytearray()
+        async with anyio.create_task_group() as tg:
+
+            async def feed() -> None:
+                view = memoryview(data)
+                while stdin.bytes_written < len(data):
+                    at = stdin.bytes_written
+                    with anyio.move_on_after(rng.random() * 0.002):
+                        await stdin.send(view[at : at + rng.randrange(1, 200_000)])
+                await stdin.aclose()
+
+            tg.start_soon(feed)
+            while True:
+                with anyio.CancelScope() as scope:
+                    if rng.random() < 0.3:
+                        scope.cancel()
+                    else:
+                        scope.deadline = anyio.current_time() + rng.random() * 0.002
+                    try:
+                        got += await stdout.receive(rng.randrange(1, 100_000))
+                    except anyio.EndOfStream:
+                        break
+        assert await proc.wait() == 0
+    assert bytes(got) == data
+
+
+# ---------------------------------------------------------------- many processes
+
+
+@pytest.mark.parametrize(("engine", "count"), [("fd", 2000), ("thread", 300)])
+async def test_many_short_processes_leak_nothing(
+    linux: ComputeSystem, engine: str, count: int
+) -> None:
+    await run_process(linux, ["true"], pipe_engine=engine)  # warm up (guest OS cached)
+    before = open_fds()
+    limiter = anyio.CapacityLimiter(16)
+
+    async def one(i: int) -> None:
+        async with limiter:
+            result = await run_process(linux, ["echo", str(i)], pipe_engine=engine)
+            assert result.stdout == f"{i}\n".encode()
+
+    async with anyio.create_task_group() as tg:
+        for i in range(count):
+            tg.start_soon(one, i)
+    deadline = time.monotonic() + 5
+    while open_fds() > before and time.monotonic() < deadline:
+        await anyio.sleep(0.01)
+    assert open_fds() <= before
+
+
+async def test_stream_process(linux: ComputeSystem) -> None:
+    seen: list[tuple[str, bytes]] = []
+    code = await stream_process(
+        linux, ["sh", "-c", "echo a; echo b >&2; exit 3"], lambda n, b: seen.append((n, b))
+    )
+    assert code == 3
+    assert b"".join(b for n, b in seen if n == "stdout") == b"a\n"
+    assert b"".join(b for n, b in seen if n == "stderr") == b"b\n"
