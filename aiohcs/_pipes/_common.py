@@ -16,9 +16,11 @@ import sniffio
 
 __all__ = [
     "DEFAULT_CHUNK",
+    "PIPE_BUFFER",
     "PipeReceiveStream",
     "PipeSendStream",
     "RawPipe",
+    "grow_pipe",
     "loop_waker",
 ]
 
@@ -87,6 +89,23 @@ class RawPipe:
         except OSError:
             return False
         return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events)
+
+
+#: Kernel buffer asked for on a stdin pipe (Linux F_SETPIPE_SZ; best effort). Fewer
+#: "pipe full" round trips through the event loop for bulk writes.
+PIPE_BUFFER: Final = 1 << 20
+
+
+def grow_pipe(fd: int) -> None:
+    """Ask for a :data:`PIPE_BUFFER` kernel buffer on a pipe (Linux; best effort)."""
+    if sys.platform == "win32":
+        return
+    import fcntl
+
+    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsz is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, setsz, PIPE_BUFFER)
 
 
 def loop_waker() -> Callable[[Callable[[], object]], None]:

@@ -1,19 +1,18 @@
 """The POSIX engine: non-blocking descriptors awaited with ``anyio.wait_readable/writable``.
 
 No thread: the event loop's selector watches the descriptor. Each ``receive()`` has its
-cancellation points before anything is consumed (``checkpoint_if_cancelled`` on entry,
-``wait_readable`` while the pipe is empty); once ``os.read`` returned data, the call only
-yields through a cancel-shielded checkpoint, so the data is always delivered.
+schedule and cancellation points before anything is consumed (a checkpoint on entry,
+``wait_readable`` while the pipe is empty); once ``os.read`` returned data it returns
+without yielding again, so the data is always delivered. ``send()`` likewise checkpoints
+on entry and only waits (``wait_writable``) while the pipe is full; what it wrote before
+a cancellation is counted in ``bytes_written``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import os
 from collections.abc import Awaitable, Callable
-from typing import Final
 
 import anyio
 import anyio.lowlevel
@@ -24,21 +23,10 @@ from aiohcs._pipes._common import (
     PipeSendStream,
     RawPipe,
     as_view,
+    grow_pipe,
 )
 
 __all__ = ["FdReceiveStream", "FdSendStream"]
-
-
-#: Kernel buffer asked for on a stdin pipe (Linux F_SETPIPE_SZ; best effort). Fewer
-#: "pipe full" round trips through the event loop for bulk writes.
-PIPE_BUFFER: Final = 1 << 20
-
-
-def _grow_pipe(fd: int) -> None:
-    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setsz is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, setsz, PIPE_BUFFER)
 
 
 def _close_raw(raw: RawPipe) -> None:
@@ -67,7 +55,7 @@ class FdReceiveStream(PipeReceiveStream):
         if max_bytes < 1:
             raise ValueError("max_bytes must be at least 1")
         with self._guard:
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            await anyio.lowlevel.checkpoint()  # the schedule point: nothing consumed yet
             raw = self._raw
             while True:
                 if raw.closed:
@@ -91,7 +79,6 @@ class FdReceiveStream(PipeReceiveStream):
             if not data:
                 self._eof = True
                 raise anyio.EndOfStream
-            await anyio.lowlevel.cancel_shielded_checkpoint()
             return data
 
     async def aclose(self) -> None:
@@ -116,7 +103,7 @@ class FdSendStream(PipeSendStream):
         if raw.fd < 0:
             raise ValueError("the fd engine needs a POSIX descriptor")
         os.set_blocking(raw.fd, False)
-        _grow_pipe(raw.fd)
+        grow_pipe(raw.fd)
         self._raw = raw
         self._after_close = after_close
         self._guard = anyio.ResourceGuard("writing to")
@@ -130,17 +117,15 @@ class FdSendStream(PipeSendStream):
     async def send(self, item: bytes | bytearray | memoryview) -> None:
         """Write all of ``item``; waits while the pipe is full."""
         with self._guard:
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            await anyio.lowlevel.checkpoint()  # the schedule point: nothing consumed yet
             raw = self._raw
             view = as_view(item)
-            waited = False
             while view:
                 if raw.closed:
                     raise anyio.ClosedResourceError
                 try:
                     n = os.write(raw.fd, view)
                 except BlockingIOError:
-                    waited = True
                     await anyio.wait_writable(raw.fd)
                     continue
                 except (BrokenPipeError, ConnectionResetError) as exc:
@@ -151,8 +136,6 @@ class FdSendStream(PipeSendStream):
                     raise anyio.BrokenResourceError(str(exc)) from exc
                 self._written += n
                 view = view[n:]
-            if not waited:
-                await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def aclose(self) -> None:
         """Close the write end: the process reads end of file."""

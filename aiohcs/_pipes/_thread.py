@@ -44,6 +44,7 @@ from aiohcs._pipes._common import (
     PipeSendStream,
     RawPipe,
     as_view,
+    grow_pipe,
     loop_waker,
 )
 
@@ -489,6 +490,8 @@ class ThreadSendStream(PipeSendStream):
         self, raw: RawPipe, after_close: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         self._raw = raw
+        if raw.fd >= 0:
+            grow_pipe(raw.fd)
         self._pump = _SendPump(raw)
         self._after_close = after_close
         self._guard = anyio.ResourceGuard("writing to")
