@@ -98,6 +98,8 @@ WINDOWS_SIGNALS: Final = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "Ctrl
 _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): "CtrlShutdown"}
 
 _GENERIC_ALL: Final = 0x10000000
+# How long a kill on the way out waits for the exit event before the handle is closed.
+_REAP_SECONDS: Final = 2.0
 _E_SERVICE_DISCONNECT: Final = 0x8037011E
 #: Errors that mean "the process (or its system) is already gone" for signals and kills.
 _GONE: Final = (
@@ -137,9 +139,9 @@ async def guest_os(system: ComputeSystem) -> GuestOs:
     cached = _guest_os.get(system)
     if cached is not None:
         return cached
-    props = await system.properties()
-    value = props.get("RuntimeOsType") if isinstance(props, dict) else None
-    result: GuestOs = "Linux" if str(value).lower() == "linux" else "Windows"
+    value = (await system.properties()).runtime_os_type
+    text = str(getattr(value, "value", value))
+    result: GuestOs = "Linux" if text.lower() == "linux" else "Windows"
     _guest_os[system] = result
     return result
 
@@ -722,9 +724,7 @@ class Process:
                 except errors.HcsError:
                     pass  # service gone: nothing to wait for
                 except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        with contextlib.suppress(errors.HcsError):
-                            await self.kill()
+                    await self._kill_and_reap()
                     raise
         finally:
             with anyio.CancelScope(shield=True):
@@ -759,9 +759,16 @@ class Process:
     ) -> None:
         if exc is not None and not self._ops.closed and not self.exited:
             # The block failed: do not wait for ever on a process nobody will stop.
-            with anyio.CancelScope(shield=True), contextlib.suppress(errors.HcsError):
-                await self.kill()
+            await self._kill_and_reap()
         await self.aclose()
+
+    async def _kill_and_reap(self) -> None:
+        """Kill (shielded) and give the exit event a moment to arrive before closing."""
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(errors.HcsError):
+                await self.kill()
+            with anyio.move_on_after(_REAP_SECONDS):
+                await self._hub.wait()
 
     def __del__(self) -> None:
         handle = getattr(self, "_handle", None)
