@@ -28,6 +28,7 @@ __all__ = [
     "HcsError",
     "HcsNotAvailableError",
     "InvalidArgumentError",
+    "InvalidDocumentError",
     "InvalidJson",
     "InvalidState",
     "OperationTimeout",
@@ -356,6 +357,21 @@ class HcsError(Exception):
         super().__init__(self.hresult, message)
 
     @property
+    def result_error_model(self) -> Any:
+        """The ResultError as an :class:`aiohcs.schema.ResultError` model (None if absent).
+
+        Loads the schema models on first use; a document that does not validate gives None.
+        """
+        if self.result_error is None:
+            return None
+        from aiohcs.schema import ResultError
+
+        try:
+            return ResultError.model_validate(self.result_error)
+        except ValueError:
+            return None
+
+    @property
     def facility(self) -> int:
         """The HRESULT's facility (0x37 for HCS, 7 for Win32)."""
         return (self.hresult >> 16) & 0x7FF
@@ -511,6 +527,29 @@ class InvalidArgumentError(ValueError):
 
     Raised by aiohcs itself before anything reaches HCS.
     """
+
+
+class InvalidDocumentError(InvalidArgumentError):
+    """A document argument does not validate against its HCS schema type.
+
+    Raised by aiohcs before anything reaches HCS. ``path`` is the JSON path of the first
+    bad member (``"VirtualMachine.ComputeTopology.Memory.SizeInMB"``; ``""`` for the whole
+    document), ``type_name`` the schema type expected, ``errors`` every problem as
+    ``(path, message)`` pairs.
+    """
+
+    def __init__(
+        self, type_name: str, errors: list[tuple[str, str]], *, argument: str | None = None
+    ) -> None:
+        self.type_name = type_name
+        self.errors = errors
+        self.argument = argument
+        self.path = errors[0][0] if errors else ""
+        first = errors[0][1] if errors else "invalid document"
+        where = f" at {self.path}" if self.path else ""
+        what = f"{argument} ({type_name})" if argument else type_name
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"invalid {what}{where}: {first}{more}")
 
 
 # Low word of a facility-0x37 HRESULT → class.
