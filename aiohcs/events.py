@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from aiohcs._bridge import Item, LoopBridge
+    from aiohcs.schema import CrashReport, ProcessStatus, SystemExitStatus
 
 __all__ = [
     "Event",
@@ -109,6 +110,18 @@ class Event:
 
         return schema.get_type(self.PAYLOAD_TYPE).model_validate(self.data)
 
+    @property
+    def payload(self) -> Any:
+        """The payload as plain parsed JSON (same as ``data``; ``raw`` is the text)."""
+        return self.data
+
+    def _model(self) -> Any:
+        if self.PAYLOAD_TYPE is None or self.data is None:
+            return None
+        from aiohcs._documents import parse_data
+
+        return parse_data(self.data, self.PAYLOAD_TYPE)
+
     def _field(self, name: str) -> Any:
         return self.data.get(name) if isinstance(self.data, dict) else None
 
@@ -126,9 +139,10 @@ class SystemExited(Event):
     PAYLOAD_TYPE: ClassVar[str | None] = "SystemExitStatus"
 
     @property
-    def status(self) -> Any:
-        """The SystemExitStatus document (parsed JSON)."""
-        return self.data
+    def status(self) -> SystemExitStatus | None:
+        """The payload as :class:`aiohcs.schema.SystemExitStatus` (None without payload)."""
+        status: SystemExitStatus | None = self._model()
+        return status
 
     @property
     def exit_type(self) -> str | None:
@@ -157,9 +171,10 @@ class SystemCrashInitiated(Event):
     PAYLOAD_TYPE: ClassVar[str | None] = "CrashReport"
 
     @property
-    def report(self) -> Any:
-        """The CrashReport document (parsed JSON)."""
-        return self.data
+    def report(self) -> CrashReport | None:
+        """The payload as :class:`aiohcs.schema.CrashReport` (None without payload)."""
+        report: CrashReport | None = self._model()
+        return report
 
 
 @dataclass(frozen=True, repr=False)
@@ -170,9 +185,10 @@ class SystemCrashReport(Event):
     PAYLOAD_TYPE: ClassVar[str | None] = "CrashReport"
 
     @property
-    def report(self) -> Any:
-        """The CrashReport document (parsed JSON); ``raw`` can go to HcsSubmitWerReport."""
-        return self.data
+    def report(self) -> CrashReport | None:
+        """The payload as :class:`aiohcs.schema.CrashReport` (``raw`` goes to submit_wer_report)."""
+        report: CrashReport | None = self._model()
+        return report
 
 
 @dataclass(frozen=True, repr=False)
@@ -205,9 +221,10 @@ class ProcessExited(Event):
     PAYLOAD_TYPE: ClassVar[str | None] = "ProcessStatus"
 
     @property
-    def status(self) -> Any:
-        """The ProcessStatus document (parsed JSON)."""
-        return self.data
+    def status(self) -> ProcessStatus | None:
+        """The payload as :class:`aiohcs.schema.ProcessStatus` (None without payload)."""
+        status: ProcessStatus | None = self._model()
+        return status
 
     @property
     def exit_code(self) -> int | None:

@@ -8,15 +8,19 @@ call returns (cancellation is delivered afterwards).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from aiohcs._documents import document_text, parse_model
 from aiohcs._native import lib, new_document_ptr, take_document, to_wide
 from aiohcs.errors import error_from_hresult
 from aiohcs.operation import parse_document, to_document
+
+if TYPE_CHECKING:
+    from aiohcs.schema import ServiceProperties
 
 __all__ = ["modify_service_settings", "service_properties", "submit_wer_report"]
 
@@ -30,30 +34,40 @@ async def _call(name: str, fn: Callable[[], tuple[int, str | None]]) -> str | No
     return document
 
 
-async def service_properties(*property_types: str, query: Any = None) -> Any:
-    """Return the service's ServiceProperties document (parsed JSON).
+async def service_properties(*property_types: str, query: Any = None) -> ServiceProperties:
+    """Return the service's :class:`aiohcs.schema.ServiceProperties`.
 
     ``property_types`` are GetPropertyType names (``"Basic"`` when none are given);
-    ``Properties[i]`` answers ``property_types[i]``. ``query`` passes a whole
-    Service_PropertyQuery instead.
+    ``properties[i]`` answers ``property_types[i]``. ``query`` passes a whole
+    Service_PropertyQuery instead (model, dict or JSON text, validated first).
     """
     if query is None:
         query = {"PropertyTypes": list(property_types or ("Basic",))}
-    w_query = to_wide(to_document(query))
+    w_query = to_wide(document_text(query, "Service_PropertyQuery", argument="query"))
 
     def call() -> tuple[int, str | None]:
         pp = new_document_ptr()
         hr: int = lib.HcsGetServiceProperties(w_query, pp)
         return hr, take_document(pp)
 
-    return parse_document(await _call("GetServiceProperties", call))
+    props: ServiceProperties | None = parse_model(
+        await _call("GetServiceProperties", call), "ServiceProperties"
+    )
+    if props is None:
+        from aiohcs.schema import ServiceProperties
+
+        props = ServiceProperties()
+    return props
 
 
 async def modify_service_settings(settings: Any) -> Any:
-    """Apply a ModificationRequest to the service; return its result document (or None)."""
-    text = to_document(settings)
-    if text is None:
+    """Apply a ModificationRequest to the service; return its result document (or None).
+
+    ``settings``: model, dict or JSON text, validated as ModificationRequest first.
+    """
+    if settings is None:
         raise TypeError("settings must not be None")
+    text = document_text(settings, "ModificationRequest", argument="settings")
     w_settings = to_wide(text)
 
     def call() -> tuple[int, str | None]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import sys
 import warnings
@@ -43,6 +42,7 @@ import anyio
 import anyio.to_thread
 
 from aiohcs._bridge import current_bridge
+from aiohcs._documents import coerce_document, document_text, parse_model, parse_model_list
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
 from aiohcs.errors import HcsError, error_from_hresult
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
@@ -57,7 +57,6 @@ from aiohcs.events import (
 from aiohcs.operation import (
     HandleClosedError,
     OperationOwner,
-    parse_document,
     run_operation,
     to_document,
 )
@@ -66,6 +65,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from aiohcs._bridge import LoopBridge
+    from aiohcs.schema import Properties, SystemExitStatus
 
 __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
 
@@ -127,12 +127,15 @@ class ComputeSystem:
     async def create(cls, id: str, config: Any, *, namespace: str | None = None) -> ComputeSystem:
         """Create compute system ``id`` from ``config`` (model, dict or JSON text).
 
+        ``config`` is validated as :class:`aiohcs.schema.ComputeSystem` first (a bad member
+        raises :class:`~aiohcs.errors.InvalidDocumentError`; unknown members are kept).
         The system starts in state ``Created``; call :meth:`start`. ``namespace`` needs
         Windows 10 2004 / Windows Server 2004 or later.
         """
-        document = to_document(config)
-        if document is None:
+        if config is None:
             raise TypeError("config must not be None")
+        document = document_text(config, "ComputeSystem", argument="config")
+        assert document is not None
         with_options = export_available("HcsCreateComputeSystemInNamespace")
         if namespace is not None and not with_options:
             require_export("HcsCreateComputeSystemInNamespace")
@@ -205,10 +208,9 @@ class ComputeSystem:
         file written by ``save(path)``); HCS restores the state during start. If the start
         fails, the new system is terminated and its handle closed.
         """
-        text = to_document(config)
-        if text is None:
+        if config is None:
             raise TypeError("config must not be None")
-        document = json.loads(text)
+        document = coerce_document(config, "ComputeSystem", argument="config").to_dict()
         vm = document.get("VirtualMachine")
         if not isinstance(vm, dict):
             raise ValueError("restore needs a VirtualMachine configuration")
@@ -234,11 +236,11 @@ class ComputeSystem:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
             raise
-        if isinstance(props, dict) and (props.get("Stopped") or props.get("State") == "Stopped"):
-            status: dict[str, Any] = {"Status": 0}
-            if props.get("ExitType") is not None:
-                status["ExitType"] = props["ExitType"]
-            raw = json.dumps(status)
+        if props.stopped or props.state == "Stopped":
+            from aiohcs.schema import SystemExitStatus
+
+            status = SystemExitStatus(status=0, exit_type=props.exit_type)
+            raw = status.to_json()
             self._hub.publish(decode_event(int(SystemExited.TYPE or 1), raw, synthesized=True))
 
     # ---------------------------------------------------------------- attributes
@@ -279,9 +281,15 @@ class ComputeSystem:
         function: Callable[..., int],
         options: Any = None,
         *extra: Any,
+        type_name: str | None = None,
+        argument: str = "options",
     ) -> str | None:
         handle = self._require_handle()
-        w_options = to_wide(to_document(options))
+        if type_name is None:
+            text = to_document(options)
+        else:
+            text = document_text(options, type_name, argument=argument)
+        w_options = to_wide(text)
 
         def start(op: Any) -> int:
             return function(handle, op, w_options, *extra)
@@ -297,7 +305,7 @@ class ComputeSystem:
 
     async def pause(self, options: Any = None) -> None:
         """Pause the system (Running → Paused). ``options``: PauseOptions."""
-        await self._call("Pause", lib.HcsPauseComputeSystem, options)
+        await self._call("Pause", lib.HcsPauseComputeSystem, options, type_name="PauseOptions")
 
     async def resume(self, options: Any = None) -> None:
         """Resume the system (Paused → Running)."""
@@ -312,14 +320,16 @@ class ComputeSystem:
         options = path_or_options
         if _is_path(path_or_options):
             options = {"SaveType": "ToFile", "SaveStateFilePath": os.fspath(path_or_options)}
-        await self._call("Save", lib.HcsSaveComputeSystem, options)
+        await self._call("Save", lib.HcsSaveComputeSystem, options, type_name="SaveOptions")
 
     async def shutdown(self, options: Any = None) -> None:
         """Ask the guest to shut down (needs a guest agent). The exit arrives as an event.
 
         ``options``: ShutdownOptions.
         """
-        await self._call("Shutdown", lib.HcsShutDownComputeSystem, options)
+        await self._call(
+            "Shutdown", lib.HcsShutDownComputeSystem, options, type_name="ShutdownOptions"
+        )
 
     async def terminate(self, options: Any = None) -> None:
         """Forcibly stop the system. The exit arrives as :class:`SystemExited`."""
@@ -327,22 +337,43 @@ class ComputeSystem:
 
     async def crash(self, options: Any = None) -> None:
         """Make the guest crash (an NMI). ``options``: CrashOptions."""
-        await self._call("Crash", lib.HcsCrashComputeSystem, options)
+        await self._call("Crash", lib.HcsCrashComputeSystem, options, type_name="CrashOptions")
 
     async def modify(self, request: Any) -> None:
         """Modify the running system. ``request``: ModifySettingRequest."""
-        await self._call("Modify", lib.HcsModifyComputeSystem, request, ffi.NULL)
+        if request is None:
+            raise TypeError("request must not be None")
+        await self._call(
+            "Modify",
+            lib.HcsModifyComputeSystem,
+            request,
+            ffi.NULL,
+            type_name="ModifySettingRequest",
+            argument="request",
+        )
 
-    async def properties(self, *property_types: str, query: Any = None) -> Any:
-        """Return the system's Properties document (parsed JSON).
+    async def properties(self, *property_types: str, query: Any = None) -> Properties:
+        """Return the system's :class:`aiohcs.schema.Properties`.
 
         ``property_types`` (e.g. ``"Statistics"``, ``"Memory"``) add members to the basic
-        properties; ``query`` passes a whole System_PropertyQuery instead.
+        properties; ``query`` passes a whole System_PropertyQuery instead (model, dict or
+        JSON text, validated first).
         """
         if query is None and property_types:
             query = {"PropertyTypes": list(property_types)}
-        document = await self._call("GetProperties", lib.HcsGetComputeSystemProperties, query)
-        return parse_document(document)
+        document = await self._call(
+            "GetProperties",
+            lib.HcsGetComputeSystemProperties,
+            query,
+            type_name="System_PropertyQuery",
+            argument="query",
+        )
+        props: Properties | None = parse_model(document, "Properties")
+        if props is None:
+            from aiohcs.schema import Properties
+
+            props = Properties()
+        return props
 
     # ---------------------------------------------------------------- events
 
@@ -355,8 +386,8 @@ class ComputeSystem:
         """
         return self._hub.subscribe()
 
-    async def wait(self) -> Any:
-        """Wait until the system exits and return its exit status (SystemExitStatus).
+    async def wait(self) -> SystemExitStatus:
+        """Wait until the system exits and return its :class:`aiohcs.schema.SystemExitStatus`.
 
         Works with or without an event iterator. Raises
         :class:`~aiohcs.errors.ServiceDisconnected` if the service connection was lost and
@@ -364,7 +395,12 @@ class ComputeSystem:
         """
         terminal = await self._hub.wait()
         if isinstance(terminal, SystemExited):
-            return terminal.status
+            status: SystemExitStatus | None = terminal.status
+            if status is None:
+                from aiohcs.schema import SystemExitStatus
+
+                status = SystemExitStatus()
+            return status
         if isinstance(terminal, ServiceDisconnected):
             raise ServiceDisconnectedError(
                 _E_SERVICE_DISCONNECT, operation="Wait", system_id=self._id
@@ -481,14 +517,16 @@ async def _discard_handle(handle: Any, hub: EventHub) -> None:
         hub.unregister()
 
 
-async def enumerate_systems(query: Any = None, *, namespace: str | None = None) -> list[Any]:
-    """Return the Properties of the compute systems matching ``query`` (SystemQuery).
+async def enumerate_systems(query: Any = None, *, namespace: str | None = None) -> list[Properties]:
+    """Return the :class:`aiohcs.schema.Properties` of the systems matching ``query``.
 
-    ``None`` lists every system (of ``namespace``, if given).
+    ``query`` is a SystemQuery (model, dict or JSON text, validated first); ``None`` lists
+    every system (of ``namespace``, if given).
     """
     if namespace is not None:
         require_export("HcsEnumerateComputeSystemsInNamespace")
-    w_query, w_namespace = to_wide(to_document(query)), to_wide(namespace)
+    text = document_text(query, "SystemQuery", argument="query")
+    w_query, w_namespace = to_wide(text), to_wide(namespace)
 
     def start(op: Any) -> int:
         if namespace is not None:
@@ -498,9 +536,4 @@ async def enumerate_systems(query: Any = None, *, namespace: str | None = None) 
         return hr
 
     result = await run_operation(start, operation="Enumerate", in_thread=True)
-    parsed = parse_document(result.document)
-    if parsed is None:
-        return []
-    if not isinstance(parsed, list):
-        raise TypeError(f"HCS returned an unexpected enumeration document: {parsed!r}")
-    return parsed
+    return parse_model_list(result.document, "Properties")

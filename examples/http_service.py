@@ -152,13 +152,13 @@ def _error(exc: Exception) -> JSONResponse:
 
 async def _state(system: ComputeSystem) -> dict[str, Any]:
     props = await system.properties()
-    return {"Id": system.id, "State": props.get("State")}
+    return {"Id": system.id, "State": props.state}
 
 
 async def list_systems(request: Request) -> Response:
     """GET /systems: every system HCS reports."""
     try:
-        return JSONResponse(await enumerate_systems())
+        return JSONResponse([props.to_dict() for props in await enumerate_systems()])
     except errors.HcsError as exc:
         return _error(exc)
 
@@ -181,7 +181,7 @@ async def inspect_system(request: Request) -> Response:
     """GET /systems/{id}: the system's properties."""
     try:
         async with _systems(request).use(request.path_params["id"]) as system:
-            return JSONResponse(await system.properties())
+            return JSONResponse((await system.properties()).to_dict())
     except errors.HcsError as exc:
         return _error(exc)
 

@@ -31,7 +31,7 @@ VM_CONFIG: dict[str, Any] = {
 
 async def state(system: ComputeSystem) -> str:
     """The system's State property."""
-    return str((await system.properties())["State"])
+    return str((await system.properties()).state)
 
 
 async def main(state_dir: Path) -> None:
@@ -46,14 +46,15 @@ async def main(state_dir: Path) -> None:
         print(f"vm1: saved to {state_file.name} ({state_file.stat().st_size} bytes)")
         await vm.terminate()
         status = await vm.wait()
-        print(f"vm1: exited ({status['ExitType']})")
+        print(f"vm1: exited ({status.exit_type})")
 
     async with await ComputeSystem.restore("vm1-restored", VM_CONFIG, state_file) as again:
         props = await again.properties("Memory")
-        pages = props.get("Memory", {}).get("VirtualMachineMemory", {}).get("AssignedMemory")
+        vm_memory = props.memory.virtual_machine_memory if props.memory else None
+        pages = vm_memory.assigned_memory if vm_memory else None
         size = f"{pages * 4096 >> 20} MB" if isinstance(pages, int) else "unknown"
-        print(f"vm1-restored: {props['State']} (restored, {size} memory)")
-        running = [(s["Id"], s["State"]) for s in await enumerate_systems()]
+        print(f"vm1-restored: {props.state} (restored, {size} memory)")
+        running = [(s.id, str(s.state)) for s in await enumerate_systems()]
         print(f"systems now: {running}")
         await again.terminate()
         await again.wait()

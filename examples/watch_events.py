@@ -54,7 +54,7 @@ class Watcher:
         elif isinstance(event, SystemCrashInitiated):
             print(f"CRASH {system_id} guest crash started")
         elif isinstance(event, SystemCrashReport):
-            params = (event.report or {}).get("CrashParameters")
+            params = event.report.crash_parameters if event.report else None
             print(f"CRASH {system_id} guest crash report, parameters {params}")
 
     async def follow(self, system: ComputeSystem) -> None:
@@ -67,7 +67,7 @@ class Watcher:
         """Subscribe to systems as they appear."""
         while True:
             for props in await enumerate_systems():
-                system_id = props["Id"]
+                system_id = str(props.id)
                 if system_id in self.seen:
                     continue
                 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aiohcs import schema
 from aiohcs.events import (
     Event,
     EventType,
@@ -59,7 +60,9 @@ def test_system_exited_accessors() -> None:
     assert event.hresult == 0x80370106
     assert event.exit_type == "UnexpectedExit"
     assert event.attribution[0]["SystemExit"]["Initiator"] == "Internal"
-    assert event.status == event.data
+    assert isinstance(event.status, schema.SystemExitStatus)
+    assert event.status.to_dict() == event.data  # the model keeps every member
+    assert event.payload is event.data
     assert event.raw == raw
     assert event.timestamp_ns == 123
     assert not event.synthesized
@@ -74,6 +77,7 @@ def test_missing_or_malformed_payloads_are_tolerated() -> None:
     assert empty.hresult == 0
     assert empty.attribution == []
     assert empty.payload_model() is None
+    assert empty.status is None
     broken = decode_event(1, "{not json")
     assert broken.raw == "{not json"
     assert broken.data is None
@@ -88,6 +92,9 @@ def test_process_exited_exit_code() -> None:
     assert isinstance(ok, ProcessExited)
     assert ok.exit_code == 42
     assert ok.payload_model().exit_code == 42
+    assert isinstance(ok.status, schema.ProcessStatus)
+    assert ok.status.exit_code == 42
+    assert ok.status.process_id == 7
     failed = decode_event(
         0x10000, '{"ProcessId": 7, "Exited": true, "ExitCode": 0, "LastWaitResult": 5}'
     )
@@ -98,7 +105,10 @@ def test_process_exited_exit_code() -> None:
 def test_crash_report_payload() -> None:
     event = decode_event(3, '{"SystemId": "vm", "CrashParameters": [30, 1, 2, 3, 4]}')
     assert isinstance(event, SystemCrashReport)
-    assert event.report["CrashParameters"][0] == 30
+    assert event.report is not None
+    assert event.report.crash_parameters == [30, 1, 2, 3, 4]
+    assert event.raw is not None
+    assert event.payload["CrashParameters"][0] == 30
     assert event.payload_model().system_id == "vm"
 
 

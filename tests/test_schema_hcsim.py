@@ -47,6 +47,9 @@ def _unknown_values(value: Any, path: str) -> list[str]:
 
 
 def _parse(model: type[HcsModel], doc: Any) -> Any:
+    if isinstance(doc, HcsModel):  # a result the SDK already parsed: it re-validates strictly
+        assert isinstance(doc, model), doc
+        doc = doc.to_dict()
     assert isinstance(doc, dict), doc
     parsed = model.model_validate(doc)
     assert parsed.to_dict() == {k: v for k, v in doc.items() if v is not None}

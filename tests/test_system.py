@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from aiohcs import errors
+from aiohcs import errors, schema
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.events import (
     ServiceDisconnected,
@@ -82,7 +82,7 @@ def counts() -> dict[str, int]:
 
 async def state_of(system: ComputeSystem) -> str:
     props = await system.properties()
-    return str(props["State"])
+    return str(props.state)
 
 
 async def settle() -> None:
@@ -126,27 +126,22 @@ async def test_create_reports_created_and_closes() -> None:
     async with await ComputeSystem.create("c1", CONTAINER) as system:
         assert system.id == "c1"
         props = await system.properties()
-        assert props["Id"] == "c1"
-        assert props["State"] == "Created"
-        assert props["SystemType"] == "Container"
-        assert props["Owner"] == "aiohcs-tests"
+        assert isinstance(props, schema.Properties)
+        assert props.id == "c1"
+        assert props.state == "Created"
+        assert props.system_type == "Container"
+        assert props.owner == "aiohcs-tests"
         await system.terminate()
         await system.wait()
     assert system.closed
     assert counts()["SystemHandles"] == 0
 
 
-async def test_config_as_json_text_and_model_like_object() -> None:
-    class ModelLike:
-        def model_dump_json(self, *, by_alias: bool, exclude_none: bool) -> str:
-            assert by_alias
-            assert exclude_none
-            return json.dumps(CONTAINER)
-
+async def test_config_as_json_text_and_model() -> None:
     async with await ComputeSystem.create("json", json.dumps(CONTAINER)) as a:
         assert await state_of(a) == "Created"
         await a.terminate()
-    async with await ComputeSystem.create("model", ModelLike()) as b:
+    async with await ComputeSystem.create("model", schema.ComputeSystem(**CONTAINER)) as b:
         assert await state_of(b) == "Created"
         await b.terminate()
 
@@ -158,9 +153,9 @@ async def test_create_duplicate_id_and_bad_json() -> None:
         assert info.value.operation == "Create"
         assert info.value.system_id == "dup"
         await system.terminate()
-    with pytest.raises(errors.InvalidJson) as bad:
+    with pytest.raises(errors.InvalidDocumentError) as bad:  # caught before HCS
         await ComputeSystem.create("bad", "{not json")
-    assert bad.value.system_id == "bad"
+    assert bad.value.type_name == "ComputeSystem"
     with pytest.raises(errors.HcsError):
         await ComputeSystem.create("neither", {"SchemaVersion": SCHEMA})
 
@@ -175,7 +170,7 @@ async def test_open_existing_and_missing() -> None:
         with anyio.fail_after(5):
             got = [e async for e in stream]
         assert isinstance(got[-1], SystemExited)
-        assert isinstance(await first.wait(), dict)
+        assert isinstance(await first.wait(), schema.SystemExitStatus)
     with pytest.raises(errors.SystemNotFound) as info:
         await ComputeSystem.open("missing")
     assert info.value.system_id == "missing"
@@ -276,12 +271,13 @@ async def test_full_lifecycle(vm: ComputeSystem) -> None:
         }
     )
     props = await vm.properties("Statistics", "Memory")
-    assert "Statistics" in props
+    assert props.statistics is not None
     await vm.terminate()
     status = await vm.wait()
-    assert status["ExitType"] == "ForcedExit"
+    assert isinstance(status, schema.SystemExitStatus)
+    assert status.exit_type == "ForcedExit"
     props = await vm.properties()
-    assert props["State"] == "Stopped" or props.get("Stopped") is True
+    assert props.state == "Stopped" or props.stopped is True
     assert isinstance(vm.exit_event, SystemExited)
 
 
@@ -483,16 +479,16 @@ async def test_enumerate_with_filters() -> None:
     b = await ComputeSystem.create("enum-b", dict(VM, Owner="other"))
     try:
         everything = await enumerate_systems()
-        assert {p["Id"] for p in everything} >= {"enum-a", "enum-b"}
+        assert {p.id for p in everything} >= {"enum-a", "enum-b"}
         only_b = await enumerate_systems({"Owners": ["other"]})
-        assert [p["Id"] for p in only_b] == ["enum-b"]
+        assert [p.id for p in only_b] == ["enum-b"]
         vms = await enumerate_systems({"Types": ["VirtualMachine"]})
-        assert [p["Id"] for p in vms] == ["enum-b"]
+        assert [p.id for p in vms] == ["enum-b"]
         assert await enumerate_systems({"Ids": ["nope"]}) == []
     finally:
         await terminate_and_close(a)
         await terminate_and_close(b)
-    assert {p["Id"] for p in await enumerate_systems()} == set()
+    assert {p.id for p in await enumerate_systems()} == set()
 
 
 async def test_namespaces() -> None:
@@ -503,7 +499,7 @@ async def test_namespaces() -> None:
         async with await ComputeSystem.open("ns1", namespace="tenant-a") as again:
             assert await state_of(again) == "Created"
         listed = await enumerate_systems(namespace="tenant-a")
-        assert [p["Id"] for p in listed] == ["ns1"]
+        assert [p.id for p in listed] == ["ns1"]
         assert await enumerate_systems() == []
         # The same id may exist in another namespace.
         async with await ComputeSystem.create("ns1", CONTAINER) as other:
@@ -583,9 +579,12 @@ async def test_crash_events(vm: ComputeSystem) -> None:
         events = [e async for e in stream]
     assert [type(e) for e in events] == [SystemCrashInitiated, SystemCrashReport, SystemExited]
     assert isinstance(events[0], SystemCrashInitiated)
-    assert "CrashParameters" in events[0].report
-    # The payloads validate as their schema models.
-    assert events[0].payload_model().crash_parameters == events[0].report["CrashParameters"]
+    report = events[0].report
+    assert isinstance(report, schema.CrashReport)
+    assert report.crash_parameters is not None
+    # The raw payload is kept next to the model.
+    assert events[0].payload["CrashParameters"] == report.crash_parameters
+    assert events[0].payload_model().crash_parameters == report.crash_parameters
     assert str(events[-1].payload_model().exit_type) == "UnexpectedExit"
     with pytest.raises(TypeError):
         SystemGuestConnectionClosed(6).payload_model()
@@ -668,7 +667,7 @@ async def test_wait_without_iterator(vm: ComputeSystem) -> None:
         await anyio.sleep(0.02)
         await vm.terminate()
     assert len(results) == 3
-    assert all(r["ExitType"] == "ForcedExit" for r in results)
+    assert all(r.exit_type == "ForcedExit" for r in results)
 
 
 @pytest.mark.hcsim_leaves_systems  # a disconnected service cannot terminate anything

@@ -137,7 +137,7 @@ async def test_fault_in_open_and_enumerate() -> None:
             with pytest.raises(errors.AccessDenied) as en:
                 await enumerate_systems()
             assert en.value.operation == "Enumerate"
-        assert [p["Id"] for p in await enumerate_systems()] == ["fo"]
+        assert [p.id for p in await enumerate_systems()] == ["fo"]
         await system.terminate()
     assert counts()["SystemHandles"] == 0
 
@@ -145,7 +145,7 @@ async def test_fault_in_open_and_enumerate() -> None:
 @pytest.mark.anyio
 async def test_service_calls_and_their_faults() -> None:
     props = await service_properties()
-    versions = props["Properties"][0]["SupportedSchemaVersions"]
+    versions = props.to_dict()["Properties"][0]["SupportedSchemaVersions"]
     assert {"Major": 2} in [{"Major": v["Major"]} for v in versions]
     fail_next("HcsGetServiceProperties", ACCESS_DENIED, SYNC)
     with pytest.raises(errors.AccessDenied) as info:
@@ -206,7 +206,7 @@ async def test_cancelled_wait_and_iterator_leave_the_system_usable() -> None:
         with anyio.fail_after(5):
             events = [e async for e in stream]
             status = await system.wait()
-        assert events[-1].data == status
+        assert events[-1].data == status.to_dict()
 
 
 OPS = ["start", "pause", "resume", "terminate", "properties"]

@@ -116,7 +116,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @invariant()
     def state_matches_the_model(self) -> None:
         props = self.run(self.system.properties)
-        assert props["State"] == self.state
+        assert props.state == self.state
 
     @invariant()
     def exit_seen_exactly_when_stopped(self) -> None:

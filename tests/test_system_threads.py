@@ -34,7 +34,7 @@ def _lifecycle_in_a_thread(backend: str, prefix: str, n: int, out: dict[str, Any
             events = [e async for e in stream]
             assert isinstance(events[-1], SystemExited)
             status = await system.wait()
-            return str(status["ExitType"])
+            return str(status.exit_type)
 
     async def main() -> None:
         results: list[str] = []
@@ -137,7 +137,7 @@ def test_loop_ends_with_operations_in_flight(backend: str, close_first: bool) ->
     async def cleanup() -> None:
         set_delay("*", 0, 0)
         async with await ComputeSystem.open("inflight") as system:
-            assert (await system.properties())["State"] == "Running"  # the work went on
+            assert (await system.properties()).state == "Running"  # the work went on
             await system.terminate()
 
     anyio.run(cleanup, backend=backend)

@@ -44,10 +44,10 @@ def _state_of(props: Any) -> str:
 
 
 async def _report_state(system: ComputeSystem, ctx: Context, extra: dict[str, Any]) -> None:
-    props = await system.properties()
+    props = (await system.properties()).to_dict()
     if ctx.out.json:
         doc = {"Id": system.id, "State": _state_of(props), **extra}
-        if isinstance(props, dict) and props.get("ExitType"):
+        if props.get("ExitType"):
             doc["ExitType"] = props["ExitType"]
         ctx.out.document(doc)
     else:
@@ -67,8 +67,8 @@ async def cmd_list(args: Any, ctx: Context) -> int:
         query["Types"] = list(args.type)
     if args.owner:
         query["Owners"] = list(args.owner)
-    systems = await enumerate_systems(query or None, namespace=ctx.namespace)
-    systems.sort(key=lambda s: str(s.get("Id", "")) if isinstance(s, dict) else "")
+    systems = [s.to_dict() for s in await enumerate_systems(query or None, namespace=ctx.namespace)]
+    systems.sort(key=lambda s: str(s.get("Id", "")))
     if ctx.out.json:
         ctx.out.document(systems)
         return 0
@@ -76,7 +76,6 @@ async def cmd_list(args: Any, ctx: Context) -> int:
         [s.get("Id"), s.get("SystemType"), s.get("State"), s.get("Owner"),
          s.get("RuntimeOsType"), s.get("RuntimeId")]
         for s in systems
-        if isinstance(s, dict)
     ]  # fmt: skip
     ctx.out.table(["ID", "TYPE", "STATE", "OWNER", "OS", "RUNTIME ID"], rows)
     return 0
@@ -85,7 +84,7 @@ async def cmd_list(args: Any, ctx: Context) -> int:
 async def cmd_inspect(args: Any, ctx: Context) -> int:
     """Print a system's Properties document."""
     async with opened(args.id, ctx) as system:
-        props = await system.properties(*args.property)
+        props = (await system.properties(*args.property)).to_dict()
     ctx.out.properties(props)
     return 0
 
@@ -126,7 +125,7 @@ async def cmd_lifecycle(args: Any, ctx: Context) -> int:
             status = None
             if getattr(args, "wait", False):
                 with anyio.fail_after(args.timeout):
-                    status = await system.wait()
+                    status = (await system.wait()).to_dict()
         ctx.interrupt_note = None
         await _report_state(system, ctx, {"ExitStatus": status} if status is not None else {})
     return 0
@@ -165,11 +164,11 @@ async def cmd_wait(args: Any, ctx: Context) -> int:
     async with opened(args.id, ctx) as system:
         ctx.ready()
         with anyio.fail_after(args.timeout):
-            status = await system.wait()
+            status = (await system.wait()).to_dict()
     if ctx.out.json:
         ctx.out.document({"Id": args.id, "ExitStatus": status})
     else:
-        exit_type = status.get("ExitType") if isinstance(status, dict) else None
+        exit_type = status.get("ExitType")
         ctx.out.line(f"{args.id}  exited  {exit_type or ''}".rstrip())
     return 0
 
@@ -299,7 +298,7 @@ async def cmd_events(args: Any, ctx: Context) -> int:
                     first = True
                     while True:
                         for props in await enumerate_systems(namespace=ctx.namespace):
-                            system_id = props.get("Id") if isinstance(props, dict) else None
+                            system_id = props.id
                             if not isinstance(system_id, str) or system_id in watched:
                                 continue
                             found = await _open_quietly(system_id, ctx)
@@ -322,7 +321,7 @@ async def cmd_events(args: Any, ctx: Context) -> int:
 
 async def cmd_service(args: Any, ctx: Context) -> int:
     """Print the service's properties (Basic unless --property is given)."""
-    props = await service_properties(*args.property)
+    props = (await service_properties(*args.property)).to_dict()
     ctx.out.properties(props)
     return 0
 

@@ -43,7 +43,7 @@ class _Printer:
 
 async def _state(system: ComputeSystem) -> str:
     props = await system.properties()
-    state = props.get("State") if isinstance(props, dict) else getattr(props, "state", None)
+    state = props.state
     return str(state)
 
 
