@@ -10,12 +10,20 @@ The models (and pydantic) load on the first call that needs them, not at ``impor
 
 from __future__ import annotations
 
+import functools
 import typing
 from typing import Any
 
 from aiohcs.errors import InvalidDocumentError
 
 __all__ = ["coerce_document", "document_text", "parse_model", "parse_model_list"]
+
+
+@functools.cache
+def _model(type_name: str) -> Any:
+    from aiohcs import schema
+
+    return schema.get_type(type_name)
 
 
 def _model_in(annotation: Any) -> Any:
@@ -58,9 +66,7 @@ def coerce_document(value: Any, type_name: str, *, argument: str | None = None) 
     """Validate ``value`` (model, mapping or JSON text) as the schema type ``type_name``."""
     import pydantic
 
-    from aiohcs import schema
-
-    model = schema.get_type(type_name)
+    model = _model(type_name)
     try:
         return model.coerce(value)
     except pydantic.ValidationError as exc:
@@ -89,9 +95,7 @@ def parse_model(document: str | None, type_name: str) -> Any:
     """
     if document is None or not document.strip():
         return None
-    from aiohcs import schema
-
-    model = schema.get_type(type_name)
+    model = _model(type_name)
     try:
         return model.model_validate_json(document)
     except ValueError:
@@ -148,12 +152,10 @@ def parse_model_list(document: str | None, type_name: str) -> list[Any]:
         return []
     import json
 
-    from aiohcs import schema
-
     data = json.loads(document)
     if not isinstance(data, list):
         raise TypeError(f"HCS returned an unexpected document, not a list: {data!r}")
-    model = schema.get_type(type_name)
+    model = _model(type_name)
     return [_lenient(model, item) for item in data]
 
 
@@ -161,6 +163,4 @@ def parse_data(data: Any, type_name: str) -> Any:
     """Validate already parsed JSON data as ``type_name`` (leniently; None stays None)."""
     if data is None:
         return None
-    from aiohcs import schema
-
-    return _lenient(schema.get_type(type_name), data)
+    return _lenient(_model(type_name), data)

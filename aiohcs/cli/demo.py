@@ -87,7 +87,7 @@ async def _tour(
     say(system.id, f"save   -> {state_file.name} ({state_file.stat().st_size} bytes)")
     await system.terminate()
     status = await system.wait()
-    say(system.id, f"terminate -> exit {status!r}")
+    say(system.id, f"terminate -> exit {status.to_dict()}")
     return state_file
 
 
@@ -108,7 +108,7 @@ async def demo(out: TextIO) -> None:
         async with restored:
             say(restored.id, f"restore -> {await _state(restored)}")
             await restored.terminate()
-            say(restored.id, f"terminate -> exit {await restored.wait()!r}")
+            say(restored.id, f"terminate -> exit {(await restored.wait()).to_dict()}")
 
 
 def run_demo(*, backend: str, out: TextIO) -> int:
