@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -146,6 +147,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.run(settle)
         finally:
             self._portal_cm.__exit__(None, None, None)
+            shutil.rmtree(self.tmp, ignore_errors=True)
         leaks = {k: v for k, v in counts().items() if v and k != "Systems"}
         assert not leaks
 
