@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from aiohcs._bridge import Item, LoopBridge
     from aiohcs.schema import CrashReport, ProcessStatus, SystemExitStatus
 
@@ -164,31 +163,33 @@ class SystemExited(Event):
 
 
 @dataclass(frozen=True, repr=False)
-class SystemCrashInitiated(Event):
-    """The guest began to crash (HcsEventSystemCrashInitiated). Payload: CrashReport."""
+class _CrashEvent(Event):
+    """The two crash events: their payload is a CrashReport."""
 
-    TYPE: ClassVar[int | None] = EventType.SYSTEM_CRASH_INITIATED
     PAYLOAD_TYPE: ClassVar[str | None] = "CrashReport"
 
     @property
     def report(self) -> CrashReport | None:
-        """The payload as :class:`aiohcs.schema.CrashReport` (None without payload)."""
+        """The payload as :class:`aiohcs.schema.CrashReport` (None without payload).
+
+        (``raw`` is the text to hand to ``submit_wer_report``.)
+        """
         report: CrashReport | None = self._model()
         return report
 
 
 @dataclass(frozen=True, repr=False)
-class SystemCrashReport(Event):
+class SystemCrashInitiated(_CrashEvent):
+    """The guest began to crash (HcsEventSystemCrashInitiated). Payload: CrashReport."""
+
+    TYPE: ClassVar[int | None] = EventType.SYSTEM_CRASH_INITIATED
+
+
+@dataclass(frozen=True, repr=False)
+class SystemCrashReport(_CrashEvent):
     """The guest finished reporting a crash (HcsEventSystemCrashReport). Payload: CrashReport."""
 
     TYPE: ClassVar[int | None] = EventType.SYSTEM_CRASH_REPORT
-    PAYLOAD_TYPE: ClassVar[str | None] = "CrashReport"
-
-    @property
-    def report(self) -> CrashReport | None:
-        """The payload as :class:`aiohcs.schema.CrashReport` (``raw`` goes to submit_wer_report)."""
-        report: CrashReport | None = self._model()
-        return report
 
 
 @dataclass(frozen=True, repr=False)
@@ -279,7 +280,7 @@ def decode_event(
     return cls(event_type & 0xFFFFFFFF, raw, _parse(raw), synthesized, timestamp_ns)
 
 
-class EventStream:
+class EventStream(anyio.abc.AsyncResource):
     """An async iterator over the events of one handle, from its subscription on.
 
     Created by ``system.events()`` (subscribed at once, so events that happen between the
@@ -342,17 +343,6 @@ class EventStream:
         self._buffer.clear()
         self._end()
         await anyio.lowlevel.checkpoint()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class EventHub:

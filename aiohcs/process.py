@@ -33,11 +33,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import anyio
 import anyio.lowlevel
@@ -46,6 +45,15 @@ import anyio.to_thread
 from aiohcs import errors
 from aiohcs._bridge import current_bridge
 from aiohcs._cmdline import join_windows
+from aiohcs._handle import (
+    GENERIC_ALL,
+    PROCESS,
+    HandleKind,
+    HandleOwner,
+    PendingHandle,
+    open_system,
+    using_handle,
+)
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._pipes import (
     PipeReceiveStream,
@@ -55,20 +63,13 @@ from aiohcs._pipes import (
     resolve_engine,
     send_stream,
 )
-from aiohcs.events import EventHub, EventStream, EventType, ProcessExited, decode_event
-from aiohcs.events import ServiceDisconnected as ServiceDisconnectedEvent
-from aiohcs.operation import (
-    HandleClosedError,
-    OperationOwner,
-    parse_document,
-    run_operation,
-    to_document,
-)
+from aiohcs.events import EventStream, ProcessExited
+from aiohcs.operation import HandleClosedError, parse_document, run_operation, to_document
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from aiohcs._bridge import LoopBridge, ProcessInfo
+    from aiohcs._bridge import ProcessInfo
     from aiohcs.system import ComputeSystem
 
 __all__ = [
@@ -97,10 +98,8 @@ WINDOWS_SIGNALS: Final = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "Ctrl
 # POSIX signal numbers a Windows guest can take, as hcsshim maps them.
 _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): "CtrlShutdown"}
 
-_GENERIC_ALL: Final = 0x10000000
 # How long a kill on the way out waits for the exit event before the handle is closed.
 _REAP_SECONDS: Final = 2.0
-_E_SERVICE_DISCONNECT: Final = 0x8037011E
 #: Errors that mean "the process (or its system) is already gone" for signals and kills.
 _GONE: Final = (
     errors.ProcessAlreadyStopped,
@@ -209,28 +208,14 @@ def build_process_parameters(
 # ------------------------------------------------------------------------ the process
 
 
-def _closed_error(pid: int, system_id: str) -> HandleClosedError:
-    return HandleClosedError(
-        message=f"the handle of process {pid} in {system_id!r} has been closed",
-        system_id=system_id,
-        process_id=pid,
-    )
-
-
-class Process:
+class Process(HandleOwner):
     """A process in a compute system: its HCS_PROCESS handle and its std streams."""
 
     __slots__ = (
-        "__weakref__",
         "_args",
-        "_bridge",
-        "_close_done",
         "_drain_timeout",
         "_guest",
-        "_handle",
-        "_hub",
         "_namespace",
-        "_ops",
         "_returncode",
         "_system",
         "_system_id",
@@ -251,31 +236,31 @@ class Process:
     #: Output pipes still open when the drain grace period ran out (empty normally).
     pipes_not_closed: tuple[str, ...]
 
+    _KIND: ClassVar[HandleKind] = PROCESS
+
     def __init__(
         self,
         *,
         _system: ComputeSystem,
-        _handle: Any,
-        _hub: EventHub,
-        _bridge: LoopBridge,
+        _pending: PendingHandle,
         _pid: int,
         _args: Any,
         _guest: GuestOs | None,
         _drain_timeout: float,
     ) -> None:
+        super().__init__(
+            _pending,
+            f"process {_pid} in {_system.id!r}",
+            {"system_id": _system.id, "process_id": _pid},
+        )
         self._system = _system
         self._system_id = _system.id
         self._namespace = _system.namespace
-        self._handle = _handle
-        self._hub = _hub
-        self._bridge = _bridge
         self.pid = _pid
         self._args = _args
         self._guest = _guest
         self._drain_timeout = _drain_timeout
         self._returncode: int | None = None
-        self._close_done: anyio.Event | None = None
-        self._ops = OperationOwner(_bridge, functools.partial(_closed_error, _pid, _system.id))
         self.stdin = None
         self.stdout = None
         self.stderr = None
@@ -319,20 +304,16 @@ class Process:
         )
         w_params = to_wide(json.dumps(params, separators=(",", ":")))
         sys_handle = system._require_handle()
-        bridge = current_bridge()
-        hub = EventHub(bridge)
-        out = ffi.new("HCS_PROCESS *")
-        callback_hr = [0]
-
-        def start(op: Any) -> int:
-            hr: int = lib.HcsCreateProcess(sys_handle, w_params, op, ffi.NULL, out)
-            if hr >= 0 and out[0] != ffi.NULL:
-                # Registered before the process can run: its exit cannot be missed.
-                callback_hr[0] = lib.aiohcs_set_process_callback(out[0], hub.id)
-            return hr
-
         info: ProcessInfo | None = None
-        try:
+        async with PendingHandle(PROCESS, current_bridge()) as pending:
+
+            def start(op: Any) -> int:
+                hr: int = lib.HcsCreateProcess(sys_handle, w_params, op, ffi.NULL, pending.out)
+                if hr >= 0:
+                    # Registered before the process can run: its exit cannot be missed.
+                    pending.register()
+                return hr
+
             # Shielded: creating a process is quick, and a half-created one must not leak.
             with anyio.CancelScope(shield=True):
                 try:
@@ -345,45 +326,28 @@ class Process:
                     )
                     info = result.process_info
                 except errors.HcsError as exc:
-                    if out[0] == ffi.NULL:
+                    if pending.handle is None:
                         raise
                     # WS2022 quirk (semantics §8.2): the wait can fail spuriously although
                     # the process exists; its information tells.
-                    info = await _recover_process_info(out[0], system.id, exc)
-            if callback_hr[0] < 0:
-                raise errors.error_from_hresult(
-                    callback_hr[0], operation="SetProcessCallback", system_id=system.id
-                )
+                    info = await _recover_process_info(pending.handle, system.id, exc)
+            pending.check_registered(system_id=system.id)
             if info is None:
                 raise errors.error_from_hresult(
                     0x8037011D, operation="CreateProcess", system_id=system.id
                 )
-        except BaseException:
-            await _discard_process_handle(out[0] if out[0] != ffi.NULL else None, hub)
-            raise
         proc = cls(
             _system=system,
-            _handle=out[0],
-            _hub=hub,
-            _bridge=bridge,
+            _pending=pending,
             _pid=info.process_id,
             _args=command,
             _guest=guest,
             _drain_timeout=drain_timeout,
         )
         proc._attach_pipes(info, engine)
-        try:
-            # HCS hands out the process handle while the process may already be running,
-            # so it can exit before the callback is registered (events are not replayed).
-            # One query after the registration closes that window.
-            with anyio.CancelScope(shield=True):
-                await proc._check_exited_after_registration()
-            await anyio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await proc.kill()
-                await proc.aclose()
-            raise
+        # HCS hands out the process handle while the process may already be running, so
+        # it can exit before the callback is registered (events are not replayed).
+        await proc._check_missed_exit(shield=True, on_failure=proc._kill_and_close)
         return proc
 
     def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:
@@ -410,59 +374,36 @@ class Process:
         Raises :class:`~aiohcs.errors.ProcessNotFound` if there is no such process.
         """
         sys_handle = system._require_handle()
-        bridge = current_bridge()
-        hub = EventHub(bridge)
-        out = ffi.new("HCS_PROCESS *")
 
-        def do_open() -> tuple[int, int]:
-            hr = lib.HcsOpenProcess(sys_handle, pid, _GENERIC_ALL, out)
-            if hr < 0 or out[0] == ffi.NULL:
-                return hr, 0
-            return hr, lib.aiohcs_set_process_callback(out[0], hub.id)
+        def do_open(out: Any) -> int:
+            hr: int = lib.HcsOpenProcess(sys_handle, pid, GENERIC_ALL, out)
+            return hr
 
-        try:
-            with anyio.CancelScope(shield=True):
-                hr, callback_hr = await anyio.to_thread.run_sync(do_open)
-            if hr < 0:
-                raise errors.error_from_hresult(
-                    hr, operation="OpenProcess", system_id=system.id, process_id=pid
+        async with PendingHandle(PROCESS, current_bridge()) as pending:
+            with using_handle(system._ops):  # the system handle is used in a worker thread
+                await pending.open(
+                    do_open, operation="OpenProcess", system_id=system.id, process_id=pid
                 )
-            if callback_hr < 0:
-                raise errors.error_from_hresult(
-                    callback_hr, operation="SetProcessCallback", system_id=system.id
-                )
-        except BaseException:
-            await _discard_process_handle(out[0] if out[0] != ffi.NULL else None, hub)
-            raise
         proc = cls(
             _system=system,
-            _handle=out[0],
-            _hub=hub,
-            _bridge=bridge,
+            _pending=pending,
             _pid=pid,
             _args=None,
             _guest=None,
             _drain_timeout=drain_timeout,
         )
-        try:
-            # An exit between the open and the registration is caught here.
-            await proc._check_exited_after_registration()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await proc.aclose(wait=False)
-            raise
+        # An exit between the open and the registration is caught here.
+        await proc._check_missed_exit(on_failure=functools.partial(proc.aclose, wait=False))
         return proc
 
-    async def _check_exited_after_registration(self) -> None:
-        """Report an exit that happened before the event callback was registered."""
+    async def _missed_exit(self) -> str | None:
         try:
             status = await self.properties()
         except _GONE:
             status = {"ProcessId": self.pid, "Exited": True, "LastWaitResult": -1}
-        if isinstance(status, dict) and status.get("Exited") and self._hub.terminal is None:
-            raw = json.dumps(status)
-            event = decode_event(int(EventType.PROCESS_EXITED), raw, synthesized=True)
-            self._hub.publish(event)
+        if isinstance(status, dict) and status.get("Exited"):
+            return json.dumps(status)
+        return None
 
     # ---------------------------------------------------------------- attributes
 
@@ -482,11 +423,6 @@ class Process:
         return self._returncode
 
     @property
-    def closed(self) -> bool:
-        """True once the handle was closed."""
-        return self._ops.closed
-
-    @property
     def exited(self) -> bool:
         """True once HCS reported the exit (the pipes may still be draining)."""
         return isinstance(self._hub.terminal, ProcessExited)
@@ -500,22 +436,7 @@ class Process:
     async def _call(
         self, operation: str, function: Callable[..., int], options: Any = None
     ) -> str | None:
-        self._ops.check_open()
-        handle = self._handle
-        w_options = to_wide(to_document(options))
-
-        def start(op: Any) -> int:
-            hr: int = function(handle, op, w_options)
-            return hr
-
-        result = await run_operation(
-            start,
-            operation=operation,
-            system_id=self._system_id,
-            process_id=self.pid,
-            owner=self._ops,
-        )
-        return result.document
+        return await self._start(operation, function, to_document(options))
 
     async def _stop_call(
         self, operation: str, function: Callable[..., int], options: Any = None
@@ -577,18 +498,15 @@ class Process:
             await anyio.lowlevel.checkpoint()
             return False
         w_id, w_namespace = to_wide(self._system_id), to_wide(self._namespace)
-        namespace, pid = self._namespace, self.pid
+        pid = self.pid
 
         def open_both() -> tuple[int, Any, Any]:
             out_s = ffi.new("HCS_SYSTEM *")
-            if namespace is not None:
-                hr = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, _GENERIC_ALL, out_s)
-            else:
-                hr = lib.HcsOpenComputeSystem(w_id, _GENERIC_ALL, out_s)
+            hr = open_system(w_id, w_namespace, out_s)
             if hr < 0:
                 return hr, None, None
             out_p = ffi.new("HCS_PROCESS *")
-            hr = lib.HcsOpenProcess(out_s[0], pid, _GENERIC_ALL, out_p)
+            hr = lib.HcsOpenProcess(out_s[0], pid, GENERIC_ALL, out_p)
             if hr < 0:
                 lib.HcsCloseComputeSystem(out_s[0])
                 return hr, None, None
@@ -660,20 +578,10 @@ class Process:
         if self._returncode is not None:
             await anyio.lowlevel.checkpoint()
             return self._returncode
-        terminal = await self._hub.wait()
-        if isinstance(terminal, ProcessExited):
-            code = terminal.exit_code
-            if code is None:
-                code = -1
-        elif isinstance(terminal, ServiceDisconnectedEvent):
-            raise errors.ServiceDisconnected(
-                _E_SERVICE_DISCONNECT,
-                operation="Wait",
-                system_id=self._system_id,
-                process_id=self.pid,
-            )
-        else:
-            raise _closed_error(self.pid, self._system_id)
+        terminal = await self._wait_terminal()
+        code = terminal.exit_code if isinstance(terminal, ProcessExited) else None
+        if code is None:
+            code = -1
         await self._drain()
         if self._returncode is None:
             self._returncode = code
@@ -710,13 +618,8 @@ class Process:
         With ``wait=False`` nothing waits: the streams and the handle are closed and the
         process keeps running in the guest. Idempotent.
         """
-        if self._ops.closed:
-            if self._close_done is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._close_done.wait()
-            return
         try:
-            if wait:
+            if wait and self._close_done is None:
                 try:
                     if self.stdin is not None:
                         await self.stdin.aclose()
@@ -727,29 +630,13 @@ class Process:
                     await self._kill_and_reap()
                     raise
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._close()
+            await self._close_handle()
 
-    async def _close(self) -> None:
-        if self._ops.closed:
-            return
-        self._close_done = done = anyio.Event()
-        try:
-            for stream in (self.stdin, self.stdout, self.stderr):
-                if stream is not None:
-                    with contextlib.suppress(Exception):
-                        await stream.aclose()
-            self._ops.close()
-            self._hub.close()
-            handle, self._handle = self._handle, None
-            if handle is not None:
-                await anyio.to_thread.run_sync(lib.HcsCloseProcess, handle)
-            self._hub.unregister()
-        finally:
-            done.set()
-
-    async def __aenter__(self) -> Process:
-        return self
+    async def _release(self) -> None:
+        for stream in (self.stdin, self.stdout, self.stderr):
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
 
     async def __aexit__(
         self,
@@ -770,25 +657,10 @@ class Process:
             with anyio.move_on_after(_REAP_SECONDS):
                 await self._hub.wait()
 
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is None:
-            return
-        self._handle = None
-        with contextlib.suppress(Exception):
-            warnings.warn(
-                f"process {self.pid} in {self._system_id!r} was never closed "
-                "(use 'async with' or aclose())",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
-            )
-        if sys.is_finalizing():
-            return
-        with contextlib.suppress(Exception):
-            lib.HcsCloseProcess(handle)
-            self._hub.close()
-            self._hub.bridge.unregister(self._hub.id)
+    async def _kill_and_close(self) -> None:
+        with contextlib.suppress(errors.HcsError):
+            await self.kill()
+        await self.aclose()
 
 
 async def _recover_process_info(handle: Any, system_id: str, error: Exception) -> ProcessInfo:
@@ -807,13 +679,6 @@ async def _recover_process_info(handle: Any, system_id: str, error: Exception) -
     if result.process_info is None:
         raise error
     return result.process_info
-
-
-async def _discard_process_handle(handle: Any, hub: EventHub) -> None:
-    with anyio.CancelScope(shield=True):
-        if handle is not None:
-            await anyio.to_thread.run_sync(lib.HcsCloseProcess, handle)
-        hub.unregister()
 
 
 # ------------------------------------------------------------------------ entry points

@@ -33,53 +33,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import sys
-import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
-import anyio.to_thread
 
 from aiohcs._bridge import current_bridge
 from aiohcs._documents import coerce_document, document_text, parse_model, parse_model_list
+from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle, open_system
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
-from aiohcs.errors import HcsError, error_from_hresult
-from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
-from aiohcs.events import (
-    Event,
-    EventHub,
-    EventStream,
-    ServiceDisconnected,
-    SystemExited,
-    decode_event,
-)
-from aiohcs.operation import (
-    HandleClosedError,
-    OperationOwner,
-    run_operation,
-    to_document,
-)
+from aiohcs.errors import HcsError
+from aiohcs.events import Event, EventStream, SystemExited
+from aiohcs.operation import HandleClosedError, run_operation, to_document
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from aiohcs._bridge import LoopBridge
     from aiohcs.schema import Properties, SystemExitStatus
 
 __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
 
-_GENERIC_ALL: Final = 0x10000000
-_E_SERVICE_DISCONNECT: Final = 0x8037011E
 # E_INVALIDARG, E_POINTER: what a host that refuses a NULL namespace would return.
 _BAD_ARGUMENT: Final = frozenset({0x80070057, 0x80004003})
-
-
-def _closed_error(system_id: str) -> HandleClosedError:
-    return HandleClosedError(
-        message=f"the handle of compute system {system_id!r} has been closed",
-        system_id=system_id,
-    )
 
 
 def _is_path(value: Any) -> bool:
@@ -88,38 +62,17 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, str) and not value.lstrip().startswith("{")
 
 
-class ComputeSystem:
+class ComputeSystem(HandleOwner):
     """One HCS compute system handle: :meth:`create`, :meth:`open` or :meth:`restore` one."""
 
-    __slots__ = (
-        "__weakref__",
-        "_bridge",
-        "_close_done",
-        "_handle",
-        "_hub",
-        "_id",
-        "_namespace",
-        "_ops",
-    )
+    __slots__ = ("_id", "_namespace")
 
-    def __init__(
-        self,
-        *,
-        _id: str,
-        _namespace: str | None,
-        _handle: Any,
-        _hub: EventHub,
-        _bridge: LoopBridge,
-    ) -> None:
+    _KIND: ClassVar[HandleKind] = SYSTEM
+
+    def __init__(self, *, _id: str, _namespace: str | None, _pending: PendingHandle) -> None:
+        super().__init__(_pending, f"compute system {_id!r}", {"system_id": _id})
         self._id = _id
         self._namespace = _namespace
-        self._handle = _handle
-        self._hub = _hub
-        self._bridge = _bridge
-        # The factory must not reference self (no cycle: an unclosed system is finalized
-        # as soon as its last reference goes).
-        self._ops = OperationOwner(_bridge, functools.partial(_closed_error, _id))
-        self._close_done: anyio.Event | None = None
 
     # ---------------------------------------------------------------- construction
 
@@ -141,17 +94,17 @@ class ComputeSystem:
             require_export("HcsCreateComputeSystemInNamespace")
         bridge = current_bridge()
         try:
-            handle, hub = await _create_handle(bridge, id, document, namespace, with_options)
+            pending = await _create_handle(bridge, id, document, namespace, with_options)
         except HcsError as exc:
             # The default namespace is passed as NULL. Should a host refuse that, fall
             # back to HcsCreateComputeSystem + HcsSetComputeSystemCallback.
             if not (with_options and namespace is None and exc.hresult in _BAD_ARGUMENT):
                 raise
             with_options = False
-            handle, hub = await _create_handle(bridge, id, document, None, False)
-        system = cls(_id=id, _namespace=namespace, _handle=handle, _hub=hub, _bridge=bridge)
+            pending = await _create_handle(bridge, id, document, None, False)
+        system = cls(_id=id, _namespace=namespace, _pending=pending)
         if not with_options:
-            await system._check_exited_after_registration()
+            await system._check_missed_exit()
         return system
 
     @classmethod
@@ -162,35 +115,11 @@ class ComputeSystem:
         """
         if namespace is not None:
             require_export("HcsOpenComputeSystemInNamespace")
-        bridge = current_bridge()
-        hub = EventHub(bridge)
-        w_id, w_namespace = to_wide(id), to_wide(namespace)
-        out = ffi.new("HCS_SYSTEM *")
-
-        def do_open() -> tuple[int, int]:
-            if namespace is not None:
-                hr = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, _GENERIC_ALL, out)
-            else:
-                hr = lib.HcsOpenComputeSystem(w_id, _GENERIC_ALL, out)
-            if hr < 0 or out[0] == ffi.NULL:
-                return hr, 0
-            return hr, lib.aiohcs_set_system_callback(out[0], hub.id)
-
-        try:
-            with anyio.CancelScope(shield=True):
-                hr, callback_hr = await anyio.to_thread.run_sync(do_open)
-            if hr < 0:
-                raise error_from_hresult(hr, operation="Open", system_id=id)
-            if callback_hr < 0:
-                raise error_from_hresult(
-                    callback_hr, operation="SetComputeSystemCallback", system_id=id
-                )
-            await anyio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
-            await _discard_handle(out[0], hub)
-            raise
-        system = cls(_id=id, _namespace=namespace, _handle=out[0], _hub=hub, _bridge=bridge)
-        await system._check_exited_after_registration()
+        do_open = functools.partial(open_system, to_wide(id), to_wide(namespace))
+        async with PendingHandle(SYSTEM, current_bridge()) as pending:
+            await pending.open(do_open, operation="Open", system_id=id)
+        system = cls(_id=id, _namespace=namespace, _pending=pending)
+        await system._check_missed_exit()
         return system
 
     @classmethod
@@ -228,20 +157,14 @@ class ComputeSystem:
             raise
         return system
 
-    async def _check_exited_after_registration(self) -> None:
-        """Catch an exit that happened before the event callback was registered."""
-        try:
-            props = await self.properties()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-            raise
-        if props.stopped or props.state == "Stopped":
-            from aiohcs.schema import SystemExitStatus
+    async def _missed_exit(self) -> str | None:
+        props = await self.properties()
+        if not (props.stopped or props.state == "Stopped"):
+            return None
+        from aiohcs.schema import SystemExitStatus
 
-            status = SystemExitStatus(status=0, exit_type=props.exit_type)
-            raw = status.to_json()
-            self._hub.publish(decode_event(int(SystemExited.TYPE or 1), raw, synthesized=True))
+        text: str = SystemExitStatus(status=0, exit_type=props.exit_type).to_json()
+        return text
 
     # ---------------------------------------------------------------- attributes
 
@@ -256,11 +179,6 @@ class ComputeSystem:
         return self._namespace
 
     @property
-    def closed(self) -> bool:
-        """True once :meth:`aclose` was called."""
-        return self._ops.closed
-
-    @property
     def exit_event(self) -> Event | None:
         """The terminal event (SystemExited or ServiceDisconnected) if one arrived."""
         return self._hub.terminal
@@ -271,10 +189,6 @@ class ComputeSystem:
 
     # ---------------------------------------------------------------- lifecycle calls
 
-    def _require_handle(self) -> Any:
-        self._ops.check_open()
-        return self._handle
-
     async def _call(
         self,
         operation: str,
@@ -284,20 +198,12 @@ class ComputeSystem:
         type_name: str | None = None,
         argument: str = "options",
     ) -> str | None:
-        handle = self._require_handle()
+        self._ops.check_open()
         if type_name is None:
             text = to_document(options)
         else:
             text = document_text(options, type_name, argument=argument)
-        w_options = to_wide(text)
-
-        def start(op: Any) -> int:
-            return function(handle, op, w_options, *extra)
-
-        result = await run_operation(
-            start, operation=operation, system_id=self._id, owner=self._ops
-        )
-        return result.document
+        return await self._start(operation, function, text, *extra)
 
     async def start(self, options: Any = None) -> None:
         """Start the system (Created → Running; restores if RestoreState is configured)."""
@@ -393,128 +299,51 @@ class ComputeSystem:
         :class:`~aiohcs.errors.ServiceDisconnected` if the service connection was lost and
         :class:`HandleClosedError` if the handle was closed before the system exited.
         """
-        terminal = await self._hub.wait()
+        terminal = await self._wait_terminal()
+        status: SystemExitStatus | None = None
         if isinstance(terminal, SystemExited):
-            status: SystemExitStatus | None = terminal.status
-            if status is None:
-                from aiohcs.schema import SystemExitStatus
+            status = terminal.status
+        if status is None:
+            from aiohcs.schema import SystemExitStatus
 
-                status = SystemExitStatus()
-            return status
-        if isinstance(terminal, ServiceDisconnected):
-            raise ServiceDisconnectedError(
-                _E_SERVICE_DISCONNECT, operation="Wait", system_id=self._id
-            )
-        raise _closed_error(self._id)
-
-    # ---------------------------------------------------------------- close
-
-    async def aclose(self) -> None:
-        """Close the handle (the system keeps running). Idempotent."""
-        if self._ops.closed:
-            if self._close_done is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._close_done.wait()
-            return
-        self._close_done = done = anyio.Event()
-        self._ops.close()
-        self._hub.close()
-        try:
-            with anyio.CancelScope(shield=True):
-                # Never close the handle under a call another thread is making with it.
-                await self._ops.wait_idle()
-                handle, self._handle = self._handle, None
-                if handle is not None:
-                    await anyio.to_thread.run_sync(lib.HcsCloseComputeSystem, handle)
-                self._hub.unregister()
-        finally:
-            done.set()
-
-    async def __aenter__(self) -> ComputeSystem:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is None:
-            return
-        self._handle = None
-        with contextlib.suppress(Exception):
-            warnings.warn(
-                f"compute system {self._id!r} was never closed (use 'async with' or aclose())",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
-            )
-        if sys.is_finalizing():
-            return
-        try:
-            lib.HcsCloseComputeSystem(handle)
-            self._hub.close()
-            self._hub.bridge.unregister(self._hub.id)
-        except Exception:
-            pass
+            status = SystemExitStatus()
+        return status
 
 
 async def _create_handle(
     bridge: LoopBridge, id: str, document: str, namespace: str | None, with_options: bool
-) -> tuple[Any, EventHub]:
-    """Create the system and register its event callback; return (handle, hub).
+) -> PendingHandle:
+    """Create the system and register its event callback.
 
     With ``with_options`` the callback is registered atomically by
     HcsCreateComputeSystemInNamespace (HCS_CREATE_OPTIONS_1); otherwise right after
     HcsCreateComputeSystem returns, in the same worker-thread call.
     """
-    hub = EventHub(bridge)
     w_id, w_config, w_namespace = to_wide(id), to_wide(document), to_wide(namespace)
-    out = ffi.new("HCS_SYSTEM *")
-    callback_hr = [0]
+    async with PendingHandle(SYSTEM, bridge) as pending:
+        if with_options:
+            options = ffi.new("HCS_CREATE_OPTIONS_1 *")
+            lib.aiohcs_init_create_options(options, pending.hub.id)
+            options_ptr = ffi.cast("const HCS_CREATE_OPTIONS *", options)
 
-    if with_options:
-        options = ffi.new("HCS_CREATE_OPTIONS_1 *")
-        lib.aiohcs_init_create_options(options, hub.id)
-        options_ptr = ffi.cast("const HCS_CREATE_OPTIONS *", options)
+            def start(op: Any) -> int:
+                hr: int = lib.HcsCreateComputeSystemInNamespace(
+                    w_namespace, w_id, w_config, op, options_ptr, pending.out
+                )
+                return hr
 
-        def start(op: Any) -> int:
-            hr: int = lib.HcsCreateComputeSystemInNamespace(
-                w_namespace, w_id, w_config, op, options_ptr, out
-            )
-            return hr
+        else:
 
-    else:
+            def start(op: Any) -> int:
+                hr: int = lib.HcsCreateComputeSystem(w_id, w_config, op, ffi.NULL, pending.out)
+                if hr >= 0:
+                    # Register at once: events from here on are queued for this loop.
+                    pending.register()
+                return hr
 
-        def start(op: Any) -> int:
-            hr: int = lib.HcsCreateComputeSystem(w_id, w_config, op, ffi.NULL, out)
-            if hr >= 0 and out[0] != ffi.NULL:
-                # Register at once: events from here on are queued for this loop.
-                callback_hr[0] = lib.aiohcs_set_system_callback(out[0], hub.id)
-            return hr
-
-    try:
         await run_operation(start, operation="Create", system_id=id, in_thread=True)
-        if callback_hr[0] < 0:
-            raise error_from_hresult(
-                callback_hr[0], operation="SetComputeSystemCallback", system_id=id
-            )
-    except BaseException:
-        await _discard_handle(out[0], hub)
-        raise
-    return out[0], hub
-
-
-async def _discard_handle(handle: Any, hub: EventHub) -> None:
-    """Close a handle obtained by a create/open that then failed or was cancelled."""
-    with anyio.CancelScope(shield=True):
-        if handle is not None and handle != ffi.NULL:
-            await anyio.to_thread.run_sync(lib.HcsCloseComputeSystem, handle)
-        hub.unregister()
+        pending.check_registered(system_id=id)
+    return pending
 
 
 async def enumerate_systems(query: Any = None, *, namespace: str | None = None) -> list[Properties]:

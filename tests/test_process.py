@@ -21,12 +21,13 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_system import set_delay, settle
 
 from aiohcs import errors
 from aiohcs._cmdline import join_windows
 from aiohcs._pipes import ENGINES
 from aiohcs.events import ProcessExited
-from aiohcs.operation import HandleClosedError
+from aiohcs.operation import HandleClosedError, _start_cost
 from aiohcs.process import (
     PipesNotClosed,
     Process,
@@ -399,6 +400,87 @@ async def test_open_by_pid(linux: ComputeSystem) -> None:
         assert await proc.wait() == 128 + signal.SIGKILL
     with pytest.raises(errors.ProcessNotFound):
         await Process.open(linux, proc.pid)
+
+
+async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSystem) -> None:
+    """A process handle is never closed under a call another thread is making with it."""
+    proc = await open_process(linux, ["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    finished = anyio.Event()
+
+    async def query() -> None:
+        with contextlib.suppress(HandleClosedError):  # (or the status, if it came first)
+            await proc.properties()
+        finished.set()
+
+    set_delay("HcsGetProcessProperties", 0, 300)
+    try:
+        for _ in range(3):  # the first calls teach aiohcs that the host is slow
+            await proc.properties()
+        _start_cost.skipped = 0  # (the next call is not one of the periodic probes)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(query)
+            with anyio.fail_after(5):
+                while proc._ops.busy == 0:  # until the query is inside HCS, in a thread
+                    await anyio.sleep(0)
+            assert await proc.kill() is True
+            started = time.monotonic()
+            await proc.aclose()
+            assert proc._ops.busy == 0, "the handle was closed under a running call"
+            assert proc._handle is None
+            assert time.monotonic() - started > 0.05  # it did wait for the call
+    finally:
+        set_delay("HcsGetProcessProperties", 0, 0)
+        _start_cost.average = 0.0
+    assert finished.is_set()
+    assert await proc.wait() == 128 + signal.SIGKILL
+    await settle()
+
+
+async def test_system_close_waits_for_a_process_open_in_a_worker_thread() -> None:
+    """Process.open uses the system handle in a worker thread: the system's close waits."""
+    system = await ComputeSystem.create("reopen", LINUX)
+    await system.start()
+    proc = await open_process(system, ["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    opened: list[Process] = []
+
+    async def reopen() -> None:
+        opened.append(await Process.open(system, proc.pid))
+
+    set_delay("HcsOpenProcess", 0, 300)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reopen)
+            with anyio.fail_after(5):
+                while system._ops.busy == 0:
+                    await anyio.sleep(0)
+            await system.aclose()
+            assert system._ops.busy == 0, "the system handle was closed under HcsOpenProcess"
+    finally:
+        set_delay("HcsOpenProcess", 0, 0)
+    async with opened[0] as again:
+        assert await again.kill() is True
+        assert await again.wait() == 128 + signal.SIGKILL
+    await proc.aclose()
+    async with await ComputeSystem.open("reopen") as system:
+        await system.terminate()
+
+
+async def test_concurrent_aclose_calls_all_wait_for_the_close(linux: ComputeSystem) -> None:
+    proc = await open_process(linux, ["sleep", "30"])
+    assert await proc.kill() is True
+    done: list[bool] = []
+
+    async def close() -> None:
+        await proc.aclose()
+        done.append(proc._handle is None)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(close)
+    assert done == [True] * 4
+    assert proc.closed
+    assert await proc.wait() == 128 + signal.SIGKILL
+    await proc.aclose()  # idempotent
 
 
 async def test_cancelled_open_leaves_nothing(linux: ComputeSystem) -> None:

@@ -1,0 +1,321 @@
+"""What compute systems and processes both do with their HCS handle.
+
+:class:`HandleOwner` is the base of :class:`~aiohcs.system.ComputeSystem` and
+:class:`~aiohcs.process.Process`. It owns one handle (``HCS_SYSTEM`` or ``HCS_PROCESS``),
+its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.OperationOwner`:
+
+* starting an operation on the handle (:meth:`HandleOwner._start`);
+* the exit check right after the event callback was registered (HCS does not replay events,
+  so an exit in the window before the registration is found by one query and reported as a
+  synthesized terminal event);
+* the close: idempotent, concurrent callers wait for the first one; new calls fail at once,
+  waiters are released, calls running in worker threads are waited for (a handle is never
+  closed under a call another thread is making with it, semantics.md §3.4), then the handle
+  is closed in a worker thread and the bridge id dropped;
+* ``async with``, and a ``ResourceWarning`` (plus a synchronous close) for an object that is
+  garbage-collected without being closed.
+
+:class:`PendingHandle` is a handle on its way in: the out-pointer HCS fills, the event hub
+whose id the callback gets, and the discard (close + unregister) when the create or open
+that produces it fails or is cancelled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import anyio.to_thread
+
+from aiohcs._native import ffi, lib, to_wide
+from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
+from aiohcs.errors import error_from_hresult
+from aiohcs.events import Event, EventHub, EventType, ServiceDisconnected, decode_event
+from aiohcs.operation import HandleClosedError, OperationOwner, run_operation
+
+if TYPE_CHECKING:
+    from aiohcs._bridge import LoopBridge
+
+__all__ = [
+    "E_SERVICE_DISCONNECT",
+    "GENERIC_ALL",
+    "PROCESS",
+    "SYSTEM",
+    "HandleKind",
+    "HandleOwner",
+    "PendingHandle",
+    "closed_error",
+    "open_system",
+    "using_handle",
+]
+
+#: The access HCS handles are opened with.
+GENERIC_ALL: Final = 0x10000000
+#: HCS_E_SERVICE_DISCONNECT, the HRESULT of a wait ended by a lost service connection.
+E_SERVICE_DISCONNECT: Final = 0x8037011E
+
+
+@dataclass(frozen=True)
+class HandleKind:
+    """The HCS functions and names that differ between system and process handles."""
+
+    #: The cffi type of the out-parameter of the create/open functions.
+    pointer_type: str
+    #: The HCS function that closes the handle.
+    close: Callable[[Any], None]
+    #: The bridge function that registers the event callback (handle, id) -> HRESULT.
+    set_callback: Callable[[Any, int], int]
+    #: The operation name errors of the callback registration carry.
+    callback_operation: str
+    #: The event type of the handle's exit (published when the exit check finds one).
+    exit_event: int
+
+
+SYSTEM: Final = HandleKind(
+    "HCS_SYSTEM *",
+    lib.HcsCloseComputeSystem,
+    lib.aiohcs_set_system_callback,
+    "SetComputeSystemCallback",
+    int(EventType.SYSTEM_EXITED),
+)
+PROCESS: Final = HandleKind(
+    "HCS_PROCESS *",
+    lib.HcsCloseProcess,
+    lib.aiohcs_set_process_callback,
+    "SetProcessCallback",
+    int(EventType.PROCESS_EXITED),
+)
+
+
+def open_system(w_id: Any, w_namespace: Any, out: Any) -> int:
+    """HcsOpenComputeSystem, or …InNamespace when ``w_namespace`` is not NULL (blocking)."""
+    if w_namespace != ffi.NULL:
+        hr: int = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, GENERIC_ALL, out)
+    else:
+        hr = lib.HcsOpenComputeSystem(w_id, GENERIC_ALL, out)
+    return hr
+
+
+def closed_error(description: str, ids: dict[str, Any]) -> HandleClosedError:
+    """The error of a call on a closed handle (``description``: "compute system 'x'", ...)."""
+    return HandleClosedError(message=f"the handle of {description} has been closed", **ids)
+
+
+@contextlib.contextmanager
+def using_handle(owner: OperationOwner) -> Iterator[None]:
+    """Count a call that uses ``owner``'s handle from a worker thread (close waits for it)."""
+    owner.check_open()
+    owner.busy += 1
+    try:
+        yield
+    finally:
+        owner._leave()
+
+
+class PendingHandle:
+    """A handle being created or opened, with its event hub; discarded if that fails.
+
+    Use as ``async with PendingHandle(kind, bridge) as pending:`` around the create/open:
+    an exception (or cancellation) leaving the block closes the handle HCS may have handed
+    out (in a worker thread) and drops the hub's id, then propagates.
+    """
+
+    __slots__ = ("callback_hr", "hub", "kind", "out")
+
+    def __init__(self, kind: HandleKind, bridge: LoopBridge) -> None:
+        self.kind = kind
+        self.hub = EventHub(bridge)
+        self.out = ffi.new(kind.pointer_type)
+        self.callback_hr = 0
+
+    @property
+    def handle(self) -> Any:
+        """The handle HCS wrote to :attr:`out` (None if none yet)."""
+        handle = self.out[0]
+        return None if handle == ffi.NULL else handle
+
+    def register(self) -> None:
+        """Register the event callback on the new handle (any thread).
+
+        Called right after HCS handed the handle out, before anything else sees it.
+        """
+        if self.out[0] != ffi.NULL:
+            self.callback_hr = self.kind.set_callback(self.out[0], self.hub.id)
+
+    def check_registered(self, **ids: Any) -> None:
+        """Raise the typed error if :meth:`register` failed."""
+        if self.callback_hr < 0:
+            raise error_from_hresult(
+                self.callback_hr, operation=self.kind.callback_operation, **ids
+            )
+
+    async def open(self, call: Callable[[Any], int], *, operation: str, **ids: Any) -> None:
+        """Run ``call(out)`` (an HcsOpen… function) and the registration in a worker thread."""
+
+        def do_open() -> int:
+            hr = call(self.out)
+            if hr >= 0:
+                self.register()
+            return hr
+
+        with anyio.CancelScope(shield=True):
+            hr = await anyio.to_thread.run_sync(do_open)
+        if hr < 0:
+            raise error_from_hresult(hr, operation=operation, **ids)
+        self.check_registered(**ids)
+        await anyio.lowlevel.checkpoint_if_cancelled()
+
+    async def discard(self) -> None:
+        """Close the handle (if any) in a worker thread and drop the hub's id."""
+        with anyio.CancelScope(shield=True):
+            handle = self.handle
+            if handle is not None:
+                await anyio.to_thread.run_sync(self.kind.close, handle)
+            self.hub.unregister()
+
+    async def __aenter__(self) -> PendingHandle:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            await self.discard()
+
+
+class HandleOwner(anyio.abc.AsyncResource):
+    """The shared part of the objects that own one HCS handle (see the module docs)."""
+
+    __slots__ = ("__weakref__", "_close_done", "_description", "_handle", "_hub", "_ids", "_ops")
+
+    #: Which kind of handle subclasses own.
+    _KIND: ClassVar[HandleKind]
+
+    def __init__(self, pending: PendingHandle, description: str, ids: dict[str, Any]) -> None:
+        """Take over the handle of ``pending``.
+
+        ``description`` ("compute system 'x'", "process 7 in 'x'") goes into messages,
+        ``ids`` (``system_id``, ``process_id``) into errors.
+        """
+        self._handle = pending.out[0]
+        self._hub = pending.hub
+        self._description = description
+        self._ids = ids
+        # The error factory must not reference self (no cycle: an unclosed object is
+        # finalized as soon as its last reference goes).
+        self._ops = OperationOwner(pending.hub.bridge, lambda: closed_error(description, ids))
+        self._close_done: anyio.Event | None = None
+
+    # ---------------------------------------------------------------- for subclasses
+
+    async def _missed_exit(self) -> str | None:
+        """Query the object: the payload of its exit event if it has exited, else None."""
+        raise NotImplementedError
+
+    async def _release(self) -> None:
+        """Let go of what the object holds besides the handle (first step of the close)."""
+
+    # ---------------------------------------------------------------- shared behaviour
+
+    @property
+    def closed(self) -> bool:
+        """True once the handle is closed or closing (calls then fail with HandleClosedError)."""
+        return self._ops.closed
+
+    def _require_handle(self) -> Any:
+        self._ops.check_open()
+        return self._handle
+
+    async def _start(
+        self, operation: str, function: Callable[..., int], document: str | None, *extra: Any
+    ) -> str | None:
+        """Run ``function(handle, operation, document, *extra)``; return its result document."""
+        handle = self._require_handle()
+        w_document = to_wide(document)
+
+        def start(op: Any) -> int:
+            hr: int = function(handle, op, w_document, *extra)
+            return hr
+
+        result = await run_operation(start, operation=operation, owner=self._ops, **self._ids)
+        return result.document
+
+    async def _check_missed_exit(
+        self,
+        *,
+        shield: bool = False,
+        on_failure: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """Catch an exit that happened before the event callback was registered.
+
+        If the query fails (or is cancelled), ``on_failure`` (default: :meth:`aclose`)
+        runs shielded and the error propagates.
+        """
+        try:
+            with anyio.CancelScope(shield=shield):
+                payload = await self._missed_exit()
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await (on_failure or self.aclose)()
+            raise
+        if payload is not None and self._hub.terminal is None:
+            event = decode_event(self._KIND.exit_event, payload, synthesized=True)
+            self._hub.publish(event)
+
+    async def _wait_terminal(self) -> Event:
+        """Wait for the exit event; raise if the service went away or the handle closed."""
+        terminal = await self._hub.wait()
+        if isinstance(terminal, ServiceDisconnected):
+            raise ServiceDisconnectedError(E_SERVICE_DISCONNECT, operation="Wait", **self._ids)
+        if terminal is None:
+            raise self._ops.make_closed_error()
+        return terminal
+
+    async def _close_handle(self) -> None:
+        """The close sequence (idempotent; a concurrent caller waits for the first)."""
+        if self._close_done is not None:
+            with anyio.CancelScope(shield=True):
+                await self._close_done.wait()
+            return
+        self._close_done = done = anyio.Event()
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._release()
+                self._ops.close()
+                self._hub.close()
+                # Never close the handle under a call another thread is making with it.
+                await self._ops.wait_idle()
+                handle, self._handle = self._handle, None
+                if handle is not None:
+                    await anyio.to_thread.run_sync(self._KIND.close, handle)
+                self._hub.unregister()
+        finally:
+            done.set()
+
+    async def aclose(self) -> None:
+        """Close the handle (what it refers to keeps running). Idempotent."""
+        await self._close_handle()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is None:
+            return
+        self._handle = None
+        with contextlib.suppress(Exception):
+            warnings.warn(
+                f"{self._description} was never closed (use 'async with' or aclose())",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+        if sys.is_finalizing():
+            return
+        with contextlib.suppress(Exception):
+            self._KIND.close(handle)
+            self._hub.unregister()
