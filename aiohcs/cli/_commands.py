@@ -327,32 +327,24 @@ async def cmd_service(args: Any, ctx: Context) -> int:
 
 
 async def cmd_sim(args: Any, ctx: Context) -> int:
-    """Emulator-only fault injection: crash, guest power-off, disconnect, raise an event."""
-    from aiohcs import _native
-    from aiohcs.errors import error_from_hresult
+    """Emulator-only fault injection: crash, guest power-off, disconnect, delay, fail."""
+    from aiohcs import testing
 
-    if not _native.IS_EMULATOR:
+    if not testing.is_available():
         raise CliError("'aiohcs sim' works only on the emulator (hcsim), not on Windows")
-    lib = _native.lib
-    ns = _native.to_wide(ctx.namespace)
     if args.action == "disconnect":
-        hr = lib.HcsimDisconnectService()
+        testing.disconnect_service()
         what = "service disconnected"
     elif args.id is None:
         raise CliError(f"'sim {args.action}' needs a system id or function name")
     elif args.action in ("delay", "fail"):
-        hr, what = _sim_fault(lib, args)
+        what = _sim_fault(args)
+    elif args.action == "crash":
+        testing.crash_system(args.id, namespace=ctx.namespace)
+        what = f"{args.id}  crashed (worker process died)"
     else:
-        sid = _native.to_wide(args.id)
-        if args.action == "crash":
-            hr = lib.HcsimCrashSystem(ns, sid)
-            what = f"{args.id}  crashed (worker process died)"
-        else:
-            hr = lib.HcsimGuestShutdown(ns, sid)
-            what = f"{args.id}  guest powered off"
-    if hr < 0:
-        target = args.id if args.action in ("crash", "guest-shutdown") else None
-        raise error_from_hresult(hr, operation=f"sim {args.action}", system_id=target)
+        testing.guest_shutdown(args.id, namespace=ctx.namespace)
+        what = f"{args.id}  guest powered off"
     await anyio.lowlevel.checkpoint()
     if ctx.out.json:
         ctx.out.document({"action": args.action, "target": args.id, "ok": True})
@@ -361,23 +353,28 @@ async def cmd_sim(args: Any, ctx: Context) -> int:
     return 0
 
 
-def _sim_fault(lib: Any, args: Any) -> tuple[int, str]:
+def _sim_fault(args: Any) -> str:
     """``sim delay FUNCTION MS`` / ``sim fail FUNCTION HRESULT [COUNT]``."""
-    function = str(args.id).encode("ascii", "replace")
+    from aiohcs import testing
+
     try:
         numbers = [int(v, 0) for v in args.values]
     except ValueError:
         raise CliError(f"'sim {args.action}' takes numbers, not {args.values!r}") from None
-    if args.action == "delay":
-        if len(numbers) != 1 or numbers[0] < 0:
-            raise CliError("usage: sim delay FUNCTION MILLISECONDS")
-        return lib.HcsimSetDelay(function, numbers[0], 0), f"{args.id}  delayed {numbers[0]} ms"
-    if len(numbers) not in (1, 2) or not numbers[0] & 0x80000000:
-        raise CliError("usage: sim fail FUNCTION HRESULT [COUNT] (a failure HRESULT, 0x8...)")
-    count = numbers[1] if len(numbers) == 2 else 1
-    signed = numbers[0] - (1 << 32) if numbers[0] >= 1 << 31 else numbers[0]
-    hr = lib.HcsimFailNext(function, count, signed, 1)  # the operation fails
-    return hr, f"{args.id}  next {count} call(s) fail with 0x{numbers[0] & 0xFFFFFFFF:08X}"
+    try:
+        if args.action == "delay":
+            if len(numbers) != 1 or numbers[0] < 0:
+                raise CliError("usage: sim delay FUNCTION MILLISECONDS")
+            testing.delay(args.id, completion_ms=numbers[0])
+            return f"{args.id}  delayed {numbers[0]} ms"
+        if len(numbers) not in (1, 2) or not numbers[0] & 0x80000000:
+            raise CliError("usage: sim fail FUNCTION HRESULT [COUNT] (a failure HRESULT, 0x8...)")
+        count = numbers[1] if len(numbers) == 2 else 1
+        # The operation fails (the call itself succeeds), as a slow failure would.
+        testing.fail_next(args.id, numbers[0], count=count, asynchronous=True)
+    except ValueError as exc:  # the name list is too long for one error line
+        raise CliError(f"sim {args.action}: {str(exc).split('; valid names')[0]}") from None
+    return f"{args.id}  next {count} call(s) fail with 0x{numbers[0] & 0xFFFFFFFF:08X}"
 
 
 async def cmd_sleep(args: Any, ctx: Context) -> int:
