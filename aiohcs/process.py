@@ -1,6 +1,7 @@
 """Processes inside compute systems, with async stdio.
 
-:func:`open_process` (``system.open_process``) starts a process through ``HcsCreateProcess``
+:meth:`ComputeSystem.open_process <aiohcs.system.ComputeSystem.open_process>` (or
+:func:`open_process`) starts a process through ``HcsCreateProcess``
 and returns a :class:`Process`: its HCS_PROCESS handle (events registered before the process
 can exit), and its std pipes as anyio byte streams (:mod:`aiohcs._pipes`). No shell is ever
 involved: a sequence of arguments becomes ``CommandArgs`` for Linux guests and a command
@@ -36,7 +37,7 @@ import subprocess
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypedDict
 
 import anyio
 import anyio.lowlevel
@@ -69,6 +70,8 @@ from aiohcs.operation import HandleClosedError, parse_document, run_operation, t
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from typing_extensions import Unpack
+
     from aiohcs._bridge import ProcessInfo
     from aiohcs.system import ComputeSystem
 
@@ -78,9 +81,12 @@ __all__ = [
     "PIPE",
     "WINDOWS_SIGNALS",
     "CompletedProcess",
+    "OpenProcessOptions",
     "PipesNotClosed",
     "Process",
     "ProcessFailed",
+    "ProcessOptions",
+    "RunProcessOptions",
     "build_process_parameters",
     "open_process",
     "run_process",
@@ -684,68 +690,73 @@ async def _recover_process_info(handle: Any, system_id: str, error: Exception) -
 # ------------------------------------------------------------------------ entry points
 
 
-async def open_process(
-    system: ComputeSystem,
-    command: str | Sequence[str],
-    *,
-    stdin: int | None = PIPE,
-    stdout: int | None = PIPE,
-    stderr: int | None = PIPE,
-    cwd: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    user: str | None = None,
-    console: tuple[int, int] | None = None,
-    pipe_engine: str | None = None,
-    drain_timeout: float = DRAIN_TIMEOUT,
-) -> Process:
-    """Start ``command`` in ``system`` and return the :class:`Process`.
+class ProcessOptions(TypedDict, total=False):
+    """Keywords every way of starting a process takes (see :func:`open_process`)."""
 
-    ``command``: a sequence of arguments (``CommandArgs`` on Linux guests, a quoted
-    ``CommandLine`` on Windows guests) or one string passed as ``CommandLine`` unchanged.
-    ``stdin``/``stdout``/``stderr``: ``PIPE`` for a stream, ``None``/``DEVNULL`` for none.
-    ``env`` is added to the guest's default environment. ``console=(height, width)``
-    gives the process a console (pty); its output then comes on ``stdout`` and there is
-    no ``stderr``. ``pipe_engine``: ``"fd"`` or ``"thread"`` (see :mod:`aiohcs._pipes`).
+    cwd: str | os.PathLike[str] | None
+    env: Mapping[str, str] | None
+    user: str | None
+    console: tuple[int, int] | None
+    pipe_engine: str | None
+    drain_timeout: float | None
+
+
+class OpenProcessOptions(ProcessOptions, total=False):
+    """The keywords of :func:`open_process`."""
+
+    stdin: int | None
+    stdout: int | None
+    stderr: int | None
+
+
+class RunProcessOptions(ProcessOptions, total=False):
+    """The keywords of :func:`run_process`."""
+
+    input: bytes | None
+    check: bool
+    stdout: int | None
+    stderr: int | None
+
+
+async def open_process(
+    system: ComputeSystem, command: str | Sequence[str], **options: Unpack[OpenProcessOptions]
+) -> Process:
+    """Start ``command`` in ``system``: :meth:`ComputeSystem.open_process` as a function.
+
+    See :meth:`aiohcs.system.ComputeSystem.open_process` for the arguments.
     """
-    return await Process._create(
-        system,
-        command,
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        cwd=cwd,
-        env=env,
-        user=user,
-        console=console,
-        pipe_engine=pipe_engine,
-        drain_timeout=drain_timeout,
-    )
+    return await system.open_process(command, **options)
 
 
 async def run_process(
+    system: ComputeSystem, command: str | Sequence[str], **options: Unpack[RunProcessOptions]
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``command`` to completion: :meth:`ComputeSystem.run_process` as a function."""
+    return await system.run_process(command, **options)
+
+
+async def stream_process(
     system: ComputeSystem,
     command: str | Sequence[str],
-    *,
-    input: bytes | None = None,
-    check: bool = True,
-    stdout: int | None = PIPE,
-    stderr: int | None = PIPE,
-    **kwargs: Any,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run ``command`` to completion, feeding ``input`` and collecting its output.
+    write: Callable[[str, bytes], object],
+    **options: Unpack[ProcessOptions],
+) -> int:
+    """Run ``command`` streaming its output: :meth:`ComputeSystem.stream_process` as a function."""
+    return await system.stream_process(command, write, **options)
 
-    Returns ``CompletedProcess(args, returncode, stdout, stderr)`` (output None for
-    streams not piped). With ``check`` a non-zero exit raises :class:`ProcessFailed`.
-    Cancellation kills the process. Other keywords go to :func:`open_process`.
-    """
-    proc = await open_process(
-        system,
-        command,
-        stdin=PIPE if input is not None else None,
-        stdout=stdout,
-        stderr=stderr,
-        **kwargs,
-    )
+
+async def _run(
+    system: ComputeSystem,
+    command: str | Sequence[str],
+    input: bytes | None,
+    check: bool,
+    stdout: int | None,
+    stderr: int | None,
+    options: ProcessOptions,
+) -> subprocess.CompletedProcess[bytes]:
+    """The body of ``system.run_process``."""
+    stdin = PIPE if input is not None else None
+    proc = await system.open_process(command, stdin=stdin, stdout=stdout, stderr=stderr, **options)
     output: dict[str, bytes] = {}
     async with proc:
 
@@ -771,17 +782,14 @@ async def run_process(
     return subprocess.CompletedProcess(command, code, out, err)
 
 
-async def stream_process(
+async def _stream(
     system: ComputeSystem,
     command: str | Sequence[str],
     write: Callable[[str, bytes], object],
-    **kwargs: Any,
+    options: ProcessOptions,
 ) -> int:
-    """Run ``command``, calling ``write("stdout"|"stderr", chunk)`` as output arrives.
-
-    Returns the exit code. Meant for showing a process's output live (the demo uses it).
-    """
-    proc = await open_process(system, command, stdin=None, **kwargs)
+    """The body of ``system.stream_process``."""
+    proc = await system.open_process(command, stdin=None, **options)
     async with proc:
 
         async def pump(name: str, stream: PipeReceiveStream) -> None:

@@ -33,7 +33,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
@@ -47,11 +48,16 @@ from aiohcs.events import Event, EventStream, SystemExited
 from aiohcs.operation import HandleClosedError, run_operation, to_document
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from aiohcs._bridge import LoopBridge
+    from aiohcs.process import Process, ProcessOptions
     from aiohcs.schema import Properties, SystemExitStatus
 
 __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
 
+#: Ask for a pipe (the default for the std streams of processes; = aiohcs.process.PIPE).
+_PIPE: Final = subprocess.PIPE
 # E_INVALIDARG, E_POINTER: what a host that refuses a NULL namespace would return.
 _BAD_ARGUMENT: Final = frozenset({0x80070057, 0x80004003})
 
@@ -280,6 +286,87 @@ class ComputeSystem(HandleOwner):
 
             props = Properties()
         return props
+
+    # ---------------------------------------------------------------- processes
+
+    async def open_process(
+        self,
+        command: str | Sequence[str],
+        *,
+        stdin: int | None = _PIPE,
+        stdout: int | None = _PIPE,
+        stderr: int | None = _PIPE,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        user: str | None = None,
+        console: tuple[int, int] | None = None,
+        pipe_engine: str | None = None,
+        drain_timeout: float | None = None,
+    ) -> Process:
+        """Start ``command`` in the system; return the :class:`~aiohcs.process.Process`.
+
+        ``command``: a sequence of arguments (``CommandArgs`` on Linux guests, a quoted
+        ``CommandLine`` on Windows guests) or one string passed as ``CommandLine``
+        unchanged. No shell is involved. ``stdin``/``stdout``/``stderr``: ``PIPE`` for a
+        stream, ``None``/``DEVNULL`` for none. ``env`` is added to the guest's default
+        environment. ``console=(height, width)`` gives the process a console (pty): its
+        output then comes on ``stdout`` and there is no ``stderr``. ``pipe_engine``:
+        ``"fd"`` or ``"thread"`` (see :mod:`aiohcs._pipes`). ``drain_timeout``: how long
+        :meth:`~aiohcs.process.Process.wait` waits for the output pipes after the exit
+        (default :data:`aiohcs.process.DRAIN_TIMEOUT`).
+        """
+        from aiohcs.process import DRAIN_TIMEOUT, Process
+
+        return await Process._create(
+            self,
+            command,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            cwd=cwd,
+            env=env,
+            user=user,
+            console=console,
+            pipe_engine=pipe_engine,
+            drain_timeout=DRAIN_TIMEOUT if drain_timeout is None else drain_timeout,
+        )
+
+    async def run_process(
+        self,
+        command: str | Sequence[str],
+        *,
+        input: bytes | None = None,
+        check: bool = True,
+        stdout: int | None = _PIPE,
+        stderr: int | None = _PIPE,
+        **options: Unpack[ProcessOptions],
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``command`` to completion, feeding ``input`` and collecting its output.
+
+        Returns ``CompletedProcess(args, returncode, stdout, stderr)`` (output None for
+        streams not piped). ``check=True`` raises :class:`~aiohcs.process.ProcessFailed`
+        on a non-zero exit. Cancellation kills the process. ``options``: ``cwd``,
+        ``env``, ``user``, ``console``, ``pipe_engine``, ``drain_timeout`` as for
+        :meth:`open_process`.
+        """
+        from aiohcs import process
+
+        return await process._run(self, command, input, check, stdout, stderr, options)
+
+    async def stream_process(
+        self,
+        command: str | Sequence[str],
+        write: Callable[[str, bytes], object],
+        **options: Unpack[ProcessOptions],
+    ) -> int:
+        """Run ``command``, calling ``write("stdout"|"stderr", chunk)`` as output arrives.
+
+        Returns the exit code (meant for showing a process's output live; the demo uses
+        it). ``options`` as for :meth:`run_process`.
+        """
+        from aiohcs import process
+
+        return await process._stream(self, command, write, options)
 
     # ---------------------------------------------------------------- events
 

@@ -39,7 +39,6 @@ from starlette.routing import Route
 
 from aiohcs import errors
 from aiohcs.events import Event
-from aiohcs.process import run_process
 from aiohcs.system import ComputeSystem, enumerate_systems
 
 CLIENT_BUFFER = 256
@@ -205,8 +204,7 @@ async def exec_in(request: Request) -> Response:
         body = await request.json()
         data = body.get("input")
         async with _systems(request).use(request.path_params["id"]) as system:
-            done = await run_process(
-                system,
+            done = await system.run_process(
                 body["command"],
                 input=data.encode() if isinstance(data, str) else None,
                 check=False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import json
 import os
 import random
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_system import set_delay, settle
 
-from aiohcs import errors
+from aiohcs import errors, process
 from aiohcs._cmdline import join_windows
 from aiohcs._pipes import ENGINES
 from aiohcs.events import ProcessExited
@@ -33,9 +34,6 @@ from aiohcs.process import (
     Process,
     ProcessFailed,
     build_process_parameters,
-    open_process,
-    run_process,
-    stream_process,
 )
 from aiohcs.system import ComputeSystem
 
@@ -100,7 +98,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 async def cat_round_trip(system: ComputeSystem, engine: str, data: bytes) -> bytes:
-    async with await open_process(system, ["cat"], pipe_engine=engine) as proc:
+    async with await system.open_process(["cat"], pipe_engine=engine) as proc:
         assert proc.stdin is not None
         assert proc.stdout is not None
         stdin, stdout = proc.stdin, proc.stdout
@@ -130,7 +128,7 @@ async def test_cat_round_trip(linux: ComputeSystem, engine: str, size: int) -> N
 async def test_large_output(linux: ComputeSystem, engine: str) -> None:
     size = 24 << 20
     code = f"import sys; sys.stdout.buffer.write(bytes(range(256)) * {size // 256})"
-    async with await open_process(linux, [PY, "-c", code], pipe_engine=engine) as proc:
+    async with await linux.open_process([PY, "-c", code], pipe_engine=engine) as proc:
         assert proc.stdout is not None
         total = 0
         digest = 0
@@ -152,7 +150,7 @@ async def test_interleaved_stdout_and_stderr(linux: ComputeSystem, engine: str) 
         "    s = sys.stdout if i % 3 else sys.stderr\n"
         "    s.write(f'{i}\\n'); s.flush()\n"
     )
-    result = await run_process(linux, [PY, "-c", code], pipe_engine=engine)
+    result = await linux.run_process([PY, "-c", code], pipe_engine=engine)
     out = [int(x) for x in result.stdout.split()]
     err = [int(x) for x in result.stderr.split()]
     assert out == [i for i in range(2000) if i % 3]
@@ -160,7 +158,7 @@ async def test_interleaved_stdout_and_stderr(linux: ComputeSystem, engine: str) 
 
 
 async def test_no_pipes(linux: ComputeSystem) -> None:
-    proc = await open_process(linux, ["true"], stdin=None, stdout=None, stderr=None)
+    proc = await linux.open_process(["true"], stdin=None, stdout=None, stderr=None)
     async with proc:
         assert proc.stdin is None
         assert proc.stdout is None
@@ -171,7 +169,7 @@ async def test_no_pipes(linux: ComputeSystem) -> None:
 
 
 async def test_stdin_eof(linux: ComputeSystem, engine: str) -> None:
-    async with await open_process(linux, ["cat"], stderr=None, pipe_engine=engine) as proc:
+    async with await linux.open_process(["cat"], stderr=None, pipe_engine=engine) as proc:
         assert proc.stdin is not None
         assert proc.stdout is not None
         await proc.stdin.aclose()
@@ -182,7 +180,7 @@ async def test_stdin_eof(linux: ComputeSystem, engine: str) -> None:
 
 
 async def test_stdin_aclose_after_exit_is_fine(linux: ComputeSystem, engine: str) -> None:
-    async with await open_process(linux, ["true"], pipe_engine=engine) as proc:
+    async with await linux.open_process(["true"], pipe_engine=engine) as proc:
         assert await proc.wait() == 0
         assert proc.stdin is not None
         await proc.stdin.aclose()
@@ -190,7 +188,7 @@ async def test_stdin_aclose_after_exit_is_fine(linux: ComputeSystem, engine: str
 
 async def test_exit_codes(linux: ComputeSystem) -> None:
     async def one(code: int) -> None:
-        result = await run_process(linux, ["sh", "-c", f"exit {code}"], check=False)
+        result = await linux.run_process(["sh", "-c", f"exit {code}"], check=False)
         assert result.returncode == code
 
     for start in range(0, 256, 32):
@@ -200,37 +198,37 @@ async def test_exit_codes(linux: ComputeSystem) -> None:
 
 
 async def test_run_process_check_and_input(linux: ComputeSystem) -> None:
-    result = await run_process(linux, ["tr", "a-z", "A-Z"], input=b"hello")
+    result = await linux.run_process(["tr", "a-z", "A-Z"], input=b"hello")
     assert (result.returncode, result.stdout, result.stderr) == (0, b"HELLO", b"")
     assert result.args == ["tr", "a-z", "A-Z"]
     with pytest.raises(ProcessFailed) as info:
-        await run_process(linux, ["sh", "-c", "echo out; echo err >&2; exit 7"])
+        await linux.run_process(["sh", "-c", "echo out; echo err >&2; exit 7"])
     assert info.value.returncode == 7
     assert info.value.stdout == b"out\n"
     assert info.value.stderr == b"err\n"
-    quiet = await run_process(linux, ["echo", "x"], stdout=None, stderr=None)
+    quiet = await linux.run_process(["echo", "x"], stdout=None, stderr=None)
     streams: tuple[object, object] = (quiet.stdout, quiet.stderr)
     assert streams == (None, None)
 
 
 async def test_env_and_cwd(linux: ComputeSystem, tmp_path: Any) -> None:
     code = "import os; print(os.environ['AIOHCS_X'], os.getcwd())"
-    result = await run_process(linux, [PY, "-c", code], env={"AIOHCS_X": "v=1"}, cwd=tmp_path)
+    result = await linux.run_process([PY, "-c", code], env={"AIOHCS_X": "v=1"}, cwd=tmp_path)
     assert result.stdout.decode().split() == ["v=1", str(tmp_path)]
 
 
 async def test_missing_program_fails_cleanly(linux: ComputeSystem) -> None:
     with pytest.raises(errors.HcsError):
-        await open_process(linux, ["/nonexistent/program"])
+        await linux.open_process(["/nonexistent/program"])
 
 
 async def test_invalid_stdio_arguments(linux: ComputeSystem) -> None:
     with pytest.raises(ValueError, match="PIPE"):
-        await open_process(linux, ["true"], stdout=1)
+        await linux.open_process(["true"], stdout=1)
     with pytest.raises(TypeError):
-        await open_process(linux, b"true")  # type: ignore[arg-type]
+        await linux.open_process(b"true")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
-        await open_process(linux, [])
+        await linux.open_process([])
 
 
 # ---------------------------------------------------------------- exit and drain
@@ -238,7 +236,7 @@ async def test_invalid_stdio_arguments(linux: ComputeSystem) -> None:
 
 async def test_exit_waits_for_output_to_be_complete(linux: ComputeSystem, engine: str) -> None:
     code = "import sys; sys.stdout.write('x' * 50000)"
-    async with await open_process(linux, [PY, "-c", code], pipe_engine=engine) as proc:
+    async with await linux.open_process([PY, "-c", code], pipe_engine=engine) as proc:
         assert await proc.wait() == 0
         assert proc.stdout is not None
         assert proc.stdout.output_complete()
@@ -248,7 +246,7 @@ async def test_exit_waits_for_output_to_be_complete(linux: ComputeSystem, engine
 async def test_pipes_not_closed_is_reported(linux: ComputeSystem, engine: str) -> None:
     # A background child keeps stdout/stderr open after the shell exits.
     command = ["sh", "-c", "echo early; (sleep 0.6; echo late) & exit 5"]
-    proc = await open_process(linux, command, pipe_engine=engine, drain_timeout=0.1)
+    proc = await linux.open_process(command, pipe_engine=engine, drain_timeout=0.1)
     async with proc:
         started = time.monotonic()
         with pytest.warns(PipesNotClosed, match="stdout and stderr"):
@@ -260,7 +258,7 @@ async def test_pipes_not_closed_is_reported(linux: ComputeSystem, engine: str) -
 
 
 async def test_events_and_properties(linux: ComputeSystem) -> None:
-    async with await open_process(linux, ["sh", "-c", "read x; exit 9"]) as proc:
+    async with await linux.open_process(["sh", "-c", "read x; exit 9"]) as proc:
         events = proc.events()
         status = await proc.properties()
         assert status["Exited"] is False
@@ -287,7 +285,7 @@ async def test_linux_signals(linux: ComputeSystem) -> None:
         "os.write(1, b'ready\\n')\n"
         "while True: time.sleep(0.01)\n"
     )
-    async with await open_process(linux, [PY, "-c", code]) as proc:
+    async with await linux.open_process([PY, "-c", code]) as proc:
         assert proc.stdout is not None
         assert await proc.stdout.receive() == b"ready\n"
         assert await proc.send_signal(signal.SIGUSR1) is True
@@ -305,31 +303,31 @@ async def test_linux_signals(linux: ComputeSystem) -> None:
 
 
 async def test_windows_signals(windows: ComputeSystem) -> None:
-    async with await open_process(windows, ["sleep", "30"]) as proc:
+    async with await windows.open_process(["sleep", "30"]) as proc:
         with pytest.raises(ValueError, match="Windows"):
             await proc.send_signal("SIGTERM")
         with pytest.raises(ValueError, match="no Windows equivalent"):
             await proc.send_signal(signal.SIGUSR1)
         assert await proc.send_signal("CtrlC") is True
         assert await proc.wait() == 128 + signal.SIGINT
-    async with await open_process(windows, ["sleep", "30"]) as proc:
+    async with await windows.open_process(["sleep", "30"]) as proc:
         assert await proc.send_signal(signal.SIGTERM) is True  # CtrlShutdown
         assert await proc.wait() == 128 + signal.SIGTERM
 
 
 async def test_terminate_and_kill(linux: ComputeSystem) -> None:
-    async with await open_process(linux, ["sleep", "30"]) as proc:
+    async with await linux.open_process(["sleep", "30"]) as proc:
         assert await proc.terminate() is True
         assert await proc.wait() == 128 + signal.SIGKILL
         assert await proc.terminate() is False
-    async with await open_process(linux, ["sleep", "30"]) as proc:
+    async with await linux.open_process(["sleep", "30"]) as proc:
         assert await proc.kill() is True
         assert await proc.wait() == 128 + signal.SIGKILL
         assert await proc.kill() is False
 
 
 async def test_kill_of_a_stopped_process(linux: ComputeSystem) -> None:
-    async with await open_process(linux, ["sleep", "30"]) as proc:
+    async with await linux.open_process(["sleep", "30"]) as proc:
         assert await proc.send_signal(signal.SIGSTOP) is True
         assert await proc.kill() is True
         assert await proc.wait() == 128 + signal.SIGKILL
@@ -339,7 +337,7 @@ async def test_processes_die_with_their_system(engine: str) -> None:
     system = await ComputeSystem.create("doomed", LINUX)
     async with system:
         await system.start()
-        proc = await open_process(system, ["sleep", "30"], pipe_engine=engine)
+        proc = await system.open_process(["sleep", "30"], pipe_engine=engine)
         async with proc:
             await system.terminate()
             assert await proc.wait() == 128 + signal.SIGKILL
@@ -354,7 +352,7 @@ async def test_pause_stops_and_resume_continues(linux: ComputeSystem, engine: st
     code = (
         "import time, sys\nfor i in range(100000):\n    print(i, flush=True); time.sleep(0.005)\n"
     )
-    async with await open_process(linux, [PY, "-c", code], pipe_engine=engine) as proc:
+    async with await linux.open_process([PY, "-c", code], pipe_engine=engine) as proc:
         assert proc.stdout is not None
         out = proc.stdout
         await out.receive()
@@ -373,7 +371,7 @@ async def test_pause_stops_and_resume_continues(linux: ComputeSystem, engine: st
 
 
 async def test_aclose_waits_and_cancel_kills(linux: ComputeSystem) -> None:
-    proc = await open_process(linux, ["sleep", "30"])
+    proc = await linux.open_process(["sleep", "30"])
     with anyio.move_on_after(0.2) as scope:
         await proc.aclose()
     assert scope.cancelled_caught
@@ -382,7 +380,7 @@ async def test_aclose_waits_and_cancel_kills(linux: ComputeSystem) -> None:
     with pytest.raises(HandleClosedError):
         await proc.properties()
     # aclose(wait=False) leaves the process running; it can be reopened.
-    proc = await open_process(linux, ["sleep", "30"])
+    proc = await linux.open_process(["sleep", "30"])
     pid = proc.pid
     await proc.aclose(wait=False)
     async with await Process.open(linux, pid) as again:
@@ -392,7 +390,7 @@ async def test_aclose_waits_and_cancel_kills(linux: ComputeSystem) -> None:
 
 
 async def test_open_by_pid(linux: ComputeSystem) -> None:
-    async with await open_process(linux, ["sleep", "30"]) as proc:
+    async with await linux.open_process(["sleep", "30"]) as proc:
         other = await Process.open(linux, proc.pid)
         async with other:
             assert await other.terminate() is True
@@ -404,7 +402,7 @@ async def test_open_by_pid(linux: ComputeSystem) -> None:
 
 async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSystem) -> None:
     """A process handle is never closed under a call another thread is making with it."""
-    proc = await open_process(linux, ["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    proc = await linux.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
     finished = anyio.Event()
 
     async def query() -> None:
@@ -440,7 +438,7 @@ async def test_system_close_waits_for_a_process_open_in_a_worker_thread() -> Non
     """Process.open uses the system handle in a worker thread: the system's close waits."""
     system = await ComputeSystem.create("reopen", LINUX)
     await system.start()
-    proc = await open_process(system, ["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    proc = await system.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
     opened: list[Process] = []
 
     async def reopen() -> None:
@@ -466,7 +464,7 @@ async def test_system_close_waits_for_a_process_open_in_a_worker_thread() -> Non
 
 
 async def test_concurrent_aclose_calls_all_wait_for_the_close(linux: ComputeSystem) -> None:
-    proc = await open_process(linux, ["sleep", "30"])
+    proc = await linux.open_process(["sleep", "30"])
     assert await proc.kill() is True
     done: list[bool] = []
 
@@ -486,12 +484,12 @@ async def test_concurrent_aclose_calls_all_wait_for_the_close(linux: ComputeSyst
 async def test_cancelled_open_leaves_nothing(linux: ComputeSystem) -> None:
     with anyio.CancelScope() as scope:
         scope.cancel()
-        await open_process(linux, ["sleep", "30"])
+        await linux.open_process(["sleep", "30"])
     assert scope.cancelled_caught
 
 
 async def test_unclosed_process_warns(linux: ComputeSystem) -> None:
-    proc = await open_process(linux, ["true"], stdin=None, stdout=None, stderr=None)
+    proc = await linux.open_process(["true"], stdin=None, stdout=None, stderr=None)
     await proc.wait()
     with pytest.warns(ResourceWarning, match="never closed"):  # noqa: PT031
         del proc
@@ -503,7 +501,7 @@ async def test_unclosed_process_warns(linux: ComputeSystem) -> None:
 
 async def test_console(linux: ComputeSystem) -> None:
     code = "import os; input(); print(os.get_terminal_size())"
-    proc = await open_process(linux, [PY, "-c", code], console=(24, 80))
+    proc = await linux.open_process([PY, "-c", code], console=(24, 80))
     async with proc:
         assert proc.stderr is None
         assert proc.stdin is not None
@@ -534,13 +532,13 @@ async def test_console(linux: ComputeSystem) -> None:
 async def test_windows_quoting_end_to_end(windows: ComputeSystem, args: list[str]) -> None:
     """hcsim splits CommandLine by the CommandLineToArgvW rules: argv survives intact."""
     code = "import sys, json; sys.stdout.write(json.dumps(sys.argv[1:]))"
-    result = await run_process(windows, [PY, "-c", code, *args])
+    result = await windows.run_process([PY, "-c", code, *args])
     assert json.loads(result.stdout) == args
 
 
 async def test_string_command_is_passed_unchanged(windows: ComputeSystem) -> None:
     line = join_windows([PY, "-c", "import sys; print(sys.argv[1:])"]) + ' a "b c" d\\"e'
-    result = await run_process(windows, line)
+    result = await windows.run_process(line)
     assert result.stdout.decode().strip() == "['a', 'b c', 'd\"e']"
     params = build_process_parameters(line, "Linux", stdin=True, stdout=True, stderr=False)
     assert params["CommandLine"] == line
@@ -569,7 +567,7 @@ async def test_cancelled_reads_and_writes_lose_nothing(
 ) -> None:
     rng = random.Random(seed)
     data = rng.randbytes(rng.randrange(1, 1 << 20))
-    async with await open_process(linux, ["cat"], pipe_engine=engine) as proc:
+    async with await linux.open_process(["cat"], pipe_engine=engine) as proc:
         assert proc.stdin is not None
         assert proc.stdout is not None
         stdin, stdout = proc.stdin, proc.stdout
@@ -606,13 +604,13 @@ async def test_cancelled_reads_and_writes_lose_nothing(
 async def test_many_short_processes_leak_nothing(
     linux: ComputeSystem, engine: str, count: int
 ) -> None:
-    await run_process(linux, ["true"], pipe_engine=engine)  # warm up (guest OS cached)
+    await linux.run_process(["true"], pipe_engine=engine)  # warm up (guest OS cached)
     before = open_fds()
     limiter = anyio.CapacityLimiter(16)
 
     async def one(i: int) -> None:
         async with limiter:
-            result = await run_process(linux, ["echo", str(i)], pipe_engine=engine)
+            result = await linux.run_process(["echo", str(i)], pipe_engine=engine)
             assert result.stdout == f"{i}\n".encode()
 
     async with anyio.create_task_group() as tg:
@@ -624,10 +622,46 @@ async def test_many_short_processes_leak_nothing(
     assert open_fds() <= before
 
 
+async def test_module_functions_are_the_methods(linux: ComputeSystem) -> None:
+    """``aiohcs.process.open_process(system, ...)`` etc. still work, like the methods."""
+    done = await process.run_process(linux, ["echo", "module"])
+    assert (done.args, done.returncode, done.stdout, done.stderr) == (
+        ["echo", "module"],
+        0,
+        b"module\n",
+        b"",
+    )
+    async with await process.open_process(linux, ["sh", "-c", "exit 4"]) as proc:
+        assert isinstance(proc, Process)
+        assert await proc.wait() == 4
+    seen: list[bytes] = []
+    code = await process.stream_process(linux, ["echo", "s"], lambda _, b: seen.append(b))
+    assert (code, b"".join(seen)) == (0, b"s\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("open_process", process.OpenProcessOptions),
+        ("run_process", process.RunProcessOptions),
+        ("stream_process", process.ProcessOptions),
+    ],
+)
+def test_function_keywords_are_the_method_keywords(name: str, options: type) -> None:
+    """The TypedDicts typing the functions' ``**options`` list exactly the method keywords."""
+    method = inspect.signature(getattr(ComputeSystem, name)).parameters.values()
+    keywords = {p.name for p in method if p.kind is p.KEYWORD_ONLY}
+    if any(p.kind is p.VAR_KEYWORD for p in method):
+        keywords |= set(process.ProcessOptions.__annotations__)
+    assert set(options.__annotations__) == keywords
+    open_keywords = inspect.signature(ComputeSystem.open_process).parameters
+    assert set(process.ProcessOptions.__annotations__) <= set(open_keywords)
+
+
 async def test_stream_process(linux: ComputeSystem) -> None:
     seen: list[tuple[str, bytes]] = []
-    code = await stream_process(
-        linux, ["sh", "-c", "echo a; echo b >&2; exit 3"], lambda n, b: seen.append((n, b))
+    code = await linux.stream_process(
+        ["sh", "-c", "echo a; echo b >&2; exit 3"], lambda n, b: seen.append((n, b))
     )
     assert code == 3
     assert b"".join(b for n, b in seen if n == "stdout") == b"a\n"

@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 
 from aiohcs.cli._runtime import Context
-from aiohcs.process import DEVNULL, PIPE, Process, open_process
+from aiohcs.process import DEVNULL, PIPE, Process
 from aiohcs.system import ComputeSystem
 
 _CHUNK = 65536
@@ -145,8 +145,7 @@ async def run_exec(
     """
     terminal_fd = stdin_fd if interactive else -1
     size = console_size(terminal_fd if interactive else 1) if tty else None
-    proc = await open_process(
-        system,
+    proc = await system.open_process(
         list(command),
         stdin=PIPE if interactive else DEVNULL,
         stdout=PIPE,

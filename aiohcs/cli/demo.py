@@ -9,7 +9,6 @@ from typing import Any, TextIO
 import anyio
 
 from aiohcs import _native
-from aiohcs.process import stream_process
 from aiohcs.system import ComputeSystem
 
 _SCHEMA = {"Major": 2, "Minor": 1}
@@ -68,7 +67,7 @@ async def _run_in(system: ComputeSystem, say: _Printer) -> None:
         for line in chunk.decode(errors="replace").splitlines():
             say(system.id, f"{stream}  | {line}")
 
-    code = await stream_process(system, command, write)
+    code = await system.stream_process(command, write)
     say(system.id, f"exec   -> exit code {code}")
 
 
