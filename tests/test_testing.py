@@ -486,3 +486,20 @@ def test_the_control_object_has_every_function() -> None:
     for name in functions:
         assert getattr(control, name) is getattr(testing, name), name
     assert repr(control) == "<HcsimControl>"
+
+
+def test_a_baseline_excludes_what_was_alive_before() -> None:
+    lib, null = _native.lib, _native.NULL
+    first = lib.HcsCreateOperation(null, null)
+    try:
+        before = testing.counts()
+        assert testing.assert_no_leaks(settle=0, baseline=before).operations == 1
+        second = lib.HcsCreateOperation(null, null)
+        with pytest.raises(testing.LeakError) as info:
+            testing.assert_no_leaks(settle=0, baseline=before)
+        assert info.value.leaks == {"operations": 1}
+        lib.HcsCloseOperation(second)
+        assert testing.counts().leaks(baseline=before) == {}
+    finally:
+        lib.HcsCloseOperation(first)
+    assert testing.counts().leaks(baseline=before) == {}  # below the baseline is fine

@@ -460,10 +460,23 @@ class Counts:
     #: Returned documents not yet freed.
     documents: int
 
-    def leaks(self, *, allow_systems: bool = False) -> dict[str, int]:
-        """The non-zero :data:`LEAK_COUNTERS` (and ``systems`` unless ``allow_systems``)."""
+    def leaks(
+        self, *, allow_systems: bool = False, baseline: Counts | None = None
+    ) -> dict[str, int]:
+        """The :data:`LEAK_COUNTERS` (and ``systems`` unless ``allow_systems``) above zero.
+
+        With ``baseline`` (an earlier snapshot) only what is above it counts: objects that
+        were already alive then are not leaks of the code that ran since.
+        """
         names = LEAK_COUNTERS if allow_systems else (*LEAK_COUNTERS, "systems")
-        return {name: value for name in names if (value := getattr(self, name))}
+        leaks: dict[str, int] = {}
+        for name in names:
+            value: int = getattr(self, name)
+            if baseline is not None:
+                value -= getattr(baseline, name)
+            if value > 0:
+                leaks[name] = value
+        return leaks
 
 
 #: The counters that must be back to zero when a test is done (``systems`` is checked
@@ -504,25 +517,33 @@ def _validate_settle(settle: object) -> float:
 _POLL: Final = 0.01
 
 
-def assert_no_leaks(*, allow_systems: bool = False, settle: float = 5.0) -> Counts:
+def assert_no_leaks(
+    *, allow_systems: bool = False, settle: float = 5.0, baseline: Counts | None = None
+) -> Counts:
     """Raise :class:`LeakError` if hcsim objects are still alive after ``settle`` seconds.
 
-    Asynchronous clean-up (process reaping, closes finishing on worker threads) is given
-    up to ``settle`` seconds; returns the final :class:`Counts` as soon as nothing is
-    left. Blocking: inside async code use :func:`assert_no_leaks_async` instead (this
-    one refuses to run on an event loop thread, which the clean-up may need).
+    Checks the :data:`LEAK_COUNTERS` and, unless ``allow_systems``, ``systems``; with
+    ``baseline`` (an earlier :func:`counts`) only objects beyond it count. Asynchronous
+    clean-up (process reaping, closes finishing on worker threads) is given up to
+    ``settle`` seconds; returns the final :class:`Counts` as soon as nothing is left.
+    Blocking: in async code use :func:`assert_no_leaks_async` (this one refuses to
+    block an event loop, which the clean-up may need).
     """
     limit = _validate_settle(settle)
     _refuse_in_event_loop()
     deadline = time.monotonic() + limit
     now = counts()
-    while now.leaks(allow_systems=allow_systems) and time.monotonic() < deadline:
+    while now.leaks(allow_systems=allow_systems, baseline=baseline):
+        if time.monotonic() >= deadline:
+            raise LeakError(now.leaks(allow_systems=allow_systems, baseline=baseline), now)
         time.sleep(_POLL)
         now = counts()
-    return _verdict(now, allow_systems)
+    return now
 
 
-async def assert_no_leaks_async(*, allow_systems: bool = False, settle: float = 5.0) -> Counts:
+async def assert_no_leaks_async(
+    *, allow_systems: bool = False, settle: float = 5.0, baseline: Counts | None = None
+) -> Counts:
     """:func:`assert_no_leaks` for async code (asyncio or trio): the loop keeps running."""
     import anyio
     import anyio.lowlevel
@@ -530,17 +551,12 @@ async def assert_no_leaks_async(*, allow_systems: bool = False, settle: float = 
     limit = _validate_settle(settle)
     deadline = time.monotonic() + limit
     now = counts()
-    while now.leaks(allow_systems=allow_systems) and time.monotonic() < deadline:
+    while now.leaks(allow_systems=allow_systems, baseline=baseline):
+        if time.monotonic() >= deadline:
+            raise LeakError(now.leaks(allow_systems=allow_systems, baseline=baseline), now)
         await anyio.sleep(_POLL)
         now = counts()
     await anyio.lowlevel.checkpoint()
-    return _verdict(now, allow_systems)
-
-
-def _verdict(now: Counts, allow_systems: bool) -> Counts:
-    leaks = now.leaks(allow_systems=allow_systems)
-    if leaks:
-        raise LeakError(leaks, now)
     return now
 
 
