@@ -8,7 +8,8 @@ and with it the native binding (computecore on Windows, the hcsim emulator elsew
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohcs.errors import (
     AccessDenied,
@@ -30,11 +31,22 @@ from aiohcs.errors import (
 )
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from aiohcs import cli as cli
+    from aiohcs import schema as schema
+    from aiohcs import testing as testing
     from aiohcs.events import Event as Event
     from aiohcs.events import EventStream as EventStream
     from aiohcs.events import EventType as EventType
     from aiohcs.operation import HandleClosedError as HandleClosedError
     from aiohcs.operation import OperationType as OperationType
+    from aiohcs.process import DEVNULL as DEVNULL
+    from aiohcs.process import PIPE as PIPE
+    from aiohcs.process import CompletedProcess as CompletedProcess
+    from aiohcs.process import PipesNotClosed as PipesNotClosed
+    from aiohcs.process import Process as Process
+    from aiohcs.process import ProcessFailed as ProcessFailed
+    from aiohcs.process import open_process as open_process
+    from aiohcs.process import run_process as run_process
     from aiohcs.service import modify_service_settings as modify_service_settings
     from aiohcs.service import service_properties as service_properties
     from aiohcs.service import submit_wer_report as submit_wer_report
@@ -63,36 +75,30 @@ __all__ = [
     "__version__",
 ]
 
-# Public names of the async API → the modules that may define them, first match wins.
-# Loaded on first attribute access so that ``import aiohcs`` stays light.
-_SYSTEM = ("aiohcs.system",)
-_PROCESS = ("aiohcs.process", "aiohcs.system")
-_SERVICE = ("aiohcs.service",)
-_EVENTS = ("aiohcs.events",)
-_OPERATION = ("aiohcs.operation",)
-_LAZY: dict[str, tuple[str, ...]] = {
-    "ComputeSystem": _SYSTEM,
-    "enumerate_systems": _SYSTEM,
-    "HandleClosedError": (*_OPERATION, *_SYSTEM),
-    "Process": _PROCESS,
-    "service_properties": _SERVICE,
-    "modify_service_settings": _SERVICE,
-    "submit_wer_report": _SERVICE,
-    "Event": _EVENTS,
-    "EventType": _EVENTS,
-    "EventStream": _EVENTS,
-    "OperationType": _OPERATION,
+# The public names of the async API → the module that defines each. Loaded on first
+# attribute access so that ``import aiohcs`` stays light (no cffi, no pydantic).
+_LAZY: Final[Mapping[str, str]] = {
+    "ComputeSystem": "aiohcs.system",
+    "enumerate_systems": "aiohcs.system",
+    "Process": "aiohcs.process",
+    "CompletedProcess": "aiohcs.process",
+    "ProcessFailed": "aiohcs.process",
+    "PipesNotClosed": "aiohcs.process",
+    "PIPE": "aiohcs.process",
+    "DEVNULL": "aiohcs.process",
+    "open_process": "aiohcs.process",
+    "run_process": "aiohcs.process",
+    "Event": "aiohcs.events",
+    "EventType": "aiohcs.events",
+    "EventStream": "aiohcs.events",
+    "HandleClosedError": "aiohcs.operation",
+    "OperationType": "aiohcs.operation",
+    "service_properties": "aiohcs.service",
+    "modify_service_settings": "aiohcs.service",
+    "submit_wer_report": "aiohcs.service",
 }
-# Modules searched (through their ``__all__``) for a public name the table lacks.
-_API_MODULES = (
-    "aiohcs.system",
-    "aiohcs.process",
-    "aiohcs.service",
-    "aiohcs.events",
-    "aiohcs.operation",
-    "aiohcs.storage",
-)
-_SUBMODULES = frozenset({"schema", "testing", "cli"})
+# Subpackages reachable as attributes (``aiohcs.testing.reset()`` after ``import aiohcs``).
+_SUBMODULES: Final = frozenset({"cli", "schema", "testing"})
 
 
 def _import_optional(module_name: str) -> Any:
@@ -107,26 +113,16 @@ def _import_optional(module_name: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        module = _import_optional(f"aiohcs.{name}")
-        if module is not None:
-            return module
-    elif not name.startswith("_"):
-        explicit = _LAZY.get(name, ())
-        for module_name in explicit:
-            module = _import_optional(module_name)
-            if module is not None and hasattr(module, name):
-                value = getattr(module, name)
-                globals()[name] = value
-                return value
-        if not explicit:
-            for module_name in _API_MODULES:
-                module = _import_optional(module_name)
-                if module is not None and name in getattr(module, "__all__", ()):
-                    value = getattr(module, name)
-                    globals()[name] = value
-                    return value
+        return importlib.import_module(f"aiohcs.{name}")
+    module_name = _LAZY.get(name)
+    if module_name is not None:
+        module = _import_optional(module_name)
+        if module is not None and hasattr(module, name):
+            value = getattr(module, name)
+            globals()[name] = value
+            return value
     raise AttributeError(f"module 'aiohcs' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})

@@ -75,7 +75,7 @@ def fake_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
     service.__dict__["__all__"] = ["service_properties", "extra_public"]
     monkeypatch.setitem(sys.modules, "aiohcs.service", service)
     monkeypatch.setitem(sys.modules, "aiohcs.process", None)  # import raises ModuleNotFoundError
-    for name in ("service_properties", "extra_public"):
+    for name in ("service_properties", "modify_service_settings", "extra_public"):
         monkeypatch.delitem(aiohcs.__dict__, name, raising=False)
     yield service
     for name in ("service_properties", "extra_public"):
@@ -87,8 +87,26 @@ def test_lazy_name_comes_from_its_module(fake_api: types.ModuleType) -> None:
     assert "service_properties" in dir(aiohcs)
 
 
-def test_lazy_lookup_searches_public_modules(fake_api: types.ModuleType) -> None:
-    assert aiohcs.extra_public is fake_api.extra_public
+def test_lazy_table_is_exact(fake_api: types.ModuleType) -> None:
+    # A public name of an API module is not an aiohcs attribute unless the table lists it.
+    with pytest.raises(AttributeError, match="extra_public"):
+        _ = aiohcs.extra_public
+    assert "extra_public" not in dir(aiohcs)
+
+
+def test_every_name_in_dir_resolves(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Resolved names are cached in the module: drop them again afterwards.
+    for name in aiohcs._LAZY:
+        monkeypatch.delitem(aiohcs.__dict__, name, raising=False)
+    names = dir(aiohcs)
+    for name in ("Process", "CompletedProcess", "ProcessFailed", "PIPE", "DEVNULL", "testing"):
+        assert name in names
+    for name in names:
+        assert getattr(aiohcs, name) is not None or name == "__spec__", name
+    for name, module_name in aiohcs._LAZY.items():
+        assert getattr(aiohcs, name) is getattr(importlib.import_module(module_name), name)
+    assert aiohcs.testing is importlib.import_module("aiohcs.testing")
+    assert aiohcs.CompletedProcess is subprocess.CompletedProcess
 
 
 def test_lazy_name_missing_from_its_module_is_attribute_error(
@@ -102,6 +120,7 @@ def test_lazy_name_whose_module_is_missing_is_attribute_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "aiohcs.events", None)
+    monkeypatch.delitem(aiohcs.__dict__, "EventType", raising=False)
     with pytest.raises(AttributeError, match="EventType"):
         _ = aiohcs.EventType
 
@@ -119,5 +138,6 @@ def test_lazy_lookup_does_not_hide_a_broken_module(monkeypatch: pytest.MonkeyPat
         "import_module",
         lambda name: fail(name) if name == "aiohcs.operation" else broken,
     )
+    monkeypatch.delitem(aiohcs.__dict__, "OperationType", raising=False)
     with pytest.raises(ModuleNotFoundError, match="dependency"):
-        _ = aiohcs.Operation
+        _ = aiohcs.OperationType
