@@ -4,7 +4,7 @@
 :class:`~aiohcs.process.Process`. It owns one handle (``HCS_SYSTEM`` or ``HCS_PROCESS``),
 its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.OperationOwner`:
 
-* starting an operation on the handle (:meth:`HandleOwner._start`);
+* starting an operation on the handle, its options validated first (:meth:`HandleOwner._call`);
 * the exit check right after the event callback was registered (HCS does not replay events,
   so an exit in the window before the registration is found by one query and reported as a
   synthesized terminal event);
@@ -34,11 +34,12 @@ import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
 
+from aiohcs._documents import document_text
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
 from aiohcs.errors import error_from_hresult
 from aiohcs.events import Event, EventHub, EventType, ServiceDisconnected, decode_event
-from aiohcs.operation import HandleClosedError, OperationOwner, run_operation
+from aiohcs.operation import HandleClosedError, OperationOwner, run_operation, to_document
 
 if TYPE_CHECKING:
     from aiohcs._bridge import LoopBridge
@@ -231,15 +232,30 @@ class HandleOwner(anyio.abc.AsyncResource):
         self._ops.check_open()
         return self._handle
 
-    async def _start(
-        self, operation: str, function: Callable[..., int], document: str | None, *extra: Any
+    async def _call(
+        self,
+        operation: str,
+        function: Callable[..., int],
+        options: Any = None,
+        *extra: Any,
+        type_name: str | None = None,
+        argument: str = "options",
     ) -> str | None:
-        """Run ``function(handle, operation, document, *extra)``; return its result document."""
+        """Run ``function(handle, operation, options, *extra)``; return its result document.
+
+        ``options`` is validated as the schema type ``type_name`` first (model, mapping or
+        JSON text; :class:`~aiohcs.errors.InvalidDocumentError` names the bad member), or
+        taken as it is without one. A closed handle fails first, before any validation.
+        """
         handle = self._require_handle()
-        w_document = to_wide(document)
+        if type_name is None:
+            text = to_document(options)
+        else:
+            text = document_text(options, type_name, argument=argument)
+        w_options = to_wide(text)
 
         def start(op: Any) -> int:
-            hr: int = function(handle, op, w_document, *extra)
+            hr: int = function(handle, op, w_options, *extra)
             return hr
 
         result = await run_operation(start, operation=operation, owner=self._ops, **self._ids)

@@ -6,7 +6,9 @@ and returns a :class:`Process`: its HCS_PROCESS handle (events registered before
 can exit), and its std pipes as anyio byte streams (:mod:`aiohcs._pipes`). No shell is ever
 involved: a sequence of arguments becomes ``CommandArgs`` for Linux guests and a command
 line quoted by the ``CommandLineToArgvW`` rules for Windows guests (:mod:`aiohcs._cmdline`);
-a single string is passed unchanged as ``CommandLine``.
+a single string is passed unchanged as ``CommandLine``. Every argument is checked, and the
+documents (ProcessParameters, SignalProcessOptions, ProcessModifyRequest) are validated as
+their :mod:`aiohcs.schema` models, before anything reaches HCS.
 
 Exit: :meth:`Process.wait` reports the exit code only once the output pipes are complete —
 every byte the process wrote to stdout/stderr can be read from the streams (their write
@@ -30,14 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import signal
 import subprocess
 import warnings
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, TypedDict
 
 import anyio
 import anyio.lowlevel
@@ -46,6 +47,7 @@ import anyio.to_thread
 from aiohcs import errors
 from aiohcs._bridge import current_bridge
 from aiohcs._cmdline import join_windows
+from aiohcs._documents import coerce_document, parse_model
 from aiohcs._handle import (
     GENERIC_ALL,
     PROCESS,
@@ -65,7 +67,7 @@ from aiohcs._pipes import (
     send_stream,
 )
 from aiohcs.events import EventStream, ProcessExited
-from aiohcs.operation import HandleClosedError, parse_document, run_operation, to_document
+from aiohcs.operation import HandleClosedError, run_operation
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -73,13 +75,16 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from aiohcs._bridge import ProcessInfo
+    from aiohcs.schema import ProcessParameters, ProcessStatus
     from aiohcs.system import ComputeSystem
 
 __all__ = [
     "DEVNULL",
     "DRAIN_TIMEOUT",
+    "LINUX_SIGNALS",
     "PIPE",
     "WINDOWS_SIGNALS",
+    "Command",
     "CompletedProcess",
     "OpenProcessOptions",
     "PipesNotClosed",
@@ -101,6 +106,42 @@ DEVNULL: Final = subprocess.DEVNULL
 DRAIN_TIMEOUT: Final = 2.0
 #: The ProcessSignal names Windows guests accept.
 WINDOWS_SIGNALS: Final = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
+#: Linux signal numbers by name (the guest's numbers, whatever the host's are).
+LINUX_SIGNALS: Final[Mapping[str, int]] = {
+    "HUP": 1,
+    "INT": 2,
+    "QUIT": 3,
+    "ILL": 4,
+    "TRAP": 5,
+    "ABRT": 6,
+    "BUS": 7,
+    "FPE": 8,
+    "KILL": 9,
+    "USR1": 10,
+    "SEGV": 11,
+    "USR2": 12,
+    "PIPE": 13,
+    "ALRM": 14,
+    "TERM": 15,
+    "STKFLT": 16,
+    "CHLD": 17,
+    "CONT": 18,
+    "STOP": 19,
+    "TSTP": 20,
+    "TTIN": 21,
+    "TTOU": 22,
+    "URG": 23,
+    "XCPU": 24,
+    "XFSZ": 25,
+    "VTALRM": 26,
+    "PROF": 27,
+    "WINCH": 28,
+    "IO": 29,
+    "PWR": 30,
+    "SYS": 31,
+}
+# The highest Linux signal number (SIGRTMAX).
+_LINUX_SIGNAL_MAX: Final = 64
 # POSIX signal numbers a Windows guest can take, as hcsshim maps them.
 _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): "CtrlShutdown"}
 
@@ -116,6 +157,8 @@ _GONE: Final = (
 )
 
 CompletedProcess = subprocess.CompletedProcess
+#: A command: one command line, or the arguments (str or path-like) of one program.
+Command: TypeAlias = str | Sequence[str | os.PathLike[str]]
 GuestOs = Literal["Linux", "Windows"]
 
 
@@ -132,6 +175,42 @@ class ProcessFailed(subprocess.CalledProcessError):
 
     ``returncode``, ``cmd``, ``stdout`` and ``stderr`` as in ``CalledProcessError``.
     """
+
+
+# ------------------------------------------------------------------------ signals
+
+
+def _linux_signal_name(name: str) -> str:
+    upper = name.upper()
+    return upper[3:] if upper.startswith("SIG") else upper
+
+
+def _check_signal(sig: object) -> None:
+    """Refuse what is a signal for no guest (before the guest OS is looked up)."""
+    if isinstance(sig, bool) or not isinstance(sig, (int, str)):
+        raise TypeError(f"a signal is an int or a name, not {type(sig).__name__}")
+    if isinstance(sig, str):
+        if sig not in WINDOWS_SIGNALS and _linux_signal_name(sig) not in LINUX_SIGNALS:
+            raise errors.InvalidArgumentError(f"unknown signal name {sig!r}")
+    elif not 1 <= sig <= _LINUX_SIGNAL_MAX:
+        raise errors.InvalidArgumentError(f"signal numbers are 1 to {_LINUX_SIGNAL_MAX}, not {sig}")
+
+
+def _signal_for(sig: int | str, guest: GuestOs) -> int | str:
+    """The SignalProcessOptions.Signal value for ``sig`` on ``guest`` (checked first)."""
+    value: int | str | None
+    if guest == "Linux":
+        value = int(sig) if isinstance(sig, int) else LINUX_SIGNALS.get(_linux_signal_name(sig))
+        wanted = "a signal number or a POSIX name"
+    elif isinstance(sig, str):
+        value = str(sig) if sig in WINDOWS_SIGNALS else None
+        wanted = f"one of {WINDOWS_SIGNALS}"
+    else:
+        value = _WINDOWS_FROM_POSIX.get(int(sig))
+        wanted = f"one of {WINDOWS_SIGNALS} (or SIGINT, SIGTERM: no other number)"
+    if value is None:
+        raise errors.InvalidArgumentError(f"{guest} guests take {wanted}, not {sig!r}")
+    return value
 
 
 # ------------------------------------------------------------------------ guest OS
@@ -162,8 +241,91 @@ def _wants_pipe(value: int | None, name: str) -> bool:
     raise ValueError(f"{name} must be PIPE, DEVNULL or None (HCS cannot take other files)")
 
 
+def _text(value: object, what: str, *, path: bool = False) -> str:
+    """``value`` as a string for a document, or a TypeError/InvalidArgumentError naming it."""
+    if path and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        kinds = "str or os.PathLike[str]" if path else "str"
+        raise TypeError(f"{what} must be {kinds}, not {type(value).__name__}")
+    if "\0" in value:
+        raise errors.InvalidArgumentError(f"{what} contains a NUL character")
+    return value
+
+
+def _size(value: object, what: str) -> int:
+    """A console dimension: an int (not a bool); its range is checked by the schema model."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    return int(value)
+
+
+def _command(command: Command) -> str | list[str]:
+    """Check ``command``: a command line (str) or a non-empty sequence of arguments."""
+    raw: object = command
+    if isinstance(raw, str):
+        if not raw:
+            raise ValueError("the command is empty")
+        return _text(raw, "command")
+    if isinstance(raw, (bytes, bytearray)):
+        raise TypeError("command must be str or a sequence of str, not bytes")
+    if isinstance(raw, Mapping) or not isinstance(raw, Iterable):
+        raise TypeError(f"command must be str or a sequence of str, not {type(raw).__name__}")
+    argv = [_text(arg, f"command[{i}]", path=True) for i, arg in enumerate(raw)]
+    if not argv:
+        raise ValueError("the command is empty")
+    return argv
+
+
+def _parameters_without_command(
+    *,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    user: str | None,
+    console: tuple[int, int] | None,
+) -> ProcessParameters:
+    """Build and validate everything of the ProcessParameters but the command."""
+    params: dict[str, Any] = {}
+    if cwd is not None:
+        params["WorkingDirectory"] = _text(cwd, "cwd", path=True)
+    if env is not None:
+        if not isinstance(env, Mapping):
+            raise TypeError(f"env must be a mapping of str to str, not {type(env).__name__}")
+        params["Environment"] = {
+            _text(key, "env keys"): _text(value, f"env[{key!r}]") for key, value in env.items()
+        }
+    if user is not None:
+        params["User"] = _text(user, "user")
+    if console is not None:
+        pair: object = console
+        if not isinstance(pair, Sequence) or len(pair) != 2:
+            raise TypeError("console must be a (height, width) pair")
+        params["EmulateConsole"] = True
+        params["ConsoleSize"] = [_size(pair[0], "console height"), _size(pair[1], "width")]
+        stderr = False  # HCS ignores the stderr pipe with a console
+    params["CreateStdInPipe"] = stdin
+    params["CreateStdOutPipe"] = stdout
+    params["CreateStdErrPipe"] = stderr
+    document: ProcessParameters = coerce_document(
+        params, "ProcessParameters", argument="process parameters"
+    )
+    return document
+
+
+def _set_command(params: ProcessParameters, command: str | list[str], guest: GuestOs) -> None:
+    if isinstance(command, str):
+        params.command_line = command
+    elif guest == "Linux":
+        params.command_args = command
+    else:
+        params.command_line = join_windows(command)
+
+
 def build_process_parameters(
-    command: str | Sequence[str],
+    command: Command,
     guest: GuestOs,
     *,
     stdin: bool,
@@ -173,41 +335,18 @@ def build_process_parameters(
     env: Mapping[str, str] | None = None,
     user: str | None = None,
     console: tuple[int, int] | None = None,
-) -> dict[str, Any]:
-    """Return the ProcessParameters document for a command (see :func:`open_process`)."""
-    params: dict[str, Any] = {}
-    raw_command: object = command
-    if isinstance(raw_command, (bytes, bytearray)):
-        raise TypeError("command must be str or a sequence of str, not bytes")
-    if isinstance(command, str):
-        if not command:
-            raise ValueError("the command is empty")
-        params["CommandLine"] = command
-    else:
-        argv = [os.fspath(arg) for arg in command]
-        for arg in argv:
-            if not isinstance(arg, str):
-                raise TypeError(f"command arguments must be str, not {type(arg).__name__}")
-        if not argv:
-            raise ValueError("the command is empty")
-        if guest == "Linux":
-            params["CommandArgs"] = argv
-        else:
-            params["CommandLine"] = join_windows(argv)
-    if cwd is not None:
-        params["WorkingDirectory"] = os.fspath(cwd)
-    if env is not None:
-        params["Environment"] = {str(k): str(v) for k, v in env.items()}
-    if user is not None:
-        params["User"] = user
-    if console is not None:
-        height, width = console
-        params["EmulateConsole"] = True
-        params["ConsoleSize"] = [int(height), int(width)]
-        stderr = False  # HCS ignores the stderr pipe with a console
-    params["CreateStdInPipe"] = stdin
-    params["CreateStdOutPipe"] = stdout
-    params["CreateStdErrPipe"] = stderr
+) -> ProcessParameters:
+    """Return the validated :class:`aiohcs.schema.ProcessParameters` for a command.
+
+    (See :meth:`ComputeSystem.open_process <aiohcs.system.ComputeSystem.open_process>`.)
+    Wrong types raise ``TypeError``; values the schema refuses (a console size outside
+    0 to 65535, ...) raise :class:`~aiohcs.errors.InvalidDocumentError` naming the member.
+    """
+    checked = _command(command)
+    params = _parameters_without_command(
+        stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=env, user=user, console=console
+    )
+    _set_command(params, checked, guest)
     return params
 
 
@@ -278,7 +417,7 @@ class Process(HandleOwner):
     async def _create(
         cls,
         system: ComputeSystem,
-        command: str | Sequence[str],
+        command: Command,
         *,
         stdin: int | None,
         stdout: int | None,
@@ -296,10 +435,9 @@ class Process(HandleOwner):
             _wants_pipe(stdout, "stdout"),
             _wants_pipe(stderr, "stderr"),
         )
-        guest = None if isinstance(command, str) else await guest_os(system)
-        params = build_process_parameters(
-            command,
-            guest or "Windows",
+        # Everything is checked (and the document validated) before any HCS call.
+        checked = _command(command)
+        params = _parameters_without_command(
             stdin=want[0],
             stdout=want[1],
             stderr=want[2],
@@ -308,7 +446,9 @@ class Process(HandleOwner):
             user=user,
             console=console,
         )
-        w_params = to_wide(json.dumps(params, separators=(",", ":")))
+        guest = None if isinstance(checked, str) else await guest_os(system)
+        _set_command(params, checked, guest or "Windows")
+        w_params = to_wide(params.to_json())
         sys_handle = system._require_handle()
         info: ProcessInfo | None = None
         async with PendingHandle(PROCESS, current_bridge()) as pending:
@@ -406,10 +546,10 @@ class Process(HandleOwner):
         try:
             status = await self.properties()
         except _GONE:
-            status = {"ProcessId": self.pid, "Exited": True, "LastWaitResult": -1}
-        if isinstance(status, dict) and status.get("Exited"):
-            return json.dumps(status)
-        return None
+            from aiohcs.schema import ProcessStatus
+
+            status = ProcessStatus(process_id=self.pid, exited=True, last_wait_result=-1)
+        return status.to_json() if status.exited else None
 
     # ---------------------------------------------------------------- attributes
 
@@ -439,11 +579,6 @@ class Process(HandleOwner):
 
     # ---------------------------------------------------------------- operations
 
-    async def _call(
-        self, operation: str, function: Callable[..., int], options: Any = None
-    ) -> str | None:
-        return await self._start(operation, function, to_document(options))
-
     async def _stop_call(
         self, operation: str, function: Callable[..., int], options: Any = None
     ) -> bool:
@@ -452,7 +587,7 @@ class Process(HandleOwner):
             await anyio.lowlevel.checkpoint()
             return False
         try:
-            await self._call(operation, function, options)
+            await self._call(operation, function, options, type_name="SignalProcessOptions")
         except _GONE:
             return False
         return True
@@ -465,31 +600,16 @@ class Process(HandleOwner):
     async def send_signal(self, sig: int | str) -> bool:
         """Send a signal; True if delivered, False if the process had already exited.
 
-        Linux guests take a signal number (``signal.SIGTERM`` or ``15``; a name such as
-        ``"SIGTERM"`` is converted). Windows guests take a ProcessSignal name
-        (:data:`WINDOWS_SIGNALS`); SIGINT and SIGTERM map to CtrlC and CtrlShutdown.
+        Linux guests take a signal number (``signal.SIGTERM`` or ``15``) or a POSIX name
+        (``"SIGTERM"``, ``"term"``). Windows guests take a ProcessSignal name
+        (:data:`WINDOWS_SIGNALS`); SIGINT and SIGTERM map to CtrlC and CtrlShutdown. A
+        signal that is no such thing raises ``TypeError`` or
+        :class:`~aiohcs.errors.InvalidArgumentError` before anything reaches HCS.
         """
-        value: int | str
-        if await self._guest_os() == "Linux":
-            if isinstance(sig, str):
-                try:
-                    value = int(signal.Signals[sig.upper()])
-                except KeyError:
-                    raise ValueError(f"unknown signal name {sig!r}") from None
-            else:
-                value = int(sig)
-        elif isinstance(sig, str):
-            if sig not in WINDOWS_SIGNALS:
-                raise ValueError(f"Windows guests take one of {WINDOWS_SIGNALS}, not {sig!r}")
-            value = sig
-        else:
-            mapped = _WINDOWS_FROM_POSIX.get(int(sig))
-            if mapped is None:
-                raise ValueError(
-                    f"signal {int(sig)} has no Windows equivalent; use one of {WINDOWS_SIGNALS}"
-                )
-            value = mapped
-        return await self._stop_call("SignalProcess", lib.HcsSignalProcess, {"Signal": value})
+        _check_signal(sig)
+        value = _signal_for(sig, await self._guest_os())
+        options = coerce_document({"Signal": value}, "SignalProcessOptions", argument="sig")
+        return await self._stop_call("SignalProcess", lib.HcsSignalProcess, options)
 
     async def terminate(self) -> bool:
         """Terminate the process (HcsTerminateProcess); False if it had already exited."""
@@ -548,25 +668,48 @@ class Process(HandleOwner):
         return True
 
     async def resize_console(self, height: int, width: int) -> None:
-        """Change the console size of a process started with ``console=``."""
-        request = {
-            "Operation": "ConsoleSize",
-            "ConsoleSize": {"Height": int(height), "Width": int(width)},
-        }
-        await self._call("ModifyProcess", lib.HcsModifyProcess, request)
+        """Change the console size of a process started with ``console=``.
 
-    async def properties(self) -> Any:
-        """Return the ProcessStatus document (parsed): ProcessId, Exited, ExitCode, ..."""
+        Sizes outside 0 to 65535 raise :class:`~aiohcs.errors.InvalidDocumentError`.
+        """
+        size = {"Height": _size(height, "height"), "Width": _size(width, "width")}
+        request = {"Operation": "ConsoleSize", "ConsoleSize": size}
+        await self._call(
+            "ModifyProcess",
+            lib.HcsModifyProcess,
+            request,
+            type_name="ProcessModifyRequest",
+            argument="console size",
+        )
+
+    async def properties(self) -> ProcessStatus:
+        """Return the process's :class:`aiohcs.schema.ProcessStatus`.
+
+        ``process_id``, ``exited``, and once it has exited ``exit_code`` (meaningful when
+        ``last_wait_result`` is 0).
+        """
         document = await self._call("GetProcessProperties", lib.HcsGetProcessProperties)
-        return parse_document(document)
+        status: ProcessStatus | None = parse_model(document, "ProcessStatus")
+        if status is None:
+            from aiohcs.schema import ProcessStatus
+
+            status = ProcessStatus()
+        return status
 
     async def _stdin_closed(self) -> None:
         # After our handle is closed: HCS's own copy (Windows guests relay stdin) too.
         if self.exited or self._ops.closed:
             return
-        request = {"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}}
+        from aiohcs.schema import CloseHandle, ModifyOperation, ProcessModifyRequest, StdHandle
+
+        request = ProcessModifyRequest(
+            operation=ModifyOperation.CLOSE_HANDLE,
+            close_handle=CloseHandle(handle=StdHandle.STD_IN),
+        )
         with contextlib.suppress(*_GONE, HandleClosedError):
-            await self._call("ModifyProcess", lib.HcsModifyProcess, request)
+            await self._call(
+                "ModifyProcess", lib.HcsModifyProcess, request, type_name="ProcessModifyRequest"
+            )
 
     # ---------------------------------------------------------------- exit
 
@@ -719,7 +862,7 @@ class RunProcessOptions(ProcessOptions, total=False):
 
 
 async def open_process(
-    system: ComputeSystem, command: str | Sequence[str], **options: Unpack[OpenProcessOptions]
+    system: ComputeSystem, command: Command, **options: Unpack[OpenProcessOptions]
 ) -> Process:
     """Start ``command`` in ``system``: :meth:`ComputeSystem.open_process` as a function.
 
@@ -729,7 +872,7 @@ async def open_process(
 
 
 async def run_process(
-    system: ComputeSystem, command: str | Sequence[str], **options: Unpack[RunProcessOptions]
+    system: ComputeSystem, command: Command, **options: Unpack[RunProcessOptions]
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``command`` to completion: :meth:`ComputeSystem.run_process` as a function."""
     return await system.run_process(command, **options)
@@ -737,7 +880,7 @@ async def run_process(
 
 async def stream_process(
     system: ComputeSystem,
-    command: str | Sequence[str],
+    command: Command,
     write: Callable[[str, bytes], object],
     **options: Unpack[ProcessOptions],
 ) -> int:
@@ -747,7 +890,7 @@ async def stream_process(
 
 async def _run(
     system: ComputeSystem,
-    command: str | Sequence[str],
+    command: Command,
     input: bytes | None,
     check: bool,
     stdout: int | None,
@@ -784,7 +927,7 @@ async def _run(
 
 async def _stream(
     system: ComputeSystem,
-    command: str | Sequence[str],
+    command: Command,
     write: Callable[[str, bytes], object],
     options: ProcessOptions,
 ) -> int:

@@ -34,7 +34,7 @@ import contextlib
 import functools
 import os
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
@@ -45,13 +45,13 @@ from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle, open_
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
 from aiohcs.errors import HcsError
 from aiohcs.events import Event, EventStream, SystemExited
-from aiohcs.operation import HandleClosedError, run_operation, to_document
+from aiohcs.operation import HandleClosedError, run_operation
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from aiohcs._bridge import LoopBridge
-    from aiohcs.process import Process, ProcessOptions
+    from aiohcs.process import Command, Process, ProcessOptions
     from aiohcs.schema import Properties, SystemExitStatus
 
 __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
@@ -195,22 +195,6 @@ class ComputeSystem(HandleOwner):
 
     # ---------------------------------------------------------------- lifecycle calls
 
-    async def _call(
-        self,
-        operation: str,
-        function: Callable[..., int],
-        options: Any = None,
-        *extra: Any,
-        type_name: str | None = None,
-        argument: str = "options",
-    ) -> str | None:
-        self._ops.check_open()
-        if type_name is None:
-            text = to_document(options)
-        else:
-            text = document_text(options, type_name, argument=argument)
-        return await self._start(operation, function, text, *extra)
-
     async def start(self, options: Any = None) -> None:
         """Start the system (Created → Running; restores if RestoreState is configured)."""
         await self._call("Start", lib.HcsStartComputeSystem, options)
@@ -291,7 +275,7 @@ class ComputeSystem(HandleOwner):
 
     async def open_process(
         self,
-        command: str | Sequence[str],
+        command: Command,
         *,
         stdin: int | None = _PIPE,
         stdout: int | None = _PIPE,
@@ -333,7 +317,7 @@ class ComputeSystem(HandleOwner):
 
     async def run_process(
         self,
-        command: str | Sequence[str],
+        command: Command,
         *,
         input: bytes | None = None,
         check: bool = True,
@@ -355,7 +339,7 @@ class ComputeSystem(HandleOwner):
 
     async def stream_process(
         self,
-        command: str | Sequence[str],
+        command: Command,
         write: Callable[[str, bytes], object],
         **options: Unpack[ProcessOptions],
     ) -> int:

@@ -16,15 +16,16 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_system import set_delay, settle
+from test_system import counts, fail_next, set_delay, settle
 
-from aiohcs import errors, process
+from aiohcs import errors, process, schema
 from aiohcs._cmdline import join_windows
 from aiohcs._pipes import ENGINES
 from aiohcs.events import ProcessExited
@@ -222,13 +223,140 @@ async def test_missing_program_fails_cleanly(linux: ComputeSystem) -> None:
         await linux.open_process(["/nonexistent/program"])
 
 
-async def test_invalid_stdio_arguments(linux: ComputeSystem) -> None:
-    with pytest.raises(ValueError, match="PIPE"):
-        await linux.open_process(["true"], stdout=1)
-    with pytest.raises(TypeError):
-        await linux.open_process(b"true")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="empty"):
-        await linux.open_process([])
+# ---------------------------------------------------------------- bad input, refused before HCS
+
+E_FAIL = 0x80004005
+
+
+@contextlib.asynccontextmanager
+async def no_hcs_call(system: ComputeSystem) -> AsyncIterator[None]:
+    """The block makes no HCS call at all and starts no process.
+
+    A fault is armed for the next call of any HCS function; after the block the system's
+    next call must be the one that gets it.
+    """
+    processes = counts()["Processes"]
+    fail_next("*", E_FAIL, 0)
+    yield
+    assert counts()["Processes"] == processes
+    with pytest.raises(errors.HcsError) as caught:
+        await system.properties()
+    assert caught.value.hresult & 0xFFFFFFFF == E_FAIL, "the block made an HCS call"
+
+
+BAD_OPEN: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
+    (["echo", 1], {}, TypeError, r"command\[1\] must be str or os.PathLike\[str\], not int"),
+    (["echo", b"x"], {}, TypeError, r"command\[1\] must be .*not bytes"),
+    (["echo", None], {}, TypeError, r"command\[1\]"),
+    (["echo", "a\0b"], {}, errors.InvalidArgumentError, r"command\[1\] contains a NUL"),
+    ([], {}, ValueError, "empty"),
+    ("", {}, ValueError, "empty"),
+    (b"true", {}, TypeError, "not bytes"),
+    ({"CommandLine": "true"}, {}, TypeError, "not dict"),
+    (5, {}, TypeError, "not int"),
+    (["true"], {"env": {"A": 1}}, TypeError, r"env\['A'\] must be str, not int"),
+    (["true"], {"env": {"A": b"x"}}, TypeError, r"env\['A'\] must be str, not bytes"),
+    (["true"], {"env": {1: "x"}}, TypeError, "env keys must be str, not int"),
+    (["true"], {"env": [("A", "b")]}, TypeError, "env must be a mapping"),
+    (["true"], {"cwd": 5}, TypeError, "cwd must be str or os.PathLike"),
+    (["true"], {"user": 5}, TypeError, "user must be str, not int"),
+    (
+        ["true"],
+        {"console": (-1, 80)},
+        errors.InvalidDocumentError,
+        "at ConsoleSize.0: .*greater than",
+    ),
+    (["true"], {"console": (24, 70000)}, errors.InvalidDocumentError, "at ConsoleSize.1"),
+    (["true"], {"console": (24,)}, TypeError, r"\(height, width\) pair"),
+    (["true"], {"console": (True, 80)}, TypeError, "console height must be an int, not bool"),
+    (["true"], {"console": ("24", 80)}, TypeError, "must be an int, not str"),
+    (["true"], {"stdout": 1}, ValueError, "PIPE, DEVNULL or None"),
+    (["true"], {"stdin": "pipe"}, ValueError, "PIPE, DEVNULL or None"),
+]
+
+
+@pytest.mark.parametrize(("command", "kwargs", "error", "match"), BAD_OPEN)
+async def test_bad_process_arguments_are_refused_before_hcs(
+    linux: ComputeSystem, command: Any, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    async with no_hcs_call(linux):
+        with pytest.raises(error, match=match):
+            await linux.open_process(command, **kwargs)
+
+
+def test_invalid_document_error_names_the_member() -> None:
+    with pytest.raises(errors.InvalidDocumentError) as caught:
+        build_process_parameters(["x"], "Linux", stdin="maybe", stdout=True, stderr=True)  # type: ignore[arg-type]
+    assert (caught.value.type_name, caught.value.path) == ("ProcessParameters", "CreateStdInPipe")
+    with pytest.raises(errors.InvalidDocumentError) as caught:
+        build_process_parameters(
+            ["x"], "Linux", stdin=True, stdout=True, stderr=True, console=(1, -2)
+        )
+    assert caught.value.path == "ConsoleSize.1"
+    assert isinstance(caught.value, ValueError)
+
+
+BAD_SIGNALS: list[tuple[Any, type[Exception], str]] = [
+    ("SIGNOPE", errors.InvalidArgumentError, "unknown signal name 'SIGNOPE'"),
+    ("", errors.InvalidArgumentError, "unknown signal name"),
+    (0, errors.InvalidArgumentError, "signal numbers are 1 to 64, not 0"),
+    (65, errors.InvalidArgumentError, "not 65"),
+    (-9, errors.InvalidArgumentError, "not -9"),
+    (1.5, TypeError, "not float"),
+    (True, TypeError, "not bool"),
+    (None, TypeError, "not NoneType"),
+    ("CtrlC", errors.InvalidArgumentError, "Linux guests take a signal number or a POSIX name"),
+]
+
+
+@pytest.mark.parametrize(("sig", "error", "match"), BAD_SIGNALS)
+async def test_bad_signals_are_refused_before_hcs(
+    linux: ComputeSystem, sig: Any, error: type[Exception], match: str
+) -> None:
+    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+        async with no_hcs_call(linux):
+            with pytest.raises(error, match=match):
+                await proc.send_signal(sig)
+        assert await proc.kill() is True
+
+
+@pytest.mark.parametrize(
+    ("size", "error", "match"),
+    [
+        (
+            (-1, 80),
+            errors.InvalidDocumentError,
+            "at ConsoleSize.Height: .*greater",
+        ),
+        (
+            (24, 65536),
+            errors.InvalidDocumentError,
+            "at ConsoleSize.Width: .*less",
+        ),
+        (("24", 80), TypeError, "height must be an int, not str"),
+        ((24, None), TypeError, "width must be an int, not NoneType"),
+    ],
+)
+async def test_bad_console_sizes_are_refused_before_hcs(
+    linux: ComputeSystem, size: tuple[Any, Any], error: type[Exception], match: str
+) -> None:
+    async with await linux.open_process(["sleep", "30"], console=(24, 80), stdin=None) as proc:
+        async with no_hcs_call(linux):
+            with pytest.raises(error, match=match):
+                await proc.resize_console(*size)
+        await proc.resize_console(30, 100)  # a good size still goes through
+        assert await proc.kill() is True
+
+
+async def test_signal_names_and_numbers(linux: ComputeSystem) -> None:
+    """Names map to the Linux guest's numbers, with or without SIG, in any case."""
+    for name, number in process.LINUX_SIGNALS.items():
+        if hasattr(signal, f"SIG{name}"):  # a Linux host: its numbers are the guest's
+            assert int(getattr(signal, f"SIG{name}")) == number
+    for sig in ("SIGTERM", "term", "Term", signal.SIGTERM, 15):
+        async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+            assert await proc.send_signal(sig) is True
+            assert await proc.wait() == 128 + signal.SIGTERM
 
 
 # ---------------------------------------------------------------- exit and drain
@@ -261,8 +389,9 @@ async def test_events_and_properties(linux: ComputeSystem) -> None:
     async with await linux.open_process(["sh", "-c", "read x; exit 9"]) as proc:
         events = proc.events()
         status = await proc.properties()
-        assert status["Exited"] is False
-        assert status["ProcessId"] == proc.pid
+        assert isinstance(status, schema.ProcessStatus)
+        assert status.exited is False
+        assert status.process_id == proc.pid
         assert proc.stdin is not None
         await proc.stdin.send(b"go\n")
         seen = [event async for event in events]
@@ -270,8 +399,7 @@ async def test_events_and_properties(linux: ComputeSystem) -> None:
         assert isinstance(seen[0], ProcessExited)
         assert seen[0].exit_code == 9
         status = await proc.properties()
-        assert status["Exited"] is True
-        assert status["ExitCode"] == 9
+        assert (status.exited, status.exit_code, status.last_wait_result) == (True, 9, 0)
         assert await proc.wait() == 9
 
 
@@ -304,9 +432,9 @@ async def test_linux_signals(linux: ComputeSystem) -> None:
 
 async def test_windows_signals(windows: ComputeSystem) -> None:
     async with await windows.open_process(["sleep", "30"]) as proc:
-        with pytest.raises(ValueError, match="Windows"):
+        with pytest.raises(errors.InvalidArgumentError, match="Windows guests take"):
             await proc.send_signal("SIGTERM")
-        with pytest.raises(ValueError, match="no Windows equivalent"):
+        with pytest.raises(errors.InvalidArgumentError, match="no other number"):
             await proc.send_signal(signal.SIGUSR1)
         assert await proc.send_signal("CtrlC") is True
         assert await proc.wait() == 128 + signal.SIGINT
@@ -541,20 +669,41 @@ async def test_string_command_is_passed_unchanged(windows: ComputeSystem) -> Non
     result = await windows.run_process(line)
     assert result.stdout.decode().strip() == "['a', 'b c', 'd\"e']"
     params = build_process_parameters(line, "Linux", stdin=True, stdout=True, stderr=False)
-    assert params["CommandLine"] == line
-    assert "CommandArgs" not in params
+    assert params.command_line == line
+    assert "CommandArgs" not in params.to_dict()
 
 
 def test_parameters_per_guest() -> None:
     linux = build_process_parameters(["a b", "c"], "Linux", stdin=False, stdout=True, stderr=True)
-    assert linux["CommandArgs"] == ["a b", "c"]
+    assert isinstance(linux, schema.ProcessParameters)
+    assert linux.to_dict() == {
+        "CommandArgs": ["a b", "c"],
+        "CreateStdInPipe": False,
+        "CreateStdOutPipe": True,
+        "CreateStdErrPipe": True,
+    }
     windows = build_process_parameters(
-        ["a b", "c"], "Windows", stdin=True, stdout=True, stderr=True, console=(5, 6)
+        [Path("a b"), "c"],
+        "Windows",
+        stdin=True,
+        stdout=True,
+        stderr=True,
+        console=(5, 6),
+        cwd=Path("/w"),
+        env={"K": "v"},
+        user="u",
     )
-    assert windows["CommandLine"] == '"a b" c'
-    assert windows["ConsoleSize"] == [5, 6]
-    assert windows["EmulateConsole"] is True
-    assert windows["CreateStdErrPipe"] is False
+    assert windows.to_dict() == {
+        "CommandLine": '"a b" c',
+        "WorkingDirectory": "/w",
+        "Environment": {"K": "v"},
+        "User": "u",
+        "EmulateConsole": True,
+        "ConsoleSize": [5, 6],
+        "CreateStdInPipe": True,
+        "CreateStdOutPipe": True,
+        "CreateStdErrPipe": False,
+    }
 
 
 # ---------------------------------------------------------------- cancellation, no loss
