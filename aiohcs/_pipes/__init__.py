@@ -47,12 +47,13 @@ def default_engine() -> Engine:
     """The engine used when none is given: ``$AIOHCS_PIPE_ENGINE``, else the platform's."""
     if sys.platform == "win32":
         return "thread"
-    value = os.environ.get(ENGINE_ENV, "").strip().lower()
-    if value in ("", "fd"):
-        return "fd"
-    if value == "thread":
-        return "thread"
-    raise ValueError(f"{ENGINE_ENV} must be 'fd' or 'thread', not {value!r}")
+    else:
+        value = os.environ.get(ENGINE_ENV, "").strip().lower()
+        if value in ("", "fd"):
+            return "fd"
+        if value == "thread":
+            return "thread"
+        raise ValueError(f"{ENGINE_ENV} must be 'fd' or 'thread', not {value!r}")
 
 
 def resolve_engine(engine: str | None) -> Engine:
@@ -64,19 +65,21 @@ def resolve_engine(engine: str | None) -> Engine:
     if engine == "fd":
         if sys.platform == "win32":
             raise ValueError("the 'fd' pipe engine is POSIX-only; use 'thread' on Windows")
-        return "fd"
+        else:
+            return "fd"
     raise ValueError(f"pipe engine must be 'fd' or 'thread', not {engine!r}")
 
 
 def receive_stream(raw: RawPipe, engine: str | None = None) -> PipeReceiveStream:
     """Return a receive stream that owns ``raw`` (closing the stream closes the pipe)."""
-    if resolve_engine(engine) == "thread":
-        from aiohcs._pipes._thread import ThreadReceiveStream
+    chosen = resolve_engine(engine)
+    if sys.platform != "win32" and chosen == "fd":
+        from aiohcs._pipes._fd import FdReceiveStream
 
-        return ThreadReceiveStream(raw)
-    from aiohcs._pipes._fd import FdReceiveStream
+        return FdReceiveStream(raw)
+    from aiohcs._pipes._thread import ThreadReceiveStream
 
-    return FdReceiveStream(raw)
+    return ThreadReceiveStream(raw)
 
 
 def send_stream(
@@ -86,10 +89,11 @@ def send_stream(
     after_close: Callable[[], Awaitable[None]] | None = None,
 ) -> PipeSendStream:
     """Return a send stream that owns ``raw``; ``after_close`` runs once after it closed."""
-    if resolve_engine(engine) == "thread":
-        from aiohcs._pipes._thread import ThreadSendStream
+    chosen = resolve_engine(engine)
+    if sys.platform != "win32" and chosen == "fd":
+        from aiohcs._pipes._fd import FdSendStream
 
-        return ThreadSendStream(raw, after_close)
-    from aiohcs._pipes._fd import FdSendStream
+        return FdSendStream(raw, after_close)
+    from aiohcs._pipes._thread import ThreadSendStream
 
-    return FdSendStream(raw, after_close)
+    return ThreadSendStream(raw, after_close)

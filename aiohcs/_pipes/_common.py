@@ -80,15 +80,18 @@ class RawPipe:
 
         Does not consume anything. Always False where it cannot be told without reading.
         """
-        if self.fd < 0 or self.closed or sys.platform == "win32":
+        if sys.platform == "win32":
             return False
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        try:
-            events = poller.poll(0)
-        except OSError:
-            return False
-        return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events)
+        else:
+            if self.fd < 0 or self.closed:
+                return False
+            poller = select.poll()
+            poller.register(self.fd, select.POLLIN)
+            try:
+                events = poller.poll(0)
+            except OSError:
+                return False
+            return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events)
 
 
 #: Kernel buffer asked for on a stdin pipe (Linux F_SETPIPE_SZ; best effort). Fewer
@@ -98,14 +101,13 @@ PIPE_BUFFER: Final = 1 << 20
 
 def grow_pipe(fd: int) -> None:
     """Ask for a :data:`PIPE_BUFFER` kernel buffer on a pipe (Linux; best effort)."""
-    if sys.platform == "win32":
-        return
-    import fcntl
+    if sys.platform != "win32":
+        import fcntl
 
-    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setsz is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, setsz, PIPE_BUFFER)
+        setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
+        if setsz is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, setsz, PIPE_BUFFER)
 
 
 def loop_waker() -> Callable[[Callable[[], object]], None]:

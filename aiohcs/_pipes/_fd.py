@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -27,6 +28,10 @@ from aiohcs._pipes._common import (
 )
 
 __all__ = ["FdReceiveStream", "FdSendStream"]
+
+# POSIX only (aiohcs._pipes.resolve_engine refuses "fd" on Windows); this also tells type
+# checkers to skip the rest of the module for Windows.
+assert sys.platform != "win32", "the fd pipe engine is POSIX-only"
 
 
 def _close_raw(raw: RawPipe) -> None:

@@ -76,78 +76,6 @@ class _BlockingIO:
         """Release what the interrupter holds (not the pipe)."""
 
 
-class _PosixIO(_BlockingIO):
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        os.set_blocking(fd, False)
-        eventfd = getattr(os, "eventfd", None)
-        if eventfd is not None:
-            self.wake_r = self.wake_w = eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        else:  # pragma: no cover - POSIX without eventfd (macOS)
-            self.wake_r, self.wake_w = os.pipe()
-            for fd_ in (self.wake_r, self.wake_w):
-                os.set_blocking(fd_, False)
-                os.set_inheritable(fd_, False)
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def _wait(self, event: int) -> None:
-        poller = select.poll()
-        poller.register(self.fd, event)
-        poller.register(self.wake_r, select.POLLIN)
-        while True:
-            try:
-                ready = poller.poll()
-            except InterruptedError:
-                continue
-            for fd, _ in ready:
-                if fd == self.wake_r:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self.wake_r, 8)
-                    raise _Interrupted
-            if ready:
-                return
-
-    def read(self, n: int) -> bytes:
-        while True:
-            try:
-                return os.read(self.fd, n)
-            except BlockingIOError:
-                self._wait(select.POLLIN)
-            except OSError as exc:
-                if exc.errno == errno.EIO:  # pty: the other side is gone
-                    return b""
-                raise
-
-    def write(self, view: memoryview) -> int:
-        while True:
-            try:
-                return os.write(self.fd, view)
-            except BlockingIOError:
-                self._wait(select.POLLOUT)
-
-    def interrupt(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                if self.wake_w == self.wake_r:
-                    os.eventfd_write(self.wake_w, 1)
-                else:
-                    os.write(self.wake_w, b"\0")
-            except BlockingIOError:
-                pass  # already pending
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            os.close(self.wake_r)
-            if self.wake_w != self.wake_r:
-                os.close(self.wake_w)
-
-
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import ctypes
     from ctypes import wintypes
@@ -204,15 +132,87 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
 
         def interrupt(self) -> None:
             _CancelIoEx(self.handle, None)
+else:
+
+    class _PosixIO(_BlockingIO):
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+            os.set_blocking(fd, False)
+            if sys.platform == "linux":
+                self.wake_r = self.wake_w = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            else:  # pragma: no cover - POSIX without eventfd (macOS)
+                self.wake_r, self.wake_w = os.pipe()
+                for fd_ in (self.wake_r, self.wake_w):
+                    os.set_blocking(fd_, False)
+                    os.set_inheritable(fd_, False)
+            self._closed = False
+            self._lock = threading.Lock()
+
+        def _wait(self, event: int) -> None:
+            poller = select.poll()
+            poller.register(self.fd, event)
+            poller.register(self.wake_r, select.POLLIN)
+            while True:
+                try:
+                    ready = poller.poll()
+                except InterruptedError:
+                    continue
+                for fd, _ in ready:
+                    if fd == self.wake_r:
+                        with contextlib.suppress(BlockingIOError):
+                            os.read(self.wake_r, 8)
+                        raise _Interrupted
+                if ready:
+                    return
+
+        def read(self, n: int) -> bytes:
+            while True:
+                try:
+                    return os.read(self.fd, n)
+                except BlockingIOError:
+                    self._wait(select.POLLIN)
+                except OSError as exc:
+                    if exc.errno == errno.EIO:  # pty: the other side is gone
+                        return b""
+                    raise
+
+        def write(self, view: memoryview) -> int:
+            while True:
+                try:
+                    return os.write(self.fd, view)
+                except BlockingIOError:
+                    self._wait(select.POLLOUT)
+
+        def interrupt(self) -> None:
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    if sys.platform == "linux":
+                        os.eventfd_write(self.wake_w, 1)
+                    else:
+                        os.write(self.wake_w, b"\0")
+                except BlockingIOError:
+                    pass  # already pending
+
+        def close(self) -> None:
+            with self._lock:
+                if self._closed:
+                    return
+                self._closed = True
+                os.close(self.wake_r)
+                if self.wake_w != self.wake_r:
+                    os.close(self.wake_w)
 
 
 def _make_io(raw: RawPipe) -> _BlockingIO:
     if sys.platform == "win32":  # pragma: no cover
         assert raw.handle is not None
         return _WindowsIO(raw.handle)
-    if raw.fd < 0:
-        raise ValueError("no descriptor behind this pipe")
-    return _PosixIO(raw.fd)
+    else:
+        if raw.fd < 0:
+            raise ValueError("no descriptor behind this pipe")
+        return _PosixIO(raw.fd)
 
 
 async def _interrupt_until(io: _BlockingIO, done: anyio.Event) -> None:
