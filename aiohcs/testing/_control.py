@@ -245,18 +245,21 @@ class Override:
 
     Returned by :func:`delay` and :func:`hide_export`, so that they work both as a plain
     call (the setting stays until changed or :func:`reset`) and as a context manager.
+    After a :func:`reset` there is nothing left to undo: restoring then does nothing.
     """
 
     def __init__(self, description: str, undo: Any) -> None:
         self._description = description
         self._undo = undo
         self._restored = False
+        self._generation = _generation
 
     def restore(self) -> None:
         """Put back what was in effect before (idempotent)."""
         if not self._restored:
             self._restored = True
-            self._undo()
+            if self._generation == _generation:
+                self._undo()
 
     def __enter__(self) -> Override:
         return self
@@ -278,6 +281,8 @@ class Override:
 # (hcsim cannot be asked for its current delays). reset() clears it.
 _delays: dict[str, tuple[int, int]] = {}
 _delays_lock = threading.Lock()
+# Counts resets: an Override from before the last reset has nothing to restore.
+_generation = 0
 
 
 def _set_delay(function: str, completion_ms: int, sync_ms: int) -> None:
@@ -294,7 +299,8 @@ def delay(function: str, *, completion_ms: int = 0, sync_ms: int = 0) -> Overrid
     """Slow down the HCS export ``function`` (``"*"``: every service and storage call).
 
     ``completion_ms``: its operation's work runs that much later (no thread is held).
-    ``sync_ms``: the call itself blocks that long in the caller. Both 0 removes the delay.
+    ``sync_ms``: the call itself blocks that long in the caller. Both 0 removes the rule
+    for ``function`` (a ``"*"`` delay then applies to it).
     Applied at once; use the result as a context manager to put the previous delay back::
 
         with aiohcs.testing.delay("HcsStartComputeSystem", completion_ms=500):
@@ -431,9 +437,11 @@ def _option(name: object) -> str:
 
 def reset() -> None:
     """Terminate every system and process, release everything, clear every fault and delay."""
+    global _generation
     _check(_lib().HcsimReset(), "reset")
     with _delays_lock:
         _delays.clear()
+        _generation += 1
 
 
 # ---------------------------------------------------------------- counters and leaks
