@@ -63,29 +63,30 @@ async def _read(fd: int) -> bytes:
     """Read what ``fd`` has, without blocking the loop (pipes, terminals, files)."""
     if sys.platform == "win32":
         return await anyio.to_thread.run_sync(os.read, fd, _CHUNK, abandon_on_cancel=True)
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd):
-        await anyio.wait_readable(fd)
     else:
-        await anyio.lowlevel.checkpoint()  # regular files and devices never block long
-    return os.read(fd, _CHUNK)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd):
+            await anyio.wait_readable(fd)
+        else:
+            await anyio.lowlevel.checkpoint()  # regular files and devices never block long
+        return os.read(fd, _CHUNK)
 
 
 @contextlib.contextmanager
 def _raw_terminal(fd: int, enabled: bool) -> Iterator[None]:
     """Put the terminal on ``fd`` in raw mode for the block (keys go to the guest)."""
-    if not enabled or sys.platform == "win32" or not os.isatty(fd):
+    if sys.platform == "win32" or not enabled or not os.isatty(fd):
         yield
-        return
-    import termios
-    import tty
+    else:
+        import termios
+        import tty
 
-    saved = termios.tcgetattr(fd)
-    try:
-        tty.setraw(fd)
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        saved = termios.tcgetattr(fd)
+        try:
+            tty.setraw(fd)
+            yield
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 async def _feed_stdin(proc: Process, fd: int) -> None:
@@ -112,16 +113,15 @@ async def _pump(stream: Any, sink: ByteSink) -> None:
 
 
 async def _follow_resize(proc: Process, fd: int) -> None:
-    if sys.platform == "win32" or not hasattr(signal, "SIGWINCH"):
-        return
-    try:
-        receiver = anyio.open_signal_receiver(signal.SIGWINCH)
-        with receiver as signals:
-            async for _ in signals:
-                height, width = console_size(fd)
-                await proc.resize_console(height, width)
-    except (NotImplementedError, RuntimeError, ValueError):
-        return
+    if sys.platform != "win32" and hasattr(signal, "SIGWINCH"):
+        try:
+            receiver = anyio.open_signal_receiver(signal.SIGWINCH)
+            with receiver as signals:
+                async for _ in signals:
+                    height, width = console_size(fd)
+                    await proc.resize_console(height, width)
+        except (NotImplementedError, RuntimeError, ValueError):
+            return
 
 
 async def run_exec(
