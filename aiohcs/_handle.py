@@ -224,6 +224,12 @@ class HandleOwner(anyio.abc.AsyncResource):
     # ---------------------------------------------------------------- shared behaviour
 
     @property
+    def system_id(self) -> str:
+        """The id of the compute system (the one the process runs in, for a process)."""
+        system_id: str = self._ids["system_id"]
+        return system_id
+
+    @property
     def closed(self) -> bool:
         """True once the handle is closed or closing (calls then fail with HandleClosedError)."""
         return self._ops.closed

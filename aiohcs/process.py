@@ -385,26 +385,27 @@ class Process(HandleOwner):
 
     def __init__(
         self,
-        *,
-        _system: ComputeSystem,
-        _pending: PendingHandle,
-        _pid: int,
-        _args: Any,
-        _guest: GuestOs | None,
-        _drain_timeout: float,
+        system: ComputeSystem,
+        pending: PendingHandle,
+        pid: int,
+        args: Any,
+        guest: GuestOs | None,
+        drain_timeout: float,
+        /,
     ) -> None:
+        """(Internal: use ``system.open_process`` or :meth:`Process.open`.)"""
         super().__init__(
-            _pending,
-            f"process {_pid} in {_system.id!r}",
-            {"system_id": _system.id, "process_id": _pid},
+            pending,
+            f"process {pid} in {system.id!r}",
+            {"system_id": system.id, "process_id": pid},
         )
-        self._system = _system
-        self._system_id = _system.id
-        self._namespace = _system.namespace
-        self.pid = _pid
-        self._args = _args
-        self._guest = _guest
-        self._drain_timeout = _drain_timeout
+        self._system = system
+        self._system_id = system.id
+        self._namespace = system.namespace
+        self.pid = pid
+        self._args = args
+        self._guest = guest
+        self._drain_timeout = drain_timeout
         self._returncode: int | None = None
         self.stdin = None
         self.stdout = None
@@ -482,14 +483,7 @@ class Process(HandleOwner):
                 raise errors.error_from_hresult(
                     0x8037011D, operation="CreateProcess", system_id=system.id
                 )
-        proc = cls(
-            _system=system,
-            _pending=pending,
-            _pid=info.process_id,
-            _args=command,
-            _guest=guest,
-            _drain_timeout=drain_timeout,
-        )
+        proc = cls(system, pending, info.process_id, command, guest, drain_timeout)
         proc._attach_pipes(info, engine)
         # HCS hands out the process handle while the process may already be running, so
         # it can exit before the callback is registered (events are not replayed).
@@ -530,14 +524,7 @@ class Process(HandleOwner):
                 await pending.open(
                     do_open, operation="OpenProcess", system_id=system.id, process_id=pid
                 )
-        proc = cls(
-            _system=system,
-            _pending=pending,
-            _pid=pid,
-            _args=None,
-            _guest=None,
-            _drain_timeout=drain_timeout,
-        )
+        proc = cls(system, pending, pid, None, None, drain_timeout)
         # An exit between the open and the registration is caught here.
         await proc._check_missed_exit(on_failure=functools.partial(proc.aclose, wait=False))
         return proc
@@ -559,19 +546,14 @@ class Process(HandleOwner):
         return self._args
 
     @property
-    def system_id(self) -> str:
-        """The id of the compute system the process runs in."""
-        return self._system_id
+    def exited(self) -> bool:
+        """True once HCS reported the exit (the pipes may still be draining)."""
+        return isinstance(self._hub.terminal, ProcessExited)
 
     @property
     def returncode(self) -> int | None:
         """The exit code once :meth:`wait` has reported the exit, else None."""
         return self._returncode
-
-    @property
-    def exited(self) -> bool:
-        """True once HCS reported the exit (the pipes may still be draining)."""
-        return isinstance(self._hub.terminal, ProcessExited)
 
     def __repr__(self) -> str:
         state = f"returncode={self._returncode}" if self._returncode is not None else "running"

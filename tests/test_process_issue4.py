@@ -58,6 +58,7 @@ async def test_the_objects_are_the_anyio_kinds(linux: ComputeSystem, engine: str
     assert aiohcs.Process is Process
     async with await linux.open_process(["cat"], pipe_engine=engine) as proc:
         assert proc.pid > 0
+        assert proc.system_id == linux.system_id == linux.id == "lin"
         assert isinstance(proc.stdin, anyio.abc.ByteSendStream)
         assert isinstance(proc.stdout, anyio.abc.ByteReceiveStream)
         assert isinstance(proc.stderr, anyio.abc.ByteReceiveStream)
