@@ -45,7 +45,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from aiohcs import errors
-from aiohcs._bridge import current_bridge
+from aiohcs._bridge import close_process_handles, current_bridge
 from aiohcs._cmdline import join_windows
 from aiohcs._documents import coerce_document, parse_model
 from aiohcs._handle import (
@@ -478,6 +478,10 @@ class Process(HandleOwner):
                     # WS2022 quirk (semantics §8.2): the wait can fail spuriously although
                     # the process exists; its information tells.
                     info = await _recover_process_info(pending.handle, system.id, exc)
+                if pending.callback_hr < 0 or info is None:
+                    # It runs, but cannot be watched (or its pipes are unknown): stop it.
+                    close_process_handles(info)
+                    await _terminate_unwatched(pending.handle, system.id)
             pending.check_registered(system_id=system.id)
             if info is None:
                 raise errors.error_from_hresult(
@@ -792,6 +796,17 @@ class Process(HandleOwner):
         with contextlib.suppress(errors.HcsError):
             await self.kill()
         await self.aclose()
+
+
+async def _terminate_unwatched(handle: Any, system_id: str) -> None:
+    """Terminate a just-created process that is given up (best effort)."""
+
+    def start(op: Any) -> int:
+        hr: int = lib.HcsTerminateProcess(handle, op, ffi.NULL)
+        return hr
+
+    with contextlib.suppress(errors.HcsError):
+        await run_operation(start, operation="TerminateProcess", system_id=system_id)
 
 
 async def _recover_process_info(handle: Any, system_id: str, error: Exception) -> ProcessInfo:

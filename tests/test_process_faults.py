@@ -1,0 +1,132 @@
+"""Fault injection for every HCS call of the process layer (hcsim's control API).
+
+A synchronous failure (the call returns the HRESULT) and an asynchronous one (the operation
+completes with it) each give a typed error naming the operation, the system and, where there
+is one, the process; afterwards hcsim has no live handle, operation, pipe or process left
+(conftest.py checks that after every test).
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from test_process import linux
+from test_system import counts, fail_next
+
+from aiohcs import errors
+from aiohcs.errors import HResult
+from aiohcs.process import Process
+from aiohcs.system import ComputeSystem
+
+pytestmark = pytest.mark.anyio
+
+__all__ = ["linux"]  # the fixture, shared with test_process.py
+
+SYNC, ASYNC = 0, 1
+MODES = pytest.mark.parametrize("mode", [SYNC, ASYNC], ids=["sync", "async"])
+E_FAIL = int(HResult.E_FAIL)
+
+
+def check(error: errors.HcsError, operation: str, system_id: str) -> None:
+    assert error.hresult & 0xFFFFFFFF == E_FAIL
+    assert error.operation == operation
+    assert error.system_id == system_id
+
+
+@MODES
+async def test_create_process_fails(linux: ComputeSystem, mode: int) -> None:
+    fail_next("HcsCreateProcess", E_FAIL, mode)
+    with pytest.raises(errors.HcsError) as caught:
+        await linux.open_process(["sleep", "30"])
+    check(caught.value, "CreateProcess", linux.id)
+    assert counts()["ProcessHandles"] == 0
+    # The system is fine afterwards.
+    assert (await linux.run_process(["echo", "ok"])).stdout == b"ok\n"
+
+
+async def test_create_process_callback_registration_fails(linux: ComputeSystem) -> None:
+    """The process was started, but its events cannot be watched: it must not be left."""
+    fail_next("HcsSetProcessCallback", E_FAIL, SYNC)
+    with pytest.raises(errors.HcsError) as caught:
+        await linux.open_process(["sleep", "30"])
+    check(caught.value, "SetProcessCallback", linux.id)
+    assert counts()["ProcessHandles"] == 0
+
+
+@MODES
+async def test_exit_check_after_create_fails(linux: ComputeSystem, mode: int) -> None:
+    """The query that closes the registration window fails: the new process is killed."""
+    fail_next("HcsGetProcessProperties", E_FAIL, mode)
+    with pytest.raises(errors.HcsError) as caught:
+        await linux.open_process(["sleep", "30"])
+    check(caught.value, "GetProcessProperties", linux.id)
+    assert caught.value.process_id is not None
+
+
+@MODES
+async def test_create_recovers_the_process_information(linux: ComputeSystem, mode: int) -> None:
+    """A create whose wait fails although HCS handed out a handle (semantics §8.2)."""
+    fail_next("HcsCreateProcess", E_FAIL, mode)
+    fail_next("HcsGetProcessInfo", E_FAIL, mode)
+    with pytest.raises(errors.HcsError) as caught:
+        await linux.open_process(["sleep", "30"])
+    check(caught.value, "CreateProcess", linux.id)  # the original error, not the recovery's
+
+
+@pytest.mark.parametrize(
+    ("function", "operation"),
+    [("HcsOpenProcess", "OpenProcess"), ("HcsSetProcessCallback", "SetProcessCallback")],
+)
+async def test_open_process_fails(linux: ComputeSystem, function: str, operation: str) -> None:
+    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+        handles = counts()["ProcessHandles"]
+        fail_next(function, E_FAIL, SYNC)
+        with pytest.raises(errors.HcsError) as caught:
+            await Process.open(linux, proc.pid)
+        check(caught.value, operation, linux.id)
+        assert counts()["ProcessHandles"] == handles
+        assert await proc.kill() is True
+
+
+@MODES
+async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: int) -> None:
+    """The reopened handle is closed; the process itself is left alone."""
+    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+        handles = counts()["ProcessHandles"]
+        fail_next("HcsGetProcessProperties", E_FAIL, mode)
+        with pytest.raises(errors.HcsError) as caught:
+            await Process.open(linux, proc.pid)
+        check(caught.value, "GetProcessProperties", linux.id)
+        assert counts()["ProcessHandles"] == handles
+        assert not proc.exited
+        assert await proc.kill() is True
+        assert await proc.wait() == 128 + signal.SIGKILL
+
+
+@pytest.mark.parametrize(
+    ("call", "function", "operation"),
+    [
+        ("properties", "HcsGetProcessProperties", "GetProcessProperties"),
+        ("resize", "HcsModifyProcess", "ModifyProcess"),
+    ],
+)
+@MODES
+async def test_calls_on_a_process_fail(
+    linux: ComputeSystem, call: str, function: str, operation: str, mode: int
+) -> None:
+    async with await linux.open_process(["sleep", "30"], console=(24, 80)) as proc:
+
+        async def make_the_call() -> None:
+            if call == "properties":
+                await proc.properties()
+            else:
+                await proc.resize_console(30, 90)
+
+        fail_next(function, E_FAIL, mode)
+        with pytest.raises(errors.HcsError) as caught:
+            await make_the_call()
+        check(caught.value, operation, linux.id)
+        assert caught.value.process_id == proc.pid
+        assert (await proc.properties()).exited is False  # still usable
+        assert await proc.kill() is True
