@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import signal
 
+import anyio
 import pytest
 from test_process import linux
-from test_system import counts, fail_next
+from test_system import counts, fail_next, set_delay
 
 from aiohcs import errors
 from aiohcs.errors import HResult
@@ -119,3 +120,26 @@ async def test_calls_on_a_process_fail(
         assert caught.value.process_id == proc.pid
         assert (await proc.properties()).exited is False  # still usable
         assert await proc.kill() is True
+
+
+# ---------------------------------------------------------------- cancellation
+
+
+@pytest.mark.parametrize("after", [0.0, 0.001, 0.02, 0.08, 0.13, 0.3])
+async def test_cancelled_start_leaves_nothing(linux: ComputeSystem, after: float) -> None:
+    """Cancel ``open_process`` at some point of a slow create: no process, no handle left."""
+    await linux.run_process(["true"])  # (the guest OS is known: no query before the create)
+    set_delay("HcsCreateProcess", 100)
+    try:
+        with anyio.move_on_after(after) as scope:
+            proc = await linux.open_process(["sleep", "30"])
+        if not scope.cancelled_caught:  # it was done first
+            async with proc:
+                assert await proc.kill() is True
+    finally:
+        set_delay("HcsCreateProcess", 0)
+    if after < 0.1:  # (later, it may or may not have been done first on a loaded host)
+        assert scope.cancelled_caught
+    with anyio.fail_after(5):
+        while counts()["Processes"] or counts()["ProcessHandles"] or counts()["PipeHandles"]:
+            await anyio.sleep(0.01)
