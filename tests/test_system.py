@@ -191,6 +191,28 @@ async def test_close_is_idempotent_and_fails_new_calls_fast(vm: ComputeSystem) -
     await destroy("vm1")
 
 
+async def test_concurrent_closes_all_return_after_the_handle_is_closed() -> None:
+    """A second aclose() waits for the first one's close (shared with processes)."""
+    set_delay("HcsCloseComputeSystem", 0, 100)  # the close itself takes a while
+    system = await ComputeSystem.create("twice", CONTAINER)
+    handles = counts()["SystemHandles"]
+    closed_at: list[int] = []
+
+    async def close() -> None:
+        await system.aclose()
+        closed_at.append(counts()["SystemHandles"])
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(close)
+    finally:
+        set_delay("HcsCloseComputeSystem", 0, 0)
+    assert closed_at == [handles - 1] * 3
+    assert system.closed
+    await destroy("twice")
+
+
 async def test_close_while_operations_and_iterators_are_in_flight(vm: ComputeSystem) -> None:
     set_delay("HcsStartComputeSystem", 300)
     results: dict[str, Any] = {}
