@@ -436,9 +436,27 @@ def test_a_string_with_nul_is_rejected() -> None:
         testing.crash_system("a\0b")
 
 
-def test_option_range_is_enforced_by_hcsim_too() -> None:
-    testing.set_option("WorkerThreads", 2)  # before first use after a reset
-    testing.reset()
+def _set_option_in_c(name: str, value: int) -> int:
+    """HcsimSetOption called directly (no Python range check), as an unsigned HRESULT."""
+    return int(_native.lib.HcsimSetOption(name.encode("ascii"), value)) & 0xFFFFFFFF
+
+
+@pytest.mark.parametrize("name", sorted(testing.OPTIONS))
+def test_option_range_is_enforced_by_hcsim_too(name: str) -> None:
+    low, high = testing.OPTIONS[name]
+    try:
+        # Just outside the range (and far outside it): refused by hcsim itself.
+        for value in (low - 1, high + 1, -(2**63), 2**63 - 1):
+            assert _set_option_in_c(name, value) == aiohcs.HResult.E_INVALIDARG, value
+        # The bounds themselves are accepted (WorkerThreads: hcsim was reset, no pool yet).
+        assert _set_option_in_c(name, low) == 0
+        assert _set_option_in_c(name, high) == 0
+    finally:
+        testing.reset()
+
+
+def test_hcsim_refuses_an_unknown_option() -> None:
+    assert _set_option_in_c("NoSuchOption", 1) == aiohcs.HResult.E_INVALIDARG
 
 
 # ---------------------------------------------------------------- without hcsim
