@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from aiohcs import errors
+from aiohcs import errors, testing
 from aiohcs.events import Event, SystemCrashInitiated, SystemCrashReport, SystemExited
 from aiohcs.system import ComputeSystem, enumerate_systems
 
@@ -81,9 +81,7 @@ class Watcher:
 
 async def simulate(watcher: Watcher) -> None:
     """hcsim only: start four systems, then end each in a different way."""
-    from aiohcs import _native
-
-    if not _native.IS_EMULATOR:
+    if not testing.is_available():
         raise SystemExit("--simulate needs the emulator (it uses hcsim's fault injection)")
     config: dict[str, Any] = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
     names = ("web", "db", "batch", "cache")
@@ -98,9 +96,8 @@ async def simulate(watcher: Watcher) -> None:
         await batch.shutdown()
     async with await ComputeSystem.open("cache") as cache:
         await cache.crash()  # the guest crashes: crash events, then UnexpectedExit
-    # The worker process dies (no crash report): hcsim's control API.
-    hr = _native.lib.HcsimCrashSystem(_native.to_wide(None), _native.to_wide("db"))
-    assert hr == 0, hex(hr)
+    # The worker process dies (no crash report): hcsim's fault injection.
+    testing.crash_system("db")
 
 
 async def main(simulated: bool, interval: float) -> None:
