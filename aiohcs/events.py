@@ -287,29 +287,41 @@ class EventStream(anyio.abc.AsyncResource):
     call and the first ``__anext__`` are kept). Ends after the terminal event or when the
     handle is closed. Use ``async with`` or :meth:`aclose` to unsubscribe early; a stream
     that is no longer referenced unsubscribes itself.
+
+    One stream may be consumed by several tasks at once, like a receive stream shared by
+    workers: each event goes to exactly one of them (in the order HCS delivered them), and
+    when the stream ends (terminal event, close of the handle or :meth:`aclose`) every
+    waiting task is woken — the terminal event is yielded to one of them and the others
+    stop iterating; none is left waiting. A task cancelled while waiting passes on the
+    event it was woken for, so nothing is lost. For every task to see every event, give
+    each its own stream (call ``events()`` once per task).
     """
 
-    __slots__ = ("__weakref__", "_buffer", "_ended", "_hub", "_waiter")
+    __slots__ = ("__weakref__", "_buffer", "_ended", "_hub", "_waiters")
 
     def __init__(self, hub: EventHub | None) -> None:
         self._hub = hub
         self._buffer: deque[Event] = deque()
         self._ended = False
-        self._waiter: anyio.Event | None = None
+        # The tasks waiting in __anext__, first come first woken (one per event).
+        self._waiters: deque[anyio.Event] = deque()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.is_set():
+                waiter.set()
+                return
 
     def _push(self, event: Event) -> None:
         self._buffer.append(event)
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
+        self._wake_one()
 
     def _end(self) -> None:
         self._ended = True
         self._hub = None
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
             waiter.set()
 
     @property
@@ -317,23 +329,40 @@ class EventStream(anyio.abc.AsyncResource):
         """Events received and not yet taken from this stream."""
         return len(self._buffer)
 
+    @property
+    def waiting(self) -> int:
+        """Tasks currently waiting in ``__anext__`` for an event of this stream."""
+        return len(self._waiters)
+
     def __aiter__(self) -> EventStream:
         return self
 
     async def __anext__(self) -> Event:
         while True:
             if self._buffer:
-                await anyio.lowlevel.checkpoint_if_cancelled()
-                return self._buffer.popleft()
+                try:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                except BaseException:
+                    self._wake_one()  # the event stays for another consumer
+                    raise
+                if self._buffer:  # (another consumer may have taken it meanwhile)
+                    return self._buffer.popleft()
+                continue
             if self._ended:
                 await anyio.lowlevel.checkpoint()
                 raise StopAsyncIteration
-            waiter = self._waiter = anyio.Event()
+            waiter = anyio.Event()
+            self._waiters.append(waiter)
             try:
                 await waiter.wait()
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
+            except BaseException:
+                if waiter.is_set():
+                    # Woken for an event this task will not take: hand it on.
+                    if self._buffer:
+                        self._wake_one()
+                else:
+                    self._waiters.remove(waiter)
+                raise
 
     async def aclose(self) -> None:
         """Unsubscribe; the stream then ends (buffered events are discarded)."""

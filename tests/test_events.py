@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
+from test_system import raise_event, vm
 
 from aiohcs import schema
 from aiohcs.events import (
     Event,
+    EventStream,
     EventType,
     ProcessExited,
     ServiceDisconnected,
@@ -19,6 +24,9 @@ from aiohcs.events import (
     UnknownEvent,
     decode_event,
 )
+from aiohcs.system import ComputeSystem
+
+__all__ = ["vm"]  # the fixture shared with test_system.py
 
 
 @pytest.mark.parametrize(
@@ -120,3 +128,104 @@ def test_equality_and_repr() -> None:
     assert repr(a) == "SystemGuestConnectionClosed(type=0x6, data={'x': 1})"
     assert repr(decode_event(0x4242, None)) == "UnknownEvent(type=0x4242)"
     assert EventType(1) is EventType.SYSTEM_EXITED
+
+
+# ---------------------------------------------------------------- one stream, several tasks
+
+
+def _n(event: Event) -> Any:
+    return event.data.get("n") if isinstance(event.data, dict) else None
+
+
+@pytest.mark.anyio
+async def test_two_tasks_on_one_stream_share_its_events_and_both_end(vm: ComputeSystem) -> None:
+    """Each event goes to exactly one consumer; the exit ends both (none hangs)."""
+    await vm.start()
+    stream = vm.events()
+    got: dict[str, list[Event]] = {"a": [], "b": []}
+
+    async def consume(name: str) -> None:
+        async for event in stream:
+            got[name].append(event)
+            await anyio.sleep(0.01)  # (so that the other task gets some too)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume, "a")
+            tg.start_soon(consume, "b")
+            await anyio.sleep(0.05)  # both waiting in __anext__
+            for n in range(1, 7):
+                raise_event("vm1", 6, f'{{"n": {n}}}')
+            await anyio.sleep(0.1)
+            await vm.terminate()
+    every = got["a"] + got["b"]
+    assert sorted(_n(e) for e in every if isinstance(e, SystemGuestConnectionClosed)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
+    assert len([e for e in every if isinstance(e, SystemExited)]) == 1
+    assert len(every) == 7
+    assert got["a"]
+    assert got["b"]
+    assert stream.waiting == 0
+    assert [e async for e in stream] == []  # ended for good
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["stream", "handle"])
+async def test_closing_wakes_every_task_waiting_on_a_stream(vm: ComputeSystem, how: str) -> None:
+    other = await ComputeSystem.open(vm.id)  # (the fixture's handle stays open)
+    stream = other.events()
+    ended: list[int] = []
+
+    async def consume(i: int) -> None:
+        assert [e async for e in stream] == []
+        ended.append(i)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(consume, i)
+            await anyio.sleep(0.05)
+            assert stream.waiting == 3
+            if how == "stream":
+                await stream.aclose()
+            else:
+                await other.aclose()
+    await other.aclose()
+    assert sorted(ended) == [0, 1, 2]
+    assert stream.waiting == 0
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_consumer_hands_its_event_on() -> None:
+    """A task woken for an event but cancelled before taking it: the next one gets it."""
+    stream = EventStream(None)
+    got: list[Event] = []
+
+    async def consume() -> None:
+        got.append(await stream.__anext__())
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            first = anyio.CancelScope()
+            tg.start_soon(_in_scope, first, consume)
+            await anyio.sleep(0.02)
+            tg.start_soon(consume)
+            await anyio.sleep(0.02)
+            assert stream.waiting == 2
+            event = decode_event(6, '{"n": 1}')
+            stream._push(event)  # wakes the first waiter ...
+            first.cancel()  # ... which is cancelled before it runs
+    assert got == [event]
+    assert stream.waiting == 0
+    assert stream.pending == 0
+
+
+async def _in_scope(scope: anyio.CancelScope, function: Any) -> None:
+    with scope:
+        await function()
