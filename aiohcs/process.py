@@ -18,9 +18,12 @@ the exit is reported anyway, :attr:`Process.pipes_not_closed` names the pipes an
 :class:`PipesNotClosed` warning is issued.
 
 Signals, terminate and kill of a process that has already exited are benign no-ops: they
-return False (True when delivered). ``kill()`` opens a fresh system handle and process
-handle for its terminate, because HCS serialises signals per system handle and a kill must
-not queue behind them (semantics.md §8.3).
+return False (True when delivered). ERROR_ACCESS_DENIED from a terminate or kill counts as
+"already exited" only once a properties query (or the exit event) confirms it; otherwise,
+and from any other call, it is raised as :class:`~aiohcs.errors.AccessDenied`.
+``kill()`` opens a fresh system handle and process handle for its terminate, because HCS
+serialises signals per system handle and a kill must not queue behind them (semantics.md
+§8.3).
 
 ``async with proc`` / ``aclose()`` behave like anyio's processes: close stdin, wait for the
 exit (killing the process if the wait is cancelled), close the pipes and the handle. When
@@ -147,13 +150,15 @@ _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): 
 
 # How long a kill on the way out waits for the exit event before the handle is closed.
 _REAP_SECONDS: Final = 2.0
-#: Errors that mean "the process (or its system) is already gone" for signals and kills.
+#: Errors that mean "the process (or its system) is already gone", whatever the call.
+#: (ERROR_ACCESS_DENIED is not one of them: a terminate of a dead process may return it,
+#: semantics.md §8.3, so terminate and kill check the process before they take it so;
+#: for any other call it is a plain error.)
 _GONE: Final = (
     errors.ProcessAlreadyStopped,
     errors.ProcessNotFound,
     errors.SystemAlreadyStopped,
     errors.SystemNotFound,
-    errors.AccessDenied,
 )
 
 CompletedProcess = subprocess.CompletedProcess
@@ -576,7 +581,28 @@ class Process(HandleOwner):
             await self._call(operation, function, options, type_name="SignalProcessOptions")
         except _GONE:
             return False
+        except errors.AccessDenied as exc:
+            if operation != "TerminateProcess":
+                raise
+            return await self._confirm_exited(exc)
         return True
+
+    async def _confirm_exited(self, error: errors.HcsError) -> bool:
+        """ACCESS_DENIED from a terminate: False if the process has exited, else raise it.
+
+        (A terminate of a dead process can fail so, semantics.md §8.3; a live process
+        that refuses the terminate must not be reported as gone.)
+        """
+        if not self.exited:
+            try:
+                status = await self.properties()
+            except _GONE:
+                return False
+            except errors.HcsError:
+                raise error from None
+            if not (status.exited or self.exited):
+                raise error
+        return False
 
     async def _guest_os(self) -> GuestOs:
         if self._guest is None:
@@ -636,6 +662,8 @@ class Process(HandleOwner):
             )
             if isinstance(error, _GONE):
                 return False
+            if isinstance(error, errors.AccessDenied):
+                return await self._confirm_exited(error)
             raise error
         try:
 
@@ -648,6 +676,8 @@ class Process(HandleOwner):
             )
         except _GONE:
             return False
+        except errors.AccessDenied as exc:
+            return await self._confirm_exited(exc)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(close_both, sys_h, proc_h)
@@ -693,9 +723,12 @@ class Process(HandleOwner):
             close_handle=CloseHandle(handle=StdHandle.STD_IN),
         )
         with contextlib.suppress(*_GONE, HandleClosedError):
-            await self._call(
-                "ModifyProcess", lib.HcsModifyProcess, request, type_name="ProcessModifyRequest"
-            )
+            try:
+                await self._call(
+                    "ModifyProcess", lib.HcsModifyProcess, request, type_name="ProcessModifyRequest"
+                )
+            except errors.AccessDenied as exc:
+                await self._confirm_exited(exc)
 
     # ---------------------------------------------------------------- exit
 

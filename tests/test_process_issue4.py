@@ -188,12 +188,12 @@ async def test_no_grace_period_when_the_pipes_close(linux: ComputeSystem, engine
 
 # ---------------------------------------------------------------- after the exit: benign
 
+# (E_ACCESSDENIED is not "gone" by itself: see the access-denied tests below.)
 GONE = [
     HResult.HCS_E_PROCESS_ALREADY_STOPPED,
     HResult.ERROR_NOT_FOUND,
     HResult.HCS_E_SYSTEM_ALREADY_STOPPED,
     HResult.HCS_E_SYSTEM_NOT_FOUND,
-    HResult.E_ACCESSDENIED,
 ]
 STOPS: list[tuple[str, str, int]] = [
     ("send_signal", "HcsSignalProcess", SYNC),
@@ -237,6 +237,65 @@ async def test_other_stop_failures_are_typed_errors(
         assert caught.value.process_id == proc.pid
         assert caught.value.system_id == linux.id
         assert await proc.kill() is True
+
+
+@pytest.mark.parametrize("mode", [SYNC, ASYNC])
+@pytest.mark.parametrize(("how", "function"), sorted({(how, f) for how, f, _ in STOPS}))
+async def test_access_denied_to_a_running_process_is_an_error(
+    linux: ComputeSystem, how: str, function: str, mode: int
+) -> None:
+    """ACCESS_DENIED means "gone" only when the process has exited (semantics.md §8.3)."""
+    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+        aiohcs.testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        with pytest.raises(errors.AccessDenied) as caught:
+            await stop(proc, how)
+        assert caught.value.process_id == proc.pid
+        assert not proc.exited
+        assert host_state(proc.pid) not in (None, "Z")  # it still runs
+        assert await proc.kill() is True
+        assert await proc.wait() == 128 + signal.SIGKILL
+
+
+@pytest.mark.parametrize(
+    ("how", "function"), [("terminate", "HcsTerminateProcess"), ("kill", "HcsOpenProcess")]
+)
+async def test_access_denied_from_a_terminate_of_an_exited_process_is_false(
+    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch, how: str, function: str
+) -> None:
+    """The exit is confirmed by a properties query (the exit event may not be in yet)."""
+    async with await linux.open_process(["true"], stdin=None, stdout=None, stderr=None) as proc:
+        await wait_for_state(proc.pid, None)
+        # As if the exit event had not arrived: the call reaches HCS.
+        monkeypatch.setattr(Process, "exited", property(lambda self: False))
+        aiohcs.testing.fail_next(function, errors.AccessDenied)
+        assert await stop(proc, how) is False
+        monkeypatch.undo()
+        assert await proc.wait() == 0
+
+
+@pytest.mark.parametrize("mode", [SYNC, ASYNC])
+async def test_access_denied_to_a_properties_query_is_an_error(
+    linux: ComputeSystem, mode: int
+) -> None:
+    """Not an exit: Process.open (whose exit check queries the properties) raises it."""
+    async with await linux.open_process(["sleep", "5"], stdin=None, stdout=None) as proc:
+        aiohcs.testing.fail_next(
+            "HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode)
+        )
+        with pytest.raises(errors.AccessDenied):
+            await Process.open(linux, proc.pid)
+        aiohcs.testing.fail_next(
+            "HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode)
+        )
+        with pytest.raises(errors.AccessDenied):
+            await proc.properties()
+        other = await Process.open(linux, proc.pid)
+        async with other:
+            assert not other.exited
+            assert (await other.properties()).exited is False
+            assert await other.kill() is True
+            assert await other.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == 128 + signal.SIGKILL
 
 
 @pytest.mark.parametrize("how", ["send_signal", "terminate", "kill"])
