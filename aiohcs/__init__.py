@@ -37,6 +37,17 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from aiohcs.events import Event as Event
     from aiohcs.events import EventStream as EventStream
     from aiohcs.events import EventType as EventType
+    from aiohcs.events import ProcessExited as ProcessExited
+    from aiohcs.events import ServiceDisconnectedEvent as ServiceDisconnectedEvent
+    from aiohcs.events import SystemCrashInitiated as SystemCrashInitiated
+    from aiohcs.events import SystemCrashReport as SystemCrashReport
+    from aiohcs.events import SystemExited as SystemExited
+    from aiohcs.events import SystemGuestConnectionClosed as SystemGuestConnectionClosed
+    from aiohcs.events import (
+        SystemRdpEnhancedModeStateChanged as SystemRdpEnhancedModeStateChanged,
+    )
+    from aiohcs.events import SystemSiloJobCreated as SystemSiloJobCreated
+    from aiohcs.events import UnknownEvent as UnknownEvent
     from aiohcs.operation import HandleClosedError as HandleClosedError
     from aiohcs.operation import OperationType as OperationType
     from aiohcs.process import DEVNULL as DEVNULL
@@ -91,6 +102,17 @@ _LAZY: Final[Mapping[str, str]] = {
     "Event": "aiohcs.events",
     "EventType": "aiohcs.events",
     "EventStream": "aiohcs.events",
+    # The event classes. The event of a lost service connection is ServiceDisconnectedEvent:
+    # ``aiohcs.ServiceDisconnected`` is the exception (aiohcs.errors).
+    "SystemExited": "aiohcs.events",
+    "SystemCrashInitiated": "aiohcs.events",
+    "SystemCrashReport": "aiohcs.events",
+    "SystemGuestConnectionClosed": "aiohcs.events",
+    "SystemRdpEnhancedModeStateChanged": "aiohcs.events",
+    "SystemSiloJobCreated": "aiohcs.events",
+    "ProcessExited": "aiohcs.events",
+    "ServiceDisconnectedEvent": "aiohcs.events",
+    "UnknownEvent": "aiohcs.events",
     "HandleClosedError": "aiohcs.operation",
     "OperationType": "aiohcs.operation",
     "service_properties": "aiohcs.service",

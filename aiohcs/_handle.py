@@ -38,7 +38,7 @@ from aiohcs._documents import document_text
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
 from aiohcs.errors import error_from_hresult
-from aiohcs.events import Event, EventHub, EventType, ServiceDisconnected, decode_event
+from aiohcs.events import Event, EventHub, EventType, ServiceDisconnectedEvent, decode_event
 from aiohcs.operation import HandleClosedError, OperationOwner, run_operation, to_document
 
 if TYPE_CHECKING:
@@ -293,7 +293,7 @@ class HandleOwner(anyio.abc.AsyncResource):
     async def _wait_terminal(self) -> Event:
         """Wait for the exit event; raise if the service went away or the handle closed."""
         terminal = await self._hub.wait()
-        if isinstance(terminal, ServiceDisconnected):
+        if isinstance(terminal, ServiceDisconnectedEvent):
             raise ServiceDisconnectedError(E_SERVICE_DISCONNECT, operation="Wait", **self._ids)
         if terminal is None:
             raise self._ops.make_closed_error()

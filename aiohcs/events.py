@@ -6,7 +6,7 @@ typed :class:`Event` and fans it out to every open :class:`EventStream` (each it
 every event from its subscription on, in order, without loss: buffers are unbounded).
 
 Terminal events (:class:`SystemExited` for systems, :class:`ProcessExited` for processes,
-:class:`ServiceDisconnected` for both) are never dropped: they end every iterator (after
+:class:`ServiceDisconnectedEvent` for both) are never dropped: they end every iterator (after
 being yielded), are remembered by the hub (so ``wait()`` works with or without an
 iterator, and a stream opened later yields the terminal event and ends), and whatever HCS
 sends after them is ignored. Closing the handle ends every iterator too.
@@ -36,6 +36,7 @@ __all__ = [
     "EventType",
     "ProcessExited",
     "ServiceDisconnected",
+    "ServiceDisconnectedEvent",
     "SystemCrashInitiated",
     "SystemCrashReport",
     "SystemExited",
@@ -237,14 +238,21 @@ class ProcessExited(Event):
 
 
 @dataclass(frozen=True, repr=False)
-class ServiceDisconnected(Event):
+class ServiceDisconnectedEvent(Event):
     """The connection to the HCS service was lost (HcsEventServiceDisconnect). Terminal.
 
-    (The exception raised for the same condition is :class:`aiohcs.errors.ServiceDisconnected`.)
+    Exported as ``aiohcs.ServiceDisconnectedEvent``. Not to be confused with the exception
+    raised for the same condition, :class:`aiohcs.errors.ServiceDisconnected` (which is
+    what ``aiohcs.ServiceDisconnected`` is).
     """
 
     TYPE: ClassVar[int | None] = EventType.SERVICE_DISCONNECT
     TERMINAL: ClassVar[bool] = True
+
+
+#: The former name of :class:`ServiceDisconnectedEvent`, kept for compatibility (only in
+#: this module: ``aiohcs.ServiceDisconnected`` is the exception).
+ServiceDisconnected = ServiceDisconnectedEvent
 
 
 @dataclass(frozen=True, repr=False)
@@ -262,7 +270,7 @@ _CLASSES: Final[dict[int, type[Event]]] = {
         SystemSiloJobCreated,
         SystemGuestConnectionClosed,
         ProcessExited,
-        ServiceDisconnected,
+        ServiceDisconnectedEvent,
     )
     if cls.TYPE is not None
 }

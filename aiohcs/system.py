@@ -186,7 +186,7 @@ class ComputeSystem(HandleOwner):
 
     @property
     def exit_event(self) -> Event | None:
-        """The terminal event (SystemExited or ServiceDisconnected) if one arrived."""
+        """The terminal event (SystemExited or ServiceDisconnectedEvent) if one arrived."""
         return self._hub.terminal
 
     def __repr__(self) -> str:
@@ -358,7 +358,7 @@ class ComputeSystem(HandleOwner):
         """Return an async iterator over the system's events, from now on.
 
         Each iterator gets every event; several may be open at once. Iteration ends after
-        :class:`~aiohcs.events.SystemExited` (or ServiceDisconnected) or when the system
+        :class:`~aiohcs.events.SystemExited` (or ServiceDisconnectedEvent) or when the system
         is closed. A system that has already exited yields its exit event and ends.
         """
         return self._hub.subscribe()

@@ -14,7 +14,7 @@ from aiohcs.events import (
     EventStream,
     EventType,
     ProcessExited,
-    ServiceDisconnected,
+    ServiceDisconnectedEvent,
     SystemCrashInitiated,
     SystemCrashReport,
     SystemExited,
@@ -39,7 +39,7 @@ __all__ = ["vm"]  # the fixture shared with test_system.py
         (5, SystemSiloJobCreated),
         (6, SystemGuestConnectionClosed),
         (0x10000, ProcessExited),
-        (0x02000000, ServiceDisconnected),
+        (0x02000000, ServiceDisconnectedEvent),
         (0, UnknownEvent),
         (0x01000000, UnknownEvent),  # operation callbacks are never enabled by aiohcs
         (0x80000002, UnknownEvent),  # group values exceed INT32_MAX
@@ -50,7 +50,7 @@ def test_decode_maps_every_type(event_type: int, cls: type[Event]) -> None:
     event = decode_event(event_type, None)
     assert type(event) is cls
     assert event.type == event_type
-    terminal = cls in (SystemExited, ProcessExited, ServiceDisconnected)
+    terminal = cls in (SystemExited, ProcessExited, ServiceDisconnectedEvent)
     assert event.TERMINAL is terminal
 
 

@@ -141,3 +141,53 @@ def test_lazy_lookup_does_not_hide_a_broken_module(monkeypatch: pytest.MonkeyPat
     monkeypatch.delitem(aiohcs.__dict__, "OperationType", raising=False)
     with pytest.raises(ModuleNotFoundError, match="dependency"):
         _ = aiohcs.OperationType
+
+
+EVENT_CLASSES = (
+    "Event",
+    "SystemExited",
+    "SystemCrashInitiated",
+    "SystemCrashReport",
+    "SystemGuestConnectionClosed",
+    "SystemRdpEnhancedModeStateChanged",
+    "SystemSiloJobCreated",
+    "ProcessExited",
+    "ServiceDisconnectedEvent",
+    "UnknownEvent",
+)
+
+
+def test_event_classes_are_exported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiohcs import events
+
+    for name in EVENT_CLASSES:
+        monkeypatch.delitem(aiohcs.__dict__, name, raising=False)
+        assert name in dir(aiohcs)
+        assert getattr(aiohcs, name) is getattr(events, name)
+        assert issubclass(getattr(aiohcs, name), events.Event)
+    # Every event class of aiohcs.events is reachable from aiohcs under its own name.
+    classes = {
+        value
+        for value in vars(events).values()
+        if isinstance(value, type) and issubclass(value, events.Event)
+    }
+    exported = {getattr(aiohcs, name) for name in EVENT_CLASSES}
+    assert classes - exported <= {events._CrashEvent}  # (a private base)
+
+
+def test_service_disconnected_names_cannot_be_confused() -> None:
+    """``aiohcs.ServiceDisconnected`` is the exception; the event has its own name."""
+    from aiohcs import events
+
+    assert aiohcs.ServiceDisconnected is errors.ServiceDisconnected
+    assert issubclass(aiohcs.ServiceDisconnected, Exception)
+    event = events.decode_event(events.EventType.SERVICE_DISCONNECT, None)
+    assert isinstance(event, aiohcs.ServiceDisconnectedEvent)
+    assert not isinstance(event, aiohcs.ServiceDisconnected)
+    assert type(event).__name__ == "ServiceDisconnectedEvent"
+    assert repr(event) == "ServiceDisconnectedEvent(type=0x2000000)"
+    # The former name of the event class stays in aiohcs.events (compatibility).
+    assert events.ServiceDisconnected is aiohcs.ServiceDisconnectedEvent
+    # No lazily loaded name shadows an eagerly exported one (the exceptions).
+    assert not set(aiohcs._LAZY) & set(aiohcs.__all__)
+    assert "ServiceDisconnected" not in aiohcs._LAZY

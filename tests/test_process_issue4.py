@@ -20,7 +20,7 @@ from test_system import counts, fail_next, set_delay
 import aiohcs
 from aiohcs import errors
 from aiohcs.errors import HResult
-from aiohcs.events import ProcessExited, ServiceDisconnected
+from aiohcs.events import ProcessExited, ServiceDisconnectedEvent
 from aiohcs.process import PipesNotClosed, Process
 from aiohcs.system import ComputeSystem
 
@@ -433,7 +433,7 @@ async def test_service_disconnect_ends_process_events_and_waits() -> None:
     assert lib_disconnect() == 0
     with anyio.fail_after(5):
         seen = [e async for e in events]
-    assert [type(e) for e in seen] == [ServiceDisconnected]
+    assert [type(e) for e in seen] == [ServiceDisconnectedEvent]
     with pytest.raises(errors.ServiceDisconnected) as caught:
         await proc.wait()
     assert caught.value.process_id == proc.pid

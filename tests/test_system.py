@@ -16,7 +16,7 @@ import pytest
 from aiohcs import errors, schema
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.events import (
-    ServiceDisconnected,
+    ServiceDisconnectedEvent,
     SystemCrashInitiated,
     SystemCrashReport,
     SystemExited,
@@ -711,7 +711,7 @@ async def test_service_disconnect(vm: ComputeSystem) -> None:
         check_hr(lib.HcsimDisconnectService())
     with anyio.fail_after(5):
         events = [e async for e in stream]
-    assert isinstance(events[-1], ServiceDisconnected)
+    assert isinstance(events[-1], ServiceDisconnectedEvent)
     assert isinstance(outcome["pause"], errors.ServiceDisconnected)
     assert outcome["pause"].system_id == "vm1"
     with pytest.raises(errors.ServiceDisconnected):
