@@ -6,7 +6,10 @@ and returns a :class:`Process`: its HCS_PROCESS handle (events registered before
 can exit), and its std pipes as anyio byte streams (:mod:`aiohcs._pipes`). No shell is ever
 involved: a sequence of arguments becomes ``CommandArgs`` for Linux guests and a command
 line quoted by the ``CommandLineToArgvW`` rules for Windows guests (:mod:`aiohcs._cmdline`);
-a single string is passed unchanged as ``CommandLine``. Every argument is checked, and the
+a single string is passed unchanged as ``CommandLine``. The guest OS comes from the
+system's RuntimeOsType unless ``guest_os=`` says it; ``parameters=`` sends a complete
+ProcessParameters document instead (e.g. with the ``OciProcess`` member Linux container
+guests take). Every argument is checked, and the
 documents (ProcessParameters, SignalProcessOptions, ProcessModifyRequest) are validated as
 their :mod:`aiohcs.schema` models, before anything reaches HCS.
 
@@ -96,6 +99,7 @@ __all__ = [
     "ProcessOptions",
     "RunProcessOptions",
     "build_process_parameters",
+    "detect_guest_os",
     "open_process",
     "run_process",
     "stream_process",
@@ -223,16 +227,29 @@ def _signal_for(sig: int | str, guest: GuestOs) -> int | str:
 _guest_os: weakref.WeakKeyDictionary[ComputeSystem, GuestOs] = weakref.WeakKeyDictionary()
 
 
-async def guest_os(system: ComputeSystem) -> GuestOs:
-    """Return the guest OS of ``system`` (Properties.RuntimeOsType; Windows if absent)."""
+async def detect_guest_os(system: ComputeSystem) -> GuestOs:
+    """Return the guest OS of ``system`` from its Properties.RuntimeOsType.
+
+    A system that reports no RuntimeOsType is taken for Windows — a guess, asked again
+    next time (only a reported value is remembered). Pass ``guest_os=`` to
+    ``open_process`` (and friends) where that guess would be wrong.
+    """
     cached = _guest_os.get(system)
     if cached is not None:
         return cached
     value = (await system.properties()).runtime_os_type
+    if value is None:
+        return "Windows"
     text = str(getattr(value, "value", value))
     result: GuestOs = "Linux" if text.lower() == "linux" else "Windows"
     _guest_os[system] = result
     return result
+
+
+def _check_guest_os(value: object) -> GuestOs | None:
+    if value is None or value == "Linux" or value == "Windows":
+        return value
+    raise errors.InvalidArgumentError(f"guest_os is 'Linux', 'Windows' or None, not {value!r}")
 
 
 # ------------------------------------------------------------------------ parameters
@@ -318,6 +335,22 @@ def _parameters_without_command(
         params, "ProcessParameters", argument="process parameters"
     )
     return document
+
+
+def _complete_parameters(
+    parameters: object, *, stdin: bool, stdout: bool, stderr: bool
+) -> ProcessParameters:
+    """A copy of a complete ProcessParameters document (validated), with the pipes set."""
+    if parameters is None:
+        raise TypeError("parameters must be a ProcessParameters model, a mapping or JSON text")
+    given: ProcessParameters = coerce_document(
+        parameters, "ProcessParameters", argument="parameters"
+    )
+    params = given.model_copy(deep=True)  # (the caller's model is not changed)
+    params.create_std_in_pipe = stdin
+    params.create_std_out_pipe = stdout
+    params.create_std_err_pipe = stderr and not params.emulate_console
+    return params
 
 
 def _set_command(params: ProcessParameters, command: str | list[str], guest: GuestOs) -> None:
@@ -423,7 +456,7 @@ class Process(HandleOwner):
     async def _create(
         cls,
         system: ComputeSystem,
-        command: Command,
+        command: Command | None,
         *,
         stdin: int | None,
         stdout: int | None,
@@ -434,6 +467,8 @@ class Process(HandleOwner):
         console: tuple[int, int] | None,
         pipe_engine: str | None,
         drain_timeout: float,
+        guest_os: GuestOs | None,
+        parameters: Any,
     ) -> Process:
         engine = resolve_engine(pipe_engine)
         want = (
@@ -441,19 +476,41 @@ class Process(HandleOwner):
             _wants_pipe(stdout, "stdout"),
             _wants_pipe(stderr, "stderr"),
         )
+        guest = _check_guest_os(guest_os)
         # Everything is checked (and the document validated) before any HCS call.
-        checked = _command(command)
-        params = _parameters_without_command(
-            stdin=want[0],
-            stdout=want[1],
-            stderr=want[2],
-            cwd=cwd,
-            env=env,
-            user=user,
-            console=console,
-        )
-        guest = None if isinstance(checked, str) else await guest_os(system)
-        _set_command(params, checked, guest or "Windows")
+        if parameters is not None:
+            building: dict[str, object] = {
+                "command": command,
+                "cwd": cwd,
+                "env": env,
+                "user": user,
+                "console": console,
+            }
+            clash = [name for name, value in building.items() if value is not None]
+            if clash:
+                raise errors.InvalidArgumentError(
+                    f"parameters= is a complete ProcessParameters document: "
+                    f"pass no {', '.join(clash)} with it"
+                )
+            params = _complete_parameters(parameters, stdin=want[0], stdout=want[1], stderr=want[2])
+            args: Any = params
+        else:
+            if command is None:
+                raise TypeError("a command (or a ProcessParameters document as parameters=)")
+            checked = _command(command)
+            params = _parameters_without_command(
+                stdin=want[0],
+                stdout=want[1],
+                stderr=want[2],
+                cwd=cwd,
+                env=env,
+                user=user,
+                console=console,
+            )
+            if guest is None and not isinstance(checked, str):
+                guest = await detect_guest_os(system)
+            _set_command(params, checked, guest or "Windows")
+            args = command
         w_params = to_wide(params.to_json())
         sys_handle = system._require_handle()
         info: ProcessInfo | None = None
@@ -492,7 +549,7 @@ class Process(HandleOwner):
                 raise errors.error_from_hresult(
                     0x8037011D, operation="CreateProcess", system_id=system.id
                 )
-        proc = cls(system, pending, info.process_id, command, guest, drain_timeout)
+        proc = cls(system, pending, info.process_id, args, guest, drain_timeout)
         proc._attach_pipes(info, engine)
         # HCS hands out the process handle while the process may already be running, so
         # it can exit before the callback is registered (events are not replayed).
@@ -551,7 +608,10 @@ class Process(HandleOwner):
 
     @property
     def args(self) -> Any:
-        """The command the process was started with (None for :meth:`open`)."""
+        """The command the process was started with (None for :meth:`open`).
+
+        For a process started with ``parameters=``: the ProcessParameters model sent.
+        """
         return self._args
 
     @property
@@ -606,7 +666,7 @@ class Process(HandleOwner):
 
     async def _guest_os(self) -> GuestOs:
         if self._guest is None:
-            self._guest = await guest_os(self._system)
+            self._guest = await detect_guest_os(self._system)
         return self._guest
 
     async def send_signal(self, sig: int | str) -> bool:
@@ -872,6 +932,8 @@ class ProcessOptions(TypedDict, total=False):
     console: tuple[int, int] | None
     pipe_engine: str | None
     drain_timeout: float | None
+    guest_os: GuestOs | None
+    parameters: Any
 
 
 class OpenProcessOptions(ProcessOptions, total=False):
@@ -892,7 +954,7 @@ class RunProcessOptions(ProcessOptions, total=False):
 
 
 async def open_process(
-    system: ComputeSystem, command: Command, **options: Unpack[OpenProcessOptions]
+    system: ComputeSystem, command: Command | None = None, **options: Unpack[OpenProcessOptions]
 ) -> Process:
     """Start ``command`` in ``system``: :meth:`ComputeSystem.open_process` as a function.
 
@@ -902,7 +964,7 @@ async def open_process(
 
 
 async def run_process(
-    system: ComputeSystem, command: Command, **options: Unpack[RunProcessOptions]
+    system: ComputeSystem, command: Command | None = None, **options: Unpack[RunProcessOptions]
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``command`` to completion: :meth:`ComputeSystem.run_process` as a function."""
     return await system.run_process(command, **options)
@@ -910,7 +972,7 @@ async def run_process(
 
 async def stream_process(
     system: ComputeSystem,
-    command: Command,
+    command: Command | None,
     write: Callable[[str, bytes], object],
     **options: Unpack[ProcessOptions],
 ) -> int:
@@ -920,7 +982,7 @@ async def stream_process(
 
 async def _run(
     system: ComputeSystem,
-    command: Command,
+    command: Command | None,
     input: bytes | None,
     check: bool,
     stdout: int | None,
@@ -951,13 +1013,13 @@ async def _run(
         code = await proc.wait()
     out, err = output.get("stdout"), output.get("stderr")
     if check and code != 0:
-        raise ProcessFailed(code, command, out, err)
-    return subprocess.CompletedProcess(command, code, out, err)
+        raise ProcessFailed(code, proc.args, out, err)
+    return subprocess.CompletedProcess(proc.args, code, out, err)
 
 
 async def _stream(
     system: ComputeSystem,
-    command: Command,
+    command: Command | None,
     write: Callable[[str, bytes], object],
     options: ProcessOptions,
 ) -> int:

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from aiohcs._bridge import LoopBridge
-    from aiohcs.process import Command, Process, ProcessOptions
+    from aiohcs.process import Command, GuestOs, Process, ProcessOptions
     from aiohcs.schema import Properties, SystemExitStatus
 
 __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
@@ -275,7 +275,7 @@ class ComputeSystem(HandleOwner):
 
     async def open_process(
         self,
-        command: Command,
+        command: Command | None = None,
         *,
         stdin: int | None = _PIPE,
         stdout: int | None = _PIPE,
@@ -286,6 +286,8 @@ class ComputeSystem(HandleOwner):
         console: tuple[int, int] | None = None,
         pipe_engine: str | None = None,
         drain_timeout: float | None = None,
+        guest_os: GuestOs | None = None,
+        parameters: Any = None,
     ) -> Process:
         """Start ``command`` in the system; return the :class:`~aiohcs.process.Process`.
 
@@ -298,6 +300,15 @@ class ComputeSystem(HandleOwner):
         ``"fd"`` or ``"thread"`` (see :mod:`aiohcs._pipes`). ``drain_timeout``: how long
         :meth:`~aiohcs.process.Process.wait` waits for the output pipes after the exit
         (default :data:`aiohcs.process.DRAIN_TIMEOUT`).
+
+        ``guest_os``: ``"Linux"`` or ``"Windows"``, how to pass a sequence ``command`` (and
+        signals); by default the system's RuntimeOsType decides, and a system that reports
+        none is taken for Windows. ``parameters``: a complete ProcessParameters document
+        (model, mapping or JSON text; extension members such as the ``OciProcess`` of
+        Linux container guests are kept) sent instead of one built from ``command`` —
+        passing ``command``, ``cwd``, ``env``, ``user`` or ``console`` with it raises
+        :class:`~aiohcs.errors.InvalidArgumentError`. The pipes are still what ``stdin``,
+        ``stdout`` and ``stderr`` ask for (they set its ``Create*Pipe`` members).
         """
         from aiohcs.process import DRAIN_TIMEOUT, Process
 
@@ -313,11 +324,13 @@ class ComputeSystem(HandleOwner):
             console=console,
             pipe_engine=pipe_engine,
             drain_timeout=DRAIN_TIMEOUT if drain_timeout is None else drain_timeout,
+            guest_os=guest_os,
+            parameters=parameters,
         )
 
     async def run_process(
         self,
-        command: Command,
+        command: Command | None = None,
         *,
         input: bytes | None = None,
         check: bool = True,
@@ -330,8 +343,8 @@ class ComputeSystem(HandleOwner):
         Returns ``CompletedProcess(args, returncode, stdout, stderr)`` (output None for
         streams not piped). ``check=True`` raises :class:`~aiohcs.process.ProcessFailed`
         on a non-zero exit. Cancellation kills the process. ``options``: ``cwd``,
-        ``env``, ``user``, ``console``, ``pipe_engine``, ``drain_timeout`` as for
-        :meth:`open_process`.
+        ``env``, ``user``, ``console``, ``pipe_engine``, ``drain_timeout``, ``guest_os``,
+        ``parameters`` as for :meth:`open_process`.
         """
         from aiohcs import process
 
@@ -339,7 +352,7 @@ class ComputeSystem(HandleOwner):
 
     async def stream_process(
         self,
-        command: Command,
+        command: Command | None,
         write: Callable[[str, bytes], object],
         **options: Unpack[ProcessOptions],
     ) -> int:
