@@ -74,6 +74,7 @@ from aiohcs._pipes import (
 )
 from aiohcs.events import EventStream, ProcessExited
 from aiohcs.operation import HandleClosedError, run_operation
+from aiohcs.system import _DRAIN_TIMEOUT
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -110,7 +111,7 @@ PIPE: Final = subprocess.PIPE
 #: No pipe: the process gets no stream (what it then reads/writes is up to the guest).
 DEVNULL: Final = subprocess.DEVNULL
 #: Seconds :meth:`Process.wait` waits, after the exit, for the output pipes to close.
-DRAIN_TIMEOUT: Final = 2.0
+DRAIN_TIMEOUT: Final = _DRAIN_TIMEOUT
 #: The ProcessSignal names Windows guests accept.
 WINDOWS_SIGNALS: Final = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
 #: Linux signal numbers by name (the guest's numbers, whatever the host's are).
@@ -253,6 +254,17 @@ def _check_guest_os(value: object) -> GuestOs | None:
 
 
 # ------------------------------------------------------------------------ parameters
+
+
+def _check_drain_timeout(value: object) -> float:
+    """Seconds to wait for the pipes after the exit: a number >= 0 (``math.inf``: no limit)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"drain_timeout is a number of seconds (math.inf for no limit), not {value!r}"
+        )
+    if not value >= 0:  # (NaN too)
+        raise errors.InvalidArgumentError(f"drain_timeout must be >= 0, not {value!r}")
+    return float(value)
 
 
 def _wants_pipe(value: int | None, name: str) -> bool:
@@ -470,6 +482,7 @@ class Process(HandleOwner):
         guest_os: GuestOs | None,
         parameters: Any,
     ) -> Process:
+        drain_timeout = _check_drain_timeout(drain_timeout)
         engine = resolve_engine(pipe_engine)
         want = (
             _wants_pipe(stdin, "stdin"),
@@ -573,12 +586,21 @@ class Process(HandleOwner):
 
     @classmethod
     async def open(
-        cls, system: ComputeSystem, pid: int, *, drain_timeout: float = DRAIN_TIMEOUT
+        cls,
+        system: ComputeSystem,
+        pid: int,
+        *,
+        drain_timeout: float = DRAIN_TIMEOUT,
+        guest_os: GuestOs | None = None,
     ) -> Process:
         """Open a new handle to the running process ``pid`` of ``system`` (no std streams).
 
         Raises :class:`~aiohcs.errors.ProcessNotFound` if there is no such process.
+        ``drain_timeout`` and ``guest_os`` (for signals) as for
+        :meth:`ComputeSystem.open_process <aiohcs.system.ComputeSystem.open_process>`.
         """
+        drain_timeout = _check_drain_timeout(drain_timeout)
+        guest = _check_guest_os(guest_os)
         sys_handle = system._require_handle()
 
         def do_open(out: Any) -> int:
@@ -590,7 +612,7 @@ class Process(HandleOwner):
                 await pending.open(
                     do_open, operation="OpenProcess", system_id=system.id, process_id=pid
                 )
-        proc = cls(system, pending, pid, None, None, drain_timeout)
+        proc = cls(system, pending, pid, None, guest, drain_timeout)
         # An exit between the open and the registration is caught here.
         await proc._check_missed_exit(on_failure=functools.partial(proc.aclose, wait=False))
         return proc
@@ -931,7 +953,7 @@ class ProcessOptions(TypedDict, total=False):
     user: str | None
     console: tuple[int, int] | None
     pipe_engine: str | None
-    drain_timeout: float | None
+    drain_timeout: float
     guest_os: GuestOs | None
     parameters: Any
 

@@ -58,6 +58,9 @@ __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
 
 #: Ask for a pipe (the default for the std streams of processes; = aiohcs.process.PIPE).
 _PIPE: Final = subprocess.PIPE
+#: Seconds Process.wait waits, after the exit, for the output pipes to close (published as
+#: aiohcs.process.DRAIN_TIMEOUT; defined here, where the first signature needs it).
+_DRAIN_TIMEOUT: Final = 2.0
 # E_INVALIDARG, E_POINTER: what a host that refuses a NULL namespace would return.
 _BAD_ARGUMENT: Final = frozenset({0x80070057, 0x80004003})
 
@@ -285,7 +288,7 @@ class ComputeSystem(HandleOwner):
         user: str | None = None,
         console: tuple[int, int] | None = None,
         pipe_engine: str | None = None,
-        drain_timeout: float | None = None,
+        drain_timeout: float = _DRAIN_TIMEOUT,
         guest_os: GuestOs | None = None,
         parameters: Any = None,
     ) -> Process:
@@ -299,7 +302,7 @@ class ComputeSystem(HandleOwner):
         output then comes on ``stdout`` and there is no ``stderr``. ``pipe_engine``:
         ``"fd"`` or ``"thread"`` (see :mod:`aiohcs._pipes`). ``drain_timeout``: how long
         :meth:`~aiohcs.process.Process.wait` waits for the output pipes after the exit
-        (default :data:`aiohcs.process.DRAIN_TIMEOUT`).
+        (seconds, default :data:`aiohcs.process.DRAIN_TIMEOUT`; ``math.inf``: no limit).
 
         ``guest_os``: ``"Linux"`` or ``"Windows"``, how to pass a sequence ``command`` (and
         signals); by default the system's RuntimeOsType decides, and a system that reports
@@ -310,7 +313,7 @@ class ComputeSystem(HandleOwner):
         :class:`~aiohcs.errors.InvalidArgumentError`. The pipes are still what ``stdin``,
         ``stdout`` and ``stderr`` ask for (they set its ``Create*Pipe`` members).
         """
-        from aiohcs.process import DRAIN_TIMEOUT, Process
+        from aiohcs.process import Process
 
         return await Process._create(
             self,
@@ -323,7 +326,7 @@ class ComputeSystem(HandleOwner):
             user=user,
             console=console,
             pipe_engine=pipe_engine,
-            drain_timeout=DRAIN_TIMEOUT if drain_timeout is None else drain_timeout,
+            drain_timeout=drain_timeout,
             guest_os=guest_os,
             parameters=parameters,
         )

@@ -3,13 +3,17 @@
 ``guest_os=`` overrides the detection from the system's RuntimeOsType (a system that
 reports none is guessed to be Windows, and the guess is not remembered); ``parameters=``
 sends a complete ProcessParameters document (extension members such as ``OciProcess``
-kept). Every test runs on asyncio and trio.
+kept). ``drain_timeout`` is the same keyword wherever a process is made or opened.
+Every test runs on asyncio and trio.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import signal
+import typing
 from typing import Any
 
 import pytest
@@ -248,3 +252,57 @@ async def test_a_bad_complete_document_is_refused_before_hcs(linux: ComputeSyste
             await linux.open_process(parameters=42)
         with pytest.raises(TypeError, match="a command"):
             await linux.open_process()
+
+
+async def test_process_open_takes_guest_os_for_signals(linux: ComputeSystem, spy: Spy) -> None:
+    async with await linux.open_process("sleep 30", stdin=None, stdout=None) as proc:
+        other = await process.Process.open(linux, proc.pid, guest_os="Linux")
+        async with other:
+            assert await other.send_signal("SIGTERM") is True  # (a Windows guess refuses it)
+        assert await proc.wait() == 128 + signal.SIGTERM
+    assert spy.queries == 0
+
+
+# ---------------------------------------------------------------- drain_timeout
+
+
+def test_drain_timeout_is_the_same_keyword_everywhere() -> None:
+    for function in (process.Process.open, ComputeSystem.open_process):
+        parameter = inspect.signature(function).parameters["drain_timeout"]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameter.default == process.DRAIN_TIMEOUT == 2.0
+        assert parameter.annotation == "float"
+    assert typing.get_type_hints(process.ProcessOptions)["drain_timeout"] is float
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (None, TypeError),
+        ("1", TypeError),
+        (True, TypeError),
+        (-0.5, errors.InvalidArgumentError),
+        (math.nan, errors.InvalidArgumentError),
+    ],
+)
+async def test_a_bad_drain_timeout_is_refused_before_hcs(
+    linux: ComputeSystem, value: Any, error: type[Exception]
+) -> None:
+    async with no_hcs_call(linux):
+        with pytest.raises(error, match="drain_timeout"):
+            await linux.open_process(["true"], drain_timeout=value)
+        with pytest.raises(error, match="drain_timeout"):
+            await process.Process.open(linux, 1, drain_timeout=value)
+        with pytest.raises(error, match="drain_timeout"):
+            await linux.run_process(["true"], drain_timeout=value)
+
+
+@pytest.mark.parametrize("value", [0, 0.5, math.inf])
+async def test_drain_timeouts_that_are_taken(linux: ComputeSystem, value: float) -> None:
+    result = await linux.run_process(["echo", "x"], drain_timeout=value)
+    assert result.stdout == b"x\n"
+    async with await linux.open_process(["sleep", "30"], stdin=None) as proc:
+        async with await process.Process.open(linux, proc.pid, drain_timeout=value) as other:
+            assert await other.kill() is True
+            assert await other.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == 128 + signal.SIGKILL
