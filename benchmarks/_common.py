@@ -97,14 +97,15 @@ class RawSystem:
     def blocking_properties(self) -> Any:
         """HcsGetComputeSystemProperties + HcsWaitForOperationResult, as a sync program would.
 
-        Returns the parsed document, like ``await system.properties()``.
+        Returns the document parsed into the same model as ``await system.properties()``
+        (``aiohcs.schema.Properties``), so that both sides pay for the same parsing.
         """
         op = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
         try:
             check(lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL))
             pp = new_document_ptr()
             check(lib.HcsWaitForOperationResult(op, INFINITE, pp))
-            return json.loads(take_document(pp) or "null")
+            return _parse_properties(take_document(pp))
         finally:
             lib.HcsCloseOperation(op)
 
@@ -119,7 +120,7 @@ class RawSystem:
         pp = new_document_ptr()
         try:
             check(lib.HcsWaitForOperationResult(op, INFINITE, pp))
-            return json.loads(take_document(pp) or "null")
+            return _parse_properties(take_document(pp))
         finally:
             lib.HcsCloseOperation(op)
 
@@ -133,3 +134,10 @@ class RawSystem:
 
 def _json(value: Any) -> str:
     return json.dumps(value)
+
+
+def _parse_properties(document: str | None) -> Any:
+    """The returned document as ``aiohcs.schema.Properties`` (what properties() returns)."""
+    from aiohcs.schema import Properties
+
+    return Properties.model_validate_json(document or "{}")

@@ -1,7 +1,7 @@
 """Operation throughput: ``await system.properties()`` against the alternatives, in one run.
 
-* raw: the plain cffi call + a blocking ``HcsWaitForOperationResult`` + ``json.loads`` (a
-  sync program getting the same parsed document);
+* raw: the plain cffi call + a blocking ``HcsWaitForOperationResult`` + parsing the document
+  into the same ``aiohcs.schema.Properties`` model (a sync program getting the same result);
 * aiohcs: the callback bridge (completion callback → C queue → drain task → waiter);
 * thread-per-operation: ``anyio.to_thread.run_sync`` around the blocking call (the design
   aiohcs avoids), with a 1000-thread limiter and with anyio's default limiter (40).
