@@ -2,7 +2,8 @@
 
 A small C driver links aiohcs/_native/bridge.c against fake HCS functions (operations that
 carry a result, a document and pipe handles; counters for closes and frees). Producer
-threads invoke the bridge's completion and event callbacks as HCS threads would, while
+threads invoke the bridge's completion and event callbacks as HCS threads would (and post
+items as worker threads do; some ids are one-shot), while
 consumer threads wait on each queue's wake socket, drain it, release the items, and free
 queues in the middle of the traffic (a loop shutting down). The driver then checks that
 every operation was closed exactly once, every document freed once, every pipe handle
@@ -89,7 +90,11 @@ static void *producer(void *arg)
         int q = (int)(rand_r(&seed) % QUEUES), k = (int)(rand_r(&seed) % IDS_PER_QUEUE);
         uint64_t id = ids[q][k];
         if (rand_r(&seed) % 50 == 0) id = 999999999; /* never registered */
-        if (rand_r(&seed) % 2) {
+        unsigned what = rand_r(&seed) % 3;
+        if (what == 2) {
+            /* a worker thread reporting a blocking call it made for the id */
+            aiohcs_post(id, (int32_t)(rand_r(&seed) % 7));
+        } else if (what == 1) {
             HCS_EVENT ev; ev.Type = HcsEventSystemExited; ev.EventData = data; ev.Operation = NULL;
             aiohcs_event_callback(&ev, (void *)(uintptr_t)id);
         } else {
@@ -105,9 +110,14 @@ static void *producer(void *arg)
 static void consume(int q, aiohcs_item *items)
 {
     size_t n;
-    while ((n = aiohcs_queue_drain(queues[q], items, 16)) > 0) {
+    /* Odd queues consume their wake bytes inside the drain call. */
+    int first = q % 2;
+    while ((n = first ? aiohcs_queue_drain_wake(queues[q], (uint64_t)rfd[q], items, 16)
+                      : aiohcs_queue_drain(queues[q], items, 16)) > 0) {
+        first = 0;
         for (size_t i = 0; i < n; i++) {
             assert(items[i].payload == NULL || items[i].payload[items[i].payload_length] == 0);
+            assert(items[i].kind != AIOHCS_ITEM_CALL || items[i].payload == NULL);
             if (items[i].flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
                 assert(items[i].process_id == 42);
                 CloseHandle(items[i].std_input); CloseHandle(items[i].std_output);
@@ -126,7 +136,8 @@ static void *consumer(void *arg)
     for (;;) {
         struct pollfd p = { rfd[q], POLLIN, 0 };
         poll(&p, 1, 5);
-        while (read(rfd[q], buf, sizeof buf) > 0) {}
+        if (q % 2 == 0)
+            while (read(rfd[q], buf, sizeof buf) > 0) {}
         consume(q, items);
         /* Queue 0 shuts down half-way (a loop going away). */
         if (q == 0 && atomic_load(&delivered[0]) > 2000 && !atomic_load(&freed[0])) {
@@ -150,8 +161,28 @@ int main(void)
         fcntl(sv[0], F_SETFL, O_NONBLOCK); fcntl(sv[1], F_SETFL, O_NONBLOCK);
         rfd[q] = sv[0]; wfd[q] = sv[1];
         queues[q] = aiohcs_queue_new((uint64_t)wfd[q]);
+        /* Plain ids, ids that go with their completion, ids that go with their
+         * completion and their posted item. */
+        static const uint32_t flags[4] = {
+            0, AIOHCS_REGISTER_PROCESS_INFO, AIOHCS_REGISTER_ONESHOT,
+            AIOHCS_REGISTER_ONESHOT | AIOHCS_REGISTER_POSTED | AIOHCS_REGISTER_PROCESS_INFO};
         for (int k = 0; k < IDS_PER_QUEUE; k++)
-            ids[q][k] = aiohcs_register(queues[q], k % 2 ? AIOHCS_REGISTER_PROCESS_INFO : 0);
+            ids[q][k] = aiohcs_register(queues[q], flags[k % 4]);
+    }
+    /* register_operation + one completion: the one-shot id is gone afterwards. */
+    {
+        size_t before = aiohcs_registered_count();
+        uint64_t id = 0;
+        HCS_OPERATION op = aiohcs_register_operation(queues[3], AIOHCS_REGISTER_ONESHOT, &id);
+        if (op == NULL || id == 0 || aiohcs_registered_count() != before + 1) return 8;
+        aiohcs_operation_completion(op, (void *)(uintptr_t)id);
+        if (aiohcs_registered_count() != before) return 8;
+        if (aiohcs_unregister(id) != 0) return 8;
+        /* ONESHOT | POSTED: gone only once both items are queued. */
+        id = aiohcs_register(queues[3], AIOHCS_REGISTER_ONESHOT | AIOHCS_REGISTER_POSTED);
+        if (aiohcs_post(id, 0) != 1 || aiohcs_registered_count() != before + 1) return 9;
+        aiohcs_operation_completion(HcsCreateOperation(NULL, NULL), (void *)(uintptr_t)id);
+        if (aiohcs_registered_count() != before || aiohcs_post(id, 0) != 0) return 9;
     }
     pthread_t prod[PRODUCERS], cons[QUEUES];
     for (int q = 0; q < QUEUES; q++)
@@ -184,7 +215,7 @@ int main(void)
     if (atomic_load(&docs_freed) != atomic_load(&docs_made)) return 4;
     if (atomic_load(&handles_closed) != atomic_load(&handles_made)) return 5;
     if (aiohcs_registered_count() != 0) return 6;
-    if (total_ops < PRODUCERS * PER_PRODUCER / 3) return 7;
+    if (total_ops < PRODUCERS * PER_PRODUCER / 4) return 7; /* a third are completions */
     return 0;
 }
 """

@@ -8,7 +8,12 @@
  * loop's wake socket; the loop drains the queue with aiohcs_queue_drain.
  *
  * Contexts are integer ids, never pointers: an id that is not (or no longer) registered is
- * ignored, so a late callback cannot touch freed memory.
+ * ignored, so a late callback cannot touch freed memory. An id registered ONESHOT (and/or
+ * POSTED) is forgotten as soon as its completion (and/or its aiohcs_post item) is queued:
+ * an operation completes once, and the loop then need not unregister it.
+ *
+ * aiohcs_post queues an item from any other thread (a worker that made a blocking call for
+ * the loop): the loop learns of it through the same queue and wake-up as of a callback.
  *
  * Locks: one registry lock (id -> queue) and one lock per queue; the order is registry
  * then queue. No HCS function is called with a lock held. The registry lock is held while
@@ -163,6 +168,27 @@ size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max)
     return n;
 }
 
+size_t aiohcs_queue_drain_wake(aiohcs_queue *q, uint64_t read_socket, aiohcs_item *items,
+                               size_t max)
+{
+    /* Consume the wake bytes first: a byte written after this point announces items this
+     * drain may already take (the next wake-up then finds the queue empty), never the
+     * other way round. */
+    char buf[256];
+    for (;;) {
+#ifdef _WIN32
+        int n = recv((SOCKET)read_socket, buf, (int)sizeof buf, 0);
+#else
+        ssize_t n = read((int)read_socket, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+#endif
+        if (n < (int)sizeof buf)
+            break;
+    }
+    return aiohcs_queue_drain(q, items, max);
+}
+
 size_t aiohcs_queue_length(aiohcs_queue *q)
 {
     LOCK(&q->lock);
@@ -193,6 +219,7 @@ typedef struct entry {
     uint64_t id;
     aiohcs_queue *queue;
     uint32_t flags;
+    uint32_t awaiting; /* ONESHOT/POSTED items still to come; 0: until unregistered */
     struct entry *next;
 } entry;
 
@@ -209,15 +236,23 @@ static size_t bucket_of(uint64_t id, size_t n)
     return (size_t)id & (n - 1);
 }
 
-/* Called with registry_lock held. */
-static entry *find_entry(uint64_t id)
+/* Called with registry_lock held: the link that points at id's entry, or NULL. */
+static entry **find_link(uint64_t id)
 {
     if (bucket_count == 0)
         return NULL;
-    for (entry *e = buckets[bucket_of(id, bucket_count)]; e != NULL; e = e->next)
-        if (e->id == id)
-            return e;
+    for (entry **link = &buckets[bucket_of(id, bucket_count)]; *link != NULL;
+         link = &(*link)->next)
+        if ((*link)->id == id)
+            return link;
     return NULL;
+}
+
+/* Called with registry_lock held. */
+static entry *find_entry(uint64_t id)
+{
+    entry **link = find_link(id);
+    return link != NULL ? *link : NULL;
 }
 
 /* Called with registry_lock held; growing is best effort. */
@@ -259,6 +294,7 @@ uint64_t aiohcs_register(aiohcs_queue *queue, uint32_t flags)
     e->id = next_id++;
     e->queue = queue;
     e->flags = flags;
+    e->awaiting = flags & (AIOHCS_REGISTER_ONESHOT | AIOHCS_REGISTER_POSTED);
     size_t i = bucket_of(e->id, bucket_count);
     e->next = buckets[i];
     buckets[i] = e;
@@ -272,17 +308,11 @@ int aiohcs_unregister(uint64_t id)
 {
     entry *found = NULL;
     LOCK(&registry_lock);
-    if (bucket_count != 0) {
-        entry **link = &buckets[bucket_of(id, bucket_count)];
-        while (*link != NULL) {
-            if ((*link)->id == id) {
-                found = *link;
-                *link = found->next;
-                entry_count--;
-                break;
-            }
-            link = &(*link)->next;
-        }
+    entry **link = find_link(id);
+    if (link != NULL) {
+        found = *link;
+        *link = found->next;
+        entry_count--;
     }
     UNLOCK(&registry_lock);
     free(found);
@@ -347,9 +377,11 @@ static int lookup(uint64_t id, uint32_t *flags)
 static int deliver(aiohcs_item *item)
 {
     int delivered = 0;
+    entry *done = NULL;
     LOCK(&registry_lock);
-    entry *e = find_entry(item->id);
-    if (e != NULL) {
+    entry **link = find_link(item->id);
+    if (link != NULL) {
+        entry *e = *link;
         aiohcs_queue *q = e->queue;
         int was_empty = 0;
         LOCK(&q->lock);
@@ -364,9 +396,33 @@ static int deliver(aiohcs_item *item)
         UNLOCK(&q->lock);
         if (was_empty)
             wake(q->wake_socket);
+        uint32_t last = item->kind == AIOHCS_ITEM_COMPLETION ? AIOHCS_REGISTER_ONESHOT
+                        : item->kind == AIOHCS_ITEM_CALL     ? AIOHCS_REGISTER_POSTED
+                                                             : 0;
+        if (delivered && (e->awaiting & last)) {
+            e->awaiting &= ~last;
+            if (e->awaiting == 0) {
+                /* Everything this id was registered for is queued: nothing more comes. */
+                *link = e->next;
+                entry_count--;
+                done = e;
+            }
+        }
     }
     UNLOCK(&registry_lock);
+    free(done);
     return delivered;
+}
+
+int aiohcs_post(uint64_t id, int32_t result)
+{
+    aiohcs_item item;
+    memset(&item, 0, sizeof item);
+    item.timestamp_ns = aiohcs_now_ns();
+    item.id = id;
+    item.kind = AIOHCS_ITEM_CALL;
+    item.result = result;
+    return deliver(&item);
 }
 
 /* ---- the callbacks ------------------------------------------------------------------ */
@@ -456,6 +512,20 @@ void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context)
 HCS_OPERATION aiohcs_create_operation(uint64_t id)
 {
     return HcsCreateOperation((const void *)(uintptr_t)id, aiohcs_operation_completion);
+}
+
+HCS_OPERATION aiohcs_register_operation(aiohcs_queue *queue, uint32_t flags, uint64_t *id)
+{
+    uint64_t ident = aiohcs_register(queue, flags);
+    if (ident == 0)
+        return NULL;
+    HCS_OPERATION operation = aiohcs_create_operation(ident);
+    if (operation == NULL) {
+        aiohcs_unregister(ident);
+        return NULL;
+    }
+    *id = ident;
+    return operation;
 }
 
 void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id)
