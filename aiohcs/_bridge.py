@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import socket
 import threading
 import weakref
-from collections.abc import Callable, Coroutine
-from typing import Any, Final, NamedTuple, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -39,22 +40,35 @@ __all__ = [
     "BridgeClosedError",
     "Item",
     "LoopBridge",
+    "Sleeper",
     "Target",
     "current_bridge",
     "now_ns",
+    "run_sync",
 ]
+
+_T = TypeVar("_T")
+# A job for the worker threads: fn, args, and what to run instead if it is dropped.
+_Job: TypeAlias = "tuple[Callable[..., None], tuple[Any, ...], Callable[[], None] | None]"
 
 _log: Final = logging.getLogger("aiohcs")
 
-_BATCH: Final = 256
-# Items dispatched per wake-up before the loop gets a turn.
-_BUDGET: Final = 4 * _BATCH
+# Items dispatched per turn of the loop. Each item usually makes one task runnable, and the
+# loop runs every task made runnable in one turn before it looks at timers and I/O again:
+# a small budget keeps a burst of completions from stalling the loop (its lag is about
+# budget x the cost of one woken task's step), at the price of one more loop turn per
+# _BUDGET items.
+_BUDGET: Final = 16
+_BATCH: Final = _BUDGET
 
 ITEM_COMPLETION: Final[int] = lib.AIOHCS_ITEM_COMPLETION
 ITEM_EVENT: Final[int] = lib.AIOHCS_ITEM_EVENT
+ITEM_CALL: Final[int] = lib.AIOHCS_ITEM_CALL
 _PAYLOAD_LOST: Final[int] = lib.AIOHCS_ITEM_PAYLOAD_LOST
 _HAS_PROCESS_INFO: Final[int] = lib.AIOHCS_ITEM_HAS_PROCESS_INFO
 REGISTER_PROCESS_INFO: Final[int] = lib.AIOHCS_REGISTER_PROCESS_INFO
+REGISTER_ONESHOT: Final[int] = lib.AIOHCS_REGISTER_ONESHOT
+REGISTER_POSTED: Final[int] = lib.AIOHCS_REGISTER_POSTED
 
 
 class BridgeClosedError(RuntimeError):
@@ -185,8 +199,21 @@ class LoopBridge:
         self.backend = backend
         self._native = _NativeQueue()
         self._queue = self._native.queue
+        self._rfd = self._native.rsock.fileno()
         self._items = ffi.new("aiohcs_item[]", _BATCH)
+        self._new_id = ffi.new("uint64_t *")
         self._targets: dict[int, Target] = {}
+        #: asyncio: the loop (futures for :class:`Sleeper`); None on trio.
+        self.loop: Any = None
+        if backend == "asyncio":
+            import asyncio
+
+            self.loop = asyncio.get_running_loop()
+        # Jobs for the worker threads, handed over together once this turn of the loop
+        # is done (see submit_job).
+        self._jobs: list[
+            tuple[Callable[..., None], tuple[Any, ...], Callable[[], None] | None]
+        ] = []
         self.closed = False
         self.thread_id = threading.get_ident()
         self._task: Any = None
@@ -207,6 +234,24 @@ class LoopBridge:
         self._targets[ident] = target
         return ident
 
+    def register_operation(self, target: Target, flags: int = 0) -> tuple[int, Any]:
+        """Register ``target`` and create its ``HCS_OPERATION`` in one C call: (id, operation).
+
+        With :data:`REGISTER_ONESHOT` in ``flags`` the C side forgets the id when the
+        completion is queued (with :data:`REGISTER_POSTED` too: once the completion and
+        the :c:func:`aiohcs_post` item are); the target then calls :meth:`forget`
+        instead of :meth:`unregister`.
+        """
+        if self.closed:
+            raise BridgeClosedError("the event loop of this object has shut down")
+        out = self._new_id
+        op = lib.aiohcs_register_operation(self._queue, flags, out)
+        if op == ffi.NULL:
+            raise MemoryError("aiohcs: cannot create an HCS operation")
+        ident: int = out[0]
+        self._targets[ident] = target
+        return ident, op
+
     def unregister(self, ident: int) -> None:
         """Forget ``ident`` (C and Python side); later callbacks for it are dropped in C.
 
@@ -215,8 +260,47 @@ class LoopBridge:
         lib.aiohcs_unregister(ident)
         self._targets.pop(ident, None)
 
+    def forget(self, ident: int) -> None:
+        """Forget ``ident`` on the Python side only (a one-shot id the C side dropped)."""
+        self._targets.pop(ident, None)
+
     def __len__(self) -> int:
         return len(self._targets)
+
+    # ---------------------------------------------------------------- worker threads
+
+    def submit_job(
+        self, fn: Callable[..., None], *args: Any, on_drop: Callable[[], None] | None = None
+    ) -> None:
+        """Have a worker thread run ``fn(*args)`` soon (it reports through the queue).
+
+        The jobs of one turn of the loop are handed to the threads together at the start
+        of the next turn. Threads woken in the middle of a busy turn would each compete
+        with the loop for the GIL at every C call it makes (measured: that doubled the
+        length of the turn that starts 100 creates); handed over together, they mostly
+        run while the loop waits for I/O. Jobs still waiting when the loop shuts down are
+        dropped: ``on_drop()`` then runs on the loop instead (their targets are told the
+        bridge closed).
+        """
+        if self.closed:
+            raise BridgeClosedError("the event loop of this object has shut down")
+        jobs = self._jobs
+        jobs.append((fn, args, on_drop))
+        if len(jobs) == 1:
+            if self.loop is not None:
+                self.loop.call_soon(self._flush_jobs)
+            else:
+                import trio
+
+                trio.lowlevel.current_trio_token().run_sync_soon(self._flush_jobs)
+
+    def _flush_jobs(self) -> None:
+        jobs, self._jobs = self._jobs, []
+        if self.closed:
+            _drop_jobs(jobs)
+            return
+        for fn, args, _ in jobs:
+            workers.submit(fn, *args)
 
     # ---------------------------------------------------------------- draining
 
@@ -229,27 +313,25 @@ class LoopBridge:
         """
         if self.closed:
             return 0
-        # Consume the wake bytes first (a byte written after this point announces items
-        # this drain may already take; the next wake-up then finds the queue empty).
-        try:
-            while len(self._native.rsock.recv(4096)) == 4096:
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
         total = 0
         self.more = False
-        while total < budget:
-            n = lib.aiohcs_queue_drain(self._queue, self._items, _BATCH)
-            if n == 0:
-                break
+        # The first call also consumes the wake bytes, before it takes items (a byte
+        # written after that announces items this drain may already take; the next
+        # wake-up then finds the queue empty).
+        want = min(budget, _BATCH)
+        n = lib.aiohcs_queue_drain_wake(self._queue, self._rfd, self._items, want)
+        while n:
             batch = _decode_items(self._items, n)
             for item in batch:
                 self._dispatch(item)
             total += n
-            if n < _BATCH:
+            if n < want or self.closed:
                 break
-        else:
-            self.more = True
+            if total >= budget:
+                self.more = True
+                break
+            want = min(budget - total, _BATCH)
+            n = lib.aiohcs_queue_drain(self._queue, self._items, want)
         self.dispatched += total
         return total
 
@@ -268,11 +350,19 @@ class LoopBridge:
     async def _run(self) -> None:
         try:
             rsock = self._native.rsock
+            wait_readable: Callable[[Any], Awaitable[None]] = anyio.wait_readable
+            checkpoint: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
+            if self.backend == "trio":
+                import trio
+
+                # The same waits without anyio's wrappers (this loop runs per wake-up).
+                wait_readable = trio.lowlevel.wait_readable
+                checkpoint = trio.lowlevel.checkpoint
             while True:
-                await anyio.wait_readable(rsock)
+                await wait_readable(rsock)
                 self.drain()
                 while self.more:
-                    await anyio.lowlevel.checkpoint()
+                    await checkpoint()
                     self.drain()
         except Exception:
             # Never crash the loop (a trio system task that raises would): the bridge
@@ -287,6 +377,8 @@ class LoopBridge:
         # The bridge stays mapped to its loop, so later calls there fail fast instead of
         # starting a drain task on a loop that is shutting down.
         self.closed = True
+        jobs, self._jobs = self._jobs, []
+        _drop_jobs(jobs)
         # First the C side: afterwards no callback reaches this loop any more.
         self._native.free()
         targets = list(self._targets.values())
@@ -356,6 +448,185 @@ class LoopBridge:
             self._shutdown()
 
 
+def _drop_jobs(jobs: list[_Job]) -> None:
+    for _, _, on_drop in jobs:
+        if on_drop is not None:
+            try:
+                on_drop()
+            except Exception:
+                _log.exception("aiohcs: error while dropping a job at loop shutdown")
+
+
+class Sleeper:
+    """A task parked until the loop wakes it: the cheapest wait each backend offers.
+
+    asyncio parks on a bare future, trio with ``wait_task_rescheduled``. :meth:`_sleep`
+    returns after :meth:`_wake` (or raises on cancellation); callers re-check their own
+    condition in a loop. Loop thread only; at most one task sleeps at a time.
+    """
+
+    __slots__ = ("_parked", "bridge")
+
+    def __init__(self, bridge: LoopBridge) -> None:
+        self.bridge = bridge
+        self._parked: Any = None
+
+    async def _sleep(self) -> None:
+        loop = self.bridge.loop
+        if loop is not None:
+            self._parked = future = loop.create_future()
+            await future
+            return
+        import trio
+
+        self._parked = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
+
+    def _abort(self, raise_cancel: Any) -> Any:
+        import trio
+
+        self._parked = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake(self) -> None:
+        parked = self._parked
+        if parked is None:
+            return
+        self._parked = None
+        if self.bridge.loop is not None:
+            if not parked.done():
+                parked.set_result(None)
+        else:
+            import trio
+
+            trio.lowlevel.reschedule(parked)
+
+
+class _CallWaiter(Sleeper):
+    """The target of one :func:`run_sync` call: its outcome arrives as an ITEM_CALL item."""
+
+    __slots__ = ("done", "error", "id", "value")
+
+    def __init__(self, bridge: LoopBridge) -> None:
+        super().__init__(bridge)
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.id = 0
+
+    def _deliver(self, item: Item) -> None:
+        self.bridge.forget(self.id)  # (registered POSTED: the C side forgot it)
+        self.done = True
+        self._wake()
+
+    def _bridge_closed(self) -> None:
+        if not self.done:
+            self.done = True
+            self.error = BridgeClosedError("the event loop shut down while a call was running")
+        self._wake()
+
+
+def _call_job(waiter: _CallWaiter, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        waiter.value = fn(*args)
+    except BaseException as exc:  # handed to the waiting task
+        waiter.error = exc
+    lib.aiohcs_post(waiter.id, 0)
+
+
+async def run_sync(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run ``fn(*args)`` in a worker thread and return its result (or raise its error).
+
+    For blocking HCS calls (close, open, ...): like ``anyio.to_thread.run_sync`` but the
+    result comes back through the bridge's queue (no per-call future, limiter or
+    ``call_soon_threadsafe``), which costs the loop far less. The call always runs to its
+    end: waiting for it is shielded from cancellation (as it must be for a call that
+    holds an HCS handle); a cancellation is delivered at the caller's next checkpoint.
+    """
+    bridge = current_bridge()
+    waiter = _CallWaiter(bridge)
+    waiter.id = bridge.register(waiter, REGISTER_POSTED)
+    try:
+        bridge.submit_job(_call_job, waiter, fn, args)
+    except BaseException:
+        bridge.unregister(waiter.id)
+        raise
+    with anyio.CancelScope(shield=True):
+        while not waiter.done:
+            await waiter._sleep()
+    if waiter.error is not None:
+        raise waiter.error
+    value: _T = waiter.value
+    return value
+
+
+class WorkerPool:
+    """Threads for blocking calls; they hand results back through the bridge's queue.
+
+    Threads start on demand (up to :attr:`MAX_THREADS`) and end after :attr:`IDLE_SECONDS`
+    without work. A job is ``fn(*args)``; it must not raise (jobs report their outcome with
+    :c:func:`aiohcs_post`, which wakes the loop that waits for it). These are aiohcs'
+    own threads, never HCS threads: running Python on them is fine.
+    """
+
+    MAX_THREADS: Final = 40
+    IDLE_SECONDS: Final = 10.0
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._pending = 0  # jobs queued, not yet taken
+        self._waiting = 0  # threads waiting for a job
+        self.threads = 0
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue ``fn(*args)`` for a worker thread (starting one if none is free)."""
+        with self._lock:
+            self._pending += 1
+            spawn = self._pending > self._waiting and self.threads < self.MAX_THREADS
+            if spawn:
+                self.threads += 1
+        if spawn:
+            try:
+                threading.Thread(target=self._work, name="aiohcs worker", daemon=True).start()
+            except BaseException:
+                with self._lock:
+                    self.threads -= 1
+                    alone = self.threads == 0
+                    if alone:
+                        self._pending -= 1
+                if alone:  # nobody would ever run the job
+                    raise
+        self._jobs.put((fn, args))
+
+    def _work(self) -> None:
+        jobs, lock = self._jobs, self._lock
+        while True:
+            with lock:
+                self._waiting += 1
+            try:
+                fn, args = jobs.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with lock:
+                    self._waiting -= 1
+                    # Stay if the others waiting cannot take every queued job.
+                    if self._pending <= self._waiting:
+                        self.threads -= 1
+                        return
+                continue
+            with lock:
+                self._waiting -= 1
+                self._pending -= 1
+            fn(*args)
+            del fn, args
+
+
+#: The process-wide pool for blocking HCS calls (every loop shares it).
+workers: Final = WorkerPool()
+
+
 # Loop token -> its bridge. Neither side keeps the loop alive: the map is weak on the loop,
 # and holds the bridge weakly too (the bridge is kept alive by its drain task, which the
 # loop owns), so a loop that is dropped without clean-up takes its bridge with it and the
@@ -371,7 +642,9 @@ def _native_token() -> tuple[str, object]:
 
         return backend, asyncio.get_running_loop()
     if backend == "trio":
-        return backend, anyio.lowlevel.current_token().native_token
+        import trio
+
+        return backend, trio.lowlevel.current_trio_token()
     raise RuntimeError(f"aiohcs supports asyncio and trio, not {backend!r}")
 
 

@@ -28,6 +28,7 @@ changes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -38,11 +39,15 @@ import anyio
 import anyio.to_thread
 
 from aiohcs._bridge import (
+    ITEM_CALL,
+    REGISTER_ONESHOT,
+    REGISTER_POSTED,
     REGISTER_PROCESS_INFO,
     BridgeClosedError,
     Item,
     LoopBridge,
     ProcessInfo,
+    Sleeper,
     close_process_handles,
     current_bridge,
 )
@@ -93,27 +98,54 @@ class OperationResult(NamedTuple):
     process_info: ProcessInfo | None
 
 
-class _Waiter:
-    """The target of one operation id: an event plus a result slot."""
+class _Waiter(Sleeper):
+    """The target of one operation id and the task waiting for it.
 
-    __slots__ = ("abandoned", "bridge", "error", "event", "id", "item", "on_abandoned")
+    It receives the completion and, for a start made in a worker thread, that thread's
+    outcome (an ITEM_CALL item).
+    """
+
+    __slots__ = (
+        "abandoned",
+        "begun",
+        "called",
+        "completed",
+        "error",
+        "id",
+        "item",
+        "on_abandoned",
+    )
 
     def __init__(self, bridge: LoopBridge, on_abandoned: Callable[[Item], None] | None) -> None:
-        self.bridge = bridge
-        self.event = anyio.Event()
+        super().__init__(bridge)
         self.item: Item | None = None
         self.error: BaseException | None = None
         self.abandoned = False
         self.on_abandoned = on_abandoned
         self.id = 0
+        # A start made in a worker thread: its outcome, and whether the thread reported it
+        # (the completion may arrive first). The id is registered ONESHOT (+ POSTED for a
+        # start in a thread): the C side forgets it once everything came, and so does
+        # Python then. Only a start that failed is unregistered explicitly.
+        self.begun: tuple[int, str | None] | BaseException | None = None
+        self.called = True
+        self.completed = False
 
     def _deliver(self, item: Item) -> None:
-        self.bridge.unregister(self.id)
+        if item.kind == ITEM_CALL:
+            self.called = True
+            if self.completed:
+                self.bridge.forget(self.id)
+            self._wake()
+            return
+        self.completed = True
+        if self.called:
+            self.bridge.forget(self.id)
         if self.abandoned:
             self._drop(item)
             return
         self.item = item
-        self.event.set()
+        self._wake()
 
     def _drop(self, item: Item) -> None:
         """Nobody takes this completion: release what it owns."""
@@ -130,14 +162,102 @@ class _Waiter:
             self.error = BridgeClosedError(
                 "the event loop shut down while an HCS operation was in flight"
             )
-        self.event.set()
+        self._wake()
 
     def fail(self, error: BaseException) -> None:
         """Resolve the waiter with ``error``; the late completion will be dropped."""
         if self.item is None and self.error is None:
             self.error = error
             self.abandoned = True
-            self.event.set()
+            self._wake()
+
+    def begin(self, start: Callable[[Any], int], process_info: bool) -> tuple[int, str | None]:
+        """Register, create the operation and call ``start`` on the loop thread."""
+        bridge = self.bridge
+        flags = REGISTER_ONESHOT | REGISTER_PROCESS_INFO if process_info else REGISTER_ONESHOT
+        self.id, op = bridge.register_operation(self, flags)
+        t0 = time.perf_counter()
+        try:
+            hr: int = start(op)
+        except BaseException:
+            lib.HcsCloseOperation(op)
+            bridge.unregister(self.id)
+            raise
+        _start_cost.record(time.perf_counter() - t0)
+        if hr >= 0:
+            return hr, None
+        # Failed synchronously: no callback will come.
+        document = _failure_document(op)
+        bridge.unregister(self.id)
+        return hr, document
+
+    async def begin_in_thread(
+        self, start: Callable[[Any], int], process_info: bool, owner: OperationOwner | None
+    ) -> tuple[int, str | None]:
+        """Like :meth:`begin`, with ``start`` called in a worker thread.
+
+        Waiting for the thread is shielded: the call holds the handle, and what it started
+        must be known (a cancellation is delivered when the operation is awaited).
+        """
+        bridge = self.bridge
+        self.called = False
+        # The operation is created here: the thread then only makes the call.
+        flags = REGISTER_ONESHOT | REGISTER_POSTED
+        if process_info:
+            flags |= REGISTER_PROCESS_INFO
+        self.id, op = bridge.register_operation(self, flags)
+        try:
+            bridge.submit_job(_start_job, self, start, op, on_drop=functools.partial(_close, op))
+        except BaseException:
+            lib.HcsCloseOperation(op)
+            bridge.unregister(self.id)
+            raise
+        if owner is not None:
+            owner.busy += 1
+        try:
+            with anyio.CancelScope(shield=True):
+                while self._in_thread():
+                    await self._sleep()
+        except BaseException:
+            # Cancelled all the same (a native asyncio cancel ignores anyio's shield): the
+            # call goes on; whatever it started is dropped when it completes.
+            self.abandoned = True
+            raise
+        finally:
+            if owner is not None:
+                owner._leave()
+        begun = self.begun
+        if begun is None:  # the loop shut down under the call
+            bridge.unregister(self.id)
+            raise self.error or BridgeClosedError("the event loop has shut down")
+        if isinstance(begun, BaseException):
+            bridge.unregister(self.id)
+            raise begun
+        if begun[0] < 0:
+            bridge.unregister(self.id)
+        return begun
+
+    def pending(self) -> bool:
+        """True while neither the completion nor an error has arrived."""
+        return self.item is None and self.error is None
+
+    def _in_thread(self) -> bool:
+        return not self.called and not self.bridge.closed
+
+
+def _close(op: Any) -> None:
+    lib.HcsCloseOperation(op)
+
+
+def _start_job(waiter: _Waiter, start: Callable[[Any], int], op: Any) -> None:
+    """Worker thread: call ``start(op)``, report the outcome to the loop."""
+    try:
+        hr: int = start(op)
+        waiter.begun = (hr, None if hr >= 0 else _failure_document(op))
+    except BaseException as exc:
+        lib.HcsCloseOperation(op)
+        waiter.begun = exc
+    lib.aiohcs_post(waiter.id, 0)
 
 
 class OperationOwner:
@@ -220,26 +340,11 @@ async def run_operation(
             raise RuntimeError("this HCS object belongs to another event loop")
         owner.check_open()
     waiter = _Waiter(bridge, on_abandoned)
-    waiter.id = bridge.register(waiter, REGISTER_PROCESS_INFO if process_info else 0)
-    try:
-        if in_thread or _start_cost.use_thread():
-            if owner is not None:
-                owner.busy += 1
-            try:
-                with anyio.CancelScope(shield=True):
-                    hr, document = await anyio.to_thread.run_sync(_begin, waiter.id, start)
-            finally:
-                if owner is not None:
-                    owner._leave()
-        else:
-            t0 = time.perf_counter()
-            hr, document = _begin(waiter.id, start)
-            _start_cost.record(time.perf_counter() - t0)
-    except BaseException:
-        bridge.unregister(waiter.id)
-        raise
+    if in_thread or _start_cost.use_thread():
+        hr, document = await waiter.begin_in_thread(start, process_info, owner)
+    else:
+        hr, document = waiter.begin(start, process_info)
     if hr < 0:
-        bridge.unregister(waiter.id)
         raise error_from_hresult(
             hr,
             operation=operation,
@@ -247,27 +352,28 @@ async def run_operation(
             process_id=process_id,
             document=document,
         )
-    if owner is not None:
-        owner._inflight.add(waiter)
-    try:
-        await waiter.event.wait()
-    except BaseException:
-        # Cancelled: abandon the wait. A completion that already arrived is dropped now,
-        # a later one by _Waiter._deliver.
-        waiter.abandoned = True
-        late = waiter.item
-        if late is not None:
-            waiter.item = None
-            waiter._drop(late)
-        raise
-    finally:
+    if waiter.pending():
         if owner is not None:
-            owner._inflight.discard(waiter)
+            owner._inflight.add(waiter)
+        try:
+            while waiter.pending():
+                await waiter._sleep()
+        except BaseException:
+            # Cancelled: abandon the wait. A completion that already arrived is dropped
+            # now, a later one by _Waiter._deliver.
+            waiter.abandoned = True
+            late = waiter.item
+            if late is not None:
+                waiter.item = None
+                waiter._drop(late)
+            raise
+        finally:
+            if owner is not None:
+                owner._inflight.discard(waiter)
     if waiter.error is not None:
         raise waiter.error
-    done = waiter.item
-    assert done is not None
-    item = done
+    item = waiter.item
+    assert item is not None
     if item.result < 0:
         raise error_from_hresult(
             item.result,
@@ -335,11 +441,16 @@ def _begin(ident: int, start: Callable[[Any], int]) -> tuple[int, str | None]:
         raise
     if hr >= 0:
         return hr, None
+    return hr, _failure_document(op)
+
+
+def _failure_document(op: Any) -> str | None:
+    """Fetch the failure document of an operation that failed to start, and close it."""
     pp = new_document_ptr()
     lib.HcsGetOperationResult(op, pp)
     document = take_document(pp)
     lib.HcsCloseOperation(op)
-    return hr, document
+    return document
 
 
 def to_document(value: Any) -> str | None:

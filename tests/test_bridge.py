@@ -341,3 +341,250 @@ def test_asyncio_loop_without_add_reader_uses_the_wait_readable_task() -> None:
 
     result = anyio.run(main, backend="asyncio", backend_options={"loop_factory": _NoReaderLoop})
     assert result == list(range(300))
+
+
+# ---------------------------------------------------------------- worker threads, one-shot ids
+
+
+async def test_run_sync_runs_in_a_worker_thread_and_returns_or_raises() -> None:
+    before = lib.aiohcs_registered_count()
+    loop_thread = threading.get_ident()
+    assert await _bridge.run_sync(threading.get_ident) != loop_thread
+    assert await _bridge.run_sync(divmod, 7, 2) == (3, 1)
+    with pytest.raises(ZeroDivisionError):
+        await _bridge.run_sync(divmod, 1, 0)
+    # The ids were registered POSTED: the C side forgot them with the result.
+    assert lib.aiohcs_registered_count() == before
+    assert not current_bridge()._targets
+
+
+async def test_run_sync_is_shielded_the_call_always_finishes() -> None:
+    started, release = threading.Event(), threading.Event()
+    finished: list[int] = []
+
+    def blocking() -> int:
+        started.set()
+        release.wait(5)
+        finished.append(1)
+        return 42
+
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                assert await _bridge.run_sync(blocking) == 42
+
+            tg.start_soon(call)
+            await anyio.to_thread.run_sync(started.wait, 5)
+            scope.cancel()  # the waiting task keeps waiting for the thread
+            await anyio.sleep(0.01)
+            assert not finished
+            release.set()
+    assert finished == [1]
+
+
+async def test_many_jobs_share_the_bounded_pool() -> None:
+    pool = _bridge.workers
+    n = 3 * pool.MAX_THREADS
+    results = await _gather([_bridge.run_sync(lambda i=i: i * i) for i in range(n)])
+    assert results == [i * i for i in range(n)]
+    assert pool.threads <= pool.MAX_THREADS
+
+
+async def _gather(calls: Sequence[Any]) -> list[Any]:
+    out: list[Any] = [None] * len(calls)
+
+    async def one(i: int, call: Any) -> None:
+        out[i] = await call
+
+    async with anyio.create_task_group() as tg:
+        for i, call in enumerate(calls):
+            tg.start_soon(one, i, call)
+    return out
+
+
+def test_idle_worker_threads_end() -> None:
+    pool = _bridge.WorkerPool()
+    pool.IDLE_SECONDS = 0.05  # type: ignore[misc]
+    ran = threading.Event()
+    pool.submit(ran.set)
+    assert ran.wait(5)
+    assert pool.threads == 1
+    deadline = threading.Event()
+    for _ in range(100):
+        if pool.threads == 0:
+            break
+        deadline.wait(0.02)
+    assert pool.threads == 0
+    # ... and a new job starts a new one.
+    ran.clear()
+    pool.submit(ran.set)
+    assert ran.wait(5)
+
+
+async def test_posted_items_reach_their_target_once() -> None:
+    bridge = current_bridge()
+    got: list[Item] = []
+    sleeper = _bridge.Sleeper(bridge)
+
+    class Target:
+        def _deliver(self, item: Item) -> None:
+            got.append(item)
+            sleeper._wake()
+
+        def _bridge_closed(self) -> None:
+            pass
+
+    ident = bridge.register(Target(), _bridge.REGISTER_POSTED)
+    thread = threading.Thread(target=lib.aiohcs_post, args=(ident, 7))
+    thread.start()
+    thread.join()
+    with anyio.fail_after(5):
+        while not got:
+            await sleeper._sleep()
+    assert [(i.id, i.kind, i.result, i.payload) for i in got] == [
+        (ident, _bridge.ITEM_CALL, 7, None)
+    ]
+    # POSTED: forgotten in C with that item; a second post is refused.
+    assert lib.aiohcs_post(ident, 0) == 0
+    bridge.forget(ident)
+
+
+async def test_one_shot_operation_ids_are_forgotten_with_their_completion() -> None:
+    """An operation id registered ONESHOT needs no unregister call (one C call less)."""
+    bridge = current_bridge()
+    before = lib.aiohcs_registered_count()
+    done: list[Item] = []
+    sleeper = _bridge.Sleeper(bridge)
+
+    class Target:
+        def _deliver(self, item: Item) -> None:
+            done.append(item)
+            bridge.forget(item.id)
+            sleeper._wake()
+
+        def _bridge_closed(self) -> None:
+            pass
+
+    ident, op = bridge.register_operation(Target(), _bridge.REGISTER_ONESHOT)
+    assert lib.aiohcs_registered_count() == before + 1
+    assert lib.HcsEnumerateComputeSystems(ffi.NULL, op) >= 0
+    with anyio.fail_after(5):
+        while not done:
+            await sleeper._sleep()
+    assert done[0].id == ident
+    assert done[0].kind == _bridge.ITEM_COMPLETION
+    assert done[0].result == 0
+    assert lib.aiohcs_registered_count() == before
+    assert not bridge._targets
+
+
+async def test_a_sleeper_cancelled_while_parked_can_still_be_woken_safely() -> None:
+    sleeper = _bridge.Sleeper(current_bridge())
+    with anyio.move_on_after(0.01) as scope:
+        await sleeper._sleep()
+    assert scope.cancelled_caught
+    sleeper._wake()  # nobody parked any more: a no-op (trio would fail on a stale task)
+    await anyio.sleep(0)
+
+
+async def test_a_burst_is_dispatched_a_budget_per_loop_turn() -> None:
+    """The drain hands over at most _BUDGET items per turn, so a burst cannot stall the loop."""
+    bridge = current_bridge()
+    hub = EventHub(bridge)
+    stream = hub.subscribe()
+    n = 10 * _bridge._BUDGET
+    fire(hub.id, [(6, None)] * n)  # all queued before the loop gets a turn
+    steps: list[int] = []
+    with anyio.fail_after(5):
+        while stream.pending < n:
+            seen = stream.pending
+            await anyio.sleep(0)  # one turn of the loop
+            steps.append(stream.pending - seen)
+    assert max(steps) <= 2 * _bridge._BUDGET  # (the drain may run twice in one of our turns)
+    assert len([s for s in steps if s]) >= 5
+    hub.unregister()
+
+
+async def test_drain_consumes_the_wake_bytes() -> None:
+    bridge = current_bridge()
+    hub = EventHub(bridge)
+    stream = hub.subscribe()
+    fire(hub.id, [(6, None)])
+    assert bridge.drain() == 1
+    with pytest.raises(BlockingIOError):
+        bridge._native.rsock.recv(16)
+    assert stream.pending == 1
+    hub.unregister()
+
+
+async def test_operation_started_in_a_worker_thread() -> None:
+    """run_operation(in_thread=True): result, synchronous failure, exception; no id left."""
+    from aiohcs import errors
+    from aiohcs.operation import run_operation
+
+    bridge = current_bridge()
+    before = lib.aiohcs_registered_count()
+    threads: list[int] = []
+
+    def enumerate_(op: Any) -> int:
+        threads.append(threading.get_ident())
+        hr: int = lib.HcsEnumerateComputeSystems(ffi.NULL, op)
+        return hr
+
+    result = await run_operation(enumerate_, operation="Enumerate", in_thread=True)
+    assert result.result == 0
+    assert result.document is not None
+    assert threads
+    assert threads[0] != threading.get_ident()
+
+    def refuse(op: Any) -> int:
+        return -2147024809  # E_INVALIDARG, synchronously
+
+    with pytest.raises(errors.HcsError) as info:
+        await run_operation(refuse, operation="Enumerate", system_id="x", in_thread=True)
+    assert info.value.hresult == 0x80070057
+
+    def explode(op: Any) -> int:
+        raise KeyError("start failed")
+
+    with pytest.raises(KeyError):
+        await run_operation(explode, operation="Enumerate", in_thread=True)
+    assert lib.aiohcs_registered_count() == before
+    assert not bridge._targets
+
+
+async def test_jobs_not_yet_handed_to_a_thread_are_dropped_at_loop_shutdown() -> None:
+    """Their operations are closed (conftest checks hcsim has no live operation left)."""
+    from aiohcs.operation import run_operation
+
+    bridge = current_bridge()
+    ran: list[int] = []
+    outcome: list[BaseException] = []
+
+    def start(op: Any) -> int:
+        ran.append(1)
+        return 0
+
+    async def call() -> None:
+        try:
+            await run_operation(start, operation="Enumerate", in_thread=True)
+        except BridgeClosedError as exc:
+            outcome.append(exc)
+
+    bridge._flush_jobs = lambda: None  # type: ignore[method-assign]  # (hand nothing over)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            with anyio.fail_after(5):
+                while not bridge._jobs:  # until call() queued its job
+                    await anyio.lowlevel.checkpoint()
+            bridge._shutdown()
+    finally:
+        with _bridge._bridges_lock:
+            for key, value in list(_bridge._bridges.items()):
+                if value() is bridge:
+                    del _bridge._bridges[key]
+    assert len(outcome) == 1
+    await anyio.sleep(0.05)
+    assert ran == []
