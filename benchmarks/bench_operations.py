@@ -4,7 +4,13 @@
   into the same ``aiohcs.schema.Properties`` model (a sync program getting the same result);
 * aiohcs: the callback bridge (completion callback → C queue → drain task → waiter);
 * thread-per-operation: ``anyio.to_thread.run_sync`` around the blocking call (the design
-  aiohcs avoids), with a 1000-thread limiter and with anyio's default limiter (40).
+  aiohcs avoids), with a 1000-thread limiter and with anyio's default limiter (40);
+* floor (sequential only): the least any callback design can cost on this loop — the
+  bridge's C completion callback, queue and wake socket, one bare future (asyncio) or
+  ``wait_readable`` (trio), and the same parsing, with none of aiohcs' Python around it.
+  The distance between raw and floor is the price of the callback hop itself (the
+  completion runs on an HCS thread, the loop sleeps in epoll until the wake byte comes),
+  not of aiohcs.
 
 Sequentially and with 1000 operations in flight. Targets: aiohcs ≤ 1.5x raw sequentially;
 ≥ 3x the thread-per-operation throughput at 1000 in flight.
@@ -12,6 +18,7 @@ Sequentially and with 1000 operations in flight. Targets: aiohcs ≤ 1.5x raw se
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -43,6 +50,82 @@ def bench_raw_inflight(raw: RawSystem, n: int, inflight: int) -> float:
     return done / (time.perf_counter() - t0)
 
 
+class Floor:
+    """The minimal callback round trip through the bridge's C side (see the module doc)."""
+
+    def __init__(self, raw: RawSystem) -> None:
+        import socket
+
+        import sniffio
+
+        from aiohcs._native import ffi, lib
+
+        self.ffi, self.lib, self.handle = ffi, lib, raw.handle
+        self.rsock, self.wsock = socket.socketpair()
+        self.rsock.setblocking(False)
+        self.wsock.setblocking(False)
+        self.queue = lib.aiohcs_queue_new(self.wsock.fileno())
+        self.items = ffi.new("aiohcs_item[]", 16)
+        self.ident = ffi.new("uint64_t *")
+        self.trio = sniffio.current_async_library() == "trio"
+        self.drain_wake = hasattr(lib, "aiohcs_queue_drain_wake")
+        self.future: Any = None
+        if not self.trio:
+            import asyncio
+
+            self.loop = asyncio.get_running_loop()
+            self.loop.add_reader(self.rsock.fileno(), self._on_readable)
+
+    def _take(self) -> str | None:
+        lib, ffi = self.lib, self.ffi
+        if self.drain_wake:
+            n = lib.aiohcs_queue_drain_wake(self.queue, self.rsock.fileno(), self.items, 16)
+        else:  # (an older bridge, to measure a baseline)
+            with contextlib.suppress(BlockingIOError):
+                self.rsock.recv(4096)
+            n = lib.aiohcs_queue_drain(self.queue, self.items, 16)
+        text = None
+        for i in range(n):
+            item = self.items[i]
+            if item.payload != ffi.NULL:
+                text = ffi.unpack(item.payload, item.payload_length)
+        lib.aiohcs_items_release(self.items, n)
+        return text if n else ""
+
+    def _on_readable(self) -> None:
+        text = self._take()
+        if text != "" and self.future is not None:
+            self.future.set_result(text)
+
+    async def properties(self) -> Any:
+        from _common import _parse_properties
+
+        lib, ffi = self.lib, self.ffi
+        if self.drain_wake:
+            op = lib.aiohcs_register_operation(self.queue, lib.AIOHCS_REGISTER_ONESHOT, self.ident)
+        else:
+            op = lib.aiohcs_create_operation(lib.aiohcs_register(self.queue, 0))
+        if self.trio:
+            import trio
+
+            lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL)
+            while True:
+                await trio.lowlevel.wait_readable(self.rsock)
+                text = self._take()
+                if text != "":
+                    return _parse_properties(text)
+        self.future = self.loop.create_future()
+        lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL)
+        return _parse_properties(await self.future)
+
+    def close(self) -> None:
+        if not self.trio:
+            self.loop.remove_reader(self.rsock.fileno())
+        self.lib.aiohcs_queue_free(self.queue)
+        self.rsock.close()
+        self.wsock.close()
+
+
 async def aiohcs_numbers(
     rounds: int, n: int, total: int, inflight: int, raw: RawSystem
 ) -> dict[str, float]:
@@ -59,6 +142,8 @@ async def aiohcs_numbers(
             "raw_p50",
             "p50",
             "p50_ratio",
+            "floor",
+            "floor_ratio",
             "raw_inflight",
             "inflight",
             "threads1000",
@@ -67,6 +152,7 @@ async def aiohcs_numbers(
         )
     }
     per_task = max(1, total // inflight)
+    floor = Floor(raw)
     async with await ComputeSystem.open(raw.id) as system:
 
         async def worker(count: int) -> None:
@@ -103,6 +189,11 @@ async def aiohcs_numbers(
             per["raw_p50"].append(median(raw_times))
             per["p50"].append(median(times))
             per["p50_ratio"].append(median(times) / median(raw_times))
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await floor.properties()
+            per["floor"].append((time.perf_counter() - t0) / n)
+            per["floor_ratio"].append(per["floor"][-1] / raw_seq)
 
             per["raw_inflight"].append(bench_raw_inflight(raw, total, inflight))
             t0 = time.perf_counter()
@@ -117,6 +208,7 @@ async def aiohcs_numbers(
                         tg.start_soon(thread_worker, per_task, limiter)
                 per[label].append(per_task * inflight / (time.perf_counter() - t0))
             per["inflight_ratio"].append(per["inflight"][-1] / per["threads1000"][-1])
+    floor.close()
     return {k: median(v) for k, v in per.items()}
 
 
@@ -148,6 +240,17 @@ def main() -> None:
                 r["p50"] * 1e6,
                 r["p50_ratio"],
                 "<= 1.5",
+            ]
+        )
+    for backend, r in results.items():
+        rows.append(
+            [
+                f"floor: C callback + wake + bare wait [{backend}]",
+                r["floor"] * 1e6,
+                r["floor_ratio"],
+                "-",
+                "-",
+                "-",
             ]
         )
     table(
