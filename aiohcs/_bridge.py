@@ -205,10 +205,16 @@ class LoopBridge:
         self._targets: dict[int, Target] = {}
         #: asyncio: the loop (futures for :class:`Sleeper`); None on trio.
         self.loop: Any = None
+        # trio: the low-level primitives Sleeper uses (looked up once).
+        self._trio: Any = None
         if backend == "asyncio":
             import asyncio
 
             self.loop = asyncio.get_running_loop()
+        else:
+            import trio
+
+            self._trio = trio.lowlevel
         # Jobs for the worker threads, handed over together once this turn of the loop
         # is done (see submit_job).
         self._jobs: list[
@@ -290,9 +296,7 @@ class LoopBridge:
             if self.loop is not None:
                 self.loop.call_soon(self._flush_jobs)
             else:
-                import trio
-
-                trio.lowlevel.current_trio_token().run_sync_soon(self._flush_jobs)
+                self._trio.current_trio_token().run_sync_soon(self._flush_jobs)
 
     def _flush_jobs(self) -> None:
         jobs, self._jobs = self._jobs, []
@@ -472,34 +476,30 @@ class Sleeper:
         self._parked: Any = None
 
     async def _sleep(self) -> None:
-        loop = self.bridge.loop
-        if loop is not None:
-            self._parked = future = loop.create_future()
+        bridge = self.bridge
+        if bridge.loop is not None:
+            self._parked = future = bridge.loop.create_future()
             await future
             return
-        import trio
-
-        self._parked = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
+        lowlevel = bridge._trio
+        self._parked = lowlevel.current_task()
+        await lowlevel.wait_task_rescheduled(self._abort)
 
     def _abort(self, raise_cancel: Any) -> Any:
-        import trio
-
         self._parked = None
-        return trio.lowlevel.Abort.SUCCEEDED
+        return self.bridge._trio.Abort.SUCCEEDED
 
     def _wake(self) -> None:
         parked = self._parked
         if parked is None:
             return
         self._parked = None
-        if self.bridge.loop is not None:
+        bridge = self.bridge
+        if bridge.loop is not None:
             if not parked.done():
                 parked.set_result(None)
         else:
-            import trio
-
-            trio.lowlevel.reschedule(parked)
+            bridge._trio.reschedule(parked)
 
 
 class _CallWaiter(Sleeper):
