@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import socket
 import threading
@@ -573,6 +574,10 @@ class WorkerPool:
     IDLE_SECONDS: Final = 10.0
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        # (Also in a child process after fork: the threads did not come along.)
         self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = (
             queue.SimpleQueue()
         )
@@ -625,6 +630,8 @@ class WorkerPool:
 
 #: The process-wide pool for blocking HCS calls (every loop shares it).
 workers: Final = WorkerPool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=workers._reset)
 
 
 # Loop token -> its bridge. Neither side keeps the loop alive: the map is weak on the loop,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -588,3 +589,24 @@ async def test_jobs_not_yet_handed_to_a_thread_are_dropped_at_loop_shutdown() ->
     assert len(outcome) == 1
     await anyio.sleep(0.05)
     assert ran == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_the_worker_pool_works_in_a_forked_child() -> None:
+    """The pool's threads do not survive fork; a child starts its own."""
+    pool = _bridge.workers
+    ran = threading.Event()
+    pool.submit(ran.set)
+    assert ran.wait(5)
+    assert pool.threads >= 1
+    pid = os.fork()
+    if pid == 0:  # the child: only async-signal-safe-ish work, then _exit
+        code = 1
+        try:
+            done = threading.Event()
+            pool.submit(done.set)
+            code = 0 if done.wait(5) and pool.threads == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
