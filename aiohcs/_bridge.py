@@ -543,6 +543,7 @@ async def run_sync(fn: Callable[..., _T], *args: Any) -> _T:
     ``call_soon_threadsafe``), which costs the loop far less. The call always runs to its
     end: waiting for it is shielded from cancellation (as it must be for a call that
     holds an HCS handle); a cancellation is delivered at the caller's next checkpoint.
+    Context variables are not copied into the thread.
     """
     bridge = current_bridge()
     waiter = _CallWaiter(bridge)
