@@ -36,7 +36,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import anyio
-import anyio.to_thread
 
 from aiohcs._bridge import (
     ITEM_CALL,
