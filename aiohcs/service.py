@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
+from aiohcs._bridge import run_sync
 from aiohcs._documents import document_text, parse_model
 from aiohcs._native import lib, new_document_ptr, take_document, to_wide
 from aiohcs.errors import error_from_hresult
@@ -26,8 +25,7 @@ __all__ = ["modify_service_settings", "service_properties", "submit_wer_report"]
 
 
 async def _call(name: str, fn: Callable[[], tuple[int, str | None]]) -> str | None:
-    with anyio.CancelScope(shield=True):
-        hr, document = await anyio.to_thread.run_sync(fn)
+    hr, document = await run_sync(fn)  # runs to its end, shielded
     if hr < 0:
         raise error_from_hresult(hr, operation=name, document=document)
     await anyio.lowlevel.checkpoint_if_cancelled()
