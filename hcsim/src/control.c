@@ -71,54 +71,61 @@ BOOL HcsimIsExportAvailable(const char *function) {
     return r;
 }
 
-static hc_system *find_u16(PCWSTR ns, PCWSTR id, HRESULT *hr) { /* under lock */
+/* Shared body of the controls that act on one live system: act runs under the lock. */
+static HRESULT system_control(PCWSTR ns, PCWSTR id, HRESULT (*act)(hc_system *s, const void *arg),
+                              const void *arg) {
+    hc_init();
     char *ns8 = ns ? hc_u8(ns) : NULL, *id8 = hc_u8(id);
+    HRESULT hr;
+    hc_lock();
     hc_system *s = NULL;
-    if (!id8 || (ns && !ns8)) *hr = E_INVALIDARG;
-    else if (!(s = hc_sys_find(ns8, id8))) *hr = HCS_E_SYSTEM_NOT_FOUND;
-    else *hr = S_OK;
+    if (!id8 || (ns && !ns8)) hr = E_INVALIDARG;
+    else if (!(s = hc_sys_find(ns8, id8))) hr = HCS_E_SYSTEM_NOT_FOUND;
+    else hr = act(s, arg);
+    hc_unlock();
     free(ns8);
     free(id8);
-    return s;
+    return hr;
+}
+
+static HRESULT act_crash(hc_system *s, const void *arg) {
+    (void)arg;
+    hc_sys_exit(s, NULL, "UnexpectedExit", HCS_E_UNEXPECTED_EXIT, "UnexpectedExit", "Internal", 1);
+    return S_OK;
 }
 
 HRESULT HcsimCrashSystem(PCWSTR idNamespace, PCWSTR id) {
-    hc_init();
-    HRESULT hr;
-    hc_lock();
-    hc_system *s = find_u16(idNamespace, id, &hr);
-    if (s) hc_sys_exit(s, NULL, "UnexpectedExit", HCS_E_UNEXPECTED_EXIT, "UnexpectedExit", "Internal", 1);
-    hc_unlock();
-    return hr;
+    return system_control(idNamespace, id, act_crash, NULL);
+}
+
+static HRESULT act_guest_shutdown(hc_system *s, const void *arg) {
+    (void)arg;
+    if (s->state != SS_RUNNING) return HCS_E_INVALID_STATE;
+    hc_sys_exit(s, NULL, "GracefulExit", S_OK, "Shutdown", "GuestOS", 0);
+    return S_OK;
 }
 
 HRESULT HcsimGuestShutdown(PCWSTR idNamespace, PCWSTR id) {
-    hc_init();
-    HRESULT hr;
-    hc_lock();
-    hc_system *s = find_u16(idNamespace, id, &hr);
-    if (s && s->state != SS_RUNNING) hr = HCS_E_INVALID_STATE;
-    else if (s) hc_sys_exit(s, NULL, "GracefulExit", S_OK, "Shutdown", "GuestOS", 0);
-    hc_unlock();
-    return hr;
+    return system_control(idNamespace, id, act_guest_shutdown, NULL);
+}
+
+typedef struct raw_event {
+    HCS_EVENT_TYPE type;
+    const char16_t *data;
+} raw_event;
+
+static HRESULT act_raise(hc_system *s, const void *arg) {
+    const raw_event *e = arg;
+    hc_event_list(s->handles, e->type, e->data);
+    return S_OK;
 }
 
 HRESULT HcsimRaiseSystemEvent(PCWSTR idNamespace, PCWSTR id, uint32_t type, PCWSTR eventData) {
-    hc_init();
-    HRESULT hr;
-    hc_lock();
-    hc_system *s = find_u16(idNamespace, id, &hr);
-    if (s)
-        for (hc_sysh *h = s->handles; h; h = h->next)
-            hc_event_sysh(h, (HCS_EVENT_TYPE)type, (const char16_t *)eventData, NULL);
-    hc_unlock();
-    return hr;
+    raw_event e = {(HCS_EVENT_TYPE)type, (const char16_t *)eventData};
+    return system_control(idNamespace, id, act_raise, &e);
 }
 
-#define for_each_handle hc_reg_each
-
-static void disconnect_sysh(void *h) { hc_event_sysh(h, HcsEventServiceDisconnect, NULL, NULL); }
-static void disconnect_proch(void *h) { hc_event_proch(h, HcsEventServiceDisconnect, NULL, NULL); }
+static void disconnect_evh(void *h) { hc_event_post(h, HcsEventServiceDisconnect, NULL, NULL); }
 
 HRESULT HcsimDisconnectService(void) {
     hc_init();
@@ -127,8 +134,8 @@ HRESULT HcsimDisconnectService(void) {
         hc_control_touched(1);
         G.disconnected = 1;
         hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT);
-        for_each_handle(K_SYSH, disconnect_sysh);
-        for_each_handle(K_PROCH, disconnect_proch);
+        hc_reg_each(K_SYSH, disconnect_evh);
+        hc_reg_each(K_PROCH, disconnect_evh);
         plat_cond_broadcast(&G.exit_cond);
     }
     hc_unlock();
@@ -168,13 +175,8 @@ void HcsimGetCounts(HCSIM_COUNTS *counts) {
     hc_unlock();
 }
 
-static void detach_sysh(void *p) {
-    hc_sysh *h = p;
-    h->cb_set = 0;
-    h->cb = NULL;
-}
-static void detach_proch(void *p) {
-    hc_proch *h = p;
+static void detach_evh(void *p) {
+    hc_evh *h = p;
     h->cb_set = 0;
     h->cb = NULL;
 }
@@ -185,9 +187,9 @@ HRESULT HcsimReset(void) {
     if (hc_in_worker()) return HCS_E_INVALID_STATE; /* not from inside a callback */
     hc_lock();
     /* no callback starts from now on; delays no longer apply */
-    for_each_handle(K_SYSH, detach_sysh);
-    for_each_handle(K_PROCH, detach_proch);
-    for_each_handle(K_OP, detach_op);
+    hc_reg_each(K_SYSH, detach_evh);
+    hc_reg_each(K_PROCH, detach_evh);
+    hc_reg_each(K_OP, detach_op);
     memset(G.delays, 0, sizeof G.delays);
     memset(&G.delay_any, 0, sizeof G.delay_any);
     memset(G.faults, 0, sizeof G.faults);

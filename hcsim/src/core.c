@@ -241,10 +241,39 @@ HRESULT hc_hr_from_errno(int err) {
     }
 }
 
+HRESULT hc_path_arg(PCWSTR p, int strip_slash, char **out) {
+    *out = NULL;
+    char *s = hc_u8(p);
+    if (!s || !*s) {
+        free(s);
+        return E_INVALIDARG;
+    }
+    size_t n = strlen(s);
+    while (strip_slash && n > 1 && s[n - 1] == '/') s[--n] = 0;
+    *out = s;
+    return S_OK;
+}
+
+int hc_wait_until(plat_cond *c, uint64_t deadline_ms, int infinite) {
+    if (infinite) {
+        plat_cond_wait(c, &G.lock);
+        return 1;
+    }
+    uint64_t now = plat_now_ms();
+    if (now >= deadline_ms) return 0;
+    plat_cond_timedwait(c, &G.lock, (uint32_t)(deadline_ms - now));
+    return 1;
+}
+
 /* ---- the entry protocol ------------------------------------------------------------ */
 static atomic_int control_active; /* 0: no fault/delay/hidden/disconnect can be set */
 
 void hc_control_touched(int on) { atomic_store_explicit(&control_active, on, memory_order_release); }
+
+HRESULT hc_enter_sync(fn_id fn) {
+    hc_call call;
+    return hc_enter(fn, &call);
+}
 
 HRESULT hc_enter(fn_id fn, hc_call *call) {
     hc_init();

@@ -7,32 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-PWSTR hc_doc_from_utf16(const char16_t *s) {
-    if (!s) return NULL;
-    char16_t *d = hj_utf16_dup(s);
-    if (!d) return NULL;
-    if (hc_doc_add(d) != 0) {
+/* Registers and counts d (ours, malloc'd), or frees it. */
+static PWSTR doc_issue(char16_t *d) {
+    if (d && hc_doc_add(d) != 0) {
         free(d);
         return NULL;
     }
-    G.counts.Documents++;
+    if (d) G.counts.Documents++;
     return (PWSTR)d;
 }
 
-PWSTR hc_doc_from_json(const hj_value *v) {
-    char16_t *d = hj_serialize_utf16(v);
-    if (!d) return NULL;
-    if (hc_doc_add(d) != 0) {
-        free(d);
-        return NULL;
-    }
-    G.counts.Documents++;
-    return (PWSTR)d;
-}
+PWSTR hc_doc_from_utf16(const char16_t *s) { return s ? doc_issue(hj_utf16_dup(s)) : NULL; }
 
-void hc_doc_out(PWSTR *out, const char16_t *s) {
-    if (out) *out = s ? hc_doc_from_utf16(s) : NULL;
-}
+PWSTR hc_doc_from_json(const hj_value *v) { return doc_issue(hj_serialize_utf16(v)); }
 
 static const char *hr_message(HRESULT hr) {
     switch ((uint32_t)hr) {

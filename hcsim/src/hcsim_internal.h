@@ -28,70 +28,46 @@
 #define FN_STO 4u
 #define FN_NOHR 8u /* does not return an HRESULT (no faults) */
 
-#define HCSIM_FUNCTIONS(X)                                             \
-    X(HcsEnumerateComputeSystems, FN_SVC | FN_OP)                      \
-    X(HcsEnumerateComputeSystemsInNamespace, FN_SVC | FN_OP)           \
-    X(HcsCreateOperation, FN_NOHR)                                           \
-    X(HcsCloseOperation, FN_NOHR)                                            \
-    X(HcsGetOperationContext, FN_NOHR)                                       \
-    X(HcsSetOperationContext, 0)                                       \
-    X(HcsGetComputeSystemFromOperation, FN_NOHR)                             \
-    X(HcsGetProcessFromOperation, FN_NOHR)                                   \
-    X(HcsGetOperationType, FN_NOHR)                                          \
-    X(HcsGetOperationId, FN_NOHR)                                            \
-    X(HcsGetOperationResult, 0)                                        \
-    X(HcsGetOperationResultAndProcessInfo, 0)                          \
-    X(HcsGetProcessorCompatibilityFromSavedState, FN_SVC)              \
-    X(HcsWaitForOperationResult, 0)                                    \
-    X(HcsWaitForOperationResultAndProcessInfo, 0)                      \
-    X(HcsSetOperationCallback, 0)                                      \
-    X(HcsCancelOperation, 0)                                           \
-    X(HcsCreateComputeSystem, FN_SVC | FN_OP)                          \
-    X(HcsCreateComputeSystemInNamespace, FN_SVC | FN_OP)               \
-    X(HcsOpenComputeSystem, FN_SVC)                                    \
-    X(HcsOpenComputeSystemInNamespace, FN_SVC)                         \
-    X(HcsCloseComputeSystem, FN_NOHR)                                        \
-    X(HcsStartComputeSystem, FN_SVC | FN_OP)                           \
-    X(HcsShutDownComputeSystem, FN_SVC | FN_OP)                        \
-    X(HcsTerminateComputeSystem, FN_SVC | FN_OP)                       \
-    X(HcsCrashComputeSystem, FN_SVC | FN_OP)                           \
-    X(HcsPauseComputeSystem, FN_SVC | FN_OP)                           \
-    X(HcsResumeComputeSystem, FN_SVC | FN_OP)                          \
-    X(HcsSaveComputeSystem, FN_SVC | FN_OP)                            \
-    X(HcsGetComputeSystemProperties, FN_SVC | FN_OP)                   \
-    X(HcsModifyComputeSystem, FN_SVC | FN_OP)                          \
-    X(HcsWaitForComputeSystemExit, FN_SVC)                             \
-    X(HcsSetComputeSystemCallback, FN_SVC)                             \
-    X(HcsCreateProcess, FN_SVC | FN_OP)                                \
-    X(HcsOpenProcess, FN_SVC)                                          \
-    X(HcsCloseProcess, FN_NOHR)                                              \
-    X(HcsTerminateProcess, FN_SVC | FN_OP)                             \
-    X(HcsSignalProcess, FN_SVC | FN_OP)                                \
-    X(HcsGetProcessInfo, FN_SVC | FN_OP)                               \
-    X(HcsGetProcessProperties, FN_SVC | FN_OP)                         \
-    X(HcsModifyProcess, FN_SVC | FN_OP)                                \
-    X(HcsSetProcessCallback, FN_SVC)                                   \
-    X(HcsWaitForProcessExit, FN_SVC)                                   \
-    X(HcsGetServiceProperties, FN_SVC)                                 \
-    X(HcsModifyServiceSettings, FN_SVC)                                \
-    X(HcsSubmitWerReport, FN_SVC)                                      \
-    X(HcsCreateEmptyGuestStateFile, FN_SVC)                            \
-    X(HcsCreateEmptyRuntimeStateFile, FN_SVC)                          \
-    X(HcsGrantVmAccess, FN_SVC)                                        \
-    X(HcsRevokeVmAccess, FN_SVC)                                       \
-    X(HcsGrantVmGroupAccess, FN_SVC)                                   \
-    X(HcsRevokeVmGroupAccess, FN_SVC)                                  \
-    X(HcsImportLayer, FN_STO)                                          \
-    X(HcsExportLayer, FN_STO)                                          \
-    X(HcsExportLegacyWritableLayer, FN_STO)                            \
-    X(HcsDestroyLayer, FN_STO)                                         \
-    X(HcsSetupBaseOSLayer, FN_STO)                                     \
-    X(HcsInitializeWritableLayer, FN_STO)                              \
-    X(HcsInitializeLegacyWritableLayer, FN_STO)                        \
-    X(HcsAttachLayerStorageFilter, FN_STO)                             \
-    X(HcsDetachLayerStorageFilter, FN_STO)                             \
-    X(HcsFormatWritableLayerVhd, FN_STO)                               \
-    X(HcsGetLayerVhdMountPath, FN_STO)                                 \
+/* Every export, grouped by its flags: X(name, flags). */
+#define HCSIM_FUNCTIONS(X)                                                                         \
+    /* service calls that take an operation (async faults, completion delays) */                   \
+    X(HcsEnumerateComputeSystems, FN_SVC | FN_OP)                                                  \
+    X(HcsEnumerateComputeSystemsInNamespace, FN_SVC | FN_OP)                                       \
+    X(HcsCreateComputeSystem, FN_SVC | FN_OP) X(HcsCreateComputeSystemInNamespace, FN_SVC | FN_OP) \
+    X(HcsStartComputeSystem, FN_SVC | FN_OP) X(HcsShutDownComputeSystem, FN_SVC | FN_OP)           \
+    X(HcsTerminateComputeSystem, FN_SVC | FN_OP) X(HcsCrashComputeSystem, FN_SVC | FN_OP)          \
+    X(HcsPauseComputeSystem, FN_SVC | FN_OP) X(HcsResumeComputeSystem, FN_SVC | FN_OP)             \
+    X(HcsSaveComputeSystem, FN_SVC | FN_OP) X(HcsGetComputeSystemProperties, FN_SVC | FN_OP)       \
+    X(HcsModifyComputeSystem, FN_SVC | FN_OP) X(HcsCreateProcess, FN_SVC | FN_OP)                  \
+    X(HcsTerminateProcess, FN_SVC | FN_OP) X(HcsSignalProcess, FN_SVC | FN_OP)                     \
+    X(HcsGetProcessInfo, FN_SVC | FN_OP) X(HcsGetProcessProperties, FN_SVC | FN_OP)                \
+    X(HcsModifyProcess, FN_SVC | FN_OP)                                                            \
+    /* service calls without an operation */                                                       \
+    X(HcsGetProcessorCompatibilityFromSavedState, FN_SVC) X(HcsOpenComputeSystem, FN_SVC)          \
+    X(HcsOpenComputeSystemInNamespace, FN_SVC) X(HcsWaitForComputeSystemExit, FN_SVC)              \
+    X(HcsSetComputeSystemCallback, FN_SVC) X(HcsOpenProcess, FN_SVC)                               \
+    X(HcsSetProcessCallback, FN_SVC) X(HcsWaitForProcessExit, FN_SVC)                              \
+    X(HcsGetServiceProperties, FN_SVC) X(HcsModifyServiceSettings, FN_SVC)                         \
+    X(HcsSubmitWerReport, FN_SVC) X(HcsCreateEmptyGuestStateFile, FN_SVC)                          \
+    X(HcsCreateEmptyRuntimeStateFile, FN_SVC) X(HcsGrantVmAccess, FN_SVC)                          \
+    X(HcsRevokeVmAccess, FN_SVC) X(HcsGrantVmGroupAccess, FN_SVC)                                  \
+    X(HcsRevokeVmGroupAccess, FN_SVC)                                                              \
+    /* local operation functions that return an HRESULT */                                         \
+    X(HcsSetOperationContext, 0) X(HcsGetOperationResult, 0)                                       \
+    X(HcsGetOperationResultAndProcessInfo, 0) X(HcsWaitForOperationResult, 0)                      \
+    X(HcsWaitForOperationResultAndProcessInfo, 0) X(HcsSetOperationCallback, 0)                    \
+    X(HcsCancelOperation, 0)                                                                       \
+    /* local functions without an HRESULT (never faulted) */                                       \
+    X(HcsCreateOperation, FN_NOHR) X(HcsCloseOperation, FN_NOHR)                                   \
+    X(HcsGetOperationContext, FN_NOHR) X(HcsGetComputeSystemFromOperation, FN_NOHR)                \
+    X(HcsGetProcessFromOperation, FN_NOHR) X(HcsGetOperationType, FN_NOHR)                         \
+    X(HcsGetOperationId, FN_NOHR) X(HcsCloseComputeSystem, FN_NOHR) X(HcsCloseProcess, FN_NOHR)    \
+    /* computestorage */                                                                           \
+    X(HcsImportLayer, FN_STO) X(HcsExportLayer, FN_STO) X(HcsExportLegacyWritableLayer, FN_STO)    \
+    X(HcsDestroyLayer, FN_STO) X(HcsSetupBaseOSLayer, FN_STO)                                      \
+    X(HcsInitializeWritableLayer, FN_STO) X(HcsInitializeLegacyWritableLayer, FN_STO)              \
+    X(HcsAttachLayerStorageFilter, FN_STO) X(HcsDetachLayerStorageFilter, FN_STO)                  \
+    X(HcsFormatWritableLayerVhd, FN_STO) X(HcsGetLayerVhdMountPath, FN_STO)                        \
     X(HcsSetupBaseOSVolume, FN_STO)
 
 typedef enum fn_id {
@@ -148,6 +124,37 @@ typedef struct hc_strand {
     uint64_t running_tid;     /* worker thread running the strand, 0 if none */
 } hc_strand;
 
+/* Intrusive doubly linked lists through the members prev/next; head is an lvalue. */
+#define HC_LIST_PUSH(head, x)                                                    \
+    do {                                                                         \
+        (x)->prev = NULL;                                                        \
+        (x)->next = (head);                                                      \
+        if (head) (head)->prev = (x);                                            \
+        (head) = (x);                                                            \
+    } while (0)
+#define HC_LIST_UNLINK(head, x)                                                  \
+    do {                                                                         \
+        if ((x)->prev) (x)->prev->next = (x)->next;                              \
+        else (head) = (x)->next;                                                 \
+        if ((x)->next) (x)->next->prev = (x)->prev;                              \
+        (x)->prev = (x)->next = NULL;                                            \
+    } while (0)
+
+/* What HCS_SYSTEM and HCS_PROCESS handles share: the event callback slot, the strand
+ * their events and completions are delivered on, and the owner's list of open handles. */
+typedef struct hc_evh hc_evh;
+struct hc_evh {
+    hc_obj hdr;
+    hc_strand st;
+    HCS_EVENT_CALLBACK cb;
+    void *ctx;
+    uint32_t opts;
+    int cb_set, closed;
+    hc_evh *prev, *next;       /* in *list */
+    hc_evh **list;             /* the owner's list of open handles */
+    uint32_t *count;           /* the HCSIM_COUNTS member counting them */
+};
+
 typedef struct hc_system hc_system;
 typedef struct hc_sysh hc_sysh;
 typedef struct hc_proc hc_proc;
@@ -173,7 +180,7 @@ struct hc_op {
     hc_proch *ph;              /* process handle the tracked call used (ref) */
     hc_proc *pinfo;            /* process whose info the result carries (ref) */
     hc_system *pend_sys;       /* system the pending work belongs to (compare only) */
-    hc_op *pprev, *pnext;      /* in G.pending while pending */
+    hc_op *prev, *next;        /* in G.pending while pending */
     int in_pending;
 };
 
@@ -198,19 +205,13 @@ struct hc_system {
     char start_time[40];       /* wall-clock date-time at start */
     const char *exit_type;     /* after exit */
     hj_value *exit_status;     /* SystemExitStatus after exit */
-    hc_sysh *handles;          /* open handles */
+    hc_evh *handles;           /* open HCS_SYSTEM handles */
     hc_proc *procs;            /* processes started in it */
 };
 
 struct hc_sysh {
-    hc_obj hdr;
-    hc_strand st;
+    hc_evh ev;
     hc_system *sys;            /* ref */
-    HCS_EVENT_CALLBACK cb;
-    const void *ctx;
-    uint32_t opts;
-    int cb_set, closed;
-    hc_sysh *prev, *next;
 };
 
 typedef enum { PS_CREATING, PS_FAILED, PS_RUNNING, PS_EXITED } proc_state;
@@ -227,7 +228,7 @@ struct hc_proc {
     uint16_t rows, cols;
     char *image;
     char create_time[40];
-    hc_proch *handles;
+    hc_evh *handles;           /* open HCS_PROCESS handles */
     struct hc_pipe *pipes;     /* caller pipe handles still open */
     hc_proc *prev, *next;      /* in sys->procs */
     int in_list;
@@ -235,14 +236,8 @@ struct hc_proc {
 };
 
 struct hc_proch {
-    hc_obj hdr;
-    hc_strand st;
+    hc_evh ev;
     hc_proc *p;                /* ref */
-    HCS_EVENT_CALLBACK cb;
-    void *ctx;
-    uint32_t opts;
-    int cb_set, closed;
-    hc_proch *prev, *next;
 };
 
 typedef struct hc_pipe {
@@ -332,6 +327,12 @@ int hc_in_worker(void);          /* the calling thread is a pool worker */
 void hc_mark_worker(void);
 void hc_wall_time(char out[40]);    /* current UTC date-time, RFC 3339 */
 HRESULT hc_hr_from_errno(int err);
+/* A path argument: non-empty UTF-16 converted to malloc'd UTF-8 (trailing '/' removed
+ * when strip_slash); E_INVALIDARG otherwise. */
+HRESULT hc_path_arg(PCWSTR p, int strip_slash, char **out);
+/* Under lock: one wait on c, at most until deadline_ms (plat_now_ms), forever when
+ * infinite. Returns 0 without waiting once the deadline has passed, else 1. */
+int hc_wait_until(plat_cond *c, uint64_t deadline_ms, int infinite);
 
 /* Entry protocol of every export: lazy init, hidden export, disconnect, sync fault,
  * sync delay. Returns S_OK to proceed or the HRESULT the export must return. */
@@ -341,6 +342,7 @@ typedef struct hc_call {
     uint32_t completion_ms;
 } hc_call;
 HRESULT hc_enter(fn_id fn, hc_call *call);
+HRESULT hc_enter_sync(fn_id fn); /* the same for a function without an operation */
 /* Marks that control state (faults, delays, hidden exports, disconnect) may be set, so
  * hc_enter must consult it; cleared by HcsimReset. */
 void hc_control_touched(int on);
@@ -358,7 +360,6 @@ PWSTR hc_doc_from_utf16(const char16_t *s);   /* under lock: copy + register + c
 PWSTR hc_doc_from_json(const hj_value *v);    /* under lock */
 hj_value *hc_result_error(HRESULT hr, const char *msg);
 char16_t *hc_result_error_u16(HRESULT hr, const char *msg);
-void hc_doc_out(PWSTR *out, const char16_t *s); /* under lock; NULL-safe */
 hj_value *hc_parse(PCWSTR s);                 /* NULL on NULL or malformed */
 
 /* operation.c */
@@ -375,28 +376,53 @@ struct hc_work {
     hc_proch *ph;
     hj_value *args;            /* parsed options (owned) */
     char16_t *raw;             /* raw text when needed (owned) */
-    char *s1, *s2;             /* strings (owned) */
+    char *s1;                  /* a string (owned) */
     hc_proc *proc;             /* ref */
-    int64_t n;
 };
-/* Validates op and the handle rules; returns S_OK or a sync failure. */
-HRESULT hc_op_check(hc_op *op, hc_sysh *sh, hc_proch *ph);
+/* Validates op and the rules of the handle h (may be NULL) the call uses; returns S_OK
+ * or a sync failure. */
+HRESULT hc_op_check(hc_op *op, const hc_evh *h);
 /* Starts op (already checked, under lock) with the given work. Takes ownership of w. */
 void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w);
 hc_work *hc_work_new(hc_work_fn fn, hc_system *sys, hc_sysh *sh, hc_proch *ph);
+void hc_work_free(hc_work *w);          /* under lock; NULL-safe */
+/* The whole body of an export taking (handle, operation, options document): entry
+ * protocol, handle (K_SYSH or K_PROCH) and operation checks, a private copy of the
+ * options, and the work fn queued on the handle's system. */
+HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind, const void *handle,
+                   HCS_OPERATION operation, PCWSTR options);
 /* Completes op with hr/doc if it still tracks gen (under lock). Takes doc. */
 void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc *pinfo);
 void hc_op_fail_pending(hc_system *sys, hc_op *except, HRESULT hr); /* under lock */
 void hc_op_fail_all_pending(HRESULT hr);                            /* under lock */
 void hc_op_free(hc_op *op);
 
-/* events.c */
-/* Posts an event to one handle (under lock); data copied; op may be NULL. */
-void hc_event_sysh(hc_sysh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op);
-void hc_event_proch(hc_proch *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op);
-void hc_event_system(hc_system *s, HCS_EVENT_TYPE type, const hj_value *payload);
+/* events.c: event handles (hc_evh) and delivery; everything under the lock unless the
+ * function is an export body (those take the handle value and lock themselves). */
+/* A new registered handle object (size bytes, kind K_SYSH/K_PROCH) in *list, counted in
+ * *count; NULL when out of memory. */
+void *hc_evh_new(size_t size, int kind, hc_evh **list, uint32_t *count);
+/* Unregisters h (closed, out of its list, no longer counted); nothing is delivered to it
+ * afterwards. hc_evh_release then waits for its callback running on another thread and
+ * drops the handle's reference. */
+void hc_evh_unlink(hc_evh *h);
+void hc_evh_release(hc_evh *h);
+/* 1 when operation completions go to h as HcsEventOperationCallback. */
+int hc_evh_op_events(const hc_evh *h);
+/* Export bodies: HcsClose* (after_unlink, if any, runs under the lock once the handle
+ * is unlinked), HcsSet*Callback, and HcsWaitFor*Exit, where exited(h, result) returns
+ * S_FALSE while the object runs, else the answer (and on S_OK the result document). */
+void hc_evh_close(fn_id fn, const void *handle, int kind, void (*after_unlink)(hc_evh *h));
+HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
+                            const void *context, HCS_EVENT_CALLBACK callback);
+HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_ms, PWSTR *result,
+                         HRESULT (*exited)(hc_evh *h, PWSTR *result));
+/* Posts an event to h if it has a callback (data copied; op may be NULL), or to every
+ * handle of a list (payload serialised once; may be NULL). */
+void hc_event_post(hc_evh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op);
+void hc_event_list(hc_evh *list, HCS_EVENT_TYPE type, const char16_t *data);
+void hc_event_list_json(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *payload);
 void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s); /* under lock */
-void hc_wait_handle_callbacks(hc_strand *s); /* under lock: wait for a running event cb */
 
 /* system.c */
 hc_sysh *hc_sysh_get(HCS_SYSTEM h);     /* under lock: validated handle or NULL */
@@ -413,7 +439,6 @@ void hc_sys_reset_all(void);            /* under lock */
 hj_value *hc_read_saved_state(const char *path, HRESULT *hr);
 
 /* process.c */
-hc_proch *hc_proch_get(HCS_PROCESS h);
 void hc_proc_kill_all(hc_system *s, int sig);  /* under lock */
 void hc_proc_free(hc_proc *p);
 void hc_proch_free(hc_proch *h);

@@ -20,19 +20,13 @@ void hc_op_free(hc_op *op) {
 }
 
 static void pending_add(hc_op *op) {
-    op->pprev = NULL;
-    op->pnext = G.pending;
-    if (G.pending) G.pending->pprev = op;
-    G.pending = op;
+    HC_LIST_PUSH(G.pending, op);
     op->in_pending = 1;
 }
 
 static void pending_del(hc_op *op) {
     if (!op->in_pending) return;
-    if (op->pprev) op->pprev->pnext = op->pnext;
-    else G.pending = op->pnext;
-    if (op->pnext) op->pnext->pprev = op->pprev;
-    op->pprev = op->pnext = NULL;
+    HC_LIST_UNLINK(G.pending, op);
     op->in_pending = 0;
 }
 
@@ -50,7 +44,8 @@ hc_work *hc_work_new(hc_work_fn fn, hc_system *sys, hc_sysh *sh, hc_proch *ph) {
     return w;
 }
 
-static void work_free(hc_work *w) { /* under lock */
+void hc_work_free(hc_work *w) {
+    if (!w) return;
     hc_unref(w->op);
     hc_unref(w->sys);
     hc_unref(w->sh);
@@ -59,19 +54,14 @@ static void work_free(hc_work *w) { /* under lock */
     hj_free(w->args);
     free(w->raw);
     free(w->s1);
-    free(w->s2);
     free(w);
 }
 
-HRESULT hc_op_check(hc_op *op, hc_sysh *sh, hc_proch *ph) {
+HRESULT hc_op_check(hc_op *op, const hc_evh *h) {
     if (!op) return E_HANDLE;
     if (op->state == OP_PENDING) return HCS_E_OPERATION_ALREADY_STARTED;
-    if (op->cb) {
-        if (sh && sh->cb_set && (sh->opts & HcsEventOptionEnableOperationCallbacks))
-            return HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
-        if (ph && ph->cb_set && (ph->opts & HcsEventOptionEnableOperationCallbacks))
-            return HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
-    }
+    if (op->cb && h && h->cb_set && (h->opts & HcsEventOptionEnableOperationCallbacks))
+        return HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
     return S_OK;
 }
 
@@ -99,12 +89,12 @@ static void run_work(hc_work *w) {
         hj_free(doc);
         hc_lock();
         hc_op_complete(op, w->gen, hr, u16, SUCCEEDED(hr) ? w->proc : NULL);
-        work_free(w);
+        hc_work_free(w);
         hc_unlock();
     } else {
         hc_lock();
         if (w->abandon) w->abandon(w); /* e.g. a create that will now never happen */
-        work_free(w);
+        hc_work_free(w);
         hc_unlock();
     }
 }
@@ -188,24 +178,16 @@ void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc 
     G.counts.PendingOperations--;
     plat_cond_broadcast(&G.op_cond);
     if (op->closed) return;
-    hc_strand *st = op->sh ? &op->sh->st : op->ph ? &op->ph->st : NULL;
-    if (op->cb) {
-        hc_op_done_item(op, gen, st);
-    } else if (op->sh) {
-        if (op->sh->cb_set && !op->sh->closed &&
-            (op->sh->opts & HcsEventOptionEnableOperationCallbacks))
-            hc_event_sysh(op->sh, HcsEventOperationCallback, NULL, op);
-    } else if (op->ph) {
-        if (op->ph->cb_set && !op->ph->closed &&
-            (op->ph->opts & HcsEventOptionEnableOperationCallbacks))
-            hc_event_proch(op->ph, HcsEventOperationCallback, NULL, op);
-    }
+    /* delivered on the strand of the handle the call used (the system's for CreateProcess) */
+    hc_evh *h = op->sh ? &op->sh->ev : op->ph ? &op->ph->ev : NULL;
+    if (op->cb) hc_op_done_item(op, gen, h ? &h->st : NULL);
+    else if (h && hc_evh_op_events(h)) hc_event_post(h, HcsEventOperationCallback, NULL, op);
 }
 
 void hc_op_fail_pending(hc_system *sys, hc_op *except, HRESULT hr) {
     hc_op *op = G.pending;
     while (op) {
-        hc_op *next = op->pnext;
+        hc_op *next = op->next;
         if (op != except && op->pend_sys == sys)
             hc_op_complete(op, op->gen, hr, hc_result_error_u16(hr, NULL), NULL);
         op = next;
@@ -219,10 +201,36 @@ void hc_op_fail_all_pending(HRESULT hr) {
     }
 }
 
+HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind, const void *handle,
+                   HCS_OPERATION operation, PCWSTR options) {
+    hc_call call;
+    HRESULT hr = hc_enter(fn, &call);
+    if (hr != S_OK) return hr;
+    hc_lock();
+    hc_evh *h = hc_reg_get(handle, kind);
+    hc_sysh *sh = kind == K_SYSH ? (hc_sysh *)h : NULL;
+    hc_proch *ph = kind == K_PROCH ? (hc_proch *)h : NULL;
+    hc_op *op = op_get(operation);
+    hc_work *w = NULL;
+    hr = h ? hc_op_check(op, h) : E_HANDLE;
+    if (hr == S_OK && !(w = hc_work_new(work, sh ? sh->sys : ph->p->sys, sh, ph))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK && options && !(w->raw = hj_utf16_dup(options))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK) {
+        if (ph) {
+            w->proc = ph->p;
+            hc_ref(w->proc);
+        }
+        hc_op_begin(op, type, &call, w);
+    } else {
+        hc_work_free(w);
+    }
+    hc_unlock();
+    return hr;
+}
+
 /* ---- the exports --------------------------------------------------------------------- */
 HCS_OPERATION WINAPI HcsCreateOperation(const void *context, HCS_OPERATION_COMPLETION callback) {
-    hc_call call;
-    if (hc_enter(FN_HcsCreateOperation, &call) != S_OK) return NULL;
+    if (hc_enter_sync(FN_HcsCreateOperation) != S_OK) return NULL;
     hc_op *op = hc_obj_new(sizeof *op, K_OP);
     if (!op) return NULL;
     op->ctx = context;
@@ -242,8 +250,7 @@ HCS_OPERATION WINAPI HcsCreateOperation(const void *context, HCS_OPERATION_COMPL
 }
 
 void WINAPI HcsCloseOperation(HCS_OPERATION operation) {
-    hc_call call;
-    if (hc_enter(FN_HcsCloseOperation, &call) != S_OK) return;
+    if (hc_enter_sync(FN_HcsCloseOperation) != S_OK) return;
     hc_lock();
     hc_op *op = op_get(operation);
     if (op) {
@@ -260,19 +267,41 @@ void WINAPI HcsCloseOperation(HCS_OPERATION operation) {
     hc_unlock();
 }
 
-void *WINAPI HcsGetOperationContext(HCS_OPERATION operation) {
-    hc_call call;
-    if (hc_enter(FN_HcsGetOperationContext, &call) != S_OK) return NULL;
+/* Entry of the accessors that cannot fail: 1 with the lock held and *op the operation
+ * (NULL for an invalid handle), or 0 when the export is hidden (lock not taken). */
+static int op_enter(fn_id fn, HCS_OPERATION operation, hc_op **op) {
+    if (hc_enter_sync(fn) != S_OK) return 0;
     hc_lock();
-    hc_op *op = op_get(operation);
-    void *ctx = op ? (void *)(uintptr_t)op->ctx : NULL;
+    *op = op_get(operation);
+    return 1;
+}
+
+/* A copy of the operation's fields taken under the lock; 0 when hidden or invalid. */
+static int op_snapshot(fn_id fn, HCS_OPERATION operation, hc_op *copy) {
+    hc_op *op;
+    if (!op_enter(fn, operation, &op)) return 0;
+    if (op) *copy = *op;
     hc_unlock();
-    return ctx;
+    return op != NULL;
+}
+
+void *WINAPI HcsGetOperationContext(HCS_OPERATION operation) {
+    hc_op c;
+    return op_snapshot(FN_HcsGetOperationContext, operation, &c) ? (void *)(uintptr_t)c.ctx : NULL;
+}
+
+HCS_OPERATION_TYPE WINAPI HcsGetOperationType(HCS_OPERATION operation) {
+    hc_op c;
+    return op_snapshot(FN_HcsGetOperationType, operation, &c) ? c.type : HcsOperationTypeNone;
+}
+
+UINT64 WINAPI HcsGetOperationId(HCS_OPERATION operation) {
+    hc_op c;
+    return op_snapshot(FN_HcsGetOperationId, operation, &c) ? c.id : HCS_INVALID_OPERATION_ID;
 }
 
 HRESULT WINAPI HcsSetOperationContext(HCS_OPERATION operation, const void *context) {
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsSetOperationContext, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsSetOperationContext);
     if (hr != S_OK) return hr;
     hc_lock();
     hc_op *op = op_get(operation);
@@ -281,54 +310,31 @@ HRESULT WINAPI HcsSetOperationContext(HCS_OPERATION operation, const void *conte
     return op ? S_OK : E_HANDLE;
 }
 
-HCS_SYSTEM WINAPI HcsGetComputeSystemFromOperation(HCS_OPERATION operation) {
-    hc_call call;
-    if (hc_enter(FN_HcsGetComputeSystemFromOperation, &call) != S_OK) return NULL;
-    hc_lock();
-    hc_op *op = op_get(operation);
-    HCS_SYSTEM r = NULL;
-    if (op && op->state != OP_NOT_STARTED && op->sh && !op->sh->closed) r = (HCS_SYSTEM)HC_HANDLE(op->sh);
+/* The system (or process) handle the latest call used, while it is open. */
+static void *handle_from_operation(fn_id fn, HCS_OPERATION operation, int process) {
+    hc_op *op;
+    if (!op_enter(fn, operation, &op)) return NULL;
+    hc_evh *h = NULL;
+    if (op && op->state != OP_NOT_STARTED && process && op->ph) h = &op->ph->ev;
+    if (op && op->state != OP_NOT_STARTED && !process && op->sh) h = &op->sh->ev;
+    void *r = h && !h->closed ? HC_HANDLE(h) : NULL;
     hc_unlock();
     return r;
+}
+
+HCS_SYSTEM WINAPI HcsGetComputeSystemFromOperation(HCS_OPERATION operation) {
+    return handle_from_operation(FN_HcsGetComputeSystemFromOperation, operation, 0);
 }
 
 HCS_PROCESS WINAPI HcsGetProcessFromOperation(HCS_OPERATION operation) {
-    hc_call call;
-    if (hc_enter(FN_HcsGetProcessFromOperation, &call) != S_OK) return NULL;
-    hc_lock();
-    hc_op *op = op_get(operation);
-    HCS_PROCESS r = NULL;
-    if (op && op->state != OP_NOT_STARTED && op->ph && !op->ph->closed) r = (HCS_PROCESS)HC_HANDLE(op->ph);
-    hc_unlock();
-    return r;
-}
-
-HCS_OPERATION_TYPE WINAPI HcsGetOperationType(HCS_OPERATION operation) {
-    hc_call call;
-    if (hc_enter(FN_HcsGetOperationType, &call) != S_OK) return HcsOperationTypeNone;
-    hc_lock();
-    hc_op *op = op_get(operation);
-    HCS_OPERATION_TYPE t = op ? op->type : HcsOperationTypeNone;
-    hc_unlock();
-    return t;
-}
-
-UINT64 WINAPI HcsGetOperationId(HCS_OPERATION operation) {
-    hc_call call;
-    if (hc_enter(FN_HcsGetOperationId, &call) != S_OK) return HCS_INVALID_OPERATION_ID;
-    hc_lock();
-    hc_op *op = op_get(operation);
-    UINT64 id = op ? op->id : HCS_INVALID_OPERATION_ID;
-    hc_unlock();
-    return id;
+    return handle_from_operation(FN_HcsGetProcessFromOperation, operation, 1);
 }
 
 /* Shared body of the four result getters. timeout_ms < 0: do not wait. */
 static HRESULT get_result(fn_id fn, HCS_OPERATION operation, int64_t timeout_ms, int want_pinfo,
                           HCS_PROCESS_INFORMATION *pi, PWSTR *doc) {
     if (doc) *doc = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(fn, &call);
+    HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
     hc_lock();
     hc_op *op = op_get(operation);
@@ -353,14 +359,8 @@ static HRESULT get_result(fn_id fn, HCS_OPERATION operation, int64_t timeout_ms,
         uint32_t gen = op->gen;
         uint64_t deadline = plat_now_ms() + (uint64_t)timeout_ms;
         hc_ref(op); /* a concurrent HcsCloseOperation cannot free it under us */
-        while (op->state == OP_PENDING && op->gen == gen) {
-            if (timeout_ms == (int64_t)INFINITE) {
-                plat_cond_wait(&G.op_cond, &G.lock);
-                continue;
-            }
-            uint64_t now = plat_now_ms();
-            if (now >= deadline) break;
-            plat_cond_timedwait(&G.op_cond, &G.lock, (uint32_t)(deadline - now));
+        while (op->state == OP_PENDING && op->gen == gen &&
+               hc_wait_until(&G.op_cond, deadline, timeout_ms == (int64_t)INFINITE)) {
         }
         if (op->state == OP_PENDING) {
             hc_unref(op);
@@ -410,8 +410,7 @@ HRESULT WINAPI HcsWaitForOperationResultAndProcessInfo(HCS_OPERATION operation, 
 
 HRESULT WINAPI HcsSetOperationCallback(HCS_OPERATION operation, const void *context,
                                        HCS_OPERATION_COMPLETION callback) {
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsSetOperationCallback, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsSetOperationCallback);
     if (hr != S_OK) return hr;
     if (!callback) return E_INVALIDARG;
     hc_lock();
@@ -428,8 +427,7 @@ HRESULT WINAPI HcsSetOperationCallback(HCS_OPERATION operation, const void *cont
 
 HRESULT WINAPI HcsCancelOperation(HCS_OPERATION operation) {
     (void)operation;
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsCancelOperation, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsCancelOperation);
     if (hr != S_OK) return hr;
     return E_NOTIMPL;
 }

@@ -8,10 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-hc_proch *hc_proch_get(HCS_PROCESS h) {
-    return hc_reg_get(h, K_PROCH);
-}
-
 static void close_fd(int *fd) {
     if (*fd >= 0) plat_close(*fd);
     *fd = -1;
@@ -20,11 +16,7 @@ static void close_fd(int *fd) {
 void hc_proc_free(hc_proc *p) {
     for (int i = 0; i < 3; i++) close_fd(&p->fd[i]);
     close_fd(&p->pty_fd);
-    if (p->in_list) {
-        if (p->prev) p->prev->next = p->next;
-        else p->sys->procs = p->next;
-        if (p->next) p->next->prev = p->prev;
-    }
+    if (p->in_list) HC_LIST_UNLINK(p->sys->procs, p);
     hc_unref(p->sys);
     free(p->image);
     hj_free(p->params);
@@ -43,19 +35,11 @@ void hc_pipe_free(hc_pipe *pp) {
 }
 
 static hc_proch *proch_new(hc_proc *p) { /* under lock */
-    hc_proch *h = hc_obj_new(sizeof *h, K_PROCH);
-    if (!h) return NULL;
-    if (hc_reg_add(h, K_PROCH) != 0) {
-        free(h);
-        return NULL;
+    hc_proch *h = hc_evh_new(sizeof *h, K_PROCH, &p->handles, &G.counts.ProcessHandles);
+    if (h) {
+        h->p = p;
+        hc_ref(p);
     }
-    hc_strand_init(&h->st, &h->hdr);
-    h->p = p;
-    hc_ref(p);
-    h->next = p->handles;
-    if (p->handles) p->handles->prev = h;
-    p->handles = h;
-    G.counts.ProcessHandles++;
     return h;
 }
 
@@ -87,9 +71,7 @@ static HANDLE new_pipe_handle(hc_proc *p, int stream) { /* under lock */
     pp->p = p;
     hc_ref(p);
     pp->stream = stream;
-    pp->next = p->pipes;
-    if (p->pipes) p->pipes->prev = pp;
-    p->pipes = pp;
+    HC_LIST_PUSH(p->pipes, pp);
     p->caller_handles[stream]++;
     G.counts.PipeHandles++;
     return (HANDLE)HC_HANDLE(pp);
@@ -128,10 +110,7 @@ BOOL WINAPI CloseHandle(HANDLE hObject) {
     close_fd(&pp->fd);
     hc_proc *p = pp->p;
     if (p) {
-        if (pp->prev) pp->prev->next = pp->next;
-        else p->pipes = pp->next;
-        if (pp->next) pp->next->prev = pp->prev;
-        pp->prev = pp->next = NULL;
+        HC_LIST_UNLINK(p->pipes, pp);
         /* the caller's last handle of this stream: the child sees EOF (pty: VEOF) */
         if (--p->caller_handles[pp->stream] == 0) close_stream(p, pp->stream);
     }
@@ -241,10 +220,8 @@ static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
     p->exit_code = exit_code;
     G.counts.Processes--;
     hj_value *st = process_status(p);
-    char16_t *data = hj_serialize_utf16(st);
+    hc_event_list_json(p->handles, HcsEventProcessExited, st);
     hj_free(st);
-    for (hc_proch *h = p->handles; h; h = h->next) hc_event_proch(h, HcsEventProcessExited, data, NULL);
-    free(data);
     plat_cond_broadcast(&G.exit_cond);
     hc_unref(p);
     hc_unlock();
@@ -428,9 +405,7 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     p->image = hc_strdup(base ? base + 1 : argv[0]);
     hc_wall_time(p->create_time);
     p->state = PS_RUNNING;
-    p->next = p->sys->procs;
-    if (p->sys->procs) p->sys->procs->prev = p;
-    p->sys->procs = p;
+    HC_LIST_PUSH(p->sys->procs, p);
     p->in_list = 1;
     G.counts.Processes++;
     hc_ref(p); /* for the exit monitor */
@@ -614,7 +589,7 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
     hc_proch *ph = NULL;
     hc_work *w = NULL;
     if (!sh) hr = E_HANDLE;
-    else hr = hc_op_check(op, sh, NULL);
+    else hr = hc_op_check(op, &sh->ev);
     if (hr == S_OK && !(p = hc_obj_new(sizeof *p, K_PROC))) hr = E_OUTOFMEMORY;
     if (hr == S_OK) {
         p->sys = sh->sys;
@@ -626,10 +601,8 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
     if (hr == S_OK && !(w = hc_work_new(hc_work_create_process, sh->sys, sh, ph))) hr = E_OUTOFMEMORY;
     if (hr != S_OK) {
         if (ph) {
-            hc_reg_del(ph);
-            G.counts.ProcessHandles--;
-            p->handles = NULL;
-            hc_unref(ph);
+            hc_evh_unlink(&ph->ev);
+            hc_evh_release(&ph->ev);
         }
         hc_unref(p);
         hc_unlock();
@@ -649,8 +622,7 @@ HRESULT WINAPI HcsOpenProcess(HCS_SYSTEM computeSystem, DWORD processId, DWORD r
                               HCS_PROCESS *process) {
     (void)requestedAccess;
     if (process) *process = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsOpenProcess, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsOpenProcess);
     if (hr != S_OK) return hr;
     if (!process) return E_INVALIDARG;
     hc_lock();
@@ -673,159 +645,45 @@ HRESULT WINAPI HcsOpenProcess(HCS_SYSTEM computeSystem, DWORD processId, DWORD r
 }
 
 void WINAPI HcsCloseProcess(HCS_PROCESS process) {
-    hc_call call;
-    if (hc_enter(FN_HcsCloseProcess, &call) != S_OK) return;
-    hc_lock();
-    hc_proch *h = hc_proch_get(process);
-    if (!h) {
-        hc_unlock();
-        return;
+    hc_evh_close(FN_HcsCloseProcess, process, K_PROCH, NULL);
+}
+
+/* The calls taking (process, operation, options): export, operation type, work. */
+#define PROCESS_CALL(name, type, work)                                                 \
+    HRESULT WINAPI name(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR options) { \
+        return hc_op_call(FN_##name, type, work, K_PROCH, process, operation, options);  \
     }
-    hc_reg_del(h);
-    h->closed = 1;
-    G.counts.ProcessHandles--;
-    hc_proc *p = h->p;
-    if (h->prev) h->prev->next = h->next;
-    else p->handles = h->next;
-    if (h->next) h->next->prev = h->prev;
-    h->prev = h->next = NULL;
-    hc_wait_handle_callbacks(&h->st);
-    hc_unref(h);
-    hc_unlock();
-}
-
-static HRESULT process_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, HCS_PROCESS process,
-                            HCS_OPERATION operation, PCWSTR options) {
-    hc_call call;
-    HRESULT hr = hc_enter(fn, &call);
-    if (hr != S_OK) return hr;
-    hc_lock();
-    hc_proch *ph = hc_proch_get(process);
-    hc_op *op = hc_reg_get(operation, K_OP);
-    hc_work *w = NULL;
-    if (!ph) hr = E_HANDLE;
-    else hr = hc_op_check(op, NULL, ph);
-    if (hr == S_OK && !(w = hc_work_new(work, ph->p->sys, NULL, ph))) hr = E_OUTOFMEMORY;
-    if (hr == S_OK && options && !(w->raw = hj_utf16_dup(options))) hr = E_OUTOFMEMORY;
-    if (hr != S_OK) {
-        if (w) {
-            hc_unref(w->sys);
-            hc_unref(w->ph);
-            free(w);
-        }
-        hc_unlock();
-        return hr;
-    }
-    w->proc = ph->p;
-    hc_ref(w->proc);
-    hc_op_begin(op, type, &call, w);
-    hc_unlock();
-    return S_OK;
-}
-
-HRESULT WINAPI HcsTerminateProcess(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR options) {
-    return process_call(FN_HcsTerminateProcess, HcsOperationTypeTerminate, work_terminate, process,
-                        operation, options);
-}
-
-HRESULT WINAPI HcsSignalProcess(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR options) {
-    return process_call(FN_HcsSignalProcess, HcsOperationTypeSignalProcess, work_signal, process,
-                        operation, options);
-}
+PROCESS_CALL(HcsTerminateProcess, HcsOperationTypeTerminate, work_terminate)
+PROCESS_CALL(HcsSignalProcess, HcsOperationTypeSignalProcess, work_signal)
+PROCESS_CALL(HcsGetProcessProperties, HcsOperationTypeGetProcessProperties, work_props)
+PROCESS_CALL(HcsModifyProcess, HcsOperationTypeModifyProcess, work_modify)
 
 HRESULT WINAPI HcsGetProcessInfo(HCS_PROCESS process, HCS_OPERATION operation) {
-    return process_call(FN_HcsGetProcessInfo, HcsOperationTypeGetProcessInfo, work_info, process,
-                        operation, NULL);
-}
-
-HRESULT WINAPI HcsGetProcessProperties(HCS_PROCESS process, HCS_OPERATION operation,
-                                       PCWSTR propertyQuery) {
-    return process_call(FN_HcsGetProcessProperties, HcsOperationTypeGetProcessProperties, work_props,
-                        process, operation, propertyQuery);
-}
-
-HRESULT WINAPI HcsModifyProcess(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR settings) {
-    return process_call(FN_HcsModifyProcess, HcsOperationTypeModifyProcess, work_modify, process,
-                        operation, settings);
+    return hc_op_call(FN_HcsGetProcessInfo, HcsOperationTypeGetProcessInfo, work_info, K_PROCH, process,
+                      operation, NULL);
 }
 
 HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS process, HCS_EVENT_OPTIONS callbackOptions,
                                      void *context, HCS_EVENT_CALLBACK callback) {
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsSetProcessCallback, &call);
-    if (hr != S_OK) return hr;
-    if ((uint32_t)callbackOptions & ~(uint32_t)HcsEventOptionEnableOperationCallbacks)
-        return E_INVALIDARG;
-    hc_lock();
-    hc_proch *h = hc_proch_get(process);
-    if (!h) hr = E_HANDLE;
-    else if (!callback) {
-        h->cb_set = 0;
-        h->cb = NULL;
-        h->ctx = NULL;
-        h->opts = 0;
-    } else if (h->cb_set && G.opt_reject_second_cb) {
-        hr = HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
-    } else {
-        h->cb = callback;
-        h->ctx = context;
-        h->opts = (uint32_t)callbackOptions;
-        h->cb_set = 1;
+    return hc_evh_set_callback(FN_HcsSetProcessCallback, process, K_PROCH, callbackOptions, context,
+                               callback);
+}
+
+static HRESULT process_exited(hc_evh *h, PWSTR *result) {
+    hc_proc *p = ((hc_proch *)h)->p;
+    if (p->state == PS_FAILED) return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+    if (p->state != PS_EXITED) return S_FALSE;
+    if (result) {
+        hj_value *st = process_status(p);
+        *result = hc_doc_from_json(st);
+        hj_free(st);
     }
-    hc_unlock();
-    return hr;
+    return S_OK;
 }
 
 HRESULT WINAPI HcsWaitForProcessExit(HCS_PROCESS computeSystem, DWORD timeoutMs, PWSTR *result) {
-    if (result) *result = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsWaitForProcessExit, &call);
-    if (hr != S_OK) return hr;
-    hc_lock();
-    hc_proch *h = hc_proch_get(computeSystem);
-    if (!h) {
-        hc_unlock();
-        return E_HANDLE;
-    }
-    hc_ref(h);
-    hc_proc *p = h->p;
-    uint64_t deadline = plat_now_ms() + timeoutMs;
-    for (;;) {
-        if (p->state == PS_EXITED) {
-            if (result) {
-                hj_value *st = process_status(p);
-                *result = hc_doc_from_json(st);
-                hj_free(st);
-            }
-            hr = S_OK;
-            break;
-        }
-        if (p->state == PS_FAILED) {
-            hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
-            break;
-        }
-        if (G.disconnected) {
-            hr = HCS_E_SERVICE_DISCONNECT;
-            break;
-        }
-        if (h->closed) {
-            hr = E_HANDLE;
-            break;
-        }
-        if (timeoutMs == INFINITE) {
-            plat_cond_wait(&G.exit_cond, &G.lock);
-            continue;
-        }
-        uint64_t now = plat_now_ms();
-        if (now >= deadline) {
-            hr = HCS_E_OPERATION_TIMEOUT;
-            break;
-        }
-        plat_cond_timedwait(&G.exit_cond, &G.lock, (uint32_t)(deadline - now));
-    }
-    hc_unref(h);
-    hc_unlock();
-    return hr;
+    return hc_evh_wait_exit(FN_HcsWaitForProcessExit, computeSystem, K_PROCH, timeoutMs, result,
+                            process_exited);
 }
 
 /* ---- used by systems and reset -------------------------------------------------------------- */

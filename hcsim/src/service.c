@@ -70,50 +70,35 @@ static hj_value *service_property(const char *type) {
 
 HRESULT WINAPI HcsGetServiceProperties(PCWSTR propertyQuery, PWSTR *result) {
     if (result) *result = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsGetServiceProperties, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsGetServiceProperties);
     if (hr != S_OK) return hr;
     if (!result) return E_INVALIDARG;
-    hj_value *q = NULL;
-    const hj_value *types = NULL;
+    hj_value *q = propertyQuery ? hc_parse(propertyQuery) : NULL, *props = hj_new_array();
+    const hj_value *types = hj_get(q, "PropertyTypes");
+    const char *msg = NULL;
+    if (propertyQuery && (!q || hj_typeof(q) != HJ_OBJECT)) msg = "The query is not a JSON object.";
+    else if (types && hj_typeof(types) != HJ_ARRAY) msg = "PropertyTypes must be an array.";
     hc_lock();
-    if (propertyQuery) {
-        q = hc_parse(propertyQuery);
-        if (!q || hj_typeof(q) != HJ_OBJECT) {
-            hj_free(q);
-            hr = fail_doc(result, HCS_E_INVALID_JSON, "The query is not a JSON object.");
-            hc_unlock();
-            return hr;
-        }
-        types = hj_get(q, "PropertyTypes");
-        if (types && hj_typeof(types) != HJ_ARRAY) {
-            hj_free(q);
-            hr = fail_doc(result, HCS_E_INVALID_JSON, "PropertyTypes must be an array.");
-            hc_unlock();
-            return hr;
-        }
-    }
-    hj_value *props = hj_new_array();
-    size_t n = types ? hj_count(types) : 1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; !msg && i < (types ? hj_count(types) : 1); i++) {
         const char *t = types ? hj_str(hj_at(types, i), NULL) : "Basic";
         hj_value *p = t ? service_property(t) : NULL;
-        if (!p) {
-            hj_free(props);
-            hj_free(q);
-            hr = fail_doc(result, HCS_E_INVALID_JSON, "Unknown service property type.");
-            hc_unlock();
-            return hr;
-        }
-        hj_push(props, p);
+        if (p) hj_push(props, p);
+        else msg = "Unknown service property type.";
     }
-    hj_value *doc = hj_new_object();
-    hj_set(doc, "Properties", props);
-    *result = hc_doc_from_json(doc);
+    if (msg) {
+        hr = fail_doc(result, HCS_E_INVALID_JSON, msg);
+    } else {
+        hj_value *doc = hj_new_object();
+        hj_set(doc, "Properties", props);
+        props = NULL;
+        *result = hc_doc_from_json(doc);
+        hj_free(doc);
+        hr = *result ? S_OK : E_OUTOFMEMORY;
+    }
     hc_unlock();
-    hj_free(doc);
+    hj_free(props);
     hj_free(q);
-    return *result ? S_OK : E_OUTOFMEMORY;
+    return hr;
 }
 
 static int find_by(const hj_value *arr, const char *key, const char *val) {
@@ -258,8 +243,7 @@ static HRESULT modify_ccg(const hj_value *st, const char **msg) {
 
 HRESULT WINAPI HcsModifyServiceSettings(PCWSTR settings, PWSTR *result) {
     if (result) *result = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsModifyServiceSettings, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsModifyServiceSettings);
     if (hr != S_OK) return hr;
     hc_lock();
     const char *msg = NULL;
@@ -295,8 +279,7 @@ HRESULT WINAPI HcsModifyServiceSettings(PCWSTR settings, PWSTR *result) {
 }
 
 HRESULT WINAPI HcsSubmitWerReport(PCWSTR settings) {
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsSubmitWerReport, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsSubmitWerReport);
     if (hr != S_OK) return hr;
     if (!settings) return E_INVALIDARG;
     hj_value *r = hc_parse(settings);
@@ -322,24 +305,11 @@ HRESULT WINAPI HcsSubmitWerReport(PCWSTR settings) {
 }
 
 /* ---- VM file utilities ------------------------------------------------------------------ */
-static HRESULT path8(PCWSTR p, char **out) {
-    *out = NULL;
-    if (!p) return E_INVALIDARG;
-    char *s = hc_u8(p);
-    if (!s || !*s) {
-        free(s);
-        return E_INVALIDARG;
-    }
-    *out = s;
-    return S_OK;
-}
-
 static HRESULT create_empty(fn_id fn, PCWSTR path) {
-    hc_call call;
-    HRESULT hr = hc_enter(fn, &call);
+    HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
     char *p;
-    if ((hr = path8(path, &p)) != S_OK) return hr;
+    if ((hr = hc_path_arg(path, 0, &p)) != S_OK) return hr;
     if (plat_file_exists(p)) hr = HRESULT_FROM_WIN32(80u); /* ERROR_FILE_EXISTS */
     else hr = hc_hr_from_errno(plat_write_file(p, "", 0));
     free(p);
@@ -355,16 +325,15 @@ HRESULT WINAPI HcsCreateEmptyRuntimeStateFile(PCWSTR runtimeStateFilePath) {
 }
 
 static HRESULT access_call(fn_id fn, PCWSTR vmId, int need_vm, PCWSTR filePath) {
-    hc_call call;
-    HRESULT hr = hc_enter(fn, &call);
+    HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
     if (need_vm) {
         char *vm;
-        if ((hr = path8(vmId, &vm)) != S_OK) return hr;
+        if ((hr = hc_path_arg(vmId, 0, &vm)) != S_OK) return hr;
         free(vm);
     }
     char *p;
-    if ((hr = path8(filePath, &p)) != S_OK) return hr;
+    if ((hr = hc_path_arg(filePath, 0, &p)) != S_OK) return hr;
     hr = plat_file_exists(p) ? S_OK : HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
     free(p);
     return hr;
@@ -386,11 +355,10 @@ HRESULT WINAPI HcsRevokeVmGroupAccess(PCWSTR filePath) {
 HRESULT WINAPI HcsGetProcessorCompatibilityFromSavedState(PCWSTR RuntimeFileName,
                                                           PCWSTR *ProcessorFeaturesString) {
     if (ProcessorFeaturesString) *ProcessorFeaturesString = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsGetProcessorCompatibilityFromSavedState, &call);
+    HRESULT hr = hc_enter_sync(FN_HcsGetProcessorCompatibilityFromSavedState);
     if (hr != S_OK) return hr;
     char *p;
-    if ((hr = path8(RuntimeFileName, &p)) != S_OK) return hr;
+    if ((hr = hc_path_arg(RuntimeFileName, 0, &p)) != S_OK) return hr;
     hj_value *d = hc_read_saved_state(p, &hr);
     free(p);
     if (FAILED(hr)) return hr;

@@ -20,20 +20,6 @@
 #define ERROR_PATH_NOT_FOUND 3u
 #define ERROR_INVALID_DATA 13u
 
-static HRESULT path_arg(PCWSTR p, char **out) {
-    *out = NULL;
-    if (!p) return E_INVALIDARG;
-    char *s = hc_u8(p);
-    if (!s || !*s) {
-        free(s);
-        return E_INVALIDARG;
-    }
-    size_t n = strlen(s);
-    while (n > 1 && s[n - 1] == '/') s[--n] = 0;
-    *out = s;
-    return S_OK;
-}
-
 static int is_guid(const char *s) {
     static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
     if (!s || strlen(s) != sizeof pat - 1) return 0;
@@ -113,13 +99,9 @@ static hj_value *read_marker(const char *dir) {
     return m;
 }
 
-static HRESULT write_marker(const char *dir, const char *kind, const hj_value *ld, hj_value *extra) {
-    hj_value *m = extra ? extra : hj_new_object();
-    hj_set(m, "Kind", hj_new_string(kind));
-    hj_set(m, "Parents", hj_get(ld, "Layers") ? hj_clone(hj_get(ld, "Layers")) : hj_new_array());
+static HRESULT save_marker(const char *dir, const hj_value *m) {
     size_t len = 0;
     char *text = hj_serialize(m, &len);
-    hj_free(m);
     char *mp = marker_path(dir);
     int e = (text && mp) ? plat_write_file(mp, text, len) : 12;
     free(text);
@@ -127,15 +109,29 @@ static HRESULT write_marker(const char *dir, const char *kind, const hj_value *l
     return hc_hr_from_errno(e);
 }
 
-static HRESULT update_marker(const char *dir, hj_value *m) {
-    size_t len = 0;
-    char *text = hj_serialize(m, &len);
-    char *mp = marker_path(dir);
-    int e = (text && mp) ? plat_write_file(mp, text, len) : 12;
-    free(text);
-    free(mp);
-    return hc_hr_from_errno(e);
+/* Makes dir a layer of the given kind whose parents are LayerData's layers; extra (taken,
+ * may be NULL) holds further members. */
+static HRESULT write_marker(const char *dir, const char *kind, const hj_value *ld, hj_value *extra) {
+    hj_value *m = extra ? extra : hj_new_object();
+    hj_set(m, "Kind", hj_new_string(kind));
+    hj_set(m, "Parents", hj_get(ld, "Layers") ? hj_clone(hj_get(ld, "Layers")) : hj_new_array());
+    HRESULT hr = save_marker(dir, m);
+    hj_free(m);
+    return hr;
 }
+
+static HRESULT need_dir(const char *path) {
+    return px_is_dir(path) ? S_OK : HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
+}
+
+/* An existing directory that is a layer: its marker in *marker. */
+static HRESULT open_layer(const char *dir, hj_value **marker) {
+    HRESULT hr = need_dir(dir);
+    if (hr == S_OK && !(*marker = read_marker(dir))) hr = HCS_E_INVALID_LAYER;
+    return hr;
+}
+
+static HRESULT copy_tree(const char *src, const char *dst) { return hc_hr_from_errno(px_copytree(src, dst)); }
 
 /* ---- VHD "handles" ------------------------------------------------------------------------- */
 static HRESULT vhd_fd(HANDLE h, int *fd) {
@@ -161,110 +157,76 @@ static int vhd_volume(int fd, char guid[37]) {
 }
 
 /* ---- exports ----------------------------------------------------------------------------- */
-#define ENTER(fn)                                  \
-    hc_call call_;                                 \
-    HRESULT hr = hc_enter(fn, &call_);             \
-    if (hr != S_OK) return hr
+/* What one call owns; sto_end releases it. */
+typedef struct sto_args {
+    char *path[3];             /* the path arguments, converted */
+    hj_value *ld, *opt, *marker;
+} sto_args;
+
+/* Entry of the exports: the entry protocol, then the first n of p0..p2 as path
+ * arguments (each non-empty; trailing '/' removed). */
+static HRESULT sto_begin(fn_id fn, sto_args *a, int n, PCWSTR p0, PCWSTR p1, PCWSTR p2) {
+    memset(a, 0, sizeof *a);
+    HRESULT hr = hc_enter_sync(fn);
+    const PCWSTR in[3] = {p0, p1, p2};
+    for (int i = 0; hr == S_OK && i < n; i++) hr = hc_path_arg(in[i], 1, &a->path[i]);
+    return hr;
+}
+
+static HRESULT sto_end(sto_args *a, HRESULT hr) {
+    for (int i = 0; i < 3; i++) free(a->path[i]);
+    hj_free(a->ld);
+    hj_free(a->opt);
+    hj_free(a->marker);
+    return hr;
+}
 
 HRESULT WINAPI HcsImportLayer(PCWSTR layerPath, PCWSTR sourceFolderPath, PCWSTR layerData) {
-    ENTER(FN_HcsImportLayer);
-    char *dst = NULL, *src = NULL;
-    hj_value *ld = NULL, *m = NULL;
-    if ((hr = path_arg(layerPath, &dst)) != S_OK || (hr = path_arg(sourceFolderPath, &src)) != S_OK ||
-        (hr = layer_data(layerData, 0, &ld)) != S_OK)
-        goto out;
-    if (!px_is_dir(src)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
-    }
-    if ((m = read_marker(dst)) != NULL) {
-        hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
-        goto out;
-    }
-    if ((hr = hc_hr_from_errno(px_copytree(src, dst))) != S_OK) goto out;
-    hr = write_marker(dst, "Layer", ld, NULL);
-out:
-    hj_free(m);
-    hj_free(ld);
-    free(dst);
-    free(src);
-    return hr;
+    sto_args a;
+    HRESULT hr = sto_begin(FN_HcsImportLayer, &a, 2, layerPath, sourceFolderPath, NULL);
+    if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
+    if (hr == S_OK) hr = need_dir(a.path[1]);
+    if (hr == S_OK && (a.marker = read_marker(a.path[0])) != NULL) hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+    if (hr == S_OK) hr = copy_tree(a.path[1], a.path[0]);
+    if (hr == S_OK) hr = write_marker(a.path[0], "Layer", a.ld, NULL);
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsExportLayer(PCWSTR layerPath, PCWSTR exportFolderPath, PCWSTR layerData,
                               PCWSTR options) {
-    ENTER(FN_HcsExportLayer);
-    char *src = NULL, *dst = NULL;
-    hj_value *ld = NULL, *opt = NULL, *m = NULL;
-    if ((hr = path_arg(layerPath, &src)) != S_OK || (hr = path_arg(exportFolderPath, &dst)) != S_OK ||
-        (hr = layer_data(layerData, 0, &ld)) != S_OK || (hr = options_doc(options, &opt)) != S_OK)
-        goto out;
-    const hj_value *w = hj_get(opt, "IsWritableLayer");
+    sto_args a;
+    HRESULT hr = sto_begin(FN_HcsExportLayer, &a, 2, layerPath, exportFolderPath, NULL);
+    if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
+    if (hr == S_OK) hr = options_doc(options, &a.opt);
+    const hj_value *w = hj_get(a.opt, "IsWritableLayer");
     int b;
-    if (w && !hj_bool(w, &b)) {
-        hr = HCS_E_INVALID_JSON;
-        goto out;
-    }
-    if (!px_is_dir(src)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
-    }
-    if (!(m = read_marker(src))) {
-        hr = HCS_E_INVALID_LAYER;
-        goto out;
-    }
-    if ((hr = hc_hr_from_errno(px_copytree(src, dst))) != S_OK) goto out;
-    hr = write_marker(dst, "Export", ld, NULL);
-out:
-    hj_free(m);
-    hj_free(ld);
-    hj_free(opt);
-    free(src);
-    free(dst);
-    return hr;
+    if (hr == S_OK && w && !hj_bool(w, &b)) hr = HCS_E_INVALID_JSON;
+    if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    if (hr == S_OK) hr = copy_tree(a.path[0], a.path[1]);
+    if (hr == S_OK) hr = write_marker(a.path[1], "Export", a.ld, NULL);
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsExportLegacyWritableLayer(PCWSTR writableLayerMountPath, PCWSTR writableLayerFolderPath,
                                             PCWSTR exportFolderPath, PCWSTR layerData) {
-    ENTER(FN_HcsExportLegacyWritableLayer);
-    char *mnt = NULL, *folder = NULL, *dst = NULL;
-    hj_value *ld = NULL;
-    if ((hr = path_arg(writableLayerMountPath, &mnt)) != S_OK ||
-        (hr = path_arg(writableLayerFolderPath, &folder)) != S_OK ||
-        (hr = path_arg(exportFolderPath, &dst)) != S_OK || (hr = layer_data(layerData, 0, &ld)) != S_OK)
-        goto out;
-    if (!px_is_dir(mnt) || !px_is_dir(folder)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
-    }
-    if ((hr = hc_hr_from_errno(px_copytree(folder, dst))) != S_OK) goto out;
-    hr = write_marker(dst, "Export", ld, NULL);
-out:
-    hj_free(ld);
-    free(mnt);
-    free(folder);
-    free(dst);
-    return hr;
+    sto_args a;
+    HRESULT hr = sto_begin(FN_HcsExportLegacyWritableLayer, &a, 3, writableLayerMountPath,
+                           writableLayerFolderPath, exportFolderPath);
+    if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
+    if (hr == S_OK) hr = need_dir(a.path[0]);
+    if (hr == S_OK) hr = need_dir(a.path[1]);
+    if (hr == S_OK) hr = copy_tree(a.path[1], a.path[2]);
+    if (hr == S_OK) hr = write_marker(a.path[2], "Export", a.ld, NULL);
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsDestroyLayer(PCWSTR layerPath) {
-    ENTER(FN_HcsDestroyLayer);
-    char *p = NULL;
-    hj_value *m = NULL;
-    if ((hr = path_arg(layerPath, &p)) != S_OK) goto out;
-    if (!px_is_dir(p)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
-    }
-    if (!(m = read_marker(p))) { /* never delete a directory hcsim did not make a layer */
-        hr = HCS_E_INVALID_LAYER;
-        goto out;
-    }
-    hr = hc_hr_from_errno(px_rmtree(p));
-out:
-    hj_free(m);
-    free(p);
-    return hr;
+    sto_args a;
+    HRESULT hr = sto_begin(FN_HcsDestroyLayer, &a, 1, layerPath, NULL, NULL);
+    /* never delete a directory hcsim did not make a layer */
+    if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    if (hr == S_OK) hr = hc_hr_from_errno(px_rmtree(a.path[0]));
+    return sto_end(&a, hr);
 }
 
 static HRESULT os_layer_options(PCWSTR options, hj_value **opt) {
@@ -293,152 +255,100 @@ static HRESULT setup_base(const char *layer, const hj_value *opt, const char *so
     const char *t = hj_str(hj_get(opt, "Type"), NULL);
     hj_set(m, "BaseOSType", hj_new_string(t ? t : "Container"));
     hj_set(m, "BaseOSSource", hj_new_string(source));
-    HRESULT hr = update_marker(layer, m);
+    HRESULT hr = save_marker(layer, m);
     hj_free(m);
     return hr;
 }
 
 HRESULT WINAPI HcsSetupBaseOSLayer(PCWSTR layerPath, HANDLE vhdHandle, PCWSTR options) {
-    ENTER(FN_HcsSetupBaseOSLayer);
-    char *p = NULL;
-    hj_value *opt = NULL;
+    sto_args a;
     int fd = -1;
     char guid[37];
-    if ((hr = path_arg(layerPath, &p)) != S_OK || (hr = vhd_fd(vhdHandle, &fd)) != S_OK ||
-        (hr = os_layer_options(options, &opt)) != S_OK)
-        goto out;
-    if (!vhd_volume(fd, guid)) {
-        hr = HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
-        goto out;
-    }
-    hr = setup_base(p, opt, guid);
-out:
-    hj_free(opt);
-    free(p);
-    return hr;
+    HRESULT hr = sto_begin(FN_HcsSetupBaseOSLayer, &a, 1, layerPath, NULL, NULL);
+    if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd);
+    if (hr == S_OK) hr = os_layer_options(options, &a.opt);
+    if (hr == S_OK && !vhd_volume(fd, guid)) hr = HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
+    if (hr == S_OK) hr = setup_base(a.path[0], a.opt, guid);
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsSetupBaseOSVolume(PCWSTR layerPath, PCWSTR volumePath, PCWSTR options) {
-    ENTER(FN_HcsSetupBaseOSVolume);
-    char *p = NULL, *vol = NULL;
-    hj_value *opt = NULL;
-    if ((hr = path_arg(layerPath, &p)) != S_OK || (hr = path_arg(volumePath, &vol)) != S_OK ||
-        (hr = os_layer_options(options, &opt)) != S_OK)
-        goto out;
-    if (!px_is_dir(vol)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
-    }
-    hr = setup_base(p, opt, vol);
-out:
-    hj_free(opt);
-    free(p);
-    free(vol);
-    return hr;
+    sto_args a;
+    HRESULT hr = sto_begin(FN_HcsSetupBaseOSVolume, &a, 2, layerPath, volumePath, NULL);
+    if (hr == S_OK) hr = os_layer_options(options, &a.opt);
+    if (hr == S_OK) hr = need_dir(a.path[1]);
+    if (hr == S_OK) hr = setup_base(a.path[0], a.opt, a.path[1]);
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layerData, PCWSTR options) {
-    ENTER(FN_HcsInitializeWritableLayer);
-    char *p = NULL;
-    hj_value *ld = NULL, *opt = NULL;
-    if ((hr = path_arg(writableLayerPath, &p)) != S_OK || (hr = layer_data(layerData, 1, &ld)) != S_OK ||
-        (hr = options_doc(options, &opt)) != S_OK)
-        goto out;
-    if ((hr = hc_hr_from_errno(px_mkdirs(p))) != S_OK) goto out;
-    hj_value *extra = hj_new_object();
-    hj_set(extra, "Attached", hj_new_bool(0));
-    hr = write_marker(p, "Writable", ld, extra);
-out:
-    hj_free(ld);
-    hj_free(opt);
-    free(p);
-    return hr;
+    sto_args a;
+    HRESULT hr = sto_begin(FN_HcsInitializeWritableLayer, &a, 1, writableLayerPath, NULL, NULL);
+    if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
+    if (hr == S_OK) hr = options_doc(options, &a.opt);
+    if (hr == S_OK) hr = hc_hr_from_errno(px_mkdirs(a.path[0]));
+    if (hr == S_OK) {
+        hj_value *extra = hj_new_object();
+        hj_set(extra, "Attached", hj_new_bool(0));
+        hr = write_marker(a.path[0], "Writable", a.ld, extra);
+    }
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsInitializeLegacyWritableLayer(PCWSTR writableLayerMountPath, PCWSTR writableLayerFolderPath,
                                                 PCWSTR layerData, PCWSTR options) {
-    ENTER(FN_HcsInitializeLegacyWritableLayer);
-    char *mnt = NULL, *folder = NULL;
-    hj_value *ld = NULL, *opt = NULL;
-    if ((hr = path_arg(writableLayerMountPath, &mnt)) != S_OK ||
-        (hr = path_arg(writableLayerFolderPath, &folder)) != S_OK ||
-        (hr = layer_data(layerData, 1, &ld)) != S_OK || (hr = options_doc(options, &opt)) != S_OK)
-        goto out;
-    if (!px_is_dir(mnt)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
+    sto_args a;
+    HRESULT hr = sto_begin(FN_HcsInitializeLegacyWritableLayer, &a, 2, writableLayerMountPath,
+                           writableLayerFolderPath, NULL);
+    if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
+    if (hr == S_OK) hr = options_doc(options, &a.opt);
+    if (hr == S_OK) hr = need_dir(a.path[0]);
+    if (hr == S_OK) hr = hc_hr_from_errno(px_mkdirs(a.path[1]));
+    if (hr == S_OK) {
+        hj_value *extra = hj_new_object();
+        hj_set(extra, "MountPath", hj_new_string(a.path[0]));
+        hr = write_marker(a.path[1], "LegacyWritable", a.ld, extra);
     }
-    if ((hr = hc_hr_from_errno(px_mkdirs(folder))) != S_OK) goto out;
-    hj_value *extra = hj_new_object();
-    hj_set(extra, "MountPath", hj_new_string(mnt));
-    hr = write_marker(folder, "LegacyWritable", ld, extra);
-out:
-    hj_free(ld);
-    hj_free(opt);
-    free(mnt);
-    free(folder);
-    return hr;
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsAttachLayerStorageFilter(PCWSTR layerPath, PCWSTR layerData) {
-    ENTER(FN_HcsAttachLayerStorageFilter);
-    char *p = NULL;
-    hj_value *ld = NULL, *m = NULL;
+    sto_args a;
     int attached = 0;
-    if ((hr = path_arg(layerPath, &p)) != S_OK || (hr = layer_data(layerData, 1, &ld)) != S_OK) goto out;
-    if (!px_is_dir(p)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
-    }
-    if (!(m = read_marker(p))) {
-        hr = HCS_E_INVALID_LAYER;
-        goto out;
-    }
-    if (hj_bool(hj_get(m, "Attached"), &attached) && attached) {
+    HRESULT hr = sto_begin(FN_HcsAttachLayerStorageFilter, &a, 1, layerPath, NULL, NULL);
+    if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
+    if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    if (hr == S_OK && hj_bool(hj_get(a.marker, "Attached"), &attached) && attached)
         hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
-        goto out;
+    if (hr == S_OK) {
+        const hj_value *layers = hj_get(a.ld, "Layers");
+        hj_set(a.marker, "Attached", hj_new_bool(1));
+        hj_set(a.marker, "AttachedLayers", layers ? hj_clone(layers) : hj_new_array());
+        hr = save_marker(a.path[0], a.marker);
     }
-    hj_set(m, "Attached", hj_new_bool(1));
-    hj_set(m, "AttachedLayers", hj_get(ld, "Layers") ? hj_clone(hj_get(ld, "Layers")) : hj_new_array());
-    hr = update_marker(p, m);
-out:
-    hj_free(m);
-    hj_free(ld);
-    free(p);
-    return hr;
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsDetachLayerStorageFilter(PCWSTR layerPath) {
-    ENTER(FN_HcsDetachLayerStorageFilter);
-    char *p = NULL;
-    hj_value *m = NULL;
+    sto_args a;
     int attached = 0;
-    if ((hr = path_arg(layerPath, &p)) != S_OK) goto out;
-    if (!px_is_dir(p)) {
-        hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
-        goto out;
-    }
-    if (!(m = read_marker(p))) {
-        hr = HCS_E_INVALID_LAYER;
-        goto out;
-    }
-    if (!hj_bool(hj_get(m, "Attached"), &attached) || !attached) {
+    HRESULT hr = sto_begin(FN_HcsDetachLayerStorageFilter, &a, 1, layerPath, NULL, NULL);
+    if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    if (hr == S_OK && !(hj_bool(hj_get(a.marker, "Attached"), &attached) && attached))
         hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
-        goto out;
+    if (hr == S_OK) {
+        hj_set(a.marker, "Attached", hj_new_bool(0));
+        hj_remove(a.marker, "AttachedLayers");
+        hr = save_marker(a.path[0], a.marker);
     }
-    hj_set(m, "Attached", hj_new_bool(0));
-    hj_remove(m, "AttachedLayers");
-    hr = update_marker(p, m);
-out:
-    hj_free(m);
-    free(p);
-    return hr;
+    return sto_end(&a, hr);
 }
 
 HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
-    ENTER(FN_HcsFormatWritableLayerVhd);
+    HRESULT hr = hc_enter_sync(FN_HcsFormatWritableLayerVhd);
     int fd = -1;
-    if ((hr = vhd_fd(vhdHandle, &fd)) != S_OK) return hr;
+    if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd);
+    if (hr != S_OK) return hr;
     char hdr[VHD_HEADER];
     memset(hdr, 0, sizeof hdr);
     memcpy(hdr, VHD_MAGIC, 8);
@@ -450,7 +360,8 @@ HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
 
 HRESULT WINAPI HcsGetLayerVhdMountPath(HANDLE vhdHandle, PWSTR *mountPath) {
     if (mountPath) *mountPath = NULL;
-    ENTER(FN_HcsGetLayerVhdMountPath);
+    HRESULT hr = hc_enter_sync(FN_HcsGetLayerVhdMountPath);
+    if (hr != S_OK) return hr;
     if (!mountPath) return E_INVALIDARG;
     int fd = -1;
     if ((hr = vhd_fd(vhdHandle, &fd)) != S_OK) return hr;

@@ -74,10 +74,15 @@ static const char *state_name(sys_state st) {
     }
 }
 
-/* Gate shared by calls that need an existing, live system. */
-static HRESULT live_gate(hc_system *s) {
+/* Sets of states, for state_gate. */
+#define ST(x) (1u << (x))
+#define ST_LIVE (ST(SS_CREATED) | ST(SS_RUNNING) | ST(SS_PAUSED) | ST(SS_TEMPLATE))
+
+/* Gate of the calls that need an existing, live system in one of the states `from`. */
+static HRESULT state_gate(hc_system *s, unsigned from) {
     if (s->state == SS_FAILED || s->state == SS_CREATING) return HCS_E_SYSTEM_NOT_FOUND;
     if (s->state == SS_STOPPED) return HCS_E_SYSTEM_ALREADY_STOPPED;
+    if (!(from & ST(s->state))) return HCS_E_INVALID_STATE;
     return S_OK;
 }
 
@@ -216,7 +221,7 @@ void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT sta
     s->exit_status = es;
     table_del(s);
     hc_proc_kill_all(s, SIGKILL);
-    hc_event_system(s, HcsEventSystemExited, es);
+    hc_event_list_json(s->handles, HcsEventSystemExited, es);
     hc_op_fail_pending(s, except, HCS_E_SYSTEM_ALREADY_STOPPED);
     /* systems hosted by this one go down with it */
     for (;;) {
@@ -401,8 +406,7 @@ hj_value *hc_read_saved_state(const char *path, HRESULT *hr) {
 static hj_value *work_start(hc_work *w, HRESULT *hr) {
     hc_system *s = w->sys;
     hc_lock();
-    HRESULT r = live_gate(s);
-    if (r == S_OK && s->state != SS_CREATED) r = HCS_E_INVALID_STATE;
+    HRESULT r = state_gate(s, ST(SS_CREATED));
     if (r == S_OK && s->hosting_id) {
         hc_system *host = hc_sys_find(s->ns, s->hosting_id);
         if (!host) r = HCS_E_SYSTEM_NOT_FOUND;
@@ -424,8 +428,7 @@ static hj_value *work_start(hc_work *w, HRESULT *hr) {
         }
     }
     hc_lock();
-    r = live_gate(s);
-    if (r == S_OK && s->state != SS_CREATED) r = HCS_E_INVALID_STATE;
+    r = state_gate(s, ST(SS_CREATED));
     if (r == S_OK) {
         if (saved) {
             uint64_t v;
@@ -460,31 +463,47 @@ static int str_in(const hj_value *v, const char *const *set) {
     return 0;
 }
 
-static hj_value *work_shutdown(hc_work *w, HRESULT *hr) {
+/* A member of an options document that, when present, must be one of values. */
+typedef struct option_rule {
+    const char *key;
+    const char *const *values;
+} option_rule;
+
+/* Shared body of the simple lifecycle calls: optional options (a JSON object, whose
+ * members named in rules take one of the listed values, E_INVALIDARG otherwise), then,
+ * under the lock, a live system in one of the states `from`, to which apply is done. */
+static hj_value *transition(hc_work *w, HRESULT *hr, const option_rule *rules, unsigned from,
+                            void (*apply)(hc_work *w)) {
     HRESULT r = parse_options(w);
-    static const char *const types[] = {"Shutdown", "Hibernate", "Reboot", NULL};
-    static const char *const mech[] = {"GuestConnection", "IntegrationService", NULL};
-    if (r == S_OK && w->args) {
-        const hj_value *t = hj_get(w->args, "Type"), *m = hj_get(w->args, "Mechanism");
-        if ((t && !str_in(t, types)) || (m && !str_in(m, mech))) r = E_INVALIDARG;
+    for (; r == S_OK && w->args && rules && rules->key; rules++) {
+        const hj_value *v = hj_get(w->args, rules->key);
+        if (v && !str_in(v, rules->values)) r = E_INVALIDARG;
     }
     hc_lock();
-    if (r == S_OK) r = live_gate(w->sys);
-    if (r == S_OK && w->sys->state != SS_RUNNING) r = HCS_E_INVALID_STATE;
-    if (r == S_OK) hc_sys_exit(w->sys, w->op, "GracefulExit", S_OK, "Shutdown", "Client", 0);
+    if (r == S_OK) r = state_gate(w->sys, from);
+    if (r == S_OK) apply(w);
     hc_unlock();
     *hr = r;
     return NULL;
 }
 
+static void apply_shutdown(hc_work *w) {
+    hc_sys_exit(w->sys, w->op, "GracefulExit", S_OK, "Shutdown", "Client", 0);
+}
+
+static hj_value *work_shutdown(hc_work *w, HRESULT *hr) {
+    static const char *const types[] = {"Shutdown", "Hibernate", "Reboot", NULL};
+    static const char *const mech[] = {"GuestConnection", "IntegrationService", NULL};
+    static const option_rule rules[] = {{"Type", types}, {"Mechanism", mech}, {NULL, NULL}};
+    return transition(w, hr, rules, ST(SS_RUNNING), apply_shutdown);
+}
+
+static void apply_terminate(hc_work *w) {
+    hc_sys_exit(w->sys, w->op, "ForcedExit", S_OK, "Terminate", "Client", 0);
+}
+
 static hj_value *work_terminate(hc_work *w, HRESULT *hr) {
-    HRESULT r = parse_options(w);
-    hc_lock();
-    if (r == S_OK) r = live_gate(w->sys);
-    if (r == S_OK) hc_sys_exit(w->sys, w->op, "ForcedExit", S_OK, "Terminate", "Client", 0);
-    hc_unlock();
-    *hr = r;
-    return NULL;
+    return transition(w, hr, NULL, ST_LIVE, apply_terminate);
 }
 
 static hj_value *crash_report(hc_system *s, int final) {
@@ -525,61 +544,40 @@ static hj_value *crash_report(hc_system *s, int final) {
     return c;
 }
 
-static hj_value *work_crash(hc_work *w, HRESULT *hr) {
-    HRESULT r = parse_options(w);
-    static const char *const types[] = {"CrashGuest", NULL};
-    if (r == S_OK && w->args) {
-        const hj_value *t = hj_get(w->args, "Type");
-        if (t && !str_in(t, types)) r = E_INVALIDARG;
-    }
-    hc_lock();
+static void apply_crash(hc_work *w) {
     hc_system *s = w->sys;
-    if (r == S_OK) r = live_gate(s);
-    if (r == S_OK && s->state != SS_RUNNING) r = HCS_E_INVALID_STATE;
-    if (r == S_OK) {
-        hj_value *c1 = crash_report(s, 0), *c2 = crash_report(s, 1);
-        hc_event_system(s, HcsEventSystemCrashInitiated, c1);
-        hc_event_system(s, HcsEventSystemCrashReport, c2);
-        hj_free(c1);
-        hj_free(c2);
-        hc_sys_exit(s, w->op, "UnexpectedExit", HCS_E_UNEXPECTED_EXIT, "UnexpectedExit", "GuestOS", 0);
-    }
-    hc_unlock();
-    *hr = r;
-    return NULL;
+    hj_value *c1 = crash_report(s, 0), *c2 = crash_report(s, 1);
+    hc_event_list_json(s->handles, HcsEventSystemCrashInitiated, c1);
+    hc_event_list_json(s->handles, HcsEventSystemCrashReport, c2);
+    hj_free(c1);
+    hj_free(c2);
+    hc_sys_exit(s, w->op, "UnexpectedExit", HCS_E_UNEXPECTED_EXIT, "UnexpectedExit", "GuestOS", 0);
+}
+
+static hj_value *work_crash(hc_work *w, HRESULT *hr) {
+    static const char *const types[] = {"CrashGuest", NULL};
+    static const option_rule rules[] = {{"Type", types}, {NULL, NULL}};
+    return transition(w, hr, rules, ST(SS_RUNNING), apply_crash);
+}
+
+static void apply_pause(hc_work *w) {
+    w->sys->state = SS_PAUSED;
+    hc_proc_kill_all(w->sys, SIGSTOP);
 }
 
 static hj_value *work_pause(hc_work *w, HRESULT *hr) {
-    HRESULT r = parse_options(w);
-    static const char *const lv[] = {"Suspend", "MemoryLow", "MemoryMedium", "MemoryHigh", NULL};
-    if (r == S_OK && w->args) {
-        const hj_value *l = hj_get(w->args, "SuspensionLevel");
-        if (l && !str_in(l, lv)) r = E_INVALIDARG;
-    }
-    hc_lock();
-    if (r == S_OK) r = live_gate(w->sys);
-    if (r == S_OK && w->sys->state != SS_RUNNING) r = HCS_E_INVALID_STATE;
-    if (r == S_OK) {
-        w->sys->state = SS_PAUSED;
-        hc_proc_kill_all(w->sys, SIGSTOP);
-    }
-    hc_unlock();
-    *hr = r;
-    return NULL;
+    static const char *const levels[] = {"Suspend", "MemoryLow", "MemoryMedium", "MemoryHigh", NULL};
+    static const option_rule rules[] = {{"SuspensionLevel", levels}, {NULL, NULL}};
+    return transition(w, hr, rules, ST(SS_RUNNING), apply_pause);
+}
+
+static void apply_resume(hc_work *w) {
+    w->sys->state = SS_RUNNING;
+    hc_proc_kill_all(w->sys, SIGCONT);
 }
 
 static hj_value *work_resume(hc_work *w, HRESULT *hr) {
-    HRESULT r = parse_options(w);
-    hc_lock();
-    if (r == S_OK) r = live_gate(w->sys);
-    if (r == S_OK && w->sys->state != SS_PAUSED) r = HCS_E_INVALID_STATE;
-    if (r == S_OK) {
-        w->sys->state = SS_RUNNING;
-        hc_proc_kill_all(w->sys, SIGCONT);
-    }
-    hc_unlock();
-    *hr = r;
-    return NULL;
+    return transition(w, hr, NULL, ST(SS_PAUSED), apply_resume);
 }
 
 static hj_value *work_save(hc_work *w, HRESULT *hr) {
@@ -614,8 +612,7 @@ static hj_value *work_save(hc_work *w, HRESULT *hr) {
     }
     hc_lock();
     hc_system *s = w->sys;
-    if (r == S_OK) r = live_gate(s);
-    if (r == S_OK && s->state != SS_PAUSED) r = HCS_E_INVALID_STATE;
+    if (r == S_OK) r = state_gate(s, ST(SS_PAUSED));
     hj_value *doc = NULL;
     if (r == S_OK && path) doc = save_state_doc(s);
     hc_unlock();
@@ -636,8 +633,7 @@ static hj_value *work_save(hc_work *w, HRESULT *hr) {
     }
     if (as_template) {
         hc_lock();
-        r = live_gate(s);
-        if (r == S_OK && s->state != SS_PAUSED) r = HCS_E_INVALID_STATE;
+        r = state_gate(s, ST(SS_PAUSED));
         if (r == S_OK) s->state = SS_TEMPLATE;
         hc_unlock();
     }
@@ -824,8 +820,7 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
             }
         }
     }
-    if (r == S_OK) r = live_gate(s);
-    if (r == S_OK && s->state != SS_CREATED && s->state != SS_RUNNING) r = HCS_E_INVALID_STATE;
+    if (r == S_OK) r = state_gate(s, ST(SS_CREATED) | ST(SS_RUNNING));
     if (r == S_OK && path) {
         if (!strcmp(path, "VirtualMachine/ComputeTopology/Memory/SizeInMB") && rt != RT_REMOVE) {
             uint64_t mb = 0;
@@ -893,23 +888,16 @@ static HRESULT enumerate_common(fn_id fn, PCWSTR ns, PCWSTR query, HCS_OPERATION
     if (ns && !ns8) return E_INVALIDARG;
     hc_lock();
     hc_op *op = hc_reg_get(operation, K_OP);
-    hr = hc_op_check(op, NULL, NULL);
+    hr = hc_op_check(op, NULL);
     hc_work *w = NULL;
     if (hr == S_OK && !(w = hc_work_new(work_enumerate, NULL, NULL, NULL))) hr = E_OUTOFMEMORY;
+    if (w) w->s1 = ns8;
+    else free(ns8);
     if (hr == S_OK && query && !(w->raw = hj_utf16_dup(query))) hr = E_OUTOFMEMORY;
-    if (hr != S_OK) {
-        hc_unlock();
-        free(ns8);
-        if (w) {
-            free(w->raw);
-            free(w);
-        }
-        return hr;
-    }
-    w->s1 = ns8;
-    hc_op_begin(op, HcsOperationTypeEnumerate, &call, w);
+    if (hr == S_OK) hc_op_begin(op, HcsOperationTypeEnumerate, &call, w);
+    else hc_work_free(w);
     hc_unlock();
-    return S_OK;
+    return hr;
 }
 
 HRESULT WINAPI HcsEnumerateComputeSystems(PCWSTR query, HCS_OPERATION operation) {
@@ -922,19 +910,11 @@ HRESULT WINAPI HcsEnumerateComputeSystemsInNamespace(PCWSTR idNamespace, PCWSTR 
 }
 
 static hc_sysh *sysh_new(hc_system *s) { /* under lock */
-    hc_sysh *h = hc_obj_new(sizeof *h, K_SYSH);
-    if (!h) return NULL;
-    if (hc_reg_add(h, K_SYSH) != 0) {
-        free(h);
-        return NULL;
+    hc_sysh *h = hc_evh_new(sizeof *h, K_SYSH, &s->handles, &G.counts.SystemHandles);
+    if (h) {
+        h->sys = s;
+        hc_ref(s);
     }
-    hc_strand_init(&h->st, &h->hdr);
-    h->sys = s;
-    hc_ref(s);
-    h->next = s->handles;
-    if (s->handles) s->handles->prev = h;
-    s->handles = h;
-    G.counts.SystemHandles++;
     return h;
 }
 
@@ -970,7 +950,7 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
     }
     hc_lock();
     hc_op *op = hc_reg_get(operation, K_OP);
-    hr = hc_op_check(op, NULL, NULL);
+    hr = hc_op_check(op, NULL);
     if (hr == S_OK && op->cb && opts && opts->Callback &&
         (opts->CallbackOptions & HcsEventOptionEnableOperationCallbacks))
         hr = HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
@@ -994,10 +974,8 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
     if (hr == S_OK) w->abandon = abandon_create;
     if (hr != S_OK) {
         if (h) {
-            hc_reg_del(h);
-            s->handles = NULL;
-            G.counts.SystemHandles--;
-            hc_unref(h);
+            hc_evh_unlink(&h->ev);
+            hc_evh_release(&h->ev);
         }
         hc_unref(s);
         hc_unlock();
@@ -1007,10 +985,10 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
         return hr;
     }
     if (opts && opts->Callback) {
-        h->cb = opts->Callback;
-        h->ctx = opts->CallbackContext;
-        h->opts = (uint32_t)opts->CallbackOptions;
-        h->cb_set = 1;
+        h->ev.cb = opts->Callback;
+        h->ev.ctx = opts->CallbackContext;
+        h->ev.opts = (uint32_t)opts->CallbackOptions;
+        h->ev.cb_set = 1;
     }
     w->raw = raw;
     hc_op_begin(op, HcsOperationTypeCreate, &call, w);
@@ -1039,8 +1017,7 @@ HRESULT WINAPI HcsCreateComputeSystemInNamespace(PCWSTR idNamespace, PCWSTR id, 
 static HRESULT open_common(fn_id fn, PCWSTR ns, PCWSTR id, DWORD access, HCS_SYSTEM *out) {
     (void)access;
     if (out) *out = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(fn, &call);
+    HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
     if (!id || !out) return E_INVALIDARG;
     char *id8 = hc_u8(id), *ns8 = ns ? hc_u8(ns) : NULL;
@@ -1071,162 +1048,55 @@ HRESULT WINAPI HcsOpenComputeSystemInNamespace(PCWSTR idNamespace, PCWSTR id, DW
                        computeSystem);
 }
 
-void WINAPI HcsCloseComputeSystem(HCS_SYSTEM computeSystem) {
-    hc_call call;
-    if (hc_enter(FN_HcsCloseComputeSystem, &call) != S_OK) return;
-    hc_lock();
-    hc_sysh *h = hc_sysh_get(computeSystem);
-    if (!h) {
-        hc_unlock();
-        return;
-    }
-    hc_reg_del(h);
-    h->closed = 1;
-    G.counts.SystemHandles--;
-    hc_system *s = h->sys;
-    if (h->prev) h->prev->next = h->next;
-    else s->handles = h->next;
-    if (h->next) h->next->prev = h->prev;
-    h->prev = h->next = NULL;
+/* The last handle of a ShouldTerminateOnLastHandleClosed system is gone. */
+static void terminate_on_last_close(hc_evh *h) {
+    hc_system *s = ((hc_sysh *)h)->sys;
     if (!s->handles && s->terminate_on_close && s->in_table)
         hc_sys_exit(s, NULL, "ForcedExit", S_OK, "Terminate", "Client", 0);
-    hc_wait_handle_callbacks(&h->st);
-    hc_unref(h);
-    hc_unlock();
 }
 
-/* Shared body of the lifecycle calls that take (system, operation, options). */
-static HRESULT lifecycle(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, HCS_SYSTEM system,
-                         HCS_OPERATION operation, PCWSTR options) {
-    hc_call call;
-    HRESULT hr = hc_enter(fn, &call);
-    if (hr != S_OK) return hr;
-    hc_lock();
-    hc_sysh *h = hc_sysh_get(system);
-    hc_op *op = hc_reg_get(operation, K_OP);
-    hc_work *w = NULL;
-    if (!h) hr = E_HANDLE;
-    else hr = hc_op_check(op, h, NULL);
-    if (hr == S_OK && !(w = hc_work_new(work, h->sys, h, NULL))) hr = E_OUTOFMEMORY;
-    if (hr == S_OK && options && !(w->raw = hj_utf16_dup(options))) hr = E_OUTOFMEMORY;
-    if (hr != S_OK) {
-        if (w) {
-            hc_unref(w->sys);
-            hc_unref(w->sh);
-            free(w);
-        }
-        hc_unlock();
-        return hr;
+void WINAPI HcsCloseComputeSystem(HCS_SYSTEM computeSystem) {
+    hc_evh_close(FN_HcsCloseComputeSystem, computeSystem, K_SYSH, terminate_on_last_close);
+}
+
+/* The calls taking (system, operation, options): export, operation type, work. */
+#define SYSTEM_CALL(name, type, work)                                                  \
+    HRESULT WINAPI name(HCS_SYSTEM computeSystem, HCS_OPERATION operation, PCWSTR options) { \
+        return hc_op_call(FN_##name, type, work, K_SYSH, computeSystem, operation, options); \
     }
-    hc_op_begin(op, type, &call, w);
-    hc_unlock();
+SYSTEM_CALL(HcsStartComputeSystem, HcsOperationTypeStart, work_start)
+SYSTEM_CALL(HcsShutDownComputeSystem, HcsOperationTypeShutdown, work_shutdown)
+SYSTEM_CALL(HcsTerminateComputeSystem, HcsOperationTypeTerminate, work_terminate)
+SYSTEM_CALL(HcsCrashComputeSystem, HcsOperationTypeCrash, work_crash)
+SYSTEM_CALL(HcsPauseComputeSystem, HcsOperationTypePause, work_pause)
+SYSTEM_CALL(HcsResumeComputeSystem, HcsOperationTypeResume, work_resume)
+SYSTEM_CALL(HcsSaveComputeSystem, HcsOperationTypeSave, work_save)
+SYSTEM_CALL(HcsGetComputeSystemProperties, HcsOperationTypeGetProperties, work_properties)
+
+HRESULT WINAPI HcsModifyComputeSystem(HCS_SYSTEM computeSystem, HCS_OPERATION operation,
+                                      PCWSTR configuration, HANDLE identity) {
+    (void)identity;
+    return hc_op_call(FN_HcsModifyComputeSystem, HcsOperationTypeModify, work_modify, K_SYSH,
+                      computeSystem, operation, configuration);
+}
+
+static HRESULT system_exited(hc_evh *h, PWSTR *result) {
+    hc_system *s = ((hc_sysh *)h)->sys;
+    if (s->state == SS_FAILED) return HCS_E_SYSTEM_NOT_FOUND;
+    if (s->state != SS_STOPPED) return S_FALSE;
+    if (result) *result = hc_doc_from_json(s->exit_status);
     return S_OK;
 }
 
-HRESULT WINAPI HcsStartComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR options) {
-    return lifecycle(FN_HcsStartComputeSystem, HcsOperationTypeStart, work_start, s, o, options);
-}
-HRESULT WINAPI HcsShutDownComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR options) {
-    return lifecycle(FN_HcsShutDownComputeSystem, HcsOperationTypeShutdown, work_shutdown, s, o, options);
-}
-HRESULT WINAPI HcsTerminateComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR options) {
-    return lifecycle(FN_HcsTerminateComputeSystem, HcsOperationTypeTerminate, work_terminate, s, o, options);
-}
-HRESULT WINAPI HcsCrashComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR options) {
-    return lifecycle(FN_HcsCrashComputeSystem, HcsOperationTypeCrash, work_crash, s, o, options);
-}
-HRESULT WINAPI HcsPauseComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR options) {
-    return lifecycle(FN_HcsPauseComputeSystem, HcsOperationTypePause, work_pause, s, o, options);
-}
-HRESULT WINAPI HcsResumeComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR options) {
-    return lifecycle(FN_HcsResumeComputeSystem, HcsOperationTypeResume, work_resume, s, o, options);
-}
-HRESULT WINAPI HcsSaveComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR options) {
-    return lifecycle(FN_HcsSaveComputeSystem, HcsOperationTypeSave, work_save, s, o, options);
-}
-HRESULT WINAPI HcsGetComputeSystemProperties(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR propertyQuery) {
-    return lifecycle(FN_HcsGetComputeSystemProperties, HcsOperationTypeGetProperties, work_properties,
-                     s, o, propertyQuery);
-}
-HRESULT WINAPI HcsModifyComputeSystem(HCS_SYSTEM s, HCS_OPERATION o, PCWSTR configuration,
-                                      HANDLE identity) {
-    (void)identity;
-    return lifecycle(FN_HcsModifyComputeSystem, HcsOperationTypeModify, work_modify, s, o, configuration);
-}
-
 HRESULT WINAPI HcsWaitForComputeSystemExit(HCS_SYSTEM computeSystem, DWORD timeoutMs, PWSTR *result) {
-    if (result) *result = NULL;
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsWaitForComputeSystemExit, &call);
-    if (hr != S_OK) return hr;
-    hc_lock();
-    hc_sysh *h = hc_sysh_get(computeSystem);
-    if (!h) {
-        hc_unlock();
-        return E_HANDLE;
-    }
-    hc_ref(h);
-    hc_system *s = h->sys;
-    uint64_t deadline = plat_now_ms() + timeoutMs;
-    for (;;) {
-        if (s->state == SS_STOPPED) {
-            if (result) *result = hc_doc_from_json(s->exit_status);
-            hr = S_OK;
-            break;
-        }
-        if (s->state == SS_FAILED) {
-            hr = HCS_E_SYSTEM_NOT_FOUND;
-            break;
-        }
-        if (G.disconnected) {
-            hr = HCS_E_SERVICE_DISCONNECT;
-            break;
-        }
-        if (h->closed) {
-            hr = E_HANDLE;
-            break;
-        }
-        if (timeoutMs == INFINITE) {
-            plat_cond_wait(&G.exit_cond, &G.lock);
-            continue;
-        }
-        uint64_t now = plat_now_ms();
-        if (now >= deadline) {
-            hr = HCS_E_OPERATION_TIMEOUT;
-            break;
-        }
-        plat_cond_timedwait(&G.exit_cond, &G.lock, (uint32_t)(deadline - now));
-    }
-    hc_unref(h);
-    hc_unlock();
-    return hr;
+    return hc_evh_wait_exit(FN_HcsWaitForComputeSystemExit, computeSystem, K_SYSH, timeoutMs, result,
+                            system_exited);
 }
 
 HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM computeSystem, HCS_EVENT_OPTIONS callbackOptions,
                                            const void *context, HCS_EVENT_CALLBACK callback) {
-    hc_call call;
-    HRESULT hr = hc_enter(FN_HcsSetComputeSystemCallback, &call);
-    if (hr != S_OK) return hr;
-    if ((uint32_t)callbackOptions & ~(uint32_t)HcsEventOptionEnableOperationCallbacks)
-        return E_INVALIDARG;
-    hc_lock();
-    hc_sysh *h = hc_sysh_get(computeSystem);
-    if (!h) hr = E_HANDLE;
-    else if (!callback) {
-        h->cb_set = 0;
-        h->cb = NULL;
-        h->ctx = NULL;
-        h->opts = 0;
-    } else if (h->cb_set && G.opt_reject_second_cb) {
-        hr = HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
-    } else {
-        h->cb = callback;
-        h->ctx = context;
-        h->opts = (uint32_t)callbackOptions;
-        h->cb_set = 1;
-    }
-    hc_unlock();
-    return hr;
+    return hc_evh_set_callback(FN_HcsSetComputeSystemCallback, computeSystem, K_SYSH, callbackOptions,
+                               context, callback);
 }
 
 /* Used by HcsimReset: every system ends, the table empties. */
