@@ -391,6 +391,11 @@ void hc_work_free(hc_work *w);          /* under lock; NULL-safe */
  * options, and the work fn queued on the handle's system. */
 HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind, const void *handle,
                    HCS_OPERATION operation, PCWSTR options);
+/* Defines such an export: its name, handle type and kind, operation type and work. */
+#define HC_OP_EXPORT(name, handle_type, kind, type, work)                                    \
+    HRESULT WINAPI name(handle_type handle, HCS_OPERATION operation, PCWSTR options) {        \
+        return hc_op_call(FN_##name, type, work, kind, handle, operation, options);           \
+    }
 /* Completes op with hr/doc if it still tracks gen (under lock). Takes doc. */
 void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc *pinfo);
 void hc_op_fail_pending(hc_system *sys, hc_op *except, HRESULT hr); /* under lock */

@@ -648,11 +648,7 @@ void WINAPI HcsCloseProcess(HCS_PROCESS process) {
     hc_evh_close(FN_HcsCloseProcess, process, K_PROCH, NULL);
 }
 
-/* The calls taking (process, operation, options): export, operation type, work. */
-#define PROCESS_CALL(name, type, work)                                                 \
-    HRESULT WINAPI name(HCS_PROCESS process, HCS_OPERATION operation, PCWSTR options) { \
-        return hc_op_call(FN_##name, type, work, K_PROCH, process, operation, options);  \
-    }
+#define PROCESS_CALL(name, type, work) HC_OP_EXPORT(name, HCS_PROCESS, K_PROCH, type, work)
 PROCESS_CALL(HcsTerminateProcess, HcsOperationTypeTerminate, work_terminate)
 PROCESS_CALL(HcsSignalProcess, HcsOperationTypeSignalProcess, work_signal)
 PROCESS_CALL(HcsGetProcessProperties, HcsOperationTypeGetProcessProperties, work_props)

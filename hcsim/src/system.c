@@ -1059,11 +1059,7 @@ void WINAPI HcsCloseComputeSystem(HCS_SYSTEM computeSystem) {
     hc_evh_close(FN_HcsCloseComputeSystem, computeSystem, K_SYSH, terminate_on_last_close);
 }
 
-/* The calls taking (system, operation, options): export, operation type, work. */
-#define SYSTEM_CALL(name, type, work)                                                  \
-    HRESULT WINAPI name(HCS_SYSTEM computeSystem, HCS_OPERATION operation, PCWSTR options) { \
-        return hc_op_call(FN_##name, type, work, K_SYSH, computeSystem, operation, options); \
-    }
+#define SYSTEM_CALL(name, type, work) HC_OP_EXPORT(name, HCS_SYSTEM, K_SYSH, type, work)
 SYSTEM_CALL(HcsStartComputeSystem, HcsOperationTypeStart, work_start)
 SYSTEM_CALL(HcsShutDownComputeSystem, HcsOperationTypeShutdown, work_shutdown)
 SYSTEM_CALL(HcsTerminateComputeSystem, HcsOperationTypeTerminate, work_terminate)
