@@ -14,7 +14,6 @@
 #include "hcsim.h"
 #include "json.h"
 #include "plat.h"
-#include "plat_extra.h"
 
 #include <stdint.h>
 #include <stddef.h>

@@ -1,6 +1,9 @@
-/* hcsim platform layer: the only place that talks to the operating system.
- * Everything above it (the emulator logic) is portable C11; a Win32 port replaces
- * plat_posix.c only. All functions are thread-safe unless stated otherwise. */
+/* hcsim platform layer: the only place that talks to the operating system — threads,
+ * locks, condition variables, monotonic time, process spawn and exit monitoring, pipes
+ * and descriptors, files and directory trees, the host environment. Everything above it
+ * (the emulator logic) is portable C11; a Win32 port implements this header in one
+ * file, as plat_posix.c does for POSIX. All functions are thread-safe unless stated
+ * otherwise; those returning "0 or errno" report failures as errno values. */
 #ifndef HCSIM_PLAT_H
 #define HCSIM_PLAT_H
 
@@ -79,15 +82,40 @@ typedef void (*plat_exit_fn)(void *ctx, int64_t pid, int exit_code, int term_sig
 int plat_watch_exit(int64_t pid, plat_exit_fn on_exit, void *ctx);
 void plat_monitor_shutdown(void);
 
-/* File descriptors. */
+/* Descriptors (pipe ends, pty masters, regular files). */
 int plat_close(int fd);
 int plat_set_nonblocking(int fd, int on);
+/* A close-on-exec duplicate of fd, or -1 (errno set). */
+int plat_dup(int fd);
+/* Atomically replaces what fd refers to by /dev/null (so the previous object loses this
+ * reference: the other end of a pipe sees EOF or EPIPE) while the descriptor number
+ * stays valid and close-on-exec. 0 or errno. */
+int plat_null_over(int fd);
+/* Writes all of buf (retrying short writes and EINTR). 0 or errno. */
+int plat_write_all(int fd, const void *buf, size_t len);
+/* Positional I/O of a whole buffer: plat_pread_all returns the bytes read (fewer at end
+ * of file) or -1; plat_pwrite_all returns 0 or errno. */
+int plat_pread_all(int fd, void *buf, size_t len, uint64_t off);
+int plat_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* 1 when fd (any integer, e.g. a HANDLE value) is an open descriptor of a regular file. */
+int plat_fd_is_regular_file(intptr_t fd);
+
+/* Files and directories. */
 /* Writes a whole file atomically enough for save state (write, fsync, close). 0 or errno. */
 int plat_write_file(const char *path, const void *data, size_t len);
 /* Reads a whole file into a malloc'd buffer (NUL-terminated for convenience). 0 or errno. */
 int plat_read_file(const char *path, char **data, size_t *len);
 int plat_file_exists(const char *path);
 int plat_remove_file(const char *path);
+int plat_is_dir(const char *path);                     /* 1 for an existing directory */
+int plat_mkdirs(const char *path);                     /* like mkdir -p; 0 or errno */
+int plat_rmtree(const char *path);                     /* 0 or errno */
+/* Copies a file, symlink or directory tree to dst (directories created, files copied,
+ * symlinks re-created). 0 or errno. */
+int plat_copytree(const char *src, const char *dst);
+
+/* The host. plat_environ: the process environment (NULL-terminated, read-only). */
+char *const *plat_environ(void);
 /* A random 128-bit GUID in the canonical lowercase 8-4-4-4-12 form (37 bytes with NUL). */
 void plat_new_guid(char out[37]);
 

@@ -31,6 +31,7 @@
 #endif
 #include "plat.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -320,11 +321,6 @@ int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols) {
     return 0;
 }
 
-static int dup_cloexec(int fd, int *out) {
-    *out = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    return *out < 0 ? errno : 0;
-}
-
 int plat_spawn(const plat_spawn_opts *o, plat_spawn_result *out) {
     if (!out) return EINVAL;
     out->pid = -1;
@@ -355,8 +351,14 @@ int plat_spawn(const plat_spawn_opts *o, plat_spawn_result *out) {
             rc = plat_pty_resize(master, o->rows, o->cols);
             if (rc != 0) goto done;
         }
-        if (o->want_stdin && (rc = dup_cloexec(master, &pin)) != 0) goto done;
-        if (o->want_stdout && (rc = dup_cloexec(master, &pout)) != 0) goto done;
+        if (o->want_stdin && (pin = plat_dup(master)) < 0) {
+            rc = errno;
+            goto done;
+        }
+        if (o->want_stdout && (pout = plat_dup(master)) < 0) {
+            rc = errno;
+            goto done;
+        }
     } else {
         for (int s = 0; s < 3; s++) {
             if (!want[s]) continue;
@@ -815,23 +817,83 @@ int plat_set_nonblocking(int fd, int on) {
     return 0;
 }
 
+int plat_dup(int fd) {
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+int plat_null_over(int fd) {
+    int n = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (n < 0) return errno;
+    int rc = 0;
+    /* dup2 replaces fd atomically (dup3 would be Linux-only); then restore close-on-exec */
+    while (dup2(n, fd) < 0) {
+        if (errno != EINTR) {
+            rc = errno;
+            break;
+        }
+    }
+    if (rc == 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    close(n);
+    return rc;
+}
+
+int plat_write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int plat_pread_all(int fd, void *buf, size_t len, uint64_t off) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (int)got;
+}
+
+int plat_pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+int plat_fd_is_regular_file(intptr_t fd) {
+    if (fd < 0 || fd > INT_MAX) return 0;
+    struct stat st;
+    return fstat((int)fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int plat_write_file(const char *path, const void *data, size_t len) {
     int fd;
     do fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return errno;
-    const char *p = data;
-    int rc = 0;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            rc = errno;
-            break;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
+    int rc = plat_write_all(fd, data, len);
     if (rc == 0 && fsync(fd) != 0) rc = errno;
     if (close(fd) != 0 && rc == 0 && errno != EINTR) rc = errno;
     return rc;
@@ -896,6 +958,106 @@ int plat_file_exists(const char *path) {
 }
 
 int plat_remove_file(const char *path) { return unlink(path) == 0 ? 0 : errno; }
+
+int plat_is_dir(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int plat_mkdirs(const char *path) {
+    if (!path || !*path) return EINVAL;
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return errno;
+            buf[i] = c;
+        }
+    }
+    return plat_is_dir(path) ? 0 : ENOTDIR;
+}
+
+/* Calls fn(dir/name, arg...) for every entry of dir but . and ..; stops at the first
+ * non-zero result, which it returns (or errno). */
+static int each_entry(const char *dir, const char *dst, int (*fn)(const char *path, const char *dst_path)) {
+    DIR *d = opendir(dir);
+    if (!d) return errno;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char s[PATH_MAX], t[PATH_MAX];
+        if ((size_t)snprintf(s, sizeof s, "%s/%s", dir, e->d_name) >= sizeof s ||
+            (dst && (size_t)snprintf(t, sizeof t, "%s/%s", dst, e->d_name) >= sizeof t)) {
+            rc = ENAMETOOLONG;
+            break;
+        }
+        rc = fn(s, dst ? t : NULL);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int rmtree_entry(const char *path, const char *unused) {
+    (void)unused;
+    return plat_rmtree(path);
+}
+
+int plat_rmtree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno;
+    if (!S_ISDIR(st.st_mode)) return unlink(path) == 0 ? 0 : errno;
+    int rc = each_entry(path, NULL, rmtree_entry);
+    if (rc == 0 && rmdir(path) != 0) rc = errno;
+    return rc;
+}
+
+static int copy_file(const char *src, const char *dst, mode_t mode) {
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 0777);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return e;
+    }
+    char buf[65536];
+    int rc = 0;
+    for (;;) {
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            rc = errno;
+            break;
+        }
+        if (r == 0) break;
+        if ((rc = plat_write_all(out, buf, (size_t)r)) != 0) break;
+    }
+    close(in);
+    if (close(out) != 0 && rc == 0) rc = errno;
+    return rc;
+}
+
+int plat_copytree(const char *src, const char *dst) {
+    struct stat st;
+    if (lstat(src, &st) != 0) return errno;
+    if (S_ISLNK(st.st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlink(src, target, sizeof target - 1);
+        if (n < 0) return errno;
+        target[n] = 0;
+        return symlink(target, dst) == 0 ? 0 : errno;
+    }
+    if (!S_ISDIR(st.st_mode)) return copy_file(src, dst, st.st_mode);
+    int rc = plat_mkdirs(dst);
+    return rc ? rc : each_entry(src, dst, plat_copytree);
+}
+
+char *const *plat_environ(void) { return HCSIM_ENVIRON; }
 
 static void random_bytes(unsigned char *buf, size_t n) {
     size_t got = 0;

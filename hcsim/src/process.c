@@ -55,7 +55,7 @@ static hj_value *process_status(hc_proc *p) {
 /* ---- pipes ------------------------------------------------------------------------------ */
 static HANDLE new_pipe_handle(hc_proc *p, int stream) { /* under lock */
     if (p->fd[stream] < 0) return NULL;
-    int fd = px_dup(p->fd[stream]);
+    int fd = plat_dup(p->fd[stream]);
     if (fd < 0) return NULL;
     hc_pipe *pp = hc_obj_new(sizeof *pp, K_PIPE);
     if (!pp) {
@@ -90,11 +90,11 @@ void hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
 static void close_stream(hc_proc *p, int i) {
     if (i == 0 && p->is_pty && p->fd[0] >= 0) {
         static const char eof = 4; /* VEOF: end of input for a terminal in canonical mode */
-        px_write_all(p->fd[0], &eof, 1);
+        plat_write_all(p->fd[0], &eof, 1);
     }
     close_fd(&p->fd[i]);
     for (hc_pipe *pp = p->pipes; pp; pp = pp->next)
-        if (pp->stream == i && pp->fd >= 0) px_null_over(pp->fd);
+        if (pp->stream == i && pp->fd >= 0) plat_null_over(pp->fd);
 }
 
 BOOL WINAPI CloseHandle(HANDLE hObject) {
@@ -334,7 +334,7 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
             res = fail(&r, HCS_E_INVALID_JSON, "Environment must be an object of strings.");
             goto out;
         }
-        char *const *host = px_environ();
+        char *const *host = plat_environ();
         size_t nh = 0, ne = hj_count(env);
         while (host && host[nh]) nh++;
         envp = calloc(nh + ne + 1, sizeof *envp);

@@ -55,7 +55,7 @@ static HRESULT layer_data(PCWSTR text, int need_parents, hj_value **out) {
         else if (pt && (!hj_str(pt, NULL) || (strcmp(hj_str(pt, NULL), "AbsolutePath") &&
                                               strcmp(hj_str(pt, NULL), "VirtualSmbShareName"))))
             hr = HCS_E_INVALID_JSON;
-        else if (!px_is_dir(path)) hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
+        else if (!plat_is_dir(path)) hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
     }
     if (hr == S_OK && need_parents && hj_count(layers) == 0) hr = E_INVALIDARG;
     if (FAILED(hr)) {
@@ -121,7 +121,7 @@ static HRESULT write_marker(const char *dir, const char *kind, const hj_value *l
 }
 
 static HRESULT need_dir(const char *path) {
-    return px_is_dir(path) ? S_OK : HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
+    return plat_is_dir(path) ? S_OK : HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
 }
 
 /* An existing directory that is a layer: its marker in *marker. */
@@ -131,7 +131,7 @@ static HRESULT open_layer(const char *dir, hj_value **marker) {
     return hr;
 }
 
-static HRESULT copy_tree(const char *src, const char *dst) { return hc_hr_from_errno(px_copytree(src, dst)); }
+static HRESULT copy_tree(const char *src, const char *dst) { return hc_hr_from_errno(plat_copytree(src, dst)); }
 
 /* ---- VHD "handles" ------------------------------------------------------------------------- */
 static HRESULT vhd_fd(HANDLE h, int *fd) {
@@ -142,14 +142,14 @@ static HRESULT vhd_fd(HANDLE h, int *fd) {
     hc_unlock();
     if (pipe) return E_INVALIDARG;
     if (ours) return E_HANDLE;
-    if (!px_fd_is_regular_file((intptr_t)h)) return E_HANDLE;
+    if (!plat_fd_is_regular_file((intptr_t)h)) return E_HANDLE;
     *fd = (int)(intptr_t)h;
     return S_OK;
 }
 
 static int vhd_volume(int fd, char guid[37]) {
     char hdr[VHD_HEADER];
-    if (px_pread_all(fd, hdr, sizeof hdr, 0) != (int)sizeof hdr) return 0;
+    if (plat_pread_all(fd, hdr, sizeof hdr, 0) != (int)sizeof hdr) return 0;
     if (memcmp(hdr, VHD_MAGIC, 8) != 0) return 0;
     memcpy(guid, hdr + 8, 36);
     guid[36] = 0;
@@ -225,7 +225,7 @@ HRESULT WINAPI HcsDestroyLayer(PCWSTR layerPath) {
     HRESULT hr = sto_begin(FN_HcsDestroyLayer, &a, 1, layerPath, NULL, NULL);
     /* never delete a directory hcsim did not make a layer */
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
-    if (hr == S_OK) hr = hc_hr_from_errno(px_rmtree(a.path[0]));
+    if (hr == S_OK) hr = hc_hr_from_errno(plat_rmtree(a.path[0]));
     return sto_end(&a, hr);
 }
 
@@ -246,7 +246,7 @@ static HRESULT os_layer_options(PCWSTR options, hj_value **opt) {
 }
 
 static HRESULT setup_base(const char *layer, const hj_value *opt, const char *source) {
-    if (!px_is_dir(layer)) return HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
+    if (!plat_is_dir(layer)) return HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
     hj_value *m = read_marker(layer);
     if (!m) m = hj_new_object();
     hj_set(m, "Kind", hj_new_string("Layer"));
@@ -286,7 +286,7 @@ HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layer
     HRESULT hr = sto_begin(FN_HcsInitializeWritableLayer, &a, 1, writableLayerPath, NULL, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
     if (hr == S_OK) hr = options_doc(options, &a.opt);
-    if (hr == S_OK) hr = hc_hr_from_errno(px_mkdirs(a.path[0]));
+    if (hr == S_OK) hr = hc_hr_from_errno(plat_mkdirs(a.path[0]));
     if (hr == S_OK) {
         hj_value *extra = hj_new_object();
         hj_set(extra, "Attached", hj_new_bool(0));
@@ -303,7 +303,7 @@ HRESULT WINAPI HcsInitializeLegacyWritableLayer(PCWSTR writableLayerMountPath, P
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
     if (hr == S_OK) hr = options_doc(options, &a.opt);
     if (hr == S_OK) hr = need_dir(a.path[0]);
-    if (hr == S_OK) hr = hc_hr_from_errno(px_mkdirs(a.path[1]));
+    if (hr == S_OK) hr = hc_hr_from_errno(plat_mkdirs(a.path[1]));
     if (hr == S_OK) {
         hj_value *extra = hj_new_object();
         hj_set(extra, "MountPath", hj_new_string(a.path[0]));
@@ -355,7 +355,7 @@ HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
     char guid[37];
     plat_new_guid(guid);
     memcpy(hdr + 8, guid, 36);
-    return hc_hr_from_errno(px_pwrite_all(fd, hdr, sizeof hdr, 0));
+    return hc_hr_from_errno(plat_pwrite_all(fd, hdr, sizeof hdr, 0));
 }
 
 HRESULT WINAPI HcsGetLayerVhdMountPath(HANDLE vhdHandle, PWSTR *mountPath) {

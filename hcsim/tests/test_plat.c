@@ -1240,3 +1240,127 @@ TEST(plat_guid_format_and_uniqueness) {
     for (int i = 1; i < N; i++) dups += strcmp(g[i - 1], g[i]) == 0;
     CHECK(dups == 0);
 }
+
+TEST(plat_dup_null_over_and_write_all) {
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    int d = plat_dup(p[1]);
+    REQUIRE(d > 2);
+    CHECK(fcntl(d, F_GETFD) & FD_CLOEXEC);
+    CHECK(plat_dup(-1) == -1);
+    /* a write larger than the pipe buffer completes as the reader drains it */
+    enum { N = 200000 };
+    char *big = malloc(N);
+    REQUIRE(big);
+    memset(big, 'a', N);
+    const char *argv[] = {"wc", "-c", NULL};
+    plat_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.argv = argv;
+    o.want_stdin = o.want_stdout = 1;
+    plat_spawn_result r;
+    REQUIRE(plat_spawn(&o, &r) == 0);
+    CHECK(plat_write_all(r.stdin_fd, big, N) == 0);
+    plat_close(r.stdin_fd);
+    char count[32];
+    read_all(r.stdout_fd, count, sizeof count);
+    CHECK(atol(count) == N);
+    plat_close(r.stdout_fd);
+    CHECK(wait_child(r.pid) == 0);
+    free(big);
+    /* replacing the only write end by /dev/null: the reader sees EOF, the number stays valid */
+    close(p[1]);
+    CHECK(plat_write_all(d, "xy", 2) == 0);
+    CHECK(plat_null_over(d) == 0);
+    CHECK(fcntl(d, F_GETFD) & FD_CLOEXEC);
+    CHECK(plat_write_all(d, "zz", 2) == 0); /* /dev/null swallows it */
+    char buf[8];
+    CHECK(read_all(p[0], buf, sizeof buf) == 2 && !strcmp(buf, "xy"));
+    CHECK(plat_write_all(p[0], "x", 1) == EBADF);
+    CHECK(plat_null_over(-1) == EBADF);
+    close(d);
+    close(p[0]);
+}
+
+TEST(plat_positional_io_and_regular_files) {
+    char path[] = "/tmp/hcsim-plat-pio-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    CHECK(plat_fd_is_regular_file(fd));
+    CHECK(plat_pwrite_all(fd, "0123456789", 10, 100) == 0);
+    char buf[16] = {0};
+    CHECK(plat_pread_all(fd, buf, 4, 103) == 4 && !memcmp(buf, "3456", 4));
+    CHECK(plat_pread_all(fd, buf, 16, 106) == 4); /* short at end of file */
+    CHECK(plat_pread_all(fd, buf, 4, 0) == 4 && buf[0] == 0); /* the hole reads as zeros */
+    CHECK(plat_pread_all(-1, buf, 4, 0) == -1);
+    CHECK(plat_pwrite_all(-1, buf, 4, 0) == EBADF);
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    CHECK(!plat_fd_is_regular_file(p[0])); /* a pipe */
+    int dfd = open("/tmp", O_RDONLY | O_DIRECTORY);
+    CHECK(dfd >= 0 && !plat_fd_is_regular_file(dfd)); /* a directory */
+    close(dfd);
+    close(p[0]);
+    close(p[1]);
+    close(fd);
+    CHECK(!plat_fd_is_regular_file(fd)); /* closed */
+    CHECK(!plat_fd_is_regular_file(-1));
+    CHECK(!plat_fd_is_regular_file((intptr_t)1 << 40));
+    unlink(path);
+}
+
+/* out = printf(fmt, dir) into a PATH_MAX buffer. */
+static void join(char *out, const char *fmt, const char *dir) {
+    if (snprintf(out, PATH_MAX, fmt, dir) >= PATH_MAX) out[0] = 0;
+}
+
+TEST(plat_directory_trees) {
+    char root[] = "/tmp/hcsim-plat-tree-XXXXXX";
+    REQUIRE(mkdtemp(root) != NULL);
+    char a[PATH_MAX], b[PATH_MAX], f[PATH_MAX], link[PATH_MAX], copy[PATH_MAX], got[64];
+    join(a, "%s/src/x/y", root);
+    CHECK(!plat_is_dir(a));
+    CHECK(plat_mkdirs(a) == 0 && plat_is_dir(a));
+    CHECK(plat_mkdirs(a) == 0); /* already there */
+    join(f, "%s/src/x/file.txt", root);
+    CHECK(plat_write_file(f, "hello", 5) == 0);
+    CHECK(!plat_is_dir(f) && !plat_is_dir(NULL));
+    join(b, "%s/sub", f);
+    CHECK(plat_mkdirs(b) == ENOTDIR); /* a file in the way */
+    CHECK(plat_mkdirs("") == EINVAL);
+    join(link, "%s/src/lnk", root);
+    REQUIRE(symlink("x/file.txt", link) == 0);
+    /* copy: directories made, files copied, symlinks re-created (not followed) */
+    join(a, "%s/src", root);
+    join(copy, "%s/dst/deep", root);
+    CHECK(plat_copytree(a, copy) == 0);
+    join(f, "%s/x/file.txt", copy);
+    char *data = NULL;
+    size_t len = 0;
+    CHECK(plat_read_file(f, &data, &len) == 0 && len == 5 && !strcmp(data, "hello"));
+    free(data);
+    join(f, "%s/x/y", copy);
+    CHECK(plat_is_dir(f));
+    join(f, "%s/lnk", copy);
+    ssize_t n = readlink(f, got, sizeof got - 1);
+    CHECK(n == 10 && !memcmp(got, "x/file.txt", 10));
+    join(f, "%s/missing", root);
+    CHECK(plat_copytree(f, copy) == ENOENT);
+    /* remove: the whole tree, a symlink itself (not its target), errors for missing */
+    CHECK(plat_rmtree(link) == 0);
+    join(f, "%s/src/x/file.txt", root);
+    CHECK(plat_file_exists(f));
+    CHECK(plat_rmtree(root) == 0);
+    CHECK(!plat_file_exists(root));
+    CHECK(plat_rmtree(root) == ENOENT);
+}
+
+TEST(plat_environ_is_the_host_environment) {
+    REQUIRE(setenv("HCSIM_PLAT_ENV_PROBE", "v1", 1) == 0);
+    char *const *env = plat_environ();
+    REQUIRE(env != NULL);
+    int found = 0;
+    for (size_t i = 0; env[i]; i++) found += !strcmp(env[i], "HCSIM_PLAT_ENV_PROBE=v1");
+    CHECK(found == 1);
+    unsetenv("HCSIM_PLAT_ENV_PROBE");
+}
