@@ -81,6 +81,9 @@ int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols);
 typedef void (*plat_exit_fn)(void *ctx, int64_t pid, int exit_code, int term_signal);
 int plat_watch_exit(int64_t pid, plat_exit_fn on_exit, void *ctx);
 void plat_monitor_shutdown(void);
+/* Waits for a child that is not watched (e.g. after plat_watch_exit failed) to exit and
+ * reaps it; *exit_code (may be NULL) as for plat_exit_fn. 0 or errno. */
+int plat_reap(int64_t pid, int *exit_code);
 
 /* Descriptors (pipe ends, pty masters, regular files). */
 int plat_close(int fd);

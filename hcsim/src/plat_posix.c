@@ -481,12 +481,24 @@ static plat_thread g_mon_thread;
 static int g_wake_r = -1, g_wake_w = -1;
 static int g_pidfd_unsupported;
 static int g_force_poll; /* tests: exercise the waitpid fallback */
+static int g_fail_watch;  /* tests: errno for the next plat_watch_exit */
+static int64_t *g_fail_watch_pid;
 
 /* Not in plat.h: lets tests run the monitor without pidfds (the ENOSYS/macOS path). */
 void plat_posix_force_poll_for_tests(int on);
 void plat_posix_force_poll_for_tests(int on) {
     pthread_mutex_lock(&g_mon_mu);
     g_force_poll = on;
+    pthread_mutex_unlock(&g_mon_mu);
+}
+
+/* Not in plat.h: the next plat_watch_exit of a valid child fails with err (0 disarms)
+ * without watching it; *refused (may be NULL) receives that pid. */
+void plat_posix_fail_next_watch_for_tests(int err, int64_t *refused);
+void plat_posix_fail_next_watch_for_tests(int err, int64_t *refused) {
+    pthread_mutex_lock(&g_mon_mu);
+    g_fail_watch = err;
+    g_fail_watch_pid = refused;
     pthread_mutex_unlock(&g_mon_mu);
 }
 
@@ -539,27 +551,29 @@ static void close_wake_fds(void) {
     g_wake_r = g_wake_w = -1;
 }
 
+/* waitpid(pid, options) without EINTR: its result; on success code = exit status or
+ * 128+signal, sig = the signal or 0. */
+static pid_t wait_pid(pid_t pid, int options, int *code, int *sig) {
+    int st = 0;
+    pid_t r;
+    do r = waitpid(pid, &st, options);
+    while (r < 0 && errno == EINTR);
+    if (r > 0) {
+        *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+        *code = *sig ? 128 + *sig : WEXITSTATUS(st);
+    }
+    return r;
+}
+
 /* 1: reaped (code/sig set), 0: still running, -1: gone (reaped by someone else:
  * reported with exit_code -1, term_signal 0). */
 static int try_reap(pid_t pid, int *code, int *sig) {
-    int st = 0;
-    pid_t r;
-    do r = waitpid(pid, &st, WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r == 0) return 0;
+    pid_t r = wait_pid(pid, WNOHANG, code, sig);
     if (r < 0) {
         *code = -1;
         *sig = 0;
-        return -1;
     }
-    if (WIFSIGNALED(st)) {
-        *sig = WTERMSIG(st);
-        *code = 128 + *sig;
-    } else {
-        *code = WEXITSTATUS(st);
-        *sig = 0;
-    }
-    return 1;
+    return r > 0 ? 1 : r;
 }
 
 static void monitor_main(void *unused) {
@@ -725,6 +739,12 @@ int plat_watch_exit(int64_t pid, plat_exit_fn on_exit, void *ctx) {
         return ECANCELED;
     }
     int rc = 0;
+    if (g_fail_watch) {
+        rc = g_fail_watch;
+        g_fail_watch = 0;
+        if (g_fail_watch_pid) *g_fail_watch_pid = pid;
+        goto out;
+    }
     for (size_t i = 0; i < g_nwatch; i++) {
         if (g_watch[i].pid == (pid_t)pid) {
             rc = EEXIST;
@@ -798,6 +818,14 @@ void plat_monitor_shutdown(void) {
     g_mon_stopping = 0;
     pthread_cond_broadcast(&g_mon_cv);
     pthread_mutex_unlock(&g_mon_mu);
+}
+
+int plat_reap(int64_t pid, int *exit_code) {
+    if (pid <= 0 || pid > INT_MAX) return EINVAL;
+    int code, sig;
+    if (wait_pid((pid_t)pid, 0, &code, &sig) < 0) return errno;
+    if (exit_code) *exit_code = code;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ files */

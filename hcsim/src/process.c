@@ -388,6 +388,21 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
         goto out;
     }
     hc_lock();
+    /* Watched under the lock, so on_exit_cb cannot run before p is published. */
+    hc_ref(p); /* for the exit monitor */
+    e = plat_watch_exit(sr.pid, on_exit_cb, p);
+    if (e) {
+        hc_unref(p);
+        hc_unlock();
+        /* its exit cannot be observed: kill and reap it here, close our ends, and fail */
+        plat_signal_group(sr.pid, SIGKILL);
+        plat_reap(sr.pid, NULL);
+        int fds[4] = {sr.stdin_fd, sr.stdout_fd, sr.stderr_fd, sr.pty_fd};
+        for (int i = 0; i < 4; i++) close_fd(&fds[i]);
+        HRESULT why = hc_hr_from_errno(e);
+        res = fail(&r, FAILED(why) ? why : E_FAIL, "The process exit could not be monitored.");
+        goto out;
+    }
     p->pid = sr.pid;
     p->fd[0] = sr.stdin_fd;
     p->fd[1] = sr.stdout_fd;
@@ -408,22 +423,9 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     HC_LIST_PUSH(p->sys->procs, p);
     p->in_list = 1;
     G.counts.Processes++;
-    hc_ref(p); /* for the exit monitor */
     if (p->sys->state == SS_STOPPED) plat_signal_group(p->pid, SIGKILL);
     else if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, SIGSTOP);
     hc_unlock();
-    if (plat_watch_exit(sr.pid, on_exit_cb, p) != 0) {
-        /* cannot observe its exit: kill it and report it as gone */
-        plat_signal_group(sr.pid, SIGKILL);
-        hc_lock();
-        p->state = PS_EXITED;
-        p->exit_code = 128 + SIGKILL;
-        G.counts.Processes--;
-        hc_unref(p);
-        hc_unlock();
-        res = fail(&r, E_FAIL, "The process exit could not be monitored.");
-        goto out;
-    }
 out:
     if (FAILED(r)) {
         hc_lock();

@@ -2,11 +2,16 @@
  * signal mapping, pause/resume. */
 #include "test_core_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* plat_posix.c, not in plat.h: the next exit watch fails with err; *refused gets the pid. */
+void plat_posix_fail_next_watch_for_tests(int err, int64_t *refused);
 
 #define CFG_WIN "{\"Container\":{}}"
 #define CFG_LINUX "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
@@ -247,6 +252,77 @@ TEST(core_process_console_stdin_close_is_eof) {
     CHECK(strstr(buf, "abc") != NULL);
     tc_close_pi(&pi);
     HcsCloseProcess(p);
+    HcsCloseComputeSystem(s);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
+
+/* Open descriptors of this process, or -1 without /proc. */
+static int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+/* Runs a process to completion and checks its exit code. */
+static void run_to_exit(HCS_SYSTEM s, const char *params, int expected_code) {
+    HCS_PROCESS p = NULL;
+    HCS_PROCESS_INFORMATION pi;
+    CHECK_HR(S_OK, tc_spawn(s, params, &p, &pi));
+    CHECK(exit_code_of(p) == expected_code);
+    HcsCloseProcess(p);
+}
+
+TEST(core_process_exit_watch_failure_kills_and_reaps) {
+    HcsimReset();
+    HCS_SYSTEM s;
+    REQUIRE(tc_create("core-watch-fail", CFG_WIN, 1, &s) == S_OK);
+    /* warm up: the exit monitor runs (its wake-up descriptor exists) before counting */
+    run_to_exit(s, "{\"CommandArgs\":[\"true\"]}", 0);
+    HCS_PROCESS p;
+    HCS_PROCESS_INFORMATION pi;
+    static const struct { int err; HRESULT hr; const char *params; } cases[] = {
+        {ENOMEM, E_OUTOFMEMORY,
+         "{\"CommandArgs\":[\"sleep\",\"30\"],\"CreateStdInPipe\":true,"
+         "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"},
+        {EMFILE, E_FAIL,
+         "{\"CommandArgs\":[\"sleep\",\"30\"],\"EmulateConsole\":true,"
+         "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int fds = count_fds();
+        int64_t refused = 0;
+        plat_posix_fail_next_watch_for_tests(cases[i].err, &refused);
+        CHECK_HR(cases[i].hr, tc_spawn(s, cases[i].params, &p, &pi));
+        CHECK(pi.StdInput == NULL && pi.StdOutput == NULL && pi.StdError == NULL);
+        REQUIRE(refused > 1);
+        /* the child was killed and reaped: no process, no zombie */
+        errno = 0;
+        CHECK(kill((pid_t)refused, 0) == -1 && errno == ESRCH);
+        errno = 0;
+        CHECK(waitpid((pid_t)refused, NULL, WNOHANG) == -1 && errno == ECHILD);
+        /* no descriptor (pipe or pty end) left behind, nothing counted */
+        CHECK(count_fds() == fds);
+        HCSIM_COUNTS c;
+        HcsimGetCounts(&c);
+        CHECK(c.Processes == 0 && c.PipeHandles == 0 && c.ProcessHandles == 1);
+        /* the process never started */
+        CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), HcsWaitForProcessExit(p, 0, NULL));
+        CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), tc_pcall(HcsGetProcessProperties, p, NULL, NULL));
+        CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), tc_pcall(HcsTerminateProcess, p, NULL, NULL));
+        HCS_PROCESS other = NULL;
+        CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), HcsOpenProcess(s, (DWORD)refused, 0, &other));
+        hj_value *doc = NULL;
+        CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, s, "{\"PropertyTypes\":[\"ProcessList\"]}", &doc));
+        CHECK(hj_count(hj_get(doc, "ProcessList")) == 0);
+        hj_free(doc);
+        HcsCloseProcess(p);
+    }
+    /* the knob was one-shot: the next process is watched as usual */
+    run_to_exit(s, "{\"CommandArgs\":[\"sh\",\"-c\",\"exit 7\"]}", 7);
     HcsCloseComputeSystem(s);
     HcsimReset();
     CHECK(tc_counts_zero());

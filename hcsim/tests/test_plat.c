@@ -1364,3 +1364,23 @@ TEST(plat_environ_is_the_host_environment) {
     CHECK(found == 1);
     unsetenv("HCSIM_PLAT_ENV_PROBE");
 }
+
+TEST(plat_reap_unwatched_child) {
+    const char *exit3[] = {"sh", "-c", "exit 3", NULL}, *sleeper[] = {"sleep", "30", NULL};
+    plat_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    plat_spawn_result r;
+    int code = -1;
+    o.argv = exit3;
+    REQUIRE(plat_spawn(&o, &r) == 0);
+    CHECK(plat_reap(r.pid, &code) == 0 && code == 3);
+    CHECK(plat_reap(r.pid, &code) == ECHILD); /* already reaped */
+    o.argv = sleeper;
+    REQUIRE(plat_spawn(&o, &r) == 0);
+    CHECK(plat_signal_group(r.pid, SIGKILL) == 0);
+    CHECK(plat_reap(r.pid, NULL) == 0);
+    errno = 0;
+    CHECK(kill((pid_t)r.pid, 0) == -1 && errno == ESRCH); /* no zombie left */
+    CHECK(plat_reap(1, NULL) == ECHILD);                    /* not our child */
+    CHECK(plat_reap(0, NULL) == EINVAL && plat_reap(-5, NULL) == EINVAL);
+}
