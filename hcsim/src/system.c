@@ -205,7 +205,7 @@ void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT sta
     hj_value *rec = hj_new_object();
     if (worker) {
         hj_value *we = hj_new_object();
-        hj_set(we, "ExitCode", hj_new_int((int32_t)status));
+        hj_set(we, "ExitCode", hj_new_uint((uint32_t)status)); /* schema: uint32 */
         hj_set(we, "Type", hj_new_string("UnexpectedStop"));
         hj_set(we, "Initiator", hj_new_string(initiator));
         hj_set(rec, "WorkerExit", we);

@@ -503,3 +503,31 @@ TEST(core_raised_operation_event_without_operation) {
     HcsimReset();
     CHECK(tc_counts_zero());
 }
+
+/* WorkerExit.ExitCode is a uint32 in the schema (SystemExitStatus.Status an int32). */
+TEST(core_worker_exit_code_is_uint32) {
+    HcsimReset();
+    HCS_SYSTEM s;
+    REQUIRE(tc_create("core-worker-exit", CFG_VM, 1, &s) == S_OK);
+    CHECK_HR(S_OK, HcsimCrashSystem(NULL, u"core-worker-exit"));
+    PWSTR doc = NULL;
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(s, 10000, &doc));
+    REQUIRE(doc != NULL);
+    char *text = hj_utf16_to_utf8((const char16_t *)doc, NULL);
+    hj_value *st = hj_parse_utf16((const char16_t *)doc);
+    LocalFree(doc);
+    REQUIRE(text && st);
+    const hj_value *we = hj_get(hj_at(hj_get(st, "Attribution"), 0), "WorkerExit");
+    uint64_t code = 0;
+    CHECK(hj_uint64(hj_get(we, "ExitCode"), &code) && code == 0x80370106u);
+    CHECK(strstr(text, "\"ExitCode\":2151088390") != NULL);
+    CHECK(!strcmp(hj_str(hj_get(we, "Type"), NULL), "UnexpectedStop"));
+    CHECK(!strcmp(hj_str(hj_get(we, "Initiator"), NULL), "Internal"));
+    int64_t status = 0;
+    CHECK(hj_int64(hj_get(st, "Status"), &status) && status == (int32_t)HCS_E_UNEXPECTED_EXIT);
+    free(text);
+    hj_free(st);
+    HcsCloseComputeSystem(s);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
