@@ -822,7 +822,7 @@ void plat_monitor_shutdown(void) {
 
 int plat_reap(int64_t pid, int *exit_code) {
     if (pid <= 0 || pid > INT_MAX) return EINVAL;
-    int code, sig;
+    int code = 0, sig = 0;
     if (wait_pid((pid_t)pid, 0, &code, &sig) < 0) return errno;
     if (exit_code) *exit_code = code;
     return 0;
