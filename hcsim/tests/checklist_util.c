@@ -555,12 +555,15 @@ size_t cu_evq_count(cu_evq *q, uint32_t type) {
     return k;
 }
 
-size_t cu_evq_total(cu_evq *q) {
+/* Reads a counter of q under its lock. */
+static size_t evq_read(cu_evq *q, const void *field, int is_size) {
     pthread_mutex_lock(&q->m);
-    size_t n = q->n;
+    size_t v = is_size ? *(const size_t *)field : (size_t)*(const int *)field;
     pthread_mutex_unlock(&q->m);
-    return n;
+    return v;
 }
+
+size_t cu_evq_total(cu_evq *q) { return evq_read(q, &q->n, 1); }
 
 cu_event cu_evq_at(cu_evq *q, size_t i) {
     cu_event e;
@@ -582,12 +585,7 @@ void cu_evq_mark_closed(cu_evq *q) {
     pthread_mutex_unlock(&q->m);
 }
 
-int cu_evq_late(cu_evq *q) {
-    pthread_mutex_lock(&q->m);
-    int n = q->late;
-    pthread_mutex_unlock(&q->m);
-    return n;
-}
+int cu_evq_late(cu_evq *q) { return (int)evq_read(q, &q->late, 0); }
 
 int cu_evq_wait_running(cu_evq *q, unsigned timeout_ms) {
     uint64_t end = cu_now_ms() + timeout_ms;
@@ -599,12 +597,7 @@ int cu_evq_wait_running(cu_evq *q, unsigned timeout_ms) {
     return r;
 }
 
-int cu_evq_finished(cu_evq *q) {
-    pthread_mutex_lock(&q->m);
-    int n = q->finished;
-    pthread_mutex_unlock(&q->m);
-    return n;
-}
+int cu_evq_finished(cu_evq *q) { return (int)evq_read(q, &q->finished, 0); }
 
 /* ---- operation completion recorders ------------------------------------------------------------ */
 cu_opcb *cu_opcb_new(int close_in_cb) {
@@ -656,4 +649,93 @@ int cu_opcb_calls(cu_opcb *r) {
     int n = r->calls;
     pthread_mutex_unlock(&r->m);
     return n;
+}
+
+/* ---- shared shapes of the checklist tests ---------------------------------------------- */
+HCS_OPERATION cu_start_delayed(const char *fn_name, cu_sys_fn fn, HCS_SYSTEM sys, PCWSTR options,
+                               unsigned delay_ms) {
+    CHECK_HR(S_OK, HcsimSetDelay(fn_name, delay_ms, 0));
+    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    if (!op) return NULL;
+    HRESULT hr = fn(sys, op, options);
+    CHECK_HR(S_OK, hr);
+    CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(op, NULL));
+    if (FAILED(hr)) {
+        HcsCloseOperation(op);
+        return NULL;
+    }
+    return op;
+}
+
+static int by_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char *cu_sorted_join(const char **items, size_t n) {
+    qsort(items, n, sizeof *items, by_str);
+    char buf[2048] = "";
+    for (size_t i = 0; i < n; i++) {
+        if (i) strncat(buf, ",", sizeof buf - strlen(buf) - 1);
+        strncat(buf, items[i], sizeof buf - strlen(buf) - 1);
+    }
+    return cu_s("%s", buf);
+}
+
+int cu_pstatus_is(const hj_value *st, int exited, int64_t exit_code, DWORD pid) {
+    int ok = 1;
+    int64_t v = 0;
+    if (!st) {
+        fprintf(stderr, "    no ProcessStatus document\n");
+        return 0;
+    }
+    if (cu_jbool(st, "Exited") != exited) {
+        fprintf(stderr, "    Exited is not %d\n", exited);
+        ok = 0;
+    }
+    if (pid && !(cu_jint(st, "ProcessId", &v) && v == (int64_t)pid)) {
+        fprintf(stderr, "    ProcessId is not %u\n", (unsigned)pid);
+        ok = 0;
+    }
+    if (exit_code >= 0 && !(cu_jint(st, "ExitCode", &v) && v == exit_code)) {
+        fprintf(stderr, "    ExitCode is not %lld\n", (long long)exit_code);
+        ok = 0;
+    }
+    if (exited && !(cu_jint(st, "LastWaitResult", &v) && v == 0)) {
+        fprintf(stderr, "    LastWaitResult is not 0\n");
+        ok = 0;
+    }
+    return ok;
+}
+
+int cu_wait_no_processes(unsigned timeout_ms) {
+    uint64_t end = cu_now_ms() + timeout_ms;
+    while (cu_counts().Processes != 0) {
+        if (cu_now_ms() >= end) return 0;
+        cu_sleep_ms(10);
+    }
+    return 1;
+}
+
+cu_evq *cu_watch_system(HCS_SYSTEM sys, HCS_EVENT_OPTIONS options) {
+    cu_evq *q = cu_evq_new();
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, options, q, cu_evq_cb));
+    return q;
+}
+
+cu_evq *cu_watch_process(HCS_PROCESS p, HCS_EVENT_OPTIONS options) {
+    cu_evq *q = cu_evq_new();
+    CHECK_HR(S_OK, HcsSetProcessCallback(p, options, q, cu_evq_cb));
+    return q;
+}
+
+hj_value *cu_evq_wait_json(cu_evq *q, uint32_t type, size_t nth) {
+    int i = cu_evq_wait(q, type, nth, CU_EVENT_TIMEOUT_MS);
+    return i >= 0 ? cu_evq_json(q, (size_t)i) : NULL;
+}
+
+HCS_SYSTEM cu_begin_system(PCWSTR id, const char *cfg_utf8, int running) {
+    cu_begin();
+    HCS_SYSTEM sys = NULL;
+    HRESULT hr = running ? cu_create_running(id, cfg_utf8, &sys) : cu_create(id, cfg_utf8, &sys);
+    return SUCCEEDED(hr) ? sys : NULL;
 }

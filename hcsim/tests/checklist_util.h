@@ -44,6 +44,8 @@
 
 /* ---- test frame -------------------------------------------------------------------- */
 void cu_begin(void);
+/* cu_begin, then a system created from cfg (and started when running); NULL on failure. */
+HCS_SYSTEM cu_begin_system(PCWSTR id, const char *cfg_utf8, int running);
 void cu_end_check(const char *file, int line);
 #define CU_END() cu_end_check(__FILE__, __LINE__)
 /* Polls HcsimGetCounts until every field is zero or timeout_ms passed; 1 if all zero. */
@@ -100,6 +102,14 @@ const char *cu_state(HCS_SYSTEM sys);
 void cu_kill_close(HCS_SYSTEM sys);
 /* Enumerate (query may be NULL); returns the parsed array or NULL. */
 hj_value *cu_enum(PCWSTR ns, PCWSTR query, HRESULT *hr);
+/* Sets a completion delay of delay_ms on fn_name, then starts fn(sys, op, options) on a
+ * new operation, which must be accepted and pending; the operation, or NULL. The delay
+ * stays set (clear it with HcsimSetDelay(fn_name, 0, 0) or the next cu_begin). */
+HCS_OPERATION cu_start_delayed(const char *fn_name, cu_sys_fn fn, HCS_SYSTEM sys, PCWSTR options,
+                               unsigned delay_ms);
+#define CU_START_DELAYED(fn, sys, options, delay_ms) cu_start_delayed(#fn, fn, sys, options, delay_ms)
+/* The items sorted and comma-joined (arena). */
+const char *cu_sorted_join(const char **items, size_t n);
 
 /* ---- processes ------------------------------------------------------------------------ */
 typedef HRESULT (*cu_proc_fn)(HCS_PROCESS, HCS_OPERATION, PCWSTR);
@@ -119,6 +129,12 @@ ssize_t cu_read(HANDLE h, char *buf, size_t cap, const char *needle, unsigned ti
 hj_value *cu_pstatus(HCS_PROCESS p);
 /* Polls GetProcessProperties until Exited is true; returns that status or NULL. */
 hj_value *cu_wait_pexit(HCS_PROCESS p, unsigned timeout_ms);
+/* 1 when a ProcessStatus document has Exited == exited, ProcessId == pid (unless pid is
+ * 0), ExitCode == exit_code (unless exit_code < 0) and LastWaitResult 0 (when exited);
+ * each mismatch is printed. */
+int cu_pstatus_is(const hj_value *st, int exited, int64_t exit_code, DWORD pid);
+/* Polls until no host process of hcsim is left (HCSIM_COUNTS.Processes == 0). */
+int cu_wait_no_processes(unsigned timeout_ms);
 
 /* ---- event queues (HCS_EVENT_CALLBACK recorders) -------------------------------------- */
 typedef struct cu_event {
@@ -144,6 +160,13 @@ typedef struct cu_evq {
 
 cu_evq *cu_evq_new(void);
 void CALLBACK cu_evq_cb(HCS_EVENT *event, void *context);
+/* A new queue installed as the event callback of a system or a process handle (the
+ * HcsSet*Callback call is checked). */
+cu_evq *cu_watch_system(HCS_SYSTEM sys, HCS_EVENT_OPTIONS options);
+cu_evq *cu_watch_process(HCS_PROCESS p, HCS_EVENT_OPTIONS options);
+/* The parsed EventData of the nth event of type, waiting CU_EVENT_TIMEOUT_MS; NULL when
+ * it did not arrive or carries no data. */
+hj_value *cu_evq_wait_json(cu_evq *q, uint32_t type, size_t nth);
 /* Index of the nth (0-based) event of type, waiting up to timeout_ms; -1 if none. */
 int cu_evq_wait(cu_evq *q, uint32_t type, size_t nth, unsigned timeout_ms);
 size_t cu_evq_count(cu_evq *q, uint32_t type);

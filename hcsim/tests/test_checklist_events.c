@@ -20,11 +20,9 @@
     } while (0)
 
 TEST(c13_14_op_callback_rejected_with_handle_op_events) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-14", CU_CFG_VM, &sys)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionEnableOperationCallbacks, q, cu_evq_cb));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-14", CU_CFG_VM, 1);
+    REQUIRE(sys != NULL);
+    CHECK(cu_watch_system(sys, HcsEventOptionEnableOperationCallbacks) != NULL);
     cu_opcb *r = cu_opcb_new(0);
 
     EXPECT_CB_REJECTED(HcsGetComputeSystemProperties(sys, op, NULL));
@@ -66,8 +64,7 @@ TEST(c13_14_op_callback_rejected_with_handle_op_events) {
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
     REQUIRE(SUCCEEDED(cu_spawn(sys2, SLEEP30, &p, &pi)));
-    cu_evq *pq = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionEnableOperationCallbacks, pq, cu_evq_cb));
+    cu_evq *pq = cu_watch_process(p, HcsEventOptionEnableOperationCallbacks);
     EXPECT_CB_REJECTED(HcsGetProcessProperties(p, op, NULL));
     EXPECT_CB_REJECTED(HcsGetProcessInfo(p, op));
     EXPECT_CB_REJECTED(HcsSignalProcess(p, op, u"{\"Signal\":\"CtrlC\"}"));
@@ -120,8 +117,7 @@ TEST(c13_15_op_completion_as_handle_event) {
     CHECK_HR(S_OK, hr);
     REQUIRE(sys != NULL);
     CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(cop, NULL));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionEnableOperationCallbacks, q, cu_evq_cb));
+    cu_evq *q = cu_watch_system(sys, HcsEventOptionEnableOperationCallbacks);
     int idx = wait_op_event(q, cop);
     CHECK(idx >= 0);
     if (idx >= 0) {
@@ -140,8 +136,7 @@ TEST(c13_15_op_completion_as_handle_event) {
     CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 500, 0));
     HCS_OPERATION gop = HcsCreateOperation(NULL, NULL);
     CHECK_HR(S_OK, HcsGetComputeSystemProperties(h2, gop, NULL));
-    cu_evq *q2 = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(h2, HcsEventOptionEnableOperationCallbacks, q2, cu_evq_cb));
+    cu_evq *q2 = cu_watch_system(h2, HcsEventOptionEnableOperationCallbacks);
     idx = wait_op_event(q2, gop);
     CHECK(idx >= 0);
     if (idx >= 0) CHECK(cu_evq_at(q2, (size_t)idx).data == NULL);
@@ -164,8 +159,7 @@ TEST(c13_15_op_completion_as_handle_event) {
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
     REQUIRE(SUCCEEDED(cu_spawn(sys, SLEEP30, &p, &pi)));
-    cu_evq *pq = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionEnableOperationCallbacks, pq, cu_evq_cb));
+    cu_evq *pq = cu_watch_process(p, HcsEventOptionEnableOperationCallbacks);
     HCS_OPERATION pop = HcsCreateOperation(NULL, NULL);
     CHECK_HR(S_OK, HcsGetProcessProperties(p, pop, NULL));
     idx = wait_op_event(pq, pop);
@@ -197,11 +191,9 @@ TEST(c13_15_op_completion_as_handle_event) {
 }
 
 TEST(c13_16_no_op_events_without_option) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-16", CU_CFG_CONTAINER, &sys)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionNone, q, cu_evq_cb));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-16", CU_CFG_CONTAINER, 0);
+    REQUIRE(sys != NULL);
+    cu_evq *q = cu_watch_system(sys, HcsEventOptionNone);
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, sys, NULL, NULL));
     CHECK_HR(S_OK, cu_sys_call(HcsGetComputeSystemProperties, sys, NULL, NULL));
     CHECK_HR(HCS_E_INVALID_STATE, cu_sys_call(HcsStartComputeSystem, sys, NULL, NULL));
@@ -215,8 +207,7 @@ TEST(c13_16_no_op_events_without_option) {
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
     REQUIRE(SUCCEEDED(cu_spawn(sys, SLEEP30, &p, &pi)));
-    cu_evq *pq = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, pq, cu_evq_cb));
+    cu_evq *pq = cu_watch_process(p, HcsEventOptionNone);
     CHECK_HR(S_OK, cu_proc_call(HcsGetProcessProperties, p, NULL, NULL));
     CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
     CHECK(cu_evq_wait(pq, HcsEventProcessExited, 0, CU_EVENT_TIMEOUT_MS) >= 0);
@@ -229,9 +220,8 @@ TEST(c13_16_no_op_events_without_option) {
 }
 
 TEST(c13_17_second_callback_rejected) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-17", CU_CFG_CONTAINER, &sys)));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-17", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
     cu_evq *q1 = cu_evq_new(), *q2 = cu_evq_new();
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionNone, q1, cu_evq_cb));
     HRESULT hr = HcsSetComputeSystemCallback(sys, HcsEventOptionNone, q2, cu_evq_cb);
@@ -320,11 +310,9 @@ TEST(c13_18_system_exited_to_every_handle) {
 }
 
 TEST(c13_19_process_exited_only_to_process_handles) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-19", CU_CFG_CONTAINER, &sys)));
-    cu_evq *sq = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionNone, sq, cu_evq_cb));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-19", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    cu_evq *sq = cu_watch_system(sys, HcsEventOptionNone);
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
     HRESULT hr = cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 7\"],"
@@ -339,18 +327,8 @@ TEST(c13_19_process_exited_only_to_process_handles) {
 
     cu_close_pi(&pi);   /* EOF on stdin: the shell exits with 7 */
     cu_evq *qs[2] = { pq, pq2 };
-    for (int i = 0; i < (p2 ? 2 : 1); i++) {
-        int idx = cu_evq_wait(qs[i], HcsEventProcessExited, 0, CU_EVENT_TIMEOUT_MS);
-        CHECK(idx >= 0);
-        if (idx < 0) continue;
-        hj_value *st = cu_evq_json(qs[i], (size_t)idx);
-        REQUIRE(st != NULL);
-        int64_t v;
-        CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)pi.ProcessId);
-        CHECK(cu_jbool(st, "Exited") == 1);
-        CHECK(cu_jint(st, "ExitCode", &v) && v == 7);
-        CHECK(cu_jint(st, "LastWaitResult", &v) && v == 0);
-    }
+    for (int i = 0; i < (p2 ? 2 : 1); i++)
+        CHECK(cu_pstatus_is(cu_evq_wait_json(qs[i], HcsEventProcessExited, 0), 1, 7, pi.ProcessId));
     cu_sleep_ms(CU_QUIET_MS);
     CHECK(cu_evq_count(pq, HcsEventProcessExited) == 1);
     if (p2) CHECK(cu_evq_count(pq2, HcsEventProcessExited) == 1);
@@ -388,9 +366,8 @@ static void *raise_loop(void *arg) {
 }
 
 TEST(c13_20_close_stops_callbacks) {
-    cu_begin();
-    HCS_SYSTEM keep;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-20", CU_CFG_VM, &keep)));
+    HCS_SYSTEM keep = cu_begin_system(u"c13-20", CU_CFG_VM, 1);
+    REQUIRE(keep != NULL);
 
     /* Close waits for a callback that is executing. */
     HCS_SYSTEM h1 = NULL;
@@ -419,13 +396,11 @@ TEST(c13_20_close_stops_callbacks) {
     HCS_SYSTEM h3 = NULL;
     CHECK_HR(S_OK, HcsOpenComputeSystem(u"c13-20", GENERIC_ALL, &h3));
     REQUIRE(h3 != NULL);
-    cu_evq *q3 = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(h3, HcsEventOptionEnableOperationCallbacks, q3, cu_evq_cb));
+    cu_evq *q3 = cu_watch_system(h3, HcsEventOptionEnableOperationCallbacks);
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
     REQUIRE(SUCCEEDED(cu_spawn(keep, SLEEP30, &p, &pi)));
-    cu_evq *pq = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionEnableOperationCallbacks, pq, cu_evq_cb));
+    cu_evq *pq = cu_watch_process(p, HcsEventOptionEnableOperationCallbacks);
     HcsCloseComputeSystem(h3);
     cu_evq_mark_closed(q3);
     HcsCloseProcess(p);
@@ -566,11 +541,9 @@ TEST(c13_21_service_disconnect) {
 }
 
 TEST(c13_22_crash_event_sequence) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-22", CU_CFG_VM, &sys)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionNone, q, cu_evq_cb));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-22", CU_CFG_VM, 1);
+    REQUIRE(sys != NULL);
+    cu_evq *q = cu_watch_system(sys, HcsEventOptionNone);
     CHECK_HR(S_OK, cu_sys_call(HcsCrashComputeSystem, sys, NULL, NULL));
     int ic = cu_evq_wait(q, HcsEventSystemCrashInitiated, 0, CU_EVENT_TIMEOUT_MS);
     int ir = cu_evq_wait(q, HcsEventSystemCrashReport, 0, CU_EVENT_TIMEOUT_MS);
@@ -604,8 +577,7 @@ TEST(c13_22_crash_event_sequence) {
      * unexpected exit (the §6.4 mapping for crash/worker death). */
     HCS_SYSTEM s2;
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-22b", CU_CFG_VM, &s2)));
-    cu_evq *q2 = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(s2, HcsEventOptionNone, q2, cu_evq_cb));
+    cu_evq *q2 = cu_watch_system(s2, HcsEventOptionNone);
     CHECK_HR(S_OK, HcsimCrashSystem(NULL, u"c13-22b"));
     ie = cu_evq_wait(q2, HcsEventSystemExited, 0, CU_EVENT_TIMEOUT_MS);
     CHECK(ie >= 0);

@@ -64,13 +64,10 @@ TEST(c13_02_unused_operation_not_started) {
 }
 
 TEST(c13_03_pending_and_wait_timeout) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-03", CU_CFG_CONTAINER, &sys)));
-    CHECK_HR(S_OK, HcsimSetDelay("HcsStartComputeSystem", 1500, 0));
-    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    HCS_SYSTEM sys = cu_begin_system(u"c13-03", CU_CFG_CONTAINER, 0);
+    REQUIRE(sys != NULL);
+    HCS_OPERATION op = CU_START_DELAYED(HcsStartComputeSystem, sys, NULL, 1500);
     REQUIRE(op != NULL);
-    CHECK_HR(S_OK, HcsStartComputeSystem(sys, op, NULL));
     PWSTR doc = NULL;
     CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(op, &doc));
     CHECK(doc == NULL);
@@ -101,9 +98,8 @@ static int docs_equal(PWSTR a, PWSTR b) {
 }
 
 TEST(c13_04_completed_result_is_stable) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-04", CU_CFG_CONTAINER, &sys)));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-04", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
 
     /* A successful operation with a document. */
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
@@ -241,20 +237,16 @@ TEST(c13_05_operation_types) {
 }
 
 TEST(c13_06_system_and_process_from_operation) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-06", CU_CFG_CONTAINER, &sys)));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-06", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
     HCS_OPERATION unused = HcsCreateOperation(NULL, NULL);
     REQUIRE(unused != NULL);
     CHECK(HcsGetComputeSystemFromOperation(unused) == NULL);
     CHECK(HcsGetProcessFromOperation(unused) == NULL);
 
     /* An active (pending) system operation answers with the handle it was issued on. */
-    CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 1000, 0));
-    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    HCS_OPERATION op = CU_START_DELAYED(HcsGetComputeSystemProperties, sys, NULL, 1000);
     REQUIRE(op != NULL);
-    CHECK_HR(S_OK, HcsGetComputeSystemProperties(sys, op, NULL));
-    CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(op, NULL));
     CHECK(HcsGetComputeSystemFromOperation(op) == sys);
     CHECK_HR(S_OK, cu_wait_op(op, NULL));
     CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 0, 0));
@@ -382,14 +374,10 @@ TEST(c13_08_operation_reuse) {
 }
 
 TEST(c13_09_pending_operation_already_started) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-09", CU_CFG_CONTAINER, &sys)));
-    CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 1000, 0));
-    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    HCS_SYSTEM sys = cu_begin_system(u"c13-09", CU_CFG_CONTAINER, 0);
+    REQUIRE(sys != NULL);
+    HCS_OPERATION op = CU_START_DELAYED(HcsGetComputeSystemProperties, sys, NULL, 1000);
     REQUIRE(op != NULL);
-    CHECK_HR(S_OK, HcsGetComputeSystemProperties(sys, op, NULL));
-    CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(op, NULL));
     CHECK_HR(HCS_E_OPERATION_ALREADY_STARTED, HcsStartComputeSystem(sys, op, NULL));
     CHECK_HR(HCS_E_OPERATION_ALREADY_STARTED, HcsGetComputeSystemProperties(sys, op, NULL));
     CHECK_HR(HCS_E_OPERATION_ALREADY_STARTED, HcsEnumerateComputeSystems(NULL, op));
@@ -406,9 +394,8 @@ TEST(c13_09_pending_operation_already_started) {
 }
 
 TEST(c13_10_completion_callback_once_other_thread) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-10", CU_CFG_CONTAINER, &sys)));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-10", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
     pthread_t me = pthread_self();
 
     /* Immediate completions and delayed ones both run on another thread, once. */
@@ -456,9 +443,8 @@ TEST(c13_10_completion_callback_once_other_thread) {
 }
 
 TEST(c13_11_set_operation_callback) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-11", CU_CFG_CONTAINER, &sys)));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-11", CU_CFG_CONTAINER, 0);
+    REQUIRE(sys != NULL);
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     REQUIRE(op != NULL);
     cu_opcb *r = cu_opcb_new(0);
@@ -509,11 +495,9 @@ TEST(c13_12_cancel_not_implemented) {
 }
 
 TEST(c13_13_close_pending_operation) {
-    cu_begin();
-    HCS_SYSTEM sys;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-13", CU_CFG_CONTAINER, &sys)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionNone, q, cu_evq_cb));
+    HCS_SYSTEM sys = cu_begin_system(u"c13-13", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    cu_evq *q = cu_watch_system(sys, HcsEventOptionNone);
     CHECK_HR(S_OK, HcsimSetDelay("HcsTerminateComputeSystem", 500, 0));
     cu_opcb *r = cu_opcb_new(0);
     HCS_OPERATION op = HcsCreateOperation(r, cu_opcb_fn);

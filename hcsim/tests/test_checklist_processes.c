@@ -17,6 +17,22 @@ static HCS_SYSTEM running(PCWSTR id) {
     return s;
 }
 
+/* Most tests: a Running container and a process started in it. */
+typedef struct fixture {
+    HCS_SYSTEM sys;
+    HCS_PROCESS p;
+    HCS_PROCESS_INFORMATION pi;
+} fixture;
+
+/* cu_begin, the Running container id, and in it a process started with params; 1 when
+ * both exist. */
+static int begin(fixture *f, PCWSTR id, const char *params) {
+    cu_begin();
+    memset(f, 0, sizeof *f);
+    f->sys = running(id);
+    return f->sys && SUCCEEDED(cu_spawn(f->sys, params, &f->p, &f->pi));
+}
+
 TEST(c13_40_create_process_and_pipes) {
     cu_begin();
     HCS_SYSTEM sys = running(u"c13-40");
@@ -85,77 +101,69 @@ TEST(c13_40_create_process_and_pipes) {
 }
 
 TEST(c13_41_pipe_ownership_and_eof) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-41");
-    REQUIRE(sys != NULL);
-
+    fixture f;
     /* Closing the pipes leaves the process handle working. */
-    HCS_PROCESS p;
-    HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sleep\",\"30\"],\"CreateStdInPipe\":true,"
-                                    "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}", &p, &pi)));
-    cu_close_pi(&pi);
+    REQUIRE(begin(&f, u"c13-41", "{\"CommandArgs\":[\"/bin/sleep\",\"30\"],\"CreateStdInPipe\":true,"
+                      "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"));
+    cu_close_pi(&f.pi);
     CHECK(cu_counts().PipeHandles == 0);
     CHECK(cu_counts().ProcessHandles == 1);
-    hj_value *st = cu_pstatus(p);
+    hj_value *st = cu_pstatus(f.p);
     CHECK(st != NULL);
     CHECK(cu_jbool(st, "Exited") == 0);
-    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
-    CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
-    HcsCloseProcess(p);
+    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, f.p, NULL, NULL));
+    CHECK(cu_wait_pexit(f.p, CU_EVENT_TIMEOUT_MS) != NULL);
+    HcsCloseProcess(f.p);
 
     /* Closing the caller's stdin handle is EOF for the child. */
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
-                                    "\"CreateStdOutPipe\":true}", &p, &pi)));
-    CHECK(cu_write(pi.StdInput, "abc") == 0);
-    CloseHandle(pi.StdInput);
-    pi.StdInput = NULL;
+    REQUIRE(SUCCEEDED(cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                                    "\"CreateStdOutPipe\":true}", &f.p, &f.pi)));
+    CHECK(cu_write(f.pi.StdInput, "abc") == 0);
+    CloseHandle(f.pi.StdInput);
+    f.pi.StdInput = NULL;
     char out[64];
     int eof = 0;
-    cu_read(pi.StdOutput, out, sizeof out, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+    cu_read(f.pi.StdOutput, out, sizeof out, NULL, CU_EVENT_TIMEOUT_MS, &eof);
     CHECK(strcmp(out, "abc") == 0);
     CHECK(eof);
-    st = cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS);
+    st = cu_wait_pexit(f.p, CU_EVENT_TIMEOUT_MS);
     int64_t code = -1;
     CHECK(st && cu_jint(st, "ExitCode", &code) && code == 0);
-    cu_close_pi(&pi);
-    HcsCloseProcess(p);
+    cu_close_pi(&f.pi);
+    HcsCloseProcess(f.p);
 
     /* ModifyProcess CloseHandle StdIn is EOF too, although the caller still holds its handle. */
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
-                                    "\"CreateStdOutPipe\":true}", &p, &pi)));
-    CHECK(cu_write(pi.StdInput, "xyz") == 0);
-    cu_read(pi.StdOutput, out, sizeof out, "xyz", CU_EVENT_TIMEOUT_MS, &eof);
+    REQUIRE(SUCCEEDED(cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                                    "\"CreateStdOutPipe\":true}", &f.p, &f.pi)));
+    CHECK(cu_write(f.pi.StdInput, "xyz") == 0);
+    cu_read(f.pi.StdOutput, out, sizeof out, "xyz", CU_EVENT_TIMEOUT_MS, &eof);
     CHECK(strcmp(out, "xyz") == 0);
     PCWSTR close_in = u"{\"Operation\":\"CloseHandle\",\"CloseHandle\":{\"Handle\":\"StdIn\"}}";
-    CHECK_HR(S_OK, cu_proc_call(HcsModifyProcess, p, close_in, NULL));
-    st = cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS);
+    CHECK_HR(S_OK, cu_proc_call(HcsModifyProcess, f.p, close_in, NULL));
+    st = cu_wait_pexit(f.p, CU_EVENT_TIMEOUT_MS);
     CHECK(st != NULL);
     CHECK(st && cu_jint(st, "ExitCode", &code) && code == 0);
-    cu_close_pi(&pi);
-    HcsCloseProcess(p);
-    cu_kill_close(sys);
+    cu_close_pi(&f.pi);
+    HcsCloseProcess(f.p);
+    cu_kill_close(f.sys);
     CU_END();
 }
 
 TEST(c13_42_get_process_info_fresh_handles) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-42");
-    REQUIRE(sys != NULL);
-    HCS_PROCESS p;
-    HCS_PROCESS_INFORMATION pi, pj;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
-                                    "\"CreateStdOutPipe\":true}", &p, &pi)));
-    CHECK_HR(S_OK, cu_proc_info(p, &pj));
-    CHECK(pj.ProcessId == pi.ProcessId);
+    fixture f;
+    REQUIRE(begin(&f, u"c13-42", "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                      "\"CreateStdOutPipe\":true}"));
+    HCS_PROCESS_INFORMATION pj;
+    CHECK_HR(S_OK, cu_proc_info(f.p, &pj));
+    CHECK(pj.ProcessId == f.pi.ProcessId);
     CHECK(cu_present(pj.StdInput) && cu_present(pj.StdOutput));
     CHECK(!cu_present(pj.StdError));
-    CHECK(pj.StdInput != pi.StdInput && pj.StdOutput != pi.StdOutput);
+    CHECK(pj.StdInput != f.pi.StdInput && pj.StdOutput != f.pi.StdOutput);
     CHECK(cu_counts().PipeHandles == 4);
     /* The new handles are the caller's and work on their own. */
-    CloseHandle(pi.StdInput);
-    CloseHandle(pi.StdOutput);
-    pi.StdInput = pi.StdOutput = NULL;
+    CloseHandle(f.pi.StdInput);
+    CloseHandle(f.pi.StdOutput);
+    f.pi.StdInput = f.pi.StdOutput = NULL;
     CHECK(cu_counts().PipeHandles == 2);
     CHECK(cu_write(pj.StdInput, "ping\n") == 0);
     char out[64];
@@ -166,45 +174,36 @@ TEST(c13_42_get_process_info_fresh_handles) {
     pj.StdInput = NULL;
     cu_read(pj.StdOutput, out, sizeof out, NULL, CU_EVENT_TIMEOUT_MS, &eof);
     CHECK(eof);
-    CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
+    CHECK(cu_wait_pexit(f.p, CU_EVENT_TIMEOUT_MS) != NULL);
     cu_close_pi(&pj);
     /* Each call hands out new handles again. */
     HCS_PROCESS_INFORMATION pk;
-    HRESULT hr = cu_proc_info(p, &pk);
+    HRESULT hr = cu_proc_info(f.p, &pk);
     if (SUCCEEDED(hr)) {
-        CHECK(pk.ProcessId == pi.ProcessId);
+        CHECK(pk.ProcessId == f.pi.ProcessId);
         cu_close_pi(&pk);
     }
-    HcsCloseProcess(p);
-    cu_kill_close(sys);
+    HcsCloseProcess(f.p);
+    cu_kill_close(f.sys);
     CU_END();
 }
 
 TEST(c13_43_process_properties) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-43");
-    REQUIRE(sys != NULL);
-    HCS_PROCESS p;
-    HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 3\"],"
-                                    "\"CreateStdInPipe\":true}", &p, &pi)));
-    hj_value *st = cu_pstatus(p);
+    fixture f;
+    REQUIRE(begin(&f, u"c13-43", "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 3\"],"
+                      "\"CreateStdInPipe\":true}"));
+    hj_value *st = cu_pstatus(f.p);
     REQUIRE(st != NULL);
-    int64_t v = 0;
-    CHECK(cu_jbool(st, "Exited") == 0);
-    CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)pi.ProcessId);
-    cu_close_pi(&pi);
-    st = cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS);
+    CHECK(cu_pstatus_is(st, 0, -1, f.pi.ProcessId));
+    cu_close_pi(&f.pi);
+    st = cu_wait_pexit(f.p, CU_EVENT_TIMEOUT_MS);
     REQUIRE(st != NULL);
-    CHECK(cu_jbool(st, "Exited") == 1);
-    CHECK(cu_jint(st, "ExitCode", &v) && v == 3);
-    CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)pi.ProcessId);
-    CHECK(cu_jint(st, "LastWaitResult", &v) && v == 0);
+    CHECK(cu_pstatus_is(st, 1, 3, f.pi.ProcessId));
     /* Stable afterwards. */
-    hj_value *st2 = cu_pstatus(p);
+    hj_value *st2 = cu_pstatus(f.p);
     CHECK(st2 && hj_equal(st, st2));
-    HcsCloseProcess(p);
-    cu_kill_close(sys);
+    HcsCloseProcess(f.p);
+    cu_kill_close(f.sys);
     CU_END();
 }
 
@@ -218,75 +217,55 @@ static void *close_later(void *arg) {
 }
 
 TEST(c13_44_wait_for_process_exit) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-44");
-    REQUIRE(sys != NULL);
-    HCS_PROCESS p;
-    HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 5\"],"
-                                    "\"CreateStdInPipe\":true}", &p, &pi)));
+    fixture f;
+    REQUIRE(begin(&f, u"c13-44", "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 5\"],"
+                      "\"CreateStdInPipe\":true}"));
     PWSTR doc = NULL;
     uint64_t t0 = cu_now_ms();
-    CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForProcessExit(p, 100, &doc));
+    CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForProcessExit(f.p, 100, &doc));
     CHECK(cu_now_ms() - t0 >= 90);
     CHECK(doc == NULL);
-    CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForProcessExit(p, 0, NULL));
+    CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForProcessExit(f.p, 0, NULL));
 
-    later_close lc = { pi.StdInput, 400 };
-    pi.StdInput = NULL;
+    later_close lc = { f.pi.StdInput, 400 };
+    f.pi.StdInput = NULL;
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, close_later, &lc) == 0);
     t0 = cu_now_ms();
-    CHECK_HR(S_OK, HcsWaitForProcessExit(p, CU_OP_TIMEOUT_MS, &doc));
+    CHECK_HR(S_OK, HcsWaitForProcessExit(f.p, CU_OP_TIMEOUT_MS, &doc));
     CHECK(cu_now_ms() - t0 >= 300);
     pthread_join(t, NULL);
     hj_value *st = cu_doc(doc);
     REQUIRE(st != NULL);
-    int64_t v;
-    CHECK(cu_jbool(st, "Exited") == 1);
-    CHECK(cu_jint(st, "ExitCode", &v) && v == 5);
-    CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)pi.ProcessId);
-    CHECK(cu_jint(st, "LastWaitResult", &v) && v == 0);
+    CHECK(cu_pstatus_is(st, 1, 5, f.pi.ProcessId));
     /* Again, immediately. */
     t0 = cu_now_ms();
     doc = NULL;
-    CHECK_HR(S_OK, HcsWaitForProcessExit(p, CU_OP_TIMEOUT_MS, &doc));
+    CHECK_HR(S_OK, HcsWaitForProcessExit(f.p, CU_OP_TIMEOUT_MS, &doc));
     CHECK(cu_now_ms() - t0 < 1000);
     CHECK(hj_equal(st, cu_doc(doc)));
-    HcsCloseProcess(p);
-    cu_kill_close(sys);
+    HcsCloseProcess(f.p);
+    cu_kill_close(f.sys);
     CU_END();
 }
 
 TEST(c13_45_terminate_process) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-45");
-    REQUIRE(sys != NULL);
-    HCS_PROCESS p;
-    HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, SLEEP30, &p, &pi)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, q, cu_evq_cb));
+    fixture f;
+    REQUIRE(begin(&f, u"c13-45", SLEEP30));
+    cu_evq *q = cu_watch_process(f.p, HcsEventOptionNone);
     uint64_t t0 = cu_now_ms();
-    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
-    int idx = cu_evq_wait(q, HcsEventProcessExited, 0, CU_EVENT_TIMEOUT_MS);
-    CHECK(idx >= 0);
+    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, f.p, NULL, NULL));
+    hj_value *st = cu_evq_wait_json(q, HcsEventProcessExited, 0);
     CHECK(cu_now_ms() - t0 < 5000);   /* not the sleep running out */
-    if (idx >= 0) {
-        hj_value *st = cu_evq_json(q, (size_t)idx);
-        CHECK(cu_jbool(st, "Exited") == 1);
-    }
-    CHECK(cu_jbool(cu_pstatus(p), "Exited") == 1);
-    CHECK_HR(HCS_E_PROCESS_ALREADY_STOPPED, cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
+    CHECK(cu_pstatus_is(st, 1, -1, 0));
+    CHECK(cu_jbool(cu_pstatus(f.p), "Exited") == 1);
+    CHECK_HR(HCS_E_PROCESS_ALREADY_STOPPED, cu_proc_call(HcsTerminateProcess, f.p, NULL, NULL));
     cu_sleep_ms(CU_QUIET_MS);
     CHECK(cu_evq_count(q, HcsEventProcessExited) == 1);
     /* The host process is really gone. */
-    HCSIM_COUNTS c;
-    uint64_t end = cu_now_ms() + 5000;
-    do { c = cu_counts(); if (!c.Processes) break; cu_sleep_ms(10); } while (cu_now_ms() < end);
-    CHECK(c.Processes == 0);
-    HcsCloseProcess(p);
-    cu_kill_close(sys);
+    CHECK(cu_wait_no_processes(5000));
+    HcsCloseProcess(f.p);
+    cu_kill_close(f.sys);
     CU_END();
 }
 
@@ -327,71 +306,64 @@ TEST(c13_46_signal_process) {
 }
 
 TEST(c13_47_modify_process_console) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-47");
-    REQUIRE(sys != NULL);
-    HCS_PROCESS p;
-    HCS_PROCESS_INFORMATION pi;
-    HRESULT hr = cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"stty size; read x; stty size\"],"
-                               "\"EmulateConsole\":true,\"ConsoleSize\":[30,100],"
-                               "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}", &p, &pi);
-    REQUIRE(SUCCEEDED(hr));
+    fixture f;
+    REQUIRE(begin(&f, u"c13-47", "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"stty size; read x; stty size\"],"
+                      "\"EmulateConsole\":true,\"ConsoleSize\":[30,100],"
+                      "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}"));
+    HRESULT hr;
     char out[512];
     int eof = 0;
-    cu_read(pi.StdOutput, out, sizeof out, "30 100", CU_EVENT_TIMEOUT_MS, &eof);
+    cu_read(f.pi.StdOutput, out, sizeof out, "30 100", CU_EVENT_TIMEOUT_MS, &eof);
     CHECK(strstr(out, "30 100") != NULL);   /* ConsoleSize is height first */
     PCWSTR resize = u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}";
-    CHECK_HR(S_OK, cu_proc_call(HcsModifyProcess, p, resize, NULL));
-    CHECK(cu_write(pi.StdInput, "\n") == 0);
-    cu_read(pi.StdOutput, out, sizeof out, "40 120", CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK_HR(S_OK, cu_proc_call(HcsModifyProcess, f.p, resize, NULL));
+    CHECK(cu_write(f.pi.StdInput, "\n") == 0);
+    cu_read(f.pi.StdOutput, out, sizeof out, "40 120", CU_EVENT_TIMEOUT_MS, &eof);
     CHECK(strstr(out, "40 120") != NULL);
-    CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
+    CHECK(cu_wait_pexit(f.p, CU_EVENT_TIMEOUT_MS) != NULL);
 
-    hr = cu_proc_call(HcsModifyProcess, p, resize, NULL);
+    hr = cu_proc_call(HcsModifyProcess, f.p, resize, NULL);
     CHECK_HR(HCS_E_PROCESS_ALREADY_STOPPED, hr);
     PCWSTR close_in = u"{\"Operation\":\"CloseHandle\",\"CloseHandle\":{\"Handle\":\"StdIn\"}}";
-    CHECK_HR(HCS_E_PROCESS_ALREADY_STOPPED, cu_proc_call(HcsModifyProcess, p, close_in, NULL));
-    cu_close_pi(&pi);
-    HcsCloseProcess(p);
-    cu_kill_close(sys);
+    CHECK_HR(HCS_E_PROCESS_ALREADY_STOPPED, cu_proc_call(HcsModifyProcess, f.p, close_in, NULL));
+    cu_close_pi(&f.pi);
+    HcsCloseProcess(f.p);
+    cu_kill_close(f.sys);
     CU_END();
 }
 
 TEST(c13_48_open_process) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-48");
-    REQUIRE(sys != NULL);
-    HCS_PROCESS p, p2 = NULL;
-    HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, SLEEP30, &p, &pi)));
+    fixture f;
+    REQUIRE(begin(&f, u"c13-48", SLEEP30));
+    HCS_PROCESS p2 = NULL;
     cu_evq *q1 = cu_evq_new(), *q2 = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, q1, cu_evq_cb));
-    CHECK_HR(S_OK, HcsOpenProcess(sys, pi.ProcessId, GENERIC_ALL, &p2));
+    CHECK_HR(S_OK, HcsSetProcessCallback(f.p, HcsEventOptionNone, q1, cu_evq_cb));
+    CHECK_HR(S_OK, HcsOpenProcess(f.sys, f.pi.ProcessId, GENERIC_ALL, &p2));
     REQUIRE(p2 != NULL);
-    CHECK(p2 != p);
+    CHECK(p2 != f.p);
     CHECK(cu_counts().ProcessHandles == 2);
     CHECK_HR(S_OK, HcsSetProcessCallback(p2, HcsEventOptionNone, q2, cu_evq_cb));   /* own slot */
     hj_value *st = cu_pstatus(p2);
     int64_t v = 0;
-    CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)pi.ProcessId);
+    CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)f.pi.ProcessId);
     CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p2, NULL, NULL));
     CHECK(cu_evq_wait(q1, HcsEventProcessExited, 0, CU_EVENT_TIMEOUT_MS) >= 0);
     CHECK(cu_evq_wait(q2, HcsEventProcessExited, 0, CU_EVENT_TIMEOUT_MS) >= 0);
 
     /* Exited (handles still open), then exited and closed, then never existed. */
     HCS_PROCESS x = (HCS_PROCESS)1;
-    HRESULT hr = HcsOpenProcess(sys, pi.ProcessId, GENERIC_ALL, &x);
+    HRESULT hr = HcsOpenProcess(f.sys, f.pi.ProcessId, GENERIC_ALL, &x);
     CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), hr);
     CHECK((uint32_t)hr == 0x80070490u);
     if (SUCCEEDED(hr) && x) HcsCloseProcess(x);
-    HcsCloseProcess(p);
+    HcsCloseProcess(f.p);
     HcsCloseProcess(p2);
     x = NULL;
-    hr = HcsOpenProcess(sys, pi.ProcessId, GENERIC_ALL, &x);
+    hr = HcsOpenProcess(f.sys, f.pi.ProcessId, GENERIC_ALL, &x);
     CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), hr);
     if (SUCCEEDED(hr) && x) HcsCloseProcess(x);
     x = NULL;
-    hr = HcsOpenProcess(sys, 0x7ffffff0u, GENERIC_ALL, &x);
+    hr = HcsOpenProcess(f.sys, 0x7ffffff0u, GENERIC_ALL, &x);
     CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), hr);
     CHECK(x == NULL);
     if (SUCCEEDED(hr) && x) HcsCloseProcess(x);
@@ -402,21 +374,20 @@ TEST(c13_48_open_process) {
     HCS_PROCESS_INFORMATION qi;
     REQUIRE(SUCCEEDED(cu_spawn(other, SLEEP30, &q, &qi)));
     x = NULL;
-    hr = HcsOpenProcess(sys, qi.ProcessId, GENERIC_ALL, &x);
+    hr = HcsOpenProcess(f.sys, qi.ProcessId, GENERIC_ALL, &x);
     CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), hr);
     if (SUCCEEDED(hr) && x) HcsCloseProcess(x);
     cu_proc_call(HcsTerminateProcess, q, NULL, NULL);
     HcsCloseProcess(q);
     cu_kill_close(other);
     CHECK(cu_counts().ProcessHandles == 0);
-    cu_kill_close(sys);
+    cu_kill_close(f.sys);
     CU_END();
 }
 
 TEST(c13_49_create_process_needs_running) {
-    cu_begin();
-    HCS_SYSTEM s;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-49", CU_CFG_CONTAINER, &s)));
+    HCS_SYSTEM s = cu_begin_system(u"c13-49", CU_CFG_CONTAINER, 0);
+    REQUIRE(s != NULL);
     HCS_PROCESS p = (HCS_PROCESS)1;
     HCS_PROCESS_INFORMATION pi;
     CHECK_HR(HCS_E_INVALID_STATE, cu_spawn(s, SLEEP30, &p, &pi));
@@ -435,49 +406,37 @@ TEST(c13_49_create_process_needs_running) {
 }
 
 TEST(c13_50_processes_end_with_system) {
-    cu_begin();
-    HCS_SYSTEM sys = running(u"c13-50");
-    REQUIRE(sys != NULL);
-    HCS_PROCESS p, done;
-    HCS_PROCESS_INFORMATION pi, di;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, SLEEP30, &p, &pi)));
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"exit 4\"]}", &done, &di)));
+    fixture f;
+    REQUIRE(begin(&f, u"c13-50", SLEEP30));
+    HCS_PROCESS done;
+    HCS_PROCESS_INFORMATION di;
+    REQUIRE(SUCCEEDED(cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"exit 4\"]}", &done, &di)));
     CHECK(cu_wait_pexit(done, CU_EVENT_TIMEOUT_MS) != NULL);
     cu_evq *q = cu_evq_new(), *qd = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, q, cu_evq_cb));
+    CHECK_HR(S_OK, HcsSetProcessCallback(f.p, HcsEventOptionNone, q, cu_evq_cb));
     CHECK_HR(S_OK, HcsSetProcessCallback(done, HcsEventOptionNone, qd, cu_evq_cb));
     CHECK(cu_counts().Processes == 1);
 
-    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, sys, NULL, NULL));
-    int idx = cu_evq_wait(q, HcsEventProcessExited, 0, CU_EVENT_TIMEOUT_MS);
-    CHECK(idx >= 0);
-    if (idx >= 0) {
-        hj_value *st = cu_evq_json(q, (size_t)idx);
-        int64_t v;
-        CHECK(cu_jbool(st, "Exited") == 1);
-        CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)pi.ProcessId);
-    }
+    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, f.sys, NULL, NULL));
+    CHECK(cu_pstatus_is(cu_evq_wait_json(q, HcsEventProcessExited, 0), 1, -1, f.pi.ProcessId));
     cu_sleep_ms(CU_QUIET_MS);
     CHECK(cu_evq_count(q, HcsEventProcessExited) == 1);
     CHECK(cu_evq_count(qd, HcsEventProcessExited) == 0);   /* already exited before */
-    HCSIM_COUNTS c;
-    uint64_t end = cu_now_ms() + 5000;
-    do { c = cu_counts(); if (!c.Processes) break; cu_sleep_ms(10); } while (cu_now_ms() < end);
-    CHECK(c.Processes == 0);   /* the host process was ended */
+    CHECK(cu_wait_no_processes(5000));   /* the host process was ended */
 
     PCWSTR resize = u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}";
-    CHECK_FAILED(cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
-    CHECK_FAILED(cu_proc_call(HcsSignalProcess, p, u"{\"Signal\":\"CtrlC\"}", NULL));
-    CHECK_FAILED(cu_proc_call(HcsModifyProcess, p, resize, NULL));
+    CHECK_FAILED(cu_proc_call(HcsTerminateProcess, f.p, NULL, NULL));
+    CHECK_FAILED(cu_proc_call(HcsSignalProcess, f.p, u"{\"Signal\":\"CtrlC\"}", NULL));
+    CHECK_FAILED(cu_proc_call(HcsModifyProcess, f.p, resize, NULL));
     HCS_PROCESS_INFORMATION pk;
-    HRESULT hr = cu_proc_info(p, &pk);
+    HRESULT hr = cu_proc_info(f.p, &pk);
     CHECK_FAILED(hr);
     if (SUCCEEDED(hr)) cu_close_pi(&pk);
     HCS_PROCESS np = NULL;
-    CHECK_FAILED(cu_spawn(sys, SLEEP30, &np, &pi));
+    CHECK_FAILED(cu_spawn(f.sys, SLEEP30, &np, &f.pi));
     CHECK(np == NULL);
-    HcsCloseProcess(p);
+    HcsCloseProcess(f.p);
     HcsCloseProcess(done);
-    HcsCloseComputeSystem(sys);
+    HcsCloseComputeSystem(f.sys);
     CU_END();
 }

@@ -317,8 +317,7 @@ TEST(c13_55_error_values_bit_exact) {
     CHECK_HR(S_OK, cu_wait_op(op, NULL));
     CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 0, 0));
 
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(s, HcsEventOptionNone, q, cu_evq_cb));
+    cu_evq *q = cu_watch_system(s, HcsEventOptionNone);
     CHECK((uint32_t)HcsSetComputeSystemCallback(s, HcsEventOptionNone, q, cu_evq_cb) == 0x80370119u);
 
     HCS_PROCESS p;
@@ -432,8 +431,7 @@ TEST(c13_57_storage_is_synchronous) {
     /* A system whose handle would receive any stray event or operation completion. */
     HCS_SYSTEM sys;
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-57", CU_CFG_CONTAINER, &sys)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionEnableOperationCallbacks, q, cu_evq_cb));
+    cu_evq *q = cu_watch_system(sys, HcsEventOptionEnableOperationCallbacks);
 
     /* hcsim's VHD handle convention: the fd of an open regular file. */
     int fd = open(cu_s("%s/disk.vhdx", dir), O_RDWR | O_CREAT, 0600);

@@ -113,9 +113,8 @@ TEST(c13_25_successful_create) {
 }
 
 TEST(c13_26_open_system) {
-    cu_begin();
-    HCS_SYSTEM a;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-26", CU_CFG_CONTAINER, &a)));
+    HCS_SYSTEM a = cu_begin_system(u"c13-26", CU_CFG_CONTAINER, 0);
+    REQUIRE(a != NULL);
     HCS_SYSTEM b = NULL;
     CHECK_HR(S_OK, HcsOpenComputeSystem(u"c13-26", GENERIC_ALL, &b));
     REQUIRE(b != NULL);
@@ -128,8 +127,7 @@ TEST(c13_26_open_system) {
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, b, NULL, NULL));
     CHECK(strcmp(cu_state(b), "Running") == 0);
     /* And its own callback slot. */
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(b, HcsEventOptionNone, q, cu_evq_cb));
+    CHECK(cu_watch_system(b, HcsEventOptionNone) != NULL);
 
     HCS_SYSTEM x = (HCS_SYSTEM)1;
     CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, HcsOpenComputeSystem(u"c13-26-nope", GENERIC_ALL, &x));
@@ -140,9 +138,8 @@ TEST(c13_26_open_system) {
 }
 
 TEST(c13_27_start_transitions) {
-    cu_begin();
-    HCS_SYSTEM s;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-27", CU_CFG_VM, &s)));
+    HCS_SYSTEM s = cu_begin_system(u"c13-27", CU_CFG_VM, 0);
+    REQUIRE(s != NULL);
     CHECK(strcmp(cu_state(s), "Created") == 0);
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, s, NULL, NULL));
     CHECK(strcmp(cu_state(s), "Running") == 0);
@@ -156,9 +153,8 @@ TEST(c13_27_start_transitions) {
 }
 
 TEST(c13_28_pause_resume_transitions) {
-    cu_begin();
-    HCS_SYSTEM s;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-28", CU_CFG_VM, &s)));
+    HCS_SYSTEM s = cu_begin_system(u"c13-28", CU_CFG_VM, 0);
+    REQUIRE(s != NULL);
     CHECK_HR(HCS_E_INVALID_STATE, cu_sys_call(HcsPauseComputeSystem, s, NULL, NULL));
     CHECK_HR(HCS_E_INVALID_STATE, cu_sys_call(HcsResumeComputeSystem, s, NULL, NULL));
     CHECK(strcmp(cu_state(s), "Created") == 0);
@@ -187,8 +183,7 @@ TEST(c13_29_save_to_file_and_template) {
     PCWSTR to_file = cu_w("{\"SaveType\":\"ToFile\",\"SaveStateFilePath\":\"%s\"}", path);
     HCS_SYSTEM s;
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-29", CU_CFG_VM, &s)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(s, HcsEventOptionNone, q, cu_evq_cb));
+    cu_evq *q = cu_watch_system(s, HcsEventOptionNone);
     CHECK_HR(HCS_E_INVALID_STATE, cu_sys_call(HcsSaveComputeSystem, s, to_file, NULL));
     CHECK(access(path, F_OK) != 0);
     CHECK(strcmp(cu_state(s), "Running") == 0);
@@ -228,11 +223,9 @@ static int has_attribution(const hj_value *st, const char *detail, const char *i
 }
 
 TEST(c13_30_shutdown) {
-    cu_begin();
-    HCS_SYSTEM s;
-    REQUIRE(SUCCEEDED(cu_create(u"c13-30", CU_CFG_VM, &s)));
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(s, HcsEventOptionNone, q, cu_evq_cb));
+    HCS_SYSTEM s = cu_begin_system(u"c13-30", CU_CFG_VM, 0);
+    REQUIRE(s != NULL);
+    cu_evq *q = cu_watch_system(s, HcsEventOptionNone);
     CHECK_HR(HCS_E_INVALID_STATE, cu_sys_call(HcsShutDownComputeSystem, s, NULL, NULL));
     CHECK(strcmp(cu_state(s), "Created") == 0);
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, s, NULL, NULL));
@@ -252,8 +245,7 @@ TEST(c13_30_shutdown) {
 
     /* ShutdownOptions as multipass sends them are accepted too. */
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-30b", CU_CFG_VM, &s)));
-    cu_evq *q2 = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(s, HcsEventOptionNone, q2, cu_evq_cb));
+    cu_evq *q2 = cu_watch_system(s, HcsEventOptionNone);
     PCWSTR opts = u"{\"Mechanism\":\"IntegrationService\",\"Type\":\"Shutdown\"}";
     CHECK_HR(S_OK, cu_sys_call(HcsShutDownComputeSystem, s, opts, NULL));
     st = exit_status(q2);
@@ -272,8 +264,7 @@ TEST(c13_31_terminate_from_any_state) {
         if (i >= 1) CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, s, NULL, NULL));
         if (i >= 2) CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, s, NULL, NULL));
         CHECK(strcmp(cu_state(s), states[i]) == 0);
-        cu_evq *q = cu_evq_new();
-        CHECK_HR(S_OK, HcsSetComputeSystemCallback(s, HcsEventOptionNone, q, cu_evq_cb));
+        cu_evq *q = cu_watch_system(s, HcsEventOptionNone);
         CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, s, NULL, NULL));
         hj_value *st = exit_status(q);
         CHECK(st != NULL);
@@ -393,8 +384,7 @@ TEST(c13_34_terminate_on_last_handle_closed) {
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-34t", cfg_t, &a)));
     CHECK_HR(S_OK, HcsOpenComputeSystem(u"c13-34t", GENERIC_ALL, &a2));
     REQUIRE(a2 != NULL);
-    cu_evq *q = cu_evq_new();
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(a2, HcsEventOptionNone, q, cu_evq_cb));
+    cu_evq *q = cu_watch_system(a2, HcsEventOptionNone);
     HcsCloseComputeSystem(a);
     cu_sleep_ms(CU_QUIET_MS);
     CHECK(strcmp(cu_state(a2), "Running") == 0);
@@ -445,9 +435,8 @@ static void *kill_later(void *arg) {
 }
 
 TEST(c13_35_wait_for_system_exit) {
-    cu_begin();
-    HCS_SYSTEM s;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-35", CU_CFG_CONTAINER, &s)));
+    HCS_SYSTEM s = cu_begin_system(u"c13-35", CU_CFG_CONTAINER, 1);
+    REQUIRE(s != NULL);
     PWSTR doc = NULL;
     uint64_t t0 = cu_now_ms();
     CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForComputeSystemExit(s, 100, &doc));
@@ -535,16 +524,7 @@ static const char *ids_of(const hj_value *arr) {
         const char *id = cu_jstr(hj_at(arr, i), "Id");
         ids[k++] = id ? id : "(no Id)";
     }
-    for (size_t i = 1; i < k; i++)
-        for (size_t j = i; j > 0 && strcmp(ids[j - 1], ids[j]) > 0; j--) {
-            const char *t = ids[j]; ids[j] = ids[j - 1]; ids[j - 1] = t;
-        }
-    char buf[1024] = "";
-    for (size_t i = 0; i < k; i++) {
-        if (i) strncat(buf, ",", sizeof buf - strlen(buf) - 1);
-        strncat(buf, ids[i], sizeof buf - strlen(buf) - 1);
-    }
-    return cu_s("%s", buf);
+    return cu_sorted_join(ids, k);
 }
 
 static const char *enum_ids(const char *query) {
@@ -620,16 +600,7 @@ static const char *keys_of(const hj_value *obj) {
     const char *k[64];
     size_t n = hj_count(obj) < 64 ? hj_count(obj) : 64;
     for (size_t i = 0; i < n; i++) k[i] = hj_key_at(obj, i);
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && strcmp(k[j - 1], k[j]) > 0; j--) {
-            const char *t = k[j]; k[j] = k[j - 1]; k[j - 1] = t;
-        }
-    char buf[2048] = "";
-    for (size_t i = 0; i < n; i++) {
-        if (i) strncat(buf, ",", sizeof buf - strlen(buf) - 1);
-        strncat(buf, k[i], sizeof buf - strlen(buf) - 1);
-    }
-    return cu_s("%s", buf);
+    return cu_sorted_join(k, n);
 }
 
 /* basic ∪ extra, as keys_of would print them. */
@@ -648,9 +619,8 @@ static const char *const optional_members[] = {
 };
 
 TEST(c13_38_property_queries) {
-    cu_begin();
-    HCS_SYSTEM s;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-38", CU_CFG_VM, &s)));
+    HCS_SYSTEM s = cu_begin_system(u"c13-38", CU_CFG_VM, 1);
+    REQUIRE(s != NULL);
     HCS_PROCESS pr;
     HCS_PROCESS_INFORMATION pi;
     CHECK_HR(S_OK, cu_spawn(s, "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", &pr, &pi));
@@ -704,9 +674,8 @@ TEST(c13_38_property_queries) {
 }
 
 TEST(c13_39_modify_settings) {
-    cu_begin();
-    HCS_SYSTEM s;
-    REQUIRE(SUCCEEDED(cu_create_running(u"c13-39", CU_CFG_VM, &s)));
+    HCS_SYSTEM s = cu_begin_system(u"c13-39", CU_CFG_VM, 1);
+    REQUIRE(s != NULL);
     PCWSTR ok = u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
                 u"\"RequestType\":\"Update\",\"Settings\":2048}";
     CHECK_HR(S_OK, cu_modify(s, ok, NULL));
