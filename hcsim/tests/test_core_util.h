@@ -49,27 +49,28 @@ static inline HRESULT tc_create(const char *id, const char *cfg, int start, HCS_
     return hr;
 }
 
-/* Runs one system call taking (system, op, options) and waits for it. */
-static inline HRESULT tc_call(HRESULT (*fn)(HCS_SYSTEM, HCS_OPERATION, PCWSTR), HCS_SYSTEM s,
-                              const char *options, hj_value **doc) {
-    char16_t *w = options ? tc_w(options) : NULL;
-    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
-    HRESULT hr = fn(s, op, w);
+/* Waits for the operation of a call that returned hr, then closes it and frees w. */
+static inline HRESULT tc_finish(HRESULT hr, HCS_OPERATION op, hj_value **doc, char16_t *w) {
     if (hr == S_OK) hr = tc_wait(op, doc);
     HcsCloseOperation(op);
     free(w);
     return hr;
 }
 
+/* Runs one system (tc_call) or process (tc_pcall) call taking (handle, op, options) on a
+ * new operation and waits for it. */
+static inline HRESULT tc_call(HRESULT (*fn)(HCS_SYSTEM, HCS_OPERATION, PCWSTR), HCS_SYSTEM s,
+                              const char *options, hj_value **doc) {
+    char16_t *w = options ? tc_w(options) : NULL;
+    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    return tc_finish(fn(s, op, w), op, doc, w);
+}
+
 static inline HRESULT tc_pcall(HRESULT (*fn)(HCS_PROCESS, HCS_OPERATION, PCWSTR), HCS_PROCESS p,
                                const char *options, hj_value **doc) {
     char16_t *w = options ? tc_w(options) : NULL;
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
-    HRESULT hr = fn(p, op, w);
-    if (hr == S_OK) hr = tc_wait(op, doc);
-    HcsCloseOperation(op);
-    free(w);
-    return hr;
+    return tc_finish(fn(p, op, w), op, doc, w);
 }
 
 static inline HRESULT tc_spawn(HCS_SYSTEM s, const char *params, HCS_PROCESS *p,

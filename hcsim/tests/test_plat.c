@@ -63,6 +63,34 @@ static void close_result(plat_spawn_result *r) {
     if (r->pty_fd >= 0) plat_close(r->pty_fd);
     r->stdin_fd = r->stdout_fd = r->stderr_fd = r->pty_fd = -1;
 }
+/* Reads from fd into buf (NUL-terminated) until needle has arrived, EOF or an error. */
+static void read_until(int fd, char *buf, size_t cap, const char *needle) {
+    size_t n = 0;
+    buf[0] = '\0';
+    while (n < cap - 1 && !strstr(buf, needle)) {
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        if (k <= 0) break;
+        n += (size_t)k;
+        buf[n] = '\0';
+    }
+}
+
+/* Reads fd to EOF and compares what came with expected. */
+static int output_is(int fd, const char *expected) {
+    char buf[4096];
+    read_all(fd, buf, sizeof buf);
+    if (strcmp(buf, expected) == 0) return 1;
+    fprintf(stderr, "    output: \"%s\"\n", buf);
+    return 0;
+}
+
+/* Waits for the child to exit with 0, then closes the result's descriptors. */
+static int exits_zero(plat_spawn_result *r) {
+    int code = wait_child(r->pid);
+    close_result(r);
+    return code == 0;
+}
+
 
 static int count_fds(void) {
     DIR *d = opendir("/proc/self/fd");
@@ -170,22 +198,16 @@ TEST(plat_spawn_echo_stdout) {
     CHECK(r.stdin_fd == -1 && r.stderr_fd == -1 && r.pty_fd == -1);
     REQUIRE(r.stdout_fd >= 0);
     CHECK(is_cloexec(r.stdout_fd));
-    char buf[256];
-    read_all(r.stdout_fd, buf, sizeof buf);
-    CHECK(strcmp(buf, "hello world\n") == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(output_is(r.stdout_fd, "hello world\n"));
+    CHECK(exits_zero(&r));
 }
 
 TEST(plat_spawn_path_lookup) {
     const char *argv[] = {"echo", "found-in-path", NULL};
     plat_spawn_result r;
     REQUIRE(spawn_simple(argv, 1, &r) == 0);
-    char buf[256];
-    read_all(r.stdout_fd, buf, sizeof buf);
-    CHECK(strcmp(buf, "found-in-path\n") == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(output_is(r.stdout_fd, "found-in-path\n"));
+    CHECK(exits_zero(&r));
 }
 
 TEST(plat_spawn_path_search_order) {
@@ -301,8 +323,7 @@ TEST(plat_spawn_cat_round_trip_with_stderr) {
     CHECK(memcmp(data, back, len) == 0);
     char eb[16];
     CHECK(read_all(r.stderr_fd, eb, sizeof eb) == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(exits_zero(&r));
     free(data);
     free(back);
 }
@@ -321,8 +342,7 @@ TEST(plat_spawn_stderr_pipe_and_devnull) {
     read_all(r.stderr_fd, buf, sizeof buf);
     /* stdin is /dev/null: read hits EOF and fails (rc=1) rather than blocking. */
     CHECK(strcmp(buf, "to-err\nrc=1\n") == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(exits_zero(&r));
 }
 
 TEST(plat_spawn_exit_codes_0_to_255) {
@@ -419,8 +439,7 @@ TEST(plat_spawn_cwd_and_env) {
     char expect[PATH_MAX + 8];
     snprintf(expect, sizeof expect, "%s\n", real);
     CHECK(strcmp(buf, expect) == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(exits_zero(&r));
     rmdir(dir);
 
     /* Explicit environment: exactly these variables; "env" is found via the host PATH
@@ -432,10 +451,8 @@ TEST(plat_spawn_cwd_and_env) {
     o.envp = env;
     o.want_stdout = 1;
     REQUIRE(plat_spawn(&o, &r) == 0);
-    read_all(r.stdout_fd, buf, sizeof buf);
-    CHECK(strcmp(buf, "HCSIM_A=1\nHCSIM_B=two words\n") == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(output_is(r.stdout_fd, "HCSIM_A=1\nHCSIM_B=two words\n"));
+    CHECK(exits_zero(&r));
 
     /* NULL envp inherits the host environment. */
     setenv("HCSIM_PLAT_INHERITED", "yes-inherited", 1);
@@ -443,10 +460,8 @@ TEST(plat_spawn_cwd_and_env) {
     o.argv = iargv;
     o.envp = NULL;
     REQUIRE(plat_spawn(&o, &r) == 0);
-    read_all(r.stdout_fd, buf, sizeof buf);
-    CHECK(strcmp(buf, "yes-inherited\n") == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(output_is(r.stdout_fd, "yes-inherited\n"));
+    CHECK(exits_zero(&r));
     unsetenv("HCSIM_PLAT_INHERITED");
 }
 
@@ -475,8 +490,7 @@ TEST(plat_spawn_resets_signal_state) {
     const char *b = strstr(buf, "SigBlk:"), *g = strstr(buf, "SigIgn:");
     CHECK(b && sscanf(b + 7, "%llx", &blk) == 1 && blk == 0);
     CHECK(g && sscanf(g + 7, "%llx", &ignored) == 1 && (ignored & 0x7fffffffull) == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(exits_zero(&r));
 }
 
 TEST(plat_spawn_own_process_group) {
@@ -597,14 +611,7 @@ TEST(plat_pty_spawn_size_resize_ctty) {
 #endif
     /* First size line before we resize. */
     char buf[1024];
-    buf[0] = '\0';
-    size_t n = 0;
-    while (n < sizeof buf - 1 && !strstr(buf, "\n")) {
-        ssize_t k = read(r.stdout_fd, buf + n, sizeof buf - 1 - n);
-        if (k <= 0) break;
-        n += (size_t)k;
-        buf[n] = '\0';
-    }
+    read_until(r.stdout_fd, buf, sizeof buf, "\n");
     CHECK(strcmp(buf, "33 111\r\n") == 0);
     CHECK(plat_pty_resize(r.pty_fd, 40, 132) == 0);
     CHECK(write(r.stdin_fd, "go\n", 3) == 3);
@@ -631,20 +638,11 @@ TEST(plat_pty_resize_sends_sigwinch) {
     REQUIRE(plat_spawn(&o, &r) == 0);
     CHECK(r.stdin_fd == -1 && r.stdout_fd >= 0);
     char buf[256];
-    size_t n = 0;
-    buf[0] = '\0';
-    while (n < sizeof buf - 1 && !strstr(buf, "ready\r\n")) {
-        ssize_t k = read(r.stdout_fd, buf + n, sizeof buf - 1 - n);
-        if (k <= 0) break;
-        n += (size_t)k;
-        buf[n] = '\0';
-    }
+    read_until(r.stdout_fd, buf, sizeof buf, "ready\r\n");
     CHECK(strcmp(buf, "ready\r\n") == 0);
     CHECK(plat_pty_resize(r.pty_fd, 51, 163) == 0);
-    read_all(r.stdout_fd, buf, sizeof buf);
-    CHECK(strcmp(buf, "51 163\r\n") == 0);
-    CHECK(wait_child(r.pid) == 0);
-    close_result(&r);
+    CHECK(output_is(r.stdout_fd, "51 163\r\n"));
+    CHECK(exits_zero(&r));
 }
 
 TEST(plat_pty_group_signal) {
