@@ -209,7 +209,62 @@ async def test_cancelled_wait_and_iterator_leave_the_system_usable() -> None:
         assert events[-1].data == status.to_dict()
 
 
-OPS = ["start", "pause", "resume", "terminate", "properties"]
+# The calls the random test makes on its system (HCS function, call); "create" and "open"
+# make a second system / a second handle and change nothing. RANDOM_VALID: (state, call)
+# -> the state a call that went through leaves (a call not listed changes nothing).
+RANDOM_CALLS: dict[str, tuple[str, Call]] = {
+    "start": ("HcsStartComputeSystem", lambda s, p: s.start()),
+    "pause": ("HcsPauseComputeSystem", lambda s, p: s.pause()),
+    "resume": ("HcsResumeComputeSystem", lambda s, p: s.resume()),
+    "save": ("HcsSaveComputeSystem", lambda s, p: s.save(p / "random.vmrs")),
+    "shutdown": ("HcsShutDownComputeSystem", lambda s, p: s.shutdown()),
+    "terminate": ("HcsTerminateComputeSystem", lambda s, p: s.terminate()),
+    "crash": ("HcsCrashComputeSystem", lambda s, p: s.crash()),
+    "modify": ("HcsModifyComputeSystem", lambda s, p: s.modify(MEMORY_UPDATE)),
+    "properties": ("HcsGetComputeSystemProperties", lambda s, p: s.properties()),
+}
+OPS = [*RANDOM_CALLS, "create", "open"]
+RANDOM_VALID = {
+    ("Created", "start"): "Running",
+    ("Running", "pause"): "Paused",
+    ("Paused", "resume"): "Running",
+    ("Paused", "save"): "Paused",
+    ("Running", "shutdown"): "Stopped",
+    ("Running", "crash"): "Stopped",
+    ("Created", "terminate"): "Stopped",
+    ("Running", "terminate"): "Stopped",
+    ("Paused", "terminate"): "Stopped",
+}
+
+
+async def cancelled_create(delay: int, cancel_after: int) -> None:
+    """A create cancelled at a random point: the system exists (state Created) or not."""
+    for function in (b"HcsCreateComputeSystemInNamespace", b"HcsCreateComputeSystem"):
+        check_hr(lib.HcsimSetDelay(function, delay, 0))
+    other: ComputeSystem | None = None
+    with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
+        other = await ComputeSystem.create("hc2", VM)
+    if other is not None:
+        await other.aclose()
+    await settle()
+    assert counts()["SystemHandles"] == 1  # only the system under test's
+    try:
+        other = await ComputeSystem.open("hc2")
+    except errors.SystemNotFound:
+        return
+    async with other:
+        assert await state_of(other) == "Created"
+        await other.terminate()
+
+
+async def cancelled_open(delay: int, cancel_after: int) -> None:
+    """An open cancelled at a random point (its synchronous part delayed): no handle left."""
+    check_hr(lib.HcsimSetDelay(b"HcsOpenComputeSystem", 0, delay))
+    with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
+        other = await ComputeSystem.open("hc")
+        await other.aclose()
+    await settle()
+    assert counts()["SystemHandles"] == 1
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -219,49 +274,46 @@ OPS = ["start", "pause", "resume", "terminate", "properties"]
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
+    initial=st.sampled_from(["Created", "Running", "Paused"]),
     steps=st.lists(
         st.tuples(
             st.sampled_from(OPS),
-            st.integers(min_value=0, max_value=30),  # completion delay (ms)
+            st.integers(min_value=0, max_value=30),  # delay (ms)
             st.integers(min_value=0, max_value=40),  # cancel after (ms)
         ),
         min_size=1,
         max_size=5,
     )
 )
-def test_cancellation_at_random_points(backend: str, steps: list[tuple[str, int, int]]) -> None:
-    """Cancel calls at random moments: afterwards the state is the old or the new one."""
-    functions = {
-        "start": "HcsStartComputeSystem",
-        "pause": "HcsPauseComputeSystem",
-        "resume": "HcsResumeComputeSystem",
-        "terminate": "HcsTerminateComputeSystem",
-        "properties": "HcsGetComputeSystemProperties",
-    }
-    valid = {
-        ("Created", "start"): "Running",
-        ("Running", "pause"): "Paused",
-        ("Paused", "resume"): "Running",
-        ("Created", "terminate"): "Stopped",
-        ("Running", "terminate"): "Stopped",
-        ("Paused", "terminate"): "Stopped",
-    }
+def test_cancellation_at_random_points(
+    tmp_path: Path, backend: str, initial: str, steps: list[tuple[str, int, int]]
+) -> None:
+    """Cancel any call at random moments: afterwards the state is the old or the new one.
+
+    Every lifecycle call, properties, and the create/open of a (second) system; no
+    operation or handle is left behind.
+    """
 
     async def main() -> None:
         system = await ComputeSystem.create("hc", VM)
         try:
+            await bring_to(system, initial)
             for op, delay, cancel_after in steps:
                 before = await state_of(system)
-                check_hr(lib.HcsimSetDelay(functions[op].encode(), delay, 0))
-                with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
-                    await getattr(system, op)()
+                if op == "create":
+                    await cancelled_create(delay, cancel_after)
+                elif op == "open":
+                    await cancelled_open(delay, cancel_after)
+                else:
+                    function, call = RANDOM_CALLS[op]
+                    check_hr(lib.HcsimSetDelay(function.encode(), delay, 0))
+                    with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
+                        await call(system, tmp_path)
                 await settle()
                 after = await state_of(system)
-                allowed = {before}
-                if op != "properties":
-                    allowed.add(valid.get((before, op), before))
+                allowed = {before, RANDOM_VALID.get((before, op), before)}
                 assert after in allowed, (op, before, after)
-            check_hr(lib.HcsimSetDelay(b"*", 0, 0))
+                check_hr(lib.HcsimSetDelay(b"*", 0, 0))
         finally:
             with anyio.CancelScope(shield=True):
                 await terminate_and_close(system)

@@ -23,8 +23,19 @@ from aiohcs.system import ComputeSystem
 
 INVALID = errors.InvalidState
 STOPPED = errors.SystemAlreadyStopped
+#: A transition semantics.md §7.2 marks (U), unspecified: HCS may do the call (and then the
+#: state stays what it was) or refuse it with any HcsError; both are accepted.
+UNSPECIFIED = "(U)"
+MEMORY_UPDATE = {
+    "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
+    "RequestType": "Update",
+    "Settings": 2048,
+}
 
-# (state, call) -> new state, or the error class HCS must raise. "Stopped" = exited.
+# (state, call) -> new state, the error class HCS must raise, or UNSPECIFIED. "Stopped" =
+# exited. A pair not listed must raise some HcsError (every call on an exited system).
+# The (U) transitions, which accept any HcsError (or success that changes nothing):
+# modify of a Created or a Paused system, crash of a Paused system.
 MODEL: dict[tuple[str, str], Any] = {
     ("Created", "start"): "Running",
     ("Created", "pause"): INVALID,
@@ -46,6 +57,12 @@ MODEL: dict[tuple[str, str], Any] = {
     ("Paused", "terminate"): "Stopped",
     ("Stopped", "shutdown"): STOPPED,
     ("Stopped", "terminate"): STOPPED,
+    ("Created", "crash"): INVALID,
+    ("Running", "crash"): "Stopped",  # (crash events first, then the exit)
+    ("Paused", "crash"): UNSPECIFIED,
+    ("Created", "modify"): UNSPECIFIED,
+    ("Running", "modify"): "Running",
+    ("Paused", "modify"): UNSPECIFIED,
 }
 
 
@@ -76,12 +93,21 @@ class LifecycleMachine(RuleBasedStateMachine):
                 if name == "save":
                     self.saves += 1
                     await self.system.save(self.tmp / f"{self.saves}.vmrs")
+                elif name == "modify":
+                    await self.system.modify(MEMORY_UPDATE)
                 else:
                     await getattr(self.system, name)()
                 if expected == "Stopped":
                     await self.system.wait()
 
-        if isinstance(expected, str):
+        if expected == UNSPECIFIED:
+            refused: errors.HcsError | None = None
+            try:
+                self.run(do)
+            except errors.HcsError as exc:
+                refused = exc
+            assert refused is None or refused.system_id == "sm"
+        elif isinstance(expected, str):
             self.run(do)
             self.state = expected
         else:
@@ -92,6 +118,14 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(name=st.sampled_from(["start", "pause", "resume", "save", "shutdown", "terminate"]))
     def lifecycle(self, name: str) -> None:
         self.call(name)
+
+    @rule()
+    def crash(self) -> None:
+        self.call("crash")
+
+    @rule()
+    def modify(self) -> None:
+        self.call("modify")
 
     @rule()
     def reopen(self) -> None:
