@@ -283,7 +283,7 @@ async def cancelled_open(delay: int, cancel_after: int) -> None:
         ),
         min_size=1,
         max_size=5,
-    )
+    ),
 )
 def test_cancellation_at_random_points(
     tmp_path: Path, backend: str, initial: str, steps: list[tuple[str, int, int]]
