@@ -79,7 +79,8 @@ class Event:
     ``type`` is the raw HCS_EVENT_TYPE, ``raw`` the EventData text as HCS sent it (None
     when it sent none), ``data`` that text parsed as JSON (None if absent or not JSON).
     ``synthesized`` is True for the rare exit aiohcs derives from a properties query
-    (an exit that happened before the callback could be registered). ``timestamp_ns`` is
+    (an exit that happened before the callback could be registered): its payload is
+    made by aiohcs, not sent by HCS (see :class:`SystemExited`). ``timestamp_ns`` is
     when HCS invoked the callback (``aiohcs_now_ns()`` monotonic clock; None if synthesized).
     """
 
@@ -132,7 +133,13 @@ class Event:
 
 @dataclass(frozen=True, repr=False)
 class SystemExited(Event):
-    """The compute system stopped (HcsEventSystemExited). Payload: SystemExitStatus."""
+    """The compute system stopped (HcsEventSystemExited). Payload: SystemExitStatus.
+
+    A ``synthesized`` one (the exit happened before the event callback was registered and
+    was found by a properties query) does not know HCS's real exit status: its payload is
+    ``{"Status": 0, "ExitType": <the properties' ExitType>}`` whatever really happened, so
+    :attr:`hresult` is 0 and :attr:`attribution` empty even for a crash.
+    """
 
     TYPE: ClassVar[int | None] = EventType.SYSTEM_EXITED
     TERMINAL: ClassVar[bool] = True

@@ -9,7 +9,9 @@ Events: the handle's event callback is registered before anything can happen —
 at create through ``HcsCreateComputeSystemInNamespace`` with ``HCS_CREATE_OPTIONS_1`` where
 the host has it; otherwise right after ``HcsCreateComputeSystem``/``HcsOpenComputeSystem``,
 followed by a properties query so that an exit in that window is not missed (it is then
-reported as a synthesized :class:`~aiohcs.events.SystemExited`).
+reported as a synthesized :class:`~aiohcs.events.SystemExited`; HCS's real exit status is
+lost then: such an exit says ``Status`` 0 and the ``ExitType`` the properties give,
+whatever really happened).
 
 Closing (``aclose()`` / ``async with``): new calls fail at once with
 :class:`~aiohcs.operation.HandleClosedError`; tasks waiting on in-flight operations, on
@@ -385,6 +387,12 @@ class ComputeSystem(HandleOwner):
         Works with or without an event iterator. Raises
         :class:`~aiohcs.errors.ServiceDisconnected` if the service connection was lost and
         :class:`HandleClosedError` if the handle was closed before the system exited.
+
+        An exit found by the properties check right after the registration (the system
+        exited before its event could be received; ``exit_event.synthesized`` is True)
+        has no real exit status: it is reported with ``status`` 0 and the properties'
+        ``exit_type``, without attribution, whatever really happened — do not read
+        ``status == 0`` as a clean exit then.
         """
         terminal = await self._wait_terminal()
         status: SystemExitStatus | None = None

@@ -798,3 +798,37 @@ async def test_loop_keeps_responding_with_slow_synchronous_calls() -> None:
     assert elapsed < 0.6, f"{elapsed:.2f} s"
     assert lags[-1] < 0.1, f"loop lag max {lags[-1] * 1000:.1f} ms"
     assert median < 0.02, f"loop lag median {median * 1000:.1f} ms"
+
+
+async def test_an_exit_found_by_the_properties_check_has_status_0(
+    vm: ComputeSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The synthesized exit (before the callback was registered) cannot know the status."""
+    await vm.start()
+    properties = ComputeSystem.properties
+
+    async def exited_unexpectedly(self: ComputeSystem, *types: str, query: Any = None) -> Any:
+        props = await properties(self, *types, query=query)
+        document = {**props.to_dict(), "State": "Stopped", "Stopped": True}
+        return schema.Properties.coerce({**document, "ExitType": "UnexpectedExit"})
+
+    monkeypatch.setattr(ComputeSystem, "properties", exited_unexpectedly)
+    async with await ComputeSystem.open("vm1") as other:
+        monkeypatch.undo()
+        event = other.exit_event
+        assert isinstance(event, SystemExited)
+        assert event.synthesized
+        assert event.timestamp_ns is None
+        assert event.data == {"Status": 0, "ExitType": "UnexpectedExit"}
+        assert event.hresult == 0  # (a crash would have a failure HRESULT: unknown here)
+        assert event.attribution == []
+        status = await other.wait()
+        assert status.status == 0
+        assert str(status.exit_type) == "UnexpectedExit"
+        assert [e async for e in other.events()] == [event]
+    # What the documentation says of it.
+    for doc in (ComputeSystem.wait.__doc__, SystemExited.__doc__):
+        assert doc is not None
+        assert "synthesized" in doc
+        assert "0" in doc
+        assert "whatever really happened" in doc
