@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import anyio
 import anyio.abc
 import anyio.lowlevel
-import anyio.to_thread
 
+from aiohcs._bridge import run_sync
 from aiohcs._documents import document_text
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
@@ -166,8 +166,7 @@ class PendingHandle:
                 self.register()
             return hr
 
-        with anyio.CancelScope(shield=True):
-            hr = await anyio.to_thread.run_sync(do_open)
+        hr = await run_sync(do_open)  # shielded: the registration must run to its end
         if hr < 0:
             raise error_from_hresult(hr, operation=operation, **ids)
         self.check_registered(**ids)
@@ -178,7 +177,7 @@ class PendingHandle:
         with anyio.CancelScope(shield=True):
             handle = self.handle
             if handle is not None:
-                await anyio.to_thread.run_sync(self.kind.close, handle)
+                await run_sync(self.kind.close, handle)
             self.hub.unregister()
 
     async def __aenter__(self) -> PendingHandle:
@@ -315,7 +314,7 @@ class HandleOwner(anyio.abc.AsyncResource):
                 await self._ops.wait_idle()
                 handle, self._handle = self._handle, None
                 if handle is not None:
-                    await anyio.to_thread.run_sync(self._KIND.close, handle)
+                    await run_sync(self._KIND.close, handle)
                 self._hub.unregister()
         finally:
             done.set()

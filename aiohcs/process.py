@@ -48,10 +48,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, Type
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
 from aiohcs import errors
-from aiohcs._bridge import close_process_handles, current_bridge
+from aiohcs._bridge import close_process_handles, current_bridge, run_sync
 from aiohcs._cmdline import join_windows
 from aiohcs._documents import coerce_document, parse_model
 from aiohcs._handle import (
@@ -736,8 +735,7 @@ class Process(HandleOwner):
             lib.HcsCloseProcess(proc_h)
             lib.HcsCloseComputeSystem(sys_h)
 
-        with anyio.CancelScope(shield=True):
-            hr, sys_h, proc_h = await anyio.to_thread.run_sync(open_both)
+        hr, sys_h, proc_h = await run_sync(open_both)  # shielded: never loses the handles
         if hr < 0:
             error = errors.error_from_hresult(
                 hr, operation="TerminateProcess", system_id=self._system_id, process_id=pid
@@ -762,7 +760,7 @@ class Process(HandleOwner):
             return await self._confirm_exited(exc)
         finally:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(close_both, sys_h, proc_h)
+                await run_sync(close_both, sys_h, proc_h)
         return True
 
     async def resize_console(self, height: int, width: int) -> None:
