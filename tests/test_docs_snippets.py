@@ -60,6 +60,9 @@ class Spec:
     reason: str = ""
 
 
+#: A setup that gives the block ``system``, a running container (see started_container).
+CONTAINER = "system = await started_container()"
+
 #: A process-isolated container: on hcsim its processes are host processes.
 CONFIG = "CONFIG = {'SchemaVersion': {'Major': 2, 'Minor': 1}, 'Container': {}}\n"
 
@@ -157,12 +160,18 @@ SPECS: dict[str, Spec] = {
         output=("SystemCrashInitiated", "SystemCrashReport", "SystemExited"),
     ),
     "guides/events.md:2": Spec(
+        setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()",
+        check="assert shared.waiting == 0\n"
+        "assert isinstance(vm.exit_event, SystemExited)\n"
+        "assert len(seen) == 3",
+    ),
+    "guides/events.md:3": Spec(
         setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()\n"
         "await vm.terminate()",
         check="assert status.exit_type == 'ForcedExit'\n"
         "assert isinstance(vm.exit_event, SystemExited)",
     ),
-    "guides/events.md:3": Spec(
+    "guides/events.md:4": Spec(
         # The block is an excerpt: give the watcher what the example's __init__ and report()
         # do, then let it find a system, follow it and see its exit.
         check="""
@@ -198,7 +207,13 @@ assert [s for s, _ in seen_events] == ["w1"]
         check="assert code == 0\nassert proc.returncode == 0",
         output=("HELLO",),
     ),
-    "guides/processes.md:3": Spec(
+    "guides/processes.md:3": Spec(setup=CONTAINER, check="assert done.returncode == 0"),
+    "guides/processes.md:4": Spec(
+        setup=CONTAINER,
+        check="assert done.returncode == 0\nassert document['OciProcess'] is oci",
+        output=("pass no command with it",),
+    ),
+    "guides/processes.md:5": Spec(
         setup="system = await started_container()\n"
         "proc = await system.open_process(['sleep', '30'])",
         check="assert await proc.wait() != 0\nassert await proc.kill() is False",
@@ -217,6 +232,13 @@ assert [s for s, _ in seen_events] == ["w1"]
         setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()",
     ),
     "guides/errors.md:2": Spec(),
+    "guides/errors.md:3": Spec(
+        # hcsim refuses the next terminate as a guest might refuse it for a running process.
+        setup="system = await started_container()\n"
+        "proc = await system.open_process(['sleep', '30'])\n"
+        "aiohcs.testing.fail_next('HcsTerminateProcess', aiohcs.AccessDenied)",
+        check="assert await proc.kill() is True\nassert await proc.wait() != 0",
+    ),
     "guides/cancellation.md:1": Spec(
         setup="vm = await ComputeSystem.create('vm1', builders.empty_vm())\n"
         "tg.start_soon(end_when_running, 'vm1', 'guest_shutdown')",
