@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from aiohcs.process import ProcessFailed as ProcessFailed
     from aiohcs.process import open_process as open_process
     from aiohcs.process import run_process as run_process
+    from aiohcs.process import stream_process as stream_process
     from aiohcs.service import modify_service_settings as modify_service_settings
     from aiohcs.service import service_properties as service_properties
     from aiohcs.service import submit_wer_report as submit_wer_report
@@ -99,6 +100,7 @@ _LAZY: Final[Mapping[str, str]] = {
     "DEVNULL": "aiohcs.process",
     "open_process": "aiohcs.process",
     "run_process": "aiohcs.process",
+    "stream_process": "aiohcs.process",
     "Event": "aiohcs.events",
     "EventType": "aiohcs.events",
     "EventStream": "aiohcs.events",
