@@ -486,6 +486,24 @@ class Sleeper:
         self._parked = lowlevel.current_task()
         await lowlevel.wait_task_rescheduled(self._abort)
 
+    async def _sleep_until(self, done: Callable[[], bool]) -> BaseException | None:
+        """Sleep until ``done()`` whatever cancels the task meanwhile; return that cancellation.
+
+        For waits on a worker thread that holds an HCS handle: they must not end before the
+        thread does. anyio's shield stops anyio and trio cancellation; a native asyncio
+        cancel (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``) still reaches
+        the sleep, so it is caught here and handed back for the caller to re-raise once it
+        has dealt with the thread's outcome.
+        """
+        pending: BaseException | None = None
+        with anyio.CancelScope(shield=True):
+            while not done():
+                try:
+                    await self._sleep()
+                except BaseException as exc:  # handed back, re-raised by the caller
+                    pending = exc
+        return pending
+
     def _abort(self, raise_cancel: Any) -> Any:
         self._parked = None
         return self.bridge._trio.Abort.SUCCEEDED
@@ -535,15 +553,19 @@ def _call_job(waiter: _CallWaiter, fn: Callable[..., Any], args: tuple[Any, ...]
     lib.aiohcs_post(waiter.id, 0)
 
 
-async def run_sync(fn: Callable[..., _T], *args: Any) -> _T:
+async def run_sync(
+    fn: Callable[..., _T], *args: Any, discard: Callable[[_T], None] | None = None
+) -> _T:
     """Run ``fn(*args)`` in a worker thread and return its result (or raise its error).
 
     For blocking HCS calls (close, open, ...): like ``anyio.to_thread.run_sync`` but the
     result comes back through the bridge's queue (no per-call future, limiter or
     ``call_soon_threadsafe``), which costs the loop far less. The call always runs to its
-    end: waiting for it is shielded from cancellation (as it must be for a call that
-    holds an HCS handle); a cancellation is delivered at the caller's next checkpoint.
-    Context variables are not copied into the thread.
+    end, whatever cancels the caller (anyio/trio scopes and native asyncio cancellation
+    alike): it may hold an HCS handle. A cancellation that arrived meanwhile is raised once
+    the call has returned; ``discard(result)`` then releases what the call produced (it
+    runs in a worker thread and must not raise). Context variables are not copied into
+    the thread.
     """
     bridge = current_bridge()
     waiter = _CallWaiter(bridge)
@@ -553,9 +575,11 @@ async def run_sync(fn: Callable[..., _T], *args: Any) -> _T:
     except BaseException:
         bridge.unregister(waiter.id)
         raise
-    with anyio.CancelScope(shield=True):
-        while not waiter.done:
-            await waiter._sleep()
+    cancelled = await waiter._sleep_until(lambda: waiter.done)
+    if cancelled is not None:
+        if discard is not None and waiter.error is None:
+            workers.submit(discard, waiter.value)
+        raise cancelled
     if waiter.error is not None:
         raise waiter.error
     value: _T = waiter.value

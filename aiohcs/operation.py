@@ -156,6 +156,13 @@ class _Waiter(Sleeper):
         else:
             close_process_handles(item.process_info)
 
+    def abandon(self) -> None:
+        """Stop waiting: a completion that already arrived is dropped now, a later one later."""
+        self.abandoned = True
+        late, self.item = self.item, None
+        if late is not None:
+            self._drop(late)
+
     def _bridge_closed(self) -> None:
         if self.item is None and self.error is None:
             self.error = BridgeClosedError(
@@ -214,14 +221,9 @@ class _Waiter(Sleeper):
         if owner is not None:
             owner.busy += 1
         try:
-            with anyio.CancelScope(shield=True):
-                while self._in_thread():
-                    await self._sleep()
-        except BaseException:
-            # Cancelled all the same (a native asyncio cancel ignores anyio's shield): the
-            # call goes on; whatever it started is dropped when it completes.
-            self.abandoned = True
-            raise
+            # Never leave before the thread: it holds the handle (owner.busy), and what it
+            # started must be known. A cancellation meanwhile is re-raised afterwards.
+            cancelled = await self._sleep_until(lambda: not self._in_thread())
         finally:
             if owner is not None:
                 owner._leave()
@@ -234,6 +236,10 @@ class _Waiter(Sleeper):
             raise begun
         if begun[0] < 0:
             bridge.unregister(self.id)
+        elif cancelled is not None:
+            self.abandon()  # the work goes on; its completion is dropped
+        if cancelled is not None:
+            raise cancelled
         return begun
 
     def pending(self) -> bool:
@@ -358,13 +364,7 @@ async def run_operation(
             while waiter.pending():
                 await waiter._sleep()
         except BaseException:
-            # Cancelled: abandon the wait. A completion that already arrived is dropped
-            # now, a later one by _Waiter._deliver.
-            waiter.abandoned = True
-            late = waiter.item
-            if late is not None:
-                waiter.item = None
-                waiter._drop(late)
+            waiter.abandon()
             raise
         finally:
             if owner is not None:

@@ -735,7 +735,12 @@ class Process(HandleOwner):
             lib.HcsCloseProcess(proc_h)
             lib.HcsCloseComputeSystem(sys_h)
 
-        hr, sys_h, proc_h = await run_sync(open_both)  # shielded: never loses the handles
+        def discard(opened: tuple[int, Any, Any]) -> None:
+            if opened[0] >= 0:
+                close_both(opened[1], opened[2])
+
+        # Cancelled meanwhile: the handles it opened are closed (discard), never lost.
+        hr, sys_h, proc_h = await run_sync(open_both, discard=discard)
         if hr < 0:
             error = errors.error_from_hresult(
                 hr, operation="TerminateProcess", system_id=self._system_id, process_id=pid
