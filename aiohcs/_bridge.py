@@ -454,12 +454,20 @@ class LoopBridge:
 
 
 def _drop_jobs(jobs: list[_Job]) -> None:
-    for _, _, on_drop in jobs:
-        if on_drop is not None:
-            try:
+    """The loop shuts down with jobs not yet handed to a thread.
+
+    A job with ``on_drop`` (an operation start) is dropped and ``on_drop()`` releases it. A
+    :func:`run_sync` call still runs, in a worker: it may be the close of a handle, which
+    must happen whether or not anybody waits for it (its report is dropped in C).
+    """
+    for fn, args, on_drop in jobs:
+        try:
+            if on_drop is not None:
                 on_drop()
-            except Exception:
-                _log.exception("aiohcs: error while dropping a job at loop shutdown")
+            else:
+                workers.submit(fn, *args)
+        except Exception:
+            _log.exception("aiohcs: error while dropping a job at loop shutdown")
 
 
 class Sleeper:
@@ -543,6 +551,34 @@ class _CallWaiter(Sleeper):
             self.done = True
             self.error = BridgeClosedError("the event loop shut down while a call was running")
         self._wake()
+
+
+def _run_detached(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        _log.exception("aiohcs: a call made while the event loop shut down failed")
+
+
+async def run_sync_to_end(fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` in a worker thread, also while the event loop shuts down.
+
+    For calls that must happen whatever becomes of the loop, such as closing a handle: it
+    waits for the call like :func:`run_sync` (and raises its error); on a loop whose bridge
+    has shut down (tasks cancelled by ``asyncio.run`` at its end, ...) the call is handed
+    to a worker thread and not waited for.
+    """
+    try:
+        bridge = current_bridge()
+    except BridgeClosedError:
+        bridge = None
+    if bridge is None or bridge.closed:
+        workers.submit(_run_detached, fn, args)
+        await anyio.lowlevel.checkpoint()
+        return
+    # If the bridge shuts down meanwhile, the job runs all the same (see _drop_jobs).
+    with contextlib.suppress(BridgeClosedError):
+        await run_sync(fn, *args)
 
 
 def _call_job(waiter: _CallWaiter, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

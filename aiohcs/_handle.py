@@ -33,7 +33,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from aiohcs._bridge import run_sync
+from aiohcs._bridge import run_sync, run_sync_to_end
 from aiohcs._documents import document_text
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
@@ -177,7 +177,7 @@ class PendingHandle:
         with anyio.CancelScope(shield=True):
             handle = self.handle
             if handle is not None:
-                await run_sync(self.kind.close, handle)
+                await run_sync_to_end(self.kind.close, handle)
             self.hub.unregister()
 
     async def __aenter__(self) -> PendingHandle:
@@ -314,7 +314,7 @@ class HandleOwner(anyio.abc.AsyncResource):
                 await self._ops.wait_idle()
                 handle, self._handle = self._handle, None
                 if handle is not None:
-                    await run_sync(self._KIND.close, handle)
+                    await run_sync_to_end(self._KIND.close, handle)
                 self._hub.unregister()
         finally:
             done.set()
