@@ -50,7 +50,7 @@ from aiohcs._bridge import (
     close_process_handles,
     current_bridge,
 )
-from aiohcs._native import ffi, lib, new_document_ptr, take_document
+from aiohcs._native import lib, new_document_ptr, take_document
 from aiohcs.errors import HcsError, HResult, error_from_hresult
 
 __all__ = [
@@ -66,7 +66,6 @@ __all__ = [
 OperationType = str
 
 _E_HANDLE: Final = int(HResult.E_HANDLE)
-_E_OUTOFMEMORY: Final = int(HResult.E_OUTOFMEMORY)
 
 
 class HandleClosedError(HcsError):
@@ -421,26 +420,6 @@ class _StartCost:
 
 
 _start_cost: Final = _StartCost()
-
-
-def _begin(ident: int, start: Callable[[Any], int]) -> tuple[int, str | None]:
-    """Create the operation for ``ident`` and call ``start`` with it (loop or worker thread).
-
-    Returns (HRESULT, failure document). On a synchronous failure the operation never
-    started, so no callback will come: it is closed here (after fetching the failure
-    document HCS may have stored in it).
-    """
-    op = lib.aiohcs_create_operation(ident)
-    if op == ffi.NULL:
-        return _E_OUTOFMEMORY, None
-    try:
-        hr: int = start(op)
-    except BaseException:
-        lib.HcsCloseOperation(op)
-        raise
-    if hr >= 0:
-        return hr, None
-    return hr, _failure_document(op)
 
 
 def _failure_document(op: Any) -> str | None:
