@@ -560,6 +560,14 @@ def _run_detached(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         _log.exception("aiohcs: a call made while the event loop shut down failed")
 
 
+def run_detached(fn: Callable[..., Any], *args: Any) -> None:
+    """Have a worker thread run ``fn(*args)``, nobody waiting (errors are logged).
+
+    From any thread, with or without a running loop: for finalizers.
+    """
+    workers.submit(_run_detached, fn, args)
+
+
 async def run_sync_to_end(fn: Callable[..., Any], *args: Any) -> None:
     """Run ``fn(*args)`` in a worker thread, also while the event loop shuts down.
 
@@ -573,7 +581,7 @@ async def run_sync_to_end(fn: Callable[..., Any], *args: Any) -> None:
     except BridgeClosedError:
         bridge = None
     if bridge is None or bridge.closed:
-        workers.submit(_run_detached, fn, args)
+        run_detached(fn, *args)
         await anyio.lowlevel.checkpoint()
         return
     # If the bridge shuts down meanwhile, the job runs all the same (see _drop_jobs).

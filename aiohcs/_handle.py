@@ -33,7 +33,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from aiohcs._bridge import run_sync, run_sync_to_end
+from aiohcs._bridge import run_detached, run_sync, run_sync_to_end
 from aiohcs._documents import document_text
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
@@ -338,5 +338,7 @@ class HandleOwner(anyio.abc.AsyncResource):
         if sys.is_finalizing():
             return
         with contextlib.suppress(Exception):
-            self._KIND.close(handle)
+            # Later callbacks for the id are dropped in C; the close itself (an RPC on
+            # Windows) must not block whatever thread runs this finalizer, often the loop's.
             self._hub.unregister()
+            run_detached(self._KIND.close, handle)

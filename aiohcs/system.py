@@ -20,9 +20,10 @@ iterators end); then ``HcsCloseComputeSystem`` runs in a worker thread and the i
 dropped. Closing never stops the system (unless its configuration sets
 ``ShouldTerminateOnLastHandleClosed``).
 
-A system that is garbage-collected without being closed emits ``ResourceWarning`` and has its
-handle closed synchronously by the finalizer, on the thread running it (never an HCS thread:
-those never run Python). At interpreter shutdown the handle is left to the OS.
+A system that is garbage-collected without being closed emits ``ResourceWarning``; its
+finalizer stops its events at once and has a worker thread close the handle (never the
+thread running the finalizer, which is often the loop's). At interpreter shutdown the handle
+is left to the OS.
 
 Cancellation of any call abandons the wait, not the work: see :mod:`aiohcs.operation` for
 the states a system may be in afterwards. A cancelled ``create()`` closes the handle it got;

@@ -89,7 +89,7 @@ def test_a_system_belongs_to_its_loop() -> None:
         anyio.run(use, backend="trio")
     finally:
         # The creating loop is gone (its bridge closed), so nothing can await the close
-        # there any more: the finalizer closes the handle synchronously, with a warning.
+        # there any more: the finalizer has a worker close the handle, with a warning.
         with pytest.warns(ResourceWarning):
             holder.clear()
 
