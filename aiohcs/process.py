@@ -22,8 +22,9 @@ the exit is reported anyway, :attr:`Process.pipes_not_closed` names the pipes an
 
 Signals, terminate and kill of a process that has already exited are benign no-ops: they
 return False (True when delivered). ERROR_ACCESS_DENIED from a terminate or kill counts as
-"already exited" only once a properties query (or the exit event) confirms it; otherwise,
-and from any other call, it is raised as :class:`~aiohcs.errors.AccessDenied`.
+"already exited" only once a properties query (or the exit event) confirms it, within a
+short grace period for an exit in progress; otherwise, and from any other call, it is
+raised as :class:`~aiohcs.errors.AccessDenied`.
 ``kill()`` opens a fresh system handle and process handle for its terminate, because HCS
 serialises signals per system handle and a kill must not queue behind them (semantics.md
 §8.3).
@@ -43,7 +44,7 @@ import signal
 import subprocess
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, TypedDict
 
 import anyio
@@ -154,6 +155,8 @@ _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): 
 
 # How long a kill on the way out waits for the exit event before the handle is closed.
 _REAP_SECONDS: Final = 2.0
+# How long a refused terminate/kill waits for an exit in progress before it raises.
+_CONFIRM_SECONDS: Final = 1.0
 #: Errors that mean "the process (or its system) is already gone", whatever the call.
 #: (ERROR_ACCESS_DENIED is not one of them: a terminate of a dead process may return it,
 #: semantics.md §8.3, so terminate and kill check the process before they take it so;
@@ -668,22 +671,45 @@ class Process(HandleOwner):
             return await self._confirm_exited(exc)
         return True
 
-    async def _confirm_exited(self, error: errors.HcsError) -> bool:
+    async def _confirm_exited(
+        self,
+        error: errors.HcsError,
+        query: Callable[[], Awaitable[ProcessStatus]] | None = None,
+    ) -> bool:
         """ACCESS_DENIED from a terminate: False if the process has exited, else raise it.
 
-        (A terminate of a dead process can fail so, semantics.md §8.3; a live process
-        that refuses the terminate must not be reported as gone.)
+        A terminate of a dead or dying process can fail so, also when it comes right after
+        another terminate and ``Exited`` is not true yet (semantics.md §8.3): the exit event
+        and ``query`` (default :meth:`properties`) are watched for up to
+        :data:`_CONFIRM_SECONDS` before ``error`` is raised; a live process that refuses
+        the terminate must not be reported as gone. A query that fails (the object's
+        handle closed, say) confirms nothing: ``error`` is raised then too.
         """
-        if not self.exited:
+        ask = self.properties if query is None else query
+        deadline = anyio.current_time() + _CONFIRM_SECONDS
+        pause = 0.01
+        while not self.exited:
             try:
-                status = await self.properties()
+                status = await ask()
             except _GONE:
                 return False
-            except errors.HcsError:
+            except errors.HcsError:  # HandleClosedError included: nothing to ask
                 raise error from None
-            if not (status.exited or self.exited):
+            if status.exited:
+                return False
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
                 raise error
+            await self._pause_for_exit(min(pause, remaining))
+            pause = min(pause * 2, 0.2)
         return False
+
+    async def _pause_for_exit(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the exit event arrives meanwhile."""
+        with anyio.move_on_after(seconds):
+            await self._hub.wait()
+            if not self.exited:  # closed, or the service went away: no exit event comes
+                await anyio.sleep_forever()
 
     async def _guest_os(self) -> GuestOs:
         if self._guest is None:
@@ -711,7 +737,11 @@ class Process(HandleOwner):
     async def kill(self) -> bool:
         """Terminate through a fresh system and process handle (never queued behind signals).
 
-        False if the process had already exited.
+        False if the process had already exited. Works after ``aclose(wait=False)`` too: a
+        refused terminate (AccessDenied) is then checked through the fresh process handle,
+        so it is False if the process exits within the grace period and AccessDenied if it
+        still runs. Only when HCS refuses to open the process at all and this object's
+        handle is closed is nothing left to ask: the AccessDenied is raised.
         """
         if self.exited:
             await anyio.lowlevel.checkpoint()
@@ -762,7 +792,9 @@ class Process(HandleOwner):
         except _GONE:
             return False
         except errors.AccessDenied as exc:
-            return await self._confirm_exited(exc)
+            # Asked through the fresh handle: it works after aclose(wait=False) too.
+            query = functools.partial(_process_status, proc_h, self._system_id, pid)
+            return await self._confirm_exited(exc, query)
         finally:
             with anyio.CancelScope(shield=True):
                 await run_sync(close_both, sys_h, proc_h)
@@ -790,12 +822,7 @@ class Process(HandleOwner):
         ``last_wait_result`` is 0).
         """
         document = await self._call("GetProcessProperties", lib.HcsGetProcessProperties)
-        status: ProcessStatus | None = parse_model(document, "ProcessStatus")
-        if status is None:
-            from aiohcs.schema import ProcessStatus
-
-            status = ProcessStatus()
-        return status
+        return _parse_status(document)
 
     async def _stdin_closed(self) -> None:
         # After our handle is closed: HCS's own copy (Windows guests relay stdin) too.
@@ -914,6 +941,28 @@ class Process(HandleOwner):
         with contextlib.suppress(errors.HcsError):
             await self.kill()
         await self.aclose()
+
+
+def _parse_status(document: str | None) -> ProcessStatus:
+    status: ProcessStatus | None = parse_model(document, "ProcessStatus")
+    if status is None:
+        from aiohcs.schema import ProcessStatus
+
+        status = ProcessStatus()
+    return status
+
+
+async def _process_status(handle: Any, system_id: str, pid: int) -> ProcessStatus:
+    """The ProcessStatus of the process behind ``handle`` (one the caller owns)."""
+
+    def start(op: Any) -> int:
+        hr: int = lib.HcsGetProcessProperties(handle, op, ffi.NULL)
+        return hr
+
+    result = await run_operation(
+        start, operation="GetProcessProperties", system_id=system_id, process_id=pid
+    )
+    return _parse_status(result.document)
 
 
 async def _terminate_unwatched(handle: Any, system_id: str) -> None:

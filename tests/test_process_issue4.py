@@ -242,9 +242,10 @@ async def test_other_stop_failures_are_typed_errors(
 @pytest.mark.parametrize("mode", [SYNC, ASYNC])
 @pytest.mark.parametrize(("how", "function"), sorted({(how, f) for how, f, _ in STOPS}))
 async def test_access_denied_to_a_running_process_is_an_error(
-    linux: ComputeSystem, how: str, function: str, mode: int
+    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch, how: str, function: str, mode: int
 ) -> None:
     """ACCESS_DENIED means "gone" only when the process has exited (semantics.md §8.3)."""
+    monkeypatch.setattr(aiohcs.process, "_CONFIRM_SECONDS", 0.05)  # (the grace wait: below)
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
         aiohcs.testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
         with pytest.raises(errors.AccessDenied) as caught:
@@ -296,6 +297,87 @@ async def test_access_denied_to_a_properties_query_is_an_error(
             assert await other.kill() is True
             assert await other.wait() == 128 + signal.SIGKILL
         assert await proc.wait() == 128 + signal.SIGKILL
+
+
+# A terminate refused as the process exits (two terminates in quick succession,
+# semantics.md §8.3): the exit is waited for briefly before AccessDenied is believed.
+REFUSED = [*(s for s in STOPS if s[0] != "send_signal"), ("kill", "HcsTerminateProcess", SYNC)]
+EXITS_SOON = ["sleep", "0.3"]  # well inside the grace period
+
+
+def still_runs(pid: int) -> bool:
+    return host_state(pid) not in (None, "Z")
+
+
+@pytest.mark.parametrize(("how", "function", "mode"), REFUSED)
+async def test_access_denied_while_the_process_exits_is_false(
+    linux: ComputeSystem, how: str, function: str, mode: int
+) -> None:
+    async with await linux.open_process(EXITS_SOON, stdin=None, stdout=None, stderr=None) as proc:
+        assert still_runs(proc.pid)
+        aiohcs.testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        assert await stop(proc, how) is False
+        assert proc.exited
+        assert await proc.wait() == 0
+
+
+@pytest.mark.parametrize(("how", "function", "mode"), REFUSED)
+async def test_access_denied_after_the_grace_period_is_an_error(
+    linux: ComputeSystem, how: str, function: str, mode: int
+) -> None:
+    """A process that still runs once the grace period is over: AccessDenied."""
+    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+        aiohcs.testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        started = time.monotonic()
+        with pytest.raises(errors.AccessDenied) as caught:
+            await stop(proc, how)
+        assert time.monotonic() - started >= aiohcs.process._CONFIRM_SECONDS - 0.05
+        assert caught.value.process_id == proc.pid
+        assert not proc.exited
+        assert still_runs(proc.pid)
+        assert await proc.kill() is True
+        assert await proc.wait() == 128 + signal.SIGKILL
+
+
+@pytest.mark.parametrize("mode", [SYNC, ASYNC])
+async def test_refused_kill_after_aclose_asks_the_fresh_handle(
+    linux: ComputeSystem, mode: int
+) -> None:
+    """After aclose(wait=False) kill() confirms through its own fresh process handle.
+
+    (The object's handle is closed: asking it would fail with HandleClosedError, which
+    must not pass for a refusal of a process that did exit.)
+    """
+    proc = await linux.open_process(EXITS_SOON, stdin=None, stdout=None, stderr=None)
+    await proc.aclose(wait=False)
+    assert still_runs(proc.pid)
+    aiohcs.testing.fail_next("HcsTerminateProcess", errors.AccessDenied, asynchronous=bool(mode))
+    assert await proc.kill() is False
+    assert not still_runs(proc.pid)
+    await wait_for_state(proc.pid, None)
+
+
+async def test_refused_kill_after_aclose_of_a_running_process(linux: ComputeSystem) -> None:
+    """Still running after the grace period: AccessDenied, as with an open handle.
+
+    If HCS even refuses to open the process, nothing is left to ask (the object's handle
+    is closed): the AccessDenied is raised at once.
+    """
+    proc = await linux.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    await proc.aclose(wait=False)
+    aiohcs.testing.fail_next("HcsTerminateProcess", errors.AccessDenied)
+    started = time.monotonic()
+    with pytest.raises(errors.AccessDenied) as caught:
+        await proc.kill()
+    assert time.monotonic() - started >= aiohcs.process._CONFIRM_SECONDS - 0.05
+    assert caught.value.operation == "TerminateProcess"
+    assert still_runs(proc.pid)
+    aiohcs.testing.fail_next("HcsOpenProcess", errors.AccessDenied)
+    with pytest.raises(errors.AccessDenied) as caught:
+        await proc.kill()
+    assert still_runs(proc.pid)
+    assert await proc.kill() is True
+    await wait_for_state(proc.pid, None)
 
 
 @pytest.mark.parametrize("how", ["send_signal", "terminate", "kill"])
