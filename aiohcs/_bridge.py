@@ -218,9 +218,7 @@ class LoopBridge:
             self._trio = trio.lowlevel
         # Jobs for the worker threads, handed over together once this turn of the loop
         # is done (see submit_job).
-        self._jobs: list[
-            tuple[Callable[..., None], tuple[Any, ...], Callable[[], None] | None]
-        ] = []
+        self._jobs: list[_Job] = []
         self.closed = False
         self.thread_id = threading.get_ident()
         self._task: Any = None

@@ -322,11 +322,9 @@ class EventStream(anyio.abc.AsyncResource):
         self._waiters: deque[anyio.Event] = deque()
 
     def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.is_set():
-                waiter.set()
-                return
+        # A waiter leaves the queue when woken or cancelled, so the first one is waiting.
+        if self._waiters:
+            self._waiters.popleft().set()
 
     def _push(self, event: Event) -> None:
         self._buffer.append(event)
