@@ -208,10 +208,17 @@ class LoopBridge:
         self.loop: Any = None
         # trio: the low-level primitives Sleeper uses (looked up once).
         self._trio: Any = None
+        # What :meth:`idle` looks at: asyncio's ready queue and timer heap (attributes of
+        # asyncio's own loops; other loop implementations never poll), or trio's
+        # run statistics.
+        self._ready: Any = None
+        self._timers: Any = None
         if backend == "asyncio":
             import asyncio
 
             self.loop = asyncio.get_running_loop()
+            self._ready = getattr(self.loop, "_ready", None)
+            self._timers = getattr(self.loop, "_scheduled", None)
         else:
             import trio
 
@@ -224,6 +231,8 @@ class LoopBridge:
         self._task: Any = None
         #: Items received and dispatched so far (diagnostics, benchmarks).
         self.dispatched = 0
+        #: Of those, the items taken by :meth:`poll`.
+        self.polled = 0
         #: True after a drain that stopped at its budget (the queue may hold more).
         self.more = False
 
@@ -324,9 +333,7 @@ class LoopBridge:
         want = min(budget, _BATCH)
         n = lib.aiohcs_queue_drain_wake(self._queue, self._rfd, self._items, want)
         while n:
-            batch = _decode_items(self._items, n)
-            for item in batch:
-                self._dispatch(item)
+            self._dispatch_batch(n)
             total += n
             if n < want or self.closed:
                 break
@@ -337,6 +344,48 @@ class LoopBridge:
             n = lib.aiohcs_queue_drain(self._queue, self._items, want)
         self.dispatched += total
         return total
+
+    def idle(self, seconds: float) -> bool:
+        """True if nothing else on this loop is due within ``seconds``.
+
+        That is: no runnable task or callback, no timer. I/O readiness is not known here.
+        """
+        if self.loop is None:
+            stats = self._trio.current_statistics()
+            return bool(
+                stats.tasks_runnable == 0
+                and stats.run_sync_soon_queue_size == 0
+                and stats.seconds_to_next_deadline > seconds
+            )
+        ready, timers = self._ready, self._timers
+        if ready is None or timers is None or ready:
+            return False
+        return not timers or timers[0].when() - self.loop.time() > seconds
+
+    def poll(self, seconds: float) -> int:
+        """Wait up to ``seconds`` on this thread for the next items and dispatch them.
+
+        For a task that expects its operation's completion within microseconds while the
+        loop has nothing else to do (check :meth:`idle` first): the loop thread waits in C
+        (the GIL released) and a callback hands its item over directly, instead of through
+        the wake socket and the selector. Returns how many items were dispatched (at most
+        one batch). The caller should still yield to the loop afterwards (a checkpoint):
+        the loop has not looked at its I/O meanwhile.
+        """
+        if self.closed:
+            return 0
+        n: int = lib.aiohcs_queue_poll(
+            self._queue, self._rfd, self._items, _BATCH, int(seconds * 1e9)
+        )
+        if n:
+            self._dispatch_batch(n)
+            self.dispatched += n
+            self.polled += n
+        return n
+
+    def _dispatch_batch(self, n: int) -> None:
+        for item in _decode_items(self._items, n):
+            self._dispatch(item)
 
     def _dispatch(self, item: Item) -> None:
         target = self._targets.get(item.id)

@@ -4,8 +4,9 @@ A small C driver links aiohcs/_native/bridge.c against fake HCS functions (opera
 carry a result, a document and pipe handles; counters for closes and frees). Producer
 threads invoke the bridge's completion and event callbacks as HCS threads would (and post
 items as worker threads do; some ids are one-shot), while
-consumer threads wait on each queue's wake socket, drain it, release the items, and free
-queues in the middle of the traffic (a loop shutting down). The driver then checks that
+consumer threads wait on each queue's wake socket, drain it (one queue by polling: waiting
+in the bridge for items, taking a few at a time), release the items, and free queues in the
+middle of the traffic (a loop shutting down). The driver then checks that
 every operation was closed exactly once, every document freed once, every pipe handle
 closed once (by the consumer when delivered, by the bridge when not), and that no wake-up
 was lost.
@@ -107,13 +108,22 @@ static void *producer(void *arg)
     return NULL;
 }
 
+static size_t take(int q, aiohcs_item *items, int first)
+{
+    /* Queue 3 polls (a loop waiting for a completion it expects soon): up to 4 items, so
+     * that items are left behind; a wait of up to 200 us, or none. */
+    if (q == 3)
+        return aiohcs_queue_poll(queues[q], (uint64_t)rfd[q], items, 4, first ? 200000u : 0u);
+    /* Queue 1 consumes its wake bytes inside the drain call. */
+    return first && q == 1 ? aiohcs_queue_drain_wake(queues[q], (uint64_t)rfd[q], items, 16)
+                           : aiohcs_queue_drain(queues[q], items, 16);
+}
+
 static void consume(int q, aiohcs_item *items)
 {
     size_t n;
-    /* Odd queues consume their wake bytes inside the drain call. */
-    int first = q % 2;
-    while ((n = first ? aiohcs_queue_drain_wake(queues[q], (uint64_t)rfd[q], items, 16)
-                      : aiohcs_queue_drain(queues[q], items, 16)) > 0) {
+    int first = 1;
+    while ((n = take(q, items, first)) > 0) {
         first = 0;
         for (size_t i = 0; i < n; i++) {
             assert(items[i].payload == NULL || items[i].payload[items[i].payload_length] == 0);
