@@ -12,6 +12,16 @@ that loop and lives in a "system" task (``loop.create_task`` on asyncio,
 It awaits ``anyio.wait_readable`` on the read end, drains the C queue in batches through an
 ordinary ``lib`` call, and hands each item to the :class:`Target` registered under its id.
 
+Blocking HCS calls never run on the loop thread. The frequent ones (create, open and close
+of compute systems, close of processes) are *native calls* (:func:`run_native`): the bridge's
+own C threads make them and report through the same queue, without ever taking the GIL, so
+the loop never waits for it because of them. The rest run in a pool of Python worker threads
+(:func:`run_sync`), whose results come back the same way. Two ways of keeping the loop's
+turns short under load: at most 16 items are dispatched per turn, and at most 16 costly
+calls (creating a system) begin per turn (:meth:`LoopBridge.admit`). And a task whose
+operation completes within microseconds while the loop is idle polls for it
+(:meth:`LoopBridge.poll`).
+
 Shutdown: when the loop ends, the drain task is cancelled; it then frees the C queue (which
 unregisters every id of the loop, so late callbacks are dropped in C and their operations are
 still closed there) and tells every remaining target that the bridge is gone, so no waiter
@@ -21,6 +31,7 @@ frees the queue instead.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -61,12 +72,21 @@ _log: Final = logging.getLogger("aiohcs")
 # _BUDGET items.
 _BUDGET: Final = 16
 _BATCH: Final = _BUDGET
+# Costly calls (creating a system or a process) that may begin per turn of the loop.
+_ADMIT_BUDGET: Final = 16
 
 ITEM_COMPLETION: Final[int] = lib.AIOHCS_ITEM_COMPLETION
 ITEM_EVENT: Final[int] = lib.AIOHCS_ITEM_EVENT
 ITEM_CALL: Final[int] = lib.AIOHCS_ITEM_CALL
 _PAYLOAD_LOST: Final[int] = lib.AIOHCS_ITEM_PAYLOAD_LOST
 _HAS_PROCESS_INFO: Final[int] = lib.AIOHCS_ITEM_HAS_PROCESS_INFO
+_HAS_SYSTEM: Final[int] = lib.AIOHCS_ITEM_HAS_SYSTEM
+#: Kinds of native calls (blocking HCS calls on the bridge's C threads; see run_native).
+CALL_CREATE_SYSTEM: Final[int] = lib.AIOHCS_CALL_CREATE_SYSTEM
+CALL_CREATE_SYSTEM_PLAIN: Final[int] = lib.AIOHCS_CALL_CREATE_SYSTEM_PLAIN
+CALL_OPEN_SYSTEM: Final[int] = lib.AIOHCS_CALL_OPEN_SYSTEM
+CALL_CLOSE_SYSTEM: Final[int] = lib.AIOHCS_CALL_CLOSE_SYSTEM
+CALL_CLOSE_PROCESS: Final[int] = lib.AIOHCS_CALL_CLOSE_PROCESS
 REGISTER_PROCESS_INFO: Final[int] = lib.AIOHCS_REGISTER_PROCESS_INFO
 REGISTER_ONESHOT: Final[int] = lib.AIOHCS_REGISTER_ONESHOT
 REGISTER_POSTED: Final[int] = lib.AIOHCS_REGISTER_POSTED
@@ -101,6 +121,10 @@ class Item(NamedTuple):
     process_info: ProcessInfo | None
     operation: int
     timestamp_ns: int
+    #: Native calls: the HCS_SYSTEM the call produced (0 if none; the receiver owns it).
+    handle: int = 0
+    #: Native calls: the HRESULT of the event callback registration.
+    callback_result: int = 0
 
 
 class Target(Protocol):
@@ -130,6 +154,22 @@ def close_process_handles(info: ProcessInfo | None) -> None:
 
 def _handle_int(h: Any) -> int:
     return int(ffi.cast("uintptr_t", h))
+
+
+def close_detached(kind: int, handle: Any) -> None:
+    """Close ``handle`` (``kind``: CALL_CLOSE_SYSTEM / CALL_CLOSE_PROCESS) on a bridge thread.
+
+    Nobody waits for it; from any thread (finalizers, shutdown paths).
+    """
+    if not lib.aiohcs_call_submit(kind, 0, ffi.NULL, handle, ffi.NULL, ffi.NULL, ffi.NULL, 0):
+        close = lib.HcsCloseComputeSystem if kind == CALL_CLOSE_SYSTEM else lib.HcsCloseProcess
+        run_detached(close, handle)
+
+
+def release_handle(item: Item) -> None:
+    """Close the system handle a native call produced, for an item nobody takes."""
+    if item.handle:
+        close_detached(CALL_CLOSE_SYSTEM, ffi.cast("HCS_SYSTEM", item.handle))
 
 
 class _NativeQueue:
@@ -187,6 +227,8 @@ def _decode_items(items: Any, n: int) -> list[Item]:
                 info,
                 it.operation,
                 it.timestamp_ns,
+                _handle_int(it.std_input) if flags & _HAS_SYSTEM else 0,
+                it.callback_result,
             )
         )
     lib.aiohcs_items_release(items, n)
@@ -226,6 +268,11 @@ class LoopBridge:
         # Jobs for the worker threads, handed over together once this turn of the loop
         # is done (see submit_job).
         self._jobs: list[_Job] = []
+        # Admission of costly calls (see admit): what is left of this turn's budget, the
+        # tasks waiting for a later turn, and whether the budget's refill is scheduled.
+        self._admit_left = _ADMIT_BUDGET
+        self._admit_waiting: collections.deque[_Admitted] = collections.deque()
+        self._admit_refill_scheduled = False
         self.closed = False
         self.thread_id = threading.get_ident()
         self._task: Any = None
@@ -314,6 +361,57 @@ class LoopBridge:
         for fn, args, _ in jobs:
             workers.submit(fn, *args)
 
+    # ---------------------------------------------------------------- admission
+
+    async def admit(self) -> None:
+        """Wait, if need be, for this turn of the loop to have room for one more costly call.
+
+        Creating a system or a process costs the loop tens of microseconds (the document is
+        validated, handles and ids are set up). A loop runs every task that is ready in one
+        turn, so a burst of such calls started together would hold it for milliseconds; at
+        most :data:`_ADMIT_BUDGET` of them begin per turn, the others wait (in order) for
+        the next turns, like completions beyond the drain's budget. Without a burst this
+        returns at once, without yielding.
+        """
+        if self._admit_left and not self._admit_waiting:
+            self._admit_left -= 1
+            self._schedule_refill()
+            return
+        waiter = _Admitted(self)
+        self._admit_waiting.append(waiter)
+        self._schedule_refill()
+        try:
+            while not waiter.admitted:
+                await waiter._sleep()
+        except BaseException:
+            if waiter.admitted:  # woken, then cancelled: the slot goes to the next one
+                self._admit_left += 1
+            else:
+                self._admit_waiting.remove(waiter)
+            raise
+
+    def _schedule_refill(self) -> None:
+        if self._admit_refill_scheduled or self.closed:
+            return
+        self._admit_refill_scheduled = True
+        if self.loop is not None:
+            self.loop.call_soon(self._refill)
+        else:
+            self._trio.current_trio_token().run_sync_soon(self._refill)
+
+    def _refill(self) -> None:
+        """A new turn: a new budget, first for the tasks that waited."""
+        self._admit_refill_scheduled = False
+        self._admit_left = _ADMIT_BUDGET
+        waiting = self._admit_waiting
+        while self._admit_left and waiting:
+            waiter = waiting.popleft()
+            waiter.admitted = True
+            waiter._wake()
+            self._admit_left -= 1
+        if self._admit_left < _ADMIT_BUDGET:
+            self._schedule_refill()
+
     # ---------------------------------------------------------------- draining
 
     def drain(self, budget: int = _BUDGET) -> int:
@@ -393,6 +491,7 @@ class LoopBridge:
             # Registered in C but already forgotten here (a racing unregister): nobody
             # takes the result, so release what it owns.
             close_process_handles(item.process_info)
+            release_handle(item)
             return
         try:
             target._deliver(item)
@@ -500,6 +599,22 @@ class LoopBridge:
             self._shutdown()
 
 
+class _Admitted:
+    """A task waiting in :meth:`LoopBridge.admit` (woken by a refill of the budget)."""
+
+    __slots__ = ("_sleeper", "admitted")
+
+    def __init__(self, bridge: LoopBridge) -> None:
+        self._sleeper = Sleeper(bridge)
+        self.admitted = False
+
+    async def _sleep(self) -> None:
+        await self._sleeper._sleep()
+
+    def _wake(self) -> None:
+        self._sleeper._wake()
+
+
 def _drop_jobs(jobs: list[_Job]) -> None:
     """The loop shuts down with jobs not yet handed to a thread.
 
@@ -577,19 +692,24 @@ class Sleeper:
 
 
 class _CallWaiter(Sleeper):
-    """The target of one :func:`run_sync` call: its outcome arrives as an ITEM_CALL item."""
+    """The target of one :func:`run_sync` or :func:`run_native` call.
 
-    __slots__ = ("done", "error", "id", "value")
+    Its outcome arrives as an ITEM_CALL item.
+    """
+
+    __slots__ = ("done", "error", "id", "item", "value")
 
     def __init__(self, bridge: LoopBridge) -> None:
         super().__init__(bridge)
         self.done = False
         self.value: Any = None
         self.error: BaseException | None = None
+        self.item: Item | None = None
         self.id = 0
 
     def _deliver(self, item: Item) -> None:
         self.bridge.forget(self.id)  # (registered POSTED: the C side forgot it)
+        self.item = item
         self.done = True
         self._wake()
 
@@ -675,6 +795,78 @@ async def run_sync(
         raise waiter.error
     value: _T = waiter.value
     return value
+
+
+_NULL_TEXTS: Final = (ffi.NULL, ffi.NULL, ffi.NULL)
+
+
+def submit_native(
+    kind: int,
+    post_id: int,
+    *,
+    operation: Any = ffi.NULL,
+    handle: Any = ffi.NULL,
+    texts: tuple[Any, Any, Any] = _NULL_TEXTS,
+    callback_id: int = 0,
+) -> None:
+    """Queue a native call (see ``aiohcs_call_submit`` in bridge.cdef) reporting to ``post_id``.
+
+    Raises RuntimeError if no thread could take it (nothing happened then).
+    """
+    if not lib.aiohcs_call_submit(kind, post_id, operation, handle, *texts, callback_id):
+        raise RuntimeError("aiohcs: cannot start a thread for a blocking HCS call")
+
+
+async def run_native(
+    kind: int,
+    *,
+    handle: Any = ffi.NULL,
+    texts: tuple[Any, Any, Any] = _NULL_TEXTS,
+    callback_id: int = 0,
+) -> Item:
+    """Make a blocking HCS call on one of the bridge's C threads; return its ITEM_CALL item.
+
+    Those threads never run Python, so the loop never waits for the GIL because of them
+    (Python worker threads would take it three times per call). Like :func:`run_sync` the
+    call always runs to its end: a cancellation that arrived meanwhile is raised afterwards,
+    once a system handle the call produced is closed. The item's ``result`` is the call's
+    HRESULT (not raised here); ``handle`` belongs to the caller.
+    """
+    bridge = current_bridge()
+    waiter = _CallWaiter(bridge)
+    waiter.id = bridge.register(waiter, REGISTER_POSTED)
+    try:
+        submit_native(kind, waiter.id, handle=handle, texts=texts, callback_id=callback_id)
+    except BaseException:
+        bridge.unregister(waiter.id)
+        raise
+    cancelled = await waiter._sleep_until(lambda: waiter.done)
+    item = waiter.item
+    if cancelled is not None:
+        if item is not None:
+            release_handle(item)
+        raise cancelled
+    if waiter.error is not None:
+        raise waiter.error  # (the loop shut down: the C side closed what it produced)
+    assert item is not None
+    return item
+
+
+async def close_native(kind: int, handle: Any) -> None:
+    """Close ``handle`` on a bridge thread and wait for it, also while the loop shuts down.
+
+    On a loop whose bridge has shut down the close is made all the same, not waited for.
+    """
+    try:
+        bridge = current_bridge()
+    except BridgeClosedError:
+        bridge = None
+    if bridge is None or bridge.closed:
+        close_detached(kind, handle)
+        await anyio.lowlevel.checkpoint()
+        return
+    with contextlib.suppress(BridgeClosedError):
+        await run_native(kind, handle=handle)
 
 
 class WorkerPool:

@@ -11,7 +11,7 @@ its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.Operation
 * the close: idempotent, concurrent callers wait for the first one; new calls fail at once,
   waiters are released, calls running in worker threads are waited for (a handle is never
   closed under a call another thread is making with it, semantics.md §3.4), then the handle
-  is closed in a worker thread and the bridge id dropped;
+  is closed on one of the bridge's C threads and the bridge id dropped;
 * ``async with``, and a ``ResourceWarning`` (plus a synchronous close) for an object that is
   garbage-collected without being closed.
 
@@ -33,7 +33,16 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from aiohcs._bridge import run_detached, run_sync, run_sync_to_end
+from aiohcs._bridge import (
+    CALL_CLOSE_PROCESS,
+    CALL_CLOSE_SYSTEM,
+    CALL_OPEN_SYSTEM,
+    Item,
+    close_detached,
+    close_native,
+    run_native,
+    run_sync,
+)
 from aiohcs._documents import document_text
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
@@ -69,8 +78,8 @@ class HandleKind:
 
     #: The cffi type of the out-parameter of the create/open functions.
     pointer_type: str
-    #: The HCS function that closes the handle.
-    close: Callable[[Any], None]
+    #: The native call (bridge thread) that closes the handle.
+    close_call: int
     #: The bridge function that registers the event callback (handle, id) -> HRESULT.
     set_callback: Callable[[Any, int], int]
     #: The operation name errors of the callback registration carry.
@@ -81,14 +90,14 @@ class HandleKind:
 
 SYSTEM: Final = HandleKind(
     "HCS_SYSTEM *",
-    lib.HcsCloseComputeSystem,
+    CALL_CLOSE_SYSTEM,
     lib.aiohcs_set_system_callback,
     "SetComputeSystemCallback",
     int(EventType.SYSTEM_EXITED),
 )
 PROCESS: Final = HandleKind(
     "HCS_PROCESS *",
-    lib.HcsCloseProcess,
+    CALL_CLOSE_PROCESS,
     lib.aiohcs_set_process_callback,
     "SetProcessCallback",
     int(EventType.PROCESS_EXITED),
@@ -125,7 +134,7 @@ class PendingHandle:
 
     Use as ``async with PendingHandle(kind, bridge) as pending:`` around the create/open:
     an exception (or cancellation) leaving the block closes the handle HCS may have handed
-    out (in a worker thread) and drops the hub's id, then propagates.
+    out (on a bridge thread) and drops the hub's id, then propagates.
     """
 
     __slots__ = ("callback_hr", "hub", "kind", "out")
@@ -150,6 +159,12 @@ class PendingHandle:
         if self.out[0] != ffi.NULL:
             self.callback_hr = self.kind.set_callback(self.out[0], self.hub.id)
 
+    def take_call(self, item: Item) -> None:
+        """Take the handle a native create/open produced (and its registration's outcome)."""
+        if item.handle:
+            self.out[0] = ffi.cast(self.kind.pointer_type[:-2], item.handle)
+        self.callback_hr = item.callback_result
+
     def check_registered(self, **ids: Any) -> None:
         """Raise the typed error if :meth:`register` failed."""
         if self.callback_hr < 0:
@@ -172,12 +187,25 @@ class PendingHandle:
         self.check_registered(**ids)
         await anyio.lowlevel.checkpoint_if_cancelled()
 
+    async def open_native(self, texts: tuple[Any, Any, Any], **ids: Any) -> None:
+        """HcsOpenComputeSystem(InNamespace) + the registration, on a bridge thread.
+
+        ``texts``: (id, NULL, namespace or NULL) as UTF-16 buffers.
+        """
+        item = await run_native(CALL_OPEN_SYSTEM, texts=texts, callback_id=self.hub.id)
+        self.take_call(item)
+        if item.result < 0:
+            raise error_from_hresult(item.result, operation="Open", **ids)
+        self.check_registered(**ids)
+        await anyio.lowlevel.checkpoint_if_cancelled()
+
     async def discard(self) -> None:
-        """Close the handle (if any) in a worker thread and drop the hub's id."""
+        """Close the handle (if any) on a bridge thread and drop the hub's id."""
         with anyio.CancelScope(shield=True):
             handle = self.handle
             if handle is not None:
-                await run_sync_to_end(self.kind.close, handle)
+                self.out[0] = ffi.NULL
+                await close_native(self.kind.close_call, handle)
             self.hub.unregister()
 
     async def __aenter__(self) -> PendingHandle:
@@ -314,7 +342,7 @@ class HandleOwner(anyio.abc.AsyncResource):
                 await self._ops.wait_idle()
                 handle, self._handle = self._handle, None
                 if handle is not None:
-                    await run_sync_to_end(self._KIND.close, handle)
+                    await close_native(self._KIND.close_call, handle)
                 self._hub.unregister()
         finally:
             done.set()
@@ -341,4 +369,4 @@ class HandleOwner(anyio.abc.AsyncResource):
             # Later callbacks for the id are dropped in C; the close itself (an RPC on
             # Windows) must not block whatever thread runs this finalizer, often the loop's.
             self._hub.unregister()
-            run_detached(self._KIND.close, handle)
+            close_detached(self._KIND.close_call, handle)

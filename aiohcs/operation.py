@@ -55,12 +55,14 @@ from aiohcs._bridge import (
     Sleeper,
     close_process_handles,
     current_bridge,
+    submit_native,
 )
 from aiohcs._native import lib, new_document_ptr, take_document
 from aiohcs.errors import HcsError, HResult, error_from_hresult
 
 __all__ = [
     "HandleClosedError",
+    "NativeStart",
     "OperationOwner",
     "OperationResult",
     "OperationType",
@@ -102,6 +104,19 @@ class OperationResult(NamedTuple):
     process_info: ProcessInfo | None
 
 
+class NativeStart(NamedTuple):
+    """An operation started by a native call on a bridge thread (see ``run_native``).
+
+    ``on_call(item)`` receives the call's ITEM_CALL item on the loop (the handle it
+    produced, the callback registration's HRESULT) before anything else happens.
+    """
+
+    kind: int
+    texts: tuple[Any, Any, Any]
+    callback_id: int
+    on_call: Callable[[Item], None]
+
+
 class _Waiter(Sleeper):
     """The target of one operation id and the task waiting for it.
 
@@ -118,6 +133,7 @@ class _Waiter(Sleeper):
         "id",
         "item",
         "on_abandoned",
+        "on_call",
         "started",
     )
 
@@ -138,9 +154,14 @@ class _Waiter(Sleeper):
         # perf_counter() when a start on the loop thread returned (0.0 for a start in a
         # worker thread): how long completions take, see _CompletionTime.
         self.started = 0.0
+        # A native start: receives its ITEM_CALL item (and begun is taken from it).
+        self.on_call: Callable[[Item], None] | None = None
 
     def _deliver(self, item: Item) -> None:
         if item.kind == ITEM_CALL:
+            if self.on_call is not None:
+                self.begun = (item.result, item.payload)
+                self.on_call(item)
             self.called = True
             if self.completed:
                 self.bridge.forget(self.id)
@@ -212,7 +233,35 @@ class _Waiter(Sleeper):
     async def begin_in_thread(
         self, start: Callable[[Any], int], process_info: bool, owner: OperationOwner | None
     ) -> tuple[int, str | None]:
-        """Like :meth:`begin`, with ``start`` called in a worker thread.
+        """Like :meth:`begin`, with ``start`` called in a (Python) worker thread."""
+
+        def submit(op: Any) -> None:
+            drop = functools.partial(_close, op)
+            self.bridge.submit_job(_start_job, self, start, op, on_drop=drop)
+
+        return await self._begin_elsewhere(submit, process_info, owner)
+
+    async def begin_native(
+        self, native: NativeStart, owner: OperationOwner | None
+    ) -> tuple[int, str | None]:
+        """Like :meth:`begin`, with the call made by a native call on a bridge thread."""
+        self.on_call = native.on_call
+
+        def submit(op: Any) -> None:
+            submit_native(
+                native.kind,
+                self.id,
+                operation=op,
+                texts=native.texts,
+                callback_id=native.callback_id,
+            )
+
+        return await self._begin_elsewhere(submit, False, owner)
+
+    async def _begin_elsewhere(
+        self, submit: Callable[[Any], None], process_info: bool, owner: OperationOwner | None
+    ) -> tuple[int, str | None]:
+        """Create the operation here; ``submit(op)`` has another thread make the call.
 
         Waiting for the thread is shielded: the call holds the handle, and what it started
         must be known (a cancellation is delivered when the operation is awaited).
@@ -225,7 +274,7 @@ class _Waiter(Sleeper):
             flags |= REGISTER_PROCESS_INFO
         self.id, op = bridge.register_operation(self, flags)
         try:
-            bridge.submit_job(_start_job, self, start, op, on_drop=functools.partial(_close, op))
+            submit(op)
         except BaseException:
             lib.HcsCloseOperation(op)
             bridge.unregister(self.id)
@@ -325,7 +374,7 @@ class OperationOwner:
 
 
 async def run_operation(
-    start: Callable[[Any], int],
+    start: Callable[[Any], int] | NativeStart,
     *,
     operation: OperationType,
     system_id: str | None = None,
@@ -339,10 +388,11 @@ async def run_operation(
 
     ``start(operation)`` calls the HCS function with the given ``HCS_OPERATION`` and returns
     its HRESULT. It runs on the loop thread (HCS only starts the work), or in a worker
-    thread with ``in_thread=True`` (calls whose synchronous part may take long, such as
-    create) or while the host is slow to accept calls (see :class:`_StartCost`). A
-    synchronous failure closes the operation at once and raises. The error carries
-    ``operation``, ``system_id`` and ``process_id``.
+    thread with ``in_thread=True`` or while the host is slow to accept calls (see
+    :class:`_StartCost`). ``start`` may also be a :class:`NativeStart`: the call is then
+    made on one of the bridge's C threads (calls whose synchronous part may take long, such
+    as create). A synchronous failure closes the operation at once and raises. The error
+    carries ``operation``, ``system_id`` and ``process_id``.
 
     ``process_info=True`` fetches HCS_PROCESS_INFORMATION (CreateProcess, GetProcessInfo).
     ``on_abandoned(item)`` runs on the loop when the completion of a cancelled or abandoned
@@ -358,7 +408,9 @@ async def run_operation(
         owner.check_open()
     waiter = _Waiter(bridge, on_abandoned)
     polled = False
-    if in_thread or _start_cost.use_thread():
+    if isinstance(start, NativeStart):
+        hr, document = await waiter.begin_native(start, owner)
+    elif in_thread or _start_cost.use_thread():
         hr, document = await waiter.begin_in_thread(start, process_info, owner)
     else:
         hr, document = waiter.begin(start, process_info)

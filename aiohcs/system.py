@@ -3,7 +3,8 @@
 A :class:`ComputeSystem` wraps one ``HCS_SYSTEM`` handle. It belongs to the event loop that
 created or opened it (its events are queued for that loop). Every lifecycle call is an HCS
 operation awaited through the callback bridge (no thread per call); calls whose synchronous
-part can take long (create, open, close, enumerate) run in a worker thread.
+part can take long run off the loop: create, open and close on the bridge's C threads (which
+never take the GIL), enumerate in a worker thread.
 
 Events: the handle's event callback is registered before anything can happen — atomically
 at create through ``HcsCreateComputeSystemInNamespace`` with ``HCS_CREATE_OPTIONS_1`` where
@@ -16,12 +17,12 @@ whatever really happened).
 Closing (``aclose()`` / ``async with``): new calls fail at once with
 :class:`~aiohcs.operation.HandleClosedError`; tasks waiting on in-flight operations, on
 ``wait()`` or on event iterators are released (operations with ``HandleClosedError``,
-iterators end); then ``HcsCloseComputeSystem`` runs in a worker thread and the ids are
+iterators end); then ``HcsCloseComputeSystem`` runs on a bridge thread and the ids are
 dropped. Closing never stops the system (unless its configuration sets
 ``ShouldTerminateOnLastHandleClosed``).
 
 A system that is garbage-collected without being closed emits ``ResourceWarning``; its
-finalizer stops its events at once and has a worker thread close the handle (never the
+finalizer stops its events at once and has a bridge thread close the handle (never the
 thread running the finalizer, which is often the loop's). At interpreter shutdown the handle
 is left to the OS.
 
@@ -34,7 +35,6 @@ the system itself may still come into existence (open it by id, or use
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -42,13 +42,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
 
-from aiohcs._bridge import current_bridge
+from aiohcs._bridge import CALL_CREATE_SYSTEM, CALL_CREATE_SYSTEM_PLAIN, current_bridge
 from aiohcs._documents import coerce_document, document_text, parse_model, parse_model_list
-from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle, open_system
+from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
 from aiohcs.errors import HcsError
 from aiohcs.events import Event, EventStream, SystemExited
-from aiohcs.operation import HandleClosedError, run_operation
+from aiohcs.operation import HandleClosedError, NativeStart, run_operation
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -99,12 +99,13 @@ class ComputeSystem(HandleOwner):
         """
         if config is None:
             raise TypeError("config must not be None")
+        bridge = current_bridge()
+        await bridge.admit()
         document = document_text(config, "ComputeSystem", argument="config")
         assert document is not None
         with_options = export_available("HcsCreateComputeSystemInNamespace")
         if namespace is not None and not with_options:
             require_export("HcsCreateComputeSystemInNamespace")
-        bridge = current_bridge()
         try:
             pending = await _create_handle(bridge, id, document, namespace, with_options)
         except HcsError as exc:
@@ -127,9 +128,8 @@ class ComputeSystem(HandleOwner):
         """
         if namespace is not None:
             require_export("HcsOpenComputeSystemInNamespace")
-        do_open = functools.partial(open_system, to_wide(id), to_wide(namespace))
         async with PendingHandle(SYSTEM, current_bridge()) as pending:
-            await pending.open(do_open, operation="Open", system_id=id)
+            await pending.open_native((to_wide(id), ffi.NULL, to_wide(namespace)), system_id=id)
         system = cls(_id=id, _namespace=namespace, _pending=pending)
         await system._check_missed_exit()
         return system
@@ -415,29 +415,14 @@ async def _create_handle(
     HcsCreateComputeSystemInNamespace (HCS_CREATE_OPTIONS_1); otherwise right after
     HcsCreateComputeSystem returns, in the same worker-thread call.
     """
-    w_id, w_config, w_namespace = to_wide(id), to_wide(document), to_wide(namespace)
+    texts = (to_wide(id), to_wide(document), to_wide(namespace))
     async with PendingHandle(SYSTEM, bridge) as pending:
-        if with_options:
-            options = ffi.new("HCS_CREATE_OPTIONS_1 *")
-            lib.aiohcs_init_create_options(options, pending.hub.id)
-            options_ptr = ffi.cast("const HCS_CREATE_OPTIONS *", options)
-
-            def start(op: Any) -> int:
-                hr: int = lib.HcsCreateComputeSystemInNamespace(
-                    w_namespace, w_id, w_config, op, options_ptr, pending.out
-                )
-                return hr
-
-        else:
-
-            def start(op: Any) -> int:
-                hr: int = lib.HcsCreateComputeSystem(w_id, w_config, op, ffi.NULL, pending.out)
-                if hr >= 0:
-                    # Register at once: events from here on are queued for this loop.
-                    pending.register()
-                return hr
-
-        await run_operation(start, operation="Create", system_id=id, in_thread=True)
+        # On a bridge thread: HcsCreateComputeSystemInNamespace registers the callback
+        # through HCS_CREATE_OPTIONS_1; HcsCreateComputeSystem is followed at once by
+        # HcsSetComputeSystemCallback (events from then on are queued for this loop).
+        kind = CALL_CREATE_SYSTEM if with_options else CALL_CREATE_SYSTEM_PLAIN
+        start = NativeStart(kind, texts, pending.hub.id, pending.take_call)
+        await run_operation(start, operation="Create", system_id=id)
         pending.check_registered(system_id=id)
     return pending
 

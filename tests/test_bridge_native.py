@@ -4,6 +4,7 @@ A small C driver links aiohcs/_native/bridge.c against fake HCS functions (opera
 carry a result, a document and pipe handles; counters for closes and frees). Producer
 threads invoke the bridge's completion and event callbacks as HCS threads would (and post
 items as worker threads do; some ids are one-shot), while
+native calls (create/open/close on the bridge's own threads) are submitted for ids as well;
 consumer threads wait on each queue's wake socket, drain it (one queue by polling: waiting
 in the bridge for items, taking a few at a time), release the items, and free queues in the
 middle of the traffic (a loop shutting down). The driver then checks that
@@ -69,6 +70,23 @@ HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM s, HCS_EVENT_OPTIONS o, co
 HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS p, HCS_EVENT_OPTIONS o, void *c,
                                      HCS_EVENT_CALLBACK cb)
 { (void)p; (void)o; (void)c; (void)cb; return 0; }
+/* Systems for the native calls: an id starting with 'x' fails synchronously. */
+static atomic_long systems_made, systems_closed, processes_closed;
+static HCS_SYSTEM make_system(void)
+{ atomic_fetch_add(&systems_made, 1); return (HCS_SYSTEM)malloc(1); }
+HRESULT WINAPI HcsCreateComputeSystem(PCWSTR id, PCWSTR cfg, HCS_OPERATION op,
+                                      const SECURITY_DESCRIPTOR *sd, HCS_SYSTEM *out)
+{ (void)cfg; (void)sd; if (id[0] == u'x') { op->result = (int32_t)0x80370109u; return op->result; }
+  *out = make_system(); HcsCloseOperation(op); return 0; }
+HRESULT WINAPI HcsCreateComputeSystemInNamespace(PCWSTR ns, PCWSTR id, PCWSTR cfg, HCS_OPERATION op,
+                                                 const HCS_CREATE_OPTIONS *o, HCS_SYSTEM *out)
+{ (void)ns; (void)o; return HcsCreateComputeSystem(id, cfg, op, NULL, out); }
+HRESULT WINAPI HcsOpenComputeSystem(PCWSTR id, DWORD access, HCS_SYSTEM *out)
+{ (void)access; if (id[0] == u'x') return (int32_t)0x8037010Fu; *out = make_system(); return 0; }
+HRESULT WINAPI HcsOpenComputeSystemInNamespace(PCWSTR ns, PCWSTR id, DWORD access, HCS_SYSTEM *out)
+{ (void)ns; return HcsOpenComputeSystem(id, access, out); }
+void WINAPI HcsCloseComputeSystem(HCS_SYSTEM s) { free(s); atomic_fetch_add(&systems_closed, 1); }
+void WINAPI HcsCloseProcess(HCS_PROCESS p) { free(p); atomic_fetch_add(&processes_closed, 1); }
 
 /* ---- the test ----------------------------------------------------------------------- */
 #define QUEUES 4
@@ -82,6 +100,7 @@ static uint64_t ids[QUEUES][IDS_PER_QUEUE];
 static atomic_int stop_consumers;
 static atomic_long delivered[QUEUES];
 static atomic_int freed[QUEUES];
+static atomic_long calls_submitted;
 
 static void *producer(void *arg)
 {
@@ -91,8 +110,22 @@ static void *producer(void *arg)
         int q = (int)(rand_r(&seed) % QUEUES), k = (int)(rand_r(&seed) % IDS_PER_QUEUE);
         uint64_t id = ids[q][k];
         if (rand_r(&seed) % 50 == 0) id = 999999999; /* never registered */
-        unsigned what = rand_r(&seed) % 3;
-        if (what == 2) {
+        unsigned what = rand_r(&seed) % 4;
+        if (what == 3) {
+            /* a native call (create, open or close) made for the id on a bridge thread */
+            static const char16_t good[] = u"sys", bad[] = u"xsys";
+            const char16_t *name = rand_r(&seed) % 4 ? good : bad;
+            unsigned kind = 1 + rand_r(&seed) % 5;
+            HCS_OPERATION op = NULL;
+            void *handle = NULL;
+            if (kind <= AIOHCS_CALL_CREATE_SYSTEM_PLAIN) op = HcsCreateOperation(NULL, NULL);
+            if (kind == AIOHCS_CALL_CLOSE_SYSTEM) handle = make_system();
+            if (kind == AIOHCS_CALL_CLOSE_PROCESS) handle = malloc(1);
+            if (!aiohcs_call_submit(kind, rand_r(&seed) % 8 ? id : 0, op, handle, name, u"{}",
+                                    rand_r(&seed) % 2 ? u"ns" : NULL, id))
+                return (void *)1;
+            atomic_fetch_add(&calls_submitted, 1);
+        } else if (what == 2) {
             /* a worker thread reporting a blocking call it made for the id */
             aiohcs_post(id, (int32_t)(rand_r(&seed) % 7));
         } else if (what == 1) {
@@ -127,11 +160,20 @@ static void consume(int q, aiohcs_item *items)
         first = 0;
         for (size_t i = 0; i < n; i++) {
             assert(items[i].payload == NULL || items[i].payload[items[i].payload_length] == 0);
-            assert(items[i].kind != AIOHCS_ITEM_CALL || items[i].payload == NULL);
+            /* posted items carry no payload; native calls only a failure document */
+            assert(items[i].kind != AIOHCS_ITEM_CALL || items[i].payload == NULL ||
+                   (items[i].event_type != 0 && items[i].result < 0));
             if (items[i].flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
                 assert(items[i].process_id == 42);
                 CloseHandle(items[i].std_input); CloseHandle(items[i].std_output);
             }
+            if (items[i].flags & AIOHCS_ITEM_HAS_SYSTEM) {
+                assert(items[i].kind == AIOHCS_ITEM_CALL && items[i].result == 0);
+                HcsCloseComputeSystem((HCS_SYSTEM)items[i].std_input);
+            }
+            if (items[i].kind == AIOHCS_ITEM_CALL && items[i].event_type != 0 &&
+                items[i].event_type <= AIOHCS_CALL_CREATE_SYSTEM_PLAIN && items[i].result < 0)
+                assert(items[i].payload != NULL); /* the failure document */
         }
         aiohcs_items_release(items, n);
         atomic_fetch_add(&delivered[q], (long)n);
@@ -201,7 +243,13 @@ int main(void)
         pthread_create(&prod[i], NULL, producer, (void *)(uintptr_t)(i + 1));
     /* Unregister some ids while traffic flows (operations abandoned by their waiters). */
     for (int k = 0; k < IDS_PER_QUEUE; k += 4) aiohcs_unregister(ids[1][k]);
-    for (int i = 0; i < PRODUCERS; i++) pthread_join(prod[i], NULL);
+    for (int i = 0; i < PRODUCERS; i++) {
+        void *failed = NULL;
+        pthread_join(prod[i], &failed);
+        if (failed != NULL) return 10;
+    }
+    /* Every native call has run (and reported, or released what it produced). */
+    while (aiohcs_calls_pending() != 0) usleep(1000);
     atomic_store(&stop_consumers, 1);
     for (int q = 0; q < QUEUES; q++) pthread_join(cons[q], NULL);
     if (!atomic_load(&freed[0])) aiohcs_queue_free(queues[0]);
@@ -221,6 +269,10 @@ int main(void)
            atomic_load(&handles_closed), atomic_load(&handles_made),
            atomic_load(&delivered[0]), atomic_load(&delivered[1]), atomic_load(&delivered[2]),
            atomic_load(&delivered[3]), aiohcs_registered_count());
+    printf("native calls=%ld systems made=%ld closed=%ld\n", atomic_load(&calls_submitted),
+           atomic_load(&systems_made), atomic_load(&systems_closed));
+    if (atomic_load(&systems_made) != atomic_load(&systems_closed)) return 11;
+    if (atomic_load(&calls_submitted) == 0) return 12;
     if (atomic_load(&double_close) != 0) return 3;
     if (atomic_load(&docs_freed) != atomic_load(&docs_made)) return 4;
     if (atomic_load(&handles_closed) != atomic_load(&handles_made)) return 5;

@@ -120,6 +120,11 @@ static void item_release(aiohcs_item *item)
 {
     free(item->payload);
     item->payload = NULL;
+    if (item->flags & AIOHCS_ITEM_HAS_SYSTEM) {
+        HcsCloseComputeSystem((HCS_SYSTEM)item->std_input);
+        item->std_input = NULL;
+        item->flags &= ~(uint32_t)AIOHCS_ITEM_HAS_SYSTEM;
+    }
     if (item->flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
         void *handles[3] = {item->std_input, item->std_output, item->std_error};
         for (size_t i = 0; i < 3; i++)
@@ -659,4 +664,267 @@ HRESULT aiohcs_set_process_callback(HCS_PROCESS process, uint64_t id)
 {
     return HcsSetProcessCallback(process, HcsEventOptionNone, (void *)(uintptr_t)id,
                                  aiohcs_event_callback);
+}
+
+/* ---- native calls: blocking HCS calls on the bridge's own threads ------------------- */
+
+typedef struct native_call {
+    struct native_call *next;
+    uint32_t kind;
+    uint64_t post_id;
+    HCS_OPERATION operation;
+    void *handle;
+    char16_t *text[3];
+    uint64_t callback_id;
+} native_call;
+
+static char16_t *text_copy(const char16_t *text, int *failed)
+{
+    if (text == NULL)
+        return NULL;
+    size_t n = 0;
+    while (text[n] != 0)
+        n++;
+    char16_t *copy = malloc((n + 1) * sizeof *copy);
+    if (copy == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+    memcpy(copy, text, (n + 1) * sizeof *copy);
+    return copy;
+}
+
+static void call_free(native_call *call)
+{
+    for (size_t i = 0; i < 3; i++)
+        free(call->text[i]);
+    free(call);
+}
+
+/* A synchronous failure: the operation's result document becomes the item's payload and
+ * the operation is closed (no callback comes for it). */
+static void take_failure(HCS_OPERATION operation, aiohcs_item *item)
+{
+    PWSTR document = NULL;
+    HcsGetOperationResult(operation, &document);
+    copy_payload(item, (const char16_t *)document);
+    if (document != NULL)
+        LocalFree(document);
+    HcsCloseOperation(operation);
+}
+
+static void call_run(native_call *call)
+{
+    aiohcs_item item;
+    memset(&item, 0, sizeof item);
+    item.id = call->post_id;
+    item.kind = AIOHCS_ITEM_CALL;
+    item.event_type = call->kind;
+    const WCHAR *t0 = (const WCHAR *)call->text[0], *t1 = (const WCHAR *)call->text[1],
+                *t2 = (const WCHAR *)call->text[2];
+    void *context = (void *)(uintptr_t)call->callback_id;
+    HCS_SYSTEM system = NULL;
+    switch (call->kind) {
+    case AIOHCS_CALL_CREATE_SYSTEM: {
+        HCS_CREATE_OPTIONS_1 options;
+        aiohcs_init_create_options(&options, call->callback_id);
+        item.result = HcsCreateComputeSystemInNamespace(
+            t2, t0, t1, call->operation, (const HCS_CREATE_OPTIONS *)&options, &system);
+        break;
+    }
+    case AIOHCS_CALL_CREATE_SYSTEM_PLAIN:
+        item.result = HcsCreateComputeSystem(t0, t1, call->operation, NULL, &system);
+        if (item.result >= 0 && system != NULL)
+            item.callback_result =
+                HcsSetComputeSystemCallback(system, HcsEventOptionNone, context, aiohcs_event_callback);
+        break;
+    case AIOHCS_CALL_OPEN_SYSTEM:
+        item.result = t2 != NULL ? HcsOpenComputeSystemInNamespace(t2, t0, GENERIC_ALL, &system)
+                                 : HcsOpenComputeSystem(t0, GENERIC_ALL, &system);
+        if (item.result >= 0 && system != NULL)
+            item.callback_result =
+                HcsSetComputeSystemCallback(system, HcsEventOptionNone, context, aiohcs_event_callback);
+        break;
+    case AIOHCS_CALL_CLOSE_SYSTEM:
+        HcsCloseComputeSystem((HCS_SYSTEM)call->handle);
+        break;
+    case AIOHCS_CALL_CLOSE_PROCESS:
+        HcsCloseProcess((HCS_PROCESS)call->handle);
+        break;
+    default:
+        item.result = (int32_t)0x80070057; /* E_INVALIDARG */
+        break;
+    }
+    if ((call->kind == AIOHCS_CALL_CREATE_SYSTEM || call->kind == AIOHCS_CALL_CREATE_SYSTEM_PLAIN) &&
+        item.result < 0)
+        take_failure(call->operation, &item);
+    if (system != NULL) {
+        item.flags |= AIOHCS_ITEM_HAS_SYSTEM;
+        item.std_input = system;
+    }
+    item.timestamp_ns = aiohcs_now_ns();
+    call_free(call);
+    if (item.id == 0 || !deliver(&item))
+        item_release(&item);
+}
+
+#ifdef _WIN32
+static volatile LONG calls_pending;
+
+static void CALLBACK call_thread(PTP_CALLBACK_INSTANCE instance, void *context)
+{
+    (void)instance;
+    call_run(context);
+    InterlockedDecrement(&calls_pending);
+}
+
+static int call_queue(native_call *call)
+{
+    InterlockedIncrement(&calls_pending);
+    if (TrySubmitThreadpoolCallback(call_thread, call, NULL))
+        return 1;
+    InterlockedDecrement(&calls_pending);
+    return 0;
+}
+
+size_t aiohcs_calls_pending(void)
+{
+    return (size_t)InterlockedCompareExchange(&calls_pending, 0, 0);
+}
+#else
+/* A small pool: threads start on demand (up to CALL_THREADS) and end after CALL_IDLE_S
+ * seconds without work. After fork() the child starts with an empty pool. */
+#define CALL_THREADS 64
+#define CALL_IDLE_S 10
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    native_call *head, *tail;
+    size_t queued;  /* calls in the list */
+    size_t running; /* calls taken by a thread, not yet done */
+    int threads;
+    int idle;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0};
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_after_fork_in_child(void)
+{
+    /* Only this thread exists now; the parent's calls are the parent's business. */
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.work, NULL);
+    pool.head = pool.tail = NULL;
+    pool.queued = pool.running = 0;
+    pool.threads = pool.idle = 0;
+}
+
+static void pool_init_once(void)
+{
+    pthread_atfork(NULL, NULL, pool_after_fork_in_child);
+}
+
+static void *call_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.lock);
+    for (;;) {
+        while (pool.head == NULL) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += CALL_IDLE_S;
+            pool.idle++;
+            int rc = pthread_cond_timedwait(&pool.work, &pool.lock, &until);
+            pool.idle--;
+            if (rc == ETIMEDOUT && pool.head == NULL) {
+                pool.threads--;
+                pthread_mutex_unlock(&pool.lock);
+                return NULL;
+            }
+        }
+        native_call *call = pool.head;
+        pool.head = call->next;
+        if (pool.head == NULL)
+            pool.tail = NULL;
+        pool.queued--;
+        pool.running++;
+        pthread_mutex_unlock(&pool.lock);
+        call_run(call);
+        pthread_mutex_lock(&pool.lock);
+        pool.running--;
+    }
+}
+
+static int call_queue(native_call *call)
+{
+    pthread_once(&pool_once, pool_init_once);
+    pthread_mutex_lock(&pool.lock);
+    call->next = NULL;
+    if (pool.tail != NULL)
+        pool.tail->next = call;
+    else
+        pool.head = call;
+    pool.tail = call;
+    pool.queued++;
+    int ok = 1;
+    if (pool.queued > (size_t)pool.idle && pool.threads < CALL_THREADS) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        int started = pthread_attr_init(&attr) == 0;
+        if (started) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            started = pthread_create(&thread, &attr, call_thread, NULL) == 0;
+            pthread_attr_destroy(&attr);
+        }
+        if (started) {
+            pool.threads++;
+        } else if (pool.threads == 0) {
+            /* Nobody would ever run it: take it back. */
+            native_call **link = &pool.head;
+            native_call *prev = NULL;
+            while (*link != call) {
+                prev = *link;
+                link = &(*link)->next;
+            }
+            *link = NULL;
+            pool.tail = prev;
+            pool.queued--;
+            ok = 0;
+        }
+    }
+    if (ok)
+        pthread_cond_signal(&pool.work);
+    pthread_mutex_unlock(&pool.lock);
+    return ok;
+}
+
+size_t aiohcs_calls_pending(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    size_t n = pool.queued + pool.running;
+    pthread_mutex_unlock(&pool.lock);
+    return n;
+}
+#endif
+
+int aiohcs_call_submit(uint32_t kind, uint64_t post_id, HCS_OPERATION operation, void *handle,
+                       const char16_t *text0, const char16_t *text1, const char16_t *text2,
+                       uint64_t callback_id)
+{
+    native_call *call = calloc(1, sizeof *call);
+    if (call == NULL)
+        return 0;
+    int failed = 0;
+    call->kind = kind;
+    call->post_id = post_id;
+    call->operation = operation;
+    call->handle = handle;
+    call->callback_id = callback_id;
+    call->text[0] = text_copy(text0, &failed);
+    call->text[1] = text_copy(text1, &failed);
+    call->text[2] = text_copy(text2, &failed);
+    if (failed || !call_queue(call)) {
+        call_free(call);
+        return 0;
+    }
+    return 1;
 }
