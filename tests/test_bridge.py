@@ -610,3 +610,56 @@ def test_the_worker_pool_works_in_a_forked_child() -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+async def test_admission_lets_a_budget_of_costly_calls_begin_per_turn() -> None:
+    bridge = current_bridge()
+    admitted: list[int] = []
+
+    async def one(i: int) -> None:
+        await bridge.admit()
+        admitted.append(i)
+
+    seen: list[int] = []
+    async with anyio.create_task_group() as tg:
+        for i in range(40):
+            tg.start_soon(one, i)
+        while len(admitted) < 40:
+            await anyio.lowlevel.checkpoint()
+            seen.append(len(admitted))
+    assert sorted(admitted) == list(range(40))
+    # Calls admitted between two of this task's turns: a budget per turn (trio runs the
+    # tasks of a batch in random order, so an observer may see parts of two turns).
+    steps = [b - a for a, b in zip([0, *seen], seen, strict=False)]
+    assert max(steps) <= 2 * _bridge._ADMIT_BUDGET < 40
+    assert len(seen) >= 3  # 40 calls took at least three turns
+
+
+async def test_a_call_cancelled_while_waiting_for_admission_leaves_the_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bridge = current_bridge()
+    admitted: list[int] = []
+
+    async def one(i: int) -> None:
+        await bridge.admit()
+        admitted.append(i)
+
+    monkeypatch.setattr(_bridge, "_ADMIT_BUDGET", 0)  # no turn has room: everyone waits
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            while bridge._admit_left:
+                await bridge.admit()
+            tg.start_soon(one, 1000)
+            tg.start_soon(one, 1001)
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+            assert len(bridge._admit_waiting) == 2
+            scope.cancel()
+    assert admitted == []
+    assert not bridge._admit_waiting
+    monkeypatch.undo()
+    # Later calls are admitted as usual.
+    with anyio.fail_after(5):
+        for _ in range(3 * _bridge._ADMIT_BUDGET):
+            await bridge.admit()
