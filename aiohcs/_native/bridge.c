@@ -186,9 +186,9 @@ static int queue_reserve(aiohcs_queue *q)
     return 1;
 }
 
-size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max)
+/* Moves up to max items out of the queue; called with q->lock held. */
+static size_t take_items(aiohcs_queue *q, aiohcs_item *items, size_t max)
 {
-    LOCK(&q->lock);
     size_t n = q->count < max ? q->count : max;
     for (size_t i = 0; i < n; i++)
         items[i] = q->ring[(q->head + i) & (q->capacity - 1)];
@@ -196,6 +196,13 @@ size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max)
         q->head = (q->head + n) & (q->capacity - 1);
         q->count -= n;
     }
+    return n;
+}
+
+size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max)
+{
+    LOCK(&q->lock);
+    size_t n = take_items(q, items, max);
     UNLOCK(&q->lock);
     return n;
 }
@@ -278,13 +285,7 @@ size_t aiohcs_queue_poll(aiohcs_queue *q, uint64_t read_socket, aiohcs_item *ite
     LOCK(&q->lock);
     if (q->count == 0 && timeout_ns > 0)
         wait_for_items(q, aiohcs_now_ns() + timeout_ns);
-    size_t n = q->count < max ? q->count : max;
-    for (size_t i = 0; i < n; i++)
-        items[i] = q->ring[(q->head + i) & (q->capacity - 1)];
-    if (n > 0) {
-        q->head = (q->head + n) & (q->capacity - 1);
-        q->count -= n;
-    }
+    size_t n = take_items(q, items, max);
     /* Items that arrived while this thread polled came without a wake byte: announce the
      * ones it leaves behind (a spare byte only costs the loop an empty drain). */
     int leftover = q->count > 0;
