@@ -486,6 +486,7 @@ class Process(HandleOwner):
     ) -> Process:
         drain_timeout = _check_drain_timeout(drain_timeout)
         engine = resolve_engine(pipe_engine)
+        await current_bridge().admit()  # (a burst of creates begins a few per loop turn)
         want = (
             _wants_pipe(stdin, "stdin"),
             _wants_pipe(stdout, "stdout"),
