@@ -507,10 +507,10 @@ class _CompletionTime:
     the loop has nothing else to do, a task that starts one waits for the completion in C
     for a short window (:meth:`LoopBridge.poll`) instead of the loop sleeping in its
     selector until the wake byte comes; it then yields one turn to the loop. The same
-    result sooner, at the price of the loop noticing I/O up to that window later. Where operations take milliseconds (Windows:
-    every call is an RPC) the window stays closed. The time is an exponentially weighted
-    moving average from the start's return to the completion's dispatch, so a busy loop
-    (which dispatches late) closes the window too.
+    result sooner, at the price of the loop noticing I/O up to that window later. Where
+    operations take milliseconds (Windows: every call is an RPC) the window stays closed.
+    The time is an exponentially weighted moving average from the start's return to the
+    completion's dispatch, so a busy loop (which dispatches late) closes the window too.
     """
 
     __slots__ = ("average", "enabled")
