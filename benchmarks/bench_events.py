@@ -77,11 +77,12 @@ async def measure(n: int, backend: str) -> dict[str, list[float]]:
                 waiter[0] = None
                 event.set()
 
-        @ffi.callback("HCS_EVENT_CALLBACK")
-        def callback(event: Any, context: Any) -> None:
+        def on_event(event: Any, context: Any) -> None:
             if event.EventData != ffi.NULL:
                 ffi.string(event.EventData)
             notify(fire)
+
+        callback = ffi.callback("HCS_EVENT_CALLBACK", on_event)
 
         check(lib.HcsSetComputeSystemCallback(handle[0], 0, ffi.NULL, callback))
         try:
