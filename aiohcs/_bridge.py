@@ -99,6 +99,10 @@ class BridgeClosedError(RuntimeError):
     """The event loop this object belongs to has shut down (its bridge is closed)."""
 
 
+class NoThreadError(RuntimeError):
+    """No bridge thread could be started for a native call (the call was not made)."""
+
+
 class ProcessInfo(NamedTuple):
     """HCS_PROCESS_INFORMATION of a CreateProcess/GetProcessInfo completion.
 
@@ -165,8 +169,13 @@ def close_detached(kind: int, handle: Any) -> None:
     Nobody waits for it; from any thread (finalizers, shutdown paths).
     """
     if not lib.aiohcs_call_submit(kind, 0, ffi.NULL, handle, ffi.NULL, ffi.NULL, ffi.NULL, 0):
-        close = lib.HcsCloseComputeSystem if kind == CALL_CLOSE_SYSTEM else lib.HcsCloseProcess
-        run_detached(close, handle)
+        _close_in_worker(kind, handle)
+
+
+def _close_in_worker(kind: int, handle: Any) -> None:
+    """The close of :func:`close_detached` when no bridge thread can take it."""
+    close = lib.HcsCloseComputeSystem if kind == CALL_CLOSE_SYSTEM else lib.HcsCloseProcess
+    run_detached(close, handle)
 
 
 def release_handle(item: Item) -> None:
@@ -602,22 +611,6 @@ class LoopBridge:
             self._shutdown()
 
 
-class _Admitted:
-    """A task waiting in :meth:`LoopBridge.admit` (woken by a refill of the budget)."""
-
-    __slots__ = ("_sleeper", "admitted")
-
-    def __init__(self, bridge: LoopBridge) -> None:
-        self._sleeper = Sleeper(bridge)
-        self.admitted = False
-
-    async def _sleep(self) -> None:
-        await self._sleeper._sleep()
-
-    def _wake(self) -> None:
-        self._sleeper._wake()
-
-
 def _drop_jobs(jobs: list[_Job]) -> None:
     """The loop shuts down with jobs not yet handed to a thread.
 
@@ -694,6 +687,16 @@ class Sleeper:
             bridge._trio.reschedule(parked)
 
 
+class _Admitted(Sleeper):
+    """A task waiting in :meth:`LoopBridge.admit` (woken by a refill of the budget)."""
+
+    __slots__ = ("admitted",)
+
+    def __init__(self, bridge: LoopBridge) -> None:
+        super().__init__(bridge)
+        self.admitted = False
+
+
 class _CallWaiter(Sleeper):
     """The target of one :func:`run_sync` or :func:`run_native` call.
 
@@ -738,33 +741,32 @@ def run_detached(fn: Callable[..., Any], *args: Any) -> None:
     workers.submit(_run_detached, fn, args)
 
 
-async def run_sync_to_end(fn: Callable[..., Any], *args: Any) -> None:
-    """Run ``fn(*args)`` in a worker thread, also while the event loop shuts down.
-
-    For calls that must happen whatever becomes of the loop, such as closing a handle: it
-    waits for the call like :func:`run_sync` (and raises its error); on a loop whose bridge
-    has shut down (tasks cancelled by ``asyncio.run`` at its end, ...) the call is handed
-    to a worker thread and not waited for.
-    """
-    try:
-        bridge = current_bridge()
-    except BridgeClosedError:
-        bridge = None
-    if bridge is None or bridge.closed:
-        run_detached(fn, *args)
-        await anyio.lowlevel.checkpoint()
-        return
-    # If the bridge shuts down meanwhile, the job runs all the same (see _drop_jobs).
-    with contextlib.suppress(BridgeClosedError):
-        await run_sync(fn, *args)
-
-
 def _call_job(waiter: _CallWaiter, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         waiter.value = fn(*args)
     except BaseException as exc:  # handed to the waiting task
         waiter.error = exc
     lib.aiohcs_post(waiter.id, 0)
+
+
+async def _posted_call(
+    submit: Callable[[_CallWaiter], None],
+) -> tuple[_CallWaiter, BaseException | None]:
+    """Register a waiter, ``submit(waiter)`` a call that posts to it, wait for the post.
+
+    The wait lasts until the call has reported, whatever cancels the caller meanwhile; that
+    cancellation is returned for the caller to raise once it has dealt with the outcome.
+    """
+    bridge = current_bridge()
+    waiter = _CallWaiter(bridge)
+    waiter.id = bridge.register(waiter, REGISTER_POSTED)
+    try:
+        submit(waiter)
+    except BaseException:
+        bridge.unregister(waiter.id)
+        raise
+    cancelled = await waiter._sleep_until(lambda: waiter.done)
+    return waiter, cancelled
 
 
 async def run_sync(
@@ -781,15 +783,9 @@ async def run_sync(
     runs in a worker thread and must not raise). Context variables are not copied into
     the thread.
     """
-    bridge = current_bridge()
-    waiter = _CallWaiter(bridge)
-    waiter.id = bridge.register(waiter, REGISTER_POSTED)
-    try:
-        bridge.submit_job(_call_job, waiter, fn, args)
-    except BaseException:
-        bridge.unregister(waiter.id)
-        raise
-    cancelled = await waiter._sleep_until(lambda: waiter.done)
+    waiter, cancelled = await _posted_call(
+        lambda waiter: waiter.bridge.submit_job(_call_job, waiter, fn, args)
+    )
     if cancelled is not None:
         if discard is not None and waiter.error is None:
             workers.submit(discard, waiter.value)
@@ -814,10 +810,10 @@ def submit_native(
 ) -> None:
     """Queue a native call (see ``aiohcs_call_submit`` in bridge.cdef) reporting to ``post_id``.
 
-    Raises RuntimeError if no thread could take it (nothing happened then).
+    Raises :class:`NoThreadError` if no thread could take it (nothing happened then).
     """
     if not lib.aiohcs_call_submit(kind, post_id, operation, handle, *texts, callback_id):
-        raise RuntimeError("aiohcs: cannot start a thread for a blocking HCS call")
+        raise NoThreadError("aiohcs: cannot start a thread for a blocking HCS call")
 
 
 async def run_native(
@@ -835,15 +831,11 @@ async def run_native(
     once a system handle the call produced is closed. The item's ``result`` is the call's
     HRESULT (not raised here); ``handle`` belongs to the caller.
     """
-    bridge = current_bridge()
-    waiter = _CallWaiter(bridge)
-    waiter.id = bridge.register(waiter, REGISTER_POSTED)
-    try:
-        submit_native(kind, waiter.id, handle=handle, texts=texts, callback_id=callback_id)
-    except BaseException:
-        bridge.unregister(waiter.id)
-        raise
-    cancelled = await waiter._sleep_until(lambda: waiter.done)
+    waiter, cancelled = await _posted_call(
+        lambda waiter: submit_native(
+            kind, waiter.id, handle=handle, texts=texts, callback_id=callback_id
+        )
+    )
     item = waiter.item
     if cancelled is not None:
         if item is not None:
@@ -868,8 +860,12 @@ async def close_native(kind: int, handle: Any) -> None:
         close_detached(kind, handle)
         await anyio.lowlevel.checkpoint()
         return
-    with contextlib.suppress(BridgeClosedError):
+    try:
         await run_native(kind, handle=handle)
+    except BridgeClosedError:
+        pass  # (the loop shut down meanwhile: the close was made all the same)
+    except NoThreadError:
+        _close_in_worker(kind, handle)  # (never leave a handle open)
 
 
 class WorkerPool:
