@@ -162,7 +162,7 @@ class PendingHandle:
     def take_call(self, item: Item) -> None:
         """Take the handle a native create/open produced (and its registration's outcome)."""
         if item.handle:
-            self.out[0] = ffi.cast(self.kind.pointer_type[:-2], item.handle)
+            self.out[0] = ffi.cast(ffi.typeof(self.out).item, item.handle)
         self.callback_hr = item.callback_result
 
     def check_registered(self, **ids: Any) -> None:
