@@ -834,3 +834,23 @@ async def test_an_exit_found_by_the_properties_check_has_status_0(
         assert "synthesized" in doc
         assert "0" in doc
         assert "whatever really happened" in doc
+
+
+async def test_close_without_a_bridge_thread_still_closes_the_handle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If no native thread can be started, the close is made by a Python worker instead."""
+    from aiohcs import _bridge, testing
+
+    system = await ComputeSystem.create("nothread", CONTAINER)
+    await system.terminate()
+    assert testing.counts().system_handles == 1
+
+    def no_thread(*args: Any, **kwargs: Any) -> None:
+        raise _bridge.NoThreadError("no thread")
+
+    monkeypatch.setattr(_bridge, "submit_native", no_thread)
+    await system.aclose()
+    with anyio.fail_after(5):
+        while testing.counts().system_handles:
+            await anyio.sleep(0.01)
