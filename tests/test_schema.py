@@ -591,17 +591,5 @@ def test_main_types_have_own_docstrings(name: str) -> None:
     doc = schema.get_type(name).__doc__
     assert doc
     assert not doc.startswith("HCS type")
-    # Never the swagger's description sentences.
-    for release in sorted(_since.RELEASES):
-        path = _schema_dir() / f"hcs-schema-{release}.json"
-        if path.exists():
-            description = (
-                json.loads(path.read_text())["definitions"].get(name, {}).get("description")
-            )
-            assert not description or description not in doc
-
-
-def _schema_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("AIOHCS_SCHEMA_DIR", REPO.parent / "shared" / "hcs" / "schema"))
+    # (That they are never the swagger's description sentences is a property of the
+    # generator: test_schema_generate.py::test_swagger_descriptions_are_not_copied.)
