@@ -232,7 +232,13 @@ assert [s for s, _ in seen_events] == ["w1"]
         setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()",
     ),
     "guides/errors.md:2": Spec(),
-    "guides/errors.md:3": Spec(
+    "guides/errors.md:3": Spec(output=("not sent to HCS: id must not be empty",)),
+    "guides/errors.md:4": Spec(
+        setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()\n"
+        "aiohcs.testing.crash_system(vm)",
+        output=("0x80370106 UnexpectedExit",),
+    ),
+    "guides/errors.md:5": Spec(
         # hcsim refuses the next terminate as a guest might refuse it for a running process.
         setup="system = await started_container()\n"
         "proc = await system.open_process(['sleep', '30'])\n"

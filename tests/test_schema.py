@@ -291,9 +291,12 @@ def test_range_limits_are_inclusive() -> None:
     top = {"Memory": {"SizeInMB": 2**64 - 1}, "Processor": {"Count": 2**32 - 1}}
     cs = ComputeSystem.model_validate({"VirtualMachine": {"ComputeTopology": top}})
     assert cs.to_dict()["VirtualMachine"]["ComputeTopology"] == top
-    assert ResultError(error=-(2**31)).error == -(2**31)
-    with pytest.raises(ValidationError, match="Error"):
-        ResultError(error=2**31)
+    # An HRESULT member takes the signed and the unsigned spelling and holds the unsigned.
+    assert ResultError(error=-(2**31)).error == 2**31
+    assert ResultError(error=2**32 - 1).to_dict() == {"Error": -1}
+    for outside in (2**32, -(2**31) - 1):
+        with pytest.raises(ValidationError, match="Error"):
+            ResultError(error=outside)
 
 
 # --------------------------------------------------------------------------- quirks (11.1, 11.2, 8)
