@@ -566,10 +566,51 @@ def test_create_on_hcsim_says_the_system_ends_with_the_command(configs: Path) ->
     assert result.code == 0
     assert "c1 ends with it" in result.err
     assert "aiohcs script" in result.err
-    help_text = build_parser()._subparsers._group_actions[0].choices["create"].format_help()  # type: ignore[union-attr]
+    (sub,) = [a for a in build_parser()._actions if a.dest == "command"]
+    assert isinstance(sub.choices, dict)
+    help_text = sub.choices["create"].format_help()
     assert "outlives the command" in help_text
     assert "On hcsim" in help_text
     # In a script the system stays for the next lines: no note there.
     in_script = script(configs, f"create c2 {configs / 'c.json'}\nkill c2\n")
     assert in_script.code == 0
     assert "ends with it" not in in_script.err
+
+
+# ---------------------------------------------------------------- issue 11, item 12: the demo
+
+_SAVE_LINE = re.compile(r"save   -> (?P<path>.+\.vmrs) \((?P<size>\d+) bytes, (?P<fate>[^)]*)\)$")
+
+
+def _saved(out: str) -> list[re.Match[str]]:
+    matches = [m for line in out.splitlines() if (m := _SAVE_LINE.search(line))]
+    assert len(matches) == 2, out
+    return matches
+
+
+def test_demo_prints_where_the_kept_state_files_are(tmp_path: Path) -> None:
+    target = tmp_path / "states"
+    result = run("demo", "--save-dir", str(target))
+    assert result.code == 0, result.err
+    for match in _saved(result.out):
+        path = Path(match["path"])
+        assert path.is_absolute()
+        assert path.parent == target
+        assert match["fate"] == "kept"
+        assert path.stat().st_size == int(match["size"])  # still there, as printed
+    assert "removed" not in result.out
+
+
+def test_demo_says_its_state_files_are_temporary() -> None:
+    result = run("demo")
+    assert result.code == 0, result.err
+    saved = _saved(result.out)
+    directories = {Path(m["path"]).parent for m in saved}
+    assert len(directories) == 1
+    (directory,) = directories
+    for match in saved:
+        assert Path(match["path"]).is_absolute()
+        assert match["fate"] == "temporary: removed when the demo ends"
+        assert not Path(match["path"]).exists()  # as it said
+    assert f"removed {directory} (keep the state files with --save-dir DIR)" in result.out
+    assert f"restore -> Running (from {saved[1]['path']})" in result.out

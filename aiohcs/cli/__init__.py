@@ -295,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="event loop to run on (default: asyncio)",
     )
+    p.add_argument(
+        "--save-dir",
+        metavar="DIR",
+        default=None,
+        help="write the saved state files to DIR and keep them (default: a temporary "
+        "directory, removed when the demo ends)",
+    )
     return parser
 
 
@@ -379,7 +386,9 @@ def _main(argv: Sequence[str] | None, out: Output) -> int:
     if args.command == "demo":
         from aiohcs.cli.demo import run_demo
 
-        return run_demo(backend=args.demo_backend or args.backend, out=out.out)
+        return run_demo(
+            backend=args.demo_backend or args.backend, out=out.out, save_dir=args.save_dir
+        )
     if args.command == "script":
         from aiohcs.cli._script import run_script
 
