@@ -4,7 +4,8 @@ Every public call that takes a document accepts a model, a mapping or JSON text;
 validated as its :mod:`aiohcs.schema` type before anything reaches HCS (a failure raises
 :class:`~aiohcs.errors.InvalidDocumentError` naming the JSON path of the bad member) and
 serialized with unknown (extension) members kept. A document nested more than
-:data:`MAX_DEPTH` levels deep (objects and arrays) is refused the same way, whatever its
+:data:`MAX_DEPTH` levels deep (objects and arrays), or with a string HCS cannot take (a NUL
+character, where HCS would cut it; a lone surrogate), is refused the same way, whatever its
 type. Returned documents are parsed into models.
 
 The models (and pydantic) load on the first call that needs them, not at ``import aiohcs``.
@@ -35,6 +36,10 @@ __all__ = [
 #: stop somewhere). Deeper documents raise InvalidDocumentError before reaching HCS.
 MAX_DEPTH: Final = 64
 
+# A \u0000 escape that is not an escaped backslash followed by "u0000".
+_NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+# A \uD800-\uDFFF escape: a surrogate, which must be half of a pair.
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 # A JSON string (with its escapes) or one bracket: what the depth scan looks at.
 _STRING_OR_BRACKET: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
@@ -120,10 +125,20 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def _check_depth(text: str, type_name: str, argument: str | None) -> str:
+def _check_text(text: str, type_name: str, argument: str | None) -> str:
+    """``text`` if HCS can take it: not too deep, no NUL in a string."""
     # (A document deeper than MAX_DEPTH has more than 2 * MAX_DEPTH brackets.)
     if len(text) > 2 * MAX_DEPTH and _depth(text) > MAX_DEPTH:
         raise _too_deep(type_name, argument)
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        problem = "a string contains a NUL character (HCS strings end at the first NUL)"
+        raise InvalidDocumentError(type_name, [("", problem)], argument=argument)
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(json.loads(text), ensure_ascii=False).encode("utf-16-le")
+        except UnicodeEncodeError:
+            problem = "a string contains a lone surrogate (HCS strings are UTF-16)"
+            raise InvalidDocumentError(type_name, [("", problem)], argument=argument) from None
     return text
 
 
@@ -140,7 +155,7 @@ def document_text(value: Any, type_name: str, *, argument: str | None = None) ->
         if "depth" in str(exc):
             raise _too_deep(type_name, argument) from None
         raise InvalidDocumentError(type_name, [("", str(exc))], argument=argument) from None
-    return _check_depth(text, type_name, argument)
+    return _check_text(text, type_name, argument)
 
 
 def object_text(value: Any, *, argument: str) -> str | None:
@@ -175,7 +190,7 @@ def object_text(value: Any, *, argument: str) -> str | None:
         if isinstance(exc, InvalidDocumentError | InvalidArgumentTypeError):
             raise
         raise InvalidDocumentError(what, [("", str(exc))], argument=argument) from None
-    return _check_depth(text, what, argument)
+    return _check_text(text, what, argument)
 
 
 def parse_model(document: str | None, type_name: str) -> Any:

@@ -91,6 +91,8 @@ _WITH_SURROGATE = st.text(max_size=8).map(lambda t: t + "\ud800" + t)
 _DEEP_MAPPING = st.integers(min_value=MAX_DEPTH + 1, max_value=6000).map(
     lambda n: {**CONTAINER, "Extension": deep(n)}
 )
+#: A string member HCS would cut short, or cannot take at all (UTF-16 has no lone surrogates).
+_BAD_STRING_MEMBER = (_WITH_NUL | _WITH_SURROGATE).map(lambda t: {**CONTAINER, "Owner": t})
 _DEEP_TEXT = st.integers(min_value=MAX_DEPTH + 1, max_value=3000).map(
     lambda n: '{"Extension": ' + "[" * n + "]" * n + "}"
 )
@@ -108,6 +110,7 @@ DOCUMENT_JUNK = st.one_of(
     st.text(max_size=12).filter(lambda t: not _is_json_object(t)),
     _DEEP_MAPPING,
     _DEEP_TEXT,
+    _BAD_STRING_MEMBER,
 )
 #: Not a usable path (a str not starting with "{" is one; so save gets no text junk).
 PATH_JUNK = st.one_of(
@@ -207,6 +210,22 @@ async def test_a_deeply_nested_config_is_an_invalid_document(depth: int) -> None
         await ComputeSystem.create("deep", {**CONTAINER, "Extension": deep(depth)})
     assert info.value.argument == "config"
     assert f"nested more than {MAX_DEPTH} levels deep" in str(info.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("owner", ["a\0b", "\0"])
+async def test_a_nul_in_a_document_string_is_refused(owner: str) -> None:
+    # (JSON can carry it as \u0000, but HCS strings end at the first NUL: "a\0b" became "a".)
+    with tripwire(), pytest.raises(InvalidDocumentError, match="NUL"):
+        await ComputeSystem.create("nul", {**CONTAINER, "Owner": owner})
+
+
+@pytest.mark.anyio
+async def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    config = {**CONTAINER, "Owner": "a\\u0000"}
+    async with await ComputeSystem.create("not-nul", config) as system:
+        assert (await system.properties()).owner == "a\\u0000"
+        await system.terminate()
 
 
 @pytest.mark.anyio
