@@ -279,6 +279,17 @@ async def test_events_on_a_closed_handle_raise() -> None:
         system.events()
 
 
+@pytest.mark.anyio
+async def test_process_events_on_a_closed_handle_raise() -> None:
+    async with await ComputeSystem.create("pev", CONTAINER) as system:
+        await system.start()
+        proc = await system.open_process(["true"], stdin=None, stdout=None, stderr=None)
+        await proc.aclose()
+        with pytest.raises(HandleClosedError):
+            proc.events()
+        await system.terminate()
+
+
 def test_help_shows_no_inherited_init_docstring() -> None:
     text = pydoc.plain(pydoc.render_doc(ComputeSystem))
     assert "Take over the handle" not in text
