@@ -119,6 +119,16 @@ PATH_JUNK = st.one_of(
 
 Call = Callable[[ComputeSystem, Any], Awaitable[object]]
 
+
+def _sync(function: Callable[..., object], *args: Any, **kwargs: Any) -> Awaitable[object]:
+    """A synchronous call (the testing API) as an awaitable, called when awaited."""
+
+    async def call() -> object:
+        return function(*args, **kwargs)
+
+    return call()
+
+
 ENTRIES: dict[str, tuple[st.SearchStrategy[Any], Call]] = {
     "create id": (ID_JUNK, lambda s, j: ComputeSystem.create(j, CONTAINER)),
     "create config": (DOCUMENT_JUNK | st.none(), lambda s, j: ComputeSystem.create("x", j)),
@@ -159,6 +169,17 @@ ENTRIES: dict[str, tuple[st.SearchStrategy[Any], Call]] = {
         lambda s, j: modify_service_settings(j),
     ),
     "submit_wer_report": (DOCUMENT_JUNK | st.none(), lambda s, j: submit_wer_report(j)),
+    "testing.crash_system": (ID_JUNK, lambda s, j: _sync(testing.crash_system, j)),
+    "testing.guest_shutdown namespace": (
+        NAME_JUNK,
+        lambda s, j: _sync(testing.guest_shutdown, "target", namespace=j),
+    ),
+    "testing.raise_system_event": (
+        _NUMBERS.filter(lambda n: not (isinstance(n, int) and 0 <= n <= 0xFFFFFFFF)),
+        lambda s, j: _sync(testing.raise_system_event, s, j),
+    ),
+    "testing.fail_next": (ID_JUNK, lambda s, j: _sync(testing.fail_next, j, TRIPWIRE)),
+    "testing.delay": (ID_JUNK, lambda s, j: _sync(testing.delay, j, completion_ms=1)),
 }
 
 
