@@ -25,9 +25,11 @@ __all__ = [
     "OPERATION_TYPE_NAMES",
     "AccessDenied",
     "HResult",
+    "HResultValue",
     "HcsError",
     "HcsNotAvailableError",
     "InvalidArgumentError",
+    "InvalidArgumentTypeError",
     "InvalidDocumentError",
     "InvalidJson",
     "InvalidState",
@@ -243,6 +245,46 @@ def hresult_u32(hr: int) -> int:
     return hr & 0xFFFFFFFF
 
 
+class HResultValue(int):
+    """An HRESULT as an unsigned 32-bit number that prints the way errors do: ``0x8037010E``.
+
+    The type of :attr:`HcsError.hresult`, of :attr:`aiohcs.events.SystemExited.hresult` and
+    of the HRESULT members of the schema models (``SystemExitStatus.status``,
+    ``ResultError.error``, ...), which HCS writes as signed numbers. It is an ``int`` (it
+    compares equal to the unsigned value); ``str()``, ``repr()`` and ``f"{value}"`` give the
+    hex form, a format spec formats the number (``f"{value:d}"``).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: int) -> HResultValue:
+        """``value``: the HRESULT, signed (as C and JSON give it) or unsigned."""
+        return super().__new__(cls, hresult_u32(int(value)))
+
+    def __repr__(self) -> str:
+        return f"0x{int(self):08X}"
+
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return int(self).__format__(format_spec) if format_spec else repr(self)
+
+    @property
+    def name(self) -> str:
+        """The symbolic name (``"HCS_E_INVALID_STATE"``), or the hex value if unknown."""
+        return hresult_name(self)
+
+    @property
+    def signed(self) -> int:
+        """The HRESULT as the signed 32-bit number C and HCS's JSON documents use."""
+        return int(self) - 0x100000000 if self & 0x80000000 else int(self)
+
+    @property
+    def failed(self) -> bool:
+        """True for a failure HRESULT (the severity bit is set)."""
+        return bool(self & 0x80000000)
+
+
 def _is_hcs_facility(hr: int) -> bool:
     return bool(hr & 0x80000000) and (hr >> 16) & 0x7FF == _HCS_FACILITY
 
@@ -304,7 +346,7 @@ class HcsError(Exception):
     """An HCS call failed. Base of every HRESULT-derived error, and the catch-all.
 
     Attributes:
-        hresult: the HRESULT as an unsigned 32-bit number.
+        hresult: the HRESULT as an unsigned 32-bit number (an :class:`HResultValue`).
         name: its symbolic name ("HCS_E_INVALID_STATE", "E_ACCESSDENIED", or "0x8007xxxx").
         message: HCS's ErrorMessage if it sent one, else the documented meaning.
         document: the raw failure document as HCS returned it (or None).
@@ -314,7 +356,7 @@ class HcsError(Exception):
         system_id / process_id: the compute system / process concerned, if known.
     """
 
-    hresult: int
+    hresult: int  # an HResultValue
     name: str
     message: str
     document: str | None
@@ -334,7 +376,7 @@ class HcsError(Exception):
         system_id: str | None = None,
         process_id: int | None = None,
     ) -> None:
-        self.hresult = hresult_u32(hresult)
+        self.hresult = HResultValue(hresult)
         self.name = hresult_name(self.hresult)
         if isinstance(document, bytes):
             document = document.decode("utf-8", "replace")
@@ -525,7 +567,17 @@ class HcsNotAvailableError(ImportError):
 class InvalidArgumentError(ValueError):
     """An argument cannot be passed to HCS as it is (e.g. a string with a NUL or a lone surrogate).
 
-    Raised by aiohcs itself before anything reaches HCS.
+    Raised by aiohcs itself before anything reaches HCS. It is the base of every bad-input
+    error of aiohcs: catching it catches :class:`InvalidArgumentTypeError` and
+    :class:`InvalidDocumentError` too.
+    """
+
+
+class InvalidArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has the wrong type (``None`` or an ``int`` where an id string goes, ...).
+
+    Both a :class:`TypeError` and an :class:`InvalidArgumentError`. Raised before anything
+    reaches HCS.
     """
 
 

@@ -25,6 +25,8 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from aiohcs.errors import HResultValue
+
 if TYPE_CHECKING:
     from aiohcs._bridge import Item, LoopBridge
     from aiohcs.schema import CrashReport, ProcessStatus, SystemExitStatus
@@ -159,9 +161,12 @@ class SystemExited(Event):
 
     @property
     def hresult(self) -> int:
-        """SystemExitStatus.Status as an unsigned 32-bit HRESULT (0 when absent)."""
+        """SystemExitStatus.Status as an unsigned HRESULT (0 when absent).
+
+        An :class:`~aiohcs.errors.HResultValue`: it prints as ``0x8037xxxx``, like errors.
+        """
         value = self._field("Status")
-        return value & 0xFFFFFFFF if isinstance(value, int) else 0
+        return HResultValue(value & 0xFFFFFFFF if isinstance(value, int) else 0)
 
     @property
     def attribution(self) -> list[Any]:

@@ -58,7 +58,7 @@ from aiohcs._bridge import (
     submit_native,
 )
 from aiohcs._native import lib, new_document_ptr, take_document
-from aiohcs.errors import HcsError, HResult, error_from_hresult
+from aiohcs.errors import HcsError, HResult, InvalidArgumentTypeError, error_from_hresult
 
 __all__ = [
     "HandleClosedError",
@@ -564,7 +564,7 @@ def to_document(value: Any) -> str | None:
         return text
     if isinstance(value, (Mapping, Sequence)):
         return json.dumps(value, separators=(",", ":"), default=_json_default)
-    raise TypeError(f"cannot make an HCS document from {type(value).__name__}")
+    raise InvalidArgumentTypeError(f"cannot make an HCS document from {type(value).__name__}")
 
 
 def _json_default(value: Any) -> Any:

@@ -846,7 +846,11 @@ class Process(HandleOwner):
     # ---------------------------------------------------------------- exit
 
     def events(self) -> EventStream:
-        """An async iterator over the process's events (ProcessExited, ...), from now on."""
+        """An async iterator over the process's events (ProcessExited, ...), from now on.
+
+        On a closed handle it raises :class:`HandleClosedError`, like every other call.
+        """
+        self._require_handle()
         return self._hub.subscribe()
 
     async def wait(self) -> int:
