@@ -187,6 +187,14 @@ typedef enum {
     SS_CREATING, SS_FAILED, SS_CREATED, SS_RUNNING, SS_PAUSED, SS_TEMPLATE, SS_STOPPED
 } sys_state;
 
+/* A session plat_spawn started for a process of a system (sid = the leader's pid). It is
+ * tracked (and registered with the platform guard) from the spawn until the system's exit
+ * kills its tree, or until its leader has exited and its process group is empty. */
+typedef struct hc_session {
+    int64_t sid;
+    int leader_exited;
+} hc_session;
+
 struct hc_system {
     hc_obj hdr;
     hc_strand work;            /* operations' work, in issue order */
@@ -206,6 +214,10 @@ struct hc_system {
     hj_value *exit_status;     /* SystemExitStatus after exit */
     hc_evh *handles;           /* open HCS_SYSTEM handles */
     hc_proc *procs;            /* processes started in it */
+    hc_session *sess;          /* sessions of its processes that may still have members */
+    size_t nsess, capsess;
+    int prune_posted;          /* a task checks its sessions whose leaders have exited */
+    size_t prune_floor;        /* such sessions the last check found still occupied */
 };
 
 struct hc_sysh {
@@ -443,7 +455,11 @@ void hc_sys_reset_all(void);            /* under lock */
 hj_value *hc_read_saved_state(const char *path, HRESULT *hr);
 
 /* process.c */
-void hc_proc_kill_all(hc_system *s, int sig);  /* under lock */
+/* Sends sig to the process group of every tracked session of s (under lock). */
+void hc_proc_kill_all(hc_system *s, int sig);
+/* Under lock, at the exit of s: its sessions leave it; a pool task kills their whole
+ * trees (plat_kill_sessions, without the lock) and unregisters them from the guard. */
+void hc_proc_sweep_sessions(hc_system *s);
 void hc_proc_free(hc_proc *p);
 void hc_proch_free(hc_proch *h);
 void hc_pipe_free(hc_pipe *p);

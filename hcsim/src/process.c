@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,6 +211,138 @@ static void free_strv(char **v) {
     free(v);
 }
 
+/* ---- sessions ---------------------------------------------------------------------------- */
+/* A tracked session that can no longer hold anything of ours: its leader has exited and
+ * its process group is empty, or the leader's pid now names another process (the kernel
+ * reuses a pid only once no session or group has it as id, so the session is over). */
+static int session_stale(const hc_session *ss) {
+    return ss->leader_exited && plat_pid_exists(ss->sid);
+}
+
+/* Sessions whose leader has exited may still hold background processes (possibly in
+ * other process groups), so only a look at every process tells when they are empty:
+ * once PRUNE_AT of them have gathered in a system, a pool task looks. */
+#define PRUNE_AT 32
+
+static void prune_task(void *arg) { /* a pool task; holds a reference to the system */
+    hc_system *s = arg;
+    hc_lock();
+    size_t n = 0;
+    int64_t *sids = malloc((s->nsess ? s->nsess : 1) * sizeof *sids);
+    for (size_t i = 0; sids && i < s->nsess; i++)
+        if (s->sess[i].leader_exited) sids[n++] = s->sess[i].sid;
+    hc_unlock();
+    unsigned char *alive = calloc(n ? n : 1, 1);
+    if (sids && alive) plat_sessions_alive(sids, n, alive);
+    hc_lock();
+    /* an empty session never fills again: drop it if it is still tracked */
+    for (size_t k = 0; sids && alive && k < n; k++) {
+        if (alive[k]) continue;
+        for (size_t i = 0; i < s->nsess; i++)
+            if (s->sess[i].sid == sids[k] && s->sess[i].leader_exited) {
+                plat_guard_forget(sids[k]);
+                s->sess[i] = s->sess[--s->nsess];
+                break;
+            }
+    }
+    s->prune_posted = 0;
+    s->prune_floor = 0;
+    for (size_t i = 0; i < s->nsess; i++) s->prune_floor += (size_t)s->sess[i].leader_exited;
+    hc_unref(s);
+    hc_unlock();
+    free(sids);
+    free(alive);
+}
+
+static void maybe_post_prune(hc_system *s) { /* under lock */
+    if (s->prune_posted || s->state == SS_STOPPED) return;
+    size_t exited = 0;
+    for (size_t i = 0; i < s->nsess; i++) exited += (size_t)s->sess[i].leader_exited;
+    if (exited < s->prune_floor + PRUNE_AT) return;
+    s->prune_posted = 1;
+    hc_ref(s);
+    hc_pool_post(0, prune_task, s);
+}
+
+/* Drops s's stale sessions (and their guard registrations). Under lock. */
+static void prune_sessions(hc_system *s) {
+    for (size_t i = 0; i < s->nsess;) {
+        if (session_stale(&s->sess[i])) {
+            plat_guard_forget(s->sess[i].sid);
+            s->sess[i] = s->sess[--s->nsess];
+        } else {
+            i++;
+        }
+    }
+}
+
+typedef struct sweep {
+    size_t n;
+    int64_t sids[];
+} sweep;
+
+static void sweep_task(void *arg) { /* a pool task, without the lock */
+    sweep *sw = arg;
+    plat_kill_sessions(sw->sids, sw->n);
+    for (size_t i = 0; i < sw->n; i++) plat_guard_forget(sw->sids[i]);
+    free(sw);
+}
+
+/* Posts the tree kill of n sessions (under lock). */
+static void sweep_post(const int64_t *sids, size_t n) {
+    if (n == 0) return;
+    sweep *sw = malloc(sizeof *sw + n * sizeof *sids);
+    if (!sw) { /* out of memory: at least the process groups, here and now */
+        for (size_t i = 0; i < n; i++) plat_signal_group(sids[i], SIGKILL);
+        return;
+    }
+    sw->n = n;
+    memcpy(sw->sids, sids, n * sizeof *sids);
+    hc_pool_post(0, sweep_task, sw);
+}
+
+void hc_proc_sweep_sessions(hc_system *s) {
+    prune_sessions(s);
+    int64_t *sids = malloc((s->nsess ? s->nsess : 1) * sizeof *sids);
+    for (size_t i = 0; i < s->nsess; i++) {
+        /* Stopped, not killed, here: a killed parent would orphan a child that left the
+         * session, and the tree walk of the task could no longer find it. */
+        if (sids) sids[i] = s->sess[i].sid;
+        plat_signal_group(s->sess[i].sid, sids ? SIGSTOP : SIGKILL);
+    }
+    if (sids) sweep_post(sids, s->nsess);
+    free(sids);
+    s->nsess = 0;
+}
+
+/* Makes room for one more session of s (under lock). 0 or ENOMEM. */
+static int reserve_session(hc_system *s) {
+    if (s->nsess < s->capsess) return 0;
+    size_t nc = s->capsess ? s->capsess * 2 : 4;
+    hc_session *ns = realloc(s->sess, nc * sizeof *ns);
+    if (!ns) return ENOMEM;
+    s->sess = ns;
+    s->capsess = nc;
+    return 0;
+}
+
+/* Tracks the new session sid in s (room reserved; under lock). A stale entry with the
+ * same id elsewhere (the pid was reused) is dropped first, so that no other system
+ * kills the new process. */
+static void add_session(hc_system *s, int64_t sid) {
+    for (hc_system *t = G.table; t; t = t->tnext)
+        for (size_t i = 0; i < t->nsess; i++)
+            if (t->sess[i].sid == sid) {
+                t->sess[i] = t->sess[--t->nsess];
+                break;
+            }
+    if (s->state == SS_STOPPED) { /* exited while the process started: kill its tree */
+        sweep_post(&sid, 1);
+        return;
+    }
+    s->sess[s->nsess++] = (hc_session){sid, 0};
+}
+
 /* ---- create ------------------------------------------------------------------------------ */
 static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
     (void)pid;
@@ -219,6 +352,12 @@ static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
     p->state = PS_EXITED;
     p->exit_code = exit_code;
     G.counts.Processes--;
+    for (size_t i = 0; i < p->sys->nsess; i++)
+        if (p->sys->sess[i].sid == p->pid) {
+            p->sys->sess[i].leader_exited = 1;
+            maybe_post_prune(p->sys);
+            break;
+        }
     hj_value *st = process_status(p);
     hc_event_list_json(p->handles, HcsEventProcessExited, st);
     hj_free(st);
@@ -237,6 +376,18 @@ static HRESULT sys_gate(hc_system *s) {
 static hj_value *fail(HRESULT *hr, HRESULT r, const char *msg) {
     *hr = r;
     return hc_result_error(r, msg);
+}
+
+/* A failure from errno e: the HRESULT it maps to (E_FAIL when none) and a message that
+ * names the cause, e.g. "The process could not be started: Too many open files (errno
+ * 24, EMFILE)." */
+static hj_value *fail_errno(HRESULT *hr, int e, const char *what) {
+    HRESULT mapped = hc_hr_from_errno(e);
+    char msg[256];
+    const char *name = plat_errno_name(e);
+    snprintf(msg, sizeof msg, "%s: %s (errno %d%s%s).", what, plat_strerror(e), e, name ? ", " : "",
+             name ? name : "");
+    return fail(hr, FAILED(mapped) ? mapped : E_FAIL, msg);
 }
 
 hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
@@ -384,25 +535,38 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     plat_spawn_result sr;
     int e = plat_spawn(&so, &sr);
     if (e) {
-        res = fail(&r, hc_hr_from_errno(e), "The process could not be started.");
+        res = fail_errno(&r, e, "The process could not be started");
         goto out;
     }
+    /* From here the guard kills the process's tree if this host process dies. */
+    const char *why = "The process could not be guarded";
+    e = plat_guard_add(sr.pid);
     hc_lock();
-    /* Watched under the lock, so on_exit_cb cannot run before p is published. */
-    hc_ref(p); /* for the exit monitor */
-    e = plat_watch_exit(sr.pid, on_exit_cb, p);
+    if (e == 0) {
+        why = "The process could not be tracked";
+        e = reserve_session(p->sys);
+    }
+    if (e == 0) {
+        why = "The process exit could not be monitored";
+        /* Watched under the lock, so on_exit_cb cannot run before p is published. */
+        hc_ref(p); /* for the exit monitor */
+        e = plat_watch_exit(sr.pid, on_exit_cb, p);
+        if (e) hc_unref(p);
+    }
     if (e) {
-        hc_unref(p);
         hc_unlock();
-        /* its exit cannot be observed: kill and reap it here, close our ends, and fail */
+        /* it cannot be guarded or watched: kill and reap it here, close our ends, fail */
         plat_signal_group(sr.pid, SIGKILL);
         plat_reap(sr.pid, NULL);
+        plat_kill_sessions(&sr.pid, 1); /* anything it started meanwhile */
+        plat_guard_forget(sr.pid);
         int fds[4] = {sr.stdin_fd, sr.stdout_fd, sr.stderr_fd, sr.pty_fd};
         for (int i = 0; i < 4; i++) close_fd(&fds[i]);
-        HRESULT why = hc_hr_from_errno(e);
-        res = fail(&r, FAILED(why) ? why : E_FAIL, "The process exit could not be monitored.");
+        res = fail_errno(&r, e, why);
         goto out;
     }
+    prune_sessions(p->sys);
+    add_session(p->sys, sr.pid);
     p->pid = sr.pid;
     p->fd[0] = sr.stdin_fd;
     p->fd[1] = sr.stdout_fd;
@@ -423,8 +587,7 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     HC_LIST_PUSH(p->sys->procs, p);
     p->in_list = 1;
     G.counts.Processes++;
-    if (p->sys->state == SS_STOPPED) plat_signal_group(p->pid, SIGKILL);
-    else if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, SIGSTOP);
+    if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, SIGSTOP);
     hc_unlock();
 out:
     if (FAILED(r)) {
@@ -686,10 +849,11 @@ HRESULT WINAPI HcsWaitForProcessExit(HCS_PROCESS computeSystem, DWORD timeoutMs,
 
 /* ---- used by systems and reset -------------------------------------------------------------- */
 void hc_proc_kill_all(hc_system *s, int sig) {
-    for (hc_proc *p = s->procs; p; p = p->next) {
-        if (p->state != PS_RUNNING) continue;
-        plat_signal_group(p->pid, sig);
-        if (sig == SIGKILL) plat_signal_group(p->pid, SIGCONT);
+    /* every session, also those whose leader has exited (a background child remains) */
+    prune_sessions(s);
+    for (size_t i = 0; i < s->nsess; i++) {
+        plat_signal_group(s->sess[i].sid, sig);
+        if (sig == SIGKILL) plat_signal_group(s->sess[i].sid, SIGCONT);
     }
 }
 

@@ -288,7 +288,7 @@ TEST(core_process_exit_watch_failure_kills_and_reaps) {
         {ENOMEM, E_OUTOFMEMORY,
          "{\"CommandArgs\":[\"sleep\",\"30\"],\"CreateStdInPipe\":true,"
          "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"},
-        {EMFILE, E_FAIL,
+        {EMFILE, HRESULT_FROM_WIN32(4u) /* ERROR_TOO_MANY_OPEN_FILES */,
          "{\"CommandArgs\":[\"sleep\",\"30\"],\"EmulateConsole\":true,"
          "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}"},
     };
