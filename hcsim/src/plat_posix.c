@@ -475,12 +475,12 @@ int plat_pid_exists(int64_t pid) {
 
 /* ----------------------------------------------------------- process trees */
 
+#ifdef __linux__
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-#ifdef __linux__
 typedef struct proc_row {
     pid_t pid, ppid, sid;
     char state;

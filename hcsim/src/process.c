@@ -874,3 +874,13 @@ hj_value *hc_proc_list(hc_system *s) {
     }
     return arr;
 }
+
+/* Not in a header: how many sessions the system of handle h tracks (tests). */
+size_t hc_tracked_sessions_for_tests(HCS_SYSTEM h);
+size_t hc_tracked_sessions_for_tests(HCS_SYSTEM h) {
+    hc_lock();
+    hc_sysh *sh = hc_sysh_get(h);
+    size_t n = sh ? sh->sys->nsess : 0;
+    hc_unlock();
+    return n;
+}

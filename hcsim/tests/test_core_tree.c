@@ -1,6 +1,7 @@
 /* White-box tests of process trees: the exit of a system ends everything its processes
  * started (a compute system is a job on Windows), found by session and parent links. */
 #include "test_core_util.h"
+#include "plat.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -167,4 +168,48 @@ TEST(core_tree_other_systems_and_running_systems_are_spared) {
     HcsCloseComputeSystem(b);
     HcsimReset();
     CHECK(tc_counts_zero());
+}
+
+/* process.c, not in a header */
+size_t hc_tracked_sessions_for_tests(HCS_SYSTEM h);
+
+TEST(core_tree_empty_sessions_are_forgotten_occupied_ones_kept) {
+    HcsimReset();
+    HCS_SYSTEM s;
+    REQUIRE(tc_create("tree-prune", CFG_TREE, 1, &s) == S_OK);
+    HCS_PROCESS p;
+    long bg = tree_start(s, "sleep 1000 & echo $!", &p, 1);
+    REQUIRE(bg > 1);
+    HcsCloseProcess(p);
+    /* many short processes: their sessions end with them and are dropped in batches */
+    for (int i = 0; i < 70; i++) {
+        HCS_PROCESS_INFORMATION pi;
+        REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"true\"]}", &p, &pi) == S_OK);
+        CHECK(HcsWaitForProcessExit(p, 10000, NULL) == S_OK);
+        HcsCloseProcess(p);
+    }
+    uint64_t t0 = tc_now_ms();
+    while (hc_tracked_sessions_for_tests(s) > 40 && tc_now_ms() - t0 < 5000) tc_sleep_ms(10);
+    size_t tracked = hc_tracked_sessions_for_tests(s);
+    CHECK(tracked >= 1 && tracked <= 40);
+    /* the background child's session was kept: the system's exit still ends it */
+    CHECK(!tree_pid_gone(bg));
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, s, NULL, NULL));
+    CHECK(tree_gone_within_5s(bg));
+    CHECK(hc_tracked_sessions_for_tests(s) == 0);
+    HcsCloseComputeSystem(s);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
+
+TEST(core_tree_session_scan_finds_members_and_its_cost) {
+    /* our own session has members (us); a session id no process can have has none */
+    int64_t sids[2] = {(int64_t)getsid(0), 1 << 30};
+    unsigned char alive[2] = {0, 1};
+    int n = 20;
+    uint64_t t0 = plat_now_ns();
+    for (int i = 0; i < n; i++) plat_sessions_alive(sids, 2, alive);
+    uint64_t ns = plat_now_ns() - t0;
+    CHECK(alive[0] == 1 && alive[1] == 0);
+    fprintf(stderr, "    (one scan of every process: %.0f us)\n", (double)ns / n / 1000.0);
 }
