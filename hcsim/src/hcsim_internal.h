@@ -466,7 +466,12 @@ void hc_pipe_free(hc_pipe *p);
 hj_value *hc_proc_list(hc_system *s);
 hj_value *hc_work_create_process(hc_work *w, HRESULT *hr);
 int hc_cmdline_split(const char *cmd, char ***argv_out); /* count or -1 */
-void hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi); /* under lock */
+/* "<what>: <strerror> (errno <n>, <ENAME>)." into buf, e.g. "The process could not be
+ * started: Too many open files (errno 24, EMFILE)." */
+void hc_errno_text(char *buf, size_t size, const char *what, int e);
+/* Fresh caller handles of p's open streams into pi (under lock). 0, or an errno value
+ * (descriptors or memory exhausted) with no handle created. */
+int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi);
 
 /* service.c */
 void hc_service_reset(void);           /* under lock */

@@ -54,18 +54,26 @@ static hj_value *process_status(hc_proc *p) {
 }
 
 /* ---- pipes ------------------------------------------------------------------------------ */
-static HANDLE new_pipe_handle(hc_proc *p, int stream) { /* under lock */
+static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream);
+/* A new caller handle of stream (NULL when the stream is closed or not requested). On
+ * failure NULL with *err set (an errno value). */
+static HANDLE new_pipe_handle(hc_proc *p, int stream, int *err) { /* under lock */
     if (p->fd[stream] < 0) return NULL;
     int fd = plat_dup(p->fd[stream]);
-    if (fd < 0) return NULL;
+    if (fd < 0) {
+        *err = errno;
+        return NULL;
+    }
     hc_pipe *pp = hc_obj_new(sizeof *pp, K_PIPE);
     if (!pp) {
         plat_close(fd);
+        *err = ENOMEM;
         return NULL;
     }
     if (hc_reg_add(pp, K_PIPE) != 0) {
         plat_close(fd);
         free(pp);
+        *err = ENOMEM;
         return NULL;
     }
     pp->fd = fd;
@@ -78,12 +86,21 @@ static HANDLE new_pipe_handle(hc_proc *p, int stream) { /* under lock */
     return (HANDLE)HC_HANDLE(pp);
 }
 
-void hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
+int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
+    int err = 0;
+    HANDLE h[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3 && !err; i++) h[i] = new_pipe_handle(p, i, &err);
+    if (err) { /* all or nothing: no half set of handles */
+        for (int i = 0; i < 3; i++)
+            if (h[i]) close_pipe_handle(h[i], 0); /* never handed out: no EOF */
+        memset(h, 0, sizeof h);
+    }
     pi->ProcessId = (DWORD)p->pid;
     pi->Reserved = 0;
-    pi->StdInput = new_pipe_handle(p, 0);
-    pi->StdOutput = new_pipe_handle(p, 1);
-    pi->StdError = new_pipe_handle(p, 2);
+    pi->StdInput = h[0];
+    pi->StdOutput = h[1];
+    pi->StdError = h[2];
+    return err;
 }
 
 /* Closes stream i for the child: the emulator's copy is closed and every caller handle of
@@ -98,14 +115,11 @@ static void close_stream(hc_proc *p, int i) {
         if (pp->stream == i && pp->fd >= 0) plat_null_over(pp->fd);
 }
 
-BOOL WINAPI CloseHandle(HANDLE hObject) {
-    hc_init();
-    hc_lock();
+/* Under lock. may_close_stream: the caller's last handle of a stream closes hcsim's end
+ * too (the child sees EOF); 0 for the roll-back of handles never handed out. */
+static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream) {
     hc_pipe *pp = hc_reg_get(hObject, K_PIPE);
-    if (!pp) {
-        hc_unlock();
-        return FALSE;
-    }
+    if (!pp) return FALSE;
     hc_reg_del(pp);
     G.counts.PipeHandles--;
     close_fd(&pp->fd);
@@ -113,11 +127,18 @@ BOOL WINAPI CloseHandle(HANDLE hObject) {
     if (p) {
         HC_LIST_UNLINK(p->pipes, pp);
         /* the caller's last handle of this stream: the child sees EOF (pty: VEOF) */
-        if (--p->caller_handles[pp->stream] == 0) close_stream(p, pp->stream);
+        if (--p->caller_handles[pp->stream] == 0 && may_close_stream) close_stream(p, pp->stream);
     }
     hc_unref(pp);
-    hc_unlock();
     return TRUE;
+}
+
+BOOL WINAPI CloseHandle(HANDLE hObject) {
+    hc_init();
+    hc_lock();
+    BOOL ok = close_pipe_handle(hObject, 1);
+    hc_unlock();
+    return ok;
 }
 
 int HcsimHandleToFd(HANDLE handle) {
@@ -379,14 +400,17 @@ static hj_value *fail(HRESULT *hr, HRESULT r, const char *msg) {
 }
 
 /* A failure from errno e: the HRESULT it maps to (E_FAIL when none) and a message that
- * names the cause, e.g. "The process could not be started: Too many open files (errno
- * 24, EMFILE)." */
+ * names the cause (hc_errno_text). */
+void hc_errno_text(char *buf, size_t size, const char *what, int e) {
+    const char *name = plat_errno_name(e);
+    snprintf(buf, size, "%s: %s (errno %d%s%s).", what, plat_strerror(e), e, name ? ", " : "",
+             name ? name : "");
+}
+
 static hj_value *fail_errno(HRESULT *hr, int e, const char *what) {
     HRESULT mapped = hc_hr_from_errno(e);
     char msg[256];
-    const char *name = plat_errno_name(e);
-    snprintf(msg, sizeof msg, "%s: %s (errno %d%s%s).", what, plat_strerror(e), e, name ? ", " : "",
-             name ? name : "");
+    hc_errno_text(msg, sizeof msg, what, e);
     return fail(hr, FAILED(mapped) ? mapped : E_FAIL, msg);
 }
 
