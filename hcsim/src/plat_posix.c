@@ -807,6 +807,15 @@ static int guard_start_locked(void) {
     return 0;
 }
 
+/* Not in plat.h: the guard's pid (-1 when none runs), for tests. */
+int64_t plat_posix_guard_pid_for_tests(void);
+int64_t plat_posix_guard_pid_for_tests(void) {
+    pthread_mutex_lock(&g_guard_mu);
+    int64_t pid = g_guard_pid;
+    pthread_mutex_unlock(&g_guard_mu);
+    return pid;
+}
+
 int plat_guard_add(int64_t sid) {
     if (sid <= 1 || sid > INT_MAX) return EINVAL;
     pthread_once(&g_atfork_once, register_atfork);

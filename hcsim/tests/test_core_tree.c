@@ -213,3 +213,37 @@ TEST(core_tree_session_scan_finds_members_and_its_cost) {
     CHECK(alive[0] == 1 && alive[1] == 0);
     fprintf(stderr, "    (one scan of every process: %.0f us)\n", (double)ns / n / 1000.0);
 }
+
+/* plat_posix.c, not in plat.h */
+int64_t plat_posix_guard_pid_for_tests(void);
+
+TEST(core_tree_guard_restarts_after_its_death) {
+    HcsimReset();
+    HCS_SYSTEM s;
+    REQUIRE(tc_create("tree-guard", CFG_TREE, 1, &s) == S_OK);
+    HCS_PROCESS p;
+    long bg = tree_start(s, "sleep 1000 & echo $!", &p, 1);
+    REQUIRE(bg > 1);
+    HcsCloseProcess(p);
+    int64_t guard = plat_posix_guard_pid_for_tests();
+    REQUIRE(guard > 1);
+    /* it runs in a session of its own, holding no terminal */
+    CHECK(getsid((pid_t)guard) == (pid_t)guard);
+    CHECK(kill((pid_t)guard, SIGKILL) == 0);
+    tc_sleep_ms(50);
+    /* the next spawn notices, reaps it and starts another (re-registering everything) */
+    HCS_PROCESS_INFORMATION pi;
+    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"true\"]}", &p, &pi) == S_OK);
+    CHECK(HcsWaitForProcessExit(p, 10000, NULL) == S_OK);
+    HcsCloseProcess(p);
+    int64_t again = plat_posix_guard_pid_for_tests();
+    CHECK(again > 1 && again != guard);
+    CHECK(!tree_pid_gone(again));
+    errno = 0;
+    CHECK(kill((pid_t)guard, 0) == -1 && errno == ESRCH); /* reaped, no zombie */
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, s, NULL, NULL));
+    CHECK(tree_gone_within_5s(bg));
+    HcsCloseComputeSystem(s);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
