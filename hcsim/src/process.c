@@ -297,42 +297,60 @@ static void prune_sessions(hc_system *s) {
     }
 }
 
-typedef struct sweep {
-    size_t n;
-    int64_t sids[];
-} sweep;
+/* Sessions waiting for their tree kill, batched: one task (one series of /proc scans)
+ * serves every system that exited meanwhile, so that a burst of exits does not fill the
+ * pool with scans. Under the lock. */
+static int64_t *g_sweep;
+static size_t g_nsweep, g_capsweep;
+static int g_sweep_posted;
 
-static void sweep_task(void *arg) { /* a pool task, without the lock */
-    sweep *sw = arg;
-    plat_kill_sessions(sw->sids, sw->n);
-    for (size_t i = 0; i < sw->n; i++) plat_guard_forget(sw->sids[i]);
-    free(sw);
+static void sweep_task(void *unused) { /* a pool task, without the lock */
+    (void)unused;
+    hc_lock();
+    int64_t *sids = g_sweep;
+    size_t n = g_nsweep;
+    g_sweep = NULL;
+    g_nsweep = g_capsweep = 0;
+    g_sweep_posted = 0; /* later exits post a new task */
+    hc_unlock();
+    plat_kill_sessions(sids, n);
+    for (size_t i = 0; i < n; i++) plat_guard_forget(sids[i]);
+    free(sids);
 }
 
-/* Posts the tree kill of n sessions (under lock). */
+/* Queues the tree kill of n sessions (under lock). */
 static void sweep_post(const int64_t *sids, size_t n) {
     if (n == 0) return;
-    sweep *sw = malloc(sizeof *sw + n * sizeof *sids);
-    if (!sw) { /* out of memory: at least the process groups, here and now */
-        for (size_t i = 0; i < n; i++) plat_signal_group(sids[i], SIGKILL);
-        return;
+    if (g_nsweep + n > g_capsweep) {
+        size_t nc = g_capsweep ? g_capsweep : 16;
+        while (nc < g_nsweep + n) nc *= 2;
+        int64_t *nv = realloc(g_sweep, nc * sizeof *nv);
+        if (!nv) { /* out of memory: at least the process groups, here and now */
+            for (size_t i = 0; i < n; i++) {
+                plat_signal_group(sids[i], SIGKILL);
+                plat_signal_group(sids[i], SIGCONT);
+            }
+            return;
+        }
+        g_sweep = nv;
+        g_capsweep = nc;
     }
-    sw->n = n;
-    memcpy(sw->sids, sids, n * sizeof *sids);
-    hc_pool_post(0, sweep_task, sw);
+    memcpy(g_sweep + g_nsweep, sids, n * sizeof *sids);
+    g_nsweep += n;
+    if (!g_sweep_posted) {
+        g_sweep_posted = 1;
+        hc_pool_post(0, sweep_task, NULL);
+    }
 }
 
 void hc_proc_sweep_sessions(hc_system *s) {
     prune_sessions(s);
-    int64_t *sids = malloc((s->nsess ? s->nsess : 1) * sizeof *sids);
     for (size_t i = 0; i < s->nsess; i++) {
         /* Stopped, not killed, here: a killed parent would orphan a child that left the
          * session, and the tree walk of the task could no longer find it. */
-        if (sids) sids[i] = s->sess[i].sid;
-        plat_signal_group(s->sess[i].sid, sids ? SIGSTOP : SIGKILL);
+        plat_signal_group(s->sess[i].sid, SIGSTOP);
+        sweep_post(&s->sess[i].sid, 1);
     }
-    if (sids) sweep_post(sids, s->nsess);
-    free(sids);
     s->nsess = 0;
 }
 
