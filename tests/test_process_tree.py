@@ -105,14 +105,15 @@ async def test_tree_gone_after_terminate(linux: ComputeSystem, script: str) -> N
         await proc.wait()
 
 
-async def test_tree_gone_after_last_handle_close() -> None:
+@pytest.mark.parametrize("script", [BACKGROUND, TREE])
+async def test_tree_gone_after_last_handle_close(script: str) -> None:
     config = {**LINUX, "ShouldTerminateOnLastHandleClosed": True}
     system = await ComputeSystem.create("tree-last-handle", config)
     try:
         await system.start()
-        proc = await system.open_process(["sh", "-c", TREE])
+        proc = await system.open_process(["sh", "-c", script])
         try:
-            pids = await read_pids(proc, 2)
+            pids = await read_pids(proc, script.count("echo"))
         finally:
             await proc.aclose(wait=False)  # the leader and its child keep running
         await anyio.sleep(0.05)
