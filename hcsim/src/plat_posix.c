@@ -696,12 +696,23 @@ static void guard_set(int64_t **v, size_t *n, size_t *cap, int64_t sid, int add)
     (*v)[(*n)++] = sid;
 }
 
+#ifndef NSIG
+#define NSIG 65 /* (only bounds a loop over signal numbers) */
+#endif
+
 /* The guard process: forked from the host, it never returns. */
 static void guard_main(int fd) {
     setsid(); /* out of the host's process group and terminal: a Ctrl-C there spares it */
-    struct sigaction ign;
-    memset(&ign, 0, sizeof ign);
+    /* No handler of the host may run here (they would touch the host's state, e.g. a
+     * Python wake-up descriptor whose number is now something else): defaults, and the
+     * terminal's signals ignored. */
+    struct sigaction dfl, ign;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    ign = dfl;
     ign.sa_handler = SIG_IGN;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for some: fine */
     static const int ignored[] = {SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
     for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) sigaction(ignored[i], &ign, NULL);
     sigset_t none;
