@@ -18,6 +18,7 @@ This module is imported by ``import aiohcs``: it must stay light (no cffi, no py
 from __future__ import annotations
 
 import enum
+import errno as _errno
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -36,6 +37,7 @@ __all__ = [
     "OperationTimeout",
     "ProcessAlreadyStopped",
     "ProcessNotFound",
+    "ResourceExhausted",
     "ServiceDisconnected",
     "SystemAlreadyExists",
     "SystemAlreadyStopped",
@@ -70,6 +72,7 @@ class HResult(enum.IntEnum):
     # HRESULT_FROM_WIN32(...): facility 7.
     ERROR_FILE_NOT_FOUND = 0x80070002
     ERROR_PATH_NOT_FOUND = 0x80070003
+    ERROR_TOO_MANY_OPEN_FILES = 0x80070004
     E_ACCESSDENIED = 0x80070005
     E_HANDLE = 0x80070006
     ERROR_NOT_ENOUGH_MEMORY = 0x80070008
@@ -141,6 +144,7 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.E_UNEXPECTED: "Unexpected failure",
     HResult.ERROR_FILE_NOT_FOUND: "The file was not found",
     HResult.ERROR_PATH_NOT_FOUND: "The path was not found",
+    HResult.ERROR_TOO_MANY_OPEN_FILES: "Too many open files",
     HResult.E_ACCESSDENIED: "Access is denied",
     HResult.E_HANDLE: "The handle is invalid",
     HResult.ERROR_NOT_ENOUGH_MEMORY: "Not enough memory",
@@ -560,6 +564,45 @@ class UnsupportedOnThisHost(HcsError):
         self.release = release
 
 
+class ResourceExhausted(HcsError):
+    """The host ran out of descriptors or memory (ERROR_TOO_MANY_OPEN_FILES, E_OUTOFMEMORY).
+
+    Also raised by aiohcs itself when this process cannot get a descriptor or memory for
+    a call (then ``errno`` is the POSIX error, e.g. ``errno.EMFILE``; else None). Nothing
+    is left running or open; the same call succeeds once resources are free again.
+    """
+
+    errno: int | None = None
+
+    @classmethod
+    def from_os_error(
+        cls,
+        exc: OSError,
+        *,
+        operation: str | None = None,
+        system_id: str | None = None,
+        process_id: int | None = None,
+    ) -> ResourceExhausted:
+        """The error for an ``OSError`` of this process (EMFILE, ENFILE, ENOMEM)."""
+        code = exc.errno or 0
+        name = _errno.errorcode.get(code, str(code))
+        hr = HResult.E_OUTOFMEMORY if code == _errno.ENOMEM else HResult.ERROR_TOO_MANY_OPEN_FILES
+        text = exc.strerror or str(exc)
+        error = cls(
+            hr,
+            f"{text} (errno {code}, {name})",
+            operation=operation,
+            system_id=system_id,
+            process_id=process_id,
+        )
+        error.errno = code
+        return error
+
+
+#: errno values of an ``OSError`` that mean "out of descriptors or memory".
+RESOURCE_ERRNOS: Final = frozenset((_errno.EMFILE, _errno.ENFILE, _errno.ENOMEM))
+
+
 class HcsNotAvailableError(ImportError):
     """This host has no Host Compute Service (computecore.dll cannot be loaded)."""
 
@@ -622,6 +665,9 @@ _BY_HRESULT: Final[Mapping[int, type[HcsError]]] = {
     HResult.ERROR_NOT_FOUND: ProcessNotFound,
     HResult.E_ACCESSDENIED: AccessDenied,
     HResult.ERROR_PROC_NOT_FOUND: UnsupportedOnThisHost,
+    HResult.ERROR_TOO_MANY_OPEN_FILES: ResourceExhausted,
+    HResult.E_OUTOFMEMORY: ResourceExhausted,
+    HResult.ERROR_NOT_ENOUGH_MEMORY: ResourceExhausted,
 }
 
 
