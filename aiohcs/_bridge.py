@@ -47,6 +47,7 @@ import anyio.lowlevel
 import sniffio
 
 from aiohcs._native import ffi, lib
+from aiohcs.errors import UsedAfterForkError
 
 __all__ = [
     "BridgeClosedError",
@@ -286,6 +287,8 @@ class LoopBridge:
         self._admit_waiting: collections.deque[_Admitted] = collections.deque()
         self._admit_refill_scheduled = False
         self.closed = False
+        #: True in a child process forked while this bridge existed (see _after_fork_in_child).
+        self.inherited = False
         self.thread_id = threading.get_ident()
         self._task: Any = None
         #: Items received and dispatched so far (diagnostics, benchmarks).
@@ -295,12 +298,23 @@ class LoopBridge:
         #: True after a drain that stopped at its budget (the queue may hold more).
         self.more = False
 
+    def closed_error(self) -> RuntimeError:
+        """The error for a use of this bridge once it is closed (or inherited across fork)."""
+        if self.inherited:
+            return UsedAfterForkError(_FORK_MESSAGE)
+        return BridgeClosedError("the event loop of this object has shut down")
+
+    def check_usable(self) -> None:
+        """Raise :class:`UsedAfterForkError` if this bridge was inherited across fork."""
+        if self.inherited:
+            raise UsedAfterForkError(_FORK_MESSAGE)
+
     # ---------------------------------------------------------------- registration
 
     def register(self, target: Target, flags: int = 0) -> int:
         """Register ``target`` and return the new id (the context to hand to HCS)."""
         if self.closed:
-            raise BridgeClosedError("the event loop of this object has shut down")
+            raise self.closed_error()
         ident: int = lib.aiohcs_register(self._queue, flags)
         if ident == 0:
             raise MemoryError("aiohcs: cannot register a callback context")
@@ -316,7 +330,7 @@ class LoopBridge:
         instead of :meth:`unregister`.
         """
         if self.closed:
-            raise BridgeClosedError("the event loop of this object has shut down")
+            raise self.closed_error()
         out = self._new_id
         op = lib.aiohcs_register_operation(self._queue, flags, out)
         if op == ffi.NULL:
@@ -356,7 +370,7 @@ class LoopBridge:
         bridge closed).
         """
         if self.closed:
-            raise BridgeClosedError("the event loop of this object has shut down")
+            raise self.closed_error()
         jobs = self._jobs
         jobs.append((fn, args, on_drop))
         if len(jobs) == 1:
@@ -523,6 +537,8 @@ class LoopBridge:
                 checkpoint = trio.lowlevel.checkpoint
             while True:
                 await wait_readable(rsock)
+                if self.inherited:
+                    return  # (a forked child still running the parent's loop)
                 self.drain()
                 while self.more:
                     await checkpoint()
@@ -669,6 +685,9 @@ class Sleeper:
                 except BaseException as exc:  # handed back, re-raised by the caller
                     pending = exc
         return pending
+
+    def _after_fork(self) -> None:
+        self._parked = None  # (a forked child: the parked task is the parent's)
 
     def _abort(self, raise_cancel: Any) -> Any:
         self._parked = None
@@ -937,8 +956,6 @@ class WorkerPool:
 
 #: The process-wide pool for blocking HCS calls (every loop shares it).
 workers: Final = WorkerPool()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=workers._reset)
 
 
 # Loop token -> its bridge. Neither side keeps the loop alive: the map is weak on the loop,
@@ -947,6 +964,44 @@ if hasattr(os, "register_at_fork"):
 # finalizers below free the C queue.
 _bridges: weakref.WeakKeyDictionary[object, weakref.ref[LoopBridge]] = weakref.WeakKeyDictionary()
 _bridges_lock = threading.Lock()
+# Every bridge alive, also those of loops that have ended (their objects may outlive them).
+_every_bridge: weakref.WeakSet[LoopBridge] = weakref.WeakSet()
+
+_FORK_MESSAGE: Final = (
+    "this aiohcs object (or event loop) comes from the parent process of an os.fork(): "
+    "it cannot be used in the child. Start a new event loop in the child and create or "
+    "open what it needs there (see the guide page 'Processes and fork')"
+)
+
+
+def _after_fork_in_child() -> None:
+    """Make this module usable in a child process after ``os.fork()``.
+
+    Only the forking thread came along: the worker pool starts empty (the C side resets
+    its own pool, its locks and hcsim's state). The bridges of the parent's loops are
+    inherited: their wake sockets are shared with the parent, and every object of theirs
+    refers to HCS handles that do not exist in the child. They are marked, so that any
+    use raises :class:`~aiohcs.errors.UsedAfterForkError` instead of waiting for ever;
+    a new event loop in the child gets a new bridge.
+    """
+    global _bridges_lock
+    workers._reset()
+    _bridges_lock = threading.Lock()
+    for bridge in list(_every_bridge):
+        bridge.inherited = True
+        bridge.closed = True
+        bridge._native._lock = threading.Lock()
+        # The tasks waiting on it are the parent's: nothing in the child may wake them.
+        bridge._jobs = []
+        bridge._admit_waiting.clear()
+        for target in list(bridge._targets.values()):
+            after_fork = getattr(target, "_after_fork", None)
+            if after_fork is not None:
+                after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _native_token() -> tuple[str, object]:
@@ -974,12 +1029,14 @@ def current_bridge() -> LoopBridge:
             if bridge is None:
                 bridge = LoopBridge(backend)
                 _bridges[token] = weakref.ref(bridge)
+                _every_bridge.add(bridge)
                 # If the loop (or the bridge) dies without the drain task's clean-up (an
                 # asyncio loop closed with the task still pending), free the C queue then.
                 weakref.finalize(token, bridge._native.free)
                 weakref.finalize(bridge, bridge._native.free)
                 bridge._start()
     if bridge.closed:
+        bridge.check_usable()
         raise BridgeClosedError("this event loop has shut down its aiohcs bridge")
     return bridge
 

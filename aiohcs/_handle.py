@@ -328,6 +328,10 @@ class HandleOwner(anyio.abc.AsyncResource):
 
     async def _close_handle(self) -> None:
         """The close sequence (idempotent; a concurrent caller waits for the first)."""
+        if self._ops.bridge.inherited:  # a forked child: the handle is the parent's
+            self._handle = None
+            await anyio.lowlevel.checkpoint()
+            return
         if self._close_done is not None:
             with anyio.CancelScope(shield=True):
                 await self._close_done.wait()
@@ -356,6 +360,8 @@ class HandleOwner(anyio.abc.AsyncResource):
         if handle is None:
             return
         self._handle = None
+        if self._ops.bridge.inherited:  # a forked child: the handle is the parent's
+            return
         with contextlib.suppress(Exception):
             warnings.warn(
                 f"{self._description} was never closed (use 'async with' or aclose())",

@@ -359,6 +359,7 @@ class OperationOwner:
 
     def check_open(self) -> None:
         """Raise the owner's closed error if it is closed."""
+        self.bridge.check_usable()
         if self.closed:
             raise self.make_closed_error()
 

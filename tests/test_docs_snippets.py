@@ -120,6 +120,7 @@ SPECS: dict[str, Spec] = {
         check="assert (await vm.properties()).state == 'Paused'",
     ),
     "quickstart.md:1": Spec(how="script"),
+    "guides/fork.md:1": Spec(how="script"),
     "quickstart.md:2": Spec(
         setup="container = await ComputeSystem.create('c1', CONFIG)\nawait container.start()",
         replace=(('["cmd.exe", "/c", "echo", "hello"]', '["sh", "-c", "echo hello"]'),),
