@@ -16,11 +16,14 @@ Blocking HCS calls never run on the loop thread. The frequent ones (create, open
 of compute systems, close of processes) are *native calls* (:func:`run_native`): the bridge's
 own C threads make them and report through the same queue, without ever taking the GIL, so
 the loop never waits for it because of them. The rest run in a pool of Python worker threads
-(:func:`run_sync`), whose results come back the same way. Two ways of keeping the loop's
-turns short under load: at most 8 items are dispatched per turn, and at most 4 costly
-calls (creating a system or a process) begin per turn (:meth:`LoopBridge.admit`). And a task whose
-operation completes within microseconds while the loop is idle polls for it
-(:meth:`LoopBridge.poll`).
+(:func:`run_sync`), whose results come back the same way. Ways of keeping the loop's
+turns short under load: at most 8 items are dispatched per turn, and calls begin within a
+budget per turn (:meth:`LoopBridge.admit`: 4 creates of systems or processes, or 16 other
+operations or closes); the first call of the process has a worker thread load pydantic and
+the schema models before it goes on. And a task whose operation completes within
+microseconds while the loop is idle polls for it (:meth:`LoopBridge.poll`).
+
+After ``os.fork()`` the child starts afresh (see :func:`_after_fork_in_child`).
 
 Shutdown: when the loop ends, the drain task is cancelled; it then frees the C queue (which
 unregisters every id of the loop, so late callbacks are dropped in C and their operations are
@@ -37,6 +40,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -74,10 +78,15 @@ _log: Final = logging.getLogger("aiohcs")
 # loop lag p99 of ~5 ms against ~8 ms with 16, at the same throughput.
 _BUDGET: Final = 8
 _BATCH: Final = _BUDGET
-# Costly calls (creating a system or a process: ~60 us of loop time each) that may begin
-# per turn of the loop. Measured with bursts of 100 creates: 4 gave a loop lag p99 of
-# ~3.9 ms against ~5-6 ms with 8, at the same throughput.
-_ADMIT_BUDGET: Final = 4
+# What may begin per turn of the loop (see LoopBridge.admit), in units: creating a system
+# or a process (~60 us of loop time) costs ADMIT_CREATE, starting any other operation or a
+# close ADMIT_CALL. Measured with bursts of 100 creates: 4 creates per turn gave a loop lag
+# p99 of ~3.9 ms against ~5-6 ms with 8, at the same throughput.
+_ADMIT_BUDGET: Final = 16
+#: Admission cost of creating a system or a process.
+ADMIT_CREATE: Final = 4
+#: Admission cost of starting any other operation, or of a close.
+ADMIT_CALL: Final = 1
 
 ITEM_COMPLETION: Final[int] = lib.AIOHCS_ITEM_COMPLETION
 ITEM_EVENT: Final[int] = lib.AIOHCS_ITEM_EVENT
@@ -286,6 +295,9 @@ class LoopBridge:
         self._admit_left = _ADMIT_BUDGET
         self._admit_waiting: collections.deque[_Admitted] = collections.deque()
         self._admit_refill_scheduled = False
+        self._refill_handle: Any = None  # (asyncio: the scheduled refill's handle)
+        # Set while a task of this loop has the schema models loaded (see _warm_up).
+        self._warming: anyio.Event | None = None
         self.closed = False
         #: True in a child process forked while this bridge existed (see _after_fork_in_child).
         self.inherited = False
@@ -389,21 +401,30 @@ class LoopBridge:
 
     # ---------------------------------------------------------------- admission
 
-    async def admit(self) -> None:
-        """Wait, if need be, for this turn of the loop to have room for one more costly call.
+    async def admit(self, cost: int = ADMIT_CREATE) -> None:
+        """Wait, if need be, for this turn of the loop to have room for one more call.
 
-        Creating a system or a process costs the loop tens of microseconds (the document is
-        validated, handles and ids are set up). A loop runs every task that is ready in one
-        turn, so a burst of such calls started together would hold it for milliseconds; at
-        most :data:`_ADMIT_BUDGET` of them begin per turn, the others wait (in order) for
-        the next turns, like completions beyond the drain's budget. Without a burst this
-        returns at once, without yielding.
+        Starting an HCS call costs the loop tens of microseconds (arguments are checked and
+        converted, a waiter and an ``HCS_OPERATION`` are set up); creating a system or a
+        process more. A loop runs every task that is ready in one turn, so a burst of calls
+        started together would hold it for milliseconds: calls begin within a budget per
+        turn (:data:`_ADMIT_BUDGET` units, a call costing ``cost``), the others wait, in
+        order, for the next turns, like completions beyond the drain's budget. Without a
+        burst this returns at once, without yielding.
+
+        The very first call of the process first has a worker thread load pydantic and the
+        schema models the API itself uses (see :func:`aiohcs._documents.warm_up`), so that
+        loading them never stalls the loop.
         """
-        if self._admit_left and not self._admit_waiting:
-            self._admit_left -= 1
+        if self.closed:
+            return  # (the call finds the bridge closed; a close goes on)
+        if not _schema_ready:
+            await self._warm_up()
+        if self._admit_left >= cost and not self._admit_waiting:
+            self._admit_left -= cost
             self._schedule_refill()
             return
-        waiter = _Admitted(self)
+        waiter = _Admitted(self, cost)
         self._admit_waiting.append(waiter)
         self._schedule_refill()
         try:
@@ -411,17 +432,31 @@ class LoopBridge:
                 await waiter._sleep()
         except BaseException:
             if waiter.admitted:  # woken, then cancelled: the slot goes to the next one
-                self._admit_left += 1
+                self._admit_left += cost
             else:
                 self._admit_waiting.remove(waiter)
             raise
+
+    async def _warm_up(self) -> None:
+        """Load the schema models in a worker thread (once per process; see :meth:`admit`)."""
+        while not _schema_ready:
+            loading = self._warming
+            if loading is not None:  # another task of this loop loads them: wait for it
+                await loading.wait()
+                continue
+            self._warming = loading = anyio.Event()
+            try:
+                await run_sync(_warm_up_schema)
+            finally:
+                self._warming = None
+                loading.set()
 
     def _schedule_refill(self) -> None:
         if self._admit_refill_scheduled or self.closed:
             return
         self._admit_refill_scheduled = True
         if self.loop is not None:
-            self.loop.call_soon(self._refill)
+            self._refill_handle = self.loop.call_soon(self._refill)
         else:
             self._trio.current_trio_token().run_sync_soon(self._refill)
 
@@ -430,11 +465,11 @@ class LoopBridge:
         self._admit_refill_scheduled = False
         self._admit_left = _ADMIT_BUDGET
         waiting = self._admit_waiting
-        while self._admit_left and waiting:
+        while waiting and self._admit_left >= waiting[0].cost:
             waiter = waiting.popleft()
             waiter.admitted = True
             waiter._wake()
-            self._admit_left -= 1
+            self._admit_left -= waiter.cost
         if self._admit_left < _ADMIT_BUDGET:
             self._schedule_refill()
 
@@ -473,16 +508,21 @@ class LoopBridge:
         """True if nothing else on this loop is due within ``seconds``.
 
         That is: no runnable task or callback, no timer. I/O readiness is not known here.
+        The refill of the admission budget (see :meth:`admit`) does not count while no
+        call waits for it.
         """
+        refill = self._admit_refill_scheduled and not self._admit_waiting
         if self.loop is None:
             stats = self._trio.current_statistics()
             return bool(
                 stats.tasks_runnable == 0
-                and stats.run_sync_soon_queue_size == 0
+                and stats.run_sync_soon_queue_size == (1 if refill else 0)
                 and stats.seconds_to_next_deadline > seconds
             )
         ready, timers = self._ready, self._timers
-        if ready is None or timers is None or ready:
+        if ready is None or timers is None:
+            return False
+        if ready and not (refill and len(ready) == 1 and ready[0] is self._refill_handle):
             return False
         return not timers or timers[0].when() - self.loop.time() > seconds
 
@@ -558,6 +598,11 @@ class LoopBridge:
         self.closed = True
         jobs, self._jobs = self._jobs, []
         _drop_jobs(jobs)
+        # Calls waiting for admission go on (and find the bridge closed).
+        while self._admit_waiting:
+            waiter = self._admit_waiting.popleft()
+            waiter.admitted = True
+            waiter._wake()
         # First the C side: afterwards no callback reaches this loop any more.
         self._native.free()
         targets = list(self._targets.values())
@@ -709,11 +754,40 @@ class Sleeper:
 class _Admitted(Sleeper):
     """A task waiting in :meth:`LoopBridge.admit` (woken by a refill of the budget)."""
 
-    __slots__ = ("admitted",)
+    __slots__ = ("admitted", "cost")
 
-    def __init__(self, bridge: LoopBridge) -> None:
+    def __init__(self, bridge: LoopBridge, cost: int) -> None:
         super().__init__(bridge)
         self.admitted = False
+        self.cost = cost
+
+
+#: True once the schema models the API uses are loaded (see LoopBridge.admit).
+_schema_ready = False
+_WARM_UP_SWITCH_INTERVAL: Final = 0.0005
+
+
+def _warm_up_schema() -> None:
+    """Worker thread: load pydantic and the common schema models (once per process).
+
+    A failure (pydantic missing, out of file descriptors, ...) is not raised here: the
+    models then load where they are first needed, and that call reports it.
+    """
+    global _schema_ready
+    # This thread holds the GIL for most of the ~0.1-0.2 s the imports take, and the loop
+    # gets it back only every switch interval (5 ms by default): for that long, a shorter
+    # interval keeps the loop's turns short.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, _WARM_UP_SWITCH_INTERVAL))
+    try:
+        from aiohcs._documents import warm_up
+
+        warm_up()
+    except Exception:
+        _log.debug("aiohcs: loading the schema models ahead of use failed", exc_info=True)
+    finally:
+        sys.setswitchinterval(interval)
+    _schema_ready = True
 
 
 class _CallWaiter(Sleeper):
@@ -885,6 +959,20 @@ async def close_native(kind: int, handle: Any) -> None:
         pass  # (the loop shut down meanwhile: the close was made all the same)
     except NoThreadError:
         _close_in_worker(kind, handle)  # (never leave a handle open)
+
+
+async def admit_close(bridge: LoopBridge) -> BaseException | None:
+    """Admission of a close (see :meth:`LoopBridge.admit`), which nothing may stop.
+
+    The teardown of many objects at once then begins a few closes per loop turn. A
+    cancellation that arrives while this waits is returned, not raised: the caller makes
+    the close at once and raises it afterwards.
+    """
+    try:
+        await bridge.admit(ADMIT_CALL)
+    except BaseException as exc:  # handed back, re-raised by the caller
+        return exc
+    return None
 
 
 class WorkerPool:

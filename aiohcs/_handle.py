@@ -38,6 +38,7 @@ from aiohcs._bridge import (
     CALL_CLOSE_SYSTEM,
     CALL_OPEN_SYSTEM,
     Item,
+    admit_close,
     close_detached,
     close_native,
     run_native,
@@ -337,8 +338,11 @@ class HandleOwner(anyio.abc.AsyncResource):
                 await self._close_done.wait()
             return
         self._close_done = done = anyio.Event()
+        cancelled: BaseException | None = None
         try:
             with anyio.CancelScope(shield=True):
+                # (Many closes at once begin a few per loop turn; see LoopBridge.admit.)
+                cancelled = await admit_close(self._ops.bridge)
                 await self._release()
                 self._ops.close()
                 self._hub.close()
@@ -350,6 +354,8 @@ class HandleOwner(anyio.abc.AsyncResource):
                 self._hub.unregister()
         finally:
             done.set()
+        if cancelled is not None:
+            raise cancelled
 
     async def aclose(self) -> None:
         """Close the handle (what it refers to keeps running). Idempotent."""
