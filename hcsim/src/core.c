@@ -52,12 +52,14 @@ static void init_globals(uintptr_t next_token, uint64_t next_op_id) {
 #ifndef _WIN32
 /* fork() in the host (e.g. os.fork): the child has none of the workers, and G.lock may
  * have been held by one of them. The child starts with a fresh, empty emulator: G is
- * forgotten without being touched (the parent's objects, their memory and descriptors,
- * leak in the child; the parent's host processes stay the parent's). Handle tokens and
+ * cleared without freeing or closing anything (the parent's objects, their memory and
+ * descriptors leak in the child; the parent's host processes stay the parent's). Handle tokens and
  * operation ids continue from the parent's, so a handle inherited from the parent is
  * never mistaken for one the child creates: it is simply unknown (E_HANDLE). */
 static void after_fork_in_child(void) {
-    if (atomic_load_explicit(&init_state, memory_order_acquire) != 2) return;
+    int state = atomic_load_explicit(&init_state, memory_order_acquire);
+    if (state == 1) atomic_store_explicit(&init_state, 0, memory_order_release); /* its thread is gone */
+    if (state != 2) return;
     uintptr_t next_token = G.next_token;
     uint64_t next_op_id = G.next_op_id;
     memset(&G, 0, sizeof G);
