@@ -107,6 +107,7 @@ Systems = load_example("http_service").Systems
 """
     + CONFIG,
     "guides/testing-with-hcsim.md": "",
+    "guides/fork.md": "",
 }
 
 #: Each block's own setup (the systems it talks about), check and expectations.
