@@ -421,8 +421,10 @@ class LoopBridge:
         if not _schema_ready:
             await self._warm_up()
         if self._admit_left >= cost and not self._admit_waiting:
+            # (No refill is scheduled for this: the budget is renewed only once a call
+            # has to wait, which bounds each turn all the same and costs a lone call
+            # nothing. A refill per call would cost one more loop callback per call.)
             self._admit_left -= cost
-            self._schedule_refill()
             return
         waiter = _Admitted(self, cost)
         self._admit_waiting.append(waiter)
@@ -461,7 +463,11 @@ class LoopBridge:
             self._trio.current_trio_token().run_sync_soon(self._refill)
 
     def _refill(self) -> None:
-        """A new turn: a new budget, first for the tasks that waited."""
+        """A new turn: a new budget, first for the tasks that waited.
+
+        At most one refill runs per turn and no more than the budget is spent between two
+        refills, so at most the budget begins per turn.
+        """
         self._admit_refill_scheduled = False
         self._admit_left = _ADMIT_BUDGET
         waiting = self._admit_waiting
@@ -470,7 +476,7 @@ class LoopBridge:
             waiter.admitted = True
             waiter._wake()
             self._admit_left -= waiter.cost
-        if self._admit_left < _ADMIT_BUDGET:
+        if waiting:
             self._schedule_refill()
 
     # ---------------------------------------------------------------- draining
