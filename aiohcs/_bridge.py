@@ -440,18 +440,23 @@ class LoopBridge:
             raise
 
     async def _warm_up(self) -> None:
-        """Load the schema models in a worker thread (once per process; see :meth:`admit`)."""
-        while not _schema_ready:
-            loading = self._warming
-            if loading is not None:  # another task of this loop loads them: wait for it
-                await loading.wait()
-                continue
-            self._warming = loading = anyio.Event()
-            try:
-                await run_sync(_warm_up_schema)
-            finally:
-                self._warming = None
-                loading.set()
+        """Load the schema models in a worker thread (once per process; see :meth:`admit`).
+
+        If that cannot be done (no thread can be started, say), the call goes on: the
+        models then load where they are first needed, as without the warm-up.
+        """
+        loading = self._warming
+        if loading is not None:  # another task of this loop loads them: wait for it
+            await loading.wait()
+            return
+        self._warming = loading = anyio.Event()
+        try:
+            await run_sync(_warm_up_schema)
+        except Exception:
+            _log.debug("aiohcs: cannot load the schema models ahead of use", exc_info=True)
+        finally:
+            self._warming = None
+            loading.set()
 
     def _schedule_refill(self) -> None:
         if self._admit_refill_scheduled or self.closed:
@@ -771,6 +776,7 @@ class _Admitted(Sleeper):
 #: True once the schema models the API uses are loaded (see LoopBridge.admit).
 _schema_ready = False
 _WARM_UP_SWITCH_INTERVAL: Final = 0.0005
+_warm_up_lock = threading.Lock()
 
 
 def _warm_up_schema() -> None:
@@ -780,20 +786,23 @@ def _warm_up_schema() -> None:
     models then load where they are first needed, and that call reports it.
     """
     global _schema_ready
-    # This thread holds the GIL for most of the ~0.1-0.2 s the imports take, and the loop
-    # gets it back only every switch interval (5 ms by default): for that long, a shorter
-    # interval keeps the loop's turns short.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, _WARM_UP_SWITCH_INTERVAL))
-    try:
-        from aiohcs._documents import warm_up
+    with _warm_up_lock:  # (one at a time: several loops may start at once)
+        if _schema_ready:
+            return
+        # This thread holds the GIL for most of the ~0.1-0.2 s the imports take, and the
+        # loop gets it back only every switch interval (5 ms by default): for that long,
+        # a shorter interval keeps the loop's turns short.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, _WARM_UP_SWITCH_INTERVAL))
+        try:
+            from aiohcs._documents import warm_up
 
-        warm_up()
-    except Exception:
-        _log.debug("aiohcs: loading the schema models ahead of use failed", exc_info=True)
-    finally:
-        sys.setswitchinterval(interval)
-    _schema_ready = True
+            warm_up()
+        except Exception:
+            _log.debug("aiohcs: loading the schema models ahead of use failed", exc_info=True)
+        finally:
+            sys.setswitchinterval(interval)
+        _schema_ready = True
 
 
 class _CallWaiter(Sleeper):
@@ -1078,9 +1087,10 @@ def _after_fork_in_child() -> None:
     use raises :class:`~aiohcs.errors.UsedAfterForkError` instead of waiting for ever;
     a new event loop in the child gets a new bridge.
     """
-    global _bridges_lock
+    global _bridges_lock, _warm_up_lock
     workers._reset()
     _bridges_lock = threading.Lock()
+    _warm_up_lock = threading.Lock()
     for bridge in list(_every_bridge):
         bridge.inherited = True
         bridge.closed = True

@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,37 @@ async def test_a_failed_warm_up_leaves_the_models_to_load_where_needed(
     async with await ComputeSystem.create("warm", CONFIG) as system:
         assert (await system.properties()).state == "Created"
     assert _bridge._schema_ready  # tried once; not again on every call
+
+
+@pytest.mark.anyio
+async def test_no_thread_for_the_warm_up_leaves_the_models_to_load_where_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def no_thread(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_bridge, "_schema_ready", False)
+    monkeypatch.setattr(_bridge, "run_sync", no_thread)
+    async with await ComputeSystem.create("nothread", CONFIG) as system:
+        assert (await system.properties()).state == "Created"
+
+
+def test_the_warm_up_keeps_the_switch_interval_of_concurrent_loops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two loops warming up at once: the interval ends as it began (one at a time)."""
+    from aiohcs import _documents
+
+    monkeypatch.setattr(_bridge, "_schema_ready", False)
+    monkeypatch.setattr(_documents, "warm_up", lambda: time.sleep(0.05))  # (they overlap)
+    before = sys.getswitchinterval()
+    threads = [threading.Thread(target=_bridge._warm_up_schema) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sys.getswitchinterval() == before
+    assert _bridge._schema_ready
 
 
 CHILD = textwrap.dedent(
