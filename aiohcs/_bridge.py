@@ -777,6 +777,7 @@ class _Admitted(Sleeper):
 _schema_ready = False
 _WARM_UP_SWITCH_INTERVAL: Final = 0.0005
 _warm_up_lock = threading.Lock()
+_warm_up_saved: list[float] = []  # the switch interval to restore while a warm-up runs
 
 
 def _warm_up_schema() -> None:
@@ -793,6 +794,7 @@ def _warm_up_schema() -> None:
         # loop gets it back only every switch interval (5 ms by default): for that long,
         # a shorter interval keeps the loop's turns short.
         interval = sys.getswitchinterval()
+        _warm_up_saved[:] = [interval]  # (a child forked meanwhile restores it)
         sys.setswitchinterval(min(interval, _WARM_UP_SWITCH_INTERVAL))
         try:
             from aiohcs._documents import warm_up
@@ -802,6 +804,7 @@ def _warm_up_schema() -> None:
             _log.debug("aiohcs: loading the schema models ahead of use failed", exc_info=True)
         finally:
             sys.setswitchinterval(interval)
+            _warm_up_saved.clear()
         _schema_ready = True
 
 
@@ -1091,6 +1094,8 @@ def _after_fork_in_child() -> None:
     workers._reset()
     _bridges_lock = threading.Lock()
     _warm_up_lock = threading.Lock()
+    if _warm_up_saved:  # (forked during a warm-up, whose thread did not come along)
+        sys.setswitchinterval(_warm_up_saved.pop())
     for bridge in list(_every_bridge):
         bridge.inherited = True
         bridge.closed = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -204,3 +205,24 @@ def test_child_of_sync_parent_runs_new_loops() -> None:
         pid, read_fd = _fork(child)
         anyio.run(_reap, pid, read_fd, backend=backend)
         anyio.run(parent_end, system, backend=backend)
+
+
+def test_a_fork_during_the_warm_up_restores_the_switch_interval_in_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The thread that would restore it does not come along into the child."""
+    from aiohcs import _bridge
+
+    before = sys.getswitchinterval()
+    # As the warm-up's worker leaves it while it runs (see _bridge._warm_up_schema).
+    monkeypatch.setattr(_bridge, "_warm_up_saved", [before])
+    sys.setswitchinterval(before / 10)
+    try:
+
+        def child() -> None:
+            assert sys.getswitchinterval() == pytest.approx(before)
+
+        pid, read_fd = _fork(child)
+    finally:
+        sys.setswitchinterval(before)
+    anyio.run(_reap, pid, read_fd)
