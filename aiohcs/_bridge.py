@@ -940,8 +940,12 @@ async def run_native(
     (Python worker threads would take it three times per call). Like :func:`run_sync` the
     call always runs to its end: a cancellation that arrived meanwhile is raised afterwards,
     once a system handle the call produced is closed. The item's ``result`` is the call's
-    HRESULT (not raised here); ``handle`` belongs to the caller.
+    HRESULT (not raised here); ``handle`` belongs to the caller. An open waits for its
+    turn (:meth:`LoopBridge.admit`; creates are admitted by their callers, closes by
+    :func:`admit_close`).
     """
+    if kind == CALL_OPEN_SYSTEM:
+        await current_bridge().admit(ADMIT_CALL)
     waiter, cancelled = await _posted_call(
         lambda waiter: submit_native(
             kind, waiter.id, handle=handle, texts=texts, callback_id=callback_id

@@ -87,6 +87,44 @@ async def test_a_burst_of_1000_properties_calls_begins_a_budget_per_turn() -> No
 
 
 @pytest.mark.anyio
+async def test_a_burst_of_opens_begins_a_budget_per_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 200
+    async with await ComputeSystem.create("opened", CONFIG):
+        begun = [0]
+        submit = _bridge.submit_native
+
+        def counting(kind: int, *args: Any, **kwargs: Any) -> None:
+            if kind == _bridge.CALL_OPEN_SYSTEM:
+                begun[0] += 1
+            submit(kind, *args, **kwargs)
+
+        monkeypatch.setattr(_bridge, "submit_native", counting)
+        handles: list[ComputeSystem] = []
+
+        async def open_one() -> None:
+            handles.append(await ComputeSystem.open("opened"))
+
+        done = anyio.Event()
+        seen: list[int] = []
+
+        async def probe() -> None:
+            seen.extend(await _per_turn(begun, done))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(probe)
+            await anyio.lowlevel.checkpoint()
+            async with anyio.create_task_group() as burst:
+                for _ in range(n):
+                    burst.start_soon(open_one)
+            done.set()
+        async with anyio.create_task_group() as teardown:
+            for handle in handles:
+                teardown.start_soon(handle.aclose)
+    assert begun[0] == n
+    assert max(_steps(seen)) <= 2 * _bridge._ADMIT_BUDGET
+
+
+@pytest.mark.anyio
 async def test_a_teardown_of_many_systems_begins_a_budget_of_closes_per_turn() -> None:
     n = 200
     systems = [await ComputeSystem.create(f"t{i}", CONFIG) for i in range(n)]
