@@ -19,7 +19,7 @@ the loop never waits for it because of them. The rest run in a pool of Python wo
 (:func:`run_sync`), whose results come back the same way. Ways of keeping the loop's
 turns short under load: at most 8 items are dispatched per turn, and calls begin within a
 budget per turn (:meth:`LoopBridge.admit`: 4 creates of systems or processes, or 16 other
-operations or closes); the first call of the process has a worker thread load pydantic and
+operations, opens or closes); the first call of the process has a worker thread load pydantic and
 the schema models before it goes on. And a task whose operation completes within
 microseconds while the loop is idle polls for it (:meth:`LoopBridge.poll`).
 
