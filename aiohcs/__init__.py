@@ -31,6 +31,7 @@ from aiohcs.errors import (
     SystemAlreadyStopped,
     SystemNotFound,
     UnsupportedOnThisHost,
+    UsedAfterForkError,
 )
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
@@ -90,6 +91,7 @@ __all__ = [
     "SystemAlreadyStopped",
     "SystemNotFound",
     "UnsupportedOnThisHost",
+    "UsedAfterForkError",
     "__version__",
 ]
 

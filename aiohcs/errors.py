@@ -43,6 +43,7 @@ __all__ = [
     "SystemAlreadyStopped",
     "SystemNotFound",
     "UnsupportedOnThisHost",
+    "UsedAfterForkError",
     "error_from_hresult",
     "hresult_name",
     "hresult_u32",
@@ -605,6 +606,16 @@ RESOURCE_ERRNOS: Final = frozenset((_errno.EMFILE, _errno.ENFILE, _errno.ENOMEM)
 
 class HcsNotAvailableError(ImportError):
     """This host has no Host Compute Service (computecore.dll cannot be loaded)."""
+
+
+class UsedAfterForkError(RuntimeError):
+    """An aiohcs object or event loop inherited across ``os.fork()`` was used in the child.
+
+    A forked child starts with none of its parent's HCS handles, bridge threads or event
+    loops: objects created in the parent (systems, processes, event streams) and an event
+    loop that was running in the parent cannot be used there. Start a new event loop in
+    the child and create or open what it needs anew.
+    """
 
 
 class InvalidArgumentError(ValueError):

@@ -369,6 +369,8 @@ class EventStream(anyio.abc.AsyncResource):
             if self._ended:
                 await anyio.lowlevel.checkpoint()
                 raise StopAsyncIteration
+            if self._hub is not None:
+                self._hub.bridge.check_usable()
             waiter = anyio.Event()
             self._waiters.append(waiter)
             try:
@@ -419,6 +421,12 @@ class EventHub:
     def _bridge_closed(self) -> None:
         self.close()
 
+    def _after_fork(self) -> None:
+        # A forked child: the waiting tasks belong to the parent's loop; never wake them.
+        self._terminal_waiter = None
+        for stream in list(self._subscribers):
+            stream._waiters.clear()
+
     # ---------------------------------------------------------------- owner side
 
     def publish(self, event: Event) -> None:
@@ -433,6 +441,7 @@ class EventHub:
 
     def subscribe(self) -> EventStream:
         """Return a new stream that receives every event from now on."""
+        self.bridge.check_usable()
         if self.terminal is not None:
             stream = EventStream(None)
             stream._push(self.terminal)
@@ -447,6 +456,7 @@ class EventHub:
 
     async def wait(self) -> Event | None:
         """Wait for the terminal event; None if the hub was closed before one arrived."""
+        self.bridge.check_usable()
         while self.terminal is None and not self.closed:
             if self._terminal_waiter is None:
                 self._terminal_waiter = anyio.Event()

@@ -44,6 +44,7 @@ import anyio
 import anyio.lowlevel
 
 from aiohcs._bridge import (
+    ADMIT_CALL,
     ITEM_CALL,
     REGISTER_ONESHOT,
     REGISTER_POSTED,
@@ -359,6 +360,7 @@ class OperationOwner:
 
     def check_open(self) -> None:
         """Raise the owner's closed error if it is closed."""
+        self.bridge.check_usable()
         if self.closed:
             raise self.make_closed_error()
 
@@ -406,6 +408,10 @@ async def run_operation(
         if owner.bridge is not bridge:
             raise RuntimeError("this HCS object belongs to another event loop")
         owner.check_open()
+    if not isinstance(start, NativeStart):  # (creates were admitted by their caller)
+        await bridge.admit(ADMIT_CALL)  # a burst of calls begins a few per loop turn
+        if owner is not None:
+            owner.check_open()  # (closed while it waited for its turn?)
     waiter = _Waiter(bridge, on_abandoned)
     polled = False
     if isinstance(start, NativeStart):

@@ -109,6 +109,7 @@ Systems = load_example("http_service").Systems
 """
     + CONFIG,
     "guides/testing-with-hcsim.md": "",
+    "guides/fork.md": "",
 }
 
 #: Each block's own setup (the systems it talks about), check and expectations.
@@ -122,6 +123,7 @@ SPECS: dict[str, Spec] = {
         check="assert (await vm.properties()).state == 'Paused'",
     ),
     "quickstart.md:1": Spec(how="script"),
+    "guides/fork.md:1": Spec(how="script"),
     "quickstart.md:2": Spec(how="script", output=("0 b'hello\\n'",)),
     "quickstart.md:3": Spec(how="windows"),
     "guides/lifecycle.md:1": Spec(
