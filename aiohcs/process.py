@@ -31,8 +31,17 @@ serialises signals per system handle and a kill must not queue behind them (sema
 
 ``async with proc`` / ``aclose()`` behave like anyio's processes: close stdin, wait for the
 exit (killing the process if the wait is cancelled), close the pipes and the handle. When
-the ``async with`` block raises, the process is killed first instead of awaited.
-``aclose(wait=False)`` only lets go: the process keeps running in the guest.
+the ``async with`` block raises, the process is killed instead of awaited, and closed
+without waiting for its pipes. ``aclose(wait=False)`` only lets go: the process keeps
+running in the guest.
+
+Cancellation, by any means (anyio and trio scopes, and on asyncio ``task.cancel()``,
+``asyncio.wait_for``, ``asyncio.timeout``, which anyio's shields do not stop), never leaves
+a process behind: a start cancelled at any point still completes the create, then kills
+and closes the process (bounded: the kill waits at most :data:`_REAP_SECONDS` for the exit
+event, and never waits for the pipes); so do ``run_process``, ``stream_process`` and the
+wait inside ``async with proc``. The work that must not stop half-way runs through
+:func:`aiohcs._handle.run_shielded`.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ from aiohcs._handle import (
     HandleOwner,
     PendingHandle,
     open_system,
+    run_shielded,
     using_handle,
 )
 from aiohcs._native import ffi, lib, to_wide
@@ -529,7 +539,6 @@ class Process(HandleOwner):
             args = command
         w_params = to_wide(params.to_json())
         sys_handle = system._require_handle()
-        info: ProcessInfo | None = None
         async with PendingHandle(PROCESS, current_bridge()) as pending:
 
             def start(op: Any) -> int:
@@ -539,8 +548,8 @@ class Process(HandleOwner):
                     pending.register()
                 return hr
 
-            # Shielded: creating a process is quick, and a half-created one must not leak.
-            with anyio.CancelScope(shield=True):
+            async def create() -> ProcessInfo | None:
+                info: ProcessInfo | None = None
                 try:
                     result = await run_operation(
                         start,
@@ -560,16 +569,28 @@ class Process(HandleOwner):
                     # It runs, but cannot be watched (or its pipes are unknown): stop it.
                     close_process_handles(info)
                     await _terminate_unwatched(pending.handle, system.id)
-            pending.check_registered(system_id=system.id)
+                    return None
+                return info
+
+            # Creating a process is quick, and a half-created one must not leak: it runs
+            # to its end whatever cancels the caller (native asyncio cancellation too).
+            info, cancelled = await run_shielded(create)
             if info is None:
+                if cancelled is not None:
+                    raise cancelled
+                pending.check_registered(system_id=system.id)
                 raise errors.error_from_hresult(
                     0x8037011D, operation="CreateProcess", system_id=system.id
                 )
         proc = cls(system, pending, info.process_id, args, guest, drain_timeout)
         proc._attach_pipes(info, engine)
+        if cancelled is not None:
+            # Cancelled while it was being created: it is killed and closed, never left.
+            await run_shielded(proc._abandon)
+            raise cancelled
         # HCS hands out the process handle while the process may already be running, so
         # it can exit before the callback is registered (events are not replayed).
-        await proc._check_missed_exit(shield=True, on_failure=proc._kill_and_close)
+        await proc._check_missed_exit(shield=True, on_failure=proc._abandon)
         return proc
 
     def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:
@@ -925,23 +946,42 @@ class Process(HandleOwner):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None and not self._ops.closed and not self.exited:
-            # The block failed: do not wait for ever on a process nobody will stop.
-            await self._kill_and_reap()
+        if exc is not None:
+            # The block failed (or was cancelled): kill the process rather than wait for
+            # it, and do not wait for its pipes either.
+            _, cancelled = await run_shielded(self._abandon)
+            if cancelled is not None and cancelled is not exc:
+                raise cancelled
+            return
         await self.aclose()
+
+    async def _abandon(self) -> None:
+        """Kill the process if it runs, give its exit a moment to arrive, close everything.
+
+        Bounded (about :data:`_REAP_SECONDS` at worst) and never waits for the pipes: for
+        a process nobody will read any more (a cancelled start, a failed ``async with``).
+        """
+        try:
+            if not self._ops.closed and not self.exited:
+                await self._kill_and_reap()
+        finally:
+            await self._close_handle()
 
     async def _kill_and_reap(self) -> None:
-        """Kill (shielded) and give the exit event a moment to arrive before closing."""
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(errors.HcsError):
-                await self.kill()
+        """Kill (to its end) and give the exit event a moment to arrive before closing."""
+        _, cancelled = await run_shielded(self._kill_and_wait)
+        if cancelled is not None:
+            raise cancelled
+
+    async def _kill_and_wait(self) -> None:
+        try:
+            killed = await self.kill()
+        except errors.HcsError:
+            killed = True  # (it may still be running: its exit event is worth a wait)
+        if killed:
             with anyio.move_on_after(_REAP_SECONDS):
                 await self._hub.wait()
-
-    async def _kill_and_close(self) -> None:
-        with contextlib.suppress(errors.HcsError):
-            await self.kill()
-        await self.aclose()
+        # (Not killed: HCS says it has already exited; no event need come.)
 
 
 def _parse_status(document: str | None) -> ProcessStatus:
