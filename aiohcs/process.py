@@ -165,6 +165,9 @@ _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): 
 
 # How long a kill on the way out waits for the exit event before the handle is closed.
 _REAP_SECONDS: Final = 2.0
+# How long run_process/stream_process go on reading, once the drain grace period ran out,
+# what is already in pipes a background child keeps open.
+_SWEEP_SECONDS: Final = 0.1
 # How long a refused terminate/kill waits for an exit in progress before it raises.
 _CONFIRM_SECONDS: Final = 1.0
 #: Errors that mean "the process (or its system) is already gone", whatever the call.
@@ -279,12 +282,28 @@ def _check_drain_timeout(value: object) -> float:
     return float(value)
 
 
-def _wants_pipe(value: int | None, name: str) -> bool:
+def _wants_pipe(value: object, name: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be PIPE, DEVNULL or None, not {type(value).__name__}")
     if value == PIPE:
         return True
-    if value is None or value == DEVNULL:
+    if value == DEVNULL:
         return False
-    raise ValueError(f"{name} must be PIPE, DEVNULL or None (HCS cannot take other files)")
+    raise errors.InvalidArgumentError(
+        f"{name} must be PIPE, DEVNULL or None, not {value} (HCS cannot take other files)"
+    )
+
+
+def _check_engine(value: object) -> str:
+    """The pipe engine ``pipe_engine=`` names ("fd", "thread"; None: the default)."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"pipe_engine is 'fd', 'thread' or None, not {type(value).__name__}")
+    try:
+        return resolve_engine(value)
+    except ValueError as exc:
+        raise errors.InvalidArgumentError(str(exc)) from None
 
 
 def _text(value: object, what: str, *, path: bool = False) -> str:
@@ -311,7 +330,7 @@ def _command(command: Command) -> str | list[str]:
     raw: object = command
     if isinstance(raw, str):
         if not raw:
-            raise ValueError("the command is empty")
+            raise errors.InvalidArgumentError("the command is empty")
         return _text(raw, "command")
     if isinstance(raw, (bytes, bytearray)):
         raise TypeError("command must be str or a sequence of str, not bytes")
@@ -319,7 +338,7 @@ def _command(command: Command) -> str | list[str]:
         raise TypeError(f"command must be str or a sequence of str, not {type(raw).__name__}")
     argv = [_text(arg, f"command[{i}]", path=True) for i, arg in enumerate(raw)]
     if not argv:
-        raise ValueError("the command is empty")
+        raise errors.InvalidArgumentError("the command is empty")
     return argv
 
 
@@ -495,7 +514,7 @@ class Process(HandleOwner):
         parameters: Any,
     ) -> Process:
         drain_timeout = _check_drain_timeout(drain_timeout)
-        engine = resolve_engine(pipe_engine)
+        engine = _check_engine(pipe_engine)
         await current_bridge().admit()  # (a burst of creates begins a few per loop turn)
         want = (
             _wants_pipe(stdin, "stdin"),
@@ -1062,7 +1081,7 @@ class OpenProcessOptions(ProcessOptions, total=False):
 class RunProcessOptions(ProcessOptions, total=False):
     """The keywords of :func:`run_process`."""
 
-    input: bytes | None
+    input: bytes | bytearray | memoryview | None
     check: bool
     stdout: int | None
     stderr: int | None
@@ -1095,38 +1114,110 @@ async def stream_process(
     return await system.stream_process(command, write, **options)
 
 
+def _check_options(options: Mapping[str, object], function: str, extra: Iterable[str] = ()) -> None:
+    """Refuse keywords ``function`` does not take (a TypeError naming it, before anything)."""
+    known = ProcessOptions.__optional_keys__ | frozenset(extra)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise TypeError(f"{function}() got unexpected keyword arguments: {names}")
+
+
+def _check_input(value: object) -> bytes | bytearray | memoryview | None:
+    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
+        return value
+    hint = " (encode text first)" if isinstance(value, str) else ""
+    raise TypeError(f"input must be bytes or None, not {type(value).__name__}{hint}")
+
+
+def _check_flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+async def _collect_output(
+    proc: Process,
+    readers: Mapping[str, Callable[[bytes], object]],
+    feed: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Pump the output streams into ``readers``, wait for the exit, return its code.
+
+    The drain rule of :meth:`Process.wait` holds: once the process has exited and its
+    output pipes stayed open past ``drain_timeout`` (a background child holds them), the
+    reading stops with what was read so far (``wait()`` warns PipesNotClosed). ``feed``
+    (writing stdin) stops at the exit: the process reads no more. An error of a reader,
+    of a sink or of ``feed`` is raised as it is (never wrapped in an exception group).
+    """
+    streams = {"stdout": proc.stdout, "stderr": proc.stderr}
+    failures: list[Exception] = []
+    code: int | None = None
+
+    async def pump(stream: PipeReceiveStream, sink: Callable[[bytes], object]) -> None:
+        with contextlib.suppress(anyio.EndOfStream):
+            while True:
+                sink(await stream.receive())
+
+    async with anyio.create_task_group() as tg:
+
+        async def guarded(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+            try:
+                with scope:
+                    await job()
+            except Exception as exc:
+                failures.append(exc)
+                tg.cancel_scope.cancel()
+
+        for name, sink in readers.items():
+            stream = streams[name]
+            if stream is not None:
+                tg.start_soon(guarded, functools.partial(pump, stream, sink), anyio.CancelScope())
+        feeding = anyio.CancelScope()
+        if feed is not None:
+            tg.start_soon(guarded, feed, feeding)
+        code = await proc.wait()
+        feeding.cancel()
+        if proc.pipes_not_closed:
+            # Whatever is already in the pipes is read during a short sweep (a cancelled
+            # receive consumes nothing: what comes later stays in the pipe).
+            tg.cancel_scope.deadline = anyio.current_time() + _SWEEP_SECONDS
+    if failures:
+        raise failures[0]
+    assert code is not None
+    return code
+
+
 async def _run(
     system: ComputeSystem,
     command: Command | None,
-    input: bytes | None,
+    input: bytes | bytearray | memoryview | None,
     check: bool,
     stdout: int | None,
     stderr: int | None,
     options: ProcessOptions,
 ) -> subprocess.CompletedProcess[bytes]:
     """The body of ``system.run_process``."""
-    stdin = PIPE if input is not None else None
+    _check_options(options, "run_process")
+    data = _check_input(input)
+    _check_flag(check, "check")
+    stdin = PIPE if data is not None else None
     proc = await system.open_process(command, stdin=stdin, stdout=stdout, stderr=stderr, **options)
-    output: dict[str, bytes] = {}
+    chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
     async with proc:
+        feed = None
+        if proc.stdin is not None and data is not None:
+            sending, payload = proc.stdin, data
 
-        async def feed(stream: PipeSendStream, data: bytes) -> None:
-            with contextlib.suppress(anyio.BrokenResourceError):
-                await stream.send(data)
-            await stream.aclose()
+            async def feed() -> None:
+                with contextlib.suppress(anyio.BrokenResourceError):
+                    await sending.send(payload)
+                await sending.aclose()
 
-        async def collect(name: str, stream: PipeReceiveStream) -> None:
-            output[name] = await stream.read_all()
-
-        async with anyio.create_task_group() as tg:
-            if proc.stdin is not None and input is not None:
-                tg.start_soon(feed, proc.stdin, input)
-            if proc.stdout is not None:
-                tg.start_soon(collect, "stdout", proc.stdout)
-            if proc.stderr is not None:
-                tg.start_soon(collect, "stderr", proc.stderr)
-        code = await proc.wait()
-    out, err = output.get("stdout"), output.get("stderr")
+        code = await _collect_output(
+            proc, {name: parts.append for name, parts in chunks.items()}, feed
+        )
+    out = b"".join(chunks["stdout"]) if proc.stdout is not None else None
+    err = b"".join(chunks["stderr"]) if proc.stderr is not None else None
     if check and code != 0:
         raise ProcessFailed(code, proc.args, out, err)
     return subprocess.CompletedProcess(proc.args, code, out, err)
@@ -1139,17 +1230,11 @@ async def _stream(
     options: ProcessOptions,
 ) -> int:
     """The body of ``system.stream_process``."""
+    _check_options(options, "stream_process", ("stdout", "stderr"))
+    if not callable(write):
+        raise TypeError(f"write must be a callable (name, chunk), not {type(write).__name__}")
     proc = await system.open_process(command, stdin=None, **options)
     async with proc:
-
-        async def pump(name: str, stream: PipeReceiveStream) -> None:
-            with contextlib.suppress(anyio.EndOfStream):
-                while True:
-                    write(name, await stream.receive())
-
-        async with anyio.create_task_group() as tg:
-            if proc.stdout is not None:
-                tg.start_soon(pump, "stdout", proc.stdout)
-            if proc.stderr is not None:
-                tg.start_soon(pump, "stderr", proc.stderr)
-        return await proc.wait()
+        return await _collect_output(
+            proc, {name: functools.partial(write, name) for name in ("stdout", "stderr")}
+        )

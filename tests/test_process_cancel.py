@@ -18,9 +18,11 @@ import asyncio
 import contextlib
 import math
 import os
+import re
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import anyio
 import pytest
 
 from aiohcs import errors, testing
+from aiohcs.process import PipesNotClosed, ProcessFailed
 from aiohcs.system import ComputeSystem
 
 pytestmark = [
@@ -289,3 +292,142 @@ async def test_cancelled_while_draining_does_not_wait_for_the_pipes(
         assert shell, "the process never ran"
         assert not alive(shell[0])
         assert testing.counts().processes == 0
+
+
+# ---------------------------------------------------------------- item: drain_timeout
+
+
+@pytest.mark.parametrize("engine", ["fd", "thread"])
+async def test_run_process_honours_drain_timeout(linux: ComputeSystem, engine: str) -> None:
+    command = ["sh", "-c", "sleep 30 & echo $!; echo err >&2; exit 3"]
+    start = anyio.current_time()
+    with pytest.warns(PipesNotClosed, match="stdout and stderr stayed open for 0.5 s"):
+        with anyio.fail_after(10):
+            done = await linux.run_process(
+                command, check=False, drain_timeout=0.5, pipe_engine=engine
+            )
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(done.stdout), signal.SIGKILL)
+    assert anyio.current_time() - start < 0.5 + LATE
+    assert done.returncode == 3
+    assert done.stderr == b"err\n"  # what was read is returned
+    # check=True: ProcessFailed carries the output read so far, too
+    with pytest.warns(PipesNotClosed), anyio.fail_after(10), pytest.raises(ProcessFailed) as caught:
+        await linux.run_process(command, drain_timeout=0.5, pipe_engine=engine)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(caught.value.stdout), signal.SIGKILL)
+    assert caught.value.stderr == b"err\n"
+
+
+@pytest.mark.parametrize("engine", ["fd", "thread"])
+async def test_stream_process_honours_drain_timeout(linux: ComputeSystem, engine: str) -> None:
+    chunks: list[tuple[str, bytes]] = []
+    command = ["sh", "-c", "sleep 30 & echo $!"]
+    start = anyio.current_time()
+    with pytest.warns(PipesNotClosed, match="stdout and stderr stayed open for 0.2 s"):
+        with anyio.fail_after(10):
+            code = await linux.stream_process(
+                command,
+                lambda name, chunk: chunks.append((name, chunk)),
+                drain_timeout=0.2,
+                pipe_engine=engine,
+            )
+    assert chunks, "the output written before the exit was not streamed"
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(b"".join(chunk for _, chunk in chunks)), signal.SIGKILL)
+    assert anyio.current_time() - start < LATE
+    assert code == 0
+    assert {name for name, _ in chunks} == {"stdout"}
+
+
+async def test_run_process_waits_for_output_written_after_the_exit_within_the_limit(
+    linux: ComputeSystem,
+) -> None:
+    """Inside the grace period a background child's late output still arrives."""
+    command = ["sh", "-c", "(sleep 0.3; echo late) & echo early"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipesNotClosed)
+        done = await linux.run_process(command, drain_timeout=20)
+    assert done.stdout == b"early\nlate\n"
+
+
+# ---------------------------------------------------------------- item: bad input
+
+
+BAD_RUN: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"input": "text"}, TypeError, "input must be bytes or None, not str .encode"),
+    ({"input": 5}, TypeError, "input must be bytes or None, not int"),
+    ({"input": ["x"]}, TypeError, "not list"),
+    ({"check": "yes"}, TypeError, "check must be True or False"),
+    ({"check": None}, TypeError, "check must be True or False"),
+    ({"stdout": "pipe"}, TypeError, "stdout must be PIPE, DEVNULL or None, not str"),
+    ({"stderr": 1.5}, TypeError, "stderr must be PIPE, DEVNULL or None, not float"),
+    ({"stdout": True}, TypeError, "not bool"),
+    ({"stdout": 7}, errors.InvalidArgumentError, "stdout must be PIPE, DEVNULL or None, not 7"),
+    ({"pipe_engine": 5}, TypeError, "pipe_engine is 'fd', 'thread' or None, not int"),
+    ({"pipe_engine": "nope"}, errors.InvalidArgumentError, "'fd' or 'thread', not 'nope'"),
+    ({"drain_timeout": None}, TypeError, "drain_timeout"),
+    ({"drain_timeout": -1}, errors.InvalidArgumentError, "drain_timeout must be >= 0"),
+    ({"guest_os": "BeOS"}, errors.InvalidArgumentError, "guest_os"),
+    ({"stdin": -1}, TypeError, r"run_process\(\) got unexpected keyword arguments: 'stdin'"),
+    ({"bogus": 1}, TypeError, r"run_process\(\) got unexpected keyword arguments: 'bogus'"),
+]
+BAD_STREAM: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
+    (None, {}, TypeError, "write must be a callable"),
+    (5, {}, TypeError, "write must be a callable"),
+    (print, {"input": b"x"}, TypeError, r"stream_process\(\) got unexpected .*'input'"),
+    (print, {"stdin": -1}, TypeError, r"stream_process\(\) got unexpected .*'stdin'"),
+    (print, {"stdout": "x"}, TypeError, "stdout must be PIPE, DEVNULL or None, not str"),
+    (print, {"drain_timeout": math.nan}, errors.InvalidArgumentError, "drain_timeout"),
+    (print, {"pipe_engine": b"fd"}, TypeError, "pipe_engine"),
+]
+
+
+async def refused_before_hcs(system: ComputeSystem, call: Callable[[], Awaitable[object]]) -> Any:
+    """Run ``call()``; it must raise (returned) without an HCS call or a process started."""
+    before = testing.counts()
+    testing.fail_next("*", E_FAIL)
+    with pytest.raises(Exception) as caught:  # noqa: PT011 (checked by the caller)
+        await call()
+    # the armed fault is still there: nothing reached HCS
+    with pytest.raises(errors.HcsError) as failed:
+        await system.properties()
+    assert failed.value.hresult & 0xFFFFFFFF == E_FAIL, "the call reached HCS"
+    assert testing.counts().processes == before.processes
+    return caught.value
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), BAD_RUN)
+async def test_bad_run_process_arguments_are_refused_before_anything_starts(
+    linux: ComputeSystem, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    raised = await refused_before_hcs(linux, lambda: linux.run_process(["cat"], **kwargs))
+    assert type(raised) is error  # (never an exception group)
+    assert re.search(match, str(raised)), str(raised)
+
+
+@pytest.mark.parametrize(("write", "kwargs", "error", "match"), BAD_STREAM)
+async def test_bad_stream_process_arguments_are_refused_before_anything_starts(
+    linux: ComputeSystem, write: Any, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    raised = await refused_before_hcs(linux, lambda: linux.stream_process(["cat"], write, **kwargs))
+    assert type(raised) is error  # (never an exception group)
+    assert re.search(match, str(raised)), str(raised)
+
+
+async def test_run_process_takes_any_bytes_like_input(linux: ComputeSystem) -> None:
+    for data in (b"abc", bytearray(b"abc"), memoryview(b"abc")):
+        done = await linux.run_process(["cat"], input=data)
+        assert done.stdout == b"abc"
+
+
+async def test_errors_of_a_sink_are_raised_as_they_are(linux: ComputeSystem) -> None:
+    class Full(Exception):
+        pass
+
+    def write(name: str, chunk: bytes) -> None:
+        raise Full(name)
+
+    with anyio.fail_after(10), pytest.raises(Full, match="stdout"):
+        await linux.stream_process(["sh", "-c", "echo hi; sleep 30"], write)
+    assert testing.counts().processes == 0
