@@ -29,6 +29,8 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aiohcs import errors, testing
 from aiohcs.process import PipesNotClosed, ProcessFailed
@@ -292,6 +294,49 @@ async def test_cancelled_while_draining_does_not_wait_for_the_pipes(
         assert shell, "the process never ran"
         assert not alive(shell[0])
         assert testing.counts().processes == 0
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pick=st.integers(0, 99),
+    how=st.sampled_from(HOW),
+    after=st.floats(0, 0.25),
+    create_ms=st.sampled_from([0, 50, 150]),
+    check_ms=st.sampled_from([0, 50, 150]),
+)
+async def test_cancelled_at_any_point_ends_soon_and_leaves_nothing(
+    linux: ComputeSystem,
+    tmp_path: Path,
+    anyio_backend: str,
+    pick: int,
+    how: str,
+    after: float,
+    create_ms: int,
+    check_ms: int,
+) -> None:
+    """Any path, any function, any moment, with or without slow HCS calls: the contract."""
+    paths = ASYNCIO_PATHS if anyio_backend == "asyncio" else ["move_on_after", "fail_after"]
+    path = paths[pick % len(paths)]
+    slow = {"HcsCreateProcess": create_ms, "HcsGetProcessProperties": check_ms}
+    pidfile = tmp_path / f"pid-{len(list(tmp_path.iterdir()))}"
+    command = ["sh", "-c", 'echo $$ > "$0"; exec sleep 30', str(pidfile)]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(killing_later(pidfile))
+        stack.enter_context(unstuck_after())
+        for function, ms in slow.items():
+            if ms:
+                stack.enter_context(testing.delay(function, completion_ms=ms))
+        deadline = await cancel_after(path, after, starter(linux, how, command))
+        late = anyio.current_time() - deadline
+        assert late < LATE, f"ended {late:.2f} s after the deadline"
+        await assert_gone(pidfile, started=False)
+    assert testing.counts().process_handles == 0
+    assert testing.counts().pipe_handles == 0
 
 
 # ---------------------------------------------------------------- item: drain_timeout
