@@ -16,11 +16,14 @@ Blocking HCS calls never run on the loop thread. The frequent ones (create, open
 of compute systems, close of processes) are *native calls* (:func:`run_native`): the bridge's
 own C threads make them and report through the same queue, without ever taking the GIL, so
 the loop never waits for it because of them. The rest run in a pool of Python worker threads
-(:func:`run_sync`), whose results come back the same way. Two ways of keeping the loop's
-turns short under load: at most 8 items are dispatched per turn, and at most 4 costly
-calls (creating a system or a process) begin per turn (:meth:`LoopBridge.admit`). And a task whose
-operation completes within microseconds while the loop is idle polls for it
-(:meth:`LoopBridge.poll`).
+(:func:`run_sync`), whose results come back the same way. Ways of keeping the loop's
+turns short under load: at most 8 items are dispatched per turn, and calls begin within a
+budget per turn (:meth:`LoopBridge.admit`: 4 creates of systems or processes, or 16 other
+operations, opens or closes); the first call of the process has a worker thread load pydantic and
+the schema models before it goes on. And a task whose operation completes within
+microseconds while the loop is idle polls for it (:meth:`LoopBridge.poll`).
+
+After ``os.fork()`` the child starts afresh (see :func:`_after_fork_in_child`).
 
 Shutdown: when the loop ends, the drain task is cancelled; it then frees the C queue (which
 unregisters every id of the loop, so late callbacks are dropped in C and their operations are
@@ -37,6 +40,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -47,6 +51,7 @@ import anyio.lowlevel
 import sniffio
 
 from aiohcs._native import ffi, lib
+from aiohcs.errors import UsedAfterForkError
 
 __all__ = [
     "BridgeClosedError",
@@ -73,10 +78,15 @@ _log: Final = logging.getLogger("aiohcs")
 # loop lag p99 of ~5 ms against ~8 ms with 16, at the same throughput.
 _BUDGET: Final = 8
 _BATCH: Final = _BUDGET
-# Costly calls (creating a system or a process: ~60 us of loop time each) that may begin
-# per turn of the loop. Measured with bursts of 100 creates: 4 gave a loop lag p99 of
-# ~3.9 ms against ~5-6 ms with 8, at the same throughput.
-_ADMIT_BUDGET: Final = 4
+# What may begin per turn of the loop (see LoopBridge.admit), in units: creating a system
+# or a process (~60 us of loop time) costs ADMIT_CREATE, starting any other operation or a
+# close ADMIT_CALL. Measured with bursts of 100 creates: 4 creates per turn gave a loop lag
+# p99 of ~3.9 ms against ~5-6 ms with 8, at the same throughput.
+_ADMIT_BUDGET: Final = 16
+#: Admission cost of creating a system or a process.
+ADMIT_CREATE: Final = 4
+#: Admission cost of starting any other operation, or of a close.
+ADMIT_CALL: Final = 1
 
 ITEM_COMPLETION: Final[int] = lib.AIOHCS_ITEM_COMPLETION
 ITEM_EVENT: Final[int] = lib.AIOHCS_ITEM_EVENT
@@ -285,7 +295,12 @@ class LoopBridge:
         self._admit_left = _ADMIT_BUDGET
         self._admit_waiting: collections.deque[_Admitted] = collections.deque()
         self._admit_refill_scheduled = False
+        self._refill_handle: Any = None  # (asyncio: the scheduled refill's handle)
+        # Set while a task of this loop has the schema models loaded (see _warm_up).
+        self._warming: anyio.Event | None = None
         self.closed = False
+        #: True in a child process forked while this bridge existed (see _after_fork_in_child).
+        self.inherited = False
         self.thread_id = threading.get_ident()
         self._task: Any = None
         #: Items received and dispatched so far (diagnostics, benchmarks).
@@ -295,12 +310,23 @@ class LoopBridge:
         #: True after a drain that stopped at its budget (the queue may hold more).
         self.more = False
 
+    def closed_error(self) -> RuntimeError:
+        """The error for a use of this bridge once it is closed (or inherited across fork)."""
+        if self.inherited:
+            return UsedAfterForkError(_FORK_MESSAGE)
+        return BridgeClosedError("the event loop of this object has shut down")
+
+    def check_usable(self) -> None:
+        """Raise :class:`UsedAfterForkError` if this bridge was inherited across fork."""
+        if self.inherited:
+            raise UsedAfterForkError(_FORK_MESSAGE)
+
     # ---------------------------------------------------------------- registration
 
     def register(self, target: Target, flags: int = 0) -> int:
         """Register ``target`` and return the new id (the context to hand to HCS)."""
         if self.closed:
-            raise BridgeClosedError("the event loop of this object has shut down")
+            raise self.closed_error()
         ident: int = lib.aiohcs_register(self._queue, flags)
         if ident == 0:
             raise MemoryError("aiohcs: cannot register a callback context")
@@ -316,7 +342,7 @@ class LoopBridge:
         instead of :meth:`unregister`.
         """
         if self.closed:
-            raise BridgeClosedError("the event loop of this object has shut down")
+            raise self.closed_error()
         out = self._new_id
         op = lib.aiohcs_register_operation(self._queue, flags, out)
         if op == ffi.NULL:
@@ -356,7 +382,7 @@ class LoopBridge:
         bridge closed).
         """
         if self.closed:
-            raise BridgeClosedError("the event loop of this object has shut down")
+            raise self.closed_error()
         jobs = self._jobs
         jobs.append((fn, args, on_drop))
         if len(jobs) == 1:
@@ -375,21 +401,32 @@ class LoopBridge:
 
     # ---------------------------------------------------------------- admission
 
-    async def admit(self) -> None:
-        """Wait, if need be, for this turn of the loop to have room for one more costly call.
+    async def admit(self, cost: int = ADMIT_CREATE) -> None:
+        """Wait, if need be, for this turn of the loop to have room for one more call.
 
-        Creating a system or a process costs the loop tens of microseconds (the document is
-        validated, handles and ids are set up). A loop runs every task that is ready in one
-        turn, so a burst of such calls started together would hold it for milliseconds; at
-        most :data:`_ADMIT_BUDGET` of them begin per turn, the others wait (in order) for
-        the next turns, like completions beyond the drain's budget. Without a burst this
-        returns at once, without yielding.
+        Starting an HCS call costs the loop tens of microseconds (arguments are checked and
+        converted, a waiter and an ``HCS_OPERATION`` are set up); creating a system or a
+        process more. A loop runs every task that is ready in one turn, so a burst of calls
+        started together would hold it for milliseconds: calls begin within a budget per
+        turn (:data:`_ADMIT_BUDGET` units, a call costing ``cost``), the others wait, in
+        order, for the next turns, like completions beyond the drain's budget. Without a
+        burst this returns at once, without yielding.
+
+        The very first call of the process first has a worker thread load pydantic and the
+        schema models the API itself uses (see :func:`aiohcs._documents.warm_up`), so that
+        loading them never stalls the loop.
         """
-        if self._admit_left and not self._admit_waiting:
-            self._admit_left -= 1
-            self._schedule_refill()
+        if self.closed:
+            return  # (the call finds the bridge closed; a close goes on)
+        if not _schema_ready:
+            await self._warm_up()
+        if self._admit_left >= cost and not self._admit_waiting:
+            # (No refill is scheduled for this: the budget is renewed only once a call
+            # has to wait, which bounds each turn all the same and costs a lone call
+            # nothing. A refill per call would cost one more loop callback per call.)
+            self._admit_left -= cost
             return
-        waiter = _Admitted(self)
+        waiter = _Admitted(self, cost)
         self._admit_waiting.append(waiter)
         self._schedule_refill()
         try:
@@ -397,31 +434,54 @@ class LoopBridge:
                 await waiter._sleep()
         except BaseException:
             if waiter.admitted:  # woken, then cancelled: the slot goes to the next one
-                self._admit_left += 1
+                self._admit_left += cost
             else:
                 self._admit_waiting.remove(waiter)
             raise
+
+    async def _warm_up(self) -> None:
+        """Load the schema models in a worker thread (once per process; see :meth:`admit`).
+
+        If that cannot be done (no thread can be started, say), the call goes on: the
+        models then load where they are first needed, as without the warm-up.
+        """
+        loading = self._warming
+        if loading is not None:  # another task of this loop loads them: wait for it
+            await loading.wait()
+            return
+        self._warming = loading = anyio.Event()
+        try:
+            await run_sync(_warm_up_schema)
+        except Exception:
+            _log.debug("aiohcs: cannot load the schema models ahead of use", exc_info=True)
+        finally:
+            self._warming = None
+            loading.set()
 
     def _schedule_refill(self) -> None:
         if self._admit_refill_scheduled or self.closed:
             return
         self._admit_refill_scheduled = True
         if self.loop is not None:
-            self.loop.call_soon(self._refill)
+            self._refill_handle = self.loop.call_soon(self._refill)
         else:
             self._trio.current_trio_token().run_sync_soon(self._refill)
 
     def _refill(self) -> None:
-        """A new turn: a new budget, first for the tasks that waited."""
+        """A new turn: a new budget, first for the tasks that waited.
+
+        At most one refill runs per turn and no more than the budget is spent between two
+        refills, so at most the budget begins per turn.
+        """
         self._admit_refill_scheduled = False
         self._admit_left = _ADMIT_BUDGET
         waiting = self._admit_waiting
-        while self._admit_left and waiting:
+        while waiting and self._admit_left >= waiting[0].cost:
             waiter = waiting.popleft()
             waiter.admitted = True
             waiter._wake()
-            self._admit_left -= 1
-        if self._admit_left < _ADMIT_BUDGET:
+            self._admit_left -= waiter.cost
+        if waiting:
             self._schedule_refill()
 
     # ---------------------------------------------------------------- draining
@@ -459,16 +519,21 @@ class LoopBridge:
         """True if nothing else on this loop is due within ``seconds``.
 
         That is: no runnable task or callback, no timer. I/O readiness is not known here.
+        The refill of the admission budget (see :meth:`admit`) does not count while no
+        call waits for it.
         """
+        refill = self._admit_refill_scheduled and not self._admit_waiting
         if self.loop is None:
             stats = self._trio.current_statistics()
             return bool(
                 stats.tasks_runnable == 0
-                and stats.run_sync_soon_queue_size == 0
+                and stats.run_sync_soon_queue_size == (1 if refill else 0)
                 and stats.seconds_to_next_deadline > seconds
             )
         ready, timers = self._ready, self._timers
-        if ready is None or timers is None or ready:
+        if ready is None or timers is None:
+            return False
+        if ready and not (refill and len(ready) == 1 and ready[0] is self._refill_handle):
             return False
         return not timers or timers[0].when() - self.loop.time() > seconds
 
@@ -523,6 +588,8 @@ class LoopBridge:
                 checkpoint = trio.lowlevel.checkpoint
             while True:
                 await wait_readable(rsock)
+                if self.inherited:
+                    return  # (a forked child still running the parent's loop)
                 self.drain()
                 while self.more:
                     await checkpoint()
@@ -542,6 +609,11 @@ class LoopBridge:
         self.closed = True
         jobs, self._jobs = self._jobs, []
         _drop_jobs(jobs)
+        # Calls waiting for admission go on (and find the bridge closed).
+        while self._admit_waiting:
+            waiter = self._admit_waiting.popleft()
+            waiter.admitted = True
+            waiter._wake()
         # First the C side: afterwards no callback reaches this loop any more.
         self._native.free()
         targets = list(self._targets.values())
@@ -670,6 +742,9 @@ class Sleeper:
                     pending = exc
         return pending
 
+    def _after_fork(self) -> None:
+        self._parked = None  # (a forked child: the parked task is the parent's)
+
     def _abort(self, raise_cancel: Any) -> Any:
         self._parked = None
         return self.bridge._trio.Abort.SUCCEEDED
@@ -690,11 +765,47 @@ class Sleeper:
 class _Admitted(Sleeper):
     """A task waiting in :meth:`LoopBridge.admit` (woken by a refill of the budget)."""
 
-    __slots__ = ("admitted",)
+    __slots__ = ("admitted", "cost")
 
-    def __init__(self, bridge: LoopBridge) -> None:
+    def __init__(self, bridge: LoopBridge, cost: int) -> None:
         super().__init__(bridge)
         self.admitted = False
+        self.cost = cost
+
+
+#: True once the schema models the API uses are loaded (see LoopBridge.admit).
+_schema_ready = False
+_WARM_UP_SWITCH_INTERVAL: Final = 0.0005
+_warm_up_lock = threading.Lock()
+_warm_up_saved: list[float] = []  # the switch interval to restore while a warm-up runs
+
+
+def _warm_up_schema() -> None:
+    """Worker thread: load pydantic and the common schema models (once per process).
+
+    A failure (pydantic missing, out of file descriptors, ...) is not raised here: the
+    models then load where they are first needed, and that call reports it.
+    """
+    global _schema_ready
+    with _warm_up_lock:  # (one at a time: several loops may start at once)
+        if _schema_ready:
+            return
+        # This thread holds the GIL for most of the ~0.1-0.2 s the imports take, and the
+        # loop gets it back only every switch interval (5 ms by default): for that long,
+        # a shorter interval keeps the loop's turns short.
+        interval = sys.getswitchinterval()
+        _warm_up_saved[:] = [interval]  # (a child forked meanwhile restores it)
+        sys.setswitchinterval(min(interval, _WARM_UP_SWITCH_INTERVAL))
+        try:
+            from aiohcs._documents import warm_up
+
+            warm_up()
+        except Exception:
+            _log.debug("aiohcs: loading the schema models ahead of use failed", exc_info=True)
+        finally:
+            sys.setswitchinterval(interval)
+            _warm_up_saved.clear()
+        _schema_ready = True
 
 
 class _CallWaiter(Sleeper):
@@ -829,8 +940,12 @@ async def run_native(
     (Python worker threads would take it three times per call). Like :func:`run_sync` the
     call always runs to its end: a cancellation that arrived meanwhile is raised afterwards,
     once a system handle the call produced is closed. The item's ``result`` is the call's
-    HRESULT (not raised here); ``handle`` belongs to the caller.
+    HRESULT (not raised here); ``handle`` belongs to the caller. An open waits for its
+    turn (:meth:`LoopBridge.admit`; creates are admitted by their callers, closes by
+    :func:`admit_close`).
     """
+    if kind == CALL_OPEN_SYSTEM:
+        await current_bridge().admit(ADMIT_CALL)
     waiter, cancelled = await _posted_call(
         lambda waiter: submit_native(
             kind, waiter.id, handle=handle, texts=texts, callback_id=callback_id
@@ -866,6 +981,20 @@ async def close_native(kind: int, handle: Any) -> None:
         pass  # (the loop shut down meanwhile: the close was made all the same)
     except NoThreadError:
         _close_in_worker(kind, handle)  # (never leave a handle open)
+
+
+async def admit_close(bridge: LoopBridge) -> BaseException | None:
+    """Admission of a close (see :meth:`LoopBridge.admit`), which nothing may stop.
+
+    The teardown of many objects at once then begins a few closes per loop turn. A
+    cancellation that arrives while this waits is returned, not raised: the caller makes
+    the close at once and raises it afterwards.
+    """
+    try:
+        await bridge.admit(ADMIT_CALL)
+    except BaseException as exc:  # handed back, re-raised by the caller
+        return exc
+    return None
 
 
 class WorkerPool:
@@ -937,8 +1066,6 @@ class WorkerPool:
 
 #: The process-wide pool for blocking HCS calls (every loop shares it).
 workers: Final = WorkerPool()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=workers._reset)
 
 
 # Loop token -> its bridge. Neither side keeps the loop alive: the map is weak on the loop,
@@ -947,6 +1074,47 @@ if hasattr(os, "register_at_fork"):
 # finalizers below free the C queue.
 _bridges: weakref.WeakKeyDictionary[object, weakref.ref[LoopBridge]] = weakref.WeakKeyDictionary()
 _bridges_lock = threading.Lock()
+# Every bridge alive, also those of loops that have ended (their objects may outlive them).
+_every_bridge: weakref.WeakSet[LoopBridge] = weakref.WeakSet()
+
+_FORK_MESSAGE: Final = (
+    "this aiohcs object (or event loop) comes from the parent process of an os.fork(): "
+    "it cannot be used in the child. Start a new event loop in the child and create or "
+    "open what it needs there (see the guide page 'Processes and fork')"
+)
+
+
+def _after_fork_in_child() -> None:
+    """Make this module usable in a child process after ``os.fork()``.
+
+    Only the forking thread came along: the worker pool starts empty (the C side resets
+    its own pool, its locks and hcsim's state). The bridges of the parent's loops are
+    inherited: their wake sockets are shared with the parent, and every object of theirs
+    refers to HCS handles that do not exist in the child. They are marked, so that any
+    use raises :class:`~aiohcs.errors.UsedAfterForkError` instead of waiting for ever;
+    a new event loop in the child gets a new bridge.
+    """
+    global _bridges_lock, _warm_up_lock
+    workers._reset()
+    _bridges_lock = threading.Lock()
+    _warm_up_lock = threading.Lock()
+    if _warm_up_saved:  # (forked during a warm-up, whose thread did not come along)
+        sys.setswitchinterval(_warm_up_saved.pop())
+    for bridge in list(_every_bridge):
+        bridge.inherited = True
+        bridge.closed = True
+        bridge._native._lock = threading.Lock()
+        # The tasks waiting on it are the parent's: nothing in the child may wake them.
+        bridge._jobs = []
+        bridge._admit_waiting.clear()
+        for target in list(bridge._targets.values()):
+            after_fork = getattr(target, "_after_fork", None)
+            if after_fork is not None:
+                after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _native_token() -> tuple[str, object]:
@@ -974,12 +1142,14 @@ def current_bridge() -> LoopBridge:
             if bridge is None:
                 bridge = LoopBridge(backend)
                 _bridges[token] = weakref.ref(bridge)
+                _every_bridge.add(bridge)
                 # If the loop (or the bridge) dies without the drain task's clean-up (an
                 # asyncio loop closed with the task still pending), free the C queue then.
                 weakref.finalize(token, bridge._native.free)
                 weakref.finalize(bridge, bridge._native.free)
                 bridge._start()
     if bridge.closed:
+        bridge.check_usable()
         raise BridgeClosedError("this event loop has shut down its aiohcs bridge")
     return bridge
 

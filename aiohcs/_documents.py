@@ -3,7 +3,10 @@
 Every public call that takes a document accepts a model, a mapping or JSON text; it is
 validated as its :mod:`aiohcs.schema` type before anything reaches HCS (a failure raises
 :class:`~aiohcs.errors.InvalidDocumentError` naming the JSON path of the bad member) and
-serialized with unknown (extension) members kept. Returned documents are parsed into models.
+serialized with unknown (extension) members kept. A document nested more than
+:data:`MAX_DEPTH` levels deep (objects and arrays), or with a string HCS cannot take (a NUL
+character, where HCS would cut it; a lone surrogate), is refused the same way, whatever its
+type. Returned documents are parsed into models.
 
 The models (and pydantic) load on the first call that needs them, not at ``import aiohcs``.
 """
@@ -11,12 +14,34 @@ The models (and pydantic) load on the first call that needs them, not at ``impor
 from __future__ import annotations
 
 import functools
+import json
+import re
 import typing
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
-from aiohcs.errors import InvalidDocumentError
+from aiohcs.errors import InvalidArgumentTypeError, InvalidDocumentError
 
-__all__ = ["coerce_document", "document_text", "parse_model", "parse_model_list"]
+__all__ = [
+    "MAX_DEPTH",
+    "coerce_document",
+    "document_text",
+    "object_text",
+    "parse_model",
+    "parse_model_list",
+]
+
+#: The deepest nesting of objects and arrays a document may have (the documents HCS
+#: defines are under 10 deep; hcsim's parser refuses more than 64, as a parser must
+#: stop somewhere). Deeper documents raise InvalidDocumentError before reaching HCS.
+MAX_DEPTH: Final = 64
+
+# A \u0000 escape that is not an escaped backslash followed by "u0000".
+_NUL_ESCAPE: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+# A \uD800-\uDFFF escape: a surrogate, which must be half of a pair.
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+# A JSON string (with its escapes) or one bracket: what the depth scan looks at.
+_STRING_OR_BRACKET: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 @functools.cache
@@ -24,6 +49,27 @@ def _model(type_name: str) -> Any:
     from aiohcs import schema
 
     return schema.get_type(type_name)
+
+
+#: The schema types aiohcs itself validates or parses in most programs: a create's
+#: configuration, properties, exit statuses, process parameters.
+_COMMON_TYPES = (
+    "ComputeSystem",
+    "Properties",
+    "SystemExitStatus",
+    "ProcessParameters",
+    "ProcessStatus",
+)
+
+
+def warm_up() -> None:
+    """Load pydantic and the common schema models and build their validators.
+
+    Any thread: the bridge runs this in a worker thread before the first call of the
+    process, so that the loop never waits for these imports (~0.1-0.2 s).
+    """
+    for name in _COMMON_TYPES:
+        _model(name).model_rebuild()
 
 
 def _model_in(annotation: Any) -> Any:
@@ -77,14 +123,95 @@ def coerce_document(value: Any, type_name: str, *, argument: str | None = None) 
         raise InvalidDocumentError(type_name, errors, argument=argument) from None
     except TypeError as exc:
         raise InvalidDocumentError(type_name, [("", str(exc))], argument=argument) from None
+    except RecursionError:
+        raise _too_deep(type_name, argument) from None
+
+
+def _too_deep(type_name: str, argument: str | None) -> InvalidDocumentError:
+    return InvalidDocumentError(
+        type_name, [("", f"nested more than {MAX_DEPTH} levels deep")], argument=argument
+    )
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of objects and arrays in JSON ``text`` (strings skipped)."""
+    depth = deepest = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def _check_text(text: str, type_name: str, argument: str | None) -> str:
+    """``text`` if HCS can take it: not too deep, no NUL in a string."""
+    # (A document deeper than MAX_DEPTH has more than 2 * MAX_DEPTH brackets.)
+    if len(text) > 2 * MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        raise _too_deep(type_name, argument)
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        problem = "a string contains a NUL character (HCS strings end at the first NUL)"
+        raise InvalidDocumentError(type_name, [("", problem)], argument=argument)
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(json.loads(text), ensure_ascii=False).encode("utf-16-le")
+        except UnicodeEncodeError:
+            problem = "a string contains a lone surrogate (HCS strings are UTF-16)"
+            raise InvalidDocumentError(type_name, [("", problem)], argument=argument) from None
+    return text
 
 
 def document_text(value: Any, type_name: str, *, argument: str | None = None) -> str | None:
     """The validated JSON text for a document argument (None stays None)."""
     if value is None:
         return None
-    text: str = coerce_document(value, type_name, argument=argument).to_json()
-    return text
+    model = coerce_document(value, type_name, argument=argument)
+    try:
+        text: str = model.to_json()
+    except RecursionError:
+        raise _too_deep(type_name, argument) from None
+    except ValueError as exc:  # pydantic's serialization errors (depth, unencodable values)
+        if "depth" in str(exc):
+            raise _too_deep(type_name, argument) from None
+        raise InvalidDocumentError(type_name, [("", str(exc))], argument=argument) from None
+    return _check_text(text, type_name, argument)
+
+
+def object_text(value: Any, *, argument: str) -> str | None:
+    """JSON text for a document argument that has no schema type: a JSON object.
+
+    ``value``: None (stays None), a model, a mapping or JSON text of an object. Anything
+    else raises :class:`~aiohcs.errors.InvalidArgumentTypeError`; text that is not a JSON
+    object, or a mapping that cannot be written as one, raises InvalidDocumentError.
+    """
+    what = "JSON object"
+    if value is None:
+        return None
+    dump = getattr(value, "to_json", None)
+    try:
+        if callable(dump) and not isinstance(value, (str, Mapping)):
+            text: str = dump()
+        elif isinstance(value, Mapping):
+            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        elif isinstance(value, str):
+            parsed = json.loads(value)
+            if not isinstance(parsed, dict):
+                problem = f"expected a JSON object, not {type(parsed).__name__}"
+                raise InvalidDocumentError(what, [("", problem)], argument=argument)
+            text = value
+        else:
+            raise InvalidArgumentTypeError(
+                f"{argument} must be a mapping, a model or JSON text, not {type(value).__name__}"
+            )
+    except RecursionError:
+        raise _too_deep(what, argument) from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidDocumentError | InvalidArgumentTypeError):
+            raise
+        raise InvalidDocumentError(what, [("", str(exc))], argument=argument) from None
+    return _check_text(text, what, argument)
 
 
 def parse_model(document: str | None, type_name: str) -> Any:

@@ -41,6 +41,7 @@ from aiohcs._bridge import (
     CALL_CLOSE_SYSTEM,
     CALL_OPEN_SYSTEM,
     Item,
+    admit_close,
     close_detached,
     close_native,
     run_native,
@@ -398,6 +399,10 @@ class HandleOwner(anyio.abc.AsyncResource):
         It runs to its end whatever cancels the caller (:func:`run_shielded`); a
         cancellation that arrived meanwhile is raised afterwards.
         """
+        if self._ops.bridge.inherited:  # a forked child: the handle is the parent's
+            self._handle = None
+            await anyio.lowlevel.checkpoint()
+            return
         if self._close_done is not None:
             with anyio.CancelScope(shield=True):
                 await self._close_done.wait()
@@ -408,7 +413,10 @@ class HandleOwner(anyio.abc.AsyncResource):
             raise cancelled
 
     async def _close_sequence(self, done: anyio.Event) -> None:
+        cancelled: BaseException | None = None
         try:
+            # (Many closes at once begin a few per loop turn; see LoopBridge.admit.)
+            cancelled = await admit_close(self._ops.bridge)
             await self._release()
             self._ops.close()
             self._hub.close()
@@ -420,6 +428,8 @@ class HandleOwner(anyio.abc.AsyncResource):
             self._hub.unregister()
         finally:
             done.set()
+        if cancelled is not None:
+            raise cancelled
 
     async def aclose(self) -> None:
         """Close the handle (what it refers to keeps running). Idempotent."""
@@ -430,6 +440,8 @@ class HandleOwner(anyio.abc.AsyncResource):
         if handle is None:
             return
         self._handle = None
+        if self._ops.bridge.inherited:  # a forked child: the handle is the parent's
+            return
         with contextlib.suppress(Exception):
             warnings.warn(
                 f"{self._description} was never closed (use 'async with' or aclose())",

@@ -18,6 +18,7 @@ This module is imported by ``import aiohcs``: it must stay light (no cffi, no py
 from __future__ import annotations
 
 import enum
+import errno as _errno
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -25,20 +26,24 @@ __all__ = [
     "OPERATION_TYPE_NAMES",
     "AccessDenied",
     "HResult",
+    "HResultValue",
     "HcsError",
     "HcsNotAvailableError",
     "InvalidArgumentError",
+    "InvalidArgumentTypeError",
     "InvalidDocumentError",
     "InvalidJson",
     "InvalidState",
     "OperationTimeout",
     "ProcessAlreadyStopped",
     "ProcessNotFound",
+    "ResourceExhausted",
     "ServiceDisconnected",
     "SystemAlreadyExists",
     "SystemAlreadyStopped",
     "SystemNotFound",
     "UnsupportedOnThisHost",
+    "UsedAfterForkError",
     "error_from_hresult",
     "hresult_name",
     "hresult_u32",
@@ -68,6 +73,7 @@ class HResult(enum.IntEnum):
     # HRESULT_FROM_WIN32(...): facility 7.
     ERROR_FILE_NOT_FOUND = 0x80070002
     ERROR_PATH_NOT_FOUND = 0x80070003
+    ERROR_TOO_MANY_OPEN_FILES = 0x80070004
     E_ACCESSDENIED = 0x80070005
     E_HANDLE = 0x80070006
     ERROR_NOT_ENOUGH_MEMORY = 0x80070008
@@ -139,6 +145,7 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.E_UNEXPECTED: "Unexpected failure",
     HResult.ERROR_FILE_NOT_FOUND: "The file was not found",
     HResult.ERROR_PATH_NOT_FOUND: "The path was not found",
+    HResult.ERROR_TOO_MANY_OPEN_FILES: "Too many open files",
     HResult.E_ACCESSDENIED: "Access is denied",
     HResult.E_HANDLE: "The handle is invalid",
     HResult.ERROR_NOT_ENOUGH_MEMORY: "Not enough memory",
@@ -243,6 +250,46 @@ def hresult_u32(hr: int) -> int:
     return hr & 0xFFFFFFFF
 
 
+class HResultValue(int):
+    """An HRESULT as an unsigned 32-bit number that prints the way errors do: ``0x8037010E``.
+
+    The type of :attr:`HcsError.hresult`, of :attr:`aiohcs.events.SystemExited.hresult` and
+    of the HRESULT members of the schema models (``SystemExitStatus.status``,
+    ``ResultError.error``, ...), which HCS writes as signed numbers. It is an ``int`` (it
+    compares equal to the unsigned value); ``str()``, ``repr()`` and ``f"{value}"`` give the
+    hex form, a format spec formats the number (``f"{value:d}"``).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: int) -> HResultValue:
+        """``value``: the HRESULT, signed (as C and JSON give it) or unsigned."""
+        return super().__new__(cls, hresult_u32(int(value)))
+
+    def __repr__(self) -> str:
+        return f"0x{int(self):08X}"
+
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return int(self).__format__(format_spec) if format_spec else repr(self)
+
+    @property
+    def name(self) -> str:
+        """The symbolic name (``"HCS_E_INVALID_STATE"``), or the hex value if unknown."""
+        return hresult_name(self)
+
+    @property
+    def signed(self) -> int:
+        """The HRESULT as the signed 32-bit number C and HCS's JSON documents use."""
+        return int(self) - 0x100000000 if self & 0x80000000 else int(self)
+
+    @property
+    def failed(self) -> bool:
+        """True for a failure HRESULT (the severity bit is set)."""
+        return bool(self & 0x80000000)
+
+
 def _is_hcs_facility(hr: int) -> bool:
     return bool(hr & 0x80000000) and (hr >> 16) & 0x7FF == _HCS_FACILITY
 
@@ -304,7 +351,7 @@ class HcsError(Exception):
     """An HCS call failed. Base of every HRESULT-derived error, and the catch-all.
 
     Attributes:
-        hresult: the HRESULT as an unsigned 32-bit number.
+        hresult: the HRESULT as an unsigned 32-bit number (an :class:`HResultValue`).
         name: its symbolic name ("HCS_E_INVALID_STATE", "E_ACCESSDENIED", or "0x8007xxxx").
         message: HCS's ErrorMessage if it sent one, else the documented meaning.
         document: the raw failure document as HCS returned it (or None).
@@ -314,7 +361,7 @@ class HcsError(Exception):
         system_id / process_id: the compute system / process concerned, if known.
     """
 
-    hresult: int
+    hresult: int  # an HResultValue
     name: str
     message: str
     document: str | None
@@ -334,7 +381,7 @@ class HcsError(Exception):
         system_id: str | None = None,
         process_id: int | None = None,
     ) -> None:
-        self.hresult = hresult_u32(hresult)
+        self.hresult = HResultValue(hresult)
         self.name = hresult_name(self.hresult)
         if isinstance(document, bytes):
             document = document.decode("utf-8", "replace")
@@ -518,14 +565,73 @@ class UnsupportedOnThisHost(HcsError):
         self.release = release
 
 
+class ResourceExhausted(HcsError):
+    """The host ran out of descriptors or memory (ERROR_TOO_MANY_OPEN_FILES, E_OUTOFMEMORY).
+
+    Also raised by aiohcs itself when this process cannot get a descriptor or memory for
+    a call (then ``errno`` is the POSIX error, e.g. ``errno.EMFILE``; else None). Nothing
+    is left running or open; the same call succeeds once resources are free again.
+    """
+
+    errno: int | None = None
+
+    @classmethod
+    def from_os_error(
+        cls,
+        exc: OSError,
+        *,
+        operation: str | None = None,
+        system_id: str | None = None,
+        process_id: int | None = None,
+    ) -> ResourceExhausted:
+        """The error for an ``OSError`` of this process (EMFILE, ENFILE, ENOMEM)."""
+        code = exc.errno or 0
+        name = _errno.errorcode.get(code, str(code))
+        hr = HResult.E_OUTOFMEMORY if code == _errno.ENOMEM else HResult.ERROR_TOO_MANY_OPEN_FILES
+        text = exc.strerror or str(exc)
+        error = cls(
+            hr,
+            f"{text} (errno {code}, {name})",
+            operation=operation,
+            system_id=system_id,
+            process_id=process_id,
+        )
+        error.errno = code
+        return error
+
+
+#: errno values of an ``OSError`` that mean "out of descriptors or memory".
+RESOURCE_ERRNOS: Final = frozenset((_errno.EMFILE, _errno.ENFILE, _errno.ENOMEM))
+
+
 class HcsNotAvailableError(ImportError):
     """This host has no Host Compute Service (computecore.dll cannot be loaded)."""
+
+
+class UsedAfterForkError(RuntimeError):
+    """An aiohcs object or event loop inherited across ``os.fork()`` was used in the child.
+
+    A forked child starts with none of its parent's HCS handles, bridge threads or event
+    loops: objects created in the parent (systems, processes, event streams) and an event
+    loop that was running in the parent cannot be used there. Start a new event loop in
+    the child and create or open what it needs anew.
+    """
 
 
 class InvalidArgumentError(ValueError):
     """An argument cannot be passed to HCS as it is (e.g. a string with a NUL or a lone surrogate).
 
-    Raised by aiohcs itself before anything reaches HCS.
+    Raised by aiohcs itself before anything reaches HCS. It is the base of every bad-input
+    error of aiohcs: catching it catches :class:`InvalidArgumentTypeError` and
+    :class:`InvalidDocumentError` too.
+    """
+
+
+class InvalidArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has the wrong type (``None`` or an ``int`` where an id string goes, ...).
+
+    Both a :class:`TypeError` and an :class:`InvalidArgumentError`. Raised before anything
+    reaches HCS.
     """
 
 
@@ -570,6 +676,9 @@ _BY_HRESULT: Final[Mapping[int, type[HcsError]]] = {
     HResult.ERROR_NOT_FOUND: ProcessNotFound,
     HResult.E_ACCESSDENIED: AccessDenied,
     HResult.ERROR_PROC_NOT_FOUND: UnsupportedOnThisHost,
+    HResult.ERROR_TOO_MANY_OPEN_FILES: ResourceExhausted,
+    HResult.E_OUTOFMEMORY: ResourceExhausted,
+    HResult.ERROR_NOT_ENOUGH_MEMORY: ResourceExhausted,
 }
 
 

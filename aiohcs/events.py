@@ -25,6 +25,8 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from aiohcs.errors import HResultValue
+
 if TYPE_CHECKING:
     from aiohcs._bridge import Item, LoopBridge
     from aiohcs.schema import CrashReport, ProcessStatus, SystemExitStatus
@@ -159,9 +161,12 @@ class SystemExited(Event):
 
     @property
     def hresult(self) -> int:
-        """SystemExitStatus.Status as an unsigned 32-bit HRESULT (0 when absent)."""
+        """SystemExitStatus.Status as an unsigned HRESULT (0 when absent).
+
+        An :class:`~aiohcs.errors.HResultValue`: it prints as ``0x8037xxxx``, like errors.
+        """
         value = self._field("Status")
-        return value & 0xFFFFFFFF if isinstance(value, int) else 0
+        return HResultValue(value & 0xFFFFFFFF if isinstance(value, int) else 0)
 
     @property
     def attribution(self) -> list[Any]:
@@ -364,6 +369,8 @@ class EventStream(anyio.abc.AsyncResource):
             if self._ended:
                 await anyio.lowlevel.checkpoint()
                 raise StopAsyncIteration
+            if self._hub is not None:
+                self._hub.bridge.check_usable()
             waiter = anyio.Event()
             self._waiters.append(waiter)
             try:
@@ -414,6 +421,12 @@ class EventHub:
     def _bridge_closed(self) -> None:
         self.close()
 
+    def _after_fork(self) -> None:
+        # A forked child: the waiting tasks belong to the parent's loop; never wake them.
+        self._terminal_waiter = None
+        for stream in list(self._subscribers):
+            stream._waiters.clear()
+
     # ---------------------------------------------------------------- owner side
 
     def publish(self, event: Event) -> None:
@@ -428,6 +441,7 @@ class EventHub:
 
     def subscribe(self) -> EventStream:
         """Return a new stream that receives every event from now on."""
+        self.bridge.check_usable()
         if self.terminal is not None:
             stream = EventStream(None)
             stream._push(self.terminal)
@@ -442,6 +456,7 @@ class EventHub:
 
     async def wait(self) -> Event | None:
         """Wait for the terminal event; None if the hub was closed before one arrived."""
+        self.bridge.check_usable()
         while self.terminal is None and not self.closed:
             if self._terminal_waiter is None:
                 self._terminal_waiter = anyio.Event()

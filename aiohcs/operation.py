@@ -44,6 +44,7 @@ import anyio
 import anyio.lowlevel
 
 from aiohcs._bridge import (
+    ADMIT_CALL,
     ITEM_CALL,
     REGISTER_ONESHOT,
     REGISTER_POSTED,
@@ -58,7 +59,7 @@ from aiohcs._bridge import (
     submit_native,
 )
 from aiohcs._native import lib, new_document_ptr, take_document
-from aiohcs.errors import HcsError, HResult, error_from_hresult
+from aiohcs.errors import HcsError, HResult, InvalidArgumentTypeError, error_from_hresult
 
 __all__ = [
     "HandleClosedError",
@@ -359,6 +360,7 @@ class OperationOwner:
 
     def check_open(self) -> None:
         """Raise the owner's closed error if it is closed."""
+        self.bridge.check_usable()
         if self.closed:
             raise self.make_closed_error()
 
@@ -406,6 +408,10 @@ async def run_operation(
         if owner.bridge is not bridge:
             raise RuntimeError("this HCS object belongs to another event loop")
         owner.check_open()
+    if not isinstance(start, NativeStart):  # (creates were admitted by their caller)
+        await bridge.admit(ADMIT_CALL)  # a burst of calls begins a few per loop turn
+        if owner is not None:
+            owner.check_open()  # (closed while it waited for its turn?)
     waiter = _Waiter(bridge, on_abandoned)
     polled = False
     if isinstance(start, NativeStart):
@@ -564,7 +570,7 @@ def to_document(value: Any) -> str | None:
         return text
     if isinstance(value, (Mapping, Sequence)):
         return json.dumps(value, separators=(",", ":"), default=_json_default)
-    raise TypeError(f"cannot make an HCS document from {type(value).__name__}")
+    raise InvalidArgumentTypeError(f"cannot make an HCS document from {type(value).__name__}")
 
 
 def _json_default(value: Any) -> Any:

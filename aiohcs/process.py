@@ -602,7 +602,11 @@ class Process(HandleOwner):
                     0x8037011D, operation="CreateProcess", system_id=system.id
                 )
         proc = cls(system, pending, info.process_id, args, guest, drain_timeout)
-        proc._attach_pipes(info, engine)
+        try:
+            proc._attach_pipes(info, engine)
+        except BaseException:
+            await run_shielded(proc._abandon)  # no pipes: stop it, close the handle
+            raise
         if cancelled is not None:
             # Cancelled while it was being created: it is killed and closed, never left.
             await run_shielded(proc._abandon)
@@ -613,6 +617,11 @@ class Process(HandleOwner):
         return proc
 
     def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:
+        """Wrap the pipe handles in streams; on failure none is left open.
+
+        The caller then stops the process. Out of descriptors or memory:
+        :class:`~aiohcs.errors.ResourceExhausted`.
+        """
         raws = [RawPipe.from_handle(h) for h in (info.std_input, info.std_output, info.std_error)]
         try:
             if raws[0] is not None:
@@ -621,10 +630,18 @@ class Process(HandleOwner):
                 self.stdout = receive_stream(raws[1], engine)
             if raws[2] is not None:
                 self.stderr = receive_stream(raws[2], engine)
-        except BaseException:
+        except BaseException as exc:
+            for stream in (self.stdin, self.stdout, self.stderr):
+                if stream is not None:
+                    stream.discard()
+            self.stdin = self.stdout = self.stderr = None
             for raw in raws:
                 if raw is not None:
                     raw.close()
+            if isinstance(exc, OSError) and exc.errno in errors.RESOURCE_ERRNOS:
+                raise errors.ResourceExhausted.from_os_error(
+                    exc, operation="CreateProcess", system_id=self._system_id, process_id=self.pid
+                ) from exc
             raise
 
     @classmethod
@@ -886,7 +903,11 @@ class Process(HandleOwner):
     # ---------------------------------------------------------------- exit
 
     def events(self) -> EventStream:
-        """An async iterator over the process's events (ProcessExited, ...), from now on."""
+        """An async iterator over the process's events (ProcessExited, ...), from now on.
+
+        On a closed handle it raises :class:`HandleClosedError`, like every other call.
+        """
+        self._require_handle()
         return self._hub.subscribe()
 
     async def wait(self) -> int:
@@ -1048,9 +1069,11 @@ async def _recover_process_info(handle: Any, system_id: str, error: Exception) -
             start, operation="GetProcessInfo", system_id=system_id, process_info=True
         )
     except errors.HcsError:
+        result = None
+    if result is None or result.process_info is None:
+        # It may run (e.g. only its pipe handles could not be made): never leave it.
+        await _terminate_unwatched(handle, system_id)
         raise error from None
-    if result.process_info is None:
-        raise error
     return result.process_info
 
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import anyio.lowlevel
 
 from aiohcs._bridge import run_sync
-from aiohcs._documents import document_text, parse_model
+from aiohcs._documents import document_text, object_text, parse_model
 from aiohcs._native import lib, new_document_ptr, take_document, to_wide
-from aiohcs.errors import error_from_hresult
-from aiohcs.operation import parse_document, to_document
+from aiohcs.errors import InvalidArgumentTypeError, error_from_hresult
+from aiohcs.operation import parse_document
 
 if TYPE_CHECKING:
     from aiohcs.schema import ServiceProperties
@@ -64,7 +64,7 @@ async def modify_service_settings(settings: Any) -> Any:
     ``settings``: model, dict or JSON text, validated as ModificationRequest first.
     """
     if settings is None:
-        raise TypeError("settings must not be None")
+        raise InvalidArgumentTypeError("settings must not be None")
     text = document_text(settings, "ModificationRequest", argument="settings")
     w_settings = to_wide(text)
 
@@ -77,10 +77,14 @@ async def modify_service_settings(settings: Any) -> Any:
 
 
 async def submit_wer_report(report: Any) -> None:
-    """Submit a CrashReport (e.g. ``SystemCrashReport.raw``) to Windows Error Reporting."""
-    text = to_document(report)
-    if text is None:
-        raise TypeError("report must not be None")
+    """Submit a CrashReport (e.g. ``SystemCrashReport.raw``) to Windows Error Reporting.
+
+    ``report``: JSON text, a mapping or a model of a JSON object (checked, not validated
+    against the schema: it is passed on as HCS made it).
+    """
+    if report is None:
+        raise InvalidArgumentTypeError("report must not be None")
+    text = object_text(report, argument="report")
     w_report = to_wide(text)
 
     def call() -> tuple[int, str | None]:

@@ -35,6 +35,7 @@ the system itself may still come into existence (open it by id, or use
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -43,10 +44,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import anyio
 
 from aiohcs._bridge import CALL_CREATE_SYSTEM, CALL_CREATE_SYSTEM_PLAIN, current_bridge
-from aiohcs._documents import coerce_document, document_text, parse_model, parse_model_list
+from aiohcs._documents import (
+    document_text,
+    object_text,
+    parse_model,
+    parse_model_list,
+)
 from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
-from aiohcs.errors import HcsError
+from aiohcs.errors import (
+    HcsError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    InvalidDocumentError,
+)
 from aiohcs.events import Event, EventStream, SystemExited
 from aiohcs.operation import HandleClosedError, NativeStart, run_operation
 
@@ -74,6 +85,33 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, str) and not value.lstrip().startswith("{")
 
 
+def _check_name(value: Any, argument: str) -> str:
+    """``value`` if it can be a system id or namespace: a non-empty str without NUL."""
+    if not isinstance(value, str):
+        raise InvalidArgumentTypeError(f"{argument} must be a str, not {type(value).__name__}")
+    if not value:
+        raise InvalidArgumentError(f"{argument} must not be empty")
+    if "\0" in value:
+        raise InvalidArgumentError(f"{argument} contains a NUL character")
+    return value
+
+
+def _check_namespace(value: Any) -> str | None:
+    """``value`` if it can be a namespace: None (the default namespace) or a name."""
+    return None if value is None else _check_name(value, "namespace")
+
+
+def _check_path(value: Any, argument: str) -> str:
+    """``value`` (str or os.PathLike) as a non-empty path string without NUL."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise InvalidArgumentTypeError(
+            f"{argument} must be a str or os.PathLike path, not {type(value).__name__}"
+        )
+    return _check_name(value, argument)
+
+
 class ComputeSystem(HandleOwner):
     """One HCS compute system handle: :meth:`create`, :meth:`open` or :meth:`restore` one."""
 
@@ -82,6 +120,7 @@ class ComputeSystem(HandleOwner):
     _KIND: ClassVar[HandleKind] = SYSTEM
 
     def __init__(self, *, _id: str, _namespace: str | None, _pending: PendingHandle) -> None:
+        """(Internal: use :meth:`create`, :meth:`open` or :meth:`restore`.)"""
         super().__init__(_pending, f"compute system {_id!r}", {"system_id": _id})
         self._id = _id
         self._namespace = _namespace
@@ -97,8 +136,10 @@ class ComputeSystem(HandleOwner):
         The system starts in state ``Created``; call :meth:`start`. ``namespace`` needs
         Windows 10 2004 / Windows Server 2004 or later.
         """
+        _check_name(id, "id")
+        _check_namespace(namespace)
         if config is None:
-            raise TypeError("config must not be None")
+            raise InvalidArgumentTypeError("config must not be None")
         bridge = current_bridge()
         await bridge.admit()
         document = document_text(config, "ComputeSystem", argument="config")
@@ -126,7 +167,8 @@ class ComputeSystem(HandleOwner):
 
         Raises :class:`~aiohcs.errors.SystemNotFound` if there is none.
         """
-        if namespace is not None:
+        _check_name(id, "id")
+        if _check_namespace(namespace) is not None:
             require_export("HcsOpenComputeSystemInNamespace")
         async with PendingHandle(SYSTEM, current_bridge()) as pending:
             await pending.open_native((to_wide(id), ffi.NULL, to_wide(namespace)), system_id=id)
@@ -147,16 +189,25 @@ class ComputeSystem(HandleOwner):
 
         ``config`` gets ``VirtualMachine.RestoreState.SaveStateFilePath = state_file`` (a
         file written by ``save(path)``); HCS restores the state during start. If the start
-        fails, the new system is terminated and its handle closed.
+        fails, the new system is terminated and its handle closed. A configuration without
+        ``VirtualMachine`` (containers cannot be restored) raises
+        :class:`~aiohcs.errors.InvalidDocumentError`.
         """
+        _check_name(id, "id")
+        _check_namespace(namespace)
+        path = _check_path(state_file, "state_file")
         if config is None:
-            raise TypeError("config must not be None")
-        document = coerce_document(config, "ComputeSystem", argument="config").to_dict()
+            raise InvalidArgumentTypeError("config must not be None")
+        text = document_text(config, "ComputeSystem", argument="config")
+        document = json.loads(text) if text is not None else {}
         vm = document.get("VirtualMachine")
         if not isinstance(vm, dict):
-            raise ValueError("restore needs a VirtualMachine configuration")
+            problem = "restore needs a VirtualMachine configuration (containers cannot be restored)"
+            raise InvalidDocumentError(
+                "ComputeSystem", [("VirtualMachine", problem)], argument="config"
+            )
         restore_state = dict(vm.get("RestoreState") or {})
-        restore_state["SaveStateFilePath"] = os.fspath(state_file)
+        restore_state["SaveStateFilePath"] = path
         vm["RestoreState"] = restore_state
         system = await cls.create(id, document, namespace=namespace)
         try:
@@ -202,16 +253,23 @@ class ComputeSystem(HandleOwner):
     # ---------------------------------------------------------------- lifecycle calls
 
     async def start(self, options: Any = None) -> None:
-        """Start the system (Created → Running; restores if RestoreState is configured)."""
-        await self._call("Start", lib.HcsStartComputeSystem, options)
+        """Start the system (Created → Running; restores if RestoreState is configured).
+
+        ``options`` (rarely used): a JSON object (mapping or JSON text).
+        """
+        self._require_handle()  # (a closed handle fails first, before any validation)
+        text = object_text(options, argument="options")
+        await self._call("Start", lib.HcsStartComputeSystem, text)
 
     async def pause(self, options: Any = None) -> None:
         """Pause the system (Running → Paused). ``options``: PauseOptions."""
         await self._call("Pause", lib.HcsPauseComputeSystem, options, type_name="PauseOptions")
 
     async def resume(self, options: Any = None) -> None:
-        """Resume the system (Paused → Running)."""
-        await self._call("Resume", lib.HcsResumeComputeSystem, options)
+        """Resume the system (Paused → Running). ``options``: a JSON object, rarely used."""
+        self._require_handle()  # (a closed handle fails first, before any validation)
+        text = object_text(options, argument="options")
+        await self._call("Resume", lib.HcsResumeComputeSystem, text)
 
     async def save(self, path_or_options: Any) -> None:
         """Save the system's state. A path means ``{"SaveType": "ToFile", ...}``.
@@ -220,8 +278,11 @@ class ComputeSystem(HandleOwner):
         paused systems.
         """
         options = path_or_options
+        if options is None:
+            raise InvalidArgumentTypeError("save needs a path or SaveOptions, not None")
         if _is_path(path_or_options):
-            options = {"SaveType": "ToFile", "SaveStateFilePath": os.fspath(path_or_options)}
+            path = _check_path(path_or_options, "path")
+            options = {"SaveType": "ToFile", "SaveStateFilePath": path}
         await self._call("Save", lib.HcsSaveComputeSystem, options, type_name="SaveOptions")
 
     async def shutdown(self, options: Any = None) -> None:
@@ -234,8 +295,13 @@ class ComputeSystem(HandleOwner):
         )
 
     async def terminate(self, options: Any = None) -> None:
-        """Forcibly stop the system. The exit arrives as :class:`SystemExited`."""
-        await self._call("Terminate", lib.HcsTerminateComputeSystem, options)
+        """Forcibly stop the system. The exit arrives as :class:`SystemExited`.
+
+        ``options`` (rarely used): a JSON object (mapping or JSON text).
+        """
+        self._require_handle()  # (a closed handle fails first, before any validation)
+        text = object_text(options, argument="options")
+        await self._call("Terminate", lib.HcsTerminateComputeSystem, text)
 
     async def crash(self, options: Any = None) -> None:
         """Make the guest crash (an NMI). ``options``: CrashOptions."""
@@ -244,7 +310,7 @@ class ComputeSystem(HandleOwner):
     async def modify(self, request: Any) -> None:
         """Modify the running system. ``request``: ModifySettingRequest."""
         if request is None:
-            raise TypeError("request must not be None")
+            raise InvalidArgumentTypeError("request must not be None")
         await self._call(
             "Modify",
             lib.HcsModifyComputeSystem,
@@ -389,8 +455,10 @@ class ComputeSystem(HandleOwner):
 
         Each iterator gets every event; several may be open at once. Iteration ends after
         :class:`~aiohcs.events.SystemExited` (or ServiceDisconnectedEvent) or when the system
-        is closed. A system that has already exited yields its exit event and ends.
+        is closed. A system that has already exited yields its exit event and ends. On a
+        closed handle it raises :class:`HandleClosedError` (like every other call).
         """
+        self._require_handle()
         return self._hub.subscribe()
 
     async def wait(self) -> SystemExitStatus:
@@ -444,7 +512,7 @@ async def enumerate_systems(query: Any = None, *, namespace: str | None = None) 
     ``query`` is a SystemQuery (model, dict or JSON text, validated first); ``None`` lists
     every system (of ``namespace``, if given).
     """
-    if namespace is not None:
+    if _check_namespace(namespace) is not None:
         require_export("HcsEnumerateComputeSystemsInNamespace")
     text = document_text(query, "SystemQuery", argument="query")
     w_query, w_namespace = to_wide(text), to_wide(namespace)

@@ -43,7 +43,7 @@ async def main(state_dir: Path) -> None:
         await vm.pause()
         print(f"vm1: {await state(vm)}")
         await vm.save(state_file)
-        print(f"vm1: saved to {state_file.name} ({state_file.stat().st_size} bytes)")
+        print(f"vm1: saved to {state_file.absolute()} ({state_file.stat().st_size} bytes)")
         await vm.terminate()
         status = await vm.wait()
         print(f"vm1: exited ({status.exit_type})")
@@ -68,4 +68,6 @@ if __name__ == "__main__":
         anyio.run(main, args.state_dir)
     else:
         with tempfile.TemporaryDirectory() as tmp:
+            print(f"(the state file goes to {tmp}, a temporary directory removed at the end)")
             anyio.run(main, Path(tmp))
+        print(f"(removed {tmp}: keep the state file with --state-dir DIR)")

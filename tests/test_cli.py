@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -450,8 +452,165 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     assert f"usage: aiohcs {command}" in capsys.readouterr().out
 
 
-@pytest.mark.hcsim_leaves_systems
-def test_events_count_must_be_positive(configs: Path) -> None:
-    result = script(configs, f"create c1 {configs / 'c.json'}\nevents c1 --count 0\n")
+# ---------------------------------------------------------------- issue 11, item 9
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["events", "--interval", "-1"], "--interval"),
+        (["events", "--interval", "0"], "--interval"),
+        (["events", "--count", "0"], "--count"),
+        (["events", "--timeout", "-1"], "--timeout"),
+        (["wait", "c1", "--timeout", "nan"], "--timeout"),
+        (["kill", "c1", "--wait", "--timeout", "-0.5"], "--timeout"),
+        (["exec", "c1", "--drain-timeout", "-1", "--", "true"], "--drain-timeout"),
+        (["sleep", "-1"], "seconds"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_naming_the_option(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(*argv)
+    assert result.code == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"error: argument (-\w/)?{option}: ", err), err
+    assert repr(argv[argv.index(option) + 1] if option in argv else argv[-1]) in err
+
+
+def test_exec_without_a_command_is_a_usage_error(
+    configs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("exec", "c1").code == 2
+    assert "exec needs a command" in capsys.readouterr().err
+    result = script(configs, "exec c1\n")
+    assert result.code == 2
+    assert "line 1: usage error: exec c1" in result.err
+
+
+@pytest.mark.hcsim_leaves_systems  # (the script stops at the failing line)
+@pytest.mark.parametrize(
+    "line", ["wait c1 --timeout 0", "wait c1 --timeout 0.2", "kill c1 --wait --timeout 0"]
+)
+def test_wait_timeouts_say_what_timed_out(configs: Path, line: str) -> None:
+    result = script(configs, f"create c1 {configs / 'c.json'} --start\n{line}\n")
+    if line.startswith("kill") and result.code == 0:
+        return  # (the exit may come before the deadline's first check: no timeout then)
     assert result.code == 1
-    assert "--count" in error_line(result)
+    timeout = line.split()[-1]
+    assert error_line(result) == f"aiohcs: error: c1 did not exit within {float(timeout):g} s"
+
+
+def test_an_error_without_a_message_is_named_by_its_class() -> None:
+    from aiohcs.cli._runtime import describe_error
+
+    assert describe_error(TimeoutError()) == "TimeoutError"
+    assert describe_error(ValueError("")) == "ValueError"
+    assert describe_error(ValueError("bad")) == "bad"
+
+
+def test_kill_wait_prints_the_exit_status_in_one_line(configs: Path) -> None:
+    result = script(configs, f"create c1 {configs / 'c.json'} --start\nkill c1 --wait\n")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-1] == "c1  Stopped  ForcedExit status=0x00000000"
+
+
+def test_wait_prints_the_exit_status_like_events_do(configs: Path) -> None:
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\nwait c1 &\nsim crash c1\nwait\n",
+    )
+    assert result.code == 0, result.err
+    (line,) = [line for line in result.out.splitlines() if "exited" in line]
+    assert re.fullmatch(r"c1  exited  UnexpectedExit status=0x8037[0-9A-F]{4}", line), line
+
+
+def test_exec_in_the_background_runs_in_the_background(configs: Path) -> None:
+    # The background exec waits (10 s at most) for a file the foreground exec creates:
+    # it can only print "bg" if the next line ran while it was still running.
+    flag = configs / "flag"
+    waiter = (
+        f"for i in $(seq 200); do [ -e {flag} ] && echo bg && exit 0; sleep 0.05; done; echo late"
+    )
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        f"exec c1 -- sh -c '{waiter}' &\n"
+        f"exec c1 -- sh -c 'echo fg; touch {flag}'\n"
+        "wait\n"
+        "kill c1\n",
+    )
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[1:3] == ["fg", "bg"]
+
+
+@pytest.mark.hcsim_leaves_systems  # (the script stops at the failing line)
+def test_exec_honours_its_drain_timeout(configs: Path) -> None:
+    """A background child holding the output open does not keep exec waiting."""
+    started = time.monotonic()
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        "exec c1 --drain-timeout 0.2 -- sh -c 'sleep 15 & echo started; exit 4'\n",
+    )
+    elapsed = time.monotonic() - started
+    assert result.code == 4, result.err
+    assert "started" in result.out
+    assert "stdout and stderr stayed open" in result.err
+    assert elapsed < 10  # (not the 15 s of the child)
+
+
+@pytest.mark.hcsim_leaves_systems
+def test_create_on_hcsim_says_the_system_ends_with_the_command(configs: Path) -> None:
+    result = run("create", "c1", str(configs / "c.json"))
+    assert result.code == 0
+    assert "c1 ends with it" in result.err
+    assert "aiohcs script" in result.err
+    (sub,) = [a for a in build_parser()._actions if a.dest == "command"]
+    assert isinstance(sub.choices, dict)
+    help_text = sub.choices["create"].format_help()
+    assert "outlives the command" in help_text
+    assert "On hcsim" in help_text
+    # In a script the system stays for the next lines: no note there.
+    in_script = script(configs, f"create c2 {configs / 'c.json'}\nkill c2\n")
+    assert in_script.code == 0
+    assert "ends with it" not in in_script.err
+
+
+# ---------------------------------------------------------------- issue 11, item 12: the demo
+
+_SAVE_LINE = re.compile(r"save   -> (?P<path>.+\.vmrs) \((?P<size>\d+) bytes, (?P<fate>[^)]*)\)$")
+
+
+def _saved(out: str) -> list[re.Match[str]]:
+    matches = [m for line in out.splitlines() if (m := _SAVE_LINE.search(line))]
+    assert len(matches) == 2, out
+    return matches
+
+
+def test_demo_prints_where_the_kept_state_files_are(tmp_path: Path) -> None:
+    target = tmp_path / "states"
+    result = run("demo", "--save-dir", str(target))
+    assert result.code == 0, result.err
+    for match in _saved(result.out):
+        path = Path(match["path"])
+        assert path.is_absolute()
+        assert path.parent == target
+        assert match["fate"] == "kept"
+        assert path.stat().st_size == int(match["size"])  # still there, as printed
+    assert "removed" not in result.out
+
+
+def test_demo_says_its_state_files_are_temporary() -> None:
+    result = run("demo")
+    assert result.code == 0, result.err
+    saved = _saved(result.out)
+    directories = {Path(m["path"]).parent for m in saved}
+    assert len(directories) == 1
+    (directory,) = directories
+    for match in saved:
+        assert Path(match["path"]).is_absolute()
+        assert match["fate"] == "temporary: removed when the demo ends"
+        assert not Path(match["path"]).exists()  # as it said
+    assert f"removed {directory} (keep the state files with --save-dir DIR)" in result.out
+    assert f"restore -> Running (from {saved[1]['path']})" in result.out

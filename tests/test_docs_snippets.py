@@ -3,16 +3,20 @@
 Every ```python block under docs/ has an entry in :data:`SPECS`, keyed ``page:N`` (N counts
 the page's python blocks from 1), saying how it is tested:
 
-* ``run``: executed in this process on hcsim, as top-level ``await`` code, once on asyncio
-  and once on trio. The page's :data:`PRELUDES` and the block's ``setup`` run first in the
-  same namespace (imports, the systems the fragment talks about); ``check`` runs after it.
-  ``replace`` swaps Windows commands for host ones (hcsim runs real host processes); each
-  replaced text must be in the block. ``output`` lists text the block must print. An
-  expression statement whose comment is a Python literal (``exc.hresult  # 0x80370105``)
-  is a claim: it must be executed and equal that literal.
+* ``run``: executed as written in this process on hcsim, as top-level ``await`` code, once
+  on asyncio and once on trio. The page's :data:`PRELUDES` and the block's ``setup`` run
+  first in the same namespace (imports, the systems the page says its fragments take);
+  ``check`` runs after it. ``output`` lists text the block must print. An expression
+  statement whose comment is a Python literal (``exc.hresult  # 0x80370105``) is a claim:
+  it must be executed and equal that literal.
 * ``sync``: plain synchronous code, executed the same way outside any event loop.
-* ``script`` / ``pytest``: a complete program or test module, run in a child by its own test.
-* ``compile``: cannot run here (the reason is given); compiled only.
+* ``script`` / ``pytest``: a complete program or test module, run as written in a child.
+* ``windows``: needs a Windows host or guest (``cmd.exe``, a container image), so it is
+  compiled only. Such a block must be marked in the page itself, on the line before its
+  fence: ``<!-- windows-only: REASON -->`` (and only such blocks may be).
+
+Nothing is rewritten before it runs: a block either runs as written on hcsim or is marked
+Windows-only.
 
 Whatever the kind, every ``aiohcs.X`` and ``from aiohcs... import X`` a block uses must exist.
 """
@@ -51,13 +55,11 @@ BACKENDS = ("asyncio", "trio")
 class Spec:
     """How one documentation block is tested (see the module docstring)."""
 
-    how: Literal["run", "sync", "script", "pytest", "compile"] = "run"
+    how: Literal["run", "sync", "script", "pytest", "windows"] = "run"
     setup: str = ""
     check: str = ""
-    replace: tuple[tuple[str, str], ...] = ()
     output: tuple[str, ...] = ()
     backends: tuple[str, ...] = BACKENDS
-    reason: str = ""
 
 
 #: A setup that gives the block ``system``, a running container (see started_container).
@@ -107,6 +109,7 @@ Systems = load_example("http_service").Systems
 """
     + CONFIG,
     "guides/testing-with-hcsim.md": "",
+    "guides/fork.md": "",
 }
 
 #: Each block's own setup (the systems it talks about), check and expectations.
@@ -120,11 +123,9 @@ SPECS: dict[str, Spec] = {
         check="assert (await vm.properties()).state == 'Paused'",
     ),
     "quickstart.md:1": Spec(how="script"),
-    "quickstart.md:2": Spec(
-        setup="container = await ComputeSystem.create('c1', CONFIG)\nawait container.start()",
-        replace=(('["cmd.exe", "/c", "echo", "hello"]', '["sh", "-c", "echo hello"]'),),
-        output=("0 b'hello\\n'",),
-    ),
+    "guides/fork.md:1": Spec(how="script"),
+    "quickstart.md:2": Spec(how="script", output=("0 b'hello\\n'",)),
+    "quickstart.md:3": Spec(how="windows"),
     "guides/lifecycle.md:1": Spec(
         check="assert status.exit_type == 'GracefulExit'\n"
         "assert isinstance(vm.exit_event, SystemExited)",
@@ -194,26 +195,20 @@ async with anyio.create_task_group() as watching:
 assert [s for s, _ in seen_events] == ["w1"]
 """,
     ),
-    "guides/processes.md:1": Spec(
-        setup="system = await started_container()",
-        replace=(('["cmd.exe", "/c", "dir"]', '["sh", "-c", "echo listing"]'),),
-        output=("0 listing",),
-    ),
-    "guides/processes.md:2": Spec(
-        setup="system = await started_container()\n"
-        "server = tmp_path / 'server.py'\n"
-        "server.write_text('print(input().upper())')",
-        replace=(('["python", "-u", "server.py"]', "[sys.executable, '-u', str(server)]"),),
+    "guides/processes.md:1": Spec(setup=CONTAINER, output=("0 hello",)),
+    "guides/processes.md:2": Spec(how="windows"),
+    "guides/processes.md:3": Spec(
+        setup=CONTAINER,
         check="assert code == 0\nassert proc.returncode == 0",
         output=("HELLO",),
     ),
-    "guides/processes.md:3": Spec(setup=CONTAINER, check="assert done.returncode == 0"),
-    "guides/processes.md:4": Spec(
+    "guides/processes.md:4": Spec(setup=CONTAINER, check="assert done.returncode == 0"),
+    "guides/processes.md:5": Spec(
         setup=CONTAINER,
         check="assert done.returncode == 0\nassert document['OciProcess'] is oci",
         output=("pass no command with it",),
     ),
-    "guides/processes.md:5": Spec(
+    "guides/processes.md:6": Spec(
         setup="system = await started_container()\n"
         "proc = await system.open_process(['sleep', '30'])",
         check="assert await proc.wait() != 0\nassert await proc.kill() is False",
@@ -232,7 +227,13 @@ assert [s for s, _ in seen_events] == ["w1"]
         setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()",
     ),
     "guides/errors.md:2": Spec(),
-    "guides/errors.md:3": Spec(
+    "guides/errors.md:3": Spec(output=("not sent to HCS: id must not be empty",)),
+    "guides/errors.md:4": Spec(
+        setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()\n"
+        "aiohcs.testing.crash_system(vm)",
+        output=("0x80370106 UnexpectedExit",),
+    ),
+    "guides/errors.md:5": Spec(
         # hcsim refuses the next terminate as a guest might refuse it for a running process.
         setup="system = await started_container()\n"
         "proc = await system.open_process(['sleep', '30'])\n"
@@ -270,19 +271,42 @@ assert [(p.id, p.state) for p in await enumerate_systems()] == [("s1", "Running"
 # ---------------------------------------------------------------- reading the docs
 
 
-def python_blocks(page: str) -> list[str]:
-    """The ```python blocks of a docs page, in order."""
-    text = (DOCS / page).read_text(encoding="utf-8")
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+#: A ```python block and the line before its fence.
+_BLOCK = re.compile(r"^(?P<before>[^\n]*)\n```python\n(?P<code>.*?)^```", flags=re.S | re.M)
+#: The Windows-only marker, on the line before a block's fence.
+WINDOWS_ONLY = re.compile(r"^<!-- windows-only: (?P<reason>\S.*\S) -->$")
+
+
+def python_blocks(page: str) -> list[tuple[str, str]]:
+    """The ```python blocks of a docs page, in order: (code, the line before the fence)."""
+    text = "\n" + (DOCS / page).read_text(encoding="utf-8")
+    return [(m["code"], m["before"].rsplit("\n", 1)[-1]) for m in _BLOCK.finditer(text)]
+
+
+def _pages() -> list[str]:
+    return [page.relative_to(DOCS).as_posix() for page in sorted(DOCS.rglob("*.md"))]
 
 
 def all_blocks() -> dict[str, str]:
     """Every ```python block under docs/, keyed ``page:N``."""
     return {
-        f"{page.relative_to(DOCS).as_posix()}:{n}": block
-        for page in sorted(DOCS.rglob("*.md"))
-        for n, block in enumerate(python_blocks(str(page.relative_to(DOCS))), 1)
+        f"{page}:{n}": code
+        for page in _pages()
+        for n, (code, _) in enumerate(python_blocks(page), 1)
     }
+
+
+def windows_only_blocks() -> dict[str, str]:
+    """The blocks marked Windows-only in their page → the reason the marker gives."""
+    found = {}
+    for page in _pages():
+        for n, (_, before) in enumerate(python_blocks(page), 1):
+            marker = WINDOWS_ONLY.match(before)
+            if marker is not None:
+                found[f"{page}:{n}"] = marker["reason"]
+            else:
+                assert "windows-only" not in before, f"{page}:{n}: malformed marker {before!r}"
+    return found
 
 
 BLOCKS = all_blocks()
@@ -293,18 +317,32 @@ RUN = [
 
 
 def block(key: str) -> str:
-    """The block's code as tested (the spec's replacements made)."""
-    code = BLOCKS[key]
-    for old, new in SPECS[key].replace:
-        assert old in code, f"{key}: the replaced text {old!r} is no longer in the block"
-        code = code.replace(old, new)
-    return code
+    """The block's code, as written in the page."""
+    return BLOCKS[key]
 
 
 def test_every_block_has_a_spec() -> None:
     assert sorted(BLOCKS) == sorted(SPECS)
     assert {key.rsplit(":", 1)[0] for key in BLOCKS} <= set(PRELUDES)
-    assert all(spec.reason for spec in SPECS.values() if spec.how == "compile")
+
+
+def test_only_blocks_marked_windows_only_in_the_page_are_not_run() -> None:
+    """A block that does not run on hcsim says so where readers see it, and only then."""
+    marked = windows_only_blocks()
+    assert marked, "the marker is recognised"
+    not_run = {key for key, spec in SPECS.items() if spec.how == "windows"}
+    assert not_run == set(marked)
+    for key, reason in marked.items():
+        assert len(reason) > 10, key
+
+
+def test_a_marker_is_only_recognised_right_before_the_fence(tmp_path: Path) -> None:
+    text = (
+        "<!-- windows-only: needs cmd.exe -->\n```python\nx = 1\n```\n\n"
+        "<!-- windows-only: needs cmd.exe -->\n\n```python\ny = 2\n```\n"
+    )
+    blocks = [(m["code"], m["before"].rsplit("\n", 1)[-1]) for m in _BLOCK.finditer("\n" + text)]
+    assert [bool(WINDOWS_ONLY.match(before)) for _, before in blocks] == [True, False]
 
 
 # ---------------------------------------------------------------- names used exist
@@ -600,12 +638,13 @@ def test_testing_guide_module_and_conftest_work_under_pytest(tmp_path: Path) -> 
     assert "ERROR at teardown of test_leaves_a_system_behind" in result.stdout
 
 
-def test_quickstart_program_runs(tmp_path: Path) -> None:
-    assert SPECS["quickstart.md:1"].how == "script"
-    script = tmp_path / "quickstart.py"
-    script.write_text(BLOCKS["quickstart.md:1"])
+def _run_program(key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    assert SPECS[key].how == "script"
+    script = tmp_path / "program.py"
+    script.write_text(BLOCKS[key])
     result = subprocess.run(
         [sys.executable, str(script)],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         env=_env(),
@@ -613,7 +652,38 @@ def test_quickstart_program_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    return result
+
+
+@pytest.mark.parametrize("key", [k for k, spec in SPECS.items() if spec.how == "script"])
+def test_program_runs_as_written(key: str, tmp_path: Path) -> None:
+    result = _run_program(key, tmp_path)
+    for text in SPECS[key].output:
+        assert text in result.stdout, result.stdout
+
+
+def test_readme_program_runs_as_written(tmp_path: Path) -> None:
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    (program,) = re.findall(r"^```python\n(.*?)^```", readme, flags=re.S | re.M)
+    script = tmp_path / "readme.py"
+    script.write_text(program)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "SystemExited(type=0x1, data={'Status': 0, 'ExitType': 'ForcedExit'"
+    )
+
+
+def test_quickstart_program_runs(tmp_path: Path) -> None:
+    lines = _run_program("quickstart.md:1", tmp_path).stdout.splitlines()
     assert lines[0] == "Running"
     assert "'ExitType': 'ForcedExit'" in lines[1]
 

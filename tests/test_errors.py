@@ -443,3 +443,42 @@ def test_errors_module_is_light() -> None:
         "print(heavy)"
     )
     assert run_python("-c", code).stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- one HRESULT format (issue 11)
+
+
+@given(st.integers(min_value=-(2**31), max_value=2**32 - 1))
+def test_hresult_value_prints_like_errors(value: int) -> None:
+    hr = errors.HResultValue(value)
+    assert hr == value & 0xFFFFFFFF
+    assert str(hr) == repr(hr) == f"{hr}" == f"0x{value & 0xFFFFFFFF:08X}"
+    assert f"{hr:d}" == str(value & 0xFFFFFFFF)
+    assert hr.signed == (value if value < 2**31 else value - 2**32)
+    assert hr.name == errors.hresult_name(value)
+    assert pickle.loads(pickle.dumps(hr)) == hr
+
+
+def test_every_hresult_prints_the_same_way() -> None:
+    """Errors, exit events and exit statuses all show 0x8037xxxx, never a signed number."""
+    from aiohcs.events import SystemExited, decode_event
+    from aiohcs.schema import ResultError, SystemExitStatus
+
+    signed = -2143878906  # HCS_E_UNEXPECTED_EXIT as HCS writes it in JSON
+    error = error_from_hresult(signed)
+    event = decode_event(1, json.dumps({"Status": signed, "ExitType": "UnexpectedExit"}))
+    assert isinstance(event, SystemExited)
+    assert event.status is not None
+    status = SystemExitStatus.model_validate({"Status": signed, "ExitType": "UnexpectedExit"})
+    assert event.status == status
+    assert "0x80370106" in str(error)
+    for hr in (error.hresult, event.hresult, status.status, event.status.status):
+        assert hr == 0x80370106
+        assert f"{hr}" == "0x80370106"
+    assert "status=0x80370106" in str(status)
+    assert "status=0x80370106" in repr(status)
+    assert str(signed) not in str(status)
+    # The documents keep HCS's signed spelling.
+    assert status.to_dict()["Status"] == signed
+    assert json.loads(status.to_json())["Status"] == signed
+    assert ResultError(error=0x80370106).to_dict() == {"Error": signed}

@@ -157,7 +157,8 @@ def test_save_terminate_restore(tmp_path: Path) -> None:
     out = result.stdout
     assert "vm1: Running" in out
     assert "vm1: Paused" in out
-    assert "saved to" in out
+    # The printed path is where the file is (absolute).
+    assert f"vm1: saved to {tmp_path / 'vm1.vmrs'} (" in out
     assert "vm1: exited (ForcedExit)" in out
     assert "vm1-restored: Running (restored, 2048 MB memory)" in out
     assert (tmp_path / "vm1.vmrs").stat().st_size > 0

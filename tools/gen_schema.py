@@ -63,7 +63,7 @@ INT_FORMATS = {
 
 # Names the generated module imports or defines itself; a schema type may not take them.
 RESERVED_MODULE_NAMES = frozenset(
-    {"Any", "F", "Guid", "HcsModel", "OpenEnum", *INT_FORMATS.values(), "annotations"}
+    {"Any", "F", "Guid", "HResult32", "HcsModel", "OpenEnum", *INT_FORMATS.values(), "annotations"}
 )
 
 # Attribute names a pydantic model (or HcsModel) already uses.
@@ -97,6 +97,10 @@ FIELD_TYPE_OVERRIDES = {
     # Windows guests take a ProcessSignal name; Linux guests take a POSIX signal number
     # (semantics.md 8.3), which the swagger's string enum does not cover.
     ("SignalProcessOptions", "Signal"): "ProcessSignal | Int32",
+    # HRESULTs: read in either spelling, printed 0x8037xxxx like errors, written signed.
+    ("SystemExitStatus", "Status"): "HResult32",
+    ("ResultError", "Error"): "HResult32",
+    ("OperationFailureInfo", "Result"): "HResult32",
 }
 
 # snake_case spellings nicer than the mechanical split.
@@ -594,7 +598,7 @@ def render_enums(layout: Layout, releases: list[Release]) -> str:
 
 
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BASE_NAMES = frozenset({"Guid", *INT_FORMATS.values()})
+_BASE_NAMES = frozenset({"Guid", "HResult32", *INT_FORMATS.values()})
 
 
 def render_model(layout: Layout, name: str, releases: list[Release]) -> str:

@@ -25,6 +25,7 @@ from aiohcs.errors import (
     HcsError,
     HcsNotAvailableError,
     InvalidArgumentError,
+    InvalidArgumentTypeError,
     UnsupportedOnThisHost,
     error_from_hresult,
     hresult_u32,
@@ -168,7 +169,7 @@ def to_wide(text: str | None) -> CData:
     if text is None:
         return ffi.NULL
     if not isinstance(text, str):
-        raise TypeError(f"expected str or None, not {type(text).__name__}")
+        raise InvalidArgumentTypeError(f"expected str or None, not {type(text).__name__}")
     if "\0" in text:
         raise InvalidArgumentError(
             f"string contains a NUL character at index {text.index(chr(0))}; HCS strings "

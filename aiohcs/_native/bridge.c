@@ -75,6 +75,9 @@ typedef pthread_mutex_t aiohcs_lock;
 #define UNLOCK(l) pthread_mutex_unlock(l)
 #define LOCK_DESTROY(l) pthread_mutex_destroy(l)
 static aiohcs_lock registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Registers the handler that makes this file's locks usable in a child after fork(). */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void fork_init_once(void);
 
 static void wake(uint64_t sock)
 {
@@ -136,6 +139,9 @@ static void item_release(aiohcs_item *item)
 
 aiohcs_queue *aiohcs_queue_new(uint64_t wake_socket)
 {
+#ifndef _WIN32
+    pthread_once(&fork_once, fork_init_once);
+#endif
     aiohcs_queue *q = calloc(1, sizeof *q);
     if (q == NULL)
         return NULL;
@@ -810,11 +816,13 @@ static struct {
     int idle;
     int waking; /* an idle thread was signalled and has not taken a call yet */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, 0};
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-static void pool_after_fork_in_child(void)
+static void after_fork_in_child(void)
 {
-    /* Only this thread exists now; the parent's calls are the parent's business. */
+    /* Only this thread exists now; the parent's calls are the parent's business. A
+     * callback thread may have held the registry lock: the child's copy is made anew
+     * (the parent's entries stay; nothing in the child delivers to them). */
+    pthread_mutex_init(&registry_lock, NULL);
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.work, NULL);
     pool.head = pool.tail = NULL;
@@ -833,9 +841,9 @@ static void wake_one(void)
     }
 }
 
-static void pool_init_once(void)
+static void fork_init_once(void)
 {
-    pthread_atfork(NULL, NULL, pool_after_fork_in_child);
+    pthread_atfork(NULL, NULL, after_fork_in_child);
 }
 
 static void *call_thread(void *arg)
@@ -873,7 +881,7 @@ static void *call_thread(void *arg)
 
 static int call_queue(native_call *call)
 {
-    pthread_once(&pool_once, pool_init_once);
+    pthread_once(&fork_once, fork_init_once);
     pthread_mutex_lock(&pool.lock);
     call->next = NULL;
     if (pool.tail != NULL)

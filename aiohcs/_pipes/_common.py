@@ -161,6 +161,10 @@ class PipeReceiveStream(anyio.abc.ByteReceiveStream):
         """True when no more data can arrive: EOF seen, stream closed, or writers gone."""
         return self._eof or self._raw.closed or self._raw.writers_gone()
 
+    def discard(self) -> None:
+        """Close at once without waiting (for a stream that was never used)."""
+        self._raw.close()
+
     async def read_all(self, max_bytes: int = DEFAULT_CHUNK) -> bytes:
         """Receive until end of stream and return everything."""
         parts: list[bytes] = []
@@ -197,6 +201,10 @@ class PipeSendStream(anyio.abc.ByteSendStream):
     def closed(self) -> bool:
         """True once the stream was closed."""
         return self._raw.closed
+
+    def discard(self) -> None:
+        """Close at once without waiting or the close hook (for a stream never used)."""
+        self._raw.close()
 
     async def send_eof(self) -> None:
         """Close the stream (the process sees end of file); same as ``aclose()``."""

@@ -398,6 +398,11 @@ class ThreadReceiveStream(PipeReceiveStream):
             await _interrupt_until(pump.io, pump.done)
         await anyio.lowlevel.checkpoint()
 
+    def discard(self) -> None:
+        """Close at once without waiting (for a stream that was never used)."""
+        if self._pump.stop() and self._pump.thread is not None:
+            self._pump.io.interrupt()  # the pump closes the pipe
+
     def __del__(self) -> None:
         pump = getattr(self, "_pump", None)
         if pump is not None and pump.stop() and pump.thread is not None:
@@ -548,6 +553,11 @@ class ThreadSendStream(PipeSendStream):
         with anyio.CancelScope(shield=True):
             await self._run_after_close()
         await anyio.lowlevel.checkpoint()
+
+    def discard(self) -> None:
+        """Close at once without waiting or the close hook (for a stream never used)."""
+        if self._pump.stop() and self._pump.thread is not None:
+            self._pump.io.interrupt()  # the pump closes the pipe
 
     def __del__(self) -> None:
         pump = getattr(self, "_pump", None)

@@ -27,6 +27,39 @@ _EMULATOR_NOTE = (
 )
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not value >= 0:  # (also rejects nan)
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not value > 0:  # (also rejects nan)
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return value
+
+
 def _common(json_help: str = "print one JSON document instead of text") -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--json", action="store_true", help=json_help)
@@ -98,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="create a system from a JSON configuration",
         description="Create compute system ID from CONFIG (a ComputeSystem JSON file, - for "
-        "stdin). The system is left Created (or Running with --start) after the tool exits.",
+        "stdin) and print its state: Created, or Running with --start. On Windows the system "
+        "outlives the command. On hcsim (Linux, macOS) it does not: the emulator lives in "
+        "this process, so the system ends with the command; use 'aiohcs script' to work with "
+        "it in later commands.",
     )
     p.add_argument("id", metavar="ID")
     p.add_argument("config", metavar="CONFIG")
@@ -116,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("shutdown", "kill"):
             p.add_argument("--wait", action="store_true", help="wait for the exit")
             p.add_argument(
-                "--timeout", type=float, default=None, help="seconds to wait (with --wait)"
+                "--timeout",
+                type=_seconds,
+                default=None,
+                metavar="S",
+                help="seconds to wait (with --wait)",
             )
 
     p = sub.add_parser(
@@ -149,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "without ID waits for the background ('&') commands.",
     )
     p.add_argument("id", metavar="ID", nargs="?")
-    p.add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="S", help="give up after S")
 
     p = sub.add_parser(
         "exec",
@@ -167,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-e", "--env", action="append", default=[], metavar="NAME=VALUE", help="environment"
     )
     p.add_argument("--user", help="user to run as (guest-specific)")
+    p.add_argument(
+        "--drain-timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="after the exit, wait at most S seconds for output still held open by a "
+        "background child of the command (default: 2)",
+    )
     p.add_argument("cmd", nargs="*", metavar="CMD", help="the command; put it after --")
 
     p = sub.add_parser(
@@ -180,9 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", metavar="ID", nargs="?")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing events")
-    p.add_argument("--timeout", type=float, default=None, help="stop after SECONDS")
-    p.add_argument("-n", "--count", type=int, default=None, help="stop after N events")
-    p.add_argument("--interval", type=float, default=0.5, help="poll for new systems (s)")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="S", help="stop after S")
+    p.add_argument(
+        "-n", "--count", type=_positive_int, default=None, metavar="N", help="stop after N events"
+    )
+    p.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        default=0.5,
+        metavar="S",
+        help="poll for new systems every S seconds (default: 0.5)",
+    )
 
     p = sub.add_parser(
         "service",
@@ -221,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
 
     p = sub.add_parser("sleep", help="sleep (for scripts)", description="Sleep SECONDS.")
-    p.add_argument("seconds", type=float)
+    p.add_argument("seconds", type=_seconds)
 
     p = sub.add_parser(
         "demo",
@@ -238,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("asyncio", "trio"),
         default=None,
         help="event loop to run on (default: asyncio)",
+    )
+    p.add_argument(
+        "--save-dir",
+        metavar="DIR",
+        default=None,
+        help="write the saved state files to DIR and keep them (default: a temporary "
+        "directory, removed when the demo ends)",
     )
     return parser
 
@@ -256,6 +319,8 @@ def parse_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argpa
         if args.cmd:
             parser.error("give the command of exec after '--' only")
         args.cmd = tail
+    if args.command == "exec" and not args.cmd:
+        parser.error("exec needs a command after the system id (aiohcs exec ID -- CMD ...)")
     return args
 
 
@@ -321,7 +386,9 @@ def _main(argv: Sequence[str] | None, out: Output) -> int:
     if args.command == "demo":
         from aiohcs.cli.demo import run_demo
 
-        return run_demo(backend=args.demo_backend or args.backend, out=out.out)
+        return run_demo(
+            backend=args.demo_backend or args.backend, out=out.out, save_dir=args.save_dir
+        )
     if args.command == "script":
         from aiohcs.cli._script import run_script
 

@@ -6,7 +6,8 @@ import contextlib
 import datetime
 import json
 import sys
-from collections.abc import AsyncIterator
+import warnings
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,23 @@ async def opened(system_id: str, ctx: Context) -> AsyncIterator[ComputeSystem]:
         yield system
 
 
+@contextlib.contextmanager
+def exit_deadline(system_id: str, timeout: float | None) -> Iterator[None]:
+    """``fail_after(timeout)`` around a wait for the exit, reported as a one-line error."""
+    try:
+        with anyio.fail_after(timeout):
+            yield
+    except TimeoutError:
+        raise CliError(f"{system_id} did not exit within {timeout:g} s") from None
+
+
+def exit_summary(status: Mapping[str, Any]) -> str:
+    """A SystemExitStatus (as a dict) in one line: ``ForcedExit status=0x00000000``."""
+    value = status.get("Status")
+    hresult = value & 0xFFFFFFFF if isinstance(value, int) else 0
+    return f"{status.get('ExitType') or '?'} status=0x{hresult:08X}"
+
+
 def _state_of(props: Any) -> str:
     if not isinstance(props, dict):
         return "?"
@@ -51,7 +69,9 @@ async def _report_state(system: ComputeSystem, ctx: Context, extra: dict[str, An
             doc["ExitType"] = props["ExitType"]
         ctx.out.document(doc)
     else:
-        tail = "".join(f"  {k}={v}" for k, v in extra.items())
+        tail = "".join(
+            f"  {exit_summary(v)}" if k == "ExitStatus" else f"  {k}={v}" for k, v in extra.items()
+        )
         ctx.out.line(f"{system.id}  {_state_of(props)}{tail}")
 
 
@@ -103,7 +123,18 @@ async def cmd_create(args: Any, ctx: Context) -> int:
                 await system.start()
         await _report_state(system, ctx, {})
     ctx.interrupt_note = None
+    if not ctx.in_script and _on_emulator():
+        ctx.out.note(
+            f"on hcsim the emulator runs inside this command, so {args.id} ends with it; "
+            "use 'aiohcs script FILE' to keep working with it"
+        )
     return 0
+
+
+def _on_emulator() -> bool:
+    from aiohcs import testing
+
+    return testing.is_available()
 
 
 _VERBS = {
@@ -124,7 +155,7 @@ async def cmd_lifecycle(args: Any, ctx: Context) -> int:
             await getattr(system, method)()
             status = None
             if getattr(args, "wait", False):
-                with anyio.fail_after(args.timeout):
+                with exit_deadline(args.id, args.timeout):
                     status = (await system.wait()).to_dict()
         ctx.interrupt_note = None
         await _report_state(system, ctx, {"ExitStatus": status} if status is not None else {})
@@ -163,13 +194,12 @@ async def cmd_wait(args: Any, ctx: Context) -> int:
     """Wait until a system exits; print its exit status."""
     async with opened(args.id, ctx) as system:
         ctx.ready()
-        with anyio.fail_after(args.timeout):
+        with exit_deadline(args.id, args.timeout):
             status = (await system.wait()).to_dict()
     if ctx.out.json:
         ctx.out.document({"Id": args.id, "ExitStatus": status})
     else:
-        exit_type = status.get("ExitType")
-        ctx.out.line(f"{args.id}  exited  {exit_type or ''}".rstrip())
+        ctx.out.line(f"{args.id}  exited  {exit_summary(status)}")
     return 0
 
 
@@ -179,7 +209,10 @@ async def cmd_wait(args: Any, ctx: Context) -> int:
 async def cmd_exec(args: Any, ctx: Context) -> int:
     """Run a process in a system with stdio attached; exit with its exit code."""
     from aiohcs.cli._exec import binary, run_exec
+    from aiohcs.process import PipesNotClosed
 
+    # Output still held open after the exit is reported as a note by run_exec instead.
+    warnings.filterwarnings("ignore", category=PipesNotClosed)
     command = list(args.cmd)
     if not command:
         raise CliError("exec needs a command after the system id (aiohcs exec ID -- CMD ...)")
@@ -206,6 +239,7 @@ async def cmd_exec(args: Any, ctx: Context) -> int:
             env=env or None,
             user=args.user,
             stdin_fd=stdin_fd,
+            drain_timeout=args.drain_timeout,
             stdout=binary(ctx.out.out),
             stderr=binary(ctx.out.err),
         )
@@ -228,7 +262,7 @@ def event_document(system_id: str, event: Event) -> dict[str, Any]:
 
 def _summary(event: Event) -> str:
     if isinstance(event, SystemExited):
-        return f"{event.exit_type or '?'} status=0x{event.hresult:08X}"
+        return exit_summary(event.data if isinstance(event.data, dict) else {})
     if event.data is None:
         return ""
     return json.dumps(event.data, separators=(",", ":"))
@@ -273,8 +307,6 @@ async def _open_quietly(system_id: str, ctx: Context) -> ComputeSystem | None:
 async def cmd_events(args: Any, ctx: Context) -> int:
     """Print events of one system, or of every system (new ones are picked up)."""
     limit = args.count if args.count is not None else (None if args.follow else 1)
-    if limit is not None and limit < 1:
-        raise CliError("--count must be at least 1")
     printer = _EventPrinter(ctx, limit)
     one = None
     if args.id is not None:

@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 
 from aiohcs.cli._runtime import Context
-from aiohcs.process import DEVNULL, PIPE, Process
+from aiohcs.process import DEVNULL, DRAIN_TIMEOUT, PIPE, Process
 from aiohcs.system import ComputeSystem
 
 _CHUNK = 65536
@@ -137,11 +137,15 @@ async def run_exec(
     stdin_fd: int,
     stdout: ByteSink,
     stderr: ByteSink,
+    drain_timeout: float | None = None,
 ) -> int:
     """Run ``command`` in ``system`` with stdio attached; return its exit code.
 
     The first Ctrl-C (without ``tty``; with it the key goes to the guest console) is sent
-    to the process as an interrupt; a second one kills it.
+    to the process as an interrupt; a second one kills it. The exit is reported once the
+    output is complete, or ``drain_timeout`` seconds after it (default
+    :data:`aiohcs.process.DRAIN_TIMEOUT`) when a background child of the command keeps
+    the output pipes open: what arrived until then is shown.
     """
     terminal_fd = stdin_fd if interactive else -1
     size = console_size(terminal_fd if interactive else 1) if tty else None
@@ -154,7 +158,9 @@ async def run_exec(
         env=env,
         user=user,
         console=size,
+        drain_timeout=DRAIN_TIMEOUT if drain_timeout is None else drain_timeout,
     )
+    ctx.ready()  # attached: a background ('&') exec in a script lets the next line run
     async with proc:
 
         async def forward_interrupt() -> None:
@@ -175,7 +181,17 @@ async def run_exec(
                             pumps.start_soon(_pump, proc.stdout, stdout)
                         if proc.stderr is not None:
                             pumps.start_soon(_pump, proc.stderr, stderr)
-                    code = await proc.wait()
+                        # wait() returns once the output is complete (the pumps then end
+                        # at its end of stream), or after the drain timeout if a
+                        # background child holds the pipes: then stop pumping.
+                        code = await proc.wait()
+                        if proc.pipes_not_closed:
+                            pumps.cancel_scope.cancel()
+                            ctx.out.note(
+                                f"process {proc.pid} exited but its "
+                                f"{' and '.join(proc.pipes_not_closed)} stayed open (a "
+                                "background child?); output after that is not shown"
+                            )
                     side.cancel_scope.cancel()
         except BaseException:
             # Our side failed (e.g. the reader of our stdout went away): nobody will read

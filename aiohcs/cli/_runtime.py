@@ -41,7 +41,17 @@ Command = Callable[[Any, Context], Awaitable[int]]
 
 
 def describe_error(exc: BaseException) -> str | None:
-    """The one-line message for an error the user should see, or None for a bug."""
+    """The one-line message for an error the user should see, or None for a bug.
+
+    Never an empty message: an exception without text is named by its class.
+    """
+    message = _describe(exc)
+    if message is not None and not message.strip():
+        return type(exc).__name__
+    return message
+
+
+def _describe(exc: BaseException) -> str | None:
     if isinstance(exc, (HcsError, HcsNotAvailableError, CliError)):
         return str(exc)
     if isinstance(exc, json.JSONDecodeError):

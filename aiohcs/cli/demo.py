@@ -1,7 +1,12 @@
-"""``aiohcs demo``: one tour of the life cycle of a container and a VM."""
+"""``aiohcs demo``: one tour of the life cycle of a container and a VM.
+
+The saved state files go to a temporary directory that is removed when the demo ends (the
+lines that name them say so), or to ``--save-dir DIR``, where they are kept.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any, TextIO
@@ -71,8 +76,19 @@ async def _run_in(system: ComputeSystem, say: _Printer) -> None:
     say(system.id, f"exec   -> exit code {code}")
 
 
+def _exit(status: Any) -> str:
+    from aiohcs.cli._commands import exit_summary
+
+    return exit_summary(status.to_dict())
+
+
 async def _tour(
-    system: ComputeSystem, say: _Printer, save_dir: Path, *, run_process: bool = False
+    system: ComputeSystem,
+    say: _Printer,
+    save_dir: Path,
+    *,
+    temporary: bool,
+    run_process: bool = False,
 ) -> Path:
     """Start, pause, resume, pause, save and terminate ``system``; return the state file."""
     say(system.id, f"state  {await _state(system)}")
@@ -81,36 +97,47 @@ async def _tour(
         say(system.id, f"{step:<6} -> {await _state(system)}")
         if step == "start" and run_process:
             await _run_in(system, say)
-    state_file = save_dir / f"{system.id}.vmrs"
+    state_file = (save_dir / f"{system.id}.vmrs").absolute()
     await system.save(str(state_file))
-    say(system.id, f"save   -> {state_file.name} ({state_file.stat().st_size} bytes)")
+    kept = "temporary: removed when the demo ends" if temporary else "kept"
+    say(system.id, f"save   -> {state_file} ({state_file.stat().st_size} bytes, {kept})")
     await system.terminate()
     status = await system.wait()
-    say(system.id, f"terminate -> exit {status.to_dict()}")
+    say(system.id, f"terminate -> {_exit(status)}")
     return state_file
 
 
-async def demo(out: TextIO) -> None:
-    """Run the tour on a container and a VM, then restore the VM from its saved state."""
+async def demo(out: TextIO, save_dir: Path | None = None) -> None:
+    """Run the tour on a container and a VM, then restore the VM from its saved state.
+
+    The state files are written to ``save_dir`` (kept), or to a temporary directory that
+    is removed at the end.
+    """
     say = _Printer(out)
-    with tempfile.TemporaryDirectory(prefix="aiohcs-demo-") as tmp:
-        save_dir = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        temporary = save_dir is None
+        if save_dir is None:
+            save_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aiohcs-demo-")))
+        else:
+            save_dir.mkdir(parents=True, exist_ok=True)
         async with anyio.create_task_group() as tg:
             container = await ComputeSystem.create("aiohcs-demo-container", CONTAINER_CONFIG)
             vm = await ComputeSystem.create("aiohcs-demo-vm", VM_CONFIG)
             async with container, vm:
                 tg.start_soon(_watch, container, say)
                 tg.start_soon(_watch, vm, say)
-                await _tour(container, say, save_dir, run_process=True)
-                vm_state = await _tour(vm, say, save_dir)
+                await _tour(container, say, save_dir, temporary=temporary, run_process=True)
+                vm_state = await _tour(vm, say, save_dir, temporary=temporary)
         restored = await ComputeSystem.restore("aiohcs-demo-vm-restored", VM_CONFIG, str(vm_state))
         async with restored:
-            say(restored.id, f"restore -> {await _state(restored)}")
+            say(restored.id, f"restore -> {await _state(restored)} (from {vm_state})")
             await restored.terminate()
-            say(restored.id, f"terminate -> exit {(await restored.wait()).to_dict()}")
+            say(restored.id, f"terminate -> {_exit(await restored.wait())}")
+    if temporary:
+        say("aiohcs-demo", f"removed {save_dir} (keep the state files with --save-dir DIR)")
 
 
-def run_demo(*, backend: str, out: TextIO) -> int:
+def run_demo(*, backend: str, out: TextIO, save_dir: str | None = None) -> int:
     """Run :func:`demo` on ``backend``; return the process exit code."""
-    anyio.run(demo, out, backend=backend)
+    anyio.run(demo, out, None if save_dir is None else Path(save_dir), backend=backend)
     return 0

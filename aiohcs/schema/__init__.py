@@ -58,11 +58,19 @@ def get_type(name: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name in _MODEL_NAMES:
-        module = importlib.import_module(_MODULES.get(name, "aiohcs.schema._enums"))
+        module_name = _MODULES.get(name, "aiohcs.schema._enums")
     elif name in _BASE_NAMES:
-        module = importlib.import_module("aiohcs.schema._base")
+        module_name = "aiohcs.schema._base"
     else:
         raise AttributeError(f"module 'aiohcs.schema' has no attribute {name!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except OSError as exc:  # e.g. out of descriptors while reading the module's file
+        from aiohcs.errors import RESOURCE_ERRNOS, ResourceExhausted
+
+        if exc.errno not in RESOURCE_ERRNOS:
+            raise
+        raise ResourceExhausted.from_os_error(exc, operation=f"loading {module_name}") from exc
     value = getattr(module, name)
     globals()[name] = value
     return value

@@ -10,7 +10,9 @@ build on what is defined here:
 * :class:`OpenEnum` -- every HCS enum. A value the schema does not list is kept as a
   pseudo-member instead of being rejected; ``""`` and ``"Unknown"``/``"Unspecified"`` are
   interchangeable spellings where the schema has an empty member.
-* ``UInt8`` ... ``Int64`` and ``Guid`` -- range- and pattern-checked field types.
+* ``UInt8`` ... ``Int64`` and ``Guid`` -- range- and pattern-checked field types;
+  ``HResult32`` -- an HRESULT member: read signed or unsigned, held as an
+  :class:`~aiohcs.errors.HResultValue` (prints ``0x8037010E``), written signed as HCS does.
 """
 
 import re
@@ -19,11 +21,22 @@ from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+
+from aiohcs.errors import HResultValue
 
 __all__ = [
     "F",
     "Guid",
+    "HResult32",
     "HcsModel",
     "Int32",
     "Int64",
@@ -41,6 +54,20 @@ UInt32 = Annotated[int, Field(ge=0, le=0xFFFF_FFFF)]
 UInt64 = Annotated[int, Field(ge=0, le=0xFFFF_FFFF_FFFF_FFFF)]
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+def _signed32(value: int) -> int:
+    return int(value) - 0x1_0000_0000 if value & 0x8000_0000 else int(value)
+
+
+#: An HRESULT member (HCS writes them as signed 32-bit numbers): either spelling is read,
+#: the value is an :class:`~aiohcs.errors.HResultValue`, documents get the signed number.
+HResult32 = Annotated[
+    int,
+    Field(ge=-(2**31), le=0xFFFF_FFFF),
+    AfterValidator(HResultValue),
+    PlainSerializer(_signed32, return_type=int),
+]
 
 GUID_PATTERN = r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$"
 

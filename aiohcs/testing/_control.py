@@ -1,8 +1,9 @@
 """The typed wrappers over hcsim's control functions (``Hcsim*`` in ``hcsim.cdef``).
 
-Arguments are checked here, before anything reaches C: an unknown function name is a
-:class:`ValueError` that lists the valid ones (read from the computecore/computestorage
-declarations shipped with aiohcs), a wrong type a :class:`TypeError`. The native binding
+Arguments are checked here, before anything reaches C: an unknown function name is an
+:class:`~aiohcs.errors.InvalidArgumentError` (a ValueError) that lists the valid ones (read
+from the computecore/computestorage declarations shipped with aiohcs), a wrong type an
+:class:`~aiohcs.errors.InvalidArgumentTypeError` (a TypeError). The native binding
 is imported on the first call, never at import time, so ``import aiohcs.testing`` works
 on every build; on one without hcsim each call raises :class:`HcsimNotLoadedError`.
 """
@@ -22,7 +23,15 @@ from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
-from aiohcs.errors import HcsError, HResult, error_class, error_from_hresult, hresult_u32
+from aiohcs.errors import (
+    HcsError,
+    HResult,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    error_class,
+    error_from_hresult,
+    hresult_u32,
+)
 
 if TYPE_CHECKING:
     from aiohcs.system import ComputeSystem
@@ -109,11 +118,11 @@ def _wide(text: str | None) -> Any:
 
 
 def _check(hr: int, what: str, *, system_id: str | None = None) -> None:
-    """Raise for a failure HRESULT of a control call (E_INVALIDARG → ValueError)."""
+    """Raise for a failure HRESULT of a control call (E_INVALIDARG → InvalidArgumentError)."""
     if not hresult_u32(hr) & 0x80000000:
         return
     if hresult_u32(hr) == _E_INVALIDARG:
-        raise ValueError(f"hcsim rejected {what} (E_INVALIDARG)")
+        raise InvalidArgumentError(f"hcsim rejected {what} (E_INVALIDARG)")
     raise error_from_hresult(hr, operation=what, system_id=system_id)
 
 
@@ -144,7 +153,7 @@ def faultable_functions() -> frozenset[str]:
 
 def _function(function: object, valid: frozenset[str], *, allow_any: bool = True) -> bytes:
     if not isinstance(function, str):
-        raise TypeError(
+        raise InvalidArgumentTypeError(
             f"function must be a str (an HCS export name), not {type(function).__name__}"
         )
     if function == _ANY and allow_any:
@@ -159,26 +168,26 @@ def _function(function: object, valid: frozenset[str], *, allow_any: bool = True
             if close:
                 reason += f" (did you mean {close[0]!r}?)"
         names = ", ".join(sorted(valid))
-        raise ValueError(f"{reason}; valid names ('*' means all): {names}")
+        raise InvalidArgumentError(f"{reason}; valid names ('*' means all): {names}")
     return function.encode("ascii")
 
 
 def _bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+        raise InvalidArgumentTypeError(f"{name} must be a bool, not {type(value).__name__}")
     return value
 
 
 def _int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        raise InvalidArgumentTypeError(f"{name} must be an int, not {type(value).__name__}")
     return int(value)
 
 
 def _uint(value: object, name: str, maximum: int = _U32_MAX) -> int:
     number = _int(value, name)
     if not 0 <= number <= maximum:
-        raise ValueError(f"{name} must be between 0 and {maximum}, not {number}")
+        raise InvalidArgumentError(f"{name} must be between 0 and {maximum}, not {number}")
     return number
 
 
@@ -194,7 +203,7 @@ def _hresult_of_class(cls: type[HcsError]) -> int:
     for member in members:
         if member & 0x80000000 and error_class(member) is cls:
             return int(member)
-    raise ValueError(
+    raise InvalidArgumentError(
         f"no HRESULT maps to {cls.__name__}; pass an aiohcs.HResult member or an int instead"
     )
 
@@ -206,15 +215,17 @@ def _failure_hresult(error: object) -> int:
         value = error.hresult
     elif isinstance(error, int) and not isinstance(error, bool):
         if not -0x80000000 <= error <= _U32_MAX:
-            raise ValueError(f"not a 32-bit HRESULT: {error!r}")
+            raise InvalidArgumentError(f"not a 32-bit HRESULT: {error!r}")
         value = hresult_u32(error)
     else:
-        raise TypeError(
+        raise InvalidArgumentTypeError(
             "error must be an aiohcs.HResult, an int HRESULT or an HcsError subclass, "
             f"not {type(error).__name__}"
         )
     if not value & 0x80000000:
-        raise ValueError(f"error must be a failure HRESULT (0x8xxxxxxx), not 0x{value:08X}")
+        raise InvalidArgumentError(
+            f"error must be a failure HRESULT (0x8xxxxxxx), not 0x{value:08X}"
+        )
     return value - 0x100000000  # C's HRESULT is a signed 32-bit int
 
 
@@ -348,15 +359,25 @@ def hide_export(name: str) -> Override:
 
 def _system(system: object, namespace: object) -> tuple[str, str | None]:
     if namespace is not None and not isinstance(namespace, str):
-        raise TypeError(f"namespace must be a str or None, not {type(namespace).__name__}")
+        raise InvalidArgumentTypeError(
+            f"namespace must be a str or None, not {type(namespace).__name__}"
+        )
+    if namespace == "":
+        raise InvalidArgumentError("namespace must not be empty (None is the default namespace)")
     if isinstance(system, str):
+        if not system:
+            raise InvalidArgumentError("a system id must not be empty")
         return system, namespace
     module = sys.modules.get("aiohcs.system")
     if module is not None and isinstance(system, module.ComputeSystem):
         if namespace is not None:
-            raise TypeError("namespace= is taken from the ComputeSystem; do not pass it")
+            raise InvalidArgumentTypeError(
+                "namespace= is taken from the ComputeSystem; do not pass it"
+            )
         return system.id, system.namespace
-    raise TypeError(f"expected a system id (str) or a ComputeSystem, not {type(system).__name__}")
+    raise InvalidArgumentTypeError(
+        f"expected a system id (str) or a ComputeSystem, not {type(system).__name__}"
+    )
 
 
 def crash_system(system: SystemRef, *, namespace: str | None = None) -> None:
@@ -405,7 +426,9 @@ def _payload(payload: object) -> str | None:
         return payload
     if isinstance(payload, Mapping):
         return json.dumps(payload)
-    raise TypeError(f"payload must be a str, a mapping or None, not {type(payload).__name__}")
+    raise InvalidArgumentTypeError(
+        f"payload must be a str, a mapping or None, not {type(payload).__name__}"
+    )
 
 
 def disconnect_service() -> None:
@@ -423,15 +446,17 @@ def set_option(name: OptionName, value: int) -> None:
     low, high = OPTIONS[option]
     number = _int(value, "value")
     if not low <= number <= high:
-        raise ValueError(f"{option} must be between {low} and {high}, not {number}")
+        raise InvalidArgumentError(f"{option} must be between {low} and {high}, not {number}")
     _check(_lib().HcsimSetOption(option.encode("ascii"), number), f"set_option({option!r})")
 
 
 def _option(name: object) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str, not {type(name).__name__}")
+        raise InvalidArgumentTypeError(f"name must be a str, not {type(name).__name__}")
     if name not in OPTIONS:
-        raise ValueError(f"unknown hcsim option {name!r}; valid names: {', '.join(OPTIONS)}")
+        raise InvalidArgumentError(
+            f"unknown hcsim option {name!r}; valid names: {', '.join(OPTIONS)}"
+        )
     return name
 
 
@@ -516,9 +541,11 @@ def counts() -> Counts:
 
 def _validate_settle(settle: object) -> float:
     if isinstance(settle, bool) or not isinstance(settle, (int, float)):
-        raise TypeError(f"settle must be a number of seconds, not {type(settle).__name__}")
+        raise InvalidArgumentTypeError(
+            f"settle must be a number of seconds, not {type(settle).__name__}"
+        )
     if not settle >= 0:
-        raise ValueError(f"settle must be >= 0, not {settle}")
+        raise InvalidArgumentError(f"settle must be >= 0, not {settle}")
     return float(settle)
 
 

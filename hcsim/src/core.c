@@ -32,24 +32,51 @@ int hc_fn_lookup(const char *name) {
 
 /* ---- lazy initialisation (no constructors, no threads until first use) ---------- */
 static atomic_int init_state; /* 0 = not yet, 1 = in progress, 2 = done */
+static atomic_int control_active; /* 0: no fault/delay/hidden/disconnect can be set */
+
+static void init_globals(uintptr_t next_token, uint64_t next_op_id) {
+    plat_mutex_init(&G.lock);
+    plat_cond_init(&G.work_cond);
+    plat_cond_init(&G.op_cond);
+    plat_cond_init(&G.cb_cond);
+    plat_cond_init(&G.exit_cond);
+    plat_cond_init(&G.idle_cond);
+    G.next_op_id = next_op_id;
+    G.next_token = next_token;
+    G.opt_workers = 4;
+    G.opt_reject_second_cb = 1;
+    G.opt_schema_minor = 6;
+    G.opt_lp_count = 4;
+}
+
+#ifndef _WIN32
+/* fork() in the host (e.g. os.fork): the child has none of the workers, and G.lock may
+ * have been held by one of them. The child starts with a fresh, empty emulator: G is
+ * cleared without freeing or closing anything (the parent's objects, their memory and
+ * descriptors leak in the child; the parent's host processes stay the parent's). Handle tokens and
+ * operation ids continue from the parent's, so a handle inherited from the parent is
+ * never mistaken for one the child creates: it is simply unknown (E_HANDLE). */
+static void after_fork_in_child(void) {
+    int state = atomic_load_explicit(&init_state, memory_order_acquire);
+    if (state == 1) atomic_store_explicit(&init_state, 0, memory_order_release); /* its thread is gone */
+    if (state != 2) return;
+    uintptr_t next_token = G.next_token;
+    uint64_t next_op_id = G.next_op_id;
+    memset(&G, 0, sizeof G);
+    init_globals(next_token, next_op_id);
+    atomic_store_explicit(&control_active, 0, memory_order_release);
+}
+#endif
 
 void hc_init(void) {
     if (atomic_load_explicit(&init_state, memory_order_acquire) == 2) return;
     int expected = 0;
     if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
-        plat_mutex_init(&G.lock);
-        plat_cond_init(&G.work_cond);
-        plat_cond_init(&G.op_cond);
-        plat_cond_init(&G.cb_cond);
-        plat_cond_init(&G.exit_cond);
-        plat_cond_init(&G.idle_cond);
-        G.next_op_id = 1;
         /* handle tokens: above any file descriptor and 16-aligned */
-        G.next_token = sizeof(void *) >= 8 ? ((uintptr_t)1 << 32) + 0x10000u : 0x40000000u;
-        G.opt_workers = 4;
-        G.opt_reject_second_cb = 1;
-        G.opt_schema_minor = 6;
-        G.opt_lp_count = 4;
+        init_globals(sizeof(void *) >= 8 ? ((uintptr_t)1 << 32) + 0x10000u : 0x40000000u, 1);
+#ifndef _WIN32
+        pthread_atfork(NULL, NULL, after_fork_in_child); /* once: the child inherits it */
+#endif
         atomic_store_explicit(&init_state, 2, memory_order_release);
         return;
     }
@@ -232,6 +259,8 @@ HRESULT hc_hr_from_errno(int err) {
     case EPERM: return HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED);
     case EEXIST: return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
     case ENOMEM: return E_OUTOFMEMORY;
+    case EMFILE:
+    case ENFILE: return HRESULT_FROM_WIN32(4u); /* ERROR_TOO_MANY_OPEN_FILES */
     case EINVAL: return E_INVALIDARG;
     case ENOSPC: return HRESULT_FROM_WIN32(112u); /* ERROR_DISK_FULL */
     case ENAMETOOLONG: return HRESULT_FROM_WIN32(206u); /* ERROR_FILENAME_EXCED_RANGE */
@@ -266,8 +295,6 @@ int hc_wait_until(plat_cond *c, uint64_t deadline_ms, int infinite) {
 }
 
 /* ---- the entry protocol ------------------------------------------------------------ */
-static atomic_int control_active; /* 0: no fault/delay/hidden/disconnect can be set */
-
 void hc_control_touched(int on) { atomic_store_explicit(&control_active, on, memory_order_release); }
 
 HRESULT hc_enter_sync(fn_id fn) {

@@ -187,6 +187,14 @@ typedef enum {
     SS_CREATING, SS_FAILED, SS_CREATED, SS_RUNNING, SS_PAUSED, SS_TEMPLATE, SS_STOPPED
 } sys_state;
 
+/* A session plat_spawn started for a process of a system (sid = the leader's pid). It is
+ * tracked (and registered with the platform guard) from the spawn until the system's exit
+ * kills its tree, or until its leader has exited and its process group is empty. */
+typedef struct hc_session {
+    int64_t sid;
+    int leader_exited;
+} hc_session;
+
 struct hc_system {
     hc_obj hdr;
     hc_strand work;            /* operations' work, in issue order */
@@ -206,6 +214,10 @@ struct hc_system {
     hj_value *exit_status;     /* SystemExitStatus after exit */
     hc_evh *handles;           /* open HCS_SYSTEM handles */
     hc_proc *procs;            /* processes started in it */
+    hc_session *sess;          /* sessions of its processes that may still have members */
+    size_t nsess, capsess;
+    int prune_posted;          /* a task checks its sessions whose leaders have exited */
+    size_t prune_floor;        /* such sessions the last check found still occupied */
 };
 
 struct hc_sysh {
@@ -443,14 +455,23 @@ void hc_sys_reset_all(void);            /* under lock */
 hj_value *hc_read_saved_state(const char *path, HRESULT *hr);
 
 /* process.c */
-void hc_proc_kill_all(hc_system *s, int sig);  /* under lock */
+/* Sends sig to the process group of every tracked session of s (under lock). */
+void hc_proc_kill_all(hc_system *s, int sig);
+/* Under lock, at the exit of s: its sessions leave it; a pool task kills their whole
+ * trees (plat_kill_sessions, without the lock) and unregisters them from the guard. */
+void hc_proc_sweep_sessions(hc_system *s);
 void hc_proc_free(hc_proc *p);
 void hc_proch_free(hc_proch *h);
 void hc_pipe_free(hc_pipe *p);
 hj_value *hc_proc_list(hc_system *s);
 hj_value *hc_work_create_process(hc_work *w, HRESULT *hr);
 int hc_cmdline_split(const char *cmd, char ***argv_out); /* count or -1 */
-void hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi); /* under lock */
+/* "<what>: <strerror> (errno <n>, <ENAME>)." into buf, e.g. "The process could not be
+ * started: Too many open files (errno 24, EMFILE)." */
+void hc_errno_text(char *buf, size_t size, const char *what, int e);
+/* Fresh caller handles of p's open streams into pi (under lock). 0, or an errno value
+ * (descriptors or memory exhausted) with no handle created. */
+int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi);
 
 /* service.c */
 void hc_service_reset(void);           /* under lock */

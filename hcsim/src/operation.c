@@ -375,11 +375,24 @@ static HRESULT get_result(fn_id fn, HCS_OPERATION operation, int64_t timeout_ms,
         }
     }
     hr = op->hr;
-    if (doc && op->result) *doc = hc_doc_from_utf16(op->result);
     if (want_pinfo && pi && SUCCEEDED(hr)) {
         memset(pi, 0, sizeof *pi);
-        if (op->pinfo) hc_pipe_handles_for(op->pinfo, pi);
+        int e = op->pinfo ? hc_pipe_handles_for(op->pinfo, pi) : 0;
+        if (e) { /* the process runs, but its pipe handles cannot be handed out */
+            hr = hc_hr_from_errno(e);
+            if (!FAILED(hr)) hr = E_FAIL;
+            if (doc) {
+                char msg[256];
+                hc_errno_text(msg, sizeof msg, "The process's pipe handles could not be created", e);
+                hj_value *re = hc_result_error(hr, msg);
+                *doc = hc_doc_from_json(re);
+                hj_free(re);
+            }
+            hc_unlock();
+            return hr;
+        }
     }
+    if (doc && op->result) *doc = hc_doc_from_utf16(op->result);
     hc_unlock();
     return hr;
 }

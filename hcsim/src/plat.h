@@ -64,11 +64,38 @@ typedef struct plat_spawn_result {
                                     owned by the caller, who closes it */
 } plat_spawn_result;
 
-/* Starts the process in its own process group (pgid == pid) so that signals can reach
- * everything it started. Returns 0, or an errno value (ENOENT: no such program). */
+/* Starts the process as the leader of a new session (sid == pgid == pid; where setsid
+ * is not available to posix_spawn, a new process group), so that everything it starts
+ * can be found and signalled as a whole. Returns 0, or an errno value (ENOENT: no such
+ * program). */
 int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out);
 /* Sends sig to the process group of pid. 0 or errno (ESRCH when already gone). */
 int plat_signal_group(int64_t pid, int sig);
+/* 1 when the process group pgid has no member left (kill(-pgid, 0) gives ESRCH). */
+int plat_group_gone(int64_t pgid);
+/* 1 when a process pid exists (a zombie included). */
+int plat_pid_exists(int64_t pid);
+
+/* Process trees. plat_kill_sessions SIGKILLs every process of the sessions sids[0..n)
+ * (each sid the pid of a session leader plat_spawn started) and every descendant of
+ * those processes, repeating until a pass finds nothing left alive. Linux walks /proc
+ * (session ids and parent links, so a descendant that left the session with setsid()
+ * is found while its parent lives); elsewhere only the process groups pgid == sid are
+ * signalled. Never signals this process. May take a few milliseconds: call it without
+ * locks that others wait for. */
+void plat_kill_sessions(const int64_t *sids, size_t n);
+/* alive[i] = 1 when some process still belongs to session sids[i] (Linux: /proc; else
+ * its process group pgid == sid). Takes a few milliseconds: call it without locks. */
+void plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive);
+
+/* The guard: an outside process (started at the first plat_guard_add) that SIGKILLs
+ * the trees of the registered sessions as plat_kill_sessions does when this process
+ * ends in any way (exit, crash, SIGKILL): it reads a socket whose other end only this
+ * process holds (close-on-exec, closed in children of fork()) and acts on end of file.
+ * plat_guard_add registers sid (0 or errno, e.g. EMFILE when the guard cannot be
+ * started); plat_guard_forget unregisters it (unknown sids are ignored). */
+int plat_guard_add(int64_t sid);
+void plat_guard_forget(int64_t sid);
 int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols);
 
 /* Exit monitoring without a thread per process and without touching children that are
@@ -116,6 +143,11 @@ int plat_rmtree(const char *path);                     /* 0 or errno */
 /* Copies a file, symlink or directory tree to dst (directories created, files copied,
  * symlinks re-created). 0 or errno. */
 int plat_copytree(const char *src, const char *dst);
+
+/* Errors: the text of errno value e ("Too many open files"), and its symbolic name
+ * ("EMFILE") or NULL for values the table does not know. Both are static strings. */
+const char *plat_strerror(int e);
+const char *plat_errno_name(int e);
 
 /* The host. plat_environ: the process environment (NULL-terminated, read-only). */
 char *const *plat_environ(void);

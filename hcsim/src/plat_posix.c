@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -51,6 +52,7 @@
 
 #ifdef __linux__
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #endif
@@ -396,8 +398,14 @@ int plat_spawn(const plat_spawn_opts *o, plat_spawn_result *out) {
         if ((rc = posix_spawn_file_actions_adddup2(&fa, 0, 1)) != 0) goto done;
         if ((rc = posix_spawn_file_actions_adddup2(&fa, 0, 2)) != 0) goto done;
     } else {
+#ifdef POSIX_SPAWN_SETSID
+        /* A session of its own (like a job object): its descendants keep the session id
+         * even when they start process groups of their own (job-control shells). */
+        flags |= POSIX_SPAWN_SETSID;
+#else
         flags |= POSIX_SPAWN_SETPGROUP;
         if ((rc = posix_spawnattr_setpgroup(&at, 0)) != 0) goto done;
+#endif
         for (int s = 0; s < 3; s++) {
             if (want[s]) rc = posix_spawn_file_actions_adddup2(&fa, ends[s][1], s);
             else rc = posix_spawn_file_actions_addopen(&fa, s, "/dev/null",
@@ -453,6 +461,397 @@ int plat_signal_group(int64_t pid, int sig) {
     if (pid <= 1 || pid > INT_MAX) return EINVAL;
     if (kill(-(pid_t)pid, sig) != 0) return errno;
     return 0;
+}
+
+int plat_group_gone(int64_t pgid) {
+    if (pgid <= 1 || pgid > INT_MAX) return 1;
+    return kill(-(pid_t)pgid, 0) != 0 && errno == ESRCH;
+}
+
+int plat_pid_exists(int64_t pid) {
+    if (pid <= 0 || pid > INT_MAX) return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* ----------------------------------------------------------- process trees */
+
+#ifdef __linux__
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct proc_row {
+    pid_t pid, ppid, sid;
+    char state;
+    int mark;
+} proc_row;
+
+static int all_digits(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+/* pid's state, parent and session from /proc/<pid>/stat ("pid (comm) S ppid pgrp
+ * session ..."; comm may hold anything, so parse after its last ')'). 1 for a live
+ * process, 0 for a zombie/dead or vanished one. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *sid) {
+    char path[48], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n;
+    do n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    int pp, pg, se;
+    if (!p || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4) return 0;
+    if (*state == 'Z' || *state == 'X' || *state == 'x') return 0;
+    *ppid = (pid_t)pp;
+    *sid = (pid_t)se;
+    return 1;
+}
+
+static int cmp_row_pid(const void *a, const void *b) {
+    pid_t x = ((const proc_row *)a)->pid, y = ((const proc_row *)b)->pid;
+    return x < y ? -1 : x > y;
+}
+
+static proc_row *find_row(proc_row *rows, size_t n, pid_t pid) {
+    proc_row key = {pid, 0, 0, 0, 0};
+    return bsearch(&key, rows, n, sizeof *rows, cmp_row_pid);
+}
+
+/* One pass over /proc: every live process, sorted by pid, marked when it belongs to one
+ * of the sessions sorted[0..n) or descends from a marked process (parent links followed
+ * up to 64 levels). 0 or errno. */
+static int scan_marked(const int64_t *sorted, size_t n, proc_row **rows, size_t *nrows, size_t *cap) {
+    DIR *d = opendir("/proc");
+    if (!d) return errno;
+    *nrows = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!all_digits(e->d_name)) continue;
+        pid_t pid = (pid_t)atoi(e->d_name), ppid, sid;
+        char state;
+        if (!read_stat(pid, &state, &ppid, &sid)) continue;
+        if (*nrows == *cap) {
+            size_t nc = *cap ? *cap * 2 : 512;
+            proc_row *nr = realloc(*rows, nc * sizeof *nr);
+            if (!nr) {
+                closedir(d);
+                return ENOMEM;
+            }
+            *rows = nr;
+            *cap = nc;
+        }
+        int64_t key = sid;
+        int mark = bsearch(&key, sorted, n, sizeof *sorted, cmp_i64) != NULL;
+        (*rows)[(*nrows)++] = (proc_row){pid, ppid, sid, state, mark};
+    }
+    closedir(d);
+    qsort(*rows, *nrows, sizeof **rows, cmp_row_pid);
+    for (size_t i = 0; i < *nrows; i++) {
+        if ((*rows)[i].mark) continue;
+        pid_t up = (*rows)[i].ppid;
+        for (int depth = 0; depth < 64 && up > 1; depth++) {
+            proc_row *r = find_row(*rows, *nrows, up);
+            if (!r) break;
+            if (r->mark) {
+                (*rows)[i].mark = 1;
+                break;
+            }
+            up = r->ppid;
+        }
+    }
+    return 0;
+}
+#endif
+
+void plat_kill_sessions(const int64_t *sids, size_t n) {
+    if (n == 0) return;
+#ifdef __linux__
+    int64_t *sorted = malloc(n * sizeof *sorted);
+    proc_row *rows = NULL;
+    size_t nrows = 0, cap = 0;
+    pid_t self = getpid();
+    if (!sorted) goto groups;
+    memcpy(sorted, sids, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_i64);
+    /* 1. Freeze: SIGSTOP everything found until a pass finds nothing running. Stopped
+     *    processes neither exit nor fork, so the parent links stay intact and a child
+     *    that left the session (setsid) is still found through its parent. */
+    for (size_t i = 0; i < n; i++) plat_signal_group(sids[i], SIGSTOP);
+    for (int pass = 0; pass < 100; pass++) {
+        if (scan_marked(sorted, n, &rows, &nrows, &cap) != 0) goto groups;
+        size_t running = 0;
+        for (size_t i = 0; i < nrows; i++) {
+            if (!rows[i].mark || rows[i].pid == self || rows[i].pid <= 1) continue;
+            if (rows[i].state == 'T' || rows[i].state == 't') continue;
+            running++;
+            kill(rows[i].pid, SIGSTOP);
+        }
+        if (running == 0) break;
+        if (pass > 0) plat_sleep_ms(pass < 10 ? 1 : 5);
+    }
+    /* 2. Kill: SIGKILL everything found until a pass finds nothing alive (a killed
+     *    process counts as alive here until the kernel has finished it). Bounded. */
+    for (int pass = 0; pass < 200; pass++) {
+        if (pass > 0 && scan_marked(sorted, n, &rows, &nrows, &cap) != 0) break;
+        size_t alive = 0;
+        for (size_t i = 0; i < nrows; i++) {
+            if (!rows[i].mark || rows[i].pid == self || rows[i].pid <= 1) continue;
+            alive++;
+            kill(rows[i].pid, SIGKILL);
+        }
+        if (alive == 0) break;
+        if (pass > 0) plat_sleep_ms(pass < 10 ? 1 : 10);
+    }
+groups:
+    free(rows);
+    free(sorted);
+#endif
+    /* the groups pgid == sid (everything there is where /proc is not available) */
+    for (size_t i = 0; i < n; i++) {
+        plat_signal_group(sids[i], SIGKILL);
+        plat_signal_group(sids[i], SIGCONT);
+    }
+}
+
+void plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive) {
+    for (size_t i = 0; i < n; i++) alive[i] = !plat_group_gone(sids[i]);
+#ifdef __linux__
+    if (n == 0) return;
+    int64_t *sorted = malloc(n * sizeof *sorted);
+    unsigned char *seen = calloc(n, 1);
+    proc_row *rows = NULL;
+    size_t nrows = 0, cap = 0;
+    if (sorted && seen) {
+        memcpy(sorted, sids, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_i64);
+        if (scan_marked(sorted, 0, &rows, &nrows, &cap) == 0) {
+            for (size_t i = 0; i < nrows; i++) {
+                int64_t key = rows[i].sid;
+                const int64_t *hit = bsearch(&key, sorted, n, sizeof *sorted, cmp_i64);
+                if (hit) seen[hit - sorted] = 1;
+            }
+            for (size_t i = 0; i < n; i++) {
+                const int64_t *hit = bsearch(&sids[i], sorted, n, sizeof *sorted, cmp_i64);
+                alive[i] = hit && seen[hit - sorted];
+            }
+        }
+    }
+    free(rows);
+    free(seen);
+    free(sorted);
+#endif
+}
+
+/* ------------------------------------------------------------------ guard */
+
+typedef struct guard_msg {
+    int32_t op; /* 1: add, 2: forget */
+    int32_t pad;
+    int64_t sid;
+} guard_msg;
+
+static pthread_once_t g_atfork_once;
+static void register_atfork(void);
+static pthread_mutex_t g_guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_guard_fd = -1; /* our end of the socket; only this process holds it */
+static pid_t g_guard_pid = -1;
+static int64_t *g_guard_sids; /* what the guard holds (to re-register after a restart) */
+static size_t g_guard_n, g_guard_cap;
+
+/* Closes every descriptor from lo up (the guard must hold nothing of its host: no pipe
+ * end of a guest, no socket). Only async-signal-safe calls: it runs after fork(). */
+static void close_from(int lo) {
+#if defined(__linux__) && defined(SYS_close_range)
+    if (syscall(SYS_close_range, (unsigned)lo, ~0u, 0u) == 0) return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 1 << 20) max = 1 << 20;
+    for (int fd = lo; fd < max; fd++) close(fd);
+}
+
+static void guard_set(int64_t **v, size_t *n, size_t *cap, int64_t sid, int add) {
+    for (size_t i = 0; i < *n; i++)
+        if ((*v)[i] == sid) {
+            if (!add) (*v)[i] = (*v)[--*n];
+            return;
+        }
+    if (!add) return;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        int64_t *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv) return;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = sid;
+}
+
+#ifndef NSIG
+#define NSIG 65 /* (only bounds a loop over signal numbers) */
+#endif
+
+/* The guard process: forked from the host, it never returns. */
+static void guard_main(int fd) {
+    setsid(); /* out of the host's process group and terminal: a Ctrl-C there spares it */
+    /* No handler of the host may run here (they would touch the host's state, e.g. a
+     * Python wake-up descriptor whose number is now something else): defaults, and the
+     * terminal's signals ignored. */
+    struct sigaction dfl, ign;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    ign = dfl;
+    ign.sa_handler = SIG_IGN;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for some: fine */
+    static const int ignored[] = {SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) sigaction(ignored[i], &ign, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL); /* the forking worker thread blocked them all */
+    if (fd != 3) {
+        dup2(fd, 3);
+        fd = 3;
+    }
+    close_from(4);
+    int null = open("/dev/null", O_RDWR);
+    for (int i = 0; i < 3 && null >= 0; i++)
+        if (null != i) dup2(null, i);
+    if (null > 3) close(null);
+#ifdef __linux__
+    prctl(PR_SET_NAME, "hcsim-guard", 0, 0, 0);
+#endif
+    int64_t *sids = NULL;
+    size_t n = 0, cap = 0;
+    guard_msg m;
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, (char *)&m + got, sizeof m - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break; /* end of file: the host is gone (or the socket failed) */
+        got += (size_t)r;
+        if (got < sizeof m) continue;
+        got = 0;
+        guard_set(&sids, &n, &cap, m.sid, m.op == 1);
+    }
+    plat_kill_sessions(sids, n);
+    _exit(0);
+}
+
+static int guard_send(int32_t op, int64_t sid) { /* under g_guard_mu; 0 or errno */
+    guard_msg m = {op, 0, sid};
+    const char *p = (const char *)&m;
+    size_t left = sizeof m;
+    while (left) {
+#ifdef MSG_NOSIGNAL
+        ssize_t w = send(g_guard_fd, p, left, MSG_NOSIGNAL);
+#else
+        ssize_t w = send(g_guard_fd, p, left, 0); /* SO_NOSIGPIPE is set */
+#endif
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    return 0;
+}
+
+static void guard_stop_locked(void) {
+    if (g_guard_fd >= 0) close(g_guard_fd);
+    g_guard_fd = -1;
+    if (g_guard_pid > 0) {
+        int st;
+        while (waitpid(g_guard_pid, &st, 0) < 0 && errno == EINTR) {
+        }
+    }
+    g_guard_pid = -1;
+}
+
+static int guard_start_locked(void) {
+    int sv[2];
+#ifdef SOCK_CLOEXEC
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return errno;
+#else
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return errno;
+    if (set_cloexec(sv[0]) != 0 || set_cloexec(sv[1]) != 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return e;
+    }
+#endif
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(sv[0], SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return e;
+    }
+    if (pid == 0) {
+        guard_main(sv[1]); /* closes everything else, sv[0] included */
+    }
+    close(sv[1]);
+    g_guard_fd = sv[0];
+    g_guard_pid = pid;
+    for (size_t i = 0; i < g_guard_n; i++) {
+        int e = guard_send(1, g_guard_sids[i]);
+        if (e != 0) {
+            guard_stop_locked();
+            return e;
+        }
+    }
+    return 0;
+}
+
+/* Not in plat.h: the guard's pid (-1 when none runs), for tests. */
+int64_t plat_posix_guard_pid_for_tests(void);
+int64_t plat_posix_guard_pid_for_tests(void) {
+    pthread_mutex_lock(&g_guard_mu);
+    int64_t pid = g_guard_pid;
+    pthread_mutex_unlock(&g_guard_mu);
+    return pid;
+}
+
+int plat_guard_add(int64_t sid) {
+    if (sid <= 1 || sid > INT_MAX) return EINVAL;
+    pthread_once(&g_atfork_once, register_atfork);
+    pthread_mutex_lock(&g_guard_mu);
+    size_t before = g_guard_n;
+    guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 1);
+    int rc = g_guard_n > before ? 0 : ENOMEM;
+    if (rc == 0 && g_guard_fd < 0) {
+        rc = guard_start_locked(); /* registers everything, sid included */
+    } else if (rc == 0 && (rc = guard_send(1, sid)) != 0) {
+        /* the guard died (EPIPE/ECONNRESET): reap it and start a new one */
+        guard_stop_locked();
+        rc = guard_start_locked();
+    }
+    if (rc != 0) guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 0);
+    pthread_mutex_unlock(&g_guard_mu);
+    return rc;
+}
+
+void plat_guard_forget(int64_t sid) {
+    pthread_mutex_lock(&g_guard_mu);
+    size_t before = g_guard_n;
+    guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 0);
+    if (g_guard_n < before && g_guard_fd >= 0 && guard_send(2, sid) != 0) guard_stop_locked();
+    pthread_mutex_unlock(&g_guard_mu);
 }
 
 /* ---------------------------------------------------------- exit monitor */
@@ -692,6 +1091,15 @@ static void atfork_child(void) {
     g_nwatch = g_capwatch = 0;
     g_wake_r = g_wake_w = -1;
     g_mon_running = g_mon_stopping = 0;
+    /* The guard watches the parent, not this child: drop our copy of its socket (else
+     * the parent's death would go unnoticed while this child lives). */
+    pthread_mutex_t fresh_guard_mu = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&g_guard_mu, &fresh_guard_mu, sizeof fresh_guard_mu);
+    if (g_guard_fd >= 0) close(g_guard_fd);
+    g_guard_fd = -1;
+    g_guard_pid = -1;
+    g_guard_sids = NULL;
+    g_guard_n = g_guard_cap = 0;
 }
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void) { pthread_atfork(NULL, NULL, atfork_child); }
@@ -1083,6 +1491,25 @@ int plat_copytree(const char *src, const char *dst) {
     if (!S_ISDIR(st.st_mode)) return copy_file(src, dst, st.st_mode);
     int rc = plat_mkdirs(dst);
     return rc ? rc : each_entry(src, dst, plat_copytree);
+}
+
+const char *plat_strerror(int e) {
+    /* strerror returns static text for the values it knows (glibc, macOS); unknown ones
+     * get a per-thread buffer (glibc >= 2.32), so avoid relying on those. */
+    return plat_errno_name(e) ? strerror(e) : "Unknown error";
+}
+
+const char *plat_errno_name(int e) {
+    switch (e) {
+#define N(x) case x: return #x
+    N(EPERM); N(ENOENT); N(ESRCH); N(EINTR); N(EIO); N(ENXIO); N(E2BIG); N(ENOEXEC);
+    N(EBADF); N(ECHILD); N(EAGAIN); N(ENOMEM); N(EACCES); N(EFAULT); N(EBUSY); N(EEXIST);
+    N(ENOTDIR); N(EISDIR); N(EINVAL); N(ENFILE); N(EMFILE); N(ENOTTY); N(ETXTBSY);
+    N(EFBIG); N(ENOSPC); N(ESPIPE); N(EROFS); N(EPIPE); N(ENAMETOOLONG); N(ENOSYS);
+    N(ELOOP); N(ENOTSUP); N(ECANCELED);
+#undef N
+    default: return NULL;
+    }
 }
 
 char *const *plat_environ(void) { return HCSIM_ENVIRON; }

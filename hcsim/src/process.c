@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,18 +54,26 @@ static hj_value *process_status(hc_proc *p) {
 }
 
 /* ---- pipes ------------------------------------------------------------------------------ */
-static HANDLE new_pipe_handle(hc_proc *p, int stream) { /* under lock */
+static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream);
+/* A new caller handle of stream (NULL when the stream is closed or not requested). On
+ * failure NULL with *err set (an errno value). */
+static HANDLE new_pipe_handle(hc_proc *p, int stream, int *err) { /* under lock */
     if (p->fd[stream] < 0) return NULL;
     int fd = plat_dup(p->fd[stream]);
-    if (fd < 0) return NULL;
+    if (fd < 0) {
+        *err = errno;
+        return NULL;
+    }
     hc_pipe *pp = hc_obj_new(sizeof *pp, K_PIPE);
     if (!pp) {
         plat_close(fd);
+        *err = ENOMEM;
         return NULL;
     }
     if (hc_reg_add(pp, K_PIPE) != 0) {
         plat_close(fd);
         free(pp);
+        *err = ENOMEM;
         return NULL;
     }
     pp->fd = fd;
@@ -77,12 +86,21 @@ static HANDLE new_pipe_handle(hc_proc *p, int stream) { /* under lock */
     return (HANDLE)HC_HANDLE(pp);
 }
 
-void hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
+int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
+    int err = 0;
+    HANDLE h[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3 && !err; i++) h[i] = new_pipe_handle(p, i, &err);
+    if (err) { /* all or nothing: no half set of handles */
+        for (int i = 0; i < 3; i++)
+            if (h[i]) close_pipe_handle(h[i], 0); /* never handed out: no EOF */
+        memset(h, 0, sizeof h);
+    }
     pi->ProcessId = (DWORD)p->pid;
     pi->Reserved = 0;
-    pi->StdInput = new_pipe_handle(p, 0);
-    pi->StdOutput = new_pipe_handle(p, 1);
-    pi->StdError = new_pipe_handle(p, 2);
+    pi->StdInput = h[0];
+    pi->StdOutput = h[1];
+    pi->StdError = h[2];
+    return err;
 }
 
 /* Closes stream i for the child: the emulator's copy is closed and every caller handle of
@@ -97,14 +115,11 @@ static void close_stream(hc_proc *p, int i) {
         if (pp->stream == i && pp->fd >= 0) plat_null_over(pp->fd);
 }
 
-BOOL WINAPI CloseHandle(HANDLE hObject) {
-    hc_init();
-    hc_lock();
+/* Under lock. may_close_stream: the caller's last handle of a stream closes hcsim's end
+ * too (the child sees EOF); 0 for the roll-back of handles never handed out. */
+static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream) {
     hc_pipe *pp = hc_reg_get(hObject, K_PIPE);
-    if (!pp) {
-        hc_unlock();
-        return FALSE;
-    }
+    if (!pp) return FALSE;
     hc_reg_del(pp);
     G.counts.PipeHandles--;
     close_fd(&pp->fd);
@@ -112,11 +127,18 @@ BOOL WINAPI CloseHandle(HANDLE hObject) {
     if (p) {
         HC_LIST_UNLINK(p->pipes, pp);
         /* the caller's last handle of this stream: the child sees EOF (pty: VEOF) */
-        if (--p->caller_handles[pp->stream] == 0) close_stream(p, pp->stream);
+        if (--p->caller_handles[pp->stream] == 0 && may_close_stream) close_stream(p, pp->stream);
     }
     hc_unref(pp);
-    hc_unlock();
     return TRUE;
+}
+
+BOOL WINAPI CloseHandle(HANDLE hObject) {
+    hc_init();
+    hc_lock();
+    BOOL ok = close_pipe_handle(hObject, 1);
+    hc_unlock();
+    return ok;
 }
 
 int HcsimHandleToFd(HANDLE handle) {
@@ -210,6 +232,156 @@ static void free_strv(char **v) {
     free(v);
 }
 
+/* ---- sessions ---------------------------------------------------------------------------- */
+/* A tracked session that can no longer hold anything of ours: its leader has exited and
+ * its process group is empty, or the leader's pid now names another process (the kernel
+ * reuses a pid only once no session or group has it as id, so the session is over). */
+static int session_stale(const hc_session *ss) {
+    return ss->leader_exited && plat_pid_exists(ss->sid);
+}
+
+/* Sessions whose leader has exited may still hold background processes (possibly in
+ * other process groups), so only a look at every process tells when they are empty:
+ * once PRUNE_AT of them have gathered in a system, a pool task looks. */
+#define PRUNE_AT 32
+
+static void prune_task(void *arg) { /* a pool task; holds a reference to the system */
+    hc_system *s = arg;
+    hc_lock();
+    size_t n = 0;
+    int64_t *sids = malloc((s->nsess ? s->nsess : 1) * sizeof *sids);
+    for (size_t i = 0; sids && i < s->nsess; i++)
+        if (s->sess[i].leader_exited) sids[n++] = s->sess[i].sid;
+    hc_unlock();
+    unsigned char *alive = calloc(n ? n : 1, 1);
+    if (sids && alive) plat_sessions_alive(sids, n, alive);
+    hc_lock();
+    /* an empty session never fills again: drop it if it is still tracked */
+    for (size_t k = 0; sids && alive && k < n; k++) {
+        if (alive[k]) continue;
+        for (size_t i = 0; i < s->nsess; i++)
+            if (s->sess[i].sid == sids[k] && s->sess[i].leader_exited) {
+                plat_guard_forget(sids[k]);
+                s->sess[i] = s->sess[--s->nsess];
+                break;
+            }
+    }
+    s->prune_posted = 0;
+    s->prune_floor = 0;
+    for (size_t i = 0; i < s->nsess; i++) s->prune_floor += (size_t)s->sess[i].leader_exited;
+    hc_unref(s);
+    hc_unlock();
+    free(sids);
+    free(alive);
+}
+
+static void maybe_post_prune(hc_system *s) { /* under lock */
+    if (s->prune_posted || s->state == SS_STOPPED) return;
+    size_t exited = 0;
+    for (size_t i = 0; i < s->nsess; i++) exited += (size_t)s->sess[i].leader_exited;
+    if (exited < s->prune_floor + PRUNE_AT) return;
+    s->prune_posted = 1;
+    hc_ref(s);
+    hc_pool_post(0, prune_task, s);
+}
+
+/* Drops s's stale sessions (and their guard registrations). Under lock. */
+static void prune_sessions(hc_system *s) {
+    for (size_t i = 0; i < s->nsess;) {
+        if (session_stale(&s->sess[i])) {
+            plat_guard_forget(s->sess[i].sid);
+            s->sess[i] = s->sess[--s->nsess];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Sessions waiting for their tree kill, batched: one task (one series of /proc scans)
+ * serves every system that exited meanwhile, so that a burst of exits does not fill the
+ * pool with scans. Under the lock. */
+static int64_t *g_sweep;
+static size_t g_nsweep, g_capsweep;
+static int g_sweep_posted;
+
+static void sweep_task(void *unused) { /* a pool task, without the lock */
+    (void)unused;
+    hc_lock();
+    int64_t *sids = g_sweep;
+    size_t n = g_nsweep;
+    g_sweep = NULL;
+    g_nsweep = g_capsweep = 0;
+    g_sweep_posted = 0; /* later exits post a new task */
+    hc_unlock();
+    plat_kill_sessions(sids, n);
+    for (size_t i = 0; i < n; i++) plat_guard_forget(sids[i]);
+    free(sids);
+}
+
+/* Queues the tree kill of n sessions (under lock). */
+static void sweep_post(const int64_t *sids, size_t n) {
+    if (n == 0) return;
+    if (g_nsweep + n > g_capsweep) {
+        size_t nc = g_capsweep ? g_capsweep : 16;
+        while (nc < g_nsweep + n) nc *= 2;
+        int64_t *nv = realloc(g_sweep, nc * sizeof *nv);
+        if (!nv) { /* out of memory: at least the process groups, here and now */
+            for (size_t i = 0; i < n; i++) {
+                plat_signal_group(sids[i], SIGKILL);
+                plat_signal_group(sids[i], SIGCONT);
+            }
+            return;
+        }
+        g_sweep = nv;
+        g_capsweep = nc;
+    }
+    memcpy(g_sweep + g_nsweep, sids, n * sizeof *sids);
+    g_nsweep += n;
+    if (!g_sweep_posted) {
+        g_sweep_posted = 1;
+        hc_pool_post(0, sweep_task, NULL);
+    }
+}
+
+void hc_proc_sweep_sessions(hc_system *s) {
+    prune_sessions(s);
+    for (size_t i = 0; i < s->nsess; i++) {
+        /* Stopped, not killed, here: a killed parent would orphan a child that left the
+         * session, and the tree walk of the task could no longer find it. */
+        plat_signal_group(s->sess[i].sid, SIGSTOP);
+        sweep_post(&s->sess[i].sid, 1);
+    }
+    s->nsess = 0;
+}
+
+/* Makes room for one more session of s (under lock). 0 or ENOMEM. */
+static int reserve_session(hc_system *s) {
+    if (s->nsess < s->capsess) return 0;
+    size_t nc = s->capsess ? s->capsess * 2 : 4;
+    hc_session *ns = realloc(s->sess, nc * sizeof *ns);
+    if (!ns) return ENOMEM;
+    s->sess = ns;
+    s->capsess = nc;
+    return 0;
+}
+
+/* Tracks the new session sid in s (room reserved; under lock). A stale entry with the
+ * same id elsewhere (the pid was reused) is dropped first, so that no other system
+ * kills the new process. */
+static void add_session(hc_system *s, int64_t sid) {
+    for (hc_system *t = G.table; t; t = t->tnext)
+        for (size_t i = 0; i < t->nsess; i++)
+            if (t->sess[i].sid == sid) {
+                t->sess[i] = t->sess[--t->nsess];
+                break;
+            }
+    if (s->state == SS_STOPPED) { /* exited while the process started: kill its tree */
+        sweep_post(&sid, 1);
+        return;
+    }
+    s->sess[s->nsess++] = (hc_session){sid, 0};
+}
+
 /* ---- create ------------------------------------------------------------------------------ */
 static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
     (void)pid;
@@ -219,6 +391,12 @@ static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
     p->state = PS_EXITED;
     p->exit_code = exit_code;
     G.counts.Processes--;
+    for (size_t i = 0; i < p->sys->nsess; i++)
+        if (p->sys->sess[i].sid == p->pid) {
+            p->sys->sess[i].leader_exited = 1;
+            maybe_post_prune(p->sys);
+            break;
+        }
     hj_value *st = process_status(p);
     hc_event_list_json(p->handles, HcsEventProcessExited, st);
     hj_free(st);
@@ -237,6 +415,21 @@ static HRESULT sys_gate(hc_system *s) {
 static hj_value *fail(HRESULT *hr, HRESULT r, const char *msg) {
     *hr = r;
     return hc_result_error(r, msg);
+}
+
+/* A failure from errno e: the HRESULT it maps to (E_FAIL when none) and a message that
+ * names the cause (hc_errno_text). */
+void hc_errno_text(char *buf, size_t size, const char *what, int e) {
+    const char *name = plat_errno_name(e);
+    snprintf(buf, size, "%s: %s (errno %d%s%s).", what, plat_strerror(e), e, name ? ", " : "",
+             name ? name : "");
+}
+
+static hj_value *fail_errno(HRESULT *hr, int e, const char *what) {
+    HRESULT mapped = hc_hr_from_errno(e);
+    char msg[256];
+    hc_errno_text(msg, sizeof msg, what, e);
+    return fail(hr, FAILED(mapped) ? mapped : E_FAIL, msg);
 }
 
 hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
@@ -384,25 +577,38 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     plat_spawn_result sr;
     int e = plat_spawn(&so, &sr);
     if (e) {
-        res = fail(&r, hc_hr_from_errno(e), "The process could not be started.");
+        res = fail_errno(&r, e, "The process could not be started");
         goto out;
     }
+    /* From here the guard kills the process's tree if this host process dies. */
+    const char *why = "The process could not be guarded";
+    e = plat_guard_add(sr.pid);
     hc_lock();
-    /* Watched under the lock, so on_exit_cb cannot run before p is published. */
-    hc_ref(p); /* for the exit monitor */
-    e = plat_watch_exit(sr.pid, on_exit_cb, p);
+    if (e == 0) {
+        why = "The process could not be tracked";
+        e = reserve_session(p->sys);
+    }
+    if (e == 0) {
+        why = "The process exit could not be monitored";
+        /* Watched under the lock, so on_exit_cb cannot run before p is published. */
+        hc_ref(p); /* for the exit monitor */
+        e = plat_watch_exit(sr.pid, on_exit_cb, p);
+        if (e) hc_unref(p);
+    }
     if (e) {
-        hc_unref(p);
         hc_unlock();
-        /* its exit cannot be observed: kill and reap it here, close our ends, and fail */
+        /* it cannot be guarded or watched: kill and reap it here, close our ends, fail */
         plat_signal_group(sr.pid, SIGKILL);
         plat_reap(sr.pid, NULL);
+        plat_kill_sessions(&sr.pid, 1); /* anything it started meanwhile */
+        plat_guard_forget(sr.pid);
         int fds[4] = {sr.stdin_fd, sr.stdout_fd, sr.stderr_fd, sr.pty_fd};
         for (int i = 0; i < 4; i++) close_fd(&fds[i]);
-        HRESULT why = hc_hr_from_errno(e);
-        res = fail(&r, FAILED(why) ? why : E_FAIL, "The process exit could not be monitored.");
+        res = fail_errno(&r, e, why);
         goto out;
     }
+    prune_sessions(p->sys);
+    add_session(p->sys, sr.pid);
     p->pid = sr.pid;
     p->fd[0] = sr.stdin_fd;
     p->fd[1] = sr.stdout_fd;
@@ -423,8 +629,7 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     HC_LIST_PUSH(p->sys->procs, p);
     p->in_list = 1;
     G.counts.Processes++;
-    if (p->sys->state == SS_STOPPED) plat_signal_group(p->pid, SIGKILL);
-    else if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, SIGSTOP);
+    if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, SIGSTOP);
     hc_unlock();
 out:
     if (FAILED(r)) {
@@ -686,10 +891,11 @@ HRESULT WINAPI HcsWaitForProcessExit(HCS_PROCESS computeSystem, DWORD timeoutMs,
 
 /* ---- used by systems and reset -------------------------------------------------------------- */
 void hc_proc_kill_all(hc_system *s, int sig) {
-    for (hc_proc *p = s->procs; p; p = p->next) {
-        if (p->state != PS_RUNNING) continue;
-        plat_signal_group(p->pid, sig);
-        if (sig == SIGKILL) plat_signal_group(p->pid, SIGCONT);
+    /* every session, also those whose leader has exited (a background child remains) */
+    prune_sessions(s);
+    for (size_t i = 0; i < s->nsess; i++) {
+        plat_signal_group(s->sess[i].sid, sig);
+        if (sig == SIGKILL) plat_signal_group(s->sess[i].sid, SIGCONT);
     }
 }
 
@@ -709,4 +915,14 @@ hj_value *hc_proc_list(hc_system *s) {
         hj_push(arr, o);
     }
     return arr;
+}
+
+/* Not in a header: how many sessions the system of handle h tracks (tests). */
+size_t hc_tracked_sessions_for_tests(HCS_SYSTEM h);
+size_t hc_tracked_sessions_for_tests(HCS_SYSTEM h) {
+    hc_lock();
+    hc_sysh *sh = hc_sysh_get(h);
+    size_t n = sh ? sh->sys->nsess : 0;
+    hc_unlock();
+    return n;
 }

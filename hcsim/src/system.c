@@ -55,6 +55,7 @@ void hc_sys_free(hc_system *s) {
     free(s->template_id);
     free(s->restore_path);
     hj_free(s->exit_status);
+    free(s->sess); /* swept at exit; a system that never ran has none */
     free(s);
 }
 
@@ -220,7 +221,7 @@ void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT sta
     hj_free(s->exit_status);
     s->exit_status = es;
     table_del(s);
-    hc_proc_kill_all(s, SIGKILL);
+    hc_proc_sweep_sessions(s); /* its process trees: frozen now, killed by a pool task */
     hc_event_list_json(s->handles, HcsEventSystemExited, es);
     hc_op_fail_pending(s, except, HCS_E_SYSTEM_ALREADY_STOPPED);
     /* systems hosted by this one go down with it */

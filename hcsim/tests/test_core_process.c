@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -288,7 +290,7 @@ TEST(core_process_exit_watch_failure_kills_and_reaps) {
         {ENOMEM, E_OUTOFMEMORY,
          "{\"CommandArgs\":[\"sleep\",\"30\"],\"CreateStdInPipe\":true,"
          "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"},
-        {EMFILE, E_FAIL,
+        {EMFILE, HRESULT_FROM_WIN32(4u) /* ERROR_TOO_MANY_OPEN_FILES */,
          "{\"CommandArgs\":[\"sleep\",\"30\"],\"EmulateConsole\":true,"
          "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}"},
     };
@@ -323,6 +325,54 @@ TEST(core_process_exit_watch_failure_kills_and_reaps) {
     }
     /* the knob was one-shot: the next process is watched as usual */
     run_to_exit(s, "{\"CommandArgs\":[\"sh\",\"-c\",\"exit 7\"]}", 7);
+    HcsCloseComputeSystem(s);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
+
+TEST(core_process_pipe_handles_all_or_nothing_out_of_descriptors) {
+    HcsimReset();
+    HCS_SYSTEM s;
+    REQUIRE(tc_create("core-pipe-emfile", CFG_WIN, 1, &s) == S_OK);
+    run_to_exit(s, "{\"CommandArgs\":[\"true\"]}", 0); /* warm up (monitor, guard) */
+    char16_t *w = tc_w("{\"CommandArgs\":[\"cat\"],\"CreateStdInPipe\":true,"
+                       "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}");
+    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    HCS_PROCESS p = NULL;
+    REQUIRE(HcsCreateProcess(s, w, op, NULL, &p) == S_OK);
+    CHECK_HR(S_OK, HcsWaitForOperationResult(op, 10000, NULL));
+    /* no descriptor left: not one of the three handles can be made */
+    struct rlimit old;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    struct rlimit low = {(rlim_t)(count_fds() + 8), old.rlim_max};
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    int taken[64], ntaken = 0;
+    while (ntaken < 64 && (taken[ntaken] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) ntaken++;
+    /* leave two: the first two handles would succeed, the third not */
+    for (int i = 0; i < 2 && ntaken > 0; i++) close(taken[--ntaken]);
+    HCS_PROCESS_INFORMATION pi;
+    memset(&pi, 0xAB, sizeof pi);
+    PWSTR doc = NULL;
+    CHECK_HR(HRESULT_FROM_WIN32(4u), HcsGetOperationResultAndProcessInfo(op, &pi, &doc));
+    CHECK(pi.StdInput == NULL && pi.StdOutput == NULL && pi.StdError == NULL);
+    HCSIM_COUNTS c;
+    HcsimGetCounts(&c);
+    CHECK(c.PipeHandles == 0);
+    hj_value *v = doc ? hj_parse_utf16(doc) : NULL;
+    const char *msg = hj_str(hj_get(v, "ErrorMessage"), NULL);
+    CHECK(msg && strstr(msg, "Too many open files") && strstr(msg, "EMFILE"));
+    hj_free(v);
+    if (doc) LocalFree(doc);
+    while (ntaken > 0) close(taken[--ntaken]);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    /* descriptors free again: the same call hands out all three */
+    CHECK_HR(S_OK, HcsGetOperationResultAndProcessInfo(op, &pi, NULL));
+    CHECK(pi.StdInput != NULL && pi.StdOutput != NULL && pi.StdError != NULL);
+    tc_close_pi(&pi);
+    CHECK(exit_code_of(p) == 0); /* stdin closed: cat ends */
+    HcsCloseOperation(op);
+    HcsCloseProcess(p);
+    free(w);
     HcsCloseComputeSystem(s);
     HcsimReset();
     CHECK(tc_counts_zero());

@@ -1,0 +1,226 @@
+"""Out of descriptors (RLIMIT_NOFILE): a typed error that names the cause.
+
+Nothing is left running or open, and everything recovers afterwards — on both pipe
+engines and both backends. The limit is lowered inside the test (and restored in
+``finally``), every free descriptor is taken, then a given number is handed back, so
+that each point where a process start needs a descriptor (hcsim's pipes, its duplicates
+for the caller, the engine's wake-up descriptors) is hit in turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import resource
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+from test_system import counts, fail_next
+
+from aiohcs import errors
+from aiohcs._pipes import ENGINES
+from aiohcs.system import ComputeSystem
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+]
+
+LINUX: dict[str, Any] = {
+    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "Owner": "aiohcs-tests",
+    "VirtualMachine": {
+        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
+        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
+        "Devices": {},
+    },
+}
+LIMIT = 200
+#: Echoes stdin, then stays (a failed start must not leave it running: it would not end
+#: by itself when its pipes close).
+CAT_THEN_STAY = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
+SYNC = 0  # HcsimFaultSync
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@contextlib.contextmanager
+def exhausted(free: int = 0) -> Iterator[None]:
+    """RLIMIT_NOFILE at LIMIT (or what is open now, if more) with ``free`` descriptors left."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    taken: list[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(LIMIT, open_fds() + 16), hard))
+    try:
+        while True:
+            try:
+                taken.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError as exc:
+                if exc.errno != errno.EMFILE:
+                    raise
+                break
+        for _ in range(min(free, len(taken))):
+            os.close(taken.pop())
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.fixture
+async def linux() -> AsyncIterator[ComputeSystem]:
+    system = await ComputeSystem.create("fds", LINUX)
+    try:
+        await system.start()
+        # warm up: the exit monitor, the guard and the lazy imports exist before counting
+        for engine in ENGINES:
+            await system.run_process(["cat"], input=b"", pipe_engine=engine)
+        await system.properties()
+        yield system
+    finally:
+        with anyio.CancelScope(shield=True):
+            if system.exit_event is None:
+                await system.terminate()
+            await system.aclose()
+
+
+def assert_names_the_cause(exc: errors.ResourceExhausted) -> None:
+    assert exc.hresult == errors.HResult.ERROR_TOO_MANY_OPEN_FILES
+    assert "Too many open files" in str(exc)
+    assert "EMFILE" in str(exc)
+
+
+async def no_process_left() -> None:
+    with anyio.fail_after(10):
+        while counts()["Processes"] or counts()["ProcessHandles"] or counts()["PipeHandles"]:
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_process_start_out_of_descriptors(linux: ComputeSystem, engine: str) -> None:
+    """Every number of free descriptors: the process starts, or a typed error, no leak."""
+    before = open_fds()
+    outcomes = []
+    for free in range(14):
+        with exhausted(free):
+            try:
+                proc = await linux.open_process(CAT_THEN_STAY, pipe_engine=engine)
+            except errors.ResourceExhausted as exc:
+                outcomes.append("exhausted")
+                assert_names_the_cause(exc)
+                proc = None
+        if proc is not None:
+            outcomes.append("started")
+            async with proc:  # works once descriptors are free again
+                assert proc.stdin is not None
+                assert proc.stdout is not None
+                await proc.stdin.send(b"round trip")
+                await proc.stdin.aclose()
+                assert await proc.stdout.read_all() == b"round trip"
+                await proc.kill()
+        await no_process_left()
+        assert open_fds() == before, f"{free} free descriptors: a descriptor was left open"
+    # some starts failed for want of descriptors, and some succeeded
+    assert outcomes[0] == "exhausted"
+    assert outcomes[-1] == "started"
+    # full recovery
+    result = await linux.run_process(["echo", "ok"], pipe_engine=engine)
+    assert result.stdout == b"ok\n"
+
+
+async def test_spawn_failure_names_errno(linux: ComputeSystem) -> None:
+    """hcsim's own spawn path puts errno and its text into the ResultError."""
+    with exhausted(0), pytest.raises(errors.ResourceExhausted) as info:
+        await linux.open_process(["cat"], pipe_engine="fd")
+    assert_names_the_cause(info.value)
+    assert info.value.operation == "CreateProcess"
+    assert "could not be started" in info.value.message
+    await no_process_left()
+
+
+async def test_pipe_handles_out_of_descriptors_leave_nothing_running(linux: ComputeSystem) -> None:
+    """A process whose pipe handles cannot be handed out does not stay behind.
+
+    (Nor can its information be asked for again.) The error is typed.
+    """
+    too_many = errors.HResult.ERROR_TOO_MANY_OPEN_FILES
+    fail_next("HcsGetOperationResultAndProcessInfo", too_many, SYNC)
+    fail_next("HcsGetProcessInfo", too_many, SYNC)
+    with pytest.raises(errors.ResourceExhausted):
+        await linux.open_process(["sleep", "1000"])
+    await no_process_left()
+    # and the next start works
+    result = await linux.run_process(["echo", "ok"])
+    assert result.stdout == b"ok\n"
+
+
+# In a fresh interpreter nothing of the schema is imported yet: the first properties()
+# call loads its model modules, which needs descriptors.
+FIRST_PROPERTIES = textwrap.dedent(
+    """
+    import errno, os, resource, sys, anyio
+    from aiohcs import errors
+    from aiohcs.system import ComputeSystem
+
+    async def main():
+        system = await ComputeSystem.create("first", {config!r})
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, hard))
+        taken = []
+        while True:
+            try:
+                taken.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        try:
+            await system.properties()
+        except errors.ResourceExhausted as exc:
+            print("exhausted:", exc)
+        else:
+            print("no error")
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        props = await system.properties()
+        print("recovered:", props.state)
+        await system.terminate()
+        await system.aclose()
+
+    anyio.run(main, backend=sys.argv[1])
+    """
+).format(config=LINUX, limit=LIMIT)
+
+
+async def test_first_properties_out_of_descriptors(anyio_backend: str) -> None:
+    out = await anyio.run_process(
+        [sys.executable, "-c", FIRST_PROPERTIES, anyio_backend], check=False
+    )
+    text = out.stdout.decode()
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    first, second = text.splitlines()[:2]
+    assert first.startswith("exhausted: ERROR_TOO_MANY_OPEN_FILES (0x80070004)")
+    assert "EMFILE" in first
+    assert second == "recovered: Created"
+
+
+def test_resource_exhausted_from_os_error() -> None:
+    exc = errors.ResourceExhausted.from_os_error(
+        OSError(errno.EMFILE, os.strerror(errno.EMFILE)), operation="Pipes"
+    )
+    assert exc.errno == errno.EMFILE
+    assert isinstance(exc, errors.HcsError)
+    assert str(exc) == (
+        "ERROR_TOO_MANY_OPEN_FILES (0x80070004) in Pipes: Too many open files (errno 24, EMFILE)"
+    )
+    memory = errors.ResourceExhausted.from_os_error(OSError(errno.ENOMEM, "Cannot allocate memory"))
+    assert memory.name == "E_OUTOFMEMORY"
+    assert memory.errno == errno.ENOMEM
+    assert errors.error_class(0x80070004) is errors.ResourceExhausted
+    assert errors.error_class(errors.HResult.E_OUTOFMEMORY) is errors.ResourceExhausted
