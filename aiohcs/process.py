@@ -213,7 +213,9 @@ def _linux_signal_name(name: str) -> str:
 def _check_signal(sig: object) -> None:
     """Refuse what is a signal for no guest (before the guest OS is looked up)."""
     if isinstance(sig, bool) or not isinstance(sig, (int, str)):
-        raise TypeError(f"a signal is an int or a name, not {type(sig).__name__}")
+        raise errors.InvalidArgumentTypeError(
+            f"a signal is an int or a name, not {type(sig).__name__}"
+        )
     if isinstance(sig, str):
         if sig not in WINDOWS_SIGNALS and _linux_signal_name(sig) not in LINUX_SIGNALS:
             raise errors.InvalidArgumentError(f"unknown signal name {sig!r}")
@@ -274,7 +276,7 @@ def _check_guest_os(value: object) -> GuestOs | None:
 def _check_drain_timeout(value: object) -> float:
     """Seconds to wait for the pipes after the exit: a number >= 0 (``math.inf``: no limit)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
+        raise errors.InvalidArgumentTypeError(
             f"drain_timeout is a number of seconds (math.inf for no limit), not {value!r}"
         )
     if not value >= 0:  # (NaN too)
@@ -286,7 +288,9 @@ def _wants_pipe(value: object, name: str) -> bool:
     if value is None:
         return False
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be PIPE, DEVNULL or None, not {type(value).__name__}")
+        raise errors.InvalidArgumentTypeError(
+            f"{name} must be PIPE, DEVNULL or None, not {type(value).__name__}"
+        )
     if value == PIPE:
         return True
     if value == DEVNULL:
@@ -299,7 +303,9 @@ def _wants_pipe(value: object, name: str) -> bool:
 def _check_engine(value: object) -> str:
     """The pipe engine ``pipe_engine=`` names ("fd", "thread"; None: the default)."""
     if value is not None and not isinstance(value, str):
-        raise TypeError(f"pipe_engine is 'fd', 'thread' or None, not {type(value).__name__}")
+        raise errors.InvalidArgumentTypeError(
+            f"pipe_engine is 'fd', 'thread' or None, not {type(value).__name__}"
+        )
     try:
         return resolve_engine(value)
     except ValueError as exc:
@@ -312,7 +318,7 @@ def _text(value: object, what: str, *, path: bool = False) -> str:
         value = os.fspath(value)
     if not isinstance(value, str):
         kinds = "str or os.PathLike[str]" if path else "str"
-        raise TypeError(f"{what} must be {kinds}, not {type(value).__name__}")
+        raise errors.InvalidArgumentTypeError(f"{what} must be {kinds}, not {type(value).__name__}")
     if "\0" in value:
         raise errors.InvalidArgumentError(f"{what} contains a NUL character")
     return value
@@ -321,7 +327,7 @@ def _text(value: object, what: str, *, path: bool = False) -> str:
 def _size(value: object, what: str) -> int:
     """A console dimension: an int (not a bool); its range is checked by the schema model."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+        raise errors.InvalidArgumentTypeError(f"{what} must be an int, not {type(value).__name__}")
     return int(value)
 
 
@@ -333,9 +339,11 @@ def _command(command: Command) -> str | list[str]:
             raise errors.InvalidArgumentError("the command is empty")
         return _text(raw, "command")
     if isinstance(raw, (bytes, bytearray)):
-        raise TypeError("command must be str or a sequence of str, not bytes")
+        raise errors.InvalidArgumentTypeError("command must be str or a sequence of str, not bytes")
     if isinstance(raw, Mapping) or not isinstance(raw, Iterable):
-        raise TypeError(f"command must be str or a sequence of str, not {type(raw).__name__}")
+        raise errors.InvalidArgumentTypeError(
+            f"command must be str or a sequence of str, not {type(raw).__name__}"
+        )
     argv = [_text(arg, f"command[{i}]", path=True) for i, arg in enumerate(raw)]
     if not argv:
         raise errors.InvalidArgumentError("the command is empty")
@@ -358,7 +366,9 @@ def _parameters_without_command(
         params["WorkingDirectory"] = _text(cwd, "cwd", path=True)
     if env is not None:
         if not isinstance(env, Mapping):
-            raise TypeError(f"env must be a mapping of str to str, not {type(env).__name__}")
+            raise errors.InvalidArgumentTypeError(
+                f"env must be a mapping of str to str, not {type(env).__name__}"
+            )
         params["Environment"] = {
             _text(key, "env keys"): _text(value, f"env[{key!r}]") for key, value in env.items()
         }
@@ -367,7 +377,7 @@ def _parameters_without_command(
     if console is not None:
         pair: object = console
         if not isinstance(pair, Sequence) or len(pair) != 2:
-            raise TypeError("console must be a (height, width) pair")
+            raise errors.InvalidArgumentTypeError("console must be a (height, width) pair")
         params["EmulateConsole"] = True
         params["ConsoleSize"] = [_size(pair[0], "console height"), _size(pair[1], "width")]
         stderr = False  # HCS ignores the stderr pipe with a console
@@ -385,7 +395,9 @@ def _complete_parameters(
 ) -> ProcessParameters:
     """A copy of a complete ProcessParameters document (validated), with the pipes set."""
     if parameters is None:
-        raise TypeError("parameters must be a ProcessParameters model, a mapping or JSON text")
+        raise errors.InvalidArgumentTypeError(
+            "parameters must be a ProcessParameters model, a mapping or JSON text"
+        )
     given: ProcessParameters = coerce_document(
         parameters, "ProcessParameters", argument="parameters"
     )
@@ -541,7 +553,9 @@ class Process(HandleOwner):
             args: Any = params
         else:
             if command is None:
-                raise TypeError("a command (or a ProcessParameters document as parameters=)")
+                raise errors.InvalidArgumentTypeError(
+                    "a command (or a ProcessParameters document as parameters=)"
+                )
             checked = _command(command)
             params = _parameters_without_command(
                 stdin=want[0],
@@ -1143,19 +1157,23 @@ def _check_options(options: Mapping[str, object], function: str, extra: Iterable
     unknown = sorted(set(options) - known)
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
-        raise TypeError(f"{function}() got unexpected keyword arguments: {names}")
+        raise errors.InvalidArgumentTypeError(
+            f"{function}() got unexpected keyword arguments: {names}"
+        )
 
 
 def _check_input(value: object) -> bytes | bytearray | memoryview | None:
     if value is None or isinstance(value, (bytes, bytearray, memoryview)):
         return value
     hint = " (encode text first)" if isinstance(value, str) else ""
-    raise TypeError(f"input must be bytes or None, not {type(value).__name__}{hint}")
+    raise errors.InvalidArgumentTypeError(
+        f"input must be bytes or None, not {type(value).__name__}{hint}"
+    )
 
 
 def _check_flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, not {value!r}")
+        raise errors.InvalidArgumentTypeError(f"{name} must be True or False, not {value!r}")
     return value
 
 
@@ -1255,7 +1273,9 @@ async def _stream(
     """The body of ``system.stream_process``."""
     _check_options(options, "stream_process", ("stdout", "stderr"))
     if not callable(write):
-        raise TypeError(f"write must be a callable (name, chunk), not {type(write).__name__}")
+        raise errors.InvalidArgumentTypeError(
+            f"write must be a callable (name, chunk), not {type(write).__name__}"
+        )
     proc = await system.open_process(command, stdin=None, **options)
     async with proc:
         return await _collect_output(

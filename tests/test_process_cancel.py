@@ -400,31 +400,70 @@ async def test_run_process_waits_for_output_written_after_the_exit_within_the_li
 
 
 BAD_RUN: list[tuple[dict[str, Any], type[Exception], str]] = [
-    ({"input": "text"}, TypeError, "input must be bytes or None, not str .encode"),
-    ({"input": 5}, TypeError, "input must be bytes or None, not int"),
-    ({"input": ["x"]}, TypeError, "not list"),
-    ({"check": "yes"}, TypeError, "check must be True or False"),
-    ({"check": None}, TypeError, "check must be True or False"),
-    ({"stdout": "pipe"}, TypeError, "stdout must be PIPE, DEVNULL or None, not str"),
-    ({"stderr": 1.5}, TypeError, "stderr must be PIPE, DEVNULL or None, not float"),
-    ({"stdout": True}, TypeError, "not bool"),
+    (
+        {"input": "text"},
+        errors.InvalidArgumentTypeError,
+        "input must be bytes or None, not str .encode",
+    ),
+    ({"input": 5}, errors.InvalidArgumentTypeError, "input must be bytes or None, not int"),
+    ({"input": ["x"]}, errors.InvalidArgumentTypeError, "not list"),
+    ({"check": "yes"}, errors.InvalidArgumentTypeError, "check must be True or False"),
+    ({"check": None}, errors.InvalidArgumentTypeError, "check must be True or False"),
+    (
+        {"stdout": "pipe"},
+        errors.InvalidArgumentTypeError,
+        "stdout must be PIPE, DEVNULL or None, not str",
+    ),
+    (
+        {"stderr": 1.5},
+        errors.InvalidArgumentTypeError,
+        "stderr must be PIPE, DEVNULL or None, not float",
+    ),
+    ({"stdout": True}, errors.InvalidArgumentTypeError, "not bool"),
     ({"stdout": 7}, errors.InvalidArgumentError, "stdout must be PIPE, DEVNULL or None, not 7"),
-    ({"pipe_engine": 5}, TypeError, "pipe_engine is 'fd', 'thread' or None, not int"),
+    (
+        {"pipe_engine": 5},
+        errors.InvalidArgumentTypeError,
+        "pipe_engine is 'fd', 'thread' or None, not int",
+    ),
     ({"pipe_engine": "nope"}, errors.InvalidArgumentError, "'fd' or 'thread', not 'nope'"),
-    ({"drain_timeout": None}, TypeError, "drain_timeout"),
+    ({"drain_timeout": None}, errors.InvalidArgumentTypeError, "drain_timeout"),
     ({"drain_timeout": -1}, errors.InvalidArgumentError, "drain_timeout must be >= 0"),
     ({"guest_os": "BeOS"}, errors.InvalidArgumentError, "guest_os"),
-    ({"stdin": -1}, TypeError, r"run_process\(\) got unexpected keyword arguments: 'stdin'"),
-    ({"bogus": 1}, TypeError, r"run_process\(\) got unexpected keyword arguments: 'bogus'"),
+    (
+        {"stdin": -1},
+        errors.InvalidArgumentTypeError,
+        r"run_process\(\) got unexpected keyword arguments: 'stdin'",
+    ),
+    (
+        {"bogus": 1},
+        errors.InvalidArgumentTypeError,
+        r"run_process\(\) got unexpected keyword arguments: 'bogus'",
+    ),
 ]
 BAD_STREAM: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
-    (None, {}, TypeError, "write must be a callable"),
-    (5, {}, TypeError, "write must be a callable"),
-    (print, {"input": b"x"}, TypeError, r"stream_process\(\) got unexpected .*'input'"),
-    (print, {"stdin": -1}, TypeError, r"stream_process\(\) got unexpected .*'stdin'"),
-    (print, {"stdout": "x"}, TypeError, "stdout must be PIPE, DEVNULL or None, not str"),
+    (None, {}, errors.InvalidArgumentTypeError, "write must be a callable"),
+    (5, {}, errors.InvalidArgumentTypeError, "write must be a callable"),
+    (
+        print,
+        {"input": b"x"},
+        errors.InvalidArgumentTypeError,
+        r"stream_process\(\) got unexpected .*'input'",
+    ),
+    (
+        print,
+        {"stdin": -1},
+        errors.InvalidArgumentTypeError,
+        r"stream_process\(\) got unexpected .*'stdin'",
+    ),
+    (
+        print,
+        {"stdout": "x"},
+        errors.InvalidArgumentTypeError,
+        "stdout must be PIPE, DEVNULL or None, not str",
+    ),
     (print, {"drain_timeout": math.nan}, errors.InvalidArgumentError, "drain_timeout"),
-    (print, {"pipe_engine": b"fd"}, TypeError, "pipe_engine"),
+    (print, {"pipe_engine": b"fd"}, errors.InvalidArgumentTypeError, "pipe_engine"),
 ]
 
 
