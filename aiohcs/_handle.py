@@ -11,7 +11,8 @@ its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.Operation
 * the close: idempotent, concurrent callers wait for the first one; new calls fail at once,
   waiters are released, calls running in worker threads are waited for (a handle is never
   closed under a call another thread is making with it, semantics.md §3.4), then the handle
-  is closed on one of the bridge's C threads and the bridge id dropped;
+  is closed on one of the bridge's C threads and the bridge id dropped. It always runs to
+  its end, native asyncio cancellation included (:func:`run_shielded`);
 * ``async with``, and a ``ResourceWarning`` (plus a synchronous close) for an object that is
   garbage-collected without being closed.
 
@@ -23,15 +24,17 @@ that produces it fails or is cancelled.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import sniffio
 
 from aiohcs._bridge import (
     CALL_CLOSE_PROCESS,
@@ -64,8 +67,11 @@ __all__ = [
     "PendingHandle",
     "closed_error",
     "open_system",
+    "run_shielded",
     "using_handle",
 ]
+
+_T = TypeVar("_T")
 
 #: The access HCS handles are opened with.
 GENERIC_ALL: Final = 0x10000000
@@ -128,6 +134,53 @@ def using_handle(owner: OperationOwner) -> Iterator[None]:
         yield
     finally:
         owner._leave()
+
+
+async def run_shielded(fn: Callable[[], Awaitable[_T]]) -> tuple[_T, BaseException | None]:
+    """Run ``fn()`` to its end whatever cancels the caller; return its result and that cancellation.
+
+    For work that must not stop half-way (a process being created, a kill, a close).
+    anyio's shield stops anyio and trio cancellation but not a native asyncio one
+    (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``, Ctrl-C under
+    ``asyncio.run``): on asyncio ``fn`` therefore runs in a task of its own, which such a
+    cancel of the caller cannot reach. The caller's cancellation that arrived meanwhile is
+    returned (None if none), for the caller to raise once it has dealt with the outcome;
+    if ``fn`` raises, that cancellation is raised instead of its error. anyio and trio
+    cancellation of the caller is simply delivered at its next checkpoint.
+    """
+    if sniffio.current_async_library() != "asyncio":  # trio: its shield is complete
+        with anyio.CancelScope(shield=True):
+            return await fn(), None
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    async def body() -> _T:
+        return await fn()
+
+    task = loop.create_task(body())
+    cancelled: BaseException | None = None
+    with anyio.CancelScope(shield=True):  # (no anyio cancellation is delivered here)
+        while not task.done():
+            finished = loop.create_future()
+
+            def wake(_: Any, finished: Any = finished) -> None:
+                if not finished.done():
+                    finished.set_result(None)
+
+            task.add_done_callback(wake)
+            try:
+                await finished
+            except BaseException as exc:  # a native cancel: kept for the caller
+                task.remove_done_callback(wake)
+                cancelled = exc
+    try:
+        result = task.result()
+    except BaseException as error:
+        if cancelled is not None:
+            raise cancelled from error
+        raise
+    return result, cancelled
 
 
 class PendingHandle:
@@ -201,13 +254,20 @@ class PendingHandle:
         await anyio.lowlevel.checkpoint_if_cancelled()
 
     async def discard(self) -> None:
-        """Close the handle (if any) on a bridge thread and drop the hub's id."""
-        with anyio.CancelScope(shield=True):
-            handle = self.handle
-            if handle is not None:
-                self.out[0] = ffi.NULL
-                await close_native(self.kind.close_call, handle)
-            self.hub.unregister()
+        """Close the handle (if any) on a bridge thread and drop the hub's id.
+
+        Runs to its end whatever cancels the caller (:func:`run_shielded`).
+        """
+        _, cancelled = await run_shielded(self._discard)
+        if cancelled is not None:
+            raise cancelled
+
+    async def _discard(self) -> None:
+        handle = self.handle
+        if handle is not None:
+            self.out[0] = ffi.NULL
+            await close_native(self.kind.close_call, handle)
+        self.hub.unregister()
 
     async def __aenter__(self) -> PendingHandle:
         return self
@@ -303,20 +363,26 @@ class HandleOwner(anyio.abc.AsyncResource):
     ) -> None:
         """Catch an exit that happened before the event callback was registered.
 
-        If the query fails (or is cancelled), ``on_failure`` (default: :meth:`aclose`)
-        runs shielded and the error propagates.
+        An exit the query finds is published (as a synthesized terminal event) before the
+        caller's cancellation is looked at: whatever runs next must not wait for an exit
+        event that will never come. If the query fails (or is cancelled), ``on_failure``
+        (default: :meth:`aclose`) runs to its end (:func:`run_shielded`) and the error or
+        cancellation propagates. ``shield``: the query itself runs to its end too.
         """
         try:
-            with anyio.CancelScope(shield=shield):
-                payload = await self._missed_exit()
+            if shield:
+                payload, cancelled = await run_shielded(self._missed_exit)
+            else:
+                payload, cancelled = await self._missed_exit(), None
+            if payload is not None and self._hub.terminal is None:
+                event = decode_event(self._KIND.exit_event, payload, synthesized=True)
+                self._hub.publish(event)
+            if cancelled is not None:
+                raise cancelled
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await (on_failure or self.aclose)()
+            await run_shielded(on_failure or self.aclose)
             raise
-        if payload is not None and self._hub.terminal is None:
-            event = decode_event(self._KIND.exit_event, payload, synthesized=True)
-            self._hub.publish(event)
 
     async def _wait_terminal(self) -> Event:
         """Wait for the exit event; raise if the service went away or the handle closed."""
@@ -328,7 +394,11 @@ class HandleOwner(anyio.abc.AsyncResource):
         return terminal
 
     async def _close_handle(self) -> None:
-        """The close sequence (idempotent; a concurrent caller waits for the first)."""
+        """The close sequence (idempotent; a concurrent caller waits for the first).
+
+        It runs to its end whatever cancels the caller (:func:`run_shielded`); a
+        cancellation that arrived meanwhile is raised afterwards.
+        """
         if self._ops.bridge.inherited:  # a forked child: the handle is the parent's
             self._handle = None
             await anyio.lowlevel.checkpoint()
@@ -338,20 +408,24 @@ class HandleOwner(anyio.abc.AsyncResource):
                 await self._close_done.wait()
             return
         self._close_done = done = anyio.Event()
+        _, cancelled = await run_shielded(functools.partial(self._close_sequence, done))
+        if cancelled is not None:
+            raise cancelled
+
+    async def _close_sequence(self, done: anyio.Event) -> None:
         cancelled: BaseException | None = None
         try:
-            with anyio.CancelScope(shield=True):
-                # (Many closes at once begin a few per loop turn; see LoopBridge.admit.)
-                cancelled = await admit_close(self._ops.bridge)
-                await self._release()
-                self._ops.close()
-                self._hub.close()
-                # Never close the handle under a call another thread is making with it.
-                await self._ops.wait_idle()
-                handle, self._handle = self._handle, None
-                if handle is not None:
-                    await close_native(self._KIND.close_call, handle)
-                self._hub.unregister()
+            # (Many closes at once begin a few per loop turn; see LoopBridge.admit.)
+            cancelled = await admit_close(self._ops.bridge)
+            await self._release()
+            self._ops.close()
+            self._hub.close()
+            # Never close the handle under a call another thread is making with it.
+            await self._ops.wait_idle()
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                await close_native(self._KIND.close_call, handle)
+            self._hub.unregister()
         finally:
             done.set()
         if cancelled is not None:

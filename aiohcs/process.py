@@ -31,8 +31,17 @@ serialises signals per system handle and a kill must not queue behind them (sema
 
 ``async with proc`` / ``aclose()`` behave like anyio's processes: close stdin, wait for the
 exit (killing the process if the wait is cancelled), close the pipes and the handle. When
-the ``async with`` block raises, the process is killed first instead of awaited.
-``aclose(wait=False)`` only lets go: the process keeps running in the guest.
+the ``async with`` block raises, the process is killed instead of awaited, and closed
+without waiting for its pipes. ``aclose(wait=False)`` only lets go: the process keeps
+running in the guest.
+
+Cancellation, by any means (anyio and trio scopes, and on asyncio ``task.cancel()``,
+``asyncio.wait_for``, ``asyncio.timeout``, which anyio's shields do not stop), never leaves
+a process behind: a start cancelled at any point still completes the create, then kills
+and closes the process (bounded: the kill waits at most :data:`_REAP_SECONDS` for the exit
+event, and never waits for the pipes); so do ``run_process``, ``stream_process`` and the
+wait inside ``async with proc``. The work that must not stop half-way runs through
+:func:`aiohcs._handle.run_shielded`.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ from aiohcs._handle import (
     HandleOwner,
     PendingHandle,
     open_system,
+    run_shielded,
     using_handle,
 )
 from aiohcs._native import ffi, lib, to_wide
@@ -155,6 +165,9 @@ _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): 
 
 # How long a kill on the way out waits for the exit event before the handle is closed.
 _REAP_SECONDS: Final = 2.0
+# How long run_process/stream_process go on reading, once the drain grace period ran out,
+# what is already in pipes a background child keeps open.
+_SWEEP_SECONDS: Final = 0.1
 # How long a refused terminate/kill waits for an exit in progress before it raises.
 _CONFIRM_SECONDS: Final = 1.0
 #: Errors that mean "the process (or its system) is already gone", whatever the call.
@@ -200,7 +213,9 @@ def _linux_signal_name(name: str) -> str:
 def _check_signal(sig: object) -> None:
     """Refuse what is a signal for no guest (before the guest OS is looked up)."""
     if isinstance(sig, bool) or not isinstance(sig, (int, str)):
-        raise TypeError(f"a signal is an int or a name, not {type(sig).__name__}")
+        raise errors.InvalidArgumentTypeError(
+            f"a signal is an int or a name, not {type(sig).__name__}"
+        )
     if isinstance(sig, str):
         if sig not in WINDOWS_SIGNALS and _linux_signal_name(sig) not in LINUX_SIGNALS:
             raise errors.InvalidArgumentError(f"unknown signal name {sig!r}")
@@ -261,7 +276,7 @@ def _check_guest_os(value: object) -> GuestOs | None:
 def _check_drain_timeout(value: object) -> float:
     """Seconds to wait for the pipes after the exit: a number >= 0 (``math.inf``: no limit)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
+        raise errors.InvalidArgumentTypeError(
             f"drain_timeout is a number of seconds (math.inf for no limit), not {value!r}"
         )
     if not value >= 0:  # (NaN too)
@@ -269,12 +284,32 @@ def _check_drain_timeout(value: object) -> float:
     return float(value)
 
 
-def _wants_pipe(value: int | None, name: str) -> bool:
+def _wants_pipe(value: object, name: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.InvalidArgumentTypeError(
+            f"{name} must be PIPE, DEVNULL or None, not {type(value).__name__}"
+        )
     if value == PIPE:
         return True
-    if value is None or value == DEVNULL:
+    if value == DEVNULL:
         return False
-    raise ValueError(f"{name} must be PIPE, DEVNULL or None (HCS cannot take other files)")
+    raise errors.InvalidArgumentError(
+        f"{name} must be PIPE, DEVNULL or None, not {value} (HCS cannot take other files)"
+    )
+
+
+def _check_engine(value: object) -> str:
+    """The pipe engine ``pipe_engine=`` names ("fd", "thread"; None: the default)."""
+    if value is not None and not isinstance(value, str):
+        raise errors.InvalidArgumentTypeError(
+            f"pipe_engine is 'fd', 'thread' or None, not {type(value).__name__}"
+        )
+    try:
+        return resolve_engine(value)
+    except ValueError as exc:
+        raise errors.InvalidArgumentError(str(exc)) from None
 
 
 def _text(value: object, what: str, *, path: bool = False) -> str:
@@ -283,7 +318,7 @@ def _text(value: object, what: str, *, path: bool = False) -> str:
         value = os.fspath(value)
     if not isinstance(value, str):
         kinds = "str or os.PathLike[str]" if path else "str"
-        raise TypeError(f"{what} must be {kinds}, not {type(value).__name__}")
+        raise errors.InvalidArgumentTypeError(f"{what} must be {kinds}, not {type(value).__name__}")
     if "\0" in value:
         raise errors.InvalidArgumentError(f"{what} contains a NUL character")
     return value
@@ -292,7 +327,7 @@ def _text(value: object, what: str, *, path: bool = False) -> str:
 def _size(value: object, what: str) -> int:
     """A console dimension: an int (not a bool); its range is checked by the schema model."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+        raise errors.InvalidArgumentTypeError(f"{what} must be an int, not {type(value).__name__}")
     return int(value)
 
 
@@ -301,15 +336,17 @@ def _command(command: Command) -> str | list[str]:
     raw: object = command
     if isinstance(raw, str):
         if not raw:
-            raise ValueError("the command is empty")
+            raise errors.InvalidArgumentError("the command is empty")
         return _text(raw, "command")
     if isinstance(raw, (bytes, bytearray)):
-        raise TypeError("command must be str or a sequence of str, not bytes")
+        raise errors.InvalidArgumentTypeError("command must be str or a sequence of str, not bytes")
     if isinstance(raw, Mapping) or not isinstance(raw, Iterable):
-        raise TypeError(f"command must be str or a sequence of str, not {type(raw).__name__}")
+        raise errors.InvalidArgumentTypeError(
+            f"command must be str or a sequence of str, not {type(raw).__name__}"
+        )
     argv = [_text(arg, f"command[{i}]", path=True) for i, arg in enumerate(raw)]
     if not argv:
-        raise ValueError("the command is empty")
+        raise errors.InvalidArgumentError("the command is empty")
     return argv
 
 
@@ -329,7 +366,9 @@ def _parameters_without_command(
         params["WorkingDirectory"] = _text(cwd, "cwd", path=True)
     if env is not None:
         if not isinstance(env, Mapping):
-            raise TypeError(f"env must be a mapping of str to str, not {type(env).__name__}")
+            raise errors.InvalidArgumentTypeError(
+                f"env must be a mapping of str to str, not {type(env).__name__}"
+            )
         params["Environment"] = {
             _text(key, "env keys"): _text(value, f"env[{key!r}]") for key, value in env.items()
         }
@@ -338,7 +377,7 @@ def _parameters_without_command(
     if console is not None:
         pair: object = console
         if not isinstance(pair, Sequence) or len(pair) != 2:
-            raise TypeError("console must be a (height, width) pair")
+            raise errors.InvalidArgumentTypeError("console must be a (height, width) pair")
         params["EmulateConsole"] = True
         params["ConsoleSize"] = [_size(pair[0], "console height"), _size(pair[1], "width")]
         stderr = False  # HCS ignores the stderr pipe with a console
@@ -356,7 +395,9 @@ def _complete_parameters(
 ) -> ProcessParameters:
     """A copy of a complete ProcessParameters document (validated), with the pipes set."""
     if parameters is None:
-        raise TypeError("parameters must be a ProcessParameters model, a mapping or JSON text")
+        raise errors.InvalidArgumentTypeError(
+            "parameters must be a ProcessParameters model, a mapping or JSON text"
+        )
     given: ProcessParameters = coerce_document(
         parameters, "ProcessParameters", argument="parameters"
     )
@@ -485,7 +526,7 @@ class Process(HandleOwner):
         parameters: Any,
     ) -> Process:
         drain_timeout = _check_drain_timeout(drain_timeout)
-        engine = resolve_engine(pipe_engine)
+        engine = _check_engine(pipe_engine)
         await current_bridge().admit()  # (a burst of creates begins a few per loop turn)
         want = (
             _wants_pipe(stdin, "stdin"),
@@ -512,7 +553,9 @@ class Process(HandleOwner):
             args: Any = params
         else:
             if command is None:
-                raise TypeError("a command (or a ProcessParameters document as parameters=)")
+                raise errors.InvalidArgumentTypeError(
+                    "a command (or a ProcessParameters document as parameters=)"
+                )
             checked = _command(command)
             params = _parameters_without_command(
                 stdin=want[0],
@@ -529,7 +572,6 @@ class Process(HandleOwner):
             args = command
         w_params = to_wide(params.to_json())
         sys_handle = system._require_handle()
-        info: ProcessInfo | None = None
         async with PendingHandle(PROCESS, current_bridge()) as pending:
 
             def start(op: Any) -> int:
@@ -539,8 +581,8 @@ class Process(HandleOwner):
                     pending.register()
                 return hr
 
-            # Shielded: creating a process is quick, and a half-created one must not leak.
-            with anyio.CancelScope(shield=True):
+            async def create() -> ProcessInfo | None:
+                info: ProcessInfo | None = None
                 try:
                     result = await run_operation(
                         start,
@@ -560,8 +602,16 @@ class Process(HandleOwner):
                     # It runs, but cannot be watched (or its pipes are unknown): stop it.
                     close_process_handles(info)
                     await _terminate_unwatched(pending.handle, system.id)
-            pending.check_registered(system_id=system.id)
+                    return None
+                return info
+
+            # Creating a process is quick, and a half-created one must not leak: it runs
+            # to its end whatever cancels the caller (native asyncio cancellation too).
+            info, cancelled = await run_shielded(create)
             if info is None:
+                if cancelled is not None:
+                    raise cancelled
+                pending.check_registered(system_id=system.id)
                 raise errors.error_from_hresult(
                     0x8037011D, operation="CreateProcess", system_id=system.id
                 )
@@ -569,12 +619,15 @@ class Process(HandleOwner):
         try:
             proc._attach_pipes(info, engine)
         except BaseException:
-            with anyio.CancelScope(shield=True):  # no pipes: stop it, close the handle
-                await proc._kill_and_close()
+            await run_shielded(proc._abandon)  # no pipes: stop it, close the handle
             raise
+        if cancelled is not None:
+            # Cancelled while it was being created: it is killed and closed, never left.
+            await run_shielded(proc._abandon)
+            raise cancelled
         # HCS hands out the process handle while the process may already be running, so
         # it can exit before the callback is registered (events are not replayed).
-        await proc._check_missed_exit(shield=True, on_failure=proc._kill_and_close)
+        await proc._check_missed_exit(shield=True, on_failure=proc._abandon)
         return proc
 
     def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:
@@ -947,23 +1000,42 @@ class Process(HandleOwner):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None and not self._ops.closed and not self.exited:
-            # The block failed: do not wait for ever on a process nobody will stop.
-            await self._kill_and_reap()
+        if exc is not None:
+            # The block failed (or was cancelled): kill the process rather than wait for
+            # it, and do not wait for its pipes either.
+            _, cancelled = await run_shielded(self._abandon)
+            if cancelled is not None and cancelled is not exc:
+                raise cancelled
+            return
         await self.aclose()
+
+    async def _abandon(self) -> None:
+        """Kill the process if it runs, give its exit a moment to arrive, close everything.
+
+        Bounded (about :data:`_REAP_SECONDS` at worst) and never waits for the pipes: for
+        a process nobody will read any more (a cancelled start, a failed ``async with``).
+        """
+        try:
+            if not self._ops.closed and not self.exited:
+                await self._kill_and_reap()
+        finally:
+            await self._close_handle()
 
     async def _kill_and_reap(self) -> None:
-        """Kill (shielded) and give the exit event a moment to arrive before closing."""
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(errors.HcsError):
-                await self.kill()
+        """Kill (to its end) and give the exit event a moment to arrive before closing."""
+        _, cancelled = await run_shielded(self._kill_and_wait)
+        if cancelled is not None:
+            raise cancelled
+
+    async def _kill_and_wait(self) -> None:
+        try:
+            killed = await self.kill()
+        except errors.HcsError:
+            killed = True  # (it may still be running: its exit event is worth a wait)
+        if killed:
             with anyio.move_on_after(_REAP_SECONDS):
                 await self._hub.wait()
-
-    async def _kill_and_close(self) -> None:
-        with contextlib.suppress(errors.HcsError):
-            await self.kill()
-        await self.aclose()
+        # (Not killed: HCS says it has already exited; no event need come.)
 
 
 def _parse_status(document: str | None) -> ProcessStatus:
@@ -1046,7 +1118,7 @@ class OpenProcessOptions(ProcessOptions, total=False):
 class RunProcessOptions(ProcessOptions, total=False):
     """The keywords of :func:`run_process`."""
 
-    input: bytes | None
+    input: bytes | bytearray | memoryview | None
     check: bool
     stdout: int | None
     stderr: int | None
@@ -1079,38 +1151,114 @@ async def stream_process(
     return await system.stream_process(command, write, **options)
 
 
+def _check_options(options: Mapping[str, object], function: str, extra: Iterable[str] = ()) -> None:
+    """Refuse keywords ``function`` does not take (a TypeError naming it, before anything)."""
+    known = ProcessOptions.__optional_keys__ | frozenset(extra)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise errors.InvalidArgumentTypeError(
+            f"{function}() got unexpected keyword arguments: {names}"
+        )
+
+
+def _check_input(value: object) -> bytes | bytearray | memoryview | None:
+    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
+        return value
+    hint = " (encode text first)" if isinstance(value, str) else ""
+    raise errors.InvalidArgumentTypeError(
+        f"input must be bytes or None, not {type(value).__name__}{hint}"
+    )
+
+
+def _check_flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise errors.InvalidArgumentTypeError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+async def _collect_output(
+    proc: Process,
+    readers: Mapping[str, Callable[[bytes], object]],
+    feed: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Pump the output streams into ``readers``, wait for the exit, return its code.
+
+    The drain rule of :meth:`Process.wait` holds: once the process has exited and its
+    output pipes stayed open past ``drain_timeout`` (a background child holds them), the
+    reading stops with what was read so far (``wait()`` warns PipesNotClosed). ``feed``
+    (writing stdin) stops at the exit: the process reads no more. An error of a reader,
+    of a sink or of ``feed`` is raised as it is (never wrapped in an exception group).
+    """
+    streams = {"stdout": proc.stdout, "stderr": proc.stderr}
+    failures: list[Exception] = []
+    code: int | None = None
+
+    async def pump(stream: PipeReceiveStream, sink: Callable[[bytes], object]) -> None:
+        with contextlib.suppress(anyio.EndOfStream):
+            while True:
+                sink(await stream.receive())
+
+    async with anyio.create_task_group() as tg:
+
+        async def guarded(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+            try:
+                with scope:
+                    await job()
+            except Exception as exc:
+                failures.append(exc)
+                tg.cancel_scope.cancel()
+
+        for name, sink in readers.items():
+            stream = streams[name]
+            if stream is not None:
+                tg.start_soon(guarded, functools.partial(pump, stream, sink), anyio.CancelScope())
+        feeding = anyio.CancelScope()
+        if feed is not None:
+            tg.start_soon(guarded, feed, feeding)
+        code = await proc.wait()
+        feeding.cancel()
+        if proc.pipes_not_closed:
+            # Whatever is already in the pipes is read during a short sweep (a cancelled
+            # receive consumes nothing: what comes later stays in the pipe).
+            tg.cancel_scope.deadline = anyio.current_time() + _SWEEP_SECONDS
+    if failures:
+        raise failures[0]
+    assert code is not None
+    return code
+
+
 async def _run(
     system: ComputeSystem,
     command: Command | None,
-    input: bytes | None,
+    input: bytes | bytearray | memoryview | None,
     check: bool,
     stdout: int | None,
     stderr: int | None,
     options: ProcessOptions,
 ) -> subprocess.CompletedProcess[bytes]:
     """The body of ``system.run_process``."""
-    stdin = PIPE if input is not None else None
+    _check_options(options, "run_process")
+    data = _check_input(input)
+    _check_flag(check, "check")
+    stdin = PIPE if data is not None else None
     proc = await system.open_process(command, stdin=stdin, stdout=stdout, stderr=stderr, **options)
-    output: dict[str, bytes] = {}
+    chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
     async with proc:
+        feed = None
+        if proc.stdin is not None and data is not None:
+            sending, payload = proc.stdin, data
 
-        async def feed(stream: PipeSendStream, data: bytes) -> None:
-            with contextlib.suppress(anyio.BrokenResourceError):
-                await stream.send(data)
-            await stream.aclose()
+            async def feed() -> None:
+                with contextlib.suppress(anyio.BrokenResourceError):
+                    await sending.send(payload)
+                await sending.aclose()
 
-        async def collect(name: str, stream: PipeReceiveStream) -> None:
-            output[name] = await stream.read_all()
-
-        async with anyio.create_task_group() as tg:
-            if proc.stdin is not None and input is not None:
-                tg.start_soon(feed, proc.stdin, input)
-            if proc.stdout is not None:
-                tg.start_soon(collect, "stdout", proc.stdout)
-            if proc.stderr is not None:
-                tg.start_soon(collect, "stderr", proc.stderr)
-        code = await proc.wait()
-    out, err = output.get("stdout"), output.get("stderr")
+        code = await _collect_output(
+            proc, {name: parts.append for name, parts in chunks.items()}, feed
+        )
+    out = b"".join(chunks["stdout"]) if proc.stdout is not None else None
+    err = b"".join(chunks["stderr"]) if proc.stderr is not None else None
     if check and code != 0:
         raise ProcessFailed(code, proc.args, out, err)
     return subprocess.CompletedProcess(proc.args, code, out, err)
@@ -1123,17 +1271,13 @@ async def _stream(
     options: ProcessOptions,
 ) -> int:
     """The body of ``system.stream_process``."""
+    _check_options(options, "stream_process", ("stdout", "stderr"))
+    if not callable(write):
+        raise errors.InvalidArgumentTypeError(
+            f"write must be a callable (name, chunk), not {type(write).__name__}"
+        )
     proc = await system.open_process(command, stdin=None, **options)
     async with proc:
-
-        async def pump(name: str, stream: PipeReceiveStream) -> None:
-            with contextlib.suppress(anyio.EndOfStream):
-                while True:
-                    write(name, await stream.receive())
-
-        async with anyio.create_task_group() as tg:
-            if proc.stdout is not None:
-                tg.start_soon(pump, "stdout", proc.stdout)
-            if proc.stderr is not None:
-                tg.start_soon(pump, "stderr", proc.stderr)
-        return await proc.wait()
+        return await _collect_output(
+            proc, {name: functools.partial(write, name) for name in ("stdout", "stderr")}
+        )

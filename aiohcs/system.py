@@ -404,7 +404,7 @@ class ComputeSystem(HandleOwner):
         self,
         command: Command | None = None,
         *,
-        input: bytes | None = None,
+        input: bytes | bytearray | memoryview | None = None,
         check: bool = True,
         stdout: int | None = _PIPE,
         stderr: int | None = _PIPE,
@@ -413,10 +413,19 @@ class ComputeSystem(HandleOwner):
         """Run ``command`` to completion, feeding ``input`` and collecting its output.
 
         Returns ``CompletedProcess(args, returncode, stdout, stderr)`` (output None for
-        streams not piped). ``check=True`` raises :class:`~aiohcs.process.ProcessFailed`
-        on a non-zero exit. Cancellation kills the process. ``options``: ``cwd``,
-        ``env``, ``user``, ``console``, ``pipe_engine``, ``drain_timeout``, ``guest_os``,
-        ``parameters`` as for :meth:`open_process`.
+        streams not piped). ``input``: bytes (or bytearray, memoryview) for stdin.
+        ``check=True`` raises :class:`~aiohcs.process.ProcessFailed` on a non-zero exit.
+        ``options``: ``cwd``, ``env``, ``user``, ``console``, ``pipe_engine``,
+        ``drain_timeout``, ``guest_os``, ``parameters`` as for :meth:`open_process`. Every
+        argument is checked before anything starts (``TypeError``, or
+        :class:`~aiohcs.errors.InvalidArgumentError` for a bad value).
+
+        ``drain_timeout`` bounds the wait for output after the exit, as for
+        :meth:`~aiohcs.process.Process.wait`: output pipes a background child keeps open
+        end the reading once it ran out, with what was read so far (and a
+        :class:`~aiohcs.process.PipesNotClosed` warning). Cancellation by any means (anyio
+        or trio scopes, ``asyncio.wait_for``, ``task.cancel()``, ``asyncio.timeout``)
+        kills the process and closes everything before it propagates.
         """
         from aiohcs import process
 
@@ -431,7 +440,9 @@ class ComputeSystem(HandleOwner):
         """Run ``command``, calling ``write("stdout"|"stderr", chunk)`` as output arrives.
 
         Returns the exit code (meant for showing a process's output live; the demo uses
-        it). ``options`` as for :meth:`run_process`.
+        it). ``options`` as for :meth:`run_process`; so are the checks, the
+        ``drain_timeout`` rule and cancellation. An exception ``write`` raises kills the
+        process and propagates as it is.
         """
         from aiohcs import process
 

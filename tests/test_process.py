@@ -279,8 +279,8 @@ BAD_OPEN: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
     (["true"], {"console": (24,)}, TypeError, r"\(height, width\) pair"),
     (["true"], {"console": (True, 80)}, TypeError, "console height must be an int, not bool"),
     (["true"], {"console": ("24", 80)}, TypeError, "must be an int, not str"),
-    (["true"], {"stdout": 1}, ValueError, "PIPE, DEVNULL or None"),
-    (["true"], {"stdin": "pipe"}, ValueError, "PIPE, DEVNULL or None"),
+    (["true"], {"stdout": 1}, errors.InvalidArgumentError, "PIPE, DEVNULL or None, not 1"),
+    (["true"], {"stdin": "pipe"}, TypeError, "PIPE, DEVNULL or None, not str"),
 ]
 
 
