@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 
 from aiohcs.cli._runtime import CliError, Context, in_flight
+from aiohcs.errors import HResultValue
 from aiohcs.events import Event, SystemExited
 from aiohcs.service import service_properties
 from aiohcs.system import ComputeSystem, enumerate_systems
@@ -51,8 +52,8 @@ def exit_deadline(system_id: str, timeout: float | None) -> Iterator[None]:
 def exit_summary(status: Mapping[str, Any]) -> str:
     """A SystemExitStatus (as a dict) in one line: ``ForcedExit status=0x00000000``."""
     value = status.get("Status")
-    hresult = value & 0xFFFFFFFF if isinstance(value, int) else 0
-    return f"{status.get('ExitType') or '?'} status=0x{hresult:08X}"
+    hresult = HResultValue(value if isinstance(value, int) else 0)
+    return f"{status.get('ExitType') or '?'} status={hresult}"
 
 
 def _state_of(props: Any) -> str:
@@ -406,7 +407,7 @@ def _sim_fault(args: Any) -> str:
         testing.fail_next(args.id, numbers[0], count=count, asynchronous=True)
     except ValueError as exc:  # the name list is too long for one error line
         raise CliError(f"sim {args.action}: {str(exc).split('; valid names')[0]}") from None
-    return f"{args.id}  next {count} call(s) fail with 0x{numbers[0] & 0xFFFFFFFF:08X}"
+    return f"{args.id}  next {count} call(s) fail with {HResultValue(numbers[0])}"
 
 
 async def cmd_sleep(args: Any, ctx: Context) -> int:

@@ -27,6 +27,7 @@ from aiohcs._args import check_name, check_namespace
 from aiohcs.errors import (
     HcsError,
     HResult,
+    HResultValue,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     error_class,
@@ -225,9 +226,9 @@ def _failure_hresult(error: object) -> int:
         )
     if not value & 0x80000000:
         raise InvalidArgumentError(
-            f"error must be a failure HRESULT (0x8xxxxxxx), not 0x{value:08X}"
+            f"error must be a failure HRESULT (0x8xxxxxxx), not {HResultValue(value)}"
         )
-    return value - 0x100000000  # C's HRESULT is a signed 32-bit int
+    return HResultValue(value).signed  # C's HRESULT is a signed 32-bit int
 
 
 def fail_next(
