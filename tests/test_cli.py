@@ -10,6 +10,7 @@ import io
 import json
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -558,6 +559,29 @@ def test_exec_honours_its_drain_timeout(configs: Path) -> None:
     assert "started" in result.out
     assert "stdout and stderr stayed open" in result.err
     assert elapsed < 10  # (not the 15 s of the child)
+
+
+def test_exec_leaves_the_warning_filters_as_they_were(configs: Path) -> None:
+    """exec hides PipesNotClosed (it prints a note) without changing the process's filters.
+
+    The two overlapping execs end in the order they did not start in (the background one
+    first), which a catch_warnings per exec would restore out of order.
+    """
+    flag = configs / "flag"
+    waiter = f"for i in $(seq 200); do [ -e {flag} ] && exit 0; sleep 0.05; done; exit 9"
+    before = list(warnings.filters)
+    result = script(
+        configs,
+        f"create c1 {configs / 'c.json'} --start\n"
+        "exec c1 --drain-timeout 0.2 -- sh -c 'sleep 15 & echo started'\n"
+        f"exec c1 -- sh -c '{waiter}' &\n"
+        f"exec c1 -- sh -c 'touch {flag}; sleep 1'\n"
+        "wait\n"
+        "kill c1\n",
+    )
+    assert result.code == 0, result.err
+    assert "stdout and stderr stayed open" in result.err
+    assert warnings.filters == before
 
 
 @pytest.mark.hcsim_leaves_systems

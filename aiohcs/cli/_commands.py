@@ -210,13 +210,8 @@ async def cmd_wait(args: Any, ctx: Context) -> int:
 async def cmd_exec(args: Any, ctx: Context) -> int:
     """Run a process in a system with stdio attached; exit with its exit code."""
     from aiohcs.cli._exec import binary, run_exec
-    from aiohcs.process import PipesNotClosed
 
-    # Output still held open after the exit is reported as a note by run_exec instead.
-    warnings.filterwarnings("ignore", category=PipesNotClosed)
-    command = list(args.cmd)
-    if not command:
-        raise CliError("exec needs a command after the system id (aiohcs exec ID -- CMD ...)")
+    command = list(args.cmd)  # (never empty: parse_command requires one)
     env: dict[str, str] = {}
     for item in args.env:
         key, sep, value = item.partition("=")
@@ -229,21 +224,58 @@ async def cmd_exec(args: Any, ctx: Context) -> int:
             stdin_fd = sys.stdin.fileno()
         except (OSError, ValueError, AttributeError) as exc:
             raise CliError("-i needs a standard input with a file descriptor") from exc
-    async with opened(args.id, ctx) as system:
-        return await run_exec(
-            system,
-            command,
-            ctx,
-            interactive=args.interactive,
-            tty=args.tty,
-            cwd=args.cwd,
-            env=env or None,
-            user=args.user,
-            stdin_fd=stdin_fd,
-            drain_timeout=args.drain_timeout,
-            stdout=binary(ctx.out.out),
-            stderr=binary(ctx.out.err),
-        )
+    # Output still held open after the exit is reported as a note by run_exec instead.
+    with _pipes_not_closed_quiet():
+        async with opened(args.id, ctx) as system:
+            return await run_exec(
+                system,
+                command,
+                ctx,
+                interactive=args.interactive,
+                tty=args.tty,
+                cwd=args.cwd,
+                env=env or None,
+                user=args.user,
+                stdin_fd=stdin_fd,
+                drain_timeout=args.drain_timeout,
+                stdout=binary(ctx.out.out),
+                stderr=binary(ctx.out.err),
+            )
+
+
+class _QuietPipesNotClosed:
+    """Hides :class:`~aiohcs.process.PipesNotClosed` warnings while at least one exec runs.
+
+    The filter is never left behind: the first exec to start enters one
+    ``warnings.catch_warnings()`` and the last one to end leaves it. Overlapping execs (``exec
+    ... &`` in a script) end in any order; each entering a ``catch_warnings`` of its own
+    would restore the filters out of order and leave the ignore filter installed.
+    """
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._saved: warnings.catch_warnings[None] | None = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        from aiohcs.process import PipesNotClosed
+
+        if self._running == 0:
+            saved = warnings.catch_warnings()
+            saved.__enter__()
+            self._saved = saved
+            warnings.filterwarnings("ignore", category=PipesNotClosed)
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if self._running == 0 and self._saved is not None:
+                saved, self._saved = self._saved, None
+                saved.__exit__(None, None, None)
+
+
+_pipes_not_closed_quiet = _QuietPipesNotClosed()
 
 
 # ------------------------------------------------------------------------ events
