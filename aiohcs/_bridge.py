@@ -1149,8 +1149,7 @@ def current_bridge() -> LoopBridge:
                 weakref.finalize(bridge, bridge._native.free)
                 bridge._start()
     if bridge.closed:
-        bridge.check_usable()
-        raise BridgeClosedError("this event loop has shut down its aiohcs bridge")
+        raise bridge.closed_error()
     return bridge
 
 

@@ -315,7 +315,7 @@ def hresult_name(hr: int) -> str:
     canonical = _canonical(hr)
     if canonical in _DESCRIPTIONS:
         return HResult(canonical).name
-    return f"0x{hr:08X}"
+    return repr(HResultValue(hr))
 
 
 def _describe(hr: int) -> str:
@@ -438,7 +438,7 @@ class HcsError(Exception):
     @property
     def signed_hresult(self) -> int:
         """The HRESULT as the signed 32-bit number C and ResultError.Error use."""
-        return self.hresult - 0x100000000 if self.hresult & 0x80000000 else self.hresult
+        return HResultValue(self.hresult).signed
 
     def _context(self) -> str:
         if self.system_id is not None and self.process_id is not None:
@@ -457,7 +457,7 @@ class HcsError(Exception):
     def __str__(self) -> str:
         head = self.name
         if not head.startswith("0x"):
-            head += f" (0x{self.hresult:08X})"
+            head += f" ({HResultValue(self.hresult)})"
         line = head + self._context()
         message = _one_line(self.message)
         event_message = next(
@@ -473,7 +473,7 @@ class HcsError(Exception):
         return f"{line}: {message}" if message else line
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name}, 0x{self.hresult:08X}, {self.message!r})"
+        return f"{type(self).__name__}({self.name}, {HResultValue(self.hresult)}, {self.message!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only context must survive pickling (e.g. across processes).

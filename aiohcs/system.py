@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
 
+from aiohcs._args import check_name, check_namespace, check_path
 from aiohcs._bridge import CALL_CREATE_SYSTEM, CALL_CREATE_SYSTEM_PLAIN, current_bridge
 from aiohcs._documents import (
     document_text,
@@ -54,7 +55,6 @@ from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
 from aiohcs.errors import (
     HcsError,
-    InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidDocumentError,
 )
@@ -85,33 +85,6 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, str) and not value.lstrip().startswith("{")
 
 
-def _check_name(value: Any, argument: str) -> str:
-    """``value`` if it can be a system id or namespace: a non-empty str without NUL."""
-    if not isinstance(value, str):
-        raise InvalidArgumentTypeError(f"{argument} must be a str, not {type(value).__name__}")
-    if not value:
-        raise InvalidArgumentError(f"{argument} must not be empty")
-    if "\0" in value:
-        raise InvalidArgumentError(f"{argument} contains a NUL character")
-    return value
-
-
-def _check_namespace(value: Any) -> str | None:
-    """``value`` if it can be a namespace: None (the default namespace) or a name."""
-    return None if value is None else _check_name(value, "namespace")
-
-
-def _check_path(value: Any, argument: str) -> str:
-    """``value`` (str or os.PathLike) as a non-empty path string without NUL."""
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str):
-        raise InvalidArgumentTypeError(
-            f"{argument} must be a str or os.PathLike path, not {type(value).__name__}"
-        )
-    return _check_name(value, argument)
-
-
 class ComputeSystem(HandleOwner):
     """One HCS compute system handle: :meth:`create`, :meth:`open` or :meth:`restore` one."""
 
@@ -136,8 +109,8 @@ class ComputeSystem(HandleOwner):
         The system starts in state ``Created``; call :meth:`start`. ``namespace`` needs
         Windows 10 2004 / Windows Server 2004 or later.
         """
-        _check_name(id, "id")
-        _check_namespace(namespace)
+        check_name(id, "id")
+        check_namespace(namespace)
         if config is None:
             raise InvalidArgumentTypeError("config must not be None")
         bridge = current_bridge()
@@ -167,8 +140,8 @@ class ComputeSystem(HandleOwner):
 
         Raises :class:`~aiohcs.errors.SystemNotFound` if there is none.
         """
-        _check_name(id, "id")
-        if _check_namespace(namespace) is not None:
+        check_name(id, "id")
+        if check_namespace(namespace) is not None:
             require_export("HcsOpenComputeSystemInNamespace")
         async with PendingHandle(SYSTEM, current_bridge()) as pending:
             await pending.open_native((to_wide(id), ffi.NULL, to_wide(namespace)), system_id=id)
@@ -193,9 +166,9 @@ class ComputeSystem(HandleOwner):
         ``VirtualMachine`` (containers cannot be restored) raises
         :class:`~aiohcs.errors.InvalidDocumentError`.
         """
-        _check_name(id, "id")
-        _check_namespace(namespace)
-        path = _check_path(state_file, "state_file")
+        check_name(id, "id")
+        check_namespace(namespace)
+        path = check_path(state_file, "state_file")
         if config is None:
             raise InvalidArgumentTypeError("config must not be None")
         text = document_text(config, "ComputeSystem", argument="config")
@@ -281,7 +254,7 @@ class ComputeSystem(HandleOwner):
         if options is None:
             raise InvalidArgumentTypeError("save needs a path or SaveOptions, not None")
         if _is_path(path_or_options):
-            path = _check_path(path_or_options, "path")
+            path = check_path(path_or_options, "path")
             options = {"SaveType": "ToFile", "SaveStateFilePath": path}
         await self._call("Save", lib.HcsSaveComputeSystem, options, type_name="SaveOptions")
 
@@ -512,7 +485,7 @@ async def enumerate_systems(query: Any = None, *, namespace: str | None = None) 
     ``query`` is a SystemQuery (model, dict or JSON text, validated first); ``None`` lists
     every system (of ``namespace``, if given).
     """
-    if _check_namespace(namespace) is not None:
+    if check_namespace(namespace) is not None:
         require_export("HcsEnumerateComputeSystemsInNamespace")
     text = document_text(query, "SystemQuery", argument="query")
     w_query, w_namespace = to_wide(text), to_wide(namespace)

@@ -6,13 +6,23 @@
   nothing behind — no operation, handle, process, pipe handle or unfreed document, and no
   compute system unless the test is marked ``hcsim_leaves_systems``. Asynchronous clean-up
   gets the plugin's settle time; a test whose body failed is not reported again for leaks.
+* ``linux``: a started Linux VM (``helpers.LINUX``), terminated and closed afterwards.
 """
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from aiohcs import testing
+import anyio
+import pytest
+from helpers import LINUX
+
+from aiohcs import errors, testing
+
+if TYPE_CHECKING:
+    from aiohcs.system import ComputeSystem
 
 pytest_plugins = ["aiohcs.testing.pytest_plugin"]
 
@@ -32,3 +42,20 @@ def _hcsim_clean(request: pytest.FixtureRequest) -> None:
     """
     if testing.is_available():
         request.getfixturevalue("hcsim")
+
+
+@pytest.fixture
+async def linux() -> AsyncIterator[ComputeSystem]:
+    """A started Linux VM; afterwards terminated (unless it exited) and closed."""
+    from aiohcs.system import ComputeSystem  # (not at import: the binding may be missing)
+
+    system = await ComputeSystem.create("linux", LINUX)
+    try:
+        await system.start()
+        yield system
+    finally:
+        with anyio.CancelScope(shield=True):
+            if system.exit_event is None:
+                with contextlib.suppress(errors.HcsError):
+                    await system.terminate()
+            await system.aclose()

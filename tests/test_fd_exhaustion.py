@@ -15,11 +15,11 @@ import os
 import resource
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import anyio
 import pytest
+from helpers import LINUX, open_fds
 from test_system import counts, fail_next
 
 from aiohcs import errors
@@ -31,24 +31,11 @@ pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
 ]
 
-LINUX: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-tests",
-    "VirtualMachine": {
-        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
-        "Devices": {},
-    },
-}
 LIMIT = 200
 #: Echoes stdin, then stays (a failed start must not leave it running: it would not end
 #: by itself when its pipes close).
 CAT_THEN_STAY = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
 SYNC = 0  # HcsimFaultSync
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 @contextlib.contextmanager
@@ -75,20 +62,12 @@ def exhausted(free: int = 0) -> Iterator[None]:
 
 
 @pytest.fixture
-async def linux() -> AsyncIterator[ComputeSystem]:
-    system = await ComputeSystem.create("fds", LINUX)
-    try:
-        await system.start()
-        # warm up: the exit monitor, the guard and the lazy imports exist before counting
-        for engine in ENGINES:
-            await system.run_process(["cat"], input=b"", pipe_engine=engine)
-        await system.properties()
-        yield system
-    finally:
-        with anyio.CancelScope(shield=True):
-            if system.exit_event is None:
-                await system.terminate()
-            await system.aclose()
+async def linux(linux: ComputeSystem) -> ComputeSystem:
+    """The shared Linux VM, warmed up (exit monitor, guard, lazy imports) before counting."""
+    for engine in ENGINES:
+        await linux.run_process(["cat"], input=b"", pipe_engine=engine)
+    await linux.properties()
+    return linux
 
 
 def assert_names_the_cause(exc: errors.ResourceExhausted) -> None:

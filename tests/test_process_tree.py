@@ -14,11 +14,10 @@ import signal
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 import pytest
+from helpers import LINUX
 
 from aiohcs.process import Process
 from aiohcs.system import ComputeSystem
@@ -28,15 +27,6 @@ pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
 ]
 
-LINUX: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-tests",
-    "VirtualMachine": {
-        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
-        "Devices": {},
-    },
-}
 #: A leader that keeps running (it waits) with a background child; prints both pids.
 TREE = "sleep 1000 & echo $!; echo $$; wait"
 #: The issue's case: the shell exits at once, its background child stays (parent: init).
@@ -79,19 +69,6 @@ async def read_pids(proc: Process, count: int) -> list[int]:
     pids = [int(line) for line in data.split(b"\n")[:count]]
     assert all(not pid_gone(pid) for pid in pids)
     return pids
-
-
-@pytest.fixture
-async def linux() -> AsyncIterator[ComputeSystem]:
-    system = await ComputeSystem.create("tree", LINUX)
-    try:
-        await system.start()
-        yield system
-    finally:
-        with anyio.CancelScope(shield=True):
-            if system.exit_event is None:
-                await system.terminate()
-            await system.aclose()
 
 
 @pytest.mark.parametrize("script", [BACKGROUND, TREE])

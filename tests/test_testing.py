@@ -421,6 +421,29 @@ BAD_CALLS: list[tuple[type[Exception], Callable[[], Any]]] = [
 ]
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("system", "namespace", "message"),
+    [
+        ("", None, "system id must not be empty"),
+        ("a\0b", None, "system id contains a NUL character at index 1"),
+        ("x", "", "namespace must not be empty (None is the default namespace)"),
+        ("x", 5, "namespace must be a str or None, not int"),
+        ("x", "n\0", "namespace contains a NUL character at index 1"),
+    ],
+)
+async def test_system_ids_are_checked_as_the_api_checks_them(
+    system: str, namespace: Any, message: str
+) -> None:
+    """The controls and ComputeSystem share one checker: the same error, the same words."""
+    with pytest.raises(aiohcs.InvalidArgumentError) as from_testing:
+        testing.crash_system(system, namespace=namespace)
+    assert str(from_testing.value).startswith(message)
+    with pytest.raises(type(from_testing.value)) as from_api:
+        await ComputeSystem.open(system, namespace=namespace)
+    assert str(from_api.value) == str(from_testing.value).replace("system id", "id")
+
+
 @pytest.mark.parametrize(("expected", "call"), BAD_CALLS)
 def test_bad_arguments_are_rejected_before_c(
     expected: type[Exception], call: Callable[[], Any], monkeypatch: pytest.MonkeyPatch

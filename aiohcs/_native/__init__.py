@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
+from aiohcs._args import check_text
 from aiohcs.errors import (
     HcsError,
     HcsNotAvailableError,
     InvalidArgumentError,
-    InvalidArgumentTypeError,
     UnsupportedOnThisHost,
     error_from_hresult,
     hresult_u32,
@@ -168,13 +168,7 @@ def to_wide(text: str | None) -> CData:
     """
     if text is None:
         return ffi.NULL
-    if not isinstance(text, str):
-        raise InvalidArgumentTypeError(f"expected str or None, not {type(text).__name__}")
-    if "\0" in text:
-        raise InvalidArgumentError(
-            f"string contains a NUL character at index {text.index(chr(0))}; HCS strings "
-            "are NUL-terminated, so it would be cut short"
-        )
+    check_text(text, expected="a str or None")
     try:
         data = text.encode("utf-16-le")
     except UnicodeEncodeError as exc:

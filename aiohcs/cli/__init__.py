@@ -12,8 +12,8 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TextIO
 
 from aiohcs.cli._output import Output
 from aiohcs.cli._runtime import EXIT_INTERRUPTED, Context, leaves, run
@@ -27,26 +27,26 @@ _EMULATOR_NOTE = (
 )
 
 
-def _seconds(text: str) -> float:
-    """An argparse type: a number of seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
-    if not value >= 0:  # (also rejects nan)
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
-    return value
+def _seconds_type(*, positive: bool) -> Callable[[str], float]:
+    """An argparse type: a number of seconds, 0 or more (more than 0 if ``positive``)."""
+    bound = "more than 0" if positive else "0 or more"
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds, not {text!r}"
+            ) from None
+        if not (value > 0 if positive else value >= 0):  # (also rejects nan)
+            raise argparse.ArgumentTypeError(f"must be {bound} seconds, not {text!r}")
+        return value
+
+    return seconds
 
 
-def _positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
-    if not value > 0:  # (also rejects nan)
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text!r}")
-    return value
+_seconds: Final = _seconds_type(positive=False)
+_positive_seconds: Final = _seconds_type(positive=True)
 
 
 def _positive_int(text: str) -> int:

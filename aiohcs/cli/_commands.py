@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 
 from aiohcs.cli._runtime import CliError, Context, in_flight
+from aiohcs.errors import HResultValue
 from aiohcs.events import Event, SystemExited
 from aiohcs.service import service_properties
 from aiohcs.system import ComputeSystem, enumerate_systems
@@ -51,8 +52,8 @@ def exit_deadline(system_id: str, timeout: float | None) -> Iterator[None]:
 def exit_summary(status: Mapping[str, Any]) -> str:
     """A SystemExitStatus (as a dict) in one line: ``ForcedExit status=0x00000000``."""
     value = status.get("Status")
-    hresult = value & 0xFFFFFFFF if isinstance(value, int) else 0
-    return f"{status.get('ExitType') or '?'} status=0x{hresult:08X}"
+    hresult = HResultValue(value if isinstance(value, int) else 0)
+    return f"{status.get('ExitType') or '?'} status={hresult}"
 
 
 def _state_of(props: Any) -> str:
@@ -209,13 +210,8 @@ async def cmd_wait(args: Any, ctx: Context) -> int:
 async def cmd_exec(args: Any, ctx: Context) -> int:
     """Run a process in a system with stdio attached; exit with its exit code."""
     from aiohcs.cli._exec import binary, run_exec
-    from aiohcs.process import PipesNotClosed
 
-    # Output still held open after the exit is reported as a note by run_exec instead.
-    warnings.filterwarnings("ignore", category=PipesNotClosed)
-    command = list(args.cmd)
-    if not command:
-        raise CliError("exec needs a command after the system id (aiohcs exec ID -- CMD ...)")
+    command = list(args.cmd)  # (never empty: parse_command requires one)
     env: dict[str, str] = {}
     for item in args.env:
         key, sep, value = item.partition("=")
@@ -228,21 +224,58 @@ async def cmd_exec(args: Any, ctx: Context) -> int:
             stdin_fd = sys.stdin.fileno()
         except (OSError, ValueError, AttributeError) as exc:
             raise CliError("-i needs a standard input with a file descriptor") from exc
-    async with opened(args.id, ctx) as system:
-        return await run_exec(
-            system,
-            command,
-            ctx,
-            interactive=args.interactive,
-            tty=args.tty,
-            cwd=args.cwd,
-            env=env or None,
-            user=args.user,
-            stdin_fd=stdin_fd,
-            drain_timeout=args.drain_timeout,
-            stdout=binary(ctx.out.out),
-            stderr=binary(ctx.out.err),
-        )
+    # Output still held open after the exit is reported as a note by run_exec instead.
+    with _pipes_not_closed_quiet():
+        async with opened(args.id, ctx) as system:
+            return await run_exec(
+                system,
+                command,
+                ctx,
+                interactive=args.interactive,
+                tty=args.tty,
+                cwd=args.cwd,
+                env=env or None,
+                user=args.user,
+                stdin_fd=stdin_fd,
+                drain_timeout=args.drain_timeout,
+                stdout=binary(ctx.out.out),
+                stderr=binary(ctx.out.err),
+            )
+
+
+class _QuietPipesNotClosed:
+    """Hides :class:`~aiohcs.process.PipesNotClosed` warnings while at least one exec runs.
+
+    The filter is never left behind: the first exec to start enters one
+    ``warnings.catch_warnings()`` and the last one to end leaves it. Overlapping execs (``exec
+    ... &`` in a script) end in any order; each entering a ``catch_warnings`` of its own
+    would restore the filters out of order and leave the ignore filter installed.
+    """
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._saved: warnings.catch_warnings[None] | None = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        from aiohcs.process import PipesNotClosed
+
+        if self._running == 0:
+            saved = warnings.catch_warnings()
+            saved.__enter__()
+            self._saved = saved
+            warnings.filterwarnings("ignore", category=PipesNotClosed)
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if self._running == 0 and self._saved is not None:
+                saved, self._saved = self._saved, None
+                saved.__exit__(None, None, None)
+
+
+_pipes_not_closed_quiet = _QuietPipesNotClosed()
 
 
 # ------------------------------------------------------------------------ events
@@ -406,7 +439,7 @@ def _sim_fault(args: Any) -> str:
         testing.fail_next(args.id, numbers[0], count=count, asynchronous=True)
     except ValueError as exc:  # the name list is too long for one error line
         raise CliError(f"sim {args.action}: {str(exc).split('; valid names')[0]}") from None
-    return f"{args.id}  next {count} call(s) fail with 0x{numbers[0] & 0xFFFFFFFF:08X}"
+    return f"{args.id}  next {count} call(s) fail with {HResultValue(numbers[0])}"
 
 
 async def cmd_sleep(args: Any, ctx: Context) -> int:

@@ -57,7 +57,7 @@ Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 def _signed32(value: int) -> int:
-    return int(value) - 0x1_0000_0000 if value & 0x8000_0000 else int(value)
+    return HResultValue(value).signed
 
 
 #: An HRESULT member (HCS writes them as signed 32-bit numbers): either spelling is read,

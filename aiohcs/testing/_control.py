@@ -23,9 +23,11 @@ from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
+from aiohcs._args import check_name, check_namespace
 from aiohcs.errors import (
     HcsError,
     HResult,
+    HResultValue,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     error_class,
@@ -224,9 +226,9 @@ def _failure_hresult(error: object) -> int:
         )
     if not value & 0x80000000:
         raise InvalidArgumentError(
-            f"error must be a failure HRESULT (0x8xxxxxxx), not 0x{value:08X}"
+            f"error must be a failure HRESULT (0x8xxxxxxx), not {HResultValue(value)}"
         )
-    return value - 0x100000000  # C's HRESULT is a signed 32-bit int
+    return HResultValue(value).signed  # C's HRESULT is a signed 32-bit int
 
 
 def fail_next(
@@ -358,19 +360,12 @@ def hide_export(name: str) -> Override:
 
 
 def _system(system: object, namespace: object) -> tuple[str, str | None]:
-    if namespace is not None and not isinstance(namespace, str):
-        raise InvalidArgumentTypeError(
-            f"namespace must be a str or None, not {type(namespace).__name__}"
-        )
-    if namespace == "":
-        raise InvalidArgumentError("namespace must not be empty (None is the default namespace)")
+    ns = check_namespace(namespace)
     if isinstance(system, str):
-        if not system:
-            raise InvalidArgumentError("a system id must not be empty")
-        return system, namespace
+        return check_name(system, "system id"), ns
     module = sys.modules.get("aiohcs.system")
     if module is not None and isinstance(system, module.ComputeSystem):
-        if namespace is not None:
+        if ns is not None:
             raise InvalidArgumentTypeError(
                 "namespace= is taken from the ComputeSystem; do not pass it"
             )

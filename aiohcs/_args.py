@@ -1,0 +1,60 @@
+"""The checks of string arguments bound for HCS, shared by every caller.
+
+One place decides what a string HCS can take looks like: a ``str`` (never ``bytes``,
+``None`` or a number where a string goes) without a NUL character (HCS strings are
+NUL-terminated: C would cut one short there). Ids and namespaces must not be empty
+either. :func:`aiohcs._native.to_wide`, :mod:`aiohcs.system` and :mod:`aiohcs.testing`
+all check through here. Like :mod:`aiohcs.errors`, the only thing it imports, it is light
+and importable from anywhere in the package.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
+
+__all__ = ["check_name", "check_namespace", "check_path", "check_text"]
+
+
+def check_text(
+    value: Any, what: str = "string", *, allow_empty: bool = True, expected: str = "a str"
+) -> str:
+    """``value`` if HCS can take it as a string: a ``str`` without NUL.
+
+    Raises :class:`InvalidArgumentTypeError` for another type and
+    :class:`InvalidArgumentError` for a NUL inside (or for ``""`` unless ``allow_empty``).
+    ``what`` names the argument in the messages, ``expected`` what it must be.
+    """
+    if not isinstance(value, str):
+        raise InvalidArgumentTypeError(f"{what} must be {expected}, not {type(value).__name__}")
+    if not value and not allow_empty:
+        raise InvalidArgumentError(f"{what} must not be empty")
+    if "\0" in value:
+        raise InvalidArgumentError(
+            f"{what} contains a NUL character at index {value.index(chr(0))}; HCS strings "
+            "are NUL-terminated, so it would be cut short"
+        )
+    return value
+
+
+def check_name(value: Any, what: str) -> str:
+    """``value`` if it can be a system id (or a namespace): a non-empty ``str`` without NUL."""
+    return check_text(value, what, allow_empty=False)
+
+
+def check_namespace(value: Any) -> str | None:
+    """``value`` if it can be a namespace: None (the default namespace) or a name."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not value:
+        raise InvalidArgumentError("namespace must not be empty (None is the default namespace)")
+    return check_text(value, "namespace", expected="a str or None")
+
+
+def check_path(value: Any, what: str) -> str:
+    """``value`` (``str`` or ``os.PathLike``) as a non-empty path string without NUL."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return check_text(value, what, allow_empty=False, expected="a str or os.PathLike path")
