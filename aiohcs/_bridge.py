@@ -43,7 +43,7 @@ import socket
 import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Final, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import anyio
@@ -51,7 +51,7 @@ import anyio.lowlevel
 import sniffio
 
 from aiohcs._native import ffi, lib
-from aiohcs.errors import UsedAfterForkError
+from aiohcs.errors import RESOURCE_ERRNOS, HResult, ResourceExhausted, UsedAfterForkError
 
 __all__ = [
     "BridgeClosedError",
@@ -194,18 +194,53 @@ def release_handle(item: Item) -> None:
         close_detached(CALL_CLOSE_SYSTEM, ffi.cast("HCS_SYSTEM", item.handle))
 
 
+def resource_error(exc: BaseException, *, operation: str | None = None) -> ResourceExhausted | None:
+    """The typed error for ``exc`` if it means this process is out of a resource, else None.
+
+    Out of descriptors or memory (``OSError`` EMFILE/ENFILE/ENOMEM, ``MemoryError``) and a
+    thread that cannot be started (threading's ``RuntimeError``) are
+    :class:`~aiohcs.errors.ResourceExhausted`.
+    """
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+        return ResourceExhausted.from_os_error(exc, operation=operation)
+    if isinstance(exc, MemoryError):
+        return ResourceExhausted(HResult.E_OUTOFMEMORY, str(exc) or None, operation=operation)
+    if type(exc) is RuntimeError and "thread" in str(exc):
+        # (threading.Thread.start: "can't start new thread", out of memory or of the
+        # process's thread limit)
+        return ResourceExhausted(HResult.E_OUTOFMEMORY, str(exc), operation=operation)
+    return None
+
+
+@contextlib.contextmanager
+def typed_resource_errors(operation: str | None = None) -> Iterator[None]:
+    """Raise :func:`resource_error` of what the block raises, if it has one."""
+    try:
+        yield
+    except (OSError, MemoryError, RuntimeError) as exc:
+        error = resource_error(exc, operation=operation)
+        if error is None:
+            raise
+        raise error from exc
+
+
 class _NativeQueue:
     """The C queue and socketpair of one loop; freed exactly once (drain task or finalizer)."""
 
     def __init__(self) -> None:
-        self.rsock, self.wsock = socket.socketpair()
-        self.rsock.setblocking(False)
-        self.wsock.setblocking(False)
-        self.queue = lib.aiohcs_queue_new(self.wsock.fileno())
-        if self.queue == ffi.NULL:
-            self.rsock.close()
-            self.wsock.close()
-            raise MemoryError("aiohcs: cannot allocate the callback queue")
+        """Out of descriptors or memory: :class:`~aiohcs.errors.ResourceExhausted`, nothing made."""
+        with typed_resource_errors():
+            self.rsock, self.wsock = socket.socketpair()
+            try:
+                self.rsock.setblocking(False)
+                self.wsock.setblocking(False)
+                self.queue = lib.aiohcs_queue_new(self.wsock.fileno())
+                if self.queue == ffi.NULL:
+                    raise MemoryError("aiohcs: cannot allocate the callback queue")
+            except BaseException:
+                self.rsock.close()
+                self.wsock.close()
+                raise
         self._lock = threading.Lock()
         self.freed = False
 
@@ -265,8 +300,13 @@ class LoopBridge:
         self._native = _NativeQueue()
         self._queue = self._native.queue
         self._rfd = self._native.rsock.fileno()
-        self._items = ffi.new("aiohcs_item[]", _BATCH)
-        self._new_id = ffi.new("uint64_t *")
+        try:
+            with typed_resource_errors():
+                self._items = ffi.new("aiohcs_item[]", _BATCH)
+                self._new_id = ffi.new("uint64_t *")
+        except BaseException:
+            self._native.free()
+            raise
         self._targets: dict[int, Target] = {}
         #: asyncio: the loop (futures for :class:`Sleeper`); None on trio.
         self.loop: Any = None
@@ -1140,14 +1180,21 @@ def current_bridge() -> LoopBridge:
             ref = _bridges.get(token)
             bridge = ref() if ref is not None else None
             if bridge is None:
+                # Out of descriptors, memory or threads: ResourceExhausted, and nothing is
+                # left made (no socket, no C queue, no mapping); the next call tries again.
                 bridge = LoopBridge(backend)
+                try:
+                    with typed_resource_errors():
+                        bridge._start()
+                except BaseException:
+                    bridge._native.free()
+                    raise
                 _bridges[token] = weakref.ref(bridge)
                 _every_bridge.add(bridge)
                 # If the loop (or the bridge) dies without the drain task's clean-up (an
                 # asyncio loop closed with the task still pending), free the C queue then.
                 weakref.finalize(token, bridge._native.free)
                 weakref.finalize(bridge, bridge._native.free)
-                bridge._start()
     if bridge.closed:
         bridge.check_usable()
         raise BridgeClosedError("this event loop has shut down its aiohcs bridge")

@@ -1,0 +1,89 @@
+"""The first call of an event loop sets up its bridge (wake socketpair, C queue, drain task).
+
+Out of descriptors at that moment: a typed error that names the cause, nothing left made
+(no descriptor, no bridge mapped to the loop) and the next call, once descriptors are free,
+works. Each case runs in a fresh interpreter, where no loop has a bridge yet.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import anyio
+import pytest
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+]
+
+FIRST_CALL = textwrap.dedent(
+    """
+    import os, resource, sys, anyio
+    from aiohcs import _bridge, errors
+    from aiohcs.system import ComputeSystem, enumerate_systems
+
+    CONFIG = {
+        "SchemaVersion": {"Major": 2, "Minor": 1},
+        "Owner": "aiohcs-tests",
+        "Container": {"Storage": {"Layers": []}},
+    }
+
+    def fds():
+        return sorted(os.listdir("/proc/self/fd"))
+
+    async def main():
+        before = fds()
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(before) + 32, hard))
+        taken = []
+        while True:
+            try:
+                taken.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        outcomes = []
+        try:
+            for call in (enumerate_systems, lambda: ComputeSystem.create("first", CONFIG)):
+                try:
+                    await call()
+                except errors.ResourceExhausted as exc:
+                    outcomes.append(f"exhausted: {exc}")
+                except BaseException as exc:
+                    outcomes.append(f"untyped: {exc!r}")
+                else:
+                    outcomes.append("no error")
+        finally:
+            for fd in taken:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        for line in outcomes:
+            print(line)
+        print("descriptors left:", sorted(set(fds()) - set(before)))
+        print("bridges:", len(_bridge._every_bridge))
+        system = await ComputeSystem.create("first", CONFIG)
+        print("recovered:", (await system.properties()).state)
+        await system.aclose()
+        print("bridges:", len(_bridge._every_bridge))
+
+    anyio.run(main, backend=sys.argv[1])
+    """
+)
+
+
+async def test_first_call_of_a_loop_out_of_descriptors(anyio_backend: str) -> None:
+    with anyio.fail_after(60):
+        out = await anyio.run_process(
+            [sys.executable, "-c", FIRST_CALL, anyio_backend], check=False
+        )
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    lines = out.stdout.decode().splitlines()
+    assert len(lines) == 6, lines
+    for line in lines[:2]:  # enumerate_systems(), then create(): both find no descriptor
+        assert line.startswith("exhausted: ERROR_TOO_MANY_OPEN_FILES (0x80070004)"), line
+        assert "EMFILE" in line
+    assert lines[2] == "descriptors left: []"
+    assert lines[3] == "bridges: 0"  # nothing half-made stayed mapped to the loop
+    assert lines[4] == "recovered: Created"
+    assert lines[5] == "bridges: 1"
