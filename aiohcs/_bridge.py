@@ -194,22 +194,39 @@ def release_handle(item: Item) -> None:
         close_detached(CALL_CLOSE_SYSTEM, ffi.cast("HCS_SYSTEM", item.handle))
 
 
-def resource_error(exc: BaseException, *, operation: str | None = None) -> ResourceExhausted | None:
+def resource_error(
+    exc: BaseException,
+    *,
+    operation: str | None = None,
+    system_id: str | None = None,
+    process_id: int | None = None,
+) -> ResourceExhausted | None:
     """The typed error for ``exc`` if it means this process is out of a resource, else None.
 
     Out of descriptors or memory (``OSError`` EMFILE/ENFILE/ENOMEM, ``MemoryError``) and a
     thread that cannot be started (threading's ``RuntimeError``) are
-    :class:`~aiohcs.errors.ResourceExhausted`.
+    :class:`~aiohcs.errors.ResourceExhausted`; the keywords are its context.
     """
     if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
-        return ResourceExhausted.from_os_error(exc, operation=operation)
+        return ResourceExhausted.from_os_error(
+            exc, operation=operation, system_id=system_id, process_id=process_id
+        )
+    text: str | None = None
     if isinstance(exc, MemoryError):
-        return ResourceExhausted(HResult.E_OUTOFMEMORY, str(exc) or None, operation=operation)
-    if type(exc) is RuntimeError and "thread" in str(exc):
-        # (threading.Thread.start: "can't start new thread", out of memory or of the
-        # process's thread limit)
-        return ResourceExhausted(HResult.E_OUTOFMEMORY, str(exc), operation=operation)
-    return None
+        text = str(exc) or None
+    elif type(exc) is RuntimeError and "thread" in str(exc):
+        # (threading.Thread.start: "can't start new thread": out of memory, or of the
+        # threads this process may have)
+        text = str(exc)
+    else:
+        return None
+    return ResourceExhausted(
+        HResult.E_OUTOFMEMORY,
+        text,
+        operation=operation,
+        system_id=system_id,
+        process_id=process_id,
+    )
 
 
 @contextlib.contextmanager
