@@ -7,11 +7,17 @@ works. Each case runs in a fresh interpreter, where no loop has a bridge yet.
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import textwrap
 
 import anyio
+import anyio.to_thread
 import pytest
+
+from aiohcs import _bridge, errors
+from aiohcs.system import enumerate_systems
 
 pytestmark = [
     pytest.mark.anyio,
@@ -87,3 +93,37 @@ async def test_first_call_of_a_loop_out_of_descriptors(anyio_backend: str) -> No
     assert lines[3] == "bridges: 0"  # nothing half-made stayed mapped to the loop
     assert lines[4] == "recovered: Created"
     assert lines[5] == "bridges: 1"
+
+
+async def test_a_bridge_that_cannot_start_leaves_nothing_made(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the socketpair and C queue exist (starting the drain task) frees them."""
+    fds = len(os.listdir("/proc/self/fd"))
+    real_start = _bridge.LoopBridge._start
+    made: list[_bridge.LoopBridge] = []
+
+    def failing_start(self: _bridge.LoopBridge) -> None:
+        made.append(self)
+        raise MemoryError
+
+    async def first_calls() -> list[str]:
+        outcomes = []
+        try:
+            await enumerate_systems()
+        except errors.ResourceExhausted as exc:
+            outcomes.append(exc.name)
+        monkeypatch.setattr(_bridge.LoopBridge, "_start", real_start)
+        outcomes.append(type(await enumerate_systems()).__name__)  # the same loop recovers
+        return outcomes
+
+    monkeypatch.setattr(_bridge.LoopBridge, "_start", failing_start)
+    # (a new event loop, in a thread: this test's own loop has its bridge already)
+    outcomes = await anyio.to_thread.run_sync(
+        functools.partial(anyio.run, first_calls, backend=anyio_backend)
+    )
+    assert outcomes == ["E_OUTOFMEMORY", "list"]
+    assert len(made) == 1
+    assert made[0]._native.freed  # its socketpair and C queue were freed at once
+    assert made[0] not in _bridge._every_bridge
+    assert len(os.listdir("/proc/self/fd")) == fds
