@@ -437,6 +437,13 @@ class LoopBridge:
         run while the loop waits for I/O. Jobs still waiting when the loop shuts down are
         dropped: ``on_drop()`` then runs on the loop instead (their targets are told the
         bridge closed).
+
+        A job is ``fn(target, call, *rest)``, where ``fn`` makes the call ``call(...)`` and
+        reports its outcome, error included, to ``target`` through the queue. If no worker
+        thread can be started for it (threading's ``RuntimeError`` with none running),
+        ``fn`` runs at once on the loop with a ``call`` that raises
+        :class:`~aiohcs.errors.ResourceExhausted`: the caller gets that error, never a
+        wait for ever.
         """
         if self.closed:
             raise self.closed_error()
@@ -454,7 +461,10 @@ class LoopBridge:
             _drop_jobs(jobs)
             return
         for fn, args, _ in jobs:
-            workers.submit(fn, *args)
+            try:
+                workers.submit(fn, *args)
+            except Exception as exc:  # (never raise here: trio would crash the run)
+                _fail_job(fn, args, exc)
 
     # ---------------------------------------------------------------- admission
 
@@ -738,6 +748,19 @@ class LoopBridge:
             if not loop.is_closed():
                 loop.remove_reader(fd)
             self._shutdown()
+
+
+def _fail_job(fn: Callable[..., None], args: tuple[Any, ...], exc: Exception) -> None:
+    """No worker thread could take the job ``fn(*args)``: have it report a typed error."""
+    error = resource_error(exc) or exc
+
+    def call(*_: Any) -> None:
+        raise error
+
+    try:
+        fn(args[0], call, *args[2:])  # (see submit_job: reports to its target at once)
+    except Exception:
+        _log.exception("aiohcs: error while failing a job no thread could take")
 
 
 def _drop_jobs(jobs: list[_Job]) -> None:

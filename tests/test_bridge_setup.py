@@ -11,12 +11,14 @@ import functools
 import os
 import sys
 import textwrap
+import threading
 
 import anyio
 import anyio.to_thread
 import pytest
 
 from aiohcs import _bridge, errors
+from aiohcs.service import service_properties
 from aiohcs.system import enumerate_systems
 
 pytestmark = [
@@ -127,3 +129,33 @@ async def test_a_bridge_that_cannot_start_leaves_nothing_made(
     assert made[0]._native.freed  # its socketpair and C queue were freed at once
     assert made[0] not in _bridge._every_bridge
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+async def test_no_worker_thread_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls made in worker threads when none runs and none can start: ResourceExhausted.
+
+    Both kinds of job (an operation started in a thread, a blocking call) report it to
+    their caller; nothing waits for ever, the loop goes on, and the calls work again once
+    threads can start.
+    """
+    real_start = threading.Thread.start
+    refused: list[str] = []
+
+    def start(self: threading.Thread) -> None:
+        if self.name == "aiohcs worker":
+            refused.append(self.name)
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_bridge, "workers", _bridge.WorkerPool())  # (no thread running)
+        patch.setattr(threading.Thread, "start", start)
+        with anyio.fail_after(30):
+            with pytest.raises(errors.ResourceExhausted, match="can't start new thread"):
+                await enumerate_systems()  # an operation started in a worker thread
+            with pytest.raises(errors.ResourceExhausted, match="can't start new thread"):
+                await service_properties()  # a blocking call in a worker thread
+    assert refused
+    with anyio.fail_after(30):
+        assert isinstance(await enumerate_systems(), list)
+        assert (await service_properties()).properties
