@@ -43,7 +43,7 @@ import socket
 import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Final, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import anyio
@@ -51,7 +51,7 @@ import anyio.lowlevel
 import sniffio
 
 from aiohcs._native import ffi, lib
-from aiohcs.errors import UsedAfterForkError
+from aiohcs.errors import RESOURCE_ERRNOS, HResult, ResourceExhausted, UsedAfterForkError
 
 __all__ = [
     "BridgeClosedError",
@@ -194,18 +194,70 @@ def release_handle(item: Item) -> None:
         close_detached(CALL_CLOSE_SYSTEM, ffi.cast("HCS_SYSTEM", item.handle))
 
 
+def resource_error(
+    exc: BaseException,
+    *,
+    operation: str | None = None,
+    system_id: str | None = None,
+    process_id: int | None = None,
+) -> ResourceExhausted | None:
+    """The typed error for ``exc`` if it means this process is out of a resource, else None.
+
+    Out of descriptors or memory (``OSError`` EMFILE/ENFILE/ENOMEM, ``MemoryError``) and a
+    thread that cannot be started (threading's ``RuntimeError``) are
+    :class:`~aiohcs.errors.ResourceExhausted`; the keywords are its context.
+    """
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+        return ResourceExhausted.from_os_error(
+            exc, operation=operation, system_id=system_id, process_id=process_id
+        )
+    text: str | None = None
+    if isinstance(exc, MemoryError):
+        text = str(exc) or None
+    elif type(exc) is RuntimeError and "thread" in str(exc):
+        # (threading.Thread.start: "can't start new thread": out of memory, or of the
+        # threads this process may have)
+        text = str(exc)
+    else:
+        return None
+    return ResourceExhausted(
+        HResult.E_OUTOFMEMORY,
+        text,
+        operation=operation,
+        system_id=system_id,
+        process_id=process_id,
+    )
+
+
+@contextlib.contextmanager
+def typed_resource_errors(operation: str | None = None) -> Iterator[None]:
+    """Raise :func:`resource_error` of what the block raises, if it has one."""
+    try:
+        yield
+    except (OSError, MemoryError, RuntimeError) as exc:
+        error = resource_error(exc, operation=operation)
+        if error is None:
+            raise
+        raise error from exc
+
+
 class _NativeQueue:
     """The C queue and socketpair of one loop; freed exactly once (drain task or finalizer)."""
 
     def __init__(self) -> None:
-        self.rsock, self.wsock = socket.socketpair()
-        self.rsock.setblocking(False)
-        self.wsock.setblocking(False)
-        self.queue = lib.aiohcs_queue_new(self.wsock.fileno())
-        if self.queue == ffi.NULL:
-            self.rsock.close()
-            self.wsock.close()
-            raise MemoryError("aiohcs: cannot allocate the callback queue")
+        """Out of descriptors or memory: :class:`~aiohcs.errors.ResourceExhausted`, nothing made."""
+        with typed_resource_errors():
+            self.rsock, self.wsock = socket.socketpair()
+            try:
+                self.rsock.setblocking(False)
+                self.wsock.setblocking(False)
+                self.queue = lib.aiohcs_queue_new(self.wsock.fileno())
+                if self.queue == ffi.NULL:
+                    raise MemoryError("aiohcs: cannot allocate the callback queue")
+            except BaseException:
+                self.rsock.close()
+                self.wsock.close()
+                raise
         self._lock = threading.Lock()
         self.freed = False
 
@@ -265,8 +317,13 @@ class LoopBridge:
         self._native = _NativeQueue()
         self._queue = self._native.queue
         self._rfd = self._native.rsock.fileno()
-        self._items = ffi.new("aiohcs_item[]", _BATCH)
-        self._new_id = ffi.new("uint64_t *")
+        try:
+            with typed_resource_errors():
+                self._items = ffi.new("aiohcs_item[]", _BATCH)
+                self._new_id = ffi.new("uint64_t *")
+        except BaseException:
+            self._native.free()
+            raise
         self._targets: dict[int, Target] = {}
         #: asyncio: the loop (futures for :class:`Sleeper`); None on trio.
         self.loop: Any = None
@@ -380,6 +437,13 @@ class LoopBridge:
         run while the loop waits for I/O. Jobs still waiting when the loop shuts down are
         dropped: ``on_drop()`` then runs on the loop instead (their targets are told the
         bridge closed).
+
+        A job is ``fn(target, call, *rest)``, where ``fn`` makes the call ``call(...)`` and
+        reports its outcome, error included, to ``target`` through the queue. If no worker
+        thread can be started for it (threading's ``RuntimeError`` with none running),
+        ``fn`` runs at once on the loop with a ``call`` that raises
+        :class:`~aiohcs.errors.ResourceExhausted`: the caller gets that error, never a
+        wait for ever.
         """
         if self.closed:
             raise self.closed_error()
@@ -397,7 +461,10 @@ class LoopBridge:
             _drop_jobs(jobs)
             return
         for fn, args, _ in jobs:
-            workers.submit(fn, *args)
+            try:
+                workers.submit(fn, *args)
+            except Exception as exc:  # (never raise here: trio would crash the run)
+                _fail_job(fn, args, exc)
 
     # ---------------------------------------------------------------- admission
 
@@ -681,6 +748,19 @@ class LoopBridge:
             if not loop.is_closed():
                 loop.remove_reader(fd)
             self._shutdown()
+
+
+def _fail_job(fn: Callable[..., None], args: tuple[Any, ...], exc: Exception) -> None:
+    """No worker thread could take the job ``fn(*args)``: have it report a typed error."""
+    error = resource_error(exc) or exc
+
+    def call(*_: Any) -> None:
+        raise error
+
+    try:
+        fn(args[0], call, *args[2:])  # (see submit_job: reports to its target at once)
+    except Exception:
+        _log.exception("aiohcs: error while failing a job no thread could take")
 
 
 def _drop_jobs(jobs: list[_Job]) -> None:
@@ -1140,14 +1220,21 @@ def current_bridge() -> LoopBridge:
             ref = _bridges.get(token)
             bridge = ref() if ref is not None else None
             if bridge is None:
+                # Out of descriptors, memory or threads: ResourceExhausted, and nothing is
+                # left made (no socket, no C queue, no mapping); the next call tries again.
                 bridge = LoopBridge(backend)
+                try:
+                    with typed_resource_errors():
+                        bridge._start()
+                except BaseException:
+                    bridge._native.free()
+                    raise
                 _bridges[token] = weakref.ref(bridge)
                 _every_bridge.add(bridge)
                 # If the loop (or the bridge) dies without the drain task's clean-up (an
                 # asyncio loop closed with the task still pending), free the C queue then.
                 weakref.finalize(token, bridge._native.free)
                 weakref.finalize(bridge, bridge._native.free)
-                bridge._start()
     if bridge.closed:
         raise bridge.closed_error()
     return bridge

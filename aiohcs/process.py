@@ -60,7 +60,7 @@ import anyio
 import anyio.lowlevel
 
 from aiohcs import errors
-from aiohcs._bridge import close_process_handles, current_bridge, run_sync
+from aiohcs._bridge import close_process_handles, current_bridge, resource_error, run_sync
 from aiohcs._cmdline import join_windows
 from aiohcs._documents import coerce_document, parse_model
 from aiohcs._handle import (
@@ -645,17 +645,19 @@ class Process(HandleOwner):
             if raws[2] is not None:
                 self.stderr = receive_stream(raws[2], engine)
         except BaseException as exc:
-            for stream in (self.stdin, self.stdout, self.stderr):
-                if stream is not None:
-                    stream.discard()
+            streams = (self.stdin, self.stdout, self.stderr)
             self.stdin = self.stdout = self.stderr = None
-            for raw in raws:
-                if raw is not None:
+            for raw, stream in zip(raws, streams, strict=True):
+                if stream is not None:
+                    stream.discard()  # (closes its pipe, or has its pump thread close it)
+                elif raw is not None:
                     raw.close()
-            if isinstance(exc, OSError) and exc.errno in errors.RESOURCE_ERRNOS:
-                raise errors.ResourceExhausted.from_os_error(
-                    exc, operation="CreateProcess", system_id=self._system_id, process_id=self.pid
-                ) from exc
+            # Out of descriptors, memory or threads (a pump of the thread engine).
+            typed = resource_error(
+                exc, operation="CreateProcess", system_id=self._system_id, process_id=self.pid
+            )
+            if typed is not None:
+                raise typed from exc
             raise
 
     @classmethod

@@ -7,12 +7,13 @@ call returns (cancellation is delivered afterwards).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio.lowlevel
 
-from aiohcs._bridge import run_sync
+from aiohcs._bridge import ADMIT_CALL, current_bridge, run_sync
 from aiohcs._documents import document_text, object_text, parse_model
 from aiohcs._native import lib, new_document_ptr, take_document, to_wide
 from aiohcs.errors import InvalidArgumentTypeError, error_from_hresult
@@ -22,6 +23,43 @@ if TYPE_CHECKING:
     from aiohcs.schema import ServiceProperties
 
 __all__ = ["modify_service_settings", "service_properties", "submit_wer_report"]
+
+_log: Final = logging.getLogger("aiohcs")
+#: The schema types each call validates or parses (loaded in a worker thread first).
+_PROPERTIES_TYPES: Final = ("Service_PropertyQuery", "ServiceProperties")
+_MODIFY_TYPES: Final = ("ModificationRequest",)
+# Schema types loaded so far by _load_models.
+_loaded: set[str] = set()
+
+
+def _load_models(names: tuple[str, ...]) -> None:
+    """Worker thread: load the models of ``names`` and build their validators.
+
+    A failure (out of descriptors, ...) is not raised here: the models then load where
+    they are first needed, and that call reports it.
+    """
+    from aiohcs import schema
+
+    for name in names:
+        try:
+            schema.get_type(name).model_rebuild()
+        except Exception:
+            _log.debug("aiohcs: loading %s ahead of use failed", name, exc_info=True)
+        else:
+            _loaded.add(name)
+
+
+async def _admit(types: tuple[str, ...] = ()) -> None:
+    """Wait for this call's turn, with pydantic and the models of ``types`` loaded.
+
+    The first call of a process loads pydantic and the common models in a worker thread
+    (see the bridge's admission); the service's own types load the same way, once, so
+    that no import stalls the event loop.
+    """
+    await current_bridge().admit(ADMIT_CALL)
+    missing = tuple(name for name in types if name not in _loaded)
+    if missing:
+        await run_sync(_load_models, missing)
 
 
 async def _call(name: str, fn: Callable[[], tuple[int, str | None]]) -> str | None:
@@ -39,6 +77,7 @@ async def service_properties(*property_types: str, query: Any = None) -> Service
     ``properties[i]`` answers ``property_types[i]``. ``query`` passes a whole
     Service_PropertyQuery instead (model, dict or JSON text, validated first).
     """
+    await _admit(_PROPERTIES_TYPES)
     if query is None:
         query = {"PropertyTypes": list(property_types or ("Basic",))}
     w_query = to_wide(document_text(query, "Service_PropertyQuery", argument="query"))
@@ -65,6 +104,7 @@ async def modify_service_settings(settings: Any) -> Any:
     """
     if settings is None:
         raise InvalidArgumentTypeError("settings must not be None")
+    await _admit(_MODIFY_TYPES)
     text = document_text(settings, "ModificationRequest", argument="settings")
     w_settings = to_wide(text)
 
@@ -84,6 +124,7 @@ async def submit_wer_report(report: Any) -> None:
     """
     if report is None:
         raise InvalidArgumentTypeError("report must not be None")
+    await _admit()
     text = object_text(report, argument="report")
     w_report = to_wide(text)
 

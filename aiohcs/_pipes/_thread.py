@@ -17,7 +17,9 @@ Stopping a pump blocked in I/O:
   until the pump consumed it, so no interrupt is ever lost. Closing a descriptor under a
   blocked ``read`` would neither wake it nor be safe (the number can be reused at once).
 
-A pump owns the pipe once started and closes it itself when it ends; ``aclose()`` asks it
+Each pump starts with its stream, so that a thread that cannot be started fails the start
+of the process (which is then stopped) rather than a later read or write. A pump owns the
+pipe once started and closes it itself when it ends; ``aclose()`` asks it
 to stop and waits (shielded, briefly) for that, so the handle is closed when it returns.
 The pump threads hand results to the event loop with its thread-safe "call soon" and never
 block on it.
@@ -33,7 +35,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -224,6 +226,25 @@ async def _interrupt_until(io: _BlockingIO, done: anyio.Event) -> None:
                 await done.wait()
 
 
+_Pump = TypeVar("_Pump", "_ReceivePump", "_SendPump")
+
+
+def _start(pump: _Pump) -> _Pump:
+    """Start ``pump``'s thread now, when its stream is made.
+
+    A thread that cannot be started then fails the process's start (where the process is
+    stopped and every pipe closed), never a later read or write. On failure threading's
+    ``RuntimeError`` is raised and the pump's own wake-up descriptor is closed; the pipe
+    stays the caller's.
+    """
+    try:
+        pump.start()
+    except BaseException:
+        pump.io.close()
+        raise
+    return pump
+
+
 class _ReceivePump:
     """The state a receive pump thread shares with its stream.
 
@@ -253,8 +274,9 @@ class _ReceivePump:
 
     def start(self) -> None:
         if self.thread is None and not self.raw.closed:
-            self.thread = threading.Thread(target=self.run, name="aiohcs read pump", daemon=True)
-            self.thread.start()
+            thread = threading.Thread(target=self.run, name="aiohcs read pump", daemon=True)
+            thread.start()  # (threading's RuntimeError if it cannot: then nothing changed)
+            self.thread = thread
 
     def _publish(self) -> None:  # under the lock
         waiter, self.waiter = self.waiter, None
@@ -343,7 +365,7 @@ class ThreadReceiveStream(PipeReceiveStream):
 
     def __init__(self, raw: RawPipe, *, limit: int = DEFAULT_LIMIT) -> None:
         self._raw = raw
-        self._pump = _ReceivePump(raw, limit)
+        self._pump = _start(_ReceivePump(raw, limit))
         self._eof = False
         self._guard = anyio.ResourceGuard("reading from")
 
@@ -429,8 +451,9 @@ class _SendPump:
 
     def start(self) -> None:
         if self.thread is None:
-            self.thread = threading.Thread(target=self.run, name="aiohcs write pump", daemon=True)
-            self.thread.start()
+            thread = threading.Thread(target=self.run, name="aiohcs write pump", daemon=True)
+            thread.start()  # (threading's RuntimeError if it cannot: then nothing changed)
+            self.thread = thread
 
     def run(self) -> None:
         io = self.io
@@ -497,7 +520,7 @@ class ThreadSendStream(PipeSendStream):
         self._raw = raw
         if raw.fd >= 0:
             grow_pipe(raw.fd)
-        self._pump = _SendPump(raw)
+        self._pump = _start(_SendPump(raw))
         self._after_close = after_close
         self._guard = anyio.ResourceGuard("writing to")
 

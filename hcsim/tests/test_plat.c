@@ -19,31 +19,6 @@ void plat_posix_force_poll_for_tests(int on); /* plat_posix.c, not in plat.h */
 /* plat_posix.c, not in plat.h: 1 when the monitor thread runs; *nwatch = pending watches. */
 int plat_posix_monitor_state_for_tests(size_t *nwatch);
 
-/* TSan cannot start threads in the forked child of a multi-threaded process (it aborts
- * with "dup thread with used id" even with die_after_fork=0). */
-#if defined(__SANITIZE_THREAD__)
-#define HCSIM_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define HCSIM_TSAN 1
-#endif
-#endif
-
-/* Under AddressSanitizer (gcc 12's runtime) a thread started in the forked child of a
- * multi-threaded process sometimes never runs its work (seen in about 1 run in 16 on a
- * loaded 2-core machine; never in 150 runs of the plain build): the plain build covers
- * that part of the fork test. */
-#if defined(__SANITIZE_ADDRESS__)
-#define HCSIM_NO_THREADS_AFTER_FORK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HCSIM_NO_THREADS_AFTER_FORK 1
-#endif
-#endif
-#ifdef HCSIM_TSAN
-#define HCSIM_NO_THREADS_AFTER_FORK 1
-#endif
-
 /* ---------------------------------------------------------------- helpers */
 
 /* Reads until EOF (or EIO, which is how a pty master reports a closed slave). */

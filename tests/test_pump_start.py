@@ -1,0 +1,129 @@
+"""The thread pipe engine when a pump thread cannot be started (threading's RuntimeError).
+
+Each pump starts with its stream, so such a failure is the process start's: a typed
+error, the process stopped and closed, no pipe, descriptor or thread left, and the next
+start works. Both backends.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+from test_system import counts
+
+from aiohcs import errors
+from aiohcs.system import ComputeSystem
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+]
+
+CONFIG: dict[str, Any] = {
+    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "Owner": "aiohcs-tests",
+    "Container": {"Storage": {"Layers": []}},
+}
+#: Echoes stdin, then stays (a failed start must not leave it running).
+CAT_THEN_STAY = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
+PUMPS = ("aiohcs write pump", "aiohcs read pump")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def pump_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name in PUMPS)
+
+
+@pytest.fixture
+async def system() -> AsyncIterator[ComputeSystem]:
+    system = await ComputeSystem.create("pumps", CONFIG)
+    try:
+        await system.start()
+        # warm up: the exit monitor, the guard and the lazy imports exist before counting
+        await system.run_process(["cat"], input=b"", pipe_engine="thread")
+        yield system
+    finally:
+        with anyio.CancelScope(shield=True):
+            if system.exit_event is None:
+                await system.terminate()
+            await system.aclose()
+
+
+def fail_pump_start(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[str]:
+    """Make the ``nth`` pump thread start (1-based) fail as threading does; return the log."""
+    real_start = threading.Thread.start
+    started: list[str] = []
+
+    def start(self: threading.Thread) -> None:
+        if self.name in PUMPS:
+            started.append(self.name)
+            if len(started) == nth:
+                raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    return started
+
+
+async def nothing_left(fds: int) -> None:
+    """No process, pipe or pump thread of a failed start remains (they end asynchronously)."""
+    with anyio.fail_after(10):
+        while (
+            counts()["Processes"]
+            or counts()["ProcessHandles"]
+            or counts()["PipeHandles"]
+            or pump_threads()
+            or open_fds() != fds
+        ):
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3], ids=["stdin", "stdout", "stderr"])
+async def test_a_pump_that_cannot_start_fails_the_process_start(
+    system: ComputeSystem, monkeypatch: pytest.MonkeyPatch, nth: int
+) -> None:
+    fds = open_fds()
+    with monkeypatch.context() as patch:
+        started = fail_pump_start(patch, nth)
+        with pytest.raises(errors.ResourceExhausted) as info:
+            await system.open_process(CAT_THEN_STAY, pipe_engine="thread")
+    assert len(started) == nth  # (stdin's write pump, then stdout's and stderr's read pumps)
+    exc = info.value
+    assert exc.name == "E_OUTOFMEMORY"
+    assert "can't start new thread" in str(exc)
+    assert exc.operation == "CreateProcess"
+    assert exc.system_id == "pumps"
+    assert isinstance(exc.__cause__, RuntimeError)
+    await nothing_left(fds)
+    # full recovery
+    async with await system.open_process(CAT_THEN_STAY, pipe_engine="thread") as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        await proc.stdin.send(b"round trip")
+        await proc.stdin.aclose()
+        assert await proc.stdout.read_all() == b"round trip"
+        await proc.kill()
+    await nothing_left(fds)
+
+
+async def test_run_process_reports_a_pump_that_cannot_start(
+    system: ComputeSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_process (one pump per pipe, each started with its stream): the same typed error."""
+    fds = open_fds()
+    with monkeypatch.context() as patch:
+        fail_pump_start(patch, 2)
+        with pytest.raises(errors.ResourceExhausted, match="can't start new thread"):
+            await system.run_process(CAT_THEN_STAY, input=b"x", pipe_engine="thread")
+    await nothing_left(fds)
+    result = await system.run_process(["cat"], input=b"ok", pipe_engine="thread")
+    assert result.stdout == b"ok"
