@@ -12,11 +12,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-if sys.version_info >= (3, 11):
-    from builtins import BaseExceptionGroup
-else:  # anyio depends on the backport there
-    from exceptiongroup import BaseExceptionGroup
-
 #: The environment variable that marks every host process of one probe run.
 TAG_VARIABLE: Final = "AIOHCS_PROBE_TAG"
 #: The environment variable that names the storm operation a guest process belongs to.
@@ -215,17 +210,26 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _leaves(exc: BaseException) -> tuple[BaseException, ...] | None:
+    """The exceptions of an exception group (builtin or backport); None for others."""
+    inner = getattr(exc, "exceptions", None)
+    if type(exc).__name__.endswith("ExceptionGroup") and isinstance(inner, tuple):
+        return inner
+    return None
+
+
 def describe_exception(exc: BaseException) -> str:
     """``Type: message`` (groups: their leaves), for the report."""
-    if isinstance(exc, BaseExceptionGroup):
-        inner = ", ".join(describe_exception(e) for e in exc.exceptions)
+    leaves = _leaves(exc)
+    if leaves is not None:
+        inner = ", ".join(describe_exception(e) for e in leaves)
         return f"{type(exc).__name__}[{inner}]"
     return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"[:300]
 
 
 def is_typed(exc: BaseException) -> bool:
     """An exception of aiohcs's own error family (a class defined in the aiohcs package)."""
-    if isinstance(exc, BaseExceptionGroup):
+    if _leaves(exc) is not None:
         return False
     return any(cls.__module__.split(".")[0] == "aiohcs" for cls in type(exc).__mro__)
 

@@ -347,8 +347,11 @@ class Matrix:
                 await self.case(op, column, function)
             except Exception as exc:
                 self.broken.append(
-                    {"case": f"{op.name} | {column} {function or ''}", "outcome": "set-up "
-                     "or clean-up failed", "error": describe_exception(exc)}
+                    {
+                        "case": f"{op.name} | {column} {function or ''}",
+                        "outcome": "set-up or clean-up failed",
+                        "error": describe_exception(exc),
+                    }
                 )
                 testing.reset()
             finally:

@@ -137,16 +137,14 @@ def fork_and_wait(backend: str) -> dict[str, Any]:
         os.close(read_end)
     returned = data.startswith(b"F")
     body = data[1:] if returned else data
-    report: dict[str, Any] = json.loads(body) if body else {}
-    report["returned_from_fork"] = returned
+    outcome: dict[str, Any] = json.loads(body) if body else {}
+    outcome["returned_from_fork"] = returned
     if killed:
-        report["killed_after_s"] = round(time.monotonic() - started, 2)
-        report["stuck_in"] = {"wchan": wchan, "threads": threads}
-    report["exit"] = (
-        os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
-    )
-    report["seconds"] = round(time.monotonic() - started, 3)
-    return report
+        outcome["killed_after_s"] = round(time.monotonic() - started, 2)
+        outcome["stuck_in"] = {"wchan": wchan, "threads": threads}
+    outcome["exit"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+    outcome["seconds"] = round(time.monotonic() - started, 3)
+    return outcome
 
 
 async def run(backend: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,10 +103,8 @@ def run_probe(
 
 def with_group_killed(pgid: int) -> None:
     """SIGKILL a process group (the child's session), if it still exists."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def settle_leftovers(tag: str, settle: float) -> list[HostProcess]:

@@ -47,9 +47,7 @@ class Soak:
     async def cycle(self) -> None:
         linux = self.cycles % 2 == 0
         engine = "fd" if self.cycles % 4 < 2 else "thread"
-        system = await ComputeSystem.create(
-            f"soak-{self.cycles}", LINUX_VM if linux else CONTAINER
-        )
+        system = await ComputeSystem.create(f"soak-{self.cycles}", LINUX_VM if linux else CONTAINER)
         stream = system.events()
         await system.start()
         await system.properties()

@@ -32,10 +32,8 @@ def test_fd_exhaustion(backend: str, tmp_path: Path, probe_report: Callable[[str
         f"recovery leaks {recovery['leaks']}, leftover host processes "
         f"{len(recovery['leftover_processes'])} / {len(run.leftovers)} after exit"
     )
-    bad = [
-        a for a in result["attempts"] if a["outcome"] not in ("ok", "typed, names the cause")
-    ]
-    first = {}
+    bad = [a for a in result["attempts"] if a["outcome"] not in ("ok", "typed, names the cause")]
+    first: dict[tuple[str, str], dict[str, object]] = {}
     for a in bad:  # one example per call and outcome
         first.setdefault((a["call"], a["outcome"]), a)
     assert not first, list(first.values())

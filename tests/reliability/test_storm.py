@@ -54,9 +54,7 @@ def test_cancellation_storm(
         "host processes outlived their terminated system": result["outlived_system"][:5],
         "hcsim objects left at the end": result["leaks"],
         "host processes left at the end": result["leftover_processes"][:5],
-        "host processes left after the child exited": [p.describe() for p in run.leftovers][
-            :5
-        ],
+        "host processes left after the child exited": [p.describe() for p in run.leftovers][:5],
     }
     assert not {k: v for k, v in broken.items() if v}, run.explain()
     assert run.returncode == 0, run.explain()
