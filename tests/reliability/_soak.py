@@ -2,7 +2,7 @@
 
 ``python -m reliability._soak BACKEND CALLS`` makes ``CALLS`` API calls (compute system
 life cycles with event iteration, processes on both pipe engines, enumeration, service
-queries) and samples this process's RSS (/proc/self/statm), open fds (/proc/self/fd)
+queries; a burst of concurrent ones first) and samples this process's RSS (/proc/self/statm), open fds (/proc/self/fd)
 and threads (/proc/self/task) after the warm-up (a fifth of the calls) and at the end,
 each time after a garbage collection with nothing running.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import sys
+import threading
 import time
 from typing import Any, Final
 
@@ -34,6 +35,9 @@ from reliability._common import (
 
 #: The fraction of the calls that is warm-up (the first checkpoint comes after it).
 WARM_UP: Final = 0.2
+#: Systems living through a burst of concurrent calls at the start of the warm-up (the
+#: thread pools grow on demand, up to their size, and do not count as growth).
+BURST: Final = 64
 
 
 class Soak:
@@ -79,18 +83,41 @@ class Soak:
             self.calls += 2
         self.cycles += 1
 
+    async def burst(self) -> None:
+        """Many calls at once: the thread pools grow to their size."""
+
+        async def one(number: int) -> None:
+            async with await ComputeSystem.create(f"burst-{number}", LINUX_VM) as system:
+                await system.start()
+                await system.run_process(["true"], pipe_engine="thread" if number % 2 else "fd")
+                await system.properties()
+                await system.terminate()
+
+        # Slow creates and enumerations hold their threads: both pools reach their size.
+        with (
+            testing.delay("HcsCreateComputeSystemInNamespace", sync_ms=30),
+            testing.delay("HcsEnumerateComputeSystems", sync_ms=30),
+        ):
+            async with anyio.create_task_group() as tg:
+                for number in range(BURST):
+                    tg.start_soon(one, number)
+                    tg.start_soon(enumerate_systems)
+        self.calls += 7 * BURST
+
     async def checkpoint(self) -> dict[str, Any]:
         for _ in range(3):
             gc.collect()
             await anyio.sleep(0.05)
         counts = await testing.assert_no_leaks_async(settle=10.0)
         sample = dataclasses.asdict(resources())
+        sample["python_threads"] = threading.active_count()
         sample["calls"] = self.calls
         sample["counts_ok"] = not counts.leaks()
         return sample
 
     async def run(self) -> dict[str, Any]:
         started = time.monotonic()
+        await self.burst()
         while self.calls < self.total * WARM_UP:
             await self.cycle()
         early = await self.checkpoint()
