@@ -57,6 +57,8 @@ CALL_SECONDS: Final = 10.0
 ITERATOR_SECONDS: Final = 5.0
 #: A case (set-up, call, clean-up) still running after this long is abandoned as hung.
 CASE_SECONDS: Final = 40.0
+#: The matrix stops after this many hung cases (each costs CASE_SECONDS).
+MAX_HUNG: Final = 2
 
 
 @dataclass
@@ -201,6 +203,7 @@ class Matrix:
         self.broken: list[dict[str, Any]] = []
         self.hung: list[str] = []
         self.disconnect_errors: Counter[str] = Counter()
+        self.baseline: testing.Counts | None = None
 
     # ------------------------------------------------------------ set-up / clean-up
 
@@ -286,7 +289,7 @@ class Matrix:
             testing.reset()  # reconnects the service (the caller's handles are closed)
         leaks: dict[str, int] = {}
         try:
-            await testing.assert_no_leaks_async(settle=5.0)
+            await testing.assert_no_leaks_async(settle=5.0, baseline=self.baseline)
         except testing.LeakError as exc:
             leaks = exc.leaks
             testing.reset()
@@ -364,6 +367,9 @@ class Matrix:
             return True
         self.hung.append(f"{op.name} | {column} {function or ''}")
         log(f"hung: {self.hung[-1]}")
+        # The hung case keeps what it holds: later cases count only what is beyond it.
+        testing.reset()
+        self.baseline = testing.counts()
         return False
 
     async def run(self) -> dict[str, Any]:
@@ -378,9 +384,9 @@ class Matrix:
                         columns += [(mode, f) for f in self.functions]
                 columns += [("disconnect before", None), ("disconnect pending", None)]
                 for column, function in columns:
-                    if not await self.guarded(op, column, function):
+                    if not await self.guarded(op, column, function) and len(self.hung) >= MAX_HUNG:
                         break
-                if self.hung:
+                if len(self.hung) >= MAX_HUNG:
                     break
                 log(f"{op.name}: {dict(self.outcomes.get(op.name, {}))}")
             result = self.result(time.monotonic() - started)

@@ -2,9 +2,10 @@
 
 ``python -m reliability._soak BACKEND CALLS`` makes ``CALLS`` API calls (compute system
 life cycles with event iteration, processes on both pipe engines, enumeration, service
-queries; a burst of concurrent ones first) and samples this process's RSS (/proc/self/statm), open fds (/proc/self/fd)
-and threads (/proc/self/task) after the warm-up (a fifth of the calls) and at the end,
-each time after a garbage collection with nothing running.
+queries; a burst of concurrent ones first) and samples this process's RSS
+(/proc/self/statm), open fds (/proc/self/fd) and threads (/proc/self/task) after the
+warm-up (a fifth of the calls) and at the end, each time after a garbage collection with
+nothing running.
 """
 
 from __future__ import annotations
