@@ -627,6 +627,11 @@ class Storm:
             "late_max_s": round(lateness[-1], 4) if lateness else 0.0,
             "late_p99_s": round(lateness[int(len(lateness) * 0.99)], 4) if lateness else 0.0,
             "over_1s": sum(1 for x in lateness if x > 1.0),
+            "over_1s_examples": [
+                op.describe()
+                for op in cancelled
+                if (op.ended or 0) - (op.cancel_at or 0) > 1.0 and op.outcome != "hung"
+            ][:8],
             "errors": dict(errors_seen),
             "hung": [op.describe() for op in self.hung],
             "unexpected": [op.describe() for op in self.ops if op.outcome == "unexpected"],

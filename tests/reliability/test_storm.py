@@ -23,8 +23,8 @@ from reliability._storm import ANYIO_PATHS, HANG_SECONDS, NATIVE_PATHS
 pytestmark = pytest.mark.reliability
 
 SEED = int(os.environ.get("AIOHCS_PROBE_SEED", "20261205"))
-#: Operations per backend (5,000 over both backends).
-OPS = int(os.environ.get("AIOHCS_PROBE_STORM_OPS", "2500"))
+#: Operations per backend.
+OPS = int(os.environ.get("AIOHCS_PROBE_STORM_OPS", "5000"))
 
 
 @pytest.mark.timeout(200)
@@ -43,7 +43,8 @@ def test_cancellation_storm(
         f"left running {len(result['left_running'])}, outlived their system "
         f"{len(result['outlived_system'])}, leaks {result['leaks']}, leftover host "
         f"processes {len(result['leftover_processes'])} in-child / {len(run.leftovers)} "
-        f"after exit; regimes {result['regimes']}; errors {result['errors']}"
+        f"after exit; regimes {result['regimes']}; errors {result['errors']}; over 1 s: "
+        f"{[(o['kind'], o['path'], o['detail'], o['late_s']) for o in result['over_1s_examples']]}"
     )
     paths = set(ANYIO_PATHS) | set(NATIVE_PATHS[backend])
     broken = {
@@ -56,6 +57,8 @@ def test_cancellation_storm(
         "host processes left at the end": result["leftover_processes"][:5],
         "host processes left after the child exited": [p.describe() for p in run.leftovers][:5],
     }
+    # (Calls ending more than 1 s after their cancellation, but not hung, are reported
+    # above and in the result's over_1s_examples; timing is not asserted on a shared box.)
     assert not {k: v for k, v in broken.items() if v}, run.explain()
     assert run.returncode == 0, run.explain()
     assert result["ops"] >= OPS
