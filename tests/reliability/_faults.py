@@ -54,9 +54,9 @@ INJECTED: Final = 0x8000FFFF
 #: A call neither returning nor raising within this many seconds is a failure.
 CALL_SECONDS: Final = 10.0
 #: Seconds the iterators get to end after the objects are closed.
-ITERATOR_SECONDS: Final = 5.0
+ITERATOR_SECONDS: Final = 10.0
 #: A case (set-up, call, clean-up) still running after this long is abandoned as hung.
-CASE_SECONDS: Final = 40.0
+CASE_SECONDS: Final = 60.0
 #: The matrix stops after this many hung cases (each costs CASE_SECONDS).
 MAX_HUNG: Final = 2
 
@@ -289,7 +289,7 @@ class Matrix:
             testing.reset()  # reconnects the service (the caller's handles are closed)
         leaks: dict[str, int] = {}
         try:
-            await testing.assert_no_leaks_async(settle=5.0, baseline=self.baseline)
+            await testing.assert_no_leaks_async(settle=10.0, baseline=self.baseline)
         except testing.LeakError as exc:
             leaks = exc.leaks
             testing.reset()
