@@ -32,7 +32,6 @@ from aiohcs import testing
 from aiohcs.system import ComputeSystem, enumerate_systems
 from reliability._common import (
     LINUX_VM,
-    arm_deadline,
     describe_exception,
     emit,
     is_typed,
@@ -45,14 +44,30 @@ CHILD_SECONDS: Final = 20.0
 ANSWER_SECONDS: Final = 5.0
 
 
+#: Written to the pipe by the child as it gets through each stage (before its report).
+STAGES: Final = {
+    b"F": "back from fork()",
+    b"W": "watchdog armed",
+    b"L": "event loop running",
+    b"1": "first call answered",
+}
+_stage_fd = -1
+
+
+def _stage(marker: bytes) -> None:
+    os.write(_stage_fd, marker)
+
+
 async def in_child() -> dict[str, Any]:
     """The forked child's attempts (on a fresh event loop)."""
+    _stage(b"L")
     out: dict[str, Any] = {}
     started = time.monotonic()
     try:
         with anyio.fail_after(ANSWER_SECONDS):
             await enumerate_systems()
         out["first_call"] = "ok"
+        _stage(b"1")
     except TimeoutError:
         out["first_call"] = f"no answer in {ANSWER_SECONDS} s"
     except Exception as exc:
@@ -92,10 +107,13 @@ def fork_and_wait(backend: str) -> dict[str, Any]:
     if pid == 0:  # the child: only this thread exists here
         code = 0
         try:
-            os.write(write_end, b"F")  # back from fork() (its at-fork handlers ran)
+            global _stage_fd
+            _stage_fd = write_end
+            _stage(b"F")  # back from fork() (its at-fork handlers ran)
             os.close(read_end)
             # Stuck for good (e.g. blocked in C): show where, then exit.
             faulthandler.dump_traceback_later(CHILD_SECONDS - 5, exit=True)
+            _stage(b"W")
             # The parent's event loop set a signal wakeup fd: not the child's business.
             with contextlib.suppress(ValueError):
                 signal.set_wakeup_fd(-1)
@@ -135,10 +153,12 @@ def fork_and_wait(backend: str) -> dict[str, Any]:
                 data += chunk
     finally:
         os.close(read_end)
-    returned = data.startswith(b"F")
-    body = data[1:] if returned else data
+    markers = data[: data.find(b"{")] if b"{" in data else data
+    body = data[len(markers) :]
+    returned = markers.startswith(b"F")
     outcome: dict[str, Any] = json.loads(body) if body else {}
     outcome["returned_from_fork"] = returned
+    outcome["stage"] = STAGES.get(markers[-1:], "none") if markers else "none"
     if killed:
         outcome["killed_after_s"] = round(time.monotonic() - started, 2)
         outcome["stuck_in"] = {"wchan": wchan, "threads": threads}
@@ -198,9 +218,12 @@ async def run(backend: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Entry point: BACKEND."""
+    """Entry point: BACKEND.
+
+    No faulthandler deadline here (the parent's timeout bounds this process): a child
+    forked while faulthandler's watchdog thread waits would deadlock arming its own.
+    """
     backend = sys.argv[1]
-    arm_deadline()
     log(f"fork on {backend}")
     emit(anyio.run(run, backend, backend=backend))
 
