@@ -60,7 +60,9 @@ T = TypeVar("T")
 
 ANYIO_PATHS: Final = ("anyio.move_on_after", "anyio.fail_after", "anyio.CancelScope.cancel")
 NATIVE_PATHS: Final = {
-    "asyncio": ("asyncio.wait_for", "asyncio.Task.cancel", "asyncio.timeout"),
+    # (asyncio.timeout is new in Python 3.11.)
+    "asyncio": ("asyncio.wait_for", "asyncio.Task.cancel")
+    + (("asyncio.timeout",) if hasattr(asyncio, "timeout") else ()),
     "trio": ("trio.move_on_after", "trio.fail_after", "trio.CancelScope.cancel"),
 }
 #: A call still running this long after its cancellation is reported as hung (the
@@ -246,7 +248,7 @@ class Storm:
                 op.cancel_at = time.monotonic() + seconds
                 try:
                     return self._done(op, await asyncio.wait_for(coroutine(), seconds))
-                except TimeoutError:
+                except (TimeoutError, asyncio.TimeoutError):  # (distinct before 3.11)
                     op.outcome = "cancelled"
             elif path == "asyncio.timeout":
                 op.cancel_at = time.monotonic() + seconds

@@ -66,7 +66,10 @@ def test_host_processes_end_with_their_host(
         assert {p.pid for p in before} >= set(pids), (pids, before)
         if end == "sigkill":
             child.send_signal(signal.SIGKILL)
-        _, stderr = child.communicate(timeout=30)
+        try:
+            _, stderr = child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the host ({end}) had not ended 30 s later")
         died = time.monotonic()
         left = tagged_processes(tag)
         while left and time.monotonic() - died < GONE_SECONDS:
