@@ -72,6 +72,7 @@ class Context:
     owned: list[ComputeSystem | Process] = field(default_factory=list)
     streams: list[tuple[str, EventStream]] = field(default_factory=list)
     ended: dict[str, bool] = field(default_factory=dict)
+    seen: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def sys(self) -> ComputeSystem:
@@ -122,8 +123,8 @@ class Operation:
     setup: str
     call: Call
     faults: bool = True
-    #: Its HCS failures are absorbed by design (Process.aclose: a stdin close or a kill
-    #: that fails does not stop the close).
+    #: Its HCS failures are absorbed by design (a close goes through whatever fails:
+    #: Process.aclose, closing stdin, ComputeSystem.aclose).
     absorbs: bool = False
 
 
@@ -178,10 +179,17 @@ OPERATIONS: Final = (
     Operation("Process.wait", "process", lambda c: c.process.wait(), faults=False),
     Operation("Process.events", "process", lambda c: _drain(c.process.events()), faults=False),
     Operation("Process.aclose", "cat", lambda c: c.process.aclose(), absorbs=True),
+    Operation("Process.stdin.aclose", "cat", lambda c: _close_stdin(c.process), absorbs=True),
+    Operation("ComputeSystem.aclose", "running", lambda c: c.sys.aclose(), absorbs=True),
     Operation("service_properties", "none", lambda c: service_properties()),
     Operation("modify_service_settings", "none", lambda c: modify_service_settings(_cpu_group())),
     Operation("submit_wer_report", "none", lambda c: submit_wer_report({"SystemId": "fm"})),
 )
+
+
+async def _close_stdin(proc: Process) -> None:
+    assert proc.stdin is not None
+    await proc.stdin.aclose()
 
 
 async def _drain(stream: EventStream) -> int:
@@ -237,9 +245,10 @@ class Matrix:
 
     async def consume(self, ctx: Context, name: str, stream: EventStream) -> None:
         ctx.ended[name] = False
+        ctx.seen[name] = []
         with contextlib.suppress(Exception):
-            async for _ in stream:
-                pass
+            async for event in stream:
+                ctx.seen[name].append(type(event).__name__)
         ctx.ended[name] = True
 
     async def cleanup(self, ctx: Context) -> None:
@@ -295,7 +304,12 @@ class Matrix:
             testing.reset()
         self.cases += 1
         self.outcomes.setdefault(op.name, Counter())[outcome] += 1
-        open_iterators = [name for name, ended in ctx.ended.items() if not ended]
+        open_iterators = [
+            f"{name} (pending {stream.pending}, waiting {stream.waiting}, "
+            f"ended {getattr(stream, '_ended', '?')}, got {ctx.seen.get(name)})"
+            for name, stream in ctx.streams
+            if not ctx.ended.get(name, True)
+        ]
         if outcome in ("untyped error", "no answer") or leaks or open_iterators:
             self.broken.append(
                 {

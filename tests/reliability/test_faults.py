@@ -34,7 +34,7 @@ def test_fault_matrix(backend: str, tmp_path: Path, probe_report: Callable[[str]
         f"{typed} typed errors, {result['injected_failures_seen']} (operation, mode, export) "
         f"failures carried the injected HRESULT; disconnect errors "
         f"{result['disconnect_errors']}; broken {len(result['broken'])}, hung "
-        f"{len(result['hung'])}, never failed {result['never_failed']}"
+        f"{result['hung']}, never failed {result['never_failed']}"
     )
     assert not result["hung"], run.explain()
     assert not result["broken"], result["broken"][:10]
