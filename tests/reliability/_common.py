@@ -102,10 +102,37 @@ def _describe(pid: int, state: str, ppid: int, environ: bytes | None) -> HostPro
     return HostProcess(pid, ppid, state, command, op)
 
 
+def _forks_of_this_process() -> set[int]:
+    """Children that are this interpreter forked without exec (hcsim's guard process).
+
+    hcsim forks a guard at its first spawn that outlives nothing but its host: while
+    the host runs it is part of the emulator, not a leftover. (After the host is gone,
+    the parent's scan still sees it: there, a guard that lingers is a leftover.)
+    """
+    me = (_read("/proc/self/cmdline"), _exe(os.getpid()))
+    found = set()
+    for pid in _pids():
+        stat = _stat(pid)
+        mine = stat is not None and stat[1] == os.getpid()
+        if mine and (_read(f"/proc/{pid}/cmdline"), _exe(pid)) == me:
+            found.add(pid)
+    return found
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
 def tagged_processes(run_tag: str, *, exclude: Iterable[int] = ()) -> list[HostProcess]:
-    """Live (not zombie) host processes whose environment carries ``run_tag``."""
+    """Live (not zombie) host processes whose environment carries ``run_tag``.
+
+    This process and its own forks (hcsim's guard) are not counted.
+    """
     marker = f"{TAG_VARIABLE}={run_tag}".encode()
-    skip = {os.getpid(), *exclude}
+    skip = {os.getpid(), *exclude, *_forks_of_this_process()}
     found = []
     for pid in _pids():
         if pid in skip:
@@ -121,8 +148,13 @@ def tagged_processes(run_tag: str, *, exclude: Iterable[int] = ()) -> list[HostP
 
 
 def descendants(root: int | None = None) -> list[HostProcess]:
-    """Live (not zombie) host processes descending from ``root`` (default: this process)."""
+    """Live host processes descending from ``root`` (default: this process).
+
+    Zombies, and this process's own forks (hcsim's guard) with their descendants, are
+    not counted.
+    """
     top = os.getpid() if root is None else root
+    guards = _forks_of_this_process()
     parent: dict[int, tuple[str, int]] = {}
     for pid in _pids():
         stat = _stat(pid)
@@ -131,7 +163,7 @@ def descendants(root: int | None = None) -> list[HostProcess]:
     children: dict[int, list[int]] = {}
     for pid, (_, ppid) in parent.items():
         children.setdefault(ppid, []).append(pid)
-    found, todo = [], list(children.get(top, []))
+    found, todo = [], [pid for pid in children.get(top, []) if pid not in guards]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
