@@ -35,6 +35,11 @@ def test_fault_matrix(backend: str, tmp_path: Path, probe_report: Callable[[str]
         f"failures carried the injected HRESULT; disconnect errors "
         f"{result['disconnect_errors']}; broken {len(result['broken'])}, hung "
         f"{result['hung']}, never failed {result['never_failed']}"
+        + "".join(
+            f"\n    broken: {b['case']}: {b['outcome']} {b['error'][:160]} leaks {b['leaks']} "
+            f"iterators not ended {b['iterators_not_ended']}"
+            for b in result["broken"][:5]
+        )
     )
     assert not result["hung"], run.explain()
     assert not result["broken"], result["broken"][:10]
