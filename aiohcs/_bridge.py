@@ -329,6 +329,7 @@ class LoopBridge:
         self.loop: Any = None
         # trio: the low-level primitives Sleeper uses (looked up once).
         self._trio: Any = None
+        self._trio_token: Any = None  # (trio: for call_soon_threadsafe)
         # What :meth:`idle` looks at: asyncio's ready queue and timer heap (attributes of
         # asyncio's own loops; other loop implementations never poll), or trio's
         # run statistics.
@@ -344,6 +345,7 @@ class LoopBridge:
             import trio
 
             self._trio = trio.lowlevel
+            self._trio_token = trio.lowlevel.current_trio_token()
         # Jobs for the worker threads, handed over together once this turn of the loop
         # is done (see submit_job).
         self._jobs: list[_Job] = []
@@ -422,6 +424,21 @@ class LoopBridge:
 
     def __len__(self) -> int:
         return len(self._targets)
+
+    def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        """Have the loop's thread run ``fn()`` soon; from any thread, never blocking.
+
+        For finalizers, which run on whatever thread collects: waking a task is only safe
+        on its loop's thread (trio refuses it elsewhere). Dropped once the loop has ended.
+        """
+        if self.backend == "trio":
+            import trio
+
+            with contextlib.suppress(trio.RunFinishedError):
+                self._trio_token.run_sync_soon(fn)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self.loop.call_soon_threadsafe(fn)
 
     # ---------------------------------------------------------------- worker threads
 

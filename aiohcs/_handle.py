@@ -454,5 +454,5 @@ class HandleOwner(anyio.abc.AsyncResource):
         with contextlib.suppress(Exception):
             # Later callbacks for the id are dropped in C; the close itself (an RPC on
             # Windows) must not block whatever thread runs this finalizer, often the loop's.
-            self._hub.unregister()
+            self._hub.unregister_detached()
             close_detached(self._KIND.close_call, handle)

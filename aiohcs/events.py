@@ -476,6 +476,14 @@ class EventHub:
         self.close()
         self.bridge.unregister(self.id)
 
+    def unregister_detached(self) -> None:
+        """:meth:`unregister` for a finalizer, on any thread.
+
+        The id is forgotten at once; the streams end (their tasks wake) on the loop's thread.
+        """
+        self.bridge.unregister(self.id)
+        self.bridge.call_soon_threadsafe(self.close)
+
     def _end_all(self) -> None:
         subscribers = list(self._subscribers)
         self._subscribers = weakref.WeakSet()
