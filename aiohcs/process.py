@@ -909,7 +909,11 @@ class Process(HandleOwner):
         with contextlib.suppress(*_GONE, HandleClosedError):
             try:
                 await self._call(
-                    "ModifyProcess", lib.HcsModifyProcess, request, type_name="ProcessModifyRequest"
+                    "ModifyProcess",
+                    lib.HcsModifyProcess,
+                    request,
+                    type_name="ProcessModifyRequest",
+                    cleanup=True,  # (made even if asyncio's cancel arrives first)
                 )
             except errors.AccessDenied as exc:
                 await self._confirm_exited(exc)
@@ -1068,7 +1072,7 @@ async def _terminate_unwatched(handle: Any, system_id: str) -> None:
         return hr
 
     with contextlib.suppress(errors.HcsError):
-        await run_operation(start, operation="TerminateProcess", system_id=system_id)
+        await run_operation(start, operation="TerminateProcess", system_id=system_id, cleanup=True)
 
 
 async def _recover_process_info(handle: Any, system_id: str, error: Exception) -> ProcessInfo:
