@@ -17,19 +17,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from helpers import LINUX, no_hcs_call, open_fds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_system import counts, fail_next, set_delay, settle
+from test_system import counts, set_delay, settle
 
 from aiohcs import errors, process, schema
 from aiohcs._cmdline import join_windows
-from aiohcs._pipes import ENGINES
 from aiohcs.events import ProcessExited
 from aiohcs.operation import HandleClosedError, _start_cost
 from aiohcs.process import (
@@ -43,21 +42,6 @@ from aiohcs.system import ComputeSystem
 pytestmark = pytest.mark.anyio
 
 PY = sys.executable
-SCHEMA = {"Major": 2, "Minor": 1}
-LINUX: dict[str, Any] = {
-    "SchemaVersion": SCHEMA,
-    "Owner": "aiohcs-tests",
-    "VirtualMachine": {
-        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
-        "Devices": {},
-    },
-}
-WINDOWS: dict[str, Any] = {
-    "SchemaVersion": SCHEMA,
-    "Owner": "aiohcs-tests",
-    "Container": {"Storage": {"Layers": []}},
-}
 HYPOTHESIS = settings(
     max_examples=12,
     deadline=None,
@@ -65,43 +49,8 @@ HYPOTHESIS = settings(
 )
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def pump_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("aiohcs") and "pump" in t.name]
-
-
-async def _system(system_id: str, config: dict[str, Any]) -> AsyncIterator[ComputeSystem]:
-    system = await ComputeSystem.create(system_id, config)
-    try:
-        await system.start()
-        yield system
-    finally:
-        with anyio.CancelScope(shield=True):
-            if system.exit_event is None:
-                with contextlib.suppress(errors.HcsError):
-                    await system.terminate()
-            await system.aclose()
-
-
-@pytest.fixture
-async def linux() -> AsyncIterator[ComputeSystem]:
-    async for system in _system("lin", LINUX):
-        yield system
-
-
-@pytest.fixture
-async def windows() -> AsyncIterator[ComputeSystem]:
-    async for system in _system("win", WINDOWS):
-        yield system
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
 
 
 async def cat_round_trip(system: ComputeSystem, engine: str, data: bytes) -> bytes:
@@ -233,25 +182,6 @@ async def test_missing_program_fails_cleanly(linux: ComputeSystem) -> None:
 
 
 # ---------------------------------------------------------------- bad input, refused before HCS
-
-E_FAIL = 0x80004005
-
-
-@contextlib.asynccontextmanager
-async def no_hcs_call(system: ComputeSystem) -> AsyncIterator[None]:
-    """The block makes no HCS call at all and starts no process.
-
-    A fault is armed for the next call of any HCS function; after the block the system's
-    next call must be the one that gets it.
-    """
-    processes = counts()["Processes"]
-    fail_next("*", E_FAIL, 0)
-    yield
-    assert counts()["Processes"] == processes
-    with pytest.raises(errors.HcsError) as caught:
-        await system.properties()
-    assert caught.value.hresult & 0xFFFFFFFF == E_FAIL, "the block made an HCS call"
-
 
 BAD_OPEN: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
     (["echo", 1], {}, TypeError, r"command\[1\] must be str or os.PathLike\[str\], not int"),
