@@ -60,6 +60,7 @@ import anyio
 import anyio.lowlevel
 
 from aiohcs import errors
+from aiohcs._args import check_text
 from aiohcs._bridge import close_process_handles, current_bridge, run_sync
 from aiohcs._cmdline import join_windows
 from aiohcs._documents import coerce_document, parse_model
@@ -316,12 +317,7 @@ def _text(value: object, what: str, *, path: bool = False) -> str:
     """``value`` as a string for a document, or a TypeError/InvalidArgumentError naming it."""
     if path and isinstance(value, os.PathLike):
         value = os.fspath(value)
-    if not isinstance(value, str):
-        kinds = "str or os.PathLike[str]" if path else "str"
-        raise errors.InvalidArgumentTypeError(f"{what} must be {kinds}, not {type(value).__name__}")
-    if "\0" in value:
-        raise errors.InvalidArgumentError(f"{what} contains a NUL character")
-    return value
+    return check_text(value, what, expected="str or os.PathLike[str]" if path else "str")
 
 
 def _size(value: object, what: str) -> int:
