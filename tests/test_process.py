@@ -183,6 +183,15 @@ async def test_missing_program_fails_cleanly(linux: ComputeSystem) -> None:
 
 # ---------------------------------------------------------------- bad input, refused before HCS
 
+
+def _nested(depth: int) -> Any:
+    """A mapping ``depth`` levels deep (the document around it adds one)."""
+    value: Any = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
 BAD_OPEN: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
     (["echo", 1], {}, TypeError, r"command\[1\] must be str or os.PathLike\[str\], not int"),
     (["echo", b"x"], {}, TypeError, r"command\[1\] must be .*not bytes"),
@@ -194,6 +203,20 @@ BAD_OPEN: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
     (["true"], {"env": {"A\0": "x"}}, errors.InvalidArgumentError, r"^env keys contains a NUL"),
     (["true"], {"env": {"A": "\0"}}, errors.InvalidArgumentError, r"^env\['A'\] contains a NUL"),
     (["true"], {"user": "\0r"}, errors.InvalidArgumentError, r"^user contains a NUL .* index 0;"),
+    # Lone surrogates: UTF-16 cannot carry them (they used to fail in pydantic's serializer).
+    (["echo", "\ud800"], {}, errors.InvalidArgumentError, r"command\[1\] contains a lone surr"),
+    (["true"], {"cwd": "/\udc00"}, errors.InvalidArgumentError, r"^cwd contains a lone surr"),
+    (["true"], {"env": {"A": "\ud800"}}, errors.InvalidArgumentError, r"^env\['A'\] .* lone"),
+    (["true"], {"user": "u\ud800"}, errors.InvalidArgumentError, r"^user contains a lone surr"),
+    # A parameters= document gets the document checks (they used to reach HCS or recurse).
+    *(
+        (None, {"parameters": {"CommandLine": "true", "X": deep}}, errors.InvalidDocumentError, m)
+        for deep, m in [
+            (_nested(65), "nested more than 64 levels deep"),
+            (_nested(5000), "nested more than 64 levels deep"),
+            ("a\0b", "NUL"),
+        ]
+    ),
     ([], {}, ValueError, "empty"),
     ("", {}, ValueError, "empty"),
     (b"true", {}, TypeError, "not bytes"),
@@ -227,6 +250,25 @@ async def test_bad_process_arguments_are_refused_before_hcs(
     async with no_hcs_call(linux):
         with pytest.raises(error, match=match):
             await linux.open_process(command, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("pid", "error", "match"),
+    [
+        (-1, errors.InvalidArgumentError, "pid must be from 0 to 4294967295, not -1"),
+        (2**32, errors.InvalidArgumentError, "pid must be from 0 to 4294967295"),
+        (True, errors.InvalidArgumentTypeError, "pid must be an int, not bool"),
+        ("7", errors.InvalidArgumentTypeError, "pid must be an int, not str"),
+        (7.0, errors.InvalidArgumentTypeError, "pid must be an int, not float"),
+    ],
+)
+async def test_process_open_refuses_a_bad_pid_before_hcs(
+    linux: ComputeSystem, pid: Any, error: type[Exception], match: str
+) -> None:
+    # (It used to reach cffi in a worker thread: a bare TypeError or OverflowError.)
+    async with no_hcs_call(linux):
+        with pytest.raises(error, match=match):
+            await Process.open(linux, pid)
 
 
 def test_invalid_document_error_names_the_member() -> None:
