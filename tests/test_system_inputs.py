@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import pydoc
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -322,42 +322,67 @@ ENTRIES: dict[str, tuple[st.SearchStrategy[Any], Call]] = {
 }
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@settings(
-    max_examples=250,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
-def test_junk_to_any_public_entry_raises_the_input_error_family_before_c(
-    backend: str, data: st.DataObject
+async def _refused(
+    name: str, call: Callable[[Any, Any], Awaitable[object]], target: Any, junk: Any
 ) -> None:
-    name = data.draw(st.sampled_from(sorted(ENTRIES)), label="entry")
-    strategy, call = ENTRIES[name]
+    """``call(target, junk)`` raises the input error family and nothing reaches C."""
+    before = testing.counts()
+    raised: BaseException | None = None
+    with tripwire():
+        try:
+            await call(target, junk)
+        except Exception as exc:
+            raised = exc
+    assert raised is not None, f"{name} accepted {junk!r}"
+    assert _family(raised), (name, repr(raised))
+    assert not isinstance(raised, HcsError)
+    assert testing.counts() == before
+
+
+def _send_junk(
+    backend: str,
+    data: st.DataObject,
+    entries: Mapping[str, tuple[st.SearchStrategy[Any], Callable[[Any, Any], Awaitable[object]]]],
+    target: Callable[[], AbstractAsyncContextManager[Any]],
+) -> None:
+    """Draw an entry and junk for it; call it on ``target()`` in a fresh hcsim."""
+    name = data.draw(st.sampled_from(sorted(entries)), label="entry")
+    strategy, call = entries[name]
     junk = data.draw(strategy, label="junk")
 
     async def main() -> None:
-        system = await ComputeSystem.create("target", VM)
-        try:
-            before = testing.counts()
-            raised: BaseException | None = None
-            with tripwire():
-                try:
-                    await call(system, junk)
-                except Exception as exc:
-                    raised = exc
-            assert raised is not None, f"{name} accepted {junk!r}"
-            assert _family(raised), (name, repr(raised))
-            assert not isinstance(raised, HcsError)
-            assert testing.counts() == before
-        finally:
-            with anyio.CancelScope(shield=True):
-                await system.terminate()
-                await system.aclose()
+        async with target() as on:
+            await _refused(name, call, on, junk)
 
     testing.reset()
     anyio.run(main, backend=backend)
     testing.assert_no_leaks()
+
+
+@asynccontextmanager
+async def _created_vm(config: dict[str, Any] = VM, *, start: bool = False) -> AsyncIterator[Any]:
+    """A created (and optionally started) VM; terminated and closed afterwards."""
+    system = await ComputeSystem.create("target", config)
+    try:
+        if start:
+            await system.start()
+        yield system
+    finally:
+        with anyio.CancelScope(shield=True):
+            await system.terminate()
+            await system.aclose()
+
+
+@asynccontextmanager
+async def _running_process() -> AsyncIterator[Process]:
+    async with _created_vm(LINUX, start=True) as system:
+        proc = await system.open_process(["sleep", "60"], console=(24, 80), stdin=None)
+        try:
+            yield proc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await proc.kill()
+                await proc.aclose()
 
 
 ProcessCall = Callable[[Process, Any], Awaitable[object]]
@@ -367,46 +392,26 @@ PROCESS_ENTRIES: dict[str, tuple[st.SearchStrategy[Any], ProcessCall]] = {
     "send_signal": (SIGNAL_JUNK, lambda p, j: p.send_signal(j)),
     "resize_console": (SIZE_JUNK, lambda p, j: p.resize_console(*j)),
 }
+#: The entries, and what they are called on.
+SUITES: dict[str, tuple[Mapping[str, Any], Callable[[], AbstractAsyncContextManager[Any]]]] = {
+    "system": (ENTRIES, _created_vm),
+    "process": (PROCESS_ENTRIES, _running_process),
+}
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("suite", sorted(SUITES))
 @settings(
-    max_examples=60,
+    max_examples=250,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-def test_junk_to_a_process_call_raises_the_input_error_family_before_c(
-    backend: str, data: st.DataObject
+def test_junk_to_any_public_entry_raises_the_input_error_family_before_c(
+    backend: str, suite: str, data: st.DataObject
 ) -> None:
-    name = data.draw(st.sampled_from(sorted(PROCESS_ENTRIES)), label="entry")
-    strategy, call = PROCESS_ENTRIES[name]
-    junk = data.draw(strategy, label="junk")
-
-    async def main() -> None:
-        async with await ComputeSystem.create("target", LINUX) as system:
-            await system.start()
-            proc = await system.open_process(["sleep", "60"], console=(24, 80), stdin=None)
-            try:
-                before = testing.counts()
-                raised: BaseException | None = None
-                with tripwire():
-                    try:
-                        await call(proc, junk)
-                    except Exception as exc:
-                        raised = exc
-                assert raised is not None, f"{name} accepted {junk!r}"
-                assert _family(raised), (name, repr(raised))
-                assert testing.counts() == before
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await proc.kill()
-                    await proc.aclose()
-                    await system.terminate()
-
-    testing.reset()
-    anyio.run(main, backend=backend)
-    testing.assert_no_leaks()
+    entries, target = SUITES[suite]
+    _send_junk(backend, data, entries, target)
 
 
 # ---------------------------------------------------------------- the defects of issue 11
