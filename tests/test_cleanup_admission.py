@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 from helpers import LINUX
 
@@ -28,8 +30,9 @@ from aiohcs.system import ComputeSystem
 pytestmark = [
     pytest.mark.skipif(not testing.is_available(), reason="needs hcsim"),
     pytest.mark.anyio,
-    pytest.mark.parametrize("anyio_backend", ["asyncio"]),  # asyncio's own cancellation
 ]
+#: asyncio's own cancellation is what reaches through anyio's shields.
+asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -82,10 +85,11 @@ async def _settled(**zero: int) -> dict[str, int]:
         seen = {name: getattr(counts, name) for name in zero}
         if seen == zero:
             break
-        await asyncio.sleep(0.01)
+        await anyio.sleep(0.01)
     return seen
 
 
+@asyncio_only
 async def test_a_failed_async_with_kills_the_process_though_cancelled_at_admission(
     linux: ComputeSystem, gate: _Gate
 ) -> None:
@@ -101,6 +105,7 @@ async def test_a_failed_async_with_kills_the_process_though_cancelled_at_admissi
     assert proc.closed
 
 
+@asyncio_only
 async def test_a_cancelled_close_kills_and_reaps_though_cancelled_at_admission(
     linux: ComputeSystem, gate: _Gate
 ) -> None:
@@ -121,6 +126,7 @@ async def test_a_cancelled_close_kills_and_reaps_though_cancelled_at_admission(
     }
 
 
+@asyncio_only
 async def test_unwatched_process_is_terminated_though_cancelled_at_admission(
     linux: ComputeSystem, gate: _Gate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,6 +145,7 @@ async def test_unwatched_process_is_terminated_though_cancelled_at_admission(
     assert await _settled(processes=0, process_handles=0) == {"processes": 0, "process_handles": 0}
 
 
+@asyncio_only
 async def test_stdin_close_reaches_hcs_though_cancelled_at_admission(
     linux: ComputeSystem, gate: _Gate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,6 +180,7 @@ async def test_stdin_close_reaches_hcs_though_cancelled_at_admission(
         await proc.kill()
 
 
+@asyncio_only
 async def test_a_failed_restore_terminates_the_system_though_cancelled_at_admission(
     tmp_path: Path, gate: _Gate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,4 +197,37 @@ async def test_a_failed_restore_terminates_the_system_though_cancelled_at_admiss
     state = tmp_path / "saved.vmrs"
     task = asyncio.ensure_future(ComputeSystem.restore("restored", LINUX, state))
     await _cancel_while_admission_waits(task, gate)
+    assert await _settled(systems=0, system_handles=0) == {"systems": 0, "system_handles": 0}
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_a_failed_restore_cancelled_by_a_scope_at_admission_terminates_the_system(
+    tmp_path: Path, gate: _Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """anyio/trio cancellation: the shield holds; the terminate is made, the error goes on."""
+    start = ComputeSystem.start
+
+    async def start_then_shut(self: ComputeSystem, options: Any = None) -> None:
+        try:
+            await start(self, options)
+        finally:
+            gate.close()
+
+    monkeypatch.setattr(ComputeSystem, "start", start_then_shut)
+    testing.fail_next("HcsStartComputeSystem", errors.AccessDenied, asynchronous=True)
+    scope = anyio.CancelScope()
+
+    async def cancel_at_admission() -> None:  # (outside the scope it cancels)
+        while not current_bridge()._admit_waiting:
+            await anyio.sleep(0.005)
+        scope.cancel()
+        for _ in range(5):  # (delivered while admission is still shut)
+            await anyio.lowlevel.checkpoint()
+        gate.open()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cancel_at_admission)
+        with scope, pytest.raises(errors.AccessDenied):  # (the start's error goes on)
+            await ComputeSystem.restore("restored", LINUX, tmp_path / "saved.vmrs")
+    assert scope.cancel_called
     assert await _settled(systems=0, system_handles=0) == {"systems": 0, "system_handles": 0}
