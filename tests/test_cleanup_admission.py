@@ -40,22 +40,37 @@ SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 class _Gate:
     """Admission held shut (no call begins) from :meth:`close` until :meth:`open`."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.monkeypatch = monkeypatch
+    def __init__(self) -> None:
+        self.patch = pytest.MonkeyPatch()  # (its own: opening undoes nothing else)
 
     def close(self) -> None:
-        self.monkeypatch.setattr(_bridge, "_ADMIT_BUDGET", 0)
+        self.patch.setattr(_bridge, "_ADMIT_BUDGET", 0)
         current_bridge()._admit_left = 0
 
     def open(self) -> None:
-        self.monkeypatch.undo()  # (the refill rescheduled every turn admits them now)
+        self.patch.undo()  # (the refill rescheduled every turn admits them now)
 
 
 @pytest.fixture
-def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Gate]:
-    shut = _Gate(monkeypatch)
+def gate() -> Iterator[_Gate]:
+    shut = _Gate()
     yield shut
     shut.open()
+
+
+@pytest.fixture
+def failing_restore(gate: _Gate, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next restore's start fails; admission is shut as its clean-up begins."""
+    start = ComputeSystem.start
+
+    async def start_then_shut(self: ComputeSystem, options: Any = None) -> None:
+        try:
+            await start(self, options)
+        finally:
+            gate.close()  # the terminate of the failed restore waits for its turn
+
+    monkeypatch.setattr(ComputeSystem, "start", start_then_shut)
+    testing.fail_next("HcsStartComputeSystem", errors.AccessDenied, asynchronous=True)
 
 
 async def _cancel_while_admission_waits(task: asyncio.Task[Any], gate: _Gate) -> None:
@@ -182,18 +197,8 @@ async def test_stdin_close_reaches_hcs_though_cancelled_at_admission(
 
 @asyncio_only
 async def test_a_failed_restore_terminates_the_system_though_cancelled_at_admission(
-    tmp_path: Path, gate: _Gate, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, gate: _Gate, failing_restore: None
 ) -> None:
-    start = ComputeSystem.start
-
-    async def start_then_shut(self: ComputeSystem, options: Any = None) -> None:
-        try:
-            await start(self, options)
-        finally:
-            gate.close()  # the terminate of the failed restore waits for its turn
-
-    monkeypatch.setattr(ComputeSystem, "start", start_then_shut)
-    testing.fail_next("HcsStartComputeSystem", errors.AccessDenied, asynchronous=True)
     state = tmp_path / "saved.vmrs"
     task = asyncio.ensure_future(ComputeSystem.restore("restored", LINUX, state))
     await _cancel_while_admission_waits(task, gate)
@@ -202,19 +207,9 @@ async def test_a_failed_restore_terminates_the_system_though_cancelled_at_admiss
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 async def test_a_failed_restore_cancelled_by_a_scope_at_admission_terminates_the_system(
-    tmp_path: Path, gate: _Gate, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, gate: _Gate, failing_restore: None
 ) -> None:
     """anyio/trio cancellation: the shield holds; the terminate is made, the error goes on."""
-    start = ComputeSystem.start
-
-    async def start_then_shut(self: ComputeSystem, options: Any = None) -> None:
-        try:
-            await start(self, options)
-        finally:
-            gate.close()
-
-    monkeypatch.setattr(ComputeSystem, "start", start_then_shut)
-    testing.fail_next("HcsStartComputeSystem", errors.AccessDenied, asynchronous=True)
     scope = anyio.CancelScope()
 
     async def cancel_at_admission() -> None:  # (outside the scope it cancels)
