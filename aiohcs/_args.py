@@ -2,9 +2,10 @@
 
 One place decides what a string HCS can take looks like: a ``str`` (never ``bytes``,
 ``None`` or a number where a string goes) without a NUL character (HCS strings are
-NUL-terminated: C would cut one short there). Ids and namespaces must not be empty
-either. :func:`aiohcs._native.to_wide`, :mod:`aiohcs.system` and :mod:`aiohcs.testing`
-all check through here. Like :mod:`aiohcs.errors`, the only thing it imports, it is light
+NUL-terminated: C would cut one short there) or a lone surrogate (they are UTF-16). Ids
+and namespaces must not be empty either. :func:`aiohcs._native.to_wide`,
+:mod:`aiohcs.system`, :mod:`aiohcs.process` and :mod:`aiohcs.testing` all check through
+here. Like :mod:`aiohcs.errors`, the only thing it imports, it is light
 and importable from anywhere in the package.
 """
 
@@ -24,7 +25,8 @@ def check_text(
     """``value`` if HCS can take it as a string: a ``str`` without NUL.
 
     Raises :class:`InvalidArgumentTypeError` for another type and
-    :class:`InvalidArgumentError` for a NUL inside (or for ``""`` unless ``allow_empty``).
+    :class:`InvalidArgumentError` for a NUL or a lone surrogate inside (UTF-16 cannot carry
+    one), or for ``""`` unless ``allow_empty``.
     ``what`` names the argument in the messages, ``expected`` what it must be.
     """
     if not isinstance(value, str):
@@ -36,6 +38,14 @@ def check_text(
             f"{what} contains a NUL character at index {value.index(chr(0))}; HCS strings "
             "are NUL-terminated, so it would be cut short"
         )
+    if not value.isascii():
+        try:
+            value.encode("utf-16-le")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(
+                f"{what} contains a lone surrogate (U+{ord(value[exc.start]):04X} at index "
+                f"{exc.start}); HCS strings and JSON documents are UTF-16 and cannot carry one"
+            ) from None
     return value
 
 

@@ -334,12 +334,14 @@ class HandleOwner(anyio.abc.AsyncResource):
         *extra: Any,
         type_name: str | None = None,
         argument: str = "options",
+        cleanup: bool = False,
     ) -> str | None:
         """Run ``function(handle, operation, options, *extra)``; return its result document.
 
         ``options`` is validated as the schema type ``type_name`` first (model, mapping or
         JSON text; :class:`~aiohcs.errors.InvalidDocumentError` names the bad member), or
         taken as it is without one. A closed handle fails first, before any validation.
+        ``cleanup``: see :func:`~aiohcs.operation.run_operation`.
         """
         handle = self._require_handle()
         if type_name is None:
@@ -352,7 +354,9 @@ class HandleOwner(anyio.abc.AsyncResource):
             hr: int = function(handle, op, w_options, *extra)
             return hr
 
-        result = await run_operation(start, operation=operation, owner=self._ops, **self._ids)
+        result = await run_operation(
+            start, operation=operation, owner=self._ops, cleanup=cleanup, **self._ids
+        )
         return result.document
 
     async def _check_missed_exit(

@@ -161,12 +161,19 @@ class SystemExited(Event):
 
     @property
     def hresult(self) -> int:
-        """SystemExitStatus.Status as an unsigned HRESULT (0 when absent).
+        """SystemExitStatus.Status as an unsigned HRESULT (0 when absent or malformed).
 
         An :class:`~aiohcs.errors.HResultValue`: it prints as ``0x8037xxxx``, like errors.
+        A Status that is no 32-bit HRESULT (out of range, a bool, not a number) is not
+        folded into one: it counts as absent (``data`` keeps it; ``status`` rejects it).
         """
         value = self._field("Status")
-        return HResultValue(value & 0xFFFFFFFF if isinstance(value, int) else 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return HResultValue(0)
+        try:
+            return HResultValue(value)
+        except ValueError:  # (not a 32-bit number: masking it would invent a code)
+            return HResultValue(0)
 
     @property
     def attribution(self) -> list[Any]:
@@ -246,7 +253,7 @@ class ProcessExited(Event):
         if self._field("LastWaitResult") not in (None, 0):
             return None
         code = self._field("ExitCode")
-        return code if isinstance(code, int) else None
+        return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 @dataclass(frozen=True, repr=False)

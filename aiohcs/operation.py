@@ -54,6 +54,7 @@ from aiohcs._bridge import (
     LoopBridge,
     ProcessInfo,
     Sleeper,
+    admit_close,
     close_process_handles,
     current_bridge,
     submit_native,
@@ -385,6 +386,7 @@ async def run_operation(
     owner: OperationOwner | None = None,
     in_thread: bool = False,
     on_abandoned: Callable[[Item], None] | None = None,
+    cleanup: bool = False,
 ) -> OperationResult:
     """Run one asynchronous HCS call and return its result; raise its typed error.
 
@@ -402,16 +404,33 @@ async def run_operation(
     closed afterwards in any case.
 
     Cancellation abandons the wait, not the work (see the module documentation).
+    ``cleanup=True`` marks a call that must reach HCS once asked for (the terminate of a
+    process or system being given up, the close of HCS's copy of stdin): a cancellation
+    that arrives while it waits for its turn (:meth:`LoopBridge.admit`) is kept, the call
+    is made, and the cancellation is raised once it has started (the wait is abandoned).
+    Without it such a cancellation stops the call before HCS sees it. This matters for
+    asyncio's own cancellation (``task.cancel()``, ``asyncio.timeout``), which reaches
+    through anyio's shields.
     """
     bridge = current_bridge()
     if owner is not None:
         if owner.bridge is not bridge:
             raise RuntimeError("this HCS object belongs to another event loop")
         owner.check_open()
+    cancelled: BaseException | None = None
     if not isinstance(start, NativeStart):  # (creates were admitted by their caller)
-        await bridge.admit(ADMIT_CALL)  # a burst of calls begins a few per loop turn
+        # A burst of calls begins a few per loop turn.
+        if cleanup:
+            cancelled = await admit_close(bridge)
+        else:
+            await bridge.admit(ADMIT_CALL)
         if owner is not None:
-            owner.check_open()  # (closed while it waited for its turn?)
+            try:
+                owner.check_open()  # (closed while it waited for its turn?)
+            except HcsError as exc:
+                if cancelled is not None:
+                    raise cancelled from exc
+                raise
     waiter = _Waiter(bridge, on_abandoned)
     polled = False
     if isinstance(start, NativeStart):
@@ -420,10 +439,14 @@ async def run_operation(
         hr, document = await waiter.begin_in_thread(start, process_info, owner)
     else:
         hr, document = waiter.begin(start, process_info)
-        if hr >= 0 and waiter.pending():
+        if hr >= 0 and waiter.pending() and cancelled is None:
             window = _completion_time.poll_window()
             if window and bridge.idle(window):
                 polled = bridge.poll(window) > 0
+    if cancelled is not None:  # a clean-up call: made, and the cancellation goes on now
+        if hr >= 0:
+            waiter.abandon()
+        raise cancelled
     if hr < 0:
         raise error_from_hresult(
             hr,

@@ -60,9 +60,10 @@ import anyio
 import anyio.lowlevel
 
 from aiohcs import errors
+from aiohcs._args import check_text
 from aiohcs._bridge import close_process_handles, current_bridge, resource_error, run_sync
 from aiohcs._cmdline import join_windows
-from aiohcs._documents import coerce_document, parse_model
+from aiohcs._documents import coerce_document, document_text, parse_model
 from aiohcs._handle import (
     GENERIC_ALL,
     PROCESS,
@@ -316,12 +317,16 @@ def _text(value: object, what: str, *, path: bool = False) -> str:
     """``value`` as a string for a document, or a TypeError/InvalidArgumentError naming it."""
     if path and isinstance(value, os.PathLike):
         value = os.fspath(value)
-    if not isinstance(value, str):
-        kinds = "str or os.PathLike[str]" if path else "str"
-        raise errors.InvalidArgumentTypeError(f"{what} must be {kinds}, not {type(value).__name__}")
-    if "\0" in value:
-        raise errors.InvalidArgumentError(f"{what} contains a NUL character")
-    return value
+    return check_text(value, what, expected="str or os.PathLike[str]" if path else "str")
+
+
+def _check_pid(value: object) -> int:
+    """A process id for HcsOpenProcess: an int (not a bool) from 0 to 2**32 - 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.InvalidArgumentTypeError(f"pid must be an int, not {type(value).__name__}")
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise errors.InvalidArgumentError(f"pid must be from 0 to 4294967295, not {value}")
+    return int(value)
 
 
 def _size(value: object, what: str) -> int:
@@ -401,6 +406,8 @@ def _complete_parameters(
     given: ProcessParameters = coerce_document(
         parameters, "ProcessParameters", argument="parameters"
     )
+    # Too deep (or a NUL in a string): refused before the copy, which would recurse.
+    document_text(given, "ProcessParameters", argument="parameters")
     params = given.model_copy(deep=True)  # (the caller's model is not changed)
     params.create_std_in_pipe = stdin
     params.create_std_out_pipe = stdout
@@ -570,7 +577,9 @@ class Process(HandleOwner):
                 guest = await detect_guest_os(system)
             _set_command(params, checked, guest or "Windows")
             args = command
-        w_params = to_wide(params.to_json())
+        # (The document checks too: a given document nested too deep, a NUL in a string.)
+        argument = "parameters" if parameters is not None else None
+        w_params = to_wide(document_text(params, "ProcessParameters", argument=argument))
         sys_handle = system._require_handle()
         async with PendingHandle(PROCESS, current_bridge()) as pending:
 
@@ -671,10 +680,13 @@ class Process(HandleOwner):
     ) -> Process:
         """Open a new handle to the running process ``pid`` of ``system`` (no std streams).
 
-        Raises :class:`~aiohcs.errors.ProcessNotFound` if there is no such process.
+        Raises :class:`~aiohcs.errors.ProcessNotFound` if there is no such process, and
+        ``TypeError`` or :class:`~aiohcs.errors.InvalidArgumentError` before any HCS call
+        for a ``pid`` that is no int from 0 to 2**32 - 1.
         ``drain_timeout`` and ``guest_os`` (for signals) as for
         :meth:`ComputeSystem.open_process <aiohcs.system.ComputeSystem.open_process>`.
         """
+        pid = _check_pid(pid)
         drain_timeout = _check_drain_timeout(drain_timeout)
         guest = _check_guest_os(guest_os)
         sys_handle = system._require_handle()
@@ -911,7 +923,11 @@ class Process(HandleOwner):
         with contextlib.suppress(*_GONE, HandleClosedError):
             try:
                 await self._call(
-                    "ModifyProcess", lib.HcsModifyProcess, request, type_name="ProcessModifyRequest"
+                    "ModifyProcess",
+                    lib.HcsModifyProcess,
+                    request,
+                    type_name="ProcessModifyRequest",
+                    cleanup=True,  # (made even if asyncio's cancel arrives first)
                 )
             except errors.AccessDenied as exc:
                 await self._confirm_exited(exc)
@@ -1070,7 +1086,7 @@ async def _terminate_unwatched(handle: Any, system_id: str) -> None:
         return hr
 
     with contextlib.suppress(errors.HcsError):
-        await run_operation(start, operation="TerminateProcess", system_id=system_id)
+        await run_operation(start, operation="TerminateProcess", system_id=system_id, cleanup=True)
 
 
 async def _recover_process_info(handle: Any, system_id: str, error: Exception) -> ProcessInfo:

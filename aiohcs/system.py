@@ -186,9 +186,12 @@ class ComputeSystem(HandleOwner):
         try:
             await system.start()
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                with contextlib.suppress(Exception):
-                    await system.terminate()
+            # Never left running: the terminate is made even if asyncio's own cancel
+            # arrives while it waits for its turn, and the handle is closed whatever happens.
+            try:
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await system._call("Terminate", lib.HcsTerminateComputeSystem, cleanup=True)
+            finally:
                 await system.aclose()
             raise
         return system

@@ -6,7 +6,9 @@
   nothing behind — no operation, handle, process, pipe handle or unfreed document, and no
   compute system unless the test is marked ``hcsim_leaves_systems``. Asynchronous clean-up
   gets the plugin's settle time; a test whose body failed is not reported again for leaks.
-* ``linux``: a started Linux VM (``helpers.LINUX``), terminated and closed afterwards.
+* ``linux``: a started Linux VM (``helpers.LINUX``), terminated and closed afterwards;
+  ``windows`` the same for a Windows container (``helpers.WINDOWS``).
+* ``engine``: each pipe engine in turn.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from helpers import LINUX
+from helpers import LINUX, WINDOWS
 
 from aiohcs import errors, testing
+from aiohcs._pipes import ENGINES
 
 if TYPE_CHECKING:
     from aiohcs.system import ComputeSystem
@@ -44,12 +47,11 @@ def _hcsim_clean(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("hcsim")
 
 
-@pytest.fixture
-async def linux() -> AsyncIterator[ComputeSystem]:
-    """A started Linux VM; afterwards terminated (unless it exited) and closed."""
+async def _started(system_id: str, config: dict[str, object]) -> AsyncIterator[ComputeSystem]:
+    """A started system; afterwards terminated (unless it exited) and closed."""
     from aiohcs.system import ComputeSystem  # (not at import: the binding may be missing)
 
-    system = await ComputeSystem.create("linux", LINUX)
+    system = await ComputeSystem.create(system_id, config)
     try:
         await system.start()
         yield system
@@ -59,3 +61,24 @@ async def linux() -> AsyncIterator[ComputeSystem]:
                 with contextlib.suppress(errors.HcsError):
                     await system.terminate()
             await system.aclose()
+
+
+@pytest.fixture
+async def linux() -> AsyncIterator[ComputeSystem]:
+    """A started Linux VM; afterwards terminated (unless it exited) and closed."""
+    async for system in _started("linux", LINUX):
+        yield system
+
+
+@pytest.fixture
+async def windows() -> AsyncIterator[ComputeSystem]:
+    """A started Windows container; afterwards terminated (unless it exited) and closed."""
+    async for system in _started("windows", WINDOWS):
+        yield system
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each pipe engine in turn."""
+    value: str = request.param
+    return value

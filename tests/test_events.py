@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -91,6 +92,25 @@ def test_missing_or_malformed_payloads_are_tolerated() -> None:
     assert broken.data is None
     scalar = decode_event(6, "42")
     assert scalar.data == 42
+
+
+@pytest.mark.parametrize(
+    "status",
+    [0x1_8037_0106, 0x1_0000_0000, -0x8000_0001, True, 1.5, "0x80370106", None],
+)
+def test_a_status_that_is_no_hresult_is_not_folded_into_one(status: object) -> None:
+    """Out of 32-bit range, a bool or not a number: counted as absent, never masked."""
+    event = decode_event(1, json.dumps({"Status": status, "ExitType": "UnexpectedExit"}))
+    assert isinstance(event, SystemExited)
+    assert event.hresult == 0
+    assert event.exit_type == "UnexpectedExit"
+    assert event.data == {"Status": status, "ExitType": "UnexpectedExit"}
+
+
+def test_an_exit_code_true_is_no_exit_code() -> None:
+    event = decode_event(0x10000, '{"Exited": true, "ExitCode": true, "LastWaitResult": 0}')
+    assert isinstance(event, ProcessExited)
+    assert event.exit_code is None
 
 
 def test_process_exited_exit_code() -> None:

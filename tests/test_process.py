@@ -17,19 +17,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from helpers import LINUX, no_hcs_call, open_fds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_system import counts, fail_next, set_delay, settle
+from test_system import counts, set_delay, settle
 
 from aiohcs import errors, process, schema
 from aiohcs._cmdline import join_windows
-from aiohcs._pipes import ENGINES
 from aiohcs.events import ProcessExited
 from aiohcs.operation import HandleClosedError, _start_cost
 from aiohcs.process import (
@@ -43,21 +42,6 @@ from aiohcs.system import ComputeSystem
 pytestmark = pytest.mark.anyio
 
 PY = sys.executable
-SCHEMA = {"Major": 2, "Minor": 1}
-LINUX: dict[str, Any] = {
-    "SchemaVersion": SCHEMA,
-    "Owner": "aiohcs-tests",
-    "VirtualMachine": {
-        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
-        "Devices": {},
-    },
-}
-WINDOWS: dict[str, Any] = {
-    "SchemaVersion": SCHEMA,
-    "Owner": "aiohcs-tests",
-    "Container": {"Storage": {"Layers": []}},
-}
 HYPOTHESIS = settings(
     max_examples=12,
     deadline=None,
@@ -65,43 +49,8 @@ HYPOTHESIS = settings(
 )
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def pump_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("aiohcs") and "pump" in t.name]
-
-
-async def _system(system_id: str, config: dict[str, Any]) -> AsyncIterator[ComputeSystem]:
-    system = await ComputeSystem.create(system_id, config)
-    try:
-        await system.start()
-        yield system
-    finally:
-        with anyio.CancelScope(shield=True):
-            if system.exit_event is None:
-                with contextlib.suppress(errors.HcsError):
-                    await system.terminate()
-            await system.aclose()
-
-
-@pytest.fixture
-async def linux() -> AsyncIterator[ComputeSystem]:
-    async for system in _system("lin", LINUX):
-        yield system
-
-
-@pytest.fixture
-async def windows() -> AsyncIterator[ComputeSystem]:
-    async for system in _system("win", WINDOWS):
-        yield system
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
 
 
 async def cat_round_trip(system: ComputeSystem, engine: str, data: bytes) -> bytes:
@@ -234,30 +183,40 @@ async def test_missing_program_fails_cleanly(linux: ComputeSystem) -> None:
 
 # ---------------------------------------------------------------- bad input, refused before HCS
 
-E_FAIL = 0x80004005
 
-
-@contextlib.asynccontextmanager
-async def no_hcs_call(system: ComputeSystem) -> AsyncIterator[None]:
-    """The block makes no HCS call at all and starts no process.
-
-    A fault is armed for the next call of any HCS function; after the block the system's
-    next call must be the one that gets it.
-    """
-    processes = counts()["Processes"]
-    fail_next("*", E_FAIL, 0)
-    yield
-    assert counts()["Processes"] == processes
-    with pytest.raises(errors.HcsError) as caught:
-        await system.properties()
-    assert caught.value.hresult & 0xFFFFFFFF == E_FAIL, "the block made an HCS call"
+def _nested(depth: int) -> Any:
+    """A mapping ``depth`` levels deep (the document around it adds one)."""
+    value: Any = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
 
 
 BAD_OPEN: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
     (["echo", 1], {}, TypeError, r"command\[1\] must be str or os.PathLike\[str\], not int"),
     (["echo", b"x"], {}, TypeError, r"command\[1\] must be .*not bytes"),
     (["echo", None], {}, TypeError, r"command\[1\]"),
-    (["echo", "a\0b"], {}, errors.InvalidArgumentError, r"command\[1\] contains a NUL"),
+    # NULs: the one checker of aiohcs._args names the argument and the index.
+    (["echo", "a\0b"], {}, errors.InvalidArgumentError, r"command\[1\] contains a NUL .* index 1;"),
+    ("echo\0", {}, errors.InvalidArgumentError, r"^command contains a NUL .* index 4;"),
+    (["true"], {"cwd": "/t\0"}, errors.InvalidArgumentError, r"^cwd contains a NUL .* index 2;"),
+    (["true"], {"env": {"A\0": "x"}}, errors.InvalidArgumentError, r"^env keys contains a NUL"),
+    (["true"], {"env": {"A": "\0"}}, errors.InvalidArgumentError, r"^env\['A'\] contains a NUL"),
+    (["true"], {"user": "\0r"}, errors.InvalidArgumentError, r"^user contains a NUL .* index 0;"),
+    # Lone surrogates: UTF-16 cannot carry them (they used to fail in pydantic's serializer).
+    (["echo", "\ud800"], {}, errors.InvalidArgumentError, r"command\[1\] contains a lone surr"),
+    (["true"], {"cwd": "/\udc00"}, errors.InvalidArgumentError, r"^cwd contains a lone surr"),
+    (["true"], {"env": {"A": "\ud800"}}, errors.InvalidArgumentError, r"^env\['A'\] .* lone"),
+    (["true"], {"user": "u\ud800"}, errors.InvalidArgumentError, r"^user contains a lone surr"),
+    # A parameters= document gets the document checks (they used to reach HCS or recurse).
+    *(
+        (None, {"parameters": {"CommandLine": "true", "X": deep}}, errors.InvalidDocumentError, m)
+        for deep, m in [
+            (_nested(65), "nested more than 64 levels deep"),
+            (_nested(5000), "nested more than 64 levels deep"),
+            ("a\0b", "NUL"),
+        ]
+    ),
     ([], {}, ValueError, "empty"),
     ("", {}, ValueError, "empty"),
     (b"true", {}, TypeError, "not bytes"),
@@ -291,6 +250,25 @@ async def test_bad_process_arguments_are_refused_before_hcs(
     async with no_hcs_call(linux):
         with pytest.raises(error, match=match):
             await linux.open_process(command, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("pid", "error", "match"),
+    [
+        (-1, errors.InvalidArgumentError, "pid must be from 0 to 4294967295, not -1"),
+        (2**32, errors.InvalidArgumentError, "pid must be from 0 to 4294967295"),
+        (True, errors.InvalidArgumentTypeError, "pid must be an int, not bool"),
+        ("7", errors.InvalidArgumentTypeError, "pid must be an int, not str"),
+        (7.0, errors.InvalidArgumentTypeError, "pid must be an int, not float"),
+    ],
+)
+async def test_process_open_refuses_a_bad_pid_before_hcs(
+    linux: ComputeSystem, pid: Any, error: type[Exception], match: str
+) -> None:
+    # (It used to reach cffi in a worker thread: a bare TypeError or OverflowError.)
+    async with no_hcs_call(linux):
+        with pytest.raises(error, match=match):
+            await Process.open(linux, pid)
 
 
 def test_invalid_document_error_names_the_member() -> None:

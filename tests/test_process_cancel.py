@@ -29,6 +29,7 @@ from typing import Any
 
 import anyio
 import pytest
+from helpers import LINUX
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,15 +42,6 @@ pytestmark = [
     pytest.mark.skipif(not testing.is_available(), reason="needs hcsim"),
 ]
 
-LINUX: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-tests",
-    "VirtualMachine": {
-        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
-        "Devices": {},
-    },
-}
 E_FAIL = 0x80004005
 # How late after its deadline a cancelled call may end on a loaded 2-core machine (the
 # contract is 1 s; the slack is for the machine, not for the library).

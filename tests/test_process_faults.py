@@ -12,7 +12,6 @@ import signal
 
 import anyio
 import pytest
-from test_process import linux
 from test_system import counts, fail_next, set_delay
 
 from aiohcs import errors
@@ -21,8 +20,6 @@ from aiohcs.process import Process
 from aiohcs.system import ComputeSystem
 
 pytestmark = pytest.mark.anyio
-
-__all__ = ["linux"]  # the fixture, shared with test_process.py
 
 SYNC, ASYNC = 0, 1
 MODES = pytest.mark.parametrize("mode", [SYNC, ASYNC], ids=["sync", "async"])

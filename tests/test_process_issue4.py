@@ -14,7 +14,7 @@ import time
 import anyio
 import anyio.abc
 import pytest
-from test_process import LINUX, engine, linux, no_hcs_call, open_fds, windows
+from helpers import LINUX, no_hcs_call, open_fds
 from test_system import counts, fail_next, set_delay
 
 import aiohcs
@@ -25,8 +25,6 @@ from aiohcs.process import PipesNotClosed, Process
 from aiohcs.system import ComputeSystem
 
 pytestmark = pytest.mark.anyio
-
-__all__ = ["engine", "linux", "windows"]  # fixtures shared with test_process.py
 
 PY = sys.executable
 SYNC, ASYNC = 0, 1
@@ -58,7 +56,7 @@ async def test_the_objects_are_the_anyio_kinds(linux: ComputeSystem, engine: str
     assert aiohcs.Process is Process
     async with await linux.open_process(["cat"], pipe_engine=engine) as proc:
         assert proc.pid > 0
-        assert proc.system_id == linux.system_id == linux.id == "lin"
+        assert proc.system_id == linux.system_id == linux.id == "linux"
         assert isinstance(proc.stdin, anyio.abc.ByteSendStream)
         assert isinstance(proc.stdout, anyio.abc.ByteReceiveStream)
         assert isinstance(proc.stderr, anyio.abc.ByteReceiveStream)

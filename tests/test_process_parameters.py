@@ -17,7 +17,7 @@ import typing
 from typing import Any
 
 import pytest
-from test_process import linux, no_hcs_call
+from helpers import no_hcs_call
 
 import aiohcs
 import aiohcs._native
@@ -25,8 +25,6 @@ from aiohcs import errors, process, schema
 from aiohcs.system import ComputeSystem
 
 pytestmark = pytest.mark.anyio
-
-__all__ = ["linux"]  # the fixture shared with test_process.py
 
 PRINT_ARGS = ["printf", "%s|", "a b", 'c"d']
 QUOTED = 'printf %s| "a b" "c\\"d"'  # (the same, quoted for a Windows guest)

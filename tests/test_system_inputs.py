@@ -2,7 +2,9 @@
 
 Every public entry that takes ids, documents or options (``ComputeSystem.create``, ``open``,
 ``restore``, ``save``, ``modify``, ``properties``, the lifecycle calls' options,
-``enumerate_systems``, the service functions) rejects ``None``, ``""``, wrong types, NUL
+``enumerate_systems``, the service functions, ``open_process``/``run_process``/
+``stream_process`` (methods and functions), ``Process.open``, ``send_signal`` and
+``resize_console``) rejects ``None``, ``""``, wrong types, NUL
 characters and over-deep documents with an :class:`aiohcs.errors.InvalidArgumentError`
 (:class:`~aiohcs.errors.InvalidArgumentTypeError` for wrong types, a TypeError too;
 :class:`~aiohcs.errors.InvalidDocumentError` for documents) — never an exception group, a
@@ -15,16 +17,18 @@ from __future__ import annotations
 
 import json
 import pydoc
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
 import pytest
+from helpers import LINUX
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiohcs import ComputeSystem, enumerate_systems, errors, testing
+from aiohcs import process as process_module
 from aiohcs._documents import MAX_DEPTH
 from aiohcs.errors import (
     HcsError,
@@ -34,6 +38,7 @@ from aiohcs.errors import (
     InvalidDocumentError,
 )
 from aiohcs.operation import HandleClosedError
+from aiohcs.process import Process
 from aiohcs.service import modify_service_settings, service_properties, submit_wer_report
 
 CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "inputs", "Container": {}}
@@ -117,7 +122,108 @@ PATH_JUNK = st.one_of(
     st.none(), st.just(""), _NUMBERS, _CONTAINERS, _OBJECTS, _WITH_NUL, _WITH_SURROGATE
 )
 
+#: Not a command: no str or sequence of str, empty, or a NUL / lone surrogate inside.
+_BAD_ARGUMENT = st.one_of(
+    _NUMBERS, _OBJECTS, st.none(), st.binary(max_size=4), _WITH_NUL, _WITH_SURROGATE
+)
+COMMAND_JUNK = st.one_of(
+    st.none(),
+    st.just(""),
+    st.just([]),
+    _NUMBERS,
+    _OBJECTS,
+    st.binary(max_size=4),
+    st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2),
+    _WITH_NUL,
+    _WITH_SURROGATE,
+    st.lists(st.text(max_size=4), max_size=2).flatmap(
+        lambda head: _BAD_ARGUMENT.map(lambda bad: ["echo", *head, bad])
+    ),
+)
+_NOT_STREAM = st.one_of(
+    st.integers().filter(lambda n: n not in (-1, -3)),  # (PIPE, DEVNULL)
+    st.floats(allow_nan=True),
+    st.text(max_size=4),
+    _OBJECTS,
+)
+_NOT_NUMBER = st.one_of(st.none(), st.text(max_size=4), _OBJECTS, _CONTAINERS, st.booleans())
+#: Junk for each keyword every way of starting a process takes.
+OPTION_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "cwd": PATH_JUNK.filter(lambda v: v is not None and v != ""),
+    "env": st.one_of(
+        _NUMBERS,
+        _CONTAINERS,
+        _OBJECTS,
+        st.text(max_size=4),
+        st.dictionaries(_BAD_ARGUMENT, st.just("x"), min_size=1, max_size=1),
+        st.dictionaries(st.just("A"), _BAD_ARGUMENT, min_size=1, max_size=1),
+    ),
+    "user": _BAD_ARGUMENT.filter(lambda v: v is not None),
+    "console": st.one_of(
+        _NUMBERS,
+        _OBJECTS,
+        st.text(max_size=4),
+        st.lists(st.integers(0, 100), max_size=3).filter(lambda v: len(v) != 2),
+        st.tuples(_NOT_NUMBER | st.floats(), st.integers(0, 100)),
+        st.tuples(st.integers(0, 100), st.integers().filter(lambda n: not 0 <= n <= 65535)),
+    ),
+    "pipe_engine": st.one_of(
+        _NUMBERS, _OBJECTS, st.text(max_size=6).filter(lambda t: t not in ("fd", "thread"))
+    ),
+    "drain_timeout": st.one_of(
+        _NOT_NUMBER,
+        st.floats(max_value=-1e-9) | st.integers(max_value=-1) | st.just(float("nan")),
+    ),
+    "guest_os": st.one_of(
+        _NUMBERS, _OBJECTS, st.text(max_size=8).filter(lambda t: t not in ("Linux", "Windows"))
+    ),
+    "parameters": DOCUMENT_JUNK,
+}
+#: (keyword, junk) for one of them.
+OPTION_JUNK = st.one_of(
+    [st.tuples(st.just(name), values) for name, values in OPTION_VALUES.items()]
+)
+#: A good command with one bad keyword, or a bad command.
+START_JUNK = st.one_of(
+    COMMAND_JUNK.map(lambda command: (command, {})),
+    OPTION_JUNK.map(
+        lambda option: (None if option[0] == "parameters" else ["true"], dict([option]))
+    ),
+)
+#: Not a pid: HcsOpenProcess takes a 32-bit unsigned process id.
+PID_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(),
+    st.text(max_size=4),
+    _OBJECTS,
+    _CONTAINERS,
+    st.integers(max_value=-1),
+    st.integers(min_value=2**32),
+)
+_SIGNAL_NAMES = {name.removeprefix("SIG") for name in process_module.LINUX_SIGNALS}
+#: Not a signal a process can be sent.
+SIGNAL_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(),
+    _OBJECTS,
+    _CONTAINERS,
+    st.binary(max_size=4),
+    st.integers().filter(lambda n: not 1 <= n <= 64),
+    st.text(max_size=8).filter(lambda t: t.upper().removeprefix("SIG") not in _SIGNAL_NAMES),
+)
+#: Not a console size.
+SIZE_JUNK = st.tuples(
+    st.one_of(_NOT_NUMBER, st.floats(), st.integers().filter(lambda n: not 0 <= n <= 65535)),
+    st.integers(0, 100),
+).flatmap(lambda pair: st.sampled_from([pair, pair[::-1]]))
+
 Call = Callable[[ComputeSystem, Any], Awaitable[object]]
+
+
+def _write(name: str, chunk: bytes) -> None:
+    """A ``write`` for stream_process (junk never gets a process to write)."""
 
 
 def _sync(function: Callable[..., object], *args: Any, **kwargs: Any) -> Awaitable[object]:
@@ -169,6 +275,39 @@ ENTRIES: dict[str, tuple[st.SearchStrategy[Any], Call]] = {
         lambda s, j: modify_service_settings(j),
     ),
     "submit_wer_report": (DOCUMENT_JUNK | st.none(), lambda s, j: submit_wer_report(j)),
+    "open_process": (START_JUNK, lambda s, j: s.open_process(j[0], **j[1])),
+    "process.open_process": (
+        START_JUNK,
+        lambda s, j: process_module.open_process(s, j[0], **j[1]),
+    ),
+    "run_process": (START_JUNK, lambda s, j: s.run_process(j[0], **j[1])),
+    "run_process input": (
+        st.one_of(st.text(max_size=4), _NUMBERS, _OBJECTS, st.lists(st.integers(0, 255))),
+        lambda s, j: s.run_process(["true"], input=j),
+    ),
+    "run_process check": (
+        st.one_of(st.none(), st.integers(), st.text(max_size=4), _OBJECTS),
+        lambda s, j: s.run_process(["true"], check=j),
+    ),
+    "process.run_process": (START_JUNK, lambda s, j: process_module.run_process(s, j[0], **j[1])),
+    "stream_process": (START_JUNK, lambda s, j: s.stream_process(j[0], _write, **j[1])),
+    "stream_process write": (
+        st.one_of(st.none(), _NUMBERS, st.text(max_size=4), _CONTAINERS),
+        lambda s, j: s.stream_process(["true"], j),
+    ),
+    "process.stream_process": (
+        START_JUNK,
+        lambda s, j: process_module.stream_process(s, j[0], _write, **j[1]),
+    ),
+    "Process.open pid": (PID_JUNK, lambda s, j: Process.open(s, j)),
+    "Process.open drain_timeout": (
+        OPTION_VALUES["drain_timeout"],
+        lambda s, j: Process.open(s, 1, drain_timeout=j),
+    ),
+    "Process.open guest_os": (
+        OPTION_VALUES["guest_os"],
+        lambda s, j: Process.open(s, 1, guest_os=j),
+    ),
     "testing.crash_system": (ID_JUNK, lambda s, j: _sync(testing.crash_system, j)),
     "testing.guest_shutdown namespace": (
         NAME_JUNK,
@@ -183,7 +322,85 @@ ENTRIES: dict[str, tuple[st.SearchStrategy[Any], Call]] = {
 }
 
 
+async def _refused(
+    name: str, call: Callable[[Any, Any], Awaitable[object]], target: Any, junk: Any
+) -> None:
+    """``call(target, junk)`` raises the input error family and nothing reaches C."""
+    before = testing.counts()
+    raised: BaseException | None = None
+    with tripwire():
+        try:
+            await call(target, junk)
+        except Exception as exc:
+            raised = exc
+    assert raised is not None, f"{name} accepted {junk!r}"
+    assert _family(raised), (name, repr(raised))
+    assert not isinstance(raised, HcsError)
+    assert testing.counts() == before
+
+
+def _send_junk(
+    backend: str,
+    data: st.DataObject,
+    entries: Mapping[str, tuple[st.SearchStrategy[Any], Callable[[Any, Any], Awaitable[object]]]],
+    target: Callable[[], AbstractAsyncContextManager[Any]],
+) -> None:
+    """Draw an entry and junk for it; call it on ``target()`` in a fresh hcsim."""
+    name = data.draw(st.sampled_from(sorted(entries)), label="entry")
+    strategy, call = entries[name]
+    junk = data.draw(strategy, label="junk")
+
+    async def main() -> None:
+        async with target() as on:
+            await _refused(name, call, on, junk)
+
+    testing.reset()
+    anyio.run(main, backend=backend)
+    testing.assert_no_leaks()
+
+
+@asynccontextmanager
+async def _created_vm(config: dict[str, Any] = VM, *, start: bool = False) -> AsyncIterator[Any]:
+    """A created (and optionally started) VM; terminated and closed afterwards."""
+    system = await ComputeSystem.create("target", config)
+    try:
+        if start:
+            await system.start()
+        yield system
+    finally:
+        with anyio.CancelScope(shield=True):
+            await system.terminate()
+            await system.aclose()
+
+
+@asynccontextmanager
+async def _running_process() -> AsyncIterator[Process]:
+    async with _created_vm(LINUX, start=True) as system:
+        proc = await system.open_process(["sleep", "60"], console=(24, 80), stdin=None)
+        try:
+            yield proc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await proc.kill()
+                await proc.aclose()
+
+
+ProcessCall = Callable[[Process, Any], Awaitable[object]]
+
+#: The calls on a running process that take arguments.
+PROCESS_ENTRIES: dict[str, tuple[st.SearchStrategy[Any], ProcessCall]] = {
+    "send_signal": (SIGNAL_JUNK, lambda p, j: p.send_signal(j)),
+    "resize_console": (SIZE_JUNK, lambda p, j: p.resize_console(*j)),
+}
+#: The entries, and what they are called on.
+SUITES: dict[str, tuple[Mapping[str, Any], Callable[[], AbstractAsyncContextManager[Any]]]] = {
+    "system": (ENTRIES, _created_vm),
+    "process": (PROCESS_ENTRIES, _running_process),
+}
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("suite", sorted(SUITES))
 @settings(
     max_examples=250,
     deadline=None,
@@ -191,34 +408,10 @@ ENTRIES: dict[str, tuple[st.SearchStrategy[Any], Call]] = {
 )
 @given(data=st.data())
 def test_junk_to_any_public_entry_raises_the_input_error_family_before_c(
-    backend: str, data: st.DataObject
+    backend: str, suite: str, data: st.DataObject
 ) -> None:
-    name = data.draw(st.sampled_from(sorted(ENTRIES)), label="entry")
-    strategy, call = ENTRIES[name]
-    junk = data.draw(strategy, label="junk")
-
-    async def main() -> None:
-        system = await ComputeSystem.create("target", VM)
-        try:
-            before = testing.counts()
-            raised: BaseException | None = None
-            with tripwire():
-                try:
-                    await call(system, junk)
-                except Exception as exc:
-                    raised = exc
-            assert raised is not None, f"{name} accepted {junk!r}"
-            assert _family(raised), (name, repr(raised))
-            assert not isinstance(raised, HcsError)
-            assert testing.counts() == before
-        finally:
-            with anyio.CancelScope(shield=True):
-                await system.terminate()
-                await system.aclose()
-
-    testing.reset()
-    anyio.run(main, backend=backend)
-    testing.assert_no_leaks()
+    entries, target = SUITES[suite]
+    _send_junk(backend, data, entries, target)
 
 
 # ---------------------------------------------------------------- the defects of issue 11

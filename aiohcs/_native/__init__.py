@@ -25,7 +25,6 @@ from aiohcs._args import check_text
 from aiohcs.errors import (
     HcsError,
     HcsNotAvailableError,
-    InvalidArgumentError,
     UnsupportedOnThisHost,
     error_from_hresult,
     hresult_u32,
@@ -162,21 +161,14 @@ def to_wide(text: str | None) -> CData:
     """Return ``text`` as a NUL-terminated UTF-16LE ``WCHAR[]`` (``ffi.NULL`` for None).
 
     The result owns its memory: keep it referenced for as long as HCS may read it.
-    Raises :class:`InvalidArgumentError` for a NUL inside the string (C would cut it
+    Raises :class:`~aiohcs.errors.InvalidArgumentError` for a NUL inside the string (C would cut it
     there) and for lone surrogates (HCS strings, JSON documents included, are UTF-16
     and cannot carry an unpaired surrogate).
     """
     if text is None:
         return ffi.NULL
-    check_text(text, expected="a str or None")
-    try:
-        data = text.encode("utf-16-le")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(
-            f"string contains a lone surrogate (U+{ord(text[exc.start]):04X} at index "
-            f"{exc.start}); HCS strings and JSON documents are UTF-16 and cannot carry one"
-        ) from None
-    return ffi.from_buffer("WCHAR[]", data + b"\0\0")
+    check_text(text, expected="a str or None")  # (no NUL, no lone surrogate)
+    return ffi.from_buffer("WCHAR[]", text.encode("utf-16-le") + b"\0\0")
 
 
 # ---------------------------------------------------------------- strings out
