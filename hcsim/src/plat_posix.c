@@ -1063,6 +1063,14 @@ int plat_posix_guard_stop_for_tests(void) {
     return st;
 }
 
+/* Not in plat.h: stops the guard as a failed send does (tests). */
+void plat_posix_guard_drop_for_tests(void);
+void plat_posix_guard_drop_for_tests(void) {
+    pthread_mutex_lock(&g_guard_mu);
+    guard_stop_locked();
+    pthread_mutex_unlock(&g_guard_mu);
+}
+
 static int guard_add(int64_t sid, uint64_t start) {
     if (sid <= 1 || sid > INT_MAX) return EINVAL;
     pthread_once(&g_atfork_once, register_atfork);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -497,6 +498,71 @@ cleanup:
     if (b.pid > 1 && !reaped_b) {
         kill((pid_t)b.pid, SIGKILL);
         plat_reap(b.pid, NULL);
+    }
+}
+
+void plat_posix_guard_drop_for_tests(void);
+
+static atomic_int tree_drop_done;
+
+static void *tree_drop_guard(void *arg) {
+    (void)arg;
+    plat_posix_guard_drop_for_tests();
+    atomic_store(&tree_drop_done, 1);
+    return NULL;
+}
+
+TEST(core_tree_stopping_the_guard_never_waits_for_it) {
+    const char *argv[] = {"sleep", "1000", NULL};
+    plat_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.argv = argv;
+    plat_spawn_result a = {.pid = -1};
+    int reaped_a = 0, stopped_guard = 0, joined = 1;
+    int64_t guard = -1;
+    pthread_t th;
+    TREE_REQUIRE(plat_spawn(&o, &a) == 0);
+    TREE_REQUIRE(plat_guard_add(a.pid) == 0);
+    guard = plat_posix_guard_pid_for_tests();
+    TREE_REQUIRE(guard > 1);
+    /* a guard that cannot finish (stopped): its stop (callers may hold the emulator's
+     * lock) must return at once all the same */
+    TREE_REQUIRE(kill((pid_t)guard, SIGSTOP) == 0);
+    stopped_guard = 1;
+    {
+        uint64_t t0 = tc_now_ms();
+        while (!tree_pid_stopped(guard) && tc_now_ms() - t0 < 10000) tc_sleep_ms(5);
+        atomic_store(&tree_drop_done, 0);
+        TREE_REQUIRE(pthread_create(&th, NULL, tree_drop_guard, NULL) == 0);
+        joined = 0;
+        t0 = tc_now_ms();
+        while (!atomic_load(&tree_drop_done) && tc_now_ms() - t0 < 5000) tc_sleep_ms(5);
+        CHECK(atomic_load(&tree_drop_done));
+        kill((pid_t)guard, SIGCONT);
+        stopped_guard = 0;
+        pthread_join(th, NULL);
+        joined = 1;
+        /* the guard saw the end of its socket: it kills what it holds and exits */
+        reaped_a = tree_reap_within_10s((pid_t)a.pid);
+        CHECK(reaped_a);
+        /* and a later guard call reaps it */
+        int reaped_guard = 0;
+        t0 = tc_now_ms();
+        while (!reaped_guard && tc_now_ms() - t0 < 10000) {
+            plat_guard_forget(a.pid);
+            errno = 0;
+            reaped_guard = kill((pid_t)guard, 0) == -1 && errno == ESRCH;
+            if (!reaped_guard) tc_sleep_ms(10);
+        }
+        CHECK(reaped_guard);
+    }
+cleanup:
+    if (stopped_guard) kill((pid_t)guard, SIGCONT);
+    if (!joined) pthread_join(th, NULL);
+    plat_guard_forget(a.pid);
+    if (a.pid > 1 && !reaped_a) {
+        kill((pid_t)a.pid, SIGKILL);
+        plat_reap(a.pid, NULL);
     }
 }
 
