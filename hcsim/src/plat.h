@@ -98,7 +98,10 @@ int plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive);
  * ends in any way (exit, crash, SIGKILL): it reads a socket whose other end only this
  * process holds (close-on-exec, closed in children of fork()) and acts on end of file.
  * plat_guard_add registers sid (0 or errno, e.g. EMFILE when the guard cannot be
- * started); plat_guard_forget unregisters it (unknown sids are ignored). */
+ * started) with the start time of the process sid (its leader, an unreaped child);
+ * the guard skips a sid whose pid then names a process started at another time (the
+ * session emptied and its id was reused). plat_guard_forget unregisters sid (unknown
+ * sids are ignored). Neither waits for a guard to exit. */
 int plat_guard_add(int64_t sid);
 void plat_guard_forget(int64_t sid);
 int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols);
