@@ -311,6 +311,12 @@ typedef struct hc_global {
     hj_value *ccg;         /* array of credential guard instances */
     uint32_t wer_reports;
     HCSIM_COUNTS counts;
+    /* sessions waiting for their tree kill (process.c), batched into one pool task; in G
+     * so that a fork() child, whose G is cleared, never inherits a task it does not have */
+    int64_t *sweep;
+    size_t nsweep, capsweep;
+    int sweep_posted;
+    unsigned sweep_attempt;  /* failed tree kills of the current batch (retried later) */
 } hc_global;
 
 extern hc_global G;

@@ -82,18 +82,26 @@ int plat_pid_exists(int64_t pid);
  * (session ids and parent links, so a descendant that left the session with setsid()
  * is found while its parent lives); elsewhere only the process groups pgid == sid are
  * signalled. Never signals this process. May take a few milliseconds: call it without
- * locks that others wait for. */
-void plat_kill_sessions(const int64_t *sids, size_t n);
+ * locks that others wait for. Returns 0, or an errno value when a walk of /proc failed
+ * (e.g. EMFILE: only a vanished process counts as gone, any other error fails the
+ * walk): then the process groups and everything the last good walk found were
+ * SIGKILLed (nothing is left stopped), but members elsewhere may remain: call again
+ * later. */
+int plat_kill_sessions(const int64_t *sids, size_t n);
 /* alive[i] = 1 when some process still belongs to session sids[i] (Linux: /proc; else
- * its process group pgid == sid). Takes a few milliseconds: call it without locks. */
-void plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive);
+ * its process group pgid == sid). Takes a few milliseconds: call it without locks.
+ * Returns 0, or an errno value when the walk failed (then every alive[i] is 1). */
+int plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive);
 
 /* The guard: an outside process (started at the first plat_guard_add) that SIGKILLs
  * the trees of the registered sessions as plat_kill_sessions does when this process
  * ends in any way (exit, crash, SIGKILL): it reads a socket whose other end only this
  * process holds (close-on-exec, closed in children of fork()) and acts on end of file.
  * plat_guard_add registers sid (0 or errno, e.g. EMFILE when the guard cannot be
- * started); plat_guard_forget unregisters it (unknown sids are ignored). */
+ * started) with the start time of the process sid (its leader, an unreaped child);
+ * the guard skips a sid whose pid then names a process started at another time (the
+ * session emptied and its id was reused). plat_guard_forget unregisters sid (unknown
+ * sids are ignored). Neither waits for a guard to exit. */
 int plat_guard_add(int64_t sid);
 void plat_guard_forget(int64_t sid);
 int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols);

@@ -487,6 +487,18 @@ typedef struct proc_row {
     int mark;
 } proc_row;
 
+/* One walk of /proc: rows[0..n) of capacity cap. */
+typedef struct proc_scan {
+    proc_row *rows;
+    size_t n, cap;
+} proc_scan;
+
+static void scan_swap(proc_scan *a, proc_scan *b) {
+    proc_scan t = *a;
+    *a = *b;
+    *b = t;
+}
+
 static int all_digits(const char *s) {
     if (!*s) return 0;
     for (; *s; s++)
@@ -494,27 +506,97 @@ static int all_digits(const char *s) {
     return 1;
 }
 
-/* pid's state, parent and session from /proc/<pid>/stat ("pid (comm) S ppid pgrp
- * session ..."; comm may hold anything, so parse after its last ')'). 1 for a live
- * process, 0 for a zombie/dead or vanished one. */
-static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *sid) {
-    char path[48], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
+/* "/proc/<pid>/stat" into buf (32 bytes suffice), without stdio. */
+static void stat_path(char *buf, pid_t pid) {
+    char digits[16];
+    int nd = 0;
+    unsigned v = (unsigned)pid;
+    do {
+        digits[nd++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    memcpy(buf, "/proc/", 6);
+    size_t o = 6;
+    while (nd) buf[o++] = digits[--nd];
+    memcpy(buf + o, "/stat", 6);
+}
+
+typedef struct proc_stat {
+    char state;
+    pid_t ppid, sid;
+    uint64_t start; /* field 22: start time in clock ticks after boot */
+} proc_stat;
+
+/* The next blank-separated field at *p as a number (a leading '-' gives 0); advances
+ * *p. 0 when there is none. */
+static int next_field(const char **p, uint64_t *out) {
+    const char *q = *p;
+    while (*q == ' ') q++;
+    if (!*q || *q == '\n') return 0;
+    int neg = *q == '-';
+    if (neg) q++;
+    uint64_t v = 0;
+    while (*q >= '0' && *q <= '9') v = v * 10u + (uint64_t)(*q++ - '0');
+    while (*q && *q != ' ' && *q != '\n') q++;
+    *p = q;
+    *out = neg ? 0 : v;
+    return 1;
+}
+
+/* pid's fields from /proc/<pid>/stat ("pid (comm) S ppid pgrp session ... starttime ...";
+ * comm may hold anything, so parse after its last ')'). Only the absence of the process
+ * counts as "gone": 1 when read (any state, zombies included), 0 when there is no such
+ * process (ENOENT/ESRCH, or nothing to read), -1 with errno set for any other failure
+ * (EMFILE, ENFILE, ENOMEM, EACCES, ...). No stdio, no allocation. */
+static int stat_fields(pid_t pid, proc_stat *st) {
+    char path[32], buf[1024];
+    stat_path(path, pid);
+    int fd;
+    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno == ENOENT || errno == ESRCH ? 0 : -1;
     ssize_t n;
     do n = read(fd, buf, sizeof buf - 1);
     while (n < 0 && errno == EINTR);
+    int e = errno;
     close(fd);
-    if (n <= 0) return 0;
+    if (n < 0) {
+        if (e == ESRCH || e == ENOENT) return 0;
+        errno = e;
+        return -1;
+    }
+    if (n == 0) return 0;
     buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    int pp, pg, se;
-    if (!p || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4) return 0;
-    if (*state == 'Z' || *state == 'X' || *state == 'x') return 0;
-    *ppid = (pid_t)pp;
-    *sid = (pid_t)se;
+    const char *p = strrchr(buf, ')');
+    if (!p) {
+        errno = EIO;
+        return -1;
+    }
+    p++;
+    while (*p == ' ') p++;
+    if (!*p) {
+        errno = EIO;
+        return -1;
+    }
+    st->state = *p++;
+    uint64_t v = 0;
+    for (int field = 4; field <= 22; field++) {
+        if (!next_field(&p, &v)) {
+            errno = EIO;
+            return -1;
+        }
+        if (field == 4) st->ppid = (pid_t)v;
+        else if (field == 6) st->sid = (pid_t)v;
+    }
+    st->start = v;
     return 1;
+}
+
+/* As stat_fields, but a zombie (or a dying process) counts as gone (0). */
+static int read_live(pid_t pid, proc_stat *st) {
+    int r = stat_fields(pid, st);
+    if (r == 1 && (st->state == 'Z' || st->state == 'X' || st->state == 'x')) return 0;
+    return r;
 }
 
 static int cmp_row_pid(const void *a, const void *b) {
@@ -527,43 +609,61 @@ static proc_row *find_row(proc_row *rows, size_t n, pid_t pid) {
     return bsearch(&key, rows, n, sizeof *rows, cmp_row_pid);
 }
 
-/* One pass over /proc: every live process, sorted by pid, marked when it belongs to one
- * of the sessions sorted[0..n) or descends from a marked process (parent links followed
- * up to 64 levels). 0 or errno. */
-static int scan_marked(const int64_t *sorted, size_t n, proc_row **rows, size_t *nrows, size_t *cap) {
+/* Tests: the nth walk of /proc from now fails with err (see plat_posix_fail_scan_for_tests). */
+static atomic_int g_scan_fail_in, g_scan_fail_err;
+
+/* One walk of /proc: every live process, sorted by pid, marked when it belongs to one of
+ * the sessions sorted[0..n) or descends from a marked process (parent links followed up
+ * to 64 levels). 0, or errno when the walk failed (s->n is then meaningless): a process
+ * that could not be read for another reason than its absence fails the whole walk. */
+static int scan_marked(const int64_t *sorted, size_t n, proc_scan *s) {
+    if (atomic_load(&g_scan_fail_in) > 0 && atomic_fetch_sub(&g_scan_fail_in, 1) == 1)
+        return atomic_load(&g_scan_fail_err);
     DIR *d = opendir("/proc");
-    if (!d) return errno;
-    *nrows = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!all_digits(e->d_name)) continue;
-        pid_t pid = (pid_t)atoi(e->d_name), ppid, sid;
-        char state;
-        if (!read_stat(pid, &state, &ppid, &sid)) continue;
-        if (*nrows == *cap) {
-            size_t nc = *cap ? *cap * 2 : 512;
-            proc_row *nr = realloc(*rows, nc * sizeof *nr);
-            if (!nr) {
-                closedir(d);
-                return ENOMEM;
-            }
-            *rows = nr;
-            *cap = nc;
+    if (!d) return errno ? errno : EIO;
+    s->n = 0;
+    int err = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            err = errno;
+            break;
         }
-        int64_t key = sid;
+        if (!all_digits(e->d_name)) continue;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        proc_stat st;
+        int r = read_live(pid, &st);
+        if (r < 0) {
+            err = errno ? errno : EIO;
+            break;
+        }
+        if (r == 0) continue;
+        if (s->n == s->cap) {
+            size_t nc = s->cap ? s->cap * 2 : 512;
+            proc_row *nr = realloc(s->rows, nc * sizeof *nr);
+            if (!nr) {
+                err = ENOMEM;
+                break;
+            }
+            s->rows = nr;
+            s->cap = nc;
+        }
+        int64_t key = st.sid;
         int mark = bsearch(&key, sorted, n, sizeof *sorted, cmp_i64) != NULL;
-        (*rows)[(*nrows)++] = (proc_row){pid, ppid, sid, state, mark};
+        s->rows[s->n++] = (proc_row){pid, st.ppid, st.sid, st.state, mark};
     }
     closedir(d);
-    qsort(*rows, *nrows, sizeof **rows, cmp_row_pid);
-    for (size_t i = 0; i < *nrows; i++) {
-        if ((*rows)[i].mark) continue;
-        pid_t up = (*rows)[i].ppid;
+    if (err) return err;
+    qsort(s->rows, s->n, sizeof *s->rows, cmp_row_pid);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->rows[i].mark) continue;
+        pid_t up = s->rows[i].ppid;
         for (int depth = 0; depth < 64 && up > 1; depth++) {
-            proc_row *r = find_row(*rows, *nrows, up);
+            proc_row *r = find_row(s->rows, s->n, up);
             if (!r) break;
             if (r->mark) {
-                (*rows)[i].mark = 1;
+                s->rows[i].mark = 1;
                 break;
             }
             up = r->ppid;
@@ -571,16 +671,42 @@ static int scan_marked(const int64_t *sorted, size_t n, proc_row **rows, size_t 
     }
     return 0;
 }
+
+/* Not in plat.h: the nth walk of /proc from now (1 = the next) fails with err; 0 disarms. */
+void plat_posix_fail_scan_for_tests(int nth, int err);
+void plat_posix_fail_scan_for_tests(int nth, int err) {
+    atomic_store(&g_scan_fail_err, err);
+    atomic_store(&g_scan_fail_in, nth);
+}
+
+/* The start time of process pid (clock ticks after boot), 0 when it cannot be read. */
+static uint64_t start_time(int64_t pid) {
+    proc_stat st;
+    if (pid <= 0 || pid > INT_MAX || stat_fields((pid_t)pid, &st) != 1) return 0;
+    return st.start;
+}
+#else
+static uint64_t start_time(int64_t pid) {
+    (void)pid;
+    return 0;
+}
 #endif
 
-void plat_kill_sessions(const int64_t *sids, size_t n) {
-    if (n == 0) return;
+/* Not in plat.h: start_time for tests. */
+uint64_t plat_posix_start_time_for_tests(int64_t pid);
+uint64_t plat_posix_start_time_for_tests(int64_t pid) { return start_time(pid); }
+
+int plat_kill_sessions(const int64_t *sids, size_t n) {
+    if (n == 0) return 0;
+    int rc = 0;
 #ifdef __linux__
     int64_t *sorted = malloc(n * sizeof *sorted);
-    proc_row *rows = NULL;
-    size_t nrows = 0, cap = 0;
+    proc_scan good = {NULL, 0, 0}, cur = {NULL, 0, 0}; /* good: the last walk that worked */
     pid_t self = getpid();
-    if (!sorted) goto groups;
+    if (!sorted) {
+        rc = ENOMEM;
+        goto groups;
+    }
     memcpy(sorted, sids, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, cmp_i64);
     /* 1. Freeze: SIGSTOP everything found until a pass finds nothing running. Stopped
@@ -588,13 +714,15 @@ void plat_kill_sessions(const int64_t *sids, size_t n) {
      *    that left the session (setsid) is still found through its parent. */
     for (size_t i = 0; i < n; i++) plat_signal_group(sids[i], SIGSTOP);
     for (int pass = 0; pass < 100; pass++) {
-        if (scan_marked(sorted, n, &rows, &nrows, &cap) != 0) goto groups;
+        if ((rc = scan_marked(sorted, n, &cur)) != 0) goto failed;
+        scan_swap(&good, &cur);
         size_t running = 0;
-        for (size_t i = 0; i < nrows; i++) {
-            if (!rows[i].mark || rows[i].pid == self || rows[i].pid <= 1) continue;
-            if (rows[i].state == 'T' || rows[i].state == 't') continue;
+        for (size_t i = 0; i < good.n; i++) {
+            const proc_row *r = &good.rows[i];
+            if (!r->mark || r->pid == self || r->pid <= 1) continue;
+            if (r->state == 'T' || r->state == 't') continue;
             running++;
-            kill(rows[i].pid, SIGSTOP);
+            kill(r->pid, SIGSTOP);
         }
         if (running == 0) break;
         if (pass > 0) plat_sleep_ms(pass < 10 ? 1 : 5);
@@ -602,18 +730,33 @@ void plat_kill_sessions(const int64_t *sids, size_t n) {
     /* 2. Kill: SIGKILL everything found until a pass finds nothing alive (a killed
      *    process counts as alive here until the kernel has finished it). Bounded. */
     for (int pass = 0; pass < 200; pass++) {
-        if (pass > 0 && scan_marked(sorted, n, &rows, &nrows, &cap) != 0) break;
+        if (pass > 0) {
+            if ((rc = scan_marked(sorted, n, &cur)) != 0) goto failed;
+            scan_swap(&good, &cur);
+        }
         size_t alive = 0;
-        for (size_t i = 0; i < nrows; i++) {
-            if (!rows[i].mark || rows[i].pid == self || rows[i].pid <= 1) continue;
+        for (size_t i = 0; i < good.n; i++) {
+            const proc_row *r = &good.rows[i];
+            if (!r->mark || r->pid == self || r->pid <= 1) continue;
             alive++;
-            kill(rows[i].pid, SIGKILL);
+            kill(r->pid, SIGKILL);
         }
         if (alive == 0) break;
         if (pass > 0) plat_sleep_ms(pass < 10 ? 1 : 10);
     }
+    goto groups;
+failed:
+    /* A walk failed: nothing may stay stopped. What the last good walk found is ours
+     * (stopped processes cannot have exited and freed their pids): kill it. */
+    for (size_t i = 0; i < good.n; i++) {
+        const proc_row *r = &good.rows[i];
+        if (!r->mark || r->pid == self || r->pid <= 1) continue;
+        kill(r->pid, SIGKILL);
+        kill(r->pid, SIGCONT);
+    }
 groups:
-    free(rows);
+    free(good.rows);
+    free(cur.rows);
     free(sorted);
 #endif
     /* the groups pgid == sid (everything there is where /proc is not available) */
@@ -621,22 +764,25 @@ groups:
         plat_signal_group(sids[i], SIGKILL);
         plat_signal_group(sids[i], SIGCONT);
     }
+    return rc;
 }
 
-void plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive) {
+int plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive) {
     for (size_t i = 0; i < n; i++) alive[i] = !plat_group_gone(sids[i]);
+    int rc = 0;
 #ifdef __linux__
-    if (n == 0) return;
+    if (n == 0) return 0;
     int64_t *sorted = malloc(n * sizeof *sorted);
     unsigned char *seen = calloc(n, 1);
-    proc_row *rows = NULL;
-    size_t nrows = 0, cap = 0;
-    if (sorted && seen) {
+    proc_scan scan = {NULL, 0, 0};
+    if (!sorted || !seen) {
+        rc = ENOMEM;
+    } else {
         memcpy(sorted, sids, n * sizeof *sorted);
         qsort(sorted, n, sizeof *sorted, cmp_i64);
-        if (scan_marked(sorted, 0, &rows, &nrows, &cap) == 0) {
-            for (size_t i = 0; i < nrows; i++) {
-                int64_t key = rows[i].sid;
+        if ((rc = scan_marked(sorted, 0, &scan)) == 0) {
+            for (size_t i = 0; i < scan.n; i++) {
+                int64_t key = scan.rows[i].sid;
                 const int64_t *hit = bsearch(&key, sorted, n, sizeof *sorted, cmp_i64);
                 if (hit) seen[hit - sorted] = 1;
             }
@@ -646,30 +792,48 @@ void plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive) {
             }
         }
     }
-    free(rows);
+    if (rc != 0) /* nothing is known: everything may still hold processes */
+        for (size_t i = 0; i < n; i++) alive[i] = 1;
+    free(scan.rows);
     free(seen);
     free(sorted);
 #endif
+    return rc;
 }
 
 /* ------------------------------------------------------------------ guard */
+
+/* A registered session and its leader's start time (0: unknown), by which the guard
+ * recognises a session id that a new process has taken over. */
+typedef struct guard_entry {
+    int64_t sid;
+    uint64_t start;
+} guard_entry;
 
 typedef struct guard_msg {
     int32_t op; /* 1: add, 2: forget */
     int32_t pad;
     int64_t sid;
+    uint64_t start;
 } guard_msg;
 
 static pthread_once_t g_atfork_once;
 static void register_atfork(void);
 static pthread_mutex_t g_guard_mu = PTHREAD_MUTEX_INITIALIZER;
-static int g_guard_fd = -1; /* our end of the socket; only this process holds it */
+static int g_guard_fd = -1;       /* our end of the socket; only this process holds it */
+static int g_guard_new_fd = -1;   /* that end while the guard is being forked */
 static pid_t g_guard_pid = -1;
-static int64_t *g_guard_sids; /* what the guard holds (to re-register after a restart) */
+static guard_entry *g_guard_sids; /* what the guard holds (to re-register after a restart) */
 static size_t g_guard_n, g_guard_cap;
+/* Stopped guards not reaped yet: a stop never waits (its callers may hold the emulator's
+ * lock, and a guard whose socket was closed first kills what it holds); later guard
+ * calls reap them without waiting. */
+#define GUARD_UNREAPED 8
+static pid_t g_guard_unreaped[GUARD_UNREAPED];
+static size_t g_guard_nunreaped;
 
 /* Closes every descriptor from lo up (the guard must hold nothing of its host: no pipe
- * end of a guest, no socket). Only async-signal-safe calls: it runs after fork(). */
+ * end of a guest, no socket). */
 static void close_from(int lo) {
 #if defined(__linux__) && defined(SYS_close_range)
     if (syscall(SYS_close_range, (unsigned)lo, ~0u, 0u) == 0) return;
@@ -679,30 +843,42 @@ static void close_from(int lo) {
     for (int fd = lo; fd < max; fd++) close(fd);
 }
 
-static void guard_set(int64_t **v, size_t *n, size_t *cap, int64_t sid, int add) {
+/* Adds (a known sid gets the new start time: its pid was reused) or removes sid. */
+static void guard_set(guard_entry **v, size_t *n, size_t *cap, int64_t sid, uint64_t start, int add) {
     for (size_t i = 0; i < *n; i++)
-        if ((*v)[i] == sid) {
-            if (!add) (*v)[i] = (*v)[--*n];
+        if ((*v)[i].sid == sid) {
+            if (add) (*v)[i].start = start;
+            else (*v)[i] = (*v)[--*n];
             return;
         }
     if (!add) return;
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 64;
-        int64_t *nv = realloc(*v, nc * sizeof *nv);
+        guard_entry *nv = realloc(*v, nc * sizeof *nv);
         if (!nv) return;
         *v = nv;
         *cap = nc;
     }
-    (*v)[(*n)++] = sid;
+    (*v)[(*n)++] = (guard_entry){sid, start};
 }
 
 #ifndef NSIG
 #define NSIG 65 /* (only bounds a loop over signal numbers) */
 #endif
 
-/* The guard process: forked from the host, it never returns. */
+/* The guard process: forked from the host, it never returns.
+ *
+ * It is forked from a multi-threaded host and does not exec, so strictly only
+ * async-signal-safe functions would be allowed here. It uses more: malloc/realloc/free,
+ * opendir/readdir, qsort and bsearch (the registry and the /proc walk of
+ * plat_kill_sessions). That relies on the C library leaving them usable in the child of
+ * fork(): glibc and musl reset their allocator locks at fork (and opendir only
+ * allocates). It takes no lock of the host's own (g_guard_mu and the emulator's lock are
+ * never touched here) and runs none of the host's code (no Python). */
 static void guard_main(int fd) {
     setsid(); /* out of the host's process group and terminal: a Ctrl-C there spares it */
+    if (chdir("/") != 0) { /* hold no directory of the host (a mount stays unmountable) */
+    }
     /* No handler of the host may run here (they would touch the host's state, e.g. a
      * Python wake-up descriptor whose number is now something else): defaults, and the
      * terminal's signals ignored. */
@@ -730,7 +906,7 @@ static void guard_main(int fd) {
 #ifdef __linux__
     prctl(PR_SET_NAME, "hcsim-guard", 0, 0, 0);
 #endif
-    int64_t *sids = NULL;
+    guard_entry *reg = NULL;
     size_t n = 0, cap = 0;
     guard_msg m;
     size_t got = 0;
@@ -741,14 +917,33 @@ static void guard_main(int fd) {
         got += (size_t)r;
         if (got < sizeof m) continue;
         got = 0;
-        guard_set(&sids, &n, &cap, m.sid, m.op == 1);
+        guard_set(&reg, &n, &cap, m.sid, m.start, m.op == 1);
     }
-    plat_kill_sessions(sids, n);
+    /* Only sessions that are still ours: a session id whose pid now names a process
+     * that started at another time than the leader we registered was taken over by an
+     * unrelated session after ours emptied (its leader exited, the pid was reused).
+     * Where the start time is unknown (0) the session is kept. */
+    int64_t *sids = malloc((n ? n : 1) * sizeof *sids);
+    size_t k = 0;
+    for (size_t i = 0; sids && i < n; i++) {
+        uint64_t now = reg[i].start ? start_time(reg[i].sid) : 0;
+        if (now != 0 && now != reg[i].start) continue;
+        sids[k++] = reg[i].sid;
+    }
+    if (!sids) { /* out of memory: the process groups at least */
+        for (size_t i = 0; i < n; i++) {
+            plat_signal_group(reg[i].sid, SIGKILL);
+            plat_signal_group(reg[i].sid, SIGCONT);
+        }
+        _exit(1);
+    }
+    /* a failed walk (e.g. ENFILE) is retried for a while: nothing else will do it */
+    for (int attempt = 0; attempt < 50 && plat_kill_sessions(sids, k) != 0; attempt++) plat_sleep_ms(100);
     _exit(0);
 }
 
-static int guard_send(int32_t op, int64_t sid) { /* under g_guard_mu; 0 or errno */
-    guard_msg m = {op, 0, sid};
+static int guard_send(int32_t op, int64_t sid, uint64_t start) { /* under g_guard_mu; 0 or errno */
+    guard_msg m = {op, 0, sid, start};
     const char *p = (const char *)&m;
     size_t left = sizeof m;
     while (left) {
@@ -767,13 +962,32 @@ static int guard_send(int32_t op, int64_t sid) { /* under g_guard_mu; 0 or errno
     return 0;
 }
 
+/* Reaps stopped guards that have exited, without waiting. Under g_guard_mu. */
+static void guard_reap_stopped_locked(void) {
+    for (size_t i = 0; i < g_guard_nunreaped;) {
+        int st;
+        pid_t r;
+        do r = waitpid(g_guard_unreaped[i], &st, WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            i++;
+            continue;
+        }
+        g_guard_unreaped[i] = g_guard_unreaped[--g_guard_nunreaped]; /* reaped, or not ours */
+    }
+}
+
+/* Closes our end (the guard, if it still runs, kills what it holds and exits) and leaves
+ * the reaping to later calls: never waits. Under g_guard_mu. */
 static void guard_stop_locked(void) {
     if (g_guard_fd >= 0) close(g_guard_fd);
     g_guard_fd = -1;
     if (g_guard_pid > 0) {
-        int st;
-        while (waitpid(g_guard_pid, &st, 0) < 0 && errno == EINTR) {
-        }
+        guard_reap_stopped_locked();
+        /* (with the list full, which takes 8 guards that outlive their stop at once,
+         * this one stays a zombie until the host exits) */
+        if (g_guard_nunreaped < GUARD_UNREAPED) g_guard_unreaped[g_guard_nunreaped++] = g_guard_pid;
+        guard_reap_stopped_locked();
     }
     g_guard_pid = -1;
 }
@@ -795,9 +1009,12 @@ static int guard_start_locked(void) {
     int one = 1;
     setsockopt(sv[0], SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
+    /* a fork() of the host on another thread meanwhile closes this end in its child */
+    g_guard_new_fd = sv[0];
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
+        g_guard_new_fd = -1;
         close(sv[0]);
         close(sv[1]);
         return e;
@@ -805,11 +1022,12 @@ static int guard_start_locked(void) {
     if (pid == 0) {
         guard_main(sv[1]); /* closes everything else, sv[0] included */
     }
+    g_guard_new_fd = -1;
     close(sv[1]);
     g_guard_fd = sv[0];
     g_guard_pid = pid;
     for (size_t i = 0; i < g_guard_n; i++) {
-        int e = guard_send(1, g_guard_sids[i]);
+        int e = guard_send(1, g_guard_sids[i].sid, g_guard_sids[i].start);
         if (e != 0) {
             guard_stop_locked();
             return e;
@@ -827,30 +1045,70 @@ int64_t plat_posix_guard_pid_for_tests(void) {
     return pid;
 }
 
-int plat_guard_add(int64_t sid) {
+/* Not in plat.h: what the host's death looks like to the guard (our end closes); waits
+ * for the guard to exit and reaps it. Its exit status (or -1 when none ran), for tests.
+ * The next plat_guard_add starts a new guard. */
+int plat_posix_guard_stop_for_tests(void);
+int plat_posix_guard_stop_for_tests(void) {
+    pthread_mutex_lock(&g_guard_mu);
+    pid_t pid = g_guard_pid;
+    if (g_guard_fd >= 0) close(g_guard_fd);
+    g_guard_fd = -1;
+    g_guard_pid = -1;
+    pthread_mutex_unlock(&g_guard_mu);
+    int st = 0;
+    if (pid <= 0) return -1;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return st;
+}
+
+/* Not in plat.h: stops the guard as a failed send does (tests). */
+void plat_posix_guard_drop_for_tests(void);
+void plat_posix_guard_drop_for_tests(void) {
+    pthread_mutex_lock(&g_guard_mu);
+    guard_stop_locked();
+    pthread_mutex_unlock(&g_guard_mu);
+}
+
+static int guard_add(int64_t sid, uint64_t start) {
     if (sid <= 1 || sid > INT_MAX) return EINVAL;
     pthread_once(&g_atfork_once, register_atfork);
     pthread_mutex_lock(&g_guard_mu);
+    guard_reap_stopped_locked();
     size_t before = g_guard_n;
-    guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 1);
-    int rc = g_guard_n > before ? 0 : ENOMEM;
+    guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, start, 1);
+    int rc = 0;
+    if (g_guard_n == before) { /* known already (updated), or out of memory */
+        rc = ENOMEM;
+        for (size_t i = 0; i < g_guard_n; i++)
+            if (g_guard_sids[i].sid == sid) rc = 0;
+    }
     if (rc == 0 && g_guard_fd < 0) {
         rc = guard_start_locked(); /* registers everything, sid included */
-    } else if (rc == 0 && (rc = guard_send(1, sid)) != 0) {
+    } else if (rc == 0 && (rc = guard_send(1, sid, start)) != 0) {
         /* the guard died (EPIPE/ECONNRESET): reap it and start a new one */
         guard_stop_locked();
         rc = guard_start_locked();
     }
-    if (rc != 0) guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 0);
+    if (rc != 0) guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 0, 0);
     pthread_mutex_unlock(&g_guard_mu);
     return rc;
 }
 
+int plat_guard_add(int64_t sid) { return guard_add(sid, start_time(sid)); }
+
+/* Not in plat.h: registers sid as if its leader had started at start (tests: a session
+ * id that another process has taken over since). */
+int plat_posix_guard_add_as_for_tests(int64_t sid, uint64_t start);
+int plat_posix_guard_add_as_for_tests(int64_t sid, uint64_t start) { return guard_add(sid, start); }
+
 void plat_guard_forget(int64_t sid) {
     pthread_mutex_lock(&g_guard_mu);
+    guard_reap_stopped_locked();
     size_t before = g_guard_n;
-    guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 0);
-    if (g_guard_n < before && g_guard_fd >= 0 && guard_send(2, sid) != 0) guard_stop_locked();
+    guard_set(&g_guard_sids, &g_guard_n, &g_guard_cap, sid, 0, 0);
+    if (g_guard_n < before && g_guard_fd >= 0 && guard_send(2, sid, 0) != 0) guard_stop_locked();
     pthread_mutex_unlock(&g_guard_mu);
 }
 
@@ -1096,10 +1354,12 @@ static void atfork_child(void) {
     pthread_mutex_t fresh_guard_mu = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&g_guard_mu, &fresh_guard_mu, sizeof fresh_guard_mu);
     if (g_guard_fd >= 0) close(g_guard_fd);
-    g_guard_fd = -1;
+    if (g_guard_new_fd >= 0) close(g_guard_new_fd); /* a guard was being started */
+    g_guard_fd = g_guard_new_fd = -1;
     g_guard_pid = -1;
     g_guard_sids = NULL;
     g_guard_n = g_guard_cap = 0;
+    g_guard_nunreaped = 0; /* the parent's children, not ours */
 }
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void) { pthread_atfork(NULL, NULL, atfork_child); }

@@ -254,10 +254,11 @@ static void prune_task(void *arg) { /* a pool task; holds a reference to the sys
         if (s->sess[i].leader_exited) sids[n++] = s->sess[i].sid;
     hc_unlock();
     unsigned char *alive = calloc(n ? n : 1, 1);
-    if (sids && alive) plat_sessions_alive(sids, n, alive);
+    /* a failed scan (e.g. no descriptor left) proves nothing: then nothing is dropped */
+    int scanned = sids && alive && plat_sessions_alive(sids, n, alive) == 0;
     hc_lock();
     /* an empty session never fills again: drop it if it is still tracked */
-    for (size_t k = 0; sids && alive && k < n; k++) {
+    for (size_t k = 0; scanned && k < n; k++) {
         if (alive[k]) continue;
         for (size_t i = 0; i < s->nsess; i++)
             if (s->sess[i].sid == sids[k] && s->sess[i].leader_exited) {
@@ -297,34 +298,50 @@ static void prune_sessions(hc_system *s) {
     }
 }
 
-/* Sessions waiting for their tree kill, batched: one task (one series of /proc scans)
- * serves every system that exited meanwhile, so that a burst of exits does not fill the
- * pool with scans. Under the lock. */
-static int64_t *g_sweep;
-static size_t g_nsweep, g_capsweep;
-static int g_sweep_posted;
+/* Sessions waiting for their tree kill (G.sweep), batched: one task (one series of /proc
+ * scans) serves every system that exited meanwhile, so that a burst of exits does not
+ * fill the pool with scans. A tree kill whose /proc scan failed (e.g. no descriptor left)
+ * is retried later with growing delays; the sessions stay registered with the guard
+ * until a kill succeeds (after SWEEP_RETRIES failures they are left to the guard). */
+#define SWEEP_RETRIES 20
+
+static void sweep_post(const int64_t *sids, size_t n);
 
 static void sweep_task(void *unused) { /* a pool task, without the lock */
     (void)unused;
     hc_lock();
-    int64_t *sids = g_sweep;
-    size_t n = g_nsweep;
-    g_sweep = NULL;
-    g_nsweep = g_capsweep = 0;
-    g_sweep_posted = 0; /* later exits post a new task */
+    int64_t *sids = G.sweep;
+    size_t n = G.nsweep;
+    G.sweep = NULL;
+    G.nsweep = G.capsweep = 0;
+    G.sweep_posted = 0; /* later exits post a new task */
     hc_unlock();
-    plat_kill_sessions(sids, n);
-    for (size_t i = 0; i < n; i++) plat_guard_forget(sids[i]);
+    int rc = plat_kill_sessions(sids, n);
+    if (rc == 0)
+        for (size_t i = 0; i < n; i++) plat_guard_forget(sids[i]);
+    hc_lock();
+    if (rc == 0 || G.sweep_attempt >= SWEEP_RETRIES) {
+        G.sweep_attempt = 0;
+    } else if (n > 0) { /* nothing was left stopped; look again a little later */
+        G.sweep_attempt++;
+        uint64_t delay_ms = 10u << (G.sweep_attempt < 7 ? G.sweep_attempt : 7);
+        if (!G.sweep_posted) {
+            G.sweep_posted = 1;
+            hc_pool_post(delay_ms * 1000000u, sweep_task, NULL);
+        }
+        sweep_post(sids, n);
+    }
+    hc_unlock();
     free(sids);
 }
 
 /* Queues the tree kill of n sessions (under lock). */
 static void sweep_post(const int64_t *sids, size_t n) {
     if (n == 0) return;
-    if (g_nsweep + n > g_capsweep) {
-        size_t nc = g_capsweep ? g_capsweep : 16;
-        while (nc < g_nsweep + n) nc *= 2;
-        int64_t *nv = realloc(g_sweep, nc * sizeof *nv);
+    if (G.nsweep + n > G.capsweep) {
+        size_t nc = G.capsweep ? G.capsweep : 16;
+        while (nc < G.nsweep + n) nc *= 2;
+        int64_t *nv = realloc(G.sweep, nc * sizeof *nv);
         if (!nv) { /* out of memory: at least the process groups, here and now */
             for (size_t i = 0; i < n; i++) {
                 plat_signal_group(sids[i], SIGKILL);
@@ -332,13 +349,13 @@ static void sweep_post(const int64_t *sids, size_t n) {
             }
             return;
         }
-        g_sweep = nv;
-        g_capsweep = nc;
+        G.sweep = nv;
+        G.capsweep = nc;
     }
-    memcpy(g_sweep + g_nsweep, sids, n * sizeof *sids);
-    g_nsweep += n;
-    if (!g_sweep_posted) {
-        g_sweep_posted = 1;
+    memcpy(G.sweep + G.nsweep, sids, n * sizeof *sids);
+    G.nsweep += n;
+    if (!G.sweep_posted) {
+        G.sweep_posted = 1;
         hc_pool_post(0, sweep_task, NULL);
     }
 }
@@ -375,6 +392,9 @@ static void add_session(hc_system *s, int64_t sid) {
                 t->sess[i] = t->sess[--t->nsess];
                 break;
             }
+    for (size_t i = 0; i < G.nsweep;) /* nor a queued (or retried) sweep of an old one */
+        if (G.sweep[i] == sid) G.sweep[i] = G.sweep[--G.nsweep];
+        else i++;
     if (s->state == SS_STOPPED) { /* exited while the process started: kill its tree */
         sweep_post(&sid, 1);
         return;
@@ -597,10 +617,12 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     }
     if (e) {
         hc_unlock();
-        /* it cannot be guarded or watched: kill and reap it here, close our ends, fail */
+        /* it cannot be guarded or watched: kill it and anything it started meanwhile,
+         * then reap it (not before: its pid must not be free while its session is
+         * killed), close our ends, fail */
         plat_signal_group(sr.pid, SIGKILL);
+        for (int i = 0; i < 3 && plat_kill_sessions(&sr.pid, 1) != 0; i++) plat_sleep_ms(10);
         plat_reap(sr.pid, NULL);
-        plat_kill_sessions(&sr.pid, 1); /* anything it started meanwhile */
         plat_guard_forget(sr.pid);
         int fds[4] = {sr.stdin_fd, sr.stdout_fd, sr.stderr_fd, sr.pty_fd};
         for (int i = 0; i < 4; i++) close_fd(&fds[i]);
