@@ -72,6 +72,7 @@ class Context:
     owned: list[ComputeSystem | Process] = field(default_factory=list)
     streams: list[tuple[str, EventStream]] = field(default_factory=list)
     ended: dict[str, bool] = field(default_factory=dict)
+    started: dict[str, bool] = field(default_factory=dict)
     seen: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -243,13 +244,33 @@ class Matrix:
             ctx.streams.append(("process", ctx.proc.events()))
         return ctx
 
+    def start_consumers(self, tg: anyio.abc.TaskGroup, ctx: Context) -> None:
+        """Start one task iterating over each of ``ctx.streams``.
+
+        Each counts as not ended from now on, not from when its task first runs: a task
+        may not have run yet when the case is over (trio runs the tasks of one scheduler
+        batch in either order, so the case's task can call, clean up and reach
+        :meth:`wait_iterators` before it), and a consumer that has not started has not
+        seen its iterator end.
+        """
+        for name, stream in ctx.streams:
+            ctx.ended[name] = False
+            ctx.started[name] = False
+            ctx.seen[name] = []
+            tg.start_soon(self.consume, ctx, name, stream)
+
     async def consume(self, ctx: Context, name: str, stream: EventStream) -> None:
-        ctx.ended[name] = False
-        ctx.seen[name] = []
+        ctx.started[name] = True
         with contextlib.suppress(Exception):
             async for event in stream:
                 ctx.seen[name].append(type(event).__name__)
         ctx.ended[name] = True
+
+    async def wait_iterators(self, ctx: Context) -> None:
+        """Give the consumers :data:`ITERATOR_SECONDS` to see their iterators end."""
+        with anyio.move_on_after(ITERATOR_SECONDS):
+            while not all(ctx.ended.values()):
+                await anyio.sleep(0.01)
 
     async def cleanup(self, ctx: Context) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(CALL_SECONDS):
@@ -272,8 +293,7 @@ class Matrix:
         outcome = "returned"
         error: BaseException | None = None
         async with anyio.create_task_group() as tg:
-            for name, stream in ctx.streams:
-                tg.start_soon(self.consume, ctx, name, stream)
+            self.start_consumers(tg, ctx)
             try:
                 with anyio.fail_after(CALL_SECONDS):
                     error = await self.invoke(op, column, function, ctx)
@@ -283,9 +303,7 @@ class Matrix:
                 if function is not None:
                     testing.fail_next(function, INJECTED, count=0)
             await self.cleanup(ctx)
-            with anyio.move_on_after(ITERATOR_SECONDS):
-                while not all(ctx.ended.values()):
-                    await anyio.sleep(0.01)
+            await self.wait_iterators(ctx)
             tg.cancel_scope.cancel()
         if error is not None:
             outcome = "typed error" if is_typed(error) else "untyped error"
@@ -306,9 +324,10 @@ class Matrix:
         self.outcomes.setdefault(op.name, Counter())[outcome] += 1
         open_iterators = [
             f"{name} (pending {stream.pending}, waiting {stream.waiting}, "
-            f"ended {getattr(stream, '_ended', '?')}, got {ctx.seen.get(name)})"
+            f"ended {getattr(stream, '_ended', '?')}, got {ctx.seen.get(name)}, "
+            f"consumer started {ctx.started.get(name)})"
             for name, stream in ctx.streams
-            if not ctx.ended.get(name, True)
+            if not ctx.ended.get(name, False)
         ]
         if outcome in ("untyped error", "no answer") or leaks or open_iterators:
             self.broken.append(

@@ -14,8 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
+import sniffio
 
+from aiohcs.system import ComputeSystem
+from reliability._common import LINUX_VM
+from reliability._faults import Context, Matrix
 from reliability._harness import run_probe
 
 pytestmark = pytest.mark.reliability
@@ -47,3 +52,28 @@ def test_fault_matrix(backend: str, tmp_path: Path, probe_report: Callable[[str]
     assert not result["leftover_processes"]
     assert not run.leftovers
     assert run.returncode == 0, run.explain()
+
+
+@pytest.mark.anyio
+async def test_a_consumer_not_yet_started_has_not_seen_its_iterator_end(tmp_path: Path) -> None:
+    """The matrix's wait for the iterators waits for consumers that have not run yet.
+
+    A case can be over before its consumer tasks first run (trio runs the tasks of one
+    scheduler batch in either order: the case's task may call, clean up and reach the
+    wait first). The wait then found no consumer registered, took that for "all ended",
+    cancelled them unstarted and reported an iterator that never ended (``waiting 0,
+    ended True, got []``, about one matrix run in ten on trio). Here nothing yields
+    between starting the consumers and the wait, so they have not run when it begins.
+    """
+    matrix = Matrix(sniffio.current_async_library(), tmp_path)
+    ctx = Context(tmp_path, tmp_path / "saved.vmrs")
+    async with await ComputeSystem.create("faults-consumers", LINUX_VM) as system:
+        ctx.streams.append(("system", system.events()))
+    # The system is closed: its stream has ended, and ends any consumer at once.
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            matrix.start_consumers(tg, ctx)
+            await matrix.wait_iterators(ctx)
+            assert ctx.started == {"system": True}
+            assert ctx.ended == {"system": True}
+            assert ctx.seen == {"system": []}
