@@ -412,15 +412,17 @@ class HandleOwner(anyio.abc.AsyncResource):
                 await self._close_done.wait()
             return
         self._close_done = done = anyio.Event()
+        # Many closes at once begin a few per loop turn (see LoopBridge.admit); admitted
+        # before run_shielded, so that a burst of closes does not first start a task each.
+        waited = await admit_close(self._ops.bridge)
         _, cancelled = await run_shielded(functools.partial(self._close_sequence, done))
+        if waited is not None:
+            raise waited
         if cancelled is not None:
             raise cancelled
 
     async def _close_sequence(self, done: anyio.Event) -> None:
-        cancelled: BaseException | None = None
         try:
-            # (Many closes at once begin a few per loop turn; see LoopBridge.admit.)
-            cancelled = await admit_close(self._ops.bridge)
             await self._release()
             self._ops.close()
             self._hub.close()
@@ -432,8 +434,6 @@ class HandleOwner(anyio.abc.AsyncResource):
             self._hub.unregister()
         finally:
             done.set()
-        if cancelled is not None:
-            raise cancelled
 
     async def aclose(self) -> None:
         """Close the handle (what it refers to keeps running). Idempotent."""
