@@ -32,19 +32,31 @@ static size_t tree_read_line(HANDLE h, char *buf, size_t cap) {
     return n;
 }
 
-/* 1 when pid is gone or a zombie (killed; its new parent may not reap it at once). */
-static int tree_pid_gone(long pid) {
-    if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
+/* The state letter of pid in /proc/<pid>/stat (R, S, T, Z, ...); 0 if it cannot be read
+ * (no such process, or no /proc). */
+static char tree_pid_state(long pid) {
 #ifdef __linux__
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
-    if (!f) return 1;
+    if (!f) return 0;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = 0;
     const char *p = strrchr(buf, ')');
-    return p && (p[2] == 'Z' || p[2] == 'X');
+    return p && p[1] == ' ' ? p[2] : 0;
+#else
+    (void)pid;
+    return 0;
+#endif
+}
+
+/* 1 when pid is gone or a zombie (killed; its new parent may not reap it at once). */
+static int tree_pid_gone(long pid) {
+    if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
+#ifdef __linux__
+    char state = tree_pid_state(pid);
+    return state == 0 || state == 'Z' || state == 'X';
 #else
     return 0;
 #endif
@@ -72,15 +84,7 @@ static void tree_kill(long pid) {
 /* 1 when pid is a zombie (Linux; elsewhere: when kill(pid, 0) still finds it). */
 static int tree_pid_zombie(long pid) {
 #ifdef __linux__
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    return p && p[2] == 'Z';
+    return tree_pid_state(pid) == 'Z';
 #else
     return kill((pid_t)pid, 0) == 0;
 #endif
@@ -180,16 +184,9 @@ TEST(core_tree_other_systems_and_running_systems_are_spared) {
     /* pause/resume reach the background child of b as well */
     CHECK_HR(S_OK, tc_call(HcsPauseComputeSystem, b, NULL, NULL));
 #ifdef __linux__
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", bgb);
     int stopped = 0;
     for (int i = 0; i < 500 && !stopped; i++) {
-        FILE *f = fopen(path, "r");
-        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-        if (f) fclose(f);
-        buf[n] = 0;
-        const char *q = strrchr(buf, ')');
-        stopped = q && q[2] == 'T';
+        stopped = tree_pid_state(bgb) == 'T';
         if (!stopped) tc_sleep_ms(10);
     }
     CHECK(stopped);
@@ -340,20 +337,8 @@ static void tree_fds_release(tree_fds *f) {
 
 /* 1 when pid is stopped (state T). */
 static int tree_pid_stopped(long pid) {
-#ifdef __linux__
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    return p && (p[2] == 'T' || p[2] == 't');
-#else
-    (void)pid;
-    return 0;
-#endif
+    char state = tree_pid_state(pid);
+    return state == 'T' || state == 't';
 }
 
 #ifdef __linux__
