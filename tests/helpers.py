@@ -10,8 +10,13 @@ pipe ``engine`` fixture are in conftest.py.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -58,3 +63,69 @@ async def no_hcs_call(system: ComputeSystem) -> AsyncIterator[None]:
     with pytest.raises(errors.HcsError) as caught:
         await system.properties()
     assert caught.value.hresult == errors.HResult.E_FAIL, "the block made an HCS call"
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: The start of a script for a fresh interpreter that records which thread imports each
+#: module (``imported``: name -> thread id; ``loop_thread``: the main thread, where the
+#: script then runs its event loop). The script ends by printing
+#: :data:`IMPORT_WATCH_REPORT`'s JSON line.
+IMPORT_WATCH = textwrap.dedent(
+    """
+    import json, sys, threading
+    import anyio
+    import aiohcs
+
+    imported = {}
+
+    class Watch:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name not in sys.modules:
+                imported.setdefault(name, threading.get_ident())
+            return None
+
+    sys.meta_path.insert(0, Watch)
+    loop_thread = threading.get_ident()
+    """
+)
+#: The end of such a script: ``report`` (a dict the script filled) with ``on_loop`` (what
+#: the loop's thread imported) and ``all`` (every import).
+IMPORT_WATCH_REPORT = textwrap.dedent(
+    """
+    report["on_loop"] = sorted(m for m, thread in imported.items() if thread == loop_thread)
+    report["all"] = sorted(imported)
+    print(json.dumps(report))
+    """
+)
+
+
+def run_import_watch(body: str, *args: str) -> dict[str, Any]:
+    """Run IMPORT_WATCH + ``body`` + IMPORT_WATCH_REPORT in a fresh interpreter; its report.
+
+    ``body`` runs the event loop and sets ``report`` (a dict).
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    script = IMPORT_WATCH + textwrap.dedent(body) + IMPORT_WATCH_REPORT
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def heavy_modules(modules: list[str]) -> list[str]:
+    """The modules of ``modules`` that belong to pydantic or to aiohcs's schema models."""
+    return [
+        name
+        for name in modules
+        if name.split(".")[0] in ("pydantic", "pydantic_core") or name.startswith("aiohcs.schema.")
+    ]

@@ -9,18 +9,15 @@ pydantic and the schema models in a worker thread, not on the loop.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
-import textwrap
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from helpers import heavy_modules, run_import_watch
 
 from aiohcs import _bridge, testing
 from aiohcs._bridge import current_bridge
@@ -33,7 +30,6 @@ CONFIG: dict[str, Any] = {
     "Container": {},
     "ShouldTerminateOnLastHandleClosed": True,
 }
-REPO = Path(__file__).resolve().parent.parent
 
 
 async def _per_turn(counter: list[int], done: anyio.Event) -> list[int]:
@@ -228,62 +224,25 @@ def test_the_warm_up_keeps_the_switch_interval_of_concurrent_loops(
     assert _bridge._schema_ready
 
 
-CHILD = textwrap.dedent(
-    """
-    import json, sys, threading
-    import anyio
-    import aiohcs
+FIRST_CALLS = """
+config = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 
-    # Who imports what: every import of a module not loaded yet, with the importing thread.
-    imported = {}
+async def main():
+    system = await aiohcs.ComputeSystem.create("first", config)
+    await system.start()
+    assert (await system.properties()).state == "Running"
+    await system.terminate()
+    await system.wait()
+    await system.aclose()
 
-    class Watch:
-        @staticmethod
-        def find_spec(name, path=None, target=None):
-            if name not in sys.modules:
-                imported.setdefault(name, threading.get_ident())
-            return None
-
-    sys.meta_path.insert(0, Watch)
-    loop_thread = threading.get_ident()
-    config = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
-
-    async def main():
-        system = await aiohcs.ComputeSystem.create("first", config)
-        await system.start()
-        assert (await system.properties()).state == "Running"
-        await system.terminate()
-        await system.wait()
-        await system.aclose()
-
-    anyio.run(main, backend=sys.argv[1])
-    on_loop = sorted(name for name, thread in imported.items() if thread == loop_thread)
-    print(json.dumps({"on_loop": on_loop, "all": sorted(imported)}))
-    """
-)
+anyio.run(main, backend=sys.argv[1])
+report = {}
+"""
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_the_first_call_loads_pydantic_and_the_models_off_the_loop(backend: str) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, backend],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env=env,
-        timeout=120,
-    )
-    import json
-
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_import_watch(FIRST_CALLS, backend)
     assert "pydantic" in result["all"]
     assert "aiohcs.schema._base" in result["all"]
-    heavy = [
-        name
-        for name in result["on_loop"]
-        if name.split(".")[0] in ("pydantic", "pydantic_core") or name.startswith("aiohcs.schema.")
-    ]
-    assert heavy == []
+    assert heavy_modules(result["on_loop"]) == []
