@@ -17,7 +17,7 @@ import functools
 import json
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from aiohcs.errors import InvalidArgumentTypeError, InvalidDocumentError
@@ -62,14 +62,34 @@ _COMMON_TYPES = (
 )
 
 
+# The schema types whose models load_models has loaded (and built the validators of).
+_loaded: set[str] = set()
+
+
+def load_models(names: Iterable[str]) -> None:
+    """Load the models of the schema types ``names`` and build their validators, once each.
+
+    Any thread (a worker's: the imports take a while). Raises what loading raises; the
+    types loaded before that stay loaded.
+    """
+    for name in names:
+        if name not in _loaded:
+            _model(name).model_rebuild()
+            _loaded.add(name)
+
+
+def unloaded_models(names: Iterable[str]) -> tuple[str, ...]:
+    """The types of ``names`` that :func:`load_models` has not loaded yet."""
+    return tuple(name for name in names if name not in _loaded)
+
+
 def warm_up() -> None:
     """Load pydantic and the common schema models and build their validators.
 
     Any thread: the bridge runs this in a worker thread before the first call of the
     process, so that the loop never waits for these imports (~0.1-0.2 s).
     """
-    for name in _COMMON_TYPES:
-        _model(name).model_rebuild()
+    load_models(_COMMON_TYPES)
 
 
 def _model_in(annotation: Any) -> Any:

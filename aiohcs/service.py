@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio.lowlevel
 
 from aiohcs._bridge import ADMIT_CALL, current_bridge, run_sync
-from aiohcs._documents import document_text, object_text, parse_model
+from aiohcs._documents import (
+    document_text,
+    load_models,
+    object_text,
+    parse_model,
+    unloaded_models,
+)
 from aiohcs._native import lib, new_document_ptr, take_document, to_wide
 from aiohcs.errors import InvalidArgumentTypeError, error_from_hresult
 from aiohcs.operation import parse_document
@@ -28,25 +34,6 @@ _log: Final = logging.getLogger("aiohcs")
 #: The schema types each call validates or parses (loaded in a worker thread first).
 _PROPERTIES_TYPES: Final = ("Service_PropertyQuery", "ServiceProperties")
 _MODIFY_TYPES: Final = ("ModificationRequest",)
-# Schema types loaded so far by _load_models.
-_loaded: set[str] = set()
-
-
-def _load_models(names: tuple[str, ...]) -> None:
-    """Worker thread: load the models of ``names`` and build their validators.
-
-    A failure (out of descriptors, ...) is not raised here: the models then load where
-    they are first needed, and that call reports it.
-    """
-    from aiohcs import schema
-
-    for name in names:
-        try:
-            schema.get_type(name).model_rebuild()
-        except Exception:
-            _log.debug("aiohcs: loading %s ahead of use failed", name, exc_info=True)
-        else:
-            _loaded.add(name)
 
 
 async def _admit(types: tuple[str, ...] = ()) -> None:
@@ -54,12 +41,16 @@ async def _admit(types: tuple[str, ...] = ()) -> None:
 
     The first call of a process loads pydantic and the common models in a worker thread
     (see the bridge's admission); the service's own types load the same way, once, so
-    that no import stalls the event loop.
+    that no import stalls the event loop. A failure there (out of descriptors, ...) is not
+    raised: the models then load where they are first needed, and that call reports it.
     """
     await current_bridge().admit(ADMIT_CALL)
-    missing = tuple(name for name in types if name not in _loaded)
+    missing = unloaded_models(types)
     if missing:
-        await run_sync(_load_models, missing)
+        try:
+            await run_sync(load_models, missing)
+        except Exception:
+            _log.debug("aiohcs: loading %s ahead of use failed", missing, exc_info=True)
 
 
 async def _call(name: str, fn: Callable[[], tuple[int, str | None]]) -> str | None:
