@@ -1195,7 +1195,7 @@ def _check_flag(value: object, name: str) -> bool:
     return value
 
 
-async def _collect_output(
+async def collect_output(
     proc: Process,
     readers: Mapping[str, Callable[[bytes], object]],
     feed: Callable[[], Awaitable[None]] | None = None,
@@ -1207,6 +1207,7 @@ async def _collect_output(
     reading stops with what was read so far (``wait()`` warns PipesNotClosed). ``feed``
     (writing stdin) stops at the exit: the process reads no more. An error of a reader,
     of a sink or of ``feed`` is raised as it is (never wrapped in an exception group).
+    (Shared by :func:`run_process`, :func:`stream_process` and the CLI's ``exec``.)
     """
     streams = {"stdout": proc.stdout, "stderr": proc.stderr}
     failures: list[Exception] = []
@@ -1272,7 +1273,7 @@ async def _run(
                     await sending.send(payload)
                 await sending.aclose()
 
-        code = await _collect_output(
+        code = await collect_output(
             proc, {name: parts.append for name, parts in chunks.items()}, feed
         )
     out = b"".join(chunks["stdout"]) if proc.stdout is not None else None
@@ -1296,6 +1297,6 @@ async def _stream(
         )
     proc = await system.open_process(command, stdin=None, **options)
     async with proc:
-        return await _collect_output(
+        return await collect_output(
             proc, {name: functools.partial(write, name) for name in ("stdout", "stderr")}
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import stat
@@ -14,7 +15,7 @@ import anyio
 import anyio.to_thread
 
 from aiohcs.cli._runtime import Context
-from aiohcs.process import DEVNULL, DRAIN_TIMEOUT, PIPE, Process
+from aiohcs.process import DEVNULL, DRAIN_TIMEOUT, PIPE, Process, collect_output
 from aiohcs.system import ComputeSystem
 
 _CHUNK = 65536
@@ -104,12 +105,9 @@ async def _feed_stdin(proc: Process, fd: int) -> None:
             await proc.stdin.aclose()
 
 
-async def _pump(stream: Any, sink: ByteSink) -> None:
-    with contextlib.suppress(anyio.EndOfStream, anyio.ClosedResourceError):
-        while True:
-            data = await stream.receive()
-            sink.write(data)
-            sink.flush()
+def _show(sink: ByteSink, data: bytes) -> None:
+    sink.write(data)
+    sink.flush()
 
 
 async def _follow_resize(proc: Process, fd: int) -> None:
@@ -172,26 +170,22 @@ async def run_exec(
         try:
             with _raw_terminal(terminal_fd, tty and interactive):
                 async with anyio.create_task_group() as side:
-                    if interactive and proc.stdin is not None:
-                        side.start_soon(_feed_stdin, proc, stdin_fd)
                     if tty and interactive:
                         side.start_soon(_follow_resize, proc, stdin_fd)
-                    async with anyio.create_task_group() as pumps:
-                        if proc.stdout is not None:
-                            pumps.start_soon(_pump, proc.stdout, stdout)
-                        if proc.stderr is not None:
-                            pumps.start_soon(_pump, proc.stderr, stderr)
-                        # wait() returns once the output is complete (the pumps then end
-                        # at its end of stream), or after the drain timeout if a
-                        # background child holds the pipes: then stop pumping.
-                        code = await proc.wait()
-                        if proc.pipes_not_closed:
-                            pumps.cancel_scope.cancel()
-                            ctx.out.note(
-                                f"process {proc.pid} exited but its "
-                                f"{' and '.join(proc.pipes_not_closed)} stayed open (a "
-                                "background child?); output after that is not shown"
-                            )
+                    feed = None
+                    if interactive and proc.stdin is not None:
+                        feed = functools.partial(_feed_stdin, proc, stdin_fd)
+                    # The output until the exit is complete, or until the drain timeout
+                    # if a background child holds the pipes (the library's drain rule).
+                    sinks = {"stdout": stdout, "stderr": stderr}
+                    readers = {name: functools.partial(_show, sink) for name, sink in sinks.items()}
+                    code = await collect_output(proc, readers, feed)
+                    if proc.pipes_not_closed:
+                        ctx.out.note(
+                            f"process {proc.pid} exited but its "
+                            f"{' and '.join(proc.pipes_not_closed)} stayed open (a "
+                            "background child?); output after that is not shown"
+                        )
                     side.cancel_scope.cancel()
         except BaseException:
             # Our side failed (e.g. the reader of our stdout went away): nobody will read
