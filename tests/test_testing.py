@@ -17,7 +17,7 @@ import pytest
 
 import aiohcs
 from aiohcs import _native, testing
-from aiohcs.events import EventType, ServiceDisconnected, SystemRdpEnhancedModeStateChanged
+from aiohcs.events import EventType, ServiceDisconnectedEvent, SystemRdpEnhancedModeStateChanged
 from aiohcs.service import service_properties
 from aiohcs.system import ComputeSystem
 
@@ -263,7 +263,7 @@ async def test_disconnect_service_ends_waits_and_fails_later_calls() -> None:
         testing.disconnect_service()
         with anyio.fail_after(5):
             event = await events.__anext__()
-        assert isinstance(event, ServiceDisconnected)
+        assert isinstance(event, ServiceDisconnectedEvent)
         with pytest.raises(aiohcs.ServiceDisconnected):
             await system.start()
         await events.aclose()
