@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from helpers import state_of
 
 import aiohcs
 from aiohcs import _native, testing
@@ -25,10 +26,6 @@ CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 START = "HcsStartComputeSystem"
 PROPERTIES = "HcsGetComputeSystemProperties"
 CONNECTION_TIMEOUT = aiohcs.HResult.HCS_E_CONNECTION_TIMEOUT
-
-
-async def state_of(system: ComputeSystem) -> str:
-    return str((await system.properties()).state)
 
 
 async def finish(system: ComputeSystem) -> None:
