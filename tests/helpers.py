@@ -2,7 +2,8 @@
 
 The VM, Linux VM and container configurations; waiting for hcsim to settle; terminating
 and closing a system whatever its state; the number of open descriptors; a check that a
-block makes no HCS call; the fresh-interpreter import watch. Tests drive hcsim through
+block makes no HCS call; the environment of a child interpreter that imports this
+aiohcs (:func:`child_env`, :func:`run_python`) and the fresh-interpreter import watch. Tests drive hcsim through
 the public :mod:`aiohcs.testing` API (``testing.fail_next``, ``testing.delay``,
 ``testing.counts``, ...); :func:`counts`, :func:`fail_next`, :func:`set_delay` and
 :func:`check_hr` keep the older call shapes for the modules that still use them.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import pytest
 
+import aiohcs
 from aiohcs import errors, testing
 
 if TYPE_CHECKING:
@@ -144,6 +146,27 @@ async def no_hcs_call(system: ComputeSystem) -> AsyncIterator[None]:
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child that imports the same aiohcs as this test run."""
+    root = str(Path(aiohcs.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(aiohcs.__file__).resolve().anchor,
+    )
+
 
 #: The start of a script for a fresh interpreter that records which thread imports each
 #: module (``imported``: name -> thread id; ``loop_thread``: the main thread, where the
