@@ -2,11 +2,13 @@
 
 The VM, Linux VM and container configurations; waiting for hcsim to settle; terminating
 and closing a system whatever its state; the number of open descriptors; a check that a
-block makes no HCS call; the environment of a child interpreter that imports this
-aiohcs (:func:`child_env`, :func:`run_python`) and the fresh-interpreter import watch. Tests drive hcsim through
-the public :mod:`aiohcs.testing` API (``testing.fail_next``, ``testing.delay``,
-``testing.counts``, ...); :func:`counts`, :func:`fail_next`, :func:`set_delay` and
-:func:`check_hr` keep the older call shapes for the modules that still use them.
+block makes no HCS call; the environment of a child interpreter that imports this aiohcs
+(:func:`child_env`, :func:`run_python`); the fresh-interpreter import watch.
+
+Tests drive hcsim through the public :mod:`aiohcs.testing` API (``testing.fail_next``,
+``testing.delay``, ``testing.counts``, ...); :func:`counts`, :func:`fail_next`,
+:func:`set_delay` and :func:`check_hr` keep the older call shapes for the modules that
+still use them.
 
 The ``vm``, ``linux`` and ``windows`` fixtures (systems of these configurations) and the
 pipe ``engine`` fixture are in conftest.py.
