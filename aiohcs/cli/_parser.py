@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, TypeAlias
 
 __all__ = ["build_parser", "parse_command"]
+
+_Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _EMULATOR_NOTE = (
     "Off Windows, aiohcs runs on hcsim, an emulator inside this process: each invocation "
@@ -85,7 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _common()
+    _add_inventory(sub, common)
+    _add_lifecycle(sub, common)
+    _add_exec(sub)
+    _add_events(sub)
+    _add_tools(sub, common)
+    return parser
 
+
+def _add_inventory(sub: _Subcommands, common: argparse.ArgumentParser) -> None:
+    """``list`` and ``inspect``."""
     p = sub.add_parser(
         "list",
         parents=[common],
@@ -117,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="add a property type: Memory, Statistics, ProcessList, ... (repeatable)",
     )
 
+
+def _add_lifecycle(sub: _Subcommands, common: argparse.ArgumentParser) -> None:
+    """``create``, the state changes, ``save``, ``restore`` and ``wait``."""
     p = sub.add_parser(
         "create",
         parents=[common],
@@ -182,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", metavar="ID", nargs="?")
     p.add_argument("--timeout", type=_seconds, default=None, metavar="S", help="give up after S")
 
+
+def _add_exec(sub: _Subcommands) -> None:
+    """``exec``: run a process in a system."""
     p = sub.add_parser(
         "exec",
         parents=[_common("(accepted for symmetry; exec prints the process's output)")],
@@ -208,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("cmd", nargs="*", metavar="CMD", help="the command; put it after --")
 
+
+def _add_events(sub: _Subcommands) -> None:
+    """``events``: print the events of one or every system."""
     p = sub.add_parser(
         "events",
         parents=[_common("print JSON lines, one per event")],
@@ -231,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll for new systems every S seconds (default: 0.5)",
     )
 
+
+def _add_tools(sub: _Subcommands, common: argparse.ArgumentParser) -> None:
+    """``service``, ``sim``, ``script``, ``sleep`` and ``demo``."""
     p = sub.add_parser(
         "service",
         parents=[common],
@@ -293,7 +316,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the saved state files to DIR and keep them (default: a temporary "
         "directory, removed when the demo ends)",
     )
-    return parser
 
 
 def parse_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
