@@ -85,8 +85,10 @@ def test_import_graph_passes_a_package_without_cycles(tmp_path: Path) -> None:
         tmp_path,
         {
             "low.py": "import os\n",
-            "high.py": "from pkg.low import thing\nfrom pkg import _ext\n",
-            "_ext.abi3.so": "",  # a compiled module: not part of the graph
+            # Compiled modules are not part of the graph: one that is built (ext) and a
+            # private one of a tree not built yet (_unbuilt).
+            "high.py": "from pkg.low import thing\nfrom pkg import ext, _unbuilt\n",
+            "ext.abi3.so": "",
         },
     )
     (package / "__init__.py").write_text("def __getattr__(name):\n    raise AttributeError\n")
@@ -94,6 +96,19 @@ def test_import_graph_passes_a_package_without_cycles(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
     assert "pkg.high -> pkg.low\n" in done.stdout
     assert ": 0 cycle(s)" in done.stdout
+
+
+def test_import_graph_follows_lazy_attributes_of_a_package(tmp_path: Path) -> None:
+    package = _package(
+        tmp_path,
+        {
+            "__init__.py": "def __getattr__(name):\n    from pkg import user\n",
+            "user.py": "from pkg import Model\n",
+        },
+    )
+    done = _run("import_graph.py", str(package), "--quiet")
+    assert done.returncode == 1
+    assert "  pkg -[function]-> pkg.user -> pkg" in done.stdout.splitlines()
 
 
 # ---------------------------------------------------------------- check_sizes.py

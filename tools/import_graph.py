@@ -142,9 +142,16 @@ def _is_extension(package_file: Path, name: str) -> bool:
 
 
 def _provides(file: Path, names: set[str], name: str) -> bool:
-    """True if ``from <the module in file> import name`` depends on that module's code."""
+    """True if ``from <the module in file> import name`` depends on that module's code.
+
+    For a package, a name its ``__init__.py`` does not bind is served by its module
+    ``__getattr__`` (lazy attributes) unless it is a compiled module: one whose file is
+    there (``_hcs.abi3.so``), or, in a tree not built yet, any private (``_name``) one.
+    """
     if file.name != "__init__.py" or name in names or name == "*":
         return True
+    if name.startswith("_"):
+        return False
     return "__getattr__" in names and not _is_extension(file, name)
 
 
