@@ -37,7 +37,6 @@ __all__ = [
     "EventStream",
     "EventType",
     "ProcessExited",
-    "ServiceDisconnected",
     "ServiceDisconnectedEvent",
     "SystemCrashInitiated",
     "SystemCrashReport",
@@ -267,11 +266,6 @@ class ServiceDisconnectedEvent(Event):
 
     TYPE: ClassVar[int | None] = EventType.SERVICE_DISCONNECT
     TERMINAL: ClassVar[bool] = True
-
-
-#: The former name of :class:`ServiceDisconnectedEvent`, kept for compatibility (only in
-#: this module: ``aiohcs.ServiceDisconnected`` is the exception).
-ServiceDisconnected = ServiceDisconnectedEvent
 
 
 @dataclass(frozen=True, repr=False)

@@ -6,6 +6,8 @@
   nothing behind — no operation, handle, process, pipe handle or unfreed document, and no
   compute system unless the test is marked ``hcsim_leaves_systems``. Asynchronous clean-up
   gets the plugin's settle time; a test whose body failed is not reported again for leaks.
+* ``vm``: a created (not started) VM ``"vm1"`` (``helpers.VM``), terminated and closed
+  afterwards.
 * ``linux``: a started Linux VM (``helpers.LINUX``), terminated and closed afterwards;
   ``windows`` the same for a Windows container (``helpers.WINDOWS``).
 * ``engine``: each pipe engine in turn.
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from helpers import LINUX, WINDOWS
+from helpers import LINUX, VM, WINDOWS, terminate_and_close
 
 from aiohcs import errors, testing
 from aiohcs._pipes import ENGINES
@@ -61,6 +63,18 @@ async def _started(system_id: str, config: dict[str, object]) -> AsyncIterator[C
                 with contextlib.suppress(errors.HcsError):
                     await system.terminate()
             await system.aclose()
+
+
+@pytest.fixture
+async def vm() -> AsyncIterator[ComputeSystem]:
+    """A created VM ``"vm1"``; afterwards terminated (unless it exited) and closed."""
+    from aiohcs.system import ComputeSystem  # (not at import: the binding may be missing)
+
+    system = await ComputeSystem.create("vm1", VM)
+    try:
+        yield system
+    finally:
+        await terminate_and_close(system)
 
 
 @pytest.fixture

@@ -1,15 +1,23 @@
-"""What several test modules share: configurations, a descriptor count, a no-call check.
+"""What several test modules share: configurations, hcsim helpers, clean-up, checks.
 
-The Linux VM and Windows container configurations, the number of open descriptors, and a
-check that a block makes no HCS call.
+The VM, Linux VM and container configurations; waiting for hcsim to settle; terminating
+and closing a system whatever its state; the number of open descriptors; a check that a
+block makes no HCS call; the environment of a child interpreter that imports this aiohcs
+(:func:`child_env`, :func:`run_python`); the fresh-interpreter import watch.
 
-The ``linux`` and ``windows`` fixtures (started systems of these configurations) and the
+Tests drive hcsim through the public :mod:`aiohcs.testing` API (``testing.fail_next``,
+``testing.delay``, ``testing.counts``, ...); :func:`counts`, :func:`fail_next`,
+:func:`set_delay` and :func:`check_hr` keep the older call shapes for the modules that
+still use them.
+
+The ``vm``, ``linux`` and ``windows`` fixtures (systems of these configurations) and the
 pipe ``engine`` fixture are in conftest.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,10 +25,12 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+import anyio
 import pytest
 
+import aiohcs
 from aiohcs import errors, testing
 
 if TYPE_CHECKING:
@@ -42,6 +52,78 @@ WINDOWS: dict[str, Any] = {
     "Owner": "aiohcs-tests",
     "Container": {"Storage": {"Layers": []}},
 }
+#: A container (on hcsim every container is a Windows one): the same configuration.
+CONTAINER: Final = WINDOWS
+#: A UEFI VM (the ``vm`` fixture of conftest.py is one).
+VM: dict[str, Any] = {
+    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "Owner": "aiohcs-tests",
+    "VirtualMachine": {
+        "Chipset": {"Uefi": {}},
+        "ComputeTopology": {"Memory": {"SizeInMB": 1024}, "Processor": {"Count": 2}},
+        "Devices": {},
+    },
+}
+
+
+async def state_of(system: ComputeSystem) -> str:
+    """The system's state as HCS reports it ("Created", "Running", ...)."""
+    return str((await system.properties()).state)
+
+
+async def settle() -> None:
+    """Wait until hcsim has no operation left (late completions drained)."""
+    with anyio.fail_after(10):
+        while (now := testing.counts()).pending_operations or now.operations:
+            await anyio.sleep(0.005)
+
+
+async def terminate_and_close(system: ComputeSystem) -> None:
+    """Stop (if still alive) and close a system, whatever state it is in."""
+    if not system.closed:
+        if system.exit_event is None:
+            with contextlib.suppress(errors.HcsError):
+                await system.terminate()
+        await system.aclose()
+
+
+async def destroy(system_id: str, namespace: str | None = None) -> None:
+    """Terminate system ``system_id`` through a fresh handle (if it still exists)."""
+    from aiohcs.system import ComputeSystem  # (not at import: the binding may be missing)
+
+    try:
+        system = await ComputeSystem.open(system_id, namespace=namespace)
+    except errors.SystemNotFound:
+        return
+    await terminate_and_close(system)
+
+
+# ---------------------------------------------------------------- older call shapes
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def counts() -> dict[str, int]:
+    """:func:`aiohcs.testing.counts` keyed by hcsim's C names (``"PendingOperations"``)."""
+    now = testing.counts()
+    return {_camel(f.name): getattr(now, f.name) for f in dataclasses.fields(now)}
+
+
+def fail_next(function: str, hr: int, mode: int, count: int = 1) -> None:
+    """:func:`aiohcs.testing.fail_next`; ``mode`` 1 is ``asynchronous=True``, 0 is False."""
+    testing.fail_next(function, hr, count=count, asynchronous=bool(mode))
+
+
+def set_delay(function: str, completion_ms: int, sync_ms: int = 0) -> None:
+    """:func:`aiohcs.testing.delay` (stays until changed or reset)."""
+    testing.delay(function, completion_ms=completion_ms, sync_ms=sync_ms)
+
+
+def check_hr(hr: int) -> None:
+    """Assert that a raw hcsim control call (``lib.Hcsim...``) succeeded."""
+    assert hr == 0, f"hcsim control call failed: 0x{hr & 0xFFFFFFFF:08X}"
 
 
 def open_fds() -> int:
@@ -66,6 +148,27 @@ async def no_hcs_call(system: ComputeSystem) -> AsyncIterator[None]:
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child that imports the same aiohcs as this test run."""
+    root = str(Path(aiohcs.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=Path(aiohcs.__file__).resolve().anchor,
+    )
+
 
 #: The start of a script for a fresh interpreter that records which thread imports each
 #: module (``imported``: name -> thread id; ``loop_thread``: the main thread, where the

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from test_system import CONTAINER, counts, set_delay, settle
+from helpers import CONTAINER, counts, set_delay, settle
 
 from aiohcs._bridge import Item, close_process_handles
 from aiohcs._native import ffi, lib, to_wide

@@ -12,18 +12,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-
-import aiohcs
+from helpers import child_env
 
 CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 TIMEOUT = 60
-
-
-def _env() -> dict[str, str]:
-    """The environment of a child that imports the same aiohcs as this test run."""
-    root = str(Path(aiohcs.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
 def cli(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -32,7 +24,7 @@ def cli(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
         input=stdin,
         capture_output=True,
         text=True,
-        env=_env(),
+        env=child_env(),
         timeout=TIMEOUT,
         check=False,
     )
@@ -112,7 +104,7 @@ def _start(argv: list[str], ready_text: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=child_env(),
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + TIMEOUT
@@ -199,7 +191,7 @@ def test_exec_interactive_console_follows_the_terminal(config: Path) -> None:
         stdout=slave,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        env=_env(),
+        env=child_env(),
     )
     os.close(slave)
     seen = b""
@@ -262,7 +254,7 @@ def test_a_reader_that_goes_away_ends_exec_quietly(config: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=child_env(),
     )
     assert proc.stdin is not None
     assert proc.stdout is not None

@@ -28,7 +28,6 @@ import contextlib
 import importlib
 import importlib.util
 import io
-import os
 import re
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from typing import Any, Literal
 
 import anyio
 import pytest
+from helpers import child_env
 
 import aiohcs
 from aiohcs.process import Process
@@ -598,13 +598,6 @@ def test_synchronous_block_runs(key: str, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- whole programs
 
 
-def _env() -> dict[str, str]:
-    """The environment of a child that imports the same aiohcs as this test run."""
-    root = str(Path(aiohcs.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-
-
 LEAVES_A_SYSTEM = """
 import anyio
 
@@ -630,7 +623,7 @@ def test_testing_guide_module_and_conftest_work_under_pytest(tmp_path: Path) -> 
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env=_env(),
+        env=child_env(),
         timeout=TIMEOUT,
         check=False,
     )
@@ -647,7 +640,7 @@ def _run_program(key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env=_env(),
+        env=child_env(),
         timeout=TIMEOUT,
         check=False,
     )
@@ -672,7 +665,7 @@ def test_readme_program_runs_as_written(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env=_env(),
+        env=child_env(),
         timeout=TIMEOUT,
         check=False,
     )

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import run_python
 from hypothesis import given
 from hypothesis import strategies as st
 
-import aiohcs
 from aiohcs import errors
 from aiohcs.errors import (
     AccessDenied,
@@ -33,19 +29,6 @@ from aiohcs.errors import (
     hresult_name,
     hresult_u32,
 )
-
-
-def run_python(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=Path(aiohcs.__file__).resolve().anchor,
-    )
 
 
 def signed(value: int) -> int:

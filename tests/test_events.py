@@ -7,9 +7,8 @@ from typing import Any
 
 import anyio
 import pytest
-from test_system import raise_event, vm
 
-from aiohcs import schema
+from aiohcs import schema, testing
 from aiohcs.events import (
     Event,
     EventStream,
@@ -26,8 +25,6 @@ from aiohcs.events import (
     decode_event,
 )
 from aiohcs.system import ComputeSystem
-
-__all__ = ["vm"]  # the fixture shared with test_system.py
 
 
 @pytest.mark.parametrize(
@@ -175,7 +172,7 @@ async def test_two_tasks_on_one_stream_share_its_events_and_both_end(vm: Compute
             tg.start_soon(consume, "b")
             await anyio.sleep(0.05)  # both waiting in __anext__
             for n in range(1, 7):
-                raise_event("vm1", 6, f'{{"n": {n}}}')
+                testing.raise_system_event("vm1", 6, f'{{"n": {n}}}')
             await anyio.sleep(0.1)
             await vm.terminate()
     every = got["a"] + got["b"]

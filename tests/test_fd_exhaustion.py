@@ -19,8 +19,7 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from helpers import LINUX, open_fds
-from test_system import counts, fail_next
+from helpers import LINUX, counts, fail_next, open_fds
 
 from aiohcs import errors
 from aiohcs._pipes import ENGINES

@@ -186,8 +186,8 @@ def test_service_disconnected_names_cannot_be_confused() -> None:
     assert not isinstance(event, aiohcs.ServiceDisconnected)
     assert type(event).__name__ == "ServiceDisconnectedEvent"
     assert repr(event) == "ServiceDisconnectedEvent(type=0x2000000)"
-    # The former name of the event class stays in aiohcs.events (compatibility).
-    assert events.ServiceDisconnected is aiohcs.ServiceDisconnectedEvent
+    # The former alias of the event class is gone: the name means the exception only.
+    assert not hasattr(events, "ServiceDisconnected")
     # No lazily loaded name shadows an eagerly exported one (the exceptions).
     assert not set(aiohcs._LAZY) & set(aiohcs.__all__)
     assert "ServiceDisconnected" not in aiohcs._LAZY

@@ -14,12 +14,12 @@ import time
 
 import anyio
 import pytest
+from helpers import open_fds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiohcs._pipes import (
     ENGINE_ENV,
-    ENGINES,
     PipeReceiveStream,
     PipeSendStream,
     RawPipe,
@@ -42,19 +42,9 @@ HYPOTHESIS = settings(
 )
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def pipe_pair(engine: str) -> tuple[PipeSendStream, PipeReceiveStream]:
     r, w = os.pipe()
     return send_stream(RawPipe.from_fd(w), engine), receive_stream(RawPipe.from_fd(r), engine)
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
 
 
 async def test_round_trip_and_eof(engine: str) -> None:

@@ -22,10 +22,9 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import LINUX, no_hcs_call, open_fds
+from helpers import LINUX, counts, no_hcs_call, open_fds, set_delay, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_system import counts, set_delay, settle
 
 from aiohcs import errors, process, schema
 from aiohcs._cmdline import join_windows

@@ -12,7 +12,7 @@ import signal
 
 import anyio
 import pytest
-from test_system import counts, fail_next, set_delay
+from helpers import counts, fail_next, set_delay
 
 from aiohcs import errors
 from aiohcs.errors import HResult

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from test_system import counts
+from helpers import counts
 
 from aiohcs import errors
 from aiohcs.system import ComputeSystem

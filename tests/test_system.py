@@ -6,15 +6,14 @@ import contextlib
 import gc
 import json
 import warnings
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from helpers import CONTAINER, VM, destroy, settle, state_of, terminate_and_close
 
-from aiohcs import errors, schema
-from aiohcs._native import ffi, lib, to_wide
+from aiohcs import errors, schema, testing
 from aiohcs.events import (
     ServiceDisconnectedEvent,
     SystemCrashInitiated,
@@ -31,92 +30,12 @@ from aiohcs.system import ComputeSystem, enumerate_systems
 pytestmark = pytest.mark.anyio
 
 SCHEMA = {"Major": 2, "Minor": 1}
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": SCHEMA,
-    "Owner": "aiohcs-tests",
-    "Container": {"Storage": {"Layers": []}},
-}
-VM: dict[str, Any] = {
-    "SchemaVersion": SCHEMA,
-    "Owner": "aiohcs-tests",
-    "VirtualMachine": {
-        "Chipset": {"Uefi": {}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 1024}, "Processor": {"Count": 2}},
-        "Devices": {},
-    },
-}
 
 
 def vm_config(**extra: Any) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(json.dumps(VM))
     config.update(extra)
     return config
-
-
-def hr_u32(value: int) -> int:
-    return value & 0xFFFFFFFF
-
-
-def check_hr(hr: int) -> None:
-    assert hr == 0, f"hcsim control call failed: 0x{hr_u32(hr):08X}"
-
-
-def fail_next(function: str, hr: int, mode: int, count: int = 1) -> None:
-    signed = hr - 0x100000000 if hr & 0x80000000 else hr
-    check_hr(lib.HcsimFailNext(function.encode(), count, signed, mode))
-
-
-def set_delay(function: str, completion_ms: int, sync_ms: int = 0) -> None:
-    check_hr(lib.HcsimSetDelay(function.encode(), completion_ms, sync_ms))
-
-
-def raise_event(system_id: str, event_type: int, data: str | None) -> None:
-    check_hr(lib.HcsimRaiseSystemEvent(ffi.NULL, to_wide(system_id), event_type, to_wide(data)))
-
-
-def counts() -> dict[str, int]:
-    c = ffi.new("HCSIM_COUNTS *")
-    lib.HcsimGetCounts(c)
-    return {name: int(getattr(c, name)) for name, _ in ffi.typeof("HCSIM_COUNTS").fields}
-
-
-async def state_of(system: ComputeSystem) -> str:
-    props = await system.properties()
-    return str(props.state)
-
-
-async def settle() -> None:
-    """Wait until hcsim has no pending operation left (late completions drained)."""
-    with anyio.fail_after(10):
-        while counts()["PendingOperations"] or counts()["Operations"]:
-            await anyio.sleep(0.005)
-
-
-async def terminate_and_close(system: ComputeSystem) -> None:
-    """Stop (if still alive) and close a system, whatever state it is in."""
-    if not system.closed:
-        if system.exit_event is None:
-            with contextlib.suppress(errors.HcsError):
-                await system.terminate()
-        await system.aclose()
-
-
-async def destroy(system_id: str, namespace: str | None = None) -> None:
-    """Terminate system ``system_id`` through a fresh handle (if it still exists)."""
-    try:
-        system = await ComputeSystem.open(system_id, namespace=namespace)
-    except errors.SystemNotFound:
-        return
-    await terminate_and_close(system)
-
-
-@pytest.fixture
-async def vm() -> AsyncIterator[ComputeSystem]:
-    system = await ComputeSystem.create("vm1", VM)
-    try:
-        yield system
-    finally:
-        await terminate_and_close(system)
 
 
 # ---------------------------------------------------------------- create / open / close
@@ -134,7 +53,7 @@ async def test_create_reports_created_and_closes() -> None:
         await system.terminate()
         await system.wait()
     assert system.closed
-    assert counts()["SystemHandles"] == 0
+    assert testing.counts().system_handles == 0
 
 
 async def test_config_as_json_text_and_model() -> None:
@@ -196,28 +115,28 @@ async def test_close_is_idempotent_and_fails_new_calls_fast(vm: ComputeSystem) -
 
 async def test_concurrent_closes_all_return_after_the_handle_is_closed() -> None:
     """A second aclose() waits for the first one's close (shared with processes)."""
-    set_delay("HcsCloseComputeSystem", 0, 100)  # the close itself takes a while
+    testing.delay("HcsCloseComputeSystem", sync_ms=100)  # the close itself takes a while
     system = await ComputeSystem.create("twice", CONTAINER)
-    handles = counts()["SystemHandles"]
+    handles = testing.counts().system_handles
     closed_at: list[int] = []
 
     async def close() -> None:
         await system.aclose()
-        closed_at.append(counts()["SystemHandles"])
+        closed_at.append(testing.counts().system_handles)
 
     try:
         async with anyio.create_task_group() as tg:
             for _ in range(3):
                 tg.start_soon(close)
     finally:
-        set_delay("HcsCloseComputeSystem", 0, 0)
+        testing.delay("HcsCloseComputeSystem", sync_ms=0)
     assert closed_at == [handles - 1] * 3
     assert system.closed
     await destroy("twice")
 
 
 async def test_close_while_operations_and_iterators_are_in_flight(vm: ComputeSystem) -> None:
-    set_delay("HcsStartComputeSystem", 300)
+    testing.delay("HcsStartComputeSystem", completion_ms=300)
     results: dict[str, Any] = {}
 
     async def start() -> None:
@@ -267,12 +186,12 @@ async def test_should_terminate_on_last_handle_closed() -> None:
 
 async def test_unclosed_system_warns_and_closes_its_handle() -> None:
     holder = [await ComputeSystem.create("leak", CONTAINER)]
-    assert counts()["SystemHandles"] == 1
+    assert testing.counts().system_handles == 1
     with pytest.warns(ResourceWarning, match="never closed"):
         holder.clear()  # the last reference: the finalizer runs now
     gc.collect()
     with anyio.fail_after(5):  # the finalizer hands the close to a worker thread
-        while counts()["SystemHandles"]:
+        while testing.counts().system_handles:
             await anyio.sleep(0.005)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
@@ -535,24 +454,21 @@ async def test_namespaces() -> None:
 
 
 async def test_create_without_the_namespace_export_registers_after_create() -> None:
-    check_hr(lib.HcsimSetExportHidden(b"HcsCreateComputeSystemInNamespace", 1))
-    try:
+    with testing.hide_export("HcsCreateComputeSystemInNamespace"):
         with pytest.raises(errors.UnsupportedOnThisHost):
             await ComputeSystem.create("x", CONTAINER, namespace="n")
         async with await ComputeSystem.create("fallback", CONTAINER) as system:
             stream = system.events()
             await system.start()
-            raise_event("fallback", 6, None)
+            testing.raise_system_event("fallback", 6, None)
             await system.terminate()
             with anyio.fail_after(5):
                 got = [type(e) async for e in stream]
             assert got == [SystemGuestConnectionClosed, SystemExited]
-    finally:
-        check_hr(lib.HcsimSetExportHidden(b"HcsCreateComputeSystemInNamespace", 0))
 
 
 async def test_create_falls_back_when_the_host_refuses_a_null_namespace() -> None:
-    fail_next("HcsCreateComputeSystemInNamespace", 0x80070057, 0)  # E_INVALIDARG, sync
+    testing.fail_next("HcsCreateComputeSystemInNamespace", errors.HResult.E_INVALIDARG)  # sync
     async with await ComputeSystem.create("nullns", CONTAINER) as system:
         stream = system.events()
         await system.start()
@@ -560,14 +476,14 @@ async def test_create_falls_back_when_the_host_refuses_a_null_namespace() -> Non
         with anyio.fail_after(5):
             assert isinstance([e async for e in stream][-1], SystemExited)
     # A named namespace is never retried without it.
-    fail_next("HcsCreateComputeSystemInNamespace", 0x80070057, 0)
+    testing.fail_next("HcsCreateComputeSystemInNamespace", errors.HResult.E_INVALIDARG)
     with pytest.raises(errors.HcsError):
         await ComputeSystem.create("nullns", CONTAINER, namespace="n")
 
 
 async def test_close_waits_for_calls_running_in_worker_threads() -> None:
     """Starting calls run in threads on a slow host; close must not race them."""
-    set_delay("*", 0, 2)
+    testing.delay("*", sync_ms=2)
     system = await ComputeSystem.create("busy", VM)
     outcome: list[BaseException | None] = []
 
@@ -590,7 +506,7 @@ async def test_close_waits_for_calls_running_in_worker_threads() -> None:
         await system.aclose()
         assert system._ops.busy == 0
     assert len(outcome) == 1
-    set_delay("*", 0, 0)
+    testing.delay("*", sync_ms=0)
     await settle()
     await destroy("busy")
 
@@ -623,8 +539,8 @@ async def test_emulated_guest_crash_and_guest_shutdown() -> None:
         await a.start()
         await b.start()
         sa, sb = a.events(), b.events()
-        check_hr(lib.HcsimCrashSystem(ffi.NULL, to_wide("g1")))
-        check_hr(lib.HcsimGuestShutdown(ffi.NULL, to_wide("g2")))
+        testing.crash_system("g1")
+        testing.guest_shutdown("g2")
         with anyio.fail_after(5):
             ea = [e async for e in sa]
             eb = [e async for e in sb]
@@ -643,7 +559,7 @@ async def test_every_event_kind_is_typed(vm: ComputeSystem) -> None:
     stream = vm.events()
     payload = '{"Custom": [1, 2]}'
     for event_type in (4, 5, 6, 0x4000_0001, 0x8000_0002):
-        raise_event("vm1", event_type, payload)
+        testing.raise_system_event("vm1", event_type, payload)
     await vm.terminate()
     with anyio.fail_after(5):
         events = [e async for e in stream]
@@ -665,10 +581,10 @@ async def test_several_iterators_each_get_every_event_from_their_subscription(
 ) -> None:
     await vm.start()
     first = vm.events()
-    raise_event("vm1", 6, '{"n": 1}')
+    testing.raise_system_event("vm1", 6, '{"n": 1}')
     await anyio.sleep(0.05)
     second = vm.events()
-    raise_event("vm1", 6, '{"n": 2}')
+    testing.raise_system_event("vm1", 6, '{"n": 2}')
     await vm.terminate()
     with anyio.fail_after(5):
         a = [e async for e in first]
@@ -701,7 +617,7 @@ async def test_wait_without_iterator(vm: ComputeSystem) -> None:
 async def test_service_disconnect(vm: ComputeSystem) -> None:
     await vm.start()
     stream = vm.events()
-    set_delay("HcsPauseComputeSystem", 2000)
+    testing.delay("HcsPauseComputeSystem", completion_ms=2000)
     async with anyio.create_task_group() as tg:
         outcome: dict[str, BaseException] = {}
 
@@ -713,7 +629,7 @@ async def test_service_disconnect(vm: ComputeSystem) -> None:
 
         tg.start_soon(pause)
         await anyio.sleep(0.05)
-        check_hr(lib.HcsimDisconnectService())
+        testing.disconnect_service()
     with anyio.fail_after(5):
         events = [e async for e in stream]
     assert isinstance(events[-1], ServiceDisconnectedEvent)
@@ -730,7 +646,7 @@ async def test_events_survive_a_busy_loop(vm: ComputeSystem) -> None:
     import time
 
     for i in range(200):
-        raise_event("vm1", 6, f'{{"i": {i}}}')
+        testing.raise_system_event("vm1", 6, f'{{"i": {i}}}')
     time.sleep(0.2)  # the loop is blocked: HCS threads still never wait for Python
     await vm.terminate()
     with anyio.fail_after(5):
@@ -762,7 +678,7 @@ async def test_many_systems_at_once() -> None:
     async with anyio.create_task_group() as tg:
         for system in systems:
             tg.start_soon(system.aclose)
-    assert counts()["SystemHandles"] == 0
+    assert testing.counts().system_handles == 0
 
 
 async def test_loop_keeps_responding_with_slow_synchronous_calls() -> None:
@@ -772,7 +688,7 @@ async def test_loop_keeps_responding_with_slow_synchronous_calls() -> None:
     is seen to be slow, so 100 systems going through their life cycle at once (some 800
     HCS calls, 0.8 s of synchronous latency in all) never stall the loop for long.
     """
-    set_delay("*", 0, 1)
+    testing.delay("*", sync_ms=1)
     lags: list[float] = []
     done = anyio.Event()
 

@@ -9,9 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from test_system import (
+from helpers import (
     CONTAINER,
     VM,
     check_hr,
@@ -23,6 +21,8 @@ from test_system import (
     state_of,
     terminate_and_close,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aiohcs import errors
 from aiohcs._native import lib

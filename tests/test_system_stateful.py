@@ -11,10 +11,10 @@ from typing import Any
 import anyio
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from helpers import VM, counts
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from test_system import VM, counts
 
 from aiohcs import errors
 from aiohcs._native import lib

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from test_system import CONTAINER, VM, counts, set_delay
+from helpers import CONTAINER, VM, counts, set_delay
 
 from aiohcs._native import lib
 from aiohcs.events import SystemExited

@@ -14,10 +14,11 @@ from typing import Any
 
 import anyio
 import pytest
+from helpers import state_of
 
 import aiohcs
 from aiohcs import _native, testing
-from aiohcs.events import EventType, ServiceDisconnected, SystemRdpEnhancedModeStateChanged
+from aiohcs.events import EventType, ServiceDisconnectedEvent, SystemRdpEnhancedModeStateChanged
 from aiohcs.service import service_properties
 from aiohcs.system import ComputeSystem
 
@@ -25,10 +26,6 @@ CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 START = "HcsStartComputeSystem"
 PROPERTIES = "HcsGetComputeSystemProperties"
 CONNECTION_TIMEOUT = aiohcs.HResult.HCS_E_CONNECTION_TIMEOUT
-
-
-async def state_of(system: ComputeSystem) -> str:
-    return str((await system.properties()).state)
 
 
 async def finish(system: ComputeSystem) -> None:
@@ -263,7 +260,7 @@ async def test_disconnect_service_ends_waits_and_fails_later_calls() -> None:
         testing.disconnect_service()
         with anyio.fail_after(5):
             event = await events.__anext__()
-        assert isinstance(event, ServiceDisconnected)
+        assert isinstance(event, ServiceDisconnectedEvent)
         with pytest.raises(aiohcs.ServiceDisconnected):
             await system.start()
         await events.aclose()

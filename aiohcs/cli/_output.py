@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
@@ -108,8 +107,3 @@ def _frames() -> Iterator[str]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def default_output() -> Output:
-    """Output on the process's stdout and stderr."""
-    return Output(sys.stdout, sys.stderr)

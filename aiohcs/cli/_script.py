@@ -11,7 +11,9 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from aiohcs.cli._dispatch import command_for, context_for
 from aiohcs.cli._output import Output
+from aiohcs.cli._parser import build_parser, parse_command
 from aiohcs.cli._runtime import CliError, Context, run, run_reporting
 
 _NOT_IN_SCRIPTS = frozenset({"script", "demo"})
@@ -49,8 +51,6 @@ def parse_script(text: str) -> list[Line]:
 
 
 async def _run_lines(lines: list[Line], ctx: Context) -> int:
-    from aiohcs.cli import build_parser, command_for, context_for, parse_command
-
     parser = build_parser()
     base_out, base_namespace = ctx.out, ctx.namespace
     failures: list[tuple[Line, int]] = []

@@ -24,6 +24,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from aiohcs._args import check_name, check_namespace
+from aiohcs._hresult import HCS_FACILITY, facility
 from aiohcs.errors import (
     HcsError,
     HResult,
@@ -201,7 +202,7 @@ def _hresult_of_class(cls: type[HcsError]) -> int:
     if cls is HcsError:
         return int(HResult.E_FAIL)
     # HCS's own codes first: AccessDenied → HCS_E_ACCESS_DENIED rather than E_ACCESSDENIED.
-    members = sorted(HResult, key=lambda m: (m >> 16) & 0x7FF != 0x37)
+    members = sorted(HResult, key=lambda m: facility(m) != HCS_FACILITY)
     for member in members:
         if member & 0x80000000 and error_class(member) is cls:
             return int(member)

@@ -1,6 +1,9 @@
-"""Issue 4 (processes), point by point: what tests/test_process.py does not already cover.
+"""Processes from the outside: pipes, exit codes, the drain after the exit, stopping.
 
-Each section names the point of the issue it checks. Every test runs on asyncio and trio
+What tests/test_process.py does not already cover: the exit code in every form, the grace
+period for pipes after the exit, which failures of signal/terminate/kill mean "already
+gone" (False) and which are errors, processes stopped by their system or by a lost
+service connection, and backpressure on the pipes. Every test runs on asyncio and trio
 and must leave hcsim with no live handle, process or pipe (see conftest.py).
 """
 
@@ -15,10 +18,9 @@ import anyio
 import anyio.abc
 import pytest
 from helpers import LINUX, no_hcs_call, open_fds
-from test_system import counts, fail_next, set_delay
 
 import aiohcs
-from aiohcs import errors
+from aiohcs import errors, testing
 from aiohcs.errors import HResult
 from aiohcs.events import ProcessExited, ServiceDisconnectedEvent
 from aiohcs.process import PipesNotClosed, Process
@@ -72,13 +74,13 @@ async def test_closing_a_process_closes_its_pipes(linux: ComputeSystem, engine: 
     before = open_fds()
     proc = await linux.open_process(["cat"], pipe_engine=engine)
     assert open_fds() >= before + 3
-    assert counts()["PipeHandles"] == 3
+    assert testing.counts().pipe_handles == 3
     async with proc:
         assert proc.stdin is not None
         await proc.stdin.aclose()
         assert await proc.wait() == 0
     with anyio.fail_after(5):
-        while open_fds() > before or counts()["PipeHandles"]:
+        while open_fds() > before or testing.counts().pipe_handles:
             await anyio.sleep(0.01)
     assert proc.closed
 
@@ -89,7 +91,7 @@ async def test_stdin_aclose_also_closes_hcs_stdin(linux: ComputeSystem) -> None:
         assert proc.stdin is not None
         # The next ModifyProcess fails with a "gone" error, which the stdin close ignores:
         # had the close not sent one, the resize below would get the fault instead.
-        fail_next("HcsModifyProcess", HResult.HCS_E_SYSTEM_NOT_FOUND, SYNC)
+        testing.fail_next("HcsModifyProcess", HResult.HCS_E_SYSTEM_NOT_FOUND)
         await proc.stdin.aclose()
         await proc.resize_console(30, 100)
         assert await proc.kill() is True
@@ -217,7 +219,7 @@ async def test_stops_of_a_process_hcs_calls_gone_are_false(
 ) -> None:
     """HCS saying the process (or system) is gone makes signal/terminate/kill return False."""
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        fail_next(function, gone, mode)
+        testing.fail_next(function, gone, asynchronous=bool(mode))
         assert await stop(proc, how) is False
         assert await proc.kill() is True  # (the fault was used up; now really stop it)
         assert await proc.wait() == 128 + signal.SIGKILL
@@ -228,7 +230,7 @@ async def test_other_stop_failures_are_typed_errors(
     linux: ComputeSystem, how: str, function: str, mode: int
 ) -> None:
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        fail_next(function, HResult.E_FAIL, mode)
+        testing.fail_next(function, HResult.E_FAIL, asynchronous=bool(mode))
         with pytest.raises(errors.HcsError) as caught:
             await stop(proc, how)
         assert caught.value.hresult & 0xFFFFFFFF == HResult.E_FAIL
@@ -245,7 +247,7 @@ async def test_access_denied_to_a_running_process_is_an_error(
     """ACCESS_DENIED means "gone" only when the process has exited (semantics.md §8.3)."""
     monkeypatch.setattr(aiohcs.process, "_CONFIRM_SECONDS", 0.05)  # (the grace wait: below)
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        aiohcs.testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
         with pytest.raises(errors.AccessDenied) as caught:
             await stop(proc, how)
         assert caught.value.process_id == proc.pid
@@ -266,7 +268,7 @@ async def test_access_denied_from_a_terminate_of_an_exited_process_is_false(
         await wait_for_state(proc.pid, None)
         # As if the exit event had not arrived: the call reaches HCS.
         monkeypatch.setattr(Process, "exited", property(lambda self: False))
-        aiohcs.testing.fail_next(function, errors.AccessDenied)
+        testing.fail_next(function, errors.AccessDenied)
         assert await stop(proc, how) is False
         monkeypatch.undo()
         assert await proc.wait() == 0
@@ -278,14 +280,10 @@ async def test_access_denied_to_a_properties_query_is_an_error(
 ) -> None:
     """Not an exit: Process.open (whose exit check queries the properties) raises it."""
     async with await linux.open_process(["sleep", "5"], stdin=None, stdout=None) as proc:
-        aiohcs.testing.fail_next(
-            "HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode)
-        )
+        testing.fail_next("HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode))
         with pytest.raises(errors.AccessDenied):
             await Process.open(linux, proc.pid)
-        aiohcs.testing.fail_next(
-            "HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode)
-        )
+        testing.fail_next("HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode))
         with pytest.raises(errors.AccessDenied):
             await proc.properties()
         other = await Process.open(linux, proc.pid)
@@ -313,7 +311,7 @@ async def test_access_denied_while_the_process_exits_is_false(
 ) -> None:
     async with await linux.open_process(EXITS_SOON, stdin=None, stdout=None, stderr=None) as proc:
         assert still_runs(proc.pid)
-        aiohcs.testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
         assert await stop(proc, how) is False
         assert proc.exited
         assert await proc.wait() == 0
@@ -325,7 +323,7 @@ async def test_access_denied_after_the_grace_period_is_an_error(
 ) -> None:
     """A process that still runs once the grace period is over: AccessDenied."""
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        aiohcs.testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
         started = time.monotonic()
         with pytest.raises(errors.AccessDenied) as caught:
             await stop(proc, how)
@@ -349,7 +347,7 @@ async def test_refused_kill_after_aclose_asks_the_fresh_handle(
     proc = await linux.open_process(EXITS_SOON, stdin=None, stdout=None, stderr=None)
     await proc.aclose(wait=False)
     assert still_runs(proc.pid)
-    aiohcs.testing.fail_next("HcsTerminateProcess", errors.AccessDenied, asynchronous=bool(mode))
+    testing.fail_next("HcsTerminateProcess", errors.AccessDenied, asynchronous=bool(mode))
     assert await proc.kill() is False
     assert not still_runs(proc.pid)
     await wait_for_state(proc.pid, None)
@@ -363,14 +361,14 @@ async def test_refused_kill_after_aclose_of_a_running_process(linux: ComputeSyst
     """
     proc = await linux.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
     await proc.aclose(wait=False)
-    aiohcs.testing.fail_next("HcsTerminateProcess", errors.AccessDenied)
+    testing.fail_next("HcsTerminateProcess", errors.AccessDenied)
     started = time.monotonic()
     with pytest.raises(errors.AccessDenied) as caught:
         await proc.kill()
     assert time.monotonic() - started >= aiohcs.process._CONFIRM_SECONDS - 0.05
     assert caught.value.operation == "TerminateProcess"
     assert still_runs(proc.pid)
-    aiohcs.testing.fail_next("HcsOpenProcess", errors.AccessDenied)
+    testing.fail_next("HcsOpenProcess", errors.AccessDenied)
     with pytest.raises(errors.AccessDenied) as caught:
         await proc.kill()
     assert still_runs(proc.pid)
@@ -408,8 +406,7 @@ async def test_kill_does_not_queue_behind_a_pending_signal(linux: ComputeSystem)
     """kill() uses fresh handles: a slow signal on the process handle does not delay it."""
     code = "import signal, time\nsignal.signal(signal.SIGUSR1, lambda *a: None)\ntime.sleep(30)\n"
     async with await linux.open_process([PY, "-c", code], stdin=None, stdout=None) as proc:
-        set_delay("HcsSignalProcess", 3000)
-        try:
+        with testing.delay("HcsSignalProcess", completion_ms=3000):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(proc.send_signal, signal.SIGUSR1)
                 await anyio.sleep(0.05)
@@ -417,27 +414,22 @@ async def test_kill_does_not_queue_behind_a_pending_signal(linux: ComputeSystem)
                 assert await proc.kill() is True
                 assert await proc.wait() == 128 + signal.SIGKILL
                 assert time.monotonic() - started < 1.5
-        finally:
-            set_delay("HcsSignalProcess", 0)
 
 
 async def test_kill_uses_a_fresh_system_and_process_handle(linux: ComputeSystem) -> None:
     """HCS serialises signals per system handle (semantics §8.3): kill goes around them."""
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        before = counts()
-        set_delay("HcsTerminateProcess", 300)
-        try:
+        before = testing.counts()
+        with testing.delay("HcsTerminateProcess", completion_ms=300):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(proc.kill)
                 with anyio.fail_after(5):
-                    while counts()["PendingOperations"] == 0:  # the terminate is in HCS
+                    while testing.counts().pending_operations == 0:  # the terminate is in HCS
                         await anyio.sleep(0.005)
-                during = counts()
-        finally:
-            set_delay("HcsTerminateProcess", 0)
-        assert during["SystemHandles"] == before["SystemHandles"] + 1
-        assert during["ProcessHandles"] == before["ProcessHandles"] + 1
-        assert counts()["SystemHandles"] == before["SystemHandles"]  # closed again
+                during = testing.counts()
+        assert during.system_handles == before.system_handles + 1
+        assert during.process_handles == before.process_handles + 1
+        assert testing.counts().system_handles == before.system_handles  # closed again
         assert await proc.wait() == 128 + signal.SIGKILL
 
 
@@ -462,7 +454,7 @@ async def test_processes_die_with_their_system(engine: str, how: str) -> None:
         await system.wait()
         with pytest.raises(errors.HcsError):
             await system.open_process(["true"])
-    assert counts()["Processes"] == 0
+    assert testing.counts().processes == 0
 
 
 async def test_pause_stops_the_processes_and_resume_continues_them(linux: ComputeSystem) -> None:
@@ -510,7 +502,7 @@ async def test_service_disconnect_ends_process_events_and_waits() -> None:
     # Short-lived: the process ends by itself (nothing can stop it once disconnected).
     proc = await system.open_process(["sleep", "0.5"], stdin=None, stdout=None, stderr=None)
     events = proc.events()
-    assert lib_disconnect() == 0
+    testing.disconnect_service()
     with anyio.fail_after(5):
         seen = [e async for e in events]
     assert [type(e) for e in seen] == [ServiceDisconnectedEvent]
@@ -521,13 +513,6 @@ async def test_service_disconnect_ends_process_events_and_waits() -> None:
         await proc.kill()
     await proc.aclose()  # returns at once: nothing to wait for
     await system.aclose()
-
-
-def lib_disconnect() -> int:
-    from aiohcs._native import lib
-
-    hr: int = lib.HcsimDisconnectService()
-    return hr
 
 
 # ---------------------------------------------------------------- backpressure
