@@ -57,15 +57,16 @@ import anyio
 import anyio.lowlevel
 
 from aiohcs import _process_run, errors
-from aiohcs._bridge import close_process_handles, current_bridge, resource_error, run_sync
-from aiohcs._documents import coerce_document, parse_model
+from aiohcs._bridge import current_bridge, run_sync
+from aiohcs._documents import coerce_document
 from aiohcs._handle import (
     GENERIC_ALL,
     PROCESS,
     HandleKind,
     HandleOwner,
     PendingHandle,
-    open_system,
+    close_fresh_process,
+    open_fresh_process,
     run_shielded,
     using_handle,
 )
@@ -73,9 +74,12 @@ from aiohcs._native import ffi, lib, to_wide
 from aiohcs._pipes import (
     PipeReceiveStream,
     PipeSendStream,
-    RawPipe,
-    receive_stream,
-    send_stream,
+)
+from aiohcs._process_calls import (
+    create_process_handle,
+    parse_status,
+    process_status,
+    recover_process_info,
 )
 from aiohcs._process_options import (
     DEVNULL,
@@ -95,8 +99,9 @@ from aiohcs._process_params import build_process_parameters, check_size, check_s
 from aiohcs._process_parent import ProcessParent, detect_guest_os
 from aiohcs._process_run import ProcessFailed
 from aiohcs._process_run import collect_output as collect_output
+from aiohcs._process_stdio import open_streams, wait_outputs
 from aiohcs._signals import LINUX_SIGNALS, WINDOWS_SIGNALS, check_signal, signal_for
-from aiohcs.errors import HResult, PipesNotClosed
+from aiohcs.errors import PipesNotClosed
 from aiohcs.events import EventStream, ProcessExited
 from aiohcs.operation import HandleClosedError, run_operation
 
@@ -137,6 +142,9 @@ _CONFIRM_SECONDS: Final = 1.0
 #: (ERROR_ACCESS_DENIED is not one of them: a terminate of a dead process may return it,
 #: semantics.md §8.3, so terminate and kill check the process before they take it so;
 #: for any other call it is a plain error.)
+# (Looked up here at each create: tests replace it in this module.)
+_recover_process_info = recover_process_info
+
 _GONE: Final = (
     errors.ProcessAlreadyStopped,
     errors.ProcessNotFound,
@@ -222,7 +230,9 @@ class Process(HandleOwner):
         if start.needs_guest_os:
             guest = await detect_guest_os(system)
         w_params = to_wide(start.document(guest))
-        pending, info, cancelled = await _create_handle(system, w_params)
+        pending, info, cancelled = await create_process_handle(
+            system, w_params, _recover_process_info
+        )
         proc = cls(system, pending, info.process_id, start.args, guest, start.drain_timeout)
         await proc._watch(info, start.engine, cancelled)
         return proc
@@ -243,34 +253,10 @@ class Process(HandleOwner):
         await self._check_missed_exit(shield=True, on_failure=self._abandon)
 
     def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:
-        """Wrap the pipe handles in streams; on failure none is left open.
-
-        The caller then stops the process. Out of descriptors or memory:
-        :class:`~aiohcs.errors.ResourceExhausted`.
-        """
-        raws = [RawPipe.from_handle(h) for h in (info.std_input, info.std_output, info.std_error)]
-        try:
-            if raws[0] is not None:
-                self.stdin = send_stream(raws[0], engine, after_close=self._stdin_closed)
-            if raws[1] is not None:
-                self.stdout = receive_stream(raws[1], engine)
-            if raws[2] is not None:
-                self.stderr = receive_stream(raws[2], engine)
-        except BaseException as exc:
-            streams = (self.stdin, self.stdout, self.stderr)
-            self.stdin = self.stdout = self.stderr = None
-            for raw, stream in zip(raws, streams, strict=True):
-                if stream is not None:
-                    stream.discard()  # (closes its pipe, or has its pump thread close it)
-                elif raw is not None:
-                    raw.close()
-            # Out of descriptors, memory or threads (a pump of the thread engine).
-            typed = resource_error(
-                exc, operation="CreateProcess", system_id=self._system_id, process_id=self.pid
-            )
-            if typed is not None:
-                raise typed from exc
-            raise
+        """Wrap the pipe handles in streams (none is left open if that fails)."""
+        ids = {"system_id": self._system_id, "process_id": self.pid}
+        streams = open_streams(info, engine, self._stdin_closed, **ids)
+        self.stdin, self.stdout, self.stderr = streams
 
     @classmethod
     async def open(
@@ -435,7 +421,7 @@ class Process(HandleOwner):
         if self.exited:
             await anyio.lowlevel.checkpoint()
             return False
-        hr, sys_h, proc_h = await _open_fresh(self._system_id, self._namespace, self.pid)
+        hr, sys_h, proc_h = await open_fresh_process(self._system_id, self._namespace, self.pid)
         if hr < 0:
             error = errors.error_from_hresult(
                 hr, operation="TerminateProcess", system_id=self._system_id, process_id=self.pid
@@ -449,7 +435,7 @@ class Process(HandleOwner):
             return await self._terminate_through(proc_h)
         finally:
             with anyio.CancelScope(shield=True):
-                await run_sync(_close_fresh, sys_h, proc_h)
+                await run_sync(close_fresh_process, sys_h, proc_h)
 
     async def _terminate_through(self, proc_h: Any) -> bool:
         """HcsTerminateProcess through ``proc_h`` (a fresh handle); False if it had exited."""
@@ -467,7 +453,7 @@ class Process(HandleOwner):
             return False
         except errors.AccessDenied as exc:
             # Asked through the fresh handle: it works after aclose(wait=False) too.
-            query = functools.partial(_process_status, proc_h, self._system_id, pid)
+            query = functools.partial(process_status, proc_h, self._system_id, pid)
             return await self._confirm_exited(exc, query)
         return True
 
@@ -493,7 +479,7 @@ class Process(HandleOwner):
         ``last_wait_result`` is 0).
         """
         document = await self._call("GetProcessProperties", lib.HcsGetProcessProperties)
-        return _parse_status(document)
+        return parse_status(document)
 
     async def _stdin_closed(self) -> None:
         # After our handle is closed: HCS's own copy (Windows guests relay stdin) too.
@@ -547,27 +533,17 @@ class Process(HandleOwner):
         return code
 
     async def _drain(self) -> None:
-        outputs = [(name, s) for name, s in (("stdout", self.stdout), ("stderr", self.stderr))]
-        pending = [name for name, s in outputs if s is not None and not s.output_complete()]
-        if not pending:
-            return
-        deadline = anyio.current_time() + self._drain_timeout
-        delay = 0.001
-        while pending:
-            remaining = deadline - anyio.current_time()
-            if remaining <= 0:
-                self.pipes_not_closed = tuple(pending)
-                warnings.warn(
-                    PipesNotClosed(
-                        f"process {self.pid} in {self._system_id!r} exited but its "
-                        f"{' and '.join(pending)} stayed open for {self._drain_timeout} s"
-                    ),
-                    stacklevel=3,
-                )
-                return
-            await anyio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.05)
-            pending = [name for name, s in outputs if s is not None and not s.output_complete()]
+        outputs = [("stdout", self.stdout), ("stderr", self.stderr)]
+        pending = await wait_outputs(outputs, self._drain_timeout)
+        if pending:
+            self.pipes_not_closed = pending
+            warnings.warn(
+                PipesNotClosed(
+                    f"process {self.pid} in {self._system_id!r} exited but its "
+                    f"{' and '.join(pending)} stayed open for {self._drain_timeout} s"
+                ),
+                stacklevel=3,
+            )
 
     # ---------------------------------------------------------------- close
 
@@ -639,152 +615,6 @@ class Process(HandleOwner):
             with anyio.move_on_after(_REAP_SECONDS):
                 await self._hub.wait()
         # (Not killed: HCS says it has already exited; no event need come.)
-
-
-def _parse_status(document: str | None) -> ProcessStatus:
-    status: ProcessStatus | None = parse_model(document, "ProcessStatus")
-    if status is None:
-        from aiohcs.schema import ProcessStatus
-
-        status = ProcessStatus()
-    return status
-
-
-async def _create_handle(
-    system: ProcessParent, w_params: Any
-) -> tuple[PendingHandle, ProcessInfo, BaseException | None]:
-    """HcsCreateProcess with its event callback registered; the caller's cancellation too.
-
-    Creating a process is quick, and a half-created one must not leak: it runs to its end
-    whatever cancels the caller (native asyncio cancellation too); that cancellation is
-    returned for the caller to raise once the process is taken care of.
-    """
-    sys_handle = system._require_handle()
-    async with PendingHandle(PROCESS, current_bridge()) as pending:
-
-        def start(op: Any) -> int:
-            hr: int = lib.HcsCreateProcess(sys_handle, w_params, op, ffi.NULL, pending.out)
-            if hr >= 0:
-                # Registered before the process can run: its exit cannot be missed.
-                pending.register()
-            return hr
-
-        create = functools.partial(_create_watched, system, pending, start)
-        info, cancelled = await run_shielded(create)
-        if info is None:
-            if cancelled is not None:
-                raise cancelled
-            pending.check_registered(system_id=system.id)
-            raise errors.error_from_hresult(
-                HResult.HCS_E_PROCESS_INFO_NOT_AVAILABLE,
-                operation="CreateProcess",
-                system_id=system.id,
-            )
-    return pending, info, cancelled
-
-
-async def _create_watched(
-    system: ProcessParent, pending: PendingHandle, start: Callable[[Any], int]
-) -> ProcessInfo | None:
-    """Run the create; its information, or None once a process nobody can watch is stopped."""
-    info: ProcessInfo | None = None
-    try:
-        result = await run_operation(
-            start,
-            operation="CreateProcess",
-            system_id=system.id,
-            process_info=True,
-            owner=system._ops,
-        )
-        info = result.process_info
-    except errors.HcsError as exc:
-        if pending.handle is None:
-            raise
-        # WS2022 quirk (semantics §8.2): the wait can fail spuriously although
-        # the process exists; its information tells.
-        info = await _recover_process_info(pending.handle, system.id, exc)
-    if pending.callback_hr < 0 or info is None:
-        # It runs, but cannot be watched (or its pipes are unknown): stop it.
-        close_process_handles(info)
-        await _terminate_unwatched(pending.handle, system.id)
-        return None
-    return info
-
-
-async def _open_fresh(system_id: str, namespace: str | None, pid: int) -> tuple[int, Any, Any]:
-    """Open a new system handle and process handle (no events): (HRESULT, system, process).
-
-    In a worker thread; cancelled meanwhile, the handles it opened are closed, never lost.
-    """
-    w_id, w_namespace = to_wide(system_id), to_wide(namespace)
-
-    def open_both() -> tuple[int, Any, Any]:
-        out_s = ffi.new("HCS_SYSTEM *")
-        hr = open_system(w_id, w_namespace, out_s)
-        if hr < 0:
-            return hr, None, None
-        out_p = ffi.new("HCS_PROCESS *")
-        hr = lib.HcsOpenProcess(out_s[0], pid, GENERIC_ALL, out_p)
-        if hr < 0:
-            lib.HcsCloseComputeSystem(out_s[0])
-            return hr, None, None
-        return hr, out_s[0], out_p[0]
-
-    def discard(opened: tuple[int, Any, Any]) -> None:
-        if opened[0] >= 0:
-            _close_fresh(opened[1], opened[2])
-
-    return await run_sync(open_both, discard=discard)
-
-
-def _close_fresh(sys_h: Any, proc_h: Any) -> None:
-    """Close what :func:`_open_fresh` opened (blocking)."""
-    lib.HcsCloseProcess(proc_h)
-    lib.HcsCloseComputeSystem(sys_h)
-
-
-async def _process_status(handle: Any, system_id: str, pid: int) -> ProcessStatus:
-    """The ProcessStatus of the process behind ``handle`` (one the caller owns)."""
-
-    def start(op: Any) -> int:
-        hr: int = lib.HcsGetProcessProperties(handle, op, ffi.NULL)
-        return hr
-
-    result = await run_operation(
-        start, operation="GetProcessProperties", system_id=system_id, process_id=pid
-    )
-    return _parse_status(result.document)
-
-
-async def _terminate_unwatched(handle: Any, system_id: str) -> None:
-    """Terminate a just-created process that is given up (best effort)."""
-
-    def start(op: Any) -> int:
-        hr: int = lib.HcsTerminateProcess(handle, op, ffi.NULL)
-        return hr
-
-    with contextlib.suppress(errors.HcsError):
-        await run_operation(start, operation="TerminateProcess", system_id=system_id, cleanup=True)
-
-
-async def _recover_process_info(handle: Any, system_id: str, error: Exception) -> ProcessInfo:
-    """Ask a process handle for its information after a failed create; re-raise ``error``."""
-
-    def start(op: Any) -> int:
-        hr: int = lib.HcsGetProcessInfo(handle, op)
-        return hr
-
-    try:
-        result = await run_operation(
-            start, operation="GetProcessInfo", system_id=system_id, process_info=True
-        )
-    except errors.HcsError:
-        result = None
-    if result is None or result.process_info is None:
-        # It may run (e.g. only its pipe handles could not be made): never leave it.
-        await _terminate_unwatched(handle, system_id)
-        raise error from None
-    return result.process_info
 
 
 # ------------------------------------------------------------------------ entry points

@@ -35,7 +35,6 @@ the system itself may still come into existence (open it by id, or use
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -68,7 +67,7 @@ from aiohcs.errors import (
     InvalidDocumentError,
 )
 from aiohcs.events import Event, EventStream, SystemExited
-from aiohcs.operation import HandleClosedError, NativeStart, run_operation
+from aiohcs.operation import HandleClosedError, NativeStart, parse_document, run_operation
 from aiohcs.process import Process, open_process, run_process, stream_process
 
 if TYPE_CHECKING:
@@ -176,7 +175,7 @@ class ComputeSystem(HandleOwner):
         if config is None:
             raise InvalidArgumentTypeError("config must not be None")
         text = document_text(config, "ComputeSystem", argument="config")
-        document = json.loads(text) if text is not None else {}
+        document = parse_document(text) if text is not None else {}
         vm = document.get("VirtualMachine")
         if not isinstance(vm, dict):
             problem = "restore needs a VirtualMachine configuration (containers cannot be restored)"
