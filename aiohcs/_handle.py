@@ -19,6 +19,11 @@ its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.Operation
 :class:`PendingHandle` is a handle on its way in: the out-pointer HCS fills, the event hub
 whose id the callback gets, and the discard (close + unregister) when the create or open
 that produces it fails or is cancelled.
+
+Systems are opened here only: :meth:`PendingHandle.open_native` for
+:meth:`ComputeSystem.open <aiohcs.system.ComputeSystem.open>` (on a bridge thread, with the
+event callback registered), :func:`open_fresh_process` for ``Process.kill()`` (a system
+and a process handle without events, in a worker thread).
 """
 
 from __future__ import annotations
@@ -67,7 +72,6 @@ __all__ = [
     "close_fresh_process",
     "closed_error",
     "open_fresh_process",
-    "open_system",
     "run_shielded",
     "using_handle",
 ]
@@ -110,7 +114,7 @@ PROCESS: Final = HandleKind(
 )
 
 
-def open_system(w_id: Any, w_namespace: Any, out: Any) -> int:
+def _open_system(w_id: Any, w_namespace: Any, out: Any) -> int:
     """HcsOpenComputeSystem, or …InNamespace when ``w_namespace`` is not NULL (blocking)."""
     if w_namespace != ffi.NULL:
         hr: int = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, GENERIC_ALL, out)
@@ -130,7 +134,7 @@ async def open_fresh_process(
 
     def open_both() -> tuple[int, Any, Any]:
         out_s = ffi.new("HCS_SYSTEM *")
-        hr = open_system(w_id, w_namespace, out_s)
+        hr = _open_system(w_id, w_namespace, out_s)
         if hr < 0:
             return hr, None, None
         out_p = ffi.new("HCS_PROCESS *")

@@ -142,15 +142,14 @@ _CONFIRM_SECONDS: Final = 1.0
 #: (ERROR_ACCESS_DENIED is not one of them: a terminate of a dead process may return it,
 #: semantics.md §8.3, so terminate and kill check the process before they take it so;
 #: for any other call it is a plain error.)
-# (Looked up here at each create: tests replace it in this module.)
-_recover_process_info = recover_process_info
-
 _GONE: Final = (
     errors.ProcessAlreadyStopped,
     errors.ProcessNotFound,
     errors.SystemAlreadyStopped,
     errors.SystemNotFound,
 )
+# (Looked up here at each create: tests replace it in this module.)
+_recover_process_info = recover_process_info
 
 CompletedProcess = subprocess.CompletedProcess
 
