@@ -19,6 +19,11 @@ its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.Operation
 :class:`PendingHandle` is a handle on its way in: the out-pointer HCS fills, the event hub
 whose id the callback gets, and the discard (close + unregister) when the create or open
 that produces it fails or is cancelled.
+
+Systems are opened here only: :meth:`PendingHandle.open_native` for
+:meth:`ComputeSystem.open <aiohcs.system.ComputeSystem.open>` (on a bridge thread, with the
+event callback registered), :func:`open_fresh_process` for ``Process.kill()`` (a system
+and a process handle without events, in a worker thread).
 """
 
 from __future__ import annotations
@@ -49,8 +54,8 @@ from aiohcs._bridge import (
 )
 from aiohcs._documents import document_text
 from aiohcs._native import ffi, lib, to_wide
+from aiohcs.errors import HResult, error_from_hresult
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
-from aiohcs.errors import error_from_hresult
 from aiohcs.events import Event, EventHub, EventType, ServiceDisconnectedEvent, decode_event
 from aiohcs.operation import HandleClosedError, OperationOwner, run_operation, to_document
 
@@ -58,15 +63,15 @@ if TYPE_CHECKING:
     from aiohcs._bridge import LoopBridge
 
 __all__ = [
-    "E_SERVICE_DISCONNECT",
     "GENERIC_ALL",
     "PROCESS",
     "SYSTEM",
     "HandleKind",
     "HandleOwner",
     "PendingHandle",
+    "close_fresh_process",
     "closed_error",
-    "open_system",
+    "open_fresh_process",
     "run_shielded",
     "using_handle",
 ]
@@ -75,8 +80,6 @@ _T = TypeVar("_T")
 
 #: The access HCS handles are opened with.
 GENERIC_ALL: Final = 0x10000000
-#: HCS_E_SERVICE_DISCONNECT, the HRESULT of a wait ended by a lost service connection.
-E_SERVICE_DISCONNECT: Final = 0x8037011E
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,47 @@ PROCESS: Final = HandleKind(
 )
 
 
-def open_system(w_id: Any, w_namespace: Any, out: Any) -> int:
+def _open_system(w_id: Any, w_namespace: Any, out: Any) -> int:
     """HcsOpenComputeSystem, or …InNamespace when ``w_namespace`` is not NULL (blocking)."""
     if w_namespace != ffi.NULL:
         hr: int = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, GENERIC_ALL, out)
     else:
         hr = lib.HcsOpenComputeSystem(w_id, GENERIC_ALL, out)
     return hr
+
+
+async def open_fresh_process(
+    system_id: str, namespace: str | None, pid: int
+) -> tuple[int, Any, Any]:
+    """Open a new system handle and process handle (no events): (HRESULT, system, process).
+
+    In a worker thread; cancelled meanwhile, the handles it opened are closed, never lost.
+    """
+    w_id, w_namespace = to_wide(system_id), to_wide(namespace)
+
+    def open_both() -> tuple[int, Any, Any]:
+        out_s = ffi.new("HCS_SYSTEM *")
+        hr = _open_system(w_id, w_namespace, out_s)
+        if hr < 0:
+            return hr, None, None
+        out_p = ffi.new("HCS_PROCESS *")
+        hr = lib.HcsOpenProcess(out_s[0], pid, GENERIC_ALL, out_p)
+        if hr < 0:
+            lib.HcsCloseComputeSystem(out_s[0])
+            return hr, None, None
+        return hr, out_s[0], out_p[0]
+
+    def discard(opened: tuple[int, Any, Any]) -> None:
+        if opened[0] >= 0:
+            close_fresh_process(opened[1], opened[2])
+
+    return await run_sync(open_both, discard=discard)
+
+
+def close_fresh_process(sys_h: Any, proc_h: Any) -> None:
+    """Close what :func:`open_fresh_process` opened (blocking)."""
+    lib.HcsCloseProcess(proc_h)
+    lib.HcsCloseComputeSystem(sys_h)
 
 
 def closed_error(description: str, ids: dict[str, Any]) -> HandleClosedError:
@@ -392,7 +429,9 @@ class HandleOwner(anyio.abc.AsyncResource):
         """Wait for the exit event; raise if the service went away or the handle closed."""
         terminal = await self._hub.wait()
         if isinstance(terminal, ServiceDisconnectedEvent):
-            raise ServiceDisconnectedError(E_SERVICE_DISCONNECT, operation="Wait", **self._ids)
+            raise ServiceDisconnectedError(
+                HResult.HCS_E_SERVICE_DISCONNECT, operation="Wait", **self._ids
+            )
         if terminal is None:
             raise self._ops.make_closed_error()
         return terminal

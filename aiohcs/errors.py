@@ -451,3 +451,12 @@ def error_from_hresult(
         system_id=system_id,
         process_id=process_id,
     )
+
+
+class PipesNotClosed(RuntimeWarning):
+    """A process exited but its output pipes stayed open past the grace period.
+
+    Something in the guest (a background child) still holds them. The exit was reported
+    anyway; output written later can still be read from the streams. (A warning, issued by
+    :meth:`aiohcs.process.Process.wait`; importable from :mod:`aiohcs.process` too.)
+    """

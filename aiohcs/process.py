@@ -48,29 +48,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import signal
 import subprocess
 import warnings
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias, TypedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
 import anyio.lowlevel
 
-from aiohcs import errors
-from aiohcs._args import check_text
-from aiohcs._bridge import close_process_handles, current_bridge, resource_error, run_sync
-from aiohcs._cmdline import join_windows
-from aiohcs._documents import coerce_document, document_text, parse_model
+from aiohcs import _process_run, errors
+from aiohcs._bridge import current_bridge, run_sync
+from aiohcs._documents import coerce_document
 from aiohcs._handle import (
     GENERIC_ALL,
     PROCESS,
     HandleKind,
     HandleOwner,
     PendingHandle,
-    open_system,
+    close_fresh_process,
+    open_fresh_process,
     run_shielded,
     using_handle,
 )
@@ -78,14 +74,36 @@ from aiohcs._native import ffi, lib, to_wide
 from aiohcs._pipes import (
     PipeReceiveStream,
     PipeSendStream,
-    RawPipe,
-    receive_stream,
-    resolve_engine,
-    send_stream,
 )
+from aiohcs._process_calls import (
+    create_process_handle,
+    parse_status,
+    process_status,
+    recover_process_info,
+)
+from aiohcs._process_options import (
+    DEVNULL,
+    DRAIN_TIMEOUT,
+    PIPE,
+    Command,
+    GuestOs,
+    OpenProcessOptions,
+    ProcessOptions,
+    RunProcessOptions,
+    check_drain_timeout,
+    check_guest_os,
+    check_keywords,
+    check_pid,
+)
+from aiohcs._process_params import build_process_parameters, check_size, check_start
+from aiohcs._process_parent import ProcessParent, detect_guest_os
+from aiohcs._process_run import ProcessFailed
+from aiohcs._process_run import collect_output as collect_output
+from aiohcs._process_stdio import open_streams, wait_outputs
+from aiohcs._signals import LINUX_SIGNALS, WINDOWS_SIGNALS, check_signal, signal_for
+from aiohcs.errors import PipesNotClosed
 from aiohcs.events import EventStream, ProcessExited
 from aiohcs.operation import HandleClosedError, run_operation
-from aiohcs.system import _DRAIN_TIMEOUT
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -93,8 +111,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from aiohcs._bridge import ProcessInfo
-    from aiohcs.schema import ProcessParameters, ProcessStatus
-    from aiohcs.system import ComputeSystem
+    from aiohcs.schema import ProcessStatus
 
 __all__ = [
     "DEVNULL",
@@ -117,58 +134,8 @@ __all__ = [
     "stream_process",
 ]
 
-#: Ask for a pipe (the default for every stream).
-PIPE: Final = subprocess.PIPE
-#: No pipe: the process gets no stream (what it then reads/writes is up to the guest).
-DEVNULL: Final = subprocess.DEVNULL
-#: Seconds :meth:`Process.wait` waits, after the exit, for the output pipes to close.
-DRAIN_TIMEOUT: Final = _DRAIN_TIMEOUT
-#: The ProcessSignal names Windows guests accept.
-WINDOWS_SIGNALS: Final = ("CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff", "CtrlShutdown")
-#: Linux signal numbers by name (the guest's numbers, whatever the host's are).
-LINUX_SIGNALS: Final[Mapping[str, int]] = {
-    "HUP": 1,
-    "INT": 2,
-    "QUIT": 3,
-    "ILL": 4,
-    "TRAP": 5,
-    "ABRT": 6,
-    "BUS": 7,
-    "FPE": 8,
-    "KILL": 9,
-    "USR1": 10,
-    "SEGV": 11,
-    "USR2": 12,
-    "PIPE": 13,
-    "ALRM": 14,
-    "TERM": 15,
-    "STKFLT": 16,
-    "CHLD": 17,
-    "CONT": 18,
-    "STOP": 19,
-    "TSTP": 20,
-    "TTIN": 21,
-    "TTOU": 22,
-    "URG": 23,
-    "XCPU": 24,
-    "XFSZ": 25,
-    "VTALRM": 26,
-    "PROF": 27,
-    "WINCH": 28,
-    "IO": 29,
-    "PWR": 30,
-    "SYS": 31,
-}
-# The highest Linux signal number (SIGRTMAX).
-_LINUX_SIGNAL_MAX: Final = 64
-# POSIX signal numbers a Windows guest can take, as hcsshim maps them.
-_WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): "CtrlShutdown"}
-
 # How long a kill on the way out waits for the exit event before the handle is closed.
 _REAP_SECONDS: Final = 2.0
-# How long run_process/stream_process go on reading, once the drain grace period ran out,
-# what is already in pipes a background child keeps open.
-_SWEEP_SECONDS: Final = 0.1
 # How long a refused terminate/kill waits for an exit in progress before it raises.
 _CONFIRM_SECONDS: Final = 1.0
 #: Errors that mean "the process (or its system) is already gone", whatever the call.
@@ -181,274 +148,10 @@ _GONE: Final = (
     errors.SystemAlreadyStopped,
     errors.SystemNotFound,
 )
+# (Looked up here at each create: tests replace it in this module.)
+_recover_process_info = recover_process_info
 
 CompletedProcess = subprocess.CompletedProcess
-#: A command: one command line, or the arguments (str or path-like) of one program.
-Command: TypeAlias = str | Sequence[str | os.PathLike[str]]
-GuestOs = Literal["Linux", "Windows"]
-
-
-class PipesNotClosed(RuntimeWarning):
-    """A process exited but its output pipes stayed open past the grace period.
-
-    Something in the guest (a background child) still holds them. The exit was reported
-    anyway; output written later can still be read from the streams.
-    """
-
-
-class ProcessFailed(subprocess.CalledProcessError):
-    """``run_process(check=True)``: the process exited with a non-zero code.
-
-    ``returncode``, ``cmd``, ``stdout`` and ``stderr`` as in ``CalledProcessError``.
-    """
-
-
-# ------------------------------------------------------------------------ signals
-
-
-def _linux_signal_name(name: str) -> str:
-    upper = name.upper()
-    return upper[3:] if upper.startswith("SIG") else upper
-
-
-def _check_signal(sig: object) -> None:
-    """Refuse what is a signal for no guest (before the guest OS is looked up)."""
-    if isinstance(sig, bool) or not isinstance(sig, (int, str)):
-        raise errors.InvalidArgumentTypeError(
-            f"a signal is an int or a name, not {type(sig).__name__}"
-        )
-    if isinstance(sig, str):
-        if sig not in WINDOWS_SIGNALS and _linux_signal_name(sig) not in LINUX_SIGNALS:
-            raise errors.InvalidArgumentError(f"unknown signal name {sig!r}")
-    elif not 1 <= sig <= _LINUX_SIGNAL_MAX:
-        raise errors.InvalidArgumentError(f"signal numbers are 1 to {_LINUX_SIGNAL_MAX}, not {sig}")
-
-
-def _signal_for(sig: int | str, guest: GuestOs) -> int | str:
-    """The SignalProcessOptions.Signal value for ``sig`` on ``guest`` (checked first)."""
-    value: int | str | None
-    if guest == "Linux":
-        value = int(sig) if isinstance(sig, int) else LINUX_SIGNALS.get(_linux_signal_name(sig))
-        wanted = "a signal number or a POSIX name"
-    elif isinstance(sig, str):
-        value = str(sig) if sig in WINDOWS_SIGNALS else None
-        wanted = f"one of {WINDOWS_SIGNALS}"
-    else:
-        value = _WINDOWS_FROM_POSIX.get(int(sig))
-        wanted = f"one of {WINDOWS_SIGNALS} (or SIGINT, SIGTERM: no other number)"
-    if value is None:
-        raise errors.InvalidArgumentError(f"{guest} guests take {wanted}, not {sig!r}")
-    return value
-
-
-# ------------------------------------------------------------------------ guest OS
-
-_guest_os: weakref.WeakKeyDictionary[ComputeSystem, GuestOs] = weakref.WeakKeyDictionary()
-
-
-async def detect_guest_os(system: ComputeSystem) -> GuestOs:
-    """Return the guest OS of ``system`` from its Properties.RuntimeOsType.
-
-    A system that reports no RuntimeOsType is taken for Windows — a guess, asked again
-    next time (only a reported value is remembered). Pass ``guest_os=`` to
-    ``open_process`` (and friends) where that guess would be wrong.
-    """
-    cached = _guest_os.get(system)
-    if cached is not None:
-        return cached
-    value = (await system.properties()).runtime_os_type
-    if value is None:
-        return "Windows"
-    text = str(getattr(value, "value", value))
-    result: GuestOs = "Linux" if text.lower() == "linux" else "Windows"
-    _guest_os[system] = result
-    return result
-
-
-def _check_guest_os(value: object) -> GuestOs | None:
-    if value is None or value == "Linux" or value == "Windows":
-        return value
-    raise errors.InvalidArgumentError(f"guest_os is 'Linux', 'Windows' or None, not {value!r}")
-
-
-# ------------------------------------------------------------------------ parameters
-
-
-def _check_drain_timeout(value: object) -> float:
-    """Seconds to wait for the pipes after the exit: a number >= 0 (``math.inf``: no limit)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise errors.InvalidArgumentTypeError(
-            f"drain_timeout is a number of seconds (math.inf for no limit), not {value!r}"
-        )
-    if not value >= 0:  # (NaN too)
-        raise errors.InvalidArgumentError(f"drain_timeout must be >= 0, not {value!r}")
-    return float(value)
-
-
-def _wants_pipe(value: object, name: str) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise errors.InvalidArgumentTypeError(
-            f"{name} must be PIPE, DEVNULL or None, not {type(value).__name__}"
-        )
-    if value == PIPE:
-        return True
-    if value == DEVNULL:
-        return False
-    raise errors.InvalidArgumentError(
-        f"{name} must be PIPE, DEVNULL or None, not {value} (HCS cannot take other files)"
-    )
-
-
-def _check_engine(value: object) -> str:
-    """The pipe engine ``pipe_engine=`` names ("fd", "thread"; None: the default)."""
-    if value is not None and not isinstance(value, str):
-        raise errors.InvalidArgumentTypeError(
-            f"pipe_engine is 'fd', 'thread' or None, not {type(value).__name__}"
-        )
-    try:
-        return resolve_engine(value)
-    except ValueError as exc:
-        raise errors.InvalidArgumentError(str(exc)) from None
-
-
-def _text(value: object, what: str, *, path: bool = False) -> str:
-    """``value`` as a string for a document, or a TypeError/InvalidArgumentError naming it."""
-    if path and isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    return check_text(value, what, expected="str or os.PathLike[str]" if path else "str")
-
-
-def _check_pid(value: object) -> int:
-    """A process id for HcsOpenProcess: an int (not a bool) from 0 to 2**32 - 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise errors.InvalidArgumentTypeError(f"pid must be an int, not {type(value).__name__}")
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise errors.InvalidArgumentError(f"pid must be from 0 to 4294967295, not {value}")
-    return int(value)
-
-
-def _size(value: object, what: str) -> int:
-    """A console dimension: an int (not a bool); its range is checked by the schema model."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise errors.InvalidArgumentTypeError(f"{what} must be an int, not {type(value).__name__}")
-    return int(value)
-
-
-def _command(command: Command) -> str | list[str]:
-    """Check ``command``: a command line (str) or a non-empty sequence of arguments."""
-    raw: object = command
-    if isinstance(raw, str):
-        if not raw:
-            raise errors.InvalidArgumentError("the command is empty")
-        return _text(raw, "command")
-    if isinstance(raw, (bytes, bytearray)):
-        raise errors.InvalidArgumentTypeError("command must be str or a sequence of str, not bytes")
-    if isinstance(raw, Mapping) or not isinstance(raw, Iterable):
-        raise errors.InvalidArgumentTypeError(
-            f"command must be str or a sequence of str, not {type(raw).__name__}"
-        )
-    argv = [_text(arg, f"command[{i}]", path=True) for i, arg in enumerate(raw)]
-    if not argv:
-        raise errors.InvalidArgumentError("the command is empty")
-    return argv
-
-
-def _parameters_without_command(
-    *,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    cwd: str | os.PathLike[str] | None,
-    env: Mapping[str, str] | None,
-    user: str | None,
-    console: tuple[int, int] | None,
-) -> ProcessParameters:
-    """Build and validate everything of the ProcessParameters but the command."""
-    params: dict[str, Any] = {}
-    if cwd is not None:
-        params["WorkingDirectory"] = _text(cwd, "cwd", path=True)
-    if env is not None:
-        if not isinstance(env, Mapping):
-            raise errors.InvalidArgumentTypeError(
-                f"env must be a mapping of str to str, not {type(env).__name__}"
-            )
-        params["Environment"] = {
-            _text(key, "env keys"): _text(value, f"env[{key!r}]") for key, value in env.items()
-        }
-    if user is not None:
-        params["User"] = _text(user, "user")
-    if console is not None:
-        pair: object = console
-        if not isinstance(pair, Sequence) or len(pair) != 2:
-            raise errors.InvalidArgumentTypeError("console must be a (height, width) pair")
-        params["EmulateConsole"] = True
-        params["ConsoleSize"] = [_size(pair[0], "console height"), _size(pair[1], "width")]
-        stderr = False  # HCS ignores the stderr pipe with a console
-    params["CreateStdInPipe"] = stdin
-    params["CreateStdOutPipe"] = stdout
-    params["CreateStdErrPipe"] = stderr
-    document: ProcessParameters = coerce_document(
-        params, "ProcessParameters", argument="process parameters"
-    )
-    return document
-
-
-def _complete_parameters(
-    parameters: object, *, stdin: bool, stdout: bool, stderr: bool
-) -> ProcessParameters:
-    """A copy of a complete ProcessParameters document (validated), with the pipes set."""
-    if parameters is None:
-        raise errors.InvalidArgumentTypeError(
-            "parameters must be a ProcessParameters model, a mapping or JSON text"
-        )
-    given: ProcessParameters = coerce_document(
-        parameters, "ProcessParameters", argument="parameters"
-    )
-    # Too deep (or a NUL in a string): refused before the copy, which would recurse.
-    document_text(given, "ProcessParameters", argument="parameters")
-    params = given.model_copy(deep=True)  # (the caller's model is not changed)
-    params.create_std_in_pipe = stdin
-    params.create_std_out_pipe = stdout
-    params.create_std_err_pipe = stderr and not params.emulate_console
-    return params
-
-
-def _set_command(params: ProcessParameters, command: str | list[str], guest: GuestOs) -> None:
-    if isinstance(command, str):
-        params.command_line = command
-    elif guest == "Linux":
-        params.command_args = command
-    else:
-        params.command_line = join_windows(command)
-
-
-def build_process_parameters(
-    command: Command,
-    guest: GuestOs,
-    *,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    cwd: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    user: str | None = None,
-    console: tuple[int, int] | None = None,
-) -> ProcessParameters:
-    """Return the validated :class:`aiohcs.schema.ProcessParameters` for a command.
-
-    (See :meth:`ComputeSystem.open_process <aiohcs.system.ComputeSystem.open_process>`.)
-    Wrong types raise ``TypeError``; values the schema refuses (a console size outside
-    0 to 65535, ...) raise :class:`~aiohcs.errors.InvalidDocumentError` naming the member.
-    """
-    checked = _command(command)
-    params = _parameters_without_command(
-        stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=env, user=user, console=console
-    )
-    _set_command(params, checked, guest)
-    return params
-
 
 # ------------------------------------------------------------------------ the process
 
@@ -485,7 +188,7 @@ class Process(HandleOwner):
 
     def __init__(
         self,
-        system: ComputeSystem,
+        system: ProcessParent,
         pending: PendingHandle,
         pid: int,
         args: Any,
@@ -516,163 +219,48 @@ class Process(HandleOwner):
 
     @classmethod
     async def _create(
-        cls,
-        system: ComputeSystem,
-        command: Command | None,
-        *,
-        stdin: int | None,
-        stdout: int | None,
-        stderr: int | None,
-        cwd: str | os.PathLike[str] | None,
-        env: Mapping[str, str] | None,
-        user: str | None,
-        console: tuple[int, int] | None,
-        pipe_engine: str | None,
-        drain_timeout: float,
-        guest_os: GuestOs | None,
-        parameters: Any,
+        cls, system: ProcessParent, command: Command | None, options: Mapping[str, Any]
     ) -> Process:
-        drain_timeout = _check_drain_timeout(drain_timeout)
-        engine = _check_engine(pipe_engine)
-        await current_bridge().admit()  # (a burst of creates begins a few per loop turn)
-        want = (
-            _wants_pipe(stdin, "stdin"),
-            _wants_pipe(stdout, "stdout"),
-            _wants_pipe(stderr, "stderr"),
-        )
-        guest = _check_guest_os(guest_os)
+        """Start ``command`` (``options``: the keywords of ``open_process``, all checked)."""
         # Everything is checked (and the document validated) before any HCS call.
-        if parameters is not None:
-            building: dict[str, object] = {
-                "command": command,
-                "cwd": cwd,
-                "env": env,
-                "user": user,
-                "console": console,
-            }
-            clash = [name for name, value in building.items() if value is not None]
-            if clash:
-                raise errors.InvalidArgumentError(
-                    f"parameters= is a complete ProcessParameters document: "
-                    f"pass no {', '.join(clash)} with it"
-                )
-            params = _complete_parameters(parameters, stdin=want[0], stdout=want[1], stderr=want[2])
-            args: Any = params
-        else:
-            if command is None:
-                raise errors.InvalidArgumentTypeError(
-                    "a command (or a ProcessParameters document as parameters=)"
-                )
-            checked = _command(command)
-            params = _parameters_without_command(
-                stdin=want[0],
-                stdout=want[1],
-                stderr=want[2],
-                cwd=cwd,
-                env=env,
-                user=user,
-                console=console,
-            )
-            if guest is None and not isinstance(checked, str):
-                guest = await detect_guest_os(system)
-            _set_command(params, checked, guest or "Windows")
-            args = command
-        # (The document checks too: a given document nested too deep, a NUL in a string.)
-        argument = "parameters" if parameters is not None else None
-        w_params = to_wide(document_text(params, "ProcessParameters", argument=argument))
-        sys_handle = system._require_handle()
-        async with PendingHandle(PROCESS, current_bridge()) as pending:
+        start = check_start(command, options)
+        await current_bridge().admit()  # (a burst of creates begins a few per loop turn)
+        guest = start.guest
+        if start.needs_guest_os:
+            guest = await detect_guest_os(system)
+        w_params = to_wide(start.document(guest))
+        pending, info, cancelled = await create_process_handle(
+            system, w_params, _recover_process_info
+        )
+        proc = cls(system, pending, info.process_id, start.args, guest, start.drain_timeout)
+        await proc._watch(info, start.engine, cancelled)
+        return proc
 
-            def start(op: Any) -> int:
-                hr: int = lib.HcsCreateProcess(sys_handle, w_params, op, ffi.NULL, pending.out)
-                if hr >= 0:
-                    # Registered before the process can run: its exit cannot be missed.
-                    pending.register()
-                return hr
-
-            async def create() -> ProcessInfo | None:
-                info: ProcessInfo | None = None
-                try:
-                    result = await run_operation(
-                        start,
-                        operation="CreateProcess",
-                        system_id=system.id,
-                        process_info=True,
-                        owner=system._ops,
-                    )
-                    info = result.process_info
-                except errors.HcsError as exc:
-                    if pending.handle is None:
-                        raise
-                    # WS2022 quirk (semantics §8.2): the wait can fail spuriously although
-                    # the process exists; its information tells.
-                    info = await _recover_process_info(pending.handle, system.id, exc)
-                if pending.callback_hr < 0 or info is None:
-                    # It runs, but cannot be watched (or its pipes are unknown): stop it.
-                    close_process_handles(info)
-                    await _terminate_unwatched(pending.handle, system.id)
-                    return None
-                return info
-
-            # Creating a process is quick, and a half-created one must not leak: it runs
-            # to its end whatever cancels the caller (native asyncio cancellation too).
-            info, cancelled = await run_shielded(create)
-            if info is None:
-                if cancelled is not None:
-                    raise cancelled
-                pending.check_registered(system_id=system.id)
-                raise errors.error_from_hresult(
-                    0x8037011D, operation="CreateProcess", system_id=system.id
-                )
-        proc = cls(system, pending, info.process_id, args, guest, drain_timeout)
+    async def _watch(self, info: ProcessInfo, engine: str, cancelled: BaseException | None) -> None:
+        """Attach the pipes and catch an early exit; a process that fails here is killed."""
         try:
-            proc._attach_pipes(info, engine)
+            self._attach_pipes(info, engine)
         except BaseException:
-            await run_shielded(proc._abandon)  # no pipes: stop it, close the handle
+            await run_shielded(self._abandon)  # no pipes: stop it, close the handle
             raise
         if cancelled is not None:
             # Cancelled while it was being created: it is killed and closed, never left.
-            await run_shielded(proc._abandon)
+            await run_shielded(self._abandon)
             raise cancelled
         # HCS hands out the process handle while the process may already be running, so
         # it can exit before the callback is registered (events are not replayed).
-        await proc._check_missed_exit(shield=True, on_failure=proc._abandon)
-        return proc
+        await self._check_missed_exit(shield=True, on_failure=self._abandon)
 
     def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:
-        """Wrap the pipe handles in streams; on failure none is left open.
-
-        The caller then stops the process. Out of descriptors or memory:
-        :class:`~aiohcs.errors.ResourceExhausted`.
-        """
-        raws = [RawPipe.from_handle(h) for h in (info.std_input, info.std_output, info.std_error)]
-        try:
-            if raws[0] is not None:
-                self.stdin = send_stream(raws[0], engine, after_close=self._stdin_closed)
-            if raws[1] is not None:
-                self.stdout = receive_stream(raws[1], engine)
-            if raws[2] is not None:
-                self.stderr = receive_stream(raws[2], engine)
-        except BaseException as exc:
-            streams = (self.stdin, self.stdout, self.stderr)
-            self.stdin = self.stdout = self.stderr = None
-            for raw, stream in zip(raws, streams, strict=True):
-                if stream is not None:
-                    stream.discard()  # (closes its pipe, or has its pump thread close it)
-                elif raw is not None:
-                    raw.close()
-            # Out of descriptors, memory or threads (a pump of the thread engine).
-            typed = resource_error(
-                exc, operation="CreateProcess", system_id=self._system_id, process_id=self.pid
-            )
-            if typed is not None:
-                raise typed from exc
-            raise
+        """Wrap the pipe handles in streams (none is left open if that fails)."""
+        ids = {"system_id": self._system_id, "process_id": self.pid}
+        streams = open_streams(info, engine, self._stdin_closed, **ids)
+        self.stdin, self.stdout, self.stderr = streams
 
     @classmethod
     async def open(
         cls,
-        system: ComputeSystem,
+        system: ProcessParent,
         pid: int,
         *,
         drain_timeout: float = DRAIN_TIMEOUT,
@@ -686,9 +274,9 @@ class Process(HandleOwner):
         ``drain_timeout`` and ``guest_os`` (for signals) as for
         :meth:`ComputeSystem.open_process <aiohcs.system.ComputeSystem.open_process>`.
         """
-        pid = _check_pid(pid)
-        drain_timeout = _check_drain_timeout(drain_timeout)
-        guest = _check_guest_os(guest_os)
+        pid = check_pid(pid)
+        drain_timeout = check_drain_timeout(drain_timeout)
+        guest = check_guest_os(guest_os)
         sys_handle = system._require_handle()
 
         def do_open(out: Any) -> int:
@@ -811,8 +399,8 @@ class Process(HandleOwner):
         signal that is no such thing raises ``TypeError`` or
         :class:`~aiohcs.errors.InvalidArgumentError` before anything reaches HCS.
         """
-        _check_signal(sig)
-        value = _signal_for(sig, await self._guest_os())
+        check_signal(sig)
+        value = signal_for(sig, await self._guest_os())
         options = coerce_document({"Signal": value}, "SignalProcessOptions", argument="sig")
         return await self._stop_call("SignalProcess", lib.HcsSignalProcess, options)
 
@@ -832,34 +420,10 @@ class Process(HandleOwner):
         if self.exited:
             await anyio.lowlevel.checkpoint()
             return False
-        w_id, w_namespace = to_wide(self._system_id), to_wide(self._namespace)
-        pid = self.pid
-
-        def open_both() -> tuple[int, Any, Any]:
-            out_s = ffi.new("HCS_SYSTEM *")
-            hr = open_system(w_id, w_namespace, out_s)
-            if hr < 0:
-                return hr, None, None
-            out_p = ffi.new("HCS_PROCESS *")
-            hr = lib.HcsOpenProcess(out_s[0], pid, GENERIC_ALL, out_p)
-            if hr < 0:
-                lib.HcsCloseComputeSystem(out_s[0])
-                return hr, None, None
-            return hr, out_s[0], out_p[0]
-
-        def close_both(sys_h: Any, proc_h: Any) -> None:
-            lib.HcsCloseProcess(proc_h)
-            lib.HcsCloseComputeSystem(sys_h)
-
-        def discard(opened: tuple[int, Any, Any]) -> None:
-            if opened[0] >= 0:
-                close_both(opened[1], opened[2])
-
-        # Cancelled meanwhile: the handles it opened are closed (discard), never lost.
-        hr, sys_h, proc_h = await run_sync(open_both, discard=discard)
+        hr, sys_h, proc_h = await open_fresh_process(self._system_id, self._namespace, self.pid)
         if hr < 0:
             error = errors.error_from_hresult(
-                hr, operation="TerminateProcess", system_id=self._system_id, process_id=pid
+                hr, operation="TerminateProcess", system_id=self._system_id, process_id=self.pid
             )
             if isinstance(error, _GONE):
                 return False
@@ -867,11 +431,20 @@ class Process(HandleOwner):
                 return await self._confirm_exited(error)
             raise error
         try:
+            return await self._terminate_through(proc_h)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await run_sync(close_fresh_process, sys_h, proc_h)
 
-            def start(op: Any) -> int:
-                result: int = lib.HcsTerminateProcess(proc_h, op, ffi.NULL)
-                return result
+    async def _terminate_through(self, proc_h: Any) -> bool:
+        """HcsTerminateProcess through ``proc_h`` (a fresh handle); False if it had exited."""
+        pid = self.pid
 
+        def start(op: Any) -> int:
+            result: int = lib.HcsTerminateProcess(proc_h, op, ffi.NULL)
+            return result
+
+        try:
             await run_operation(
                 start, operation="TerminateProcess", system_id=self._system_id, process_id=pid
             )
@@ -879,11 +452,8 @@ class Process(HandleOwner):
             return False
         except errors.AccessDenied as exc:
             # Asked through the fresh handle: it works after aclose(wait=False) too.
-            query = functools.partial(_process_status, proc_h, self._system_id, pid)
+            query = functools.partial(process_status, proc_h, self._system_id, pid)
             return await self._confirm_exited(exc, query)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await run_sync(close_both, sys_h, proc_h)
         return True
 
     async def resize_console(self, height: int, width: int) -> None:
@@ -891,7 +461,7 @@ class Process(HandleOwner):
 
         Sizes outside 0 to 65535 raise :class:`~aiohcs.errors.InvalidDocumentError`.
         """
-        size = {"Height": _size(height, "height"), "Width": _size(width, "width")}
+        size = {"Height": check_size(height, "height"), "Width": check_size(width, "width")}
         request = {"Operation": "ConsoleSize", "ConsoleSize": size}
         await self._call(
             "ModifyProcess",
@@ -908,7 +478,7 @@ class Process(HandleOwner):
         ``last_wait_result`` is 0).
         """
         document = await self._call("GetProcessProperties", lib.HcsGetProcessProperties)
-        return _parse_status(document)
+        return parse_status(document)
 
     async def _stdin_closed(self) -> None:
         # After our handle is closed: HCS's own copy (Windows guests relay stdin) too.
@@ -962,27 +532,17 @@ class Process(HandleOwner):
         return code
 
     async def _drain(self) -> None:
-        outputs = [(name, s) for name, s in (("stdout", self.stdout), ("stderr", self.stderr))]
-        pending = [name for name, s in outputs if s is not None and not s.output_complete()]
-        if not pending:
-            return
-        deadline = anyio.current_time() + self._drain_timeout
-        delay = 0.001
-        while pending:
-            remaining = deadline - anyio.current_time()
-            if remaining <= 0:
-                self.pipes_not_closed = tuple(pending)
-                warnings.warn(
-                    PipesNotClosed(
-                        f"process {self.pid} in {self._system_id!r} exited but its "
-                        f"{' and '.join(pending)} stayed open for {self._drain_timeout} s"
-                    ),
-                    stacklevel=3,
-                )
-                return
-            await anyio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.05)
-            pending = [name for name, s in outputs if s is not None and not s.output_complete()]
+        outputs = [("stdout", self.stdout), ("stderr", self.stderr)]
+        pending = await wait_outputs(outputs, self._drain_timeout)
+        if pending:
+            self.pipes_not_closed = pending
+            warnings.warn(
+                PipesNotClosed(
+                    f"process {self.pid} in {self._system_id!r} exited but its "
+                    f"{' and '.join(pending)} stayed open for {self._drain_timeout} s"
+                ),
+                stacklevel=3,
+            )
 
     # ---------------------------------------------------------------- close
 
@@ -1056,247 +616,38 @@ class Process(HandleOwner):
         # (Not killed: HCS says it has already exited; no event need come.)
 
 
-def _parse_status(document: str | None) -> ProcessStatus:
-    status: ProcessStatus | None = parse_model(document, "ProcessStatus")
-    if status is None:
-        from aiohcs.schema import ProcessStatus
-
-        status = ProcessStatus()
-    return status
-
-
-async def _process_status(handle: Any, system_id: str, pid: int) -> ProcessStatus:
-    """The ProcessStatus of the process behind ``handle`` (one the caller owns)."""
-
-    def start(op: Any) -> int:
-        hr: int = lib.HcsGetProcessProperties(handle, op, ffi.NULL)
-        return hr
-
-    result = await run_operation(
-        start, operation="GetProcessProperties", system_id=system_id, process_id=pid
-    )
-    return _parse_status(result.document)
-
-
-async def _terminate_unwatched(handle: Any, system_id: str) -> None:
-    """Terminate a just-created process that is given up (best effort)."""
-
-    def start(op: Any) -> int:
-        hr: int = lib.HcsTerminateProcess(handle, op, ffi.NULL)
-        return hr
-
-    with contextlib.suppress(errors.HcsError):
-        await run_operation(start, operation="TerminateProcess", system_id=system_id, cleanup=True)
-
-
-async def _recover_process_info(handle: Any, system_id: str, error: Exception) -> ProcessInfo:
-    """Ask a process handle for its information after a failed create; re-raise ``error``."""
-
-    def start(op: Any) -> int:
-        hr: int = lib.HcsGetProcessInfo(handle, op)
-        return hr
-
-    try:
-        result = await run_operation(
-            start, operation="GetProcessInfo", system_id=system_id, process_info=True
-        )
-    except errors.HcsError:
-        result = None
-    if result is None or result.process_info is None:
-        # It may run (e.g. only its pipe handles could not be made): never leave it.
-        await _terminate_unwatched(handle, system_id)
-        raise error from None
-    return result.process_info
-
-
 # ------------------------------------------------------------------------ entry points
 
 
-class ProcessOptions(TypedDict, total=False):
-    """Keywords every way of starting a process takes (see :func:`open_process`)."""
-
-    cwd: str | os.PathLike[str] | None
-    env: Mapping[str, str] | None
-    user: str | None
-    console: tuple[int, int] | None
-    pipe_engine: str | None
-    drain_timeout: float
-    guest_os: GuestOs | None
-    parameters: Any
-
-
-class OpenProcessOptions(ProcessOptions, total=False):
-    """The keywords of :func:`open_process`."""
-
-    stdin: int | None
-    stdout: int | None
-    stderr: int | None
-
-
-class RunProcessOptions(ProcessOptions, total=False):
-    """The keywords of :func:`run_process`."""
-
-    input: bytes | bytearray | memoryview | None
-    check: bool
-    stdout: int | None
-    stderr: int | None
-
-
 async def open_process(
-    system: ComputeSystem, command: Command | None = None, **options: Unpack[OpenProcessOptions]
+    system: ProcessParent, command: Command | None = None, **options: Unpack[OpenProcessOptions]
 ) -> Process:
     """Start ``command`` in ``system``: :meth:`ComputeSystem.open_process` as a function.
 
     See :meth:`aiohcs.system.ComputeSystem.open_process` for the arguments.
     """
-    return await system.open_process(command, **options)
+    check_keywords(options, "open_process", ("stdin", "stdout", "stderr"))
+    return await Process._create(system, command, options)
 
 
 async def run_process(
-    system: ComputeSystem, command: Command | None = None, **options: Unpack[RunProcessOptions]
+    system: ProcessParent, command: Command | None = None, **options: Unpack[RunProcessOptions]
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``command`` to completion: :meth:`ComputeSystem.run_process` as a function."""
-    return await system.run_process(command, **options)
+    input = options.pop("input", None)
+    check = options.pop("check", True)
+    stdout = options.pop("stdout", PIPE)
+    stderr = options.pop("stderr", PIPE)
+    start = functools.partial(Process._create, system, command)
+    return await _process_run.run(start, input, check, stdout, stderr, options)
 
 
 async def stream_process(
-    system: ComputeSystem,
+    system: ProcessParent,
     command: Command | None,
     write: Callable[[str, bytes], object],
     **options: Unpack[ProcessOptions],
 ) -> int:
     """Run ``command`` streaming its output: :meth:`ComputeSystem.stream_process` as a function."""
-    return await system.stream_process(command, write, **options)
-
-
-def _check_options(options: Mapping[str, object], function: str, extra: Iterable[str] = ()) -> None:
-    """Refuse keywords ``function`` does not take (a TypeError naming it, before anything)."""
-    known = ProcessOptions.__optional_keys__ | frozenset(extra)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        names = ", ".join(repr(name) for name in unknown)
-        raise errors.InvalidArgumentTypeError(
-            f"{function}() got unexpected keyword arguments: {names}"
-        )
-
-
-def _check_input(value: object) -> bytes | bytearray | memoryview | None:
-    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
-        return value
-    hint = " (encode text first)" if isinstance(value, str) else ""
-    raise errors.InvalidArgumentTypeError(
-        f"input must be bytes or None, not {type(value).__name__}{hint}"
-    )
-
-
-def _check_flag(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise errors.InvalidArgumentTypeError(f"{name} must be True or False, not {value!r}")
-    return value
-
-
-async def collect_output(
-    proc: Process,
-    readers: Mapping[str, Callable[[bytes], object]],
-    feed: Callable[[], Awaitable[None]] | None = None,
-) -> int:
-    """Pump the output streams into ``readers``, wait for the exit, return its code.
-
-    The drain rule of :meth:`Process.wait` holds: once the process has exited and its
-    output pipes stayed open past ``drain_timeout`` (a background child holds them), the
-    reading stops with what was read so far (``wait()`` warns PipesNotClosed). ``feed``
-    (writing stdin) stops at the exit: the process reads no more. An error of a reader,
-    of a sink or of ``feed`` is raised as it is (never wrapped in an exception group).
-    (Shared by :func:`run_process`, :func:`stream_process` and the CLI's ``exec``.)
-    """
-    streams = {"stdout": proc.stdout, "stderr": proc.stderr}
-    failures: list[Exception] = []
-    code: int | None = None
-
-    async def pump(stream: PipeReceiveStream, sink: Callable[[bytes], object]) -> None:
-        with contextlib.suppress(anyio.EndOfStream):
-            while True:
-                sink(await stream.receive())
-
-    async with anyio.create_task_group() as tg:
-
-        async def guarded(job: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
-            try:
-                with scope:
-                    await job()
-            except Exception as exc:
-                failures.append(exc)
-                tg.cancel_scope.cancel()
-
-        for name, sink in readers.items():
-            stream = streams[name]
-            if stream is not None:
-                tg.start_soon(guarded, functools.partial(pump, stream, sink), anyio.CancelScope())
-        feeding = anyio.CancelScope()
-        if feed is not None:
-            tg.start_soon(guarded, feed, feeding)
-        code = await proc.wait()
-        feeding.cancel()
-        if proc.pipes_not_closed:
-            # Whatever is already in the pipes is read during a short sweep (a cancelled
-            # receive consumes nothing: what comes later stays in the pipe).
-            tg.cancel_scope.deadline = anyio.current_time() + _SWEEP_SECONDS
-    if failures:
-        raise failures[0]
-    assert code is not None
-    return code
-
-
-async def _run(
-    system: ComputeSystem,
-    command: Command | None,
-    input: bytes | bytearray | memoryview | None,
-    check: bool,
-    stdout: int | None,
-    stderr: int | None,
-    options: ProcessOptions,
-) -> subprocess.CompletedProcess[bytes]:
-    """The body of ``system.run_process``."""
-    _check_options(options, "run_process")
-    data = _check_input(input)
-    _check_flag(check, "check")
-    stdin = PIPE if data is not None else None
-    proc = await system.open_process(command, stdin=stdin, stdout=stdout, stderr=stderr, **options)
-    chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
-    async with proc:
-        feed = None
-        if proc.stdin is not None and data is not None:
-            sending, payload = proc.stdin, data
-
-            async def feed() -> None:
-                with contextlib.suppress(anyio.BrokenResourceError):
-                    await sending.send(payload)
-                await sending.aclose()
-
-        code = await collect_output(
-            proc, {name: parts.append for name, parts in chunks.items()}, feed
-        )
-    out = b"".join(chunks["stdout"]) if proc.stdout is not None else None
-    err = b"".join(chunks["stderr"]) if proc.stderr is not None else None
-    if check and code != 0:
-        raise ProcessFailed(code, proc.args, out, err)
-    return subprocess.CompletedProcess(proc.args, code, out, err)
-
-
-async def _stream(
-    system: ComputeSystem,
-    command: Command | None,
-    write: Callable[[str, bytes], object],
-    options: ProcessOptions,
-) -> int:
-    """The body of ``system.stream_process``."""
-    _check_options(options, "stream_process", ("stdout", "stderr"))
-    if not callable(write):
-        raise errors.InvalidArgumentTypeError(
-            f"write must be a callable (name, chunk), not {type(write).__name__}"
-        )
-    proc = await system.open_process(command, stdin=None, **options)
-    async with proc:
-        return await collect_output(
-            proc, {name: functools.partial(write, name) for name in ("stdout", "stderr")}
-        )
+    start = functools.partial(Process._create, system, command)
+    return await _process_run.stream(start, write, options)

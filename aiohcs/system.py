@@ -35,7 +35,6 @@ the system itself may still come into existence (open it by id, or use
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -53,30 +52,34 @@ from aiohcs._documents import (
 )
 from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
+from aiohcs._process_options import (
+    DRAIN_TIMEOUT,
+    PIPE,
+    Command,
+    GuestOs,
+    OpenProcessOptions,
+    ProcessOptions,
+)
 from aiohcs.errors import (
     HcsError,
+    HResult,
     InvalidArgumentTypeError,
     InvalidDocumentError,
 )
 from aiohcs.events import Event, EventStream, SystemExited
-from aiohcs.operation import HandleClosedError, NativeStart, run_operation
+from aiohcs.operation import HandleClosedError, NativeStart, parse_document, run_operation
+from aiohcs.process import Process, open_process, run_process, stream_process
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from aiohcs._bridge import LoopBridge
-    from aiohcs.process import Command, GuestOs, Process, ProcessOptions
     from aiohcs.schema import Properties, SystemExitStatus
 
 __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
 
-#: Ask for a pipe (the default for the std streams of processes; = aiohcs.process.PIPE).
-_PIPE: Final = subprocess.PIPE
-#: Seconds Process.wait waits, after the exit, for the output pipes to close (published as
-#: aiohcs.process.DRAIN_TIMEOUT; defined here, where the first signature needs it).
-_DRAIN_TIMEOUT: Final = 2.0
-# E_INVALIDARG, E_POINTER: what a host that refuses a NULL namespace would return.
-_BAD_ARGUMENT: Final = frozenset({0x80070057, 0x80004003})
+# What a host that refuses a NULL namespace would return.
+_BAD_ARGUMENT: Final = frozenset({HResult.E_INVALIDARG, HResult.E_POINTER})
 
 
 def _is_path(value: Any) -> bool:
@@ -172,7 +175,7 @@ class ComputeSystem(HandleOwner):
         if config is None:
             raise InvalidArgumentTypeError("config must not be None")
         text = document_text(config, "ComputeSystem", argument="config")
-        document = json.loads(text) if text is not None else {}
+        document = parse_document(text) if text is not None else {}
         vm = document.get("VirtualMachine")
         if not isinstance(vm, dict):
             problem = "restore needs a VirtualMachine configuration (containers cannot be restored)"
@@ -325,15 +328,15 @@ class ComputeSystem(HandleOwner):
         self,
         command: Command | None = None,
         *,
-        stdin: int | None = _PIPE,
-        stdout: int | None = _PIPE,
-        stderr: int | None = _PIPE,
+        stdin: int | None = PIPE,
+        stdout: int | None = PIPE,
+        stderr: int | None = PIPE,
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         user: str | None = None,
         console: tuple[int, int] | None = None,
         pipe_engine: str | None = None,
-        drain_timeout: float = _DRAIN_TIMEOUT,
+        drain_timeout: float = DRAIN_TIMEOUT,
         guest_os: GuestOs | None = None,
         parameters: Any = None,
     ) -> Process:
@@ -358,11 +361,7 @@ class ComputeSystem(HandleOwner):
         :class:`~aiohcs.errors.InvalidArgumentError`. The pipes are still what ``stdin``,
         ``stdout`` and ``stderr`` ask for (they set its ``Create*Pipe`` members).
         """
-        from aiohcs.process import Process
-
-        return await Process._create(
-            self,
-            command,
+        options = OpenProcessOptions(
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
@@ -375,6 +374,7 @@ class ComputeSystem(HandleOwner):
             guest_os=guest_os,
             parameters=parameters,
         )
+        return await open_process(self, command, **options)
 
     async def run_process(
         self,
@@ -382,8 +382,8 @@ class ComputeSystem(HandleOwner):
         *,
         input: bytes | bytearray | memoryview | None = None,
         check: bool = True,
-        stdout: int | None = _PIPE,
-        stderr: int | None = _PIPE,
+        stdout: int | None = PIPE,
+        stderr: int | None = PIPE,
         **options: Unpack[ProcessOptions],
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``command`` to completion, feeding ``input`` and collecting its output.
@@ -403,9 +403,9 @@ class ComputeSystem(HandleOwner):
         or trio scopes, ``asyncio.wait_for``, ``task.cancel()``, ``asyncio.timeout``)
         kills the process and closes everything before it propagates.
         """
-        from aiohcs import process
-
-        return await process._run(self, command, input, check, stdout, stderr, options)
+        return await run_process(
+            self, command, input=input, check=check, stdout=stdout, stderr=stderr, **options
+        )
 
     async def stream_process(
         self,
@@ -420,9 +420,7 @@ class ComputeSystem(HandleOwner):
         ``drain_timeout`` rule and cancellation. An exception ``write`` raises kills the
         process and propagates as it is.
         """
-        from aiohcs import process
-
-        return await process._stream(self, command, write, options)
+        return await stream_process(self, command, write, **options)
 
     # ---------------------------------------------------------------- events
 

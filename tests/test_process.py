@@ -14,6 +14,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -806,3 +807,13 @@ async def test_stream_process(linux: ComputeSystem) -> None:
     assert code == 3
     assert b"".join(b for n, b in seen if n == "stdout") == b"a\n"
     assert b"".join(b for n, b in seen if n == "stderr") == b"b\n"
+
+
+def test_the_process_layer_does_not_import_the_system_module() -> None:
+    """Dependencies run one way: system -> process (Process needs only a ProcessParent)."""
+    code = (
+        "import sys, aiohcs.process; "
+        "assert 'aiohcs.system' not in sys.modules, sorted(m for m in sys.modules if 'aiohcs' in m)"
+    )
+    done = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
