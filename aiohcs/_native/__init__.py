@@ -205,7 +205,7 @@ def _decode(p: CData) -> str:
     # The length is found in C and the codec decodes straight from the C buffer: about
     # 3x faster than ffi.string() on large documents, and as fast on small ones.
     # "surrogatepass" keeps a lone surrogate as a code point instead of raising.
-    size = 2 * lib.aiohcs_wcslen(p)
+    size = 2 * lib.aiohcs_utf16_len(p)
     text, _ = _utf16_decode(ffi.buffer(p, size), "surrogatepass", True)
     return text
 
