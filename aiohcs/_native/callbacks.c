@@ -8,17 +8,13 @@
 
 #include "bridge_internal.h"
 
-void aiohcs_item_set_payload(aiohcs_item *item, const char16_t *text)
-{
-    if (text == NULL)
-        return;
+void aiohcs_item_set_payload(aiohcs_item *item, const char16_t *text) {
+    if (text == NULL) return;
     item->payload = aiohcs_utf16_dup(text, &item->payload_length);
-    if (item->payload == NULL)
-        item->flags |= AIOHCS_ITEM_PAYLOAD_LOST;
+    if (item->payload == NULL) item->flags |= AIOHCS_ITEM_PAYLOAD_LOST;
 }
 
-void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context)
-{
+void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context) {
     aiohcs_item item;
     memset(&item, 0, sizeof item);
     item.timestamp_ns = aiohcs_now_ns();
@@ -52,20 +48,16 @@ void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context
         item.result = HcsGetOperationResult(operation, &document);
     }
     aiohcs_item_set_payload(&item, (const char16_t *)document);
-    if (document != NULL)
-        LocalFree(document);
+    if (document != NULL) LocalFree(document);
     /* Every operation created with this callback is closed here, exactly once, whether or
      * not anybody still waits for it. */
     HcsCloseOperation(operation);
 
-    if (!aiohcs_deliver(&item))
-        aiohcs_item_release(&item);
+    if (!aiohcs_deliver(&item)) aiohcs_item_release(&item);
 }
 
-void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context)
-{
-    if (event == NULL)
-        return;
+void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context) {
+    if (event == NULL) return;
     aiohcs_item item;
     memset(&item, 0, sizeof item);
     item.timestamp_ns = aiohcs_now_ns();
@@ -74,23 +66,18 @@ void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context)
     item.event_type = (uint32_t)event->Type;
     item.operation = (uint64_t)(uintptr_t)event->Operation;
     uint32_t flags;
-    if (!aiohcs_registry_lookup(item.id, &flags))
-        return;
+    if (!aiohcs_registry_lookup(item.id, &flags)) return;
     aiohcs_item_set_payload(&item, (const char16_t *)event->EventData);
-    if (!aiohcs_deliver(&item))
-        aiohcs_item_release(&item);
+    if (!aiohcs_deliver(&item)) aiohcs_item_release(&item);
 }
 
-HCS_OPERATION aiohcs_create_operation(uint64_t id)
-{
+HCS_OPERATION aiohcs_create_operation(uint64_t id) {
     return HcsCreateOperation((const void *)(uintptr_t)id, aiohcs_operation_completion);
 }
 
-HCS_OPERATION aiohcs_register_operation(aiohcs_queue *queue, uint32_t flags, uint64_t *id)
-{
+HCS_OPERATION aiohcs_register_operation(aiohcs_queue *queue, uint32_t flags, uint64_t *id) {
     uint64_t ident = aiohcs_register(queue, flags);
-    if (ident == 0)
-        return NULL;
+    if (ident == 0) return NULL;
     HCS_OPERATION operation = aiohcs_create_operation(ident);
     if (operation == NULL) {
         aiohcs_unregister(ident);
@@ -100,8 +87,7 @@ HCS_OPERATION aiohcs_register_operation(aiohcs_queue *queue, uint32_t flags, uin
     return operation;
 }
 
-void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id)
-{
+void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id) {
     memset(options, 0, sizeof *options);
     options->Version = HcsCreateOptions_1;
     options->CallbackOptions = HcsEventOptionNone;
@@ -109,14 +95,12 @@ void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id)
     options->Callback = aiohcs_event_callback;
 }
 
-HRESULT aiohcs_set_system_callback(HCS_SYSTEM system, uint64_t id)
-{
+HRESULT aiohcs_set_system_callback(HCS_SYSTEM system, uint64_t id) {
     return HcsSetComputeSystemCallback(system, HcsEventOptionNone, (const void *)(uintptr_t)id,
                                        aiohcs_event_callback);
 }
 
-HRESULT aiohcs_set_process_callback(HCS_PROCESS process, uint64_t id)
-{
+HRESULT aiohcs_set_process_callback(HCS_PROCESS process, uint64_t id) {
     return HcsSetProcessCallback(process, HcsEventOptionNone, (void *)(uintptr_t)id,
                                  aiohcs_event_callback);
 }

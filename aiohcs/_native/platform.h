@@ -19,14 +19,14 @@ typedef SRWLOCK aiohcs_mutex;
 typedef CONDITION_VARIABLE aiohcs_cond;
 typedef INIT_ONCE aiohcs_once;
 #define AIOHCS_MUTEX_INITIALIZER SRWLOCK_INIT
-#define AIOHCS_ONCE_INITIALIZER INIT_ONCE_STATIC_INIT
+#define AIOHCS_ONCE_INITIALIZER  INIT_ONCE_STATIC_INIT
 #else
 #include <pthread.h>
 typedef pthread_mutex_t aiohcs_mutex;
 typedef pthread_cond_t aiohcs_cond;
 typedef pthread_once_t aiohcs_once;
 #define AIOHCS_MUTEX_INITIALIZER PTHREAD_MUTEX_INITIALIZER
-#define AIOHCS_ONCE_INITIALIZER PTHREAD_ONCE_INIT
+#define AIOHCS_ONCE_INITIALIZER  PTHREAD_ONCE_INIT
 #endif
 
 void aiohcs_mutex_init(aiohcs_mutex *mutex);

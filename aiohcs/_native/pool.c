@@ -23,8 +23,7 @@ static struct {
 
 static aiohcs_once pool_once = AIOHCS_ONCE_INITIALIZER;
 
-static void pool_reset(void)
-{
+static void pool_reset(void) {
     aiohcs_mutex_init(&pool.lock);
     pool.ready = aiohcs_cond_init(&pool.work) == 0;
     pool.head = pool.tail = NULL;
@@ -33,8 +32,7 @@ static void pool_reset(void)
 }
 
 /* Only the forking thread exists in the child; the parent's work is the parent's business. */
-static void pool_init(void)
-{
+static void pool_init(void) {
     pool_reset();
     aiohcs_on_fork_child(pool_reset);
 }
@@ -42,16 +40,14 @@ static void pool_init(void)
 /* Wakes one idle thread unless one is already on its way; called with pool.lock held.
  * Waking a thread costs a system call (10-15 us on a virtual machine): the submitting (loop)
  * thread wakes at most one, and each woken thread wakes the next while work remains. */
-static void wake_one(void)
-{
+static void wake_one(void) {
     if (pool.head != NULL && pool.idle > 0 && !pool.waking) {
         pool.waking = 1;
         aiohcs_cond_signal(&pool.work);
     }
 }
 
-static void pool_thread(void *arg)
-{
+static void pool_thread(void *arg) {
     (void)arg;
     aiohcs_mutex_lock(&pool.lock);
     for (;;) {
@@ -69,8 +65,7 @@ static void pool_thread(void *arg)
         }
         aiohcs_work *work = pool.head;
         pool.head = work->next;
-        if (pool.head == NULL)
-            pool.tail = NULL;
+        if (pool.head == NULL) pool.tail = NULL;
         pool.queued--;
         pool.running++;
         wake_one(); /* more work: pass the wake-up on */
@@ -82,8 +77,7 @@ static void pool_thread(void *arg)
 }
 
 /* Takes back the last work queued (nobody would ever run it); called with pool.lock held. */
-static void unqueue_last(aiohcs_work *work)
-{
+static void unqueue_last(aiohcs_work *work) {
     aiohcs_work **link = &pool.head;
     aiohcs_work *prev = NULL;
     while (*link != work) {
@@ -95,11 +89,9 @@ static void unqueue_last(aiohcs_work *work)
     pool.queued--;
 }
 
-int aiohcs_pool_submit(aiohcs_work *work)
-{
+int aiohcs_pool_submit(aiohcs_work *work) {
     aiohcs_once_run(&pool_once, pool_init);
-    if (!pool.ready)
-        return 0;
+    if (!pool.ready) return 0;
     aiohcs_mutex_lock(&pool.lock);
     work->next = NULL;
     if (pool.tail != NULL)
@@ -117,14 +109,12 @@ int aiohcs_pool_submit(aiohcs_work *work)
             ok = 0;
         }
     }
-    if (ok)
-        wake_one();
+    if (ok) wake_one();
     aiohcs_mutex_unlock(&pool.lock);
     return ok;
 }
 
-size_t aiohcs_pool_pending(void)
-{
+size_t aiohcs_pool_pending(void) {
     aiohcs_once_run(&pool_once, pool_init);
     aiohcs_mutex_lock(&pool.lock);
     size_t n = pool.queued + pool.running;

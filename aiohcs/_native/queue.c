@@ -21,13 +21,9 @@ struct aiohcs_queue {
     uint64_t dropped; /* items lost to allocation failure */
 };
 
-static int is_real_handle(void *h)
-{
-    return h != NULL && h != (void *)(intptr_t)-1;
-}
+static int is_real_handle(void *h) { return h != NULL && h != (void *)(intptr_t)-1; }
 
-void aiohcs_item_release(aiohcs_item *item)
-{
+void aiohcs_item_release(aiohcs_item *item) {
     free(item->payload);
     item->payload = NULL;
     if (item->flags & AIOHCS_ITEM_HAS_SYSTEM) {
@@ -38,17 +34,14 @@ void aiohcs_item_release(aiohcs_item *item)
     if (item->flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
         void *handles[3] = {item->std_input, item->std_output, item->std_error};
         for (size_t i = 0; i < 3; i++)
-            if (is_real_handle(handles[i]))
-                CloseHandle(handles[i]);
+            if (is_real_handle(handles[i])) CloseHandle(handles[i]);
         item->std_input = item->std_output = item->std_error = NULL;
     }
 }
 
-aiohcs_queue *aiohcs_queue_new(uint64_t wake_socket)
-{
+aiohcs_queue *aiohcs_queue_new(uint64_t wake_socket) {
     aiohcs_queue *q = calloc(1, sizeof *q);
-    if (q == NULL)
-        return NULL;
+    if (q == NULL) return NULL;
     aiohcs_mutex_init(&q->lock);
     if (aiohcs_cond_init(&q->arrived) != 0) {
         aiohcs_mutex_destroy(&q->lock);
@@ -59,8 +52,7 @@ aiohcs_queue *aiohcs_queue_new(uint64_t wake_socket)
     return q;
 }
 
-void aiohcs_queue_destroy(aiohcs_queue *q)
-{
+void aiohcs_queue_destroy(aiohcs_queue *q) {
     for (size_t i = 0; i < q->count; i++)
         aiohcs_item_release(&q->ring[(q->head + i) & (q->capacity - 1)]);
     free(q->ring);
@@ -70,18 +62,13 @@ void aiohcs_queue_destroy(aiohcs_queue *q)
 }
 
 /* Called with q->lock held. Returns 0 when the ring cannot grow. */
-static int queue_reserve(aiohcs_queue *q)
-{
-    if (q->count < q->capacity)
-        return 1;
+static int queue_reserve(aiohcs_queue *q) {
+    if (q->count < q->capacity) return 1;
     size_t capacity = q->capacity ? q->capacity * 2 : 64;
-    if (capacity < q->capacity || capacity > SIZE_MAX / sizeof(aiohcs_item))
-        return 0;
+    if (capacity < q->capacity || capacity > SIZE_MAX / sizeof(aiohcs_item)) return 0;
     aiohcs_item *ring = malloc(capacity * sizeof *ring);
-    if (ring == NULL)
-        return 0;
-    for (size_t i = 0; i < q->count; i++)
-        ring[i] = q->ring[(q->head + i) & (q->capacity - 1)];
+    if (ring == NULL) return 0;
+    for (size_t i = 0; i < q->count; i++) ring[i] = q->ring[(q->head + i) & (q->capacity - 1)];
     free(q->ring);
     q->ring = ring;
     q->capacity = capacity;
@@ -89,8 +76,7 @@ static int queue_reserve(aiohcs_queue *q)
     return 1;
 }
 
-int aiohcs_queue_push(aiohcs_queue *q, const aiohcs_item *item)
-{
+int aiohcs_queue_push(aiohcs_queue *q, const aiohcs_item *item) {
     int queued = 0, send_wake = 0;
     aiohcs_mutex_lock(&q->lock);
     if (queue_reserve(q)) {
@@ -107,17 +93,14 @@ int aiohcs_queue_push(aiohcs_queue *q, const aiohcs_item *item)
         q->dropped++;
     }
     aiohcs_mutex_unlock(&q->lock);
-    if (send_wake)
-        aiohcs_socket_signal(q->wake_socket);
+    if (send_wake) aiohcs_socket_signal(q->wake_socket);
     return queued;
 }
 
 /* Moves up to max items out of the queue; called with q->lock held. */
-static size_t take_items(aiohcs_queue *q, aiohcs_item *items, size_t max)
-{
+static size_t take_items(aiohcs_queue *q, aiohcs_item *items, size_t max) {
     size_t n = q->count < max ? q->count : max;
-    for (size_t i = 0; i < n; i++)
-        items[i] = q->ring[(q->head + i) & (q->capacity - 1)];
+    for (size_t i = 0; i < n; i++) items[i] = q->ring[(q->head + i) & (q->capacity - 1)];
     if (n > 0) {
         q->head = (q->head + n) & (q->capacity - 1);
         q->count -= n;
@@ -125,8 +108,7 @@ static size_t take_items(aiohcs_queue *q, aiohcs_item *items, size_t max)
     return n;
 }
 
-size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max)
-{
+size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max) {
     aiohcs_mutex_lock(&q->lock);
     size_t n = take_items(q, items, max);
     aiohcs_mutex_unlock(&q->lock);
@@ -137,8 +119,7 @@ size_t aiohcs_queue_drain(aiohcs_queue *q, aiohcs_item *items, size_t max)
  * announces items the caller may already take (the next wake-up then finds the queue
  * empty), never the other way round. */
 size_t aiohcs_queue_drain_wake(aiohcs_queue *q, uint64_t read_socket, aiohcs_item *items,
-                               size_t max)
-{
+                               size_t max) {
     aiohcs_socket_consume(read_socket);
     return aiohcs_queue_drain(q, items, max);
 }
@@ -151,8 +132,7 @@ size_t aiohcs_queue_drain_wake(aiohcs_queue *q, uint64_t read_socket, aiohcs_ite
 /* Waits, with q->lock held, until the queue is non-empty or deadline_ns passes. Where timed
  * waits are coarse (aiohcs_precise_timed_wait == 0: Windows, where HCS operations take
  * milliseconds and the loop rarely polls at all) the poll ends with the spin. */
-static void wait_for_items(aiohcs_queue *q, uint64_t deadline_ns)
-{
+static void wait_for_items(aiohcs_queue *q, uint64_t deadline_ns) {
     uint64_t now = aiohcs_now_ns();
     uint64_t spin_until = deadline_ns - now < POLL_SPIN_NS ? deadline_ns : now + POLL_SPIN_NS;
     q->polling = 1; /* items now come without a wake byte: this thread takes them */
@@ -163,48 +143,41 @@ static void wait_for_items(aiohcs_queue *q, uint64_t deadline_ns)
         now = aiohcs_now_ns();
     }
     while (aiohcs_precise_timed_wait && q->count == 0 && now < deadline_ns) {
-        if (!aiohcs_cond_wait_until(&q->arrived, &q->lock, deadline_ns))
-            break;
+        if (!aiohcs_cond_wait_until(&q->arrived, &q->lock, deadline_ns)) break;
         now = aiohcs_now_ns();
     }
     q->polling = 0;
 }
 
 size_t aiohcs_queue_poll(aiohcs_queue *q, uint64_t read_socket, aiohcs_item *items, size_t max,
-                         uint64_t timeout_ns)
-{
+                         uint64_t timeout_ns) {
     aiohcs_socket_consume(read_socket);
     aiohcs_mutex_lock(&q->lock);
-    if (q->count == 0 && timeout_ns > 0)
-        wait_for_items(q, aiohcs_now_ns() + timeout_ns);
+    if (q->count == 0 && timeout_ns > 0) wait_for_items(q, aiohcs_now_ns() + timeout_ns);
     size_t n = take_items(q, items, max);
     /* Items that arrived while this thread polled came without a wake byte: announce the
      * ones it leaves behind (a spare byte only costs the loop an empty drain). */
     int leftover = q->count > 0;
     aiohcs_mutex_unlock(&q->lock);
-    if (leftover)
-        aiohcs_socket_signal(q->wake_socket);
+    if (leftover) aiohcs_socket_signal(q->wake_socket);
     return n;
 }
 
-size_t aiohcs_queue_length(aiohcs_queue *q)
-{
+size_t aiohcs_queue_length(aiohcs_queue *q) {
     aiohcs_mutex_lock(&q->lock);
     size_t n = q->count;
     aiohcs_mutex_unlock(&q->lock);
     return n;
 }
 
-uint64_t aiohcs_queue_dropped(aiohcs_queue *q)
-{
+uint64_t aiohcs_queue_dropped(aiohcs_queue *q) {
     aiohcs_mutex_lock(&q->lock);
     uint64_t n = q->dropped;
     aiohcs_mutex_unlock(&q->lock);
     return n;
 }
 
-void aiohcs_items_release(aiohcs_item *items, size_t count)
-{
+void aiohcs_items_release(aiohcs_item *items, size_t count) {
     for (size_t i = 0; i < count; i++) {
         free(items[i].payload);
         items[i].payload = NULL;

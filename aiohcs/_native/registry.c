@@ -31,24 +31,16 @@ static uint64_t next_id = 1;
 
 /* A callback thread may have held the lock when another thread forked: the child's copy is
  * made anew (the parent's entries stay; nothing in the child delivers to them). */
-static void after_fork_in_child(void)
-{
-    aiohcs_mutex_init(&registry_lock);
-}
+static void after_fork_in_child(void) { aiohcs_mutex_init(&registry_lock); }
 
-static void watch_fork(void)
-{
-    aiohcs_on_fork_child(after_fork_in_child);
-}
+static void watch_fork(void) { aiohcs_on_fork_child(after_fork_in_child); }
 
-static void lock_registry(void)
-{
+static void lock_registry(void) {
     aiohcs_once_run(&fork_once, watch_fork);
     aiohcs_mutex_lock(&registry_lock);
 }
 
-static size_t bucket_of(uint64_t id, size_t n)
-{
+static size_t bucket_of(uint64_t id, size_t n) {
     id ^= id >> 33;
     id *= 0xff51afd7ed558ccdull;
     id ^= id >> 33;
@@ -56,26 +48,19 @@ static size_t bucket_of(uint64_t id, size_t n)
 }
 
 /* Called with registry_lock held: the link that points at id's entry, or NULL. */
-static entry **find_link(uint64_t id)
-{
-    if (bucket_count == 0)
-        return NULL;
-    for (entry **link = &buckets[bucket_of(id, bucket_count)]; *link != NULL;
-         link = &(*link)->next)
-        if ((*link)->id == id)
-            return link;
+static entry **find_link(uint64_t id) {
+    if (bucket_count == 0) return NULL;
+    for (entry **link = &buckets[bucket_of(id, bucket_count)]; *link != NULL; link = &(*link)->next)
+        if ((*link)->id == id) return link;
     return NULL;
 }
 
 /* Called with registry_lock held; growing is best effort. */
-static void maybe_grow(void)
-{
-    if (bucket_count != 0 && entry_count < bucket_count * 2)
-        return;
+static void maybe_grow(void) {
+    if (bucket_count != 0 && entry_count < bucket_count * 2) return;
     size_t n = bucket_count ? bucket_count * 4 : 256;
     entry **fresh = calloc(n, sizeof *fresh);
-    if (fresh == NULL)
-        return;
+    if (fresh == NULL) return;
     for (size_t b = 0; b < bucket_count; b++) {
         entry *e = buckets[b];
         while (e != NULL) {
@@ -91,11 +76,9 @@ static void maybe_grow(void)
     bucket_count = n;
 }
 
-uint64_t aiohcs_register(aiohcs_queue *queue, uint32_t flags)
-{
+uint64_t aiohcs_register(aiohcs_queue *queue, uint32_t flags) {
     entry *e = malloc(sizeof *e);
-    if (e == NULL)
-        return 0;
+    if (e == NULL) return 0;
     lock_registry();
     maybe_grow();
     if (bucket_count == 0) {
@@ -116,8 +99,7 @@ uint64_t aiohcs_register(aiohcs_queue *queue, uint32_t flags)
     return id;
 }
 
-int aiohcs_unregister(uint64_t id)
-{
+int aiohcs_unregister(uint64_t id) {
     entry *found = NULL;
     lock_registry();
     entry **link = find_link(id);
@@ -131,18 +113,15 @@ int aiohcs_unregister(uint64_t id)
     return found != NULL;
 }
 
-size_t aiohcs_registered_count(void)
-{
+size_t aiohcs_registered_count(void) {
     lock_registry();
     size_t n = entry_count;
     aiohcs_mutex_unlock(&registry_lock);
     return n;
 }
 
-void aiohcs_queue_free(aiohcs_queue *q)
-{
-    if (q == NULL)
-        return;
+void aiohcs_queue_free(aiohcs_queue *q) {
+    if (q == NULL) return;
     entry *dead = NULL;
     lock_registry();
     for (size_t b = 0; b < bucket_count; b++) {
@@ -169,18 +148,15 @@ void aiohcs_queue_free(aiohcs_queue *q)
     aiohcs_queue_destroy(q);
 }
 
-int aiohcs_registry_lookup(uint64_t id, uint32_t *flags)
-{
+int aiohcs_registry_lookup(uint64_t id, uint32_t *flags) {
     lock_registry();
     entry **link = find_link(id);
-    if (link != NULL)
-        *flags = (*link)->flags;
+    if (link != NULL) *flags = (*link)->flags;
     aiohcs_mutex_unlock(&registry_lock);
     return link != NULL;
 }
 
-int aiohcs_deliver(aiohcs_item *item)
-{
+int aiohcs_deliver(aiohcs_item *item) {
     int delivered = 0;
     entry *done = NULL;
     lock_registry();
@@ -206,8 +182,7 @@ int aiohcs_deliver(aiohcs_item *item)
     return delivered;
 }
 
-int aiohcs_post(uint64_t id, int32_t result)
-{
+int aiohcs_post(uint64_t id, int32_t result) {
     aiohcs_item item;
     memset(&item, 0, sizeof item);
     item.timestamp_ns = aiohcs_now_ns();

@@ -5,26 +5,19 @@
 
 #include "utf16.h"
 
-size_t aiohcs_utf16_len(const char16_t *text)
-{
+size_t aiohcs_utf16_len(const char16_t *text) {
     size_t n = 0;
-    if (text == NULL)
-        return 0;
-    while (text[n] != 0)
-        n++;
+    if (text == NULL) return 0;
+    while (text[n] != 0) n++;
     return n;
 }
 
-char16_t *aiohcs_utf16_dup(const char16_t *text, size_t *length)
-{
-    if (text == NULL)
-        return NULL;
+char16_t *aiohcs_utf16_dup(const char16_t *text, size_t *length) {
+    if (text == NULL) return NULL;
     size_t n = aiohcs_utf16_len(text);
     char16_t *copy = malloc((n + 1) * sizeof *copy);
-    if (copy == NULL)
-        return NULL;
+    if (copy == NULL) return NULL;
     memcpy(copy, text, (n + 1) * sizeof *copy);
-    if (length != NULL)
-        *length = n;
+    if (length != NULL) *length = n;
     return copy;
 }

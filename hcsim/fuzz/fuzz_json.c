@@ -14,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FAIL(msg) do { fprintf(stderr, "fuzz_json: %s\n", msg); abort(); } while (0)
+#define FAIL(msg)                                \
+    do {                                         \
+        fprintf(stderr, "fuzz_json: %s\n", msg); \
+        abort();                                 \
+    } while (0)
 
 static void check_numbers(const hj_value *v, int depth) {
     if (depth > HJ_MAX_DEPTH + 1) FAIL("tree deeper than HJ_MAX_DEPTH");
@@ -57,8 +61,7 @@ static void check_numbers(const hj_value *v, int depth) {
             check_numbers(e, depth + 1);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 

@@ -5,7 +5,6 @@
 
 #include "hcsim_win32.h"
 
-
 #ifdef __cplusplus
 extern "C" {
 #endif

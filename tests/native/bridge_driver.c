@@ -14,61 +14,126 @@
 #include "bridge.cdef"
 
 /* ---- fake HCS --------------------------------------------------------------------- */
-struct HCS_OPERATION__ { int32_t result; int type; char16_t *doc; atomic_int closed; };
+struct HCS_OPERATION__ {
+    int32_t result;
+    int type;
+    char16_t *doc;
+    atomic_int closed;
+};
 static atomic_long ops_closed, docs_freed, handles_closed, docs_made, handles_made;
 static atomic_long double_close;
 
-HCS_OPERATION WINAPI HcsCreateOperation(const void *c, HCS_OPERATION_COMPLETION cb)
-{ (void)c; (void)cb; return calloc(1, sizeof(struct HCS_OPERATION__)); }
-void WINAPI HcsCloseOperation(HCS_OPERATION op)
-{ if (atomic_fetch_add(&op->closed, 1) != 0) atomic_fetch_add(&double_close, 1);
-  atomic_fetch_add(&ops_closed, 1); free(op); }
-HCS_OPERATION_TYPE WINAPI HcsGetOperationType(HCS_OPERATION op)
-{ return (HCS_OPERATION_TYPE)op->type; }
-static char16_t *make_doc(void)
-{ static const char16_t text[] = u"{\"Result\": \"ok \u00e9\"}";
-  char16_t *d = malloc(sizeof text); memcpy(d, text, sizeof text);
-  atomic_fetch_add(&docs_made, 1); return d; }
-HRESULT WINAPI HcsGetOperationResult(HCS_OPERATION op, PWSTR *doc)
-{ if (doc) *doc = make_doc(); return op->result; }
+HCS_OPERATION WINAPI HcsCreateOperation(const void *c, HCS_OPERATION_COMPLETION cb) {
+    (void)c;
+    (void)cb;
+    return calloc(1, sizeof(struct HCS_OPERATION__));
+}
+void WINAPI HcsCloseOperation(HCS_OPERATION op) {
+    if (atomic_fetch_add(&op->closed, 1) != 0) atomic_fetch_add(&double_close, 1);
+    atomic_fetch_add(&ops_closed, 1);
+    free(op);
+}
+HCS_OPERATION_TYPE WINAPI HcsGetOperationType(HCS_OPERATION op) {
+    return (HCS_OPERATION_TYPE)op->type;
+}
+static char16_t *make_doc(void) {
+    static const char16_t text[] = u"{\"Result\": \"ok \u00e9\"}";
+    char16_t *d = malloc(sizeof text);
+    memcpy(d, text, sizeof text);
+    atomic_fetch_add(&docs_made, 1);
+    return d;
+}
+HRESULT WINAPI HcsGetOperationResult(HCS_OPERATION op, PWSTR *doc) {
+    if (doc) *doc = make_doc();
+    return op->result;
+}
 HRESULT WINAPI HcsGetOperationResultAndProcessInfo(HCS_OPERATION op, HCS_PROCESS_INFORMATION *pi,
-                                                   PWSTR *doc)
-{ if (doc) *doc = make_doc();
-  if (pi && op->result >= 0) {
-    pi->ProcessId = 42; pi->StdInput = malloc(1); pi->StdOutput = malloc(1);
-    pi->StdError = NULL; atomic_fetch_add(&handles_made, 2); }
-  return op->result; }
-HLOCAL WINAPI LocalFree(HLOCAL p) { if (p) atomic_fetch_add(&docs_freed, 1); free(p); return NULL; }
-BOOL WINAPI CloseHandle(HANDLE h) { free(h); atomic_fetch_add(&handles_closed, 1); return 1; }
+                                                   PWSTR *doc) {
+    if (doc) *doc = make_doc();
+    if (pi && op->result >= 0) {
+        pi->ProcessId = 42;
+        pi->StdInput = malloc(1);
+        pi->StdOutput = malloc(1);
+        pi->StdError = NULL;
+        atomic_fetch_add(&handles_made, 2);
+    }
+    return op->result;
+}
+HLOCAL WINAPI LocalFree(HLOCAL p) {
+    if (p) atomic_fetch_add(&docs_freed, 1);
+    free(p);
+    return NULL;
+}
+BOOL WINAPI CloseHandle(HANDLE h) {
+    free(h);
+    atomic_fetch_add(&handles_closed, 1);
+    return 1;
+}
 HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM s, HCS_EVENT_OPTIONS o, const void *c,
-                                           HCS_EVENT_CALLBACK cb)
-{ (void)s; (void)o; (void)c; (void)cb; return 0; }
+                                           HCS_EVENT_CALLBACK cb) {
+    (void)s;
+    (void)o;
+    (void)c;
+    (void)cb;
+    return 0;
+}
 HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS p, HCS_EVENT_OPTIONS o, void *c,
-                                     HCS_EVENT_CALLBACK cb)
-{ (void)p; (void)o; (void)c; (void)cb; return 0; }
+                                     HCS_EVENT_CALLBACK cb) {
+    (void)p;
+    (void)o;
+    (void)c;
+    (void)cb;
+    return 0;
+}
 /* Systems for the native calls: an id starting with 'x' fails synchronously. */
 static atomic_long systems_made, systems_closed, processes_closed;
-static HCS_SYSTEM make_system(void)
-{ atomic_fetch_add(&systems_made, 1); return (HCS_SYSTEM)malloc(1); }
+static HCS_SYSTEM make_system(void) {
+    atomic_fetch_add(&systems_made, 1);
+    return (HCS_SYSTEM)malloc(1);
+}
 HRESULT WINAPI HcsCreateComputeSystem(PCWSTR id, PCWSTR cfg, HCS_OPERATION op,
-                                      const SECURITY_DESCRIPTOR *sd, HCS_SYSTEM *out)
-{ (void)cfg; (void)sd; if (id[0] == u'x') { op->result = (int32_t)0x80370109u; return op->result; }
-  *out = make_system(); HcsCloseOperation(op); return 0; }
+                                      const SECURITY_DESCRIPTOR *sd, HCS_SYSTEM *out) {
+    (void)cfg;
+    (void)sd;
+    if (id[0] == u'x') {
+        op->result = (int32_t)0x80370109u;
+        return op->result;
+    }
+    *out = make_system();
+    HcsCloseOperation(op);
+    return 0;
+}
 HRESULT WINAPI HcsCreateComputeSystemInNamespace(PCWSTR ns, PCWSTR id, PCWSTR cfg, HCS_OPERATION op,
-                                                 const HCS_CREATE_OPTIONS *o, HCS_SYSTEM *out)
-{ (void)ns; (void)o; return HcsCreateComputeSystem(id, cfg, op, NULL, out); }
-HRESULT WINAPI HcsOpenComputeSystem(PCWSTR id, DWORD access, HCS_SYSTEM *out)
-{ (void)access; if (id[0] == u'x') return (int32_t)0x8037010Fu; *out = make_system(); return 0; }
-HRESULT WINAPI HcsOpenComputeSystemInNamespace(PCWSTR ns, PCWSTR id, DWORD access, HCS_SYSTEM *out)
-{ (void)ns; return HcsOpenComputeSystem(id, access, out); }
-void WINAPI HcsCloseComputeSystem(HCS_SYSTEM s) { free(s); atomic_fetch_add(&systems_closed, 1); }
-void WINAPI HcsCloseProcess(HCS_PROCESS p) { free(p); atomic_fetch_add(&processes_closed, 1); }
+                                                 const HCS_CREATE_OPTIONS *o, HCS_SYSTEM *out) {
+    (void)ns;
+    (void)o;
+    return HcsCreateComputeSystem(id, cfg, op, NULL, out);
+}
+HRESULT WINAPI HcsOpenComputeSystem(PCWSTR id, DWORD access, HCS_SYSTEM *out) {
+    (void)access;
+    if (id[0] == u'x') return (int32_t)0x8037010Fu;
+    *out = make_system();
+    return 0;
+}
+HRESULT WINAPI HcsOpenComputeSystemInNamespace(PCWSTR ns, PCWSTR id, DWORD access,
+                                               HCS_SYSTEM *out) {
+    (void)ns;
+    return HcsOpenComputeSystem(id, access, out);
+}
+void WINAPI HcsCloseComputeSystem(HCS_SYSTEM s) {
+    free(s);
+    atomic_fetch_add(&systems_closed, 1);
+}
+void WINAPI HcsCloseProcess(HCS_PROCESS p) {
+    free(p);
+    atomic_fetch_add(&processes_closed, 1);
+}
 
 /* ---- the test ----------------------------------------------------------------------- */
-#define QUEUES 4
+#define QUEUES        4
 #define IDS_PER_QUEUE 64
-#define PRODUCERS 4
-#define PER_PRODUCER 20000
+#define PRODUCERS     4
+#define PER_PRODUCER  20000
 
 static aiohcs_queue *queues[QUEUES];
 static int rfd[QUEUES], wfd[QUEUES];
@@ -78,8 +143,7 @@ static atomic_long delivered[QUEUES];
 static atomic_int freed[QUEUES];
 static atomic_long calls_submitted;
 
-static void *producer(void *arg)
-{
+static void *producer(void *arg) {
     unsigned seed = (unsigned)(uintptr_t)arg;
     static const char16_t data[] = u"{\"ExitType\": \"GracefulExit\"}";
     for (int i = 0; i < PER_PRODUCER; i++) {
@@ -105,7 +169,10 @@ static void *producer(void *arg)
             /* a worker thread reporting a blocking call it made for the id */
             aiohcs_post(id, (int32_t)(rand_r(&seed) % 7));
         } else if (what == 1) {
-            HCS_EVENT ev; ev.Type = HcsEventSystemExited; ev.EventData = data; ev.Operation = NULL;
+            HCS_EVENT ev;
+            ev.Type = HcsEventSystemExited;
+            ev.EventData = data;
+            ev.Operation = NULL;
             aiohcs_event_callback(&ev, (void *)(uintptr_t)id);
         } else {
             HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
@@ -117,8 +184,7 @@ static void *producer(void *arg)
     return NULL;
 }
 
-static size_t take(int q, aiohcs_item *items, int first)
-{
+static size_t take(int q, aiohcs_item *items, int first) {
     /* Queue 3 polls (a loop waiting for a completion it expects soon): up to 4 items, so
      * that items are left behind; a wait of up to 200 us, or none. */
     if (q == 3)
@@ -128,8 +194,7 @@ static size_t take(int q, aiohcs_item *items, int first)
                            : aiohcs_queue_drain(queues[q], items, 16);
 }
 
-static void consume(int q, aiohcs_item *items)
-{
+static void consume(int q, aiohcs_item *items) {
     size_t n;
     int first = 1;
     while ((n = take(q, items, first)) > 0) {
@@ -141,7 +206,8 @@ static void consume(int q, aiohcs_item *items)
                    (items[i].event_type != 0 && items[i].result < 0));
             if (items[i].flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
                 assert(items[i].process_id == 42);
-                CloseHandle(items[i].std_input); CloseHandle(items[i].std_output);
+                CloseHandle(items[i].std_input);
+                CloseHandle(items[i].std_output);
             }
             if (items[i].flags & AIOHCS_ITEM_HAS_SYSTEM) {
                 assert(items[i].kind == AIOHCS_ITEM_CALL && items[i].result == 0);
@@ -156,13 +222,12 @@ static void consume(int q, aiohcs_item *items)
     }
 }
 
-static void *consumer(void *arg)
-{
+static void *consumer(void *arg) {
     int q = (int)(uintptr_t)arg;
     aiohcs_item items[16];
     char buf[64];
     for (;;) {
-        struct pollfd p = { rfd[q], POLLIN, 0 };
+        struct pollfd p = {rfd[q], POLLIN, 0};
         poll(&p, 1, 5);
         if (q % 2 == 0)
             while (read(rfd[q], buf, sizeof buf) > 0) {}
@@ -181,19 +246,20 @@ static void *consumer(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     for (int q = 0; q < QUEUES; q++) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 2;
-        fcntl(sv[0], F_SETFL, O_NONBLOCK); fcntl(sv[1], F_SETFL, O_NONBLOCK);
-        rfd[q] = sv[0]; wfd[q] = sv[1];
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        fcntl(sv[1], F_SETFL, O_NONBLOCK);
+        rfd[q] = sv[0];
+        wfd[q] = sv[1];
         queues[q] = aiohcs_queue_new((uint64_t)wfd[q]);
         /* Plain ids, ids that go with their completion, ids that go with their
          * completion and their posted item. */
-        static const uint32_t flags[4] = {
-            0, AIOHCS_REGISTER_PROCESS_INFO, AIOHCS_REGISTER_ONESHOT,
-            AIOHCS_REGISTER_ONESHOT | AIOHCS_REGISTER_POSTED | AIOHCS_REGISTER_PROCESS_INFO};
+        static const uint32_t flags[4] = {0, AIOHCS_REGISTER_PROCESS_INFO, AIOHCS_REGISTER_ONESHOT,
+                                          AIOHCS_REGISTER_ONESHOT | AIOHCS_REGISTER_POSTED |
+                                              AIOHCS_REGISTER_PROCESS_INFO};
         for (int k = 0; k < IDS_PER_QUEUE; k++)
             ids[q][k] = aiohcs_register(queues[q], flags[k % 4]);
     }
@@ -213,8 +279,7 @@ int main(void)
         if (aiohcs_registered_count() != before || aiohcs_post(id, 0) != 0) return 9;
     }
     pthread_t prod[PRODUCERS], cons[QUEUES];
-    for (int q = 0; q < QUEUES; q++)
-        pthread_create(&cons[q], NULL, consumer, (void *)(uintptr_t)q);
+    for (int q = 0; q < QUEUES; q++) pthread_create(&cons[q], NULL, consumer, (void *)(uintptr_t)q);
     for (int i = 0; i < PRODUCERS; i++)
         pthread_create(&prod[i], NULL, producer, (void *)(uintptr_t)(i + 1));
     /* Unregister some ids while traffic flows (operations abandoned by their waiters). */
@@ -238,13 +303,16 @@ int main(void)
         if (aiohcs_queue_dropped(queues[q]) != 0) return 1;
         aiohcs_queue_free(queues[q]);
     }
-    for (int q = 0; q < QUEUES; q++) { close(rfd[q]); close(wfd[q]); }
+    for (int q = 0; q < QUEUES; q++) {
+        close(rfd[q]);
+        close(wfd[q]);
+    }
     long total_ops = atomic_load(&ops_closed);
     printf("ops_closed=%ld docs=%ld/%ld handles=%ld/%ld delivered=%ld,%ld,%ld,%ld registered=%zu\n",
            total_ops, atomic_load(&docs_freed), atomic_load(&docs_made),
-           atomic_load(&handles_closed), atomic_load(&handles_made),
-           atomic_load(&delivered[0]), atomic_load(&delivered[1]), atomic_load(&delivered[2]),
-           atomic_load(&delivered[3]), aiohcs_registered_count());
+           atomic_load(&handles_closed), atomic_load(&handles_made), atomic_load(&delivered[0]),
+           atomic_load(&delivered[1]), atomic_load(&delivered[2]), atomic_load(&delivered[3]),
+           aiohcs_registered_count());
     printf("native calls=%ld systems made=%ld closed=%ld\n", atomic_load(&calls_submitted),
            atomic_load(&systems_made), atomic_load(&systems_closed));
     if (atomic_load(&systems_made) != atomic_load(&systems_closed)) return 11;
