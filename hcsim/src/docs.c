@@ -17,7 +17,9 @@ static PWSTR doc_issue(char16_t *d) {
     return (PWSTR)d;
 }
 
-PWSTR hc_doc_from_utf16(const char16_t *s) { return s ? doc_issue(hj_utf16_dup(s)) : NULL; }
+PWSTR hc_doc_from_utf16(const char16_t *s) {
+    return s ? doc_issue(aiohcs_utf16_dup(s, NULL)) : NULL;
+}
 
 PWSTR hc_doc_from_json(const hj_value *v) { return doc_issue(hj_serialize_utf16(v)); }
 

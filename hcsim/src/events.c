@@ -151,7 +151,7 @@ void hc_event_post(hc_evh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *
     if (!h->cb_set || h->closed) return;
     event_item *e = calloc(1, sizeof *e);
     if (!e) return;
-    if (data && !(e->data = hj_utf16_dup(data))) {
+    if (data && !(e->data = aiohcs_utf16_dup(data, NULL))) {
         free(e);
         return;
     }

@@ -145,13 +145,6 @@ static int utf8_valid(const char *s, size_t len) {
     return 1;
 }
 
-size_t hj_utf16_len(const char16_t *s) {
-    size_t n = 0;
-    if (!s) return 0;
-    while (s[n]) n++;
-    return n;
-}
-
 int hj_utf16_cmp(const char16_t *a, const char16_t *b) {
     if (a == b) return 0;
     if (!a) return -1;
@@ -162,18 +155,9 @@ int hj_utf16_cmp(const char16_t *a, const char16_t *b) {
     }
 }
 
-char16_t *hj_utf16_dup(const char16_t *s) {
-    if (!s) return NULL;
-    size_t n = hj_utf16_len(s);
-    char16_t *d = malloc((n + 1) * sizeof *d);
-    if (!d) return NULL;
-    memcpy(d, s, (n + 1) * sizeof *d);
-    return d;
-}
-
 char *hj_utf16_to_utf8(const char16_t *s, size_t *len) {
     if (!s) return NULL;
-    size_t n = hj_utf16_len(s);
+    size_t n = aiohcs_utf16_len(s);
     /* Each UTF-16 unit yields at most 3 bytes (a pair of units yields 4). */
     if (n > HJ_MAX_BYTES / 3) return NULL;
     char *out = malloc(n * 3 + 1);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <uchar.h>
 
+#include "utf16.h" /* aiohcs_utf16_len / _dup: shared with the bridge */
+
 #define HJ_MAX_DEPTH 64
 
 typedef enum hj_type { HJ_NULL, HJ_BOOL, HJ_NUMBER, HJ_STRING, HJ_ARRAY, HJ_OBJECT } hj_type;
@@ -61,8 +63,6 @@ char16_t *hj_serialize_utf16(const hj_value *v);
  * failure). utf16 input is NUL-terminated; lone surrogates are invalid. */
 char *hj_utf16_to_utf8(const char16_t *s, size_t *len);
 char16_t *hj_utf8_to_utf16(const char *s, size_t len);
-size_t hj_utf16_len(const char16_t *s);
 int hj_utf16_cmp(const char16_t *a, const char16_t *b);
-char16_t *hj_utf16_dup(const char16_t *s);
 
 #endif

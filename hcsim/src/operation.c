@@ -215,7 +215,7 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
     hr = h ? hc_op_check(op, h) : E_HANDLE;
     if (hr == S_OK && !(w = hc_work_new(work, sh ? sh->sys : ph->p->sys, sh, ph)))
         hr = E_OUTOFMEMORY;
-    if (hr == S_OK && options && !(w->raw = hj_utf16_dup(options))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK && options && !(w->raw = aiohcs_utf16_dup(options, NULL))) hr = E_OUTOFMEMORY;
     if (hr == S_OK) {
         if (ph) {
             w->proc = ph->p;

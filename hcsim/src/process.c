@@ -823,7 +823,7 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
     HRESULT hr = hc_enter(FN_HcsCreateProcess, &call);
     if (hr != S_OK) return hr;
     if (!processParameters || !process || securityDescriptor) return E_INVALIDARG;
-    char16_t *raw = hj_utf16_dup(processParameters);
+    char16_t *raw = aiohcs_utf16_dup(processParameters, NULL);
     if (!raw) return E_OUTOFMEMORY;
     hc_lock();
     hc_sysh *sh = hc_sysh_get(computeSystem);

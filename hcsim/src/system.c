@@ -917,7 +917,7 @@ static HRESULT enumerate_common(fn_id fn, PCWSTR ns, PCWSTR query, HCS_OPERATION
         w->s1 = ns8;
     else
         free(ns8);
-    if (hr == S_OK && query && !(w->raw = hj_utf16_dup(query))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK && query && !(w->raw = aiohcs_utf16_dup(query, NULL))) hr = E_OUTOFMEMORY;
     if (hr == S_OK)
         hc_op_begin(op, HcsOperationTypeEnumerate, &call, w);
     else
@@ -968,7 +968,7 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
         free(ns8);
         ns8 = hc_u8(ns);
     }
-    char16_t *raw = hj_utf16_dup(configuration);
+    char16_t *raw = aiohcs_utf16_dup(configuration, NULL);
     if (!id8 || !*id8 || !ns8 || !raw) {
         free(id8);
         free(ns8);

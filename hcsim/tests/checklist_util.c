@@ -522,7 +522,7 @@ cu_evq *cu_evq_new(void) {
     return q;
 }
 
-static char16_t *u16dup(PCWSTR s) { return s ? hj_utf16_dup(s) : NULL; }
+static char16_t *u16dup(PCWSTR s) { return s ? aiohcs_utf16_dup(s, NULL) : NULL; }
 
 void CALLBACK cu_evq_cb(HCS_EVENT *event, void *context) {
     if (!ctx_live(context)) return;

@@ -479,7 +479,7 @@ TEST(c13_57_storage_is_synchronous) {
     check_sync_hr("HcsGetLayerVhdMountPath", hr);
     REQUIRE(mount != NULL);
     CHECK(cu_counts().Documents == 1);
-    CHECK(hj_utf16_len(mount) > 0);
+    CHECK(aiohcs_utf16_len(mount) > 0);
     CHECK(LocalFree(mount) == NULL);
     CHECK(cu_counts().Documents == 0);
     mount = (PWSTR)NULL;
