@@ -491,6 +491,21 @@ def test_cancel_operation_is_not_implemented() -> None:
 
 
 @emulator_only
+def test_take_failure_fetches_the_document_and_closes_the_operation() -> None:
+    # A synchronous failure (the fault injected into the call itself): no callback comes,
+    # so aiohcs_take_failure is the one place that reads its document and closes it.
+    assert lib.HcsimFailNext(b"HcsStartComputeSystem", 1, -2143878907, lib.HcsimFaultSync) == 0
+    operation = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
+    assert lib.HcsStartComputeSystem(ffi.NULL, operation, ffi.NULL) == -2143878907
+    result = _native.new_document_ptr()
+    lib.aiohcs_take_failure(operation, result)
+    document = _native.take_document(result)
+    assert document is None or json.loads(document)["Error"] < 0
+    assert counts()["Operations"] == 0
+    assert counts()["Documents"] == 0
+
+
+@emulator_only
 def test_unused_operation_result_is_not_started() -> None:
     operation = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
     try:

@@ -87,6 +87,12 @@ HCS_OPERATION aiohcs_register_operation(aiohcs_queue *queue, uint32_t flags, uin
     return operation;
 }
 
+void aiohcs_take_failure(HCS_OPERATION operation, PWSTR *document) {
+    *document = NULL;
+    HcsGetOperationResult(operation, document);
+    HcsCloseOperation(operation);
+}
+
 void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id) {
     memset(options, 0, sizeof *options);
     options->Version = HcsCreateOptions_1;

@@ -24,11 +24,10 @@ static void call_free(native_call *call) {
 /* A synchronous failure: the operation's result document becomes the item's payload and
  * the operation is closed (no callback comes for it). */
 static void take_failure(HCS_OPERATION operation, aiohcs_item *item) {
-    PWSTR document = NULL;
-    HcsGetOperationResult(operation, &document);
+    PWSTR document;
+    aiohcs_take_failure(operation, &document);
     aiohcs_item_set_payload(item, (const char16_t *)document);
     if (document != NULL) LocalFree(document);
-    HcsCloseOperation(operation);
 }
 
 /* Makes the call; returns the HRESULT and stores a system it produced in *system. */
