@@ -13,22 +13,14 @@
 #ifndef AIOHCS_BRIDGE_INTERNAL_H
 #define AIOHCS_BRIDGE_INTERNAL_H
 
-#ifdef _WIN32
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <windows.h>
-#include <computecore.h>
-#else
-#include "computecore.h"
-#endif
+#include "platform.h" /* first: windows.h on Windows, before the SDK header */
 
+#include <computecore.h> /* the SDK's, or hcsim's (hcsim/include) */
 #include <stddef.h>
 #include <stdint.h>
 #include <uchar.h>
 
 #include "bridge.cdef"
-#include "platform.h"
 #include "utf16.h"
 
 /* ---- queue.c ---- */
