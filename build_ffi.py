@@ -1,7 +1,7 @@
 """cffi builder for ``aiohcs._hcs`` (out-of-line API mode).
 
-One set of declarations (``aiohcs/_native/*.cdef``, written exactly as in the Windows
-SDK headers) is compiled two ways:
+One set of declarations (``aiohcs/include/*.cdef``, written exactly as in the Windows
+SDK headers; hcsim includes the same files) is compiled two ways:
 
 * ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>``, linked to
   their import libraries (delay-loaded, so the module imports on every Windows build and
@@ -24,6 +24,8 @@ import cffi
 
 ROOT = Path(__file__).resolve().parent
 NATIVE = ROOT / "aiohcs" / "_native"
+# What the module and hcsim share: the declarations (*.cdef) and the UTF-16 routines.
+INCLUDE = ROOT / "aiohcs" / "include"
 HCSIM = ROOT / "hcsim"
 
 # Order matters: base types first, then the headers in the order the SDK includes them.
@@ -41,7 +43,9 @@ _LINE_COMMENT = re.compile(r"//[^\n]*")
 # The module's C prelude: the headers of its declarations on each target (module.h).
 _PRELUDE = '#include "module.h"\n'
 # The callback bridge (in aiohcs/_native), the same on both targets over its platform layer.
-BRIDGE_SOURCES = ("callbacks.c", "calls.c", "pool.c", "queue.c", "registry.c", "utf16.c")
+BRIDGE_SOURCES = ("callbacks.c", "calls.c", "pool.c", "queue.c", "registry.c")
+# Shared with hcsim (in aiohcs/include).
+SHARED_SOURCES = ("utf16.c",)
 # Each target's platform layer and module functions (the export lookup).
 PLATFORM_SOURCES = {"posix": "platform_posix.c", "windows": "platform_win32.c"}
 _MODULE_SOURCES = {"posix": "module_posix.c", "windows": "module_win32.c"}
@@ -53,7 +57,7 @@ def cdef_text(name: str) -> str:
     The files keep the SDK's spelling; this maps the few macros cffi does not know
     onto what they expand to in the SDK.
     """
-    text = (NATIVE / name).read_text(encoding="utf-8")
+    text = (INCLUDE / name).read_text(encoding="utf-8")
     text = _LINE_COMMENT.sub("", text)
     text = _DECLARE_HANDLE.sub(r"typedef struct \1__ *\1;", text)
     text = _ENUM_FLAG_OPERATORS.sub("", text)
@@ -65,7 +69,7 @@ def cdef_text(name: str) -> str:
 def _sources(target: str) -> list[str]:
     """The C sources compiled into the module for ``target`` (relative to the root)."""
     names = (*BRIDGE_SOURCES, PLATFORM_SOURCES[target], _MODULE_SOURCES[target])
-    sources = [NATIVE / name for name in names]
+    sources = [INCLUDE / name for name in SHARED_SOURCES] + [NATIVE / name for name in names]
     if target == "posix":
         sources = sorted((HCSIM / "src").glob("*.c")) + sources
     return [str(p.relative_to(ROOT)) for p in sources]
@@ -86,7 +90,7 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     ffi = cffi.FFI()
     ffi.cdef(text)
     prelude, sources = _PRELUDE, _sources(target)
-    include_dirs = [str(NATIVE.relative_to(ROOT))]
+    include_dirs = [str(NATIVE.relative_to(ROOT)), str(INCLUDE.relative_to(ROOT))]
     if target == "windows":
         ffi.set_source(
             "aiohcs._hcs",

@@ -36,7 +36,8 @@ def _bridge_sources() -> list[str]:
     build_ffi = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_ffi)
     names = [*build_ffi.BRIDGE_SOURCES, build_ffi.PLATFORM_SOURCES["posix"]]
-    return [str(build_ffi.NATIVE / name) for name in names]
+    shared = [str(build_ffi.INCLUDE / name) for name in build_ffi.SHARED_SOURCES]
+    return shared + [str(build_ffi.NATIVE / name) for name in names]
 
 
 def _compiler() -> str:
@@ -70,6 +71,7 @@ def test_bridge_c_under_sanitizers(tmp_path: Path, sanitizer: list[str]) -> None
         "-pthread",
         *sanitizer,
         f"-I{ROOT / 'hcsim' / 'include'}",
+        f"-I{ROOT / 'aiohcs' / 'include'}",
         f"-I{ROOT / 'aiohcs' / '_native'}",
         *_bridge_sources(),
         str(DRIVER),

@@ -33,7 +33,8 @@ from aiohcs.errors import (
     hresult_u32,
 )
 
-NATIVE_DIR = Path(_native.__file__).resolve().parent
+# The declarations (aiohcs/include, shipped in the wheel).
+DECLARATIONS_DIR = Path(aiohcs.__file__).resolve().parent / "include"
 _FUNCTION = re.compile(r"\bWINAPI\s+(\w+)\s*\(")
 _HCSIM_FUNCTION = re.compile(r"\b(Hcsim\w+)\s*\(")
 
@@ -62,7 +63,7 @@ emulator_only = pytest.mark.skipif(not _native.IS_EMULATOR, reason="needs the hc
 
 def declared_functions(cdef: str, pattern: re.Pattern[str] = _FUNCTION) -> list[str]:
     """Function names declared in a .cdef file (parsed here, not taken from build_ffi)."""
-    text = re.sub(r"//[^\n]*", "", (NATIVE_DIR / cdef).read_text(encoding="utf-8"))
+    text = re.sub(r"//[^\n]*", "", (DECLARATIONS_DIR / cdef).read_text(encoding="utf-8"))
     return pattern.findall(text)
 
 

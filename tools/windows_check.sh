@@ -4,7 +4,7 @@
 # cffi emits the C of the Windows module (build_ffi.make_builder("windows")); mingw-w64
 # compiles it against mingw's real <computecore.h>/<computestorage.h> and the Windows
 # CPython 3.11 headers, and links it against python3.lib and the HCS import libraries,
-# with warnings as errors. A wrong declaration in aiohcs/_native/*.cdef then fails here.
+# with warnings as errors. A wrong declaration in aiohcs/include/*.cdef then fails here.
 #
 # Negative control: the same build from declarations with ONE deliberate mistake
 # (tools/windows_check.py, MUTATIONS) must fail, for every mistake in the list, so the

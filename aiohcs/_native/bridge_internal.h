@@ -6,7 +6,7 @@
  *   callbacks.c the callbacks HCS invokes, and the helpers that hand them to HCS
  *   calls.c     native calls: blocking HCS calls run on the thread pool
  *   pool.c      the thread pool
- *   utf16.c     the one UTF-16 length and copy of the extension
+ *   utf16.c     the one UTF-16 length and copy (aiohcs/include: hcsim uses them too)
  *
  * Locks: one registry lock (id -> queue) and one lock per queue; the order is registry
  * then queue. No HCS function is called with a lock held. */

@@ -1,5 +1,5 @@
 /* hcsim: computedefs.h for POSIX. The declarations are the project's single copy in
- * aiohcs/_native/computedefs.cdef, written exactly as in the Windows SDK header. */
+ * aiohcs/include/computedefs.cdef, written exactly as in the Windows SDK header. */
 #ifndef HCSIM_COMPUTEDEFS_H
 #define HCSIM_COMPUTEDEFS_H
 

@@ -1,7 +1,7 @@
 /* hcsim: the Win32 vocabulary the HCS headers need, on POSIX.
  *
  * The type declarations themselves are the project's single copy in
- * aiohcs/_native/win32.cdef (compile with -I<repo>/aiohcs/_native), so the emulator
+ * aiohcs/include/win32.cdef (compile with -I<repo>/aiohcs/include), so the emulator
  * and the Python binding can never disagree about them. */
 #ifndef HCSIM_WIN32_H
 #define HCSIM_WIN32_H
