@@ -1,7 +1,7 @@
 """cffi builder for ``aiohcs._hcs`` (out-of-line API mode).
 
-One set of declarations (``aiohcs/_native/*.cdef``, written exactly as in the Windows
-SDK headers) is compiled two ways:
+One set of declarations (``aiohcs/include/*.cdef``, written exactly as in the Windows
+SDK headers; hcsim includes the same files) is compiled two ways:
 
 * ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>``, linked to
   their import libraries (delay-loaded, so the module imports on every Windows build and
@@ -24,13 +24,15 @@ import cffi
 
 ROOT = Path(__file__).resolve().parent
 NATIVE = ROOT / "aiohcs" / "_native"
+# What the module and hcsim share: the declarations (*.cdef) and the UTF-16 routines.
+INCLUDE = ROOT / "aiohcs" / "include"
 HCSIM = ROOT / "hcsim"
 
 # Order matters: base types first, then the headers in the order the SDK includes them.
 SDK_CDEFS = ("win32.cdef", "computedefs.cdef", "computecore.cdef", "computestorage.cdef")
 HCSIM_CDEF = "hcsim.cdef"
 BRIDGE_CDEF = "bridge.cdef"
-BRIDGE_C = "bridge.c"
+MODULE_CDEF = "module.cdef"
 
 _DECLARE_HANDLE = re.compile(r"^DECLARE_HANDLE\((\w+)\);", re.MULTILINE)
 _ENUM_FLAG_OPERATORS = re.compile(r"^DEFINE_ENUM_FLAG_OPERATORS\(\w+\);\n?", re.MULTILINE)
@@ -38,64 +40,15 @@ _CALLBACK = re.compile(r"\bCALLBACK\b")
 _DEFINE_VALUE = re.compile(r"^#define (\w+) .+$", re.MULTILINE)
 _LINE_COMMENT = re.compile(r"//[^\n]*")
 
-_WINDOWS_PRELUDE = """
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
-#include <uchar.h>
-#include <computecore.h>
-#include <computestorage.h>
-
-/* Exports newer than Windows 10 1809 are looked up before they are called: the
-   import libraries are delay-loaded, so a missing export would otherwise fault. */
-static int aiohcs_export_available(const char *name)
-{
-    static const wchar_t *const dlls[] = { L"computecore.dll", L"computestorage.dll" };
-    for (size_t i = 0; i < sizeof dlls / sizeof dlls[0]; i++) {
-        HMODULE module = LoadLibraryExW(dlls[i], NULL, LOAD_LIBRARY_SEARCH_SYSTEM32);
-        if (module != NULL) {
-            int found = GetProcAddress(module, name) != NULL;
-            FreeLibrary(module);
-            if (found)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-static size_t aiohcs_wcslen(const WCHAR *s)
-{
-    return wcslen(s);
-}
-"""
-
-_POSIX_PRELUDE = """
-/* cffi reads WINAPI/CALLBACK in the cdef as __stdcall and spells it so in the C it
-   emits for function-pointer types; hcsim's WINAPI is empty, and so is this. */
-#ifndef __stdcall
-#define __stdcall
-#endif
-#include <uchar.h>
-#include "hcsim.h"
-
-static int aiohcs_export_available(const char *name)
-{
-    return HcsimIsExportAvailable(name) ? 1 : 0;
-}
-
-static size_t aiohcs_wcslen(const WCHAR *s)
-{
-    const WCHAR *end = s;
-    while (*end)
-        end++;
-    return (size_t)(end - s);
-}
-"""
-
-# Both targets: export lookup, and the length of a returned UTF-16 string (so that
-# aiohcs._native can decode it with the codec in one pass).
-_COMMON_CDEF = (
-    "int aiohcs_export_available(const char *name);\nsize_t aiohcs_wcslen(const WCHAR *s);\n"
-)
+# The module's C prelude: the headers of its declarations on each target (module.h).
+_PRELUDE = '#include "module.h"\n'
+# The callback bridge (in aiohcs/_native), the same on both targets over its platform layer.
+BRIDGE_SOURCES = ("callbacks.c", "calls.c", "pool.c", "queue.c", "registry.c")
+# Shared with hcsim (in aiohcs/include).
+SHARED_SOURCES = ("utf16.c",)
+# Each target's platform layer and module functions (the export lookup).
+PLATFORM_SOURCES = {"posix": "platform_posix.c", "windows": "platform_win32.c"}
+_MODULE_SOURCES = {"posix": "module_posix.c", "windows": "module_win32.c"}
 
 
 def cdef_text(name: str) -> str:
@@ -104,7 +57,7 @@ def cdef_text(name: str) -> str:
     The files keep the SDK's spelling; this maps the few macros cffi does not know
     onto what they expand to in the SDK.
     """
-    text = (NATIVE / name).read_text(encoding="utf-8")
+    text = (INCLUDE / name).read_text(encoding="utf-8")
     text = _LINE_COMMENT.sub("", text)
     text = _DECLARE_HANDLE.sub(r"typedef struct \1__ *\1;", text)
     text = _ENUM_FLAG_OPERATORS.sub("", text)
@@ -113,16 +66,13 @@ def cdef_text(name: str) -> str:
     return _DEFINE_VALUE.sub(r"#define \1 ...", text)
 
 
-def _sources(target: str) -> tuple[str, list[str]]:
-    """The C prelude and the extra C sources for ``target``."""
-    bridge = NATIVE / BRIDGE_C
-    sources = [bridge] if bridge.exists() else []
-    # The module calls the bridge, so it needs its declarations (bridge.cdef is valid C).
-    bridge_decls = f'\n#include "{BRIDGE_CDEF}"\n' if (NATIVE / BRIDGE_CDEF).exists() else ""
+def _sources(target: str) -> list[str]:
+    """The C sources compiled into the module for ``target`` (relative to the root)."""
+    names = (*BRIDGE_SOURCES, PLATFORM_SOURCES[target], _MODULE_SOURCES[target])
+    sources = [INCLUDE / name for name in SHARED_SOURCES] + [NATIVE / name for name in names]
     if target == "posix":
         sources = sorted((HCSIM / "src").glob("*.c")) + sources
-        return _POSIX_PRELUDE + bridge_decls, [str(p.relative_to(ROOT)) for p in sources]
-    return _WINDOWS_PRELUDE + bridge_decls, [str(p.relative_to(ROOT)) for p in sources]
+    return [str(p.relative_to(ROOT)) for p in sources]
 
 
 def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None) -> cffi.FFI:
@@ -132,16 +82,15 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     names = list(SDK_CDEFS)
     if target == "posix":
         names.append(HCSIM_CDEF)
-    if (NATIVE / BRIDGE_CDEF).exists():
-        names.append(BRIDGE_CDEF)
-    text = "\n".join(cdef_text(n) for n in names) + _COMMON_CDEF
+    names += [BRIDGE_CDEF, MODULE_CDEF]
+    text = "\n".join(cdef_text(n) for n in names)
     if cdef_filter is not None:
         text = cdef_filter(text)
 
     ffi = cffi.FFI()
     ffi.cdef(text)
-    prelude, sources = _sources(target)
-    include_dirs = [str(NATIVE.relative_to(ROOT))]
+    prelude, sources = _PRELUDE, _sources(target)
+    include_dirs = [str(NATIVE.relative_to(ROOT)), str(INCLUDE.relative_to(ROOT))]
     if target == "windows":
         ffi.set_source(
             "aiohcs._hcs",

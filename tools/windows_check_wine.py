@@ -60,7 +60,7 @@ def main(argv: list[str]) -> None:
     assert hr == E_NOTIMPL, hex(hr & 0xFFFFFFFF)
     hr = lib.HcsDestroyLayer(ffi.new("WCHAR[]", "C:\\layer"))
     assert hr == E_NOTIMPL, hex(hr & 0xFFFFFFFF)
-    assert lib.aiohcs_wcslen(ffi.new("WCHAR[]", "h\u00e9llo")) == 5
+    assert lib.aiohcs_utf16_len(ffi.new("WCHAR[]", "h\u00e9llo")) == 5
     print("calls reach computecore/computestorage")
 
     _check_bridge(ffi, lib)

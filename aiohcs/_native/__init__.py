@@ -5,7 +5,6 @@
 * Strings in: :func:`to_wide` makes a NUL-terminated UTF-16 ``PCWSTR`` from a ``str``.
 * Strings out: :func:`take_document` decodes a returned ``PWSTR`` and always frees it
   with ``LocalFree``.
-* HRESULTs: :func:`check` raises the mapped :mod:`aiohcs.errors` exception.
 * Optional exports: :func:`export_available` / :func:`require_export` for the functions
   newer than Windows 10 1809.
 
@@ -22,33 +21,21 @@ from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
 from aiohcs._args import check_text
-from aiohcs.errors import (
-    HcsError,
-    HcsNotAvailableError,
-    UnsupportedOnThisHost,
-    error_from_hresult,
-    hresult_u32,
-)
+from aiohcs.errors import HcsNotAvailableError, UnsupportedOnThisHost
 
 __all__ = [
     "IS_EMULATOR",
     "NULL",
     "OPTIONAL_EXPORTS",
     "CData",
-    "check",
-    "error",
     "export_available",
-    "failed",
     "ffi",
-    "hresult_u32",
-    "is_null",
     "lib",
     "new_document_ptr",
     "require_export",
     "required_release",
     "take_document",
     "to_wide",
-    "wide_to_str",
 ]
 
 #: A cffi ``CData`` value (pointer, array, struct). cffi objects are untyped.
@@ -179,11 +166,6 @@ def new_document_ptr() -> CData:
     return ffi.new("PWSTR *")
 
 
-def is_null(pointer: CData) -> bool:
-    """True if the cffi pointer ``pointer`` is NULL."""
-    return bool(pointer == ffi.NULL)
-
-
 def take_document(pp: CData) -> str | None:
     """Decode and free the document HCS stored in ``*pp``; None if it is NULL.
 
@@ -202,60 +184,9 @@ def take_document(pp: CData) -> str | None:
 
 
 def _decode(p: CData) -> str:
-    # The length is found in C and the codec decodes straight from the C buffer: about
-    # 3x faster than ffi.string() on large documents, and as fast on small ones.
+    # The length is found in C (aiohcs_utf16_len) and the codec decodes straight from the C
+    # buffer: about 3x faster than ffi.string() on large documents, and as fast on small ones.
     # "surrogatepass" keeps a lone surrogate as a code point instead of raising.
-    size = 2 * lib.aiohcs_wcslen(p)
+    size = 2 * lib.aiohcs_utf16_len(p)
     text, _ = _utf16_decode(ffi.buffer(p, size), "surrogatepass", True)
     return text
-
-
-def wide_to_str(p: CData) -> str | None:
-    """Decode a NUL-terminated UTF-16 string HCS lends (not owned: nothing is freed)."""
-    if p == ffi.NULL:
-        return None
-    return _decode(p)
-
-
-# ---------------------------------------------------------------- HRESULTs
-
-
-def failed(hr: int) -> bool:
-    """True if ``hr`` (signed or unsigned) is a failure HRESULT."""
-    return bool(hresult_u32(hr) & 0x80000000)
-
-
-def check(
-    hr: int,
-    *,
-    operation: str | int | None = None,
-    system_id: str | None = None,
-    process_id: int | None = None,
-    document: str | None = None,
-) -> None:
-    """Raise the :mod:`aiohcs.errors` exception for a failure HRESULT; return for success.
-
-    ``document`` is the failure document (ResultError JSON) if the call returned one.
-    """
-    if hresult_u32(hr) & 0x80000000:
-        raise error_from_hresult(
-            hr,
-            document=document,
-            operation=operation,
-            system_id=system_id,
-            process_id=process_id,
-        )
-
-
-def error(
-    hr: int,
-    *,
-    operation: str | int | None = None,
-    system_id: str | None = None,
-    process_id: int | None = None,
-    document: str | None = None,
-) -> HcsError:
-    """Return (not raise) the exception for ``hr``; see :func:`check`."""
-    return error_from_hresult(
-        hr, document=document, operation=operation, system_id=system_id, process_id=process_id
-    )

@@ -135,7 +135,7 @@ def _check(hr: int, what: str, *, system_id: str | None = None) -> None:
 @functools.cache
 def _declarations() -> Mapping[str, str]:
     """Every computecore/computestorage function declared by aiohcs → its return type."""
-    package = importlib.resources.files("aiohcs").joinpath("_native")
+    package = importlib.resources.files("aiohcs").joinpath("include")
     found: dict[str, str] = {}
     for name in _CDEF_FILES:
         text = package.joinpath(name).read_text(encoding="utf-8")

@@ -14,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FAIL(msg) do { fprintf(stderr, "fuzz_json: %s\n", msg); abort(); } while (0)
+#define FAIL(msg)                                \
+    do {                                         \
+        fprintf(stderr, "fuzz_json: %s\n", msg); \
+        abort();                                 \
+    } while (0)
 
 static void check_numbers(const hj_value *v, int depth) {
     if (depth > HJ_MAX_DEPTH + 1) FAIL("tree deeper than HJ_MAX_DEPTH");
@@ -57,8 +61,7 @@ static void check_numbers(const hj_value *v, int depth) {
             check_numbers(e, depth + 1);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -113,9 +116,9 @@ static void check_utf16(const uint8_t *data, size_t size) {
     if (u8) {
         char16_t *back = hj_utf8_to_utf16(u8, n);
         if (!back || hj_utf16_cmp(back, w) != 0) FAIL("UTF-16 -> UTF-8 -> UTF-16 changed text");
-        char16_t *dup = hj_utf16_dup(w);
-        if (!dup || hj_utf16_cmp(dup, w) != 0 || hj_utf16_len(dup) != hj_utf16_len(w))
-            FAIL("hj_utf16_dup");
+        char16_t *dup = aiohcs_utf16_dup(w, NULL);
+        if (!dup || hj_utf16_cmp(dup, w) != 0 || aiohcs_utf16_len(dup) != aiohcs_utf16_len(w))
+            FAIL("aiohcs_utf16_dup");
         free(dup);
         free(back);
     }

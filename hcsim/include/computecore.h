@@ -1,5 +1,5 @@
 /* hcsim: computecore.h for POSIX. The declarations are the project's single copy in
- * aiohcs/_native/computecore.cdef, written exactly as in the Windows SDK header. */
+ * aiohcs/include/computecore.cdef, written exactly as in the Windows SDK header. */
 #ifndef HCSIM_COMPUTECORE_H
 #define HCSIM_COMPUTECORE_H
 

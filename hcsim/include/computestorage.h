@@ -1,5 +1,5 @@
 /* hcsim: computestorage.h for POSIX. The declarations are the project's single copy in
- * aiohcs/_native/computestorage.cdef, written exactly as in the Windows SDK header. */
+ * aiohcs/include/computestorage.cdef, written exactly as in the Windows SDK header. */
 #ifndef HCSIM_COMPUTESTORAGE_H
 #define HCSIM_COMPUTESTORAGE_H
 

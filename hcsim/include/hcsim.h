@@ -1,5 +1,5 @@
 /* hcsim: the emulator's control API (fault injection, counters, reset). It exists only
- * in the emulator build; its declarations live in aiohcs/_native/hcsim.cdef. */
+ * in the emulator build; its declarations live in aiohcs/include/hcsim.cdef. */
 #ifndef HCSIM_H
 #define HCSIM_H
 

@@ -79,9 +79,12 @@ static HRESULT system_control(PCWSTR ns, PCWSTR id, HRESULT (*act)(hc_system *s,
     HRESULT hr;
     hc_lock();
     hc_system *s = NULL;
-    if (!id8 || (ns && !ns8)) hr = E_INVALIDARG;
-    else if (!(s = hc_sys_find(ns8, id8))) hr = HCS_E_SYSTEM_NOT_FOUND;
-    else hr = act(s, arg);
+    if (!id8 || (ns && !ns8))
+        hr = E_INVALIDARG;
+    else if (!(s = hc_sys_find(ns8, id8)))
+        hr = HCS_E_SYSTEM_NOT_FOUND;
+    else
+        hr = act(s, arg);
     hc_unlock();
     free(ns8);
     free(id8);
@@ -148,18 +151,27 @@ HRESULT HcsimSetOption(const char *name, int64_t value) {
     HRESULT hr = S_OK;
     hc_lock();
     if (!strcmp(name, "WorkerThreads")) {
-        if (value < 1 || value > 256) hr = E_INVALIDARG;
-        else if (G.pool_running) hr = HCS_E_INVALID_STATE;
-        else G.opt_workers = (int)value;
+        if (value < 1 || value > 256)
+            hr = E_INVALIDARG;
+        else if (G.pool_running)
+            hr = HCS_E_INVALID_STATE;
+        else
+            G.opt_workers = (int)value;
     } else if (!strcmp(name, "RejectSecondCallback")) {
-        if (value != 0 && value != 1) hr = E_INVALIDARG;
-        else G.opt_reject_second_cb = (int)value;
+        if (value != 0 && value != 1)
+            hr = E_INVALIDARG;
+        else
+            G.opt_reject_second_cb = (int)value;
     } else if (!strcmp(name, "SchemaMinorVersion")) {
-        if (value < 0 || value > 100) hr = E_INVALIDARG;
-        else G.opt_schema_minor = (int)value;
+        if (value < 0 || value > 100)
+            hr = E_INVALIDARG;
+        else
+            G.opt_schema_minor = (int)value;
     } else if (!strcmp(name, "LogicalProcessorCount")) {
-        if (value < 1 || value > 1024) hr = E_INVALIDARG;
-        else G.opt_lp_count = (int)value;
+        if (value < 1 || value > 1024)
+            hr = E_INVALIDARG;
+        else
+            G.opt_lp_count = (int)value;
     } else {
         hr = E_INVALIDARG;
     }

@@ -31,7 +31,7 @@ int hc_fn_lookup(const char *name) {
 }
 
 /* ---- lazy initialisation (no constructors, no threads until first use) ---------- */
-static atomic_int init_state; /* 0 = not yet, 1 = in progress, 2 = done */
+static atomic_int init_state;     /* 0 = not yet, 1 = in progress, 2 = done */
 static atomic_int control_active; /* 0: no fault/delay/hidden/disconnect can be set */
 
 static void init_globals(uintptr_t next_token, uint64_t next_op_id) {
@@ -58,7 +58,8 @@ static void init_globals(uintptr_t next_token, uint64_t next_op_id) {
  * never mistaken for one the child creates: it is simply unknown (E_HANDLE). */
 static void after_fork_in_child(void) {
     int state = atomic_load_explicit(&init_state, memory_order_acquire);
-    if (state == 1) atomic_store_explicit(&init_state, 0, memory_order_release); /* its thread is gone */
+    if (state == 1)
+        atomic_store_explicit(&init_state, 0, memory_order_release); /* its thread is gone */
     if (state != 2) return;
     uintptr_t next_token = G.next_token;
     uint64_t next_op_id = G.next_op_id;
@@ -179,7 +180,9 @@ void *hc_reg_get(const void *handle, int kind) {
     return G.handles.vals[j];
 }
 
-int hc_reg_known(const void *handle) { return tab_find(&G.handles, (uintptr_t)handle) != (size_t)-1; }
+int hc_reg_known(const void *handle) {
+    return tab_find(&G.handles, (uintptr_t)handle) != (size_t)-1;
+}
 
 void hc_reg_del(void *obj) { tab_del(&G.handles, ((hc_obj *)obj)->token); }
 
@@ -244,10 +247,10 @@ void hc_wall_time(char out[40]) {
     timespec_get(&ts, TIME_UTC);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, 40, "%04u-%02u-%02uT%02u:%02u:%02u.%07luZ", (unsigned)(tm.tm_year + 1900) % 10000u,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
-             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-             (unsigned long)(ts.tv_nsec / 100) % 10000000ul);
+    snprintf(out, 40, "%04u-%02u-%02uT%02u:%02u:%02u.%07luZ",
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned long)(ts.tv_nsec / 100) % 10000000ul);
 }
 
 HRESULT hc_hr_from_errno(int err) {
@@ -262,9 +265,9 @@ HRESULT hc_hr_from_errno(int err) {
     case EMFILE:
     case ENFILE: return HRESULT_FROM_WIN32(4u); /* ERROR_TOO_MANY_OPEN_FILES */
     case EINVAL: return E_INVALIDARG;
-    case ENOSPC: return HRESULT_FROM_WIN32(112u); /* ERROR_DISK_FULL */
+    case ENOSPC: return HRESULT_FROM_WIN32(112u);       /* ERROR_DISK_FULL */
     case ENAMETOOLONG: return HRESULT_FROM_WIN32(206u); /* ERROR_FILENAME_EXCED_RANGE */
-    case ENOTEMPTY: return HRESULT_FROM_WIN32(145u); /* ERROR_DIR_NOT_EMPTY */
+    case ENOTEMPTY: return HRESULT_FROM_WIN32(145u);    /* ERROR_DIR_NOT_EMPTY */
     case EISDIR: return HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED);
     default: return E_FAIL;
     }
@@ -295,7 +298,9 @@ int hc_wait_until(plat_cond *c, uint64_t deadline_ms, int infinite) {
 }
 
 /* ---- the entry protocol ------------------------------------------------------------ */
-void hc_control_touched(int on) { atomic_store_explicit(&control_active, on, memory_order_release); }
+void hc_control_touched(int on) {
+    atomic_store_explicit(&control_active, on, memory_order_release);
+}
 
 HRESULT hc_enter_sync(fn_id fn) {
     hc_call call;
@@ -322,17 +327,23 @@ HRESULT hc_enter(fn_id fn, hc_call *call) {
     }
     if (!(flags & FN_NOHR)) {
         hc_fault *f = NULL;
-        if (G.faults[fn].count) f = &G.faults[fn];
-        else if ((flags & (FN_SVC | FN_STO)) && G.fault_any.count) f = &G.fault_any;
+        if (G.faults[fn].count)
+            f = &G.faults[fn];
+        else if ((flags & (FN_SVC | FN_STO)) && G.fault_any.count)
+            f = &G.fault_any;
         if (f) {
             f->count--;
-            if (f->mode == HcsimFaultAsync && (flags & FN_OP)) call->async_fault = f->hr;
-            else hr = f->hr;
+            if (f->mode == HcsimFaultAsync && (flags & FN_OP))
+                call->async_fault = f->hr;
+            else
+                hr = f->hr;
         }
     }
     hc_delay *d = NULL;
-    if (G.delays[fn].set) d = &G.delays[fn];
-    else if ((flags & (FN_SVC | FN_STO)) && G.delay_any.set) d = &G.delay_any;
+    if (G.delays[fn].set)
+        d = &G.delays[fn];
+    else if ((flags & (FN_SVC | FN_STO)) && G.delay_any.set)
+        d = &G.delay_any;
     if (d) {
         call->completion_ms = d->completion_ms;
         sync_ms = d->sync_ms;

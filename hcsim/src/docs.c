@@ -17,13 +17,16 @@ static PWSTR doc_issue(char16_t *d) {
     return (PWSTR)d;
 }
 
-PWSTR hc_doc_from_utf16(const char16_t *s) { return s ? doc_issue(hj_utf16_dup(s)) : NULL; }
+PWSTR hc_doc_from_utf16(const char16_t *s) {
+    return s ? doc_issue(aiohcs_utf16_dup(s, NULL)) : NULL;
+}
 
 PWSTR hc_doc_from_json(const hj_value *v) { return doc_issue(hj_serialize_utf16(v)); }
 
 static const char *hr_message(HRESULT hr) {
     switch ((uint32_t)hr) {
-    case 0x80370105u: return "The requested operation is not allowed in the compute system's current state.";
+    case 0x80370105u:
+        return "The requested operation is not allowed in the compute system's current state.";
     case 0x80370106u: return "The compute system exited unexpectedly.";
     case 0x8037010Du: return "The JSON document is invalid.";
     case 0x8037010Eu: return "A compute system with the given identifier was not found.";

@@ -112,10 +112,10 @@ HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_m
 /* ---- events --------------------------------------------------------------------------- */
 typedef struct event_item {
     hc_item base;
-    hc_evh *handle;           /* ref */
+    hc_evh *handle; /* ref */
     HCS_EVENT_TYPE type;
     char16_t *data;
-    hc_op *op;                /* ref, for HcsEventOperationCallback */
+    hc_op *op; /* ref, for HcsEventOperationCallback */
 } event_item;
 
 static void event_run(hc_item *it) {
@@ -124,7 +124,8 @@ static void event_run(hc_item *it) {
     hc_lock();
     int deliver = h->cb_set && !h->closed && h->cb;
     if (e->type == HcsEventOperationCallback)
-        deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) && (!e->op || !e->op->closed);
+        deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) &&
+                  (!e->op || !e->op->closed);
     HCS_EVENT_CALLBACK cb = h->cb;
     void *ctx = h->ctx;
     if (deliver) {
@@ -150,7 +151,7 @@ void hc_event_post(hc_evh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *
     if (!h->cb_set || h->closed) return;
     event_item *e = calloc(1, sizeof *e);
     if (!e) return;
-    if (data && !(e->data = hj_utf16_dup(data))) {
+    if (data && !(e->data = aiohcs_utf16_dup(data, NULL))) {
         free(e);
         return;
     }
@@ -176,7 +177,7 @@ void hc_event_list_json(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *paylo
 /* ---- an operation's own completion callback ---------------------------------------- */
 typedef struct done_item {
     hc_item base;
-    hc_op *op;                 /* ref */
+    hc_op *op; /* ref */
     HCS_OPERATION_COMPLETION cb;
     void *ctx;
 } done_item;
@@ -210,6 +211,8 @@ void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s) {
     hc_ref(op);
     d->cb = op->cb;
     d->ctx = (void *)(uintptr_t)op->ctx;
-    if (s) hc_strand_post(s, &d->base);
-    else hc_pool_post(0, done_task, d);
+    if (s)
+        hc_strand_post(s, &d->base);
+    else
+        hc_pool_post(0, done_task, d);
 }

@@ -22,12 +22,14 @@
 /* Flags: SVC = talks to the compute service (fails after a service disconnect, matched
  * by "*" in HcsimFailNext/HcsimSetDelay); OP = takes an HCS_OPERATION (async faults);
  * STO = computestorage (matched by "*", unaffected by a service disconnect). */
-#define FN_SVC 1u
-#define FN_OP 2u
-#define FN_STO 4u
+#define FN_SVC  1u
+#define FN_OP   2u
+#define FN_STO  4u
 #define FN_NOHR 8u /* does not return an HRESULT (no faults) */
 
 /* Every export, grouped by its flags: X(name, flags). */
+/* The table keeps its own layout. */
+/* clang-format off */
 #define HCSIM_FUNCTIONS(X)                                                                         \
     /* service calls that take an operation (async faults, completion delays) */                   \
     X(HcsEnumerateComputeSystems, FN_SVC | FN_OP)                                                  \
@@ -68,12 +70,13 @@
     X(HcsAttachLayerStorageFilter, FN_STO) X(HcsDetachLayerStorageFilter, FN_STO)                  \
     X(HcsFormatWritableLayerVhd, FN_STO) X(HcsGetLayerVhdMountPath, FN_STO)                        \
     X(HcsSetupBaseOSVolume, FN_STO)
+/* clang-format on */
 
 typedef enum fn_id {
 #define HCSIM_FN_ENUM(name, flags) FN_##name,
     HCSIM_FUNCTIONS(HCSIM_FN_ENUM)
 #undef HCSIM_FN_ENUM
-    FN_COUNT
+        FN_COUNT
 } fn_id;
 
 extern const char *const hc_fn_names[FN_COUNT];
@@ -82,14 +85,14 @@ int hc_fn_lookup(const char *name); /* index, or -1 */
 
 /* ---- objects ---------------------------------------------------------------------- */
 enum {
-    K_OP = 1,     /* HCS_OPERATION */
-    K_SYSH,       /* HCS_SYSTEM */
-    K_PROCH,      /* HCS_PROCESS */
-    K_PIPE,       /* pipe HANDLE */
-    K_DOC,        /* returned document (registry only) */
-    K_SYSTEM,     /* compute system (internal) */
-    K_PROC,       /* host process (internal) */
-    K_VHD         /* never issued; reserved */
+    K_OP = 1, /* HCS_OPERATION */
+    K_SYSH,   /* HCS_SYSTEM */
+    K_PROCH,  /* HCS_PROCESS */
+    K_PIPE,   /* pipe HANDLE */
+    K_DOC,    /* returned document (registry only) */
+    K_SYSTEM, /* compute system (internal) */
+    K_PROC,   /* host process (internal) */
+    K_VHD     /* never issued; reserved */
 };
 
 #define HC_MAGIC 0x48435349u /* "HCSI" */
@@ -98,7 +101,7 @@ typedef struct hc_obj {
     uint32_t magic;
     uint32_t kind;
     int refs;
-    uintptr_t token;           /* the handle value given to the caller (never reused) */
+    uintptr_t token; /* the handle value given to the caller (never reused) */
 } hc_obj;
 
 /* Hash table keyed by pointer-sized values (open addressing, linear probing). */
@@ -117,26 +120,28 @@ struct hc_item {
 
 typedef struct hc_strand {
     hc_item *head, *tail;
-    hc_obj *owner;            /* kept alive (one ref) while scheduled */
+    hc_obj *owner; /* kept alive (one ref) while scheduled */
     int scheduled;
-    int in_cb;                /* an event callback of the owner handle is running */
-    uint64_t running_tid;     /* worker thread running the strand, 0 if none */
+    int in_cb;            /* an event callback of the owner handle is running */
+    uint64_t running_tid; /* worker thread running the strand, 0 if none */
 } hc_strand;
 
 /* Intrusive doubly linked lists through the members prev/next; head is an lvalue. */
-#define HC_LIST_PUSH(head, x)                                                    \
-    do {                                                                         \
-        (x)->prev = NULL;                                                        \
-        (x)->next = (head);                                                      \
-        if (head) (head)->prev = (x);                                            \
-        (head) = (x);                                                            \
+#define HC_LIST_PUSH(head, x)         \
+    do {                              \
+        (x)->prev = NULL;             \
+        (x)->next = (head);           \
+        if (head) (head)->prev = (x); \
+        (head) = (x);                 \
     } while (0)
-#define HC_LIST_UNLINK(head, x)                                                  \
-    do {                                                                         \
-        if ((x)->prev) (x)->prev->next = (x)->next;                              \
-        else (head) = (x)->next;                                                 \
-        if ((x)->next) (x)->next->prev = (x)->prev;                              \
-        (x)->prev = (x)->next = NULL;                                            \
+#define HC_LIST_UNLINK(head, x)                     \
+    do {                                            \
+        if ((x)->prev)                              \
+            (x)->prev->next = (x)->next;            \
+        else                                        \
+            (head) = (x)->next;                     \
+        if ((x)->next) (x)->next->prev = (x)->prev; \
+        (x)->prev = (x)->next = NULL;               \
     } while (0)
 
 /* What HCS_SYSTEM and HCS_PROCESS handles share: the event callback slot, the strand
@@ -149,9 +154,9 @@ struct hc_evh {
     void *ctx;
     uint32_t opts;
     int cb_set, closed;
-    hc_evh *prev, *next;       /* in *list */
-    hc_evh **list;             /* the owner's list of open handles */
-    uint32_t *count;           /* the HCSIM_COUNTS member counting them */
+    hc_evh *prev, *next; /* in *list */
+    hc_evh **list;       /* the owner's list of open handles */
+    uint32_t *count;     /* the HCSIM_COUNTS member counting them */
 };
 
 typedef struct hc_system hc_system;
@@ -169,22 +174,28 @@ struct hc_op {
     op_state state;
     HCS_OPERATION_TYPE type;
     HRESULT hr;
-    char16_t *result;          /* private copy of the result document */
+    char16_t *result; /* private copy of the result document */
     uint64_t id;
-    uint32_t gen;              /* incremented by every call that starts the operation */
+    uint32_t gen; /* incremented by every call that starts the operation */
     int closed;
-    int in_cb;                 /* its completion callback is running ... */
-    uint64_t cb_tid;           /* ... on this thread */
-    hc_sysh *sh;               /* handle the tracked call used (ref) */
-    hc_proch *ph;              /* process handle the tracked call used (ref) */
-    hc_proc *pinfo;            /* process whose info the result carries (ref) */
-    hc_system *pend_sys;       /* system the pending work belongs to (compare only) */
-    hc_op *prev, *next;        /* in G.pending while pending */
+    int in_cb;           /* its completion callback is running ... */
+    uint64_t cb_tid;     /* ... on this thread */
+    hc_sysh *sh;         /* handle the tracked call used (ref) */
+    hc_proch *ph;        /* process handle the tracked call used (ref) */
+    hc_proc *pinfo;      /* process whose info the result carries (ref) */
+    hc_system *pend_sys; /* system the pending work belongs to (compare only) */
+    hc_op *prev, *next;  /* in G.pending while pending */
     int in_pending;
 };
 
 typedef enum {
-    SS_CREATING, SS_FAILED, SS_CREATED, SS_RUNNING, SS_PAUSED, SS_TEMPLATE, SS_STOPPED
+    SS_CREATING,
+    SS_FAILED,
+    SS_CREATED,
+    SS_RUNNING,
+    SS_PAUSED,
+    SS_TEMPLATE,
+    SS_STOPPED
 } sys_state;
 
 /* A session plat_spawn started for a process of a system (sid = the leader's pid). It is
@@ -197,7 +208,7 @@ typedef struct hc_session {
 
 struct hc_system {
     hc_obj hdr;
-    hc_strand work;            /* operations' work, in issue order */
+    hc_strand work; /* operations' work, in issue order */
     char *ns, *id;
     hj_value *config;
     sys_state state;
@@ -208,53 +219,53 @@ struct hc_system {
     char runtime_id[37];
     uint64_t mem_mb;
     uint32_t cpu_count;
-    uint64_t start_ms;         /* monotonic ms at start */
-    char start_time[40];       /* wall-clock date-time at start */
-    const char *exit_type;     /* after exit */
-    hj_value *exit_status;     /* SystemExitStatus after exit */
-    hc_evh *handles;           /* open HCS_SYSTEM handles */
-    hc_proc *procs;            /* processes started in it */
-    hc_session *sess;          /* sessions of its processes that may still have members */
+    uint64_t start_ms;     /* monotonic ms at start */
+    char start_time[40];   /* wall-clock date-time at start */
+    const char *exit_type; /* after exit */
+    hj_value *exit_status; /* SystemExitStatus after exit */
+    hc_evh *handles;       /* open HCS_SYSTEM handles */
+    hc_proc *procs;        /* processes started in it */
+    hc_session *sess;      /* sessions of its processes that may still have members */
     size_t nsess, capsess;
-    int prune_posted;          /* a task checks its sessions whose leaders have exited */
-    size_t prune_floor;        /* such sessions the last check found still occupied */
+    int prune_posted;   /* a task checks its sessions whose leaders have exited */
+    size_t prune_floor; /* such sessions the last check found still occupied */
 };
 
 struct hc_sysh {
     hc_evh ev;
-    hc_system *sys;            /* ref */
+    hc_system *sys; /* ref */
 };
 
 typedef enum { PS_CREATING, PS_FAILED, PS_RUNNING, PS_EXITED } proc_state;
 
 struct hc_proc {
     hc_obj hdr;
-    hc_system *sys;            /* ref */
+    hc_system *sys; /* ref */
     proc_state state;
     int64_t pid;
     int exit_code;
-    int fd[3];                 /* emulator's copies of the parent ends; -1 when closed */
+    int fd[3]; /* emulator's copies of the parent ends; -1 when closed */
     int is_pty, pty_fd;
-    int caller_handles[3];     /* live caller pipe handles per stream */
+    int caller_handles[3]; /* live caller pipe handles per stream */
     uint16_t rows, cols;
     char *image;
     char create_time[40];
-    hc_evh *handles;           /* open HCS_PROCESS handles */
-    struct hc_pipe *pipes;     /* caller pipe handles still open */
-    hc_proc *prev, *next;      /* in sys->procs */
+    hc_evh *handles;       /* open HCS_PROCESS handles */
+    struct hc_pipe *pipes; /* caller pipe handles still open */
+    hc_proc *prev, *next;  /* in sys->procs */
     int in_list;
-    hj_value *params;          /* until started */
+    hj_value *params; /* until started */
 };
 
 struct hc_proch {
     hc_evh ev;
-    hc_proc *p;                /* ref */
+    hc_proc *p; /* ref */
 };
 
 typedef struct hc_pipe {
     hc_obj hdr;
     int fd;
-    hc_proc *p;                /* ref, may be NULL */
+    hc_proc *p; /* ref, may be NULL */
     int stream;
     struct hc_pipe *prev, *next; /* in p->pipes */
 } hc_pipe;
@@ -279,24 +290,24 @@ typedef struct hc_delay {
 
 typedef struct hc_global {
     plat_mutex lock;
-    plat_cond work_cond;   /* workers wait here */
-    plat_cond op_cond;     /* an operation completed */
-    plat_cond cb_cond;     /* an event callback returned */
-    plat_cond exit_cond;   /* a system or process exited */
-    plat_cond idle_cond;   /* the pool went idle */
+    plat_cond work_cond; /* workers wait here */
+    plat_cond op_cond;   /* an operation completed */
+    plat_cond cb_cond;   /* an event callback returned */
+    plat_cond exit_cond; /* a system or process exited */
+    plat_cond idle_cond; /* the pool went idle */
     /* pool */
     plat_thread *threads;
     int nthreads, pool_running, pool_stop, busy;
     hc_task *heap;
     size_t heap_len, heap_cap;
     uint64_t task_seq;
-    int drain;             /* run every task now regardless of its due time */
+    int drain; /* run every task now regardless of its due time */
     /* registries: handle token -> object, and the set of returned documents */
     hc_table handles, docs;
     uintptr_t next_token;
     /* systems */
     hc_system *table;
-    hc_op *pending;        /* every pending operation */
+    hc_op *pending; /* every pending operation */
     uint64_t next_op_id;
     /* control */
     hc_fault faults[FN_COUNT];
@@ -307,8 +318,8 @@ typedef struct hc_global {
     int disconnected;
     int opt_workers, opt_reject_second_cb, opt_schema_minor, opt_lp_count;
     /* service state */
-    hj_value *cpu_groups;  /* array of CpuGroup objects */
-    hj_value *ccg;         /* array of credential guard instances */
+    hj_value *cpu_groups; /* array of CpuGroup objects */
+    hj_value *ccg;        /* array of credential guard instances */
     uint32_t wer_reports;
     HCSIM_COUNTS counts;
     /* sessions waiting for their tree kill (process.c), batched into one pool task; in G
@@ -316,33 +327,33 @@ typedef struct hc_global {
     int64_t *sweep;
     size_t nsweep, capsweep;
     int sweep_posted;
-    unsigned sweep_attempt;  /* failed tree kills of the current batch (retried later) */
+    unsigned sweep_attempt; /* failed tree kills of the current batch (retried later) */
 } hc_global;
 
 extern hc_global G;
 
 /* core.c */
-void hc_init(void);                 /* lazy, idempotent */
+void hc_init(void); /* lazy, idempotent */
 void hc_lock(void);
 void hc_unlock(void);
 /* Handles are opaque tokens (never reused), mapped to objects under the lock, so a stale
  * or foreign handle value is always detected. */
-int hc_reg_add(void *obj, int kind);             /* assigns obj's token; 0 or -1 */
-void *hc_reg_get(const void *handle, int kind);  /* object or NULL */
-int hc_reg_known(const void *handle);            /* any live handle */
+int hc_reg_add(void *obj, int kind);            /* assigns obj's token; 0 or -1 */
+void *hc_reg_get(const void *handle, int kind); /* object or NULL */
+int hc_reg_known(const void *handle);           /* any live handle */
 void hc_reg_del(void *obj);
 void hc_reg_each(int kind, void (*fn)(void *obj));
 #define HC_HANDLE(obj) ((void *)((hc_obj *)(obj))->token)
-int hc_doc_add(void *doc);                       /* 0 or -1 */
-int hc_doc_del(void *doc);                       /* 1 if it was ours */
+int hc_doc_add(void *doc); /* 0 or -1 */
+int hc_doc_del(void *doc); /* 1 if it was ours */
 void *hc_obj_new(size_t size, int kind);
 void hc_ref(void *o);
-void hc_unref(void *o);             /* under lock; frees at zero */
-char *hc_u8(PCWSTR s);              /* UTF-16 -> malloc'd UTF-8, NULL on NULL/invalid */
+void hc_unref(void *o); /* under lock; frees at zero */
+char *hc_u8(PCWSTR s);  /* UTF-16 -> malloc'd UTF-8, NULL on NULL/invalid */
 char *hc_strdup(const char *s);
-int hc_in_worker(void);          /* the calling thread is a pool worker */
+int hc_in_worker(void); /* the calling thread is a pool worker */
 void hc_mark_worker(void);
-void hc_wall_time(char out[40]);    /* current UTC date-time, RFC 3339 */
+void hc_wall_time(char out[40]); /* current UTC date-time, RFC 3339 */
 HRESULT hc_hr_from_errno(int err);
 /* A path argument: non-empty UTF-16 converted to malloc'd UTF-8 (trailing '/' removed
  * when strip_slash); E_INVALIDARG otherwise. */
@@ -355,7 +366,7 @@ int hc_wait_until(plat_cond *c, uint64_t deadline_ms, int infinite);
  * sync delay. Returns S_OK to proceed or the HRESULT the export must return. */
 typedef struct hc_call {
     fn_id fn;
-    HRESULT async_fault;      /* S_OK or the HRESULT the operation must complete with */
+    HRESULT async_fault; /* S_OK or the HRESULT the operation must complete with */
     uint32_t completion_ms;
 } hc_call;
 HRESULT hc_enter(fn_id fn, hc_call *call);
@@ -365,19 +376,19 @@ HRESULT hc_enter_sync(fn_id fn); /* the same for a function without an operation
 void hc_control_touched(int on);
 
 /* pool.c */
-void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg);   /* under lock */
+void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg); /* under lock */
 void hc_strand_init(hc_strand *s, hc_obj *owner);
-void hc_strand_post(hc_strand *s, hc_item *it);                       /* under lock */
-void hc_pool_quiesce(void);      /* under lock: run everything now, wait until idle */
-void hc_pool_stop(void);         /* under lock: join workers (drops the lock meanwhile) */
+void hc_strand_post(hc_strand *s, hc_item *it); /* under lock */
+void hc_pool_quiesce(void); /* under lock: run everything now, wait until idle */
+void hc_pool_stop(void);    /* under lock: join workers (drops the lock meanwhile) */
 int hc_pool_idle(void);
 
 /* docs.c: returned documents */
-PWSTR hc_doc_from_utf16(const char16_t *s);   /* under lock: copy + register + count */
-PWSTR hc_doc_from_json(const hj_value *v);    /* under lock */
+PWSTR hc_doc_from_utf16(const char16_t *s); /* under lock: copy + register + count */
+PWSTR hc_doc_from_json(const hj_value *v);  /* under lock */
 hj_value *hc_result_error(HRESULT hr, const char *msg);
 char16_t *hc_result_error_u16(HRESULT hr, const char *msg);
-hj_value *hc_parse(PCWSTR s);                 /* NULL on NULL or malformed */
+hj_value *hc_parse(PCWSTR s); /* NULL on NULL or malformed */
 
 /* operation.c */
 typedef struct hc_work hc_work;
@@ -385,16 +396,16 @@ typedef hj_value *(*hc_work_fn)(hc_work *w, HRESULT *hr);
 struct hc_work {
     hc_op *op;
     uint32_t gen;
-    hc_system *sys;            /* ref: work runs on its strand; NULL = directly */
+    hc_system *sys; /* ref: work runs on its strand; NULL = directly */
     hc_work_fn fn;
     void (*abandon)(hc_work *w); /* under lock, when the work is skipped or faulted */
     HRESULT fault;
-    hc_sysh *sh;               /* refs */
+    hc_sysh *sh; /* refs */
     hc_proch *ph;
-    hj_value *args;            /* parsed options (owned) */
-    char16_t *raw;             /* raw text when needed (owned) */
-    char *s1;                  /* a string (owned) */
-    hc_proc *proc;             /* ref */
+    hj_value *args; /* parsed options (owned) */
+    char16_t *raw;  /* raw text when needed (owned) */
+    char *s1;       /* a string (owned) */
+    hc_proc *proc;  /* ref */
 };
 /* Validates op and the rules of the handle h (may be NULL) the call uses; returns S_OK
  * or a sync failure. */
@@ -402,16 +413,16 @@ HRESULT hc_op_check(hc_op *op, const hc_evh *h);
 /* Starts op (already checked, under lock) with the given work. Takes ownership of w. */
 void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w);
 hc_work *hc_work_new(hc_work_fn fn, hc_system *sys, hc_sysh *sh, hc_proch *ph);
-void hc_work_free(hc_work *w);          /* under lock; NULL-safe */
+void hc_work_free(hc_work *w); /* under lock; NULL-safe */
 /* The whole body of an export taking (handle, operation, options document): entry
  * protocol, handle (K_SYSH or K_PROCH) and operation checks, a private copy of the
  * options, and the work fn queued on the handle's system. */
 HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind, const void *handle,
                    HCS_OPERATION operation, PCWSTR options);
 /* Defines such an export: its name, handle type and kind, operation type and work. */
-#define HC_OP_EXPORT(name, handle_type, kind, type, work)                                    \
-    HRESULT WINAPI name(handle_type handle, HCS_OPERATION operation, PCWSTR options) {        \
-        return hc_op_call(FN_##name, type, work, kind, handle, operation, options);           \
+#define HC_OP_EXPORT(name, handle_type, kind, type, work)                              \
+    HRESULT WINAPI name(handle_type handle, HCS_OPERATION operation, PCWSTR options) { \
+        return hc_op_call(FN_##name, type, work, kind, handle, operation, options);    \
     }
 /* Completes op with hr/doc if it still tracks gen (under lock). Takes doc. */
 void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc *pinfo);
@@ -447,7 +458,7 @@ void hc_event_list_json(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *paylo
 void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s); /* under lock */
 
 /* system.c */
-hc_sysh *hc_sysh_get(HCS_SYSTEM h);     /* under lock: validated handle or NULL */
+hc_sysh *hc_sysh_get(HCS_SYSTEM h);                     /* under lock: validated handle or NULL */
 hc_system *hc_sys_find(const char *ns, const char *id); /* in table */
 /* Ends s (under lock): SystemExited to its handles, processes killed, pending operations
  * other than except failed. worker: attribute to a worker exit instead of SystemExit. */
@@ -456,7 +467,7 @@ void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT sta
 void hc_sys_free(hc_system *s);
 void hc_sysh_free(hc_sysh *h);
 hj_value *hc_sys_properties(hc_system *s, int basic_only);
-void hc_sys_reset_all(void);            /* under lock */
+void hc_sys_reset_all(void); /* under lock */
 /* Reads and checks a save-state file written by Save; NULL with *hr on failure. */
 hj_value *hc_read_saved_state(const char *path, HRESULT *hr);
 
@@ -480,6 +491,6 @@ void hc_errno_text(char *buf, size_t size, const char *what, int e);
 int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi);
 
 /* service.c */
-void hc_service_reset(void);           /* under lock */
+void hc_service_reset(void); /* under lock */
 
 #endif

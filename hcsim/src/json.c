@@ -28,7 +28,7 @@
 #include <string.h>
 
 typedef struct hj_member {
-    char *key;        /* NUL-terminated UTF-8 (may contain NUL: klen is authoritative) */
+    char *key; /* NUL-terminated UTF-8 (may contain NUL: klen is authoritative) */
     size_t klen;
     hj_value *val;
 } hj_member;
@@ -37,10 +37,23 @@ struct hj_value {
     hj_type type;
     union {
         int b;
-        struct { char *text; size_t len; int integral; } num; /* text inline after struct */
-        struct { char *s; size_t len; } str;                  /* bytes inline after struct */
-        struct { hj_value **v; size_t n, cap; } arr;
-        struct { hj_member *m; size_t n, cap; } obj;
+        struct {
+            char *text;
+            size_t len;
+            int integral;
+        } num; /* text inline after struct */
+        struct {
+            char *s;
+            size_t len;
+        } str; /* bytes inline after struct */
+        struct {
+            hj_value **v;
+            size_t n, cap;
+        } arr;
+        struct {
+            hj_member *m;
+            size_t n, cap;
+        } obj;
     } u;
 };
 
@@ -55,19 +68,30 @@ struct hj_value {
 static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     if (n == 0) return 0;
     unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
     unsigned lo = 0x80, hi = 0xBF;
     size_t len;
     uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; v = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3; v = c & 0x0F;
-        if (c == 0xE0) lo = 0xA0;
-        else if (c == 0xED) hi = 0x9F;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
     } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4; v = c & 0x07;
-        if (c == 0xF0) lo = 0x90;
-        else if (c == 0xF4) hi = 0x8F;
+        len = 4;
+        v = c & 0x07;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
     } else {
         return 0;
     }
@@ -83,7 +107,10 @@ static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
 }
 
 static size_t utf8_encode(uint32_t cp, char *out) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
     if (cp < 0x800) {
         out[0] = (char)(0xC0 | (cp >> 6));
         out[1] = (char)(0x80 | (cp & 0x3F));
@@ -106,20 +133,16 @@ static int utf8_valid(const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        if (p[i] < 0x80) { i++; continue; }
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
         uint32_t cp;
         size_t k = utf8_decode(p + i, len - i, &cp);
         if (!k) return 0;
         i += k;
     }
     return 1;
-}
-
-size_t hj_utf16_len(const char16_t *s) {
-    size_t n = 0;
-    if (!s) return 0;
-    while (s[n]) n++;
-    return n;
 }
 
 int hj_utf16_cmp(const char16_t *a, const char16_t *b) {
@@ -132,18 +155,9 @@ int hj_utf16_cmp(const char16_t *a, const char16_t *b) {
     }
 }
 
-char16_t *hj_utf16_dup(const char16_t *s) {
-    if (!s) return NULL;
-    size_t n = hj_utf16_len(s);
-    char16_t *d = malloc((n + 1) * sizeof *d);
-    if (!d) return NULL;
-    memcpy(d, s, (n + 1) * sizeof *d);
-    return d;
-}
-
 char *hj_utf16_to_utf8(const char16_t *s, size_t *len) {
     if (!s) return NULL;
-    size_t n = hj_utf16_len(s);
+    size_t n = aiohcs_utf16_len(s);
     /* Each UTF-16 unit yields at most 3 bytes (a pair of units yields 4). */
     if (n > HJ_MAX_BYTES / 3) return NULL;
     char *out = malloc(n * 3 + 1);
@@ -152,7 +166,10 @@ char *hj_utf16_to_utf8(const char16_t *s, size_t *len) {
     for (size_t i = 0; i < n; i++) {
         uint32_t cp = s[i];
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i + 1 >= n || s[i + 1] < 0xDC00 || s[i + 1] > 0xDFFF) { free(out); return NULL; }
+            if (i + 1 >= n || s[i + 1] < 0xDC00 || s[i + 1] > 0xDFFF) {
+                free(out);
+                return NULL;
+            }
             cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)s[i + 1] - 0xDC00);
             i++;
         } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
@@ -176,7 +193,10 @@ char16_t *hj_utf8_to_utf16(const char *s, size_t len) {
     while (i < len) {
         uint32_t cp;
         size_t k = utf8_decode(p + i, len - i, &cp);
-        if (!k) { free(out); return NULL; }
+        if (!k) {
+            free(out);
+            return NULL;
+        }
         i += k;
         if (cp >= 0x10000) {
             cp -= 0x10000;
@@ -198,10 +218,13 @@ char16_t *hj_utf8_to_utf16(const char *s, size_t len) {
 static int text_to_double(const char *text, size_t len, double *out) {
     char *end;
     double d = strtod(text, &end);
-    if (end == text + len) { *out = d; return 1; }
+    if (end == text + len) {
+        *out = d;
+        return 1;
+    }
     /* The current locale's radix is not '.': find it and substitute. */
     char probe[32];
-    int pn = snprintf(probe, sizeof probe, "%.1f", 0.5);  /* "0<radix>5" */
+    int pn = snprintf(probe, sizeof probe, "%.1f", 0.5); /* "0<radix>5" */
     if (pn < 3 || (size_t)pn >= sizeof probe) return 0;
     size_t rlen = (size_t)pn - 2;
     const char *radix = probe + 1;
@@ -235,7 +258,11 @@ static size_t format_double(double d, char *buf, size_t cap) {
     size_t n = 0;
     for (int prec = 15; prec <= 17; prec++) {
         int w = snprintf(buf, cap, "%.*g", prec, d);
-        if (w < 0 || (size_t)w >= cap) { buf[0] = '0'; buf[1] = '\0'; return 1; }
+        if (w < 0 || (size_t)w >= cap) {
+            buf[0] = '0';
+            buf[1] = '\0';
+            return 1;
+        }
         n = (size_t)w;
         /* Replace a non-'.' radix (a run of other characters) by '.'. */
         for (size_t i = 0; i < n; i++) {
@@ -389,7 +416,7 @@ static hj_member *obj_find(const hj_value *o, const char *key, size_t klen) {
 
 int hj_push(hj_value *array, hj_value *val) {
     if (!val) return -1;
-    if (val == array) return -1;  /* never free the container itself */
+    if (val == array) return -1; /* never free the container itself */
     if (!array || array->type != HJ_ARRAY || arr_append(array, val) != 0) {
         hj_free(val);
         return -1;
@@ -401,7 +428,10 @@ int hj_push(hj_value *array, hj_value *val) {
 int hj_set(hj_value *object, const char *key, hj_value *val) {
     if (!val) return -1;
     if (val == object) return -1;
-    if (!object || object->type != HJ_OBJECT || !key) { hj_free(val); return -1; }
+    if (!object || object->type != HJ_OBJECT || !key) {
+        hj_free(val);
+        return -1;
+    }
     size_t klen = strlen(key);
     hj_member *m = obj_find(object, key, klen);
     if (m) {
@@ -410,9 +440,15 @@ int hj_set(hj_value *object, const char *key, hj_value *val) {
         m->val = val;
         return 0;
     }
-    if (!utf8_valid(key, klen)) { hj_free(val); return -1; }
+    if (!utf8_valid(key, klen)) {
+        hj_free(val);
+        return -1;
+    }
     char *k = malloc(klen + 1);
-    if (!k) { hj_free(val); return -1; }
+    if (!k) {
+        hj_free(val);
+        return -1;
+    }
     memcpy(k, key, klen + 1);
     if (obj_append(object, k, klen, val) != 0) {
         free(k);
@@ -453,12 +489,18 @@ hj_value *hj_clone(const hj_value *v) {
         if (!c) return NULL;
         if (v->u.arr.n) {
             c->u.arr.v = malloc(v->u.arr.n * sizeof *c->u.arr.v);
-            if (!c->u.arr.v) { free(c); return NULL; }
+            if (!c->u.arr.v) {
+                free(c);
+                return NULL;
+            }
             c->u.arr.cap = v->u.arr.n;
         }
         for (size_t i = 0; i < v->u.arr.n; i++) {
             hj_value *e = hj_clone(v->u.arr.v[i]);
-            if (!e) { hj_free(c); return NULL; }
+            if (!e) {
+                hj_free(c);
+                return NULL;
+            }
             c->u.arr.v[c->u.arr.n++] = e;
         }
         return c;
@@ -468,14 +510,21 @@ hj_value *hj_clone(const hj_value *v) {
         if (!c) return NULL;
         if (v->u.obj.n) {
             c->u.obj.m = malloc(v->u.obj.n * sizeof *c->u.obj.m);
-            if (!c->u.obj.m) { free(c); return NULL; }
+            if (!c->u.obj.m) {
+                free(c);
+                return NULL;
+            }
             c->u.obj.cap = v->u.obj.n;
         }
         for (size_t i = 0; i < v->u.obj.n; i++) {
             const hj_member *m = &v->u.obj.m[i];
             char *k = malloc(m->klen + 1);
             hj_value *e = k ? hj_clone(m->val) : NULL;
-            if (!e) { free(k); hj_free(c); return NULL; }
+            if (!e) {
+                free(k);
+                hj_free(c);
+                return NULL;
+            }
             memcpy(k, m->key, m->klen + 1);
             hj_member *cm = &c->u.obj.m[c->u.obj.n++];
             cm->key = k;
@@ -531,7 +580,10 @@ static int int_magnitude(const hj_value *v, int *neg, uint64_t *mag) {
     if (!v || v->type != HJ_NUMBER || !v->u.num.integral) return 0;
     const char *p = v->u.num.text, *e = p + v->u.num.len;
     *neg = 0;
-    if (p < e && *p == '-') { *neg = 1; p++; }
+    if (p < e && *p == '-') {
+        *neg = 1;
+        p++;
+    }
     if (p == e) return 0;
     uint64_t m = 0;
     for (; p < e; p++) {
@@ -564,7 +616,7 @@ int hj_uint64(const hj_value *v, uint64_t *out) {
     int neg;
     uint64_t mag;
     if (!int_magnitude(v, &neg, &mag)) return 0;
-    if (neg && mag != 0) return 0;  /* "-0" is zero */
+    if (neg && mag != 0) return 0; /* "-0" is zero */
     if (out) *out = mag;
     return 1;
 }
@@ -615,8 +667,14 @@ static int number_equal(const hj_value *a, const hj_value *b) {
          * canonical (no leading zeros, no '+'). */
         const char *x = a->u.num.text, *y = b->u.num.text;
         size_t xl = a->u.num.len, yl = b->u.num.len;
-        if (xl == 2 && x[0] == '-' && x[1] == '0') { x++; xl--; }
-        if (yl == 2 && y[0] == '-' && y[1] == '0') { y++; yl--; }
+        if (xl == 2 && x[0] == '-' && x[1] == '0') {
+            x++;
+            xl--;
+        }
+        if (yl == 2 && y[0] == '-' && y[1] == '0') {
+            y++;
+            yl--;
+        }
         return xl == yl && memcmp(x, y, xl) == 0;
     }
     double da, db;
@@ -655,8 +713,10 @@ int hj_equal(const hj_value *a, const hj_value *b) {
         int eq = 1;
         if (sa && sb) {
             for (size_t k = 0; k < n && eq; k++) {
-                if (key_cmp(sa[k]->key, sa[k]->klen, sb[k]->key, sb[k]->klen) != 0) eq = 0;
-                else if (!hj_equal(sa[k]->val, sb[k]->val)) eq = 0;
+                if (key_cmp(sa[k]->key, sa[k]->klen, sb[k]->key, sb[k]->klen) != 0)
+                    eq = 0;
+                else if (!hj_equal(sa[k]->val, sb[k]->val))
+                    eq = 0;
             }
         } else {
             /* Out of memory for the index: fall back to lookups. */
@@ -753,7 +813,7 @@ static int decode_string(const unsigned char *raw, size_t n, char *out, size_t *
                 uint32_t cp;
                 if (n - i < 4 || !hex4(raw + i, &cp)) return 0;
                 i += 4;
-                if (cp >= 0xDC00 && cp <= 0xDFFF) return 0;  /* lone low surrogate */
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return 0; /* lone low surrogate */
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
                     uint32_t lo;
                     if (n - i < 6 || raw[i] != '\\' || raw[i + 1] != 'u' || !hex4(raw + i + 2, &lo))
@@ -795,7 +855,10 @@ static hj_value *parse_string_value(parser *ps) {
     hj_value *v = new_inline(HJ_STRING, rawlen);
     if (!v) return NULL;
     v->u.str.s = (char *)(v + 1);
-    if (!decode_string(raw, rawlen, v->u.str.s, &len)) { free(v); return NULL; }
+    if (!decode_string(raw, rawlen, v->u.str.s, &len)) {
+        free(v);
+        return NULL;
+    }
     v->u.str.len = len;
     return v;
 }
@@ -837,19 +900,31 @@ static int literal(parser *ps, const char *word, size_t n) {
 
 static hj_value *parse_array(parser *ps, int depth) {
     if (depth > HJ_MAX_DEPTH) return NULL;
-    ps->p++;  /* '[' */
+    ps->p++; /* '[' */
     hj_value *a = hj_new_array();
     if (!a) return NULL;
     skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == ']') { ps->p++; return a; }
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+        return a;
+    }
     for (;;) {
         hj_value *e = parse_value(ps, depth);
         if (!e) goto fail;
-        if (arr_append(a, e) != 0) { hj_free(e); goto fail; }
+        if (arr_append(a, e) != 0) {
+            hj_free(e);
+            goto fail;
+        }
         skip_ws(ps);
         if (ps->p >= ps->end) goto fail;
-        if (*ps->p == ',') { ps->p++; continue; }
-        if (*ps->p == ']') { ps->p++; return a; }
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p == ']') {
+            ps->p++;
+            return a;
+        }
         goto fail;
     }
 fail:
@@ -879,11 +954,14 @@ static int has_duplicate_keys(const hj_value *o) {
 
 static hj_value *parse_object(parser *ps, int depth) {
     if (depth > HJ_MAX_DEPTH) return NULL;
-    ps->p++;  /* '{' */
+    ps->p++; /* '{' */
     hj_value *o = hj_new_object();
     if (!o) return NULL;
     skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') { ps->p++; return o; }
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        return o;
+    }
     for (;;) {
         skip_ws(ps);
         if (ps->p >= ps->end || *ps->p != '"') goto fail;
@@ -892,17 +970,36 @@ static hj_value *parse_object(parser *ps, int depth) {
         if (!scan_string(ps, &raw, &rawlen)) goto fail;
         char *key = malloc(rawlen + 1);
         if (!key) goto fail;
-        if (!decode_string(raw, rawlen, key, &klen)) { free(key); goto fail; }
+        if (!decode_string(raw, rawlen, key, &klen)) {
+            free(key);
+            goto fail;
+        }
         skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':') { free(key); goto fail; }
+        if (ps->p >= ps->end || *ps->p != ':') {
+            free(key);
+            goto fail;
+        }
         ps->p++;
         hj_value *val = parse_value(ps, depth);
-        if (!val) { free(key); goto fail; }
-        if (obj_append(o, key, klen, val) != 0) { free(key); hj_free(val); goto fail; }
+        if (!val) {
+            free(key);
+            goto fail;
+        }
+        if (obj_append(o, key, klen, val) != 0) {
+            free(key);
+            hj_free(val);
+            goto fail;
+        }
         skip_ws(ps);
         if (ps->p >= ps->end) goto fail;
-        if (*ps->p == ',') { ps->p++; continue; }
-        if (*ps->p == '}') { ps->p++; break; }
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p == '}') {
+            ps->p++;
+            break;
+        }
         goto fail;
     }
     if (has_duplicate_keys(o)) goto fail;
@@ -931,11 +1028,14 @@ static hj_value *parse_value(parser *ps, int depth) {
 /* A byte-order mark is not accepted (RFC 8259 §8.1 lets parsers reject it). */
 hj_value *hj_parse(const char *text, size_t len) {
     if (!text || len > HJ_MAX_BYTES) return NULL;
-    parser ps = { (const unsigned char *)text, (const unsigned char *)text + len };
+    parser ps = {(const unsigned char *)text, (const unsigned char *)text + len};
     hj_value *v = parse_value(&ps, 0);
     if (!v) return NULL;
     skip_ws(&ps);
-    if (ps.p != ps.end) { hj_free(v); return NULL; }
+    if (ps.p != ps.end) {
+        hj_free(v);
+        return NULL;
+    }
     return v;
 }
 
@@ -959,12 +1059,18 @@ typedef struct sbuf {
 
 static int sb_reserve(sbuf *b, size_t extra) {
     if (b->err) return -1;
-    if (extra > HJ_MAX_BYTES - b->n) { b->err = 1; return -1; }
+    if (extra > HJ_MAX_BYTES - b->n) {
+        b->err = 1;
+        return -1;
+    }
     if (b->d && b->n + extra + 1 <= b->cap) return 0;
     size_t nc = b->cap ? b->cap : 256;
     while (nc < b->n + extra + 1) nc *= 2;
     char *nd = realloc(b->d, nc);
-    if (!nd) { b->err = 1; return -1; }
+    if (!nd) {
+        b->err = 1;
+        return -1;
+    }
     b->d = nd;
     b->cap = nc;
     return 0;
@@ -984,13 +1090,13 @@ static void sb_putc(sbuf *b, char c) {
 static void sb_string(sbuf *b, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     sb_putc(b, '"');
-    size_t run = 0;  /* start of the pending run of bytes copied verbatim */
+    size_t run = 0; /* start of the pending run of bytes copied verbatim */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         sb_put(b, s + run, i - run);
         run = i + 1;
-        char esc[6] = { '\\', 0, 0, 0, 0, 0 };
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t en = 2;
         switch (c) {
         case '"': esc[1] = '"'; break;
@@ -1001,8 +1107,11 @@ static void sb_string(sbuf *b, const char *s, size_t len) {
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
         default:
-            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
             en = 6;
         }
         sb_put(b, esc, en);
@@ -1017,11 +1126,19 @@ static void sb_value(sbuf *b, const hj_value *v, int depth) {
     if (b->err) return;
     switch (v->type) {
     case HJ_NULL: sb_put(b, "null", 4); return;
-    case HJ_BOOL: if (v->u.b) sb_put(b, "true", 4); else sb_put(b, "false", 5); return;
+    case HJ_BOOL:
+        if (v->u.b)
+            sb_put(b, "true", 4);
+        else
+            sb_put(b, "false", 5);
+        return;
     case HJ_NUMBER: sb_put(b, v->u.num.text, v->u.num.len); return;
     case HJ_STRING: sb_string(b, v->u.str.s, v->u.str.len); return;
     case HJ_ARRAY:
-        if (depth >= HJ_MAX_DEPTH) { b->err = 1; return; }
+        if (depth >= HJ_MAX_DEPTH) {
+            b->err = 1;
+            return;
+        }
         sb_putc(b, '[');
         for (size_t i = 0; i < v->u.arr.n && !b->err; i++) {
             if (i) sb_putc(b, ',');
@@ -1030,7 +1147,10 @@ static void sb_value(sbuf *b, const hj_value *v, int depth) {
         sb_putc(b, ']');
         return;
     case HJ_OBJECT:
-        if (depth >= HJ_MAX_DEPTH) { b->err = 1; return; }
+        if (depth >= HJ_MAX_DEPTH) {
+            b->err = 1;
+            return;
+        }
         sb_putc(b, '{');
         for (size_t i = 0; i < v->u.obj.n && !b->err; i++) {
             if (i) sb_putc(b, ',');
@@ -1046,9 +1166,12 @@ static void sb_value(sbuf *b, const hj_value *v, int depth) {
 
 char *hj_serialize(const hj_value *v, size_t *len) {
     if (!v) return NULL;
-    sbuf b = { NULL, 0, 0, 0 };
+    sbuf b = {NULL, 0, 0, 0};
     sb_value(&b, v, 0);
-    if (sb_reserve(&b, 0) != 0) { free(b.d); return NULL; }
+    if (sb_reserve(&b, 0) != 0) {
+        free(b.d);
+        return NULL;
+    }
     b.d[b.n] = '\0';
     if (len) *len = b.n;
     return b.d;

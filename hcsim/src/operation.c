@@ -7,9 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static hc_op *op_get(HCS_OPERATION h) {
-    return hc_reg_get(h, K_OP);
-}
+static hc_op *op_get(HCS_OPERATION h) { return hc_reg_get(h, K_OP); }
 
 void hc_op_free(hc_op *op) {
     free(op->result);
@@ -180,8 +178,10 @@ void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc 
     if (op->closed) return;
     /* delivered on the strand of the handle the call used (the system's for CreateProcess) */
     hc_evh *h = op->sh ? &op->sh->ev : op->ph ? &op->ph->ev : NULL;
-    if (op->cb) hc_op_done_item(op, gen, h ? &h->st : NULL);
-    else if (h && hc_evh_op_events(h)) hc_event_post(h, HcsEventOperationCallback, NULL, op);
+    if (op->cb)
+        hc_op_done_item(op, gen, h ? &h->st : NULL);
+    else if (h && hc_evh_op_events(h))
+        hc_event_post(h, HcsEventOperationCallback, NULL, op);
 }
 
 void hc_op_fail_pending(hc_system *sys, hc_op *except, HRESULT hr) {
@@ -213,8 +213,9 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
     hc_op *op = op_get(operation);
     hc_work *w = NULL;
     hr = h ? hc_op_check(op, h) : E_HANDLE;
-    if (hr == S_OK && !(w = hc_work_new(work, sh ? sh->sys : ph->p->sys, sh, ph))) hr = E_OUTOFMEMORY;
-    if (hr == S_OK && options && !(w->raw = hj_utf16_dup(options))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK && !(w = hc_work_new(work, sh ? sh->sys : ph->p->sys, sh, ph)))
+        hr = E_OUTOFMEMORY;
+    if (hr == S_OK && options && !(w->raw = aiohcs_utf16_dup(options, NULL))) hr = E_OUTOFMEMORY;
     if (hr == S_OK) {
         if (ph) {
             w->proc = ph->p;
@@ -360,8 +361,7 @@ static HRESULT get_result(fn_id fn, HCS_OPERATION operation, int64_t timeout_ms,
         uint64_t deadline = plat_now_ms() + (uint64_t)timeout_ms;
         hc_ref(op); /* a concurrent HcsCloseOperation cannot free it under us */
         while (op->state == OP_PENDING && op->gen == gen &&
-               hc_wait_until(&G.op_cond, deadline, timeout_ms == (int64_t)INFINITE)) {
-        }
+               hc_wait_until(&G.op_cond, deadline, timeout_ms == (int64_t)INFINITE)) {}
         if (op->state == OP_PENDING) {
             hc_unref(op);
             hc_unlock();
@@ -383,7 +383,8 @@ static HRESULT get_result(fn_id fn, HCS_OPERATION operation, int64_t timeout_ms,
             if (!FAILED(hr)) hr = E_FAIL;
             if (doc) {
                 char msg[256];
-                hc_errno_text(msg, sizeof msg, "The process's pipe handles could not be created", e);
+                hc_errno_text(msg, sizeof msg, "The process's pipe handles could not be created",
+                              e);
                 hj_value *re = hc_result_error(hr, msg);
                 *doc = hc_doc_from_json(re);
                 hj_free(re);
@@ -428,8 +429,10 @@ HRESULT WINAPI HcsSetOperationCallback(HCS_OPERATION operation, const void *cont
     if (!callback) return E_INVALIDARG;
     hc_lock();
     hc_op *op = op_get(operation);
-    if (!op) hr = E_HANDLE;
-    else if (op->state == OP_PENDING) hr = HCS_E_OPERATION_ALREADY_STARTED;
+    if (!op)
+        hr = E_HANDLE;
+    else if (op->state == OP_PENDING)
+        hr = HCS_E_OPERATION_ALREADY_STARTED;
     else {
         op->cb = callback;
         op->ctx = context;

@@ -15,9 +15,15 @@
 #else
 #include <pthread.h>
 #include <sys/types.h>
-typedef struct { pthread_mutex_t m; } plat_mutex;
-typedef struct { pthread_cond_t c; } plat_cond;
-typedef struct { pthread_t t; } plat_thread;
+typedef struct {
+    pthread_mutex_t m;
+} plat_mutex;
+typedef struct {
+    pthread_cond_t c;
+} plat_cond;
+typedef struct {
+    pthread_t t;
+} plat_thread;
 #endif
 
 /* Locks and condition variables. init returns 0 or an errno value. Mutexes are not
@@ -47,12 +53,12 @@ void plat_sleep_ms(uint32_t ms);
 
 /* Host processes, started without a shell. */
 typedef struct plat_spawn_opts {
-    const char *const *argv;     /* argv[0] is looked up in PATH when it has no '/' */
-    const char *const *envp;     /* NULL: inherit the host environment */
-    const char *cwd;             /* NULL: inherit */
+    const char *const *argv;                  /* argv[0] is looked up in PATH when it has no '/' */
+    const char *const *envp;                  /* NULL: inherit the host environment */
+    const char *cwd;                          /* NULL: inherit */
     int want_stdin, want_stdout, want_stderr; /* create a pipe for that stream; else /dev/null */
-    int use_pty;                 /* stdin/stdout on a new pseudo-terminal (stderr joins it) */
-    uint16_t rows, cols;         /* initial pty size when use_pty */
+    int use_pty;         /* stdin/stdout on a new pseudo-terminal (stderr joins it) */
+    uint16_t rows, cols; /* initial pty size when use_pty */
 } plat_spawn_opts;
 
 typedef struct plat_spawn_result {
@@ -60,7 +66,7 @@ typedef struct plat_spawn_result {
     int stdin_fd, stdout_fd, stderr_fd; /* parent ends, close-on-exec, -1 when not requested;
                                            with a pty, stdin_fd and stdout_fd are two dups of
                                            the pty master */
-    int pty_fd;                  /* the pty master kept for resizing (-1 without a pty);
+    int pty_fd;                         /* the pty master kept for resizing (-1 without a pty);
                                     owned by the caller, who closes it */
 } plat_spawn_result;
 
@@ -145,9 +151,9 @@ int plat_write_file(const char *path, const void *data, size_t len);
 int plat_read_file(const char *path, char **data, size_t *len);
 int plat_file_exists(const char *path);
 int plat_remove_file(const char *path);
-int plat_is_dir(const char *path);                     /* 1 for an existing directory */
-int plat_mkdirs(const char *path);                     /* like mkdir -p; 0 or errno */
-int plat_rmtree(const char *path);                     /* 0 or errno */
+int plat_is_dir(const char *path); /* 1 for an existing directory */
+int plat_mkdirs(const char *path); /* like mkdir -p; 0 or errno */
+int plat_rmtree(const char *path); /* 0 or errno */
 /* Copies a file, symlink or directory tree to dst (directories created, files copied,
  * symlinks re-created). 0 or errno. */
 int plat_copytree(const char *src, const char *dst);

@@ -300,9 +300,12 @@ static int open_pty_master(int *master, char *slave, size_t slave_len) {
         static pthread_mutex_t ptsname_mu = PTHREAD_MUTEX_INITIALIZER;
         pthread_mutex_lock(&ptsname_mu);
         const char *n = ptsname(m);
-        if (!n) e = errno ? errno : ENOTTY;
-        else if (strlen(n) >= slave_len) e = ERANGE;
-        else memcpy(slave, n, strlen(n) + 1);
+        if (!n)
+            e = errno ? errno : ENOTTY;
+        else if (strlen(n) >= slave_len)
+            e = ERANGE;
+        else
+            memcpy(slave, n, strlen(n) + 1);
         pthread_mutex_unlock(&ptsname_mu);
     }
 #endif
@@ -407,15 +410,17 @@ int plat_spawn(const plat_spawn_opts *o, plat_spawn_result *out) {
         if ((rc = posix_spawnattr_setpgroup(&at, 0)) != 0) goto done;
 #endif
         for (int s = 0; s < 3; s++) {
-            if (want[s]) rc = posix_spawn_file_actions_adddup2(&fa, ends[s][1], s);
-            else rc = posix_spawn_file_actions_addopen(&fa, s, "/dev/null",
-                                                       s == 0 ? O_RDONLY : O_WRONLY, 0);
+            if (want[s])
+                rc = posix_spawn_file_actions_adddup2(&fa, ends[s][1], s);
+            else
+                rc = posix_spawn_file_actions_addopen(&fa, s, "/dev/null",
+                                                      s == 0 ? O_RDONLY : O_WRONLY, 0);
             if (rc != 0) goto done;
         }
     }
     sigset_t none, all;
     sigemptyset(&none);
-    sigfillset(&all); /* glibc leaves out its internal signals (32, 33) by itself */
+    sigfillset(&all);         /* glibc leaves out its internal signals (32, 33) by itself */
     sigdelset(&all, SIGKILL); /* cannot be caught anyway; some systems reject them */
     sigdelset(&all, SIGSTOP);
     if ((rc = posix_spawnattr_setsigmask(&at, &none)) != 0) goto done;
@@ -585,8 +590,10 @@ static int stat_fields(pid_t pid, proc_stat *st) {
             errno = EIO;
             return -1;
         }
-        if (field == 4) st->ppid = (pid_t)v;
-        else if (field == 6) st->sid = (pid_t)v;
+        if (field == 4)
+            st->ppid = (pid_t)v;
+        else if (field == 6)
+            st->sid = (pid_t)v;
     }
     st->start = v;
     return 1;
@@ -820,8 +827,8 @@ typedef struct guard_msg {
 static pthread_once_t g_atfork_once;
 static void register_atfork(void);
 static pthread_mutex_t g_guard_mu = PTHREAD_MUTEX_INITIALIZER;
-static int g_guard_fd = -1;       /* our end of the socket; only this process holds it */
-static int g_guard_new_fd = -1;   /* that end while the guard is being forked */
+static int g_guard_fd = -1;     /* our end of the socket; only this process holds it */
+static int g_guard_new_fd = -1; /* that end while the guard is being forked */
 static pid_t g_guard_pid = -1;
 static guard_entry *g_guard_sids; /* what the guard holds (to re-register after a restart) */
 static size_t g_guard_n, g_guard_cap;
@@ -844,11 +851,14 @@ static void close_from(int lo) {
 }
 
 /* Adds (a known sid gets the new start time: its pid was reused) or removes sid. */
-static void guard_set(guard_entry **v, size_t *n, size_t *cap, int64_t sid, uint64_t start, int add) {
+static void guard_set(guard_entry **v, size_t *n, size_t *cap, int64_t sid, uint64_t start,
+                      int add) {
     for (size_t i = 0; i < *n; i++)
         if ((*v)[i].sid == sid) {
-            if (add) (*v)[i].start = start;
-            else (*v)[i] = (*v)[--*n];
+            if (add)
+                (*v)[i].start = start;
+            else
+                (*v)[i] = (*v)[--*n];
             return;
         }
     if (!add) return;
@@ -888,7 +898,8 @@ static void guard_main(int fd) {
     ign = dfl;
     ign.sa_handler = SIG_IGN;
     for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for some: fine */
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* EINVAL for some: fine */
     static const int ignored[] = {SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
     for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) sigaction(ignored[i], &ign, NULL);
     sigset_t none;
@@ -938,7 +949,8 @@ static void guard_main(int fd) {
         _exit(1);
     }
     /* a failed walk (e.g. ENFILE) is retried for a while: nothing else will do it */
-    for (int attempt = 0; attempt < 50 && plat_kill_sessions(sids, k) != 0; attempt++) plat_sleep_ms(100);
+    for (int attempt = 0; attempt < 50 && plat_kill_sessions(sids, k) != 0; attempt++)
+        plat_sleep_ms(100);
     _exit(0);
 }
 
@@ -1019,9 +1031,7 @@ static int guard_start_locked(void) {
         close(sv[1]);
         return e;
     }
-    if (pid == 0) {
-        guard_main(sv[1]); /* closes everything else, sv[0] included */
-    }
+    if (pid == 0) { guard_main(sv[1]); /* closes everything else, sv[0] included */ }
     g_guard_new_fd = -1;
     close(sv[1]);
     g_guard_fd = sv[0];
@@ -1058,8 +1068,7 @@ int plat_posix_guard_stop_for_tests(void) {
     pthread_mutex_unlock(&g_guard_mu);
     int st = 0;
     if (pid <= 0) return -1;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     return st;
 }
 
@@ -1116,8 +1125,8 @@ void plat_guard_forget(int64_t sid) {
 
 typedef struct watch {
     pid_t pid;
-    int pidfd;            /* -1: polled with waitpid(WNOHANG) */
-    int ready;            /* pidfd reported readable but the child was not yet waitable */
+    int pidfd; /* -1: polled with waitpid(WNOHANG) */
+    int ready; /* pidfd reported readable but the child was not yet waitable */
     plat_exit_fn fn;
     void *ctx;
 } watch;
@@ -1138,7 +1147,7 @@ static plat_thread g_mon_thread;
 static int g_wake_r = -1, g_wake_w = -1;
 static int g_pidfd_unsupported;
 static int g_force_poll; /* tests: exercise the waitpid fallback */
-static int g_fail_watch;  /* tests: errno for the next plat_watch_exit */
+static int g_fail_watch; /* tests: errno for the next plat_watch_exit */
 static int64_t *g_fail_watch_pid;
 
 /* Not in plat.h: lets tests run the monitor without pidfds (the ENOSYS/macOS path). */
@@ -1181,8 +1190,7 @@ static void wake_monitor(void) {
 
 static void drain_wake(void) {
     char buf[64];
-    while (read(g_wake_r, buf, sizeof buf) > 0) {
-    }
+    while (read(g_wake_r, buf, sizeof buf) > 0) {}
 }
 
 static int open_wake_fds(void) {
@@ -1279,8 +1287,10 @@ static void monitor_main(void *unused) {
 
         int n = poll(pfd, (nfds_t)np, timed ? 5 : -1);
         if (n < 0 && errno != EINTR) plat_sleep_ms(5);
-        if (n > 0 && (pfd[0].revents & POLLNVAL)) plat_sleep_ms(5); /* wake fd closed under us */
-        else if (n > 0 && pfd[0].revents) drain_wake();
+        if (n > 0 && (pfd[0].revents & POLLNVAL))
+            plat_sleep_ms(5); /* wake fd closed under us */
+        else if (n > 0 && pfd[0].revents)
+            drain_wake();
 
         pthread_mutex_lock(&g_mon_mu);
         if (g_mon_stopping) {
@@ -1326,7 +1336,8 @@ static void monitor_main(void *unused) {
         }
         pthread_mutex_unlock(&g_mon_mu);
 
-        for (size_t k = 0; k < nd; k++) done[k].fn(done[k].ctx, done[k].pid, done[k].code, done[k].sig);
+        for (size_t k = 0; k < nd; k++)
+            done[k].fn(done[k].ctx, done[k].pid, done[k].code, done[k].sig);
     }
     free(pfd);
     free(pidx);
@@ -1679,7 +1690,8 @@ int plat_mkdirs(const char *path) {
 
 /* Calls fn(dir/name, arg...) for every entry of dir but . and ..; stops at the first
  * non-zero result, which it returns (or errno). */
-static int each_entry(const char *dir, const char *dst, int (*fn)(const char *path, const char *dst_path)) {
+static int each_entry(const char *dir, const char *dst,
+                      int (*fn)(const char *path, const char *dst_path)) {
     DIR *d = opendir(dir);
     if (!d) return errno;
     int rc = 0;
@@ -1761,12 +1773,41 @@ const char *plat_strerror(int e) {
 
 const char *plat_errno_name(int e) {
     switch (e) {
-#define N(x) case x: return #x
-    N(EPERM); N(ENOENT); N(ESRCH); N(EINTR); N(EIO); N(ENXIO); N(E2BIG); N(ENOEXEC);
-    N(EBADF); N(ECHILD); N(EAGAIN); N(ENOMEM); N(EACCES); N(EFAULT); N(EBUSY); N(EEXIST);
-    N(ENOTDIR); N(EISDIR); N(EINVAL); N(ENFILE); N(EMFILE); N(ENOTTY); N(ETXTBSY);
-    N(EFBIG); N(ENOSPC); N(ESPIPE); N(EROFS); N(EPIPE); N(ENAMETOOLONG); N(ENOSYS);
-    N(ELOOP); N(ENOTSUP); N(ECANCELED);
+#define N(x) \
+    case x: return #x
+        N(EPERM);
+        N(ENOENT);
+        N(ESRCH);
+        N(EINTR);
+        N(EIO);
+        N(ENXIO);
+        N(E2BIG);
+        N(ENOEXEC);
+        N(EBADF);
+        N(ECHILD);
+        N(EAGAIN);
+        N(ENOMEM);
+        N(EACCES);
+        N(EFAULT);
+        N(EBUSY);
+        N(EEXIST);
+        N(ENOTDIR);
+        N(EISDIR);
+        N(EINVAL);
+        N(ENFILE);
+        N(EMFILE);
+        N(ENOTTY);
+        N(ETXTBSY);
+        N(EFBIG);
+        N(ENOSPC);
+        N(ESPIPE);
+        N(EROFS);
+        N(EPIPE);
+        N(ENAMETOOLONG);
+        N(ENOSYS);
+        N(ELOOP);
+        N(ENOTSUP);
+        N(ECANCELED);
 #undef N
     default: return NULL;
     }

@@ -36,7 +36,10 @@ static hc_task heap_pop(void) {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         const hc_task *best = &last;
-        if (l < n && task_before(&G.heap[l], best)) { m = l; best = &G.heap[l]; }
+        if (l < n && task_before(&G.heap[l], best)) {
+            m = l;
+            best = &G.heap[l];
+        }
         if (r < n && task_before(&G.heap[r], best)) { m = r; }
         if (m == i) break;
         G.heap[i] = G.heap[m];
@@ -59,7 +62,8 @@ static void worker_main(void *arg) {
         uint64_t now = plat_now_ns();
         if (!G.drain && G.heap[0].due_ns > now) {
             uint64_t ms = (G.heap[0].due_ns - now + 999999u) / 1000000u;
-            plat_cond_timedwait(&G.work_cond, &G.lock, ms > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)ms);
+            plat_cond_timedwait(&G.work_cond, &G.lock,
+                                ms > 0xFFFFFFF0u ? 0xFFFFFFF0u : (uint32_t)ms);
             continue;
         }
         hc_task t = heap_pop();
@@ -152,8 +156,10 @@ static void strand_run(void *arg) {
 
 void hc_strand_post(hc_strand *s, hc_item *it) {
     it->next = NULL;
-    if (s->tail) s->tail->next = it;
-    else s->head = it;
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
     s->tail = it;
     if (!s->scheduled) {
         s->scheduled = 1;

@@ -393,8 +393,10 @@ static void add_session(hc_system *s, int64_t sid) {
                 break;
             }
     for (size_t i = 0; i < G.nsweep;) /* nor a queued (or retried) sweep of an old one */
-        if (G.sweep[i] == sid) G.sweep[i] = G.sweep[--G.nsweep];
-        else i++;
+        if (G.sweep[i] == sid)
+            G.sweep[i] = G.sweep[--G.nsweep];
+        else
+            i++;
     if (s->state == SS_STOPPED) { /* exited while the process started: kill its tree */
         sweep_post(&sid, 1);
         return;
@@ -466,7 +468,8 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     const hj_value *app = hj_get(prm, "ApplicationName"), *cwd = hj_get(prm, "WorkingDirectory");
     const hj_value *env = hj_get(prm, "Environment"), *size = hj_get(prm, "ConsoleSize");
     int emulate = 0, want[3] = {0, 0, 0};
-    static const char *const pipe_keys[3] = {"CreateStdInPipe", "CreateStdOutPipe", "CreateStdErrPipe"};
+    static const char *const pipe_keys[3] = {"CreateStdInPipe", "CreateStdOutPipe",
+                                             "CreateStdErrPipe"};
     for (int i = 0; i < 3; i++) {
         const hj_value *v = hj_get(prm, pipe_keys[i]);
         if (v && hj_typeof(v) != HJ_NULL && !hj_bool(v, &want[i])) {
@@ -481,8 +484,9 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     }
     int64_t rows = 25, cols = 80;
     if (size && hj_typeof(size) != HJ_NULL) {
-        if (hj_typeof(size) != HJ_ARRAY || hj_count(size) != 2 || !hj_int64(hj_at(size, 0), &rows) ||
-            !hj_int64(hj_at(size, 1), &cols) || rows < 0 || cols < 0 || rows > 65535 || cols > 65535) {
+        if (hj_typeof(size) != HJ_ARRAY || hj_count(size) != 2 ||
+            !hj_int64(hj_at(size, 0), &rows) || !hj_int64(hj_at(size, 1), &cols) || rows < 0 ||
+            cols < 0 || rows > 65535 || cols > 65535) {
             res = fail(&r, HCS_E_INVALID_JSON, "ConsoleSize must be [height, width].");
             goto out;
         }
@@ -531,7 +535,8 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
         }
     }
     if (!argv || !argv[0]) {
-        res = fail(&r, E_INVALIDARG, "No program: set CommandArgs, CommandLine or ApplicationName.");
+        res =
+            fail(&r, E_INVALIDARG, "No program: set CommandArgs, CommandLine or ApplicationName.");
         goto out;
     }
     const char *cwd8 = NULL;
@@ -669,7 +674,8 @@ out:
 
 /* ---- process gate and work functions ----------------------------------------------------- */
 static HRESULT proc_gate(hc_proc *p) {
-    if (p->state == PS_FAILED || p->state == PS_CREATING) return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+    if (p->state == PS_FAILED || p->state == PS_CREATING)
+        return HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
     if (p->state == PS_EXITED || p->sys->state == SS_STOPPED) return HCS_E_PROCESS_ALREADY_STOPPED;
     return S_OK;
 }
@@ -715,7 +721,8 @@ static hj_value *work_signal(hc_work *w, HRESULT *hr) {
         const char *name = hj_str(sv, NULL);
         if (!name || !(sig = windows_signal(name))) {
             r = E_INVALIDARG;
-            msg = "A Windows system takes a ProcessSignal name (CtrlC, CtrlBreak, CtrlClose, CtrlLogOff, CtrlShutdown).";
+            msg = "A Windows system takes a ProcessSignal name (CtrlC, CtrlBreak, CtrlClose, "
+                  "CtrlLogOff, CtrlShutdown).";
         }
     }
     if (r == S_OK) r = proc_gate(p);
@@ -766,11 +773,17 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
             return fail(hr, HCS_E_INVALID_JSON, "ConsoleSize needs Height and Width (0-65535).");
     } else if (!strcmp(opn, "CloseHandle")) {
         const char *hn = hj_str(hj_get(hj_get(w->args, "CloseHandle"), "Handle"), NULL);
-        if (hn && !strcmp(hn, "StdIn")) stream = 0;
-        else if (hn && !strcmp(hn, "StdOut")) stream = 1;
-        else if (hn && !strcmp(hn, "StdErr")) stream = 2;
-        else if (hn && !strcmp(hn, "All")) stream = 3;
-        else return fail(hr, E_INVALIDARG, "CloseHandle.Handle must be StdIn, StdOut, StdErr or All.");
+        if (hn && !strcmp(hn, "StdIn"))
+            stream = 0;
+        else if (hn && !strcmp(hn, "StdOut"))
+            stream = 1;
+        else if (hn && !strcmp(hn, "StdErr"))
+            stream = 2;
+        else if (hn && !strcmp(hn, "All"))
+            stream = 3;
+        else
+            return fail(hr, E_INVALIDARG,
+                        "CloseHandle.Handle must be StdIn, StdOut, StdErr or All.");
     } else {
         return fail(hr, E_INVALIDARG, "Operation must be ConsoleSize or CloseHandle.");
     }
@@ -802,14 +815,15 @@ static void abandon_create_process(hc_work *w) {
 
 /* ---- exports ---------------------------------------------------------------------------- */
 HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParameters,
-                                HCS_OPERATION operation, const SECURITY_DESCRIPTOR *securityDescriptor,
+                                HCS_OPERATION operation,
+                                const SECURITY_DESCRIPTOR *securityDescriptor,
                                 HCS_PROCESS *process) {
     if (process) *process = NULL;
     hc_call call;
     HRESULT hr = hc_enter(FN_HcsCreateProcess, &call);
     if (hr != S_OK) return hr;
     if (!processParameters || !process || securityDescriptor) return E_INVALIDARG;
-    char16_t *raw = hj_utf16_dup(processParameters);
+    char16_t *raw = aiohcs_utf16_dup(processParameters, NULL);
     if (!raw) return E_OUTOFMEMORY;
     hc_lock();
     hc_sysh *sh = hc_sysh_get(computeSystem);
@@ -817,8 +831,10 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
     hc_proc *p = NULL;
     hc_proch *ph = NULL;
     hc_work *w = NULL;
-    if (!sh) hr = E_HANDLE;
-    else hr = hc_op_check(op, &sh->ev);
+    if (!sh)
+        hr = E_HANDLE;
+    else
+        hr = hc_op_check(op, &sh->ev);
     if (hr == S_OK && !(p = hc_obj_new(sizeof *p, K_PROC))) hr = E_OUTOFMEMORY;
     if (hr == S_OK) {
         p->sys = sh->sys;
@@ -827,7 +843,8 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
         p->fd[0] = p->fd[1] = p->fd[2] = p->pty_fd = -1;
         if (!(ph = proch_new(p))) hr = E_OUTOFMEMORY;
     }
-    if (hr == S_OK && !(w = hc_work_new(hc_work_create_process, sh->sys, sh, ph))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK && !(w = hc_work_new(hc_work_create_process, sh->sys, sh, ph)))
+        hr = E_OUTOFMEMORY;
     if (hr != S_OK) {
         if (ph) {
             hc_evh_unlink(&ph->ev);
@@ -866,8 +883,10 @@ HRESULT WINAPI HcsOpenProcess(HCS_SYSTEM computeSystem, DWORD processId, DWORD r
         hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
     } else {
         hc_proch *ph = proch_new(p);
-        if (!ph) hr = E_OUTOFMEMORY;
-        else *process = (HCS_PROCESS)HC_HANDLE(ph);
+        if (!ph)
+            hr = E_OUTOFMEMORY;
+        else
+            *process = (HCS_PROCESS)HC_HANDLE(ph);
     }
     hc_unlock();
     return hr;
@@ -884,8 +903,8 @@ PROCESS_CALL(HcsGetProcessProperties, HcsOperationTypeGetProcessProperties, work
 PROCESS_CALL(HcsModifyProcess, HcsOperationTypeModifyProcess, work_modify)
 
 HRESULT WINAPI HcsGetProcessInfo(HCS_PROCESS process, HCS_OPERATION operation) {
-    return hc_op_call(FN_HcsGetProcessInfo, HcsOperationTypeGetProcessInfo, work_info, K_PROCH, process,
-                      operation, NULL);
+    return hc_op_call(FN_HcsGetProcessInfo, HcsOperationTypeGetProcessInfo, work_info, K_PROCH,
+                      process, operation, NULL);
 }
 
 HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS process, HCS_EVENT_OPTIONS callbackOptions,

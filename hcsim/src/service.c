@@ -76,14 +76,18 @@ HRESULT WINAPI HcsGetServiceProperties(PCWSTR propertyQuery, PWSTR *result) {
     hj_value *q = propertyQuery ? hc_parse(propertyQuery) : NULL, *props = hj_new_array();
     const hj_value *types = hj_get(q, "PropertyTypes");
     const char *msg = NULL;
-    if (propertyQuery && (!q || hj_typeof(q) != HJ_OBJECT)) msg = "The query is not a JSON object.";
-    else if (types && hj_typeof(types) != HJ_ARRAY) msg = "PropertyTypes must be an array.";
+    if (propertyQuery && (!q || hj_typeof(q) != HJ_OBJECT))
+        msg = "The query is not a JSON object.";
+    else if (types && hj_typeof(types) != HJ_ARRAY)
+        msg = "PropertyTypes must be an array.";
     hc_lock();
     for (size_t i = 0; !msg && i < (types ? hj_count(types) : 1); i++) {
         const char *t = types ? hj_str(hj_at(types, i), NULL) : "Basic";
         hj_value *p = t ? service_property(t) : NULL;
-        if (p) hj_push(props, p);
-        else msg = "Unknown service property type.";
+        if (p)
+            hj_push(props, p);
+        else
+            msg = "Unknown service property type.";
     }
     if (msg) {
         hr = fail_doc(result, HCS_E_INVALID_JSON, msg);
@@ -177,7 +181,8 @@ static HRESULT modify_cpu_group(const hj_value *st, const char **msg) {
     }
     if (!strcmp(opn, "SetProperty")) {
         uint64_t code = 0, val = 0;
-        if (!hj_uint64(hj_get(d, "PropertyCode"), &code) || !hj_uint64(hj_get(d, "PropertyValue"), &val)) {
+        if (!hj_uint64(hj_get(d, "PropertyCode"), &code) ||
+            !hj_uint64(hj_get(d, "PropertyValue"), &val)) {
             *msg = "SetProperty needs PropertyCode and PropertyValue.";
             return HCS_E_INVALID_JSON;
         }
@@ -310,8 +315,10 @@ static HRESULT create_empty(fn_id fn, PCWSTR path) {
     if (hr != S_OK) return hr;
     char *p;
     if ((hr = hc_path_arg(path, 0, &p)) != S_OK) return hr;
-    if (plat_file_exists(p)) hr = HRESULT_FROM_WIN32(80u); /* ERROR_FILE_EXISTS */
-    else hr = hc_hr_from_errno(plat_write_file(p, "", 0));
+    if (plat_file_exists(p))
+        hr = HRESULT_FROM_WIN32(80u); /* ERROR_FILE_EXISTS */
+    else
+        hr = hc_hr_from_errno(plat_write_file(p, "", 0));
     free(p);
     return hr;
 }

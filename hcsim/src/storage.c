@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MARKER ".hcsim-layer.json"
-#define VHD_MAGIC "HCSIMVHD"
+#define MARKER     ".hcsim-layer.json"
+#define VHD_MAGIC  "HCSIMVHD"
 #define VHD_HEADER 64
 
 #define ERROR_PATH_NOT_FOUND 3u
-#define ERROR_INVALID_DATA 13u
+#define ERROR_INVALID_DATA   13u
 
 static int is_guid(const char *s) {
     static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -51,11 +51,13 @@ static HRESULT layer_data(PCWSTR text, int need_parents, hj_value **out) {
         const hj_value *l = hj_at(layers, i);
         const char *id = hj_str(hj_get(l, "Id"), NULL), *path = hj_str(hj_get(l, "Path"), NULL);
         const hj_value *pt = hj_get(l, "PathType");
-        if (hj_typeof(l) != HJ_OBJECT || !is_guid(id) || !path || !*path) hr = HCS_E_INVALID_JSON;
+        if (hj_typeof(l) != HJ_OBJECT || !is_guid(id) || !path || !*path)
+            hr = HCS_E_INVALID_JSON;
         else if (pt && (!hj_str(pt, NULL) || (strcmp(hj_str(pt, NULL), "AbsolutePath") &&
                                               strcmp(hj_str(pt, NULL), "VirtualSmbShareName"))))
             hr = HCS_E_INVALID_JSON;
-        else if (!plat_is_dir(path)) hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
+        else if (!plat_is_dir(path))
+            hr = HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND);
     }
     if (hr == S_OK && need_parents && hj_count(layers) == 0) hr = E_INVALIDARG;
     if (FAILED(hr)) {
@@ -111,7 +113,8 @@ static HRESULT save_marker(const char *dir, const hj_value *m) {
 
 /* Makes dir a layer of the given kind whose parents are LayerData's layers; extra (taken,
  * may be NULL) holds further members. */
-static HRESULT write_marker(const char *dir, const char *kind, const hj_value *ld, hj_value *extra) {
+static HRESULT write_marker(const char *dir, const char *kind, const hj_value *ld,
+                            hj_value *extra) {
     hj_value *m = extra ? extra : hj_new_object();
     hj_set(m, "Kind", hj_new_string(kind));
     hj_set(m, "Parents", hj_get(ld, "Layers") ? hj_clone(hj_get(ld, "Layers")) : hj_new_array());
@@ -131,7 +134,9 @@ static HRESULT open_layer(const char *dir, hj_value **marker) {
     return hr;
 }
 
-static HRESULT copy_tree(const char *src, const char *dst) { return hc_hr_from_errno(plat_copytree(src, dst)); }
+static HRESULT copy_tree(const char *src, const char *dst) {
+    return hc_hr_from_errno(plat_copytree(src, dst));
+}
 
 /* ---- VHD "handles" ------------------------------------------------------------------------- */
 static HRESULT vhd_fd(HANDLE h, int *fd) {
@@ -159,7 +164,7 @@ static int vhd_volume(int fd, char guid[37]) {
 /* ---- exports ----------------------------------------------------------------------------- */
 /* What one call owns; sto_end releases it. */
 typedef struct sto_args {
-    char *path[3];             /* the path arguments, converted */
+    char *path[3]; /* the path arguments, converted */
     hj_value *ld, *opt, *marker;
 } sto_args;
 
@@ -186,7 +191,8 @@ HRESULT WINAPI HcsImportLayer(PCWSTR layerPath, PCWSTR sourceFolderPath, PCWSTR 
     HRESULT hr = sto_begin(FN_HcsImportLayer, &a, 2, layerPath, sourceFolderPath, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
     if (hr == S_OK) hr = need_dir(a.path[1]);
-    if (hr == S_OK && (a.marker = read_marker(a.path[0])) != NULL) hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+    if (hr == S_OK && (a.marker = read_marker(a.path[0])) != NULL)
+        hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
     if (hr == S_OK) hr = copy_tree(a.path[1], a.path[0]);
     if (hr == S_OK) hr = write_marker(a.path[0], "Layer", a.ld, NULL);
     return sto_end(&a, hr);
@@ -207,8 +213,9 @@ HRESULT WINAPI HcsExportLayer(PCWSTR layerPath, PCWSTR exportFolderPath, PCWSTR 
     return sto_end(&a, hr);
 }
 
-HRESULT WINAPI HcsExportLegacyWritableLayer(PCWSTR writableLayerMountPath, PCWSTR writableLayerFolderPath,
-                                            PCWSTR exportFolderPath, PCWSTR layerData) {
+HRESULT WINAPI HcsExportLegacyWritableLayer(PCWSTR writableLayerMountPath,
+                                            PCWSTR writableLayerFolderPath, PCWSTR exportFolderPath,
+                                            PCWSTR layerData) {
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsExportLegacyWritableLayer, &a, 3, writableLayerMountPath,
                            writableLayerFolderPath, exportFolderPath);
@@ -235,7 +242,8 @@ static HRESULT os_layer_options(PCWSTR options, hj_value **opt) {
     if (!*opt) return E_INVALIDARG;
     const hj_value *t = hj_get(*opt, "Type");
     int b;
-    if (t && (!hj_str(t, NULL) || (strcmp(hj_str(t, NULL), "Container") && strcmp(hj_str(t, NULL), "Vm"))))
+    if (t && (!hj_str(t, NULL) ||
+              (strcmp(hj_str(t, NULL), "Container") && strcmp(hj_str(t, NULL), "Vm"))))
         return HCS_E_INVALID_JSON;
     static const char *const flags[] = {"DisableCiCacheOptimization", "SkipUpdateBcdForBoot"};
     for (int i = 0; i < 2; i++) {
@@ -281,7 +289,8 @@ HRESULT WINAPI HcsSetupBaseOSVolume(PCWSTR layerPath, PCWSTR volumePath, PCWSTR 
     return sto_end(&a, hr);
 }
 
-HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layerData, PCWSTR options) {
+HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layerData,
+                                          PCWSTR options) {
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsInitializeWritableLayer, &a, 1, writableLayerPath, NULL, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
@@ -295,8 +304,9 @@ HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layer
     return sto_end(&a, hr);
 }
 
-HRESULT WINAPI HcsInitializeLegacyWritableLayer(PCWSTR writableLayerMountPath, PCWSTR writableLayerFolderPath,
-                                                PCWSTR layerData, PCWSTR options) {
+HRESULT WINAPI HcsInitializeLegacyWritableLayer(PCWSTR writableLayerMountPath,
+                                                PCWSTR writableLayerFolderPath, PCWSTR layerData,
+                                                PCWSTR options) {
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsInitializeLegacyWritableLayer, &a, 2, writableLayerMountPath,
                            writableLayerFolderPath, NULL);

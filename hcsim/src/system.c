@@ -8,14 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SAVE_MAGIC "hcsim-saved-state"
+#define SAVE_MAGIC   "hcsim-saved-state"
 #define SAVE_VERSION 1
 
 static const char *ns_or_default(const char *ns) { return ns ? ns : ""; }
 
-hc_sysh *hc_sysh_get(HCS_SYSTEM h) {
-    return hc_reg_get(h, K_SYSH);
-}
+hc_sysh *hc_sysh_get(HCS_SYSTEM h) { return hc_reg_get(h, K_SYSH); }
 
 hc_system *hc_sys_find(const char *ns, const char *id) {
     ns = ns_or_default(ns);
@@ -76,7 +74,7 @@ static const char *state_name(sys_state st) {
 }
 
 /* Sets of states, for state_gate. */
-#define ST(x) (1u << (x))
+#define ST(x)   (1u << (x))
 #define ST_LIVE (ST(SS_CREATED) | ST(SS_RUNNING) | ST(SS_PAUSED) | ST(SS_TEMPLATE))
 
 /* Gate of the calls that need an existing, live system in one of the states `from`. */
@@ -158,8 +156,11 @@ static hj_value *statistics_props(hc_system *s) {
     return st;
 }
 
-static const char *const prop_types[] = {"Memory", "Statistics", "ProcessList",
-                                         "TerminateOnLastHandleClosed", "SharedMemoryRegion",
+static const char *const prop_types[] = {"Memory",
+                                         "Statistics",
+                                         "ProcessList",
+                                         "TerminateOnLastHandleClosed",
+                                         "SharedMemoryRegion",
                                          "GuestConnection"};
 
 static void add_property(hj_value *o, hc_system *s, const char *type) {
@@ -233,7 +234,8 @@ void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT sta
                 break;
             }
         if (!h) break;
-        hc_sys_exit(h, NULL, "UnexpectedExit", HCS_E_UNEXPECTED_EXIT, "UnexpectedExit", "Internal", 0);
+        hc_sys_exit(h, NULL, "UnexpectedExit", HCS_E_UNEXPECTED_EXIT, "UnexpectedExit", "Internal",
+                    0);
     }
     plat_cond_broadcast(&G.exit_cond);
     hc_unref(s);
@@ -265,15 +267,18 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
         hs = hj_get(cfg, "HostedSystem");
         kinds = (vm != NULL) + (ct != NULL) + (hs != NULL);
         if (kinds != 1)
-            bad = "The configuration must set exactly one of Container, VirtualMachine, HostedSystem.";
+            bad = "The configuration must set exactly one of Container, VirtualMachine, "
+                  "HostedSystem.";
         else if ((vm && hj_typeof(vm) != HJ_OBJECT) || (ct && hj_typeof(ct) != HJ_OBJECT))
             bad = "Container/VirtualMachine must be objects.";
     }
-    const hj_value *owner = hj_get(cfg, "Owner"), *stlc = hj_get(cfg, "ShouldTerminateOnLastHandleClosed");
+    const hj_value *owner = hj_get(cfg, "Owner"),
+                   *stlc = hj_get(cfg, "ShouldTerminateOnLastHandleClosed");
     const hj_value *hid = hj_get(cfg, "HostingSystemId");
     int terminate = 0;
     if (!bad && owner && !hj_str(owner, NULL)) bad = "Owner must be a string.";
-    if (!bad && stlc && !hj_bool(stlc, &terminate)) bad = "ShouldTerminateOnLastHandleClosed must be a boolean.";
+    if (!bad && stlc && !hj_bool(stlc, &terminate))
+        bad = "ShouldTerminateOnLastHandleClosed must be a boolean.";
     if (!bad && hid && !hj_str(hid, NULL)) bad = "HostingSystemId must be a string.";
     const char *hosting = hid ? hj_str(hid, NULL) : NULL;
     if (hosting && !*hosting) hosting = NULL;
@@ -282,8 +287,10 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
     if (!bad && vm) {
         const hj_value *rs = hj_get(vm, "RestoreState");
         if (rs) {
-            const hj_value *p = hj_get(rs, "SaveStateFilePath"), *t = hj_get(rs, "TemplateSystemId");
-            if ((p && !hj_str(p, NULL)) || (t && !hj_str(t, NULL))) bad = "RestoreState members must be strings.";
+            const hj_value *p = hj_get(rs, "SaveStateFilePath"),
+                           *t = hj_get(rs, "TemplateSystemId");
+            if ((p && !hj_str(p, NULL)) || (t && !hj_str(t, NULL)))
+                bad = "RestoreState members must be strings.";
             restore_path = hj_str(p, NULL);
             template_id = hj_str(t, NULL);
             if (restore_path && !*restore_path) restore_path = NULL;
@@ -299,8 +306,10 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
         return hc_result_error(*hr, bad);
     }
     uint64_t mem = 0, cpus = 0;
-    static const char *const vm_mem[] = {"VirtualMachine", "ComputeTopology", "Memory", "SizeInMB", NULL};
-    static const char *const vm_cpu[] = {"VirtualMachine", "ComputeTopology", "Processor", "Count", NULL};
+    static const char *const vm_mem[] = {"VirtualMachine", "ComputeTopology", "Memory", "SizeInMB",
+                                         NULL};
+    static const char *const vm_cpu[] = {"VirtualMachine", "ComputeTopology", "Processor", "Count",
+                                         NULL};
     static const char *const ct_mem[] = {"Container", "Memory", "SizeInMB", NULL};
     static const char *const ct_cpu[] = {"Container", "Processor", "Count", NULL};
     static const char *const lkd[] = {"VirtualMachine", "Chipset", "LinuxKernelDirect", NULL};
@@ -318,7 +327,8 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
     } else if (hosting && !(host = hc_sys_find(s->ns, hosting))) {
         r = HCS_E_SYSTEM_NOT_FOUND;
         msg = "The hosting system does not exist.";
-    } else if (template_id && (!(tmpl = hc_sys_find(s->ns, template_id)) || tmpl->state != SS_TEMPLATE)) {
+    } else if (template_id &&
+               (!(tmpl = hc_sys_find(s->ns, template_id)) || tmpl->state != SS_TEMPLATE)) {
         r = tmpl ? HCS_E_INVALID_STATE : HCS_E_SYSTEM_NOT_FOUND;
         msg = "The template system does not exist or is not saved as a template.";
     }
@@ -410,8 +420,10 @@ static hj_value *work_start(hc_work *w, HRESULT *hr) {
     HRESULT r = state_gate(s, ST(SS_CREATED));
     if (r == S_OK && s->hosting_id) {
         hc_system *host = hc_sys_find(s->ns, s->hosting_id);
-        if (!host) r = HCS_E_SYSTEM_NOT_FOUND;
-        else if (host->state != SS_RUNNING) r = HCS_E_INVALID_STATE;
+        if (!host)
+            r = HCS_E_SYSTEM_NOT_FOUND;
+        else if (host->state != SS_RUNNING)
+            r = HCS_E_INVALID_STATE;
     }
     char *restore = (r == S_OK) ? hc_strdup(s->restore_path) : NULL;
     hc_unlock();
@@ -523,7 +535,8 @@ static hj_value *crash_report(hc_system *s, int final) {
     if (final) {
         static const char *const gcr[] = {"VirtualMachine", "Devices", "GuestCrashReporting", NULL};
         if (s->is_linux) {
-            hj_set(c, "CrashLog", hj_new_string("hcsim: kernel panic - not syncing: NMI received (emulated)"));
+            hj_set(c, "CrashLog",
+                   hj_new_string("hcsim: kernel panic - not syncing: NMI received (emulated)"));
         } else if (json_path(s->config, gcr)) {
             hj_value *wci = hj_new_object();
             hj_set(wci, "DumpFile", hj_new_string(""));
@@ -567,7 +580,8 @@ static void apply_pause(hc_work *w) {
 }
 
 static hj_value *work_pause(hc_work *w, HRESULT *hr) {
-    static const char *const levels[] = {"Suspend", "MemoryLow", "MemoryMedium", "MemoryHigh", NULL};
+    static const char *const levels[] = {"Suspend", "MemoryLow", "MemoryMedium", "MemoryHigh",
+                                         NULL};
     static const option_rule rules[] = {{"SuspensionLevel", levels}, {NULL, NULL}};
     return transition(w, hr, rules, ST(SS_RUNNING), apply_pause);
 }
@@ -737,8 +751,10 @@ static void config_apply(hj_value *cfg, const char *path, int rt, const hj_value
     while (seg) {
         char *next = strtok_r(NULL, "/", &save);
         if (!next) {
-            if (rt == RT_REMOVE) hj_remove(cur, seg);
-            else hj_set(cur, seg, settings ? hj_clone(settings) : hj_new_object());
+            if (rt == RT_REMOVE)
+                hj_remove(cur, seg);
+            else
+                hj_set(cur, seg, settings ? hj_clone(settings) : hj_new_object());
             return;
         }
         hj_value *child = (hj_value *)hj_get(cur, seg);
@@ -763,15 +779,19 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
         msg = "The ModifySettingRequest is not a JSON object.";
     }
     const hj_value *rp = hj_get(w->args, "ResourcePath"), *rtv = hj_get(w->args, "RequestType");
-    const hj_value *settings = hj_get(w->args, "Settings"), *guest = hj_get(w->args, "GuestRequest");
+    const hj_value *settings = hj_get(w->args, "Settings"),
+                   *guest = hj_get(w->args, "GuestRequest");
     int rt = RT_ADD;
     const char *path = NULL;
     if (r == S_OK) {
         if (rtv) {
             const char *t = hj_str(rtv, NULL);
-            if (t && !strcmp(t, "Add")) rt = RT_ADD;
-            else if (t && !strcmp(t, "Remove")) rt = RT_REMOVE;
-            else if (t && !strcmp(t, "Update")) rt = RT_UPDATE;
+            if (t && !strcmp(t, "Add"))
+                rt = RT_ADD;
+            else if (t && !strcmp(t, "Remove"))
+                rt = RT_REMOVE;
+            else if (t && !strcmp(t, "Update"))
+                rt = RT_UPDATE;
             else {
                 r = E_INVALIDARG;
                 msg = "RequestType must be Add, Remove or Update.";
@@ -811,7 +831,8 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
             if (rule->settings == SET_INTEGER && !(settings && hj_int64(settings, &n) && n >= 0)) {
                 r = HCS_E_INVALID_JSON;
                 msg = "Settings must be a non-negative integer for this ResourcePath.";
-            } else if (rule->settings == SET_OBJECT && (!settings || hj_typeof(settings) != HJ_OBJECT)) {
+            } else if (rule->settings == SET_OBJECT &&
+                       (!settings || hj_typeof(settings) != HJ_OBJECT)) {
                 r = HCS_E_INVALID_JSON;
                 msg = "Settings must be an object for this ResourcePath.";
             } else if (rule->settings == SET_EMPTY && settings && hj_typeof(settings) != HJ_NULL &&
@@ -892,11 +913,15 @@ static HRESULT enumerate_common(fn_id fn, PCWSTR ns, PCWSTR query, HCS_OPERATION
     hr = hc_op_check(op, NULL);
     hc_work *w = NULL;
     if (hr == S_OK && !(w = hc_work_new(work_enumerate, NULL, NULL, NULL))) hr = E_OUTOFMEMORY;
-    if (w) w->s1 = ns8;
-    else free(ns8);
-    if (hr == S_OK && query && !(w->raw = hj_utf16_dup(query))) hr = E_OUTOFMEMORY;
-    if (hr == S_OK) hc_op_begin(op, HcsOperationTypeEnumerate, &call, w);
-    else hc_work_free(w);
+    if (w)
+        w->s1 = ns8;
+    else
+        free(ns8);
+    if (hr == S_OK && query && !(w->raw = aiohcs_utf16_dup(query, NULL))) hr = E_OUTOFMEMORY;
+    if (hr == S_OK)
+        hc_op_begin(op, HcsOperationTypeEnumerate, &call, w);
+    else
+        hc_work_free(w);
     hc_unlock();
     return hr;
 }
@@ -907,7 +932,8 @@ HRESULT WINAPI HcsEnumerateComputeSystems(PCWSTR query, HCS_OPERATION operation)
 
 HRESULT WINAPI HcsEnumerateComputeSystemsInNamespace(PCWSTR idNamespace, PCWSTR query,
                                                      HCS_OPERATION operation) {
-    return enumerate_common(FN_HcsEnumerateComputeSystemsInNamespace, idNamespace, query, operation);
+    return enumerate_common(FN_HcsEnumerateComputeSystemsInNamespace, idNamespace, query,
+                            operation);
 }
 
 static hc_sysh *sysh_new(hc_system *s) { /* under lock */
@@ -942,7 +968,7 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
         free(ns8);
         ns8 = hc_u8(ns);
     }
-    char16_t *raw = hj_utf16_dup(configuration);
+    char16_t *raw = aiohcs_utf16_dup(configuration, NULL);
     if (!id8 || !*id8 || !ns8 || !raw) {
         free(id8);
         free(ns8);
@@ -1006,8 +1032,8 @@ HRESULT WINAPI HcsCreateComputeSystem(PCWSTR id, PCWSTR configuration, HCS_OPERA
                          securityDescriptor, computeSystem);
 }
 
-HRESULT WINAPI HcsCreateComputeSystemInNamespace(PCWSTR idNamespace, PCWSTR id, PCWSTR configuration,
-                                                 HCS_OPERATION operation,
+HRESULT WINAPI HcsCreateComputeSystemInNamespace(PCWSTR idNamespace, PCWSTR id,
+                                                 PCWSTR configuration, HCS_OPERATION operation,
                                                  const HCS_CREATE_OPTIONS *options,
                                                  HCS_SYSTEM *computeSystem) {
     return create_common(FN_HcsCreateComputeSystemInNamespace, idNamespace, id, configuration,
@@ -1030,9 +1056,12 @@ static HRESULT open_common(fn_id fn, PCWSTR ns, PCWSTR id, DWORD access, HCS_SYS
     hc_lock();
     hc_system *s = hc_sys_find(ns8, id8);
     hc_sysh *h = NULL;
-    if (!s) hr = HCS_E_SYSTEM_NOT_FOUND;
-    else if (!(h = sysh_new(s))) hr = E_OUTOFMEMORY;
-    else *out = (HCS_SYSTEM)HC_HANDLE(h);
+    if (!s)
+        hr = HCS_E_SYSTEM_NOT_FOUND;
+    else if (!(h = sysh_new(s)))
+        hr = E_OUTOFMEMORY;
+    else
+        *out = (HCS_SYSTEM)HC_HANDLE(h);
     hc_unlock();
     free(id8);
     free(ns8);
@@ -1085,22 +1114,26 @@ static HRESULT system_exited(hc_evh *h, PWSTR *result) {
     return S_OK;
 }
 
-HRESULT WINAPI HcsWaitForComputeSystemExit(HCS_SYSTEM computeSystem, DWORD timeoutMs, PWSTR *result) {
-    return hc_evh_wait_exit(FN_HcsWaitForComputeSystemExit, computeSystem, K_SYSH, timeoutMs, result,
-                            system_exited);
+HRESULT WINAPI HcsWaitForComputeSystemExit(HCS_SYSTEM computeSystem, DWORD timeoutMs,
+                                           PWSTR *result) {
+    return hc_evh_wait_exit(FN_HcsWaitForComputeSystemExit, computeSystem, K_SYSH, timeoutMs,
+                            result, system_exited);
 }
 
-HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM computeSystem, HCS_EVENT_OPTIONS callbackOptions,
-                                           const void *context, HCS_EVENT_CALLBACK callback) {
-    return hc_evh_set_callback(FN_HcsSetComputeSystemCallback, computeSystem, K_SYSH, callbackOptions,
-                               context, callback);
+HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM computeSystem,
+                                           HCS_EVENT_OPTIONS callbackOptions, const void *context,
+                                           HCS_EVENT_CALLBACK callback) {
+    return hc_evh_set_callback(FN_HcsSetComputeSystemCallback, computeSystem, K_SYSH,
+                               callbackOptions, context, callback);
 }
 
 /* Used by HcsimReset: every system ends, the table empties. */
 void hc_sys_reset_all(void) {
     while (G.table) {
         hc_system *s = G.table;
-        if (s->state == SS_STOPPED) table_del(s);
-        else hc_sys_exit(s, NULL, "ForcedExit", S_OK, "Terminate", "Internal", 0);
+        if (s->state == SS_STOPPED)
+            table_del(s);
+        else
+            hc_sys_exit(s, NULL, "ForcedExit", S_OK, "Terminate", "Internal", 0);
     }
 }

@@ -11,12 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EVQ_MAGIC 0x45565131u
+#define EVQ_MAGIC  0x45565131u
 #define OPCB_MAGIC 0x4f504342u
 
 /* ---- arena ---------------------------------------------------------------------------- */
 enum { A_FREE, A_JSON, A_DIR, A_EVQ, A_OPCB };
-typedef struct arena_item { void *p; int kind; } arena_item;
+typedef struct arena_item {
+    void *p;
+    int kind;
+} arena_item;
 static arena_item *arena;
 static size_t arena_n, arena_cap;
 
@@ -31,7 +34,10 @@ static void *keep(void *p, int kind) {
     if (arena_n == arena_cap) {
         size_t cap = arena_cap ? arena_cap * 2 : 64;
         arena_item *a = realloc(arena, cap * sizeof *a);
-        if (!a) { fprintf(stderr, "checklist_util: out of memory\n"); abort(); }
+        if (!a) {
+            fprintf(stderr, "checklist_util: out of memory\n");
+            abort();
+        }
         arena = a;
         arena_cap = cap;
     }
@@ -44,7 +50,11 @@ static void *keep(void *p, int kind) {
 static int ctx_live(void *p) {
     pthread_mutex_lock(&reg_lock);
     int found = 0;
-    for (size_t i = 0; i < live_n; i++) if (live_ctx[i] == p) { found = 1; break; }
+    for (size_t i = 0; i < live_n; i++)
+        if (live_ctx[i] == p) {
+            found = 1;
+            break;
+        }
     if (!found) bad_ctx++;
     pthread_mutex_unlock(&reg_lock);
     return found;
@@ -57,7 +67,9 @@ static void ctx_add(void *p) {
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     remove(path);
     return 0;
 }
@@ -70,7 +82,10 @@ static void arena_release(void) {
         void *p = arena[i].p;
         switch (arena[i].kind) {
         case A_JSON: hj_free(p); break;
-        case A_DIR: nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); free(p); break;
+        case A_DIR:
+            nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+            free(p);
+            break;
         case A_EVQ: {
             cu_evq *q = p;
             for (size_t j = 0; j < q->n; j++) free(q->ev[j].data);
@@ -95,7 +110,7 @@ static void arena_release(void) {
 
 /* ---- frame ------------------------------------------------------------------------------ */
 void cu_begin(void) {
-    HcsimReset();   /* quiesces the emulator: no callback can still reach old recorders */
+    HcsimReset(); /* quiesces the emulator: no callback can still reach old recorders */
     arena_release();
     pthread_mutex_lock(&reg_lock);
     bad_ctx = 0;
@@ -134,8 +149,8 @@ void cu_end_check(const char *file, int line) {
         snprintf(m, sizeof m,
                  "leak at end of test: Operations=%u PendingOperations=%u Systems=%u "
                  "SystemHandles=%u ProcessHandles=%u Processes=%u PipeHandles=%u Documents=%u",
-                 c.Operations, c.PendingOperations, c.Systems, c.SystemHandles,
-                 c.ProcessHandles, c.Processes, c.PipeHandles, c.Documents);
+                 c.Operations, c.PendingOperations, c.Systems, c.SystemHandles, c.ProcessHandles,
+                 c.Processes, c.PipeHandles, c.Documents);
         harness_fail(file, line, m);
     }
     pthread_mutex_lock(&reg_lock);
@@ -152,7 +167,7 @@ uint64_t cu_now_ms(void) {
 }
 
 void cu_sleep_ms(unsigned ms) {
-    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
 }
 
@@ -226,9 +241,7 @@ const hj_value *cu_jget(const hj_value *v, const char *path) {
     return v;
 }
 
-const char *cu_jstr(const hj_value *v, const char *path) {
-    return hj_str(cu_jget(v, path), NULL);
-}
+const char *cu_jstr(const hj_value *v, const char *path) { return hj_str(cu_jget(v, path), NULL); }
 
 int cu_jstr_is(const hj_value *v, const char *path, const char *expected) {
     const char *s = cu_jstr(v, path);
@@ -259,8 +272,10 @@ int cu_is_result_error(const hj_value *doc, HRESULT hr) {
 HRESULT cu_wait_op(HCS_OPERATION op, hj_value **doc) {
     PWSTR d = NULL;
     HRESULT hr = HcsWaitForOperationResult(op, CU_OP_TIMEOUT_MS, doc ? &d : NULL);
-    if (doc) *doc = cu_doc(d);
-    else if (d) LocalFree(d);
+    if (doc)
+        *doc = cu_doc(d);
+    else if (d)
+        LocalFree(d);
     return hr;
 }
 
@@ -409,7 +424,11 @@ int cu_write(HANDLE h, const char *s) {
         ssize_t n = write(fd, s + off, len - off);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN) { struct pollfd pf = { fd, POLLOUT, 0 }; poll(&pf, 1, 100); continue; }
+            if (errno == EAGAIN) {
+                struct pollfd pf = {fd, POLLOUT, 0};
+                poll(&pf, 1, 100);
+                continue;
+            }
             return -1;
         }
         off += (size_t)n;
@@ -417,7 +436,8 @@ int cu_write(HANDLE h, const char *s) {
     return 0;
 }
 
-ssize_t cu_read(HANDLE h, char *buf, size_t cap, const char *needle, unsigned timeout_ms, int *eof) {
+ssize_t cu_read(HANDLE h, char *buf, size_t cap, const char *needle, unsigned timeout_ms,
+                int *eof) {
     if (eof) *eof = 0;
     int fd = HcsimHandleToFd(h);
     if (fd < 0 || cap == 0) return -1;
@@ -428,17 +448,23 @@ ssize_t cu_read(HANDLE h, char *buf, size_t cap, const char *needle, unsigned ti
         if (needle && strstr(buf, needle)) break;
         uint64_t now = cu_now_ms();
         if (now >= end) break;
-        struct pollfd pf = { fd, POLLIN, 0 };
+        struct pollfd pf = {fd, POLLIN, 0};
         int pr = poll(&pf, 1, (int)(end - now));
         if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) break;
         ssize_t n = read(fd, buf + len, cap - 1 - len);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;
-            if (errno == EIO) { if (eof) *eof = 1; break; } /* pty master after the child left */
+            if (errno == EIO) {
+                if (eof) *eof = 1;
+                break;
+            } /* pty master after the child left */
             break;
         }
-        if (n == 0) { if (eof) *eof = 1; break; }
+        if (n == 0) {
+            if (eof) *eof = 1;
+            break;
+        }
         len += (size_t)n;
         buf[len] = 0;
     }
@@ -478,7 +504,10 @@ static int timed_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t end_ms) {
     uint64_t left = end_ms - now;
     ts.tv_sec += (time_t)(left / 1000u);
     ts.tv_nsec += (long)(left % 1000u) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
     return pthread_cond_timedwait(c, m, &ts);
 }
 
@@ -493,7 +522,7 @@ cu_evq *cu_evq_new(void) {
     return q;
 }
 
-static char16_t *u16dup(PCWSTR s) { return s ? hj_utf16_dup(s) : NULL; }
+static char16_t *u16dup(PCWSTR s) { return s ? aiohcs_utf16_dup(s, NULL) : NULL; }
 
 void CALLBACK cu_evq_cb(HCS_EVENT *event, void *context) {
     if (!ctx_live(context)) return;
@@ -550,7 +579,8 @@ int cu_evq_wait(cu_evq *q, uint32_t type, size_t nth, unsigned timeout_ms) {
 size_t cu_evq_count(cu_evq *q, uint32_t type) {
     pthread_mutex_lock(&q->m);
     size_t k = 0;
-    for (size_t i = 0; i < q->n; i++) if (q->ev[i].type == type) k++;
+    for (size_t i = 0; i < q->n; i++)
+        if (q->ev[i].type == type) k++;
     pthread_mutex_unlock(&q->m);
     return k;
 }

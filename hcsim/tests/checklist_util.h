@@ -26,20 +26,20 @@
 #include <sys/types.h>
 
 /* Generous bounds: the suite must not be flaky on a loaded 2-core machine under TSan. */
-#define CU_OP_TIMEOUT_MS 10000u   /* an operation that must complete */
-#define CU_EVENT_TIMEOUT_MS 5000u /* an event that must arrive */
-#define CU_QUIET_MS 300u          /* how long to watch for something that must NOT happen */
+#define CU_OP_TIMEOUT_MS    10000u /* an operation that must complete */
+#define CU_EVENT_TIMEOUT_MS 5000u  /* an event that must arrive */
+#define CU_QUIET_MS         300u   /* how long to watch for something that must NOT happen */
 
 /* Minimal configurations. */
 #define CU_CFG_CONTAINER \
     "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"Container\":{}}"
-#define CU_CFG_VM                                                                      \
+#define CU_CFG_VM                                                                         \
     "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"VirtualMachine\":" \
     "{\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}}}}"
-#define CU_CFG_LINUX_VM                                                                \
+#define CU_CFG_LINUX_VM                                                                   \
     "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"VirtualMachine\":" \
-    "{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"/hcsim/vmlinuz\","          \
-    "\"InitRdPath\":\"/hcsim/initrd.img\",\"KernelCmdLine\":\"console=ttyS0\"}},"           \
+    "{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"/hcsim/vmlinuz\","         \
+    "\"InitRdPath\":\"/hcsim/initrd.img\",\"KernelCmdLine\":\"console=ttyS0\"}},"         \
     "\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}}}}"
 
 /* ---- test frame -------------------------------------------------------------------- */
@@ -73,10 +73,10 @@ hj_value *cu_parse16(PCWSTR s);
 hj_value *cu_parse8(const char *s);
 /* Dotted path lookup: "Attribution.0.SystemExit.Detail" (numbers index arrays). */
 const hj_value *cu_jget(const hj_value *v, const char *path);
-const char *cu_jstr(const hj_value *v, const char *path);         /* NULL if absent */
+const char *cu_jstr(const hj_value *v, const char *path); /* NULL if absent */
 int cu_jstr_is(const hj_value *v, const char *path, const char *expected);
-int cu_jint(const hj_value *v, const char *path, int64_t *out);   /* 1 if an integer */
-int cu_jbool(const hj_value *v, const char *path);                /* 0/1, -1 if not a bool */
+int cu_jint(const hj_value *v, const char *path, int64_t *out); /* 1 if an integer */
+int cu_jbool(const hj_value *v, const char *path);              /* 0/1, -1 if not a bool */
 int cu_has_key(const hj_value *obj, const char *key);
 /* Checks that a failure document is a ResultError whose Error equals hr (as int32). */
 int cu_is_result_error(const hj_value *doc, HRESULT hr);
@@ -107,7 +107,8 @@ hj_value *cu_enum(PCWSTR ns, PCWSTR query, HRESULT *hr);
  * stays set (clear it with HcsimSetDelay(fn_name, 0, 0) or the next cu_begin). */
 HCS_OPERATION cu_start_delayed(const char *fn_name, cu_sys_fn fn, HCS_SYSTEM sys, PCWSTR options,
                                unsigned delay_ms);
-#define CU_START_DELAYED(fn, sys, options, delay_ms) cu_start_delayed(#fn, fn, sys, options, delay_ms)
+#define CU_START_DELAYED(fn, sys, options, delay_ms) \
+    cu_start_delayed(#fn, fn, sys, options, delay_ms)
 /* The items sorted and comma-joined (arena). */
 const char *cu_sorted_join(const char **items, size_t n);
 
@@ -139,10 +140,10 @@ int cu_wait_no_processes(unsigned timeout_ms);
 /* ---- event queues (HCS_EVENT_CALLBACK recorders) -------------------------------------- */
 typedef struct cu_event {
     uint32_t type;
-    char16_t *data;          /* copy of EventData, NULL if none */
+    char16_t *data; /* copy of EventData, NULL if none */
     HCS_OPERATION op;
     pthread_t thread;
-    HRESULT op_hr;           /* HcsGetOperationResult(op) inside the callback, if op */
+    HRESULT op_hr; /* HcsGetOperationResult(op) inside the callback, if op */
 } cu_event;
 
 typedef struct cu_evq {
@@ -151,11 +152,11 @@ typedef struct cu_evq {
     pthread_cond_t c;
     cu_event *ev;
     size_t n, cap;
-    unsigned sleep_ms;       /* each callback sleeps this long (after recording) */
-    int closed;              /* set by the test once the handle's Close returned */
-    int late;                /* callbacks that started after closed was set */
-    int running;             /* callbacks currently executing */
-    int finished;            /* callbacks that returned */
+    unsigned sleep_ms; /* each callback sleeps this long (after recording) */
+    int closed;        /* set by the test once the handle's Close returned */
+    int late;          /* callbacks that started after closed was set */
+    int running;       /* callbacks currently executing */
+    int finished;      /* callbacks that returned */
 } cu_evq;
 
 cu_evq *cu_evq_new(void);
@@ -171,7 +172,7 @@ hj_value *cu_evq_wait_json(cu_evq *q, uint32_t type, size_t nth);
 int cu_evq_wait(cu_evq *q, uint32_t type, size_t nth, unsigned timeout_ms);
 size_t cu_evq_count(cu_evq *q, uint32_t type);
 size_t cu_evq_total(cu_evq *q);
-cu_event cu_evq_at(cu_evq *q, size_t i);   /* copy; data pointer stays owned by q */
+cu_event cu_evq_at(cu_evq *q, size_t i);    /* copy; data pointer stays owned by q */
 hj_value *cu_evq_json(cu_evq *q, size_t i); /* parsed EventData (arena), NULL if none */
 void cu_evq_mark_closed(cu_evq *q);
 int cu_evq_late(cu_evq *q);
@@ -186,10 +187,10 @@ typedef struct cu_opcb {
     pthread_cond_t c;
     int calls;
     pthread_t thread;
-    HCS_OPERATION op;        /* operation passed to the last call */
-    HRESULT hr;              /* HcsGetOperationResult inside the callback */
+    HCS_OPERATION op; /* operation passed to the last call */
+    HRESULT hr;       /* HcsGetOperationResult inside the callback */
     int doc_is_null;
-    int close_in_cb;         /* call HcsCloseOperation inside the callback */
+    int close_in_cb; /* call HcsCloseOperation inside the callback */
 } cu_opcb;
 
 cu_opcb *cu_opcb_new(int close_in_cb);

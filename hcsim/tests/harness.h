@@ -13,21 +13,30 @@ int harness_failed_current(void);
 void harness_fail_hr(const char *file, int line, const char *expected, const char *actual,
                      unsigned expected_hr, unsigned actual_hr);
 
-#define TEST(name)                                                           \
-    static void test_##name(void);                                           \
-    __attribute__((constructor)) static void register_##name(void) {        \
-        harness_register(#name, test_##name);                                \
-    }                                                                        \
+#define TEST(name)                                                   \
+    static void test_##name(void);                                   \
+    __attribute__((constructor)) static void register_##name(void) { \
+        harness_register(#name, test_##name);                        \
+    }                                                                \
     static void test_##name(void)
 
-#define CHECK(cond)                                                          \
-    do { if (!(cond)) harness_fail(__FILE__, __LINE__, #cond); } while (0)
-#define REQUIRE(cond)                                                        \
-    do { if (!(cond)) { harness_fail(__FILE__, __LINE__, #cond); return; } } while (0)
-#define CHECK_HR(expected, actual)                                           \
-    do { long e_ = (long)(expected), a_ = (long)(actual);                   \
-         if (e_ != a_) harness_fail_hr(__FILE__, __LINE__, #expected, #actual, \
-                                       (unsigned)e_, (unsigned)a_); } while (0)
+#define CHECK(cond)                                           \
+    do {                                                      \
+        if (!(cond)) harness_fail(__FILE__, __LINE__, #cond); \
+    } while (0)
+#define REQUIRE(cond)                                \
+    do {                                             \
+        if (!(cond)) {                               \
+            harness_fail(__FILE__, __LINE__, #cond); \
+            return;                                  \
+        }                                            \
+    } while (0)
+#define CHECK_HR(expected, actual)                                                               \
+    do {                                                                                         \
+        long e_ = (long)(expected), a_ = (long)(actual);                                         \
+        if (e_ != a_)                                                                            \
+            harness_fail_hr(__FILE__, __LINE__, #expected, #actual, (unsigned)e_, (unsigned)a_); \
+    } while (0)
 
 /* Forked children of this multi-threaded test process (test_plat.c, test_core_fork.c).
  * TSan cannot start threads in such a child (it aborts with "dup thread with used id"

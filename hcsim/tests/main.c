@@ -7,7 +7,10 @@
 
 #define MAX_TESTS 1024
 
-static struct { const char *name; test_fn fn; } tests[MAX_TESTS];
+static struct {
+    const char *name;
+    test_fn fn;
+} tests[MAX_TESTS];
 static int n_tests;
 static int current_failed;
 
@@ -29,8 +32,8 @@ int harness_failed_current(void) { return current_failed; }
 void harness_fail_hr(const char *file, int line, const char *expected, const char *actual,
                      unsigned expected_hr, unsigned actual_hr) {
     current_failed = 1;
-    fprintf(stderr, "  %s:%d: check failed: %s == %s (0x%08x != 0x%08x)\n", file, line,
-            expected, actual, expected_hr, actual_hr);
+    fprintf(stderr, "  %s:%d: check failed: %s == %s (0x%08x != 0x%08x)\n", file, line, expected,
+            actual, expected_hr, actual_hr);
 }
 
 static int by_name(const void *a, const void *b) {
@@ -46,7 +49,10 @@ int main(int argc, char **argv) {
         tests[i].fn();
         printf("%s %s\n", current_failed ? "FAIL" : "ok  ", tests[i].name);
         fflush(stdout);
-        if (current_failed) failed++; else passed++;
+        if (current_failed)
+            failed++;
+        else
+            passed++;
     }
     printf("hcsim: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -7,16 +7,16 @@
 #define SLEEP30 "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}"
 
 /* Asserts that fn rejects an operation carrying its own completion callback. */
-#define EXPECT_CB_REJECTED(call_with_op)                                             \
-    do {                                                                             \
-        HCS_OPERATION op = HcsCreateOperation(r, cu_opcb_fn);                        \
-        REQUIRE(op != NULL);                                                         \
-        HRESULT hr_ = (call_with_op);                                                \
-        CHECK_HR(HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET, hr_);                  \
-        CHECK(HcsGetOperationType(op) == HcsOperationTypeNone);                      \
-        CHECK_HR(HCS_E_OPERATION_NOT_STARTED, HcsGetOperationResult(op, NULL));      \
-        if (SUCCEEDED(hr_)) cu_wait_op(op, NULL);                                    \
-        HcsCloseOperation(op);                                                       \
+#define EXPECT_CB_REJECTED(call_with_op)                                        \
+    do {                                                                        \
+        HCS_OPERATION op = HcsCreateOperation(r, cu_opcb_fn);                   \
+        REQUIRE(op != NULL);                                                    \
+        HRESULT hr_ = (call_with_op);                                           \
+        CHECK_HR(HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET, hr_);             \
+        CHECK(HcsGetOperationType(op) == HcsOperationTypeNone);                 \
+        CHECK_HR(HCS_E_OPERATION_NOT_STARTED, HcsGetOperationResult(op, NULL)); \
+        if (SUCCEEDED(hr_)) cu_wait_op(op, NULL);                               \
+        HcsCloseOperation(op);                                                  \
     } while (0)
 
 TEST(c13_14_op_callback_rejected_with_handle_op_events) {
@@ -33,9 +33,11 @@ TEST(c13_14_op_callback_rejected_with_handle_op_events) {
     EXPECT_CB_REJECTED(HcsShutDownComputeSystem(sys, op, NULL));
     EXPECT_CB_REJECTED(HcsTerminateComputeSystem(sys, op, NULL));
     EXPECT_CB_REJECTED(HcsCrashComputeSystem(sys, op, NULL));
-    EXPECT_CB_REJECTED(HcsModifyComputeSystem(sys, op,
+    EXPECT_CB_REJECTED(HcsModifyComputeSystem(
+        sys, op,
         u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
-        u"\"RequestType\":\"Update\",\"Settings\":2048}", NULL));
+        u"\"RequestType\":\"Update\",\"Settings\":2048}",
+        NULL));
     {
         HCS_PROCESS p = NULL;
         EXPECT_CB_REJECTED(HcsCreateProcess(sys, u"" SLEEP30, op, NULL, &p));
@@ -69,10 +71,10 @@ TEST(c13_14_op_callback_rejected_with_handle_op_events) {
     EXPECT_CB_REJECTED(HcsGetProcessInfo(p, op));
     EXPECT_CB_REJECTED(HcsSignalProcess(p, op, u"{\"Signal\":\"CtrlC\"}"));
     EXPECT_CB_REJECTED(HcsTerminateProcess(p, op, NULL));
-    EXPECT_CB_REJECTED(HcsModifyProcess(p, op,
-        u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":25,\"Width\":80}}"));
+    EXPECT_CB_REJECTED(HcsModifyProcess(
+        p, op, u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":25,\"Width\":80}}"));
     hj_value *st = cu_pstatus(p);
-    CHECK(cu_jbool(st, "Exited") == 0);   /* terminate/signal were not carried out */
+    CHECK(cu_jbool(st, "Exited") == 0); /* terminate/signal were not carried out */
     cu_sleep_ms(CU_QUIET_MS);
     CHECK(cu_opcb_calls(r) == 0);
     CHECK(cu_evq_count(pq, HcsEventProcessExited) == 0);
@@ -89,7 +91,8 @@ static int wait_op_event(cu_evq *q, HCS_OPERATION op) {
     uint64_t end = cu_now_ms() + CU_EVENT_TIMEOUT_MS;
     for (size_t nth = 0;; nth++) {
         uint64_t now = cu_now_ms();
-        int idx = cu_evq_wait(q, HcsEventOperationCallback, nth, now < end ? (unsigned)(end - now) : 0);
+        int idx =
+            cu_evq_wait(q, HcsEventOperationCallback, nth, now < end ? (unsigned)(end - now) : 0);
         if (idx < 0) return -1;
         if (cu_evq_at(q, (size_t)idx).op == op) return idx;
     }
@@ -112,8 +115,10 @@ TEST(c13_15_op_completion_as_handle_event) {
     HCS_OPERATION cop = HcsCreateOperation(NULL, NULL);
     REQUIRE(cop != NULL);
     HCS_SYSTEM sys = NULL;
-    HRESULT hr = HcsCreateComputeSystem(u"c13-15", u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},"
-                                        u"\"Owner\":\"test\",\"Container\":{}}", cop, NULL, &sys);
+    HRESULT hr = HcsCreateComputeSystem(u"c13-15",
+                                        u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},"
+                                        u"\"Owner\":\"test\",\"Container\":{}}",
+                                        cop, NULL, &sys);
     CHECK_HR(S_OK, hr);
     REQUIRE(sys != NULL);
     CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(cop, NULL));
@@ -123,7 +128,7 @@ TEST(c13_15_op_completion_as_handle_event) {
     if (idx >= 0) {
         cu_event e = cu_evq_at(q, (size_t)idx);
         CHECK(e.data == NULL);
-        CHECK_HR(S_OK, e.op_hr);   /* HcsGetOperationResult inside the callback */
+        CHECK_HR(S_OK, e.op_hr); /* HcsGetOperationResult inside the callback */
         CHECK(!pthread_equal(e.thread, pthread_self()));
     }
     CHECK_HR(S_OK, HcsWaitForOperationResult(cop, CU_OP_TIMEOUT_MS, NULL));
@@ -141,7 +146,7 @@ TEST(c13_15_op_completion_as_handle_event) {
     CHECK(idx >= 0);
     if (idx >= 0) CHECK(cu_evq_at(q2, (size_t)idx).data == NULL);
     CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 0, 0));
-    CHECK(count_op_events(q, gop) == 0);   /* only the handle it was issued on */
+    CHECK(count_op_events(q, gop) == 0); /* only the handle it was issued on */
 
     /* Operations issued after registration. */
     HCS_OPERATION sop = HcsCreateOperation(NULL, NULL);
@@ -150,7 +155,7 @@ TEST(c13_15_op_completion_as_handle_event) {
     CHECK(idx >= 0);
     if (idx >= 0) CHECK_HR(S_OK, cu_evq_at(q, (size_t)idx).op_hr);
     HCS_OPERATION fop = HcsCreateOperation(NULL, NULL);
-    CHECK_HR(S_OK, HcsStartComputeSystem(sys, fop, NULL));   /* fails: already Running */
+    CHECK_HR(S_OK, HcsStartComputeSystem(sys, fop, NULL)); /* fails: already Running */
     idx = wait_op_event(q, fop);
     CHECK(idx >= 0);
     if (idx >= 0) CHECK_HR(HCS_E_INVALID_STATE, cu_evq_at(q, (size_t)idx).op_hr);
@@ -184,7 +189,7 @@ TEST(c13_15_op_completion_as_handle_event) {
     HcsCloseOperation(sop);
     HcsCloseOperation(fop);
     HcsCloseOperation(pop);
-    HcsCloseProcess(p);   /* closed before the system goes: no callback may follow */
+    HcsCloseProcess(p); /* closed before the system goes: no callback may follow */
     HcsCloseComputeSystem(h2);
     cu_kill_close(sys);
     CU_END();
@@ -264,8 +269,8 @@ TEST(c13_17_second_callback_rejected) {
 enum { EXIT_TERMINATE, EXIT_SHUTDOWN, EXIT_GUEST };
 
 static void check_exit_fanout(int how) {
-    static const char *const ids[] = { "c13-18-terminate", "c13-18-shutdown", "c13-18-guest" };
-    static const char *const types[] = { "ForcedExit", "GracefulExit", "GracefulExit" };
+    static const char *const ids[] = {"c13-18-terminate", "c13-18-shutdown", "c13-18-guest"};
+    static const char *const types[] = {"ForcedExit", "GracefulExit", "GracefulExit"};
     PCWSTR id = cu_w("%s", ids[how]);
     HCS_SYSTEM h1, h2 = NULL, h3 = NULL;
     REQUIRE(SUCCEEDED(cu_create_running(id, CU_CFG_VM, &h1)));
@@ -274,12 +279,16 @@ static void check_exit_fanout(int how) {
     REQUIRE(h2 && h3);
     cu_evq *q1 = cu_evq_new(), *q2 = cu_evq_new();
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(h1, HcsEventOptionNone, q1, cu_evq_cb));
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(h2, HcsEventOptionEnableOperationCallbacks, q2, cu_evq_cb));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(h2, HcsEventOptionEnableOperationCallbacks, q2,
+                                               cu_evq_cb));
     /* h3 has no callback. */
-    if (how == EXIT_TERMINATE) CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, h3, NULL, NULL));
-    else if (how == EXIT_SHUTDOWN) CHECK_HR(S_OK, cu_sys_call(HcsShutDownComputeSystem, h3, NULL, NULL));
-    else CHECK_HR(S_OK, HcsimGuestShutdown(NULL, id));
-    cu_evq *qs[2] = { q1, q2 };
+    if (how == EXIT_TERMINATE)
+        CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, h3, NULL, NULL));
+    else if (how == EXIT_SHUTDOWN)
+        CHECK_HR(S_OK, cu_sys_call(HcsShutDownComputeSystem, h3, NULL, NULL));
+    else
+        CHECK_HR(S_OK, HcsimGuestShutdown(NULL, id));
+    cu_evq *qs[2] = {q1, q2};
     for (int i = 0; i < 2; i++) {
         int idx = cu_evq_wait(qs[i], HcsEventSystemExited, 0, CU_EVENT_TIMEOUT_MS);
         CHECK(idx >= 0);
@@ -291,7 +300,8 @@ static void check_exit_fanout(int how) {
         CHECK(status >= INT32_MIN && status <= INT32_MAX);
         CHECK(status == 0);
         CHECK(cu_jstr_is(st, "ExitType", types[how]));
-        if (how == EXIT_GUEST) CHECK(cu_jstr_is(st, "Attribution.0.SystemExit.Initiator", "GuestOS"));
+        if (how == EXIT_GUEST)
+            CHECK(cu_jstr_is(st, "Attribution.0.SystemExit.Initiator", "GuestOS"));
     }
     cu_sleep_ms(CU_QUIET_MS);
     CHECK(cu_evq_count(q1, HcsEventSystemExited) == 1);
@@ -315,8 +325,10 @@ TEST(c13_19_process_exited_only_to_process_handles) {
     cu_evq *sq = cu_watch_system(sys, HcsEventOptionNone);
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
-    HRESULT hr = cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 7\"],"
-                               "\"CreateStdInPipe\":true}", &p, &pi);
+    HRESULT hr = cu_spawn(sys,
+                          "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 7\"],"
+                          "\"CreateStdInPipe\":true}",
+                          &p, &pi);
     REQUIRE(SUCCEEDED(hr));
     REQUIRE(cu_present(pi.StdInput));
     cu_evq *pq = cu_evq_new(), *pq2 = cu_evq_new();
@@ -325,8 +337,8 @@ TEST(c13_19_process_exited_only_to_process_handles) {
     CHECK_HR(S_OK, HcsOpenProcess(sys, pi.ProcessId, GENERIC_ALL, &p2));
     if (p2) CHECK_HR(S_OK, HcsSetProcessCallback(p2, HcsEventOptionNone, pq2, cu_evq_cb));
 
-    cu_close_pi(&pi);   /* EOF on stdin: the shell exits with 7 */
-    cu_evq *qs[2] = { pq, pq2 };
+    cu_close_pi(&pi); /* EOF on stdin: the shell exits with 7 */
+    cu_evq *qs[2] = {pq, pq2};
     for (int i = 0; i < (p2 ? 2 : 1); i++)
         CHECK(cu_pstatus_is(cu_evq_wait_json(qs[i], HcsEventProcessExited, 0), 1, 7, pi.ProcessId));
     cu_sleep_ms(CU_QUIET_MS);
@@ -376,13 +388,14 @@ TEST(c13_20_close_stops_callbacks) {
     cu_evq *q1 = cu_evq_new();
     q1->sleep_ms = 500;
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(h1, HcsEventOptionNone, q1, cu_evq_cb));
-    HRESULT hr = HcsimRaiseSystemEvent(NULL, u"c13-20", HcsEventSystemRdpEnhancedModeStateChanged, NULL);
+    HRESULT hr =
+        HcsimRaiseSystemEvent(NULL, u"c13-20", HcsEventSystemRdpEnhancedModeStateChanged, NULL);
     CHECK_HR(S_OK, hr);
     CHECK(cu_evq_wait_running(q1, CU_EVENT_TIMEOUT_MS));
     HcsCloseComputeSystem(h1);
     cu_evq_mark_closed(q1);
     pthread_mutex_lock(&q1->m);
-    CHECK(q1->running == 0);          /* the running callback finished before close returned */
+    CHECK(q1->running == 0); /* the running callback finished before close returned */
     CHECK(q1->finished == (int)q1->n);
     pthread_mutex_unlock(&q1->m);
     size_t seen = cu_evq_total(q1);
@@ -435,10 +448,10 @@ TEST(c13_20_close_stops_callbacks) {
     CHECK(cu_evq_late(pq3) == 0);
 
     /* Racing events against close: nothing may start after close returned. */
-    raiser rz = { u"c13-20", 0, PTHREAD_MUTEX_INITIALIZER };
+    raiser rz = {u"c13-20", 0, PTHREAD_MUTEX_INITIALIZER};
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, raise_loop, &rz) == 0);
-    cu_evq *qs[20] = { NULL };
+    cu_evq *qs[20] = {NULL};
     for (int i = 0; i < 20; i++) {
         HCS_SYSTEM h = NULL;
         CHECK_HR(S_OK, HcsOpenComputeSystem(u"c13-20", GENERIC_ALL, &h));
@@ -455,7 +468,8 @@ TEST(c13_20_close_stops_callbacks) {
     pthread_join(t, NULL);
     cu_sleep_ms(CU_QUIET_MS);
     int late = 0;
-    for (int i = 0; i < 20; i++) if (qs[i]) late += cu_evq_late(qs[i]);
+    for (int i = 0; i < 20; i++)
+        if (qs[i]) late += cu_evq_late(qs[i]);
     CHECK(late == 0);
     cu_evq_mark_closed(q1);
     CHECK(cu_evq_late(q1) == 0);
@@ -474,7 +488,8 @@ TEST(c13_21_service_disconnect) {
     REQUIRE(a2 != NULL);
     cu_evq *qa = cu_evq_new(), *qa2 = cu_evq_new(), *qb = cu_evq_new(), *qp = cu_evq_new();
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(a, HcsEventOptionNone, qa, cu_evq_cb));
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(a2, HcsEventOptionEnableOperationCallbacks, qa2, cu_evq_cb));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(a2, HcsEventOptionEnableOperationCallbacks, qa2,
+                                               cu_evq_cb));
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(b, HcsEventOptionNone, qb, cu_evq_cb));
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
@@ -504,9 +519,9 @@ TEST(c13_21_service_disconnect) {
     CHECK_HR(HCS_E_SERVICE_DISCONNECT, HcsWaitForOperationResult(o3, CU_OP_TIMEOUT_MS, NULL));
     CHECK(cu_opcb_wait(r, 1, CU_OP_TIMEOUT_MS));
     CHECK_HR(HCS_E_SERVICE_DISCONNECT, r->hr);
-    CHECK(cu_now_ms() - t0 < 3500);   /* failed at the disconnect, not after the delay */
+    CHECK(cu_now_ms() - t0 < 3500); /* failed at the disconnect, not after the delay */
 
-    cu_evq *qs[4] = { qa, qa2, qb, qp };
+    cu_evq *qs[4] = {qa, qa2, qb, qp};
     for (int i = 0; i < 4; i++) {
         int idx = cu_evq_wait(qs[i], HcsEventServiceDisconnect, 0, CU_EVENT_TIMEOUT_MS);
         CHECK(idx >= 0);

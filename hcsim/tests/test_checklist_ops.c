@@ -117,7 +117,10 @@ TEST(c13_04_completed_result_is_stable) {
     /* Each call hands out its own buffer. */
     CHECK(d1 != d2 && d1 != d3 && d3 != d4);
     CHECK(cu_counts().Documents == 4);
-    LocalFree(d1); LocalFree(d2); LocalFree(d3); LocalFree(d4);
+    LocalFree(d1);
+    LocalFree(d2);
+    LocalFree(d3);
+    LocalFree(d4);
     CHECK(cu_counts().Documents == 0);
 
     /* A failed operation (Start on Running -> HCS_E_INVALID_STATE). */
@@ -135,7 +138,10 @@ TEST(c13_04_completed_result_is_stable) {
         CHECK(docs_equal(d1, d2));
         CHECK(docs_equal(d1, d3));
         CHECK(docs_equal(d1, d4));
-        LocalFree(d1); LocalFree(d2); LocalFree(d3); LocalFree(d4);
+        LocalFree(d1);
+        LocalFree(d2);
+        LocalFree(d3);
+        LocalFree(d4);
     } else {
         CHECK_HR(HCS_E_INVALID_STATE, hr);
     }
@@ -145,17 +151,17 @@ TEST(c13_04_completed_result_is_stable) {
 }
 
 /* Issues fn on a new operation, checks its type right away, waits, closes. */
-#define EXPECT_TYPE(expected, call_with_op)                                \
-    do {                                                                   \
-        HCS_OPERATION op_ = HcsCreateOperation(NULL, NULL);                \
-        REQUIRE(op_ != NULL);                                              \
-        HCS_OPERATION op = op_;                                            \
-        HRESULT hr_ = (call_with_op);                                      \
-        CHECK_HR(S_OK, hr_);                                               \
-        CHECK_HR((expected), HcsGetOperationType(op_));                    \
-        if (SUCCEEDED(hr_)) cu_wait_op(op_, NULL);                         \
-        CHECK_HR((expected), HcsGetOperationType(op_));                    \
-        HcsCloseOperation(op_);                                            \
+#define EXPECT_TYPE(expected, call_with_op)                 \
+    do {                                                    \
+        HCS_OPERATION op_ = HcsCreateOperation(NULL, NULL); \
+        REQUIRE(op_ != NULL);                               \
+        HCS_OPERATION op = op_;                             \
+        HRESULT hr_ = (call_with_op);                       \
+        CHECK_HR(S_OK, hr_);                                \
+        CHECK_HR((expected), HcsGetOperationType(op_));     \
+        if (SUCCEEDED(hr_)) cu_wait_op(op_, NULL);          \
+        CHECK_HR((expected), HcsGetOperationType(op_));     \
+        HcsCloseOperation(op_);                             \
     } while (0)
 
 TEST(c13_05_operation_types) {
@@ -170,9 +176,11 @@ TEST(c13_05_operation_types) {
     EXPECT_TYPE(HcsOperationTypeStart, HcsStartComputeSystem(a, op, NULL));
     EXPECT_TYPE(HcsOperationTypeGetProperties, HcsGetComputeSystemProperties(a, op, NULL));
     EXPECT_TYPE(HcsOperationTypeModify,
-                HcsModifyComputeSystem(a, op,
+                HcsModifyComputeSystem(
+                    a, op,
                     u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
-                    u"\"RequestType\":\"Update\",\"Settings\":2048}", NULL));
+                    u"\"RequestType\":\"Update\",\"Settings\":2048}",
+                    NULL));
 
     /* Process operations. */
     HCS_PROCESS p = NULL;
@@ -184,9 +192,12 @@ TEST(c13_05_operation_types) {
     {
         HCS_PROCESS p2;
         HCS_PROCESS_INFORMATION pi2;
-        REQUIRE(SUCCEEDED(cu_spawn(a, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true}", &p2, &pi2)));
-        EXPECT_TYPE(HcsOperationTypeModifyProcess,
-                    HcsModifyProcess(p2, op, u"{\"Operation\":\"CloseHandle\",\"CloseHandle\":{\"Handle\":\"StdIn\"}}"));
+        REQUIRE(SUCCEEDED(
+            cu_spawn(a, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true}", &p2, &pi2)));
+        EXPECT_TYPE(
+            HcsOperationTypeModifyProcess,
+            HcsModifyProcess(
+                p2, op, u"{\"Operation\":\"CloseHandle\",\"CloseHandle\":{\"Handle\":\"StdIn\"}}"));
         cu_close_pi(&pi2);
         cu_proc_call(HcsTerminateProcess, p2, NULL, NULL);
         HcsCloseProcess(p2);
@@ -254,8 +265,10 @@ TEST(c13_06_system_and_process_from_operation) {
     /* A pending Create answers with the handle it produced. */
     CHECK_HR(S_OK, HcsimSetDelay("HcsCreateComputeSystem", 1000, 0));
     HCS_SYSTEM created = NULL;
-    HRESULT hr = HcsCreateComputeSystem(u"c13-06b", u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},"
-                                        u"\"Container\":{}}", op, NULL, &created);
+    HRESULT hr = HcsCreateComputeSystem(u"c13-06b",
+                                        u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},"
+                                        u"\"Container\":{}}",
+                                        op, NULL, &created);
     CHECK_HR(S_OK, hr);
     CHECK(created != NULL);
     CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(op, NULL));
@@ -287,7 +300,8 @@ TEST(c13_06_system_and_process_from_operation) {
     /* CreateProcess: the out handle is produced synchronously and the op reports it. */
     CHECK_HR(S_OK, HcsimSetDelay("HcsCreateProcess", 1000, 0));
     HCS_PROCESS p2 = NULL;
-    CHECK_HR(S_OK, HcsCreateProcess(sys, u"{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", op, NULL, &p2));
+    CHECK_HR(S_OK,
+             HcsCreateProcess(sys, u"{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", op, NULL, &p2));
     CHECK(p2 != NULL);
     CHECK(HcsGetProcessFromOperation(op) == p2);
     memset(&pi, 0, sizeof pi);
@@ -335,13 +349,14 @@ TEST(c13_08_operation_reuse) {
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     REQUIRE(op != NULL);
     HCS_SYSTEM sys = NULL;
-    PCWSTR cfg = u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"Container\":{}}";
+    PCWSTR cfg =
+        u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"Container\":{}}";
     HRESULT hr = HcsCreateComputeSystem(u"c13-08", cfg, op, NULL, &sys);
     CHECK_HR(S_OK, hr);
     REQUIRE(sys != NULL);
     PWSTR doc = NULL;
     CHECK_HR(S_OK, HcsWaitForOperationResult(op, CU_OP_TIMEOUT_MS, &doc));
-    CHECK(doc == NULL);   /* a successful create yields no document */
+    CHECK(doc == NULL); /* a successful create yields no document */
     CHECK(HcsGetOperationType(op) == HcsOperationTypeCreate);
 
     CHECK_HR(S_OK, HcsStartComputeSystem(sys, op, NULL));
@@ -411,7 +426,7 @@ TEST(c13_10_completion_callback_once_other_thread) {
         CHECK(r->calls == 1);
         CHECK(!pthread_equal(r->thread, me));
         CHECK(r->op == op);
-        CHECK_HR(S_OK, r->hr);             /* never PENDING inside the callback */
+        CHECK_HR(S_OK, r->hr); /* never PENDING inside the callback */
         CHECK(!r->doc_is_null);
         pthread_mutex_unlock(&r->m);
         CHECK_HR(S_OK, HcsGetOperationResult(op, NULL));
@@ -424,7 +439,7 @@ TEST(c13_10_completion_callback_once_other_thread) {
         cu_opcb *r = cu_opcb_new(1);
         HCS_OPERATION op = HcsCreateOperation(r, cu_opcb_fn);
         REQUIRE(op != NULL);
-        HRESULT hr = (i % 2) ? HcsStartComputeSystem(sys, op, NULL)   /* fails: Running */
+        HRESULT hr = (i % 2) ? HcsStartComputeSystem(sys, op, NULL) /* fails: Running */
                              : HcsGetComputeSystemProperties(sys, op, NULL);
         CHECK_HR(S_OK, hr);
         CHECK(cu_opcb_wait(r, 1, CU_OP_TIMEOUT_MS));
@@ -435,8 +450,12 @@ TEST(c13_10_completion_callback_once_other_thread) {
     }
     HCSIM_COUNTS c;
     uint64_t end = cu_now_ms() + 5000;
-    do { c = cu_counts(); if (c.Operations == 0) break; cu_sleep_ms(10); } while (cu_now_ms() < end);
-    CHECK(c.Operations == 0);   /* every op closed inside its callback */
+    do {
+        c = cu_counts();
+        if (c.Operations == 0) break;
+        cu_sleep_ms(10);
+    } while (cu_now_ms() < end);
+    CHECK(c.Operations == 0); /* every op closed inside its callback */
     CHECK(c.Documents == 0);
     cu_kill_close(sys);
     CU_END();
@@ -451,7 +470,7 @@ TEST(c13_11_set_operation_callback) {
     CHECK_HR(S_OK, HcsSetOperationCallback(op, r, cu_opcb_fn));
     CHECK(HcsGetOperationContext(op) == r);
     cu_sleep_ms(50);
-    CHECK(cu_opcb_calls(r) == 0);   /* setting it runs nothing */
+    CHECK(cu_opcb_calls(r) == 0); /* setting it runs nothing */
     CHECK_HR(S_OK, HcsStartComputeSystem(sys, op, NULL));
     CHECK(cu_opcb_wait(r, 1, CU_OP_TIMEOUT_MS));
     pthread_mutex_lock(&r->m);
@@ -504,7 +523,7 @@ TEST(c13_13_close_pending_operation) {
     REQUIRE(op != NULL);
     CHECK_HR(S_OK, HcsTerminateComputeSystem(sys, op, NULL));
     CHECK(cu_counts().PendingOperations == 1);
-    HcsCloseOperation(op);   /* fire and forget */
+    HcsCloseOperation(op); /* fire and forget */
     /* The terminate still happens... */
     CHECK(cu_evq_wait(q, HcsEventSystemExited, 0, CU_EVENT_TIMEOUT_MS) >= 0);
     CHECK_HR(S_OK, HcsWaitForComputeSystemExit(sys, CU_OP_TIMEOUT_MS, NULL));

@@ -42,8 +42,11 @@ TEST(c13_40_create_process_and_pipes) {
     CHECK_HR(S_OK, HcsimSetDelay("HcsCreateProcess", 300, 0));
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     HCS_PROCESS p = NULL;
-    HRESULT hr = HcsCreateProcess(sys, u"{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"cat; echo err >&2\"],"
-        u"\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}", op, NULL, &p);
+    HRESULT hr = HcsCreateProcess(
+        sys,
+        u"{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"cat; echo err >&2\"],"
+        u"\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}",
+        op, NULL, &p);
     CHECK_HR(S_OK, hr);
     CHECK(p != NULL);
     CHECK(cu_counts().ProcessHandles == 1);
@@ -75,8 +78,9 @@ TEST(c13_40_create_process_and_pipes) {
 
     /* Only stdout: the others are absent. CommandLine is split into words. */
     HCS_PROCESS_INFORMATION pj;
-    CHECK_HR(S_OK, cu_spawn(sys, "{\"CommandLine\":\"/bin/echo one two\",\"CreateStdOutPipe\":true}",
-                            &p, &pj));
+    CHECK_HR(S_OK,
+             cu_spawn(sys, "{\"CommandLine\":\"/bin/echo one two\",\"CreateStdOutPipe\":true}", &p,
+                      &pj));
     REQUIRE(p != NULL);
     CHECK(pj.ProcessId != 0);
     CHECK(!cu_present(pj.StdInput));
@@ -103,8 +107,9 @@ TEST(c13_40_create_process_and_pipes) {
 TEST(c13_41_pipe_ownership_and_eof) {
     fixture f;
     /* Closing the pipes leaves the process handle working. */
-    REQUIRE(begin(&f, u"c13-41", "{\"CommandArgs\":[\"/bin/sleep\",\"30\"],\"CreateStdInPipe\":true,"
-                      "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"));
+    REQUIRE(begin(&f, u"c13-41",
+                  "{\"CommandArgs\":[\"/bin/sleep\",\"30\"],\"CreateStdInPipe\":true,"
+                  "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"));
     cu_close_pi(&f.pi);
     CHECK(cu_counts().PipeHandles == 0);
     CHECK(cu_counts().ProcessHandles == 1);
@@ -116,8 +121,10 @@ TEST(c13_41_pipe_ownership_and_eof) {
     HcsCloseProcess(f.p);
 
     /* Closing the caller's stdin handle is EOF for the child. */
-    REQUIRE(SUCCEEDED(cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
-                                    "\"CreateStdOutPipe\":true}", &f.p, &f.pi)));
+    REQUIRE(SUCCEEDED(cu_spawn(f.sys,
+                               "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                               "\"CreateStdOutPipe\":true}",
+                               &f.p, &f.pi)));
     CHECK(cu_write(f.pi.StdInput, "abc") == 0);
     CloseHandle(f.pi.StdInput);
     f.pi.StdInput = NULL;
@@ -133,8 +140,10 @@ TEST(c13_41_pipe_ownership_and_eof) {
     HcsCloseProcess(f.p);
 
     /* ModifyProcess CloseHandle StdIn is EOF too, although the caller still holds its handle. */
-    REQUIRE(SUCCEEDED(cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
-                                    "\"CreateStdOutPipe\":true}", &f.p, &f.pi)));
+    REQUIRE(SUCCEEDED(cu_spawn(f.sys,
+                               "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                               "\"CreateStdOutPipe\":true}",
+                               &f.p, &f.pi)));
     CHECK(cu_write(f.pi.StdInput, "xyz") == 0);
     cu_read(f.pi.StdOutput, out, sizeof out, "xyz", CU_EVENT_TIMEOUT_MS, &eof);
     CHECK(strcmp(out, "xyz") == 0);
@@ -151,8 +160,9 @@ TEST(c13_41_pipe_ownership_and_eof) {
 
 TEST(c13_42_get_process_info_fresh_handles) {
     fixture f;
-    REQUIRE(begin(&f, u"c13-42", "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
-                      "\"CreateStdOutPipe\":true}"));
+    REQUIRE(begin(&f, u"c13-42",
+                  "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                  "\"CreateStdOutPipe\":true}"));
     HCS_PROCESS_INFORMATION pj;
     CHECK_HR(S_OK, cu_proc_info(f.p, &pj));
     CHECK(pj.ProcessId == f.pi.ProcessId);
@@ -190,8 +200,9 @@ TEST(c13_42_get_process_info_fresh_handles) {
 
 TEST(c13_43_process_properties) {
     fixture f;
-    REQUIRE(begin(&f, u"c13-43", "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 3\"],"
-                      "\"CreateStdInPipe\":true}"));
+    REQUIRE(begin(&f, u"c13-43",
+                  "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 3\"],"
+                  "\"CreateStdInPipe\":true}"));
     hj_value *st = cu_pstatus(f.p);
     REQUIRE(st != NULL);
     CHECK(cu_pstatus_is(st, 0, -1, f.pi.ProcessId));
@@ -207,7 +218,10 @@ TEST(c13_43_process_properties) {
     CU_END();
 }
 
-typedef struct later_close { HANDLE h; unsigned ms; } later_close;
+typedef struct later_close {
+    HANDLE h;
+    unsigned ms;
+} later_close;
 
 static void *close_later(void *arg) {
     later_close *l = arg;
@@ -218,8 +232,9 @@ static void *close_later(void *arg) {
 
 TEST(c13_44_wait_for_process_exit) {
     fixture f;
-    REQUIRE(begin(&f, u"c13-44", "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 5\"],"
-                      "\"CreateStdInPipe\":true}"));
+    REQUIRE(begin(&f, u"c13-44",
+                  "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 5\"],"
+                  "\"CreateStdInPipe\":true}"));
     PWSTR doc = NULL;
     uint64_t t0 = cu_now_ms();
     CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForProcessExit(f.p, 100, &doc));
@@ -227,7 +242,7 @@ TEST(c13_44_wait_for_process_exit) {
     CHECK(doc == NULL);
     CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForProcessExit(f.p, 0, NULL));
 
-    later_close lc = { f.pi.StdInput, 400 };
+    later_close lc = {f.pi.StdInput, 400};
     f.pi.StdInput = NULL;
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, close_later, &lc) == 0);
@@ -256,7 +271,7 @@ TEST(c13_45_terminate_process) {
     uint64_t t0 = cu_now_ms();
     CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, f.p, NULL, NULL));
     hj_value *st = cu_evq_wait_json(q, HcsEventProcessExited, 0);
-    CHECK(cu_now_ms() - t0 < 5000);   /* not the sleep running out */
+    CHECK(cu_now_ms() - t0 < 5000); /* not the sleep running out */
     CHECK(cu_pstatus_is(st, 1, -1, 0));
     CHECK(cu_jbool(cu_pstatus(f.p), "Exited") == 1);
     CHECK_HR(HCS_E_PROCESS_ALREADY_STOPPED, cu_proc_call(HcsTerminateProcess, f.p, NULL, NULL));
@@ -281,7 +296,7 @@ TEST(c13_46_signal_process) {
     HRESULT hr = cu_proc_call(HcsSignalProcess, p, u"{\"Signal\":\"CtrlBogus\"}", &doc);
     CHECK_HR(E_INVALIDARG, hr);
     CHECK(doc == NULL || cu_is_result_error(doc, E_INVALIDARG));
-    CHECK(cu_jbool(cu_pstatus(p), "Exited") == 0);   /* the rejected signal did nothing */
+    CHECK(cu_jbool(cu_pstatus(p), "Exited") == 0); /* the rejected signal did nothing */
     CHECK_HR(S_OK, cu_proc_call(HcsSignalProcess, p, u"{\"Signal\":\"CtrlC\"}", NULL));
     cu_proc_call(HcsTerminateProcess, p, NULL, NULL);
     HcsCloseProcess(p);
@@ -298,7 +313,7 @@ TEST(c13_46_signal_process) {
     hr = cu_proc_call(HcsSignalProcess, p, u"{\"Signal\":\"Bogus\"}", NULL);
     CHECK_HR(E_INVALIDARG, hr);
     CHECK_HR(S_OK, cu_proc_call(HcsSignalProcess, p, u"{\"Signal\":15}", NULL));
-    hj_value *st = cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS);   /* SIGTERM ends sleep */
+    hj_value *st = cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS); /* SIGTERM ends sleep */
     CHECK(st != NULL);
     HcsCloseProcess(p);
     cu_kill_close(l);
@@ -307,15 +322,17 @@ TEST(c13_46_signal_process) {
 
 TEST(c13_47_modify_process_console) {
     fixture f;
-    REQUIRE(begin(&f, u"c13-47", "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"stty size; read x; stty size\"],"
-                      "\"EmulateConsole\":true,\"ConsoleSize\":[30,100],"
-                      "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}"));
+    REQUIRE(begin(&f, u"c13-47",
+                  "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"stty size; read x; stty size\"],"
+                  "\"EmulateConsole\":true,\"ConsoleSize\":[30,100],"
+                  "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}"));
     HRESULT hr;
     char out[512];
     int eof = 0;
     cu_read(f.pi.StdOutput, out, sizeof out, "30 100", CU_EVENT_TIMEOUT_MS, &eof);
-    CHECK(strstr(out, "30 100") != NULL);   /* ConsoleSize is height first */
-    PCWSTR resize = u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}";
+    CHECK(strstr(out, "30 100") != NULL); /* ConsoleSize is height first */
+    PCWSTR resize =
+        u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}";
     CHECK_HR(S_OK, cu_proc_call(HcsModifyProcess, f.p, resize, NULL));
     CHECK(cu_write(f.pi.StdInput, "\n") == 0);
     cu_read(f.pi.StdOutput, out, sizeof out, "40 120", CU_EVENT_TIMEOUT_MS, &eof);
@@ -342,7 +359,7 @@ TEST(c13_48_open_process) {
     REQUIRE(p2 != NULL);
     CHECK(p2 != f.p);
     CHECK(cu_counts().ProcessHandles == 2);
-    CHECK_HR(S_OK, HcsSetProcessCallback(p2, HcsEventOptionNone, q2, cu_evq_cb));   /* own slot */
+    CHECK_HR(S_OK, HcsSetProcessCallback(p2, HcsEventOptionNone, q2, cu_evq_cb)); /* own slot */
     hj_value *st = cu_pstatus(p2);
     int64_t v = 0;
     CHECK(cu_jint(st, "ProcessId", &v) && v == (int64_t)f.pi.ProcessId);
@@ -410,7 +427,8 @@ TEST(c13_50_processes_end_with_system) {
     REQUIRE(begin(&f, u"c13-50", SLEEP30));
     HCS_PROCESS done;
     HCS_PROCESS_INFORMATION di;
-    REQUIRE(SUCCEEDED(cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"exit 4\"]}", &done, &di)));
+    REQUIRE(SUCCEEDED(
+        cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"exit 4\"]}", &done, &di)));
     CHECK(cu_wait_pexit(done, CU_EVENT_TIMEOUT_MS) != NULL);
     cu_evq *q = cu_evq_new(), *qd = cu_evq_new();
     CHECK_HR(S_OK, HcsSetProcessCallback(f.p, HcsEventOptionNone, q, cu_evq_cb));
@@ -421,10 +439,11 @@ TEST(c13_50_processes_end_with_system) {
     CHECK(cu_pstatus_is(cu_evq_wait_json(q, HcsEventProcessExited, 0), 1, -1, f.pi.ProcessId));
     cu_sleep_ms(CU_QUIET_MS);
     CHECK(cu_evq_count(q, HcsEventProcessExited) == 1);
-    CHECK(cu_evq_count(qd, HcsEventProcessExited) == 0);   /* already exited before */
-    CHECK(cu_wait_no_processes(5000));   /* the host process was ended */
+    CHECK(cu_evq_count(qd, HcsEventProcessExited) == 0); /* already exited before */
+    CHECK(cu_wait_no_processes(5000));                   /* the host process was ended */
 
-    PCWSTR resize = u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}";
+    PCWSTR resize =
+        u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}";
     CHECK_FAILED(cu_proc_call(HcsTerminateProcess, f.p, NULL, NULL));
     CHECK_FAILED(cu_proc_call(HcsSignalProcess, f.p, u"{\"Signal\":\"CtrlC\"}", NULL));
     CHECK_FAILED(cu_proc_call(HcsModifyProcess, f.p, resize, NULL));

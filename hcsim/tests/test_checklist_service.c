@@ -29,7 +29,7 @@ TEST(c13_51_returned_strings_and_null_outs) {
 
     /* Operation results. */
     CHECK_HR(S_OK, HcsGetComputeSystemProperties(sys, op, NULL));
-    CHECK_HR(S_OK, HcsWaitForOperationResult(op, CU_OP_TIMEOUT_MS, NULL));   /* NULL out */
+    CHECK_HR(S_OK, HcsWaitForOperationResult(op, CU_OP_TIMEOUT_MS, NULL)); /* NULL out */
     CHECK(cu_counts().Documents == 0);
     CHECK_HR(S_OK, HcsGetOperationResult(op, NULL));
     CHECK(cu_counts().Documents == 0);
@@ -127,7 +127,8 @@ TEST(c13_52_service_properties_basic) {
 
     /* Results follow the request order. */
     d = NULL;
-    CHECK_HR(S_OK, HcsGetServiceProperties(u"{\"PropertyTypes\":[\"ProcessorTopology\",\"Basic\"]}", &d));
+    CHECK_HR(S_OK,
+             HcsGetServiceProperties(u"{\"PropertyTypes\":[\"ProcessorTopology\",\"Basic\"]}", &d));
     v = cu_doc(d);
     REQUIRE(v != NULL);
     CHECK(hj_count(hj_get(v, "Properties")) == 2);
@@ -135,7 +136,8 @@ TEST(c13_52_service_properties_basic) {
     CHECK(cu_jget(v, "Properties.0.SupportedSchemaVersions") == NULL);
     CHECK(cu_jint(v, "Properties.0.LogicalProcessorCount", NULL));
     d = NULL;
-    CHECK_HR(S_OK, HcsGetServiceProperties(u"{\"PropertyTypes\":[\"Basic\",\"ProcessorTopology\"]}", &d));
+    CHECK_HR(S_OK,
+             HcsGetServiceProperties(u"{\"PropertyTypes\":[\"Basic\",\"ProcessorTopology\"]}", &d));
     v = cu_doc(d);
     REQUIRE(v != NULL);
     CHECK(cu_jget(v, "Properties.0.SupportedSchemaVersions") != NULL);
@@ -181,7 +183,8 @@ static void check_failure_doc(const char *what, HRESULT hr, hj_value *doc) {
     if (!doc) return;
     failure_docs++;
     if (!cu_is_result_error(doc, hr)) {
-        fprintf(stderr, "    %s: failure document is not a ResultError with Error=%d\n", what, (int)hr);
+        fprintf(stderr, "    %s: failure document is not a ResultError with Error=%d\n", what,
+                (int)hr);
         CHECK(!"ResultError.Error == returned HRESULT");
     }
     const hj_value *msg = hj_get(doc, "ErrorMessage");
@@ -212,7 +215,8 @@ TEST(c13_54_failure_documents_are_result_errors) {
     HRESULT hr;
     HCS_SYSTEM s2 = NULL;
 
-    hr = op_call_doc(HcsCreateComputeSystem(u"c13-54", u"{\"Container\":{}}", op, NULL, &s2), op, &doc);
+    hr = op_call_doc(HcsCreateComputeSystem(u"c13-54", u"{\"Container\":{}}", op, NULL, &s2), op,
+                     &doc);
     check_failure_doc("duplicate create", hr, doc);
     if (s2) HcsCloseComputeSystem(s2);
     s2 = NULL;
@@ -221,25 +225,32 @@ TEST(c13_54_failure_documents_are_result_errors) {
     if (s2) HcsCloseComputeSystem(s2);
     hr = op_call_doc(HcsPauseComputeSystem(sys, op, NULL), op, &doc);
     check_failure_doc("pause in Created", hr, doc);
-    hr = op_call_doc(HcsGetComputeSystemProperties(sys, op, u"{\"PropertyTypes\":[\"Nope\"]}"), op, &doc);
+    hr = op_call_doc(HcsGetComputeSystemProperties(sys, op, u"{\"PropertyTypes\":[\"Nope\"]}"), op,
+                     &doc);
     check_failure_doc("unknown property type", hr, doc);
     HCS_PROCESS p = NULL;
     hr = op_call_doc(HcsCreateProcess(sys, u"" SLEEP30, op, NULL, &p), op, &doc);
     check_failure_doc("process in Created", hr, doc);
     if (p) HcsCloseProcess(p);
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, sys, NULL, NULL));
-    hr = op_call_doc(HcsModifyComputeSystem(sys, op, u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/"
-                     u"Memory/SizeInMB\",\"RequestType\":\"Bogus\",\"Settings\":1}", NULL), op, &doc);
+    hr = op_call_doc(
+        HcsModifyComputeSystem(sys, op,
+                               u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/"
+                               u"Memory/SizeInMB\",\"RequestType\":\"Bogus\",\"Settings\":1}",
+                               NULL),
+        op, &doc);
     check_failure_doc("modify bad request type", hr, doc);
     hr = op_call_doc(HcsSaveComputeSystem(sys, op, NULL), op, &doc);
     check_failure_doc("save while running", hr, doc);
 
     /* Injected failures, both modes. */
-    CHECK_HR(S_OK, HcsimFailNext("HcsGetComputeSystemProperties", 1, HCS_E_CONNECTION_TIMEOUT, HcsimFaultAsync));
+    CHECK_HR(S_OK, HcsimFailNext("HcsGetComputeSystemProperties", 1, HCS_E_CONNECTION_TIMEOUT,
+                                 HcsimFaultAsync));
     hr = op_call_doc(HcsGetComputeSystemProperties(sys, op, NULL), op, &doc);
     CHECK_HR(HCS_E_CONNECTION_TIMEOUT, hr);
     check_failure_doc("injected async failure", hr, doc);
-    CHECK_HR(S_OK, HcsimFailNext("HcsGetComputeSystemProperties", 1, E_ACCESSDENIED, HcsimFaultSync));
+    CHECK_HR(S_OK,
+             HcsimFailNext("HcsGetComputeSystemProperties", 1, E_ACCESSDENIED, HcsimFaultSync));
     HCS_OPERATION fresh = HcsCreateOperation(NULL, NULL);
     hr = HcsGetComputeSystemProperties(sys, fresh, NULL);
     CHECK_HR(E_ACCESSDENIED, hr);
@@ -249,7 +260,8 @@ TEST(c13_54_failure_documents_are_result_errors) {
     CHECK_HR(S_OK, cu_sys_call(HcsGetComputeSystemProperties, sys, NULL, NULL));
 
     /* Process and service failures. */
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/true\"]}", &p, &(HCS_PROCESS_INFORMATION){0})));
+    REQUIRE(SUCCEEDED(
+        cu_spawn(sys, "{\"CommandArgs\":[\"/bin/true\"]}", &p, &(HCS_PROCESS_INFORMATION){0})));
     CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
     hr = op_call_doc(HcsTerminateProcess(p, op, NULL), op, &doc);
     check_failure_doc("terminate exited process", hr, doc);
@@ -272,26 +284,44 @@ TEST(c13_54_failure_documents_are_result_errors) {
 TEST(c13_55_error_values_bit_exact) {
     cu_begin();
     /* The header constants match section 9. */
-    static const struct { HRESULT v; uint32_t want; } k[] = {
-        { HCS_E_TERMINATED_DURING_START, 0x80370100u }, { HCS_E_IMAGE_MISMATCH, 0x80370101u },
-        { HCS_E_HYPERV_NOT_INSTALLED, 0x80370102u }, { HCS_E_INVALID_STATE, 0x80370105u },
-        { HCS_E_UNEXPECTED_EXIT, 0x80370106u }, { HCS_E_TERMINATED, 0x80370107u },
-        { HCS_E_CONNECT_FAILED, 0x80370108u }, { HCS_E_CONNECTION_TIMEOUT, 0x80370109u },
-        { HCS_E_CONNECTION_CLOSED, 0x8037010Au }, { HCS_E_UNKNOWN_MESSAGE, 0x8037010Bu },
-        { HCS_E_UNSUPPORTED_PROTOCOL_VERSION, 0x8037010Cu }, { HCS_E_INVALID_JSON, 0x8037010Du },
-        { HCS_E_SYSTEM_NOT_FOUND, 0x8037010Eu }, { HCS_E_SYSTEM_ALREADY_EXISTS, 0x8037010Fu },
-        { HCS_E_SYSTEM_ALREADY_STOPPED, 0x80370110u }, { HCS_E_PROTOCOL_ERROR, 0x80370111u },
-        { HCS_E_INVALID_LAYER, 0x80370112u }, { HCS_E_WINDOWS_INSIDER_REQUIRED, 0x80370113u },
-        { HCS_E_SERVICE_NOT_AVAILABLE, 0x80370114u }, { HCS_E_OPERATION_NOT_STARTED, 0x80370115u },
-        { HCS_E_OPERATION_ALREADY_STARTED, 0x80370116u }, { HCS_E_OPERATION_PENDING, 0x80370117u },
-        { HCS_E_OPERATION_TIMEOUT, 0x80370118u },
-        { HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET, 0x80370119u },
-        { HCS_E_OPERATION_RESULT_ALLOCATION_FAILED, 0x8037011Au }, { HCS_E_ACCESS_DENIED, 0x8037011Bu },
-        { HCS_E_GUEST_CRITICAL_ERROR, 0x8037011Cu }, { HCS_E_PROCESS_INFO_NOT_AVAILABLE, 0x8037011Du },
-        { HCS_E_SERVICE_DISCONNECT, 0x8037011Eu }, { HCS_E_PROCESS_ALREADY_STOPPED, 0x8037011Fu },
-        { E_NOTIMPL, 0x80004001u }, { E_INVALIDARG, 0x80070057u },
-        { HRESULT_FROM_WIN32(ERROR_NOT_FOUND), 0x80070490u },
-        { HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND), 0x80070002u },
+    static const struct {
+        HRESULT v;
+        uint32_t want;
+    } k[] = {
+        {HCS_E_TERMINATED_DURING_START, 0x80370100u},
+        {HCS_E_IMAGE_MISMATCH, 0x80370101u},
+        {HCS_E_HYPERV_NOT_INSTALLED, 0x80370102u},
+        {HCS_E_INVALID_STATE, 0x80370105u},
+        {HCS_E_UNEXPECTED_EXIT, 0x80370106u},
+        {HCS_E_TERMINATED, 0x80370107u},
+        {HCS_E_CONNECT_FAILED, 0x80370108u},
+        {HCS_E_CONNECTION_TIMEOUT, 0x80370109u},
+        {HCS_E_CONNECTION_CLOSED, 0x8037010Au},
+        {HCS_E_UNKNOWN_MESSAGE, 0x8037010Bu},
+        {HCS_E_UNSUPPORTED_PROTOCOL_VERSION, 0x8037010Cu},
+        {HCS_E_INVALID_JSON, 0x8037010Du},
+        {HCS_E_SYSTEM_NOT_FOUND, 0x8037010Eu},
+        {HCS_E_SYSTEM_ALREADY_EXISTS, 0x8037010Fu},
+        {HCS_E_SYSTEM_ALREADY_STOPPED, 0x80370110u},
+        {HCS_E_PROTOCOL_ERROR, 0x80370111u},
+        {HCS_E_INVALID_LAYER, 0x80370112u},
+        {HCS_E_WINDOWS_INSIDER_REQUIRED, 0x80370113u},
+        {HCS_E_SERVICE_NOT_AVAILABLE, 0x80370114u},
+        {HCS_E_OPERATION_NOT_STARTED, 0x80370115u},
+        {HCS_E_OPERATION_ALREADY_STARTED, 0x80370116u},
+        {HCS_E_OPERATION_PENDING, 0x80370117u},
+        {HCS_E_OPERATION_TIMEOUT, 0x80370118u},
+        {HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET, 0x80370119u},
+        {HCS_E_OPERATION_RESULT_ALLOCATION_FAILED, 0x8037011Au},
+        {HCS_E_ACCESS_DENIED, 0x8037011Bu},
+        {HCS_E_GUEST_CRITICAL_ERROR, 0x8037011Cu},
+        {HCS_E_PROCESS_INFO_NOT_AVAILABLE, 0x8037011Du},
+        {HCS_E_SERVICE_DISCONNECT, 0x8037011Eu},
+        {HCS_E_PROCESS_ALREADY_STOPPED, 0x8037011Fu},
+        {E_NOTIMPL, 0x80004001u},
+        {E_INVALIDARG, 0x80070057u},
+        {HRESULT_FROM_WIN32(ERROR_NOT_FOUND), 0x80070490u},
+        {HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND), 0x80070002u},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) CHECK((uint32_t)k[i].v == k[i].want);
 
@@ -318,7 +348,8 @@ TEST(c13_55_error_values_bit_exact) {
     CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 0, 0));
 
     cu_evq *q = cu_watch_system(s, HcsEventOptionNone);
-    CHECK((uint32_t)HcsSetComputeSystemCallback(s, HcsEventOptionNone, q, cu_evq_cb) == 0x80370119u);
+    CHECK((uint32_t)HcsSetComputeSystemCallback(s, HcsEventOptionNone, q, cu_evq_cb) ==
+          0x80370119u);
 
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
@@ -374,7 +405,8 @@ TEST(c13_56_namespaces_and_create_options) {
     HCS_SYSTEM h = NULL;
     CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, HcsOpenComputeSystem(u"c13-56", GENERIC_ALL, &h));
     CHECK(h == NULL);
-    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, HcsOpenComputeSystemInNamespace(u"ns-b", u"c13-56", GENERIC_ALL, &h));
+    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND,
+             HcsOpenComputeSystemInNamespace(u"ns-b", u"c13-56", GENERIC_ALL, &h));
     CHECK(h == NULL);
     CHECK_HR(S_OK, HcsOpenComputeSystemInNamespace(u"ns-a", u"c13-56", GENERIC_ALL, &h));
     CHECK(h != NULL);
@@ -397,7 +429,8 @@ TEST(c13_56_namespaces_and_create_options) {
     HCS_SYSTEM d;
     REQUIRE(SUCCEEDED(cu_create(u"c13-56d", CU_CFG_CONTAINER, &d)));
     h = NULL;
-    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, HcsOpenComputeSystemInNamespace(u"ns-a", u"c13-56d", GENERIC_ALL, &h));
+    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND,
+             HcsOpenComputeSystemInNamespace(u"ns-a", u"c13-56d", GENERIC_ALL, &h));
     all = cu_enum(u"ns-a", NULL, &hr);
     CHECK(hj_count(all) == 1);
     all = cu_enum(NULL, NULL, &hr);
@@ -446,7 +479,7 @@ TEST(c13_57_storage_is_synchronous) {
     check_sync_hr("HcsGetLayerVhdMountPath", hr);
     REQUIRE(mount != NULL);
     CHECK(cu_counts().Documents == 1);
-    CHECK(hj_utf16_len(mount) > 0);
+    CHECK(aiohcs_utf16_len(mount) > 0);
     CHECK(LocalFree(mount) == NULL);
     CHECK(cu_counts().Documents == 0);
     mount = (PWSTR)NULL;
@@ -463,24 +496,26 @@ TEST(c13_57_storage_is_synchronous) {
     CHECK_HR(S_OK, hr);
     check_sync_hr("HcsSetupBaseOSLayer", hr);
     PCWSTR ld = cu_w("{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Layers\":[{\"Id\":"
-                     "\"0a1b2c3d-1111-2222-3333-444455556666\",\"Path\":\"%s\"}]}", base);
+                     "\"0a1b2c3d-1111-2222-3333-444455556666\",\"Path\":\"%s\"}]}",
+                     base);
     PCWSTR ld_empty = u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Layers\":[]}";
 
     hr = HcsInitializeWritableLayer(cu_w("%s", scratch), ld, NULL);
     CHECK_HR(S_OK, hr);
     check_sync_hr("HcsInitializeWritableLayer", hr);
-    CHECK(access(scratch, F_OK) == 0);   /* done by the time the call returned */
+    CHECK(access(scratch, F_OK) == 0); /* done by the time the call returned */
     hr = HcsAttachLayerStorageFilter(cu_w("%s", scratch), ld);
     CHECK_HR(S_OK, hr);
     check_sync_hr("HcsAttachLayerStorageFilter", hr);
     hr = HcsDetachLayerStorageFilter(cu_w("%s", scratch));
     CHECK_HR(S_OK, hr);
     check_sync_hr("HcsDetachLayerStorageFilter", hr);
-    hr = HcsDetachLayerStorageFilter(cu_w("%s", scratch));   /* not attached any more */
+    hr = HcsDetachLayerStorageFilter(cu_w("%s", scratch)); /* not attached any more */
     CHECK_FAILED(hr);
     check_sync_hr("HcsDetachLayerStorageFilter(again)", hr);
 
-    hr = HcsExportLayer(cu_w("%s", base), cu_w("%s", exported), ld_empty, u"{\"IsWritableLayer\":false}");
+    hr = HcsExportLayer(cu_w("%s", base), cu_w("%s", exported), ld_empty,
+                        u"{\"IsWritableLayer\":false}");
     CHECK_HR(S_OK, hr);
     check_sync_hr("HcsExportLayer", hr);
     CHECK(access(exported, F_OK) == 0);
@@ -503,7 +538,7 @@ TEST(c13_57_storage_is_synchronous) {
     check_sync_hr("HcsInitializeWritableLayer(bad json)", hr);
 
     cu_sleep_ms(CU_QUIET_MS);
-    CHECK(cu_evq_total(q) == 0);   /* no callback of any kind */
+    CHECK(cu_evq_total(q) == 0); /* no callback of any kind */
     close(fd);
     cu_kill_close(sys);
     CU_END();

@@ -32,8 +32,7 @@ TEST(c13_24_invalid_configurations) {
     cu_begin();
     HCS_SYSTEM s;
     static const char *const malformed[] = {
-        "{", "", "not json", "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Container\":{}",
-        "[]",
+        "{", "", "not json", "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Container\":{}", "[]",
     };
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
         HRESULT hr = cu_create(u"c13-24", malformed[i], &s);
@@ -44,8 +43,10 @@ TEST(c13_24_invalid_configurations) {
     static const char *const bad_shape[] = {
         "{" CFG_SCHEMA ",\"Owner\":\"test\"}",
         "{" CFG_SCHEMA ",\"Container\":{},\"VirtualMachine\":{}}",
-        "{" CFG_SCHEMA ",\"Container\":{},\"HostedSystem\":{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Container\":{}}}",
-        "{" CFG_SCHEMA ",\"VirtualMachine\":{},\"HostedSystem\":{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Container\":{}}}",
+        "{" CFG_SCHEMA ",\"Container\":{},\"HostedSystem\":{\"SchemaVersion\":{\"Major\":2,"
+        "\"Minor\":1},\"Container\":{}}}",
+        "{" CFG_SCHEMA ",\"VirtualMachine\":{},\"HostedSystem\":{\"SchemaVersion\":{\"Major\":2,"
+        "\"Minor\":1},\"Container\":{}}}",
     };
     for (size_t i = 0; i < sizeof bad_shape / sizeof bad_shape[0]; i++) {
         HRESULT hr = cu_create(u"c13-24", bad_shape[i], &s);
@@ -53,8 +54,10 @@ TEST(c13_24_invalid_configurations) {
         CHECK(s == NULL);
     }
     /* HostedSystem naming an unknown host. */
-    HRESULT hr = cu_create(u"c13-24", "{" CFG_SCHEMA ",\"HostingSystemId\":\"c13-24-nohost\","
-                           "\"HostedSystem\":{" CFG_SCHEMA ",\"Container\":{}}}", &s);
+    HRESULT hr = cu_create(u"c13-24",
+                           "{" CFG_SCHEMA ",\"HostingSystemId\":\"c13-24-nohost\","
+                           "\"HostedSystem\":{" CFG_SCHEMA ",\"Container\":{}}}",
+                           &s);
     CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, hr);
     CHECK(s == NULL);
     /* Nothing of the failed creates remains. */
@@ -65,8 +68,10 @@ TEST(c13_24_invalid_configurations) {
     /* Control: the same HostedSystem shape is accepted once its host exists. */
     HCS_SYSTEM host, hosted = NULL;
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-24-host", CU_CFG_VM, &host)));
-    hr = cu_create(u"c13-24", "{" CFG_SCHEMA ",\"HostingSystemId\":\"c13-24-host\","
-                   "\"HostedSystem\":{" CFG_SCHEMA ",\"Container\":{}}}", &hosted);
+    hr = cu_create(u"c13-24",
+                   "{" CFG_SCHEMA ",\"HostingSystemId\":\"c13-24-host\","
+                   "\"HostedSystem\":{" CFG_SCHEMA ",\"Container\":{}}}",
+                   &hosted);
     CHECK_HR(S_OK, hr);
     cu_kill_close(hosted);
     cu_kill_close(host);
@@ -82,7 +87,7 @@ static void check_created(PCWSTR id, const char *id8, const char *cfg, const cha
     HRESULT hr = HcsCreateComputeSystem(id, w, op, NULL, &s);
     free(w);
     CHECK_HR(S_OK, hr);
-    CHECK(s != NULL);   /* produced synchronously */
+    CHECK(s != NULL); /* produced synchronously */
     PWSTR doc = NULL;
     CHECK_HR(S_OK, HcsWaitForOperationResult(op, CU_OP_TIMEOUT_MS, &doc));
     CHECK(doc == NULL);
@@ -192,7 +197,7 @@ TEST(c13_29_save_to_file_and_template) {
     CHECK(access(path, F_OK) == 0);
     CHECK(strcmp(cu_state(s), "Paused") == 0);
     cu_sleep_ms(CU_QUIET_MS);
-    CHECK(cu_evq_count(q, HcsEventSystemExited) == 0);   /* ToFile raises no exit */
+    CHECK(cu_evq_count(q, HcsEventSystemExited) == 0); /* ToFile raises no exit */
     cu_kill_close(s);
 
     HCS_SYSTEM t;
@@ -217,7 +222,8 @@ static int has_attribution(const hj_value *st, const char *detail, const char *i
     const hj_value *a = hj_get(st, "Attribution");
     for (size_t i = 0; i < hj_count(a); i++) {
         const hj_value *se = hj_get(hj_at(a, i), "SystemExit");
-        if (se && cu_jstr_is(se, "Detail", detail) && cu_jstr_is(se, "Initiator", initiator)) return 1;
+        if (se && cu_jstr_is(se, "Detail", detail) && cu_jstr_is(se, "Initiator", initiator))
+            return 1;
     }
     return 0;
 }
@@ -256,7 +262,7 @@ TEST(c13_30_shutdown) {
 
 TEST(c13_31_terminate_from_any_state) {
     cu_begin();
-    static const char *const states[] = { "Created", "Running", "Paused" };
+    static const char *const states[] = {"Created", "Running", "Paused"};
     for (int i = 0; i < 3; i++) {
         PCWSTR id = cu_w("c13-31-%s", states[i]);
         HCS_SYSTEM s;
@@ -269,8 +275,10 @@ TEST(c13_31_terminate_from_any_state) {
         hj_value *st = exit_status(q);
         CHECK(st != NULL);
         CHECK(cu_jstr_is(st, "ExitType", "ForcedExit"));
-        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, cu_sys_call(HcsTerminateComputeSystem, s, NULL, NULL));
-        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, cu_sys_call(HcsShutDownComputeSystem, s, NULL, NULL));
+        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED,
+                 cu_sys_call(HcsTerminateComputeSystem, s, NULL, NULL));
+        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED,
+                 cu_sys_call(HcsShutDownComputeSystem, s, NULL, NULL));
         cu_sleep_ms(50);
         CHECK(cu_evq_count(q, HcsEventSystemExited) == 1);
         HcsCloseComputeSystem(s);
@@ -298,8 +306,10 @@ TEST(c13_32_after_exit) {
     CHECK_FAILED(cu_sys_call(HcsCrashComputeSystem, s, NULL, NULL));
     PCWSTR save = cu_w("{\"SaveType\":\"ToFile\",\"SaveStateFilePath\":\"%s/x.vmrs\"}", dir);
     CHECK_FAILED(cu_sys_call(HcsSaveComputeSystem, s, save, NULL));
-    CHECK_FAILED(cu_modify(s, u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
-                              u"\"RequestType\":\"Update\",\"Settings\":2048}", NULL));
+    CHECK_FAILED(cu_modify(s,
+                           u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
+                           u"\"RequestType\":\"Update\",\"Settings\":2048}",
+                           NULL));
     HCS_PROCESS pr;
     HCS_PROCESS_INFORMATION pi;
     CHECK_FAILED(cu_spawn(s, "{\"CommandArgs\":[\"/bin/true\"]}", &pr, &pi));
@@ -331,8 +341,11 @@ TEST(c13_33_pending_ops_fail_on_exit) {
         HCS_OPERATION o1 = HcsCreateOperation(NULL, NULL);
         HCS_OPERATION o2 = HcsCreateOperation(NULL, NULL);
         CHECK_HR(S_OK, HcsPauseComputeSystem(s, o1, NULL));
-        HRESULT hr = HcsModifyComputeSystem(s, o2, u"{\"ResourcePath\":\"VirtualMachine/"
-            u"ComputeTopology/Memory/SizeInMB\",\"RequestType\":\"Update\",\"Settings\":2048}", NULL);
+        HRESULT hr = HcsModifyComputeSystem(
+            s, o2,
+            u"{\"ResourcePath\":\"VirtualMachine/"
+            u"ComputeTopology/Memory/SizeInMB\",\"RequestType\":\"Update\",\"Settings\":2048}",
+            NULL);
         CHECK_HR(S_OK, hr);
         CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(o1, NULL));
         CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(o2, NULL));
@@ -344,11 +357,15 @@ TEST(c13_33_pending_ops_fail_on_exit) {
         HCS_OPERATION o3 = HcsCreateOperation(NULL, NULL);
         CHECK_HR(S_OK, HcsGetProcessProperties(pr, o3, NULL));
         CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(o3, NULL));
-        if (how) CHECK_HR(S_OK, HcsimCrashSystem(NULL, id));
-        else CHECK_HR(S_OK, HcsimGuestShutdown(NULL, id));
+        if (how)
+            CHECK_HR(S_OK, HcsimCrashSystem(NULL, id));
+        else
+            CHECK_HR(S_OK, HcsimGuestShutdown(NULL, id));
         CHECK_HR(S_OK, HcsWaitForComputeSystemExit(s, CU_OP_TIMEOUT_MS, NULL));
-        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, HcsWaitForOperationResult(o1, CU_OP_TIMEOUT_MS, NULL));
-        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, HcsWaitForOperationResult(o2, CU_OP_TIMEOUT_MS, NULL));
+        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED,
+                 HcsWaitForOperationResult(o1, CU_OP_TIMEOUT_MS, NULL));
+        CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED,
+                 HcsWaitForOperationResult(o2, CU_OP_TIMEOUT_MS, NULL));
         CHECK_FAILED(HcsWaitForOperationResult(o3, CU_OP_TIMEOUT_MS, NULL));
         CHECK(cu_counts().PendingOperations == 0);
         CHECK(cu_jbool(cu_props(s, NULL), "Stopped") == 1);
@@ -378,8 +395,9 @@ static HRESULT open_poll_gone(PCWSTR id, unsigned timeout_ms) {
 TEST(c13_34_terminate_on_last_handle_closed) {
     cu_begin();
     /* true: closing the last handle terminates; an earlier close does not. */
-    const char *cfg_t = "{" CFG_SCHEMA ",\"Owner\":\"test\",\"ShouldTerminateOnLastHandleClosed\":true,"
-                        "\"Container\":{}}";
+    const char *cfg_t =
+        "{" CFG_SCHEMA ",\"Owner\":\"test\",\"ShouldTerminateOnLastHandleClosed\":true,"
+        "\"Container\":{}}";
     HCS_SYSTEM a, a2 = NULL;
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-34t", cfg_t, &a)));
     CHECK_HR(S_OK, HcsOpenComputeSystem(u"c13-34t", GENERIC_ALL, &a2));
@@ -391,7 +409,7 @@ TEST(c13_34_terminate_on_last_handle_closed) {
     CHECK(cu_evq_count(q, HcsEventSystemExited) == 0);
     HcsCloseComputeSystem(a2);
     CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, open_poll_gone(u"c13-34t", 5000));
-    CHECK(cu_evq_count(q, HcsEventSystemExited) == 0);   /* no callback after close */
+    CHECK(cu_evq_count(q, HcsEventSystemExited) == 0); /* no callback after close */
     CHECK(cu_counts().Systems == 0);
 
     /* The same from the Created state. */
@@ -401,8 +419,9 @@ TEST(c13_34_terminate_on_last_handle_closed) {
     CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, open_poll_gone(u"c13-34c", 5000));
 
     /* false / absent: the system survives and can be reopened. */
-    const char *cfg_f = "{" CFG_SCHEMA ",\"Owner\":\"test\",\"ShouldTerminateOnLastHandleClosed\":false,"
-                        "\"Container\":{}}";
+    const char *cfg_f =
+        "{" CFG_SCHEMA ",\"Owner\":\"test\",\"ShouldTerminateOnLastHandleClosed\":false,"
+        "\"Container\":{}}";
     HCS_SYSTEM f, n;
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-34f", cfg_f, &f)));
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-34n", CU_CFG_CONTAINER, &n)));
@@ -422,7 +441,10 @@ TEST(c13_34_terminate_on_last_handle_closed) {
     CU_END();
 }
 
-typedef struct delayed_kill { HCS_SYSTEM sys; unsigned ms; } delayed_kill;
+typedef struct delayed_kill {
+    HCS_SYSTEM sys;
+    unsigned ms;
+} delayed_kill;
 
 static void *kill_later(void *arg) {
     delayed_kill *d = arg;
@@ -445,7 +467,7 @@ TEST(c13_35_wait_for_system_exit) {
     CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForComputeSystemExit(s, 0, NULL));
     CHECK(cu_counts().Documents == 0);
 
-    delayed_kill d = { s, 400 };
+    delayed_kill d = {s, 400};
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, kill_later, &d) == 0);
     t0 = cu_now_ms();
@@ -476,8 +498,11 @@ TEST(c13_36_restore_from_saved_state) {
     HCS_SYSTEM a;
     REQUIRE(SUCCEEDED(cu_create_running(u"c13-36a", CU_CFG_LINUX_VM, &a)));
     /* Give the saved system state that differs from the restoring configuration. */
-    CHECK_HR(S_OK, cu_modify(a, u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
-                                u"\"RequestType\":\"Update\",\"Settings\":3072}", NULL));
+    CHECK_HR(S_OK,
+             cu_modify(a,
+                       u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
+                       u"\"RequestType\":\"Update\",\"Settings\":3072}",
+                       NULL));
     hj_value *pa = cu_props(a, u"{\"PropertyTypes\":[\"Memory\"]}");
     REQUIRE(pa != NULL);
     CHECK(cu_jstr_is(pa, "RuntimeOsType", "Linux"));
@@ -487,9 +512,11 @@ TEST(c13_36_restore_from_saved_state) {
     CHECK(access(path, F_OK) == 0);
     cu_kill_close(a);
 
-    const char *cfg = cu_s("{" CFG_SCHEMA ",\"Owner\":\"test\",\"VirtualMachine\":{"
-                           "\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}},"
-                           "\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}", path);
+    const char *cfg =
+        cu_s("{" CFG_SCHEMA ",\"Owner\":\"test\",\"VirtualMachine\":{"
+             "\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}},"
+             "\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}",
+             path);
     HCS_SYSTEM b;
     REQUIRE(SUCCEEDED(cu_create(u"c13-36b", cfg, &b)));
     CHECK(strcmp(cu_state(b), "Created") == 0);
@@ -505,10 +532,12 @@ TEST(c13_36_restore_from_saved_state) {
     cu_kill_close(b);
 
     const char *missing = cu_s("{" CFG_SCHEMA ",\"Owner\":\"test\",\"VirtualMachine\":{"
-                               "\"RestoreState\":{\"SaveStateFilePath\":\"%s/missing.vmrs\"}}}", dir);
+                               "\"RestoreState\":{\"SaveStateFilePath\":\"%s/missing.vmrs\"}}}",
+                               dir);
     HCS_SYSTEM c;
     REQUIRE(SUCCEEDED(cu_create(u"c13-36c", missing, &c)));
-    CHECK_HR(HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND), cu_sys_call(HcsStartComputeSystem, c, NULL, NULL));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND),
+             cu_sys_call(HcsStartComputeSystem, c, NULL, NULL));
     CHECK(strcmp(cu_state(c), "Running") != 0);
     cu_kill_close(c);
     CU_END();
@@ -534,25 +563,30 @@ static const char *enum_ids(const char *query) {
     return ids_of(v);
 }
 
-#define CHECK_ENUM(query, expected)                                                   \
-    do {                                                                              \
-        const char *got_ = enum_ids(query);                                           \
-        if (strcmp(got_, (expected)) != 0) {                                          \
-            fprintf(stderr, "    enumerate %s: got [%s], want [%s]\n",                \
-                    (query) ? (query) : "NULL", got_, (expected));                    \
-            CHECK(!"enumeration result");                                             \
-        }                                                                             \
+#define CHECK_ENUM(query, expected)                                                                \
+    do {                                                                                           \
+        const char *got_ = enum_ids(query);                                                        \
+        if (strcmp(got_, (expected)) != 0) {                                                       \
+            fprintf(stderr, "    enumerate %s: got [%s], want [%s]\n", (query) ? (query) : "NULL", \
+                    got_, (expected));                                                             \
+            CHECK(!"enumeration result");                                                          \
+        }                                                                                          \
     } while (0)
 
 TEST(c13_37_enumerate_and_filters) {
     cu_begin();
     HCS_SYSTEM a, b, c, d, e;
-    REQUIRE(SUCCEEDED(cu_create(u"e37-a", "{" CFG_SCHEMA ",\"Owner\":\"o1\",\"Container\":{}}", &a)));
-    REQUIRE(SUCCEEDED(cu_create_running(u"e37-b", "{" CFG_SCHEMA ",\"Owner\":\"o1\",\"VirtualMachine\":{}}", &b)));
-    REQUIRE(SUCCEEDED(cu_create_running(u"e37-c", "{" CFG_SCHEMA ",\"Owner\":\"o2\",\"Container\":{}}", &c)));
-    REQUIRE(SUCCEEDED(cu_create(u"e37-d", "{" CFG_SCHEMA ",\"Owner\":\"o2\",\"VirtualMachine\":{}}", &d)));
-    REQUIRE(SUCCEEDED(cu_create_running(u"e37-e", "{" CFG_SCHEMA ",\"Owner\":\"o1\",\"Container\":{}}", &e)));
-    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, e, NULL, NULL));   /* exited: not listed */
+    REQUIRE(
+        SUCCEEDED(cu_create(u"e37-a", "{" CFG_SCHEMA ",\"Owner\":\"o1\",\"Container\":{}}", &a)));
+    REQUIRE(SUCCEEDED(cu_create_running(
+        u"e37-b", "{" CFG_SCHEMA ",\"Owner\":\"o1\",\"VirtualMachine\":{}}", &b)));
+    REQUIRE(SUCCEEDED(
+        cu_create_running(u"e37-c", "{" CFG_SCHEMA ",\"Owner\":\"o2\",\"Container\":{}}", &c)));
+    REQUIRE(SUCCEEDED(
+        cu_create(u"e37-d", "{" CFG_SCHEMA ",\"Owner\":\"o2\",\"VirtualMachine\":{}}", &d)));
+    REQUIRE(SUCCEEDED(
+        cu_create_running(u"e37-e", "{" CFG_SCHEMA ",\"Owner\":\"o1\",\"Container\":{}}", &e)));
+    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, e, NULL, NULL)); /* exited: not listed */
 
     HRESULT hr;
     hj_value *all = cu_enum(NULL, NULL, &hr);
@@ -578,7 +612,8 @@ TEST(c13_37_enumerate_and_filters) {
     CHECK_ENUM("{\"Owners\":[\"o1\",\"o2\"]}", "e37-a,e37-b,e37-c,e37-d");
     CHECK_ENUM("{\"Owners\":[\"o1\"],\"Types\":[\"Container\"]}", "e37-a");
     CHECK_ENUM("{\"Ids\":[\"e37-a\",\"e37-b\"],\"Owners\":[\"o2\"]}", "");
-    CHECK_ENUM("{\"Ids\":[\"e37-c\",\"e37-d\"],\"Types\":[\"VirtualMachine\"],\"Owners\":[\"o2\"]}", "e37-d");
+    CHECK_ENUM("{\"Ids\":[\"e37-c\",\"e37-d\"],\"Types\":[\"VirtualMachine\"],\"Owners\":[\"o2\"]}",
+               "e37-d");
     /* Names: whatever name the listing reports selects exactly the systems bearing it. */
     for (size_t i = 0; i < hj_count(all); i++) {
         const char *name = cu_jstr(hj_at(all, i), "Name");
@@ -589,7 +624,10 @@ TEST(c13_37_enumerate_and_filters) {
     }
     CHECK_ENUM("{\"Names\":[\"no-such-name-37\"]}", "");
 
-    cu_kill_close(a); cu_kill_close(b); cu_kill_close(c); cu_kill_close(d);
+    cu_kill_close(a);
+    cu_kill_close(b);
+    cu_kill_close(c);
+    cu_kill_close(d);
     HcsCloseComputeSystem(e);
     CU_END();
 }
@@ -614,8 +652,13 @@ static const char *keys_plus(const hj_value *basic, const char *extra1, const ch
 }
 
 static const char *const optional_members[] = {
-    "Memory", "Statistics", "ProcessList", "TerminateOnLastHandleClosed",
-    "SharedMemoryRegionInfo", "GuestConnectionInfo", "PropertyResponses",
+    "Memory",
+    "Statistics",
+    "ProcessList",
+    "TerminateOnLastHandleClosed",
+    "SharedMemoryRegionInfo",
+    "GuestConnectionInfo",
+    "PropertyResponses",
 };
 
 TEST(c13_38_property_queries) {
@@ -637,11 +680,13 @@ TEST(c13_38_property_queries) {
         CHECK(!cu_has_key(basic2, optional_members[i]));
     }
 
-    static const struct { const char *type, *member; } one[] = {
-        { "Statistics", "Statistics" },
-        { "ProcessList", "ProcessList" },
-        { "Memory", "Memory" },
-        { "TerminateOnLastHandleClosed", "TerminateOnLastHandleClosed" },
+    static const struct {
+        const char *type, *member;
+    } one[] = {
+        {"Statistics", "Statistics"},
+        {"ProcessList", "ProcessList"},
+        {"Memory", "Memory"},
+        {"TerminateOnLastHandleClosed", "TerminateOnLastHandleClosed"},
     };
     for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
         hj_value *p = cu_props(s, cu_w("{\"PropertyTypes\":[\"%s\"]}", one[i].type));
@@ -654,7 +699,7 @@ TEST(c13_38_property_queries) {
     hj_value *two = cu_props(s, u"{\"PropertyTypes\":[\"ProcessList\",\"Statistics\"]}");
     CHECK(strcmp(keys_of(two), keys_plus(basic, "ProcessList", "Statistics")) == 0);
     CHECK(hj_typeof(cu_jget(two, "ProcessList")) == HJ_ARRAY);
-    CHECK(hj_count(cu_jget(two, "ProcessList")) >= 1);   /* the sleep above */
+    CHECK(hj_count(cu_jget(two, "ProcessList")) >= 1); /* the sleep above */
     CHECK(hj_typeof(cu_jget(two, "Statistics")) == HJ_OBJECT);
     hj_value *tl = cu_props(s, u"{\"PropertyTypes\":[\"TerminateOnLastHandleClosed\"]}");
     CHECK(cu_jbool(tl, "TerminateOnLastHandleClosed") == 0);
@@ -681,7 +726,7 @@ TEST(c13_39_modify_settings) {
     CHECK_HR(S_OK, cu_modify(s, ok, NULL));
     PCWSTR ok_add = u"{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
                     u"\"RequestType\":\"Add\",\"Settings\":4096}";
-    CHECK_HR(S_OK, cu_modify(s, ok_add, NULL));   /* "any" RequestType for this path */
+    CHECK_HR(S_OK, cu_modify(s, ok_add, NULL)); /* "any" RequestType for this path */
 
     static const char *const bad[] = {
         "{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Memory/SizeInMB\","
@@ -689,7 +734,8 @@ TEST(c13_39_modify_settings) {
         "{\"ResourcePath\":\"VirtualMachine/Devices/MappedPipes/p1\",\"RequestType\":\"Update\"}",
         "{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Processor/IdledProcessors\","
         "\"RequestType\":\"Add\",\"Settings\":{\"IdleProcessorCount\":1}}",
-        "{\"ResourcePath\":\"VirtualMachine/Devices/VirtualPMem/Devices/0\",\"RequestType\":\"Update\","
+        "{\"ResourcePath\":\"VirtualMachine/Devices/VirtualPMem/Devices/"
+        "0\",\"RequestType\":\"Update\","
         "\"Settings\":{\"HostPath\":\"/tmp/x.vhd\"}}",
         "{\"ResourcePath\":\"VirtualMachine/Devices/FlexibleIov/f1\",\"RequestType\":\"Remove\"}",
         "{\"ResourcePath\":\"VirtualMachine/ComputeTopology/Gpu\",\"RequestType\":\"Add\","

@@ -29,15 +29,16 @@ static int split_is(const char *cmd, const char *const *expect) {
 TEST(core_cmdline_split_windows_rules) {
     CHECK(split_is("prog a b", (const char *const[]){"prog", "a", "b", NULL}));
     CHECK(split_is("prog  \t a", (const char *const[]){"prog", "a", NULL}));
-    CHECK(split_is("\"C:\\Program Files\\x.exe\" y", (const char *const[]){"C:\\Program Files\\x.exe", "y", NULL}));
+    CHECK(split_is("\"C:\\Program Files\\x.exe\" y",
+                   (const char *const[]){"C:\\Program Files\\x.exe", "y", NULL}));
     CHECK(split_is("p \"a b\" c", (const char *const[]){"p", "a b", "c", NULL}));
-    CHECK(split_is("p a\\\\b", (const char *const[]){"p", "a\\\\b", NULL}));          /* a\\b */
-    CHECK(split_is("p a\\\"b", (const char *const[]){"p", "a\"b", NULL}));            /* a\"b */
-    CHECK(split_is("p a\\\\\"b c\"", (const char *const[]){"p", "a\\b c", NULL}));    /* a\\"b c" */
-    CHECK(split_is("p a\\\\\\\"b", (const char *const[]){"p", "a\\\"b", NULL}));      /* a\\\"b */
+    CHECK(split_is("p a\\\\b", (const char *const[]){"p", "a\\\\b", NULL}));       /* a\\b */
+    CHECK(split_is("p a\\\"b", (const char *const[]){"p", "a\"b", NULL}));         /* a\"b */
+    CHECK(split_is("p a\\\\\"b c\"", (const char *const[]){"p", "a\\b c", NULL})); /* a\\"b c" */
+    CHECK(split_is("p a\\\\\\\"b", (const char *const[]){"p", "a\\\"b", NULL}));   /* a\\\"b */
     CHECK(split_is("p \"\"", (const char *const[]){"p", "", NULL}));
-    CHECK(split_is("p \"a\"\"b\"", (const char *const[]){"p", "a\"b", NULL}));        /* "a""b" */
-    CHECK(split_is("p \"a\\\\\"", (const char *const[]){"p", "a\\", NULL}));          /* "a\\" */
+    CHECK(split_is("p \"a\"\"b\"", (const char *const[]){"p", "a\"b", NULL})); /* "a""b" */
+    CHECK(split_is("p \"a\\\\\"", (const char *const[]){"p", "a\\", NULL}));   /* "a\\" */
     CHECK(split_is("p x\"y z\"w", (const char *const[]){"p", "xy zw", NULL}));
     CHECK(split_is("p \"end", (const char *const[]){"p", "end", NULL}));
     CHECK(split_is("p \\\\server\\share", (const char *const[]){"p", "\\\\server\\share", NULL}));
@@ -260,11 +261,13 @@ TEST(core_fail_next_and_hidden_exports) {
     REQUIRE(tc_create("core-fault", CFG_CT, 1, &s) == S_OK);
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     /* sync: the call returns the HRESULT and the operation stays unused */
-    CHECK_HR(S_OK, HcsimFailNext("HcsGetComputeSystemProperties", 1, E_ACCESSDENIED, HcsimFaultSync));
+    CHECK_HR(S_OK,
+             HcsimFailNext("HcsGetComputeSystemProperties", 1, E_ACCESSDENIED, HcsimFaultSync));
     CHECK_HR(E_ACCESSDENIED, HcsGetComputeSystemProperties(s, op, NULL));
     CHECK_HR(HCS_E_OPERATION_NOT_STARTED, HcsGetOperationResult(op, NULL));
     /* async: S_OK, then the operation fails with a ResultError */
-    CHECK_HR(S_OK, HcsimFailNext("HcsGetComputeSystemProperties", 2, HCS_E_CONNECTION_TIMEOUT, HcsimFaultAsync));
+    CHECK_HR(S_OK, HcsimFailNext("HcsGetComputeSystemProperties", 2, HCS_E_CONNECTION_TIMEOUT,
+                                 HcsimFaultAsync));
     for (int i = 0; i < 2; i++) {
         CHECK_HR(S_OK, HcsGetComputeSystemProperties(s, op, NULL));
         hj_value *doc = NULL;
@@ -346,7 +349,8 @@ TEST(core_service_disconnect_and_reset) {
     CHECK(k.SystemHandles == 1 && k.ProcessHandles == 1 && k.Operations == 1);
     CHECK_HR(S_OK, HcsGetComputeSystemProperties(s, op, NULL)); /* reconnected */
     CHECK_HR(S_OK, tc_wait(op, &doc));
-    CHECK(hj_str(hj_get(doc, "State"), NULL) && !strcmp(hj_str(hj_get(doc, "State"), NULL), "Stopped"));
+    CHECK(hj_str(hj_get(doc, "State"), NULL) &&
+          !strcmp(hj_str(hj_get(doc, "State"), NULL), "Stopped"));
     hj_free(doc);
     CHECK_HR(S_OK, HcsWaitForProcessExit(p, 1000, NULL));
     HcsCloseOperation(op);
@@ -384,7 +388,8 @@ TEST(core_save_restore_and_processor_compat) {
     CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, s, NULL, NULL));
     HcsCloseComputeSystem(s);
     /* restore into a new system */
-    snprintf(cfg, sizeof cfg, "{\"VirtualMachine\":{\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}", path);
+    snprintf(cfg, sizeof cfg,
+             "{\"VirtualMachine\":{\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}", path);
     HCS_SYSTEM r;
     REQUIRE(tc_create("core-restored", cfg, 1, &r) == S_OK);
     CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, r, NULL, &doc));
@@ -397,7 +402,8 @@ TEST(core_save_restore_and_processor_compat) {
     CHECK_HR(S_OK, HcsCreateEmptyRuntimeStateFile(wbad));
     CHECK_HR(HRESULT_FROM_WIN32(80u), HcsCreateEmptyRuntimeStateFile(wbad));
     CHECK_HR(HRESULT_FROM_WIN32(13u), HcsGetProcessorCompatibilityFromSavedState(wbad, &feat));
-    snprintf(cfg, sizeof cfg, "{\"VirtualMachine\":{\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}", path);
+    snprintf(cfg, sizeof cfg,
+             "{\"VirtualMachine\":{\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}", path);
     HCS_SYSTEM bad;
     CHECK_HR(HRESULT_FROM_WIN32(13u), tc_create("core-bad", cfg, 1, &bad));
     HcsCloseComputeSystem(bad);
@@ -407,7 +413,10 @@ TEST(core_save_restore_and_processor_compat) {
     CHECK_HR(S_OK, tc_call(HcsPauseComputeSystem, t, NULL, NULL));
     CHECK_HR(S_OK, tc_call(HcsSaveComputeSystem, t, "{\"SaveType\":\"AsTemplate\"}", NULL));
     CHECK_HR(HCS_E_INVALID_STATE, tc_call(HcsResumeComputeSystem, t, NULL, NULL));
-    REQUIRE(tc_create("core-clone", "{\"VirtualMachine\":{\"RestoreState\":{\"TemplateSystemId\":\"core-template\"}}}", 1, &clone) == S_OK);
+    REQUIRE(tc_create(
+                "core-clone",
+                "{\"VirtualMachine\":{\"RestoreState\":{\"TemplateSystemId\":\"core-template\"}}}",
+                1, &clone) == S_OK);
     CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, clone, NULL, &doc));
     CHECK(!strcmp(hj_str(hj_get(doc, "RuntimeTemplateId"), NULL), "core-template"));
     hj_free(doc);
@@ -449,7 +458,8 @@ TEST(core_properties_round_trip_cost) {
 TEST(core_abandoned_creations_fail_cleanly) {
     HcsimReset();
     /* an injected async failure of create: the handle answers "not found" at once */
-    CHECK_HR(S_OK, HcsimFailNext("HcsCreateComputeSystem", 1, HCS_E_HYPERV_NOT_INSTALLED, HcsimFaultAsync));
+    CHECK_HR(S_OK, HcsimFailNext("HcsCreateComputeSystem", 1, HCS_E_HYPERV_NOT_INSTALLED,
+                                 HcsimFaultAsync));
     HCS_SYSTEM s;
     CHECK_HR(HCS_E_HYPERV_NOT_INSTALLED, tc_create("core-abandon", CFG_VM, 0, &s));
     REQUIRE(s != NULL);
@@ -481,7 +491,8 @@ TEST(core_abandoned_creations_fail_cleanly) {
 static atomic_int raw_events;
 static void raw_cb(HCS_EVENT *ev, void *ctx) {
     (void)ctx;
-    if (ev->Type == HcsEventOperationCallback && ev->Operation == NULL) atomic_fetch_add(&raw_events, 1);
+    if (ev->Type == HcsEventOperationCallback && ev->Operation == NULL)
+        atomic_fetch_add(&raw_events, 1);
 }
 
 TEST(core_raised_operation_event_without_operation) {
@@ -492,7 +503,8 @@ TEST(core_raised_operation_event_without_operation) {
     CHECK_HR(S_OK, HcsOpenComputeSystem(id, GENERIC_ALL, &b));
     atomic_store(&raw_events, 0);
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(a, HcsEventOptionNone, NULL, raw_cb));
-    CHECK_HR(S_OK, HcsSetComputeSystemCallback(b, HcsEventOptionEnableOperationCallbacks, NULL, raw_cb));
+    CHECK_HR(S_OK,
+             HcsSetComputeSystemCallback(b, HcsEventOptionEnableOperationCallbacks, NULL, raw_cb));
     CHECK_HR(S_OK, HcsimRaiseSystemEvent(NULL, id, HcsEventOperationCallback, NULL));
     CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, HcsimRaiseSystemEvent(NULL, u"no-such-system", 6, NULL));
     tc_sleep_ms(100);

@@ -22,7 +22,8 @@ static int fork_child(HCS_SYSTEM inherited) {
     HcsCloseOperation(op);
     /* Nothing of the parent's emulator came along. */
     HCS_SYSTEM none = NULL;
-    if (HcsOpenComputeSystem(u"fork-parent", GENERIC_ALL, &none) != HCS_E_SYSTEM_NOT_FOUND) return 14;
+    if (HcsOpenComputeSystem(u"fork-parent", GENERIC_ALL, &none) != HCS_E_SYSTEM_NOT_FOUND)
+        return 14;
     HCSIM_COUNTS c;
     HcsimGetCounts(&c);
     if (c.Systems || c.SystemHandles || c.Operations || c.PendingOperations || c.Processes)
@@ -52,8 +53,10 @@ TEST(core_fork_child_gets_a_fresh_emulator) {
     if (child == 0) _exit(fork_child(s));
     int st = -1, done = 0;
     for (int i = 0; i < 1000 && !done; i++) { /* up to 10 s (a loaded machine) */
-        if (waitpid(child, &st, WNOHANG) == child) done = 1;
-        else tc_sleep_ms(10);
+        if (waitpid(child, &st, WNOHANG) == child)
+            done = 1;
+        else
+            tc_sleep_ms(10);
     }
     if (!done) {
         kill(child, SIGKILL);

@@ -16,7 +16,8 @@
 void plat_posix_fail_next_watch_for_tests(int err, int64_t *refused);
 
 #define CFG_WIN "{\"Container\":{}}"
-#define CFG_LINUX "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
+#define CFG_LINUX \
+    "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
 
 /* Reads until EOF (or 10 s) from a pipe handle into buf. */
 static size_t read_all(HANDLE h, char *buf, size_t cap) {
@@ -53,8 +54,10 @@ TEST(core_process_command_line_and_environment) {
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
     /* CommandLine split by the Windows rules, no shell involved */
-    REQUIRE(tc_spawn(s, "{\"CommandLine\":\"printf \\\"[%s]\\\" \\\"a b\\\" c\\\\\\\"d $HOME\","
-                        "\"CreateStdOutPipe\":true}", &p, &pi) == S_OK);
+    REQUIRE(tc_spawn(s,
+                     "{\"CommandLine\":\"printf \\\"[%s]\\\" \\\"a b\\\" c\\\\\\\"d $HOME\","
+                     "\"CreateStdOutPipe\":true}",
+                     &p, &pi) == S_OK);
     CHECK(pi.StdInput == NULL && pi.StdError == NULL && pi.StdOutput != NULL);
     char buf[512];
     read_all(pi.StdOutput, buf, sizeof buf);
@@ -63,9 +66,11 @@ TEST(core_process_command_line_and_environment) {
     tc_close_pi(&pi);
     HcsCloseProcess(p);
     /* Environment extends the host environment; WorkingDirectory applies */
-    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"sh\",\"-c\",\"echo $HCSIM_X:${PATH:+path}:$(pwd)\"],"
-                        "\"Environment\":{\"HCSIM_X\":\"1 2\"},\"WorkingDirectory\":\"/\","
-                        "\"CreateStdOutPipe\":true}", &p, &pi) == S_OK);
+    REQUIRE(tc_spawn(s,
+                     "{\"CommandArgs\":[\"sh\",\"-c\",\"echo $HCSIM_X:${PATH:+path}:$(pwd)\"],"
+                     "\"Environment\":{\"HCSIM_X\":\"1 2\"},\"WorkingDirectory\":\"/\","
+                     "\"CreateStdOutPipe\":true}",
+                     &p, &pi) == S_OK);
     read_all(pi.StdOutput, buf, sizeof buf);
     CHECK(!strcmp(buf, "1 2:path:/\n"));
     tc_close_pi(&pi);
@@ -94,7 +99,9 @@ TEST(core_process_stdin_eof_paths) {
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi, pi2;
     /* closing the caller's only stdin handle gives EOF */
-    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"cat\"],\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}", &p, &pi) == S_OK);
+    REQUIRE(tc_spawn(
+                s, "{\"CommandArgs\":[\"cat\"],\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}",
+                &p, &pi) == S_OK);
     CHECK(write(HcsimHandleToFd(pi.StdInput), "hello", 5) == 5);
     CloseHandle(pi.StdInput);
     pi.StdInput = NULL;
@@ -105,19 +112,26 @@ TEST(core_process_stdin_eof_paths) {
     tc_close_pi(&pi);
     HcsCloseProcess(p);
     /* ModifyProcess CloseHandle StdIn gives EOF although the caller still holds two handles */
-    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"cat\"],\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}", &p, &pi) == S_OK);
+    REQUIRE(tc_spawn(
+                s, "{\"CommandArgs\":[\"cat\"],\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}",
+                &p, &pi) == S_OK);
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     CHECK_HR(S_OK, HcsGetProcessInfo(p, op));
     CHECK_HR(S_OK, HcsWaitForOperationResultAndProcessInfo(op, 10000, &pi2, NULL));
     CHECK(pi2.StdInput != NULL && pi2.StdInput != pi.StdInput);
     HcsCloseOperation(op);
     CHECK(write(HcsimHandleToFd(pi2.StdInput), "x", 1) == 1);
-    CHECK_HR(S_OK, tc_pcall(HcsModifyProcess, p, "{\"Operation\":\"CloseHandle\",\"CloseHandle\":{\"Handle\":\"StdIn\"}}", NULL));
+    CHECK_HR(S_OK,
+             tc_pcall(HcsModifyProcess, p,
+                      "{\"Operation\":\"CloseHandle\",\"CloseHandle\":{\"Handle\":\"StdIn\"}}",
+                      NULL));
     read_all(pi.StdOutput, buf, sizeof buf);
     CHECK(!strcmp(buf, "x"));
     CHECK(exit_code_of(p) == 0);
     CHECK_HR(HCS_E_PROCESS_ALREADY_STOPPED,
-             tc_pcall(HcsModifyProcess, p, "{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":1,\"Width\":1}}", NULL));
+             tc_pcall(HcsModifyProcess, p,
+                      "{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":1,\"Width\":1}}",
+                      NULL));
     tc_close_pi(&pi);
     tc_close_pi(&pi2);
     HcsCloseProcess(p);
@@ -132,13 +146,19 @@ TEST(core_process_console_size) {
     REQUIRE(tc_create("core-pty", CFG_WIN, 1, &s) == S_OK);
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
-    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"sh\",\"-c\",\"stty size; read x; stty size\"],"
-                        "\"EmulateConsole\":true,\"ConsoleSize\":[30,100],"
-                        "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}",
-                     &p, &pi) == S_OK);
+    REQUIRE(
+        tc_spawn(s,
+                 "{\"CommandArgs\":[\"sh\",\"-c\",\"stty size; read x; stty size\"],"
+                 "\"EmulateConsole\":true,\"ConsoleSize\":[30,100],"
+                 "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}",
+                 &p, &pi) == S_OK);
     CHECK(pi.StdError == NULL); /* the console carries stderr */
     tc_sleep_ms(200);
-    CHECK_HR(S_OK, tc_pcall(HcsModifyProcess, p, "{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}", NULL));
+    CHECK_HR(
+        S_OK,
+        tc_pcall(HcsModifyProcess, p,
+                 "{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,\"Width\":120}}",
+                 NULL));
     CHECK(write(HcsimHandleToFd(pi.StdInput), "go\n", 3) == 3);
     char buf[512];
     read_all(pi.StdOutput, buf, sizeof buf);
@@ -161,9 +181,14 @@ TEST(core_process_signals_windows_and_linux) {
     CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, l, NULL, &doc));
     CHECK(!strcmp(hj_str(hj_get(doc, "RuntimeOsType"), NULL), "Linux"));
     hj_free(doc);
-    static const struct { const char *name; int sig; } map[] = {
-        {"CtrlC", SIGINT}, {"CtrlBreak", SIGQUIT}, {"CtrlClose", SIGHUP},
-        {"CtrlLogOff", SIGHUP}, {"CtrlShutdown", SIGTERM}};
+    static const struct {
+        const char *name;
+        int sig;
+    } map[] = {{"CtrlC", SIGINT},
+               {"CtrlBreak", SIGQUIT},
+               {"CtrlClose", SIGHUP},
+               {"CtrlLogOff", SIGHUP},
+               {"CtrlShutdown", SIGTERM}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
         HCS_PROCESS p;
         HCS_PROCESS_INFORMATION pi;
@@ -242,8 +267,10 @@ TEST(core_process_console_stdin_close_is_eof) {
     REQUIRE(tc_create("core-pty-eof", CFG_WIN, 1, &s) == S_OK);
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
-    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"cat\"],\"EmulateConsole\":true,"
-                        "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}", &p, &pi) == S_OK);
+    REQUIRE(tc_spawn(s,
+                     "{\"CommandArgs\":[\"cat\"],\"EmulateConsole\":true,"
+                     "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}",
+                     &p, &pi) == S_OK);
     CHECK(write(HcsimHandleToFd(pi.StdInput), "abc\n", 4) == 4);
     tc_sleep_ms(100);
     CloseHandle(pi.StdInput); /* the last stdin handle: the terminal gets its EOF character */
@@ -286,7 +313,11 @@ TEST(core_process_exit_watch_failure_kills_and_reaps) {
     run_to_exit(s, "{\"CommandArgs\":[\"true\"]}", 0);
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
-    static const struct { int err; HRESULT hr; const char *params; } cases[] = {
+    static const struct {
+        int err;
+        HRESULT hr;
+        const char *params;
+    } cases[] = {
         {ENOMEM, E_OUTOFMEMORY,
          "{\"CommandArgs\":[\"sleep\",\"30\"],\"CreateStdInPipe\":true,"
          "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"},
@@ -313,12 +344,14 @@ TEST(core_process_exit_watch_failure_kills_and_reaps) {
         CHECK(c.Processes == 0 && c.PipeHandles == 0 && c.ProcessHandles == 1);
         /* the process never started */
         CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), HcsWaitForProcessExit(p, 0, NULL));
-        CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), tc_pcall(HcsGetProcessProperties, p, NULL, NULL));
+        CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND),
+                 tc_pcall(HcsGetProcessProperties, p, NULL, NULL));
         CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), tc_pcall(HcsTerminateProcess, p, NULL, NULL));
         HCS_PROCESS other = NULL;
         CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND), HcsOpenProcess(s, (DWORD)refused, 0, &other));
         hj_value *doc = NULL;
-        CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, s, "{\"PropertyTypes\":[\"ProcessList\"]}", &doc));
+        CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, s,
+                               "{\"PropertyTypes\":[\"ProcessList\"]}", &doc));
         CHECK(hj_count(hj_get(doc, "ProcessList")) == 0);
         hj_free(doc);
         HcsCloseProcess(p);

@@ -48,8 +48,10 @@ TEST(core_storage_layers_on_the_filesystem) {
     free(bad);
     CHECK_HR(E_INVALIDARG, HcsImportLayer(NULL, wsrc, empty));
 
-    snprintf(ld, sizeof ld, "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Layers\":[{\"Id\":"
-             "\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\",\"Path\":\"%s\"}]}", base);
+    snprintf(ld, sizeof ld,
+             "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Layers\":[{\"Id\":"
+             "\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\",\"Path\":\"%s\"}]}",
+             base);
     char16_t *wld = tc_w(ld);
     CHECK_HR(E_INVALIDARG, HcsInitializeWritableLayer(wscratch, empty, NULL)); /* needs a parent */
     CHECK_HR(S_OK, HcsInitializeWritableLayer(wscratch, wld, NULL));
@@ -105,7 +107,8 @@ TEST(core_storage_layers_on_the_filesystem) {
     CHECK_HR(S_OK, HcsRevokeVmAccess(vm, wgs));
     CHECK_HR(S_OK, HcsGrantVmGroupAccess(wgs));
     CHECK_HR(S_OK, HcsRevokeVmGroupAccess(wgs));
-    CHECK_HR(HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND), call1(HcsGrantVmGroupAccess, "/nonexistent/x"));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND),
+             call1(HcsGrantVmGroupAccess, "/nonexistent/x"));
     CHECK_HR(E_INVALIDARG, HcsGrantVmAccess(NULL, wgs));
     free(wgs);
     free(vm);
@@ -134,15 +137,17 @@ TEST(core_service_properties_and_settings) {
     CHECK(hj_get(hj_at(hj_get(v, "Properties"), 1), "SupportedSchemaVersions") != NULL);
     hj_free(v);
     free(q);
-    char16_t *cg = tc_w("{\"PropertyType\":\"CpuGroup\",\"Settings\":{\"Operation\":\"CreateGroup\","
-                        "\"OperationDetails\":{\"GroupId\":\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\","
-                        "\"LogicalProcessorCount\":2,\"LogicalProcessors\":[0,1]}}}");
+    char16_t *cg =
+        tc_w("{\"PropertyType\":\"CpuGroup\",\"Settings\":{\"Operation\":\"CreateGroup\","
+             "\"OperationDetails\":{\"GroupId\":\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\","
+             "\"LogicalProcessorCount\":2,\"LogicalProcessors\":[0,1]}}}");
     CHECK_HR(S_OK, HcsModifyServiceSettings(cg, NULL));
     CHECK_HR(HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS), HcsModifyServiceSettings(cg, &r));
     v = hj_parse_utf16(r);
     LocalFree(r);
     int64_t e = 0;
-    CHECK(hj_int64(hj_get(v, "Error"), &e) && e == (int32_t)HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS));
+    CHECK(hj_int64(hj_get(v, "Error"), &e) &&
+          e == (int32_t)HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS));
     hj_free(v);
     free(cg);
     q = tc_w("{\"PropertyTypes\":[\"CpuGroup\"]}");

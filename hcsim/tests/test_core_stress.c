@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #define THREADS 4
-#define ROUNDS 25
+#define ROUNDS  25
 
 typedef struct stress_ctx {
     atomic_int events;
@@ -42,8 +42,9 @@ static void *stress_thread(void *arg) {
     for (int r = 0; r < ROUNDS; r++) {
         char id[64];
         snprintf(id, sizeof id, "stress-%d-%d", t, r);
-        const char *cfg = (r % 3 == 0) ? "{\"ShouldTerminateOnLastHandleClosed\":true,\"Container\":{}}"
-                                       : "{\"VirtualMachine\":{}}";
+        const char *cfg = (r % 3 == 0)
+                              ? "{\"ShouldTerminateOnLastHandleClosed\":true,\"Container\":{}}"
+                              : "{\"VirtualMachine\":{}}";
         HCS_SYSTEM s;
         if (tc_create(id, cfg, 1, &s) != S_OK) {
             CHECK(0);
@@ -52,10 +53,12 @@ static void *stress_thread(void *arg) {
         HCS_SYSTEM s2;
         char16_t *wid = tc_w(id);
         CHECK_HR(S_OK, HcsOpenComputeSystem(wid, GENERIC_ALL, &s2));
-        CHECK_HR(S_OK, HcsSetComputeSystemCallback(s2, HcsEventOptionEnableOperationCallbacks, &g_ctx, stress_event));
+        CHECK_HR(S_OK, HcsSetComputeSystemCallback(s2, HcsEventOptionEnableOperationCallbacks,
+                                                   &g_ctx, stress_event));
         HCS_PROCESS p = NULL;
         HCS_PROCESS_INFORMATION pi;
-        if (tc_spawn(s, "{\"CommandArgs\":[\"sleep\",\"5\"],\"CreateStdOutPipe\":true}", &p, &pi) == S_OK) {
+        if (tc_spawn(s, "{\"CommandArgs\":[\"sleep\",\"5\"],\"CreateStdOutPipe\":true}", &p, &pi) ==
+            S_OK) {
             CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, &g_ctx, stress_event));
         }
         /* operations in flight on both handles, some completing through the event callback */
@@ -90,7 +93,8 @@ TEST(core_stress_concurrent_callers) {
     HcsimReset();
     atomic_store(&g_ctx.events, 0);
     pthread_t th[THREADS];
-    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, stress_thread, (void *)(intptr_t)i);
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&th[i], NULL, stress_thread, (void *)(intptr_t)i);
     for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
     /* everything the threads left behind completes or is cleaned up */
     HCSIM_COUNTS c;

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CFG_TREE "{\"Container\":{}}"
+#define CFG_TREE             "{\"Container\":{}}"
 #define CFG_TREE_LAST_HANDLE "{\"ShouldTerminateOnLastHandleClosed\":true,\"Container\":{}}"
 
 /* Reads one line (without its newline) from a pipe handle; 10 s at most. */
@@ -73,8 +73,13 @@ static int tree_gone_within_5s(long pid) {
 }
 
 /* REQUIRE for a test that has started processes: on failure, to its clean-up. */
-#define TREE_REQUIRE(cond)                                                   \
-    do { if (!(cond)) { harness_fail(__FILE__, __LINE__, #cond); goto cleanup; } } while (0)
+#define TREE_REQUIRE(cond)                           \
+    do {                                             \
+        if (!(cond)) {                               \
+            harness_fail(__FILE__, __LINE__, #cond); \
+            goto cleanup;                            \
+        }                                            \
+    } while (0)
 
 /* A test's own `sleep 1000` must not outlive it, also when a check failed. */
 static void tree_kill(long pid) {
@@ -95,8 +100,8 @@ static int tree_pid_zombie(long pid) {
 static long tree_start(HCS_SYSTEM s, const char *script, HCS_PROCESS *p, int wait_exit) {
     char params[512];
     /* bash: `set -m` (job control without a terminal) puts jobs in groups of their own */
-    snprintf(params, sizeof params, "{\"CommandArgs\":[\"bash\",\"-c\",\"%s\"],\"CreateStdOutPipe\":true}",
-             script);
+    snprintf(params, sizeof params,
+             "{\"CommandArgs\":[\"bash\",\"-c\",\"%s\"],\"CreateStdOutPipe\":true}", script);
     HCS_PROCESS_INFORMATION pi;
     if (tc_spawn(s, params, p, &pi) != S_OK) return 0;
     char line[64];
@@ -607,9 +612,11 @@ static int tree_fork_child(void) {
     HCS_PROCESS_INFORMATION pi;
     if (tc_spawn(c, "{\"CommandArgs\":[\"sleep\",\"1000\"]}", &p, &pi) != S_OK) return 11;
     int code = 0;
-    if (tc_call(HcsTerminateComputeSystem, c, NULL, NULL) != S_OK) code = 12;
-    else if (HcsWaitForProcessExit(p, 10000, NULL) != S_OK) code = 13; /* frozen, never killed */
-    if (code) { /* leave nothing behind: it may be stopped */
+    if (tc_call(HcsTerminateComputeSystem, c, NULL, NULL) != S_OK)
+        code = 12;
+    else if (HcsWaitForProcessExit(p, 10000, NULL) != S_OK)
+        code = 13; /* frozen, never killed */
+    if (code) {    /* leave nothing behind: it may be stopped */
         kill((pid_t)pi.ProcessId, SIGKILL);
         kill((pid_t)pi.ProcessId, SIGCONT);
     }
@@ -651,20 +658,23 @@ TEST(core_tree_fork_child_sweeps_its_own_systems) {
         atomic_store(&tree_cb_release, 1);
         int st = -1, done = 0;
         for (int i = 0; i < 2000 && !done; i++) { /* up to 20 s (a loaded machine) */
-            if (waitpid(child, &st, WNOHANG) == child) done = 1;
-            else tc_sleep_ms(10);
-    }
-    if (!done) {
-        kill(child, SIGKILL);
-        waitpid(child, &st, 0);
-    }
-    child = -1;
-    if (!(done && WIFEXITED(st) && WEXITSTATUS(st) == 0))
-        fprintf(stderr, "  forked child: %s, exit %d, signal %d\n", done ? "ended" : "hung, killed",
-                WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    CHECK(done && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    /* the parent's queued tree kill runs once its worker is free */
-    CHECK(tree_gone_within_5s(bg));
+            if (waitpid(child, &st, WNOHANG) == child)
+                done = 1;
+            else
+                tc_sleep_ms(10);
+        }
+        if (!done) {
+            kill(child, SIGKILL);
+            waitpid(child, &st, 0);
+        }
+        child = -1;
+        if (!(done && WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            fprintf(stderr, "  forked child: %s, exit %d, signal %d\n",
+                    done ? "ended" : "hung, killed", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        CHECK(done && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        /* the parent's queued tree kill runs once its worker is free */
+        CHECK(tree_gone_within_5s(bg));
     }
 cleanup:
     atomic_store(&tree_cb_release, 1);

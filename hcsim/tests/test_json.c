@@ -30,13 +30,44 @@ static char16_t *u16(const char *ascii_or_utf8) {
 
 TEST(json_valid_corpus) {
     static const char *const ok[] = {
-        "null", "true", "false", "0", "-0", "1", "-1", "0.5", "-0.5", "1e3", "1E3", "1e+3",
-        "1e-3", "1.5e10", "0e0", "-0.0e-0", "123456789012345678901234567890", "\"\"", "\"a\"",
-        "[]", "{}", "[[]]", "[{}]", "{\"a\":{}}", " \t\r\n[ 1 , 2 ]\n", "{ \"a\" : 1 , \"b\" : [ ] }",
-        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\u0041\\u00e9\\u20AC\"", "\"\\ud83d\\ude00\"",
-        "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", "\"\xef\xbf\xbf\"", "\"\xf4\x8f\xbf\xbf\"",
-        "[1,\"two\",true,false,null,{\"x\":[3.25]}]", "{\"\":0}", "{\"a\":1,\"A\":2}",
-        "\"\x7f\"", "\"\\u0000\"", "\"\\uDBFF\\uDFFF\"",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "0.5",
+        "-0.5",
+        "1e3",
+        "1E3",
+        "1e+3",
+        "1e-3",
+        "1.5e10",
+        "0e0",
+        "-0.0e-0",
+        "123456789012345678901234567890",
+        "\"\"",
+        "\"a\"",
+        "[]",
+        "{}",
+        "[[]]",
+        "[{}]",
+        "{\"a\":{}}",
+        " \t\r\n[ 1 , 2 ]\n",
+        "{ \"a\" : 1 , \"b\" : [ ] }",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+        "\"\\u0041\\u00e9\\u20AC\"",
+        "\"\\ud83d\\ude00\"",
+        "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"",
+        "\"\xef\xbf\xbf\"",
+        "\"\xf4\x8f\xbf\xbf\"",
+        "[1,\"two\",true,false,null,{\"x\":[3.25]}]",
+        "{\"\":0}",
+        "{\"a\":1,\"A\":2}",
+        "\"\x7f\"",
+        "\"\\u0000\"",
+        "\"\\uDBFF\\uDFFF\"",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         hj_value *v = P(ok[i]);
@@ -47,27 +78,122 @@ TEST(json_valid_corpus) {
 }
 
 TEST(json_malformed_corpus) {
-    static const struct { const char *s; size_t n; } bad[] = {
-#define B(x) { x, sizeof(x) - 1 }
-        B(""), B(" "), B(" \t\r\n"), B("nul"), B("nulll"), B("True"), B("NULL"), B("tru"), B("falsee"),
-        B("01"), B("-01"), B("00"), B("+1"), B(".5"), B("1."), B("1.e3"), B("1e"), B("1e+"),
-        B("-"), B("--1"), B("0x10"), B("NaN"), B("-NaN"), B("Infinity"), B("-Infinity"), B("inf"),
-        B("1 2"), B("[1,]"), B("[,1]"), B("[1,,2]"), B("[1 2]"), B("{\"a\":1,}"), B("{,}"),
-        B("{\"a\"}"), B("{\"a\":}"), B("{\"a\" 1}"), B("{a:1}"), B("{'a':1}"), B("['a']"),
-        B("{1:1}"), B("[1]]"), B("[[1]"), B("{}}"), B("{"), B("["), B("]"), B("}"), B("\""),
-        B("\"abc"), B("\"\\\""), B("\"\\x41\""), B("\"\\u12\""), B("\"\\u12G4\""), B("\"\\U0041\""),
-        B("\"\\'\""), B("\"\\0\""), B("\"\\ud800\""), B("\"\\udc00\""), B("\"\\ud800\\u0041\""),
-        B("\"\\ud800\\ud800\""), B("\"\\ud800x\""), B("\"\\udfff\\ud800\""), B("\"a\nb\""),
-        B("\"a\tb\""), B("\"\x01\""), B("\"\x1f\""), B("\"a\0b\""), B("[1]\0"), B("\0"),
-        B("\"\x80\""), B("\"\xc0\xaf\""), B("\"\xc1\xbf\""), B("\"\xe0\x80\xaf\""), B("\"\xed\xa0\x80\""),
-        B("\"\xed\xbf\xbf\""), B("\"\xf0\x80\x80\xaf\""), B("\"\xf4\x90\x80\x80\""), B("\"\xf5\x80\x80\x80\""),
-        B("\"\xff\""), B("\"\xc3\""), B("\"\xe2\x82\""), B("\"\xf0\x9f\x98\""), B("\xef\xbb\xbf{}"),
-        B("[1] x"), B("{} {}"), B("// c\n1"), B("/* c */1"), B("[1 /* c */]"), B("#1"),
-        B("\f1"), B("\v1"), B("1\f"), B("\xc2\xa0" "1"), B("{\"a\":1,\"a\":2}"),
-        B("{\"a\":1,\"b\":{\"c\":1,\"c\":1}}"), B("{\"\\u0061\":1,\"a\":2}"),
-        B("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"e\":0}"),
-        B("[\"\\u0000\" : 1]"), B("{\"a\":1 \"b\":2}"), B("1.0.0"), B("1e5e5"), B("- 1"), B("tr ue"),
-        B("\"\\u00\""), B("\"\\"), B("\"\\u"), B("\"\\ud83d\\ude0\""), B("[\"a\",]"), B("{\"a\":1}x"),
+    static const struct {
+        const char *s;
+        size_t n;
+    } bad[] = {
+#define B(x) {x, sizeof(x) - 1}
+        B(""),
+        B(" "),
+        B(" \t\r\n"),
+        B("nul"),
+        B("nulll"),
+        B("True"),
+        B("NULL"),
+        B("tru"),
+        B("falsee"),
+        B("01"),
+        B("-01"),
+        B("00"),
+        B("+1"),
+        B(".5"),
+        B("1."),
+        B("1.e3"),
+        B("1e"),
+        B("1e+"),
+        B("-"),
+        B("--1"),
+        B("0x10"),
+        B("NaN"),
+        B("-NaN"),
+        B("Infinity"),
+        B("-Infinity"),
+        B("inf"),
+        B("1 2"),
+        B("[1,]"),
+        B("[,1]"),
+        B("[1,,2]"),
+        B("[1 2]"),
+        B("{\"a\":1,}"),
+        B("{,}"),
+        B("{\"a\"}"),
+        B("{\"a\":}"),
+        B("{\"a\" 1}"),
+        B("{a:1}"),
+        B("{'a':1}"),
+        B("['a']"),
+        B("{1:1}"),
+        B("[1]]"),
+        B("[[1]"),
+        B("{}}"),
+        B("{"),
+        B("["),
+        B("]"),
+        B("}"),
+        B("\""),
+        B("\"abc"),
+        B("\"\\\""),
+        B("\"\\x41\""),
+        B("\"\\u12\""),
+        B("\"\\u12G4\""),
+        B("\"\\U0041\""),
+        B("\"\\'\""),
+        B("\"\\0\""),
+        B("\"\\ud800\""),
+        B("\"\\udc00\""),
+        B("\"\\ud800\\u0041\""),
+        B("\"\\ud800\\ud800\""),
+        B("\"\\ud800x\""),
+        B("\"\\udfff\\ud800\""),
+        B("\"a\nb\""),
+        B("\"a\tb\""),
+        B("\"\x01\""),
+        B("\"\x1f\""),
+        B("\"a\0b\""),
+        B("[1]\0"),
+        B("\0"),
+        B("\"\x80\""),
+        B("\"\xc0\xaf\""),
+        B("\"\xc1\xbf\""),
+        B("\"\xe0\x80\xaf\""),
+        B("\"\xed\xa0\x80\""),
+        B("\"\xed\xbf\xbf\""),
+        B("\"\xf0\x80\x80\xaf\""),
+        B("\"\xf4\x90\x80\x80\""),
+        B("\"\xf5\x80\x80\x80\""),
+        B("\"\xff\""),
+        B("\"\xc3\""),
+        B("\"\xe2\x82\""),
+        B("\"\xf0\x9f\x98\""),
+        B("\xef\xbb\xbf{}"),
+        B("[1] x"),
+        B("{} {}"),
+        B("// c\n1"),
+        B("/* c */1"),
+        B("[1 /* c */]"),
+        B("#1"),
+        B("\f1"),
+        B("\v1"),
+        B("1\f"),
+        B("\xc2\xa0"
+          "1"),
+        B("{\"a\":1,\"a\":2}"),
+        B("{\"a\":1,\"b\":{\"c\":1,\"c\":1}}"),
+        B("{\"\\u0061\":1,\"a\":2}"),
+        B("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"e\":"
+          "0}"),
+        B("[\"\\u0000\" : 1]"),
+        B("{\"a\":1 \"b\":2}"),
+        B("1.0.0"),
+        B("1e5e5"),
+        B("- 1"),
+        B("tr ue"),
+        B("\"\\u00\""),
+        B("\"\\"),
+        B("\"\\u"),
+        B("\"\\ud83d\\ude0\""),
+        B("[\"a\",]"),
+        B("{\"a\":1}x"),
 #undef B
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -106,7 +232,7 @@ TEST(json_reading_api) {
     CHECK(hj_typeof(hj_get(v, "nil")) == HJ_NULL);
     CHECK(hj_get(v, "nil") != NULL);
     CHECK(hj_get(v, "missing") == NULL);
-    CHECK(hj_get(v, "Name") == NULL);  /* keys are case-sensitive */
+    CHECK(hj_get(v, "Name") == NULL); /* keys are case-sensitive */
     const hj_value *list = hj_get(v, "list");
     CHECK(hj_typeof(list) == HJ_ARRAY && hj_count(list) == 3);
     CHECK(hj_int64(hj_at(list, 2), &i) && i == 3);
@@ -129,7 +255,8 @@ TEST(json_reading_api) {
     CHECK(hj_typeof(NULL) == HJ_NULL);
     CHECK(hj_get(NULL, "a") == NULL && hj_get(v, NULL) == NULL);
     CHECK(hj_count(NULL) == 0 && hj_at(NULL, 0) == NULL && hj_key_at(NULL, 0) == NULL);
-    CHECK(!hj_bool(NULL, &b) && !hj_int64(NULL, &i) && !hj_double(NULL, &d) && hj_str(NULL, NULL) == NULL);
+    CHECK(!hj_bool(NULL, &b) && !hj_int64(NULL, &i) && !hj_double(NULL, &d) &&
+          hj_str(NULL, NULL) == NULL);
     uint64_t u;
     CHECK(!hj_uint64(NULL, &u));
     hj_free(v);
@@ -166,7 +293,8 @@ TEST(json_integers_64bit) {
     CHECK(hj_double(hj_at(v, 11), &d) && d == 1e23);
     CHECK(hj_double(hj_at(v, 2), &d) && d == 18446744073709551615.0);
     /* out pointers are optional */
-    CHECK(hj_int64(hj_at(v, 0), NULL) && hj_uint64(hj_at(v, 0), NULL) && hj_double(hj_at(v, 0), NULL));
+    CHECK(hj_int64(hj_at(v, 0), NULL) && hj_uint64(hj_at(v, 0), NULL) &&
+          hj_double(hj_at(v, 0), NULL));
     hj_free(v);
     /* Overflow of the double range: not a finite double. */
     v = P("[1e400,-1e400,1e-400]");
@@ -175,7 +303,8 @@ TEST(json_integers_64bit) {
     CHECK(hj_double(hj_at(v, 2), &d) && d == 0.0);
     hj_free(v);
     /* The text is kept: big numbers survive a round trip exactly. */
-    CHECK(roundtrip_is("[18446744073709551615,-9223372036854775808,123456789012345678901234567890]", NULL));
+    CHECK(roundtrip_is("[18446744073709551615,-9223372036854775808,123456789012345678901234567890]",
+                       NULL));
     CHECK(roundtrip_is("[1E+3,-0.0e-0,1.50]", NULL));
 }
 
@@ -202,8 +331,8 @@ TEST(json_building_numbers) {
     CHECK(hj_uint64(hj_at(a, 2), &u) && u == UINT64_MAX);
     CHECK(hj_double(hj_at(a, 3), &d) && d == 0.1);
     CHECK(hj_double(hj_at(a, 4), &d) && d == 1.0 / 3.0);
-    CHECK(hj_int64(hj_at(a, 5), &i) && i == 3);  /* integral doubles print as integers */
-    CHECK(hj_typeof(hj_at(a, 7)) == HJ_NULL);    /* non-finite: null */
+    CHECK(hj_int64(hj_at(a, 5), &i) && i == 3); /* integral doubles print as integers */
+    CHECK(hj_typeof(hj_at(a, 7)) == HJ_NULL);   /* non-finite: null */
     CHECK(hj_double(hj_at(a, 10), &d) && d == 5e-324);
     size_t n;
     char *s = hj_serialize(a, &n);
@@ -219,7 +348,7 @@ TEST(json_building_numbers) {
 
 TEST(json_double_locale_independent) {
     /* Under a locale whose radix is ',' the module must still read and write '.'. */
-    const char *names[] = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8" };
+    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8"};
     const char *got = NULL;
     char *saved = strdup(setlocale(LC_NUMERIC, NULL));
     REQUIRE(saved != NULL);
@@ -273,7 +402,9 @@ TEST(json_escapes) {
     CHECK(n == sizeof expect - 1 && memcmp(s, expect, n) == 0);
     /* Encoding: shortcuts for the usual controls, \u00XX for the rest, '/' and UTF-8 as is. */
     char *out = hj_serialize(v, NULL);
-    CHECK(out && strcmp(out, "\"q\\\"b\\\\s/n\\nr\\rt\\tb\\bf\\f\\u0001\\u001f\xc3\xa9\xe2\x82\xac\"") == 0);
+    CHECK(out &&
+          strcmp(out, "\"q\\\"b\\\\s/n\\nr\\rt\\tb\\bf\\f\\u0001\\u001f\xc3\xa9\xe2\x82\xac\"") ==
+              0);
     free(out);
     hj_free(v);
     /* Embedded NUL is kept with the length and escaped on output. */
@@ -311,7 +442,8 @@ TEST(json_surrogate_pairs) {
     s = hj_str(hj_at(v, 3), &n);
     CHECK(n == 3 && memcmp(s, "\xef\xbf\xbf", 3) == 0);
     char *out = hj_serialize(v, NULL);
-    CHECK(out && strcmp(out, "[\"\xf0\x9f\x98\x80\",\"\xf0\x9d\x84\x9e\",\"\xed\x9f\xbf\xee\x80\x80\",\"\xef\xbf\xbf\"]") == 0);
+    CHECK(out && strcmp(out, "[\"\xf0\x9f\x98\x80\",\"\xf0\x9d\x84\x9e\","
+                             "\"\xed\x9f\xbf\xee\x80\x80\",\"\xef\xbf\xbf\"]") == 0);
     free(out);
     hj_free(v);
     /* Lone or misordered surrogate escapes are malformed. */
@@ -323,7 +455,7 @@ TEST(json_surrogate_pairs) {
 
 TEST(json_utf16_conversions) {
     /* BMP, non-BMP (surrogate pair), and the limits. */
-    const char16_t w[] = { u'A', 0x00e9, 0x20ac, 0xd83d, 0xde00, 0xdbff, 0xdfff, 0xffff, 0 };
+    const char16_t w[] = {u'A', 0x00e9, 0x20ac, 0xd83d, 0xde00, 0xdbff, 0xdfff, 0xffff, 0};
     size_t n = 0;
     char *s = hj_utf16_to_utf8(w, &n);
     const char expect[] = "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\xef\xbf\xbf";
@@ -332,18 +464,18 @@ TEST(json_utf16_conversions) {
     char16_t *back = hj_utf8_to_utf16(s, n);
     REQUIRE(back != NULL);
     CHECK(hj_utf16_cmp(back, w) == 0);
-    CHECK(hj_utf16_len(back) == 8);
+    CHECK(aiohcs_utf16_len(back) == 8);
     free(back);
     free(s);
-    s = hj_utf16_to_utf8(w, NULL);  /* len is optional */
+    s = hj_utf16_to_utf8(w, NULL); /* len is optional */
     CHECK(s != NULL);
     free(s);
     /* Lone surrogates are invalid. */
-    const char16_t lone_hi[] = { u'a', 0xd800, 0 };
-    const char16_t lone_hi_mid[] = { 0xd800, u'a', 0 };
-    const char16_t lone_lo[] = { 0xdc00, 0 };
-    const char16_t swapped[] = { 0xde00, 0xd83d, 0 };
-    const char16_t two_hi[] = { 0xd83d, 0xd83d, 0xde00, 0 };
+    const char16_t lone_hi[] = {u'a', 0xd800, 0};
+    const char16_t lone_hi_mid[] = {0xd800, u'a', 0};
+    const char16_t lone_lo[] = {0xdc00, 0};
+    const char16_t swapped[] = {0xde00, 0xd83d, 0};
+    const char16_t two_hi[] = {0xd83d, 0xd83d, 0xde00, 0};
     CHECK(hj_utf16_to_utf8(lone_hi, &n) == NULL);
     CHECK(hj_utf16_to_utf8(lone_hi_mid, &n) == NULL);
     CHECK(hj_utf16_to_utf8(lone_lo, &n) == NULL);
@@ -351,7 +483,7 @@ TEST(json_utf16_conversions) {
     CHECK(hj_utf16_to_utf8(two_hi, &n) == NULL);
     CHECK(hj_utf16_to_utf8(NULL, &n) == NULL);
     /* Empty strings. */
-    const char16_t empty[] = { 0 };
+    const char16_t empty[] = {0};
     s = hj_utf16_to_utf8(empty, &n);
     CHECK(s && n == 0 && s[0] == '\0');
     free(s);
@@ -366,25 +498,25 @@ TEST(json_utf16_conversions) {
     CHECK(hj_utf8_to_utf16(NULL, 0) == NULL);
     /* Length bounds the input. */
     back = hj_utf8_to_utf16("abc\xff", 3);
-    CHECK(back && hj_utf16_len(back) == 3);
+    CHECK(back && aiohcs_utf16_len(back) == 3);
     free(back);
 }
 
 TEST(json_utf16_helpers) {
     char16_t *a = u16("abc"), *b = u16("abd"), *c = u16("ab");
     REQUIRE(a && b && c);
-    CHECK(hj_utf16_len(a) == 3 && hj_utf16_len(NULL) == 0);
+    CHECK(aiohcs_utf16_len(a) == 3 && aiohcs_utf16_len(NULL) == 0);
     CHECK(hj_utf16_cmp(a, a) == 0);
     CHECK(hj_utf16_cmp(a, b) < 0 && hj_utf16_cmp(b, a) > 0);
     CHECK(hj_utf16_cmp(c, a) < 0 && hj_utf16_cmp(a, c) > 0);
     CHECK(hj_utf16_cmp(NULL, a) < 0 && hj_utf16_cmp(a, NULL) > 0 && hj_utf16_cmp(NULL, NULL) == 0);
     /* Code-unit order: a surrogate (0xD83D) sorts below U+FFFF. */
-    const char16_t hi[] = { 0xffff, 0 }, sur[] = { 0xd83d, 0xde00, 0 };
+    const char16_t hi[] = {0xffff, 0}, sur[] = {0xd83d, 0xde00, 0};
     CHECK(hj_utf16_cmp(sur, hi) < 0);
-    char16_t *d = hj_utf16_dup(a);
+    char16_t *d = aiohcs_utf16_dup(a, NULL);
     CHECK(d && d != a && hj_utf16_cmp(d, a) == 0);
     free(d);
-    CHECK(hj_utf16_dup(NULL) == NULL);
+    CHECK(aiohcs_utf16_dup(NULL, NULL) == NULL);
     free(a);
     free(b);
     free(c);
@@ -404,22 +536,25 @@ TEST(json_parse_and_serialize_utf16) {
     hj_free(v);
     free(doc);
     /* A lone surrogate anywhere in UTF-16 input makes the document malformed. */
-    const char16_t bad_str[] = { u'"', 0xd800, u'"', 0 };
-    const char16_t bad_ws[] = { u'[', u'1', u']', 0xdc00, 0 };
-    const char16_t good[] = { u'"', 0xd83d, 0xde00, u'"', 0 };
+    const char16_t bad_str[] = {u'"', 0xd800, u'"', 0};
+    const char16_t bad_ws[] = {u'[', u'1', u']', 0xdc00, 0};
+    const char16_t good[] = {u'"', 0xd83d, 0xde00, u'"', 0};
     CHECK(hj_parse_utf16(bad_str) == NULL);
     CHECK(hj_parse_utf16(bad_ws) == NULL);
     v = hj_parse_utf16(good);
     CHECK(v && hj_str(v, &n) && n == 4);
     hj_free(v);
-    const char16_t empty[] = { 0 };
+    const char16_t empty[] = {0};
     CHECK(hj_parse_utf16(empty) == NULL);
 }
 
 static char *nested(int depth, char open, char close) {
     char *s = malloc((size_t)depth * 2 + 1);
     if (!s) return NULL;
-    for (int i = 0; i < depth; i++) { s[i] = open; s[depth * 2 - 1 - i] = close; }
+    for (int i = 0; i < depth; i++) {
+        s[i] = open;
+        s[depth * 2 - 1 - i] = close;
+    }
     s[depth * 2] = '\0';
     return s;
 }
@@ -448,7 +583,10 @@ TEST(json_depth_limit) {
     /* Objects count too: 64 levels of {"a":...} with an innermost {} */
     char buf[HJ_MAX_DEPTH * 6 + 8];
     size_t k = 0;
-    for (int i = 0; i < HJ_MAX_DEPTH - 1; i++) { memcpy(buf + k, "{\"a\":", 5); k += 5; }
+    for (int i = 0; i < HJ_MAX_DEPTH - 1; i++) {
+        memcpy(buf + k, "{\"a\":", 5);
+        k += 5;
+    }
     buf[k++] = '{';
     buf[k++] = '}';
     for (int i = 0; i < HJ_MAX_DEPTH - 1; i++) buf[k++] = '}';
@@ -484,7 +622,8 @@ TEST(json_duplicate_keys) {
     REQUIRE(buf != NULL);
     size_t k = 0;
     buf[k++] = '{';
-    for (int i = 0; i < 5000; i++) k += (size_t)sprintf(buf + k, "%s\"k%d\":%d", i ? "," : "", i, i);
+    for (int i = 0; i < 5000; i++)
+        k += (size_t)sprintf(buf + k, "%s\"k%d\":%d", i ? "," : "", i, i);
     buf[k] = '}';
     v = hj_parse(buf, k + 1);
     CHECK(v != NULL && hj_count(v) == 5000);
@@ -511,8 +650,10 @@ TEST(json_building_api) {
     CHECK(hj_push(arr, hj_new_uint(5)) == 0);
     CHECK(hj_set(o, "List", arr) == 0);
     char *s = hj_serialize(o, NULL);
-    CHECK(s && strcmp(s, "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"aiohcs\",\"Flag\":true,"
-                         "\"Nothing\":null,\"List\":[\"a\\u0000b\",5]}") == 0);
+    CHECK(s &&
+          strcmp(s,
+                 "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"aiohcs\",\"Flag\":true,"
+                 "\"Nothing\":null,\"List\":[\"a\\u0000b\",5]}") == 0);
     free(s);
     /* hj_set replaces in place (position kept, old value freed). */
     CHECK(hj_set(o, "Owner", hj_new_string("other")) == 0);
@@ -543,8 +684,8 @@ TEST(json_building_api) {
     CHECK(hj_push(NULL, hj_new_int(1)) == -1);
     CHECK(hj_set(o, "k", NULL) == -1);
     CHECK(hj_push(notobj, NULL) == -1);
-    CHECK(hj_set(o, "bad\xff", hj_new_int(1)) == -1);  /* invalid UTF-8 key */
-    CHECK(hj_push(notobj, notobj) == -1);                /* self-insertion refused, not freed */
+    CHECK(hj_set(o, "bad\xff", hj_new_int(1)) == -1); /* invalid UTF-8 key */
+    CHECK(hj_push(notobj, notobj) == -1);             /* self-insertion refused, not freed */
     CHECK(hj_count(notobj) == 0);
     hj_free(notobj);
     /* Invalid UTF-8 strings are refused. */
@@ -558,7 +699,8 @@ TEST(json_building_api) {
 }
 
 TEST(json_clone_and_equal) {
-    const char *doc = "{\"a\":[1,2.5,\"x\",true,null,{\"b\":{}}],\"c\":\"\\u0000\",\"d\":-0,\"e\":[]}";
+    const char *doc =
+        "{\"a\":[1,2.5,\"x\",true,null,{\"b\":{}}],\"c\":\"\\u0000\",\"d\":-0,\"e\":[]}";
     hj_value *v = P(doc);
     REQUIRE(v != NULL);
     hj_value *c = hj_clone(v);
@@ -573,7 +715,8 @@ TEST(json_clone_and_equal) {
     CHECK(!hj_equal(v, c));
     hj_free(c);
     CHECK(hj_clone(NULL) == NULL);
-    hj_value *scalars[] = { hj_null(), hj_new_bool(1), hj_new_int(-5), hj_new_string("s"), hj_new_double(0.25) };
+    hj_value *scalars[] = {hj_null(), hj_new_bool(1), hj_new_int(-5), hj_new_string("s"),
+                           hj_new_double(0.25)};
     for (size_t i = 0; i < 5; i++) {
         hj_value *k = hj_clone(scalars[i]);
         CHECK(k && hj_equal(k, scalars[i]));
@@ -583,30 +726,33 @@ TEST(json_clone_and_equal) {
     for (size_t i = 0; i < 5; i++) hj_free(scalars[i]);
     hj_free(v);
 
-    struct { const char *a, *b; int eq; } cases[] = {
-        { "{\"a\":1,\"b\":2}", "{\"b\":2,\"a\":1}", 1 },
-        { "{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":3}", 0 },
-        { "{\"a\":1,\"b\":2}", "{\"a\":1,\"c\":2}", 0 },
-        { "{\"a\":1}", "{\"a\":1,\"b\":2}", 0 },
-        { "[1,2]", "[2,1]", 0 },
-        { "[1,2]", "[1,2,3]", 0 },
-        { "1", "1.0", 1 },
-        { "1", "1e0", 1 },
-        { "100", "1E2", 1 },
-        { "0", "-0", 1 },
-        { "0.0", "-0.0", 1 },
-        { "1", "2", 0 },
-        { "18446744073709551615", "18446744073709551614", 0 },  /* exact for integers */
-        { "123456789012345678901234567890", "123456789012345678901234567891", 0 },
-        { "123456789012345678901234567890", "123456789012345678901234567890", 1 },
-        { "0.1", "0.10", 1 },
-        { "1", "\"1\"", 0 },
-        { "null", "false", 0 },
-        { "true", "true", 1 },
-        { "\"a\\u0000b\"", "\"a\\u0000c\"", 0 },
-        { "\"ab\"", "\"ab\\u0000\"", 0 },
-        { "{\"\":[]}", "{\"\":[]}", 1 },
-        { "[{\"x\":1,\"y\":[{\"p\":1,\"q\":2}]}]", "[{\"y\":[{\"q\":2,\"p\":1}],\"x\":1}]", 1 },
+    struct {
+        const char *a, *b;
+        int eq;
+    } cases[] = {
+        {"{\"a\":1,\"b\":2}", "{\"b\":2,\"a\":1}", 1},
+        {"{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":3}", 0},
+        {"{\"a\":1,\"b\":2}", "{\"a\":1,\"c\":2}", 0},
+        {"{\"a\":1}", "{\"a\":1,\"b\":2}", 0},
+        {"[1,2]", "[2,1]", 0},
+        {"[1,2]", "[1,2,3]", 0},
+        {"1", "1.0", 1},
+        {"1", "1e0", 1},
+        {"100", "1E2", 1},
+        {"0", "-0", 1},
+        {"0.0", "-0.0", 1},
+        {"1", "2", 0},
+        {"18446744073709551615", "18446744073709551614", 0}, /* exact for integers */
+        {"123456789012345678901234567890", "123456789012345678901234567891", 0},
+        {"123456789012345678901234567890", "123456789012345678901234567890", 1},
+        {"0.1", "0.10", 1},
+        {"1", "\"1\"", 0},
+        {"null", "false", 0},
+        {"true", "true", 1},
+        {"\"a\\u0000b\"", "\"a\\u0000c\"", 0},
+        {"\"ab\"", "\"ab\\u0000\"", 0},
+        {"{\"\":[]}", "{\"\":[]}", 1},
+        {"[{\"x\":1,\"y\":[{\"p\":1,\"q\":2}]}]", "[{\"y\":[{\"q\":2,\"p\":1}],\"x\":1}]", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hj_value *a = P(cases[i].a), *b = P(cases[i].b);
@@ -655,13 +801,16 @@ TEST(json_hcs_documents) {
     uint64_t mb = 0;
     const hj_value *mem = hj_get(hj_get(hj_get(v, "VirtualMachine"), "ComputeTopology"), "Memory");
     CHECK(hj_uint64(hj_get(mem, "SizeInMB"), &mb) && mb == 2048);
-    const hj_value *att = hj_get(hj_get(hj_get(hj_get(hj_get(hj_get(v, "VirtualMachine"), "Devices"),
-                                                       "Scsi"), "Primary"), "Attachments"), "0");
+    const hj_value *att = hj_get(
+        hj_get(hj_get(hj_get(hj_get(hj_get(v, "VirtualMachine"), "Devices"), "Scsi"), "Primary"),
+               "Attachments"),
+        "0");
     CHECK(strcmp(hj_str(hj_get(att, "Path"), NULL), "C:\\VMs\\disk.vhdx") == 0);
     CHECK(roundtrip_is(cfg, NULL));
     hj_free(v);
-    const char *exit_status = "{\"Status\":-2147023895,\"ExitType\":\"GracefulExit\","
-                              "\"Attribution\":[{\"SystemExit\":{\"Detail\":\"Shutdown\",\"Initiator\":\"GuestOS\"}}]}";
+    const char *exit_status =
+        "{\"Status\":-2147023895,\"ExitType\":\"GracefulExit\","
+        "\"Attribution\":[{\"SystemExit\":{\"Detail\":\"Shutdown\",\"Initiator\":\"GuestOS\"}}]}";
     v = P(exit_status);
     REQUIRE(v != NULL);
     int64_t st = 0;

@@ -81,7 +81,6 @@ static int exits_zero(plat_spawn_result *r) {
     return code == 0;
 }
 
-
 static int count_fds(void) {
     DIR *d = opendir("/proc/self/fd");
     if (!d) d = opendir("/dev/fd");
@@ -253,8 +252,10 @@ TEST(plat_spawn_path_search_order) {
     setenv("PATH", d1, 1);
     CHECK(plat_spawn(&o, &r) == EACCES);
     CHECK(chdir(oldcwd) == 0);
-    if (saved) setenv("PATH", saved, 1);
-    else unsetenv("PATH");
+    if (saved)
+        setenv("PATH", saved, 1);
+    else
+        unsetenv("PATH");
     free(saved);
     plat_remove_file(p1);
     plat_remove_file(p2);
@@ -320,7 +321,8 @@ TEST(plat_spawn_cat_round_trip_with_stderr) {
 
 TEST(plat_spawn_stderr_pipe_and_devnull) {
     /* stderr requested, stdout not: stdout writes go to /dev/null (and must succeed). */
-    const char *argv[] = {"sh", "-c", "echo to-out && echo to-err >&2 && read x; echo rc=$? >&2", NULL};
+    const char *argv[] = {"sh", "-c", "echo to-out && echo to-err >&2 && read x; echo rc=$? >&2",
+                          NULL};
     plat_spawn_opts o;
     memset(&o, 0, sizeof o);
     o.argv = argv;
@@ -998,8 +1000,10 @@ TEST(plat_monitor_fork_child_starts_clean) {
     }
     int st = -1, done = 0;
     for (int i = 0; i < 500 && !done; i++) {
-        if (waitpid(c, &st, WNOHANG) == c) done = 1;
-        else plat_sleep_ms(10);
+        if (waitpid(c, &st, WNOHANG) == c)
+            done = 1;
+        else
+            plat_sleep_ms(10);
     }
     if (!done) {
         kill(c, SIGKILL);
@@ -1223,7 +1227,8 @@ TEST(plat_guid_format_and_uniqueness) {
         if (strlen(s) != 36) bad++;
         for (int k = 0; k < 36; k++) {
             int dash = (k == 8 || k == 13 || k == 18 || k == 23);
-            if (dash ? s[k] != '-' : !((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f')))
+            if (dash ? s[k] != '-'
+                     : !((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f')))
                 bad++;
         }
         if (s[14] != '4') bad++;
@@ -1285,7 +1290,7 @@ TEST(plat_positional_io_and_regular_files) {
     CHECK(plat_pwrite_all(fd, "0123456789", 10, 100) == 0);
     char buf[16] = {0};
     CHECK(plat_pread_all(fd, buf, 4, 103) == 4 && !memcmp(buf, "3456", 4));
-    CHECK(plat_pread_all(fd, buf, 16, 106) == 4); /* short at end of file */
+    CHECK(plat_pread_all(fd, buf, 16, 106) == 4);             /* short at end of file */
     CHECK(plat_pread_all(fd, buf, 4, 0) == 4 && buf[0] == 0); /* the hole reads as zeros */
     CHECK(plat_pread_all(-1, buf, 4, 0) == -1);
     CHECK(plat_pwrite_all(-1, buf, 4, 0) == EBADF);
@@ -1376,6 +1381,6 @@ TEST(plat_reap_unwatched_child) {
     CHECK(plat_reap(r.pid, NULL) == 0);
     errno = 0;
     CHECK(kill((pid_t)r.pid, 0) == -1 && errno == ESRCH); /* no zombie left */
-    CHECK(plat_reap(1, NULL) == ECHILD);                    /* not our child */
+    CHECK(plat_reap(1, NULL) == ECHILD);                  /* not our child */
     CHECK(plat_reap(0, NULL) == EINVAL && plat_reap(-5, NULL) == EINVAL);
 }

@@ -1,0 +1,29 @@
+/* The C prelude of the generated module aiohcs._hcs (build_ffi.py): the headers its
+ * declarations come from on each target, and the module's own functions. */
+#ifndef AIOHCS_MODULE_H
+#define AIOHCS_MODULE_H
+
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#include <computecore.h>
+#include <computestorage.h>
+#else
+/* cffi reads WINAPI/CALLBACK in the cdef as __stdcall and spells it so in the C it emits
+ * for function-pointer types; hcsim's WINAPI is empty, and so is this. */
+#ifndef __stdcall
+#define __stdcall
+#endif
+#include "hcsim.h"
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uchar.h>
+
+#include "bridge.cdef"
+#include "module.cdef"
+
+#endif
