@@ -714,3 +714,30 @@ def error_from_hresult(
         system_id=system_id,
         process_id=process_id,
     )
+
+
+class HandleClosedError(HcsError):
+    """The object (compute system, process) was closed: no further calls are accepted.
+
+    Also raised in tasks whose operation was still in flight when the object was closed
+    (the HCS work itself goes on; see :mod:`aiohcs.operation`). HRESULT ``E_HANDLE``.
+    """
+
+    def __init__(
+        self,
+        hresult: int = int(HResult.E_HANDLE),
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(hresult, message or "the handle has been closed", **kwargs)
+
+
+class BridgeClosedError(RuntimeError):
+    """The event loop this object belongs to has shut down (its bridge is closed)."""
+
+
+class NoThreadError(RuntimeError):
+    """No bridge thread could be started for a native call (the call was not made)."""
+
+
+__all__ += ["BridgeClosedError", "HandleClosedError", "NoThreadError"]

@@ -284,7 +284,7 @@ def test_loop_shutdown_frees_the_queue_and_drops_late_callbacks(backend: str) ->
 
 async def test_calls_after_the_bridge_closed_fail_fast() -> None:
     bridge = current_bridge()
-    bridge._shutdown()
+    bridge.shutdown()
     try:
         with pytest.raises(BridgeClosedError):
             current_bridge()
@@ -292,10 +292,10 @@ async def test_calls_after_the_bridge_closed_fail_fast() -> None:
             EventHub(bridge)
     finally:
         # Let this loop get a fresh bridge for any later use in this test run.
-        with _bridge._bridges_lock:
-            for key, value in list(_bridge._bridges.items()):
+        with _bridge._registry._bridges_lock:
+            for key, value in list(_bridge._registry._bridges.items()):
                 if value() is bridge:
-                    del _bridge._bridges[key]
+                    del _bridge._registry._bridges[key]
 
 
 def test_a_failing_drain_task_closes_the_bridge_without_crashing_the_loop(
@@ -494,7 +494,7 @@ async def test_a_burst_is_dispatched_a_budget_per_loop_turn() -> None:
     bridge = current_bridge()
     hub = EventHub(bridge)
     stream = hub.subscribe()
-    n = 10 * _bridge._BUDGET
+    n = 10 * _bridge._core._BUDGET
     fire(hub.id, [(6, None)] * n)  # all queued before the loop gets a turn
     steps: list[int] = []
     with anyio.fail_after(5):
@@ -502,7 +502,7 @@ async def test_a_burst_is_dispatched_a_budget_per_loop_turn() -> None:
             seen = stream.pending
             await anyio.sleep(0)  # one turn of the loop
             steps.append(stream.pending - seen)
-    assert max(steps) <= 2 * _bridge._BUDGET  # (the drain may run twice in one of our turns)
+    assert max(steps) <= 2 * _bridge._core._BUDGET  # (the drain may run twice in one of our turns)
     assert len([s for s in steps if s]) >= 5
     hub.unregister()
 
@@ -580,12 +580,12 @@ async def test_jobs_not_yet_handed_to_a_thread_are_dropped_at_loop_shutdown() ->
             with anyio.fail_after(5):
                 while not bridge._jobs:  # until call() queued its job
                     await anyio.lowlevel.checkpoint()
-            bridge._shutdown()
+            bridge.shutdown()
     finally:
-        with _bridge._bridges_lock:
-            for key, value in list(_bridge._bridges.items()):
+        with _bridge._registry._bridges_lock:
+            for key, value in list(_bridge._registry._bridges.items()):
                 if value() is bridge:
-                    del _bridge._bridges[key]
+                    del _bridge._registry._bridges[key]
     assert len(outcome) == 1
     await anyio.sleep(0.05)
     assert ran == []
@@ -631,7 +631,7 @@ async def test_admission_lets_a_budget_of_costly_calls_begin_per_turn() -> None:
     # Calls admitted between two of this task's turns: a budget per turn (trio runs the
     # tasks of a batch in random order, so an observer may see parts of two turns).
     steps = [b - a for a, b in zip([0, *seen], seen, strict=False)]
-    assert max(steps) <= 2 * _bridge._ADMIT_BUDGET < 40
+    assert max(steps) <= 2 * _bridge._admission._ADMIT_BUDGET < 40
     assert len(seen) >= 3  # 40 calls took at least three turns
 
 
@@ -645,21 +645,21 @@ async def test_a_call_cancelled_while_waiting_for_admission_leaves_the_queue(
         await bridge.admit()
         admitted.append(i)
 
-    monkeypatch.setattr(_bridge, "_ADMIT_BUDGET", 0)  # no turn has room: everyone waits
+    monkeypatch.setattr(_bridge._admission, "_ADMIT_BUDGET", 0)  # no turn has room: everyone waits
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            while bridge._admit_left:
+            while bridge.admission.left:
                 await bridge.admit()
             tg.start_soon(one, 1000)
             tg.start_soon(one, 1001)
             for _ in range(5):
                 await anyio.lowlevel.checkpoint()
-            assert len(bridge._admit_waiting) == 2
+            assert len(bridge.admission.waiting) == 2
             scope.cancel()
     assert admitted == []
-    assert not bridge._admit_waiting
+    assert not bridge.admission.waiting
     monkeypatch.undo()
     # Later calls are admitted as usual.
     with anyio.fail_after(5):
-        for _ in range(3 * _bridge._ADMIT_BUDGET):
+        for _ in range(3 * _bridge._admission._ADMIT_BUDGET):
             await bridge.admit()
