@@ -46,10 +46,11 @@ from aiohcs._bridge import (
     admit_close,
     current_bridge,
 )
+from aiohcs._bridge._tuning import CompletionTime, StartCost
 from aiohcs._documents import _json_default as _json_default
 from aiohcs._documents import parse_document, to_document
-from aiohcs._operation._poll import CompletionTime, completion_time, poll_completion
-from aiohcs._operation._start import NativeStart, StartCost, start_cost, start_operation
+from aiohcs._operation._poll import poll_completion
+from aiohcs._operation._start import NativeStart, start_operation
 from aiohcs._operation._waiter import Waiter as _Waiter
 from aiohcs.errors import HandleClosedError, HcsError, error_from_hresult
 
@@ -64,11 +65,32 @@ __all__ = [
     "to_document",
 ]
 
-# Kept importable from here under their old names (tests and benchmarks tune them).
+
+class _RunningLoops:
+    """The tuning object ``name`` of the running loop's bridge (attributes read and set).
+
+    ``_start_cost`` and ``_completion_time`` were process-wide; they are per loop now
+    (``current_bridge().start_cost`` / ``.completion_time``). Tests and benchmarks that
+    tune them through this module still reach the running loop's.
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(getattr(current_bridge(), self._name), attr)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        setattr(getattr(current_bridge(), self._name), attr, value)
+
+
+# Kept importable from here under their old names.
 _CompletionTime = CompletionTime
-_completion_time = completion_time
 _StartCost = StartCost
-_start_cost = start_cost
+_start_cost: Any = _RunningLoops("start_cost")
+_completion_time: Any = _RunningLoops("completion_time")
 
 #: HCS_OPERATION_TYPE names as aiohcs reports them in errors.
 OperationType = str

@@ -15,6 +15,7 @@ from aiohcs._bridge._handles import close_process_handles, release_handle
 from aiohcs._bridge._items import Item, Target
 from aiohcs._bridge._queue import NativeQueue, decode_items
 from aiohcs._bridge._resources import typed_resource_errors
+from aiohcs._bridge._tuning import CompletionTime, StartCost
 from aiohcs._bridge._workers import Job, drop_jobs, fail_job, workers
 from aiohcs._native import ffi, lib
 from aiohcs.errors import BridgeClosedError, UsedAfterForkError
@@ -61,6 +62,9 @@ class LoopBridge:
         self._jobs: list[Job] = []
         #: Admission of costly calls (see admit).
         self.admission = Admission(self)
+        #: How long starts and completions of operations take on this loop (see _tuning).
+        self.start_cost = StartCost()
+        self.completion_time = CompletionTime()
         #: Set while a task of this loop has the schema models loaded (see _warmup).
         self.warming: anyio.Event | None = None
         self.closed = False

@@ -2,7 +2,8 @@
 
 * On the loop thread (:func:`begin`): HCS only starts the work, which is normally quick.
 * In a Python worker thread (:func:`begin_in_thread`): asked for, or while the host is
-  slow to accept calls (:class:`StartCost`).
+  slow to accept calls (the bridge's ``start_cost``, see
+  :class:`~aiohcs._bridge._tuning.StartCost`).
 * On one of the bridge's C threads (:func:`begin_native`): calls whose synchronous part
   may take long, such as create (see ``aiohcs._bridge.run_native``).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiohcs._bridge import (
     REGISTER_ONESHOT,
@@ -25,7 +26,7 @@ from aiohcs._native import lib, new_document_ptr, take_document
 from aiohcs._operation._waiter import Waiter
 from aiohcs.errors import BridgeClosedError
 
-__all__ = ["Busy", "NativeStart", "StartCost", "start_cost", "start_operation"]
+__all__ = ["Busy", "NativeStart", "start_operation"]
 
 #: A start: ``start(operation)`` calls the HCS function and returns its HRESULT.
 StartFn = Callable[[Any], int]
@@ -53,47 +54,6 @@ class Busy(Protocol):
         """One such call returned."""
 
 
-class StartCost:
-    """How long the synchronous part of starting an operation takes on this host.
-
-    Starting an operation is normally quick (on Windows an RPC that only queues the work),
-    so it runs on the loop thread. If the host gets slow (a loaded compute service, or hcsim
-    with a synchronous delay), the calls move to worker threads so the loop keeps
-    responding. The cost is an exponentially weighted moving average of calls made on the
-    loop thread only (a call in a worker thread also measures its wait for the GIL, which
-    would keep the average high for ever); while calls go to threads, one in
-    :attr:`PROBE_EVERY` still runs on the loop to notice when the host is fast again.
-    """
-
-    __slots__ = ("average", "skipped")
-
-    #: Above this average (seconds), starting calls run in worker threads.
-    THRESHOLD: Final = 0.0008
-    PROBE_EVERY: Final = 8
-
-    def __init__(self) -> None:
-        self.average = 0.0
-        self.skipped = 0
-
-    def record(self, seconds: float) -> None:
-        """Add one measured start to the average."""
-        self.average += (seconds - self.average) * 0.2
-
-    def use_thread(self) -> bool:
-        """True if the next starting call should run in a worker thread."""
-        if self.average <= self.THRESHOLD:
-            return False
-        self.skipped += 1
-        if self.skipped >= self.PROBE_EVERY:
-            self.skipped = 0
-            return False
-        return True
-
-
-#: The start cost of this process's operations.
-start_cost: Final = StartCost()
-
-
 async def start_operation(
     waiter: Waiter,
     start: StartFn | NativeStart,
@@ -108,7 +68,7 @@ async def start_operation(
     """
     if isinstance(start, NativeStart):
         return await begin_native(waiter, start, owner)
-    if in_thread or start_cost.use_thread():
+    if in_thread or waiter.bridge.start_cost.use_thread():
         return await begin_in_thread(waiter, start, process_info, owner)
     return begin(waiter, start, process_info)
 
@@ -126,7 +86,7 @@ def begin(waiter: Waiter, start: StartFn, process_info: bool) -> tuple[int, str 
         bridge.unregister(waiter.id)
         raise
     waiter.started = time.perf_counter()
-    start_cost.record(waiter.started - t0)
+    bridge.start_cost.record(waiter.started - t0)
     if hr >= 0:
         return hr, None
     # Failed synchronously: no callback will come.

@@ -19,7 +19,6 @@ from typing import Any, Final, NamedTuple
 import anyio.lowlevel
 
 from aiohcs._bridge import ITEM_CALL, Item, LoopBridge, Sleeper, close_process_handles
-from aiohcs._operation._poll import completion_time
 from aiohcs.errors import BridgeClosedError
 
 __all__ = ["Action", "Event", "Result", "Start", "State", "Waiter", "step"]
@@ -169,7 +168,7 @@ class Waiter(Sleeper):
         # A start made on another thread: its outcome.
         self.begun: tuple[int, str | None] | BaseException | None = None
         # perf_counter() when a start on the loop thread returned (0.0 for a start on
-        # another thread): how long completions take, see CompletionTime.
+        # another thread): how long completions take, see the bridge's completion_time.
         self.started = 0.0
         # A native start: receives its ITEM_CALL item (and begun is taken from it).
         self.on_call: Callable[[Item], None] | None = None
@@ -205,7 +204,7 @@ class Waiter(Sleeper):
             self._apply(Event.CALLED)
             return
         if self.started:
-            completion_time.record(time.perf_counter() - self.started)
+            self.bridge.completion_time.record(time.perf_counter() - self.started)
         self._apply(Event.COMPLETED, item)
 
     def _drop(self, item: Item) -> None:
