@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -663,3 +664,69 @@ async def test_a_call_cancelled_while_waiting_for_admission_leaves_the_queue(
     with anyio.fail_after(5):
         for _ in range(3 * _bridge._admission._ADMIT_BUDGET):
             await bridge.admit()
+
+
+async def test_the_backend_is_chosen_once_per_bridge_for_the_running_library(
+    anyio_backend_name: str,
+) -> None:
+    bridge = current_bridge()
+    assert bridge.backend.name == anyio_backend_name
+    assert _bridge.current_backend().name == anyio_backend_name
+    ran: list[int] = []
+    done = anyio.Event()
+
+    def soon() -> None:
+        ran.append(threading.get_ident())
+        done.set()
+
+    threading.Thread(target=bridge.call_soon_threadsafe, args=(soon,)).start()
+    with anyio.fail_after(5):
+        await done.wait()
+    assert ran == [threading.get_ident()]
+
+
+async def test_a_sleeper_is_woken_with_a_value() -> None:
+    sleeper = _bridge.Sleeper(current_bridge())
+    got: list[Any] = []
+
+    async def sleep() -> None:
+        got.append(await sleeper._sleep())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sleep)
+        with anyio.fail_after(5):
+            while sleeper._parked is None:
+                await anyio.sleep(0)
+        sleeper._wake("value")
+    assert got == ["value"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_each_loop_learns_its_own_start_and_completion_times(backend: str) -> None:
+    async def tune() -> tuple[object, object]:
+        bridge = current_bridge()
+        assert bridge.start_cost.average == 0.0  # (fresh: nothing measured on this loop)
+        assert bridge.completion_time.poll_window() == 0.0
+        bridge.start_cost.record(1.0)
+        bridge.completion_time.record(0.00001)
+        return bridge.start_cost, bridge.completion_time
+
+    first = anyio.run(tune, backend=backend)
+    second = anyio.run(tune, backend=backend)
+    assert first[0] is not second[0]
+    assert first[1] is not second[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "invalid"),
+    [
+        (0, True),
+        (-1, True),
+        (sys.maxsize * 2 + 1, True),  # (HANDLE)-1 through uintptr_t
+        (4, False),
+        (0xFFFFFFFF, sys.maxsize < 2**32),  # INVALID_HANDLE_VALUE on 32-bit builds only
+    ],
+)
+def test_invalid_handle_values(value: int, invalid: bool) -> None:
+    """NULL and INVALID_HANDLE_VALUE, as HANDLE values reach Python."""
+    assert _bridge.is_invalid_handle(value) is invalid
