@@ -9,8 +9,8 @@ operation, so every operation that started is closed exactly once.
 
 Quick completions: where operations complete within microseconds and the loop has nothing
 else to do, the starting task waits for the completion in C for a short window
-(:mod:`aiohcs._operation._poll`, ``LoopBridge.poll``) and then yields one turn to the loop, instead
-of the loop sleeping in its selector until the wake byte comes.
+(:mod:`aiohcs._operation._poll`, ``LoopBridge.poll``) and then yields one turn to the
+loop, instead of the loop sleeping in its selector until the wake byte comes.
 
 Cancellation and timeouts
 -------------------------
