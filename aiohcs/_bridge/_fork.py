@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from aiohcs._bridge import _registry, _warmup
+from aiohcs._bridge._registry import every_bridge
+from aiohcs._bridge._registry import reset_after_fork as reset_registry
+from aiohcs._bridge._warmup import reset_after_fork as reset_warm_up
 from aiohcs._bridge._workers import workers
 
 __all__ = ["after_fork_in_child"]
@@ -21,9 +23,9 @@ def after_fork_in_child() -> None:
     a new event loop in the child gets a new bridge (with its own tuning state).
     """
     workers._reset()
-    _registry.reset_after_fork()
-    _warmup.reset_after_fork()
-    for bridge in _registry.every_bridge():
+    reset_registry()
+    reset_warm_up()
+    for bridge in every_bridge():
         bridge.after_fork()
 
 
