@@ -128,6 +128,3 @@ class Admission:
     def forget_all(self) -> None:
         """A forked child: the waiting tasks are the parent's, nothing may wake them."""
         self.waiting.clear()
-
-    def __repr__(self) -> str:
-        return f"<Admission left={self.left} waiting={len(self.waiting)}>"

@@ -136,9 +136,6 @@ class LoopBridge:
         """Forget ``ident`` on the Python side only (a one-shot id the C side dropped)."""
         self._targets.pop(ident, None)
 
-    def __len__(self) -> int:
-        return len(self._targets)
-
     def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
         """Have the loop's thread run ``fn()`` soon; from any thread, never blocking.
 
