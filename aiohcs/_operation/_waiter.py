@@ -12,6 +12,7 @@ calls that arrive and carries out the actions. The waiting task is woken with th
 from __future__ import annotations
 
 import enum
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
@@ -24,51 +25,51 @@ from aiohcs.errors import BridgeClosedError
 __all__ = ["Action", "Event", "Result", "Start", "State", "Waiter", "step"]
 
 
-class Start(enum.Enum):
+class Start(enum.IntEnum):
     """How far the start of the operation went."""
 
     #: Started on another thread, which has not reported yet.
-    IN_THREAD = "in thread"
+    IN_THREAD = enum.auto()
     #: Same, and the completion already came.
-    IN_THREAD_COMPLETED = "in thread, completed"
+    IN_THREAD_COMPLETED = enum.auto()
     #: The start returned (on the loop thread, or the thread reported); no completion yet.
-    STARTED = "started"
+    STARTED = enum.auto()
     #: Started and completed: the id is forgotten.
-    COMPLETED = "completed"
+    COMPLETED = enum.auto()
 
 
-class Result(enum.Enum):
+class Result(enum.IntEnum):
     """Where the outcome is."""
 
     #: Nothing yet; a task waits for it.
-    WAITING = "waiting"
+    WAITING = enum.auto()
     #: The completion item is held for the task.
-    READY = "ready"
+    READY = enum.auto()
     #: Resolved with an error (the owner closed, or closed after the loop shut down); a
     #: completion that comes is dropped.
-    FAILED = "failed"
+    FAILED = enum.auto()
     #: Resolved because the loop shut down (no completion can come any more).
-    CLOSED = "closed"
+    CLOSED = enum.auto()
     #: Nobody waits: a completion that comes is dropped.
-    ABANDONED = "abandoned"
+    ABANDONED = enum.auto()
 
 
-class Event(enum.Enum):
+class Event(enum.IntEnum):
     """What happens to a waiter."""
 
     #: The thread that made the start reported (an ITEM_CALL item).
-    CALLED = "called"
+    CALLED = enum.auto()
     #: The completion item arrived.
-    COMPLETED = "completed"
+    COMPLETED = enum.auto()
     #: The task stops waiting (cancelled, or gave up).
-    ABANDON = "abandon"
+    ABANDON = enum.auto()
     #: The owner resolves it with an error (its handle was closed).
-    FAIL = "fail"
+    FAIL = enum.auto()
     #: The loop shuts down.
-    BRIDGE_CLOSED = "bridge closed"
+    BRIDGE_CLOSED = enum.auto()
 
 
-class Action(enum.Flag):
+class Action(enum.IntFlag):
     """What the waiter does after a transition (in this order)."""
 
     NONE = 0
@@ -136,15 +137,39 @@ _NEXT_RESULT: Final[dict[tuple[Result, Event], tuple[Result, Action]]] = {
 }
 
 
-def step(state: State, event: Event) -> tuple[State, Action]:
-    """The transition function: the state after ``event`` and what to do about it.
+def _transition(state: State, event: Event) -> tuple[State, Action]:
+    start, start_action = _NEXT_START.get((state.start, event), (state.start, Action.NONE))
+    result, result_action = _NEXT_RESULT[state.result, event]
+    return State(start, result), start_action | result_action
+
+
+# Every transition, computed once: step() is then one lookup (it runs for every item).
+_STATES: Final = {
+    State(start, result): State(start, result) for start in Start for result in Result
+}
+_TABLE: Final[dict[tuple[State, Event], tuple[State, int]]] = {}
+for _state, _event in itertools.product(_STATES, Event):
+    _next, _actions = _transition(_state, _event)
+    _TABLE[_state, _event] = (_STATES[_next], int(_actions))
+del _state, _event, _next, _actions
+
+# (Plain ints: tests of enum flags cost microseconds per item.)
+_FORGET: Final = int(Action.FORGET)
+_DROP: Final = int(Action.DROP)
+_KEEP: Final = int(Action.KEEP)
+_DROP_HELD: Final = int(Action.DROP_HELD)
+_SET_ERROR: Final = int(Action.SET_ERROR)
+_WAKE: Final = int(Action.WAKE)
+_INITIAL: Final = _STATES[State(Start.STARTED, Result.WAITING)]
+
+
+def step(state: State, event: Event) -> tuple[State, int]:
+    """The transition function: the state after ``event`` and what to do (:class:`Action` bits).
 
     Pure (no I/O, no loop). Every (state, event) pair has a transition: events that cannot
     change anything any more are ignored (their action is empty or only wakes).
     """
-    start, start_action = _NEXT_START.get((state.start, event), (state.start, Action.NONE))
-    result, result_action = _NEXT_RESULT[state.result, event]
-    return State(start, result), start_action | result_action
+    return _TABLE[state, event]
 
 
 class Waiter(Sleeper):
@@ -160,7 +185,7 @@ class Waiter(Sleeper):
 
     def __init__(self, bridge: LoopBridge, on_abandoned: Callable[[Item], None] | None) -> None:
         super().__init__(bridge)
-        self.state = State(Start.STARTED, Result.WAITING)
+        self.state = _INITIAL
         self.item: Item | None = None
         self.error: BaseException | None = None
         self.on_abandoned = on_abandoned
@@ -174,27 +199,27 @@ class Waiter(Sleeper):
         self.on_call: Callable[[Item], None] | None = None
 
     def _apply(self, event: Event, item: Item | None = None, error: Any = None) -> None:
-        self.state, actions = step(self.state, event)
+        self.state, actions = _TABLE[self.state, event]
         if not actions:
             return
-        if Action.FORGET in actions:
+        if actions & _FORGET:
             self.bridge.forget(self.id)
-        if Action.DROP in actions and item is not None:
+        if actions & _DROP and item is not None:
             self._drop(item)
-        if Action.KEEP in actions:
+        if actions & _KEEP:
             self.item = item
-        if Action.DROP_HELD in actions:
+        if actions & _DROP_HELD:
             held, self.item = self.item, None
             if held is not None:
                 self._drop(held)
-        if Action.SET_ERROR in actions:
+        if actions & _SET_ERROR:
             self.error = error
-        if Action.WAKE in actions:
+        if actions & _WAKE:
             self._wake(self.item if self.state.result is Result.READY else self.error)
 
     def in_thread(self) -> None:
         """The start is made on another thread (it reports with an ITEM_CALL item)."""
-        self.state = State(Start.IN_THREAD, self.state.result)
+        self.state = _STATES[State(Start.IN_THREAD, self.state.result)]
 
     def _deliver(self, item: Item) -> None:
         if item.kind == ITEM_CALL:
