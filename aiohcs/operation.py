@@ -200,11 +200,18 @@ async def run_operation(
         owner.check_open()
     cancelled: BaseException | None = None
     if not isinstance(start, NativeStart):  # (creates were admitted by their caller)
-        cancelled = await _admit(bridge, owner, cleanup)
+        # A burst of calls begins a few per loop turn.
+        if cleanup:
+            cancelled = await admit_close(bridge)
+        else:
+            await bridge.admit(ADMIT_CALL)
+        if owner is not None:
+            _check_admitted(owner, cancelled)
     waiter = _Waiter(bridge, on_abandoned)
-    hr, document = await start_operation(
+    started = start_operation(
         waiter, start, process_info=process_info, owner=owner, in_thread=in_thread
     )
+    hr, document = started if isinstance(started, tuple) else await started
     polled = hr >= 0 and cancelled is None and poll_completion(bridge, waiter)
     if cancelled is not None:  # a clean-up call: made, and the cancellation goes on now
         if hr >= 0:
@@ -223,24 +230,14 @@ async def run_operation(
     return OperationResult(item.result, item.payload, item.process_info)
 
 
-async def _admit(
-    bridge: LoopBridge, owner: OperationOwner | None, cleanup: bool
-) -> BaseException | None:
-    """Wait for the call's turn (a burst of calls begins a few per loop turn).
+def _check_admitted(owner: OperationOwner, cancelled: BaseException | None) -> None:
+    """Raise the owner's closed error if it closed while the call waited for its turn.
 
-    A clean-up call keeps a cancellation that arrives meanwhile, returned (see
-    :func:`run_operation`).
+    A clean-up call raises the cancellation it kept instead (see :func:`run_operation`).
     """
-    cancelled: BaseException | None = None
-    if cleanup:
-        cancelled = await admit_close(bridge)
-    else:
-        await bridge.admit(ADMIT_CALL)
-    if owner is not None:
-        try:
-            owner.check_open()  # (closed while it waited for its turn?)
-        except HcsError as exc:
-            if cancelled is not None:
-                raise cancelled from exc
-            raise
-    return cancelled
+    try:
+        owner.check_open()
+    except HcsError as exc:
+        if cancelled is not None:
+            raise cancelled from exc
+        raise

@@ -5,8 +5,8 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Final
 
+import aiohcs._bridge._warmup as _warmup
 from aiohcs._bridge._sleeper import Sleeper
-from aiohcs._bridge._warmup import schema_ready, warm_up
 
 if TYPE_CHECKING:
     from aiohcs._bridge._core import LoopBridge
@@ -46,7 +46,8 @@ class Admission:
         self.left = _ADMIT_BUDGET
         #: The tasks waiting for a later turn, in order.
         self.waiting: collections.deque[_Admitted] = collections.deque()
-        #: Whether the budget's refill is scheduled, and its handle (see LoopBackend.idle).
+        #: Whether the budget's refill is scheduled, and its handle: LoopBridge.idle
+        #: ignores it while no call waits for it.
         self.refill_scheduled = False
         self.refill_handle: object | None = None
 
@@ -68,8 +69,8 @@ class Admission:
         bridge = self.bridge
         if bridge.closed:
             return  # (the call finds the bridge closed; a close goes on)
-        if not schema_ready():
-            await warm_up(bridge)
+        if not _warmup._schema_ready:
+            await _warmup.warm_up(bridge)
         if self.left >= cost and not self.waiting:
             # (No refill is scheduled for this: the budget is renewed only once a call
             # has to wait, which bounds each turn all the same and costs a lone call
@@ -111,12 +112,6 @@ class Admission:
             self.left -= waiter.cost
         if waiting:
             self._schedule_refill()
-
-    def idle_refill(self) -> object | None:
-        """The scheduled refill, if no call waits for it (it does not keep the loop busy)."""
-        if self.refill_scheduled and not self.waiting:
-            return self.refill_handle
-        return None
 
     def admit_all(self) -> None:
         """The loop shuts down: calls waiting for admission go on (and find it closed)."""

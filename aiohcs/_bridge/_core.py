@@ -231,7 +231,9 @@ class LoopBridge:
         The refill of the admission budget (see :meth:`admit`) does not count while no
         call waits for it.
         """
-        return self.backend.idle(seconds, self.admission.idle_refill())
+        admission = self.admission
+        refill = admission.refill_handle if admission.refill_scheduled else None
+        return self.backend.idle(seconds, None if admission.waiting else refill)
 
     def poll(self, seconds: float) -> int:
         """Wait up to ``seconds`` on this thread for the next items and dispatch them.

@@ -14,7 +14,7 @@ from aiohcs._bridge._posted import run_sync_on
 if TYPE_CHECKING:
     from aiohcs._bridge._core import LoopBridge
 
-__all__ = ["reset_after_fork", "schema_ready", "warm_up"]
+__all__ = ["reset_after_fork", "warm_up"]
 
 _log: Final = logging.getLogger("aiohcs")
 
@@ -23,11 +23,6 @@ _schema_ready = False
 _WARM_UP_SWITCH_INTERVAL: Final = 0.0005
 _warm_up_lock = threading.Lock()
 _warm_up_saved: list[float] = []  # the switch interval to restore while a warm-up runs
-
-
-def schema_ready() -> bool:
-    """True once the warm-up ran in this process (whether or not it succeeded)."""
-    return _schema_ready
 
 
 def _warm_up_schema() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, Protocol
 
 from aiohcs._bridge import (
@@ -26,7 +26,7 @@ from aiohcs._native import lib, new_document_ptr, take_document
 from aiohcs._operation._waiter import Waiter
 from aiohcs.errors import BridgeClosedError
 
-__all__ = ["Busy", "NativeStart", "start_operation"]
+__all__ = ["Busy", "NativeStart", "Started", "start_operation"]
 
 #: A start: ``start(operation)`` calls the HCS function and returns its HRESULT.
 StartFn = Callable[[Any], int]
@@ -54,22 +54,28 @@ class Busy(Protocol):
         """One such call returned."""
 
 
-async def start_operation(
+#: A start's outcome: (HRESULT, failure document of a start that failed synchronously).
+Started = tuple[int, str | None]
+
+
+def start_operation(
     waiter: Waiter,
     start: StartFn | NativeStart,
     *,
     process_info: bool,
     owner: Busy | None,
     in_thread: bool,
-) -> tuple[int, str | None]:
-    """Start the operation of ``waiter`` the way ``start`` asks; return (HRESULT, document).
+) -> Started | Coroutine[Any, Any, Started]:
+    """Start the operation of ``waiter`` the way ``start`` asks: the one switch.
 
-    ``document`` is the failure document of a start that failed synchronously.
+    A start on the loop thread returns its outcome at once; the others return a coroutine
+    that waits for the thread making the call (no coroutine for the common case: this
+    runs for every operation).
     """
     if isinstance(start, NativeStart):
-        return await begin_native(waiter, start, owner)
+        return begin_native(waiter, start, owner)
     if in_thread or waiter.bridge.start_cost.use_thread():
-        return await begin_in_thread(waiter, start, process_info, owner)
+        return begin_in_thread(waiter, start, process_info, owner)
     return begin(waiter, start, process_info)
 
 
