@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from aiohcs.errors import InvalidArgumentTypeError, InvalidDocumentError
@@ -27,8 +28,10 @@ __all__ = [
     "coerce_document",
     "document_text",
     "object_text",
+    "parse_document",
     "parse_model",
     "parse_model_list",
+    "to_document",
 ]
 
 #: The deepest nesting of objects and arrays a document may have (the documents HCS
@@ -311,3 +314,36 @@ def parse_data(data: Any, type_name: str) -> Any:
     if data is None:
         return None
     return _lenient(_model(type_name), data)
+
+
+def to_document(value: Any) -> str | None:
+    """Return an HCS JSON document from a model, a mapping/sequence, JSON text or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    dump = getattr(value, "model_dump_json", None)
+    if dump is not None:
+        text: str = dump(by_alias=True, exclude_none=True)
+        return text
+    if isinstance(value, (Mapping, Sequence)):
+        return json.dumps(value, separators=(",", ":"), default=_json_default)
+    raise InvalidArgumentTypeError(f"cannot make an HCS document from {type(value).__name__}")
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(by_alias=True, exclude_none=True, mode="json")
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def parse_document(document: str | None) -> Any:
+    """Parse a returned JSON document (None stays None)."""
+    if document is None or not document.strip():
+        return None
+    return json.loads(document)

@@ -40,8 +40,10 @@ from aiohcs._hresult import (
 __all__ = [
     "OPERATION_TYPE_NAMES",
     "AccessDenied",
+    "BridgeClosedError",
     "HResult",
     "HResultValue",
+    "HandleClosedError",
     "HcsError",
     "HcsNotAvailableError",
     "InvalidArgumentError",
@@ -49,7 +51,9 @@ __all__ = [
     "InvalidDocumentError",
     "InvalidJson",
     "InvalidState",
+    "NoThreadError",
     "OperationTimeout",
+    "PipesNotClosed",
     "ProcessAlreadyStopped",
     "ProcessNotFound",
     "ResourceExhausted",
@@ -460,3 +464,27 @@ class PipesNotClosed(RuntimeWarning):
     anyway; output written later can still be read from the streams. (A warning, issued by
     :meth:`aiohcs.process.Process.wait`; importable from :mod:`aiohcs.process` too.)
     """
+
+
+class HandleClosedError(HcsError):
+    """The object (compute system, process) was closed: no further calls are accepted.
+
+    Also raised in tasks whose operation was still in flight when the object was closed
+    (the HCS work itself goes on; see :mod:`aiohcs.operation`). HRESULT ``E_HANDLE``.
+    """
+
+    def __init__(
+        self,
+        hresult: int = int(HResult.E_HANDLE),
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(hresult, message or "the handle has been closed", **kwargs)
+
+
+class BridgeClosedError(RuntimeError):
+    """The event loop this object belongs to has shut down (its bridge is closed)."""
+
+
+class NoThreadError(RuntimeError):
+    """No bridge thread could be started for a native call (the call was not made)."""

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -284,7 +285,7 @@ def test_loop_shutdown_frees_the_queue_and_drops_late_callbacks(backend: str) ->
 
 async def test_calls_after_the_bridge_closed_fail_fast() -> None:
     bridge = current_bridge()
-    bridge._shutdown()
+    bridge.shutdown()
     try:
         with pytest.raises(BridgeClosedError):
             current_bridge()
@@ -292,10 +293,10 @@ async def test_calls_after_the_bridge_closed_fail_fast() -> None:
             EventHub(bridge)
     finally:
         # Let this loop get a fresh bridge for any later use in this test run.
-        with _bridge._bridges_lock:
-            for key, value in list(_bridge._bridges.items()):
+        with _bridge._registry._bridges_lock:
+            for key, value in list(_bridge._registry._bridges.items()):
                 if value() is bridge:
-                    del _bridge._bridges[key]
+                    del _bridge._registry._bridges[key]
 
 
 def test_a_failing_drain_task_closes_the_bridge_without_crashing_the_loop(
@@ -494,7 +495,7 @@ async def test_a_burst_is_dispatched_a_budget_per_loop_turn() -> None:
     bridge = current_bridge()
     hub = EventHub(bridge)
     stream = hub.subscribe()
-    n = 10 * _bridge._BUDGET
+    n = 10 * _bridge._core._BUDGET
     fire(hub.id, [(6, None)] * n)  # all queued before the loop gets a turn
     steps: list[int] = []
     with anyio.fail_after(5):
@@ -502,7 +503,7 @@ async def test_a_burst_is_dispatched_a_budget_per_loop_turn() -> None:
             seen = stream.pending
             await anyio.sleep(0)  # one turn of the loop
             steps.append(stream.pending - seen)
-    assert max(steps) <= 2 * _bridge._BUDGET  # (the drain may run twice in one of our turns)
+    assert max(steps) <= 2 * _bridge._core._BUDGET  # (the drain may run twice in one of our turns)
     assert len([s for s in steps if s]) >= 5
     hub.unregister()
 
@@ -580,12 +581,12 @@ async def test_jobs_not_yet_handed_to_a_thread_are_dropped_at_loop_shutdown() ->
             with anyio.fail_after(5):
                 while not bridge._jobs:  # until call() queued its job
                     await anyio.lowlevel.checkpoint()
-            bridge._shutdown()
+            bridge.shutdown()
     finally:
-        with _bridge._bridges_lock:
-            for key, value in list(_bridge._bridges.items()):
+        with _bridge._registry._bridges_lock:
+            for key, value in list(_bridge._registry._bridges.items()):
                 if value() is bridge:
-                    del _bridge._bridges[key]
+                    del _bridge._registry._bridges[key]
     assert len(outcome) == 1
     await anyio.sleep(0.05)
     assert ran == []
@@ -631,7 +632,7 @@ async def test_admission_lets_a_budget_of_costly_calls_begin_per_turn() -> None:
     # Calls admitted between two of this task's turns: a budget per turn (trio runs the
     # tasks of a batch in random order, so an observer may see parts of two turns).
     steps = [b - a for a, b in zip([0, *seen], seen, strict=False)]
-    assert max(steps) <= 2 * _bridge._ADMIT_BUDGET < 40
+    assert max(steps) <= 2 * _bridge._admission._ADMIT_BUDGET < 40
     assert len(seen) >= 3  # 40 calls took at least three turns
 
 
@@ -645,21 +646,87 @@ async def test_a_call_cancelled_while_waiting_for_admission_leaves_the_queue(
         await bridge.admit()
         admitted.append(i)
 
-    monkeypatch.setattr(_bridge, "_ADMIT_BUDGET", 0)  # no turn has room: everyone waits
+    monkeypatch.setattr(_bridge._admission, "_ADMIT_BUDGET", 0)  # no turn has room: everyone waits
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            while bridge._admit_left:
+            while bridge.admission.left:
                 await bridge.admit()
             tg.start_soon(one, 1000)
             tg.start_soon(one, 1001)
             for _ in range(5):
                 await anyio.lowlevel.checkpoint()
-            assert len(bridge._admit_waiting) == 2
+            assert len(bridge.admission.waiting) == 2
             scope.cancel()
     assert admitted == []
-    assert not bridge._admit_waiting
+    assert not bridge.admission.waiting
     monkeypatch.undo()
     # Later calls are admitted as usual.
     with anyio.fail_after(5):
-        for _ in range(3 * _bridge._ADMIT_BUDGET):
+        for _ in range(3 * _bridge._admission._ADMIT_BUDGET):
             await bridge.admit()
+
+
+async def test_the_backend_is_chosen_once_per_bridge_for_the_running_library(
+    anyio_backend_name: str,
+) -> None:
+    bridge = current_bridge()
+    assert bridge.backend.name == anyio_backend_name
+    assert _bridge.current_backend().name == anyio_backend_name
+    ran: list[int] = []
+    done = anyio.Event()
+
+    def soon() -> None:
+        ran.append(threading.get_ident())
+        done.set()
+
+    threading.Thread(target=bridge.call_soon_threadsafe, args=(soon,)).start()
+    with anyio.fail_after(5):
+        await done.wait()
+    assert ran == [threading.get_ident()]
+
+
+async def test_a_sleeper_is_woken_with_a_value() -> None:
+    sleeper = _bridge.Sleeper(current_bridge())
+    got: list[Any] = []
+
+    async def sleep() -> None:
+        got.append(await sleeper._sleep())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sleep)
+        with anyio.fail_after(5):
+            while sleeper._parked is None:
+                await anyio.sleep(0)
+        sleeper._wake("value")
+    assert got == ["value"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_each_loop_learns_its_own_start_and_completion_times(backend: str) -> None:
+    async def tune() -> tuple[object, object]:
+        bridge = current_bridge()
+        assert bridge.start_cost.average == 0.0  # (fresh: nothing measured on this loop)
+        assert bridge.completion_time.poll_window() == 0.0
+        bridge.start_cost.record(1.0)
+        bridge.completion_time.record(0.00001)
+        return bridge.start_cost, bridge.completion_time
+
+    first = anyio.run(tune, backend=backend)
+    second = anyio.run(tune, backend=backend)
+    assert first[0] is not second[0]
+    assert first[1] is not second[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "invalid"),
+    [
+        (0, True),
+        (-1, True),
+        (sys.maxsize * 2 + 1, True),  # (HANDLE)-1 through uintptr_t
+        (4, False),
+        (0xFFFFFFFF, sys.maxsize < 2**32),  # INVALID_HANDLE_VALUE on 32-bit builds only
+    ],
+)
+def test_invalid_handle_values(value: int, invalid: bool) -> None:
+    """NULL and INVALID_HANDLE_VALUE, as HANDLE values reach Python."""
+    assert _bridge.is_invalid_handle(value) is invalid

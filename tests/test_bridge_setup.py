@@ -69,11 +69,11 @@ FIRST_CALL = textwrap.dedent(
         for line in outcomes:
             print(line)
         print("descriptors left:", sorted(set(fds()) - set(before)))
-        print("bridges:", len(_bridge._every_bridge))
+        print("bridges:", len(_bridge._registry._every_bridge))
         system = await ComputeSystem.create("first", CONFIG)
         print("recovered:", (await system.properties()).state)
         await system.aclose()
-        print("bridges:", len(_bridge._every_bridge))
+        print("bridges:", len(_bridge._registry._every_bridge))
 
     anyio.run(main, backend=sys.argv[1])
     """
@@ -127,7 +127,7 @@ async def test_a_bridge_that_cannot_start_leaves_nothing_made(
     assert outcomes == ["E_OUTOFMEMORY", "list"]
     assert len(made) == 1
     assert made[0]._native.freed  # its socketpair and C queue were freed at once
-    assert made[0] not in _bridge._every_bridge
+    assert made[0] not in _bridge._registry._every_bridge
     assert len(os.listdir("/proc/self/fd")) == fds
 
 
@@ -148,7 +148,7 @@ async def test_no_worker_thread_is_a_typed_error(monkeypatch: pytest.MonkeyPatch
         real_start(self)
 
     with monkeypatch.context() as patch:
-        patch.setattr(_bridge, "workers", _bridge.WorkerPool())  # (no thread running)
+        patch.setattr(_bridge._core, "workers", _bridge.WorkerPool())  # (no thread running)
         patch.setattr(threading.Thread, "start", start)
         with anyio.fail_after(30):
             with pytest.raises(errors.ResourceExhausted, match="can't start new thread"):

@@ -44,8 +44,8 @@ class _Gate:
         self.patch = pytest.MonkeyPatch()  # (its own: opening undoes nothing else)
 
     def close(self) -> None:
-        self.patch.setattr(_bridge, "_ADMIT_BUDGET", 0)
-        current_bridge()._admit_left = 0
+        self.patch.setattr(_bridge._admission, "_ADMIT_BUDGET", 0)
+        current_bridge().admission.left = 0
 
     def open(self) -> None:
         self.patch.undo()  # (the refill rescheduled every turn admits them now)
@@ -77,11 +77,11 @@ async def _cancel_while_admission_waits(task: asyncio.Task[Any], gate: _Gate) ->
     """Wait until something waits for admission, cancel ``task`` (twice), reopen the gate."""
     bridge = current_bridge()
     for _ in range(2000):
-        if bridge._admit_waiting:
+        if bridge.admission.waiting:
             break
         assert not task.done(), task
         await asyncio.sleep(0.005)
-    assert bridge._admit_waiting, "nothing waited for admission"
+    assert bridge.admission.waiting, "nothing waited for admission"
     task.cancel()
     await asyncio.sleep(0)
     task.cancel()
@@ -213,7 +213,7 @@ async def test_a_failed_restore_cancelled_by_a_scope_at_admission_terminates_the
     scope = anyio.CancelScope()
 
     async def cancel_at_admission() -> None:  # (outside the scope it cancels)
-        while not current_bridge()._admit_waiting:
+        while not current_bridge().admission.waiting:
             await anyio.sleep(0.005)
         scope.cancel()
         for _ in range(5):  # (delivered while admission is still shut)

@@ -78,8 +78,8 @@ async def test_a_burst_of_1000_properties_calls_begins_a_budget_per_turn() -> No
         assert begun[0] == n
         # Operations begun between two turns of the probe: a budget per turn (trio runs
         # the tasks of a batch in random order, so the probe may see parts of two turns).
-        assert max(_steps(seen)) <= 2 * _bridge._ADMIT_BUDGET
-        assert len(seen) >= n // (2 * _bridge._ADMIT_BUDGET)
+        assert max(_steps(seen)) <= 2 * _bridge._admission._ADMIT_BUDGET
+        assert len(seen) >= n // (2 * _bridge._admission._ADMIT_BUDGET)
 
 
 @pytest.mark.anyio
@@ -117,7 +117,7 @@ async def test_a_burst_of_opens_begins_a_budget_per_turn(monkeypatch: pytest.Mon
             for handle in handles:
                 teardown.start_soon(handle.aclose)
     assert begun[0] == n
-    assert max(_steps(seen)) <= 2 * _bridge._ADMIT_BUDGET
+    assert max(_steps(seen)) <= 2 * _bridge._admission._ADMIT_BUDGET
 
 
 @pytest.mark.anyio
@@ -151,8 +151,8 @@ async def test_a_teardown_of_many_systems_begins_a_budget_of_closes_per_turn() -
         ComputeSystem._release = release  # type: ignore[method-assign]
     assert closing[0] == n
     assert all(system.closed for system in systems)
-    assert max(_steps(seen)) <= 2 * _bridge._ADMIT_BUDGET
-    assert not bridge._admit_waiting
+    assert max(_steps(seen)) <= 2 * _bridge._admission._ADMIT_BUDGET
+    assert not bridge.admission.waiting
 
 
 @pytest.mark.anyio
@@ -163,9 +163,9 @@ async def test_closes_cancelled_while_waiting_for_their_turn_still_close() -> No
     tasks = [asyncio.ensure_future(system.aclose()) for system in systems]
     for _ in range(10):  # every close has begun (in a task of its own); most wait for admission
         await asyncio.sleep(0)
-        if current_bridge()._admit_waiting:
+        if current_bridge().admission.waiting:
             break
-    assert current_bridge()._admit_waiting
+    assert current_bridge().admission.waiting
     for task in tasks:
         task.cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -186,11 +186,11 @@ async def test_a_failed_warm_up_leaves_the_models_to_load_where_needed(
     def broken() -> None:
         raise OSError(24, "Too many open files")
 
-    monkeypatch.setattr(_bridge, "_schema_ready", False)
+    monkeypatch.setattr(_bridge._warmup, "_schema_ready", False)
     monkeypatch.setattr(_documents, "warm_up", broken)
     async with await ComputeSystem.create("warm", CONFIG) as system:
         assert (await system.properties()).state == "Created"
-    assert _bridge._schema_ready  # tried once; not again on every call
+    assert _bridge._warmup._schema_ready  # tried once; not again on every call
 
 
 @pytest.mark.anyio
@@ -200,8 +200,8 @@ async def test_no_thread_for_the_warm_up_leaves_the_models_to_load_where_needed(
     async def no_thread(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(_bridge, "_schema_ready", False)
-    monkeypatch.setattr(_bridge, "run_sync", no_thread)
+    monkeypatch.setattr(_bridge._warmup, "_schema_ready", False)
+    monkeypatch.setattr(_bridge._warmup, "run_sync_on", no_thread)
     async with await ComputeSystem.create("nothread", CONFIG) as system:
         assert (await system.properties()).state == "Created"
 
@@ -212,16 +212,16 @@ def test_the_warm_up_keeps_the_switch_interval_of_concurrent_loops(
     """Two loops warming up at once: the interval ends as it began (one at a time)."""
     from aiohcs import _documents
 
-    monkeypatch.setattr(_bridge, "_schema_ready", False)
+    monkeypatch.setattr(_bridge._warmup, "_schema_ready", False)
     monkeypatch.setattr(_documents, "warm_up", lambda: time.sleep(0.05))  # (they overlap)
     before = sys.getswitchinterval()
-    threads = [threading.Thread(target=_bridge._warm_up_schema) for _ in range(4)]
+    threads = [threading.Thread(target=_bridge._warmup._warm_up_schema) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert sys.getswitchinterval() == before
-    assert _bridge._schema_ready
+    assert _bridge._warmup._schema_ready
 
 
 FIRST_CALLS = """

@@ -1,4 +1,4 @@
-"""Polling for quick completions (``LoopBridge.poll``, ``operation._CompletionTime``).
+"""Polling for quick completions (``LoopBridge.poll``, ``LoopBridge.completion_time``).
 
 When operations complete within microseconds (hcsim) and the loop has nothing else to do,
 the task that started one waits for its completion in C instead of going through the wake
@@ -18,8 +18,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from aiohcs import operation, testing
+from aiohcs import testing
 from aiohcs._bridge import current_bridge
+from aiohcs._bridge._tuning import CompletionTime
 from aiohcs.system import ComputeSystem
 
 pytestmark = pytest.mark.anyio
@@ -41,9 +42,9 @@ async def warm_up(system: ComputeSystem) -> None:
     """
     for _ in range(1000):
         await system.properties()
-        if operation._completion_time.poll_window() > 0:
+        if current_bridge().completion_time.poll_window() > 0:
             break
-    assert operation._completion_time.poll_window() > 0
+    assert current_bridge().completion_time.poll_window() > 0
 
 
 async def test_quick_completions_are_taken_by_polling(system: ComputeSystem) -> None:
@@ -98,7 +99,7 @@ async def test_no_polling_once_operations_are_slow(system: ComputeSystem) -> Non
     with testing.delay("HcsGetComputeSystemProperties", completion_ms=3):
         for _ in range(10):  # the average climbs over the threshold
             await system.properties()
-        assert operation._completion_time.poll_window() == 0
+        assert current_bridge().completion_time.poll_window() == 0
         before = bridge.polled
         for _ in range(5):
             await system.properties()
@@ -199,7 +200,7 @@ async def test_idle_looks_at_runnable_tasks_and_timers() -> None:
 
 
 def test_the_polling_window_follows_the_completion_time() -> None:
-    times = operation._CompletionTime()
+    times = CompletionTime()
     assert times.poll_window() == 0  # nothing measured yet
     for _ in range(100):
         times.record(0.00002)

@@ -12,7 +12,8 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
-import sniffio
+
+from aiohcs._bridge import current_backend, is_invalid_handle
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -26,8 +27,6 @@ __all__ = [
 
 #: Bytes asked for per read (and the default ``max_bytes`` of ``receive``).
 DEFAULT_CHUNK: Final = 65536
-
-_INVALID_HANDLES: Final = frozenset((0, -1, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF))
 
 
 class RawPipe:
@@ -55,7 +54,7 @@ class RawPipe:
     @classmethod
     def from_handle(cls, handle: int) -> RawPipe | None:
         """Own a pipe HANDLE from HCS (None if the value means "no handle")."""
-        if handle in _INVALID_HANDLES:
+        if is_invalid_handle(handle):
             return None
         from aiohcs._native import IS_EMULATOR, ffi, lib
 
@@ -112,26 +111,7 @@ def grow_pipe(fd: int) -> None:
 
 def loop_waker() -> Callable[[Callable[[], object]], None]:
     """Return a thread-safe, non-blocking "run this on the current event loop soon"."""
-    backend = sniffio.current_async_library()
-    if backend == "trio":
-        import trio
-
-        token = trio.lowlevel.current_trio_token()
-
-        def trio_soon(fn: Callable[[], object]) -> None:
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(fn)
-
-        return trio_soon
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-
-    def asyncio_soon(fn: Callable[[], object]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed
-            loop.call_soon_threadsafe(fn)
-
-    return asyncio_soon
+    return current_backend().call_soon_threadsafe
 
 
 class PipeReceiveStream(anyio.abc.ByteReceiveStream):
