@@ -13,15 +13,21 @@ The models (and pydantic) load on the first call that needs them, not at ``impor
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from aiohcs.errors import InvalidArgumentTypeError, InvalidDocumentError
+from aiohcs.errors import (
+    RESOURCE_ERRNOS,
+    InvalidArgumentTypeError,
+    InvalidDocumentError,
+    ResourceExhausted,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -47,11 +53,23 @@ _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _STRING_OR_BRACKET: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
+@contextlib.contextmanager
+def _loading(what: str) -> Iterator[None]:
+    """Out of descriptors or memory while loading schema models: ResourceExhausted."""
+    try:
+        yield
+    except OSError as exc:  # e.g. reading a model module's file
+        if exc.errno not in RESOURCE_ERRNOS:
+            raise
+        raise ResourceExhausted.from_os_error(exc, operation=f"loading {what}") from exc
+
+
 @functools.cache
 def _model(type_name: str) -> Any:
     from aiohcs import schema
 
-    return schema.get_type(type_name)
+    with _loading(f"the schema type {type_name}"):
+        return schema.get_type(type_name)
 
 
 #: The schema types aiohcs itself validates or parses in most programs: a create's
@@ -77,7 +95,9 @@ def load_models(names: Iterable[str]) -> None:
     """
     for name in names:
         if name not in _loaded:
-            _model(name).model_rebuild()
+            model = _model(name)
+            with _loading(f"the schema type {name}"):
+                model.model_rebuild()
             _loaded.add(name)
 
 

@@ -484,12 +484,8 @@ class Process(HandleOwner):
         # After our handle is closed: HCS's own copy (Windows guests relay stdin) too.
         if self.exited or self._ops.closed:
             return
-        from aiohcs.schema import CloseHandle, ModifyOperation, ProcessModifyRequest, StdHandle
-
-        request = ProcessModifyRequest(
-            operation=ModifyOperation.CLOSE_HANDLE,
-            close_handle=CloseHandle(handle=StdHandle.STD_IN),
-        )
+        # (A mapping: validated as ProcessModifyRequest on its way, like any document.)
+        request = {"Operation": "CloseHandle", "CloseHandle": {"Handle": "StdIn"}}
         with contextlib.suppress(*_GONE, HandleClosedError):
             try:
                 await self._call(

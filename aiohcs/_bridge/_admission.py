@@ -9,7 +9,7 @@ import aiohcs._bridge._warmup as _warmup
 from aiohcs._bridge._sleeper import Sleeper
 
 if TYPE_CHECKING:
-    from aiohcs._bridge._core import LoopBridge
+    from aiohcs._bridge._hub import Hub
 
 __all__ = ["ADMIT_CALL", "ADMIT_CREATE", "Admission"]
 
@@ -29,7 +29,7 @@ class _Admitted(Sleeper):
 
     __slots__ = ("admitted", "cost")
 
-    def __init__(self, bridge: LoopBridge, cost: int) -> None:
+    def __init__(self, bridge: Hub, cost: int) -> None:
         super().__init__(bridge)
         self.admitted = False
         self.cost = cost
@@ -40,7 +40,7 @@ class Admission:
 
     __slots__ = ("bridge", "left", "refill_handle", "refill_scheduled", "waiting")
 
-    def __init__(self, bridge: LoopBridge) -> None:
+    def __init__(self, bridge: Hub) -> None:
         self.bridge = bridge
         #: What is left of this turn's budget.
         self.left = _ADMIT_BUDGET

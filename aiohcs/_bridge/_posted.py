@@ -12,7 +12,7 @@ from aiohcs._native import lib
 from aiohcs.errors import BridgeClosedError
 
 if TYPE_CHECKING:
-    from aiohcs._bridge._core import LoopBridge
+    from aiohcs._bridge._hub import Hub
 
 __all__ = ["CallWaiter", "posted_call", "run_sync_on"]
 
@@ -27,7 +27,7 @@ class CallWaiter(Sleeper):
 
     __slots__ = ("done", "error", "id", "item", "value")
 
-    def __init__(self, bridge: LoopBridge) -> None:
+    def __init__(self, bridge: Hub) -> None:
         super().__init__(bridge)
         self.done = False
         self.value: Any = None
@@ -57,7 +57,7 @@ def _call_job(waiter: CallWaiter, fn: Callable[..., Any], args: tuple[Any, ...])
 
 
 async def posted_call(
-    bridge: LoopBridge, submit: Callable[[CallWaiter], None]
+    bridge: Hub, submit: Callable[[CallWaiter], None]
 ) -> tuple[CallWaiter, BaseException | None]:
     """Register a waiter, ``submit(waiter)`` a call that posts to it, wait for the post.
 
@@ -76,7 +76,7 @@ async def posted_call(
 
 
 async def run_sync_on(
-    bridge: LoopBridge,
+    bridge: Hub,
     fn: Callable[..., _T],
     args: tuple[Any, ...],
     discard: Callable[[_T], None] | None = None,

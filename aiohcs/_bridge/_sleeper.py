@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 if TYPE_CHECKING:
-    from aiohcs._bridge._core import LoopBridge
+    from aiohcs._bridge._hub import Hub
 
 __all__ = ["Sleeper"]
 
@@ -25,7 +25,7 @@ class Sleeper:
 
     __slots__ = ("_parked", "bridge")
 
-    def __init__(self, bridge: LoopBridge) -> None:
+    def __init__(self, bridge: Hub) -> None:
         self.bridge = bridge
         self._parked: Any = None
 

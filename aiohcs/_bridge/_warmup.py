@@ -12,7 +12,7 @@ import anyio
 from aiohcs._bridge._posted import run_sync_on
 
 if TYPE_CHECKING:
-    from aiohcs._bridge._core import LoopBridge
+    from aiohcs._bridge._hub import Hub
 
 __all__ = ["reset_after_fork", "warm_up"]
 
@@ -53,7 +53,7 @@ def _warm_up_schema() -> None:
         _schema_ready = True
 
 
-async def warm_up(bridge: LoopBridge) -> None:
+async def warm_up(bridge: Hub) -> None:
     """Load the schema models in a worker thread (once per process; see LoopBridge.admit).
 
     Tasks of the same loop that come meanwhile wait for it. If that cannot be done (no

@@ -183,6 +183,9 @@ class Waiter(Sleeper):
 
     __slots__ = ("begun", "error", "id", "item", "on_abandoned", "on_call", "started", "state")
 
+    #: The bridge of the loop (the whole of it: a waiter starts operations with it).
+    bridge: LoopBridge
+
     def __init__(self, bridge: LoopBridge, on_abandoned: Callable[[Item], None] | None) -> None:
         super().__init__(bridge)
         self.state = _INITIAL

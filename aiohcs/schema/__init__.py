@@ -63,14 +63,9 @@ def __getattr__(name: str) -> Any:
         module_name = "aiohcs.schema._base"
     else:
         raise AttributeError(f"module 'aiohcs.schema' has no attribute {name!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except OSError as exc:  # e.g. out of descriptors while reading the module's file
-        from aiohcs.errors import RESOURCE_ERRNOS, ResourceExhausted
-
-        if exc.errno not in RESOURCE_ERRNOS:
-            raise
-        raise ResourceExhausted.from_os_error(exc, operation=f"loading {module_name}") from exc
+    # (Out of descriptors while reading the module's file raises OSError here; aiohcs's own
+    # calls load models through aiohcs._documents, which turns that into ResourceExhausted.)
+    module = importlib.import_module(module_name)
     value = getattr(module, name)
     globals()[name] = value
     return value

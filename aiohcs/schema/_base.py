@@ -31,7 +31,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from aiohcs.errors import HResultValue
+from aiohcs._hresult import HResultValue
 
 __all__ = [
     "F",
