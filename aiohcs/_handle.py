@@ -10,7 +10,7 @@ its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.Operation
   synthesized terminal event);
 * the close: idempotent, concurrent callers wait for the first one; new calls fail at once,
   waiters are released, calls running in worker threads are waited for (a handle is never
-  closed under a call another thread is making with it, semantics.md §3.4), then the handle
+  closed under a call another thread is making with it, HCS contract §3.4), then the handle
   is closed on one of the bridge's C threads and the bridge id dropped. It always runs to
   its end, native asyncio cancellation included (:func:`run_shielded`);
 * ``async with``, and a ``ResourceWarning`` (plus a synchronous close) for an object that is

@@ -113,7 +113,7 @@ class HResult(enum.IntEnum):
     ERROR_VMCOMPUTE_TOO_MANY_NOTIFICATIONS = 0xC0370104
 
 
-# One-line meanings, paraphrased from the HCS documentation (semantics.md §9). Used as
+# One-line meanings, paraphrased from the HCS documentation (HCS contract §9). Used as
 # the message when HCS sends no ResultError document.
 _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.S_OK: "Success",
@@ -193,7 +193,7 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.ERROR_VMCOMPUTE_TOO_MANY_NOTIFICATIONS: "Too many notifications",
 }
 
-#: HCS_OPERATION_TYPE values (semantics.md §2.2) → the names used in messages.
+#: HCS_OPERATION_TYPE values (HCS contract §2.2) → the names used in messages.
 OPERATION_TYPE_NAMES: Final[Mapping[int, str]] = {
     -1: "None",
     0: "Enumerate",

@@ -144,7 +144,7 @@ async def _create_watched(
     except errors.HcsError as exc:
         if pending.handle is None:
             raise
-        # WS2022 quirk (semantics §8.2): the wait can fail spuriously although
+        # WS2022 quirk (HCS contract §8.2): the wait can fail spuriously although
         # the process exists; its information tells.
         info = await recover(pending.handle, system.id, exc)
     if pending.callback_hr < 0 or info is None:

@@ -113,7 +113,7 @@ class OperationOwner:
 
     Also counts the HCS calls on the handle that are running in worker threads right now:
     the handle must not be closed while another thread is inside a call that uses it
-    (semantics.md §3.4), so :meth:`wait_idle` lets the close wait for them.
+    (HCS contract §3.4), so :meth:`wait_idle` lets the close wait for them.
     """
 
     __slots__ = ("_idle", "_inflight", "bridge", "busy", "closed", "make_closed_error")

@@ -26,8 +26,8 @@ return False (True when delivered). ERROR_ACCESS_DENIED from a terminate or kill
 short grace period for an exit in progress; otherwise, and from any other call, it is
 raised as :class:`~aiohcs.errors.AccessDenied`.
 ``kill()`` opens a fresh system handle and process handle for its terminate, because HCS
-serialises signals per system handle and a kill must not queue behind them (semantics.md
-§8.3).
+serialises signals per system handle and a kill must not queue behind them (HCS
+contract §8.3).
 
 ``async with proc`` / ``aclose()`` behave like anyio's processes: close stdin, wait for the
 exit (killing the process if the wait is cancelled), close the pipes and the handle. When
@@ -140,7 +140,7 @@ _REAP_SECONDS: Final = 2.0
 _CONFIRM_SECONDS: Final = 1.0
 #: Errors that mean "the process (or its system) is already gone", whatever the call.
 #: (ERROR_ACCESS_DENIED is not one of them: a terminate of a dead process may return it,
-#: semantics.md §8.3, so terminate and kill check the process before they take it so;
+#: HCS contract §8.3, so terminate and kill check the process before they take it so;
 #: for any other call it is a plain error.)
 _GONE: Final = (
     errors.ProcessAlreadyStopped,
@@ -353,7 +353,7 @@ class Process(HandleOwner):
         """ACCESS_DENIED from a terminate: False if the process has exited, else raise it.
 
         A terminate of a dead or dying process can fail so, also when it comes right after
-        another terminate and ``Exited`` is not true yet (semantics.md §8.3): the exit event
+        another terminate and ``Exited`` is not true yet (HCS contract §8.3): the exit event
         and ``query`` (default :meth:`properties`) are watched for up to
         :data:`_CONFIRM_SECONDS` before ``error`` is raised; a live process that refuses
         the terminate must not be reported as gone. A query that fails (the object's

@@ -36,7 +36,7 @@ def signed(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-# semantics.md §9.1, verbatim values.
+# HCS contract §9.1, verbatim values.
 HCS_E_TABLE = {
     "HCS_E_TERMINATED_DURING_START": 0x80370100,
     "HCS_E_IMAGE_MISMATCH": 0x80370101,
@@ -69,7 +69,7 @@ HCS_E_TABLE = {
     "HCS_E_SERVICE_DISCONNECT": 0x8037011E,
     "HCS_E_PROCESS_ALREADY_STOPPED": 0x8037011F,
 }
-# semantics.md §9.2.
+# HCS contract §9.2.
 OTHER_TABLE = {
     "E_NOTIMPL": 0x80004001,
     "E_INVALIDARG": 0x80070057,

@@ -1,7 +1,7 @@
 """aiohcs._native: the binding's surface, strings in and out, HRESULTs, optional exports.
 
 The tests that call HCS functions run against hcsim (the emulator build) and check the
-behaviour semantics.md gives for those calls.
+behaviour the HCS contract gives for those calls.
 """
 
 from __future__ import annotations
@@ -450,7 +450,7 @@ def test_document_is_freed_on_the_error_path() -> None:
     assert counts()["Documents"] == 0
     with pytest.raises(HcsError) as info:
         check(hr, document=document)
-    if document is not None:  # semantics.md §13.54: it parses and its Error is the HRESULT
+    if document is not None:  # HCS contract §13.54: it parses and its Error is the HRESULT
         assert info.value.result_error is not None
         assert info.value.result_error["Error"] == info.value.signed_hresult
 

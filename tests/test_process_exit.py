@@ -244,7 +244,7 @@ async def test_other_stop_failures_are_typed_errors(
 async def test_access_denied_to_a_running_process_is_an_error(
     linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch, how: str, function: str, mode: int
 ) -> None:
-    """ACCESS_DENIED means "gone" only when the process has exited (semantics.md §8.3)."""
+    """ACCESS_DENIED means "gone" only when the process has exited (HCS contract §8.3)."""
     monkeypatch.setattr(aiohcs.process, "_CONFIRM_SECONDS", 0.05)  # (the grace wait: below)
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
         testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
@@ -296,7 +296,7 @@ async def test_access_denied_to_a_properties_query_is_an_error(
 
 
 # A terminate refused as the process exits (two terminates in quick succession,
-# semantics.md §8.3): the exit is waited for briefly before AccessDenied is believed.
+# HCS contract §8.3): the exit is waited for briefly before AccessDenied is believed.
 REFUSED = [*(s for s in STOPS if s[0] != "send_signal"), ("kill", "HcsTerminateProcess", SYNC)]
 EXITS_SOON = ["sleep", "0.3"]  # well inside the grace period
 
@@ -417,7 +417,7 @@ async def test_kill_does_not_queue_behind_a_pending_signal(linux: ComputeSystem)
 
 
 async def test_kill_uses_a_fresh_system_and_process_handle(linux: ComputeSystem) -> None:
-    """HCS serialises signals per system handle (semantics §8.3): kill goes around them."""
+    """HCS serialises signals per system handle (HCS contract §8.3): kill goes around them."""
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
         before = testing.counts()
         with testing.delay("HcsTerminateProcess", completion_ms=300):

@@ -33,7 +33,7 @@ def check(error: errors.HcsError, operation: str, system_id: str) -> None:
 
 
 # What goes wrong while starting a process: (function(s) failing, modes, reported operation).
-# The WS2022 quirk (semantics §8.2) is the create failing although HCS handed out a handle:
+# The WS2022 quirk (HCS contract §8.2) is the create failing although HCS handed out a handle:
 # the process information is then asked for, and if that fails too the original error counts.
 # A failed registration or exit check leaves a running process that must be stopped.
 START_FAULTS = [

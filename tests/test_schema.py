@@ -1,6 +1,6 @@
 """aiohcs.schema: naming, aliases, open enums, range checks and the schema quirks.
 
-The quirks are those of semantics.md section 11 (plus the ones found while generating);
+The quirks are those of HCS contract §11 (plus the ones found while generating);
 each has a test below named ``test_quirk_*``.
 """
 

@@ -240,7 +240,7 @@ async def test_shutdown_is_graceful(vm: ComputeSystem) -> None:
 
 
 # state → call → expected outcome, for every lifecycle call in every state: a state name
-# (the call succeeds and leads there), an exception class (exact where semantics.md states
+# (the call succeeds and leads there), an exception class (exact where the HCS contract states
 # it; any HcsError for the cells it marks (I)/(U)), or SAME (success that changes nothing,
 # or any HcsError: the SDK must tolerate both).
 INVALID = errors.InvalidState

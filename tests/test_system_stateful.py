@@ -23,7 +23,7 @@ from aiohcs.system import ComputeSystem
 
 INVALID = errors.InvalidState
 STOPPED = errors.SystemAlreadyStopped
-#: A transition semantics.md §7.2 marks (U), unspecified: HCS may do the call (and then the
+#: A transition HCS contract §7.2 marks (U), unspecified: HCS may do the call (and then the
 #: state stays what it was) or refuse it with any HcsError; both are accepted.
 UNSPECIFIED = "(U)"
 MEMORY_UPDATE = {

@@ -95,7 +95,7 @@ RESERVED_ATTRS = frozenset(
 # Fields whose swagger type is narrower than what HCS really exchanges.
 FIELD_TYPE_OVERRIDES = {
     # Windows guests take a ProcessSignal name; Linux guests take a POSIX signal number
-    # (semantics.md 8.3), which the swagger's string enum does not cover.
+    # (HCS contract §8.3), which the swagger's string enum does not cover.
     ("SignalProcessOptions", "Signal"): "ProcessSignal | Int32",
     # HRESULTs: read in either spelling, printed 0x8037xxxx like errors, written signed.
     ("SystemExitStatus", "Status"): "HResult32",

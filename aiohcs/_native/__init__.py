@@ -99,7 +99,7 @@ _WIN10_2004_WS2022: Final = "Windows 10 2004 / Windows Server 2022"
 _WIN10_2104: Final = "Windows 10 2104 / Windows Server 2022"
 
 #: Exports newer than Windows 10 1809 → the first Windows release that has them
-#: (semantics.md §1). Every other declared export exists from 1809 on.
+#: (HCS contract §1). Every other declared export exists from 1809 on.
 OPTIONAL_EXPORTS: Final[Mapping[str, str]] = MappingProxyType(
     {
         "HcsEnumerateComputeSystemsInNamespace": _WIN10_2004,

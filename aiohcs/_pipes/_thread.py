@@ -1,4 +1,4 @@
-"""The pump-thread engine: one thread per pipe doing blocking I/O (DESIGN invariant 3).
+"""The pump-thread engine: one thread per pipe doing blocking I/O (ARCHITECTURE.md invariant 3).
 
 Windows' anonymous pipes cannot be waited on by an event loop, so each pipe gets one pump
 thread. A read pump reads ahead into a bounded buffer (``limit`` bytes): when the consumer

@@ -1,5 +1,5 @@
 /* hcsim compute systems: the namespace table, HCS_SYSTEM handles, the state machine of
- * semantics.md §7.2, save/restore/templates and system exit. Every lifecycle call's work
+ * HCS contract §7.2, save/restore/templates and system exit. Every lifecycle call's work
  * runs on the system's strand, in issue order, after the configured completion delay. */
 #include "hcsim_internal.h"
 

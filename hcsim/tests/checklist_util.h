@@ -1,4 +1,4 @@
-/* Helpers for the black-box acceptance tests of semantics.md §13 (test_checklist_*.c).
+/* Helpers for the black-box acceptance tests of HCS contract §13 (test_checklist_*.c).
  *
  * Every checklist test follows the same shape:
  *     TEST(c13_NN_name) {

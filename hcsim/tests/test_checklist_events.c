@@ -1,4 +1,4 @@
-/* semantics.md §13 checklist, items 14-22: events (§4.2, §6). */
+/* HCS contract §13 checklist, items 14-22: events (§4.2, §6). */
 #include "checklist_util.h"
 
 #include <pthread.h>

@@ -1,4 +1,4 @@
-/* semantics.md §13 checklist, items 1-13: the operation model (§4.1, §5.1). */
+/* HCS contract §13 checklist, items 1-13: the operation model (§4.1, §5.1). */
 #include "checklist_util.h"
 
 #include <pthread.h>

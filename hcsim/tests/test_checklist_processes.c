@@ -1,4 +1,4 @@
-/* semantics.md §13 checklist, items 40-50: processes (§5.3, §8). */
+/* HCS contract §13 checklist, items 40-50: processes (§5.3, §8). */
 #include "checklist_util.h"
 
 #include <pthread.h>

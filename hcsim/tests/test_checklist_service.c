@@ -1,4 +1,4 @@
-/* semantics.md §13 checklist, items 51-57: service, memory, errors, namespaces, storage
+/* HCS contract §13 checklist, items 51-57: service, memory, errors, namespaces, storage
  * (§3, §5.4, §5.5, §9, §10.3). */
 #include "checklist_util.h"
 

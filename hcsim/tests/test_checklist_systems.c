@@ -1,4 +1,4 @@
-/* semantics.md §13 checklist, items 23-39: compute systems (§5.2, §7, §10). */
+/* HCS contract §13 checklist, items 23-39: compute systems (§5.2, §7, §10). */
 #include "checklist_util.h"
 
 #include <pthread.h>
