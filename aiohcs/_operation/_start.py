@@ -195,11 +195,9 @@ def _start_job(waiter: Waiter, start: StartFn, op: Any) -> None:
 def failure_document(op: Any) -> str | None:
     """Fetch the failure document of an operation that failed to start, and close it.
 
-    (The bridge's C threads do the same for native starts; see ``take_failure`` in
-    bridge.c.)
+    The one fetch of a failure document, in C (``aiohcs_take_failure``), shared with the
+    native starts on the bridge's C threads.
     """
     pp = new_document_ptr()
-    lib.HcsGetOperationResult(op, pp)
-    document = take_document(pp)
-    lib.HcsCloseOperation(op)
-    return document
+    lib.aiohcs_take_failure(op, pp)
+    return take_document(pp)
