@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
+from aiohcs import _json
 from aiohcs.errors import (
     RESOURCE_ERRNOS,
     InvalidArgumentTypeError,
@@ -199,7 +199,7 @@ def _check_text(text: str, type_name: str, argument: str | None) -> str:
         raise InvalidDocumentError(type_name, [("", problem)], argument=argument)
     if _SURROGATE_ESCAPE.search(text):
         try:
-            json.dumps(json.loads(text), ensure_ascii=False).encode("utf-16-le")
+            _json.write(_json.read(text), ensure_ascii=False).encode("utf-16-le")
         except UnicodeEncodeError:
             problem = "a string contains a lone surrogate (HCS strings are UTF-16)"
             raise InvalidDocumentError(type_name, [("", problem)], argument=argument) from None
@@ -237,9 +237,9 @@ def object_text(value: Any, *, argument: str) -> str | None:
         if callable(dump) and not isinstance(value, (str, Mapping)):
             text: str = dump()
         elif isinstance(value, Mapping):
-            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+            text = _json.write(value, allow_nan=False)
         elif isinstance(value, str):
-            parsed = json.loads(value)
+            parsed = _json.read(value)
             if not isinstance(parsed, dict):
                 problem = f"expected a JSON object, not {type(parsed).__name__}"
                 raise InvalidDocumentError(what, [("", problem)], argument=argument)
@@ -269,9 +269,7 @@ def parse_model(document: str | None, type_name: str) -> Any:
     try:
         return model.model_validate_json(document)
     except ValueError:
-        import json
-
-        return _lenient(model, json.loads(document))
+        return _lenient(model, _json.read(document))
 
 
 def _lenient(model: Any, data: Any) -> Any:
@@ -320,9 +318,7 @@ def parse_model_list(document: str | None, type_name: str) -> list[Any]:
     """Parse a returned JSON array as a list of ``type_name`` models ([] if none)."""
     if document is None or not document.strip():
         return []
-    import json
-
-    data = json.loads(document)
+    data = _json.read(document)
     if not isinstance(data, list):
         raise TypeError(f"HCS returned an unexpected document, not a list: {data!r}")
     model = _model(type_name)
@@ -349,7 +345,7 @@ def to_document(value: Any) -> str | None:
         text: str = dump(by_alias=True, exclude_none=True)
         return text
     if isinstance(value, (Mapping, Sequence)):
-        return json.dumps(value, separators=(",", ":"), default=_json_default)
+        return _json.write(value, default=_json_default)
     raise InvalidArgumentTypeError(f"cannot make an HCS document from {type(value).__name__}")
 
 
@@ -366,4 +362,4 @@ def parse_document(document: str | None) -> Any:
     """Parse a returned JSON document (None stays None)."""
     if document is None or not document.strip():
         return None
-    return json.loads(document)
+    return _json.read(document)

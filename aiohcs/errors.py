@@ -79,13 +79,9 @@ def _parse_result_error(document: str | bytes | Mapping[str, Any] | None) -> dic
         return None
     if isinstance(document, Mapping):
         return dict(document)
-    import json  # only failures with a document pay for it
+    from aiohcs import _json  # (only failures with a document pay for importing json)
 
-    try:
-        parsed = json.loads(document)
-    except (ValueError, TypeError, RecursionError):
-        return None
-    return parsed if isinstance(parsed, dict) else None
+    return _json.read_object(document)
 
 
 class HcsError(Exception):

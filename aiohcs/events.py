@@ -15,7 +15,6 @@ sends after them is ignored. Closing the handle ends every iterator too.
 from __future__ import annotations
 
 import enum
-import json
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from aiohcs import _json
 from aiohcs.errors import HResultValue
 
 if TYPE_CHECKING:
@@ -65,12 +65,7 @@ class EventType(enum.IntEnum):
 
 
 def _parse(raw: str | None) -> Any:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
+    return _json.read_lenient(raw)
 
 
 @dataclass(frozen=True)

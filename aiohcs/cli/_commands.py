@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -13,6 +12,7 @@ from typing import Any
 
 import anyio
 
+from aiohcs import _json
 from aiohcs.cli._runtime import CliError, Context, in_flight
 from aiohcs.errors import HResultValue
 from aiohcs.events import Event, SystemExited
@@ -26,8 +26,8 @@ def read_config(path: str) -> Any:
     """Read a JSON configuration document from ``path`` (``-`` = stdin)."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return _json.read(text)
+    except _json.JSONDecodeError as exc:
         raise CliError(f"{path}: invalid JSON: {exc}") from None
 
 
@@ -298,7 +298,7 @@ def _summary(event: Event) -> str:
         return exit_summary(event.data if isinstance(event.data, dict) else {})
     if event.data is None:
         return ""
-    return json.dumps(event.data, separators=(",", ":"))
+    return _json.write(event.data)
 
 
 class _EventPrinter:

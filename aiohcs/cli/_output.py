@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TextIO
 
 import anyio
+
+from aiohcs import _json
 
 _SPINNER = "|/-\\"
 
@@ -31,9 +32,9 @@ class Output:
     def document(self, value: Any, *, lines: bool = False) -> None:
         """Print ``value`` as JSON: pretty, or one compact line with ``lines``."""
         if lines:
-            text = json.dumps(value, separators=(",", ":"), default=str)
+            text = _json.write(value, default=str)
         else:
-            text = json.dumps(value, indent=2, default=str)
+            text = _json.write(value, indent=2, default=str)
         print(text, file=self.out, flush=True)
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -54,10 +55,10 @@ class Output:
         width = max((len(str(k)) for k in value), default=0) + 2
         for key, member in value.items():
             if isinstance(member, (dict, list)):
-                nested = json.dumps(member, indent=2, default=str).replace("\n", "\n  ")
+                nested = _json.write(member, indent=2, default=str).replace("\n", "\n  ")
                 print(f"{key}:\n  {nested}", file=self.out)
             else:
-                text = json.dumps(member) if member is None or isinstance(member, bool) else member
+                text = _json.write(member) if member is None or isinstance(member, bool) else member
                 print(f"{str(key) + ':':<{width}}{text}", file=self.out)
         self.out.flush()
 

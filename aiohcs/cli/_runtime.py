@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 
 import anyio
 
+from aiohcs import _json
 from aiohcs.cli._output import Output
 from aiohcs.errors import HcsError, HcsNotAvailableError
 
@@ -54,7 +54,7 @@ def describe_error(exc: BaseException) -> str | None:
 def _describe(exc: BaseException) -> str | None:
     if isinstance(exc, (HcsError, HcsNotAvailableError, CliError)):
         return str(exc)
-    if isinstance(exc, json.JSONDecodeError):
+    if isinstance(exc, _json.JSONDecodeError):
         return f"invalid JSON: {exc}"
     if isinstance(exc, BrokenPipeError):
         return None  # the reader went away: handled once, in main()

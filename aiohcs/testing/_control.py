@@ -14,7 +14,6 @@ import dataclasses
 import difflib
 import functools
 import importlib.resources
-import json
 import re
 import sys
 import threading
@@ -23,6 +22,7 @@ from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
+from aiohcs import _json
 from aiohcs._args import check_name, check_namespace
 from aiohcs._hresult import HCS_FACILITY, facility
 from aiohcs.errors import (
@@ -421,7 +421,7 @@ def _payload(payload: object) -> str | None:
     if payload is None or isinstance(payload, str):
         return payload
     if isinstance(payload, Mapping):
-        return json.dumps(payload)
+        return _json.write(payload, compact=False)
     raise InvalidArgumentTypeError(
         f"payload must be a str, a mapping or None, not {type(payload).__name__}"
     )
