@@ -115,11 +115,11 @@ PROCESS: Final = HandleKind(
 
 
 def _open_system(w_id: Any, w_namespace: Any, out: Any) -> int:
-    """HcsOpenComputeSystem, or …InNamespace when ``w_namespace`` is not NULL (blocking)."""
-    if w_namespace != ffi.NULL:
-        hr: int = lib.HcsOpenComputeSystemInNamespace(w_namespace, w_id, GENERIC_ALL, out)
-    else:
-        hr = lib.HcsOpenComputeSystem(w_id, GENERIC_ALL, out)
+    """Open a compute system (in ``w_namespace`` unless NULL); blocking.
+
+    The bridge's one open (``aiohcs_open_system``), which the native open call uses too.
+    """
+    hr: int = lib.aiohcs_open_system(w_id, w_namespace, out)
     return hr
 
 

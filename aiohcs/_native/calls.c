@@ -45,10 +45,7 @@ static HRESULT call_make(native_call *call, aiohcs_item *item, HCS_SYSTEM *syste
     case AIOHCS_CALL_CREATE_SYSTEM_PLAIN:
         result = HcsCreateComputeSystem(t0, t1, call->operation, NULL, system);
         break;
-    case AIOHCS_CALL_OPEN_SYSTEM:
-        result = t2 != NULL ? HcsOpenComputeSystemInNamespace(t2, t0, GENERIC_ALL, system)
-                            : HcsOpenComputeSystem(t0, GENERIC_ALL, system);
-        break;
+    case AIOHCS_CALL_OPEN_SYSTEM: result = aiohcs_open_system(t0, t2, system); break;
     case AIOHCS_CALL_CLOSE_SYSTEM: HcsCloseComputeSystem((HCS_SYSTEM)call->handle); return 0;
     case AIOHCS_CALL_CLOSE_PROCESS: HcsCloseProcess((HCS_PROCESS)call->handle); return 0;
     default: return (HRESULT)0x80070057; /* E_INVALIDARG */
@@ -108,3 +105,8 @@ int aiohcs_call_submit(uint32_t kind, uint64_t post_id, HCS_OPERATION operation,
 }
 
 size_t aiohcs_calls_pending(void) { return aiohcs_pool_pending(); }
+
+HRESULT aiohcs_open_system(PCWSTR id, PCWSTR ns, HCS_SYSTEM *system) {
+    return ns != NULL ? HcsOpenComputeSystemInNamespace(ns, id, GENERIC_ALL, system)
+                      : HcsOpenComputeSystem(id, GENERIC_ALL, system);
+}
