@@ -1,14 +1,14 @@
 """What several test modules share: configurations, hcsim helpers, clean-up, checks.
 
-The VM, Linux VM and container configurations; waiting for hcsim to settle; terminating
+The VM, Linux VM and container configurations and the documents and error classes the
+system tests share; waiting for hcsim to settle; terminating
 and closing a system whatever its state; the number of open descriptors; a check that a
 block makes no HCS call; the environment of a child interpreter that imports this aiohcs
 (:func:`child_env`, :func:`run_python`); the fresh-interpreter import watch.
 
 Tests drive hcsim through the public :mod:`aiohcs.testing` API (``testing.fail_next``,
-``testing.delay``, ``testing.counts``, ...); :func:`counts`, :func:`fail_next`,
-:func:`set_delay` and :func:`check_hr` keep the older call shapes for the modules that
-still use them.
+``testing.delay``, ``testing.counts``, ...); :data:`SYNC` / :data:`ASYNC` name the two
+values of its ``asynchronous=``.
 
 The ``vm``, ``linux`` and ``windows`` fixtures (systems of these configurations) and the
 pipe ``engine`` fixture are in conftest.py.
@@ -17,7 +17,6 @@ pipe ``engine`` fixture are in conftest.py.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import subprocess
@@ -36,9 +35,11 @@ from aiohcs import errors, testing
 if TYPE_CHECKING:
     from aiohcs.system import ComputeSystem
 
+#: The schema version every test configuration declares.
+SCHEMA: Final = {"Major": 2, "Minor": 1}
 #: A Linux VM: on hcsim its processes run on the host.
 LINUX: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "SchemaVersion": SCHEMA,
     "Owner": "aiohcs-tests",
     "VirtualMachine": {
         "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
@@ -48,7 +49,7 @@ LINUX: dict[str, Any] = {
 }
 #: A Windows container: on hcsim its command lines are split the Windows way.
 WINDOWS: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "SchemaVersion": SCHEMA,
     "Owner": "aiohcs-tests",
     "Container": {"Storage": {"Layers": []}},
 }
@@ -56,7 +57,7 @@ WINDOWS: dict[str, Any] = {
 CONTAINER: Final = WINDOWS
 #: A UEFI VM (the ``vm`` fixture of conftest.py is one).
 VM: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "SchemaVersion": SCHEMA,
     "Owner": "aiohcs-tests",
     "VirtualMachine": {
         "Chipset": {"Uefi": {}},
@@ -64,6 +65,28 @@ VM: dict[str, Any] = {
         "Devices": {},
     },
 }
+
+
+def owned_by(config: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``config`` with another ``Owner`` (for tests that look for their own owner)."""
+    return {**config, "Owner": owner}
+
+
+#: A modify request a running VM accepts (its memory becomes 2 GB).
+MEMORY_UPDATE: Final = {
+    "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
+    "RequestType": "Update",
+    "Settings": 2048,
+}
+#: What HCS raises for a call the system's state does not allow.
+INVALID: Final = errors.InvalidState
+#: What HCS raises for a stop of a system that has already stopped.
+STOPPED: Final = errors.SystemAlreadyStopped
+
+#: ``asynchronous=`` of :func:`aiohcs.testing.fail_next`: the call itself fails (SYNC) or
+#: its operation completes with the error (ASYNC).
+SYNC: Final = False
+ASYNC: Final = True
 
 
 async def state_of(system: ComputeSystem) -> str:
@@ -98,32 +121,11 @@ async def destroy(system_id: str, namespace: str | None = None) -> None:
     await terminate_and_close(system)
 
 
-# ---------------------------------------------------------------- older call shapes
-
-
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
-
-
-def counts() -> dict[str, int]:
-    """:func:`aiohcs.testing.counts` keyed by hcsim's C names (``"PendingOperations"``)."""
-    now = testing.counts()
-    return {_camel(f.name): getattr(now, f.name) for f in dataclasses.fields(now)}
-
-
-def fail_next(function: str, hr: int, mode: int, count: int = 1) -> None:
-    """:func:`aiohcs.testing.fail_next`; ``mode`` 1 is ``asynchronous=True``, 0 is False."""
-    testing.fail_next(function, hr, count=count, asynchronous=bool(mode))
-
-
-def set_delay(function: str, completion_ms: int, sync_ms: int = 0) -> None:
-    """:func:`aiohcs.testing.delay` (stays until changed or reset)."""
-    testing.delay(function, completion_ms=completion_ms, sync_ms=sync_ms)
-
-
-def check_hr(hr: int) -> None:
-    """Assert that a raw hcsim control call (``lib.Hcsim...``) succeeded."""
-    assert hr == 0, f"hcsim control call failed: 0x{hr & 0xFFFFFFFF:08X}"
+async def no_process_left(timeout: float = 10) -> None:
+    """Wait until hcsim has no process, process handle or pipe handle left."""
+    with anyio.fail_after(timeout):
+        while (now := testing.counts()).processes or now.process_handles or now.pipe_handles:
+            await anyio.sleep(0.01)
 
 
 def open_fds() -> int:
@@ -159,13 +161,12 @@ def child_env() -> dict[str, str]:
 
 def run_python(*args: str) -> subprocess.CompletedProcess[str]:
     """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
     return subprocess.run(
         [sys.executable, *args],
         capture_output=True,
         text=True,
         check=True,
-        env=env,
+        env=child_env(),
         cwd=Path(aiohcs.__file__).resolve().anchor,
     )
 
@@ -209,8 +210,6 @@ def run_import_watch(body: str, *args: str) -> dict[str, Any]:
 
     ``body`` runs the event loop and sets ``report`` (a dict).
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     script = IMPORT_WATCH + textwrap.dedent(body) + IMPORT_WATCH_REPORT
     out = subprocess.run(
         [sys.executable, "-c", script, *args],
@@ -218,7 +217,7 @@ def run_import_watch(body: str, *args: str) -> dict[str, Any]:
         text=True,
         check=True,
         cwd=REPO,
-        env=env,
+        env=child_env(),
         timeout=120,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
