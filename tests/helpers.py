@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -33,6 +34,7 @@ import aiohcs
 from aiohcs import errors, testing
 
 if TYPE_CHECKING:
+    from aiohcs.process import Process
     from aiohcs.system import ComputeSystem
 
 #: The schema version every test configuration declares.
@@ -126,6 +128,25 @@ async def no_process_left(timeout: float = 10) -> None:
     with anyio.fail_after(timeout):
         while (now := testing.counts()).processes or now.process_handles or now.pipe_handles:
             await anyio.sleep(0.01)
+
+
+#: The names of the thread pipe engine's pump threads.
+PUMPS: Final = ("aiohcs write pump", "aiohcs read pump")
+
+
+def pump_threads() -> list[threading.Thread]:
+    """The thread pipe engine's pump threads alive now."""
+    return [t for t in threading.enumerate() if t.name in PUMPS]
+
+
+async def echo_and_kill(proc: Process) -> None:
+    """``proc`` (a ``cat``) echoes what its stdin gets up to EOF; then it is killed."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    await proc.stdin.send(b"round trip")
+    await proc.stdin.aclose()
+    assert await proc.stdout.read_all() == b"round trip"
+    await proc.kill()
 
 
 def open_fds() -> int:

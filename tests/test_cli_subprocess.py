@@ -12,9 +12,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from helpers import child_env
+from helpers import CONTAINER, child_env
 
-CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 TIMEOUT = 60
 
 

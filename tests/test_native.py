@@ -7,7 +7,6 @@ behaviour semantics.md gives for those calls.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_python
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,19 +37,6 @@ from aiohcs.errors import (
 DECLARATIONS_DIR = Path(aiohcs.__file__).resolve().parent / "include"
 _FUNCTION = re.compile(r"\bWINAPI\s+(\w+)\s*\(")
 _HCSIM_FUNCTION = re.compile(r"\b(Hcsim\w+)\s*\(")
-
-
-def run_python(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=Path(aiohcs.__file__).resolve().anchor,
-    )
 
 
 def check(hr: int, **context: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import state_of
+from helpers import CONTAINER, state_of
 
 import aiohcs
 from aiohcs import _native, testing
@@ -22,7 +22,6 @@ from aiohcs.events import EventType, ServiceDisconnectedEvent, SystemRdpEnhanced
 from aiohcs.service import service_properties
 from aiohcs.system import ComputeSystem
 
-CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 START = "HcsStartComputeSystem"
 PROPERTIES = "HcsGetComputeSystemProperties"
 CONNECTION_TIMEOUT = aiohcs.HResult.HCS_E_CONNECTION_TIMEOUT
