@@ -17,6 +17,7 @@ pipe ``engine`` fixture are in conftest.py.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -180,16 +181,41 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
-def run_python(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
+def run_child(
+    *args: str,
+    timeout: float | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` (this interpreter, :func:`child_env`); its text output captured."""
     return subprocess.run(
         [sys.executable, *args],
+        input=stdin,
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
         env=child_env(),
-        cwd=Path(aiohcs.__file__).resolve().anchor,
+        cwd=cwd,
+        timeout=timeout,
     )
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd).
+
+    A failure (non-zero exit) raises.
+    """
+    return run_child(*args, check=True, cwd=Path(Path(aiohcs.__file__).resolve().anchor))
+
+
+def gen_schema_module() -> Any:
+    """tools/gen_schema.py, imported as a module."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        return importlib.import_module("gen_schema")
+    finally:
+        sys.path.pop(0)
 
 
 #: The start of a script for a fresh interpreter that records which thread imports each
@@ -232,15 +258,7 @@ def run_import_watch(body: str, *args: str) -> dict[str, Any]:
     ``body`` runs the event loop and sets ``report`` (a dict).
     """
     script = IMPORT_WATCH + textwrap.dedent(body) + IMPORT_WATCH_REPORT
-    out = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env=child_env(),
-        timeout=120,
-    )
+    out = run_child("-c", script, *args, timeout=120, cwd=REPO, check=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

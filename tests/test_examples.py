@@ -15,21 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CONTAINER, child_env
+from helpers import CONTAINER, child_env, run_child
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 60
 
 
 def run_example(name: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *argv],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return run_child(str(EXAMPLES / name), *argv, timeout=TIMEOUT)
 
 
 # ---------------------------------------------------------------- HTTP service

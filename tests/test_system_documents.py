@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import CONTAINER, VM
+from helpers import CONTAINER, VM, run_python
 
 import aiohcs
 from aiohcs import errors, schema, testing
@@ -303,16 +303,11 @@ async def test_errors_carry_the_result_error_model() -> None:
 
 
 def test_import_aiohcs_does_not_load_the_models() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys, aiohcs, aiohcs.system, aiohcs.events, aiohcs.service; "
         "print(any(m == 'pydantic' or m.startswith('aiohcs.schema._') for m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = run_python("-c", code).stdout
     assert out.strip() == "False"
     assert aiohcs.InvalidDocumentError is errors.InvalidDocumentError
 

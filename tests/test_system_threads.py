@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -14,7 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import CONTAINER, VM, child_env
+from helpers import CONTAINER, VM, run_child
 
 from aiohcs import testing
 from aiohcs._native import lib
@@ -185,21 +183,14 @@ SCRIPT = textwrap.dedent(
 def test_interpreter_exits_while_callbacks_keep_coming(backend: str, tmp_path: Path) -> None:
     script = tmp_path / "fin.py"
     script.write_text(SCRIPT, encoding="utf-8")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "ignore::ResourceWarning",
-            str(script),
-            backend,
-            json.dumps(CONTAINER),
-        ],
-        env=child_env(),
-        capture_output=True,
-        text=True,
+    run = run_child(
+        "-W",
+        "ignore::ResourceWarning",
+        str(script),
+        backend,
+        json.dumps(CONTAINER),
         timeout=60,
         cwd=ROOT,
-        check=False,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "events 2000" in run.stdout
