@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 import anyio
+import helpers
 import pytest
 from helpers import run_child
 
@@ -483,8 +484,7 @@ def load_example(name: str) -> Any:
 
 async def started_container(system_id: str = "c1") -> ComputeSystem:
     """A running process-isolated container (hcsim runs its processes on the host)."""
-    config = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
-    system = await ComputeSystem.create(system_id, config)
+    system = await ComputeSystem.create(system_id, helpers.CONTAINER)
     await system.start()
     return system
 
