@@ -1,14 +1,17 @@
 """What several test modules share: configurations, hcsim helpers, clean-up, checks.
 
-The VM, Linux VM and container configurations and the documents and error classes the
-system tests share; waiting for hcsim to settle; terminating
-and closing a system whatever its state; the number of open descriptors; a check that a
-block makes no HCS call; the environment of a child interpreter that imports this aiohcs
-(:func:`child_env`, :func:`run_python`); the fresh-interpreter import watch.
-
-Tests drive hcsim through the public :mod:`aiohcs.testing` API (``testing.fail_next``,
-``testing.delay``, ``testing.counts``, ...); :data:`SYNC` / :data:`ASYNC` name the two
-values of its ``asynchronous=``.
+* Configurations: :data:`LINUX`, :data:`WINDOWS` (= :data:`CONTAINER`), :data:`VM`
+  (:func:`owned_by` for a test that looks for its own owner); the modify request
+  :data:`MEMORY_UPDATE`; the error classes :data:`INVALID` and :data:`STOPPED`.
+* hcsim: :func:`settle` (no operation left), :func:`no_process_left`, :func:`no_hcs_call`
+  (a block makes no HCS call). Tests drive hcsim through the public :mod:`aiohcs.testing`
+  API (``testing.fail_next``, ``testing.delay``, ``testing.counts``, ...); :data:`SYNC` /
+  :data:`ASYNC` name the two values of its ``asynchronous=``.
+* Systems and processes: :func:`state_of`, :func:`terminate_and_close`, :func:`destroy`,
+  :func:`echo_and_kill`; the thread engine's :func:`pump_threads`; :func:`open_fds`.
+* Child interpreters that import this aiohcs: :func:`child_env`, :func:`run_child`,
+  :func:`run_python`; the import watch (:func:`run_import_watch`); tools/gen_schema.py
+  as a module (:func:`gen_schema_module`).
 
 The ``vm``, ``linux`` and ``windows`` fixtures (systems of these configurations) and the
 pipe ``engine`` fixture are in conftest.py.
