@@ -134,6 +134,9 @@ async def no_process_left(timeout: float = 10) -> None:
             await anyio.sleep(0.01)
 
 
+#: Echoes stdin, then stays (a failed start must not leave it running: it would not end
+#: by itself when its pipes close).
+CAT_THEN_STAY: Final = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
 #: The names of the thread pipe engine's pump threads.
 PUMPS: Final = ("aiohcs write pump", "aiohcs read pump")
 

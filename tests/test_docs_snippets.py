@@ -39,13 +39,13 @@ from typing import Any, Literal
 import anyio
 import helpers
 import pytest
-from helpers import run_child
+from helpers import REPO, run_child
 
 import aiohcs
 from aiohcs.process import Process
 from aiohcs.system import ComputeSystem, enumerate_systems
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = REPO / "docs"
 EXAMPLES = DOCS.parent / "examples"
 TIMEOUT = 120
 BACKENDS = ("asyncio", "trio")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CONTAINER, child_env, run_child
+from helpers import CONTAINER, REPO, child_env, run_child
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = REPO / "examples"
 TIMEOUT = 60
 
 

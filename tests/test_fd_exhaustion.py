@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from helpers import LINUX, echo_and_kill, no_process_left, open_fds
+from helpers import CAT_THEN_STAY, LINUX, echo_and_kill, no_process_left, open_fds
 
 from aiohcs import errors, testing
 from aiohcs._pipes import ENGINES
@@ -31,9 +31,6 @@ pytestmark = [
 ]
 
 LIMIT = 200
-#: Echoes stdin, then stays (a failed start must not leave it running: it would not end
-#: by itself when its pipes close).
-CAT_THEN_STAY = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
 
 
 @contextlib.contextmanager

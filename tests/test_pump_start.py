@@ -12,7 +12,7 @@ import threading
 
 import anyio
 import pytest
-from helpers import PUMPS, echo_and_kill, no_process_left, open_fds, pump_threads
+from helpers import CAT_THEN_STAY, PUMPS, echo_and_kill, no_process_left, open_fds, pump_threads
 
 from aiohcs import errors
 from aiohcs.system import ComputeSystem
@@ -21,9 +21,6 @@ pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
 ]
-
-#: Echoes stdin, then stays (a failed start must not leave it running).
-CAT_THEN_STAY = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ each has a test below named ``test_quirk_*``.
 """
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +36,6 @@ from aiohcs.schema import (
     _names,
     _since,
 )
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _models() -> list[type[HcsModel]]:

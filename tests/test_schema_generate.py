@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import gen_schema_module
+from helpers import REPO, gen_schema_module
 
-REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "aiohcs" / "schema"
 
 

@@ -12,14 +12,12 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import CONTAINER, VM, run_child
+from helpers import CONTAINER, REPO, VM, run_child
 
 from aiohcs import testing
 from aiohcs._native import lib
 from aiohcs.events import SystemExited
 from aiohcs.system import ComputeSystem
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _lifecycle_in_a_thread(backend: str, prefix: str, n: int, out: dict[str, Any]) -> None:
@@ -190,7 +188,7 @@ def test_interpreter_exits_while_callbacks_keep_coming(backend: str, tmp_path: P
         backend,
         json.dumps(CONTAINER),
         timeout=60,
-        cwd=ROOT,
+        cwd=REPO,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "events 2000" in run.stdout
