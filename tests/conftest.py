@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ import anyio
 import pytest
 from helpers import LINUX, VM, WINDOWS, terminate_and_close
 
-from aiohcs import errors, testing
+from aiohcs import testing
 from aiohcs._pipes import ENGINES
 
 if TYPE_CHECKING:
@@ -59,10 +58,7 @@ async def _started(system_id: str, config: dict[str, object]) -> AsyncIterator[C
         yield system
     finally:
         with anyio.CancelScope(shield=True):
-            if system.exit_event is None:
-                with contextlib.suppress(errors.HcsError):
-                    await system.terminate()
-            await system.aclose()
+            await terminate_and_close(system)
 
 
 @pytest.fixture

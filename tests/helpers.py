@@ -1,14 +1,17 @@
 """What several test modules share: configurations, hcsim helpers, clean-up, checks.
 
-The VM, Linux VM and container configurations; waiting for hcsim to settle; terminating
-and closing a system whatever its state; the number of open descriptors; a check that a
-block makes no HCS call; the environment of a child interpreter that imports this aiohcs
-(:func:`child_env`, :func:`run_python`); the fresh-interpreter import watch.
-
-Tests drive hcsim through the public :mod:`aiohcs.testing` API (``testing.fail_next``,
-``testing.delay``, ``testing.counts``, ...); :func:`counts`, :func:`fail_next`,
-:func:`set_delay` and :func:`check_hr` keep the older call shapes for the modules that
-still use them.
+* Configurations: :data:`LINUX`, :data:`WINDOWS` (= :data:`CONTAINER`), :data:`VM`
+  (:func:`owned_by` for a test that looks for its own owner); the modify request
+  :data:`MEMORY_UPDATE`; the error classes :data:`INVALID` and :data:`STOPPED`.
+* hcsim: :func:`settle` (no operation left), :func:`no_process_left`, :func:`no_hcs_call`
+  (a block makes no HCS call). Tests drive hcsim through the public :mod:`aiohcs.testing`
+  API (``testing.fail_next``, ``testing.delay``, ``testing.counts``, ...); :data:`SYNC` /
+  :data:`ASYNC` name the two values of its ``asynchronous=``.
+* Systems and processes: :func:`state_of`, :func:`terminate_and_close`, :func:`destroy`,
+  :func:`echo_and_kill`; the thread engine's :func:`pump_threads`; :func:`open_fds`.
+* Child interpreters that import this aiohcs: :func:`child_env`, :func:`run_child`,
+  :func:`run_python`; the import watch (:func:`run_import_watch`); tools/gen_schema.py
+  as a module (:func:`gen_schema_module`).
 
 The ``vm``, ``linux`` and ``windows`` fixtures (systems of these configurations) and the
 pipe ``engine`` fixture are in conftest.py.
@@ -17,12 +20,13 @@ pipe ``engine`` fixture are in conftest.py.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import importlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -34,11 +38,14 @@ import aiohcs
 from aiohcs import errors, testing
 
 if TYPE_CHECKING:
+    from aiohcs.process import Process
     from aiohcs.system import ComputeSystem
 
+#: The schema version every test configuration declares.
+SCHEMA: Final = {"Major": 2, "Minor": 1}
 #: A Linux VM: on hcsim its processes run on the host.
 LINUX: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "SchemaVersion": SCHEMA,
     "Owner": "aiohcs-tests",
     "VirtualMachine": {
         "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
@@ -48,7 +55,7 @@ LINUX: dict[str, Any] = {
 }
 #: A Windows container: on hcsim its command lines are split the Windows way.
 WINDOWS: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "SchemaVersion": SCHEMA,
     "Owner": "aiohcs-tests",
     "Container": {"Storage": {"Layers": []}},
 }
@@ -56,7 +63,7 @@ WINDOWS: dict[str, Any] = {
 CONTAINER: Final = WINDOWS
 #: A UEFI VM (the ``vm`` fixture of conftest.py is one).
 VM: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
+    "SchemaVersion": SCHEMA,
     "Owner": "aiohcs-tests",
     "VirtualMachine": {
         "Chipset": {"Uefi": {}},
@@ -64,6 +71,28 @@ VM: dict[str, Any] = {
         "Devices": {},
     },
 }
+
+
+def owned_by(config: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``config`` with another ``Owner`` (for tests that look for their own owner)."""
+    return {**config, "Owner": owner}
+
+
+#: A modify request a running VM accepts (its memory becomes 2 GB).
+MEMORY_UPDATE: Final = {
+    "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
+    "RequestType": "Update",
+    "Settings": 2048,
+}
+#: What HCS raises for a call the system's state does not allow.
+INVALID: Final = errors.InvalidState
+#: What HCS raises for a stop of a system that has already stopped.
+STOPPED: Final = errors.SystemAlreadyStopped
+
+#: ``asynchronous=`` of :func:`aiohcs.testing.fail_next`: the call itself fails (SYNC) or
+#: its operation completes with the error (ASYNC).
+SYNC: Final = False
+ASYNC: Final = True
 
 
 async def state_of(system: ComputeSystem) -> str:
@@ -98,32 +127,33 @@ async def destroy(system_id: str, namespace: str | None = None) -> None:
     await terminate_and_close(system)
 
 
-# ---------------------------------------------------------------- older call shapes
+async def no_process_left(timeout: float = 10) -> None:
+    """Wait until hcsim has no process, process handle or pipe handle left."""
+    with anyio.fail_after(timeout):
+        while (now := testing.counts()).processes or now.process_handles or now.pipe_handles:
+            await anyio.sleep(0.01)
 
 
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
+#: Echoes stdin, then stays (a failed start must not leave it running: it would not end
+#: by itself when its pipes close).
+CAT_THEN_STAY: Final = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
+#: The names of the thread pipe engine's pump threads.
+PUMPS: Final = ("aiohcs write pump", "aiohcs read pump")
 
 
-def counts() -> dict[str, int]:
-    """:func:`aiohcs.testing.counts` keyed by hcsim's C names (``"PendingOperations"``)."""
-    now = testing.counts()
-    return {_camel(f.name): getattr(now, f.name) for f in dataclasses.fields(now)}
+def pump_threads() -> list[threading.Thread]:
+    """The thread pipe engine's pump threads alive now."""
+    return [t for t in threading.enumerate() if t.name in PUMPS]
 
 
-def fail_next(function: str, hr: int, mode: int, count: int = 1) -> None:
-    """:func:`aiohcs.testing.fail_next`; ``mode`` 1 is ``asynchronous=True``, 0 is False."""
-    testing.fail_next(function, hr, count=count, asynchronous=bool(mode))
-
-
-def set_delay(function: str, completion_ms: int, sync_ms: int = 0) -> None:
-    """:func:`aiohcs.testing.delay` (stays until changed or reset)."""
-    testing.delay(function, completion_ms=completion_ms, sync_ms=sync_ms)
-
-
-def check_hr(hr: int) -> None:
-    """Assert that a raw hcsim control call (``lib.Hcsim...``) succeeded."""
-    assert hr == 0, f"hcsim control call failed: 0x{hr & 0xFFFFFFFF:08X}"
+async def echo_and_kill(proc: Process) -> None:
+    """``proc`` (a ``cat``) echoes what its stdin gets up to EOF; then it is killed."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    await proc.stdin.send(b"round trip")
+    await proc.stdin.aclose()
+    assert await proc.stdout.read_all() == b"round trip"
+    await proc.kill()
 
 
 def open_fds() -> int:
@@ -157,17 +187,41 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
-def run_python(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
+def run_child(
+    *args: str,
+    timeout: float | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` (this interpreter, :func:`child_env`); its text output captured."""
     return subprocess.run(
         [sys.executable, *args],
+        input=stdin,
         capture_output=True,
         text=True,
-        check=True,
-        env=env,
-        cwd=Path(aiohcs.__file__).resolve().anchor,
+        check=check,
+        env=child_env(),
+        cwd=cwd,
+        timeout=timeout,
     )
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd).
+
+    A failure (non-zero exit) raises.
+    """
+    return run_child(*args, check=True, cwd=Path(Path(aiohcs.__file__).resolve().anchor))
+
+
+def gen_schema_module() -> Any:
+    """tools/gen_schema.py, imported as a module."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        return importlib.import_module("gen_schema")
+    finally:
+        sys.path.pop(0)
 
 
 #: The start of a script for a fresh interpreter that records which thread imports each
@@ -209,18 +263,8 @@ def run_import_watch(body: str, *args: str) -> dict[str, Any]:
 
     ``body`` runs the event loop and sets ``report`` (a dict).
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     script = IMPORT_WATCH + textwrap.dedent(body) + IMPORT_WATCH_REPORT
-    out = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env=env,
-        timeout=120,
-    )
+    out = run_child("-c", script, *args, timeout=120, cwd=REPO, check=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

@@ -22,15 +22,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO
 
 DRIVER = Path(__file__).resolve().parent / "native" / "bridge_driver.c"
 
 
 def _bridge_sources() -> list[str]:
     """The bridge's C files on POSIX, as build_ffi.py compiles them into the module."""
-    spec = importlib.util.spec_from_file_location("build_ffi", ROOT / "build_ffi.py")
+    spec = importlib.util.spec_from_file_location("build_ffi", REPO / "build_ffi.py")
     assert spec is not None
     assert spec.loader is not None
     build_ffi = importlib.util.module_from_spec(spec)
@@ -70,9 +69,9 @@ def test_bridge_c_under_sanitizers(tmp_path: Path, sanitizer: list[str]) -> None
         "-O1",
         "-pthread",
         *sanitizer,
-        f"-I{ROOT / 'hcsim' / 'include'}",
-        f"-I{ROOT / 'aiohcs' / 'include'}",
-        f"-I{ROOT / 'aiohcs' / '_native'}",
+        f"-I{REPO / 'hcsim' / 'include'}",
+        f"-I{REPO / 'aiohcs' / 'include'}",
+        f"-I{REPO / 'aiohcs' / '_native'}",
         *_bridge_sources(),
         str(DRIVER),
         "-o",

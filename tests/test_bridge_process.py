@@ -9,8 +9,9 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from helpers import CONTAINER, counts, set_delay, settle
+from helpers import CONTAINER, settle
 
+from aiohcs import testing
 from aiohcs._bridge import Item, close_process_handles
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.operation import run_operation
@@ -53,7 +54,7 @@ async def test_create_process_delivers_process_info() -> None:
         close_process_handles(info)
         lib.HcsCloseProcess(out[0])
         await system.terminate()
-    assert counts()["PipeHandles"] == 0
+    assert testing.counts().pipe_handles == 0
 
 
 async def test_abandoned_create_process_closes_what_it_produced() -> None:
@@ -76,7 +77,7 @@ async def test_abandoned_create_process_closes_what_it_produced() -> None:
             late.append(item)
             lib.HcsCloseProcess(out[0])
 
-        set_delay("HcsCreateProcess", 150)
+        testing.delay("HcsCreateProcess", completion_ms=150)
         with anyio.move_on_after(0.02) as scope:
             await run_operation(
                 start,
@@ -92,6 +93,6 @@ async def test_abandoned_create_process_closes_what_it_produced() -> None:
                 await anyio.sleep(0.005)
         assert late[0].process_info is not None
         # The pipe handles of the late completion were closed by the bridge.
-        assert counts()["PipeHandles"] == 0
-        assert counts()["ProcessHandles"] == 0
+        assert testing.counts().pipe_handles == 0
+        assert testing.counts().process_handles == 0
         await system.terminate()

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import helpers
 import pytest
+from helpers import owned_by
 
 from aiohcs import ComputeSystem
 from aiohcs.cli import build_parser, main
@@ -23,12 +25,9 @@ from aiohcs.cli._runtime import CliError
 from aiohcs.cli._script import parse_script
 from aiohcs.schema import SystemExitStatus
 
-CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "cli-test", "Container": {}}
-VM = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "cli-test",
-    "VirtualMachine": {"ComputeTopology": {"Memory": {"SizeInMB": 512}}},
-}
+# Their own owner: ``list --owner cli-test`` finds exactly the systems of these tests.
+CONTAINER = owned_by(helpers.CONTAINER, "cli-test")
+VM = owned_by(helpers.VM, "cli-test")
 
 
 class Result:

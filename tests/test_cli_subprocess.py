@@ -12,22 +12,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from helpers import child_env
+from helpers import CONTAINER, child_env, run_child
 
-CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 TIMEOUT = 60
 
 
 def cli(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aiohcs", *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return run_child("-m", "aiohcs", *argv, stdin=stdin, timeout=TIMEOUT)
 
 
 @pytest.fixture

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "docs" / "benchmarks.md"
+PAGE = REPO / "docs" / "benchmarks.md"
 
 
 def test_every_benchmark_script_has_a_section() -> None:
     text = PAGE.read_text(encoding="utf-8")
-    scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    scripts = sorted(p.name for p in (REPO / "benchmarks").glob("bench_*.py"))
     assert scripts
     missing = [name for name in scripts if f"(`{name}`)" not in text]
     assert not missing

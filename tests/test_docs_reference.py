@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 
 from aiohcs import schema
 
-REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference"
+REFERENCE = REPO / "docs" / "reference"
 DIRECTIVE = re.compile(r"^::: ([\w.]+)$", re.M)
 
 #: The schema types users pass (configurations, options, requests) or receive (results,

@@ -30,7 +30,6 @@ import importlib.util
 import io
 import re
 import subprocess
-import sys
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +37,15 @@ from types import ModuleType
 from typing import Any, Literal
 
 import anyio
+import helpers
 import pytest
-from helpers import child_env
+from helpers import REPO, run_child
 
 import aiohcs
 from aiohcs.process import Process
 from aiohcs.system import ComputeSystem, enumerate_systems
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = REPO / "docs"
 EXAMPLES = DOCS.parent / "examples"
 TIMEOUT = 120
 BACKENDS = ("asyncio", "trio")
@@ -484,8 +484,7 @@ def load_example(name: str) -> Any:
 
 async def started_container(system_id: str = "c1") -> ComputeSystem:
     """A running process-isolated container (hcsim runs its processes on the host)."""
-    config = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
-    system = await ComputeSystem.create(system_id, config)
+    system = await ComputeSystem.create(system_id, helpers.CONTAINER)
     await system.start()
     return system
 
@@ -618,14 +617,16 @@ def test_testing_guide_module_and_conftest_work_under_pytest(tmp_path: Path) -> 
     (tmp_path / "conftest.py").write_text(BLOCKS["guides/testing-with-hcsim.md:2"])
     # This test does not ask for the hcsim fixture: only the conftest's autouse one finds it.
     (tmp_path / "test_leak.py").write_text(LEAVES_A_SYSTEM)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "hcsim_settle=1"],
+    result = run_child(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "hcsim_settle=1",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=child_env(),
         timeout=TIMEOUT,
-        check=False,
     )
     assert "4 passed, 1 error" in result.stdout, result.stdout + result.stderr
     assert "ERROR at teardown of test_leaves_a_system_behind" in result.stdout
@@ -635,15 +636,7 @@ def _run_program(key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     assert SPECS[key].how == "script"
     script = tmp_path / "program.py"
     script.write_text(BLOCKS[key])
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=TIMEOUT,
-        check=False,
-    )
+    result = run_child(str(script), cwd=tmp_path, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -660,15 +653,7 @@ def test_readme_program_runs_as_written(tmp_path: Path) -> None:
     (program,) = re.findall(r"^```python\n(.*?)^```", readme, flags=re.S | re.M)
     script = tmp_path / "readme.py"
     script.write_text(program)
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=TIMEOUT,
-        check=False,
-    )
+    result = run_child(str(script), cwd=tmp_path, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
         "SystemExited(type=0x1, data={'Status': 0, 'ExitType': 'ForcedExit'"

@@ -7,7 +7,6 @@ port, its server-sent events read while another client changes the systems.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,32 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import CONTAINER, REPO, child_env, run_child
 
-import aiohcs
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = REPO / "examples"
 TIMEOUT = 60
 
 
-def _env() -> dict[str, str]:
-    """The environment of a child that imports the same aiohcs as this test run."""
-    root = str(Path(aiohcs.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-
-
-CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "example", "Container": {}}
-
-
 def run_example(name: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *argv],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return run_child(str(EXAMPLES / name), *argv, timeout=TIMEOUT)
 
 
 # ---------------------------------------------------------------- HTTP service
@@ -54,7 +35,7 @@ def service() -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=child_env(),
     )
     try:
         assert proc.stdout is not None
@@ -93,7 +74,7 @@ def test_http_service_lifecycle_exec_and_events(service: str) -> None:
 
         listed = client.get("/systems").json()
         assert [(s["Id"], s["State"]) for s in listed] == [("c1", "Running")]
-        assert client.get("/systems/c1").json()["Owner"] == "example"
+        assert client.get("/systems/c1").json()["Owner"] == CONTAINER["Owner"]
 
         done = client.post(
             "/systems/c1/exec",

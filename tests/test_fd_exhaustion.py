@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from helpers import LINUX, counts, fail_next, open_fds
+from helpers import CAT_THEN_STAY, LINUX, echo_and_kill, no_process_left, open_fds
 
-from aiohcs import errors
+from aiohcs import errors, testing
 from aiohcs._pipes import ENGINES
 from aiohcs.system import ComputeSystem
 
@@ -31,10 +31,6 @@ pytestmark = [
 ]
 
 LIMIT = 200
-#: Echoes stdin, then stays (a failed start must not leave it running: it would not end
-#: by itself when its pipes close).
-CAT_THEN_STAY = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
-SYNC = 0  # HcsimFaultSync
 
 
 @contextlib.contextmanager
@@ -73,12 +69,6 @@ def assert_names_the_cause(exc: errors.ResourceExhausted) -> None:
     assert exc.hresult == errors.HResult.ERROR_TOO_MANY_OPEN_FILES
     assert "Too many open files" in str(exc)
     assert "EMFILE" in str(exc)
-
-
-async def no_process_left() -> None:
-    with anyio.fail_after(10):
-        while counts()["Processes"] or counts()["ProcessHandles"] or counts()["PipeHandles"]:
-            await anyio.sleep(0.01)
 
 
 def descriptors() -> dict[int, str]:
@@ -127,12 +117,7 @@ async def test_process_start_out_of_descriptors(linux: ComputeSystem, engine: st
         if proc is not None:
             outcomes.append("started")
             async with proc:  # works once descriptors are free again
-                assert proc.stdin is not None
-                assert proc.stdout is not None
-                await proc.stdin.send(b"round trip")
-                await proc.stdin.aclose()
-                assert await proc.stdout.read_all() == b"round trip"
-                await proc.kill()
+                await echo_and_kill(proc)
         await no_process_left()
         await no_descriptor_left(before, f"{free} free descriptors")
     # some starts failed for want of descriptors, and some succeeded
@@ -159,8 +144,8 @@ async def test_pipe_handles_out_of_descriptors_leave_nothing_running(linux: Comp
     (Nor can its information be asked for again.) The error is typed.
     """
     too_many = errors.HResult.ERROR_TOO_MANY_OPEN_FILES
-    fail_next("HcsGetOperationResultAndProcessInfo", too_many, SYNC)
-    fail_next("HcsGetProcessInfo", too_many, SYNC)
+    testing.fail_next("HcsGetOperationResultAndProcessInfo", too_many)
+    testing.fail_next("HcsGetProcessInfo", too_many)
     with pytest.raises(errors.ResourceExhausted):
         await linux.open_process(["sleep", "1000"])
     await no_process_left()

@@ -19,16 +19,12 @@ from typing import Any
 
 import anyio
 import pytest
+from helpers import CONTAINER as CONFIG
 
 from aiohcs import ComputeSystem, UsedAfterForkError, enumerate_systems, run_process
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
-CONFIG: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-test-fork",
-    "Container": {"Storage": {"Layers": []}},
-}
 # Generous: a loaded 2-core machine. A hang lasts for ever, so any bound shows it.
 CHILD_DEADLINE = 60.0
 

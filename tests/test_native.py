@@ -7,7 +7,6 @@ behaviour the HCS contract gives for those calls.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_python
 from hypothesis import given
 from hypothesis import strategies as st
 
 import aiohcs
-from aiohcs import _native
+from aiohcs import _native, testing
 from aiohcs._native import ffi, lib
 from aiohcs.errors import (
     HcsError,
@@ -39,19 +39,6 @@ _FUNCTION = re.compile(r"\bWINAPI\s+(\w+)\s*\(")
 _HCSIM_FUNCTION = re.compile(r"\b(Hcsim\w+)\s*\(")
 
 
-def run_python(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=Path(aiohcs.__file__).resolve().anchor,
-    )
-
-
 def check(hr: int, **context: Any) -> None:
     """Raise the mapped :mod:`aiohcs.errors` exception for a failure HRESULT."""
     if hresult_u32(hr) & 0x80000000:
@@ -65,12 +52,6 @@ def declared_functions(cdef: str, pattern: re.Pattern[str] = _FUNCTION) -> list[
     """Function names declared in a .cdef file (parsed here, not taken from build_ffi)."""
     text = re.sub(r"//[^\n]*", "", (DECLARATIONS_DIR / cdef).read_text(encoding="utf-8"))
     return pattern.findall(text)
-
-
-def counts() -> dict[str, int]:
-    c = ffi.new("HCSIM_COUNTS *")
-    lib.HcsimGetCounts(c)
-    return {name: int(getattr(c, name)) for name, _ in ffi.typeof("HCSIM_COUNTS").fields}
 
 
 def units(wide: Any) -> list[int]:
@@ -376,8 +357,7 @@ def test_unknown_export_is_unavailable() -> None:
 @emulator_only
 @pytest.mark.parametrize("name", sorted(SPEC_OPTIONAL_EXPORTS))
 def test_hidden_export_raises_unsupported_naming_the_release(name: str) -> None:
-    assert lib.HcsimSetExportHidden(name.encode(), 1) == 0
-    try:
+    with testing.hide_export(name):
         assert not _native.export_available(name)
         with pytest.raises(UnsupportedOnThisHost) as info:
             _native.require_export(name)
@@ -389,8 +369,6 @@ def test_hidden_export_raises_unsupported_naming_the_release(name: str) -> None:
             f"ERROR_PROC_NOT_FOUND (0x8007007F): {name} is not available on this host; "
             f"it needs {SPEC_OPTIONAL_EXPORTS[name]} or later"
         )
-    finally:
-        assert lib.HcsimSetExportHidden(name.encode(), 0) == 0
     assert _native.export_available(name)
 
 
@@ -413,7 +391,7 @@ def test_open_unknown_system_is_system_not_found() -> None:
     assert info.value.hresult == HResult.HCS_E_SYSTEM_NOT_FOUND
     assert "for system 'no-such-system'" in str(info.value)
     assert handle[0] == ffi.NULL
-    assert counts()["SystemHandles"] == 0
+    assert testing.counts().system_handles == 0
 
 
 @emulator_only
@@ -427,7 +405,7 @@ def test_service_properties_basic() -> None:
     versions = parsed["Properties"][0]["SupportedSchemaVersions"]
     assert {"Major": 2} in [{"Major": v["Major"]} for v in versions]
     assert all(isinstance(v["Minor"], int) for v in versions)
-    assert counts()["Documents"] == 0
+    assert testing.counts().documents == 0
 
 
 @emulator_only
@@ -436,9 +414,9 @@ def test_document_is_freed_on_the_success_path() -> None:
     hr = lib.HcsGetServiceProperties(_native.to_wide('{"PropertyTypes":["Basic"]}'), result)
     assert hr == 0
     assert result[0] != ffi.NULL
-    assert counts()["Documents"] == 1
+    assert testing.counts().documents == 1
     assert _native.take_document(result)
-    assert counts()["Documents"] == 0
+    assert testing.counts().documents == 0
 
 
 @emulator_only
@@ -447,7 +425,7 @@ def test_document_is_freed_on_the_error_path() -> None:
     result = _native.new_document_ptr()
     hr = lib.HcsModifyServiceSettings(_native.to_wide("{not json"), result)
     document = _native.take_document(result)
-    assert counts()["Documents"] == 0
+    assert testing.counts().documents == 0
     with pytest.raises(HcsError) as info:
         check(hr, document=document)
     if document is not None:  # HCS contract §13.54: it parses and its Error is the HRESULT
@@ -462,17 +440,17 @@ def test_document_is_freed_when_decoding_fails(monkeypatch: pytest.MonkeyPatch) 
 
     result = _native.new_document_ptr()
     assert lib.HcsGetServiceProperties(_native.to_wide('{"PropertyTypes":["Basic"]}'), result) == 0
-    assert counts()["Documents"] == 1
+    assert testing.counts().documents == 1
     monkeypatch.setattr(_native, "_decode", broken)
     with pytest.raises(UnicodeDecodeError):
         _native.take_document(result)
-    assert counts()["Documents"] == 0
+    assert testing.counts().documents == 0
 
 
 @emulator_only
 def test_optional_out_document_may_be_null() -> None:
     assert lib.HcsModifyServiceSettings(_native.to_wide("{not json"), ffi.NULL) < 0
-    assert counts()["Documents"] == 0
+    assert testing.counts().documents == 0
 
 
 @emulator_only
@@ -488,22 +466,22 @@ def test_cancel_operation_is_not_implemented() -> None:
         assert lib.HcsGetOperationType(operation) == -1  # changes nothing
     finally:
         lib.HcsCloseOperation(operation)
-    assert counts()["Operations"] == 0
+    assert testing.counts().operations == 0
 
 
 @emulator_only
 def test_take_failure_fetches_the_document_and_closes_the_operation() -> None:
     # A synchronous failure (the fault injected into the call itself): no callback comes,
     # so aiohcs_take_failure is the one place that reads its document and closes it.
-    assert lib.HcsimFailNext(b"HcsStartComputeSystem", 1, -2143878907, lib.HcsimFaultSync) == 0
+    testing.fail_next("HcsStartComputeSystem", -2143878907)
     operation = lib.HcsCreateOperation(ffi.NULL, ffi.NULL)
     assert lib.HcsStartComputeSystem(ffi.NULL, operation, ffi.NULL) == -2143878907
     result = _native.new_document_ptr()
     lib.aiohcs_take_failure(operation, result)
     document = _native.take_document(result)
     assert document is None or json.loads(document)["Error"] < 0
-    assert counts()["Operations"] == 0
-    assert counts()["Documents"] == 0
+    assert testing.counts().operations == 0
+    assert testing.counts().documents == 0
 
 
 @emulator_only

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import os
 import subprocess
 import sys
 import types
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from helpers import run_python
 
 import aiohcs
 from aiohcs import errors
-
-
-def run_python(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a fresh interpreter that imports the same aiohcs as this one (whatever the cwd)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(aiohcs.__file__).resolve().parent.parent)}
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=Path(aiohcs.__file__).resolve().anchor,
-    )
 
 
 def test_version() -> None:

@@ -16,18 +16,17 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from helpers import LINUX, counts, no_hcs_call, open_fds, set_delay, settle
+from helpers import LINUX, no_hcs_call, open_fds, pump_threads, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiohcs import errors, process, schema
+from aiohcs import errors, process, schema, testing
 from aiohcs._cmdline import join_windows
 from aiohcs.events import ProcessExited
 from aiohcs.operation import HandleClosedError, _start_cost
@@ -47,10 +46,6 @@ HYPOTHESIS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-def pump_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("aiohcs") and "pump" in t.name]
 
 
 async def cat_round_trip(system: ComputeSystem, engine: str, data: bytes) -> bytes:
@@ -525,7 +520,7 @@ async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSys
             await proc.properties()
         finished.set()
 
-    set_delay("HcsGetProcessProperties", 0, 300)
+    testing.delay("HcsGetProcessProperties", sync_ms=300)
     try:
         for _ in range(3):  # the first calls teach aiohcs that the host is slow
             await proc.properties()
@@ -542,7 +537,7 @@ async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSys
             assert proc._handle is None
             assert time.monotonic() - started > 0.05  # it did wait for the call
     finally:
-        set_delay("HcsGetProcessProperties", 0, 0)
+        testing.delay("HcsGetProcessProperties")
         _start_cost.average = 0.0
     assert finished.is_set()
     assert await proc.wait() == 128 + signal.SIGKILL
@@ -559,7 +554,7 @@ async def test_system_close_waits_for_a_process_open_in_a_worker_thread() -> Non
     async def reopen() -> None:
         opened.append(await Process.open(system, proc.pid))
 
-    set_delay("HcsOpenProcess", 0, 300)
+    testing.delay("HcsOpenProcess", sync_ms=300)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(reopen)
@@ -569,7 +564,7 @@ async def test_system_close_waits_for_a_process_open_in_a_worker_thread() -> Non
             await system.aclose()
             assert system._ops.busy == 0, "the system handle was closed under HcsOpenProcess"
     finally:
-        set_delay("HcsOpenProcess", 0, 0)
+        testing.delay("HcsOpenProcess")
     async with opened[0] as again:
         assert await again.kill() is True
         assert await again.wait() == 128 + signal.SIGKILL
@@ -759,8 +754,8 @@ async def test_many_short_processes_leak_nothing(
     while pump_threads() and time.monotonic() < deadline:
         await anyio.sleep(0.01)  # (pump threads end with their pipes)
     assert pump_threads() == []
-    live = counts()
-    assert (live["ProcessHandles"], live["Processes"], live["PipeHandles"]) == (0, 0, 0)
+    live = testing.counts()
+    assert (live.process_handles, live.processes, live.pipe_handles) == (0, 0, 0)
 
 
 async def test_module_functions_are_the_methods(linux: ComputeSystem) -> None:

@@ -17,7 +17,7 @@ import time
 import anyio
 import anyio.abc
 import pytest
-from helpers import LINUX, no_hcs_call, open_fds
+from helpers import ASYNC, LINUX, SYNC, no_hcs_call, open_fds
 
 import aiohcs
 from aiohcs import errors, testing
@@ -29,7 +29,6 @@ from aiohcs.system import ComputeSystem
 pytestmark = pytest.mark.anyio
 
 PY = sys.executable
-SYNC, ASYNC = 0, 1
 
 
 def host_state(pid: int) -> str | None:
@@ -195,7 +194,7 @@ GONE = [
     HResult.HCS_E_SYSTEM_ALREADY_STOPPED,
     HResult.HCS_E_SYSTEM_NOT_FOUND,
 ]
-STOPS: list[tuple[str, str, int]] = [
+STOPS: list[tuple[str, str, bool]] = [
     ("send_signal", "HcsSignalProcess", SYNC),
     ("send_signal", "HcsSignalProcess", ASYNC),
     ("terminate", "HcsTerminateProcess", SYNC),
@@ -215,11 +214,11 @@ async def stop(proc: Process, how: str) -> bool:
 @pytest.mark.parametrize("gone", GONE, ids=lambda hr: HResult(hr).name)
 @pytest.mark.parametrize(("how", "function", "mode"), STOPS)
 async def test_stops_of_a_process_hcs_calls_gone_are_false(
-    linux: ComputeSystem, gone: int, how: str, function: str, mode: int
+    linux: ComputeSystem, gone: int, how: str, function: str, mode: bool
 ) -> None:
     """HCS saying the process (or system) is gone makes signal/terminate/kill return False."""
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        testing.fail_next(function, gone, asynchronous=bool(mode))
+        testing.fail_next(function, gone, asynchronous=mode)
         assert await stop(proc, how) is False
         assert await proc.kill() is True  # (the fault was used up; now really stop it)
         assert await proc.wait() == 128 + signal.SIGKILL
@@ -227,10 +226,10 @@ async def test_stops_of_a_process_hcs_calls_gone_are_false(
 
 @pytest.mark.parametrize(("how", "function", "mode"), STOPS)
 async def test_other_stop_failures_are_typed_errors(
-    linux: ComputeSystem, how: str, function: str, mode: int
+    linux: ComputeSystem, how: str, function: str, mode: bool
 ) -> None:
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        testing.fail_next(function, HResult.E_FAIL, asynchronous=bool(mode))
+        testing.fail_next(function, HResult.E_FAIL, asynchronous=mode)
         with pytest.raises(errors.HcsError) as caught:
             await stop(proc, how)
         assert caught.value.hresult & 0xFFFFFFFF == HResult.E_FAIL
@@ -242,12 +241,12 @@ async def test_other_stop_failures_are_typed_errors(
 @pytest.mark.parametrize("mode", [SYNC, ASYNC])
 @pytest.mark.parametrize(("how", "function"), sorted({(how, f) for how, f, _ in STOPS}))
 async def test_access_denied_to_a_running_process_is_an_error(
-    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch, how: str, function: str, mode: int
+    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch, how: str, function: str, mode: bool
 ) -> None:
     """ACCESS_DENIED means "gone" only when the process has exited (HCS contract §8.3)."""
     monkeypatch.setattr(aiohcs.process, "_CONFIRM_SECONDS", 0.05)  # (the grace wait: below)
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next(function, errors.AccessDenied, asynchronous=mode)
         with pytest.raises(errors.AccessDenied) as caught:
             await stop(proc, how)
         assert caught.value.process_id == proc.pid
@@ -276,14 +275,14 @@ async def test_access_denied_from_a_terminate_of_an_exited_process_is_false(
 
 @pytest.mark.parametrize("mode", [SYNC, ASYNC])
 async def test_access_denied_to_a_properties_query_is_an_error(
-    linux: ComputeSystem, mode: int
+    linux: ComputeSystem, mode: bool
 ) -> None:
     """Not an exit: Process.open (whose exit check queries the properties) raises it."""
     async with await linux.open_process(["sleep", "5"], stdin=None, stdout=None) as proc:
-        testing.fail_next("HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next("HcsGetProcessProperties", errors.AccessDenied, asynchronous=mode)
         with pytest.raises(errors.AccessDenied):
             await Process.open(linux, proc.pid)
-        testing.fail_next("HcsGetProcessProperties", errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next("HcsGetProcessProperties", errors.AccessDenied, asynchronous=mode)
         with pytest.raises(errors.AccessDenied):
             await proc.properties()
         other = await Process.open(linux, proc.pid)
@@ -307,11 +306,11 @@ def still_runs(pid: int) -> bool:
 
 @pytest.mark.parametrize(("how", "function", "mode"), REFUSED)
 async def test_access_denied_while_the_process_exits_is_false(
-    linux: ComputeSystem, how: str, function: str, mode: int
+    linux: ComputeSystem, how: str, function: str, mode: bool
 ) -> None:
     async with await linux.open_process(EXITS_SOON, stdin=None, stdout=None, stderr=None) as proc:
         assert still_runs(proc.pid)
-        testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next(function, errors.AccessDenied, asynchronous=mode)
         assert await stop(proc, how) is False
         assert proc.exited
         assert await proc.wait() == 0
@@ -319,11 +318,11 @@ async def test_access_denied_while_the_process_exits_is_false(
 
 @pytest.mark.parametrize(("how", "function", "mode"), REFUSED)
 async def test_access_denied_after_the_grace_period_is_an_error(
-    linux: ComputeSystem, how: str, function: str, mode: int
+    linux: ComputeSystem, how: str, function: str, mode: bool
 ) -> None:
     """A process that still runs once the grace period is over: AccessDenied."""
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        testing.fail_next(function, errors.AccessDenied, asynchronous=bool(mode))
+        testing.fail_next(function, errors.AccessDenied, asynchronous=mode)
         started = time.monotonic()
         with pytest.raises(errors.AccessDenied) as caught:
             await stop(proc, how)
@@ -337,7 +336,7 @@ async def test_access_denied_after_the_grace_period_is_an_error(
 
 @pytest.mark.parametrize("mode", [SYNC, ASYNC])
 async def test_refused_kill_after_aclose_asks_the_fresh_handle(
-    linux: ComputeSystem, mode: int
+    linux: ComputeSystem, mode: bool
 ) -> None:
     """After aclose(wait=False) kill() confirms through its own fresh process handle.
 
@@ -347,7 +346,7 @@ async def test_refused_kill_after_aclose_asks_the_fresh_handle(
     proc = await linux.open_process(EXITS_SOON, stdin=None, stdout=None, stderr=None)
     await proc.aclose(wait=False)
     assert still_runs(proc.pid)
-    testing.fail_next("HcsTerminateProcess", errors.AccessDenied, asynchronous=bool(mode))
+    testing.fail_next("HcsTerminateProcess", errors.AccessDenied, asynchronous=mode)
     assert await proc.kill() is False
     assert not still_runs(proc.pid)
     await wait_for_state(proc.pid, None)

@@ -12,16 +12,15 @@ import signal
 
 import anyio
 import pytest
-from helpers import counts, fail_next, set_delay
+from helpers import ASYNC, SYNC, no_process_left
 
-from aiohcs import errors
+from aiohcs import errors, testing
 from aiohcs.errors import HResult
 from aiohcs.process import Process
 from aiohcs.system import ComputeSystem
 
 pytestmark = pytest.mark.anyio
 
-SYNC, ASYNC = 0, 1
 MODES = pytest.mark.parametrize("mode", [SYNC, ASYNC], ids=["sync", "async"])
 E_FAIL = int(HResult.E_FAIL)
 
@@ -49,14 +48,14 @@ START_FAULTS = [
 
 @pytest.mark.parametrize(("functions", "mode", "operation"), START_FAULTS)
 async def test_starting_a_process_fails(
-    linux: ComputeSystem, functions: tuple[str, ...], mode: int, operation: str
+    linux: ComputeSystem, functions: tuple[str, ...], mode: bool, operation: str
 ) -> None:
     for function in functions:
-        fail_next(function, E_FAIL, mode)
+        testing.fail_next(function, E_FAIL, asynchronous=mode)
     with pytest.raises(errors.HcsError) as caught:
         await linux.open_process(["sleep", "30"])
     check(caught.value, operation, linux.id)
-    assert counts()["ProcessHandles"] == 0
+    assert testing.counts().process_handles == 0
     # Nothing is left running, and the system is fine afterwards.
     assert (await linux.run_process(["echo", "ok"])).stdout == b"ok\n"
 
@@ -67,25 +66,25 @@ async def test_starting_a_process_fails(
 )
 async def test_open_process_fails(linux: ComputeSystem, function: str, operation: str) -> None:
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        handles = counts()["ProcessHandles"]
-        fail_next(function, E_FAIL, SYNC)
+        handles = testing.counts().process_handles
+        testing.fail_next(function, E_FAIL)
         with pytest.raises(errors.HcsError) as caught:
             await Process.open(linux, proc.pid)
         check(caught.value, operation, linux.id)
-        assert counts()["ProcessHandles"] == handles
+        assert testing.counts().process_handles == handles
         assert await proc.kill() is True
 
 
 @MODES
-async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: int) -> None:
+async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: bool) -> None:
     """The reopened handle is closed; the process itself is left alone."""
     async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
-        handles = counts()["ProcessHandles"]
-        fail_next("HcsGetProcessProperties", E_FAIL, mode)
+        handles = testing.counts().process_handles
+        testing.fail_next("HcsGetProcessProperties", E_FAIL, asynchronous=mode)
         with pytest.raises(errors.HcsError) as caught:
             await Process.open(linux, proc.pid)
         check(caught.value, "GetProcessProperties", linux.id)
-        assert counts()["ProcessHandles"] == handles
+        assert testing.counts().process_handles == handles
         assert not proc.exited
         assert await proc.kill() is True
         assert await proc.wait() == 128 + signal.SIGKILL
@@ -100,7 +99,7 @@ async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: int) -> N
 )
 @MODES
 async def test_calls_on_a_process_fail(
-    linux: ComputeSystem, call: str, function: str, operation: str, mode: int
+    linux: ComputeSystem, call: str, function: str, operation: str, mode: bool
 ) -> None:
     async with await linux.open_process(["sleep", "30"], console=(24, 80)) as proc:
 
@@ -110,7 +109,7 @@ async def test_calls_on_a_process_fail(
             else:
                 await proc.resize_console(30, 90)
 
-        fail_next(function, E_FAIL, mode)
+        testing.fail_next(function, E_FAIL, asynchronous=mode)
         with pytest.raises(errors.HcsError) as caught:
             await make_the_call()
         check(caught.value, operation, linux.id)
@@ -126,7 +125,7 @@ async def test_calls_on_a_process_fail(
 async def test_cancelled_start_leaves_nothing(linux: ComputeSystem, after: float) -> None:
     """Cancel ``open_process`` at some point of a slow create: no process, no handle left."""
     await linux.run_process(["true"])  # (the guest OS is known: no query before the create)
-    set_delay("HcsCreateProcess", 100)
+    testing.delay("HcsCreateProcess", completion_ms=100)
     try:
         with anyio.move_on_after(after) as scope:
             proc = await linux.open_process(["sleep", "30"])
@@ -134,9 +133,7 @@ async def test_cancelled_start_leaves_nothing(linux: ComputeSystem, after: float
             async with proc:
                 assert await proc.kill() is True
     finally:
-        set_delay("HcsCreateProcess", 0)
+        testing.delay("HcsCreateProcess", completion_ms=0)
     if after < 0.1:  # (later, it may or may not have been done first on a loaded host)
         assert scope.cancelled_caught
-    with anyio.fail_after(5):
-        while counts()["Processes"] or counts()["ProcessHandles"] or counts()["PipeHandles"]:
-            await anyio.sleep(0.01)
+    await no_process_left(timeout=5)

@@ -7,15 +7,12 @@ start works. Both backends.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 import pytest
-from helpers import counts
+from helpers import CAT_THEN_STAY, PUMPS, echo_and_kill, no_process_left, open_fds, pump_threads
 
 from aiohcs import errors
 from aiohcs.system import ComputeSystem
@@ -25,37 +22,15 @@ pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
 ]
 
-CONFIG: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-tests",
-    "Container": {"Storage": {"Layers": []}},
-}
-#: Echoes stdin, then stays (a failed start must not leave it running).
-CAT_THEN_STAY = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
-PUMPS = ("aiohcs write pump", "aiohcs read pump")
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def pump_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name in PUMPS)
-
 
 @pytest.fixture
-async def system() -> AsyncIterator[ComputeSystem]:
-    system = await ComputeSystem.create("pumps", CONFIG)
-    try:
-        await system.start()
-        # warm up: the exit monitor, the guard and the lazy imports exist before counting
-        await system.run_process(["cat"], input=b"", pipe_engine="thread")
-        yield system
-    finally:
-        with anyio.CancelScope(shield=True):
-            if system.exit_event is None:
-                await system.terminate()
-            await system.aclose()
+async def system(windows: ComputeSystem) -> ComputeSystem:
+    """conftest's started container, warmed up before counting.
+
+    The exit monitor, the guard and the lazy imports then exist.
+    """
+    await windows.run_process(["cat"], input=b"", pipe_engine="thread")
+    return windows
 
 
 def fail_pump_start(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[str]:
@@ -77,13 +52,8 @@ def fail_pump_start(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[str]:
 async def nothing_left(fds: int) -> None:
     """No process, pipe or pump thread of a failed start remains (they end asynchronously)."""
     with anyio.fail_after(10):
-        while (
-            counts()["Processes"]
-            or counts()["ProcessHandles"]
-            or counts()["PipeHandles"]
-            or pump_threads()
-            or open_fds() != fds
-        ):
+        await no_process_left()
+        while pump_threads() or open_fds() != fds:
             await anyio.sleep(0.01)
 
 
@@ -101,17 +71,12 @@ async def test_a_pump_that_cannot_start_fails_the_process_start(
     assert exc.name == "E_OUTOFMEMORY"
     assert "can't start new thread" in str(exc)
     assert exc.operation == "CreateProcess"
-    assert exc.system_id == "pumps"
+    assert exc.system_id == system.id
     assert isinstance(exc.__cause__, RuntimeError)
     await nothing_left(fds)
     # full recovery
     async with await system.open_process(CAT_THEN_STAY, pipe_engine="thread") as proc:
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        await proc.stdin.send(b"round trip")
-        await proc.stdin.aclose()
-        assert await proc.stdout.read_all() == b"round trip"
-        await proc.kill()
+        await echo_and_kill(proc)
     await nothing_left(fds)
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO
 
 
 def _readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text.split("## Set-up on a fresh machine", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```sh\n(.+?)\n```", section)
 
@@ -25,7 +23,7 @@ def test_readme_names_exactly_two_commands() -> None:
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
-    ci = ROOT / ".ci" / "run"
+    ci = REPO / ".ci" / "run"
     if not ci.exists():
         pytest.skip("not a git checkout (an sdist has no .ci/run)")
     lines = ci.read_text(encoding="utf-8").splitlines()

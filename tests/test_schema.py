@@ -4,14 +4,11 @@ The quirks are those of HCS contract §11 (plus the ones found while generating)
 each has a test below named ``test_quirk_*``.
 """
 
-import importlib
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import gen_schema_module, run_python
 from pydantic import ValidationError
 
 import aiohcs.schema as schema
@@ -39,8 +36,6 @@ from aiohcs.schema import (
     _names,
     _since,
 )
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _models() -> list[type[HcsModel]]:
@@ -304,7 +299,7 @@ def test_range_limits_are_inclusive() -> None:
 
 def test_quirk_release_comes_from_file_name_not_info_version() -> None:
     # Every file says info.version "2.4"; the generator keys releases by file name.
-    gen_schema = _gen_schema()
+    gen_schema = gen_schema_module()
     assert gen_schema.release_key("1809") < gen_schema.release_key("2104")
     assert gen_schema.release_key("2104") < gen_schema.release_key("21H2")
     assert sorted(["21H2", "2004", "1809", "2104", "1903"], key=gen_schema.release_key) == list(
@@ -509,23 +504,8 @@ def test_quirk_docs_only_types_are_not_invented() -> None:
 # --------------------------------------------------------------------------- import cost
 
 
-def _gen_schema() -> Any:
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        return importlib.import_module("gen_schema")
-    finally:
-        sys.path.pop(0)
-
-
 def _run(code: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
+    return run_python("-c", code).stdout.strip()
 
 
 def test_import_aiohcs_loads_no_models_and_no_pydantic() -> None:

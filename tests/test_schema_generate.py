@@ -6,17 +6,15 @@ published files are not part of the repository: CI regenerates the committed mod
 them and compares byte for byte (``.ci/run``, step "schema: regenerate and compare").
 """
 
-import importlib
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import REPO, gen_schema_module
 
-REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "aiohcs" / "schema"
 
 
@@ -39,14 +37,6 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "schema"
 def schema_dir() -> Path:
     """The fixture schema (three releases of a made-up appliance type family)."""
     return FIXTURE
-
-
-def _gen_schema() -> Any:
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        return importlib.import_module("gen_schema")
-    finally:
-        sys.path.pop(0)
 
 
 def _generate(schema_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -146,7 +136,7 @@ def test_output_does_not_depend_on_file_names_or_order(schema_dir: Path, tmp_pat
             schema_dir / f"hcs-schema-{release}.json",
             renamed / f"HCS_Schema[Windows_{os_name}_SDK_version_{release}].json",
         )
-    gen = _gen_schema()
+    gen = gen_schema_module()
     assert gen.generate(renamed) == gen.generate(schema_dir)
 
 
@@ -172,7 +162,7 @@ def test_check_mode_detects_drift(schema_dir: Path, tmp_path: Path) -> None:
 
 
 def test_union_counts_and_newest_wins(schema_dir: Path) -> None:
-    gen = _gen_schema()
+    gen = gen_schema_module()
     releases = gen.load(schema_dir)
     assert [r.name for r in releases] == list(RELEASES)
     counts = {r.name: len(r.definitions) for r in releases}
@@ -190,7 +180,7 @@ def test_union_counts_and_newest_wins(schema_dir: Path) -> None:
 
 
 def test_snake_case_names() -> None:
-    gen = _gen_schema()
+    gen = gen_schema_module()
     cases = {
         "ShouldTerminateOnLastHandleClosed": "should_terminate_on_last_handle_closed",
         "ICHeartbeatStatus": "ic_heartbeat_status",

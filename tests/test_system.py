@@ -11,7 +11,18 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import CONTAINER, VM, destroy, settle, state_of, terminate_and_close
+from helpers import (
+    CONTAINER,
+    INVALID,
+    MEMORY_UPDATE,
+    SCHEMA,
+    STOPPED,
+    VM,
+    destroy,
+    settle,
+    state_of,
+    terminate_and_close,
+)
 
 from aiohcs import errors, schema, testing
 from aiohcs.events import (
@@ -28,8 +39,6 @@ from aiohcs.operation import HandleClosedError, _start_cost
 from aiohcs.system import ComputeSystem, enumerate_systems
 
 pytestmark = pytest.mark.anyio
-
-SCHEMA = {"Major": 2, "Minor": 1}
 
 
 def vm_config(**extra: Any) -> dict[str, Any]:
@@ -243,8 +252,6 @@ async def test_shutdown_is_graceful(vm: ComputeSystem) -> None:
 # (the call succeeds and leads there), an exception class (exact where the HCS contract states
 # it; any HcsError for the cells it marks (I)/(U)), or SAME (success that changes nothing,
 # or any HcsError: the SDK must tolerate both).
-INVALID = errors.InvalidState
-STOPPED = errors.SystemAlreadyStopped
 ANY_ERROR = errors.HcsError
 SAME = "same"
 TRANSITIONS: dict[str, dict[str, Any]] = {
@@ -303,11 +310,6 @@ TRANSITIONS: dict[str, dict[str, Any]] = {
         "modify": ANY_ERROR,
         "properties": "Exited",
     },
-}
-MEMORY_UPDATE = {
-    "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
-    "RequestType": "Update",
-    "Settings": 2048,
 }
 
 

@@ -16,35 +16,16 @@ from typing import Any
 
 import anyio
 import pytest
+from helpers import CONTAINER, VM, run_python
 
 import aiohcs
-from aiohcs import errors, schema
-from aiohcs._native import ffi, lib
+from aiohcs import errors, schema, testing
 from aiohcs.events import SystemCrashReport, SystemExited
 from aiohcs.schema import builders as b
 from aiohcs.service import modify_service_settings, service_properties
 from aiohcs.system import ComputeSystem, enumerate_systems
 
 pytestmark = pytest.mark.anyio
-
-SCHEMA = {"Major": 2, "Minor": 1}
-CONTAINER: dict[str, Any] = {"SchemaVersion": SCHEMA, "Owner": "docs", "Container": {}}
-VM: dict[str, Any] = {
-    "SchemaVersion": SCHEMA,
-    "Owner": "docs",
-    "VirtualMachine": {
-        "Chipset": {"Uefi": {}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 1024}, "Processor": {"Count": 2}},
-        "Devices": {},
-    },
-}
-ACCESS_DENIED = 0x80070005 - 0x100000000
-
-
-def counts() -> dict[str, int]:
-    c = ffi.new("HCSIM_COUNTS *")
-    lib.HcsimGetCounts(c)
-    return {name: int(getattr(c, name)) for name, _ in ffi.typeof("HCSIM_COUNTS").fields}
 
 
 def forms(model: schema.HcsModel) -> list[Any]:
@@ -56,12 +37,12 @@ async def expect_rejected_before_hcs(
     call: Callable[[], Awaitable[Any]], path: str, type_name: str
 ) -> errors.InvalidDocumentError:
     """``call`` raises InvalidDocumentError at ``path`` and nothing reaches hcsim."""
-    before = counts()
+    before = testing.counts()
     # Any HCS entry point reached from here on fails with E_ACCESSDENIED (count 1).
-    assert lib.HcsimFailNext(b"*", 1, ACCESS_DENIED, 0) == 0
+    testing.fail_next("*", errors.HResult.E_ACCESSDENIED)
     with pytest.raises(errors.InvalidDocumentError) as info:
         await call()
-    assert counts() == before  # no operation, handle or document was created
+    assert testing.counts() == before  # no operation, handle or document was created
     # The armed fault is still there: the first real HCS call consumes it.
     with pytest.raises(errors.AccessDenied):
         await enumerate_systems()
@@ -82,7 +63,7 @@ async def test_create_accepts_model_dict_and_json() -> None:
         async with await ComputeSystem.create(f"form-{i}", config) as system:
             props = await system.properties()
             assert props.state == "Created"
-            assert props.owner == "docs"
+            assert props.owner == VM["Owner"]
             await system.terminate()
 
 
@@ -322,16 +303,11 @@ async def test_errors_carry_the_result_error_model() -> None:
 
 
 def test_import_aiohcs_does_not_load_the_models() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys, aiohcs, aiohcs.system, aiohcs.events, aiohcs.service; "
         "print(any(m == 'pydantic' or m.startswith('aiohcs.schema._') for m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = run_python("-c", code).stdout
     assert out.strip() == "False"
     assert aiohcs.InvalidDocumentError is errors.InvalidDocumentError
 

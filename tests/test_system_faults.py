@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
@@ -10,13 +11,12 @@ from typing import Any
 import anyio
 import pytest
 from helpers import (
+    ASYNC,
     CONTAINER,
+    MEMORY_UPDATE,
+    SYNC,
     VM,
-    check_hr,
-    counts,
     destroy,
-    fail_next,
-    set_delay,
     settle,
     state_of,
     terminate_and_close,
@@ -24,19 +24,13 @@ from helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiohcs import errors
-from aiohcs._native import lib
+from aiohcs import errors, testing
+from aiohcs.errors import HResult
 from aiohcs.service import modify_service_settings, service_properties
 from aiohcs.system import ComputeSystem, enumerate_systems
 
-SYNC, ASYNC = 0, 1
-ACCESS_DENIED = 0x8037011B
-CONNECT_FAILED = 0x80370108
-MEMORY_UPDATE = {
-    "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
-    "RequestType": "Update",
-    "Settings": 2048,
-}
+ACCESS_DENIED = HResult.HCS_E_ACCESS_DENIED
+CONNECT_FAILED = HResult.HCS_E_CONNECT_FAILED
 
 Call = Callable[[ComputeSystem, Path], Awaitable[Any]]
 
@@ -69,12 +63,12 @@ async def bring_to(system: ComputeSystem, state: str) -> None:
     ids=[c[0] for c in SYSTEM_CALLS],
 )
 async def test_fault_in_system_call(
-    function: str, operation: str, state: str, call: Call, mode: int, tmp_path: Path
+    function: str, operation: str, state: str, call: Call, mode: bool, tmp_path: Path
 ) -> None:
     system = await ComputeSystem.create("f1", VM)
     try:
         await bring_to(system, state)
-        fail_next(function, ACCESS_DENIED, mode)
+        testing.fail_next(function, ACCESS_DENIED, asynchronous=mode)
         with pytest.raises(errors.AccessDenied) as info:
             await call(system, tmp_path)
         err = info.value
@@ -89,57 +83,58 @@ async def test_fault_in_system_call(
     finally:
         await terminate_and_close(system)
     await settle()
-    assert counts()["Operations"] == 0
+    assert testing.counts().operations == 0
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", [SYNC, ASYNC], ids=["sync", "async"])
 @pytest.mark.parametrize("hidden", [False, True], ids=["options", "set-callback"])
-async def test_fault_in_create(mode: int, hidden: bool) -> None:
+async def test_fault_in_create(mode: bool, hidden: bool) -> None:
     function = "HcsCreateComputeSystem" if hidden else "HcsCreateComputeSystemInNamespace"
-    check_hr(lib.HcsimSetExportHidden(b"HcsCreateComputeSystemInNamespace", int(hidden)))
+    shown = testing.hide_export("HcsCreateComputeSystemInNamespace") if hidden else None
     try:
-        fail_next(function, CONNECT_FAILED, mode)
+        testing.fail_next(function, CONNECT_FAILED, asynchronous=mode)
         with pytest.raises(errors.HcsError) as info:
             await ComputeSystem.create("fc", VM)
         assert info.value.hresult == CONNECT_FAILED
         assert info.value.operation == "Create"
         assert info.value.system_id == "fc"
-        assert counts()["SystemHandles"] == 0
+        assert testing.counts().system_handles == 0
         await destroy("fc")
         if hidden:
-            fail_next("HcsSetComputeSystemCallback", CONNECT_FAILED, SYNC)
+            testing.fail_next("HcsSetComputeSystemCallback", CONNECT_FAILED)
             with pytest.raises(errors.HcsError) as cb_info:
                 await ComputeSystem.create("fc2", VM)
             assert cb_info.value.operation == "SetComputeSystemCallback"
-            assert counts()["SystemHandles"] == 0
+            assert testing.counts().system_handles == 0
             await destroy("fc2")
         async with await ComputeSystem.create("fc", VM) as system:
             await system.terminate()
     finally:
-        check_hr(lib.HcsimSetExportHidden(b"HcsCreateComputeSystemInNamespace", 0))
+        if shown is not None:
+            shown.restore()
 
 
 @pytest.mark.anyio
 async def test_fault_in_open_and_enumerate() -> None:
     async with await ComputeSystem.create("fo", CONTAINER) as system:
-        fail_next("HcsOpenComputeSystem", ACCESS_DENIED, SYNC)
+        testing.fail_next("HcsOpenComputeSystem", ACCESS_DENIED)
         with pytest.raises(errors.AccessDenied) as info:
             await ComputeSystem.open("fo")
         assert info.value.operation == "Open"
         assert info.value.system_id == "fo"
-        fail_next("HcsSetComputeSystemCallback", CONNECT_FAILED, SYNC)
+        testing.fail_next("HcsSetComputeSystemCallback", CONNECT_FAILED)
         with pytest.raises(errors.HcsError) as cb:
             await ComputeSystem.open("fo")
         assert cb.value.operation == "SetComputeSystemCallback"
         for mode in (SYNC, ASYNC):
-            fail_next("HcsEnumerateComputeSystems", ACCESS_DENIED, mode)
+            testing.fail_next("HcsEnumerateComputeSystems", ACCESS_DENIED, asynchronous=mode)
             with pytest.raises(errors.AccessDenied) as en:
                 await enumerate_systems()
             assert en.value.operation == "Enumerate"
         assert [p.id for p in await enumerate_systems()] == ["fo"]
         await system.terminate()
-    assert counts()["SystemHandles"] == 0
+    assert testing.counts().system_handles == 0
 
 
 @pytest.mark.anyio
@@ -147,14 +142,14 @@ async def test_service_calls_and_their_faults() -> None:
     props = await service_properties()
     versions = props.to_dict()["Properties"][0]["SupportedSchemaVersions"]
     assert {"Major": 2} in [{"Major": v["Major"]} for v in versions]
-    fail_next("HcsGetServiceProperties", ACCESS_DENIED, SYNC)
+    testing.fail_next("HcsGetServiceProperties", ACCESS_DENIED)
     with pytest.raises(errors.AccessDenied) as info:
         await service_properties("Basic")
     assert info.value.operation == "GetServiceProperties"
     with pytest.raises(errors.HcsError) as bad:
         await modify_service_settings({"PropertyType": "NoSuchThing", "Settings": {}})
     assert bad.value.operation == "ModifyServiceSettings"
-    fail_next("HcsModifyServiceSettings", ACCESS_DENIED, SYNC)
+    testing.fail_next("HcsModifyServiceSettings", ACCESS_DENIED)
     with pytest.raises(errors.AccessDenied):
         await modify_service_settings({"PropertyType": "CpuGroup", "Settings": {}})
 
@@ -165,15 +160,15 @@ async def test_service_calls_and_their_faults() -> None:
 @pytest.mark.anyio
 async def test_cancelled_start_abandons_the_wait_not_the_work() -> None:
     async with await ComputeSystem.create("c", VM) as system:
-        set_delay("HcsStartComputeSystem", 200)
+        testing.delay("HcsStartComputeSystem", completion_ms=200)
         with anyio.move_on_after(0.02) as scope:
             await system.start()
         assert scope.cancelled_caught
         # Still starting in HCS; the operation is pending, not leaked.
-        assert counts()["PendingOperations"] == 1
+        assert testing.counts().pending_operations == 1
         await settle()
         assert await state_of(system) == "Running"
-        set_delay("HcsPauseComputeSystem", 200)
+        testing.delay("HcsPauseComputeSystem", completion_ms=200)
         with pytest.raises(TimeoutError), anyio.fail_after(0.02):
             await system.pause()
         await settle()
@@ -183,11 +178,11 @@ async def test_cancelled_start_abandons_the_wait_not_the_work() -> None:
 
 @pytest.mark.anyio
 async def test_cancelled_create_closes_its_handle() -> None:
-    set_delay("HcsCreateComputeSystemInNamespace", 200)
+    testing.delay("HcsCreateComputeSystemInNamespace", completion_ms=200)
     with anyio.move_on_after(0.02) as scope:
         await ComputeSystem.create("cc", VM)
     assert scope.cancelled_caught
-    assert counts()["SystemHandles"] == 0
+    assert testing.counts().system_handles == 0
     await settle()
     # The create went through in HCS: the system exists without a handle.
     await destroy("cc")
@@ -239,15 +234,15 @@ RANDOM_VALID = {
 
 async def cancelled_create(delay: int, cancel_after: int) -> None:
     """A create cancelled at a random point: the system exists (state Created) or not."""
-    for function in (b"HcsCreateComputeSystemInNamespace", b"HcsCreateComputeSystem"):
-        check_hr(lib.HcsimSetDelay(function, delay, 0))
+    for function in ("HcsCreateComputeSystemInNamespace", "HcsCreateComputeSystem"):
+        testing.delay(function, completion_ms=delay)
     other: ComputeSystem | None = None
     with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
         other = await ComputeSystem.create("hc2", VM)
     if other is not None:
         await other.aclose()
     await settle()
-    assert counts()["SystemHandles"] == 1  # only the system under test's
+    assert testing.counts().system_handles == 1  # only the system under test's
     try:
         other = await ComputeSystem.open("hc2")
     except errors.SystemNotFound:
@@ -259,12 +254,12 @@ async def cancelled_create(delay: int, cancel_after: int) -> None:
 
 async def cancelled_open(delay: int, cancel_after: int) -> None:
     """An open cancelled at a random point (its synchronous part delayed): no handle left."""
-    check_hr(lib.HcsimSetDelay(b"HcsOpenComputeSystem", 0, delay))
+    testing.delay("HcsOpenComputeSystem", sync_ms=delay)
     with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
         other = await ComputeSystem.open("hc")
         await other.aclose()
     await settle()
-    assert counts()["SystemHandles"] == 1
+    assert testing.counts().system_handles == 1
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -306,20 +301,20 @@ def test_cancellation_at_random_points(
                     await cancelled_open(delay, cancel_after)
                 else:
                     function, call = RANDOM_CALLS[op]
-                    check_hr(lib.HcsimSetDelay(function.encode(), delay, 0))
+                    testing.delay(function, completion_ms=delay)
                     with anyio.move_on_after(cancel_after / 1000), suppress(errors.HcsError):
                         await call(system, tmp_path)
                 await settle()
                 after = await state_of(system)
                 allowed = {before, RANDOM_VALID.get((before, op), before)}
                 assert after in allowed, (op, before, after)
-                check_hr(lib.HcsimSetDelay(b"*", 0, 0))
+                testing.delay("*")
         finally:
             with anyio.CancelScope(shield=True):
                 await terminate_and_close(system)
                 await settle()
 
-    check_hr(lib.HcsimReset())
+    testing.reset()
     anyio.run(main, backend=backend)
-    leaks = {k: v for k, v in counts().items() if k != "Systems" and v}
+    leaks = {k: v for k, v in dataclasses.asdict(testing.counts()).items() if k != "systems" and v}
     assert not leaks

@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import LINUX
+from helpers import CONTAINER, LINUX, VM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,12 +41,6 @@ from aiohcs.operation import HandleClosedError
 from aiohcs.process import Process
 from aiohcs.service import modify_service_settings, service_properties, submit_wer_report
 
-CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Owner": "inputs", "Container": {}}
-VM = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "inputs",
-    "VirtualMachine": {"ComputeTopology": {"Memory": {"SizeInMB": 256}}},
-}
 #: What every HCS function returns while the tripwire is set.
 TRIPWIRE = HResult.ERROR_VMCOMPUTE_TOO_MANY_NOTIFICATIONS
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -11,26 +12,18 @@ from typing import Any
 import anyio
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from helpers import VM, counts
+from helpers import INVALID, MEMORY_UPDATE, STOPPED, VM
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from aiohcs import errors
-from aiohcs._native import lib
+from aiohcs import errors, testing
 from aiohcs.events import SystemExited
 from aiohcs.system import ComputeSystem
 
-INVALID = errors.InvalidState
-STOPPED = errors.SystemAlreadyStopped
 #: A transition HCS contract §7.2 marks (U), unspecified: HCS may do the call (and then the
 #: state stays what it was) or refuse it with any HcsError; both are accepted.
 UNSPECIFIED = "(U)"
-MEMORY_UPDATE = {
-    "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
-    "RequestType": "Update",
-    "Settings": 2048,
-}
 
 # (state, call) -> new state, the error class HCS must raise, or UNSPECIFIED. "Stopped" =
 # exited. A pair not listed must raise some HcsError (every call on an exited system).
@@ -73,7 +66,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        assert lib.HcsimReset() == 0
+        testing.reset()
         self._portal_cm = start_blocking_portal(self.backend)
         self.portal: BlockingPortal = self._portal_cm.__enter__()
         self.tmp = Path(tempfile.mkdtemp(prefix="aiohcs-stateful-"))
@@ -143,10 +136,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.state != "Stopped")
     @rule(event_type=st.sampled_from([4, 6, 0x1234]))
     def raise_event(self, event_type: int) -> None:
-        from aiohcs._native import ffi, to_wide
-
-        hr = lib.HcsimRaiseSystemEvent(ffi.NULL, to_wide("sm"), event_type, ffi.NULL)
-        assert hr == 0
+        testing.raise_system_event("sm", event_type)
 
     @invariant()
     def state_matches_the_model(self) -> None:
@@ -175,14 +165,16 @@ class LifecycleMachine(RuleBasedStateMachine):
 
             async def settle() -> None:
                 with anyio.fail_after(10):
-                    while counts()["Operations"] or counts()["SystemHandles"]:
+                    while (now := testing.counts()).operations or now.system_handles:
                         await anyio.sleep(0.005)
 
             self.run(settle)
         finally:
             self._portal_cm.__exit__(None, None, None)
             shutil.rmtree(self.tmp, ignore_errors=True)
-        leaks = {k: v for k, v in counts().items() if v and k != "Systems"}
+        leaks = {
+            k: v for k, v in dataclasses.asdict(testing.counts()).items() if v and k != "systems"
+        }
         assert not leaks
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
-import sys
+import json
 import textwrap
 import threading
 import time
@@ -14,13 +12,12 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import CONTAINER, VM, counts, set_delay
+from helpers import CONTAINER, REPO, VM, run_child
 
+from aiohcs import testing
 from aiohcs._native import lib
 from aiohcs.events import SystemExited
 from aiohcs.system import ComputeSystem
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _lifecycle_in_a_thread(backend: str, prefix: str, n: int, out: dict[str, Any]) -> None:
@@ -69,7 +66,7 @@ def test_two_loops_in_two_threads(backends: tuple[str, str]) -> None:
     for out in outs:
         assert "error" not in out, out.get("error")
         assert out["results"] == ["ForcedExit"] * 20
-    assert counts()["SystemHandles"] == 0
+    assert testing.counts().system_handles == 0
 
 
 def test_a_system_belongs_to_its_loop() -> None:
@@ -116,13 +113,13 @@ def test_loop_ends_with_operations_in_flight(backend: str, close_first: bool) ->
     async def main() -> None:
         system = await ComputeSystem.create("inflight", VM)
         holder.append(system)
-        set_delay("HcsStartComputeSystem", 300)
-        set_delay("HcsGetComputeSystemProperties", 300)
+        testing.delay("HcsStartComputeSystem", completion_ms=300)
+        testing.delay("HcsGetComputeSystemProperties", completion_ms=300)
         async with anyio.create_task_group() as tg:
             tg.start_soon(system.start)
             tg.start_soon(system.properties)
             await anyio.sleep(0.05)
-            assert counts()["PendingOperations"] == 2
+            assert testing.counts().pending_operations == 2
             tg.cancel_scope.cancel()
         if close_first:
             await system.aclose()
@@ -130,12 +127,12 @@ def test_loop_ends_with_operations_in_flight(backend: str, close_first: bool) ->
     anyio.run(main, backend=backend)
     assert lib.aiohcs_registered_count() == before_ids  # the loop's ids are gone
     deadline = time.monotonic() + 5
-    while counts()["Operations"] and time.monotonic() < deadline:
+    while testing.counts().operations and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert counts()["Operations"] == 0  # the late completions were closed in C
+    assert testing.counts().operations == 0  # the late completions were closed in C
 
     async def cleanup() -> None:
-        set_delay("*", 0, 0)
+        testing.delay("*")
         async with await ComputeSystem.open("inflight") as system:
             assert (await system.properties()).state == "Running"  # the work went on
             await system.terminate()
@@ -148,18 +145,17 @@ def test_loop_ends_with_operations_in_flight(backend: str, close_first: bool) ->
 
 SCRIPT = textwrap.dedent(
     """
-    import sys, threading, anyio
-    from aiohcs._native import ffi, lib, to_wide
+    import json, sys, threading, anyio
+    from aiohcs import testing
     from aiohcs.system import ComputeSystem
 
-    CONFIG = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {"Storage": {"Layers": []}}}
+    CONFIG = json.loads(sys.argv[2])
 
     def storm(stop):
         # Raise events from a plain thread: hcsim's workers keep calling the bridge's C
         # callback while the interpreter shuts down.
-        w_id = to_wide("fin")
         while not stop.is_set():
-            lib.HcsimRaiseSystemEvent(ffi.NULL, w_id, 6, ffi.NULL)
+            testing.raise_system_event("fin", 6)
 
     async def main():
         system = await ComputeSystem.create("fin", CONFIG)
@@ -185,15 +181,14 @@ SCRIPT = textwrap.dedent(
 def test_interpreter_exits_while_callbacks_keep_coming(backend: str, tmp_path: Path) -> None:
     script = tmp_path / "fin.py"
     script.write_text(SCRIPT, encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run(
-        [sys.executable, "-W", "ignore::ResourceWarning", str(script), backend],
-        env=env,
-        capture_output=True,
-        text=True,
+    run = run_child(
+        "-W",
+        "ignore::ResourceWarning",
+        str(script),
+        backend,
+        json.dumps(CONTAINER),
         timeout=60,
-        cwd=ROOT,
-        check=False,
+        cwd=REPO,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "events 2000" in run.stdout

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import state_of
+from helpers import CONTAINER, run_child, state_of
 
 import aiohcs
 from aiohcs import _native, testing
@@ -22,7 +19,6 @@ from aiohcs.events import EventType, ServiceDisconnectedEvent, SystemRdpEnhanced
 from aiohcs.service import service_properties
 from aiohcs.system import ComputeSystem
 
-CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 START = "HcsStartComputeSystem"
 PROPERTIES = "HcsGetComputeSystemProperties"
 CONNECTION_TIMEOUT = aiohcs.HResult.HCS_E_CONNECTION_TIMEOUT
@@ -520,16 +516,7 @@ def test_import_works_without_the_binding(tmp_path: Path) -> None:
         "    except t.HcsimNotLoadedError as exc:\n"
         "        print(exc)\n"
     )
-    root = str(Path(aiohcs.__file__).resolve().parent.parent)
-    result = subprocess.run(
-        [sys.executable, "-c", program],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": root},
-        timeout=60,
-        check=False,
-    )
+    result = run_child("-c", program, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 4

@@ -7,7 +7,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
+from helpers import REPO
+
+TOOLS = REPO / "tools"
 
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:

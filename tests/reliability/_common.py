@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from aiohcs import testing
+
 #: The environment variable that marks every host process of one probe run.
 TAG_VARIABLE: Final = "AIOHCS_PROBE_TAG"
 #: The environment variable that names the storm operation a guest process belongs to.
@@ -20,6 +22,9 @@ OP_VARIABLE: Final = "AIOHCS_PROBE_OP"
 RESULT_PREFIX: Final = "PROBE-RESULT "
 
 SCHEMA: Final = {"Major": 2, "Minor": 1}
+# The probes' own variants of tests/helpers.py's configurations: their systems go with
+# their last handle (a killed child leaves none behind) and carry the probes' owner; the
+# children do not import the pytest-side helpers.
 #: A Linux VM (processes get CommandArgs), gone with its last handle.
 LINUX_VM: Final[dict[str, Any]] = {
     "SchemaVersion": SCHEMA,
@@ -43,6 +48,19 @@ MEMORY_UPDATE: Final = {
     "RequestType": "Update",
     "Settings": 1024,
 }
+
+
+async def leaks_after_settling(
+    baseline: testing.Counts | None = None,
+) -> tuple[dict[str, int], testing.Counts]:
+    """The hcsim objects still alive after up to 10 s of settling, and the last counts.
+
+    No leak: ``{}`` (:func:`aiohcs.testing.assert_no_leaks_async` with a 10 s settle).
+    """
+    try:
+        return {}, await testing.assert_no_leaks_async(settle=10.0, baseline=baseline)
+    except testing.LeakError as exc:
+        return exc.leaks, exc.counts
 
 
 def tag() -> str:

@@ -44,6 +44,7 @@ from reliability._common import (
     describe_exception,
     emit,
     is_typed,
+    leaks_after_settling,
     leftover_processes,
     log,
     tag,
@@ -314,11 +315,8 @@ class Matrix:
                 self.failed_by.setdefault((op.name, column), set()).add(function)
         if column.startswith("disconnect"):
             testing.reset()  # reconnects the service (the caller's handles are closed)
-        leaks: dict[str, int] = {}
-        try:
-            await testing.assert_no_leaks_async(settle=10.0, baseline=self.baseline)
-        except testing.LeakError as exc:
-            leaks = exc.leaks
+        leaks, _ = await leaks_after_settling(self.baseline)
+        if leaks:
             testing.reset()
         self.cases += 1
         self.outcomes.setdefault(op.name, Counter())[outcome] += 1

@@ -34,6 +34,7 @@ from reliability._common import (
     emit,
     is_typed,
     kill_all,
+    leaks_after_settling,
     leftover_processes,
     log,
     tag,
@@ -220,12 +221,7 @@ class Probe:
                 await system.aclose()
         except Exception as exc:
             outcome["error"] = describe_exception(exc)
-        leaks: dict[str, int] = {}
-        try:
-            await testing.assert_no_leaks_async(settle=10.0)
-        except testing.LeakError as exc:
-            leaks = exc.leaks
-        outcome["leaks"] = leaks
+        outcome["leaks"], _ = await leaks_after_settling()
         outcome["counts"] = dataclasses.asdict(testing.counts())
         outcome["leftover_processes"] = [p.describe() for p in leftover_processes(tag())]
         return outcome

@@ -35,6 +35,7 @@ from reliability._common import (
     describe_exception,
     emit,
     is_typed,
+    leaks_after_settling,
     leftover_processes,
     log,
     tag,
@@ -201,11 +202,7 @@ async def run(backend: str) -> dict[str, Any]:
                 await system.aclose()
         except Exception as exc:
             parent["error"] = describe_exception(exc)
-    leaks: dict[str, int] = {}
-    try:
-        await testing.assert_no_leaks_async(settle=10.0)
-    except testing.LeakError as exc:
-        leaks = exc.leaks
+    leaks, _ = await leaks_after_settling()
     parent["events_ended"] = True
     return {
         "backend": backend,

@@ -50,6 +50,7 @@ from reliability._common import (
     emit,
     is_typed,
     kill_all,
+    leaks_after_settling,
     leftover_processes,
     log,
     tag,
@@ -600,11 +601,7 @@ class Storm:
         return result
 
     async def finale(self, seconds: float) -> dict[str, Any]:
-        leaks: dict[str, int] = {}
-        try:
-            final = await testing.assert_no_leaks_async(settle=10.0)
-        except testing.LeakError as exc:
-            leaks, final = exc.leaks, exc.counts
+        leaks, final = await leaks_after_settling()
         deadline = time.monotonic() + 5.0
         left = leftover_processes(self.tag)
         while left and time.monotonic() < deadline:
