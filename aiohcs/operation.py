@@ -46,7 +46,6 @@ from aiohcs._bridge import (
     admit_close,
     current_bridge,
 )
-from aiohcs._bridge._tuning import CompletionTime, StartCost
 from aiohcs._documents import _json_default as _json_default
 from aiohcs._documents import parse_document, to_document
 from aiohcs._operation._poll import poll_completion
@@ -65,32 +64,6 @@ __all__ = [
     "to_document",
 ]
 
-
-class _RunningLoops:
-    """The tuning object ``name`` of the running loop's bridge (attributes read and set).
-
-    ``_start_cost`` and ``_completion_time`` were process-wide; they are per loop now
-    (``current_bridge().start_cost`` / ``.completion_time``). Tests and benchmarks that
-    tune them through this module still reach the running loop's.
-    """
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        object.__setattr__(self, "_name", name)
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(getattr(current_bridge(), self._name), attr)
-
-    def __setattr__(self, attr: str, value: Any) -> None:
-        setattr(getattr(current_bridge(), self._name), attr, value)
-
-
-# Kept importable from here under their old names.
-_CompletionTime = CompletionTime
-_StartCost = StartCost
-_start_cost: Any = _RunningLoops("start_cost")
-_completion_time: Any = _RunningLoops("completion_time")
 
 #: HCS_OPERATION_TYPE names as aiohcs reports them in errors.
 OperationType = str

@@ -31,7 +31,7 @@ import anyio
 import anyio.to_thread
 from _common import RawSystem, median, parse_args, require_emulator, table
 
-from aiohcs import operation
+from aiohcs._bridge import current_bridge
 from aiohcs.system import ComputeSystem
 
 
@@ -193,12 +193,12 @@ async def aiohcs_numbers(
                 t0 = time.perf_counter()
                 await system.properties()
                 times.append(time.perf_counter() - t0)
-            operation._completion_time.enabled = False
+            current_bridge().completion_time.enabled = False
             t0 = time.perf_counter()
             for _ in range(size):
                 await system.properties()
             nopoll = (time.perf_counter() - t0) / size
-            operation._completion_time.enabled = True
+            current_bridge().completion_time.enabled = True
             t0 = time.perf_counter()
             for _ in range(size):
                 await floor.properties()

@@ -207,11 +207,11 @@ def test_a_fork_during_the_warm_up_restores_the_switch_interval_in_the_child(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The thread that would restore it does not come along into the child."""
-    from aiohcs import _bridge
+    from aiohcs._bridge import _warmup
 
     before = sys.getswitchinterval()
-    # As the warm-up's worker leaves it while it runs (see _bridge._warm_up_schema).
-    monkeypatch.setattr(_bridge, "_warm_up_saved", [before])
+    # As the warm-up's worker leaves it while it runs (see aiohcs._bridge._warmup).
+    monkeypatch.setattr(_warmup, "_warm_up_saved", [before])
     sys.setswitchinterval(before / 10)
     try:
 

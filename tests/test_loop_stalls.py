@@ -20,7 +20,7 @@ import pytest
 from helpers import heavy_modules, run_import_watch
 
 from aiohcs import _bridge, testing
-from aiohcs._bridge import current_bridge
+from aiohcs._bridge import _calls, current_bridge
 from aiohcs.system import ComputeSystem
 
 pytestmark = pytest.mark.skipif(not testing.is_available(), reason="needs hcsim")
@@ -87,14 +87,14 @@ async def test_a_burst_of_opens_begins_a_budget_per_turn(monkeypatch: pytest.Mon
     n = 200
     async with await ComputeSystem.create("opened", CONFIG):
         begun = [0]
-        submit = _bridge.submit_native
+        submit = _calls.submit_native
 
         def counting(kind: int, *args: Any, **kwargs: Any) -> None:
             if kind == _bridge.CALL_OPEN_SYSTEM:
                 begun[0] += 1
             submit(kind, *args, **kwargs)
 
-        monkeypatch.setattr(_bridge, "submit_native", counting)
+        monkeypatch.setattr(_calls, "submit_native", counting)
         handles: list[ComputeSystem] = []
 
         async def open_one() -> None:

@@ -27,9 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiohcs import errors, process, schema, testing
+from aiohcs._bridge import current_bridge
 from aiohcs._cmdline import join_windows
 from aiohcs.events import ProcessExited
-from aiohcs.operation import HandleClosedError, _start_cost
+from aiohcs.operation import HandleClosedError
 from aiohcs.process import (
     PipesNotClosed,
     Process,
@@ -524,7 +525,7 @@ async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSys
     try:
         for _ in range(3):  # the first calls teach aiohcs that the host is slow
             await proc.properties()
-        _start_cost.skipped = 0  # (the next call is not one of the periodic probes)
+        current_bridge().start_cost.skipped = 0  # (the next call is not one of the periodic probes)
         async with anyio.create_task_group() as tg:
             tg.start_soon(query)
             with anyio.fail_after(5):
@@ -538,7 +539,7 @@ async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSys
             assert time.monotonic() - started > 0.05  # it did wait for the call
     finally:
         testing.delay("HcsGetProcessProperties")
-        _start_cost.average = 0.0
+        current_bridge().start_cost.average = 0.0
     assert finished.is_set()
     assert await proc.wait() == 128 + signal.SIGKILL
     await settle()

@@ -25,6 +25,7 @@ from helpers import (
 )
 
 from aiohcs import errors, schema, testing
+from aiohcs._bridge import current_bridge
 from aiohcs.events import (
     ServiceDisconnectedEvent,
     SystemCrashInitiated,
@@ -35,7 +36,7 @@ from aiohcs.events import (
     SystemSiloJobCreated,
     UnknownEvent,
 )
-from aiohcs.operation import HandleClosedError, _start_cost
+from aiohcs.operation import HandleClosedError
 from aiohcs.system import ComputeSystem, enumerate_systems
 
 pytestmark = pytest.mark.anyio
@@ -499,7 +500,7 @@ async def test_close_waits_for_calls_running_in_worker_threads() -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(3):  # the first calls teach aiohcs that the host is slow
             await system.properties()
-        _start_cost.skipped = 0  # (the next call is not one of the periodic probes)
+        current_bridge().start_cost.skipped = 0  # (the next call is not one of the periodic probes)
         tg.start_soon(start)
         with anyio.fail_after(5):
             while system._ops.busy == 0:  # until start() is inside HCS, in a worker thread
@@ -761,16 +762,17 @@ async def test_close_without_a_bridge_thread_still_closes_the_handle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """If no native thread can be started, the close is made by a Python worker instead."""
-    from aiohcs import _bridge, testing
+    from aiohcs import testing
+    from aiohcs._bridge import _calls
 
     system = await ComputeSystem.create("nothread", CONTAINER)
     await system.terminate()
     assert testing.counts().system_handles == 1
 
     def no_thread(*args: Any, **kwargs: Any) -> None:
-        raise _bridge.NoThreadError("no thread")
+        raise errors.NoThreadError("no thread")
 
-    monkeypatch.setattr(_bridge, "submit_native", no_thread)
+    monkeypatch.setattr(_calls, "submit_native", no_thread)
     await system.aclose()
     with anyio.fail_after(5):
         while testing.counts().system_handles:

@@ -36,11 +36,6 @@ frees the queue instead.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
-from aiohcs._bridge import _calls, _warmup
 from aiohcs._bridge._admission import ADMIT_CALL, ADMIT_CREATE
 from aiohcs._bridge._backends import LoopBackend, current_backend
 from aiohcs._bridge._calls import admit_close, close_native, run_native, run_sync, submit_native
@@ -112,21 +107,3 @@ __all__ = [
     "typed_resource_errors",
     "workers",
 ]
-
-#: The switch interval a running warm-up will restore (the list of :mod:`._warmup`).
-_warm_up_saved = _warmup._warm_up_saved
-
-# Names that code outside the package used to replace on the module ``aiohcs._bridge``
-# (tests monkeypatch them): setting them here sets them where they are looked up.
-_HOMES: dict[str, types.ModuleType] = {"submit_native": _calls, "_warm_up_saved": _warmup}
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        home = _HOMES.get(name)
-        if home is not None:
-            setattr(home, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
