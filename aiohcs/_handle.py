@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 import anyio
 import anyio.abc
 import anyio.lowlevel
-import sniffio
 
 from aiohcs._bridge import (
     CALL_CLOSE_PROCESS,
@@ -49,6 +48,7 @@ from aiohcs._bridge import (
     admit_close,
     close_detached,
     close_native,
+    current_backend,
     run_native,
     run_sync,
 )
@@ -176,48 +176,13 @@ def using_handle(owner: OperationOwner) -> Iterator[None]:
 async def run_shielded(fn: Callable[[], Awaitable[_T]]) -> tuple[_T, BaseException | None]:
     """Run ``fn()`` to its end whatever cancels the caller; return its result and that cancellation.
 
-    For work that must not stop half-way (a process being created, a kill, a close).
-    anyio's shield stops anyio and trio cancellation but not a native asyncio one
-    (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``, Ctrl-C under
-    ``asyncio.run``): on asyncio ``fn`` therefore runs in a task of its own, which such a
-    cancel of the caller cannot reach. The caller's cancellation that arrived meanwhile is
-    returned (None if none), for the caller to raise once it has dealt with the outcome;
-    if ``fn`` raises, that cancellation is raised instead of its error. anyio and trio
-    cancellation of the caller is simply delivered at its next checkpoint.
+    For work that must not stop half-way (a process being created, a kill, a close). The
+    caller's cancellation that arrived meanwhile is returned (None if none), for the caller
+    to raise once it has dealt with the outcome; if ``fn`` raises, that cancellation is
+    raised instead of its error. How each event loop does it:
+    :meth:`~aiohcs._bridge._backends.LoopBackend.run_shielded`.
     """
-    if sniffio.current_async_library() != "asyncio":  # trio: its shield is complete
-        with anyio.CancelScope(shield=True):
-            return await fn(), None
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-
-    async def body() -> _T:
-        return await fn()
-
-    task = loop.create_task(body())
-    cancelled: BaseException | None = None
-    with anyio.CancelScope(shield=True):  # (no anyio cancellation is delivered here)
-        while not task.done():
-            finished = loop.create_future()
-
-            def wake(_: Any, finished: Any = finished) -> None:
-                if not finished.done():
-                    finished.set_result(None)
-
-            task.add_done_callback(wake)
-            try:
-                await finished
-            except BaseException as exc:  # a native cancel: kept for the caller
-                task.remove_done_callback(wake)
-                cancelled = exc
-    try:
-        result = task.result()
-    except BaseException as error:
-        if cancelled is not None:
-            raise cancelled from error
-        raise
-    return result, cancelled
+    return await current_backend().run_shielded(fn)
 
 
 class PendingHandle:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
 import sniffio
+
+_T = TypeVar("_T")
 
 __all__ = [
     "AsyncioBackend",
@@ -88,6 +90,14 @@ class LoopBackend(Protocol):
 
     def start_drain(self, bridge: Drained) -> Any:
         """Start the bridge's drain task, which no user cancel scope owns."""
+
+    async def run_shielded(
+        self, fn: Callable[[], Awaitable[_T]]
+    ) -> tuple[_T, BaseException | None]:
+        """Run ``fn()`` to its end whatever cancels the caller: (its result, that cancellation).
+
+        If ``fn`` raises, the caller's cancellation (if any) is raised instead of its error.
+        """
 
 
 class AsyncioBackend:
@@ -176,6 +186,44 @@ class AsyncioBackend:
             # Budget used up: let the loop run, then continue (no wake byte will come).
             self.loop.call_soon(self._drain_from_reader, bridge)
 
+    async def run_shielded(
+        self, fn: Callable[[], Awaitable[_T]]
+    ) -> tuple[_T, BaseException | None]:
+        """Run ``fn()`` in a task of its own, which a native cancel of the caller cannot reach.
+
+        anyio's shield stops anyio cancellation but not a native asyncio one
+        (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``, Ctrl-C under
+        ``asyncio.run``): such a cancel arriving meanwhile is kept and returned.
+        """
+        loop = self.loop
+
+        async def body() -> _T:
+            return await fn()
+
+        task = loop.create_task(body())
+        cancelled: BaseException | None = None
+        with anyio.CancelScope(shield=True):  # (no anyio cancellation is delivered here)
+            while not task.done():
+                finished = loop.create_future()
+
+                def wake(_: Any, finished: Any = finished) -> None:
+                    if not finished.done():
+                        finished.set_result(None)
+
+                task.add_done_callback(wake)
+                try:
+                    await finished
+                except BaseException as exc:  # a native cancel: kept for the caller
+                    task.remove_done_callback(wake)
+                    cancelled = exc
+        try:
+            result = task.result()
+        except BaseException as error:
+            if cancelled is not None:
+                raise cancelled from error
+            raise
+        return result, cancelled
+
 
 class TrioBackend:
     """trio: ``wait_task_rescheduled``, the run's token and a system task."""
@@ -227,6 +275,14 @@ class TrioBackend:
     def start_drain(self, bridge: Drained) -> Any:
         self._lowlevel.spawn_system_task(bridge.serve, name="aiohcs bridge")
         return None
+
+    async def run_shielded(
+        self, fn: Callable[[], Awaitable[_T]]
+    ) -> tuple[_T, BaseException | None]:
+        """Run ``fn()`` under a shield: trio's (anyio's) shield stops every cancellation."""
+        with anyio.CancelScope(shield=True):
+            result = await fn()
+        return result, None
 
 
 def loop_token() -> tuple[str, object]:
