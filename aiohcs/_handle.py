@@ -52,12 +52,12 @@ from aiohcs._bridge import (
     run_native,
     run_sync,
 )
-from aiohcs._documents import document_text
+from aiohcs._documents import document_text, to_document
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.errors import HResult, error_from_hresult
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
 from aiohcs.events import Event, EventHub, EventType, ServiceDisconnectedEvent, decode_event
-from aiohcs.operation import HandleClosedError, OperationOwner, run_operation, to_document
+from aiohcs.operation import HandleClosedError, OperationOwner, run_operation
 
 if TYPE_CHECKING:
     from aiohcs._bridge import LoopBridge

@@ -3,7 +3,9 @@
 aiohcs writes compact documents. What HCS sends is read strictly where the caller needs the
 data (:func:`read`), and leniently where a malformed document must not hide something more
 important, such as an event or an error (:func:`read_lenient`, :func:`read_object`).
-Validation against the schema models is :mod:`aiohcs._documents`'s.
+Validation against the schema models is :mod:`aiohcs._documents`'s (pydantic reads the text
+of a document it validates itself, ``model_validate_json``: that is validation, not a second
+JSON reader).
 """
 
 from __future__ import annotations

@@ -46,7 +46,6 @@ from aiohcs._bridge import (
     admit_close,
     current_bridge,
 )
-from aiohcs._documents import _json_default as _json_default
 from aiohcs._documents import parse_document, to_document
 from aiohcs._operation._poll import poll_completion
 from aiohcs._operation._start import NativeStart, start_operation

@@ -18,12 +18,12 @@ from aiohcs._documents import (
     document_text,
     load_models,
     object_text,
+    parse_document,
     parse_model,
     unloaded_models,
 )
 from aiohcs._native import lib, new_document_ptr, take_document, to_wide
 from aiohcs.errors import InvalidArgumentTypeError, error_from_hresult
-from aiohcs.operation import parse_document
 
 if TYPE_CHECKING:
     from aiohcs.schema import ServiceProperties

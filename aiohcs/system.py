@@ -47,6 +47,7 @@ from aiohcs._bridge import CALL_CREATE_SYSTEM, CALL_CREATE_SYSTEM_PLAIN, current
 from aiohcs._documents import (
     document_text,
     object_text,
+    parse_document,
     parse_model,
     parse_model_list,
 )
@@ -67,7 +68,7 @@ from aiohcs.errors import (
     InvalidDocumentError,
 )
 from aiohcs.events import Event, EventStream, SystemExited
-from aiohcs.operation import HandleClosedError, NativeStart, parse_document, run_operation
+from aiohcs.operation import HandleClosedError, NativeStart, run_operation
 from aiohcs.process import Process, open_process, run_process, stream_process
 
 if TYPE_CHECKING:

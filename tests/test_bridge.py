@@ -724,7 +724,8 @@ def test_each_loop_learns_its_own_start_and_completion_times(backend: str) -> No
         (-1, True),
         (sys.maxsize * 2 + 1, True),  # (HANDLE)-1 through uintptr_t
         (4, False),
-        (0xFFFFFFFF, sys.maxsize < 2**32),  # INVALID_HANDLE_VALUE on 32-bit builds only
+        (0xFFFFFFFF, True),  # INVALID_HANDLE_VALUE through a 32-bit DWORD
+        (0xFFFFFFFC, False),
     ],
 )
 def test_invalid_handle_values(value: int, invalid: bool) -> None:

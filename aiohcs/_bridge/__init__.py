@@ -1,6 +1,6 @@
 """The loop side of the callback bridge.
 
-HCS calls the C callbacks of ``aiohcs/_native/bridge.c`` on threads it owns. They never run
+HCS calls the C callbacks of ``aiohcs/_native/callbacks.c`` on threads it owns. They never run
 Python: each pushes one item (id, kind, HRESULT, UTF-16 payload, process info) onto the C
 queue of the event loop that registered the id, and writes one byte to that loop's wake
 socket when the queue goes from empty to non-empty.

@@ -86,9 +86,10 @@ def now_ns() -> int:
 # ``int(ffi.cast("uintptr_t", h))``, so INVALID_HANDLE_VALUE ((HANDLE)-1) arrives as the
 # all-ones value of the pointer width (2**64-1 on 64-bit, 2**32-1 on 32-bit builds; the
 # pointer width is that of Py_ssize_t, hence sys.maxsize). -1 is the same value where it
-# went through a signed type; 0 is NULL, "no handle". Other values, 0xFFFFFFFF on a 64-bit
-# build included, are handles as far as Windows is concerned.
-_INVALID_HANDLES: Final = frozenset((0, -1, sys.maxsize * 2 + 1))
+# went through a signed type; 0 is NULL, "no handle". 0xFFFFFFFF is INVALID_HANDLE_VALUE
+# after a trip through a 32-bit DWORD (as a handle value in a document would be); no real
+# handle has it (kernel handles are multiples of 4), so it counts as "no handle" too.
+_INVALID_HANDLES: Final = frozenset((0, -1, 0xFFFFFFFF, sys.maxsize * 2 + 1))
 
 
 def is_invalid_handle(handle: int) -> bool:

@@ -1,6 +1,7 @@
 /* The bridge's platform layer: the little the queue, the registry and the thread pool need
  * from the operating system, with one implementation per platform (platform_posix.c,
- * platform_win32.c). Nothing above this header tests _WIN32.
+ * platform_win32.c). No other bridge file tests _WIN32 (module.h, which picks the
+ * headers of each target for the generated module, is the one exception).
  *
  * Mutexes and condition variables are initialised at run time (aiohcs_mutex_init,
  * aiohcs_cond_init), except the statically initialised mutex AIOHCS_MUTEX_INITIALIZER.

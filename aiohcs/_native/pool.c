@@ -7,7 +7,9 @@
 #include "bridge_internal.h"
 
 #define POOL_THREADS 16
-#define POOL_IDLE_NS (10u * 1000000000u)
+#define POOL_IDLE_NS (UINT64_C(10) * 1000000000u)
+/* (64-bit arithmetic: 10u * 1000000000u wraps to ~1.4 s in 32 bits) */
+_Static_assert(POOL_IDLE_NS == UINT64_C(10000000000), "the idle timeout is 10 s");
 
 static struct {
     aiohcs_mutex lock;

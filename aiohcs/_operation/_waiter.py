@@ -282,9 +282,8 @@ class Waiter(Sleeper):
             if inflight is not None:
                 inflight.add(self)
             try:
-                outcome: Item | BaseException | None = None
-                while outcome is None:  # (woken with the item or the error)
-                    outcome = await self._sleep()
+                while self.pending():  # (the state decides, not what the wake-up carried)
+                    await self._sleep()
             except BaseException:
                 self.abandon()
                 raise
