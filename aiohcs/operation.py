@@ -177,8 +177,8 @@ async def run_operation(
             cancelled = await admit_close(bridge)
         else:
             await bridge.admit(ADMIT_CALL)
-        if owner is not None:
-            _check_admitted(owner, cancelled)
+        if owner is not None and (owner.closed or bridge.inherited):
+            _check_admitted(owner, cancelled)  # (closed while it waited for its turn)
     waiter = _Waiter(bridge, on_abandoned)
     started = start_operation(
         waiter, start, process_info=process_info, owner=owner, in_thread=in_thread
@@ -189,17 +189,14 @@ async def run_operation(
         if hr >= 0:
             waiter.abandon()
         raise cancelled
-    context: dict[str, Any] = {
-        "operation": operation,
-        "system_id": system_id,
-        "process_id": process_id,
-    }
-    if hr < 0:
-        raise error_from_hresult(hr, document=document, **context)
-    item = await waiter.outcome(owner._inflight if owner is not None else None, polled)
-    if item.result < 0:
-        raise error_from_hresult(item.result, document=item.payload, **context)
-    return OperationResult(item.result, item.payload, item.process_info)
+    if hr >= 0:
+        item = await waiter.outcome(owner._inflight if owner is not None else None, polled)
+        hr, document = item.result, item.payload
+        if hr >= 0:
+            return OperationResult(hr, document, item.process_info)
+    raise error_from_hresult(
+        hr, document=document, operation=operation, system_id=system_id, process_id=process_id
+    )
 
 
 def _check_admitted(owner: OperationOwner, cancelled: BaseException | None) -> None:
