@@ -12,6 +12,7 @@ import asyncio
 import sys
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -32,12 +33,28 @@ CONFIG: dict[str, Any] = {
 }
 
 
-async def _per_turn(counter: list[int], done: anyio.Event) -> list[int]:
-    """``counter[0]`` seen at each turn of the loop until ``done`` (one step per turn)."""
+async def _per_turn(
+    counter: list[int], calls: list[Callable[[], Coroutine[Any, Any, Any]]]
+) -> list[int]:
+    """Start every call in one turn of the loop; ``counter[0]`` at each turn until all are done.
+
+    A probe task reads the counter once per turn (one checkpoint per turn) while the tasks run.
+    """
+    done = anyio.Event()
     seen: list[int] = []
-    while not done.is_set():
+
+    async def probe() -> None:
+        while not done.is_set():
+            await anyio.lowlevel.checkpoint()
+            seen.append(counter[0])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(probe)
         await anyio.lowlevel.checkpoint()
-        seen.append(counter[0])
+        async with anyio.create_task_group() as burst:
+            for call in calls:  # all started in one turn of the loop
+                burst.start_soon(call)
+        done.set()
     return seen
 
 
@@ -60,19 +77,7 @@ async def test_a_burst_of_1000_properties_calls_begins_a_budget_per_turn() -> No
 
         bridge.register_operation = counting  # type: ignore[method-assign]
         try:
-            done = anyio.Event()
-            seen: list[int] = []
-
-            async def probe() -> None:
-                seen.extend(await _per_turn(begun, done))
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(probe)
-                await anyio.lowlevel.checkpoint()
-                async with anyio.create_task_group() as burst:
-                    for _ in range(n):  # all started in one turn of the loop
-                        burst.start_soon(system.properties)
-                done.set()
+            seen = await _per_turn(begun, [system.properties] * n)
         finally:
             del bridge.register_operation
         assert begun[0] == n
@@ -100,19 +105,7 @@ async def test_a_burst_of_opens_begins_a_budget_per_turn(monkeypatch: pytest.Mon
         async def open_one() -> None:
             handles.append(await ComputeSystem.open("opened"))
 
-        done = anyio.Event()
-        seen: list[int] = []
-
-        async def probe() -> None:
-            seen.extend(await _per_turn(begun, done))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(probe)
-            await anyio.lowlevel.checkpoint()
-            async with anyio.create_task_group() as burst:
-                for _ in range(n):
-                    burst.start_soon(open_one)
-            done.set()
+        seen = await _per_turn(begun, [open_one] * n)
         async with anyio.create_task_group() as teardown:
             for handle in handles:
                 teardown.start_soon(handle.aclose)
@@ -134,19 +127,7 @@ async def test_a_teardown_of_many_systems_begins_a_budget_of_closes_per_turn() -
 
     ComputeSystem._release = counting_release  # type: ignore[method-assign,assignment]
     try:
-        done = anyio.Event()
-        seen: list[int] = []
-
-        async def probe() -> None:
-            seen.extend(await _per_turn(closing, done))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(probe)
-            await anyio.lowlevel.checkpoint()
-            async with anyio.create_task_group() as teardown:
-                for system in systems:
-                    teardown.start_soon(system.aclose)
-            done.set()
+        seen = await _per_turn(closing, [system.aclose for system in systems])
     finally:
         ComputeSystem._release = release  # type: ignore[method-assign]
     assert closing[0] == n
