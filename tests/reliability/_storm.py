@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -432,16 +432,9 @@ class Storm:
                 await anyio.sleep(pauses[2])
                 await system.terminate()
 
-        async def consume() -> int:
-            return len([event async for event in stream])
-
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(drive)
-                await self.cancel(op, consume)
+            await self.consume_cancelled(op, stream, drive)
         finally:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
             await self.finish(system)
 
     async def process_events(self, op: Op) -> None:
@@ -458,6 +451,16 @@ class Storm:
             with contextlib.suppress(errors.HcsError):
                 await proc.kill()
 
+        try:
+            await self.consume_cancelled(op, stream, drive)
+        finally:
+            await self.finish_process(proc)
+
+    async def consume_cancelled(
+        self, op: Op, stream: Any, drive: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Consume ``stream`` under ``op``'s cancellation while ``drive()`` runs; close it."""
+
         async def consume() -> int:
             return len([event async for event in stream])
 
@@ -468,7 +471,6 @@ class Storm:
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
-            await self.finish_process(proc)
 
     async def run_op(self, op: Op, done: anyio.Event) -> None:
         op.started = time.monotonic()
