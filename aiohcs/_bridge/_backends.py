@@ -76,8 +76,12 @@ class LoopBackend(Protocol):
         ``ignore``: one callback scheduled with :meth:`call_soon` that does not count.
         """
 
-    async def park(self, sleeper: Parked) -> Any:
-        """Park the current task in ``sleeper._parked`` until :meth:`unpark`; return its value."""
+    def park(self, sleeper: Parked) -> Awaitable[Any]:
+        """Park the current task in ``sleeper._parked`` until :meth:`unpark`.
+
+        Returns what the task awaits (the value :meth:`unpark` gives). No coroutine of its
+        own: this runs for every wait of every operation.
+        """
 
     def unpark(self, parked: Any, value: Any) -> None:
         """Wake the task parked as ``parked`` (loop thread), handing it ``value``."""
@@ -131,9 +135,9 @@ class AsyncioBackend:
             return False
         return not timers or bool(timers[0].when() - self.loop.time() > seconds)
 
-    async def park(self, sleeper: Parked) -> Any:
+    def park(self, sleeper: Parked) -> Awaitable[Any]:
         sleeper._parked = future = self.loop.create_future()
-        return await future
+        return future
 
     def unpark(self, parked: Any, value: Any) -> None:
         if not parked.done():
@@ -259,7 +263,7 @@ class TrioBackend:
             and stats.seconds_to_next_deadline > seconds
         )
 
-    async def park(self, sleeper: Parked) -> Any:
+    def park(self, sleeper: Parked) -> Awaitable[Any]:
         succeeded = self._succeeded
 
         def abort(raise_cancel: Any) -> Any:
@@ -267,7 +271,7 @@ class TrioBackend:
             return succeeded
 
         sleeper._parked = self._lowlevel.current_task()
-        return await self._lowlevel.wait_task_rescheduled(abort)
+        return self._lowlevel.wait_task_rescheduled(abort)
 
     def unpark(self, parked: Any, value: Any) -> None:
         self._lowlevel.reschedule(parked, self._value(value))

@@ -278,12 +278,15 @@ class Waiter(Sleeper):
         A cancellation abandons the wait. ``polled``: the completion came by polling,
         without a turn of the loop, which the loop still gets (a checkpoint).
         """
-        if self.pending():
+        # (The state decides, not what the wake-up carried. pending() and _sleep() are
+        # spelled out: this runs for every operation.)
+        if self.state.result in PENDING:
             if inflight is not None:
                 inflight.add(self)
+            park = self.bridge.backend.park
             try:
-                while self.pending():  # (the state decides, not what the wake-up carried)
-                    await self._sleep()
+                while self.state.result in PENDING:
+                    await park(self)
             except BaseException:
                 self.abandon()
                 raise
