@@ -76,9 +76,10 @@ class Admission:
         waiter = _Admitted(bridge, cost)
         self.waiting.append(waiter)
         self._schedule_refill()
+        park = bridge.backend.park  # (waiter._sleep() spelled out: bursts wait here)
         try:
             while not waiter.admitted:
-                await waiter._sleep()
+                await park(waiter)
         except BaseException:
             if waiter.admitted:  # woken, then cancelled: the slot goes to the next one
                 self.left += cost

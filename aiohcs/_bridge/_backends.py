@@ -37,6 +37,9 @@ class Parked(Protocol):
 
     _parked: Any
 
+    def _abort(self, raise_cancel: Any) -> Any:
+        """The parked task is cancelled: forget it; return the backend's ``aborted``."""
+
 
 class Drained(Protocol):
     """The bridge as the drain task sees it (see :class:`~._core.LoopBridge`)."""
@@ -63,6 +66,9 @@ class LoopBackend(Protocol):
 
     #: "asyncio" or "trio".
     name: str
+    #: What :meth:`Parked._abort` returns to let a cancelled parked task leave (trio's
+    #: ``Abort.SUCCEEDED``; asyncio cancels a parked task without asking).
+    aborted: object
 
     def call_soon(self, fn: Callable[[], object]) -> object:
         """Loop thread: run ``fn()`` in the next turn; returns what :meth:`idle` may ignore."""
@@ -108,6 +114,7 @@ class AsyncioBackend:
     """asyncio: futures, ``call_soon`` and a reader callback on the wake socket."""
 
     name = "asyncio"
+    aborted: object = None
 
     def __init__(self) -> None:
         import asyncio
@@ -244,7 +251,7 @@ class TrioBackend:
         # The same waits without anyio's wrappers (the drain task runs them per wake-up).
         self.wait_readable = lowlevel.wait_readable
         self.checkpoint = lowlevel.checkpoint
-        self._succeeded = lowlevel.Abort.SUCCEEDED
+        self.aborted: object = lowlevel.Abort.SUCCEEDED
         self._value = outcome.Value
 
     def call_soon(self, fn: Callable[[], object]) -> object:
@@ -264,14 +271,9 @@ class TrioBackend:
         )
 
     def park(self, sleeper: Parked) -> Awaitable[Any]:
-        succeeded = self._succeeded
-
-        def abort(raise_cancel: Any) -> Any:
-            sleeper._parked = None
-            return succeeded
-
         sleeper._parked = self._lowlevel.current_task()
-        return self._lowlevel.wait_task_rescheduled(abort)
+        # (A bound method, not a closure per park: this runs for every wait.)
+        return self._lowlevel.wait_task_rescheduled(sleeper._abort)
 
     def unpark(self, parked: Any, value: Any) -> None:
         self._lowlevel.reschedule(parked, self._value(value))

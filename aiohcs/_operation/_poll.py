@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiohcs._operation._waiter import PENDING
-
 if TYPE_CHECKING:
     from aiohcs._bridge import LoopBridge
     from aiohcs._operation._waiter import Waiter
@@ -28,7 +26,7 @@ def poll_completion(bridge: LoopBridge, waiter: Waiter) -> bool:
     Only for operations started on the loop thread (``waiter.started``), whose completion
     has not come yet, while completions are quick and the loop is idle.
     """
-    if not waiter.started or waiter.state.result not in PENDING:  # (waiter.pending())
+    if not waiter.started or not waiter.pending():
         return False
     window = bridge.completion_time.poll_window()
     return bool(window) and bridge.idle(window) and bridge.poll(window) > 0
