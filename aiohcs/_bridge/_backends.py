@@ -37,6 +37,9 @@ class Parked(Protocol):
 
     _parked: Any
 
+    def _abort(self, raise_cancel: Any) -> Any:
+        """The parked task is cancelled: forget it; return the backend's ``aborted``."""
+
 
 class Drained(Protocol):
     """The bridge as the drain task sees it (see :class:`~._core.LoopBridge`)."""
@@ -63,6 +66,9 @@ class LoopBackend(Protocol):
 
     #: "asyncio" or "trio".
     name: str
+    #: What :meth:`Parked._abort` returns to let a cancelled parked task leave (trio's
+    #: ``Abort.SUCCEEDED``; asyncio cancels a parked task without asking).
+    aborted: object
 
     def call_soon(self, fn: Callable[[], object]) -> object:
         """Loop thread: run ``fn()`` in the next turn; returns what :meth:`idle` may ignore."""
@@ -76,8 +82,12 @@ class LoopBackend(Protocol):
         ``ignore``: one callback scheduled with :meth:`call_soon` that does not count.
         """
 
-    async def park(self, sleeper: Parked) -> Any:
-        """Park the current task in ``sleeper._parked`` until :meth:`unpark`; return its value."""
+    def park(self, sleeper: Parked) -> Awaitable[Any]:
+        """Park the current task in ``sleeper._parked`` until :meth:`unpark`.
+
+        Returns what the task awaits (the value :meth:`unpark` gives). No coroutine of its
+        own: this runs for every wait of every operation.
+        """
 
     def unpark(self, parked: Any, value: Any) -> None:
         """Wake the task parked as ``parked`` (loop thread), handing it ``value``."""
@@ -104,6 +114,7 @@ class AsyncioBackend:
     """asyncio: futures, ``call_soon`` and a reader callback on the wake socket."""
 
     name = "asyncio"
+    aborted: object = None
 
     def __init__(self) -> None:
         import asyncio
@@ -131,9 +142,9 @@ class AsyncioBackend:
             return False
         return not timers or bool(timers[0].when() - self.loop.time() > seconds)
 
-    async def park(self, sleeper: Parked) -> Any:
+    def park(self, sleeper: Parked) -> Awaitable[Any]:
         sleeper._parked = future = self.loop.create_future()
-        return await future
+        return future
 
     def unpark(self, parked: Any, value: Any) -> None:
         if not parked.done():
@@ -240,7 +251,7 @@ class TrioBackend:
         # The same waits without anyio's wrappers (the drain task runs them per wake-up).
         self.wait_readable = lowlevel.wait_readable
         self.checkpoint = lowlevel.checkpoint
-        self._succeeded = lowlevel.Abort.SUCCEEDED
+        self.aborted: object = lowlevel.Abort.SUCCEEDED
         self._value = outcome.Value
 
     def call_soon(self, fn: Callable[[], object]) -> object:
@@ -259,15 +270,10 @@ class TrioBackend:
             and stats.seconds_to_next_deadline > seconds
         )
 
-    async def park(self, sleeper: Parked) -> Any:
-        succeeded = self._succeeded
-
-        def abort(raise_cancel: Any) -> Any:
-            sleeper._parked = None
-            return succeeded
-
+    def park(self, sleeper: Parked) -> Awaitable[Any]:
         sleeper._parked = self._lowlevel.current_task()
-        return await self._lowlevel.wait_task_rescheduled(abort)
+        # (A bound method, not a closure per park: this runs for every wait.)
+        return self._lowlevel.wait_task_rescheduled(sleeper._abort)
 
     def unpark(self, parked: Any, value: Any) -> None:
         self._lowlevel.reschedule(parked, self._value(value))

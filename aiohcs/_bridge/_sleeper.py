@@ -54,6 +54,11 @@ class Sleeper:
     def _after_fork(self) -> None:
         self._parked = None  # (a forked child: the parked task is the parent's)
 
+    def _abort(self, raise_cancel: Any) -> Any:
+        """The parked task is cancelled (the backend asks, see ``LoopBackend.park``): it leaves."""
+        self._parked = None
+        return self.bridge.backend.aborted
+
     def _wake(self, value: Any = None) -> None:
         """Wake the parked task, if any, handing it ``value`` (loop thread only)."""
         parked = self._parked

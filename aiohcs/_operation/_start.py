@@ -1,6 +1,7 @@
 """The three ways of starting an operation, behind one switch (:func:`start_operation`).
 
-* On the loop thread (:func:`begin`): HCS only starts the work, which is normally quick.
+* On the loop thread (in :func:`start_operation` itself): HCS only starts the work, which
+  is normally quick.
 * In a Python worker thread (:func:`begin_in_thread`): asked for, or while the host is
   slow to accept calls (the bridge's ``start_cost``, see
   :class:`~aiohcs._bridge._tuning.StartCost`).
@@ -68,20 +69,16 @@ def start_operation(
 ) -> Started | Coroutine[Any, Any, Started]:
     """Start the operation of ``waiter`` the way ``start`` asks: the one switch.
 
-    A start on the loop thread returns its outcome at once; the others return a coroutine
-    that waits for the thread making the call (no coroutine for the common case: this
-    runs for every operation).
+    A start on the loop thread is made here and returns its outcome at once: register,
+    create the operation and call ``start``. The others return a coroutine that waits for
+    the thread making the call. (No coroutine and no further call for the common case:
+    this runs for every operation.)
     """
     if isinstance(start, NativeStart):
         return begin_native(waiter, start, owner)
-    if in_thread or waiter.bridge.start_cost.use_thread():
-        return begin_in_thread(waiter, start, process_info, owner)
-    return begin(waiter, start, process_info)
-
-
-def begin(waiter: Waiter, start: StartFn, process_info: bool) -> tuple[int, str | None]:
-    """Register, create the operation and call ``start`` on the loop thread."""
     bridge = waiter.bridge
+    if in_thread or bridge.start_cost.use_thread():
+        return begin_in_thread(waiter, start, process_info, owner)
     flags = REGISTER_ONESHOT | REGISTER_PROCESS_INFO if process_info else REGISTER_ONESHOT
     waiter.id, op = bridge.register_operation(waiter, flags)
     t0 = time.perf_counter()
@@ -104,7 +101,7 @@ def begin(waiter: Waiter, start: StartFn, process_info: bool) -> tuple[int, str 
 async def begin_in_thread(
     waiter: Waiter, start: StartFn, process_info: bool, owner: Busy | None
 ) -> tuple[int, str | None]:
-    """Like :func:`begin`, with ``start`` called in a (Python) worker thread."""
+    """Start on a (Python) worker thread: ``start`` is called there."""
 
     def submit(op: Any) -> None:
         drop = functools.partial(_close, op)
@@ -116,7 +113,7 @@ async def begin_in_thread(
 async def begin_native(
     waiter: Waiter, native: NativeStart, owner: Busy | None
 ) -> tuple[int, str | None]:
-    """Like :func:`begin`, with the call made by a native call on a bridge thread."""
+    """Start by a native call on one of the bridge's C threads."""
     waiter.on_call = native.on_call
 
     def submit(op: Any) -> None:
