@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 hc_global G;
 
@@ -243,14 +242,13 @@ int hc_in_worker(void) { return tl_in_worker; }
 void hc_mark_worker(void) { tl_in_worker = 1; }
 
 void hc_wall_time(char out[40]) {
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    uint32_t ticks;
+    plat_utc_now(&tm, &ticks);
     snprintf(out, 40, "%04u-%02u-%02uT%02u:%02u:%02u.%07luZ",
              (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
              (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-             (unsigned)tm.tm_sec % 100u, (unsigned long)(ts.tv_nsec / 100) % 10000000ul);
+             (unsigned)tm.tm_sec % 100u, (unsigned long)ticks % 10000000ul);
 }
 
 HRESULT hc_hr_from_errno(int err) {
@@ -269,6 +267,7 @@ HRESULT hc_hr_from_errno(int err) {
     case ENAMETOOLONG: return HRESULT_FROM_WIN32(206u); /* ERROR_FILENAME_EXCED_RANGE */
     case ENOTEMPTY: return HRESULT_FROM_WIN32(145u);    /* ERROR_DIR_NOT_EMPTY */
     case EISDIR: return HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED);
+    case ENOSYS: return E_NOTIMPL; /* e.g. a console where the platform has none */
     default: return E_FAIL;
     }
 }
