@@ -63,11 +63,14 @@ typedef int plat_fd; /* a file descriptor; -1 means none */
 #endif
 #define PLAT_NO_FD ((plat_fd) - 1)
 
-/* The characters that separate directories in a path. */
+/* The characters that separate directories in a path; whether environment variable
+ * names ignore case. */
 #ifdef _WIN32
-#define PLAT_DIR_SEPS "\\/"
+#define PLAT_DIR_SEPS       "\\/"
+#define PLAT_ENV_NAMES_FOLD 1
 #else
-#define PLAT_DIR_SEPS "/"
+#define PLAT_DIR_SEPS       "/"
+#define PLAT_ENV_NAMES_FOLD 0
 #endif
 
 /* Locks and condition variables. init returns 0 or an errno value. Mutexes are not

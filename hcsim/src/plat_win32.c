@@ -269,15 +269,16 @@ static HANDLE job_of(int64_t sid) {
 
 typedef LONG(NTAPI *suspend_fn)(HANDLE);
 
+static FARPROC proc_of(const wchar_t *dll, const char *name) {
+    HMODULE m = GetModuleHandleW(dll);
+    return m ? GetProcAddress(m, name) : NULL;
+}
+
 /* Suspends (or resumes) every process of a job. */
 static void job_suspend(HANDLE job, int resume) {
-    static suspend_fn fns[2];
-    if (!fns[resume]) {
-        HMODULE nt = GetModuleHandleW(L"ntdll.dll");
-        FARPROC f = nt ? GetProcAddress(nt, resume ? "NtResumeProcess" : "NtSuspendProcess") : NULL;
-        fns[resume] = (suspend_fn)(void (*)(void))f;
-    }
-    if (!fns[resume]) return;
+    suspend_fn fn = (suspend_fn)(void (*)(void))proc_of(L"ntdll.dll", resume ? "NtResumeProcess"
+                                                                             : "NtSuspendProcess");
+    if (!fn) return;
     struct {
         JOBOBJECT_BASIC_PROCESS_ID_LIST l;
         ULONG_PTR more[255];
@@ -287,7 +288,7 @@ static void job_suspend(HANDLE job, int resume) {
     for (DWORD i = 0; i < ids.l.NumberOfProcessIdsInList; i++) {
         HANDLE p = OpenProcess(PROCESS_SUSPEND_RESUME, FALSE, (DWORD)ids.l.ProcessIdList[i]);
         if (!p) continue;
-        fns[resume](p);
+        fn(p);
         CloseHandle(p);
     }
 }
@@ -380,7 +381,7 @@ static VOID CALLBACK exited(PVOID arg, BOOLEAN timed_out) {
     void *ctx = w->ctx;
     int code = exit_code_of(w->process);
     w->reaped = 1;
-    UnregisterWait(w->wait); /* from inside the callback: does not wait for it */
+    if (w->wait) UnregisterWait(w->wait); /* from inside the callback: does not wait for it */
     w->wait = NULL;
     maybe_drop(w);
     ReleaseSRWLockExclusive(&ptab_lock);
@@ -826,14 +827,8 @@ typedef struct {
 typedef LONG(NTAPI *query_object_fn)(HANDLE, int, PVOID, ULONG, PULONG);
 typedef BOOL(WINAPI *compare_fn)(HANDLE, HANDLE);
 
-static FARPROC proc_of(const wchar_t *dll, const char *name) {
-    HMODULE m = GetModuleHandleW(dll);
-    return m ? GetProcAddress(m, name) : NULL;
-}
-
 uint32_t plat_fd_others(plat_fd fd) {
-    static query_object_fn query;
-    if (!query) query = (query_object_fn)(void (*)(void))proc_of(L"ntdll.dll", "NtQueryObject");
+    query_object_fn query = (query_object_fn)(void (*)(void))proc_of(L"ntdll.dll", "NtQueryObject");
     object_basic_info info;
     /* ObjectBasicInformation (0): from the object manager, no I/O on the object */
     if (!query || query(H(fd), 0, &info, sizeof info, NULL) < 0 || info.HandleCount == 0) return 0;
@@ -841,9 +836,8 @@ uint32_t plat_fd_others(plat_fd fd) {
 }
 
 int plat_fd_same(plat_fd a, plat_fd b) {
-    static compare_fn compare;
-    if (!compare)
-        compare = (compare_fn)(void (*)(void))proc_of(L"kernelbase.dll", "CompareObjectHandles");
+    compare_fn compare =
+        (compare_fn)(void (*)(void))proc_of(L"kernelbase.dll", "CompareObjectHandles");
     if (a == b) return a != PLAT_NO_FD && a != 0;
     return compare && compare(H(a), H(b));
 }

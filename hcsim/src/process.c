@@ -530,6 +530,20 @@ void hc_errno_text(char *buf, size_t size, const char *what, int e) {
              name ? name : "");
 }
 
+/* Whether the n-byte names a and b are the same environment variable (ASCII case folded
+ * where the host ignores case). */
+static int env_names_equal(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+        if (PLAT_ENV_NAMES_FOLD) {
+            if (x >= 'a' && x <= 'z') x = (char)(x - 'a' + 'A');
+            if (y >= 'a' && y <= 'z') y = (char)(y - 'a' + 'A');
+        }
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
 static hj_value *fail_errno(HRESULT *hr, int e, const char *what) {
     HRESULT mapped = hc_hr_from_errno(e);
     char msg[256];
@@ -646,7 +660,7 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
             int overridden = 0;
             for (size_t j = 0; j < ne; j++) {
                 const char *key = hj_key_at(env, j);
-                if (strlen(key) == kl && !strncmp(key, host[i], kl)) overridden = 1;
+                if (strlen(key) == kl && env_names_equal(key, host[i], kl)) overridden = 1;
             }
             if (!overridden) envp[k++] = hc_strdup(host[i]);
         }

@@ -83,6 +83,24 @@ int tp_pipe_write(intptr_t h, const char *s, size_t len) {
     return 0;
 }
 
+int tp_pid_alive_after(uint32_t pid, unsigned timeout_ms) {
+    HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, pid);
+    if (!p) return 0;
+    int alive = WaitForSingleObject(p, timeout_ms) == WAIT_TIMEOUT;
+    CloseHandle(p);
+    return alive;
+}
+
+intptr_t tp_dup(intptr_t h) {
+    HANDLE d;
+    if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)h, GetCurrentProcess(), &d, 0, FALSE,
+                         DUPLICATE_SAME_ACCESS))
+        return 0;
+    return (intptr_t)d;
+}
+
+void *tp_local_alloc(size_t bytes) { return LocalAlloc(LMEM_FIXED, bytes); }
+
 long tp_pipe_read(intptr_t h, char *buf, size_t cap, unsigned timeout_ms, int *eof) {
     ULONGLONG end = GetTickCount64() + timeout_ms;
     for (;;) {

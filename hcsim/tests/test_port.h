@@ -62,6 +62,12 @@ void tp_skip(const char *reason);
 /* Pipe I/O on a HANDLE value: tp_pipe_write returns 0 or -1; tp_pipe_read reads what is
  * there within timeout_ms: bytes read, 0 at end of file (*eof set), -1 on timeout. */
 int tp_pipe_write(intptr_t h, const char *s, size_t len);
+/* 1 while process pid exists; waits up to timeout_ms for it to end (0 when it ended). */
+int tp_pid_alive_after(uint32_t pid, unsigned timeout_ms);
+/* A duplicate of a HANDLE value (as the caller of HCS may make one), or 0. */
+intptr_t tp_dup(intptr_t h);
+/* LocalAlloc(LMEM_FIXED, bytes). */
+void *tp_local_alloc(size_t bytes);
 long tp_pipe_read(intptr_t h, char *buf, size_t cap, unsigned timeout_ms, int *eof);
 #endif
 
