@@ -64,13 +64,15 @@ typedef int plat_fd; /* a file descriptor; -1 means none */
 #define PLAT_NO_FD ((plat_fd) - 1)
 
 /* The characters that separate directories in a path; whether environment variable
- * names ignore case. */
+ * names ignore case; what a pseudo-terminal's input takes as end of input. */
 #ifdef _WIN32
 #define PLAT_DIR_SEPS       "\\/"
 #define PLAT_ENV_NAMES_FOLD 1
+#define PLAT_PTY_EOF        "\x1a\r" /* Ctrl-Z, Enter: end of input for a console */
 #else
 #define PLAT_DIR_SEPS       "/"
 #define PLAT_ENV_NAMES_FOLD 0
+#define PLAT_PTY_EOF        "\x04" /* VEOF: end of input for a terminal in canonical mode */
 #endif
 
 /* Locks and condition variables. init returns 0 or an errno value. Mutexes are not

@@ -16,11 +16,17 @@
  *   no thread per process); the process "is reaped" when its exit has been reported.
  * - pipes: a named pipe per stream (\\.\pipe\hcsim-<pid>-<n>), the parent's end being
  *   the server end (what plat_null_over disconnects), the child's the client end.
- * - pseudo-terminals: not provided (ConPTY is not wired yet): use_pty gives ENOSYS. */
+ * - pseudo-terminals are pseudo-consoles (ConPTY): the process's console reads the input
+ *   pipe and writes the output pipe (VT sequences); pty_fd is an event HANDLE standing for
+ *   the HPCON (plat_close closes both). The console is closed when its process exits, so
+ *   the reader of its output sees end of file. */
 #ifdef _WIN32
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
+/* Windows 10 1809 (RS5): pseudo-consoles; the oldest release aiohcs supports */
+#undef NTDDI_VERSION
+#define NTDDI_VERSION 0x0A000006
 #include <windows.h>
 #include <bcrypt.h>
 
@@ -223,6 +229,46 @@ typedef struct wproc {
 static SRWLOCK ptab_lock = SRWLOCK_INIT;
 static wproc *ptab;
 
+/* A pseudo-console: its HPCON is no HANDLE, so the caller's pty_fd is an event HANDLE
+ * (key) that stands for it; plat_close and plat_pty_resize look it up. */
+typedef struct wpty {
+    HANDLE key;
+    HPCON pc;
+    int64_t pid;
+    struct wpty *next;
+} wpty;
+
+static wpty *ptys; /* under ptab_lock */
+
+/* Under ptab_lock: takes the pseudo-console of key (or of pid when key is NULL) out of
+ * the table. */
+static HPCON pty_take(HANDLE key, int64_t pid) {
+    for (wpty **pp = &ptys; *pp; pp = &(*pp)->next) {
+        wpty *t = *pp;
+        if (key ? t->key != key : t->pid != pid) continue;
+        HPCON pc = t->pc;
+        t->pc = NULL;
+        if (key) {
+            *pp = t->next;
+            free(t);
+        }
+        return pc;
+    }
+    return NULL;
+}
+
+static DWORD WINAPI close_console(LPVOID pc) {
+    ClosePseudoConsole(pc); /* may wait until its last output has been read */
+    return 0;
+}
+
+/* The console's output ends when its process does: the pseudo-console is closed then (on
+ * a thread-pool thread, since closing waits for the output to be drained). */
+static void pty_exited(int64_t pid) { /* under ptab_lock */
+    HPCON pc = pty_take(NULL, pid);
+    if (pc && !QueueUserWorkItem(close_console, pc, WT_EXECUTEDEFAULT)) ClosePseudoConsole(pc);
+}
+
 static wproc *find(int64_t pid) { /* under ptab_lock */
     for (wproc *w = ptab; w; w = w->next)
         if (w->pid == pid) return w;
@@ -365,10 +411,17 @@ void plat_guard_forget(int64_t sid) {
 }
 
 int plat_pty_resize(plat_fd pty_fd, uint16_t rows, uint16_t cols) {
-    (void)pty_fd;
-    (void)rows;
-    (void)cols;
-    return ENOSYS;
+    AcquireSRWLockShared(&ptab_lock);
+    int rc = EBADF;
+    for (wpty *t = ptys; t; t = t->next)
+        if (t->key == H(pty_fd)) {
+            COORD size = {(SHORT)cols, (SHORT)rows};
+            HRESULT hr = t->pc ? ResizePseudoConsole(t->pc, size) : S_OK;
+            rc = SUCCEEDED(hr) ? 0 : errno_of(HRESULT_CODE(hr));
+            break;
+        }
+    ReleaseSRWLockShared(&ptab_lock);
+    return rc;
 }
 
 /* ---- exit watching ------------------------------------------------------------------ */
@@ -381,6 +434,7 @@ static VOID CALLBACK exited(PVOID arg, BOOLEAN timed_out) {
     void *ctx = w->ctx;
     int code = exit_code_of(w->process);
     w->reaped = 1;
+    pty_exited(pid);
     if (w->wait) UnregisterWait(w->wait); /* from inside the callback: does not wait for it */
     w->wait = NULL;
     maybe_drop(w);
@@ -443,6 +497,7 @@ int plat_reap(int64_t pid, int *exit_code) {
     CloseHandle(p);
     if (exit_code) *exit_code = code;
     AcquireSRWLockExclusive(&ptab_lock);
+    pty_exited(pid);
     if ((w = find(pid)) != NULL && !w->watched) {
         w->reaped = 1;
         maybe_drop(w);
@@ -577,8 +632,9 @@ static HANDLE open_null(void) {
                        &sa, OPEN_EXISTING, 0, NULL);
 }
 
-/* Starts the process suspended in a new job (kill on close), resumes it. 0 or errno. */
-static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE std[3],
+/* Starts the process suspended in a new job (kill on close), resumes it. Its standard
+ * handles are std[0..3), or the pseudo-console pc when not NULL. 0 or errno. */
+static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE std[3], HPCON pc,
                          PROCESS_INFORMATION *pi, HANDLE *job_out) {
     HANDLE job = CreateJobObjectW(NULL, NULL);
     if (!job) return last_errno();
@@ -590,22 +646,31 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
     STARTUPINFOEXW si;
     memset(&si, 0, sizeof si);
     si.StartupInfo.cb = sizeof si;
+    /* (a console process gets NULL ones, so that it takes the pseudo-console's rather
+     * than this process's own standard handles; under Wine 8 it then has none and must
+     * open CONIN$ / CONOUT$) */
     si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-    si.StartupInfo.hStdInput = std[0];
-    si.StartupInfo.hStdOutput = std[1];
-    si.StartupInfo.hStdError = std[2];
-    /* only these three handles are inherited, whatever else the host made inheritable */
+    if (!pc) {
+        si.StartupInfo.hStdInput = std[0];
+        si.StartupInfo.hStdOutput = std[1];
+        si.StartupInfo.hStdError = std[2];
+    }
+    /* only these three handles are inherited, whatever else the host made inheritable (a
+     * console process inherits none: its standard handles are the pseudo-console's) */
     SIZE_T size = 0;
     InitializeProcThreadAttributeList(NULL, 1, 0, &size);
     si.lpAttributeList = malloc(size);
     int e = si.lpAttributeList ? 0 : ENOMEM;
-    if (!e && (!InitializeProcThreadAttributeList(si.lpAttributeList, 1, 0, &size) ||
-               !UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
-                                          std, 3 * sizeof(HANDLE), NULL, NULL)))
+    if (!e && !InitializeProcThreadAttributeList(si.lpAttributeList, 1, 0, &size)) e = last_errno();
+    if (!e &&
+        !(pc ? UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE,
+                                         pc, sizeof pc, NULL, NULL)
+             : UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+                                         std, 3 * sizeof(HANDLE), NULL, NULL)))
         e = last_errno();
     DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT |
-                  CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW;
-    if (!e && !CreateProcessW(NULL, cmd, NULL, NULL, TRUE, flags, env, cwd, &si.StartupInfo, pi))
+                  CREATE_NEW_PROCESS_GROUP | (pc ? 0 : CREATE_NO_WINDOW);
+    if (!e && !CreateProcessW(NULL, cmd, NULL, NULL, !pc, flags, env, cwd, &si.StartupInfo, pi))
         e = last_errno();
     if (si.lpAttributeList) {
         DeleteProcThreadAttributeList(si.lpAttributeList);
@@ -631,7 +696,6 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
 int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
     out->pid = 0;
     out->stdin_fd = out->stdout_fd = out->stderr_fd = out->pty_fd = PLAT_NO_FD;
-    if (opts->use_pty) return ENOSYS; /* no pseudo-console yet */
     if (!opts->argv || !opts->argv[0]) return EINVAL;
     int e = 0;
     wbuf cmd = {0};
@@ -657,8 +721,12 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
             e = ENOTDIR;
     }
     HANDLE parent[3] = {NULL, NULL, NULL}, child[3] = {NULL, NULL, NULL};
-    const int want[3] = {opts->want_stdin, opts->want_stdout, opts->want_stderr};
+    /* a console: stdin and stdout are the pseudo-console's input and output pipes */
+    const int pty = opts->use_pty;
+    const int want[3] = {pty || opts->want_stdin, pty || opts->want_stdout,
+                         !pty && opts->want_stderr};
     for (int i = 0; !e && i < 3; i++) {
+        if (pty && i == 2) continue;
         if (want[i])
             e = make_pipe(i == 0, &parent[i], &child[i]);
         else if ((child[i] = open_null()) == INVALID_HANDLE_VALUE) {
@@ -666,15 +734,35 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
             e = last_errno();
         }
     }
+    HPCON pc = NULL;
+    wpty *t = NULL;
+    if (!e && pty) {
+        COORD size = {(SHORT)(opts->cols ? opts->cols : 80), (SHORT)(opts->rows ? opts->rows : 25)};
+        HRESULT hr = CreatePseudoConsole(size, child[0], child[1], 0, &pc);
+        if (FAILED(hr))
+            e = errno_of(HRESULT_CODE(hr));
+        else if (!(t = calloc(1, sizeof *t)) || !(t->key = CreateEventW(NULL, TRUE, FALSE, NULL)))
+            e = ENOMEM;
+    }
     PROCESS_INFORMATION pi;
     HANDLE job = NULL;
-    if (!e) e = create_in_job(cmd.s, env, cwd, child, &pi, &job);
+    if (!e) e = create_in_job(cmd.s, env, cwd, child, pc, &pi, &job);
+    if (e && pc) ClosePseudoConsole(pc);
+    if (e && t) {
+        if (t->key) CloseHandle(t->key);
+        free(t);
+    }
     wproc *w = NULL;
     if (!e && !(w = calloc(1, sizeof *w))) {
         e = ENOMEM;
         CloseHandle(job); /* kills it */
         WaitForSingleObject(pi.hProcess, INFINITE);
         CloseHandle(pi.hProcess);
+        if (pc) ClosePseudoConsole(pc);
+        if (t) {
+            CloseHandle(t->key);
+            free(t);
+        }
     }
     for (int i = 0; i < 3; i++) {
         if (child[i]) CloseHandle(child[i]);
@@ -690,6 +778,13 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
     AcquireSRWLockExclusive(&ptab_lock);
     w->next = ptab;
     ptab = w;
+    if (t) {
+        t->pc = pc;
+        t->pid = pi.dwProcessId;
+        t->next = ptys;
+        ptys = t;
+        out->pty_fd = FD(t->key);
+    }
     ReleaseSRWLockExclusive(&ptab_lock);
     out->pid = pi.dwProcessId;
     out->stdin_fd = parent[0] ? FD(parent[0]) : PLAT_NO_FD;
@@ -699,7 +794,13 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
 }
 
 /* ---- descriptors -------------------------------------------------------------------- */
-int plat_close(plat_fd fd) { return CloseHandle(H(fd)) ? 0 : last_errno(); }
+int plat_close(plat_fd fd) {
+    AcquireSRWLockExclusive(&ptab_lock);
+    HPCON pc = pty_take(H(fd), 0); /* the pseudo-console fd stands for, if any */
+    ReleaseSRWLockExclusive(&ptab_lock);
+    if (pc) ClosePseudoConsole(pc);
+    return CloseHandle(H(fd)) ? 0 : last_errno();
+}
 
 int plat_set_nonblocking(plat_fd fd, int on) {
     DWORD mode = PIPE_READMODE_BYTE | (on ? PIPE_NOWAIT : PIPE_WAIT);

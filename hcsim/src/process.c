@@ -165,8 +165,8 @@ void hc_stream_watch(void) {
  * that stream is pointed at /dev/null, so the child sees EOF (stdin) or EPIPE. */
 static void close_stream(hc_proc *p, int i) {
     if (i == 0 && p->is_pty && p->fd[0] >= 0) {
-        static const char eof = 4; /* VEOF: end of input for a terminal in canonical mode */
-        plat_write_all(p->fd[0], &eof, 1);
+        static const char eof[] = PLAT_PTY_EOF;
+        plat_write_all(p->fd[0], eof, sizeof eof - 1);
     }
 #if PLAT_HOST_RELEASES
     /* the caller's HANDLEs keep the pipe open: disconnect it (unread input is dropped) */

@@ -324,7 +324,8 @@ TEST(c13_46_signal_process) {
 }
 
 TEST(c13_47_modify_process_console) {
-    TP_POSIX_ONLY("EmulateConsole needs a pseudo-console (hcsim on Windows answers E_NOTIMPL)");
+    TP_POSIX_ONLY(
+        "stty reads a POSIX terminal (Windows consoles: core_win32_console_is_a_pseudo_console)");
     fixture f;
     REQUIRE(begin(&f, u"c13-47",
                   "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"stty size; read x; stty size\"],"

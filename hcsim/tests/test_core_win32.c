@@ -118,6 +118,47 @@ TEST(core_win32_terminate_ends_the_whole_tree) {
     CU_END();
 }
 
+TEST(core_win32_console_is_a_pseudo_console) {
+    HCS_SYSTEM sys = cu_begin_system(u"w32-con", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    /* the output (VT sequences around the text) ends when the process does */
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p = spawn_out(
+        sys,
+        "{\"CommandArgs\":[" TP_CMD("echo") ",\"hello\"],\"EmulateConsole\":true,"
+                                            "\"ConsoleSize\":[30,100],\"CreateStdOutPipe\":true}",
+        &pi);
+    REQUIRE(p != NULL);
+    CHECK(!cu_present(pi.StdError));
+    char buf[4096];
+    int eof = 0;
+    cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK(strstr(buf, "hello") != NULL);
+    CHECK(eof);
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 0, pi.ProcessId));
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    /* input is typed into the console; it can be resized */
+    p = spawn_out(sys,
+                  "{\"CommandArgs\":[" TP_ARGS_READ_EXIT(
+                      "5") "],\"EmulateConsole\":true,"
+                           "\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}",
+                  &pi);
+    REQUIRE(p != NULL);
+    CHECK_HR(S_OK, cu_proc_call(HcsModifyProcess, p,
+                                u"{\"Operation\":\"ConsoleSize\",\"ConsoleSize\":{\"Height\":40,"
+                                u"\"Width\":120}}",
+                                NULL));
+    CHECK(cu_write(pi.StdInput, "line\r") == 0);
+    cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK(eof);
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 5, pi.ProcessId));
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    cu_kill_close(sys);
+    CU_END();
+}
+
 TEST(core_win32_counts_follow_kernel32_frees) {
     HCS_SYSTEM sys = cu_begin_system(u"w32-counts", CU_CFG_CONTAINER, 1);
     REQUIRE(sys != NULL);

@@ -36,9 +36,19 @@ static void cat(HANDLE in, HANDLE o) {
     while (ReadFile(in, buf, sizeof buf, &n, NULL) && n) out(o, buf, n);
 }
 
+/* A standard handle, or the console's own when there is none (a process started on a
+ * pseudo-console with NULL standard handles gets none under Wine). */
+static HANDLE std_handle(DWORD which, const wchar_t *console) {
+    HANDLE h = GetStdHandle(which);
+    if (h && h != INVALID_HANDLE_VALUE) return h;
+    return CreateFileW(console, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                       NULL, OPEN_EXISTING, 0, NULL);
+}
+
 int wmain(int argc, wchar_t **argv) {
-    HANDLE in = GetStdHandle(STD_INPUT_HANDLE), o = GetStdHandle(STD_OUTPUT_HANDLE),
-           err = GetStdHandle(STD_ERROR_HANDLE);
+    HANDLE in = std_handle(STD_INPUT_HANDLE, L"CONIN$"),
+           o = std_handle(STD_OUTPUT_HANDLE, L"CONOUT$"),
+           err = std_handle(STD_ERROR_HANDLE, L"CONOUT$");
     const wchar_t *cmd = argc > 1 ? argv[1] : L"";
     int n = argc > 2 ? _wtoi(argv[2]) : 0;
     if (!wcscmp(cmd, L"sleep")) {
