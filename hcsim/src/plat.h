@@ -35,7 +35,7 @@ typedef intptr_t plat_fd;
 #define PLAT_SIGSTOP 19
 /* The caller releases what hcsim hands out with the host's own LocalFree and CloseHandle
  * (kernel32): hcsim does not define them, and counts by asking the host (see
- * plat_doc_alloc and plat_pipe_id). */
+ * plat_doc_alloc and plat_fd_others). */
 #define PLAT_HOST_RELEASES 1
 #else
 #include <pthread.h>
@@ -99,6 +99,9 @@ uint64_t plat_thread_id(void);
 struct tm;
 void plat_utc_now(struct tm *out, uint32_t *ticks100ns);
 
+/* Registers fn to run in the child of a fork() (pthread_atfork); Win32 has no fork. */
+void plat_atfork_child(void (*fn)(void));
+
 /* Monotonic time in milliseconds and nanoseconds; sleeping. */
 uint64_t plat_now_ms(void);
 uint64_t plat_now_ns(void);
@@ -124,8 +127,9 @@ typedef struct plat_spawn_result {
 } plat_spawn_result;
 
 /* Starts the process as the leader of a new session (sid == pgid == pid; where setsid
- * is not available to posix_spawn, a new process group), so that everything it starts
- * can be found and signalled as a whole. Returns 0, or an errno value (ENOENT: no such
+ * is not available to posix_spawn, a new process group; on Win32 in a job object of its
+ * own, see plat_win32.c), so that everything it starts can be found and signalled as a
+ * whole. Returns 0, or an errno value (ENOENT: no such
  * program). */
 int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out);
 /* Sends sig to the process group of pid. 0 or errno (ESRCH when already gone). */

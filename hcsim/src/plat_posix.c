@@ -1812,6 +1812,8 @@ void plat_new_guid(char out[37]) {
     plat_format_guid(b, out);
 }
 
+void plat_atfork_child(void (*fn)(void)) { pthread_atfork(NULL, NULL, fn); }
+
 void plat_utc_now(struct tm *out, uint32_t *ticks100ns) {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);

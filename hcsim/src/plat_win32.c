@@ -197,6 +197,8 @@ uint64_t plat_now_ms(void) { return plat_now_ns() / 1000000u; }
 
 void plat_sleep_ms(uint32_t ms) { Sleep(ms); }
 
+void plat_atfork_child(void (*fn)(void)) { (void)fn; /* no fork() on Windows */ }
+
 void plat_utc_now(struct tm *out, uint32_t *ticks100ns) {
     FILETIME ft;
     GetSystemTimePreciseAsFileTime(&ft);
