@@ -159,6 +159,62 @@ TEST(core_win32_console_is_a_pseudo_console) {
     CU_END();
 }
 
+#define CFG_LINUX_KERNEL \
+    "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
+
+static int64_t signalled_exit(HCS_SYSTEM sys, const char *options) {
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p = spawn_out(sys, "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}", &pi);
+    if (!p) return -1;
+    CHECK_HR(S_OK, cu_proc_call(HcsSignalProcess, p, cu_w("%s", options), NULL));
+    int64_t code = -1;
+    const hj_value *st = cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS);
+    if (!st || !cu_jint(st, "ExitCode", &code)) code = -1;
+    HcsCloseProcess(p);
+    return code;
+}
+
+TEST(core_win32_signals_end_the_job_with_128_plus_the_signal) {
+    HCS_SYSTEM w = cu_begin_system(u"w32-sigw", CU_CFG_CONTAINER, 1);
+    REQUIRE(w != NULL);
+    HCS_SYSTEM l = NULL;
+    CHECK_HR(S_OK, cu_create_running(u"w32-sigl", CFG_LINUX_KERNEL, &l));
+    REQUIRE(l != NULL);
+    /* the names map to the Linux numbers hcsim uses on POSIX, and end the whole job */
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlC\"}") == 128 + 2);
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlBreak\"}") == 128 + 3);
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlClose\"}") == 128 + 1);
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlShutdown\"}") == 128 + 15);
+    CHECK(signalled_exit(l, "{\"Signal\":10}") == 128 + 10);
+    cu_kill_close(l);
+    cu_kill_close(w);
+    CU_END();
+}
+
+TEST(core_win32_pause_suspends_and_resume_continues) {
+    HCS_SYSTEM sys = cu_begin_system(u"w32-pause", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p =
+        spawn_out(sys, "{\"CommandArgs\":[" TP_CMD("ticks") "],\"CreateStdOutPipe\":true}", &pi);
+    REQUIRE(p != NULL);
+    char buf[4096];
+    CHECK(cu_read(pi.StdOutput, buf, sizeof buf, "3\n", CU_EVENT_TIMEOUT_MS, NULL) > 0);
+    CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, sys, NULL, NULL));
+    cu_read(pi.StdOutput, buf, sizeof buf, NULL, 100, NULL); /* what was on its way */
+    CHECK(cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_QUIET_MS, NULL) == 0); /* stopped */
+    CHECK_HR(S_OK, cu_sys_call(HcsResumeComputeSystem, sys, NULL, NULL));
+    CHECK(cu_read(pi.StdOutput, buf, sizeof buf, "\n", CU_EVENT_TIMEOUT_MS, NULL) > 0);
+    /* terminating a paused system ends its processes, which report their exit */
+    CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, sys, NULL, NULL));
+    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, sys, NULL, NULL));
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 137, pi.ProcessId));
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    HcsCloseComputeSystem(sys);
+    CU_END();
+}
+
 TEST(core_win32_counts_follow_kernel32_frees) {
     HCS_SYSTEM sys = cu_begin_system(u"w32-counts", CU_CFG_CONTAINER, 1);
     REQUIRE(sys != NULL);

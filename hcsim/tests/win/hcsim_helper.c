@@ -2,7 +2,8 @@
  * has /bin/sleep, /bin/cat and /bin/sh (see tests/test_port.h). One program, subcommands:
  *   sleep N | cat | cat-err (cat, then "err" on stderr) | exit N | read-exit N (one line of
  *   stdin, then exit N) | echo WORDS... | args ARGS... (each argument on a line, in [])
- *   | env NAME | pwd | spawn-sleep N (starts "sleep N" as a child, prints its pid, waits) */
+ *   | env NAME | pwd | spawn-sleep N (starts "sleep N" as a child, prints its pid, waits)
+ *   | ticks (a numbered line every 10 ms until killed) */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
@@ -85,6 +86,13 @@ int wmain(int argc, wchar_t **argv) {
         wchar_t d[MAX_PATH];
         if (GetCurrentDirectoryW(MAX_PATH, d)) out_w(o, d);
         out(o, "\n", 1);
+    } else if (!wcscmp(cmd, L"ticks")) { /* a line every 10 ms, for ever */
+        for (unsigned i = 0;; i++) {
+            char b[16];
+            snprintf(b, sizeof b, "%u\n", i);
+            out(o, b, strlen(b));
+            Sleep(10);
+        }
     } else if (!wcscmp(cmd, L"spawn-sleep")) {
         wchar_t self[MAX_PATH], line[MAX_PATH + 32];
         GetModuleFileNameW(NULL, self, MAX_PATH);
