@@ -678,6 +678,9 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
         DeleteProcThreadAttributeList(si.lpAttributeList);
         free(si.lpAttributeList);
     }
+    /* Wine runs a Unix program itself (e.g. "/bin/echo"): no process handle, nothing a job
+     * or a wait can hold; refuse it as not a Windows program */
+    if (!e && !pi->hProcess) e = ENOEXEC;
     if (!e && !AssignProcessToJobObject(job, pi->hProcess)) {
         e = last_errno();
         TerminateProcess(pi->hProcess, 128u + PLAT_SIGKILL);

@@ -101,6 +101,11 @@ intptr_t tp_dup(intptr_t h) {
 
 void *tp_local_alloc(size_t bytes) { return LocalAlloc(LMEM_FIXED, bytes); }
 
+int tp_under_wine(void) {
+    HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+    return nt && GetProcAddress(nt, "wine_get_version") != NULL;
+}
+
 long tp_pipe_read(intptr_t h, char *buf, size_t cap, unsigned timeout_ms, int *eof) {
     ULONGLONG end = GetTickCount64() + timeout_ms;
     for (;;) {

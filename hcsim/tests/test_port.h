@@ -66,6 +66,8 @@ int tp_pipe_write(intptr_t h, const char *s, size_t len);
 int tp_pid_alive_after(uint32_t pid, unsigned timeout_ms);
 /* A duplicate of a HANDLE value (as the caller of HCS may make one), or 0. */
 intptr_t tp_dup(intptr_t h);
+/* 1 when running under Wine. */
+int tp_under_wine(void);
 /* LocalAlloc(LMEM_FIXED, bytes). */
 void *tp_local_alloc(size_t bytes);
 long tp_pipe_read(intptr_t h, char *buf, size_t cap, unsigned timeout_ms, int *eof);
