@@ -242,12 +242,12 @@ typedef struct wpty {
 
 static wpty *ptys; /* under ptab_lock */
 
-/* Under ptab_lock: takes the pseudo-console of key (or of pid when key is NULL) out of
- * the table. */
+/* Under ptab_lock: takes the pseudo-console of key out of the table, or (key NULL) the
+ * still open one of pid, leaving its entry for plat_close. */
 static HPCON pty_take(HANDLE key, int64_t pid) {
     for (wpty **pp = &ptys; *pp; pp = &(*pp)->next) {
         wpty *t = *pp;
-        if (key ? t->key != key : t->pid != pid) continue;
+        if (key ? t->key != key : t->pid != pid || !t->pc) continue; /* (pids are reused) */
         HPCON pc = t->pc;
         t->pc = NULL;
         if (key) {
@@ -331,7 +331,8 @@ static void job_suspend(HANDLE job, int resume) {
         JOBOBJECT_BASIC_PROCESS_ID_LIST l;
         ULONG_PTR more[255];
     } ids;
-    if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL))
+    if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL) &&
+        GetLastError() != ERROR_MORE_DATA) /* (more than fit: the first 256 are listed) */
         return;
     for (DWORD i = 0; i < ids.l.NumberOfProcessIdsInList; i++) {
         HANDLE p = OpenProcess(PROCESS_SUSPEND_RESUME, FALSE, (DWORD)ids.l.ProcessIdList[i]);
