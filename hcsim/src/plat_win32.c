@@ -614,9 +614,10 @@ static int make_pipe(int child_reads, HANDLE *parent, HANDLE *child) {
     swprintf(name, 64, L"\\\\.\\pipe\\hcsim-%lu-%u", (unsigned long)GetCurrentProcessId(),
              atomic_fetch_add(&pipe_seq, 1) + 1);
     DWORD mode = child_reads ? PIPE_ACCESS_OUTBOUND : PIPE_ACCESS_INBOUND;
-    *parent =
-        CreateNamedPipeW(name, mode | FILE_FLAG_FIRST_PIPE_INSTANCE,
-                         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536, 0, NULL);
+    *parent = CreateNamedPipeW(name, mode | FILE_FLAG_FIRST_PIPE_INSTANCE,
+                               PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                                   PIPE_REJECT_REMOTE_CLIENTS,
+                               1, 65536, 65536, 0, NULL);
     if (*parent == INVALID_HANDLE_VALUE) return last_errno();
     SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
     *child = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, &sa, OPEN_EXISTING, 0,
