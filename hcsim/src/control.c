@@ -183,6 +183,9 @@ void HcsimGetCounts(HCSIM_COUNTS *counts) {
     hc_init();
     if (!counts) return;
     hc_lock();
+#if PLAT_HOST_RELEASES
+    hc_handouts_recount();
+#endif
     *counts = G.counts;
     hc_unlock();
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 hc_global G;
 
@@ -49,7 +48,6 @@ static void init_globals(uintptr_t next_token, uint64_t next_op_id) {
     G.opt_lp_count = 4;
 }
 
-#ifndef _WIN32
 /* fork() in the host (e.g. os.fork): the child has none of the workers, and G.lock may
  * have been held by one of them. The child starts with a fresh, empty emulator: G is
  * cleared without freeing or closing anything (the parent's objects, their memory and
@@ -67,7 +65,6 @@ static void after_fork_in_child(void) {
     init_globals(next_token, next_op_id);
     atomic_store_explicit(&control_active, 0, memory_order_release);
 }
-#endif
 
 void hc_init(void) {
     if (atomic_load_explicit(&init_state, memory_order_acquire) == 2) return;
@@ -75,9 +72,7 @@ void hc_init(void) {
     if (atomic_compare_exchange_strong(&init_state, &expected, 1)) {
         /* handle tokens: above any file descriptor and 16-aligned */
         init_globals(sizeof(void *) >= 8 ? ((uintptr_t)1 << 32) + 0x10000u : 0x40000000u, 1);
-#ifndef _WIN32
-        pthread_atfork(NULL, NULL, after_fork_in_child); /* once: the child inherits it */
-#endif
+        plat_atfork_child(after_fork_in_child); /* once: the child inherits it */
         atomic_store_explicit(&init_state, 2, memory_order_release);
         return;
     }
@@ -243,14 +238,13 @@ int hc_in_worker(void) { return tl_in_worker; }
 void hc_mark_worker(void) { tl_in_worker = 1; }
 
 void hc_wall_time(char out[40]) {
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    uint32_t ticks;
+    plat_utc_now(&tm, &ticks);
     snprintf(out, 40, "%04u-%02u-%02uT%02u:%02u:%02u.%07luZ",
              (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
              (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-             (unsigned)tm.tm_sec % 100u, (unsigned long)(ts.tv_nsec / 100) % 10000000ul);
+             (unsigned)tm.tm_sec % 100u, (unsigned long)ticks % 10000000ul);
 }
 
 HRESULT hc_hr_from_errno(int err) {
@@ -269,6 +263,7 @@ HRESULT hc_hr_from_errno(int err) {
     case ENAMETOOLONG: return HRESULT_FROM_WIN32(206u); /* ERROR_FILENAME_EXCED_RANGE */
     case ENOTEMPTY: return HRESULT_FROM_WIN32(145u);    /* ERROR_DIR_NOT_EMPTY */
     case EISDIR: return HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED);
+    case ENOSYS: return E_NOTIMPL; /* e.g. a console where the platform has none */
     default: return E_FAIL;
     }
 }
@@ -281,7 +276,7 @@ HRESULT hc_path_arg(PCWSTR p, int strip_slash, char **out) {
         return E_INVALIDARG;
     }
     size_t n = strlen(s);
-    while (strip_slash && n > 1 && s[n - 1] == '/') s[--n] = 0;
+    while (strip_slash && n > 1 && strchr(PLAT_DIR_SEPS, s[n - 1])) s[--n] = 0;
     *out = s;
     return S_OK;
 }

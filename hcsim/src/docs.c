@@ -7,6 +7,95 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if PLAT_HOST_RELEASES
+/* Win32: documents are LocalAlloc'd and pipe HANDLEs are real, released by the caller with
+ * kernel32's LocalFree / CloseHandle, which hcsim never sees. So hcsim keeps a record of
+ * what it handed out and asks the host, when the counts are read, what still exists:
+ * - a document: its address, size and tag; it counts while its block is still allocated
+ *   and still carries the tag (plat_doc_alive), so a freed block reused by anyone else
+ *   does not count;
+ * - a stream: hcsim's own end (the object every caller HANDLE of that stream duplicates);
+ *   the caller's handles are the object's other handles (plat_fd_others), whatever their
+ *   values. When hcsim is done with its end (hc_stream_retire) the record stays until
+ *   the caller's handles are gone too, and then hcsim closes its end.
+ * The records of freed documents and finished streams are dropped then. */
+typedef struct hc_handout {
+    uintptr_t value; /* a document's address; hcsim's end of a stream */
+    uint64_t tag;    /* documents */
+    size_t bytes;    /* documents; 0 for streams */
+    int retired;     /* streams: hcsim is done with its end */
+} hc_handout;
+
+static int handout_add(uintptr_t value, uint64_t tag, size_t bytes) {
+    if (G.nhandouts == G.caphandouts) {
+        size_t cap = G.caphandouts ? 2 * G.caphandouts : 64;
+        hc_handout *n = realloc(G.handouts, cap * sizeof *n);
+        if (!n) return -1;
+        G.handouts = n;
+        G.caphandouts = cap;
+    }
+    G.handouts[G.nhandouts++] = (hc_handout){value, tag, bytes, 0};
+    return 0;
+}
+
+int hc_stream_add(plat_fd end) { return handout_add((uintptr_t)end, 0, 0); }
+
+static void stream_forget(size_t i) {
+    plat_close((plat_fd)G.handouts[i].value);
+    G.handouts[i] = G.handouts[--G.nhandouts];
+}
+
+void hc_stream_retire(plat_fd end) {
+    for (size_t i = 0; i < G.nhandouts; i++)
+        if (!G.handouts[i].bytes && G.handouts[i].value == (uintptr_t)end) {
+            G.handouts[i].retired = 1;
+            if (plat_fd_others(end) == 0) stream_forget(i); /* nothing left to count */
+            return;
+        }
+    plat_close(end); /* never recorded (out of memory): nothing to count */
+}
+
+int hc_stream_of(HANDLE h) {
+    for (size_t i = 0; h && i < G.nhandouts; i++)
+        if (!G.handouts[i].bytes && plat_fd_same((plat_fd)G.handouts[i].value, (plat_fd)h))
+            return 1;
+    return 0;
+}
+
+void hc_handouts_recount(void) {
+    uint32_t pipes = 0, docs = 0;
+    for (size_t i = 0; i < G.nhandouts; i++) {
+        hc_handout *o = &G.handouts[i];
+        if (o->bytes) {
+            if (plat_doc_alive((const void *)o->value, o->bytes, o->tag))
+                docs++;
+            else
+                G.handouts[i--] = G.handouts[--G.nhandouts];
+            continue;
+        }
+        uint32_t n = plat_fd_others((plat_fd)o->value);
+        pipes += n;
+        if (o->retired && n == 0) stream_forget(i--);
+    }
+    G.counts.PipeHandles = pipes;
+    G.counts.Documents = docs;
+}
+
+/* Copies d (malloc'd, NUL-terminated) into a block the host's LocalFree releases. */
+static PWSTR doc_issue(char16_t *d) {
+    if (!d) return NULL;
+    size_t bytes = (aiohcs_utf16_len(d) + 1) * sizeof *d;
+    uint64_t tag = ++G.next_tag;
+    void *m = plat_doc_alloc(bytes, tag);
+    if (m) memcpy(m, d, bytes);
+    free(d);
+    if (m && handout_add((uintptr_t)m, tag, bytes) != 0) {
+        plat_doc_free(m);
+        return NULL;
+    }
+    return (PWSTR)m;
+}
+#else
 /* Registers and counts d (ours, malloc'd), or frees it. */
 static PWSTR doc_issue(char16_t *d) {
     if (d && hc_doc_add(d) != 0) {
@@ -16,6 +105,7 @@ static PWSTR doc_issue(char16_t *d) {
     if (d) G.counts.Documents++;
     return (PWSTR)d;
 }
+#endif
 
 PWSTR hc_doc_from_utf16(const char16_t *s) {
     return s ? doc_issue(aiohcs_utf16_dup(s, NULL)) : NULL;
@@ -65,7 +155,8 @@ hj_value *hc_parse(PCWSTR s) {
     return hj_parse_utf16((const char16_t *)s);
 }
 
-/* ---- LocalFree / CloseHandle ------------------------------------------------------- */
+/* ---- LocalFree ---------------------------------------------------------------------- */
+#if !PLAT_HOST_RELEASES
 HLOCAL WINAPI LocalFree(HLOCAL hMem) {
     if (!hMem) return NULL;
     hc_init();
@@ -79,3 +170,4 @@ HLOCAL WINAPI LocalFree(HLOCAL hMem) {
     free(hMem);
     return NULL;
 }
+#endif

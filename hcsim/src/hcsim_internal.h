@@ -244,8 +244,9 @@ struct hc_proc {
     proc_state state;
     int64_t pid;
     int exit_code;
-    int fd[3]; /* emulator's copies of the parent ends; -1 when closed */
-    int is_pty, pty_fd;
+    plat_fd fd[3]; /* emulator's copies of the parent ends; -1 when closed */
+    int is_pty;
+    plat_fd pty_fd;
     int caller_handles[3]; /* live caller pipe handles per stream */
     uint16_t rows, cols;
     char *image;
@@ -264,7 +265,7 @@ struct hc_proch {
 
 typedef struct hc_pipe {
     hc_obj hdr;
-    int fd;
+    plat_fd fd;
     hc_proc *p; /* ref, may be NULL */
     int stream;
     struct hc_pipe *prev, *next; /* in p->pipes */
@@ -328,6 +329,13 @@ typedef struct hc_global {
     size_t nsweep, capsweep;
     int sweep_posted;
     unsigned sweep_attempt; /* failed tree kills of the current batch (retried later) */
+#if PLAT_HOST_RELEASES
+    /* what the caller releases with the host's LocalFree / CloseHandle (docs.c) */
+    struct hc_handout *handouts;
+    size_t nhandouts, caphandouts;
+    uint64_t next_tag;
+    int stream_watch_posted; /* process.c: the task noticing closed caller handles */
+#endif
 } hc_global;
 
 extern hc_global G;
@@ -386,6 +394,17 @@ int hc_pool_idle(void);
 /* docs.c: returned documents */
 PWSTR hc_doc_from_utf16(const char16_t *s); /* under lock: copy + register + count */
 PWSTR hc_doc_from_json(const hj_value *v);  /* under lock */
+#if PLAT_HOST_RELEASES
+/* Under lock (docs.c). hc_stream_add records hcsim's end of a stream (0 or -1);
+ * hc_stream_retire: hcsim is done with it (closed once the caller's handles are gone);
+ * hc_stream_of: 1 when h is a handle of a recorded stream; hc_handouts_recount sets
+ * G.counts.PipeHandles / Documents to what the caller still holds. */
+int hc_stream_add(plat_fd end);
+void hc_stream_retire(plat_fd end);
+int hc_stream_of(HANDLE h);
+void hc_stream_watch(void); /* process.c: (re)starts the watch of handed-out streams */
+void hc_handouts_recount(void);
+#endif
 hj_value *hc_result_error(HRESULT hr, const char *msg);
 char16_t *hc_result_error_u16(HRESULT hr, const char *msg);
 hj_value *hc_parse(PCWSTR s); /* NULL on NULL or malformed */

@@ -11,9 +11,35 @@
 #include <stdint.h>
 
 #ifdef _WIN32
-#error "hcsim: the Win32 platform layer is not written yet"
+/* The Win32 objects behind these are pointer-sized (SRWLOCK, CONDITION_VARIABLE) or a
+ * HANDLE; plat_win32.c checks the sizes. windows.h is not included here: the portable
+ * sources see only hcsim's own Win32 vocabulary (hcsim_win32.h). */
+typedef struct {
+    void *srw;
+} plat_mutex;
+typedef struct {
+    void *cv;
+} plat_cond;
+typedef struct {
+    void *handle;
+} plat_thread;
+/* A descriptor is a HANDLE value; (plat_fd)-1 (INVALID_HANDLE_VALUE) means none. */
+typedef intptr_t plat_fd;
+/* The guest's signal numbers (Linux's, whatever the host); plat_signal_group maps them. */
+#define PLAT_SIGHUP  1
+#define PLAT_SIGINT  2
+#define PLAT_SIGQUIT 3
+#define PLAT_SIGKILL 9
+#define PLAT_SIGTERM 15
+#define PLAT_SIGCONT 18
+#define PLAT_SIGSTOP 19
+/* The caller releases what hcsim hands out with the host's own LocalFree and CloseHandle
+ * (kernel32): hcsim does not define them, and counts by asking the host (see
+ * plat_doc_alloc and plat_fd_others). */
+#define PLAT_HOST_RELEASES 1
 #else
 #include <pthread.h>
+#include <signal.h>
 #include <sys/types.h>
 typedef struct {
     pthread_mutex_t m;
@@ -24,6 +50,29 @@ typedef struct {
 typedef struct {
     pthread_t t;
 } plat_thread;
+typedef int plat_fd; /* a file descriptor; -1 means none */
+#define PLAT_SIGHUP        SIGHUP
+#define PLAT_SIGINT        SIGINT
+#define PLAT_SIGQUIT       SIGQUIT
+#define PLAT_SIGKILL       SIGKILL
+#define PLAT_SIGTERM       SIGTERM
+#define PLAT_SIGCONT       SIGCONT
+#define PLAT_SIGSTOP       SIGSTOP
+/* hcsim defines LocalFree and CloseHandle itself and releases its objects there. */
+#define PLAT_HOST_RELEASES 0
+#endif
+#define PLAT_NO_FD ((plat_fd) - 1)
+
+/* The characters that separate directories in a path; whether environment variable
+ * names ignore case; what a pseudo-terminal's input takes as end of input. */
+#ifdef _WIN32
+#define PLAT_DIR_SEPS       "\\/"
+#define PLAT_ENV_NAMES_FOLD 1
+#define PLAT_PTY_EOF        "\x1a\r" /* Ctrl-Z, Enter: end of input for a console */
+#else
+#define PLAT_DIR_SEPS       "/"
+#define PLAT_ENV_NAMES_FOLD 0
+#define PLAT_PTY_EOF        "\x04" /* VEOF: end of input for a terminal in canonical mode */
 #endif
 
 /* Locks and condition variables. init returns 0 or an errno value. Mutexes are not
@@ -46,6 +95,13 @@ int plat_thread_create(plat_thread *t, void (*fn)(void *arg), void *arg);
 void plat_thread_join(plat_thread *t);
 uint64_t plat_thread_id(void);
 
+/* Wall-clock time: the current UTC calendar time and the 100 ns ticks within its second. */
+struct tm;
+void plat_utc_now(struct tm *out, uint32_t *ticks100ns);
+
+/* Registers fn to run in the child of a fork() (pthread_atfork); Win32 has no fork. */
+void plat_atfork_child(void (*fn)(void));
+
 /* Monotonic time in milliseconds and nanoseconds; sleeping. */
 uint64_t plat_now_ms(void);
 uint64_t plat_now_ns(void);
@@ -63,16 +119,17 @@ typedef struct plat_spawn_opts {
 
 typedef struct plat_spawn_result {
     int64_t pid;
-    int stdin_fd, stdout_fd, stderr_fd; /* parent ends, close-on-exec, -1 when not requested;
+    plat_fd stdin_fd, stdout_fd, stderr_fd; /* parent ends, close-on-exec, -1 when not requested;
                                            with a pty, stdin_fd and stdout_fd are two dups of
                                            the pty master */
-    int pty_fd;                         /* the pty master kept for resizing (-1 without a pty);
+    plat_fd pty_fd;                         /* the pty master kept for resizing (-1 without a pty);
                                     owned by the caller, who closes it */
 } plat_spawn_result;
 
 /* Starts the process as the leader of a new session (sid == pgid == pid; where setsid
- * is not available to posix_spawn, a new process group), so that everything it starts
- * can be found and signalled as a whole. Returns 0, or an errno value (ENOENT: no such
+ * is not available to posix_spawn, a new process group; on Win32 in a job object of its
+ * own, see plat_win32.c), so that everything it starts can be found and signalled as a
+ * whole. Returns 0, or an errno value (ENOENT: no such
  * program). */
 int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out);
 /* Sends sig to the process group of pid. 0 or errno (ESRCH when already gone). */
@@ -110,7 +167,7 @@ int plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive);
  * sids are ignored). Neither waits for a guard to exit. */
 int plat_guard_add(int64_t sid);
 void plat_guard_forget(int64_t sid);
-int plat_pty_resize(int pty_fd, uint16_t rows, uint16_t cols);
+int plat_pty_resize(plat_fd pty_fd, uint16_t rows, uint16_t cols);
 
 /* Exit monitoring without a thread per process and without touching children that are
  * not ours (no waitpid(-1), no SIGCHLD handler): one monitor thread for the whole
@@ -127,22 +184,40 @@ void plat_monitor_shutdown(void);
 int plat_reap(int64_t pid, int *exit_code);
 
 /* Descriptors (pipe ends, pty masters, regular files). */
-int plat_close(int fd);
-int plat_set_nonblocking(int fd, int on);
+int plat_close(plat_fd fd);
+int plat_set_nonblocking(plat_fd fd, int on);
 /* A close-on-exec duplicate of fd, or -1 (errno set). */
-int plat_dup(int fd);
+plat_fd plat_dup(plat_fd fd);
 /* Atomically replaces what fd refers to by /dev/null (so the previous object loses this
  * reference: the other end of a pipe sees EOF or EPIPE) while the descriptor number
  * stays valid and close-on-exec. 0 or errno. */
-int plat_null_over(int fd);
+int plat_null_over(plat_fd fd);
 /* Writes all of buf (retrying short writes and EINTR). 0 or errno. */
-int plat_write_all(int fd, const void *buf, size_t len);
+int plat_write_all(plat_fd fd, const void *buf, size_t len);
 /* Positional I/O of a whole buffer: plat_pread_all returns the bytes read (fewer at end
  * of file) or -1; plat_pwrite_all returns 0 or errno. */
-int plat_pread_all(int fd, void *buf, size_t len, uint64_t off);
-int plat_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int plat_pread_all(plat_fd fd, void *buf, size_t len, uint64_t off);
+int plat_pwrite_all(plat_fd fd, const void *buf, size_t len, uint64_t off);
 /* 1 when fd (any integer, e.g. a HANDLE value) is an open descriptor of a regular file. */
 int plat_fd_is_regular_file(intptr_t fd);
+
+#if PLAT_HOST_RELEASES
+/* What the caller releases with the host's LocalFree and CloseHandle, and how hcsim tells
+ * what still exists.
+ * plat_doc_alloc: a block of bytes (+ a hidden trailer) the host's LocalFree releases,
+ * marked with tag (never 0, never reused); plat_doc_free releases it. plat_doc_alive: 1
+ * while that block is still allocated and still the one marked tag (a freed block reused
+ * by anyone else fails the mark), 0 once LocalFree'd; it never touches freed memory.
+ * plat_fd_others: how many other handles of this process are open on the object fd
+ * refers to (0 when that cannot be read). plat_fd_same: 1 when a and b are open handles
+ * of the same object. Neither performs I/O on the object (so neither waits for a read
+ * blocked on it in another thread). */
+void *plat_doc_alloc(size_t bytes, uint64_t tag);
+void plat_doc_free(void *doc);
+int plat_doc_alive(const void *doc, size_t bytes, uint64_t tag);
+uint32_t plat_fd_others(plat_fd fd);
+int plat_fd_same(plat_fd a, plat_fd b);
+#endif
 
 /* Files and directories. */
 /* Writes a whole file atomically enough for save state (write, fsync, close). 0 or errno. */

@@ -26,10 +26,12 @@
  *   on_exit may itself call plat_spawn and plat_watch_exit.
  * - plat_watch_exit: EINVAL for pid <= 0, ECHILD when pid is not an unreaped child of
  *   this process, EEXIST when pid is already watched. */
+#ifndef _WIN32 /* plat_win32.c is the Win32 implementation */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "plat.h"
+#include "plat_common.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1771,48 +1773,6 @@ const char *plat_strerror(int e) {
     return plat_errno_name(e) ? strerror(e) : "Unknown error";
 }
 
-const char *plat_errno_name(int e) {
-    switch (e) {
-#define N(x) \
-    case x: return #x
-        N(EPERM);
-        N(ENOENT);
-        N(ESRCH);
-        N(EINTR);
-        N(EIO);
-        N(ENXIO);
-        N(E2BIG);
-        N(ENOEXEC);
-        N(EBADF);
-        N(ECHILD);
-        N(EAGAIN);
-        N(ENOMEM);
-        N(EACCES);
-        N(EFAULT);
-        N(EBUSY);
-        N(EEXIST);
-        N(ENOTDIR);
-        N(EISDIR);
-        N(EINVAL);
-        N(ENFILE);
-        N(EMFILE);
-        N(ENOTTY);
-        N(ETXTBSY);
-        N(EFBIG);
-        N(ENOSPC);
-        N(ESPIPE);
-        N(EROFS);
-        N(EPIPE);
-        N(ENAMETOOLONG);
-        N(ENOSYS);
-        N(ELOOP);
-        N(ENOTSUP);
-        N(ECANCELED);
-#undef N
-    default: return NULL;
-    }
-}
-
 char *const *plat_environ(void) { return HCSIM_ENVIRON; }
 
 static void random_bytes(unsigned char *buf, size_t n) {
@@ -1849,14 +1809,15 @@ static void random_bytes(unsigned char *buf, size_t n) {
 void plat_new_guid(char out[37]) {
     unsigned char b[16];
     random_bytes(b, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+    plat_format_guid(b, out);
 }
+
+void plat_atfork_child(void (*fn)(void)) { pthread_atfork(NULL, NULL, fn); }
+
+void plat_utc_now(struct tm *out, uint32_t *ticks100ns) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    gmtime_r(&ts.tv_sec, out);
+    *ticks100ns = (uint32_t)(ts.tv_nsec / 100);
+}
+#endif

@@ -4,18 +4,28 @@
 #include "hcsim_internal.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void close_fd(int *fd) {
+static void close_fd(plat_fd *fd) {
     if (*fd >= 0) plat_close(*fd);
     *fd = -1;
 }
 
+/* hcsim is done with its end of a stream. Win32: the caller's handles are counted through
+ * it, so it is closed once they are gone too (docs.c). */
+static void drop_stream_end(plat_fd *fd) {
+#if PLAT_HOST_RELEASES
+    if (*fd >= 0) hc_stream_retire(*fd);
+    *fd = -1;
+#else
+    close_fd(fd);
+#endif
+}
+
 void hc_proc_free(hc_proc *p) {
-    for (int i = 0; i < 3; i++) close_fd(&p->fd[i]);
+    for (int i = 0; i < 3; i++) drop_stream_end(&p->fd[i]);
     close_fd(&p->pty_fd);
     if (p->in_list) HC_LIST_UNLINK(p->sys->procs, p);
     hc_unref(p->sys);
@@ -59,11 +69,19 @@ static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream);
  * failure NULL with *err set (an errno value). */
 static HANDLE new_pipe_handle(hc_proc *p, int stream, int *err) { /* under lock */
     if (p->fd[stream] < 0) return NULL;
-    int fd = plat_dup(p->fd[stream]);
+    plat_fd fd = plat_dup(p->fd[stream]);
     if (fd < 0) {
         *err = errno;
         return NULL;
     }
+#if PLAT_HOST_RELEASES
+    /* a real pipe HANDLE the caller closes with kernel32's CloseHandle; it is counted
+     * through hcsim's end of the stream (hc_handouts_recount), and its last close is
+     * noticed by the stream watch */
+    p->caller_handles[stream] = 1; /* handed out at least once */
+    hc_stream_watch();
+    return (HANDLE)fd;
+#else
     hc_pipe *pp = hc_obj_new(sizeof *pp, K_PIPE);
     if (!pp) {
         plat_close(fd);
@@ -84,6 +102,7 @@ static HANDLE new_pipe_handle(hc_proc *p, int stream, int *err) { /* under lock 
     p->caller_handles[stream]++;
     G.counts.PipeHandles++;
     return (HANDLE)HC_HANDLE(pp);
+#endif
 }
 
 int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
@@ -103,18 +122,81 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
     return err;
 }
 
+static void close_stream(hc_proc *p, int i);
+
+#if PLAT_HOST_RELEASES
+/* Win32: hcsim does not see the caller's CloseHandle, so while running processes have
+ * streams handed out, a pool task looks every STREAM_WATCH_MS at how many caller handles
+ * each stream still has (plat_fd_others: no I/O on the pipe) and closes hcsim's end of a
+ * stream that has none left, as the last CloseHandle does on POSIX (the child sees EOF). */
+#define STREAM_WATCH_MS 10u
+
+static int sweep_streams(void) { /* under lock: 1 while some stream is still watched */
+    int more = 0;
+    for (hc_system *s = G.table; s; s = s->tnext)
+        for (hc_proc *p = s->procs; p; p = p->next)
+            for (int i = 0; i < 3; i++) {
+                if (p->state != PS_RUNNING || p->fd[i] < 0 || !p->caller_handles[i]) continue;
+                if (plat_fd_others(p->fd[i]) == 0)
+                    close_stream(p, i);
+                else
+                    more = 1;
+            }
+    return more;
+}
+
+static void stream_watch_task(void *arg) {
+    (void)arg;
+    hc_lock();
+    G.stream_watch_posted = 0;
+    /* (not re-posted while the pool drains: a quiesce would never end) */
+    if (sweep_streams() && !G.drain) hc_stream_watch();
+    hc_unlock();
+}
+
+void hc_stream_watch(void) {
+    if (G.stream_watch_posted) return;
+    G.stream_watch_posted = 1;
+    hc_pool_post((uint64_t)STREAM_WATCH_MS * 1000000u, stream_watch_task, NULL);
+}
+#endif
+
 /* Closes stream i for the child: the emulator's copy is closed and every caller handle of
  * that stream is pointed at /dev/null, so the child sees EOF (stdin) or EPIPE. */
 static void close_stream(hc_proc *p, int i) {
     if (i == 0 && p->is_pty && p->fd[0] >= 0) {
-        static const char eof = 4; /* VEOF: end of input for a terminal in canonical mode */
-        plat_write_all(p->fd[0], &eof, 1);
+        static const char eof[] = PLAT_PTY_EOF;
+        plat_write_all(p->fd[0], eof, sizeof eof - 1);
     }
-    close_fd(&p->fd[i]);
+#if PLAT_HOST_RELEASES
+    /* the caller's HANDLEs keep the pipe open: disconnect it (unread input is dropped) */
+    if (p->fd[i] >= 0 && plat_fd_others(p->fd[i]) > 0) plat_null_over(p->fd[i]);
+#endif
+    drop_stream_end(&p->fd[i]);
     for (hc_pipe *pp = p->pipes; pp; pp = pp->next)
         if (pp->stream == i && pp->fd >= 0) plat_null_over(pp->fd);
 }
 
+#if PLAT_HOST_RELEASES
+/* Win32: only the roll-back of handles never handed out comes here; the caller closes
+ * its handles with kernel32's CloseHandle, and the child sees EOF on stdin once those
+ * and hcsim's own end (closed by ModifyProcess CloseHandle, or with the process) are
+ * all closed. */
+static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream) {
+    (void)may_close_stream;
+    return plat_close((plat_fd)hObject) == 0;
+}
+
+int HcsimHandleToFd(HANDLE handle) {
+    /* the descriptor of a Win32 pipe HANDLE is the HANDLE value itself */
+    hc_init();
+    hc_lock();
+    intptr_t v = (intptr_t)handle;
+    int fd = v > 0 && v <= INT32_MAX && hc_stream_of(handle) ? (int)v : -1;
+    hc_unlock();
+    return fd;
+}
+#else
 /* Under lock. may_close_stream: the caller's last handle of a stream closes hcsim's end
  * too (the child sees EOF); 0 for the roll-back of handles never handed out. */
 static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream) {
@@ -149,6 +231,7 @@ int HcsimHandleToFd(HANDLE handle) {
     hc_unlock();
     return fd;
 }
+#endif
 
 /* ---- command line ---------------------------------------------------------------------- */
 /* Splits cmd by the rules of CommandLineToArgvW: the program name ends at the first
@@ -344,8 +427,8 @@ static void sweep_post(const int64_t *sids, size_t n) {
         int64_t *nv = realloc(G.sweep, nc * sizeof *nv);
         if (!nv) { /* out of memory: at least the process groups, here and now */
             for (size_t i = 0; i < n; i++) {
-                plat_signal_group(sids[i], SIGKILL);
-                plat_signal_group(sids[i], SIGCONT);
+                plat_signal_group(sids[i], PLAT_SIGKILL);
+                plat_signal_group(sids[i], PLAT_SIGCONT);
             }
             return;
         }
@@ -365,7 +448,7 @@ void hc_proc_sweep_sessions(hc_system *s) {
     for (size_t i = 0; i < s->nsess; i++) {
         /* Stopped, not killed, here: a killed parent would orphan a child that left the
          * session, and the tree walk of the task could no longer find it. */
-        plat_signal_group(s->sess[i].sid, SIGSTOP);
+        plat_signal_group(s->sess[i].sid, PLAT_SIGSTOP);
         sweep_post(&s->sess[i].sid, 1);
     }
     s->nsess = 0;
@@ -445,6 +528,20 @@ void hc_errno_text(char *buf, size_t size, const char *what, int e) {
     const char *name = plat_errno_name(e);
     snprintf(buf, size, "%s: %s (errno %d%s%s).", what, plat_strerror(e), e, name ? ", " : "",
              name ? name : "");
+}
+
+/* Whether the n-byte names a and b are the same environment variable (ASCII case folded
+ * where the host ignores case). */
+static int env_names_equal(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+        if (PLAT_ENV_NAMES_FOLD) {
+            if (x >= 'a' && x <= 'z') x = (char)(x - 'a' + 'A');
+            if (y >= 'a' && y <= 'z') y = (char)(y - 'a' + 'A');
+        }
+        if (x != y) return 0;
+    }
+    return 1;
 }
 
 static hj_value *fail_errno(HRESULT *hr, int e, const char *what) {
@@ -563,7 +660,7 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
             int overridden = 0;
             for (size_t j = 0; j < ne; j++) {
                 const char *key = hj_key_at(env, j);
-                if (strlen(key) == kl && !strncmp(key, host[i], kl)) overridden = 1;
+                if (strlen(key) == kl && env_names_equal(key, host[i], kl)) overridden = 1;
             }
             if (!overridden) envp[k++] = hc_strdup(host[i]);
         }
@@ -625,11 +722,11 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
         /* it cannot be guarded or watched: kill it and anything it started meanwhile,
          * then reap it (not before: its pid must not be free while its session is
          * killed), close our ends, fail */
-        plat_signal_group(sr.pid, SIGKILL);
+        plat_signal_group(sr.pid, PLAT_SIGKILL);
         for (int i = 0; i < 3 && plat_kill_sessions(&sr.pid, 1) != 0; i++) plat_sleep_ms(10);
         plat_reap(sr.pid, NULL);
         plat_guard_forget(sr.pid);
-        int fds[4] = {sr.stdin_fd, sr.stdout_fd, sr.stderr_fd, sr.pty_fd};
+        plat_fd fds[4] = {sr.stdin_fd, sr.stdout_fd, sr.stderr_fd, sr.pty_fd};
         for (int i = 0; i < 4; i++) close_fd(&fds[i]);
         res = fail_errno(&r, e, why);
         goto out;
@@ -645,18 +742,25 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
         if (!want[1]) close_fd(&p->fd[1]);
         close_fd(&p->fd[2]);
     }
+#if PLAT_HOST_RELEASES
+    /* (out of memory: the stream goes unrecorded and its caller handles uncounted) */
+    for (int i = 0; i < 3; i++)
+        if (p->fd[i] >= 0) (void)hc_stream_add(p->fd[i]);
+#endif
     p->pty_fd = sr.pty_fd;
     p->is_pty = emulate;
     p->rows = (uint16_t)rows;
     p->cols = (uint16_t)cols;
-    const char *base = strrchr(argv[0], '/');
-    p->image = hc_strdup(base ? base + 1 : argv[0]);
+    const char *base = argv[0];
+    for (const char *c = argv[0]; *c; c++)
+        if (strchr(PLAT_DIR_SEPS, *c)) base = c + 1;
+    p->image = hc_strdup(base);
     hc_wall_time(p->create_time);
     p->state = PS_RUNNING;
     HC_LIST_PUSH(p->sys->procs, p);
     p->in_list = 1;
     G.counts.Processes++;
-    if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, SIGSTOP);
+    if (p->sys->state == SS_PAUSED) plat_signal_group(p->pid, PLAT_SIGSTOP);
     hc_unlock();
 out:
     if (FAILED(r)) {
@@ -684,18 +788,19 @@ static hj_value *work_terminate(hc_work *w, HRESULT *hr) {
     hc_lock();
     hc_proc *p = w->proc;
     HRESULT r = proc_gate(p);
-    if (r == S_OK && plat_signal_group(p->pid, SIGKILL) == ESRCH) r = HCS_E_PROCESS_ALREADY_STOPPED;
+    if (r == S_OK && plat_signal_group(p->pid, PLAT_SIGKILL) == ESRCH)
+        r = HCS_E_PROCESS_ALREADY_STOPPED;
     hc_unlock();
     *hr = r;
     return NULL;
 }
 
 static int windows_signal(const char *name) {
-    if (!strcmp(name, "CtrlC")) return SIGINT;
-    if (!strcmp(name, "CtrlBreak")) return SIGQUIT;
-    if (!strcmp(name, "CtrlClose")) return SIGHUP;
-    if (!strcmp(name, "CtrlLogOff")) return SIGHUP;
-    if (!strcmp(name, "CtrlShutdown")) return SIGTERM;
+    if (!strcmp(name, "CtrlC")) return PLAT_SIGINT;
+    if (!strcmp(name, "CtrlBreak")) return PLAT_SIGQUIT;
+    if (!strcmp(name, "CtrlClose")) return PLAT_SIGHUP;
+    if (!strcmp(name, "CtrlLogOff")) return PLAT_SIGHUP;
+    if (!strcmp(name, "CtrlShutdown")) return PLAT_SIGTERM;
     return 0;
 }
 
@@ -936,7 +1041,7 @@ void hc_proc_kill_all(hc_system *s, int sig) {
     prune_sessions(s);
     for (size_t i = 0; i < s->nsess; i++) {
         plat_signal_group(s->sess[i].sid, sig);
-        if (sig == SIGKILL) plat_signal_group(s->sess[i].sid, SIGCONT);
+        if (sig == PLAT_SIGKILL) plat_signal_group(s->sess[i].sid, PLAT_SIGCONT);
     }
 }
 

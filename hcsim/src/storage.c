@@ -139,20 +139,23 @@ static HRESULT copy_tree(const char *src, const char *dst) {
 }
 
 /* ---- VHD "handles" ------------------------------------------------------------------------- */
-static HRESULT vhd_fd(HANDLE h, int *fd) {
+static HRESULT vhd_fd(HANDLE h, plat_fd *fd) {
     if (!h || h == INVALID_HANDLE_VALUE) return E_HANDLE;
     hc_lock();
     int pipe = hc_reg_get(h, K_PIPE) != NULL;
+#if PLAT_HOST_RELEASES
+    pipe = pipe || hc_stream_of(h); /* a real pipe HANDLE of one of our streams */
+#endif
     int ours = hc_reg_known(h);
     hc_unlock();
     if (pipe) return E_INVALIDARG;
     if (ours) return E_HANDLE;
     if (!plat_fd_is_regular_file((intptr_t)h)) return E_HANDLE;
-    *fd = (int)(intptr_t)h;
+    *fd = (plat_fd)(intptr_t)h;
     return S_OK;
 }
 
-static int vhd_volume(int fd, char guid[37]) {
+static int vhd_volume(plat_fd fd, char guid[37]) {
     char hdr[VHD_HEADER];
     if (plat_pread_all(fd, hdr, sizeof hdr, 0) != (int)sizeof hdr) return 0;
     if (memcmp(hdr, VHD_MAGIC, 8) != 0) return 0;
@@ -270,7 +273,7 @@ static HRESULT setup_base(const char *layer, const hj_value *opt, const char *so
 
 HRESULT WINAPI HcsSetupBaseOSLayer(PCWSTR layerPath, HANDLE vhdHandle, PCWSTR options) {
     sto_args a;
-    int fd = -1;
+    plat_fd fd = PLAT_NO_FD;
     char guid[37];
     HRESULT hr = sto_begin(FN_HcsSetupBaseOSLayer, &a, 1, layerPath, NULL, NULL);
     if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd);
@@ -356,7 +359,7 @@ HRESULT WINAPI HcsDetachLayerStorageFilter(PCWSTR layerPath) {
 
 HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
     HRESULT hr = hc_enter_sync(FN_HcsFormatWritableLayerVhd);
-    int fd = -1;
+    plat_fd fd = PLAT_NO_FD;
     if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd);
     if (hr != S_OK) return hr;
     char hdr[VHD_HEADER];
@@ -373,7 +376,7 @@ HRESULT WINAPI HcsGetLayerVhdMountPath(HANDLE vhdHandle, PWSTR *mountPath) {
     HRESULT hr = hc_enter_sync(FN_HcsGetLayerVhdMountPath);
     if (hr != S_OK) return hr;
     if (!mountPath) return E_INVALIDARG;
-    int fd = -1;
+    plat_fd fd = PLAT_NO_FD;
     if ((hr = vhd_fd(vhdHandle, &fd)) != S_OK) return hr;
     char guid[37];
     if (!vhd_volume(fd, guid)) return HRESULT_FROM_WIN32(ERROR_INVALID_DATA);

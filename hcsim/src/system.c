@@ -3,7 +3,6 @@
  * runs on the system's strand, in issue order, after the configured completion delay. */
 #include "hcsim_internal.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -576,7 +575,7 @@ static hj_value *work_crash(hc_work *w, HRESULT *hr) {
 
 static void apply_pause(hc_work *w) {
     w->sys->state = SS_PAUSED;
-    hc_proc_kill_all(w->sys, SIGSTOP);
+    hc_proc_kill_all(w->sys, PLAT_SIGSTOP);
 }
 
 static hj_value *work_pause(hc_work *w, HRESULT *hr) {
@@ -588,7 +587,7 @@ static hj_value *work_pause(hc_work *w, HRESULT *hr) {
 
 static void apply_resume(hc_work *w) {
     w->sys->state = SS_RUNNING;
-    hc_proc_kill_all(w->sys, SIGCONT);
+    hc_proc_kill_all(w->sys, PLAT_SIGCONT);
 }
 
 static hj_value *work_resume(hc_work *w, HRESULT *hr) {

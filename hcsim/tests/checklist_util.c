@@ -1,15 +1,17 @@
 /* Helpers for the §13 checklist tests; see checklist_util.h. */
 #include "checklist_util.h"
+#include "test_port.h"
 
 #include <errno.h>
-#include <ftw.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifndef _WIN32
+#include <poll.h>
 #include <unistd.h>
+#endif
 
 #define EVQ_MAGIC  0x45565131u
 #define OPCB_MAGIC 0x4f504342u
@@ -66,14 +68,6 @@ static void ctx_add(void *p) {
     pthread_mutex_unlock(&reg_lock);
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void arena_release(void) {
     pthread_mutex_lock(&reg_lock);
     live_n = 0;
@@ -83,7 +77,7 @@ static void arena_release(void) {
         switch (arena[i].kind) {
         case A_JSON: hj_free(p); break;
         case A_DIR:
-            nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+            tp_rmtree(p);
             free(p);
             break;
         case A_EVQ: {
@@ -204,7 +198,7 @@ const char *cu_s(const char *fmt, ...) {
 
 const char *cu_tmpdir(void) {
     char *t = strdup("/tmp/hcsim_c13_XXXXXX");
-    if (!t || !mkdtemp(t)) abort();
+    if (!t || !tp_mkdtemp(t)) abort();
     return keep(t, A_DIR);
 }
 
@@ -416,6 +410,33 @@ void cu_close_pi(HCS_PROCESS_INFORMATION *pi) {
     pi->StdInput = pi->StdOutput = pi->StdError = NULL;
 }
 
+#ifdef _WIN32
+/* Win32: HcsimHandleToFd gives the pipe HANDLE's value. */
+int cu_write(HANDLE h, const char *s) {
+    int fd = HcsimHandleToFd(h);
+    return fd < 0 ? -1 : tp_pipe_write(fd, s, strlen(s));
+}
+
+ssize_t cu_read(HANDLE h, char *buf, size_t cap, const char *needle, unsigned timeout_ms,
+                int *eof) {
+    int dummy, fd = HcsimHandleToFd(h);
+    if (!eof) eof = &dummy;
+    *eof = 0;
+    if (fd < 0 || cap == 0) return -1;
+    size_t len = 0;
+    buf[0] = 0;
+    uint64_t end = cu_now_ms() + timeout_ms;
+    while (len + 1 < cap && !(needle && strstr(buf, needle))) {
+        uint64_t now = cu_now_ms();
+        if (now >= end) break;
+        long n = tp_pipe_read(fd, buf + len, cap - 1 - len, (unsigned)(end - now), eof);
+        if (n <= 0) break;
+        len += (size_t)n;
+        buf[len] = 0;
+    }
+    return (ssize_t)len;
+}
+#else
 int cu_write(HANDLE h, const char *s) {
     int fd = HcsimHandleToFd(h);
     if (fd < 0) return -1;
@@ -470,6 +491,7 @@ ssize_t cu_read(HANDLE h, char *buf, size_t cap, const char *needle, unsigned ti
     }
     return (ssize_t)len;
 }
+#endif
 
 hj_value *cu_pstatus(HCS_PROCESS p) {
     hj_value *doc = NULL;
@@ -491,7 +513,7 @@ hj_value *cu_wait_pexit(HCS_PROCESS p, unsigned timeout_ms) {
 static void cond_init_mono(pthread_cond_t *c) {
     pthread_condattr_t a;
     pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_condattr_setclock(&a, CU_COND_CLOCK);
     pthread_cond_init(c, &a);
     pthread_condattr_destroy(&a);
 }
@@ -500,7 +522,7 @@ static int timed_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t end_ms) {
     uint64_t now = cu_now_ms();
     if (now >= end_ms) return ETIMEDOUT;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CU_COND_CLOCK, &ts);
     uint64_t left = end_ms - now;
     ts.tv_sec += (time_t)(left / 1000u);
     ts.tv_nsec += (long)(left % 1000u) * 1000000L;

@@ -10,6 +10,8 @@ typedef void (*test_fn)(void);
 void harness_register(const char *name, test_fn fn);
 void harness_fail(const char *file, int line, const char *expr);
 int harness_failed_current(void);
+/* Marks the current test skipped (printed with the reason, counted apart). */
+void harness_skip(const char *reason);
 void harness_fail_hr(const char *file, int line, const char *expected, const char *actual,
                      unsigned expected_hr, unsigned actual_hr);
 

@@ -13,6 +13,7 @@ static struct {
 } tests[MAX_TESTS];
 static int n_tests;
 static int current_failed;
+static const char *current_skip;
 
 void harness_register(const char *name, test_fn fn) {
     if (n_tests < MAX_TESTS) {
@@ -29,6 +30,8 @@ void harness_fail(const char *file, int line, const char *expr) {
 
 int harness_failed_current(void) { return current_failed; }
 
+void harness_skip(const char *reason) { current_skip = reason; }
+
 void harness_fail_hr(const char *file, int line, const char *expected, const char *actual,
                      unsigned expected_hr, unsigned actual_hr) {
     current_failed = 1;
@@ -42,18 +45,27 @@ static int by_name(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         if (argc > 1 && !strstr(tests[i].name, argv[1])) continue;
         current_failed = 0;
+        current_skip = NULL;
         tests[i].fn();
-        printf("%s %s\n", current_failed ? "FAIL" : "ok  ", tests[i].name);
+        if (current_skip && !current_failed)
+            printf("skip %s: %s\n", tests[i].name, current_skip);
+        else
+            printf("%s %s\n", current_failed ? "FAIL" : "ok  ", tests[i].name);
         fflush(stdout);
-        if (current_failed)
+        if (current_skip && !current_failed)
+            skipped++;
+        else if (current_failed)
             failed++;
         else
             passed++;
     }
-    printf("hcsim: %d passed, %d failed\n", passed, failed);
+    if (skipped)
+        printf("hcsim: %d passed, %d failed, %d skipped (POSIX-only)\n", passed, failed, skipped);
+    else
+        printf("hcsim: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

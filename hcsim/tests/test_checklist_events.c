@@ -1,10 +1,11 @@
 /* HCS contract §13 checklist, items 14-22: events (§4.2, §6). */
 #include "checklist_util.h"
+#include "test_port.h"
 
 #include <pthread.h>
 #include <string.h>
 
-#define SLEEP30 "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}"
+#define SLEEP30 "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}"
 
 /* Asserts that fn rejects an operation carrying its own completion callback. */
 #define EXPECT_CB_REJECTED(call_with_op)                                        \
@@ -326,8 +327,8 @@ TEST(c13_19_process_exited_only_to_process_handles) {
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
     HRESULT hr = cu_spawn(sys,
-                          "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 7\"],"
-                          "\"CreateStdInPipe\":true}",
+                          "{\"CommandArgs\":[" TP_ARGS_READ_EXIT("7") "],"
+                                                                      "\"CreateStdInPipe\":true}",
                           &p, &pi);
     REQUIRE(SUCCEEDED(hr));
     REQUIRE(cu_present(pi.StdInput));

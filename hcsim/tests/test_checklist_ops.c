@@ -1,5 +1,6 @@
 /* HCS contract §13 checklist, items 1-13: the operation model (§4.1, §5.1). */
 #include "checklist_util.h"
+#include "test_port.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -185,15 +186,15 @@ TEST(c13_05_operation_types) {
     /* Process operations. */
     HCS_PROCESS p = NULL;
     EXPECT_TYPE(HcsOperationTypeCreateProcess,
-                HcsCreateProcess(a, u"{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", op, NULL, &p));
+                HcsCreateProcess(a, u"{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}", op, NULL, &p));
     REQUIRE(p != NULL);
     EXPECT_TYPE(HcsOperationTypeGetProcessInfo, HcsGetProcessInfo(p, op));
     EXPECT_TYPE(HcsOperationTypeGetProcessProperties, HcsGetProcessProperties(p, op, NULL));
     {
         HCS_PROCESS p2;
         HCS_PROCESS_INFORMATION pi2;
-        REQUIRE(SUCCEEDED(
-            cu_spawn(a, "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true}", &p2, &pi2)));
+        REQUIRE(SUCCEEDED(cu_spawn(
+            a, "{\"CommandArgs\":[" TP_ARGS_CAT "],\"CreateStdInPipe\":true}", &p2, &pi2)));
         EXPECT_TYPE(
             HcsOperationTypeModifyProcess,
             HcsModifyProcess(
@@ -281,7 +282,7 @@ TEST(c13_06_system_and_process_from_operation) {
     /* Process operations answer with the process. */
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", &p, &pi)));
+    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}", &p, &pi)));
     CHECK_HR(S_OK, HcsimSetDelay("HcsGetProcessProperties", 1000, 0));
     CHECK_HR(S_OK, HcsGetProcessProperties(p, op, NULL));
     CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(op, NULL));
@@ -301,7 +302,7 @@ TEST(c13_06_system_and_process_from_operation) {
     CHECK_HR(S_OK, HcsimSetDelay("HcsCreateProcess", 1000, 0));
     HCS_PROCESS p2 = NULL;
     CHECK_HR(S_OK,
-             HcsCreateProcess(sys, u"{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", op, NULL, &p2));
+             HcsCreateProcess(sys, u"{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}", op, NULL, &p2));
     CHECK(p2 != NULL);
     CHECK(HcsGetProcessFromOperation(op) == p2);
     memset(&pi, 0, sizeof pi);

@@ -1,5 +1,6 @@
 /* HCS contract §13 checklist, items 40-50: processes (§5.3, §8). */
 #include "checklist_util.h"
+#include "test_port.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -7,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SLEEP30 "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}"
+#define SLEEP30 "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}"
 
 /* Every test process runs in a Running container unless stated otherwise. */
 static HCS_SYSTEM running(PCWSTR id) {
@@ -44,7 +45,7 @@ TEST(c13_40_create_process_and_pipes) {
     HCS_PROCESS p = NULL;
     HRESULT hr = HcsCreateProcess(
         sys,
-        u"{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"cat; echo err >&2\"],"
+        u"{\"CommandArgs\":[" TP_ARGS_CAT_ERR "],"
         u"\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}",
         op, NULL, &p);
     CHECK_HR(S_OK, hr);
@@ -79,8 +80,9 @@ TEST(c13_40_create_process_and_pipes) {
     /* Only stdout: the others are absent. CommandLine is split into words. */
     HCS_PROCESS_INFORMATION pj;
     CHECK_HR(S_OK,
-             cu_spawn(sys, "{\"CommandLine\":\"/bin/echo one two\",\"CreateStdOutPipe\":true}", &p,
-                      &pj));
+             cu_spawn(sys,
+                      "{\"CommandLine\":\"" TP_LINE_ECHO " one two\",\"CreateStdOutPipe\":true}",
+                      &p, &pj));
     REQUIRE(p != NULL);
     CHECK(pj.ProcessId != 0);
     CHECK(!cu_present(pj.StdInput));
@@ -94,7 +96,7 @@ TEST(c13_40_create_process_and_pipes) {
 
     /* No streams at all. */
     HCS_PROCESS_INFORMATION pk;
-    CHECK_HR(S_OK, cu_spawn(sys, "{\"CommandArgs\":[\"/bin/true\"]}", &p, &pk));
+    CHECK_HR(S_OK, cu_spawn(sys, "{\"CommandArgs\":[" TP_ARGS_TRUE "]}", &p, &pk));
     REQUIRE(p != NULL);
     CHECK(pk.ProcessId != 0);
     CHECK(!cu_present(pk.StdInput) && !cu_present(pk.StdOutput) && !cu_present(pk.StdError));
@@ -108,8 +110,9 @@ TEST(c13_41_pipe_ownership_and_eof) {
     fixture f;
     /* Closing the pipes leaves the process handle working. */
     REQUIRE(begin(&f, u"c13-41",
-                  "{\"CommandArgs\":[\"/bin/sleep\",\"30\"],\"CreateStdInPipe\":true,"
-                  "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"));
+                  "{\"CommandArgs\":[" TP_ARGS_SLEEP(
+                      "30") "],\"CreateStdInPipe\":true,"
+                            "\"CreateStdOutPipe\":true,\"CreateStdErrPipe\":true}"));
     cu_close_pi(&f.pi);
     CHECK(cu_counts().PipeHandles == 0);
     CHECK(cu_counts().ProcessHandles == 1);
@@ -122,7 +125,7 @@ TEST(c13_41_pipe_ownership_and_eof) {
 
     /* Closing the caller's stdin handle is EOF for the child. */
     REQUIRE(SUCCEEDED(cu_spawn(f.sys,
-                               "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                               "{\"CommandArgs\":[" TP_ARGS_CAT "],\"CreateStdInPipe\":true,"
                                "\"CreateStdOutPipe\":true}",
                                &f.p, &f.pi)));
     CHECK(cu_write(f.pi.StdInput, "abc") == 0);
@@ -141,7 +144,7 @@ TEST(c13_41_pipe_ownership_and_eof) {
 
     /* ModifyProcess CloseHandle StdIn is EOF too, although the caller still holds its handle. */
     REQUIRE(SUCCEEDED(cu_spawn(f.sys,
-                               "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                               "{\"CommandArgs\":[" TP_ARGS_CAT "],\"CreateStdInPipe\":true,"
                                "\"CreateStdOutPipe\":true}",
                                &f.p, &f.pi)));
     CHECK(cu_write(f.pi.StdInput, "xyz") == 0);
@@ -161,7 +164,7 @@ TEST(c13_41_pipe_ownership_and_eof) {
 TEST(c13_42_get_process_info_fresh_handles) {
     fixture f;
     REQUIRE(begin(&f, u"c13-42",
-                  "{\"CommandArgs\":[\"/bin/cat\"],\"CreateStdInPipe\":true,"
+                  "{\"CommandArgs\":[" TP_ARGS_CAT "],\"CreateStdInPipe\":true,"
                   "\"CreateStdOutPipe\":true}"));
     HCS_PROCESS_INFORMATION pj;
     CHECK_HR(S_OK, cu_proc_info(f.p, &pj));
@@ -201,8 +204,8 @@ TEST(c13_42_get_process_info_fresh_handles) {
 TEST(c13_43_process_properties) {
     fixture f;
     REQUIRE(begin(&f, u"c13-43",
-                  "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 3\"],"
-                  "\"CreateStdInPipe\":true}"));
+                  "{\"CommandArgs\":[" TP_ARGS_READ_EXIT("3") "],"
+                                                              "\"CreateStdInPipe\":true}"));
     hj_value *st = cu_pstatus(f.p);
     REQUIRE(st != NULL);
     CHECK(cu_pstatus_is(st, 0, -1, f.pi.ProcessId));
@@ -233,8 +236,8 @@ static void *close_later(void *arg) {
 TEST(c13_44_wait_for_process_exit) {
     fixture f;
     REQUIRE(begin(&f, u"c13-44",
-                  "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"read x; exit 5\"],"
-                  "\"CreateStdInPipe\":true}"));
+                  "{\"CommandArgs\":[" TP_ARGS_READ_EXIT("5") "],"
+                                                              "\"CreateStdInPipe\":true}"));
     PWSTR doc = NULL;
     uint64_t t0 = cu_now_ms();
     CHECK_HR(HCS_E_OPERATION_TIMEOUT, HcsWaitForProcessExit(f.p, 100, &doc));
@@ -321,6 +324,8 @@ TEST(c13_46_signal_process) {
 }
 
 TEST(c13_47_modify_process_console) {
+    TP_POSIX_ONLY(
+        "stty reads a POSIX terminal (Windows consoles: core_win32_console_is_a_pseudo_console)");
     fixture f;
     REQUIRE(begin(&f, u"c13-47",
                   "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"stty size; read x; stty size\"],"
@@ -427,8 +432,7 @@ TEST(c13_50_processes_end_with_system) {
     REQUIRE(begin(&f, u"c13-50", SLEEP30));
     HCS_PROCESS done;
     HCS_PROCESS_INFORMATION di;
-    REQUIRE(SUCCEEDED(
-        cu_spawn(f.sys, "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"exit 4\"]}", &done, &di)));
+    REQUIRE(SUCCEEDED(cu_spawn(f.sys, "{\"CommandArgs\":[" TP_ARGS_EXIT("4") "]}", &done, &di)));
     CHECK(cu_wait_pexit(done, CU_EVENT_TIMEOUT_MS) != NULL);
     cu_evq *q = cu_evq_new(), *qd = cu_evq_new();
     CHECK_HR(S_OK, HcsSetProcessCallback(f.p, HcsEventOptionNone, q, cu_evq_cb));

@@ -1,6 +1,7 @@
 /* HCS contract §13 checklist, items 51-57: service, memory, errors, namespaces, storage
  * (§3, §5.4, §5.5, §9, §10.3). */
 #include "checklist_util.h"
+#include "test_port.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SLEEP30 "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}"
+#define SLEEP30 "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}"
 
 /* LocalFree's result for a freed block, with the Documents counter going down by one. */
 static void free_counted(PWSTR doc) {
@@ -261,7 +262,7 @@ TEST(c13_54_failure_documents_are_result_errors) {
 
     /* Process and service failures. */
     REQUIRE(SUCCEEDED(
-        cu_spawn(sys, "{\"CommandArgs\":[\"/bin/true\"]}", &p, &(HCS_PROCESS_INFORMATION){0})));
+        cu_spawn(sys, "{\"CommandArgs\":[" TP_ARGS_TRUE "]}", &p, &(HCS_PROCESS_INFORMATION){0})));
     CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
     hr = op_call_doc(HcsTerminateProcess(p, op, NULL), op, &doc);
     check_failure_doc("terminate exited process", hr, doc);
@@ -353,7 +354,7 @@ TEST(c13_55_error_values_bit_exact) {
 
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(s, "{\"CommandArgs\":[\"/bin/true\"]}", &p, &pi)));
+    REQUIRE(SUCCEEDED(cu_spawn(s, "{\"CommandArgs\":[" TP_ARGS_TRUE "]}", &p, &pi)));
     CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
     CHECK((uint32_t)cu_proc_call(HcsTerminateProcess, p, NULL, NULL) == 0x8037011Fu);
     HCS_PROCESS px = NULL;
@@ -469,7 +470,7 @@ TEST(c13_57_storage_is_synchronous) {
     /* hcsim's VHD handle convention: the fd of an open regular file. */
     int fd = open(cu_s("%s/disk.vhdx", dir), O_RDWR | O_CREAT, 0600);
     REQUIRE(fd >= 0);
-    HANDLE vhd = (HANDLE)(intptr_t)fd;
+    HANDLE vhd = (HANDLE)tp_vhd_handle(fd);
     HRESULT hr = HcsFormatWritableLayerVhd(vhd);
     CHECK_HR(S_OK, hr);
     check_sync_hr("HcsFormatWritableLayerVhd", hr);
@@ -491,7 +492,7 @@ TEST(c13_57_storage_is_synchronous) {
 
     const char *base = cu_s("%s/base", dir), *scratch = cu_s("%s/scratch", dir);
     const char *exported = cu_s("%s/export", dir), *imported = cu_s("%s/imported", dir);
-    REQUIRE(mkdir(base, 0700) == 0);
+    REQUIRE(tp_mkdir(base, 0700) == 0);
     hr = HcsSetupBaseOSLayer(cu_w("%s", base), vhd, u"{\"Type\":\"Container\"}");
     CHECK_HR(S_OK, hr);
     check_sync_hr("HcsSetupBaseOSLayer", hr);

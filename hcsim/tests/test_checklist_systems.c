@@ -1,5 +1,6 @@
 /* HCS contract §13 checklist, items 23-39: compute systems (§5.2, §7, §10). */
 #include "checklist_util.h"
+#include "test_port.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -312,7 +313,7 @@ TEST(c13_32_after_exit) {
                            NULL));
     HCS_PROCESS pr;
     HCS_PROCESS_INFORMATION pi;
-    CHECK_FAILED(cu_spawn(s, "{\"CommandArgs\":[\"/bin/true\"]}", &pr, &pi));
+    CHECK_FAILED(cu_spawn(s, "{\"CommandArgs\":[" TP_ARGS_TRUE "]}", &pr, &pi));
     CHECK(pr == NULL);
 
     HRESULT hr;
@@ -352,7 +353,7 @@ TEST(c13_33_pending_ops_fail_on_exit) {
         /* A process operation of the same system, pending too. */
         HCS_PROCESS pr;
         HCS_PROCESS_INFORMATION pi;
-        REQUIRE(SUCCEEDED(cu_spawn(s, "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", &pr, &pi)));
+        REQUIRE(SUCCEEDED(cu_spawn(s, "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}", &pr, &pi)));
         CHECK_HR(S_OK, HcsimSetDelay("HcsGetProcessProperties", 3000, 0));
         HCS_OPERATION o3 = HcsCreateOperation(NULL, NULL);
         CHECK_HR(S_OK, HcsGetProcessProperties(pr, o3, NULL));
@@ -666,7 +667,7 @@ TEST(c13_38_property_queries) {
     REQUIRE(s != NULL);
     HCS_PROCESS pr;
     HCS_PROCESS_INFORMATION pi;
-    CHECK_HR(S_OK, cu_spawn(s, "{\"CommandArgs\":[\"/bin/sleep\",\"30\"]}", &pr, &pi));
+    CHECK_HR(S_OK, cu_spawn(s, "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}", &pr, &pi));
 
     hj_value *basic = cu_props(s, NULL);
     REQUIRE(basic != NULL);

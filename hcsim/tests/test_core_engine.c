@@ -2,6 +2,7 @@
  * handle validation, control API, reset. */
 #include "hcsim_internal.h"
 #include "test_core_util.h"
+#include "test_port.h"
 
 #include <stdatomic.h>
 
@@ -320,7 +321,7 @@ TEST(core_service_disconnect_and_reset) {
     REQUIRE(tc_create("core-disc", CFG_VM, 1, &s) == S_OK);
     HCS_PROCESS p;
     HCS_PROCESS_INFORMATION pi;
-    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[\"sleep\",\"30\"]}", &p, &pi) == S_OK);
+    REQUIRE(tc_spawn(s, "{\"CommandArgs\":[" TP_ARGS_SLEEP_PATH("30") "]}", &p, &pi) == S_OK);
     atomic_store(&disconnects, 0);
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(s, HcsEventOptionNone, NULL, disc_cb));
     CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, NULL, disc_cb));
@@ -364,7 +365,7 @@ TEST(core_service_disconnect_and_reset) {
 TEST(core_save_restore_and_processor_compat) {
     HcsimReset();
     char dir[] = "/tmp/hcsim-core-XXXXXX";
-    REQUIRE(mkdtemp(dir) != NULL);
+    REQUIRE(tp_mkdtemp(dir) != NULL);
     char path[128], opts[256], cfg[512];
     snprintf(path, sizeof path, "%s/saved.vmrs", dir);
     HCS_SYSTEM s;
@@ -426,9 +427,7 @@ TEST(core_save_restore_and_processor_compat) {
     free(wbad);
     HcsimReset();
     CHECK(tc_counts_zero());
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    tp_rmtree(dir);
 }
 
 /* ---- cost of a round trip --------------------------------------------------------------------- */
@@ -473,7 +472,7 @@ TEST(core_abandoned_creations_fail_cleanly) {
     CHECK_HR(S_OK, HcsimSetDelay("HcsCreateProcess", 300, 0));
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     HCS_PROCESS p = NULL;
-    char16_t *prm = tc_w("{\"CommandArgs\":[\"sleep\",\"30\"]}");
+    char16_t *prm = tc_w("{\"CommandArgs\":[" TP_ARGS_SLEEP_PATH("30") "]}");
     CHECK_HR(S_OK, HcsCreateProcess(s, prm, op, NULL, &p));
     free(prm);
     CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, s, NULL, NULL));

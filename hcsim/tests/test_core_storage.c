@@ -1,5 +1,6 @@
 /* White-box tests of hcsim's computestorage emulation and VM file utilities. */
 #include "test_core_util.h"
+#include "test_port.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,13 +23,13 @@ static int exists(const char *dir, const char *name) {
 TEST(core_storage_layers_on_the_filesystem) {
     HcsimReset();
     char root[] = "/tmp/hcsim-sto-XXXXXX";
-    REQUIRE(mkdtemp(root) != NULL);
+    REQUIRE(tp_mkdtemp(root) != NULL);
     char src[256], base[256], scratch[256], exp[256], ld[1024], f[300];
     snprintf(src, sizeof src, "%s/src", root);
     snprintf(base, sizeof base, "%s/base", root);
     snprintf(scratch, sizeof scratch, "%s/scratch", root);
     snprintf(exp, sizeof exp, "%s/export", root);
-    REQUIRE(mkdir(src, 0777) == 0);
+    REQUIRE(tp_mkdir(src, 0777) == 0);
     snprintf(f, sizeof f, "%s/file.txt", src);
     FILE *fp = fopen(f, "w");
     REQUIRE(fp != NULL);
@@ -74,19 +75,19 @@ TEST(core_storage_layers_on_the_filesystem) {
     int fd = open(vhd, O_RDWR | O_CREAT, 0644);
     REQUIRE(fd >= 0);
     PWSTR mount = NULL;
-    CHECK_HR(HRESULT_FROM_WIN32(13u), HcsGetLayerVhdMountPath((HANDLE)(intptr_t)fd, &mount));
-    CHECK_HR(S_OK, HcsFormatWritableLayerVhd((HANDLE)(intptr_t)fd));
-    CHECK_HR(S_OK, HcsGetLayerVhdMountPath((HANDLE)(intptr_t)fd, &mount));
+    CHECK_HR(HRESULT_FROM_WIN32(13u), HcsGetLayerVhdMountPath((HANDLE)tp_vhd_handle(fd), &mount));
+    CHECK_HR(S_OK, HcsFormatWritableLayerVhd((HANDLE)tp_vhd_handle(fd)));
+    CHECK_HR(S_OK, HcsGetLayerVhdMountPath((HANDLE)tp_vhd_handle(fd), &mount));
     REQUIRE(mount != NULL);
     char *m8 = hj_utf16_to_utf8(mount, NULL);
     CHECK(m8 && !strncmp(m8, "\\\\?\\Volume{", 11));
     free(m8);
     CHECK(LocalFree(mount) == NULL);
-    CHECK_HR(S_OK, HcsSetupBaseOSLayer(wbase, (HANDLE)(intptr_t)fd, opt));
+    CHECK_HR(S_OK, HcsSetupBaseOSLayer(wbase, (HANDLE)tp_vhd_handle(fd), opt));
     CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd(NULL));
     CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd(INVALID_HANDLE_VALUE));
     close(fd);
-    CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd((HANDLE)(intptr_t)fd));
+    CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd((HANDLE)tp_vhd_handle(fd)));
     free(opt);
     /* destroy only what is a layer */
     CHECK_HR(HCS_E_INVALID_LAYER, HcsDestroyLayer(wsrc));
@@ -118,9 +119,7 @@ TEST(core_storage_layers_on_the_filesystem) {
     free(wexp);
     free(empty);
     free(wld);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    CHECK(system(cmd) == 0);
+    tp_rmtree(root);
     HcsimReset();
     CHECK(tc_counts_zero());
 }

@@ -2,6 +2,7 @@
  * operations at once while callbacks close things re-entrantly. Run under TSan/ASan by
  * `make tsan` / `make asan`; afterwards every counter must be back to zero. */
 #include "test_core_util.h"
+#include "test_port.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -57,8 +58,8 @@ static void *stress_thread(void *arg) {
                                                    &g_ctx, stress_event));
         HCS_PROCESS p = NULL;
         HCS_PROCESS_INFORMATION pi;
-        if (tc_spawn(s, "{\"CommandArgs\":[\"sleep\",\"5\"],\"CreateStdOutPipe\":true}", &p, &pi) ==
-            S_OK) {
+        if (tc_spawn(s, "{\"CommandArgs\":[" TP_ARGS_SLEEP_PATH("5") "],\"CreateStdOutPipe\":true}",
+                     &p, &pi) == S_OK) {
             CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, &g_ctx, stress_event));
         }
         /* operations in flight on both handles, some completing through the event callback */

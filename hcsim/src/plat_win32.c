@@ -1,0 +1,1185 @@
+/* hcsim platform layer for Win32 (plat.h): SRW locks and condition variables, threads,
+ * QueryPerformanceCounter time, processes started with CreateProcessW, one job object per
+ * process tree, exit watching on the system thread pool, named pipes, UTF-16 file calls.
+ *
+ * How the POSIX vocabulary of plat.h maps here:
+ * - a descriptor (plat_fd) is a HANDLE value; errno values are mapped from Win32 errors.
+ * - a "session" (sid = the pid plat_spawn returned) is the job object the process was
+ *   started in (suspended, assigned, then resumed, so everything it starts is in the job
+ *   too). JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE makes the job its own guard: when this
+ *   process ends in any way, its handle closes and the job's processes are killed.
+ *   plat_guard_forget closes the job handle (the session is empty or was killed).
+ * - signals (Linux numbers, PLAT_SIG*): SIGSTOP/SIGCONT suspend/resume every process of
+ *   the job; every other signal terminates the job with exit code 128 + signal, as a
+ *   process killed by that signal reports on Linux.
+ * - exit watching: RegisterWaitForSingleObject on the process handle (a thread pool wait,
+ *   no thread per process); the process "is reaped" when its exit has been reported.
+ * - pipes: a named pipe per stream (\\.\pipe\hcsim-<pid>-<n>), the parent's end being
+ *   the server end (what plat_null_over disconnects), the child's the client end.
+ * - pseudo-terminals are pseudo-consoles (ConPTY): the process's console reads the input
+ *   pipe and writes the output pipe (VT sequences); pty_fd is an event HANDLE standing for
+ *   the HPCON (plat_close closes both). The console is closed when its process exits, so
+ *   the reader of its output sees end of file. */
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+/* Windows 10 1809 (RS5): pseudo-consoles; the oldest release aiohcs supports */
+#undef NTDDI_VERSION
+#define NTDDI_VERSION 0x0A000006
+#include <windows.h>
+#include <bcrypt.h>
+
+#include "plat.h"
+#include "plat_common.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <wctype.h>
+
+_Static_assert(sizeof(SRWLOCK) == sizeof(plat_mutex), "plat_mutex holds an SRWLOCK");
+_Static_assert(sizeof(CONDITION_VARIABLE) == sizeof(plat_cond), "plat_cond holds a CV");
+_Static_assert(sizeof(HANDLE) == sizeof(plat_fd), "plat_fd holds a HANDLE");
+
+#define H(fd)  ((HANDLE)(fd))
+#define FD(h)  ((plat_fd)(h))
+#define SRW(m) ((SRWLOCK *)&(m)->srw)
+#define CV(c)  ((CONDITION_VARIABLE *)&(c)->cv)
+
+/* ---- errors ------------------------------------------------------------------------ */
+static int errno_of(DWORD err) {
+    switch (err) {
+    case ERROR_SUCCESS: return 0;
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_INVALID_DRIVE:
+    case ERROR_BAD_NETPATH:
+    case ERROR_BAD_PATHNAME: return ENOENT;
+    case ERROR_TOO_MANY_OPEN_FILES: return EMFILE;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+    case ERROR_LOCK_VIOLATION: return EACCES;
+    case ERROR_INVALID_HANDLE: return EBADF;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+    case ERROR_COMMITMENT_LIMIT: return ENOMEM;
+    case ERROR_FILE_EXISTS:
+    case ERROR_ALREADY_EXISTS: return EEXIST;
+    case ERROR_DIR_NOT_EMPTY: return ENOTEMPTY;
+    case ERROR_DISK_FULL:
+    case ERROR_HANDLE_DISK_FULL: return ENOSPC;
+    case ERROR_INVALID_PARAMETER:
+    case ERROR_INVALID_NAME: return EINVAL;
+    case ERROR_BAD_EXE_FORMAT:
+    case ERROR_EXE_MACHINE_TYPE_MISMATCH: return ENOEXEC;
+    case ERROR_DIRECTORY: return ENOTDIR;
+    case ERROR_FILENAME_EXCED_RANGE: return ENAMETOOLONG;
+    case ERROR_BROKEN_PIPE:
+    case ERROR_NO_DATA:
+    case ERROR_PIPE_NOT_CONNECTED: return EPIPE;
+    case ERROR_WRITE_PROTECT: return EROFS;
+    case ERROR_CALL_NOT_IMPLEMENTED:
+    case ERROR_NOT_SUPPORTED: return ENOSYS;
+    case ERROR_INVALID_FUNCTION: return EINVAL;
+    default: return EIO;
+    }
+}
+
+static int last_errno(void) { return errno_of(GetLastError()); }
+
+const char *plat_strerror(int e) { return plat_errno_text(e); }
+
+/* UTF-8 -> UTF-16 (malloc'd), or NULL with errno set. */
+static wchar_t *wide(const char *s) {
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n <= 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    wchar_t *w = malloc((size_t)n * sizeof *w);
+    if (!w) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+    return w;
+}
+
+/* UTF-16 -> UTF-8 (malloc'd), or NULL. */
+static char *narrow(const wchar_t *w) {
+    int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+    char *s = n > 0 ? malloc((size_t)n) : NULL;
+    if (s) WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
+    return s;
+}
+
+/* ---- locks, condition variables, threads -------------------------------------------- */
+int plat_mutex_init(plat_mutex *m) {
+    InitializeSRWLock(SRW(m));
+    return 0;
+}
+void plat_mutex_destroy(plat_mutex *m) { (void)m; }
+void plat_mutex_lock(plat_mutex *m) { AcquireSRWLockExclusive(SRW(m)); }
+void plat_mutex_unlock(plat_mutex *m) { ReleaseSRWLockExclusive(SRW(m)); }
+
+int plat_cond_init(plat_cond *c) {
+    InitializeConditionVariable(CV(c));
+    return 0;
+}
+void plat_cond_destroy(plat_cond *c) { (void)c; }
+void plat_cond_wait(plat_cond *c, plat_mutex *m) {
+    SleepConditionVariableSRW(CV(c), SRW(m), INFINITE, 0);
+}
+int plat_cond_timedwait(plat_cond *c, plat_mutex *m, uint32_t timeout_ms) {
+    if (timeout_ms == INFINITE) timeout_ms--; /* a bounded wait stays bounded */
+    if (SleepConditionVariableSRW(CV(c), SRW(m), timeout_ms, 0)) return 0;
+    return GetLastError() == ERROR_TIMEOUT ? ETIMEDOUT : 0;
+}
+void plat_cond_signal(plat_cond *c) { WakeConditionVariable(CV(c)); }
+void plat_cond_broadcast(plat_cond *c) { WakeAllConditionVariable(CV(c)); }
+
+typedef struct {
+    void (*fn)(void *);
+    void *arg;
+} thread_start;
+
+static DWORD WINAPI thread_main(LPVOID p) {
+    thread_start st = *(thread_start *)p;
+    free(p);
+    st.fn(st.arg);
+    return 0;
+}
+
+int plat_thread_create(plat_thread *t, void (*fn)(void *arg), void *arg) {
+    thread_start *st = malloc(sizeof *st);
+    if (!st) return ENOMEM;
+    st->fn = fn;
+    st->arg = arg;
+    HANDLE h = CreateThread(NULL, 0, thread_main, st, 0, NULL);
+    if (!h) {
+        int e = last_errno();
+        free(st);
+        return e;
+    }
+    t->handle = h;
+    return 0;
+}
+
+void plat_thread_join(plat_thread *t) {
+    WaitForSingleObject(t->handle, INFINITE);
+    CloseHandle(t->handle);
+    t->handle = NULL;
+}
+
+uint64_t plat_thread_id(void) { return GetCurrentThreadId(); }
+
+/* ---- time ------------------------------------------------------------------------- */
+uint64_t plat_now_ns(void) {
+    static atomic_llong freq;
+    long long f = atomic_load_explicit(&freq, memory_order_relaxed);
+    if (!f) {
+        LARGE_INTEGER li;
+        QueryPerformanceFrequency(&li);
+        f = li.QuadPart;
+        atomic_store_explicit(&freq, f, memory_order_relaxed);
+    }
+    LARGE_INTEGER c;
+    QueryPerformanceCounter(&c);
+    uint64_t q = (uint64_t)c.QuadPart, uf = (uint64_t)f;
+    return q / uf * 1000000000u + q % uf * 1000000000u / uf;
+}
+
+uint64_t plat_now_ms(void) { return plat_now_ns() / 1000000u; }
+
+void plat_sleep_ms(uint32_t ms) { Sleep(ms); }
+
+void plat_atfork_child(void (*fn)(void)) { (void)fn; /* no fork() on Windows */ }
+
+void plat_utc_now(struct tm *out, uint32_t *ticks100ns) {
+    FILETIME ft;
+    GetSystemTimePreciseAsFileTime(&ft);
+    SYSTEMTIME st;
+    FileTimeToSystemTime(&ft, &st);
+    uint64_t t = ((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
+    memset(out, 0, sizeof *out);
+    out->tm_year = st.wYear - 1900;
+    out->tm_mon = st.wMonth - 1;
+    out->tm_mday = st.wDay;
+    out->tm_hour = st.wHour;
+    out->tm_min = st.wMinute;
+    out->tm_sec = st.wSecond;
+    out->tm_wday = st.wDayOfWeek;
+    *ticks100ns = (uint32_t)(t % 10000000u);
+}
+
+/* ---- the table of started processes ------------------------------------------------- */
+/* One entry per process plat_spawn started, from the spawn until both its exit has been
+ * reported (or it was reaped) and its job was forgotten. */
+typedef struct wproc {
+    int64_t pid;
+    HANDLE process, job, wait;
+    plat_exit_fn on_exit;
+    void *ctx;
+    int watched, reaped, job_closed;
+    struct wproc *next;
+} wproc;
+
+static SRWLOCK ptab_lock = SRWLOCK_INIT;
+static wproc *ptab;
+
+/* A pseudo-console: its HPCON is no HANDLE, so the caller's pty_fd is an event HANDLE
+ * (key) that stands for it; plat_close and plat_pty_resize look it up. */
+typedef struct wpty {
+    HANDLE key;
+    HPCON pc;
+    int64_t pid;
+    struct wpty *next;
+} wpty;
+
+static wpty *ptys; /* under ptab_lock */
+
+/* Under ptab_lock: takes the pseudo-console of key out of the table, or (key NULL) the
+ * still open one of pid, leaving its entry for plat_close. */
+static HPCON pty_take(HANDLE key, int64_t pid) {
+    for (wpty **pp = &ptys; *pp; pp = &(*pp)->next) {
+        wpty *t = *pp;
+        if (key ? t->key != key : t->pid != pid || !t->pc) continue; /* (pids are reused) */
+        HPCON pc = t->pc;
+        t->pc = NULL;
+        if (key) {
+            *pp = t->next;
+            free(t);
+        }
+        return pc;
+    }
+    return NULL;
+}
+
+static DWORD WINAPI close_console(LPVOID pc) {
+    ClosePseudoConsole(pc); /* may wait until its last output has been read */
+    return 0;
+}
+
+/* The console's output ends when its process does: the pseudo-console is closed then (on
+ * a thread-pool thread, since closing waits for the output to be drained). */
+static void pty_exited(int64_t pid) { /* under ptab_lock */
+    HPCON pc = pty_take(NULL, pid);
+    if (pc && !QueueUserWorkItem(close_console, pc, WT_EXECUTEDEFAULT)) ClosePseudoConsole(pc);
+}
+
+static wproc *find(int64_t pid) { /* under ptab_lock */
+    for (wproc *w = ptab; w; w = w->next)
+        if (w->pid == pid) return w;
+    return NULL;
+}
+
+/* Under ptab_lock: frees w once nothing needs it any more. */
+static void maybe_drop(wproc *w) {
+    if (!w->reaped || !w->job_closed || (w->watched && w->wait)) return;
+    for (wproc **pp = &ptab; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    CloseHandle(w->process);
+    free(w);
+}
+
+static int exit_code_of(HANDLE process) {
+    DWORD code = 0;
+    GetExitCodeProcess(process, &code);
+    return (int)code;
+}
+
+/* Active processes of a job (0 when it cannot be read). */
+static DWORD job_active(HANDLE job) {
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION ai;
+    if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &ai, sizeof ai, NULL))
+        return 0;
+    return ai.ActiveProcesses;
+}
+
+/* The job of session sid, duplicated for use outside the lock, or NULL. */
+static HANDLE job_of(int64_t sid) {
+    HANDLE dup = NULL;
+    AcquireSRWLockShared(&ptab_lock);
+    wproc *w = find(sid);
+    if (w && w->job && !w->job_closed)
+        DuplicateHandle(GetCurrentProcess(), w->job, GetCurrentProcess(), &dup, 0, FALSE,
+                        DUPLICATE_SAME_ACCESS);
+    ReleaseSRWLockShared(&ptab_lock);
+    return dup;
+}
+
+typedef LONG(NTAPI *suspend_fn)(HANDLE);
+
+static FARPROC proc_of(const wchar_t *dll, const char *name) {
+    HMODULE m = GetModuleHandleW(dll);
+    return m ? GetProcAddress(m, name) : NULL;
+}
+
+/* Suspends (or resumes) every process of a job. */
+static void job_suspend(HANDLE job, int resume) {
+    suspend_fn fn = (suspend_fn)(void (*)(void))proc_of(L"ntdll.dll", resume ? "NtResumeProcess"
+                                                                             : "NtSuspendProcess");
+    if (!fn) return;
+    struct {
+        JOBOBJECT_BASIC_PROCESS_ID_LIST l;
+        ULONG_PTR more[255];
+    } ids;
+    if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL) &&
+        GetLastError() != ERROR_MORE_DATA) /* (more than fit: the first 256 are listed) */
+        return;
+    for (DWORD i = 0; i < ids.l.NumberOfProcessIdsInList; i++) {
+        HANDLE p = OpenProcess(PROCESS_SUSPEND_RESUME, FALSE, (DWORD)ids.l.ProcessIdList[i]);
+        if (!p) continue;
+        fn(p);
+        CloseHandle(p);
+    }
+}
+
+int plat_signal_group(int64_t pid, int sig) {
+    HANDLE job = job_of(pid);
+    if (!job) return ESRCH;
+    int rc = 0;
+    if (job_active(job) == 0)
+        rc = ESRCH;
+    else if (sig == PLAT_SIGSTOP || sig == PLAT_SIGCONT)
+        job_suspend(job, sig == PLAT_SIGCONT);
+    else if (sig != 0 && !TerminateJobObject(job, 128u + (unsigned)sig))
+        rc = last_errno();
+    CloseHandle(job);
+    return rc;
+}
+
+int plat_group_gone(int64_t pgid) {
+    HANDLE job = job_of(pgid);
+    int gone = !job || job_active(job) == 0;
+    if (job) CloseHandle(job);
+    return gone;
+}
+
+int plat_pid_exists(int64_t pid) {
+    AcquireSRWLockShared(&ptab_lock);
+    wproc *w = find(pid);
+    int ours = w && !w->reaped;
+    ReleaseSRWLockShared(&ptab_lock);
+    if (ours) return 1;
+    HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+    if (!p) return GetLastError() == ERROR_ACCESS_DENIED;
+    int alive = WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
+    CloseHandle(p);
+    return alive;
+}
+
+int plat_kill_sessions(const int64_t *sids, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        HANDLE job = job_of(sids[i]);
+        if (!job) continue;
+        job_suspend(job, 1); /* a stopped process dies as well; keep it uniform */
+        TerminateJobObject(job, 128u + PLAT_SIGKILL);
+        CloseHandle(job);
+    }
+    return 0;
+}
+
+int plat_sessions_alive(const int64_t *sids, size_t n, unsigned char *alive) {
+    for (size_t i = 0; i < n; i++) {
+        HANDLE job = job_of(sids[i]);
+        alive[i] = job && job_active(job) > 0;
+        if (job) CloseHandle(job);
+    }
+    return 0;
+}
+
+int plat_guard_add(int64_t sid) {
+    (void)sid; /* the job (kill on close) is the guard */
+    return 0;
+}
+
+void plat_guard_forget(int64_t sid) {
+    AcquireSRWLockExclusive(&ptab_lock);
+    wproc *w = find(sid);
+    if (w && !w->job_closed) {
+        CloseHandle(w->job);
+        w->job = NULL;
+        w->job_closed = 1;
+        maybe_drop(w);
+    }
+    ReleaseSRWLockExclusive(&ptab_lock);
+}
+
+int plat_pty_resize(plat_fd pty_fd, uint16_t rows, uint16_t cols) {
+    AcquireSRWLockShared(&ptab_lock);
+    int rc = EBADF;
+    for (wpty *t = ptys; t; t = t->next)
+        if (t->key == H(pty_fd)) {
+            COORD size = {(SHORT)cols, (SHORT)rows};
+            HRESULT hr = t->pc ? ResizePseudoConsole(t->pc, size) : S_OK;
+            rc = SUCCEEDED(hr) ? 0 : errno_of(HRESULT_CODE(hr));
+            break;
+        }
+    ReleaseSRWLockShared(&ptab_lock);
+    return rc;
+}
+
+/* ---- exit watching ------------------------------------------------------------------ */
+static VOID CALLBACK exited(PVOID arg, BOOLEAN timed_out) {
+    (void)timed_out;
+    wproc *w = arg;
+    AcquireSRWLockExclusive(&ptab_lock);
+    int64_t pid = w->pid;
+    plat_exit_fn fn = w->reaped ? NULL : w->on_exit;
+    void *ctx = w->ctx;
+    int code = exit_code_of(w->process);
+    w->reaped = 1;
+    pty_exited(pid);
+    if (w->wait) UnregisterWait(w->wait); /* from inside the callback: does not wait for it */
+    w->wait = NULL;
+    maybe_drop(w);
+    ReleaseSRWLockExclusive(&ptab_lock);
+    if (fn) fn(ctx, pid, code, 0);
+}
+
+int plat_watch_exit(int64_t pid, plat_exit_fn on_exit, void *ctx) {
+    if (pid <= 0) return EINVAL;
+    AcquireSRWLockExclusive(&ptab_lock);
+    wproc *w = find(pid);
+    int rc = 0;
+    if (!w || w->reaped)
+        rc = ECHILD;
+    else if (w->watched)
+        rc = EEXIST;
+    else {
+        w->on_exit = on_exit;
+        w->ctx = ctx;
+        w->watched = 1;
+        if (!RegisterWaitForSingleObject(&w->wait, w->process, exited, w, INFINITE,
+                                         WT_EXECUTEONLYONCE)) {
+            rc = last_errno();
+            w->watched = 0;
+            w->wait = NULL;
+        }
+    }
+    ReleaseSRWLockExclusive(&ptab_lock);
+    return rc;
+}
+
+void plat_monitor_shutdown(void) {
+    for (;;) {
+        HANDLE wait = NULL;
+        AcquireSRWLockExclusive(&ptab_lock);
+        for (wproc *w = ptab; w && !wait; w = w->next)
+            if (w->watched && w->wait && !w->reaped) {
+                wait = w->wait;
+                w->wait = NULL;
+                w->on_exit = NULL; /* dropped without a call */
+                w->watched = 0;
+            }
+        ReleaseSRWLockExclusive(&ptab_lock);
+        if (!wait) return;
+        UnregisterWaitEx(wait, INVALID_HANDLE_VALUE); /* waits for a running callback */
+    }
+}
+
+int plat_reap(int64_t pid, int *exit_code) {
+    AcquireSRWLockShared(&ptab_lock);
+    wproc *w = find(pid);
+    HANDLE p = NULL;
+    if (w && !w->reaped)
+        DuplicateHandle(GetCurrentProcess(), w->process, GetCurrentProcess(), &p, 0, FALSE,
+                        DUPLICATE_SAME_ACCESS);
+    ReleaseSRWLockShared(&ptab_lock);
+    if (!p) return ECHILD;
+    WaitForSingleObject(p, INFINITE);
+    int code = exit_code_of(p);
+    CloseHandle(p);
+    if (exit_code) *exit_code = code;
+    AcquireSRWLockExclusive(&ptab_lock);
+    pty_exited(pid);
+    if ((w = find(pid)) != NULL && !w->watched) {
+        w->reaped = 1;
+        maybe_drop(w);
+    }
+    ReleaseSRWLockExclusive(&ptab_lock);
+    return 0;
+}
+
+/* ---- spawning ------------------------------------------------------------------------ */
+/* A growing UTF-16 buffer. */
+typedef struct {
+    wchar_t *s;
+    size_t len, cap;
+    int failed;
+} wbuf;
+
+static void wb_put(wbuf *b, const wchar_t *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        wchar_t *ns = realloc(b->s, cap * sizeof *ns);
+        if (!ns) {
+            b->failed = 1;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n * sizeof *s);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void wb_char(wbuf *b, wchar_t c, size_t times) {
+    while (times--) wb_put(b, &c, 1);
+}
+
+/* Appends one argument quoted so that CommandLineToArgvW (and the C runtime) give it back
+ * unchanged; argv[0] follows the simpler program-name rule (quoted when it has blanks). */
+static void quote_arg(wbuf *b, const wchar_t *a, int program) {
+    if (*a && !wcspbrk(a, L" \t\n\v\"")) {
+        wb_put(b, a, wcslen(a));
+        return;
+    }
+    wb_char(b, L'"', 1);
+    if (program) {
+        wb_put(b, a, wcslen(a));
+    } else {
+        for (const wchar_t *c = a;; c++) {
+            size_t bs = 0;
+            while (*c == L'\\') {
+                bs++;
+                c++;
+            }
+            if (!*c) { /* backslashes before the closing quote are doubled */
+                wb_char(b, L'\\', 2 * bs);
+                break;
+            }
+            if (*c == L'"') { /* 2n+1 backslashes then a literal quote */
+                wb_char(b, L'\\', 2 * bs + 1);
+            } else {
+                wb_char(b, L'\\', bs);
+            }
+            wb_char(b, *c, 1);
+        }
+    }
+    wb_char(b, L'"', 1);
+}
+
+static int env_cmp(const void *a, const void *b) {
+    const wchar_t *x = *(wchar_t *const *)a, *y = *(wchar_t *const *)b;
+    for (;; x++, y++) {
+        wchar_t cx = *x == L'=' ? 0 : towupper(*x), cy = *y == L'=' ? 0 : towupper(*y);
+        if (cx != cy || !cx) return (cx > cy) - (cx < cy);
+    }
+}
+
+/* The environment block for CreateProcessW (sorted by name, as Windows expects), or NULL
+ * with errno set. */
+static wchar_t *env_block(const char *const *envp) {
+    size_t n = 0;
+    while (envp[n]) n++;
+    wchar_t **w = calloc(n + 1, sizeof *w);
+    wbuf b = {0};
+    int e = w ? 0 : ENOMEM;
+    for (size_t i = 0; !e && i < n; i++)
+        if (!(w[i] = wide(envp[i]))) e = errno;
+    if (!e) {
+        qsort(w, n, sizeof *w, env_cmp);
+        for (size_t i = 0; i < n; i++) wb_put(&b, w[i], wcslen(w[i]) + 1);
+        wb_put(&b, L"\0", 1); /* the block ends with an empty string */
+        if (n == 0) wb_put(&b, L"\0", 1);
+        if (b.failed) e = ENOMEM;
+    }
+    for (size_t i = 0; w && i < n; i++) free(w[i]);
+    free(w);
+    if (e) {
+        free(b.s);
+        errno = e;
+        return NULL;
+    }
+    return b.s;
+}
+
+static atomic_uint pipe_seq;
+
+/* A pipe for one stream: *parent gets the server end (not inheritable), *child the client
+ * end (inheritable). child_reads: the child reads (stdin). 0 or errno. */
+static int make_pipe(int child_reads, HANDLE *parent, HANDLE *child) {
+    wchar_t name[64];
+    swprintf(name, 64, L"\\\\.\\pipe\\hcsim-%lu-%u", (unsigned long)GetCurrentProcessId(),
+             atomic_fetch_add(&pipe_seq, 1) + 1);
+    DWORD mode = child_reads ? PIPE_ACCESS_OUTBOUND : PIPE_ACCESS_INBOUND;
+    *parent = CreateNamedPipeW(name, mode | FILE_FLAG_FIRST_PIPE_INSTANCE,
+                               PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                                   PIPE_REJECT_REMOTE_CLIENTS,
+                               1, 65536, 65536, 0, NULL);
+    if (*parent == INVALID_HANDLE_VALUE) return last_errno();
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    *child = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, &sa, OPEN_EXISTING, 0,
+                         NULL);
+    if (*child == INVALID_HANDLE_VALUE) {
+        int e = last_errno();
+        CloseHandle(*parent);
+        return e;
+    }
+    return 0;
+}
+
+static HANDLE open_null(void) {
+    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
+    return CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                       &sa, OPEN_EXISTING, 0, NULL);
+}
+
+/* Starts the process suspended in a new job (kill on close), resumes it. Its standard
+ * handles are std[0..3), or the pseudo-console pc when not NULL. 0 or errno. */
+static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE std[3], HPCON pc,
+                         PROCESS_INFORMATION *pi, HANDLE *job_out) {
+    HANDLE job = CreateJobObjectW(NULL, NULL);
+    if (!job) return last_errno();
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+    memset(&li, 0, sizeof li);
+    li.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li);
+
+    STARTUPINFOEXW si;
+    memset(&si, 0, sizeof si);
+    si.StartupInfo.cb = sizeof si;
+    /* (a console process gets NULL ones, so that it takes the pseudo-console's rather
+     * than this process's own standard handles; under Wine 8 it then has none and must
+     * open CONIN$ / CONOUT$) */
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    if (!pc) {
+        si.StartupInfo.hStdInput = std[0];
+        si.StartupInfo.hStdOutput = std[1];
+        si.StartupInfo.hStdError = std[2];
+    }
+    /* only these three handles are inherited, whatever else the host made inheritable (a
+     * console process inherits none: its standard handles are the pseudo-console's) */
+    SIZE_T size = 0;
+    InitializeProcThreadAttributeList(NULL, 1, 0, &size);
+    si.lpAttributeList = malloc(size);
+    int e = si.lpAttributeList ? 0 : ENOMEM;
+    if (!e && !InitializeProcThreadAttributeList(si.lpAttributeList, 1, 0, &size)) e = last_errno();
+    if (!e &&
+        !(pc ? UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE,
+                                         pc, sizeof pc, NULL, NULL)
+             : UpdateProcThreadAttribute(si.lpAttributeList, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+                                         std, 3 * sizeof(HANDLE), NULL, NULL)))
+        e = last_errno();
+    DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT |
+                  CREATE_NEW_PROCESS_GROUP | (pc ? 0 : CREATE_NO_WINDOW);
+    if (!e && !CreateProcessW(NULL, cmd, NULL, NULL, !pc, flags, env, cwd, &si.StartupInfo, pi))
+        e = last_errno();
+    if (si.lpAttributeList) {
+        DeleteProcThreadAttributeList(si.lpAttributeList);
+        free(si.lpAttributeList);
+    }
+    /* Wine runs a Unix program itself (e.g. "/bin/echo"): no process handle, nothing a job
+     * or a wait can hold; refuse it as not a Windows program */
+    if (!e && !pi->hProcess) e = ENOEXEC;
+    if (!e && !AssignProcessToJobObject(job, pi->hProcess)) {
+        e = last_errno();
+        TerminateProcess(pi->hProcess, 128u + PLAT_SIGKILL);
+        WaitForSingleObject(pi->hProcess, INFINITE);
+        CloseHandle(pi->hThread);
+        CloseHandle(pi->hProcess);
+    }
+    if (e) {
+        CloseHandle(job);
+        return e;
+    }
+    ResumeThread(pi->hThread);
+    CloseHandle(pi->hThread);
+    *job_out = job;
+    return 0;
+}
+
+int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
+    out->pid = 0;
+    out->stdin_fd = out->stdout_fd = out->stderr_fd = out->pty_fd = PLAT_NO_FD;
+    if (!opts->argv || !opts->argv[0]) return EINVAL;
+    int e = 0;
+    wbuf cmd = {0};
+    for (size_t i = 0; !e && opts->argv[i]; i++) {
+        wchar_t *a = wide(opts->argv[i]);
+        if (!a) {
+            e = errno;
+            break;
+        }
+        if (i) wb_char(&cmd, L' ', 1);
+        quote_arg(&cmd, a, i == 0);
+        free(a);
+    }
+    if (!e && cmd.failed) e = ENOMEM;
+    wchar_t *env = NULL, *cwd = NULL;
+    if (!e && opts->envp && !(env = env_block(opts->envp))) e = errno;
+    if (!e && opts->cwd && !(cwd = wide(opts->cwd))) e = errno;
+    if (!e && cwd) {
+        DWORD attr = GetFileAttributesW(cwd);
+        if (attr == INVALID_FILE_ATTRIBUTES)
+            e = ENOENT;
+        else if (!(attr & FILE_ATTRIBUTE_DIRECTORY))
+            e = ENOTDIR;
+    }
+    HANDLE parent[3] = {NULL, NULL, NULL}, child[3] = {NULL, NULL, NULL};
+    /* a console: stdin and stdout are the pseudo-console's input and output pipes */
+    const int pty = opts->use_pty;
+    const int want[3] = {pty || opts->want_stdin, pty || opts->want_stdout,
+                         !pty && opts->want_stderr};
+    for (int i = 0; !e && i < 3; i++) {
+        if (pty && i == 2) continue;
+        if (want[i])
+            e = make_pipe(i == 0, &parent[i], &child[i]);
+        else if ((child[i] = open_null()) == INVALID_HANDLE_VALUE) {
+            child[i] = NULL;
+            e = last_errno();
+        }
+    }
+    HPCON pc = NULL;
+    wpty *t = NULL;
+    if (!e && pty) {
+        COORD size = {(SHORT)(opts->cols ? opts->cols : 80), (SHORT)(opts->rows ? opts->rows : 25)};
+        HRESULT hr = CreatePseudoConsole(size, child[0], child[1], 0, &pc);
+        if (FAILED(hr))
+            e = errno_of(HRESULT_CODE(hr));
+        else if (!(t = calloc(1, sizeof *t)) || !(t->key = CreateEventW(NULL, TRUE, FALSE, NULL)))
+            e = ENOMEM;
+    }
+    PROCESS_INFORMATION pi;
+    HANDLE job = NULL;
+    if (!e) e = create_in_job(cmd.s, env, cwd, child, pc, &pi, &job);
+    if (e && pc) ClosePseudoConsole(pc);
+    if (e && t) {
+        if (t->key) CloseHandle(t->key);
+        free(t);
+    }
+    wproc *w = NULL;
+    if (!e && !(w = calloc(1, sizeof *w))) {
+        e = ENOMEM;
+        CloseHandle(job); /* kills it */
+        WaitForSingleObject(pi.hProcess, INFINITE);
+        CloseHandle(pi.hProcess);
+        if (pc) ClosePseudoConsole(pc);
+        if (t) {
+            CloseHandle(t->key);
+            free(t);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (child[i]) CloseHandle(child[i]);
+        if (e && parent[i]) CloseHandle(parent[i]);
+    }
+    free(cmd.s);
+    free(env);
+    free(cwd);
+    if (e) return e;
+    w->pid = pi.dwProcessId;
+    w->process = pi.hProcess;
+    w->job = job;
+    AcquireSRWLockExclusive(&ptab_lock);
+    w->next = ptab;
+    ptab = w;
+    if (t) {
+        t->pc = pc;
+        t->pid = pi.dwProcessId;
+        t->next = ptys;
+        ptys = t;
+        out->pty_fd = FD(t->key);
+    }
+    ReleaseSRWLockExclusive(&ptab_lock);
+    out->pid = pi.dwProcessId;
+    out->stdin_fd = parent[0] ? FD(parent[0]) : PLAT_NO_FD;
+    out->stdout_fd = parent[1] ? FD(parent[1]) : PLAT_NO_FD;
+    out->stderr_fd = parent[2] ? FD(parent[2]) : PLAT_NO_FD;
+    return 0;
+}
+
+/* ---- descriptors -------------------------------------------------------------------- */
+int plat_close(plat_fd fd) {
+    AcquireSRWLockExclusive(&ptab_lock);
+    HPCON pc = pty_take(H(fd), 0); /* the pseudo-console fd stands for, if any */
+    ReleaseSRWLockExclusive(&ptab_lock);
+    if (pc) ClosePseudoConsole(pc);
+    return CloseHandle(H(fd)) ? 0 : last_errno();
+}
+
+int plat_set_nonblocking(plat_fd fd, int on) {
+    DWORD mode = PIPE_READMODE_BYTE | (on ? PIPE_NOWAIT : PIPE_WAIT);
+    return SetNamedPipeHandleState(H(fd), &mode, NULL, NULL) ? 0 : last_errno();
+}
+
+plat_fd plat_dup(plat_fd fd) {
+    HANDLE d;
+    if (!DuplicateHandle(GetCurrentProcess(), H(fd), GetCurrentProcess(), &d, 0, FALSE,
+                         DUPLICATE_SAME_ACCESS)) {
+        errno = last_errno();
+        return PLAT_NO_FD;
+    }
+    return FD(d);
+}
+
+int plat_null_over(plat_fd fd) {
+    /* the server end of a stream's pipe: disconnecting it ends the pipe for both sides
+     * (the child's reads and writes fail as at end of file / broken pipe) while every
+     * handle stays valid */
+    return DisconnectNamedPipe(H(fd)) ? 0 : last_errno();
+}
+
+int plat_write_all(plat_fd fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len) {
+        DWORD n = 0, chunk = len > 0x40000000u ? 0x40000000u : (DWORD)len;
+        if (!WriteFile(H(fd), p, chunk, &n, NULL)) return last_errno();
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static OVERLAPPED at(uint64_t off) {
+    OVERLAPPED o;
+    memset(&o, 0, sizeof o);
+    o.Offset = (DWORD)off;
+    o.OffsetHigh = (DWORD)(off >> 32);
+    return o;
+}
+
+int plat_pread_all(plat_fd fd, void *buf, size_t len, uint64_t off) {
+    size_t got = 0;
+    while (got < len) {
+        OVERLAPPED o = at(off + got);
+        DWORD n = 0;
+        if (!ReadFile(H(fd), (char *)buf + got, (DWORD)(len - got), &n, &o)) {
+            if (GetLastError() == ERROR_HANDLE_EOF) break;
+            return -1;
+        }
+        if (n == 0) break;
+        got += n;
+    }
+    return (int)got;
+}
+
+int plat_pwrite_all(plat_fd fd, const void *buf, size_t len, uint64_t off) {
+    size_t put = 0;
+    while (put < len) {
+        OVERLAPPED o = at(off + put);
+        DWORD n = 0;
+        if (!WriteFile(H(fd), (const char *)buf + put, (DWORD)(len - put), &n, &o))
+            return last_errno();
+        put += n;
+    }
+    return 0;
+}
+
+int plat_fd_is_regular_file(intptr_t fd) {
+    HANDLE h = (HANDLE)fd;
+    if (!h || h == INVALID_HANDLE_VALUE || fd < 0) return 0; /* pseudo-handles too */
+    DWORD flags;
+    if (!GetHandleInformation(h, &flags)) return 0;
+    BY_HANDLE_FILE_INFORMATION info;
+    if (GetFileType(h) != FILE_TYPE_DISK || !GetFileInformationByHandle(h, &info)) return 0;
+    return !(info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+/* ---- what the caller releases -------------------------------------------------------- */
+/* A document's hidden trailer: a per-process random key and the document's tag. */
+typedef struct {
+    uint64_t key, tag;
+} doc_mark;
+
+static uint64_t doc_key(void) {
+    static atomic_ullong key;
+    uint64_t k = atomic_load(&key);
+    while (!k) {
+        BCryptGenRandom(NULL, (PUCHAR)&k, sizeof k, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+        if (!k) continue;
+        unsigned long long expected = 0;
+        if (!atomic_compare_exchange_strong(&key, &expected, k)) k = expected;
+    }
+    return k;
+}
+
+void *plat_doc_alloc(size_t bytes, uint64_t tag) {
+    char *p = LocalAlloc(LMEM_FIXED, bytes + sizeof(doc_mark));
+    if (!p) return NULL;
+    doc_mark m = {doc_key(), tag};
+    memcpy(p + bytes, &m, sizeof m);
+    return p;
+}
+
+void plat_doc_free(void *doc) { LocalFree(doc); }
+
+int plat_doc_alive(const void *doc, size_t bytes, uint64_t tag) {
+    HANDLE heap = GetProcessHeap();
+    /* HeapValidate tells a busy block from a freed one without touching freed memory */
+    if (!HeapValidate(heap, 0, doc)) return 0;
+    SIZE_T size = HeapSize(heap, 0, doc);
+    if (size == (SIZE_T)-1 || size < bytes + sizeof(doc_mark)) return 0;
+    doc_mark m;
+    memcpy(&m, (const char *)doc + bytes, sizeof m);
+    return m.key == doc_key() && m.tag == tag;
+}
+
+typedef struct {
+    ULONG Attributes;
+    ACCESS_MASK GrantedAccess;
+    ULONG HandleCount, PointerCount, Reserved[10];
+} object_basic_info;
+
+typedef LONG(NTAPI *query_object_fn)(HANDLE, int, PVOID, ULONG, PULONG);
+typedef BOOL(WINAPI *compare_fn)(HANDLE, HANDLE);
+
+uint32_t plat_fd_others(plat_fd fd) {
+    query_object_fn query = (query_object_fn)(void (*)(void))proc_of(L"ntdll.dll", "NtQueryObject");
+    object_basic_info info;
+    /* ObjectBasicInformation (0): from the object manager, no I/O on the object */
+    if (!query || query(H(fd), 0, &info, sizeof info, NULL) < 0 || info.HandleCount == 0) return 0;
+    return info.HandleCount - 1;
+}
+
+int plat_fd_same(plat_fd a, plat_fd b) {
+    compare_fn compare =
+        (compare_fn)(void (*)(void))proc_of(L"kernelbase.dll", "CompareObjectHandles");
+    if (a == b) return a != PLAT_NO_FD && a != 0;
+    return compare && compare(H(a), H(b));
+}
+
+/* ---- files and directories ----------------------------------------------------------- */
+int plat_write_file(const char *path, const void *data, size_t len) {
+    wchar_t *w = wide(path);
+    if (!w) return errno;
+    HANDLE h = CreateFileW(w, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) return last_errno();
+    int rc = plat_write_all(FD(h), data, len);
+    if (!rc && !FlushFileBuffers(h)) rc = last_errno();
+    if (!CloseHandle(h) && !rc) rc = last_errno();
+    return rc;
+}
+
+int plat_read_file(const char *path, char **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    wchar_t *w = wide(path);
+    if (!w) return errno;
+    HANDLE h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING,
+                           FILE_ATTRIBUTE_NORMAL, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) return last_errno();
+    LARGE_INTEGER size;
+    int rc = 0;
+    char *buf = NULL;
+    if (!GetFileSizeEx(h, &size))
+        rc = last_errno();
+    else if (size.QuadPart > 0x7FFFFFFF)
+        rc = EFBIG;
+    else if (!(buf = malloc((size_t)size.QuadPart + 1)))
+        rc = ENOMEM;
+    size_t got = 0;
+    while (!rc && got < (size_t)size.QuadPart) {
+        DWORD n = 0;
+        if (!ReadFile(h, buf + got, (DWORD)((size_t)size.QuadPart - got), &n, NULL))
+            rc = last_errno();
+        else if (n == 0)
+            break;
+        got += n;
+    }
+    CloseHandle(h);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[got] = 0;
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+static DWORD attributes(const char *path) {
+    wchar_t *w = wide(path);
+    DWORD a = w ? GetFileAttributesW(w) : INVALID_FILE_ATTRIBUTES;
+    free(w);
+    return a;
+}
+
+int plat_file_exists(const char *path) { return attributes(path) != INVALID_FILE_ATTRIBUTES; }
+
+int plat_remove_file(const char *path) {
+    wchar_t *w = wide(path);
+    if (!w) return errno;
+    int rc = DeleteFileW(w) ? 0 : last_errno();
+    free(w);
+    return rc;
+}
+
+int plat_is_dir(const char *path) {
+    DWORD a = attributes(path);
+    return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+int plat_mkdirs(const char *path) {
+    size_t n = strlen(path);
+    char *p = malloc(n + 1);
+    if (!p) return ENOMEM;
+    memcpy(p, path, n + 1);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (p[i] != '/' && p[i] != '\\' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        /* skip a drive ("C:") and the roots of a UNC path */
+        if (!(i == 2 && p[1] == ':') && !plat_is_dir(p)) {
+            wchar_t *w = wide(p);
+            if (!w)
+                rc = errno;
+            else if (!CreateDirectoryW(w, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+                rc = last_errno();
+            else if (!plat_is_dir(p))
+                rc = ENOTDIR;
+            free(w);
+        }
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
+/* Calls fn(src/name, dst/name) for each entry of directory src (dst may be NULL). */
+static int each_entry(const char *src, const char *dst, int (*fn)(const char *, const char *)) {
+    size_t ns = strlen(src), nd = dst ? strlen(dst) : 0;
+    char *pat = malloc(ns + 3);
+    if (!pat) return ENOMEM;
+    snprintf(pat, ns + 3, "%s\\*", src);
+    wchar_t *w = wide(pat);
+    free(pat);
+    if (!w) return errno;
+    WIN32_FIND_DATAW fd;
+    HANDLE f = FindFirstFileW(w, &fd);
+    free(w);
+    if (f == INVALID_HANDLE_VALUE) return last_errno();
+    int rc = 0;
+    do {
+        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L"..")) continue;
+        char *name = narrow(fd.cFileName);
+        size_t nn = name ? strlen(name) : 0;
+        char *s = name ? malloc(ns + nn + 2) : NULL, *d = name && dst ? malloc(nd + nn + 2) : NULL;
+        if (!s || (dst && !d))
+            rc = ENOMEM;
+        else {
+            snprintf(s, ns + nn + 2, "%s\\%s", src, name);
+            if (d) snprintf(d, nd + nn + 2, "%s\\%s", dst, name);
+            rc = fn(s, d);
+        }
+        free(name);
+        free(s);
+        free(d);
+    } while (!rc && FindNextFileW(f, &fd));
+    FindClose(f);
+    return rc;
+}
+
+static int remove_entry(const char *path, const char *unused) {
+    (void)unused;
+    return plat_rmtree(path);
+}
+
+int plat_rmtree(const char *path) {
+    DWORD a = attributes(path);
+    if (a == INVALID_FILE_ATTRIBUTES) return ENOENT;
+    wchar_t *w = wide(path);
+    if (!w) return errno;
+    int rc = 0;
+    if (a & FILE_ATTRIBUTE_READONLY) SetFileAttributesW(w, a & ~(DWORD)FILE_ATTRIBUTE_READONLY);
+    if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
+        if (!DeleteFileW(w)) rc = last_errno();
+    } else {
+        /* a link to a directory is removed, never followed */
+        if (!(a & FILE_ATTRIBUTE_REPARSE_POINT)) rc = each_entry(path, NULL, remove_entry);
+        if (!rc && !RemoveDirectoryW(w)) rc = last_errno();
+    }
+    free(w);
+    return rc;
+}
+
+int plat_copytree(const char *src, const char *dst) {
+    DWORD a = attributes(src);
+    if (a == INVALID_FILE_ATTRIBUTES) return ENOENT;
+    if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
+        wchar_t *ws = wide(src), *wd = ws ? wide(dst) : NULL;
+        int rc = !ws || !wd ? errno : CopyFileW(ws, wd, FALSE) ? 0 : last_errno();
+        free(ws);
+        free(wd);
+        return rc;
+    }
+    int rc = plat_mkdirs(dst);
+    return rc ? rc : each_entry(src, dst, plat_copytree);
+}
+
+/* ---- the host -------------------------------------------------------------------------- */
+/* The environment as UTF-8, rebuilt when it changed; older copies are kept (a caller may
+ * still read one), so only a changing environment costs memory. */
+typedef struct env_copy {
+    wchar_t *block;
+    size_t block_len;
+    char **vars;
+    struct env_copy *older;
+} env_copy;
+
+static SRWLOCK env_lock = SRWLOCK_INIT;
+static env_copy *env_now;
+
+static size_t block_len(const wchar_t *b) {
+    const wchar_t *p = b;
+    while (*p) p += wcslen(p) + 1;
+    return (size_t)(p - b) + 1;
+}
+
+char *const *plat_environ(void) {
+    static char *empty[1] = {NULL};
+    wchar_t *b = GetEnvironmentStringsW();
+    if (!b) return empty;
+    size_t len = block_len(b);
+    AcquireSRWLockExclusive(&env_lock);
+    if (!env_now || env_now->block_len != len || memcmp(env_now->block, b, len * sizeof *b)) {
+        env_copy *c = calloc(1, sizeof *c);
+        size_t n = 0;
+        for (const wchar_t *p = b; *p; p += wcslen(p) + 1) n++;
+        if (c) c->block = malloc(len * sizeof *b);
+        if (c) c->vars = calloc(n + 1, sizeof *c->vars);
+        if (c && c->block && c->vars) {
+            memcpy(c->block, b, len * sizeof *b);
+            c->block_len = len;
+            size_t k = 0;
+            for (const wchar_t *p = b; *p; p += wcslen(p) + 1) {
+                char *v = narrow(p);
+                if (v) c->vars[k++] = v;
+            }
+            c->older = env_now;
+            env_now = c;
+        } else if (c) {
+            free(c->block);
+            free(c->vars);
+            free(c);
+        }
+    }
+    char *const *vars = env_now ? env_now->vars : empty;
+    ReleaseSRWLockExclusive(&env_lock);
+    FreeEnvironmentStringsW(b);
+    return vars;
+}
+
+void plat_new_guid(char out[37]) {
+    unsigned char b[16];
+    if (BCryptGenRandom(NULL, b, sizeof b, BCRYPT_USE_SYSTEM_PREFERRED_RNG) != 0) {
+        fprintf(stderr, "hcsim: no source of random bytes\n");
+        abort();
+    }
+    plat_format_guid(b, out);
+}
+#endif
