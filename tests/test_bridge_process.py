@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from helpers import CONTAINER, settle
+from helpers import CONTAINER, guest, settle
 
 from aiohcs import testing
 from aiohcs._bridge import Item, close_process_handles
@@ -31,9 +31,7 @@ async def test_create_process_delivers_process_info() -> None:
     async with await ComputeSystem.create("p", CONTAINER) as system:
         await system.start()
         out = ffi.new("HCS_PROCESS *")
-        params = to_wide(
-            json.dumps({"CommandArgs": ["/bin/echo", "hello"], "CreateStdOutPipe": True})
-        )
+        params = to_wide(json.dumps({"CommandArgs": guest("echo hello"), "CreateStdOutPipe": True}))
         handle = system._handle
 
         def start(op: Any) -> int:
@@ -63,7 +61,7 @@ async def test_abandoned_create_process_closes_what_it_produced() -> None:
         out = ffi.new("HCS_PROCESS *")
         params = to_wide(
             json.dumps(
-                {"CommandArgs": ["/bin/true"], "CreateStdOutPipe": True, "CreateStdErrPipe": True}
+                {"CommandArgs": guest("exit 0"), "CreateStdOutPipe": True, "CreateStdErrPipe": True}
             )
         )
         handle = system._handle
