@@ -24,6 +24,14 @@ Each argument is one step, run in order: a verb and its operand, separated by a 
 ``spawn STEPS`` / ``spawn-pid`` / ``wait``
     Start a child running STEPS (separated by ``;``) in the background, sharing stdin,
     stdout and stderr / print the id of the last child / wait for every child.
+``count N``
+    Print the numbers 1 to N, one a line (like ``seq N``).
+``touch PATH`` / ``await-file PATH``
+    Create the file PATH / wait until it exists (at most 10 s, then print ``late`` on
+    stderr and exit 9).
+``size`` / ``isatty``
+    Print the console's size as ``ROWS COLUMNS`` (like ``stty size``) / print
+    ``on-a-tty`` if stdout is a terminal.
 ``quiet`` / ``quiet out`` / ``quiet err``
     Let go of stdout and stderr / of one of them (it becomes the null device): a reader
     sees end of file once no other process holds it.
@@ -96,6 +104,24 @@ def _quiet(which: str) -> None:
     os.close(null)
 
 
+def _count(n: int) -> None:
+    out = os.fdopen(1, "w", closefd=False)
+    for i in range(1, n + 1):
+        out.write(f"{i}\n")
+    out.flush()
+
+
+def _await_file(path: str) -> bool:
+    import time
+
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _hold() -> None:
     import time
 
@@ -142,6 +168,21 @@ def main(steps: list[str]) -> int:
         elif verb == "wait":
             for child in _children:
                 child.wait()
+        elif verb == "count":
+            _count(int(operand))
+        elif verb == "touch":
+            with open(operand, "a"):
+                pass
+        elif verb == "await-file":
+            if not _await_file(operand):
+                _write(2, b"late\n")
+                return 9
+        elif verb == "size":
+            columns, rows = os.get_terminal_size(1)
+            _write(1, f"{rows} {columns}\n".encode())
+        elif verb == "isatty":
+            if os.isatty(1):
+                _write(1, b"on-a-tty\n")
         elif verb == "quiet":
             _quiet(operand)
         elif verb == "hold":

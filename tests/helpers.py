@@ -24,6 +24,7 @@ import contextlib
 import importlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -148,6 +149,11 @@ def guest(*steps: str) -> list[str]:
     return [sys.executable, "-I", "-S", GUEST, *steps]
 
 
+def guest_line(*steps: str) -> str:
+    """:func:`guest` as one line of an ``aiohcs script`` (quoted as its parser splits it)."""
+    return shlex.join(guest(*steps))
+
+
 #: A Linux guest's exit code after a kill (128 + SIGKILL; Windows' signal module has no
 #: SIGKILL).
 KILLED: Final = 137
@@ -213,8 +219,34 @@ async def echo_and_kill(proc: Process) -> None:
 
 
 def open_fds() -> int:
-    """The number of descriptors this process has open (Linux: reads /proc/self/fd)."""
-    return len(os.listdir("/proc/self/fd"))
+    """The number of descriptors (Windows: handles) this process has open.
+
+    Linux reads /proc/self/fd; Windows asks GetProcessHandleCount.
+    """
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.GetCurrentProcess.restype = ctypes.c_void_p
+        kernel32.GetProcessHandleCount.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        count = ctypes.c_uint32(0)
+        if not kernel32.GetProcessHandleCount(kernel32.GetCurrentProcess(), ctypes.byref(count)):
+            raise ctypes.WinError(ctypes.get_last_error())
+        return count.value
+    else:
+        return len(os.listdir("/proc/self/fd"))
+
+
+def quick_echo(text: str) -> list[str]:
+    """The cheapest command that prints ``text`` (and a line end): the platform's own echo.
+
+    For tests that start thousands of processes, where the guest program's start-up
+    (an interpreter, ~7 ms of CPU each) would be most of the run.
+    """
+    if sys.platform == "win32":
+        return ["cmd.exe", "/d", "/c", f"echo {text}"]
+    else:
+        return ["echo", text]
 
 
 @contextlib.asynccontextmanager

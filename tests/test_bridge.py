@@ -592,7 +592,7 @@ async def test_jobs_not_yet_handed_to_a_thread_are_dropped_at_loop_shutdown() ->
     assert ran == []
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+@pytest.mark.posix_only("fork")
 def test_the_worker_pool_works_in_a_forked_child() -> None:
     """The pool's threads do not survive fork; a child starts its own."""
     pool = _bridge.workers

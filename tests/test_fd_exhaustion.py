@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import resource
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -25,9 +24,12 @@ from aiohcs import errors, testing
 from aiohcs._pipes import ENGINES
 from aiohcs.system import ComputeSystem
 
+if sys.platform != "win32":
+    import resource
+
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+    pytest.mark.posix_only("exhausts and counts descriptors (RLIMIT_NOFILE)", linux=True),
 ]
 
 LIMIT = 200

@@ -24,7 +24,7 @@ from helpers import guest
 
 from aiohcs import ComputeSystem, UsedAfterForkError, enumerate_systems, run_process
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = pytest.mark.posix_only("fork")
 
 # Generous: a loaded 2-core machine. A hang lasts for ever, so any bound shows it.
 CHILD_DEADLINE = 60.0

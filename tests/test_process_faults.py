@@ -8,11 +8,9 @@ is one, the process; afterwards hcsim has no live handle, operation, pipe or pro
 
 from __future__ import annotations
 
-import signal
-
 import anyio
 import pytest
-from helpers import ASYNC, SYNC, guest, no_process_left
+from helpers import ASYNC, KILLED, SYNC, guest, no_process_left
 
 from aiohcs import errors, testing
 from aiohcs.errors import HResult
@@ -87,7 +85,7 @@ async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: bool) -> 
         assert testing.counts().process_handles == handles
         assert not proc.exited
         assert await proc.kill() is True
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import typing
 from typing import Any
 
 import pytest
-from helpers import guest, no_hcs_call
+from helpers import KILLED, guest, no_hcs_call
 
 import aiohcs
 import aiohcs._native
@@ -306,5 +306,5 @@ async def test_drain_timeouts_that_are_taken(linux: ComputeSystem, value: float)
     async with await linux.open_process(guest("sleep 30"), stdin=None) as proc:
         async with await process.Process.open(linux, proc.pid, drain_timeout=value) as other:
             assert await other.kill() is True
-            assert await other.wait() == 128 + signal.SIGKILL
-        assert await proc.wait() == 128 + signal.SIGKILL
+            assert await other.wait() == KILLED
+        assert await proc.wait() == KILLED

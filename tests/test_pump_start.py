@@ -27,7 +27,9 @@ from aiohcs.system import ComputeSystem
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+    pytest.mark.skipif(
+        sys.platform not in ("linux", "win32"), reason="counts /proc/self/fd on POSIX"
+    ),
 ]
 
 
