@@ -734,7 +734,13 @@ async def test_cancelled_reads_and_writes_lose_nothing(
 # ---------------------------------------------------------------- many processes
 
 
-@pytest.mark.parametrize(("engine", "count"), [("fd", 2000), ("thread", 1000)])
+@pytest.mark.parametrize(
+    ("engine", "count"),
+    [
+        pytest.param("fd", 2000, marks=pytest.mark.posix_only("the fd pipe engine")),
+        ("thread", 1000),
+    ],
+)
 async def test_many_short_processes_leak_nothing(
     linux: ComputeSystem, engine: str, count: int
 ) -> None:

@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiohcs import errors, testing
+from aiohcs._pipes import ENGINES
 from aiohcs.process import PipesNotClosed, ProcessFailed
 from aiohcs.system import ComputeSystem
 
@@ -314,7 +315,7 @@ async def test_cancelled_at_any_point_ends_soon_and_leaves_nothing(
 # ---------------------------------------------------------------- item: drain_timeout
 
 
-@pytest.mark.parametrize("engine", ["fd", "thread"])
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_run_process_honours_drain_timeout(linux: ComputeSystem, engine: str) -> None:
     command = guest("spawn sleep 30", "spawn-pid", "err err", "exit 3")
     start = anyio.current_time()
@@ -334,7 +335,7 @@ async def test_run_process_honours_drain_timeout(linux: ComputeSystem, engine: s
     assert caught.value.stderr == b"err\n"
 
 
-@pytest.mark.parametrize("engine", ["fd", "thread"])
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_stream_process_honours_drain_timeout(linux: ComputeSystem, engine: str) -> None:
     chunks: list[tuple[str, bytes]] = []
     command = guest("spawn sleep 30", "spawn-pid")

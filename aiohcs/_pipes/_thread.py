@@ -105,6 +105,10 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     class _WindowsIO(_BlockingIO):
         def __init__(self, handle: int) -> None:
             self.handle = wintypes.HANDLE(handle)
+            # Once the pump is done with the handle (it closes it next), no CancelIoEx may
+            # reach it: the value could already name another handle of this process.
+            self._closed = False
+            self._lock = threading.Lock()
 
         def read(self, n: int) -> bytes:
             buf = ctypes.create_string_buffer(n)
@@ -133,7 +137,13 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             raise ctypes.WinError(err)
 
         def interrupt(self) -> None:
-            _CancelIoEx(self.handle, None)
+            with self._lock:
+                if not self._closed:
+                    _CancelIoEx(self.handle, None)
+
+        def close(self) -> None:
+            with self._lock:
+                self._closed = True
 else:
 
     class _PosixIO(_BlockingIO):
@@ -217,6 +227,24 @@ def _make_io(raw: RawPipe) -> _BlockingIO:
         return _PosixIO(raw.fd)
 
 
+def _interrupt_unawaited(io: _BlockingIO, thread: threading.Thread) -> None:
+    """Interrupt a pump where nothing can wait for it (discard, garbage collection).
+
+    POSIX: one interrupt is never lost. Windows: a CancelIoEx issued just before the pump
+    enters ReadFile/WriteFile is lost, so a helper thread repeats it until the pump ends.
+    """
+    io.interrupt()
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+
+        def repeat() -> None:
+            while thread.is_alive():
+                thread.join(_INTERRUPT_RETRY)
+                io.interrupt()
+
+        with contextlib.suppress(RuntimeError):  # (no new thread at interpreter shutdown)
+            threading.Thread(target=repeat, name="aiohcs pump stop", daemon=True).start()
+
+
 async def _interrupt_until(io: _BlockingIO, done: anyio.Event) -> None:
     """Interrupt the pump until it acknowledges (shielded: it never blocks for long)."""
     with anyio.CancelScope(shield=True):
@@ -227,6 +255,12 @@ async def _interrupt_until(io: _BlockingIO, done: anyio.Event) -> None:
 
 
 _Pump = TypeVar("_Pump", "_ReceivePump", "_SendPump")
+
+
+def _stop_unawaited(pump: _ReceivePump | _SendPump) -> None:
+    """Stop ``pump`` without waiting: its thread, if it runs, closes the pipe."""
+    if pump.stop() and pump.thread is not None:
+        _interrupt_unawaited(pump.io, pump.thread)
 
 
 def _start(pump: _Pump) -> _Pump:
@@ -422,13 +456,12 @@ class ThreadReceiveStream(PipeReceiveStream):
 
     def discard(self) -> None:
         """Close at once without waiting (for a stream that was never used)."""
-        if self._pump.stop() and self._pump.thread is not None:
-            self._pump.io.interrupt()  # the pump closes the pipe
+        _stop_unawaited(self._pump)  # the pump closes the pipe
 
     def __del__(self) -> None:
         pump = getattr(self, "_pump", None)
-        if pump is not None and pump.stop() and pump.thread is not None:
-            pump.io.interrupt()  # the pump closes the pipe (POSIX: never lost)
+        if pump is not None:
+            _stop_unawaited(pump)
 
 
 class _SendPump:
@@ -579,10 +612,9 @@ class ThreadSendStream(PipeSendStream):
 
     def discard(self) -> None:
         """Close at once without waiting or the close hook (for a stream never used)."""
-        if self._pump.stop() and self._pump.thread is not None:
-            self._pump.io.interrupt()  # the pump closes the pipe
+        _stop_unawaited(self._pump)  # the pump closes the pipe
 
     def __del__(self) -> None:
         pump = getattr(self, "_pump", None)
-        if pump is not None and pump.stop() and pump.thread is not None:
-            pump.io.interrupt()
+        if pump is not None:
+            _stop_unawaited(pump)
