@@ -328,8 +328,8 @@ class _NoReaderLoop(asyncio.SelectorEventLoop):
         raise NotImplementedError
 
 
-def test_asyncio_loop_without_add_reader_uses_the_wait_readable_task() -> None:
-    """The proactor-loop path: anyio.wait_readable served by anyio's selector thread."""
+def test_asyncio_loop_without_add_reader_uses_the_drain_task() -> None:
+    """The proactor-loop path: the drain task receives the wake bytes with sock_recv."""
 
     async def main() -> list[int]:
         hub = EventHub(current_bridge())
