@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import select
 import sys
 import threading
@@ -227,22 +228,51 @@ def _make_io(raw: RawPipe) -> _BlockingIO:
         return _PosixIO(raw.fd)
 
 
+class _Repeater:
+    """Windows: one daemon thread repeats the interrupt of pumps nothing waits for.
+
+    A CancelIoEx issued just before a pump enters ReadFile/WriteFile is lost, so a pump
+    stopped by ``discard()`` or garbage collection is interrupted again until it ends.
+    Its thread starts with the first pump (never in a finalizer, where starting a thread
+    can deadlock, or hang at interpreter exit); a finalizer only puts on its queue.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[_BlockingIO, threading.Thread]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                thread = threading.Thread(target=self._run, name="aiohcs pump stop", daemon=True)
+                thread.start()  # (threading's RuntimeError if it cannot: the pump fails)
+                self._started = True
+
+    def add(self, io: _BlockingIO, thread: threading.Thread) -> None:
+        self._queue.put((io, thread))  # (SimpleQueue.put is safe in a finalizer)
+
+    def _run(self) -> None:
+        pumps: list[tuple[_BlockingIO, threading.Thread]] = []
+        while True:
+            with contextlib.suppress(queue.Empty):
+                pumps.append(self._queue.get(timeout=_INTERRUPT_RETRY if pumps else None))
+            pumps = [(io, thread) for io, thread in pumps if thread.is_alive()]
+            for io, _ in pumps:
+                io.interrupt()
+
+
+_repeater = _Repeater()
+
+
 def _interrupt_unawaited(io: _BlockingIO, thread: threading.Thread) -> None:
     """Interrupt a pump where nothing can wait for it (discard, garbage collection).
 
-    POSIX: one interrupt is never lost. Windows: a CancelIoEx issued just before the pump
-    enters ReadFile/WriteFile is lost, so a helper thread repeats it until the pump ends.
+    POSIX: one interrupt is never lost. Windows: :class:`_Repeater` repeats it.
     """
     io.interrupt()
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-
-        def repeat() -> None:
-            while thread.is_alive():
-                thread.join(_INTERRUPT_RETRY)
-                io.interrupt()
-
-        with contextlib.suppress(RuntimeError):  # (no new thread at interpreter shutdown)
-            threading.Thread(target=repeat, name="aiohcs pump stop", daemon=True).start()
+        _repeater.add(io, thread)
 
 
 async def _interrupt_until(io: _BlockingIO, done: anyio.Event) -> None:
@@ -272,6 +302,8 @@ def _start(pump: _Pump) -> _Pump:
     stays the caller's.
     """
     try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            _repeater.start()
         pump.start()
     except BaseException:
         pump.io.close()
