@@ -5,7 +5,10 @@ SDK headers; hcsim includes the same files) is compiled two ways:
 
 * ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>``, linked to
   their import libraries (delay-loaded, so the module imports on every Windows build and
-  on hosts without the HCS feature; newer exports are checked before they are called);
+  on hosts without the HCS feature; newer exports are checked before they are called).
+  hcsim's control API is not linked: its types are declared and each function becomes a
+  pointer type ``PFN_<name>``, so that ``aiohcs._native`` can call the control exports of
+  hcsim's computecore.dll, looked up at run time, when that DLL is the one loaded;
 * ``posix``: against hcsim, the project's C emulator of computecore, whose sources are
   compiled into the same extension together with its control API (``hcsim.cdef``).
 
@@ -39,6 +42,13 @@ _ENUM_FLAG_OPERATORS = re.compile(r"^DEFINE_ENUM_FLAG_OPERATORS\(\w+\);\n?", re.
 _CALLBACK = re.compile(r"\bCALLBACK\b")
 _DEFINE_VALUE = re.compile(r"^#define (\w+) .+$", re.MULTILINE)
 _LINE_COMMENT = re.compile(r"//[^\n]*")
+# A function declaration of hcsim.cdef: "<return type> <name> (<parameters>);".
+_CONTROL_FUNCTION = re.compile(r"^(\w+) (Hcsim\w+) \(([^)]*)\);$", re.MULTILINE)
+#: The prefix of the pointer types of hcsim's control functions in the Windows build.
+CONTROL_POINTER_PREFIX = "PFN_"
+# Control functions without a Windows counterpart: on Windows hcsim hands out real pipe
+# HANDLEs, so there is no descriptor behind them.
+_POSIX_ONLY_CONTROL = ("HcsimHandleToFd",)
 
 # The module's C prelude: the headers of its declarations on each target (module.h).
 _PRELUDE = '#include "module.h"\n'
@@ -66,6 +76,23 @@ def cdef_text(name: str) -> str:
     return _DEFINE_VALUE.sub(r"#define \1 ...", text)
 
 
+def control_pointer_types(text: str) -> str:
+    """Return hcsim.cdef's text (as :func:`cdef_text` gives it) for the Windows build.
+
+    Its types stay; each function declaration becomes a pointer type ``PFN_<name>`` (the
+    functions are looked up at run time in the loaded computecore.dll, never linked), and
+    the POSIX-only ones are left out.
+    """
+
+    def pointer_type(match: re.Match[str]) -> str:
+        returns, name, parameters = match.groups()
+        if name in _POSIX_ONLY_CONTROL:
+            return ""
+        return f"typedef {returns} (*{CONTROL_POINTER_PREFIX}{name})({parameters});"
+
+    return _CONTROL_FUNCTION.sub(pointer_type, text)
+
+
 def _sources(target: str) -> list[str]:
     """The C sources compiled into the module for ``target`` (relative to the root)."""
     names = (*BRIDGE_SOURCES, PLATFORM_SOURCES[target], _MODULE_SOURCES[target])
@@ -79,11 +106,11 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     """Return the FFI builder of ``aiohcs._hcs`` for ``target`` ("windows" or "posix")."""
     if target not in ("windows", "posix"):
         raise ValueError(f"target must be 'windows' or 'posix', not {target!r}")
-    names = list(SDK_CDEFS)
-    if target == "posix":
-        names.append(HCSIM_CDEF)
-    names += [BRIDGE_CDEF, MODULE_CDEF]
-    text = "\n".join(cdef_text(n) for n in names)
+    texts = [cdef_text(n) for n in SDK_CDEFS]
+    control = cdef_text(HCSIM_CDEF)
+    texts.append(control if target == "posix" else control_pointer_types(control))
+    texts += [cdef_text(n) for n in (BRIDGE_CDEF, MODULE_CDEF)]
+    text = "\n".join(texts)
     if cdef_filter is not None:
         text = cdef_filter(text)
 

@@ -11,10 +11,15 @@
 * ``linux``: a started Linux VM (``helpers.LINUX``), terminated and closed afterwards;
   ``windows`` the same for a Windows container (``helpers.WINDOWS``).
 * ``engine``: each pipe engine in turn.
+* ``@pytest.mark.posix_only("reason")``: a test POSIX-only by nature (fork, signals, pty,
+  descriptors, /proc...) is skipped on Windows (``linux=True``: everywhere but Linux); a
+  Windows run ends by counting them, with their reasons.
 """
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -29,6 +34,45 @@ if TYPE_CHECKING:
     from aiohcs.system import ComputeSystem
 
 pytest_plugins = ["aiohcs.testing.pytest_plugin"]
+
+_POSIX_ONLY = "POSIX only: "
+# The reasons of the tests skipped as POSIX-only in this run, with their counts.
+_posix_only: Counter[str] = Counter()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "posix_only(reason, linux=False): POSIX-only by nature, skipped on Windows "
+        "(linux=True: on every platform but Linux)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("posix_only")
+        if marker is None:
+            continue
+        (reason,) = marker.args
+        linux_only = marker.kwargs.get("linux", False)
+        if sys.platform == "win32" or (linux_only and not sys.platform.startswith("linux")):
+            item.add_marker(pytest.mark.skip(reason=f"{_POSIX_ONLY}{reason}"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "setup" and report.skipped and isinstance(report.longrepr, tuple):
+        _, _, message = report.longrepr
+        _, found, reason = message.partition(_POSIX_ONLY)
+        if found:
+            _posix_only[reason] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if sys.platform == "win32" or _posix_only:
+        total = sum(_posix_only.values())
+        terminalreporter.write_sep("=", f"{total} tests skipped as POSIX-only")
+        for reason, count in _posix_only.most_common():
+            terminalreporter.write_line(f"{count:4d}  {reason}")
 
 
 @pytest.fixture(params=["asyncio", "trio"])

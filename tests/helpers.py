@@ -7,6 +7,7 @@
   (a block makes no HCS call). Tests drive hcsim through the public :mod:`aiohcs.testing`
   API (``testing.fail_next``, ``testing.delay``, ``testing.counts``, ...); :data:`SYNC` /
   :data:`ASYNC` name the two values of its ``asynchronous=``.
+* Guest commands: :func:`guest` (the guest program, tests/guest.py, on every platform).
 * Systems and processes: :func:`state_of`, :func:`terminate_and_close`, :func:`destroy`,
   :func:`echo_and_kill`; the thread engine's :func:`pump_threads`; :func:`open_fds`.
 * Child interpreters that import this aiohcs: :func:`child_env`, :func:`run_child`,
@@ -23,6 +24,7 @@ import contextlib
 import importlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -134,9 +136,69 @@ async def no_process_left(timeout: float = 10) -> None:
             await anyio.sleep(0.01)
 
 
+#: The guest program (tests/guest.py): the commands the tests start, on every platform.
+GUEST: Final = str(Path(__file__).resolve().parent / "guest.py")
+
+
+def guest(*steps: str) -> list[str]:
+    """The command that runs ``steps`` ("echo hi", "cat", "exit 3"...) in the guest program.
+
+    The guest program (tests/guest.py, which lists the steps) is run by this interpreter,
+    so the same command works on Linux and on Windows.
+    """
+    return [sys.executable, "-I", "-S", GUEST, *steps]
+
+
+def guest_line(*steps: str) -> str:
+    """:func:`guest` as one line of an ``aiohcs script`` (quoted as its parser splits it)."""
+    return shlex.join(guest(*steps))
+
+
+#: A Linux guest's exit code after a kill (128 + SIGKILL; Windows' signal module has no
+#: SIGKILL).
+KILLED: Final = 137
+
+
+def host_alive(pid: int) -> bool:
+    """True if the host process ``pid`` exists (hcsim reaps its processes: no zombie)."""
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.OpenProcess.restype = ctypes.c_void_p
+        kernel32.WaitForSingleObject.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+        kernel32.CloseHandle.argtypes = [ctypes.c_void_p]
+        synchronize, wait_timeout = 0x00100000, 0x102
+        handle = kernel32.OpenProcess(synchronize, False, pid)
+        if not handle:
+            return False
+        try:
+            return bool(kernel32.WaitForSingleObject(handle, 0) == wait_timeout)
+        finally:
+            kernel32.CloseHandle(handle)
+    else:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def kill_host(pid: int) -> None:
+    """Kill the host process ``pid`` if it still exists."""
+    if sys.platform == "win32":
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)  # (any value but the two CTRL events is TerminateProcess)
+    else:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 #: Echoes stdin, then stays (a failed start must not leave it running: it would not end
 #: by itself when its pipes close).
-CAT_THEN_STAY: Final = ["sh", "-c", "cat; exec sleep 1000 >/dev/null 2>&1"]
+CAT_THEN_STAY: Final = guest("cat", "quiet", "hold")
 #: The names of the thread pipe engine's pump threads.
 PUMPS: Final = ("aiohcs write pump", "aiohcs read pump")
 
@@ -157,8 +219,34 @@ async def echo_and_kill(proc: Process) -> None:
 
 
 def open_fds() -> int:
-    """The number of descriptors this process has open (Linux: reads /proc/self/fd)."""
-    return len(os.listdir("/proc/self/fd"))
+    """The number of descriptors (Windows: handles) this process has open.
+
+    Linux reads /proc/self/fd; Windows asks GetProcessHandleCount.
+    """
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.GetCurrentProcess.restype = ctypes.c_void_p
+        kernel32.GetProcessHandleCount.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        count = ctypes.c_uint32(0)
+        if not kernel32.GetProcessHandleCount(kernel32.GetCurrentProcess(), ctypes.byref(count)):
+            raise ctypes.WinError(ctypes.get_last_error())
+        return count.value
+    else:
+        return len(os.listdir("/proc/self/fd"))
+
+
+def quick_echo(text: str) -> list[str]:
+    """The cheapest command that prints ``text`` (and a line end): the platform's own echo.
+
+    For tests that start thousands of processes, where the guest program's start-up
+    (an interpreter, ~7 ms of CPU each) would be most of the run.
+    """
+    if sys.platform == "win32":
+        return ["cmd.exe", "/d", "/c", f"echo {text}"]
+    else:
+        return ["echo", text]
 
 
 @contextlib.asynccontextmanager

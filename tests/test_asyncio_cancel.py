@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers import guest
 
 from aiohcs import testing
 from aiohcs.system import ComputeSystem
@@ -56,7 +57,7 @@ async def test_task_cancel_during_create_leaves_no_handle() -> None:
 async def test_wait_for_timeout_on_kill_closes_its_fresh_handles() -> None:
     async with await ComputeSystem.create("c", CONTAINER) as system:
         await system.start()
-        proc = await system.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
+        proc = await system.open_process(guest("sleep 30"), stdin=None, stdout=None, stderr=None)
         with testing.delay("HcsOpenComputeSystem", sync_ms=SLOW_MS), pytest.raises(TimeoutError):
             await asyncio.wait_for(proc.kill(), SLOW_MS / 6000)
         # kill's own system/process handles were closed once its open returned.

@@ -20,16 +20,24 @@ CONTAINER = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 def test_handles_of_tasks_cancelled_at_the_end_of_asyncio_run_are_closed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    running: list[int] = []
+
     async def hold(i: int) -> None:
         async with await ComputeSystem.create(f"held-{i}", CONTAINER) as system:
             await system.start()
+            running.append(i)
             await system.wait()
 
     tasks: list[asyncio.Task[None]] = []
 
+    async def all_running() -> None:
+        while len(running) < 8:
+            await asyncio.sleep(0.01)
+
     async def main() -> None:
         tasks.extend(asyncio.ensure_future(hold(i)) for i in range(8))
-        await asyncio.sleep(0.3)  # every task is now waiting for its system to exit
+        await asyncio.wait_for(all_running(), 30)  # (a fixed sleep was too short under Wine)
+        await asyncio.sleep(0.05)  # every task is now waiting for its system to exit
 
     with caplog.at_level(logging.ERROR):
         asyncio.run(main())  # cancels the eight tasks, and aiohcs's drain task, in any order

@@ -328,8 +328,8 @@ class _NoReaderLoop(asyncio.SelectorEventLoop):
         raise NotImplementedError
 
 
-def test_asyncio_loop_without_add_reader_uses_the_wait_readable_task() -> None:
-    """The proactor-loop path: anyio.wait_readable served by anyio's selector thread."""
+def test_asyncio_loop_without_add_reader_uses_the_drain_task() -> None:
+    """The proactor-loop path: the drain task receives the wake bytes with sock_recv."""
 
     async def main() -> list[int]:
         hub = EventHub(current_bridge())
@@ -592,7 +592,7 @@ async def test_jobs_not_yet_handed_to_a_thread_are_dropped_at_loop_shutdown() ->
     assert ran == []
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+@pytest.mark.posix_only("fork")
 def test_the_worker_pool_works_in_a_forked_child() -> None:
     """The pool's threads do not survive fork; a child starts its own."""
     pool = _bridge.workers

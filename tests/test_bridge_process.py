@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import pytest
-from helpers import CONTAINER, settle
+from helpers import CONTAINER, guest, settle
 
-from aiohcs import testing
+from aiohcs import _native, testing
 from aiohcs._bridge import Item, close_process_handles
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs.operation import run_operation
@@ -20,10 +21,20 @@ from aiohcs.system import ComputeSystem
 pytestmark = pytest.mark.anyio
 
 
-def read_all(fd: int) -> bytes:
+def read_all(handle: int) -> bytes:
+    """Everything the pipe ``handle`` from HCS gives up to end of file (it stays open)."""
     chunks = []
-    while chunk := os.read(fd, 4096):
-        chunks.append(chunk)
+    if sys.platform == "win32":
+        from aiohcs._pipes._thread import _WindowsIO
+
+        io = _WindowsIO(handle)
+        while chunk := io.read(4096):
+            chunks.append(chunk)
+    else:
+        fd = _native.hcsim.HcsimHandleToFd(ffi.cast("HANDLE", handle))
+        assert fd >= 0
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -31,9 +42,7 @@ async def test_create_process_delivers_process_info() -> None:
     async with await ComputeSystem.create("p", CONTAINER) as system:
         await system.start()
         out = ffi.new("HCS_PROCESS *")
-        params = to_wide(
-            json.dumps({"CommandArgs": ["/bin/echo", "hello"], "CreateStdOutPipe": True})
-        )
+        params = to_wide(json.dumps({"CommandArgs": guest("echo hello"), "CreateStdOutPipe": True}))
         handle = system._handle
 
         def start(op: Any) -> int:
@@ -48,9 +57,7 @@ async def test_create_process_delivers_process_info() -> None:
         assert info.process_id > 0
         assert info.std_output not in (0, -1)
         assert info.std_input in (0, 0xFFFFFFFFFFFFFFFF)
-        fd = lib.HcsimHandleToFd(ffi.cast("HANDLE", info.std_output))
-        assert fd >= 0
-        assert await anyio.to_thread.run_sync(read_all, fd) == b"hello\n"
+        assert await anyio.to_thread.run_sync(read_all, info.std_output) == b"hello\n"
         close_process_handles(info)
         lib.HcsCloseProcess(out[0])
         await system.terminate()
@@ -63,7 +70,7 @@ async def test_abandoned_create_process_closes_what_it_produced() -> None:
         out = ffi.new("HCS_PROCESS *")
         params = to_wide(
             json.dumps(
-                {"CommandArgs": ["/bin/true"], "CreateStdOutPipe": True, "CreateStdErrPipe": True}
+                {"CommandArgs": guest("exit 0"), "CreateStdOutPipe": True, "CreateStdErrPipe": True}
             )
         )
         handle = system._handle

@@ -23,7 +23,7 @@ from aiohcs.system import enumerate_systems
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+    pytest.mark.posix_only("counts the wake socket's descriptors in /proc/self/fd", linux=True),
 ]
 
 FIRST_CALL = textwrap.dedent(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import shlex
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -17,12 +19,12 @@ from typing import Any
 import anyio
 import helpers
 import pytest
-from helpers import owned_by
+from helpers import guest_line, owned_by
 
 from aiohcs import ComputeSystem
 from aiohcs.cli import build_parser, main
 from aiohcs.cli._runtime import CliError
-from aiohcs.cli._script import parse_script
+from aiohcs.cli._script import parse_script, split_words
 from aiohcs.schema import SystemExitStatus
 
 # Their own owner: ``list --owner cli-test`` finds exactly the systems of these tests.
@@ -184,6 +186,17 @@ def test_parse_script_words_comments_and_background() -> None:
         parse_script('exec c1 "unclosed\n')
 
 
+@pytest.mark.parametrize("platform", ["linux", "win32"])
+def test_script_words_and_backslashes(monkeypatch: pytest.MonkeyPatch, platform: str) -> None:
+    """A Windows path stays one word on Windows; elsewhere a backslash escapes."""
+    monkeypatch.setattr(sys, "platform", platform)
+    words = split_words(r'create c1 C:\x\c.json "a b" # note')
+    path = r"C:\x\c.json" if platform == "win32" else "C:xc.json"
+    assert words == ["create", "c1", path, "a b"]
+    quoted = shlex.join(["C:\\p y\\python.exe", "it's"])
+    assert split_words(quoted) == ["C:\\p y\\python.exe", "it's"]
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_script_lifecycle_with_json(configs: Path, backend: str) -> None:
     result = script(
@@ -272,7 +285,7 @@ def test_script_exec_streams_output_and_returns_exit_code(configs: Path) -> None
     result = script(
         configs,
         f"create c1 {configs / 'c.json'} --start\n"
-        'exec c1 -- sh -c "echo out-line; echo err-line >&2; exit 7"\n'
+        f"exec c1 -- {guest_line('echo out-line', 'err err-line', 'exit 7')}\n"
         "list\n",
     )
     assert result.code == 7
@@ -286,7 +299,8 @@ def test_script_exec_environment_and_cwd(configs: Path) -> None:
     result = script(
         configs,
         f"create c1 {configs / 'c.json'} --start\n"
-        f'exec c1 --cwd {configs} -e GREETING=hej -- sh -c "echo $GREETING; pwd"\n'
+        f"exec c1 --cwd {shlex.quote(str(configs))} -e GREETING=hej -- "
+        f"{guest_line('env GREETING', 'cwd')}\n"
         "kill c1\n",
     )
     assert result.code == 0, result.err
@@ -417,7 +431,7 @@ def test_exec_with_a_console(configs: Path) -> None:
     result = script(
         configs,
         f"create c1 {configs / 'c.json'} --start\n"
-        "exec -t c1 -- sh -c 'stty size; test -t 1 && echo on-a-tty'\n"
+        f"exec -t c1 -- {guest_line('size', 'isatty')}\n"
         "kill c1\n",
     )
     assert result.code == 0, result.err
@@ -546,14 +560,11 @@ def test_exec_in_the_background_runs_in_the_background(configs: Path) -> None:
     # The background exec waits (10 s at most) for a file the foreground exec creates:
     # it can only print "bg" if the next line ran while it was still running.
     flag = configs / "flag"
-    waiter = (
-        f"for i in $(seq 200); do [ -e {flag} ] && echo bg && exit 0; sleep 0.05; done; echo late"
-    )
     result = script(
         configs,
         f"create c1 {configs / 'c.json'} --start\n"
-        f"exec c1 -- sh -c '{waiter}' &\n"
-        f"exec c1 -- sh -c 'echo fg; touch {flag}'\n"
+        f"exec c1 -- {guest_line(f'await-file {flag}', 'echo bg')} &\n"
+        f"exec c1 -- {guest_line('echo fg', f'touch {flag}')}\n"
         "wait\n"
         "kill c1\n",
     )
@@ -568,7 +579,8 @@ def test_exec_honours_its_drain_timeout(configs: Path) -> None:
     result = script(
         configs,
         f"create c1 {configs / 'c.json'} --start\n"
-        "exec c1 --drain-timeout 0.2 -- sh -c 'sleep 15 & echo started; exit 4'\n",
+        "exec c1 --drain-timeout 0.2 -- "
+        f"{guest_line('spawn sleep 15', 'echo started', 'exit 4')}\n",
     )
     elapsed = time.monotonic() - started
     assert result.code == 4, result.err
@@ -584,14 +596,13 @@ def test_exec_leaves_the_warning_filters_as_they_were(configs: Path) -> None:
     first), which a catch_warnings per exec would restore out of order.
     """
     flag = configs / "flag"
-    waiter = f"for i in $(seq 200); do [ -e {flag} ] && exit 0; sleep 0.05; done; exit 9"
     before = list(warnings.filters)
     result = script(
         configs,
         f"create c1 {configs / 'c.json'} --start\n"
-        "exec c1 --drain-timeout 0.2 -- sh -c 'sleep 15 & echo started'\n"
-        f"exec c1 -- sh -c '{waiter}' &\n"
-        f"exec c1 -- sh -c 'touch {flag}; sleep 1'\n"
+        f"exec c1 --drain-timeout 0.2 -- {guest_line('spawn sleep 15', 'echo started')}\n"
+        f"exec c1 -- {guest_line(f'await-file {flag}')} &\n"
+        f"exec c1 -- {guest_line(f'touch {flag}', 'sleep 1')}\n"
         "wait\n"
         "kill c1\n",
     )

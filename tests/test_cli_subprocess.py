@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from helpers import CONTAINER, child_env, run_child
+from helpers import CONTAINER, child_env, guest_line, run_child
 
 TIMEOUT = 60
 
@@ -61,7 +61,7 @@ def test_usage_error_exits_2() -> None:
 
 
 def test_exec_pipes_stdin_and_exits_with_the_process_code(config: Path) -> None:
-    script = f'create c1 {config} --start\nexec c1 -i -- sh -c "tr a-z A-Z; exit 42"\n'
+    script = f"create c1 {config} --start\nexec c1 -i -- {guest_line('upper', 'exit 42')}\n"
     path = config.parent / "s.txt"
     path.write_text(script)
     # The script comes from a file; exec -i reads the tool's own stdin.
@@ -108,7 +108,7 @@ def _start(argv: list[str], ready_text: str) -> subprocess.Popen[str]:
     return proc
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.posix_only("POSIX signals")
 def test_ctrl_c_reaches_the_process_of_exec(config: Path) -> None:
     path = config.parent / "s.txt"
     path.write_text(
@@ -124,7 +124,7 @@ def test_ctrl_c_reaches_the_process_of_exec(config: Path) -> None:
     assert "sending an interrupt" in err
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.posix_only("POSIX signals")
 def test_ctrl_c_twice_kills_the_process_and_says_so(config: Path) -> None:
     path = config.parent / "s.txt"
     path.write_text(
@@ -140,7 +140,7 @@ def test_ctrl_c_twice_kills_the_process_and_says_so(config: Path) -> None:
     assert "was killed" in err.splitlines()[-1]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.posix_only("POSIX signals")
 def test_ctrl_c_while_idle_exits_130(config: Path) -> None:
     path = config.parent / "s.txt"
     path.write_text(f"create c1 {config}\nsleep 60\n")
@@ -160,7 +160,7 @@ def test_demo_runs_and_streams_a_process() -> None:
     assert "aiohcs-demo-vm-restored restore -> Running" in result.stdout
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.posix_only("POSIX pseudo-terminals")
 def test_exec_interactive_console_follows_the_terminal(config: Path) -> None:
     import fcntl
     import pty
@@ -218,7 +218,7 @@ def test_exec_interactive_console_follows_the_terminal(config: Path) -> None:
         proc.stderr.close()
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.posix_only("POSIX signals")
 def test_ctrl_c_during_an_operation_says_it_may_still_complete(config: Path) -> None:
     path = config.parent / "s.txt"
     path.write_text(
@@ -250,7 +250,7 @@ def test_a_reader_that_goes_away_ends_exec_quietly(config: Path) -> None:
     assert proc.stdin is not None
     assert proc.stdout is not None
     assert proc.stderr is not None
-    proc.stdin.write(f"create c1 {config} --start\nexec c1 -- sh -c 'seq 1 10000000'\n")
+    proc.stdin.write(f"create c1 {config} --start\nexec c1 -- {guest_line('count 10000000')}\n")
     proc.stdin.close()
     assert proc.stdout.readline() == "c1  Running\n"
     assert proc.stdout.readline() == "1\n"

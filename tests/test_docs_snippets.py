@@ -60,7 +60,12 @@ class Spec:
     check: str = ""
     output: tuple[str, ...] = ()
     backends: tuple[str, ...] = BACKENDS
+    #: Why the block runs on POSIX only (it runs the host's commands as written), if it does.
+    posix_only: str = ""
 
+
+#: The reason of the blocks that run the host's POSIX commands (hcsim runs host processes).
+POSIX_COMMANDS = "its example runs POSIX commands (echo, cat, sleep...) as written"
 
 #: A setup that gives the block ``system``, a running container (see started_container).
 CONTAINER = "system = await started_container()"
@@ -123,8 +128,8 @@ SPECS: dict[str, Spec] = {
         check="assert (await vm.properties()).state == 'Paused'",
     ),
     "quickstart.md:1": Spec(how="script"),
-    "guides/fork.md:1": Spec(how="script"),
-    "quickstart.md:2": Spec(how="script", output=("0 b'hello\\n'",)),
+    "guides/fork.md:1": Spec(how="script", posix_only="fork"),
+    "quickstart.md:2": Spec(posix_only=POSIX_COMMANDS, how="script", output=("0 b'hello\\n'",)),
     "quickstart.md:3": Spec(how="windows"),
     "guides/lifecycle.md:1": Spec(
         check="assert status.exit_type == 'GracefulExit'\n"
@@ -195,20 +200,25 @@ async with anyio.create_task_group() as watching:
 assert [s for s, _ in seen_events] == ["w1"]
 """,
     ),
-    "guides/processes.md:1": Spec(setup=CONTAINER, output=("0 hello",)),
+    "guides/processes.md:1": Spec(posix_only=POSIX_COMMANDS, setup=CONTAINER, output=("0 hello",)),
     "guides/processes.md:2": Spec(how="windows"),
     "guides/processes.md:3": Spec(
+        posix_only=POSIX_COMMANDS,
         setup=CONTAINER,
         check="assert code == 0\nassert proc.returncode == 0",
         output=("HELLO",),
     ),
-    "guides/processes.md:4": Spec(setup=CONTAINER, check="assert done.returncode == 0"),
+    "guides/processes.md:4": Spec(
+        posix_only=POSIX_COMMANDS, setup=CONTAINER, check="assert done.returncode == 0"
+    ),
     "guides/processes.md:5": Spec(
+        posix_only=POSIX_COMMANDS,
         setup=CONTAINER,
         check="assert done.returncode == 0\nassert document['OciProcess'] is oci",
         output=("pass no command with it",),
     ),
     "guides/processes.md:6": Spec(
+        posix_only=POSIX_COMMANDS,
         setup="system = await started_container()\n"
         "proc = await system.open_process(['sleep', '30'])",
         check="assert await proc.wait() != 0\nassert await proc.kill() is False",
@@ -234,6 +244,7 @@ assert [s for s, _ in seen_events] == ["w1"]
         output=("0x80370106 UnexpectedExit",),
     ),
     "guides/errors.md:5": Spec(
+        posix_only=POSIX_COMMANDS,
         # hcsim refuses the next terminate as a guest might refuse it for a running process.
         setup="system = await started_container()\n"
         "proc = await system.open_process(['sleep', '30'])\n"
@@ -314,6 +325,18 @@ SYNC = [key for key, spec in SPECS.items() if spec.how == "sync"]
 RUN = [
     (key, backend) for key, spec in SPECS.items() if spec.how == "run" for backend in spec.backends
 ]
+
+
+def _params(keys: list[Any]) -> list[Any]:
+    """``keys`` (a key, or a (key, backend) pair) as parameters, POSIX-only ones marked."""
+    params = []
+    for item in keys:
+        key = item[0] if isinstance(item, tuple) else item
+        reason = SPECS[key].posix_only
+        marks = [pytest.mark.posix_only(reason)] if reason else []
+        values = item if isinstance(item, tuple) else (item,)
+        params.append(pytest.param(*values, marks=marks, id="-".join(values)))
+    return params
 
 
 def block(key: str) -> str:
@@ -580,7 +603,7 @@ async def run_block(key: str, tmp_path: Path) -> None:
     run.verify()
 
 
-@pytest.mark.parametrize(("key", "backend"), RUN, ids=[f"{k}-{b}" for k, b in RUN])
+@pytest.mark.parametrize(("key", "backend"), _params(RUN))
 def test_block_runs(key: str, backend: str, tmp_path: Path) -> None:
     anyio.run(run_block, key, tmp_path, backend=backend)
 
@@ -641,7 +664,7 @@ def _run_program(key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.mark.parametrize("key", [k for k, spec in SPECS.items() if spec.how == "script"])
+@pytest.mark.parametrize("key", _params([k for k, s in SPECS.items() if s.how == "script"]))
 def test_program_runs_as_written(key: str, tmp_path: Path) -> None:
     result = _run_program(key, tmp_path)
     for text in SPECS[key].output:

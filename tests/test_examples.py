@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CONTAINER, REPO, child_env, run_child
+from helpers import CONTAINER, REPO, child_env, guest, run_child
 
 EXAMPLES = REPO / "examples"
 TIMEOUT = 60
@@ -78,7 +78,7 @@ def test_http_service_lifecycle_exec_and_events(service: str) -> None:
 
         done = client.post(
             "/systems/c1/exec",
-            json={"command": ["sh", "-c", "tr a-z A-Z; echo oops >&2; exit 4"], "input": "hi"},
+            json={"command": guest("upper", "err oops", "exit 4"), "input": "hi"},
         )
         assert done.json() == {"exit_code": 4, "stdout": "HI", "stderr": "oops\n"}
 

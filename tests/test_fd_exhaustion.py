@@ -12,22 +12,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import resource
 import sys
 import textwrap
 from collections.abc import Iterator
 
 import anyio
 import pytest
-from helpers import CAT_THEN_STAY, LINUX, echo_and_kill, no_process_left, open_fds
+from helpers import CAT_THEN_STAY, LINUX, echo_and_kill, guest, no_process_left, open_fds
 
 from aiohcs import errors, testing
 from aiohcs._pipes import ENGINES
 from aiohcs.system import ComputeSystem
 
+if sys.platform != "win32":
+    import resource
+
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+    pytest.mark.posix_only("exhausts and counts descriptors (RLIMIT_NOFILE)", linux=True),
 ]
 
 LIMIT = 200
@@ -60,7 +62,7 @@ def exhausted(free: int = 0) -> Iterator[None]:
 async def linux(linux: ComputeSystem) -> ComputeSystem:
     """The shared Linux VM, warmed up (exit monitor, guard, lazy imports) before counting."""
     for engine in ENGINES:
-        await linux.run_process(["cat"], input=b"", pipe_engine=engine)
+        await linux.run_process(guest("cat"), input=b"", pipe_engine=engine)
     await linux.properties()
     return linux
 
@@ -124,14 +126,14 @@ async def test_process_start_out_of_descriptors(linux: ComputeSystem, engine: st
     assert outcomes[0] == "exhausted"
     assert outcomes[-1] == "started"
     # full recovery
-    result = await linux.run_process(["echo", "ok"], pipe_engine=engine)
+    result = await linux.run_process(guest("echo ok"), pipe_engine=engine)
     assert result.stdout == b"ok\n"
 
 
 async def test_spawn_failure_names_errno(linux: ComputeSystem) -> None:
     """hcsim's own spawn path puts errno and its text into the ResultError."""
     with exhausted(0), pytest.raises(errors.ResourceExhausted) as info:
-        await linux.open_process(["cat"], pipe_engine="fd")
+        await linux.open_process(guest("cat"), pipe_engine="fd")
     assert_names_the_cause(info.value)
     assert info.value.operation == "CreateProcess"
     assert "could not be started" in info.value.message
@@ -147,10 +149,10 @@ async def test_pipe_handles_out_of_descriptors_leave_nothing_running(linux: Comp
     testing.fail_next("HcsGetOperationResultAndProcessInfo", too_many)
     testing.fail_next("HcsGetProcessInfo", too_many)
     with pytest.raises(errors.ResourceExhausted):
-        await linux.open_process(["sleep", "1000"])
+        await linux.open_process(guest("sleep 1000"))
     await no_process_left()
     # and the next start works
-    result = await linux.run_process(["echo", "ok"])
+    result = await linux.run_process(guest("echo ok"))
     assert result.stdout == b"ok\n"
 
 

@@ -20,10 +20,11 @@ from typing import Any
 import anyio
 import pytest
 from helpers import CONTAINER as CONFIG
+from helpers import guest
 
 from aiohcs import ComputeSystem, UsedAfterForkError, enumerate_systems, run_process
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = pytest.mark.posix_only("fork")
 
 # Generous: a loaded 2-core machine. A hang lasts for ever, so any bound shows it.
 CHILD_DEADLINE = 60.0
@@ -102,7 +103,7 @@ async def _child_checks(inherited: ComputeSystem) -> None:
         async with await ComputeSystem.create("child", CONFIG) as system:
             await system.start()
             assert (await system.properties()).state == "Running"
-            result = await run_process(system, ["sh", "-c", "echo from-child"])
+            result = await run_process(system, guest("echo from-child"))
             assert result.stdout == b"from-child\n"
             await system.terminate()
             await system.wait()
@@ -111,7 +112,7 @@ async def _child_checks(inherited: ComputeSystem) -> None:
             inherited.properties,
             inherited.pause,
             inherited.wait,
-            lambda: run_process(inherited, ["true"]),
+            lambda: run_process(inherited, guest("exit 0")),
         ):
             with pytest.raises(UsedAfterForkError, match="fork"):
                 await call()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import threading
 import time
 
@@ -32,7 +31,7 @@ from aiohcs._pipes._thread import DEFAULT_LIMIT, ThreadReceiveStream
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(sys.platform == "win32", reason="os.pipe descriptors are POSIX here"),
+    pytest.mark.posix_only("engines over os.pipe descriptors, without HCS"),
 ]
 
 HYPOTHESIS = settings(

@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import LINUX, no_hcs_call, open_fds, pump_threads, settle
+from helpers import KILLED, LINUX, guest, no_hcs_call, open_fds, pump_threads, quick_echo, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +50,7 @@ HYPOTHESIS = settings(
 
 
 async def cat_round_trip(system: ComputeSystem, engine: str, data: bytes) -> bytes:
-    async with await system.open_process(["cat"], pipe_engine=engine) as proc:
+    async with await system.open_process(guest("cat"), pipe_engine=engine) as proc:
         assert proc.stdin is not None
         assert proc.stdout is not None
         stdin, stdout = proc.stdin, proc.stdout
@@ -113,7 +113,7 @@ async def test_interleaved_stdout_and_stderr(linux: ComputeSystem, engine: str) 
 
 
 async def test_no_pipes(linux: ComputeSystem) -> None:
-    proc = await linux.open_process(["true"], stdin=None, stdout=None, stderr=None)
+    proc = await linux.open_process(guest("exit 0"), stdin=None, stdout=None, stderr=None)
     async with proc:
         assert proc.stdin is None
         assert proc.stdout is None
@@ -124,7 +124,7 @@ async def test_no_pipes(linux: ComputeSystem) -> None:
 
 
 async def test_stdin_eof(linux: ComputeSystem, engine: str) -> None:
-    async with await linux.open_process(["cat"], stderr=None, pipe_engine=engine) as proc:
+    async with await linux.open_process(guest("cat"), stderr=None, pipe_engine=engine) as proc:
         assert proc.stdin is not None
         assert proc.stdout is not None
         await proc.stdin.aclose()
@@ -135,7 +135,7 @@ async def test_stdin_eof(linux: ComputeSystem, engine: str) -> None:
 
 
 async def test_stdin_aclose_after_exit_is_fine(linux: ComputeSystem, engine: str) -> None:
-    async with await linux.open_process(["true"], pipe_engine=engine) as proc:
+    async with await linux.open_process(guest("exit 0"), pipe_engine=engine) as proc:
         assert await proc.wait() == 0
         assert proc.stdin is not None
         await proc.stdin.aclose()
@@ -143,7 +143,7 @@ async def test_stdin_aclose_after_exit_is_fine(linux: ComputeSystem, engine: str
 
 async def test_exit_codes(linux: ComputeSystem) -> None:
     async def one(code: int) -> None:
-        result = await linux.run_process(["sh", "-c", f"exit {code}"], check=False)
+        result = await linux.run_process(guest(f"exit {code}"), check=False)
         assert result.returncode == code
 
     for start in range(0, 256, 32):
@@ -153,15 +153,15 @@ async def test_exit_codes(linux: ComputeSystem) -> None:
 
 
 async def test_run_process_check_and_input(linux: ComputeSystem) -> None:
-    result = await linux.run_process(["tr", "a-z", "A-Z"], input=b"hello")
+    result = await linux.run_process(guest("upper"), input=b"hello")
     assert (result.returncode, result.stdout, result.stderr) == (0, b"HELLO", b"")
-    assert result.args == ["tr", "a-z", "A-Z"]
+    assert result.args == guest("upper")
     with pytest.raises(ProcessFailed) as info:
-        await linux.run_process(["sh", "-c", "echo out; echo err >&2; exit 7"])
+        await linux.run_process(guest("echo out", "err err", "exit 7"))
     assert info.value.returncode == 7
     assert info.value.stdout == b"out\n"
     assert info.value.stderr == b"err\n"
-    quiet = await linux.run_process(["echo", "x"], stdout=None, stderr=None)
+    quiet = await linux.run_process(guest("echo x"), stdout=None, stderr=None)
     streams: tuple[object, object] = (quiet.stdout, quiet.stderr)
     assert streams == (None, None)
 
@@ -296,7 +296,7 @@ BAD_SIGNALS: list[tuple[Any, type[Exception], str]] = [
 async def test_bad_signals_are_refused_before_hcs(
     linux: ComputeSystem, sig: Any, error: type[Exception], match: str
 ) -> None:
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         async with no_hcs_call(linux):
             with pytest.raises(error, match=match):
                 await proc.send_signal(sig)
@@ -323,7 +323,7 @@ async def test_bad_signals_are_refused_before_hcs(
 async def test_bad_console_sizes_are_refused_before_hcs(
     linux: ComputeSystem, size: tuple[Any, Any], error: type[Exception], match: str
 ) -> None:
-    async with await linux.open_process(["sleep", "30"], console=(24, 80), stdin=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), console=(24, 80), stdin=None) as proc:
         async with no_hcs_call(linux):
             with pytest.raises(error, match=match):
                 await proc.resize_console(*size)
@@ -337,7 +337,7 @@ async def test_signal_names_and_numbers(linux: ComputeSystem) -> None:
         if hasattr(signal, f"SIG{name}"):  # a Linux host: its numbers are the guest's
             assert int(getattr(signal, f"SIG{name}")) == number
     for sig in ("SIGTERM", "term", "Term", signal.SIGTERM, 15):
-        async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+        async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
             assert await proc.send_signal(sig) is True
             assert await proc.wait() == 128 + signal.SIGTERM
 
@@ -356,7 +356,7 @@ async def test_exit_waits_for_output_to_be_complete(linux: ComputeSystem, engine
 
 async def test_pipes_not_closed_is_reported(linux: ComputeSystem, engine: str) -> None:
     # A background child keeps stdout/stderr open after the shell exits.
-    command = ["sh", "-c", "echo early; (sleep 0.6; echo late) & exit 5"]
+    command = guest("echo early", "spawn sleep 0.6; echo late", "exit 5")
     proc = await linux.open_process(command, pipe_engine=engine, drain_timeout=0.1)
     async with proc:
         started = time.monotonic()
@@ -369,7 +369,7 @@ async def test_pipes_not_closed_is_reported(linux: ComputeSystem, engine: str) -
 
 
 async def test_events_and_properties(linux: ComputeSystem) -> None:
-    async with await linux.open_process(["sh", "-c", "read x; exit 9"]) as proc:
+    async with await linux.open_process(guest("read", "exit 9")) as proc:
         events = proc.events()
         status = await proc.properties()
         assert isinstance(status, schema.ProcessStatus)
@@ -389,6 +389,7 @@ async def test_events_and_properties(linux: ComputeSystem) -> None:
 # ---------------------------------------------------------------- signals, terminate, kill
 
 
+@pytest.mark.posix_only("POSIX signal handlers in the host process")
 async def test_linux_signals(linux: ComputeSystem) -> None:
     code = (
         "import os, signal, time\n"
@@ -414,44 +415,45 @@ async def test_linux_signals(linux: ComputeSystem) -> None:
 
 
 async def test_windows_signals(windows: ComputeSystem) -> None:
-    async with await windows.open_process(["sleep", "30"]) as proc:
+    async with await windows.open_process(guest("sleep 30")) as proc:
         with pytest.raises(errors.InvalidArgumentError, match="Windows guests take"):
             await proc.send_signal("SIGTERM")
         with pytest.raises(errors.InvalidArgumentError, match="no other number"):
-            await proc.send_signal(signal.SIGUSR1)
+            await proc.send_signal(process.LINUX_SIGNALS["USR1"])
         assert await proc.send_signal("CtrlC") is True
         assert await proc.wait() == 128 + signal.SIGINT
-    async with await windows.open_process(["sleep", "30"]) as proc:
+    async with await windows.open_process(guest("sleep 30")) as proc:
         assert await proc.send_signal(signal.SIGTERM) is True  # CtrlShutdown
         assert await proc.wait() == 128 + signal.SIGTERM
 
 
 async def test_terminate_and_kill(linux: ComputeSystem) -> None:
-    async with await linux.open_process(["sleep", "30"]) as proc:
+    async with await linux.open_process(guest("sleep 30")) as proc:
         assert await proc.terminate() is True
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
         assert await proc.terminate() is False
-    async with await linux.open_process(["sleep", "30"]) as proc:
+    async with await linux.open_process(guest("sleep 30")) as proc:
         assert await proc.kill() is True
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
         assert await proc.kill() is False
 
 
+@pytest.mark.posix_only("SIGSTOP to the host process")
 async def test_kill_of_a_stopped_process(linux: ComputeSystem) -> None:
-    async with await linux.open_process(["sleep", "30"]) as proc:
+    async with await linux.open_process(guest("sleep 30")) as proc:
         assert await proc.send_signal(signal.SIGSTOP) is True
         assert await proc.kill() is True
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
 
 
 async def test_processes_die_with_their_system(engine: str) -> None:
     system = await ComputeSystem.create("doomed", LINUX)
     async with system:
         await system.start()
-        proc = await system.open_process(["sleep", "30"], pipe_engine=engine)
+        proc = await system.open_process(guest("sleep 30"), pipe_engine=engine)
         async with proc:
             await system.terminate()
-            assert await proc.wait() == 128 + signal.SIGKILL
+            assert await proc.wait() == KILLED
             assert await proc.terminate() is False
             assert await proc.kill() is False
             with pytest.raises(errors.HcsError):
@@ -482,7 +484,7 @@ async def test_pause_stops_and_resume_continues(linux: ComputeSystem, engine: st
 
 
 async def test_aclose_waits_and_cancel_kills(linux: ComputeSystem) -> None:
-    proc = await linux.open_process(["sleep", "30"])
+    proc = await linux.open_process(guest("sleep 30"))
     with anyio.move_on_after(0.2) as scope:
         await proc.aclose()
     assert scope.cancelled_caught
@@ -491,29 +493,29 @@ async def test_aclose_waits_and_cancel_kills(linux: ComputeSystem) -> None:
     with pytest.raises(HandleClosedError):
         await proc.properties()
     # aclose(wait=False) leaves the process running; it can be reopened.
-    proc = await linux.open_process(["sleep", "30"])
+    proc = await linux.open_process(guest("sleep 30"))
     pid = proc.pid
     await proc.aclose(wait=False)
     async with await Process.open(linux, pid) as again:
         assert again.stdout is None
         assert await again.kill() is True
-        assert await again.wait() == 128 + signal.SIGKILL
+        assert await again.wait() == KILLED
 
 
 async def test_open_by_pid(linux: ComputeSystem) -> None:
-    async with await linux.open_process(["sleep", "30"]) as proc:
+    async with await linux.open_process(guest("sleep 30")) as proc:
         other = await Process.open(linux, proc.pid)
         async with other:
             assert await other.terminate() is True
-            assert await other.wait() == 128 + signal.SIGKILL
-        assert await proc.wait() == 128 + signal.SIGKILL
+            assert await other.wait() == KILLED
+        assert await proc.wait() == KILLED
     with pytest.raises(errors.ProcessNotFound):
         await Process.open(linux, proc.pid)
 
 
 async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSystem) -> None:
     """A process handle is never closed under a call another thread is making with it."""
-    proc = await linux.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    proc = await linux.open_process(guest("sleep 30"), stdin=None, stdout=None, stderr=None)
     finished = anyio.Event()
 
     async def query() -> None:
@@ -541,7 +543,7 @@ async def test_close_waits_for_calls_running_in_worker_threads(linux: ComputeSys
         testing.delay("HcsGetProcessProperties")
         current_bridge().start_cost.average = 0.0
     assert finished.is_set()
-    assert await proc.wait() == 128 + signal.SIGKILL
+    assert await proc.wait() == KILLED
     await settle()
 
 
@@ -549,7 +551,7 @@ async def test_system_close_waits_for_a_process_open_in_a_worker_thread() -> Non
     """Process.open uses the system handle in a worker thread: the system's close waits."""
     system = await ComputeSystem.create("reopen", LINUX)
     await system.start()
-    proc = await system.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    proc = await system.open_process(guest("sleep 30"), stdin=None, stdout=None, stderr=None)
     opened: list[Process] = []
 
     async def reopen() -> None:
@@ -568,14 +570,14 @@ async def test_system_close_waits_for_a_process_open_in_a_worker_thread() -> Non
         testing.delay("HcsOpenProcess")
     async with opened[0] as again:
         assert await again.kill() is True
-        assert await again.wait() == 128 + signal.SIGKILL
+        assert await again.wait() == KILLED
     await proc.aclose()
     async with await ComputeSystem.open("reopen") as system:
         await system.terminate()
 
 
 async def test_concurrent_aclose_calls_all_wait_for_the_close(linux: ComputeSystem) -> None:
-    proc = await linux.open_process(["sleep", "30"])
+    proc = await linux.open_process(guest("sleep 30"))
     assert await proc.kill() is True
     done: list[bool] = []
 
@@ -588,19 +590,19 @@ async def test_concurrent_aclose_calls_all_wait_for_the_close(linux: ComputeSyst
             tg.start_soon(close)
     assert done == [True] * 4
     assert proc.closed
-    assert await proc.wait() == 128 + signal.SIGKILL
+    assert await proc.wait() == KILLED
     await proc.aclose()  # idempotent
 
 
 async def test_cancelled_open_leaves_nothing(linux: ComputeSystem) -> None:
     with anyio.CancelScope() as scope:
         scope.cancel()
-        await linux.open_process(["sleep", "30"])
+        await linux.open_process(guest("sleep 30"))
     assert scope.cancelled_caught
 
 
 async def test_unclosed_process_warns(linux: ComputeSystem) -> None:
-    proc = await linux.open_process(["true"], stdin=None, stdout=None, stderr=None)
+    proc = await linux.open_process(guest("exit 0"), stdin=None, stdout=None, stderr=None)
     await proc.wait()
     with pytest.warns(ResourceWarning, match="never closed"):  # noqa: PT031
         del proc
@@ -699,7 +701,7 @@ async def test_cancelled_reads_and_writes_lose_nothing(
 ) -> None:
     rng = random.Random(seed)
     data = rng.randbytes(rng.randrange(1, 1 << 20))
-    async with await linux.open_process(["cat"], pipe_engine=engine) as proc:
+    async with await linux.open_process(guest("cat"), pipe_engine=engine) as proc:
         assert proc.stdin is not None
         assert proc.stdout is not None
         stdin, stdout = proc.stdin, proc.stdout
@@ -732,18 +734,24 @@ async def test_cancelled_reads_and_writes_lose_nothing(
 # ---------------------------------------------------------------- many processes
 
 
-@pytest.mark.parametrize(("engine", "count"), [("fd", 2000), ("thread", 1000)])
+@pytest.mark.parametrize(
+    ("engine", "count"),
+    [
+        pytest.param("fd", 2000, marks=pytest.mark.posix_only("the fd pipe engine")),
+        ("thread", 1000),
+    ],
+)
 async def test_many_short_processes_leak_nothing(
     linux: ComputeSystem, engine: str, count: int
 ) -> None:
-    await linux.run_process(["true"], pipe_engine=engine)  # warm up (guest OS cached)
+    await linux.run_process(guest("exit 0"), pipe_engine=engine)  # warm up (guest OS cached)
     before = open_fds()
     limiter = anyio.CapacityLimiter(16)
 
     async def one(i: int) -> None:
         async with limiter:
-            result = await linux.run_process(["echo", str(i)], pipe_engine=engine)
-            assert result.stdout == f"{i}\n".encode()
+            result = await linux.run_process(quick_echo(str(i)), pipe_engine=engine)
+            assert result.stdout.rstrip() == str(i).encode()
 
     async with anyio.create_task_group() as tg:
         for i in range(count):
@@ -761,18 +769,18 @@ async def test_many_short_processes_leak_nothing(
 
 async def test_module_functions_are_the_methods(linux: ComputeSystem) -> None:
     """``aiohcs.process.open_process(system, ...)`` etc. still work, like the methods."""
-    done = await process.run_process(linux, ["echo", "module"])
+    done = await process.run_process(linux, guest("echo module"))
     assert (done.args, done.returncode, done.stdout, done.stderr) == (
-        ["echo", "module"],
+        guest("echo module"),
         0,
         b"module\n",
         b"",
     )
-    async with await process.open_process(linux, ["sh", "-c", "exit 4"]) as proc:
+    async with await process.open_process(linux, guest("exit 4")) as proc:
         assert isinstance(proc, Process)
         assert await proc.wait() == 4
     seen: list[bytes] = []
-    code = await process.stream_process(linux, ["echo", "s"], lambda _, b: seen.append(b))
+    code = await process.stream_process(linux, guest("echo s"), lambda _, b: seen.append(b))
     assert (code, b"".join(seen)) == (0, b"s\n")
 
 
@@ -798,7 +806,7 @@ def test_function_keywords_are_the_method_keywords(name: str, options: type) -> 
 async def test_stream_process(linux: ComputeSystem) -> None:
     seen: list[tuple[str, bytes]] = []
     code = await linux.stream_process(
-        ["sh", "-c", "echo a; echo b >&2; exit 3"], lambda n, b: seen.append((n, b))
+        guest("echo a", "err b", "exit 3"), lambda n, b: seen.append((n, b))
     )
     assert code == 3
     assert b"".join(b for n, b in seen if n == "stdout") == b"a\n"

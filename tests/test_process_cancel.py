@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import re
-import signal
 import sys
 import threading
 import warnings
@@ -29,11 +27,12 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import no_hcs_call
+from helpers import guest, host_alive, kill_host, no_hcs_call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiohcs import errors, testing
+from aiohcs._pipes import ENGINES
 from aiohcs.process import PipesNotClosed, ProcessFailed
 from aiohcs.system import ComputeSystem
 
@@ -121,15 +120,6 @@ def unstuck_after(seconds: float = HANG_SECONDS) -> Any:
         assert not fired.is_set(), f"hung: ended only by the watchdog after {seconds} s"
 
 
-def alive(pid: int) -> bool:
-    """True if the host process ``pid`` exists (hcsim reaps its processes: no zombie)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def pids_in(path: Path) -> list[int]:
     with contextlib.suppress(FileNotFoundError):
         return [int(word) for word in path.read_text().split()]
@@ -143,14 +133,13 @@ def killing_later(path: Path) -> Any:
         yield
     finally:
         for pid in pids_in(path):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            kill_host(pid)
 
 
 @pytest.fixture
 async def linux(linux: ComputeSystem) -> ComputeSystem:
     """conftest's started Linux VM, its guest OS known (no query at a start under test)."""
-    await linux.run_process(["true"])
+    await linux.run_process(guest("exit 0"))
     return linux
 
 
@@ -191,7 +180,7 @@ async def assert_gone(pidfile: Path, *, started: bool = True) -> None:
     if started:
         assert pids, "the process never ran"
     pids += running_with(str(pidfile))
-    assert [pid for pid in pids if alive(pid)] == []
+    assert [pid for pid in pids if host_alive(pid)] == []
     assert testing.counts().processes == 0
 
 
@@ -213,7 +202,7 @@ async def test_exit_before_the_callback_then_deadline_ends_in_time(
     happened (no deadline, not even Ctrl-C, ended that).
     """
     pidfile = tmp_path / "pid"
-    command = ["sh", "-c", 'echo $$ > "$0"', str(pidfile)]
+    command = guest(f"pid {pidfile}")
     with unstuck_after(), testing.delay("HcsSetProcessCallback", sync_ms=600):
         deadline = await cancel_after(path, 0.3, starter(linux, how, command))
     late = anyio.current_time() - deadline
@@ -248,7 +237,7 @@ async def test_every_cancellation_path_kills_the_process(
     path: str,
 ) -> None:
     pidfile = tmp_path / "pid"
-    command = ["sh", "-c", 'echo $$ > "$0"; exec sleep 30', str(pidfile)]
+    command = guest(f"pid {pidfile}", "sleep 30")
     with contextlib.ExitStack() as stack:
         stack.enter_context(killing_later(pidfile))
         stack.enter_context(unstuck_after())
@@ -268,7 +257,7 @@ async def test_cancelled_while_draining_does_not_wait_for_the_pipes(
 ) -> None:
     """Exited, its pipes held by a background child, no drain limit: the cancel ends it."""
     pidfile = tmp_path / "pid"
-    command = ["sh", "-c", 'sleep 30 & echo $$ $! > "$0"; echo started', str(pidfile)]
+    command = guest("spawn sleep 30", f"pid {pidfile}", "echo started")
     with killing_later(pidfile), unstuck_after():
         call = starter(linux, how, command, drain_timeout=math.inf)
         deadline = await cancel_after(path, 0.5, call)
@@ -276,7 +265,7 @@ async def test_cancelled_while_draining_does_not_wait_for_the_pipes(
         assert late < LATE, f"ended {late:.2f} s after the deadline"
         shell = pids_in(pidfile)[:1]  # (the background child is not ours to end here)
         assert shell, "the process never ran"
-        assert not alive(shell[0])
+        assert not host_alive(shell[0])
         assert testing.counts().processes == 0
 
 
@@ -308,7 +297,7 @@ async def test_cancelled_at_any_point_ends_soon_and_leaves_nothing(
     path = paths[pick % len(paths)]
     slow = {"HcsCreateProcess": create_ms, "HcsGetProcessProperties": check_ms}
     pidfile = tmp_path / f"pid-{len(list(tmp_path.iterdir()))}"
-    command = ["sh", "-c", 'echo $$ > "$0"; exec sleep 30', str(pidfile)]
+    command = guest(f"pid {pidfile}", "sleep 30")
     with contextlib.ExitStack() as stack:
         stack.enter_context(killing_later(pidfile))
         stack.enter_context(unstuck_after())
@@ -326,32 +315,30 @@ async def test_cancelled_at_any_point_ends_soon_and_leaves_nothing(
 # ---------------------------------------------------------------- item: drain_timeout
 
 
-@pytest.mark.parametrize("engine", ["fd", "thread"])
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_run_process_honours_drain_timeout(linux: ComputeSystem, engine: str) -> None:
-    command = ["sh", "-c", "sleep 30 & echo $!; echo err >&2; exit 3"]
+    command = guest("spawn sleep 30", "spawn-pid", "err err", "exit 3")
     start = anyio.current_time()
     with pytest.warns(PipesNotClosed, match="stdout and stderr stayed open for 0.5 s"):
         with anyio.fail_after(10):
             done = await linux.run_process(
                 command, check=False, drain_timeout=0.5, pipe_engine=engine
             )
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(done.stdout), signal.SIGKILL)
+    kill_host(int(done.stdout))
     assert anyio.current_time() - start < 0.5 + LATE
     assert done.returncode == 3
     assert done.stderr == b"err\n"  # what was read is returned
     # check=True: ProcessFailed carries the output read so far, too
     with pytest.warns(PipesNotClosed), anyio.fail_after(10), pytest.raises(ProcessFailed) as caught:
         await linux.run_process(command, drain_timeout=0.5, pipe_engine=engine)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(caught.value.stdout), signal.SIGKILL)
+    kill_host(int(caught.value.stdout))
     assert caught.value.stderr == b"err\n"
 
 
-@pytest.mark.parametrize("engine", ["fd", "thread"])
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_stream_process_honours_drain_timeout(linux: ComputeSystem, engine: str) -> None:
     chunks: list[tuple[str, bytes]] = []
-    command = ["sh", "-c", "sleep 30 & echo $!"]
+    command = guest("spawn sleep 30", "spawn-pid")
     start = anyio.current_time()
     with pytest.warns(PipesNotClosed, match="stdout and stderr stayed open for 0.2 s"):
         with anyio.fail_after(10):
@@ -362,8 +349,7 @@ async def test_stream_process_honours_drain_timeout(linux: ComputeSystem, engine
                 pipe_engine=engine,
             )
     assert chunks, "the output written before the exit was not streamed"
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(b"".join(chunk for _, chunk in chunks)), signal.SIGKILL)
+    kill_host(int(b"".join(chunk for _, chunk in chunks)))
     assert anyio.current_time() - start < LATE
     assert code == 0
     assert {name for name, _ in chunks} == {"stdout"}
@@ -373,7 +359,7 @@ async def test_run_process_waits_for_output_written_after_the_exit_within_the_li
     linux: ComputeSystem,
 ) -> None:
     """Inside the grace period a background child's late output still arrives."""
-    command = ["sh", "-c", "(sleep 0.3; echo late) & echo early"]
+    command = guest("spawn sleep 0.3; echo late", "echo early")
     with warnings.catch_warnings():
         warnings.simplefilter("error", PipesNotClosed)
         done = await linux.run_process(command, drain_timeout=20)
@@ -463,7 +449,7 @@ async def refused_before_hcs(system: ComputeSystem, call: Callable[[], Awaitable
 async def test_bad_run_process_arguments_are_refused_before_anything_starts(
     linux: ComputeSystem, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
-    raised = await refused_before_hcs(linux, lambda: linux.run_process(["cat"], **kwargs))
+    raised = await refused_before_hcs(linux, lambda: linux.run_process(guest("cat"), **kwargs))
     assert type(raised) is error  # (never an exception group)
     assert re.search(match, str(raised)), str(raised)
 
@@ -472,14 +458,16 @@ async def test_bad_run_process_arguments_are_refused_before_anything_starts(
 async def test_bad_stream_process_arguments_are_refused_before_anything_starts(
     linux: ComputeSystem, write: Any, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
-    raised = await refused_before_hcs(linux, lambda: linux.stream_process(["cat"], write, **kwargs))
+    raised = await refused_before_hcs(
+        linux, lambda: linux.stream_process(guest("cat"), write, **kwargs)
+    )
     assert type(raised) is error  # (never an exception group)
     assert re.search(match, str(raised)), str(raised)
 
 
 async def test_run_process_takes_any_bytes_like_input(linux: ComputeSystem) -> None:
     for data in (b"abc", bytearray(b"abc"), memoryview(b"abc")):
-        done = await linux.run_process(["cat"], input=data)
+        done = await linux.run_process(guest("cat"), input=data)
         assert done.stdout == b"abc"
 
 
@@ -491,5 +479,5 @@ async def test_errors_of_a_sink_are_raised_as_they_are(linux: ComputeSystem) -> 
         raise Full(name)
 
     with anyio.fail_after(10), pytest.raises(Full, match="stdout"):
-        await linux.stream_process(["sh", "-c", "echo hi; sleep 30"], write)
+        await linux.stream_process(guest("echo hi", "sleep 30"), write)
     assert testing.counts().processes == 0

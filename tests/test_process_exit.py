@@ -17,7 +17,7 @@ import time
 import anyio
 import anyio.abc
 import pytest
-from helpers import ASYNC, LINUX, SYNC, no_hcs_call, open_fds
+from helpers import ASYNC, KILLED, LINUX, SYNC, guest, host_alive, no_hcs_call, open_fds
 
 import aiohcs
 from aiohcs import errors, testing
@@ -32,7 +32,12 @@ PY = sys.executable
 
 
 def host_state(pid: int) -> str | None:
-    """The state letter of host process ``pid`` (hcsim runs guest processes on the host)."""
+    """The state letter of host process ``pid`` (hcsim runs guest processes on the host).
+
+    Windows tells only whether it runs: "R", or None once it is gone.
+    """
+    if sys.platform == "win32":
+        return "R" if host_alive(pid) else None
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0]
@@ -55,7 +60,7 @@ async def wait_for_state(pid: int, wanted: str | None) -> None:
 
 async def test_the_objects_are_the_anyio_kinds(linux: ComputeSystem, engine: str) -> None:
     assert aiohcs.Process is Process
-    async with await linux.open_process(["cat"], pipe_engine=engine) as proc:
+    async with await linux.open_process(guest("cat"), pipe_engine=engine) as proc:
         assert proc.pid > 0
         assert proc.system_id == linux.system_id == linux.id == "linux"
         assert isinstance(proc.stdin, anyio.abc.ByteSendStream)
@@ -69,9 +74,9 @@ async def test_the_objects_are_the_anyio_kinds(linux: ComputeSystem, engine: str
 
 async def test_closing_a_process_closes_its_pipes(linux: ComputeSystem, engine: str) -> None:
     """The close releases the pipes itself (the object is still referenced: no GC help)."""
-    await linux.run_process(["true"], pipe_engine=engine)  # warm up (what is made once)
+    await linux.run_process(guest("exit 0"), pipe_engine=engine)  # warm up (what is made once)
     before = open_fds()
-    proc = await linux.open_process(["cat"], pipe_engine=engine)
+    proc = await linux.open_process(guest("cat"), pipe_engine=engine)
     assert open_fds() >= before + 3
     assert testing.counts().pipe_handles == 3
     async with proc:
@@ -86,7 +91,7 @@ async def test_closing_a_process_closes_its_pipes(linux: ComputeSystem, engine: 
 
 async def test_stdin_aclose_also_closes_hcs_stdin(linux: ComputeSystem) -> None:
     """stdin.aclose() sends EOF and HcsModifyProcess CloseHandle StdIn."""
-    async with await linux.open_process(["sleep", "30"], console=(24, 80)) as proc:
+    async with await linux.open_process(guest("sleep 30"), console=(24, 80)) as proc:
         assert proc.stdin is not None
         # The next ModifyProcess fails with a "gone" error, which the stdin close ignores:
         # had the close not sent one, the resize below would get the fault instead.
@@ -98,7 +103,7 @@ async def test_stdin_aclose_also_closes_hcs_stdin(linux: ComputeSystem) -> None:
 
 async def test_stdin_aclose_after_the_exit_makes_no_hcs_call(linux: ComputeSystem) -> None:
     """HCS refuses CloseHandle once the process has exited: it is not sent then."""
-    async with await linux.open_process(["true"]) as proc:
+    async with await linux.open_process(guest("exit 0")) as proc:
         assert await proc.wait() == 0
         assert proc.stdin is not None
         async with no_hcs_call(linux):
@@ -120,7 +125,7 @@ async def test_no_shell_is_involved(linux: ComputeSystem, windows: ComputeSystem
 @pytest.mark.parametrize("code", [0, 1, 2, 42, 126, 127, 128, 200, 254, 255])
 async def test_exit_code_everywhere(linux: ComputeSystem, code: int) -> None:
     """wait(), returncode, the ProcessExited event and properties() agree on the code."""
-    async with await linux.open_process(["sh", "-c", f"read x; exit {code}"]) as proc:
+    async with await linux.open_process(guest("read", f"exit {code}")) as proc:
         events = proc.events()
         assert proc.stdin is not None
         await proc.stdin.send(b"\n")
@@ -151,16 +156,16 @@ async def test_exit_codes_through_windows_command_lines(windows: ComputeSystem) 
 @pytest.mark.parametrize(
     ("holder", "held"),
     [
-        ("(exec 2>/dev/null; sleep 0.9; echo late) &", ("stdout",)),
-        ("(exec >/dev/null; sleep 0.9; echo late >&2) &", ("stderr",)),
-        ("(sleep 0.9; echo late) &", ("stdout", "stderr")),
+        ("spawn quiet err; sleep 0.9; echo late", ("stdout",)),
+        ("spawn quiet out; sleep 0.9; err late", ("stderr",)),
+        ("spawn sleep 0.9; echo late", ("stdout", "stderr")),
     ],
 )
 async def test_drain_grace_period_says_which_pipes(
     linux: ComputeSystem, engine: str, holder: str, held: tuple[str, ...]
 ) -> None:
     """A background child keeps pipes open: the exit is reported after the grace period."""
-    command = ["sh", "-c", f"{holder} exit 3"]
+    command = guest(holder, "exit 3")
     proc = await linux.open_process(command, pipe_engine=engine, drain_timeout=0.15)
     async with proc:
         started = time.monotonic()
@@ -177,7 +182,7 @@ async def test_drain_grace_period_says_which_pipes(
 
 
 async def test_no_grace_period_when_the_pipes_close(linux: ComputeSystem, engine: str) -> None:
-    proc = await linux.open_process(["sh", "-c", "exit 0"], pipe_engine=engine, drain_timeout=5)
+    proc = await linux.open_process(guest("exit 0"), pipe_engine=engine, drain_timeout=5)
     async with proc:
         started = time.monotonic()
         assert await proc.wait() == 0
@@ -217,18 +222,18 @@ async def test_stops_of_a_process_hcs_calls_gone_are_false(
     linux: ComputeSystem, gone: int, how: str, function: str, mode: bool
 ) -> None:
     """HCS saying the process (or system) is gone makes signal/terminate/kill return False."""
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         testing.fail_next(function, gone, asynchronous=mode)
         assert await stop(proc, how) is False
         assert await proc.kill() is True  # (the fault was used up; now really stop it)
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
 
 
 @pytest.mark.parametrize(("how", "function", "mode"), STOPS)
 async def test_other_stop_failures_are_typed_errors(
     linux: ComputeSystem, how: str, function: str, mode: bool
 ) -> None:
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         testing.fail_next(function, HResult.E_FAIL, asynchronous=mode)
         with pytest.raises(errors.HcsError) as caught:
             await stop(proc, how)
@@ -245,7 +250,7 @@ async def test_access_denied_to_a_running_process_is_an_error(
 ) -> None:
     """ACCESS_DENIED means "gone" only when the process has exited (HCS contract §8.3)."""
     monkeypatch.setattr(aiohcs.process, "_CONFIRM_SECONDS", 0.05)  # (the grace wait: below)
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         testing.fail_next(function, errors.AccessDenied, asynchronous=mode)
         with pytest.raises(errors.AccessDenied) as caught:
             await stop(proc, how)
@@ -253,7 +258,7 @@ async def test_access_denied_to_a_running_process_is_an_error(
         assert not proc.exited
         assert host_state(proc.pid) not in (None, "Z")  # it still runs
         assert await proc.kill() is True
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
 
 
 @pytest.mark.parametrize(
@@ -263,7 +268,9 @@ async def test_access_denied_from_a_terminate_of_an_exited_process_is_false(
     linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch, how: str, function: str
 ) -> None:
     """The exit is confirmed by a properties query (the exit event may not be in yet)."""
-    async with await linux.open_process(["true"], stdin=None, stdout=None, stderr=None) as proc:
+    async with await linux.open_process(
+        guest("exit 0"), stdin=None, stdout=None, stderr=None
+    ) as proc:
         await wait_for_state(proc.pid, None)
         # As if the exit event had not arrived: the call reaches HCS.
         monkeypatch.setattr(Process, "exited", property(lambda self: False))
@@ -278,7 +285,7 @@ async def test_access_denied_to_a_properties_query_is_an_error(
     linux: ComputeSystem, mode: bool
 ) -> None:
     """Not an exit: Process.open (whose exit check queries the properties) raises it."""
-    async with await linux.open_process(["sleep", "5"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 5"), stdin=None, stdout=None) as proc:
         testing.fail_next("HcsGetProcessProperties", errors.AccessDenied, asynchronous=mode)
         with pytest.raises(errors.AccessDenied):
             await Process.open(linux, proc.pid)
@@ -290,14 +297,14 @@ async def test_access_denied_to_a_properties_query_is_an_error(
             assert not other.exited
             assert (await other.properties()).exited is False
             assert await other.kill() is True
-            assert await other.wait() == 128 + signal.SIGKILL
-        assert await proc.wait() == 128 + signal.SIGKILL
+            assert await other.wait() == KILLED
+        assert await proc.wait() == KILLED
 
 
 # A terminate refused as the process exits (two terminates in quick succession,
 # HCS contract §8.3): the exit is waited for briefly before AccessDenied is believed.
 REFUSED = [*(s for s in STOPS if s[0] != "send_signal"), ("kill", "HcsTerminateProcess", SYNC)]
-EXITS_SOON = ["sleep", "0.3"]  # well inside the grace period
+EXITS_SOON = guest("sleep 0.3")  # well inside the grace period
 
 
 def still_runs(pid: int) -> bool:
@@ -321,7 +328,7 @@ async def test_access_denied_after_the_grace_period_is_an_error(
     linux: ComputeSystem, how: str, function: str, mode: bool
 ) -> None:
     """A process that still runs once the grace period is over: AccessDenied."""
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         testing.fail_next(function, errors.AccessDenied, asynchronous=mode)
         started = time.monotonic()
         with pytest.raises(errors.AccessDenied) as caught:
@@ -331,7 +338,7 @@ async def test_access_denied_after_the_grace_period_is_an_error(
         assert not proc.exited
         assert still_runs(proc.pid)
         assert await proc.kill() is True
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
 
 
 @pytest.mark.parametrize("mode", [SYNC, ASYNC])
@@ -358,7 +365,7 @@ async def test_refused_kill_after_aclose_of_a_running_process(linux: ComputeSyst
     If HCS even refuses to open the process, nothing is left to ask (the object's handle
     is closed): the AccessDenied is raised at once.
     """
-    proc = await linux.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
+    proc = await linux.open_process(guest("sleep 30"), stdin=None, stdout=None, stderr=None)
     await proc.aclose(wait=False)
     testing.fail_next("HcsTerminateProcess", errors.AccessDenied)
     started = time.monotonic()
@@ -377,7 +384,9 @@ async def test_refused_kill_after_aclose_of_a_running_process(linux: ComputeSyst
 
 @pytest.mark.parametrize("how", ["send_signal", "terminate", "kill"])
 async def test_stops_after_the_exit_make_no_hcs_call(linux: ComputeSystem, how: str) -> None:
-    async with await linux.open_process(["true"], stdin=None, stdout=None, stderr=None) as proc:
+    async with await linux.open_process(
+        guest("exit 0"), stdin=None, stdout=None, stderr=None
+    ) as proc:
         assert await proc.wait() == 0
         async with no_hcs_call(linux):
             assert await stop(proc, how) is False
@@ -385,7 +394,7 @@ async def test_stops_after_the_exit_make_no_hcs_call(linux: ComputeSystem, how: 
 
 async def test_stops_before_the_exit_event_arrives_are_false(linux: ComputeSystem) -> None:
     """The process is gone in HCS but its exit event is not processed yet: still False."""
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         other = await Process.open(linux, proc.pid)
         async with other:
             assert await other.kill() is True
@@ -396,11 +405,12 @@ async def test_stops_before_the_exit_event_arrives_are_false(linux: ComputeSyste
             assert await proc.terminate() is False
             assert await proc.send_signal(signal.SIGTERM) is False
             assert await proc.kill() is False
-            assert await other.wait() == 128 + signal.SIGKILL
-        assert await proc.wait() == 128 + signal.SIGKILL
+            assert await other.wait() == KILLED
+        assert await proc.wait() == KILLED
         assert await proc.terminate() is False
 
 
+@pytest.mark.posix_only("a POSIX signal handler in the host process")
 async def test_kill_does_not_queue_behind_a_pending_signal(linux: ComputeSystem) -> None:
     """kill() uses fresh handles: a slow signal on the process handle does not delay it."""
     code = "import signal, time\nsignal.signal(signal.SIGUSR1, lambda *a: None)\ntime.sleep(30)\n"
@@ -411,13 +421,13 @@ async def test_kill_does_not_queue_behind_a_pending_signal(linux: ComputeSystem)
                 await anyio.sleep(0.05)
                 started = time.monotonic()
                 assert await proc.kill() is True
-                assert await proc.wait() == 128 + signal.SIGKILL
+                assert await proc.wait() == KILLED
                 assert time.monotonic() - started < 1.5
 
 
 async def test_kill_uses_a_fresh_system_and_process_handle(linux: ComputeSystem) -> None:
     """HCS serialises signals per system handle (HCS contract §8.3): kill goes around them."""
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         before = testing.counts()
         with testing.delay("HcsTerminateProcess", completion_ms=300):
             async with anyio.create_task_group() as tg:
@@ -429,7 +439,7 @@ async def test_kill_uses_a_fresh_system_and_process_handle(linux: ComputeSystem)
         assert during.system_handles == before.system_handles + 1
         assert during.process_handles == before.process_handles + 1
         assert testing.counts().system_handles == before.system_handles  # closed again
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
 
 
 # ---------------------------------------------------------------- the system stops them
@@ -439,26 +449,27 @@ async def test_kill_uses_a_fresh_system_and_process_handle(linux: ComputeSystem)
 async def test_processes_die_with_their_system(engine: str, how: str) -> None:
     async with await ComputeSystem.create("mortal", LINUX) as system:
         await system.start()
-        procs = [await system.open_process(["sleep", "30"], pipe_engine=engine) for _ in range(3)]
+        procs = [await system.open_process(guest("sleep 30"), pipe_engine=engine) for _ in range(3)]
         for proc in procs:
             assert host_state(proc.pid) in ("S", "R")
         await getattr(system, how)()
         for proc in procs:
             async with proc:
-                assert await proc.wait() == 128 + signal.SIGKILL
+                assert await proc.wait() == KILLED
                 assert await proc.kill() is False
                 assert await proc.send_signal(signal.SIGTERM) is False
         for proc in procs:
             await wait_for_state(proc.pid, None)  # reaped: gone from the host
         await system.wait()
         with pytest.raises(errors.HcsError):
-            await system.open_process(["true"])
+            await system.open_process(guest("exit 0"))
     assert testing.counts().processes == 0
 
 
+@pytest.mark.posix_only("reads the host process state (stopped or running) from /proc")
 async def test_pause_stops_the_processes_and_resume_continues_them(linux: ComputeSystem) -> None:
     procs = [
-        await linux.open_process(["sleep", "30"], stdin=None, stdout=None, stderr=None)
+        await linux.open_process(guest("sleep 30"), stdin=None, stdout=None, stderr=None)
         for _ in range(3)
     ]
     try:
@@ -468,7 +479,7 @@ async def test_pause_stops_the_processes_and_resume_continues_them(linux: Comput
         for proc in procs:
             await wait_for_state(proc.pid, "T")  # stopped (SIGSTOP)
         with pytest.raises(errors.InvalidState):
-            await linux.open_process(["true"])  # no new process in a paused system
+            await linux.open_process(guest("exit 0"))  # no new process in a paused system
         await linux.resume()
         for proc in procs:
             await wait_for_state(proc.pid, "SR")  # continued
@@ -478,15 +489,15 @@ async def test_pause_stops_the_processes_and_resume_continues_them(linux: Comput
             with contextlib.suppress(errors.HcsError):
                 await proc.kill()
             await proc.aclose()
-    assert all(proc.returncode == 128 + signal.SIGKILL for proc in procs)
+    assert all(proc.returncode == KILLED for proc in procs)
 
 
 async def test_kill_works_on_a_paused_system(linux: ComputeSystem) -> None:
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         await linux.pause()
         try:
             assert await proc.kill() is True
-            assert await proc.wait() == 128 + signal.SIGKILL
+            assert await proc.wait() == KILLED
         finally:
             await linux.resume()
 
@@ -499,7 +510,7 @@ async def test_service_disconnect_ends_process_events_and_waits() -> None:
     system = await ComputeSystem.create("cut", LINUX)
     await system.start()
     # Short-lived: the process ends by itself (nothing can stop it once disconnected).
-    proc = await system.open_process(["sleep", "0.5"], stdin=None, stdout=None, stderr=None)
+    proc = await system.open_process(guest("sleep 0.5"), stdin=None, stdout=None, stderr=None)
     events = proc.events()
     testing.disconnect_service()
     with anyio.fail_after(5):

@@ -8,11 +8,9 @@ is one, the process; afterwards hcsim has no live handle, operation, pipe or pro
 
 from __future__ import annotations
 
-import signal
-
 import anyio
 import pytest
-from helpers import ASYNC, SYNC, no_process_left
+from helpers import ASYNC, KILLED, SYNC, guest, no_process_left
 
 from aiohcs import errors, testing
 from aiohcs.errors import HResult
@@ -53,11 +51,11 @@ async def test_starting_a_process_fails(
     for function in functions:
         testing.fail_next(function, E_FAIL, asynchronous=mode)
     with pytest.raises(errors.HcsError) as caught:
-        await linux.open_process(["sleep", "30"])
+        await linux.open_process(guest("sleep 30"))
     check(caught.value, operation, linux.id)
     assert testing.counts().process_handles == 0
     # Nothing is left running, and the system is fine afterwards.
-    assert (await linux.run_process(["echo", "ok"])).stdout == b"ok\n"
+    assert (await linux.run_process(guest("echo ok"))).stdout == b"ok\n"
 
 
 @pytest.mark.parametrize(
@@ -65,7 +63,7 @@ async def test_starting_a_process_fails(
     [("HcsOpenProcess", "OpenProcess"), ("HcsSetProcessCallback", "SetProcessCallback")],
 )
 async def test_open_process_fails(linux: ComputeSystem, function: str, operation: str) -> None:
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         handles = testing.counts().process_handles
         testing.fail_next(function, E_FAIL)
         with pytest.raises(errors.HcsError) as caught:
@@ -78,7 +76,7 @@ async def test_open_process_fails(linux: ComputeSystem, function: str, operation
 @MODES
 async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: bool) -> None:
     """The reopened handle is closed; the process itself is left alone."""
-    async with await linux.open_process(["sleep", "30"], stdin=None, stdout=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
         handles = testing.counts().process_handles
         testing.fail_next("HcsGetProcessProperties", E_FAIL, asynchronous=mode)
         with pytest.raises(errors.HcsError) as caught:
@@ -87,7 +85,7 @@ async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: bool) -> 
         assert testing.counts().process_handles == handles
         assert not proc.exited
         assert await proc.kill() is True
-        assert await proc.wait() == 128 + signal.SIGKILL
+        assert await proc.wait() == KILLED
 
 
 @pytest.mark.parametrize(
@@ -101,7 +99,7 @@ async def test_exit_check_after_open_fails(linux: ComputeSystem, mode: bool) -> 
 async def test_calls_on_a_process_fail(
     linux: ComputeSystem, call: str, function: str, operation: str, mode: bool
 ) -> None:
-    async with await linux.open_process(["sleep", "30"], console=(24, 80)) as proc:
+    async with await linux.open_process(guest("sleep 30"), console=(24, 80)) as proc:
 
         async def make_the_call() -> None:
             if call == "properties":
@@ -124,11 +122,11 @@ async def test_calls_on_a_process_fail(
 @pytest.mark.parametrize("after", [0.0, 0.001, 0.02, 0.08, 0.13, 0.3])
 async def test_cancelled_start_leaves_nothing(linux: ComputeSystem, after: float) -> None:
     """Cancel ``open_process`` at some point of a slow create: no process, no handle left."""
-    await linux.run_process(["true"])  # (the guest OS is known: no query before the create)
+    await linux.run_process(guest("exit 0"))  # (the guest OS is known: no query before the create)
     testing.delay("HcsCreateProcess", completion_ms=100)
     try:
         with anyio.move_on_after(after) as scope:
-            proc = await linux.open_process(["sleep", "30"])
+            proc = await linux.open_process(guest("sleep 30"))
         if not scope.cancelled_caught:  # it was done first
             async with proc:
                 assert await proc.kill() is True

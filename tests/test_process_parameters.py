@@ -13,11 +13,12 @@ import inspect
 import json
 import math
 import signal
+import subprocess
 import typing
 from typing import Any
 
 import pytest
-from helpers import no_hcs_call
+from helpers import KILLED, guest, no_hcs_call
 
 import aiohcs
 import aiohcs._native
@@ -26,8 +27,11 @@ from aiohcs.system import ComputeSystem
 
 pytestmark = pytest.mark.anyio
 
-PRINT_ARGS = ["printf", "%s|", "a b", 'c"d']
-QUOTED = 'printf %s| "a b" "c\\"d"'  # (the same, quoted for a Windows guest)
+PRINT_ARGS = guest("argv", "a b", 'c"d')
+# (the same, quoted for a Windows guest)
+QUOTED = subprocess.list2cmdline(guest("argv")) + ' "a b" "c\\"d"'
+#: A command line (a str) that sleeps 30 s.
+SLEEP_LINE = subprocess.list2cmdline(guest("sleep 30"))
 
 
 class Spy:
@@ -152,7 +156,7 @@ async def test_guest_os_overrides_the_detection(
 
 async def test_guest_os_is_used_for_signals(linux: ComputeSystem, spy: Spy) -> None:
     """A command line needs no guest OS to start; the keyword then decides the signals."""
-    async with await linux.open_process("sleep 30", stdin=None, guest_os="Linux") as proc:
+    async with await linux.open_process(SLEEP_LINE, stdin=None, guest_os="Linux") as proc:
         assert await proc.send_signal("SIGTERM") is True  # a Windows guess would refuse it
         assert await proc.wait() == 128 + signal.SIGTERM
     assert spy.queries == 0
@@ -162,13 +166,13 @@ async def test_guest_os_is_used_for_signals(linux: ComputeSystem, spy: Spy) -> N
 async def test_a_bad_guest_os_is_refused_before_hcs(linux: ComputeSystem, value: Any) -> None:
     async with no_hcs_call(linux):
         with pytest.raises(errors.InvalidArgumentError, match="guest_os"):
-            await linux.open_process(["true"], guest_os=value)
+            await linux.open_process(guest("exit 0"), guest_os=value)
 
 
 # ---------------------------------------------------------------- complete documents
 
 OCI_PARAMETERS: dict[str, Any] = {
-    "CommandArgs": ["sh", "-c", 'echo "$X"; cat'],
+    "CommandArgs": guest("env X", "cat"),
     "Environment": {"X": "from the document"},
     "OciProcess": {"args": ["sh", "-c", "..."], "cwd": "/", "terminal": False},
 }
@@ -288,19 +292,19 @@ async def test_a_bad_drain_timeout_is_refused_before_hcs(
 ) -> None:
     async with no_hcs_call(linux):
         with pytest.raises(error, match="drain_timeout"):
-            await linux.open_process(["true"], drain_timeout=value)
+            await linux.open_process(guest("exit 0"), drain_timeout=value)
         with pytest.raises(error, match="drain_timeout"):
             await process.Process.open(linux, 1, drain_timeout=value)
         with pytest.raises(error, match="drain_timeout"):
-            await linux.run_process(["true"], drain_timeout=value)
+            await linux.run_process(guest("exit 0"), drain_timeout=value)
 
 
 @pytest.mark.parametrize("value", [0, 0.5, math.inf])
 async def test_drain_timeouts_that_are_taken(linux: ComputeSystem, value: float) -> None:
-    result = await linux.run_process(["echo", "x"], drain_timeout=value)
+    result = await linux.run_process(guest("echo x"), drain_timeout=value)
     assert result.stdout == b"x\n"
-    async with await linux.open_process(["sleep", "30"], stdin=None) as proc:
+    async with await linux.open_process(guest("sleep 30"), stdin=None) as proc:
         async with await process.Process.open(linux, proc.pid, drain_timeout=value) as other:
             assert await other.kill() is True
-            assert await other.wait() == 128 + signal.SIGKILL
-        assert await proc.wait() == 128 + signal.SIGKILL
+            assert await other.wait() == KILLED
+        assert await proc.wait() == KILLED

@@ -1,6 +1,6 @@
 """A compute system is a job: its end ends every host process it started, whole trees.
 
-A guest command's background child (``sh -c "sleep 1000 & echo $!"``) must be gone within
+A guest command's background child (``guest("spawn sleep 1000", "spawn-pid")``) must be gone within
 5 s after the system is terminated, after the last handle of a system with
 ShouldTerminateOnLastHandleClosed is closed, after the hosting interpreter exits with an
 unhandled exception, and after the hosting process is killed with SIGKILL (hcsim's guard
@@ -9,37 +9,37 @@ process notices). Pids come from the guest command's own output.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import textwrap
 import time
 
 import anyio
 import pytest
-from helpers import LINUX
+from helpers import LINUX, guest, host_alive, kill_host
 
 from aiohcs.process import Process
 from aiohcs.system import ComputeSystem
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+    pytest.mark.skipif(sys.platform not in ("linux", "win32"), reason="reads /proc on POSIX"),
 ]
 
 #: A leader that keeps running (it waits) with a background child; prints both pids.
-TREE = "sleep 1000 & echo $!; echo $$; wait"
-#: The issue's case: the shell exits at once, its background child stays (parent: init).
-BACKGROUND = "sleep 1000 & echo $!"
+TREE = guest("spawn sleep 1000", "spawn-pid", "pid", "wait")
+#: The issue's case: the leader exits at once, its background child stays (parent: init).
+BACKGROUND = guest("spawn sleep 1000", "spawn-pid")
+#: How many pids each prints.
+PIDS = {id(TREE): 2, id(BACKGROUND): 1}
 GONE_WITHIN = 5.0
 
 
 def pid_gone(pid: int) -> bool:
     """True when ``pid`` no longer runs (no such process, or a zombie nobody reaped yet)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not host_alive(pid):
         return True
+    if sys.platform == "win32":
+        return False
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
@@ -54,7 +54,7 @@ async def assert_gone(pids: list[int]) -> None:
         if time.monotonic() > deadline:
             alive = [pid for pid in pids if not pid_gone(pid)]
             for pid in alive:  # do not leave them behind for the other tests
-                os.kill(pid, signal.SIGKILL)
+                kill_host(pid)
             pytest.fail(f"still running {GONE_WITHIN} s later: {alive}")
         await anyio.sleep(0.02)
 
@@ -71,10 +71,10 @@ async def read_pids(proc: Process, count: int) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("script", [BACKGROUND, TREE])
-async def test_tree_gone_after_terminate(linux: ComputeSystem, script: str) -> None:
-    async with await linux.open_process(["sh", "-c", script], drain_timeout=0.1) as proc:
-        pids = await read_pids(proc, script.count("echo"))
+@pytest.mark.parametrize("script", [BACKGROUND, TREE], ids=["background", "tree"])
+async def test_tree_gone_after_terminate(linux: ComputeSystem, script: list[str]) -> None:
+    async with await linux.open_process(script, drain_timeout=0.1) as proc:
+        pids = await read_pids(proc, PIDS[id(script)])
         await anyio.sleep(0.05)
         assert all(not pid_gone(pid) for pid in pids)
         await linux.terminate()
@@ -82,15 +82,15 @@ async def test_tree_gone_after_terminate(linux: ComputeSystem, script: str) -> N
         await proc.wait()
 
 
-@pytest.mark.parametrize("script", [BACKGROUND, TREE])
-async def test_tree_gone_after_last_handle_close(script: str) -> None:
+@pytest.mark.parametrize("script", [BACKGROUND, TREE], ids=["background", "tree"])
+async def test_tree_gone_after_last_handle_close(script: list[str]) -> None:
     config = {**LINUX, "ShouldTerminateOnLastHandleClosed": True}
     system = await ComputeSystem.create("tree-last-handle", config)
     try:
         await system.start()
-        proc = await system.open_process(["sh", "-c", script])
+        proc = await system.open_process(script)
         try:
-            pids = await read_pids(proc, script.count("echo"))
+            pids = await read_pids(proc, PIDS[id(script)])
         finally:
             await proc.aclose(wait=False)  # the leader and its child keep running
         await anyio.sleep(0.05)
@@ -111,7 +111,7 @@ HOST_SCRIPT = textwrap.dedent(
         for name in ("host1", "host2"):
             system = await ComputeSystem.create(name, {config!r})
             await system.start()
-            proc = await system.open_process(["sh", "-c", {tree!r}])
+            proc = await system.open_process({tree!r})
             data = b""
             while data.count(b"\\n") < 2:
                 data += await proc.stdout.receive()
@@ -160,17 +160,19 @@ async def test_tree_gone_after_interpreter_exit_with_exception() -> None:
     await assert_gone(pids)
 
 
-@pytest.mark.parametrize("how", ["sleep", "fork"])
-async def test_tree_gone_after_sigkill_of_host(how: str) -> None:
+@pytest.mark.parametrize(
+    "how", ["sleep", pytest.param("fork", marks=pytest.mark.posix_only("fork"))]
+)
+async def test_tree_gone_after_kill_of_host(how: str) -> None:
     proc, pids, lines = await run_host(how)
     forked = int(lines[2].split()[1])
     try:
         async with proc:
-            proc.kill()  # SIGKILL: nothing runs in the host any more
+            proc.kill()  # SIGKILL (Windows: TerminateProcess): nothing runs in the host any more
             await proc.wait()
         await assert_gone(pids)
     finally:
         if forked:  # the host's own child from fork() (not a guest): it still runs
             survived = not pid_gone(forked)
-            os.kill(forked, signal.SIGKILL)
+            kill_host(forked)
             assert survived

@@ -12,14 +12,24 @@ import threading
 
 import anyio
 import pytest
-from helpers import CAT_THEN_STAY, PUMPS, echo_and_kill, no_process_left, open_fds, pump_threads
+from helpers import (
+    CAT_THEN_STAY,
+    PUMPS,
+    echo_and_kill,
+    guest,
+    no_process_left,
+    open_fds,
+    pump_threads,
+)
 
 from aiohcs import errors
 from aiohcs.system import ComputeSystem
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd"),
+    pytest.mark.skipif(
+        sys.platform not in ("linux", "win32"), reason="counts /proc/self/fd on POSIX"
+    ),
 ]
 
 
@@ -29,7 +39,7 @@ async def system(windows: ComputeSystem) -> ComputeSystem:
 
     The exit monitor, the guard and the lazy imports then exist.
     """
-    await windows.run_process(["cat"], input=b"", pipe_engine="thread")
+    await windows.run_process(guest("cat"), input=b"", pipe_engine="thread")
     return windows
 
 
@@ -90,5 +100,5 @@ async def test_run_process_reports_a_pump_that_cannot_start(
         with pytest.raises(errors.ResourceExhausted, match="can't start new thread"):
             await system.run_process(CAT_THEN_STAY, input=b"x", pipe_engine="thread")
     await nothing_left(fds)
-    result = await system.run_process(["cat"], input=b"ok", pipe_engine="thread")
+    result = await system.run_process(guest("cat"), input=b"ok", pipe_engine="thread")
     assert result.stdout == b"ok"

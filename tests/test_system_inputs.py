@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import CONTAINER, LINUX, VM
+from helpers import CONTAINER, LINUX, VM, guest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -370,7 +370,7 @@ async def _created_vm(config: dict[str, Any] = VM, *, start: bool = False) -> As
 @asynccontextmanager
 async def _running_process() -> AsyncIterator[Process]:
     async with _created_vm(LINUX, start=True) as system:
-        proc = await system.open_process(["sleep", "60"], console=(24, 80), stdin=None)
+        proc = await system.open_process(guest("sleep 60"), console=(24, 80), stdin=None)
         try:
             yield proc
         finally:
@@ -491,7 +491,7 @@ async def test_events_on_a_closed_handle_raise() -> None:
 async def test_process_events_on_a_closed_handle_raise() -> None:
     async with await ComputeSystem.create("pev", CONTAINER) as system:
         await system.start()
-        proc = await system.open_process(["true"], stdin=None, stdout=None, stderr=None)
+        proc = await system.open_process(guest("exit 0"), stdin=None, stdout=None, stderr=None)
         await proc.aclose()
         with pytest.raises(HandleClosedError):
             proc.events()

@@ -454,7 +454,7 @@ def test_a_string_with_nul_is_rejected() -> None:
 
 def _set_option_in_c(name: str, value: int) -> int:
     """HcsimSetOption called directly (no Python range check), as an unsigned HRESULT."""
-    return int(_native.lib.HcsimSetOption(name.encode("ascii"), value)) & 0xFFFFFFFF
+    return int(_native.hcsim.HcsimSetOption(name.encode("ascii"), value)) & 0xFFFFFFFF
 
 
 @pytest.mark.parametrize("name", sorted(testing.OPTIONS))

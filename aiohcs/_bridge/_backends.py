@@ -20,6 +20,8 @@ import anyio.lowlevel
 import sniffio
 
 _T = TypeVar("_T")
+# Wake-up bytes taken per receive (each only means "the queue is not empty").
+_WAKE_BYTES = 256
 
 __all__ = [
     "AsyncioBackend",
@@ -92,8 +94,8 @@ class LoopBackend(Protocol):
     def unpark(self, parked: Any, value: Any) -> None:
         """Wake the task parked as ``parked`` (loop thread), handing it ``value``."""
 
-    def wait_readable(self, sock: socket.socket) -> Awaitable[None]:
-        """Wait until ``sock`` is readable."""
+    def wait_wake(self, sock: socket.socket) -> Awaitable[object]:
+        """Wait for a wake-up byte on ``sock`` (it may be consumed: the drain reads the queue)."""
 
     def checkpoint(self) -> Awaitable[None]:
         """Yield one turn to the loop."""
@@ -124,11 +126,20 @@ class AsyncioBackend:
         # own loops; with other loop implementations the task never polls).
         self._ready: Any = getattr(self.loop, "_ready", None)
         self._timers: Any = getattr(self.loop, "_scheduled", None)
-        self.wait_readable = anyio.wait_readable
         self.checkpoint = anyio.lowlevel.checkpoint
 
     def call_soon(self, fn: Callable[[], object]) -> object:
         return self.loop.call_soon(fn)
+
+    def wait_wake(self, sock: socket.socket) -> Awaitable[object]:
+        """Receive the wake-up bytes with the loop's own socket I/O (loops without add_reader).
+
+        On the Windows proactor loop that is an overlapped receive, cancelled with the drain
+        task, never anyio's selector thread: that thread would still be in ``select()`` on
+        the socket when the bridge closes it at the loop's end (WSAENOTSOCK ends the thread,
+        and with it every later ``wait_readable`` of the program).
+        """
+        return self.loop.sock_recv(sock, _WAKE_BYTES)
 
     def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed
@@ -163,7 +174,7 @@ class AsyncioBackend:
         and unregistering the socket with the selector on every wake-up (measured: half the
         latency of an operation). The task itself only waits for the loop to shut down.
         Loops without ``add_reader`` (the Windows proactor loop) use the portable drain
-        task; anyio serves it with its selector thread.
+        task, which receives the wake-up bytes with the loop's own socket I/O.
         """
         import asyncio
 
@@ -249,7 +260,7 @@ class TrioBackend:
         self._lowlevel = lowlevel = trio.lowlevel
         self.token = lowlevel.current_trio_token()
         # The same waits without anyio's wrappers (the drain task runs them per wake-up).
-        self.wait_readable = lowlevel.wait_readable
+        self.wait_wake = lowlevel.wait_readable
         self.checkpoint = lowlevel.checkpoint
         self.aborted: object = lowlevel.Abort.SUCCEEDED
         self._value = outcome.Value

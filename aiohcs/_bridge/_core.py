@@ -282,10 +282,10 @@ class LoopBridge:
         """The portable drain task: wait for the wake socket, drain, until the loop ends."""
         try:
             rsock = self._native.rsock
-            wait_readable = self.backend.wait_readable
+            wait_wake = self.backend.wait_wake
             checkpoint = self.backend.checkpoint
             while True:
-                await wait_readable(rsock)
+                await wait_wake(rsock)
                 if self.inherited:
                     return  # (a forked child still running the parent's loop)
                 self.drain()

@@ -2,6 +2,8 @@
 
 * ``ffi`` / ``lib``: the cffi objects of ``aiohcs._hcs`` (computecore + computestorage on
   Windows; the same declarations compiled against hcsim, plus its control API, elsewhere).
+* ``hcsim``: hcsim's control functions (``Hcsim*``), or None when HCS is not the emulator:
+  compiled in (POSIX), or the control exports of hcsim's computecore.dll (Windows).
 * Strings in: :func:`to_wide` makes a NUL-terminated UTF-16 ``PCWSTR`` from a ``str``.
 * Strings out: :func:`take_document` decodes a returned ``PWSTR`` and always frees it
   with ``LocalFree``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import sys
+import types
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
@@ -30,6 +33,7 @@ __all__ = [
     "CData",
     "export_available",
     "ffi",
+    "hcsim",
     "lib",
     "new_document_ptr",
     "require_export",
@@ -80,10 +84,46 @@ ffi: Final[Any] = _ffi
 lib: Final[Any] = _lib
 del _ffi, _lib
 
-#: True on the emulator build (hcsim compiled into the extension, control API present).
-IS_EMULATOR: Final[bool] = hasattr(lib, "HcsimReset")
+# The prefix of the pointer types of hcsim's control functions (build_ffi.py, Windows).
+_CONTROL_POINTER_PREFIX: Final = "PFN_"
+
+
+def _control_functions() -> Any:
+    """hcsim's control functions, or None when the loaded HCS is not hcsim.
+
+    POSIX: compiled into ``lib``. Windows: looked up in the loaded computecore.dll (hcsim's
+    exports them, Windows' does not) and cast to their declared types.
+    """
+    if sys.platform == "win32":
+        names = [
+            t.removeprefix(_CONTROL_POINTER_PREFIX)
+            for t in ffi.list_types()[0]
+            if t.startswith(_CONTROL_POINTER_PREFIX + "Hcsim")
+        ]
+        addresses = {name: lib.aiohcs_export_address(name.encode("ascii")) for name in names}
+        if addresses.get("HcsimReset", ffi.NULL) == ffi.NULL:
+            return None
+        missing = sorted(name for name, address in addresses.items() if address == ffi.NULL)
+        if missing:
+            raise ImportError(
+                f"the loaded computecore.dll is hcsim's but lacks its control exports "
+                f"{missing}: it does not match this aiohcs"
+            )
+        functions = {
+            name: ffi.cast(_CONTROL_POINTER_PREFIX + name, address)
+            for name, address in addresses.items()
+        }
+        return types.SimpleNamespace(**functions)
+    else:
+        return lib if hasattr(lib, "HcsimReset") else None
+
 
 NULL: Final[CData] = ffi.NULL
+
+#: hcsim's control functions (``Hcsim*``, as declared in hcsim.cdef), None on real HCS.
+hcsim: Final[Any] = _control_functions()
+#: True when HCS is hcsim: compiled into the extension (POSIX), or hcsim's DLLs (Windows).
+IS_EMULATOR: Final[bool] = hcsim is not None
 
 # Looked up once; a module attribute so that tests can watch what is freed.
 _local_free: Any = lib.LocalFree

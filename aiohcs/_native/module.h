@@ -10,6 +10,9 @@
 #include <windows.h>
 #include <computecore.h>
 #include <computestorage.h>
+#include <stdint.h>
+/* hcsim's control types; its functions are looked up at run time (module_win32.c). */
+#include "hcsim.cdef"
 #else
 /* cffi reads WINAPI/CALLBACK in the cdef as __stdcall and spells it so in the C it emits
  * for function-pointer types; hcsim's WINAPI is empty, and so is this. */

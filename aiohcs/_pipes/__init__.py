@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 Engine = Literal["fd", "thread"]
-ENGINES: Final[tuple[Engine, ...]] = ("fd", "thread")
+#: The engines of this platform (the descriptor engine is POSIX only).
+ENGINES: Final[tuple[Engine, ...]] = ("thread",) if sys.platform == "win32" else ("fd", "thread")
 #: Environment variable that selects the default engine.
 ENGINE_ENV: Final = "AIOHCS_PIPE_ENGINE"
 

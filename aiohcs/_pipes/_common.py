@@ -56,10 +56,12 @@ class RawPipe:
         """Own a pipe HANDLE from HCS (None if the value means "no handle")."""
         if is_invalid_handle(handle):
             return None
-        from aiohcs._native import IS_EMULATOR, ffi, lib
+        from aiohcs._native import ffi, hcsim, lib
 
         h = ffi.cast("HANDLE", handle)
-        fd = int(lib.HcsimHandleToFd(h)) if IS_EMULATOR else -1
+        # Windows: a real pipe HANDLE (hcsim's DLLs hand out real ones too); POSIX: hcsim's
+        # stand-in for the descriptor behind it.
+        fd = -1 if sys.platform == "win32" else int(hcsim.HcsimHandleToFd(h))
 
         def close() -> None:
             lib.CloseHandle(h)

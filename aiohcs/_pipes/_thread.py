@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import select
 import sys
 import threading
@@ -105,6 +106,10 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     class _WindowsIO(_BlockingIO):
         def __init__(self, handle: int) -> None:
             self.handle = wintypes.HANDLE(handle)
+            # Once the pump is done with the handle (it closes it next), no CancelIoEx may
+            # reach it: the value could already name another handle of this process.
+            self._closed = False
+            self._lock = threading.Lock()
 
         def read(self, n: int) -> bytes:
             buf = ctypes.create_string_buffer(n)
@@ -133,7 +138,13 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             raise ctypes.WinError(err)
 
         def interrupt(self) -> None:
-            _CancelIoEx(self.handle, None)
+            with self._lock:
+                if not self._closed:
+                    _CancelIoEx(self.handle, None)
+
+        def close(self) -> None:
+            with self._lock:
+                self._closed = True
 else:
 
     class _PosixIO(_BlockingIO):
@@ -217,6 +228,53 @@ def _make_io(raw: RawPipe) -> _BlockingIO:
         return _PosixIO(raw.fd)
 
 
+class _Repeater:
+    """Windows: one daemon thread repeats the interrupt of pumps nothing waits for.
+
+    A CancelIoEx issued just before a pump enters ReadFile/WriteFile is lost, so a pump
+    stopped by ``discard()`` or garbage collection is interrupted again until it ends.
+    Its thread starts with the first pump (never in a finalizer, where starting a thread
+    can deadlock, or hang at interpreter exit); a finalizer only puts on its queue.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[_BlockingIO, threading.Thread]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                thread = threading.Thread(target=self._run, name="aiohcs pump stop", daemon=True)
+                thread.start()  # (threading's RuntimeError if it cannot: the pump fails)
+                self._started = True
+
+    def add(self, io: _BlockingIO, thread: threading.Thread) -> None:
+        self._queue.put((io, thread))  # (SimpleQueue.put is safe in a finalizer)
+
+    def _run(self) -> None:
+        pumps: list[tuple[_BlockingIO, threading.Thread]] = []
+        while True:
+            with contextlib.suppress(queue.Empty):
+                pumps.append(self._queue.get(timeout=_INTERRUPT_RETRY if pumps else None))
+            pumps = [(io, thread) for io, thread in pumps if thread.is_alive()]
+            for io, _ in pumps:
+                io.interrupt()
+
+
+_repeater = _Repeater()
+
+
+def _interrupt_unawaited(io: _BlockingIO, thread: threading.Thread) -> None:
+    """Interrupt a pump where nothing can wait for it (discard, garbage collection).
+
+    POSIX: one interrupt is never lost. Windows: :class:`_Repeater` repeats it.
+    """
+    io.interrupt()
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        _repeater.add(io, thread)
+
+
 async def _interrupt_until(io: _BlockingIO, done: anyio.Event) -> None:
     """Interrupt the pump until it acknowledges (shielded: it never blocks for long)."""
     with anyio.CancelScope(shield=True):
@@ -229,6 +287,12 @@ async def _interrupt_until(io: _BlockingIO, done: anyio.Event) -> None:
 _Pump = TypeVar("_Pump", "_ReceivePump", "_SendPump")
 
 
+def _stop_unawaited(pump: _ReceivePump | _SendPump) -> None:
+    """Stop ``pump`` without waiting: its thread, if it runs, closes the pipe."""
+    if pump.stop() and pump.thread is not None:
+        _interrupt_unawaited(pump.io, pump.thread)
+
+
 def _start(pump: _Pump) -> _Pump:
     """Start ``pump``'s thread now, when its stream is made.
 
@@ -238,6 +302,8 @@ def _start(pump: _Pump) -> _Pump:
     stays the caller's.
     """
     try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            _repeater.start()
         pump.start()
     except BaseException:
         pump.io.close()
@@ -422,13 +488,12 @@ class ThreadReceiveStream(PipeReceiveStream):
 
     def discard(self) -> None:
         """Close at once without waiting (for a stream that was never used)."""
-        if self._pump.stop() and self._pump.thread is not None:
-            self._pump.io.interrupt()  # the pump closes the pipe
+        _stop_unawaited(self._pump)  # the pump closes the pipe
 
     def __del__(self) -> None:
         pump = getattr(self, "_pump", None)
-        if pump is not None and pump.stop() and pump.thread is not None:
-            pump.io.interrupt()  # the pump closes the pipe (POSIX: never lost)
+        if pump is not None:
+            _stop_unawaited(pump)
 
 
 class _SendPump:
@@ -579,10 +644,9 @@ class ThreadSendStream(PipeSendStream):
 
     def discard(self) -> None:
         """Close at once without waiting or the close hook (for a stream never used)."""
-        if self._pump.stop() and self._pump.thread is not None:
-            self._pump.io.interrupt()  # the pump closes the pipe
+        _stop_unawaited(self._pump)  # the pump closes the pipe
 
     def __del__(self) -> None:
         pump = getattr(self, "_pump", None)
-        if pump is not None and pump.stop() and pump.thread is not None:
-            pump.io.interrupt()
+        if pump is not None:
+            _stop_unawaited(pump)

@@ -8,7 +8,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -51,13 +51,24 @@ class _TextAsBinary:
         self._text.flush()
 
 
+#: How often the console's size is checked on Windows (no SIGWINCH there).
+RESIZE_POLL = 0.25
+
+
 def console_size(fd: int) -> tuple[int, int]:
-    """(height, width) of the terminal on ``fd``; 25x80 if it is not one."""
-    try:
-        size = os.get_terminal_size(fd)
-    except OSError:
-        return (25, 80)
-    return (size.lines, size.columns)
+    """(height, width) of the terminal on ``fd``; 25x80 if it is not one.
+
+    On Windows a console's size belongs to its output (its input handle has none): for
+    stdin, the size of the console on stdout (or stderr) is given.
+    """
+    fds = (fd, 1, 2) if sys.platform == "win32" and fd == 0 else (fd,)
+    for candidate in fds:
+        try:
+            size = os.get_terminal_size(candidate)
+        except OSError:
+            continue
+        return (size.lines, size.columns)
+    return (25, 80)
 
 
 async def _read(fd: int) -> bytes:
@@ -73,11 +84,69 @@ async def _read(fd: int) -> bytes:
         return os.read(fd, _CHUNK)
 
 
+if sys.platform == "win32":
+    import ctypes
+    import msvcrt
+    from ctypes import wintypes
+
+    _kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    _GetConsoleMode = _kernel32.GetConsoleMode
+    _GetConsoleMode.argtypes = [wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD)]
+    _GetConsoleMode.restype = wintypes.BOOL
+    _SetConsoleMode = _kernel32.SetConsoleMode
+    _SetConsoleMode.argtypes = [wintypes.HANDLE, wintypes.DWORD]
+    _SetConsoleMode.restype = wintypes.BOOL
+    # Input: ENABLE_PROCESSED_INPUT | ENABLE_LINE_INPUT | ENABLE_ECHO_INPUT (Ctrl-C, line
+    # editing and echo by the local console) off, ENABLE_VIRTUAL_TERMINAL_INPUT on (keys as
+    # VT sequences). Output: ENABLE_VIRTUAL_TERMINAL_PROCESSING (the guest's VT sequences).
+    _COOKED_INPUT = 0x0001 | 0x0002 | 0x0004
+    _VT_INPUT = 0x0200
+    _VT_OUTPUT = 0x0004
+
+    def _set_console_mode(fd: int, change: Callable[[int], int]) -> tuple[Any, int] | None:
+        """Change the console mode of ``fd``; (handle, previous mode), None if not a console."""
+        try:
+            handle = msvcrt.get_osfhandle(fd)
+        except OSError:
+            return None
+        mode = wintypes.DWORD()
+        if not _GetConsoleMode(handle, ctypes.byref(mode)):
+            return None
+        if not _SetConsoleMode(handle, change(mode.value)):
+            return None
+        return handle, mode.value
+
+    @contextlib.contextmanager
+    def _raw_console(fd: int) -> Iterator[None]:
+        """Console input raw (keys, Ctrl-C included, go to the guest), output VT-aware."""
+        changes: list[Callable[[int], int]] = [
+            lambda mode: mode & ~_COOKED_INPUT | _VT_INPUT,
+            lambda mode: mode & ~_COOKED_INPUT,  # (a console without VT input)
+        ]
+        saved = []
+        for change in changes:
+            found = _set_console_mode(fd, change)
+            if found is not None:
+                saved.append(found)
+                break
+        found = _set_console_mode(1, lambda mode: mode | _VT_OUTPUT)
+        if found is not None:
+            saved.append(found)
+        try:
+            yield
+        finally:
+            for handle, mode in reversed(saved):
+                _SetConsoleMode(handle, mode)
+
+
 @contextlib.contextmanager
 def _raw_terminal(fd: int, enabled: bool) -> Iterator[None]:
     """Put the terminal on ``fd`` in raw mode for the block (keys go to the guest)."""
-    if sys.platform == "win32" or not enabled or not os.isatty(fd):
+    if not enabled or not os.isatty(fd):
         yield
+    elif sys.platform == "win32":
+        with _raw_console(fd):
+            yield
     else:
         import termios
         import tty
@@ -111,7 +180,16 @@ def _show(sink: ByteSink, data: bytes) -> None:
 
 
 async def _follow_resize(proc: Process, fd: int) -> None:
-    if sys.platform != "win32" and hasattr(signal, "SIGWINCH"):
+    """Resize the guest's console whenever the terminal on ``fd`` is resized."""
+    if sys.platform == "win32":
+        size = console_size(fd)
+        while True:  # (cancelled with the exec)
+            await anyio.sleep(RESIZE_POLL)
+            now = console_size(fd)
+            if now != size:
+                size = now
+                await proc.resize_console(*now)
+    elif hasattr(signal, "SIGWINCH"):
         try:
             receiver = anyio.open_signal_receiver(signal.SIGWINCH)
             with receiver as signals:

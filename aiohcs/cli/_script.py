@@ -29,12 +29,25 @@ class Line:
     background: bool
 
 
+def split_words(line: str) -> list[str]:
+    r"""Split one line into shell-like words ('#' starts a comment).
+
+    On Windows a backslash is a path separator, not an escape: ``C:\x\c.json`` stays one
+    path (quotes still group words).
+    """
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split = True
+    if sys.platform == "win32":
+        lexer.escape = ""
+    return list(lexer)
+
+
 def parse_script(text: str) -> list[Line]:
     """Split a script into command lines (shell-like words, '#' comments, trailing '&')."""
     lines: list[Line] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         try:
-            words = shlex.split(raw, comments=True)
+            words = split_words(raw)
         except ValueError as exc:
             raise CliError(f"line {number}: {exc}") from None
         if not words:

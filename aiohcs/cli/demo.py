@@ -7,13 +7,13 @@ lines that name them say so), or to ``--save-dir DIR``, where they are kept.
 from __future__ import annotations
 
 import contextlib
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 
-from aiohcs import _native
 from aiohcs.system import ComputeSystem
 
 _SCHEMA = {"Major": 2, "Minor": 1}
@@ -57,10 +57,15 @@ async def _watch(system: ComputeSystem, say: _Printer) -> None:
 
 
 def _demo_command() -> list[str]:
-    """A command that exists in the guest: hcsim runs host processes."""
-    if _native.IS_EMULATOR:
+    """A command that exists in the guest.
+
+    On Windows a container's (hcsim's DLLs run host processes, which have cmd.exe too); on
+    POSIX, where hcsim runs host processes, the host's shell.
+    """
+    if sys.platform == "win32":
+        return ["cmd.exe", "/c", "echo hello from inside it & exit /b 3"]
+    else:
         return ["sh", "-c", "echo hello from inside $0; echo a line on stderr >&2; exit 3", "it"]
-    return ["cmd.exe", "/c", "echo hello from inside it & exit /b 3"]
 
 
 async def _run_in(system: ComputeSystem, say: _Printer) -> None:

@@ -1,5 +1,8 @@
 """The typed wrappers over hcsim's control functions (``Hcsim*`` in ``hcsim.cdef``).
 
+They reach hcsim through ``aiohcs._native.hcsim``: compiled into the binding on POSIX, the
+control exports of hcsim's computecore.dll on Windows.
+
 Arguments are checked here, before anything reaches C: an unknown function name is an
 :class:`~aiohcs.errors.InvalidArgumentError` (a ValueError) that lists the valid ones (read
 from the computecore/computestorage declarations shipped with aiohcs), a wrong type an
@@ -109,9 +112,10 @@ def _lib() -> Any:
     if not _native.IS_EMULATOR:
         raise HcsimNotLoadedError(
             "hcsim is not loaded: this aiohcs build talks to the real Host Compute Service "
-            "(Windows); aiohcs.testing controls work only with the emulator build"
+            "(Windows); aiohcs.testing controls work only with the emulator (the hcsim build, "
+            "or hcsim's computecore.dll on Windows)"
         )
-    return _native.lib
+    return _native.hcsim
 
 
 def _wide(text: str | None) -> Any:
