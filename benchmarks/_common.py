@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from aiohcs._native import ffi, lib, new_document_ptr, take_document, to_wide
+from aiohcs._native import ffi, hcsim, lib, new_document_ptr, take_document, to_wide
 
 CONTAINER: dict[str, Any] = {
     "SchemaVersion": {"Major": 2, "Minor": 1},
@@ -25,11 +25,11 @@ def parse_args(description: str) -> argparse.Namespace:
 
 
 def require_emulator() -> None:
-    if not hasattr(lib, "HcsimReset"):
+    if hcsim is None:
         raise SystemExit(
             "these benchmarks drive hcsim's control API: run them on the emulator build"
         )
-    check(lib.HcsimReset())
+    check(hcsim.HcsimReset())
 
 
 def check(hr: int) -> None:

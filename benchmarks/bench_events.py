@@ -23,14 +23,14 @@ import anyio.lowlevel
 from _common import CONTAINER, check, parse_args, percentile, require_emulator, table
 
 from aiohcs._bridge import now_ns
-from aiohcs._native import ffi, lib, to_wide
+from aiohcs._native import ffi, hcsim, lib, to_wide
 from aiohcs.system import ComputeSystem
 
 EVENT_TYPE = 6  # SystemGuestConnectionClosed: no side effects
 
 
 def raise_event(w_id: Any, payload: Any) -> None:
-    check(lib.HcsimRaiseSystemEvent(ffi.NULL, w_id, EVENT_TYPE, payload))
+    check(hcsim.HcsimRaiseSystemEvent(ffi.NULL, w_id, EVENT_TYPE, payload))
 
 
 async def measure(n: int, backend: str) -> dict[str, list[float]]:

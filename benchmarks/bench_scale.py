@@ -81,7 +81,7 @@ class GcWatch:
 
 
 async def run(n: int, creates: int, bursts: int, duration: float) -> dict[str, Any]:
-    from aiohcs._native import lib
+    from aiohcs._native import hcsim
 
     out: dict[str, Any] = {"threads_before": (threading.active_count(), os_threads())}
     systems: list[ComputeSystem] = []
@@ -105,7 +105,7 @@ async def run(n: int, creates: int, bursts: int, duration: float) -> dict[str, A
         out["threads_live"] = (threading.active_count(), os_threads())
 
         # Loop lag while `creates` creates are in flight, 1 ms synchronous latency per call.
-        check(lib.HcsimSetDelay(b"*", 0, 1))
+        check(hcsim.HcsimSetDelay(b"*", 0, 1))
         idle_lags: list[float] = []
         stop = anyio.Event()
         async with anyio.create_task_group() as probe:
@@ -177,7 +177,7 @@ async def run(n: int, creates: int, bursts: int, duration: float) -> dict[str, A
             max(sat_lags),
             len(sat_lags),
         )
-        check(lib.HcsimSetDelay(b"*", 0, 0))
+        check(hcsim.HcsimSetDelay(b"*", 0, 0))
         out["lag_idle"] = (percentile(idle_lags, 50), percentile(idle_lags, 99))
         out["lag_burst"] = (percentile(lags, 50), percentile(lags, 99), max(lags), len(lags))
         out["threads_burst"] = (threading.active_count(), os_threads())
@@ -203,7 +203,7 @@ def main() -> None:
     lag_rows: list[list[Any]] = []
     gc_rows: list[list[Any]] = []
     for backend in ("asyncio", "trio"):
-        check(__import__("aiohcs._native", fromlist=["lib"]).lib.HcsimReset())
+        check(__import__("aiohcs._native", fromlist=["hcsim"]).hcsim.HcsimReset())
         r = anyio.run(run, n, creates, bursts, duration, backend=backend)
         assert r["events_seen"] == n, r["events_seen"]
         rows.append(
