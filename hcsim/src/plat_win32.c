@@ -232,10 +232,18 @@ static SRWLOCK ptab_lock = SRWLOCK_INIT;
 static wproc *ptab;
 
 /* A pseudo-console: its HPCON is no HANDLE, so the caller's pty_fd is an event HANDLE
- * (key) that stands for it; plat_close and plat_pty_resize look it up. */
+ * (key) that stands for it; plat_close and plat_pty_resize look it up. The console reads
+ * its input from and writes its output to pipes whose server ends (ends) are held here for
+ * the console's life, whatever the caller does with its own (it shuts down when an end
+ * closes); they are closed after ClosePseudoConsole. Output nobody asked for is drained. */
+typedef struct {
+    HPCON pc;
+    HANDLE ends[2]; /* the server ends of the input and the output pipe */
+} wconsole;
+
 typedef struct wpty {
     HANDLE key;
-    HPCON pc;
+    wconsole con;
     int64_t pid;
     struct wpty *next;
 } wpty;
@@ -243,33 +251,62 @@ typedef struct wpty {
 static wpty *ptys; /* under ptab_lock */
 
 /* Under ptab_lock: takes the pseudo-console of key out of the table, or (key NULL) the
- * still open one of pid, leaving its entry for plat_close. */
-static HPCON pty_take(HANDLE key, int64_t pid) {
+ * still open one of pid, leaving its entry for plat_close. *out gets its console (pc
+ * NULL when there is none left to close). */
+static void pty_take(HANDLE key, int64_t pid, wconsole *out) {
+    memset(out, 0, sizeof *out);
     for (wpty **pp = &ptys; *pp; pp = &(*pp)->next) {
         wpty *t = *pp;
-        if (key ? t->key != key : t->pid != pid || !t->pc) continue; /* (pids are reused) */
-        HPCON pc = t->pc;
-        t->pc = NULL;
+        if (key ? t->key != key : t->pid != pid || !t->con.pc) continue; /* (pids are reused) */
+        *out = t->con;
+        memset(&t->con, 0, sizeof t->con);
         if (key) {
             *pp = t->next;
             free(t);
         }
-        return pc;
+        return;
     }
-    return NULL;
 }
 
-static DWORD WINAPI close_console(LPVOID pc) {
-    ClosePseudoConsole(pc); /* may wait until its last output has been read */
+/* Closes a console, then the pipe ends it used. */
+static void console_close(wconsole *c) {
+    if (c->pc) ClosePseudoConsole(c->pc); /* may wait until its last output has been read */
+    for (int i = 0; i < 2; i++)
+        if (c->ends[i]) CloseHandle(c->ends[i]);
+    memset(c, 0, sizeof *c);
+}
+
+static DWORD WINAPI close_console(LPVOID arg) {
+    console_close(arg);
+    free(arg);
     return 0;
 }
 
 /* The console's output ends when its process does: the pseudo-console is closed then (on
  * a thread-pool thread, since closing waits for the output to be drained). */
 static void pty_exited(int64_t pid) { /* under ptab_lock */
-    HPCON pc = pty_take(NULL, pid);
-    if (pc && !QueueUserWorkItem(close_console, pc, WT_EXECUTEDEFAULT)) ClosePseudoConsole(pc);
+    wconsole c;
+    pty_take(NULL, pid, &c);
+    if (!c.pc) return;
+    wconsole *q = malloc(sizeof *q);
+    if (q) *q = c;
+    if (!q || !QueueUserWorkItem(close_console, q, WT_EXECUTEDEFAULT)) {
+        free(q);
+        console_close(&c);
+    }
 }
+
+/* Reads and drops a console's output nobody asked for, until the console closes. */
+static DWORD WINAPI drain_output(LPVOID end) {
+    char buf[4096];
+    DWORD n;
+    while (ReadFile(end, buf, sizeof buf, &n, NULL)) {}
+    CloseHandle(end);
+    return 0;
+}
+
+/* How many of the handles open on fd's object are consoles' (see wpty). */
+static uint32_t console_refs(HANDLE fd);
 
 static wproc *find(int64_t pid) { /* under ptab_lock */
     for (wproc *w = ptab; w; w = w->next)
@@ -419,7 +456,7 @@ int plat_pty_resize(plat_fd pty_fd, uint16_t rows, uint16_t cols) {
     for (wpty *t = ptys; t; t = t->next)
         if (t->key == H(pty_fd)) {
             COORD size = {(SHORT)cols, (SHORT)rows};
-            HRESULT hr = t->pc ? ResizePseudoConsole(t->pc, size) : S_OK;
+            HRESULT hr = t->con.pc ? ResizePseudoConsole(t->con.pc, size) : S_OK;
             rc = SUCCEEDED(hr) ? 0 : errno_of(HRESULT_CODE(hr));
             break;
         }
@@ -753,24 +790,42 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
     }
     PROCESS_INFORMATION pi;
     HANDLE job = NULL;
-    if (!e) e = create_in_job(cmd.s, env, cwd, child, pc, &pi, &job);
-    if (e && pc) ClosePseudoConsole(pc);
-    if (e && t) {
-        if (t->key) CloseHandle(t->key);
-        free(t);
+    /* the console keeps its pipes' server ends (see wpty); the caller gets the ones it
+     * asked for, the output nobody asked for is drained */
+    HANDLE drain = NULL;
+    for (int i = 0; !e && t && i < 2; i++) {
+        if (!DuplicateHandle(GetCurrentProcess(), parent[i], GetCurrentProcess(), &t->con.ends[i],
+                             0, FALSE, DUPLICATE_SAME_ACCESS)) {
+            t->con.ends[i] = NULL;
+            e = last_errno();
+        }
     }
+    if (!e && t && !opts->want_stdout) {
+        drain = parent[1];
+        parent[1] = NULL;
+    }
+    if (!e && t && !opts->want_stdin) {
+        CloseHandle(parent[0]);
+        parent[0] = NULL;
+    }
+    if (!e) e = create_in_job(cmd.s, env, cwd, child, pc, &pi, &job);
     wproc *w = NULL;
     if (!e && !(w = calloc(1, sizeof *w))) {
         e = ENOMEM;
         CloseHandle(job); /* kills it */
         WaitForSingleObject(pi.hProcess, INFINITE);
         CloseHandle(pi.hProcess);
-        if (pc) ClosePseudoConsole(pc);
-        if (t) {
-            CloseHandle(t->key);
-            free(t);
-        }
     }
+    if (e && t) {
+        t->con.pc = pc;
+        console_close(&t->con);
+        if (t->key) CloseHandle(t->key);
+        free(t);
+    } else if (e && pc) {
+        ClosePseudoConsole(pc);
+    }
+    if (drain && (e || !QueueUserWorkItem(drain_output, drain, WT_EXECUTELONGFUNCTION)))
+        CloseHandle(drain); /* (no thread for it: the console's output may then block) */
     for (int i = 0; i < 3; i++) {
         if (child[i]) CloseHandle(child[i]);
         if (e && parent[i]) CloseHandle(parent[i]);
@@ -786,7 +841,7 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
     w->next = ptab;
     ptab = w;
     if (t) {
-        t->pc = pc;
+        t->con.pc = pc;
         t->pid = pi.dwProcessId;
         t->next = ptys;
         ptys = t;
@@ -803,9 +858,10 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
 /* ---- descriptors -------------------------------------------------------------------- */
 int plat_close(plat_fd fd) {
     AcquireSRWLockExclusive(&ptab_lock);
-    HPCON pc = pty_take(H(fd), 0); /* the pseudo-console fd stands for, if any */
+    wconsole c;
+    pty_take(H(fd), 0, &c); /* the pseudo-console fd stands for, if any */
     ReleaseSRWLockExclusive(&ptab_lock);
-    if (pc) ClosePseudoConsole(pc);
+    console_close(&c);
     return CloseHandle(H(fd)) ? 0 : last_errno();
 }
 
@@ -940,7 +996,18 @@ uint32_t plat_fd_others(plat_fd fd) {
     object_basic_info info;
     /* ObjectBasicInformation (0): from the object manager, no I/O on the object */
     if (!query || query(H(fd), 0, &info, sizeof info, NULL) < 0 || info.HandleCount == 0) return 0;
-    return info.HandleCount - 1;
+    uint32_t others = info.HandleCount - 1, console = console_refs(H(fd));
+    return others > console ? others - console : 0;
+}
+
+static uint32_t console_refs(HANDLE fd) {
+    uint32_t n = 0;
+    AcquireSRWLockShared(&ptab_lock);
+    for (wpty *t = ptys; t; t = t->next)
+        for (int i = 0; i < 2; i++)
+            if (t->con.ends[i] && plat_fd_same(FD(t->con.ends[i]), FD(fd))) n++;
+    ReleaseSRWLockShared(&ptab_lock);
+    return n;
 }
 
 int plat_fd_same(plat_fd a, plat_fd b) {

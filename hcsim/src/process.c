@@ -169,8 +169,9 @@ static void close_stream(hc_proc *p, int i) {
         plat_write_all(p->fd[0], eof, sizeof eof - 1);
     }
 #if PLAT_HOST_RELEASES
-    /* the caller's HANDLEs keep the pipe open: disconnect it (unread input is dropped) */
-    if (p->fd[i] >= 0 && plat_fd_others(p->fd[i]) > 0) plat_null_over(p->fd[i]);
+    /* the caller's HANDLEs keep the pipe open: disconnect it (unread input is dropped);
+     * never a console's, which would shut the console down (its end of file was typed) */
+    if (!p->is_pty && p->fd[i] >= 0 && plat_fd_others(p->fd[i]) > 0) plat_null_over(p->fd[i]);
 #endif
     drop_stream_end(&p->fd[i]);
     for (hc_pipe *pp = p->pipes; pp; pp = pp->next)

@@ -162,6 +162,48 @@ TEST(core_win32_console_is_a_pseudo_console) {
     CU_END();
 }
 
+/* A console keeps running when the caller asked for only one of its streams: its pipes'
+ * other end stays open (and unread output is drained) until the process exits. */
+TEST(core_win32_console_with_one_stream_keeps_running) {
+    HCS_SYSTEM sys = cu_begin_system(u"w32-con1", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    int hits = 0;
+    enum { RUNS = 8 };
+    for (int i = 0; i < RUNS; i++) { /* stdout only */
+        HCS_PROCESS p = spawn_out(sys,
+                                  "{\"CommandArgs\":[" TP_CMD(
+                                      "echo") ",\"hello\"],"
+                                              "\"EmulateConsole\":true,\"CreateStdOutPipe\":true}",
+                                  &pi);
+        REQUIRE(p != NULL);
+        CHECK(!cu_present(pi.StdInput));
+        char buf[4096];
+        int eof = 0;
+        cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+        hits += strstr(buf, "hello") != NULL && eof;
+        CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
+        cu_close_pi(&pi);
+        HcsCloseProcess(p);
+    }
+    CHECK(hits == RUNS);
+    /* stdin only: the console still reads what is typed */
+    HCS_PROCESS p = spawn_out(sys,
+                              "{\"CommandArgs\":[" TP_ARGS_READ_EXIT(
+                                  "5") "],\"EmulateConsole\":true,\"CreateStdInPipe\":true}",
+                              &pi);
+    REQUIRE(p != NULL);
+    CHECK(!cu_present(pi.StdOutput));
+    CHECK(cu_wait_pexit(p, CU_QUIET_MS) == NULL); /* waiting for its line */
+    CHECK(cu_write(pi.StdInput, "line\r") == 0);
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 5, pi.ProcessId));
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    CHECK(cu_counts().PipeHandles == 0);
+    cu_kill_close(sys);
+    CU_END();
+}
+
 #define CFG_LINUX_KERNEL \
     "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
 
