@@ -14,8 +14,9 @@
  *   process killed by that signal reports on Linux.
  * - exit watching: RegisterWaitForSingleObject on the process handle (a thread pool wait,
  *   no thread per process); the process "is reaped" when its exit has been reported.
- * - pipes: a named pipe per stream (\\.\pipe\hcsim-<pid>-<n>), the parent's end being
- *   the server end (what plat_null_over disconnects), the child's the client end.
+ * - pipes: a named pipe per stream (\\.\pipe\hcsim-<pid>-<n>-<random>, one instance, open
+ *   to the current user only), the parent's end being the server end (what plat_null_over
+ *   disconnects), the child's the client end.
  * - pseudo-terminals are pseudo-consoles (ConPTY): the process's console reads the input
  *   pipe and writes the output pipe (VT sequences); pty_fd is an event HANDLE standing for
  *   the HPCON (plat_close closes both). The console is closed when its process exits, so
@@ -644,26 +645,67 @@ static wchar_t *env_block(const char *const *envp) {
 
 static atomic_uint pipe_seq;
 
+/* A security descriptor that gives the current user, and no one else, access (a named
+ * pipe's default one lets everyone read). 0 or errno. */
+typedef struct {
+    SECURITY_DESCRIPTOR sd;
+    union {
+        TOKEN_USER user;
+        char room[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+    } u;
+    union {
+        ACL acl;
+        char room[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) + SECURITY_MAX_SID_SIZE];
+    } a;
+} owner_only;
+
+static int owner_only_init(owner_only *o) {
+    HANDLE token;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return last_errno();
+    DWORD n = 0;
+    BOOL ok = GetTokenInformation(token, TokenUser, &o->u, sizeof o->u, &n);
+    int e = ok ? 0 : last_errno();
+    CloseHandle(token);
+    if (!e && (!InitializeAcl(&o->a.acl, sizeof o->a, ACL_REVISION) ||
+               !AddAccessAllowedAce(&o->a.acl, ACL_REVISION, GENERIC_ALL, o->u.user.User.Sid) ||
+               !InitializeSecurityDescriptor(&o->sd, SECURITY_DESCRIPTOR_REVISION) ||
+               !SetSecurityDescriptorDacl(&o->sd, TRUE, &o->a.acl, FALSE)))
+        e = last_errno();
+    return e;
+}
+
 /* A pipe for one stream: *parent gets the server end (not inheritable), *child the client
- * end (inheritable). child_reads: the child reads (stdin). 0 or errno. */
+ * end (inheritable); both NULL on failure. The name is unpredictable, the pipe has one
+ * instance (this one) and only the current user may open it. child_reads: the child
+ * reads (stdin). 0 or errno. */
 static int make_pipe(int child_reads, HANDLE *parent, HANDLE *child) {
-    wchar_t name[64];
-    swprintf(name, 64, L"\\\\.\\pipe\\hcsim-%lu-%u", (unsigned long)GetCurrentProcessId(),
-             atomic_fetch_add(&pipe_seq, 1) + 1);
+    *parent = *child = NULL;
+    uint64_t nonce = 0;
+    if (BCryptGenRandom(NULL, (PUCHAR)&nonce, sizeof nonce, BCRYPT_USE_SYSTEM_PREFERRED_RNG) != 0)
+        return EIO;
+    owner_only o;
+    int e = owner_only_init(&o);
+    if (e) return e;
+    wchar_t name[96];
+    swprintf(name, 96, L"\\\\.\\pipe\\hcsim-%lu-%u-%016llx", (unsigned long)GetCurrentProcessId(),
+             atomic_fetch_add(&pipe_seq, 1) + 1, (unsigned long long)nonce);
     DWORD mode = child_reads ? PIPE_ACCESS_OUTBOUND : PIPE_ACCESS_INBOUND;
-    *parent = CreateNamedPipeW(name, mode | FILE_FLAG_FIRST_PIPE_INSTANCE,
-                               PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
-                                   PIPE_REJECT_REMOTE_CLIENTS,
-                               1, 65536, 65536, 0, NULL);
-    if (*parent == INVALID_HANDLE_VALUE) return last_errno();
+    SECURITY_ATTRIBUTES server_sa = {sizeof server_sa, &o.sd, FALSE};
+    HANDLE server = CreateNamedPipeW(name, mode | FILE_FLAG_FIRST_PIPE_INSTANCE,
+                                     PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                                         PIPE_REJECT_REMOTE_CLIENTS,
+                                     1, 65536, 65536, 0, &server_sa);
+    if (server == INVALID_HANDLE_VALUE) return last_errno();
     SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
-    *child = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, &sa, OPEN_EXISTING, 0,
-                         NULL);
-    if (*child == INVALID_HANDLE_VALUE) {
-        int e = last_errno();
-        CloseHandle(*parent);
+    HANDLE client = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, &sa,
+                                OPEN_EXISTING, 0, NULL);
+    if (client == INVALID_HANDLE_VALUE) {
+        e = last_errno();
+        CloseHandle(server);
         return e;
     }
+    *parent = server;
+    *child = client;
     return 0;
 }
 

@@ -193,6 +193,18 @@ TEST(plat_win32_pipe_streams_others_and_disconnect) {
     REQUIRE(spawn_helper(cat, &r, 1) == 0);
     REQUIRE(r.stdin_fd != PLAT_NO_FD && r.stdout_fd != PLAT_NO_FD && r.stderr_fd == PLAT_NO_FD);
     CHECK(plat_fd_others(r.stdin_fd) == 0);
+    /* only the current user may open the pipe: one ACE (the default DACL has several) */
+    union {
+        SECURITY_DESCRIPTOR sd;
+        char room[4096];
+    } sec;
+    DWORD need = 0;
+    BOOL present = FALSE, defaulted = FALSE;
+    PACL dacl = NULL;
+    CHECK(GetKernelObjectSecurity((HANDLE)r.stdin_fd, DACL_SECURITY_INFORMATION, &sec.sd,
+                                  sizeof sec, &need) &&
+          GetSecurityDescriptorDacl(&sec.sd, &present, &dacl, &defaulted) && present && dacl &&
+          dacl->AceCount == 1);
     plat_fd d = plat_dup(r.stdin_fd);
     REQUIRE(d != PLAT_NO_FD);
     CHECK(plat_fd_others(r.stdin_fd) == 1 && plat_fd_others(d) == 1);
