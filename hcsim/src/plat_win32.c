@@ -940,23 +940,36 @@ int plat_write_all(plat_fd fd, const void *buf, size_t len) {
     return 0;
 }
 
-static OVERLAPPED at(uint64_t off) {
+/* One positional read or write of up to len bytes at off, on a caller's handle that may
+ * have been opened for overlapped I/O: then the call may return ERROR_IO_PENDING, and the
+ * OVERLAPPED (and the buffer) must live until the I/O has completed, so it is waited for
+ * here. The event's low bit set keeps the completion off an I/O completion port the
+ * handle may be associated with. *n gets the bytes moved; 0 or the Win32 error. */
+static DWORD pio(HANDLE h, int write, void *buf, size_t len, uint64_t off, DWORD *n) {
+    HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (!ev) return GetLastError();
     OVERLAPPED o;
     memset(&o, 0, sizeof o);
     o.Offset = (DWORD)off;
     o.OffsetHigh = (DWORD)(off >> 32);
-    return o;
+    o.hEvent = (HANDLE)((uintptr_t)ev | 1);
+    DWORD chunk = len > 0x40000000u ? 0x40000000u : (DWORD)len, err = 0;
+    *n = 0;
+    BOOL ok = write ? WriteFile(h, buf, chunk, n, &o) : ReadFile(h, buf, chunk, n, &o);
+    if (!ok) {
+        err = GetLastError();
+        if (err == ERROR_IO_PENDING) err = GetOverlappedResult(h, &o, n, TRUE) ? 0 : GetLastError();
+    }
+    CloseHandle(ev);
+    return err;
 }
 
 int plat_pread_all(plat_fd fd, void *buf, size_t len, uint64_t off) {
     size_t got = 0;
     while (got < len) {
-        OVERLAPPED o = at(off + got);
-        DWORD n = 0;
-        if (!ReadFile(H(fd), (char *)buf + got, (DWORD)(len - got), &n, &o)) {
-            if (GetLastError() == ERROR_HANDLE_EOF) break;
-            return -1;
-        }
+        DWORD n = 0, err = pio(H(fd), 0, (char *)buf + got, len - got, off + got, &n);
+        if (err == ERROR_HANDLE_EOF) break;
+        if (err) return -1;
         if (n == 0) break;
         got += n;
     }
@@ -966,10 +979,9 @@ int plat_pread_all(plat_fd fd, void *buf, size_t len, uint64_t off) {
 int plat_pwrite_all(plat_fd fd, const void *buf, size_t len, uint64_t off) {
     size_t put = 0;
     while (put < len) {
-        OVERLAPPED o = at(off + put);
-        DWORD n = 0;
-        if (!WriteFile(H(fd), (const char *)buf + put, (DWORD)(len - put), &n, &o))
-            return last_errno();
+        DWORD n = 0, err = pio(H(fd), 1, (char *)buf + put, len - put, off + put, &n);
+        if (err) return errno_of(err);
+        if (n == 0) return EIO;
         put += n;
     }
     return 0;
