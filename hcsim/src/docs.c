@@ -11,9 +11,10 @@
 /* Win32: documents are LocalAlloc'd and pipe HANDLEs are real, released by the caller with
  * kernel32's LocalFree / CloseHandle, which hcsim never sees. So hcsim keeps a record of
  * what it handed out and asks the host, when the counts are read, what still exists:
- * - a document: its address, size and tag; it counts while its block is still allocated
- *   and still carries the tag (plat_doc_alive), so a freed block reused by anyone else
- *   does not count;
+ * - a document: its address, size and tag; it counts while its block is still a busy
+ *   block of that size on the heap and still carries its trailer (the tag and a hash of
+ *   its first bytes; plat_docs_alive, one heap walk per count), so a freed block reused
+ *   by anyone else does not count unless its new owner left those bytes as they were;
  * - a stream: hcsim's own end (the object every caller HANDLE of that stream duplicates);
  *   the caller's handles are the object's other handles (plat_fd_others), whatever their
  *   values. When hcsim is done with its end (hc_stream_retire) the record stays until
@@ -62,17 +63,36 @@ int hc_stream_of(HANDLE h) {
     return 0;
 }
 
+/* Drops the records of freed documents (one walk of the heap for all of them); the
+ * number still alive. Out of memory: all are taken as alive. */
+static uint32_t docs_recount(void) {
+    size_t n = 0;
+    for (size_t i = 0; i < G.nhandouts; i++) n += G.handouts[i].bytes != 0;
+    plat_doc_ref *refs = n ? malloc(n * sizeof *refs) : NULL;
+    if (!refs) return (uint32_t)n;
+    for (size_t i = 0, k = 0; i < G.nhandouts; i++)
+        if (G.handouts[i].bytes)
+            refs[k++] = (plat_doc_ref){(const void *)G.handouts[i].value, G.handouts[i].bytes,
+                                       G.handouts[i].tag, 1};
+    (void)plat_docs_alive(refs, n); /* (cannot tell: all alive) */
+    uint32_t alive = 0;
+    /* backwards: a record moved into a dropped one's place has been looked at already */
+    for (size_t i = G.nhandouts, k = n; i-- > 0;) {
+        if (!G.handouts[i].bytes) continue;
+        if (refs[--k].alive)
+            alive++;
+        else
+            G.handouts[i] = G.handouts[--G.nhandouts];
+    }
+    free(refs);
+    return alive;
+}
+
 void hc_handouts_recount(void) {
-    uint32_t pipes = 0, docs = 0;
+    uint32_t pipes = 0, docs = docs_recount();
     for (size_t i = 0; i < G.nhandouts; i++) {
         hc_handout *o = &G.handouts[i];
-        if (o->bytes) {
-            if (plat_doc_alive((const void *)o->value, o->bytes, o->tag))
-                docs++;
-            else
-                G.handouts[i--] = G.handouts[--G.nhandouts];
-            continue;
-        }
+        if (o->bytes) continue;
         uint32_t n = plat_fd_others((plat_fd)o->value);
         pipes += n;
         if (o->retired && n == 0) stream_forget(i--);
@@ -86,8 +106,7 @@ static PWSTR doc_issue(char16_t *d) {
     if (!d) return NULL;
     size_t bytes = (aiohcs_utf16_len(d) + 1) * sizeof *d;
     uint64_t tag = ++G.next_tag;
-    void *m = plat_doc_alloc(bytes, tag);
-    if (m) memcpy(m, d, bytes);
+    void *m = plat_doc_copy(d, bytes, tag);
     free(d);
     if (m && handout_add((uintptr_t)m, tag, bytes) != 0) {
         plat_doc_free(m);

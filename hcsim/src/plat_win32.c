@@ -998,10 +998,13 @@ int plat_fd_is_regular_file(intptr_t fd) {
 }
 
 /* ---- what the caller releases -------------------------------------------------------- */
-/* A document's hidden trailer: a per-process random key and the document's tag. */
+/* A document's hidden trailer: a per-process random key, the document's tag and a hash of
+ * its first bytes. */
 typedef struct {
-    uint64_t key, tag;
+    uint64_t key, tag, hash;
 } doc_mark;
+
+#define DOC_HASHED 64u /* how many of a document's first bytes its hash covers */
 
 static uint64_t doc_key(void) {
     static atomic_ullong key;
@@ -1015,25 +1018,80 @@ static uint64_t doc_key(void) {
     return k;
 }
 
-void *plat_doc_alloc(size_t bytes, uint64_t tag) {
+/* FNV-1a of the first bytes of a document, seeded with the key and its tag. */
+static uint64_t doc_hash(const void *doc, size_t bytes, uint64_t tag) {
+    const unsigned char *p = doc;
+    uint64_t h = 0xcbf29ce484222325u ^ doc_key() ^ (tag * 0x9E3779B97F4A7C15u);
+    for (size_t i = 0; i < bytes && i < DOC_HASHED; i++) h = (h ^ p[i]) * 0x100000001b3u;
+    return h;
+}
+
+void *plat_doc_copy(const void *data, size_t bytes, uint64_t tag) {
     char *p = LocalAlloc(LMEM_FIXED, bytes + sizeof(doc_mark));
     if (!p) return NULL;
-    doc_mark m = {doc_key(), tag};
+    memcpy(p, data, bytes);
+    doc_mark m = {doc_key(), tag, doc_hash(p, bytes, tag)};
     memcpy(p + bytes, &m, sizeof m);
     return p;
 }
 
 void plat_doc_free(void *doc) { LocalFree(doc); }
 
-int plat_doc_alive(const void *doc, size_t bytes, uint64_t tag) {
-    HANDLE heap = GetProcessHeap();
-    /* HeapValidate tells a busy block from a freed one without touching freed memory */
-    if (!HeapValidate(heap, 0, doc)) return 0;
-    SIZE_T size = HeapSize(heap, 0, doc);
-    if (size == (SIZE_T)-1 || size < bytes + sizeof(doc_mark)) return 0;
-    doc_mark m;
-    memcpy(&m, (const char *)doc + bytes, sizeof m);
-    return m.key == doc_key() && m.tag == tag;
+typedef struct {
+    uintptr_t addr;
+    size_t size;
+} busy_block;
+
+static int busy_cmp(const void *a, const void *b) {
+    uintptr_t x = ((const busy_block *)a)->addr, y = ((const busy_block *)b)->addr;
+    return (x > y) - (x < y);
+}
+
+int plat_docs_alive(plat_doc_ref *refs, size_t n) {
+    for (size_t i = 0; i < n; i++) refs[i].alive = 1;
+    if (n == 0) return 0;
+    /* the busy blocks go to a heap of their own: the walked one must not change meanwhile */
+    HANDLE heap = GetProcessHeap(), own = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+    if (!own) return ENOMEM;
+    size_t nb = 0, cap = 1024;
+    busy_block *b = HeapAlloc(own, 0, cap * sizeof *b);
+    int e = b ? 0 : ENOMEM;
+    /* locked from the walk to the last trailer read: no block can be freed (or its pages
+     * released) in between */
+    if (!e && !HeapLock(heap)) e = last_errno();
+    if (!e) {
+        PROCESS_HEAP_ENTRY ent;
+        memset(&ent, 0, sizeof ent);
+        while (!e && HeapWalk(heap, &ent)) {
+            if (!(ent.wFlags & PROCESS_HEAP_ENTRY_BUSY)) continue;
+            if (nb == cap) {
+                busy_block *m = HeapReAlloc(own, 0, b, 2 * cap * sizeof *b);
+                if (!m) e = ENOMEM;
+                b = m ? m : b;
+                cap *= 2;
+            }
+            if (!e) b[nb++] = (busy_block){(uintptr_t)ent.lpData, ent.cbData};
+        }
+        if (!e && GetLastError() != ERROR_NO_MORE_ITEMS) e = last_errno();
+        if (!e) {
+            qsort(b, nb, sizeof *b, busy_cmp);
+            for (size_t i = 0; i < n; i++) {
+                busy_block key = {(uintptr_t)refs[i].doc, 0};
+                const busy_block *k = bsearch(&key, b, nb, sizeof *b, busy_cmp);
+                doc_mark m;
+                refs[i].alive = k && k->size == refs[i].bytes + sizeof m;
+                if (!refs[i].alive) continue;
+                memcpy(&m, (const char *)refs[i].doc + refs[i].bytes, sizeof m);
+                refs[i].alive = m.key == doc_key() && m.tag == refs[i].tag &&
+                                m.hash == doc_hash(refs[i].doc, refs[i].bytes, refs[i].tag);
+            }
+        }
+        HeapUnlock(heap);
+    }
+    HeapDestroy(own);
+    if (e)
+        for (size_t i = 0; i < n; i++) refs[i].alive = 1;
+    return e;
 }
 
 typedef struct {

@@ -276,6 +276,26 @@ TEST(core_win32_counts_follow_kernel32_frees) {
     for (int i = 0; i < 8; i++) again[i] = tp_local_alloc(64);
     CHECK(cu_counts().Documents == 0);
     for (int i = 0; i < 8; i++) LocalFree(again[i]);
+    /* nor a block reused at the same address, of the document's size with room for any
+     * trailer, whose new owner wrote only its first bytes (the old trailer is intact) */
+    CHECK_HR(S_OK, HcsGetServiceProperties(NULL, &doc));
+    REQUIRE(doc != NULL);
+    size_t bytes = 2;
+    for (const WCHAR *c = doc; *c; c++) bytes += 2;
+    void *was = doc;
+    CHECK(LocalFree(doc) == NULL);
+    int reused = 0;
+    for (size_t extra = 8; extra <= 64; extra += 8) {
+        char *b = tp_local_alloc(bytes + extra); /* HeapAlloc on the process heap */
+        REQUIRE(b != NULL);
+        memset(b, 'y', 16);
+        if (b == was) {
+            reused++;
+            CHECK(cu_counts().Documents == 0);
+        }
+        LocalFree(b);
+    }
+    CHECK(reused > 0); /* (the heap gives the block back at once: the case is exercised) */
 
     /* pipes: real HANDLEs; a duplicate the caller makes counts until it is closed too */
     HCS_PROCESS_INFORMATION pi;

@@ -263,19 +263,58 @@ TEST(plat_win32_pipe_streams_others_and_disconnect) {
     CHECK(plat_close(d) == EBADF);
 }
 
+static int doc_alive(const void *doc, size_t bytes, uint64_t tag) {
+    plat_doc_ref r = {doc, bytes, tag, -1};
+    return plat_docs_alive(&r, 1) == 0 ? r.alive : -1;
+}
+
 TEST(plat_win32_documents_alive_until_local_free) {
-    char *doc = plat_doc_alloc(100, 7);
+    char text[100];
+    memset(text, 'x', sizeof text);
+    char *doc = plat_doc_copy(text, 100, 7);
     REQUIRE(doc != NULL);
-    memset(doc, 'x', 100); /* the caller's text never reaches the trailer */
-    CHECK(plat_doc_alive(doc, 100, 7));
-    CHECK(!plat_doc_alive(doc, 100, 8)); /* another tag */
-    CHECK(!plat_doc_alive(doc, 200, 7)); /* bigger than the block */
-    CHECK(LocalFree(doc) == NULL);       /* kernel32's */
-    CHECK(!plat_doc_alive(doc, 100, 7));
-    char *again = plat_doc_alloc(100, 9);
+    CHECK(!memcmp(doc, text, 100));
+    CHECK(doc_alive(doc, 100, 7) == 1);
+    CHECK(doc_alive(doc, 100, 8) == 0);     /* another tag */
+    CHECK(doc_alive(doc, 200, 7) == 0);     /* another size */
+    CHECK(doc_alive(doc + 16, 84, 7) == 0); /* not the start of a block */
+    CHECK(LocalFree(doc) == NULL);          /* kernel32's */
+    CHECK(doc_alive(doc, 100, 7) == 0);
+    char *again = plat_doc_copy(text, 100, 9);
     REQUIRE(again != NULL);
-    CHECK(!plat_doc_alive(again, 100, 7)); /* even at the same address */
+    CHECK(doc_alive(again, 100, 7) == 0); /* even at the same address */
     plat_doc_free(again);
+    /* a block of the same size reused at the same address, its first bytes rewritten */
+    int reused = 0;
+    for (int i = 0; i < 4; i++) {
+        doc = plat_doc_copy(text, 100, 10);
+        REQUIRE(doc != NULL);
+        plat_doc_free(doc);
+        char *b = HeapAlloc(GetProcessHeap(), 0, 100 + 24);
+        REQUIRE(b != NULL);
+        memset(b, 'y', 16);
+        if (b == doc) {
+            reused++;
+            CHECK(doc_alive(doc, 100, 10) == 0);
+        }
+        HeapFree(GetProcessHeap(), 0, b);
+    }
+    CHECK(reused > 0);
+    /* many at once, some freed: one walk for all */
+    plat_doc_ref refs[40];
+    for (int i = 0; i < 40; i++) {
+        refs[i] = (plat_doc_ref){plat_doc_copy(text, 10 + (size_t)i, 100u + (unsigned)i),
+                                 10 + (size_t)i, 100u + (unsigned)i, -1};
+        REQUIRE(refs[i].doc != NULL);
+    }
+    for (int i = 0; i < 40; i += 3) LocalFree((void *)refs[i].doc);
+    CHECK(plat_docs_alive(refs, 40) == 0);
+    int bad = 0;
+    for (int i = 0; i < 40; i++) bad += refs[i].alive != (i % 3 != 0);
+    CHECK(bad == 0);
+    for (int i = 0; i < 40; i++)
+        if (i % 3) plat_doc_free((void *)refs[i].doc);
+    CHECK(plat_docs_alive(refs, 0) == 0);
 }
 #else
 typedef int hcsim_test_plat_win32_is_windows_only;
