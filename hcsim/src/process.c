@@ -77,9 +77,7 @@ static HANDLE new_pipe_handle(hc_proc *p, int stream, int *err) { /* under lock 
 #if PLAT_HOST_RELEASES
     /* a real pipe HANDLE the caller closes with kernel32's CloseHandle; it is counted
      * through hcsim's end of the stream (hc_handouts_recount), and its last close is
-     * noticed by the stream watch */
-    p->caller_handles[stream] = 1; /* handed out at least once */
-    hc_stream_watch();
+     * noticed by the stream watch (once the whole set is handed out) */
     return (HANDLE)fd;
 #else
     hc_pipe *pp = hc_obj_new(sizeof *pp, K_PIPE);
@@ -114,6 +112,15 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
             if (h[i]) close_pipe_handle(h[i], 0); /* never handed out: no EOF */
         memset(h, 0, sizeof h);
     }
+#if PLAT_HOST_RELEASES
+    /* only a set that is handed out: a rolled-back one must not look closed by the
+     * caller to the stream watch (which would close the stream for the child) */
+    for (int i = 0; i < 3; i++)
+        if (h[i]) {
+            p->caller_handles[i] = 1; /* handed out at least once */
+            hc_stream_watch();
+        }
+#endif
     pi->ProcessId = (DWORD)p->pid;
     pi->Reserved = 0;
     pi->StdInput = h[0];
