@@ -373,9 +373,13 @@ static void job_suspend(HANDLE job, int resume) {
         GetLastError() != ERROR_MORE_DATA) /* (more than fit: the first 256 are listed) */
         return;
     for (DWORD i = 0; i < ids.l.NumberOfProcessIdsInList; i++) {
-        HANDLE p = OpenProcess(PROCESS_SUSPEND_RESUME, FALSE, (DWORD)ids.l.ProcessIdList[i]);
+        HANDLE p = OpenProcess(PROCESS_SUSPEND_RESUME | PROCESS_QUERY_INFORMATION, FALSE,
+                               (DWORD)ids.l.ProcessIdList[i]);
         if (!p) continue;
-        fn(p);
+        /* the id was listed before it was opened: it may have been reused meanwhile (Wine
+         * wants PROCESS_QUERY_INFORMATION for IsProcessInJob, not the limited right) */
+        BOOL in_job = FALSE;
+        if (IsProcessInJob(p, job, &in_job) && in_job) fn(p);
         CloseHandle(p);
     }
 }
@@ -418,7 +422,6 @@ int plat_kill_sessions(const int64_t *sids, size_t n) {
     for (size_t i = 0; i < n; i++) {
         HANDLE job = job_of(sids[i]);
         if (!job) continue;
-        job_suspend(job, 1); /* a stopped process dies as well; keep it uniform */
         TerminateJobObject(job, 128u + PLAT_SIGKILL);
         CloseHandle(job);
     }
