@@ -143,7 +143,8 @@ static int sweep_streams(void) { /* under lock: 1 while some stream is still wat
     for (hc_system *s = G.table; s; s = s->tnext)
         for (hc_proc *p = s->procs; p; p = p->next)
             for (int i = 0; i < 3; i++) {
-                if (p->state != PS_RUNNING || p->fd[i] < 0 || !p->caller_handles[i]) continue;
+                /* (also after the process exited: what it started may still read) */
+                if (p->fd[i] < 0 || !p->caller_handles[i]) continue;
                 if (plat_fd_others(p->fd[i]) == 0)
                     close_stream(p, i);
                 else

@@ -327,6 +327,33 @@ TEST(core_win32_counts_follow_kernel32_frees) {
     cu_kill_close(sys);
     CU_END();
 }
+/* As on POSIX, the caller's last CloseHandle of stdin ends it also for what the process
+ * started, after the process itself has exited. */
+TEST(core_win32_stdin_ends_for_the_tree_after_the_leader_exits) {
+    HCS_SYSTEM sys = cu_begin_system(u"w32-tree-eof", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p =
+        spawn_out(sys,
+                  "{\"CommandArgs\":[" TP_CMD(
+                      "spawn-cat") "],\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}",
+                  &pi);
+    REQUIRE(p != NULL);
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 0, pi.ProcessId));
+    CHECK(cu_write(pi.StdInput, "x\n") == 0); /* the grandchild cats it */
+    char buf[64];
+    int eof = 0;
+    cu_read(pi.StdOutput, buf, sizeof buf, "x\n", CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK(strcmp(buf, "x\n") == 0);
+    CloseHandle(pi.StdInput);
+    pi.StdInput = NULL;
+    cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK(eof); /* it saw end of file and exited */
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    cu_kill_close(sys);
+    CU_END();
+}
 #else
 typedef int hcsim_test_core_win32_is_windows_only;
 #endif
