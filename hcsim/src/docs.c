@@ -27,13 +27,26 @@ typedef struct hc_handout {
     int retired;     /* streams: hcsim is done with its end */
 } hc_handout;
 
+static uint32_t docs_recount(void);
+
 static int handout_add(uintptr_t value, uint64_t tag, size_t bytes) {
     if (G.nhandouts == G.caphandouts) {
-        size_t cap = G.caphandouts ? 2 * G.caphandouts : 64;
-        hc_handout *n = realloc(G.handouts, cap * sizeof *n);
-        if (!n) return -1;
-        G.handouts = n;
-        G.caphandouts = cap;
+        /* full: first drop the records of what was released (a caller that never reads
+         * the counts must not grow them for ever), then grow unless half is free (so a
+         * heap walk comes at most every cap / 2 records) */
+        if (G.caphandouts) {
+            (void)docs_recount();
+            (void)hc_streams_sweep();
+        }
+        if (G.nhandouts > G.caphandouts / 2 || !G.caphandouts) {
+            size_t cap = G.caphandouts ? 2 * G.caphandouts : 64;
+            hc_handout *n = realloc(G.handouts, cap * sizeof *n);
+            if (!n && G.nhandouts == G.caphandouts) return -1;
+            if (n) {
+                G.handouts = n;
+                G.caphandouts = cap;
+            }
+        }
     }
     G.handouts[G.nhandouts++] = (hc_handout){value, tag, bytes, 0};
     return 0;
@@ -54,6 +67,19 @@ void hc_stream_retire(plat_fd end) {
             return;
         }
     plat_close(end); /* never recorded (out of memory): nothing to count */
+}
+
+int hc_streams_sweep(void) {
+    int held = 0;
+    for (size_t i = G.nhandouts; i-- > 0;) { /* (stream_forget moves the last record to i) */
+        const hc_handout *o = &G.handouts[i];
+        if (o->bytes || !o->retired) continue;
+        if (plat_fd_others((plat_fd)o->value) == 0)
+            stream_forget(i);
+        else
+            held = 1;
+    }
+    return held;
 }
 
 int hc_stream_of(HANDLE h) {

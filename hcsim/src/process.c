@@ -132,14 +132,15 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
 static void close_stream(hc_proc *p, int i);
 
 #if PLAT_HOST_RELEASES
-/* Win32: hcsim does not see the caller's CloseHandle, so while running processes have
- * streams handed out, a pool task looks every STREAM_WATCH_MS at how many caller handles
- * each stream still has (plat_fd_others: no I/O on the pipe) and closes hcsim's end of a
- * stream that has none left, as the last CloseHandle does on POSIX (the child sees EOF). */
+/* Win32: hcsim does not see the caller's CloseHandle, so while the caller holds handed-out
+ * streams (of running or exited processes, or retired with a freed one), a pool task
+ * looks every STREAM_WATCH_MS at how many caller handles each stream still has
+ * (plat_fd_others: no I/O on the pipe) and closes hcsim's end of a stream that has none
+ * left, as the last CloseHandle does on POSIX (the child, or what it started, sees EOF). */
 #define STREAM_WATCH_MS 10u
 
-static int sweep_streams(void) { /* under lock: 1 while some stream is still watched */
-    int more = 0;
+static int sweep_streams(void) {   /* under lock: 1 while some stream is still watched */
+    int more = hc_streams_sweep(); /* those of freed processes */
     for (hc_system *s = G.table; s; s = s->tnext)
         for (hc_proc *p = s->procs; p; p = p->next)
             for (int i = 0; i < 3; i++) {

@@ -4,6 +4,7 @@
  * test_core_tree.c. */
 #ifdef _WIN32
 #include "checklist_util.h"
+#include "hcsim_internal.h"
 #include "test_port.h"
 
 #include <stdlib.h>
@@ -352,6 +353,40 @@ TEST(core_win32_stdin_ends_for_the_tree_after_the_leader_exits) {
     cu_close_pi(&pi);
     HcsCloseProcess(p);
     cu_kill_close(sys);
+    CU_END();
+}
+
+static size_t records(void) {
+    hc_lock();
+    size_t n = G.nhandouts;
+    hc_unlock();
+    return n;
+}
+
+/* The records of what was handed out are pruned without HcsimGetCounts: documents when
+ * the records fill up, a stream of a freed process by the stream watch. */
+TEST(core_win32_records_pruned_without_reading_the_counts) {
+    CHECK(cu_counts().Documents == 0);
+    for (int i = 0; i < 1000; i++) {
+        PWSTR doc = NULL;
+        CHECK_HR(S_OK, HcsGetServiceProperties(NULL, &doc));
+        LocalFree(doc);
+    }
+    CHECK(records() <= 64);
+    HCS_SYSTEM sys = cu_begin_system(u"w32-records", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p =
+        spawn_out(sys, "{\"CommandArgs\":[" TP_ARGS_TRUE "],\"CreateStdOutPipe\":true}", &pi);
+    REQUIRE(p != NULL);
+    CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
+    HcsCloseProcess(p);
+    cu_kill_close(sys); /* the process is freed; the caller still holds its stdout */
+    CHECK(cu_counts().PipeHandles == 1 && records() == 1);
+    CloseHandle(pi.StdOutput);
+    uint64_t end = plat_now_ms() + CU_EVENT_TIMEOUT_MS;
+    while (records() != 0 && plat_now_ms() < end) plat_sleep_ms(10);
+    CHECK(records() == 0);
     CU_END();
 }
 #else
