@@ -677,10 +677,10 @@ static int owner_only_init(owner_only *o) {
     return e;
 }
 
-/* A pipe for one stream: *parent gets the server end (not inheritable), *child the client
- * end (inheritable); both NULL on failure. The name is unpredictable, the pipe has one
- * instance (this one) and only the current user may open it. child_reads: the child
- * reads (stdin). 0 or errno. */
+/* A pipe for one stream: *parent gets the server end, *child the client end (neither
+ * inheritable; see set_inheritable); both NULL on failure. The name is unpredictable,
+ * the pipe has one instance (this one) and only the current user may open it.
+ * child_reads: the child reads (stdin). 0 or errno. */
 static int make_pipe(int child_reads, HANDLE *parent, HANDLE *child) {
     *parent = *child = NULL;
     uint64_t nonce = 0;
@@ -699,8 +699,7 @@ static int make_pipe(int child_reads, HANDLE *parent, HANDLE *child) {
                                          PIPE_REJECT_REMOTE_CLIENTS,
                                      1, 65536, 65536, 0, &server_sa);
     if (server == INVALID_HANDLE_VALUE) return last_errno();
-    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
-    HANDLE client = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, &sa,
+    HANDLE client = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, NULL,
                                 OPEN_EXISTING, 0, NULL);
     if (client == INVALID_HANDLE_VALUE) {
         e = last_errno();
@@ -713,9 +712,20 @@ static int make_pipe(int child_reads, HANDLE *parent, HANDLE *child) {
 }
 
 static HANDLE open_null(void) {
-    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
     return CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
-                       &sa, OPEN_EXISTING, 0, NULL);
+                       NULL, OPEN_EXISTING, 0, NULL);
+}
+
+/* Makes the child's standard handles inheritable (on) or not. They are created
+ * non-inheritable and are inheritable only for the CreateProcessW that passes them
+ * (PROC_THREAD_ATTRIBUTE_HANDLE_LIST wants inheritable handles): a CreateProcess with
+ * bInheritHandles elsewhere in the host inherits them only if it runs in that window. */
+static int set_inheritable(HANDLE std[3], int on) {
+    for (int i = 0; i < 3; i++)
+        if (std[i] &&
+            !SetHandleInformation(std[i], HANDLE_FLAG_INHERIT, on ? HANDLE_FLAG_INHERIT : 0))
+            return last_errno();
+    return 0;
 }
 
 /* Starts the process suspended in a new job (kill on close), resumes it. Its standard
@@ -727,7 +737,12 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
     memset(&li, 0, sizeof li);
     li.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-    SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li);
+    /* (without kill on close the job would not be its tree's guard: no spawn then) */
+    if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li)) {
+        int e = last_errno();
+        CloseHandle(job);
+        return e;
+    }
 
     STARTUPINFOEXW si;
     memset(&si, 0, sizeof si);
@@ -756,8 +771,10 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
         e = last_errno();
     DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT |
                   CREATE_NEW_PROCESS_GROUP | (pc ? 0 : CREATE_NO_WINDOW);
+    if (!e && !pc) e = set_inheritable(std, 1);
     if (!e && !CreateProcessW(NULL, cmd, NULL, NULL, !pc, flags, env, cwd, &si.StartupInfo, pi))
         e = last_errno();
+    if (!pc) set_inheritable(std, 0); /* (the child has its copies already) */
     if (si.lpAttributeList) {
         DeleteProcThreadAttributeList(si.lpAttributeList);
         free(si.lpAttributeList);
