@@ -236,64 +236,64 @@ static wproc *ptab;
  * (key) that stands for it; plat_close and plat_pty_resize look it up. The console reads
  * its input from and writes its output to pipes whose server ends (ends) are held here for
  * the console's life, whatever the caller does with its own (it shuts down when an end
- * closes); they are closed after ClosePseudoConsole. Output nobody asked for is drained. */
+ * closes); they are closed after ClosePseudoConsole, and until then the entry stays in
+ * the table (console_refs counts them). Output nobody asked for is drained. */
 typedef struct {
     HPCON pc;
     HANDLE ends[2]; /* the server ends of the input and the output pipe */
 } wconsole;
 
 typedef struct wpty {
-    HANDLE key;
-    wconsole con;
+    HANDLE key;   /* NULL once plat_close closed it */
+    wconsole con; /* zero once closed */
+    int closing;  /* a pool thread is closing con (the entry stays until it is done) */
     int64_t pid;
     struct wpty *next;
 } wpty;
 
 static wpty *ptys; /* under ptab_lock */
 
-/* Under ptab_lock: takes the pseudo-console of key out of the table, or (key NULL) the
- * still open one of pid, leaving its entry for plat_close. *out gets its console (pc
- * NULL when there is none left to close). */
-static void pty_take(HANDLE key, int64_t pid, wconsole *out) {
-    memset(out, 0, sizeof *out);
-    for (wpty **pp = &ptys; *pp; pp = &(*pp)->next) {
-        wpty *t = *pp;
-        if (key ? t->key != key : t->pid != pid || !t->con.pc) continue; /* (pids are reused) */
-        *out = t->con;
-        memset(&t->con, 0, sizeof t->con);
-        if (key) {
-            *pp = t->next;
-            free(t);
-        }
-        return;
-    }
-}
-
-/* Closes a console, then the pipe ends it used. */
-static void console_close(wconsole *c) {
+static void console_close(wconsole *c) {  /* closes a console, then its pipe ends */
     if (c->pc) ClosePseudoConsole(c->pc); /* may wait until its last output has been read */
     for (int i = 0; i < 2; i++)
         if (c->ends[i]) CloseHandle(c->ends[i]);
     memset(c, 0, sizeof *c);
 }
 
+static void pty_unlink(wpty *t) { /* under ptab_lock */
+    for (wpty **pp = &ptys; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+}
+
 static DWORD WINAPI close_console(LPVOID arg) {
-    console_close(arg);
-    free(arg);
+    wpty *t = arg;
+    ClosePseudoConsole(t->con.pc); /* (t->con does not change while closing) */
+    AcquireSRWLockExclusive(&ptab_lock);
+    t->con.pc = NULL;
+    console_close(&t->con); /* the ends, under the lock: console_refs never misses them */
+    t->closing = 0;
+    if (!t->key) { /* plat_close came meanwhile */
+        pty_unlink(t);
+        free(t);
+    }
+    ReleaseSRWLockExclusive(&ptab_lock);
     return 0;
 }
 
 /* The console's output ends when its process does: the pseudo-console is closed then (on
  * a thread-pool thread, since closing waits for the output to be drained). */
 static void pty_exited(int64_t pid) { /* under ptab_lock */
-    wconsole c;
-    pty_take(NULL, pid, &c);
-    if (!c.pc) return;
-    wconsole *q = malloc(sizeof *q);
-    if (q) *q = c;
-    if (!q || !QueueUserWorkItem(close_console, q, WT_EXECUTEDEFAULT)) {
-        free(q);
-        console_close(&c);
+    for (wpty *t = ptys; t; t = t->next) {
+        if (t->pid != pid || !t->con.pc || t->closing) continue; /* (pids are reused) */
+        t->closing = 1;
+        if (!QueueUserWorkItem(close_console, t, WT_EXECUTEDEFAULT)) {
+            t->closing = 0;
+            console_close(&t->con);
+        }
+        return;
     }
 }
 
@@ -460,7 +460,7 @@ int plat_pty_resize(plat_fd pty_fd, uint16_t rows, uint16_t cols) {
     for (wpty *t = ptys; t; t = t->next)
         if (t->key == H(pty_fd)) {
             COORD size = {(SHORT)cols, (SHORT)rows};
-            HRESULT hr = t->con.pc ? ResizePseudoConsole(t->con.pc, size) : S_OK;
+            HRESULT hr = t->con.pc && !t->closing ? ResizePseudoConsole(t->con.pc, size) : S_OK;
             rc = SUCCEEDED(hr) ? 0 : errno_of(HRESULT_CODE(hr));
             break;
         }
@@ -920,8 +920,17 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
 /* ---- descriptors -------------------------------------------------------------------- */
 int plat_close(plat_fd fd) {
     AcquireSRWLockExclusive(&ptab_lock);
-    wconsole c;
-    pty_take(H(fd), 0, &c); /* the pseudo-console fd stands for, if any */
+    wconsole c = {0}; /* the pseudo-console fd stands for, if any */
+    for (wpty *t = ptys; t; t = t->next) {
+        if (!t->key || t->key != H(fd)) continue;
+        t->key = NULL;
+        if (!t->closing) { /* (else its closer frees it) */
+            c = t->con;
+            pty_unlink(t);
+            free(t);
+        }
+        break;
+    }
     ReleaseSRWLockExclusive(&ptab_lock);
     console_close(&c);
     return CloseHandle(H(fd)) ? 0 : last_errno();
