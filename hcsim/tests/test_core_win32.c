@@ -279,22 +279,25 @@ TEST(core_win32_counts_follow_kernel32_frees) {
     for (int i = 0; i < 8; i++) LocalFree(again[i]);
     /* nor a block reused at the same address, of the document's size with room for any
      * trailer, whose new owner wrote only its first bytes (the old trailer is intact) */
-    CHECK_HR(S_OK, HcsGetServiceProperties(NULL, &doc));
-    REQUIRE(doc != NULL);
-    size_t bytes = 2;
-    for (const WCHAR *c = doc; *c; c++) bytes += 2;
-    void *was = doc;
-    CHECK(LocalFree(doc) == NULL);
     int reused = 0;
-    for (size_t extra = 8; extra <= 64; extra += 8) {
-        char *b = tp_local_alloc(bytes + extra); /* HeapAlloc on the process heap */
-        REQUIRE(b != NULL);
-        memset(b, 'y', 16);
-        if (b == was) {
-            reused++;
-            CHECK(cu_counts().Documents == 0);
+    for (int round = 0; round < 16 && !reused; round++) { /* (another thread may take it) */
+        CHECK_HR(S_OK, HcsGetServiceProperties(NULL, &doc));
+        REQUIRE(doc != NULL);
+        size_t bytes = 2;
+        for (const WCHAR *c = doc; *c; c++) bytes += 2;
+        void *was = doc;
+        CHECK(LocalFree(doc) == NULL);
+        char *b[64]; /* kept until one is the freed block */
+        int nb = 0;
+        for (size_t extra = 16; nb < 64 && !reused; extra = 40 - extra) { /* 16, 24, ... */
+            REQUIRE((b[nb] = tp_local_alloc(bytes + extra)) != NULL);     /* HeapAlloc */
+            memset(b[nb], 'y', 16);
+            if (b[nb++] == was) {
+                reused++;
+                CHECK(cu_counts().Documents == 0);
+            }
         }
-        LocalFree(b);
+        while (nb > 0) LocalFree(b[--nb]);
     }
     CHECK(reused > 0); /* (the heap gives the block back at once: the case is exercised) */
 
