@@ -263,9 +263,22 @@ HRESULT hc_hr_from_errno(int err) {
     case ENAMETOOLONG: return HRESULT_FROM_WIN32(206u); /* ERROR_FILENAME_EXCED_RANGE */
     case ENOTEMPTY: return HRESULT_FROM_WIN32(145u);    /* ERROR_DIR_NOT_EMPTY */
     case EISDIR: return HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED);
-    case ENOSYS: return E_NOTIMPL; /* e.g. a console where the platform has none */
+#ifdef _WIN32
+    case ENOSYS: return E_NOTIMPL; /* a Win32 call not implemented (e.g. by Wine) */
+#endif
     default: return E_FAIL;
     }
+}
+
+/* 1 when the n bytes of s are a drive's root ("C:\\", Windows only): its separator stays. */
+static int drive_root(const char *s, size_t n) {
+#ifdef _WIN32
+    return n == 3 && s[1] == ':';
+#else
+    (void)s;
+    (void)n;
+    return 0;
+#endif
 }
 
 HRESULT hc_path_arg(PCWSTR p, int strip_slash, char **out) {
@@ -276,7 +289,7 @@ HRESULT hc_path_arg(PCWSTR p, int strip_slash, char **out) {
         return E_INVALIDARG;
     }
     size_t n = strlen(s);
-    while (strip_slash && n > 1 && strchr(PLAT_DIR_SEPS, s[n - 1])) s[--n] = 0;
+    while (strip_slash && n > 1 && strchr(PLAT_DIR_SEPS, s[n - 1]) && !drive_root(s, n)) s[--n] = 0;
     *out = s;
     return S_OK;
 }

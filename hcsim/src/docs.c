@@ -11,9 +11,10 @@
 /* Win32: documents are LocalAlloc'd and pipe HANDLEs are real, released by the caller with
  * kernel32's LocalFree / CloseHandle, which hcsim never sees. So hcsim keeps a record of
  * what it handed out and asks the host, when the counts are read, what still exists:
- * - a document: its address, size and tag; it counts while its block is still allocated
- *   and still carries the tag (plat_doc_alive), so a freed block reused by anyone else
- *   does not count;
+ * - a document: its address, size and tag; it counts while its block is still a busy
+ *   block of that size on the heap and still carries its trailer (the tag and a hash of
+ *   its first bytes; plat_docs_alive, one heap walk per count), so a freed block reused
+ *   by anyone else does not count unless its new owner left those bytes as they were;
  * - a stream: hcsim's own end (the object every caller HANDLE of that stream duplicates);
  *   the caller's handles are the object's other handles (plat_fd_others), whatever their
  *   values. When hcsim is done with its end (hc_stream_retire) the record stays until
@@ -26,13 +27,26 @@ typedef struct hc_handout {
     int retired;     /* streams: hcsim is done with its end */
 } hc_handout;
 
+static uint32_t docs_recount(void);
+
 static int handout_add(uintptr_t value, uint64_t tag, size_t bytes) {
     if (G.nhandouts == G.caphandouts) {
-        size_t cap = G.caphandouts ? 2 * G.caphandouts : 64;
-        hc_handout *n = realloc(G.handouts, cap * sizeof *n);
-        if (!n) return -1;
-        G.handouts = n;
-        G.caphandouts = cap;
+        /* full: first drop the records of what was released (a caller that never reads
+         * the counts must not grow them for ever), then grow unless half is free (so a
+         * heap walk comes at most every cap / 2 records) */
+        if (G.caphandouts) {
+            (void)docs_recount();
+            (void)hc_streams_sweep();
+        }
+        if (G.nhandouts > G.caphandouts / 2 || !G.caphandouts) {
+            size_t cap = G.caphandouts ? 2 * G.caphandouts : 64;
+            hc_handout *n = realloc(G.handouts, cap * sizeof *n);
+            if (!n && G.nhandouts == G.caphandouts) return -1;
+            if (n) {
+                G.handouts = n;
+                G.caphandouts = cap;
+            }
+        }
     }
     G.handouts[G.nhandouts++] = (hc_handout){value, tag, bytes, 0};
     return 0;
@@ -55,6 +69,19 @@ void hc_stream_retire(plat_fd end) {
     plat_close(end); /* never recorded (out of memory): nothing to count */
 }
 
+int hc_streams_sweep(void) {
+    int held = 0;
+    for (size_t i = G.nhandouts; i-- > 0;) { /* (stream_forget moves the last record to i) */
+        const hc_handout *o = &G.handouts[i];
+        if (o->bytes || !o->retired) continue;
+        if (plat_fd_others((plat_fd)o->value) == 0)
+            stream_forget(i);
+        else
+            held = 1;
+    }
+    return held;
+}
+
 int hc_stream_of(HANDLE h) {
     for (size_t i = 0; h && i < G.nhandouts; i++)
         if (!G.handouts[i].bytes && plat_fd_same((plat_fd)G.handouts[i].value, (plat_fd)h))
@@ -62,17 +89,36 @@ int hc_stream_of(HANDLE h) {
     return 0;
 }
 
+/* Drops the records of freed documents (one walk of the heap for all of them); the
+ * number still alive. Out of memory: all are taken as alive. */
+static uint32_t docs_recount(void) {
+    size_t n = 0;
+    for (size_t i = 0; i < G.nhandouts; i++) n += G.handouts[i].bytes != 0;
+    plat_doc_ref *refs = n ? malloc(n * sizeof *refs) : NULL;
+    if (!refs) return (uint32_t)n;
+    for (size_t i = 0, k = 0; i < G.nhandouts; i++)
+        if (G.handouts[i].bytes)
+            refs[k++] = (plat_doc_ref){(const void *)G.handouts[i].value, G.handouts[i].bytes,
+                                       G.handouts[i].tag, 1};
+    (void)plat_docs_alive(refs, n); /* (cannot tell: all alive) */
+    uint32_t alive = 0;
+    /* backwards: a record moved into a dropped one's place has been looked at already */
+    for (size_t i = G.nhandouts, k = n; i-- > 0;) {
+        if (!G.handouts[i].bytes) continue;
+        if (refs[--k].alive)
+            alive++;
+        else
+            G.handouts[i] = G.handouts[--G.nhandouts];
+    }
+    free(refs);
+    return alive;
+}
+
 void hc_handouts_recount(void) {
-    uint32_t pipes = 0, docs = 0;
+    uint32_t pipes = 0, docs = docs_recount();
     for (size_t i = 0; i < G.nhandouts; i++) {
         hc_handout *o = &G.handouts[i];
-        if (o->bytes) {
-            if (plat_doc_alive((const void *)o->value, o->bytes, o->tag))
-                docs++;
-            else
-                G.handouts[i--] = G.handouts[--G.nhandouts];
-            continue;
-        }
+        if (o->bytes) continue;
         uint32_t n = plat_fd_others((plat_fd)o->value);
         pipes += n;
         if (o->retired && n == 0) stream_forget(i--);
@@ -86,8 +132,7 @@ static PWSTR doc_issue(char16_t *d) {
     if (!d) return NULL;
     size_t bytes = (aiohcs_utf16_len(d) + 1) * sizeof *d;
     uint64_t tag = ++G.next_tag;
-    void *m = plat_doc_alloc(bytes, tag);
-    if (m) memcpy(m, d, bytes);
+    void *m = plat_doc_copy(d, bytes, tag);
     free(d);
     if (m && handout_add((uintptr_t)m, tag, bytes) != 0) {
         plat_doc_free(m);

@@ -397,10 +397,13 @@ PWSTR hc_doc_from_json(const hj_value *v);  /* under lock */
 #if PLAT_HOST_RELEASES
 /* Under lock (docs.c). hc_stream_add records hcsim's end of a stream (0 or -1);
  * hc_stream_retire: hcsim is done with it (closed once the caller's handles are gone);
- * hc_stream_of: 1 when h is a handle of a recorded stream; hc_handouts_recount sets
- * G.counts.PipeHandles / Documents to what the caller still holds. */
+ * hc_streams_sweep closes the retired ones whose caller handles are gone (1 while some
+ * are still held; the stream watch calls it); hc_stream_of: 1 when h is a handle of a
+ * recorded stream; hc_handouts_recount sets G.counts.PipeHandles / Documents to what the
+ * caller still holds. The records are also pruned when they fill up. */
 int hc_stream_add(plat_fd end);
 void hc_stream_retire(plat_fd end);
+int hc_streams_sweep(void);
 int hc_stream_of(HANDLE h);
 void hc_stream_watch(void); /* process.c: (re)starts the watch of handed-out streams */
 void hc_handouts_recount(void);

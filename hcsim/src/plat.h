@@ -35,7 +35,7 @@ typedef intptr_t plat_fd;
 #define PLAT_SIGSTOP 19
 /* The caller releases what hcsim hands out with the host's own LocalFree and CloseHandle
  * (kernel32): hcsim does not define them, and counts by asking the host (see
- * plat_doc_alloc and plat_fd_others). */
+ * plat_doc_copy and plat_fd_others). */
 #define PLAT_HOST_RELEASES 1
 #else
 #include <pthread.h>
@@ -204,17 +204,28 @@ int plat_fd_is_regular_file(intptr_t fd);
 #if PLAT_HOST_RELEASES
 /* What the caller releases with the host's LocalFree and CloseHandle, and how hcsim tells
  * what still exists.
- * plat_doc_alloc: a block of bytes (+ a hidden trailer) the host's LocalFree releases,
- * marked with tag (never 0, never reused); plat_doc_free releases it. plat_doc_alive: 1
- * while that block is still allocated and still the one marked tag (a freed block reused
- * by anyone else fails the mark), 0 once LocalFree'd; it never touches freed memory.
- * plat_fd_others: how many other handles of this process are open on the object fd
+ * plat_doc_copy: a copy of bytes of data in a block the host's LocalFree releases, with a
+ * hidden trailer: a per-process key, tag (never 0, never reused) and a hash of the first
+ * bytes of data; plat_doc_free releases it. plat_docs_alive sets refs[i].alive to 1 while
+ * refs[i].doc is still a busy block of the heap, of the size plat_doc_copy gave it, whose
+ * trailer still holds the key, tag and hash (a block freed and reused by anyone else, at
+ * the same address and of the same size, fails unless its new owner left the first bytes
+ * and the trailer as they were), to 0 once it was LocalFree'd. One walk of the heap's
+ * bookkeeping for all of them, under the heap's lock; it never touches freed memory.
+ * 0, or an errno when the heap cannot be walked (every alive is then 1: cannot tell). */
+typedef struct {
+    const void *doc;
+    size_t bytes;
+    uint64_t tag;
+    int alive;
+} plat_doc_ref;
+/* plat_fd_others: how many other handles of this process are open on the object fd
  * refers to (0 when that cannot be read). plat_fd_same: 1 when a and b are open handles
  * of the same object. Neither performs I/O on the object (so neither waits for a read
  * blocked on it in another thread). */
-void *plat_doc_alloc(size_t bytes, uint64_t tag);
+void *plat_doc_copy(const void *data, size_t bytes, uint64_t tag);
 void plat_doc_free(void *doc);
-int plat_doc_alive(const void *doc, size_t bytes, uint64_t tag);
+int plat_docs_alive(plat_doc_ref *refs, size_t n);
 uint32_t plat_fd_others(plat_fd fd);
 int plat_fd_same(plat_fd a, plat_fd b);
 #endif

@@ -14,8 +14,9 @@
  *   process killed by that signal reports on Linux.
  * - exit watching: RegisterWaitForSingleObject on the process handle (a thread pool wait,
  *   no thread per process); the process "is reaped" when its exit has been reported.
- * - pipes: a named pipe per stream (\\.\pipe\hcsim-<pid>-<n>), the parent's end being
- *   the server end (what plat_null_over disconnects), the child's the client end.
+ * - pipes: a named pipe per stream (\\.\pipe\hcsim-<pid>-<n>-<random>, one instance, open
+ *   to the current user only), the parent's end being the server end (what plat_null_over
+ *   disconnects), the child's the client end.
  * - pseudo-terminals are pseudo-consoles (ConPTY): the process's console reads the input
  *   pipe and writes the output pipe (VT sequences); pty_fd is an event HANDLE standing for
  *   the HPCON (plat_close closes both). The console is closed when its process exits, so
@@ -232,44 +233,81 @@ static SRWLOCK ptab_lock = SRWLOCK_INIT;
 static wproc *ptab;
 
 /* A pseudo-console: its HPCON is no HANDLE, so the caller's pty_fd is an event HANDLE
- * (key) that stands for it; plat_close and plat_pty_resize look it up. */
-typedef struct wpty {
-    HANDLE key;
+ * (key) that stands for it; plat_close and plat_pty_resize look it up. The console reads
+ * its input from and writes its output to pipes whose server ends (ends) are held here for
+ * the console's life, whatever the caller does with its own (it shuts down when an end
+ * closes); they are closed after ClosePseudoConsole, and until then the entry stays in
+ * the table (console_refs counts them). Output nobody asked for is drained. */
+typedef struct {
     HPCON pc;
+    HANDLE ends[2]; /* the server ends of the input and the output pipe */
+} wconsole;
+
+typedef struct wpty {
+    HANDLE key;   /* NULL once plat_close closed it */
+    wconsole con; /* zero once closed */
+    int closing;  /* a pool thread is closing con (the entry stays until it is done) */
     int64_t pid;
     struct wpty *next;
 } wpty;
 
 static wpty *ptys; /* under ptab_lock */
 
-/* Under ptab_lock: takes the pseudo-console of key out of the table, or (key NULL) the
- * still open one of pid, leaving its entry for plat_close. */
-static HPCON pty_take(HANDLE key, int64_t pid) {
-    for (wpty **pp = &ptys; *pp; pp = &(*pp)->next) {
-        wpty *t = *pp;
-        if (key ? t->key != key : t->pid != pid || !t->pc) continue; /* (pids are reused) */
-        HPCON pc = t->pc;
-        t->pc = NULL;
-        if (key) {
-            *pp = t->next;
-            free(t);
-        }
-        return pc;
-    }
-    return NULL;
+static void console_close(wconsole *c) {  /* closes a console, then its pipe ends */
+    if (c->pc) ClosePseudoConsole(c->pc); /* may wait until its last output has been read */
+    for (int i = 0; i < 2; i++)
+        if (c->ends[i]) CloseHandle(c->ends[i]);
+    memset(c, 0, sizeof *c);
 }
 
-static DWORD WINAPI close_console(LPVOID pc) {
-    ClosePseudoConsole(pc); /* may wait until its last output has been read */
+static void pty_unlink(wpty *t) { /* under ptab_lock */
+    for (wpty **pp = &ptys; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+}
+
+static DWORD WINAPI close_console(LPVOID arg) {
+    wpty *t = arg;
+    ClosePseudoConsole(t->con.pc); /* (t->con does not change while closing) */
+    AcquireSRWLockExclusive(&ptab_lock);
+    t->con.pc = NULL;
+    console_close(&t->con); /* the ends, under the lock: console_refs never misses them */
+    t->closing = 0;
+    if (!t->key) { /* plat_close came meanwhile */
+        pty_unlink(t);
+        free(t);
+    }
+    ReleaseSRWLockExclusive(&ptab_lock);
     return 0;
 }
 
 /* The console's output ends when its process does: the pseudo-console is closed then (on
  * a thread-pool thread, since closing waits for the output to be drained). */
 static void pty_exited(int64_t pid) { /* under ptab_lock */
-    HPCON pc = pty_take(NULL, pid);
-    if (pc && !QueueUserWorkItem(close_console, pc, WT_EXECUTEDEFAULT)) ClosePseudoConsole(pc);
+    for (wpty *t = ptys; t; t = t->next) {
+        if (t->pid != pid || !t->con.pc || t->closing) continue; /* (pids are reused) */
+        t->closing = 1;
+        if (!QueueUserWorkItem(close_console, t, WT_EXECUTEDEFAULT)) {
+            t->closing = 0;
+            console_close(&t->con);
+        }
+        return;
+    }
 }
+
+/* Reads and drops a console's output nobody asked for, until the console closes. */
+static DWORD WINAPI drain_output(LPVOID end) {
+    char buf[4096];
+    DWORD n;
+    while (ReadFile(end, buf, sizeof buf, &n, NULL)) {}
+    CloseHandle(end);
+    return 0;
+}
+
+/* How many of the handles open on fd's object are consoles' (see wpty). */
+static uint32_t console_refs(HANDLE fd);
 
 static wproc *find(int64_t pid) { /* under ptab_lock */
     for (wproc *w = ptab; w; w = w->next)
@@ -335,9 +373,13 @@ static void job_suspend(HANDLE job, int resume) {
         GetLastError() != ERROR_MORE_DATA) /* (more than fit: the first 256 are listed) */
         return;
     for (DWORD i = 0; i < ids.l.NumberOfProcessIdsInList; i++) {
-        HANDLE p = OpenProcess(PROCESS_SUSPEND_RESUME, FALSE, (DWORD)ids.l.ProcessIdList[i]);
+        HANDLE p = OpenProcess(PROCESS_SUSPEND_RESUME | PROCESS_QUERY_INFORMATION, FALSE,
+                               (DWORD)ids.l.ProcessIdList[i]);
         if (!p) continue;
-        fn(p);
+        /* the id was listed before it was opened: it may have been reused meanwhile (Wine
+         * wants PROCESS_QUERY_INFORMATION for IsProcessInJob, not the limited right) */
+        BOOL in_job = FALSE;
+        if (IsProcessInJob(p, job, &in_job) && in_job) fn(p);
         CloseHandle(p);
     }
 }
@@ -380,7 +422,6 @@ int plat_kill_sessions(const int64_t *sids, size_t n) {
     for (size_t i = 0; i < n; i++) {
         HANDLE job = job_of(sids[i]);
         if (!job) continue;
-        job_suspend(job, 1); /* a stopped process dies as well; keep it uniform */
         TerminateJobObject(job, 128u + PLAT_SIGKILL);
         CloseHandle(job);
     }
@@ -419,7 +460,7 @@ int plat_pty_resize(plat_fd pty_fd, uint16_t rows, uint16_t cols) {
     for (wpty *t = ptys; t; t = t->next)
         if (t->key == H(pty_fd)) {
             COORD size = {(SHORT)cols, (SHORT)rows};
-            HRESULT hr = t->pc ? ResizePseudoConsole(t->pc, size) : S_OK;
+            HRESULT hr = t->con.pc && !t->closing ? ResizePseudoConsole(t->con.pc, size) : S_OK;
             rc = SUCCEEDED(hr) ? 0 : errno_of(HRESULT_CODE(hr));
             break;
         }
@@ -607,33 +648,84 @@ static wchar_t *env_block(const char *const *envp) {
 
 static atomic_uint pipe_seq;
 
-/* A pipe for one stream: *parent gets the server end (not inheritable), *child the client
- * end (inheritable). child_reads: the child reads (stdin). 0 or errno. */
+/* A security descriptor that gives the current user, and no one else, access (a named
+ * pipe's default one lets everyone read). 0 or errno. */
+typedef struct {
+    SECURITY_DESCRIPTOR sd;
+    union {
+        TOKEN_USER user;
+        char room[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+    } u;
+    union {
+        ACL acl;
+        char room[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) + SECURITY_MAX_SID_SIZE];
+    } a;
+} owner_only;
+
+static int owner_only_init(owner_only *o) {
+    HANDLE token;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return last_errno();
+    DWORD n = 0;
+    BOOL ok = GetTokenInformation(token, TokenUser, &o->u, sizeof o->u, &n);
+    int e = ok ? 0 : last_errno();
+    CloseHandle(token);
+    if (!e && (!InitializeAcl(&o->a.acl, sizeof o->a, ACL_REVISION) ||
+               !AddAccessAllowedAce(&o->a.acl, ACL_REVISION, GENERIC_ALL, o->u.user.User.Sid) ||
+               !InitializeSecurityDescriptor(&o->sd, SECURITY_DESCRIPTOR_REVISION) ||
+               !SetSecurityDescriptorDacl(&o->sd, TRUE, &o->a.acl, FALSE)))
+        e = last_errno();
+    return e;
+}
+
+/* A pipe for one stream: *parent gets the server end, *child the client end (neither
+ * inheritable; see set_inheritable); both NULL on failure. The name is unpredictable,
+ * the pipe has one instance (this one) and only the current user may open it.
+ * child_reads: the child reads (stdin). 0 or errno. */
 static int make_pipe(int child_reads, HANDLE *parent, HANDLE *child) {
-    wchar_t name[64];
-    swprintf(name, 64, L"\\\\.\\pipe\\hcsim-%lu-%u", (unsigned long)GetCurrentProcessId(),
-             atomic_fetch_add(&pipe_seq, 1) + 1);
+    *parent = *child = NULL;
+    uint64_t nonce = 0;
+    if (BCryptGenRandom(NULL, (PUCHAR)&nonce, sizeof nonce, BCRYPT_USE_SYSTEM_PREFERRED_RNG) != 0)
+        return EIO;
+    owner_only o;
+    int e = owner_only_init(&o);
+    if (e) return e;
+    wchar_t name[96];
+    swprintf(name, 96, L"\\\\.\\pipe\\hcsim-%lu-%u-%016llx", (unsigned long)GetCurrentProcessId(),
+             atomic_fetch_add(&pipe_seq, 1) + 1, (unsigned long long)nonce);
     DWORD mode = child_reads ? PIPE_ACCESS_OUTBOUND : PIPE_ACCESS_INBOUND;
-    *parent = CreateNamedPipeW(name, mode | FILE_FLAG_FIRST_PIPE_INSTANCE,
-                               PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
-                                   PIPE_REJECT_REMOTE_CLIENTS,
-                               1, 65536, 65536, 0, NULL);
-    if (*parent == INVALID_HANDLE_VALUE) return last_errno();
-    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
-    *child = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, &sa, OPEN_EXISTING, 0,
-                         NULL);
-    if (*child == INVALID_HANDLE_VALUE) {
-        int e = last_errno();
-        CloseHandle(*parent);
+    SECURITY_ATTRIBUTES server_sa = {sizeof server_sa, &o.sd, FALSE};
+    HANDLE server = CreateNamedPipeW(name, mode | FILE_FLAG_FIRST_PIPE_INSTANCE,
+                                     PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                                         PIPE_REJECT_REMOTE_CLIENTS,
+                                     1, 65536, 65536, 0, &server_sa);
+    if (server == INVALID_HANDLE_VALUE) return last_errno();
+    HANDLE client = CreateFileW(name, child_reads ? GENERIC_READ : GENERIC_WRITE, 0, NULL,
+                                OPEN_EXISTING, 0, NULL);
+    if (client == INVALID_HANDLE_VALUE) {
+        e = last_errno();
+        CloseHandle(server);
         return e;
     }
+    *parent = server;
+    *child = client;
     return 0;
 }
 
 static HANDLE open_null(void) {
-    SECURITY_ATTRIBUTES sa = {sizeof sa, NULL, TRUE};
     return CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
-                       &sa, OPEN_EXISTING, 0, NULL);
+                       NULL, OPEN_EXISTING, 0, NULL);
+}
+
+/* Makes the child's standard handles inheritable (on) or not. They are created
+ * non-inheritable and are inheritable only for the CreateProcessW that passes them
+ * (PROC_THREAD_ATTRIBUTE_HANDLE_LIST wants inheritable handles): a CreateProcess with
+ * bInheritHandles elsewhere in the host inherits them only if it runs in that window. */
+static int set_inheritable(HANDLE std[3], int on) {
+    for (int i = 0; i < 3; i++)
+        if (std[i] &&
+            !SetHandleInformation(std[i], HANDLE_FLAG_INHERIT, on ? HANDLE_FLAG_INHERIT : 0))
+            return last_errno();
+    return 0;
 }
 
 /* Starts the process suspended in a new job (kill on close), resumes it. Its standard
@@ -645,7 +737,12 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
     memset(&li, 0, sizeof li);
     li.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-    SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li);
+    /* (without kill on close the job would not be its tree's guard: no spawn then) */
+    if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li, sizeof li)) {
+        int e = last_errno();
+        CloseHandle(job);
+        return e;
+    }
 
     STARTUPINFOEXW si;
     memset(&si, 0, sizeof si);
@@ -674,8 +771,10 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
         e = last_errno();
     DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT |
                   CREATE_NEW_PROCESS_GROUP | (pc ? 0 : CREATE_NO_WINDOW);
+    if (!e && !pc) e = set_inheritable(std, 1);
     if (!e && !CreateProcessW(NULL, cmd, NULL, NULL, !pc, flags, env, cwd, &si.StartupInfo, pi))
         e = last_errno();
+    if (!pc) set_inheritable(std, 0); /* (the child has its copies already) */
     if (si.lpAttributeList) {
         DeleteProcThreadAttributeList(si.lpAttributeList);
         free(si.lpAttributeList);
@@ -753,24 +852,42 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
     }
     PROCESS_INFORMATION pi;
     HANDLE job = NULL;
-    if (!e) e = create_in_job(cmd.s, env, cwd, child, pc, &pi, &job);
-    if (e && pc) ClosePseudoConsole(pc);
-    if (e && t) {
-        if (t->key) CloseHandle(t->key);
-        free(t);
+    /* the console keeps its pipes' server ends (see wpty); the caller gets the ones it
+     * asked for, the output nobody asked for is drained */
+    HANDLE drain = NULL;
+    for (int i = 0; !e && t && i < 2; i++) {
+        if (!DuplicateHandle(GetCurrentProcess(), parent[i], GetCurrentProcess(), &t->con.ends[i],
+                             0, FALSE, DUPLICATE_SAME_ACCESS)) {
+            t->con.ends[i] = NULL;
+            e = last_errno();
+        }
     }
+    if (!e && t && !opts->want_stdout) {
+        drain = parent[1];
+        parent[1] = NULL;
+    }
+    if (!e && t && !opts->want_stdin) {
+        CloseHandle(parent[0]);
+        parent[0] = NULL;
+    }
+    if (!e) e = create_in_job(cmd.s, env, cwd, child, pc, &pi, &job);
     wproc *w = NULL;
     if (!e && !(w = calloc(1, sizeof *w))) {
         e = ENOMEM;
         CloseHandle(job); /* kills it */
         WaitForSingleObject(pi.hProcess, INFINITE);
         CloseHandle(pi.hProcess);
-        if (pc) ClosePseudoConsole(pc);
-        if (t) {
-            CloseHandle(t->key);
-            free(t);
-        }
     }
+    if (e && t) {
+        t->con.pc = pc;
+        console_close(&t->con);
+        if (t->key) CloseHandle(t->key);
+        free(t);
+    } else if (e && pc) {
+        ClosePseudoConsole(pc);
+    }
+    if (drain && (e || !QueueUserWorkItem(drain_output, drain, WT_EXECUTELONGFUNCTION)))
+        CloseHandle(drain); /* (no thread for it: the console's output may then block) */
     for (int i = 0; i < 3; i++) {
         if (child[i]) CloseHandle(child[i]);
         if (e && parent[i]) CloseHandle(parent[i]);
@@ -786,7 +903,7 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
     w->next = ptab;
     ptab = w;
     if (t) {
-        t->pc = pc;
+        t->con.pc = pc;
         t->pid = pi.dwProcessId;
         t->next = ptys;
         ptys = t;
@@ -803,9 +920,19 @@ int plat_spawn(const plat_spawn_opts *opts, plat_spawn_result *out) {
 /* ---- descriptors -------------------------------------------------------------------- */
 int plat_close(plat_fd fd) {
     AcquireSRWLockExclusive(&ptab_lock);
-    HPCON pc = pty_take(H(fd), 0); /* the pseudo-console fd stands for, if any */
+    wconsole c = {0}; /* the pseudo-console fd stands for, if any */
+    for (wpty *t = ptys; t; t = t->next) {
+        if (!t->key || t->key != H(fd)) continue;
+        t->key = NULL;
+        if (!t->closing) { /* (else its closer frees it) */
+            c = t->con;
+            pty_unlink(t);
+            free(t);
+        }
+        break;
+    }
     ReleaseSRWLockExclusive(&ptab_lock);
-    if (pc) ClosePseudoConsole(pc);
+    console_close(&c);
     return CloseHandle(H(fd)) ? 0 : last_errno();
 }
 
@@ -842,23 +969,36 @@ int plat_write_all(plat_fd fd, const void *buf, size_t len) {
     return 0;
 }
 
-static OVERLAPPED at(uint64_t off) {
+/* One positional read or write of up to len bytes at off, on a caller's handle that may
+ * have been opened for overlapped I/O: then the call may return ERROR_IO_PENDING, and the
+ * OVERLAPPED (and the buffer) must live until the I/O has completed, so it is waited for
+ * here. The event's low bit set keeps the completion off an I/O completion port the
+ * handle may be associated with. *n gets the bytes moved; 0 or the Win32 error. */
+static DWORD pio(HANDLE h, int write, void *buf, size_t len, uint64_t off, DWORD *n) {
+    HANDLE ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (!ev) return GetLastError();
     OVERLAPPED o;
     memset(&o, 0, sizeof o);
     o.Offset = (DWORD)off;
     o.OffsetHigh = (DWORD)(off >> 32);
-    return o;
+    o.hEvent = (HANDLE)((uintptr_t)ev | 1);
+    DWORD chunk = len > 0x40000000u ? 0x40000000u : (DWORD)len, err = 0;
+    *n = 0;
+    BOOL ok = write ? WriteFile(h, buf, chunk, n, &o) : ReadFile(h, buf, chunk, n, &o);
+    if (!ok) {
+        err = GetLastError();
+        if (err == ERROR_IO_PENDING) err = GetOverlappedResult(h, &o, n, TRUE) ? 0 : GetLastError();
+    }
+    CloseHandle(ev);
+    return err;
 }
 
 int plat_pread_all(plat_fd fd, void *buf, size_t len, uint64_t off) {
     size_t got = 0;
     while (got < len) {
-        OVERLAPPED o = at(off + got);
-        DWORD n = 0;
-        if (!ReadFile(H(fd), (char *)buf + got, (DWORD)(len - got), &n, &o)) {
-            if (GetLastError() == ERROR_HANDLE_EOF) break;
-            return -1;
-        }
+        DWORD n = 0, err = pio(H(fd), 0, (char *)buf + got, len - got, off + got, &n);
+        if (err == ERROR_HANDLE_EOF) break;
+        if (err) return -1;
         if (n == 0) break;
         got += n;
     }
@@ -868,10 +1008,9 @@ int plat_pread_all(plat_fd fd, void *buf, size_t len, uint64_t off) {
 int plat_pwrite_all(plat_fd fd, const void *buf, size_t len, uint64_t off) {
     size_t put = 0;
     while (put < len) {
-        OVERLAPPED o = at(off + put);
-        DWORD n = 0;
-        if (!WriteFile(H(fd), (const char *)buf + put, (DWORD)(len - put), &n, &o))
-            return last_errno();
+        DWORD n = 0, err = pio(H(fd), 1, (char *)buf + put, len - put, off + put, &n);
+        if (err) return errno_of(err);
+        if (n == 0) return EIO;
         put += n;
     }
     return 0;
@@ -888,10 +1027,13 @@ int plat_fd_is_regular_file(intptr_t fd) {
 }
 
 /* ---- what the caller releases -------------------------------------------------------- */
-/* A document's hidden trailer: a per-process random key and the document's tag. */
+/* A document's hidden trailer: a per-process random key, the document's tag and a hash of
+ * its first bytes. */
 typedef struct {
-    uint64_t key, tag;
+    uint64_t key, tag, hash;
 } doc_mark;
+
+#define DOC_HASHED 64u /* how many of a document's first bytes its hash covers */
 
 static uint64_t doc_key(void) {
     static atomic_ullong key;
@@ -905,25 +1047,80 @@ static uint64_t doc_key(void) {
     return k;
 }
 
-void *plat_doc_alloc(size_t bytes, uint64_t tag) {
+/* FNV-1a of the first bytes of a document, seeded with the key and its tag. */
+static uint64_t doc_hash(const void *doc, size_t bytes, uint64_t tag) {
+    const unsigned char *p = doc;
+    uint64_t h = 0xcbf29ce484222325u ^ doc_key() ^ (tag * 0x9E3779B97F4A7C15u);
+    for (size_t i = 0; i < bytes && i < DOC_HASHED; i++) h = (h ^ p[i]) * 0x100000001b3u;
+    return h;
+}
+
+void *plat_doc_copy(const void *data, size_t bytes, uint64_t tag) {
     char *p = LocalAlloc(LMEM_FIXED, bytes + sizeof(doc_mark));
     if (!p) return NULL;
-    doc_mark m = {doc_key(), tag};
+    memcpy(p, data, bytes);
+    doc_mark m = {doc_key(), tag, doc_hash(p, bytes, tag)};
     memcpy(p + bytes, &m, sizeof m);
     return p;
 }
 
 void plat_doc_free(void *doc) { LocalFree(doc); }
 
-int plat_doc_alive(const void *doc, size_t bytes, uint64_t tag) {
-    HANDLE heap = GetProcessHeap();
-    /* HeapValidate tells a busy block from a freed one without touching freed memory */
-    if (!HeapValidate(heap, 0, doc)) return 0;
-    SIZE_T size = HeapSize(heap, 0, doc);
-    if (size == (SIZE_T)-1 || size < bytes + sizeof(doc_mark)) return 0;
-    doc_mark m;
-    memcpy(&m, (const char *)doc + bytes, sizeof m);
-    return m.key == doc_key() && m.tag == tag;
+typedef struct {
+    uintptr_t addr;
+    size_t size;
+} busy_block;
+
+static int busy_cmp(const void *a, const void *b) {
+    uintptr_t x = ((const busy_block *)a)->addr, y = ((const busy_block *)b)->addr;
+    return (x > y) - (x < y);
+}
+
+int plat_docs_alive(plat_doc_ref *refs, size_t n) {
+    for (size_t i = 0; i < n; i++) refs[i].alive = 1;
+    if (n == 0) return 0;
+    /* the busy blocks go to a heap of their own: the walked one must not change meanwhile */
+    HANDLE heap = GetProcessHeap(), own = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+    if (!own) return ENOMEM;
+    size_t nb = 0, cap = 1024;
+    busy_block *b = HeapAlloc(own, 0, cap * sizeof *b);
+    int e = b ? 0 : ENOMEM;
+    /* locked from the walk to the last trailer read: no block can be freed (or its pages
+     * released) in between */
+    if (!e && !HeapLock(heap)) e = last_errno();
+    if (!e) {
+        PROCESS_HEAP_ENTRY ent;
+        memset(&ent, 0, sizeof ent);
+        while (!e && HeapWalk(heap, &ent)) {
+            if (!(ent.wFlags & PROCESS_HEAP_ENTRY_BUSY)) continue;
+            if (nb == cap) {
+                busy_block *m = HeapReAlloc(own, 0, b, 2 * cap * sizeof *b);
+                if (!m) e = ENOMEM;
+                b = m ? m : b;
+                cap *= 2;
+            }
+            if (!e) b[nb++] = (busy_block){(uintptr_t)ent.lpData, ent.cbData};
+        }
+        if (!e && GetLastError() != ERROR_NO_MORE_ITEMS) e = last_errno();
+        if (!e) {
+            qsort(b, nb, sizeof *b, busy_cmp);
+            for (size_t i = 0; i < n; i++) {
+                busy_block key = {(uintptr_t)refs[i].doc, 0};
+                const busy_block *k = bsearch(&key, b, nb, sizeof *b, busy_cmp);
+                doc_mark m;
+                refs[i].alive = k && k->size == refs[i].bytes + sizeof m;
+                if (!refs[i].alive) continue;
+                memcpy(&m, (const char *)refs[i].doc + refs[i].bytes, sizeof m);
+                refs[i].alive = m.key == doc_key() && m.tag == refs[i].tag &&
+                                m.hash == doc_hash(refs[i].doc, refs[i].bytes, refs[i].tag);
+            }
+        }
+        HeapUnlock(heap);
+    }
+    HeapDestroy(own);
+    if (e)
+        for (size_t i = 0; i < n; i++) refs[i].alive = 1;
+    return e;
 }
 
 typedef struct {
@@ -940,7 +1137,18 @@ uint32_t plat_fd_others(plat_fd fd) {
     object_basic_info info;
     /* ObjectBasicInformation (0): from the object manager, no I/O on the object */
     if (!query || query(H(fd), 0, &info, sizeof info, NULL) < 0 || info.HandleCount == 0) return 0;
-    return info.HandleCount - 1;
+    uint32_t others = info.HandleCount - 1, console = console_refs(H(fd));
+    return others > console ? others - console : 0;
+}
+
+static uint32_t console_refs(HANDLE fd) {
+    uint32_t n = 0;
+    AcquireSRWLockShared(&ptab_lock);
+    for (wpty *t = ptys; t; t = t->next)
+        for (int i = 0; i < 2; i++)
+            if (t->con.ends[i] && plat_fd_same(FD(t->con.ends[i]), FD(fd))) n++;
+    ReleaseSRWLockShared(&ptab_lock);
+    return n;
 }
 
 int plat_fd_same(plat_fd a, plat_fd b) {

@@ -77,9 +77,7 @@ static HANDLE new_pipe_handle(hc_proc *p, int stream, int *err) { /* under lock 
 #if PLAT_HOST_RELEASES
     /* a real pipe HANDLE the caller closes with kernel32's CloseHandle; it is counted
      * through hcsim's end of the stream (hc_handouts_recount), and its last close is
-     * noticed by the stream watch */
-    p->caller_handles[stream] = 1; /* handed out at least once */
-    hc_stream_watch();
+     * noticed by the stream watch (once the whole set is handed out) */
     return (HANDLE)fd;
 #else
     hc_pipe *pp = hc_obj_new(sizeof *pp, K_PIPE);
@@ -114,6 +112,15 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
             if (h[i]) close_pipe_handle(h[i], 0); /* never handed out: no EOF */
         memset(h, 0, sizeof h);
     }
+#if PLAT_HOST_RELEASES
+    /* only a set that is handed out: a rolled-back one must not look closed by the
+     * caller to the stream watch (which would close the stream for the child) */
+    for (int i = 0; i < 3; i++)
+        if (h[i]) {
+            p->caller_handles[i] = 1; /* handed out at least once */
+            hc_stream_watch();
+        }
+#endif
     pi->ProcessId = (DWORD)p->pid;
     pi->Reserved = 0;
     pi->StdInput = h[0];
@@ -125,18 +132,20 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi) {
 static void close_stream(hc_proc *p, int i);
 
 #if PLAT_HOST_RELEASES
-/* Win32: hcsim does not see the caller's CloseHandle, so while running processes have
- * streams handed out, a pool task looks every STREAM_WATCH_MS at how many caller handles
- * each stream still has (plat_fd_others: no I/O on the pipe) and closes hcsim's end of a
- * stream that has none left, as the last CloseHandle does on POSIX (the child sees EOF). */
+/* Win32: hcsim does not see the caller's CloseHandle, so while the caller holds handed-out
+ * streams (of running or exited processes, or retired with a freed one), a pool task
+ * looks every STREAM_WATCH_MS at how many caller handles each stream still has
+ * (plat_fd_others: no I/O on the pipe) and closes hcsim's end of a stream that has none
+ * left, as the last CloseHandle does on POSIX (the child, or what it started, sees EOF). */
 #define STREAM_WATCH_MS 10u
 
-static int sweep_streams(void) { /* under lock: 1 while some stream is still watched */
-    int more = 0;
+static int sweep_streams(void) {   /* under lock: 1 while some stream is still watched */
+    int more = hc_streams_sweep(); /* those of freed processes */
     for (hc_system *s = G.table; s; s = s->tnext)
         for (hc_proc *p = s->procs; p; p = p->next)
             for (int i = 0; i < 3; i++) {
-                if (p->state != PS_RUNNING || p->fd[i] < 0 || !p->caller_handles[i]) continue;
+                /* (also after the process exited: what it started may still read) */
+                if (p->fd[i] < 0 || !p->caller_handles[i]) continue;
                 if (plat_fd_others(p->fd[i]) == 0)
                     close_stream(p, i);
                 else
@@ -169,8 +178,9 @@ static void close_stream(hc_proc *p, int i) {
         plat_write_all(p->fd[0], eof, sizeof eof - 1);
     }
 #if PLAT_HOST_RELEASES
-    /* the caller's HANDLEs keep the pipe open: disconnect it (unread input is dropped) */
-    if (p->fd[i] >= 0 && plat_fd_others(p->fd[i]) > 0) plat_null_over(p->fd[i]);
+    /* the caller's HANDLEs keep the pipe open: disconnect it (unread input is dropped);
+     * never a console's, which would shut the console down (its end of file was typed) */
+    if (!p->is_pty && p->fd[i] >= 0 && plat_fd_others(p->fd[i]) > 0) plat_null_over(p->fd[i]);
 #endif
     drop_stream_end(&p->fd[i]);
     for (hc_pipe *pp = p->pipes; pp; pp = pp->next)

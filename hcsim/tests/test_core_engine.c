@@ -4,6 +4,7 @@
 #include "test_core_util.h"
 #include "test_port.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 
 #define CFG_VM "{\"Owner\":\"core\",\"VirtualMachine\":{}}"
@@ -541,4 +542,31 @@ TEST(core_worker_exit_code_is_uint32) {
     HcsCloseComputeSystem(s);
     HcsimReset();
     CHECK(tc_counts_zero());
+}
+
+/* ---- errno and path arguments ------------------------------------------------------------ */
+TEST(core_errno_to_hresult_and_path_arguments) {
+    CHECK(hc_hr_from_errno(0) == S_OK);
+    CHECK(hc_hr_from_errno(ENOENT) == HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND));
+#ifdef _WIN32
+    CHECK(hc_hr_from_errno(ENOSYS) == E_NOTIMPL);
+#else
+    CHECK(hc_hr_from_errno(ENOSYS) == E_FAIL); /* as before the Windows port */
+#endif
+    char *s = NULL;
+    CHECK(hc_path_arg(u"/a/b//", 1, &s) == S_OK && !strcmp(s, "/a/b"));
+    free(s);
+    CHECK(hc_path_arg(u"/", 1, &s) == S_OK && !strcmp(s, "/"));
+    free(s);
+    CHECK(hc_path_arg(u"/a/", 0, &s) == S_OK && !strcmp(s, "/a/"));
+    free(s);
+    CHECK(hc_path_arg(u"", 1, &s) == E_INVALIDARG && s == NULL);
+#ifdef _WIN32
+    CHECK(hc_path_arg(u"C:\\", 1, &s) == S_OK && !strcmp(s, "C:\\")); /* the root stays */
+    free(s);
+    CHECK(hc_path_arg(u"C:/", 1, &s) == S_OK && !strcmp(s, "C:/"));
+    free(s);
+    CHECK(hc_path_arg(u"C:\\x\\/", 1, &s) == S_OK && !strcmp(s, "C:\\x"));
+    free(s);
+#endif
 }

@@ -4,6 +4,7 @@
  * test_core_tree.c. */
 #ifdef _WIN32
 #include "checklist_util.h"
+#include "hcsim_internal.h"
 #include "test_port.h"
 
 #include <stdlib.h>
@@ -162,6 +163,48 @@ TEST(core_win32_console_is_a_pseudo_console) {
     CU_END();
 }
 
+/* A console keeps running when the caller asked for only one of its streams: its pipes'
+ * other end stays open (and unread output is drained) until the process exits. */
+TEST(core_win32_console_with_one_stream_keeps_running) {
+    HCS_SYSTEM sys = cu_begin_system(u"w32-con1", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    int hits = 0;
+    enum { RUNS = 8 };
+    for (int i = 0; i < RUNS; i++) { /* stdout only */
+        HCS_PROCESS p = spawn_out(sys,
+                                  "{\"CommandArgs\":[" TP_CMD(
+                                      "echo") ",\"hello\"],"
+                                              "\"EmulateConsole\":true,\"CreateStdOutPipe\":true}",
+                                  &pi);
+        REQUIRE(p != NULL);
+        CHECK(!cu_present(pi.StdInput));
+        char buf[4096];
+        int eof = 0;
+        cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+        hits += strstr(buf, "hello") != NULL && eof;
+        CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
+        cu_close_pi(&pi);
+        HcsCloseProcess(p);
+    }
+    CHECK(hits == RUNS);
+    /* stdin only: the console still reads what is typed */
+    HCS_PROCESS p = spawn_out(sys,
+                              "{\"CommandArgs\":[" TP_ARGS_READ_EXIT(
+                                  "5") "],\"EmulateConsole\":true,\"CreateStdInPipe\":true}",
+                              &pi);
+    REQUIRE(p != NULL);
+    CHECK(!cu_present(pi.StdOutput));
+    CHECK(cu_wait_pexit(p, CU_QUIET_MS) == NULL); /* waiting for its line */
+    CHECK(cu_write(pi.StdInput, "line\r") == 0);
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 5, pi.ProcessId));
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    CHECK(cu_counts().PipeHandles == 0);
+    cu_kill_close(sys);
+    CU_END();
+}
+
 #define CFG_LINUX_KERNEL \
     "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
 
@@ -234,6 +277,29 @@ TEST(core_win32_counts_follow_kernel32_frees) {
     for (int i = 0; i < 8; i++) again[i] = tp_local_alloc(64);
     CHECK(cu_counts().Documents == 0);
     for (int i = 0; i < 8; i++) LocalFree(again[i]);
+    /* nor a block reused at the same address, of the document's size with room for any
+     * trailer, whose new owner wrote only its first bytes (the old trailer is intact) */
+    int reused = 0;
+    for (int round = 0; round < 16 && !reused; round++) { /* (another thread may take it) */
+        CHECK_HR(S_OK, HcsGetServiceProperties(NULL, &doc));
+        REQUIRE(doc != NULL);
+        size_t bytes = 2;
+        for (const WCHAR *c = doc; *c; c++) bytes += 2;
+        void *was = doc;
+        CHECK(LocalFree(doc) == NULL);
+        char *b[64]; /* kept until one is the freed block */
+        int nb = 0;
+        for (size_t extra = 16; nb < 64 && !reused; extra = 40 - extra) { /* 16, 24, ... */
+            REQUIRE((b[nb] = tp_local_alloc(bytes + extra)) != NULL);     /* HeapAlloc */
+            memset(b[nb], 'y', 16);
+            if (b[nb++] == was) {
+                reused++;
+                CHECK(cu_counts().Documents == 0);
+            }
+        }
+        while (nb > 0) LocalFree(b[--nb]);
+    }
+    CHECK(reused > 0); /* (the heap gives the block back at once: the case is exercised) */
 
     /* pipes: real HANDLEs; a duplicate the caller makes counts until it is closed too */
     HCS_PROCESS_INFORMATION pi;
@@ -263,6 +329,67 @@ TEST(core_win32_counts_follow_kernel32_frees) {
     CHECK(cu_counts().PipeHandles == 0);
     HcsCloseProcess(p);
     cu_kill_close(sys);
+    CU_END();
+}
+/* As on POSIX, the caller's last CloseHandle of stdin ends it also for what the process
+ * started, after the process itself has exited. */
+TEST(core_win32_stdin_ends_for_the_tree_after_the_leader_exits) {
+    HCS_SYSTEM sys = cu_begin_system(u"w32-tree-eof", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p =
+        spawn_out(sys,
+                  "{\"CommandArgs\":[" TP_CMD(
+                      "spawn-cat") "],\"CreateStdInPipe\":true,\"CreateStdOutPipe\":true}",
+                  &pi);
+    REQUIRE(p != NULL);
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 0, pi.ProcessId));
+    CHECK(cu_write(pi.StdInput, "x\n") == 0); /* the grandchild cats it */
+    char buf[64];
+    int eof = 0;
+    cu_read(pi.StdOutput, buf, sizeof buf, "x\n", CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK(strcmp(buf, "x\n") == 0);
+    CloseHandle(pi.StdInput);
+    pi.StdInput = NULL;
+    cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK(eof); /* it saw end of file and exited */
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    cu_kill_close(sys);
+    CU_END();
+}
+
+static size_t records(void) {
+    hc_lock();
+    size_t n = G.nhandouts;
+    hc_unlock();
+    return n;
+}
+
+/* The records of what was handed out are pruned without HcsimGetCounts: documents when
+ * the records fill up, a stream of a freed process by the stream watch. */
+TEST(core_win32_records_pruned_without_reading_the_counts) {
+    CHECK(cu_counts().Documents == 0);
+    for (int i = 0; i < 1000; i++) {
+        PWSTR doc = NULL;
+        CHECK_HR(S_OK, HcsGetServiceProperties(NULL, &doc));
+        LocalFree(doc);
+    }
+    CHECK(records() <= 64);
+    HCS_SYSTEM sys = cu_begin_system(u"w32-records", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p =
+        spawn_out(sys, "{\"CommandArgs\":[" TP_ARGS_TRUE "],\"CreateStdOutPipe\":true}", &pi);
+    REQUIRE(p != NULL);
+    CHECK(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS) != NULL);
+    HcsCloseProcess(p);
+    cu_kill_close(sys); /* the process is freed; the caller still holds its stdout */
+    CHECK(cu_counts().PipeHandles == 1 && records() == 1);
+    CloseHandle(pi.StdOutput);
+    uint64_t end = plat_now_ms() + CU_EVENT_TIMEOUT_MS;
+    while (records() != 0 && plat_now_ms() < end) plat_sleep_ms(10);
+    CHECK(records() == 0);
     CU_END();
 }
 #else

@@ -96,6 +96,41 @@ TEST(plat_win32_positional_io_and_regular_files) {
     tp_rmtree(dir);
 }
 
+/* A caller's handle opened for overlapped I/O (and bound to a completion port): the I/O
+ * may complete later, so hcsim waits for it; nothing is posted to the caller's port. */
+TEST(plat_win32_positional_io_on_an_overlapped_handle) {
+    char dir[64], path[128];
+    REQUIRE(tmpdir(dir, sizeof dir, "w32ovl"));
+    snprintf(path, sizeof path, "%s\\disk.bin", dir);
+    HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_NEW,
+                           FILE_FLAG_OVERLAPPED | FILE_FLAG_NO_BUFFERING, NULL);
+    REQUIRE(h != INVALID_HANDLE_VALUE);
+    HANDLE port = CreateIoCompletionPort(h, NULL, 7, 1);
+    CHECK(port != NULL);
+    enum { SZ = 1 << 20 }; /* sector-aligned (no buffering), big enough to be asynchronous */
+    char *out = VirtualAlloc(NULL, SZ, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE),
+         *in = VirtualAlloc(NULL, SZ, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    REQUIRE(out && in);
+    for (int i = 0; i < SZ; i++) out[i] = (char)(i * 7 + i / 4096);
+    int bad = 0;
+    for (int round = 0; round < 4; round++) {
+        uint64_t off = (uint64_t)round * SZ + 4096u * 3;
+        bad += plat_pwrite_all((plat_fd)h, out, SZ, off) != 0;
+        memset(in, 0, SZ);
+        bad += plat_pread_all((plat_fd)h, in, SZ, off) != SZ || memcmp(in, out, SZ) != 0;
+    }
+    CHECK(bad == 0);
+    DWORD n;
+    ULONG_PTR key;
+    OVERLAPPED *po = NULL;
+    CHECK(!GetQueuedCompletionStatus(port, &n, &key, &po, 0) && po == NULL);
+    VirtualFree(out, 0, MEM_RELEASE);
+    VirtualFree(in, 0, MEM_RELEASE);
+    CloseHandle(port);
+    CloseHandle(h);
+    tp_rmtree(dir);
+}
+
 /* Exit reports collected by the monitor. */
 typedef struct {
     plat_mutex m;
@@ -193,6 +228,18 @@ TEST(plat_win32_pipe_streams_others_and_disconnect) {
     REQUIRE(spawn_helper(cat, &r, 1) == 0);
     REQUIRE(r.stdin_fd != PLAT_NO_FD && r.stdout_fd != PLAT_NO_FD && r.stderr_fd == PLAT_NO_FD);
     CHECK(plat_fd_others(r.stdin_fd) == 0);
+    /* only the current user may open the pipe: one ACE (the default DACL has several) */
+    union {
+        SECURITY_DESCRIPTOR sd;
+        char room[4096];
+    } sec;
+    DWORD need = 0;
+    BOOL present = FALSE, defaulted = FALSE;
+    PACL dacl = NULL;
+    CHECK(GetKernelObjectSecurity((HANDLE)r.stdin_fd, DACL_SECURITY_INFORMATION, &sec.sd,
+                                  sizeof sec, &need) &&
+          GetSecurityDescriptorDacl(&sec.sd, &present, &dacl, &defaulted) && present && dacl &&
+          dacl->AceCount == 1);
     plat_fd d = plat_dup(r.stdin_fd);
     REQUIRE(d != PLAT_NO_FD);
     CHECK(plat_fd_others(r.stdin_fd) == 1 && plat_fd_others(d) == 1);
@@ -216,19 +263,62 @@ TEST(plat_win32_pipe_streams_others_and_disconnect) {
     CHECK(plat_close(d) == EBADF);
 }
 
+static int doc_alive(const void *doc, size_t bytes, uint64_t tag) {
+    plat_doc_ref r = {doc, bytes, tag, -1};
+    return plat_docs_alive(&r, 1) == 0 ? r.alive : -1;
+}
+
 TEST(plat_win32_documents_alive_until_local_free) {
-    char *doc = plat_doc_alloc(100, 7);
+    char text[100];
+    memset(text, 'x', sizeof text);
+    char *doc = plat_doc_copy(text, 100, 7);
     REQUIRE(doc != NULL);
-    memset(doc, 'x', 100); /* the caller's text never reaches the trailer */
-    CHECK(plat_doc_alive(doc, 100, 7));
-    CHECK(!plat_doc_alive(doc, 100, 8)); /* another tag */
-    CHECK(!plat_doc_alive(doc, 200, 7)); /* bigger than the block */
-    CHECK(LocalFree(doc) == NULL);       /* kernel32's */
-    CHECK(!plat_doc_alive(doc, 100, 7));
-    char *again = plat_doc_alloc(100, 9);
+    CHECK(!memcmp(doc, text, 100));
+    CHECK(doc_alive(doc, 100, 7) == 1);
+    CHECK(doc_alive(doc, 100, 8) == 0);     /* another tag */
+    CHECK(doc_alive(doc, 200, 7) == 0);     /* another size */
+    CHECK(doc_alive(doc + 16, 84, 7) == 0); /* not the start of a block */
+    CHECK(LocalFree(doc) == NULL);          /* kernel32's */
+    CHECK(doc_alive(doc, 100, 7) == 0);
+    char *again = plat_doc_copy(text, 100, 9);
     REQUIRE(again != NULL);
-    CHECK(!plat_doc_alive(again, 100, 7)); /* even at the same address */
+    CHECK(doc_alive(again, 100, 7) == 0); /* even at the same address */
     plat_doc_free(again);
+    /* a block of the same size reused at the same address, its first bytes rewritten (the
+     * blocks allocated after the free are kept until one is the freed one) */
+    int reused = 0;
+    for (int round = 0; round < 8 && !reused; round++) {
+        doc = plat_doc_copy(text, 100, 10);
+        REQUIRE(doc != NULL);
+        plat_doc_free(doc);
+        char *b[64];
+        int nb = 0;
+        while (nb < 64 && !reused) {
+            REQUIRE((b[nb] = HeapAlloc(GetProcessHeap(), 0, 100 + 24)) != NULL);
+            memset(b[nb], 'y', 16);
+            if (b[nb++] == doc) {
+                reused = 1;
+                CHECK(doc_alive(doc, 100, 10) == 0);
+            }
+        }
+        while (nb > 0) HeapFree(GetProcessHeap(), 0, b[--nb]);
+    }
+    CHECK(reused);
+    /* many at once, some freed: one walk for all */
+    plat_doc_ref refs[40];
+    for (int i = 0; i < 40; i++) {
+        refs[i] = (plat_doc_ref){plat_doc_copy(text, 10 + (size_t)i, 100u + (unsigned)i),
+                                 10 + (size_t)i, 100u + (unsigned)i, -1};
+        REQUIRE(refs[i].doc != NULL);
+    }
+    for (int i = 0; i < 40; i += 3) LocalFree((void *)refs[i].doc);
+    CHECK(plat_docs_alive(refs, 40) == 0);
+    int bad = 0;
+    for (int i = 0; i < 40; i++) bad += refs[i].alive != (i % 3 != 0);
+    CHECK(bad == 0);
+    for (int i = 0; i < 40; i++)
+        if (i % 3) plat_doc_free((void *)refs[i].doc);
+    CHECK(plat_docs_alive(refs, 0) == 0);
 }
 #else
 typedef int hcsim_test_plat_win32_is_windows_only;

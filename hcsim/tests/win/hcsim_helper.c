@@ -3,7 +3,8 @@
  *   sleep N | cat | cat-err (cat, then "err" on stderr) | exit N | read-exit N (one line of
  *   stdin, then exit N) | echo WORDS... | args ARGS... (each argument on a line, in [])
  *   | env NAME | pwd | spawn-sleep N (starts "sleep N" as a child, prints its pid, waits)
- *   | ticks (a numbered line every 10 ms until killed) */
+ *   | ticks (a numbered line every 10 ms until killed) | spawn-cat (starts "cat" as a child
+ *   on its own standard handles and exits at once, leaving it running) */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
@@ -106,6 +107,21 @@ int wmain(int argc, wchar_t **argv) {
         snprintf(b, sizeof b, "%lu\n", (unsigned long)pi.dwProcessId);
         out(o, b, strlen(b));
         WaitForSingleObject(pi.hProcess, INFINITE);
+    } else if (!wcscmp(cmd, L"spawn-cat")) {
+        wchar_t self[MAX_PATH], line[MAX_PATH + 32];
+        GetModuleFileNameW(NULL, self, MAX_PATH);
+        swprintf(line, MAX_PATH + 32, L"\"%ls\" cat", self);
+        STARTUPINFOW si;
+        memset(&si, 0, sizeof si);
+        si.cb = sizeof si;
+        si.dwFlags = STARTF_USESTDHANDLES;
+        si.hStdInput = in;
+        si.hStdOutput = o;
+        si.hStdError = err;
+        PROCESS_INFORMATION pi;
+        if (!CreateProcessW(NULL, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) return 2;
+        CloseHandle(pi.hThread);
+        CloseHandle(pi.hProcess);
     } else {
         out(err, "hcsim_helper: unknown command\n", 30);
         return 64;
