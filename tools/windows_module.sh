@@ -133,7 +133,11 @@ run_build() {
 winmod_wine() {
     apt_install wine wine64 wine
     apt_install winepath wine64 wine
-    export WINEPREFIX=$PWD/$1 WINEDEBUG=${WINEDEBUG:--all}
+    case $1 in
+    /*) export WINEPREFIX=$1 ;;
+    *) export WINEPREFIX=$PWD/$1 ;;
+    esac
+    export WINEDEBUG=${WINEDEBUG:--all}
     # No Mono/Gecko installer dialogs: nothing here needs .NET or a browser engine.
     export WINEDLLOVERRIDES="mscoree,mshtml=${WINEDLLOVERRIDES:+;$WINEDLLOVERRIDES}"
     if [ ! -f "$WINEPREFIX/system.reg" ]; then
