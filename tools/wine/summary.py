@@ -2,7 +2,8 @@
 
 Prints the outcomes per backend (a test's ``[asyncio...]`` / ``[trio...]`` parameter, or
 none), the reasons of the skips with their counts, and the failures grouped by the first
-line of their message (numbers and addresses blanked, so one cause is one group), largest
+line of their message (numbers, addresses and quoted names blanked, so that one
+cause is one group), largest
 first, each with its test files.
 
 Usage: python tools/wine/summary.py JUNIT_XML... [--top N]
@@ -18,6 +19,7 @@ from pathlib import Path
 
 _BACKEND = re.compile(r"\[(asyncio|trio)\b")
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
+_QUOTED = re.compile(r"'[^']*'")
 
 
 def backend(name: str) -> str:
@@ -27,9 +29,9 @@ def backend(name: str) -> str:
 
 
 def category(message: str) -> str:
-    """One failure's group: the first line of its message, numbers blanked, cut short."""
+    """One failure's group: the first line of its message, numbers and quoted names blanked."""
     first = (message.strip().splitlines() or [""])[0]
-    return _NUMBERS.sub("N", first)[:110]
+    return _QUOTED.sub("'…'", _NUMBERS.sub("N", first))[:110]
 
 
 def main() -> None:
