@@ -7,8 +7,7 @@
 
 BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length);
 
-BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length)
-{
+BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length) {
     while (length > 0) {
         ULONG chunk = length > ULONG_MAX ? ULONG_MAX : (ULONG)length;
         if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, data, chunk, BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
