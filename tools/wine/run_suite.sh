@@ -190,14 +190,33 @@ start_wine() {
 }
 stop_wine() { [ "$keep_server" = 1 ] || wineserver -k 2>/dev/null || true; }
 
-# wine_python ARGS...: the Windows CPython under Wine, from the repository root. Windows
-# CPython 3.11 under Wine 8 dies at start-up when stdout/stderr is a file: its output goes
-# through a pipe.
+# wine_python ARGS...: the Windows CPython under Wine, from the repository root. Its output
+# goes through a pipe (a FIFO that cat copies): Windows CPython 3.11 under Wine 8 dies at
+# start-up when stdout/stderr is a file. Windows processes that a run leaves behind (one
+# ended by pytest-timeout leaves its children) keep that pipe open: if the output has not
+# ended 10 s after python.exe exited, they are ended with the prefix's wineserver, and
+# Wine is started again.
 wine_python() {
+    local fifo reader rc=0 i
+    fifo=$(mktemp -u "$CACHE/output.XXXXXX")
+    mkfifo "$fifo"
+    cat "$fifo" &
+    reader=$!
     env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV \
         AIOHCS_WINE_DLL_DIRS="$(winepath -w "$dlls")" PYTHONUTF8=1 \
-        wine "$pyexe" "$@" </dev/null 2>&1 | cat
-    return "${PIPESTATUS[0]}"
+        wine "$pyexe" "$@" </dev/null >"$fifo" 2>&1 || rc=$?
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$reader" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$reader" 2>/dev/null; then
+        echo "run_suite: Windows processes left behind by 'python $*': ended" >&2
+        wineserver -k 2>/dev/null || true
+        start_wine
+    fi
+    wait "$reader" || true
+    rm -f "$fifo"
+    return "$rc"
 }
 # run_pytest JUNIT ARGS...
 run_pytest() {
@@ -247,9 +266,10 @@ else
             file_rc=$?
         [ "$file_rc" = 0 ] || [ "$file_rc" = 5 ] || rc=1 # 5: nothing collected
         result=$(grep -E '^=+ .*(passed|failed|error|skipped|deselected|no tests ran).* in ' \
-            "$CACHE/logs/$name.log" | tail -1 | sed -e 's/\r$//' -e 's/^=* //' -e 's/ =*$//')
+            "$CACHE/logs/$name.log" | tail -1 | sed -e 's/\r$//' -e 's/^=* //' -e 's/ =*$//' ||
+            true)
         if [ -z "$result" ]; then
-            last=$(grep -Eo '^tests/[^ ]+::[^ ]+' "$CACHE/logs/$name.log" | tail -1)
+            last=$(grep -Eo '^tests/[^ ]+::[^ ]+' "$CACHE/logs/$name.log" | tail -1 || true)
             grep -q '+ Timeout +' "$CACHE/logs/$name.log" && why=timeout || why="exit $file_rc"
             result="ENDED ($why) in ${last:-?}"
         fi
