@@ -38,22 +38,26 @@
 # the skip reasons and the failures grouped by message (tools/wine/summary.py, from the JUnit
 # reports left in the cache directory, junit/).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+self=$(realpath "${BASH_SOURCE[0]}")
+caller_dir=$PWD
+cd "$(dirname "$self")/../.."
 # shellcheck source=tools/windows_module.sh
 . tools/windows_module.sh
 
-prepare_only=0 per_file=0 keep_server=0 dll_source=make dll_arg=${AIOHCS_WINE_DLLS:-}
-[ -n "$dll_arg" ] && dll_source=dir
+# A path as the caller meant it (options are read after the cd above).
+absolute() { case $1 in /*) echo "$1" ;; *) echo "$caller_dir/$1" ;; esac }
+prepare_only=0 per_file=0 keep_server=0 dll_source=make dll_arg=
+[ -z "${AIOHCS_WINE_DLLS:-}" ] || dll_source=dir dll_arg=$(absolute "$AIOHCS_WINE_DLLS")
 while [ $# -gt 0 ]; do
     case $1 in
     --prepare-only) prepare_only=1 ;;
     --per-file) per_file=1 ;;
     --keep-server) keep_server=1 ;;
-    --dlls) dll_source=dir dll_arg=${2:?--dlls needs a directory}; shift ;;
-    --hcsim) dll_source=checkout dll_arg=${2:?--hcsim needs a checkout}; shift ;;
+    --dlls) dll_source=dir dll_arg=$(absolute "${2:?--dlls needs a directory}"); shift ;;
+    --hcsim) dll_source=checkout dll_arg=$(absolute "${2:?--hcsim needs a checkout}"); shift ;;
     --stub-dlls) dll_source=stub ;;
     --) shift; break ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$self" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) break ;;
     esac
     shift
@@ -64,6 +68,9 @@ WINDOWS_CHECK_CACHE=.cache/windows-check # the sdist download is shared with Tie
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
+# One run at a time per cache (and so per checkout: the run writes aiohcs/_hcs.pyd).
+exec 8>"$CACHE/.run.lock"
+flock -n 8 || die "another run is using $CACHE"
 t_start=$(now)
 # step NAME COMMAND...: run one preparation step and record its wall time.
 timings=()
@@ -185,8 +192,9 @@ prepare_wine() {
 # Started detached, so that they do not hold the run's output pipe open, and once, so
 # that each Windows process of the run does not start them again.
 start_wine() {
-    setsid wineserver -p60 </dev/null >/dev/null 2>&1
-    setsid wine wineboot </dev/null >/dev/null 2>&1
+    # (Nor the run's lock, fd 8: wineserver outlives the run by up to 60 s.)
+    setsid wineserver -p60 </dev/null >/dev/null 2>&1 8>&-
+    setsid wine wineboot </dev/null >/dev/null 2>&1 8>&-
 }
 stop_wine() { [ "$keep_server" = 1 ] || wineserver -k 2>/dev/null || true; }
 
@@ -204,7 +212,7 @@ wine_python() {
     reader=$!
     env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV \
         AIOHCS_WINE_DLL_DIRS="$(winepath -w "$dlls")" PYTHONUTF8=1 \
-        wine "$pyexe" "$@" </dev/null >"$fifo" 2>&1 || rc=$?
+        wine "$pyexe" "$@" </dev/null >"$fifo" 2>&1 8>&- || rc=$?
     for ((i = 0; i < 100; i++)); do
         kill -0 "$reader" 2>/dev/null || break
         sleep 0.1
