@@ -187,7 +187,9 @@ prepare_dlls() {
 prepare_wine() {
     winmod_wine "$CACHE/prefix"
     # bcryptprimitives: ours (Wine 8 has none; a later Wine's builtin would do too).
-    export WINEDLLOVERRIDES="$WINEDLLOVERRIDES;bcryptprimitives=n,b"
+    # winedbg disabled: a crashing process then ends (with faulthandler's report) instead
+    # of waiting for Wine's debugger, which would hang the run.
+    export WINEDLLOVERRIDES="$WINEDLLOVERRIDES;bcryptprimitives=n,b;winedbg.exe=d"
 }
 # Started detached, so that they do not hold the run's output pipe open, and once, so
 # that each Windows process of the run does not start them again.
