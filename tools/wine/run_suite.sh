@@ -194,9 +194,9 @@ prepare_wine() {
 # Started detached, so that they do not hold the run's output pipe open, and once, so
 # that each Windows process of the run does not start them again.
 start_wine() {
-    # (Nor the run's lock, fd 8: wineserver outlives the run by up to 60 s.)
-    setsid wineserver -p60 </dev/null >/dev/null 2>&1 8>&-
-    setsid wine wineboot </dev/null >/dev/null 2>&1 8>&-
+    # (Nor the locks, fds 8 and 9: wineserver outlives the run by up to 60 s.)
+    setsid wineserver -p60 </dev/null >/dev/null 2>&1 8>&- 9>&-
+    setsid wine wineboot </dev/null >/dev/null 2>&1 8>&- 9>&-
 }
 stop_wine() { [ "$keep_server" = 1 ] || wineserver -k 2>/dev/null || true; }
 
@@ -214,7 +214,7 @@ wine_python() {
     reader=$!
     env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV \
         AIOHCS_WINE_DLL_DIRS="$(winepath -w "$dlls")" PYTHONUTF8=1 \
-        wine "$pyexe" "$@" </dev/null >"$fifo" 2>&1 8>&- || rc=$?
+        wine "$pyexe" "$@" </dev/null >"$fifo" 2>&1 8>&- 9>&- || rc=$?
     for ((i = 0; i < 100; i++)); do
         kill -0 "$reader" 2>/dev/null || break
         sleep 0.1
@@ -222,11 +222,26 @@ wine_python() {
     if kill -0 "$reader" 2>/dev/null; then
         echo "run_suite: Windows processes left behind by 'python $*': ended" >&2
         wineserver -k 2>/dev/null || true
+        # What survives that (a console host whose server is gone) still holds the pipe.
+        sleep 1
+        local holders
+        mapfile -t holders < <(pipe_holders "$fifo" "$reader")
+        [ "${#holders[@]}" = 0 ] || kill "${holders[@]}" 2>/dev/null || true
         start_wine
     fi
     wait "$reader" || true
     rm -f "$fifo"
     return "$rc"
+}
+# pipe_holders PATH EXCEPT: the processes (of this run) that have PATH open, but EXCEPT.
+pipe_holders() {
+    local fd pid
+    for fd in /proc/[0-9]*/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = "$1" ] || continue
+        pid=${fd#/proc/}
+        pid=${pid%%/*}
+        [ "$pid" = "$2" ] || echo "$pid"
+    done | sort -u
 }
 # run_pytest JUNIT ARGS...
 run_pytest() {
