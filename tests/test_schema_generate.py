@@ -326,3 +326,12 @@ def test_schema_errors_are_reported(tmp_path: Path) -> None:
     (bad / "hcs-schema-1809.json").write_text("{}")
     result = _generate(bad, tmp_path / "out")
     assert "not a swagger 2.0 file" in result.stderr
+
+
+def test_generated_files_are_recognised_with_crlf_lines(tmp_path: Path) -> None:
+    """A checkout with CRLF line endings (Windows) still has its generated files found."""
+    gen = gen_schema_module()
+    (tmp_path / "lf.py").write_bytes(gen.HEADER.encode("utf-8") + b"x = 1\n")
+    (tmp_path / "crlf.py").write_bytes(gen.HEADER.encode("utf-8")[:-1] + b"\r\nx = 1\r\n")
+    (tmp_path / "hand.py").write_bytes(b"# written by hand\r\n")
+    assert gen._generated_on_disk(tmp_path) == {"lf.py", "crlf.py"}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from helpers import REPO
 
 TOOLS = REPO / "tools"
@@ -148,3 +150,27 @@ def test_check_sizes_lists_the_largest_functions_and_passes(tmp_path: Path) -> N
     assert functions[0].endswith("mod.py:2 C.method()")
     assert functions[1].split()[0] == "2"
     assert functions[1].endswith("mod.py:6 f()")
+
+
+def test_check_sizes_shows_a_file_on_another_drive_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows no relative path leads from one drive to another (os.path.relpath raises)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_sizes", REPO / "tools" / "check_sizes.py")
+    assert spec is not None
+    assert spec.loader is not None
+    check_sizes = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "check_sizes", check_sizes)  # (for its dataclasses)
+    spec.loader.exec_module(check_sizes)
+    module = tmp_path / "m.py"
+    module.write_text("def f() -> None:\n    pass\n")
+
+    def other_drive(path: object, start: object = None) -> str:
+        raise ValueError("path is on mount 'C:', start on mount 'Z:'")
+
+    monkeypatch.setattr(os.path, "relpath", other_drive)
+    files, functions = check_sizes.measure([module])
+    assert [f.where for f in files] == [str(module)]
+    assert [f.where for f in functions] == [f"{module}:1 f()"]

@@ -108,12 +108,20 @@ def _c_function(path: Path, clean: str, head: int, body: int, end: int) -> Itera
     yield Sized(end_line - start_line + 1, f"{path}:{start_line} {match.group(1)}()")
 
 
+def _shown(full: Path) -> Path:
+    """``full`` relative to the current folder, or as it is on another drive (Windows)."""
+    try:
+        return Path(os.path.relpath(full))
+    except ValueError:  # (no relative path from one drive to another)
+        return full
+
+
 def measure(paths: Sequence[Path]) -> tuple[list[Sized], list[Sized]]:
     """The sizes of the files and of their functions (paths relative to the current folder)."""
     files: list[Sized] = []
     functions: list[Sized] = []
     for full in paths:
-        path = Path(os.path.relpath(full))
+        path = _shown(full)
         text = full.read_text(encoding="utf-8", errors="replace")
         files.append(Sized(len(text.splitlines()), str(path)))
         if path.suffix == ".py":

@@ -819,11 +819,15 @@ def summary(schema_dir: Path) -> str:
 
 
 def _generated_on_disk(out_dir: Path) -> set[str]:
-    """Relative paths of the files in *out_dir* that carry the generated-file header."""
+    """Relative paths of the files in *out_dir* that carry the generated-file header.
+
+    The header's line ending does not matter (a Windows checkout may have CRLF lines).
+    """
     found = set()
+    header = HEADER.encode("utf-8").rstrip(b"\n")
     for path in sorted(out_dir.rglob("*.py")):
         with path.open("rb") as fh:
-            if fh.readline() == HEADER.encode("utf-8"):
+            if fh.readline().rstrip(b"\r\n") == header:
                 found.add(path.relative_to(out_dir).as_posix())
     return found
 
