@@ -175,7 +175,7 @@ async def run_operation(
         # A burst of calls begins a few per loop turn.
         if cleanup:
             cancelled = await admit_close(bridge)
-        elif bridge.closed or not bridge.admission.admit_now(ADMIT_CALL):
+        elif not bridge.admission.admit_now(ADMIT_CALL):
             await bridge.admit(ADMIT_CALL)
         if owner is not None and (owner.closed or bridge.inherited):
             _check_admitted(owner, cancelled)  # (closed while it waited for its turn)

@@ -91,9 +91,15 @@ class Admission:
         """Admit a call without waiting if this turn has room; False if it must :meth:`admit`.
 
         The fast path of :meth:`admit`, for callers that start an operation per call: a
-        plain call costs the loop less than a coroutine that returns at once.
+        plain call costs the loop less than a coroutine that returns at once. (False once
+        the bridge closed: :meth:`admit` then lets the call go on to find it closed.)
         """
-        if self.left >= cost and not self.waiting and _warmup._schema_ready:
+        if (
+            self.left >= cost
+            and not self.waiting
+            and _warmup._schema_ready
+            and not self.bridge.closed
+        ):
             # (No refill is scheduled for this: the budget is renewed only once a call
             # has to wait, which bounds each turn all the same and costs a lone call
             # nothing. A refill per call would cost one more loop callback per call.)
