@@ -411,6 +411,9 @@ void hc_handouts_recount(void);
 hj_value *hc_result_error(HRESULT hr, const char *msg);
 char16_t *hc_result_error_u16(HRESULT hr, const char *msg);
 hj_value *hc_parse(PCWSTR s); /* NULL on NULL or malformed */
+/* An options or query argument: an empty string means "no options", as NULL does
+ * (clients such as hcsshim pass L"" for every call they have nothing to say to). */
+static inline PCWSTR hc_opt(PCWSTR s) { return s && s[0] ? s : NULL; }
 
 /* operation.c */
 typedef struct hc_work hc_work;

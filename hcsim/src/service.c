@@ -73,6 +73,7 @@ HRESULT WINAPI HcsGetServiceProperties(PCWSTR propertyQuery, PWSTR *result) {
     HRESULT hr = hc_enter_sync(FN_HcsGetServiceProperties);
     if (hr != S_OK) return hr;
     if (!result) return E_INVALIDARG;
+    propertyQuery = hc_opt(propertyQuery);
     hj_value *q = propertyQuery ? hc_parse(propertyQuery) : NULL, *props = hj_new_array();
     const hj_value *types = hj_get(q, "PropertyTypes");
     const char *msg = NULL;
@@ -250,6 +251,7 @@ HRESULT WINAPI HcsModifyServiceSettings(PCWSTR settings, PWSTR *result) {
     if (result) *result = NULL;
     HRESULT hr = hc_enter_sync(FN_HcsModifyServiceSettings);
     if (hr != S_OK) return hr;
+    settings = hc_opt(settings);
     hc_lock();
     const char *msg = NULL;
     hj_value *req = settings ? hc_parse(settings) : NULL;

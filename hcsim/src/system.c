@@ -907,6 +907,7 @@ static HRESULT enumerate_common(fn_id fn, PCWSTR ns, PCWSTR query, HCS_OPERATION
     if (hr != S_OK) return hr;
     char *ns8 = ns ? hc_u8(ns) : NULL;
     if (ns && !ns8) return E_INVALIDARG;
+    query = hc_opt(query);
     hc_lock();
     hc_op *op = hc_reg_get(operation, K_OP);
     hr = hc_op_check(op, NULL);

@@ -1,0 +1,109 @@
+/* How real clients call the API (issue 14, items 1-3 and 5): empty options strings, the
+ * event options of the current SDK, terminal events for late registrations (hcsshim's
+ * process sequence), the exit codes of Windows guests, and every published property
+ * type. The sequences are written from the public documentation and from the order in
+ * which hcsshim's computecore client makes its calls (README, "Real clients"). */
+#include "checklist_util.h"
+#include "test_port.h"
+
+#include <string.h>
+
+#define SLEEP30 "{\"CommandArgs\":[" TP_ARGS_SLEEP("30") "]}"
+#define TRUE_   "{\"CommandArgs\":[" TP_ARGS_TRUE "]}"
+
+/* The current SDK's HCS_EVENT_OPTIONS and event groups (computedefs.h). */
+#define OPT_OPS            0x1u
+#define OPT_VM_LIFECYCLE   0x2u
+#define OPT_LIVE_MIGRATION 0x4u
+#define GROUP_VM_LIFECYCLE 0x80000002u
+#define GROUP_MIGRATION    0x80000003u
+/* What a Windows guest reports for a terminated process and for one a console control
+ * event ended. */
+#define WIN_PROCESS_ABORTED 1067
+#define WIN_CONTROL_C_EXIT  0xC000013Au
+
+/* ---- item 1: L"" means "no options" ------------------------------------------------ */
+
+/* A started system's lifecycle with L"" everywhere, as hcsshim calls it. */
+TEST(clients_empty_options_system_calls) {
+    HCS_SYSTEM sys = cu_begin_system(u"cl-empty", CU_CFG_VM, 0);
+    REQUIRE(sys != NULL);
+    cu_evq *q = cu_watch_system(sys, 0);
+    CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, sys, u"", NULL));
+    CHECK(!strcmp(cu_state(sys), "Running"));
+    CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, sys, u"", NULL));
+    CHECK(!strcmp(cu_state(sys), "Paused"));
+    /* Save and Modify need a document: L"" is refused as NULL is */
+    CHECK_HR(E_INVALIDARG, cu_sys_call(HcsSaveComputeSystem, sys, NULL, NULL));
+    CHECK_HR(E_INVALIDARG, cu_sys_call(HcsSaveComputeSystem, sys, u"", NULL));
+    CHECK_HR(S_OK, cu_sys_call(HcsResumeComputeSystem, sys, u"", NULL));
+    CHECK(!strcmp(cu_state(sys), "Running"));
+    CHECK_HR(E_INVALIDARG, cu_modify(sys, NULL, NULL));
+    CHECK_HR(E_INVALIDARG, cu_modify(sys, u"", NULL));
+    hj_value *props = cu_props(sys, u"");
+    CHECK(cu_jstr_is(props, "State", "Running"));
+    CHECK(!cu_has_key(props, "Memory")); /* the basic properties */
+    HRESULT hr;
+    hj_value *all = cu_enum(NULL, u"", &hr);
+    CHECK_HR(S_OK, hr);
+    CHECK(cu_jstr_is(all, "0.Id", "cl-empty"));
+    all = cu_enum(u"", u"", &hr);
+    CHECK_HR(S_OK, hr);
+    CHECK(cu_jstr_is(all, "0.Id", "cl-empty"));
+    /* ShutDown as hcsshim does it: L"", the operation closed unread; SystemExited follows */
+    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    REQUIRE(op != NULL);
+    CHECK_HR(S_OK, HcsShutDownComputeSystem(sys, op, u""));
+    HcsCloseOperation(op);
+    hj_value *ex = cu_evq_wait_json(q, HcsEventSystemExited, 0);
+    CHECK(cu_jstr_is(ex, "ExitType", "GracefulExit"));
+    HcsCloseComputeSystem(sys);
+    CU_END();
+}
+
+TEST(clients_empty_options_terminate_and_crash) {
+    HCS_SYSTEM a = cu_begin_system(u"cl-term", CU_CFG_CONTAINER, 1), b = NULL;
+    REQUIRE(a != NULL);
+    REQUIRE(SUCCEEDED(cu_create_running(u"cl-crash", CU_CFG_VM, &b)));
+    cu_evq *qa = cu_watch_system(a, 0), *qb = cu_watch_system(b, 0);
+    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    REQUIRE(op != NULL);
+    CHECK_HR(S_OK, HcsTerminateComputeSystem(a, op, u""));
+    HcsCloseOperation(op); /* unread, as hcsshim does */
+    CHECK(cu_jstr_is(cu_evq_wait_json(qa, HcsEventSystemExited, 0), "ExitType", "ForcedExit"));
+    CHECK_HR(S_OK, cu_sys_call(HcsCrashComputeSystem, b, u"", NULL));
+    CHECK(cu_evq_wait(qb, HcsEventSystemCrashReport, 0, CU_EVENT_TIMEOUT_MS) >= 0);
+    CHECK(cu_jstr_is(cu_evq_wait_json(qb, HcsEventSystemExited, 0), "ExitType", "UnexpectedExit"));
+    HcsCloseComputeSystem(a);
+    HcsCloseComputeSystem(b);
+    CU_END();
+}
+
+TEST(clients_empty_options_process_and_service_calls) {
+    HCS_SYSTEM sys = cu_begin_system(u"cl-empty-p", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS p;
+    HCS_PROCESS_INFORMATION pi;
+    REQUIRE(SUCCEEDED(cu_spawn(sys, SLEEP30, &p, &pi)));
+    hj_value *st = NULL;
+    CHECK_HR(S_OK, cu_proc_call(HcsGetProcessProperties, p, u"", &st));
+    CHECK(cu_pstatus_is(st, 0, -1, pi.ProcessId));
+    CHECK_HR(E_INVALIDARG, cu_proc_call(HcsSignalProcess, p, NULL, NULL));
+    CHECK_HR(E_INVALIDARG, cu_proc_call(HcsSignalProcess, p, u"", NULL));
+    CHECK_HR(E_INVALIDARG, cu_proc_call(HcsModifyProcess, p, NULL, NULL));
+    CHECK_HR(E_INVALIDARG, cu_proc_call(HcsModifyProcess, p, u"", NULL));
+    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, u"", NULL));
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, -1, 0));
+    HcsCloseProcess(p);
+    cu_close_pi(&pi);
+    /* the service: an empty query is the default query, empty settings are no settings */
+    PWSTR doc = NULL;
+    CHECK_HR(S_OK, HcsGetServiceProperties(u"", &doc));
+    CHECK(cu_jget(cu_doc(doc), "Properties.0.SupportedSchemaVersions") != NULL);
+    doc = NULL;
+    CHECK_HR(E_INVALIDARG, HcsModifyServiceSettings(u"", &doc));
+    CHECK(cu_is_result_error(cu_doc(doc), E_INVALIDARG));
+    cu_kill_close(sys);
+    CU_END();
+}
+
