@@ -55,11 +55,13 @@ void hc_evh_close(fn_id fn, const void *handle, int kind, void (*after_unlink)(h
     hc_unlock();
 }
 
+int hc_event_options_valid(uint32_t options) { return !(options & ~HC_EVENT_OPTIONS_DEFINED); }
+
 HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
                             const void *context, HCS_EVENT_CALLBACK callback) {
     HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
-    if ((uint32_t)options & ~(uint32_t)HcsEventOptionEnableOperationCallbacks) return E_INVALIDARG;
+    if (!hc_event_options_valid((uint32_t)options)) return E_INVALIDARG;
     hc_lock();
     hc_evh *h = hc_reg_get(handle, kind);
     if (!h) {
@@ -110,6 +112,18 @@ HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_m
 }
 
 /* ---- events --------------------------------------------------------------------------- */
+/* 1 when h's registration options ask for events of this type: operation completions
+ * need EnableOperationCallbacks, the VM-lifecycle and live-migration groups their
+ * options; every other event is always delivered. */
+static int wanted(const hc_evh *h, uint32_t type) {
+    switch (type) {
+    case HcsEventOperationCallback: return (h->opts & HcsEventOptionEnableOperationCallbacks) != 0;
+    case HC_EVENT_GROUP_VM_LIFECYCLE: return (h->opts & HC_EVENT_OPTION_VM_LIFECYCLE) != 0;
+    case HC_EVENT_GROUP_LIVE_MIGRATION: return (h->opts & HC_EVENT_OPTION_LIVE_MIGRATION) != 0;
+    default: return 1;
+    }
+}
+
 typedef struct event_item {
     hc_item base;
     hc_evh *handle; /* ref */
@@ -122,10 +136,8 @@ static void event_run(hc_item *it) {
     event_item *e = (event_item *)it;
     hc_evh *h = e->handle;
     hc_lock();
-    int deliver = h->cb_set && !h->closed && h->cb;
-    if (e->type == HcsEventOperationCallback)
-        deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) &&
-                  (!e->op || !e->op->closed);
+    int deliver = h->cb_set && !h->closed && h->cb && wanted(h, (uint32_t)e->type);
+    if (e->type == HcsEventOperationCallback) deliver = deliver && (!e->op || !e->op->closed);
     HCS_EVENT_CALLBACK cb = h->cb;
     void *ctx = h->ctx;
     if (deliver) {
@@ -148,7 +160,7 @@ static void event_run(hc_item *it) {
 }
 
 void hc_event_post(hc_evh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op) {
-    if (!h->cb_set || h->closed) return;
+    if (!h->cb_set || h->closed || !wanted(h, (uint32_t)type)) return;
     event_item *e = calloc(1, sizeof *e);
     if (!e) return;
     if (data && !(e->data = aiohcs_utf16_dup(data, NULL))) {

@@ -83,6 +83,17 @@ extern const char *const hc_fn_names[FN_COUNT];
 extern const unsigned hc_fn_flags[FN_COUNT];
 int hc_fn_lookup(const char *name); /* index, or -1 */
 
+/* ---- the current SDK's event options and event groups ------------------------------ */
+/* computedefs.h of the current Windows SDK defines these; the binding's declarations
+ * (aiohcs/include/computedefs.cdef, from an older header) do not yet. */
+#define HC_EVENT_OPTION_VM_LIFECYCLE   0x00000002u /* HcsEventOptionEnableVmLifecycle */
+#define HC_EVENT_OPTION_LIVE_MIGRATION 0x00000004u /* HcsEventOptionEnableLiveMigrationEvents */
+#define HC_EVENT_OPTIONS_DEFINED                                                          \
+    ((uint32_t)HcsEventOptionEnableOperationCallbacks | HC_EVENT_OPTION_VM_LIFECYCLE | \
+     HC_EVENT_OPTION_LIVE_MIGRATION)
+#define HC_EVENT_GROUP_VM_LIFECYCLE   0x80000002u /* HcsEventGroupVmLifecycle */
+#define HC_EVENT_GROUP_LIVE_MIGRATION 0x80000003u /* HcsEventGroupLiveMigration */
+
 /* ---- objects ---------------------------------------------------------------------- */
 enum {
     K_OP = 1, /* HCS_OPERATION */
@@ -473,6 +484,8 @@ int hc_evh_op_events(const hc_evh *h);
 void hc_evh_close(fn_id fn, const void *handle, int kind, void (*after_unlink)(hc_evh *h));
 HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
                             const void *context, HCS_EVENT_CALLBACK callback);
+/* 0 when options has a bit the current SDK does not define. */
+int hc_event_options_valid(uint32_t options);
 HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_ms, PWSTR *result,
                          HRESULT (*exited)(hc_evh *h, PWSTR *result));
 /* Posts an event to h if it has a callback (data copied; op may be NULL), or to every

@@ -961,7 +961,7 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
     if (hr != S_OK) return hr;
     if (!id || !configuration || !out || sd) return E_INVALIDARG;
     if (opts && (opts->Version != HcsCreateOptions_1 ||
-                 (opts->CallbackOptions & ~(uint32_t)HcsEventOptionEnableOperationCallbacks)))
+                 !hc_event_options_valid((uint32_t)opts->CallbackOptions)))
         return E_INVALIDARG;
     char *id8 = hc_u8(id), *ns8 = hc_strdup("");
     if (ns) {

@@ -28,7 +28,7 @@
 TEST(clients_empty_options_system_calls) {
     HCS_SYSTEM sys = cu_begin_system(u"cl-empty", CU_CFG_VM, 0);
     REQUIRE(sys != NULL);
-    cu_evq *q = cu_watch_system(sys, 0);
+    cu_evq *q = cu_watch_system(sys, OPT_LIVE_MIGRATION);
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, sys, u"", NULL));
     CHECK(!strcmp(cu_state(sys), "Running"));
     CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, sys, u"", NULL));
@@ -65,7 +65,7 @@ TEST(clients_empty_options_terminate_and_crash) {
     HCS_SYSTEM a = cu_begin_system(u"cl-term", CU_CFG_CONTAINER, 1), b = NULL;
     REQUIRE(a != NULL);
     REQUIRE(SUCCEEDED(cu_create_running(u"cl-crash", CU_CFG_VM, &b)));
-    cu_evq *qa = cu_watch_system(a, 0), *qb = cu_watch_system(b, 0);
+    cu_evq *qa = cu_watch_system(a, OPT_LIVE_MIGRATION), *qb = cu_watch_system(b, 0);
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     REQUIRE(op != NULL);
     CHECK_HR(S_OK, HcsTerminateComputeSystem(a, op, u""));
@@ -104,6 +104,82 @@ TEST(clients_empty_options_process_and_service_calls) {
     CHECK_HR(E_INVALIDARG, HcsModifyServiceSettings(u"", &doc));
     CHECK(cu_is_result_error(cu_doc(doc), E_INVALIDARG));
     cu_kill_close(sys);
+    CU_END();
+}
+
+/* ---- item 2: the event options of the current SDK ---------------------------------- */
+
+TEST(clients_event_options_accepted_and_rejected) {
+    HCS_SYSTEM sys = cu_begin_system(u"cl-opts", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS p;
+    HCS_PROCESS_INFORMATION pi;
+    REQUIRE(SUCCEEDED(cu_spawn(sys, SLEEP30, &p, &pi)));
+    cu_evq *q = cu_evq_new();
+    static const uint32_t good[] = {0, 1, 2, 4, 3, 5, 6, 7};
+    static const uint32_t bad[] = {8, 0x10, 0x100, 0x10000, 0x80000000u, 1 | 8, 7 | 0x20};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, (HCS_EVENT_OPTIONS)good[i], q, cu_evq_cb));
+        CHECK_HR(S_OK, HcsSetComputeSystemCallback(sys, HcsEventOptionNone, NULL, NULL));
+        CHECK_HR(S_OK, HcsSetProcessCallback(p, (HCS_EVENT_OPTIONS)good[i], q, cu_evq_cb));
+        CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, NULL, NULL));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK_HR(E_INVALIDARG,
+                 HcsSetComputeSystemCallback(sys, (HCS_EVENT_OPTIONS)bad[i], q, cu_evq_cb));
+        CHECK_HR(E_INVALIDARG, HcsSetProcessCallback(p, (HCS_EVENT_OPTIONS)bad[i], q, cu_evq_cb));
+    }
+    /* the create options take the same bits */
+    for (int k = 0; k < 2; k++) {
+        HCS_CREATE_OPTIONS_1 o;
+        memset(&o, 0, sizeof o);
+        o.Version = HcsCreateOptions_1;
+        o.CallbackOptions = (HCS_EVENT_OPTIONS)(k ? 8u : OPT_LIVE_MIGRATION | OPT_VM_LIFECYCLE);
+        o.CallbackContext = q;
+        o.Callback = cu_evq_cb;
+        HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+        HCS_SYSTEM s2 = NULL;
+        HRESULT hr = HcsCreateComputeSystemInNamespace(
+            NULL, u"cl-opts-2", cu_w("%s", CU_CFG_CONTAINER), op,
+            (const HCS_CREATE_OPTIONS *)(const void *)&o, &s2);
+        CHECK_HR(k ? E_INVALIDARG : S_OK, hr);
+        if (SUCCEEDED(hr)) CHECK_HR(S_OK, cu_wait_op(op, NULL));
+        HcsCloseOperation(op);
+        cu_kill_close(s2);
+    }
+    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
+    HcsCloseProcess(p);
+    cu_close_pi(&pi);
+    cu_kill_close(sys);
+    CU_END();
+}
+
+/* The VM-lifecycle and live-migration groups reach only registrations that ask for them
+ * (hcsim raises none itself yet: HcsimRaiseSystemEvent stands in). */
+TEST(clients_event_groups_follow_the_options) {
+    HCS_SYSTEM h[4] = {NULL, NULL, NULL, NULL};
+    h[0] = cu_begin_system(u"cl-groups", CU_CFG_VM, 1);
+    REQUIRE(h[0] != NULL);
+    static const uint32_t opts[4] = {OPT_OPS, OPT_VM_LIFECYCLE, OPT_LIVE_MIGRATION,
+                                     OPT_VM_LIFECYCLE | OPT_LIVE_MIGRATION};
+    cu_evq *q[4];
+    for (int i = 0; i < 4; i++) {
+        if (i) CHECK_HR(S_OK, HcsOpenComputeSystem(u"cl-groups", GENERIC_ALL, &h[i]));
+        q[i] = cu_watch_system(h[i], (HCS_EVENT_OPTIONS)opts[i]);
+    }
+    CHECK_HR(S_OK, HcsimRaiseSystemEvent(NULL, u"cl-groups", GROUP_VM_LIFECYCLE, u"{}"));
+    CHECK_HR(S_OK, HcsimRaiseSystemEvent(NULL, u"cl-groups", GROUP_MIGRATION, u"{}"));
+    CHECK_HR(S_OK, HcsimRaiseSystemEvent(NULL, u"cl-groups",
+                                         HcsEventSystemRdpEnhancedModeStateChanged, NULL));
+    for (int i = 0; i < 4; i++) /* the plain event, raised last, reaches everyone */
+        CHECK(cu_evq_wait(q[i], HcsEventSystemRdpEnhancedModeStateChanged, 0,
+                          CU_EVENT_TIMEOUT_MS) >= 0);
+    for (int i = 0; i < 4; i++) {
+        CHECK(cu_evq_count(q[i], GROUP_VM_LIFECYCLE) == ((opts[i] & OPT_VM_LIFECYCLE) ? 1u : 0u));
+        CHECK(cu_evq_count(q[i], GROUP_MIGRATION) == ((opts[i] & OPT_LIVE_MIGRATION) ? 1u : 0u));
+    }
+    for (int i = 3; i > 0; i--) HcsCloseComputeSystem(h[i]);
+    cu_kill_close(h[0]);
     CU_END();
 }
 
