@@ -57,8 +57,22 @@ void hc_evh_close(fn_id fn, const void *handle, int kind, void (*after_unlink)(h
 
 int hc_event_options_valid(uint32_t options) { return !(options & ~HC_EVENT_OPTIONS_DEFINED); }
 
+/* Posts the terminal event to h (under lock, h has a callback) if its object has ended
+ * and h has not had it yet. */
+static void late_terminal(hc_evh *h, hc_terminal_fn terminal) {
+    HCS_EVENT_TYPE type = HcsEventInvalid;
+    hj_value *payload = h->term_sent || !terminal ? NULL : terminal(h, &type);
+    if (!payload) return;
+    char16_t *data = hj_serialize_utf16(payload);
+    hj_free(payload);
+    hc_event_post(h, type, data, NULL);
+    free(data);
+    h->term_sent = 1;
+}
+
 HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
-                            const void *context, HCS_EVENT_CALLBACK callback) {
+                            const void *context, HCS_EVENT_CALLBACK callback,
+                            hc_terminal_fn terminal) {
     HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
     if (!hc_event_options_valid((uint32_t)options)) return E_INVALIDARG;
@@ -73,6 +87,7 @@ HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OP
         h->ctx = callback ? (void *)(uintptr_t)context : NULL;
         h->opts = callback ? (uint32_t)options : 0;
         h->cb_set = callback != NULL;
+        if (callback) late_terminal(h, terminal);
     }
     hc_unlock();
     return hr;
@@ -184,6 +199,12 @@ void hc_event_list_json(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *paylo
     char16_t *data = payload ? hj_serialize_utf16(payload) : NULL;
     hc_event_list(list, type, data);
     free(data);
+}
+
+void hc_event_terminal(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *payload) {
+    hc_event_list_json(list, type, payload);
+    for (hc_evh *h = list; h; h = h->next)
+        if (h->cb_set) h->term_sent = 1;
 }
 
 /* ---- an operation's own completion callback ---------------------------------------- */

@@ -165,6 +165,7 @@ struct hc_evh {
     void *ctx;
     uint32_t opts;
     int cb_set, closed;
+    int term_sent;       /* the terminal event (SystemExited/ProcessExited) was posted */
     hc_evh *prev, *next; /* in *list */
     hc_evh **list;       /* the owner's list of open handles */
     uint32_t *count;     /* the HCSIM_COUNTS member counting them */
@@ -482,8 +483,12 @@ int hc_evh_op_events(const hc_evh *h);
  * is unlinked), HcsSet*Callback, and HcsWaitFor*Exit, where exited(h, result) returns
  * S_FALSE while the object runs, else the answer (and on S_OK the result document). */
 void hc_evh_close(fn_id fn, const void *handle, int kind, void (*after_unlink)(hc_evh *h));
+/* terminal(h, &type): the payload (owned) of the terminal event of the object h refers
+ * to once that has ended, else NULL; a registration after the end gets that event once. */
+typedef hj_value *(*hc_terminal_fn)(hc_evh *h, HCS_EVENT_TYPE *type);
 HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
-                            const void *context, HCS_EVENT_CALLBACK callback);
+                            const void *context, HCS_EVENT_CALLBACK callback,
+                            hc_terminal_fn terminal);
 /* 0 when options has a bit the current SDK does not define. */
 int hc_event_options_valid(uint32_t options);
 HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_ms, PWSTR *result,
@@ -493,6 +498,9 @@ HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_m
 void hc_event_post(hc_evh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op);
 void hc_event_list(hc_evh *list, HCS_EVENT_TYPE type, const char16_t *data);
 void hc_event_list_json(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *payload);
+/* The terminal event (SystemExited, ProcessExited) to every handle of a list: as
+ * hc_event_list_json, and each handle with a callback is marked as having had it. */
+void hc_event_terminal(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *payload);
 void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s); /* under lock */
 
 /* system.c */

@@ -513,7 +513,7 @@ static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
             break;
         }
     hj_value *st = process_status(p);
-    hc_event_list_json(p->handles, HcsEventProcessExited, st);
+    hc_event_terminal(p->handles, HcsEventProcessExited, st);
     hj_free(st);
     plat_cond_broadcast(&G.exit_cond);
     hc_unref(p);
@@ -1022,10 +1022,18 @@ HRESULT WINAPI HcsGetProcessInfo(HCS_PROCESS process, HCS_OPERATION operation) {
                       process, operation, NULL);
 }
 
+/* A registration after the exit gets ProcessExited once (see README, "late registration"). */
+static hj_value *process_terminal(hc_evh *h, HCS_EVENT_TYPE *type) {
+    hc_proc *p = ((hc_proch *)h)->p;
+    if (p->state != PS_EXITED) return NULL;
+    *type = HcsEventProcessExited;
+    return process_status(p);
+}
+
 HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS process, HCS_EVENT_OPTIONS callbackOptions,
                                      void *context, HCS_EVENT_CALLBACK callback) {
     return hc_evh_set_callback(FN_HcsSetProcessCallback, process, K_PROCH, callbackOptions, context,
-                               callback);
+                               callback, process_terminal);
 }
 
 static HRESULT process_exited(hc_evh *h, PWSTR *result) {

@@ -222,7 +222,7 @@ void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT sta
     s->exit_status = es;
     table_del(s);
     hc_proc_sweep_sessions(s); /* its process trees: frozen now, killed by a pool task */
-    hc_event_list_json(s->handles, HcsEventSystemExited, es);
+    hc_event_terminal(s->handles, HcsEventSystemExited, es);
     hc_op_fail_pending(s, except, HCS_E_SYSTEM_ALREADY_STOPPED);
     /* systems hosted by this one go down with it */
     for (;;) {
@@ -1120,11 +1120,19 @@ HRESULT WINAPI HcsWaitForComputeSystemExit(HCS_SYSTEM computeSystem, DWORD timeo
                             result, system_exited);
 }
 
+/* A registration after the exit gets SystemExited once (see README, "late registration"). */
+static hj_value *system_terminal(hc_evh *h, HCS_EVENT_TYPE *type) {
+    hc_system *s = ((hc_sysh *)h)->sys;
+    if (s->state != SS_STOPPED || !s->exit_status) return NULL;
+    *type = HcsEventSystemExited;
+    return hj_clone(s->exit_status);
+}
+
 HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM computeSystem,
                                            HCS_EVENT_OPTIONS callbackOptions, const void *context,
                                            HCS_EVENT_CALLBACK callback) {
     return hc_evh_set_callback(FN_HcsSetComputeSystemCallback, computeSystem, K_SYSH,
-                               callbackOptions, context, callback);
+                               callbackOptions, context, callback, system_terminal);
 }
 
 /* Used by HcsimReset: every system ends, the table empties. */

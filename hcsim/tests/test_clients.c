@@ -183,3 +183,89 @@ TEST(clients_event_groups_follow_the_options) {
     CU_END();
 }
 
+/* ---- item 3: the terminal event reaches a late registration once -------------------- */
+
+/* hcsshim's exec: create the process, wait for the create operation, then register the
+ * callback and wait for ProcessExited alone. The process (`true`) has usually exited by
+ * the registration; 100 of 100 runs must see exactly one ProcessExited. */
+TEST(clients_hcsshim_exec_short_process_100_runs) {
+    HCS_SYSTEM sys = cu_begin_system(u"cl-exec", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    int ok = 0;
+    for (int run = 0; run < 100; run++) {
+        HCS_PROCESS p;
+        HCS_PROCESS_INFORMATION pi;
+        if (FAILED(cu_spawn(sys, TRUE_, &p, &pi))) break;
+        cu_close_pi(&pi);
+        cu_evq *q = cu_watch_process(p, HcsEventOptionNone);
+        hj_value *st = cu_evq_wait_json(q, HcsEventProcessExited, 0);
+        int good = cu_pstatus_is(st, 1, 0, pi.ProcessId);
+        HcsCloseProcess(p); /* then nothing more can arrive */
+        good = good && cu_evq_count(q, HcsEventProcessExited) == 1 && cu_evq_total(q) == 1;
+        ok += good;
+    }
+    if (ok != 100) fprintf(stderr, "    %d of 100 runs saw exactly one ProcessExited\n", ok);
+    CHECK(ok == 100);
+    cu_kill_close(sys);
+    CU_END();
+}
+
+TEST(clients_late_process_registration_gets_exit_once) {
+    HCS_SYSTEM sys = cu_begin_system(u"cl-late-p", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS p, other;
+    HCS_PROCESS_INFORMATION pi;
+    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[" TP_ARGS_READ_EXIT("3") "],"
+                                    "\"CreateStdInPipe\":true}",
+                               &p, &pi)));
+    CHECK_HR(S_OK, HcsOpenProcess(sys, pi.ProcessId, GENERIC_ALL, &other));
+    cu_evq *early = cu_watch_process(other, HcsEventOptionNone);
+    CHECK(cu_write(pi.StdInput, "go\n") == 0);
+    cu_close_pi(&pi);
+    PWSTR doc = NULL;
+    CHECK_HR(S_OK, HcsWaitForProcessExit(p, CU_OP_TIMEOUT_MS, &doc));
+    cu_doc(doc);
+    /* registered after the exit: the one ProcessExited comes at once */
+    cu_evq *late = cu_watch_process(p, HcsEventOptionNone);
+    CHECK(cu_pstatus_is(cu_evq_wait_json(late, HcsEventProcessExited, 0), 1, 3, 0));
+    CHECK(cu_pstatus_is(cu_evq_wait_json(early, HcsEventProcessExited, 0), 1, 3, 0));
+    /* unregistering and registering again brings nothing more, on either handle */
+    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, NULL, NULL));
+    CHECK_HR(S_OK, HcsSetProcessCallback(p, HcsEventOptionNone, late, cu_evq_cb));
+    CHECK_HR(S_OK, HcsSetProcessCallback(other, HcsEventOptionNone, NULL, NULL));
+    CHECK_HR(S_OK, HcsSetProcessCallback(other, HcsEventOptionNone, early, cu_evq_cb));
+    cu_sleep_ms(CU_QUIET_MS);
+    CHECK(cu_evq_total(late) == 1 && cu_evq_total(early) == 1);
+    HcsCloseProcess(p);
+    HcsCloseProcess(other);
+    cu_kill_close(sys);
+    CU_END();
+}
+
+/* A handle opened before the exit whose callback comes after it gets SystemExited once;
+ * a handle that had its callback at the exit gets nothing more by registering again. */
+TEST(clients_late_system_registration_gets_exit_once) {
+    HCS_SYSTEM a = cu_begin_system(u"cl-late-s", CU_CFG_CONTAINER, 1), b = NULL;
+    REQUIRE(a != NULL);
+    CHECK_HR(S_OK, HcsOpenComputeSystem(u"cl-late-s", GENERIC_ALL, &b));
+    cu_evq *qa = cu_watch_system(a, OPT_LIVE_MIGRATION);
+    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, a, u"", NULL));
+    CHECK(cu_evq_wait(qa, HcsEventSystemExited, 0, CU_EVENT_TIMEOUT_MS) >= 0);
+    PWSTR doc = NULL;
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(b, CU_OP_TIMEOUT_MS, &doc));
+    cu_doc(doc);
+    cu_evq *qb = cu_watch_system(b, OPT_LIVE_MIGRATION);
+    hj_value *ex = cu_evq_wait_json(qb, HcsEventSystemExited, 0);
+    CHECK(cu_jstr_is(ex, "ExitType", "ForcedExit"));
+    CHECK(cu_jstr_is(ex, "Attribution.0.SystemExit.Detail", "Terminate"));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(a, HcsEventOptionNone, NULL, NULL));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(a, HcsEventOptionNone, qa, cu_evq_cb));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(b, HcsEventOptionNone, NULL, NULL));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(b, HcsEventOptionNone, qb, cu_evq_cb));
+    cu_sleep_ms(CU_QUIET_MS);
+    CHECK(cu_evq_total(qa) == 1 && cu_evq_total(qb) == 1);
+    HcsCloseComputeSystem(a);
+    HcsCloseComputeSystem(b);
+    CU_END();
+}
+
