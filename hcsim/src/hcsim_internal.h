@@ -88,11 +88,17 @@ int hc_fn_lookup(const char *name); /* index, or -1 */
  * (aiohcs/include/computedefs.cdef, from an older header) do not yet. */
 #define HC_EVENT_OPTION_VM_LIFECYCLE   0x00000002u /* HcsEventOptionEnableVmLifecycle */
 #define HC_EVENT_OPTION_LIVE_MIGRATION 0x00000004u /* HcsEventOptionEnableLiveMigrationEvents */
-#define HC_EVENT_OPTIONS_DEFINED                                                          \
+#define HC_EVENT_OPTIONS_DEFINED                                                       \
     ((uint32_t)HcsEventOptionEnableOperationCallbacks | HC_EVENT_OPTION_VM_LIFECYCLE | \
      HC_EVENT_OPTION_LIVE_MIGRATION)
 #define HC_EVENT_GROUP_VM_LIFECYCLE   0x80000002u /* HcsEventGroupVmLifecycle */
 #define HC_EVENT_GROUP_LIVE_MIGRATION 0x80000003u /* HcsEventGroupLiveMigration */
+
+/* Exit codes a Windows guest reports for a process ended from outside: terminated
+ * (ERROR_PROCESS_ABORTED) or ended by a console control event it did not handle
+ * (STATUS_CONTROL_C_EXIT). */
+#define HC_EXIT_PROCESS_ABORTED 1067u
+#define HC_EXIT_CONTROL_C       0xC000013Au
 
 /* ---- objects ---------------------------------------------------------------------- */
 enum {
@@ -229,6 +235,7 @@ struct hc_system {
     int is_vm, is_linux, terminate_on_close;
     char *owner, *hosting_id, *template_id, *restore_path;
     char runtime_id[37];
+    char system_guid[37]; /* the SystemGUID property */
     uint64_t mem_mb;
     uint32_t cpu_count;
     uint64_t start_ms;     /* monotonic ms at start */
@@ -268,6 +275,7 @@ struct hc_proc {
     hc_proc *prev, *next;  /* in sys->procs */
     int in_list;
     hj_value *params; /* until started */
+    int sent_sig;     /* the signal hcsim sent to end it (terminate, signal, system exit) */
 };
 
 struct hc_proch {

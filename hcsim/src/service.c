@@ -65,6 +65,13 @@ static hj_value *service_property(const char *type) {
         hj_set(o, "ProcessorQoSSupported", hj_new_bool(1));
         return o;
     }
+    /* The other types the 1809-2004 schemas' PropertyType names: their results are V1
+     * documents no published schema describes, and the emulated host has none of that
+     * data (cache and memory-bandwidth allocation, host memory): an empty object. */
+    static const char *const v1_only[] = {"Memory", "CacheAllocation", "CacheMonitoring",
+                                          "MemoryBwAllocation", "Undefined"};
+    for (size_t i = 0; i < sizeof v1_only / sizeof *v1_only; i++)
+        if (!strcmp(type, v1_only[i])) return hj_new_object();
     return NULL;
 }
 

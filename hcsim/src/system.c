@@ -155,12 +155,30 @@ static hj_value *statistics_props(hc_system *s) {
     return st;
 }
 
+/* Every system property type a published schema names (System_PropertyType of 2104/21H2,
+ * PropertyType_2 of 1809-2004) and those hcsshim queries besides (SystemGUID; the v1
+ * MappedVirtualDisk). What each adds: README, "Compute systems". */
 static const char *const prop_types[] = {"Memory",
                                          "Statistics",
                                          "ProcessList",
                                          "TerminateOnLastHandleClosed",
                                          "SharedMemoryRegion",
-                                         "GuestConnection"};
+                                         "GuestConnection",
+                                         "GuestMemory",
+                                         "ICHeartbeatStatus",
+                                         "SystemGUID",
+                                         "MappedVirtualDisk"};
+
+/* ICHeartbeatStatus (IntegrationComponentStatus): a running VM's heartbeat is healthy;
+ * a VM that does not run has no contact; a container has no integration components. */
+static hj_value *heartbeat_props(hc_system *s) {
+    hj_value *o = hj_new_object();
+    int running = s->state == SS_RUNNING;
+    hj_set(o, "IsEnabled", hj_new_bool(s->is_vm));
+    hj_set(o, "State", hj_new_string(!s->is_vm ? "Unknown" : running ? "Ok" : "NoContact"));
+    hj_set(o, "Reason", hj_new_string(s->is_vm && running ? "HealthyApps" : "Unknown"));
+    return o;
+}
 
 static void add_property(hj_value *o, hc_system *s, const char *type) {
     if (!strcmp(type, "Memory")) {
@@ -173,6 +191,12 @@ static void add_property(hj_value *o, hc_system *s, const char *type) {
         hj_set(o, "TerminateOnLastHandleClosed", hj_new_bool(s->terminate_on_close));
     } else if (!strcmp(type, "SharedMemoryRegion")) {
         hj_set(o, "SharedMemoryRegionInfo", hj_new_array());
+    } else if (!strcmp(type, "ICHeartbeatStatus")) {
+        hj_set(o, "ICHeartbeatStatus", heartbeat_props(s));
+    } else if (!strcmp(type, "SystemGUID")) {
+        hj_set(o, "SystemGUID", hj_new_string(s->system_guid));
+    } else if (!strcmp(type, "MappedVirtualDisk")) {
+        hj_set(o, "MappedVirtualDiskControllers", hj_new_object());
     } else if (!strcmp(type, "GuestConnection")) {
         hj_value *g = hj_new_object();
         hj_value *vers = hj_new_array();
@@ -354,6 +378,7 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
         s->is_linux = tmpl->is_linux;
     }
     plat_new_guid(s->runtime_id);
+    plat_new_guid(s->system_guid);
     s->state = SS_CREATED;
     table_add(s);
     if (!s->handles && s->terminate_on_close)

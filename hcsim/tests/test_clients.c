@@ -93,7 +93,7 @@ TEST(clients_empty_options_process_and_service_calls) {
     CHECK_HR(E_INVALIDARG, cu_proc_call(HcsModifyProcess, p, NULL, NULL));
     CHECK_HR(E_INVALIDARG, cu_proc_call(HcsModifyProcess, p, u"", NULL));
     CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, u"", NULL));
-    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, -1, 0));
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, WIN_PROCESS_ABORTED, 0));
     HcsCloseProcess(p);
     cu_close_pi(&pi);
     /* the service: an empty query is the default query, empty settings are no settings */
@@ -139,9 +139,9 @@ TEST(clients_event_options_accepted_and_rejected) {
         o.Callback = cu_evq_cb;
         HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
         HCS_SYSTEM s2 = NULL;
-        HRESULT hr = HcsCreateComputeSystemInNamespace(
-            NULL, u"cl-opts-2", cu_w("%s", CU_CFG_CONTAINER), op,
-            (const HCS_CREATE_OPTIONS *)(const void *)&o, &s2);
+        HRESULT hr =
+            HcsCreateComputeSystemInNamespace(NULL, u"cl-opts-2", cu_w("%s", CU_CFG_CONTAINER), op,
+                                              (const HCS_CREATE_OPTIONS *)(const void *)&o, &s2);
         CHECK_HR(k ? E_INVALIDARG : S_OK, hr);
         if (SUCCEEDED(hr)) CHECK_HR(S_OK, cu_wait_op(op, NULL));
         HcsCloseOperation(op);
@@ -215,9 +215,11 @@ TEST(clients_late_process_registration_gets_exit_once) {
     REQUIRE(sys != NULL);
     HCS_PROCESS p, other;
     HCS_PROCESS_INFORMATION pi;
-    REQUIRE(SUCCEEDED(cu_spawn(sys, "{\"CommandArgs\":[" TP_ARGS_READ_EXIT("3") "],"
-                                    "\"CreateStdInPipe\":true}",
-                               &p, &pi)));
+    REQUIRE(
+        SUCCEEDED(cu_spawn(sys,
+                           "{\"CommandArgs\":[" TP_ARGS_READ_EXIT("3") "],"
+                                                                       "\"CreateStdInPipe\":true}",
+                           &p, &pi)));
     CHECK_HR(S_OK, HcsOpenProcess(sys, pi.ProcessId, GENERIC_ALL, &other));
     cu_evq *early = cu_watch_process(other, HcsEventOptionNone);
     CHECK(cu_write(pi.StdInput, "go\n") == 0);
@@ -269,3 +271,112 @@ TEST(clients_late_system_registration_gets_exit_once) {
     CU_END();
 }
 
+/* ---- item 5: exit codes follow the guest OS; every property type --------------------- */
+
+static int64_t exit_code(HCS_PROCESS p) {
+    PWSTR doc = NULL;
+    int64_t code = -1;
+    if (HcsWaitForProcessExit(p, CU_OP_TIMEOUT_MS, &doc) == S_OK)
+        cu_jint(cu_doc(doc), "ExitCode", &code);
+    return code;
+}
+
+TEST(clients_exit_codes_follow_the_guest) {
+    HCS_SYSTEM win = cu_begin_system(u"cl-codes-w", CU_CFG_CONTAINER, 1), lin = NULL;
+    REQUIRE(win != NULL);
+    REQUIRE(SUCCEEDED(cu_create_running(u"cl-codes-l", CU_CFG_LINUX_VM, &lin)));
+    HCS_PROCESS p;
+    HCS_PROCESS_INFORMATION pi;
+    /* terminated: ERROR_PROCESS_ABORTED on Windows, 128 + SIGKILL on Linux */
+    REQUIRE(SUCCEEDED(cu_spawn(win, SLEEP30, &p, &pi)));
+    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
+    CHECK(exit_code(p) == WIN_PROCESS_ABORTED);
+    HcsCloseProcess(p);
+    REQUIRE(SUCCEEDED(cu_spawn(lin, SLEEP30, &p, &pi)));
+    CHECK_HR(S_OK, cu_proc_call(HcsTerminateProcess, p, NULL, NULL));
+    CHECK(exit_code(p) == 137);
+    HcsCloseProcess(p);
+    /* a console control event nobody handles: STATUS_CONTROL_C_EXIT */
+    static const char *const ctrl[] = {"CtrlC", "CtrlBreak", "CtrlShutdown"};
+    for (size_t i = 0; i < sizeof ctrl / sizeof *ctrl; i++) {
+        REQUIRE(SUCCEEDED(cu_spawn(win, SLEEP30, &p, &pi)));
+        CHECK_HR(S_OK,
+                 cu_proc_call(HcsSignalProcess, p, cu_w("{\"Signal\":\"%s\"}", ctrl[i]), NULL));
+        CHECK(exit_code(p) == (int64_t)WIN_CONTROL_C_EXIT);
+        HcsCloseProcess(p);
+    }
+    /* a process that exits by itself keeps its code; one ended with its system aborts */
+    REQUIRE(SUCCEEDED(cu_spawn(win, "{\"CommandArgs\":[" TP_ARGS_EXIT("137") "]}", &p, &pi)));
+    CHECK(exit_code(p) == 137);
+    HcsCloseProcess(p);
+    REQUIRE(SUCCEEDED(cu_spawn(win, SLEEP30, &p, &pi)));
+    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, win, NULL, NULL));
+    CHECK(exit_code(p) == WIN_PROCESS_ABORTED);
+    HcsCloseProcess(p);
+    HcsCloseComputeSystem(win);
+    cu_kill_close(lin);
+    CU_END();
+}
+
+TEST(clients_every_system_property_type) {
+    HCS_SYSTEM vm = cu_begin_system(u"cl-props", CU_CFG_VM, 1), ct = NULL;
+    REQUIRE(vm != NULL);
+    REQUIRE(SUCCEEDED(cu_create_running(u"cl-props-c", CU_CFG_CONTAINER, &ct)));
+    static const struct {
+        const char *type, *member; /* member NULL: adds nothing */
+    } types[] = {
+        {"Memory", "Memory"},
+        {"Statistics", "Statistics"},
+        {"ProcessList", "ProcessList"},
+        {"TerminateOnLastHandleClosed", "TerminateOnLastHandleClosed"},
+        {"SharedMemoryRegion", "SharedMemoryRegionInfo"},
+        {"GuestConnection", "GuestConnectionInfo"},
+        {"GuestMemory", NULL},
+        {"ICHeartbeatStatus", "ICHeartbeatStatus"},
+        {"SystemGUID", "SystemGUID"},
+        {"MappedVirtualDisk", "MappedVirtualDiskControllers"},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        hj_value *d = cu_props(vm, cu_w("{\"PropertyTypes\":[\"%s\"]}", types[i].type));
+        CHECK(d != NULL);
+        if (!d) fprintf(stderr, "    %s refused\n", types[i].type);
+        if (types[i].member) CHECK(cu_has_key(d, types[i].member));
+    }
+    hj_value *d = cu_props(vm, u"{\"PropertyTypes\":[\"ICHeartbeatStatus\",\"SystemGUID\"]}");
+    CHECK(cu_jstr_is(d, "ICHeartbeatStatus.State", "Ok"));
+    CHECK(cu_jbool(d, "ICHeartbeatStatus.IsEnabled") == 1);
+    const char *guid = cu_jstr(d, "SystemGUID");
+    CHECK(guid && strlen(guid) == 36);
+    hj_value *again = cu_props(vm, u"{\"PropertyTypes\":[\"SystemGUID\"]}");
+    CHECK(guid && cu_jstr_is(again, "SystemGUID", guid)); /* stable */
+    d = cu_props(ct, u"{\"PropertyTypes\":[\"ICHeartbeatStatus\"]}");
+    CHECK(cu_jbool(d, "ICHeartbeatStatus.IsEnabled") == 0);
+    hj_value *bad = NULL;
+    CHECK_HR(HCS_E_INVALID_JSON, cu_sys_call(HcsGetComputeSystemProperties, vm,
+                                             u"{\"PropertyTypes\":[\"Nope\"]}", &bad));
+    cu_kill_close(ct);
+    cu_kill_close(vm);
+    CU_END();
+}
+
+TEST(clients_every_service_property_type) {
+    cu_begin();
+    static const char *const types[] = {
+        "Basic",           "Memory",
+        "CpuGroup",        "ProcessorTopology",
+        "CacheAllocation", "CacheMonitoring",
+        "QoSCapabilities", "MemoryBwAllocation",
+        "Undefined",       "ContainerCredentialGuard",
+    };
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        PWSTR doc = NULL;
+        HRESULT hr = HcsGetServiceProperties(cu_w("{\"PropertyTypes\":[\"%s\"]}", types[i]), &doc);
+        CHECK_HR(S_OK, hr);
+        hj_value *d = cu_doc(doc);
+        CHECK(hj_typeof(cu_jget(d, "Properties.0")) == HJ_OBJECT);
+    }
+    PWSTR doc = NULL;
+    CHECK_HR(HCS_E_INVALID_JSON, HcsGetServiceProperties(u"{\"PropertyTypes\":[\"Nope\"]}", &doc));
+    CHECK(cu_is_result_error(cu_doc(doc), HCS_E_INVALID_JSON));
+    CU_END();
+}
