@@ -107,6 +107,22 @@ TEST(clients_empty_options_process_and_service_calls) {
     CU_END();
 }
 
+/* The computestorage options: L"" is no options (ExportLayer), and where options are
+ * required (SetupBaseOSVolume's OsLayerOptions) it is refused as NULL is. */
+TEST(clients_empty_options_storage_calls) {
+    cu_begin();
+    const char *dir = cu_tmpdir();
+    const char *src = cu_s("%s/src", dir), *base = cu_s("%s/base", dir);
+    REQUIRE(tp_mkdir(src, 0700) == 0);
+    PCWSTR none = u"{\"Layers\":[]}";
+    CHECK_HR(S_OK, HcsImportLayer(cu_w("%s", base), cu_w("%s", src), none));
+    CHECK_HR(S_OK, HcsExportLayer(cu_w("%s", base), cu_w("%s/exp1", dir), none, NULL));
+    CHECK_HR(S_OK, HcsExportLayer(cu_w("%s", base), cu_w("%s/exp2", dir), none, u""));
+    CHECK_HR(E_INVALIDARG, HcsSetupBaseOSVolume(cu_w("%s", base), cu_w("%s", dir), NULL));
+    CHECK_HR(E_INVALIDARG, HcsSetupBaseOSVolume(cu_w("%s", base), cu_w("%s", dir), u""));
+    CU_END();
+}
+
 /* ---- item 2: the event options of the current SDK ---------------------------------- */
 
 TEST(clients_event_options_accepted_and_rejected) {
