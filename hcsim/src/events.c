@@ -55,11 +55,27 @@ void hc_evh_close(fn_id fn, const void *handle, int kind, void (*after_unlink)(h
     hc_unlock();
 }
 
+int hc_event_options_valid(uint32_t options) { return !(options & ~HC_EVENT_OPTIONS_DEFINED); }
+
+/* Posts the terminal event to h (under lock, h has a callback) if its object has ended
+ * and h has not had it yet. */
+static void late_terminal(hc_evh *h, hc_terminal_fn terminal) {
+    HCS_EVENT_TYPE type = HcsEventInvalid;
+    hj_value *payload = h->term_sent || !terminal ? NULL : terminal(h, &type);
+    if (!payload) return;
+    char16_t *data = hj_serialize_utf16(payload);
+    hj_free(payload);
+    hc_event_post(h, type, data, NULL);
+    free(data);
+    h->term_sent = 1;
+}
+
 HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
-                            const void *context, HCS_EVENT_CALLBACK callback) {
+                            const void *context, HCS_EVENT_CALLBACK callback,
+                            hc_terminal_fn terminal) {
     HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
-    if ((uint32_t)options & ~(uint32_t)HcsEventOptionEnableOperationCallbacks) return E_INVALIDARG;
+    if (!hc_event_options_valid((uint32_t)options)) return E_INVALIDARG;
     hc_lock();
     hc_evh *h = hc_reg_get(handle, kind);
     if (!h) {
@@ -71,6 +87,7 @@ HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OP
         h->ctx = callback ? (void *)(uintptr_t)context : NULL;
         h->opts = callback ? (uint32_t)options : 0;
         h->cb_set = callback != NULL;
+        if (callback) late_terminal(h, terminal);
     }
     hc_unlock();
     return hr;
@@ -110,6 +127,18 @@ HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_m
 }
 
 /* ---- events --------------------------------------------------------------------------- */
+/* 1 when h's registration options ask for events of this type: operation completions
+ * need EnableOperationCallbacks, the VM-lifecycle and live-migration groups their
+ * options; every other event is always delivered. */
+static int wanted(const hc_evh *h, uint32_t type) {
+    switch (type) {
+    case HcsEventOperationCallback: return (h->opts & HcsEventOptionEnableOperationCallbacks) != 0;
+    case HC_EVENT_GROUP_VM_LIFECYCLE: return (h->opts & HC_EVENT_OPTION_VM_LIFECYCLE) != 0;
+    case HC_EVENT_GROUP_LIVE_MIGRATION: return (h->opts & HC_EVENT_OPTION_LIVE_MIGRATION) != 0;
+    default: return 1;
+    }
+}
+
 typedef struct event_item {
     hc_item base;
     hc_evh *handle; /* ref */
@@ -122,10 +151,8 @@ static void event_run(hc_item *it) {
     event_item *e = (event_item *)it;
     hc_evh *h = e->handle;
     hc_lock();
-    int deliver = h->cb_set && !h->closed && h->cb;
-    if (e->type == HcsEventOperationCallback)
-        deliver = deliver && (h->opts & HcsEventOptionEnableOperationCallbacks) &&
-                  (!e->op || !e->op->closed);
+    int deliver = h->cb_set && !h->closed && h->cb && wanted(h, (uint32_t)e->type);
+    if (e->type == HcsEventOperationCallback) deliver = deliver && (!e->op || !e->op->closed);
     HCS_EVENT_CALLBACK cb = h->cb;
     void *ctx = h->ctx;
     if (deliver) {
@@ -148,7 +175,7 @@ static void event_run(hc_item *it) {
 }
 
 void hc_event_post(hc_evh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op) {
-    if (!h->cb_set || h->closed) return;
+    if (!h->cb_set || h->closed || !wanted(h, (uint32_t)type)) return;
     event_item *e = calloc(1, sizeof *e);
     if (!e) return;
     if (data && !(e->data = aiohcs_utf16_dup(data, NULL))) {
@@ -172,6 +199,12 @@ void hc_event_list_json(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *paylo
     char16_t *data = payload ? hj_serialize_utf16(payload) : NULL;
     hc_event_list(list, type, data);
     free(data);
+}
+
+void hc_event_terminal(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *payload) {
+    hc_event_list_json(list, type, payload);
+    for (hc_evh *h = list; h; h = h->next)
+        if (h->cb_set) h->term_sent = 1;
 }
 
 /* ---- an operation's own completion callback ---------------------------------------- */

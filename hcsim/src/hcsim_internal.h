@@ -83,6 +83,23 @@ extern const char *const hc_fn_names[FN_COUNT];
 extern const unsigned hc_fn_flags[FN_COUNT];
 int hc_fn_lookup(const char *name); /* index, or -1 */
 
+/* ---- the current SDK's event options and event groups ------------------------------ */
+/* computedefs.h of the current Windows SDK defines these; the binding's declarations
+ * (aiohcs/include/computedefs.cdef, from an older header) do not yet. */
+#define HC_EVENT_OPTION_VM_LIFECYCLE   0x00000002u /* HcsEventOptionEnableVmLifecycle */
+#define HC_EVENT_OPTION_LIVE_MIGRATION 0x00000004u /* HcsEventOptionEnableLiveMigrationEvents */
+#define HC_EVENT_OPTIONS_DEFINED                                                       \
+    ((uint32_t)HcsEventOptionEnableOperationCallbacks | HC_EVENT_OPTION_VM_LIFECYCLE | \
+     HC_EVENT_OPTION_LIVE_MIGRATION)
+#define HC_EVENT_GROUP_VM_LIFECYCLE   0x80000002u /* HcsEventGroupVmLifecycle */
+#define HC_EVENT_GROUP_LIVE_MIGRATION 0x80000003u /* HcsEventGroupLiveMigration */
+
+/* Exit codes a Windows guest reports for a process ended from outside: terminated
+ * (ERROR_PROCESS_ABORTED) or ended by a console control event it did not handle
+ * (STATUS_CONTROL_C_EXIT). */
+#define HC_EXIT_PROCESS_ABORTED 1067u
+#define HC_EXIT_CONTROL_C       0xC000013Au
+
 /* ---- objects ---------------------------------------------------------------------- */
 enum {
     K_OP = 1, /* HCS_OPERATION */
@@ -154,6 +171,7 @@ struct hc_evh {
     void *ctx;
     uint32_t opts;
     int cb_set, closed;
+    int term_sent;       /* the terminal event (SystemExited/ProcessExited) was posted */
     hc_evh *prev, *next; /* in *list */
     hc_evh **list;       /* the owner's list of open handles */
     uint32_t *count;     /* the HCSIM_COUNTS member counting them */
@@ -217,6 +235,7 @@ struct hc_system {
     int is_vm, is_linux, terminate_on_close;
     char *owner, *hosting_id, *template_id, *restore_path;
     char runtime_id[37];
+    char system_guid[37]; /* the SystemGUID property */
     uint64_t mem_mb;
     uint32_t cpu_count;
     uint64_t start_ms;     /* monotonic ms at start */
@@ -256,6 +275,7 @@ struct hc_proc {
     hc_proc *prev, *next;  /* in sys->procs */
     int in_list;
     hj_value *params; /* until started */
+    int sent_sig;     /* the signal hcsim sent to end it (terminate, signal, system exit) */
 };
 
 struct hc_proch {
@@ -411,6 +431,9 @@ void hc_handouts_recount(void);
 hj_value *hc_result_error(HRESULT hr, const char *msg);
 char16_t *hc_result_error_u16(HRESULT hr, const char *msg);
 hj_value *hc_parse(PCWSTR s); /* NULL on NULL or malformed */
+/* An options or query argument: an empty string means "no options", as NULL does
+ * (clients such as hcsshim pass L"" for every call they have nothing to say to). */
+static inline PCWSTR hc_opt(PCWSTR s) { return s && s[0] ? s : NULL; }
 
 /* operation.c */
 typedef struct hc_work hc_work;
@@ -468,8 +491,14 @@ int hc_evh_op_events(const hc_evh *h);
  * is unlinked), HcsSet*Callback, and HcsWaitFor*Exit, where exited(h, result) returns
  * S_FALSE while the object runs, else the answer (and on S_OK the result document). */
 void hc_evh_close(fn_id fn, const void *handle, int kind, void (*after_unlink)(hc_evh *h));
+/* terminal(h, &type): the payload (owned) of the terminal event of the object h refers
+ * to once that has ended, else NULL; a registration after the end gets that event once. */
+typedef hj_value *(*hc_terminal_fn)(hc_evh *h, HCS_EVENT_TYPE *type);
 HRESULT hc_evh_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
-                            const void *context, HCS_EVENT_CALLBACK callback);
+                            const void *context, HCS_EVENT_CALLBACK callback,
+                            hc_terminal_fn terminal);
+/* 0 when options has a bit the current SDK does not define. */
+int hc_event_options_valid(uint32_t options);
 HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_ms, PWSTR *result,
                          HRESULT (*exited)(hc_evh *h, PWSTR *result));
 /* Posts an event to h if it has a callback (data copied; op may be NULL), or to every
@@ -477,6 +506,9 @@ HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_m
 void hc_event_post(hc_evh *h, HCS_EVENT_TYPE type, const char16_t *data, hc_op *op);
 void hc_event_list(hc_evh *list, HCS_EVENT_TYPE type, const char16_t *data);
 void hc_event_list_json(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *payload);
+/* The terminal event (SystemExited, ProcessExited) to every handle of a list: as
+ * hc_event_list_json, and each handle with a callback is marked as having had it. */
+void hc_event_terminal(hc_evh *list, HCS_EVENT_TYPE type, const hj_value *payload);
 void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s); /* under lock */
 
 /* system.c */

@@ -206,6 +206,7 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
     hc_call call;
     HRESULT hr = hc_enter(fn, &call);
     if (hr != S_OK) return hr;
+    options = hc_opt(options);
     hc_lock();
     hc_evh *h = hc_reg_get(handle, kind);
     hc_sysh *sh = kind == K_SYSH ? (hc_sysh *)h : NULL;

@@ -454,6 +454,8 @@ static void sweep_post(const int64_t *sids, size_t n) {
 }
 
 void hc_proc_sweep_sessions(hc_system *s) {
+    for (hc_proc *p = s->procs; p; p = p->next)
+        if (p->state == PS_RUNNING) p->sent_sig = PLAT_SIGKILL; /* ended with its system */
     prune_sessions(s);
     for (size_t i = 0; i < s->nsess; i++) {
         /* Stopped, not killed, here: a killed parent would orphan a child that left the
@@ -498,13 +500,27 @@ static void add_session(hc_system *s, int64_t sid) {
 }
 
 /* ---- create ------------------------------------------------------------------------------ */
+/* The exit code the guest OS reports. A Linux guest reports 128 + signal, as the host
+ * does; a Windows guest reports ERROR_PROCESS_ABORTED for a process hcsim terminated and
+ * STATUS_CONTROL_C_EXIT for one a console control event ended (README, "Processes"). */
+static int guest_exit_code(const hc_proc *p, int exit_code, int term_signal) {
+    int sig = p->sent_sig;
+#ifdef _WIN32
+    (void)term_signal;
+    int by_it = sig && exit_code == 128 + sig; /* its job was terminated with 128 + signal */
+#else
+    int by_it = sig && term_signal == sig;
+#endif
+    if (!by_it || p->sys->is_linux) return exit_code;
+    return (int)(sig == PLAT_SIGKILL ? HC_EXIT_PROCESS_ABORTED : HC_EXIT_CONTROL_C);
+}
+
 static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
     (void)pid;
-    (void)term_signal;
     hc_proc *p = ctx;
     hc_lock();
     p->state = PS_EXITED;
-    p->exit_code = exit_code;
+    p->exit_code = guest_exit_code(p, exit_code, term_signal);
     G.counts.Processes--;
     for (size_t i = 0; i < p->sys->nsess; i++)
         if (p->sys->sess[i].sid == p->pid) {
@@ -513,7 +529,7 @@ static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
             break;
         }
     hj_value *st = process_status(p);
-    hc_event_list_json(p->handles, HcsEventProcessExited, st);
+    hc_event_terminal(p->handles, HcsEventProcessExited, st);
     hj_free(st);
     plat_cond_broadcast(&G.exit_cond);
     hc_unref(p);
@@ -800,6 +816,7 @@ static hj_value *work_terminate(hc_work *w, HRESULT *hr) {
     HRESULT r = proc_gate(p);
     if (r == S_OK && plat_signal_group(p->pid, PLAT_SIGKILL) == ESRCH)
         r = HCS_E_PROCESS_ALREADY_STOPPED;
+    if (r == S_OK) p->sent_sig = PLAT_SIGKILL;
     hc_unlock();
     *hr = r;
     return NULL;
@@ -842,6 +859,7 @@ static hj_value *work_signal(hc_work *w, HRESULT *hr) {
     }
     if (r == S_OK) r = proc_gate(p);
     if (r == S_OK && plat_signal_group(p->pid, sig) == ESRCH) r = HCS_E_PROCESS_ALREADY_STOPPED;
+    if (r == S_OK && p->sent_sig != PLAT_SIGKILL) p->sent_sig = sig;
     hc_unlock();
     *hr = r;
     return FAILED(r) && msg ? hc_result_error(r, msg) : NULL;
@@ -1022,10 +1040,18 @@ HRESULT WINAPI HcsGetProcessInfo(HCS_PROCESS process, HCS_OPERATION operation) {
                       process, operation, NULL);
 }
 
+/* A registration after the exit gets ProcessExited once (see README, "late registration"). */
+static hj_value *process_terminal(hc_evh *h, HCS_EVENT_TYPE *type) {
+    hc_proc *p = ((hc_proch *)h)->p;
+    if (p->state != PS_EXITED) return NULL;
+    *type = HcsEventProcessExited;
+    return process_status(p);
+}
+
 HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS process, HCS_EVENT_OPTIONS callbackOptions,
                                      void *context, HCS_EVENT_CALLBACK callback) {
     return hc_evh_set_callback(FN_HcsSetProcessCallback, process, K_PROCH, callbackOptions, context,
-                               callback);
+                               callback, process_terminal);
 }
 
 static HRESULT process_exited(hc_evh *h, PWSTR *result) {

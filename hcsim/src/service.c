@@ -65,6 +65,13 @@ static hj_value *service_property(const char *type) {
         hj_set(o, "ProcessorQoSSupported", hj_new_bool(1));
         return o;
     }
+    /* The other types the 1809-2004 schemas' PropertyType names: their results are V1
+     * documents no published schema describes, and the emulated host has none of that
+     * data (cache and memory-bandwidth allocation, host memory): an empty object. */
+    static const char *const v1_only[] = {"Memory", "CacheAllocation", "CacheMonitoring",
+                                          "MemoryBwAllocation", "Undefined"};
+    for (size_t i = 0; i < sizeof v1_only / sizeof *v1_only; i++)
+        if (!strcmp(type, v1_only[i])) return hj_new_object();
     return NULL;
 }
 
@@ -73,6 +80,7 @@ HRESULT WINAPI HcsGetServiceProperties(PCWSTR propertyQuery, PWSTR *result) {
     HRESULT hr = hc_enter_sync(FN_HcsGetServiceProperties);
     if (hr != S_OK) return hr;
     if (!result) return E_INVALIDARG;
+    propertyQuery = hc_opt(propertyQuery);
     hj_value *q = propertyQuery ? hc_parse(propertyQuery) : NULL, *props = hj_new_array();
     const hj_value *types = hj_get(q, "PropertyTypes");
     const char *msg = NULL;
@@ -250,6 +258,7 @@ HRESULT WINAPI HcsModifyServiceSettings(PCWSTR settings, PWSTR *result) {
     if (result) *result = NULL;
     HRESULT hr = hc_enter_sync(FN_HcsModifyServiceSettings);
     if (hr != S_OK) return hr;
+    settings = hc_opt(settings);
     hc_lock();
     const char *msg = NULL;
     hj_value *req = settings ? hc_parse(settings) : NULL;

@@ -70,7 +70,7 @@ static HRESULT layer_data(PCWSTR text, int need_parents, hj_value **out) {
 
 static HRESULT options_doc(PCWSTR text, hj_value **out) {
     *out = NULL;
-    if (!text) return S_OK;
+    if (!(text = hc_opt(text))) return S_OK;
     hj_value *d = hc_parse(text);
     if (!d || hj_typeof(d) != HJ_OBJECT) {
         hj_free(d);

@@ -155,12 +155,30 @@ static hj_value *statistics_props(hc_system *s) {
     return st;
 }
 
+/* Every system property type a published schema names (System_PropertyType of 2104/21H2,
+ * PropertyType_2 of 1809-2004) and those hcsshim queries besides (SystemGUID; the v1
+ * MappedVirtualDisk). What each adds: README, "Compute systems". */
 static const char *const prop_types[] = {"Memory",
                                          "Statistics",
                                          "ProcessList",
                                          "TerminateOnLastHandleClosed",
                                          "SharedMemoryRegion",
-                                         "GuestConnection"};
+                                         "GuestConnection",
+                                         "GuestMemory",
+                                         "ICHeartbeatStatus",
+                                         "SystemGUID",
+                                         "MappedVirtualDisk"};
+
+/* ICHeartbeatStatus (IntegrationComponentStatus): a running VM's heartbeat is healthy;
+ * a VM that does not run has no contact; a container has no integration components. */
+static hj_value *heartbeat_props(hc_system *s) {
+    hj_value *o = hj_new_object();
+    int running = s->state == SS_RUNNING;
+    hj_set(o, "IsEnabled", hj_new_bool(s->is_vm));
+    hj_set(o, "State", hj_new_string(!s->is_vm ? "Unknown" : running ? "Ok" : "NoContact"));
+    hj_set(o, "Reason", hj_new_string(s->is_vm && running ? "HealthyApps" : "Unknown"));
+    return o;
+}
 
 static void add_property(hj_value *o, hc_system *s, const char *type) {
     if (!strcmp(type, "Memory")) {
@@ -173,6 +191,12 @@ static void add_property(hj_value *o, hc_system *s, const char *type) {
         hj_set(o, "TerminateOnLastHandleClosed", hj_new_bool(s->terminate_on_close));
     } else if (!strcmp(type, "SharedMemoryRegion")) {
         hj_set(o, "SharedMemoryRegionInfo", hj_new_array());
+    } else if (!strcmp(type, "ICHeartbeatStatus")) {
+        hj_set(o, "ICHeartbeatStatus", heartbeat_props(s));
+    } else if (!strcmp(type, "SystemGUID")) {
+        hj_set(o, "SystemGUID", hj_new_string(s->system_guid));
+    } else if (!strcmp(type, "MappedVirtualDisk")) {
+        hj_set(o, "MappedVirtualDiskControllers", hj_new_object());
     } else if (!strcmp(type, "GuestConnection")) {
         hj_value *g = hj_new_object();
         hj_value *vers = hj_new_array();
@@ -222,7 +246,7 @@ void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT sta
     s->exit_status = es;
     table_del(s);
     hc_proc_sweep_sessions(s); /* its process trees: frozen now, killed by a pool task */
-    hc_event_list_json(s->handles, HcsEventSystemExited, es);
+    hc_event_terminal(s->handles, HcsEventSystemExited, es);
     hc_op_fail_pending(s, except, HCS_E_SYSTEM_ALREADY_STOPPED);
     /* systems hosted by this one go down with it */
     for (;;) {
@@ -354,6 +378,7 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
         s->is_linux = tmpl->is_linux;
     }
     plat_new_guid(s->runtime_id);
+    plat_new_guid(s->system_guid);
     s->state = SS_CREATED;
     table_add(s);
     if (!s->handles && s->terminate_on_close)
@@ -907,6 +932,7 @@ static HRESULT enumerate_common(fn_id fn, PCWSTR ns, PCWSTR query, HCS_OPERATION
     if (hr != S_OK) return hr;
     char *ns8 = ns ? hc_u8(ns) : NULL;
     if (ns && !ns8) return E_INVALIDARG;
+    query = hc_opt(query);
     hc_lock();
     hc_op *op = hc_reg_get(operation, K_OP);
     hr = hc_op_check(op, NULL);
@@ -960,7 +986,7 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
     if (hr != S_OK) return hr;
     if (!id || !configuration || !out || sd) return E_INVALIDARG;
     if (opts && (opts->Version != HcsCreateOptions_1 ||
-                 (opts->CallbackOptions & ~(uint32_t)HcsEventOptionEnableOperationCallbacks)))
+                 !hc_event_options_valid((uint32_t)opts->CallbackOptions)))
         return E_INVALIDARG;
     char *id8 = hc_u8(id), *ns8 = hc_strdup("");
     if (ns) {
@@ -1119,11 +1145,19 @@ HRESULT WINAPI HcsWaitForComputeSystemExit(HCS_SYSTEM computeSystem, DWORD timeo
                             result, system_exited);
 }
 
+/* A registration after the exit gets SystemExited once (see README, "late registration"). */
+static hj_value *system_terminal(hc_evh *h, HCS_EVENT_TYPE *type) {
+    hc_system *s = ((hc_sysh *)h)->sys;
+    if (s->state != SS_STOPPED || !s->exit_status) return NULL;
+    *type = HcsEventSystemExited;
+    return hj_clone(s->exit_status);
+}
+
 HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM computeSystem,
                                            HCS_EVENT_OPTIONS callbackOptions, const void *context,
                                            HCS_EVENT_CALLBACK callback) {
     return hc_evh_set_callback(FN_HcsSetComputeSystemCallback, computeSystem, K_SYSH,
-                               callbackOptions, context, callback);
+                               callbackOptions, context, callback, system_terminal);
 }
 
 /* Used by HcsimReset: every system ends, the table empties. */

@@ -115,7 +115,7 @@ TEST(core_win32_terminate_ends_the_whole_tree) {
     CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, sys, NULL, NULL));
     CHECK(!tp_pid_alive_after(child, CU_EVENT_TIMEOUT_MS));
     hj_value *st = cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS);
-    CHECK(cu_pstatus_is(st, 1, 137, pi.ProcessId)); /* 128 + SIGKILL, as on Linux */
+    CHECK(cu_pstatus_is(st, 1, 1067, pi.ProcessId)); /* a Windows guest: PROCESS_ABORTED */
     cu_close_pi(&pi);
     HcsCloseProcess(p);
     HcsCloseComputeSystem(sys);
@@ -220,18 +220,21 @@ static int64_t signalled_exit(HCS_SYSTEM sys, const char *options) {
     return code;
 }
 
-TEST(core_win32_signals_end_the_job_with_128_plus_the_signal) {
+/* The job ends with exit code 128 + the signal; a Windows guest reports that as
+ * STATUS_CONTROL_C_EXIT, a Linux guest as it is. */
+TEST(core_win32_signals_end_the_job_with_the_guests_code) {
     HCS_SYSTEM w = cu_begin_system(u"w32-sigw", CU_CFG_CONTAINER, 1);
     REQUIRE(w != NULL);
     HCS_SYSTEM l = NULL;
     CHECK_HR(S_OK, cu_create_running(u"w32-sigl", CFG_LINUX_KERNEL, &l));
     REQUIRE(l != NULL);
     /* the names map to the Linux numbers hcsim uses on POSIX, and end the whole job */
-    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlC\"}") == 128 + 2);
-    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlBreak\"}") == 128 + 3);
-    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlClose\"}") == 128 + 1);
-    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlShutdown\"}") == 128 + 15);
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlC\"}") == 0xC000013A);
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlBreak\"}") == 0xC000013A);
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlClose\"}") == 0xC000013A);
+    CHECK(signalled_exit(w, "{\"Signal\":\"CtrlShutdown\"}") == 0xC000013A);
     CHECK(signalled_exit(l, "{\"Signal\":10}") == 128 + 10);
+    CHECK(signalled_exit(l, "{\"Signal\":9}") == 128 + 9);
     cu_kill_close(l);
     cu_kill_close(w);
     CU_END();
@@ -254,7 +257,7 @@ TEST(core_win32_pause_suspends_and_resume_continues) {
     /* terminating a paused system ends its processes, which report their exit */
     CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, sys, NULL, NULL));
     CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, sys, NULL, NULL));
-    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 137, pi.ProcessId));
+    CHECK(cu_pstatus_is(cu_wait_pexit(p, CU_EVENT_TIMEOUT_MS), 1, 1067, pi.ProcessId));
     cu_close_pi(&pi);
     HcsCloseProcess(p);
     HcsCloseComputeSystem(sys);
