@@ -5,9 +5,10 @@
 its :class:`~aiohcs.events.EventHub` and its :class:`~aiohcs.operation.OperationOwner`:
 
 * starting an operation on the handle, its options validated first (:meth:`HandleOwner._call`);
-* the exit check right after the event callback was registered (HCS does not replay events,
-  so an exit in the window before the registration is found by one query and reported as a
-  synthesized terminal event);
+* the exit check right after the event callback was registered (HCS does not replay events;
+  whether the terminal one reaches a late registration is not documented, so an exit in the
+  window before the registration is found by one query and reported as a synthesized
+  terminal event, once, whichever comes first);
 * the close: idempotent, concurrent callers wait for the first one; new calls fail at once,
   waiters are released, calls running in worker threads are waited for (a handle is never
   closed under a call another thread is making with it, HCS contract §3.4), then the handle

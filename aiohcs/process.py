@@ -248,7 +248,8 @@ class Process(HandleOwner):
             await run_shielded(self._abandon)
             raise cancelled
         # HCS hands out the process handle while the process may already be running, so
-        # it can exit before the callback is registered (events are not replayed).
+        # it can exit before the callback is registered (events before it are not replayed;
+        # whether the exit itself reaches a late registration is not documented, so look).
         await self._check_missed_exit(shield=True, on_failure=self._abandon)
 
     def _attach_pipes(self, info: ProcessInfo, engine: str) -> None:

@@ -421,10 +421,10 @@ async def test_windows_signals(windows: ComputeSystem) -> None:
         with pytest.raises(errors.InvalidArgumentError, match="no other number"):
             await proc.send_signal(process.LINUX_SIGNALS["USR1"])
         assert await proc.send_signal("CtrlC") is True
-        assert await proc.wait() == 128 + signal.SIGINT
+        assert await proc.wait() == 0xC000013A  # STATUS_CONTROL_C_EXIT, as a Windows guest
     async with await windows.open_process(guest("sleep 30")) as proc:
         assert await proc.send_signal(signal.SIGTERM) is True  # CtrlShutdown
-        assert await proc.wait() == 128 + signal.SIGTERM
+        assert await proc.wait() == 0xC000013A
 
 
 async def test_terminate_and_kill(linux: ComputeSystem) -> None:
