@@ -10,6 +10,7 @@ import io
 import json
 import re
 import shlex
+import signal
 import sys
 import time
 import warnings
@@ -23,6 +24,7 @@ from helpers import guest_line, owned_by
 
 from aiohcs import ComputeSystem
 from aiohcs.cli import build_parser, main
+from aiohcs.cli._interrupts import _posted_interrupts
 from aiohcs.cli._runtime import CliError
 from aiohcs.cli._script import parse_script, split_words
 from aiohcs.schema import SystemExitStatus
@@ -665,3 +667,31 @@ def test_demo_says_its_state_files_are_temporary() -> None:
         assert not Path(match["path"]).exists()  # as it said
     assert f"removed {directory} (keep the state files with --save-dir DIR)" in result.out
     assert f"restore -> Running (from {saved[1]['path']})" in result.out
+
+
+# ---------------------------------------------------------------- Ctrl-C without a receiver
+
+
+def test_a_posted_sigint_handler_delivers_each_ctrl_c_to_the_loop() -> None:
+    """The Windows asyncio path (no add_signal_handler there), run on every platform.
+
+    The handler is installed for the block only, and each Ctrl-C is an event, none a
+    KeyboardInterrupt.
+    """
+    before = signal.getsignal(signal.SIGINT)
+
+    async def main() -> int:
+        got = 0
+        with _posted_interrupts() as events:
+            assert signal.getsignal(signal.SIGINT) is not before
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            with anyio.fail_after(10):
+                async for _ in events:
+                    got += 1
+                    if got == 2:
+                        break
+        return got
+
+    assert anyio.run(main, backend="asyncio") == 2
+    assert signal.getsignal(signal.SIGINT) is before

