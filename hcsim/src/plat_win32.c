@@ -619,6 +619,23 @@ static int env_cmp(const void *a, const void *b) {
     }
 }
 
+/* How a process with pipes for its standard handles is started: with a console that has no
+ * window (children it starts share that console and open no window of their own), except
+ * under Wine, whose conhost.exe for such a console inherits every inheritable handle of the
+ * process, its pipes too, and holds them after the process let go of them (end of file
+ * then comes only when the process exits): there the process has no console at all. */
+static DWORD no_console_flag(void) {
+    static LONG flag; /* 0: not known yet */
+    LONG f = InterlockedCompareExchange(&flag, 0, 0);
+    if (!f) {
+        HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+        f = ntdll && GetProcAddress(ntdll, "wine_get_version") ? DETACHED_PROCESS
+                                                               : CREATE_NO_WINDOW;
+        InterlockedExchange(&flag, f);
+    }
+    return (DWORD)f;
+}
+
 /* The environment block for CreateProcessW (sorted by name, as Windows expects), or NULL
  * with errno set. */
 static wchar_t *env_block(const char *const *envp) {
@@ -770,7 +787,7 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
                                          std, 3 * sizeof(HANDLE), NULL, NULL)))
         e = last_errno();
     DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT |
-                  CREATE_NEW_PROCESS_GROUP | (pc ? 0 : CREATE_NO_WINDOW);
+                  CREATE_NEW_PROCESS_GROUP | (pc ? 0 : no_console_flag());
     if (!e && !pc) e = set_inheritable(std, 1);
     if (!e && !CreateProcessW(NULL, cmd, NULL, NULL, !pc, flags, env, cwd, &si.StartupInfo, pi))
         e = last_errno();

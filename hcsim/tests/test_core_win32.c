@@ -362,6 +362,31 @@ TEST(core_win32_stdin_ends_for_the_tree_after_the_leader_exits) {
     CU_END();
 }
 
+/* A process that closes its stdout gives the reader end of file at once, not at its exit:
+ * nothing else holds the pipe. (Under Wine the console host of a CREATE_NO_WINDOW process
+ * would, for a Python guest: see no_console_flag in plat_win32.c. This helper does not
+ * make Wine start one, so the Python suite's test_pump_start is that change's check.) */
+TEST(core_win32_stdout_closed_by_the_process_is_end_of_file_before_its_exit) {
+    HCS_SYSTEM sys = cu_begin_system(u"w32-close-out", CU_CFG_CONTAINER, 1);
+    REQUIRE(sys != NULL);
+    HCS_PROCESS_INFORMATION pi;
+    HCS_PROCESS p = spawn_out(
+        sys, "{\"CommandArgs\":[" TP_CMD("close-out-sleep") ",\"30\"],\"CreateStdOutPipe\":true}",
+        &pi);
+    REQUIRE(p != NULL);
+    char buf[16];
+    int eof = 0;
+    uint64_t t0 = cu_now_ms();
+    cu_read(pi.StdOutput, buf, sizeof buf, NULL, CU_EVENT_TIMEOUT_MS, &eof);
+    CHECK(eof);
+    CHECK(cu_now_ms() - t0 < 3000);     /* (it sleeps 30 s after the close) */
+    CHECK(cu_wait_pexit(p, 0) == NULL); /* still running */
+    cu_close_pi(&pi);
+    HcsCloseProcess(p);
+    cu_kill_close(sys);
+    CU_END();
+}
+
 static size_t records(void) {
     hc_lock();
     size_t n = G.nhandouts;

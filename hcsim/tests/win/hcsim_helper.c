@@ -4,7 +4,8 @@
  *   stdin, then exit N) | echo WORDS... | args ARGS... (each argument on a line, in [])
  *   | env NAME | pwd | spawn-sleep N (starts "sleep N" as a child, prints its pid, waits)
  *   | ticks (a numbered line every 10 ms until killed) | spawn-cat (starts "cat" as a child
- *   on its own standard handles and exits at once, leaving it running) */
+ *   on its own standard handles and exits at once, leaving it running) | close-out-sleep N
+ *   (closes stdout, then sleeps N s) */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
@@ -54,6 +55,9 @@ int wmain(int argc, wchar_t **argv) {
     const wchar_t *cmd = argc > 1 ? argv[1] : L"";
     int n = argc > 2 ? _wtoi(argv[2]) : 0;
     if (!wcscmp(cmd, L"sleep")) {
+        Sleep((DWORD)n * 1000u);
+    } else if (!wcscmp(cmd, L"close-out-sleep")) {
+        CloseHandle(o);
         Sleep((DWORD)n * 1000u);
     } else if (!wcscmp(cmd, L"cat")) {
         cat(in, o);
