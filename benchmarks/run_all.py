@@ -7,7 +7,9 @@ NAME is a script (``bench_events.py``, ``events`` or a path); default: every
 root with the repository on ``PYTHONPATH`` (so a plain, non-installed checkout works, as
 under Wine), and its tables go to FILE as JSON lines (``_report.JSON_ENV``), followed by one
 line per script with its exit status and wall time. ``tools/wine/run_bench.sh`` runs this
-natively and under Wine and compares the two. Exit status: 1 if a script failed.
+under Wine and then natively (``--like`` the Wine run: what Windows cannot run, such as the
+callgrind benchmark, is not run natively either) and compares the two.
+Exit status: 1 if a script failed.
 """
 
 from __future__ import annotations
@@ -48,13 +50,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="each script's --quick")
     parser.add_argument("--json", help="append the tables to this file (JSON lines)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per script")
+    parser.add_argument(
+        "--like",
+        metavar="FILE",
+        help="leave out the scripts that the run recorded in FILE skipped as a whole",
+    )
     args = parser.parse_args(argv)
+    skipped = set()
+    if args.like:
+        with open(args.like, encoding="utf-8") as f:
+            entries = [json.loads(line) for line in f if line.strip()]
+        skipped = {e["bench"] for e in entries if e.get("skipped") == e["bench"]}
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     if args.json:
         env[JSON_ENV] = str(Path(args.json).resolve())
     failed = 0
     for script in scripts(args.names):
+        if script.stem in skipped:
+            print(f"\n==== {script.name}: left out (skipped as a whole in {args.like})")
+            continue
         print(f"\n==== {script.name}", flush=True)
         t0 = time.perf_counter()
         try:

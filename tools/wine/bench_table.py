@@ -133,6 +133,9 @@ def compare(native: Runs, wine: Runs) -> list[tuple[str, list[str], list[list[st
                 row.append(cell(native.values.get((key, label, column), [])))
                 row.append(cell(wine.values.get((key, label, column), [])) if ran else "not run")
             rows.append(row)
+        other = wine.titles.get(key, title)
+        if other != title:  # (e.g. the baseline's loop class)
+            title = f"{title}\n  under Wine: {other}"
         out.append((f"{key[0]}: {title}", header, rows))
     return out
 

@@ -5,9 +5,10 @@
 #   bash tools/wine/run_bench.sh [--quick] [--repeat N] [NAME...]
 #
 # NAME: benchmarks to run (bench_events.py, events, ...; default: every benchmarks/bench_*.py).
-# Each repeat runs benchmarks/run_all.py natively (with $PYTHON, which must import aiohcs)
-# and then under Wine (tools/wine/run_suite.sh --python: the same preparation as the test
-# suite, cached), interleaved so that the load of the machine hits both sides alike; then
+# Each repeat runs benchmarks/run_all.py under Wine (tools/wine/run_suite.sh --python: the
+# same preparation as the test suite, cached) and then natively (with $PYTHON, which must
+# import aiohcs; what Wine's run skipped as a whole, such as the callgrind benchmark, is left
+# out), interleaved so that the load of the machine hits both sides alike; then
 # tools/wine/bench_table.py prints, per benchmark row, the ratio columns of both sides
 # (median and min..max over the repeats). Benchmarks that cannot run on Windows say why
 # ("skipped: ..."). The JSON lines of every run are left in .cache/wine-bench/.
@@ -37,11 +38,13 @@ rm -rf "$out"
 mkdir -p "$out"
 rc=0 native=() wine=()
 for ((i = 1; i <= repeat; i++)); do
-    echo "==== run $i/$repeat: native ($("$PYTHON" -c 'import sys; print(sys.version.split()[0])'))"
-    "$PYTHON" benchmarks/run_all.py "${quick[@]}" --json "$out/native-$i.jsonl" "$@" || rc=1
     echo "==== run $i/$repeat: under Wine"
     bash tools/wine/run_suite.sh --python benchmarks/run_all.py "${quick[@]}" \
         --json "$out/wine-$i.jsonl" "$@" || rc=1
+    echo "==== run $i/$repeat: native ($("$PYTHON" -c 'import sys; print(sys.version.split()[0])'))"
+    touch "$out/wine-$i.jsonl"
+    "$PYTHON" benchmarks/run_all.py "${quick[@]}" --json "$out/native-$i.jsonl" \
+        --like "$out/wine-$i.jsonl" "$@" || rc=1
     native+=("$out/native-$i.jsonl") wine+=("$out/wine-$i.jsonl")
 done
 "$PYTHON" tools/wine/bench_table.py --native "${native[@]}" --wine "${wine[@]}" || rc=1
