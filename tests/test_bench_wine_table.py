@@ -100,3 +100,12 @@ def test_run_all_records_every_table_of_a_benchmark(tmp_path: Path) -> None:
     assert entry["header"] == ["case", "median ms", "min ms", "x anyio"]
     assert [row[0] for row in entry["rows"]][:2] == ["import anyio", "import aiohcs"]
     assert entry["title"] in done.stdout
+
+
+def test_markdown_tables_for_the_docs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    native = _write(tmp_path / "n.jsonl", _run("bench_x", [["out", "thread", 1.0, 0.5]]))
+    wine = _write(tmp_path / "w.jsonl", _run("bench_x", [["out", "thread", 1.0, 0.25]]))
+    assert bench_table.report(bench_table.Runs([native]), bench_table.Runs([wine]), True) == 0
+    out = capsys.readouterr().out
+    expected = "| row | ratio native | ratio Wine |\n|---|---|---|\n| out, thread | 0.50 | 0.25 |"
+    assert expected in out

@@ -1,6 +1,6 @@
 """The benchmarks' figures under Wine beside the native ones (tools/wine/run_bench.sh).
 
-    python tools/wine/bench_table.py --native N1.jsonl [N2 ...] --wine W1.jsonl [W2 ...]
+    python tools/wine/bench_table.py [--markdown] --native N1.jsonl [...] --wine W1.jsonl [...]
 
 Each file is one run of ``benchmarks/run_all.py --json`` (JSON lines of ``_report``). For
 every benchmark row (its leading text cells) and every ratio column (a header such as
@@ -140,7 +140,16 @@ def compare(native: Runs, wine: Runs) -> list[tuple[str, list[str], list[list[st
     return out
 
 
-def report(native: Runs, wine: Runs) -> int:
+def markdown(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A table as Markdown (for docs/benchmarks.md)."""
+    print(f"\n{title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def report(native: Runs, wine: Runs, as_markdown: bool = False) -> int:
     """Print the comparison; 1 if a benchmark failed on either side."""
     print(
         f"\nbenchmarks under Wine beside native: {native.runs} native run(s), {wine.runs} "
@@ -153,6 +162,9 @@ def report(native: Runs, wine: Runs) -> int:
             statuses = runs.status.get(bench, [])
             bad = [rc for rc, _ in statuses if rc != 0]
             failed |= bool(bad)
+            if not statuses:
+                parts.append(f"{side} not run")
+                continue
             seconds = cell([s for _, s in statuses])
             parts.append(f"{side} {seconds} s" + (f", FAILED {bad}" if bad else ""))
         print(f"  {bench}: {'; '.join(parts)}")
@@ -161,7 +173,7 @@ def report(native: Runs, wine: Runs) -> int:
         for note in native.skips.get(bench, []):
             print(f"    skipped natively: {note}")
     for title, header, rows in compare(native, wine):
-        table(title, header, rows)
+        (markdown if as_markdown else table)(title, header, rows)
     return 1 if failed else 0
 
 
@@ -170,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--native", nargs="+", type=Path, required=True)
     parser.add_argument("--wine", nargs="+", type=Path, required=True)
+    parser.add_argument("--markdown", action="store_true", help="Markdown tables")
     args = parser.parse_args(argv)
-    return report(Runs(args.native), Runs(args.wine))
+    return report(Runs(args.native), Runs(args.wine), args.markdown)
 
 
 if __name__ == "__main__":
