@@ -8,7 +8,20 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from _report import table
+
 from aiohcs._native import ffi, hcsim, lib, new_document_ptr, take_document, to_wide
+
+__all__ = [
+    "CONTAINER",
+    "RawSystem",
+    "check",
+    "median",
+    "parse_args",
+    "percentile",
+    "require_emulator",
+    "table",
+]
 
 CONTAINER: dict[str, Any] = {
     "SchemaVersion": {"Major": 2, "Minor": 1},
@@ -47,35 +60,6 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
-
-
-def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a plain-text table."""
-    cells = [[str(h) for h in header]] + [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    print(f"\n{title}")
-    line = "  ".join("-" * w for w in widths)
-    print(line)
-    for i, row in enumerate(cells):
-        print(
-            "  ".join(
-                c.rjust(w) if j else c.ljust(w)
-                for j, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-        if i == 0:
-            print(line)
-    print(line)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if value >= 100:
-            return f"{value:,.0f}"
-        if value >= 10:
-            return f"{value:.1f}"
-        return f"{value:.2f}"
-    return str(value)
 
 
 # ---------------------------------------------------------------- raw HCS (no aiohcs)

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _report import table
+
 REPO = Path(__file__).resolve().parent.parent
 
 VALIDATE = (
@@ -92,20 +94,13 @@ def measure(runs: int) -> dict[str, list[float]]:
     return samples
 
 
-def table(samples: dict[str, list[float]]) -> str:
-    """The results as a text table (milliseconds; ratio of medians to ``import anyio``)."""
+def rows(samples: dict[str, list[float]]) -> list[list[object]]:
+    """Per case: median ms, fastest ms, ratio of medians to ``import anyio``."""
     base = statistics.median(samples["import anyio"])
-    width = max(len(label) for label in samples)
-    lines = [
-        f"{'case':<{width}}  {'median ms':>9}  {'min ms':>7}  {'x anyio':>7}",
-        f"{'-' * width}  {'-' * 9}  {'-' * 7}  {'-' * 7}",
+    return [
+        [label, statistics.median(v) * 1e3, min(v) * 1e3, statistics.median(v) / base]
+        for label, v in samples.items()
     ]
-    for label, values in samples.items():
-        med = statistics.median(values)
-        lines.append(
-            f"{label:<{width}}  {med * 1e3:9.2f}  {min(values) * 1e3:7.2f}  {med / base:7.2f}"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = 5 if args.quick else args.runs
     samples = measure(runs)
-    print(f"{runs} fresh interpreters per case, Python {sys.version.split()[0]}")
-    print(table(samples))
+    table(
+        f"{runs} fresh interpreters per case, Python {sys.version.split()[0]}",
+        ["case", "median ms", "min ms", "x anyio"],
+        rows(samples),
+    )
     ratio = statistics.median(samples["import aiohcs"]) / statistics.median(samples["import anyio"])
     if args.max_ratio is not None and ratio > args.max_ratio:
         print(f"import aiohcs is {ratio:.2f}x import anyio (limit {args.max_ratio}x)")

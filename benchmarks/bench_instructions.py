@@ -100,6 +100,11 @@ def main() -> None:
     if args.child:
         child(args.child[0], int(args.child[1]))
         return
+    if sys.platform == "win32":
+        from _report import skip
+
+        skip("bench_instructions", "valgrind's callgrind runs Linux programs only")
+        return
     if shutil.which("valgrind") is None:
         raise SystemExit("bench_instructions: needs valgrind (apt-get install valgrind)")
     from _common import table

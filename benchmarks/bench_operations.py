@@ -13,7 +13,9 @@
   aiohcs avoids), with a 1000-thread limiter and with anyio's default limiter (40);
 * wake-up floor (sequential only): the least the wake-up path can cost on this loop — the
   bridge's C completion callback, queue and wake socket, one bare future (asyncio) or
-  ``wait_readable`` (trio), and the same parsing, with none of aiohcs' Python around it.
+  ``wait_readable`` (trio; on the Windows proactor loop, which has no reader callbacks, an
+  overlapped ``sock_recv`` as the bridge's own drain task does there), and the same
+  parsing, with none of aiohcs' Python around it.
   Its distance from raw is the price of that hop (the loop sleeps in epoll until the wake
   byte comes), not of aiohcs.
 
@@ -76,11 +78,17 @@ class Floor:
         self.trio = sniffio.current_async_library() == "trio"
         self.drain_wake = hasattr(lib, "aiohcs_queue_drain_wake")
         self.future: Any = None
+        #: asyncio without add_reader (Windows' proactor loop): receive the wake bytes with
+        #: the loop's own socket I/O, as the bridge's portable drain task does there.
+        self.proactor = False
         if not self.trio:
             import asyncio
 
             self.loop = asyncio.get_running_loop()
-            self.loop.add_reader(self.rsock.fileno(), self._on_readable)
+            try:
+                self.loop.add_reader(self.rsock.fileno(), self._on_readable)
+            except NotImplementedError:
+                self.proactor = True
 
     def _take(self) -> str | None:
         lib, ffi = self.lib, self.ffi
@@ -120,12 +128,19 @@ class Floor:
                 text = self._take()
                 if text != "":
                     return _parse_properties(text)
+        if self.proactor:
+            lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL)
+            while True:
+                await self.loop.sock_recv(self.rsock, 256)
+                text = self._take()
+                if text != "":
+                    return _parse_properties(text)
         self.future = self.loop.create_future()
         lib.HcsGetComputeSystemProperties(self.handle, op, ffi.NULL)
         return _parse_properties(await self.future)
 
     def close(self) -> None:
-        if not self.trio:
+        if not self.trio and not self.proactor:
             self.loop.remove_reader(self.rsock.fileno())
         self.lib.aiohcs_queue_free(self.queue)
         self.rsock.close()

@@ -26,6 +26,8 @@
 #
 # Options:
 #   --prepare-only    prepare everything, run nothing
+#   --python          run the Windows python with the arguments instead of pytest (the
+#                     benchmarks under Wine, tools/wine/run_bench.sh); exit status: python's
 #   --per-file        one pytest process per test file (a hang or crash then ends one file
 #                     only; logs in the cache directory), one line per file, then the summary
 #   --dlls DIR        take computecore.dll and computestorage.dll from DIR
@@ -48,11 +50,12 @@ cd "$(dirname "$self")/../.."
 
 # A path as the caller meant it (options are read after the cd above).
 absolute() { case $1 in /*) echo "$1" ;; *) echo "$caller_dir/$1" ;; esac }
-prepare_only=0 per_file=0 keep_server=0 dll_source=make dll_arg=
+prepare_only=0 python_only=0 per_file=0 keep_server=0 dll_source=make dll_arg=
 [ -z "${AIOHCS_WINE_DLLS:-}" ] || dll_source=dir dll_arg=$(absolute "$AIOHCS_WINE_DLLS")
 while [ $# -gt 0 ]; do
     case $1 in
     --prepare-only) prepare_only=1 ;;
+    --python) python_only=1 ;;
     --per-file) per_file=1 ;;
     --keep-server) keep_server=1 ;;
     --dlls) dll_source=dir dll_arg=$(absolute "${2:?--dlls needs a directory}"); shift ;;
@@ -277,6 +280,11 @@ printf 'wine suite: %s; HCS DLLs: %s\n  preparation %ss:' \
 printf ' %s,' "${timings[@]}" | sed 's/,$/\n/'
 sed 's/^/  /' "$CACHE/smoke.log"
 [ "$prepare_only" = 0 ] || exit 0
+if [ "$python_only" = 1 ]; then
+    rc=0
+    wine_python "$@" || rc=$?
+    exit "$rc"
+fi
 
 t0=$(now)
 rm -rf "$CACHE/junit" "$CACHE/logs"
