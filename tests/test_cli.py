@@ -695,3 +695,28 @@ def test_a_posted_sigint_handler_delivers_each_ctrl_c_to_the_loop() -> None:
 
     assert anyio.run(main, backend="asyncio") == 2
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize(
+    ("code", "windows", "posix"),
+    [
+        (0, 0, 0),
+        (3, 3, 3),
+        (255, 255, 255),
+        (256, 256, 255),  # (never 0 on POSIX: 256 & 0xFF would read as success)
+        (1067, 1067, 137),  # a Windows guest terminated
+        (0xC000013A, 0xC000013A - 2**32, 130),  # a Windows guest's Ctrl-C exit
+        (0xFFFFFFFF, -1, 255),
+        (-1, -1, 255),
+    ],
+)
+def test_exit_status_fits_the_host(
+    monkeypatch: pytest.MonkeyPatch, code: int, windows: int, posix: int
+) -> None:
+    """sys.exit takes a C long (32 bits signed on Windows); POSIX has 8 bits."""
+    from aiohcs.cli import exit_status
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert exit_status(code) == windows
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert exit_status(code) == posix

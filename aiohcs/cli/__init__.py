@@ -24,6 +24,7 @@ __all__ = [
     "build_parser",
     "command_for",
     "context_for",
+    "exit_status",
     "main",
     "parse_command",
 ]
@@ -38,7 +39,7 @@ def main(
     """Run the tool with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
     try:
-        return _main(argv, out)
+        return exit_status(_main(argv, out))
     except BaseException as exc:
         if not all(isinstance(leaf, BrokenPipeError) for leaf in leaves(exc)):
             raise
@@ -47,6 +48,28 @@ def main(
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, out.out.fileno())
         return 1
+
+
+#: Windows' exit codes of a process ended by Ctrl-C (STATUS_CONTROL_C_EXIT) and of one
+#: terminated (ERROR_PROCESS_ABORTED, as HCS reports for a Windows guest).
+_CTRL_C_EXIT, _ABORTED = 0xC000013A, 1067
+
+
+def exit_status(code: int) -> int:
+    """``code`` (a guest process's exit code, or the tool's) as this host's exit status.
+
+    A Windows exit code is 32 bits, an unsigned DWORD: ``sys.exit`` takes a C long, 32 bits
+    signed on Windows, so codes from 2**31 up are passed in that form (``sys.exit`` would
+    otherwise exit with -1). A POSIX exit status is 8 bits: a Windows guest's Ctrl-C and
+    terminate codes become what a shell reports for SIGINT and SIGKILL (130, 137), and any
+    other code out of 0..255 becomes 255 (never 0: a failure must not read as success).
+    """
+    if sys.platform == "win32":
+        code &= 0xFFFFFFFF
+        return code - (1 << 32) if code >= 1 << 31 else code
+    if 0 <= code <= 255:
+        return code
+    return {_CTRL_C_EXIT: EXIT_INTERRUPTED, _ABORTED: 137}.get(code & 0xFFFFFFFF, 255)
 
 
 def _main(argv: Sequence[str] | None, out: Output) -> int:
