@@ -2,7 +2,9 @@
 
 :meth:`aiohcs.process.Process.send_signal` takes a signal number or a POSIX name for
 Linux guests and a ProcessSignal name for Windows guests; the guest's numbers count, not
-the host's. Pure functions: nothing here calls HCS.
+the host's. A member of :class:`signal.Signals` stands for its name, because its number is
+the host's (Windows' C runtime numbers SIGABRT 22, Linux 6; SIGBREAK exists on Windows
+only, and is CtrlBreak for a Windows guest). Pure functions: nothing here calls HCS.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ LINUX_SIGNALS: Final[Mapping[str, int]] = {
 _LINUX_SIGNAL_MAX: Final = 64
 # POSIX signal numbers a Windows guest can take, as hcsshim maps them.
 _WINDOWS_FROM_POSIX: Final = {int(signal.SIGINT): "CtrlC", int(signal.SIGTERM): "CtrlShutdown"}
+# Host signals (signal.Signals names) that a Windows guest takes by another name.
+_HOST_NAMES: Final = {"SIGINT": "CtrlC", "SIGTERM": "CtrlShutdown", "SIGBREAK": "CtrlBreak"}
 
 
 def _linux_signal_name(name: str) -> str:
@@ -79,6 +83,10 @@ def check_signal(sig: object) -> None:
 def signal_for(sig: int | str, guest: GuestOs) -> int | str:
     """The SignalProcessOptions.Signal value for ``sig`` on ``guest`` (checked first)."""
     value: int | str | None
+    if isinstance(sig, signal.Signals):  # the host's number: by its name
+        if guest == "Linux" and _linux_signal_name(sig.name) not in LINUX_SIGNALS:
+            raise errors.InvalidArgumentError(f"Linux guests have no {sig.name}")
+        sig = sig.name if guest == "Linux" else _HOST_NAMES.get(sig.name, sig.name)
     if guest == "Linux":
         value = int(sig) if isinstance(sig, int) else LINUX_SIGNALS.get(_linux_signal_name(sig))
         wanted = "a signal number or a POSIX name"

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from aiohcs import errors, process, schema, testing
 from aiohcs._bridge import current_bridge
 from aiohcs._cmdline import join_windows
+from aiohcs._signals import signal_for
 from aiohcs.events import ProcessExited
 from aiohcs.operation import HandleClosedError
 from aiohcs.process import (
@@ -334,12 +335,26 @@ async def test_bad_console_sizes_are_refused_before_hcs(
 async def test_signal_names_and_numbers(linux: ComputeSystem) -> None:
     """Names map to the Linux guest's numbers, with or without SIG, in any case."""
     for name, number in process.LINUX_SIGNALS.items():
-        if hasattr(signal, f"SIG{name}"):  # a Linux host: its numbers are the guest's
-            assert int(getattr(signal, f"SIG{name}")) == number
+        if hasattr(signal, f"SIG{name}"):  # the host's member stands for its name
+            assert signal_for(getattr(signal, f"SIG{name}"), "Linux") == number
     for sig in ("SIGTERM", "term", "Term", signal.SIGTERM, 15):
         async with await linux.open_process(guest("sleep 30"), stdin=None, stdout=None) as proc:
             assert await proc.send_signal(sig) is True
             assert await proc.wait() == 128 + signal.SIGTERM
+
+
+def test_host_signal_members_stand_for_their_names() -> None:
+    """signal.Signals numbers are the host's (Windows: SIGABRT 22, SIGBREAK 21)."""
+    assert signal_for(signal.SIGABRT, "Linux") == 6
+    assert signal_for(signal.SIGINT, "Windows") == "CtrlC"
+    assert signal_for(signal.SIGTERM, "Windows") == "CtrlShutdown"
+    with pytest.raises(errors.InvalidArgumentError, match="not 'SIGABRT'"):
+        signal_for(signal.SIGABRT, "Windows")
+    assert signal_for(22, "Linux") == 22  # a plain number is the guest's (Linux: SIGTTOU)
+    if sys.platform == "win32":
+        assert signal_for(signal.SIGBREAK, "Windows") == "CtrlBreak"
+        with pytest.raises(errors.InvalidArgumentError, match="Linux guests have no SIGBREAK"):
+            signal_for(signal.SIGBREAK, "Linux")
 
 
 # ---------------------------------------------------------------- exit and drain

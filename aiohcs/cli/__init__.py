@@ -64,7 +64,8 @@ def exit_status(code: int) -> int:
     terminate codes become what a shell reports for SIGINT and SIGKILL (130, 137), and any
     other code out of 0..255 becomes 255 (never 0: a failure must not read as success).
     """
-    if sys.platform == "win32":
+    windows = sys.platform == "win32"  # (read at run time: the tests try both)
+    if windows:
         code &= 0xFFFFFFFF
         return code - (1 << 32) if code >= 1 << 31 else code
     if 0 <= code <= 255:
