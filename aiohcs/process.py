@@ -396,7 +396,8 @@ class Process(HandleOwner):
 
         Linux guests take a signal number (``signal.SIGTERM`` or ``15``) or a POSIX name
         (``"SIGTERM"``, ``"term"``). Windows guests take a ProcessSignal name
-        (:data:`WINDOWS_SIGNALS`); SIGINT and SIGTERM map to CtrlC and CtrlShutdown. A
+        (:data:`WINDOWS_SIGNALS`); SIGINT and SIGTERM map to CtrlC and CtrlShutdown (and
+        a ``signal.Signals`` member by its name: the host's numbers differ on Windows). A
         signal that is no such thing raises ``TypeError`` or
         :class:`~aiohcs.errors.InvalidArgumentError` before anything reaches HCS.
         """
