@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import anyio
@@ -675,6 +675,16 @@ async def test_string_command_is_passed_unchanged(windows: ComputeSystem) -> Non
 
 def test_parameters_per_guest() -> None:
     linux = build_process_parameters(["a b", "c"], "Linux", stdin=False, stdout=True, stderr=True)
+    # A PurePosixPath stays a POSIX path on any host (a Linux guest's, from Windows too).
+    posix = build_process_parameters(
+        [PurePosixPath("/bin/x")],
+        "Linux",
+        stdin=False,
+        stdout=True,
+        stderr=True,
+        cwd=PurePosixPath("/w"),
+    )
+    assert (posix.command_args, posix.working_directory) == (["/bin/x"], "/w")
     assert isinstance(linux, schema.ProcessParameters)
     assert linux.to_dict() == {
         "CommandArgs": ["a b", "c"],
@@ -695,7 +705,7 @@ def test_parameters_per_guest() -> None:
     )
     assert windows.to_dict() == {
         "CommandLine": '"a b" c',
-        "WorkingDirectory": "/w",
+        "WorkingDirectory": os.fspath(Path("/w")),  # (a host path: "\\w" on Windows)
         "Environment": {"K": "v"},
         "User": "u",
         "EmulateConsole": True,
