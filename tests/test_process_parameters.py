@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from helpers import KILLED, guest, no_hcs_call
+from test_process_exit import WINE
 
 import aiohcs
 import aiohcs._native
@@ -257,7 +258,7 @@ async def test_a_bad_complete_document_is_refused_before_hcs(linux: ComputeSyste
 
 
 async def test_process_open_takes_guest_os_for_signals(linux: ComputeSystem, spy: Spy) -> None:
-    async with await linux.open_process("sleep 30", stdin=None, stdout=None) as proc:
+    async with await linux.open_process(SLEEP_LINE, stdin=None, stdout=None) as proc:
         other = await process.Process.open(linux, proc.pid, guest_os="Linux")
         async with other:
             assert await other.send_signal("SIGTERM") is True  # (a Windows guess refuses it)
@@ -299,7 +300,16 @@ async def test_a_bad_drain_timeout_is_refused_before_hcs(
             await linux.run_process(guest("exit 0"), drain_timeout=value)
 
 
-@pytest.mark.parametrize("value", [0, 0.5, math.inf])
+# (drain_timeout=0 takes the pipes as they are at the exit: under Wine the guest's console
+# host still holds them for a moment then, see test_process_exit.WINE)
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(0, marks=pytest.mark.xfail(WINE, reason="Wine's conhost.exe", strict=False)),
+        0.5,
+        math.inf,
+    ],
+)
 async def test_drain_timeouts_that_are_taken(linux: ComputeSystem, value: float) -> None:
     result = await linux.run_process(guest("echo x"), drain_timeout=value)
     assert result.stdout == b"x\n"
