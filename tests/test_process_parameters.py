@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from helpers import KILLED, guest, no_hcs_call
-from test_process_exit import WINE
 
 import aiohcs
 import aiohcs._native
@@ -300,16 +299,7 @@ async def test_a_bad_drain_timeout_is_refused_before_hcs(
             await linux.run_process(guest("exit 0"), drain_timeout=value)
 
 
-# (drain_timeout=0 takes the pipes as they are at the exit: under Wine the guest's console
-# host still holds them for a moment then, see test_process_exit.WINE)
-@pytest.mark.parametrize(
-    "value",
-    [
-        pytest.param(0, marks=pytest.mark.xfail(WINE, reason="Wine's conhost.exe", strict=False)),
-        0.5,
-        math.inf,
-    ],
-)
+@pytest.mark.parametrize("value", [0, 0.5, math.inf])
 async def test_drain_timeouts_that_are_taken(linux: ComputeSystem, value: float) -> None:
     result = await linux.run_process(guest("echo x"), drain_timeout=value)
     assert result.stdout == b"x\n"
