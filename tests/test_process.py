@@ -25,6 +25,7 @@ import pytest
 from helpers import KILLED, LINUX, guest, no_hcs_call, open_fds, pump_threads, quick_echo, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_process_exit import WINE
 
 from aiohcs import errors, process, schema, testing
 from aiohcs._bridge import current_bridge
@@ -627,6 +628,11 @@ async def test_unclosed_process_warns(linux: ComputeSystem) -> None:
 # ---------------------------------------------------------------- console
 
 
+# Wine (8.0) gives a pseudo-console's process no standard handles (Windows gives it the
+# console's) and does not implement ResizePseudoConsole. Its conhost.exe also holds the
+# console's pipes, and hands them to explorer.exe when it is the first process of the
+# Wine session to start it: the output then never ends (hence the bound below).
+@pytest.mark.xfail(WINE, reason="Wine's pseudo-consoles (see above)", strict=True)
 async def test_console(linux: ComputeSystem) -> None:
     code = "import os; input(); print(os.get_terminal_size())"
     proc = await linux.open_process([PY, "-c", code], console=(24, 80))
@@ -637,7 +643,7 @@ async def test_console(linux: ComputeSystem) -> None:
         await proc.resize_console(30, 100)
         await proc.stdin.send(b"go\n")
         output = b""
-        with contextlib.suppress(anyio.EndOfStream):
+        with contextlib.suppress(anyio.EndOfStream), anyio.fail_after(30):
             while b"lines" not in output:
                 output += await proc.stdout.receive()
         assert b"columns=100, lines=30" in output

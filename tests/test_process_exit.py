@@ -10,9 +10,11 @@ and must leave hcsim with no live handle, process or pipe (see conftest.py).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import signal
 import sys
 import time
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -29,6 +31,11 @@ from aiohcs.system import ComputeSystem
 pytestmark = pytest.mark.anyio
 
 PY = sys.executable
+
+#: Wine (8.0): a pseudo-console's conhost.exe holds the console's pipes, and hands them to
+#: explorer.exe when it is the first process of the Wine session to start it; the console's
+#: output then never ends (see hcsim/README.md, "Under Wine").
+WINE = sys.platform == "win32" and hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
 
 
 def host_state(pid: int) -> str | None:
@@ -73,22 +80,29 @@ async def test_the_objects_are_the_anyio_kinds(linux: ComputeSystem, engine: str
 
 
 async def test_closing_a_process_closes_its_pipes(linux: ComputeSystem, engine: str) -> None:
-    """The close releases the pipes itself (the object is still referenced: no GC help)."""
+    """The close releases the pipes itself (the object is still referenced: no GC help).
+
+    POSIX also counts this process's descriptors. Windows' handle table holds threads and
+    events too, whose number moves for other reasons: there ``pipe_handles`` (every
+    handle open on the pipes, whichever process holds it) is the measure.
+    """
+    descriptors = sys.platform != "win32"
     await linux.run_process(guest("exit 0"), pipe_engine=engine)  # warm up (what is made once)
     before = open_fds()
     proc = await linux.open_process(guest("cat"), pipe_engine=engine)
-    assert open_fds() >= before + 3
+    assert not descriptors or open_fds() >= before + 3
     assert testing.counts().pipe_handles == 3
     async with proc:
         assert proc.stdin is not None
         await proc.stdin.aclose()
         assert await proc.wait() == 0
     with anyio.fail_after(5):
-        while open_fds() > before or testing.counts().pipe_handles:
+        while (descriptors and open_fds() > before) or testing.counts().pipe_handles:
             await anyio.sleep(0.01)
     assert proc.closed
 
 
+@pytest.mark.xfail(WINE, reason="Wine: explorer.exe can hold a console's pipes", strict=False)
 async def test_stdin_aclose_also_closes_hcs_stdin(linux: ComputeSystem) -> None:
     """stdin.aclose() sends EOF and HcsModifyProcess CloseHandle StdIn."""
     async with await linux.open_process(guest("sleep 30"), console=(24, 80)) as proc:
@@ -154,28 +168,33 @@ async def test_exit_codes_through_windows_command_lines(windows: ComputeSystem) 
 
 
 @pytest.mark.parametrize(
-    ("holder", "held"),
-    [
-        ("spawn quiet err; sleep 0.9; echo late", ("stdout",)),
-        ("spawn quiet out; sleep 0.9; err late", ("stderr",)),
-        ("spawn sleep 0.9; echo late", ("stdout", "stderr")),
-    ],
+    ("lets_go", "held"),
+    [("quiet err", ("stdout",)), ("quiet out", ("stderr",)), ("", ("stdout", "stderr"))],
 )
 async def test_drain_grace_period_says_which_pipes(
-    linux: ComputeSystem, engine: str, holder: str, held: tuple[str, ...]
+    linux: ComputeSystem, engine: str, tmp_path: Path, lets_go: str, held: tuple[str, ...]
 ) -> None:
-    """A background child keeps pipes open: the exit is reported after the grace period."""
-    command = guest(holder, "exit 3")
+    """A background child keeps pipes open: the exit is reported after the grace period.
+
+    The child lets go of the other pipe before its parent exits and holds its own until
+    the test lets it go (files as signals: how soon an interpreter starts does not matter).
+    """
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    late = "echo late" if held[0] == "stdout" else "err late"
+    child = [lets_go, f"touch {ready}", f"await-file {release}", late]
+    command = guest(f"spawn {'; '.join(s for s in child if s)}", f"await-file {ready}", "exit 3")
     proc = await linux.open_process(command, pipe_engine=engine, drain_timeout=0.15)
     async with proc:
         started = time.monotonic()
         with pytest.warns(PipesNotClosed, match=f"its {' and '.join(held)} stayed open") as w:
-            assert await proc.wait() == 3
+            with anyio.fail_after(10):  # (the child holds them until released)
+                assert await proc.wait() == 3
         assert len(w) == 1
-        assert 0.1 < time.monotonic() - started < 0.8  # (the child holds them for 0.9 s)
+        assert time.monotonic() - started > 0.1
         assert proc.pipes_not_closed == held
         assert proc.returncode == 3
         # Later output is not lost: it can still be read.
+        release.touch()
         stream = proc.stdout if held[0] == "stdout" else proc.stderr
         assert stream is not None
         assert await stream.read_all() == b"late\n"

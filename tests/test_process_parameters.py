@@ -257,7 +257,7 @@ async def test_a_bad_complete_document_is_refused_before_hcs(linux: ComputeSyste
 
 
 async def test_process_open_takes_guest_os_for_signals(linux: ComputeSystem, spy: Spy) -> None:
-    async with await linux.open_process("sleep 30", stdin=None, stdout=None) as proc:
+    async with await linux.open_process(SLEEP_LINE, stdin=None, stdout=None) as proc:
         other = await process.Process.open(linux, proc.pid, guest_os="Linux")
         async with other:
             assert await other.send_signal("SIGTERM") is True  # (a Windows guess refuses it)
