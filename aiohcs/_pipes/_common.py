@@ -70,19 +70,20 @@ class RawPipe:
 
     def close(self) -> None:
         """Close the pipe end (idempotent, thread-safe)."""
-        with self._lock:
+        with self._lock:  # (writers_gone never asks a closed handle)
             if self.closed:
                 return
             self.closed = True
-        self._close()
+            self._close()
 
     def writers_gone(self) -> bool:
-        """POSIX read ends: True once every writer has closed (all output is in the pipe).
+        """Read ends: True once every writer has closed (all output is in the pipe).
 
-        Does not consume anything. Always False where it cannot be told without reading.
+        Does not consume anything. False where it cannot be told without reading.
         """
         if sys.platform == "win32":
-            return False
+            with self._lock:
+                return self.handle is not None and not self.closed and _peer_closed(self.handle)
         else:
             if self.fd < 0 or self.closed:
                 return False
@@ -93,6 +94,57 @@ class RawPipe:
             except OSError:
                 return False
             return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events)
+
+
+if sys.platform == "win32":
+    import ctypes
+    from ctypes import wintypes
+
+    class _PipeLocalInformation(ctypes.Structure):
+        _fields_ = [
+            (name, wintypes.ULONG)
+            for name in (
+                "NamedPipeType",
+                "NamedPipeConfiguration",
+                "MaximumInstances",
+                "CurrentInstances",
+                "InboundQuota",
+                "ReadDataAvailable",
+                "OutboundQuota",
+                "WriteQuotaAvailable",
+                "NamedPipeState",
+                "NamedPipeEnd",
+            )
+        ]
+
+    _NtQueryInformationFile = ctypes.WinDLL("ntdll").NtQueryInformationFile
+    _NtQueryInformationFile.argtypes = [
+        wintypes.HANDLE,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        wintypes.ULONG,
+        ctypes.c_int,
+    ]
+    _NtQueryInformationFile.restype = ctypes.c_long
+    _FILE_PIPE_LOCAL_INFORMATION = 24
+    _FILE_PIPE_CLOSING_STATE = 4
+
+    def _peer_closed(handle: int) -> bool:
+        """True when the other end of pipe ``handle`` is closed (no I/O, nothing consumed).
+
+        A pipe whose other end closed is in the closing state while data is still
+        buffered in it; anything but a pipe, or a query that fails, answers False.
+        """
+        status_block = (ctypes.c_void_p * 2)()
+        info = _PipeLocalInformation()
+        status = _NtQueryInformationFile(
+            handle,
+            status_block,
+            ctypes.byref(info),
+            ctypes.sizeof(info),
+            _FILE_PIPE_LOCAL_INFORMATION,
+        )
+        return status == 0 and int(info.NamedPipeState) == _FILE_PIPE_CLOSING_STATE
 
 
 #: Kernel buffer asked for on a stdin pipe (Linux F_SETPIPE_SZ; best effort). Fewer
