@@ -195,7 +195,7 @@ hj_value *hc_result_error(HRESULT hr, const char *msg) {
     hj_set(o, "Error", hj_new_int((int32_t)hr));
     hj_set(o, "ErrorMessage", hj_new_string(buf));
     hj_value *ev = hj_new_object();
-    hj_set(ev, "Message", hj_new_string(msg));
+    hj_set(ev, "Message", hj_new_string(buf)); /* as ErrorMessage: no second text */
     hj_set(ev, "Provider", hj_new_string(HC_ERROR_PROVIDER));
     hj_set(ev, "EventId", hj_new_uint(1));
     hj_set(ev, "Flags", hj_new_uint(0));
