@@ -163,14 +163,14 @@ TEST(strict_missing_program_names_the_command_line) {
     REQUIRE(s != NULL);
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     HCS_PROCESS p = NULL;
-    CHECK_HR(S_OK, HcsCreateProcess(s, u"{\"CommandArgs\":[\"/no/such/hcsim-program\",\"--flag\"]}",
+    CHECK_HR(S_OK, HcsCreateProcess(s, u"{\"CommandArgs\":[\"hcsim-no-such-program\",\"--flag\"]}",
                                     op, NULL, &p));
     hj_value *doc = NULL;
     const HRESULT not_found = HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
     CHECK_HR(not_found, cu_wait_op(op, &doc));
     CHECK(cu_is_result_error(doc, not_found));
     CHECK(message_names(doc, "The process could not be started"));
-    CHECK(message_names(doc, "/no/such/hcsim-program --flag"));
+    CHECK(message_names(doc, "hcsim-no-such-program --flag"));
     /* ErrorEvents as the schema defines them: an array of ErrorEvent objects */
     CHECK(cu_jstr(doc, "ErrorEvents.0.Message") != NULL);
     CHECK(cu_jstr_is(doc, "ErrorEvents.0.Source", "hcsim"));
