@@ -68,6 +68,20 @@ async def test_negative_control_the_files_exist(tmp_path: Path) -> None:
         await vm.terminate()
 
 
+async def test_hot_adding_a_missing_disk_fails(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.vhdx"
+    disk.write_bytes(b"")
+    async with await ComputeSystem.create("vm1", VM) as vm:
+        await vm.start()
+        gone = tmp_path / "gone.vhdx"
+        with pytest.raises(errors.HcsError) as caught:
+            await vm.modify(b.add_scsi_disk_request(b.scsi_disk(str(gone)), lun=1))
+        assert caught.value.hresult == HResult.ERROR_FILE_NOT_FOUND
+        assert str(gone) in caught.value.message
+        await vm.modify(b.add_scsi_disk_request(b.scsi_disk(str(disk)), lun=2))  # exists
+        await vm.terminate()
+
+
 async def test_a_missing_directory_is_path_not_found(tmp_path: Path) -> None:
     gone = tmp_path / "no-dir" / "disk.vhdx"
     with pytest.raises(errors.HcsError) as caught:

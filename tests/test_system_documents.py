@@ -366,7 +366,8 @@ async def test_every_builder_is_created_and_started_by_hcsim(tmp_path: Path) -> 
                             "nic2", b.network_adapter(endpoint_id=str(uuid.uuid4()))
                         )
                     )
-                    await system.modify(b.add_scsi_disk_request(b.scsi_disk("/d.vhdx"), lun=3))
+                    hot = b.scsi_disk(str(tmp_path / "win.vhdx"))  # (a disk that exists)
+                    await system.modify(b.add_scsi_disk_request(hot, lun=3))
                 await system.terminate()
                 assert (await system.wait()).exit_type == "ForcedExit"
 

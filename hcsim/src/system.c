@@ -300,28 +300,43 @@ static int parent_exists(const char *path) {
  * runtime state files (README, "Strict where Windows is strict"). Returns the first that
  * does not exist, with *hr ERROR_FILE_NOT_FOUND (or ERROR_PATH_NOT_FOUND when its
  * directory is missing too); NULL when all exist. */
+static const char *missing_file(const char *path, HRESULT *hr) {
+    if (!path || !*path || plat_file_exists(path)) return NULL;
+    *hr = parent_exists(path) ? HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND) : HC_E_PATH_NOT_FOUND;
+    return path;
+}
+
+/* The file of a SCSI Attachment of type VirtualDisk (the default) or Iso, if missing
+ * (a PassThru attachment names a host disk, not a file). */
+static const char *missing_attachment(const hj_value *a, HRESULT *hr) {
+    const char *type = hj_str(hj_get(a, "Type"), NULL);
+    if (type && strcmp(type, "VirtualDisk") && strcmp(type, "Iso")) return NULL;
+    return missing_file(hj_str(hj_get(a, "Path"), NULL), hr);
+}
+
 static const char *missing_vm_file(const hj_value *vm, HRESULT *hr) {
     const char *found = NULL;
     const hj_value *scsi = hj_get(hj_get(vm, "Devices"), "Scsi");
     for (size_t c = 0; !found && hj_typeof(scsi) == HJ_OBJECT && c < hj_count(scsi); c++) {
         const hj_value *att = hj_get(hj_at(scsi, c), "Attachments");
-        for (size_t l = 0; !found && hj_typeof(att) == HJ_OBJECT && l < hj_count(att); l++) {
-            const hj_value *a = hj_at(att, l);
-            const char *type = hj_str(hj_get(a, "Type"), NULL);
-            const char *path = hj_str(hj_get(a, "Path"), NULL);
-            if (type && strcmp(type, "VirtualDisk") && strcmp(type, "Iso")) continue;
-            if (path && *path && !plat_file_exists(path)) found = path;
-        }
+        for (size_t l = 0; !found && hj_typeof(att) == HJ_OBJECT && l < hj_count(att); l++)
+            found = missing_attachment(hj_at(att, l), hr);
     }
     static const char *const gs_files[] = {"GuestStateFilePath", "RuntimeStateFilePath", NULL};
     const hj_value *gs = hj_get(vm, "GuestState");
-    for (const char *const *k = gs_files; !found && *k; k++) {
-        const char *path = hj_str(hj_get(gs, *k), NULL);
-        if (path && *path && !plat_file_exists(path)) found = path;
-    }
-    if (found)
-        *hr = parent_exists(found) ? HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND) : HC_E_PATH_NOT_FOUND;
+    for (const char *const *k = gs_files; !found && *k; k++)
+        found = missing_file(hj_str(hj_get(gs, *k), NULL), hr);
     return found;
+}
+
+/* "<what>: '<path>': <the Win32 text of hr>" for a missing file. */
+static hj_value *missing_file_error(HRESULT hr, const char *what, const char *path,
+                                    const char *detail) {
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s: '%s': %s", what, path,
+             hr == HC_E_PATH_NOT_FOUND ? "The system cannot find the path specified."
+                                       : "The system cannot find the file specified.");
+    return hc_result_error_attributed(hr, msg, detail);
 }
 
 static hj_value *work_create(hc_work *w, HRESULT *hr) {
@@ -379,12 +394,8 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
         HRESULT fr = S_OK;
         const char *missing = missing_vm_file(vm, &fr);
         if (missing) {
-            char msg[768];
-            snprintf(msg, sizeof msg, "The virtual machine could not be constructed: '%s': %s",
-                     missing,
-                     fr == HC_E_PATH_NOT_FOUND ? "The system cannot find the path specified."
-                                               : "The system cannot find the file specified.");
-            hj_value *doc = hc_result_error_attributed(fr, msg, "Construct");
+            hj_value *doc = missing_file_error(fr, "The virtual machine could not be constructed",
+                                               missing, "Construct");
             hj_free(cfg);
             hc_lock();
             s->state = SS_FAILED;
@@ -909,6 +920,17 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
         if (r == S_OK && !path && !guest) {
             r = E_INVALIDARG;
             msg = "The request names neither a ResourcePath nor a GuestRequest.";
+        }
+    }
+    /* A disk hot-added to a VM must exist, as at create (README, "Strict where Windows
+     * is strict"). */
+    if (r == S_OK && path && rt == RT_ADD &&
+        path_match("VirtualMachine/Devices/Scsi/*/Attachments/*", path)) {
+        HRESULT fr = S_OK;
+        const char *missing = missing_attachment(settings, &fr);
+        if (missing) {
+            *hr = fr;
+            return missing_file_error(fr, "The disk could not be attached", missing, "Modify");
         }
     }
     hc_lock();

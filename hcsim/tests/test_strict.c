@@ -90,6 +90,31 @@ TEST(strict_missing_vm_files_fail_the_create) {
     CU_END();
 }
 
+TEST(strict_hot_adding_a_missing_disk_fails) {
+    HCS_SYSTEM s = cu_begin_system(u"strict-hot-add", VM_WITH("\"GuestConnection\":{}"), 1);
+    REQUIRE(s != NULL);
+    const char *dir = cu_tmpdir();
+    const char *present = cu_s("%s/strict-hot.vhdx", dir);
+    FILE *f = fopen(present, "wb");
+    REQUIRE(f != NULL);
+    fclose(f);
+    const char *gone = cu_s("%s/strict-hot-gone.vhdx", dir);
+    const char *add = "{\"ResourcePath\":\"VirtualMachine/Devices/Scsi/0/Attachments/%d\","
+                      "\"RequestType\":\"Add\",\"Settings\":{\"Type\":\"VirtualDisk\","
+                      "\"Path\":\"%s\"}}";
+    hj_value *doc = NULL;
+    const HRESULT not_found = HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
+    CHECK_HR(not_found, cu_modify(s, cu_w(add, 1, gone), &doc));
+    CHECK(cu_is_result_error(doc, not_found));
+    CHECK(message_names(doc, gone));
+    CHECK(cu_jstr_is(doc, "Attribution.0.OperationFailure.Detail", "Modify"));
+    /* negative control: an existing disk is attached */
+    CHECK_HR(S_OK, cu_modify(s, cu_w(add, 2, present), NULL));
+    cu_kill_close(s);
+    remove(present);
+    CU_END();
+}
+
 TEST(strict_restore_names_the_missing_save_state) {
     cu_begin();
     const char *gone = cu_s("%s/strict-gone.vmrs", cu_tmpdir());
