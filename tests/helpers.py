@@ -53,6 +53,9 @@ LINUX: dict[str, Any] = {
         "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
         "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
         "Devices": {},
+        # HCS runs processes in a VM (and shuts it down gracefully) over the guest
+        # connection; without one both fail with ERROR_NOT_SUPPORTED.
+        "GuestConnection": {},
     },
 }
 #: A Windows container: on hcsim its command lines are split the Windows way.
@@ -71,6 +74,7 @@ VM: dict[str, Any] = {
         "Chipset": {"Uefi": {}},
         "ComputeTopology": {"Memory": {"SizeInMB": 1024}, "Processor": {"Count": 2}},
         "Devices": {},
+        "GuestConnection": {},  # (its shutdown asks the guest)
     },
 }
 

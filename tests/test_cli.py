@@ -444,11 +444,12 @@ def test_exec_with_a_console(configs: Path) -> None:
 def test_inspect_as_text(configs: Path) -> None:
     result = script(
         configs,
-        f"create c1 {configs / 'c.json'} --start\ninspect c1 --property Memory\nkill c1\n",
+        # (a VM: the Memory property, MemoryInformationForVm, describes VMs only)
+        f"create v1 {configs / 'vm.json'} --start\ninspect v1 --property Memory\nkill v1\n",
     )
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[1].split() == ["Id:", "c1"]
+    assert lines[1].split() == ["Id:", "v1"]
     assert ["Stopped:", "false"] in [line.split() for line in lines]
     assert "Memory:" in lines
     nested = lines[lines.index("Memory:") + 1 :]

@@ -157,7 +157,8 @@ SPECS: dict[str, Spec] = {
     "guides/lifecycle.md:5": Spec(
         setup="config = builders.empty_vm().to_dict()\n"
         "config['VirtualMachine']['Devices']['Scsi'] = {'0': {}}\n"
-        "vm = await ComputeSystem.create('vm1', config)\nawait vm.start()",
+        "vm = await ComputeSystem.create('vm1', config)\nawait vm.start()\n"
+        "(tmp_path / 'data.vhdx').write_bytes(b'')\nvhd_path = str(tmp_path / 'data.vhdx')",
         check="assert (await vm.properties()).state == 'Running'",
     ),
     "guides/events.md:1": Spec(

@@ -3,6 +3,7 @@
 import json
 import uuid
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -275,13 +276,16 @@ def test_builders_results_stay_editable_and_validated() -> None:
 # --------------------------------------------------------------------------- hcsim accepts them
 
 
-def _hcsim_documents() -> list[tuple[str, ComputeSystem]]:
+def _hcsim_documents(disks: Path) -> list[tuple[str, ComputeSystem]]:
+    # hcsim, as Windows, constructs no VM whose disks are missing: they exist in *disks*.
+    for name in ("win.vhdx", "root.vhdx"):
+        (disks / name).write_bytes(b"")
     return [
         ("empty-vm", b.empty_vm()),
         (
             "uefi-vm",
             b.uefi_vm(
-                vhd_path=r"C:\vms\win.vhdx",
+                vhd_path=str(disks / "win.vhdx"),
                 network_adapters={"nic": b.network_adapter(endpoint_id=ENDPOINT)},
                 smb_shares=[b.smb_share(name="s", host_path=r"C:\s")],
                 hv_socket=b.hv_socket_config(services={SERVICE: None}),
@@ -293,7 +297,7 @@ def _hcsim_documents() -> list[tuple[str, ComputeSystem]]:
                 kernel_path="/boot/vmlinuz",
                 initrd_path="/boot/initrd.img",
                 plan9_shares=[b.plan9_share(name="p", host_path="/p")],
-                scsi_disks=[b.scsi_disk("/vm/root.vhdx")],
+                scsi_disks=[b.scsi_disk(str(disks / "root.vhdx"))],
             ),
         ),
         (
@@ -304,11 +308,11 @@ def _hcsim_documents() -> list[tuple[str, ComputeSystem]]:
 
 
 @pytest.mark.anyio
-async def test_hcsim_accepts_every_builder() -> None:
+async def test_hcsim_accepts_every_builder(tmp_path: Path) -> None:
     from aiohcs.system import ComputeSystem as System
 
     async with AsyncExitStack() as stack:
-        for name, doc in _hcsim_documents():
+        for name, doc in _hcsim_documents(tmp_path):
             system = await stack.enter_async_context(await System.create(f"builders-{name}", doc))
             props = await system.properties()
             assert props.state == "Created", name

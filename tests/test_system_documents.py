@@ -315,8 +315,13 @@ def test_import_aiohcs_does_not_load_the_models() -> None:
 # ---------------------------------------------------------------- builders
 
 
-def builder_documents() -> list[tuple[str, schema.ComputeSystem, bool]]:
-    """(name, document, is a VM) for every ComputeSystem builder."""
+def builder_documents(disks: Path) -> list[tuple[str, schema.ComputeSystem, bool]]:
+    """(name, document, is a VM) for every ComputeSystem builder.
+
+    hcsim, as Windows, constructs no VM whose disks are missing: they exist in *disks*.
+    """
+    for name in ("win.vhdx", "root.vhdx"):
+        (disks / name).write_bytes(b"")
     endpoint = str(uuid.uuid4())
     service = str(uuid.uuid4())
     return [
@@ -324,7 +329,7 @@ def builder_documents() -> list[tuple[str, schema.ComputeSystem, bool]]:
         (
             "uefi-vm",
             b.uefi_vm(
-                vhd_path="/vms/win.vhdx",
+                vhd_path=str(disks / "win.vhdx"),
                 network_adapters={"nic": b.network_adapter(endpoint_id=endpoint)},
                 smb_shares=[b.smb_share(name="s", host_path="/s")],
                 hv_socket=b.hv_socket_config(services={service: None}),
@@ -337,7 +342,7 @@ def builder_documents() -> list[tuple[str, schema.ComputeSystem, bool]]:
                 kernel_path="/boot/vmlinuz",
                 initrd_path="/boot/initrd.img",
                 plan9_shares=[b.plan9_share(name="p", host_path="/p")],
-                scsi_disks=[b.scsi_disk("/vm/root.vhdx")],
+                scsi_disks=[b.scsi_disk(str(disks / "root.vhdx"))],
             ),
             True,
         ),
@@ -345,8 +350,8 @@ def builder_documents() -> list[tuple[str, schema.ComputeSystem, bool]]:
     ]
 
 
-async def test_every_builder_is_created_and_started_by_hcsim() -> None:
-    for name, doc, is_vm in builder_documents():
+async def test_every_builder_is_created_and_started_by_hcsim(tmp_path: Path) -> None:
+    for name, doc, is_vm in builder_documents(tmp_path):
         for i, form in enumerate(forms(doc)):
             async with await ComputeSystem.create(f"{name}-{i}", form) as system:
                 props = await system.properties()
@@ -361,7 +366,8 @@ async def test_every_builder_is_created_and_started_by_hcsim() -> None:
                             "nic2", b.network_adapter(endpoint_id=str(uuid.uuid4()))
                         )
                     )
-                    await system.modify(b.add_scsi_disk_request(b.scsi_disk("/d.vhdx"), lun=3))
+                    hot = b.scsi_disk(str(tmp_path / "win.vhdx"))  # (a disk that exists)
+                    await system.modify(b.add_scsi_disk_request(hot, lun=3))
                 await system.terminate()
                 assert (await system.wait()).exit_type == "ForcedExit"
 

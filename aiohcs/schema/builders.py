@@ -356,7 +356,11 @@ def empty_vm(
 ) -> ComputeSystem:
     """The minimal VM of the HCS documentation: UEFI firmware, memory, processors, no devices.
 
-    It boots to the firmware and stays there -- enough to exercise the lifecycle calls.
+    It boots to the firmware and stays there -- enough to exercise the lifecycle calls. It
+    has no guest connection, so HCS can neither run processes in it nor shut it down
+    gracefully (both fail with ERROR_NOT_SUPPORTED; terminate it). For those, use a VM
+    with a guest connection: :func:`linux_utility_vm` (the default) or
+    ``uefi_vm(guest_connection=True)``.
     """
     return _system(
         owner=owner,
@@ -391,6 +395,9 @@ def uefi_vm(
 
     *extra_disks* take LUNs 1, 2, ...; *network_adapters* maps adapter names to
     :func:`network_adapter` results; *console_pipe* (``\\.\pipe\name``) receives COM1.
+    The disk files must exist: HCS does not create a VM whose disks are missing. With
+    *guest_connection*, HCS talks to the guest's agent, which processes and a graceful
+    shutdown need.
     """
     attachments: dict[str, Attachment] = {"0": scsi_disk(vhd_path)}
     attachments.update({str(lun): disk for lun, disk in enumerate(extra_disks, start=1)})

@@ -172,19 +172,50 @@ static const char *hr_message(HRESULT hr) {
     case 0x80070057u: return "The parameter is incorrect.";
     case 0x80070002u: return "The system cannot find the file specified.";
     case 0x80070490u: return "Element not found.";
+    case 0x80070003u: return "The system cannot find the path specified.";
+    case 0x80070032u: return "The request is not supported.";
     case 0x80004001u: return "Not implemented.";
     default: return "The operation failed.";
     }
 }
 
+/* hcsim's event provider in ErrorEvents (a fixed GUID of its own, as each HCS component
+ * names its ETW provider there). */
+#define HC_ERROR_PROVIDER "6d0f5d3c-6f0b-4f5e-9a55-686373696d00"
+
+/* A ResultError as the schema defines it (2.4 on): Error, ErrorMessage, and ErrorEvents
+ * with one ErrorEvent carrying the same message; Attribution is added by
+ * hc_result_error_attributed when a failure has one. */
 hj_value *hc_result_error(HRESULT hr, const char *msg) {
     hj_value *o = hj_new_object();
     if (!o) return NULL;
-    char buf[256];
+    char buf[1024];
     if (!msg) msg = hr_message(hr);
     snprintf(buf, sizeof buf, "%s (hcsim, HRESULT 0x%08X)", msg, (unsigned)hr);
     hj_set(o, "Error", hj_new_int((int32_t)hr));
     hj_set(o, "ErrorMessage", hj_new_string(buf));
+    hj_value *ev = hj_new_object();
+    hj_set(ev, "Message", hj_new_string(buf)); /* as ErrorMessage: no second text */
+    hj_set(ev, "Provider", hj_new_string(HC_ERROR_PROVIDER));
+    hj_set(ev, "EventId", hj_new_uint(1));
+    hj_set(ev, "Flags", hj_new_uint(0));
+    hj_set(ev, "Source", hj_new_string("hcsim"));
+    hj_value *evs = hj_new_array();
+    hj_push(evs, ev);
+    hj_set(o, "ErrorEvents", evs);
+    return o;
+}
+
+hj_value *hc_result_error_attributed(HRESULT hr, const char *msg, const char *detail) {
+    hj_value *o = hc_result_error(hr, msg);
+    if (!o) return NULL;
+    hj_value *of = hj_new_object();
+    hj_set(of, "Detail", hj_new_string(detail));
+    hj_value *rec = hj_new_object();
+    hj_set(rec, "OperationFailure", of);
+    hj_value *attr = hj_new_array();
+    hj_push(attr, rec);
+    hj_set(o, "Attribution", attr);
     return o;
 }
 

@@ -100,6 +100,11 @@ int hc_fn_lookup(const char *name); /* index, or -1 */
 #define HC_EXIT_PROCESS_ABORTED 1067u
 #define HC_EXIT_CONTROL_C       0xC000013Au
 
+/* HRESULT_FROM_WIN32 of ERROR_PATH_NOT_FOUND (3) and ERROR_NOT_SUPPORTED (50), which
+ * hcsim_win32.h does not name. */
+#define HC_E_PATH_NOT_FOUND ((HRESULT)0x80070003u)
+#define HC_E_NOT_SUPPORTED  ((HRESULT)0x80070032u)
+
 /* ---- objects ---------------------------------------------------------------------- */
 enum {
     K_OP = 1, /* HCS_OPERATION */
@@ -233,6 +238,7 @@ struct hc_system {
     int in_table;
     hc_system *tnext;
     int is_vm, is_linux, terminate_on_close;
+    int has_guest; /* a container or hosted system, or a VM with a GuestConnection */
     char *owner, *hosting_id, *template_id, *restore_path;
     char runtime_id[37];
     char system_guid[37]; /* the SystemGUID property */
@@ -430,6 +436,8 @@ void hc_handouts_recount(void);
 #endif
 hj_value *hc_result_error(HRESULT hr, const char *msg);
 char16_t *hc_result_error_u16(HRESULT hr, const char *msg);
+/* A ResultError whose Attribution is one OperationFailure with that Detail. */
+hj_value *hc_result_error_attributed(HRESULT hr, const char *msg, const char *detail);
 hj_value *hc_parse(PCWSTR s); /* NULL on NULL or malformed */
 /* An options or query argument: an empty string means "no options", as NULL does
  * (clients such as hcsshim pass L"" for every call they have nothing to say to). */

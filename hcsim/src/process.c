@@ -536,10 +536,14 @@ static void on_exit_cb(void *ctx, int64_t pid, int exit_code, int term_signal) {
     hc_unlock();
 }
 
+/* A process runs in the guest, which HCS reaches over the guest connection: a VM
+ * without one refuses it with ERROR_NOT_SUPPORTED (README, "Strict where Windows is
+ * strict"). */
 static HRESULT sys_gate(hc_system *s) {
     if (s->state == SS_FAILED || s->state == SS_CREATING) return HCS_E_SYSTEM_NOT_FOUND;
     if (s->state == SS_STOPPED) return HCS_E_SYSTEM_ALREADY_STOPPED;
     if (s->state != SS_RUNNING) return HCS_E_INVALID_STATE;
+    if (!s->has_guest) return HC_E_NOT_SUPPORTED;
     return S_OK;
 }
 
@@ -570,9 +574,23 @@ static int env_names_equal(const char *a, const char *b, size_t n) {
     return 1;
 }
 
+/* argv joined with blanks, for messages (NULL when out of memory). */
+static char *join_argv(char *const *argv) {
+    size_t n = 1;
+    for (size_t i = 0; argv[i]; i++) n += strlen(argv[i]) + 1;
+    char *out = malloc(n);
+    if (!out) return NULL;
+    out[0] = 0;
+    for (size_t i = 0; argv[i]; i++) {
+        if (i) strcat(out, " ");
+        strcat(out, argv[i]);
+    }
+    return out;
+}
+
 static hj_value *fail_errno(HRESULT *hr, int e, const char *what) {
     HRESULT mapped = hc_hr_from_errno(e);
-    char msg[256];
+    char msg[768];
     hc_errno_text(msg, sizeof msg, what, e);
     return fail(hr, FAILED(mapped) ? mapped : E_FAIL, msg);
 }
@@ -709,6 +727,10 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     hc_lock();
     r = sys_gate(p->sys);
     hc_unlock();
+    if (r == HC_E_NOT_SUPPORTED)
+        res = fail(&r, r,
+                   "The virtual machine has no guest connection: a process cannot be "
+                   "created in it.");
     if (FAILED(r)) goto out;
 
     plat_spawn_opts so;
@@ -725,7 +747,14 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
     plat_spawn_result sr;
     int e = plat_spawn(&so, &sr);
     if (e) {
-        res = fail_errno(&r, e, "The process could not be started");
+        /* A missing program is ERROR_FILE_NOT_FOUND, which names no file: the message
+         * names the command line (README, "Strict where Windows is strict"). */
+        char what[640];
+        char *joined = join_argv(argv);
+        snprintf(what, sizeof what, "The process could not be started (command line: %s)",
+                 joined ? joined : argv[0]);
+        free(joined);
+        res = fail_errno(&r, e, what);
         goto out;
     }
     /* From here the guard kills the process's tree if this host process dies. */

@@ -164,16 +164,10 @@ static HRESULT modify_cpu_group(const hj_value *st, const char **msg) {
         }
         hj_value *g = hj_new_object();
         hj_set(g, "GroupId", hj_new_string(gid));
+        /* CpuGroupAffinity has exactly these two members (no Mask in any schema). */
         hj_value *aff = hj_new_object();
-        uint64_t mask = 0;
-        for (size_t i = 0; i < hj_count(lps); i++) {
-            uint64_t lp = 0;
-            hj_uint64(hj_at(lps, i), &lp);
-            mask |= 1ull << (lp & 63);
-        }
         hj_set(aff, "LogicalProcessorCount", hj_new_uint(count));
         hj_set(aff, "LogicalProcessors", lps ? hj_clone(lps) : hj_new_array());
-        hj_set(aff, "Mask", hj_new_uint(mask));
         hj_set(g, "Affinity", aff);
         hj_set(g, "GroupProperties", hj_new_array());
         hj_push(G.cpu_groups, g);

@@ -181,6 +181,9 @@ static hj_value *heartbeat_props(hc_system *s) {
 }
 
 static void add_property(hj_value *o, hc_system *s, const char *type) {
+    /* Memory and GuestConnection describe a VM (and its guest): a container's answer
+     * has neither member. */
+    if (!s->is_vm && (!strcmp(type, "Memory") || !strcmp(type, "GuestConnection"))) return;
     if (!strcmp(type, "Memory")) {
         hj_set(o, "Memory", memory_props(s));
     } else if (!strcmp(type, "Statistics")) {
@@ -197,7 +200,7 @@ static void add_property(hj_value *o, hc_system *s, const char *type) {
         hj_set(o, "SystemGUID", hj_new_string(s->system_guid));
     } else if (!strcmp(type, "MappedVirtualDisk")) {
         hj_set(o, "MappedVirtualDiskControllers", hj_new_object());
-    } else if (!strcmp(type, "GuestConnection")) {
+    } else if (!strcmp(type, "GuestConnection") && s->has_guest) {
         hj_value *g = hj_new_object();
         hj_value *vers = hj_new_array();
         hj_value *v = hj_new_object();
@@ -277,6 +280,65 @@ static const hj_value *json_path(const hj_value *root, const char *const *path) 
     return v;
 }
 
+/* Whether the directory holding path exists (either separator ends a component). */
+static int parent_exists(const char *path) {
+    const char *cut = NULL;
+    for (const char *c = path; *c; c++)
+        if (*c == '/' || *c == '\\') cut = c;
+    if (!cut) return 1;
+    if (cut == path) return 1;
+    char *dir = hc_strdup(path);
+    if (!dir) return 1;
+    dir[cut - path] = 0;
+    int ok = plat_is_dir(dir);
+    free(dir);
+    return ok;
+}
+
+/* The files a VM's configuration names and Windows opens when it constructs the VM: each
+ * SCSI attachment of type VirtualDisk (the default) or Iso, and the guest state and
+ * runtime state files (README, "Strict where Windows is strict"). Returns the first that
+ * does not exist, with *hr ERROR_FILE_NOT_FOUND (or ERROR_PATH_NOT_FOUND when its
+ * directory is missing too); NULL when all exist. */
+static const char *missing_file(const char *path, HRESULT *hr) {
+    if (!path || !*path || plat_file_exists(path)) return NULL;
+    *hr = parent_exists(path) ? HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND) : HC_E_PATH_NOT_FOUND;
+    return path;
+}
+
+/* The file of a SCSI Attachment of type VirtualDisk (the default) or Iso, if missing
+ * (a PassThru attachment names a host disk, not a file). */
+static const char *missing_attachment(const hj_value *a, HRESULT *hr) {
+    const char *type = hj_str(hj_get(a, "Type"), NULL);
+    if (type && strcmp(type, "VirtualDisk") && strcmp(type, "Iso")) return NULL;
+    return missing_file(hj_str(hj_get(a, "Path"), NULL), hr);
+}
+
+static const char *missing_vm_file(const hj_value *vm, HRESULT *hr) {
+    const char *found = NULL;
+    const hj_value *scsi = hj_get(hj_get(vm, "Devices"), "Scsi");
+    for (size_t c = 0; !found && hj_typeof(scsi) == HJ_OBJECT && c < hj_count(scsi); c++) {
+        const hj_value *att = hj_get(hj_at(scsi, c), "Attachments");
+        for (size_t l = 0; !found && hj_typeof(att) == HJ_OBJECT && l < hj_count(att); l++)
+            found = missing_attachment(hj_at(att, l), hr);
+    }
+    static const char *const gs_files[] = {"GuestStateFilePath", "RuntimeStateFilePath", NULL};
+    const hj_value *gs = hj_get(vm, "GuestState");
+    for (const char *const *k = gs_files; !found && *k; k++)
+        found = missing_file(hj_str(hj_get(gs, *k), NULL), hr);
+    return found;
+}
+
+/* "<what>: '<path>': <the Win32 text of hr>" for a missing file. */
+static hj_value *missing_file_error(HRESULT hr, const char *what, const char *path,
+                                    const char *detail) {
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s: '%s': %s", what, path,
+             hr == HC_E_PATH_NOT_FOUND ? "The system cannot find the path specified."
+                                       : "The system cannot find the file specified.");
+    return hc_result_error_attributed(hr, msg, detail);
+}
+
 static hj_value *work_create(hc_work *w, HRESULT *hr) {
     hc_system *s = w->sys;
     hj_value *cfg = hj_parse_utf16(w->raw);
@@ -328,6 +390,20 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
         *hr = HCS_E_INVALID_JSON;
         return hc_result_error(*hr, bad);
     }
+    if (vm) {
+        HRESULT fr = S_OK;
+        const char *missing = missing_vm_file(vm, &fr);
+        if (missing) {
+            hj_value *doc = missing_file_error(fr, "The virtual machine could not be constructed",
+                                               missing, "Construct");
+            hj_free(cfg);
+            hc_lock();
+            s->state = SS_FAILED;
+            hc_unlock();
+            *hr = fr;
+            return doc;
+        }
+    }
     uint64_t mem = 0, cpus = 0;
     static const char *const vm_mem[] = {"VirtualMachine", "ComputeTopology", "Memory", "SizeInMB",
                                          NULL};
@@ -364,6 +440,7 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
     }
     s->config = cfg;
     s->is_vm = vm != NULL;
+    s->has_guest = !vm || hj_get(vm, "GuestConnection") != NULL || (tmpl && tmpl->has_guest);
     s->is_linux = (vm && json_path(cfg, lkd) != NULL) || (host && host->is_linux);
     s->terminate_on_close = terminate;
     s->owner = hc_strdup(hj_str(owner, NULL));
@@ -458,11 +535,14 @@ static hj_value *work_start(hc_work *w, HRESULT *hr) {
     hj_value *saved = NULL;
     if (restore) {
         saved = hc_read_saved_state(restore, &r);
-        free(restore);
         if (FAILED(r)) {
+            char msg[768];
+            snprintf(msg, sizeof msg, "The saved state file could not be restored: '%s'.", restore);
+            free(restore);
             *hr = r;
-            return hc_result_error(r, "The saved state file could not be restored.");
+            return hc_result_error_attributed(r, msg, "Start");
         }
+        free(restore);
     }
     hc_lock();
     r = state_gate(s, ST(SS_CREATED));
@@ -508,20 +588,32 @@ typedef struct option_rule {
 
 /* Shared body of the simple lifecycle calls: optional options (a JSON object, whose
  * members named in rules take one of the listed values, E_INVALIDARG otherwise), then,
- * under the lock, a live system in one of the states `from`, to which apply is done. */
+ * under the lock, a live system in one of the states `from`, to which apply is done.
+ * With needs_guest, a system without a guest HCS can reach is refused with
+ * ERROR_NOT_SUPPORTED: a graceful shutdown asks the guest, over the guest connection, to
+ * power off, and a VM without one (e.g. one that boots to the firmware) cannot be asked
+ * (README, "Strict where Windows is strict"). */
 static hj_value *transition(hc_work *w, HRESULT *hr, const option_rule *rules, unsigned from,
-                            void (*apply)(hc_work *w)) {
+                            void (*apply)(hc_work *w), int needs_guest) {
     HRESULT r = parse_options(w);
     for (; r == S_OK && w->args && rules && rules->key; rules++) {
         const hj_value *v = hj_get(w->args, rules->key);
         if (v && !str_in(v, rules->values)) r = E_INVALIDARG;
     }
+    int guestless = 0;
     hc_lock();
     if (r == S_OK) r = state_gate(w->sys, from);
+    if (r == S_OK && needs_guest && !w->sys->has_guest) {
+        r = HC_E_NOT_SUPPORTED;
+        guestless = 1;
+    }
     if (r == S_OK) apply(w);
     hc_unlock();
     *hr = r;
-    return NULL;
+    if (!guestless) return NULL;
+    return hc_result_error_attributed(
+        r, "The virtual machine has no guest connection: its guest cannot be asked to shut down.",
+        "Shutdown");
 }
 
 static void apply_shutdown(hc_work *w) {
@@ -532,7 +624,7 @@ static hj_value *work_shutdown(hc_work *w, HRESULT *hr) {
     static const char *const types[] = {"Shutdown", "Hibernate", "Reboot", NULL};
     static const char *const mech[] = {"GuestConnection", "IntegrationService", NULL};
     static const option_rule rules[] = {{"Type", types}, {"Mechanism", mech}, {NULL, NULL}};
-    return transition(w, hr, rules, ST(SS_RUNNING), apply_shutdown);
+    return transition(w, hr, rules, ST(SS_RUNNING), apply_shutdown, 1);
 }
 
 static void apply_terminate(hc_work *w) {
@@ -540,7 +632,7 @@ static void apply_terminate(hc_work *w) {
 }
 
 static hj_value *work_terminate(hc_work *w, HRESULT *hr) {
-    return transition(w, hr, NULL, ST_LIVE, apply_terminate);
+    return transition(w, hr, NULL, ST_LIVE, apply_terminate, 0);
 }
 
 static hj_value *crash_report(hc_system *s, int final) {
@@ -595,7 +687,7 @@ static void apply_crash(hc_work *w) {
 static hj_value *work_crash(hc_work *w, HRESULT *hr) {
     static const char *const types[] = {"CrashGuest", NULL};
     static const option_rule rules[] = {{"Type", types}, {NULL, NULL}};
-    return transition(w, hr, rules, ST(SS_RUNNING), apply_crash);
+    return transition(w, hr, rules, ST(SS_RUNNING), apply_crash, 0);
 }
 
 static void apply_pause(hc_work *w) {
@@ -607,7 +699,7 @@ static hj_value *work_pause(hc_work *w, HRESULT *hr) {
     static const char *const levels[] = {"Suspend", "MemoryLow", "MemoryMedium", "MemoryHigh",
                                          NULL};
     static const option_rule rules[] = {{"SuspensionLevel", levels}, {NULL, NULL}};
-    return transition(w, hr, rules, ST(SS_RUNNING), apply_pause);
+    return transition(w, hr, rules, ST(SS_RUNNING), apply_pause, 0);
 }
 
 static void apply_resume(hc_work *w) {
@@ -616,7 +708,7 @@ static void apply_resume(hc_work *w) {
 }
 
 static hj_value *work_resume(hc_work *w, HRESULT *hr) {
-    return transition(w, hr, NULL, ST(SS_PAUSED), apply_resume);
+    return transition(w, hr, NULL, ST(SS_PAUSED), apply_resume, 0);
 }
 
 static hj_value *work_save(hc_work *w, HRESULT *hr) {
@@ -828,6 +920,17 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
         if (r == S_OK && !path && !guest) {
             r = E_INVALIDARG;
             msg = "The request names neither a ResourcePath nor a GuestRequest.";
+        }
+    }
+    /* A disk hot-added to a VM must exist, as at create (README, "Strict where Windows
+     * is strict"). */
+    if (r == S_OK && path && rt == RT_ADD &&
+        path_match("VirtualMachine/Devices/Scsi/*/Attachments/*", path)) {
+        HRESULT fr = S_OK;
+        const char *missing = missing_attachment(settings, &fr);
+        if (missing) {
+            *hr = fr;
+            return missing_file_error(fr, "The disk could not be attached", missing, "Modify");
         }
     }
     hc_lock();

@@ -35,12 +35,14 @@
     "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"Container\":{}}"
 #define CU_CFG_VM                                                                         \
     "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"VirtualMachine\":" \
-    "{\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}}}}"
+    "{\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}},"  \
+    "\"GuestConnection\":{}}}"
 #define CU_CFG_LINUX_VM                                                                   \
     "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"VirtualMachine\":" \
     "{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"/hcsim/vmlinuz\","         \
     "\"InitRdPath\":\"/hcsim/initrd.img\",\"KernelCmdLine\":\"console=ttyS0\"}},"         \
-    "\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}}}}"
+    "\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}},"   \
+    "\"GuestConnection\":{}}}"
 
 /* ---- test frame -------------------------------------------------------------------- */
 void cu_begin(void);

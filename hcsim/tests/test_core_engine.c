@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 
-#define CFG_VM "{\"Owner\":\"core\",\"VirtualMachine\":{}}"
+#define CFG_VM "{\"Owner\":\"core\",\"VirtualMachine\":{\"GuestConnection\":{}}}"
 #define CFG_CT "{\"Owner\":\"core\",\"Container\":{}}"
 
 /* ---- command line splitting ------------------------------------------------------------ */

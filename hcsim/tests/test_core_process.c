@@ -20,8 +20,9 @@ void plat_posix_fail_next_watch_for_tests(int err, int64_t *refused);
  * one a console control event ended (STATUS_CONTROL_C_EXIT). */
 #define WIN_PROCESS_ABORTED 1067
 #define WIN_CONTROL_C_EXIT  0xC000013A
-#define CFG_LINUX \
-    "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
+#define CFG_LINUX                                                                          \
+    "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}," \
+    "\"GuestConnection\":{}}}"
 
 /* Reads until EOF (or 10 s) from a pipe handle into buf. */
 static size_t read_all(HANDLE h, char *buf, size_t cap) {

@@ -45,7 +45,7 @@ static void *stress_thread(void *arg) {
         snprintf(id, sizeof id, "stress-%d-%d", t, r);
         const char *cfg = (r % 3 == 0)
                               ? "{\"ShouldTerminateOnLastHandleClosed\":true,\"Container\":{}}"
-                              : "{\"VirtualMachine\":{}}";
+                              : "{\"VirtualMachine\":{\"GuestConnection\":{}}}";
         HCS_SYSTEM s;
         if (tc_create(id, cfg, 1, &s) != S_OK) {
             CHECK(0);

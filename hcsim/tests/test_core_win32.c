@@ -205,8 +205,9 @@ TEST(core_win32_console_with_one_stream_keeps_running) {
     CU_END();
 }
 
-#define CFG_LINUX_KERNEL \
-    "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}}}"
+#define CFG_LINUX_KERNEL                                                                   \
+    "{\"VirtualMachine\":{\"Chipset\":{\"LinuxKernelDirect\":{\"KernelFilePath\":\"k\"}}," \
+    "\"GuestConnection\":{}}}"
 
 static int64_t signalled_exit(HCS_SYSTEM sys, const char *options) {
     HCS_PROCESS_INFORMATION pi;

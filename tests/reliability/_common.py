@@ -34,6 +34,7 @@ LINUX_VM: Final[dict[str, Any]] = {
         "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
         "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
         "Devices": {},
+        "GuestConnection": {},  # processes need the guest connection
     },
 }
 #: A container, gone with its last handle.
