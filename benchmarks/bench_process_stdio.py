@@ -37,6 +37,7 @@ LINUX: dict[str, Any] = {
         "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
         "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
         "Devices": {},
+        "GuestConnection": {},  # (HCS runs processes in a VM over its guest connection)
     },
 }
 
