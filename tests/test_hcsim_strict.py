@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import LINUX, SCHEMA, VM
+from helpers import LINUX, SCHEMA, VM, guest
 
 from aiohcs import errors
 from aiohcs._hresult import HResult
@@ -113,7 +113,7 @@ async def test_negative_control_a_vm_with_a_guest_connection() -> None:
     config = b.linux_utility_vm(kernel_path="/boot/vmlinuz", initrd_path="/boot/initrd.img")
     async with await ComputeSystem.create("uvm", config) as uvm:
         await uvm.start()
-        assert (await uvm.run_process(["true"])).returncode == 0
+        assert (await uvm.run_process(guest("exit 0"))).returncode == 0
         assert (await uvm.properties("GuestConnection")).guest_connection_info is not None
         await uvm.shutdown()
         assert (await uvm.wait()).exit_type == "GracefulExit"
