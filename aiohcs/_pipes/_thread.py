@@ -10,7 +10,9 @@ Stopping a pump blocked in I/O:
 
 * Windows: ``CancelIoEx`` on the handle makes the blocking ``ReadFile``/``WriteFile`` fail
   with ``ERROR_OPERATION_ABORTED``. A cancel issued just before the pump enters the call
-  would be lost, so the loop side repeats it until the pump acknowledges.
+  would be lost, so the loop side repeats it until the pump acknowledges. A cancelled write
+  reports nothing written even if the reader took part of it, so writes hand over at most
+  4 KiB each and a write in progress is given 50 ms to finish before it is cancelled.
 * POSIX (so that CI runs this engine on Linux): the pump blocks in ``poll()`` on the pipe
   and on a per-pump wake descriptor (an eventfd, or a self-pipe elsewhere), then does one
   non-blocking read/write. Interrupting = making the wake descriptor readable; it stays so
@@ -34,6 +36,7 @@ import queue
 import select
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
@@ -102,6 +105,10 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     _ERROR_BROKEN_PIPE = 109
     _ERROR_NO_DATA = 232
     _ERROR_OPERATION_ABORTED = 995
+    # The most one WriteFile hands over (the smallest pipe buffer Windows makes), and how
+    # long a cancel waits for a write in progress before cutting it.
+    _WRITE_CHUNK = 4096
+    _WRITE_GRACE = 0.05
 
     class _WindowsIO(_BlockingIO):
         def __init__(self, handle: int) -> None:
@@ -110,6 +117,9 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             # reach it: the value could already name another handle of this process.
             self._closed = False
             self._lock = threading.Lock()
+            # A write in progress: when its cancel was first asked for (None: not yet).
+            self._writing = False
+            self._cancel_asked: float | None = None
 
         def read(self, n: int) -> bytes:
             buf = ctypes.create_string_buffer(n)
@@ -124,11 +134,23 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             raise ctypes.WinError(err)
 
         def write(self, view: memoryview) -> int:
-            data = (ctypes.c_char * len(view)).from_buffer_copy(view)
+            # A cancelled WriteFile reports nothing written even when the reader took part
+            # of it (ntdll's count is 0 too), and bytes sent again would be duplicated. So
+            # writes are small, and a cancel first lets the one in progress finish
+            # (interrupt): only a reader that takes nothing for _WRITE_GRACE is cancelled.
+            n = min(len(view), _WRITE_CHUNK)
+            data = (ctypes.c_char * n).from_buffer_copy(view[:n])
             done = wintypes.DWORD(0)
-            if _WriteFile(self.handle, data, len(view), ctypes.byref(done), None):
+            with self._lock:
+                self._writing, self._cancel_asked = True, None
+            try:
+                ok = _WriteFile(self.handle, data, n, ctypes.byref(done), None)
+                err = 0 if ok else ctypes.get_last_error()
+            finally:
+                with self._lock:
+                    self._writing = False
+            if ok:
                 return int(done.value)
-            err = ctypes.get_last_error()
             if err == _ERROR_OPERATION_ABORTED:
                 if done.value:
                     return int(done.value)
@@ -139,8 +161,15 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
 
         def interrupt(self) -> None:
             with self._lock:
-                if not self._closed:
-                    _CancelIoEx(self.handle, None)
+                if self._closed:
+                    return
+                if self._writing:
+                    now = time.monotonic()
+                    if self._cancel_asked is None:
+                        self._cancel_asked = now
+                    if now - self._cancel_asked < _WRITE_GRACE:
+                        return  # (asked again until the write ends)
+                _CancelIoEx(self.handle, None)
 
         def close(self) -> None:
             with self._lock:
