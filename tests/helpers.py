@@ -21,6 +21,7 @@ pipe ``engine`` fixture are in conftest.py.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
 import os
@@ -38,6 +39,12 @@ import pytest
 
 import aiohcs
 from aiohcs import errors, testing
+
+#: Running under Wine (ntdll exports wine_get_version). Wine 8's pseudo-consoles give their
+#: process no standard handles and no resize, and their conhost.exe can hand the console's
+#: pipes to explorer.exe, whose output then never ends (hcsim/README.md, "Under Wine").
+WINE: Final = sys.platform == "win32" and hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+
 
 if TYPE_CHECKING:
     from aiohcs.process import Process

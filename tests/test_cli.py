@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import helpers
 import pytest
-from helpers import guest_line, owned_by
+from helpers import WINE, guest_line, owned_by
 
 from aiohcs import ComputeSystem
 from aiohcs.cli import build_parser, main
@@ -429,6 +429,7 @@ def test_sim_rejects_bad_values(tmp_path: Path, line: str) -> None:
     assert "sim" in error_line(result)
 
 
+@pytest.mark.xfail(WINE, reason="Wine's pseudo-consoles (helpers.WINE)", strict=True)
 def test_exec_with_a_console(configs: Path) -> None:
     result = script(
         configs,

@@ -22,10 +22,19 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import KILLED, LINUX, guest, no_hcs_call, open_fds, pump_threads, quick_echo, settle
+from helpers import (
+    KILLED,
+    LINUX,
+    WINE,
+    guest,
+    no_hcs_call,
+    open_fds,
+    pump_threads,
+    quick_echo,
+    settle,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_process_exit import WINE
 
 from aiohcs import errors, process, schema, testing
 from aiohcs._bridge import current_bridge

@@ -10,7 +10,6 @@ and must leave hcsim with no live handle, process or pipe (see conftest.py).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import signal
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import pytest
-from helpers import ASYNC, KILLED, LINUX, SYNC, guest, host_alive, no_hcs_call, open_fds
+from helpers import ASYNC, KILLED, LINUX, SYNC, WINE, guest, host_alive, no_hcs_call, open_fds
 
 import aiohcs
 from aiohcs import errors, testing
@@ -31,11 +30,6 @@ from aiohcs.system import ComputeSystem
 pytestmark = pytest.mark.anyio
 
 PY = sys.executable
-
-#: Wine (8.0): a pseudo-console's conhost.exe holds the console's pipes, and hands them to
-#: explorer.exe when it is the first process of the Wine session to start it; the console's
-#: output then never ends (see hcsim/README.md, "Under Wine").
-WINE = sys.platform == "win32" and hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
 
 
 def host_state(pid: int) -> str | None:
