@@ -789,15 +789,15 @@ static int create_in_job(wchar_t *cmd, wchar_t *env, const wchar_t *cwd, HANDLE 
     DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT |
                   CREATE_NEW_PROCESS_GROUP | (pc ? 0 : no_console_flag());
     if (!e && !pc) e = set_inheritable(std, 1);
-    /* Wine (8.0) fails a start now and then with ERROR_INTERNAL_ERROR under load (about
-     * one in 800 starts): a start failing so is tried again, a few times */
+    /* Wine (8.0) fails a start now and then under load (about one in 800 starts, with an
+     * error that has no errno, such as ERROR_INTERNAL_ERROR): such a start is tried again */
     for (int tries = 0; !e; tries++) {
         if (CreateProcessW(NULL, cmd, NULL, NULL, !pc, flags, env, cwd, &si.StartupInfo, pi)) break;
-        if (GetLastError() != ERROR_INTERNAL_ERROR || tries == 3) {
-            e = last_errno();
-            break;
+        e = last_errno();
+        if (e == EIO && tries < 3) {
+            e = 0;
+            Sleep(10);
         }
-        Sleep(10);
     }
     if (!pc) set_inheritable(std, 0); /* (the child has its copies already) */
     if (si.lpAttributeList) {
