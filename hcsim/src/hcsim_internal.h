@@ -254,6 +254,7 @@ struct hc_system {
     size_t nsess, capsess;
     int prune_posted;   /* a task checks its sessions whose leaders have exited */
     size_t prune_floor; /* such sessions the last check found still occupied */
+    uint64_t latency_due_ns; /* latency.c: due time of its last profiled operation */
 };
 
 struct hc_sysh {
@@ -402,6 +403,7 @@ typedef struct hc_call {
     fn_id fn;
     HRESULT async_fault; /* S_OK or the HRESULT the operation must complete with */
     uint32_t completion_ms;
+    int profiled; /* completion_ms is the latency profile's (kept in issue order) */
 } hc_call;
 HRESULT hc_enter(fn_id fn, hc_call *call);
 HRESULT hc_enter_sync(fn_id fn); /* the same for a function without an operation */
@@ -409,8 +411,25 @@ HRESULT hc_enter_sync(fn_id fn); /* the same for a function without an operation
  * hc_enter must consult it; cleared by HcsimReset. */
 void hc_control_touched(int on);
 
+/* latency.c: the latency profiles (README "Latency profiles") */
+enum { HC_LATENCY_INSTANT = 0, HC_LATENCY_REALISTIC = 1 };
+void hc_latency_from_env(void); /* profile and seed from the environment (defaults) */
+int hc_latency_profile_named(const char *name); /* HC_LATENCY_*, or -1 */
+void hc_latency_set_profile(int profile);
+int hc_latency_profile(void);
+void hc_latency_set_seed(uint64_t seed);
+uint64_t hc_latency_seed(void);
+/* The completion latency of one call of fn under the current profile (its figure plus
+ * the seeded jitter); 0 when the profile or fn has none. */
+uint32_t hc_latency_pick(fn_id fn);
+uint32_t hc_latency_figure(fn_id fn); /* the realistic profile's figure of fn, in ms */
+/* Under lock: the due time (plat_now_ns) of a call's work on sys (may be NULL); a
+ * profiled call's is never before the previous profiled call's on the same system. */
+uint64_t hc_latency_due_ns(hc_system *sys, const hc_call *call);
+
 /* pool.c */
 void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg); /* under lock */
+void hc_pool_post_at(uint64_t due_ns, void (*fn)(void *), void *arg); /* under lock */
 void hc_strand_init(hc_strand *s, hc_obj *owner);
 void hc_strand_post(hc_strand *s, hc_item *it); /* under lock */
 void hc_pool_quiesce(void); /* under lock: run everything now, wait until idle */
