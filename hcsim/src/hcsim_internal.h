@@ -252,8 +252,8 @@ struct hc_system {
     hc_proc *procs;        /* processes started in it */
     hc_session *sess;      /* sessions of its processes that may still have members */
     size_t nsess, capsess;
-    int prune_posted;   /* a task checks its sessions whose leaders have exited */
-    size_t prune_floor; /* such sessions the last check found still occupied */
+    int prune_posted;        /* a task checks its sessions whose leaders have exited */
+    size_t prune_floor;      /* such sessions the last check found still occupied */
     uint64_t latency_due_ns; /* latency.c: due time of its last profiled operation */
 };
 
@@ -428,7 +428,7 @@ uint32_t hc_latency_figure(fn_id fn); /* the realistic profile's figure of fn, i
 uint64_t hc_latency_due_ns(hc_system *sys, const hc_call *call);
 
 /* pool.c */
-void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg); /* under lock */
+void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg);  /* under lock */
 void hc_pool_post_at(uint64_t due_ns, void (*fn)(void *), void *arg); /* under lock */
 void hc_strand_init(hc_strand *s, hc_obj *owner);
 void hc_strand_post(hc_strand *s, hc_item *it); /* under lock */

@@ -42,10 +42,10 @@ static const uint16_t realistic_ms[FN_COUNT] = {
     [FN_HcsModifyProcess] = 1,
 };
 
-#define ENV_PROFILE   "HCSIM_LATENCY"
-#define ENV_SEED      "HCSIM_LATENCY_SEED"
-#define DEFAULT_SEED  1u
-#define JITTER_PARTS  5u /* the jitter is at most figure / JITTER_PARTS */
+#define ENV_PROFILE  "HCSIM_LATENCY"
+#define ENV_SEED     "HCSIM_LATENCY_SEED"
+#define DEFAULT_SEED 1u
+#define JITTER_PARTS 5u /* the jitter is at most figure / JITTER_PARTS */
 
 /* Read without the lock on every call (hc_enter's fast path), hence atomics. */
 static atomic_int profile = HC_LATENCY_REALISTIC;

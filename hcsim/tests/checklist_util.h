@@ -194,9 +194,9 @@ typedef struct cu_opcb {
     pthread_cond_t c;
     int calls;
     pthread_t thread;
-    HCS_OPERATION op; /* operation passed to the last call */
+    HCS_OPERATION op;        /* operation passed to the last call */
     HCS_OPERATION_TYPE type; /* HcsGetOperationType inside the callback */
-    HRESULT hr;       /* HcsGetOperationResult inside the callback */
+    HRESULT hr;              /* HcsGetOperationResult inside the callback */
     int doc_is_null;
     int close_in_cb; /* call HcsCloseOperation inside the callback */
 } cu_opcb;

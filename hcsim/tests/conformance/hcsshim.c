@@ -4,7 +4,7 @@
 #include "conformance.h"
 #include "../test_port.h"
 
-#define OPT_LIVE_MIGRATION 0x4u /* HcsEventOptionEnableLiveMigrationEvents (current SDK) */
+#define OPT_LIVE_MIGRATION  0x4u /* HcsEventOptionEnableLiveMigrationEvents (current SDK) */
 #define WIN_PROCESS_ABORTED 1067
 
 /* hcsshim's "submit" calls (ShutDown, Terminate, TerminateProcess): a fresh operation,
@@ -54,7 +54,8 @@ SCENARIO(hcsshim_container_lifecycle) {
     HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
     REQUIRE(op != NULL);
     HCS_SYSTEM sys = NULL;
-    CHECK_HR(S_OK, HcsCreateComputeSystem(u"hcsshim", cu_w("%s", CU_CFG_CONTAINER), op, NULL, &sys));
+    CHECK_HR(S_OK,
+             HcsCreateComputeSystem(u"hcsshim", cu_w("%s", CU_CFG_CONTAINER), op, NULL, &sys));
     CHECK_HR(S_OK, cu_wait_op(op, NULL));
     HcsCloseOperation(op);
     REQUIRE(sys != NULL);

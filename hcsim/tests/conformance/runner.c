@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_SCENARIOS   64
-#define MAX_JOBS        64
+#define MAX_SCENARIOS    64
+#define MAX_JOBS         64
 #define PRINTED_FAILURES 5 /* per worker */
 
 static struct {

@@ -10,10 +10,10 @@
 
 /* The samples' "empty" virtual machine: UEFI, 1 GB of memory, two processors, no disk
  * and no guest connection, terminated when its last handle is closed. */
-#define EMPTY_VM                                                                          \
-    "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"Sample\","                  \
-    "\"VirtualMachine\":{\"Chipset\":{\"Uefi\":{}},\"ComputeTopology\":{\"Memory\":"      \
-    "{\"Backing\":\"Physical\",\"SizeInMB\":1024},\"Processor\":{\"Count\":2}}},"         \
+#define EMPTY_VM                                                                     \
+    "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"Sample\","             \
+    "\"VirtualMachine\":{\"Chipset\":{\"Uefi\":{}},\"ComputeTopology\":{\"Memory\":" \
+    "{\"Backing\":\"Physical\",\"SizeInMB\":1024},\"Processor\":{\"Count\":2}}},"    \
     "\"ShouldTerminateOnLastHandleClosed\":true}"
 
 /* ---- the three operation completion patterns ----------------------------------------- */
@@ -122,7 +122,8 @@ SCENARIO(sample_event_callback) {
 /* ---- the host service sample ----------------------------------------------------------- */
 
 static void submit_report(HCS_EVENT *event, void *arg) {
-    if (event->Type == HcsEventSystemCrashReport) *(HRESULT *)arg = HcsSubmitWerReport(event->EventData);
+    if (event->Type == HcsEventSystemCrashReport)
+        *(HRESULT *)arg = HcsSubmitWerReport(event->EventData);
 }
 
 /* The service sample's three parts. (1) It queries the service's Memory property and
