@@ -252,9 +252,11 @@ struct hc_system {
     hc_proc *procs;        /* processes started in it */
     hc_session *sess;      /* sessions of its processes that may still have members */
     size_t nsess, capsess;
-    int prune_posted;        /* a task checks its sessions whose leaders have exited */
-    size_t prune_floor;      /* such sessions the last check found still occupied */
-    uint64_t latency_due_ns; /* latency.c: due time of its last profiled operation */
+    int prune_posted;   /* a task checks its sessions whose leaders have exited */
+    size_t prune_floor; /* such sessions the last check found still occupied */
+
+    /* latency.c: the due time of its last profiled operation */
+    uint64_t latency_due_ns;
 };
 
 struct hc_sysh {
@@ -428,8 +430,9 @@ uint32_t hc_latency_figure(fn_id fn); /* the realistic profile's figure of fn, i
 uint64_t hc_latency_due_ns(hc_system *sys, const hc_call *call);
 
 /* pool.c */
-void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg);  /* under lock */
-void hc_pool_post_at(uint64_t due_ns, void (*fn)(void *), void *arg); /* under lock */
+void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg); /* under lock */
+/* Under lock: the same, due at due_ns (plat_now_ns). */
+void hc_pool_post_at(uint64_t due_ns, void (*fn)(void *), void *arg);
 void hc_strand_init(hc_strand *s, hc_obj *owner);
 void hc_strand_post(hc_strand *s, hc_item *it); /* under lock */
 void hc_pool_quiesce(void); /* under lock: run everything now, wait until idle */
