@@ -255,8 +255,8 @@ struct hc_system {
     int prune_posted;   /* a task checks its sessions whose leaders have exited */
     size_t prune_floor; /* such sessions the last check found still occupied */
 
-    /* latency.c: the due time of its last profiled operation */
-    uint64_t latency_due_ns;
+    /* latency.c: its profiled operations waiting for their due time (NULL: none) */
+    struct hc_latency_queue *latency;
 };
 
 struct hc_sysh {
@@ -425,9 +425,11 @@ uint64_t hc_latency_seed(void);
  * the seeded jitter); 0 when the profile or fn has none. */
 uint32_t hc_latency_pick(fn_id fn);
 uint32_t hc_latency_figure(fn_id fn); /* the realistic profile's figure of fn, in ms */
-/* Under lock: the due time (plat_now_ns) of a call's work on sys (may be NULL); a
- * profiled call's is never before the previous profiled call's on the same system. */
-uint64_t hc_latency_due_ns(hc_system *sys, const hc_call *call);
+/* Under lock: runs fn(arg) (on a pool thread, without the lock) once the call's
+ * completion latency has passed. The profiled calls of one system run in issue order
+ * (sys may be NULL: no order to keep). */
+typedef struct hc_latency_queue hc_latency_queue;
+void hc_latency_post(hc_system *sys, const hc_call *call, void (*fn)(void *), void *arg);
 
 /* pool.c */
 void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg); /* under lock */

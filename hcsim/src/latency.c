@@ -10,8 +10,9 @@
  * HCSIM_LATENCY_SEED=<integer>), read at the first call and again by every HcsimReset;
  * HcsimSetOption("LatencyProfile" / "LatencySeed") changes them until the next reset.
  * A profiled operation on a compute system never completes before one issued earlier on
- * the same system (its due time is at least the previous one's): the work of a system's
- * operations keeps its issue order, as it does without latencies. */
+ * the same system (its due time is at least the previous one's, and a queue per system
+ * hands them on in order): the work of a system's operations keeps its issue order, as
+ * it does without latencies. */
 #include "hcsim_internal.h"
 
 #include <stdatomic.h>
@@ -120,11 +121,67 @@ uint32_t hc_latency_pick(fn_id fn) {
 
 uint32_t hc_latency_figure(fn_id fn) { return realistic_ms[fn]; }
 
-uint64_t hc_latency_due_ns(hc_system *sys, const hc_call *call) {
-    uint64_t due = plat_now_ns() + (uint64_t)call->completion_ms * 1000000u;
-    if (call->profiled && sys) {
-        if (sys->latency_due_ns > due) due = sys->latency_due_ns;
-        sys->latency_due_ns = due;
+/* The profiled calls of one system waiting for their due time, in issue order (their due
+ * times never decrease). One pool task per queue hands them on when they are due, one
+ * after the other, so they reach the system's strand in that order; two tasks popped by
+ * two workers at once could swap them. The queue exists while it holds calls, and keeps
+ * a reference to its system meanwhile. */
+typedef struct queued {
+    uint64_t due_ns;
+    void (*fn)(void *arg);
+    void *arg;
+    struct queued *next;
+} queued;
+
+struct hc_latency_queue {
+    queued *head, *tail;
+    hc_system *sys;
+};
+
+static void queue_run(void *arg) {
+    hc_latency_queue *q = arg;
+    hc_lock();
+    for (queued *it; (it = q->head);) {
+        if (!G.drain && it->due_ns > plat_now_ns()) { /* a reset drains everything now */
+            hc_pool_post_at(it->due_ns, queue_run, q);
+            hc_unlock();
+            return;
+        }
+        q->head = it->next;
+        if (!q->head) q->tail = NULL;
+        hc_unlock();
+        it->fn(it->arg);
+        free(it);
+        hc_lock();
     }
-    return due;
+    q->sys->latency = NULL;
+    hc_unref(q->sys);
+    free(q);
+    hc_unlock();
+}
+
+void hc_latency_post(hc_system *sys, const hc_call *call, void (*fn)(void *), void *arg) {
+    uint64_t due = plat_now_ns() + (uint64_t)call->completion_ms * 1000000u;
+    queued *it = call->profiled && sys ? calloc(1, sizeof *it) : NULL;
+    hc_latency_queue *q = sys ? sys->latency : NULL;
+    if (it && !q && (q = calloc(1, sizeof *q))) {
+        q->sys = sys;
+        hc_ref(sys);
+        sys->latency = q;
+        hc_pool_post_at(due, queue_run, q);
+    }
+    if (!it || !q) { /* not profiled (or out of memory): a task of its own */
+        free(it);
+        hc_pool_post_at(due, fn, arg);
+        return;
+    }
+    if (q->tail && q->tail->due_ns > due) due = q->tail->due_ns;
+    it->due_ns = due;
+    it->fn = fn;
+    it->arg = arg;
+    if (q->tail)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
 }
