@@ -16,7 +16,7 @@ for the current test.
 from __future__ import annotations
 
 import functools
-from typing import Final, Literal, TypeAlias, cast
+from typing import Final, Literal, TypeAlias
 
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
 from aiohcs.testing._control import Override, _check, _lib
@@ -73,7 +73,7 @@ def _profile(profile: object) -> int:
     if profile not in LATENCY_PROFILES:
         names = ", ".join(repr(p) for p in LATENCY_PROFILES)
         raise InvalidArgumentError(f"unknown latency profile {profile!r}; valid: {names}")
-    return LATENCY_PROFILES.index(cast("LatencyProfile", profile))
+    return LATENCY_PROFILES.index(profile)
 
 
 def _seed(seed: object) -> int:
