@@ -1,12 +1,10 @@
 /* hcsim C test runner: see harness.h. Prints one line per test and a closing
  * "N passed, N failed" line; exits non-zero when any test failed. */
 #include "harness.h"
+#include "test_port.h"
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef _WIN32
-#include <windows.h>
-#endif
 
 #define MAX_TESTS 1024
 
@@ -49,16 +47,8 @@ static int by_name(const void *a, const void *b) {
 /* The tests run on the "instant" latency profile (README "Latency profiles"), whatever
  * the environment says: hcsim reads HCSIM_LATENCY at its first call and at every reset.
  * The tests of the profiles themselves choose theirs with HcsimSetOption. */
-static void instant_profile(void) {
-#ifdef _WIN32
-    SetEnvironmentVariableA("HCSIM_LATENCY", "instant");
-#else
-    setenv("HCSIM_LATENCY", "instant", 1);
-#endif
-}
-
 int main(int argc, char **argv) {
-    instant_profile();
+    tp_setenv("HCSIM_LATENCY", "instant");
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {

@@ -4,20 +4,11 @@
  * runs on the instant profile (main.c); these tests choose theirs. */
 #include "checklist_util.h"
 #include "hcsim_internal.h"
+#include "test_port.h"
 
-#include <stdlib.h>
 #include <string.h>
-#ifdef _WIN32
-#include <windows.h>
-#endif
 
-static void set_env_profile(const char *value) {
-#ifdef _WIN32
-    SetEnvironmentVariableA("HCSIM_LATENCY", value);
-#else
-    setenv("HCSIM_LATENCY", value, 1);
-#endif
-}
+static void set_env_profile(const char *value) { tp_setenv("HCSIM_LATENCY", value); }
 
 static int64_t option(const char *name) {
     int64_t v = -1;
