@@ -1,13 +1,15 @@
 """hcsim's latency profiles (hcsim/README.md "Latency profiles", aiohcs.testing).
 
 The suite runs on "instant" (conftest.py); "realistic" is hcsim's default, which a fresh
-process without ``HCSIM_LATENCY`` shows, and which the ``hcsim_latency`` marker gives a
-test. The figures below are the README's: a create takes at least 50 ms, a start 100 ms.
+process without ``HCSIM_LATENCY`` shows. The tests here choose their profile with the
+``hcsim_latency`` marker. The figures below are the README's: a create takes at least
+50 ms, a start 100 ms.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -82,13 +84,15 @@ async def test_realistic_create_and_start_take_their_figures() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.hcsim_latency("instant")
 async def test_instant_is_fast() -> None:
-    assert testing.latency_profile() == "instant"  # the suite's (conftest.py)
+    assert testing.latency_profile() == "instant"
     best = min([sum(await _create_and_start(f"instant-{i}")) for i in range(3)])
     assert best < (CREATE_MS + START_MS) / 2
 
 
 @pytest.mark.anyio
+@pytest.mark.hcsim_latency("instant")
 async def test_set_latency_profile_as_a_context_manager() -> None:
     seed = testing.latency_seed()
     with testing.set_latency_profile("realistic", seed=7) as override:
@@ -100,13 +104,17 @@ async def test_set_latency_profile_as_a_context_manager() -> None:
     assert "restored" in repr(override)
 
 
-def test_reset_returns_to_the_profile_of_the_environment() -> None:
-    testing.set_latency_profile("realistic")
-    testing.set_option("LatencyProfile", 1)
-    testing.reset()
-    assert testing.latency_profile() == "instant"
+def test_reset_returns_to_the_profile_of_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert os.environ[testing.LATENCY_ENV] in testing.LATENCY_PROFILES  # conftest.py's
+    for named in testing.LATENCY_PROFILES:
+        other = "realistic" if named == "instant" else "instant"
+        monkeypatch.setenv(testing.LATENCY_ENV, named)
+        testing.set_latency_profile(other)
+        testing.reset()
+        assert testing.latency_profile() == named
     testing.set_option("LatencyProfile", 1)
     assert testing.latency_profile() == "realistic"
+    monkeypatch.undo()
     testing.reset()
 
 
@@ -122,12 +130,15 @@ def test_reset_returns_to_the_profile_of_the_environment() -> None:
 def test_bad_profiles_and_seeds_are_refused(
     expected: type[Exception], kwargs: dict[str, object]
 ) -> None:
+    before = testing.latency_profile()
     with pytest.raises(expected):
         testing.set_latency_profile(**kwargs)  # type: ignore[arg-type]
-    assert testing.latency_profile() == "instant"
+    assert testing.latency_profile() == before
 
 
+@pytest.mark.hcsim_latency("realistic")
 def test_the_fixture_object_has_the_latency_controls(hcsim: testing.HcsimControl) -> None:
-    assert hcsim.latency_profile() == "instant"
-    with hcsim.set_latency_profile("realistic"):
-        assert hcsim.latency_profile() == "realistic"
+    assert hcsim.latency_profile() == "realistic"
+    with hcsim.set_latency_profile("instant"):
+        assert hcsim.latency_profile() == "instant"
+    assert hcsim.latency_profile() == "realistic"
