@@ -106,7 +106,8 @@ async def test_set_latency_profile_as_a_context_manager() -> None:
 
 def test_reset_returns_to_the_profile_of_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert os.environ[testing.LATENCY_ENV] in testing.LATENCY_PROFILES  # conftest.py's
-    for named, other in zip(testing.LATENCY_PROFILES, reversed(testing.LATENCY_PROFILES)):
+    pairs = zip(testing.LATENCY_PROFILES, reversed(testing.LATENCY_PROFILES), strict=True)
+    for named, other in pairs:
         monkeypatch.setenv(testing.LATENCY_ENV, named)
         testing.set_latency_profile(other)
         testing.reset()
