@@ -1,8 +1,9 @@
 """hcsim's latency profiles: how long the emulated service takes to complete operations.
 
 ``"realistic"`` (hcsim's default): creates, starts, shutdowns and saves take tens of
-milliseconds, queries a few, each with a small jitter drawn from a seeded generator,
-so code that (wrongly) races the service fails on hcsim as it would on Windows.
+milliseconds, queries a few, each with a small jitter drawn from a seeded generator
+(the same in every run for calls made one after the other), so code that (wrongly)
+races the service fails on hcsim as it would on Windows.
 ``"instant"``: every operation completes as soon as possible (a fast suite). The figures
 and their evidence are in hcsim's README ("Latency profiles").
 

@@ -3,7 +3,8 @@
  *
  *  - "realistic" (the default): each operation of the compute service completes after a
  *    figure of its own (tens of ms for creates and starts, a few ms for queries), plus a
- *    jitter of 0-20% drawn from a seeded generator, so a run is reproducible;
+ *    jitter of 0-20% drawn from a seeded generator (the n-th profiled call gets the n-th
+ *    value of the seed's sequence);
  *  - "instant": every operation completes as soon as the emulator can (no latency).
  *
  * The profile and the seed come from the environment (HCSIM_LATENCY=instant|realistic,
