@@ -11,6 +11,9 @@
 * ``linux``: a started Linux VM (``helpers.LINUX``), terminated and closed afterwards;
   ``windows`` the same for a Windows container (``helpers.WINDOWS``).
 * ``engine``: each pipe engine in turn.
+* hcsim runs on its "instant" latency profile (``HCSIM_LATENCY=instant``, set here for
+  the whole run unless the environment names another profile);
+  ``@pytest.mark.hcsim_latency("realistic")`` gives a test the default one.
 * ``@pytest.mark.posix_only("reason")``: a test POSIX-only by nature (fork, signals, pty,
   descriptors, /proc...) is skipped on Windows (``linux=True``: everywhere but Linux); a
   Windows run ends by counting them, with their reasons.
@@ -18,6 +21,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -34,6 +38,12 @@ if TYPE_CHECKING:
     from aiohcs.system import ComputeSystem
 
 pytest_plugins = ["aiohcs.testing.pytest_plugin"]
+
+# The suite runs on hcsim's "instant" latency profile unless the environment names
+# another (HCSIM_LATENCY=realistic runs it on hcsim's default): hcsim reads the variable
+# at its first call and at every reset (the hcsim fixture resets before each test), and
+# subprocesses inherit it. Tests of the profiles choose theirs (hcsim_latency marker).
+os.environ.setdefault(testing.LATENCY_ENV, "instant")
 
 _POSIX_ONLY = "POSIX only: "
 # The reasons of the tests skipped as POSIX-only in this run, with their counts.

@@ -278,6 +278,7 @@ assert [(p.id, p.state) for p in await enumerate_systems()] == [("s1", "Running"
     "guides/testing-with-hcsim.md:2": Spec(how="pytest"),
     "guides/testing-with-hcsim.md:3": Spec(how="sync"),
     "guides/testing-with-hcsim.md:4": Spec(how="windows"),
+    "guides/testing-with-hcsim.md:5": Spec(how="sync"),
 }
 
 

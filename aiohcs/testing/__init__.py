@@ -7,8 +7,13 @@ older Windows build would, count live objects and reset everything. Importing th
 package works everywhere; on a build without hcsim (Windows) every call raises
 :class:`HcsimNotLoadedError`.
 
+hcsim's operations take realistic latencies by default (creates and starts take tens of
+milliseconds); :func:`set_latency_profile` (or ``HCSIM_LATENCY=instant`` in the
+environment) makes them complete at once.
+
 The pytest plugin :mod:`aiohcs.testing.pytest_plugin` (opt-in) provides the ``hcsim``
-fixture: a reset emulator before the test, a leak check after it.
+fixture: a reset emulator before the test, a leak check after it, and the
+``hcsim_latency`` marker.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from aiohcs.testing._control import (
     OPTIONS,
     Counts,
     ErrorSpec,
-    HcsimControl,
     HcsimNotLoadedError,
     LeakError,
     Override,
@@ -39,14 +43,28 @@ from aiohcs.testing._control import (
     reset,
     set_option,
 )
+from aiohcs.testing._hcsim_control import HcsimControl
+from aiohcs.testing._latency import (
+    LATENCY_ENV,
+    LATENCY_PROFILES,
+    LATENCY_SEED_ENV,
+    LatencyProfile,
+    latency_profile,
+    latency_seed,
+    set_latency_profile,
+)
 
 __all__ = [
+    "LATENCY_ENV",
+    "LATENCY_PROFILES",
+    "LATENCY_SEED_ENV",
     "LEAK_COUNTERS",
     "OPTIONS",
     "Counts",
     "ErrorSpec",
     "HcsimControl",
     "HcsimNotLoadedError",
+    "LatencyProfile",
     "LeakError",
     "Override",
     "SystemRef",
@@ -62,7 +80,10 @@ __all__ = [
     "guest_shutdown",
     "hide_export",
     "is_available",
+    "latency_profile",
+    "latency_seed",
     "raise_system_event",
     "reset",
+    "set_latency_profile",
     "set_option",
 ]

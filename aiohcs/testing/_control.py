@@ -56,10 +56,16 @@ OPTIONS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType(
         "RejectSecondCallback": (0, 1),
         "SchemaMinorVersion": (0, 100),
         "LogicalProcessorCount": (1, 1024),
+        # 0 instant, 1 realistic: see aiohcs.testing.set_latency_profile
+        "LatencyProfile": (0, 1),
     }
 )
 OptionName: TypeAlias = Literal[
-    "WorkerThreads", "RejectSecondCallback", "SchemaMinorVersion", "LogicalProcessorCount"
+    "WorkerThreads",
+    "RejectSecondCallback",
+    "SchemaMinorVersion",
+    "LogicalProcessorCount",
+    "LatencyProfile",
 ]
 
 _U32_MAX: Final = 0xFFFFFFFF
@@ -606,30 +612,3 @@ def _refuse_in_event_loop() -> None:
         f"assert_no_leaks() would block the {library} event loop that may have clean-up to "
         "do; use 'await aiohcs.testing.assert_no_leaks_async()' in async code"
     )
-
-
-class HcsimControl:
-    """hcsim's controls as one object: what the ``hcsim`` pytest fixture yields.
-
-    Every method is the module-level function of the same name (``hcsim.fail_next`` is
-    :func:`aiohcs.testing.fail_next`), so a test can take the fixture and type it.
-    """
-
-    is_available = staticmethod(is_available)
-    function_names = staticmethod(function_names)
-    faultable_functions = staticmethod(faultable_functions)
-    fail_next = staticmethod(fail_next)
-    delay = staticmethod(delay)
-    hide_export = staticmethod(hide_export)
-    crash_system = staticmethod(crash_system)
-    guest_shutdown = staticmethod(guest_shutdown)
-    raise_system_event = staticmethod(raise_system_event)
-    disconnect_service = staticmethod(disconnect_service)
-    set_option = staticmethod(set_option)
-    counts = staticmethod(counts)
-    reset = staticmethod(reset)
-    assert_no_leaks = staticmethod(assert_no_leaks)
-    assert_no_leaks_async = staticmethod(assert_no_leaks_async)
-
-    def __repr__(self) -> str:
-        return "<HcsimControl>"

@@ -18,6 +18,9 @@ Provides:
   hcsim (Windows) the fixture skips the test.
 * the ``hcsim_leaves_systems`` marker: the test may leave compute systems behind (handles,
   operations, processes, pipes and documents are still checked).
+* the ``hcsim_latency(profile)`` marker: the test runs on that latency profile
+  (``"realistic"`` or ``"instant"``, see :func:`~aiohcs.testing.set_latency_profile`)
+  whatever the environment (``HCSIM_LATENCY``) chose for the others.
 """
 
 from __future__ import annotations
@@ -28,18 +31,21 @@ from typing import Final
 import pytest
 
 from aiohcs.testing._control import (
-    HcsimControl,
     LeakError,
     assert_no_leaks,
     counts,
     is_available,
     reset,
 )
+from aiohcs.testing._hcsim_control import HcsimControl
+from aiohcs.testing._latency import set_latency_profile
 
-__all__ = ["MARKER", "SETTLE_INI", "SETTLE_SECONDS", "hcsim"]
+__all__ = ["LATENCY_MARKER", "MARKER", "SETTLE_INI", "SETTLE_SECONDS", "hcsim"]
 
 #: The marker for tests that deliberately leave compute systems behind.
 MARKER: Final = "hcsim_leaves_systems"
+#: The marker that runs a test on a given latency profile: ``hcsim_latency("realistic")``.
+LATENCY_MARKER: Final = "hcsim_latency"
 #: Seconds the leak check waits for asynchronous clean-up (process reaping, ...) unless
 #: the ini option ``hcsim_settle`` says otherwise.
 SETTLE_SECONDS: Final = 5.0
@@ -78,6 +84,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}: the test deliberately leaves compute systems behind in hcsim "
         "(the hcsim fixture still checks every other kind of object)",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{LATENCY_MARKER}(profile): the test runs on hcsim's latency profile 'realistic' or "
+        "'instant' (the hcsim fixture sets it after its reset)",
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -98,6 +109,10 @@ def hcsim(request: pytest.FixtureRequest) -> Iterator[HcsimControl]:
     if not is_available():
         pytest.skip("needs the hcsim emulator build of aiohcs")
     reset()
+    latency = request.node.get_closest_marker(LATENCY_MARKER)
+    if latency is not None:
+        (profile,) = latency.args
+        set_latency_profile(profile)
     # Handles an earlier test leaked survive the reset (they are the caller's): not ours.
     baseline = counts()
     yield HcsimControl()

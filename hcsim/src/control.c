@@ -172,9 +172,42 @@ HRESULT HcsimSetOption(const char *name, int64_t value) {
             hr = E_INVALIDARG;
         else
             G.opt_lp_count = (int)value;
+    } else if (!strcmp(name, "LatencyProfile")) {
+        if (value != HC_LATENCY_INSTANT && value != HC_LATENCY_REALISTIC)
+            hr = E_INVALIDARG;
+        else
+            hc_latency_set_profile((int)value);
+    } else if (!strcmp(name, "LatencySeed")) {
+        if (value < 0)
+            hr = E_INVALIDARG;
+        else
+            hc_latency_set_seed((uint64_t)value);
     } else {
         hr = E_INVALIDARG;
     }
+    hc_unlock();
+    return hr;
+}
+
+HRESULT HcsimGetOption(const char *name, int64_t *value) {
+    hc_init();
+    if (!name || !value) return E_INVALIDARG;
+    HRESULT hr = S_OK;
+    hc_lock();
+    if (!strcmp(name, "WorkerThreads"))
+        *value = G.opt_workers;
+    else if (!strcmp(name, "RejectSecondCallback"))
+        *value = G.opt_reject_second_cb;
+    else if (!strcmp(name, "SchemaMinorVersion"))
+        *value = G.opt_schema_minor;
+    else if (!strcmp(name, "LogicalProcessorCount"))
+        *value = G.opt_lp_count;
+    else if (!strcmp(name, "LatencyProfile"))
+        *value = hc_latency_profile();
+    else if (!strcmp(name, "LatencySeed"))
+        *value = (int64_t)(hc_latency_seed() & INT64_MAX);
+    else
+        hr = E_INVALIDARG;
     hc_unlock();
     return hr;
 }
@@ -227,6 +260,7 @@ HRESULT HcsimReset(void) {
     G.opt_reject_second_cb = 1;
     G.opt_schema_minor = 6;
     G.opt_lp_count = 4;
+    hc_latency_from_env(); /* the profile and seed the environment names (again) */
     hc_service_reset();
     hc_control_touched(0);
     hc_unlock();

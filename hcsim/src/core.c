@@ -46,6 +46,7 @@ static void init_globals(uintptr_t next_token, uint64_t next_op_id) {
     G.opt_reject_second_cb = 1;
     G.opt_schema_minor = 6;
     G.opt_lp_count = 4;
+    hc_latency_from_env();
 }
 
 /* fork() in the host (e.g. os.fork): the child has none of the workers, and G.lock may
@@ -320,7 +321,12 @@ HRESULT hc_enter(fn_id fn, hc_call *call) {
     call->fn = fn;
     call->async_fault = S_OK;
     call->completion_ms = 0;
-    if (!atomic_load_explicit(&control_active, memory_order_acquire)) return S_OK; /* hot path */
+    call->profiled = 0;
+    if (!atomic_load_explicit(&control_active, memory_order_acquire)) { /* hot path */
+        call->completion_ms = hc_latency_pick(fn);
+        call->profiled = call->completion_ms != 0;
+        return S_OK;
+    }
     unsigned flags = hc_fn_flags[fn];
     uint32_t sync_ms = 0;
     HRESULT hr = S_OK;
@@ -357,6 +363,10 @@ HRESULT hc_enter(fn_id fn, hc_call *call) {
         sync_ms = d->sync_ms;
     }
     hc_unlock();
+    if (!d && hr == S_OK) { /* no explicit delay: the latency profile's */
+        call->completion_ms = hc_latency_pick(fn);
+        call->profiled = call->completion_ms != 0;
+    }
     if (sync_ms) plat_sleep_ms(sync_ms);
     return hr;
 }

@@ -254,6 +254,9 @@ struct hc_system {
     size_t nsess, capsess;
     int prune_posted;   /* a task checks its sessions whose leaders have exited */
     size_t prune_floor; /* such sessions the last check found still occupied */
+
+    /* latency.c: its profiled operations waiting for their due time (NULL: none) */
+    struct hc_latency_queue *latency;
 };
 
 struct hc_sysh {
@@ -402,6 +405,7 @@ typedef struct hc_call {
     fn_id fn;
     HRESULT async_fault; /* S_OK or the HRESULT the operation must complete with */
     uint32_t completion_ms;
+    int profiled; /* completion_ms is the latency profile's (kept in issue order) */
 } hc_call;
 HRESULT hc_enter(fn_id fn, hc_call *call);
 HRESULT hc_enter_sync(fn_id fn); /* the same for a function without an operation */
@@ -409,8 +413,28 @@ HRESULT hc_enter_sync(fn_id fn); /* the same for a function without an operation
  * hc_enter must consult it; cleared by HcsimReset. */
 void hc_control_touched(int on);
 
+/* latency.c: the latency profiles (README "Latency profiles") */
+enum { HC_LATENCY_INSTANT = 0, HC_LATENCY_REALISTIC = 1 };
+void hc_latency_from_env(void); /* profile and seed from the environment (defaults) */
+int hc_latency_profile_named(const char *name); /* HC_LATENCY_*, or -1 */
+void hc_latency_set_profile(int profile);
+int hc_latency_profile(void);
+void hc_latency_set_seed(uint64_t seed);
+uint64_t hc_latency_seed(void);
+/* The completion latency of one call of fn under the current profile (its figure plus
+ * the seeded jitter); 0 when the profile or fn has none. */
+uint32_t hc_latency_pick(fn_id fn);
+uint32_t hc_latency_figure(fn_id fn); /* the realistic profile's figure of fn, in ms */
+/* Under lock: runs fn(arg) (on a pool thread, without the lock) once the call's
+ * completion latency has passed. The profiled calls of one system run in issue order
+ * (sys may be NULL: no order to keep). */
+typedef struct hc_latency_queue hc_latency_queue;
+void hc_latency_post(hc_system *sys, const hc_call *call, void (*fn)(void *), void *arg);
+
 /* pool.c */
 void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg); /* under lock */
+/* Under lock: the same, due at due_ns (plat_now_ns). */
+void hc_pool_post_at(uint64_t due_ns, void (*fn)(void *), void *arg);
 void hc_strand_init(hc_strand *s, hc_obj *owner);
 void hc_strand_post(hc_strand *s, hc_item *it); /* under lock */
 void hc_pool_quiesce(void); /* under lock: run everything now, wait until idle */

@@ -156,7 +156,7 @@ void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w) 
             return;
         }
     }
-    hc_pool_post((uint64_t)call->completion_ms * 1000000u, op_due, w);
+    hc_latency_post(w->sys, call, op_due, w);
 }
 
 void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc *pinfo) {

@@ -92,8 +92,12 @@ static void pool_start(void) {
 }
 
 void hc_pool_post(uint64_t delay_ns, void (*fn)(void *), void *arg) {
+    hc_pool_post_at(plat_now_ns() + delay_ns, fn, arg);
+}
+
+void hc_pool_post_at(uint64_t due_ns, void (*fn)(void *), void *arg) {
     if (!G.pool_running && !G.pool_stop) pool_start();
-    hc_task t = {plat_now_ns() + delay_ns, G.task_seq++, fn, arg};
+    hc_task t = {due_ns, G.task_seq++, fn, arg};
     if (heap_push(t) != 0) abort(); /* out of memory: nothing sensible remains */
     plat_cond_signal(&G.work_cond);
 }

@@ -558,6 +558,7 @@ void CALLBACK cu_evq_cb(HCS_EVENT *event, void *context) {
     e.thread = pthread_self();
     e.op_hr = S_OK;
     if (e.op) e.op_hr = HcsGetOperationResult(e.op, NULL);
+    if (q->hook) q->hook(event, q->hook_arg);
     pthread_mutex_lock(&q->m);
     if (q->closed) q->late++;
     q->running++;
@@ -670,6 +671,7 @@ void CALLBACK cu_opcb_fn(HCS_OPERATION op, void *context) {
     if (r->magic != OPCB_MAGIC) return;
     PWSTR doc = NULL;
     HRESULT hr = HcsGetOperationResult(op, &doc);
+    HCS_OPERATION_TYPE type = HcsGetOperationType(op);
     int doc_null = doc == NULL;
     if (doc) LocalFree(doc);
     pthread_mutex_lock(&r->m);
@@ -680,6 +682,7 @@ void CALLBACK cu_opcb_fn(HCS_OPERATION op, void *context) {
     r->calls++;
     r->thread = pthread_self();
     r->op = op;
+    r->type = type;
     r->hr = hr;
     r->doc_is_null = doc_null;
     pthread_cond_broadcast(&r->c);

@@ -159,6 +159,11 @@ typedef struct cu_evq {
     int late;          /* callbacks that started after closed was set */
     int running;       /* callbacks currently executing */
     int finished;      /* callbacks that returned */
+    /* Set before the queue is registered: runs inside each callback, after the event is
+     * copied and before it is recorded (so a waiter sees its effects), e.g. a client that
+     * closes event->Operation there. */
+    void (*hook)(HCS_EVENT *event, void *arg);
+    void *hook_arg;
 } cu_evq;
 
 cu_evq *cu_evq_new(void);
@@ -189,8 +194,9 @@ typedef struct cu_opcb {
     pthread_cond_t c;
     int calls;
     pthread_t thread;
-    HCS_OPERATION op; /* operation passed to the last call */
-    HRESULT hr;       /* HcsGetOperationResult inside the callback */
+    HCS_OPERATION op;        /* operation passed to the last call */
+    HCS_OPERATION_TYPE type; /* HcsGetOperationType inside the callback */
+    HRESULT hr;              /* HcsGetOperationResult inside the callback */
     int doc_is_null;
     int close_in_cb; /* call HcsCloseOperation inside the callback */
 } cu_opcb;

@@ -1,6 +1,7 @@
 /* hcsim C test runner: see harness.h. Prints one line per test and a closing
  * "N passed, N failed" line; exits non-zero when any test failed. */
 #include "harness.h"
+#include "test_port.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,11 @@ static int by_name(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The tests run on the "instant" latency profile (README "Latency profiles"), whatever
+ * the environment says: hcsim reads HCSIM_LATENCY at its first call and at every reset.
+ * The tests of the profiles themselves choose theirs with HcsimSetOption. */
 int main(int argc, char **argv) {
+    tp_setenv("HCSIM_LATENCY", "instant");
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_name);
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {

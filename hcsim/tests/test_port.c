@@ -147,3 +147,11 @@ void tp_rmtree(const char *path) { nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); 
 #endif
 
 void tp_skip(const char *reason) { harness_skip(reason); }
+
+void tp_setenv(const char *name, const char *value) {
+#ifdef _WIN32
+    SetEnvironmentVariableA(name, value);
+#else
+    setenv(name, value, 1);
+#endif
+}

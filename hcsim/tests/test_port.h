@@ -45,6 +45,9 @@ int tp_mkdir(const char *path, int mode);
 void *tp_vhd_handle(int fd);
 /* Removes a directory tree (best effort). */
 void tp_rmtree(const char *path);
+/* Sets an environment variable of the process (Win32: the process environment block,
+ * which hcsim reads). */
+void tp_setenv(const char *name, const char *value);
 
 /* A test that is POSIX-only by nature: on Windows it is skipped with the reason. */
 void tp_skip(const char *reason);

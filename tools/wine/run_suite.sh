@@ -42,6 +42,9 @@
 # the skip reasons and the failures grouped by message (tools/wine/summary.py, from the JUnit
 # reports left in the cache directory, junit/).
 set -euo pipefail
+# The suite and the benchmarks run on hcsim's "instant" latency profile (the DLLs read
+# HCSIM_LATENCY from the process environment, which Wine takes from this one).
+export HCSIM_LATENCY=${HCSIM_LATENCY:-instant}
 self=$(realpath "${BASH_SOURCE[0]}")
 caller_dir=$PWD
 cd "$(dirname "$self")/../.."
