@@ -1,8 +1,8 @@
 /* Live migration between two systems of the emulated host (the sequence hcsshim uses), its
  * events and the VM-lifecycle events. POSIX: the socket pair is a socketpair(2). */
+#ifndef _WIN32
 #include "test_newer_util.h"
 
-#ifndef _WIN32
 #include <sys/socket.h>
 #include <unistd.h>
 
