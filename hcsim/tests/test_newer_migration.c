@@ -191,6 +191,7 @@ TEST(newer_migration_end_to_end) {
     if (strcmp(ev, "SetupDone,TransferInProgress,BlackoutStarted,OfflineDone,"
                    "MigrationDone:Success"))
         fprintf(stderr, "  source events: %s\n", ev);
+    CHECK(wait_migration_event(&p.dst_ev, "MigrationDone"));
     migration_events(&p.dst_ev, ev, sizeof ev);
     CHECK(!strcmp(ev, "SetupDone,TransferInProgress,BlackoutExited,MigrationDone:Success"));
     int bx = -1;
@@ -315,6 +316,7 @@ TEST(newer_migration_cancel_before_transfer) {
     CHECK_HR(HCS_E_CONNECTION_CLOSED, run(HcsStartLiveMigrationTransfer, p.src, NULL, -1));
     CHECK(state_is(p.src, "Running"));
     char ev[512];
+    CHECK(wait_migration_event(&p.src_ev, "DestinationMigrationFailed"));
     migration_events(&p.src_ev, ev, sizeof ev);
     CHECK(!strcmp(ev, "MigrationFailed:MigrationCancelled,SetupDone,TransferInProgress,"
                       "MigrationFailed:DestinationMigrationFailed"));
