@@ -52,6 +52,7 @@ from aiohcs._documents import (
     parse_model_list,
 )
 from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle
+from aiohcs._lifecycle import save_options
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
 from aiohcs._process_options import (
     DRAIN_TIMEOUT,
@@ -81,12 +82,6 @@ __all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
 
 # What a host that refuses a NULL namespace would return.
 _BAD_ARGUMENT: Final = frozenset({HResult.E_INVALIDARG, HResult.E_POINTER})
-
-
-def _is_path(value: Any) -> bool:
-    if isinstance(value, os.PathLike):
-        return True
-    return isinstance(value, str) and not value.lstrip().startswith("{")
 
 
 class ComputeSystem(HandleOwner):
@@ -257,12 +252,7 @@ class ComputeSystem(HandleOwner):
         Otherwise pass SaveOptions (e.g. ``{"SaveType": "AsTemplate"}``). HCS saves only
         paused systems.
         """
-        options = path_or_options
-        if options is None:
-            raise InvalidArgumentTypeError("save needs a path or SaveOptions, not None")
-        if _is_path(path_or_options):
-            path = check_path(path_or_options, "path")
-            options = {"SaveType": "ToFile", "SaveStateFilePath": path}
+        options = save_options(path_or_options)
         await self._call("Save", lib.HcsSaveComputeSystem, options, type_name="SaveOptions")
 
     async def shutdown(self, options: Any = None) -> None:

@@ -14,11 +14,12 @@ void aiohcs_item_set_payload(aiohcs_item *item, const char16_t *text) {
     if (item->payload == NULL) item->flags |= AIOHCS_ITEM_PAYLOAD_LOST;
 }
 
-void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context) {
+/* The completion of operation for id: fetch its result, close it, deliver one item. */
+static void complete(HCS_OPERATION operation, uint64_t id) {
     aiohcs_item item;
     memset(&item, 0, sizeof item);
     item.timestamp_ns = aiohcs_now_ns();
-    item.id = (uint64_t)(uintptr_t)context;
+    item.id = id;
     item.kind = AIOHCS_ITEM_COMPLETION;
 
     uint32_t flags = 0;
@@ -56,6 +57,10 @@ void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context
     if (!aiohcs_deliver(&item)) aiohcs_item_release(&item);
 }
 
+void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context) {
+    complete(operation, (uint64_t)(uintptr_t)context);
+}
+
 void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context) {
     if (event == NULL) return;
     aiohcs_item item;
@@ -71,6 +76,16 @@ void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context) {
     if (!aiohcs_deliver(&item)) aiohcs_item_release(&item);
 }
 
+void CALLBACK aiohcs_operation_event_callback(HCS_EVENT *event, void *context) {
+    if (event == NULL) return;
+    /* The completion comes as an event too: handled as a plain completion (its operation
+     * closed here, once); anything else (progress) as an event item for the same id. */
+    if (event->Type == HcsEventOperationCallback && event->Operation != NULL)
+        complete(event->Operation, (uint64_t)(uintptr_t)context);
+    else
+        aiohcs_event_callback(event, context);
+}
+
 HCS_OPERATION aiohcs_create_operation(uint64_t id) {
     return HcsCreateOperation((const void *)(uintptr_t)id, aiohcs_operation_completion);
 }
@@ -78,7 +93,14 @@ HCS_OPERATION aiohcs_create_operation(uint64_t id) {
 HCS_OPERATION aiohcs_register_operation(aiohcs_queue *queue, uint32_t flags, uint64_t *id) {
     uint64_t ident = aiohcs_register(queue, flags);
     if (ident == 0) return NULL;
-    HCS_OPERATION operation = aiohcs_create_operation(ident);
+    /* (Only operations that asked for progress are made with notifications: the export
+     * is newer, and the callers check that the host has it.) */
+    HCS_OPERATION operation =
+        (flags & AIOHCS_REGISTER_PROGRESS)
+            ? HcsCreateOperationWithNotifications(HcsOperationOptionProgressUpdate,
+                                                  (const void *)(uintptr_t)ident,
+                                                  aiohcs_operation_event_callback)
+            : aiohcs_create_operation(ident);
     if (operation == NULL) {
         aiohcs_unregister(ident);
         return NULL;
@@ -96,14 +118,15 @@ void aiohcs_take_failure(HCS_OPERATION operation, PWSTR *document) {
 void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id) {
     memset(options, 0, sizeof *options);
     options->Version = HcsCreateOptions_1;
-    options->CallbackOptions = HcsEventOptionNone;
+    options->CallbackOptions = (HCS_EVENT_OPTIONS)aiohcs_registry_event_options(id);
     options->CallbackContext = (void *)(uintptr_t)id;
     options->Callback = aiohcs_event_callback;
 }
 
 HRESULT aiohcs_set_system_callback(HCS_SYSTEM system, uint64_t id) {
-    return HcsSetComputeSystemCallback(system, HcsEventOptionNone, (const void *)(uintptr_t)id,
-                                       aiohcs_event_callback);
+    return HcsSetComputeSystemCallback(system,
+                                       (HCS_EVENT_OPTIONS)aiohcs_registry_event_options(id),
+                                       (const void *)(uintptr_t)id, aiohcs_event_callback);
 }
 
 HRESULT aiohcs_set_process_callback(HCS_PROCESS process, uint64_t id) {
