@@ -186,9 +186,7 @@ class MigrationCancelOptions(HcsModel):
 class StartOptions(HcsModel):
     """Options of HcsStartComputeSystem: a destination's migration settings."""
 
-    destination_migration_options: MigrationStartOptions | None = F(
-        "DestinationMigrationOptions"
-    )
+    destination_migration_options: MigrationStartOptions | None = F("DestinationMigrationOptions")
 
 
 class BlackoutExitedEventDetails(HcsModel):

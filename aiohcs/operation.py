@@ -188,7 +188,11 @@ async def run_operation(
             _check_admitted(owner, cancelled)  # (closed while it waited for its turn)
     waiter = _Waiter(bridge, on_abandoned)
     started = start_operation(
-        waiter, start, flags=_WITH_INFO if process_info else _ONESHOT, owner=owner, in_thread=in_thread
+        waiter,
+        start,
+        flags=_WITH_INFO if process_info else _ONESHOT,
+        owner=owner,
+        in_thread=in_thread,
     )
     hr, document = started if isinstance(started, tuple) else await started
     polled = hr >= 0 and cancelled is None and poll_completion(bridge, waiter)

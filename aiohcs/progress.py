@@ -286,7 +286,9 @@ class TrackedCalls:
     def __init__(self, system: HandleOwner) -> None:
         self._system = system
 
-    def _make(self, operation: str, function: str, text: str | None, *extra: Any) -> TrackedOperation:
+    def _make(
+        self, operation: str, function: str, text: str | None, *extra: Any
+    ) -> TrackedOperation:
         system = self._system
         system._require_handle()
         require_export(NOTIFICATIONS_EXPORT)
