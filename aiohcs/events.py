@@ -354,10 +354,11 @@ class OperationProgress(Event):
     """Progress of an operation (HcsEventGroupOperationInfo; newer SDK).
 
     Yielded by :meth:`TrackedOperation.progress() <aiohcs.progress.TrackedOperation.progress>`.
-    No published schema describes the payload; :attr:`percent` reads a ``Progress``,
-    ``PercentComplete`` or ``Percent`` member (0-100), :attr:`completed` / :attr:`total`
-    read ``Completed`` / ``Total`` (e.g. bytes) where the host sends them; ``data`` has
-    everything.
+    No published schema describes the payload (hcsim sends
+    ``{"Operation": "Save", "Progress": {"PercentComplete": 25}}``): :attr:`percent` reads
+    ``PercentComplete`` (or ``Percent``, ``Progress``; 0-100) at the top or inside a
+    ``Progress`` object, :attr:`completed` / :attr:`total` read ``Completed`` / ``Total``
+    (e.g. bytes) where the host sends them; ``data`` has everything.
     """
 
     TYPE: ClassVar[int | None] = EventType.GROUP_OPERATION_INFO
@@ -383,6 +384,12 @@ class OperationProgress(Event):
             if done is not None and total:
                 percent = 100.0 * done / total
         return percent
+
+    @property
+    def operation(self) -> str | None:
+        """The operation's type as the service names it (``"Save"``, ...), if given."""
+        value = self._field("Operation")
+        return value if isinstance(value, str) else None
 
     @property
     def completed(self) -> float | None:

@@ -193,6 +193,7 @@ class TrackedOperation:
         """Start the call (once). Raises its typed error if HCS refuses it at once."""
         if self._waiter is not None or self._error is not None:
             raise RuntimeError(f"{self._operation} was already started")
+        await anyio.lowlevel.checkpoint_if_cancelled()  # (cancelled before: nothing starts)
         ops = self._owner._ops
         waiter = ProgressWaiter(current_bridge())
         try:
