@@ -214,6 +214,12 @@ struct hc_op {
     hc_system *pend_sys; /* system the pending work belongs to (compare only) */
     hc_op *prev, *next;  /* in G.pending while pending */
     int in_pending;
+    /* opnotify.c: HcsCreateOperationWithNotifications, resources, properties */
+    HCS_EVENT_CALLBACK ecb; /* its events (completion, progress) go here, on est */
+    uint32_t eopts;         /* HCS_OPERATION_OPTIONS */
+    hc_strand est;
+    struct hc_opres *res; /* HcsAddResourceToOperation, newest first */
+    char start_time[40], end_time[40];
 };
 
 typedef enum {
@@ -487,6 +493,22 @@ void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc 
 void hc_op_fail_pending(hc_system *sys, hc_op *except, HRESULT hr); /* under lock */
 void hc_op_fail_all_pending(HRESULT hr);                            /* under lock */
 void hc_op_free(hc_op *op);
+/* The body of HcsCreateOperation and HcsCreateOperationWithNotifications (fn): a new
+ * registered operation with a completion callback or an event callback and its options. */
+HCS_OPERATION hc_op_create(fn_id fn, const void *context, HCS_OPERATION_COMPLETION callback,
+                           HCS_EVENT_CALLBACK events, uint32_t options);
+
+/* opnotify.c (under lock): hc_opn_begin and hc_opn_complete are the hooks of
+ * hc_op_begin / hc_op_complete (timestamps, progress, the completion event of an operation
+ * with notifications: 1 when it took the completion); hc_opn_progress reports progress of
+ * op's current run (gen) to its event callback; hc_op_socket: a copy of op's socket
+ * resource of that URI, or PLAT_NO_FD; hc_opn_free releases op's resources. */
+void hc_opn_begin(hc_op *op, uint32_t completion_ms);
+int hc_opn_complete(hc_op *op);
+void hc_opn_progress(hc_op *op, uint32_t gen, uint32_t percent);
+plat_fd hc_op_socket(hc_op *op, const char *uri);
+void hc_opn_free(hc_op *op);
+const char *hc_op_type_name(HCS_OPERATION_TYPE type); /* OperationType of the schema */
 
 /* events.c: event handles (hc_evh) and delivery; everything under the lock unless the
  * function is an export body (those take the handle value and lock themselves). */
