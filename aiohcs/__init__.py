@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from aiohcs.events import Event as Event
     from aiohcs.events import EventStream as EventStream
     from aiohcs.events import EventType as EventType
+    from aiohcs.events import LiveMigrationEvent as LiveMigrationEvent
+    from aiohcs.events import OperationProgress as OperationProgress
     from aiohcs.events import ProcessExited as ProcessExited
     from aiohcs.events import ServiceDisconnectedEvent as ServiceDisconnectedEvent
     from aiohcs.events import SystemCrashInitiated as SystemCrashInitiated
@@ -52,8 +54,6 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
         SystemRdpEnhancedModeStateChanged as SystemRdpEnhancedModeStateChanged,
     )
     from aiohcs.events import SystemSiloJobCreated as SystemSiloJobCreated
-    from aiohcs.events import LiveMigrationEvent as LiveMigrationEvent
-    from aiohcs.events import OperationProgress as OperationProgress
     from aiohcs.events import UnknownEvent as UnknownEvent
     from aiohcs.events import VmLifecycleEvent as VmLifecycleEvent
     from aiohcs.operation import HandleClosedError as HandleClosedError

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 
 from aiohcs._native import ffi, lib, require_export, to_wide, unpublished_export
-from aiohcs.errors import HcsError, InvalidArgumentTypeError, InvalidDocumentError
+from aiohcs.errors import (
+    HcsError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    InvalidDocumentError,
+)
 
 if TYPE_CHECKING:
     from aiohcs._handle import HandleOwner
@@ -42,6 +47,9 @@ MIGRATION_EXPORTS: Final = (
     "HcsAddResourceToOperation",
     "HcsCancelLiveMigration",
 )
+
+#: What the source's HcsFinalizeLiveMigration may do with its VM (MigrationFinalOperation).
+FINALIZE: Final = ("Stop", "Resume")
 
 #: The transport of a migration: a connected socket (or its descriptor / SOCKET value).
 Transport = socket.socket | int
@@ -61,7 +69,7 @@ def socket_handle(transport: Transport) -> Any:
         )
     fileno = transport.fileno() if isinstance(transport, socket.socket) else transport
     if fileno < 0:
-        raise InvalidArgumentTypeError("transport must be an open socket")
+        raise InvalidArgumentError("transport must be an open socket")
     return ffi.cast("HANDLE", fileno)
 
 
@@ -132,6 +140,8 @@ async def migrate_out(
     """The source side (see :meth:`ComputeSystem.migrate <aiohcs.system.ComputeSystem.migrate>`)."""
     system._require_handle()
     require_migration()
+    if finalize not in FINALIZE:
+        raise InvalidArgumentError(f"finalize must be 'Stop' or 'Resume', not {finalize!r}")
     handle = socket_handle(transport)
     init = document("MigrationInitializeOptions", options, "options", Origin="Source")
     start = document(

@@ -45,7 +45,7 @@ from aiohcs._lifecycle import save_options
 from aiohcs._native import ffi, lib, require_export, to_wide
 from aiohcs._operation._waiter import Waiter
 from aiohcs.errors import error_from_hresult
-from aiohcs.events import Event, OperationProgress, decode_event
+from aiohcs.events import OperationProgress, decode_event
 from aiohcs.operation import begin_operation
 
 if TYPE_CHECKING:
@@ -72,16 +72,16 @@ class ProgressWaiter(Waiter):
     def __init__(self, bridge: LoopBridge) -> None:
         super().__init__(bridge, None)
         #: The progress events received so far, in order.
-        self.updates: list[Event] = []
+        self.updates: list[OperationProgress] = []
         self.abandoned = False
         self._changed: anyio.Event | None = None
 
     def _deliver(self, item: Item) -> None:
         if item.kind == ITEM_EVENT:
-            if not self.finished():
-                self.updates.append(
-                    decode_event(item.event_type, item.payload, timestamp_ns=item.timestamp_ns)
-                )
+            event = decode_event(item.event_type, item.payload, timestamp_ns=item.timestamp_ns)
+            # (Only progress is asked for; anything else an operation might send is not.)
+            if isinstance(event, OperationProgress) and not self.finished():
+                self.updates.append(event)
                 self._signal()
             return
         super()._deliver(item)
@@ -130,7 +130,7 @@ class ProgressStream:
     def __aiter__(self) -> ProgressStream:
         return self
 
-    async def __anext__(self) -> Event:
+    async def __anext__(self) -> OperationProgress:
         waiter = self._waiter
         while True:
             if self._next < len(waiter.updates):
@@ -182,12 +182,7 @@ class TrackedOperation:
     def latest(self) -> OperationProgress | None:
         """The last progress event received (None before the first)."""
         waiter = self._waiter
-        if waiter is None:
-            return None
-        for event in reversed(waiter.updates):
-            if isinstance(event, OperationProgress):
-                return event
-        return None
+        return waiter.updates[-1] if waiter is not None and waiter.updates else None
 
     async def begin(self) -> None:
         """Start the call (once). Raises its typed error if HCS refuses it at once."""

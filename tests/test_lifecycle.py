@@ -41,9 +41,9 @@ def test_group_types_decode(event_type: int, cls: type) -> None:
 
 
 def test_group_type_values() -> None:
-    assert EventType.GROUP_VM_LIFECYCLE == 0x80000002
-    assert EventType.GROUP_LIVE_MIGRATION == 0x80000003
-    assert EventType.GROUP_OPERATION_INFO == 0xC0000001
+    assert int(EventType.GROUP_VM_LIFECYCLE) == 0x80000002
+    assert int(EventType.GROUP_LIVE_MIGRATION) == 0x80000003
+    assert int(EventType.GROUP_OPERATION_INFO) == 0xC0000001
 
 
 def test_migration_event_accessors() -> None:

@@ -124,7 +124,7 @@ async def test_cancel_wait_only_stops_that_wait(vm: ComputeSystem) -> None:
             with anyio.move_on_after(0.02):
                 await op.wait()
             assert not op.done
-        assert op.done
+        assert bool(op.done)  # (the block waited for it)
     assert await state_of(vm) == "Running"
 
 
@@ -163,7 +163,7 @@ async def test_several_tasks_watch_one_operation(vm: ComputeSystem) -> None:
         async with vm.tracked.start() as op:
 
             async def watch() -> None:
-                results.append([u.percent async for u in op.progress()])  # type: ignore[attr-defined]
+                results.append([u.percent async for u in op.progress()])
 
             async with anyio.create_task_group() as tg:
                 for _ in range(3):
