@@ -23,8 +23,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-import anyio
-
+from aiohcs._handle import run_shielded
 from aiohcs._native import ffi, lib, require_export, to_wide, unpublished_export
 from aiohcs.errors import (
     HcsError,
@@ -32,6 +31,7 @@ from aiohcs.errors import (
     InvalidArgumentTypeError,
     InvalidDocumentError,
 )
+from aiohcs.progress import NOTIFICATIONS_EXPORT, TrackedOperation
 
 if TYPE_CHECKING:
     from aiohcs._handle import HandleOwner
@@ -59,6 +59,7 @@ def require_migration() -> None:
     """Raise :class:`~aiohcs.errors.UnsupportedOnThisHost` if the host cannot migrate."""
     for name in MIGRATION_EXPORTS:
         require_export(name)
+    require_export(NOTIFICATIONS_EXPORT)  # (each step is made with notifications)
 
 
 def socket_handle(transport: Transport) -> Any:
@@ -121,12 +122,75 @@ async def _cancel(system: HandleOwner, origin: str) -> None:
     """HcsCancelLiveMigration for ``origin``, to its end whatever cancels the caller.
 
     Its own failure (the migration had not begun or had already ended, the handle is gone)
-    does not hide the error the caller raises.
+    does not hide the error the caller raises; a cancellation that arrives meanwhile is
+    left to the caller, which is raising one anyway.
     """
     text = document("MigrationCancelOptions", None, "options", Origin=origin)
     cancel = unpublished_export("HcsCancelLiveMigration")
-    with anyio.CancelScope(shield=True), contextlib.suppress(HcsError):
-        await system._call("CancelLiveMigration", cancel, text, cleanup=True)
+
+    async def call() -> None:
+        with contextlib.suppress(HcsError):
+            await system._call("CancelLiveMigration", cancel, text, cleanup=True)
+
+    await run_shielded(call)
+
+
+async def _step(
+    system: HandleOwner,
+    origin: str,
+    operation: str,
+    call: Callable[..., int],
+    text: str,
+    completed: list[str],
+) -> None:
+    """One step of a migration, made with notifications (a :class:`TrackedOperation`).
+
+    A cancellation (or any other exception) that arrives while the step runs does not
+    abandon it as it would a plain call: the migration is cancelled at once (which ends a
+    transfer in progress), the step is waited for to its end, and then the exception
+    propagates. So when a migration call returns, nothing of it is still running.
+    ``operation`` is appended to ``completed`` once the step succeeded (also when an
+    interruption came too late to stop it).
+    """
+    w_text = to_wide(text)
+
+    def start(op: Any) -> int:
+        hr: int = call(system._require_handle(), op, w_text)
+        return hr
+
+    step = TrackedOperation(system, operation, start)
+    await step.begin()
+    try:
+        await step.wait()
+    except BaseException:
+        if not step.done:  # (interrupted while the step runs, not failed by it)
+
+            async def finish() -> None:
+                await _cancel(system, origin)
+                with contextlib.suppress(Exception):
+                    await step.wait()
+                    completed.append(operation)
+
+            await run_shielded(finish)
+        raise
+    completed.append(operation)
+
+
+async def _recover(system: HandleOwner) -> None:
+    """HcsFinalizeLiveMigration with ``Resume`` on the source, to its end (errors ignored).
+
+    After the transfer the state has crossed and the source VM waits, paused, for the
+    finalize: resuming it is how the source takes over again (a cancel would not run it).
+    """
+    text = document(
+        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Resume"
+    )
+
+    async def call() -> None:
+        with contextlib.suppress(HcsError):
+            await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, text)
+
+    await run_shielded(call)
 
 
 async def migrate_out(
@@ -158,20 +222,38 @@ async def migrate_out(
         Origin="Source",
         FinalizedOperation=finalize,
     )
+    completed: list[str] = []
     try:
-        await system._call(
-            "InitializeLiveMigrationOnSource", lib.HcsInitializeLiveMigrationOnSource, init
+        await _step(
+            system,
+            "Source",
+            "InitializeLiveMigrationOnSource",
+            lib.HcsInitializeLiveMigrationOnSource,
+            init,
+            completed,
         )
-        await system._call(
+        await _step(
+            system,
+            "Source",
             "StartLiveMigrationOnSource",
             _with_socket(lib.HcsStartLiveMigrationOnSource, handle),
             start,
+            completed,
         )
-        await system._call(
-            "StartLiveMigrationTransfer", lib.HcsStartLiveMigrationTransfer, transfer
+        await _step(
+            system,
+            "Source",
+            "StartLiveMigrationTransfer",
+            lib.HcsStartLiveMigrationTransfer,
+            transfer,
+            completed,
         )
     except BaseException:
-        await _cancel(system, "Source")
+        # (Also after a step that completed before a cancellation reached it.)
+        if "StartLiveMigrationTransfer" in completed:
+            await _recover(system)
+        else:
+            await _cancel(system, "Source")
         raise
     await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, final)
 
@@ -186,7 +268,6 @@ async def migrate_in(
 
     The caller terminates and closes ``system`` if this raises.
     """
-    require_migration()
     handle = socket_handle(transport)
     settings = {"NetworkSettings": {"SessionId": session_id} if session_id is not None else {}}
     start = document("StartOptions", None, "options", DestinationMigrationOptions=settings)
@@ -198,12 +279,32 @@ async def migrate_in(
         Origin="Destination",
         FinalizedOperation="Resume",
     )
+    completed: list[str] = []
     try:
-        await system._call("Start", _with_socket(lib.HcsStartComputeSystem, handle), start)
-        await system._call(
-            "StartLiveMigrationTransfer", lib.HcsStartLiveMigrationTransfer, transfer
+        await _step(
+            system,
+            "Destination",
+            "Start",
+            _with_socket(lib.HcsStartComputeSystem, handle),
+            start,
+            completed,
         )
-        await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, final)
+        await _step(
+            system,
+            "Destination",
+            "StartLiveMigrationTransfer",
+            lib.HcsStartLiveMigrationTransfer,
+            transfer,
+            completed,
+        )
+        await _step(
+            system,
+            "Destination",
+            "FinalizeLiveMigration",
+            lib.HcsFinalizeLiveMigration,
+            final,
+            completed,
+        )
     except BaseException:
         await _cancel(system, "Destination")
         raise

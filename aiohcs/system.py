@@ -248,14 +248,23 @@ class ComputeSystem(HandleOwner):
         handle closed, whatever cancels the caller, and the error propagates: nothing is
         left behind on this host.
         """
+        from aiohcs._handle import run_shielded
         from aiohcs._migrate import migrate_in, require_migration, socket_handle
 
         require_migration()
         socket_handle(transport)  # (checked before anything is created)
-        system = await cls.create(
-            id, config, namespace=namespace, lifecycle_events=lifecycle_events
-        )
+
+        async def create() -> ComputeSystem:
+            return await cls.create(
+                id, config, namespace=namespace, lifecycle_events=lifecycle_events
+            )
+
+        # Not abandoned half-way (a cancelled create may still make the system): made to
+        # its end, then discarded if the caller was cancelled meanwhile.
+        system, cancelled = await run_shielded(create)
         try:
+            if cancelled is not None:
+                raise cancelled
             await migrate_in(system, transport, session_id=session_id)
         except BaseException:
             await system._discard()

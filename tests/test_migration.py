@@ -187,7 +187,9 @@ async def test_unsupported_host_fails_before_c(
     source: ComputeSystem, pair: tuple[socket.socket, socket.socket]
 ) -> None:
     left, right = pair
-    for export in ("HcsInitializeLiveMigrationOnSource", "HcsCancelLiveMigration"):
+    # (HcsCancelLiveMigration too, once aiohcs.testing knows the exports of
+    # computecore_extra.cdef: today hide_export refuses its name.)
+    for export in ("HcsInitializeLiveMigrationOnSource", "HcsAddResourceToOperation"):
         with testing.hide_export(export):
             before = testing.counts()
             with pytest.raises(UnsupportedOnThisHost) as info:
