@@ -88,16 +88,11 @@ extern const char *const hc_fn_names[FN_COUNT];
 extern const unsigned hc_fn_flags[FN_COUNT];
 int hc_fn_lookup(const char *name); /* index, or -1 */
 
-/* ---- the current SDK's event options and event groups ------------------------------ */
-/* computedefs.h of the current Windows SDK defines these; the binding's declarations
- * (aiohcs/include/computedefs.cdef, from an older header) do not yet. */
-#define HC_EVENT_OPTION_VM_LIFECYCLE   0x00000002u /* HcsEventOptionEnableVmLifecycle */
-#define HC_EVENT_OPTION_LIVE_MIGRATION 0x00000004u /* HcsEventOptionEnableLiveMigrationEvents */
-#define HC_EVENT_OPTIONS_DEFINED                                                       \
-    ((uint32_t)HcsEventOptionEnableOperationCallbacks | HC_EVENT_OPTION_VM_LIFECYCLE | \
-     HC_EVENT_OPTION_LIVE_MIGRATION)
-#define HC_EVENT_GROUP_VM_LIFECYCLE   0x80000002u /* HcsEventGroupVmLifecycle */
-#define HC_EVENT_GROUP_LIVE_MIGRATION 0x80000003u /* HcsEventGroupLiveMigration */
+/* ---- the newest SDK's event options ------------------------------------------------- */
+#define HC_EVENT_OPTIONS_DEFINED                        \
+    ((uint32_t)HcsEventOptionEnableOperationCallbacks | \
+     (uint32_t)HcsEventOptionEnableVmLifecycle |        \
+     (uint32_t)HcsEventOptionEnableLiveMigrationEvents)
 
 /* Exit codes a Windows guest reports for a process ended from outside: terminated
  * (ERROR_PROCESS_ABORTED) or ended by a console control event it did not handle
@@ -188,6 +183,7 @@ struct hc_evh {
 };
 
 typedef struct hc_system hc_system;
+typedef struct hc_mig hc_mig;
 typedef struct hc_sysh hc_sysh;
 typedef struct hc_proc hc_proc;
 typedef struct hc_proch hc_proch;
@@ -265,6 +261,7 @@ struct hc_system {
     size_t nsess, capsess;
     int prune_posted;   /* a task checks its sessions whose leaders have exited */
     size_t prune_floor; /* such sessions the last check found still occupied */
+    struct hc_mig *mig; /* its live migration (migration.c), NULL when none */
 };
 
 struct hc_sysh {
@@ -483,6 +480,9 @@ void hc_work_free(hc_work *w); /* under lock; NULL-safe */
  * options, and the work fn queued on the handle's system. */
 HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind, const void *handle,
                    HCS_OPERATION operation, PCWSTR options);
+/* Or'ed into kind: the work runs outside the system's strand (e.g. a cancel, which must
+ * reach work in progress there). */
+#define HC_CALL_DIRECT 0x100
 /* Defines such an export: its name, handle type and kind, operation type and work. */
 #define HC_OP_EXPORT(name, handle_type, kind, type, work)                              \
     HRESULT WINAPI name(handle_type handle, HCS_OPERATION operation, PCWSTR options) { \
@@ -549,6 +549,9 @@ void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s); /* under lock */
 /* system.c */
 hc_sysh *hc_sysh_get(HCS_SYSTEM h);                     /* under lock: validated handle or NULL */
 hc_system *hc_sys_find(const char *ns, const char *id); /* in table */
+/* Sets s's state (under lock); a VM's handles registered with HcsEventOptionEnableVmLifecycle
+ * get HcsEventGroupVmLifecycle {"State": <the State property's name>} for every change. */
+void hc_sys_set_state(hc_system *s, sys_state st);
 /* Ends s (under lock): SystemExited to its handles, processes killed, pending operations
  * other than except failed. worker: attribute to a worker exit instead of SystemExit. */
 void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT status,
@@ -559,6 +562,13 @@ hj_value *hc_sys_properties(hc_system *s, int basic_only);
 void hc_sys_reset_all(void); /* under lock */
 /* Reads and checks a save-state file written by Save; NULL with *hr on failure. */
 hj_value *hc_read_saved_state(const char *path, HRESULT *hr);
+
+/* migration.c (under lock): hc_mig_end ends s's live migration when s stops (a transfer
+ * in progress stops); hc_mig_start_destination is the work of a Start whose options have
+ * DestinationMigrationOptions (the lock is not held). */
+#define HC_MIGRATION_SOCKET_URI "hcs:/VirtualMachine/LiveMigrationSocket"
+void hc_mig_end(hc_system *s);
+hj_value *hc_mig_start_destination(hc_work *w, const hj_value *options, HRESULT *hr);
 
 /* process.c */
 /* Sends sig to the process group of every tracked session of s (under lock). */

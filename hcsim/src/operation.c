@@ -59,8 +59,7 @@ void hc_work_free(hc_work *w) {
 HRESULT hc_op_check(hc_op *op, const hc_evh *h) {
     if (!op) return E_HANDLE;
     if (op->state == OP_PENDING) return HCS_E_OPERATION_ALREADY_STARTED;
-    if ((op->cb || op->ecb) && h && h->cb_set &&
-        (h->opts & HcsEventOptionEnableOperationCallbacks))
+    if ((op->cb || op->ecb) && h && h->cb_set && (h->opts & HcsEventOptionEnableOperationCallbacks))
         return HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
     return S_OK;
 }
@@ -210,6 +209,8 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
     HRESULT hr = hc_enter(fn, &call);
     if (hr != S_OK) return hr;
     options = hc_opt(options);
+    int direct = kind & HC_CALL_DIRECT;
+    kind &= ~HC_CALL_DIRECT;
     hc_lock();
     hc_evh *h = hc_reg_get(handle, kind);
     hc_sysh *sh = kind == K_SYSH ? (hc_sysh *)h : NULL;
@@ -217,7 +218,7 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
     hc_op *op = op_get(operation);
     hc_work *w = NULL;
     hr = h ? hc_op_check(op, h) : E_HANDLE;
-    if (hr == S_OK && !(w = hc_work_new(work, sh ? sh->sys : ph->p->sys, sh, ph)))
+    if (hr == S_OK && !(w = hc_work_new(work, direct ? NULL : sh ? sh->sys : ph->p->sys, sh, ph)))
         hr = E_OUTOFMEMORY;
     if (hr == S_OK && options && !(w->raw = aiohcs_utf16_dup(options, NULL))) hr = E_OUTOFMEMORY;
     if (hr == S_OK) {

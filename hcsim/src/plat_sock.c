@@ -1,10 +1,11 @@
 /* hcsim platform layer: the sockets live migration transfers a system's state over. */
+#include <limits.h>
+
 #ifdef _WIN32
 #include <winsock2.h>
 #else
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,6 +30,10 @@ plat_fd plat_sock_dup(intptr_t s) {
 
 void plat_sock_close(plat_fd s) {
     if (s != PLAT_NO_FD) closesocket((SOCKET)s);
+}
+
+void plat_sock_shutdown(plat_fd s) {
+    if (s != PLAT_NO_FD) shutdown((SOCKET)s, SD_BOTH);
 }
 
 long plat_sock_io(plat_fd s, void *buf, size_t len, int sending, uint32_t wait_ms) {
@@ -58,6 +63,10 @@ plat_fd plat_sock_dup(intptr_t s) { return fcntl((int)s, F_DUPFD_CLOEXEC, 3); }
 
 void plat_sock_close(plat_fd s) {
     if (s >= 0) close(s);
+}
+
+void plat_sock_shutdown(plat_fd s) {
+    if (s >= 0) shutdown(s, SHUT_RDWR);
 }
 
 long plat_sock_io(plat_fd s, void *buf, size_t len, int sending, uint32_t wait_ms) {
