@@ -276,10 +276,11 @@ class ServiceDisconnectedEvent(Event):
 class VmLifecycleEvent(Event):
     """A VM's state changed (HcsEventGroupVmLifecycle; newer SDK).
 
-    Delivered only to systems created or opened with ``lifecycle_events=True``. The
-    payload is not described by a published schema: :attr:`state` and
-    :attr:`previous_state` read its ``State`` and ``PreviousState`` members (None when
-    absent), ``data`` has all of it.
+    Delivered only to systems created or opened with ``lifecycle_events=True``, in order
+    with the system's other events (a ``Stopped`` one before :class:`SystemExited`). No
+    published schema describes the payload (hcsim sends ``{"State": "Running"}``, the
+    State property's name): :attr:`state` and :attr:`previous_state` read its ``State``
+    and ``PreviousState`` members (None when absent), ``data`` has all of it.
     """
 
     TYPE: ClassVar[int | None] = EventType.GROUP_VM_LIFECYCLE

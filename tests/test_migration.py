@@ -239,3 +239,15 @@ async def test_closed_source_fails(
         await other.aclose()
         with pytest.raises(HandleClosedError):
             await other.migrate(pair[0])
+
+
+def test_example_runs() -> None:
+    from helpers import REPO, run_child
+
+    result = run_child(str(REPO / "examples" / "live_migration.py"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "source: migration SetupDone" in out
+    assert "source: migration MigrationDone (Success)" in out
+    assert "vm1-moved: Running" in out
+    assert "vm1: exited (ForcedExit)" in out
