@@ -48,6 +48,9 @@ MIGRATION_EXPORTS: Final = (
     "HcsCancelLiveMigration",
 )
 
+#: HcsResourceTypeSocket (HCS_RESOURCE_TYPE of the newer SDKs).
+RESOURCE_TYPE_SOCKET: Final = 4
+
 #: What the source's HcsFinalizeLiveMigration may do with its VM (MigrationFinalOperation).
 FINALIZE: Final = ("Stop", "Resume")
 
@@ -109,7 +112,7 @@ def _with_socket(call: Callable[..., int], handle: Any) -> Callable[..., int]:
     w_uri = to_wide(SOCKET_URI)
 
     def start(system: Any, op: Any, options: Any) -> int:
-        hr: int = lib.HcsAddResourceToOperation(op, lib.HcsResourceTypeSocket, w_uri, handle)
+        hr: int = lib.HcsAddResourceToOperation(op, RESOURCE_TYPE_SOCKET, w_uri, handle)
         if hr < 0:
             return hr
         result: int = call(system, op, options)

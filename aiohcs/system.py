@@ -93,6 +93,10 @@ __all__ = [
 EVENTS_EXPORT: Final = "HcsCreateOperationWithNotifications"
 #: An export of the Windows release that brought live migration (and its events).
 MIGRATION_EVENTS_EXPORT: Final = "HcsInitializeLiveMigrationOnSource"
+# HcsEventOptionEnableVmLifecycle / HcsEventOptionEnableLiveMigrationEvents (computedefs.h
+# of the newer SDKs; spelled out so that no newer declaration is needed to import this).
+_EVENT_OPTION_VM_LIFECYCLE: Final = 0x2
+_EVENT_OPTION_LIVE_MIGRATION: Final = 0x4
 
 # What a host that refuses a NULL namespace would return.
 _BAD_ARGUMENT: Final = frozenset({HResult.E_INVALIDARG, HResult.E_POINTER})
@@ -590,10 +594,10 @@ def _event_options(lifecycle_events: bool) -> int:
     """
     options = 0
     if export_available(MIGRATION_EVENTS_EXPORT):
-        options |= lib.HcsEventOptionEnableLiveMigrationEvents
+        options |= _EVENT_OPTION_LIVE_MIGRATION
     if lifecycle_events:
         require_export(EVENTS_EXPORT)
-        options |= lib.HcsEventOptionEnableVmLifecycle
+        options |= _EVENT_OPTION_VM_LIFECYCLE
     return options
 
 

@@ -93,14 +93,7 @@ HCS_OPERATION aiohcs_create_operation(uint64_t id) {
 HCS_OPERATION aiohcs_register_operation(aiohcs_queue *queue, uint32_t flags, uint64_t *id) {
     uint64_t ident = aiohcs_register(queue, flags);
     if (ident == 0) return NULL;
-    /* (Only operations that asked for progress are made with notifications: the export
-     * is newer, and the callers check that the host has it.) */
-    HCS_OPERATION operation =
-        (flags & AIOHCS_REGISTER_PROGRESS)
-            ? HcsCreateOperationWithNotifications(HcsOperationOptionProgressUpdate,
-                                                  (const void *)(uintptr_t)ident,
-                                                  aiohcs_operation_event_callback)
-            : aiohcs_create_operation(ident);
+    HCS_OPERATION operation = aiohcs_create_operation(ident);
     if (operation == NULL) {
         aiohcs_unregister(ident);
         return NULL;
@@ -124,8 +117,7 @@ void aiohcs_init_create_options(HCS_CREATE_OPTIONS_1 *options, uint64_t id) {
 }
 
 HRESULT aiohcs_set_system_callback(HCS_SYSTEM system, uint64_t id) {
-    return HcsSetComputeSystemCallback(system,
-                                       (HCS_EVENT_OPTIONS)aiohcs_registry_event_options(id),
+    return HcsSetComputeSystemCallback(system, (HCS_EVENT_OPTIONS)aiohcs_registry_event_options(id),
                                        (const void *)(uintptr_t)id, aiohcs_event_callback);
 }
 

@@ -18,7 +18,7 @@ typedef struct entry {
     uint64_t id;
     aiohcs_queue *queue;
     uint32_t flags;
-    uint32_t awaiting; /* ONESHOT/POSTED items still to come; 0: until unregistered */
+    uint32_t awaiting;      /* ONESHOT/POSTED items still to come; 0: until unregistered */
     uint32_t event_options; /* handles: the HCS_EVENT_OPTIONS their callback asks for */
     struct entry *next;
 } entry;
