@@ -204,6 +204,13 @@ class TrackedOperation:
             self._error = exc
             raise
         self._waiter = waiter
+        try:
+            # (A cancellation that came while a worker thread made the start: started,
+            # so the wait is abandoned.)
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            self.abandon()
+            raise
 
     def _started_waiter(self) -> ProgressWaiter:
         if self._waiter is None:

@@ -188,3 +188,26 @@ async def test_plain_operations_ask_for_no_progress(vm: ComputeSystem) -> None:
         await vm.pause()
         await vm.resume()
     assert await state_of(vm) == "Running"
+
+
+async def test_start_in_a_worker_thread(vm: ComputeSystem) -> None:
+    # A host slow to accept calls: starts move to worker threads (StartCost); a
+    # cancellation while the thread makes the call waits for it, then abandons the wait.
+    from aiohcs._bridge import current_bridge
+
+    cost = current_bridge().start_cost
+    cost.average, cost.skipped = 1.0, 0
+    try:
+        with testing.delay("HcsStartComputeSystem", sync_ms=30, completion_ms=40):
+            async with vm.tracked.start() as op:
+                assert [u.percent async for u in op.progress()] == [25.0, 50.0, 75.0]
+        assert await state_of(vm) == "Running"
+        cost.average, cost.skipped = 1.0, 0
+        with testing.delay("HcsPauseComputeSystem", sync_ms=30, completion_ms=40):
+            with anyio.move_on_after(0.01):
+                async with vm.tracked.pause():
+                    pytest.fail("the block must not run")
+            await anyio.sleep(0.1)  # (the pause completes; its completion is dropped)
+        assert await state_of(vm) == "Paused"
+    finally:
+        cost.average = 0.0
