@@ -39,10 +39,18 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import anyio.lowlevel
 
-from aiohcs._bridge import ITEM_EVENT, REGISTER_ONESHOT, REGISTER_PROGRESS, Item, current_bridge
-from aiohcs._documents import document_text, object_text
+from aiohcs._bridge import (
+    ITEM_COMPLETION,
+    ITEM_EVENT,
+    REGISTER_ONESHOT,
+    REGISTER_PROGRESS,
+    Item,
+    current_bridge,
+    run_sync,
+)
+from aiohcs._documents import document_text, object_text, parse_document
 from aiohcs._lifecycle import save_options
-from aiohcs._native import ffi, lib, require_export, to_wide
+from aiohcs._native import ffi, lib, new_document_ptr, require_export, take_document, to_wide
 from aiohcs._operation._waiter import Waiter
 from aiohcs.errors import error_from_hresult
 from aiohcs.events import OperationProgress, decode_event
@@ -56,7 +64,19 @@ __all__ = ["OperationProgress", "ProgressStream", "TrackedCalls", "TrackedOperat
 
 #: The export every tracked operation needs.
 NOTIFICATIONS_EXPORT: Final = "HcsCreateOperationWithNotifications"
+#: The export of :meth:`TrackedOperation.properties`.
+PROPERTIES_EXPORT: Final = "HcsGetOperationProperties"
 _FLAGS: Final = REGISTER_ONESHOT | REGISTER_PROGRESS
+
+
+def _operation_properties(op: Any) -> str | None:
+    """HcsGetOperationProperties(op, NULL): the document (blocking; a worker thread)."""
+    out = new_document_ptr()
+    hr: int = lib.HcsGetOperationProperties(op, ffi.NULL, out)
+    document = take_document(out)
+    if hr < 0:
+        raise error_from_hresult(hr, document=document, operation="GetOperationProperties")
+    return document
 
 
 class ProgressWaiter(Waiter):
@@ -67,7 +87,7 @@ class ProgressWaiter(Waiter):
     waiting in :meth:`changed`.
     """
 
-    __slots__ = ("_changed", "abandoned", "updates")
+    __slots__ = ("_changed", "_done_op", "abandoned", "op", "op_closed", "queries", "updates")
 
     def __init__(self, bridge: LoopBridge) -> None:
         super().__init__(bridge, None)
@@ -75,8 +95,18 @@ class ProgressWaiter(Waiter):
         self.updates: list[OperationProgress] = []
         self.abandoned = False
         self._changed: anyio.Event | None = None
+        #: The HCS_OPERATION (set when it is started), open until :attr:`op_closed`.
+        self.op: Any = None
+        self.op_closed = False
+        #: HcsGetOperationProperties calls using :attr:`op` right now (worker threads).
+        self.queries = 0
+        # The operation handed over by the completion, closed once no query uses it.
+        self._done_op = 0
 
     def _deliver(self, item: Item) -> None:
+        if item.kind == ITEM_COMPLETION and item.handle:
+            self._done_op = item.handle
+            self.release_operation()
         if item.kind == ITEM_EVENT:
             event = decode_event(item.event_type, item.payload, timestamp_ns=item.timestamp_ns)
             # (Only progress is asked for; anything else an operation might send is not.)
@@ -95,6 +125,13 @@ class ProgressWaiter(Waiter):
         self.abandoned = True
         super().abandon()
         self._signal()
+
+    def release_operation(self) -> None:
+        """Close the completed operation unless a query still uses it (then the last does)."""
+        if self._done_op and not self.queries:
+            lib.HcsCloseOperation(ffi.cast("HCS_OPERATION", self._done_op))
+            self._done_op = 0
+            self.op_closed = True
 
     def finished(self) -> bool:
         """True once the outcome is known or nobody waits for it any more."""
@@ -191,10 +228,16 @@ class TrackedOperation:
         await anyio.lowlevel.checkpoint_if_cancelled()  # (cancelled before: nothing starts)
         ops = self._owner._ops
         waiter = ProgressWaiter(current_bridge())
+        call = self._start
+
+        def start(op: Any) -> int:
+            waiter.op = op
+            return call(op)
+
         try:
             await begin_operation(
                 waiter,
-                self._start,
+                start,
                 flags=_FLAGS,
                 operation=self._operation,
                 owner=ops,
@@ -245,6 +288,28 @@ class TrackedOperation:
                 item.result, document=item.payload, operation=self._operation, **self._owner._ids
             )
         return item.payload
+
+    async def properties(self) -> Any:
+        """The operation's properties (HcsGetOperationProperties), parsed; None once it closed.
+
+        A JSON object about the operation: its type (``Operation``), ``StartTimestamp``,
+        ``EndTimestamp`` once completed, ``FailureInfo`` if it failed (what hcsim gives; no
+        published schema release describes it beyond the name ``OperationInfo``). The
+        operation stays open for as long as a query uses it; once it has completed and been
+        closed this returns None. The query runs in a worker thread (an RPC on Windows).
+        """
+        waiter = self._started_waiter()
+        require_export(PROPERTIES_EXPORT)
+        if waiter.op_closed:
+            await anyio.lowlevel.checkpoint()
+            return None
+        waiter.queries += 1
+        try:
+            document = await run_sync(_operation_properties, waiter.op)
+        finally:
+            waiter.queries -= 1
+            waiter.release_operation()
+        return parse_document(document)
 
     def abandon(self) -> None:
         """Stop waiting for the call (it runs to its end; its completion is dropped)."""

@@ -211,3 +211,40 @@ async def test_start_in_a_worker_thread(vm: ComputeSystem) -> None:
         assert await state_of(vm) == "Paused"
     finally:
         cost.average = 0.0
+
+
+async def test_operation_properties(vm: ComputeSystem) -> None:
+    with testing.delay("HcsStartComputeSystem", completion_ms=100):
+        async with vm.tracked.start() as op:
+            props = await op.properties()
+            assert props["Operation"] == "Start"
+            assert "StartTimestamp" in props
+            assert "EndTimestamp" not in props
+    # Completed: the operation is closed, there is nothing more to ask.
+    assert await op.properties() is None
+
+
+async def test_properties_query_outlives_the_completion(vm: ComputeSystem) -> None:
+    # A query still running when the operation completes keeps it open; the query's end
+    # closes it (the fixture checks no operation is left).
+    with (
+        testing.delay("HcsStartComputeSystem", completion_ms=20),
+        testing.delay("HcsGetOperationProperties", sync_ms=80),
+    ):
+        async with vm.tracked.start() as op:
+            props = await op.properties()
+            assert op.done
+        assert props["Operation"] == "Start"
+        assert "EndTimestamp" in props
+    assert await op.properties() is None
+    assert testing.counts().operations == 0
+
+
+async def test_properties_need_the_export(vm: ComputeSystem) -> None:
+    with testing.delay("HcsStartComputeSystem", completion_ms=30):
+        async with vm.tracked.start() as op:
+            with (
+                testing.hide_export("HcsGetOperationProperties"),
+                pytest.raises(UnsupportedOnThisHost),
+            ):
+                await op.properties()

@@ -14,8 +14,12 @@ void aiohcs_item_set_payload(aiohcs_item *item, const char16_t *text) {
     if (item->payload == NULL) item->flags |= AIOHCS_ITEM_PAYLOAD_LOST;
 }
 
-/* The completion of operation for id: fetch its result, close it, deliver one item. */
-static void complete(HCS_OPERATION operation, uint64_t id) {
+/* The completion of operation for id: fetch its result, close it, deliver one item. With
+ * notified (an operation made with notifications), an operation still registered with
+ * AIOHCS_REGISTER_PROGRESS is not closed here but handed over in the item
+ * (AIOHCS_ITEM_HAS_OPERATION): the loop closes it once no HcsGetOperationProperties call
+ * uses it any more (whoever ends up with an undelivered item closes it). */
+static void complete(HCS_OPERATION operation, uint64_t id, int notified) {
     aiohcs_item item;
     memset(&item, 0, sizeof item);
     item.timestamp_ns = aiohcs_now_ns();
@@ -24,8 +28,10 @@ static void complete(HCS_OPERATION operation, uint64_t id) {
 
     uint32_t flags = 0;
     int want_process_info;
+    int hand_over = 0;
     if (aiohcs_registry_lookup(item.id, &flags)) {
         want_process_info = (flags & AIOHCS_REGISTER_PROCESS_INFO) != 0;
+        hand_over = notified && (flags & AIOHCS_REGISTER_PROGRESS) != 0;
     } else {
         /* Nobody waits (any more); still fetch pipe handles so they can be closed. */
         HCS_OPERATION_TYPE type = HcsGetOperationType(operation);
@@ -51,14 +57,19 @@ static void complete(HCS_OPERATION operation, uint64_t id) {
     aiohcs_item_set_payload(&item, (const char16_t *)document);
     if (document != NULL) LocalFree(document);
     /* Every operation created with this callback is closed here, exactly once, whether or
-     * not anybody still waits for it. */
-    HcsCloseOperation(operation);
+     * not anybody still waits for it (or, handed over, by whoever takes the item). */
+    if (hand_over) {
+        item.flags |= AIOHCS_ITEM_HAS_OPERATION;
+        item.std_input = operation;
+    } else {
+        HcsCloseOperation(operation);
+    }
 
     if (!aiohcs_deliver(&item)) aiohcs_item_release(&item);
 }
 
 void CALLBACK aiohcs_operation_completion(HCS_OPERATION operation, void *context) {
-    complete(operation, (uint64_t)(uintptr_t)context);
+    complete(operation, (uint64_t)(uintptr_t)context, 0);
 }
 
 void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context) {
@@ -81,7 +92,7 @@ void CALLBACK aiohcs_operation_event_callback(HCS_EVENT *event, void *context) {
     /* The completion comes as an event too: handled as a plain completion (its operation
      * closed here, once); anything else (progress) as an event item for the same id. */
     if (event->Type == HcsEventOperationCallback && event->Operation != NULL)
-        complete(event->Operation, (uint64_t)(uintptr_t)context);
+        complete(event->Operation, (uint64_t)(uintptr_t)context, 1);
     else
         aiohcs_event_callback(event, context);
 }
