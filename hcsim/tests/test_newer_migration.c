@@ -83,6 +83,17 @@ static void migration_events(tn_rec *r, char *out, size_t size) {
     pthread_mutex_unlock(&r->m);
 }
 
+/* Waits (up to 10 s) for a migration event named event; 1 when it came. */
+static int wait_migration_event(tn_rec *r, const char *event) {
+    char seen[512];
+    for (int i = 0; i < 1000; i++) {
+        migration_events(r, seen, sizeof seen);
+        if (strstr(seen, event)) return 1;
+        tc_sleep_ms(10);
+    }
+    return 0;
+}
+
 /* A source running and a destination created, both with callbacks (migration and
  * lifecycle events), migration started on both over a fresh socket pair. */
 typedef struct pair {
@@ -321,7 +332,8 @@ TEST(newer_migration_cancel_during_and_after_transfer) {
     HRESULT hr;
     HCS_OPERATION x = begin(HcsStartLiveMigrationTransfer, p.src, NULL, -1, NULL, &hr);
     CHECK_HR(S_OK, hr);
-    tc_sleep_ms(50);
+    CHECK(wait_migration_event(&p.src_ev, "TransferInProgress")); /* it runs */
+    tc_sleep_ms(20);
     CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(x, NULL));
     CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.src, NULL, -1)); /* reaches it */
     CHECK_HR(HR_CANCELLED, tc_wait(x, NULL));
