@@ -36,11 +36,14 @@ from aiohcs.errors import (
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from aiohcs import cli as cli
+    from aiohcs import migration as migration
     from aiohcs import schema as schema
     from aiohcs import testing as testing
     from aiohcs.events import Event as Event
     from aiohcs.events import EventStream as EventStream
     from aiohcs.events import EventType as EventType
+    from aiohcs.events import LiveMigrationEvent as LiveMigrationEvent
+    from aiohcs.events import OperationProgress as OperationProgress
     from aiohcs.events import ProcessExited as ProcessExited
     from aiohcs.events import ServiceDisconnectedEvent as ServiceDisconnectedEvent
     from aiohcs.events import SystemCrashInitiated as SystemCrashInitiated
@@ -52,6 +55,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     )
     from aiohcs.events import SystemSiloJobCreated as SystemSiloJobCreated
     from aiohcs.events import UnknownEvent as UnknownEvent
+    from aiohcs.events import VmLifecycleEvent as VmLifecycleEvent
     from aiohcs.operation import HandleClosedError as HandleClosedError
     from aiohcs.operation import OperationType as OperationType
     from aiohcs.process import DEVNULL as DEVNULL
@@ -63,6 +67,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from aiohcs.process import open_process as open_process
     from aiohcs.process import run_process as run_process
     from aiohcs.process import stream_process as stream_process
+    from aiohcs.progress import TrackedOperation as TrackedOperation
     from aiohcs.service import modify_service_settings as modify_service_settings
     from aiohcs.service import service_properties as service_properties
     from aiohcs.service import submit_wer_report as submit_wer_report
@@ -123,6 +128,11 @@ _LAZY: Final[Mapping[str, str]] = {
     "ProcessExited": "aiohcs.events",
     "ServiceDisconnectedEvent": "aiohcs.events",
     "UnknownEvent": "aiohcs.events",
+    # The event groups of the newest SDK (VM lifecycle, live migration, operation progress).
+    "VmLifecycleEvent": "aiohcs.events",
+    "LiveMigrationEvent": "aiohcs.events",
+    "OperationProgress": "aiohcs.events",
+    "TrackedOperation": "aiohcs.progress",
     "HandleClosedError": "aiohcs.operation",
     "OperationType": "aiohcs.operation",
     "service_properties": "aiohcs.service",
@@ -130,7 +140,7 @@ _LAZY: Final[Mapping[str, str]] = {
     "submit_wer_report": "aiohcs.service",
 }
 # Subpackages reachable as attributes (``aiohcs.testing.reset()`` after ``import aiohcs``).
-_SUBMODULES: Final = frozenset({"cli", "schema", "testing"})
+_SUBMODULES: Final = frozenset({"cli", "migration", "schema", "testing"})
 
 
 def _import_optional(module_name: str) -> Any:

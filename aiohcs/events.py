@@ -36,6 +36,8 @@ __all__ = [
     "EventHub",
     "EventStream",
     "EventType",
+    "LiveMigrationEvent",
+    "OperationProgress",
     "ProcessExited",
     "ServiceDisconnectedEvent",
     "SystemCrashInitiated",
@@ -45,6 +47,7 @@ __all__ = [
     "SystemRdpEnhancedModeStateChanged",
     "SystemSiloJobCreated",
     "UnknownEvent",
+    "VmLifecycleEvent",
     "decode_event",
 ]
 
@@ -62,6 +65,12 @@ class EventType(enum.IntEnum):
     PROCESS_EXITED = 0x00010000
     OPERATION_CALLBACK = 0x01000000
     SERVICE_DISCONNECT = 0x02000000
+    #: Newer SDK (see OPTIONAL_EXPORTS): a VM's state changed (HcsEventOptionEnableVmLifecycle).
+    GROUP_VM_LIFECYCLE = 0x80000002
+    #: Newer SDK: a live-migration notification (HcsEventOptionEnableLiveMigrationEvents).
+    GROUP_LIVE_MIGRATION = 0x80000003
+    #: Newer SDK: progress of an operation made with HcsOperationOptionProgressUpdate.
+    GROUP_OPERATION_INFO = 0xC0000001
 
 
 def _parse(raw: str | None) -> Any:
@@ -264,6 +273,137 @@ class ServiceDisconnectedEvent(Event):
 
 
 @dataclass(frozen=True, repr=False)
+class VmLifecycleEvent(Event):
+    """A VM's state changed (HcsEventGroupVmLifecycle; newer SDK).
+
+    Delivered only to systems created or opened with ``lifecycle_events=True``, in order
+    with the system's other events (a ``Stopped`` one before :class:`SystemExited`). No
+    published schema describes the payload (hcsim sends ``{"State": "Running"}``, the
+    State property's name): :attr:`state` and :attr:`previous_state` read its ``State``
+    and ``PreviousState`` members (None when absent), ``data`` has all of it.
+    """
+
+    TYPE: ClassVar[int | None] = EventType.GROUP_VM_LIFECYCLE
+
+    @property
+    def state(self) -> str | None:
+        """The state the VM is in now (``"Running"``, ``"Paused"``, ...), if given."""
+        value = self._field("State")
+        return value if isinstance(value, str) else None
+
+    @property
+    def previous_state(self) -> str | None:
+        """The state the VM left, if given."""
+        value = self._field("PreviousState")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, repr=False)
+class LiveMigrationEvent(Event):
+    """A live-migration notification (HcsEventGroupLiveMigration; newer SDK).
+
+    Payload: :class:`aiohcs.migration.OperationSystemMigrationNotificationInfo`
+    (``Origin``, ``Event``, ``Result``, ``AdditionalDetails``). The accessors read the raw
+    members (an empty payload, which HCS sometimes sends, gives None everywhere).
+    """
+
+    TYPE: ClassVar[int | None] = EventType.GROUP_LIVE_MIGRATION
+    PAYLOAD_TYPE: ClassVar[str | None] = "OperationSystemMigrationNotificationInfo"
+
+    def payload_model(self) -> Any:
+        """The payload as :class:`aiohcs.migration.OperationSystemMigrationNotificationInfo`."""
+        return self.info
+
+    @property
+    def info(self) -> Any:
+        """The payload as :class:`~aiohcs.migration.OperationSystemMigrationNotificationInfo`.
+
+        None without payload; pydantic's ``ValidationError`` if it does not fit.
+        """
+        if self.data is None:
+            return None
+        from aiohcs.migration import OperationSystemMigrationNotificationInfo
+
+        return OperationSystemMigrationNotificationInfo.model_validate(self.data)
+
+    @property
+    def origin(self) -> str | None:
+        """``"Source"`` or ``"Destination"``: the side the notification is about."""
+        value = self._field("Origin")
+        return value if isinstance(value, str) else None
+
+    @property
+    def event(self) -> str | None:
+        """What happened (``"SetupDone"``, ``"MigrationDone"``, ``"MigrationFailed"``, ...)."""
+        value = self._field("Event")
+        return value if isinstance(value, str) else None
+
+    @property
+    def result(self) -> str | None:
+        """How it ended (``"Success"``, ``"MigrationCancelled"``, ...), mostly on terminal ones."""
+        value = self._field("Result")
+        return value if isinstance(value, str) else None
+
+    @property
+    def details(self) -> Any:
+        """``AdditionalDetails`` as parsed JSON (its shape depends on :attr:`event`)."""
+        return self._field("AdditionalDetails")
+
+
+@dataclass(frozen=True, repr=False)
+class OperationProgress(Event):
+    """Progress of an operation (HcsEventGroupOperationInfo; newer SDK).
+
+    Yielded by :meth:`TrackedOperation.progress() <aiohcs.progress.TrackedOperation.progress>`.
+    No published schema describes the payload (hcsim sends
+    ``{"Operation": "Save", "Progress": {"PercentComplete": 25}}``): :attr:`percent` reads
+    ``PercentComplete`` (or ``Percent``, ``Progress``; 0-100) at the top or inside a
+    ``Progress`` object, :attr:`completed` / :attr:`total` read ``Completed`` / ``Total``
+    (e.g. bytes) where the host sends them; ``data`` has everything.
+    """
+
+    TYPE: ClassVar[int | None] = EventType.GROUP_OPERATION_INFO
+
+    def _number(self, *names: str) -> float | None:
+        data = self.data
+        if isinstance(data, dict) and isinstance(data.get("Progress"), dict):
+            data = data["Progress"]
+        if not isinstance(data, dict):
+            return None
+        for name in names:
+            value = data.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        return None
+
+    @property
+    def percent(self) -> float | None:
+        """How far the operation is, in percent (None if the host did not say)."""
+        percent = self._number("PercentComplete", "Percent", "Progress")
+        if percent is None:
+            done, total = self.completed, self.total
+            if done is not None and total:
+                percent = 100.0 * done / total
+        return percent
+
+    @property
+    def operation(self) -> str | None:
+        """The operation's type as the service names it (``"Save"``, ...), if given."""
+        value = self._field("Operation")
+        return value if isinstance(value, str) else None
+
+    @property
+    def completed(self) -> float | None:
+        """Units of work done (``Completed``), if given."""
+        return self._number("Completed", "CompletedUnits")
+
+    @property
+    def total(self) -> float | None:
+        """Units of work in all (``Total``), if given."""
+        return self._number("Total", "TotalUnits")
+
+
+@dataclass(frozen=True, repr=False)
 class UnknownEvent(Event):
     """An event type this version of aiohcs does not know (HCS_EVENT_TYPE is open)."""
 
@@ -279,6 +419,9 @@ _CLASSES: Final[dict[int, type[Event]]] = {
         SystemGuestConnectionClosed,
         ProcessExited,
         ServiceDisconnectedEvent,
+        VmLifecycleEvent,
+        LiveMigrationEvent,
+        OperationProgress,
     )
     if cls.TYPE is not None
 }

@@ -34,12 +34,14 @@ changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import anyio
 
 from aiohcs._bridge import (
     ADMIT_CALL,
+    REGISTER_ONESHOT,
+    REGISTER_PROCESS_INFO,
     Item,
     LoopBridge,
     ProcessInfo,
@@ -58,6 +60,7 @@ __all__ = [
     "OperationOwner",
     "OperationResult",
     "OperationType",
+    "begin_operation",
     "parse_document",
     "run_operation",
     "to_document",
@@ -66,6 +69,10 @@ __all__ = [
 
 #: HCS_OPERATION_TYPE names as aiohcs reports them in errors.
 OperationType = str
+
+# The registrations of run_operation's ids (one completion; with the process information).
+_ONESHOT: Final = REGISTER_ONESHOT
+_WITH_INFO: Final = REGISTER_ONESHOT | REGISTER_PROCESS_INFO
 
 
 class OperationResult(NamedTuple):
@@ -181,7 +188,11 @@ async def run_operation(
             _check_admitted(owner, cancelled)  # (closed while it waited for its turn)
     waiter = _Waiter(bridge, on_abandoned)
     started = start_operation(
-        waiter, start, process_info=process_info, owner=owner, in_thread=in_thread
+        waiter,
+        start,
+        flags=_WITH_INFO if process_info else _ONESHOT,
+        owner=owner,
+        in_thread=in_thread,
     )
     hr, document = started if isinstance(started, tuple) else await started
     polled = hr >= 0 and cancelled is None and poll_completion(bridge, waiter)
@@ -197,6 +208,37 @@ async def run_operation(
     raise error_from_hresult(
         hr, document=document, operation=operation, system_id=system_id, process_id=process_id
     )
+
+
+async def begin_operation(
+    waiter: _Waiter,
+    start: Callable[[Any], int],
+    *,
+    flags: int,
+    operation: OperationType,
+    owner: OperationOwner,
+    **ids: Any,
+) -> None:
+    """Admit and start one HCS call for ``waiter`` without waiting for its completion.
+
+    The first half of :func:`run_operation`, for an operation whose completion (and
+    progress, with :data:`~aiohcs._bridge.REGISTER_PROGRESS` in ``flags``) is awaited
+    later through ``waiter``; it is listed with ``owner`` meanwhile, so that closing the
+    handle resolves it. A synchronous failure raises the typed error (``operation`` and
+    ``ids`` go into it).
+    """
+    bridge = waiter.bridge
+    if owner.bridge is not bridge:
+        raise RuntimeError("this HCS object belongs to another event loop")
+    owner.check_open()
+    if not bridge.admission.admit_now(ADMIT_CALL):
+        await bridge.admit(ADMIT_CALL)
+    owner.check_open()  # (closed while it waited for its turn)
+    started = start_operation(waiter, start, flags=flags, owner=owner, in_thread=False)
+    hr, document = started if isinstance(started, tuple) else await started
+    if hr < 0:
+        raise error_from_hresult(hr, document=document, operation=operation, **ids)
+    owner._inflight.add(waiter)
 
 
 def _check_admitted(owner: OperationOwner, cancelled: BaseException | None) -> None:

@@ -52,6 +52,7 @@ from aiohcs._documents import (
     parse_model_list,
 )
 from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle
+from aiohcs._lifecycle import save_options
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
 from aiohcs._process_options import (
     DRAIN_TIMEOUT,
@@ -70,23 +71,35 @@ from aiohcs.errors import (
 from aiohcs.events import Event, EventStream, SystemExited
 from aiohcs.operation import HandleClosedError, NativeStart, run_operation
 from aiohcs.process import Process, open_process, run_process, stream_process
+from aiohcs.progress import TrackedCalls
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from aiohcs._bridge import LoopBridge
+    from aiohcs._migrate import Transport
     from aiohcs.schema import Properties, SystemExitStatus
 
-__all__ = ["ComputeSystem", "HandleClosedError", "enumerate_systems"]
+__all__ = [
+    "EVENTS_EXPORT",
+    "MIGRATION_EVENTS_EXPORT",
+    "ComputeSystem",
+    "HandleClosedError",
+    "enumerate_systems",
+]
+
+#: An export of the Windows release that brought VM lifecycle events (HcsEventGroupVmLifecycle)
+#: and operation progress: a host without it has neither.
+EVENTS_EXPORT: Final = "HcsCreateOperationWithNotifications"
+#: An export of the Windows release that brought live migration (and its events).
+MIGRATION_EVENTS_EXPORT: Final = "HcsInitializeLiveMigrationOnSource"
+# HcsEventOptionEnableVmLifecycle / HcsEventOptionEnableLiveMigrationEvents (computedefs.h
+# of the newer SDKs; spelled out so that no newer declaration is needed to import this).
+_EVENT_OPTION_VM_LIFECYCLE: Final = 0x2
+_EVENT_OPTION_LIVE_MIGRATION: Final = 0x4
 
 # What a host that refuses a NULL namespace would return.
 _BAD_ARGUMENT: Final = frozenset({HResult.E_INVALIDARG, HResult.E_POINTER})
-
-
-def _is_path(value: Any) -> bool:
-    if isinstance(value, os.PathLike):
-        return True
-    return isinstance(value, str) and not value.lstrip().startswith("{")
 
 
 class ComputeSystem(HandleOwner):
@@ -105,18 +118,28 @@ class ComputeSystem(HandleOwner):
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    async def create(cls, id: str, config: Any, *, namespace: str | None = None) -> ComputeSystem:
+    async def create(
+        cls,
+        id: str,
+        config: Any,
+        *,
+        namespace: str | None = None,
+        lifecycle_events: bool = False,
+    ) -> ComputeSystem:
         """Create compute system ``id`` from ``config`` (model, dict or JSON text).
 
         ``config`` is validated as :class:`aiohcs.schema.ComputeSystem` first (a bad member
         raises :class:`~aiohcs.errors.InvalidDocumentError`; unknown members are kept).
         The system starts in state ``Created``; call :meth:`start`. ``namespace`` needs
-        Windows 10 2004 / Windows Server 2004 or later.
+        Windows 10 2004 / Windows Server 2004 or later. ``lifecycle_events=True`` has
+        :meth:`events` yield :class:`~aiohcs.events.VmLifecycleEvent` on every state change
+        of a VM (a newer Windows release: see :data:`~aiohcs.system.EVENTS_EXPORT`).
         """
         check_name(id, "id")
         check_namespace(namespace)
         if config is None:
             raise InvalidArgumentTypeError("config must not be None")
+        event_options = _event_options(lifecycle_events)
         bridge = current_bridge()
         await bridge.admit()
         document = document_text(config, "ComputeSystem", argument="config")
@@ -125,29 +148,36 @@ class ComputeSystem(HandleOwner):
         if namespace is not None and not with_options:
             require_export("HcsCreateComputeSystemInNamespace")
         try:
-            pending = await _create_handle(bridge, id, document, namespace, with_options)
+            pending = await _create_handle(
+                bridge, id, document, namespace, with_options, event_options
+            )
         except HcsError as exc:
             # The default namespace is passed as NULL. Should a host refuse that, fall
             # back to HcsCreateComputeSystem + HcsSetComputeSystemCallback.
             if not (with_options and namespace is None and exc.hresult in _BAD_ARGUMENT):
                 raise
             with_options = False
-            pending = await _create_handle(bridge, id, document, None, False)
+            pending = await _create_handle(bridge, id, document, None, False, event_options)
         system = cls(_id=id, _namespace=namespace, _pending=pending)
         if not with_options:
             await system._check_missed_exit()
         return system
 
     @classmethod
-    async def open(cls, id: str, *, namespace: str | None = None) -> ComputeSystem:
+    async def open(
+        cls, id: str, *, namespace: str | None = None, lifecycle_events: bool = False
+    ) -> ComputeSystem:
         """Open a new handle to the existing compute system ``id``.
 
         Raises :class:`~aiohcs.errors.SystemNotFound` if there is none.
+        ``lifecycle_events``: as for :meth:`create`.
         """
         check_name(id, "id")
         if check_namespace(namespace) is not None:
             require_export("HcsOpenComputeSystemInNamespace")
+        event_options = _event_options(lifecycle_events)
         async with PendingHandle(SYSTEM, current_bridge()) as pending:
+            lib.aiohcs_set_event_options(pending.hub.id, event_options)
             await pending.open_native((to_wide(id), ffi.NULL, to_wide(namespace)), system_id=id)
         system = cls(_id=id, _namespace=namespace, _pending=pending)
         await system._check_missed_exit()
@@ -161,6 +191,7 @@ class ComputeSystem(HandleOwner):
         state_file: str | os.PathLike[str],
         *,
         namespace: str | None = None,
+        lifecycle_events: bool = False,
     ) -> ComputeSystem:
         """Create ``id`` restoring ``state_file``, then start it.
 
@@ -186,19 +217,75 @@ class ComputeSystem(HandleOwner):
         restore_state = dict(vm.get("RestoreState") or {})
         restore_state["SaveStateFilePath"] = path
         vm["RestoreState"] = restore_state
-        system = await cls.create(id, document, namespace=namespace)
+        system = await cls.create(
+            id, document, namespace=namespace, lifecycle_events=lifecycle_events
+        )
         try:
             await system.start()
         except BaseException:
-            # Never left running: the terminate is made even if asyncio's own cancel
-            # arrives while it waits for its turn, and the handle is closed whatever happens.
-            try:
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await system._call("Terminate", lib.HcsTerminateComputeSystem, cleanup=True)
-            finally:
-                await system.aclose()
+            await system._discard()
             raise
         return system
+
+    @classmethod
+    async def migrate_in(
+        cls,
+        id: str,
+        config: Any,
+        transport: Transport,
+        *,
+        session_id: int | None = None,
+        namespace: str | None = None,
+        lifecycle_events: bool = False,
+    ) -> ComputeSystem:
+        """Receive a live migration: the destination side of :meth:`migrate`.
+
+        Creates ``id`` from ``config`` (the source's configuration), starts it as the
+        destination of the migration arriving on ``transport`` (a connected socket, or its
+        descriptor; ``session_id`` must match the source's), transfers the state and
+        resumes the VM here; returns the running system. Needs a Windows release with live
+        migration (otherwise :class:`~aiohcs.errors.UnsupportedOnThisHost`, before anything
+        starts). The socket stays the caller's: keep it open until this returns.
+
+        If anything fails, or the call is cancelled, the migration is cancelled
+        (HcsCancelLiveMigration, Origin ``Destination``), the new system terminated and its
+        handle closed, whatever cancels the caller, and the error propagates: nothing is
+        left behind on this host.
+        """
+        from aiohcs._handle import run_shielded
+        from aiohcs._migrate import migrate_in, require_migration, socket_handle
+
+        require_migration()
+        socket_handle(transport)  # (checked before anything is created)
+
+        async def create() -> ComputeSystem:
+            return await cls.create(
+                id, config, namespace=namespace, lifecycle_events=lifecycle_events
+            )
+
+        # Not abandoned half-way (a cancelled create may still make the system): made to
+        # its end, then discarded if the caller was cancelled meanwhile.
+        system, cancelled = await run_shielded(create)
+        try:
+            if cancelled is not None:
+                raise cancelled
+            await migrate_in(system, transport, session_id=session_id)
+        except BaseException:
+            await system._discard()
+            raise
+        return system
+
+    async def _discard(self) -> None:
+        """Terminate and close a system this call created and cannot hand out.
+
+        Never left running: the terminate is made even if asyncio's own cancel arrives
+        while it waits for its turn, and the handle is closed whatever happens.
+        """
+        try:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self._call("Terminate", lib.HcsTerminateComputeSystem, cleanup=True)
+        finally:
+            await self.aclose()
 
     async def _missed_exit(self) -> str | None:
         props = await self.properties()
@@ -257,12 +344,7 @@ class ComputeSystem(HandleOwner):
         Otherwise pass SaveOptions (e.g. ``{"SaveType": "AsTemplate"}``). HCS saves only
         paused systems.
         """
-        options = path_or_options
-        if options is None:
-            raise InvalidArgumentTypeError("save needs a path or SaveOptions, not None")
-        if _is_path(path_or_options):
-            path = check_path(path_or_options, "path")
-            options = {"SaveType": "ToFile", "SaveStateFilePath": path}
+        options = save_options(path_or_options)
         await self._call("Save", lib.HcsSaveComputeSystem, options, type_name="SaveOptions")
 
     async def shutdown(self, options: Any = None) -> None:
@@ -286,6 +368,50 @@ class ComputeSystem(HandleOwner):
     async def crash(self, options: Any = None) -> None:
         """Make the guest crash (an NMI). ``options``: CrashOptions."""
         await self._call("Crash", lib.HcsCrashComputeSystem, options, type_name="CrashOptions")
+
+    @property
+    def tracked(self) -> TrackedCalls:
+        """The lifecycle calls with progress, as :class:`~aiohcs.progress.TrackedOperation`.
+
+        ``async with system.tracked.save(path) as op: async for p in op.progress(): ...``
+        (see :mod:`aiohcs.progress`). Needs a newer Windows release
+        (:data:`EVENTS_EXPORT`).
+        """
+        return TrackedCalls(self)
+
+    async def migrate(
+        self,
+        transport: Transport,
+        *,
+        session_id: int | None = None,
+        options: Any = None,
+        finalize: str = "Stop",
+    ) -> None:
+        """Live-migrate this VM to another host: the source side (see :meth:`migrate_in`).
+
+        ``transport``: a socket connected to the destination (or its descriptor), which
+        stays the caller's. ``session_id``: the session both sides name (32 bits).
+        ``options``: :class:`aiohcs.migration.MigrationInitializeOptions` (model, mapping or
+        JSON text; ``Origin`` is set to ``Source``). ``finalize``: what HcsFinalizeLiveMigration
+        does with this VM once the state has crossed: ``"Stop"`` (it ends here; the default)
+        or ``"Resume"``. The steps are HcsInitializeLiveMigrationOnSource,
+        HcsStartLiveMigrationOnSource, HcsStartLiveMigrationTransfer and
+        HcsFinalizeLiveMigration; the system's :meth:`events` yield
+        :class:`~aiohcs.events.LiveMigrationEvent` notifications meanwhile. Needs a Windows
+        release with live migration (otherwise
+        :class:`~aiohcs.errors.UnsupportedOnThisHost`, before anything reaches HCS).
+
+        If a step fails, or the call is cancelled, before the finalize, the migration is
+        cancelled (HcsCancelLiveMigration, Origin ``Source``; shielded) and the error
+        propagates: the VM stays here, in the state the cancel leaves it (running, as
+        before the migration). A cancellation during the finalize abandons the wait for it
+        only (the finalize runs to its end).
+        """
+        from aiohcs._migrate import migrate_out
+
+        await migrate_out(
+            self, transport, session_id=session_id, options=options, finalize=finalize
+        )
 
     async def modify(self, request: Any) -> None:
         """Modify the running system. ``request``: ModifySettingRequest."""
@@ -460,10 +586,30 @@ class ComputeSystem(HandleOwner):
         return status
 
 
+def _event_options(lifecycle_events: bool) -> int:
+    """The HCS_EVENT_OPTIONS of a system's event callback.
+
+    Live-migration events wherever the host can migrate (they come only during a
+    migration: nothing else changes); VM lifecycle events when asked for.
+    """
+    options = 0
+    if export_available(MIGRATION_EVENTS_EXPORT):
+        options |= _EVENT_OPTION_LIVE_MIGRATION
+    if lifecycle_events:
+        require_export(EVENTS_EXPORT)
+        options |= _EVENT_OPTION_VM_LIFECYCLE
+    return options
+
+
 async def _create_handle(
-    bridge: LoopBridge, id: str, document: str, namespace: str | None, with_options: bool
+    bridge: LoopBridge,
+    id: str,
+    document: str,
+    namespace: str | None,
+    with_options: bool,
+    event_options: int,
 ) -> PendingHandle:
-    """Create the system and register its event callback.
+    """Create the system and register its event callback (with ``event_options``).
 
     With ``with_options`` the callback is registered atomically by
     HcsCreateComputeSystemInNamespace (HCS_CREATE_OPTIONS_1); otherwise right after
@@ -471,6 +617,7 @@ async def _create_handle(
     """
     texts = (to_wide(id), to_wide(document), to_wide(namespace))
     async with PendingHandle(SYSTEM, bridge) as pending:
+        lib.aiohcs_set_event_options(pending.hub.id, event_options)
         # On a bridge thread: HcsCreateComputeSystemInNamespace registers the callback
         # through HCS_CREATE_OPTIONS_1; HcsCreateComputeSystem is followed at once by
         # HcsSetComputeSystemCallback (events from then on are queued for this loop).

@@ -1,10 +1,16 @@
-"""Closing what nobody takes: pipe handles of process information, produced system handles."""
+"""Closing what nobody takes: pipe handles of process information, produced handles."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiohcs._bridge._items import CALL_CLOSE_SYSTEM, Item, ProcessInfo, is_invalid_handle
+from aiohcs._bridge._items import (
+    CALL_CLOSE_SYSTEM,
+    ITEM_COMPLETION,
+    Item,
+    ProcessInfo,
+    is_invalid_handle,
+)
 from aiohcs._bridge._workers import run_detached
 from aiohcs._native import ffi, lib
 
@@ -36,6 +42,14 @@ def close_in_worker(kind: int, handle: Any) -> None:
 
 
 def release_handle(item: Item) -> None:
-    """Close the system handle a native call produced, for an item nobody takes."""
-    if item.handle:
+    """Close the handle an item carries, for an item nobody takes.
+
+    The system handle a native call produced (on a bridge thread), or the operation a
+    completion of an operation with progress hands over (closed at once: no RPC).
+    """
+    if not item.handle:
+        return
+    if item.kind == ITEM_COMPLETION:
+        lib.HcsCloseOperation(ffi.cast("HCS_OPERATION", item.handle))
+    else:
         close_detached(CALL_CLOSE_SYSTEM, ffi.cast("HCS_SYSTEM", item.handle))

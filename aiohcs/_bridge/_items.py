@@ -24,6 +24,9 @@ ITEM_CALL: Final[int] = lib.AIOHCS_ITEM_CALL
 PAYLOAD_LOST: Final[int] = lib.AIOHCS_ITEM_PAYLOAD_LOST
 HAS_PROCESS_INFO: Final[int] = lib.AIOHCS_ITEM_HAS_PROCESS_INFO
 HAS_SYSTEM: Final[int] = lib.AIOHCS_ITEM_HAS_SYSTEM
+HAS_OPERATION: Final[int] = lib.AIOHCS_ITEM_HAS_OPERATION
+#: Items that carry a handle in ``std_input`` for :attr:`Item.handle`.
+HAS_HANDLE: Final[int] = HAS_SYSTEM | HAS_OPERATION
 #: Kinds of native calls (blocking HCS calls on the bridge's C threads; see run_native).
 CALL_CREATE_SYSTEM: Final[int] = lib.AIOHCS_CALL_CREATE_SYSTEM
 CALL_CREATE_SYSTEM_PLAIN: Final[int] = lib.AIOHCS_CALL_CREATE_SYSTEM_PLAIN
@@ -33,6 +36,7 @@ CALL_CLOSE_PROCESS: Final[int] = lib.AIOHCS_CALL_CLOSE_PROCESS
 REGISTER_PROCESS_INFO: Final[int] = lib.AIOHCS_REGISTER_PROCESS_INFO
 REGISTER_ONESHOT: Final[int] = lib.AIOHCS_REGISTER_ONESHOT
 REGISTER_POSTED: Final[int] = lib.AIOHCS_REGISTER_POSTED
+REGISTER_PROGRESS: Final[int] = lib.AIOHCS_REGISTER_PROGRESS
 
 
 class ProcessInfo(NamedTuple):
@@ -60,7 +64,8 @@ class Item(NamedTuple):
     process_info: ProcessInfo | None
     operation: int
     timestamp_ns: int
-    #: Native calls: the HCS_SYSTEM the call produced (0 if none; the receiver owns it).
+    #: Native calls: the HCS_SYSTEM the call produced; completions of operations with
+    #: progress: the still open HCS_OPERATION (0 if none; the receiver owns it).
     handle: int = 0
     #: Native calls: the HRESULT of the event callback registration.
     callback_result: int = 0

@@ -6,7 +6,7 @@ import socket
 import threading
 from typing import Any
 
-from aiohcs._bridge._items import HAS_PROCESS_INFO, HAS_SYSTEM, PAYLOAD_LOST, Item, ProcessInfo
+from aiohcs._bridge._items import HAS_HANDLE, HAS_PROCESS_INFO, PAYLOAD_LOST, Item, ProcessInfo
 from aiohcs._bridge._resources import typed_resource_errors
 from aiohcs._native import ffi, lib
 
@@ -84,7 +84,7 @@ def decode_items(items: Any, n: int) -> list[Item]:
                 info,
                 it.operation,
                 it.timestamp_ns,
-                handle_int(it.std_input) if flags & HAS_SYSTEM else 0,
+                handle_int(it.std_input) if flags & HAS_HANDLE else 0,
                 it.callback_result,
             )
         )

@@ -40,6 +40,7 @@ __all__ = [
     "required_release",
     "take_document",
     "to_wide",
+    "unpublished_export",
 ]
 
 #: A cffi ``CData`` value (pointer, array, struct). cffi objects are untyped.
@@ -179,6 +180,22 @@ def require_export(name: str) -> None:
     """Raise :class:`UnsupportedOnThisHost` (naming the needed release) if ``name`` is missing."""
     if not export_available(name):
         raise UnsupportedOnThisHost(export=name, release=required_release(name))
+
+
+def unpublished_export(name: str) -> Any:
+    """The function of an export no SDK header declares (``computecore_extra.cdef``).
+
+    Call :func:`require_export` first. POSIX: hcsim's function in ``lib``. Windows: looked
+    up by name in the loaded computecore.dll (the module never links it) and cast to its
+    declared pointer type ``PFN_<name>``.
+    """
+    if sys.platform == "win32":
+        address = lib.aiohcs_export_address(name.encode("ascii"))
+        if address == ffi.NULL:
+            raise UnsupportedOnThisHost(export=name, release=required_release(name))
+        return ffi.cast(_CONTROL_POINTER_PREFIX + name, address)
+    else:
+        return getattr(lib, name)
 
 
 # ---------------------------------------------------------------- strings in

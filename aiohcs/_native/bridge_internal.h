@@ -38,6 +38,8 @@ void aiohcs_item_release(aiohcs_item *item);
 
 /* Looks up the flags of id; returns 0 when it is not registered. */
 int aiohcs_registry_lookup(uint64_t id, uint32_t *flags);
+/* The HCS_EVENT_OPTIONS recorded for id (aiohcs_set_event_options); 0 when none or unknown. */
+uint32_t aiohcs_registry_event_options(uint64_t id);
 /* Pushes item onto the queue of its id. Returns 1 when delivered; otherwise the caller
  * still owns (and releases) the item. */
 int aiohcs_deliver(aiohcs_item *item);

@@ -31,6 +31,11 @@ void aiohcs_item_release(aiohcs_item *item) {
         item->std_input = NULL;
         item->flags &= ~(uint32_t)AIOHCS_ITEM_HAS_SYSTEM;
     }
+    if (item->flags & AIOHCS_ITEM_HAS_OPERATION) {
+        HcsCloseOperation((HCS_OPERATION)item->std_input);
+        item->std_input = NULL;
+        item->flags &= ~(uint32_t)AIOHCS_ITEM_HAS_OPERATION;
+    }
     if (item->flags & AIOHCS_ITEM_HAS_PROCESS_INFO) {
         void *handles[3] = {item->std_input, item->std_output, item->std_error};
         for (size_t i = 0; i < 3; i++)

@@ -18,7 +18,8 @@ typedef struct entry {
     uint64_t id;
     aiohcs_queue *queue;
     uint32_t flags;
-    uint32_t awaiting; /* ONESHOT/POSTED items still to come; 0: until unregistered */
+    uint32_t awaiting;      /* ONESHOT/POSTED items still to come; 0: until unregistered */
+    uint32_t event_options; /* handles: the HCS_EVENT_OPTIONS their callback asks for */
     struct entry *next;
 } entry;
 
@@ -90,6 +91,7 @@ uint64_t aiohcs_register(aiohcs_queue *queue, uint32_t flags) {
     e->queue = queue;
     e->flags = flags;
     e->awaiting = flags & (AIOHCS_REGISTER_ONESHOT | AIOHCS_REGISTER_POSTED);
+    e->event_options = 0;
     size_t i = bucket_of(e->id, bucket_count);
     e->next = buckets[i];
     buckets[i] = e;
@@ -154,6 +156,23 @@ int aiohcs_registry_lookup(uint64_t id, uint32_t *flags) {
     if (link != NULL) *flags = (*link)->flags;
     aiohcs_mutex_unlock(&registry_lock);
     return link != NULL;
+}
+
+int aiohcs_set_event_options(uint64_t id, uint32_t options) {
+    lock_registry();
+    entry **link = find_link(id);
+    if (link != NULL) (*link)->event_options = options;
+    aiohcs_mutex_unlock(&registry_lock);
+    return link != NULL;
+}
+
+uint32_t aiohcs_registry_event_options(uint64_t id) {
+    uint32_t options = 0;
+    lock_registry();
+    entry **link = find_link(id);
+    if (link != NULL) options = (*link)->event_options;
+    aiohcs_mutex_unlock(&registry_lock);
+    return options;
 }
 
 int aiohcs_deliver(aiohcs_item *item) {

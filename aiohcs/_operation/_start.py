@@ -19,7 +19,6 @@ from typing import Any, NamedTuple, Protocol
 from aiohcs._bridge import (
     REGISTER_ONESHOT,
     REGISTER_POSTED,
-    REGISTER_PROCESS_INFO,
     Item,
     submit_native,
 )
@@ -63,12 +62,15 @@ def start_operation(
     waiter: Waiter,
     start: StartFn | NativeStart,
     *,
-    process_info: bool,
+    flags: int,
     owner: Busy | None,
     in_thread: bool,
 ) -> Started | Coroutine[Any, Any, Started]:
     """Start the operation of ``waiter`` the way ``start`` asks: the one switch.
 
+    ``flags``: how the id is registered (:data:`REGISTER_ONESHOT`, with
+    :data:`REGISTER_PROCESS_INFO` for CreateProcess/GetProcessInfo and
+    :data:`REGISTER_PROGRESS` for an operation made with progress notifications).
     A start on the loop thread is made here and returns its outcome at once: register,
     create the operation and call ``start``. The others return a coroutine that waits for
     the thread making the call. (No coroutine and no further call for the common case:
@@ -78,8 +80,7 @@ def start_operation(
         return begin_native(waiter, start, owner)
     bridge = waiter.bridge
     if in_thread or bridge.start_cost.use_thread():
-        return begin_in_thread(waiter, start, process_info, owner)
-    flags = REGISTER_ONESHOT | REGISTER_PROCESS_INFO if process_info else REGISTER_ONESHOT
+        return begin_in_thread(waiter, start, flags, owner)
     waiter.id, op = bridge.register_operation(waiter, flags)
     t0 = time.perf_counter()
     try:
@@ -99,7 +100,7 @@ def start_operation(
 
 
 async def begin_in_thread(
-    waiter: Waiter, start: StartFn, process_info: bool, owner: Busy | None
+    waiter: Waiter, start: StartFn, flags: int, owner: Busy | None
 ) -> tuple[int, str | None]:
     """Start on a (Python) worker thread: ``start`` is called there."""
 
@@ -107,7 +108,7 @@ async def begin_in_thread(
         drop = functools.partial(_close, op)
         waiter.bridge.submit_job(_start_job, waiter, start, op, on_drop=drop)
 
-    return await _begin_elsewhere(waiter, submit, process_info, owner)
+    return await _begin_elsewhere(waiter, submit, flags, owner)
 
 
 async def begin_native(
@@ -125,11 +126,11 @@ async def begin_native(
             callback_id=native.callback_id,
         )
 
-    return await _begin_elsewhere(waiter, submit, False, owner)
+    return await _begin_elsewhere(waiter, submit, REGISTER_ONESHOT, owner)
 
 
 async def _begin_elsewhere(
-    waiter: Waiter, submit: Callable[[Any], None], process_info: bool, owner: Busy | None
+    waiter: Waiter, submit: Callable[[Any], None], flags: int, owner: Busy | None
 ) -> tuple[int, str | None]:
     """Create the operation here; ``submit(op)`` has another thread make the call.
 
@@ -139,10 +140,7 @@ async def _begin_elsewhere(
     bridge = waiter.bridge
     waiter.in_thread()
     # The operation is created here: the thread then only makes the call.
-    flags = REGISTER_ONESHOT | REGISTER_POSTED
-    if process_info:
-        flags |= REGISTER_PROCESS_INFO
-    waiter.id, op = bridge.register_operation(waiter, flags)
+    waiter.id, op = bridge.register_operation(waiter, flags | REGISTER_POSTED)
     try:
         submit(op)
     except BaseException:

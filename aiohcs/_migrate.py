@@ -1,0 +1,313 @@
+"""Live migration of a compute system: the source and the destination workflows.
+
+The order of the calls is the one microsoft/hcsshim's computecore client follows (the
+documents are in :mod:`aiohcs.migration`):
+
+* source: HcsInitializeLiveMigrationOnSource → HcsStartLiveMigrationOnSource (the transport
+  socket attached to the operation with HcsAddResourceToOperation) →
+  HcsStartLiveMigrationTransfer → HcsFinalizeLiveMigration (``Stop``: the source VM ends);
+* destination: a system created with the source's configuration → HcsStartComputeSystem
+  with ``DestinationMigrationOptions`` (and the socket attached) →
+  HcsStartLiveMigrationTransfer → HcsFinalizeLiveMigration (``Resume``: the VM runs here).
+
+Each step is an ordinary operation of the bridge. A failure or a cancellation after the
+migration began runs HcsCancelLiveMigration for that side (shielded, whatever cancels the
+caller) before it propagates; see :meth:`ComputeSystem.migrate
+<aiohcs.system.ComputeSystem.migrate>` for the state each side is left in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohcs._handle import run_shielded
+from aiohcs._native import ffi, lib, require_export, to_wide, unpublished_export
+from aiohcs.errors import (
+    HcsError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    InvalidDocumentError,
+)
+from aiohcs.progress import NOTIFICATIONS_EXPORT, TrackedOperation
+
+if TYPE_CHECKING:
+    from aiohcs._handle import HandleOwner
+
+__all__ = ["MIGRATION_EXPORTS", "Transport", "migrate_in", "migrate_out"]
+
+#: What a migration needs the host to export (HcsCancelLiveMigration is in no header).
+MIGRATION_EXPORTS: Final = (
+    "HcsInitializeLiveMigrationOnSource",
+    "HcsStartLiveMigrationOnSource",
+    "HcsStartLiveMigrationTransfer",
+    "HcsFinalizeLiveMigration",
+    "HcsAddResourceToOperation",
+    "HcsCancelLiveMigration",
+)
+
+#: HcsResourceTypeSocket (HCS_RESOURCE_TYPE of the newer SDKs).
+RESOURCE_TYPE_SOCKET: Final = 4
+
+#: What the source's HcsFinalizeLiveMigration may do with its VM (MigrationFinalOperation).
+FINALIZE: Final = ("Stop", "Resume")
+
+#: The transport of a migration: a connected socket (or its descriptor / SOCKET value).
+Transport = socket.socket | int
+
+
+def require_migration() -> None:
+    """Raise :class:`~aiohcs.errors.UnsupportedOnThisHost` if the host cannot migrate."""
+    for name in MIGRATION_EXPORTS:
+        require_export(name)
+    require_export(NOTIFICATIONS_EXPORT)  # (each step is made with notifications)
+
+
+def socket_handle(transport: Transport) -> Any:
+    """The HANDLE value of the transport socket (its descriptor; a SOCKET on Windows)."""
+    if isinstance(transport, bool) or not isinstance(transport, socket.socket | int):
+        raise InvalidArgumentTypeError(
+            f"transport must be a socket.socket or its descriptor, not {type(transport).__name__}"
+        )
+    fileno = transport.fileno() if isinstance(transport, socket.socket) else transport
+    if fileno < 0:
+        raise InvalidArgumentError("transport must be an open socket")
+    return ffi.cast("HANDLE", fileno)
+
+
+def document(model_name: str, value: Any, argument: str, **members: Any) -> str:
+    """The migration document ``model_name`` (:mod:`aiohcs.migration`) as JSON text.
+
+    ``value``: None, a model, a mapping or JSON text; ``members`` (JSON names, None left
+    out) are set on it. Validated: a bad member raises InvalidDocumentError.
+    """
+    import pydantic
+
+    from aiohcs import migration
+    from aiohcs._documents import _json_path
+
+    model = getattr(migration, model_name)
+    try:
+        instance = model() if value is None else model.coerce(value)
+        data = instance.to_dict()
+        data.update({k: v for k, v in members.items() if v is not None})
+        text: str = model.model_validate(data).to_json()
+    except pydantic.ValidationError as exc:
+        errors = [
+            (_json_path(model, tuple(e.get("loc", ()))), str(e.get("msg", "invalid")))
+            for e in exc.errors()
+        ]
+        raise InvalidDocumentError(model_name, errors, argument=argument) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidDocumentError(model_name, [("", str(exc))], argument=argument) from None
+    return text
+
+
+def _with_socket(call: Callable[..., int], handle: Any) -> Callable[..., int]:
+    """``call(system, op, options)`` after the socket is attached to ``op`` as a resource."""
+    from aiohcs.migration import SOCKET_URI
+
+    w_uri = to_wide(SOCKET_URI)
+
+    def start(system: Any, op: Any, options: Any) -> int:
+        hr: int = lib.HcsAddResourceToOperation(op, RESOURCE_TYPE_SOCKET, w_uri, handle)
+        if hr < 0:
+            return hr
+        result: int = call(system, op, options)
+        return result
+
+    return start
+
+
+async def _cancel(system: HandleOwner, origin: str) -> None:
+    """HcsCancelLiveMigration for ``origin``, to its end whatever cancels the caller.
+
+    Its own failure (the migration had not begun or had already ended, the handle is gone)
+    does not hide the error the caller raises; a cancellation that arrives meanwhile is
+    left to the caller, which is raising one anyway.
+    """
+    text = document("MigrationCancelOptions", None, "options", Origin=origin)
+    cancel = unpublished_export("HcsCancelLiveMigration")
+
+    async def call() -> None:
+        with contextlib.suppress(HcsError):
+            await system._call("CancelLiveMigration", cancel, text, cleanup=True)
+
+    await run_shielded(call)
+
+
+async def _step(
+    system: HandleOwner,
+    origin: str,
+    operation: str,
+    call: Callable[..., int],
+    text: str,
+    completed: list[str],
+) -> None:
+    """One step of a migration, made with notifications (a :class:`TrackedOperation`).
+
+    A cancellation (or any other exception) that arrives while the step runs does not
+    abandon it as it would a plain call: the migration is cancelled at once (which ends a
+    transfer in progress), the step is waited for to its end, and then the exception
+    propagates. So when a migration call returns, nothing of it is still running.
+    ``operation`` is appended to ``completed`` once the step succeeded (also when an
+    interruption came too late to stop it).
+    """
+    w_text = to_wide(text)
+
+    def start(op: Any) -> int:
+        hr: int = call(system._require_handle(), op, w_text)
+        return hr
+
+    step = TrackedOperation(system, operation, start)
+    await step.begin()
+    try:
+        await step.wait()
+    except BaseException:
+        if not step.done:  # (interrupted while the step runs, not failed by it)
+
+            async def finish() -> None:
+                await _cancel(system, origin)
+                with contextlib.suppress(Exception):
+                    await step.wait()
+                    completed.append(operation)
+
+            await run_shielded(finish)
+        raise
+    completed.append(operation)
+
+
+async def _recover(system: HandleOwner) -> None:
+    """HcsFinalizeLiveMigration with ``Resume`` on the source, to its end (errors ignored).
+
+    After the transfer the state has crossed and the source VM waits, paused, for the
+    finalize: resuming it is how the source takes over again (a cancel would not run it).
+    """
+    text = document(
+        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Resume"
+    )
+
+    async def call() -> None:
+        with contextlib.suppress(HcsError):
+            await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, text)
+
+    await run_shielded(call)
+
+
+async def migrate_out(
+    system: HandleOwner,
+    transport: Transport,
+    *,
+    session_id: int | None,
+    options: Any,
+    finalize: str,
+) -> None:
+    """The source side (see :meth:`ComputeSystem.migrate <aiohcs.system.ComputeSystem.migrate>`)."""
+    system._require_handle()
+    require_migration()
+    if finalize not in FINALIZE:
+        raise InvalidArgumentError(f"finalize must be 'Stop' or 'Resume', not {finalize!r}")
+    handle = socket_handle(transport)
+    init = document("MigrationInitializeOptions", options, "options", Origin="Source")
+    start = document(
+        "MigrationStartOptions",
+        None,
+        "options",
+        NetworkSettings={"SessionId": session_id} if session_id is not None else None,
+    )
+    transfer = document("MigrationTransferOptions", None, "options", Origin="Source")
+    final = document(
+        "MigrationFinalizedOptions",
+        None,
+        "finalize",
+        Origin="Source",
+        FinalizedOperation=finalize,
+    )
+    completed: list[str] = []
+    try:
+        await _step(
+            system,
+            "Source",
+            "InitializeLiveMigrationOnSource",
+            lib.HcsInitializeLiveMigrationOnSource,
+            init,
+            completed,
+        )
+        await _step(
+            system,
+            "Source",
+            "StartLiveMigrationOnSource",
+            _with_socket(lib.HcsStartLiveMigrationOnSource, handle),
+            start,
+            completed,
+        )
+        await _step(
+            system,
+            "Source",
+            "StartLiveMigrationTransfer",
+            lib.HcsStartLiveMigrationTransfer,
+            transfer,
+            completed,
+        )
+    except BaseException:
+        # (Also after a step that completed before a cancellation reached it.)
+        if "StartLiveMigrationTransfer" in completed:
+            await _recover(system)
+        else:
+            await _cancel(system, "Source")
+        raise
+    await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, final)
+
+
+async def migrate_in(
+    system: HandleOwner,
+    transport: Transport,
+    *,
+    session_id: int | None,
+) -> None:
+    """The destination side on a created system (see ``ComputeSystem.migrate_in``).
+
+    The caller terminates and closes ``system`` if this raises.
+    """
+    handle = socket_handle(transport)
+    settings = {"NetworkSettings": {"SessionId": session_id} if session_id is not None else {}}
+    start = document("StartOptions", None, "options", DestinationMigrationOptions=settings)
+    transfer = document("MigrationTransferOptions", None, "options", Origin="Destination")
+    final = document(
+        "MigrationFinalizedOptions",
+        None,
+        "options",
+        Origin="Destination",
+        FinalizedOperation="Resume",
+    )
+    completed: list[str] = []
+    try:
+        await _step(
+            system,
+            "Destination",
+            "Start",
+            _with_socket(lib.HcsStartComputeSystem, handle),
+            start,
+            completed,
+        )
+        await _step(
+            system,
+            "Destination",
+            "StartLiveMigrationTransfer",
+            lib.HcsStartLiveMigrationTransfer,
+            transfer,
+            completed,
+        )
+        await _step(
+            system,
+            "Destination",
+            "FinalizeLiveMigration",
+            lib.HcsFinalizeLiveMigration,
+            final,
+            completed,
+        )
+    except BaseException:
+        await _cancel(system, "Destination")
+        raise
