@@ -113,6 +113,15 @@ from aiohcs import ComputeSystem, enumerate_systems
 Systems = load_example("http_service").Systems
 """
     + CONFIG,
+    "guides/progress-and-migration.md": """
+import functools
+import socket
+import anyio
+from aiohcs import ComputeSystem
+from aiohcs.events import VmLifecycleEvent
+from aiohcs.schema import builders
+config = builders.empty_vm(memory_mb=1024).to_dict()
+""",
     "guides/testing-with-hcsim.md": "",
     "guides/fork.md": "",
 }
@@ -233,6 +242,18 @@ assert [s for s, _ in seen_events] == ["w1"]
         setup="template = await ComputeSystem.create('template', config)\nawait template.start()",
         check="assert (await template.properties()).state == 'SavedAsTemplate'",
         output=("template",),
+    ),
+    "guides/progress-and-migration.md:1": Spec(
+        setup="vm = await ComputeSystem.create('vm1', config)\nawait vm.start()\n"
+        "await vm.pause()\nstate_file = str(tmp_path / 'vm1.vmrs')",
+        check="await vm.terminate()\nawait vm.aclose()",
+        output=("saved",),
+    ),
+    "guides/progress-and-migration.md:2": Spec(output=("Running", "Stopped")),
+    "guides/progress-and-migration.md:3": Spec(
+        setup="source = await ComputeSystem.create('vm1', config)\nawait source.start()",
+        check="await source.wait()\nawait source.aclose()",
+        output=("Running",),
     ),
     "guides/errors.md:1": Spec(
         setup="vm = await ComputeSystem.create('vm1', CONFIG)\nawait vm.start()",

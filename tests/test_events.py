@@ -13,6 +13,8 @@ from aiohcs.events import (
     Event,
     EventStream,
     EventType,
+    LiveMigrationEvent,
+    OperationProgress,
     ProcessExited,
     ServiceDisconnectedEvent,
     SystemCrashInitiated,
@@ -22,6 +24,7 @@ from aiohcs.events import (
     SystemRdpEnhancedModeStateChanged,
     SystemSiloJobCreated,
     UnknownEvent,
+    VmLifecycleEvent,
     decode_event,
 )
 from aiohcs.system import ComputeSystem
@@ -40,8 +43,10 @@ from aiohcs.system import ComputeSystem
         (0x02000000, ServiceDisconnectedEvent),
         (0, UnknownEvent),
         (0x01000000, UnknownEvent),  # operation callbacks are never enabled by aiohcs
-        (0x80000002, UnknownEvent),  # group values exceed INT32_MAX
-        (0xC0000001, UnknownEvent),
+        (0x80000002, VmLifecycleEvent),  # group values exceed INT32_MAX
+        (0x80000003, LiveMigrationEvent),
+        (0xC0000001, OperationProgress),
+        (0x80000004, UnknownEvent),
     ],
 )
 def test_decode_maps_every_type(event_type: int, cls: type[Event]) -> None:

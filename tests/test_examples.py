@@ -149,6 +149,13 @@ def test_save_terminate_restore(tmp_path: Path) -> None:
     assert (tmp_path / "vm1.vmrs").stat().st_size > 0
 
 
+def test_live_migration() -> None:
+    result = run_example("live_migration.py")
+    assert result.returncode == 0, result.stderr
+    assert "source: migration MigrationDone (Success)" in result.stdout
+    assert "vm1-moved: Running" in result.stdout
+
+
 def test_examples_are_all_tested() -> None:
     names = {p.name for p in EXAMPLES.glob("*.py")}
     source = Path(__file__).read_text()

@@ -140,6 +140,9 @@ EVENT_CLASSES = (
     "ProcessExited",
     "ServiceDisconnectedEvent",
     "UnknownEvent",
+    "VmLifecycleEvent",
+    "LiveMigrationEvent",
+    "OperationProgress",
 )
 
 

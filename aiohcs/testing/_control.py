@@ -71,7 +71,7 @@ OptionName: TypeAlias = Literal[
 _U32_MAX: Final = 0xFFFFFFFF
 _E_INVALIDARG: Final = int(HResult.E_INVALIDARG)
 _ANY: Final = "*"
-_CDEF_FILES: Final = ("computecore.cdef", "computestorage.cdef")
+_CDEF_FILES: Final = ("computecore.cdef", "computecore_extra.cdef", "computestorage.cdef")
 # "<return type> WINAPI <name> (" at the start of a declaration line.
 _DECLARATION: Final = re.compile(r"^\s*(\w+(?:\s*\*)?)\s+WINAPI\s+(\w+)\s*\(", re.M)
 
