@@ -34,6 +34,9 @@ HCSIM = ROOT / "hcsim"
 # Order matters: base types first, then the headers in the order the SDK includes them.
 SDK_CDEFS = ("win32.cdef", "computedefs.cdef", "computecore.cdef", "computestorage.cdef")
 HCSIM_CDEF = "hcsim.cdef"
+# computecore exports no published header declares (HcsCancelLiveMigration): functions on
+# POSIX (hcsim defines them), pointer types PFN_<name> on Windows (looked up at run time).
+EXTRA_CDEF = "computecore_extra.cdef"
 BRIDGE_CDEF = "bridge.cdef"
 MODULE_CDEF = "module.cdef"
 
@@ -46,6 +49,8 @@ _LINE_COMMENT = re.compile(r"//[^\n]*")
 _CONTROL_FUNCTION = re.compile(r"^(\w+) (Hcsim\w+) \(([^)]*)\);$", re.MULTILINE)
 #: The prefix of the pointer types of hcsim's control functions in the Windows build.
 CONTROL_POINTER_PREFIX = "PFN_"
+# A function declaration of computecore_extra.cdef: "<return type> WINAPI <name> (<parameters>);".
+_EXTRA_FUNCTION = re.compile(r"^(\w+) WINAPI (Hcs\w+) \(([^)]*)\);$", re.MULTILINE)
 # Control functions without a Windows counterpart: on Windows hcsim hands out real pipe
 # HANDLEs, so there is no descriptor behind them.
 _POSIX_ONLY_CONTROL = ("HcsimHandleToFd",)
@@ -93,6 +98,15 @@ def control_pointer_types(text: str) -> str:
     return _CONTROL_FUNCTION.sub(pointer_type, text)
 
 
+def extra_pointer_types(text: str) -> str:
+    """Return computecore_extra.cdef's text (as :func:`cdef_text` gives it) for Windows.
+
+    No SDK header declares these exports, so each becomes a pointer type
+    ``PFN_<name>`` for a look-up by name at run time.
+    """
+    return _EXTRA_FUNCTION.sub(rf"typedef \1 (WINAPI *{CONTROL_POINTER_PREFIX}\2)(\3);", text)
+
+
 def _sources(target: str) -> list[str]:
     """The C sources compiled into the module for ``target`` (relative to the root)."""
     names = (*BRIDGE_SOURCES, PLATFORM_SOURCES[target], _MODULE_SOURCES[target])
@@ -107,6 +121,8 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     if target not in ("windows", "posix"):
         raise ValueError(f"target must be 'windows' or 'posix', not {target!r}")
     texts = [cdef_text(n) for n in SDK_CDEFS]
+    extra = cdef_text(EXTRA_CDEF)
+    texts.append(extra if target == "posix" else extra_pointer_types(extra))
     control = cdef_text(HCSIM_CDEF)
     texts.append(control if target == "posix" else control_pointer_types(control))
     texts += [cdef_text(n) for n in (BRIDGE_CDEF, MODULE_CDEF)]

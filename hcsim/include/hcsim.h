@@ -4,6 +4,7 @@
 #define HCSIM_H
 
 #include "computecore.h"
+#include "computecore_extra.h"
 #include "computestorage.h"
 
 #ifdef __cplusplus

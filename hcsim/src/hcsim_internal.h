@@ -43,6 +43,10 @@
     X(HcsTerminateProcess, FN_SVC | FN_OP) X(HcsSignalProcess, FN_SVC | FN_OP)                     \
     X(HcsGetProcessInfo, FN_SVC | FN_OP) X(HcsGetProcessProperties, FN_SVC | FN_OP)                \
     X(HcsModifyProcess, FN_SVC | FN_OP)                                                            \
+    X(HcsInitializeLiveMigrationOnSource, FN_SVC | FN_OP)                                          \
+    X(HcsStartLiveMigrationOnSource, FN_SVC | FN_OP)                                               \
+    X(HcsStartLiveMigrationTransfer, FN_SVC | FN_OP)                                               \
+    X(HcsFinalizeLiveMigration, FN_SVC | FN_OP) X(HcsCancelLiveMigration, FN_SVC | FN_OP)          \
     /* service calls without an operation */                                                       \
     X(HcsGetProcessorCompatibilityFromSavedState, FN_SVC) X(HcsOpenComputeSystem, FN_SVC)          \
     X(HcsOpenComputeSystemInNamespace, FN_SVC) X(HcsWaitForComputeSystemExit, FN_SVC)              \
@@ -57,9 +61,10 @@
     X(HcsSetOperationContext, 0) X(HcsGetOperationResult, 0)                                       \
     X(HcsGetOperationResultAndProcessInfo, 0) X(HcsWaitForOperationResult, 0)                      \
     X(HcsWaitForOperationResultAndProcessInfo, 0) X(HcsSetOperationCallback, 0)                    \
-    X(HcsCancelOperation, 0)                                                                       \
+    X(HcsCancelOperation, 0) X(HcsAddResourceToOperation, 0) X(HcsGetOperationProperties, 0)       \
     /* local functions without an HRESULT (never faulted) */                                       \
-    X(HcsCreateOperation, FN_NOHR) X(HcsCloseOperation, FN_NOHR)                                   \
+    X(HcsCreateOperation, FN_NOHR) X(HcsCreateOperationWithNotifications, FN_NOHR)                 \
+    X(HcsCloseOperation, FN_NOHR)                                                                  \
     X(HcsGetOperationContext, FN_NOHR) X(HcsGetComputeSystemFromOperation, FN_NOHR)                \
     X(HcsGetProcessFromOperation, FN_NOHR) X(HcsGetOperationType, FN_NOHR)                         \
     X(HcsGetOperationId, FN_NOHR) X(HcsCloseComputeSystem, FN_NOHR) X(HcsCloseProcess, FN_NOHR)    \

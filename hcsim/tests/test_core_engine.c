@@ -290,7 +290,7 @@ TEST(core_fail_next_and_hidden_exports) {
     CHECK_HR(E_INVALIDARG, HcsimFailNext("HcsStartComputeSystem", 1, S_OK, HcsimFaultSync));
     /* hidden exports */
     CHECK(HcsimIsExportAvailable("HcsWaitForComputeSystemExit"));
-    CHECK(!HcsimIsExportAvailable("HcsCreateOperationWithNotifications"));
+    CHECK(!HcsimIsExportAvailable("HcsNoSuchFunction"));
     CHECK_HR(S_OK, HcsimSetExportHidden("HcsWaitForComputeSystemExit", TRUE));
     CHECK(!HcsimIsExportAvailable("HcsWaitForComputeSystemExit"));
     CHECK_HR(HRESULT_FROM_WIN32(ERROR_PROC_NOT_FOUND), HcsWaitForComputeSystemExit(s, 0, NULL));
