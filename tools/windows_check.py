@@ -432,8 +432,10 @@ def emit(outdir: Path, older_headers: list[Path]) -> None:
     import build_ffi
 
     outdir.mkdir(parents=True, exist_ok=True)
+    # (name, expect, description, headers); a positive build expects "-" (no field of the
+    # manifest may be empty: the shell reads it with a tab IFS, which joins empty fields).
     builds: list[tuple[str, str, str, str]] = [
-        ("positive", "", "the declarations as committed", "newest")
+        ("positive", "-", "the declarations as committed", "newest")
     ]
     positive = build_ffi.make_builder("windows")
     _emit_one(positive, outdir / "positive")
@@ -446,10 +448,16 @@ def emit(outdir: Path, older_headers: list[Path]) -> None:
         older_text = "\n".join(h.read_text(encoding="utf-8") for h in older_headers)
         newer = NewerDeclarations.find(declarations, older_text)
         newer.check_against_releases()
+        _write_lines(outdir / "newer_functions.txt", sorted(newer.functions))
         older = build_ffi.make_builder("windows", cdef_filter=newer.strip)
         _emit_one(older, outdir / "older-positive")
-        description = f"the declarations without the {len(newer)} the older headers lack"
-        builds.append(("older-positive", "", description, "older"))
+        description = f"without the {len(newer)} declarations the older headers lack"
+        builds.append(("older-positive", "-", description, "older"))
+        # The control of the header choice: the whole declarations must not compile there.
+        _emit_one(positive, outdir / "older-whole")
+        first = min(newer.functions)
+        description = f"the whole declarations, with {len(newer)} the older headers lack"
+        builds.append(("older-whole", rf"\b{first}\b", description, "older"))
         for m in MUTATIONS:
 
             def mutated(text: str, m: Mutation = m) -> str:

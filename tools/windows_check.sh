@@ -80,6 +80,7 @@ winmod_objects "$work"
 t_sources=$(since "$t0")
 
 mapfile -t manifest <"$work/manifest.tsv"
+mapfile -t newer_functions <"$work/newer_functions.txt"
 max_jobs=$(nproc 2>/dev/null || echo 2)
 t0=$(now)
 for line in "${manifest[@]}"; do
@@ -117,8 +118,20 @@ for line in "${manifest[@]}"; do
             for dll in computecore.dll computestorage.dll python3.dll; do
                 grep -qi "DLL Name: $dll" <<<"$dump" || missing+=("import $dll")
             done
+            # The newest build imports the newer functions (from the import libraries made
+            # from the newest .def files); the older one does not declare them.
+            imported=0
+            for f in "${newer_functions[@]}"; do
+                grep -Eq "^[[:space:]]+[0-9a-f]+[[:space:]]+[0-9]+[[:space:]]+$f\$" <<<"$dump" &&
+                    imported=$((imported + 1))
+            done
+            if [ "$name" = positive ] && [ "$imported" != "${#newer_functions[@]}" ]; then
+                missing+=("imports of the newer functions ($imported of ${#newer_functions[@]})")
+            elif [ "$name" = older-positive ] && [ "$imported" != 0 ]; then
+                missing+=("none of the newer functions imported ($imported are)")
+            fi
             if [ "${#missing[@]}" -eq 0 ]; then
-                detail="exports PyInit__hcs; imports computecore, computestorage, python3"
+                detail="exports PyInit__hcs; imports computecore ($imported newer functions), computestorage, python3"
             else
                 verdict=FAIL detail="missing: ${missing[*]}"
             fi
