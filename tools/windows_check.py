@@ -83,8 +83,6 @@ SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
 SDK_DECLARATIONS = ("computedefs.cdef", "computecore.cdef", "computestorage.cdef")
 RELEASES = ROOT / "aiohcs" / "_native" / "_releases.py"
 
-# Libraries of the MSVC build that do not exist for (or mean nothing to) mingw.
-MSVC_ONLY_LIBRARIES = {"delayimp"}
 # platform_win32.c asks MSVC for ws2_32 with #pragma comment(lib), which mingw ignores.
 MINGW_EXTRA_LIBRARIES = ("ws2_32",)
 
@@ -475,7 +473,8 @@ def emit(outdir: Path, older_headers: list[Path]) -> None:
     _write_lines(outdir / "tier2_manifest.tsv", tier2)
 
     kwds = _source_kwds(positive)
-    libraries = [lib for lib in kwds.get("libraries", []) if lib not in MSVC_ONLY_LIBRARIES]
+    # delayimp: mingw-w64 has it too (the delay-load helper of the newest import libraries).
+    libraries = kwds.get("libraries", [])
     libraries += [lib for lib in MINGW_EXTRA_LIBRARIES if lib not in libraries]
     _write_lines(outdir / "sources.txt", kwds.get("sources", []))
     _write_lines(outdir / "include_dirs.txt", kwds.get("include_dirs", []))

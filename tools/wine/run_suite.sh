@@ -189,7 +189,7 @@ prepare_dlls() {
         ;;
     stub)
         from=$CACHE/stubs
-        winmod_stub_dlls aiohcs/_hcs.pyd "$from" ;;
+        winmod_stub_dlls "$from" ;;
     esac
     [ -f "$from/computecore.dll" ] && [ -f "$from/computestorage.dll" ] ||
         die "no computecore.dll + computestorage.dll in ${from:-?}"
