@@ -133,8 +133,9 @@ HRESULT hc_evh_wait_exit(fn_id fn, const void *handle, int kind, DWORD timeout_m
 static int wanted(const hc_evh *h, uint32_t type) {
     switch (type) {
     case HcsEventOperationCallback: return (h->opts & HcsEventOptionEnableOperationCallbacks) != 0;
-    case HC_EVENT_GROUP_VM_LIFECYCLE: return (h->opts & HC_EVENT_OPTION_VM_LIFECYCLE) != 0;
-    case HC_EVENT_GROUP_LIVE_MIGRATION: return (h->opts & HC_EVENT_OPTION_LIVE_MIGRATION) != 0;
+    case HcsEventGroupVmLifecycle: return (h->opts & HcsEventOptionEnableVmLifecycle) != 0;
+    case HcsEventGroupLiveMigration:
+        return (h->opts & HcsEventOptionEnableLiveMigrationEvents) != 0;
     default: return 1;
     }
 }

@@ -88,16 +88,11 @@ extern const char *const hc_fn_names[FN_COUNT];
 extern const unsigned hc_fn_flags[FN_COUNT];
 int hc_fn_lookup(const char *name); /* index, or -1 */
 
-/* ---- the current SDK's event options and event groups ------------------------------ */
-/* computedefs.h of the current Windows SDK defines these; the binding's declarations
- * (aiohcs/include/computedefs.cdef, from an older header) do not yet. */
-#define HC_EVENT_OPTION_VM_LIFECYCLE   0x00000002u /* HcsEventOptionEnableVmLifecycle */
-#define HC_EVENT_OPTION_LIVE_MIGRATION 0x00000004u /* HcsEventOptionEnableLiveMigrationEvents */
-#define HC_EVENT_OPTIONS_DEFINED                                                       \
-    ((uint32_t)HcsEventOptionEnableOperationCallbacks | HC_EVENT_OPTION_VM_LIFECYCLE | \
-     HC_EVENT_OPTION_LIVE_MIGRATION)
-#define HC_EVENT_GROUP_VM_LIFECYCLE   0x80000002u /* HcsEventGroupVmLifecycle */
-#define HC_EVENT_GROUP_LIVE_MIGRATION 0x80000003u /* HcsEventGroupLiveMigration */
+/* ---- the newest SDK's event options ------------------------------------------------- */
+#define HC_EVENT_OPTIONS_DEFINED                        \
+    ((uint32_t)HcsEventOptionEnableOperationCallbacks | \
+     (uint32_t)HcsEventOptionEnableVmLifecycle |        \
+     (uint32_t)HcsEventOptionEnableLiveMigrationEvents)
 
 /* Exit codes a Windows guest reports for a process ended from outside: terminated
  * (ERROR_PROCESS_ABORTED) or ended by a console control event it did not handle
@@ -188,6 +183,7 @@ struct hc_evh {
 };
 
 typedef struct hc_system hc_system;
+typedef struct hc_mig hc_mig;
 typedef struct hc_sysh hc_sysh;
 typedef struct hc_proc hc_proc;
 typedef struct hc_proch hc_proch;
@@ -214,6 +210,12 @@ struct hc_op {
     hc_system *pend_sys; /* system the pending work belongs to (compare only) */
     hc_op *prev, *next;  /* in G.pending while pending */
     int in_pending;
+    /* opnotify.c: HcsCreateOperationWithNotifications, resources, properties */
+    HCS_EVENT_CALLBACK ecb; /* its events (completion, progress) go here, on est */
+    uint32_t eopts;         /* HCS_OPERATION_OPTIONS */
+    hc_strand est;
+    struct hc_opres *res; /* HcsAddResourceToOperation, newest first */
+    char start_time[40], end_time[40];
 };
 
 typedef enum {
@@ -259,6 +261,7 @@ struct hc_system {
     size_t nsess, capsess;
     int prune_posted;   /* a task checks its sessions whose leaders have exited */
     size_t prune_floor; /* such sessions the last check found still occupied */
+    struct hc_mig *mig; /* its live migration (migration.c), NULL when none */
 };
 
 struct hc_sysh {
@@ -477,6 +480,9 @@ void hc_work_free(hc_work *w); /* under lock; NULL-safe */
  * options, and the work fn queued on the handle's system. */
 HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind, const void *handle,
                    HCS_OPERATION operation, PCWSTR options);
+/* Or'ed into kind: the work runs outside the system's strand (e.g. a cancel, which must
+ * reach work in progress there). */
+#define HC_CALL_DIRECT 0x100
 /* Defines such an export: its name, handle type and kind, operation type and work. */
 #define HC_OP_EXPORT(name, handle_type, kind, type, work)                              \
     HRESULT WINAPI name(handle_type handle, HCS_OPERATION operation, PCWSTR options) { \
@@ -487,6 +493,22 @@ void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc 
 void hc_op_fail_pending(hc_system *sys, hc_op *except, HRESULT hr); /* under lock */
 void hc_op_fail_all_pending(HRESULT hr);                            /* under lock */
 void hc_op_free(hc_op *op);
+/* The body of HcsCreateOperation and HcsCreateOperationWithNotifications (fn): a new
+ * registered operation with a completion callback or an event callback and its options. */
+HCS_OPERATION hc_op_create(fn_id fn, const void *context, HCS_OPERATION_COMPLETION callback,
+                           HCS_EVENT_CALLBACK events, uint32_t options);
+
+/* opnotify.c (under lock): hc_opn_begin and hc_opn_complete are the hooks of
+ * hc_op_begin / hc_op_complete (timestamps, progress, the completion event of an operation
+ * with notifications: 1 when it took the completion); hc_opn_progress reports progress of
+ * op's current run (gen) to its event callback; hc_op_socket: a copy of op's socket
+ * resource of that URI, or PLAT_NO_FD; hc_opn_free releases op's resources. */
+void hc_opn_begin(hc_op *op, uint32_t completion_ms);
+int hc_opn_complete(hc_op *op);
+void hc_opn_progress(hc_op *op, uint32_t gen, uint32_t percent);
+plat_fd hc_op_socket(hc_op *op, const char *uri);
+void hc_opn_free(hc_op *op);
+const char *hc_op_type_name(HCS_OPERATION_TYPE type); /* OperationType of the schema */
 
 /* events.c: event handles (hc_evh) and delivery; everything under the lock unless the
  * function is an export body (those take the handle value and lock themselves). */
@@ -527,6 +549,9 @@ void hc_op_done_item(hc_op *op, uint32_t gen, hc_strand *s); /* under lock */
 /* system.c */
 hc_sysh *hc_sysh_get(HCS_SYSTEM h);                     /* under lock: validated handle or NULL */
 hc_system *hc_sys_find(const char *ns, const char *id); /* in table */
+/* Sets s's state (under lock); a VM's handles registered with HcsEventOptionEnableVmLifecycle
+ * get HcsEventGroupVmLifecycle {"State": <the State property's name>} for every change. */
+void hc_sys_set_state(hc_system *s, sys_state st);
 /* Ends s (under lock): SystemExited to its handles, processes killed, pending operations
  * other than except failed. worker: attribute to a worker exit instead of SystemExit. */
 void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT status,
@@ -537,6 +562,13 @@ hj_value *hc_sys_properties(hc_system *s, int basic_only);
 void hc_sys_reset_all(void); /* under lock */
 /* Reads and checks a save-state file written by Save; NULL with *hr on failure. */
 hj_value *hc_read_saved_state(const char *path, HRESULT *hr);
+
+/* migration.c (under lock): hc_mig_end ends s's live migration when s stops (a transfer
+ * in progress stops); hc_mig_start_destination is the work of a Start whose options have
+ * DestinationMigrationOptions (the lock is not held). */
+#define HC_MIGRATION_SOCKET_URI "hcs:/VirtualMachine/LiveMigrationSocket"
+void hc_mig_end(hc_system *s);
+hj_value *hc_mig_start_destination(hc_work *w, const hj_value *options, HRESULT *hr);
 
 /* process.c */
 /* Sends sig to the process group of every tracked session of s (under lock). */

@@ -10,6 +10,7 @@
 static hc_op *op_get(HCS_OPERATION h) { return hc_reg_get(h, K_OP); }
 
 void hc_op_free(hc_op *op) {
+    hc_opn_free(op);
     free(op->result);
     hc_unref(op->sh);
     hc_unref(op->ph);
@@ -58,7 +59,7 @@ void hc_work_free(hc_work *w) {
 HRESULT hc_op_check(hc_op *op, const hc_evh *h) {
     if (!op) return E_HANDLE;
     if (op->state == OP_PENDING) return HCS_E_OPERATION_ALREADY_STARTED;
-    if (op->cb && h && h->cb_set && (h->opts & HcsEventOptionEnableOperationCallbacks))
+    if ((op->cb || op->ecb) && h && h->cb_set && (h->opts & HcsEventOptionEnableOperationCallbacks))
         return HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
     return S_OK;
 }
@@ -146,6 +147,7 @@ void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w) 
     hc_ref(op);
     w->gen = op->gen;
     w->fault = call->async_fault;
+    hc_opn_begin(op, call->completion_ms);
     if (call->completion_ms == 0 && w->sys) {
         /* no delay: straight onto the system's strand (one hand-off instead of two) */
         work_item *it = malloc(sizeof *it);
@@ -175,7 +177,7 @@ void hc_op_complete(hc_op *op, uint32_t gen, HRESULT hr, char16_t *doc, hc_proc 
     op->pend_sys = NULL;
     G.counts.PendingOperations--;
     plat_cond_broadcast(&G.op_cond);
-    if (op->closed) return;
+    if (hc_opn_complete(op) || op->closed) return;
     /* delivered on the strand of the handle the call used (the system's for CreateProcess) */
     hc_evh *h = op->sh ? &op->sh->ev : op->ph ? &op->ph->ev : NULL;
     if (op->cb)
@@ -207,6 +209,8 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
     HRESULT hr = hc_enter(fn, &call);
     if (hr != S_OK) return hr;
     options = hc_opt(options);
+    int direct = kind & HC_CALL_DIRECT;
+    kind &= ~HC_CALL_DIRECT;
     hc_lock();
     hc_evh *h = hc_reg_get(handle, kind);
     hc_sysh *sh = kind == K_SYSH ? (hc_sysh *)h : NULL;
@@ -214,7 +218,7 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
     hc_op *op = op_get(operation);
     hc_work *w = NULL;
     hr = h ? hc_op_check(op, h) : E_HANDLE;
-    if (hr == S_OK && !(w = hc_work_new(work, sh ? sh->sys : ph->p->sys, sh, ph)))
+    if (hr == S_OK && !(w = hc_work_new(work, direct ? NULL : sh ? sh->sys : ph->p->sys, sh, ph)))
         hr = E_OUTOFMEMORY;
     if (hr == S_OK && options && !(w->raw = aiohcs_utf16_dup(options, NULL))) hr = E_OUTOFMEMORY;
     if (hr == S_OK) {
@@ -231,14 +235,18 @@ HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind,
 }
 
 /* ---- the exports --------------------------------------------------------------------- */
-HCS_OPERATION WINAPI HcsCreateOperation(const void *context, HCS_OPERATION_COMPLETION callback) {
-    if (hc_enter_sync(FN_HcsCreateOperation) != S_OK) return NULL;
+HCS_OPERATION hc_op_create(fn_id fn, const void *context, HCS_OPERATION_COMPLETION callback,
+                           HCS_EVENT_CALLBACK events, uint32_t options) {
+    if (hc_enter_sync(fn) != S_OK) return NULL;
     hc_op *op = hc_obj_new(sizeof *op, K_OP);
     if (!op) return NULL;
     op->ctx = context;
     op->cb = callback;
+    op->ecb = events;
+    op->eopts = options;
     op->state = OP_NOT_STARTED;
     op->type = HcsOperationTypeNone;
+    hc_strand_init(&op->est, &op->hdr);
     hc_lock();
     op->id = G.next_op_id++;
     if (hc_reg_add(op, K_OP) != 0) {
@@ -249,6 +257,10 @@ HCS_OPERATION WINAPI HcsCreateOperation(const void *context, HCS_OPERATION_COMPL
     G.counts.Operations++;
     hc_unlock();
     return (HCS_OPERATION)HC_HANDLE(op);
+}
+
+HCS_OPERATION WINAPI HcsCreateOperation(const void *context, HCS_OPERATION_COMPLETION callback) {
+    return hc_op_create(FN_HcsCreateOperation, context, callback, NULL, 0);
 }
 
 void WINAPI HcsCloseOperation(HCS_OPERATION operation) {
@@ -434,6 +446,8 @@ HRESULT WINAPI HcsSetOperationCallback(HCS_OPERATION operation, const void *cont
         hr = E_HANDLE;
     else if (op->state == OP_PENDING)
         hr = HCS_E_OPERATION_ALREADY_STARTED;
+    else if (op->ecb) /* created with notifications: its callback is set */
+        hr = HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET;
     else {
         op->cb = callback;
         op->ctx = context;

@@ -201,6 +201,18 @@ int plat_pwrite_all(plat_fd fd, const void *buf, size_t len, uint64_t off);
 /* 1 when fd (any integer, e.g. a HANDLE value) is an open descriptor of a regular file. */
 int plat_fd_is_regular_file(intptr_t fd);
 
+/* Sockets (plat_sock.c), for live migration: a caller's socket is a descriptor (POSIX) or
+ * a SOCKET (Windows), given as an integer. plat_sock_is: 1 when s is an open socket.
+ * plat_sock_dup: hcsim's own copy of the socket, or PLAT_NO_FD (errno set). plat_sock_close
+ * closes such a copy. plat_sock_io moves up to len bytes (send when sending, else receive),
+ * waiting at most wait_ms for the socket to be ready: the bytes moved (> 0), 0 when not
+ * ready in time, -1 when the peer has closed the connection, or -2 on an error. */
+int plat_sock_is(intptr_t s);
+plat_fd plat_sock_dup(intptr_t s);
+void plat_sock_close(plat_fd s);
+void plat_sock_shutdown(plat_fd s); /* both directions, for every holder of the socket */
+long plat_sock_io(plat_fd s, void *buf, size_t len, int sending, uint32_t wait_ms);
+
 #if PLAT_HOST_RELEASES
 /* What the caller releases with the host's LocalFree and CloseHandle, and how hcsim tells
  * what still exists.

@@ -53,6 +53,7 @@ void hc_sys_free(hc_system *s) {
     free(s->restore_path);
     hj_free(s->exit_status);
     free(s->sess); /* swept at exit; a system that never ran has none */
+    hc_mig_end(s);
     free(s);
 }
 
@@ -219,12 +220,24 @@ static void add_property(hj_value *o, hc_system *s, const char *type) {
     }
 }
 
+/* ---- state ----------------------------------------------------------------------------- */
+void hc_sys_set_state(hc_system *s, sys_state st) {
+    if (s->state == st) return;
+    s->state = st;
+    if (!s->is_vm) return;
+    hj_value *d = hj_new_object();
+    hj_set(d, "State", hj_new_string(state_name(st)));
+    hc_event_list_json(s->handles, HcsEventGroupVmLifecycle, d);
+    hj_free(d);
+}
+
 /* ---- exit ------------------------------------------------------------------------------ */
 void hc_sys_exit(hc_system *s, hc_op *except, const char *exit_type, HRESULT status,
                  const char *detail, const char *initiator, int worker) {
     if (s->state == SS_STOPPED || s->state == SS_FAILED || s->state == SS_CREATING) return;
     hc_ref(s);
-    s->state = SS_STOPPED;
+    hc_sys_set_state(s, SS_STOPPED);
+    hc_mig_end(s);
     s->exit_type = exit_type;
     hj_value *es = hj_new_object();
     hj_set(es, "Status", hj_new_int((int32_t)status));
@@ -456,8 +469,8 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
     }
     plat_new_guid(s->runtime_id);
     plat_new_guid(s->system_guid);
-    s->state = SS_CREATED;
     table_add(s);
+    hc_sys_set_state(s, SS_CREATED);
     if (!s->handles && s->terminate_on_close)
         hc_sys_exit(s, w->op, "ForcedExit", S_OK, "Terminate", "Client", 0);
     hc_unlock();
@@ -517,8 +530,16 @@ hj_value *hc_read_saved_state(const char *path, HRESULT *hr) {
 
 static hj_value *work_start(hc_work *w, HRESULT *hr) {
     hc_system *s = w->sys;
+    hj_value *options = w->raw ? hj_parse_utf16(w->raw) : NULL;
+    if (hj_get(options, "DestinationMigrationOptions")) { /* a live migration's destination */
+        hj_value *doc = hc_mig_start_destination(w, options, hr);
+        hj_free(options);
+        return doc;
+    }
+    hj_free(options);
     hc_lock();
     HRESULT r = state_gate(s, ST(SS_CREATED));
+    if (r == S_OK && s->mig) r = HCS_E_INVALID_STATE;
     if (r == S_OK && s->hosting_id) {
         hc_system *host = hc_sys_find(s->ns, s->hosting_id);
         if (!host)
@@ -554,7 +575,7 @@ static hj_value *work_start(hc_work *w, HRESULT *hr) {
             const hj_value *os = hj_get(saved, "RuntimeOsType");
             if (os && hj_str(os, NULL)) s->is_linux = !strcmp(hj_str(os, NULL), "Linux");
         }
-        s->state = SS_RUNNING;
+        hc_sys_set_state(s, SS_RUNNING);
         s->start_ms = plat_now_ms();
         hc_wall_time(s->start_time);
     }
@@ -691,7 +712,7 @@ static hj_value *work_crash(hc_work *w, HRESULT *hr) {
 }
 
 static void apply_pause(hc_work *w) {
-    w->sys->state = SS_PAUSED;
+    hc_sys_set_state(w->sys, SS_PAUSED);
     hc_proc_kill_all(w->sys, PLAT_SIGSTOP);
 }
 
@@ -703,7 +724,7 @@ static hj_value *work_pause(hc_work *w, HRESULT *hr) {
 }
 
 static void apply_resume(hc_work *w) {
-    w->sys->state = SS_RUNNING;
+    hc_sys_set_state(w->sys, SS_RUNNING);
     hc_proc_kill_all(w->sys, PLAT_SIGCONT);
 }
 
@@ -765,7 +786,7 @@ static hj_value *work_save(hc_work *w, HRESULT *hr) {
     if (as_template) {
         hc_lock();
         r = state_gate(s, ST(SS_PAUSED));
-        if (r == S_OK) s->state = SS_TEMPLATE;
+        if (r == S_OK) hc_sys_set_state(s, SS_TEMPLATE);
         hc_unlock();
     }
     *hr = r;

@@ -1,0 +1,432 @@
+/* Live migration between two systems of the emulated host (the sequence hcsshim uses), its
+ * events and the VM-lifecycle events. POSIX: the socket pair is a socketpair(2). */
+#ifndef _WIN32
+#include "test_newer_util.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MIG_VM       "{\"Owner\":\"newer\",\"VirtualMachine\":{\"GuestConnection\":{}}}"
+#define MIG_CT       "{\"Owner\":\"newer\",\"Container\":{}}"
+#define SOCKURI      u"hcs:/VirtualMachine/LiveMigrationSocket"
+#define HR_CANCELLED HRESULT_FROM_WIN32(1223u)
+
+typedef HRESULT (*sys_call)(HCS_SYSTEM, HCS_OPERATION, PCWSTR);
+
+/* Starts fn on a new operation (with notifications to rec when rec is given; the socket
+ * fd as its socket resource when fd >= 0); *hr is the call's HRESULT. */
+static HCS_OPERATION begin(sys_call fn, HCS_SYSTEM s, const char *opts, int fd, tn_rec *rec,
+                           HRESULT *hr) {
+    HCS_OPERATION op =
+        rec ? HcsCreateOperationWithNotifications(HcsOperationOptionProgressUpdate, rec, tn_cb)
+            : HcsCreateOperation(NULL, NULL);
+    if (fd >= 0) {
+        HRESULT r =
+            HcsAddResourceToOperation(op, HcsResourceTypeSocket, SOCKURI, (HANDLE)(intptr_t)fd);
+        CHECK_HR(S_OK, r);
+    }
+    char16_t *w = opts ? tc_w(opts) : NULL;
+    *hr = fn(s, op, w);
+    free(w);
+    return op;
+}
+
+/* begin, wait, close: the operation's result. */
+static HRESULT run(sys_call fn, HCS_SYSTEM s, const char *opts, int fd) {
+    HRESULT hr;
+    HCS_OPERATION op = begin(fn, s, opts, fd, NULL, &hr);
+    if (hr == S_OK) hr = tc_wait(op, NULL);
+    HcsCloseOperation(op);
+    return hr;
+}
+
+static HRESULT start_destination(HCS_SYSTEM d, uint32_t session, int fd) {
+    char opts[160];
+    snprintf(opts, sizeof opts,
+             "{\"DestinationMigrationOptions\":{\"NetworkSettings\":{\"SessionId\":%u}}}",
+             (unsigned)session);
+    return run(HcsStartComputeSystem, d, opts, fd);
+}
+
+static HRESULT start_source(HCS_SYSTEM s, uint32_t session, int fd) {
+    char opts[96];
+    snprintf(opts, sizeof opts, "{\"NetworkSettings\":{\"SessionId\":%u}}", (unsigned)session);
+    return run(HcsStartLiveMigrationOnSource, s, opts, fd);
+}
+
+/* The State property of s. */
+static int state_is(HCS_SYSTEM s, const char *state) {
+    hj_value *doc = NULL;
+    HRESULT hr = tc_call(HcsGetComputeSystemProperties, s, NULL, &doc);
+    int same = hr == S_OK && !strcmp(tn_str(doc, "State"), state);
+    if (!same) fprintf(stderr, "  state: %s (hr 0x%08x)\n", tn_str(doc, "State"), (unsigned)hr);
+    hj_free(doc);
+    return same;
+}
+
+/* The Event members of the migration events rec has seen, joined with ','. */
+static void migration_events(tn_rec *r, char *out, size_t size) {
+    out[0] = 0;
+    pthread_mutex_lock(&r->m);
+    for (int i = 0; i < r->n; i++) {
+        if (r->ev[i].type != HcsEventGroupLiveMigration) continue;
+        const char *e = tn_str(r->ev[i].data, "Event"), *res = tn_str(r->ev[i].data, "Result");
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s%s%s", len ? "," : "", e, *res ? ":" : "", res);
+    }
+    pthread_mutex_unlock(&r->m);
+}
+
+/* A source running and a destination created, both with callbacks (migration and
+ * lifecycle events), migration started on both over a fresh socket pair. */
+typedef struct pair {
+    HCS_SYSTEM src, dst;
+    tn_rec src_ev, dst_ev;
+} pair;
+
+static int pair_open(pair *p, const char *name, int start_both) {
+    memset(p, 0, sizeof *p);
+    tn_init(&p->src_ev);
+    tn_init(&p->dst_ev);
+    char src_id[64], dst_id[64];
+    snprintf(src_id, sizeof src_id, "%s-src", name);
+    snprintf(dst_id, sizeof dst_id, "%s-dst", name);
+    if (tc_create(src_id, MIG_VM, 1, &p->src) != S_OK) return 0;
+    if (tc_create(dst_id, MIG_VM, 0, &p->dst) != S_OK) return 0;
+    HCS_EVENT_OPTIONS opts =
+        HcsEventOptionEnableLiveMigrationEvents | HcsEventOptionEnableVmLifecycle;
+    if (HcsSetComputeSystemCallback(p->src, opts, &p->src_ev, tn_cb) != S_OK) return 0;
+    if (HcsSetComputeSystemCallback(p->dst, opts, &p->dst_ev, tn_cb) != S_OK) return 0;
+    if (!start_both) return 1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 0;
+    HRESULT a = run(HcsInitializeLiveMigrationOnSource, p->src,
+                    "{\"Origin\":\"Source\",\"MemoryTransport\":\"TCP\"}", -1);
+    HRESULT b = a == S_OK ? start_source(p->src, 7, sv[0]) : a;
+    HRESULT c = b == S_OK ? start_destination(p->dst, 7, sv[1]) : b;
+    close(sv[0]); /* hcsim holds its own copies */
+    close(sv[1]);
+    CHECK_HR(S_OK, c);
+    return c == S_OK;
+}
+
+static void pair_close(pair *p) {
+    HcsCloseComputeSystem(p->src);
+    HcsCloseComputeSystem(p->dst);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+    tn_free(&p->src_ev);
+    tn_free(&p->dst_ev);
+}
+
+/* Transfers on both sides at once; the two results. */
+static void transfer_both(pair *p, tn_rec *src_op, tn_rec *dst_op, HRESULT *src_hr,
+                          HRESULT *dst_hr) {
+    HRESULT a, b;
+    HCS_OPERATION x =
+        begin(HcsStartLiveMigrationTransfer, p->src, "{\"Origin\":\"Source\"}", -1, src_op, &a);
+    HCS_OPERATION y = begin(HcsStartLiveMigrationTransfer, p->dst, "{\"Origin\":\"Destination\"}",
+                            -1, dst_op, &b);
+    *src_hr = a == S_OK ? tc_wait(x, NULL) : a;
+    *dst_hr = b == S_OK ? tc_wait(y, NULL) : b;
+    CHECK(HcsGetOperationType(x) == HcsOperationTypeLiveMigration);
+    /* events not yet delivered when an operation is closed are dropped: wait for them */
+    if (src_op) CHECK(tn_wait(src_op, HcsEventOperationCallback, 1));
+    if (dst_op) CHECK(tn_wait(dst_op, HcsEventOperationCallback, 1));
+    HcsCloseOperation(x);
+    HcsCloseOperation(y);
+}
+
+TEST(newer_migration_end_to_end) {
+    HcsimReset();
+    pair p;
+    REQUIRE(pair_open(&p, "lm-e2e", 1));
+    tn_rec src_op, dst_op;
+    tn_init(&src_op);
+    tn_init(&dst_op);
+    HRESULT a, b;
+    transfer_both(&p, &src_op, &dst_op, &a, &b);
+    CHECK_HR(S_OK, a);
+    CHECK_HR(S_OK, b);
+    /* progress of each transfer: 25, 50, 75, 100 %, then the completion */
+    CHECK(tn_wait(&src_op, HcsEventOperationCallback, 1));
+    CHECK(tn_wait(&dst_op, HcsEventOperationCallback, 1));
+    CHECK(tn_count(&src_op, HcsEventGroupOperationInfo) == 4);
+    CHECK(tn_count(&dst_op, HcsEventGroupOperationInfo) == 4);
+    int last = tn_find(&src_op, HcsEventGroupOperationInfo, 3);
+    REQUIRE(last >= 0);
+    uint64_t pct = 0;
+    CHECK(hj_uint64(hj_get(hj_get(src_op.ev[last].data, "Progress"), "PercentComplete"), &pct));
+    CHECK(pct == 100);
+    CHECK(state_is(p.src, "Paused") && state_is(p.dst, "Paused"));
+    /* the destination resumes, the source stops */
+    CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.dst,
+                       "{\"Origin\":\"Destination\",\"FinalizedOperation\":\"Resume\"}", -1));
+    CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.src,
+                       "{\"Origin\":\"Source\",\"FinalizedOperation\":\"Stop\"}", -1));
+    CHECK(state_is(p.dst, "Running"));
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.src, 10000, NULL));
+    CHECK(tn_wait(&p.src_ev, HcsEventSystemExited, 1));
+    tc_sleep_ms(20);
+    char ev[512];
+    migration_events(&p.src_ev, ev, sizeof ev);
+    CHECK(!strcmp(ev, "SetupDone,TransferInProgress,BlackoutStarted,OfflineDone,"
+                      "MigrationDone:Success"));
+    if (strcmp(ev, "SetupDone,TransferInProgress,BlackoutStarted,OfflineDone,"
+                   "MigrationDone:Success"))
+        fprintf(stderr, "  source events: %s\n", ev);
+    migration_events(&p.dst_ev, ev, sizeof ev);
+    CHECK(!strcmp(ev, "SetupDone,TransferInProgress,BlackoutExited,MigrationDone:Success"));
+    int bx = -1;
+    for (int i = 0; i < p.dst_ev.n && bx < 0; i++)
+        if (!strcmp(tn_str(p.dst_ev.ev[i].data, "Event"), "BlackoutExited")) bx = i;
+    REQUIRE(bx >= 0);
+    const hj_value *details = hj_get(p.dst_ev.ev[bx].data, "AdditionalDetails");
+    CHECK(hj_get(details, "BlackoutDurationMilliseconds") &&
+          hj_get(details, "BlackoutStopTimestamp"));
+    CHECK(!strcmp(tn_str(p.dst_ev.ev[bx].data, "Origin"), "Destination"));
+    /* lifecycle: the source paused for the blackout, then stopped; the destination paused
+     * with the state received, then ran */
+    int paused = 0, stopped = 0;
+    for (int i = 0; i < p.src_ev.n; i++)
+        if (p.src_ev.ev[i].type == HcsEventGroupVmLifecycle) {
+            paused += !strcmp(tn_str(p.src_ev.ev[i].data, "State"), "Paused");
+            stopped += !strcmp(tn_str(p.src_ev.ev[i].data, "State"), "Stopped");
+        }
+    CHECK(paused == 1 && stopped == 1);
+    /* the destination runs processes like any system */
+    HCS_PROCESS proc;
+    HCS_PROCESS_INFORMATION pi;
+    CHECK_HR(S_OK, tc_spawn(p.dst, "{\"CommandLine\":\"true\"}", &proc, &pi));
+    tc_close_pi(&pi);
+    HcsCloseProcess(proc);
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, p.dst, NULL, NULL));
+    tn_free(&src_op);
+    tn_free(&dst_op);
+    pair_close(&p);
+}
+
+TEST(newer_migration_wrong_order_and_arguments) {
+    HcsimReset();
+    pair p;
+    REQUIRE(pair_open(&p, "lm-order", 0));
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    /* nothing started yet */
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartLiveMigrationOnSource, p.src, NULL, sv[0]));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartLiveMigrationTransfer, p.src, NULL, -1));
+    CHECK_HR(HCS_E_INVALID_STATE,
+             run(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Stop\"}", -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsCancelLiveMigration, p.src, NULL, -1));
+    /* arguments */
+    CHECK_HR(HCS_E_INVALID_JSON, run(HcsInitializeLiveMigrationOnSource, p.src, "{", -1));
+    CHECK_HR(E_INVALIDARG,
+             run(HcsInitializeLiveMigrationOnSource, p.src, "{\"Origin\":\"Sideways\"}", -1));
+    CHECK_HR(E_INVALIDARG,
+             run(HcsInitializeLiveMigrationOnSource, p.src, "{\"MemoryTransport\":\"RDMA\"}", -1));
+    CHECK_HR(HCS_E_INVALID_STATE, /* the source side of a migration is initialized */
+             run(HcsInitializeLiveMigrationOnSource, p.src, "{\"Origin\":\"Destination\"}", -1));
+    CHECK_HR(HCS_E_INVALID_STATE, /* only a running VM */
+             run(HcsInitializeLiveMigrationOnSource, p.dst, NULL, -1));
+    HCS_SYSTEM ct;
+    REQUIRE(tc_create("lm-order-ct", MIG_CT, 1, &ct) == S_OK);
+    CHECK_HR(HCS_E_SYSTEM_NOT_CONFIGURED_FOR_OPERATION,
+             run(HcsInitializeLiveMigrationOnSource, ct, NULL, -1));
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, ct, NULL, NULL));
+    CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, run(HcsInitializeLiveMigrationOnSource, ct, NULL, -1));
+    HcsCloseComputeSystem(ct);
+    /* the source side, step by step, with the wrong steps in between */
+    CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, "", -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartLiveMigrationTransfer, p.src, NULL, -1));
+    CHECK_HR(E_INVALIDARG, run(HcsStartLiveMigrationOnSource, p.src, NULL, -1)); /* no socket */
+    CHECK_HR(E_INVALIDARG, run(HcsStartLiveMigrationOnSource, p.src,
+                               "{\"NetworkSettings\":{\"SessionId\":-1}}", sv[0]));
+    CHECK_HR(S_OK, start_source(p.src, 9, sv[0]));
+    CHECK_HR(HCS_E_INVALID_STATE, start_source(p.src, 9, sv[0]));
+    CHECK_HR(HCS_E_INVALID_STATE, /* not transferred yet */
+             run(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Stop\"}", -1));
+    CHECK_HR(HCS_E_INVALID_STATE, /* wrong origin */
+             run(HcsStartLiveMigrationTransfer, p.src, "{\"Origin\":\"Destination\"}", -1));
+    /* the destination: a socket is needed; a plain Start is refused once it migrates */
+    CHECK_HR(E_INVALIDARG, start_destination(p.dst, 9, -1));
+    CHECK_HR(S_OK, start_destination(p.dst, 9, sv[1]));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartComputeSystem, p.dst, NULL, -1));
+    CHECK_HR(HCS_E_INVALID_STATE,
+             run(HcsStartLiveMigrationTransfer, p.dst, "{\"Origin\":\"Source\"}", -1));
+    close(sv[0]);
+    close(sv[1]);
+    HRESULT a, b;
+    transfer_both(&p, NULL, NULL, &a, &b);
+    CHECK_HR(S_OK, a);
+    CHECK_HR(S_OK, b);
+    CHECK_HR(E_INVALIDARG, run(HcsFinalizeLiveMigration, p.src, NULL, -1)); /* says nothing */
+    CHECK_HR(E_INVALIDARG,
+             run(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Pause\"}", -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsFinalizeLiveMigration, p.src,
+                                      "{\"Origin\":\"Destination\",\"FinalizedOperation\":"
+                                      "\"Stop\"}",
+                                      -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartLiveMigrationTransfer, p.src, NULL, -1)); /* twice */
+    /* the source resumes instead (the migration is given up on that side) */
+    CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Resume\"}", -1));
+    CHECK(state_is(p.src, "Running"));
+    CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.dst, "{\"FinalizedOperation\":\"Stop\"}", -1));
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+    pair_close(&p);
+}
+
+TEST(newer_migration_cancel_before_transfer) {
+    HcsimReset();
+    pair p;
+    REQUIRE(pair_open(&p, "lm-cancel-early", 0));
+    /* after Initialize: the source runs on */
+    CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
+    CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.src, "{\"Origin\":\"Source\"}", -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsCancelLiveMigration, p.src, NULL, -1)); /* over */
+    CHECK(state_is(p.src, "Running"));
+    /* after Start on both sides: the source runs on, the destination is torn down */
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
+    CHECK_HR(S_OK, start_source(p.src, 1, sv[0]));
+    CHECK_HR(S_OK, start_destination(p.dst, 1, sv[1]));
+    close(sv[0]);
+    close(sv[1]);
+    CHECK_HR(HCS_E_INVALID_STATE, /* wrong origin */
+             run(HcsCancelLiveMigration, p.dst, "{\"Origin\":\"Source\"}", -1));
+    CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.dst, "{\"Origin\":\"Destination\"}", -1));
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+    /* the source's transfer finds the other side gone */
+    CHECK_HR(HCS_E_CONNECTION_CLOSED, run(HcsStartLiveMigrationTransfer, p.src, NULL, -1));
+    CHECK(state_is(p.src, "Running"));
+    char ev[512];
+    migration_events(&p.src_ev, ev, sizeof ev);
+    CHECK(!strcmp(ev, "MigrationFailed:MigrationCancelled,SetupDone,TransferInProgress,"
+                      "MigrationFailed:DestinationMigrationFailed"));
+    if (strcmp(ev, "MigrationFailed:MigrationCancelled,SetupDone,TransferInProgress,"
+                   "MigrationFailed:DestinationMigrationFailed"))
+        fprintf(stderr, "  source events: %s\n", ev);
+    pair_close(&p);
+}
+
+TEST(newer_migration_cancel_during_and_after_transfer) {
+    HcsimReset();
+    pair p;
+    REQUIRE(pair_open(&p, "lm-cancel-late", 1));
+    /* the source transfers alone: it waits for the destination's acknowledgement */
+    HRESULT hr;
+    HCS_OPERATION x = begin(HcsStartLiveMigrationTransfer, p.src, NULL, -1, NULL, &hr);
+    CHECK_HR(S_OK, hr);
+    tc_sleep_ms(50);
+    CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(x, NULL));
+    CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.src, NULL, -1)); /* reaches it */
+    CHECK_HR(HR_CANCELLED, tc_wait(x, NULL));
+    HcsCloseOperation(x);
+    CHECK(state_is(p.src, "Running")); /* resumed after the blackout */
+    /* the destination got part of the state, then the end of the connection */
+    CHECK_HR(HCS_E_CONNECTION_CLOSED, run(HcsStartLiveMigrationTransfer, p.dst, NULL, -1));
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+    HcsCloseComputeSystem(p.dst);
+    /* after a complete transfer, a cancel on either side ends it there */
+    CHECK_HR(S_OK, tc_create("lm-cancel-late-dst2", MIG_VM, 0, &p.dst));
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
+    CHECK_HR(S_OK, start_source(p.src, 3, sv[0]));
+    CHECK_HR(S_OK, start_destination(p.dst, 3, sv[1]));
+    close(sv[0]);
+    close(sv[1]);
+    HRESULT a, b;
+    transfer_both(&p, NULL, NULL, &a, &b);
+    CHECK_HR(S_OK, a);
+    CHECK_HR(S_OK, b);
+    CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.src, NULL, -1));
+    CHECK(state_is(p.src, "Running"));
+    CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.dst, NULL, -1));
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+    pair_close(&p);
+}
+
+TEST(newer_migration_session_mismatch_and_system_exit) {
+    HcsimReset();
+    pair p;
+    REQUIRE(pair_open(&p, "lm-mismatch", 0));
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
+    CHECK_HR(S_OK, start_source(p.src, 5, sv[0]));
+    CHECK_HR(S_OK, start_destination(p.dst, 6, sv[1])); /* another session */
+    close(sv[0]);
+    close(sv[1]);
+    HRESULT a, b;
+    transfer_both(&p, NULL, NULL, &a, &b);
+    CHECK_HR(HCS_E_CONNECTION_CLOSED, a);
+    CHECK_HR(HCS_E_PROTOCOL_ERROR, b);
+    CHECK(state_is(p.src, "Running"));
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+    /* a source that stops ends its migration: a transfer in progress fails */
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
+    CHECK_HR(S_OK, start_source(p.src, 5, sv[0]));
+    HRESULT hr;
+    HCS_OPERATION x = begin(HcsStartLiveMigrationTransfer, p.src, NULL, -1, NULL, &hr);
+    tc_sleep_ms(30);
+    char16_t *id = tc_w("lm-mismatch-src");
+    CHECK_HR(S_OK, HcsimCrashSystem(NULL, id));
+    free(id);
+    CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, tc_wait(x, NULL));
+    HcsCloseOperation(x);
+    close(sv[0]);
+    close(sv[1]);
+    pair_close(&p);
+}
+
+TEST(newer_events_need_their_options) {
+    HcsimReset();
+    HCS_SYSTEM vm, ct;
+    REQUIRE(tc_create("ev-vm", MIG_VM, 0, &vm) == S_OK);
+    REQUIRE(tc_create("ev-ct", MIG_CT, 0, &ct) == S_OK);
+    tn_rec lifecycle, plain, cts;
+    tn_init(&lifecycle);
+    tn_init(&plain);
+    tn_init(&cts);
+    HCS_SYSTEM vm2;
+    char16_t *id = tc_w("ev-vm");
+    REQUIRE(HcsOpenComputeSystem(id, GENERIC_ALL, &vm2) == S_OK);
+    free(id);
+    CHECK_HR(S_OK,
+             HcsSetComputeSystemCallback(vm, HcsEventOptionEnableVmLifecycle, &lifecycle, tn_cb));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(vm2, HcsEventOptionEnableLiveMigrationEvents, &plain,
+                                               tn_cb));
+    CHECK_HR(S_OK, HcsSetComputeSystemCallback(ct, HcsEventOptionEnableVmLifecycle, &cts, tn_cb));
+    CHECK_HR(S_OK, tc_call(HcsStartComputeSystem, vm, "", NULL));
+    CHECK_HR(S_OK, tc_call(HcsPauseComputeSystem, vm, NULL, NULL));
+    CHECK_HR(S_OK, tc_call(HcsResumeComputeSystem, vm, NULL, NULL));
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, vm, NULL, NULL));
+    CHECK_HR(S_OK, tc_call(HcsStartComputeSystem, ct, NULL, NULL));
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, ct, NULL, NULL));
+    CHECK(tn_wait(&lifecycle, HcsEventSystemExited, 1));
+    CHECK(tn_wait(&plain, HcsEventSystemExited, 1));
+    CHECK(tn_wait(&cts, HcsEventSystemExited, 1));
+    const char *want[] = {"Running", "Paused", "Running", "Stopped"};
+    REQUIRE(tn_count(&lifecycle, HcsEventGroupVmLifecycle) == 4);
+    for (int k = 0; k < 4; k++) {
+        int i = tn_find(&lifecycle, HcsEventGroupVmLifecycle, k);
+        CHECK(!strcmp(tn_str(lifecycle.ev[i].data, "State"), want[k]));
+        CHECK(lifecycle.ev[i].op == NULL);
+    }
+    /* the lifecycle event of the exit comes before SystemExited */
+    CHECK(tn_find(&lifecycle, HcsEventGroupVmLifecycle, 3) <
+          tn_find(&lifecycle, HcsEventSystemExited, 0));
+    CHECK(tn_count(&plain, HcsEventGroupVmLifecycle) == 0); /* not asked for */
+    CHECK(tn_count(&cts, HcsEventGroupVmLifecycle) == 0);   /* containers have none */
+    HcsCloseComputeSystem(vm);
+    HcsCloseComputeSystem(vm2);
+    HcsCloseComputeSystem(ct);
+    CHECK(tc_counts_zero());
+    tn_free(&lifecycle);
+    tn_free(&plain);
+    tn_free(&cts);
+}
+#endif
