@@ -120,25 +120,26 @@ winmod_cpython() {
 _winmod_sdist_ok() { [ -f "$sdist" ] && echo "$SDIST_SHA256  $sdist" | sha256sum --check --status; }
 
 winmod_newest_sdk() {
-    local cache=$1 wheel stamp dll root
+    local cache=$1 wheel dll root stamp
     mkdir -p "$cache"
     exec 9>"$cache/.lock"
     flock 9
     wheel=$cache/$ZIG_WHEEL
     root=$cache/sdk-newest
+    # What was extracted and made, from which wheel: the wheel is needed only to redo it.
+    stamp="$ZIG_SHA256: headers, .def files, delay-load import libraries (relative names)"
     sdk_fetched=cached
-    if ! { [ -f "$wheel" ] && echo "$ZIG_SHA256  $wheel" | sha256sum --check --status; }; then
-        rm -f "$wheel"
-        printf '%s --hash=sha256:%s\n' "$ZIG_REQUIREMENT" "$ZIG_SHA256" >"$cache/sdk-requirements.txt"
-        PIP_DISABLE_PIP_VERSION_CHECK=1 "$PYTHON" -m pip download --quiet --no-deps \
-            --only-binary=:all: --platform "$ZIG_PLATFORM" --python-version 3.11 \
-            --require-hashes --dest "$cache" -r "$cache/sdk-requirements.txt"
-        echo "$ZIG_SHA256  $wheel" | sha256sum --check --status ||
-            die "$wheel missing or not matching sha256 $ZIG_SHA256 after pip download"
-        sdk_fetched=downloaded
-    fi
-    stamp="$ZIG_SHA256 include delay-lib 2"
     if [ "$(cat "$root/.stamp" 2>/dev/null)" != "$stamp" ]; then
+        if ! { [ -f "$wheel" ] && echo "$ZIG_SHA256  $wheel" | sha256sum --check --status; }; then
+            rm -f "$wheel"
+            printf '%s --hash=sha256:%s\n' "$ZIG_REQUIREMENT" "$ZIG_SHA256" >"$cache/sdk-requirements.txt"
+            PIP_DISABLE_PIP_VERSION_CHECK=1 "$PYTHON" -m pip download --quiet --no-deps \
+                --only-binary=:all: --platform "$ZIG_PLATFORM" --python-version 3.11 \
+                --require-hashes --dest "$cache" -r "$cache/sdk-requirements.txt"
+            echo "$ZIG_SHA256  $wheel" | sha256sum --check --status ||
+                die "$wheel missing or not matching sha256 $ZIG_SHA256 after pip download"
+            sdk_fetched=downloaded
+        fi
         "$PYTHON" tools/windows_check.py extract-sdk "$wheel" "$root" >/dev/null
         # Delay-load import libraries with every export of the DLLs (Debian's import
         # libraries lack the newer ones, and are not delay-loaded): the module links the HCS
