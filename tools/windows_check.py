@@ -18,9 +18,11 @@
     ``NEWER_MUTATIONS``, the C of the same module built from declarations with that one
     mistake to ``OUTDIR/<name>/_hcs.c``: these are compiled against the newest headers.
     With the older headers (Debian's mingw-w64 ``computecore.h``... ) named, also the
-    declarations without what those headers lack (``older-positive``) and the
-    ``MUTATIONS`` of them (``older-<name>``), compiled against the older headers. Writes
-    ``OUTDIR/manifest.tsv`` (name, C file, regex the compiler's output must match,
+    declarations without what those headers lack (``older-positive``), the ``MUTATIONS``
+    of them (``older-<name>``) and the whole declarations (``older-whole``, which must
+    fail: the control of the header choice), compiled against the older headers, and the
+    newer functions' names to ``OUTDIR/newer_functions.txt``. Writes
+    ``OUTDIR/manifest.tsv`` (name, C file, regex the compiler's output must match or "-",
     description, headers: newest or older) and the module's extra sources, include dirs
     and libraries as ``OUTDIR/{sources,include_dirs,libraries}.txt``. Tier 2's mistakes
     (ones only the running module can see) go to ``OUTDIR/tier2_manifest.tsv``.
