@@ -257,11 +257,11 @@ struct hc_system {
     hj_value *exit_status; /* SystemExitStatus after exit */
     hc_evh *handles;       /* open HCS_SYSTEM handles */
     hc_proc *procs;        /* processes started in it */
+    hc_mig *mig;           /* its live migration (migration.c), NULL when none */
     hc_session *sess;      /* sessions of its processes that may still have members */
     size_t nsess, capsess;
     int prune_posted;   /* a task checks its sessions whose leaders have exited */
     size_t prune_floor; /* such sessions the last check found still occupied */
-    struct hc_mig *mig; /* its live migration (migration.c), NULL when none */
 };
 
 struct hc_sysh {

@@ -4,7 +4,8 @@
  *   destination: Create (same configuration) -> Start with DestinationMigrationOptions
  *                (socket resource) -> Transfer -> Finalize(Resume)
  * The source's state crosses the socket pair (a header, the state document, a memory
- * image; the destination checks it and acknowledges). Cancel works at any step. Events:
+ * image; the destination checks it and acknowledges, the source commits). Cancel works
+ * at any step. Events:
  * HcsEventGroupLiveMigration with OperationSystemMigrationNotificationInfo payloads. */
 #include "hcsim_internal.h"
 
@@ -307,7 +308,7 @@ static HRESULT send_state(hc_work *w, hc_mig *m) {
     put_u32(head + 12, (uint32_t)doc_len);
     put_u32(head + 16, image_len);
     hc_lock();
-    m->total = MIG_HEADER + doc_len + image_len + 1;
+    m->total = MIG_HEADER + doc_len + image_len + 2; /* and the acknowledgement, the commit */
     hc_unlock();
     uint32_t live = image_len - image_len / 4; /* brownout; the rest in the blackout */
     HRESULT hr = transfer_bytes(w, m, head, MIG_HEADER, 1);
@@ -327,6 +328,10 @@ static HRESULT send_state(hc_work *w, hc_mig *m) {
     }
     if (hr == S_OK) hr = transfer_bytes(w, m, &ack, 1, 0);
     if (hr == S_OK && ack != 'K') hr = HCS_E_PROTOCOL_ERROR;
+    if (hr == S_OK) { /* the commit: the destination's transfer completes on it */
+        unsigned char commit = 'F';
+        hr = transfer_bytes(w, m, &commit, 1, 1);
+    }
     free(doc);
     free(image);
     return hr;
@@ -336,7 +341,7 @@ static HRESULT send_state(hc_work *w, hc_mig *m) {
 static HRESULT receive_state(hc_work *w, hc_mig *m) {
     unsigned char head[MIG_HEADER];
     hc_lock();
-    m->total = MIG_HEADER + 1; /* until the header tells the rest */
+    m->total = MIG_HEADER + 2; /* until the header tells the rest */
     hc_unlock();
     HRESULT hr = transfer_bytes(w, m, head, MIG_HEADER, 0);
     if (hr != S_OK) return hr;
@@ -362,6 +367,11 @@ static HRESULT receive_state(hc_work *w, hc_mig *m) {
                        !hj_bool(hj_get(d, "GuestConnection"), &guest) ||
                        !hj_str(hj_get(d, "RuntimeOsType"), NULL)))
         hr = HCS_E_PROTOCOL_ERROR;
+    unsigned char ack = 'K', commit = 0;
+    if (hr == S_OK) hr = transfer_bytes(w, m, &ack, 1, 1);
+    /* the source's commit: without it (a cancel, a failure there) nothing is applied */
+    if (hr == S_OK) hr = transfer_bytes(w, m, &commit, 1, 0);
+    if (hr == S_OK && commit != 'F') hr = HCS_E_PROTOCOL_ERROR;
     if (hr == S_OK) {
         hc_lock();
         hc_system *s = w->sys;
@@ -370,8 +380,6 @@ static HRESULT receive_state(hc_work *w, hc_mig *m) {
         s->has_guest = guest;
         s->is_linux = !strcmp(hj_str(hj_get(d, "RuntimeOsType"), NULL), "Linux");
         hc_unlock();
-        unsigned char ack = 'K';
-        hr = transfer_bytes(w, m, &ack, 1, 1);
     }
     hj_free(d);
     free(doc);

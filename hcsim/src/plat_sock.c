@@ -1,10 +1,11 @@
 /* hcsim platform layer: the sockets live migration transfers a system's state over. */
+#include <errno.h>
 #include <limits.h>
+#include <string.h>
 
 #ifdef _WIN32
 #include <winsock2.h>
 #else
-#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -34,6 +35,31 @@ void plat_sock_close(plat_fd s) {
 
 void plat_sock_shutdown(plat_fd s) {
     if (s != PLAT_NO_FD) shutdown((SOCKET)s, SD_BOTH);
+}
+
+int plat_sock_pair(plat_fd sv[2]) {
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) return EIO;
+    SOCKET l = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP), a = INVALID_SOCKET, c = INVALID_SOCKET;
+    struct sockaddr_in addr;
+    int len = (int)sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = l != INVALID_SOCKET && !bind(l, (struct sockaddr *)&addr, len) && !listen(l, 1) &&
+             !getsockname(l, (struct sockaddr *)&addr, &len) &&
+             (c = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)) != INVALID_SOCKET &&
+             !connect(c, (struct sockaddr *)&addr, len) &&
+             (a = accept(l, NULL, NULL)) != INVALID_SOCKET;
+    if (l != INVALID_SOCKET) closesocket(l);
+    if (!ok) {
+        if (c != INVALID_SOCKET) closesocket(c);
+        WSACleanup();
+        return EIO;
+    }
+    sv[0] = (plat_fd)c;
+    sv[1] = (plat_fd)a;
+    return 0;
 }
 
 long plat_sock_io(plat_fd s, void *buf, size_t len, int sending, uint32_t wait_ms) {
@@ -67,6 +93,10 @@ void plat_sock_close(plat_fd s) {
 
 void plat_sock_shutdown(plat_fd s) {
     if (s >= 0) shutdown(s, SHUT_RDWR);
+}
+
+int plat_sock_pair(plat_fd sv[2]) {
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ? errno : 0;
 }
 
 long plat_sock_io(plat_fd s, void *buf, size_t len, int sending, uint32_t wait_ms) {

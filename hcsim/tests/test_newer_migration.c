@@ -1,21 +1,27 @@
 /* Live migration between two systems of the emulated host (the sequence hcsshim uses), its
- * events and the VM-lifecycle events. POSIX: the socket pair is a socketpair(2). */
-#ifndef _WIN32
+ * events and the VM-lifecycle events. The socket pair: socketpair(2) on POSIX, a loopback
+ * TCP connection on Windows (plat_sock_pair). */
+#include "plat.h"
 #include "test_newer_util.h"
-
-#include <sys/socket.h>
-#include <unistd.h>
+#include "test_port.h"
 
 #define MIG_VM       "{\"Owner\":\"newer\",\"VirtualMachine\":{\"GuestConnection\":{}}}"
 #define MIG_CT       "{\"Owner\":\"newer\",\"Container\":{}}"
 #define SOCKURI      u"hcs:/VirtualMachine/LiveMigrationSocket"
 #define HR_CANCELLED HRESULT_FROM_WIN32(1223u)
 
+/* The caller's ends of a migration socket pair. */
+static int socket_pair(plat_fd sv[2]) { return plat_sock_pair(sv) == 0; }
+static void close_pair(plat_fd sv[2]) {
+    plat_sock_close(sv[0]);
+    plat_sock_close(sv[1]);
+}
+
 typedef HRESULT (*sys_call)(HCS_SYSTEM, HCS_OPERATION, PCWSTR);
 
 /* Starts fn on a new operation (with notifications to rec when rec is given; the socket
  * fd as its socket resource when fd >= 0); *hr is the call's HRESULT. */
-static HCS_OPERATION begin(sys_call fn, HCS_SYSTEM s, const char *opts, int fd, tn_rec *rec,
+static HCS_OPERATION begin(sys_call fn, HCS_SYSTEM s, const char *opts, plat_fd fd, tn_rec *rec,
                            HRESULT *hr) {
     HCS_OPERATION op =
         rec ? HcsCreateOperationWithNotifications(HcsOperationOptionProgressUpdate, rec, tn_cb)
@@ -32,7 +38,7 @@ static HCS_OPERATION begin(sys_call fn, HCS_SYSTEM s, const char *opts, int fd, 
 }
 
 /* begin, wait, close: the operation's result. */
-static HRESULT run(sys_call fn, HCS_SYSTEM s, const char *opts, int fd) {
+static HRESULT run(sys_call fn, HCS_SYSTEM s, const char *opts, plat_fd fd) {
     HRESULT hr;
     HCS_OPERATION op = begin(fn, s, opts, fd, NULL, &hr);
     if (hr == S_OK) hr = tc_wait(op, NULL);
@@ -40,7 +46,7 @@ static HRESULT run(sys_call fn, HCS_SYSTEM s, const char *opts, int fd) {
     return hr;
 }
 
-static HRESULT start_destination(HCS_SYSTEM d, uint32_t session, int fd) {
+static HRESULT start_destination(HCS_SYSTEM d, uint32_t session, plat_fd fd) {
     char opts[160];
     snprintf(opts, sizeof opts,
              "{\"DestinationMigrationOptions\":{\"NetworkSettings\":{\"SessionId\":%u}}}",
@@ -48,7 +54,7 @@ static HRESULT start_destination(HCS_SYSTEM d, uint32_t session, int fd) {
     return run(HcsStartComputeSystem, d, opts, fd);
 }
 
-static HRESULT start_source(HCS_SYSTEM s, uint32_t session, int fd) {
+static HRESULT start_source(HCS_SYSTEM s, uint32_t session, plat_fd fd) {
     char opts[96];
     snprintf(opts, sizeof opts, "{\"NetworkSettings\":{\"SessionId\":%u}}", (unsigned)session);
     return run(HcsStartLiveMigrationOnSource, s, opts, fd);
@@ -77,6 +83,17 @@ static void migration_events(tn_rec *r, char *out, size_t size) {
     pthread_mutex_unlock(&r->m);
 }
 
+/* Waits (up to 10 s) for a migration event named event; 1 when it came. */
+static int wait_migration_event(tn_rec *r, const char *event) {
+    char seen[512];
+    for (int i = 0; i < 1000; i++) {
+        migration_events(r, seen, sizeof seen);
+        if (strstr(seen, event)) return 1;
+        tc_sleep_ms(10);
+    }
+    return 0;
+}
+
 /* A source running and a destination created, both with callbacks (migration and
  * lifecycle events), migration started on both over a fresh socket pair. */
 typedef struct pair {
@@ -98,14 +115,13 @@ static int pair_open(pair *p, const char *name, int start_both) {
     if (HcsSetComputeSystemCallback(p->src, opts, &p->src_ev, tn_cb) != S_OK) return 0;
     if (HcsSetComputeSystemCallback(p->dst, opts, &p->dst_ev, tn_cb) != S_OK) return 0;
     if (!start_both) return 1;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 0;
+    plat_fd sv[2];
+    if (!socket_pair(sv)) return 0;
     HRESULT a = run(HcsInitializeLiveMigrationOnSource, p->src,
                     "{\"Origin\":\"Source\",\"MemoryTransport\":\"TCP\"}", -1);
     HRESULT b = a == S_OK ? start_source(p->src, 7, sv[0]) : a;
     HRESULT c = b == S_OK ? start_destination(p->dst, 7, sv[1]) : b;
-    close(sv[0]); /* hcsim holds its own copies */
-    close(sv[1]);
+    close_pair(sv); /* hcsim holds its own copies */
     CHECK_HR(S_OK, c);
     return c == S_OK;
 }
@@ -175,6 +191,7 @@ TEST(newer_migration_end_to_end) {
     if (strcmp(ev, "SetupDone,TransferInProgress,BlackoutStarted,OfflineDone,"
                    "MigrationDone:Success"))
         fprintf(stderr, "  source events: %s\n", ev);
+    CHECK(wait_migration_event(&p.dst_ev, "MigrationDone"));
     migration_events(&p.dst_ev, ev, sizeof ev);
     CHECK(!strcmp(ev, "SetupDone,TransferInProgress,BlackoutExited,MigrationDone:Success"));
     int bx = -1;
@@ -197,7 +214,7 @@ TEST(newer_migration_end_to_end) {
     /* the destination runs processes like any system */
     HCS_PROCESS proc;
     HCS_PROCESS_INFORMATION pi;
-    CHECK_HR(S_OK, tc_spawn(p.dst, "{\"CommandLine\":\"true\"}", &proc, &pi));
+    CHECK_HR(S_OK, tc_spawn(p.dst, "{\"CommandArgs\":[" TP_ARGS_TRUE "]}", &proc, &pi));
     tc_close_pi(&pi);
     HcsCloseProcess(proc);
     CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, p.dst, NULL, NULL));
@@ -210,8 +227,8 @@ TEST(newer_migration_wrong_order_and_arguments) {
     HcsimReset();
     pair p;
     REQUIRE(pair_open(&p, "lm-order", 0));
-    int sv[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    plat_fd sv[2];
+    REQUIRE(socket_pair(sv));
     /* nothing started yet */
     CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartLiveMigrationOnSource, p.src, NULL, sv[0]));
     CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartLiveMigrationTransfer, p.src, NULL, -1));
@@ -254,8 +271,7 @@ TEST(newer_migration_wrong_order_and_arguments) {
     CHECK_HR(HCS_E_INVALID_STATE, run(HcsStartComputeSystem, p.dst, NULL, -1));
     CHECK_HR(HCS_E_INVALID_STATE,
              run(HcsStartLiveMigrationTransfer, p.dst, "{\"Origin\":\"Source\"}", -1));
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
     HRESULT a, b;
     transfer_both(&p, NULL, NULL, &a, &b);
     CHECK_HR(S_OK, a);
@@ -286,13 +302,12 @@ TEST(newer_migration_cancel_before_transfer) {
     CHECK_HR(HCS_E_INVALID_STATE, run(HcsCancelLiveMigration, p.src, NULL, -1)); /* over */
     CHECK(state_is(p.src, "Running"));
     /* after Start on both sides: the source runs on, the destination is torn down */
-    int sv[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    plat_fd sv[2];
+    REQUIRE(socket_pair(sv));
     CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
     CHECK_HR(S_OK, start_source(p.src, 1, sv[0]));
     CHECK_HR(S_OK, start_destination(p.dst, 1, sv[1]));
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
     CHECK_HR(HCS_E_INVALID_STATE, /* wrong origin */
              run(HcsCancelLiveMigration, p.dst, "{\"Origin\":\"Source\"}", -1));
     CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.dst, "{\"Origin\":\"Destination\"}", -1));
@@ -301,6 +316,7 @@ TEST(newer_migration_cancel_before_transfer) {
     CHECK_HR(HCS_E_CONNECTION_CLOSED, run(HcsStartLiveMigrationTransfer, p.src, NULL, -1));
     CHECK(state_is(p.src, "Running"));
     char ev[512];
+    CHECK(wait_migration_event(&p.src_ev, "DestinationMigrationFailed"));
     migration_events(&p.src_ev, ev, sizeof ev);
     CHECK(!strcmp(ev, "MigrationFailed:MigrationCancelled,SetupDone,TransferInProgress,"
                       "MigrationFailed:DestinationMigrationFailed"));
@@ -318,7 +334,8 @@ TEST(newer_migration_cancel_during_and_after_transfer) {
     HRESULT hr;
     HCS_OPERATION x = begin(HcsStartLiveMigrationTransfer, p.src, NULL, -1, NULL, &hr);
     CHECK_HR(S_OK, hr);
-    tc_sleep_ms(50);
+    CHECK(wait_migration_event(&p.src_ev, "TransferInProgress")); /* it runs */
+    tc_sleep_ms(20);
     CHECK_HR(HCS_E_OPERATION_PENDING, HcsGetOperationResult(x, NULL));
     CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.src, NULL, -1)); /* reaches it */
     CHECK_HR(HR_CANCELLED, tc_wait(x, NULL));
@@ -330,13 +347,12 @@ TEST(newer_migration_cancel_during_and_after_transfer) {
     HcsCloseComputeSystem(p.dst);
     /* after a complete transfer, a cancel on either side ends it there */
     CHECK_HR(S_OK, tc_create("lm-cancel-late-dst2", MIG_VM, 0, &p.dst));
-    int sv[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    plat_fd sv[2];
+    REQUIRE(socket_pair(sv));
     CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
     CHECK_HR(S_OK, start_source(p.src, 3, sv[0]));
     CHECK_HR(S_OK, start_destination(p.dst, 3, sv[1]));
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
     HRESULT a, b;
     transfer_both(&p, NULL, NULL, &a, &b);
     CHECK_HR(S_OK, a);
@@ -352,13 +368,12 @@ TEST(newer_migration_session_mismatch_and_system_exit) {
     HcsimReset();
     pair p;
     REQUIRE(pair_open(&p, "lm-mismatch", 0));
-    int sv[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    plat_fd sv[2];
+    REQUIRE(socket_pair(sv));
     CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
     CHECK_HR(S_OK, start_source(p.src, 5, sv[0]));
     CHECK_HR(S_OK, start_destination(p.dst, 6, sv[1])); /* another session */
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
     HRESULT a, b;
     transfer_both(&p, NULL, NULL, &a, &b);
     CHECK_HR(HCS_E_CONNECTION_CLOSED, a);
@@ -366,7 +381,7 @@ TEST(newer_migration_session_mismatch_and_system_exit) {
     CHECK(state_is(p.src, "Running"));
     CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
     /* a source that stops ends its migration: a transfer in progress fails */
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    REQUIRE(socket_pair(sv));
     CHECK_HR(S_OK, run(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1));
     CHECK_HR(S_OK, start_source(p.src, 5, sv[0]));
     HRESULT hr;
@@ -377,8 +392,7 @@ TEST(newer_migration_session_mismatch_and_system_exit) {
     free(id);
     CHECK_HR(HCS_E_SYSTEM_ALREADY_STOPPED, tc_wait(x, NULL));
     HcsCloseOperation(x);
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
     pair_close(&p);
 }
 
@@ -429,4 +443,3 @@ TEST(newer_events_need_their_options) {
     tn_free(&plain);
     tn_free(&cts);
 }
-#endif
