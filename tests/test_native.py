@@ -421,6 +421,20 @@ def test_hidden_export_raises_unsupported_naming_the_release(name: str) -> None:
 
 
 @emulator_only
+def test_an_export_no_header_declares_is_resolved_by_name() -> None:
+    # Windows: never linked, found by name in the loaded computecore.dll (module_win32.c)
+    # and called through its pointer type; POSIX: hcsim's function, compiled in.
+    if sys.platform == "win32":
+        address = lib.aiohcs_export_address(b"HcsCancelLiveMigration")
+        assert address != ffi.NULL
+        cancel = ffi.cast("PFN_HcsCancelLiveMigration", address)
+    else:
+        cancel = lib.HcsCancelLiveMigration
+    hr = cancel(ffi.NULL, ffi.NULL, ffi.NULL)
+    assert hresult_u32(hr) == HResult.E_HANDLE
+
+
+@emulator_only
 def test_reset_unhides_exports() -> None:
     assert _native.hcsim.HcsimSetExportHidden(b"HcsWaitForProcessExit", 1) == 0
     assert _native.hcsim.HcsimReset() == 0
