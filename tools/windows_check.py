@@ -12,11 +12,13 @@
     out of the pinned ``ziglang`` wheel (its copy of mingw-w64) into ``DEST/include`` and
     ``DEST/def``, without installing anything; ``DEST/lib`` is left for the import
     libraries (tools/windows_module.sh makes them with dlltool).
-``emit OUTDIR [OLDER_HEADER...]``
-    Emit the C of the Windows module (``build_ffi.make_builder("windows")``) to
-    ``OUTDIR/positive/_hcs.c`` and, for each deliberate mistake in ``MUTATIONS`` and
-    ``NEWER_MUTATIONS``, the C of the same module built from declarations with that one
-    mistake to ``OUTDIR/<name>/_hcs.c``: these are compiled against the newest headers.
+``emit OUTDIR [--newest HEADER...] [--older HEADER...]``
+    Check that the declarations leave out nothing the newest headers declare (functions
+    and enumerators; :func:`check_complete`), then emit the C of the Windows module
+    (``build_ffi.make_builder("windows")``) to ``OUTDIR/positive/_hcs.c`` and, for each
+    deliberate mistake in ``MUTATIONS`` and ``NEWER_MUTATIONS``, the C of the same module
+    built from declarations with that one mistake to ``OUTDIR/<name>/_hcs.c``: these are
+    compiled against the newest headers.
     With the older headers (Debian's mingw-w64 ``computecore.h``... ) named, also the
     declarations without what those headers lack (``older-positive``), the ``MUTATIONS``
     of them (``older-<name>``) and the whole declarations (``older-whole``, which must
@@ -80,6 +82,12 @@ SDK_HEADERS = ("computecore.h", "computedefs.h", "computestorage.h")
 SDK_HEADER_DIR = "ziglang/lib/libc/include/any-windows-any/"
 SDK_DEFS = ("computecore.def", "computestorage.def")
 SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
+
+# What the newest headers declare and the declarations do not copy yet: named here so that
+# the check is exact otherwise (computestorage.h's overlay filters came with the newest SDK
+# too; computestorage.cdef still follows the older header). A name listed here that the
+# declarations have, or that the headers lack, fails the check: the list only shrinks.
+NOT_YET_DECLARED = frozenset({"HcsAttachOverlayFilter", "HcsDetachOverlayFilter"})
 
 # The declarations that copy the SDK headers (build_ffi.SDK_CDEFS without the base types).
 SDK_DECLARATIONS = ("computedefs.cdef", "computecore.cdef", "computestorage.cdef")
@@ -426,12 +434,43 @@ class NewerDeclarations:
         return len(self.functions) + len(self.enum_types) + len(self.enumerators)
 
 
-def emit(outdir: Path, older_headers: list[Path]) -> None:
+def check_complete(declarations: str, newest_headers: str) -> None:
+    """Fail unless the declarations have every function and enumerator of the newest headers.
+
+    The compiler checks that what is declared matches; this checks nothing is left out
+    (except :data:`NOT_YET_DECLARED`).
+    """
+    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", newest_headers, flags=re.DOTALL)
+    in_headers = {*_FUNCTION.findall(text)}
+    in_headers |= {e for m in _ENUM_TYPE.finditer(text) for e in _ENUMERATOR.findall(m.group(2))}
+    declared = {*_FUNCTION.findall(declarations)}
+    declared |= {
+        e for m in _ENUM_TYPE.finditer(declarations) for e in _ENUMERATOR.findall(m.group(2))
+    }
+    missing = in_headers - declared - NOT_YET_DECLARED
+    stale = NOT_YET_DECLARED & declared | NOT_YET_DECLARED - in_headers
+    if missing or stale:
+        raise SystemExit(
+            f"the declarations lack what the newest headers declare: {sorted(missing)}; "
+            f"NOT_YET_DECLARED in tools/windows_check.py names declared or unknown: "
+            f"{sorted(stale)}"
+        )
+
+
+def emit(outdir: Path, newest_headers: list[Path], older_headers: list[Path]) -> None:
     """Emit the positive and every negative build's C, plus the manifest."""
     sys.path.insert(0, str(ROOT))
     import build_ffi
 
     outdir.mkdir(parents=True, exist_ok=True)
+    declarations = "\n".join(build_ffi.cdef_text(n) for n in SDK_DECLARATIONS)
+    if newest_headers:
+        check_complete(declarations, "\n".join(_read(h) for h in newest_headers))
+        not_yet = ", ".join(sorted(NOT_YET_DECLARED))
+        _write_lines(
+            outdir / "complete.txt",
+            [f"every function and enumerator of the newest headers but {not_yet}"],
+        )
     # (name, expect, description, headers); a positive build expects "-" (no field of the
     # manifest may be empty: the shell reads it with a tab IFS, which joins empty fields).
     builds: list[tuple[str, str, str, str]] = [
@@ -444,8 +483,7 @@ def emit(outdir: Path, older_headers: list[Path]) -> None:
         builds.append((m.name, m.expect, m.description, "newest"))
 
     if older_headers:
-        declarations = "\n".join(build_ffi.cdef_text(n) for n in SDK_DECLARATIONS)
-        older_text = "\n".join(h.read_text(encoding="utf-8") for h in older_headers)
+        older_text = "\n".join(_read(h) for h in older_headers)
         newer = NewerDeclarations.find(declarations, older_text)
         newer.check_against_releases()
         _write_lines(outdir / "newer_functions.txt", sorted(newer.functions))
@@ -490,6 +528,10 @@ def emit(outdir: Path, older_headers: list[Path]) -> None:
     )
 
 
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
 def _emit_one(ffi: object, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     emit_c_code = getattr(ffi, "emit_c_code")  # noqa: B009 (cffi.FFI, untyped here)
@@ -520,7 +562,16 @@ def main(argv: list[str]) -> None:
     elif len(argv) == 3 and argv[0] == "extract-sdk":
         extract_sdk(Path(argv[1]), Path(argv[2]))
     elif len(argv) >= 2 and argv[0] == "emit":
-        emit(Path(argv[1]), [Path(a) for a in argv[2:]])
+        headers: dict[str, list[Path]] = {"--newest": [], "--older": []}
+        current = None
+        for arg in argv[2:]:
+            if arg in headers:
+                current = headers[arg]
+            elif current is None:
+                raise SystemExit(__doc__)
+            else:
+                current.append(Path(arg))
+        emit(Path(argv[1]), headers["--newest"], headers["--older"])
     else:
         raise SystemExit(__doc__)
 

@@ -100,6 +100,7 @@ first_error() { grep -m1 'error:' "$1" | sed -e 's/^.*error: //' -e 's/ \[-W[^]]
 echo "Windows Tier 1: $CC $("$CC" -dumpversion) ${MODULE_CFLAGS[*]}, HCS headers: newest ($ZIG_REQUIREMENT) and older (Debian's mingw-w64), CPython 3.11 abi3"
 printf '  setup: tools %ss, CPython headers %ss (%s), newest HCS headers %ss (%s), emit %ss, other sources %ss\n' \
     "$t_tools" "$t_fetch" "$fetched" "$t_sdk" "$sdk_fetched" "$t_emit" "$t_sources"
+printf '  declarations: %s\n' "$(cat "$work/complete.txt")"
 printf '  %-34s %-9s %-6s %6s  %s\n' build expect result sec detail
 for line in "${manifest[@]}"; do
     IFS=$'\t' read -r name _ expect description _ <<<"$line"

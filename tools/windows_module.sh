@@ -15,8 +15,10 @@
 #                                 sdk_include, sdk_libs, sdk_defs, sdk_fetched (what it had
 #                                 to do)
 #   winmod_emit WORK [older]      the C of the module (and of the Tier 1 mutations; with
-#                                 "older", also of the builds against Debian's headers) in
-#                                 WORK (winmod_cpython and winmod_newest_sdk first); sets
+#                                 "older", also of the builds against Debian's headers, after
+#                                 checking the declarations leave out nothing the newest
+#                                 headers have) in WORK (winmod_cpython and
+#                                 winmod_newest_sdk first); sets
 #                                 sources, includes, link_libs (newest headers and import
 #                                 libraries) and older_includes, older_link_libs (Debian's)
 #   winmod_objects WORK           compiles the module's other sources; sets objects
@@ -160,16 +162,18 @@ winmod_newest_sdk() {
 }
 
 winmod_emit() {
-    local work=$1 d l older_headers=()
+    local work=$1 d l headers=()
     if [ "${2:-}" = older ]; then
         # Debian's computecore.h, computedefs.h, computestorage.h: the compiler's own.
+        local older_headers
         mapfile -t older_headers < <(
             printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
                 "$CC" -M -x c - | tr ' \\' '\n\n' | grep -E '/compute(core|defs|storage)\.h$' | sort -u
         )
         [ "${#older_headers[@]}" = 3 ] || die "cannot find mingw-w64's own HCS headers (${older_headers[*]})"
+        headers=(--newest "$sdk_include"/compute{core,defs,storage}.h --older "${older_headers[@]}")
     fi
-    "$PYTHON" tools/windows_check.py emit "$work" "${older_headers[@]}"
+    "$PYTHON" tools/windows_check.py emit "$work" "${headers[@]}"
     mapfile -t sources <"$work/sources.txt"
     local include_dirs libraries
     mapfile -t include_dirs <"$work/include_dirs.txt"
