@@ -11,6 +11,8 @@
 #   * older: Debian 12's mingw-w64 headers and import libraries: the declarations without
 #     the ones those headers lack (found by name; the functions among them must be the
 #     newest SDK's exports in aiohcs/_native/_releases.py, see tools/windows_check.py).
+# The declarations must also leave out nothing the newest headers declare (functions and
+# enumerators), but for tools/windows_check.py's NOT_YET_DECLARED.
 #
 # Negative control: the same build from declarations with ONE deliberate mistake
 # (tools/windows_check.py, MUTATIONS on both versions, NEWER_MUTATIONS on the newest) must
