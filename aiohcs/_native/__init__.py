@@ -19,11 +19,10 @@ from __future__ import annotations
 import codecs
 import sys
 import types
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
 from aiohcs._args import check_text
+from aiohcs._native._releases import OPTIONAL_EXPORTS, WIN10_1809
 from aiohcs.errors import HcsNotAvailableError, UnsupportedOnThisHost
 
 __all__ = [
@@ -134,27 +133,6 @@ if not IS_EMULATOR and not lib.aiohcs_export_available(b"HcsCreateOperation"):
     # and would only fault at the first call: refuse here, with a clear message.
     raise HcsNotAvailableError(_NO_HCS_MESSAGE, name="aiohcs._native")
 
-_WIN10_1809: Final = "Windows 10 1809 / Windows Server 2019"
-_WIN10_2004: Final = "Windows 10 2004 / Windows Server 2004"
-_WIN10_2004_WS2022: Final = "Windows 10 2004 / Windows Server 2022"
-_WIN10_2104: Final = "Windows 10 2104 / Windows Server 2022"
-
-#: Exports newer than Windows 10 1809 → the first Windows release that has them
-#: (HCS contract §1). Every other declared export exists from 1809 on.
-OPTIONAL_EXPORTS: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "HcsEnumerateComputeSystemsInNamespace": _WIN10_2004,
-        "HcsCreateComputeSystemInNamespace": _WIN10_2004,
-        "HcsOpenComputeSystemInNamespace": _WIN10_2004,
-        "HcsWaitForComputeSystemExit": _WIN10_2104,
-        "HcsWaitForProcessExit": _WIN10_2104,
-        "HcsGetProcessorCompatibilityFromSavedState": _WIN10_2104,
-        "HcsSetupBaseOSVolume": _WIN10_2104,
-        "HcsGrantVmGroupAccess": _WIN10_2004_WS2022,
-        "HcsRevokeVmGroupAccess": _WIN10_2004_WS2022,
-    }
-)
-
 # On Windows the answer cannot change while the process runs; hcsim can hide exports
 # at run time (HcsimSetExportHidden), so the emulator build asks every time.
 _export_cache: dict[str, bool] = {}
@@ -162,7 +140,7 @@ _export_cache: dict[str, bool] = {}
 
 def required_release(name: str) -> str:
     """Return the Windows release that introduced the HCS export ``name``."""
-    return OPTIONAL_EXPORTS.get(name, _WIN10_1809)
+    return OPTIONAL_EXPORTS.get(name, WIN10_1809)
 
 
 def export_available(name: str) -> bool:

@@ -31,8 +31,11 @@ void *aiohcs_export_address(const char *name) {
 }
 
 /* Exports newer than Windows 10 1809 are looked up before they are called: the import
- * libraries are delay-loaded, so a missing export would otherwise fault. hcsim's DLL can
- * hide an export at run time (imitating an older Windows): it is asked too. */
+ * libraries are delay-loaded, so a missing export would otherwise fault. An export no SDK
+ * header declares (computecore_extra.cdef: HcsCancelLiveMigration) is never linked: it is
+ * found here by name and called through aiohcs_export_address's answer, so a host without
+ * it gets the same "needs Windows release X" error. hcsim's DLL can hide an export at run
+ * time (imitating an older Windows): it is asked too. */
 typedef BOOL (*is_export_available_fn)(const char *function);
 
 int aiohcs_export_available(const char *name) {

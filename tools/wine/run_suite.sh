@@ -14,7 +14,8 @@
 #     bcryptprimitives.dll (ProcessPrng, which Wine 8 lacks and pydantic-core and ruff.exe
 #     import) and
 #     ws2_bsp_shim.dll (trio's SIO_BSP_HANDLE_SELECT, see the source), with sitecustomize.py;
-#   * aiohcs/_hcs.pyd: the Windows build of the module (the same build as Tier 1);
+#   * aiohcs/_hcs.pyd: the Windows build of the module (the same build as Tier 1's positive
+#     one, against the newest HCS headers of the pinned ziglang wheel);
 #   * the HCS DLLs: `make -C hcsim windows` by default, or --dlls DIR (prebuilt DLLs), or
 #     --hcsim CHECKOUT (`make -C CHECKOUT/hcsim windows`), or --stub-dlls (Tier 2's
 #     stand-ins, every call E_NOTIMPL: for trying the harness only; also taken, with a
@@ -144,10 +145,13 @@ prepare_shims() {
 # ---- aiohcs/_hcs.pyd ----------------------------------------------------------------
 prepare_module() {
     local work=$CACHE/module want
+    # Built against the newest HCS headers and import libraries, as Tier 1's positive build.
+    winmod_newest_sdk "$WINDOWS_CHECK_CACHE"
     rm -rf "$work/emit"
     winmod_emit "$work/emit"
     want=$(digest "$work/emit/positive/_hcs.c" aiohcs/_native/*.[ch] aiohcs/include/*.[ch] \
-        tools/windows_module.sh <(printf '%s\n' "${sources[@]}" "${link_libs[@]}"))
+        tools/windows_module.sh "$sdk_include"/*.h "$sdk_libs"/*.a \
+        <(printf '%s\n' "${sources[@]}" "${link_libs[@]}"))
     if ! stamp_is "$work" "$want" || [ ! -f aiohcs/_hcs.pyd ]; then
         winmod_objects "$work/emit"
         run_build "$work/emit/positive" "$work/emit/positive/_hcs.c"
@@ -188,7 +192,7 @@ prepare_dlls() {
         ;;
     stub)
         from=$CACHE/stubs
-        winmod_stub_dlls aiohcs/_hcs.pyd "$from" ;;
+        winmod_stub_dlls "$from" ;;
     esac
     [ -f "$from/computecore.dll" ] && [ -f "$from/computestorage.dll" ] ||
         die "no computecore.dll + computestorage.dll in ${from:-?}"
