@@ -67,9 +67,9 @@ COMPUTESTORAGE = declared_functions("computestorage.cdef")
 
 def test_cdef_parse_finds_the_declared_functions() -> None:
     # The newest computecore.h declares 59 functions (52 before the live-migration release),
-    # computestorage.h 12 (the cdef copies them).
+    # computestorage.h 14 (12 before the overlay filters); the cdef copies them.
     assert len(COMPUTECORE) == len(set(COMPUTECORE)) == 59
-    assert len(COMPUTESTORAGE) == len(set(COMPUTESTORAGE)) == 12
+    assert len(COMPUTESTORAGE) == len(set(COMPUTESTORAGE)) == 14
     assert "HcsCreateComputeSystem" in COMPUTECORE
     assert "HcsGetLayerVhdMountPath" in COMPUTESTORAGE
     control = declared_functions("hcsim.cdef", _HCSIM_FUNCTION)
@@ -101,9 +101,12 @@ def sdk_header(name: str) -> Path:
     return paths[0]
 
 
-#: What the newest computecore.h declares that older copies (Debian 12's mingw-w64) lack.
+#: What the newest computecore.h/computestorage.h declare that older copies (Debian 12's
+#: mingw-w64) lack.
 NEWER_COMPUTECORE: Final = frozenset(
     {
+        "HcsAttachOverlayFilter",
+        "HcsDetachOverlayFilter",
         "HcsCreateOperationWithNotifications",
         "HcsAddResourceToOperation",
         "HcsGetOperationProperties",

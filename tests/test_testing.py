@@ -348,7 +348,7 @@ async def test_assert_no_leaks_allow_systems_and_async_variant() -> None:
 
 def test_function_names_are_the_declared_exports() -> None:
     names = testing.function_names()
-    assert len(names) == 72
+    assert len(names) == 74
     assert {"HcsStartComputeSystem", "HcsImportLayer", "HcsCloseOperation"} <= names
     assert all(hasattr(_native.lib, n) for n in names)
     faultable = testing.faultable_functions()

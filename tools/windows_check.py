@@ -84,10 +84,9 @@ SDK_DEFS = ("computecore.def", "computestorage.def")
 SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
 
 # What the newest headers declare and the declarations do not copy yet: named here so that
-# the check is exact otherwise (computestorage.h's overlay filters came with the newest SDK
-# too; computestorage.cdef still follows the older header). A name listed here that the
-# declarations have, or that the headers lack, fails the check: the list only shrinks.
-NOT_YET_DECLARED = frozenset({"HcsAttachOverlayFilter", "HcsDetachOverlayFilter"})
+# the check is exact otherwise (empty: every function and enumerator is copied). A name
+# listed here that the declarations have, or that the headers lack, fails the check.
+NOT_YET_DECLARED: frozenset[str] = frozenset()
 
 # The declarations that copy the SDK headers (build_ffi.SDK_CDEFS without the base types).
 SDK_DECLARATIONS = ("computedefs.cdef", "computecore.cdef", "computestorage.cdef")

@@ -47,6 +47,8 @@ OPTIONAL_EXPORTS: Final[Mapping[str, str]] = MappingProxyType(
         "HcsStartLiveMigrationTransfer": NEWEST_SDK_RELEASE,
         "HcsFinalizeLiveMigration": NEWEST_SDK_RELEASE,
         "HcsCancelLiveMigration": NEWEST_SDK_RELEASE,
+        "HcsAttachOverlayFilter": NEWEST_SDK_RELEASE,
+        "HcsDetachOverlayFilter": NEWEST_SDK_RELEASE,
     }
 )
 

@@ -74,7 +74,8 @@
     X(HcsInitializeWritableLayer, FN_STO) X(HcsInitializeLegacyWritableLayer, FN_STO)              \
     X(HcsAttachLayerStorageFilter, FN_STO) X(HcsDetachLayerStorageFilter, FN_STO)                  \
     X(HcsFormatWritableLayerVhd, FN_STO) X(HcsGetLayerVhdMountPath, FN_STO)                        \
-    X(HcsSetupBaseOSVolume, FN_STO)
+    X(HcsSetupBaseOSVolume, FN_STO)                                                                \
+    X(HcsAttachOverlayFilter, FN_STO) X(HcsDetachOverlayFilter, FN_STO)
 /* clang-format on */
 
 typedef enum fn_id {

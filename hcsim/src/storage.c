@@ -390,3 +390,67 @@ HRESULT WINAPI HcsGetLayerVhdMountPath(HANDLE vhdHandle, PWSTR *mountPath) {
     free(u);
     return *mountPath ? S_OK : E_OUTOFMEMORY;
 }
+
+/* Overlay filters (computestorage.h of the newest SDK; microsoft/hcsshim's computestorage
+ * client is the evidence for the documents): VolumeMountPoint is where a writable layer is
+ * mounted, LayerData names the filter ("FilterType": "UnionFS" or "WCIFS") and, to attach,
+ * the read-only parents. hcsim keeps the attached filters in the writable layer's marker
+ * ("Overlays": filter type -> parents). Inferred, as for the layer storage filter: a
+ * second attach of the same type is ERROR_ALREADY_EXISTS, a detach of a filter that is not
+ * attached ERROR_NOT_FOUND, a volume that is no layer HCS_E_INVALID_LAYER. */
+static HRESULT overlay_type(const hj_value *ld, const char **type) {
+    *type = hj_str(hj_get(ld, "FilterType"), NULL);
+    if (*type && (!strcmp(*type, "UnionFS") || !strcmp(*type, "WCIFS"))) return S_OK;
+    return E_INVALIDARG;
+}
+
+static HRESULT overlay_begin(fn_id fn, sto_args *a, PCWSTR volume, PCWSTR data, int attach,
+                             const char **type) {
+    HRESULT hr = sto_begin(fn, a, 1, volume, NULL, NULL);
+    if (hr == S_OK) hr = layer_data(data, attach, &a->ld);
+    if (hr == S_OK) hr = overlay_type(a->ld, type);
+    if (hr == S_OK) hr = open_layer(a->path[0], &a->marker);
+    return hr;
+}
+
+/* Records (parents, taken) or removes (NULL) the overlay of the given type and saves. */
+static HRESULT set_overlay(sto_args *a, const char *type, hj_value *parents) {
+    const hj_value *old = hj_get(a->marker, "Overlays");
+    hj_value *overlays = old ? hj_clone(old) : hj_new_object();
+    if (!overlays) {
+        hj_free(parents);
+        return E_OUTOFMEMORY;
+    }
+    if (parents) {
+        if (hj_set(overlays, type, parents) != 0) {
+            hj_free(overlays);
+            return E_OUTOFMEMORY;
+        }
+    } else {
+        hj_remove(overlays, type);
+    }
+    if (hj_set(a->marker, "Overlays", overlays) != 0) return E_OUTOFMEMORY;
+    return save_marker(a->path[0], a->marker);
+}
+
+HRESULT WINAPI HcsAttachOverlayFilter(PCWSTR VolumeMountPoint, PCWSTR LayerData) {
+    sto_args a;
+    const char *type = NULL;
+    HRESULT hr =
+        overlay_begin(FN_HcsAttachOverlayFilter, &a, VolumeMountPoint, LayerData, 1, &type);
+    if (hr == S_OK && hj_get(hj_get(a.marker, "Overlays"), type))
+        hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+    if (hr == S_OK) hr = set_overlay(&a, type, hj_clone(hj_get(a.ld, "Layers")));
+    return sto_end(&a, hr);
+}
+
+HRESULT WINAPI HcsDetachOverlayFilter(PCWSTR VolumeMountPoint, PCWSTR LayerData) {
+    sto_args a;
+    const char *type = NULL;
+    HRESULT hr =
+        overlay_begin(FN_HcsDetachOverlayFilter, &a, VolumeMountPoint, LayerData, 0, &type);
+    if (hr == S_OK && !hj_get(hj_get(a.marker, "Overlays"), type))
+        hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+    if (hr == S_OK) hr = set_overlay(&a, type, NULL);
+    return sto_end(&a, hr);
+}

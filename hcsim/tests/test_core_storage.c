@@ -124,6 +124,72 @@ TEST(core_storage_layers_on_the_filesystem) {
     CHECK(tc_counts_zero());
 }
 
+/* The newest SDK's overlay filters, on a writable layer's directory. */
+static HRESULT overlay(HRESULT (*fn)(PCWSTR, PCWSTR), const char *volume, const char *data) {
+    char16_t *wv = tc_w(volume), *wd = data ? tc_w(data) : NULL;
+    HRESULT hr = fn(wv, wd);
+    free(wv);
+    free(wd);
+    return hr;
+}
+
+TEST(core_storage_overlay_filters) {
+    HcsimReset();
+    char root[] = "/tmp/hcsim-ovl-XXXXXX";
+    REQUIRE(tp_mkdtemp(root) != NULL);
+    char base[256], scratch[256], plain[256], ld[1024], lu[1024];
+    snprintf(base, sizeof base, "%s/base", root);
+    snprintf(scratch, sizeof scratch, "%s/scratch", root);
+    snprintf(plain, sizeof plain, "%s/plain", root);
+    REQUIRE(tp_mkdir(base, 0777) == 0);
+    REQUIRE(tp_mkdir(plain, 0777) == 0);
+    char16_t *wbase = tc_w(base), *wplain = tc_w(plain), *empty = tc_w("{\"Layers\":[]}");
+    CHECK_HR(S_OK, HcsImportLayer(wbase, wplain, empty));
+    snprintf(ld, sizeof ld,
+             "{\"Layers\":[{\"Id\":\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\",\"Path\":\"%s\"}],"
+             "\"FilterType\":\"WCIFS\"}",
+             base);
+    snprintf(lu, sizeof lu,
+             "{\"Layers\":[{\"Id\":\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\",\"Path\":\"%s\"}],"
+             "\"FilterType\":\"UnionFS\"}",
+             base);
+    char16_t *wscratch = tc_w(scratch), *wld = tc_w(ld);
+    CHECK_HR(S_OK, HcsInitializeWritableLayer(wscratch, wld, NULL));
+    /* bad input first: nothing is recorded */
+    CHECK_HR(E_INVALIDARG, overlay(HcsAttachOverlayFilter, scratch, NULL));
+    CHECK_HR(E_INVALIDARG, overlay(HcsAttachOverlayFilter, "", ld));
+    CHECK_HR(HCS_E_INVALID_JSON, overlay(HcsAttachOverlayFilter, scratch, "{\"Layers\":"));
+    CHECK_HR(E_INVALIDARG,
+             overlay(HcsAttachOverlayFilter, scratch, "{\"Layers\":[],\"FilterType\":\"WCIFS\"}"));
+    CHECK_HR(E_INVALIDARG, overlay(HcsDetachOverlayFilter, scratch, "{\"FilterType\":\"Ntfs\"}"));
+    CHECK_HR(E_INVALIDARG, overlay(HcsDetachOverlayFilter, scratch, "{}"));
+    CHECK_HR(HRESULT_FROM_WIN32(3u), overlay(HcsAttachOverlayFilter, "/nonexistent/v", ld));
+    CHECK_HR(HCS_E_INVALID_LAYER, overlay(HcsAttachOverlayFilter, plain, ld));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND),
+             overlay(HcsDetachOverlayFilter, scratch, "{\"FilterType\":\"WCIFS\"}"));
+    /* one filter of each type, each attached once, detached once */
+    CHECK_HR(S_OK, overlay(HcsAttachOverlayFilter, scratch, ld));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS),
+             overlay(HcsAttachOverlayFilter, scratch, ld));
+    CHECK_HR(S_OK, overlay(HcsAttachOverlayFilter, scratch, lu));
+    CHECK_HR(S_OK, overlay(HcsDetachOverlayFilter, scratch, "{\"FilterType\":\"WCIFS\"}"));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_NOT_FOUND),
+             overlay(HcsDetachOverlayFilter, scratch, "{\"FilterType\":\"WCIFS\"}"));
+    CHECK_HR(S_OK, overlay(HcsDetachOverlayFilter, scratch, "{\"FilterType\":\"UnionFS\"}"));
+    /* an injected fault comes back from the call */
+    CHECK_HR(S_OK, HcsimFailNext("HcsAttachOverlayFilter", 1, E_ACCESSDENIED, HcsimFaultSync));
+    CHECK_HR(E_ACCESSDENIED, overlay(HcsAttachOverlayFilter, scratch, ld));
+    CHECK_HR(S_OK, overlay(HcsAttachOverlayFilter, scratch, ld));
+    free(wbase);
+    free(wplain);
+    free(empty);
+    free(wscratch);
+    free(wld);
+    tp_rmtree(root);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
+
 TEST(core_service_properties_and_settings) {
     HcsimReset();
     PWSTR r = NULL;
