@@ -142,3 +142,10 @@ def test_the_fixture_object_has_the_latency_controls(hcsim: testing.HcsimControl
     with hcsim.set_latency_profile("instant"):
         assert hcsim.latency_profile() == "instant"
     assert hcsim.latency_profile() == "realistic"
+
+
+def test_profile_names_ignore_case_as_the_environment_does() -> None:
+    with testing.set_latency_profile("Realistic"):  # type: ignore[arg-type]
+        assert testing.latency_profile() == "realistic"
+        with testing.set_latency_profile("INSTANT"):  # type: ignore[arg-type]
+            assert testing.latency_profile() == "instant"

@@ -105,10 +105,12 @@ async def test_lifecycle_events_follow_the_state() -> None:
         await system.pause()
         await system.resume()
         await system.terminate()
-        states = [e.state async for e in stream if isinstance(e, VmLifecycleEvent)]
+        changes = [
+            (e.previous_state, e.state) async for e in stream if isinstance(e, VmLifecycleEvent)
+        ]
         await system.wait()
-    assert states[:3] == ["Running", "Paused", "Running"]
-    assert states[-1] == "Stopped"
+    assert changes[:3] == [("Created", "Running"), ("Running", "Paused"), ("Paused", "Running")]
+    assert changes[-1] == ("Running", "Stopped")
 
 
 @pytest.mark.anyio

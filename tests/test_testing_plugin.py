@@ -176,3 +176,20 @@ def test_the_plugin_is_opt_in(pytester: pytest.Pytester) -> None:
 def test_the_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*PLUGIN, *QUIET, "--markers")
     result.stdout.fnmatch_lines([f"@pytest.mark.{pytest_plugin.MARKER}:*"])
+
+
+def test_the_latency_marker_needs_one_profile_name(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+@pytest.mark.hcsim_latency()
+def test_no_name(hcsim):
+    pass
+
+@pytest.mark.hcsim_latency("Realistic")
+def test_any_case(hcsim):
+    assert testing.latency_profile() == "realistic"
+""",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*InvalidArgumentError*hcsim_latency takes one profile name*"])

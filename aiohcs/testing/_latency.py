@@ -71,10 +71,11 @@ def latency_seed() -> int:
 def _profile(profile: object) -> int:
     if not isinstance(profile, str):
         raise InvalidArgumentTypeError(f"profile must be a str, not {type(profile).__name__}")
-    if profile not in LATENCY_PROFILES:
+    # Case is ignored, as in the HCSIM_LATENCY environment variable.
+    if profile.lower() not in LATENCY_PROFILES:
         names = ", ".join(repr(p) for p in LATENCY_PROFILES)
         raise InvalidArgumentError(f"unknown latency profile {profile!r}; valid: {names}")
-    return LATENCY_PROFILES.index(profile)
+    return LATENCY_PROFILES.index(profile.lower())
 
 
 def _seed(seed: object) -> int:

@@ -18,9 +18,10 @@ Provides:
   hcsim (Windows) the fixture skips the test.
 * the ``hcsim_leaves_systems`` marker: the test may leave compute systems behind (handles,
   operations, processes, pipes and documents are still checked).
-* the ``hcsim_latency(profile)`` marker: the test runs on that latency profile
-  (``"realistic"`` or ``"instant"``, see :func:`~aiohcs.testing.set_latency_profile`)
-  whatever the environment (``HCSIM_LATENCY``) chose for the others.
+* the ``hcsim_latency(profile)`` marker: a test that uses the ``hcsim`` fixture runs on
+  that latency profile (``"realistic"`` or ``"instant"``, see
+  :func:`~aiohcs.testing.set_latency_profile`) whatever the environment
+  (``HCSIM_LATENCY``) chose for the others.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Final
 
 import pytest
 
+from aiohcs.errors import InvalidArgumentError
 from aiohcs.testing._control import (
     LeakError,
     assert_no_leaks,
@@ -111,8 +113,13 @@ def hcsim(request: pytest.FixtureRequest) -> Iterator[HcsimControl]:
     reset()
     latency = request.node.get_closest_marker(LATENCY_MARKER)
     if latency is not None:
-        (profile,) = latency.args
-        set_latency_profile(profile)
+        if len(latency.args) != 1 or latency.kwargs:
+            raise InvalidArgumentError(
+                f"@pytest.mark.{LATENCY_MARKER} takes one profile name, e.g. "
+                f'{LATENCY_MARKER}("realistic"); got args={latency.args!r} '
+                f"kwargs={latency.kwargs!r}"
+            )
+        set_latency_profile(latency.args[0])
     # Handles an earlier test leaked survive the reset (they are the caller's): not ours.
     baseline = counts()
     yield HcsimControl()

@@ -223,10 +223,12 @@ static void add_property(hj_value *o, hc_system *s, const char *type) {
 /* ---- state ----------------------------------------------------------------------------- */
 void hc_sys_set_state(hc_system *s, sys_state st) {
     if (s->state == st) return;
+    sys_state previous = s->state;
     s->state = st;
     if (!s->is_vm) return;
     hj_value *d = hj_new_object();
     hj_set(d, "State", hj_new_string(state_name(st)));
+    hj_set(d, "PreviousState", hj_new_string(state_name(previous)));
     hc_event_list_json(s->handles, HcsEventGroupVmLifecycle, d);
     hj_free(d);
 }
