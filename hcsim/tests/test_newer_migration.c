@@ -444,6 +444,62 @@ TEST(newer_events_need_their_options) {
     tn_free(&cts);
 }
 
+/* On the default (realistic) latency profile the migration steps take their figures
+ * (README "Latency profiles"), so an operation made with progress updates gets its
+ * quarters (25, 50, 75 %) before it completes; the transfer reports its bytes. */
+static void step_with_progress(sys_call fn, HCS_SYSTEM s, const char *opts, plat_fd fd,
+                               unsigned min_ms) {
+    tn_rec rec;
+    tn_init(&rec);
+    HRESULT hr;
+    uint64_t t0 = tc_now_ms();
+    HCS_OPERATION op = begin(fn, s, opts, fd, &rec, &hr);
+    CHECK_HR(S_OK, hr);
+    CHECK_HR(S_OK, tc_wait(op, NULL));
+    CHECK(tc_now_ms() - t0 >= min_ms);
+    CHECK(tn_wait(&rec, HcsEventOperationCallback, 1));
+    CHECK(tn_count(&rec, HcsEventGroupOperationInfo) >= 3);
+    uint64_t last = 0;
+    for (int k = 0; k < tn_count(&rec, HcsEventGroupOperationInfo); k++) {
+        int i = tn_find(&rec, HcsEventGroupOperationInfo, k);
+        uint64_t pct = 0;
+        CHECK(hj_uint64(hj_get(hj_get(rec.ev[i].data, "Progress"), "PercentComplete"), &pct));
+        CHECK(pct > last); /* in order, never twice */
+        last = pct;
+    }
+    HcsCloseOperation(op);
+    tn_free(&rec);
+}
+
+TEST(newer_migration_steps_take_realistic_time) {
+    HcsimReset();
+    CHECK_HR(S_OK, HcsimSetOption("LatencyProfile", 1)); /* realistic, until the reset */
+    pair p;
+    REQUIRE(pair_open(&p, "lm-latency", 0));
+    plat_fd sv[2];
+    REQUIRE(socket_pair(sv));
+    step_with_progress(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1, 20);
+    step_with_progress(HcsStartLiveMigrationOnSource, p.src, NULL, sv[0], 50);
+    CHECK_HR(S_OK, start_destination(p.dst, 0, sv[1]));
+    close_pair(sv);
+    tn_rec src_op, dst_op;
+    tn_init(&src_op);
+    tn_init(&dst_op);
+    HRESULT a, b;
+    transfer_both(&p, &src_op, &dst_op, &a, &b);
+    CHECK_HR(S_OK, a);
+    CHECK_HR(S_OK, b);
+    CHECK(tn_count(&src_op, HcsEventGroupOperationInfo) == 4); /* its bytes: 25..100 % */
+    tn_free(&src_op);
+    tn_free(&dst_op);
+    step_with_progress(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Resume\"}", -1,
+                       20);
+    CHECK(state_is(p.src, "Running"));
+    step_with_progress(HcsCancelLiveMigration, p.dst, NULL, -1, 10);
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+    pair_close(&p);
+}
+
 /* ---- a cancel that races the end of a transfer ------------------------------------- */
 /* Moves len bytes over the test's own end of a migration socket; 1 when all moved. */
 static int peer_io(plat_fd fd, void *buf, size_t len, int sending) {
