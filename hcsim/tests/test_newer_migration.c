@@ -577,8 +577,8 @@ TEST(newer_migration_cancel_races_the_commit) {
         } else {
             refused++;
             CHECK_HR(S_OK, transfer);
-            CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, src,
-                               "{\"FinalizedOperation\":\"Resume\"}", -1));
+            CHECK_HR(S_OK,
+                     run(HcsFinalizeLiveMigration, src, "{\"FinalizedOperation\":\"Resume\"}", -1));
         }
         if (harness_failed_current()) {
             fprintf(stderr, "  run %d: cancel 0x%08x, transfer 0x%08x\n", i, (unsigned)cancel,
@@ -648,8 +648,7 @@ TEST(newer_migration_cancel_stress) {
             dst_kept++;
             CHECK(state_is(p.dst, "Paused"));
             CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.dst,
-                               "{\"Origin\":\"Destination\",\"FinalizedOperation\":\"Stop\"}",
-                               -1));
+                               "{\"Origin\":\"Destination\",\"FinalizedOperation\":\"Stop\"}", -1));
         }
         CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
         if (harness_failed_current())
