@@ -297,7 +297,8 @@ class TrackedOperation:
         A JSON object about the operation: its type (``Operation``), ``StartTimestamp``,
         ``EndTimestamp`` once completed, ``FailureInfo`` if it failed (what hcsim gives; no
         published schema release describes it beyond the name ``OperationInfo``). The
-        operation stays open for as long as a query uses it; once it has completed and been
+        operation stays open for as long as a query uses it (also when the event loop ends
+        meanwhile: its close then waits for the query's end); once it has completed and been
         closed this returns None. The query runs in a worker thread (an RPC on Windows).
         """
         waiter = self._started_waiter()
