@@ -44,7 +44,9 @@ from aiohcs._bridge import (
     ITEM_EVENT,
     REGISTER_ONESHOT,
     REGISTER_PROGRESS,
+    BridgeClosedError,
     Item,
+    close_operation,
     current_bridge,
     run_sync,
 )
@@ -129,7 +131,7 @@ class ProgressWaiter(Waiter):
     def release_operation(self) -> None:
         """Close the completed operation unless a query still uses it (then the last does)."""
         if self._done_op and not self.queries:
-            lib.HcsCloseOperation(ffi.cast("HCS_OPERATION", self._done_op))
+            close_operation(self._done_op)  # (after a query still running, if any)
             self._done_op = 0
             self.op_closed = True
 
@@ -295,7 +297,8 @@ class TrackedOperation:
         A JSON object about the operation: its type (``Operation``), ``StartTimestamp``,
         ``EndTimestamp`` once completed, ``FailureInfo`` if it failed (what hcsim gives; no
         published schema release describes it beyond the name ``OperationInfo``). The
-        operation stays open for as long as a query uses it; once it has completed and been
+        operation stays open for as long as a query uses it (also when the event loop ends
+        meanwhile: its close then waits for the query's end); once it has completed and been
         closed this returns None. The query runs in a worker thread (an RPC on Windows).
         """
         waiter = self._started_waiter()
@@ -303,9 +306,32 @@ class TrackedOperation:
         if waiter.op_closed:
             await anyio.lowlevel.checkpoint()
             return None
+        # The query holds the operation in the bridge: if the loop ends meanwhile, the
+        # undelivered completion's close waits for the query's end (in its thread).
+        release = waiter.bridge.hold_operation(waiter.op)
+        if release is None:  # (the loop's queue is gone: so may the operation be)
+            await anyio.lowlevel.checkpoint()
+            return None
+        held = release
+        ran = False
+
+        def query(op: Any) -> str | None:
+            nonlocal ran
+            ran = True
+            try:
+                return _operation_properties(op)
+            finally:
+                held()  # (in the worker: also after the loop ended)
+
         waiter.queries += 1
         try:
-            document = await run_sync(_operation_properties, waiter.op)
+            document = await run_sync(query, waiter.op)
+        except BridgeClosedError:
+            raise  # (the loop ends: the query, queued or running, lets go itself)
+        except BaseException:
+            if not ran:  # (no thread could take it)
+                release()
+            raise
         finally:
             waiter.queries -= 1
             waiter.release_operation()

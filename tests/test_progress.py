@@ -248,3 +248,70 @@ async def test_properties_need_the_export(vm: ComputeSystem) -> None:
                 pytest.raises(UnsupportedOnThisHost),
             ):
                 await op.properties()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_loop_end_during_a_query_keeps_the_operation_open(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loop ends (its bridge shuts down) while a properties() query runs in a worker
+    # thread; the operation completes after that. Its close (the release of the completion
+    # nobody will take) must wait for the query: the query still finds it open.
+    import time
+
+    from helpers import VM
+
+    from aiohcs import progress
+    from aiohcs._bridge import BridgeClosedError, current_bridge
+
+    outcome: list[object] = []
+    query = progress._operation_properties
+
+    def recorded(op: object) -> str | None:
+        try:
+            document = query(op)
+        except Exception as exc:
+            outcome.append(exc)
+            raise
+        outcome.append(document)
+        return document
+
+    monkeypatch.setattr(progress, "_operation_properties", recorded)
+    state: dict[str, ComputeSystem] = {}
+
+    async def main() -> None:
+        system = state["system"] = await ComputeSystem.create("q", VM)
+        op = system.tracked.start()
+        await op.begin()
+
+        async def ask() -> None:
+            with pytest.raises(BridgeClosedError):
+                await op.properties()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            await anyio.sleep(0.02)  # the query waits in its worker
+            current_bridge().shutdown()  # as at the loop's end
+
+    with (
+        testing.delay("HcsStartComputeSystem", completion_ms=40),
+        testing.delay("HcsGetOperationProperties", sync_ms=150),
+    ):
+        anyio.run(main, backend=backend)
+        deadline = time.monotonic() + 10
+        while not outcome and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], str), outcome[0]  # (before: E_HANDLE, closed under it)
+    assert '"Operation":"Start"' in outcome[0].replace(" ", "")
+    deadline = time.monotonic() + 10
+    while testing.counts().operations and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert testing.counts().operations == 0  # closed once the query ended
+
+    async def clean() -> None:
+        async with await ComputeSystem.open("q") as other:
+            await other.terminate()
+        await state["system"].aclose()
+
+    anyio.run(clean, backend=backend)

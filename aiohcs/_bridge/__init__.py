@@ -42,6 +42,7 @@ from aiohcs._bridge._calls import admit_close, close_native, run_native, run_syn
 from aiohcs._bridge._core import LoopBridge
 from aiohcs._bridge._fork import after_fork_in_child
 from aiohcs._bridge._handles import close_detached, close_process_handles, release_handle
+from aiohcs._bridge._holds import close_operation
 from aiohcs._bridge._items import (
     CALL_CLOSE_PROCESS,
     CALL_CLOSE_SYSTEM,
@@ -95,6 +96,7 @@ __all__ = [
     "after_fork_in_child",
     "close_detached",
     "close_native",
+    "close_operation",
     "close_process_handles",
     "current_backend",
     "current_bridge",

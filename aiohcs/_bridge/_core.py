@@ -12,8 +12,9 @@ import anyio
 from aiohcs._bridge._admission import ADMIT_CREATE, Admission
 from aiohcs._bridge._backends import LoopBackend, current_backend
 from aiohcs._bridge._handles import close_process_handles, release_handle
+from aiohcs._bridge._holds import hold_operation
 from aiohcs._bridge._items import REGISTER_PROGRESS, Item, Target
-from aiohcs._bridge._queue import NativeQueue, decode_items
+from aiohcs._bridge._queue import NativeQueue, decode_items, handle_int
 from aiohcs._bridge._resources import typed_resource_errors
 from aiohcs._bridge._tuning import CompletionTime, StartCost
 from aiohcs._bridge._workers import Job, drop_jobs, fail_job, workers
@@ -150,6 +151,14 @@ class LoopBridge:
             raise MemoryError("aiohcs: cannot create an HCS operation with notifications")
         self._targets[ident] = target
         return ident, op
+
+    def hold_operation(self, op: Any) -> Callable[[], None] | None:
+        """Hold ``op`` for a blocking query (see _holds.py): the function that lets it go.
+
+        None if the loop's queue is already freed. Closes of ``op`` (and the release of
+        this loop's undelivered items) wait until it is let go.
+        """
+        return hold_operation(self._native, handle_int(op))
 
     def unregister(self, ident: int) -> None:
         """Forget ``ident`` (C and Python side); later callbacks for it are dropped in C.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from aiohcs._bridge._holds import holds
 from aiohcs._bridge._registry import every_bridge
 from aiohcs._bridge._registry import reset_after_fork as reset_registry
 from aiohcs._bridge._warmup import reset_after_fork as reset_warm_up
@@ -23,6 +24,7 @@ def after_fork_in_child() -> None:
     a new event loop in the child gets a new bridge (with its own tuning state).
     """
     workers._reset()
+    holds.reset_after_fork()
     reset_registry()
     reset_warm_up()
     for bridge in every_bridge():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohcs._bridge._holds import close_operation
 from aiohcs._bridge._items import (
     CALL_CLOSE_SYSTEM,
     ITEM_COMPLETION,
@@ -45,11 +46,12 @@ def release_handle(item: Item) -> None:
     """Close the handle an item carries, for an item nobody takes.
 
     The system handle a native call produced (on a bridge thread), or the operation a
-    completion of an operation with progress hands over (closed at once: no RPC).
+    completion of an operation with progress hands over (closed at once: no RPC; once
+    the last query that holds it has ended, see _holds.py).
     """
     if not item.handle:
         return
     if item.kind == ITEM_COMPLETION:
-        lib.HcsCloseOperation(ffi.cast("HCS_OPERATION", item.handle))
+        close_operation(item.handle)
     else:
         close_detached(CALL_CLOSE_SYSTEM, ffi.cast("HCS_SYSTEM", item.handle))

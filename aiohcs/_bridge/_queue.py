@@ -32,11 +32,36 @@ class NativeQueue:
                 raise
         self._lock = threading.Lock()
         self.freed = False
+        # Queries holding the queue (see _holds.py), and a free asked for meanwhile.
+        self._holds = 0
+        self._free_wanted = False
+
+    def hold(self) -> bool:
+        """Keep the queue (its undelivered items) until :meth:`unhold`; False if freed."""
+        with self._lock:
+            if self.freed or self._free_wanted:
+                return False
+            self._holds += 1
+            return True
+
+    def unhold(self) -> None:
+        """Let a hold go; the last one makes a free asked for meanwhile (in this thread)."""
+        with self._lock:
+            self._holds -= 1
+            free = self._free_wanted and not self._holds
+        if free:
+            self.free()
 
     def free(self) -> None:
-        """Free the C queue and close the sockets (idempotent, from any thread)."""
+        """Free the C queue and close the sockets (idempotent, from any thread).
+
+        While a query holds the queue the free waits for the last hold to go.
+        """
         with self._lock:
             if self.freed:
+                return
+            if self._holds:
+                self._free_wanted = True
                 return
             self.freed = True
             queue, self.queue = self.queue, ffi.NULL
@@ -46,8 +71,13 @@ class NativeQueue:
         self.rsock.close()
 
     def after_fork(self) -> None:
-        """A forked child: the lock may have been held by a thread that did not come along."""
+        """A forked child: the lock may have been held by a thread that did not come along.
+
+        (So were the queries that held the queue.)
+        """
         self._lock = threading.Lock()
+        self._holds = 0
+        self._free_wanted = False
 
 
 def handle_int(h: Any) -> int:

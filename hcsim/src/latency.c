@@ -42,6 +42,11 @@ static const uint16_t realistic_ms[FN_COUNT] = {
     [FN_HcsGetProcessInfo] = 1,
     [FN_HcsGetProcessProperties] = 1,
     [FN_HcsModifyProcess] = 1,
+    /* live migration; the transfer has none: it lasts while its bytes cross */
+    [FN_HcsInitializeLiveMigrationOnSource] = 20,
+    [FN_HcsStartLiveMigrationOnSource] = 50,
+    [FN_HcsFinalizeLiveMigration] = 20,
+    [FN_HcsCancelLiveMigration] = 10,
 };
 
 #define ENV_PROFILE  "HCSIM_LATENCY"

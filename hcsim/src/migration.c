@@ -409,6 +409,11 @@ static hj_value *work_transfer(hc_work *w, HRESULT *hr) {
     r = m->role == MR_SOURCE ? send_state(w, m) : receive_state(w, m);
     hc_lock();
     m->transferring = 0;
+    /* A cancel that came after the transfer's last look (its last bytes were moving)
+     * returned S_OK: it wins, as it would have a moment earlier. (The source may have
+     * sent its commit: the destination then holds the state, paused, as after a cancel
+     * of a completed transfer; README "Live migration".) */
+    if (r == S_OK && m->cancelled && !m->aborted) r = ERROR_CANCELLED_HR;
     if (r == S_OK && !m->aborted) {
         m->phase = MP_TRANSFERRED;
         if (m->role == MR_DESTINATION) m->blackout_ms = plat_now_ms(); /* until it resumes */

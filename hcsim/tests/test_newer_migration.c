@@ -443,3 +443,221 @@ TEST(newer_events_need_their_options) {
     tn_free(&plain);
     tn_free(&cts);
 }
+
+/* On the default (realistic) latency profile the migration steps take their figures
+ * (README "Latency profiles"), so an operation made with progress updates gets its
+ * quarters (25, 50, 75 %) before it completes; the transfer reports its bytes. */
+static void step_with_progress(sys_call fn, HCS_SYSTEM s, const char *opts, plat_fd fd,
+                               unsigned min_ms) {
+    tn_rec rec;
+    tn_init(&rec);
+    HRESULT hr;
+    uint64_t t0 = tc_now_ms();
+    HCS_OPERATION op = begin(fn, s, opts, fd, &rec, &hr);
+    CHECK_HR(S_OK, hr);
+    CHECK_HR(S_OK, tc_wait(op, NULL));
+    CHECK(tc_now_ms() - t0 >= min_ms);
+    CHECK(tn_wait(&rec, HcsEventOperationCallback, 1));
+    CHECK(tn_count(&rec, HcsEventGroupOperationInfo) >= 3);
+    uint64_t last = 0;
+    for (int k = 0; k < tn_count(&rec, HcsEventGroupOperationInfo); k++) {
+        int i = tn_find(&rec, HcsEventGroupOperationInfo, k);
+        uint64_t pct = 0;
+        CHECK(hj_uint64(hj_get(hj_get(rec.ev[i].data, "Progress"), "PercentComplete"), &pct));
+        CHECK(pct > last); /* in order, never twice */
+        last = pct;
+    }
+    HcsCloseOperation(op);
+    tn_free(&rec);
+}
+
+TEST(newer_migration_steps_take_realistic_time) {
+    HcsimReset();
+    CHECK_HR(S_OK, HcsimSetOption("LatencyProfile", 1)); /* realistic, until the reset */
+    pair p;
+    REQUIRE(pair_open(&p, "lm-latency", 0));
+    plat_fd sv[2];
+    REQUIRE(socket_pair(sv));
+    step_with_progress(HcsInitializeLiveMigrationOnSource, p.src, NULL, -1, 20);
+    step_with_progress(HcsStartLiveMigrationOnSource, p.src, NULL, sv[0], 50);
+    CHECK_HR(S_OK, start_destination(p.dst, 0, sv[1]));
+    close_pair(sv);
+    tn_rec src_op, dst_op;
+    tn_init(&src_op);
+    tn_init(&dst_op);
+    HRESULT a, b;
+    transfer_both(&p, &src_op, &dst_op, &a, &b);
+    CHECK_HR(S_OK, a);
+    CHECK_HR(S_OK, b);
+    CHECK(tn_count(&src_op, HcsEventGroupOperationInfo) == 4); /* its bytes: 25..100 % */
+    tn_free(&src_op);
+    tn_free(&dst_op);
+    step_with_progress(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Resume\"}", -1,
+                       20);
+    CHECK(state_is(p.src, "Running"));
+    step_with_progress(HcsCancelLiveMigration, p.dst, NULL, -1, 10);
+    CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+    pair_close(&p);
+}
+
+/* ---- a cancel that races the end of a transfer ------------------------------------- */
+/* Moves len bytes over the test's own end of a migration socket; 1 when all moved. */
+static int peer_io(plat_fd fd, void *buf, size_t len, int sending) {
+    size_t done = 0;
+    uint64_t until = tc_now_ms() + 10000;
+    while (done < len && tc_now_ms() < until) {
+        long n = plat_sock_io(fd, (char *)buf + done, len - done, sending, 10);
+        if (n < 0) return 0;
+        done += (size_t)n;
+    }
+    return done == len;
+}
+
+/* Reads what a source sends up to its wait for the acknowledgement: the header (magic,
+ * session, document length, image length: 8 + 4 x 3 bytes, little-endian), the document
+ * and the image. 1 when it all came. */
+static int peer_take_state(plat_fd fd) {
+    unsigned char head[20];
+    if (!peer_io(fd, head, sizeof head, 0)) return 0;
+    size_t rest = 0;
+    for (int k = 0; k < 2; k++)
+        for (int b = 0; b < 4; b++) rest += (size_t)head[12 + 4 * k + b] << (8 * b);
+    char *buf = malloc(rest ? rest : 1);
+    int ok = buf && peer_io(fd, buf, rest, 0);
+    free(buf);
+    return ok;
+}
+
+static void spin_us(unsigned us) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((uint64_t)(b.tv_sec - a.tv_sec) * 1000000u + (uint64_t)(b.tv_nsec - a.tv_nsec) / 1000u <
+           us);
+}
+
+/* The source's cancel comes as its transfer ends: the test plays the destination,
+ * acknowledges, and cancels a few microseconds later, so the cancel lands before, during
+ * or after the source's commit (several of each over the runs). Whichever: a cancel that
+ * returned S_OK has ended the migration there (the source runs, no Finalize needed); one
+ * that failed left a completed transfer that Finalize(Resume) ends. Never a paused source
+ * without a migration to finalize. (Before the fix, a cancel that came after the
+ * transfer's last look returned S_OK and the transfer still completed: the source stayed
+ * paused with a migration its client believed cancelled.) */
+TEST(newer_migration_cancel_races_the_commit) {
+    HcsimReset();
+    HCS_SYSTEM src;
+    REQUIRE(tc_create("lm-commit-race", MIG_VM, 1, &src) == S_OK);
+    int runs = 150, won = 0, late = 0, refused = 0;
+    for (int i = 0; i < runs; i++) {
+        plat_fd sv[2];
+        REQUIRE(socket_pair(sv));
+        REQUIRE(run(HcsInitializeLiveMigrationOnSource, src, NULL, -1) == S_OK);
+        REQUIRE(start_source(src, 11, sv[0]) == S_OK);
+        plat_sock_close(sv[0]);
+        HRESULT hr;
+        HCS_OPERATION x = begin(HcsStartLiveMigrationTransfer, src, NULL, -1, NULL, &hr);
+        REQUIRE(hr == S_OK);
+        REQUIRE(peer_take_state(sv[1]));
+        unsigned char ack = 'K';
+        REQUIRE(peer_io(sv[1], &ack, 1, 1));
+        spin_us((unsigned)(i % 30));
+        HRESULT cancel = run(HcsCancelLiveMigration, src, NULL, -1);
+        HRESULT transfer = tc_wait(x, NULL);
+        HcsCloseOperation(x);
+        plat_sock_close(sv[1]);
+        if (cancel == S_OK) {
+            if (transfer == HR_CANCELLED)
+                won++;
+            else
+                late++; /* it came once the transfer had completed: it ended it there */
+            CHECK(transfer == HR_CANCELLED || transfer == S_OK);
+            CHECK(state_is(src, "Running"));
+            CHECK_HR(HCS_E_INVALID_STATE, run(HcsCancelLiveMigration, src, NULL, -1));
+        } else {
+            refused++;
+            CHECK_HR(S_OK, transfer);
+            CHECK_HR(S_OK,
+                     run(HcsFinalizeLiveMigration, src, "{\"FinalizedOperation\":\"Resume\"}", -1));
+        }
+        if (harness_failed_current()) {
+            fprintf(stderr, "  run %d: cancel 0x%08x, transfer 0x%08x\n", i, (unsigned)cancel,
+                    (unsigned)transfer);
+            break;
+        }
+    }
+    printf("  %d runs: the cancel stopped the transfer %d times, ended it once completed %d, "
+           "was refused %d\n",
+           runs, won, late, refused);
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, src, NULL, NULL));
+    HcsCloseComputeSystem(src);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
+
+/* Both sides transfer; the source is cancelled at a random moment 0-5 ms after its
+ * transfer started (before it, during it, after it). HCSIM_MIGRATION_STRESS=n runs it n
+ * times (default 25); the outcomes are counted. Whatever the moment: a cancel that
+ * returned S_OK left the source running without a migration, or (refused) the transfer
+ * completed and Finalize(Resume) runs the source again; the destination either has the
+ * state (its transfer completed: Finalize(Stop) tears it down) or was torn down. */
+TEST(newer_migration_cancel_stress) {
+    const char *env = getenv("HCSIM_MIGRATION_STRESS");
+    int runs = env && atoi(env) > 0 ? atoi(env) : 25;
+    int cancel_ok = 0, cancel_refused = 0, before = 0, stopped = 0, completed = 0, dst_kept = 0;
+    uint64_t rng = 0x5eed;
+    for (int i = 0; i < runs; i++) {
+        HcsimReset();
+        pair p;
+        char name[32];
+        snprintf(name, sizeof name, "lm-stress-%d", i);
+        REQUIRE(pair_open(&p, name, 1));
+        HRESULT a, b;
+        HCS_OPERATION x =
+            begin(HcsStartLiveMigrationTransfer, p.src, "{\"Origin\":\"Source\"}", -1, NULL, &a);
+        HCS_OPERATION y = begin(HcsStartLiveMigrationTransfer, p.dst,
+                                "{\"Origin\":\"Destination\"}", -1, NULL, &b);
+        REQUIRE(a == S_OK && b == S_OK);
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned us = (unsigned)((rng >> 33) % 5001u);
+        spin_us(us);
+        HRESULT c = run(HcsCancelLiveMigration, p.src, "{\"Origin\":\"Source\"}", -1);
+        a = tc_wait(x, NULL);
+        b = tc_wait(y, NULL);
+        HcsCloseOperation(x);
+        HcsCloseOperation(y);
+        if (c == S_OK) {
+            cancel_ok++;
+            /* (INVALID_STATE: it came before the transfer began, which then found no
+             * migration) */
+            CHECK(a == HCS_E_INVALID_STATE || a == HR_CANCELLED || a == S_OK);
+            before += a == HCS_E_INVALID_STATE;
+            stopped += a == HR_CANCELLED;
+            completed += a == S_OK;
+            CHECK_HR(HCS_E_INVALID_STATE,
+                     run(HcsCancelLiveMigration, p.src, "{\"Origin\":\"Source\"}", -1));
+        } else {
+            cancel_refused++;
+            CHECK_HR(S_OK, a);
+            completed++;
+            CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.src,
+                               "{\"Origin\":\"Source\",\"FinalizedOperation\":\"Resume\"}", -1));
+        }
+        CHECK(state_is(p.src, "Running"));
+        if (b == S_OK) { /* the destination got the state: it waits for its Finalize */
+            dst_kept++;
+            CHECK(state_is(p.dst, "Paused"));
+            CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.dst,
+                               "{\"Origin\":\"Destination\",\"FinalizedOperation\":\"Stop\"}", -1));
+        }
+        CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
+        if (harness_failed_current())
+            fprintf(stderr, "  run %d (%u us): cancel 0x%08x, transfers 0x%08x 0x%08x\n", i, us,
+                    (unsigned)c, (unsigned)a, (unsigned)b);
+        pair_close(&p);
+        if (harness_failed_current()) break;
+    }
+    printf("  %d runs: cancel S_OK %d (before the transfer %d, transfer stopped %d, already "
+           "completed %d), refused %d; destination kept the state %d\n",
+           runs, cancel_ok, before, stopped, completed - cancel_refused, cancel_refused, dst_kept);
+}
