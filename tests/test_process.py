@@ -440,14 +440,20 @@ async def test_linux_signals(linux: ComputeSystem) -> None:
 
 
 async def test_windows_signals(windows: ComputeSystem) -> None:
-    async with await windows.open_process(guest("sleep 30")) as proc:
+    # "ready" first: a CtrlC that lands while the interpreter of the guest program is still
+    # starting ends it with 1, not with the signal (seen once under load).
+    async with await windows.open_process(guest("echo ready", "sleep 30")) as proc:
+        assert proc.stdout is not None
+        assert await proc.stdout.receive() == b"ready\n"
         with pytest.raises(errors.InvalidArgumentError, match="Windows guests take"):
             await proc.send_signal("SIGTERM")
         with pytest.raises(errors.InvalidArgumentError, match="no other number"):
             await proc.send_signal(process.LINUX_SIGNALS["USR1"])
         assert await proc.send_signal("CtrlC") is True
         assert await proc.wait() == 0xC000013A  # STATUS_CONTROL_C_EXIT, as a Windows guest
-    async with await windows.open_process(guest("sleep 30")) as proc:
+    async with await windows.open_process(guest("echo ready", "sleep 30")) as proc:
+        assert proc.stdout is not None
+        assert await proc.stdout.receive() == b"ready\n"
         assert await proc.send_signal(signal.SIGTERM) is True  # CtrlShutdown
         assert await proc.wait() == 0xC000013A
 
