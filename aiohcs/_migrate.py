@@ -51,9 +51,6 @@ MIGRATION_EXPORTS: Final = (
 #: HcsResourceTypeSocket (HCS_RESOURCE_TYPE of the newer SDKs).
 RESOURCE_TYPE_SOCKET: Final = 4
 
-#: What the source's HcsFinalizeLiveMigration may do with its VM (MigrationFinalOperation).
-FINALIZE: Final = ("Stop", "Resume")
-
 #: The transport of a migration: a connected socket (or its descriptor / SOCKET value).
 Transport = socket.socket | int
 
@@ -202,13 +199,10 @@ async def migrate_out(
     *,
     session_id: int | None,
     options: Any,
-    finalize: str,
 ) -> None:
     """The source side (see :meth:`ComputeSystem.migrate <aiohcs.system.ComputeSystem.migrate>`)."""
     system._require_handle()
     require_migration()
-    if finalize not in FINALIZE:
-        raise InvalidArgumentError(f"finalize must be 'Stop' or 'Resume', not {finalize!r}")
     handle = socket_handle(transport)
     init = document("MigrationInitializeOptions", options, "options", Origin="Source")
     start = document(
@@ -219,11 +213,7 @@ async def migrate_out(
     )
     transfer = document("MigrationTransferOptions", None, "options", Origin="Source")
     final = document(
-        "MigrationFinalizedOptions",
-        None,
-        "finalize",
-        Origin="Source",
-        FinalizedOperation=finalize,
+        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Stop"
     )
     completed: list[str] = []
     try:

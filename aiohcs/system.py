@@ -385,16 +385,15 @@ class ComputeSystem(HandleOwner):
         *,
         session_id: int | None = None,
         options: Any = None,
-        finalize: str = "Stop",
     ) -> None:
         """Live-migrate this VM to another host: the source side (see :meth:`migrate_in`).
 
         ``transport``: a socket connected to the destination (or its descriptor), which
         stays the caller's. ``session_id``: the session both sides name (32 bits).
         ``options``: :class:`aiohcs.migration.MigrationInitializeOptions` (model, mapping or
-        JSON text; ``Origin`` is set to ``Source``). ``finalize``: what HcsFinalizeLiveMigration
-        does with this VM once the state has crossed: ``"Stop"`` (it ends here; the default)
-        or ``"Resume"``. The steps are HcsInitializeLiveMigrationOnSource,
+        JSON text; ``Origin`` is set to ``Source``). Once the state has crossed,
+        HcsFinalizeLiveMigration stops this VM (``Stop``): it runs only at the destination.
+        The steps are HcsInitializeLiveMigrationOnSource,
         HcsStartLiveMigrationOnSource, HcsStartLiveMigrationTransfer and
         HcsFinalizeLiveMigration; the system's :meth:`events` yield
         :class:`~aiohcs.events.LiveMigrationEvent` notifications meanwhile. Needs a Windows
@@ -409,9 +408,7 @@ class ComputeSystem(HandleOwner):
         """
         from aiohcs._migrate import migrate_out
 
-        await migrate_out(
-            self, transport, session_id=session_id, options=options, finalize=finalize
-        )
+        await migrate_out(self, transport, session_id=session_id, options=options)
 
     async def modify(self, request: Any) -> None:
         """Modify the running system. ``request``: ModifySettingRequest."""
