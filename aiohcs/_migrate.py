@@ -163,27 +163,30 @@ async def _step(
     try:
         await step.wait()
     except BaseException:
-        if not step.done:  # (interrupted while the step runs, not failed by it)
 
-            async def finish() -> None:
+        async def finish() -> None:
+            if not step.done:  # (interrupted while the step runs, not failed by it)
                 await _cancel(system, origin)
-                with contextlib.suppress(Exception):
-                    await step.wait()
-                    completed.append(operation)
+            with contextlib.suppress(Exception):
+                await step.wait()
+                completed.append(operation)
 
-            await run_shielded(finish)
+        # (Also when the interruption came after the step's outcome was known: a step that
+        # succeeded is recorded, so the caller does not take the migration as not begun.)
+        await run_shielded(finish)
         raise
     completed.append(operation)
 
 
-async def _recover(system: HandleOwner) -> None:
-    """HcsFinalizeLiveMigration with ``Resume`` on the source, to its end (errors ignored).
+async def _stop_source(system: HandleOwner) -> None:
+    """HcsFinalizeLiveMigration with ``Stop`` on the source, to its end (errors ignored).
 
-    After the transfer the state has crossed and the source VM waits, paused, for the
-    finalize: resuming it is how the source takes over again (a cancel would not run it).
+    Once the source's transfer has completed the destination holds the state: resuming the
+    source then would run the VM on both hosts, so a source interrupted (or failed) after
+    its transfer ends here, as a successful one does.
     """
     text = document(
-        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Resume"
+        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Stop"
     )
 
     async def call() -> None:
@@ -244,7 +247,7 @@ async def migrate_out(
     except BaseException:
         # (Also after a step that completed before a cancellation reached it.)
         if "StartLiveMigrationTransfer" in completed:
-            await _recover(system)
+            await _stop_source(system)
         else:
             await _cancel(system, "Source")
         raise

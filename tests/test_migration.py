@@ -177,6 +177,68 @@ async def test_cancel_destination_at_any_moment(
             assert await state_of(source) == "Running"
 
 
+@contextlib.contextmanager
+def late_completion(
+    monkeypatch: pytest.MonkeyPatch, owner: object, operation: str
+) -> Iterator[anyio.Event]:
+    """``operation`` of ``owner`` (None: any system) is seen 100 ms after it completed.
+
+    The event is set once it has completed in HCS: a cancellation then reaches the caller
+    while HCS has already done the step (a slow notification).
+    """
+    from aiohcs.progress import TrackedOperation
+
+    completed = anyio.Event()
+    original = TrackedOperation.wait
+
+    async def wait(self: TrackedOperation) -> str | None:
+        result = await original(self)
+        if (owner is None or self._owner is owner) and self.operation == operation:
+            completed.set()
+            await anyio.sleep(0.1)
+        return result
+
+    monkeypatch.setattr(TrackedOperation, "wait", wait)
+    yield completed
+
+
+async def cancellable(scopes: dict[str, anyio.CancelScope], name: str, call: object) -> None:
+    """Run ``call()`` in a cancel scope kept as ``scopes[name]``; errors are swallowed."""
+    with anyio.CancelScope() as scope:
+        scopes[name] = scope
+        with contextlib.suppress(HcsError):
+            await call()  # type: ignore[operator]
+
+
+async def test_source_cancelled_after_its_transfer_stops(
+    source: ComputeSystem,
+    pair: tuple[socket.socket, socket.socket],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The destination holds the state: the source must not take over again (Resume, or a
+    # cancel that resumes it), or the VM would run on both hosts.
+    left, right = pair
+    received: list[ComputeSystem] = []
+    scopes: dict[str, anyio.CancelScope] = {}
+
+    async def receive() -> None:
+        received.append(await ComputeSystem.migrate_in("dst", VM, right))
+
+    late = late_completion(monkeypatch, source, "StartLiveMigrationTransfer")
+    with anyio.fail_after(30), late as completed:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receive)
+            tg.start_soon(cancellable, scopes, "src", functools.partial(source.migrate, left))
+            await completed.wait()
+            scopes["src"].cancel()
+    assert scopes["src"].cancelled_caught
+    assert received, "the destination completes"
+    async with received[0] as moved:
+        assert await state_of(moved) == "Running"
+        assert await state_of(source) != "Running"
+        await moved.terminate()
+
+
 async def test_unsupported_host_fails_before_c(
     source: ComputeSystem, pair: tuple[socket.socket, socket.socket]
 ) -> None:
