@@ -23,6 +23,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
+
 from aiohcs._handle import run_shielded
 from aiohcs._native import ffi, lib, require_export, to_wide, unpublished_export
 from aiohcs.errors import (
@@ -239,14 +241,14 @@ async def migrate_out(
         await _step(
             system,
             "Source",
-            "StartLiveMigrationTransfer",
+            TRANSFERRED,
             lib.HcsStartLiveMigrationTransfer,
             transfer,
             completed,
         )
     except BaseException:
         # (Also after a step that completed before a cancellation reached it.)
-        if "StartLiveMigrationTransfer" in completed:
+        if TRANSFERRED in completed:
             await _stop_source(system)
         else:
             await _cancel(system, "Source")
@@ -254,15 +256,24 @@ async def migrate_out(
     await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, final)
 
 
+#: The step after which the side holds (or, for the source, has handed over) the state.
+TRANSFERRED: Final = "StartLiveMigrationTransfer"
+
+
 async def migrate_in(
     system: HandleOwner,
     transport: Transport,
     *,
     session_id: int | None,
+    completed: list[str],
 ) -> None:
     """The destination side on a created system (see ``ComputeSystem.migrate_in``).
 
-    The caller terminates and closes ``system`` if this raises.
+    The steps that succeeded are appended to ``completed``. If this raises before the
+    transfer completed, the caller terminates and closes ``system``; after it (``TRANSFERRED``
+    in ``completed``) the system holds the only running copy of the VM: the finalize
+    (``Resume``) has been made to its end whatever interrupted the call, and the caller keeps
+    the system (closes its handle only).
     """
     handle = socket_handle(transport)
     settings = {"NetworkSettings": {"SessionId": session_id} if session_id is not None else {}}
@@ -275,7 +286,7 @@ async def migrate_in(
         Origin="Destination",
         FinalizedOperation="Resume",
     )
-    completed: list[str] = []
+    interrupted: BaseException | None = None
     try:
         await _step(
             system,
@@ -288,11 +299,18 @@ async def migrate_in(
         await _step(
             system,
             "Destination",
-            "StartLiveMigrationTransfer",
+            TRANSFERRED,
             lib.HcsStartLiveMigrationTransfer,
             transfer,
             completed,
         )
+    except BaseException as exc:
+        if TRANSFERRED not in completed:
+            await _cancel(system, "Destination")
+            raise
+        interrupted = exc  # (too late: the state is here; it resumes first)
+
+    async def finalize() -> None:
         await _step(
             system,
             "Destination",
@@ -301,6 +319,10 @@ async def migrate_in(
             final,
             completed,
         )
-    except BaseException:
-        await _cancel(system, "Destination")
-        raise
+
+    _, cancelled = await run_shielded(finalize)
+    if interrupted is not None:
+        raise interrupted
+    if cancelled is not None:
+        raise cancelled
+    await anyio.lowlevel.checkpoint_if_cancelled()  # (an anyio cancellation held meanwhile)

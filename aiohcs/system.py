@@ -247,13 +247,17 @@ class ComputeSystem(HandleOwner):
         migration (otherwise :class:`~aiohcs.errors.UnsupportedOnThisHost`, before anything
         starts). The socket stays the caller's: keep it open until this returns.
 
-        If anything fails, or the call is cancelled, the migration is cancelled
-        (HcsCancelLiveMigration, Origin ``Destination``), the new system terminated and its
-        handle closed, whatever cancels the caller, and the error propagates: nothing is
-        left behind on this host.
+        If anything fails, or the call is cancelled, before the transfer has completed, the
+        migration is cancelled (HcsCancelLiveMigration, Origin ``Destination``), the new
+        system terminated and its handle closed, whatever cancels the caller, and the error
+        propagates: nothing is left behind on this host. Once the transfer has completed this
+        host holds the VM's state (the source stops): the finalize (``Resume``) is then made
+        to its end whatever interrupts the call, and an interruption closes this call's handle
+        without terminating the system before it propagates; the VM runs on here
+        (:meth:`open` it by ``id``).
         """
         from aiohcs._handle import run_shielded
-        from aiohcs._migrate import migrate_in, require_migration, socket_handle
+        from aiohcs._migrate import TRANSFERRED, migrate_in, require_migration, socket_handle
 
         require_migration()
         socket_handle(transport)  # (checked before anything is created)
@@ -266,12 +270,17 @@ class ComputeSystem(HandleOwner):
         # Not abandoned half-way (a cancelled create may still make the system): made to
         # its end, then discarded if the caller was cancelled meanwhile.
         system, cancelled = await run_shielded(create)
+        completed: list[str] = []
         try:
             if cancelled is not None:
                 raise cancelled
-            await migrate_in(system, transport, session_id=session_id)
+            await migrate_in(system, transport, session_id=session_id, completed=completed)
         except BaseException:
-            await system._discard()
+            if TRANSFERRED in completed:  # (the VM runs here now: kept, never terminated)
+                with anyio.CancelScope(shield=True):
+                    await system.aclose()
+            else:
+                await system._discard()
             raise
         return system
 

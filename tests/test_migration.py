@@ -239,6 +239,31 @@ async def test_source_cancelled_after_its_transfer_stops(
         await moved.terminate()
 
 
+async def test_destination_cancelled_after_its_transfer_keeps_the_vm(
+    source: ComputeSystem, pair: tuple[socket.socket, socket.socket]
+) -> None:
+    # Cancelled while the finalizes run: the destination holds the committed state and the
+    # source stops, so the destination must resume and stay (terminating it loses the VM).
+    left, right = pair
+    scopes: dict[str, anyio.CancelScope] = {}
+    events = source.events()
+    with anyio.fail_after(30), testing.delay("HcsFinalizeLiveMigration", completion_ms=300):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancellable, scopes, "src", functools.partial(source.migrate, left))
+            migrate_in = functools.partial(ComputeSystem.migrate_in, "dst", VM, right)
+            tg.start_soon(cancellable, scopes, "dst", migrate_in)
+            async for event in events:
+                if isinstance(event, LiveMigrationEvent) and event.event == "OfflineDone":
+                    break
+            await anyio.sleep(0.05)
+            scopes["dst"].cancel()
+    assert scopes["dst"].cancelled_caught
+    async with await ComputeSystem.open("dst") as moved:
+        assert await state_of(moved) == "Running"
+        await moved.terminate()
+    assert await state_of(source) != "Running"
+
+
 async def test_unsupported_host_fails_before_c(
     source: ComputeSystem, pair: tuple[socket.socket, socket.socket]
 ) -> None:
