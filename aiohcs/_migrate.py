@@ -50,6 +50,12 @@ MIGRATION_EXPORTS: Final = (
     "HcsCancelLiveMigration",
 )
 
+#: The step after which the side holds (or, for the source, has handed over) the state.
+TRANSFERRED: Final = "StartLiveMigrationTransfer"
+
+#: The source's first step: until it succeeded, the system's migration (if any) is not ours.
+INITIALIZED: Final = "InitializeLiveMigrationOnSource"
+
 #: HcsResourceTypeSocket (HCS_RESOURCE_TYPE of the newer SDKs).
 RESOURCE_TYPE_SOCKET: Final = 4
 
@@ -144,15 +150,18 @@ async def _step(
     call: Callable[..., int],
     text: str,
     completed: list[str],
+    *,
+    cancel: bool = True,
 ) -> None:
     """One step of a migration, made with notifications (a :class:`TrackedOperation`).
 
     A cancellation (or any other exception) that arrives while the step runs does not
     abandon it as it would a plain call: the migration is cancelled at once (which ends a
-    transfer in progress), the step is waited for to its end, and then the exception
-    propagates. So when a migration call returns, nothing of it is still running.
-    ``operation`` is appended to ``completed`` once the step succeeded (also when an
-    interruption came too late to stop it).
+    transfer in progress; not with ``cancel=False``, for a step that may not be ours to
+    cancel), the step is waited for to its end, and then the exception propagates. So when
+    a migration call returns, nothing of it is still running. ``operation`` is appended to
+    ``completed`` once the step succeeded (also when an interruption came too late to stop
+    it).
     """
     w_text = to_wide(text)
 
@@ -167,7 +176,7 @@ async def _step(
     except BaseException:
 
         async def finish() -> None:
-            if not step.done:  # (interrupted while the step runs, not failed by it)
+            if cancel and not step.done:  # (interrupted while it runs, not failed by it)
                 await _cancel(system, origin)
             with contextlib.suppress(Exception):
                 await step.wait()
@@ -225,10 +234,11 @@ async def migrate_out(
         await _step(
             system,
             "Source",
-            "InitializeLiveMigrationOnSource",
+            INITIALIZED,
             lib.HcsInitializeLiveMigrationOnSource,
             init,
             completed,
+            cancel=False,  # (refused, it is another call's migration that runs)
         )
         await _step(
             system,
@@ -250,14 +260,10 @@ async def migrate_out(
         # (Also after a step that completed before a cancellation reached it.)
         if TRANSFERRED in completed:
             await _stop_source(system)
-        else:
+        elif INITIALIZED in completed:  # (not before: that would cancel another migration)
             await _cancel(system, "Source")
         raise
     await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, final)
-
-
-#: The step after which the side holds (or, for the source, has handed over) the state.
-TRANSFERRED: Final = "StartLiveMigrationTransfer"
 
 
 async def migrate_in(

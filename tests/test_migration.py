@@ -264,6 +264,24 @@ async def test_destination_cancelled_after_its_transfer_keeps_the_vm(
     assert await state_of(source) != "Running"
 
 
+async def test_refused_migrate_leaves_the_running_one_alone(source: ComputeSystem) -> None:
+    # A second migrate() of a system already migrating is refused at its Initialize; it
+    # must not cancel the first (HcsCancelLiveMigration names the system, not the call).
+    a, b = socket.socketpair()
+    x, y = socket.socketpair()
+    with a, b, x, y, anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(source.migrate, a, session_id=1))
+            with testing.delay("HcsStartLiveMigrationTransfer", completion_ms=200):
+                await anyio.sleep(0.1)  # (the first is past its Initialize)
+                with pytest.raises(HcsError):
+                    await source.migrate(x, session_id=2)
+            moved = await ComputeSystem.migrate_in("dst", VM, b, session_id=1)
+    async with moved:
+        assert await state_of(moved) == "Running"
+        await moved.terminate()
+
+
 async def test_unsupported_host_fails_before_c(
     source: ComputeSystem, pair: tuple[socket.socket, socket.socket]
 ) -> None:
