@@ -70,6 +70,27 @@ def require_migration() -> None:
     require_export(NOTIFICATIONS_EXPORT)  # (each step is made with notifications)
 
 
+#: How long an interrupted transfer may take to end once its transport is shut down, before
+#: HcsCancelLiveMigration is called for it (seconds).
+SHUTDOWN_GRACE: Final = 5.0
+
+
+def shut_down(transport: Transport) -> None:
+    """Shut down the transport both ways (not closed: it stays the caller's); errors ignored.
+
+    The peer's transfer then fails at once instead of waiting for its timeout.
+    """
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        if isinstance(transport, socket.socket):
+            transport.shutdown(socket.SHUT_RDWR)
+            return
+        view = socket.socket(fileno=transport)  # (a view of the caller's socket, detached)
+        try:
+            view.shutdown(socket.SHUT_RDWR)
+        finally:
+            view.detach()
+
+
 def socket_handle(transport: Transport) -> Any:
     """The HANDLE value of the transport socket (its descriptor; a SOCKET on Windows)."""
     if isinstance(transport, bool) or not isinstance(transport, socket.socket | int):
@@ -152,16 +173,20 @@ async def _step(
     completed: list[str],
     *,
     cancel: bool = True,
+    transport: Transport | None = None,
 ) -> None:
     """One step of a migration, made with notifications (a :class:`TrackedOperation`).
 
     A cancellation (or any other exception) that arrives while the step runs does not
-    abandon it as it would a plain call: the migration is cancelled at once (which ends a
-    transfer in progress; not with ``cancel=False``, for a step that may not be ours to
-    cancel), the step is waited for to its end, and then the exception propagates. So when
-    a migration call returns, nothing of it is still running. ``operation`` is appended to
-    ``completed`` once the step succeeded (also when an interruption came too late to stop
-    it).
+    abandon it as it would a plain call: the step is ended at once, waited for to its end,
+    and then the exception propagates. So when a migration call returns, nothing of it is
+    still running. How it is ended: a transfer (``transport`` given) by shutting its
+    transport down, which ends it unless it has already committed (a cancel arriving just
+    after the commit would undo the migration on this side only: the VM would then run on
+    both hosts, or on neither); HcsCancelLiveMigration if that has not ended it within
+    :data:`SHUTDOWN_GRACE`, and for the other steps at once (not with ``cancel=False``, for
+    a step that may not be ours to cancel). ``operation`` is appended to ``completed``
+    once the step succeeded (also when an interruption came too late to stop it).
     """
     w_text = to_wide(text)
 
@@ -176,6 +201,10 @@ async def _step(
     except BaseException:
 
         async def finish() -> None:
+            if transport is not None and not step.done:
+                shut_down(transport)
+                with anyio.move_on_after(SHUTDOWN_GRACE), contextlib.suppress(Exception):
+                    await step.wait()
             if cancel and not step.done:  # (interrupted while it runs, not failed by it)
                 await _cancel(system, origin)
             with contextlib.suppress(Exception):
@@ -255,13 +284,16 @@ async def migrate_out(
             lib.HcsStartLiveMigrationTransfer,
             transfer,
             completed,
+            transport=transport,
         )
     except BaseException:
         # (Also after a step that completed before a cancellation reached it.)
         if TRANSFERRED in completed:
             await _stop_source(system)
-        elif INITIALIZED in completed:  # (not before: that would cancel another migration)
+            raise
+        if INITIALIZED in completed:  # (not before: that would cancel another migration)
             await _cancel(system, "Source")
+        shut_down(transport)  # (the destination fails at once)
         raise
     await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, final)
 
@@ -309,10 +341,12 @@ async def migrate_in(
             lib.HcsStartLiveMigrationTransfer,
             transfer,
             completed,
+            transport=transport,
         )
     except BaseException as exc:
         if TRANSFERRED not in completed:
             await _cancel(system, "Destination")
+            shut_down(transport)  # (the source fails at once)
             raise
         interrupted = exc  # (too late: the state is here; it resumes first)
 

@@ -59,6 +59,21 @@ async def ids() -> list[str]:
     return sorted(str(p.id) for p in await enumerate_systems())
 
 
+async def assert_one_running(source: ComputeSystem) -> None:
+    """Exactly one of the source and ``"dst"`` runs; ``"dst"``, if any, is then terminated.
+
+    (The migration neither ran the VM on both hosts nor lost it.)
+    """
+    source_running = await state_of(source) == "Running"
+    if "dst" in await ids():
+        async with await ComputeSystem.open("dst") as moved:
+            moved_running = await state_of(moved) == "Running"
+            await moved.terminate()
+    else:
+        moved_running = False
+    assert source_running != moved_running, (source_running, moved_running)
+
+
 async def migrate_both(
     source: ComputeSystem, pair: tuple[socket.socket, socket.socket], **kwargs: object
 ) -> ComputeSystem:
@@ -171,10 +186,9 @@ async def test_cancel_destination_at_any_moment(
                 async with moved:
                     await moved.terminate()
     if scope.cancelled_caught:
-        # Nothing of the destination is left; the source runs on unless it had finished.
-        assert "dst" not in await ids()
-        if outcome != ["migrated"]:
-            assert await state_of(source) == "Running"
+        # Cancelled before its transfer completed, nothing of the destination is left and
+        # the source runs on; after it, the destination is kept running and the source ends.
+        await assert_one_running(source)
 
 
 @contextlib.contextmanager
@@ -280,6 +294,37 @@ async def test_refused_migrate_leaves_the_running_one_alone(source: ComputeSyste
     async with moved:
         assert await state_of(moved) == "Running"
         await moved.terminate()
+
+
+@pytest.mark.parametrize("side", ["source", "destination"])
+async def test_the_peer_of_a_cancelled_side_fails_at_once(
+    source: ComputeSystem, pair: tuple[socket.socket, socket.socket], side: str
+) -> None:
+    # The cancelled side shuts its transport down (both sockets stay open here), so the
+    # other side's transfer ends now rather than after hcsim's 30-second idle timeout.
+    left, right = pair
+    scopes: dict[str, anyio.CancelScope] = {}
+    failed: list[BaseException] = []
+
+    async def peer(call: object) -> None:
+        try:
+            await call()  # type: ignore[operator]
+        except HcsError as exc:
+            failed.append(exc)
+
+    send = functools.partial(source.migrate, left)
+    receive = functools.partial(ComputeSystem.migrate_in, "dst", VM, right)
+    cancelled, other = (send, receive) if side == "source" else (receive, send)
+    with anyio.fail_after(10), testing.delay("HcsStartLiveMigrationTransfer", completion_ms=20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancellable, scopes, side, cancelled)
+            tg.start_soon(peer, other)
+            await anyio.sleep(0.01)  # (both are in their transfer)
+            scopes[side].cancel()
+    assert scopes[side].cancelled_caught
+    assert failed, "the peer fails"
+    assert await state_of(source) == "Running"
+    assert await ids() == ["src"]
 
 
 async def test_unsupported_host_fails_before_c(
