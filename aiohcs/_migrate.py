@@ -19,7 +19,10 @@ caller) before it propagates; see :meth:`ComputeSystem.migrate
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import stat
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -100,7 +103,23 @@ def socket_handle(transport: Transport) -> Any:
     fileno = transport.fileno() if isinstance(transport, socket.socket) else transport
     if fileno < 0:
         raise InvalidArgumentError("transport must be an open socket")
+    if isinstance(transport, int) and not _is_socket(fileno):
+        raise InvalidArgumentError(f"transport must be a socket: {fileno} is not one")
     return ffi.cast("HANDLE", fileno)
+
+
+def _is_socket(fileno: int) -> bool:
+    """Whether ``fileno`` is an open socket (a descriptor; a SOCKET value on Windows)."""
+    if sys.platform == "win32":
+        try:  # (CPython asks Winsock about the value: WSAENOTSOCK if it is none)
+            socket.socket(fileno=fileno).detach()
+        except (OSError, OverflowError, ValueError):
+            return False
+        return True
+    try:
+        return stat.S_ISSOCK(os.fstat(fileno).st_mode)
+    except (OSError, OverflowError):
+        return False
 
 
 def document(model_name: str, value: Any, argument: str, **members: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 
@@ -359,6 +360,22 @@ async def test_bad_arguments(
     closed.close()
     with pytest.raises(InvalidArgumentError):
         await ComputeSystem.migrate_in("dst", VM, closed)
+    assert await ids() == ["src"]
+    assert await state_of(source) == "Running"
+
+
+@pytest.mark.posix_only("a pipe's descriptor")
+async def test_transport_descriptor_must_be_a_socket(source: ComputeSystem) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        for fd in (read_end, 1 << 20):  # (a pipe; a descriptor that is not open)
+            with pytest.raises(InvalidArgumentError, match="transport must be a socket"):
+                await source.migrate(fd)
+            with pytest.raises(InvalidArgumentError, match="transport must be a socket"):
+                await ComputeSystem.migrate_in("dst", VM, fd)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
     assert await ids() == ["src"]
     assert await state_of(source) == "Running"
 
