@@ -116,6 +116,12 @@ def _is_socket(fileno: int) -> bool:
         except (OSError, OverflowError, ValueError):
             return False
         return True
+    else:  # (mypy skips the branch of the other platform, not code after it)
+        return _is_socket_descriptor(fileno)
+
+
+def _is_socket_descriptor(fileno: int) -> bool:
+    """POSIX: whether the descriptor is open and a socket."""
     try:
         return stat.S_ISSOCK(os.fstat(fileno).st_mode)
     except (OSError, OverflowError):
