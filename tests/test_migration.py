@@ -410,3 +410,63 @@ def test_example_runs() -> None:
     assert "source: migration MigrationDone (Success)" in out
     assert "vm1-moved: Running" in out
     assert "vm1: exited (ForcedExit)" in out
+
+
+async def cancel_at_random(iterations: int, seed: int) -> None:
+    """Migrate ``iterations`` times, cancelling one side (or none) 0-50 ms in each time.
+
+    Afterwards exactly one copy of the VM runs (the source, or the destination with the
+    source ended), and hcsim's counters are back to zero.
+    """
+    import random
+
+    from helpers import settle
+
+    rnd = random.Random(seed)
+    for i in range(iterations):
+        side = rnd.choice(["source", "destination", "none"])
+        delay = rnd.uniform(0, 0.05)
+        scopes: dict[str, anyio.CancelScope] = {}
+        source = await ComputeSystem.create("src", VM)
+        try:
+            await source.start()
+            left, right = socket.socketpair()
+            with left, right, anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    send = functools.partial(source.migrate, left, session_id=i)
+                    receive = functools.partial(
+                        ComputeSystem.migrate_in, "dst", VM, right, session_id=i
+                    )
+                    tg.start_soon(cancellable, scopes, "source", send)
+                    tg.start_soon(cancellable, scopes, "destination", receive)
+                    await anyio.sleep(delay)
+                    if side != "none":
+                        scopes[side].cancel()
+            received = "dst" in await ids()
+            await assert_one_running(source)
+            if not received:
+                assert await state_of(source) != "Stopped", (i, side, delay)
+            if await state_of(source) == "Running":
+                await source.terminate()
+        finally:
+            await source.aclose()
+        await settle()
+        now = testing.counts()
+        assert now.leaks() == {}, (i, side, delay, now)
+
+
+PROFILES = [
+    pytest.param("instant", marks=pytest.mark.hcsim_latency("instant")),
+    pytest.param("realistic", marks=pytest.mark.hcsim_latency("realistic")),
+]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+async def test_random_cancellation_keeps_exactly_one_vm(profile: str) -> None:
+    await cancel_at_random(10, seed=len(profile))
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("profile", PROFILES)
+async def test_random_cancellation_keeps_exactly_one_vm_many_times(profile: str) -> None:
+    await cancel_at_random(100, seed=len(profile) * 7)
