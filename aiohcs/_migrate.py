@@ -10,10 +10,13 @@ documents are in :mod:`aiohcs.migration`):
   with ``DestinationMigrationOptions`` (and the socket attached) →
   HcsStartLiveMigrationTransfer → HcsFinalizeLiveMigration (``Resume``: the VM runs here).
 
-Each step is an ordinary operation of the bridge. A failure or a cancellation after the
-migration began runs HcsCancelLiveMigration for that side (shielded, whatever cancels the
-caller) before it propagates; see :meth:`ComputeSystem.migrate
-<aiohcs.system.ComputeSystem.migrate>` for the state each side is left in.
+Each step is an ordinary operation of the bridge. The rule: the VM never runs on both
+hosts and is never lost. A failure or a cancellation before that side's transfer has
+completed runs HcsCancelLiveMigration for it (shielded, whatever cancels the caller; not
+for a source whose own Initialize was refused) and shuts the transport down; after it,
+the source finalizes with ``Stop`` and the destination with ``Resume`` (and is kept).
+See :meth:`ComputeSystem.migrate <aiohcs.system.ComputeSystem.migrate>` and the guide
+for the state each side is left in.
 """
 
 from __future__ import annotations

@@ -248,7 +248,8 @@ class ComputeSystem(HandleOwner):
         starts). The socket stays the caller's: keep it open until this returns.
 
         If anything fails, or the call is cancelled, before the transfer has completed, the
-        migration is cancelled (HcsCancelLiveMigration, Origin ``Destination``), the new
+        migration is cancelled (HcsCancelLiveMigration, Origin ``Destination``), the
+        transport shut down (``SHUT_RDWR``, not closed: the source fails at once), the new
         system terminated and its handle closed, whatever cancels the caller, and the error
         propagates: nothing is left behind on this host. Once the transfer has completed this
         host holds the VM's state (the source stops): the finalize (``Resume``) is then made
@@ -409,11 +410,14 @@ class ComputeSystem(HandleOwner):
         release with live migration (otherwise
         :class:`~aiohcs.errors.UnsupportedOnThisHost`, before anything reaches HCS).
 
-        If a step fails, or the call is cancelled, before the finalize, the migration is
-        cancelled (HcsCancelLiveMigration, Origin ``Source``; shielded) and the error
-        propagates: the VM stays here, in the state the cancel leaves it (running, as
-        before the migration). A cancellation during the finalize abandons the wait for it
-        only (the finalize runs to its end).
+        If a step fails, or the call is cancelled, before the transfer has completed, the
+        migration is cancelled (HcsCancelLiveMigration, Origin ``Source``; shielded; not if
+        this call's own Initialize was refused, as when the system is already migrating),
+        the transport shut down (``SHUT_RDWR``, not closed: the destination fails at once)
+        and the error propagates: the VM stays here, running. After the transfer the state
+        is at the destination: the VM is finalized with ``Stop`` here whatever interrupts
+        the call, then the error propagates. A cancellation during the finalize abandons
+        the wait for it only (the finalize runs to its end).
         """
         from aiohcs._migrate import migrate_out
 
