@@ -10,18 +10,26 @@ documents are in :mod:`aiohcs.migration`):
   with ``DestinationMigrationOptions`` (and the socket attached) →
   HcsStartLiveMigrationTransfer → HcsFinalizeLiveMigration (``Resume``: the VM runs here).
 
-Each step is an ordinary operation of the bridge. A failure or a cancellation after the
-migration began runs HcsCancelLiveMigration for that side (shielded, whatever cancels the
-caller) before it propagates; see :meth:`ComputeSystem.migrate
-<aiohcs.system.ComputeSystem.migrate>` for the state each side is left in.
+Each step is an ordinary operation of the bridge. The rule: the VM never runs on both
+hosts and is never lost. A failure or a cancellation before that side's transfer has
+completed runs HcsCancelLiveMigration for it (shielded, whatever cancels the caller; not
+for a source whose own Initialize was refused) and shuts the transport down; after it,
+the source finalizes with ``Stop`` and the destination with ``Resume`` (and is kept).
+See :meth:`ComputeSystem.migrate <aiohcs.system.ComputeSystem.migrate>` and the guide
+for the state each side is left in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import stat
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
+
+import anyio
 
 from aiohcs._handle import run_shielded
 from aiohcs._native import ffi, lib, require_export, to_wide, unpublished_export
@@ -48,11 +56,14 @@ MIGRATION_EXPORTS: Final = (
     "HcsCancelLiveMigration",
 )
 
+#: The step after which the side holds (or, for the source, has handed over) the state.
+TRANSFERRED: Final = "StartLiveMigrationTransfer"
+
+#: The source's first step: until it succeeded, the system's migration (if any) is not ours.
+INITIALIZED: Final = "InitializeLiveMigrationOnSource"
+
 #: HcsResourceTypeSocket (HCS_RESOURCE_TYPE of the newer SDKs).
 RESOURCE_TYPE_SOCKET: Final = 4
-
-#: What the source's HcsFinalizeLiveMigration may do with its VM (MigrationFinalOperation).
-FINALIZE: Final = ("Stop", "Resume")
 
 #: The transport of a migration: a connected socket (or its descriptor / SOCKET value).
 Transport = socket.socket | int
@@ -65,6 +76,27 @@ def require_migration() -> None:
     require_export(NOTIFICATIONS_EXPORT)  # (each step is made with notifications)
 
 
+#: How long an interrupted transfer may take to end once its transport is shut down, before
+#: HcsCancelLiveMigration is called for it (seconds).
+SHUTDOWN_GRACE: Final = 5.0
+
+
+def shut_down(transport: Transport) -> None:
+    """Shut down the transport both ways (not closed: it stays the caller's); errors ignored.
+
+    The peer's transfer then fails at once instead of waiting for its timeout.
+    """
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        if isinstance(transport, socket.socket):
+            transport.shutdown(socket.SHUT_RDWR)
+            return
+        view = socket.socket(fileno=transport)  # (a view of the caller's socket, detached)
+        try:
+            view.shutdown(socket.SHUT_RDWR)
+        finally:
+            view.detach()
+
+
 def socket_handle(transport: Transport) -> Any:
     """The HANDLE value of the transport socket (its descriptor; a SOCKET on Windows)."""
     if isinstance(transport, bool) or not isinstance(transport, socket.socket | int):
@@ -74,7 +106,29 @@ def socket_handle(transport: Transport) -> Any:
     fileno = transport.fileno() if isinstance(transport, socket.socket) else transport
     if fileno < 0:
         raise InvalidArgumentError("transport must be an open socket")
+    if isinstance(transport, int) and not _is_socket(fileno):
+        raise InvalidArgumentError(f"transport must be a socket: {fileno} is not one")
     return ffi.cast("HANDLE", fileno)
+
+
+def _is_socket(fileno: int) -> bool:
+    """Whether ``fileno`` is an open socket (a descriptor; a SOCKET value on Windows)."""
+    if sys.platform == "win32":
+        try:  # (CPython asks Winsock about the value: WSAENOTSOCK if it is none)
+            socket.socket(fileno=fileno).detach()
+        except (OSError, OverflowError, ValueError):
+            return False
+        return True
+    else:  # (mypy skips the branch of the other platform, not code after it)
+        return _is_socket_descriptor(fileno)
+
+
+def _is_socket_descriptor(fileno: int) -> bool:
+    """POSIX: whether the descriptor is open and a socket."""
+    try:
+        return stat.S_ISSOCK(os.fstat(fileno).st_mode)
+    except (OSError, OverflowError):
+        return False
 
 
 def document(model_name: str, value: Any, argument: str, **members: Any) -> str:
@@ -145,15 +199,22 @@ async def _step(
     call: Callable[..., int],
     text: str,
     completed: list[str],
+    *,
+    cancel: bool = True,
+    transport: Transport | None = None,
 ) -> None:
     """One step of a migration, made with notifications (a :class:`TrackedOperation`).
 
     A cancellation (or any other exception) that arrives while the step runs does not
-    abandon it as it would a plain call: the migration is cancelled at once (which ends a
-    transfer in progress), the step is waited for to its end, and then the exception
-    propagates. So when a migration call returns, nothing of it is still running.
-    ``operation`` is appended to ``completed`` once the step succeeded (also when an
-    interruption came too late to stop it).
+    abandon it as it would a plain call: the step is ended at once, waited for to its end,
+    and then the exception propagates. So when a migration call returns, nothing of it is
+    still running. How it is ended: a transfer (``transport`` given) by shutting its
+    transport down, which ends it unless it has already committed (a cancel arriving just
+    after the commit would undo the migration on this side only: the VM would then run on
+    both hosts, or on neither); HcsCancelLiveMigration if that has not ended it within
+    :data:`SHUTDOWN_GRACE`, and for the other steps at once (not with ``cancel=False``, for
+    a step that may not be ours to cancel). ``operation`` is appended to ``completed``
+    once the step succeeded (also when an interruption came too late to stop it).
     """
     w_text = to_wide(text)
 
@@ -166,27 +227,34 @@ async def _step(
     try:
         await step.wait()
     except BaseException:
-        if not step.done:  # (interrupted while the step runs, not failed by it)
 
-            async def finish() -> None:
-                await _cancel(system, origin)
-                with contextlib.suppress(Exception):
+        async def finish() -> None:
+            if transport is not None and not step.done:
+                shut_down(transport)
+                with anyio.move_on_after(SHUTDOWN_GRACE), contextlib.suppress(Exception):
                     await step.wait()
-                    completed.append(operation)
+            if cancel and not step.done:  # (interrupted while it runs, not failed by it)
+                await _cancel(system, origin)
+            with contextlib.suppress(Exception):
+                await step.wait()
+                completed.append(operation)
 
-            await run_shielded(finish)
+        # (Also when the interruption came after the step's outcome was known: a step that
+        # succeeded is recorded, so the caller does not take the migration as not begun.)
+        await run_shielded(finish)
         raise
     completed.append(operation)
 
 
-async def _recover(system: HandleOwner) -> None:
-    """HcsFinalizeLiveMigration with ``Resume`` on the source, to its end (errors ignored).
+async def _stop_source(system: HandleOwner) -> None:
+    """HcsFinalizeLiveMigration with ``Stop`` on the source, to its end (errors ignored).
 
-    After the transfer the state has crossed and the source VM waits, paused, for the
-    finalize: resuming it is how the source takes over again (a cancel would not run it).
+    Once the source's transfer has completed the destination holds the state: resuming the
+    source then would run the VM on both hosts, so a source interrupted (or failed) after
+    its transfer ends here, as a successful one does.
     """
     text = document(
-        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Resume"
+        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Stop"
     )
 
     async def call() -> None:
@@ -202,13 +270,10 @@ async def migrate_out(
     *,
     session_id: int | None,
     options: Any,
-    finalize: str,
 ) -> None:
     """The source side (see :meth:`ComputeSystem.migrate <aiohcs.system.ComputeSystem.migrate>`)."""
     system._require_handle()
     require_migration()
-    if finalize not in FINALIZE:
-        raise InvalidArgumentError(f"finalize must be 'Stop' or 'Resume', not {finalize!r}")
     handle = socket_handle(transport)
     init = document("MigrationInitializeOptions", options, "options", Origin="Source")
     start = document(
@@ -219,21 +284,18 @@ async def migrate_out(
     )
     transfer = document("MigrationTransferOptions", None, "options", Origin="Source")
     final = document(
-        "MigrationFinalizedOptions",
-        None,
-        "finalize",
-        Origin="Source",
-        FinalizedOperation=finalize,
+        "MigrationFinalizedOptions", None, "options", Origin="Source", FinalizedOperation="Stop"
     )
     completed: list[str] = []
     try:
         await _step(
             system,
             "Source",
-            "InitializeLiveMigrationOnSource",
+            INITIALIZED,
             lib.HcsInitializeLiveMigrationOnSource,
             init,
             completed,
+            cancel=False,  # (refused, it is another call's migration that runs)
         )
         await _step(
             system,
@@ -246,17 +308,20 @@ async def migrate_out(
         await _step(
             system,
             "Source",
-            "StartLiveMigrationTransfer",
+            TRANSFERRED,
             lib.HcsStartLiveMigrationTransfer,
             transfer,
             completed,
+            transport=transport,
         )
     except BaseException:
         # (Also after a step that completed before a cancellation reached it.)
-        if "StartLiveMigrationTransfer" in completed:
-            await _recover(system)
-        else:
+        if TRANSFERRED in completed:
+            await _stop_source(system)
+            raise
+        if INITIALIZED in completed:  # (not before: that would cancel another migration)
             await _cancel(system, "Source")
+        shut_down(transport)  # (the destination fails at once)
         raise
     await system._call("FinalizeLiveMigration", lib.HcsFinalizeLiveMigration, final)
 
@@ -266,10 +331,15 @@ async def migrate_in(
     transport: Transport,
     *,
     session_id: int | None,
+    completed: list[str],
 ) -> None:
     """The destination side on a created system (see ``ComputeSystem.migrate_in``).
 
-    The caller terminates and closes ``system`` if this raises.
+    The steps that succeeded are appended to ``completed``. If this raises before the
+    transfer completed, the caller terminates and closes ``system``; after it (``TRANSFERRED``
+    in ``completed``) the system holds the only running copy of the VM: the finalize
+    (``Resume``) has been made to its end whatever interrupted the call, and the caller keeps
+    the system (closes its handle only).
     """
     handle = socket_handle(transport)
     settings = {"NetworkSettings": {"SessionId": session_id} if session_id is not None else {}}
@@ -282,7 +352,7 @@ async def migrate_in(
         Origin="Destination",
         FinalizedOperation="Resume",
     )
-    completed: list[str] = []
+    interrupted: BaseException | None = None
     try:
         await _step(
             system,
@@ -295,11 +365,20 @@ async def migrate_in(
         await _step(
             system,
             "Destination",
-            "StartLiveMigrationTransfer",
+            TRANSFERRED,
             lib.HcsStartLiveMigrationTransfer,
             transfer,
             completed,
+            transport=transport,
         )
+    except BaseException as exc:
+        if TRANSFERRED not in completed:
+            await _cancel(system, "Destination")
+            shut_down(transport)  # (the source fails at once)
+            raise
+        interrupted = exc  # (too late: the state is here; it resumes first)
+
+    async def finalize() -> None:
         await _step(
             system,
             "Destination",
@@ -308,6 +387,10 @@ async def migrate_in(
             final,
             completed,
         )
-    except BaseException:
-        await _cancel(system, "Destination")
-        raise
+
+    _, cancelled = await run_shielded(finalize)
+    if interrupted is not None:
+        raise interrupted
+    if cancelled is not None:
+        raise cancelled
+    await anyio.lowlevel.checkpoint_if_cancelled()  # (an anyio cancellation held meanwhile)

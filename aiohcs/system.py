@@ -247,13 +247,18 @@ class ComputeSystem(HandleOwner):
         migration (otherwise :class:`~aiohcs.errors.UnsupportedOnThisHost`, before anything
         starts). The socket stays the caller's: keep it open until this returns.
 
-        If anything fails, or the call is cancelled, the migration is cancelled
-        (HcsCancelLiveMigration, Origin ``Destination``), the new system terminated and its
-        handle closed, whatever cancels the caller, and the error propagates: nothing is
-        left behind on this host.
+        If anything fails, or the call is cancelled, before the transfer has completed, the
+        migration is cancelled (HcsCancelLiveMigration, Origin ``Destination``), the
+        transport shut down (``SHUT_RDWR``, not closed: the source fails at once), the new
+        system terminated and its handle closed, whatever cancels the caller, and the error
+        propagates: nothing is left behind on this host. Once the transfer has completed this
+        host holds the VM's state (the source stops): the finalize (``Resume``) is then made
+        to its end whatever interrupts the call, and an interruption closes this call's handle
+        without terminating the system before it propagates; the VM runs on here
+        (:meth:`open` it by ``id``).
         """
         from aiohcs._handle import run_shielded
-        from aiohcs._migrate import migrate_in, require_migration, socket_handle
+        from aiohcs._migrate import TRANSFERRED, migrate_in, require_migration, socket_handle
 
         require_migration()
         socket_handle(transport)  # (checked before anything is created)
@@ -266,12 +271,17 @@ class ComputeSystem(HandleOwner):
         # Not abandoned half-way (a cancelled create may still make the system): made to
         # its end, then discarded if the caller was cancelled meanwhile.
         system, cancelled = await run_shielded(create)
+        completed: list[str] = []
         try:
             if cancelled is not None:
                 raise cancelled
-            await migrate_in(system, transport, session_id=session_id)
+            await migrate_in(system, transport, session_id=session_id, completed=completed)
         except BaseException:
-            await system._discard()
+            if TRANSFERRED in completed:  # (the VM runs here now: kept, never terminated)
+                with anyio.CancelScope(shield=True):
+                    await system.aclose()
+            else:
+                await system._discard()
             raise
         return system
 
@@ -385,33 +395,33 @@ class ComputeSystem(HandleOwner):
         *,
         session_id: int | None = None,
         options: Any = None,
-        finalize: str = "Stop",
     ) -> None:
         """Live-migrate this VM to another host: the source side (see :meth:`migrate_in`).
 
         ``transport``: a socket connected to the destination (or its descriptor), which
         stays the caller's. ``session_id``: the session both sides name (32 bits).
         ``options``: :class:`aiohcs.migration.MigrationInitializeOptions` (model, mapping or
-        JSON text; ``Origin`` is set to ``Source``). ``finalize``: what HcsFinalizeLiveMigration
-        does with this VM once the state has crossed: ``"Stop"`` (it ends here; the default)
-        or ``"Resume"``. The steps are HcsInitializeLiveMigrationOnSource,
+        JSON text; ``Origin`` is set to ``Source``). Once the state has crossed,
+        HcsFinalizeLiveMigration stops this VM (``Stop``): it runs only at the destination.
+        The steps are HcsInitializeLiveMigrationOnSource,
         HcsStartLiveMigrationOnSource, HcsStartLiveMigrationTransfer and
         HcsFinalizeLiveMigration; the system's :meth:`events` yield
         :class:`~aiohcs.events.LiveMigrationEvent` notifications meanwhile. Needs a Windows
         release with live migration (otherwise
         :class:`~aiohcs.errors.UnsupportedOnThisHost`, before anything reaches HCS).
 
-        If a step fails, or the call is cancelled, before the finalize, the migration is
-        cancelled (HcsCancelLiveMigration, Origin ``Source``; shielded) and the error
-        propagates: the VM stays here, in the state the cancel leaves it (running, as
-        before the migration). A cancellation during the finalize abandons the wait for it
-        only (the finalize runs to its end).
+        If a step fails, or the call is cancelled, before the transfer has completed, the
+        migration is cancelled (HcsCancelLiveMigration, Origin ``Source``; shielded; not if
+        this call's own Initialize was refused, as when the system is already migrating),
+        the transport shut down (``SHUT_RDWR``, not closed: the destination fails at once)
+        and the error propagates: the VM stays here, running. After the transfer the state
+        is at the destination: the VM is finalized with ``Stop`` here whatever interrupts
+        the call, then the error propagates. A cancellation during the finalize abandons
+        the wait for it only (the finalize runs to its end).
         """
         from aiohcs._migrate import migrate_out
 
-        await migrate_out(
-            self, transport, session_id=session_id, options=options, finalize=finalize
-        )
+        await migrate_out(self, transport, session_id=session_id, options=options)
 
     async def modify(self, request: Any) -> None:
         """Modify the running system. ``request``: ModifySettingRequest."""

@@ -7,6 +7,12 @@
  * image; the destination checks it and acknowledges, the source commits). Cancel works
  * at any step. Events:
  * HcsEventGroupLiveMigration with OperationSystemMigrationNotificationInfo payloads. */
+#ifdef _WIN32
+#include <winsock2.h> /* (before the Windows headers: getpeername) */
+#else
+#include <sys/socket.h>
+#endif
+
 #include "hcsim_internal.h"
 
 #include <stdio.h>
@@ -128,10 +134,27 @@ static HRESULT mig_gate(hc_system *s, int role, unsigned phases, int origin) {
     return S_OK;
 }
 
-/* Under lock: a new migration of s with the socket resource of w's operation. */
+/* 1 when s is connected to a peer: a listening or unconnected socket is refused at the step
+ * that takes it (E_INVALIDARG), rather than the transfer waiting for MIG_IDLE_MS. */
+static int mig_sock_connected(plat_fd s) {
+    struct sockaddr_storage peer;
+#ifdef _WIN32
+    int len = (int)sizeof peer;
+    return getpeername((SOCKET)s, (struct sockaddr *)&peer, &len) == 0;
+#else
+    socklen_t len = sizeof peer;
+    return getpeername(s, (struct sockaddr *)&peer, &len) == 0;
+#endif
+}
+
+/* Under lock: a new migration of s with the (connected) socket resource of w's operation. */
 static HRESULT mig_begin(hc_work *w, mig_role role, uint32_t session) {
     plat_fd sock = hc_op_socket(w->op, HC_MIGRATION_SOCKET_URI);
     if (sock == PLAT_NO_FD) return E_INVALIDARG;
+    if (!mig_sock_connected(sock)) {
+        plat_sock_close(sock);
+        return E_INVALIDARG;
+    }
     hc_mig *m = calloc(1, sizeof *m);
     if (!m) {
         plat_sock_close(sock);
@@ -148,8 +171,9 @@ static HRESULT mig_begin(hc_work *w, mig_role role, uint32_t session) {
 
 static hj_value *no_socket_error(HRESULT hr) {
     if (hr != E_INVALIDARG) return NULL;
-    return hc_result_error(hr, "The operation has no socket resource '" HC_MIGRATION_SOCKET_URI
-                               "' (HcsAddResourceToOperation).");
+    return hc_result_error(
+        hr, "The operation has no connected socket resource '" HC_MIGRATION_SOCKET_URI
+            "' (HcsAddResourceToOperation).");
 }
 
 /* MigrationStartOptions.NetworkSettings.SessionId (0 when absent), or E_INVALIDARG. */
