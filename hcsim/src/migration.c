@@ -7,12 +7,6 @@
  * image; the destination checks it and acknowledges, the source commits). Cancel works
  * at any step. Events:
  * HcsEventGroupLiveMigration with OperationSystemMigrationNotificationInfo payloads. */
-#ifdef _WIN32
-#include <winsock2.h> /* (before the Windows headers: getpeername) */
-#else
-#include <sys/socket.h>
-#endif
-
 #include "hcsim_internal.h"
 
 #include <stdio.h>
@@ -134,24 +128,13 @@ static HRESULT mig_gate(hc_system *s, int role, unsigned phases, int origin) {
     return S_OK;
 }
 
-/* 1 when s is connected to a peer: a listening or unconnected socket is refused at the step
- * that takes it (E_INVALIDARG), rather than the transfer waiting for MIG_IDLE_MS. */
-static int mig_sock_connected(plat_fd s) {
-    struct sockaddr_storage peer;
-#ifdef _WIN32
-    int len = (int)sizeof peer;
-    return getpeername((SOCKET)s, (struct sockaddr *)&peer, &len) == 0;
-#else
-    socklen_t len = sizeof peer;
-    return getpeername(s, (struct sockaddr *)&peer, &len) == 0;
-#endif
-}
-
 /* Under lock: a new migration of s with the (connected) socket resource of w's operation. */
 static HRESULT mig_begin(hc_work *w, mig_role role, uint32_t session) {
     plat_fd sock = hc_op_socket(w->op, HC_MIGRATION_SOCKET_URI);
     if (sock == PLAT_NO_FD) return E_INVALIDARG;
-    if (!mig_sock_connected(sock)) {
+    /* a listening or unconnected socket is refused at the step that takes it, rather
+     * than the transfer waiting MIG_IDLE_MS for a peer */
+    if (!plat_sock_connected(sock)) {
         plat_sock_close(sock);
         return E_INVALIDARG;
     }

@@ -211,6 +211,7 @@ int plat_sock_is(intptr_t s);
 plat_fd plat_sock_dup(intptr_t s);
 void plat_sock_close(plat_fd s);
 void plat_sock_shutdown(plat_fd s); /* both directions, for every holder of the socket */
+int plat_sock_connected(plat_fd s); /* 1 when s has a peer (not listening, not unconnected) */
 /* A connected pair of stream sockets (tests; on Windows over loopback TCP): 0 or errno. */
 int plat_sock_pair(plat_fd sv[2]);
 long plat_sock_io(plat_fd s, void *buf, size_t len, int sending, uint32_t wait_ms);

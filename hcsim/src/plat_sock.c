@@ -37,6 +37,12 @@ void plat_sock_shutdown(plat_fd s) {
     if (s != PLAT_NO_FD) shutdown((SOCKET)s, SD_BOTH);
 }
 
+int plat_sock_connected(plat_fd s) {
+    struct sockaddr_storage peer;
+    int len = (int)sizeof peer;
+    return getpeername((SOCKET)s, (struct sockaddr *)&peer, &len) == 0;
+}
+
 int plat_sock_pair(plat_fd sv[2]) {
     WSADATA wsa;
     if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) return EIO;
@@ -93,6 +99,12 @@ void plat_sock_close(plat_fd s) {
 
 void plat_sock_shutdown(plat_fd s) {
     if (s >= 0) shutdown(s, SHUT_RDWR);
+}
+
+int plat_sock_connected(plat_fd s) {
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    return getpeername(s, (struct sockaddr *)&peer, &len) == 0;
 }
 
 int plat_sock_pair(plat_fd sv[2]) {

@@ -2,41 +2,11 @@
  * never connected) is refused at once, with E_INVALIDARG, by the step that takes it (the
  * source's StartOnSource, the destination's Start), instead of a transfer that waits for
  * the 30-second idle timeout. */
-#ifdef _WIN32
-#include <winsock2.h>
-#else
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#endif
-
 #include "plat.h"
 #include "test_core_util.h"
 #include "test_port.h"
 
 #define TRANSPORT_VM "{\"Owner\":\"newer\",\"VirtualMachine\":{\"GuestConnection\":{}}}"
-
-/* A TCP socket listening on loopback, or PLAT_NO_FD. */
-static plat_fd listening_socket(void) {
-#ifdef _WIN32
-    WSADATA wsa;
-    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) return PLAT_NO_FD;
-    SOCKET l = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-    if (l == INVALID_SOCKET) return PLAT_NO_FD;
-#else
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0) return PLAT_NO_FD;
-#endif
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(l, (struct sockaddr *)&addr, sizeof addr) || listen(l, 1)) {
-        plat_sock_close((plat_fd)l);
-        return PLAT_NO_FD;
-    }
-    return (plat_fd)l;
-}
 
 /* fn on a new operation with sock as its socket resource: the operation's result. */
 static HRESULT with_socket(HRESULT (*fn)(HCS_SYSTEM, HCS_OPERATION, PCWSTR), HCS_SYSTEM s,
@@ -55,8 +25,9 @@ static HRESULT with_socket(HRESULT (*fn)(HCS_SYSTEM, HCS_OPERATION, PCWSTR), HCS
 
 TEST(newer_transport_must_be_connected) {
     HcsimReset();
-    plat_fd l = listening_socket();
-    REQUIRE(l != PLAT_NO_FD);
+    intptr_t listener = tp_listening_socket();
+    REQUIRE(listener != -1);
+    plat_fd l = (plat_fd)listener;
     HCS_SYSTEM src, dst;
     REQUIRE(tc_create("transport-src", TRANSPORT_VM, 1, &src) == S_OK);
     REQUIRE(tc_create("transport-dst", TRANSPORT_VM, 0, &dst) == S_OK);

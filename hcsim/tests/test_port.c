@@ -9,8 +9,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef _WIN32
+#include <winsock2.h> /* (before windows.h) */
 #include <windows.h>
 #include <direct.h>
 #include <io.h>
@@ -128,8 +130,11 @@ long tp_pipe_read(intptr_t h, char *buf, size_t cap, unsigned timeout_ms, int *e
 }
 #else
 #include <ftw.h>
+#include <netinet/in.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 char *tp_mkdtemp(char *tmpl) { return mkdtemp(tmpl); }
 int tp_mkdir(const char *path, int mode) { return mkdir(path, (mode_t)mode); }
@@ -154,4 +159,29 @@ void tp_setenv(const char *name, const char *value) {
 #else
     setenv(name, value, 1);
 #endif
+}
+
+intptr_t tp_listening_socket(void) {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+#ifdef _WIN32
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) return -1;
+    SOCKET l = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (l == INVALID_SOCKET) return -1;
+    if (bind(l, (struct sockaddr *)&addr, sizeof addr) || listen(l, 1)) {
+        closesocket(l);
+        return -1;
+    }
+#else
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0) return -1;
+    if (bind(l, (struct sockaddr *)&addr, sizeof addr) || listen(l, 1)) {
+        close(l);
+        return -1;
+    }
+#endif
+    return (intptr_t)l;
 }

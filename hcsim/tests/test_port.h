@@ -48,6 +48,8 @@ void tp_rmtree(const char *path);
 /* Sets an environment variable of the process (Win32: the process environment block,
  * which hcsim reads). */
 void tp_setenv(const char *name, const char *value);
+/* A TCP socket listening on loopback (a descriptor, or a SOCKET on Windows), or -1. */
+intptr_t tp_listening_socket(void);
 
 /* A test that is POSIX-only by nature: on Windows it is skipped with the reason. */
 void tp_skip(const char *reason);
