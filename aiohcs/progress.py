@@ -50,8 +50,8 @@ from aiohcs._bridge import (
     current_bridge,
     run_sync,
 )
-from aiohcs._documents import document_text, object_text, parse_document
-from aiohcs._lifecycle import save_options
+from aiohcs._documents import document_text, parse_document
+from aiohcs._lifecycle import LIFECYCLE_CALLS, options_text
 from aiohcs._native import ffi, lib, new_document_ptr, require_export, take_document, to_wide
 from aiohcs._operation._waiter import Waiter
 from aiohcs.errors import error_from_hresult
@@ -395,41 +395,38 @@ class TrackedCalls:
 
         return TrackedOperation(system, operation, start)
 
+    def _lifecycle(self, operation: str, options: Any) -> TrackedOperation:
+        self._system._require_handle()  # (a closed handle fails first, before any validation)
+        text = options_text(operation, options)
+        return self._make(operation, LIFECYCLE_CALLS[operation][0], text)
+
     def start(self, options: Any = None) -> TrackedOperation:
         """:meth:`ComputeSystem.start <aiohcs.system.ComputeSystem.start>`, tracked."""
-        text = object_text(options, argument="options")
-        return self._make("Start", "HcsStartComputeSystem", text)
+        return self._lifecycle("Start", options)
 
     def pause(self, options: Any = None) -> TrackedOperation:
         """:meth:`ComputeSystem.pause <aiohcs.system.ComputeSystem.pause>`, tracked."""
-        text = document_text(options, "PauseOptions", argument="options")
-        return self._make("Pause", "HcsPauseComputeSystem", text)
+        return self._lifecycle("Pause", options)
 
     def resume(self, options: Any = None) -> TrackedOperation:
         """:meth:`ComputeSystem.resume <aiohcs.system.ComputeSystem.resume>`, tracked."""
-        text = object_text(options, argument="options")
-        return self._make("Resume", "HcsResumeComputeSystem", text)
+        return self._lifecycle("Resume", options)
 
     def save(self, path_or_options: Any) -> TrackedOperation:
         """:meth:`ComputeSystem.save <aiohcs.system.ComputeSystem.save>`, tracked."""
-        options = save_options(path_or_options)
-        text = document_text(options, "SaveOptions", argument="options")
-        return self._make("Save", "HcsSaveComputeSystem", text)
+        return self._lifecycle("Save", path_or_options)
 
     def shutdown(self, options: Any = None) -> TrackedOperation:
         """:meth:`ComputeSystem.shutdown <aiohcs.system.ComputeSystem.shutdown>`, tracked."""
-        text = document_text(options, "ShutdownOptions", argument="options")
-        return self._make("Shutdown", "HcsShutDownComputeSystem", text)
+        return self._lifecycle("Shutdown", options)
 
     def terminate(self, options: Any = None) -> TrackedOperation:
         """:meth:`ComputeSystem.terminate <aiohcs.system.ComputeSystem.terminate>`, tracked."""
-        text = object_text(options, argument="options")
-        return self._make("Terminate", "HcsTerminateComputeSystem", text)
+        return self._lifecycle("Terminate", options)
 
     def crash(self, options: Any = None) -> TrackedOperation:
         """:meth:`ComputeSystem.crash <aiohcs.system.ComputeSystem.crash>`, tracked."""
-        text = document_text(options, "CrashOptions", argument="options")
-        return self._make("Crash", "HcsCrashComputeSystem", text)
+        return self._lifecycle("Crash", options)
 
     def modify(self, request: Any) -> TrackedOperation:
         """:meth:`ComputeSystem.modify <aiohcs.system.ComputeSystem.modify>`, tracked."""

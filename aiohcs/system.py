@@ -46,13 +46,12 @@ from aiohcs._args import check_name, check_namespace, check_path
 from aiohcs._bridge import CALL_CREATE_SYSTEM, CALL_CREATE_SYSTEM_PLAIN, current_bridge
 from aiohcs._documents import (
     document_text,
-    object_text,
     parse_document,
     parse_model,
     parse_model_list,
 )
 from aiohcs._handle import SYSTEM, HandleKind, HandleOwner, PendingHandle
-from aiohcs._lifecycle import save_options
+from aiohcs._lifecycle import LIFECYCLE_CALLS, options_text
 from aiohcs._native import export_available, ffi, lib, require_export, to_wide
 from aiohcs._process_options import (
     DRAIN_TIMEOUT,
@@ -334,19 +333,15 @@ class ComputeSystem(HandleOwner):
 
         ``options`` (rarely used): a JSON object (mapping or JSON text).
         """
-        self._require_handle()  # (a closed handle fails first, before any validation)
-        text = object_text(options, argument="options")
-        await self._call("Start", lib.HcsStartComputeSystem, text)
+        await self._lifecycle("Start", options)
 
     async def pause(self, options: Any = None) -> None:
         """Pause the system (Running → Paused). ``options``: PauseOptions."""
-        await self._call("Pause", lib.HcsPauseComputeSystem, options, type_name="PauseOptions")
+        await self._lifecycle("Pause", options)
 
     async def resume(self, options: Any = None) -> None:
         """Resume the system (Paused → Running). ``options``: a JSON object, rarely used."""
-        self._require_handle()  # (a closed handle fails first, before any validation)
-        text = object_text(options, argument="options")
-        await self._call("Resume", lib.HcsResumeComputeSystem, text)
+        await self._lifecycle("Resume", options)
 
     async def save(self, path_or_options: Any) -> None:
         """Save the system's state. A path means ``{"SaveType": "ToFile", ...}``.
@@ -354,30 +349,30 @@ class ComputeSystem(HandleOwner):
         Otherwise pass SaveOptions (e.g. ``{"SaveType": "AsTemplate"}``). HCS saves only
         paused systems.
         """
-        options = save_options(path_or_options)
-        await self._call("Save", lib.HcsSaveComputeSystem, options, type_name="SaveOptions")
+        await self._lifecycle("Save", path_or_options)
 
     async def shutdown(self, options: Any = None) -> None:
         """Ask the guest to shut down (needs a guest agent). The exit arrives as an event.
 
         ``options``: ShutdownOptions.
         """
-        await self._call(
-            "Shutdown", lib.HcsShutDownComputeSystem, options, type_name="ShutdownOptions"
-        )
+        await self._lifecycle("Shutdown", options)
 
     async def terminate(self, options: Any = None) -> None:
         """Forcibly stop the system. The exit arrives as :class:`SystemExited`.
 
         ``options`` (rarely used): a JSON object (mapping or JSON text).
         """
-        self._require_handle()  # (a closed handle fails first, before any validation)
-        text = object_text(options, argument="options")
-        await self._call("Terminate", lib.HcsTerminateComputeSystem, text)
+        await self._lifecycle("Terminate", options)
 
     async def crash(self, options: Any = None) -> None:
         """Make the guest crash (an NMI). ``options``: CrashOptions."""
-        await self._call("Crash", lib.HcsCrashComputeSystem, options, type_name="CrashOptions")
+        await self._lifecycle("Crash", options)
+
+    async def _lifecycle(self, operation: str, options: Any) -> None:
+        self._require_handle()  # (a closed handle fails first, before any validation)
+        text = options_text(operation, options)
+        await self._call(operation, getattr(lib, LIFECYCLE_CALLS[operation][0]), text)
 
     @property
     def tracked(self) -> TrackedCalls:
