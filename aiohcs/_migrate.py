@@ -13,7 +13,9 @@ documents are in :mod:`aiohcs.migration`):
 Each step is an ordinary operation of the bridge. The rule: the VM never runs on both
 hosts and is never lost. A failure or a cancellation before that side's transfer has
 completed runs HcsCancelLiveMigration for it (shielded, whatever cancels the caller; not
-for a source whose own Initialize was refused) and shuts the transport down; after it,
+for a source whose own Initialize was refused; refused by the service once the side is
+past its commit point, and the transfer then completes) and then shuts the transport
+down; after it,
 the source finalizes with ``Stop`` and the destination with ``Resume`` (and is kept).
 See :meth:`ComputeSystem.migrate <aiohcs.system.ComputeSystem.migrate>` and the guide
 for the state each side is left in.
@@ -76,8 +78,8 @@ def require_migration() -> None:
     require_export(NOTIFICATIONS_EXPORT)  # (each step is made with notifications)
 
 
-#: How long an interrupted transfer may take to end once its transport is shut down, before
-#: HcsCancelLiveMigration is called for it (seconds).
+#: How long an interrupted transfer may take to end once HcsCancelLiveMigration was called
+#: for it, before its transport is shut down (seconds).
 SHUTDOWN_GRACE: Final = 5.0
 
 
@@ -208,13 +210,14 @@ async def _step(
     A cancellation (or any other exception) that arrives while the step runs does not
     abandon it as it would a plain call: the step is ended at once, waited for to its end,
     and then the exception propagates. So when a migration call returns, nothing of it is
-    still running. How it is ended: a transfer (``transport`` given) by shutting its
-    transport down, which ends it unless it has already committed (a cancel arriving just
-    after the commit would undo the migration on this side only: the VM would then run on
-    both hosts, or on neither); HcsCancelLiveMigration if that has not ended it within
-    :data:`SHUTDOWN_GRACE`, and for the other steps at once (not with ``cancel=False``, for
-    a step that may not be ours to cancel). ``operation`` is appended to ``completed``
-    once the step succeeded (also when an interruption came too late to stop it).
+    still running. How it is ended: HcsCancelLiveMigration (not with ``cancel=False``, for a
+    step that may not be ours to cancel), which the service refuses once the side has
+    passed its commit point (the transfer then completes: the VM is on one host, never on
+    both or neither); a transfer (``transport`` given) that has not ended within
+    :data:`SHUTDOWN_GRACE` of it, by shutting its transport down. (Shutting the transport
+    down first could lose the VM: the source's commit would be written but never read.)
+    ``operation`` is appended to ``completed`` once the step succeeded (also when an
+    interruption came too late to stop it).
     """
     w_text = to_wide(text)
 
@@ -229,12 +232,13 @@ async def _step(
     except BaseException:
 
         async def finish() -> None:
-            if transport is not None and not step.done:
-                shut_down(transport)
-                with anyio.move_on_after(SHUTDOWN_GRACE), contextlib.suppress(Exception):
-                    await step.wait()
             if cancel and not step.done:  # (interrupted while it runs, not failed by it)
                 await _cancel(system, origin)
+            if transport is not None and not step.done:
+                with anyio.move_on_after(SHUTDOWN_GRACE), contextlib.suppress(Exception):
+                    await step.wait()
+                if not step.done:
+                    shut_down(transport)
             with contextlib.suppress(Exception):
                 await step.wait()
                 completed.append(operation)

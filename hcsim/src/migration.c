@@ -31,6 +31,7 @@ struct hc_mig {
     uint32_t session;
     int transferring; /* a Transfer runs: it ends the migration if it is cancelled/aborted */
     int cancelled;    /* HcsCancelLiveMigration asked */
+    int committed;    /* past this side's point of no return: a cancel is refused */
     int aborted;      /* the system stopped */
     uint64_t blackout_ms;
     /* progress of a transfer, in bytes */
@@ -236,6 +237,19 @@ static HRESULT transfer_stop_reason(const hc_mig *m) {
     return S_OK;
 }
 
+/* The side's point of no return (README "Live migration", the commit): a cancel that came
+ * before it wins (and the side fails as cancelled); after it a cancel is refused and the
+ * migration decides. The source passes it once the destination acknowledged, just before it
+ * sends its commit; the destination just before it acknowledges: it then waits for the
+ * source's commit or the end of the connection, whatever its own client asks. */
+static HRESULT commit_point(hc_mig *m) {
+    hc_lock();
+    HRESULT hr = transfer_stop_reason(m);
+    if (hr == S_OK) m->committed = 1;
+    hc_unlock();
+    return hr;
+}
+
 /* Moves len bytes over m's socket (outside the lock), reporting progress of w's operation
  * at each quarter of the whole transfer. */
 static HRESULT transfer_bytes(hc_work *w, hc_mig *m, void *buf, size_t len, int sending) {
@@ -335,6 +349,7 @@ static HRESULT send_state(hc_work *w, hc_mig *m) {
     }
     if (hr == S_OK) hr = transfer_bytes(w, m, &ack, 1, 0);
     if (hr == S_OK && ack != 'K') hr = HCS_E_PROTOCOL_ERROR;
+    if (hr == S_OK) hr = commit_point(m);
     if (hr == S_OK) { /* the commit: the destination's transfer completes on it */
         unsigned char commit = 'F';
         hr = transfer_bytes(w, m, &commit, 1, 1);
@@ -375,6 +390,7 @@ static HRESULT receive_state(hc_work *w, hc_mig *m) {
                        !hj_str(hj_get(d, "RuntimeOsType"), NULL)))
         hr = HCS_E_PROTOCOL_ERROR;
     unsigned char ack = 'K', commit = 0;
+    if (hr == S_OK) hr = commit_point(m);
     if (hr == S_OK) hr = transfer_bytes(w, m, &ack, 1, 1);
     /* the source's commit: without it (a cancel, a failure there) nothing is applied */
     if (hr == S_OK) hr = transfer_bytes(w, m, &commit, 1, 0);
@@ -416,11 +432,7 @@ static hj_value *work_transfer(hc_work *w, HRESULT *hr) {
     r = m->role == MR_SOURCE ? send_state(w, m) : receive_state(w, m);
     hc_lock();
     m->transferring = 0;
-    /* A cancel that came after the transfer's last look (its last bytes were moving)
-     * returned S_OK: it wins, as it would have a moment earlier. (The source may have
-     * sent its commit: the destination then holds the state, paused, as after a cancel
-     * of a completed transfer; README "Live migration".) */
-    if (r == S_OK && m->cancelled && !m->aborted) r = ERROR_CANCELLED_HR;
+    /* (A transfer that completed passed its commit point: no cancel was taken after it.) */
     if (r == S_OK && !m->aborted) {
         m->phase = MP_TRANSFERRED;
         if (m->role == MR_DESTINATION) m->blackout_ms = plat_now_ms(); /* until it resumes */
@@ -498,6 +510,7 @@ static hj_value *work_cancel(hc_work *w, HRESULT *hr) {
     hc_system *s = w->sh->sys;
     if (r == S_OK) r = mig_gate(s, 0, MP_INITIALIZED | MP_STARTED | MP_TRANSFERRED, origin);
     if (r == S_OK && s->mig->cancelled) r = HCS_E_OPERATION_ALREADY_CANCELLED;
+    if (r == S_OK && s->mig->committed) r = HCS_E_INVALID_STATE; /* too late: see the commit */
     if (r == S_OK) {
         s->mig->cancelled = 1;
         if (!s->mig->transferring) mig_abandon(s, w->op, "MigrationCancelled");

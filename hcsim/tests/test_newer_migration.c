@@ -345,7 +345,8 @@ TEST(newer_migration_cancel_during_and_after_transfer) {
     CHECK_HR(HCS_E_CONNECTION_CLOSED, run(HcsStartLiveMigrationTransfer, p.dst, NULL, -1));
     CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
     HcsCloseComputeSystem(p.dst);
-    /* after a complete transfer, a cancel on either side ends it there */
+    /* after a complete transfer both sides passed their commit: a cancel is refused on
+     * either side; Finalize decides */
     CHECK_HR(S_OK, tc_create("lm-cancel-late-dst2", MIG_VM, 0, &p.dst));
     plat_fd sv[2];
     REQUIRE(socket_pair(sv));
@@ -357,9 +358,13 @@ TEST(newer_migration_cancel_during_and_after_transfer) {
     transfer_both(&p, NULL, NULL, &a, &b);
     CHECK_HR(S_OK, a);
     CHECK_HR(S_OK, b);
-    CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.src, NULL, -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsCancelLiveMigration, p.src, NULL, -1));
+    CHECK_HR(HCS_E_INVALID_STATE, run(HcsCancelLiveMigration, p.dst, NULL, -1));
+    CHECK(state_is(p.src, "Paused"));
+    CHECK(state_is(p.dst, "Paused"));
+    CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Resume\"}", -1));
     CHECK(state_is(p.src, "Running"));
-    CHECK_HR(S_OK, run(HcsCancelLiveMigration, p.dst, NULL, -1));
+    CHECK_HR(S_OK, run(HcsFinalizeLiveMigration, p.dst, "{\"FinalizedOperation\":\"Stop\"}", -1));
     CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
     pair_close(&p);
 }
@@ -495,7 +500,8 @@ TEST(newer_migration_steps_take_realistic_time) {
     step_with_progress(HcsFinalizeLiveMigration, p.src, "{\"FinalizedOperation\":\"Resume\"}", -1,
                        20);
     CHECK(state_is(p.src, "Running"));
-    step_with_progress(HcsCancelLiveMigration, p.dst, NULL, -1, 10);
+    step_with_progress(HcsFinalizeLiveMigration, p.dst, "{\"FinalizedOperation\":\"Stop\"}", -1,
+                       20);
     CHECK_HR(S_OK, HcsWaitForComputeSystemExit(p.dst, 10000, NULL));
     pair_close(&p);
 }
@@ -528,6 +534,27 @@ static int peer_take_state(plat_fd fd) {
     return ok;
 }
 
+/* Sends what a source sends before it waits for the acknowledgement (hcsim's format, as
+ * migration.c writes it): the header, a state document and an image of image_len bytes in
+ * the pattern the destination checks. 1 when it all went. */
+static int peer_send_state(plat_fd fd, uint32_t session, uint32_t image_len) {
+    static const char doc[] = "{\"RuntimeOsType\":\"Linux\",\"MemorySizeInMB\":1,"
+                              "\"ProcessorCount\":1,\"GuestConnection\":true}";
+    unsigned char head[20];
+    uint32_t fields[3] = {session, (uint32_t)(sizeof doc - 1), image_len};
+    memcpy(head, "HCSIMLM1", 8);
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < 4; b++) head[8 + 4 * k + b] = (unsigned char)(fields[k] >> (8 * b));
+    unsigned char *image = malloc(image_len ? image_len : 1);
+    if (!image) return 0;
+    for (uint32_t i = 0; i < image_len; i++)
+        image[i] = (unsigned char)((i * 31u + session) & 0xFFu);
+    int ok = peer_io(fd, head, sizeof head, 1) && peer_io(fd, (void *)doc, sizeof doc - 1, 1) &&
+             peer_io(fd, image, image_len, 1);
+    free(image);
+    return ok;
+}
+
 static void spin_us(unsigned us) {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -537,18 +564,17 @@ static void spin_us(unsigned us) {
 }
 
 /* The source's cancel comes as its transfer ends: the test plays the destination,
- * acknowledges, and cancels a few microseconds later, so the cancel lands before, during
- * or after the source's commit (several of each over the runs). Whichever: a cancel that
- * returned S_OK has ended the migration there (the source runs, no Finalize needed); one
- * that failed left a completed transfer that Finalize(Resume) ends. Never a paused source
- * without a migration to finalize. (Before the fix, a cancel that came after the
- * transfer's last look returned S_OK and the transfer still completed: the source stayed
- * paused with a migration its client believed cancelled.) */
+ * acknowledges, and cancels a few microseconds later, so the cancel lands before or after
+ * the source's commit point (several of each over the runs). Before it, the cancel wins:
+ * S_OK, the transfer fails as cancelled, no commit crosses, the source runs. After it, the
+ * cancel is refused (HCS_E_INVALID_STATE), the commit crosses and the transfer completes;
+ * Finalize decides. Never a cancel that returned S_OK with a commit sent (the destination
+ * would run the VM too), never a paused source without a migration to finalize. */
 TEST(newer_migration_cancel_races_the_commit) {
     HcsimReset();
     HCS_SYSTEM src;
     REQUIRE(tc_create("lm-commit-race", MIG_VM, 1, &src) == S_OK);
-    int runs = 150, won = 0, late = 0, refused = 0;
+    int runs = 150, won = 0, refused = 0;
     for (int i = 0; i < runs; i++) {
         plat_fd sv[2];
         REQUIRE(socket_pair(sv));
@@ -559,38 +585,102 @@ TEST(newer_migration_cancel_races_the_commit) {
         HCS_OPERATION x = begin(HcsStartLiveMigrationTransfer, src, NULL, -1, NULL, &hr);
         REQUIRE(hr == S_OK);
         REQUIRE(peer_take_state(sv[1]));
-        unsigned char ack = 'K';
+        unsigned char ack = 'K', commit = 0;
         REQUIRE(peer_io(sv[1], &ack, 1, 1));
         spin_us((unsigned)(i % 30));
         HRESULT cancel = run(HcsCancelLiveMigration, src, NULL, -1);
         HRESULT transfer = tc_wait(x, NULL);
         HcsCloseOperation(x);
+        int committed = peer_io(sv[1], &commit, 1, 0) && commit == 'F';
         plat_sock_close(sv[1]);
         if (cancel == S_OK) {
-            if (transfer == HR_CANCELLED)
-                won++;
-            else
-                late++; /* it came once the transfer had completed: it ended it there */
-            CHECK(transfer == HR_CANCELLED || transfer == S_OK);
+            won++;
+            CHECK_HR(HR_CANCELLED, transfer);
+            CHECK(!committed);
             CHECK(state_is(src, "Running"));
             CHECK_HR(HCS_E_INVALID_STATE, run(HcsCancelLiveMigration, src, NULL, -1));
         } else {
             refused++;
+            CHECK_HR(HCS_E_INVALID_STATE, cancel);
             CHECK_HR(S_OK, transfer);
+            CHECK(committed);
             CHECK_HR(S_OK,
                      run(HcsFinalizeLiveMigration, src, "{\"FinalizedOperation\":\"Resume\"}", -1));
         }
         if (harness_failed_current()) {
-            fprintf(stderr, "  run %d: cancel 0x%08x, transfer 0x%08x\n", i, (unsigned)cancel,
-                    (unsigned)transfer);
+            fprintf(stderr, "  run %d: cancel 0x%08x, transfer 0x%08x, commit %d\n", i,
+                    (unsigned)cancel, (unsigned)transfer, committed);
             break;
         }
     }
-    printf("  %d runs: the cancel stopped the transfer %d times, ended it once completed %d, "
-           "was refused %d\n",
-           runs, won, late, refused);
+    printf("  %d runs: the cancel stopped the transfer %d times, was refused (too late) %d\n", runs,
+           won, refused);
     CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, src, NULL, NULL));
     HcsCloseComputeSystem(src);
+    HcsimReset();
+    CHECK(tc_counts_zero());
+}
+
+/* The destination's cancel comes as it is about to acknowledge: the test plays the source,
+ * sends the whole state, cancels the destination a few microseconds later and then reads.
+ * The destination's commit point is its acknowledgement: a cancel before it wins (no
+ * acknowledgement ever comes, the destination is torn down); after it the cancel is refused
+ * and the destination waits for the source's word: the commit (its transfer completes, it
+ * holds the state) or the end of the connection (it is torn down). */
+TEST(newer_migration_destination_cancel_races_its_acknowledgement) {
+    HcsimReset();
+    int runs = 120, won = 0, refused = 0;
+    for (int i = 0; i < runs; i++) {
+        HCS_SYSTEM dst;
+        char name[40];
+        snprintf(name, sizeof name, "lm-ack-race-%d", i);
+        REQUIRE(tc_create(name, MIG_VM, 0, &dst) == S_OK);
+        plat_fd sv[2];
+        REQUIRE(socket_pair(sv));
+        REQUIRE(start_destination(dst, 5, sv[1]) == S_OK);
+        plat_sock_close(sv[1]);
+        HRESULT hr;
+        HCS_OPERATION y = begin(HcsStartLiveMigrationTransfer, dst, NULL, -1, NULL, &hr);
+        REQUIRE(hr == S_OK);
+        REQUIRE(peer_send_state(sv[0], 5, 64));
+        spin_us((unsigned)(i % 40) * 5);
+        HRESULT cancel = run(HcsCancelLiveMigration, dst, NULL, -1);
+        unsigned char ack = 0, commit = 'F';
+        int acked = peer_io(sv[0], &ack, 1, 0) && ack == 'K';
+        int send_commit = i % 3 != 0; /* else the "source" gives up after the acknowledgement */
+        if (acked && send_commit) REQUIRE(peer_io(sv[0], &commit, 1, 1));
+        plat_sock_shutdown(sv[0]);
+        HRESULT transfer = tc_wait(y, NULL);
+        HcsCloseOperation(y);
+        if (cancel == S_OK) {
+            won++;
+            CHECK(!acked);
+            /* (stopped while it ran; or the cancel came before the transfer's work began,
+             * which then found the destination gone) */
+            CHECK(transfer == HR_CANCELLED || transfer == HCS_E_SYSTEM_ALREADY_STOPPED ||
+                  transfer == HCS_E_INVALID_STATE);
+        } else {
+            refused++;
+            CHECK_HR(HCS_E_INVALID_STATE, cancel);
+            CHECK(acked);
+            CHECK_HR(send_commit ? S_OK : HCS_E_CONNECTION_CLOSED, transfer);
+        }
+        if (transfer == S_OK) {
+            CHECK(state_is(dst, "Paused")); /* it holds the state until Finalize */
+            CHECK_HR(S_OK,
+                     run(HcsFinalizeLiveMigration, dst, "{\"FinalizedOperation\":\"Stop\"}", -1));
+        }
+        CHECK_HR(S_OK, HcsWaitForComputeSystemExit(dst, 10000, NULL));
+        HcsCloseComputeSystem(dst);
+        plat_sock_close(sv[0]);
+        if (harness_failed_current()) {
+            fprintf(stderr, "  run %d: cancel 0x%08x, acked %d, transfer 0x%08x\n", i,
+                    (unsigned)cancel, acked, (unsigned)transfer);
+            break;
+        }
+    }
+    printf("  %d runs: the cancel stopped the destination %d times, was refused (too late) %d\n",
+           runs, won, refused);
     HcsimReset();
     CHECK(tc_counts_zero());
 }
@@ -626,14 +716,16 @@ TEST(newer_migration_cancel_stress) {
         b = tc_wait(y, NULL);
         HcsCloseOperation(x);
         HcsCloseOperation(y);
+        /* the VM on exactly one side: the destination has the state iff the source
+         * committed */
+        CHECK((a == S_OK) == (b == S_OK));
         if (c == S_OK) {
             cancel_ok++;
             /* (INVALID_STATE: it came before the transfer began, which then found no
              * migration) */
-            CHECK(a == HCS_E_INVALID_STATE || a == HR_CANCELLED || a == S_OK);
+            CHECK(a == HCS_E_INVALID_STATE || a == HR_CANCELLED);
             before += a == HCS_E_INVALID_STATE;
             stopped += a == HR_CANCELLED;
-            completed += a == S_OK;
             CHECK_HR(HCS_E_INVALID_STATE,
                      run(HcsCancelLiveMigration, p.src, "{\"Origin\":\"Source\"}", -1));
         } else {
@@ -657,7 +749,7 @@ TEST(newer_migration_cancel_stress) {
         pair_close(&p);
         if (harness_failed_current()) break;
     }
-    printf("  %d runs: cancel S_OK %d (before the transfer %d, transfer stopped %d, already "
-           "completed %d), refused %d; destination kept the state %d\n",
-           runs, cancel_ok, before, stopped, completed - cancel_refused, cancel_refused, dst_kept);
+    printf("  %d runs: cancel S_OK %d (before the transfer %d, transfer stopped %d), refused "
+           "%d (transfers completed %d); destination kept the state %d\n",
+           runs, cancel_ok, before, stopped, cancel_refused, completed, dst_kept);
 }
