@@ -20,6 +20,7 @@
 static char sv_dir[64], sv_path[96];
 
 static int sv_start(void) {
+    HcsimServiceStop(); /* one a failed test left */
     snprintf(sv_dir, sizeof sv_dir, "/tmp/hcsim-serve-XXXXXX");
     if (!mkdtemp(sv_dir)) return 0;
     snprintf(sv_path, sizeof sv_path, "%s/s", sv_dir);
@@ -174,12 +175,16 @@ static HRESULT rc_simple(int s, uint64_t seq, uint32_t fn, uint64_t arg, int wit
     return sent < 0 ? E_FAIL : rc_reply(s, seq, NULL);
 }
 
+/* The counts once these are reached and the service's operations are all closed (it
+ * closes one just after sending its COMPLETE), or after 5 s. */
 static HCSIM_COUNTS counts_when(uint32_t system_handles, uint32_t systems) {
     HCSIM_COUNTS k;
     uint64_t deadline = tc_now_ms() + 5000;
     do {
         HcsimGetCounts(&k);
-        if (k.SystemHandles == system_handles && k.Systems == systems) break;
+        if (k.SystemHandles == system_handles && k.Systems == systems && !k.Operations &&
+            !k.PendingOperations)
+            break;
         tc_sleep_ms(5);
     } while (tc_now_ms() < deadline);
     return k;
@@ -479,4 +484,147 @@ TEST(serve_request_stop) {
     while (HcsimServiceQuery(sv_path, &st) == S_OK && tc_now_ms() < deadline) tc_sleep_ms(10);
     CHECK_HR(HCS_E_SERVICE_NOT_AVAILABLE, HcsimServiceQuery(sv_path, &st));
     sv_stop(); /* joins the stop that was requested */
+}
+
+/* Sends "hu" (a handle and a number): HcsSet*Callback, HcsWaitFor*Exit. */
+static int rc_call_hu(int s, uint64_t seq, uint32_t fn, uint64_t handle, uint64_t u) {
+    hcw_buf b = {0};
+    hcw_begin(&b, HCW_CALL, seq);
+    hcw_put_u64(&b, fn);
+    hcw_put_u64(&b, handle);
+    hcw_put_u64(&b, u);
+    int r = hcw_send(s, &b);
+    hcw_free(&b);
+    return r;
+}
+
+TEST(serve_events_fan_out_to_every_client) {
+    HcsimReset();
+    REQUIRE(sv_start());
+    int a = rc_connect(), b = rc_connect();
+    REQUIRE(a >= 0 && b >= 0);
+    uint64_t ha = 0, hb = 0;
+    REQUIRE(rc_create(a, 1, "serve-fan", SV_CFG, &ha) == S_OK);
+    REQUIRE(rc_sys_op(a, 2, FN_HcsStartComputeSystem, ha, NULL) == S_OK);
+    /* b opens the same system ("su": id, access) */
+    char16_t *id = tc_w("serve-fan");
+    hcw_buf f = {0};
+    hcw_begin(&f, HCW_CALL, 1);
+    hcw_put_u64(&f, FN_HcsOpenComputeSystem);
+    hcw_put_str(&f, id);
+    hcw_put_u64(&f, 0);
+    CHECK(hcw_send(b, &f) == 0);
+    hcw_free(&f);
+    free(id);
+    CHECK_HR(S_OK, rc_reply(b, 1, &hb));
+    CHECK(hb != 0);
+    CHECK(rc_call_hu(a, 3, FN_HcsSetComputeSystemCallback, ha, 0) == 0);
+    CHECK_HR(S_OK, rc_reply(a, 3, NULL));
+    CHECK(rc_call_hu(b, 2, FN_HcsSetComputeSystemCallback, hb, 0) == 0);
+    CHECK_HR(S_OK, rc_reply(b, 2, NULL));
+    /* b waits for the exit on a thread of the service's; its reader keeps serving */
+    CHECK(rc_call_hu(b, 3, FN_HcsWaitForComputeSystemExit, hb, 10000) == 0);
+    CHECK_HR(S_OK, rc_simple(b, 4, HCW_CTL_HcsimGetCounts, 0, 0));
+    rc_event_hid = rc_event_type = 0;
+    CHECK_HR(S_OK, rc_sys_op(a, 4, FN_HcsTerminateComputeSystem, ha, NULL));
+    hcw_msg m;
+    if (rc_event_hid != ha) {
+        REQUIRE(rc_expect(a, HCW_EVENT, ha, &m));
+        hcw_msg_free(&m);
+    }
+    /* on b: the same event on its own handle, and the wait's REPLY ("s": the exit
+     * document), in either order */
+    int event = 0, waited = 0;
+    while (!(event && waited) && hcw_recv(b, &m) == 1) {
+        uint64_t v = 1;
+        char16_t *doc = NULL;
+        if (m.type == HCW_EVENT && m.seq == hb)
+            event = hcw_get_u64(&m, &v) && v == HcsEventSystemExited;
+        if (m.type == HCW_REPLY && m.seq == 3)
+            waited =
+                hcw_get_u64(&m, &v) && v == S_OK && hcw_get_str(&m, &doc) && doc && hcw_end(&m);
+        free(doc);
+        hcw_msg_free(&m);
+    }
+    CHECK(event && waited);
+    close(a);
+    close(b);
+    HCSIM_COUNTS k = counts_when(0, 1);
+    CHECK(k.SystemHandles == 0);
+    sv_stop();
+}
+
+TEST(serve_wait_ends_with_its_client) {
+    HcsimReset();
+    REQUIRE(sv_start());
+    int s = rc_connect();
+    REQUIRE(s >= 0);
+    uint64_t h = 0;
+    REQUIRE(rc_create(s, 1, "serve-wait", SV_CFG, &h) == S_OK);
+    REQUIRE(rc_sys_op(s, 2, FN_HcsStartComputeSystem, h, NULL) == S_OK);
+    CHECK(rc_call_hu(s, 3, FN_HcsWaitForComputeSystemExit, h, INFINITE) == 0);
+    tc_sleep_ms(50);
+    uint64_t t0 = tc_now_ms();
+    close(s); /* the running system keeps no handle: the wait must end for the stop below */
+    HCSIM_COUNTS k = counts_when(0, 1);
+    CHECK(k.SystemHandles == 0);
+    sv_stop();
+    CHECK(tc_now_ms() - t0 < 3000);
+}
+
+TEST(serve_operation_with_notifications) {
+    HcsimReset();
+    REQUIRE(sv_start());
+    int s = rc_connect();
+    REQUIRE(s >= 0);
+    uint64_t h = 0;
+    REQUIRE(rc_create(s, 1, "serve-notify", SV_CFG, &h) == S_OK);
+    HcsimSetDelay("HcsStartComputeSystem", 80, 0);
+    hcw_buf b = {0};
+    hcw_begin(&b, HCW_CALL, 2);
+    hcw_put_u64(&b, FN_HcsStartComputeSystem);
+    hcw_put_u64(&b, h);
+    hcw_put_u64(&b, 2);                                /* token */
+    hcw_put_u64(&b, HcsOperationOptionProgressUpdate); /* with notifications */
+    hcw_put_u64(&b, 0);
+    hcw_put_str(&b, NULL);
+    CHECK(hcw_send(s, &b) == 0);
+    hcw_free(&b);
+    /* REPLY first, then OPEVENTs, then COMPLETE: nothing of the token before its REPLY */
+    int replied = 0, progress = 0, completed = 0, order_ok = 1;
+    while (!completed) {
+        hcw_msg m;
+        if (hcw_recv(s, &m) != 1) {
+            hcw_msg_free(&m);
+            break;
+        }
+        if (m.type == HCW_REPLY && m.seq == 2) replied = 1;
+        if (m.type == HCW_OPEVENT && m.seq == 2) {
+            order_ok &= replied && !completed;
+            progress++;
+        }
+        if (m.type == HCW_COMPLETE && m.seq == 2) {
+            uint64_t hr = 1;
+            order_ok &= replied;
+            completed = hcw_get_u64(&m, &hr) && hr == S_OK;
+        }
+        hcw_msg_free(&m);
+    }
+    CHECK(replied && completed && order_ok);
+    CHECK(progress >= 1);
+    /* options hcsim refuses: the REPLY says so, and nothing follows for the token */
+    hcw_begin(&b, HCW_CALL, 3);
+    hcw_put_u64(&b, FN_HcsGetComputeSystemProperties);
+    hcw_put_u64(&b, h);
+    hcw_put_u64(&b, 3);
+    hcw_put_u64(&b, 0x80); /* no such option */
+    hcw_put_u64(&b, 0);
+    hcw_put_str(&b, NULL);
+    CHECK(hcw_send(s, &b) == 0);
+    hcw_free(&b);
+    CHECK_HR(E_INVALIDARG, rc_reply(s, 3, NULL));
+    close(s);
+    HCSIM_COUNTS k = counts_when(0, 1);
+    CHECK(k.Operations == 0);
+    sv_stop();
 }
