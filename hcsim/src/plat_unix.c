@@ -26,6 +26,16 @@ static int unix_addr(const char *path, struct sockaddr_un *a) {
     return 0;
 }
 
+/* Where send() has no MSG_NOSIGNAL (macOS), the socket itself never raises SIGPIPE. */
+static void no_sigpipe(int s) {
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    (void)setsockopt(s, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#else
+    (void)s;
+#endif
+}
+
 static int unix_socket(int *s) {
 #ifdef SOCK_CLOEXEC
     *s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -33,6 +43,7 @@ static int unix_socket(int *s) {
     *s = socket(AF_UNIX, SOCK_STREAM, 0);
     if (*s >= 0) (void)fcntl(*s, F_SETFD, FD_CLOEXEC);
 #endif
+    if (*s >= 0) no_sigpipe(*s);
     return *s < 0 ? errno : 0;
 }
 
@@ -176,6 +187,7 @@ int plat_unix_accept(plat_fd listener, plat_fd *sock) {
     int s = accept(listener, NULL, NULL);
     if (s >= 0) (void)fcntl(s, F_SETFD, FD_CLOEXEC);
 #endif
+    if (s >= 0) no_sigpipe(s);
     *sock = s;
     return s < 0 ? errno : 0;
 }

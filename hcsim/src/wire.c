@@ -14,6 +14,10 @@
 #include "hcsim_internal.h" /* the fn_id numbering of HCSIM_FUNCTIONS */
 #include "utf16.h"
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS: no such flag (its sockets take SO_NOSIGPIPE instead) */
+#endif
+
 /* ---- little-endian integers ---------------------------------------------------------- */
 static void put_le(unsigned char *p, uint64_t v, unsigned n) {
     for (unsigned i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
