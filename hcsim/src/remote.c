@@ -295,13 +295,13 @@ static int on_complete(hcw_msg *m) {
     rcall *r = ok ? rcall_find(m->seq) : NULL;
     if (r && r->active) {
         hc_proc *p = has_pi ? r->proc : NULL;
-        if (p) {
+        /* the streams of the first process information become the stand-in's; after that
+         * the client's own decide (as in-process: a stream whose handles the caller all
+         * closed is closed), and the copies that come again are closed below */
+        if (p && !p->pid) {
             p->pid = (int64_t)pid;
-            for (int i = 0; i < 3; i++) {
-                if (p->fd[i] >= 0) close(p->fd[i]);
-                p->fd[i] = fds[i];
-                fds[i] = -1;
-            }
+            memcpy(p->fd, fds, sizeof fds);
+            fds[0] = fds[1] = fds[2] = -1;
         }
         hc_op_complete(r->op, r->gen, (HRESULT)(uint32_t)hr64, doc, p);
         doc = NULL;
