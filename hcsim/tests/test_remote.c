@@ -10,6 +10,7 @@ TEST(remote_posix_only) { harness_skip("client mode is POSIX-only"); }
 #else
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -272,6 +273,49 @@ TEST(remote_operation_notifications) {
     CHECK_HR(S_OK, HcsimSetDelay(NULL, 0, 0));
     CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
     HcsCloseComputeSystem(cs);
+    CHECK(tc_counts_zero());
+    service_down(&svc);
+}
+
+/* Many operations in flight, issued by several threads at once. */
+#define INFLIGHT_THREADS 4
+#define INFLIGHT_OPS     100
+
+typedef struct inflight {
+    HCS_SYSTEM cs;
+    seen s;
+    atomic_int failed;
+} inflight;
+
+static void *inflight_thread(void *arg) {
+    inflight *f = arg;
+    HCS_OPERATION ops[INFLIGHT_OPS];
+    for (int i = 0; i < INFLIGHT_OPS; i++) {
+        ops[i] = HcsCreateOperation(&f->s, on_complete);
+        if (HcsGetComputeSystemProperties(f->cs, ops[i], NULL) != S_OK)
+            atomic_fetch_add(&f->failed, 1);
+    }
+    for (int i = 0; i < INFLIGHT_OPS; i++) {
+        if (HcsWaitForOperationResult(ops[i], 10000, NULL) != S_OK) atomic_fetch_add(&f->failed, 1);
+        HcsCloseOperation(ops[i]);
+    }
+    return NULL;
+}
+
+TEST(remote_many_in_flight) {
+    service svc;
+    REQUIRE(service_up(&svc));
+    inflight f;
+    memset(&f, 0, sizeof f);
+    REQUIRE(tc_create("remote-inflight", CFG_CT, 1, &f.cs) == S_OK);
+    pthread_t t[INFLIGHT_THREADS];
+    for (int i = 0; i < INFLIGHT_THREADS; i++) pthread_create(&t[i], NULL, inflight_thread, &f);
+    for (int i = 0; i < INFLIGHT_THREADS; i++) pthread_join(t[i], NULL);
+    CHECK(atomic_load(&f.failed) == 0);
+    /* every completion callback ran (those of closed operations may be skipped) */
+    CHECK(atomic_load(&f.s.completions) <= INFLIGHT_THREADS * INFLIGHT_OPS);
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, f.cs, NULL, NULL));
+    HcsCloseComputeSystem(f.cs);
     CHECK(tc_counts_zero());
     service_down(&svc);
 }
