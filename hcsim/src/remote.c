@@ -23,6 +23,10 @@ HRESULT HcsimDisconnect(void) { return E_NOTIMPL; }
 BOOL HcsimIsConnected(void) { return FALSE; }
 /* never called: hc_remote_active() is 0 */
 int hc_remote_active(void) { return 0; }
+int hc_remote_serves(const char *function) {
+    (void)function;
+    return 0;
+}
 HRESULT hc_remote_call(uint32_t id, ...) {
     (void)id;
     return E_NOTIMPL;
@@ -110,6 +114,12 @@ static struct {
 } R = {.sock = -1};
 
 int hc_remote_active(void) { return atomic_load_explicit(&R.mode, memory_order_acquire) != 0; }
+
+int hc_remote_serves(const char *function) {
+    if (!hc_remote_active()) return 0;
+    int idx = function && strcmp(function, "*") ? hc_fn_lookup(function) : -1;
+    return idx < 0 || hcw_args_of((uint32_t)idx) != NULL; /* unknown names: the service's answer */
+}
 
 /* ---- shadows --------------------------------------------------------------------------- */
 static rshadow **shadow_slot(uint64_t rid) {
@@ -310,6 +320,8 @@ static int on_complete(hcw_msg *m) {
          * closed is closed), and the copies that come again are closed below */
         if (p && !p->pid) {
             p->pid = (int64_t)pid;
+            /* a console's stdin is its pseudo-terminal: closing it types end of input */
+            p->is_pty = fds[0] >= 0 && isatty(fds[0]);
             memcpy(p->fd, fds, sizeof fds);
             fds[0] = fds[1] = fds[2] = -1;
         }
