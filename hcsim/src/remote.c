@@ -450,13 +450,14 @@ static HRESULT prepare(rcall *r, const char *args, const rval *v, hcw_buf *b) {
         switch (args[i]) {
         case 'h':
         case 'p': {
+            /* an unknown handle is id 0: the service answers E_HANDLE after its entry
+             * protocol (a fault or a hidden export comes first, as in-process) */
             hc_evh *h = hc_reg_get(v[i].p, kind_of(args[i]));
-            if (!h) return E_HANDLE;
-            if (!r->h) {
+            if (h && !r->h) {
                 r->h = h;
                 hc_ref(h);
             }
-            hcw_put_u64(b, h->rid);
+            hcw_put_u64(b, h ? h->rid : 0);
             break;
         }
         case 'o': {
