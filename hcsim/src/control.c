@@ -31,9 +31,13 @@ HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSI
 }
 
 HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t syncMs) {
-    if (hc_remote_serves(function))
-        return hc_remote_call(HCW_CTL_HcsimSetDelay, (uint32_t)(function != NULL), function,
-                              completionMs, syncMs);
+    if (hc_remote_serves(function)) {
+        /* the completion delay is the service's; the caller (this client) sleeps syncMs */
+        HRESULT hr = hc_remote_call(HCW_CTL_HcsimSetDelay, (uint32_t)(function != NULL), function,
+                                    completionMs, 0u);
+        if (hr != S_OK) return hr;
+        completionMs = 0;
+    }
     hc_init();
     int idx = -1;
     if (!is_any(function)) {

@@ -38,29 +38,14 @@ void hc_remote_close(fn_id fn, const void *handle, int kind) {
 }
 HRESULT hc_remote_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
                                const void *context, HCS_EVENT_CALLBACK callback) {
-    hc_evh old;
-    hc_lock();
-    hc_evh *h = hc_reg_get(handle, kind);
-    if (h) old = *h;
-    hc_unlock();
-    /* locally first, so that the events the service's registration brings find it */
-    HRESULT hr = hc_evh_set_callback(fn, handle, kind, options, context, callback, NULL);
-    if (hr != S_OK) return hr;
-    uint32_t forwarded = (uint32_t)options & ~(uint32_t)HcsEventOptionEnableOperationCallbacks;
-    hr = hc_remote_call((uint32_t)fn, handle, forwarded);
-    if (FAILED(hr)) { /* the service refused: the registration did not happen */
-        hc_lock();
-        if (h && hc_reg_get(handle, kind) == h) {
-            h->cb = old.cb;
-            h->ctx = old.ctx;
-            h->opts = old.opts;
-            h->cb_set = old.cb_set;
-        }
-        hc_unlock();
-    }
-    return hr;
+    (void)fn;
+    (void)handle;
+    (void)kind;
+    (void)options;
+    (void)context;
+    (void)callback;
+    return E_NOTIMPL;
 }
-
 void hc_remote_counts(HCSIM_COUNTS *counts) { (void)counts; }
 HRESULT hc_remote_reset(void) { return E_NOTIMPL; }
 #else
@@ -547,6 +532,11 @@ HRESULT hc_remote_call(uint32_t id, ...) {
     const char *args = hcw_args_of(id), *results = hcw_results_of(id);
     if (!args || !results || strlen(args) > MAX_ARGS || strlen(results) > MAX_RESULTS)
         return E_NOTIMPL;
+    if (id < FN_COUNT) { /* the local part of the entry protocol: a sync delay, "*" hidden */
+        hc_call call;
+        HRESULT hr = hc_enter((fn_id)id, &call);
+        if (hr != S_OK) return hr;
+    }
     rval v[MAX_ARGS];
     void *out[MAX_RESULTS] = {NULL};
     const HCS_CREATE_OPTIONS_1 *create = NULL;
@@ -633,10 +623,27 @@ void hc_remote_close(fn_id fn, const void *handle, int kind) {
 
 HRESULT hc_remote_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
                                const void *context, HCS_EVENT_CALLBACK callback) {
+    hc_evh old;
+    hc_lock();
+    hc_evh *h = hc_reg_get(handle, kind);
+    if (h) old = *h;
+    hc_unlock();
+    /* locally first, so that the events the service's registration brings find it */
     HRESULT hr = hc_evh_set_callback(fn, handle, kind, options, context, callback, NULL);
     if (hr != S_OK) return hr;
     uint32_t forwarded = (uint32_t)options & ~(uint32_t)HcsEventOptionEnableOperationCallbacks;
-    return hc_remote_call((uint32_t)fn, handle, forwarded);
+    hr = hc_remote_call((uint32_t)fn, handle, forwarded);
+    if (FAILED(hr)) { /* the service refused: the registration did not happen */
+        hc_lock();
+        if (h && hc_reg_get(handle, kind) == h) {
+            h->cb = old.cb;
+            h->ctx = old.ctx;
+            h->opts = old.opts;
+            h->cb_set = old.cb_set;
+        }
+        hc_unlock();
+    }
+    return hr;
 }
 
 void hc_remote_counts(HCSIM_COUNTS *counts) {

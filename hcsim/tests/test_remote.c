@@ -359,6 +359,15 @@ TEST(remote_controls) {
     CHECK_HR(HRESULT_FROM_WIN32(ERROR_PROC_NOT_FOUND), HcsGrantVmAccess(u"x", u"/tmp/none"));
     CHECK_HR(S_OK, HcsimSetExportHidden("HcsGrantVmAccess", FALSE));
     CHECK(HcsimIsExportAvailable("HcsGrantVmAccess"));
+    /* a sync delay is the caller's: this client sleeps, the service's reader does not */
+    CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 0, 200));
+    uint64_t t0 = tc_now_ms();
+    CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, cs, NULL, NULL));
+    CHECK(tc_now_ms() - t0 >= 200);
+    CHECK_HR(S_OK, HcsimSetDelay("HcsGetComputeSystemProperties", 0, 0));
+    t0 = tc_now_ms();
+    CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, cs, NULL, NULL));
+    CHECK(tc_now_ms() - t0 < 200);
     int64_t v = 0;
     CHECK_HR(S_OK, HcsimSetOption("SchemaMinorVersion", 9));
     CHECK_HR(S_OK, HcsimGetOption("SchemaMinorVersion", &v));
