@@ -14,6 +14,9 @@ TEST(remote_posix_only) { harness_skip("client mode is POSIX-only"); }
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +31,11 @@ __attribute__((constructor)) static void remote_child_main(void) {
     const char *serve = getenv("HCSIM_TEST_SERVE");
     const char *client = getenv("HCSIM_TEST_CLIENT");
     if (serve) {
+#ifdef __linux__
+        /* never outlive the test program (an aborted run under a sanitizer) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) _exit(92);
+#endif
         if (HcsimServiceStart(serve, -1) != S_OK) _exit(90);
         for (;;) pause(); /* until killed */
     }
