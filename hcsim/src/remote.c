@@ -59,13 +59,11 @@ HRESULT hc_remote_reset(void) { return E_NOTIMPL; }
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_RESULTS         8
-#define MAX_ARGS            8
-#define HANDSHAKE_TIMEOUT_S 10
+#define MAX_RESULTS          8
+#define MAX_ARGS             8
+#define HANDSHAKE_TIMEOUT_MS 10000u
 
 /* A CALL until its REPLY is processed, then, for an operation the service runs, until its
  * COMPLETE. Under hcsim's lock. */
@@ -95,7 +93,7 @@ typedef struct rshadow {
     uint64_t rid;
     hc_evh *h; /* not a ref: removed when the shadow closes */
 } rshadow;
-#define SHADOW_BUCKETS      1024u
+#define SHADOW_BUCKETS       1024u
 
 enum { MODE_OFF, MODE_CLIENT, MODE_CLOSING };
 
@@ -688,26 +686,13 @@ static HRESULT hr_of_errno(int e) {
 
 /* Connects and says HELLO: the socket, or -1 with *hr. */
 static int handshake(const char *path, HRESULT *hr) {
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    if (!path || !path[0] || strlen(path) >= sizeof a.sun_path) {
-        *hr = E_INVALIDARG;
+    plat_fd s = PLAT_NO_FD;
+    int err = plat_unix_connect(path, &s);
+    if (err) {
+        *hr = err == EINVAL || err == ENAMETOOLONG ? E_INVALIDARG : hr_of_errno(err);
         return -1;
     }
-    memcpy(a.sun_path, path, strlen(path) + 1);
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        *hr = hc_hr_from_errno(errno);
-        return -1;
-    }
-    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
-        *hr = hr_of_errno(errno);
-        close(s);
-        return -1;
-    }
-    struct timeval tv = {HANDSHAKE_TIMEOUT_S, 0}, none = {0, 0};
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    plat_unix_recv_timeout(s, HANDSHAKE_TIMEOUT_MS);
     hcw_buf b;
     memset(&b, 0, sizeof b);
     hcw_begin(&b, HCW_HELLO, 0);
@@ -730,7 +715,7 @@ static int handshake(const char *path, HRESULT *hr) {
         close(s);
         return -1;
     }
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    plat_unix_recv_timeout(s, 0);
     return s;
 }
 
