@@ -17,6 +17,11 @@
 * ``@pytest.mark.posix_only("reason")``: a test POSIX-only by nature (fork, signals, pty,
   descriptors, /proc...) is skipped on Windows (``linux=True``: everywhere but Linux); a
   Windows run ends by counting them, with their reasons.
+* The suite against an hcsim service: ``AIOHCS_TEST_SERVICE=1`` starts one service for the
+  session (``python -m aiohcs hcsim serve`` on a private socket) and sets ``AIOHCS_HCSIM``
+  before aiohcs is imported, so the test process and every child it starts are clients.
+  ``@pytest.mark.in_process_only("reason")`` skips a test then. Without it
+  ``AIOHCS_HCSIM`` is set empty (in-process) unless the environment names a service.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+# First: it starts the session's service (if asked) before aiohcs's binding is imported,
+# as the process connects to AIOHCS_HCSIM at that import.
+from service_session import IN_PROCESS_ONLY
+
+# isort: split
 import anyio
 import pytest
 from helpers import LINUX, VM, WINDOWS, terminate_and_close
@@ -56,10 +66,19 @@ def pytest_configure(config: pytest.Config) -> None:
         "posix_only(reason, linux=False): POSIX-only by nature, skipped on Windows "
         "(linux=True: on every platform but Linux)",
     )
+    config.addinivalue_line(
+        "markers",
+        "in_process_only(reason): needs hcsim in the test process, skipped against a service "
+        "(AIOHCS_TEST_SERVICE=1 or AIOHCS_HCSIM)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    service = bool(os.environ.get("AIOHCS_HCSIM"))
     for item in items:
+        in_process = item.get_closest_marker("in_process_only")
+        if service and in_process is not None:
+            item.add_marker(pytest.mark.skip(reason=f"{IN_PROCESS_ONLY}{in_process.args[0]}"))
         marker = item.get_closest_marker("posix_only")
         if marker is None:
             continue

@@ -141,9 +141,9 @@ def _add_lifecycle(sub: _Subcommands, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="create a system from a JSON configuration",
         description="Create compute system ID from CONFIG (a ComputeSystem JSON file, - for "
-        "stdin) and print its state: Created, or Running with --start. On Windows, and on "
-        "hcsim with a service running ('aiohcs hcsim serve'), the system outlives the "
-        "command. On hcsim without one it does not: the emulator lives in this process, so "
+        "stdin) and print its state: Created, or Running with --start. On Windows the system "
+        "outlives the command, and so it does on hcsim with a service ('aiohcs hcsim "
+        "serve'). On hcsim without one it does not: the emulator lives in this process, so "
         "the system ends with the command; use 'aiohcs script' to work with it in later "
         "commands.",
     )
