@@ -1,15 +1,13 @@
-"""hcsim's service mode, Python side: socket paths, connecting a client, running a service.
+"""hcsim's service mode, Python side: the default socket, clients, running a service.
 
 ``aiohcs hcsim serve`` runs the emulator as a service on a Unix socket: C threads of the
 extension answer every client with the calling process's own hcsim. A process becomes a
-client with :func:`connect` (``AIOHCS_HCSIM=PATH`` does it at the import of the binding);
-from then on every HCS call of the process is served by the service.
+client with :func:`connect` (``AIOHCS_HCSIM=PATH`` does it at the import of the binding,
+:mod:`aiohcs._hcsim_client`); from then on every HCS call of the process is served there.
 
 The default socket is ``$XDG_RUNTIME_DIR/aiohcs/hcsim.sock``, else
 ``/tmp/aiohcs-<uid>/hcsim.sock``; its folder is created owner-only (0700) and must be owned
 by the user, not a symlink and not open to others, or the path is refused.
-
-This module imports the binding only inside its functions: the binding imports it.
 """
 
 from __future__ import annotations
@@ -18,10 +16,19 @@ import contextlib
 import dataclasses
 import os
 import stat
-import sys
 from typing import Any, Final
 
-from aiohcs._hresult import HResult, hresult_name, hresult_u32
+from aiohcs import _hcsim_client as client
+from aiohcs._hcsim_client import (
+    ENV,
+    check_socket_path,
+    environment_socket,
+    failed,
+    service_socket,
+    unavailable,
+    why,
+)
+from aiohcs._hresult import HResult, hresult_u32
 from aiohcs.errors import (
     HcsimServiceError,
     HcsimServiceRunning,
@@ -34,7 +41,6 @@ __all__ = [
     "ServiceStatus",
     "check_socket_path",
     "connect",
-    "connect_from_environment",
     "default_socket_path",
     "disconnect",
     "environment_socket",
@@ -47,34 +53,11 @@ __all__ = [
     "try_connect",
 ]
 
-#: The environment variable naming the socket of the service to use (empty: none).
-ENV: Final = "AIOHCS_HCSIM"
-
 _SOCKET_NAME: Final = "hcsim.sock"
-# sun_path is 108 bytes on Linux and 104 on the BSDs and macOS, with its NUL.
-_SUN_PATH_MAX: Final = 108 if sys.platform.startswith("linux") else 104
-
 _ALREADY_EXISTS: Final = int(HResult.ERROR_ALREADY_EXISTS)
-_NOT_AVAILABLE: Final = int(HResult.HCS_E_SERVICE_NOT_AVAILABLE)
-_NOT_ACTIVE: Final = int(HResult.ERROR_SERVICE_NOT_ACTIVE)
-
-#: The socket this process is a client of (set by :func:`connect`).
-_connected: str | None = None
-#: False in processes that must not connect at import (``aiohcs hcsim serve|status|stop``).
-auto_connect = True
 
 
-def how_to_start(path: str) -> str:
-    """The hint that says how to start a service on ``path``."""
-    return f"start one with 'aiohcs hcsim serve --socket {path}'"
-
-
-# ---------------------------------------------------------------- paths
-
-
-def environment_socket() -> str | None:
-    """The socket ``AIOHCS_HCSIM`` names, or None (unset or empty)."""
-    return os.environ.get(ENV) or None
+# ---------------------------------------------------------------- the default socket
 
 
 def default_socket_path(*, create: bool = False) -> str:
@@ -88,13 +71,18 @@ def default_socket_path(*, create: bool = False) -> str:
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         folder = os.path.join(runtime, "aiohcs")
     else:
-        folder = os.path.join("/tmp", f"aiohcs-{os.getuid()}")
+        folder = os.path.join("/tmp", f"aiohcs-{_uid()}")
     path = os.path.join(folder, _SOCKET_NAME)
     if create:
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder, 0o700)
     _check_private_folder(folder, path)
     return path
+
+
+def _uid() -> int:
+    getuid = getattr(os, "getuid", None)  # (POSIX only)
+    return int(getuid()) if getuid is not None else 0
 
 
 def _check_private_folder(folder: str, path: str) -> None:
@@ -107,8 +95,8 @@ def _check_private_folder(folder: str, path: str) -> None:
         problem = "is a symlink"
     elif not stat.S_ISDIR(info.st_mode):
         problem = "is not a folder"
-    elif info.st_uid != os.getuid():
-        problem = f"belongs to uid {info.st_uid}, not to this user ({os.getuid()})"
+    elif info.st_uid != _uid():
+        problem = f"belongs to uid {info.st_uid}, not to this user ({_uid()})"
     elif info.st_mode & 0o077:
         problem = f"is open to other users (mode {stat.S_IMODE(info.st_mode):04o}, not 0700)"
     if problem is not None:
@@ -119,22 +107,7 @@ def _check_private_folder(folder: str, path: str) -> None:
         )
 
 
-def check_socket_path(path: str) -> str:
-    """``path`` made absolute, or :class:`HcsimSocketPathError` if no Unix socket can have it."""
-    if not path:
-        raise HcsimSocketPathError("the hcsim socket path is empty", socket=path)
-    absolute = os.path.abspath(path)
-    size = len(os.fsencode(absolute))
-    if size >= _SUN_PATH_MAX:
-        raise HcsimSocketPathError(
-            f"the hcsim socket path {absolute} is {size} bytes long; a Unix socket's path "
-            f"must be shorter than {_SUN_PATH_MAX}: choose a shorter one",
-            socket=absolute,
-        )
-    return absolute
-
-
-# ---------------------------------------------------------------- the control calls
+# ---------------------------------------------------------------- clients
 
 
 def _control() -> Any:
@@ -149,65 +122,6 @@ def _control() -> Any:
     return _native.hcsim
 
 
-def _failed(hr: int) -> bool:
-    return bool(hresult_u32(hr) & 0x80000000)
-
-
-def _why(hr: int) -> str:
-    code = hresult_u32(hr)
-    if code == int(HResult.E_ACCESSDENIED):
-        return "it refused this user (E_ACCESSDENIED)"
-    if code == int(HResult.HCS_E_PROTOCOL_ERROR):
-        return "it speaks another protocol version or comes from another aiohcs build"
-    if code in (_NOT_AVAILABLE, _NOT_ACTIVE):
-        return "no service is running there"
-    return f"{hresult_name(code)} (0x{code:08X})"
-
-
-def _unavailable(path: str, hr: int, *, origin: str = "") -> HcsimServiceUnavailable:
-    hint = how_to_start(path)
-    if hresult_u32(hr) not in (_NOT_AVAILABLE, _NOT_ACTIVE):
-        hint = "check it with 'aiohcs hcsim status --socket " + path + "'"
-    return HcsimServiceUnavailable(
-        f"cannot use the hcsim service at {path}{origin}: {_why(hr)}; {hint}",
-        socket=path,
-        hresult=hresult_u32(hr),
-    )
-
-
-def connect(path: str, *, origin: str = "") -> None:
-    """Make this process a client of the service at ``path`` (:class:`HcsimServiceUnavailable`).
-
-    Every HCS call from now on is served by that service. ``origin`` says in errors where
-    the path came from (e.g. ``" (AIOHCS_HCSIM)"``).
-    """
-    global _connected
-    path = check_socket_path(path)
-    hr = _control().HcsimConnect(os.fsencode(path))
-    if _failed(hr):
-        raise _unavailable(path, hr, origin=origin)
-    _connected = path
-
-
-def try_connect(path: str) -> bool:
-    """Connect to ``path`` if a service answers there; False (in-process) if none does."""
-    try:
-        connect(path)
-    except HcsimServiceUnavailable as exc:
-        if exc.hresult in (_NOT_AVAILABLE, _NOT_ACTIVE):
-            return False
-        raise
-    return True
-
-
-def connect_from_environment(control: Any) -> None:
-    """At the import of the binding: connect to ``$AIOHCS_HCSIM`` if it names a socket."""
-    path = environment_socket()
-    if path is None or not auto_connect or control is None or _connected is not None:
-        return
-    connect(path, origin=f" ({ENV})")
-
-
 def supported() -> bool:
     """True if this build has hcsim's service mode (the emulator build, POSIX)."""
     try:
@@ -217,21 +131,30 @@ def supported() -> bool:
     return True
 
 
-def service_socket() -> str | None:
-    """The socket of the service this process is a client of, or None (in-process hcsim).
+def connect(path: str, *, origin: str = "") -> None:
+    """Make this process a client of the service at ``path`` (:class:`HcsimServiceUnavailable`).
 
-    Still the socket after the service went away: the process stays its client, and its
-    calls fail with ServiceDisconnected.
+    Every HCS call from now on is served by that service.
     """
-    return _connected
+    client.connect(_control(), path, origin=origin)
+
+
+def try_connect(path: str) -> bool:
+    """Connect to ``path`` if a service answers there; False (in-process) if none does."""
+    try:
+        connect(path)
+    except HcsimServiceUnavailable as exc:
+        if exc.hresult in client.NOT_RUNNING:
+            return False
+        raise
+    return True
 
 
 def disconnect() -> None:
     """Back to in-process hcsim (the handles of the service's objects are disconnected)."""
-    global _connected
-    if _connected is not None:
+    if service_socket() is not None:
         _control().HcsimDisconnect()
-        _connected = None
+        client.forget()
 
 
 # ---------------------------------------------------------------- running a service
@@ -240,9 +163,9 @@ def disconnect() -> None:
 def start(path: str, group_id: int | None = None) -> None:
     """Start the service on ``path`` in this process (threads of the extension)."""
     path = check_socket_path(path)
-    if _connected is not None:
+    if service_socket() is not None:
         raise HcsimServiceError(
-            f"this process is a client of the hcsim service at {_connected}: it cannot "
+            f"this process is a client of the hcsim service at {service_socket()}: it cannot "
             "serve one itself",
             socket=path,
         )
@@ -254,9 +177,9 @@ def start(path: str, group_id: int | None = None) -> None:
             socket=path,
             hresult=hr,
         )
-    if _failed(hr):
+    if failed(hr):
         raise HcsimServiceError(
-            f"cannot serve hcsim at {path}: {_why(hr)}", socket=path, hresult=hresult_u32(hr)
+            f"cannot serve hcsim at {path}: {why(hr)}", socket=path, hresult=hresult_u32(hr)
         )
 
 
@@ -296,8 +219,8 @@ def query(path: str) -> ServiceStatus:
     control = _control()
     status = ffi.new("HCSIM_SERVICE_STATUS *")
     hr = control.HcsimServiceQuery(os.fsencode(path), status)
-    if _failed(hr):
-        raise _unavailable(path, hr)
+    if failed(hr):
+        raise unavailable(path, hr)
     return ServiceStatus(
         socket=path,
         process_id=int(status.ProcessId),
@@ -312,5 +235,5 @@ def request_stop(path: str) -> None:
     """Ask the service at ``path`` to stop (:class:`HcsimServiceUnavailable` if none)."""
     path = check_socket_path(path)
     hr = _control().HcsimServiceRequestStop(os.fsencode(path))
-    if _failed(hr):
-        raise _unavailable(path, hr)
+    if failed(hr):
+        raise unavailable(path, hr)

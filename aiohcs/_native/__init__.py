@@ -230,9 +230,9 @@ def _decode(p: CData) -> str:
 def _connect_from_environment() -> None:
     # AIOHCS_HCSIM=PATH: this process is a client of the hcsim service there, from before
     # its first call (a failure is an HcsimServiceUnavailable, an ImportError).
-    from aiohcs import _hcsim_service
+    from aiohcs import _hcsim_client
 
-    _hcsim_service.connect_from_environment(hcsim)
+    _hcsim_client.connect_from_environment(hcsim)
 
 
 _connect_from_environment()

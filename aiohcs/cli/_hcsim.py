@@ -12,11 +12,13 @@ import contextlib
 import errno
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from aiohcs import _hcsim_client
 from aiohcs import _hcsim_service as service
 from aiohcs.cli._output import Output
 from aiohcs.cli._runtime import CliError
@@ -85,7 +87,7 @@ def socket_for(args: argparse.Namespace, *, create: bool = False) -> str:
 
 def run_hcsim(args: argparse.Namespace, out: Output) -> int:
     """Run ``aiohcs hcsim ACTION``; errors are one line and exit code 1."""
-    service.auto_connect = False  # these commands never become clients themselves
+    _hcsim_client.auto_connect = False  # these commands never become clients themselves
     out = out.with_json(bool(args.json))
     try:
         action = {"serve": _serve, "status": _status, "stop": _stop}[args.hcsim_command]
@@ -100,12 +102,15 @@ def _group_id(text: str | None) -> int | None:
         return None
     if text.isdigit():
         return int(text)
-    import grp
+    if sys.platform == "win32":
+        raise CliError("--group: the service mode is POSIX only")
+    else:
+        import grp
 
-    try:
-        return grp.getgrnam(text).gr_gid
-    except KeyError:
-        raise CliError(f"--group: no group named {text!r}") from None
+        try:
+            return int(grp.getgrnam(text).gr_gid)
+        except KeyError:
+            raise CliError(f"--group: no group named {text!r}") from None
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import sys
 
 from aiohcs import _hcsim_service as service
 
-__all__ = ["NO_SERVICE_HINT", "use_service"]
+__all__ = ["NO_SERVICE_HINT", "not_found_hint", "use_service"]
 
 #: Appended to HCS_E_SYSTEM_NOT_FOUND when the tool runs its own, empty hcsim.
 NO_SERVICE_HINT = (
@@ -30,6 +30,11 @@ def use_service() -> str | None:
     """
     if sys.platform == "win32":
         return None
+    else:
+        return _use_service_posix()
+
+
+def _use_service_posix() -> str | None:
     if service.ENV in os.environ:
         if service.environment_socket() is None:
             return None
@@ -49,6 +54,4 @@ def use_service() -> str | None:
 
 def not_found_hint() -> str | None:
     """The hint for HCS_E_SYSTEM_NOT_FOUND: set when the tool runs its own hcsim."""
-    if sys.platform == "win32" or service.service_socket() is not None:
-        return None
-    return NO_SERVICE_HINT
+    return None if sys.platform == "win32" or service.service_socket() else NO_SERVICE_HINT
