@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Final
+from typing import Any, Final
 
 #: The environment variable that runs the suite against a service ("1").
 SERVICE_ENV: Final = "AIOHCS_TEST_SERVICE"
@@ -64,3 +64,119 @@ def start_session_service() -> None:
 
 
 start_session_service()
+
+
+# ---------------------------------------------------------------- services of single tests
+
+#: Seconds any one step of a service test may take (start, a command, a stop).
+STEP_S: Final = 60.0
+
+
+def short_socket_folder() -> str:
+    """A new private folder for a socket, short enough for ``sun_path`` (tmp_path may not be)."""
+    return tempfile.mkdtemp(prefix="hs-", dir="/tmp")
+
+
+def child_env(socket: str | None, **extra: str) -> dict[str, str]:
+    """The environment of a child aiohcs process: a client of ``socket`` (None: in-process)."""
+    from helpers import child_env as base
+
+    return {**base(), "AIOHCS_HCSIM": socket or "", "HCSIM_LATENCY": "instant", **extra}
+
+
+class ServiceProcess:
+    """``python -m aiohcs hcsim serve`` as a child process of the test."""
+
+    def __init__(self, socket: str, *extra: str) -> None:
+        self.socket = socket
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aiohcs", "hcsim", "serve", "--socket", socket, *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env(None),
+            text=True,
+        )
+        self.ready_line = self._ready_line()
+
+    def _ready_line(self) -> str:
+        assert self.process.stdout is not None
+        return first_line(self.process.stdout)
+
+    @property
+    def pid(self) -> int:
+        """The service's process id."""
+        return self.process.pid
+
+    def wait(self, timeout: float = STEP_S) -> int:
+        """Wait for the service to exit; its exit code."""
+        return self.process.wait(timeout)
+
+    def stderr(self) -> str:
+        """What the service wrote on stderr (once it exited)."""
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
+    def close(self) -> None:
+        """Stop the service (SIGTERM, then SIGKILL) if it still runs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STEP_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def aiohcs_cli(
+    socket: str | None, *argv: str, stdin: str | None = None, timeout: float = STEP_S
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m aiohcs *argv`` as a client of ``socket``; output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "aiohcs", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=child_env(socket),
+        timeout=timeout,
+    )
+
+
+def client_python(socket: str | None, code: str, *args: str) -> subprocess.Popen[str]:
+    """Start ``python -c code *args`` as a client of ``socket`` (stdio piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(socket),
+        text=True,
+    )
+
+
+#: A client that raises a harmless event (RDP enhanced mode changed) on system argv[1]
+#: every 0.2 s until its stdin gets a line: to see when a watcher is attached.
+_PINGER = """
+import select, sys
+from aiohcs import testing
+while not select.select([sys.stdin], [], [], 0.2)[0]:
+    testing.raise_system_event(sys.argv[1], 4)
+"""
+
+
+def first_line(stream: Any, timeout: float = STEP_S) -> str:
+    """The next line of a child's stdout, or "" if none comes within ``timeout``."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        return (selector.select(timeout) and stream.readline()) or ""
+
+
+def wait_attached(socket: str, system_id: str, watcher: subprocess.Popen[str]) -> str:
+    """Raise events on ``system_id`` until ``watcher`` prints one; that first line."""
+    pinger = client_python(socket, _PINGER, system_id)
+    try:
+        return first_line(watcher.stdout)
+    finally:
+        pinger.communicate("\n", timeout=STEP_S)
