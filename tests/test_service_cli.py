@@ -220,7 +220,7 @@ def test_a_two_terminal_session(service: ServiceProcess, config: str) -> None:
         text=True,
     )
     try:
-        assert json.loads(wait_attached(sock, "c1", events))["Id"] == "c1"
+        assert json.loads(wait_attached(sock, "c1", events))["system"] == "c1"
         killed = aiohcs_cli(sock, "kill", "c1", "--wait", "--timeout", "30")
         assert killed.returncode == 0, killed.stderr
         out, err = events.communicate(timeout=STEP_S)
@@ -229,7 +229,7 @@ def test_a_two_terminal_session(service: ServiceProcess, config: str) -> None:
             events.kill()
             events.communicate()
     assert events.returncode == 0, err
-    kinds = [json.loads(line)["Event"] for line in out.splitlines()]
+    kinds = [json.loads(line)["event"] for line in out.splitlines()]
     assert kinds[-1] == "SystemExited"
 
     gone = aiohcs_cli(sock, "inspect", "c1")
