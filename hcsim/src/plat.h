@@ -269,4 +269,27 @@ char *const *plat_environ(void);
 /* A random 128-bit GUID in the canonical lowercase 8-4-4-4-12 form (37 bytes with NUL). */
 void plat_new_guid(char out[37]);
 
+/* ---- Unix sockets of the service mode (plat_unix.c; POSIX only) ---------------------
+ * Service mode (README "Service mode: the service and the protocol"). All return 0 or an
+ * errno value. */
+#ifndef _WIN32
+/* Listens on path: mode 0600, or 0660 and chgrp'd to gid when gid >= 0. An existing path
+ * is probed under an flock on "<path>.lock": a live listener there gives EEXIST, a stale
+ * socket is unlinked and taken over. */
+int plat_unix_listen(const char *path, int64_t gid, plat_fd *listener);
+/* Closes the listener and unlinks path. */
+void plat_unix_unlisten(const char *path, plat_fd listener);
+/* Connects to path (close-on-exec). ENOENT/ECONNREFUSED: nobody listens there. */
+int plat_unix_connect(const char *path, plat_fd *sock);
+/* The peer's credentials (SO_PEERCRED; getpeereid elsewhere, pid 0 there). */
+int plat_unix_peer(plat_fd sock, int64_t *uid, int64_t *gid, int64_t *pid);
+/* 1 when a peer (uid, gid) may use a service running as self_uid: the same uid, root, or
+ * with group >= 0 a member of that group (primary or supplementary). */
+int plat_unix_admits(int64_t uid, int64_t gid, int64_t self_uid, int64_t group);
+/* Accepts a connection (close-on-exec). */
+int plat_unix_accept(plat_fd listener, plat_fd *sock);
+/* Gives sock a receive timeout (0: none). */
+int plat_unix_recv_timeout(plat_fd sock, uint32_t ms);
+#endif
+
 #endif
