@@ -1,6 +1,7 @@
 /* hcsim control API (hcsim.cdef): fault injection, delays, hidden exports, simulated
  * crashes/guest shutdown/raw events, service disconnect, options, counters and reset. */
 #include "hcsim_internal.h"
+#include "wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,9 @@
 static int is_any(const char *function) { return !function || !strcmp(function, "*"); }
 
 HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSIM_FAULT_MODE mode) {
+    if (hc_remote_active())
+        return hc_remote_call(HCW_CTL_HcsimFailNext, (uint32_t)(function != NULL), function, count,
+                              (uint32_t)result, (uint32_t)mode);
     hc_init();
     if (mode != HcsimFaultSync && mode != HcsimFaultAsync) return E_INVALIDARG;
     if (count && SUCCEEDED(result)) return E_INVALIDARG;
@@ -27,6 +31,9 @@ HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSI
 }
 
 HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t syncMs) {
+    if (hc_remote_active())
+        return hc_remote_call(HCW_CTL_HcsimSetDelay, (uint32_t)(function != NULL), function,
+                              completionMs, syncMs);
     hc_init();
     int idx = -1;
     if (!is_any(function)) {
@@ -44,6 +51,9 @@ HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t sync
 }
 
 HRESULT HcsimSetExportHidden(const char *function, BOOL hidden) {
+    if (hc_remote_active())
+        return hc_remote_call(HCW_CTL_HcsimSetExportHidden, (uint32_t)(function != NULL), function,
+                              (uint32_t)(hidden != 0));
     hc_init();
     hc_lock();
     hc_control_touched(1);
@@ -62,6 +72,11 @@ HRESULT HcsimSetExportHidden(const char *function, BOOL hidden) {
 }
 
 BOOL HcsimIsExportAvailable(const char *function) {
+    uint32_t available = 0;
+    if (hc_remote_active())
+        return SUCCEEDED(hc_remote_call(HCW_CTL_HcsimIsExportAvailable,
+                                        (uint32_t)(function != NULL), function, &available)) &&
+               available;
     hc_init();
     int idx = hc_fn_lookup(function);
     if (idx < 0) return FALSE;
@@ -98,6 +113,7 @@ static HRESULT act_crash(hc_system *s, const void *arg) {
 }
 
 HRESULT HcsimCrashSystem(PCWSTR idNamespace, PCWSTR id) {
+    if (hc_remote_active()) return hc_remote_call(HCW_CTL_HcsimCrashSystem, idNamespace, id);
     return system_control(idNamespace, id, act_crash, NULL);
 }
 
@@ -109,6 +125,7 @@ static HRESULT act_guest_shutdown(hc_system *s, const void *arg) {
 }
 
 HRESULT HcsimGuestShutdown(PCWSTR idNamespace, PCWSTR id) {
+    if (hc_remote_active()) return hc_remote_call(HCW_CTL_HcsimGuestShutdown, idNamespace, id);
     return system_control(idNamespace, id, act_guest_shutdown, NULL);
 }
 
@@ -124,28 +141,37 @@ static HRESULT act_raise(hc_system *s, const void *arg) {
 }
 
 HRESULT HcsimRaiseSystemEvent(PCWSTR idNamespace, PCWSTR id, uint32_t type, PCWSTR eventData) {
+    if (hc_remote_active())
+        return hc_remote_call(HCW_CTL_HcsimRaiseSystemEvent, idNamespace, id, type, eventData);
     raw_event e = {(HCS_EVENT_TYPE)type, (const char16_t *)eventData};
     return system_control(idNamespace, id, act_raise, &e);
 }
 
 static void disconnect_evh(void *h) { hc_event_post(h, HcsEventServiceDisconnect, NULL, NULL); }
 
+void hc_disconnect_handles(void) {
+    hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT);
+    hc_reg_each(K_SYSH, disconnect_evh);
+    hc_reg_each(K_PROCH, disconnect_evh);
+    plat_cond_broadcast(&G.exit_cond);
+}
+
 HRESULT HcsimDisconnectService(void) {
+    if (hc_remote_active()) return hc_remote_call(HCW_CTL_HcsimDisconnectService);
     hc_init();
     hc_lock();
     if (!G.disconnected) {
         hc_control_touched(1);
         G.disconnected = 1;
-        hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT);
-        hc_reg_each(K_SYSH, disconnect_evh);
-        hc_reg_each(K_PROCH, disconnect_evh);
-        plat_cond_broadcast(&G.exit_cond);
+        hc_disconnect_handles();
     }
     hc_unlock();
     return S_OK;
 }
 
 HRESULT HcsimSetOption(const char *name, int64_t value) {
+    if (hc_remote_active())
+        return name ? hc_remote_call(HCW_CTL_HcsimSetOption, name, value) : E_INVALIDARG;
     hc_init();
     if (!name) return E_INVALIDARG;
     HRESULT hr = S_OK;
@@ -190,6 +216,9 @@ HRESULT HcsimSetOption(const char *name, int64_t value) {
 }
 
 HRESULT HcsimGetOption(const char *name, int64_t *value) {
+    if (hc_remote_active())
+        return name && value ? hc_remote_call(HCW_CTL_HcsimGetOption, name, (void *)value)
+                             : E_INVALIDARG;
     hc_init();
     if (!name || !value) return E_INVALIDARG;
     HRESULT hr = S_OK;
@@ -215,6 +244,10 @@ HRESULT HcsimGetOption(const char *name, int64_t *value) {
 void HcsimGetCounts(HCSIM_COUNTS *counts) {
     hc_init();
     if (!counts) return;
+    if (hc_remote_active()) {
+        hc_remote_counts(counts);
+        return;
+    }
     hc_lock();
 #if PLAT_HOST_RELEASES
     hc_handouts_recount();
@@ -231,6 +264,11 @@ static void detach_evh(void *p) {
 static void detach_op(void *p) { ((hc_op *)p)->cb = NULL; }
 
 HRESULT HcsimReset(void) {
+    if (hc_remote_active()) return hc_remote_reset();
+    return hc_reset_local();
+}
+
+HRESULT hc_reset_local(void) {
     hc_init();
     if (hc_in_worker()) return HCS_E_INVALID_STATE; /* not from inside a callback */
     hc_lock();

@@ -181,6 +181,7 @@ struct hc_evh {
     hc_evh *prev, *next; /* in *list */
     hc_evh **list;       /* the owner's list of open handles */
     uint32_t *count;     /* the HCSIM_COUNTS member counting them */
+    uint64_t rid;        /* remote.c: the service's handle id of a client-mode shadow, else 0 */
 };
 
 typedef struct hc_system hc_system;
@@ -616,5 +617,42 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi);
 
 /* service.c */
 void hc_service_reset(void); /* under lock */
+
+/* ---- client mode (remote.c, README "Service mode: the client") ----------------------- */
+/* Every export the service serves begins with `if (hc_remote_active()) return
+ * hc_remote_...(...);` (hc_op_call does it for the generic operation calls). */
+int hc_remote_active(void); /* HcsimConnect was called (and not HcsimDisconnect) */
+/* A CALL of id (a fn_id or an hcw_ctl of wire.h) and its REPLY. The variable arguments are
+ * the call's arguments in the order and of the kinds of hcw_args_of(id) (h p o d: a
+ * pointer-sized handle as const void *; s: PCWSTR; b: const char *; u: uint32_t;
+ * i: int64_t), then one out pointer per result of hcw_results_of(id) (h p: HCS_SYSTEM * /
+ * HCS_PROCESS *; s: PWSTR *, a document of the caller's; u: uint32_t *; i: int64_t *),
+ * then for HcsCreateComputeSystemInNamespace its HCS_CREATE_OPTIONS (const void *, may be
+ * NULL). Returns the REPLY's HRESULT, or a local failure. */
+HRESULT hc_remote_call(uint32_t id, ...);
+/* HcsClose*: the local close, then the service's handle. */
+void hc_remote_close(fn_id fn, const void *handle, int kind);
+/* HcsSet*Callback: the local registration, then the service's (without
+ * HcsEventOptionEnableOperationCallbacks: operations complete locally). */
+HRESULT hc_remote_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT_OPTIONS options,
+                               const void *context, HCS_EVENT_CALLBACK callback);
+void hc_remote_counts(HCSIM_COUNTS *counts); /* the local counts and the service's systems */
+HRESULT hc_remote_reset(void);               /* the service's reset, then the local one */
+/* What client mode uses of the in-process emulator: hc_op_mark_pending (operation.c) is
+ * hc_op_begin's bookkeeping without the work (under lock; sys: the system the pending
+ * work belongs to, may be NULL); hc_opn_event (opnotify.c) queues an event of op's run
+ * gen for its event callback (data taken); hc_opn_each_resource (opnotify.c) calls fn with
+ * each of op's resources (under lock; sock: hcsim's copy of a socket, else PLAT_NO_FD);
+ * hc_reset_local and hc_disconnect_handles (control.c) are HcsimReset's body and
+ * HcsimDisconnectService's effect on handles and pending operations (under lock). */
+void hc_op_mark_pending(hc_op *op, HCS_OPERATION_TYPE type, hc_sysh *sh, hc_proch *ph,
+                        hc_system *sys, uint32_t completion_ms);
+void hc_opn_event(hc_op *op, uint32_t gen, HCS_EVENT_TYPE type, char16_t *data);
+void hc_opn_each_resource(hc_op *op,
+                          void (*fn)(void *ctx, HCS_RESOURCE_TYPE type, const char *uri,
+                                     plat_fd sock),
+                          void *ctx);
+HRESULT hc_reset_local(void);
+void hc_disconnect_handles(void);
 
 #endif

@@ -125,29 +125,34 @@ static void op_due(void *arg) {
     run_work(w);
 }
 
-void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w) {
+void hc_op_mark_pending(hc_op *op, HCS_OPERATION_TYPE type, hc_sysh *sh, hc_proch *ph,
+                        hc_system *sys, uint32_t completion_ms) {
     free(op->result);
     op->result = NULL;
     hc_unref(op->sh);
     hc_unref(op->ph);
     hc_unref(op->pinfo);
     op->pinfo = NULL;
-    op->sh = w->sh;
+    op->sh = sh;
     hc_ref(op->sh);
-    op->ph = w->ph;
+    op->ph = ph;
     hc_ref(op->ph);
     op->state = OP_PENDING;
     op->type = type;
     op->hr = S_OK;
     op->gen++;
-    op->pend_sys = w->sys;
+    op->pend_sys = sys;
     pending_add(op);
     G.counts.PendingOperations++;
+    hc_opn_begin(op, completion_ms);
+}
+
+void hc_op_begin(hc_op *op, HCS_OPERATION_TYPE type, hc_call *call, hc_work *w) {
+    hc_op_mark_pending(op, type, w->sh, w->ph, w->sys, call->completion_ms);
     w->op = op;
     hc_ref(op);
     w->gen = op->gen;
     w->fault = call->async_fault;
-    hc_opn_begin(op, call->completion_ms);
     if (call->completion_ms == 0 && w->sys) {
         /* no delay: straight onto the system's strand (one hand-off instead of two) */
         work_item *it = malloc(sizeof *it);
@@ -205,6 +210,7 @@ void hc_op_fail_all_pending(HRESULT hr) {
 
 HRESULT hc_op_call(fn_id fn, HCS_OPERATION_TYPE type, hc_work_fn work, int kind, const void *handle,
                    HCS_OPERATION operation, PCWSTR options) {
+    if (hc_remote_active()) return hc_remote_call(fn, handle, operation, options, (HANDLE)NULL);
     hc_call call;
     HRESULT hr = hc_enter(fn, &call);
     if (hr != S_OK) return hr;

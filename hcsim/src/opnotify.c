@@ -110,6 +110,21 @@ static void op_event_post(hc_op *op, HCS_EVENT_TYPE type, char16_t *data) {
     hc_strand_post(&op->est, &e->base);
 }
 
+void hc_opn_event(hc_op *op, uint32_t gen, HCS_EVENT_TYPE type, char16_t *data) {
+    if (!op->ecb || op->closed || op->gen != gen || op->state != OP_PENDING) {
+        free(data);
+        return;
+    }
+    op_event_post(op, type, data);
+}
+
+void hc_opn_each_resource(hc_op *op,
+                          void (*fn)(void *ctx, HCS_RESOURCE_TYPE type, const char *uri,
+                                     plat_fd sock),
+                          void *ctx) {
+    for (hc_opres *r = op->res; r; r = r->next) fn(ctx, r->type, r->uri, r->sock);
+}
+
 void hc_opn_progress(hc_op *op, uint32_t gen, uint32_t percent) {
     if (!op->ecb || !(op->eopts & HcsOperationOptionProgressUpdate) || op->closed ||
         op->gen != gen || op->state != OP_PENDING)

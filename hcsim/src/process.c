@@ -981,6 +981,11 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
                                 const SECURITY_DESCRIPTOR *securityDescriptor,
                                 HCS_PROCESS *process) {
     if (process) *process = NULL;
+    if (hc_remote_active())
+        return securityDescriptor
+                   ? E_INVALIDARG
+                   : hc_remote_call(FN_HcsCreateProcess, (const void *)computeSystem,
+                                    processParameters, (const void *)operation, (void *)process);
     hc_call call;
     HRESULT hr = hc_enter(FN_HcsCreateProcess, &call);
     if (hr != S_OK) return hr;
@@ -1028,8 +1033,10 @@ HRESULT WINAPI HcsCreateProcess(HCS_SYSTEM computeSystem, PCWSTR processParamete
 
 HRESULT WINAPI HcsOpenProcess(HCS_SYSTEM computeSystem, DWORD processId, DWORD requestedAccess,
                               HCS_PROCESS *process) {
-    (void)requestedAccess;
     if (process) *process = NULL;
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsOpenProcess, (const void *)computeSystem, (uint32_t)processId,
+                              (uint32_t)requestedAccess, (void *)process);
     HRESULT hr = hc_enter_sync(FN_HcsOpenProcess);
     if (hr != S_OK) return hr;
     if (!process) return E_INVALIDARG;
@@ -1055,6 +1062,10 @@ HRESULT WINAPI HcsOpenProcess(HCS_SYSTEM computeSystem, DWORD processId, DWORD r
 }
 
 void WINAPI HcsCloseProcess(HCS_PROCESS process) {
+    if (hc_remote_active()) {
+        hc_remote_close(FN_HcsCloseProcess, process, K_PROCH);
+        return;
+    }
     hc_evh_close(FN_HcsCloseProcess, process, K_PROCH, NULL);
 }
 
@@ -1079,6 +1090,9 @@ static hj_value *process_terminal(hc_evh *h, HCS_EVENT_TYPE *type) {
 
 HRESULT WINAPI HcsSetProcessCallback(HCS_PROCESS process, HCS_EVENT_OPTIONS callbackOptions,
                                      void *context, HCS_EVENT_CALLBACK callback) {
+    if (hc_remote_active())
+        return hc_remote_set_callback(FN_HcsSetProcessCallback, process, K_PROCH, callbackOptions,
+                                      context, callback);
     return hc_evh_set_callback(FN_HcsSetProcessCallback, process, K_PROCH, callbackOptions, context,
                                callback, process_terminal);
 }
@@ -1096,6 +1110,9 @@ static HRESULT process_exited(hc_evh *h, PWSTR *result) {
 }
 
 HRESULT WINAPI HcsWaitForProcessExit(HCS_PROCESS computeSystem, DWORD timeoutMs, PWSTR *result) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsWaitForProcessExit, (const void *)computeSystem,
+                              (uint32_t)timeoutMs, (void *)result);
     return hc_evh_wait_exit(FN_HcsWaitForProcessExit, computeSystem, K_PROCH, timeoutMs, result,
                             process_exited);
 }

@@ -76,6 +76,8 @@ static hj_value *service_property(const char *type) {
 }
 
 HRESULT WINAPI HcsGetServiceProperties(PCWSTR propertyQuery, PWSTR *result) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsGetServiceProperties, propertyQuery, (void *)result);
     if (result) *result = NULL;
     HRESULT hr = hc_enter_sync(FN_HcsGetServiceProperties);
     if (hr != S_OK) return hr;
@@ -249,6 +251,8 @@ static HRESULT modify_ccg(const hj_value *st, const char **msg) {
 }
 
 HRESULT WINAPI HcsModifyServiceSettings(PCWSTR settings, PWSTR *result) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsModifyServiceSettings, settings, (void *)result);
     if (result) *result = NULL;
     HRESULT hr = hc_enter_sync(FN_HcsModifyServiceSettings);
     if (hr != S_OK) return hr;
@@ -287,6 +291,7 @@ HRESULT WINAPI HcsModifyServiceSettings(PCWSTR settings, PWSTR *result) {
 }
 
 HRESULT WINAPI HcsSubmitWerReport(PCWSTR settings) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsSubmitWerReport, settings);
     HRESULT hr = hc_enter_sync(FN_HcsSubmitWerReport);
     if (hr != S_OK) return hr;
     if (!settings) return E_INVALIDARG;
@@ -327,10 +332,14 @@ static HRESULT create_empty(fn_id fn, PCWSTR path) {
 }
 
 HRESULT WINAPI HcsCreateEmptyGuestStateFile(PCWSTR guestStateFilePath) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsCreateEmptyGuestStateFile, guestStateFilePath);
     return create_empty(FN_HcsCreateEmptyGuestStateFile, guestStateFilePath);
 }
 
 HRESULT WINAPI HcsCreateEmptyRuntimeStateFile(PCWSTR runtimeStateFilePath) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsCreateEmptyRuntimeStateFile, runtimeStateFilePath);
     return create_empty(FN_HcsCreateEmptyRuntimeStateFile, runtimeStateFilePath);
 }
 
@@ -350,20 +359,27 @@ static HRESULT access_call(fn_id fn, PCWSTR vmId, int need_vm, PCWSTR filePath) 
 }
 
 HRESULT WINAPI HcsGrantVmAccess(PCWSTR vmId, PCWSTR filePath) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsGrantVmAccess, vmId, filePath);
     return access_call(FN_HcsGrantVmAccess, vmId, 1, filePath);
 }
 HRESULT WINAPI HcsRevokeVmAccess(PCWSTR vmId, PCWSTR filePath) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsRevokeVmAccess, vmId, filePath);
     return access_call(FN_HcsRevokeVmAccess, vmId, 1, filePath);
 }
 HRESULT WINAPI HcsGrantVmGroupAccess(PCWSTR filePath) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsGrantVmGroupAccess, filePath);
     return access_call(FN_HcsGrantVmGroupAccess, NULL, 0, filePath);
 }
 HRESULT WINAPI HcsRevokeVmGroupAccess(PCWSTR filePath) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsRevokeVmGroupAccess, filePath);
     return access_call(FN_HcsRevokeVmGroupAccess, NULL, 0, filePath);
 }
 
 HRESULT WINAPI HcsGetProcessorCompatibilityFromSavedState(PCWSTR RuntimeFileName,
                                                           PCWSTR *ProcessorFeaturesString) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsGetProcessorCompatibilityFromSavedState, RuntimeFileName,
+                              (void *)ProcessorFeaturesString);
     if (ProcessorFeaturesString) *ProcessorFeaturesString = NULL;
     HRESULT hr = hc_enter_sync(FN_HcsGetProcessorCompatibilityFromSavedState);
     if (hr != S_OK) return hr;

@@ -190,6 +190,8 @@ static HRESULT sto_end(sto_args *a, HRESULT hr) {
 }
 
 HRESULT WINAPI HcsImportLayer(PCWSTR layerPath, PCWSTR sourceFolderPath, PCWSTR layerData) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsImportLayer, layerPath, sourceFolderPath, layerData);
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsImportLayer, &a, 2, layerPath, sourceFolderPath, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
@@ -203,6 +205,8 @@ HRESULT WINAPI HcsImportLayer(PCWSTR layerPath, PCWSTR sourceFolderPath, PCWSTR 
 
 HRESULT WINAPI HcsExportLayer(PCWSTR layerPath, PCWSTR exportFolderPath, PCWSTR layerData,
                               PCWSTR options) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsExportLayer, layerPath, exportFolderPath, layerData, options);
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsExportLayer, &a, 2, layerPath, exportFolderPath, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
@@ -219,6 +223,9 @@ HRESULT WINAPI HcsExportLayer(PCWSTR layerPath, PCWSTR exportFolderPath, PCWSTR 
 HRESULT WINAPI HcsExportLegacyWritableLayer(PCWSTR writableLayerMountPath,
                                             PCWSTR writableLayerFolderPath, PCWSTR exportFolderPath,
                                             PCWSTR layerData) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsExportLegacyWritableLayer, writableLayerMountPath,
+                              writableLayerFolderPath, exportFolderPath, layerData);
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsExportLegacyWritableLayer, &a, 3, writableLayerMountPath,
                            writableLayerFolderPath, exportFolderPath);
@@ -231,6 +238,7 @@ HRESULT WINAPI HcsExportLegacyWritableLayer(PCWSTR writableLayerMountPath,
 }
 
 HRESULT WINAPI HcsDestroyLayer(PCWSTR layerPath) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsDestroyLayer, layerPath);
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsDestroyLayer, &a, 1, layerPath, NULL, NULL);
     /* never delete a directory hcsim did not make a layer */
@@ -272,6 +280,8 @@ static HRESULT setup_base(const char *layer, const hj_value *opt, const char *so
 }
 
 HRESULT WINAPI HcsSetupBaseOSLayer(PCWSTR layerPath, HANDLE vhdHandle, PCWSTR options) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsSetupBaseOSLayer, layerPath, vhdHandle, options);
     sto_args a;
     plat_fd fd = PLAT_NO_FD;
     char guid[37];
@@ -284,6 +294,8 @@ HRESULT WINAPI HcsSetupBaseOSLayer(PCWSTR layerPath, HANDLE vhdHandle, PCWSTR op
 }
 
 HRESULT WINAPI HcsSetupBaseOSVolume(PCWSTR layerPath, PCWSTR volumePath, PCWSTR options) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsSetupBaseOSVolume, layerPath, volumePath, options);
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsSetupBaseOSVolume, &a, 2, layerPath, volumePath, NULL);
     if (hr == S_OK) hr = os_layer_options(options, &a.opt);
@@ -294,6 +306,8 @@ HRESULT WINAPI HcsSetupBaseOSVolume(PCWSTR layerPath, PCWSTR volumePath, PCWSTR 
 
 HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layerData,
                                           PCWSTR options) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsInitializeWritableLayer, writableLayerPath, layerData, options);
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsInitializeWritableLayer, &a, 1, writableLayerPath, NULL, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
@@ -310,6 +324,9 @@ HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layer
 HRESULT WINAPI HcsInitializeLegacyWritableLayer(PCWSTR writableLayerMountPath,
                                                 PCWSTR writableLayerFolderPath, PCWSTR layerData,
                                                 PCWSTR options) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsInitializeLegacyWritableLayer, writableLayerMountPath,
+                              writableLayerFolderPath, layerData, options);
     sto_args a;
     HRESULT hr = sto_begin(FN_HcsInitializeLegacyWritableLayer, &a, 2, writableLayerMountPath,
                            writableLayerFolderPath, NULL);
@@ -326,6 +343,8 @@ HRESULT WINAPI HcsInitializeLegacyWritableLayer(PCWSTR writableLayerMountPath,
 }
 
 HRESULT WINAPI HcsAttachLayerStorageFilter(PCWSTR layerPath, PCWSTR layerData) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsAttachLayerStorageFilter, layerPath, layerData);
     sto_args a;
     int attached = 0;
     HRESULT hr = sto_begin(FN_HcsAttachLayerStorageFilter, &a, 1, layerPath, NULL, NULL);
@@ -343,6 +362,7 @@ HRESULT WINAPI HcsAttachLayerStorageFilter(PCWSTR layerPath, PCWSTR layerData) {
 }
 
 HRESULT WINAPI HcsDetachLayerStorageFilter(PCWSTR layerPath) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsDetachLayerStorageFilter, layerPath);
     sto_args a;
     int attached = 0;
     HRESULT hr = sto_begin(FN_HcsDetachLayerStorageFilter, &a, 1, layerPath, NULL, NULL);
@@ -358,6 +378,7 @@ HRESULT WINAPI HcsDetachLayerStorageFilter(PCWSTR layerPath) {
 }
 
 HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcsFormatWritableLayerVhd, vhdHandle);
     HRESULT hr = hc_enter_sync(FN_HcsFormatWritableLayerVhd);
     plat_fd fd = PLAT_NO_FD;
     if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd);
@@ -372,6 +393,8 @@ HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
 }
 
 HRESULT WINAPI HcsGetLayerVhdMountPath(HANDLE vhdHandle, PWSTR *mountPath) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsGetLayerVhdMountPath, vhdHandle, (void *)mountPath);
     if (mountPath) *mountPath = NULL;
     HRESULT hr = hc_enter_sync(FN_HcsGetLayerVhdMountPath);
     if (hr != S_OK) return hr;
@@ -434,6 +457,8 @@ static HRESULT set_overlay(sto_args *a, const char *type, hj_value *parents) {
 }
 
 HRESULT WINAPI HcsAttachOverlayFilter(PCWSTR VolumeMountPoint, PCWSTR LayerData) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsAttachOverlayFilter, VolumeMountPoint, LayerData);
     sto_args a;
     const char *type = NULL;
     HRESULT hr =
@@ -445,6 +470,8 @@ HRESULT WINAPI HcsAttachOverlayFilter(PCWSTR VolumeMountPoint, PCWSTR LayerData)
 }
 
 HRESULT WINAPI HcsDetachOverlayFilter(PCWSTR VolumeMountPoint, PCWSTR LayerData) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsDetachOverlayFilter, VolumeMountPoint, LayerData);
     sto_args a;
     const char *type = NULL;
     HRESULT hr =

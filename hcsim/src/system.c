@@ -1078,11 +1078,16 @@ static HRESULT enumerate_common(fn_id fn, PCWSTR ns, PCWSTR query, HCS_OPERATION
 }
 
 HRESULT WINAPI HcsEnumerateComputeSystems(PCWSTR query, HCS_OPERATION operation) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsEnumerateComputeSystems, query, (const void *)operation);
     return enumerate_common(FN_HcsEnumerateComputeSystems, NULL, query, operation);
 }
 
 HRESULT WINAPI HcsEnumerateComputeSystemsInNamespace(PCWSTR idNamespace, PCWSTR query,
                                                      HCS_OPERATION operation) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsEnumerateComputeSystemsInNamespace, idNamespace, query,
+                              (const void *)operation);
     return enumerate_common(FN_HcsEnumerateComputeSystemsInNamespace, idNamespace, query,
                             operation);
 }
@@ -1107,6 +1112,13 @@ static HRESULT create_common(fn_id fn, PCWSTR ns, PCWSTR id, PCWSTR configuratio
                              HCS_OPERATION operation, const HCS_CREATE_OPTIONS_1 *opts,
                              const SECURITY_DESCRIPTOR *sd, HCS_SYSTEM *out) {
     if (out) *out = NULL;
+    if (hc_remote_active() && fn == FN_HcsCreateComputeSystem)
+        return sd ? E_INVALIDARG
+                  : hc_remote_call(fn, id, configuration, (const void *)operation, (void *)out);
+    if (hc_remote_active())
+        return hc_remote_call(
+            fn, ns, id, configuration, (const void *)operation, (uint32_t)(opts && opts->Callback),
+            opts ? (uint32_t)opts->CallbackOptions : 0u, (void *)out, (const void *)opts);
     hc_call call;
     HRESULT hr = hc_enter(fn, &call);
     if (hr != S_OK) return hr;
@@ -1193,8 +1205,10 @@ HRESULT WINAPI HcsCreateComputeSystemInNamespace(PCWSTR idNamespace, PCWSTR id,
 }
 
 static HRESULT open_common(fn_id fn, PCWSTR ns, PCWSTR id, DWORD access, HCS_SYSTEM *out) {
-    (void)access;
     if (out) *out = NULL;
+    if (hc_remote_active() && fn == FN_HcsOpenComputeSystem)
+        return hc_remote_call(fn, id, (uint32_t)access, (void *)out);
+    if (hc_remote_active()) return hc_remote_call(fn, ns, id, (uint32_t)access, (void *)out);
     HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
     if (!id || !out) return E_INVALIDARG;
@@ -1237,6 +1251,10 @@ static void terminate_on_last_close(hc_evh *h) {
 }
 
 void WINAPI HcsCloseComputeSystem(HCS_SYSTEM computeSystem) {
+    if (hc_remote_active()) {
+        hc_remote_close(FN_HcsCloseComputeSystem, computeSystem, K_SYSH);
+        return;
+    }
     hc_evh_close(FN_HcsCloseComputeSystem, computeSystem, K_SYSH, terminate_on_last_close);
 }
 
@@ -1267,6 +1285,9 @@ static HRESULT system_exited(hc_evh *h, PWSTR *result) {
 
 HRESULT WINAPI HcsWaitForComputeSystemExit(HCS_SYSTEM computeSystem, DWORD timeoutMs,
                                            PWSTR *result) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcsWaitForComputeSystemExit, (const void *)computeSystem,
+                              (uint32_t)timeoutMs, (void *)result);
     return hc_evh_wait_exit(FN_HcsWaitForComputeSystemExit, computeSystem, K_SYSH, timeoutMs,
                             result, system_exited);
 }
@@ -1282,6 +1303,9 @@ static hj_value *system_terminal(hc_evh *h, HCS_EVENT_TYPE *type) {
 HRESULT WINAPI HcsSetComputeSystemCallback(HCS_SYSTEM computeSystem,
                                            HCS_EVENT_OPTIONS callbackOptions, const void *context,
                                            HCS_EVENT_CALLBACK callback) {
+    if (hc_remote_active())
+        return hc_remote_set_callback(FN_HcsSetComputeSystemCallback, computeSystem, K_SYSH,
+                                      callbackOptions, context, callback);
     return hc_evh_set_callback(FN_HcsSetComputeSystemCallback, computeSystem, K_SYSH,
                                callbackOptions, context, callback, system_terminal);
 }
