@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CONTAINER, guest_line, owned_by
+from helpers import CONTAINER, guest, owned_by
 from service_session import (
     STEP_S,
     ServiceProcess,
@@ -208,7 +208,7 @@ def test_a_two_terminal_session(service: ServiceProcess, config: str) -> None:
     listed = aiohcs_cli(sock, "list", "--json", "--owner", "service-test")
     assert [(s["Id"], s["State"]) for s in json.loads(listed.stdout)] == [("c1", "Running")]
 
-    ran = aiohcs_cli(sock, "exec", "c1", "--", *guest_line("echo hi", "exit 3").split())
+    ran = aiohcs_cli(sock, "exec", "c1", "--", *guest("echo hi", "exit 3"))
     assert ran.returncode == 3, ran.stderr
     assert ran.stdout.strip() == "hi"
 
