@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING
 
 # First: it starts the session's service (if asked) before aiohcs's binding is imported,
 # as the process connects to AIOHCS_HCSIM at that import.
-from service_session import IN_PROCESS_ONLY
+from service_session import (
+    CHILDREN_MAKE_SYSTEMS,
+    IN_PROCESS_ONLY,
+    IN_PROCESS_TESTS,
+    SERVICE_KNOWN_FAILURES,
+    lookup,
+)
 
 # isort: split
 import anyio
@@ -74,11 +80,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    service = bool(os.environ.get("AIOHCS_HCSIM"))
+    if os.environ.get("AIOHCS_HCSIM"):
+        _against_a_service(items)
     for item in items:
-        in_process = item.get_closest_marker("in_process_only")
-        if service and in_process is not None:
-            item.add_marker(pytest.mark.skip(reason=f"{IN_PROCESS_ONLY}{in_process.args[0]}"))
         marker = item.get_closest_marker("posix_only")
         if marker is None:
             continue
@@ -86,6 +90,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         linux_only = marker.kwargs.get("linux", False)
         if sys.platform == "win32" or (linux_only and not sys.platform.startswith("linux")):
             item.add_marker(pytest.mark.skip(reason=f"{_POSIX_ONLY}{reason}"))
+
+
+def _against_a_service(items: list[pytest.Item]) -> None:
+    """The suite runs against a service: skip what needs hcsim in-process (and say so)."""
+    for item in items:
+        marker = item.get_closest_marker("in_process_only")
+        reason = marker.args[0] if marker is not None else lookup(IN_PROCESS_TESTS, item.nodeid)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=f"{IN_PROCESS_ONLY}{reason}"))
+        known = lookup(SERVICE_KNOWN_FAILURES, item.nodeid)
+        if known is not None:
+            item.add_marker(pytest.mark.xfail(reason=f"against a service: {known}", strict=False))
+        if lookup(CHILDREN_MAKE_SYSTEMS, item.nodeid):
+            item.add_marker(pytest.mark.hcsim_leaves_systems)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from typing import Any, Final
 
 #: The environment variable that runs the suite against a service ("1").
@@ -25,6 +26,34 @@ SERVICE_ENV: Final = "AIOHCS_TEST_SERVICE"
 IN_PROCESS_ONLY: Final = "in-process hcsim only: "
 #: How long the service may take to accept clients.
 _READY_S: Final = 60.0
+
+
+#: Tests that need hcsim inside the test process (file, or file::test name prefix), with
+#: why; skipped against a service.
+IN_PROCESS_TESTS: Final[dict[str, str]] = {
+    "test_fd_exhaustion.py": "exhausts the test process's descriptors: a client then cannot "
+    "receive the service's descriptors and loses its connection",
+    "test_bridge_setup.py::test_first_call_of_a_loop_out_of_descriptors": "exhausts the test "
+    "process's descriptors (see test_fd_exhaustion.py)",
+    "test_cli.py::test_create_on_hcsim_says_the_system_ends_with_the_command": "checks the "
+    "note of a tool that runs its own hcsim",
+}
+#: Tests whose child processes make systems: in a service those outlive the children.
+CHILDREN_MAKE_SYSTEMS: Final = frozenset({"test_cli_subprocess.py"})
+#: Tests that fail against a service for a reason to fix in the service or the client.
+SERVICE_KNOWN_FAILURES: Final[dict[str, str]] = {
+    "test_cli_subprocess.py::test_exec_interactive_console_follows_the_terminal": "a console "
+    "process's stdin reads end at once and its resize is not seen (client mode, -it)",
+}
+
+
+def lookup(table: Mapping[str, str] | frozenset[str], nodeid: str) -> str | None:
+    """The entry of ``table`` for a test id (``tests/FILE::NAME[...]``), or None."""
+    name = nodeid.rpartition("/")[2]
+    for key in table:
+        if name == key or name.startswith((key + "::", key + "[")):
+            return table[key] if isinstance(table, Mapping) else key
+    return None
 
 
 def start_session_service() -> None:
