@@ -9,7 +9,7 @@
 static int is_any(const char *function) { return !function || !strcmp(function, "*"); }
 
 HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSIM_FAULT_MODE mode) {
-    if (hc_remote_active())
+    if (hc_remote_serves(function))
         return hc_remote_call(HCW_CTL_HcsimFailNext, (uint32_t)(function != NULL), function, count,
                               (uint32_t)result, (uint32_t)mode);
     hc_init();
@@ -31,7 +31,7 @@ HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSI
 }
 
 HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t syncMs) {
-    if (hc_remote_active())
+    if (hc_remote_serves(function))
         return hc_remote_call(HCW_CTL_HcsimSetDelay, (uint32_t)(function != NULL), function,
                               completionMs, syncMs);
     hc_init();
@@ -51,9 +51,11 @@ HRESULT HcsimSetDelay(const char *function, uint32_t completionMs, uint32_t sync
 }
 
 HRESULT HcsimSetExportHidden(const char *function, BOOL hidden) {
-    if (hc_remote_active())
-        return hc_remote_call(HCW_CTL_HcsimSetExportHidden, (uint32_t)(function != NULL), function,
-                              (uint32_t)(hidden != 0));
+    if (hc_remote_serves(function)) {
+        HRESULT hr = hc_remote_call(HCW_CTL_HcsimSetExportHidden, (uint32_t)(function != NULL),
+                                    function, (uint32_t)(hidden != 0));
+        if (hr != S_OK || !is_any(function)) return hr; /* "*": the local exports too */
+    }
     hc_init();
     hc_lock();
     hc_control_touched(1);
@@ -73,7 +75,7 @@ HRESULT HcsimSetExportHidden(const char *function, BOOL hidden) {
 
 BOOL HcsimIsExportAvailable(const char *function) {
     uint32_t available = 0;
-    if (hc_remote_active())
+    if (hc_remote_serves(function))
         return SUCCEEDED(hc_remote_call(HCW_CTL_HcsimIsExportAvailable,
                                         (uint32_t)(function != NULL), function, &available)) &&
                available;

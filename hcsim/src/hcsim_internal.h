@@ -622,6 +622,10 @@ void hc_service_reset(void); /* under lock */
 /* Every export the service serves begins with `if (hc_remote_active()) return
  * hc_remote_...(...);` (hc_op_call does it for the generic operation calls). */
 int hc_remote_active(void); /* HcsimConnect was called (and not HcsimDisconnect) */
+/* In client mode, 1 when the controls of function (HcsimFailNext, HcsimSetDelay,
+ * HcsimSetExportHidden, HcsimIsExportAvailable) go to the service: "*", NULL and every
+ * export it serves; the exports that stay local (operations) are controlled locally. */
+int hc_remote_serves(const char *function);
 /* A CALL of id (a fn_id or an hcw_ctl of wire.h) and its REPLY. The variable arguments are
  * the call's arguments in the order and of the kinds of hcw_args_of(id) (h p o d: a
  * pointer-sized handle as const void *; s: PCWSTR; b: const char *; u: uint32_t;
@@ -654,5 +658,10 @@ void hc_opn_each_resource(hc_op *op,
                           void *ctx);
 HRESULT hc_reset_local(void);
 void hc_disconnect_handles(void);
+/* POSIX (process.c), for the service: CloseHandle of a pipe HANDLE whose descriptor was
+ * sent to a client, which holds the stream from now on; with the stream's last handle
+ * hcsim's end closes without a console's end of input (the client's hcsim types it when
+ * the client's own handles of the stream are gone). */
+BOOL hc_pipe_handed_off(HANDLE h);
 
 #endif

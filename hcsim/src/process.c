@@ -172,8 +172,10 @@ void hc_stream_watch(void) {
 
 /* Closes stream i for the child: the emulator's copy is closed and every caller handle of
  * that stream is pointed at /dev/null, so the child sees EOF (stdin) or EPIPE. */
-static void close_stream(hc_proc *p, int i) {
-    if (i == 0 && p->is_pty && p->fd[0] >= 0) {
+/* console_eof: a console's stdin gets its end of input (not when a client of the service
+ * holds the stream: it types it itself). */
+static void close_stream_end(hc_proc *p, int i, int console_eof) {
+    if (i == 0 && p->is_pty && p->fd[0] >= 0 && console_eof) {
         static const char eof[] = PLAT_PTY_EOF;
         plat_write_all(p->fd[0], eof, sizeof eof - 1);
     }
@@ -186,6 +188,8 @@ static void close_stream(hc_proc *p, int i) {
     for (hc_pipe *pp = p->pipes; pp; pp = pp->next)
         if (pp->stream == i && pp->fd >= 0) plat_null_over(pp->fd);
 }
+
+static void close_stream(hc_proc *p, int i) { close_stream_end(p, i, 1); }
 
 #if PLAT_HOST_RELEASES
 /* Win32: only the roll-back of handles never handed out comes here; the caller closes
@@ -208,7 +212,9 @@ int HcsimHandleToFd(HANDLE handle) {
 }
 #else
 /* Under lock. may_close_stream: the caller's last handle of a stream closes hcsim's end
- * too (the child sees EOF); 0 for the roll-back of handles never handed out. */
+ * too (the child sees EOF); 0 for the roll-back of handles never handed out; HANDED_OFF
+ * for a handle whose descriptor went to a client of the service. */
+#define HANDED_OFF 2
 static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream) {
     hc_pipe *pp = hc_reg_get(hObject, K_PIPE);
     if (!pp) return FALSE;
@@ -219,7 +225,8 @@ static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream) {
     if (p) {
         HC_LIST_UNLINK(p->pipes, pp);
         /* the caller's last handle of this stream: the child sees EOF (pty: VEOF) */
-        if (--p->caller_handles[pp->stream] == 0 && may_close_stream) close_stream(p, pp->stream);
+        if (--p->caller_handles[pp->stream] == 0 && may_close_stream)
+            close_stream_end(p, pp->stream, may_close_stream != HANDED_OFF);
     }
     hc_unref(pp);
     return TRUE;
@@ -229,6 +236,14 @@ BOOL WINAPI CloseHandle(HANDLE hObject) {
     hc_init();
     hc_lock();
     BOOL ok = close_pipe_handle(hObject, 1);
+    hc_unlock();
+    return ok;
+}
+
+BOOL hc_pipe_handed_off(HANDLE h) {
+    hc_init();
+    hc_lock();
+    BOOL ok = close_pipe_handle(h, HANDED_OFF);
     hc_unlock();
     return ok;
 }

@@ -23,6 +23,10 @@ HRESULT HcsimDisconnect(void) { return E_NOTIMPL; }
 BOOL HcsimIsConnected(void) { return FALSE; }
 /* never called: hc_remote_active() is 0 */
 int hc_remote_active(void) { return 0; }
+int hc_remote_serves(const char *function) {
+    (void)function;
+    return 0;
+}
 HRESULT hc_remote_call(uint32_t id, ...) {
     (void)id;
     return E_NOTIMPL;
@@ -71,8 +75,10 @@ struct rcall {
     uint64_t seq; /* also the operation's token */
     uint32_t id;
     const char *results;
-    int done;   /* the REPLY was processed (or the connection ended) */
-    int active; /* the operation is pending until COMPLETE (the reader owns the record) */
+    int done;     /* the REPLY was processed (or the connection ended) */
+    int active;   /* the operation is pending until COMPLETE (the reader owns the record) */
+    int waiting;  /* the caller has not taken the REPLY's results yet (it frees the record) */
+    int finished; /* out of the list: the COMPLETE came, or the connection ended */
     HRESULT hr;
     hc_op *op;                          /* ref */
     hc_evh *h;                          /* ref: the handle the call used */
@@ -104,9 +110,16 @@ static struct {
     rcall *calls;
     rshadow *shadows[SHADOW_BUCKETS];
     int atfork_set;
+    int connecting; /* an HcsimConnect is under way (under lock) */
 } R = {.sock = -1};
 
 int hc_remote_active(void) { return atomic_load_explicit(&R.mode, memory_order_acquire) != 0; }
+
+int hc_remote_serves(const char *function) {
+    if (!hc_remote_active()) return 0;
+    int idx = function && strcmp(function, "*") ? hc_fn_lookup(function) : -1;
+    return idx < 0 || hcw_args_of((uint32_t)idx) != NULL; /* unknown names: the service's answer */
+}
 
 /* ---- shadows --------------------------------------------------------------------------- */
 static rshadow **shadow_slot(uint64_t rid) {
@@ -183,6 +196,14 @@ static void rcall_free(rcall *r) { /* under lock */
     free(r);
 }
 
+/* The operation of r is over (under lock): r leaves the list and is freed, by the caller
+ * if it has not taken the REPLY's results yet. */
+static void rcall_finish(rcall *r) {
+    HC_LIST_UNLINK(R.calls, r);
+    r->finished = 1;
+    if (!r->waiting) rcall_free(r);
+}
+
 /* The connection ended (reader, under lock): waiting calls fail, and the client does what
  * HcsimDisconnectService does in-process. */
 static void connection_lost(void) {
@@ -195,8 +216,7 @@ static void connection_lost(void) {
             r->done = 1;
             r->hr = HCS_E_SERVICE_DISCONNECT;
         } else if (r->active) { /* failed below with every pending operation */
-            HC_LIST_UNLINK(R.calls, r);
-            rcall_free(r);
+            rcall_finish(r);
         }
         r = next;
     }
@@ -295,18 +315,19 @@ static int on_complete(hcw_msg *m) {
     rcall *r = ok ? rcall_find(m->seq) : NULL;
     if (r && r->active) {
         hc_proc *p = has_pi ? r->proc : NULL;
-        if (p) {
+        /* the streams of the first process information become the stand-in's; after that
+         * the client's own decide (as in-process: a stream whose handles the caller all
+         * closed is closed), and the copies that come again are closed below */
+        if (p && !p->pid) {
             p->pid = (int64_t)pid;
-            for (int i = 0; i < 3; i++) {
-                if (p->fd[i] >= 0) close(p->fd[i]);
-                p->fd[i] = fds[i];
-                fds[i] = -1;
-            }
+            /* a console's stdin is its pseudo-terminal: closing it types end of input */
+            p->is_pty = fds[0] >= 0 && isatty(fds[0]);
+            memcpy(p->fd, fds, sizeof fds);
+            fds[0] = fds[1] = fds[2] = -1;
         }
         hc_op_complete(r->op, r->gen, (HRESULT)(uint32_t)hr64, doc, p);
         doc = NULL;
-        HC_LIST_UNLINK(R.calls, r);
-        rcall_free(r);
+        rcall_finish(r);
     }
     for (int i = 0; i < 3; i++)
         if (fds[i] >= 0) close(fds[i]);
@@ -482,15 +503,15 @@ static void copy_results(rcall *r, void *const *out) {
 /* Sends a prepared frame; on failure the connection ends (the reader sees it closed). */
 static void send_frame(hcw_buf *b) {
     plat_mutex_lock(&R.send_lock);
-    int rc = hcw_send(R.sock, b);
+    if (R.sock >= 0 && hcw_send(R.sock, b) != 0) shutdown(R.sock, SHUT_RDWR);
     plat_mutex_unlock(&R.send_lock);
-    if (rc != 0) shutdown(R.sock, SHUT_RDWR);
 }
 
 /* Entered under lock with r prepared and its frame in b: sends it, waits for the REPLY and
  * hands the results out; returns without the lock, with the REPLY's HRESULT. */
 static HRESULT submit(rcall *r, hcw_buf *b, void *const *out) {
     HC_LIST_PUSH(R.calls, r);
+    r->waiting = 1;
     hc_unlock();
     send_frame(b);
     hcw_free(b);
@@ -499,10 +520,9 @@ static HRESULT submit(rcall *r, hcw_buf *b, void *const *out) {
     HRESULT hr = r->hr;
     if (out) copy_results(r, out);
     r->create = NULL;
-    if (!r->active) {
-        HC_LIST_UNLINK(R.calls, r);
-        rcall_free(r);
-    }
+    r->waiting = 0;
+    if (!r->active && !r->finished) HC_LIST_UNLINK(R.calls, r);
+    if (!r->active || r->finished) rcall_free(r);
     hc_unlock();
     return hr;
 }
@@ -693,11 +713,15 @@ static int handshake(const char *path, HRESULT *hr) {
 
 HRESULT HcsimConnect(const char *socketPath) {
     hc_init();
-    if (hc_remote_active()) return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
     hc_lock();
+    if (hc_remote_active() || R.connecting) {
+        hc_unlock();
+        return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+    }
     /* the in-process emulator's objects would not be the service's */
     int busy =
         G.table || G.counts.SystemHandles || G.counts.ProcessHandles || G.counts.PendingOperations;
+    R.connecting = !busy;
     if (!R.atfork_set) {
         plat_mutex_init(&R.send_lock);
         plat_cond_init(&R.reply_cond);
@@ -708,18 +732,18 @@ HRESULT HcsimConnect(const char *socketPath) {
     if (busy) return HCS_E_INVALID_STATE;
     HRESULT hr;
     int s = handshake(socketPath, &hr);
-    if (s < 0) return hr;
     hc_lock();
     R.sock = s;
     R.lost = 0;
-    hc_unlock();
-    if (plat_thread_create(&R.reader, reader_main, NULL) != 0) {
+    if (s >= 0 && plat_thread_create(&R.reader, reader_main, NULL) != 0) {
         close(s);
         R.sock = -1;
-        return E_OUTOFMEMORY;
+        hr = E_OUTOFMEMORY;
     }
-    atomic_store_explicit(&R.mode, MODE_CLIENT, memory_order_release);
-    return S_OK;
+    if (hr == S_OK) atomic_store_explicit(&R.mode, MODE_CLIENT, memory_order_release);
+    R.connecting = 0;
+    hc_unlock();
+    return hr;
 }
 
 HRESULT HcsimDisconnect(void) {
@@ -729,8 +753,10 @@ HRESULT HcsimDisconnect(void) {
     plat_thread_join(&R.reader);
     atomic_store_explicit(&R.mode, MODE_OFF, memory_order_release);
     hc_lock();
+    plat_mutex_lock(&R.send_lock); /* no sender still uses it */
     close(R.sock);
     R.sock = -1;
+    plat_mutex_unlock(&R.send_lock);
     R.lost = 0;
     /* the shadows stay (their handles are the caller's) but no id reaches them */
     for (unsigned i = 0; i < SHADOW_BUCKETS; i++) {

@@ -123,6 +123,7 @@ static struct {
     svc_op *ops;
     uint64_t next_op_id;
     svc_zombie *zombies;
+    uint32_t readers; /* reader threads not yet on the zombie list */
     plat_thread stopper;
     int has_stopper;
 } S = {.lock = {PTHREAD_MUTEX_INITIALIZER}, .cond = {PTHREAD_COND_INITIALIZER}, .listener = -1};
@@ -655,7 +656,7 @@ static HRESULT run_control(svc_call *call, svc_out *out) {
         HCSIM_SERVICE_STATUS st;
         serve_status(&st);
         out->u[0] = st.ProcessId;
-        out->u[1] = st.Clients;
+        out->u[1] = st.Clients ? st.Clients - 1 : 0; /* the others: not the one asking */
         out->u[2] = st.Systems;
         out->u[3] = st.Version;
         out->u[4] = st.UptimeMs;
@@ -971,6 +972,7 @@ static void conn_teardown(svc_conn *c) {
         z->next = S.zombies;
         S.zombies = z;
     }
+    S.readers--;
     plat_cond_broadcast(&S.cond);
     plat_mutex_unlock(&S.lock);
     conn_free(c);
@@ -1051,7 +1053,9 @@ static void acceptor_main(void *arg) {
         c->next = S.conns;
         S.conns = c;
         S.nconns++;
+        S.readers++;
         if (plat_thread_create(&c->reader, reader_main, c) != 0) {
+            S.readers--;
             S.conns = c->next;
             S.nconns--;
             plat_mutex_unlock(&S.lock);
@@ -1108,7 +1112,7 @@ static void stop_body(void) {
         enqueue(c, it);
         shutdown(c->sock, SHUT_RD);
     }
-    while (S.conns) plat_cond_wait(&S.cond, &S.lock);
+    while (S.readers) plat_cond_wait(&S.cond, &S.lock);
     plat_mutex_unlock(&S.lock);
     zombies_reap();
     /* the operations in flight complete (their frames go nowhere), then the host resets */

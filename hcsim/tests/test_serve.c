@@ -195,7 +195,7 @@ TEST(serve_handshake_status_and_refusals) {
     struct stat sb;
     CHECK(stat(sv_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
     CHECK_HR(S_OK, HcsimServiceQuery(sv_path, &st));
-    CHECK(st.ProcessId == (uint32_t)getpid() && st.Version == HCW_VERSION && st.Clients == 1);
+    CHECK(st.ProcessId == (uint32_t)getpid() && st.Version == HCW_VERSION && st.Clients == 0);
     int s = rc_open(sv_path);
     REQUIRE(s >= 0);
     CHECK_HR(HCS_E_PROTOCOL_ERROR, rc_hello(s, HCW_VERSION + 1, hcw_build_id()));
@@ -351,7 +351,7 @@ TEST(serve_disconnect_closes_handles) {
     CHECK(k.Operations == 0 && k.PendingOperations == 0);
     HCSIM_SERVICE_STATUS st;
     CHECK_HR(S_OK, HcsimServiceQuery(sv_path, &st));
-    CHECK(st.Systems == 1 && st.Clients == 1);
+    CHECK(st.Systems == 1 && st.Clients == 0);
     sv_stop();
 }
 
