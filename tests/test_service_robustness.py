@@ -97,7 +97,7 @@ def status(sock: str) -> dict[str, int]:
 
 
 #: What ``Clients`` counts besides real clients: the status query's own connection.
-_QUERY_CONNECTIONS = 1
+_QUERY_CONNECTIONS = 0
 
 
 def wait_for_status(sock: str, **expected: int) -> dict[str, int]:
