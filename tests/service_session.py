@@ -14,6 +14,7 @@ import atexit
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,15 @@ def lookup(table: Mapping[str, str] | frozenset[str], nodeid: str) -> str | None
     return None
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the test process dies, even by a crash."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_session_service() -> None:
     """Start the session's service if asked (see the module's docstring)."""
     if os.environ.get(SERVICE_ENV) != "1" or sys.platform == "win32":
@@ -69,6 +79,7 @@ def start_session_service() -> None:
         [sys.executable, "-m", "aiohcs", "hcsim", "serve", "--socket", path],
         stdout=subprocess.PIPE,
         env=env,
+        preexec_fn=_die_with_parent,
     )
     assert service.stdout is not None
     with selectors.DefaultSelector() as selector:
@@ -124,6 +135,7 @@ class ServiceProcess:
             stderr=subprocess.PIPE,
             env=child_env(None),
             text=True,
+            preexec_fn=_die_with_parent,
         )
         self.ready_line = self._ready_line()
 
