@@ -101,7 +101,7 @@ def _against_a_service(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=f"{IN_PROCESS_ONLY}{reason}"))
         known = lookup(SERVICE_KNOWN_FAILURES, item.nodeid)
         if known is not None:
-            item.add_marker(pytest.mark.xfail(reason=f"against a service: {known}", strict=False))
+            item.add_marker(pytest.mark.skip(reason=f"fails against a service (to fix): {known}"))
         if lookup(CHILDREN_MAKE_SYSTEMS, item.nodeid):
             item.add_marker(pytest.mark.hcsim_leaves_systems)
 

@@ -38,13 +38,37 @@ IN_PROCESS_TESTS: Final[dict[str, str]] = {
     "process's descriptors (see test_fd_exhaustion.py)",
     "test_cli.py::test_create_on_hcsim_says_the_system_ends_with_the_command": "checks the "
     "note of a tool that runs its own hcsim",
+    "test_hcsim_latency.py::test_the_default_profile_is_realistic": "the latency profile "
+    "comes from the service's environment, not the test process's",
+    "test_hcsim_latency.py::test_reset_returns_to_the_profile_of_the_environment": "the "
+    "latency profile comes from the service's environment, not the test process's",
+    "test_process_tree.py::test_tree_gone_after_interpreter_exit_with_exception": "a host's "
+    "systems and their processes end with it only in-process: a service keeps them",
+    "test_process_tree.py::test_tree_gone_after_kill_of_host": "a host's systems and their "
+    "processes end with it only in-process: a service keeps them",
 }
 #: Tests whose child processes make systems: in a service those outlive the children.
 CHILDREN_MAKE_SYSTEMS: Final = frozenset({"test_cli_subprocess.py"})
-#: Tests that fail against a service for a reason to fix in the service or the client.
+#: Tests that fail (or hang) against a service, for a reason to fix in hcsim's client or
+#: service: skipped there, with the reason, until fixed.
 SERVICE_KNOWN_FAILURES: Final[dict[str, str]] = {
     "test_cli_subprocess.py::test_exec_interactive_console_follows_the_terminal": "a console "
     "process's stdin reads end at once and its resize is not seen (client mode, -it)",
+    "test_process.py::test_console": "a console process's stdin (client mode)",
+    "test_native.py::test_take_failure_fetches_the_document_and_closes_the_operation": "a "
+    "synchronous fault on a NULL handle in client mode",
+    "test_process.py::test_close_waits_for_calls_running_in_worker_threads": "delay('*', "
+    "sync_ms=...) in client mode",
+    "test_system.py::test_close_waits_for_calls_running_in_worker_threads": "delay('*', "
+    "sync_ms=...) in client mode",
+    "test_system.py::test_close_while_operations_and_iterators_are_in_flight": "a close with "
+    "operations in flight in client mode",
+    "test_progress.py::test_properties_query_outlives_the_completion": "a query outliving "
+    "its operation's completion in client mode",
+    "test_progress.py::test_loop_end_during_a_query_keeps_the_operation_open": "a query "
+    "outliving its operation's completion in client mode",
+    "test_system_faults.py": "after the rest of the suite, fault injection fails and then "
+    "HcsimGetCounts hangs (client mode; the file alone passes)",
 }
 
 
