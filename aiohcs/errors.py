@@ -46,6 +46,10 @@ __all__ = [
     "HandleClosedError",
     "HcsError",
     "HcsNotAvailableError",
+    "HcsimServiceError",
+    "HcsimServiceRunning",
+    "HcsimServiceUnavailable",
+    "HcsimSocketPathError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
     "InvalidDocumentError",
@@ -343,6 +347,36 @@ RESOURCE_ERRNOS: Final = frozenset((_errno.EMFILE, _errno.ENFILE, _errno.ENOMEM)
 
 class HcsNotAvailableError(ImportError):
     """This host has no Host Compute Service (computecore.dll cannot be loaded)."""
+
+
+class HcsimServiceError(Exception):
+    """hcsim's service mode (``aiohcs hcsim serve``, ``AIOHCS_HCSIM``) failed.
+
+    Attributes:
+        socket: the path of the service's Unix socket.
+        hresult: the HRESULT of the failed control call, or None (checked before any call).
+    """
+
+    def __init__(self, message: str, *, socket: str, hresult: int | None = None) -> None:
+        super().__init__(message)
+        self.socket = socket
+        self.hresult = None if hresult is None else HResultValue(hresult)
+
+
+class HcsimServiceUnavailable(HcsimServiceError, HcsNotAvailableError):
+    """No usable hcsim service at the socket: none is running, or it refused this process.
+
+    Raised by ``import aiohcs.system`` (or any import of the binding) when ``AIOHCS_HCSIM``
+    names a socket that does not answer; also an :class:`HcsNotAvailableError`.
+    """
+
+
+class HcsimServiceRunning(HcsimServiceError):
+    """``aiohcs hcsim serve``: a live service already answers on the socket."""
+
+
+class HcsimSocketPathError(HcsimServiceError, ValueError):
+    """The socket path cannot be used: too long for a Unix socket, or in an unsafe folder."""
 
 
 class UsedAfterForkError(RuntimeError):

@@ -17,6 +17,11 @@
 * ``@pytest.mark.posix_only("reason")``: a test POSIX-only by nature (fork, signals, pty,
   descriptors, /proc...) is skipped on Windows (``linux=True``: everywhere but Linux); a
   Windows run ends by counting them, with their reasons.
+* The suite against an hcsim service: ``AIOHCS_TEST_SERVICE=1`` starts one service for the
+  session (``python -m aiohcs hcsim serve`` on a private socket) and sets ``AIOHCS_HCSIM``
+  before aiohcs is imported, so the test process and every child it starts are clients.
+  ``@pytest.mark.in_process_only("reason")`` skips a test then. Without it
+  ``AIOHCS_HCSIM`` is set empty (in-process) unless the environment names a service.
 """
 
 from __future__ import annotations
@@ -27,6 +32,17 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+# First: it starts the session's service (if asked) before aiohcs's binding is imported,
+# as the process connects to AIOHCS_HCSIM at that import.
+from service_session import (
+    CHILDREN_MAKE_SYSTEMS,
+    IN_PROCESS_ONLY,
+    IN_PROCESS_TESTS,
+    SERVICE_KNOWN_FAILURES,
+    lookup,
+)
+
+# isort: split
 import anyio
 import pytest
 from helpers import LINUX, VM, WINDOWS, terminate_and_close
@@ -56,9 +72,16 @@ def pytest_configure(config: pytest.Config) -> None:
         "posix_only(reason, linux=False): POSIX-only by nature, skipped on Windows "
         "(linux=True: on every platform but Linux)",
     )
+    config.addinivalue_line(
+        "markers",
+        "in_process_only(reason): needs hcsim in the test process, skipped against a service "
+        "(AIOHCS_TEST_SERVICE=1 or AIOHCS_HCSIM)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("AIOHCS_HCSIM"):
+        _against_a_service(items)
     for item in items:
         marker = item.get_closest_marker("posix_only")
         if marker is None:
@@ -67,6 +90,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         linux_only = marker.kwargs.get("linux", False)
         if sys.platform == "win32" or (linux_only and not sys.platform.startswith("linux")):
             item.add_marker(pytest.mark.skip(reason=f"{_POSIX_ONLY}{reason}"))
+
+
+def _against_a_service(items: list[pytest.Item]) -> None:
+    """The suite runs against a service: skip what needs hcsim in-process (and say so)."""
+    for item in items:
+        marker = item.get_closest_marker("in_process_only")
+        reason = marker.args[0] if marker is not None else lookup(IN_PROCESS_TESTS, item.nodeid)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=f"{IN_PROCESS_ONLY}{reason}"))
+        known = lookup(SERVICE_KNOWN_FAILURES, item.nodeid)
+        if known is not None:
+            item.add_marker(pytest.mark.skip(reason=f"fails against a service (to fix): {known}"))
+        if lookup(CHILDREN_MAKE_SYSTEMS, item.nodeid):
+            item.add_marker(pytest.mark.hcsim_leaves_systems)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

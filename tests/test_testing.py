@@ -533,7 +533,7 @@ def test_import_works_without_the_binding(tmp_path: Path) -> None:
 def test_the_control_object_has_every_function() -> None:
     control = testing.HcsimControl()
     functions = [n for n in testing.__all__ if n[0].islower() and callable(getattr(testing, n))]
-    assert len(functions) == 18
+    assert len(functions) == 19
     for name in functions:
         assert getattr(control, name) is getattr(testing, name), name
     assert repr(control) == "<HcsimControl>"

@@ -225,3 +225,14 @@ def _decode(p: CData) -> str:
     size = 2 * lib.aiohcs_utf16_len(p)
     text, _ = _utf16_decode(ffi.buffer(p, size), "surrogatepass", True)
     return text
+
+
+def _connect_from_environment() -> None:
+    # AIOHCS_HCSIM=PATH: this process is a client of the hcsim service there, from before
+    # its first call (a failure is an HcsimServiceUnavailable, an ImportError).
+    from aiohcs import _hcsim_client
+
+    _hcsim_client.connect_from_environment(hcsim)
+
+
+_connect_from_environment()

@@ -2,8 +2,10 @@
 
 On Windows the tool talks to the Host Compute Service and sees every compute system the
 caller may access. On Linux and macOS it runs on hcsim, the emulator compiled into aiohcs:
+with a service running (``aiohcs hcsim serve``, found on ``$AIOHCS_HCSIM`` or the default
+socket) every invocation is its client and sees the same emulated host; without one,
 compute systems live inside the tool's own process, so each invocation starts with an
-empty emulator. Use ``aiohcs script FILE`` to run several commands in one process there.
+empty emulator (``aiohcs script FILE`` runs several commands in one process there).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from aiohcs.cli._dispatch import command_for, context_for
 from aiohcs.cli._output import Output
 from aiohcs.cli._parser import build_parser, parse_command
 from aiohcs.cli._runtime import EXIT_INTERRUPTED, leaves, run
+from aiohcs.cli._service import not_found_hint, use_service
+from aiohcs.errors import HcsimServiceError
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -82,12 +86,21 @@ def _main(argv: Sequence[str] | None, out: Output) -> int:
     if args.command is None:
         parser.print_help(out.out)
         return 2
+    if args.command == "hcsim":
+        from aiohcs.cli._hcsim import run_hcsim
+
+        return run_hcsim(args, out)
     if args.command == "demo":
         from aiohcs.cli.demo import run_demo
 
         return run_demo(
             backend=args.demo_backend or args.backend, out=out.out, save_dir=args.save_dir
         )
+    try:
+        use_service()
+    except HcsimServiceError as exc:
+        out.error(str(exc))
+        return 1
     if args.command == "script":
         from aiohcs.cli._script import run_script
 
@@ -96,4 +109,5 @@ def _main(argv: Sequence[str] | None, out: Output) -> int:
         out.error("wait needs a system id (a bare 'wait' is for scripts)")
         return 2
     ctx = context_for(args, out, args.namespace)
+    ctx.not_found_hint = not_found_hint()
     return run(command_for(args.command), args, ctx, backend=args.backend)

@@ -124,18 +124,20 @@ async def cmd_create(args: Any, ctx: Context) -> int:
                 await system.start()
         await _report_state(system, ctx, {})
     ctx.interrupt_note = None
-    if not ctx.in_script and _on_emulator():
+    if not ctx.in_script and _on_own_emulator():
         ctx.out.note(
-            f"on hcsim the emulator runs inside this command, so {args.id} ends with it; "
-            "use 'aiohcs script FILE' to keep working with it"
+            f"on hcsim without a service the emulator runs inside this command, so {args.id} "
+            "ends with it; start a shared one with 'aiohcs hcsim serve', or use "
+            "'aiohcs script FILE' to keep working with it"
         )
     return 0
 
 
-def _on_emulator() -> bool:
-    from aiohcs import testing
+def _on_own_emulator() -> bool:
+    """True when the tool runs hcsim in its own process (no service)."""
+    from aiohcs import _hcsim_service, testing
 
-    return testing.is_available()
+    return testing.is_available() and _hcsim_service.service_socket() is None
 
 
 _VERBS = {

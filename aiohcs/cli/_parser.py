@@ -9,14 +9,18 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Final, TypeAlias
 
+from aiohcs.cli._hcsim import add_hcsim_parser
+
 __all__ = ["build_parser", "parse_command"]
 
 _Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _EMULATOR_NOTE = (
-    "Off Windows, aiohcs runs on hcsim, an emulator inside this process: each invocation "
-    "starts with no compute systems, so a single command sees only what it creates itself. "
-    "Run several commands in one process with 'aiohcs script FILE' (see 'aiohcs script -h')."
+    "Off Windows, aiohcs runs on hcsim, an emulator. Without an hcsim service it runs inside "
+    "this process: each invocation starts with no compute systems, so a single command sees "
+    "only what it creates itself. 'aiohcs hcsim serve' runs a shared emulator that every "
+    "later command uses (see 'aiohcs hcsim -h'); or run several commands in one process with "
+    "'aiohcs script FILE' (see 'aiohcs script -h')."
 )
 
 
@@ -92,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_exec(sub)
     _add_events(sub)
     _add_tools(sub, common)
+    add_hcsim_parser(sub)
     return parser
 
 
@@ -137,9 +142,10 @@ def _add_lifecycle(sub: _Subcommands, common: argparse.ArgumentParser) -> None:
         help="create a system from a JSON configuration",
         description="Create compute system ID from CONFIG (a ComputeSystem JSON file, - for "
         "stdin) and print its state: Created, or Running with --start. On Windows the system "
-        "outlives the command. On hcsim (Linux, macOS) it does not: the emulator lives in "
-        "this process, so the system ends with the command; use 'aiohcs script' to work with "
-        "it in later commands.",
+        "outlives the command, and so it does on hcsim with a service ('aiohcs hcsim "
+        "serve'). On hcsim without one it does not: the emulator lives in this process, so "
+        "the system ends with the command; use 'aiohcs script' to work with it in later "
+        "commands.",
     )
     p.add_argument("id", metavar="ID")
     p.add_argument("config", metavar="CONFIG")

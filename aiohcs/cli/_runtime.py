@@ -11,7 +11,7 @@ import anyio
 from aiohcs import _json
 from aiohcs.cli._interrupts import open_interrupts
 from aiohcs.cli._output import Output
-from aiohcs.errors import HcsError, HcsNotAvailableError
+from aiohcs.errors import HcsError, HcsimServiceError, HcsNotAvailableError, SystemNotFound
 
 #: Exit code after Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
@@ -35,6 +35,8 @@ class Context:
     #: A command may take the first Ctrl-C itself (exec forwards it to the process).
     interrupt_handler: Callable[[], Awaitable[None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Appended to a "no such system" error (the tool runs its own, empty hcsim).
+    not_found_hint: str | None = None
 
 
 Command = Callable[[Any, Context], Awaitable[int]]
@@ -52,7 +54,7 @@ def describe_error(exc: BaseException) -> str | None:
 
 
 def _describe(exc: BaseException) -> str | None:
-    if isinstance(exc, (HcsError, HcsNotAvailableError, CliError)):
+    if isinstance(exc, (HcsError, HcsNotAvailableError, HcsimServiceError, CliError)):
         return str(exc)
     if isinstance(exc, _json.JSONDecodeError):
         return f"invalid JSON: {exc}"
@@ -81,10 +83,14 @@ async def run_reporting(command: Command, args: Any, ctx: Context) -> int:
     try:
         return await command(args, ctx)
     except Exception as exc:
-        messages = [describe_error(leaf) for leaf in leaves(exc)]
+        found = leaves(exc)
+        messages = [describe_error(leaf) for leaf in found]
         if not messages or any(m is None for m in messages):
             raise
-        ctx.out.error(str(messages[0]))
+        message = str(messages[0])
+        if isinstance(found[0], SystemNotFound) and ctx.not_found_hint and not ctx.in_script:
+            message = f"{message}; {ctx.not_found_hint}"
+        ctx.out.error(message)
         return 1
 
 

@@ -16,7 +16,7 @@ from aiohcs.cli._output import Output
 from aiohcs.cli._parser import build_parser, parse_command
 from aiohcs.cli._runtime import CliError, Context, run, run_reporting
 
-_NOT_IN_SCRIPTS = frozenset({"script", "demo"})
+_NOT_IN_SCRIPTS = frozenset({"script", "demo", "hcsim"})
 
 
 @dataclasses.dataclass

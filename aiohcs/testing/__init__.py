@@ -11,6 +11,10 @@ hcsim's operations take realistic latencies by default (creates and starts take 
 milliseconds); :func:`set_latency_profile` (or ``HCSIM_LATENCY=instant`` in the
 environment) makes them complete at once.
 
+With ``AIOHCS_HCSIM=PATH`` the process is a client of an hcsim service (``aiohcs hcsim
+serve``) and these controls act on the service's emulated host: :func:`service_socket`
+tells, and says what differs.
+
 The pytest plugin :mod:`aiohcs.testing.pytest_plugin` (opt-in) provides the ``hcsim``
 fixture: a reset emulator before the test, a leak check after it, and the
 ``hcsim_latency`` marker.
@@ -53,6 +57,7 @@ from aiohcs.testing._latency import (
     latency_seed,
     set_latency_profile,
 )
+from aiohcs.testing._service import service_socket
 
 __all__ = [
     "LATENCY_ENV",
@@ -84,6 +89,7 @@ __all__ = [
     "latency_seed",
     "raise_system_event",
     "reset",
+    "service_socket",
     "set_latency_profile",
     "set_option",
 ]

@@ -20,6 +20,7 @@ from aiohcs.testing._control import (
     set_option,
 )
 from aiohcs.testing._latency import latency_profile, latency_seed, set_latency_profile
+from aiohcs.testing._service import service_socket
 
 __all__ = ["HcsimControl"]
 
@@ -42,6 +43,7 @@ class HcsimControl:
     raise_system_event = staticmethod(raise_system_event)
     disconnect_service = staticmethod(disconnect_service)
     set_option = staticmethod(set_option)
+    service_socket = staticmethod(service_socket)
     latency_profile = staticmethod(latency_profile)
     latency_seed = staticmethod(latency_seed)
     set_latency_profile = staticmethod(set_latency_profile)
