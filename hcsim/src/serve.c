@@ -313,14 +313,16 @@ static void op_frame(uint64_t id, svc_item *it, int final) {
 }
 
 /* A stdio field of COMPLETE (b may be NULL: out of memory): the descriptor behind the
- * service's pipe HANDLE (a copy the frame owns); the service's handle is closed either way,
- * so that no pipe end stays open in the service. */
+ * service's pipe HANDLE (a copy the frame owns); the service's handle is closed either way
+ * (handed off: the client holds the stream, and a console's end of input is typed by the
+ * client when its own last handle of the stream closes), so that no pipe end stays open in
+ * the service. */
 static void put_pipe(hcw_buf *b, HANDLE h) {
     int fd = -1;
     if (h) {
         int own = HcsimHandleToFd(h);
         if (own >= 0 && b) fd = fcntl(own, F_DUPFD_CLOEXEC, 0);
-        CloseHandle(h);
+        hc_pipe_handed_off(h);
     }
     if (b) hcw_put_fd(b, fd);
 }

@@ -260,18 +260,10 @@ static void read_to_end(int fd, char *buf, size_t size) {
     buf[got] = 0;
 }
 
-/* The service must close the pipe HANDLEs whose descriptors it sent with
- * hc_pipe_handed_off, not CloseHandle: else closing them types the console's end of input
- * at once. 1 once serve.c does. */
-#ifndef REMOTE_SERVICE_HANDS_OFF_STREAMS
-#define REMOTE_SERVICE_HANDS_OFF_STREAMS 0
-#endif
-
+/* A console process through the service: its stdin ends only when the client closes its
+ * own handle (the service hands its copies off with hc_pipe_handed_off rather than closing
+ * them, which would type the console's end of input at once). */
 TEST(remote_console) {
-    if (!REMOTE_SERVICE_HANDS_OFF_STREAMS) {
-        harness_skip("the service closes a console's stdin (serve.c: hc_pipe_handed_off)");
-        return;
-    }
     service svc;
     REQUIRE(service_up(&svc));
     HCS_SYSTEM cs = NULL;
