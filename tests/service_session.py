@@ -57,21 +57,6 @@ CHILDREN_MAKE_SYSTEMS: Final = frozenset(
 #: Tests that fail (or hang) against a service, for a reason to fix in hcsim's client or
 #: service: skipped there, with the reason, until fixed.
 SERVICE_KNOWN_FAILURES: Final[dict[str, str]] = {
-    "test_cli_subprocess.py::test_exec_interactive_console_follows_the_terminal": "a console "
-    "process's stdin reads end at once and its resize is not seen (client mode, -it)",
-    "test_process.py::test_console": "a console process's stdin (client mode)",
-    "test_native.py::test_take_failure_fetches_the_document_and_closes_the_operation": "a "
-    "synchronous fault on a NULL handle in client mode",
-    "test_process.py::test_close_waits_for_calls_running_in_worker_threads": "delay('*', "
-    "sync_ms=...) in client mode",
-    "test_system.py::test_close_waits_for_calls_running_in_worker_threads": "delay('*', "
-    "sync_ms=...) in client mode",
-    "test_system.py::test_close_while_operations_and_iterators_are_in_flight": "a close with "
-    "operations in flight in client mode",
-    "test_progress.py::test_properties_query_outlives_the_completion": "a query outliving "
-    "its operation's completion in client mode",
-    "test_progress.py::test_loop_end_during_a_query_keeps_the_operation_open": "a query "
-    "outliving its operation's completion in client mode",
     "test_system_faults.py": "after the rest of the suite, fault injection fails and then "
     "HcsimGetCounts hangs (client mode; the file alone passes)",
 }
