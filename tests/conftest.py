@@ -38,7 +38,6 @@ from service_session import (
     CHILDREN_MAKE_SYSTEMS,
     IN_PROCESS_ONLY,
     IN_PROCESS_TESTS,
-    SERVICE_KNOWN_FAILURES,
     lookup,
 )
 
@@ -99,9 +98,6 @@ def _against_a_service(items: list[pytest.Item]) -> None:
         reason = marker.args[0] if marker is not None else lookup(IN_PROCESS_TESTS, item.nodeid)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=f"{IN_PROCESS_ONLY}{reason}"))
-        known = lookup(SERVICE_KNOWN_FAILURES, item.nodeid)
-        if known is not None:
-            item.add_marker(pytest.mark.skip(reason=f"fails against a service (to fix): {known}"))
         if lookup(CHILDREN_MAKE_SYSTEMS, item.nodeid):
             item.add_marker(pytest.mark.hcsim_leaves_systems)
 

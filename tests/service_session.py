@@ -54,12 +54,6 @@ CHILDREN_MAKE_SYSTEMS: Final = frozenset(
         "test_system_threads.py::test_interpreter_exits_while_callbacks_keep_coming",
     }
 )
-#: Tests that fail (or hang) against a service, for a reason to fix in hcsim's client or
-#: service: skipped there, with the reason, until fixed.
-SERVICE_KNOWN_FAILURES: Final[dict[str, str]] = {
-    "test_system_faults.py": "after the rest of the suite, fault injection fails and then "
-    "HcsimGetCounts hangs (client mode; the file alone passes)",
-}
 
 
 def lookup(table: Mapping[str, str] | frozenset[str], nodeid: str) -> str | None:
