@@ -116,6 +116,22 @@ start_session_service()
 
 # ---------------------------------------------------------------- services of single tests
 
+
+def service_test_marks(timeout: float) -> list[Any]:
+    """The ``pytestmark`` of a module of service tests (POSIX, the service mode, a timeout)."""
+    import pytest
+
+    from aiohcs import _hcsim_service
+
+    return [
+        pytest.mark.posix_only("hcsim's service mode runs on Unix sockets"),
+        pytest.mark.skipif(
+            not _hcsim_service.supported(), reason="this build has no hcsim service mode"
+        ),
+        pytest.mark.timeout(timeout),
+    ]
+
+
 #: Seconds any one step of a service test may take (start, a command, a stop).
 STEP_S: Final = 60.0
 

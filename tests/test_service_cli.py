@@ -25,19 +25,12 @@ from service_session import (
     aiohcs_cli,
     child_env,
     client_python,
+    service_test_marks,
     short_socket_folder,
     wait_attached,
 )
 
-from aiohcs import _hcsim_service
-
-pytestmark = [
-    pytest.mark.posix_only("hcsim's service mode runs on Unix sockets"),
-    pytest.mark.skipif(
-        not _hcsim_service.supported(), reason="this build has no hcsim service mode"
-    ),
-    pytest.mark.timeout(300),
-]
+pytestmark = service_test_marks(300)
 
 CONFIG = owned_by(CONTAINER, "service-test")
 

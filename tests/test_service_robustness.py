@@ -26,18 +26,11 @@ from service_session import (
     aiohcs_cli,
     client_python,
     first_line,
+    service_test_marks,
     short_socket_folder,
 )
 
-from aiohcs import _hcsim_service
-
-pytestmark = [
-    pytest.mark.posix_only("hcsim's service mode runs on Unix sockets"),
-    pytest.mark.skipif(
-        not _hcsim_service.supported(), reason="this build has no hcsim service mode"
-    ),
-    pytest.mark.timeout(600),
-]
+pytestmark = service_test_marks(600)
 
 CONFIG = owned_by(CONTAINER, "service-robustness")
 #: ServiceDisconnected must reach every client within 1 s of the service's death; the
