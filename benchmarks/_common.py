@@ -8,6 +8,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from _configs import CONTAINER
 from _report import table
 
 from aiohcs._native import ffi, hcsim, lib, new_document_ptr, take_document, to_wide
@@ -23,11 +24,6 @@ __all__ = [
     "table",
 ]
 
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-bench",
-    "Container": {"Storage": {"Layers": []}},
-}
 INFINITE = 0xFFFFFFFF
 
 

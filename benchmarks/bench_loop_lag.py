@@ -38,16 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _configs import CONTAINER
+
 REPO = Path(__file__).resolve().parent.parent
 TICK = 0.001
 TARGET_MAX_MS = 20.0
 TARGET_P99_MS = 5.0
-
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-bench",
-    "Container": {"Storage": {"Layers": []}},
-}
 
 
 # ---------------------------------------------------------------- the ticker

@@ -20,9 +20,9 @@ import argparse
 import asyncio
 import sys
 import time
-from typing import Any
 
 import anyio
+from _configs import LINUX
 from _report import skip, table
 
 from aiohcs._pipes import ENGINES
@@ -30,16 +30,6 @@ from aiohcs.process import open_process
 from aiohcs.system import ComputeSystem
 
 CHUNK = 65536
-LINUX: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-bench",
-    "VirtualMachine": {
-        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
-        "Devices": {},
-        "GuestConnection": {},  # (HCS runs processes in a VM over its guest connection)
-    },
-}
 
 
 def _python(code: str) -> list[str]:

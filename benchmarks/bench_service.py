@@ -33,23 +33,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from _configs import CONTAINER, LINUX
 from _report import skip, table
 
-CONTAINER: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-bench",
-    "Container": {"Storage": {"Layers": []}},
-}
-LINUX: dict[str, Any] = {
-    "SchemaVersion": {"Major": 2, "Minor": 1},
-    "Owner": "aiohcs-bench",
-    "VirtualMachine": {
-        "Chipset": {"LinuxKernelDirect": {"KernelFilePath": "/boot/vmlinuz"}},
-        "ComputeTopology": {"Memory": {"SizeInMB": 512}, "Processor": {"Count": 1}},
-        "Devices": {},
-        "GuestConnection": {},
-    },
-}
 CHUNK = 65536
 INFLIGHT = 1000
 
