@@ -201,6 +201,21 @@ TEST(remote_lifecycle) {
     CHECK(!HcsimIsConnected());
 }
 
+/* The end of a test with one process in one system: the process has exited, everything
+ * is closed, nothing is left (counts), the service goes. */
+static void end_process_and_system(HCS_PROCESS p, HCS_PROCESS_INFORMATION *pi, HCS_SYSTEM cs,
+                                   service *svc) {
+    PWSTR result = NULL;
+    CHECK_HR(S_OK, HcsWaitForProcessExit(p, 5000, &result));
+    if (result) LocalFree(result);
+    tc_close_pi(pi);
+    HcsCloseProcess(p);
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
+    HcsCloseComputeSystem(cs);
+    CHECK(tc_counts_zero());
+    service_down(svc);
+}
+
 TEST(remote_process_stdout) {
     service svc;
     REQUIRE(service_up(&svc));
@@ -240,15 +255,7 @@ TEST(remote_process_stdout) {
     ssize_t n;
     while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0) total += (size_t)n;
     CHECK(total == 10 * 7 + 90 * 8 + 900 * 9 + 1000 * 10); /* "line-N\n" */
-    PWSTR result = NULL;
-    CHECK_HR(S_OK, HcsWaitForProcessExit(p, 5000, &result));
-    if (result) LocalFree(result);
-    tc_close_pi(&pi);
-    HcsCloseProcess(p);
-    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
-    HcsCloseComputeSystem(cs);
-    CHECK(tc_counts_zero());
-    service_down(&svc);
+    end_process_and_system(p, &pi, cs, &svc);
 }
 
 /* Reads fd until EOF or size - 1 bytes; NUL-terminated. */
@@ -290,15 +297,7 @@ TEST(remote_console) {
     read_to_end(HcsimHandleToFd(pi.StdOutput), buf, sizeof buf);
     CHECK(strstr(buf, "30 100") != NULL);
     CHECK(strstr(buf, "40 120") != NULL);
-    PWSTR result = NULL;
-    CHECK_HR(S_OK, HcsWaitForProcessExit(p, 5000, &result));
-    if (result) LocalFree(result);
-    tc_close_pi(&pi);
-    HcsCloseProcess(p);
-    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
-    HcsCloseComputeSystem(cs);
-    CHECK(tc_counts_zero());
-    service_down(&svc);
+    end_process_and_system(p, &pi, cs, &svc);
 }
 
 TEST(remote_operation_notifications) {
