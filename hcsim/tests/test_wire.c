@@ -273,6 +273,28 @@ TEST(wire_recv_malformed) {
     CHECK(recv_raw(f, n) == -1); /* oversized */
 }
 
+/* Sends n bytes with nfds descriptors (SCM_RIGHTS) in one sendmsg, whatever the frame's
+ * header announces; 1 when it all went. */
+static int send_with_fds(int sock, void *data, size_t n, const int *fds, unsigned nfds) {
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int) * HCW_MAX_FDS)];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = {data, n};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.space;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    return sendmsg(sock, &mh, 0) == (ssize_t)n;
+}
+
 TEST(wire_recv_descriptor_count_mismatch) {
     /* two descriptors sent with a header announcing one */
     int sv[2];
@@ -284,23 +306,7 @@ TEST(wire_recv_descriptor_count_mismatch) {
     REQUIRE(!b.failed);
     hcw_send(-1, &b); /* fills in the header (nfds 2); it is patched to 1 and sent by hand */
     b.p[6] = 1;
-    struct iovec iov = {b.p, b.len};
-    union {
-        struct cmsghdr h;
-        char space[CMSG_SPACE(sizeof(int) * 2)];
-    } ctl;
-    memset(&ctl, 0, sizeof ctl);
-    struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.space;
-    mh.msg_controllen = sizeof ctl.space;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * 2);
-    memcpy(CMSG_DATA(c), b.fds, sizeof(int) * 2);
-    CHECK(sendmsg(sv[0], &mh, 0) == (ssize_t)b.len);
+    CHECK(send_with_fds(sv[0], b.p, b.len, b.fds, 2));
     hcw_free(&b);
     hcw_msg m;
     CHECK(hcw_recv(sv[1], &m) == -1);
@@ -319,23 +325,7 @@ TEST(wire_fd_index_out_of_range_or_reused) {
     memcpy(body + 5, again, sizeof again);
     size_t n = raw_frame(f, (uint32_t)(12 + sizeof body), HCW_CALL, 1, 0, body, sizeof body);
     int one = 0;
-    union {
-        struct cmsghdr h;
-        char space[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    memset(&ctl, 0, sizeof ctl);
-    struct iovec iov = {f, n};
-    struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.space;
-    mh.msg_controllen = sizeof ctl.space;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &one, sizeof one);
-    REQUIRE(sendmsg(sv[0], &mh, 0) == (ssize_t)n);
+    REQUIRE(send_with_fds(sv[0], f, n, &one, 1));
     hcw_msg m;
     REQUIRE(hcw_recv(sv[1], &m) == 1);
     int fd = -1, fd2 = 7;
