@@ -1,0 +1,98 @@
+"""The tool and the hcsim service, review findings: a watcher of a dead service, bad options.
+
+As tests/test_service_cli.py: each test runs its own service and drives it with
+``python -m aiohcs`` child processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import CONTAINER, owned_by
+from service_session import (
+    STEP_S,
+    ServiceProcess,
+    aiohcs_cli,
+    child_env,
+    service_test_marks,
+    short_socket_folder,
+    wait_attached,
+)
+
+pytestmark = service_test_marks(300)
+
+CONFIG = owned_by(CONTAINER, "service-review")
+
+
+@pytest.fixture
+def folder() -> Iterator[str]:
+    path = short_socket_folder()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def sock(folder: str) -> str:
+    return os.path.join(folder, "s.sock")
+
+
+@pytest.fixture
+def config(folder: str) -> str:
+    path = os.path.join(folder, "c.json")
+    Path(path).write_text(json.dumps(CONFIG))
+    return path
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aiohcs: error: ")
+    return lines[0]
+
+
+# ---------------------------------------------------------------- events --follow
+
+
+@pytest.mark.parametrize("end", ["kill", "stop"])
+def test_events_follow_of_one_system_fails_when_the_service_goes(
+    sock: str, config: str, end: str
+) -> None:
+    service = ServiceProcess(sock)
+    try:
+        assert service.ready_line, service.stderr()
+        created = aiohcs_cli(sock, "create", "w1", config, "--start")
+        assert created.returncode == 0, created.stderr
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "aiohcs", "events", "w1", "--follow", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env(sock),
+            text=True,
+        )
+        try:
+            assert json.loads(wait_attached(sock, "w1", watcher))["system"] == "w1"
+            if end == "kill":
+                service.process.send_signal(signal.SIGKILL)
+            else:
+                assert aiohcs_cli(None, "hcsim", "stop", "--socket", sock).returncode == 0
+            service.wait()
+            out, err = watcher.communicate(timeout=STEP_S)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.communicate()
+    finally:
+        service.close()
+    result = subprocess.CompletedProcess(watcher.args, watcher.returncode, out, err)
+    assert watcher.returncode == 1, err
+    assert "HCS_E_SERVICE_DISCONNECT" in one_error_line(result)
+    kinds = [json.loads(line)["event"] for line in out.splitlines()]
+    assert "SystemExited" not in kinds
