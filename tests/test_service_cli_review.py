@@ -96,3 +96,14 @@ def test_events_follow_of_one_system_fails_when_the_service_goes(
     assert "HCS_E_SERVICE_DISCONNECT" in one_error_line(result)
     kinds = [json.loads(line)["event"] for line in out.splitlines()]
     assert "SystemExited" not in kinds
+
+
+# ---------------------------------------------------------------- option values
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "soon"])
+def test_stop_timeout_must_be_positive(sock: str, value: str) -> None:
+    result = aiohcs_cli(None, "hcsim", "stop", "--socket", sock, "--timeout", value)
+    assert result.returncode == 2, result.stderr
+    assert "--timeout" in result.stderr
+    assert "did not stop" not in result.stderr

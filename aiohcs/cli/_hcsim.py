@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohcs import _hcsim_client
 from aiohcs import _hcsim_service as service
+from aiohcs.cli._argtypes import positive_seconds
 from aiohcs.cli._output import Output
 from aiohcs.cli._runtime import CliError
 from aiohcs.errors import HcsimServiceError, HcsimServiceUnavailable
@@ -72,7 +73,11 @@ def add_hcsim_parser(sub: Any) -> None:
     )
     s.add_argument("--socket", metavar="PATH", help=socket_help)
     s.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="give up after S (default 10)"
+        "--timeout",
+        type=positive_seconds,
+        default=10.0,
+        metavar="S",
+        help="give up after S (default 10)",
     )
     s.add_argument("--json", action="store_true", help="print one JSON document")
 
