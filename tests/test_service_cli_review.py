@@ -107,3 +107,33 @@ def test_stop_timeout_must_be_positive(sock: str, value: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "--timeout" in result.stderr
     assert "did not stop" not in result.stderr
+
+
+def _unknown_gid() -> int:
+    import grp
+
+    gid = 99999
+    while True:
+        try:
+            grp.getgrgid(gid)
+        except KeyError:
+            return gid
+        gid += 1
+
+
+@pytest.mark.parametrize("kind", ["gid", "name"])
+def test_serve_refuses_a_group_the_system_does_not_know(sock: str, kind: str) -> None:
+    value = str(_unknown_gid()) if kind == "gid" else "no-such-group-aiohcs"
+    result = aiohcs_cli(None, "hcsim", "serve", "--socket", sock, "--group", value)
+    assert result.returncode == 1, result.stderr
+    assert f"--group: no group {'with id' if kind == 'gid' else 'named'}" in one_error_line(result)
+    assert value in result.stderr
+    assert not os.path.exists(sock)
+
+
+def test_serve_takes_the_gid_of_a_known_group(sock: str) -> None:
+    service = ServiceProcess(sock, "--group", str(os.getgid()))
+    try:
+        assert service.ready_line.startswith(f"hcsim service on {sock}"), service.stderr()
+    finally:
+        service.close()
