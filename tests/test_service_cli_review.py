@@ -137,3 +137,54 @@ def test_serve_takes_the_gid_of_a_known_group(sock: str) -> None:
         assert service.ready_line.startswith(f"hcsim service on {sock}"), service.stderr()
     finally:
         service.close()
+
+
+# ---------------------------------------------------------------- a stale default socket
+
+
+def test_the_tool_says_when_the_default_socket_is_stale(folder: str) -> None:
+    env = {**child_env(None), "XDG_RUNTIME_DIR": folder}
+    del env["AIOHCS_HCSIM"]
+
+    def tool(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aiohcs", *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=STEP_S,
+        )
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "aiohcs", "hcsim", "serve"],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    path = os.path.join(folder, "aiohcs", "hcsim.sock")
+    try:
+        assert serve.stdout is not None
+        assert serve.stdout.readline().startswith(f"hcsim service on {path}")
+        live = tool("list", "--json")
+        assert live.returncode == 0, live.stderr
+        assert live.stderr == ""
+        serve.send_signal(signal.SIGKILL)
+        serve.wait(STEP_S)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        serve.wait()
+        assert serve.stdout is not None
+        serve.stdout.close()
+    assert os.path.exists(path)  # killed: nobody removed its socket
+
+    stale = tool("list", "--json")
+    assert stale.returncode == 0, stale.stderr
+    assert json.loads(stale.stdout) == []
+    assert stale.stderr.splitlines() == [
+        f"aiohcs: no hcsim service answers at {path} (a stale socket); "
+        "running hcsim in this process"
+    ]
+    status = tool("hcsim", "status")
+    assert status.returncode == 1
+    assert "stale socket" not in status.stderr
