@@ -97,7 +97,7 @@ def _main(argv: Sequence[str] | None, out: Output) -> int:
             backend=args.demo_backend or args.backend, out=out.out, save_dir=args.save_dir
         )
     try:
-        use_service()
+        use_service(out.note)
     except HcsimServiceError as exc:
         out.error(str(exc))
         return 1

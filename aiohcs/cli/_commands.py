@@ -14,8 +14,8 @@ import anyio
 
 from aiohcs import _json
 from aiohcs.cli._runtime import CliError, Context, in_flight
-from aiohcs.errors import HResultValue
-from aiohcs.events import Event, SystemExited
+from aiohcs.errors import HResult, HResultValue, ServiceDisconnected
+from aiohcs.events import Event, ServiceDisconnectedEvent, SystemExited
 from aiohcs.service import service_properties
 from aiohcs.system import ComputeSystem, enumerate_systems
 
@@ -325,9 +325,18 @@ class _EventPrinter:
 
 
 async def _watch_one(system: ComputeSystem, stream: Any, printer: _EventPrinter) -> None:
+    """Print the events of ``system``; raise ServiceDisconnected if the service went away.
+
+    A watcher must not end as if the system had exited when it was the service that died:
+    ``events --follow`` then exits 1, as ``wait`` and ``exec`` do.
+    """
     async with system, stream:
         async for event in stream:
             printer(system.id, event)
+            if isinstance(event, ServiceDisconnectedEvent):
+                raise ServiceDisconnected(
+                    HResult.HCS_E_SERVICE_DISCONNECT, operation="Events", system_id=system.id
+                )
 
 
 async def _open_quietly(system_id: str, ctx: Context) -> ComputeSystem | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohcs import _hcsim_client
 from aiohcs import _hcsim_service as service
+from aiohcs.cli._argtypes import positive_seconds
 from aiohcs.cli._output import Output
 from aiohcs.cli._runtime import CliError
 from aiohcs.errors import HcsimServiceError, HcsimServiceUnavailable
@@ -72,7 +73,11 @@ def add_hcsim_parser(sub: Any) -> None:
     )
     s.add_argument("--socket", metavar="PATH", help=socket_help)
     s.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="give up after S (default 10)"
+        "--timeout",
+        type=positive_seconds,
+        default=10.0,
+        metavar="S",
+        help="give up after S (default 10)",
     )
     s.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -98,19 +103,21 @@ def run_hcsim(args: argparse.Namespace, out: Output) -> int:
 
 
 def _group_id(text: str | None) -> int | None:
+    """The gid of --group (a name or a number); a group the system does not know is refused."""
     if text is None:
         return None
-    if text.isdigit():
-        return int(text)
     if sys.platform == "win32":
         raise CliError("--group: the service mode is POSIX only")
     else:
         import grp
 
+        number = text.isdigit()
         try:
-            return int(grp.getgrnam(text).gr_gid)
-        except KeyError:
-            raise CliError(f"--group: no group named {text!r}") from None
+            entry = grp.getgrgid(int(text)) if number else grp.getgrnam(text)
+        except (KeyError, OverflowError):
+            what = f"with id {text}" if number else f"named {text!r}"
+            raise CliError(f"--group: no group {what}") from None
+        return int(entry.gr_gid)
 
 
 @contextlib.contextmanager

@@ -6,9 +6,12 @@ Used for the command line and for each line of an ``aiohcs script`` file.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
-from typing import Final, TypeAlias
+from collections.abc import Sequence
+from typing import TypeAlias
 
+from aiohcs.cli._argtypes import positive_int as _positive_int
+from aiohcs.cli._argtypes import positive_seconds as _positive_seconds
+from aiohcs.cli._argtypes import seconds as _seconds
 from aiohcs.cli._hcsim import add_hcsim_parser
 
 __all__ = ["build_parser", "parse_command"]
@@ -22,39 +25,6 @@ _EMULATOR_NOTE = (
     "later command uses (see 'aiohcs hcsim -h'); or run several commands in one process with "
     "'aiohcs script FILE' (see 'aiohcs script -h')."
 )
-
-
-def _seconds_type(*, positive: bool) -> Callable[[str], float]:
-    """An argparse type: a number of seconds, 0 or more (more than 0 if ``positive``)."""
-    bound = "more than 0" if positive else "0 or more"
-
-    def seconds(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a number of seconds, not {text!r}"
-            ) from None
-        if not (value > 0 if positive else value >= 0):  # (also rejects nan)
-            raise argparse.ArgumentTypeError(f"must be {bound} seconds, not {text!r}")
-        return value
-
-    return seconds
-
-
-_seconds: Final = _seconds_type(positive=False)
-_positive_seconds: Final = _seconds_type(positive=True)
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: a whole number, 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
-    return value
 
 
 def _common(json_help: str = "print one JSON document instead of text") -> argparse.ArgumentParser:

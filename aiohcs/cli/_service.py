@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Callable
 
 from aiohcs import _hcsim_service as service
 
@@ -22,19 +23,20 @@ NO_SERVICE_HINT = (
 )
 
 
-def use_service() -> str | None:
+def use_service(note: Callable[[str], None] = lambda message: None) -> str | None:
     """Connect to the service the tool should use; return its socket, or None (in-process).
 
     ``AIOHCS_HCSIM=PATH``: the binding connected at its import (here it is imported, so a
-    dead service is reported now). Unset: the default socket if a service answers there.
+    dead service is reported now). Unset: the default socket if a service answers there;
+    ``note`` is told when a socket is there but nobody answers (a service was killed).
     """
     if sys.platform == "win32":
         return None
     else:
-        return _use_service_posix()
+        return _use_service_posix(note)
 
 
-def _use_service_posix() -> str | None:
+def _use_service_posix(note: Callable[[str], None]) -> str | None:
     if service.ENV in os.environ:
         if service.environment_socket() is None:
             return None
@@ -49,7 +51,10 @@ def _use_service_posix() -> str | None:
         return None
     if not service.supported():
         return None
-    return path if service.try_connect(path) else None
+    if service.try_connect(path):
+        return path
+    note(f"no hcsim service answers at {path} (a stale socket); running hcsim in this process")
+    return None
 
 
 def not_found_hint() -> str | None:
