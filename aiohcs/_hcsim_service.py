@@ -181,7 +181,10 @@ def start(path: str, group_id: int | None = None) -> None:
     code = hresult_u32(hr)
     reason = why(hr)
     if code == client.NOT_A_SOCKET:
-        reason = f"{path} exists and is not a socket; it is not removed: choose another path or remove it"
+        reason = (
+            f"{path} exists and is not a socket; it is not removed: "
+            "choose another path or remove it"
+        )
     elif code == _BAD_LOCK_FILE:
         reason = (
             f"its lock file {path}.lock is a symlink or not a regular file; it is not "

@@ -43,10 +43,10 @@ HRESULT HcsimServiceRequestStop(const char *socketPath) {
 #define ERROR_PATH_NOT_FOUND 3u
 #endif
 /* The one-shot connections of HcsimServiceQuery/RequestStop give up after this. */
-#define ONESHOT_TIMEOUT_MS 5000u
+#define ONESHOT_TIMEOUT_MS    5000u
 /* The socket path exists and is not a socket: ERROR_FILE_EXISTS (0x80070050), for serve and
  * clients alike (README "Service mode"). */
-#define HCSIM_E_NOT_A_SOCKET HRESULT_FROM_WIN32(80u)
+#define HCSIM_E_NOT_A_SOCKET  HRESULT_FROM_WIN32(80u)
 /* "<path>.lock" is a symlink or not a regular file: ERROR_LOCK_VIOLATION (0x80070021). */
 #define HCSIM_E_BAD_LOCK_FILE HRESULT_FROM_WIN32(33u)
 
