@@ -572,13 +572,19 @@ static void reply_welcome(svc_conn *c, HRESULT hr) {
     enqueue(c, it);
 }
 
+/* A connection that has not said HELLO within this is closed (tests lower it). */
+uint32_t serve_hello_deadline_ms = 10000u;
+
 /* HELLO and WELCOME: 1 when the client may go on. */
 static int handshake(svc_conn *c) {
     int64_t uid = -1, gid = -1, pid = 0;
     int admitted = plat_unix_peer(c->sock, &uid, &gid, &pid) == 0 &&
                    plat_unix_admits(uid, gid, S.uid, S.group);
     hcw_msg m;
-    if (hcw_recv(c->sock, &m) != 1 || m.type != HCW_HELLO) {
+    plat_unix_recv_timeout(c->sock, serve_hello_deadline_ms);
+    int got = hcw_recv(c->sock, &m);
+    plat_unix_recv_timeout(c->sock, 0);
+    if (got != 1 || m.type != HCW_HELLO) {
         hcw_msg_free(&m);
         return 0;
     }

@@ -229,6 +229,39 @@ TEST(serve_handshake_status_and_refusals) {
     CHECK_HR(HCS_E_SERVICE_NOT_AVAILABLE, HcsimServiceQuery(sv_path, &st));
 }
 
+extern uint32_t serve_hello_deadline_ms; /* serve.c */
+
+TEST(serve_silent_connection_closed_at_the_hello_deadline) {
+    HcsimReset();
+    uint32_t deadline = serve_hello_deadline_ms;
+    serve_hello_deadline_ms = 200;
+    REQUIRE(sv_start());
+    int s = rc_open(sv_path); /* says nothing */
+    REQUIRE(s >= 0);
+    uint64_t t0 = tc_now_ms();
+    hcw_msg m;
+    CHECK(hcw_recv(s, &m) == 0); /* closed by the service */
+    hcw_msg_free(&m);
+    CHECK(tc_now_ms() - t0 < 5000);
+    close(s);
+    HCSIM_SERVICE_STATUS st;
+    memset(&st, 0, sizeof st);
+    for (int i = 0; i < 500; i++) {
+        CHECK_HR(S_OK, HcsimServiceQuery(sv_path, &st));
+        if (st.Clients == 0) break;
+        tc_sleep_ms(10);
+    }
+    CHECK(st.Clients == 0);
+    /* the deadline is HELLO's only: a welcomed client may stay quiet longer */
+    s = rc_connect();
+    REQUIRE(s >= 0);
+    tc_sleep_ms(400);
+    CHECK_HR(S_OK, rc_simple(s, 1, HCW_CTL_HcsimGetCounts, 0, 0));
+    close(s);
+    sv_stop();
+    serve_hello_deadline_ms = deadline;
+}
+
 TEST(serve_system_lifecycle_with_events) {
     HcsimReset();
     REQUIRE(sv_start());
