@@ -452,6 +452,7 @@ static int client_scenario(const char *name, const char *path) {
     } else if (!strcmp(name, "disconnect-self")) { /* its own connection ends, nothing else */
         if (HcsimDisconnectService() != S_OK) rc = 8;
         if (!rc && tc_create("remote-self", CFG_CT, 0, &cs) != HCS_E_SERVICE_DISCONNECT) rc = 9;
+        HcsimDisconnect();                        /* joins the reader that ended */
     } else if (!strcmp(name, "open-and-check")) { /* the first client's system */
         hj_value *doc = NULL;
         if (HcsOpenComputeSystem(id, GENERIC_ALL, &cs) != S_OK) rc = 4;
