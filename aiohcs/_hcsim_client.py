@@ -16,6 +16,7 @@ from aiohcs.errors import HcsimServiceUnavailable, HcsimSocketPathError
 
 __all__ = [
     "ENV",
+    "NOT_A_SOCKET",
     "NOT_RUNNING",
     "auto_connect",
     "check_socket_path",
@@ -39,6 +40,9 @@ _SUN_PATH_MAX: Final = 108 if sys.platform.startswith("linux") else 104
 NOT_RUNNING: Final = frozenset(
     (int(HResult.HCS_E_SERVICE_NOT_AVAILABLE), int(HResult.ERROR_SERVICE_NOT_ACTIVE))
 )
+
+#: The HRESULT for a socket path that exists and is not a socket (a file, a folder, a symlink).
+NOT_A_SOCKET: Final = int(HResult.ERROR_FILE_EXISTS)
 
 #: The socket this process is a client of (set by :func:`connect`).
 _connected: str | None = None
@@ -85,13 +89,24 @@ def why(hr: int) -> str:
         return "it speaks another protocol version or comes from another aiohcs build"
     if code in NOT_RUNNING:
         return "no service is running there"
+    if code == NOT_A_SOCKET:
+        return "it exists and is not a socket"
     return f"{hresult_name(code)} (0x{code:08X})"
 
 
 def unavailable(path: str, hr: int, *, origin: str = "") -> HcsimServiceUnavailable:
     """The error for a service that cannot be used at ``path``."""
-    hint = how_to_start(path)
-    if hresult_u32(hr) not in NOT_RUNNING:
+    code = hresult_u32(hr)
+    if code in NOT_RUNNING:
+        hint = how_to_start(path)
+    elif code == int(HResult.E_ACCESSDENIED):
+        hint = (
+            "the service at that path belongs to another user or group: ask its owner, "
+            f"or use your own with --socket or {ENV}"
+        )
+    elif code == NOT_A_SOCKET:
+        hint = "choose another path or remove it"
+    else:
         hint = f"check it with 'aiohcs hcsim status --socket {path}'"
     return HcsimServiceUnavailable(
         f"cannot use the hcsim service at {path}{origin}: {why(hr)}; {hint}",
@@ -123,7 +138,10 @@ def connect_from_environment(control: Any) -> None:
         raise HcsimServiceUnavailable(
             f"{ENV} is set ({path}) but this aiohcs has no hcsim service mode", socket=path
         )
-    connect(control, path, origin=f" ({ENV})")
+    try:
+        connect(control, path, origin=f" ({ENV})")
+    except HcsimSocketPathError as exc:  # the documented import error, same words
+        raise HcsimServiceUnavailable(str(exc), socket=exc.socket) from exc
 
 
 def service_socket() -> str | None:

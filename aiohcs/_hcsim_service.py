@@ -55,6 +55,7 @@ __all__ = [
 
 _SOCKET_NAME: Final = "hcsim.sock"
 _ALREADY_EXISTS: Final = int(HResult.ERROR_ALREADY_EXISTS)
+_BAD_LOCK_FILE: Final = 0x80070021  # ERROR_LOCK_VIOLATION: "<path>.lock" is not a plain file
 
 
 # ---------------------------------------------------------------- the default socket
@@ -177,9 +178,21 @@ def start(path: str, group_id: int | None = None) -> None:
             socket=path,
             hresult=hr,
         )
+    code = hresult_u32(hr)
+    reason = why(hr)
+    if code == client.NOT_A_SOCKET:
+        reason = (
+            f"{path} exists and is not a socket; it is not removed: "
+            "choose another path or remove it"
+        )
+    elif code == _BAD_LOCK_FILE:
+        reason = (
+            f"its lock file {path}.lock is a symlink or not a regular file; it is not "
+            "followed nor removed: remove it or choose another path"
+        )
     if failed(hr):
         raise HcsimServiceError(
-            f"cannot serve hcsim at {path}: {why(hr)}", socket=path, hresult=hresult_u32(hr)
+            f"cannot serve hcsim at {path}: {reason}", socket=path, hresult=code
         )
 
 

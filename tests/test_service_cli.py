@@ -300,3 +300,28 @@ anyio.run(main)
     # Systems outlive their creator: s1 is still there after the script exited.
     seen = aiohcs_cli(service.socket, "list", "--json", "--owner", "service-test")
     assert [s["Id"] for s in json.loads(seen.stdout)] == ["s1"]
+
+
+def test_a_clients_disconnect_is_its_own(service: ServiceProcess, config: str) -> None:
+    sock = service.socket
+    created = aiohcs_cli(sock, "create", "d1", config, "--start")
+    assert created.returncode == 0, created.stderr
+    dropped = aiohcs_cli(sock, "sim", "disconnect")
+    assert dropped.returncode == 0, dropped.stderr
+    # the service and its other clients go on: d1 is still there, and still running
+    listed = aiohcs_cli(sock, "list", "--json", "--owner", "service-test")
+    assert listed.returncode == 0, listed.stderr
+    assert [(s["Id"], s["State"]) for s in json.loads(listed.stdout)] == [("d1", "Running")]
+    assert status(sock)["Systems"] == 1
+    # a client's reset after its disconnect connects again, then resets the whole host
+    code = """
+from aiohcs import testing
+testing.disconnect_service()
+testing.reset()
+print("reset", flush=True)
+"""
+    script = client_python(sock, code)
+    out, err = script.communicate(timeout=STEP_S)
+    assert script.returncode == 0, err
+    assert out.strip() == "reset"
+    assert status(sock)["Systems"] == 0

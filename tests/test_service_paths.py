@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from aiohcs import _hcsim_client as client
 from aiohcs import _hcsim_service as service
 from aiohcs import testing
+from aiohcs._hresult import HResult
 from aiohcs.cli import build_parser, main, parse_command
 from aiohcs.cli._service import NO_SERVICE_HINT, use_service
 from aiohcs.errors import (
@@ -198,3 +200,72 @@ def test_an_unknown_system_says_how_to_start_a_service() -> None:
 
 def test_help_names_the_service() -> None:
     assert "aiohcs hcsim serve" in " ".join(build_parser().format_help().split())
+
+
+# ---------------------------------------------------------------- review findings (#15)
+
+
+@pytest.mark.in_process_only("a client process cannot serve")
+@pytest.mark.parametrize("kind", ["file", "folder", "symlink"])
+def test_serve_refuses_a_non_socket_and_leaves_it(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "s.sock"
+    if kind == "file":
+        path.write_text("mine")
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "target")
+    code, out, err = run("hcsim", "serve", "--socket", str(path))
+    assert (code, out) == (1, "")
+    (line,) = err.splitlines()
+    assert line.endswith(
+        f"{path} exists and is not a socket; it is not removed: choose another path or remove it"
+    )
+    assert os.path.lexists(path)
+    assert not os.path.lexists(f"{path}.lock")
+    assert not os.path.lexists(tmp_path / "target")
+
+
+@pytest.mark.in_process_only("a client process cannot serve")
+def test_serve_does_not_follow_a_symlinked_lock_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    Path(f"{path}.lock").symlink_to(tmp_path / "victim")
+    code, _, err = run("hcsim", "serve", "--socket", str(path))
+    assert code == 1
+    assert "lock file" in err
+    assert "is a symlink or not a regular file" in err
+    assert not os.path.lexists(tmp_path / "victim")
+
+
+def test_a_client_of_a_non_socket_is_told_so(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    path.write_text("mine")
+    error = client.unavailable(str(path), int(HResult.ERROR_FILE_EXISTS), origin=" (AIOHCS_HCSIM)")
+    assert "(AIOHCS_HCSIM): it exists and is not a socket" in str(error)
+    assert "start one" not in str(error)
+    code, _, err = run("hcsim", "status", "--socket", str(path))
+    assert code == 1
+    assert "it exists and is not a socket" in err
+    assert "no service is running" not in err
+
+
+def test_access_denied_says_whose_service_it_is() -> None:
+    error = client.unavailable("/s.sock", int(HResult.E_ACCESSDENIED))
+    assert "belongs to another user or group" in str(error)
+    assert "aiohcs hcsim status" not in str(error)
+
+
+def test_a_too_long_aiohcs_hcsim_is_the_import_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Control:
+        def HcsimConnect(self, path: bytes) -> int:
+            raise AssertionError("not called")
+
+    long_path = str(tmp_path / ("y" * 120))
+    monkeypatch.setenv(service.ENV, long_path)
+    monkeypatch.setattr(client, "auto_connect", True)
+    monkeypatch.setattr(client, "_connected", None)
+    with pytest.raises(HcsimServiceUnavailable, match="must be shorter than") as caught:
+        client.connect_from_environment(Control())
+    assert isinstance(caught.value, ImportError)

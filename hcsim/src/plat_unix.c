@@ -47,6 +47,8 @@ static int unix_socket(int *s) {
     return *s < 0 ? errno : 0;
 }
 
+/* Besides connect()'s errors: ENOTSOCK when path exists and is not a socket (a file, a
+ * folder, or a symlink to one), where connect() alone says ECONNREFUSED as for a stale socket. */
 int plat_unix_connect(const char *path, plat_fd *sock) {
     struct sockaddr_un a;
     int s, err = unix_addr(path, &a);
@@ -58,6 +60,9 @@ int plat_unix_connect(const char *path, plat_fd *sock) {
     if (r < 0) {
         err = errno;
         close(s);
+        /* connect() refuses a file or folder as it refuses a stale socket: tell them apart */
+        struct stat st;
+        if (err == ECONNREFUSED && stat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) err = ENOTSOCK;
         return err;
     }
     *sock = s;
@@ -84,19 +89,31 @@ static int bind_listen(const char *path, int64_t gid, int *out) {
     return 0;
 }
 
+/* Besides plat.h's: ENOTSOCK when path exists and is not a socket (a symlink included): it is
+ * left alone and no lock file is made for it; ELOOP when "<path>.lock" is a symlink or not a
+ * regular file (it is never followed nor created through). */
 int plat_unix_listen(const char *path, int64_t gid, plat_fd *listener) {
     *listener = PLAT_NO_FD;
     struct sockaddr_un a;
     int err = unix_addr(path, &a);
     if (err) return err;
+    /* something else at the path is refused before a lock file is made next to it */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) return ENOTSOCK;
     size_t n = strlen(path);
     char *lock_path = malloc(n + 6);
     if (!lock_path) return ENOMEM;
     memcpy(lock_path, path, n);
     memcpy(lock_path + n, ".lock", 6);
-    int lk = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* never through a symlink planted there, and only a regular file */
+    int lk = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
     free(lock_path);
-    if (lk < 0) return errno;
+    if (lk < 0) return errno == EISDIR ? ELOOP : errno;
+    if (fstat(lk, &st) < 0 || !S_ISREG(st.st_mode)) {
+        err = S_ISREG(st.st_mode) ? errno : ELOOP;
+        close(lk);
+        return err;
+    }
     int r;
     do r = flock(lk, LOCK_EX);
     while (r < 0 && errno == EINTR);
@@ -105,17 +122,18 @@ int plat_unix_listen(const char *path, int64_t gid, plat_fd *listener) {
         close(lk);
         return err;
     }
-    struct stat st;
     if (lstat(path, &st) == 0) {
         plat_fd probe;
         int perr = plat_unix_connect(path, &probe);
         if (perr == 0) {
             close(probe);
             err = EEXIST; /* a live service */
-        } else if (perr == ECONNREFUSED && S_ISSOCK(st.st_mode)) {
+        } else if (!S_ISSOCK(st.st_mode)) {
+            err = ENOTSOCK; /* not a socket: not ours to remove */
+        } else if (perr == ECONNREFUSED) {
             if (unlink(path) < 0 && errno != ENOENT) err = errno; /* a stale socket */
         } else {
-            err = perr == ECONNREFUSED ? EEXIST : perr; /* not a socket: not ours to remove */
+            err = perr;
         }
     }
     if (!err) err = bind_listen(path, gid, listener);

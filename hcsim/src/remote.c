@@ -11,7 +11,9 @@
  * COMPLETEs and EVENTs that follow it are read. Callers send under a send mutex and wait
  * for their REPLY on a condition of hcsim's lock. When the connection ends (STOPPING, EOF,
  * a malformed frame), the client does what HcsimDisconnectService does in-process, and
- * every later call fails with HCS_E_SERVICE_DISCONNECT. */
+ * every later call fails with HCS_E_SERVICE_DISCONNECT. HcsimDisconnectService in a client
+ * ends this client's connection so, here and at once, leaving the service and its other
+ * clients alone; the next HcsimReset connects again to the same socket, then resets. */
 #include "hcsim_internal.h"
 
 #if defined(_WIN32)
@@ -64,6 +66,9 @@ HRESULT hc_remote_reset(void) { return E_NOTIMPL; }
 #define MAX_RESULTS          8
 #define MAX_ARGS             8
 #define HANDSHAKE_TIMEOUT_MS 10000u
+/* The socket path exists and is not a socket: ERROR_FILE_EXISTS (0x80070050), for serve and
+ * clients alike (README "Service mode"). */
+#define HCSIM_E_NOT_A_SOCKET HRESULT_FROM_WIN32(80u)
 
 /* A CALL until its REPLY is processed, then, for an operation the service runs, until its
  * COMPLETE. Under hcsim's lock. */
@@ -107,8 +112,11 @@ static struct {
     uint64_t seq;
     rcall *calls;
     rshadow *shadows[SHADOW_BUCKETS];
+    int reader_live; /* reader was started and not joined yet */
     int atfork_set;
     int connecting; /* an HcsimConnect is under way (under lock) */
+    int ended_here; /* HcsimDisconnectService ended the connection: HcsimReset reconnects */
+    char *path;     /* the socket of HcsimConnect */
 } R = {.sock = -1};
 
 int hc_remote_active(void) { return atomic_load_explicit(&R.mode, memory_order_acquire) != 0; }
@@ -220,6 +228,19 @@ static void connection_lost(void) {
     }
     hc_disconnect_handles();
     plat_cond_broadcast(&R.reply_cond);
+}
+
+/* HcsimDisconnectService in a client: this connection ends now, as if the service had gone
+ * (its reader then reads EOF and ends); the service sees only a client that left. */
+static HRESULT end_connection_here(void) {
+    hc_lock();
+    if (atomic_load_explicit(&R.mode, memory_order_acquire) == MODE_CLIENT && !R.lost) {
+        R.ended_here = 1;
+        if (R.sock >= 0) shutdown(R.sock, SHUT_RDWR);
+        connection_lost();
+    }
+    hc_unlock();
+    return S_OK;
 }
 
 /* ---- the reader ------------------------------------------------------------------------- */
@@ -530,6 +551,7 @@ HRESULT hc_remote_call(uint32_t id, ...) {
     const char *args = hcw_args_of(id), *results = hcw_results_of(id);
     if (!args || !results || strlen(args) > MAX_ARGS || strlen(results) > MAX_RESULTS)
         return E_NOTIMPL;
+    if (id == HCW_CTL_HcsimDisconnectService) return end_connection_here();
     if (id < FN_COUNT) { /* the local part of the entry protocol: a sync delay, "*" hidden */
         hc_call call;
         HRESULT hr = hc_enter((fn_id)id, &call);
@@ -658,9 +680,12 @@ void hc_remote_counts(HCSIM_COUNTS *counts) {
     counts->Processes = svc.Processes;
 }
 
+static HRESULT reconnect(void);
+
 HRESULT hc_remote_reset(void) {
     if (hc_in_worker()) return HCS_E_INVALID_STATE;
-    HRESULT hr = hc_remote_call(HCW_CTL_HcsimReset);
+    HRESULT hr = reconnect();
+    if (SUCCEEDED(hr)) hr = hc_remote_call(HCW_CTL_HcsimReset);
     HRESULT local = hc_reset_local();
     return FAILED(hr) ? hr : local;
 }
@@ -672,6 +697,8 @@ static void after_fork_in_child(void) {
     R.sock = -1;
     R.calls = NULL;
     R.lost = 0;
+    R.reader_live = 0;
+    R.ended_here = 0;
     memset(R.shadows, 0, sizeof R.shadows);
     plat_mutex_init(&R.send_lock);
     plat_cond_init(&R.reply_cond);
@@ -681,6 +708,7 @@ static void after_fork_in_child(void) {
 static HRESULT hr_of_errno(int e) {
     if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR) return HCS_E_SERVICE_NOT_AVAILABLE;
     if (e == EACCES || e == EPERM) return E_ACCESSDENIED;
+    if (e == ENOTSOCK) return HCSIM_E_NOT_A_SOCKET;
     return hc_hr_from_errno(e);
 }
 
@@ -719,6 +747,65 @@ static int handshake(const char *path, HRESULT *hr) {
     return s;
 }
 
+/* Ends the reader and closes the socket (with mode MODE_CLOSING, without the lock); the
+ * shadows stay (their handles are the caller's) but no id reaches them. */
+static void close_connection(void) {
+    if (R.sock >= 0) shutdown(R.sock, SHUT_RDWR); /* the reader ends the connection */
+    if (R.reader_live) plat_thread_join(&R.reader);
+    R.reader_live = 0;
+    hc_lock();
+    plat_mutex_lock(&R.send_lock); /* no sender still uses it */
+    if (R.sock >= 0) close(R.sock);
+    R.sock = -1;
+    plat_mutex_unlock(&R.send_lock);
+    for (unsigned i = 0; i < SHADOW_BUCKETS; i++) {
+        while (R.shadows[i]) {
+            rshadow *e = R.shadows[i];
+            R.shadows[i] = e->next;
+            e->h->rid = 0;
+            free(e);
+        }
+    }
+    hc_unlock();
+}
+
+/* Connects to R.path and starts the reader (mode MODE_CLOSING or off, without the lock). */
+static HRESULT open_connection(void) {
+    HRESULT hr;
+    int s = handshake(R.path, &hr);
+    hc_lock();
+    plat_mutex_lock(&R.send_lock); /* a sender of the ended connection may still look */
+    R.sock = s;
+    plat_mutex_unlock(&R.send_lock);
+    R.lost = s < 0;
+    if (s >= 0 && plat_thread_create(&R.reader, reader_main, NULL) != 0) {
+        plat_mutex_lock(&R.send_lock);
+        close(s);
+        R.sock = -1;
+        plat_mutex_unlock(&R.send_lock);
+        R.lost = 1;
+        hr = E_OUTOFMEMORY;
+    }
+    R.reader_live = R.sock >= 0;
+    if (hr == S_OK) R.ended_here = 0;
+    hc_unlock();
+    return hr;
+}
+
+/* After HcsimDisconnectService ended this client's connection: a new one to the same
+ * socket (HcsimReset). S_OK when there is nothing to do. */
+static HRESULT reconnect(void) {
+    hc_lock();
+    int ended_here = R.ended_here;
+    hc_unlock();
+    int was = MODE_CLIENT;
+    if (!ended_here || !atomic_compare_exchange_strong(&R.mode, &was, MODE_CLOSING)) return S_OK;
+    close_connection();
+    HRESULT hr = open_connection();
+    atomic_store_explicit(&R.mode, MODE_CLIENT, memory_order_release);
+    return hr;
+}
+
 HRESULT HcsimConnect(const char *socketPath) {
     hc_init();
     hc_lock();
@@ -738,16 +825,10 @@ HRESULT HcsimConnect(const char *socketPath) {
     }
     hc_unlock();
     if (busy) return HCS_E_INVALID_STATE;
-    HRESULT hr;
-    int s = handshake(socketPath, &hr);
+    free(R.path);
+    R.path = socketPath ? strdup(socketPath) : NULL;
+    HRESULT hr = !socketPath || R.path ? open_connection() : E_OUTOFMEMORY;
     hc_lock();
-    R.sock = s;
-    R.lost = 0;
-    if (s >= 0 && plat_thread_create(&R.reader, reader_main, NULL) != 0) {
-        close(s);
-        R.sock = -1;
-        hr = E_OUTOFMEMORY;
-    }
     if (hr == S_OK) atomic_store_explicit(&R.mode, MODE_CLIENT, memory_order_release);
     R.connecting = 0;
     hc_unlock();
@@ -757,24 +838,11 @@ HRESULT HcsimConnect(const char *socketPath) {
 HRESULT HcsimDisconnect(void) {
     int was = MODE_CLIENT;
     if (!atomic_compare_exchange_strong(&R.mode, &was, MODE_CLOSING)) return S_FALSE;
-    shutdown(R.sock, SHUT_RDWR); /* the reader ends the connection */
-    plat_thread_join(&R.reader);
+    close_connection();
     atomic_store_explicit(&R.mode, MODE_OFF, memory_order_release);
     hc_lock();
-    plat_mutex_lock(&R.send_lock); /* no sender still uses it */
-    close(R.sock);
-    R.sock = -1;
-    plat_mutex_unlock(&R.send_lock);
     R.lost = 0;
-    /* the shadows stay (their handles are the caller's) but no id reaches them */
-    for (unsigned i = 0; i < SHADOW_BUCKETS; i++) {
-        while (R.shadows[i]) {
-            rshadow *e = R.shadows[i];
-            R.shadows[i] = e->next;
-            e->h->rid = 0;
-            free(e);
-        }
-    }
+    R.ended_here = 0;
     hc_unlock();
     return S_OK;
 }

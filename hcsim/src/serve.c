@@ -43,7 +43,12 @@ HRESULT HcsimServiceRequestStop(const char *socketPath) {
 #define ERROR_PATH_NOT_FOUND 3u
 #endif
 /* The one-shot connections of HcsimServiceQuery/RequestStop give up after this. */
-#define ONESHOT_TIMEOUT_MS 5000u
+#define ONESHOT_TIMEOUT_MS    5000u
+/* The socket path exists and is not a socket: ERROR_FILE_EXISTS (0x80070050), for serve and
+ * clients alike (README "Service mode"). */
+#define HCSIM_E_NOT_A_SOCKET  HRESULT_FROM_WIN32(80u)
+/* "<path>.lock" is a symlink or not a regular file: ERROR_LOCK_VIOLATION (0x80070021). */
+#define HCSIM_E_BAD_LOCK_FILE HRESULT_FROM_WIN32(33u)
 
 /* ---- state --------------------------------------------------------------------------- */
 typedef struct svc_item { /* a frame queued for the writer; owns its descriptors */
@@ -567,13 +572,19 @@ static void reply_welcome(svc_conn *c, HRESULT hr) {
     enqueue(c, it);
 }
 
+/* A connection that has not said HELLO within this is closed (tests lower it). */
+uint32_t serve_hello_deadline_ms = 10000u;
+
 /* HELLO and WELCOME: 1 when the client may go on. */
 static int handshake(svc_conn *c) {
     int64_t uid = -1, gid = -1, pid = 0;
     int admitted = plat_unix_peer(c->sock, &uid, &gid, &pid) == 0 &&
                    plat_unix_admits(uid, gid, S.uid, S.group);
     hcw_msg m;
-    if (hcw_recv(c->sock, &m) != 1 || m.type != HCW_HELLO) {
+    plat_unix_recv_timeout(c->sock, serve_hello_deadline_ms);
+    int got = hcw_recv(c->sock, &m);
+    plat_unix_recv_timeout(c->sock, 0);
+    if (got != 1 || m.type != HCW_HELLO) {
         hcw_msg_free(&m);
         return 0;
     }
@@ -833,6 +844,8 @@ static HRESULT hr_of_errno(int err) {
     switch (err) {
     case 0: return S_OK;
     case EEXIST: return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+    case ENOTSOCK: return HCSIM_E_NOT_A_SOCKET;
+    case ELOOP: return HCSIM_E_BAD_LOCK_FILE;
     case ENOENT:
     case ECONNREFUSED: return HCS_E_SERVICE_NOT_AVAILABLE;
     case EACCES:
@@ -897,6 +910,7 @@ static HRESULT oneshot(const char *path, hcw_ctl ctl, uint64_t *results, unsigne
     if (err)
         return err == ENAMETOOLONG || err == EINVAL ? E_INVALIDARG
                : err == EACCES || err == EPERM      ? E_ACCESSDENIED
+               : err == ENOTSOCK                    ? HCSIM_E_NOT_A_SOCKET
                                                     : HCS_E_SERVICE_NOT_AVAILABLE;
     plat_unix_recv_timeout(s, ONESHOT_TIMEOUT_MS);
     HRESULT hr = HCS_E_SERVICE_DISCONNECT;

@@ -372,14 +372,22 @@ TEST(remote_controls) {
     CHECK_HR(S_OK, HcsimGetOption("SchemaMinorVersion", &v));
     CHECK(v == 9);
     CHECK_HR(E_INVALIDARG, HcsimGetOption("NoSuchOption", &v));
-    /* the service's disconnect reaches this client's handles and later calls */
+    /* another client's HcsimDisconnectService is its own: this one and the service go on */
     seen s;
     memset(&s, 0, sizeof s);
     CHECK_HR(S_OK, HcsSetComputeSystemCallback(cs, HcsEventOptionNone, &s, on_event));
+    CHECK(exit_code(spawn_self("HCSIM_TEST_CLIENT", "disconnect-self", svc.path)) == 0);
+    CHECK_HR(S_OK, tc_call(HcsGetComputeSystemProperties, cs, NULL, NULL));
+    CHECK(atomic_load(&s.disconnected) == 0);
+    /* this client's disconnect reaches its handles and later calls, at once */
     CHECK_HR(S_OK, HcsimDisconnectService());
-    CHECK(wait_count(&s.disconnected, 1, 5000));
+    CHECK(atomic_load(&s.disconnected) == 1 || wait_count(&s.disconnected, 1, 5000));
     CHECK_HR(HCS_E_SERVICE_DISCONNECT, tc_call(HcsPauseComputeSystem, cs, NULL, NULL));
-    /* and a reset through the service makes it usable again */
+    CHECK(HcsimIsConnected());
+    HCSIM_SERVICE_STATUS st;
+    CHECK_HR(S_OK, HcsimServiceQuery(svc.path, &st)); /* the service is still there */
+    CHECK(st.Systems == 1);
+    /* and a reset connects again and resets the service */
     HcsCloseComputeSystem(cs);
     CHECK_HR(S_OK, HcsimReset());
     CHECK_HR(S_OK, HcsimGetOption("SchemaMinorVersion", &v));
@@ -441,6 +449,10 @@ static int client_scenario(const char *name, const char *path) {
         if (tc_create("remote-shared", CFG_CT, 1, &cs) != S_OK) rc = 3;
     } else if (!strcmp(name, "leave-terminating")) {
         if (tc_create("remote-toc", CFG_TERMINATE_ON_CLOSE, 1, &cs) != S_OK) rc = 3;
+    } else if (!strcmp(name, "disconnect-self")) { /* its own connection ends, nothing else */
+        if (HcsimDisconnectService() != S_OK) rc = 8;
+        if (!rc && tc_create("remote-self", CFG_CT, 0, &cs) != HCS_E_SERVICE_DISCONNECT) rc = 9;
+        HcsimDisconnect();                        /* joins the reader that ended */
     } else if (!strcmp(name, "open-and-check")) { /* the first client's system */
         hj_value *doc = NULL;
         if (HcsOpenComputeSystem(id, GENERIC_ALL, &cs) != S_OK) rc = 4;

@@ -229,6 +229,39 @@ TEST(serve_handshake_status_and_refusals) {
     CHECK_HR(HCS_E_SERVICE_NOT_AVAILABLE, HcsimServiceQuery(sv_path, &st));
 }
 
+extern uint32_t serve_hello_deadline_ms; /* serve.c */
+
+TEST(serve_silent_connection_closed_at_the_hello_deadline) {
+    HcsimReset();
+    uint32_t deadline = serve_hello_deadline_ms;
+    serve_hello_deadline_ms = 200;
+    REQUIRE(sv_start());
+    int s = rc_open(sv_path); /* says nothing */
+    REQUIRE(s >= 0);
+    uint64_t t0 = tc_now_ms();
+    hcw_msg m;
+    CHECK(hcw_recv(s, &m) == 0); /* closed by the service */
+    hcw_msg_free(&m);
+    CHECK(tc_now_ms() - t0 < 5000);
+    close(s);
+    HCSIM_SERVICE_STATUS st;
+    memset(&st, 0, sizeof st);
+    for (int i = 0; i < 500; i++) {
+        CHECK_HR(S_OK, HcsimServiceQuery(sv_path, &st));
+        if (st.Clients == 0) break;
+        tc_sleep_ms(10);
+    }
+    CHECK(st.Clients == 0);
+    /* the deadline is HELLO's only: a welcomed client may stay quiet longer */
+    s = rc_connect();
+    REQUIRE(s >= 0);
+    tc_sleep_ms(400);
+    CHECK_HR(S_OK, rc_simple(s, 1, HCW_CTL_HcsimGetCounts, 0, 0));
+    close(s);
+    sv_stop();
+    serve_hello_deadline_ms = deadline;
+}
+
 TEST(serve_system_lifecycle_with_events) {
     HcsimReset();
     REQUIRE(sv_start());
@@ -393,7 +426,41 @@ TEST(serve_second_service_refused_and_stale_socket_taken_over) {
     FILE *f = fopen(sv_path, "w");
     REQUIRE(f);
     fclose(f);
-    CHECK_HR(HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS), HcsimServiceStart(sv_path, -1));
+    CHECK_HR(HRESULT_FROM_WIN32(80u), HcsimServiceStart(sv_path, -1)); /* ERROR_FILE_EXISTS */
+    sv_stop();
+}
+
+TEST(serve_refuses_non_sockets_and_a_planted_lock_file) {
+    HcsimReset();
+    REQUIRE(mkdtemp(strcpy(sv_dir, "/tmp/hcsim-serve-XXXXXX")));
+    snprintf(sv_path, sizeof sv_path, "%s/s", sv_dir);
+    char lock[128], target[128];
+    snprintf(lock, sizeof lock, "%s.lock", sv_path);
+    snprintf(target, sizeof target, "%s/t", sv_dir);
+    struct stat st;
+    /* a folder, or a symlink, at the path: refused, left alone, and no lock file made */
+    REQUIRE(mkdir(sv_path, 0700) == 0);
+    CHECK_HR(HRESULT_FROM_WIN32(80u), HcsimServiceStart(sv_path, -1));
+    CHECK_HR(HRESULT_FROM_WIN32(80u), HcsimConnect(sv_path)); /* a client: not "not running" */
+    CHECK(lstat(lock, &st) < 0 && errno == ENOENT);
+    CHECK(rmdir(sv_path) == 0);
+    REQUIRE(symlink(target, sv_path) == 0);
+    CHECK_HR(HRESULT_FROM_WIN32(80u), HcsimServiceStart(sv_path, -1));
+    CHECK(lstat(lock, &st) < 0 && errno == ENOENT);
+    CHECK(lstat(target, &st) < 0 && errno == ENOENT);
+    CHECK(unlink(sv_path) == 0);
+    /* a symlink planted at the lock file: not followed (its target is not created) */
+    REQUIRE(symlink(target, lock) == 0);
+    CHECK_HR(HRESULT_FROM_WIN32(33u), HcsimServiceStart(sv_path, -1)); /* ERROR_LOCK_VIOLATION */
+    CHECK(lstat(target, &st) < 0 && errno == ENOENT);
+    CHECK(lstat(sv_path, &st) < 0 && errno == ENOENT);
+    CHECK(unlink(lock) == 0);
+    /* a folder at the lock file */
+    REQUIRE(mkdir(lock, 0700) == 0);
+    CHECK_HR(HRESULT_FROM_WIN32(33u), HcsimServiceStart(sv_path, -1));
+    CHECK(rmdir(lock) == 0);
+    /* nothing in the way: it serves */
+    CHECK_HR(S_OK, HcsimServiceStart(sv_path, -1));
     sv_stop();
 }
 
