@@ -105,6 +105,9 @@ int hc_fn_lookup(const char *name); /* index, or -1 */
  * hcsim_win32.h does not name. */
 #define HC_E_PATH_NOT_FOUND ((HRESULT)0x80070003u)
 #define HC_E_NOT_SUPPORTED  ((HRESULT)0x80070032u)
+/* Service mode: the socket path exists and is not a socket, ERROR_FILE_EXISTS (80), for the
+ * service and its clients alike (README "Service mode"). */
+#define HC_E_NOT_A_SOCKET ((HRESULT)0x80070050u)
 
 /* ---- objects ---------------------------------------------------------------------- */
 enum {

@@ -275,11 +275,13 @@ void plat_new_guid(char out[37]);
 #ifndef _WIN32
 /* Listens on path: mode 0600, or 0660 and chgrp'd to gid when gid >= 0. An existing path
  * is probed under an flock on "<path>.lock": a live listener there gives EEXIST, a stale
- * socket is unlinked and taken over. */
+ * socket is unlinked and taken over; a path that is not a socket gives ENOTSOCK (left
+ * alone, no lock made), a lock file that is a symlink or not a regular file ELOOP. */
 int plat_unix_listen(const char *path, int64_t gid, plat_fd *listener);
 /* Closes the listener and unlinks path. */
 void plat_unix_unlisten(const char *path, plat_fd listener);
-/* Connects to path (close-on-exec). ENOENT/ECONNREFUSED: nobody listens there. */
+/* Connects to path (close-on-exec). ENOENT/ECONNREFUSED: nobody listens there; ENOTSOCK:
+ * the path is not a socket. */
 int plat_unix_connect(const char *path, plat_fd *sock);
 /* The peer's credentials (SO_PEERCRED; getpeereid elsewhere, pid 0 there). */
 int plat_unix_peer(plat_fd sock, int64_t *uid, int64_t *gid, int64_t *pid);

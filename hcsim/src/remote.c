@@ -66,9 +66,6 @@ HRESULT hc_remote_reset(void) { return E_NOTIMPL; }
 #define MAX_RESULTS          8
 #define MAX_ARGS             8
 #define HANDSHAKE_TIMEOUT_MS 10000u
-/* The socket path exists and is not a socket: ERROR_FILE_EXISTS (0x80070050), for serve and
- * clients alike (README "Service mode"). */
-#define HCSIM_E_NOT_A_SOCKET HRESULT_FROM_WIN32(80u)
 
 /* A CALL until its REPLY is processed, then, for an operation the service runs, until its
  * COMPLETE. Under hcsim's lock. */
@@ -708,7 +705,7 @@ static void after_fork_in_child(void) {
 static HRESULT hr_of_errno(int e) {
     if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR) return HCS_E_SERVICE_NOT_AVAILABLE;
     if (e == EACCES || e == EPERM) return E_ACCESSDENIED;
-    if (e == ENOTSOCK) return HCSIM_E_NOT_A_SOCKET;
+    if (e == ENOTSOCK) return HC_E_NOT_A_SOCKET;
     return hc_hr_from_errno(e);
 }
 

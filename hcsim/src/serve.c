@@ -44,9 +44,6 @@ HRESULT HcsimServiceRequestStop(const char *socketPath) {
 #endif
 /* The one-shot connections of HcsimServiceQuery/RequestStop give up after this. */
 #define ONESHOT_TIMEOUT_MS    5000u
-/* The socket path exists and is not a socket: ERROR_FILE_EXISTS (0x80070050), for serve and
- * clients alike (README "Service mode"). */
-#define HCSIM_E_NOT_A_SOCKET  HRESULT_FROM_WIN32(80u)
 /* "<path>.lock" is a symlink or not a regular file: ERROR_LOCK_VIOLATION (0x80070021). */
 #define HCSIM_E_BAD_LOCK_FILE HRESULT_FROM_WIN32(33u)
 
@@ -844,7 +841,7 @@ static HRESULT hr_of_errno(int err) {
     switch (err) {
     case 0: return S_OK;
     case EEXIST: return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
-    case ENOTSOCK: return HCSIM_E_NOT_A_SOCKET;
+    case ENOTSOCK: return HC_E_NOT_A_SOCKET;
     case ELOOP: return HCSIM_E_BAD_LOCK_FILE;
     case ENOENT:
     case ECONNREFUSED: return HCS_E_SERVICE_NOT_AVAILABLE;
@@ -910,7 +907,7 @@ static HRESULT oneshot(const char *path, hcw_ctl ctl, uint64_t *results, unsigne
     if (err)
         return err == ENAMETOOLONG || err == EINVAL ? E_INVALIDARG
                : err == EACCES || err == EPERM      ? E_ACCESSDENIED
-               : err == ENOTSOCK                    ? HCSIM_E_NOT_A_SOCKET
+               : err == ENOTSOCK                    ? HC_E_NOT_A_SOCKET
                                                     : HCS_E_SERVICE_NOT_AVAILABLE;
     plat_unix_recv_timeout(s, ONESHOT_TIMEOUT_MS);
     HRESULT hr = HCS_E_SERVICE_DISCONNECT;
