@@ -441,7 +441,9 @@ def disconnect_service() -> None:
     """The connection to the service drops: ``ServiceDisconnected`` everywhere.
 
     Pending operations fail with it, and so does every later service call until
-    :func:`reset`.
+    :func:`reset`. As a client of an hcsim service (``service_socket()`` is set) it is this
+    process's connection only: the service and its other clients go on, and :func:`reset`
+    reconnects.
     """
     _check(_lib().HcsimDisconnectService(), "disconnect_service")
 
