@@ -205,13 +205,7 @@ def test_a_two_terminal_session(service: ServiceProcess, config: str) -> None:
     assert ran.returncode == 3, ran.stderr
     assert ran.stdout.strip() == "hi"
 
-    events = subprocess.Popen(
-        [sys.executable, "-m", "aiohcs", "events", "c1", "--follow", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(sock),
-        text=True,
-    )
+    events = follow_events(sock, "c1")
     try:
         assert json.loads(wait_attached(sock, "c1", events))["system"] == "c1"
         killed = aiohcs_cli(sock, "kill", "c1", "--wait", "--timeout", "30")
@@ -229,6 +223,17 @@ def test_a_two_terminal_session(service: ServiceProcess, config: str) -> None:
     assert gone.returncode == 1
     assert "HCS_E_SYSTEM_NOT_FOUND" in one_error_line(gone)
     assert "aiohcs hcsim serve" not in gone.stderr
+
+
+def follow_events(sock: str, system_id: str) -> subprocess.Popen[str]:
+    """``aiohcs events SYSTEM_ID --follow --json`` as a client of ``sock``, running."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "aiohcs", "events", system_id, "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(sock),
+        text=True,
+    )
 
 
 def default_socket_env(folder: str) -> dict[str, str]:
@@ -358,13 +363,7 @@ def test_events_follow_of_one_system_fails_when_the_service_goes(
         assert service.ready_line, service.stderr()
         created = aiohcs_cli(sock, "create", "w1", config, "--start")
         assert created.returncode == 0, created.stderr
-        watcher = subprocess.Popen(
-            [sys.executable, "-m", "aiohcs", "events", "w1", "--follow", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_env(sock),
-            text=True,
-        )
+        watcher = follow_events(sock, "w1")
         try:
             assert json.loads(wait_attached(sock, "w1", watcher))["system"] == "w1"
             if end == "kill":
