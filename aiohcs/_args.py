@@ -11,12 +11,15 @@ and importable from anywhere in the package.
 
 from __future__ import annotations
 
+import ntpath
 import os
+import posixpath
+import sys
 from typing import Any
 
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
 
-__all__ = ["check_name", "check_namespace", "check_path", "check_text"]
+__all__ = ["check_host_path", "check_name", "check_namespace", "check_path", "check_text"]
 
 
 def check_text(
@@ -68,3 +71,30 @@ def check_path(value: Any, what: str) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     return check_text(value, what, allow_empty=False, expected="a str or os.PathLike path")
+
+
+def check_host_path(value: Any, what: str, *, windows: bool | None = None) -> str:
+    r"""``value`` as an absolute host path HCS can take (``str`` or ``os.PathLike``).
+
+    HCS and its helpers resolve paths in the compute service, not in the caller's working
+    directory, so a relative path is refused: on Windows the path must name a drive or a
+    share (``C:\vm\disk.vhdx``, ``\\server\share\x``, ``\\?\C:\x``);
+    elsewhere (hcsim) it must start with ``/``. ``windows`` chooses the rules (default: this
+    host's). Raises :class:`InvalidArgumentError` (or its ``TypeError`` subclass).
+    """
+    path = check_path(value, what)
+    if windows is None:
+        windows = sys.platform == "win32"
+    if windows:
+        drive, _ = ntpath.splitdrive(path)
+        absolute = bool(drive) and ntpath.isabs(path)
+        rule = "a drive or share (C:\\..., \\\\server\\share\\...)"
+    else:
+        absolute = posixpath.isabs(path)
+        rule = "'/'"
+    if not absolute:
+        raise InvalidArgumentError(
+            f"{what} must be an absolute path starting with {rule}, not {path!r}: HCS resolves "
+            "paths in the compute service, not in this process's working directory"
+        )
+    return path
