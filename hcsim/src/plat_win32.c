@@ -1369,8 +1369,8 @@ int plat_file_key_of(const char *path, plat_file_key *key) {
     if (rc) return rc;
     key->volume = info.dwVolumeSerialNumber;
     key->file = ((uint64_t)info.nFileIndexHigh << 32) | info.nFileIndexLow;
-    key->birth = ((uint64_t)info.ftCreationTime.dwHighDateTime << 32) |
-                 info.ftCreationTime.dwLowDateTime;
+    key->birth =
+        ((uint64_t)info.ftCreationTime.dwHighDateTime << 32) | info.ftCreationTime.dwLowDateTime;
     return 0;
 }
 

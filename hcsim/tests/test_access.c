@@ -12,7 +12,7 @@
     "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"VirtualMachine\":{" \
     "\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}}"     \
     "," more "}}"
-#define DISK_VM(type)                                                                \
+#define DISK_VM(type)                                                                  \
     ACCESS_VM("\"Devices\":{\"Scsi\":{\"0\":{\"Attachments\":{\"0\":{\"Type\":\"" type \
               "\",\"Path\":\"%s\"}}}}}")
 
@@ -73,8 +73,8 @@ TEST(access_start_denied_names_each_kind_of_file) {
         {u"acc-iso", cu_s(DISK_VM("Iso"), iso), iso},
         {u"acc-vmgs", cu_s(ACCESS_VM("\"GuestState\":{\"GuestStateFilePath\":\"%s\"}"), vmgs),
          vmgs},
-        {u"acc-vmrs",
-         cu_s(ACCESS_VM("\"GuestState\":{\"RuntimeStateFilePath\":\"%s\"}"), vmrs), vmrs},
+        {u"acc-vmrs", cu_s(ACCESS_VM("\"GuestState\":{\"RuntimeStateFilePath\":\"%s\"}"), vmrs),
+         vmrs},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         HCS_SYSTEM s = NULL;
