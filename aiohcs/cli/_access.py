@@ -2,7 +2,9 @@
 
 The commands of :mod:`aiohcs.access`. Paths are taken relative to the working directory
 and passed on absolute (HCS resolves them in the compute service). ``--json`` prints one
-JSON document instead of a line of text.
+JSON document instead of a line of text. :mod:`aiohcs.access` (and with it the binding) is
+imported only when a command runs, as the other commands do, so that building the parser
+connects to nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohcs import access
 from aiohcs.cli._runtime import CliError, Context
 
 __all__ = ["access_commands", "add_access_parsers"]
@@ -67,6 +68,8 @@ def _absolute(path: str) -> str:
 
 async def cmd_access(args: Any, ctx: Context) -> int:
     """``grant`` / ``revoke``: (VM_ID PATH) or (--group PATH)."""
+    from aiohcs import access
+
     grant = args.command == "grant"
     operands: list[str] = args.operands
     if len(operands) != (1 if args.group else 2):
@@ -88,6 +91,8 @@ async def cmd_access(args: Any, ctx: Context) -> int:
 
 async def cmd_state_file(args: Any, ctx: Context) -> int:
     """``state-file create --guest|--runtime PATH`` and ``state-file processors PATH``."""
+    from aiohcs import access
+
     path = _absolute(args.path)
     if args.state_action == "processors":
         compat = await access.processor_compatibility_from_saved_state(path)
