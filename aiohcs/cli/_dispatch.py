@@ -33,6 +33,9 @@ def command_for(name: str) -> Any:
         "sim": c.cmd_sim,
         "sleep": c.cmd_sleep,
     }
+    from aiohcs.cli._access import access_commands
+
+    table.update(access_commands())
     return table[name]
 
 

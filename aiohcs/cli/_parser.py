@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TypeAlias
 
+from aiohcs.cli._access import add_access_parsers
 from aiohcs.cli._argtypes import positive_int as _positive_int
 from aiohcs.cli._argtypes import positive_seconds as _positive_seconds
 from aiohcs.cli._argtypes import seconds as _seconds
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_events(sub)
     _add_tools(sub, common)
     add_hcsim_parser(sub)
+    add_access_parsers(sub)
     return parser
 
 

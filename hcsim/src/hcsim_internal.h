@@ -364,6 +364,8 @@ typedef struct hc_global {
     hj_value *cpu_groups; /* array of CpuGroup objects */
     hj_value *ccg;        /* array of credential guard instances */
     uint32_t wer_reports;
+    struct hc_grant *grants; /* the access list of HcsGrantVmAccess & co. (service.c) */
+    size_t ngrants, capgrants;
     HCSIM_COUNTS counts;
     /* sessions waiting for their tree kill (process.c), batched into one pool task; in G
      * so that a fork() child, whose G is cleared, never inherits a task it does not have */
@@ -620,6 +622,10 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi);
 
 /* service.c */
 void hc_service_reset(void); /* under lock */
+/* The access list (README, "VM access"): 1 when the file at path was granted to the VM
+ * vm_id or to the group of all VMs, or when path names no file (its absence is reported
+ * by the caller's own check); 0 when it exists and was not granted. Takes the lock. */
+int hc_access_granted(const char *vm_id, const char *path);
 
 /* ---- client mode (remote.c, README "Service mode: the client") ----------------------- */
 /* Every export the service serves begins with `if (hc_remote_active()) return
