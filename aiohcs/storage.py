@@ -31,12 +31,21 @@ from aiohcs._args import check_host_path, check_text
 from aiohcs._bridge import run_sync
 from aiohcs._documents import coerce_document, document_text, object_text
 from aiohcs._hresult import HResult, describe
-from aiohcs._native import ffi, lib, new_document_ptr, require_export, take_document, to_wide
+from aiohcs._native import (
+    ffi,
+    lib,
+    new_document_ptr,
+    require_export,
+    required_release,
+    take_document,
+    to_wide,
+)
 from aiohcs._vhd_handle import VhdHandleSource, check_disk, held_handle
 from aiohcs.errors import (
     HcsError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
+    UnsupportedOnThisHost,
     error_from_hresult,
 )
 from aiohcs.service import _admit
@@ -214,6 +223,10 @@ async def _call(export: str, fn: Callable[..., int], *args: Any, subject: str) -
 
 def _failure(hr: int, export: str, subject: str) -> HcsError:
     hr &= 0xFFFFFFFF
+    if hr == HResult.ERROR_PROC_NOT_FOUND:  # (an export this host lacks: name its release)
+        return UnsupportedOnThisHost(
+            export=export, release=required_release(export), operation=export.removeprefix("Hcs")
+        )
     # (ERROR_NOT_FOUND's general meaning speaks of processes: here it is what is detached.)
     meaning = "Element not found" if hr == HResult.ERROR_NOT_FOUND else describe(hr)
     message = f"{meaning} ({subject})" if meaning else subject
