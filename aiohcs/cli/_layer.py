@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import Any
+from typing import Any, Final
 
 from aiohcs.cli._runtime import CliError, Context
 
@@ -33,6 +33,56 @@ def _parent(text: str) -> tuple[str, str]:
     return layer_id, os.path.abspath(path)
 
 
+#: The actions: name, positionals (dest:METAVAR), options, help, description.
+_ACTIONS: Final = (
+    (
+        "import",
+        ("src:SRC", "path:LAYER_PATH"),
+        ("parents",),
+        "import a layer from a folder",
+        "Import the layer in folder SRC (transport format) as LAYER_PATH.",
+    ),
+    (
+        "export",
+        ("path:LAYER_PATH", "dest:DEST"),
+        ("parents", "writable"),
+        "export a layer into a folder",
+        "Export the layer LAYER_PATH into folder DEST (transport format).",
+    ),
+    (
+        "destroy",
+        ("path:LAYER_PATH",),
+        (),
+        "delete a layer",
+        "Delete the layer LAYER_PATH (HCS deletes with elevated rights; hcsim deletes only "
+        "folders it made layers).",
+    ),
+    (
+        "init-writable",
+        ("path:LAYER_PATH",),
+        ("parents",),
+        "create a container's writable layer over its parents",
+        "Create the writable (scratch) layer LAYER_PATH over the --parent layers (at least one).",
+    ),
+    (
+        "attach",
+        ("path:LAYER_PATH",),
+        ("parents", "overlay"),
+        "attach the layer storage filter to a writable layer",
+        "Attach the layer storage filter to the writable layer LAYER_PATH over the --parent "
+        "layers (at least one); with --overlay, an overlay filter to the volume at LAYER_PATH.",
+    ),
+    (
+        "detach",
+        ("path:LAYER_PATH",),
+        ("overlay",),
+        "detach the layer storage filter from a writable layer",
+        "Detach the layer storage filter from the writable layer LAYER_PATH; with --overlay, "
+        "the overlay filter of that type.",
+    ),
+)
+
+
 def add_layer_parser(sub: Any) -> None:
     """The ``layer`` command group and its actions."""
     p = sub.add_parser(
@@ -42,78 +92,33 @@ def add_layer_parser(sub: Any) -> None:
         "from a folder (transport format), export it, destroy it, create a container's "
         "writable layer over its parents and attach or detach its filter. A parent is "
         "--parent ID=PATH (the layer's GUID and folder), nearest parent first, the base "
-        "OS layer last. On hcsim a layer is a folder the emulator has marked as one.",
+        "OS layer last. Relative paths are made absolute. On hcsim a layer is a folder the "
+        "emulator has marked as one.",
     )
     group = p.add_subparsers(dest="layer_command", metavar="ACTION", required=True)
-    json_opt = argparse.ArgumentParser(add_help=False)
-    json_opt.add_argument("--json", action="store_true", help="print one JSON document")
-    parents = argparse.ArgumentParser(add_help=False)
-    parents.add_argument(
-        "--parent",
-        action="append",
-        default=[],
-        type=_parent,
-        metavar="ID=PATH",
-        help="a parent layer (repeatable, nearest first)",
-    )
-
-    s = group.add_parser(
-        "import",
-        parents=[json_opt, parents],
-        help="import a layer from a folder",
-        description="Import the layer in folder SRC (transport format) as LAYER_PATH.",
-    )
-    s.add_argument("src", metavar="SRC")
-    s.add_argument("path", metavar="LAYER_PATH")
-
-    s = group.add_parser(
-        "export",
-        parents=[json_opt, parents],
-        help="export a layer into a folder",
-        description="Export the layer LAYER_PATH into folder DEST (transport format).",
-    )
-    s.add_argument("path", metavar="LAYER_PATH")
-    s.add_argument("dest", metavar="DEST")
-    s.add_argument("--writable", action="store_true", help="it is a writable layer")
-
-    s = group.add_parser(
-        "destroy",
-        parents=[json_opt],
-        help="delete a layer",
-        description="Delete the layer LAYER_PATH (HCS deletes with elevated rights; hcsim "
-        "deletes only folders it made layers).",
-    )
-    s.add_argument("path", metavar="LAYER_PATH")
-
-    s = group.add_parser(
-        "init-writable",
-        parents=[json_opt, parents],
-        help="create a container's writable layer over its parents",
-        description="Create the writable (scratch) layer LAYER_PATH over the --parent "
-        "layers (at least one).",
-    )
-    s.add_argument("path", metavar="LAYER_PATH")
-
-    overlay_help = "an overlay filter of this type instead (%(choices)s; newest Windows only)"
-    s = group.add_parser(
-        "attach",
-        parents=[json_opt, parents],
-        help="attach the layer storage filter to a writable layer",
-        description="Attach the layer storage filter to the writable layer LAYER_PATH over "
-        "the --parent layers; with --overlay, an overlay filter to the volume at LAYER_PATH.",
-    )
-    s.add_argument("path", metavar="LAYER_PATH")
-    s.add_argument("--overlay", choices=_OVERLAYS, help=overlay_help)
-
-    s = group.add_parser(
-        "detach",
-        parents=[json_opt],
-        help="detach the layer storage filter from a writable layer",
-        description="Detach the layer storage filter from the writable layer LAYER_PATH; "
-        "with --overlay, the overlay filter of that type.",
-    )
-    s.add_argument("path", metavar="LAYER_PATH")
-    s.add_argument("--overlay", choices=_OVERLAYS, help=overlay_help)
+    for name, positionals, options, text, description in _ACTIONS:
+        s = group.add_parser(name, help=text, description=description)
+        for spec in positionals:
+            dest, metavar = spec.split(":")
+            s.add_argument(dest, metavar=metavar)
+        s.add_argument("--json", action="store_true", help="print one JSON document")
+        if "parents" in options:
+            s.add_argument(
+                "--parent",
+                action="append",
+                default=[],
+                type=_parent,
+                metavar="ID=PATH",
+                help="a parent layer (repeatable, nearest first)",
+            )
+        if "writable" in options:
+            s.add_argument("--writable", action="store_true", help="it is a writable layer")
+        if "overlay" in options:
+            s.add_argument(
+                "--overlay",
+                choices=_OVERLAYS,
+                help="an overlay filter of this type instead (newest Windows only)",
+            )
 
 
 async def cmd_layer(args: Any, ctx: Context) -> int:
