@@ -25,7 +25,9 @@ class VhdHandleSource(Protocol):
     """An open virtual disk whose raw HANDLE a computestorage call may use.
 
     One owner closes the handle, once. While a hold is taken the owner must not close it:
-    a close requested then happens (or completes) when the last hold is released.
+    a close requested then happens (or completes) when the last hold is released. The
+    calls hold and release on the thread of their event loop, as compute systems count
+    the calls that use their handle from a worker thread.
     """
 
     def _vhd_handle(self) -> int:
