@@ -248,7 +248,7 @@ async def import_layer(
     await _admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data, default_empty=True)
     w = (to_wide(path), to_wide(source), to_wide(data))
-    await _call("HcsImportLayer", lib.HcsImportLayer, *w, subject=f"layer {path!r}")
+    await _call("HcsImportLayer", lib.HcsImportLayer, *w, subject=f"layer {path}")
 
 
 async def export_layer(
@@ -264,7 +264,7 @@ async def export_layer(
     data = _layer_data_text(layer_data, default_empty=True)
     opts = _options_text(options, _EXPORT_OPTIONS, "{}")
     w = (to_wide(path), to_wide(target), to_wide(data), to_wide(opts))
-    await _call("HcsExportLayer", lib.HcsExportLayer, *w, subject=f"layer {path!r}")
+    await _call("HcsExportLayer", lib.HcsExportLayer, *w, subject=f"layer {path}")
 
 
 async def export_legacy_writable_layer(
@@ -289,7 +289,7 @@ async def export_legacy_writable_layer(
         "HcsExportLegacyWritableLayer",
         lib.HcsExportLegacyWritableLayer,
         *w,
-        subject=f"writable layer {paths[1]!r}",
+        subject=f"writable layer {paths[1]}",
     )
 
 
@@ -297,7 +297,7 @@ async def destroy_layer(layer_path: StrPath) -> None:
     """Delete the layer ``layer_path`` (HCS deletes it with elevated rights: take care)."""
     (path,) = _paths(layer_path=layer_path)
     await _admit()
-    await _call("HcsDestroyLayer", lib.HcsDestroyLayer, to_wide(path), subject=f"layer {path!r}")
+    await _call("HcsDestroyLayer", lib.HcsDestroyLayer, to_wide(path), subject=f"layer {path}")
 
 
 async def setup_base_os_layer(
@@ -321,7 +321,7 @@ async def setup_base_os_layer(
             w_path,
             ffi.cast("HANDLE", handle),
             w_opts,
-            subject=f"layer {path!r}",
+            subject=f"layer {path}",
         )
 
 
@@ -337,7 +337,7 @@ async def setup_base_os_volume(
     await _admit((_OS_LAYER_OPTIONS,))
     opts = _options_text(options, _OS_LAYER_OPTIONS, "{}")
     w = (to_wide(path), to_wide(volume), to_wide(opts))
-    await _call("HcsSetupBaseOSVolume", lib.HcsSetupBaseOSVolume, *w, subject=f"layer {path!r}")
+    await _call("HcsSetupBaseOSVolume", lib.HcsSetupBaseOSVolume, *w, subject=f"layer {path}")
 
 
 async def initialize_writable_layer(
@@ -356,7 +356,7 @@ async def initialize_writable_layer(
         "HcsInitializeWritableLayer",
         lib.HcsInitializeWritableLayer,
         *w,
-        subject=f"writable layer {path!r}",
+        subject=f"writable layer {path}",
     )
 
 
@@ -382,7 +382,7 @@ async def initialize_legacy_writable_layer(
         "HcsInitializeLegacyWritableLayer",
         lib.HcsInitializeLegacyWritableLayer,
         *w,
-        subject=f"writable layer {folder!r}",
+        subject=f"writable layer {folder}",
     )
 
 
@@ -404,7 +404,7 @@ async def attach_layer_storage_filter(layer_path: StrPath, layer_data: Any) -> N
         lib.HcsAttachLayerStorageFilter,
         to_wide(path),
         to_wide(data),
-        subject=f"layer {path!r}",
+        subject=f"layer {path}",
     )
 
 
@@ -416,7 +416,7 @@ async def detach_layer_storage_filter(layer_path: StrPath) -> None:
         "HcsDetachLayerStorageFilter",
         lib.HcsDetachLayerStorageFilter,
         to_wide(path),
-        subject=f"layer {path!r}",
+        subject=f"layer {path}",
     )
 
 
@@ -462,7 +462,7 @@ async def get_layer_vhd_mount_path(vhd: VhdHandleSource) -> str:
 
 def _disk_subject(disk: VhdHandleSource) -> str:
     path = getattr(disk, "path", None)
-    return f"disk {path!r}" if isinstance(path, str) else "disk"
+    return f"disk {path}" if isinstance(path, str) else "disk"
 
 
 async def attach_overlay_filter(
@@ -487,7 +487,7 @@ async def attach_overlay_filter(
         lib.HcsAttachOverlayFilter,
         to_wide(volume),
         to_wide(data),
-        subject=f"volume {volume!r}",
+        subject=f"volume {volume}",
     )
 
 
@@ -506,5 +506,5 @@ async def detach_overlay_filter(volume_mount_point: StrPath, filter_type: Filter
         lib.HcsDetachOverlayFilter,
         to_wide(volume),
         to_wide(data),
-        subject=f"volume {volume!r}",
+        subject=f"volume {volume}",
     )
