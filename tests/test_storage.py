@@ -59,11 +59,11 @@ class FileDisk:
     def __init__(self, path: Path) -> None:
         self.path = str(path)
         self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0))
-        self.holds = 0
-        self.closed = False
+        self._holds = 0
+        self._closing = False
 
     def _vhd_handle(self) -> int:
-        if self.closed or self._fd is None:
+        if self._fd is None:
             raise HandleClosedError()
         if sys.platform == "win32":
             import msvcrt
@@ -72,13 +72,13 @@ class FileDisk:
         return self._fd
 
     def _hold(self) -> None:
-        if self.closed:
+        if self._closing:
             raise HandleClosedError()
-        self.holds += 1
+        self._holds += 1
 
     def _release(self) -> None:
-        self.holds -= 1
-        if self.closed and not self.holds:
+        self._holds -= 1
+        if self._closing and not self._holds:
             self._close_now()
 
     def _close_now(self) -> None:
@@ -91,21 +91,45 @@ class FileDisk:
         return self._fd is not None
 
     async def aclose(self) -> None:
-        self.closed = True
-        if not self.holds:
+        self._closing = True
+        if not self._holds:
             self._close_now()
         await anyio.lowlevel.checkpoint()
 
 
-async def open_disk(path: Path) -> FileDisk:
+async def open_disk(path: Path) -> Any:
     """A new, empty disk at ``path`` (aiohcs.vhd: create_vhdx, then open_vhd)."""
     path.write_bytes(b"\0" * 4096)
     return FileDisk(path)
 
 
+class Disk:
+    """A disk of :func:`open_disk` (any implementation of the protocol), its holds counted."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.path: str = inner.path
+        self.holds = 0
+
+    def _vhd_handle(self) -> int:
+        handle: int = self.inner._vhd_handle()
+        return handle
+
+    def _hold(self) -> None:
+        self.inner._hold()
+        self.holds += 1
+
+    def _release(self) -> None:
+        self.holds -= 1
+        self.inner._release()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @pytest.fixture
-async def disk(tmp_path: Path) -> AsyncIterator[FileDisk]:
-    d = await open_disk(tmp_path / "disk.vhdx")
+async def disk(tmp_path: Path) -> AsyncIterator[Disk]:
+    d = Disk(await open_disk(tmp_path / "disk.vhdx"))
     try:
         yield d
     finally:
@@ -206,7 +230,7 @@ async def test_destroy_removes_a_layer_and_nothing_else(tree: Tree) -> None:
     error_of(info, HResult.ERROR_PATH_NOT_FOUND)
 
 
-async def test_format_then_mount_path(disk: FileDisk) -> None:
+async def test_format_then_mount_path(disk: Disk) -> None:
     with pytest.raises(HcsError) as info:
         await storage.get_layer_vhd_mount_path(disk)  # (not formatted yet)
     error = error_of(info, HResult.ERROR_INVALID_DATA)
@@ -219,7 +243,7 @@ async def test_format_then_mount_path(disk: FileDisk) -> None:
     assert disk.holds == 0
 
 
-async def test_setup_base_os_layer(tree: Tree, disk: FileDisk) -> None:
+async def test_setup_base_os_layer(tree: Tree, disk: Disk) -> None:
     # (A formatted disk: hcsim refuses an empty one today, which Windows takes for a
     # container's base layer; see hcsim/README.md, "computestorage".)
     await storage.format_writable_layer_vhd(disk)
@@ -316,7 +340,7 @@ async def test_an_unknown_filter_type_is_passed_on(tree: Tree) -> None:
     ],
 )
 async def test_a_missing_export_names_its_release(
-    tree: Tree, disk: FileDisk, export: str, release: str | None
+    tree: Tree, disk: Disk, export: str, release: str | None
 ) -> None:
     call = CALLS[export]
     await call.prepare(tree, disk)
@@ -335,29 +359,29 @@ async def test_a_missing_export_names_its_release(
 class Call:
     """A valid call of one export, and what it needs made first."""
 
-    run: Callable[[Tree, FileDisk], Awaitable[Any]]
-    prepare: Callable[[Tree, FileDisk], Awaitable[Any]]
+    run: Callable[[Tree, Disk], Awaitable[Any]]
+    prepare: Callable[[Tree, Disk], Awaitable[Any]]
 
 
-async def _nothing(tree: Tree, disk: FileDisk) -> None:
+async def _nothing(tree: Tree, disk: Disk) -> None:
     pass
 
 
-async def _writable(tree: Tree, disk: FileDisk) -> None:
+async def _writable(tree: Tree, disk: Disk) -> None:
     await storage.initialize_writable_layer(tree / "w", tree.parents)
 
 
-async def _attached(tree: Tree, disk: FileDisk) -> None:
+async def _attached(tree: Tree, disk: Disk) -> None:
     await _writable(tree, disk)
     await storage.attach_layer_storage_filter(tree / "w", tree.parents)
 
 
-async def _overlaid(tree: Tree, disk: FileDisk) -> None:
+async def _overlaid(tree: Tree, disk: Disk) -> None:
     await _writable(tree, disk)
     await storage.attach_overlay_filter(tree / "w", tree.parents, "UnionFS")
 
 
-async def _formatted(tree: Tree, disk: FileDisk) -> None:
+async def _formatted(tree: Tree, disk: Disk) -> None:
     await storage.format_writable_layer_vhd(disk)
 
 
@@ -404,7 +428,7 @@ def test_the_table_has_every_export_of_computestorage() -> None:
 
 
 @pytest.mark.parametrize("export", sorted(CALLS))
-async def test_every_call_succeeds(tree: Tree, disk: FileDisk, export: str) -> None:
+async def test_every_call_succeeds(tree: Tree, disk: Disk, export: str) -> None:
     call = CALLS[export]
     await call.prepare(tree, disk)
     await call.run(tree, disk)
@@ -412,7 +436,7 @@ async def test_every_call_succeeds(tree: Tree, disk: FileDisk, export: str) -> N
 
 
 @pytest.mark.parametrize("export", sorted(CALLS))
-async def test_a_failure_of_hcs_is_its_typed_error(tree: Tree, disk: FileDisk, export: str) -> None:
+async def test_a_failure_of_hcs_is_its_typed_error(tree: Tree, disk: Disk, export: str) -> None:
     call = CALLS[export]
     await call.prepare(tree, disk)
     testing.fail_next(export, AccessDenied)
@@ -425,7 +449,7 @@ async def test_a_failure_of_hcs_is_its_typed_error(tree: Tree, disk: FileDisk, e
 
 @pytest.mark.parametrize("export", sorted(CALLS))
 async def test_cancelling_the_await_lets_the_call_finish(
-    tree: Tree, disk: FileDisk, export: str
+    tree: Tree, disk: Disk, export: str
 ) -> None:
     call = CALLS[export]
     await call.prepare(tree, disk)
@@ -439,7 +463,7 @@ async def test_cancelling_the_await_lets_the_call_finish(
     assert disk.holds == 0
 
 
-async def test_a_cancelled_call_has_done_its_work(tree: Tree, disk: FileDisk) -> None:
+async def test_a_cancelled_call_has_done_its_work(tree: Tree, disk: Disk) -> None:
     with testing.delay("HcsImportLayer", sync_ms=200), anyio.move_on_after(0.02):
         await storage.import_layer(tree / "new", tree.src)
     assert (tree / "new" / "Files" / "hello.txt").exists()
@@ -448,14 +472,17 @@ async def test_a_cancelled_call_has_done_its_work(tree: Tree, disk: FileDisk) ->
     assert MOUNT_PATH.fullmatch(await storage.get_layer_vhd_mount_path(disk))
 
 
-async def test_a_disk_closed_during_a_call_stays_open_for_it(disk: FileDisk) -> None:
+async def test_a_disk_closed_during_a_call_stays_open_for_it(disk: Disk) -> None:
     async with anyio.create_task_group() as tg:
         with testing.delay("HcsFormatWritableLayerVhd", sync_ms=300):
             tg.start_soon(storage.format_writable_layer_vhd, disk)
             await anyio.sleep(0.1)  # (the call is in HCS now)
             await disk.aclose()
     assert disk.holds == 0
-    assert not disk.descriptor_open  # (closed by the last release)
+    with pytest.raises(HandleClosedError):
+        disk._vhd_handle()
+    if isinstance(disk.inner, FileDisk):
+        assert not disk.inner.descriptor_open  # (closed by the last release)
     for call in (storage.format_writable_layer_vhd, storage.get_layer_vhd_mount_path):
         with pytest.raises(HandleClosedError):
             await call(disk)
@@ -465,17 +492,17 @@ async def test_a_disk_closed_during_a_call_stays_open_for_it(disk: FileDisk) -> 
 
 
 @pytest.fixture
-def tripwire(tree: Tree) -> Any:
+def tripwire(tree: Tree, disk: Disk) -> Any:
     """Every HCS call fails with TRIPWIRE while the fixture lives: nothing may reach one.
 
-    (After ``tree``, which makes its layer through HCS.)
+    (After ``tree`` and ``disk``, which are made through HCS and virtdisk.)
     """
     testing.fail_next("*", TRIPWIRE, count=1_000_000)
     yield
     testing.fail_next("*", TRIPWIRE, count=0)
 
 
-def _path_calls(tree: Tree, disk: FileDisk, bad: Any) -> list[Callable[[], Awaitable[Any]]]:
+def _path_calls(tree: Tree, disk: Disk, bad: Any) -> list[Callable[[], Awaitable[Any]]]:
     """Every call with one of its paths replaced by ``bad``."""
     t, p = tree, tree.parents
     return [
@@ -513,7 +540,7 @@ def _path_calls(tree: Tree, disk: FileDisk, bad: Any) -> list[Callable[[], Await
     ],
 )
 async def test_bad_paths_are_refused_before_hcs(
-    tree: Tree, disk: FileDisk, bad: Any, error: type[Exception], match: str
+    tree: Tree, disk: Disk, bad: Any, error: type[Exception], match: str
 ) -> None:
     for call in _path_calls(tree, disk, bad):
         with pytest.raises(error, match=match):
@@ -564,7 +591,7 @@ async def test_calls_needing_parents_refuse_none(tree: Tree) -> None:
 
 
 @pytest.mark.usefixtures("tripwire")
-async def test_bad_options_are_refused_before_hcs(tree: Tree, disk: FileDisk) -> None:
+async def test_bad_options_are_refused_before_hcs(tree: Tree, disk: Disk) -> None:
     t, p = tree, tree.parents
     documents: list[tuple[Callable[[], Awaitable[Any]], str]] = [
         (
@@ -616,7 +643,7 @@ async def test_a_disk_must_be_a_disk(tree: Tree, bad: Any) -> None:
 
 
 @pytest.mark.usefixtures("tripwire")
-async def test_a_closed_disk_is_refused(tree: Tree, disk: FileDisk) -> None:
+async def test_a_closed_disk_is_refused(tree: Tree, disk: Disk) -> None:
     await disk.aclose()
     for call in (
         lambda: storage.format_writable_layer_vhd(disk),
