@@ -45,6 +45,7 @@ from aiohcs.errors import (
     HcsError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
+    InvalidDocumentError,
     UnsupportedOnThisHost,
     error_from_hresult,
 )
@@ -170,7 +171,27 @@ def _layer_data_text(value: Any, *, default_empty: bool = False) -> str:
                 "this call needs the parent layers (see aiohcs.storage.layer_data)"
             )
         value = {"Layers": []}
-    return _document(value, _LAYER_DATA, "layer_data")
+    return _document(_layer_data_model(value), _LAYER_DATA, "layer_data")
+
+
+def _layer_data_model(value: Any) -> Any:
+    """``value`` validated as LayerData, its layers' paths checked as host paths.
+
+    A layer's ``Path`` is an absolute host path unless its ``PathType`` says it is
+    something else (``VirtualSmbShareName``).
+    """
+    model = coerce_document(value, _LAYER_DATA, argument="layer_data")
+    for index, layer in enumerate(model.layers or ()):
+        if layer.path is None or layer.path_type not in (None, "AbsolutePath"):
+            continue
+        try:
+            check_host_path(layer.path, "the path")
+        except InvalidArgumentError as exc:
+            where = f"Layers.{index}.Path"
+            raise InvalidDocumentError(
+                _LAYER_DATA, [(where, str(exc))], argument="layer_data"
+            ) from None
+    return model
 
 
 def _document(value: Any, type_name: str, argument: str) -> str:
@@ -191,8 +212,7 @@ def _filter_type(value: Any) -> str:
 
 def _overlay_text(value: Any, filter_type: Any) -> str:
     """LayerData with the member ``FilterType``, from ``value`` and/or ``filter_type``."""
-    model = coerce_document({} if value is None else value, _LAYER_DATA, argument="layer_data")
-    doc = _json.read(model.to_json())
+    doc = _json.read(_layer_data_model({} if value is None else value).to_json())
     given = doc.get("FilterType")
     if filter_type is None:
         if given is None:

@@ -556,7 +556,13 @@ async def test_bad_paths_are_refused_before_hcs(
         ('{"Layers": [', ""),
         ("[1, 2]", ""),
         (7, ""),
-        ({"Layers": [{"Id": str(BASE_ID), "Path": "a\0b"}]}, ""),
+        ({"Layers": [{"Id": str(BASE_ID), "Path": "/a\0b"}]}, "Layers.0.Path"),
+        ({"Layers": [{"Id": str(BASE_ID), "Path": "relative"}]}, "Layers.0.Path"),
+        (
+            {"Layers": [{"Id": str(BASE_ID), "Path": "x", "PathType": "AbsolutePath"}]},
+            "Layers.0.Path",
+        ),
+        ({"Layers": [{"Id": str(BASE_ID), "Path": "/x", "Owner": "a\0"}]}, ""),
     ],
 )
 async def test_bad_layer_data_is_refused_before_hcs(tree: Tree, document: Any, where: str) -> None:
@@ -575,6 +581,14 @@ async def test_bad_layer_data_is_refused_before_hcs(tree: Tree, document: Any, w
             await call()
         assert info.value.argument == "layer_data"
         assert info.value.path == where
+
+
+async def test_a_share_name_in_layer_data_is_no_host_path(tree: Tree) -> None:
+    # (Only an AbsolutePath must be absolute; hcsim then finds no folder of that name.)
+    share = {"Layers": [{"Id": str(BASE_ID), "Path": "share", "PathType": "VirtualSmbShareName"}]}
+    with pytest.raises(HcsError) as info:
+        await storage.initialize_writable_layer(tree / "w", share)
+    error_of(info, HResult.ERROR_PATH_NOT_FOUND)
 
 
 @pytest.mark.usefixtures("tripwire")
