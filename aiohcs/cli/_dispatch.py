@@ -13,6 +13,10 @@ __all__ = ["command_for", "context_for"]
 
 def command_for(name: str) -> Any:
     """The async implementation of command ``name``."""
+    if name == "layer":
+        from aiohcs.cli._layer import cmd_layer
+
+        return cmd_layer
     from aiohcs.cli import _commands as c
 
     table = {
