@@ -157,7 +157,7 @@ uint32_t vhdx_check_params(uint64_t size, uint32_t *block_size, uint32_t *sector
     if (b < VHDX_MIN_BLOCK || b > VHDX_MAX_BLOCK || (b & (b - 1)) != 0)
         return VHDX_ERROR_INVALID_BLOCK_SIZE;
     if (*sector_size != 512 && *sector_size != 4096) return VHDX_ERROR_SECTOR_SIZE;
-    if (size == 0 || size > VHDX_MAX_SIZE || size % *sector_size != 0)
+    if (size < VHDX_MIN_SIZE || size > VHDX_MAX_SIZE || size % *sector_size != 0)
         return VHDX_ERROR_INVALID_SIZE;
     return 0;
 }

@@ -11,6 +11,7 @@
 
 /* Limits of MS-VHDX (and of CreateVirtualDisk for VHDX). */
 #define VHDX_MAX_SIZE        (64ull << 40) /* 64 TB */
+#define VHDX_MIN_SIZE        (3ull << 20)  /* 3 MB: the smallest disk Windows creates */
 #define VHDX_MIN_BLOCK       (1u << 20)    /* 1 MB */
 #define VHDX_MAX_BLOCK       (256u << 20)  /* 256 MB */
 #define VHDX_DEFAULT_BLOCK   (32u << 20)   /* what Windows picks for BlockSizeInBytes 0 */

@@ -78,6 +78,7 @@ TEST(vhdx_parameters) {
     CHECK(vhdx_check_params(1u << 30, &b, &s) == 0);
     CHECK(vhdx_check_params((1u << 30) + 512, &b, &s) == VHDX_ERROR_INVALID_SIZE);
     CHECK(vhdx_check_params(0, &b, &s) == VHDX_ERROR_INVALID_SIZE);
+    CHECK(vhdx_check_params((3u << 20) - 4096, &b, &s) == VHDX_ERROR_INVALID_SIZE);
     CHECK(vhdx_check_params(VHDX_MAX_SIZE, &b, &s) == 0);
     CHECK(vhdx_check_params(VHDX_MAX_SIZE + 4096, &b, &s) == VHDX_ERROR_INVALID_SIZE);
 }
