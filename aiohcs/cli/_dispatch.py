@@ -13,6 +13,10 @@ __all__ = ["command_for", "context_for"]
 
 def command_for(name: str) -> Any:
     """The async implementation of command ``name``."""
+    if name == "vhd":
+        from aiohcs.cli._vhd import cmd_vhd
+
+        return cmd_vhd
     from aiohcs.cli import _commands as c
 
     table = {

@@ -13,6 +13,7 @@ from aiohcs.cli._argtypes import positive_int as _positive_int
 from aiohcs.cli._argtypes import positive_seconds as _positive_seconds
 from aiohcs.cli._argtypes import seconds as _seconds
 from aiohcs.cli._hcsim import add_hcsim_parser
+from aiohcs.cli._vhd import add_vhd_parser
 
 __all__ = ["build_parser", "parse_command"]
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_events(sub)
     _add_tools(sub, common)
     add_hcsim_parser(sub)
+    add_vhd_parser(sub)
     return parser
 
 
