@@ -31,7 +31,7 @@ import anyio.lowlevel
 from aiohcs._args import check_host_path
 from aiohcs._bridge import run_sync
 from aiohcs._bridge._workers import run_detached
-from aiohcs._native import ffi, lib, to_wide
+from aiohcs._native import ffi, lib, require_export, to_wide
 from aiohcs.errors import (
     HandleClosedError,
     InvalidArgumentError,
@@ -155,6 +155,7 @@ async def create_vhdx(
     size, block, sector = _check_geometry(size, block_size, sector_size)
     fixed = _check_flag(fixed, "fixed")
     await _admit()
+    require_export("CreateVirtualDisk")
     w_path = to_wide(where)
     flags = 1 if fixed else 0  # CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION
 
@@ -185,6 +186,7 @@ async def open_vhd(path: StrPath, *, read_only: bool = False) -> VirtualDisk:
     where = check_host_path(path, "path")
     read_only = _check_flag(read_only, "read_only")
     await _admit()
+    require_export("OpenVirtualDisk")
     w_path = to_wide(where)
 
     def call() -> tuple[int, int]:
@@ -281,6 +283,7 @@ class VirtualDisk:
 
     async def _call(self, name: str, fn: Callable[[Any], int]) -> None:
         await _admit()
+        require_export(name)
         with self._held() as handle:
             await _run(name, self.path, lambda: fn(ffi.cast("HANDLE", handle)))
 

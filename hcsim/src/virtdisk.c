@@ -1,7 +1,8 @@
 /* hcsim virtdisk: the virtdisk.h calls aiohcs uses, over VHDX files (vhdx.c).
  *
  * A virtual disk handle is an hcsim handle (K_VHD in the registry) owning a descriptor of
- * the file; hcsim's CloseHandle closes it (process.c). Only VHDX is emulated: a
+ * the file; hcsim's CloseHandle closes it (process.c). On Windows it is a real HANDLE of the
+ * file that the caller closes with kernel32's CloseHandle (see open_disks below). Only VHDX is emulated: a
  * VIRTUAL_STORAGE_TYPE must name VHDX (3) or UNKNOWN (0, then the file decides) with the
  * Microsoft (or unknown) vendor; VHD (2) and ISO (1) give ERROR_NOT_SUPPORTED. Calls are
  * synchronous (an OVERLAPPED gives ERROR_NOT_SUPPORTED) and local to the calling process:
@@ -51,7 +52,20 @@ typedef struct hc_vdisk {
     plat_fd fd; /* the platform's (POSIX: the same; Win32: its HANDLE) */
     char *path;
     int writable;
+#if PLAT_HOST_RELEASES
+    plat_fd out;                /* the HANDLE handed out: a duplicate of fd */
+    struct hc_vdisk *next_open; /* in open_disks */
+#endif
 } hc_vdisk;
+
+#if PLAT_HOST_RELEASES
+/* Win32: the caller closes a virtual disk handle with kernel32's CloseHandle, which hcsim
+ * does not see. The handle handed out is a duplicate of hcsim's own handle of the file,
+ * found again by its value; a disk whose handed-out value no longer names the same file
+ * object (the caller closed it) is dropped, its attachment ended, at the next virtdisk call
+ * (as Windows detaches a disk whose last handle is closed). Under lock. */
+static hc_vdisk *open_disks;
+#endif
 
 /* The attached disks, by drive number N (index N; 0 unused): the file's path (NULL: the
  * number is free) and the handle that attached it. Under lock. */
@@ -70,6 +84,11 @@ static void detach_drive(uint32_t n) { /* under lock */
     free(drives[n].path);
     drives[n].path = NULL;
     drives[n].owner = 0;
+}
+
+static void detach_owned(const void *owner) { /* under lock */
+    for (uint32_t n = 1; n < MAX_DRIVES; n++)
+        if (drives[n].path && drives[n].owner == (uintptr_t)owner) detach_drive(n);
 }
 
 /* The Win32 code of a failure the entry protocol gives (a fault's HRESULT: its code when
@@ -122,6 +141,68 @@ static void vdisk_free(hc_vdisk *d) {
     free(d);
 }
 
+#if PLAT_HOST_RELEASES
+static void prune_closed(void) { /* under lock */
+    for (hc_vdisk **pp = &open_disks; *pp;) {
+        hc_vdisk *d = *pp;
+        if (plat_fd_same(d->out, d->fd)) {
+            pp = &d->next_open;
+            continue;
+        }
+        *pp = d->next_open;
+        detach_owned(d);
+        vdisk_free(d);
+    }
+}
+#endif
+
+/* The disk of a handle, under lock; NULL for anything else. */
+static hc_vdisk *vdisk_get(const void *h) {
+#if PLAT_HOST_RELEASES
+    prune_closed();
+    for (hc_vdisk *d = open_disks; d; d = d->next_open)
+        if (d->out == (plat_fd)h) return d;
+    return NULL;
+#else
+    return hc_reg_get(h, K_VHD);
+#endif
+}
+
+/* Registers a new disk and gives the caller's handle of it (under lock): 0 or a Win32 code. */
+static DWORD vdisk_publish(hc_vdisk *d, HANDLE *out) {
+#if PLAT_HOST_RELEASES
+    prune_closed();
+    d->out = plat_dup(d->fd);
+    if (d->out == PLAT_NO_FD) return ERROR_NOT_ENOUGH_MEMORY;
+    d->next_open = open_disks;
+    open_disks = d;
+    *out = (HANDLE)d->out;
+#else
+    if (hc_reg_add(d, K_VHD) != 0) return ERROR_NOT_ENOUGH_MEMORY;
+    *out = (HANDLE)HC_HANDLE(d);
+#endif
+    return 0;
+}
+
+/* Closes a handle this file gave out (a create or open that fails after it). */
+static void vdisk_discard(HANDLE h) {
+    hc_lock();
+#if PLAT_HOST_RELEASES
+    for (hc_vdisk **pp = &open_disks; *pp; pp = &(*pp)->next_open) {
+        hc_vdisk *d = *pp;
+        if (d->out != (plat_fd)h) continue;
+        *pp = d->next_open;
+        plat_close(d->out);
+        detach_owned(d);
+        vdisk_free(d);
+        break;
+    }
+#else
+    hc_vdisk_close(h);
+#endif
+    hc_unlock();
+}
+
 /* A new handle of the file at path (opened with flags): 0, or a Win32 code. */
 static DWORD vdisk_open(char *path, int flags, int writable, HANDLE *out) {
     hc_vdisk *d = hc_obj_new(sizeof *d, K_VHD);
@@ -143,23 +224,26 @@ static DWORD vdisk_open(char *path, int flags, int writable, HANDLE *out) {
     d->fd = d->crt;
 #endif
     hc_lock();
-    int rc = hc_reg_add(d, K_VHD);
+    DWORD e = vdisk_publish(d, out);
     hc_unlock();
-    if (rc != 0) {
-        vdisk_free(d);
-        return ERROR_NOT_ENOUGH_MEMORY;
-    }
-    *out = (HANDLE)HC_HANDLE(d);
-    return 0;
+    if (e) vdisk_free(d);
+    return e;
 }
 
 static DWORD path_arg(PCWSTR path, char **out) {
     *out = NULL;
     if (hc_path_arg(path, 0, out) != S_OK) return ERROR_INVALID_PARAMETER;
-    if ((*out)[0] != '/') {
+    const char *p = *out;
+#if PLAT_HOST_RELEASES
+    int absolute =
+        (p[0] && p[1] == ':' && (p[2] == '\\' || p[2] == '/')) || (p[0] == '\\' && p[1] == '\\');
+#else
+    int absolute = p[0] == '/';
+#endif
+    if (!absolute) { /* a relative path would be resolved in the caller's directory */
         free(*out);
         *out = NULL;
-        return ERROR_INVALID_PARAMETER; /* hcsim paths are absolute POSIX paths */
+        return ERROR_INVALID_PARAMETER;
     }
     return 0;
 }
@@ -213,14 +297,14 @@ DWORD WINAPI CreateVirtualDisk(PVIRTUAL_STORAGE_TYPE VirtualStorageType, PCWSTR 
     e = vdisk_open(path, O_RDWR | O_CREAT | O_EXCL, 1, &h);
     if (e == 0) {
         hc_lock();
-        hc_vdisk *d = hc_reg_get(h, K_VHD);
+        hc_vdisk *d = vdisk_get(h);
         plat_fd fd = d ? d->fd : PLAT_NO_FD;
         hc_unlock();
         int err = vhdx_create(
             fd, size, block, sector,
             ((uint32_t)Flags & CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION) != 0, NULL);
         if (err) {
-            CloseHandle(h);
+            vdisk_discard(h);
             unlink(keep);
             e = w32_errno(err);
             h = NULL;
@@ -267,20 +351,17 @@ DWORD WINAPI OpenVirtualDisk(PVIRTUAL_STORAGE_TYPE VirtualStorageType, PCWSTR Pa
     e = vdisk_open(path, writable ? O_RDWR : O_RDONLY, writable, &h);
     if (e) return e;
     hc_lock();
-    hc_vdisk *d = hc_reg_get(h, K_VHD);
+    hc_vdisk *d = vdisk_get(h);
     plat_fd fd = d ? d->fd : PLAT_NO_FD;
     hc_unlock();
     vhdx_info info;
     if ((e = vhdx_read(fd, &info)) != 0) {
-        CloseHandle(h);
+        vdisk_discard(h);
         return e;
     }
     *Handle = h;
     return 0;
 }
-
-/* The disk of a handle, under lock; NULL for anything else. */
-static hc_vdisk *vdisk_get(HANDLE h) { return hc_reg_get(h, K_VHD); }
 
 DWORD WINAPI AttachVirtualDisk(HANDLE VirtualDiskHandle, PSECURITY_DESCRIPTOR SecurityDescriptor,
                                ATTACH_VIRTUAL_DISK_FLAG Flags, ULONG ProviderSpecificFlags,
@@ -314,7 +395,7 @@ DWORD WINAPI AttachVirtualDisk(HANDLE VirtualDiskHandle, PSECURITY_DESCRIPTOR Se
             e = ERROR_NOT_ENOUGH_MEMORY;
         } else {
             drives[n].path = copy;
-            drives[n].owner = d->hdr.token;
+            drives[n].owner = (uintptr_t)d;
         }
     }
     hc_unlock();
@@ -425,18 +506,22 @@ DWORD WINAPI GetVirtualDiskInformation(HANDLE VirtualDiskHandle, PULONG VirtualD
 }
 
 /* ---- what the rest of hcsim needs ------------------------------------------------------ */
-BOOL hc_vdisk_close(HANDLE h) { /* under lock */
+BOOL hc_vdisk_close(HANDLE h) { /* under lock; POSIX (Win32: the caller's kernel32 closes) */
+#if PLAT_HOST_RELEASES
+    (void)h;
+    return FALSE;
+#else
     hc_vdisk *d = vdisk_get(h);
     if (!d) return FALSE;
-    for (uint32_t n = 1; n < MAX_DRIVES; n++)
-        if (drives[n].path && drives[n].owner == d->hdr.token) detach_drive(n);
+    detach_owned(d);
     hc_reg_del(d);
     vdisk_free(d);
     return TRUE;
+#endif
 }
 
 int hc_vdisk_fd(const void *h, plat_fd *fd, int *writable) { /* under lock */
-    hc_vdisk *d = hc_reg_get(h, K_VHD);
+    hc_vdisk *d = vdisk_get(h);
     if (!d) return 0;
     *fd = d->fd;
     if (writable) *writable = d->writable;
