@@ -131,7 +131,7 @@ async def _run(name: str, path: str, fn: Callable[[], int]) -> None:
     """Run a virtdisk call in a worker thread; raise the error of its Win32 code."""
     code = await run_sync(fn)
     if code:
-        raise error_from_hresult(hresult_from_win32(code), f"virtual disk {path!r}", operation=name)
+        raise error_from_hresult(hresult_from_win32(code), f"virtual disk {path}", operation=name)
     await anyio.lowlevel.checkpoint_if_cancelled()
 
 
@@ -206,7 +206,7 @@ async def open_vhd(path: StrPath, *, read_only: bool = False) -> VirtualDisk:
     if code:
         raise error_from_hresult(
             hresult_from_win32(code),
-            f"virtual disk {where!r}",
+            f"virtual disk {where}",
             operation="OpenVirtualDisk",
         )
     try:
