@@ -9,6 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Windows runs these calls through tests/test_vhd.py under Wine (real HANDLEs closed with
+ * kernel32's CloseHandle); these C tests use POSIX paths and hcsim's POSIX CloseHandle. */
+#define POSIX_PATHS                                                                         \
+    "POSIX paths and hcsim's POSIX CloseHandle (on Windows virtdisk takes drive paths and " \
+    "the caller closes with kernel32: tests/test_vhd.py under Wine)"
 #define ERROR_SHARING_VIOLATION   32u
 #define ERROR_NOT_SUPPORTED       50u
 #define ERROR_FILE_EXISTS         80u
@@ -76,8 +81,7 @@ static int physical_path(HANDLE h, char *out, size_t cap) {
 }
 
 TEST(virtdisk_create_open_attach_detach) {
-    TP_POSIX_ONLY("hcsim's virtual disk handles are closed by hcsim's CloseHandle, which a "
-                  "Windows program does not call (kernel32's closes its HANDLEs)");
+    TP_POSIX_ONLY(POSIX_PATHS);
     HcsimReset();
     char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128], other[128];
     REQUIRE(tp_mkdtemp(dir) != NULL);
@@ -127,8 +131,7 @@ TEST(virtdisk_create_open_attach_detach) {
 }
 
 TEST(virtdisk_bad_arguments) {
-    TP_POSIX_ONLY("hcsim's virtual disk handles are closed by hcsim's CloseHandle, which a "
-                  "Windows program does not call (kernel32's closes its HANDLEs)");
+    TP_POSIX_ONLY(POSIX_PATHS);
     HcsimReset();
     char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128], junk[128];
     REQUIRE(tp_mkdtemp(dir) != NULL);
@@ -188,8 +191,7 @@ TEST(virtdisk_bad_arguments) {
 }
 
 TEST(virtdisk_handles_in_computestorage) {
-    TP_POSIX_ONLY("hcsim's virtual disk handles are closed by hcsim's CloseHandle, which a "
-                  "Windows program does not call (kernel32's closes its HANDLEs)");
+    TP_POSIX_ONLY(POSIX_PATHS);
     HcsimReset();
     char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128];
     REQUIRE(tp_mkdtemp(dir) != NULL);
