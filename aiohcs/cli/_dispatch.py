@@ -17,6 +17,10 @@ def command_for(name: str) -> Any:
         from aiohcs.cli._layer import cmd_layer
 
         return cmd_layer
+    if name == "vhd":
+        from aiohcs.cli._vhd import cmd_vhd
+
+        return cmd_vhd
     from aiohcs.cli import _commands as c
 
     table = {
