@@ -36,6 +36,7 @@ from aiohcs.errors import (
     UnsupportedOnThisHost,
 )
 from aiohcs.schema import LayerData
+from aiohcs.vhd import create_vhdx, open_vhd
 
 pytestmark = pytest.mark.anyio
 
@@ -100,9 +101,9 @@ class FileDisk:
 
 
 async def open_disk(path: Path) -> Any:
-    """A new, empty disk at ``path`` (aiohcs.vhd: create_vhdx, then open_vhd)."""
-    path.write_bytes(b"\0" * 4096)
-    return FileDisk(path)
+    """A new, empty 64 MiB VHDX at ``path``, opened (aiohcs.vhd: create_vhdx, then open_vhd)."""
+    await create_vhdx(path, 64 * 1024 * 1024)
+    return await open_vhd(path)
 
 
 class Disk:
@@ -246,8 +247,9 @@ async def test_format_then_mount_path(disk: Disk) -> None:
 
 
 async def test_setup_base_os_layer(tree: Tree, disk: Disk) -> None:
-    # (A formatted disk: hcsim refuses an empty one today, which Windows takes for a
-    # container's base layer; see hcsim/README.md, "computestorage".)
+    # An unformatted disk is taken (hcsshim hands over an empty file for a container's
+    # base layer), and so is a formatted one.
+    await storage.setup_base_os_layer(tree.base, disk, {"Type": "Container"})
     await storage.format_writable_layer_vhd(disk)
     await storage.setup_base_os_layer(tree.base, disk, {"Type": "Vm"})
     await storage.setup_base_os_layer(tree.base, disk)

@@ -312,7 +312,9 @@ HRESULT WINAPI HcsSetupBaseOSLayer(PCWSTR layerPath, HANDLE vhdHandle, PCWSTR op
     int writable;
     if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd, &writable);
     if (hr == S_OK) hr = os_layer_options(options, &a.opt);
-    if (hr == S_OK && !vhd_volume(fd, guid)) hr = HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
+    /* hcsshim hands over an empty file (a container's base layer) or the layer's
+     * SystemTemplateBase.vhdx (a VM's): any disk, formatted or not, is accepted. */
+    if (hr == S_OK && !vhd_volume(fd, guid)) snprintf(guid, sizeof guid, "%s", "unformatted");
     if (hr == S_OK) hr = setup_base(a.path[0], a.opt, guid);
     return sto_end(&a, hr);
 }
