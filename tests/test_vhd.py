@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 import pytest
 
-from aiohcs import _native
+from aiohcs import _native, testing
 from aiohcs.errors import (
     AccessDenied,
     HandleClosedError,
@@ -72,19 +72,6 @@ def disks(tmp_path: Path) -> Iterator[Path]:
             time.sleep(0.02)
         held = _open_vhdx_fds(tmp_path)
         assert not held, f"virtual disk handles left open: {held}"
-
-
-def _fail_next(function: str, hresult: int, count: int = 1) -> None:
-    """Arm hcsim's fault on a virtdisk export, which returns it as its Win32 code.
-
-    (aiohcs.testing's fail_next takes the exports that return an HRESULT only.)
-    """
-    signed = hresult - (1 << 32) if hresult & 0x80000000 else hresult
-    assert _native.hcsim.HcsimFailNext(function.encode(), count, signed, 0) == 0
-
-
-def _delay(function: str, ms: int) -> None:
-    assert _native.hcsim.HcsimSetDelay(function.encode(), 0, ms) == 0
 
 
 def _qemu_info(path: Path) -> dict[str, Any] | None:
@@ -224,7 +211,7 @@ async def test_close_waits_for_a_call_in_progress(disks: Path) -> None:
     await create_vhdx(path, 16 * MB)
     disk = await open_vhd(path)
     sizes: list[int] = []
-    _delay("GetVirtualDiskInformation", 300)
+    testing.delay("GetVirtualDiskInformation", sync_ms=300)
 
     async def size() -> None:
         sizes.append(await disk.virtual_size())
@@ -259,7 +246,7 @@ async def test_hold_keeps_the_handle_until_release(disks: Path) -> None:
 async def test_cancelled_open_closes_the_disk(disks: Path) -> None:
     path = disks / "disk.vhdx"
     await create_vhdx(path, 16 * MB)
-    _delay("OpenVirtualDisk", 300)
+    testing.delay("OpenVirtualDisk", sync_ms=300)
     with anyio.move_on_after(0.05) as scope:
         await open_vhd(path)
     assert scope.cancelled_caught
@@ -270,7 +257,7 @@ async def test_cancelled_call_runs_to_its_end(disks: Path) -> None:
     path = disks / "disk.vhdx"
     await create_vhdx(path, 16 * MB)
     async with await open_vhd(path) as disk:
-        _delay("AttachVirtualDisk", 300)
+        testing.delay("AttachVirtualDisk", sync_ms=300)
         with anyio.move_on_after(0.05) as scope:
             await disk.attach()
         assert scope.cancelled_caught
@@ -295,12 +282,12 @@ async def test_faults_become_errors(disks: Path) -> None:
     path = disks / "disk.vhdx"
     await create_vhdx(path, 16 * MB)
     async with await open_vhd(path) as disk:
-        _fail_next("AttachVirtualDisk", 0x80070005)  # HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED)
+        testing.fail_next("AttachVirtualDisk", 0x80070005)  # from ERROR_ACCESS_DENIED
         with pytest.raises(AccessDenied) as denied:
             await disk.attach()
         assert denied.value.operation == "AttachVirtualDisk"
         await disk.attach()  # the fault was for one call
-    _fail_next("OpenVirtualDisk", 0xC03A0015)
+    testing.fail_next("OpenVirtualDisk", 0xC03A0015)
     with pytest.raises(HcsError) as caught:
         await open_vhd(path)
     assert caught.value.hresult == ERROR_VIRTDISK_NOT_VIRTUAL_DISK
@@ -331,22 +318,22 @@ async def test_create_bad_input(disks: Path, kwargs: dict[str, Any], error: type
     args: dict[str, Any] = {"path": os.fspath(disks / "disk.vhdx"), "size": 16 * MB}
     args.update(kwargs)
     path, size = args.pop("path"), args.pop("size")
-    _fail_next("CreateVirtualDisk", TRIPWIRE)
+    testing.fail_next("CreateVirtualDisk", TRIPWIRE)
     with pytest.raises(error):
         await create_vhdx(path, size, **args)
     assert not (disks / "disk.vhdx").exists()
-    _fail_next("CreateVirtualDisk", TRIPWIRE, count=0)
+    testing.fail_next("CreateVirtualDisk", TRIPWIRE, count=0)
 
 
 async def test_open_bad_input(disks: Path) -> None:
     path = disks / "disk.vhdx"
     await create_vhdx(path, 16 * MB)
-    _fail_next("OpenVirtualDisk", TRIPWIRE)
+    testing.fail_next("OpenVirtualDisk", TRIPWIRE)
     with pytest.raises(InvalidArgumentError):
         await open_vhd("disk.vhdx")
     with pytest.raises(InvalidArgumentTypeError):
         await open_vhd(path, read_only=1)  # type: ignore[arg-type]
-    _fail_next("OpenVirtualDisk", TRIPWIRE, count=0)
+    testing.fail_next("OpenVirtualDisk", TRIPWIRE, count=0)
     async with await open_vhd(path) as disk:
         with pytest.raises(InvalidArgumentTypeError):
             await disk.attach(read_only="yes")  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ control exports of hcsim's computecore.dll on Windows.
 
 Arguments are checked here, before anything reaches C: an unknown function name is an
 :class:`~aiohcs.errors.InvalidArgumentError` (a ValueError) that lists the valid ones (read
-from the computecore/computestorage declarations shipped with aiohcs), a wrong type an
+from the computecore/computestorage/virtdisk declarations shipped with aiohcs), a wrong type an
 :class:`~aiohcs.errors.InvalidArgumentTypeError` (a TypeError). The native binding
 is imported on the first call, never at import time, so ``import aiohcs.testing`` works
 on every build; on one without hcsim each call raises :class:`HcsimNotLoadedError`.
@@ -71,7 +71,12 @@ OptionName: TypeAlias = Literal[
 _U32_MAX: Final = 0xFFFFFFFF
 _E_INVALIDARG: Final = int(HResult.E_INVALIDARG)
 _ANY: Final = "*"
-_CDEF_FILES: Final = ("computecore.cdef", "computecore_extra.cdef", "computestorage.cdef")
+_CDEF_FILES: Final = (
+    "computecore.cdef",
+    "computecore_extra.cdef",
+    "computestorage.cdef",
+    "virtdisk.cdef",
+)
 # "<return type> WINAPI <name> (" at the start of a declaration line.
 _DECLARATION: Final = re.compile(r"^\s*(\w+(?:\s*\*)?)\s+WINAPI\s+(\w+)\s*\(", re.M)
 
@@ -160,8 +165,13 @@ def function_names() -> frozenset[str]:
 
 
 def faultable_functions() -> frozenset[str]:
-    """The names :func:`fail_next` accepts: the exports that return an HRESULT."""
-    return frozenset(name for name, returns in _declarations().items() if returns == "HRESULT")
+    """The names :func:`fail_next` accepts: the exports that return an HRESULT or a DWORD.
+
+    The DWORD ones are the virtdisk calls: a fault makes them return its Win32 code.
+    """
+    return frozenset(
+        name for name, returns in _declarations().items() if returns in ("HRESULT", "DWORD")
+    )
 
 
 def _function(function: object, valid: frozenset[str], *, allow_any: bool = True) -> bytes:
