@@ -125,6 +125,41 @@ config = builders.empty_vm(memory_mb=1024).to_dict()
 """,
     "guides/testing-with-hcsim.md": "",
     "guides/fork.md": "",
+    "guides/host-resources.md": """
+import sys
+import uuid
+from aiohcs import ComputeSystem, access, vhd
+from aiohcs.schema import builders
+SERVICE_ID = uuid.UUID("c1a551c0-0b5e-4d2a-9a65-4ee5fa7e0001")
+UPPER = f'''
+from aiohcs.hvsocket import guest_listener
+with guest_listener("{SERVICE_ID}") as listener:
+    print("ready", flush=True)
+    conn, _ = listener.accept()
+    with conn:
+        conn.sendall(conn.recv(100).upper())
+'''
+
+async def vm_files():
+    files = tmp_path / "os.vhdx", tmp_path / "vm1.vmgs", tmp_path / "vm1.vmrs"
+    await vhd.create_vhdx(files[0], 64 << 20)
+    await access.create_empty_guest_state_file(files[1])
+    await access.create_empty_runtime_state_file(files[2])
+    for path in files:
+        await access.grant_vm_access("vm1", path)
+    return files
+
+async def running_vm():
+    disk, guest_state, runtime_state = await vm_files()
+    vm = await ComputeSystem.create("vm1", builders.uefi_vm(
+        vhd_path=str(disk),
+        guest_state_file=str(guest_state),
+        runtime_state_file=str(runtime_state),
+        hv_socket=builders.hv_socket_config(services={str(SERVICE_ID): None}),
+    ))
+    await vm.start()
+    return vm
+""",
 }
 
 #: Each block's own setup (the systems it talks about), check and expectations.
@@ -295,6 +330,33 @@ async with lifespan(app):
     await system.start()
 assert [(p.id, p.state) for p in await enumerate_systems()] == [("s1", "Running")]
 """,
+    ),
+    "guides/host-resources.md:1": Spec(
+        setup="disk = tmp_path / 'os.vhdx'\nsmall = tmp_path / 'small.vhdx'",
+        check="assert small.stat().st_size >= 64 << 20",
+        output=("10737418240", "\\\\.\\PhysicalDrive"),
+    ),
+    "guides/host-resources.md:2": Spec(
+        setup="disk = tmp_path / 'os.vhdx'\nawait vhd.create_vhdx(disk, 64 << 20)\n"
+        "guest_state = tmp_path / 'vm1.vmgs'\nruntime_state = tmp_path / 'vm1.vmrs'",
+        check="assert guest_state.exists() and runtime_state.exists()",
+    ),
+    "guides/host-resources.md:3": Spec(
+        setup="disk, guest_state, runtime_state = await vm_files()", output=("Running",)
+    ),
+    "guides/host-resources.md:4": Spec(
+        setup="vm = await running_vm()\n"
+        "guest = await vm.open_process([sys.executable, '-c', UPPER], stdin=None)\n"
+        "await guest.stdout.receive()",
+        check="assert (await guest.wait()) == 0",
+        output=("PING",),
+    ),
+    "guides/host-resources.md:5": Spec(setup="vm = await running_vm()", output=("PING",)),
+    "guides/host-resources.md:6": Spec(
+        setup="base, scratch = tmp_path / 'base', tmp_path / 'scratch'\n"
+        "unpacked_base = tmp_path / 'unpacked'\n(unpacked_base / 'Files').mkdir(parents=True)\n"
+        "base_id = uuid.uuid4()",
+        check="assert base.is_dir() and not scratch.exists()",
     ),
     "guides/testing-with-hcsim.md:1": Spec(how="pytest"),
     "guides/testing-with-hcsim.md:2": Spec(how="pytest"),
