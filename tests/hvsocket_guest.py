@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import anyio
 
 from aiohcs import hvsocket
 
 
-def _line(sock_recv: object) -> bytes:
+def _line(recv: Callable[[int], bytes]) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
-        chunk = sock_recv(4096)  # type: ignore[operator]
+        chunk = recv(4096)
         if not chunk:
             break
         data += chunk

@@ -221,10 +221,10 @@ static hc_system *find_system(const char *vm) {
 }
 
 HRESULT HcsimHvSocketPath(PCWSTR vmId, PCWSTR serviceId, uint32_t endpoint, PWSTR *path) {
-    if (hc_remote_active())
-        return hc_remote_call(HCW_CTL_HcsimHvSocketPath, vmId, serviceId, endpoint, (void *)path);
     if (!path) return E_POINTER;
     *path = NULL;
+    if (hc_remote_active())
+        return hc_remote_call(HCW_CTL_HcsimHvSocketPath, vmId, serviceId, endpoint, (void *)path);
     hc_init();
     char *vm8 = vmId ? hc_u8(vmId) : NULL, *svc8 = serviceId ? hc_u8(serviceId) : NULL;
     char vm[GUID_LEN + 1], svc[GUID_LEN + 1];

@@ -142,6 +142,27 @@ TEST(hvsock_configuration_rule) {
     CU_END();
 }
 
+TEST(hvsock_container_configuration) {
+    TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
+    HCS_SYSTEM s = cu_begin_system(
+        u"hv-container",
+        "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"Container\":"
+        "{\"HvSocket\":{\"Config\":{\"DefaultConnectSecurityDescriptor\":\"D:P(A;;GA;;;SY)\","
+        "\"ServiceTable\":{\"" SVC_A "\":{\"Disabled\":true}}}}}}",
+        1);
+    REQUIRE(s != NULL);
+    const char *rid = runtime_id(s);
+    REQUIRE(rid != NULL);
+    HRESULT hr;
+    hv_path(rid, SVC_A, HcsimHvSocketHostListener, &hr);
+    CHECK_HR(E_ACCESSDENIED, hr);
+    /* SY is one of the caller's trustees; no default bind descriptor: allowed */
+    CHECK(hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr) != NULL);
+    CHECK(hv_path(rid, SVC_B, HcsimHvSocketHostListener, &hr) != NULL);
+    cu_kill_close(s);
+    CU_END();
+}
+
 TEST(hvsock_processes_get_the_directory) {
     TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
     HCS_SYSTEM s = cu_begin_system(u"hv-env", CU_CFG_CONTAINER, 1);
@@ -193,3 +214,21 @@ TEST(hvsock_reset_removes_every_directory) {
     HcsCloseComputeSystem(s);
     CU_END();
 }
+
+#ifdef _WIN32
+TEST(hvsock_windows_has_no_emulation) {
+    /* CPython on Windows has no AF_UNIX: the call says so once the arguments and the
+     * system were found good. */
+    HCS_SYSTEM s = cu_begin_system(u"hv-win", CU_CFG_CONTAINER, 1);
+    REQUIRE(s != NULL);
+    const char *rid = runtime_id(s);
+    REQUIRE(rid != NULL);
+    HRESULT hr;
+    CHECK(hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr) == NULL);
+    CHECK_HR(E_NOTIMPL, hr);
+    hv_path(rid, "x", HcsimHvSocketGuestListener, &hr);
+    CHECK_HR(E_INVALIDARG, hr);
+    cu_kill_close(s);
+    CU_END();
+}
+#endif
