@@ -1,9 +1,10 @@
-"""Hyper-V sockets on hcsim: Unix sockets at the paths hcsim maps (system, service) to.
+"""Hyper-V sockets on hcsim, the host side: the endpoints at the paths hcsim maps to.
 
 hcsim gives every running system a private directory (its processes find it in
 ``HCSIM_HVSOCKET_DIR``): a guest program listens on ``<service id>.g`` there and the host
 connects to it; the host listens on ``<service id>.h`` and a guest program connects to it.
-The guest side is :mod:`aiohcs._hvsocket_guest`. The host asks hcsim for the path
+The endpoints (Unix sockets; on Windows port files of loopback TCP sockets) and the guest
+side are :mod:`aiohcs._hvsocket_guest`. The host asks hcsim for the path
 (``HcsimHvSocketPath``), which applies the system's HvSocket configuration (hcsim/README.md,
 "Hyper-V sockets"); in service mode the service answers, and the path is the service's
 (both run on one machine).
@@ -11,9 +12,7 @@ The guest side is :mod:`aiohcs._hvsocket_guest`. The host asks hcsim for the pat
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 import socket
 import uuid
 from typing import Final
@@ -25,10 +24,10 @@ import anyio.lowlevel
 from aiohcs._bridge import run_sync
 from aiohcs._hresult import HResult
 from aiohcs._hvsocket_guest import (
-    NO_UNIX_SOCKETS,
-    connect_unix_or_refused,
-    listening_unix_socket,
-    refuse_without_unix_sockets,
+    connect_endpoint,
+    endpoint_token,
+    listening_endpoint,
+    remove_endpoint,
 )
 from aiohcs._native import hcsim, new_document_ptr, take_document, to_wide
 from aiohcs.errors import error_from_hresult
@@ -57,8 +56,6 @@ async def _path(vm_id: uuid.UUID, service_id: uuid.UUID, endpoint: int) -> str:
                 f"the HvSocket configuration of VM {vm_id} does not let the host "
                 f"{direction} service {service_id}",
             ) from error_from_hresult(hr, operation="HcsimHvSocketPath", system_id=str(vm_id))
-        if code == HResult.E_NOTIMPL:
-            raise NotImplementedError(NO_UNIX_SOCKETS)
         raise error_from_hresult(
             hr, f"no Hyper-V socket to {direction} service {service_id}", system_id=str(vm_id)
         )
@@ -69,31 +66,31 @@ async def _path(vm_id: uuid.UUID, service_id: uuid.UUID, endpoint: int) -> str:
 
 async def connect(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.ByteStream:
     """Connect the host to ``service_id``'s guest listener in the system ``vm_id``."""
-    refuse_without_unix_sockets()
     path = await _path(vm_id, service_id, _GUEST_LISTENER)
-    return await connect_unix_or_refused(path, f"service {service_id} in VM {vm_id}")
+    return await connect_endpoint(path, f"service {service_id} in VM {vm_id}")
 
 
 async def create_listener(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.SocketListener:
     """Listen on the host for guest connections to ``service_id`` of the system ``vm_id``."""
-    refuse_without_unix_sockets()
     path = await _path(vm_id, service_id, _HOST_LISTENER)
-    sock = listening_unix_socket(path, f"service {service_id} of VM {vm_id}")
+    sock = listening_endpoint(path, f"service {service_id} of VM {vm_id}")
+    token = endpoint_token(path)
     try:
         listener = await anyio.abc.SocketListener.from_socket(sock)
     except BaseException:
         sock.close()
+        remove_endpoint(path, token)
         raise
-    return _UnlinkingListener(listener, path)
+    return _EndpointListener(listener, path, token)
 
 
-class _UnlinkingListener(anyio.abc.SocketListener):
-    """A Unix socket listener that removes its socket file when it closes."""
+class _EndpointListener(anyio.abc.SocketListener):
+    """A listener that removes its endpoint (socket or port file) when it closes."""
 
-    def __init__(self, listener: anyio.abc.SocketListener, path: str) -> None:
+    def __init__(self, listener: anyio.abc.SocketListener, path: str, token: int | None) -> None:
         self._listener = listener
         self._path = path
-        self._inode = os.lstat(path).st_ino
+        self._token = token
 
     @property
     def _raw_socket(self) -> socket.socket:
@@ -104,8 +101,6 @@ class _UnlinkingListener(anyio.abc.SocketListener):
         return await self._listener.accept()
 
     async def aclose(self) -> None:
-        """Stop listening and remove the socket file (if it is still this listener's)."""
-        with contextlib.suppress(OSError):
-            if os.lstat(self._path).st_ino == self._inode:
-                os.unlink(self._path)
+        """Stop listening and remove the endpoint (if it is still this listener's)."""
+        remove_endpoint(self._path, self._token)
         await self._listener.aclose()

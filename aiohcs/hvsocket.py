@@ -4,9 +4,10 @@ An address is a VM (partition) id and a service id, both GUIDs (:class:`HvSocket
 the well-known VM ids and the vsock port mapping are those of the SDK's ``hvsocket.h``.
 On Windows the streams are ``socket.AF_HYPERV`` sockets (CPython 3.12 or later; older
 versions raise :class:`NotImplementedError` naming the requirement). On hcsim they are Unix
-sockets at paths hcsim maps from (system RuntimeId, service id); a program running inside an
-emulated system uses :func:`guest_listener` and :func:`guest_connect` (hcsim/README.md,
-"Hyper-V sockets").
+sockets (Windows CPython has no AF_UNIX: loopback TCP sockets whose ports are in files) at
+paths hcsim maps from (system RuntimeId, service id); a program running inside an emulated
+system uses :func:`guest_listener` and :func:`guest_connect` (hcsim/README.md, "Hyper-V
+sockets").
 
 Errors: a service that the system's HvSocket configuration disables or denies raises
 :class:`PermissionError` (Windows: WSAEACCES); nobody listening raises

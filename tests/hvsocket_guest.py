@@ -26,6 +26,12 @@ import anyio
 from aiohcs import hvsocket
 
 
+def _say(text: str) -> None:
+    """``text`` and a newline on stdout (binary: no CRLF on Windows)."""
+    sys.stdout.buffer.write(text.encode() + b"\n")
+    sys.stdout.buffer.flush()
+
+
 def _line(recv: Callable[[int], bytes]) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
@@ -38,7 +44,7 @@ def _line(recv: Callable[[int], bytes]) -> bytes:
 
 def serve(service: str) -> None:
     with hvsocket.guest_listener(service) as listener:
-        print("listening", flush=True)
+        _say("listening")
         conn, _ = listener.accept()
         with conn:
             conn.sendall(b"guest got: " + _line(conn.recv))
@@ -50,7 +56,7 @@ async def dial(service: str) -> None:
         answer = b""
         while not answer.endswith(b"\n"):
             answer += await stream.receive()
-    print(answer.decode().strip(), flush=True)
+    _say(answer.decode().strip())
 
 
 def main(step: str, *args: str) -> None:
@@ -60,7 +66,7 @@ def main(step: str, *args: str) -> None:
         elif step == "dial":
             anyio.run(dial, args[0])
         elif step == "dir":
-            print(os.environ.get(hvsocket.HVSOCKET_DIR_ENV, ""), flush=True)
+            _say(os.environ.get(hvsocket.HVSOCKET_DIR_ENV, ""))
         else:
             raise SystemExit(f"unknown step {step!r}")
     except Exception as exc:

@@ -1,20 +1,28 @@
-/* hcsim: Hyper-V sockets as Unix sockets (README "Hyper-V sockets").
+/* hcsim: Hyper-V sockets as Unix sockets, on Windows as loopback TCP sockets whose ports
+ * are in files (README "Hyper-V sockets").
  *
  * A running system gets a private directory <base>/<RuntimeId> (made on first use: a
  * process created in it, or a path asked for with HcsimHvSocketPath) that goes away with
  * the system. In it, "<service id>.g" is where a guest program listens (the host
  * connects: host -> guest) and "<service id>.h" where the host listens (a guest program
- * connects: guest -> host). hcsim only names the paths and applies the system's HvSocket
+ * connects: guest -> host); on Windows these are files holding the port of a loopback TCP
+ * socket (CPython on Windows has no AF_UNIX). hcsim only names the paths and applies the system's HvSocket
  * configuration; the sockets themselves are the programs' own. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hcsim_internal.h"
 #include "hvsock.h"
 #include "wire.h"
 
 #define GUID_LEN 36
+#ifdef _WIN32
+#define HV_SEP "\\"
+#else
+#define HV_SEP "/"
+#endif
 
 /* The directories made, by the RuntimeId of their system (under the emulator's lock). The
  * base names this process's pid: a child of fork() computes another one and starts
@@ -26,7 +34,7 @@ typedef struct hv_dir {
 } hv_dir;
 
 static struct {
-    char base[128];
+    char base[260];
     hv_dir *dirs;
 } HV;
 
@@ -79,7 +87,7 @@ static hv_dir **find_dir(const char *rid) {
 int hc_hvsock_dir(hc_system *s, char *out, size_t n) {
     int e = base_dir();
     if (e) return e;
-    int w = snprintf(out, n, "%s/%s", HV.base, s->runtime_id);
+    int w = snprintf(out, n, "%s" HV_SEP "%s", HV.base, s->runtime_id);
     if (w < 0 || (size_t)w >= n) return ENAMETOOLONG;
     hv_dir **d = find_dir(s->runtime_id);
     if (*d) return 0;
@@ -100,7 +108,7 @@ int hc_hvsock_dir(hc_system *s, char *out, size_t n) {
 static void remove_dir(hv_dir **d) {
     hv_dir *gone = *d;
     char path[sizeof HV.base + GUID_LEN + 2];
-    snprintf(path, sizeof path, "%s/%s", HV.base, gone->rid);
+    snprintf(path, sizeof path, "%s" HV_SEP "%s", HV.base, gone->rid);
     int e = plat_rmtree(path); /* the sockets in it too */
     if (e && e != ENOENT) {
         gone->gone = 1;
@@ -247,14 +255,11 @@ HRESULT HcsimHvSocketPath(PCWSTR vmId, PCWSTR serviceId, uint32_t endpoint, PWST
         hr = config_allows(s, svc, endpoint);
     if (SUCCEEDED(hr)) {
         int e = hc_hvsock_dir(s, dir, sizeof dir);
-        if (e == ENOSYS)
-            hr = E_NOTIMPL;
-        else if (e)
-            hr = hc_hr_from_errno(e);
+        if (e) hr = hc_hr_from_errno(e);
     }
     if (SUCCEEDED(hr)) {
         if (need_svc)
-            snprintf(full, sizeof full, "%s/%s.%c", dir, svc,
+            snprintf(full, sizeof full, "%s" HV_SEP "%s.%c", dir, svc,
                      endpoint == HcsimHvSocketGuestListener ? 'g' : 'h');
         else
             memcpy(full, dir, sizeof dir);

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef _WIN32
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,6 +14,7 @@
 #endif
 
 #include "hvsock.h"
+#include "plat.h"
 
 /* The longest socket path the directory must leave room for: "/" + a GUID + ".g" below a
  * system's directory ("/" + a GUID), within sun_path (108 bytes with its NUL). */
@@ -19,23 +22,30 @@
 #define SUN_PATH_MAX 107
 
 #ifdef _WIN32
+/* Windows: the base is in the user's temporary directory (a per-user directory), and its
+ * endpoints are the port files of loopback TCP sockets (README "Hyper-V sockets"). */
 int plat_hvsock_base(char *out, size_t n) {
-    (void)out;
-    (void)n;
-    return ENOSYS;
+    wchar_t tmp[MAX_PATH + 1];
+    DWORD k = GetTempPathW(MAX_PATH + 1, tmp);
+    if (!k || k > MAX_PATH) return ENAMETOOLONG;
+    while (k > 3 && (tmp[k - 1] == L'\\' || tmp[k - 1] == L'/')) tmp[--k] = 0;
+    char dir[3 * MAX_PATH + 1];
+    int len = WideCharToMultiByte(CP_UTF8, 0, tmp, -1, dir, (int)sizeof dir, NULL, NULL);
+    if (len <= 0) return EINVAL;
+    int w = snprintf(out, n, "%s\\hcsim-hv-%lu", dir, (unsigned long)GetCurrentProcessId());
+    return w < 0 || (size_t)w >= n ? ENAMETOOLONG : 0;
 }
 
 int plat_private_dir(const char *path) {
-    (void)path;
-    return ENOSYS;
+    if (plat_is_dir(path)) return 0;
+    return plat_mkdirs(path);
 }
 
-int plat_rmdir(const char *path) {
-    (void)path;
-    return ENOSYS;
-}
+int plat_rmdir(const char *path) { return plat_rmtree(path); }
 
-void plat_hvsock_sweep(const char *base) { (void)base; }
+void plat_hvsock_sweep(const char *base) {
+    (void)base; /* a killed process's base stays in the user's temporary directory */
+}
 #else
 #define PREFIX "hcsim-hv-"
 

@@ -766,7 +766,7 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
             envp[k++] = e;
         }
     }
-    char hvdir[256];
+    char hvdir[320];
     hc_lock();
     r = sys_gate(p->sys);
     int has_hvdir = SUCCEEDED(r) && hc_hvsock_dir(p->sys, hvdir, sizeof hvdir) == 0;

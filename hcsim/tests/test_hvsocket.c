@@ -1,6 +1,6 @@
 /* Hyper-V sockets (README "Hyper-V sockets"): the paths HcsimHvSocketPath names, the
  * system's directory and its lifetime, HCSIM_HVSOCKET_DIR in its processes, and the rule of
- * the HvSocket configuration. */
+ * the HvSocket configuration. The path tests use POSIX paths and /bin/sh: Windows has its own. */
 #include "checklist_util.h"
 #include "test_port.h"
 
@@ -52,7 +52,7 @@ static int is_dir(const char *path) {
 }
 
 TEST(hvsock_paths_follow_the_system) {
-    TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
+    TP_POSIX_ONLY("POSIX paths and modes, /bin/sh");
     HCS_SYSTEM s = cu_begin_system(u"hv-paths", CU_CFG_CONTAINER, 1);
     REQUIRE(s != NULL);
     const char *rid = runtime_id(s);
@@ -88,7 +88,6 @@ TEST(hvsock_paths_follow_the_system) {
 }
 
 TEST(hvsock_bad_arguments_and_states) {
-    TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
     HCS_SYSTEM s = cu_begin_system(u"hv-args", CU_CFG_CONTAINER, 0);
     REQUIRE(s != NULL);
     const char *rid = runtime_id(s);
@@ -115,7 +114,6 @@ TEST(hvsock_bad_arguments_and_states) {
 }
 
 TEST(hvsock_configuration_rule) {
-    TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
     HCS_SYSTEM s = cu_begin_system(u"hv-config", CFG_VM_HVSOCKET, 1);
     REQUIRE(s != NULL);
     const char *rid = runtime_id(s);
@@ -143,7 +141,6 @@ TEST(hvsock_configuration_rule) {
 }
 
 TEST(hvsock_container_configuration) {
-    TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
     HCS_SYSTEM s = cu_begin_system(
         u"hv-container",
         "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"Container\":"
@@ -164,7 +161,7 @@ TEST(hvsock_container_configuration) {
 }
 
 TEST(hvsock_processes_get_the_directory) {
-    TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
+    TP_POSIX_ONLY("POSIX paths and modes, /bin/sh");
     HCS_SYSTEM s = cu_begin_system(u"hv-env", CU_CFG_CONTAINER, 1);
     REQUIRE(s != NULL);
     const char *rid = runtime_id(s);
@@ -199,7 +196,7 @@ TEST(hvsock_processes_get_the_directory) {
 }
 
 TEST(hvsock_reset_removes_every_directory) {
-    TP_POSIX_ONLY("hcsim's Hyper-V sockets are Unix sockets");
+    TP_POSIX_ONLY("POSIX paths and modes, /bin/sh");
     HCS_SYSTEM s = cu_begin_system(u"hv-reset", CU_CFG_CONTAINER, 1);
     REQUIRE(s != NULL);
     const char *rid = runtime_id(s);
@@ -216,19 +213,25 @@ TEST(hvsock_reset_removes_every_directory) {
 }
 
 #ifdef _WIN32
-TEST(hvsock_windows_has_no_emulation) {
-    /* CPython on Windows has no AF_UNIX: the call says so once the arguments and the
-     * system were found good. */
+TEST(hvsock_windows_paths) {
+    /* Windows: the same directory per system (its endpoints are port files) */
     HCS_SYSTEM s = cu_begin_system(u"hv-win", CU_CFG_CONTAINER, 1);
     REQUIRE(s != NULL);
     const char *rid = runtime_id(s);
     REQUIRE(rid != NULL);
     HRESULT hr;
-    CHECK(hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr) == NULL);
-    CHECK_HR(E_NOTIMPL, hr);
+    const char *dir = hv_path(rid, NULL, HcsimHvSocketSystemDirectory, &hr);
+    CHECK_HR(S_OK, hr);
+    REQUIRE(dir != NULL);
+    struct stat st;
+    CHECK(stat(dir, &st) == 0);
+    const char *g = hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr);
+    CHECK(g && !strcmp(g, cu_s("%s\\%s.g", dir, SVC_B)));
     hv_path(rid, "x", HcsimHvSocketGuestListener, &hr);
     CHECK_HR(E_INVALIDARG, hr);
-    cu_kill_close(s);
+    CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, s, NULL, NULL));
+    CHECK(stat(dir, &st) != 0);
+    HcsCloseComputeSystem(s);
     CU_END();
 }
 #endif
