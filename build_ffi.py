@@ -3,9 +3,10 @@
 One set of declarations (``aiohcs/include/*.cdef``, written exactly as in the Windows
 SDK headers; hcsim includes the same files) is compiled two ways:
 
-* ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>``, linked to
-  their import libraries (delay-loaded, so the module imports on every Windows build and
-  on hosts without the HCS feature; newer exports are checked before they are called).
+* ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>`` /
+  ``<virtdisk.h>``, linked to their import libraries (delay-loaded, so the module imports
+  on every Windows build and on hosts without the HCS feature; newer exports are checked
+  before they are called).
   hcsim's control API is not linked: its types are declared and each function becomes a
   pointer type ``PFN_<name>``, so that ``aiohcs._native`` can call the control exports of
   hcsim's computecore.dll, looked up at run time, when that DLL is the one loaded;
@@ -32,7 +33,17 @@ INCLUDE = ROOT / "aiohcs" / "include"
 HCSIM = ROOT / "hcsim"
 
 # Order matters: base types first, then the headers in the order the SDK includes them.
-SDK_CDEFS = ("win32.cdef", "computedefs.cdef", "computecore.cdef", "computestorage.cdef")
+SDK_CDEFS = (
+    "win32.cdef",
+    "computedefs.cdef",
+    "computecore.cdef",
+    "computestorage.cdef",
+    "virtdisk.cdef",
+)
+# virtdisk.cdef's ULONG is 32 bits everywhere; on Windows it is spelled as windows.h does,
+# so that the C the module's functions pass it to has the SDK's pointer types.
+_ULONG = "typedef uint32_t ULONG;"
+_ULONG_WINDOWS = "typedef unsigned long ULONG;"
 HCSIM_CDEF = "hcsim.cdef"
 # computecore exports no published header declares (HcsCancelLiveMigration): functions on
 # POSIX (hcsim defines them), pointer types PFN_<name> on Windows (looked up at run time).
@@ -127,6 +138,8 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     texts.append(control if target == "posix" else control_pointer_types(control))
     texts += [cdef_text(n) for n in (BRIDGE_CDEF, MODULE_CDEF)]
     text = "\n".join(texts)
+    if target == "windows":
+        text = text.replace(_ULONG, _ULONG_WINDOWS)
     if cdef_filter is not None:
         text = cdef_filter(text)
 
@@ -140,10 +153,18 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
             prelude,
             sources=sources,
             include_dirs=include_dirs,
-            libraries=["computecore", "computestorage", "kernel32", "delayimp", "ws2_32"],
+            libraries=[
+                "computecore",
+                "computestorage",
+                "virtdisk",
+                "kernel32",
+                "delayimp",
+                "ws2_32",
+            ],
             extra_link_args=[
                 "/DELAYLOAD:computecore.dll",
                 "/DELAYLOAD:computestorage.dll",
+                "/DELAYLOAD:virtdisk.dll",
             ],
             py_limited_api=True,
         )

@@ -3,8 +3,9 @@
     python examples/save_restore.py [--state-dir DIR]
 
 HCS saves only paused systems; the state file then holds everything needed to bring the
-VM back as a new compute system (``RestoreState.SaveStateFilePath``, applied at start).
-On Windows, point the configuration at real disks; on hcsim it runs as is.
+VM back as a new compute system (``RestoreState.SaveStateFilePath``, applied at start),
+once that new VM has been granted access to the file. On Windows, point the configuration
+at real disks (granted to the VMs too); on hcsim it runs as is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from aiohcs.access import grant_vm_access
 from aiohcs.system import ComputeSystem, enumerate_systems
 
 VM_CONFIG: dict[str, Any] = {
@@ -48,6 +50,8 @@ async def main(state_dir: Path) -> None:
         status = await vm.wait()
         print(f"vm1: exited ({status.exit_type})")
 
+    # The restored VM is a new compute system: it may open the saved state once granted.
+    await grant_vm_access("vm1-restored", state_file.absolute())
     async with await ComputeSystem.restore("vm1-restored", VM_CONFIG, state_file) as again:
         props = await again.properties("Memory")
         vm_memory = props.memory.virtual_machine_memory if props.memory else None

@@ -317,6 +317,7 @@ def test_script_save_kill_restore(configs: Path) -> None:
         f"create vm1 {configs / 'vm.json'} --start\n"
         f"save vm1 {state} --pause --json\n"
         "kill vm1\n"
+        f"grant vm2 {state}\n"
         f"restore vm2 {configs / 'vm.json'} {state} --json\n"
         "list --json\n"
         "kill vm2\n",

@@ -95,6 +95,7 @@ from aiohcs.events import SystemCrashReport, SystemExited
     "guides/processes.md": "import signal\nimport sys\nimport aiohcs",
     "guides/save-restore.md": """
 from aiohcs import ComputeSystem
+from aiohcs.access import grant_vm_access
 from aiohcs.schema import builders
 config = builders.empty_vm(memory_mb=2048).to_dict()
 """,

@@ -17,6 +17,7 @@ from helpers import LINUX, SCHEMA, VM, guest
 
 from aiohcs import errors
 from aiohcs._hresult import HResult
+from aiohcs.access import grant_vm_access
 from aiohcs.schema import builders as b
 from aiohcs.system import ComputeSystem
 
@@ -62,6 +63,7 @@ async def test_a_vm_naming_a_missing_file_is_not_created(tmp_path: Path, where: 
 async def test_negative_control_the_files_exist(tmp_path: Path) -> None:
     disk = tmp_path / "disk.vhdx"
     disk.write_bytes(b"")
+    await grant_vm_access("vm1", disk)  # (hcsim README "VM access")
     async with await ComputeSystem.create("vm1", _vm(Devices=_scsi(disk))) as vm:
         await vm.start()
         assert (await vm.properties()).state == "Running"

@@ -194,6 +194,25 @@ def test_uefi_vm_boots_from_scsi_vhd() -> None:
     boot = doc.virtual_machine.chipset.uefi.boot_this
     assert boot is not None
     assert boot.device_type is UefiBootDevice.SCSI_DRIVE
+    assert "GuestState" not in vm
+
+
+def test_uefi_vm_guest_state_files() -> None:
+    doc = b.uefi_vm(
+        vhd_path=r"C:\vms\win.vhdx",
+        guest_state_file=r"C:\vms\win.vmgs",
+        runtime_state_file=r"C:\vms\win.vmrs",
+    )
+    vm = _revalidated(doc)["VirtualMachine"]
+    assert isinstance(vm, dict)
+    assert vm["GuestState"] == {
+        "GuestStateFilePath": r"C:\vms\win.vmgs",
+        "RuntimeStateFilePath": r"C:\vms\win.vmrs",
+    }
+    only_guest = b.uefi_vm(vhd_path=r"C:\vms\win.vhdx", guest_state_file=r"C:\vms\win.vmgs")
+    assert _revalidated(only_guest)["VirtualMachine"]["GuestState"] == {  # type: ignore[index]
+        "GuestStateFilePath": r"C:\vms\win.vmgs"
+    }
 
 
 def test_network_adapter_checks_mac_and_guid() -> None:

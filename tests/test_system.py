@@ -26,6 +26,7 @@ from helpers import (
 
 from aiohcs import errors, schema, testing
 from aiohcs._bridge import current_bridge
+from aiohcs.access import grant_vm_access
 from aiohcs.events import (
     ServiceDisconnectedEvent,
     SystemCrashInitiated,
@@ -381,6 +382,7 @@ async def test_save_terminate_restore(tmp_path: Path) -> None:
         assert await state_of(original) == "Paused"
         await original.terminate()
         await original.wait()
+    await grant_vm_access("restored", path)  # the new VM must be granted its saved state
     restored = await ComputeSystem.restore("restored", VM, path)
     async with restored:
         assert await state_of(restored) == "Running"

@@ -20,6 +20,7 @@ from helpers import CONTAINER, VM, run_python
 
 import aiohcs
 from aiohcs import errors, schema, testing
+from aiohcs.access import grant_vm_access, grant_vm_group_access
 from aiohcs.events import SystemCrashReport, SystemExited
 from aiohcs.schema import builders as b
 from aiohcs.service import modify_service_settings, service_properties
@@ -279,6 +280,7 @@ async def test_restore_accepts_a_model_and_validates(tmp_path: Path) -> None:
         await vm.save(state)
         await vm.terminate()
     model = schema.ComputeSystem.model_validate(VM)
+    await grant_vm_access("again", state)
     async with await ComputeSystem.restore("again", model, state) as again:
         assert (await again.properties()).state == "Running"
         await again.terminate()
@@ -351,7 +353,10 @@ def builder_documents(disks: Path) -> list[tuple[str, schema.ComputeSystem, bool
 
 
 async def test_every_builder_is_created_and_started_by_hcsim(tmp_path: Path) -> None:
-    for name, doc, is_vm in builder_documents(tmp_path):
+    documents = builder_documents(tmp_path)
+    for disk in tmp_path.iterdir():  # every VM may open the disks (hcsim README "VM access")
+        await grant_vm_group_access(disk)
+    for name, doc, is_vm in documents:
         for i, form in enumerate(forms(doc)):
             async with await ComputeSystem.create(f"{name}-{i}", form) as system:
                 props = await system.properties()

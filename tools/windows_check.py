@@ -78,9 +78,9 @@ RUNTIME_SKIP = tuple(
 )
 
 # Inside the ziglang wheel: its copy of mingw-w64's headers and .def files.
-SDK_HEADERS = ("computecore.h", "computedefs.h", "computestorage.h")
+SDK_HEADERS = ("computecore.h", "computedefs.h", "computestorage.h", "virtdisk.h")
 SDK_HEADER_DIR = "ziglang/lib/libc/include/any-windows-any/"
-SDK_DEFS = ("computecore.def", "computestorage.def")
+SDK_DEFS = ("computecore.def", "computestorage.def", "virtdisk.def")
 SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
 
 # What the newest headers declare and the declarations do not copy yet: named here so that
@@ -89,7 +89,10 @@ SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
 NOT_YET_DECLARED: frozenset[str] = frozenset()
 
 # The declarations that copy the SDK headers (build_ffi.SDK_CDEFS without the base types).
+# Whole headers: nothing they declare may be left out (check_complete); virtdisk.cdef
+# copies the part of virtdisk.h aiohcs uses (the compiler checks what it declares).
 SDK_DECLARATIONS = ("computedefs.cdef", "computecore.cdef", "computestorage.cdef")
+SELECTED_DECLARATIONS = ("virtdisk.cdef",)
 RELEASES = ROOT / "aiohcs" / "_native" / "_releases.py"
 
 # platform_win32.c asks MSVC for ws2_32 with #pragma comment(lib), which mingw ignores.
@@ -207,6 +210,29 @@ MUTATIONS: tuple[Mutation, ...] = (
         "HRESULT WINAPI HcsCancelOperation (",
         "DWORD WINAPI HcsCancelOperation (",
         r"HcsCancelOperation",
+    ),
+    Mutation(
+        "virtdisk_integer_for_pointer",
+        "a ULONG where virtdisk.h has a PULONG (in/out size) parameter",
+        "GetVirtualDiskPhysicalPath (HANDLE VirtualDiskHandle, PULONG DiskPathSizeInBytes,",
+        "GetVirtualDiskPhysicalPath (HANDLE VirtualDiskHandle, ULONG DiskPathSizeInBytes,",
+        r"GetVirtualDiskPhysicalPath",
+    ),
+    Mutation(
+        "virtdisk_hresult_for_dword",
+        "returns HRESULT where virtdisk.h returns a DWORD Win32 code (needs -Wconversion)",
+        "DWORD WINAPI DetachVirtualDisk (",
+        "HRESULT WINAPI DetachVirtualDisk (",
+        r"DetachVirtualDisk",
+    ),
+    # (A field of the nameless unions' inner structs, Version2.GetInfoOnly, ..., is not
+    # checked by cffi: only the outer struct's size and the union's offset are.)
+    Mutation(
+        "virtdisk_misspelt_field",
+        "a struct field name virtdisk.h does not have",
+        "  ULONG DeviceId;",
+        "  ULONG DeviceType;",
+        r"DeviceType",
     ),
     Mutation(
         "narrow_return",
@@ -375,6 +401,8 @@ def _newest_sdk_exports() -> frozenset[str]:
 _FUNCTION = re.compile(r"^[^\n(]*\bWINAPI (\w+) \(", re.MULTILINE)
 _ENUM_TYPE = re.compile(r"^typedef enum (\w+) \{(.*?)\}\s*\1;\n?", re.MULTILINE | re.DOTALL)
 _ENUMERATOR = re.compile(r"^[ \t]+(\w+)[ \t]*=", re.MULTILINE)
+# A struct member line: "  <type> <name>;" or "  <type> <name>[n];".
+_MEMBER = re.compile(r"^[ \t]+\w[\w \t*]*?\b(\w+)(?:\[\w*\])?;[ \t]*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -384,6 +412,7 @@ class NewerDeclarations:
     functions: frozenset[str]
     enum_types: frozenset[str]
     enumerators: frozenset[str]  # of the enum types the older headers have
+    members: frozenset[str] = frozenset()  # struct members (virtdisk.h's structs grew)
 
     @classmethod
     def find(cls, declarations: str, older_headers: str) -> NewerDeclarations:
@@ -403,6 +432,7 @@ class NewerDeclarations:
             functions=missing(_FUNCTION.findall(declarations)),
             enum_types=types,
             enumerators=missing(enumerators),
+            members=missing(_MEMBER.findall(declarations)),
         )
 
     def check_against_releases(self) -> None:
@@ -422,6 +452,7 @@ class NewerDeclarations:
             *(rf"^[^\n(]*\bWINAPI {f} \([^;]*\);\n" for f in sorted(self.functions)),
             *(rf"^typedef enum {t} \{{.*?\}}\s*{t};\n" for t in sorted(self.enum_types)),
             *(rf"^[ \t]+{e}[ \t]*=[^,\n]*,?\n" for e in sorted(self.enumerators)),
+            *(rf"^[ \t]+\w[\w \t*]*?\b{m}(?:\[\w*\])?;[ \t]*\n" for m in sorted(self.members)),
         ]
         for pattern in removals:
             text, count = re.subn(pattern, "", text, flags=re.MULTILINE | re.DOTALL)
@@ -430,7 +461,9 @@ class NewerDeclarations:
         return text
 
     def __len__(self) -> int:
-        return len(self.functions) + len(self.enum_types) + len(self.enumerators)
+        return (
+            len(self.functions) + len(self.enum_types) + len(self.enumerators) + len(self.members)
+        )
 
 
 def check_complete(declarations: str, newest_headers: str) -> None:
@@ -483,7 +516,8 @@ def emit(outdir: Path, newest_headers: list[Path], older_headers: list[Path]) ->
 
     if older_headers:
         older_text = "\n".join(_read(h) for h in older_headers)
-        newer = NewerDeclarations.find(declarations, older_text)
+        selected = "\n".join(build_ffi.cdef_text(n) for n in SELECTED_DECLARATIONS)
+        newer = NewerDeclarations.find(f"{declarations}\n{selected}", older_text)
         newer.check_against_releases()
         _write_lines(outdir / "newer_functions.txt", sorted(newer.functions))
         older = build_ffi.make_builder("windows", cdef_filter=newer.strip)

@@ -2,7 +2,7 @@
 # Windows Tier 1 check (issue 2): the Windows build of aiohcs._hcs compiles and links.
 #
 # cffi emits the C of the Windows module (build_ffi.make_builder("windows")); mingw-w64
-# compiles it against the real <computecore.h>/<computedefs.h>/<computestorage.h> and the
+# compiles it against the real <computecore.h>/<computedefs.h>/<computestorage.h>/<virtdisk.h> and the
 # Windows CPython 3.11 headers, and links it against python3.lib and the HCS import
 # libraries, with warnings as errors. A wrong declaration in aiohcs/include/*.cdef then
 # fails here. Two header versions:
@@ -122,7 +122,7 @@ for line in "${manifest[@]}"; do
             grep -qi "DLL Name: python3.dll" <<<"$dump" || missing+=("import python3.dll")
             # The newest build delay-loads the HCS DLLs (tools/windows_module.sh): not in its
             # import table, a delay-import descriptor each; the older one imports them.
-            for dll in computecore computestorage; do
+            for dll in computecore computestorage virtdisk; do
                 if [ "$name" = positive ]; then
                     grep -q " __DELAY_IMPORT_DESCRIPTOR_lib${dll}_a\$" <<<"$symbols" ||
                         missing+=("delay-load of $dll.dll")
@@ -146,7 +146,7 @@ for line in "${manifest[@]}"; do
             how=imports
             [ "$name" = positive ] && how=delay-loads
             if [ "${#missing[@]}" -eq 0 ]; then
-                detail="exports PyInit__hcs; $how computecore ($imported newer functions) and computestorage; imports python3"
+                detail="exports PyInit__hcs; $how computecore ($imported newer functions), computestorage and virtdisk; imports python3"
             else
                 verdict=FAIL detail="missing: ${missing[*]}"
             fi

@@ -129,7 +129,7 @@ winmod_newest_sdk() {
     wheel=$cache/$ZIG_WHEEL
     root=$cache/sdk-newest
     # What was extracted and made, from which wheel: the wheel is needed only to redo it.
-    stamp="$ZIG_SHA256: headers, .def files, delay-load import libraries (relative names)"
+    stamp="$ZIG_SHA256: headers, .def files, delay-load import libraries (relative names), virtdisk"
     sdk_fetched=cached
     if [ "$(cat "$root/.stamp" 2>/dev/null)" != "$stamp" ]; then
         if ! { [ -f "$wheel" ] && echo "$ZIG_SHA256  $wheel" | sha256sum --check --status; }; then
@@ -148,7 +148,7 @@ winmod_newest_sdk() {
         # DLLs as build_ffi asks the MSVC build to (/DELAYLOAD), so that it imports where an
         # export, or the DLL, is missing; mingw-w64's libdelayimp.a has the helper.
         # (Run in the directory: dlltool names the library's symbols after its path.)
-        for dll in computecore computestorage; do
+        for dll in computecore computestorage virtdisk; do
             (cd "$root/lib" && "$DLLTOOL" --input-def "../def/$dll.def" --dllname "$dll.dll" \
                 --output-delaylib "lib$dll.a") || die "$DLLTOOL failed for $dll.def"
         done
@@ -164,13 +164,14 @@ winmod_newest_sdk() {
 winmod_emit() {
     local work=$1 d l headers=()
     if [ "${2:-}" = older ]; then
-        # Debian's computecore.h, computedefs.h, computestorage.h: the compiler's own.
+        # Debian's computecore.h, computedefs.h, computestorage.h and virtdisk.h: the
+        # compiler's own.
         local older_headers
         mapfile -t older_headers < <(
-            printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
-                "$CC" -M -x c - | tr ' \\' '\n\n' | grep -E '/compute(core|defs|storage)\.h$' | sort -u
+            printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n#include <virtdisk.h>\n' |
+                "$CC" -M -x c - | tr ' \\' '\n\n' | grep -E '/(compute(core|defs|storage)|virtdisk)\.h$' | sort -u
         )
-        [ "${#older_headers[@]}" = 3 ] || die "cannot find mingw-w64's own HCS headers (${older_headers[*]})"
+        [ "${#older_headers[@]}" = 4 ] || die "cannot find mingw-w64's own HCS and virtdisk headers (${older_headers[*]})"
         headers=(--newest "$sdk_include"/compute{core,defs,storage}.h --older "${older_headers[@]}")
     fi
     "$PYTHON" tools/windows_check.py emit "$work" "${headers[@]}"

@@ -10,6 +10,7 @@
 #include <windows.h>
 #include <computecore.h>
 #include <computestorage.h>
+#include <virtdisk.h>
 #include <stdint.h>
 /* hcsim's control types; its functions are looked up at run time (module_win32.c). */
 #include "hcsim.cdef"

@@ -1,7 +1,8 @@
 /* The module's own functions on Windows: the run-time lookup of HCS exports. */
 #include "module.h"
 
-static const wchar_t *const dll_names[] = {L"computecore.dll", L"computestorage.dll"};
+static const wchar_t *const dll_names[] = {L"computecore.dll", L"computestorage.dll",
+                                           L"virtdisk.dll"};
 #define DLL_COUNT (sizeof dll_names / sizeof dll_names[0])
 static HMODULE dlls[DLL_COUNT];
 static INIT_ONCE dlls_once = INIT_ONCE_STATIC_INIT;

@@ -13,6 +13,14 @@ __all__ = ["command_for", "context_for"]
 
 def command_for(name: str) -> Any:
     """The async implementation of command ``name``."""
+    if name == "layer":
+        from aiohcs.cli._layer import cmd_layer
+
+        return cmd_layer
+    if name == "vhd":
+        from aiohcs.cli._vhd import cmd_vhd
+
+        return cmd_vhd
     from aiohcs.cli import _commands as c
 
     table = {
@@ -33,6 +41,9 @@ def command_for(name: str) -> Any:
         "sim": c.cmd_sim,
         "sleep": c.cmd_sleep,
     }
+    from aiohcs.cli._access import access_commands
+
+    table.update(access_commands())
     return table[name]
 
 

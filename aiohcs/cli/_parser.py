@@ -9,10 +9,13 @@ import argparse
 from collections.abc import Sequence
 from typing import TypeAlias
 
+from aiohcs.cli._access import add_access_parsers
 from aiohcs.cli._argtypes import positive_int as _positive_int
 from aiohcs.cli._argtypes import positive_seconds as _positive_seconds
 from aiohcs.cli._argtypes import seconds as _seconds
 from aiohcs.cli._hcsim import add_hcsim_parser
+from aiohcs.cli._layer import add_layer_parser
+from aiohcs.cli._vhd import add_vhd_parser
 
 __all__ = ["build_parser", "parse_command"]
 
@@ -67,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_events(sub)
     _add_tools(sub, common)
     add_hcsim_parser(sub)
+    add_access_parsers(sub)
+    add_layer_parser(sub)
+    add_vhd_parser(sub)
     return parser
 
 

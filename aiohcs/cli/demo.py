@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import anyio
 
+from aiohcs.access import grant_vm_access
 from aiohcs.system import ComputeSystem
 
 _SCHEMA = {"Major": 2, "Minor": 1}
@@ -133,6 +134,7 @@ async def demo(out: TextIO, save_dir: Path | None = None) -> None:
                 tg.start_soon(_watch, vm, say)
                 await _tour(container, say, save_dir, temporary=temporary, run_process=True)
                 vm_state = await _tour(vm, say, save_dir, temporary=temporary)
+        await grant_vm_access("aiohcs-demo-vm-restored", vm_state.absolute())
         restored = await ComputeSystem.restore("aiohcs-demo-vm-restored", VM_CONFIG, str(vm_state))
         async with restored:
             say(restored.id, f"restore -> {await _state(restored)} (from {vm_state})")

@@ -387,6 +387,8 @@ def uefi_vm(
     smb_shares: Sequence[VirtualSmbShare] = (),
     hv_socket: VirtualMachine_HvSocket | None = None,
     guest_connection: bool = False,
+    guest_state_file: str | None = None,
+    runtime_state_file: str | None = None,
     owner: str = DEFAULT_OWNER,
     schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
     terminate_on_last_handle_closed: bool = True,
@@ -397,7 +399,10 @@ def uefi_vm(
     :func:`network_adapter` results; *console_pipe* (``\\.\pipe\name``) receives COM1.
     The disk files must exist: HCS does not create a VM whose disks are missing. With
     *guest_connection*, HCS talks to the guest's agent, which processes and a graceful
-    shutdown need.
+    shutdown need. *guest_state_file* and *runtime_state_file* (made with
+    :func:`aiohcs.access.create_empty_guest_state_file` and
+    :func:`aiohcs.access.create_empty_runtime_state_file`) become the VM's ``GuestState``.
+    Each file must also be granted to the VM (:func:`aiohcs.access.grant_vm_access`).
     """
     attachments: dict[str, Attachment] = {"0": scsi_disk(vhd_path)}
     attachments.update({str(lun): disk for lun, disk in enumerate(extra_disks, start=1)})
@@ -426,6 +431,10 @@ def uefi_vm(
                 HvSocket=hv_socket,
             ),
             GuestConnection={} if guest_connection else None,
+            GuestState=_doc(
+                GuestStateFilePath=guest_state_file, RuntimeStateFilePath=runtime_state_file
+            )
+            or None,
         ),
     )
 

@@ -6,6 +6,7 @@
 #include "computecore.h"
 #include "computecore_extra.h"
 #include "computestorage.h"
+#include "hcsim_virtdisk.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -75,7 +75,11 @@
     X(HcsAttachLayerStorageFilter, FN_STO) X(HcsDetachLayerStorageFilter, FN_STO)                  \
     X(HcsFormatWritableLayerVhd, FN_STO) X(HcsGetLayerVhdMountPath, FN_STO)                        \
     X(HcsSetupBaseOSVolume, FN_STO)                                                                \
-    X(HcsAttachOverlayFilter, FN_STO) X(HcsDetachOverlayFilter, FN_STO)
+    X(HcsAttachOverlayFilter, FN_STO) X(HcsDetachOverlayFilter, FN_STO)                            \
+    /* virtdisk (local to the caller: never forwarded to the service; faults as Win32 codes) */    \
+    X(CreateVirtualDisk, FN_STO) X(OpenVirtualDisk, FN_STO) X(AttachVirtualDisk, FN_STO)           \
+    X(DetachVirtualDisk, FN_STO) X(GetVirtualDiskPhysicalPath, FN_STO)                             \
+    X(GetVirtualDiskInformation, FN_STO)
 /* clang-format on */
 
 typedef enum fn_id {
@@ -118,7 +122,7 @@ enum {
     K_DOC,    /* returned document (registry only) */
     K_SYSTEM, /* compute system (internal) */
     K_PROC,   /* host process (internal) */
-    K_VHD     /* never issued; reserved */
+    K_VHD     /* virtual disk handle (virtdisk.c) */
 };
 
 #define HC_MAGIC 0x48435349u /* "HCSI" */
@@ -364,6 +368,8 @@ typedef struct hc_global {
     hj_value *cpu_groups; /* array of CpuGroup objects */
     hj_value *ccg;        /* array of credential guard instances */
     uint32_t wer_reports;
+    struct hc_grant *grants; /* the access list of HcsGrantVmAccess & co. (service.c) */
+    size_t ngrants, capgrants;
     HCSIM_COUNTS counts;
     /* sessions waiting for their tree kill (process.c), batched into one pool task; in G
      * so that a fork() child, whose G is cleared, never inherits a task it does not have */
@@ -620,6 +626,10 @@ int hc_pipe_handles_for(hc_proc *p, HCS_PROCESS_INFORMATION *pi);
 
 /* service.c */
 void hc_service_reset(void); /* under lock */
+/* The access list (README, "VM access"): 1 when the file at path was granted to the VM
+ * vm_id or to the group of all VMs, or when path names no file (its absence is reported
+ * by the caller's own check); 0 when it exists and was not granted. Takes the lock. */
+int hc_access_granted(const char *vm_id, const char *path);
 
 /* ---- client mode (remote.c, README "Service mode: the client") ----------------------- */
 /* Every export the service serves begins with `if (hc_remote_active()) return
@@ -666,5 +676,11 @@ void hc_disconnect_handles(void);
  * hcsim's end closes without a console's end of input (the client's hcsim types it when
  * the client's own handles of the stream are gone). */
 BOOL hc_pipe_handed_off(HANDLE h);
+
+/* virtdisk.c, under lock: hc_vdisk_close closes a virtual disk handle (CloseHandle; FALSE
+ * when h is none); hc_vdisk_fd gives its file's descriptor and whether it was opened for
+ * writing (1), or 0 when h is no virtual disk handle. */
+BOOL hc_vdisk_close(HANDLE h);
+int hc_vdisk_fd(const void *h, plat_fd *fd, int *writable);
 
 #endif

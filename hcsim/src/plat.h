@@ -258,6 +258,14 @@ int plat_rmtree(const char *path); /* 0 or errno */
 /* Copies a file, symlink or directory tree to dst (directories created, files copied,
  * symlinks re-created). 0 or errno. */
 int plat_copytree(const char *src, const char *dst);
+/* The identity of an existing file or directory, for hcsim's access list: its volume, its
+ * file number on the volume and its creation time (0 where the file system keeps none),
+ * so that a file deleted and re-created under the same name, or a new file given a freed
+ * inode, is a different file (README, "VM access"). Follows symbolic links. 0 or errno. */
+typedef struct plat_file_key {
+    uint64_t volume, file, birth;
+} plat_file_key;
+int plat_file_key_of(const char *path, plat_file_key *key);
 
 /* Errors: the text of errno value e ("Too many open files"), and its symbolic name
  * ("EMFILE") or NULL for values the table does not know. Both are static strings. */

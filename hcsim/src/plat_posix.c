@@ -1767,6 +1767,26 @@ int plat_copytree(const char *src, const char *dst) {
     return rc ? rc : each_entry(src, dst, plat_copytree);
 }
 
+int plat_file_key_of(const char *path, plat_file_key *key) {
+    memset(key, 0, sizeof *key);
+#if defined(__linux__) && defined(STATX_BTIME)
+    struct statx sx;
+    if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx) == 0) {
+        key->volume = ((uint64_t)sx.stx_dev_major << 32) | sx.stx_dev_minor;
+        key->file = sx.stx_ino;
+        if (sx.stx_mask & STATX_BTIME)
+            key->birth = (uint64_t)sx.stx_btime.tv_sec * 1000000000u + sx.stx_btime.tv_nsec;
+        return 0;
+    }
+    if (errno != ENOSYS) return errno;
+#endif
+    struct stat st;
+    if (stat(path, &st) != 0) return errno;
+    key->volume = (uint64_t)st.st_dev;
+    key->file = (uint64_t)st.st_ino;
+    return 0;
+}
+
 const char *plat_strerror(int e) {
     /* strerror returns static text for the values it knows (glibc, macOS); unknown ones
      * get a per-thread buffer (glibc >= 2.32), so avoid relying on those. */

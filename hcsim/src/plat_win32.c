@@ -1354,6 +1354,26 @@ int plat_copytree(const char *src, const char *dst) {
     return rc ? rc : each_entry(src, dst, plat_copytree);
 }
 
+int plat_file_key_of(const char *path, plat_file_key *key) {
+    memset(key, 0, sizeof *key);
+    wchar_t *w = wide(path);
+    if (!w) return errno;
+    /* FILE_FLAG_BACKUP_SEMANTICS opens directories too; no access needed for the query */
+    HANDLE h = CreateFileW(w, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) return last_errno();
+    BY_HANDLE_FILE_INFORMATION info;
+    int rc = GetFileInformationByHandle(h, &info) ? 0 : last_errno();
+    CloseHandle(h);
+    if (rc) return rc;
+    key->volume = info.dwVolumeSerialNumber;
+    key->file = ((uint64_t)info.nFileIndexHigh << 32) | info.nFileIndexLow;
+    key->birth =
+        ((uint64_t)info.ftCreationTime.dwHighDateTime << 32) | info.ftCreationTime.dwLowDateTime;
+    return 0;
+}
+
 /* ---- the host -------------------------------------------------------------------------- */
 /* The environment as UTF-8, rebuilt when it changed; older copies are kept (a caller may
  * still read one), so only a changing environment costs memory. */

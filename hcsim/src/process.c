@@ -236,7 +236,7 @@ static BOOL close_pipe_handle(HANDLE hObject, int may_close_stream) {
 BOOL WINAPI CloseHandle(HANDLE hObject) {
     hc_init();
     hc_lock();
-    BOOL ok = close_pipe_handle(hObject, 1);
+    BOOL ok = close_pipe_handle(hObject, 1) || hc_vdisk_close(hObject);
     hc_unlock();
     return ok;
 }

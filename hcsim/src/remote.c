@@ -445,6 +445,8 @@ static int handle_fd(const void *handle) {
     if (!handle || handle == INVALID_HANDLE_VALUE) return -1;
     hc_pipe *pp = hc_reg_get(handle, K_PIPE);
     if (pp) return pp->fd;
+    plat_fd vd;
+    if (hc_vdisk_fd(handle, &vd, NULL)) return (int)vd; /* a virtual disk's file */
     if (hc_reg_known(handle) || v < 0 || v > INT32_MAX || fcntl((int)v, F_GETFD) < 0) return -1;
     return (int)v;
 }

@@ -5,7 +5,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One file of the access list: its identity (plat_file_key_of: volume, file number and
+ * creation time, so the grant follows the file as an ACE on its security descriptor does
+ * on Windows, and a file re-created under the same name starts without one), whether
+ * the group of all VMs may open it (HcsGrantVmGroupAccess) and the VM ids granted. */
+typedef struct hc_grant {
+    plat_file_key key;
+    int group;
+    char **vms;
+    size_t nvms, capvms;
+} hc_grant;
+
+static void grants_free(void) { /* under lock */
+    for (size_t i = 0; i < G.ngrants; i++) {
+        for (size_t v = 0; v < G.grants[i].nvms; v++) free(G.grants[i].vms[v]);
+        free(G.grants[i].vms);
+    }
+    free(G.grants);
+    G.grants = NULL;
+    G.ngrants = G.capgrants = 0;
+}
+
 void hc_service_reset(void) {
+    grants_free();
     hj_free(G.cpu_groups);
     G.cpu_groups = NULL;
     hj_free(G.ccg);
@@ -343,36 +365,121 @@ HRESULT WINAPI HcsCreateEmptyRuntimeStateFile(PCWSTR runtimeStateFilePath) {
     return create_empty(FN_HcsCreateEmptyRuntimeStateFile, runtimeStateFilePath);
 }
 
-static HRESULT access_call(fn_id fn, PCWSTR vmId, int need_vm, PCWSTR filePath) {
+static int key_eq(const plat_file_key *a, const plat_file_key *b) {
+    return a->volume == b->volume && a->file == b->file && a->birth == b->birth;
+}
+
+static hc_grant *grant_find(const plat_file_key *key) { /* under lock */
+    for (size_t i = 0; i < G.ngrants; i++)
+        if (key_eq(&G.grants[i].key, key)) return &G.grants[i];
+    return NULL;
+}
+
+static hc_grant *grant_add(const plat_file_key *key) { /* under lock; NULL: out of memory */
+    hc_grant *g = grant_find(key);
+    if (g) return g;
+    if (G.ngrants == G.capgrants) {
+        size_t cap = G.capgrants ? 2 * G.capgrants : 8;
+        hc_grant *n = realloc(G.grants, cap * sizeof *n);
+        if (!n) return NULL;
+        G.grants = n;
+        G.capgrants = cap;
+    }
+    g = &G.grants[G.ngrants++];
+    memset(g, 0, sizeof *g);
+    g->key = *key;
+    return g;
+}
+
+static size_t vm_index(const hc_grant *g, const char *vm) {
+    for (size_t v = 0; v < g->nvms; v++)
+        if (!strcmp(g->vms[v], vm)) return v;
+    return (size_t)-1;
+}
+
+/* Adds (grant) or removes vm (NULL: the group) to the entry of key. Under lock. */
+static HRESULT grant_change(const plat_file_key *key, const char *vm, int grant) {
+    hc_grant *g = grant ? grant_add(key) : grant_find(key);
+    if (!g) return grant ? E_OUTOFMEMORY : S_OK; /* revoking what was never granted: S_OK */
+    if (!vm) {
+        g->group = grant;
+    } else {
+        size_t at = vm_index(g, vm);
+        if (grant && at == (size_t)-1) {
+            if (g->nvms == g->capvms) {
+                size_t cap = g->capvms ? 2 * g->capvms : 4;
+                char **n = realloc(g->vms, cap * sizeof *n);
+                if (!n) return E_OUTOFMEMORY;
+                g->vms = n;
+                g->capvms = cap;
+            }
+            char *copy = hc_strdup(vm);
+            if (!copy) return E_OUTOFMEMORY;
+            g->vms[g->nvms++] = copy;
+        } else if (!grant && at != (size_t)-1) {
+            free(g->vms[at]);
+            g->vms[at] = g->vms[--g->nvms];
+        }
+    }
+    if (!g->group && !g->nvms) { /* an entry that grants nothing goes */
+        free(g->vms);
+        *g = G.grants[--G.ngrants];
+    }
+    return S_OK;
+}
+
+int hc_access_granted(const char *vm_id, const char *path) {
+    plat_file_key key;
+    if (plat_file_key_of(path, &key)) return 1; /* no such file: not this check's to report */
+    hc_lock();
+    const hc_grant *g = grant_find(&key);
+    int ok = g && (g->group || vm_index(g, vm_id) != (size_t)-1);
+    hc_unlock();
+    return ok;
+}
+
+/* The four access calls: vmId (need_vm) and filePath must be non-empty strings
+ * (E_INVALIDARG) and the file must exist (ERROR_FILE_NOT_FOUND; the host's error mapped
+ * as under Errors); then the grant or revoke. */
+static HRESULT access_call(fn_id fn, PCWSTR vmId, int need_vm, PCWSTR filePath, int grant) {
     HRESULT hr = hc_enter_sync(fn);
     if (hr != S_OK) return hr;
-    if (need_vm) {
-        char *vm;
-        if ((hr = hc_path_arg(vmId, 0, &vm)) != S_OK) return hr;
-        free(vm);
-    }
+    char *vm = NULL;
+    if (need_vm && (hr = hc_path_arg(vmId, 0, &vm)) != S_OK) return hr;
     char *p;
-    if ((hr = hc_path_arg(filePath, 0, &p)) != S_OK) return hr;
-    hr = plat_file_exists(p) ? S_OK : HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
+    if ((hr = hc_path_arg(filePath, 0, &p)) != S_OK) {
+        free(vm);
+        return hr;
+    }
+    plat_file_key key;
+    int e = plat_file_key_of(p, &key);
     free(p);
+    if (e) {
+        free(vm);
+        return hc_hr_from_errno(e);
+    }
+    hc_lock();
+    hr = grant_change(&key, vm, grant);
+    hc_unlock();
+    free(vm);
     return hr;
 }
 
 HRESULT WINAPI HcsGrantVmAccess(PCWSTR vmId, PCWSTR filePath) {
     if (hc_remote_active()) return hc_remote_call(FN_HcsGrantVmAccess, vmId, filePath);
-    return access_call(FN_HcsGrantVmAccess, vmId, 1, filePath);
+    return access_call(FN_HcsGrantVmAccess, vmId, 1, filePath, 1);
 }
 HRESULT WINAPI HcsRevokeVmAccess(PCWSTR vmId, PCWSTR filePath) {
     if (hc_remote_active()) return hc_remote_call(FN_HcsRevokeVmAccess, vmId, filePath);
-    return access_call(FN_HcsRevokeVmAccess, vmId, 1, filePath);
+    return access_call(FN_HcsRevokeVmAccess, vmId, 1, filePath, 0);
 }
 HRESULT WINAPI HcsGrantVmGroupAccess(PCWSTR filePath) {
     if (hc_remote_active()) return hc_remote_call(FN_HcsGrantVmGroupAccess, filePath);
-    return access_call(FN_HcsGrantVmGroupAccess, NULL, 0, filePath);
+    return access_call(FN_HcsGrantVmGroupAccess, NULL, 0, filePath, 1);
 }
 HRESULT WINAPI HcsRevokeVmGroupAccess(PCWSTR filePath) {
     if (hc_remote_active()) return hc_remote_call(FN_HcsRevokeVmGroupAccess, filePath);
-    return access_call(FN_HcsRevokeVmGroupAccess, NULL, 0, filePath);
+    return access_call(FN_HcsRevokeVmGroupAccess, NULL, 0, filePath, 0);
 }
 
 HRESULT WINAPI HcsGetProcessorCompatibilityFromSavedState(PCWSTR RuntimeFileName,

@@ -3,11 +3,16 @@
  * A directory becomes a layer by carrying a marker file (MARKER) describing it; hcsim
  * only ever deletes directories that carry one.
  *
- * VHD handles: hcsim has no CreateFile, so a vhdHandle is a POSIX file descriptor of an
- * open regular file cast to HANDLE (e.g. (HANDLE)(intptr_t)os.open(path)). NULL,
- * INVALID_HANDLE_VALUE and anything that is not an open regular file give E_HANDLE; an
- * hcsim pipe HANDLE gives E_INVALIDARG (it is not a disk). */
+ * VHD handles: a vhdHandle is a virtual disk handle of hcsim's virtdisk (virtdisk.c:
+ * CreateVirtualDisk / OpenVirtualDisk), or a POSIX file descriptor of an open regular file
+ * cast to HANDLE (e.g. (HANDLE)(intptr_t)os.open(path)). NULL, INVALID_HANDLE_VALUE and
+ * anything that is not an open regular file give E_HANDLE; an hcsim pipe HANDLE gives
+ * E_INVALIDARG (it is not a disk). The volume GUID HcsFormatWritableLayerVhd gives a disk
+ * is kept where it leaves the file valid: in a VHDX file (by its content, whichever kind of
+ * handle), a user metadata item of hcsim's own GUID (VOLUME_ITEM); in any other file, a
+ * small header at its start. A disk opened read-only cannot be formatted (E_ACCESSDENIED). */
 #include "hcsim_internal.h"
+#include "vhdx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,8 @@
 #define MARKER     ".hcsim-layer.json"
 #define VHD_MAGIC  "HCSIMVHD"
 #define VHD_HEADER 64
+/* The VHDX user metadata item holding the volume GUID (36 characters): hcsim's own GUID. */
+#define VOLUME_ITEM "8a3c5f1e-68c3-4d2b-9e51-6863736d766f"
 
 #define ERROR_PATH_NOT_FOUND 3u
 #define ERROR_INVALID_DATA   13u
@@ -139,8 +146,14 @@ static HRESULT copy_tree(const char *src, const char *dst) {
 }
 
 /* ---- VHD "handles" ------------------------------------------------------------------------- */
-static HRESULT vhd_fd(HANDLE h, plat_fd *fd) {
+/* The descriptor of a vhdHandle; *writable is 0 for a virtual disk opened read-only. */
+static HRESULT vhd_fd(HANDLE h, plat_fd *fd, int *writable) {
+    *writable = 1;
     if (!h || h == INVALID_HANDLE_VALUE) return E_HANDLE;
+    hc_lock();
+    int vdisk = hc_vdisk_fd(h, fd, writable);
+    hc_unlock();
+    if (vdisk) return S_OK;
     hc_lock();
     int pipe = hc_reg_get(h, K_PIPE) != NULL;
 #if PLAT_HOST_RELEASES
@@ -155,7 +168,17 @@ static HRESULT vhd_fd(HANDLE h, plat_fd *fd) {
     return S_OK;
 }
 
+/* The volume GUID of a formatted disk (1), or 0. */
 static int vhd_volume(plat_fd fd, char guid[37]) {
+    vhdx_info info;
+    if (vhdx_read(fd, &info) == 0) {
+        uint8_t item[16];
+        uint32_t len = 0;
+        vhdx_guid_parse(VOLUME_ITEM, item);
+        if (vhdx_get_item(fd, &info, item, guid, 36, &len) != 1 || len != 36) return 0;
+        guid[36] = 0;
+        return is_guid(guid);
+    }
     char hdr[VHD_HEADER];
     if (plat_pread_all(fd, hdr, sizeof hdr, 0) != (int)sizeof hdr) return 0;
     if (memcmp(hdr, VHD_MAGIC, 8) != 0) return 0;
@@ -286,9 +309,12 @@ HRESULT WINAPI HcsSetupBaseOSLayer(PCWSTR layerPath, HANDLE vhdHandle, PCWSTR op
     plat_fd fd = PLAT_NO_FD;
     char guid[37];
     HRESULT hr = sto_begin(FN_HcsSetupBaseOSLayer, &a, 1, layerPath, NULL, NULL);
-    if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd);
+    int writable;
+    if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd, &writable);
     if (hr == S_OK) hr = os_layer_options(options, &a.opt);
-    if (hr == S_OK && !vhd_volume(fd, guid)) hr = HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
+    /* hcsshim hands over an empty file (a container's base layer) or the layer's
+     * SystemTemplateBase.vhdx (a VM's): any disk, formatted or not, is accepted. */
+    if (hr == S_OK && !vhd_volume(fd, guid)) snprintf(guid, sizeof guid, "%s", "unformatted");
     if (hr == S_OK) hr = setup_base(a.path[0], a.opt, guid);
     return sto_end(&a, hr);
 }
@@ -381,13 +407,23 @@ HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
     if (hc_remote_active()) return hc_remote_call(FN_HcsFormatWritableLayerVhd, vhdHandle);
     HRESULT hr = hc_enter_sync(FN_HcsFormatWritableLayerVhd);
     plat_fd fd = PLAT_NO_FD;
-    if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd);
+    int writable;
+    if (hr == S_OK) hr = vhd_fd(vhdHandle, &fd, &writable);
     if (hr != S_OK) return hr;
+    if (!writable) return E_ACCESSDENIED;
+    char guid[37];
+    plat_new_guid(guid);
+    vhdx_info info;
+    if (vhdx_read(fd, &info) == 0) { /* a VHDX file stays one */
+        uint8_t item[16];
+        vhdx_guid_parse(VOLUME_ITEM, item);
+        return vhdx_set_item(fd, &info, item, guid, 36) == 0
+                   ? S_OK
+                   : HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
+    }
     char hdr[VHD_HEADER];
     memset(hdr, 0, sizeof hdr);
     memcpy(hdr, VHD_MAGIC, 8);
-    char guid[37];
-    plat_new_guid(guid);
     memcpy(hdr + 8, guid, 36);
     return hc_hr_from_errno(plat_pwrite_all(fd, hdr, sizeof hdr, 0));
 }
@@ -400,7 +436,8 @@ HRESULT WINAPI HcsGetLayerVhdMountPath(HANDLE vhdHandle, PWSTR *mountPath) {
     if (hr != S_OK) return hr;
     if (!mountPath) return E_INVALIDARG;
     plat_fd fd = PLAT_NO_FD;
-    if ((hr = vhd_fd(vhdHandle, &fd)) != S_OK) return hr;
+    int writable;
+    if ((hr = vhd_fd(vhdHandle, &fd, &writable)) != S_OK) return hr;
     char guid[37];
     if (!vhd_volume(fd, guid)) return HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
     char path[64];

@@ -321,27 +321,46 @@ static const char *missing_file(const char *path, HRESULT *hr) {
     return path;
 }
 
-/* The file of a SCSI Attachment of type VirtualDisk (the default) or Iso, if missing
- * (a PassThru attachment names a host disk, not a file). */
-static const char *missing_attachment(const hj_value *a, HRESULT *hr) {
+/* The file of a SCSI Attachment of type VirtualDisk (the default) or Iso; NULL for a
+ * PassThru attachment, which names a host disk, not a file. */
+static const char *attachment_file(const hj_value *a) {
     const char *type = hj_str(hj_get(a, "Type"), NULL);
     if (type && strcmp(type, "VirtualDisk") && strcmp(type, "Iso")) return NULL;
-    return missing_file(hj_str(hj_get(a, "Path"), NULL), hr);
+    return hj_str(hj_get(a, "Path"), NULL);
 }
 
-static const char *missing_vm_file(const hj_value *vm, HRESULT *hr) {
-    const char *found = NULL;
+/* The file of an attachment (attachment_file), if missing. */
+static const char *missing_attachment(const hj_value *a, HRESULT *hr) {
+    return missing_file(attachment_file(a), hr);
+}
+
+/* Each file a VM's configuration names and its worker process opens: the file of every
+ * SCSI attachment (attachment_file), then the guest state and runtime state files.
+ * Returns the first path for which check(path, ctx) is nonzero, NULL when there is none. */
+typedef int (*vm_file_check)(const char *path, void *ctx);
+
+static const char *first_vm_file(const hj_value *vm, vm_file_check check, void *ctx) {
     const hj_value *scsi = hj_get(hj_get(vm, "Devices"), "Scsi");
-    for (size_t c = 0; !found && hj_typeof(scsi) == HJ_OBJECT && c < hj_count(scsi); c++) {
+    for (size_t c = 0; hj_typeof(scsi) == HJ_OBJECT && c < hj_count(scsi); c++) {
         const hj_value *att = hj_get(hj_at(scsi, c), "Attachments");
-        for (size_t l = 0; !found && hj_typeof(att) == HJ_OBJECT && l < hj_count(att); l++)
-            found = missing_attachment(hj_at(att, l), hr);
+        for (size_t l = 0; hj_typeof(att) == HJ_OBJECT && l < hj_count(att); l++) {
+            const char *path = attachment_file(hj_at(att, l));
+            if (path && *path && check(path, ctx)) return path;
+        }
     }
     static const char *const gs_files[] = {"GuestStateFilePath", "RuntimeStateFilePath", NULL};
     const hj_value *gs = hj_get(vm, "GuestState");
-    for (const char *const *k = gs_files; !found && *k; k++)
-        found = missing_file(hj_str(hj_get(gs, *k), NULL), hr);
-    return found;
+    for (const char *const *k = gs_files; *k; k++) {
+        const char *path = hj_str(hj_get(gs, *k), NULL);
+        if (path && *path && check(path, ctx)) return path;
+    }
+    return NULL;
+}
+
+static int is_missing(const char *path, void *hr) { return missing_file(path, hr) != NULL; }
+
+static const char *missing_vm_file(const hj_value *vm, HRESULT *hr) {
+    return first_vm_file(vm, is_missing, hr);
 }
 
 /* "<what>: '<path>': <the Win32 text of hr>" for a missing file. */
@@ -530,11 +549,43 @@ hj_value *hc_read_saved_state(const char *path, HRESULT *hr) {
     return d;
 }
 
+static int not_granted(const char *path, void *vm_id) { return !hc_access_granted(vm_id, path); }
+
+/* The access check of a start (README, "VM access"): each file of the VM's configuration
+ * (first_vm_file) and the save state it restores from must have been granted to the VM's
+ * id or to the group (HcsGrantVmAccess, HcsGrantVmGroupAccess), as the worker process
+ * Windows runs the VM in opens them under the VM's own account. NULL when all were; else
+ * E_ACCESSDENIED in *hr and a ResultError naming the first file that was not. */
+static hj_value *access_denied(hc_system *s, HRESULT *hr) {
+    hc_lock();
+    char *id = hc_strdup(s->id), *restore = hc_strdup(s->restore_path);
+    hj_value *vm = s->is_vm ? hj_clone(hj_get(s->config, "VirtualMachine")) : NULL;
+    hc_unlock();
+    const char *denied = NULL;
+    if (id && vm) denied = first_vm_file(vm, not_granted, id);
+    if (id && !denied && restore && !hc_access_granted(id, restore)) denied = restore;
+    hj_value *doc = NULL;
+    if (denied) {
+        char msg[900];
+        snprintf(msg, sizeof msg,
+                 "The virtual machine '%s' could not open '%s': Access is denied. Grant the VM "
+                 "access to the file first (HcsGrantVmAccess or HcsGrantVmGroupAccess).",
+                 id, denied);
+        *hr = E_ACCESSDENIED;
+        doc = hc_result_error_attributed(*hr, msg, "Start");
+    }
+    hj_free(vm);
+    free(id);
+    free(restore);
+    return doc;
+}
+
 static hj_value *work_start(hc_work *w, HRESULT *hr) {
     hc_system *s = w->sys;
     hj_value *options = w->raw ? hj_parse_utf16(w->raw) : NULL;
     if (hj_get(options, "DestinationMigrationOptions")) { /* a live migration's destination */
-        hj_value *doc = hc_mig_start_destination(w, options, hr);
+        hj_value *doc = access_denied(s, hr);
+        if (!doc) doc = hc_mig_start_destination(w, options, hr);
         hj_free(options);
         return doc;
     }
@@ -554,6 +605,11 @@ static hj_value *work_start(hc_work *w, HRESULT *hr) {
     if (FAILED(r)) {
         *hr = r;
         return NULL;
+    }
+    hj_value *denied = access_denied(s, hr);
+    if (denied) {
+        free(restore);
+        return denied;
     }
     hj_value *saved = NULL;
     if (restore) {

@@ -520,6 +520,7 @@ TEST(c13_36_restore_from_saved_state) {
              path);
     HCS_SYSTEM b;
     REQUIRE(SUCCEEDED(cu_create(u"c13-36b", cfg, &b)));
+    CHECK_HR(S_OK, HcsGrantVmAccess(u"c13-36b", cu_w("%s", path))); /* README "VM access" */
     CHECK(strcmp(cu_state(b), "Created") == 0);
     CHECK_HR(S_OK, cu_sys_call(HcsStartComputeSystem, b, NULL, NULL));
     hj_value *pb = cu_props(b, u"{\"PropertyTypes\":[\"Memory\"]}");

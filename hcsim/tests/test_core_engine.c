@@ -389,7 +389,8 @@ TEST(core_save_restore_and_processor_compat) {
     CHECK_HR(S_OK, HcsGetProcessorCompatibilityFromSavedState(wpath, NULL));
     CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, s, NULL, NULL));
     HcsCloseComputeSystem(s);
-    /* restore into a new system */
+    /* restore into a new system: the save file must be granted to the new VM first */
+    CHECK_HR(S_OK, HcsGrantVmAccess(u"core-restored", wpath));
     snprintf(cfg, sizeof cfg,
              "{\"VirtualMachine\":{\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}", path);
     HCS_SYSTEM r;
@@ -407,6 +408,7 @@ TEST(core_save_restore_and_processor_compat) {
     snprintf(cfg, sizeof cfg,
              "{\"VirtualMachine\":{\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}}}", path);
     HCS_SYSTEM bad;
+    CHECK_HR(S_OK, HcsGrantVmAccess(u"core-bad", wbad));
     CHECK_HR(HRESULT_FROM_WIN32(13u), tc_create("core-bad", cfg, 1, &bad));
     HcsCloseComputeSystem(bad);
     /* templates */

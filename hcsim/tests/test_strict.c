@@ -74,8 +74,10 @@ TEST(strict_missing_vm_files_fail_the_create) {
                        no_dir),
                   no_dir, HRESULT_FROM_WIN32(3u));
     /* negative control: the same VM with files that exist is created and started; a
-     * PassThru attachment names a disk, not a file, and is not checked */
+     * PassThru attachment names a disk, not a file, and is not checked (the VM is
+     * granted its files: README "VM access") */
     HCS_SYSTEM ok = NULL;
+    CHECK_HR(S_OK, HcsGrantVmAccess(u"strict-ok", cu_w("%s", present)));
     CHECK_HR(S_OK,
              cu_create_running(
                  u"strict-ok",

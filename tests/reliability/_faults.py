@@ -33,6 +33,7 @@ import anyio
 import anyio.abc
 
 from aiohcs import errors, testing
+from aiohcs.access import grant_vm_access
 from aiohcs.events import EventStream
 from aiohcs.process import Process
 from aiohcs.service import modify_service_settings, service_properties, submit_wer_report
@@ -103,6 +104,13 @@ async def _keep(ctx: Context, call: Awaitable[object]) -> object:
     return ctx.keep(await call)
 
 
+async def _restore(ctx: Context) -> object:
+    """A restore of the saved state, granted to the new VM first (hcsim README "VM access")."""
+    vm_id = new_id()
+    await grant_vm_access(vm_id, ctx.saved)
+    return await _keep(ctx, ComputeSystem.restore(vm_id, LINUX_VM, ctx.saved))
+
+
 def _cpu_group() -> dict[str, Any]:
     return {
         "PropertyType": "CpuGroup",
@@ -139,7 +147,7 @@ OPERATIONS: Final = (
     Operation(
         "ComputeSystem.restore",
         "none",
-        lambda c: _keep(c, ComputeSystem.restore(new_id(), LINUX_VM, c.saved)),
+        _restore,
     ),
     Operation("ComputeSystem.start", "created", lambda c: c.sys.start()),
     Operation("ComputeSystem.pause", "running", lambda c: c.sys.pause()),

@@ -199,6 +199,8 @@ prepare_dlls() {
     rm -rf "$dlls"
     mkdir -p "$dlls"
     cp "$from"/computecore.dll "$from"/computestorage.dll "$dlls/"
+    # hcsim's virtdisk.dll (forwarders to its computecore.dll), where the source has one
+    if [ -f "$from/virtdisk.dll" ]; then cp "$from/virtdisk.dll" "$dlls/"; fi
     dll_origin="$dll_source ($from)"
 }
 
@@ -208,7 +210,8 @@ prepare_wine() {
     # bcryptprimitives: ours (Wine 8 has none; a later Wine's builtin would do too).
     # winedbg disabled: a crashing process then ends (with faulthandler's report) instead
     # of waiting for Wine's debugger, which would hang the run.
-    export WINEDLLOVERRIDES="$WINEDLLOVERRIDES;bcryptprimitives=n,b;winedbg.exe=d"
+    # virtdisk: hcsim's (native) before Wine's builtin one, whose calls are stubs.
+    export WINEDLLOVERRIDES="$WINEDLLOVERRIDES;bcryptprimitives=n,b;virtdisk=n,b;winedbg.exe=d"
 }
 # Started detached, so that they do not hold the run's output pipe open, and once, so
 # that each Windows process of the run does not start them again.

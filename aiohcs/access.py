@@ -1,0 +1,191 @@
+"""A VM's access to its host files, and its state files (computecore's VM file utilities).
+
+HCS runs each VM in a worker process under an account of its own, derived from the compute
+system's id, so a VM can open a virtual disk, an ISO, a guest or runtime state file or a
+saved state only once the client has granted it access: :func:`grant_vm_access` (one VM) or
+:func:`grant_vm_group_access` (every VM). A start that needs a file the VM was not granted
+fails with :class:`~aiohcs.errors.AccessDenied` whose message names the file; hcsim keeps
+the same access list (hcsim README, "VM access"), so code that forgets a grant fails on
+Linux CI too.
+
+Each call is synchronous in HCS (an RPC to the compute service), so it runs in a worker
+thread and never stalls the event loop. Cancelling an await abandons the wait, never the
+work: the call runs to its end, then the cancellation is delivered. Paths must be
+absolute (:func:`aiohcs._args.check_host_path`), ids non-empty strings; anything else
+raises :class:`~aiohcs.errors.InvalidArgumentError` before HCS is called. HCS errors
+raise the classes of :mod:`aiohcs.errors` (a missing file: an
+:class:`~aiohcs.errors.HcsError` with ``hresult`` ``ERROR_FILE_NOT_FOUND``; a state file
+that exists: ``ERROR_FILE_EXISTS``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, TypeAlias
+
+import anyio.lowlevel
+
+from aiohcs import _json
+from aiohcs._args import check_host_path, check_name
+from aiohcs._bridge import ADMIT_CALL, current_bridge, run_sync
+from aiohcs._native import CData, ffi, lib, require_export, take_document, to_wide
+from aiohcs.errors import error_from_hresult
+
+#: A path argument: ``str`` or ``os.PathLike`` (absolute: see the module's docstring).
+StrPath: TypeAlias = "str | os.PathLike[str]"
+
+__all__ = [
+    "ProcessorCompatibility",
+    "create_empty_guest_state_file",
+    "create_empty_runtime_state_file",
+    "grant_vm_access",
+    "grant_vm_group_access",
+    "processor_compatibility_from_saved_state",
+    "revoke_vm_access",
+    "revoke_vm_group_access",
+]
+
+_GROUP_GRANT: Final = "HcsGrantVmGroupAccess"
+_GROUP_REVOKE: Final = "HcsRevokeVmGroupAccess"
+_COMPATIBILITY: Final = "HcsGetProcessorCompatibilityFromSavedState"
+
+
+@dataclass(frozen=True)
+class ProcessorCompatibility:
+    """What a saved state requires of a host's processors.
+
+    ``document`` is the JSON object HCS returned (a ``VmProcessorRequirements`` document of
+    Microsoft's schema reference, which no published schema file defines), kept as is and
+    read-only; ``text`` is its JSON text, for passing on unchanged. The members depend on
+    the Windows release; hcsim answers the ``ProcessorRequirements`` it recorded at the save
+    (``ProcessorCount``, ``Architecture``, ``ProcessorFeatures``).
+    """
+
+    document: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    text: str = "{}"
+
+    def get(self, member: str, default: Any = None) -> Any:
+        """The member ``member`` of the document, or ``default``."""
+        return self.document.get(member, default)
+
+
+async def _run(operation: str, call: Callable[[], tuple[int, str | None]]) -> str | None:
+    """Run one blocking HCS call off the loop, after this call's admission.
+
+    Raises the typed error of a failed HRESULT (its ResultError document, if any, parsed);
+    returns the call's out document. A cancellation that arrived meanwhile is raised once
+    the call has returned (the document was freed by then).
+    """
+    await current_bridge().admit(ADMIT_CALL)
+    hr, document = await run_sync(call)  # runs to its end, shielded
+    if hr < 0:
+        raise error_from_hresult(hr, operation=operation, document=document)
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    return document
+
+
+def _path(path: Any, what: str = "path") -> CData:
+    return to_wide(check_host_path(path, what))
+
+
+def _vm(vm_id: Any) -> CData:
+    return to_wide(check_name(vm_id, "vm_id"))
+
+
+async def grant_vm_access(vm_id: str, path: StrPath) -> None:
+    """Grant the VM whose compute system id is ``vm_id`` access to the file ``path``.
+
+    The VM may then open it (a virtual disk, ISO, state or saved-state file). Granting
+    twice is harmless. The file must exist (``ERROR_FILE_NOT_FOUND`` otherwise); the VM
+    need not exist yet, so grant before the start (or the restore) that needs the file.
+    """
+    w_vm, w_path = _vm(vm_id), _path(path)
+    await _run("GrantVmAccess", lambda: (lib.HcsGrantVmAccess(w_vm, w_path), None))
+
+
+async def revoke_vm_access(vm_id: str, path: StrPath) -> None:
+    """Take back the access :func:`grant_vm_access` gave ``vm_id`` to ``path``.
+
+    A VM already running keeps the files it has open; its next start needs a new grant.
+    Revoking what was never granted is not an error.
+    """
+    w_vm, w_path = _vm(vm_id), _path(path)
+    await _run("RevokeVmAccess", lambda: (lib.HcsRevokeVmAccess(w_vm, w_path), None))
+
+
+async def grant_vm_group_access(path: StrPath) -> None:
+    """Grant every VM access to the file ``path`` (a shared ISO, a base disk ...).
+
+    Needs Windows 10 2004 / Windows Server 2022
+    (:class:`~aiohcs.errors.UnsupportedOnThisHost` on older hosts).
+    """
+    w_path = _path(path)
+    require_export(_GROUP_GRANT)
+    await _run("GrantVmGroupAccess", lambda: (lib.HcsGrantVmGroupAccess(w_path), None))
+
+
+async def revoke_vm_group_access(path: StrPath) -> None:
+    """Take back the access :func:`grant_vm_group_access` gave every VM to ``path``.
+
+    Grants to single VMs stay. Needs Windows 10 2004 / Windows Server 2022.
+    """
+    w_path = _path(path)
+    require_export(_GROUP_REVOKE)
+    await _run("RevokeVmGroupAccess", lambda: (lib.HcsRevokeVmGroupAccess(w_path), None))
+
+
+async def create_empty_guest_state_file(path: StrPath) -> None:
+    """Create an empty guest state file (``.vmgs``) at ``path``.
+
+    For ``VirtualMachine.GuestState.GuestStateFilePath``, where a VM keeps its firmware
+    state across runs; grant the VM access to it before its start. An existing file is
+    left alone and raises an :class:`~aiohcs.errors.HcsError` with ``ERROR_FILE_EXISTS``.
+    """
+    w_path = _path(path)
+    await _run(
+        "CreateEmptyGuestStateFile", lambda: (lib.HcsCreateEmptyGuestStateFile(w_path), None)
+    )
+
+
+async def create_empty_runtime_state_file(path: StrPath) -> None:
+    """Create an empty runtime state file (``.vmrs``) at ``path``.
+
+    For ``VirtualMachine.GuestState.RuntimeStateFilePath``; as
+    :func:`create_empty_guest_state_file` otherwise.
+    """
+    w_path = _path(path)
+    await _run(
+        "CreateEmptyRuntimeStateFile", lambda: (lib.HcsCreateEmptyRuntimeStateFile(w_path), None)
+    )
+
+
+async def processor_compatibility_from_saved_state(path: StrPath) -> ProcessorCompatibility:
+    """Read what the saved state at ``path`` (a ``.vmrs``) requires of a host's processors.
+
+    To check, before a restore or a migration, that a host can run the VM. Needs Windows
+    10 2104 / Windows Server 2022. A file that is not a saved state raises an
+    :class:`~aiohcs.errors.HcsError` (``ERROR_INVALID_DATA`` on hcsim).
+    """
+    w_path = _path(path)
+    require_export(_COMPATIBILITY)
+
+    def call() -> tuple[int, str | None]:
+        # The out string is the caller's to LocalFree (Microsoft's reference), despite its
+        # PCWSTR type: take_document decodes and frees it on every path.
+        pp = ffi.new("PCWSTR *")
+        hr: int = lib.HcsGetProcessorCompatibilityFromSavedState(w_path, pp)
+        return hr, take_document(pp)
+
+    text = await _run("GetProcessorCompatibilityFromSavedState", call)
+    return _compatibility(text)
+
+
+def _compatibility(text: str | None) -> ProcessorCompatibility:
+    """The result of a successful call: its JSON object (leniently read: HCS wrote it)."""
+    document = _json.read_object(text)
+    if document is None:
+        return ProcessorCompatibility(text=text or "{}")
+    return ProcessorCompatibility(MappingProxyType(document), text or "{}")

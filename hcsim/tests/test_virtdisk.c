@@ -1,0 +1,219 @@
+/* hcsim's virtdisk (src/virtdisk.c): virtual disk handles over VHDX files, attachment
+ * bookkeeping, and computestorage's VHD calls on them. */
+#include "test_core_util.h"
+#include "test_port.h"
+#include "vhdx.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Windows runs these calls through tests/test_vhd.py under Wine (real HANDLEs closed with
+ * kernel32's CloseHandle); these C tests use POSIX paths and hcsim's POSIX CloseHandle. */
+#define POSIX_PATHS                                                                         \
+    "POSIX paths and hcsim's POSIX CloseHandle (on Windows virtdisk takes drive paths and " \
+    "the caller closes with kernel32: tests/test_vhd.py under Wine)"
+#define ERROR_SHARING_VIOLATION   32u
+#define ERROR_NOT_SUPPORTED       50u
+#define ERROR_FILE_EXISTS         80u
+#define ERROR_INSUFFICIENT_BUFFER 122u
+#define ERROR_VHD_INVALID_STATE   0xC03A001Cu
+#define ERROR_PROVIDER_NOT_FOUND  0xC03A0014u
+
+static VIRTUAL_STORAGE_TYPE vhdx_type(void) {
+    VIRTUAL_STORAGE_TYPE t;
+    memset(&t, 0, sizeof t);
+    t.DeviceId = VIRTUAL_STORAGE_TYPE_DEVICE_VHDX;
+    t.VendorId.Data1 = 0xEC984AECu;
+    t.VendorId.Data2 = 0xA0F9;
+    t.VendorId.Data3 = 0x47e9;
+    const uint8_t d4[8] = {0x90, 0x1F, 0x71, 0x41, 0x5A, 0x66, 0x34, 0x5B};
+    memcpy(t.VendorId.Data4, d4, 8);
+    return t;
+}
+
+static DWORD create(const char *path, uint64_t size, int fixed, HANDLE *h) {
+    VIRTUAL_STORAGE_TYPE t = vhdx_type();
+    CREATE_VIRTUAL_DISK_PARAMETERS p;
+    memset(&p, 0, sizeof p);
+    p.Version = CREATE_VIRTUAL_DISK_VERSION_2;
+    p.Version2.MaximumSize = size;
+    char16_t *w = tc_w(path);
+    DWORD e = CreateVirtualDisk(&t, w, VIRTUAL_DISK_ACCESS_NONE, NULL,
+                                fixed ? CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION
+                                      : CREATE_VIRTUAL_DISK_FLAG_NONE,
+                                0, &p, NULL, h);
+    free(w);
+    return e;
+}
+
+static DWORD open_disk(const char *path, int read_only, HANDLE *h) {
+    VIRTUAL_STORAGE_TYPE t = vhdx_type();
+    OPEN_VIRTUAL_DISK_PARAMETERS p;
+    memset(&p, 0, sizeof p);
+    p.Version = OPEN_VIRTUAL_DISK_VERSION_2;
+    p.Version2.ReadOnly = read_only;
+    char16_t *w = tc_w(path);
+    DWORD e = OpenVirtualDisk(&t, w, VIRTUAL_DISK_ACCESS_NONE, OPEN_VIRTUAL_DISK_FLAG_NONE, &p, h);
+    free(w);
+    return e;
+}
+
+static uint64_t virtual_size(HANDLE h) {
+    GET_VIRTUAL_DISK_INFO info;
+    memset(&info, 0, sizeof info);
+    info.Version = GET_VIRTUAL_DISK_INFO_SIZE;
+    ULONG size = sizeof info, used = 0;
+    if (GetVirtualDiskInformation(h, &size, &info, &used) != 0) return 0;
+    return info.Size.VirtualSize;
+}
+
+static int physical_path(HANDLE h, char *out, size_t cap) {
+    WCHAR buf[64];
+    ULONG bytes = sizeof buf;
+    DWORD e = GetVirtualDiskPhysicalPath(h, &bytes, buf);
+    if (e) return (int)e;
+    size_t i = 0;
+    for (; buf[i] && i + 1 < cap; i++) out[i] = (char)buf[i];
+    out[i] = 0;
+    return 0;
+}
+
+TEST(virtdisk_create_open_attach_detach) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    HcsimReset();
+    char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128], other[128];
+    REQUIRE(tp_mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/a.vhdx", dir);
+    snprintf(other, sizeof other, "%s/b.vhdx", dir);
+    HANDLE h = NULL, h2 = NULL, h3 = NULL;
+    CHECK(create(path, 64u << 20, 0, &h) == 0 && h != NULL);
+    CHECK(virtual_size(h) == 64u << 20);
+    CHECK(create(path, 64u << 20, 0, &h2) == ERROR_FILE_EXISTS && h2 == NULL);
+    char pp[64];
+    CHECK(physical_path(h, pp, sizeof pp) == (int)ERROR_VHD_INVALID_STATE);
+    CHECK(DetachVirtualDisk(h, DETACH_VIRTUAL_DISK_FLAG_NONE, 0) == ERROR_VHD_INVALID_STATE);
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) == 0);
+    CHECK(physical_path(h, pp, sizeof pp) == 0 && strcmp(pp, "\\\\.\\PhysicalDrive1") == 0);
+    /* a too small buffer: the size needed */
+    WCHAR small[4];
+    ULONG bytes = sizeof small;
+    CHECK(GetVirtualDiskPhysicalPath(h, &bytes, small) == ERROR_INSUFFICIENT_BUFFER);
+    CHECK(bytes == (strlen("\\\\.\\PhysicalDrive1") + 1) * sizeof(WCHAR));
+    /* the attachment is the file's: a second handle cannot attach it again */
+    CHECK(open_disk(path, 0, &h2) == 0);
+    CHECK(AttachVirtualDisk(h2, NULL, ATTACH_VIRTUAL_DISK_FLAG_NONE, 0, NULL, NULL) ==
+          ERROR_SHARING_VIOLATION);
+    CHECK(physical_path(h2, pp, sizeof pp) == 0 && strcmp(pp, "\\\\.\\PhysicalDrive1") == 0);
+    /* another disk gets the next number */
+    CHECK(create(other, 3u << 20, 1, &h3) == 0);
+    CHECK(AttachVirtualDisk(h3, NULL, ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY, 0, NULL, NULL) == 0);
+    CHECK(physical_path(h3, pp, sizeof pp) == 0 && strcmp(pp, "\\\\.\\PhysicalDrive2") == 0);
+    /* detached through the other handle; closing the attaching handle detaches too */
+    CHECK(DetachVirtualDisk(h2, DETACH_VIRTUAL_DISK_FLAG_NONE, 0) == 0);
+    CHECK(physical_path(h, pp, sizeof pp) == (int)ERROR_VHD_INVALID_STATE);
+    CHECK(CloseHandle(h3) == TRUE);
+    CHECK(CloseHandle(h3) == FALSE);
+    CHECK(AttachVirtualDisk(h3, NULL, ATTACH_VIRTUAL_DISK_FLAG_NONE, 0, NULL, NULL) ==
+          ERROR_INVALID_HANDLE);
+    CHECK(open_disk(other, 1, &h3) == 0);
+    CHECK(AttachVirtualDisk(h3, NULL, ATTACH_VIRTUAL_DISK_FLAG_NONE, 0, NULL, NULL) ==
+          ERROR_ACCESS_DENIED); /* opened read-only */
+    CHECK(AttachVirtualDisk(h3, NULL, ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY, 0, NULL, NULL) == 0);
+    CHECK(CloseHandle(h3) == TRUE);
+    CHECK(open_disk(other, 1, &h3) == 0);
+    CHECK(physical_path(h3, pp, sizeof pp) == (int)ERROR_VHD_INVALID_STATE);
+    CHECK(AttachVirtualDisk(h3, NULL, ATTACH_VIRTUAL_DISK_FLAG_PERMANENT_LIFETIME, 0, NULL, NULL) ==
+          ERROR_NOT_SUPPORTED);
+    CHECK(CloseHandle(h3) && CloseHandle(h2) && CloseHandle(h));
+    tp_rmtree(dir);
+}
+
+TEST(virtdisk_bad_arguments) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    HcsimReset();
+    char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128], junk[128];
+    REQUIRE(tp_mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/a.vhdx", dir);
+    snprintf(junk, sizeof junk, "%s/junk.vhdx", dir);
+    HANDLE h = NULL;
+    VIRTUAL_STORAGE_TYPE t = vhdx_type();
+    CREATE_VIRTUAL_DISK_PARAMETERS p;
+    memset(&p, 0, sizeof p);
+    p.Version = CREATE_VIRTUAL_DISK_VERSION_2;
+    p.Version2.MaximumSize = 64u << 20;
+    char16_t *w = tc_w(path), *rel = tc_w("a.vhdx");
+    /* the storage type */
+    t.DeviceId = VIRTUAL_STORAGE_TYPE_DEVICE_VHD;
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == ERROR_NOT_SUPPORTED);
+    t = vhdx_type();
+    t.VendorId.Data1 = 1;
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == ERROR_PROVIDER_NOT_FOUND);
+    CHECK(CreateVirtualDisk(NULL, w, 0, NULL, 0, 0, &p, NULL, &h) == ERROR_INVALID_PARAMETER);
+    t = vhdx_type();
+    /* parameters */
+    CHECK(CreateVirtualDisk(&t, w, VIRTUAL_DISK_ACCESS_ALL, NULL, 0, 0, &p, NULL, &h) ==
+          ERROR_INVALID_PARAMETER); /* version 2 wants VIRTUAL_DISK_ACCESS_NONE */
+    CHECK(CreateVirtualDisk(&t, rel, 0, NULL, 0, 0, &p, NULL, &h) == ERROR_INVALID_PARAMETER);
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, NULL, NULL, &h) == ERROR_INVALID_PARAMETER);
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0x80, 0, &p, NULL, &h) == ERROR_INVALID_PARAMETER);
+    p.Version2.MaximumSize = (64u << 20) + 1;
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == VHDX_ERROR_INVALID_SIZE);
+    p.Version2.MaximumSize = 64u << 20;
+    p.Version2.BlockSizeInBytes = 3u << 20;
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == VHDX_ERROR_INVALID_BLOCK_SIZE);
+    p.Version2.BlockSizeInBytes = 0;
+    p.Version2.SectorSizeInBytes = 520;
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == VHDX_ERROR_SECTOR_SIZE);
+    CHECK(access(path, F_OK) != 0); /* nothing was created */
+    p.Version2.SectorSizeInBytes = 0;
+    p.Version = (CREATE_VIRTUAL_DISK_VERSION)7;
+    CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == ERROR_INVALID_PARAMETER);
+    /* opening: missing, not a disk */
+    CHECK(open_disk(path, 0, &h) == ERROR_FILE_NOT_FOUND && h == NULL);
+    FILE *f = fopen(junk, "w");
+    REQUIRE(f != NULL);
+    fputs("not a disk", f);
+    fclose(f);
+    CHECK(open_disk(junk, 0, &h) == VHDX_ERROR_NOT_VIRTUAL_DISK && h == NULL);
+    /* handles that are none */
+    CHECK(DetachVirtualDisk(NULL, 0, 0) == ERROR_INVALID_HANDLE);
+    CHECK(DetachVirtualDisk((HANDLE)(intptr_t)12345, 0, 0) == ERROR_INVALID_HANDLE);
+    /* faults: an HRESULT of FACILITY_WIN32 is its Win32 code */
+    CHECK_HR(S_OK, HcsimFailNext("OpenVirtualDisk", 1, HRESULT_FROM_WIN32(ERROR_ACCESS_DENIED),
+                                 HcsimFaultSync));
+    CHECK(open_disk(junk, 0, &h) == ERROR_ACCESS_DENIED);
+    free(w);
+    free(rel);
+    HcsimReset();
+    tp_rmtree(dir);
+}
+
+TEST(virtdisk_handles_in_computestorage) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    HcsimReset();
+    char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128];
+    REQUIRE(tp_mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/scratch.vhdx", dir);
+    HANDLE h = NULL, ro = NULL;
+    REQUIRE(create(path, 256u << 20, 0, &h) == 0);
+    PWSTR mount = NULL;
+    CHECK_HR(HRESULT_FROM_WIN32(13), HcsGetLayerVhdMountPath(h, &mount)); /* not formatted */
+    CHECK_HR(S_OK, HcsFormatWritableLayerVhd(h));
+    CHECK_HR(S_OK, HcsGetLayerVhdMountPath(h, &mount));
+    REQUIRE(mount != NULL);
+    const char *want = "\\\\?\\Volume{";
+    for (size_t i = 0; want[i]; i++) CHECK(mount[i] == (char16_t)want[i]);
+    LocalFree(mount);
+    /* still a valid VHDX with its size */
+    CHECK(virtual_size(h) == 256u << 20);
+    CHECK(open_disk(path, 1, &ro) == 0);
+    CHECK(virtual_size(ro) == 256u << 20);
+    CHECK_HR(E_ACCESSDENIED, HcsFormatWritableLayerVhd(ro));
+    CHECK_HR(S_OK, HcsGetLayerVhdMountPath(ro, &mount)); /* the same volume */
+    LocalFree(mount);
+    CHECK(CloseHandle(ro) && CloseHandle(h));
+    CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd(h)); /* closed */
+    tp_rmtree(dir);
+}

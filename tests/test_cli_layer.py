@@ -1,0 +1,137 @@
+"""``aiohcs layer ...``, run in-process through ``main(argv)``.
+
+Layers live in folders, so on hcsim they outlive each invocation even without a service.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiohcs.cli import main
+
+BASE_ID = "6f9e5d1c-2b1a-4c3d-8e7f-0a1b2c3d4e5f"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def ok(*argv: str) -> str:
+    code, out, err = run(*argv)
+    assert code == 0, err
+    assert not err
+    return out
+
+
+def ok_json(*argv: str) -> Any:
+    return json.loads(ok(*argv, "--json"))
+
+
+def fails(*argv: str, code: int = 1) -> str:
+    """The one-line error of a failing command."""
+    got, out, err = run(*argv)
+    assert got == code, (out, err)
+    assert not out
+    return err
+
+
+@pytest.fixture
+def src(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A layer folder in transport format; the working directory is ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src" / "Files").mkdir(parents=True)
+    (tmp_path / "src" / "Files" / "a.txt").write_text("a")
+    return tmp_path / "src"
+
+
+def test_a_layer_from_import_to_destroy(src: Path, tmp_path: Path) -> None:
+    base, w, out = tmp_path / "base", tmp_path / "w", tmp_path / "out"
+    assert ok("layer", "import", "src", "base") == f"{base}  imported  (from {src})\n"
+    assert (base / "Files" / "a.txt").read_text() == "a"
+    parent = f"{BASE_ID}=base"
+    assert ok_json("layer", "init-writable", "w", "--parent", parent) == {
+        "Action": "init-writable",
+        "Layer": str(w),
+        "Parents": [{"Id": BASE_ID, "Path": str(base)}],
+    }
+    assert ok("layer", "attach", str(w), "--parent", parent) == f"{w}  filter attached\n"
+    assert ok("layer", "detach", "w") == f"{w}  filter detached\n"
+    doc = ok_json("layer", "export", "w", "out", "--writable", "--parent", parent)
+    assert doc["Destination"] == str(out)
+    assert (out / "Files").is_dir() or out.is_dir()
+    assert ok("layer", "destroy", "w") == f"{w}  destroyed\n"
+    assert ok_json("layer", "destroy", "base") == {"Action": "destroy", "Layer": str(base)}
+    assert not base.exists()
+    assert not w.exists()
+
+
+def test_overlay_filters(src: Path, tmp_path: Path) -> None:
+    ok("layer", "import", "src", "base")
+    parent = f"{BASE_ID}=base"
+    ok("layer", "init-writable", "w", "--parent", parent)
+    w = tmp_path / "w"
+    out = ok("layer", "attach", "w", "--parent", parent, "--overlay", "UnionFS")
+    assert out == f"{w}  UnionFS overlay attached\n"
+    assert ok_json("layer", "detach", "w", "--overlay", "UnionFS") == {
+        "Action": "detach",
+        "Layer": str(w),
+        "Overlay": "UnionFS",
+    }
+    assert "ERROR_NOT_FOUND" in fails("layer", "detach", "w", "--overlay", "UnionFS")
+
+
+def test_failures_of_hcs_are_one_line_errors(src: Path, tmp_path: Path) -> None:
+    ok("layer", "import", "src", "base")
+    err = fails("layer", "import", "src", "base")
+    assert err.startswith("aiohcs: error: ERROR_ALREADY_EXISTS (0x800700B7) in ImportLayer:")
+    assert err.count("\n") == 1
+    assert "HCS_E_INVALID_LAYER" in fails("layer", "destroy", "src")
+    assert (src / "Files" / "a.txt").exists()
+    ok("layer", "init-writable", "w", "--parent", f"{BASE_ID}=base")
+    assert "ERROR_NOT_FOUND" in fails("layer", "detach", "w")
+    assert "ERROR_PATH_NOT_FOUND" in fails("layer", "destroy", "nowhere")
+
+
+@pytest.mark.parametrize("action", ["init-writable", "attach"])
+def test_a_writable_layer_needs_a_parent(src: Path, action: str) -> None:
+    err = fails("layer", action, "w")
+    assert f"{action} needs at least one --parent ID=PATH" in err
+
+
+@pytest.mark.parametrize(
+    ("parent", "message"),
+    [
+        ("base", "expected ID=PATH"),
+        (f"{BASE_ID}=", "expected ID=PATH"),
+        ("not-a-guid=base", "is not a GUID"),
+    ],
+)
+def test_a_bad_parent_is_a_usage_error(
+    src: Path, capsys: pytest.CaptureFixture[str], parent: str, message: str
+) -> None:
+    # (argparse writes usage errors to sys.stderr itself.)
+    fails("layer", "import", "src", "x", "--parent", parent, code=2)
+    assert message in capsys.readouterr().err
+    assert not Path("x").exists()
+
+
+def test_an_unknown_overlay_is_a_usage_error(src: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fails("layer", "detach", "w", "--overlay", "NTFS", code=2)
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_layer_commands_run_in_a_script(src: Path, tmp_path: Path) -> None:
+    script = tmp_path / "layers.txt"
+    script.write_text(
+        f"layer import src base\nlayer init-writable w --parent {BASE_ID}=base\n"
+        "layer destroy w\nlayer destroy base\n"
+    )
+    out = ok("script", str(script))
+    assert out.splitlines()[-1] == f"{tmp_path / 'base'}  destroyed"
