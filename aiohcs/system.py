@@ -73,6 +73,9 @@ from aiohcs.process import Process, open_process, run_process, stream_process
 from aiohcs.progress import TrackedCalls
 
 if TYPE_CHECKING:
+    import uuid
+
+    import anyio.abc
     from typing_extensions import Unpack
 
     from aiohcs._bridge import LoopBridge
@@ -553,6 +556,19 @@ class ComputeSystem(HandleOwner):
         process and propagates as it is.
         """
         return await stream_process(self, command, write, **options)
+
+    async def connect_hvsocket(self, service_id: uuid.UUID | str) -> anyio.abc.ByteStream:
+        """Connect from the host to ``service_id`` in this system's guest (a Hyper-V socket).
+
+        The address is the system's RuntimeId; see :func:`aiohcs.hvsocket.connect_hvsocket`
+        (its errors, and the host listener).
+        """
+        from aiohcs._hvsocket_ids import check_guid
+        from aiohcs.hvsocket import connect_hvsocket
+
+        sid = check_guid(service_id, "service_id")
+        runtime_id = (await self.properties()).runtime_id or self.id
+        return await connect_hvsocket(runtime_id, sid)
 
     # ---------------------------------------------------------------- events
 

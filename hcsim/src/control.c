@@ -1,6 +1,7 @@
 /* hcsim control API (hcsim.cdef): fault injection, delays, hidden exports, simulated
  * crashes/guest shutdown/raw events, service disconnect, options, counters and reset. */
 #include "hcsim_internal.h"
+#include "hvsock.h"
 #include "wire.h"
 
 #include <stdlib.h>
@@ -306,6 +307,7 @@ HRESULT hc_reset_local(void) {
     G.opt_lp_count = 4;
     hc_latency_from_env(); /* the profile and seed the environment names (again) */
     hc_service_reset();
+    hc_hvsock_reset();
     hc_control_touched(0);
     hc_unlock();
     return S_OK;

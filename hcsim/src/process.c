@@ -2,6 +2,7 @@
  * HCS_PROCESS handles, caller-owned pipe HANDLEs, signals, console size, exit events
  * (from the platform exit monitor) and the Windows command-line splitting rules. */
 #include "hcsim_internal.h"
+#include "hvsock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -469,6 +470,7 @@ static void sweep_post(const int64_t *sids, size_t n) {
 }
 
 void hc_proc_sweep_sessions(hc_system *s) {
+    hc_hvsock_system_gone(s); /* its Hyper-V sockets go with it */
     for (hc_proc *p = s->procs; p; p = p->next)
         if (p->state == PS_RUNNING) p->sent_sig = PLAT_SIGKILL; /* ended with its system */
     prune_sessions(s);
@@ -599,6 +601,31 @@ static char *join_argv(char *const *argv) {
     for (size_t i = 0; argv[i]; i++) {
         if (i) strcat(out, " ");
         strcat(out, argv[i]);
+    }
+    return out;
+}
+
+/* envp (NULL: the host's environment) with HCSIM_HVSOCKET_DIR=dir in place of any value it
+ * had (README "Hyper-V sockets"); envp is consumed. NULL when out of memory. */
+static char **with_hvsock_dir(char **envp, const char *dir) {
+    char *const *from = envp ? envp : plat_environ();
+    size_t n = 0, k = 0, name = strlen(HCSIM_HVSOCKET_ENV);
+    while (from && from[n]) n++;
+    char **out = calloc(n + 2, sizeof *out);
+    int ok = out != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (env_names_equal(from[i], HCSIM_HVSOCKET_ENV, name) && from[i][name] == '=') continue;
+        ok = (out[k++] = hc_strdup(from[i])) != NULL;
+    }
+    if (ok) {
+        size_t len = name + strlen(dir) + 2;
+        ok = (out[k] = malloc(len)) != NULL;
+        if (ok) snprintf(out[k], len, "%s=%s", HCSIM_HVSOCKET_ENV, dir);
+    }
+    free_strv(envp);
+    if (!ok) {
+        free_strv(out);
+        return NULL;
     }
     return out;
 }
@@ -739,9 +766,15 @@ hj_value *hc_work_create_process(hc_work *w, HRESULT *hr) {
             envp[k++] = e;
         }
     }
+    char hvdir[320];
     hc_lock();
     r = sys_gate(p->sys);
+    int has_hvdir = SUCCEEDED(r) && hc_hvsock_dir(p->sys, hvdir, sizeof hvdir) == 0;
     hc_unlock();
+    if (has_hvdir && !(envp = with_hvsock_dir(envp, hvdir))) {
+        res = fail(&r, E_OUTOFMEMORY, "Out of memory.");
+        goto out;
+    }
     if (r == HC_E_NOT_SUPPORTED)
         res = fail(&r, r,
                    "The virtual machine has no guest connection: a process cannot be "

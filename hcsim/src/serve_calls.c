@@ -179,6 +179,8 @@ HRESULT serve_run_control(svc_call *call, svc_out *out) {
         return S_OK;
     }
     case HCW_CTL_HcsimServiceRequestStop: serve_request_stop(); return S_OK;
+    case HCW_CTL_HcsimHvSocketPath:
+        return HcsimHvSocketPath(ARG_S(0), ARG_S(1), (uint32_t)ARG_U(2), &out->str);
     default: return E_NOTIMPL;
     }
 }

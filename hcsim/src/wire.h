@@ -213,7 +213,8 @@ uint64_t hcw_build_id(void);
     X(HcsimGetCounts,            "",       "uuuuuuuu")                            \
     X(HcsimReset,                "",       "")                                    \
     X(HcsimServiceStatus,        "",       "uuuuu")                               \
-    X(HcsimServiceRequestStop,   "",       "")
+    X(HcsimServiceRequestStop,   "",       "")                                    \
+    X(HcsimHvSocketPath,         "ssu",    "s")
 /* clang-format on */
 
 typedef enum hcw_ctl {

@@ -1,0 +1,149 @@
+"""Hyper-V sockets: byte streams between the host and the guests of compute systems.
+
+An address is a VM (partition) id and a service id, both GUIDs (:class:`HvSocketAddress`);
+the well-known VM ids and the vsock port mapping are those of the SDK's ``hvsocket.h``.
+On Windows the streams are ``socket.AF_HYPERV`` sockets (CPython 3.12 or later; older
+versions raise :class:`NotImplementedError` naming the requirement). On hcsim they are Unix
+sockets (Windows CPython has no AF_UNIX: loopback TCP sockets whose ports are in files) at
+paths hcsim maps from (system RuntimeId, service id); a program running inside an emulated
+system uses :func:`guest_listener` and :func:`guest_connect` (hcsim/README.md, "Hyper-V
+sockets").
+
+Errors: a service that the system's HvSocket configuration disables or denies raises
+:class:`PermissionError` (Windows: WSAEACCES); nobody listening raises
+:class:`ConnectionRefusedError`; a system that does not exist or has stopped raises
+:class:`~aiohcs.errors.SystemNotFound`, one that is not running
+:class:`~aiohcs.errors.InvalidState`; bad GUIDs raise
+:class:`~aiohcs.errors.InvalidArgumentError` before anything happens.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from typing import TYPE_CHECKING
+
+import anyio.abc
+
+from aiohcs import _hvsocket_guest
+from aiohcs._hvsocket_ids import (
+    HV_GUID_BROADCAST,
+    HV_GUID_CHILDREN,
+    HV_GUID_LOOPBACK,
+    HV_GUID_PARENT,
+    HV_GUID_SILOHOST,
+    HV_GUID_VSOCK_TEMPLATE,
+    HV_GUID_WILDCARD,
+    HV_GUID_ZERO,
+    HvSocketAddress,
+    check_guid,
+    service_id_from_vsock_port,
+    vsock_port_from_service_id,
+)
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = [
+    "HVSOCKET_DIR_ENV",
+    "HV_GUID_BROADCAST",
+    "HV_GUID_CHILDREN",
+    "HV_GUID_LOOPBACK",
+    "HV_GUID_PARENT",
+    "HV_GUID_SILOHOST",
+    "HV_GUID_VSOCK_TEMPLATE",
+    "HV_GUID_WILDCARD",
+    "HV_GUID_ZERO",
+    "HvSocketAddress",
+    "connect_hvsocket",
+    "create_hvsocket_listener",
+    "guest_connect",
+    "guest_listener",
+    "service_id_from_vsock_port",
+    "vsock_port_from_service_id",
+]
+
+#: hcsim: the environment variable naming a system's Hyper-V socket directory, set in
+#: every process hcsim starts in it.
+HVSOCKET_DIR_ENV = _hvsocket_guest.HVSOCKET_DIR_ENV
+
+#: VM ids a host listener may take that name no single system.
+_ANY_VM = (HV_GUID_WILDCARD, HV_GUID_CHILDREN)
+
+
+def _host() -> tuple[bool, ModuleType]:
+    """Whether HCS is hcsim, and the host side's transport module.
+
+    Imported on first use, so that a guest program importing this module for
+    :func:`guest_listener` / :func:`guest_connect` loads no native binding.
+    """
+    from aiohcs._native import IS_EMULATOR
+
+    if IS_EMULATOR:
+        from aiohcs import _hvsocket_hcsim as hcsim_transport
+
+        return True, hcsim_transport
+    from aiohcs import _hvsocket_windows as windows_transport
+
+    return False, windows_transport
+
+
+async def connect_hvsocket(
+    vm_id: uuid.UUID | str, service_id: uuid.UUID | str
+) -> anyio.abc.ByteStream:
+    """Connect from the host to ``service_id`` in the VM ``vm_id`` (its RuntimeId).
+
+    Returns a connected byte stream (close it, or use it as an async context manager).
+    Cancelling the call closes whatever it had opened. Raises :class:`PermissionError`
+    when the system's HvSocket configuration refuses the service and
+    :class:`ConnectionRefusedError` when nobody listens for it.
+    """
+    address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
+    _, transport = _host()
+    stream: anyio.abc.ByteStream = await transport.connect(*address)
+    return stream
+
+
+async def create_hvsocket_listener(
+    vm_id: uuid.UUID | str, service_id: uuid.UUID | str
+) -> anyio.abc.SocketListener:
+    """Listen on the host for connections to ``service_id`` from the VM ``vm_id``.
+
+    ``vm_id`` is a VM's RuntimeId, or on Windows :data:`HV_GUID_WILDCARD` /
+    :data:`HV_GUID_CHILDREN` for every VM (hcsim maps only a single system's id). The
+    listener (an ``anyio.abc.Listener[ByteStream]``, a socket listener) gives a byte stream
+    per guest connection (``await listener.accept()`` or ``listener.serve(handler)``);
+    close it with ``aclose`` (or ``async with``). Raises :class:`PermissionError`
+    when the system's HvSocket configuration does not let the host bind the service.
+    """
+    address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
+    emulated, transport = _host()
+    if emulated and address.vm_id in _ANY_VM:
+        raise NotImplementedError(
+            "hcsim maps the Hyper-V sockets of one system: listen with its RuntimeId"
+        )
+    listener: anyio.abc.SocketListener = await transport.create_listener(*address)
+    return listener
+
+
+def guest_listener(service_id: uuid.UUID | str) -> socket.socket:
+    """A listening socket for ``service_id``, for a program inside an hcsim compute system.
+
+    The host reaches it with :func:`connect_hvsocket`. It is a plain listening
+    :class:`socket.socket` (``accept()`` it, or wrap it with
+    ``anyio.abc.SocketListener.from_socket``). Raises :class:`RuntimeError` outside an
+    emulated system (no ``HCSIM_HVSOCKET_DIR``).
+    """
+    sid = check_guid(service_id, "service_id")
+    return _hvsocket_guest.guest_listener(sid)
+
+
+async def guest_connect(service_id: uuid.UUID | str) -> anyio.abc.ByteStream:
+    """Connect a program inside an hcsim compute system to the host's listener of ``service_id``.
+
+    The host listens with :func:`create_hvsocket_listener`. Raises
+    :class:`ConnectionRefusedError` when the host does not listen, :class:`RuntimeError`
+    outside an emulated system.
+    """
+    sid = check_guid(service_id, "service_id")
+    return await _hvsocket_guest.guest_connect(sid)
