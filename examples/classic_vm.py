@@ -99,6 +99,7 @@ async def main(work: Path) -> None:
         guest_state_file=str(guest_state),
         runtime_state_file=str(runtime_state),
         hv_socket=builders.hv_socket_config(services={str(SERVICE_ID): None}),
+        guest_connection=True,  # HCS talks to the guest's agent: processes, shutdown
         owner="classic-vm-example",
     )
     async with await ComputeSystem.create(VM_ID, config) as vm:

@@ -156,6 +156,7 @@ async def running_vm():
         guest_state_file=str(guest_state),
         runtime_state_file=str(runtime_state),
         hv_socket=builders.hv_socket_config(services={str(SERVICE_ID): None}),
+        guest_connection=True,
     ))
     await vm.start()
     return vm

@@ -156,6 +156,45 @@ def test_live_migration() -> None:
     assert "vm1-moved: Running" in result.stdout
 
 
+def test_classic_vm_workflow(tmp_path: Path) -> None:
+    result = run_example("classic_vm.py", "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    steps = [line[2:] for line in result.stdout.splitlines() if line.startswith("- ")]
+    expected = [
+        "created os.vhdx: dynamic VHDX, 1024 MiB virtual",
+        "created vm.vmgs and vm.vmrs",
+        "granted classic-vm access to os.vhdx, vm.vmgs, vm.vmrs",
+        "created classic-vm",
+        "started classic-vm: Running",
+        "guest service: listening on c1a551c0-0b5e-4d2a-9a65-4ee5fa7e0001",
+        "host <- 'guest: HELLO OVER HVSOCKET'",
+        "paused classic-vm",
+    ]
+    assert steps[: len(expected)] == expected
+    rest = steps[len(expected) :]
+    assert rest[0].startswith("saved classic-vm to vm.save (")
+    assert rest[1:3] == ["terminated classic-vm: ForcedExit", rest[2]]
+    assert rest[2].startswith("processor requirements of the saved state: ")
+    assert rest[3:] == [
+        "granted classic-vm-restored access to os.vhdx, vm.vmgs, vm.vmrs, vm.save",
+        "restored classic-vm-restored: Running",
+        "process in classic-vm-restored said 'hi from the VM'",
+        "shut down classic-vm-restored: GracefulExit",
+        "revoked every grant",
+    ]
+    # --dir keeps the files: a VHDX and the state files, as the steps said.
+    assert (tmp_path / "os.vhdx").read_bytes()[:8] == b"vhdxfile"
+    assert {p.name for p in tmp_path.iterdir()} >= {"os.vhdx", "vm.vmgs", "vm.vmrs", "vm.save"}
+
+
+def test_classic_vm_cleans_up_its_temporary_folder() -> None:
+    result = run_example("classic_vm.py")
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("- removed ") and last.endswith(" (keep the files with --dir DIR)")
+    assert not Path(last.split()[2]).exists()
+
+
 def test_examples_are_all_tested() -> None:
     names = {p.name for p in EXAMPLES.glob("*.py")}
     source = Path(__file__).read_text()
