@@ -191,7 +191,8 @@ def test_classic_vm_cleans_up_its_temporary_folder() -> None:
     result = run_example("classic_vm.py")
     assert result.returncode == 0, result.stderr
     last = result.stdout.splitlines()[-1]
-    assert last.startswith("- removed ") and last.endswith(" (keep the files with --dir DIR)")
+    assert last.startswith("- removed ")
+    assert last.endswith(" (keep the files with --dir DIR)")
     assert not Path(last.split()[2]).exists()
 
 
