@@ -198,7 +198,9 @@ class ComputeSystem(HandleOwner):
         """Create ``id`` restoring ``state_file``, then start it.
 
         ``config`` gets ``VirtualMachine.RestoreState.SaveStateFilePath = state_file`` (a
-        file written by ``save(path)``); HCS restores the state during start. If the start
+        file written by ``save(path)``); HCS restores the state during start. The new VM
+        must have been granted ``state_file`` first (:func:`aiohcs.access.grant_vm_access`),
+        or the start raises :class:`~aiohcs.errors.AccessDenied`. If the start
         fails, the new system is terminated and its handle closed. A configuration without
         ``VirtualMachine`` (containers cannot be restored) raises
         :class:`~aiohcs.errors.InvalidDocumentError`.
