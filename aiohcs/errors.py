@@ -56,6 +56,7 @@ __all__ = [
     "InvalidJson",
     "InvalidState",
     "NoThreadError",
+    "NotFound",
     "OperationTimeout",
     "PipesNotClosed",
     "ProcessAlreadyStopped",
@@ -248,7 +249,15 @@ class ProcessAlreadyStopped(HcsError):
     """The process has already exited (HCS_E_PROCESS_ALREADY_STOPPED)."""
 
 
-class ProcessNotFound(HcsError):
+class NotFound(HcsError):
+    """The object a call names does not exist (HRESULT_FROM_WIN32(ERROR_NOT_FOUND)).
+
+    Raised as such by the host-resource calls (a layer filter that is not attached, ...);
+    compute-process calls raise its subclass :class:`ProcessNotFound`.
+    """
+
+
+class ProcessNotFound(NotFound):
     """No such process (HRESULT_FROM_WIN32(ERROR_NOT_FOUND), 0x80070490)."""
 
 

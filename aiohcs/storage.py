@@ -46,6 +46,7 @@ from aiohcs.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidDocumentError,
+    NotFound,
     UnsupportedOnThisHost,
     error_from_hresult,
 )
@@ -247,10 +248,12 @@ def _failure(hr: int, export: str, subject: str) -> HcsError:
         return UnsupportedOnThisHost(
             export=export, release=required_release(export), operation=export.removeprefix("Hcs")
         )
-    # (ERROR_NOT_FOUND's general meaning speaks of processes: here it is what is detached.)
-    meaning = "Element not found" if hr == HResult.ERROR_NOT_FOUND else describe(hr)
+    operation = export.removeprefix("Hcs")
+    if hr == HResult.ERROR_NOT_FOUND:  # (what is detached: a NotFound, not a process's)
+        return NotFound(hr, f"Element not found ({subject})", operation=operation)
+    meaning = describe(hr)
     message = f"{meaning} ({subject})" if meaning else subject
-    return error_from_hresult(hr, message, operation=export.removeprefix("Hcs"))
+    return error_from_hresult(hr, message, operation=operation)
 
 
 def _paths(**paths: Any) -> list[str]:

@@ -33,6 +33,7 @@ from aiohcs.errors import (
     InvalidArgumentTypeError,
     InvalidDocumentError,
     InvalidJson,
+    NotFound,
     UnsupportedOnThisHost,
 )
 from aiohcs.schema import LayerData
@@ -296,6 +297,7 @@ async def test_layer_storage_filter_attaches_and_detaches_once(tree: Tree) -> No
     error = error_of(info, HResult.ERROR_NOT_FOUND)
     assert error.operation == "DetachLayerStorageFilter"
     assert "process" not in str(error)
+    assert type(error) is NotFound  # (not ProcessNotFound, its subclass)
     await storage.attach_layer_storage_filter(w, tree.parents)
     with pytest.raises(HcsError) as info:
         await storage.attach_layer_storage_filter(w, tree.parents)
@@ -321,6 +323,7 @@ async def test_overlay_filters_attach_and_detach_once_per_type(tree: Tree) -> No
     with pytest.raises(HcsError) as info:
         await storage.detach_overlay_filter(w, storage.FilterType.UNION_FS)
     assert error_of(info, HResult.ERROR_NOT_FOUND).operation == "DetachOverlayFilter"
+    assert type(info.value) is NotFound
     with pytest.raises(HcsError) as info:
         await storage.attach_overlay_filter(tree.src, tree.parents, "UnionFS")
     error_of(info, HResult.HCS_E_INVALID_LAYER)
