@@ -135,3 +135,37 @@ def test_layer_commands_run_in_a_script(src: Path, tmp_path: Path) -> None:
     )
     out = ok("script", str(script))
     assert out.splitlines()[-1] == f"{tmp_path / 'base'}  destroyed"
+
+
+def test_disk_actions_format_mount_path_and_setup_base(
+    src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    disk = tmp_path / "scratch.vhdx"
+    ok("vhd", "create", "scratch.vhdx", "--size", "64M")
+    err = fails("layer", "mount-path", "scratch.vhdx")
+    assert "ERROR_INVALID_DATA" in err  # not formatted yet
+    assert ok("layer", "format", "scratch.vhdx") == (
+        f"{disk}  formatted as a writable layer volume\n"
+    )
+    mount = ok("layer", "mount-path", "scratch.vhdx").strip()
+    assert mount.startswith("\\\\?\\Volume{")
+    assert mount.endswith("}\\")
+    assert ok_json("layer", "mount-path", "scratch.vhdx") == {
+        "Action": "mount-path",
+        "Disk": str(disk),
+        "MountPath": mount,
+    }
+    ok("layer", "import", "src", "base")
+    base = tmp_path / "base"
+    assert ok("layer", "setup-base", "base", "--vhd", "scratch.vhdx", "--type", "Vm") == (
+        f"{base}  set up as a base OS layer (Vm, disk {disk})\n"
+    )
+    assert ok_json("layer", "setup-base", "base", "--vhd", "scratch.vhdx") == {
+        "Action": "setup-base",
+        "Layer": str(base),
+        "Disk": str(disk),
+        "Type": "Container",
+    }
+    assert "ERROR_FILE_NOT_FOUND" in fails("layer", "format", "missing.vhdx")
+    fails("layer", "setup-base", "base", code=2)
+    assert "--vhd" in capsys.readouterr().err

@@ -1,9 +1,10 @@
 """``aiohcs layer ...``: container image layers (computestorage) from the command line.
 
-``import``, ``export``, ``destroy``, ``init-writable``, ``attach`` and ``detach`` call
-:mod:`aiohcs.storage`. Paths may be relative: they are made absolute here, since HCS
-resolves paths in the compute service, not in the tool's working directory. A parent
-layer is ``ID=PATH`` (its GUID and its folder), nearest parent first.
+``import``, ``export``, ``destroy``, ``init-writable``, ``attach``, ``detach`` and the
+disk actions ``format``, ``mount-path`` and ``setup-base`` call :mod:`aiohcs.storage` (a
+disk is opened with :mod:`aiohcs.vhd` for the call). Paths may be relative: they are made
+absolute here, since HCS resolves paths in the compute service, not in the tool's working
+directory. A parent layer is ``ID=PATH`` (its GUID and its folder), nearest parent first.
 """
 
 from __future__ import annotations
@@ -80,6 +81,29 @@ _ACTIONS: Final = (
         "Detach the layer storage filter from the writable layer LAYER_PATH; with --overlay, "
         "the overlay filter of that type.",
     ),
+    (
+        "format",
+        ("path:VHD",),
+        (),
+        "format a VHDX as a container's writable layer volume",
+        "Format the virtual disk VHD (a VHDX file, opened read-write) as a container's "
+        "writable layer volume.",
+    ),
+    (
+        "mount-path",
+        ("path:VHD",),
+        (),
+        "print the volume path of a formatted layer VHDX",
+        "Print the volume path (\\\\?\\Volume{...}\\) of the formatted layer disk VHD.",
+    ),
+    (
+        "setup-base",
+        ("path:LAYER_PATH",),
+        ("vhd", "type"),
+        "make a layer a base OS layer, with its disk",
+        "Set up LAYER_PATH as a base OS layer for containers (--type Container, the default) "
+        "or utility VMs (--type Vm), with the virtual disk --vhd VHD.",
+    ),
 )
 
 
@@ -113,6 +137,15 @@ def add_layer_parser(sub: Any) -> None:
             )
         if "writable" in options:
             s.add_argument("--writable", action="store_true", help="it is a writable layer")
+        if "vhd" in options:
+            s.add_argument("--vhd", required=True, metavar="VHD", help="the layer's VHDX file")
+        if "type" in options:
+            s.add_argument(
+                "--type",
+                choices=("Container", "Vm"),
+                default="Container",
+                help="what the base layer serves (default: Container)",
+            )
         if "overlay" in options:
             s.add_argument(
                 "--overlay",
@@ -132,7 +165,9 @@ async def cmd_layer(args: Any, ctx: Context) -> int:
     if action in ("init-writable", "attach") and not parents:
         raise CliError(f"{action} needs at least one --parent ID=PATH")
     report: dict[str, Any] = {"Action": action, "Layer": path}
-    if action == "import":
+    if action in _DISK_ACTIONS:
+        await _disk_action(action, path, args, report)
+    elif action == "import":
         report["Source"] = os.path.abspath(args.src)
         await storage.import_layer(path, report["Source"], data)
     elif action == "export":
@@ -161,6 +196,29 @@ async def cmd_layer(args: Any, ctx: Context) -> int:
     return 0
 
 
+#: The actions that take a virtual disk.
+_DISK_ACTIONS: Final = ("format", "mount-path", "setup-base")
+
+
+async def _disk_action(action: str, path: str, args: Any, report: dict[str, Any]) -> None:
+    """``format``, ``mount-path`` or ``setup-base``: open the disk, run the call, close it."""
+    from aiohcs import storage, vhd
+
+    if action == "setup-base":
+        report["Disk"] = os.path.abspath(args.vhd)
+        report["Type"] = args.type
+        async with await vhd.open_vhd(report["Disk"], read_only=True) as disk:
+            await storage.setup_base_os_layer(path, disk, {"Type": args.type})
+        return
+    del report["Layer"]
+    report["Disk"] = path
+    async with await vhd.open_vhd(path, read_only=action == "mount-path") as disk:
+        if action == "format":
+            await storage.format_writable_layer_vhd(disk)
+        else:
+            report["MountPath"] = await storage.get_layer_vhd_mount_path(disk)
+
+
 _DONE = {
     "import": "imported",
     "export": "exported",
@@ -168,6 +226,8 @@ _DONE = {
     "init-writable": "writable layer created",
     "attach": "filter attached",
     "detach": "filter detached",
+    "format": "formatted as a writable layer volume",
+    "setup-base": "set up as a base OS layer",
 }
 
 
@@ -175,7 +235,15 @@ def _print(ctx: Context, report: dict[str, Any]) -> None:
     if ctx.out.json:
         ctx.out.document(report)
         return
+    if report["Action"] == "mount-path":
+        ctx.out.line(report["MountPath"])
+        return
+    if report["Action"] == "format":
+        ctx.out.line(f"{report['Disk']}  {_DONE['format']}")
+        return
     what = _DONE[report["Action"]]
+    if report["Action"] == "setup-base":
+        what += f" ({report['Type']}, disk {report['Disk']})"
     if "Overlay" in report:
         what = f"{report['Overlay']} overlay {what.removeprefix('filter ')}"
     where = report.get("Destination") or report.get("Source")
