@@ -35,10 +35,8 @@ static VIRTUAL_STORAGE_TYPE vhdx_type(void) {
 
 static DWORD create(const char *path, uint64_t size, int fixed, HANDLE *h) {
     VIRTUAL_STORAGE_TYPE t = vhdx_type();
-    CREATE_VIRTUAL_DISK_PARAMETERS p;
-    memset(&p, 0, sizeof p);
-    p.Version = CREATE_VIRTUAL_DISK_VERSION_2;
-    p.Version2.MaximumSize = size;
+    CREATE_VIRTUAL_DISK_PARAMETERS p = {.Version = CREATE_VIRTUAL_DISK_VERSION_2,
+                                        .Version2 = {.MaximumSize = size}};
     char16_t *w = tc_w(path);
     DWORD e = CreateVirtualDisk(&t, w, VIRTUAL_DISK_ACCESS_NONE, NULL,
                                 fixed ? CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION
@@ -50,10 +48,8 @@ static DWORD create(const char *path, uint64_t size, int fixed, HANDLE *h) {
 
 static DWORD open_disk(const char *path, int read_only, HANDLE *h) {
     VIRTUAL_STORAGE_TYPE t = vhdx_type();
-    OPEN_VIRTUAL_DISK_PARAMETERS p;
-    memset(&p, 0, sizeof p);
-    p.Version = OPEN_VIRTUAL_DISK_VERSION_2;
-    p.Version2.ReadOnly = read_only;
+    OPEN_VIRTUAL_DISK_PARAMETERS p = {.Version = OPEN_VIRTUAL_DISK_VERSION_2,
+                                      .Version2 = {.ReadOnly = read_only}};
     char16_t *w = tc_w(path);
     DWORD e = OpenVirtualDisk(&t, w, VIRTUAL_DISK_ACCESS_NONE, OPEN_VIRTUAL_DISK_FLAG_NONE, &p, h);
     free(w);
