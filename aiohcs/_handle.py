@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
-import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
@@ -55,6 +53,7 @@ from aiohcs._bridge import (
 )
 from aiohcs._documents import document_text, to_document
 from aiohcs._native import ffi, lib, to_wide
+from aiohcs._unclosed import finalize_unclosed
 from aiohcs.errors import HResult, error_from_hresult
 from aiohcs.errors import ServiceDisconnected as ServiceDisconnectedError
 from aiohcs.events import Event, EventHub, EventType, ServiceDisconnectedEvent, decode_event
@@ -451,17 +450,11 @@ class HandleOwner(anyio.abc.AsyncResource):
         self._handle = None
         if self._ops.bridge.inherited:  # a forked child: the handle is the parent's
             return
-        with contextlib.suppress(Exception):
-            warnings.warn(
-                f"{self._description} was never closed (use 'async with' or aclose())",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
-            )
-        if sys.is_finalizing():
-            return
-        with contextlib.suppress(Exception):
+
+        def close() -> None:
             # Later callbacks for the id are dropped in C; the close itself (an RPC on
             # Windows) must not block whatever thread runs this finalizer, often the loop's.
             self._hub.unregister_detached()
             close_detached(self._KIND.close_call, handle)
+
+        finalize_unclosed(self, self._description, close)

@@ -10,6 +10,8 @@ from typing import Any, Final, NamedTuple
 
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
 
+#: What :mod:`aiohcs.hvsocket` re-exports (its ``__all__`` adds these); ``check_guid`` is
+#: for aiohcs's own modules.
 __all__ = [
     "HV_GUID_BROADCAST",
     "HV_GUID_CHILDREN",
@@ -20,7 +22,6 @@ __all__ = [
     "HV_GUID_WILDCARD",
     "HV_GUID_ZERO",
     "HvSocketAddress",
-    "check_guid",
     "service_id_from_vsock_port",
     "vsock_port_from_service_id",
 ]

@@ -26,13 +26,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
-import anyio.lowlevel
-
-from aiohcs import _json
+from aiohcs import _host_calls, _json
 from aiohcs._args import check_host_path, check_name
-from aiohcs._bridge import ADMIT_CALL, current_bridge, run_sync
 from aiohcs._native import CData, ffi, lib, require_export, take_document, to_wide
-from aiohcs.errors import error_from_hresult
 
 #: A path argument: ``str`` or ``os.PathLike`` (absolute: see the module's docstring).
 StrPath: TypeAlias = "str | os.PathLike[str]"
@@ -73,18 +69,9 @@ class ProcessorCompatibility:
 
 
 async def _run(operation: str, call: Callable[[], tuple[int, str | None]]) -> str | None:
-    """Run one blocking HCS call off the loop, after this call's admission.
-
-    Raises the typed error of a failed HRESULT (its ResultError document, if any, parsed);
-    returns the call's out document. A cancellation that arrived meanwhile is raised once
-    the call has returned (the document was freed by then).
-    """
-    await current_bridge().admit(ADMIT_CALL)
-    hr, document = await run_sync(call)  # runs to its end, shielded
-    if hr < 0:
-        raise error_from_hresult(hr, operation=operation, document=document)
-    await anyio.lowlevel.checkpoint_if_cancelled()
-    return document
+    """Run one blocking HCS call off the loop, after this call's admission (see _host_calls)."""
+    await _host_calls.admit()
+    return await _host_calls.call(operation, call)
 
 
 def _path(path: Any, what: str = "path") -> CData:

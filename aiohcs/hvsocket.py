@@ -25,43 +25,21 @@ from typing import TYPE_CHECKING
 
 import anyio.abc
 
-from aiohcs import _hvsocket_guest
-from aiohcs._hvsocket_ids import (
-    HV_GUID_BROADCAST,
-    HV_GUID_CHILDREN,
-    HV_GUID_LOOPBACK,
-    HV_GUID_PARENT,
-    HV_GUID_SILOHOST,
-    HV_GUID_VSOCK_TEMPLATE,
-    HV_GUID_WILDCARD,
-    HV_GUID_ZERO,
-    HvSocketAddress,
-    check_guid,
-    service_id_from_vsock_port,
-    vsock_port_from_service_id,
-)
+from aiohcs import _hvsocket_guest, _hvsocket_ids
+from aiohcs._hvsocket_ids import *  # noqa: F403 (its __all__ is public here too)
+from aiohcs._hvsocket_ids import HV_GUID_CHILDREN, HV_GUID_WILDCARD, HvSocketAddress, check_guid
 
 if TYPE_CHECKING:
     from types import ModuleType
 
 __all__ = [
     "HVSOCKET_DIR_ENV",
-    "HV_GUID_BROADCAST",
-    "HV_GUID_CHILDREN",
-    "HV_GUID_LOOPBACK",
-    "HV_GUID_PARENT",
-    "HV_GUID_SILOHOST",
-    "HV_GUID_VSOCK_TEMPLATE",
-    "HV_GUID_WILDCARD",
-    "HV_GUID_ZERO",
-    "HvSocketAddress",
     "connect_hvsocket",
     "create_hvsocket_listener",
     "guest_connect",
     "guest_listener",
-    "service_id_from_vsock_port",
-    "vsock_port_from_service_id",
 ]
+__all__ += _hvsocket_ids.__all__  # (the ids, HvSocketAddress and the vsock port mapping)
 
 #: hcsim: the environment variable naming a system's Hyper-V socket directory, set in
 #: every process hcsim starts in it.

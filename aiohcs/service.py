@@ -7,58 +7,22 @@ call returns (cancellation is delivered afterwards).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-import anyio.lowlevel
-
-from aiohcs._bridge import ADMIT_CALL, current_bridge, run_sync
-from aiohcs._documents import (
-    document_text,
-    load_models,
-    object_text,
-    parse_document,
-    parse_model,
-    unloaded_models,
-)
+from aiohcs._documents import document_text, object_text, parse_document, parse_model
+from aiohcs._host_calls import admit as _admit
+from aiohcs._host_calls import call as _call
 from aiohcs._native import lib, new_document_ptr, take_document, to_wide
-from aiohcs.errors import InvalidArgumentTypeError, error_from_hresult
+from aiohcs.errors import InvalidArgumentTypeError
 
 if TYPE_CHECKING:
     from aiohcs.schema import ServiceProperties
 
 __all__ = ["modify_service_settings", "service_properties", "submit_wer_report"]
 
-_log: Final = logging.getLogger("aiohcs")
 #: The schema types each call validates or parses (loaded in a worker thread first).
 _PROPERTIES_TYPES: Final = ("Service_PropertyQuery", "ServiceProperties")
 _MODIFY_TYPES: Final = ("ModificationRequest",)
-
-
-async def _admit(types: tuple[str, ...] = ()) -> None:
-    """Wait for this call's turn, with pydantic and the models of ``types`` loaded.
-
-    The first call of a process loads pydantic and the common models in a worker thread
-    (see the bridge's admission); the service's own types load the same way, once, so
-    that no import stalls the event loop. A failure there (out of descriptors, ...) is not
-    raised: the models then load where they are first needed, and that call reports it.
-    """
-    await current_bridge().admit(ADMIT_CALL)
-    missing = unloaded_models(types)
-    if missing:
-        try:
-            await run_sync(load_models, missing)
-        except Exception:
-            _log.debug("aiohcs: loading %s ahead of use failed", missing, exc_info=True)
-
-
-async def _call(name: str, fn: Callable[[], tuple[int, str | None]]) -> str | None:
-    hr, document = await run_sync(fn)  # runs to its end, shielded
-    if hr < 0:
-        raise error_from_hresult(hr, operation=name, document=document)
-    await anyio.lowlevel.checkpoint_if_cancelled()
-    return document
 
 
 async def service_properties(*property_types: str, query: Any = None) -> ServiceProperties:

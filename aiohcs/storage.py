@@ -21,14 +21,11 @@ import enum
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-import anyio.lowlevel
-
-from aiohcs import _json
+from aiohcs import _host_calls, _json
 from aiohcs._args import check_host_path, check_text
-from aiohcs._bridge import run_sync
 from aiohcs._documents import coerce_document, document_text, object_text
 from aiohcs._hresult import HResult, describe
 from aiohcs._native import (
@@ -50,7 +47,6 @@ from aiohcs.errors import (
     UnsupportedOnThisHost,
     error_from_hresult,
 )
-from aiohcs.service import _admit
 
 if TYPE_CHECKING:
     from aiohcs.schema import LayerData
@@ -234,12 +230,16 @@ def _overlay_text(value: Any, filter_type: Any) -> str:
 # ---------------------------------------------------------------- calls
 
 
-async def _call(export: str, fn: Callable[..., int], *args: Any, subject: str) -> None:
-    """Run the computestorage export ``fn(*args)`` in a worker thread; raise its failure."""
-    hr = await run_sync(fn, *args)  # runs to its end, shielded
-    if hr < 0:
-        raise _failure(hr, export, subject)
-    await anyio.lowlevel.checkpoint_if_cancelled()
+async def _call(export: str, *args: Any, subject: str) -> None:
+    """Call the computestorage ``export`` in a worker thread; raise its failure.
+
+    ``args``: a ``str`` is passed as a wide string, anything else (a ``HANDLE``) as it is.
+    """
+    fn = getattr(lib, export)
+    w = [to_wide(arg) if isinstance(arg, str) else arg for arg in args]
+    await _host_calls.call(
+        export, lambda: (fn(*w), None), failure=lambda hr: _failure(hr, export, subject)
+    )
 
 
 def _failure(hr: int, export: str, subject: str) -> HcsError:
@@ -268,10 +268,9 @@ async def import_layer(
     ``layer_data``: the parent layers (LayerData; None: a base layer, no parents).
     """
     path, source = _paths(layer_path=layer_path, source_folder_path=source_folder_path)
-    await _admit((_LAYER_DATA,))
+    await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data, default_empty=True)
-    w = (to_wide(path), to_wide(source), to_wide(data))
-    await _call("HcsImportLayer", lib.HcsImportLayer, *w, subject=f"layer {path}")
+    await _call("HcsImportLayer", path, source, data, subject=f"layer {path}")
 
 
 async def export_layer(
@@ -283,11 +282,10 @@ async def export_layer(
     ExportLayerOptions, e.g. ``{"IsWritableLayer": True}`` (None: ``{}``).
     """
     path, target = _paths(layer_path=layer_path, export_folder_path=export_folder_path)
-    await _admit((_LAYER_DATA, _EXPORT_OPTIONS))
+    await _host_calls.admit((_LAYER_DATA, _EXPORT_OPTIONS))
     data = _layer_data_text(layer_data, default_empty=True)
     opts = _options_text(options, _EXPORT_OPTIONS, "{}")
-    w = (to_wide(path), to_wide(target), to_wide(data), to_wide(opts))
-    await _call("HcsExportLayer", lib.HcsExportLayer, *w, subject=f"layer {path}")
+    await _call("HcsExportLayer", path, target, data, opts, subject=f"layer {path}")
 
 
 async def export_legacy_writable_layer(
@@ -305,22 +303,17 @@ async def export_legacy_writable_layer(
         writable_layer_folder_path=writable_layer_folder_path,
         export_folder_path=export_folder_path,
     )
-    await _admit((_LAYER_DATA,))
+    await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data, default_empty=True)
-    w = (*map(to_wide, paths), to_wide(data))
-    await _call(
-        "HcsExportLegacyWritableLayer",
-        lib.HcsExportLegacyWritableLayer,
-        *w,
-        subject=f"writable layer {paths[1]}",
-    )
+    subject = f"writable layer {paths[1]}"
+    await _call("HcsExportLegacyWritableLayer", *paths, data, subject=subject)
 
 
 async def destroy_layer(layer_path: StrPath) -> None:
     """Delete the layer ``layer_path`` (HCS deletes it with elevated rights: take care)."""
     (path,) = _paths(layer_path=layer_path)
-    await _admit()
-    await _call("HcsDestroyLayer", lib.HcsDestroyLayer, to_wide(path), subject=f"layer {path}")
+    await _host_calls.admit()
+    await _call("HcsDestroyLayer", path, subject=f"layer {path}")
 
 
 async def setup_base_os_layer(
@@ -334,18 +327,11 @@ async def setup_base_os_layer(
     """
     (path,) = _paths(layer_path=layer_path)
     disk = check_disk(vhd)
-    await _admit((_OS_LAYER_OPTIONS,))
+    await _host_calls.admit((_OS_LAYER_OPTIONS,))
     opts = _options_text(options, _OS_LAYER_OPTIONS, "{}")
-    w_path, w_opts = to_wide(path), to_wide(opts)
     with held_handle(disk) as handle:
-        await _call(
-            "HcsSetupBaseOSLayer",
-            lib.HcsSetupBaseOSLayer,
-            w_path,
-            ffi.cast("HANDLE", handle),
-            w_opts,
-            subject=f"layer {path}",
-        )
+        disk_handle = ffi.cast("HANDLE", handle)
+        await _call("HcsSetupBaseOSLayer", path, disk_handle, opts, subject=f"layer {path}")
 
 
 async def setup_base_os_volume(
@@ -357,10 +343,9 @@ async def setup_base_os_volume(
     """
     path, volume = _paths(layer_path=layer_path, volume_path=volume_path)
     require_export("HcsSetupBaseOSVolume")
-    await _admit((_OS_LAYER_OPTIONS,))
+    await _host_calls.admit((_OS_LAYER_OPTIONS,))
     opts = _options_text(options, _OS_LAYER_OPTIONS, "{}")
-    w = (to_wide(path), to_wide(volume), to_wide(opts))
-    await _call("HcsSetupBaseOSVolume", lib.HcsSetupBaseOSVolume, *w, subject=f"layer {path}")
+    await _call("HcsSetupBaseOSVolume", path, volume, opts, subject=f"layer {path}")
 
 
 async def initialize_writable_layer(
@@ -371,16 +356,11 @@ async def initialize_writable_layer(
     ``options``: a JSON object HCS does not use today (None: ``""``, as hcsshim sends).
     """
     (path,) = _paths(writable_layer_path=writable_layer_path)
-    await _admit((_LAYER_DATA,))
+    await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data)
     opts = _free_options(options)
-    w = (to_wide(path), to_wide(data), to_wide(opts))
-    await _call(
-        "HcsInitializeWritableLayer",
-        lib.HcsInitializeWritableLayer,
-        *w,
-        subject=f"writable layer {path}",
-    )
+    subject = f"writable layer {path}"
+    await _call("HcsInitializeWritableLayer", path, data, opts, subject=subject)
 
 
 async def initialize_legacy_writable_layer(
@@ -397,16 +377,11 @@ async def initialize_legacy_writable_layer(
         writable_layer_mount_path=writable_layer_mount_path,
         writable_layer_folder_path=writable_layer_folder_path,
     )
-    await _admit((_LAYER_DATA,))
+    await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data)
     opts = _free_options(options)
-    w = (to_wide(mount), to_wide(folder), to_wide(data), to_wide(opts))
-    await _call(
-        "HcsInitializeLegacyWritableLayer",
-        lib.HcsInitializeLegacyWritableLayer,
-        *w,
-        subject=f"writable layer {folder}",
-    )
+    subject = f"writable layer {folder}"
+    await _call("HcsInitializeLegacyWritableLayer", mount, folder, data, opts, subject=subject)
 
 
 def _free_options(value: Any) -> str:
@@ -420,27 +395,16 @@ async def attach_layer_storage_filter(layer_path: StrPath, layer_data: Any) -> N
     ``layer_data``: its read-only parent layers (LayerData).
     """
     (path,) = _paths(layer_path=layer_path)
-    await _admit((_LAYER_DATA,))
+    await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data)
-    await _call(
-        "HcsAttachLayerStorageFilter",
-        lib.HcsAttachLayerStorageFilter,
-        to_wide(path),
-        to_wide(data),
-        subject=f"layer {path}",
-    )
+    await _call("HcsAttachLayerStorageFilter", path, data, subject=f"layer {path}")
 
 
 async def detach_layer_storage_filter(layer_path: StrPath) -> None:
     """Detach the layer storage filter from the writable layer ``layer_path``."""
     (path,) = _paths(layer_path=layer_path)
-    await _admit()
-    await _call(
-        "HcsDetachLayerStorageFilter",
-        lib.HcsDetachLayerStorageFilter,
-        to_wide(path),
-        subject=f"layer {path}",
-    )
+    await _host_calls.admit()
+    await _call("HcsDetachLayerStorageFilter", path, subject=f"layer {path}")
 
 
 async def format_writable_layer_vhd(vhd: VhdHandleSource) -> None:
@@ -449,14 +413,10 @@ async def format_writable_layer_vhd(vhd: VhdHandleSource) -> None:
     ``vhd``: an open :class:`aiohcs.vhd.VirtualDisk`, held open until HCS has returned.
     """
     disk = check_disk(vhd)
-    await _admit()
+    await _host_calls.admit()
     with held_handle(disk) as handle:
-        await _call(
-            "HcsFormatWritableLayerVhd",
-            lib.HcsFormatWritableLayerVhd,
-            ffi.cast("HANDLE", handle),
-            subject=_disk_subject(disk),
-        )
+        disk_handle = ffi.cast("HANDLE", handle)
+        await _call("HcsFormatWritableLayerVhd", disk_handle, subject=_disk_subject(disk))
 
 
 async def get_layer_vhd_mount_path(vhd: VhdHandleSource) -> str:
@@ -465,21 +425,22 @@ async def get_layer_vhd_mount_path(vhd: VhdHandleSource) -> str:
     ``vhd``: an open :class:`aiohcs.vhd.VirtualDisk`, held open until HCS has returned.
     """
     disk = check_disk(vhd)
-    await _admit()
+    await _host_calls.admit()
 
-    def call(handle: Any) -> tuple[int, str | None]:
-        pp = new_document_ptr()
-        hr: int = lib.HcsGetLayerVhdMountPath(handle, pp)
-        return hr, take_document(pp)  # (LocalFree, as the documentation says)
-
+    export, subject = "HcsGetLayerVhdMountPath", _disk_subject(disk)
     with held_handle(disk) as handle:
-        hr, path = await run_sync(call, ffi.cast("HANDLE", handle))
-    subject = _disk_subject(disk)
-    if hr < 0:
-        raise _failure(hr, "HcsGetLayerVhdMountPath", subject)
-    await anyio.lowlevel.checkpoint_if_cancelled()
+        disk_handle = ffi.cast("HANDLE", handle)
+
+        def call() -> tuple[int, str | None]:
+            pp = new_document_ptr()
+            hr: int = lib.HcsGetLayerVhdMountPath(disk_handle, pp)
+            return hr, take_document(pp)  # (LocalFree, as the documentation says)
+
+        path = await _host_calls.call(
+            export, call, failure=lambda hr: _failure(hr, export, subject)
+        )
     if path is None:
-        raise _failure(HResult.E_UNEXPECTED, "HcsGetLayerVhdMountPath", f"no path for {subject}")
+        raise _failure(HResult.E_UNEXPECTED, export, f"no path for {subject}")
     return path
 
 
@@ -503,15 +464,9 @@ async def attach_overlay_filter(
     if filter_type is not None:
         _filter_type(filter_type)
     require_export("HcsAttachOverlayFilter")
-    await _admit((_LAYER_DATA,))
+    await _host_calls.admit((_LAYER_DATA,))
     data = _overlay_text(layer_data, filter_type)
-    await _call(
-        "HcsAttachOverlayFilter",
-        lib.HcsAttachOverlayFilter,
-        to_wide(volume),
-        to_wide(data),
-        subject=f"volume {volume}",
-    )
+    await _call("HcsAttachOverlayFilter", volume, data, subject=f"volume {volume}")
 
 
 async def detach_overlay_filter(volume_mount_point: StrPath, filter_type: FilterType | str) -> None:
@@ -522,12 +477,6 @@ async def detach_overlay_filter(volume_mount_point: StrPath, filter_type: Filter
     (volume,) = _paths(volume_mount_point=volume_mount_point)
     name = _filter_type(filter_type)
     require_export("HcsDetachOverlayFilter")
-    await _admit((_LAYER_DATA,))
+    await _host_calls.admit((_LAYER_DATA,))
     data = _document({"FilterType": name}, _LAYER_DATA, "layer_data")
-    await _call(
-        "HcsDetachOverlayFilter",
-        lib.HcsDetachOverlayFilter,
-        to_wide(volume),
-        to_wide(data),
-        subject=f"volume {volume}",
-    )
+    await _call("HcsDetachOverlayFilter", volume, data, subject=f"volume {volume}")

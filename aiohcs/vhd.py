@@ -19,26 +19,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import warnings
-from collections.abc import Callable, Iterator
-from types import TracebackType
+from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 
+from aiohcs import _host_calls
 from aiohcs._args import check_host_path
 from aiohcs._bridge import run_sync
 from aiohcs._bridge._workers import run_detached
 from aiohcs._native import ffi, lib, require_export, to_wide
+from aiohcs._unclosed import finalize_unclosed
+from aiohcs._vhd_handle import held_handle
 from aiohcs.errors import (
     HandleClosedError,
+    HcsError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     error_from_hresult,
 )
-from aiohcs.service import _admit
 
 __all__ = [
     "MAX_BLOCK_SIZE",
@@ -127,12 +128,17 @@ def _close_handle(handle: int) -> None:
     lib.CloseHandle(ffi.cast("HANDLE", handle))
 
 
+def _failure(name: str, path: str, hr: int) -> HcsError:
+    return error_from_hresult(hr, f"virtual disk {path}", operation=name)
+
+
 async def _run(name: str, path: str, fn: Callable[[], int]) -> None:
     """Run a virtdisk call in a worker thread; raise the error of its Win32 code."""
-    code = await run_sync(fn)
-    if code:
-        raise error_from_hresult(hresult_from_win32(code), f"virtual disk {path}", operation=name)
-    await anyio.lowlevel.checkpoint_if_cancelled()
+    await _host_calls.call(
+        name,
+        lambda: (hresult_from_win32(fn()), None),
+        failure=lambda hr: _failure(name, path, hr),
+    )
 
 
 async def create_vhdx(
@@ -154,7 +160,7 @@ async def create_vhdx(
     where = check_host_path(path, "path")
     size, block, sector = _check_geometry(size, block_size, sector_size)
     fixed = _check_flag(fixed, "fixed")
-    await _admit()
+    await _host_calls.admit()
     require_export("CreateVirtualDisk")
     w_path = to_wide(where)
     flags = 1 if fixed else 0  # CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION
@@ -185,7 +191,7 @@ async def open_vhd(path: StrPath, *, read_only: bool = False) -> VirtualDisk:
     """
     where = check_host_path(path, "path")
     read_only = _check_flag(read_only, "read_only")
-    await _admit()
+    await _host_calls.admit()
     require_export("OpenVirtualDisk")
     w_path = to_wide(where)
 
@@ -204,11 +210,7 @@ async def open_vhd(path: StrPath, *, read_only: bool = False) -> VirtualDisk:
 
     code, handle = await run_sync(call, discard=discard)
     if code:
-        raise error_from_hresult(
-            hresult_from_win32(code),
-            f"virtual disk {where}",
-            operation="OpenVirtualDisk",
-        )
+        raise _failure("OpenVirtualDisk", where, hresult_from_win32(code))
     try:
         await anyio.lowlevel.checkpoint_if_cancelled()
     except BaseException:  # cancelled while it ran: the disk nobody will get is closed
@@ -218,7 +220,7 @@ async def open_vhd(path: StrPath, *, read_only: bool = False) -> VirtualDisk:
     return VirtualDisk(handle, where, read_only=read_only)
 
 
-class VirtualDisk:
+class VirtualDisk(anyio.abc.AsyncResource):
     """An open virtual disk: one owner, one close (``async with`` or :meth:`aclose`).
 
     Made by :func:`open_vhd`. A disk left unclosed warns (``ResourceWarning``) when it is
@@ -271,18 +273,14 @@ class VirtualDisk:
             handle, self._handle = self._handle, None
             run_detached(_close_handle, handle)
 
-    @contextlib.contextmanager
-    def _held(self) -> Iterator[int]:
-        self._hold()
-        try:
-            yield self._vhd_handle()
-        finally:
-            self._release()
+    def _held(self) -> contextlib.AbstractContextManager[int]:
+        """Hold the disk for a ``with`` block, which gets its raw HANDLE value."""
+        return held_handle(self)
 
     # ---- calls
 
     async def _call(self, name: str, fn: Callable[[Any], int]) -> None:
-        await _admit()
+        await _host_calls.admit()
         require_export(name)
         with self._held() as handle:
             await _run(name, self.path, lambda: fn(ffi.cast("HANDLE", handle)))
@@ -376,30 +374,9 @@ class VirtualDisk:
         finally:
             self._closed.set()
 
-    async def __aenter__(self) -> VirtualDisk:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def __del__(self) -> None:
         handle = getattr(self, "_handle", None)
         if handle is None:
             return
         self._handle = None
-        with contextlib.suppress(Exception):
-            warnings.warn(
-                f"{self!r} was never closed (use 'async with' or aclose())",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
-            )
-        if sys.is_finalizing():
-            return
-        with contextlib.suppress(Exception):
-            run_detached(_close_handle, handle)
+        finalize_unclosed(self, repr(self), lambda: run_detached(_close_handle, handle))

@@ -13,6 +13,8 @@
 * Child interpreters that import this aiohcs: :func:`child_env`, :func:`run_child`,
   :func:`run_python`; the import watch (:func:`run_import_watch`); tools/gen_schema.py
   as a module (:func:`gen_schema_module`).
+* The ``aiohcs`` command in-process: :func:`cli` (exit code, stdout, stderr), :func:`cli_ok`,
+  :func:`cli_json`, :func:`cli_fails`.
 
 The ``vm``, ``linux`` and ``windows`` fixtures (systems of these configurations) and the
 pipe ``engine`` fixture are in conftest.py.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
+import io
 import json
 import os
 import shlex
@@ -375,3 +378,33 @@ def heavy_modules(modules: list[str]) -> list[str]:
         for name in modules
         if name.split(".")[0] in ("pydantic", "pydantic_core") or name.startswith("aiohcs.schema.")
     ]
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    """Run ``aiohcs *argv`` in-process (``main(argv)``): its exit code, stdout and stderr."""
+    from aiohcs.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def cli_ok(*argv: str) -> str:
+    """The output of ``aiohcs *argv``, which must succeed and write nothing to stderr."""
+    code, out, err = cli(*argv)
+    assert code == 0, err
+    assert not err
+    return out
+
+
+def cli_json(*argv: str) -> Any:
+    """The JSON output of ``aiohcs *argv --json`` (see :func:`cli_ok`)."""
+    return json.loads(cli_ok(*argv, "--json"))
+
+
+def cli_fails(*argv: str, code: int = 1) -> str:
+    """The error of ``aiohcs *argv``, which must exit with ``code`` and write no output."""
+    got, out, err = cli(*argv)
+    assert got == code, (out, err)
+    assert not out
+    return err

@@ -39,6 +39,17 @@ def _disk(tmp_path: Path, name: str = "disk.vhdx") -> Path:
     return path
 
 
+async def _saved_state(tmp_path: Path) -> Path:
+    """The state file ``saved.vmrs`` of a VM (``saved``) saved while paused."""
+    state = tmp_path / "saved.vmrs"
+    async with await ComputeSystem.create("saved", VM) as original:
+        await original.start()
+        await original.pause()
+        await original.save(state)
+        await original.terminate()
+    return state
+
+
 async def _start_denied(system: ComputeSystem, path: Path) -> None:
     with pytest.raises(errors.AccessDenied) as caught:
         await system.start()
@@ -103,12 +114,7 @@ async def test_group_grant_and_revokes(tmp_path: Path) -> None:
 
 
 async def test_restore_needs_the_save_file_granted(tmp_path: Path) -> None:
-    state = tmp_path / "saved.vmrs"
-    async with await ComputeSystem.create("saved", VM) as original:
-        await original.start()
-        await original.pause()
-        await original.save(state)
-        await original.terminate()
+    state = await _saved_state(tmp_path)
     compat = await access.processor_compatibility_from_saved_state(state)
     assert isinstance(compat, access.ProcessorCompatibility)
     assert compat.get("ProcessorCount") == 2
@@ -269,12 +275,7 @@ async def test_cancelled_mid_call_the_grant_still_happens(tmp_path: Path) -> Non
 
 
 async def test_cancelled_compatibility_read_frees_its_document(tmp_path: Path) -> None:
-    state = tmp_path / "saved.vmrs"
-    async with await ComputeSystem.create("saved", VM) as original:
-        await original.start()
-        await original.pause()
-        await original.save(state)
-        await original.terminate()
+    state = await _saved_state(tmp_path)
     with testing.delay("HcsGetProcessorCompatibilityFromSavedState", sync_ms=300):
         with anyio.move_on_after(0.05) as scope:
             await access.processor_compatibility_from_saved_state(state)

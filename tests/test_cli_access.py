@@ -6,22 +6,14 @@ empty emulator, grants included).
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import helpers
 import pytest
+from helpers import cli as run
 from helpers import owned_by
-
-from aiohcs.cli import main
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def script(tmp_path: Path, text: str) -> tuple[int, str, str]:

@@ -5,41 +5,14 @@ Layers live in folders, so on hcsim they outlive each invocation even without a 
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from aiohcs.cli import main
+from helpers import cli_fails as fails
+from helpers import cli_json as ok_json
+from helpers import cli_ok as ok
 
 BASE_ID = "6f9e5d1c-2b1a-4c3d-8e7f-0a1b2c3d4e5f"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def ok(*argv: str) -> str:
-    code, out, err = run(*argv)
-    assert code == 0, err
-    assert not err
-    return out
-
-
-def ok_json(*argv: str) -> Any:
-    return json.loads(ok(*argv, "--json"))
-
-
-def fails(*argv: str, code: int = 1) -> str:
-    """The one-line error of a failing command."""
-    got, out, err = run(*argv)
-    assert got == code, (out, err)
-    assert not out
-    return err
 
 
 @pytest.fixture

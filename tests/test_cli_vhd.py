@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import cli as run
+from helpers import cli_json as ok_json
+from helpers import cli_ok as ok
 
-from aiohcs.cli import main
 from aiohcs.cli._vhd import parse_size
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def ok(*argv: str) -> str:
-    code, out, err = run(*argv)
-    assert code == 0, err
-    assert not err
-    return out
-
-
-def ok_json(*argv: str) -> Any:
-    return json.loads(ok(*argv, "--json"))
 
 
 @pytest.fixture(autouse=True)

@@ -402,21 +402,24 @@ DWORD WINAPI AttachVirtualDisk(HANDLE VirtualDiskHandle, PSECURITY_DESCRIPTOR Se
     return e;
 }
 
+/* The drive number the disk of handle h is attached as (under the lock), or 0 with *e set
+ * (ERROR_INVALID_HANDLE: no such handle; ERROR_VHD_INVALID_STATE: not attached). */
+static uint32_t attached_drive(HANDLE h, DWORD *e) {
+    hc_vdisk *d = vdisk_get(h);
+    uint32_t n = d ? drive_of(d->path) : 0;
+    *e = !d ? ERROR_INVALID_HANDLE : !n ? ERROR_VHD_INVALID_STATE : 0;
+    return n;
+}
+
 DWORD WINAPI DetachVirtualDisk(HANDLE VirtualDiskHandle, DETACH_VIRTUAL_DISK_FLAG Flags,
                                ULONG ProviderSpecificFlags) {
     HRESULT hr = hc_enter_sync(FN_DetachVirtualDisk);
     if (hr != S_OK) return w32_of(hr);
     if (Flags || ProviderSpecificFlags) return ERROR_INVALID_PARAMETER;
-    DWORD e = 0;
+    DWORD e;
     hc_lock();
-    hc_vdisk *d = vdisk_get(VirtualDiskHandle);
-    uint32_t n = d ? drive_of(d->path) : 0;
-    if (!d)
-        e = ERROR_INVALID_HANDLE;
-    else if (!n)
-        e = ERROR_VHD_INVALID_STATE;
-    else
-        detach_drive(n);
+    uint32_t n = attached_drive(VirtualDiskHandle, &e);
+    if (n) detach_drive(n);
     hc_unlock();
     return e;
 }
@@ -426,12 +429,11 @@ DWORD WINAPI GetVirtualDiskPhysicalPath(HANDLE VirtualDiskHandle, PULONG DiskPat
     HRESULT hr = hc_enter_sync(FN_GetVirtualDiskPhysicalPath);
     if (hr != S_OK) return w32_of(hr);
     if (!DiskPathSizeInBytes) return ERROR_INVALID_PARAMETER;
+    DWORD e;
     hc_lock();
-    hc_vdisk *d = vdisk_get(VirtualDiskHandle);
-    uint32_t n = d ? drive_of(d->path) : 0;
+    uint32_t n = attached_drive(VirtualDiskHandle, &e);
     hc_unlock();
-    if (!d) return ERROR_INVALID_HANDLE;
-    if (!n) return ERROR_VHD_INVALID_STATE;
+    if (e) return e;
     char text[32];
     int len = snprintf(text, sizeof text, "\\\\.\\PhysicalDrive%u", (unsigned)n);
     ULONG need = (ULONG)(len + 1) * (ULONG)sizeof(WCHAR);

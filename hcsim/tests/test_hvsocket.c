@@ -46,6 +46,30 @@ static const char *runtime_id(HCS_SYSTEM s) {
     return rid ? cu_s("%s", rid) : NULL;
 }
 
+/* cu_begin_system, and the system's RuntimeId in *rid (NULL if either failed). */
+static HCS_SYSTEM hv_system(PCWSTR id, const char *cfg, int running, const char **rid) {
+    HCS_SYSTEM s = cu_begin_system(id, cfg, running);
+    *rid = s ? runtime_id(s) : NULL;
+    return s;
+}
+
+/* The HRESULT of HcsimHvSocketPath (the path is dropped); E_FAIL if it gave a path with a
+ * failure, or none with a success. */
+static HRESULT hv_hr(const char *vm, const char *svc, uint32_t endpoint) {
+    HRESULT hr;
+    const char *path = hv_path(vm, svc, endpoint, &hr);
+    return (path != NULL) == SUCCEEDED(hr) ? hr : E_FAIL;
+}
+
+/* A running container and its socket directory in *dir (NULL if either failed). */
+static HCS_SYSTEM hv_container(PCWSTR id, const char **dir) {
+    const char *rid;
+    HCS_SYSTEM s = hv_system(id, CU_CFG_CONTAINER, 1, &rid);
+    HRESULT hr;
+    *dir = rid ? hv_path(rid, NULL, HcsimHvSocketSystemDirectory, &hr) : NULL;
+    return s;
+}
+
 static int is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700;
@@ -53,10 +77,9 @@ static int is_dir(const char *path) {
 
 TEST(hvsock_paths_follow_the_system) {
     TP_POSIX_ONLY("POSIX paths and modes, /bin/sh");
-    HCS_SYSTEM s = cu_begin_system(u"hv-paths", CU_CFG_CONTAINER, 1);
-    REQUIRE(s != NULL);
-    const char *rid = runtime_id(s);
-    REQUIRE(rid != NULL);
+    const char *rid;
+    HCS_SYSTEM s = hv_system(u"hv-paths", CU_CFG_CONTAINER, 1, &rid);
+    REQUIRE(s != NULL && rid != NULL);
     HRESULT hr;
     const char *dir = hv_path(rid, NULL, HcsimHvSocketSystemDirectory, &hr);
     CHECK_HR(S_OK, hr);
@@ -78,96 +101,73 @@ TEST(hvsock_paths_follow_the_system) {
     CHECK(again && !strcmp(again, dir));
     /* paused: still there; stopped: gone, and so is the system for the call */
     CHECK_HR(S_OK, cu_sys_call(HcsPauseComputeSystem, s, NULL, NULL));
-    CHECK(hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr) != NULL);
+    CHECK_HR(S_OK, hv_hr(rid, SVC_B, HcsimHvSocketGuestListener));
     CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, s, NULL, NULL));
     CHECK(!is_dir(dir));
-    CHECK(hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr) == NULL);
-    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, hr);
+    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, hv_hr(rid, SVC_B, HcsimHvSocketGuestListener));
     HcsCloseComputeSystem(s);
     CU_END();
 }
 
 TEST(hvsock_bad_arguments_and_states) {
-    HCS_SYSTEM s = cu_begin_system(u"hv-args", CU_CFG_CONTAINER, 0);
-    REQUIRE(s != NULL);
-    const char *rid = runtime_id(s);
-    REQUIRE(rid != NULL);
-    HRESULT hr;
+    const char *rid;
+    HCS_SYSTEM s = hv_system(u"hv-args", CU_CFG_CONTAINER, 0, &rid);
+    REQUIRE(s != NULL && rid != NULL);
     CHECK_HR(E_POINTER, HcsimHvSocketPath(cu_w("%s", rid), NULL, 2, NULL));
-    CHECK(hv_path(NULL, SVC_B, HcsimHvSocketGuestListener, &hr) == NULL);
-    CHECK_HR(E_INVALIDARG, hr);
-    hv_path("not-a-guid", SVC_B, HcsimHvSocketGuestListener, &hr);
-    CHECK_HR(E_INVALIDARG, hr);
-    hv_path(rid, "1234", HcsimHvSocketGuestListener, &hr);
-    CHECK_HR(E_INVALIDARG, hr);
-    hv_path(rid, NULL, HcsimHvSocketHostListener, &hr);
-    CHECK_HR(E_INVALIDARG, hr);
-    hv_path(rid, SVC_B, 3, &hr);
-    CHECK_HR(E_INVALIDARG, hr);
-    hv_path(SVC_D, SVC_B, HcsimHvSocketGuestListener, &hr);
-    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, hr);
+    CHECK_HR(E_INVALIDARG, hv_hr(NULL, SVC_B, HcsimHvSocketGuestListener));
+    CHECK_HR(E_INVALIDARG, hv_hr("not-a-guid", SVC_B, HcsimHvSocketGuestListener));
+    CHECK_HR(E_INVALIDARG, hv_hr(rid, "1234", HcsimHvSocketGuestListener));
+    CHECK_HR(E_INVALIDARG, hv_hr(rid, NULL, HcsimHvSocketHostListener));
+    CHECK_HR(E_INVALIDARG, hv_hr(rid, SVC_B, 3));
+    CHECK_HR(HCS_E_SYSTEM_NOT_FOUND, hv_hr(SVC_D, SVC_B, HcsimHvSocketGuestListener));
     /* created, not started */
-    CHECK(hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr) == NULL);
-    CHECK_HR(HCS_E_INVALID_STATE, hr);
+    CHECK_HR(HCS_E_INVALID_STATE, hv_hr(rid, SVC_B, HcsimHvSocketGuestListener));
     cu_kill_close(s);
     CU_END();
 }
 
 TEST(hvsock_configuration_rule) {
-    HCS_SYSTEM s = cu_begin_system(u"hv-config", CFG_VM_HVSOCKET, 1);
-    REQUIRE(s != NULL);
-    const char *rid = runtime_id(s);
-    REQUIRE(rid != NULL);
-    HRESULT hr;
+    const char *rid;
+    HCS_SYSTEM s = hv_system(u"hv-config", CFG_VM_HVSOCKET, 1, &rid);
+    REQUIRE(s != NULL && rid != NULL);
     const uint32_t G_ = HcsimHvSocketGuestListener, H_ = HcsimHvSocketHostListener;
     /* disabled: both ways */
-    CHECK(hv_path(rid, SVC_A, G_, &hr) == NULL);
-    CHECK_HR(E_ACCESSDENIED, hr);
-    hv_path(rid, SVC_A, H_, &hr);
-    CHECK_HR(E_ACCESSDENIED, hr);
+    CHECK_HR(E_ACCESSDENIED, hv_hr(rid, SVC_A, G_));
+    CHECK_HR(E_ACCESSDENIED, hv_hr(rid, SVC_A, H_));
     /* B: connect allowed (BA), bind denied (empty DACL) */
-    CHECK(hv_path(rid, SVC_B, G_, &hr) != NULL);
-    hv_path(rid, SVC_B, H_, &hr);
-    CHECK_HR(E_ACCESSDENIED, hr);
+    CHECK_HR(S_OK, hv_hr(rid, SVC_B, G_));
+    CHECK_HR(E_ACCESSDENIED, hv_hr(rid, SVC_B, H_));
     /* C (its key in another spelling): bind allowed */
-    CHECK(hv_path(rid, SVC_C, H_, &hr) != NULL);
-    CHECK_HR(S_OK, hr);
+    CHECK_HR(S_OK, hv_hr(rid, SVC_C, H_));
     /* D: not in the table: the default bind descriptor denies, no default connect allows */
-    hv_path(rid, SVC_D, H_, &hr);
-    CHECK_HR(E_ACCESSDENIED, hr);
-    CHECK(hv_path(rid, SVC_D, G_, &hr) != NULL);
+    CHECK_HR(E_ACCESSDENIED, hv_hr(rid, SVC_D, H_));
+    CHECK_HR(S_OK, hv_hr(rid, SVC_D, G_));
     cu_kill_close(s);
     CU_END();
 }
 
 TEST(hvsock_container_configuration) {
-    HCS_SYSTEM s = cu_begin_system(
+    const char *rid;
+    HCS_SYSTEM s = hv_system(
         u"hv-container",
         "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"test\",\"Container\":"
         "{\"HvSocket\":{\"Config\":{\"DefaultConnectSecurityDescriptor\":\"D:P(A;;GA;;;SY)\","
         "\"ServiceTable\":{\"" SVC_A "\":{\"Disabled\":true}}}}}}",
-        1);
-    REQUIRE(s != NULL);
-    const char *rid = runtime_id(s);
-    REQUIRE(rid != NULL);
-    HRESULT hr;
-    hv_path(rid, SVC_A, HcsimHvSocketHostListener, &hr);
-    CHECK_HR(E_ACCESSDENIED, hr);
+        1, &rid);
+    REQUIRE(s != NULL && rid != NULL);
+    CHECK_HR(E_ACCESSDENIED, hv_hr(rid, SVC_A, HcsimHvSocketHostListener));
     /* SY is one of the caller's trustees; no default bind descriptor: allowed */
-    CHECK(hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr) != NULL);
-    CHECK(hv_path(rid, SVC_B, HcsimHvSocketHostListener, &hr) != NULL);
+    CHECK_HR(S_OK, hv_hr(rid, SVC_B, HcsimHvSocketGuestListener));
+    CHECK_HR(S_OK, hv_hr(rid, SVC_B, HcsimHvSocketHostListener));
     cu_kill_close(s);
     CU_END();
 }
 
 TEST(hvsock_processes_get_the_directory) {
     TP_POSIX_ONLY("POSIX paths and modes, /bin/sh");
-    HCS_SYSTEM s = cu_begin_system(u"hv-env", CU_CFG_CONTAINER, 1);
-    REQUIRE(s != NULL);
-    const char *rid = runtime_id(s);
-    HRESULT hr;
-    const char *dir = rid ? hv_path(rid, NULL, HcsimHvSocketSystemDirectory, &hr) : NULL;
-    REQUIRE(dir != NULL);
+    const char *dir;
+    HCS_SYSTEM s = hv_container(u"hv-env", &dir);
+    REQUIRE(s != NULL && dir != NULL);
     /* with the host's environment, and with an Environment that tries to set it */
     static const char *const params[] = {
         "{\"CommandArgs\":[\"/bin/sh\",\"-c\",\"echo \\\"[$HCSIM_HVSOCKET_DIR]\\\"\"],"
@@ -197,12 +197,9 @@ TEST(hvsock_processes_get_the_directory) {
 
 TEST(hvsock_reset_removes_every_directory) {
     TP_POSIX_ONLY("POSIX paths and modes, /bin/sh");
-    HCS_SYSTEM s = cu_begin_system(u"hv-reset", CU_CFG_CONTAINER, 1);
-    REQUIRE(s != NULL);
-    const char *rid = runtime_id(s);
-    HRESULT hr;
-    const char *dir = rid ? hv_path(rid, NULL, HcsimHvSocketSystemDirectory, &hr) : NULL;
-    REQUIRE(dir != NULL);
+    const char *dir;
+    HCS_SYSTEM s = hv_container(u"hv-reset", &dir);
+    REQUIRE(s != NULL && dir != NULL);
     const char *base = cu_s("%.*s", (int)(strrchr(dir, '/') - dir), dir);
     CHECK(is_dir(base));
     CHECK_HR(S_OK, HcsimReset());
@@ -215,10 +212,9 @@ TEST(hvsock_reset_removes_every_directory) {
 #ifdef _WIN32
 TEST(hvsock_windows_paths) {
     /* Windows: the same directory per system (its endpoints are port files) */
-    HCS_SYSTEM s = cu_begin_system(u"hv-win", CU_CFG_CONTAINER, 1);
-    REQUIRE(s != NULL);
-    const char *rid = runtime_id(s);
-    REQUIRE(rid != NULL);
+    const char *rid;
+    HCS_SYSTEM s = hv_system(u"hv-win", CU_CFG_CONTAINER, 1, &rid);
+    REQUIRE(s != NULL && rid != NULL);
     HRESULT hr;
     const char *dir = hv_path(rid, NULL, HcsimHvSocketSystemDirectory, &hr);
     CHECK_HR(S_OK, hr);
@@ -227,8 +223,7 @@ TEST(hvsock_windows_paths) {
     CHECK(stat(dir, &st) == 0);
     const char *g = hv_path(rid, SVC_B, HcsimHvSocketGuestListener, &hr);
     CHECK(g && !strcmp(g, cu_s("%s\\%s.g", dir, SVC_B)));
-    hv_path(rid, "x", HcsimHvSocketGuestListener, &hr);
-    CHECK_HR(E_INVALIDARG, hr);
+    CHECK_HR(E_INVALIDARG, hv_hr(rid, "x", HcsimHvSocketGuestListener));
     CHECK_HR(S_OK, cu_sys_call(HcsTerminateComputeSystem, s, NULL, NULL));
     CHECK(stat(dir, &st) != 0);
     HcsCloseComputeSystem(s);

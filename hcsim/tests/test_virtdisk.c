@@ -35,10 +35,8 @@ static VIRTUAL_STORAGE_TYPE vhdx_type(void) {
 
 static DWORD create(const char *path, uint64_t size, int fixed, HANDLE *h) {
     VIRTUAL_STORAGE_TYPE t = vhdx_type();
-    CREATE_VIRTUAL_DISK_PARAMETERS p;
-    memset(&p, 0, sizeof p);
-    p.Version = CREATE_VIRTUAL_DISK_VERSION_2;
-    p.Version2.MaximumSize = size;
+    CREATE_VIRTUAL_DISK_PARAMETERS p = {.Version = CREATE_VIRTUAL_DISK_VERSION_2,
+                                        .Version2 = {.MaximumSize = size}};
     char16_t *w = tc_w(path);
     DWORD e = CreateVirtualDisk(&t, w, VIRTUAL_DISK_ACCESS_NONE, NULL,
                                 fixed ? CREATE_VIRTUAL_DISK_FLAG_FULL_PHYSICAL_ALLOCATION
@@ -50,10 +48,8 @@ static DWORD create(const char *path, uint64_t size, int fixed, HANDLE *h) {
 
 static DWORD open_disk(const char *path, int read_only, HANDLE *h) {
     VIRTUAL_STORAGE_TYPE t = vhdx_type();
-    OPEN_VIRTUAL_DISK_PARAMETERS p;
-    memset(&p, 0, sizeof p);
-    p.Version = OPEN_VIRTUAL_DISK_VERSION_2;
-    p.Version2.ReadOnly = read_only;
+    OPEN_VIRTUAL_DISK_PARAMETERS p = {.Version = OPEN_VIRTUAL_DISK_VERSION_2,
+                                      .Version2 = {.ReadOnly = read_only}};
     char16_t *w = tc_w(path);
     DWORD e = OpenVirtualDisk(&t, w, VIRTUAL_DISK_ACCESS_NONE, OPEN_VIRTUAL_DISK_FLAG_NONE, &p, h);
     free(w);
@@ -80,13 +76,27 @@ static int physical_path(HANDLE h, char *out, size_t cap) {
     return 0;
 }
 
+/* A test's files: a new temporary directory and the paths of two files in it. */
+typedef struct {
+    char dir[sizeof "/tmp/hcsim-vd-XXXXXX"];
+    char a[128], b[128];
+} vd_files;
+
+/* Reset hcsim and make f's directory, with the files a and b named so (b may be NULL). */
+static int vd_begin(vd_files *f, const char *a, const char *b) {
+    HcsimReset();
+    memcpy(f->dir, "/tmp/hcsim-vd-XXXXXX", sizeof f->dir);
+    if (!tp_mkdtemp(f->dir)) return 0;
+    snprintf(f->a, sizeof f->a, "%s/%s", f->dir, a);
+    snprintf(f->b, sizeof f->b, "%s/%s", f->dir, b ? b : "(none)");
+    return 1;
+}
+
 TEST(virtdisk_create_open_attach_detach) {
     TP_POSIX_ONLY(POSIX_PATHS);
-    HcsimReset();
-    char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128], other[128];
-    REQUIRE(tp_mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/a.vhdx", dir);
-    snprintf(other, sizeof other, "%s/b.vhdx", dir);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "a.vhdx", "b.vhdx"));
+    const char *path = files.a, *other = files.b;
     HANDLE h = NULL, h2 = NULL, h3 = NULL;
     CHECK(create(path, 64u << 20, 0, &h) == 0 && h != NULL);
     CHECK(virtual_size(h) == 64u << 20);
@@ -127,16 +137,14 @@ TEST(virtdisk_create_open_attach_detach) {
     CHECK(AttachVirtualDisk(h3, NULL, ATTACH_VIRTUAL_DISK_FLAG_PERMANENT_LIFETIME, 0, NULL, NULL) ==
           ERROR_NOT_SUPPORTED);
     CHECK(CloseHandle(h3) && CloseHandle(h2) && CloseHandle(h));
-    tp_rmtree(dir);
+    tp_rmtree(files.dir);
 }
 
 TEST(virtdisk_bad_arguments) {
     TP_POSIX_ONLY(POSIX_PATHS);
-    HcsimReset();
-    char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128], junk[128];
-    REQUIRE(tp_mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/a.vhdx", dir);
-    snprintf(junk, sizeof junk, "%s/junk.vhdx", dir);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "a.vhdx", "junk.vhdx"));
+    const char *path = files.a, *junk = files.b;
     HANDLE h = NULL;
     VIRTUAL_STORAGE_TYPE t = vhdx_type();
     CREATE_VIRTUAL_DISK_PARAMETERS p;
@@ -187,15 +195,14 @@ TEST(virtdisk_bad_arguments) {
     free(w);
     free(rel);
     HcsimReset();
-    tp_rmtree(dir);
+    tp_rmtree(files.dir);
 }
 
 TEST(virtdisk_handles_in_computestorage) {
     TP_POSIX_ONLY(POSIX_PATHS);
-    HcsimReset();
-    char dir[] = "/tmp/hcsim-vd-XXXXXX", path[128];
-    REQUIRE(tp_mkdtemp(dir) != NULL);
-    snprintf(path, sizeof path, "%s/scratch.vhdx", dir);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "scratch.vhdx", NULL));
+    const char *path = files.a;
     HANDLE h = NULL, ro = NULL;
     REQUIRE(create(path, 256u << 20, 0, &h) == 0);
     PWSTR mount = NULL;
@@ -215,5 +222,5 @@ TEST(virtdisk_handles_in_computestorage) {
     LocalFree(mount);
     CHECK(CloseHandle(ro) && CloseHandle(h));
     CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd(h)); /* closed */
-    tp_rmtree(dir);
+    tp_rmtree(files.dir);
 }
