@@ -36,6 +36,7 @@
 #endif
 
 #define ERROR_PATH_NOT_FOUND      3u
+#define ERROR_GEN_FAILURE         31u
 #define ERROR_SHARING_VIOLATION   32u
 #define ERROR_NOT_SUPPORTED       50u
 #define ERROR_FILE_EXISTS         80u
@@ -98,15 +99,22 @@ static DWORD w32_of(HRESULT hr) {
     return (v & 0xFFFF0000u) == 0x80070000u ? (v & 0xFFFFu) : v;
 }
 
+/* The Win32 code of a host error while creating or opening a disk file. ENOENT from a
+ * create means its folder is missing. Other errors take hcsim's common mapping when it
+ * gives a FACILITY_WIN32 HRESULT (its code); an HRESULT of another facility has no Win32
+ * code, so an error the mapping does not know is ERROR_GEN_FAILURE (31), never an
+ * HRESULT's low word. */
 static DWORD w32_errno(int e) {
     switch (e) {
     case 0: return 0;
     case ENOENT: return ERROR_PATH_NOT_FOUND;
     case EEXIST: return ERROR_FILE_EXISTS;
-    case EACCES:
-    case EPERM: return ERROR_ACCESS_DENIED;
     case ENOMEM: return ERROR_NOT_ENOUGH_MEMORY;
-    default: return (DWORD)(hc_hr_from_errno(e) & 0xFFFF);
+    case EINVAL: return ERROR_INVALID_PARAMETER;
+    default: {
+        uint32_t hr = (uint32_t)hc_hr_from_errno(e);
+        return (hr & 0xFFFF0000u) == 0x80070000u ? (hr & 0xFFFFu) : ERROR_GEN_FAILURE;
+    }
     }
 }
 
@@ -341,9 +349,11 @@ DWORD WINAPI OpenVirtualDisk(PVIRTUAL_STORAGE_TYPE VirtualStorageType, PCWSTR Pa
     }
     char *path;
     if ((e = path_arg(Path, &path)) != 0) return e;
+    /* a directory (or any file that is not a regular one) is ERROR_ACCESS_DENIED, as
+     * Windows' CreateFile of a directory without backup semantics */
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int missing = errno == ENOENT || errno == ENOTDIR;
+    int missing = stat(path, &st) != 0 ? errno == ENOENT || errno == ENOTDIR : 0;
+    if (missing || !S_ISREG(st.st_mode)) {
         free(path);
         return missing ? ERROR_FILE_NOT_FOUND : ERROR_ACCESS_DENIED;
     }

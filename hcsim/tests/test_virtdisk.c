@@ -4,17 +4,25 @@
 #include "test_port.h"
 #include "vhdx.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#ifndef _WIN32
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#endif
 
 /* Windows runs these calls through tests/test_vhd.py under Wine (real HANDLEs closed with
  * kernel32's CloseHandle); these C tests use POSIX paths and hcsim's POSIX CloseHandle. */
 #define POSIX_PATHS                                                                         \
     "POSIX paths and hcsim's POSIX CloseHandle (on Windows virtdisk takes drive paths and " \
     "the caller closes with kernel32: tests/test_vhd.py under Wine)"
+#define ERROR_PATH_NOT_FOUND      3u
 #define ERROR_SHARING_VIOLATION   32u
+#define ERROR_FILE_TOO_LARGE      223u
 #define ERROR_NOT_SUPPORTED       50u
 #define ERROR_FILE_EXISTS         80u
 #define ERROR_INSUFFICIENT_BUFFER 122u
@@ -222,5 +230,58 @@ TEST(virtdisk_handles_in_computestorage) {
     LocalFree(mount);
     CHECK(CloseHandle(ro) && CloseHandle(h));
     CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd(h)); /* closed */
+    tp_rmtree(files.dir);
+}
+
+/* A host error becomes its own Win32 code, never the low word of an HRESULT: a file over
+ * the file system's size limit (EFBIG, here through RLIMIT_FSIZE) is ERROR_FILE_TOO_LARGE. */
+TEST(virtdisk_create_too_large) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+#ifndef _WIN32
+    vd_files files;
+    REQUIRE(vd_begin(&files, "big.vhdx", NULL));
+    struct rlimit old, small;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    small = old;
+    small.rlim_cur = 16u << 20;
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    HANDLE h = NULL;
+    DWORD e = create(files.a, 64u << 20, 1, &h);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, was);
+    CHECK(e == ERROR_FILE_TOO_LARGE && h == NULL);
+    CHECK(access(files.a, F_OK) != 0); /* the partial file is removed */
+    tp_rmtree(files.dir);
+#endif
+}
+
+/* Opening a directory is ERROR_ACCESS_DENIED whatever errno a failure before left. */
+TEST(virtdisk_open_directory) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+#ifndef _WIN32
+    vd_files files;
+    REQUIRE(vd_begin(&files, "missing.vhdx", NULL));
+    HANDLE h = NULL;
+    CHECK(open_disk(files.dir, 0, &h) == ERROR_ACCESS_DENIED && h == NULL);
+    CHECK(open_disk(files.a, 0, &h) == ERROR_FILE_NOT_FOUND && h == NULL);
+    errno = ENOENT;
+    CHECK(open_disk(files.dir, 0, &h) == ERROR_ACCESS_DENIED && h == NULL);
+    tp_rmtree(files.dir);
+#endif
+}
+
+/* A missing folder: ERROR_PATH_NOT_FOUND from CreateVirtualDisk and from the state file
+ * calls alike (Windows' CreateFile). */
+TEST(virtdisk_missing_folder) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "no/a.vhdx", "no/a.vmgs"));
+    HANDLE h = NULL;
+    CHECK(create(files.a, 64u << 20, 0, &h) == ERROR_PATH_NOT_FOUND && h == NULL);
+    char16_t *w = tc_w(files.b);
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND), HcsCreateEmptyGuestStateFile(w));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND), HcsCreateEmptyRuntimeStateFile(w));
+    free(w);
     tp_rmtree(files.dir);
 }
