@@ -395,8 +395,8 @@ DWORD WINAPI AttachVirtualDisk(HANDLE VirtualDiskHandle, PSECURITY_DESCRIPTOR Se
         e = ERROR_INVALID_HANDLE;
     } else if (!d->writable && !((uint32_t)Flags & ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY)) {
         e = ERROR_ACCESS_DENIED; /* opened read-only: only a read-only attach */
-    } else if (drive_of(d->path)) {
-        e = ERROR_SHARING_VIOLATION;
+    } else if (drive_of(d->path) || hc_sys_vm_uses_file(d->path)) {
+        e = ERROR_SHARING_VIOLATION; /* attached already, or a running VM has it open */
     } else {
         uint32_t n = 1;
         while (n < MAX_DRIVES && drives[n].path) n++;
@@ -538,4 +538,16 @@ int hc_vdisk_fd(const void *h, plat_fd *fd, int *writable) { /* under lock */
     *fd = d->fd;
     if (writable) *writable = d->writable;
     return 1;
+}
+
+int hc_vdisk_attached(const char *path) {
+    plat_file_key key, k;
+    if (plat_file_key_of(path, &key)) return 0;
+    int found = 0;
+    hc_lock();
+    for (uint32_t n = 1; n < MAX_DRIVES && !found; n++)
+        found =
+            drives[n].path && !plat_file_key_of(drives[n].path, &k) && !memcmp(&k, &key, sizeof k);
+    hc_unlock();
+    return found;
 }

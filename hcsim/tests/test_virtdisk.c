@@ -285,3 +285,49 @@ TEST(virtdisk_missing_folder) {
     free(w);
     tp_rmtree(files.dir);
 }
+
+/* A disk file is the host's or a running VM's, not both (Windows opens it exclusively):
+ * the start of a VM whose SCSI disk is attached on the host fails with
+ * ERROR_SHARING_VIOLATION naming the file, and attaching a disk a running VM uses fails
+ * the same way; once the VM is off, the file can be attached. */
+TEST(virtdisk_shared_with_vm) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "vm.vhdx", NULL));
+    HANDLE h = NULL, h2 = NULL;
+    REQUIRE(create(files.a, 64u << 20, 0, &h) == 0);
+    char16_t *w = tc_w(files.a);
+    CHECK_HR(S_OK, HcsGrantVmGroupAccess(w));
+    free(w);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"t\",\"VirtualMachine\":"
+             "{\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}},"
+             "\"Devices\":{\"Scsi\":{\"0\":{\"Attachments\":{\"0\":{\"Type\":\"VirtualDisk\","
+             "\"Path\":\"%s\"}}}}}}}",
+             files.a);
+    HCS_SYSTEM sys = NULL;
+    REQUIRE(tc_create("vd-share", cfg, 0, &sys) == S_OK);
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) == 0);
+    hj_value *doc = NULL;
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_SHARING_VIOLATION),
+             tc_call(HcsStartComputeSystem, sys, NULL, &doc));
+    const char *msg = hj_str(hj_get(doc, "ErrorMessage"), NULL);
+    CHECK(msg && strstr(msg, files.a) && strstr(msg, "being used by another process"));
+    hj_free(doc);
+    CHECK(DetachVirtualDisk(h, DETACH_VIRTUAL_DISK_FLAG_NONE, 0) == 0);
+    CHECK_HR(S_OK, tc_call(HcsStartComputeSystem, sys, NULL, NULL));
+    /* the VM runs: neither handle can attach its disk */
+    REQUIRE(open_disk(files.a, 0, &h2) == 0);
+    CHECK(AttachVirtualDisk(h2, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) ==
+          ERROR_SHARING_VIOLATION);
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY, 0, NULL, NULL) ==
+          ERROR_SHARING_VIOLATION);
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, sys, NULL, NULL));
+    CHECK(AttachVirtualDisk(h2, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) ==
+          0);
+    HcsCloseComputeSystem(sys);
+    CHECK(CloseHandle(h2) && CloseHandle(h));
+    HcsimReset();
+    tp_rmtree(files.dir);
+}
