@@ -317,6 +317,27 @@ async def test_unclosed_disk_warns_and_is_closed(disks: Path) -> None:
     ]
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="hcsim on Windows cannot count disks: kernel32's CloseHandle closes them unseen",
+)
+async def test_leak_check_sees_an_open_and_attached_disk(disks: Path) -> None:
+    path = disks / "disk.vhdx"
+    await create_vhdx(path, 16 * MB)
+    base = testing.counts()
+    disk = await open_vhd(path)
+    await disk.attach()
+    with pytest.raises(testing.LeakError) as caught:
+        await testing.assert_no_leaks_async(settle=0, baseline=base)
+    assert caught.value.leaks == {"virtual_disks": 1, "attached_disks": 1}
+    await disk.detach()
+    with pytest.raises(testing.LeakError) as caught:
+        await testing.assert_no_leaks_async(settle=0, baseline=base)
+    assert caught.value.leaks == {"virtual_disks": 1}
+    await disk.aclose()
+    await testing.assert_no_leaks_async(settle=0, baseline=base)
+
+
 def test_virtual_disk_cannot_be_constructed() -> None:
     with pytest.raises(TypeError, match="open_vhd"):
         VirtualDisk(1234, "/x.vhdx")

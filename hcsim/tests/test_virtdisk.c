@@ -331,3 +331,28 @@ TEST(virtdisk_shared_with_vm) {
     HcsimReset();
     tp_rmtree(files.dir);
 }
+
+/* The leak counters see virtual disk handles and attachments (POSIX). */
+TEST(virtdisk_counted) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "c.vhdx", NULL));
+    HCSIM_COUNTS before, now;
+    HcsimGetCounts(&before);
+    HANDLE h = NULL, h2 = NULL;
+    REQUIRE(create(files.a, 16u << 20, 0, &h) == 0);
+    REQUIRE(open_disk(files.a, 0, &h2) == 0);
+    HANDLE none = NULL;
+    CHECK(open_disk(files.b, 0, &none) == ERROR_FILE_NOT_FOUND); /* a failure counts nothing */
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_NONE, 0, NULL, NULL) == 0);
+    HcsimGetCounts(&now);
+    CHECK(now.VirtualDisks == before.VirtualDisks + 2);
+    CHECK(now.AttachedDisks == before.AttachedDisks + 1);
+    CHECK(CloseHandle(h)); /* detaches */
+    HcsimGetCounts(&now);
+    CHECK(now.VirtualDisks == before.VirtualDisks + 1 && now.AttachedDisks == before.AttachedDisks);
+    CHECK(CloseHandle(h2));
+    HcsimGetCounts(&now);
+    CHECK(now.VirtualDisks == before.VirtualDisks);
+    tp_rmtree(files.dir);
+}
