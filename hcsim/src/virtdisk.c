@@ -249,6 +249,17 @@ static DWORD vdisk_open(char *path, int flags, int writable, HANDLE *out) {
     return e;
 }
 
+/* 1 when path's name ends in ext (".vhd"; ASCII, any case). */
+static int has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), m = strlen(ext);
+    if (n < m) return 0;
+    for (size_t i = 0; i < m; i++) {
+        char c = path[n - m + i];
+        if ((c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c) != ext[i]) return 0;
+    }
+    return 1;
+}
+
 static DWORD path_arg(PCWSTR path, char **out) {
     *out = NULL;
     if (hc_path_arg(path, 0, out) != S_OK) return ERROR_INVALID_PARAMETER;
@@ -307,6 +318,10 @@ DWORD WINAPI CreateVirtualDisk(PVIRTUAL_STORAGE_TYPE VirtualStorageType, PCWSTR 
     if ((e = vhdx_check_params(size, &block, &sector)) != 0) return e;
     char *path;
     if ((e = path_arg(Path, &path)) != 0) return e;
+    if (has_ext(path, ".vhd") || has_ext(path, ".iso")) { /* another format's name (chosen) */
+        free(path);
+        return ERROR_INVALID_PARAMETER;
+    }
     char *keep = hc_strdup(path);
     if (!keep) {
         free(path);

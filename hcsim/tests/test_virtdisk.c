@@ -182,6 +182,16 @@ TEST(virtdisk_bad_arguments) {
     p.Version2.BlockSizeInBytes = 0;
     p.Version2.SectorSizeInBytes = 520;
     CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == VHDX_ERROR_SECTOR_SIZE);
+    /* a VHDX under another format's name (hcsim's choice: Windows does not document it) */
+    for (int i = 0; i < 2; i++) {
+        char other[160];
+        snprintf(other, sizeof other, "%s/x.%s", files.dir, i ? "ISO" : "vhd");
+        char16_t *wo = tc_w(other);
+        p.Version2.SectorSizeInBytes = 0;
+        CHECK(CreateVirtualDisk(&t, wo, 0, NULL, 0, 0, &p, NULL, &h) == ERROR_INVALID_PARAMETER);
+        CHECK(access(other, F_OK) != 0);
+        free(wo);
+    }
     CHECK(access(path, F_OK) != 0); /* nothing was created */
     p.Version2.SectorSizeInBytes = 0;
     p.Version = (CREATE_VIRTUAL_DISK_VERSION)7;
