@@ -60,12 +60,16 @@ class HResult(enum.IntEnum):
     ERROR_NOT_ENOUGH_MEMORY = 0x80070008
     ERROR_INVALID_DATA = 0x8007000D
     E_OUTOFMEMORY = 0x8007000E
+    ERROR_GEN_FAILURE = 0x8007001F
     ERROR_SHARING_VIOLATION = 0x80070020
     ERROR_NOT_SUPPORTED = 0x80070032
     ERROR_FILE_EXISTS = 0x80070050
     E_INVALIDARG = 0x80070057
+    ERROR_DISK_FULL = 0x80070070
     ERROR_PROC_NOT_FOUND = 0x8007007F
     ERROR_ALREADY_EXISTS = 0x800700B7
+    ERROR_FILENAME_EXCED_RANGE = 0x800700CE
+    ERROR_FILE_TOO_LARGE = 0x800700DF
     WAIT_TIMEOUT = 0x80070102
     ERROR_SERVICE_DOES_NOT_EXIST = 0x80070424
     ERROR_SERVICE_NOT_ACTIVE = 0x80070426
@@ -112,6 +116,15 @@ class HResult(enum.IntEnum):
     ERROR_VMCOMPUTE_OPERATION_PENDING = 0xC0370103
     ERROR_VMCOMPUTE_TOO_MANY_NOTIFICATIONS = 0xC0370104
 
+    # virtdisk's own Win32 codes (FACILITY_VIRTUALIZATION, 0xC03A), as they are.
+    ERROR_VHD_FORMAT_UNKNOWN = 0xC03A0004
+    ERROR_VHD_INVALID_BLOCK_SIZE = 0xC03A000B
+    ERROR_VHD_INVALID_SIZE = 0xC03A0012
+    ERROR_VIRTDISK_PROVIDER_NOT_FOUND = 0xC03A0014
+    ERROR_VIRTDISK_NOT_VIRTUAL_DISK = 0xC03A0015
+    ERROR_VHD_INVALID_STATE = 0xC03A001C
+    ERROR_VIRTDISK_UNSUPPORTED_DISK_SECTOR_SIZE = 0xC03A001D
+
 
 # One-line meanings, paraphrased from the HCS documentation (HCS contract §9). Used as
 # the message when HCS sends no ResultError document.
@@ -130,14 +143,18 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.E_ACCESSDENIED: "Access is denied",
     HResult.E_HANDLE: "The handle is invalid",
     HResult.ERROR_NOT_ENOUGH_MEMORY: "Not enough memory",
-    HResult.ERROR_INVALID_DATA: "The request is invalid or not supported by this platform",
+    HResult.ERROR_INVALID_DATA: "The data is invalid",
     HResult.E_OUTOFMEMORY: "Out of memory",
+    HResult.ERROR_GEN_FAILURE: "A device attached to the system is not functioning",
     HResult.ERROR_SHARING_VIOLATION: "The file is in use by another process",
     HResult.ERROR_NOT_SUPPORTED: "The request is not supported",
     HResult.ERROR_FILE_EXISTS: "The file exists",
     HResult.E_INVALIDARG: "An argument is invalid",
+    HResult.ERROR_DISK_FULL: "There is not enough space on the disk",
     HResult.ERROR_PROC_NOT_FOUND: "The function is not exported by this Windows build",
     HResult.ERROR_ALREADY_EXISTS: "The object already exists",
+    HResult.ERROR_FILENAME_EXCED_RANGE: "The file name or extension is too long",
+    HResult.ERROR_FILE_TOO_LARGE: "The file size exceeds the limit allowed and cannot be saved",
     HResult.WAIT_TIMEOUT: "The wait timed out",
     HResult.ERROR_SERVICE_DOES_NOT_EXIST: "The service does not exist",
     HResult.ERROR_SERVICE_NOT_ACTIVE: "The service is not running",
@@ -191,6 +208,15 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.HCS_E_OPERATION_ALREADY_CANCELLED: "The operation was already cancelled",
     HResult.ERROR_VMCOMPUTE_OPERATION_PENDING: "The operation is pending",
     HResult.ERROR_VMCOMPUTE_TOO_MANY_NOTIFICATIONS: "Too many notifications",
+    HResult.ERROR_VHD_FORMAT_UNKNOWN: "The file format of this virtual hard disk is not recognized",
+    HResult.ERROR_VHD_INVALID_BLOCK_SIZE: "The block size is invalid for this virtual hard disk",
+    HResult.ERROR_VHD_INVALID_SIZE: "The virtual size is invalid for this virtual hard disk",
+    HResult.ERROR_VIRTDISK_PROVIDER_NOT_FOUND: "No virtual disk provider handles this file",
+    HResult.ERROR_VIRTDISK_NOT_VIRTUAL_DISK: "The file is not a virtual disk (of this type)",
+    HResult.ERROR_VHD_INVALID_STATE: (
+        "The operation cannot be performed on the virtual disk in its current state"
+    ),
+    HResult.ERROR_VIRTDISK_UNSUPPORTED_DISK_SECTOR_SIZE: "The disk's sector size is not supported",
 }
 
 #: HCS_OPERATION_TYPE values (HCS contract §2.2) → the names used in messages.

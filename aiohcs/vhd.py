@@ -6,13 +6,21 @@ r"""Virtual hard disks: the calls of ``virtdisk.dll`` aiohcs needs, as awaitable
 size, and handed to the calls of :mod:`aiohcs.storage` that take a ``vhdHandle``.
 
 The calls are synchronous in Windows, so each runs in a worker thread and never stalls the
-event loop; cancelling an await abandons the wait, not the work (a disk opened by a call
-whose await was cancelled is closed). Arguments are checked first: paths must be absolute
-host paths, sizes ints in range. Failures raise the :class:`~aiohcs.errors.HcsError` of
-``HRESULT_FROM_WIN32`` of virtdisk's Win32 error code, naming the call and the path.
+event loop. A call cannot be abandoned: when its await is cancelled the call runs to its
+end, then the cancellation is delivered (a disk opened by a call whose await was cancelled
+is closed). Arguments are checked first: paths must be absolute host paths, sizes ints in
+range. Failures raise the :class:`~aiohcs.errors.HcsError` of ``HRESULT_FROM_WIN32`` of
+virtdisk's Win32 error code (virtdisk's own codes, 0xC03Axxxx, as they are), naming the
+call and the path.
 
-On hcsim (Linux) the files are real VHDX files (``qemu-img`` reads them); attaching is
-bookkeeping: no device appears (see hcsim's README, "virtdisk").
+Only VHDX: :func:`create_vhdx` refuses a ``.vhd`` or ``.iso`` file name, and
+:func:`open_vhd` opens with the VHDX storage type, so a VHD or ISO file fails (on hcsim,
+which emulates only VHDX, with ``ERROR_VIRTDISK_NOT_VIRTUAL_DISK``, 0xC03A0015).
+
+On hcsim (Linux) the files are real VHDX files that ``qemu-img`` reads, except those with
+4096-byte sectors (qemu-img 7.2 reads only 512-byte-sector VHDX); attaching is
+bookkeeping: no device appears, and a disk attached on the host cannot be used by a
+running VM or the reverse (``ERROR_SHARING_VIOLATION``; see hcsim's README, "virtdisk").
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from aiohcs.errors import (
 )
 
 __all__ = [
+    "DEFAULT_BLOCK_SIZE",
     "MAX_BLOCK_SIZE",
     "MAX_SIZE",
     "MIN_BLOCK_SIZE",
@@ -62,6 +71,10 @@ MIN_SIZE: Final = 3 << 20
 MIN_BLOCK_SIZE: Final = 1 << 20
 MAX_BLOCK_SIZE: Final = 256 << 20
 _SECTOR_SIZES: Final = (512, 4096)
+#: The block size Windows gives a VHDX when none is asked for (32 MB).
+DEFAULT_BLOCK_SIZE: Final = 32 << 20
+#: File name endings that name another format: create_vhdx refuses them.
+_OTHER_FORMATS: Final = (".vhd", ".iso")
 
 _VHDX: Final = 3  # VIRTUAL_STORAGE_TYPE_DEVICE_VHDX
 # VIRTUAL_STORAGE_TYPE_VENDOR_MICROSOFT {EC984AEC-A0F9-47E9-901F-71415A66345B}
@@ -153,11 +166,16 @@ async def create_vhdx(
 
     A dynamic disk grows as it is written; ``fixed=True`` allocates it whole. ``size``: a
     multiple of ``sector_size`` (512 or 4096) from 3 MB to 64 TB; ``block_size``: a power
-    of two from 1 MB to 256 MB (None: Windows' default, 32 MB). Raises
-    :class:`~aiohcs.errors.InvalidArgumentError` for bad input, an
+    of two from 1 MB to 256 MB (None: Windows' default, :data:`DEFAULT_BLOCK_SIZE`). A
+    name ending in ``.vhd`` or ``.iso`` is refused: the file would be a VHDX under another
+    format's name. Raises :class:`~aiohcs.errors.InvalidArgumentError` for bad input, an
     :class:`~aiohcs.errors.HcsError` when virtdisk fails (the file exists, ...).
     """
     where = check_host_path(path, "path")
+    if where.lower().endswith(_OTHER_FORMATS):
+        raise InvalidArgumentError(
+            f"path must name a .vhdx file, not {where!r}: create_vhdx writes VHDX only"
+        )
     size, block, sector = _check_geometry(size, block_size, sector_size)
     fixed = _check_flag(fixed, "fixed")
     await _host_calls.admit()
@@ -187,7 +205,8 @@ async def open_vhd(path: StrPath, *, read_only: bool = False) -> VirtualDisk:
 
     ``read_only``: open it for reading only (it can then be attached read-only only, and
     not formatted). Raises :class:`~aiohcs.errors.InvalidArgumentError` for bad input, an
-    :class:`~aiohcs.errors.HcsError` when virtdisk fails (no such file, not a VHDX, ...).
+    :class:`~aiohcs.errors.HcsError` when virtdisk fails (no such file, not a VHDX: a VHD
+    or ISO file too, ...).
     """
     where = check_host_path(path, "path")
     read_only = _check_flag(read_only, "read_only")
@@ -217,30 +236,45 @@ async def open_vhd(path: StrPath, *, read_only: bool = False) -> VirtualDisk:
         with anyio.CancelScope(shield=True):
             await run_sync(_close_handle, handle)
         raise
-    return VirtualDisk(handle, where, read_only=read_only)
+    return VirtualDisk._adopt(handle, where, read_only=read_only)
 
 
 class VirtualDisk(anyio.abc.AsyncResource):
     """An open virtual disk: one owner, one close (``async with`` or :meth:`aclose`).
 
-    Made by :func:`open_vhd`. A disk left unclosed warns (``ResourceWarning``) when it is
+    Made by :func:`open_vhd` only (it cannot be constructed: it would own, and close, the
+    handle it is given). A disk left unclosed warns (``ResourceWarning``) when it is
     garbage-collected, and its handle is closed then. Closing it detaches it if it is
     attached (Windows does, for an attachment without a permanent lifetime). A call in
     progress keeps the handle open until it returns: :meth:`aclose` waits for it.
     """
 
     path: str
+    _read_only: bool
+    _handle: int | None
+    _holds: int
+    _closing: bool
+    _close_on_release: bool
+    _released: anyio.Event | None
+    _closed: anyio.Event | None
 
-    def __init__(self, handle: int, path: str, *, read_only: bool = False) -> None:
-        """Take ownership of ``handle`` (an open virtual disk handle) of the file ``path``."""
-        self.path = path
-        self._read_only = read_only
-        self._handle: int | None = handle
-        self._holds = 0
-        self._closing = False
-        self._close_on_release = False
-        self._released: anyio.Event | None = None
-        self._closed: anyio.Event | None = None
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        """Refuse: a :class:`VirtualDisk` is made by :func:`open_vhd`."""
+        raise TypeError("VirtualDisk cannot be constructed: use 'await aiohcs.vhd.open_vhd(path)'")
+
+    @classmethod
+    def _adopt(cls, handle: int, path: str, *, read_only: bool) -> VirtualDisk:
+        """The owner of ``handle`` (an open virtual disk handle) of the file ``path``."""
+        disk = cls.__new__(cls)
+        disk.path = path
+        disk._read_only = read_only
+        disk._handle = handle
+        disk._holds = 0
+        disk._closing = False
+        disk._close_on_release = False
+        disk._released = None
+        disk._closed = None
+        return disk
 
     def __repr__(self) -> str:
         state = "closed" if self._handle is None else "open"
@@ -379,4 +413,6 @@ class VirtualDisk(anyio.abc.AsyncResource):
         if handle is None:
             return
         self._handle = None
-        finalize_unclosed(self, repr(self), lambda: run_detached(_close_handle, handle))
+        finalize_unclosed(
+            self, f"<VirtualDisk {self.path!r}>", lambda: run_detached(_close_handle, handle)
+        )

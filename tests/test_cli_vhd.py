@@ -53,6 +53,19 @@ def test_create_fixed_with_options_json(tmp_path: Path) -> None:
     assert ok_json("vhd", "info", "f.vhdx")["VirtualSize"] == 64 << 20
 
 
+def test_create_json_reports_the_default_block_size(tmp_path: Path) -> None:
+    report = ok_json("vhd", "create", "d.vhdx", "--size", "16M")
+    assert report["BlockSize"] == 32 << 20  # Windows' default, which the disk got
+
+
+def test_create_refuses_another_format_name(tmp_path: Path) -> None:
+    for name in ("x.vhd", "x.ISO"):
+        code, out, err = run("vhd", "create", name, "--size", "16M")
+        assert (code, out) == (1, "")
+        assert "must name a .vhdx file" in err
+        assert not (tmp_path / name).exists()
+
+
 def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ok("vhd", "create", "a.vhdx", "--size", "16M")
     code, out, err = run("vhd", "create", "a.vhdx", "--size", "16M")

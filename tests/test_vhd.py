@@ -33,6 +33,7 @@ from aiohcs.errors import (
     HcsError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
+    error_from_hresult,
 )
 from aiohcs.vhd import MAX_SIZE, MIN_SIZE, VirtualDisk, create_vhdx, hresult_from_win32, open_vhd
 
@@ -137,6 +138,44 @@ async def test_open_errors(disks: Path) -> None:
     with pytest.raises(HcsError) as caught:
         await open_vhd(junk)
     assert caught.value.hresult == ERROR_VIRTDISK_NOT_VIRTUAL_DISK
+
+
+async def test_open_a_directory_is_access_denied(disks: Path) -> None:
+    # the same answer whatever failed before it (hcsim read a stale errno)
+    for before in (None, disks / "missing.vhdx"):
+        if before is not None:
+            with pytest.raises(HcsError):
+                await open_vhd(before)
+        with pytest.raises(AccessDenied) as caught:
+            await open_vhd(disks)
+        assert caught.value.hresult == 0x80070005
+
+
+@pytest.mark.parametrize("name", ["x.vhd", "x.iso", "X.VHD"])
+async def test_create_refuses_another_format_name(disks: Path, name: str) -> None:
+    testing.fail_next("CreateVirtualDisk", TRIPWIRE)
+    with pytest.raises(InvalidArgumentError, match=r"must name a \.vhdx file"):
+        await create_vhdx(disks / name, 16 * MB)
+    assert not (disks / name).exists()
+    testing.fail_next("CreateVirtualDisk", TRIPWIRE, count=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "text"),
+    [
+        ("ERROR_VIRTDISK_NOT_VIRTUAL_DISK", 0xC03A0015, "not a virtual disk"),
+        ("ERROR_VHD_INVALID_STATE", 0xC03A001C, "current state"),
+        ("ERROR_FILENAME_EXCED_RANGE", 0x800700CE, "too long"),
+        ("ERROR_DISK_FULL", 0x80070070, "not enough space"),
+        ("ERROR_FILE_TOO_LARGE", 0x800700DF, "exceeds the limit"),
+        ("ERROR_INVALID_DATA", 0x8007000D, "The data is invalid"),
+    ],
+)
+def test_virtdisk_codes_have_names(name: str, value: int, text: str) -> None:
+    error = error_from_hresult(value)
+    assert error.name == name
+    assert text in str(error)
+    assert hex(value) not in str(error).lower() or name in str(error)
 
 
 # ---------------------------------------------------------------- attaching
@@ -272,7 +311,38 @@ async def test_unclosed_disk_warns_and_is_closed(disks: Path) -> None:
         warnings.simplefilter("always")
         del disk
         gc.collect()
-    assert any(issubclass(w.category, ResourceWarning) for w in caught)
+    warned = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert warned == [
+        f"<VirtualDisk {str(path)!r}> was never closed (use 'async with' or aclose())"
+    ]
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="hcsim on Windows cannot count disks: kernel32's CloseHandle closes them unseen",
+)
+async def test_leak_check_sees_an_open_and_attached_disk(disks: Path) -> None:
+    path = disks / "disk.vhdx"
+    await create_vhdx(path, 16 * MB)
+    base = testing.counts()
+    disk = await open_vhd(path)
+    await disk.attach()
+    with pytest.raises(testing.LeakError) as caught:
+        await testing.assert_no_leaks_async(settle=0, baseline=base)
+    assert caught.value.leaks == {"virtual_disks": 1, "attached_disks": 1}
+    await disk.detach()
+    with pytest.raises(testing.LeakError) as caught:
+        await testing.assert_no_leaks_async(settle=0, baseline=base)
+    assert caught.value.leaks == {"virtual_disks": 1}
+    await disk.aclose()
+    await testing.assert_no_leaks_async(settle=0, baseline=base)
+
+
+def test_virtual_disk_cannot_be_constructed() -> None:
+    with pytest.raises(TypeError, match="open_vhd"):
+        VirtualDisk(1234, "/x.vhdx")
+    with pytest.raises(TypeError, match="open_vhd"):
+        VirtualDisk()
 
 
 # ---------------------------------------------------------------- faults, bad input

@@ -98,7 +98,7 @@ async def cmd_vhd(args: Any, ctx: Context) -> int:
             "Path": path,
             "Type": kind,
             "VirtualSize": args.size,
-            "BlockSize": args.block_size,
+            "BlockSize": args.block_size or vhd.DEFAULT_BLOCK_SIZE,
             "SectorSize": args.sector_size,
         }
         if ctx.out.json:

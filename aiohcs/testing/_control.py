@@ -510,6 +510,11 @@ class Counts:
     pipe_handles: int
     #: Returned documents not yet freed.
     documents: int
+    #: Virtual disk handles (:func:`aiohcs.vhd.open_vhd`) open in this process (0 on Windows,
+    #: where hcsim does not see them closed).
+    virtual_disks: int = 0
+    #: Virtual disks attached by this process (0 on Windows, likewise).
+    attached_disks: int = 0
 
     def leaks(
         self, *, allow_systems: bool = False, baseline: Counts | None = None
@@ -539,6 +544,8 @@ LEAK_COUNTERS: Final = (
     "processes",
     "pipe_handles",
     "documents",
+    "virtual_disks",
+    "attached_disks",
 )
 
 

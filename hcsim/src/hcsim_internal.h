@@ -682,5 +682,10 @@ BOOL hc_pipe_handed_off(HANDLE h);
  * writing (1), or 0 when h is no virtual disk handle. */
 BOOL hc_vdisk_close(HANDLE h);
 int hc_vdisk_fd(const void *h, plat_fd *fd, int *writable);
+/* The sharing of a disk file between the host and VMs (README "virtdisk"): whether the file
+ * at path is attached on the host (virtdisk.c; takes the lock), whether a running or paused
+ * VM's configuration names it (system.c; under lock). */
+int hc_vdisk_attached(const char *path);
+int hc_sys_vm_uses_file(const char *path);
 
 #endif

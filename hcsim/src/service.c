@@ -2,6 +2,7 @@
  * file utilities (state files, access grants, processor compatibility). All synchronous. */
 #include "hcsim_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,8 +348,10 @@ static HRESULT create_empty(fn_id fn, PCWSTR path) {
     if ((hr = hc_path_arg(path, 0, &p)) != S_OK) return hr;
     if (plat_file_exists(p))
         hr = HRESULT_FROM_WIN32(80u); /* ERROR_FILE_EXISTS */
-    else
-        hr = hc_hr_from_errno(plat_write_file(p, "", 0));
+    else { /* a missing folder is ERROR_PATH_NOT_FOUND, as Windows' CreateFile says */
+        int e = plat_write_file(p, "", 0);
+        hr = e == ENOENT ? HC_E_PATH_NOT_FOUND : hc_hr_from_errno(e);
+    }
     free(p);
     return hr;
 }

@@ -550,28 +550,55 @@ hj_value *hc_read_saved_state(const char *path, HRESULT *hr) {
 }
 
 static int not_granted(const char *path, void *vm_id) { return !hc_access_granted(vm_id, path); }
+static int attached_on_host(const char *path, void *ctx) {
+    return (void)ctx, hc_vdisk_attached(path);
+}
+
+static int same_file(const char *path, void *key) {
+    plat_file_key k;
+    return !plat_file_key_of(path, &k) && !memcmp(&k, key, sizeof k);
+}
+
+int hc_sys_vm_uses_file(const char *path) { /* under lock */
+    plat_file_key key;
+    if (plat_file_key_of(path, &key)) return 0;
+    for (hc_system *s = G.table; s; s = s->tnext)
+        if (s->is_vm && (s->state == SS_RUNNING || s->state == SS_PAUSED) &&
+            first_vm_file(hj_get(s->config, "VirtualMachine"), same_file, &key))
+            return 1;
+    return 0;
+}
 
 /* The access check of a start (README, "VM access"): each file of the VM's configuration
  * (first_vm_file) and the save state it restores from must have been granted to the VM's
  * id or to the group (HcsGrantVmAccess, HcsGrantVmGroupAccess), as the worker process
  * Windows runs the VM in opens them under the VM's own account. NULL when all were; else
- * E_ACCESSDENIED in *hr and a ResultError naming the first file that was not. */
+ * E_ACCESSDENIED in *hr and a ResultError naming the first file that was not. A file
+ * attached on the host (AttachVirtualDisk) is ERROR_SHARING_VIOLATION likewise. */
 static hj_value *access_denied(hc_system *s, HRESULT *hr) {
     hc_lock();
     char *id = hc_strdup(s->id), *restore = hc_strdup(s->restore_path);
     hj_value *vm = s->is_vm ? hj_clone(hj_get(s->config, "VirtualMachine")) : NULL;
     hc_unlock();
-    const char *denied = NULL;
+    const char *denied = NULL, *busy = NULL;
     if (id && vm) denied = first_vm_file(vm, not_granted, id);
     if (id && !denied && restore && !hc_access_granted(id, restore)) denied = restore;
+    if (id && vm && !denied) busy = first_vm_file(vm, attached_on_host, NULL);
     hj_value *doc = NULL;
+    char msg[900];
     if (denied) {
-        char msg[900];
         snprintf(msg, sizeof msg,
                  "The virtual machine '%s' could not open '%s': Access is denied. Grant the VM "
                  "access to the file first (HcsGrantVmAccess or HcsGrantVmGroupAccess).",
                  id, denied);
         *hr = E_ACCESSDENIED;
+        doc = hc_result_error_attributed(*hr, msg, "Start");
+    } else if (busy) { /* attached on the host (virtdisk.c): ERROR_SHARING_VIOLATION */
+        snprintf(msg, sizeof msg,
+                 "The virtual machine '%s' could not open '%s': The process cannot access the "
+                 "file because it is being used by another process.",
+                 id, busy);
+        *hr = HRESULT_FROM_WIN32(32u);
         doc = hc_result_error_attributed(*hr, msg, "Start");
     }
     hj_free(vm);

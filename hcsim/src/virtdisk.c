@@ -36,6 +36,7 @@
 #endif
 
 #define ERROR_PATH_NOT_FOUND      3u
+#define ERROR_GEN_FAILURE         31u
 #define ERROR_SHARING_VIOLATION   32u
 #define ERROR_NOT_SUPPORTED       50u
 #define ERROR_FILE_EXISTS         80u
@@ -80,7 +81,17 @@ static uint32_t drive_of(const char *path) {
     return 0;
 }
 
+/* The leak counters of virtual disks (HCSIM_COUNTS.VirtualDisks, AttachedDisks): kept on
+ * POSIX only, where hcsim closes the handles. On Windows kernel32 closes them unseen until
+ * the next virtdisk call, so a count there would report closed disks as leaks. */
+#if PLAT_HOST_RELEASES
+#define COUNT(member, delta) ((void)0)
+#else
+#define COUNT(member, delta) (G.counts.member += (uint32_t)(delta))
+#endif
+
 static void detach_drive(uint32_t n) { /* under lock */
+    COUNT(AttachedDisks, -1);
     free(drives[n].path);
     drives[n].path = NULL;
     drives[n].owner = 0;
@@ -98,15 +109,22 @@ static DWORD w32_of(HRESULT hr) {
     return (v & 0xFFFF0000u) == 0x80070000u ? (v & 0xFFFFu) : v;
 }
 
+/* The Win32 code of a host error while creating or opening a disk file. ENOENT from a
+ * create means its folder is missing. Other errors take hcsim's common mapping when it
+ * gives a FACILITY_WIN32 HRESULT (its code); an HRESULT of another facility has no Win32
+ * code, so an error the mapping does not know is ERROR_GEN_FAILURE (31), never an
+ * HRESULT's low word. */
 static DWORD w32_errno(int e) {
     switch (e) {
     case 0: return 0;
     case ENOENT: return ERROR_PATH_NOT_FOUND;
     case EEXIST: return ERROR_FILE_EXISTS;
-    case EACCES:
-    case EPERM: return ERROR_ACCESS_DENIED;
     case ENOMEM: return ERROR_NOT_ENOUGH_MEMORY;
-    default: return (DWORD)(hc_hr_from_errno(e) & 0xFFFF);
+    case EINVAL: return ERROR_INVALID_PARAMETER;
+    default: {
+        uint32_t hr = (uint32_t)hc_hr_from_errno(e);
+        return (hr & 0xFFFF0000u) == 0x80070000u ? (hr & 0xFFFFu) : ERROR_GEN_FAILURE;
+    }
     }
 }
 
@@ -179,6 +197,7 @@ static DWORD vdisk_publish(hc_vdisk *d, HANDLE *out) {
     *out = (HANDLE)d->out;
 #else
     if (hc_reg_add(d, K_VHD) != 0) return ERROR_NOT_ENOUGH_MEMORY;
+    COUNT(VirtualDisks, 1);
     *out = (HANDLE)HC_HANDLE(d);
 #endif
     return 0;
@@ -228,6 +247,17 @@ static DWORD vdisk_open(char *path, int flags, int writable, HANDLE *out) {
     hc_unlock();
     if (e) vdisk_free(d);
     return e;
+}
+
+/* 1 when path's name ends in ext (".vhd"; ASCII, any case). */
+static int has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), m = strlen(ext);
+    if (n < m) return 0;
+    for (size_t i = 0; i < m; i++) {
+        char c = path[n - m + i];
+        if ((c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c) != ext[i]) return 0;
+    }
+    return 1;
 }
 
 static DWORD path_arg(PCWSTR path, char **out) {
@@ -288,6 +318,10 @@ DWORD WINAPI CreateVirtualDisk(PVIRTUAL_STORAGE_TYPE VirtualStorageType, PCWSTR 
     if ((e = vhdx_check_params(size, &block, &sector)) != 0) return e;
     char *path;
     if ((e = path_arg(Path, &path)) != 0) return e;
+    if (has_ext(path, ".vhd") || has_ext(path, ".iso")) { /* another format's name (chosen) */
+        free(path);
+        return ERROR_INVALID_PARAMETER;
+    }
     char *keep = hc_strdup(path);
     if (!keep) {
         free(path);
@@ -341,9 +375,11 @@ DWORD WINAPI OpenVirtualDisk(PVIRTUAL_STORAGE_TYPE VirtualStorageType, PCWSTR Pa
     }
     char *path;
     if ((e = path_arg(Path, &path)) != 0) return e;
+    /* a directory (or any file that is not a regular one) is ERROR_ACCESS_DENIED, as
+     * Windows' CreateFile of a directory without backup semantics */
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int missing = errno == ENOENT || errno == ENOTDIR;
+    int missing = stat(path, &st) != 0 ? errno == ENOENT || errno == ENOTDIR : 0;
+    if (missing || !S_ISREG(st.st_mode)) {
         free(path);
         return missing ? ERROR_FILE_NOT_FOUND : ERROR_ACCESS_DENIED;
     }
@@ -385,8 +421,8 @@ DWORD WINAPI AttachVirtualDisk(HANDLE VirtualDiskHandle, PSECURITY_DESCRIPTOR Se
         e = ERROR_INVALID_HANDLE;
     } else if (!d->writable && !((uint32_t)Flags & ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY)) {
         e = ERROR_ACCESS_DENIED; /* opened read-only: only a read-only attach */
-    } else if (drive_of(d->path)) {
-        e = ERROR_SHARING_VIOLATION;
+    } else if (drive_of(d->path) || hc_sys_vm_uses_file(d->path)) {
+        e = ERROR_SHARING_VIOLATION; /* attached already, or a running VM has it open */
     } else {
         uint32_t n = 1;
         while (n < MAX_DRIVES && drives[n].path) n++;
@@ -396,6 +432,7 @@ DWORD WINAPI AttachVirtualDisk(HANDLE VirtualDiskHandle, PSECURITY_DESCRIPTOR Se
         } else {
             drives[n].path = copy;
             drives[n].owner = (uintptr_t)d;
+            COUNT(AttachedDisks, 1);
         }
     }
     hc_unlock();
@@ -518,6 +555,7 @@ BOOL hc_vdisk_close(HANDLE h) { /* under lock; POSIX (Win32: the caller's kernel
     detach_owned(d);
     hc_reg_del(d);
     vdisk_free(d);
+    COUNT(VirtualDisks, -1);
     return TRUE;
 #endif
 }
@@ -528,4 +566,16 @@ int hc_vdisk_fd(const void *h, plat_fd *fd, int *writable) { /* under lock */
     *fd = d->fd;
     if (writable) *writable = d->writable;
     return 1;
+}
+
+int hc_vdisk_attached(const char *path) {
+    plat_file_key key, k;
+    if (plat_file_key_of(path, &key)) return 0;
+    int found = 0;
+    hc_lock();
+    for (uint32_t n = 1; n < MAX_DRIVES && !found; n++)
+        found =
+            drives[n].path && !plat_file_key_of(drives[n].path, &k) && !memcmp(&k, &key, sizeof k);
+    hc_unlock();
+    return found;
 }

@@ -4,17 +4,25 @@
 #include "test_port.h"
 #include "vhdx.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#ifndef _WIN32
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#endif
 
 /* Windows runs these calls through tests/test_vhd.py under Wine (real HANDLEs closed with
  * kernel32's CloseHandle); these C tests use POSIX paths and hcsim's POSIX CloseHandle. */
 #define POSIX_PATHS                                                                         \
     "POSIX paths and hcsim's POSIX CloseHandle (on Windows virtdisk takes drive paths and " \
     "the caller closes with kernel32: tests/test_vhd.py under Wine)"
+#define ERROR_PATH_NOT_FOUND      3u
 #define ERROR_SHARING_VIOLATION   32u
+#define ERROR_FILE_TOO_LARGE      223u
 #define ERROR_NOT_SUPPORTED       50u
 #define ERROR_FILE_EXISTS         80u
 #define ERROR_INSUFFICIENT_BUFFER 122u
@@ -174,6 +182,16 @@ TEST(virtdisk_bad_arguments) {
     p.Version2.BlockSizeInBytes = 0;
     p.Version2.SectorSizeInBytes = 520;
     CHECK(CreateVirtualDisk(&t, w, 0, NULL, 0, 0, &p, NULL, &h) == VHDX_ERROR_SECTOR_SIZE);
+    /* a VHDX under another format's name (hcsim's choice: Windows does not document it) */
+    for (int i = 0; i < 2; i++) {
+        char other[160];
+        snprintf(other, sizeof other, "%s/x.%s", files.dir, i ? "ISO" : "vhd");
+        char16_t *wo = tc_w(other);
+        p.Version2.SectorSizeInBytes = 0;
+        CHECK(CreateVirtualDisk(&t, wo, 0, NULL, 0, 0, &p, NULL, &h) == ERROR_INVALID_PARAMETER);
+        CHECK(access(other, F_OK) != 0);
+        free(wo);
+    }
     CHECK(access(path, F_OK) != 0); /* nothing was created */
     p.Version2.SectorSizeInBytes = 0;
     p.Version = (CREATE_VIRTUAL_DISK_VERSION)7;
@@ -222,5 +240,129 @@ TEST(virtdisk_handles_in_computestorage) {
     LocalFree(mount);
     CHECK(CloseHandle(ro) && CloseHandle(h));
     CHECK_HR(E_HANDLE, HcsFormatWritableLayerVhd(h)); /* closed */
+    tp_rmtree(files.dir);
+}
+
+/* A host error becomes its own Win32 code, never the low word of an HRESULT: a file over
+ * the file system's size limit (EFBIG, here through RLIMIT_FSIZE) is ERROR_FILE_TOO_LARGE. */
+TEST(virtdisk_create_too_large) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+#ifndef _WIN32
+    vd_files files;
+    REQUIRE(vd_begin(&files, "big.vhdx", NULL));
+    struct rlimit old, small;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    small = old;
+    small.rlim_cur = 16u << 20;
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    HANDLE h = NULL;
+    DWORD e = create(files.a, 64u << 20, 1, &h);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, was);
+    CHECK(e == ERROR_FILE_TOO_LARGE && h == NULL);
+    CHECK(access(files.a, F_OK) != 0); /* the partial file is removed */
+    tp_rmtree(files.dir);
+#endif
+}
+
+/* Opening a directory is ERROR_ACCESS_DENIED whatever errno a failure before left. */
+TEST(virtdisk_open_directory) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+#ifndef _WIN32
+    vd_files files;
+    REQUIRE(vd_begin(&files, "missing.vhdx", NULL));
+    HANDLE h = NULL;
+    CHECK(open_disk(files.dir, 0, &h) == ERROR_ACCESS_DENIED && h == NULL);
+    CHECK(open_disk(files.a, 0, &h) == ERROR_FILE_NOT_FOUND && h == NULL);
+    errno = ENOENT;
+    CHECK(open_disk(files.dir, 0, &h) == ERROR_ACCESS_DENIED && h == NULL);
+    tp_rmtree(files.dir);
+#endif
+}
+
+/* A missing folder: ERROR_PATH_NOT_FOUND from CreateVirtualDisk and from the state file
+ * calls alike (Windows' CreateFile). */
+TEST(virtdisk_missing_folder) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "no/a.vhdx", "no/a.vmgs"));
+    HANDLE h = NULL;
+    CHECK(create(files.a, 64u << 20, 0, &h) == ERROR_PATH_NOT_FOUND && h == NULL);
+    char16_t *w = tc_w(files.b);
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND), HcsCreateEmptyGuestStateFile(w));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND), HcsCreateEmptyRuntimeStateFile(w));
+    free(w);
+    tp_rmtree(files.dir);
+}
+
+/* A disk file is the host's or a running VM's, not both (Windows opens it exclusively):
+ * the start of a VM whose SCSI disk is attached on the host fails with
+ * ERROR_SHARING_VIOLATION naming the file, and attaching a disk a running VM uses fails
+ * the same way; once the VM is off, the file can be attached. */
+TEST(virtdisk_shared_with_vm) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "vm.vhdx", NULL));
+    HANDLE h = NULL, h2 = NULL;
+    REQUIRE(create(files.a, 64u << 20, 0, &h) == 0);
+    char16_t *w = tc_w(files.a);
+    CHECK_HR(S_OK, HcsGrantVmGroupAccess(w));
+    free(w);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Owner\":\"t\",\"VirtualMachine\":"
+             "{\"ComputeTopology\":{\"Memory\":{\"SizeInMB\":1024},\"Processor\":{\"Count\":1}},"
+             "\"Devices\":{\"Scsi\":{\"0\":{\"Attachments\":{\"0\":{\"Type\":\"VirtualDisk\","
+             "\"Path\":\"%s\"}}}}}}}",
+             files.a);
+    HCS_SYSTEM sys = NULL;
+    REQUIRE(tc_create("vd-share", cfg, 0, &sys) == S_OK);
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) == 0);
+    hj_value *doc = NULL;
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_SHARING_VIOLATION),
+             tc_call(HcsStartComputeSystem, sys, NULL, &doc));
+    const char *msg = hj_str(hj_get(doc, "ErrorMessage"), NULL);
+    CHECK(msg && strstr(msg, files.a) && strstr(msg, "being used by another process"));
+    hj_free(doc);
+    CHECK(DetachVirtualDisk(h, DETACH_VIRTUAL_DISK_FLAG_NONE, 0) == 0);
+    CHECK_HR(S_OK, tc_call(HcsStartComputeSystem, sys, NULL, NULL));
+    /* the VM runs: neither handle can attach its disk */
+    REQUIRE(open_disk(files.a, 0, &h2) == 0);
+    CHECK(AttachVirtualDisk(h2, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) ==
+          ERROR_SHARING_VIOLATION);
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_READ_ONLY, 0, NULL, NULL) ==
+          ERROR_SHARING_VIOLATION);
+    CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, sys, NULL, NULL));
+    CHECK(AttachVirtualDisk(h2, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) ==
+          0);
+    HcsCloseComputeSystem(sys);
+    CHECK(CloseHandle(h2) && CloseHandle(h));
+    HcsimReset();
+    tp_rmtree(files.dir);
+}
+
+/* The leak counters see virtual disk handles and attachments (POSIX). */
+TEST(virtdisk_counted) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "c.vhdx", NULL));
+    HCSIM_COUNTS before, now;
+    HcsimGetCounts(&before);
+    HANDLE h = NULL, h2 = NULL;
+    REQUIRE(create(files.a, 16u << 20, 0, &h) == 0);
+    REQUIRE(open_disk(files.a, 0, &h2) == 0);
+    HANDLE none = NULL;
+    CHECK(open_disk(files.b, 0, &none) == ERROR_FILE_NOT_FOUND); /* a failure counts nothing */
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_NONE, 0, NULL, NULL) == 0);
+    HcsimGetCounts(&now);
+    CHECK(now.VirtualDisks == before.VirtualDisks + 2);
+    CHECK(now.AttachedDisks == before.AttachedDisks + 1);
+    CHECK(CloseHandle(h)); /* detaches */
+    HcsimGetCounts(&now);
+    CHECK(now.VirtualDisks == before.VirtualDisks + 1 && now.AttachedDisks == before.AttachedDisks);
+    CHECK(CloseHandle(h2));
+    HcsimGetCounts(&now);
+    CHECK(now.VirtualDisks == before.VirtualDisks);
     tp_rmtree(files.dir);
 }
