@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import re
 import sys
 import threading
@@ -160,10 +161,16 @@ def starter(system: ComputeSystem, how: str, command: list[str], **options: Any)
 def running_with(marker: str) -> list[int]:
     """Host processes whose command line contains ``marker`` (Linux /proc; else none)."""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    # (Not Path.glob: on 3.11 it stats each entry, and a process exiting meanwhile makes
+    # that raise ProcessLookupError.)
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        pids = []
+    for pid in pids:
         with contextlib.suppress(OSError):
-            if marker.encode() in cmdline.read_bytes():
-                found.append(int(cmdline.parent.name))
+            if marker.encode() in Path("/proc", pid, "cmdline").read_bytes():
+                found.append(int(pid))
     return found
 
 
