@@ -16,11 +16,33 @@ import errno
 import os
 import socket
 import sys
+import threading
 import uuid
+import weakref
 from typing import Final
 
 import anyio
 import anyio.abc
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
 
 #: The variable hcsim sets in the environment of every process it starts in a system.
 HVSOCKET_DIR_ENV: Final = "HCSIM_HVSOCKET_DIR"
@@ -31,26 +53,110 @@ _AF_UNIX: Final[int] = getattr(socket, "AF_UNIX", -1)
 _LOOPBACK: Final = "127.0.0.1"
 
 
-def listening_endpoint(path: str, what: str) -> socket.socket:
-    """A non-blocking socket listening at the endpoint ``path``.
+class EndpointLock:
+    """The exclusive lock a listener holds on ``<endpoint>.lock`` while it listens.
 
-    An endpoint there that nobody listens on any more (its listener died) is replaced; a
-    live one stays, and this fails with EADDRINUSE, as a second listener of one service
-    does on Windows. (Telling the two apart takes a connection attempt, which the live
-    listener then sees as a connection closed at once.)
+    Whether a service has a live listener is whether this lock is taken: the check makes
+    no connection (a probe connection would wait in the live listener's backlog). The
+    operating system drops the lock of a listener whose process dies, so its endpoint is
+    taken over. :meth:`release` removes the endpoint and the lock file, then the lock.
     """
-    if os.path.lexists(path) and _alive(path):
-        raise OSError(errno.EADDRINUSE, f"{what} has a listener already")
-    if _PORT_FILES:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    else:
-        sock = socket.socket(_AF_UNIX, socket.SOCK_STREAM)
+
+    def __init__(self, path: str, what: str) -> None:
+        self.path = path
+        self._lock_path = f"{path}.lock"
+        self._fd: int | None = _take_lock(self._lock_path, what)
+
+    def release(self) -> None:
+        """Remove the endpoint and give the lock up (once; later calls do nothing)."""
+        with _HELD_LOCK:
+            fd, self._fd = self._fd, None
+            held = _HELD.get(self._lock_path)
+            if held is not None and held[1] is self:
+                del _HELD[self._lock_path]
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        if not _PORT_FILES:  # (Windows: an open file cannot be removed; see _take_lock)
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path)
+        _drop_lock(fd)
+        if _PORT_FILES:
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path)
+
+
+#: The locks of this process's listening sockets, by lock file: a guest program gets a
+#: plain socket, whose lock is given up when the socket is collected, or when this
+#: process makes a listener at that endpoint again after closing the socket.
+_HELD: dict[str, tuple[weakref.ref[socket.socket], EndpointLock]] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def _take_lock(lock_path: str, what: str) -> int:
+    """An open descriptor of ``lock_path`` holding its exclusive lock; EADDRINUSE if taken."""
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            _try_lock(fd)
+            if _PORT_FILES:  # an open file cannot be removed there
+                return fd
+            # the holder removes the file before unlocking it: a lock taken on a file
+            # removed meanwhile is no lock, so try again on the file now at lock_path
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                    return fd
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EDEADLK):
+                raise OSError(errno.EADDRINUSE, f"{what} has a listener already") from None
+            raise
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _drop_lock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        _unlock(fd)
+    os.close(fd)
+
+
+def _release_closed(lock_path: str) -> None:
+    """Give up this process's lock of ``lock_path`` if its socket is closed or gone."""
+    with _HELD_LOCK:
+        held = _HELD.get(lock_path)
+    if held is not None:
+        sock = held[0]()
+        if sock is None or sock.fileno() == -1:
+            held[1].release()
+
+
+def listening_endpoint(path: str, what: str) -> tuple[socket.socket, EndpointLock]:
+    """A non-blocking socket listening at the endpoint ``path``, and the lock it holds.
+
+    A live listener there makes this fail with EADDRINUSE, as a second listener of one
+    service does on Windows; the endpoint of a dead one is replaced. The caller releases
+    the lock when it closes the socket (else it goes when the socket is collected).
+    """
+    _release_closed(f"{path}.lock")
+    lock = EndpointLock(path, what)
+    try:
+        if _PORT_FILES:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        else:
+            sock = socket.socket(_AF_UNIX, socket.SOCK_STREAM)
+    except BaseException:
+        lock.release()
+        raise
     try:
         if _PORT_FILES:
             sock.bind((_LOOPBACK, 0))
         else:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                os.unlink(path)  # a dead listener's
             sock.bind(path)
         sock.listen()
         sock.setblocking(False)
@@ -58,8 +164,12 @@ def listening_endpoint(path: str, what: str) -> socket.socket:
             _write_port(path, sock.getsockname()[1])
     except BaseException:
         sock.close()
+        lock.release()
         raise
-    return sock
+    with _HELD_LOCK:
+        _HELD[lock._lock_path] = (weakref.ref(sock), lock)
+    weakref.finalize(sock, lock.release)
+    return sock, lock
 
 
 def _write_port(path: str, port: int) -> None:
@@ -72,36 +182,6 @@ def _write_port(path: str, port: int) -> None:
 def _read_port(path: str) -> int:
     with open(path, encoding="ascii") as file:
         return int(file.read())
-
-
-def _alive(path: str) -> bool:
-    """Whether something listens at the endpoint ``path``."""
-    try:
-        if _PORT_FILES:
-            with socket.create_connection((_LOOPBACK, _read_port(path)), timeout=5):
-                return True
-        with socket.socket(_AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.connect(path)
-            return True
-    except (ConnectionRefusedError, FileNotFoundError, ValueError):
-        return False
-    except OSError:
-        return True
-
-
-def endpoint_token(path: str) -> int | None:
-    """What identifies the listener at ``path`` now (its socket's inode, or its port)."""
-    try:
-        return _read_port(path) if _PORT_FILES else os.lstat(path).st_ino
-    except (OSError, ValueError):
-        return None
-
-
-def remove_endpoint(path: str, token: int | None) -> None:
-    """Remove the endpoint ``path`` if it is still the one ``token`` identified."""
-    if token is not None and endpoint_token(path) == token:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
 
 
 async def connect_endpoint(path: str, what: str) -> anyio.abc.ByteStream:
@@ -130,7 +210,7 @@ def _guest_path(service_id: uuid.UUID, suffix: str) -> str:
 
 def guest_listener(service_id: uuid.UUID) -> socket.socket:
     """A listening socket for ``service_id``, for a process inside an emulated system."""
-    sock = listening_endpoint(_guest_path(service_id, ".g"), f"service {service_id}")
+    sock, _ = listening_endpoint(_guest_path(service_id, ".g"), f"service {service_id}")
     sock.setblocking(True)
     return sock
 

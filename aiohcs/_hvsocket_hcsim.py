@@ -23,12 +23,7 @@ import anyio.lowlevel
 
 from aiohcs._bridge import run_sync
 from aiohcs._hresult import HResult
-from aiohcs._hvsocket_guest import (
-    connect_endpoint,
-    endpoint_token,
-    listening_endpoint,
-    remove_endpoint,
-)
+from aiohcs._hvsocket_guest import EndpointLock, connect_endpoint, listening_endpoint
 from aiohcs._native import hcsim, new_document_ptr, take_document, to_wide
 from aiohcs.errors import error_from_hresult
 
@@ -73,24 +68,22 @@ async def connect(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.ByteStre
 async def create_listener(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.SocketListener:
     """Listen on the host for guest connections to ``service_id`` of the system ``vm_id``."""
     path = await _path(vm_id, service_id, _HOST_LISTENER)
-    sock = listening_endpoint(path, f"service {service_id} of VM {vm_id}")
-    token = endpoint_token(path)
+    sock, lock = listening_endpoint(path, f"service {service_id} of VM {vm_id}")
     try:
         listener = await anyio.abc.SocketListener.from_socket(sock)
     except BaseException:
         sock.close()
-        remove_endpoint(path, token)
+        lock.release()
         raise
-    return _EndpointListener(listener, path, token)
+    return _EndpointListener(listener, lock)
 
 
 class _EndpointListener(anyio.abc.SocketListener):
-    """A listener that removes its endpoint (socket or port file) when it closes."""
+    """A listener that removes its endpoint (socket or port file) and lock when it closes."""
 
-    def __init__(self, listener: anyio.abc.SocketListener, path: str, token: int | None) -> None:
+    def __init__(self, listener: anyio.abc.SocketListener, lock: EndpointLock) -> None:
         self._listener = listener
-        self._path = path
-        self._token = token
+        self._lock = lock
 
     @property
     def _raw_socket(self) -> socket.socket:
@@ -101,6 +94,8 @@ class _EndpointListener(anyio.abc.SocketListener):
         return await self._listener.accept()
 
     async def aclose(self) -> None:
-        """Stop listening and remove the endpoint (if it is still this listener's)."""
-        remove_endpoint(self._path, self._token)
-        await self._listener.aclose()
+        """Stop listening, remove the endpoint and give its lock up."""
+        try:
+            await self._listener.aclose()
+        finally:
+            self._lock.release()

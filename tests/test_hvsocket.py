@@ -8,6 +8,7 @@ TCP sockets with port files on Windows (under Wine too).
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
@@ -291,7 +292,7 @@ async def test_everything_goes_with_the_system(linux: ComputeSystem) -> None:
     assert os.path.isdir(directory)
     listener = await hvsocket.create_hvsocket_listener(rid, SERVICE)
     async with listener:
-        assert os.listdir(directory) == [f"{SERVICE}.h"]
+        assert sorted(os.listdir(directory)) == [f"{SERVICE}.h", f"{SERVICE}.h.lock"]
         await linux.terminate()
         assert not os.path.exists(directory)
         with pytest.raises(errors.SystemNotFound):
@@ -313,6 +314,66 @@ async def test_a_closed_listener_removes_its_socket(linux: ComputeSystem) -> Non
     assert not os.path.exists(path)
     async with await hvsocket.create_hvsocket_listener(rid, SERVICE):
         assert os.path.exists(path)
+
+
+@pytest.mark.anyio
+async def test_a_refused_second_listener_leaves_the_first_alone(linux: ComputeSystem) -> None:
+    # the refusal makes no connection: the first connection the live listener accepts
+    # is the guest's
+    rid = await runtime_id(linux)
+    async with await hvsocket.create_hvsocket_listener(rid, SERVICE) as listener:
+        for _ in range(3):
+            with pytest.raises(OSError, match="has a listener already") as caught:
+                await hvsocket.create_hvsocket_listener(rid, SERVICE)
+            assert caught.value.errno == errno.EADDRINUSE
+        async with await start_guest(linux, "dial", str(SERVICE)) as proc:
+            with anyio.fail_after(20):
+                stream = await listener.accept()
+            async with stream:
+                assert await receive_line(stream) == b"hello from the guest\n"
+                await stream.send(b"hi\n")
+            assert await proc.wait() == 0
+
+
+@pytest.mark.anyio
+async def test_a_refused_second_guest_listener_leaves_the_first_alone(
+    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(hvsocket.HVSOCKET_DIR_ENV, await system_directory(linux))
+    with hvsocket.guest_listener(SERVICE) as first:
+        with pytest.raises(OSError, match="has a listener already"):
+            hvsocket.guest_listener(SERVICE)
+        first.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing waits in its backlog
+            first.accept()
+        async with await linux.connect_hvsocket(SERVICE) as stream:
+            await stream.send(b"x")
+            conn, _ = first.accept()
+            with conn:
+                conn.settimeout(10)
+                assert conn.recv(1) == b"x"
+
+
+@pytest.mark.anyio
+async def test_a_closed_or_dead_listeners_service_is_taken_over(
+    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = await system_directory(linux)
+    monkeypatch.setenv(hvsocket.HVSOCKET_DIR_ENV, directory)
+    kept = hvsocket.guest_listener(SERVICE)
+    kept.close()  # closed, still referenced: this process takes its service over
+    with hvsocket.guest_listener(SERVICE):
+        pass
+    # a listener whose process died (it never closed it) holds no lock any more
+    async with await start_guest(linux, "serve", str(SERVICE)) as proc:
+        assert await read_line(proc) == b"listening\n"
+        with pytest.raises(OSError, match="has a listener already"):
+            hvsocket.guest_listener(SERVICE)
+        await proc.kill()
+        await proc.wait()
+    with hvsocket.guest_listener(SERVICE):
+        async with await linux.connect_hvsocket(SERVICE):
+            pass
 
 
 @pytest.mark.anyio
@@ -347,4 +408,4 @@ async def test_cancellation_closes_what_it_opened(
                     await opened.aclose()
                     await anyio.sleep_forever()
         assert open_fds() == before
-    assert sorted(os.listdir(directory)) == [f"{SERVICE}.g"]
+    assert os.listdir(directory) == []  # the closed guest listener's endpoint went with it
