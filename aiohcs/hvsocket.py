@@ -32,6 +32,8 @@ from aiohcs._hvsocket_ids import HV_GUID_CHILDREN, HV_GUID_WILDCARD, HvSocketAdd
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from aiohcs.system import ComputeSystem
+
 __all__ = [
     "HVSOCKET_DIR_ENV",
     "connect_hvsocket",
@@ -77,9 +79,7 @@ async def connect_hvsocket(
     :class:`ConnectionRefusedError` when nobody listens for it.
     """
     address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
-    _, transport = _host()
-    stream: anyio.abc.ByteStream = await transport.connect(*address)
-    return stream
+    return await _connect(address, None)
 
 
 async def create_hvsocket_listener(
@@ -91,17 +91,44 @@ async def create_hvsocket_listener(
     :data:`HV_GUID_CHILDREN` for every VM (hcsim maps only a single system's id). The
     listener (an ``anyio.abc.Listener[ByteStream]``, a socket listener) gives a byte stream
     per guest connection (``await listener.accept()`` or ``listener.serve(handler)``);
-    close it with ``aclose`` (or ``async with``). Raises :class:`PermissionError`
-    when the system's HvSocket configuration does not let the host bind the service.
+    close it with ``aclose`` (or ``async with``). One listener per service: a second one
+    raises :class:`OSError` EADDRINUSE. Raises :class:`PermissionError` when the system's
+    HvSocket configuration does not let the host bind the service.
     """
     address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
+    return await _listen(address, None)
+
+
+async def _connect(address: HvSocketAddress, system_id: str | None) -> anyio.abc.ByteStream:
+    """Connect to ``address``; ``system_id`` (when known) is what errors name the VM by."""
+    _, transport = _host()
+    stream: anyio.abc.ByteStream = await transport.connect(*address, system_id)
+    return stream
+
+
+async def _listen(address: HvSocketAddress, system_id: str | None) -> anyio.abc.SocketListener:
+    """Listen at ``address``; ``system_id`` (when known) is what errors name the VM by."""
     emulated, transport = _host()
     if emulated and address.vm_id in _ANY_VM:
         raise NotImplementedError(
             "hcsim maps the Hyper-V sockets of one system: listen with its RuntimeId"
         )
-    listener: anyio.abc.SocketListener = await transport.create_listener(*address)
+    listener: anyio.abc.SocketListener = await transport.create_listener(*address, system_id)
     return listener
+
+
+async def _system_address(system: ComputeSystem, service_id: uuid.UUID | str) -> HvSocketAddress:
+    """The address of ``service_id`` in ``system``'s guest (the VM id is its RuntimeId)."""
+    sid = check_guid(service_id, "service_id")
+    runtime_id = (await system.properties()).runtime_id or system.id
+    return HvSocketAddress(check_guid(runtime_id, "the system's RuntimeId"), sid)
+
+
+async def _system_connect(
+    system: ComputeSystem, service_id: uuid.UUID | str
+) -> anyio.abc.ByteStream:
+    """:meth:`ComputeSystem.connect_hvsocket <aiohcs.system.ComputeSystem.connect_hvsocket>`."""
+    return await _connect(await _system_address(system, service_id), system.id)
 
 
 def guest_listener(service_id: uuid.UUID | str) -> socket.socket:

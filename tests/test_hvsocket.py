@@ -285,6 +285,27 @@ async def test_systems_that_do_not_run(vm: ComputeSystem) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_systems_errors_name_the_system(
+    vm: ComputeSystem, configured: ComputeSystem
+) -> None:
+    with pytest.raises(errors.InvalidState) as not_running:
+        await vm.connect_hvsocket(SERVICE)
+    assert not_running.value.system_id == vm.id
+    assert await runtime_id(vm) in str(not_running.value)
+    with pytest.raises(
+        PermissionError,
+        match=rf"system 'hvsock-config' \(RuntimeId {await runtime_id(configured)}\)",
+    ):
+        await configured.connect_hvsocket(DISABLED)
+    with pytest.raises(ConnectionRefusedError, match="in system 'hvsock-config'"):
+        await configured.connect_hvsocket(SERVICE)
+    await configured.terminate()
+    with pytest.raises(errors.SystemNotFound) as gone:
+        await configured.connect_hvsocket(SERVICE)
+    assert gone.value.system_id == "hvsock-config"
+
+
+@pytest.mark.anyio
 async def test_everything_goes_with_the_system(linux: ComputeSystem) -> None:
     rid = await runtime_id(linux)
     directory = await system_directory(linux)
