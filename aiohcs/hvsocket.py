@@ -2,6 +2,8 @@
 
 An address is a VM (partition) id and a service id, both GUIDs (:class:`HvSocketAddress`);
 the well-known VM ids and the vsock port mapping are those of the SDK's ``hvsocket.h``.
+A :class:`~aiohcs.system.ComputeSystem` has both host calls for its own guest:
+``connect_hvsocket(service_id)`` and ``create_hvsocket_listener(service_id)``.
 On Windows the streams are ``socket.AF_HYPERV`` sockets (CPython 3.12 or later; older
 versions raise :class:`NotImplementedError` naming the requirement). On hcsim they are Unix
 sockets (Windows CPython has no AF_UNIX: loopback TCP sockets whose ports are in files) at
@@ -127,8 +129,15 @@ async def _system_address(system: ComputeSystem, service_id: uuid.UUID | str) ->
 async def _system_connect(
     system: ComputeSystem, service_id: uuid.UUID | str
 ) -> anyio.abc.ByteStream:
-    """:meth:`ComputeSystem.connect_hvsocket <aiohcs.system.ComputeSystem.connect_hvsocket>`."""
+    """``ComputeSystem.connect_hvsocket``: connect the host to ``system``'s guest."""
     return await _connect(await _system_address(system, service_id), system.id)
+
+
+async def _system_listener(
+    system: ComputeSystem, service_id: uuid.UUID | str
+) -> anyio.abc.SocketListener:
+    """``ComputeSystem.create_hvsocket_listener``: a host listener for ``system``'s guest."""
+    return await _listen(await _system_address(system, service_id), system.id)
 
 
 def guest_listener(service_id: uuid.UUID | str) -> socket.socket:

@@ -569,6 +569,19 @@ class ComputeSystem(HandleOwner):
 
         return await _system_connect(self, service_id)
 
+    async def create_hvsocket_listener(
+        self, service_id: uuid.UUID | str
+    ) -> anyio.abc.SocketListener:
+        """Listen on the host for connections to ``service_id`` from this system's guest.
+
+        The address is the system's RuntimeId; see
+        :func:`aiohcs.hvsocket.create_hvsocket_listener` (its errors, one listener per
+        service) and :func:`aiohcs.hvsocket.guest_connect` (the guest side on hcsim).
+        """
+        from aiohcs.hvsocket import _system_listener
+
+        return await _system_listener(self, service_id)
+
     # ---------------------------------------------------------------- events
 
     def events(self) -> EventStream:

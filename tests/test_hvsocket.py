@@ -222,6 +222,26 @@ async def test_guest_connects_to_a_host_listener(linux: ComputeSystem) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_system_listens_for_its_guest(linux: ComputeSystem) -> None:
+    async with (
+        await linux.create_hvsocket_listener("{" + str(SERVICE).upper() + "}") as listener,
+        await start_guest(linux, "dial", str(SERVICE)) as proc,
+    ):
+        with anyio.fail_after(20):
+            stream = await listener.accept()
+        async with stream:
+            assert await receive_line(stream) == b"hello from the guest\n"
+            await stream.send(b"hello from the host\n")
+        assert await read_line(proc) == b"hello from the host\n"
+        assert await proc.wait() == 0
+        with pytest.raises(OSError, match="of system 'linux'") as caught:
+            await linux.create_hvsocket_listener(SERVICE)
+        assert caught.value.errno == errno.EADDRINUSE
+    with pytest.raises(errors.InvalidArgumentTypeError):
+        await linux.create_hvsocket_listener(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
 async def test_a_listener_serves_several_guests(linux: ComputeSystem) -> None:
     rid = uuid.UUID(await runtime_id(linux))
     got: list[bytes] = []
@@ -299,6 +319,8 @@ async def test_a_systems_errors_name_the_system(
         await configured.connect_hvsocket(DISABLED)
     with pytest.raises(ConnectionRefusedError, match="in system 'hvsock-config'"):
         await configured.connect_hvsocket(SERVICE)
+    with pytest.raises(PermissionError, match="system 'hvsock-config'"):
+        await configured.create_hvsocket_listener(NO_BIND)
     await configured.terminate()
     with pytest.raises(errors.SystemNotFound) as gone:
         await configured.connect_hvsocket(SERVICE)
