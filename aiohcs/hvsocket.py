@@ -80,8 +80,7 @@ async def connect_hvsocket(
     when the system's HvSocket configuration refuses the service and
     :class:`ConnectionRefusedError` when nobody listens for it.
     """
-    address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
-    return await _connect(address, None)
+    return await _connect(HvSocketAddress(vm_id, service_id), None)
 
 
 async def create_hvsocket_listener(
@@ -97,8 +96,7 @@ async def create_hvsocket_listener(
     raises :class:`OSError` EADDRINUSE. Raises :class:`PermissionError` when the system's
     HvSocket configuration does not let the host bind the service.
     """
-    address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
-    return await _listen(address, None)
+    return await _listen(HvSocketAddress(vm_id, service_id), None)
 
 
 async def _connect(address: HvSocketAddress, system_id: str | None) -> anyio.abc.ByteStream:

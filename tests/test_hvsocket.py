@@ -143,6 +143,29 @@ def test_addresses() -> None:
     address = hvsocket.HvSocketAddress(hvsocket.HV_GUID_PARENT, SERVICE)
     assert address.vm_id == hvsocket.HV_GUID_PARENT
     assert address == (hvsocket.HV_GUID_PARENT, SERVICE)
+    assert hvsocket.HvSocketAddress(str(hvsocket.HV_GUID_PARENT), f"{{{SERVICE}}}") == address
+    assert address._replace(service_id=str(DISABLED)).service_id == DISABLED
+    assert hvsocket.HvSocketAddress._make([SERVICE, str(SERVICE)]) == (SERVICE, SERVICE)
+    assert isinstance(address, tuple)
+    assert address._fields == ("vm_id", "service_id")
+
+
+@pytest.mark.parametrize(
+    ("vm_id", "service_id", "error"),
+    [
+        ("x", "y", errors.InvalidArgumentError),
+        (SERVICE, "nope", errors.InvalidArgumentError),
+        (1, SERVICE, errors.InvalidArgumentTypeError),
+        (SERVICE, None, errors.InvalidArgumentTypeError),
+    ],
+)
+def test_addresses_are_checked(vm_id: Any, service_id: Any, error: type) -> None:
+    with pytest.raises(error):
+        hvsocket.HvSocketAddress(vm_id, service_id)
+    with pytest.raises(error):
+        hvsocket.HvSocketAddress._make([vm_id, service_id])
+    with pytest.raises(error):
+        hvsocket.HvSocketAddress(SERVICE, SERVICE)._replace(vm_id=vm_id, service_id=service_id)
 
 
 @pytest.mark.anyio
