@@ -144,7 +144,8 @@ def test_addresses() -> None:
     assert address.vm_id == hvsocket.HV_GUID_PARENT
     assert address == (hvsocket.HV_GUID_PARENT, SERVICE)
     assert hvsocket.HvSocketAddress(str(hvsocket.HV_GUID_PARENT), f"{{{SERVICE}}}") == address
-    assert address._replace(service_id=str(DISABLED)).service_id == DISABLED
+    text: Any = str(DISABLED)  # (typed as a UUID: _replace is the NamedTuple's)
+    assert address._replace(service_id=text).service_id == DISABLED
     assert hvsocket.HvSocketAddress._make([SERVICE, str(SERVICE)]) == (SERVICE, SERVICE)
     assert isinstance(address, tuple)
     assert address._fields == ("vm_id", "service_id")
