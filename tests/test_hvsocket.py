@@ -9,6 +9,7 @@ TCP sockets with port files on Windows (under Wine too).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import socket
 import sys
@@ -316,6 +317,32 @@ async def test_the_configuration_refuses_services(configured: ComputeSystem) -> 
     # a service the table does not name is allowed both ways
     async with await hvsocket.create_hvsocket_listener(rid, SERVICE):
         pass
+
+
+@pytest.mark.anyio
+async def test_a_service_disabled_with_the_builder() -> None:
+    # the schema's HvSocketServiceConfig has no typed Disabled member: an extra field,
+    # kept through the builder and a JSON round trip, and honoured by hcsim
+    from aiohcs.schema import HvSocketServiceConfig, VirtualMachine_HvSocket, builders
+    from aiohcs.system import ComputeSystem
+
+    disabled = HvSocketServiceConfig.model_validate({"Disabled": True})
+    hv_socket = builders.hv_socket_config(services={str(DISABLED): disabled, str(SERVICE): None})
+    text = hv_socket.to_json()
+    assert VirtualMachine_HvSocket.model_validate_json(text) == hv_socket
+    table = json.loads(text)["HvSocketConfig"]["ServiceTable"]
+    assert table[str(DISABLED)] == {"Disabled": True}
+    config = {**CONFIGURED, "VirtualMachine": {**CONFIGURED["VirtualMachine"]}}
+    config["VirtualMachine"]["Devices"] = {"HvSocket": json.loads(text)}
+    system = await ComputeSystem.create("hvsock-builder", config)
+    try:
+        await system.start()
+        with pytest.raises(PermissionError, match=f"connect to service {DISABLED}"):
+            await system.connect_hvsocket(DISABLED)
+        with pytest.raises(ConnectionRefusedError):  # allowed; nobody listens
+            await system.connect_hvsocket(SERVICE)
+    finally:
+        await terminate_and_close(system)
 
 
 @pytest.mark.anyio
