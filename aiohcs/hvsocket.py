@@ -11,6 +11,21 @@ paths hcsim maps from (system RuntimeId, service id); a program running inside a
 system uses :func:`guest_listener` and :func:`guest_connect` (hcsim/README.md, "Hyper-V
 sockets").
 
+The system configuration's HvSocket service table decides which services exist. The
+schema's ``HvSocketServiceConfig`` has no typed ``Disabled`` member, but its models keep extra
+fields: a disabled service is an entry ``{"Disabled": true}``, which survives
+``builders.hv_socket_config`` and a JSON round trip; hcsim refuses it both ways::
+
+    from aiohcs.schema import HvSocketServiceConfig, builders
+
+    hv_socket = builders.hv_socket_config(
+        services={
+            str(DISABLED_ID): HvSocketServiceConfig.model_validate({"Disabled": True}),
+            str(SERVICE_ID): None,  # allowed, with the default security descriptors
+        }
+    )
+    vm = builders.uefi_vm(vhd_path=disk, hv_socket=hv_socket)
+
 Errors: a service that the system's HvSocket configuration disables or denies raises
 :class:`PermissionError` (Windows: WSAEACCES); nobody listening raises
 :class:`ConnectionRefusedError`; a system that does not exist or has stopped raises
