@@ -25,23 +25,70 @@ import anyio
 import anyio.abc
 
 if sys.platform == "win32":
-    import msvcrt
+    import ctypes
+    import hashlib
+    from ctypes import wintypes
 
-    def _try_lock(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    # Windows: the lock is a named semaphore of count 1, not a file, so that an open
+    # lock file does not keep hcsim from removing a system's directory (Windows does not
+    # remove open files). A dead holder's handle is closed by the system, and the
+    # semaphore goes with its last handle.
+    _kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    _kernel32.CreateSemaphoreW.restype = wintypes.HANDLE
+    _kernel32.CreateSemaphoreW.argtypes = (
+        ctypes.c_void_p,
+        wintypes.LONG,
+        wintypes.LONG,
+        wintypes.LPCWSTR,
+    )
+    _kernel32.WaitForSingleObject.restype = wintypes.DWORD
+    _kernel32.WaitForSingleObject.argtypes = (wintypes.HANDLE, wintypes.DWORD)
+    _kernel32.ReleaseSemaphore.argtypes = (wintypes.HANDLE, wintypes.LONG, ctypes.c_void_p)
+    _kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    _WAIT_OBJECT_0 = 0
 
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    def _acquire(lock_path: str) -> int | None:
+        """The held semaphore named after ``lock_path``, or None when it is taken."""
+        key = os.path.normcase(os.path.abspath(lock_path)).encode()
+        name = "Local\\hcsim-hvsock-" + hashlib.sha256(key).hexdigest()
+        handle = _kernel32.CreateSemaphoreW(None, 1, 1, name)
+        if not handle:
+            raise ctypes.WinError(ctypes.get_last_error())
+        if _kernel32.WaitForSingleObject(handle, 0) == _WAIT_OBJECT_0:
+            return int(handle)
+        _kernel32.CloseHandle(handle)
+        return None
+
+    def _release(held: int, lock_path: str) -> None:
+        _kernel32.ReleaseSemaphore(held, 1, None)
+        _kernel32.CloseHandle(held)
 
 else:
     import fcntl
 
-    def _try_lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    def _acquire(lock_path: str) -> int | None:
+        """A descriptor of ``lock_path`` holding its exclusive lock, or None when taken."""
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # the holder removes the file before unlocking it: a lock taken on a file
+                # removed meanwhile is no lock, so try again on the file now at lock_path
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                        return fd
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
 
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    def _release(held: int, lock_path: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        os.close(held)  # (drops the lock)
 
 
 #: The variable hcsim sets in the environment of every process it starts in a system.
@@ -54,74 +101,41 @@ _LOOPBACK: Final = "127.0.0.1"
 
 
 class EndpointLock:
-    """The exclusive lock a listener holds on ``<endpoint>.lock`` while it listens.
+    """The exclusive lock a listener holds on its endpoint while it listens.
 
     Whether a service has a live listener is whether this lock is taken: the check makes
     no connection (a probe connection would wait in the live listener's backlog). The
+    lock is ``flock`` on the file ``<endpoint>.lock`` (Windows: a named semaphore); the
     operating system drops the lock of a listener whose process dies, so its endpoint is
-    taken over. :meth:`release` removes the endpoint and the lock file, then the lock.
+    taken over. :meth:`release` removes the endpoint, then gives the lock up.
     """
 
     def __init__(self, path: str, what: str) -> None:
         self.path = path
-        self._lock_path = f"{path}.lock"
-        self._fd: int | None = _take_lock(self._lock_path, what)
+        self.lock_path = f"{path}.lock"
+        self._held = _acquire(self.lock_path)
+        if self._held is None:
+            raise OSError(errno.EADDRINUSE, f"{what} has a listener already")
 
     def release(self) -> None:
         """Remove the endpoint and give the lock up (once; later calls do nothing)."""
         with _HELD_LOCK:
-            fd, self._fd = self._fd, None
-            held = _HELD.get(self._lock_path)
-            if held is not None and held[1] is self:
-                del _HELD[self._lock_path]
-        if fd is None:
+            held, self._held = self._held, None
+            entry = _HELD.get(self.lock_path)
+            if entry is not None and entry[1] is self:
+                del _HELD[self.lock_path]
+        if held is None:
             return
         with contextlib.suppress(OSError):
             os.unlink(self.path)
-        if not _PORT_FILES:  # (Windows: an open file cannot be removed; see _take_lock)
-            with contextlib.suppress(OSError):
-                os.unlink(self._lock_path)
-        _drop_lock(fd)
-        if _PORT_FILES:
-            with contextlib.suppress(OSError):
-                os.unlink(self._lock_path)
+        _release(held, self.lock_path)
 
 
-#: The locks of this process's listening sockets, by lock file: a guest program gets a
+#: The locks of this process's listening sockets, by lock path: a guest program gets a
 #: plain socket, whose lock is given up when the socket is collected, or when this
 #: process makes a listener at that endpoint again after closing the socket.
 _HELD: dict[str, tuple[weakref.ref[socket.socket], EndpointLock]] = {}
 _HELD_LOCK = threading.Lock()
-
-
-def _take_lock(lock_path: str, what: str) -> int:
-    """An open descriptor of ``lock_path`` holding its exclusive lock; EADDRINUSE if taken."""
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            _try_lock(fd)
-            if _PORT_FILES:  # an open file cannot be removed there
-                return fd
-            # the holder removes the file before unlocking it: a lock taken on a file
-            # removed meanwhile is no lock, so try again on the file now at lock_path
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
-                    return fd
-        except OSError as e:
-            os.close(fd)
-            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EDEADLK):
-                raise OSError(errno.EADDRINUSE, f"{what} has a listener already") from None
-            raise
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-
-
-def _drop_lock(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        _unlock(fd)
-    os.close(fd)
 
 
 def _release_closed(lock_path: str) -> None:
@@ -167,7 +181,7 @@ def listening_endpoint(path: str, what: str) -> tuple[socket.socket, EndpointLoc
         lock.release()
         raise
     with _HELD_LOCK:
-        _HELD[lock._lock_path] = (weakref.ref(sock), lock)
+        _HELD[lock.lock_path] = (weakref.ref(sock), lock)
     weakref.finalize(sock, lock.release)
     return sock, lock
 
