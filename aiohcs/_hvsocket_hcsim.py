@@ -23,12 +23,7 @@ import anyio.lowlevel
 
 from aiohcs._bridge import run_sync
 from aiohcs._hresult import HResult
-from aiohcs._hvsocket_guest import (
-    connect_endpoint,
-    endpoint_token,
-    listening_endpoint,
-    remove_endpoint,
-)
+from aiohcs._hvsocket_guest import EndpointLock, connect_endpoint, listening_endpoint
 from aiohcs._native import hcsim, new_document_ptr, take_document, to_wide
 from aiohcs.errors import error_from_hresult
 
@@ -37,7 +32,14 @@ _GUEST_LISTENER: Final = 0
 _HOST_LISTENER: Final = 1
 
 
-async def _path(vm_id: uuid.UUID, service_id: uuid.UUID, endpoint: int) -> str:
+def vm_label(vm_id: uuid.UUID, system_id: str | None) -> str:
+    """How errors name the VM: by the system's id (and its RuntimeId) when it is known."""
+    return f"VM {vm_id}" if system_id is None else f"system {system_id!r} (RuntimeId {vm_id})"
+
+
+async def _path(
+    vm_id: uuid.UUID, service_id: uuid.UUID, endpoint: int, system_id: str | None
+) -> str:
     """The path of ``service_id``'s endpoint in the system ``vm_id``, as hcsim maps it."""
     w_vm, w_service = to_wide(str(vm_id)), to_wide(str(service_id))
 
@@ -50,47 +52,55 @@ async def _path(vm_id: uuid.UUID, service_id: uuid.UUID, endpoint: int) -> str:
     if hr < 0:
         code = hr & 0xFFFFFFFF
         direction = "connect to" if endpoint == _GUEST_LISTENER else "listen for"
+        named = system_id if system_id is not None else str(vm_id)
         if code == HResult.E_ACCESSDENIED:
             raise PermissionError(
                 errno.EACCES,
-                f"the HvSocket configuration of VM {vm_id} does not let the host "
-                f"{direction} service {service_id}",
-            ) from error_from_hresult(hr, operation="HcsimHvSocketPath", system_id=str(vm_id))
-        raise error_from_hresult(
-            hr, f"no Hyper-V socket to {direction} service {service_id}", system_id=str(vm_id)
-        )
+                f"the HvSocket configuration of {vm_label(vm_id, system_id)} does not let "
+                f"the host {direction} service {service_id}",
+            ) from error_from_hresult(hr, operation="HcsimHvSocketPath", system_id=named)
+        message = f"no Hyper-V socket to {direction} service {service_id}"
+        if system_id is not None:
+            message += f" (RuntimeId {vm_id})"
+        raise error_from_hresult(hr, message, system_id=named)
     await anyio.lowlevel.checkpoint_if_cancelled()
     assert path is not None
     return path
 
 
-async def connect(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.ByteStream:
-    """Connect the host to ``service_id``'s guest listener in the system ``vm_id``."""
-    path = await _path(vm_id, service_id, _GUEST_LISTENER)
-    return await connect_endpoint(path, f"service {service_id} in VM {vm_id}")
+async def connect(
+    vm_id: uuid.UUID, service_id: uuid.UUID, system_id: str | None = None
+) -> anyio.abc.ByteStream:
+    """Connect the host to ``service_id``'s guest listener in the system ``vm_id``.
+
+    ``system_id``, when known, is the system's id that errors name (with ``vm_id``).
+    """
+    path = await _path(vm_id, service_id, _GUEST_LISTENER, system_id)
+    return await connect_endpoint(path, f"service {service_id} in {vm_label(vm_id, system_id)}")
 
 
-async def create_listener(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.SocketListener:
+async def create_listener(
+    vm_id: uuid.UUID, service_id: uuid.UUID, system_id: str | None = None
+) -> anyio.abc.SocketListener:
     """Listen on the host for guest connections to ``service_id`` of the system ``vm_id``."""
-    path = await _path(vm_id, service_id, _HOST_LISTENER)
-    sock = listening_endpoint(path, f"service {service_id} of VM {vm_id}")
-    token = endpoint_token(path)
+    path = await _path(vm_id, service_id, _HOST_LISTENER, system_id)
+    what = f"service {service_id} of {vm_label(vm_id, system_id)}"
+    sock, lock = listening_endpoint(path, what)
     try:
         listener = await anyio.abc.SocketListener.from_socket(sock)
     except BaseException:
         sock.close()
-        remove_endpoint(path, token)
+        lock.release()
         raise
-    return _EndpointListener(listener, path, token)
+    return _EndpointListener(listener, lock)
 
 
 class _EndpointListener(anyio.abc.SocketListener):
-    """A listener that removes its endpoint (socket or port file) when it closes."""
+    """A listener that removes its endpoint (socket or port file) and lock when it closes."""
 
-    def __init__(self, listener: anyio.abc.SocketListener, path: str, token: int | None) -> None:
+    def __init__(self, listener: anyio.abc.SocketListener, lock: EndpointLock) -> None:
         self._listener = listener
-        self._path = path
-        self._token = token
+        self._lock = lock
 
     @property
     def _raw_socket(self) -> socket.socket:
@@ -101,6 +111,8 @@ class _EndpointListener(anyio.abc.SocketListener):
         return await self._listener.accept()
 
     async def aclose(self) -> None:
-        """Stop listening and remove the endpoint (if it is still this listener's)."""
-        remove_endpoint(self._path, self._token)
-        await self._listener.aclose()
+        """Stop listening, remove the endpoint and give its lock up."""
+        try:
+            await self._listener.aclose()
+        finally:
+            self._lock.release()

@@ -6,9 +6,13 @@ The ids are those of the Windows SDK's ``hvsocket.h`` (also in mingw-w64's copy 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Final, NamedTuple
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 #: What :mod:`aiohcs.hvsocket` re-exports (its ``__all__`` adds these); ``check_guid`` is
 #: for aiohcs's own modules.
@@ -47,11 +51,30 @@ _PORT_MAX: Final = 0xFFFFFFFF
 _TEMPLATE_LOW: Final = HV_GUID_VSOCK_TEMPLATE.int & ((1 << 96) - 1)
 
 
-class HvSocketAddress(NamedTuple):
-    """A Hyper-V socket address: the VM (partition) and the service in it."""
-
+class _Address(NamedTuple):
     vm_id: uuid.UUID
     service_id: uuid.UUID
+
+
+class HvSocketAddress(_Address):
+    """A Hyper-V socket address: the VM (partition) and the service in it.
+
+    A named tuple of two :class:`uuid.UUID`; either may be given as GUID text (with or
+    without braces). Anything else raises :class:`~aiohcs.errors.InvalidArgumentTypeError`,
+    text that is no GUID :class:`~aiohcs.errors.InvalidArgumentError`.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, vm_id: uuid.UUID | str, service_id: uuid.UUID | str) -> Self:
+        """Check and convert both ids (see the class)."""
+        vm, service = check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id")
+        return super().__new__(cls, vm, service)
+
+    @classmethod  # (typeshed's _make is generic in its class: mypy sees an override)
+    def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]
+        """Check and convert like the constructor (``_replace`` goes through this too)."""
+        return cls(*iterable)
 
 
 def check_guid(value: Any, what: str) -> uuid.UUID:

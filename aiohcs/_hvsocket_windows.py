@@ -29,8 +29,10 @@ def _new_socket() -> socket.socket:
     return socket.socket(family, socket.SOCK_STREAM, protocol)
 
 
-async def connect(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.ByteStream:
-    """Connect to ``service_id`` in the partition ``vm_id``."""
+async def connect(
+    vm_id: uuid.UUID, service_id: uuid.UUID, system_id: str | None = None
+) -> anyio.abc.ByteStream:
+    """Connect to ``service_id`` in the partition ``vm_id`` (``system_id``: unused here)."""
     sock = _new_socket()
     try:
         # a blocking connect in a worker thread (it runs to its end; the socket is closed
@@ -43,8 +45,13 @@ async def connect(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.ByteStre
         raise
 
 
-async def create_listener(vm_id: uuid.UUID, service_id: uuid.UUID) -> anyio.abc.SocketListener:
-    """Listen for connections to ``service_id`` from the partition(s) ``vm_id``."""
+async def create_listener(
+    vm_id: uuid.UUID, service_id: uuid.UUID, system_id: str | None = None
+) -> anyio.abc.SocketListener:
+    """Listen for connections to ``service_id`` from the partition(s) ``vm_id``.
+
+    (``system_id`` is unused here: the socket's own errors name no VM.)
+    """
     sock = _new_socket()
     try:
         sock.bind((str(vm_id), str(service_id)))

@@ -2,12 +2,29 @@
 
 An address is a VM (partition) id and a service id, both GUIDs (:class:`HvSocketAddress`);
 the well-known VM ids and the vsock port mapping are those of the SDK's ``hvsocket.h``.
+A :class:`~aiohcs.system.ComputeSystem` has both host calls for its own guest:
+``connect_hvsocket(service_id)`` and ``create_hvsocket_listener(service_id)``.
 On Windows the streams are ``socket.AF_HYPERV`` sockets (CPython 3.12 or later; older
 versions raise :class:`NotImplementedError` naming the requirement). On hcsim they are Unix
 sockets (Windows CPython has no AF_UNIX: loopback TCP sockets whose ports are in files) at
 paths hcsim maps from (system RuntimeId, service id); a program running inside an emulated
 system uses :func:`guest_listener` and :func:`guest_connect` (hcsim/README.md, "Hyper-V
 sockets").
+
+The system configuration's HvSocket service table decides which services exist. The
+schema's ``HvSocketServiceConfig`` has no typed ``Disabled`` member, but its models keep extra
+fields: a disabled service is an entry ``{"Disabled": true}``, which survives
+``builders.hv_socket_config`` and a JSON round trip; hcsim refuses it both ways::
+
+    from aiohcs.schema import HvSocketServiceConfig, builders
+
+    hv_socket = builders.hv_socket_config(
+        services={
+            str(DISABLED_ID): HvSocketServiceConfig.model_validate({"Disabled": True}),
+            str(SERVICE_ID): None,  # allowed, with the default security descriptors
+        }
+    )
+    vm = builders.uefi_vm(vhd_path=disk, hv_socket=hv_socket)
 
 Errors: a service that the system's HvSocket configuration disables or denies raises
 :class:`PermissionError` (Windows: WSAEACCES); nobody listening raises
@@ -31,6 +48,8 @@ from aiohcs._hvsocket_ids import HV_GUID_CHILDREN, HV_GUID_WILDCARD, HvSocketAdd
 
 if TYPE_CHECKING:
     from types import ModuleType
+
+    from aiohcs.system import ComputeSystem
 
 __all__ = [
     "HVSOCKET_DIR_ENV",
@@ -76,10 +95,7 @@ async def connect_hvsocket(
     when the system's HvSocket configuration refuses the service and
     :class:`ConnectionRefusedError` when nobody listens for it.
     """
-    address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
-    _, transport = _host()
-    stream: anyio.abc.ByteStream = await transport.connect(*address)
-    return stream
+    return await _connect(HvSocketAddress(vm_id, service_id), None)
 
 
 async def create_hvsocket_listener(
@@ -91,17 +107,50 @@ async def create_hvsocket_listener(
     :data:`HV_GUID_CHILDREN` for every VM (hcsim maps only a single system's id). The
     listener (an ``anyio.abc.Listener[ByteStream]``, a socket listener) gives a byte stream
     per guest connection (``await listener.accept()`` or ``listener.serve(handler)``);
-    close it with ``aclose`` (or ``async with``). Raises :class:`PermissionError`
-    when the system's HvSocket configuration does not let the host bind the service.
+    close it with ``aclose`` (or ``async with``). One listener per service: a second one
+    raises :class:`OSError` EADDRINUSE. Raises :class:`PermissionError` when the system's
+    HvSocket configuration does not let the host bind the service.
     """
-    address = HvSocketAddress(check_guid(vm_id, "vm_id"), check_guid(service_id, "service_id"))
+    return await _listen(HvSocketAddress(vm_id, service_id), None)
+
+
+async def _connect(address: HvSocketAddress, system_id: str | None) -> anyio.abc.ByteStream:
+    """Connect to ``address``; ``system_id`` (when known) is what errors name the VM by."""
+    _, transport = _host()
+    stream: anyio.abc.ByteStream = await transport.connect(*address, system_id)
+    return stream
+
+
+async def _listen(address: HvSocketAddress, system_id: str | None) -> anyio.abc.SocketListener:
+    """Listen at ``address``; ``system_id`` (when known) is what errors name the VM by."""
     emulated, transport = _host()
     if emulated and address.vm_id in _ANY_VM:
         raise NotImplementedError(
             "hcsim maps the Hyper-V sockets of one system: listen with its RuntimeId"
         )
-    listener: anyio.abc.SocketListener = await transport.create_listener(*address)
+    listener: anyio.abc.SocketListener = await transport.create_listener(*address, system_id)
     return listener
+
+
+async def _system_address(system: ComputeSystem, service_id: uuid.UUID | str) -> HvSocketAddress:
+    """The address of ``service_id`` in ``system``'s guest (the VM id is its RuntimeId)."""
+    sid = check_guid(service_id, "service_id")
+    runtime_id = (await system.properties()).runtime_id or system.id
+    return HvSocketAddress(check_guid(runtime_id, "the system's RuntimeId"), sid)
+
+
+async def _system_connect(
+    system: ComputeSystem, service_id: uuid.UUID | str
+) -> anyio.abc.ByteStream:
+    """``ComputeSystem.connect_hvsocket``: connect the host to ``system``'s guest."""
+    return await _connect(await _system_address(system, service_id), system.id)
+
+
+async def _system_listener(
+    system: ComputeSystem, service_id: uuid.UUID | str
+) -> anyio.abc.SocketListener:
+    """``ComputeSystem.create_hvsocket_listener``: a host listener for ``system``'s guest."""
+    return await _listen(await _system_address(system, service_id), system.id)
 
 
 def guest_listener(service_id: uuid.UUID | str) -> socket.socket:

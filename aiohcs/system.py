@@ -565,12 +565,22 @@ class ComputeSystem(HandleOwner):
         The address is the system's RuntimeId; see :func:`aiohcs.hvsocket.connect_hvsocket`
         (its errors, and the host listener).
         """
-        from aiohcs._hvsocket_ids import check_guid
-        from aiohcs.hvsocket import connect_hvsocket
+        from aiohcs.hvsocket import _system_connect
 
-        sid = check_guid(service_id, "service_id")
-        runtime_id = (await self.properties()).runtime_id or self.id
-        return await connect_hvsocket(runtime_id, sid)
+        return await _system_connect(self, service_id)
+
+    async def create_hvsocket_listener(
+        self, service_id: uuid.UUID | str
+    ) -> anyio.abc.SocketListener:
+        """Listen on the host for connections to ``service_id`` from this system's guest.
+
+        The address is the system's RuntimeId; see
+        :func:`aiohcs.hvsocket.create_hvsocket_listener` (its errors, one listener per
+        service) and :func:`aiohcs.hvsocket.guest_connect` (the guest side on hcsim).
+        """
+        from aiohcs.hvsocket import _system_listener
+
+        return await _system_listener(self, service_id)
 
     # ---------------------------------------------------------------- events
 

@@ -8,6 +8,8 @@ TCP sockets with port files on Windows (under Wine too).
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import socket
 import sys
@@ -142,6 +144,30 @@ def test_addresses() -> None:
     address = hvsocket.HvSocketAddress(hvsocket.HV_GUID_PARENT, SERVICE)
     assert address.vm_id == hvsocket.HV_GUID_PARENT
     assert address == (hvsocket.HV_GUID_PARENT, SERVICE)
+    assert hvsocket.HvSocketAddress(str(hvsocket.HV_GUID_PARENT), f"{{{SERVICE}}}") == address
+    text: Any = str(DISABLED)  # (typed as a UUID: _replace is the NamedTuple's)
+    assert address._replace(service_id=text).service_id == DISABLED
+    assert hvsocket.HvSocketAddress._make([SERVICE, str(SERVICE)]) == (SERVICE, SERVICE)
+    assert isinstance(address, tuple)
+    assert address._fields == ("vm_id", "service_id")
+
+
+@pytest.mark.parametrize(
+    ("vm_id", "service_id", "error"),
+    [
+        ("x", "y", errors.InvalidArgumentError),
+        (SERVICE, "nope", errors.InvalidArgumentError),
+        (1, SERVICE, errors.InvalidArgumentTypeError),
+        (SERVICE, None, errors.InvalidArgumentTypeError),
+    ],
+)
+def test_addresses_are_checked(vm_id: Any, service_id: Any, error: type) -> None:
+    with pytest.raises(error):
+        hvsocket.HvSocketAddress(vm_id, service_id)
+    with pytest.raises(error):
+        hvsocket.HvSocketAddress._make([vm_id, service_id])
+    with pytest.raises(error):
+        hvsocket.HvSocketAddress(SERVICE, SERVICE)._replace(vm_id=vm_id, service_id=service_id)
 
 
 @pytest.mark.anyio
@@ -221,6 +247,26 @@ async def test_guest_connects_to_a_host_listener(linux: ComputeSystem) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_system_listens_for_its_guest(linux: ComputeSystem) -> None:
+    async with (
+        await linux.create_hvsocket_listener("{" + str(SERVICE).upper() + "}") as listener,
+        await start_guest(linux, "dial", str(SERVICE)) as proc,
+    ):
+        with anyio.fail_after(20):
+            stream = await listener.accept()
+        async with stream:
+            assert await receive_line(stream) == b"hello from the guest\n"
+            await stream.send(b"hello from the host\n")
+        assert await read_line(proc) == b"hello from the host\n"
+        assert await proc.wait() == 0
+        with pytest.raises(OSError, match="of system 'linux'") as caught:
+            await linux.create_hvsocket_listener(SERVICE)
+        assert caught.value.errno == errno.EADDRINUSE
+    with pytest.raises(errors.InvalidArgumentTypeError):
+        await linux.create_hvsocket_listener(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
 async def test_a_listener_serves_several_guests(linux: ComputeSystem) -> None:
     rid = uuid.UUID(await runtime_id(linux))
     got: list[bytes] = []
@@ -274,6 +320,32 @@ async def test_the_configuration_refuses_services(configured: ComputeSystem) -> 
 
 
 @pytest.mark.anyio
+async def test_a_service_disabled_with_the_builder() -> None:
+    # the schema's HvSocketServiceConfig has no typed Disabled member: an extra field,
+    # kept through the builder and a JSON round trip, and honoured by hcsim
+    from aiohcs.schema import HvSocketServiceConfig, VirtualMachine_HvSocket, builders
+    from aiohcs.system import ComputeSystem
+
+    disabled = HvSocketServiceConfig.model_validate({"Disabled": True})
+    hv_socket = builders.hv_socket_config(services={str(DISABLED): disabled, str(SERVICE): None})
+    text = hv_socket.to_json()
+    assert VirtualMachine_HvSocket.model_validate_json(text) == hv_socket
+    table = json.loads(text)["HvSocketConfig"]["ServiceTable"]
+    assert table[str(DISABLED)] == {"Disabled": True}
+    config = {**CONFIGURED, "VirtualMachine": {**CONFIGURED["VirtualMachine"]}}
+    config["VirtualMachine"]["Devices"] = {"HvSocket": json.loads(text)}
+    system = await ComputeSystem.create("hvsock-builder", config)
+    try:
+        await system.start()
+        with pytest.raises(PermissionError, match=f"connect to service {DISABLED}"):
+            await system.connect_hvsocket(DISABLED)
+        with pytest.raises(ConnectionRefusedError):  # allowed; nobody listens
+            await system.connect_hvsocket(SERVICE)
+    finally:
+        await terminate_and_close(system)
+
+
+@pytest.mark.anyio
 async def test_systems_that_do_not_run(vm: ComputeSystem) -> None:
     with pytest.raises(errors.InvalidState):
         await vm.connect_hvsocket(SERVICE)
@@ -284,6 +356,29 @@ async def test_systems_that_do_not_run(vm: ComputeSystem) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_systems_errors_name_the_system(
+    vm: ComputeSystem, configured: ComputeSystem
+) -> None:
+    with pytest.raises(errors.InvalidState) as not_running:
+        await vm.connect_hvsocket(SERVICE)
+    assert not_running.value.system_id == vm.id
+    assert await runtime_id(vm) in str(not_running.value)
+    with pytest.raises(
+        PermissionError,
+        match=rf"system 'hvsock-config' \(RuntimeId {await runtime_id(configured)}\)",
+    ):
+        await configured.connect_hvsocket(DISABLED)
+    with pytest.raises(ConnectionRefusedError, match="in system 'hvsock-config'"):
+        await configured.connect_hvsocket(SERVICE)
+    with pytest.raises(PermissionError, match="system 'hvsock-config'"):
+        await configured.create_hvsocket_listener(NO_BIND)
+    await configured.terminate()
+    with pytest.raises(errors.SystemNotFound) as gone:
+        await configured.connect_hvsocket(SERVICE)
+    assert gone.value.system_id == "hvsock-config"
+
+
+@pytest.mark.anyio
 async def test_everything_goes_with_the_system(linux: ComputeSystem) -> None:
     rid = await runtime_id(linux)
     directory = await system_directory(linux)
@@ -291,7 +386,8 @@ async def test_everything_goes_with_the_system(linux: ComputeSystem) -> None:
     assert os.path.isdir(directory)
     listener = await hvsocket.create_hvsocket_listener(rid, SERVICE)
     async with listener:
-        assert os.listdir(directory) == [f"{SERVICE}.h"]
+        lock = [] if sys.platform == "win32" else [f"{SERVICE}.h.lock"]  # (a semaphore)
+        assert sorted(os.listdir(directory)) == [f"{SERVICE}.h", *lock]
         await linux.terminate()
         assert not os.path.exists(directory)
         with pytest.raises(errors.SystemNotFound):
@@ -313,6 +409,66 @@ async def test_a_closed_listener_removes_its_socket(linux: ComputeSystem) -> Non
     assert not os.path.exists(path)
     async with await hvsocket.create_hvsocket_listener(rid, SERVICE):
         assert os.path.exists(path)
+
+
+@pytest.mark.anyio
+async def test_a_refused_second_listener_leaves_the_first_alone(linux: ComputeSystem) -> None:
+    # the refusal makes no connection: the first connection the live listener accepts
+    # is the guest's
+    rid = await runtime_id(linux)
+    async with await hvsocket.create_hvsocket_listener(rid, SERVICE) as listener:
+        for _ in range(3):
+            with pytest.raises(OSError, match="has a listener already") as caught:
+                await hvsocket.create_hvsocket_listener(rid, SERVICE)
+            assert caught.value.errno == errno.EADDRINUSE
+        async with await start_guest(linux, "dial", str(SERVICE)) as proc:
+            with anyio.fail_after(20):
+                stream = await listener.accept()
+            async with stream:
+                assert await receive_line(stream) == b"hello from the guest\n"
+                await stream.send(b"hi\n")
+            assert await proc.wait() == 0
+
+
+@pytest.mark.anyio
+async def test_a_refused_second_guest_listener_leaves_the_first_alone(
+    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(hvsocket.HVSOCKET_DIR_ENV, await system_directory(linux))
+    with hvsocket.guest_listener(SERVICE) as first:
+        with pytest.raises(OSError, match="has a listener already"):
+            hvsocket.guest_listener(SERVICE)
+        first.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing waits in its backlog
+            first.accept()
+        async with await linux.connect_hvsocket(SERVICE) as stream:
+            await stream.send(b"x")
+            conn, _ = first.accept()
+            with conn:
+                conn.settimeout(10)
+                assert conn.recv(1) == b"x"
+
+
+@pytest.mark.anyio
+async def test_a_closed_or_dead_listeners_service_is_taken_over(
+    linux: ComputeSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = await system_directory(linux)
+    monkeypatch.setenv(hvsocket.HVSOCKET_DIR_ENV, directory)
+    kept = hvsocket.guest_listener(SERVICE)
+    kept.close()  # closed, still referenced: this process takes its service over
+    with hvsocket.guest_listener(SERVICE):
+        pass
+    # a listener whose process died (it never closed it) holds no lock any more
+    async with await start_guest(linux, "serve", str(SERVICE)) as proc:
+        assert await read_line(proc) == b"listening\n"
+        with pytest.raises(OSError, match="has a listener already"):
+            hvsocket.guest_listener(SERVICE)
+        await proc.kill()
+        await proc.wait()
+    with hvsocket.guest_listener(SERVICE):
+        async with await linux.connect_hvsocket(SERVICE):
+            pass
 
 
 @pytest.mark.anyio
@@ -347,4 +503,4 @@ async def test_cancellation_closes_what_it_opened(
                     await opened.aclose()
                     await anyio.sleep_forever()
         assert open_fds() == before
-    assert sorted(os.listdir(directory)) == [f"{SERVICE}.g"]
+    assert os.listdir(directory) == []  # the closed guest listener's endpoint went with it
