@@ -14,6 +14,7 @@
 #include "hcsim_internal.h"
 #include "vhdx.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,22 @@ static HRESULT copy_tree(const char *src, const char *dst) {
     return hc_hr_from_errno(plat_copytree(src, dst));
 }
 
+/* A copy into its own source (or onto it) is refused before anything is copied. */
+static HRESULT not_within(const char *dst, const char *src) {
+    return plat_is_within(dst, src) ? E_INVALIDARG : S_OK;
+}
+
+/* Deletes a layer, its marker last: a layer whose deletion failed half way is still a
+ * layer, which a later HcsDestroyLayer deletes. */
+static HRESULT remove_layer(const char *dir) {
+    char *mp = marker_path(dir);
+    int e = mp ? plat_empty_dir(dir, MARKER) : ENOMEM;
+    if (e == 0) e = plat_remove_file(mp);
+    if (e == 0) e = plat_rmtree(dir);
+    free(mp);
+    return hc_hr_from_errno(e);
+}
+
 /* ---- VHD "handles" ------------------------------------------------------------------------- */
 /* The descriptor of a vhdHandle; *writable is 0 for a virtual disk opened read-only. */
 static HRESULT vhd_fd(HANDLE h, plat_fd *fd, int *writable) {
@@ -219,6 +236,7 @@ HRESULT WINAPI HcsImportLayer(PCWSTR layerPath, PCWSTR sourceFolderPath, PCWSTR 
     HRESULT hr = sto_begin(FN_HcsImportLayer, &a, 2, layerPath, sourceFolderPath, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
     if (hr == S_OK) hr = need_dir(a.path[1]);
+    if (hr == S_OK) hr = not_within(a.path[0], a.path[1]);
     if (hr == S_OK && (a.marker = read_marker(a.path[0])) != NULL)
         hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
     if (hr == S_OK) hr = copy_tree(a.path[1], a.path[0]);
@@ -238,6 +256,7 @@ HRESULT WINAPI HcsExportLayer(PCWSTR layerPath, PCWSTR exportFolderPath, PCWSTR 
     int b;
     if (hr == S_OK && w && !hj_bool(w, &b)) hr = HCS_E_INVALID_JSON;
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    if (hr == S_OK) hr = not_within(a.path[1], a.path[0]);
     if (hr == S_OK) hr = copy_tree(a.path[0], a.path[1]);
     if (hr == S_OK) hr = write_marker(a.path[1], "Export", a.ld, NULL);
     return sto_end(&a, hr);
@@ -255,6 +274,7 @@ HRESULT WINAPI HcsExportLegacyWritableLayer(PCWSTR writableLayerMountPath,
     if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
     if (hr == S_OK) hr = need_dir(a.path[0]);
     if (hr == S_OK) hr = need_dir(a.path[1]);
+    if (hr == S_OK) hr = not_within(a.path[2], a.path[1]);
     if (hr == S_OK) hr = copy_tree(a.path[1], a.path[2]);
     if (hr == S_OK) hr = write_marker(a.path[2], "Export", a.ld, NULL);
     return sto_end(&a, hr);
@@ -266,7 +286,7 @@ HRESULT WINAPI HcsDestroyLayer(PCWSTR layerPath) {
     HRESULT hr = sto_begin(FN_HcsDestroyLayer, &a, 1, layerPath, NULL, NULL);
     /* never delete a directory hcsim did not make a layer */
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
-    if (hr == S_OK) hr = hc_hr_from_errno(plat_rmtree(a.path[0]));
+    if (hr == S_OK) hr = remove_layer(a.path[0]);
     return sto_end(&a, hr);
 }
 
