@@ -130,3 +130,48 @@ TEST(core_storage_destroy_removes_the_marker_last) {
     CHECK(plat_remove_file(f) == 0 && plat_dir_is_empty(root));
     CHECK(plat_rmtree(root) == 0 && !plat_dir_is_empty(root));
 }
+
+static HRESULT init_writable(const char *layer, const char *parent) {
+    char ld[512];
+    snprintf(ld, sizeof ld,
+             "{\"Layers\":[{\"Id\":\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\",\"Path\":\"%s\"}]}",
+             parent);
+    char16_t *l = tc_w(layer), *d = tc_w(ld);
+    HRESULT hr = HcsInitializeWritableLayer(l, d, NULL);
+    free(l);
+    free(d);
+    return hr;
+}
+
+TEST(core_storage_never_takes_over_a_users_folder) {
+    HcsimReset();
+    char root[] = "/tmp/hcsim-user-XXXXXX";
+    REQUIRE(tp_mkdtemp(root) != NULL);
+    char src[128], user[128], keep[160], layer[128], empty[128], marker[200];
+    snprintf(src, sizeof src, "%s/src", root);
+    snprintf(user, sizeof user, "%s/user", root);
+    snprintf(keep, sizeof keep, "%s/mine.txt", user);
+    snprintf(layer, sizeof layer, "%s/layer", root);
+    snprintf(empty, sizeof empty, "%s/empty", root);
+    REQUIRE(tp_mkdir(src, 0777) == 0 && tp_mkdir(user, 0777) == 0 && tp_mkdir(empty, 0777) == 0);
+    REQUIRE(plat_write_file(keep, "mine", 4) == 0);
+    const HRESULT not_empty = HRESULT_FROM_WIN32(145u); /* ERROR_DIR_NOT_EMPTY */
+    CHECK_HR(not_empty, import(user, src));
+    CHECK_HR(S_OK, import(layer, src));
+    CHECK_HR(not_empty, init_writable(user, layer));
+    CHECK_HR(not_empty, export_to(layer, user));
+    CHECK_HR(HCS_E_INVALID_LAYER, destroy(user)); /* still no layer: the files stay */
+    CHECK(access(keep, F_OK) == 0);
+    /* an empty folder may become a layer; an export carries no marker and is no layer */
+    CHECK_HR(S_OK, export_to(layer, empty));
+    snprintf(marker, sizeof marker, "%s/.hcsim-layer.json", empty);
+    CHECK(access(marker, F_OK) != 0);
+    CHECK_HR(HCS_E_INVALID_LAYER, destroy(empty));
+    CHECK(plat_rmtree(empty) == 0 && tp_mkdir(empty, 0777) == 0);
+    CHECK_HR(S_OK, init_writable(empty, layer));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS), init_writable(empty, layer)); /* twice */
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS), import(empty, src));
+    CHECK_HR(S_OK, destroy(empty));
+    CHECK_HR(S_OK, destroy(layer));
+    CHECK(plat_rmtree(root) == 0);
+}
