@@ -163,6 +163,15 @@ static HRESULT fresh_target(const char *dir) {
                                                        : S_OK;
 }
 
+/* 1 when a layer's storage filter or an overlay filter is attached: the layer is in use
+ * (hcsim's choice: its destruction fails with ERROR_SHARING_VIOLATION, as deleting an
+ * open file does on Windows, until the filters are detached). */
+static int filter_attached(const hj_value *marker) {
+    int attached = 0;
+    const hj_value *overlays = hj_get(marker, "Overlays");
+    return (hj_bool(hj_get(marker, "Attached"), &attached) && attached) || hj_count(overlays) > 0;
+}
+
 /* A copy into its own source (or onto it) is refused before anything is copied. */
 static HRESULT not_within(const char *dst, const char *src) {
     return plat_is_within(dst, src) ? E_INVALIDARG : S_OK;
@@ -302,6 +311,7 @@ HRESULT WINAPI HcsDestroyLayer(PCWSTR layerPath) {
     HRESULT hr = sto_begin(FN_HcsDestroyLayer, &a, 1, layerPath, NULL, NULL);
     /* never delete a directory hcsim did not make a layer */
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    if (hr == S_OK && filter_attached(a.marker)) hr = HRESULT_FROM_WIN32(ERROR_SHARING_VIOLATION);
     if (hr == S_OK) hr = remove_layer(a.path[0]);
     return sto_end(&a, hr);
 }
@@ -414,6 +424,9 @@ HRESULT WINAPI HcsAttachLayerStorageFilter(PCWSTR layerPath, PCWSTR layerData) {
     HRESULT hr = sto_begin(FN_HcsAttachLayerStorageFilter, &a, 1, layerPath, NULL, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    /* only a writable layer takes a storage filter (hcsim's choice of error) */
+    const char *kind = hj_str(hj_get(a.marker, "Kind"), NULL);
+    if (hr == S_OK && (!kind || strcmp(kind, "Writable"))) hr = HCS_E_INVALID_LAYER;
     if (hr == S_OK && hj_bool(hj_get(a.marker, "Attached"), &attached) && attached)
         hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
     if (hr == S_OK) {

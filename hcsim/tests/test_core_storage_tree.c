@@ -175,3 +175,39 @@ TEST(core_storage_never_takes_over_a_users_folder) {
     CHECK_HR(S_OK, destroy(layer));
     CHECK(plat_rmtree(root) == 0);
 }
+
+static HRESULT attach(const char *layer, const char *parent) {
+    char ld[512];
+    snprintf(ld, sizeof ld,
+             "{\"Layers\":[{\"Id\":\"0b7e1d5c-8b41-4f3e-9a7a-1f0e5d2c3b4a\",\"Path\":\"%s\"}]}",
+             parent);
+    char16_t *l = tc_w(layer), *d = tc_w(ld);
+    HRESULT hr = HcsAttachLayerStorageFilter(l, d);
+    free(l);
+    free(d);
+    return hr;
+}
+
+TEST(core_storage_filter_rules) {
+    HcsimReset();
+    char root[] = "/tmp/hcsim-filt-XXXXXX";
+    REQUIRE(tp_mkdtemp(root) != NULL);
+    char src[128], base[128], scratch[128];
+    snprintf(src, sizeof src, "%s/src", root);
+    snprintf(base, sizeof base, "%s/base", root);
+    snprintf(scratch, sizeof scratch, "%s/scratch", root);
+    REQUIRE(tp_mkdir(src, 0777) == 0);
+    CHECK_HR(S_OK, import(base, src));
+    CHECK_HR(HCS_E_INVALID_LAYER, attach(base, base)); /* a read-only layer takes no filter */
+    CHECK_HR(S_OK, init_writable(scratch, base));
+    CHECK_HR(S_OK, attach(scratch, base));
+    /* in use while the filter is attached: not destroyed, and still a layer */
+    CHECK_HR(HRESULT_FROM_WIN32(32u), destroy(scratch)); /* ERROR_SHARING_VIOLATION */
+    CHECK(access(scratch, F_OK) == 0);
+    char16_t *w = tc_w(scratch);
+    CHECK_HR(S_OK, HcsDetachLayerStorageFilter(w));
+    free(w);
+    CHECK_HR(S_OK, destroy(scratch));
+    CHECK_HR(S_OK, destroy(base));
+    CHECK(plat_rmtree(root) == 0);
+}
