@@ -65,6 +65,7 @@ class HResult(enum.IntEnum):
     ERROR_FILE_EXISTS = 0x80070050
     E_INVALIDARG = 0x80070057
     ERROR_PROC_NOT_FOUND = 0x8007007F
+    ERROR_DIR_NOT_EMPTY = 0x80070091
     ERROR_ALREADY_EXISTS = 0x800700B7
     WAIT_TIMEOUT = 0x80070102
     ERROR_SERVICE_DOES_NOT_EXIST = 0x80070424
@@ -137,6 +138,7 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.ERROR_FILE_EXISTS: "The file exists",
     HResult.E_INVALIDARG: "An argument is invalid",
     HResult.ERROR_PROC_NOT_FOUND: "The function is not exported by this Windows build",
+    HResult.ERROR_DIR_NOT_EMPTY: "The directory is not empty",
     HResult.ERROR_ALREADY_EXISTS: "The object already exists",
     HResult.WAIT_TIMEOUT: "The wait timed out",
     HResult.ERROR_SERVICE_DOES_NOT_EXIST: "The service does not exist",
