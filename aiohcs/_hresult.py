@@ -67,6 +67,7 @@ class HResult(enum.IntEnum):
     E_INVALIDARG = 0x80070057
     ERROR_DISK_FULL = 0x80070070
     ERROR_PROC_NOT_FOUND = 0x8007007F
+    ERROR_DIR_NOT_EMPTY = 0x80070091
     ERROR_ALREADY_EXISTS = 0x800700B7
     ERROR_FILENAME_EXCED_RANGE = 0x800700CE
     ERROR_FILE_TOO_LARGE = 0x800700DF
@@ -152,6 +153,7 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.E_INVALIDARG: "An argument is invalid",
     HResult.ERROR_DISK_FULL: "There is not enough space on the disk",
     HResult.ERROR_PROC_NOT_FOUND: "The function is not exported by this Windows build",
+    HResult.ERROR_DIR_NOT_EMPTY: "The directory is not empty",
     HResult.ERROR_ALREADY_EXISTS: "The object already exists",
     HResult.ERROR_FILENAME_EXCED_RANGE: "The file name or extension is too long",
     HResult.ERROR_FILE_TOO_LARGE: "The file size exceeds the limit allowed and cannot be saved",

@@ -21,7 +21,7 @@ import enum
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from aiohcs import _host_calls, _json
@@ -104,7 +104,8 @@ def layer_data(layers: Iterable[LayerSpec] = (), *, schema_version: Any = None) 
     an absolute host path) or a :class:`~aiohcs.schema.Layer`. HCS expects a writable or
     child layer's parents nearest first, the base OS layer last. ``schema_version``:
     ``(major, minor)`` for a ``SchemaVersion`` member (none by default, as hcsshim sends).
-    Raises :class:`~aiohcs.errors.InvalidArgumentError` for a bad id or path.
+    Raises :class:`~aiohcs.errors.InvalidArgumentError` for a bad id or path, or an id
+    given twice (compared as GUIDs: case does not matter).
     """
     from aiohcs.schema import Layer, LayerData
 
@@ -128,6 +129,13 @@ def layer_data(layers: Iterable[LayerSpec] = (), *, schema_version: Any = None) 
                 path=check_host_path(path, f"layers[{index}] path"),
             )
         )
+    seen: set[uuid.UUID] = set()
+    for index, layer in enumerate(items):
+        key = uuid.UUID(str(layer.id)) if _GUID.fullmatch(str(layer.id)) else None
+        if key in seen:
+            raise InvalidArgumentError(f"layers[{index}] repeats the layer id {layer.id}")
+        if key is not None:
+            seen.add(key)
     data = LayerData(layers=items)
     if schema_version is not None:
         data.schema_version = _version(schema_version)
@@ -230,16 +238,51 @@ def _overlay_text(value: Any, filter_type: Any) -> str:
 # ---------------------------------------------------------------- calls
 
 
-async def _call(export: str, *args: Any, subject: str) -> None:
+#: (what, path): a folder a call names in its errors.
+_Named: TypeAlias = "tuple[str, str]"
+_NOT_FOUND: Final = frozenset({HResult.ERROR_PATH_NOT_FOUND, HResult.ERROR_FILE_NOT_FOUND})
+_IN_THE_WAY: Final = frozenset({HResult.ERROR_ALREADY_EXISTS, HResult.ERROR_DIR_NOT_EMPTY})
+
+
+async def _call(
+    export: str,
+    *args: Any,
+    subject: str,
+    needs: Sequence[_Named] = (),
+    creates: _Named | None = None,
+) -> None:
     """Call the computestorage ``export`` in a worker thread; raise its failure.
 
     ``args``: a ``str`` is passed as a wide string, anything else (a ``HANDLE``) as it is.
+    The error names ``subject``, unless it is about another path: a not-found failure
+    names the first of the folders the call ``needs`` that is missing (looked at in the
+    worker thread, after the call), an already-exists or not-empty failure the folder the
+    call ``creates``.
     """
     fn = getattr(lib, export)
     w = [to_wide(arg) if isinstance(arg, str) else arg for arg in args]
-    await _host_calls.call(
-        export, lambda: (fn(*w), None), failure=lambda hr: _failure(hr, export, subject)
-    )
+    named = [subject]
+
+    def run() -> tuple[int, None]:
+        hr = int(fn(*w))
+        if (hr & 0xFFFFFFFF) in _NOT_FOUND:
+            missing = next((f"{what} {p}" for what, p in needs if not os.path.isdir(p)), None)
+            named[0] = missing or subject
+        elif (hr & 0xFFFFFFFF) in _IN_THE_WAY and creates is not None:
+            named[0] = f"{creates[0]} {creates[1]}"
+        return hr, None
+
+    await _host_calls.call(export, run, failure=lambda hr: _failure(hr, export, named[0]))
+
+
+def _parent_folders(data: str) -> list[_Named]:
+    """The parent layers of LayerData text that are host folders, as :func:`_call` names them."""
+    layers = _json.read(data).get("Layers") or ()
+    return [
+        ("parent layer", str(layer["Path"]))
+        for layer in layers
+        if isinstance(layer.get("Path"), str) and layer.get("PathType") in (None, "AbsolutePath")
+    ]
 
 
 def _failure(hr: int, export: str, subject: str) -> HcsError:
@@ -270,7 +313,16 @@ async def import_layer(
     path, source = _paths(layer_path=layer_path, source_folder_path=source_folder_path)
     await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data, default_empty=True)
-    await _call("HcsImportLayer", path, source, data, subject=f"layer {path}")
+    needs = [*_parent_folders(data), ("source folder", source)]
+    await _call(
+        "HcsImportLayer",
+        path,
+        source,
+        data,
+        subject=f"layer {path}",
+        needs=needs,
+        creates=("layer", path),
+    )
 
 
 async def export_layer(
@@ -285,7 +337,17 @@ async def export_layer(
     await _host_calls.admit((_LAYER_DATA, _EXPORT_OPTIONS))
     data = _layer_data_text(layer_data, default_empty=True)
     opts = _options_text(options, _EXPORT_OPTIONS, "{}")
-    await _call("HcsExportLayer", path, target, data, opts, subject=f"layer {path}")
+    needs = [*_parent_folders(data), ("layer", path)]
+    await _call(
+        "HcsExportLayer",
+        path,
+        target,
+        data,
+        opts,
+        subject=f"layer {path}",
+        needs=needs,
+        creates=("export folder", target),
+    )
 
 
 async def export_legacy_writable_layer(
@@ -305,8 +367,15 @@ async def export_legacy_writable_layer(
     )
     await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data, default_empty=True)
-    subject = f"writable layer {paths[1]}"
-    await _call("HcsExportLegacyWritableLayer", *paths, data, subject=subject)
+    needs = [*_parent_folders(data), ("mount path", paths[0]), ("writable layer", paths[1])]
+    await _call(
+        "HcsExportLegacyWritableLayer",
+        *paths,
+        data,
+        subject=f"writable layer {paths[1]}",
+        needs=needs,
+        creates=("export folder", paths[2]),
+    )
 
 
 async def destroy_layer(layer_path: StrPath) -> None:
@@ -345,7 +414,8 @@ async def setup_base_os_volume(
     require_export("HcsSetupBaseOSVolume")
     await _host_calls.admit((_OS_LAYER_OPTIONS,))
     opts = _options_text(options, _OS_LAYER_OPTIONS, "{}")
-    await _call("HcsSetupBaseOSVolume", path, volume, opts, subject=f"layer {path}")
+    needs = [("volume", volume), ("layer", path)]
+    await _call("HcsSetupBaseOSVolume", path, volume, opts, subject=f"layer {path}", needs=needs)
 
 
 async def initialize_writable_layer(
@@ -360,7 +430,15 @@ async def initialize_writable_layer(
     data = _layer_data_text(layer_data)
     opts = _free_options(options)
     subject = f"writable layer {path}"
-    await _call("HcsInitializeWritableLayer", path, data, opts, subject=subject)
+    await _call(
+        "HcsInitializeWritableLayer",
+        path,
+        data,
+        opts,
+        subject=subject,
+        needs=_parent_folders(data),
+        creates=("writable layer", path),
+    )
 
 
 async def initialize_legacy_writable_layer(
@@ -381,7 +459,17 @@ async def initialize_legacy_writable_layer(
     data = _layer_data_text(layer_data)
     opts = _free_options(options)
     subject = f"writable layer {folder}"
-    await _call("HcsInitializeLegacyWritableLayer", mount, folder, data, opts, subject=subject)
+    needs = [*_parent_folders(data), ("mount path", mount)]
+    await _call(
+        "HcsInitializeLegacyWritableLayer",
+        mount,
+        folder,
+        data,
+        opts,
+        subject=subject,
+        needs=needs,
+        creates=("writable layer", folder),
+    )
 
 
 def _free_options(value: Any) -> str:
@@ -397,7 +485,8 @@ async def attach_layer_storage_filter(layer_path: StrPath, layer_data: Any) -> N
     (path,) = _paths(layer_path=layer_path)
     await _host_calls.admit((_LAYER_DATA,))
     data = _layer_data_text(layer_data)
-    await _call("HcsAttachLayerStorageFilter", path, data, subject=f"layer {path}")
+    needs = [*_parent_folders(data), ("layer", path)]
+    await _call("HcsAttachLayerStorageFilter", path, data, subject=f"layer {path}", needs=needs)
 
 
 async def detach_layer_storage_filter(layer_path: StrPath) -> None:
@@ -466,7 +555,8 @@ async def attach_overlay_filter(
     require_export("HcsAttachOverlayFilter")
     await _host_calls.admit((_LAYER_DATA,))
     data = _overlay_text(layer_data, filter_type)
-    await _call("HcsAttachOverlayFilter", volume, data, subject=f"volume {volume}")
+    needs = [*_parent_folders(data), ("volume", volume)]
+    await _call("HcsAttachOverlayFilter", volume, data, subject=f"volume {volume}", needs=needs)
 
 
 async def detach_overlay_filter(volume_mount_point: StrPath, filter_type: FilterType | str) -> None:

@@ -222,6 +222,71 @@ async def test_export_legacy_writable_layer(tree: Tree) -> None:
     error_of(info, HResult.ERROR_PATH_NOT_FOUND)
 
 
+async def test_a_users_folder_never_becomes_a_layer(tree: Tree) -> None:
+    user = tree / "user"
+    user.mkdir()
+    (user / "mine.txt").write_text("mine")
+    with pytest.raises(HcsError) as info:
+        await storage.import_layer(user, tree.src)
+    assert f"layer {user}" in str(error_of(info, HResult.ERROR_DIR_NOT_EMPTY))
+    with pytest.raises(HcsError) as info:
+        await storage.initialize_writable_layer(user, tree.parents)
+    error_of(info, HResult.ERROR_DIR_NOT_EMPTY)
+    with pytest.raises(HcsError) as info:
+        await storage.destroy_layer(user)
+    error_of(info, HResult.HCS_E_INVALID_LAYER)
+    assert (user / "mine.txt").read_text() == "mine"
+
+
+async def test_an_export_is_no_layer(tree: Tree) -> None:
+    await storage.export_layer(tree.base, tree / "out")
+    with pytest.raises(HcsError) as info:
+        await storage.destroy_layer(tree / "out")
+    error_of(info, HResult.HCS_E_INVALID_LAYER)
+    assert (tree / "out" / "Files" / "hello.txt").exists()
+
+
+async def test_a_layer_in_use_is_not_destroyed(tree: Tree) -> None:
+    w = tree / "w"
+    await storage.initialize_writable_layer(w, tree.parents)
+    with pytest.raises(HcsError) as info:
+        await storage.attach_layer_storage_filter(tree.base, tree.parents)  # (read-only)
+    error_of(info, HResult.HCS_E_INVALID_LAYER)
+    await storage.attach_layer_storage_filter(w, tree.parents)
+    with pytest.raises(HcsError) as info:
+        await storage.destroy_layer(w)
+    error_of(info, HResult.ERROR_SHARING_VIOLATION)
+    await storage.detach_layer_storage_filter(w)
+    await storage.destroy_layer(w)
+    assert not w.exists()
+
+
+async def test_errors_name_the_path_they_are_about(tree: Tree) -> None:
+    out = tree / "out"
+    out.mkdir()
+    (out / "x").write_text("x")
+    with pytest.raises(HcsError) as info:
+        await storage.export_layer(tree.base, out)
+    message = str(error_of(info, HResult.ERROR_DIR_NOT_EMPTY))
+    assert f"export folder {out}" in message
+    assert str(tree.base) not in message
+    gone = tree / "gone"
+    missing_parent = storage.layer_data([(BASE_ID, gone)])
+    calls: list[Callable[[], Awaitable[None]]] = [
+        lambda: storage.initialize_writable_layer(tree / "w", missing_parent),
+        lambda: storage.attach_layer_storage_filter(tree.base, missing_parent),
+        lambda: storage.initialize_legacy_writable_layer(tree.src, tree / "lw", missing_parent),
+        lambda: storage.import_layer(tree / "c", tree.src, missing_parent),
+    ]
+    for call in calls:
+        with pytest.raises(HcsError) as info:
+            await call()
+        assert f"parent layer {gone}" in str(error_of(info, HResult.ERROR_PATH_NOT_FOUND))
+    with pytest.raises(HcsError) as info:
+        await storage.import_layer(tree / "c", tree / "nosource")
+    assert f"source folder {tree / 'nosource'}" in str(info.value)
+
+
 async def test_destroy_removes_a_layer_and_nothing_else(tree: Tree) -> None:
     await storage.destroy_layer(tree.base)
     assert not tree.base.exists()
@@ -705,6 +770,11 @@ def test_layer_data_from_pairs(tmp_path: Path) -> None:
         ([(5, ABSOLUTE)], InvalidArgumentTypeError, "id"),
         ([(BASE_ID, "relative")], InvalidArgumentError, r"layers\[0\] path must be an absolute"),
         ([(BASE_ID, None)], InvalidArgumentTypeError, "path"),
+        (
+            [(BASE_ID, ABSOLUTE), (str(BASE_ID).upper(), ABSOLUTE + "y")],
+            InvalidArgumentError,
+            r"layers\[1\] repeats the layer id",
+        ),
         ([(BASE_ID,)], InvalidArgumentTypeError, "pair"),
         ([ABSOLUTE], InvalidArgumentTypeError, "pair"),
         (ABSOLUTE, InvalidArgumentTypeError, "iterable"),

@@ -254,10 +254,20 @@ int plat_file_exists(const char *path);
 int plat_remove_file(const char *path);
 int plat_is_dir(const char *path); /* 1 for an existing directory */
 int plat_mkdirs(const char *path); /* like mkdir -p; 0 or errno */
+/* The tree walks below are iterative: neither a tree's depth nor its paths' length is
+ * limited by a stack or a path buffer. Symbolic links are never followed. */
 int plat_rmtree(const char *path); /* 0 or errno */
+/* Removes everything in directory dir but its entry named skip (NULL: none). 0 or errno. */
+int plat_empty_dir(const char *dir, const char *skip);
 /* Copies a file, symlink or directory tree to dst (directories created, files copied,
- * symlinks re-created). 0 or errno. */
+ * symlinks re-created); EINVAL when dst is src or inside it. 0 or errno. */
 int plat_copytree(const char *src, const char *dst);
+/* plat_copytree of a directory but its top entry named skip (NULL: none). */
+int plat_copytree_skip(const char *src, const char *dst, const char *skip);
+/* 1 for an existing empty directory, else 0. */
+int plat_dir_is_empty(const char *dir);
+/* 1 when path (which need not exist yet) is directory dir or below it, else 0. */
+int plat_is_within(const char *path, const char *dir);
 /* The identity of an existing file or directory, for hcsim's access list: its volume, its
  * file number on the volume and its creation time (0 where the file system keeps none),
  * so that a file deleted and re-created under the same name, or a new file given a freed

@@ -1690,46 +1690,180 @@ int plat_mkdirs(const char *path) {
     return plat_is_dir(path) ? 0 : ENOTDIR;
 }
 
-/* Calls fn(dir/name, arg...) for every entry of dir but . and ..; stops at the first
- * non-zero result, which it returns (or errno). */
-static int each_entry(const char *dir, const char *dst,
-                      int (*fn)(const char *path, const char *dst_path)) {
-    DIR *d = opendir(dir);
-    if (!d) return errno;
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char s[PATH_MAX], t[PATH_MAX];
-        if ((size_t)snprintf(s, sizeof s, "%s/%s", dir, e->d_name) >= sizeof s ||
-            (dst && (size_t)snprintf(t, sizeof t, "%s/%s", dst, e->d_name) >= sizeof t)) {
-            rc = ENAMETOOLONG;
-            break;
-        }
-        rc = fn(s, dst ? t : NULL);
+/* Tree walks: iterative and relative to directory descriptors, so that neither the depth
+ * of a tree nor the length of its paths is limited (no recursion, no PATH_MAX buffer per
+ * level, one directory descriptor open at a time: a level is left through ".." and the
+ * parent's identity is checked on the way back). Symbolic links are never followed. */
+typedef enum { WALK_FILE, WALK_PRE, WALK_POST } walk_event;
+/* Called for each entry name of directory dirfd: a non-directory (WALK_FILE), a directory
+ * before (WALK_PRE, st its lstat) and after (WALK_POST, st NULL) its content. 0 or errno. */
+typedef int (*walk_fn)(void *ctx, int dirfd, const char *name, const struct stat *st,
+                       walk_event ev);
+
+typedef struct walk_level {
+    char **names; /* the directory's entries, read once */
+    size_t n, i;  /* count, next (the directory being walked while below) */
+    dev_t dev;
+    ino_t ino;
+} walk_level;
+
+static int open_dir_at(int dirfd, const char *name) {
+    return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static void free_level(walk_level *l) {
+    for (size_t k = 0; k < l->n; k++) free(l->names[k]);
+    free(l->names);
+}
+
+/* Reads the entries of directory fd (but ., .. and skip) into l. 0 or errno. */
+static int read_level(int fd, const char *skip, walk_level *l) {
+    memset(l, 0, sizeof *l);
+    struct stat st;
+    if (fstat(fd, &st) != 0) return errno;
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* its own read position */
+    DIR *d = own < 0 ? NULL : fdopendir(own);
+    if (!d) {
+        int e = errno;
+        if (own >= 0) close(own);
+        return e;
     }
+    int rc = 0;
+    size_t cap = 0;
+    struct dirent *e;
+    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (skip && !strcmp(e->d_name, skip)) continue;
+        if (l->n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **grown = realloc(l->names, ncap * sizeof *grown);
+            if (!grown) {
+                rc = ENOMEM;
+                break;
+            }
+            l->names = grown;
+            cap = ncap;
+        }
+        if (!(l->names[l->n] = strdup(e->d_name)))
+            rc = ENOMEM;
+        else
+            l->n++;
+    }
+    if (rc == 0 && errno != 0) rc = errno;
     closedir(d);
+    if (rc) free_level(l);
     return rc;
 }
 
-static int rmtree_entry(const char *path, const char *unused) {
-    (void)unused;
-    return plat_rmtree(path);
+/* Walks the tree below directory root (taken, closed), leaving the top entry named skip
+ * (NULL: none) alone. Stops at the first error, which it returns. */
+static int walk_tree(int root, const char *skip, walk_fn fn, void *ctx) {
+    walk_level *lv = malloc(sizeof *lv);
+    size_t depth = 0, cap = 1;
+    int fd = root, rc = lv ? read_level(fd, skip, &lv[0]) : ENOMEM;
+    if (rc == 0) depth = 1;
+    while (rc == 0 && depth > 0) {
+        walk_level *l = &lv[depth - 1];
+        if (l->i == l->n) { /* done with this directory: back to its parent */
+            free_level(l);
+            if (--depth == 0) break;
+            int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            struct stat st;
+            if (up < 0 || fstat(up, &st) != 0) {
+                rc = errno;
+            } else if (st.st_dev != lv[depth - 1].dev || st.st_ino != lv[depth - 1].ino) {
+                rc = ESTALE; /* the tree was moved meanwhile */
+            }
+            if (up >= 0) {
+                close(fd);
+                fd = up;
+            }
+            l = &lv[depth - 1];
+            if (rc == 0) rc = fn(ctx, fd, l->names[l->i++], NULL, WALK_POST);
+            continue;
+        }
+        const char *name = l->names[l->i];
+        struct stat st;
+        if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = errno;
+        } else if (!S_ISDIR(st.st_mode)) {
+            rc = fn(ctx, fd, name, &st, WALK_FILE);
+            l->i++;
+        } else if ((rc = fn(ctx, fd, name, &st, WALK_PRE)) == 0) {
+            int sub = open_dir_at(fd, name);
+            if (sub < 0) {
+                rc = errno;
+                break;
+            }
+            close(fd);
+            fd = sub;
+            if (depth == cap) {
+                walk_level *grown = realloc(lv, 2 * cap * sizeof *grown);
+                if (!grown) {
+                    rc = ENOMEM;
+                    break;
+                }
+                lv = grown;
+                cap *= 2;
+            }
+            if ((rc = read_level(fd, NULL, &lv[depth])) == 0) depth++;
+        }
+    }
+    while (depth > 0) free_level(&lv[--depth]);
+    free(lv);
+    close(fd);
+    return rc;
+}
+
+static int remove_visit(void *ctx, int dirfd, const char *name, const struct stat *st,
+                        walk_event ev) {
+    (void)ctx;
+    (void)st;
+    if (ev == WALK_PRE) return 0;
+    return unlinkat(dirfd, name, ev == WALK_POST ? AT_REMOVEDIR : 0) == 0 ? 0 : errno;
+}
+
+int plat_empty_dir(const char *dir, const char *skip) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? errno : walk_tree(fd, skip, remove_visit, NULL);
 }
 
 int plat_rmtree(const char *path) {
     struct stat st;
     if (lstat(path, &st) != 0) return errno;
     if (!S_ISDIR(st.st_mode)) return unlink(path) == 0 ? 0 : errno;
-    int rc = each_entry(path, NULL, rmtree_entry);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = fd < 0 ? errno : walk_tree(fd, NULL, remove_visit, NULL);
     if (rc == 0 && rmdir(path) != 0) rc = errno;
     return rc;
 }
 
-static int copy_file(const char *src, const char *dst, mode_t mode) {
-    int in = open(src, O_RDONLY | O_CLOEXEC);
+int plat_dir_is_empty(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    walk_level l;
+    int empty = 0;
+    if (read_level(fd, NULL, &l) == 0) {
+        empty = l.n == 0;
+        free_level(&l);
+    }
+    close(fd);
+    return empty;
+}
+
+static int copy_file_at(int sdir, const char *name, int ddir, const char *dname, mode_t mode) {
+    int in = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (in < 0) return errno;
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 0777);
+    struct stat st;
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) { /* no FIFO, socket or device */
+        int e = S_ISREG(st.st_mode) ? errno : ENOTSUP;
+        close(in);
+        return e;
+    }
+    int out =
+        openat(ddir, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
     if (out < 0) {
         int e = errno;
         close(in);
@@ -1752,19 +1886,82 @@ static int copy_file(const char *src, const char *dst, mode_t mode) {
     return rc;
 }
 
-int plat_copytree(const char *src, const char *dst) {
+static int copy_link_at(int sdir, const char *name, int ddir, const char *dname) {
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(sdir, name, target, sizeof target - 1);
+    if (n < 0) return errno;
+    target[n] = 0;
+    return symlinkat(target, ddir, dname) == 0 ? 0 : errno;
+}
+
+/* The copy's destination directory follows the walk. */
+typedef struct copy_ctx {
+    int dst;
+} copy_ctx;
+
+static int copy_visit(void *ctx, int dirfd, const char *name, const struct stat *st,
+                      walk_event ev) {
+    copy_ctx *c = ctx;
+    int next;
+    switch (ev) {
+    case WALK_FILE:
+        return S_ISLNK(st->st_mode) ? copy_link_at(dirfd, name, c->dst, name)
+                                    : copy_file_at(dirfd, name, c->dst, name, st->st_mode);
+    case WALK_PRE:
+        if (mkdirat(c->dst, name, 0777) != 0 && errno != EEXIST) return errno;
+        next = open_dir_at(c->dst, name);
+        break;
+    default: next = openat(c->dst, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC); break;
+    }
+    if (next < 0) return errno;
+    close(c->dst);
+    c->dst = next;
+    return 0;
+}
+
+int plat_copytree_skip(const char *src, const char *dst, const char *skip) {
     struct stat st;
     if (lstat(src, &st) != 0) return errno;
-    if (S_ISLNK(st.st_mode)) {
-        char target[PATH_MAX];
-        ssize_t n = readlink(src, target, sizeof target - 1);
-        if (n < 0) return errno;
-        target[n] = 0;
-        return symlink(target, dst) == 0 ? 0 : errno;
-    }
-    if (!S_ISDIR(st.st_mode)) return copy_file(src, dst, st.st_mode);
+    if (S_ISLNK(st.st_mode)) return copy_link_at(AT_FDCWD, src, AT_FDCWD, dst);
+    if (!S_ISDIR(st.st_mode)) return copy_file_at(AT_FDCWD, src, AT_FDCWD, dst, st.st_mode);
+    if (plat_is_within(dst, src)) return EINVAL; /* it would copy itself without end */
     int rc = plat_mkdirs(dst);
-    return rc ? rc : each_entry(src, dst, plat_copytree);
+    if (rc) return rc;
+    copy_ctx c = {open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    int fd = c.dst < 0 ? -1 : open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    rc = c.dst < 0 || fd < 0 ? errno : walk_tree(fd, skip, copy_visit, &c);
+    if (c.dst >= 0) close(c.dst);
+    return rc;
+}
+
+int plat_copytree(const char *src, const char *dst) { return plat_copytree_skip(src, dst, NULL); }
+
+int plat_is_within(const char *path, const char *dir) {
+    struct stat d, s, u;
+    if (stat(dir, &d) != 0 || !S_ISDIR(d.st_mode)) return 0;
+    char *p = strdup(path);
+    int fd = -1;
+    /* the nearest existing directory of path: path need not exist yet */
+    while (p && (fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        char *slash = strrchr(p, '/');
+        if (!slash || !strcmp(p, "/")) break;
+        slash[slash == p ? 1 : 0] = 0;
+    }
+    free(p);
+    int within = 0;
+    while (fd >= 0 && !within && fstat(fd, &s) == 0) {
+        if (s.st_dev == d.st_dev && s.st_ino == d.st_ino) {
+            within = 1;
+            break;
+        }
+        int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        close(fd);
+        fd = up;
+        if (fd >= 0 && fstat(fd, &u) == 0 && u.st_dev == s.st_dev && u.st_ino == s.st_ino)
+            break; /* the root */
+    }
+    if (fd >= 0) close(fd);
+    return within;
 }
 
 int plat_file_key_of(const char *path, plat_file_key *key) {

@@ -1283,75 +1283,237 @@ int plat_mkdirs(const char *path) {
     return rc;
 }
 
-/* Calls fn(src/name, dst/name) for each entry of directory src (dst may be NULL). */
-static int each_entry(const char *src, const char *dst, int (*fn)(const char *, const char *)) {
-    size_t ns = strlen(src), nd = dst ? strlen(dst) : 0;
-    char *pat = malloc(ns + 3);
-    if (!pat) return ENOMEM;
-    snprintf(pat, ns + 3, "%s\\*", src);
-    wchar_t *w = wide(pat);
+/* Tree walks: iterative over an explicit list of directories still to do (no recursion),
+ * so a tree's depth is limited by neither stack nor handles (one search open at a time). */
+typedef struct dir_entry {
+    char *name;
+    DWORD attrs;
+} dir_entry;
+
+static void free_entries(dir_entry *e, size_t n) {
+    for (size_t k = 0; k < n; k++) free(e[k].name);
+    free(e);
+}
+
+static char *join_path(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s\\%s", dir, name);
+    return p;
+}
+
+/* The entries of directory dir but ., .. and skip (malloc'd). 0 or errno. */
+static int list_dir(const char *dir, const char *skip, dir_entry **out, size_t *count) {
+    *out = NULL;
+    *count = 0;
+    char *pat = join_path(dir, "*");
+    wchar_t *w = pat ? wide(pat) : NULL;
     free(pat);
-    if (!w) return errno;
+    if (!w) return errno ? errno : ENOMEM;
     WIN32_FIND_DATAW fd;
     HANDLE f = FindFirstFileW(w, &fd);
     free(w);
     if (f == INVALID_HANDLE_VALUE) return last_errno();
     int rc = 0;
+    size_t cap = 0;
     do {
         if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L"..")) continue;
         char *name = narrow(fd.cFileName);
-        size_t nn = name ? strlen(name) : 0;
-        char *s = name ? malloc(ns + nn + 2) : NULL, *d = name && dst ? malloc(nd + nn + 2) : NULL;
-        if (!s || (dst && !d))
+        if (!name) {
             rc = ENOMEM;
-        else {
-            snprintf(s, ns + nn + 2, "%s\\%s", src, name);
-            if (d) snprintf(d, nd + nn + 2, "%s\\%s", dst, name);
-            rc = fn(s, d);
+        } else if (skip && !strcmp(name, skip)) {
+            free(name);
+        } else {
+            if (*count == cap) {
+                size_t ncap = cap ? 2 * cap : 16;
+                dir_entry *grown = realloc(*out, ncap * sizeof *grown);
+                if (!grown) {
+                    free(name);
+                    rc = ENOMEM;
+                    break;
+                }
+                *out = grown;
+                cap = ncap;
+            }
+            (*out)[(*count)++] = (dir_entry){name, fd.dwFileAttributes};
         }
-        free(name);
-        free(s);
-        free(d);
     } while (!rc && FindNextFileW(f, &fd));
     FindClose(f);
+    if (rc) {
+        free_entries(*out, *count);
+        *out = NULL;
+        *count = 0;
+    }
     return rc;
 }
 
-static int remove_entry(const char *path, const char *unused) {
-    (void)unused;
-    return plat_rmtree(path);
+/* A growable list of malloc'd paths. */
+typedef struct path_stack {
+    char **p;
+    size_t n, cap;
+} path_stack;
+
+static int push_path(path_stack *s, char *path) {
+    if (!path) return ENOMEM;
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? 2 * s->cap : 16;
+        char **grown = realloc(s->p, ncap * sizeof *grown);
+        if (!grown) {
+            free(path);
+            return ENOMEM;
+        }
+        s->p = grown;
+        s->cap = ncap;
+    }
+    s->p[s->n++] = path;
+    return 0;
 }
 
-int plat_rmtree(const char *path) {
-    DWORD a = attributes(path);
-    if (a == INVALID_FILE_ATTRIBUTES) return ENOENT;
+static void free_stack(path_stack *s) {
+    while (s->n) free(s->p[--s->n]);
+    free(s->p);
+}
+
+static int remove_one(const char *path, DWORD a) {
     wchar_t *w = wide(path);
     if (!w) return errno;
-    int rc = 0;
     if (a & FILE_ATTRIBUTE_READONLY) SetFileAttributesW(w, a & ~(DWORD)FILE_ATTRIBUTE_READONLY);
-    if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
-        if (!DeleteFileW(w)) rc = last_errno();
-    } else {
-        /* a link to a directory is removed, never followed */
-        if (!(a & FILE_ATTRIBUTE_REPARSE_POINT)) rc = each_entry(path, NULL, remove_entry);
-        if (!rc && !RemoveDirectoryW(w)) rc = last_errno();
-    }
+    int rc = (a & FILE_ATTRIBUTE_DIRECTORY) ? (RemoveDirectoryW(w) ? 0 : last_errno())
+                                            : (DeleteFileW(w) ? 0 : last_errno());
     free(w);
     return rc;
 }
 
-int plat_copytree(const char *src, const char *dst) {
+/* Removes the content of directory root (but its top entry skip), and root itself if asked.
+ * A directory is listed again once the directories in it are gone. */
+static int remove_tree(const char *root, const char *skip, int remove_root) {
+    path_stack st = {0};
+    char *top = strdup(root);
+    int rc = push_path(&st, top);
+    while (!rc && st.n) {
+        const char *dir = st.p[st.n - 1];
+        int is_root = st.n == 1;
+        dir_entry *e;
+        size_t n, pushed = 0;
+        rc = list_dir(dir, is_root ? skip : NULL, &e, &n);
+        for (size_t k = 0; !rc && k < n; k++) {
+            char *child = join_path(dir, e[k].name);
+            DWORD a = e[k].attrs;
+            /* a link to a directory is removed, never followed */
+            if ((a & FILE_ATTRIBUTE_DIRECTORY) && !(a & FILE_ATTRIBUTE_REPARSE_POINT)) {
+                rc = push_path(&st, child);
+                pushed++;
+            } else {
+                rc = child ? remove_one(child, a) : ENOMEM;
+                free(child);
+            }
+        }
+        free_entries(e, n);
+        if (!rc && !pushed) {
+            if (!is_root || remove_root) rc = remove_one(dir, FILE_ATTRIBUTE_DIRECTORY);
+            free(st.p[--st.n]);
+        }
+    }
+    free_stack(&st);
+    return rc;
+}
+
+int plat_empty_dir(const char *dir, const char *skip) { return remove_tree(dir, skip, 0); }
+
+int plat_rmtree(const char *path) {
+    DWORD a = attributes(path);
+    if (a == INVALID_FILE_ATTRIBUTES) return ENOENT;
+    if (!(a & FILE_ATTRIBUTE_DIRECTORY) || (a & FILE_ATTRIBUTE_REPARSE_POINT))
+        return remove_one(path, a);
+    return remove_tree(path, NULL, 1);
+}
+
+int plat_dir_is_empty(const char *dir) {
+    dir_entry *e;
+    size_t n;
+    if (!plat_is_dir(dir) || list_dir(dir, NULL, &e, &n) != 0) return 0;
+    free_entries(e, n);
+    return n == 0;
+}
+
+static int copy_file(const char *src, const char *dst) {
+    wchar_t *ws = wide(src), *wd = ws ? wide(dst) : NULL;
+    int rc = !ws || !wd ? errno : CopyFileW(ws, wd, FALSE) ? 0 : last_errno();
+    free(ws);
+    free(wd);
+    return rc;
+}
+
+/* Copies directory src's tree (but its top entry skip) to dst, a directory at a time: the
+ * list holds (source, destination) pairs still to copy. */
+static int copy_dirs(const char *src, const char *dst, const char *skip) {
+    path_stack st = {0};
+    int rc = push_path(&st, strdup(src));
+    if (!rc) rc = push_path(&st, strdup(dst));
+    for (int first = 1; !rc && st.n; first = 0) {
+        char *d = st.p[--st.n], *s = st.p[--st.n];
+        dir_entry *e = NULL;
+        size_t n = 0;
+        rc = plat_mkdirs(d);
+        if (!rc) rc = list_dir(s, first ? skip : NULL, &e, &n);
+        for (size_t k = 0; !rc && k < n; k++) {
+            char *cs = join_path(s, e[k].name), *cd = join_path(d, e[k].name);
+            if (!cs || !cd) {
+                rc = ENOMEM;
+            } else if (e[k].attrs & FILE_ATTRIBUTE_REPARSE_POINT) {
+                rc = ENOTSUP; /* a link: never followed, not re-created */
+            } else if (e[k].attrs & FILE_ATTRIBUTE_DIRECTORY) {
+                rc = push_path(&st, cs);
+                if (!rc) rc = push_path(&st, cd);
+                cs = cd = NULL;
+            } else {
+                rc = copy_file(cs, cd);
+            }
+            free(cs);
+            free(cd);
+        }
+        free_entries(e, n);
+        free(s);
+        free(d);
+    }
+    free_stack(&st);
+    return rc;
+}
+
+int plat_copytree_skip(const char *src, const char *dst, const char *skip) {
     DWORD a = attributes(src);
     if (a == INVALID_FILE_ATTRIBUTES) return ENOENT;
-    if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
-        wchar_t *ws = wide(src), *wd = ws ? wide(dst) : NULL;
-        int rc = !ws || !wd ? errno : CopyFileW(ws, wd, FALSE) ? 0 : last_errno();
-        free(ws);
-        free(wd);
-        return rc;
+    if (!(a & FILE_ATTRIBUTE_DIRECTORY)) return copy_file(src, dst);
+    if (plat_is_within(dst, src)) return EINVAL; /* it would copy itself without end */
+    return copy_dirs(src, dst, skip);
+}
+
+int plat_copytree(const char *src, const char *dst) { return plat_copytree_skip(src, dst, NULL); }
+
+/* The full path of path (malloc'd), or NULL. */
+static wchar_t *full_path(const char *path) {
+    wchar_t *w = wide(path), *full = NULL;
+    DWORD n = w ? GetFullPathNameW(w, 0, NULL, NULL) : 0;
+    if (n && (full = malloc(n * sizeof *full)) != NULL && !GetFullPathNameW(w, n, full, NULL)) {
+        free(full);
+        full = NULL;
     }
-    int rc = plat_mkdirs(dst);
-    return rc ? rc : each_entry(src, dst, plat_copytree);
+    free(w);
+    return full;
+}
+
+/* By full path names, compared ignoring case (links and junctions are not resolved). */
+int plat_is_within(const char *path, const char *dir) {
+    wchar_t *p = full_path(path), *d = full_path(dir);
+    int within = 0;
+    if (p && d) {
+        size_t nd = wcslen(d);
+        while (nd > 0 && (d[nd - 1] == L'\\' || d[nd - 1] == L'/')) nd--;
+        within = !_wcsnicmp(p, d, nd) && (p[nd] == 0 || p[nd] == L'\\' || p[nd] == L'/');
+    }
+    free(p);
+    free(d);
+    return within;
 }
 
 int plat_file_key_of(const char *path, plat_file_key *key) {

@@ -14,6 +14,7 @@
 #include "hcsim_internal.h"
 #include "vhdx.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,10 @@
 /* The VHDX user metadata item holding the volume GUID (36 characters): hcsim's own GUID. */
 #define VOLUME_ITEM "8a3c5f1e-68c3-4d2b-9e51-6863736d766f"
 
-#define ERROR_PATH_NOT_FOUND 3u
-#define ERROR_INVALID_DATA   13u
+#define ERROR_PATH_NOT_FOUND    3u
+#define ERROR_INVALID_DATA      13u
+#define ERROR_SHARING_VIOLATION 32u
+#define ERROR_DIR_NOT_EMPTY     145u
 
 static int is_guid(const char *s) {
     static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -141,8 +144,48 @@ static HRESULT open_layer(const char *dir, hj_value **marker) {
     return hr;
 }
 
+/* Copies src's tree to dst, but a layer's marker: what is copied is content, and only the
+ * call that makes dst a layer gives it a marker. */
 static HRESULT copy_tree(const char *src, const char *dst) {
-    return hc_hr_from_errno(plat_copytree(src, dst));
+    return hc_hr_from_errno(plat_copytree_skip(src, dst, MARKER));
+}
+
+/* A folder a call creates (a layer, a writable layer, an export): missing or empty. A
+ * layer there already is ERROR_ALREADY_EXISTS, any other non-empty folder
+ * ERROR_DIR_NOT_EMPTY (hcsim's choice: never merge into, nor mark, a user's folder). */
+static HRESULT fresh_target(const char *dir) {
+    hj_value *m = read_marker(dir);
+    if (m) {
+        hj_free(m);
+        return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+    }
+    return plat_is_dir(dir) && !plat_dir_is_empty(dir) ? HRESULT_FROM_WIN32(ERROR_DIR_NOT_EMPTY)
+                                                       : S_OK;
+}
+
+/* 1 when a layer's storage filter or an overlay filter is attached: the layer is in use
+ * (hcsim's choice: its destruction fails with ERROR_SHARING_VIOLATION, as deleting an
+ * open file does on Windows, until the filters are detached). */
+static int filter_attached(const hj_value *marker) {
+    int attached = 0;
+    const hj_value *overlays = hj_get(marker, "Overlays");
+    return (hj_bool(hj_get(marker, "Attached"), &attached) && attached) || hj_count(overlays) > 0;
+}
+
+/* A copy into its own source (or onto it) is refused before anything is copied. */
+static HRESULT not_within(const char *dst, const char *src) {
+    return plat_is_within(dst, src) ? E_INVALIDARG : S_OK;
+}
+
+/* Deletes a layer, its marker last: a layer whose deletion failed half way is still a
+ * layer, which a later HcsDestroyLayer deletes. */
+static HRESULT remove_layer(const char *dir) {
+    char *mp = marker_path(dir);
+    int e = mp ? plat_empty_dir(dir, MARKER) : ENOMEM;
+    if (e == 0) e = plat_remove_file(mp);
+    if (e == 0) e = plat_rmtree(dir);
+    free(mp);
+    return hc_hr_from_errno(e);
 }
 
 /* ---- VHD "handles" ------------------------------------------------------------------------- */
@@ -219,8 +262,8 @@ HRESULT WINAPI HcsImportLayer(PCWSTR layerPath, PCWSTR sourceFolderPath, PCWSTR 
     HRESULT hr = sto_begin(FN_HcsImportLayer, &a, 2, layerPath, sourceFolderPath, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
     if (hr == S_OK) hr = need_dir(a.path[1]);
-    if (hr == S_OK && (a.marker = read_marker(a.path[0])) != NULL)
-        hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+    if (hr == S_OK) hr = not_within(a.path[0], a.path[1]);
+    if (hr == S_OK) hr = fresh_target(a.path[0]);
     if (hr == S_OK) hr = copy_tree(a.path[1], a.path[0]);
     if (hr == S_OK) hr = write_marker(a.path[0], "Layer", a.ld, NULL);
     return sto_end(&a, hr);
@@ -238,8 +281,9 @@ HRESULT WINAPI HcsExportLayer(PCWSTR layerPath, PCWSTR exportFolderPath, PCWSTR 
     int b;
     if (hr == S_OK && w && !hj_bool(w, &b)) hr = HCS_E_INVALID_JSON;
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
-    if (hr == S_OK) hr = copy_tree(a.path[0], a.path[1]);
-    if (hr == S_OK) hr = write_marker(a.path[1], "Export", a.ld, NULL);
+    if (hr == S_OK) hr = not_within(a.path[1], a.path[0]);
+    if (hr == S_OK) hr = fresh_target(a.path[1]);
+    if (hr == S_OK) hr = copy_tree(a.path[0], a.path[1]); /* a transport folder, no layer */
     return sto_end(&a, hr);
 }
 
@@ -255,8 +299,9 @@ HRESULT WINAPI HcsExportLegacyWritableLayer(PCWSTR writableLayerMountPath,
     if (hr == S_OK) hr = layer_data(layerData, 0, &a.ld);
     if (hr == S_OK) hr = need_dir(a.path[0]);
     if (hr == S_OK) hr = need_dir(a.path[1]);
-    if (hr == S_OK) hr = copy_tree(a.path[1], a.path[2]);
-    if (hr == S_OK) hr = write_marker(a.path[2], "Export", a.ld, NULL);
+    if (hr == S_OK) hr = not_within(a.path[2], a.path[1]);
+    if (hr == S_OK) hr = fresh_target(a.path[2]);
+    if (hr == S_OK) hr = copy_tree(a.path[1], a.path[2]); /* a transport folder, no layer */
     return sto_end(&a, hr);
 }
 
@@ -266,7 +311,8 @@ HRESULT WINAPI HcsDestroyLayer(PCWSTR layerPath) {
     HRESULT hr = sto_begin(FN_HcsDestroyLayer, &a, 1, layerPath, NULL, NULL);
     /* never delete a directory hcsim did not make a layer */
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
-    if (hr == S_OK) hr = hc_hr_from_errno(plat_rmtree(a.path[0]));
+    if (hr == S_OK && filter_attached(a.marker)) hr = HRESULT_FROM_WIN32(ERROR_SHARING_VIOLATION);
+    if (hr == S_OK) hr = remove_layer(a.path[0]);
     return sto_end(&a, hr);
 }
 
@@ -338,6 +384,7 @@ HRESULT WINAPI HcsInitializeWritableLayer(PCWSTR writableLayerPath, PCWSTR layer
     HRESULT hr = sto_begin(FN_HcsInitializeWritableLayer, &a, 1, writableLayerPath, NULL, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
     if (hr == S_OK) hr = options_doc(options, &a.opt);
+    if (hr == S_OK) hr = fresh_target(a.path[0]);
     if (hr == S_OK) hr = hc_hr_from_errno(plat_mkdirs(a.path[0]));
     if (hr == S_OK) {
         hj_value *extra = hj_new_object();
@@ -359,6 +406,7 @@ HRESULT WINAPI HcsInitializeLegacyWritableLayer(PCWSTR writableLayerMountPath,
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
     if (hr == S_OK) hr = options_doc(options, &a.opt);
     if (hr == S_OK) hr = need_dir(a.path[0]);
+    if (hr == S_OK) hr = fresh_target(a.path[1]);
     if (hr == S_OK) hr = hc_hr_from_errno(plat_mkdirs(a.path[1]));
     if (hr == S_OK) {
         hj_value *extra = hj_new_object();
@@ -376,6 +424,9 @@ HRESULT WINAPI HcsAttachLayerStorageFilter(PCWSTR layerPath, PCWSTR layerData) {
     HRESULT hr = sto_begin(FN_HcsAttachLayerStorageFilter, &a, 1, layerPath, NULL, NULL);
     if (hr == S_OK) hr = layer_data(layerData, 1, &a.ld);
     if (hr == S_OK) hr = open_layer(a.path[0], &a.marker);
+    /* only a writable layer takes a storage filter (hcsim's choice of error) */
+    const char *kind = hj_str(hj_get(a.marker, "Kind"), NULL);
+    if (hr == S_OK && (!kind || strcmp(kind, "Writable"))) hr = HCS_E_INVALID_LAYER;
     if (hr == S_OK && hj_bool(hj_get(a.marker, "Attached"), &attached) && attached)
         hr = HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
     if (hr == S_OK) {

@@ -95,7 +95,8 @@ TEST(core_storage_layers_on_the_filesystem) {
     CHECK_HR(S_OK, HcsDestroyLayer(wscratch));
     CHECK(!exists(root, "scratch"));
     CHECK_HR(S_OK, HcsDestroyLayer(wbase));
-    CHECK_HR(S_OK, HcsDestroyLayer(wexp));
+    CHECK_HR(HCS_E_INVALID_LAYER, HcsDestroyLayer(wexp)); /* an export is no layer */
+    CHECK(exists(exp, "file.txt"));
     CHECK_HR(HRESULT_FROM_WIN32(3u), HcsDestroyLayer(wbase));
 
     /* VM file utilities */
