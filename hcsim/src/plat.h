@@ -243,6 +243,10 @@ void plat_doc_free(void *doc);
 int plat_docs_alive(plat_doc_ref *refs, size_t n);
 uint32_t plat_fd_others(plat_fd fd);
 int plat_fd_same(plat_fd a, plat_fd b);
+/* The identity (as plat_file_key_of gives it) and size of the file fd is an open handle
+ * of: 0, or an errno when fd is not one (closed, or not a file). No I/O on the file. */
+struct plat_file_key;
+int plat_fd_key(plat_fd fd, struct plat_file_key *key, uint64_t *size);
 #endif
 
 /* Files and directories. */

@@ -1525,14 +1525,20 @@ int plat_file_key_of(const char *path, plat_file_key *key) {
                            OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
     free(w);
     if (h == INVALID_HANDLE_VALUE) return last_errno();
-    BY_HANDLE_FILE_INFORMATION info;
-    int rc = GetFileInformationByHandle(h, &info) ? 0 : last_errno();
+    int rc = plat_fd_key((plat_fd)h, key, NULL);
     CloseHandle(h);
-    if (rc) return rc;
+    return rc;
+}
+
+int plat_fd_key(plat_fd fd, plat_file_key *key, uint64_t *size) {
+    memset(key, 0, sizeof *key);
+    BY_HANDLE_FILE_INFORMATION info;
+    if (fd == PLAT_NO_FD || !fd || !GetFileInformationByHandle(H(fd), &info)) return EBADF;
     key->volume = info.dwVolumeSerialNumber;
     key->file = ((uint64_t)info.nFileIndexHigh << 32) | info.nFileIndexLow;
     key->birth =
         ((uint64_t)info.ftCreationTime.dwHighDateTime << 32) | info.ftCreationTime.dwLowDateTime;
+    if (size) *size = ((uint64_t)info.nFileSizeHigh << 32) | info.nFileSizeLow;
     return 0;
 }
 

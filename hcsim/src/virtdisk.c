@@ -54,7 +54,13 @@ typedef struct hc_vdisk {
     char *path;
     int writable;
 #if PLAT_HOST_RELEASES
-    plat_fd out;                /* the HANDLE handed out: a duplicate of fd */
+    /* The HANDLE handed out, which the caller closes with kernel32's CloseHandle. hcsim
+     * keeps no handle of its own (fd is this one and crt is closed once it is handed
+     * out): a handle of hcsim's would keep the file open, so that a caller could not
+     * delete it (nor its folder) after closing the disk. key tells whether out is still
+     * an open handle of the same file (its volume and file number). */
+    plat_fd out;
+    plat_file_key key;
     struct hc_vdisk *next_open; /* in open_disks */
 #endif
 } hc_vdisk;
@@ -163,7 +169,11 @@ static void vdisk_free(hc_vdisk *d) {
 static void prune_closed(void) { /* under lock */
     for (hc_vdisk **pp = &open_disks; *pp;) {
         hc_vdisk *d = *pp;
-        if (plat_fd_same(d->out, d->fd)) {
+        plat_file_key now;
+        /* (Not the creation time: Wine reports the status-change time there, which a
+         * write to the disk moves.) */
+        if (plat_fd_key(d->out, &now, NULL) == 0 && now.volume == d->key.volume &&
+            now.file == d->key.file) {
             pp = &d->next_open;
             continue;
         }
@@ -192,6 +202,13 @@ static DWORD vdisk_publish(hc_vdisk *d, HANDLE *out) {
     prune_closed();
     d->out = plat_dup(d->fd);
     if (d->out == PLAT_NO_FD) return ERROR_NOT_ENOUGH_MEMORY;
+    if (plat_fd_key(d->out, &d->key, NULL) != 0) {
+        plat_close(d->out);
+        return ERROR_INVALID_HANDLE;
+    }
+    close(d->crt); /* hcsim's own handle: from now on the caller's is the only one */
+    d->crt = -1;
+    d->fd = d->out;
     d->next_open = open_disks;
     open_disks = d;
     *out = (HANDLE)d->out;
@@ -511,9 +528,15 @@ DWORD WINAPI GetVirtualDiskInformation(HANDLE VirtualDiskHandle, PULONG VirtualD
     GET_VIRTUAL_DISK_INFO *v = VirtualDiskInfo;
     switch (v->Version) {
     case GET_VIRTUAL_DISK_INFO_SIZE: {
-        struct stat st;
         v->Size.VirtualSize = info.virtual_size;
+#if PLAT_HOST_RELEASES
+        plat_file_key key;
+        uint64_t bytes = 0;
+        v->Size.PhysicalSize = plat_fd_key(fd, &key, &bytes) == 0 ? bytes : 0;
+#else
+        struct stat st;
         v->Size.PhysicalSize = fstat(d->crt, &st) == 0 ? (ULONGLONG)st.st_size : 0;
+#endif
         v->Size.BlockSize = info.block_size;
         v->Size.SectorSize = info.logical_sector;
         break;
