@@ -127,10 +127,15 @@ def test_wrong_operands_are_one_line(argv: tuple[str, ...], message: str) -> Non
 
 
 def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
-    code, _, err = run("grant", "vm1", str(tmp_path / "gone.vhdx"))
+    gone = tmp_path / "gone.vhdx"
+    code, _, err = run("grant", "vm1", str(gone))
     assert code == 1
     assert err.count("\n") == 1
     assert "aiohcs: error:" in err
+    assert f"({gone}, VM vm1)" in err  # the path and the VM, which HCS's error does not name
+    code, _, err = run("state-file", "create", "--guest", str(tmp_path / "no" / "g.vmgs"))
+    assert code == 1
+    assert str(tmp_path / "no" / "g.vmgs") in err
 
 
 def test_usage_errors_exit_2() -> None:
