@@ -71,6 +71,22 @@ def test_grant_then_start_then_revoke_json(tmp_path: Path) -> None:
     assert revoked == {"Access": "Revoked", "VmId": "vm1", "Path": str(disk)}
 
 
+@pytest.mark.in_process_only("the note is for the tool's own emulator, without a service")
+def test_a_grant_without_a_service_says_it_ends_with_the_command(tmp_path: Path) -> None:
+    disk, config = _vm_with_disk(tmp_path)
+    for argv in (("grant", "vm1", str(disk)), ("revoke", "--group", str(disk), "--json")):
+        code, out, err = run(*argv)
+        assert code == 0, err
+        assert out
+        assert f"so this {argv[0]} ends with it" in err
+        assert "aiohcs hcsim serve" in err
+        assert "aiohcs script" in err
+    # In a script the grant stays for the next lines (the start succeeds): no note there.
+    code, _, err = script(tmp_path, f"grant vm1 {disk}\ncreate vm1 {config} --start\nkill vm1\n")
+    assert code == 0, err
+    assert "ends with it" not in err
+
+
 def test_group_grant_text_and_relative_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
