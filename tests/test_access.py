@@ -314,3 +314,21 @@ async def test_a_vm_without_files_needs_no_grant() -> None:
     async with await ComputeSystem.create("plain", b.empty_vm()) as vm:
         await vm.start()
         await vm.terminate()
+
+
+@pytest.mark.parametrize("member", ["vhd_path", "guest_state_file", "runtime_state_file"])
+async def test_a_relative_path_in_a_vm_config_fails_the_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, member: str
+) -> None:
+    # The file exists in the caller's directory; HCS resolves a VM's paths in the compute
+    # service, so the create fails naming it (no start that asks for an impossible grant).
+    monkeypatch.chdir(tmp_path)
+    _disk(tmp_path, "att.vhdx")
+    disk = _disk(tmp_path)
+    paths = {"vhd_path": str(disk), member: "att.vhdx"}
+    config = b.uefi_vm(**paths)  # type: ignore[arg-type]
+    with pytest.raises(errors.HcsError) as caught:
+        await ComputeSystem.create("relative", config)
+    assert caught.value.hresult == HResult.ERROR_FILE_NOT_FOUND
+    assert "'att.vhdx'" in caught.value.message
+    assert "absolute" in caught.value.message
