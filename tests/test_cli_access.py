@@ -131,15 +131,45 @@ def test_state_file_create_and_processors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("grant", "vm1"), "grant takes VM_ID PATH"),
-        (("grant", "--group", "vm1", "x"), "grant takes --group PATH"),
-        (("revoke", "a", "b", "c"), "revoke takes VM_ID PATH"),
+        (("grant", "vm1"), "one of the arguments --group VM_ID is required"),
+        (("grant", "x", "--json"), "one of the arguments --group VM_ID is required"),
+        (("grant", "--group", "vm1", "x"), "argument VM_ID: not allowed with argument --group"),
+        (("grant", "--group"), "the following arguments are required: PATH"),
+        (("revoke", "a", "b", "c"), "unrecognized arguments: c"),
+        (("layer", "init-writable", "X"), "the following arguments are required: --parent"),
+        (("layer", "attach", "X"), "the following arguments are required: --parent"),
+        (("vhd", "create", "x.vhdx", "--size", "2M"), "--size: must be a multiple of 512 from"),
+        (("vhd", "create", "x.vhdx", "--size", "65T"), "--size: must be a multiple of 512 from"),
+        (("vhd", "create", "x.vhdx", "--size", "3145729"), "--size: must be a multiple of 512"),
+        (("vhd", "create", "x.vhdx", "--size", "-5"), "--size: expected a size"),
+        (("vhd", "create", "x.vhdx", "--size", "8M", "--block-size", "3M"), "a power of two"),
+        (("vhd", "create", "x.vhdx", "--size", "8M", "--block-size", "512M"), "a power of two"),
     ],
 )
-def test_wrong_operands_are_one_line(argv: tuple[str, ...], message: str) -> None:
-    code, _, err = run(*argv)
-    assert code == 1
-    assert message in err
+def test_wrong_operands_are_usage_errors(
+    argv: tuple[str, ...],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The shape and range of the arguments, which the parser knows: exit 2, argparse's usage
+    # line and one error line (as for an unknown option), nothing made.
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(*argv)
+    assert (code, out) == (2, "")
+    err = capsys.readouterr().err
+    assert err.startswith("usage: aiohcs ")
+    assert message in err.splitlines()[-1]
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_cli_size_limits_are_the_sdk_s() -> None:
+    from aiohcs import vhd
+    from aiohcs.cli import _vhd
+
+    assert _vhd._SIZES == (vhd.MIN_SIZE, vhd.MAX_SIZE)
+    assert _vhd._BLOCKS == (vhd.MIN_BLOCK_SIZE, vhd.MAX_BLOCK_SIZE)
 
 
 def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
