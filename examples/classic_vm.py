@@ -157,9 +157,15 @@ def run(work: Path | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="classic-vm-"))
     try:
         anyio.run(main, tmp)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-    step(f"removed {tmp} (keep the files with --dir DIR)")
+        raise
+    try:
+        shutil.rmtree(tmp)
+    except OSError as exc:  # (a file still open: say so rather than claim it is gone)
+        step(f"could not remove {tmp}: {exc}")
+    else:
+        step(f"removed {tmp} (keep the files with --dir DIR)")
 
 
 if __name__ == "__main__":
