@@ -310,12 +310,13 @@ static int parent_exists(const char *path) {
     return ok;
 }
 
-/* Whether path is absolute: on Windows a drive (C:\ or C:/) or a share (\\server\...),
- * elsewhere one starting with '/'. HCS resolves a VM's paths in the compute service, not in
- * the caller's directory, so a relative one names no file of the caller's. */
+/* Whether path is absolute: on Windows a drive (C:\ or C:/) or rooted (\\server\share,
+ * \x or /x: hcsim's own tests name /tmp files), elsewhere one starting with '/'. HCS
+ * resolves a VM's paths in the compute service, not in the caller's directory, so a
+ * relative one names no file of the caller's. */
 static int is_absolute(const char *p) {
 #if PLAT_HOST_RELEASES
-    return (p[0] && p[1] == ':' && (p[2] == '\\' || p[2] == '/')) || (p[0] == '\\' && p[1] == '\\');
+    return p[0] == '\\' || p[0] == '/' || (p[0] && p[1] == ':' && (p[2] == '\\' || p[2] == '/'));
 #else
     return p[0] == '/';
 #endif
