@@ -1,4 +1,4 @@
-"""A VM's access to its host files, and its state files (computecore's VM file utilities).
+r"""A VM's access to its host files, and its state files (computecore's VM file utilities).
 
 HCS runs each VM in a worker process under an account of its own, derived from the compute
 system's id, so a VM can open a virtual disk, an ISO, a guest or runtime state file or a
@@ -10,12 +10,15 @@ Linux CI too.
 
 Each call is synchronous in HCS (an RPC to the compute service), so it runs in a worker
 thread and never stalls the event loop. Cancelling an await abandons the wait, never the
-work: the call runs to its end, then the cancellation is delivered. Paths must be
-absolute (:func:`aiohcs._args.check_host_path`), ids non-empty strings; anything else
-raises :class:`~aiohcs.errors.InvalidArgumentError` before HCS is called. HCS errors
-raise the classes of :mod:`aiohcs.errors` (a missing file: an
-:class:`~aiohcs.errors.HcsError` with ``hresult`` ``ERROR_FILE_NOT_FOUND``; a state file
-that exists: ``ERROR_FILE_EXISTS``).
+work: the call runs to its end, then the cancellation is delivered. A path is a ``str``
+or ``os.PathLike`` without NUL characters, and absolute: HCS resolves paths in the compute
+service, not in the caller's directory, so on Windows it names a drive or a share
+(``C:\vms\disk.vhdx``, ``\\server\share\disk.vhdx``), elsewhere (hcsim) it starts
+with ``/``. A VM id is a non-empty string without NUL characters.
+Anything else raises :class:`~aiohcs.errors.InvalidArgumentError` before HCS is called.
+HCS errors raise the classes of :mod:`aiohcs.errors`, their message naming the path (and
+the VM): a missing file is an :class:`~aiohcs.errors.HcsError` with ``hresult``
+``ERROR_FILE_NOT_FOUND``, a state file that exists one with ``ERROR_FILE_EXISTS``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from typing import Any, Final, TypeAlias
 
 from aiohcs import _host_calls, _json
 from aiohcs._args import check_host_path, check_name
+from aiohcs._hresult import describe
 from aiohcs._native import CData, ffi, lib, require_export, take_document, to_wide
+from aiohcs.errors import HcsError, error_from_hresult
 
 #: A path argument: ``str`` or ``os.PathLike`` (absolute: see the module's docstring).
 StrPath: TypeAlias = "str | os.PathLike[str]"
@@ -68,18 +73,35 @@ class ProcessorCompatibility:
         return self.document.get(member, default)
 
 
-async def _run(operation: str, call: Callable[[], tuple[int, str | None]]) -> str | None:
-    """Run one blocking HCS call off the loop, after this call's admission (see _host_calls)."""
+async def _run(
+    operation: str, call: Callable[[], tuple[int, str | None]], path: str, vm_id: str | None = None
+) -> str | None:
+    """Run one blocking HCS call off the loop, after this call's admission (see _host_calls).
+
+    A failure's message names ``path`` (and ``vm_id``), which HCS's errors do not.
+    """
+    subject = path if vm_id is None else f"{path}, VM {vm_id}"
+
+    def failure(hr: int) -> HcsError:
+        meaning = describe(hr & 0xFFFFFFFF)
+        return error_from_hresult(
+            hr, f"{meaning} ({subject})" if meaning else subject, operation=operation
+        )
+
     await _host_calls.admit()
-    return await _host_calls.call(operation, call)
+    return await _host_calls.call(operation, call, failure=failure)
 
 
-def _path(path: Any, what: str = "path") -> CData:
-    return to_wide(check_host_path(path, what))
+def _path(path: Any) -> tuple[str, CData]:
+    """The checked path (for messages) and its wide string (for HCS)."""
+    where = check_host_path(path, "path")
+    return where, to_wide(where)
 
 
-def _vm(vm_id: Any) -> CData:
-    return to_wide(check_name(vm_id, "vm_id"))
+def _vm(vm_id: Any) -> tuple[str, CData]:
+    """The checked VM id and its wide string."""
+    vm = check_name(vm_id, "vm_id")
+    return vm, to_wide(vm)
 
 
 async def grant_vm_access(vm_id: str, path: StrPath) -> None:
@@ -89,8 +111,8 @@ async def grant_vm_access(vm_id: str, path: StrPath) -> None:
     twice is harmless. The file must exist (``ERROR_FILE_NOT_FOUND`` otherwise); the VM
     need not exist yet, so grant before the start (or the restore) that needs the file.
     """
-    w_vm, w_path = _vm(vm_id), _path(path)
-    await _run("GrantVmAccess", lambda: (lib.HcsGrantVmAccess(w_vm, w_path), None))
+    (vm, w_vm), (where, w_path) = _vm(vm_id), _path(path)
+    await _run("GrantVmAccess", lambda: (lib.HcsGrantVmAccess(w_vm, w_path), None), where, vm)
 
 
 async def revoke_vm_access(vm_id: str, path: StrPath) -> None:
@@ -99,8 +121,8 @@ async def revoke_vm_access(vm_id: str, path: StrPath) -> None:
     A VM already running keeps the files it has open; its next start needs a new grant.
     Revoking what was never granted is not an error.
     """
-    w_vm, w_path = _vm(vm_id), _path(path)
-    await _run("RevokeVmAccess", lambda: (lib.HcsRevokeVmAccess(w_vm, w_path), None))
+    (vm, w_vm), (where, w_path) = _vm(vm_id), _path(path)
+    await _run("RevokeVmAccess", lambda: (lib.HcsRevokeVmAccess(w_vm, w_path), None), where, vm)
 
 
 async def grant_vm_group_access(path: StrPath) -> None:
@@ -109,9 +131,9 @@ async def grant_vm_group_access(path: StrPath) -> None:
     Needs Windows 10 2004 / Windows Server 2022
     (:class:`~aiohcs.errors.UnsupportedOnThisHost` on older hosts).
     """
-    w_path = _path(path)
+    where, w_path = _path(path)
     require_export(_GROUP_GRANT)
-    await _run("GrantVmGroupAccess", lambda: (lib.HcsGrantVmGroupAccess(w_path), None))
+    await _run("GrantVmGroupAccess", lambda: (lib.HcsGrantVmGroupAccess(w_path), None), where)
 
 
 async def revoke_vm_group_access(path: StrPath) -> None:
@@ -119,9 +141,9 @@ async def revoke_vm_group_access(path: StrPath) -> None:
 
     Grants to single VMs stay. Needs Windows 10 2004 / Windows Server 2022.
     """
-    w_path = _path(path)
+    where, w_path = _path(path)
     require_export(_GROUP_REVOKE)
-    await _run("RevokeVmGroupAccess", lambda: (lib.HcsRevokeVmGroupAccess(w_path), None))
+    await _run("RevokeVmGroupAccess", lambda: (lib.HcsRevokeVmGroupAccess(w_path), None), where)
 
 
 async def create_empty_guest_state_file(path: StrPath) -> None:
@@ -131,9 +153,11 @@ async def create_empty_guest_state_file(path: StrPath) -> None:
     state across runs; grant the VM access to it before its start. An existing file is
     left alone and raises an :class:`~aiohcs.errors.HcsError` with ``ERROR_FILE_EXISTS``.
     """
-    w_path = _path(path)
+    where, w_path = _path(path)
     await _run(
-        "CreateEmptyGuestStateFile", lambda: (lib.HcsCreateEmptyGuestStateFile(w_path), None)
+        "CreateEmptyGuestStateFile",
+        lambda: (lib.HcsCreateEmptyGuestStateFile(w_path), None),
+        where,
     )
 
 
@@ -143,9 +167,11 @@ async def create_empty_runtime_state_file(path: StrPath) -> None:
     For ``VirtualMachine.GuestState.RuntimeStateFilePath``; as
     :func:`create_empty_guest_state_file` otherwise.
     """
-    w_path = _path(path)
+    where, w_path = _path(path)
     await _run(
-        "CreateEmptyRuntimeStateFile", lambda: (lib.HcsCreateEmptyRuntimeStateFile(w_path), None)
+        "CreateEmptyRuntimeStateFile",
+        lambda: (lib.HcsCreateEmptyRuntimeStateFile(w_path), None),
+        where,
     )
 
 
@@ -156,7 +182,7 @@ async def processor_compatibility_from_saved_state(path: StrPath) -> ProcessorCo
     10 2104 / Windows Server 2022. A file that is not a saved state raises an
     :class:`~aiohcs.errors.HcsError` (``ERROR_INVALID_DATA`` on hcsim).
     """
-    w_path = _path(path)
+    where, w_path = _path(path)
     require_export(_COMPATIBILITY)
 
     def call() -> tuple[int, str | None]:
@@ -166,7 +192,7 @@ async def processor_compatibility_from_saved_state(path: StrPath) -> ProcessorCo
         hr: int = lib.HcsGetProcessorCompatibilityFromSavedState(w_path, pp)
         return hr, take_document(pp)
 
-    text = await _run("GetProcessorCompatibilityFromSavedState", call)
+    text = await _run("GetProcessorCompatibilityFromSavedState", call, where)
     return _compatibility(text)
 
 

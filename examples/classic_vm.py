@@ -5,7 +5,9 @@
 Creates a VHDX, the guest and runtime state files, grants the VM access to them, creates
 a UEFI VM with the disk on SCSI and a Hyper-V socket service, starts it, talks to a guest
 service over a Hyper-V socket, pauses, saves, terminates, grants access to the saved
-state, restores it as a new VM, runs a process in it, shuts it down and cleans up.
+state, restores it as a new VM, runs a process in it, shuts it down and cleans up. The
+files go to a temporary folder removed at the end, or to ``--dir DIR``, a new or empty
+folder where they are kept (a folder that is not empty is refused in one line, exit 2).
 
 On hcsim (Linux, macOS, CI) it runs as is: the "guest service" is a small Python program
 this script starts inside the emulated VM. On Windows, point ``--dir`` at a folder the
@@ -132,6 +134,20 @@ async def main(work: Path) -> None:
     step("revoked every grant")
 
 
+def unusable_dir(work: Path) -> str | None:
+    """Why ``work`` cannot take the example's files, or None (a new or empty folder)."""
+    if not work.exists():
+        return None
+    if not work.is_dir():
+        return f"--dir {work} is not a folder"
+    if any(work.iterdir()):
+        return (
+            f"--dir {work} is not empty (a run's files are there?): the example creates new "
+            "files, so give a new or empty folder"
+        )
+    return None
+
+
 def run(work: Path | None) -> None:
     """Run in ``work``, or in a temporary folder removed at the end."""
     if work is not None:
@@ -141,12 +157,24 @@ def run(work: Path | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="classic-vm-"))
     try:
         anyio.run(main, tmp)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-    step(f"removed {tmp} (keep the files with --dir DIR)")
+        raise
+    try:
+        shutil.rmtree(tmp)
+    except OSError as exc:  # (a file still open: say so rather than claim it is gone)
+        step(f"could not remove {tmp}: {exc}")
+    else:
+        step(f"removed {tmp} (keep the files with --dir DIR)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="The classic VM workflow, end to end.")
-    parser.add_argument("--dir", type=Path, help="where to put the disk and state files")
-    run(parser.parse_args().dir)
+    parser.add_argument(
+        "--dir", type=Path, help="a new or empty folder for the disk and state files (kept)"
+    )
+    work = parser.parse_args().dir
+    problem = None if work is None else unusable_dir(work)
+    if problem is not None:
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
+    run(work)

@@ -150,19 +150,29 @@ async def test_missing_files_and_not_a_saved_state(tmp_path: Path) -> None:
         lambda: access.revoke_vm_group_access(gone),
         lambda: access.processor_compatibility_from_saved_state(gone),
     ]
-    for call in calls:
+    for index, call in enumerate(calls):
         with pytest.raises(errors.HcsError) as caught:
             await call()
         assert caught.value.hresult == HResult.ERROR_FILE_NOT_FOUND
+        # The message names the path, and the VM of a single grant (HCS's does neither).
+        assert f"The file was not found ({gone}" in caught.value.message
+        assert ("VM vm1" in caught.value.message) == (index < 2)
     assert caught.value.operation == "GetProcessorCompatibilityFromSavedState"
     empty = tmp_path / "empty.vmrs"
     await access.create_empty_runtime_state_file(empty)
     with pytest.raises(errors.HcsError) as invalid:
         await access.processor_compatibility_from_saved_state(empty)
     assert invalid.value.hresult == HResult.ERROR_INVALID_DATA
+    assert str(empty) in invalid.value.message
+    with pytest.raises(errors.HcsError) as exists:
+        await access.create_empty_runtime_state_file(empty)
+    assert exists.value.hresult == HResult.ERROR_FILE_EXISTS
+    assert str(exists.value).endswith(f"The file exists ({empty})")
+    no_dir_path = tmp_path / "no-dir" / "x.vmgs"
     with pytest.raises(errors.HcsError) as no_dir:
-        await access.create_empty_guest_state_file(tmp_path / "no-dir" / "x.vmgs")
+        await access.create_empty_guest_state_file(no_dir_path)
     assert no_dir.value.hresult in (HResult.ERROR_FILE_NOT_FOUND, HResult.ERROR_PATH_NOT_FOUND)
+    assert str(no_dir_path) in no_dir.value.message
 
 
 BAD_PATHS: list[tuple[Any, type[Exception]]] = [
@@ -304,3 +314,21 @@ async def test_a_vm_without_files_needs_no_grant() -> None:
     async with await ComputeSystem.create("plain", b.empty_vm()) as vm:
         await vm.start()
         await vm.terminate()
+
+
+@pytest.mark.parametrize("member", ["vhd_path", "guest_state_file", "runtime_state_file"])
+async def test_a_relative_path_in_a_vm_config_fails_the_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, member: str
+) -> None:
+    # The file exists in the caller's directory; HCS resolves a VM's paths in the compute
+    # service, so the create fails naming it (no start that asks for an impossible grant).
+    monkeypatch.chdir(tmp_path)
+    _disk(tmp_path, "att.vhdx")
+    disk = _disk(tmp_path)
+    paths = {"vhd_path": str(disk), member: "att.vhdx"}
+    config = b.uefi_vm(**paths)  # type: ignore[arg-type]
+    with pytest.raises(errors.HcsError) as caught:
+        await ComputeSystem.create("relative", config)
+    assert caught.value.hresult == HResult.ERROR_FILE_NOT_FOUND
+    assert "'att.vhdx'" in caught.value.message
+    assert "absolute" in caught.value.message

@@ -71,6 +71,22 @@ def test_grant_then_start_then_revoke_json(tmp_path: Path) -> None:
     assert revoked == {"Access": "Revoked", "VmId": "vm1", "Path": str(disk)}
 
 
+@pytest.mark.in_process_only("the note is for the tool's own emulator, without a service")
+def test_a_grant_without_a_service_says_it_ends_with_the_command(tmp_path: Path) -> None:
+    disk, config = _vm_with_disk(tmp_path)
+    for argv in (("grant", "vm1", str(disk)), ("revoke", "--group", str(disk), "--json")):
+        code, out, err = run(*argv)
+        assert code == 0, err
+        assert out
+        assert f"so this {argv[0]} ends with it" in err
+        assert "aiohcs hcsim serve" in err
+        assert "aiohcs script" in err
+    # In a script the grant stays for the next lines (the start succeeds): no note there.
+    code, _, err = script(tmp_path, f"grant vm1 {disk}\ncreate vm1 {config} --start\nkill vm1\n")
+    assert code == 0, err
+    assert "ends with it" not in err
+
+
 def test_group_grant_text_and_relative_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,22 +131,57 @@ def test_state_file_create_and_processors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("grant", "vm1"), "grant takes VM_ID PATH"),
-        (("grant", "--group", "vm1", "x"), "grant takes --group PATH"),
-        (("revoke", "a", "b", "c"), "revoke takes VM_ID PATH"),
+        (("grant", "vm1"), "one of the arguments --group VM_ID is required"),
+        (("grant", "x", "--json"), "one of the arguments --group VM_ID is required"),
+        (("grant", "--group", "vm1", "x"), "argument VM_ID: not allowed with argument --group"),
+        (("grant", "--group"), "the following arguments are required: PATH"),
+        (("revoke", "a", "b", "c"), "unrecognized arguments: c"),
+        (("layer", "init-writable", "X"), "the following arguments are required: --parent"),
+        (("layer", "attach", "X"), "the following arguments are required: --parent"),
+        (("vhd", "create", "x.vhdx", "--size", "2M"), "--size: must be a multiple of 512 from"),
+        (("vhd", "create", "x.vhdx", "--size", "65T"), "--size: must be a multiple of 512 from"),
+        (("vhd", "create", "x.vhdx", "--size", "3145729"), "--size: must be a multiple of 512"),
+        (("vhd", "create", "x.vhdx", "--size", "-5"), "--size: expected a size"),
+        (("vhd", "create", "x.vhdx", "--size", "8M", "--block-size", "3M"), "a power of two"),
+        (("vhd", "create", "x.vhdx", "--size", "8M", "--block-size", "512M"), "a power of two"),
     ],
 )
-def test_wrong_operands_are_one_line(argv: tuple[str, ...], message: str) -> None:
-    code, _, err = run(*argv)
-    assert code == 1
-    assert message in err
+def test_wrong_operands_are_usage_errors(
+    argv: tuple[str, ...],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The shape and range of the arguments, which the parser knows: exit 2, argparse's usage
+    # line and one error line (as for an unknown option), nothing made.
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(*argv)
+    assert (code, out) == (2, "")
+    err = capsys.readouterr().err
+    assert err.startswith("usage: aiohcs ")
+    assert message in err.splitlines()[-1]
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_cli_size_limits_are_the_sdk_s() -> None:
+    from aiohcs import vhd
+    from aiohcs.cli import _vhd
+
+    assert _vhd._SIZES == (vhd.MIN_SIZE, vhd.MAX_SIZE)
+    assert _vhd._BLOCKS == (vhd.MIN_BLOCK_SIZE, vhd.MAX_BLOCK_SIZE)
 
 
 def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
-    code, _, err = run("grant", "vm1", str(tmp_path / "gone.vhdx"))
+    gone = tmp_path / "gone.vhdx"
+    code, _, err = run("grant", "vm1", str(gone))
     assert code == 1
     assert err.count("\n") == 1
     assert "aiohcs: error:" in err
+    assert f"({gone}, VM vm1)" in err  # the path and the VM, which HCS's error does not name
+    code, _, err = run("state-file", "create", "--guest", str(tmp_path / "no" / "g.vmgs"))
+    assert code == 1
+    assert str(tmp_path / "no" / "g.vmgs") in err
 
 
 def test_usage_errors_exit_2() -> None:

@@ -185,6 +185,23 @@ def test_classic_vm_workflow(tmp_path: Path) -> None:
     # --dir keeps the files: a VHDX and the state files, as the steps said.
     assert (tmp_path / "os.vhdx").read_bytes()[:8] == b"vhdxfile"
     assert {p.name for p in tmp_path.iterdir()} >= {"os.vhdx", "vm.vmgs", "vm.vmrs", "vm.save"}
+    # Run again with the same --dir: refused in one line (no traceback), the files kept.
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    again = run_example("classic_vm.py", "--dir", str(tmp_path))
+    assert again.returncode == 2
+    assert not again.stdout
+    assert again.stderr.count("\n") == 1, again.stderr
+    assert f"--dir {tmp_path} is not empty" in again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+def test_classic_vm_refuses_a_file_as_its_folder(tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    result = run_example("classic_vm.py", "--dir", str(a_file))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"--dir {a_file} is not a folder")
+    assert result.stderr.count("\n") == 1
 
 
 def test_classic_vm_cleans_up_its_temporary_folder() -> None:

@@ -4,17 +4,17 @@ The commands of :mod:`aiohcs.access`. Paths are taken relative to the working di
 and passed on absolute (HCS resolves them in the compute service). ``--json`` prints one
 JSON document instead of a line of text. :mod:`aiohcs.access` (and with it the binding) is
 imported only when a command runs, as the other commands do, so that building the parser
-connects to nothing.
+connects to nothing. On hcsim without a service a grant lives in the emulator inside the
+command and ends with it, as ``create``'s system does: the command says so on stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohcs.cli._runtime import CliError, Context
+from aiohcs.cli._runtime import Context
 
 __all__ = ["access_commands", "add_access_parsers"]
 
@@ -32,9 +32,12 @@ def add_access_parsers(sub: Any) -> None:
             description=f"{action.capitalize()} the VM VM_ID (its compute system id) access "
             f"to the file PATH; with --group, every VM. The VM {effect}. The file must exist.",
         )
-        p.add_argument("--group", action="store_true", help="every VM instead of VM_ID")
+        # VM_ID or --group, then PATH: argparse checks the shape (a usage error, exit 2).
+        who = p.add_mutually_exclusive_group(required=True)
+        who.add_argument("--group", action="store_true", help="every VM instead of VM_ID")
+        who.add_argument("vm_id", nargs="?", metavar="VM_ID", help="the VM's compute system id")
+        p.add_argument("path", metavar="PATH", help="the file")
         p.add_argument("--json", action="store_true", help="print one JSON document")
-        p.add_argument("operands", nargs="+", metavar="VM_ID PATH", help=argparse.SUPPRESS)
 
     p = sub.add_parser(
         "state-file",
@@ -71,12 +74,8 @@ async def cmd_access(args: Any, ctx: Context) -> int:
     from aiohcs import access
 
     grant = args.command == "grant"
-    operands: list[str] = args.operands
-    if len(operands) != (1 if args.group else 2):
-        shape = "--group PATH" if args.group else "VM_ID PATH (or --group PATH)"
-        raise CliError(f"{args.command} takes {shape}")
-    path = _absolute(operands[-1])
-    vm_id = None if args.group else operands[0]
+    path = _absolute(args.path)
+    vm_id: str | None = None if args.group else args.vm_id
     if vm_id is None:
         await (access.grant_vm_group_access if grant else access.revoke_vm_group_access)(path)
     else:
@@ -86,7 +85,20 @@ async def cmd_access(args: Any, ctx: Context) -> int:
     else:
         who = "every VM" if vm_id is None else vm_id
         ctx.out.line(f"{'granted' if grant else 'revoked'}: {who} -> {path}")
+    _note_own_emulator(ctx, f"this {args.command}")
     return 0
+
+
+def _note_own_emulator(ctx: Context, subject: str) -> None:
+    """Warn that ``subject`` ends with the command when it runs its own hcsim (as create does)."""
+    from aiohcs.cli._commands import _on_own_emulator
+
+    if not ctx.in_script and _on_own_emulator():
+        ctx.out.note(
+            f"on hcsim without a service the emulator runs inside this command, so {subject} "
+            "ends with it; start a shared one with 'aiohcs hcsim serve', or use "
+            "'aiohcs script FILE' to keep working with it"
+        )
 
 
 async def cmd_state_file(args: Any, ctx: Context) -> int:

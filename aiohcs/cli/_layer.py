@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any, Final
 
-from aiohcs.cli._runtime import CliError, Context
+from aiohcs.cli._runtime import Context
 
 __all__ = ["add_layer_parser", "cmd_layer"]
 
@@ -131,6 +131,7 @@ def add_layer_parser(sub: Any) -> None:
                 "--parent",
                 action="append",
                 default=[],
+                required=name in ("init-writable", "attach"),  # (at least one: a usage error)
                 type=_parent,
                 metavar="ID=PATH",
                 help="a parent layer (repeatable, nearest first)",
@@ -162,8 +163,6 @@ async def cmd_layer(args: Any, ctx: Context) -> int:
     parents = list(getattr(args, "parent", []))
     data = storage.layer_data(parents)
     action = args.layer_command
-    if action in ("init-writable", "attach") and not parents:
-        raise CliError(f"{action} needs at least one --parent ID=PATH")
     report: dict[str, Any] = {"Action": action, "Layer": path}
     if action in _DISK_ACTIONS:
         await _disk_action(action, path, args, report)

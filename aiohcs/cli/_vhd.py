@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohcs.cli._runtime import CliError, Context
@@ -28,6 +29,28 @@ def parse_size(text: str) -> int:
             f"expected a size such as 10G, 512M or a number of bytes, not {text!r}"
         )
     return int(match.group(1)) << _UNITS[match.group(2).upper()]
+
+
+#: aiohcs.vhd's MIN_SIZE, MAX_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE (not imported: building
+#: the parser loads no binding), so that a size out of range is a usage error (exit 2).
+_SIZES: Final = (3 << 20, 64 << 40)
+_BLOCKS: Final = (1 << 20, 256 << 20)
+
+
+def _in_range(
+    limits: tuple[int, int], rule: str, *, power_of_two: bool = False
+) -> Callable[[str], int]:
+    """An argparse type: :func:`parse_size`, then ``limits`` (both included) and ``rule``."""
+
+    def parse(text: str) -> int:
+        size = parse_size(text)
+        low, high = limits
+        fits = size & (size - 1) == 0 if power_of_two else size % 512 == 0
+        if not (low <= size <= high and fits):
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {text!r} ({size} bytes)")
+        return size
+
+    return parse
 
 
 def _human(size: int) -> str:
@@ -53,11 +76,16 @@ def add_vhd_parser(sub: Any) -> None:
         "is written) or, with --fixed, fully allocated.",
     )
     c.add_argument("path", metavar="PATH")
-    c.add_argument("--size", required=True, type=parse_size, help="virtual size (10G, 512M, bytes)")
+    c.add_argument(
+        "--size",
+        required=True,
+        type=_in_range(_SIZES, "a multiple of 512 from 3M to 64T"),
+        help="virtual size (10G, 512M, bytes), from 3M to 64T",
+    )
     c.add_argument("--fixed", action="store_true", help="allocate the whole disk now")
     c.add_argument(
         "--block-size",
-        type=parse_size,
+        type=_in_range(_BLOCKS, "a power of two from 1M to 256M", power_of_two=True),
         default=None,
         help="block size, a power of two from 1M to 256M (default: Windows' 32M)",
     )

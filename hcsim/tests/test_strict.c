@@ -92,6 +92,51 @@ TEST(strict_missing_vm_files_fail_the_create) {
     CU_END();
 }
 
+TEST(strict_relative_vm_files_fail_the_create) {
+    cu_begin();
+    /* The file exists in this process's directory: a relative path still names no file,
+     * as HCS resolves it in the compute service (README "Strict where Windows is strict"). */
+    const char *rel = "strict-relative.vhdx";
+    FILE *f = fopen(rel, "wb");
+    REQUIRE(f != NULL);
+    fclose(f);
+    const HRESULT not_found = HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
+    const char *configs[] = {
+        VM_WITH("\"Devices\":{\"Scsi\":{\"0\":{\"Attachments\":{\"0\":{\"Path\":\"%s\"}}}}}"),
+        VM_WITH("\"GuestState\":{\"GuestStateFilePath\":\"%s\"}"),
+        VM_WITH("\"GuestState\":{\"RuntimeStateFilePath\":\"%s\"}"),
+        VM_WITH("\"RestoreState\":{\"SaveStateFilePath\":\"%s\"}"),
+    };
+    for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) {
+        HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+        HCS_SYSTEM sys = NULL;
+        CHECK_HR(S_OK,
+                 HcsCreateComputeSystem(u"strict-relative", cu_w(configs[i], rel), op, NULL, &sys));
+        hj_value *doc = NULL;
+        CHECK_HR(not_found, cu_wait_op(op, &doc));
+        CHECK(cu_is_result_error(doc, not_found));
+        CHECK(message_names(doc, cu_s("'%s'", rel)));
+        CHECK(message_names(doc, "The path is relative"));
+        CHECK(cu_jstr_is(doc, "Attribution.0.OperationFailure.Detail", "Construct"));
+        HcsCloseOperation(op);
+        if (sys) HcsCloseComputeSystem(sys);
+    }
+    /* negative control: a missing absolute path says nothing of relative paths */
+    const char *gone = cu_s("%s/strict-absolute-gone.vhdx", cu_tmpdir());
+    HCS_OPERATION op = HcsCreateOperation(NULL, NULL);
+    HCS_SYSTEM sys = NULL;
+    CHECK_HR(S_OK,
+             HcsCreateComputeSystem(u"strict-relative", cu_w(configs[0], gone), op, NULL, &sys));
+    hj_value *doc = NULL;
+    CHECK_HR(not_found, cu_wait_op(op, &doc));
+    CHECK(message_names(doc, gone));
+    CHECK(!message_names(doc, "The path is relative"));
+    HcsCloseOperation(op);
+    if (sys) HcsCloseComputeSystem(sys);
+    remove(rel);
+    CU_END();
+}
+
 TEST(strict_hot_adding_a_missing_disk_fails) {
     HCS_SYSTEM s = cu_begin_system(u"strict-hot-add", VM_WITH("\"GuestConnection\":{}"), 1);
     REQUIRE(s != NULL);
