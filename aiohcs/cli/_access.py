@@ -85,20 +85,10 @@ async def cmd_access(args: Any, ctx: Context) -> int:
     else:
         who = "every VM" if vm_id is None else vm_id
         ctx.out.line(f"{'granted' if grant else 'revoked'}: {who} -> {path}")
-    _note_own_emulator(ctx, f"this {args.command}")
+    from aiohcs.cli._commands import note_own_emulator
+
+    note_own_emulator(ctx, f"this {args.command}")
     return 0
-
-
-def _note_own_emulator(ctx: Context, subject: str) -> None:
-    """Warn that ``subject`` ends with the command when it runs its own hcsim (as create does)."""
-    from aiohcs.cli._commands import _on_own_emulator
-
-    if not ctx.in_script and _on_own_emulator():
-        ctx.out.note(
-            f"on hcsim without a service the emulator runs inside this command, so {subject} "
-            "ends with it; start a shared one with 'aiohcs hcsim serve', or use "
-            "'aiohcs script FILE' to keep working with it"
-        )
 
 
 async def cmd_state_file(args: Any, ctx: Context) -> int:

@@ -124,13 +124,18 @@ async def cmd_create(args: Any, ctx: Context) -> int:
                 await system.start()
         await _report_state(system, ctx, {})
     ctx.interrupt_note = None
+    note_own_emulator(ctx, args.id)
+    return 0
+
+
+def note_own_emulator(ctx: Context, subject: str) -> None:
+    """Warn that ``subject`` ends with the command when it runs its own hcsim (no service)."""
     if not ctx.in_script and _on_own_emulator():
         ctx.out.note(
-            f"on hcsim without a service the emulator runs inside this command, so {args.id} "
+            f"on hcsim without a service the emulator runs inside this command, so {subject} "
             "ends with it; start a shared one with 'aiohcs hcsim serve', or use "
             "'aiohcs script FILE' to keep working with it"
         )
-    return 0
 
 
 def _on_own_emulator() -> bool:

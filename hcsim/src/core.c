@@ -283,6 +283,14 @@ static int drive_root(const char *s, size_t n) {
 #endif
 }
 
+int hc_is_absolute_path(const char *p) {
+#if PLAT_HOST_RELEASES
+    return p[0] == '\\' || p[0] == '/' || (p[0] && p[1] == ':' && (p[2] == '\\' || p[2] == '/'));
+#else
+    return p[0] == '/';
+#endif
+}
+
 HRESULT hc_path_arg(PCWSTR p, int strip_slash, char **out) {
     *out = NULL;
     char *s = hc_u8(p);

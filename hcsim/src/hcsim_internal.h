@@ -414,6 +414,11 @@ HRESULT hc_hr_from_errno(int err);
 /* A path argument: non-empty UTF-16 converted to malloc'd UTF-8 (trailing '/' removed
  * when strip_slash); E_INVALIDARG otherwise. */
 HRESULT hc_path_arg(PCWSTR p, int strip_slash, char **out);
+/* Whether path is absolute: on Windows a drive (C:\ or C:/) or rooted (\\server\share,
+ * \x or /x: hcsim's own tests name /tmp files), elsewhere one starting with '/'. HCS
+ * resolves paths in the compute service, not in the caller's directory, so a relative one
+ * names no file of the caller's. */
+int hc_is_absolute_path(const char *p);
 /* Under lock: one wait on c, at most until deadline_ms (plat_now_ms), forever when
  * infinite. Returns 0 without waiting once the deadline has passed, else 1. */
 int hc_wait_until(plat_cond *c, uint64_t deadline_ms, int infinite);

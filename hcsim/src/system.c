@@ -310,27 +310,16 @@ static int parent_exists(const char *path) {
     return ok;
 }
 
-/* Whether path is absolute: on Windows a drive (C:\ or C:/) or rooted (\\server\share,
- * \x or /x: hcsim's own tests name /tmp files), elsewhere one starting with '/'. HCS
- * resolves a VM's paths in the compute service, not in the caller's directory, so a
- * relative one names no file of the caller's. */
-static int is_absolute(const char *p) {
-#if PLAT_HOST_RELEASES
-    return p[0] == '\\' || p[0] == '/' || (p[0] && p[1] == ':' && (p[2] == '\\' || p[2] == '/'));
-#else
-    return p[0] == '/';
-#endif
-}
-
 /* The files a VM's configuration names and Windows opens when it constructs the VM: each
  * SCSI attachment of type VirtualDisk (the default) or Iso, and the guest state and
  * runtime state files (README, "Strict where Windows is strict"). Returns the first that
  * does not exist or is relative, with *hr ERROR_FILE_NOT_FOUND (or ERROR_PATH_NOT_FOUND
  * when its directory is missing too); NULL when all exist. */
 static const char *missing_file(const char *path, HRESULT *hr) {
-    if (!path || !*path || (is_absolute(path) && plat_file_exists(path))) return NULL;
-    *hr = !is_absolute(path) || parent_exists(path) ? HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND)
-                                                    : HC_E_PATH_NOT_FOUND;
+    if (!path || !*path || (hc_is_absolute_path(path) && plat_file_exists(path))) return NULL;
+    *hr = !hc_is_absolute_path(path) || parent_exists(path)
+              ? HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND)
+              : HC_E_PATH_NOT_FOUND;
     return path;
 }
 
@@ -383,9 +372,9 @@ static hj_value *missing_file_error(HRESULT hr, const char *what, const char *pa
     snprintf(msg, sizeof msg, "%s: '%s': %s%s", what, path,
              hr == HC_E_PATH_NOT_FOUND ? "The system cannot find the path specified."
                                        : "The system cannot find the file specified.",
-             is_absolute(path) ? ""
-                               : " The path is relative: a virtual machine's files must be "
-                                 "named by absolute paths.");
+             hc_is_absolute_path(path) ? ""
+                                       : " The path is relative: a virtual machine's files must be "
+                                         "named by absolute paths.");
     return hc_result_error_attributed(hr, msg, detail);
 }
 
@@ -443,7 +432,8 @@ static hj_value *work_create(hc_work *w, HRESULT *hr) {
     if (vm) {
         HRESULT fr = S_OK;
         const char *missing = missing_vm_file(vm, &fr);
-        if (!missing && restore_path && !is_absolute(restore_path)) /* read at start if not */
+        if (!missing && restore_path &&
+            !hc_is_absolute_path(restore_path)) /* read at start if not */
             missing = missing_file(restore_path, &fr);
         if (missing) {
             hj_value *doc = missing_file_error(fr, "The virtual machine could not be constructed",

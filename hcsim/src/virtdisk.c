@@ -280,14 +280,8 @@ static int has_ext(const char *path, const char *ext) {
 static DWORD path_arg(PCWSTR path, char **out) {
     *out = NULL;
     if (hc_path_arg(path, 0, out) != S_OK) return ERROR_INVALID_PARAMETER;
-    const char *p = *out;
-#if PLAT_HOST_RELEASES
-    int absolute =
-        (p[0] && p[1] == ':' && (p[2] == '\\' || p[2] == '/')) || (p[0] == '\\' && p[1] == '\\');
-#else
-    int absolute = p[0] == '/';
-#endif
-    if (!absolute) { /* a relative path would be resolved in the caller's directory */
+    if (!hc_is_absolute_path(
+            *out)) { /* a relative path would be resolved in the caller's directory */
         free(*out);
         *out = NULL;
         return ERROR_INVALID_PARAMETER;
