@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.abc
 
@@ -47,9 +47,8 @@ from aiohcs._hvsocket_ids import *  # noqa: F403 (its __all__ is public here too
 from aiohcs._hvsocket_ids import HV_GUID_CHILDREN, HV_GUID_WILDCARD, HvSocketAddress, check_guid
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from types import ModuleType
-
-    from aiohcs.system import ComputeSystem
 
 __all__ = [
     "HVSOCKET_DIR_ENV",
@@ -132,25 +131,29 @@ async def _listen(address: HvSocketAddress, system_id: str | None) -> anyio.abc.
     return listener
 
 
-async def _system_address(system: ComputeSystem, service_id: uuid.UUID | str) -> HvSocketAddress:
-    """The address of ``service_id`` in ``system``'s guest (the VM id is its RuntimeId)."""
+# (The system methods pass their bound ``properties`` and id: this module does not import
+# aiohcs.system, which imports it.)
+async def _system_address(
+    properties: Callable[[], Awaitable[Any]], system_id: str, service_id: uuid.UUID | str
+) -> HvSocketAddress:
+    """The address of ``service_id`` in a system's guest (the VM id is its RuntimeId)."""
     sid = check_guid(service_id, "service_id")
-    runtime_id = (await system.properties()).runtime_id or system.id
+    runtime_id = (await properties()).runtime_id or system_id
     return HvSocketAddress(check_guid(runtime_id, "the system's RuntimeId"), sid)
 
 
 async def _system_connect(
-    system: ComputeSystem, service_id: uuid.UUID | str
+    properties: Callable[[], Awaitable[Any]], system_id: str, service_id: uuid.UUID | str
 ) -> anyio.abc.ByteStream:
-    """``ComputeSystem.connect_hvsocket``: connect the host to ``system``'s guest."""
-    return await _connect(await _system_address(system, service_id), system.id)
+    """``ComputeSystem.connect_hvsocket``: connect the host to a system's guest."""
+    return await _connect(await _system_address(properties, system_id, service_id), system_id)
 
 
 async def _system_listener(
-    system: ComputeSystem, service_id: uuid.UUID | str
+    properties: Callable[[], Awaitable[Any]], system_id: str, service_id: uuid.UUID | str
 ) -> anyio.abc.SocketListener:
-    """``ComputeSystem.create_hvsocket_listener``: a host listener for ``system``'s guest."""
-    return await _listen(await _system_address(system, service_id), system.id)
+    """``ComputeSystem.create_hvsocket_listener``: a host listener for a system's guest."""
+    return await _listen(await _system_address(properties, system_id, service_id), system_id)
 
 
 def guest_listener(service_id: uuid.UUID | str) -> socket.socket:

@@ -567,7 +567,7 @@ class ComputeSystem(HandleOwner):
         """
         from aiohcs.hvsocket import _system_connect
 
-        return await _system_connect(self, service_id)
+        return await _system_connect(self.properties, self.id, service_id)
 
     async def create_hvsocket_listener(
         self, service_id: uuid.UUID | str
@@ -580,7 +580,7 @@ class ComputeSystem(HandleOwner):
         """
         from aiohcs.hvsocket import _system_listener
 
-        return await _system_listener(self, service_id)
+        return await _system_listener(self.properties, self.id, service_id)
 
     # ---------------------------------------------------------------- events
 
