@@ -230,6 +230,17 @@ async def test_host_connects_to_a_guest_listener(linux: ComputeSystem) -> None:
         assert await proc.wait() == 0
 
 
+async def answer_the_guests_dial(listener: Any, proc: Any) -> None:
+    """Accept the guest's 'dial' connection on ``listener``, answer it, and see it exit."""
+    with anyio.fail_after(20):
+        stream = await listener.accept()
+    async with stream:
+        assert await receive_line(stream) == b"hello from the guest\n"
+        await stream.send(b"hello from the host\n")
+    assert await read_line(proc) == b"hello from the host\n"
+    assert await proc.wait() == 0
+
+
 @pytest.mark.anyio
 async def test_guest_connects_to_a_host_listener(linux: ComputeSystem) -> None:
     rid = await runtime_id(linux)
@@ -237,13 +248,7 @@ async def test_guest_connects_to_a_host_listener(linux: ComputeSystem) -> None:
         await hvsocket.create_hvsocket_listener(rid, str(SERVICE)) as listener,
         await start_guest(linux, "dial", "{" + str(SERVICE).upper() + "}") as proc,
     ):
-        with anyio.fail_after(20):
-            stream = await listener.accept()
-        async with stream:
-            assert await receive_line(stream) == b"hello from the guest\n"
-            await stream.send(b"hello from the host\n")
-        assert await read_line(proc) == b"hello from the host\n"
-        assert await proc.wait() == 0
+        await answer_the_guests_dial(listener, proc)
 
 
 @pytest.mark.anyio
@@ -252,13 +257,7 @@ async def test_a_system_listens_for_its_guest(linux: ComputeSystem) -> None:
         await linux.create_hvsocket_listener("{" + str(SERVICE).upper() + "}") as listener,
         await start_guest(linux, "dial", str(SERVICE)) as proc,
     ):
-        with anyio.fail_after(20):
-            stream = await listener.accept()
-        async with stream:
-            assert await receive_line(stream) == b"hello from the guest\n"
-            await stream.send(b"hello from the host\n")
-        assert await read_line(proc) == b"hello from the host\n"
-        assert await proc.wait() == 0
+        await answer_the_guests_dial(listener, proc)
         with pytest.raises(OSError, match="of system 'linux'") as caught:
             await linux.create_hvsocket_listener(SERVICE)
         assert caught.value.errno == errno.EADDRINUSE
