@@ -80,7 +80,10 @@ async def test_hot_adding_a_missing_disk_fails(tmp_path: Path) -> None:
             await vm.modify(b.add_scsi_disk_request(b.scsi_disk(str(gone)), lun=1))
         assert caught.value.hresult == HResult.ERROR_FILE_NOT_FOUND
         assert str(gone) in caught.value.message
-        await vm.modify(b.add_scsi_disk_request(b.scsi_disk(str(disk)), lun=2))  # exists
+        with pytest.raises(errors.AccessDenied, match="Grant the VM access"):
+            await vm.modify(b.add_scsi_disk_request(b.scsi_disk(str(disk)), lun=2))
+        await grant_vm_access("vm1", disk)
+        await vm.modify(b.add_scsi_disk_request(b.scsi_disk(str(disk)), lun=2))  # granted
         await vm.terminate()
 
 

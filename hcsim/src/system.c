@@ -615,6 +615,43 @@ static hj_value *access_denied(hc_system *s, HRESULT *hr) {
     return doc;
 }
 
+/* The access check of a disk hot-added to a running or paused VM (README, "VM access"):
+ * its worker process opens the file under the VM's account, so it must have been granted
+ * to the VM's id or to the group (E_ACCESSDENIED), and not be attached on the host
+ * (ERROR_SHARING_VIOLATION). A VM that has not started is checked at its start. */
+static hj_value *hot_add_denied(hc_system *s, const hj_value *attachment, HRESULT *hr) {
+    const char *type = hj_str(hj_get(attachment, "Type"), NULL);
+    const char *file = hj_str(hj_get(attachment, "Path"), NULL);
+    if (!file || !*file || (type && strcmp(type, "VirtualDisk") && strcmp(type, "Iso")))
+        return NULL;
+    hc_lock();
+    int running = s->is_vm && (s->state == SS_RUNNING || s->state == SS_PAUSED);
+    char *id = running ? hc_strdup(s->id) : NULL;
+    hc_unlock();
+    if (!id) return NULL;
+    hj_value *doc = NULL;
+    char msg[900];
+    if (!hc_access_granted(id, file)) {
+        snprintf(msg, sizeof msg,
+                 "The disk could not be attached: the virtual machine '%s' could not open '%s': "
+                 "Access is denied. Grant the VM access to the file first (HcsGrantVmAccess or "
+                 "HcsGrantVmGroupAccess).",
+                 id, file);
+        *hr = E_ACCESSDENIED;
+        doc = hc_result_error_attributed(*hr, msg, "Modify");
+    } else if (hc_vdisk_attached(file)) {
+        snprintf(msg, sizeof msg,
+                 "The disk could not be attached: the virtual machine '%s' could not open '%s': "
+                 "The process cannot access the file because it is being used by another "
+                 "process.",
+                 id, file);
+        *hr = HRESULT_FROM_WIN32(32u);
+        doc = hc_result_error_attributed(*hr, msg, "Modify");
+    }
+    free(id);
+    return doc;
+}
+
 static hj_value *work_start(hc_work *w, HRESULT *hr) {
     hc_system *s = w->sys;
     hj_value *options = w->raw ? hj_parse_utf16(w->raw) : NULL;
@@ -1046,6 +1083,8 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
             *hr = fr;
             return missing_file_error(fr, "The disk could not be attached", missing, "Modify");
         }
+        hj_value *denied = hot_add_denied(w->sys, settings, hr);
+        if (denied) return denied;
     }
     hc_lock();
     hc_system *s = w->sys;

@@ -114,6 +114,26 @@ TEST(access_the_first_file_not_granted_is_named) {
     CU_END();
 }
 
+TEST(access_a_disk_hot_added_to_a_running_vm_needs_a_grant) {
+    HCS_SYSTEM s = cu_begin_system(u"acc-hot", ACCESS_VM("\"Devices\":{}"), 1);
+    REQUIRE(s != NULL);
+    const char *disk = touch(cu_tmpdir(), "hot.vhdx");
+    const char *add = "{\"ResourcePath\":\"VirtualMachine/Devices/Scsi/0/Attachments/1\","
+                      "\"RequestType\":\"Add\",\"Settings\":{\"Type\":\"VirtualDisk\","
+                      "\"Path\":\"%s\"}}";
+    hj_value *doc = NULL;
+    CHECK_HR(E_ACCESSDENIED, cu_modify(s, cu_w(add, disk), &doc));
+    CHECK(cu_is_result_error(doc, E_ACCESSDENIED));
+    const char *msg = cu_jstr(doc, "ErrorMessage");
+    CHECK(msg && strstr(msg, disk) != NULL);
+    CHECK(cu_jstr_is(doc, "Attribution.0.OperationFailure.Detail", "Modify"));
+    /* granted to the VM (or the group), the same request attaches the disk */
+    CHECK_HR(S_OK, HcsGrantVmAccess(u"acc-hot", cu_w("%s", disk)));
+    CHECK_HR(S_OK, cu_modify(s, cu_w(add, disk), NULL));
+    cu_kill_close(s);
+    CU_END();
+}
+
 TEST(access_group_grant_and_revokes) {
     cu_begin();
     const char *disk = touch(cu_tmpdir(), "group.vhdx");

@@ -155,7 +155,8 @@ TEST(strict_hot_adding_a_missing_disk_fails) {
     CHECK(cu_is_result_error(doc, not_found));
     CHECK(message_names(doc, gone));
     CHECK(cu_jstr_is(doc, "Attribution.0.OperationFailure.Detail", "Modify"));
-    /* negative control: an existing disk is attached */
+    /* negative control: an existing disk granted to the VM is attached */
+    CHECK_HR(S_OK, HcsGrantVmAccess(u"strict-hot-add", cu_w("%s", present)));
     CHECK_HR(S_OK, cu_modify(s, cu_w(add, 2, present), NULL));
     cu_kill_close(s);
     remove(present);
