@@ -397,8 +397,15 @@ class VirtualDisk(anyio.abc.AsyncResource):
                 self._released = anyio.Event()
                 await self._released.wait()
         except BaseException:
-            # cancelled while calls are in progress: the last of them closes the handle
-            self._close_on_release = True
+            # cancelled while calls are in progress: the last of them closes the handle; if
+            # the last one was released just before the cancellation arrived (asyncio
+            # delivers it even to a wait whose event is set), nobody else would: close now
+            if self._holds:
+                self._close_on_release = True
+            else:
+                handle, self._handle = self._handle, None
+                if handle is not None:
+                    run_detached(_close_handle, handle)
             self._closed.set()
             raise
         handle, self._handle = self._handle, None

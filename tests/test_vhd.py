@@ -10,6 +10,7 @@ ends with no descriptor of this process on a ``.vhdx`` file of its directory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
@@ -261,6 +262,24 @@ async def test_close_waits_for_a_call_in_progress(disks: Path) -> None:
         await disk.aclose()  # returns once the call has, then closes
         assert sizes == [16 * MB]
     assert disk.closed
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_close_cancelled_as_the_last_call_returns_still_closes(disks: Path) -> None:
+    # The last hold is released, then the closing task is cancelled by asyncio before it
+    # runs again: asyncio throws the cancellation into a wait whose event is already set.
+    path = disks / "disk.vhdx"
+    await create_vhdx(path, 16 * MB)
+    disk = await open_vhd(path)
+    disk._hold()
+    closing = asyncio.ensure_future(disk.aclose())
+    await anyio.wait_all_tasks_blocked()
+    disk._release()
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert disk.closed
+    assert disk._handle is None  # closed (in a worker thread): the fixture sees no fd left
 
 
 async def test_hold_keeps_the_handle_until_release(disks: Path) -> None:
