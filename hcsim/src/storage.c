@@ -15,6 +15,9 @@
 #include "vhdx.h"
 
 #include <errno.h>
+#if !PLAT_HOST_RELEASES
+#include <fcntl.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +211,11 @@ static HRESULT vhd_fd(HANDLE h, plat_fd *fd, int *writable) {
     if (ours) return E_HANDLE;
     if (!plat_fd_is_regular_file((intptr_t)h)) return E_HANDLE;
     *fd = (plat_fd)(intptr_t)h;
+#if !PLAT_HOST_RELEASES
+    /* a descriptor opened read-only cannot be formatted (as a read-only virtual disk) */
+    int flags = fcntl((int)(intptr_t)h, F_GETFL);
+    *writable = flags >= 0 && (flags & O_ACCMODE) != O_RDONLY;
+#endif
     return S_OK;
 }
 
@@ -465,13 +473,17 @@ HRESULT WINAPI HcsFormatWritableLayerVhd(HANDLE vhdHandle) {
     char guid[37];
     plat_new_guid(guid);
     vhdx_info info;
-    if (vhdx_read(fd, &info) == 0) { /* a VHDX file stays one */
+    uint32_t read = vhdx_read(fd, &info);
+    if (read == 0) { /* a VHDX file stays one */
         uint8_t item[16];
         vhdx_guid_parse(VOLUME_ITEM, item);
         return vhdx_set_item(fd, &info, item, guid, 36) == 0
                    ? S_OK
                    : HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
     }
+    /* Only a file that is no virtual disk at all gets hcsim's header: a VHDX that could
+     * not be read (dirty, damaged, a read fault) is never overwritten. */
+    if (read != VHDX_ERROR_NOT_VIRTUAL_DISK) return HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
     char hdr[VHD_HEADER];
     memset(hdr, 0, sizeof hdr);
     memcpy(hdr, VHD_MAGIC, 8);

@@ -493,6 +493,8 @@ int vhdx_set_item(plat_fd fd, const vhdx_info *info, const uint8_t guid[16], con
         uint8_t *ent = table + 32 + (size_t)k * META_ENTRY;
         uint32_t off = get32(ent + 16);
         if (k < (int)n && len > get32(ent + 20)) rc = -1; /* an existing item never grows */
+        /* (an existing item's offset comes from the file: it must lie in the region) */
+        if (k < (int)n && (off < META_TABLE || (uint64_t)off + len > info->meta_length)) rc = -1;
         put32(ent + 20, len);
         rc = rc == 0 && plat_pwrite_all(fd, data, len, info->meta_offset + off) == 0 &&
                      plat_pwrite_all(fd, table, (size_t)META_TABLE, info->meta_offset) == 0

@@ -81,9 +81,16 @@ static struct {
     uintptr_t owner;
 } drives[MAX_DRIVES];
 
+/* The drive a file is attached as (0: none). The file is compared by identity, so that
+ * another name of it (a symbolic or hard link) finds its drive too. */
 static uint32_t drive_of(const char *path) {
+    plat_file_key key, k;
+    int known = plat_file_key_of(path, &key) == 0;
     for (uint32_t n = 1; n < MAX_DRIVES; n++)
-        if (drives[n].path && !strcmp(drives[n].path, path)) return n;
+        if (drives[n].path &&
+            (!strcmp(drives[n].path, path) ||
+             (known && !plat_file_key_of(drives[n].path, &k) && !memcmp(&k, &key, sizeof k))))
+            return n;
     return 0;
 }
 
@@ -389,10 +396,14 @@ DWORD WINAPI OpenVirtualDisk(PVIRTUAL_STORAGE_TYPE VirtualStorageType, PCWSTR Pa
     /* a directory (or any file that is not a regular one) is ERROR_ACCESS_DENIED, as
      * Windows' CreateFile of a directory without backup semantics */
     struct stat st;
-    int missing = stat(path, &st) != 0 ? errno == ENOENT || errno == ENOTDIR : 0;
-    if (missing || !S_ISREG(st.st_mode)) {
+    if (stat(path, &st) != 0) {
+        int err = errno;
         free(path);
-        return missing ? ERROR_FILE_NOT_FOUND : ERROR_ACCESS_DENIED;
+        return err == ENOENT || err == ENOTDIR ? ERROR_FILE_NOT_FOUND : w32_errno(err);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        free(path);
+        return ERROR_ACCESS_DENIED;
     }
     HANDLE h = NULL;
     e = vdisk_open(path, writable ? O_RDWR : O_RDONLY, writable, &h);
@@ -529,7 +540,7 @@ DWORD WINAPI GetVirtualDiskInformation(HANDLE VirtualDiskHandle, PULONG VirtualD
         v->Size.PhysicalSize = plat_fd_key(fd, &key, &bytes) == 0 ? bytes : 0;
 #else
         struct stat st;
-        v->Size.PhysicalSize = fstat(d->crt, &st) == 0 ? (ULONGLONG)st.st_size : 0;
+        v->Size.PhysicalSize = fstat((int)fd, &st) == 0 ? (ULONGLONG)st.st_size : 0;
 #endif
         v->Size.BlockSize = info.block_size;
         v->Size.SectorSize = info.logical_sector;

@@ -366,3 +366,42 @@ TEST(virtdisk_counted) {
     CHECK(now.VirtualDisks == before.VirtualDisks);
     tp_rmtree(files.dir);
 }
+
+/* The review's findings: a second name of an attached file (a hard link) finds its drive;
+ * a read-only raw descriptor is not formatted; a VHDX that cannot be read is never
+ * overwritten with hcsim's header. */
+TEST(virtdisk_links_read_only_descriptors_and_damaged_vhdx) {
+    TP_POSIX_ONLY(POSIX_PATHS);
+    vd_files files;
+    REQUIRE(vd_begin(&files, "a.vhdx", "link.vhdx"));
+    HANDLE h = NULL, h2 = NULL;
+    CHECK(create(files.a, 16u << 20, 0, &h) == 0);
+    CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) == 0);
+#ifndef _WIN32
+    CHECK(link(files.a, files.b) == 0);
+    CHECK(open_disk(files.b, 0, &h2) == 0);
+    CHECK(AttachVirtualDisk(h2, NULL, ATTACH_VIRTUAL_DISK_FLAG_NONE, 0, NULL, NULL) ==
+          ERROR_SHARING_VIOLATION);
+    CHECK(CloseHandle(h2) == TRUE);
+    /* a raw descriptor opened read-only: E_ACCESSDENIED, as a read-only virtual disk */
+    int ro = open(files.a, O_RDONLY);
+    CHECK(ro >= 0);
+    CHECK_HR(E_ACCESSDENIED, HcsFormatWritableLayerVhd((HANDLE)(intptr_t)ro));
+    close(ro);
+    CHECK(CloseHandle(h) == TRUE);
+    /* a VHDX whose first header copy is damaged and second is gone is not a readable disk,
+     * but it is a VHDX: formatting fails and leaves its identifier alone */
+    int rw = open(files.a, O_RDWR);
+    CHECK(rw >= 0);
+    char zeros[4096];
+    memset(zeros, 0, sizeof zeros);
+    CHECK(pwrite(rw, zeros, sizeof zeros, 64 * 1024) == (ssize_t)sizeof zeros);
+    CHECK(pwrite(rw, zeros, sizeof zeros, 128 * 1024) == (ssize_t)sizeof zeros);
+    CHECK_HR(HRESULT_FROM_WIN32(13u), HcsFormatWritableLayerVhd((HANDLE)(intptr_t)rw));
+    char sig[8];
+    CHECK(pread(rw, sig, sizeof sig, 0) == (ssize_t)sizeof sig && !memcmp(sig, "vhdxfile", 8));
+    close(rw);
+#endif
+    HcsimReset();
+    tp_rmtree(files.dir);
+}
