@@ -374,10 +374,11 @@ TEST(virtdisk_links_read_only_descriptors_and_damaged_vhdx) {
     TP_POSIX_ONLY(POSIX_PATHS);
     vd_files files;
     REQUIRE(vd_begin(&files, "a.vhdx", "link.vhdx"));
-    HANDLE h = NULL, h2 = NULL;
+    HANDLE h = NULL;
     CHECK(create(files.a, 16u << 20, 0, &h) == 0);
     CHECK(AttachVirtualDisk(h, NULL, ATTACH_VIRTUAL_DISK_FLAG_NO_DRIVE_LETTER, 0, NULL, NULL) == 0);
 #ifndef _WIN32
+    HANDLE h2 = NULL;
     CHECK(link(files.a, files.b) == 0);
     CHECK(open_disk(files.b, 0, &h2) == 0);
     CHECK(AttachVirtualDisk(h2, NULL, ATTACH_VIRTUAL_DISK_FLAG_NONE, 0, NULL, NULL) ==
