@@ -104,6 +104,18 @@ def _vm(vm_id: Any) -> tuple[str, CData]:
     return vm, to_wide(vm)
 
 
+async def _file_call(operation: str, path: Any, *, require: str | None = None) -> None:
+    """Run the export ``Hcs<operation>(path)`` for the checked ``path``.
+
+    ``require``: an export the host must have (checked after the path, before the call).
+    """
+    where, w_path = _path(path)
+    if require is not None:
+        require_export(require)
+    export = getattr(lib, "Hcs" + operation)
+    await _run(operation, lambda: (export(w_path), None), where)
+
+
 async def grant_vm_access(vm_id: str, path: StrPath) -> None:
     """Grant the VM whose compute system id is ``vm_id`` access to the file ``path``.
 
@@ -131,9 +143,7 @@ async def grant_vm_group_access(path: StrPath) -> None:
     Needs Windows 10 2004 / Windows Server 2022
     (:class:`~aiohcs.errors.UnsupportedOnThisHost` on older hosts).
     """
-    where, w_path = _path(path)
-    require_export(_GROUP_GRANT)
-    await _run("GrantVmGroupAccess", lambda: (lib.HcsGrantVmGroupAccess(w_path), None), where)
+    await _file_call("GrantVmGroupAccess", path, require=_GROUP_GRANT)
 
 
 async def revoke_vm_group_access(path: StrPath) -> None:
@@ -141,9 +151,7 @@ async def revoke_vm_group_access(path: StrPath) -> None:
 
     Grants to single VMs stay. Needs Windows 10 2004 / Windows Server 2022.
     """
-    where, w_path = _path(path)
-    require_export(_GROUP_REVOKE)
-    await _run("RevokeVmGroupAccess", lambda: (lib.HcsRevokeVmGroupAccess(w_path), None), where)
+    await _file_call("RevokeVmGroupAccess", path, require=_GROUP_REVOKE)
 
 
 async def create_empty_guest_state_file(path: StrPath) -> None:
@@ -153,12 +161,7 @@ async def create_empty_guest_state_file(path: StrPath) -> None:
     state across runs; grant the VM access to it before its start. An existing file is
     left alone and raises an :class:`~aiohcs.errors.HcsError` with ``ERROR_FILE_EXISTS``.
     """
-    where, w_path = _path(path)
-    await _run(
-        "CreateEmptyGuestStateFile",
-        lambda: (lib.HcsCreateEmptyGuestStateFile(w_path), None),
-        where,
-    )
+    await _file_call("CreateEmptyGuestStateFile", path)
 
 
 async def create_empty_runtime_state_file(path: StrPath) -> None:
@@ -167,12 +170,7 @@ async def create_empty_runtime_state_file(path: StrPath) -> None:
     For ``VirtualMachine.GuestState.RuntimeStateFilePath``; as
     :func:`create_empty_guest_state_file` otherwise.
     """
-    where, w_path = _path(path)
-    await _run(
-        "CreateEmptyRuntimeStateFile",
-        lambda: (lib.HcsCreateEmptyRuntimeStateFile(w_path), None),
-        where,
-    )
+    await _file_call("CreateEmptyRuntimeStateFile", path)
 
 
 async def processor_compatibility_from_saved_state(path: StrPath) -> ProcessorCompatibility:
