@@ -20,6 +20,7 @@ from aiohcs.schema._base import HcsModel, OpenEnum
 
 __all__ = [
     "HNS_FEATURES",
+    "U32",
     "H",
     "HcnGuid",
     "HcnModel",
@@ -186,6 +187,18 @@ class OpenIntEnum(IntEnum):
     def known(self) -> bool:
         """Whether this value is one the model lists."""
         return self._value_ in type(self)._value2member_map_
+
+
+def _uint32(value: object) -> object:
+    # Flags and numeric enums are JSON numbers, 32-bit unsigned in hcsshim (uint32); booleans
+    # and numeric text are refused (hcsshim could not read them either).
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+        return value
+    raise ValueError(f"not a 32-bit unsigned number: {value!r}")
+
+
+#: Applied to flag and numeric-enum members: a clear error for a number out of 0..2**32-1.
+U32 = BeforeValidator(_uint32)
 
 
 class UInt32Flags(IntFlag):

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from aiohcs.schema._base import UInt16, UInt32
 from aiohcs.schema._hcn_base import (
+    U32,
     H,
     HcnGuid,
     HcnModel,
@@ -143,7 +144,7 @@ class Subnet(HcnModel):
     ip_address_prefix: IpPrefix | None = H("IpAddressPrefix")
     policies: list[SubnetPolicy] | None = H("Policies")
     routes: list[Route] | None = H("Routes")
-    flags: SubnetFlags | None = H("Flags")
+    flags: Annotated[SubnetFlags, U32] | None = H("Flags")
 
     @model_validator(mode="after")
     def _gateways_inside(self) -> Subnet:
@@ -204,7 +205,7 @@ class HostComputeNetwork(HcnModel):
     mac_pool: MacPool | None = H("MacPool")
     dns: Dns | None = H("Dns")
     ipams: list[Ipam] | None = H("Ipams")
-    flags: NetworkFlags | None = H("Flags")
+    flags: Annotated[NetworkFlags, U32] | None = H("Flags")
     health: Health | None = H("Health")
     schema_version: SchemaVersion | None = H("SchemaVersion")
 
@@ -268,7 +269,7 @@ class HostComputeEndpoint(HcnModel):
     dns: Dns | None = H("Dns")
     routes: list[Route] | None = H("Routes")
     mac_address: MacAddress | None = H("MacAddress")
-    flags: EndpointFlags | None = H("Flags")
+    flags: Annotated[EndpointFlags, U32] | None = H("Flags")
     health: Health | None = H("Health")
     schema_version: SchemaVersion | None = H("SchemaVersion")
 
@@ -380,8 +381,8 @@ class LoadBalancerPortMapping(HcnModel):
     protocol: UInt32 | None = H("Protocol")
     internal_port: PortNumber | None = H("InternalPort")
     external_port: PortNumber | None = H("ExternalPort")
-    distribution_type: LoadBalancerDistribution | None = H("DistributionType")
-    flags: LoadBalancerPortMappingFlags | None = H("Flags")
+    distribution_type: Annotated[LoadBalancerDistribution, U32] | None = H("DistributionType")
+    flags: Annotated[LoadBalancerPortMappingFlags, U32] | None = H("Flags")
 
 
 class HostComputeLoadBalancer(HcnModel):
@@ -395,7 +396,7 @@ class HostComputeLoadBalancer(HcnModel):
     schema_version: SchemaVersion | None = Field(
         default_factory=v2, validation_alias="SchemaVersion", serialization_alias="SchemaVersion"
     )
-    flags: LoadBalancerFlags | None = H("Flags")
+    flags: Annotated[LoadBalancerFlags, U32] | None = H("Flags")
 
 
 # --- SDN route (hcsshim hcn/hcnroute.go) ------------------------------------------------------
@@ -432,7 +433,7 @@ class HostComputeQuery(HcnModel):
     schema_version: SchemaVersion | None = Field(
         default_factory=v2, validation_alias="SchemaVersion", serialization_alias="SchemaVersion"
     )
-    flags: HostComputeQueryFlags | None = H("Flags")
+    flags: Annotated[HostComputeQueryFlags, U32] | None = H("Flags")
     filter: str | None = H("Filter")
 
 

@@ -8,12 +8,13 @@ settings model (and checked), otherwise it is kept as it came (JSON data).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import ValidationInfo, field_validator
 
 from aiohcs.schema._base import UInt16, UInt32, UInt64
 from aiohcs.schema._hcn_base import (
+    U32,
     H,
     HcnGuid,
     HcnModel,
@@ -138,7 +139,7 @@ class PortMappingPolicySetting(HcnModel):
     internal_port: PortNumber | None = H("InternalPort")
     external_port: PortNumber | None = H("ExternalPort")
     vip: IpAddress | None = H("VIP")
-    flags: NatFlags | None = H("Flags")
+    flags: Annotated[NatFlags, U32] | None = H("Flags")
 
 
 class AclPolicySetting(HcnModel):
@@ -169,7 +170,7 @@ class OutboundNatPolicySetting(HcnModel):
     virtual_ip: IpAddress | None = H("VirtualIP")
     exceptions: list[IpAddressOrPrefix] | None = H("Exceptions")
     destinations: list[IpAddressOrPrefix] | None = H("Destinations")
-    flags: NatFlags | None = H("Flags")
+    flags: Annotated[NatFlags, U32] | None = H("Flags")
     max_port_pool_usage: UInt16 | None = H("MaxPortPoolUsage")
 
 
@@ -283,7 +284,7 @@ class L4ProxyPolicySetting(HcnModel):
 
     ip: IpAddress | None = H("IP")
     port: PortList | None = H("Port")
-    protocol: ProtocolType | None = H("Protocol")
+    protocol: Annotated[ProtocolType, U32] | None = H("Protocol")
     exceptions: list[IpAddressOrPrefix] | None = H("Exceptions")
     destination: str | None = H("Destination")
     outbound_nat: bool | None = H("OutboundNAT")
