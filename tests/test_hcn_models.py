@@ -557,20 +557,28 @@ v4_subnets = st.builds(
     lambda a, n: ipaddress.IPv4Network((a, n), strict=False), st.integers(0, 2**32 - 1),
     st.integers(8, 30),
 )  # fmt: skip
+v6_subnets = st.builds(
+    lambda a, n: ipaddress.IPv6Network((a, n), strict=False), st.integers(0, 2**128 - 1),
+    st.integers(16, 126),
+)  # fmt: skip
+any_subnets: st.SearchStrategy[ipaddress.IPv4Network | ipaddress.IPv6Network] = (
+    v4_subnets | v6_subnets
+)
 guids = st.uuids().map(str)
 macs = st.binary(min_size=6, max_size=6).map(lambda b: "-".join(f"{x:02X}" for x in b))
 ports = st.integers(0, 0xFFFF)
 
 
 @st.composite
-def subnets(draw: st.DrawFn, net: ipaddress.IPv4Network) -> m.Subnet:
+def subnets(draw: st.DrawFn, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> m.Subnet:
     gateway = net.network_address + draw(st.integers(0, net.num_addresses - 1))
+    default = "0.0.0.0/0" if net.version == 4 else "::/0"
     routes = draw(
         st.lists(
             st.builds(
                 m.Route,
                 next_hop=st.just(str(gateway)),
-                destination_prefix=st.sampled_from(["0.0.0.0/0", str(net)]),
+                destination_prefix=st.sampled_from([default, str(net)]),
                 metric=st.none() | st.integers(0, 0xFFFF),
             ),
             max_size=2,
@@ -609,7 +617,7 @@ endpoint_policies = st.one_of(
 
 @st.composite
 def networks(draw: st.DrawFn) -> m.HostComputeNetwork:
-    net = draw(v4_subnets)
+    net = draw(any_subnets)
     return m.HostComputeNetwork(
         id=draw(guids),
         name=draw(st.text(max_size=10)),
@@ -629,7 +637,7 @@ def networks(draw: st.DrawFn) -> m.HostComputeNetwork:
 
 @st.composite
 def endpoints(draw: st.DrawFn) -> m.HostComputeEndpoint:
-    net = draw(v4_subnets)
+    net = draw(any_subnets)
     hosts = draw(st.sets(st.integers(0, net.num_addresses - 1), max_size=3))
     return m.HostComputeEndpoint(
         id=draw(guids),
