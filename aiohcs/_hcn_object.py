@@ -93,7 +93,6 @@ def settings_text(kind: Kind, settings: Any, *, argument: str = "settings", **ex
     data = docs.settings_object({} if settings is None else settings, kind.model, argument=argument)
     data.update(extra)
     data.setdefault("SchemaVersion", dict(docs.SCHEMA_VERSION))
-    docs.check_addresses(data, kind.model, argument=argument)
     return to_wide(docs.to_text(data, kind.model, argument=argument))
 
 
