@@ -105,6 +105,9 @@ def parse_result(document: str | None, type_name: str | None) -> Any:
     if document is None or not document.strip():
         return None
     model = model_of(type_name) if type_name is not None else None
-    if model is not None:
-        return _documents.parse_model(document, type_name or "")
-    return _json.read_lenient(document)
+    if model is None:
+        return _json.read_lenient(document)
+    try:
+        return model.model_validate_json(document)
+    except ValueError:  # HNS is trusted: what does not fit is kept, unvalidated
+        return _documents._lenient(model, _json.read(document))

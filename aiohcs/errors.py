@@ -497,6 +497,8 @@ def error_class(hr: int) -> type[HcsError]:
     hr = hresult_u32(hr)
     if is_hcs_facility(hr):
         return _BY_HCS_CODE.get(hr & 0xFFFF, HcsError)
+    if hr & 0x80000000 and facility(hr) == HCN_FACILITY:  # (HCS passes HCN's errors on)
+        return _BY_HCN_CODE.get(hr & 0xFFFF, HcsError)
     return _BY_HRESULT.get(hr, HcsError)
 
 
