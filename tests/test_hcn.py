@@ -70,7 +70,6 @@ async def test_create_open_query_delete_network() -> None:
     nid = uuid.uuid4()
     async with await hcn.create_nat_network("nat1", "10.30.0.0/16", id=nid) as net:
         assert net.id == nid
-        assert not net.closed
         props = await net.properties()
         assert isinstance(props, models.HostComputeNetwork)
         assert props.name == "nat1"
