@@ -91,7 +91,8 @@ def settings_text(kind: Kind, settings: Any, *, argument: str = "settings", **ex
     A document without a ``SchemaVersion`` gets HNS's V2 one.
     """
     data = docs.settings_object({} if settings is None else settings, kind.model, argument=argument)
-    data.update(extra)
+    if extra:  # (validated with the document they join)
+        data = docs.settings_object({**data, **extra}, kind.model, argument=argument)
     data.setdefault("SchemaVersion", dict(docs.SCHEMA_VERSION))
     return to_wide(docs.to_text(data, kind.model, argument=argument))
 

@@ -167,6 +167,7 @@ async def test_bad_queries_and_requests(network: hcn.Network) -> None:
     await _refused(lambda: hcn.enumerate_networks(detailed=1), InvalidArgumentTypeError)  # type: ignore[arg-type]
     await _refused(lambda: network.properties({"Flags": "x"}), InvalidDocumentError)
     await _refused(lambda: network.modify(None), InvalidArgumentTypeError)
+    await _refused(lambda: network.create_endpoint(MacAddress="zz"), InvalidDocumentError)
     await _refused(lambda: network.modify("nope"), InvalidDocumentError)
     await _refused(lambda: hcn.create_endpoint("net", {}), InvalidArgumentTypeError)  # type: ignore[arg-type]
 
