@@ -545,6 +545,8 @@ _BY_HCN_CODE: Final[Mapping[int, type[HcsError]]] = {
 _BY_HCN_HRESULT: Final[Mapping[int, type[HcsError]]] = {
     # A namespace or load balancer that does not exist (hcsshim: "element not found").
     HResult.ERROR_NOT_FOUND: NotFound,
+    # A namespace or load balancer id that is taken (hcsim: HRESULT_FROM_WIN32 of it).
+    HResult.ERROR_ALREADY_EXISTS: AlreadyExists,
     # An IPAM pool with no free address left (hcsim's choice: hcsim/README.md).
     HResult.ERROR_NO_MORE_ITEMS: ResourceExhausted,
 }
