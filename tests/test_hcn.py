@@ -91,6 +91,16 @@ async def test_create_open_query_delete_network() -> None:
     assert str(nid) in str(info.value)
 
 
+async def test_the_id_may_come_from_the_document() -> None:
+    nid = uuid.uuid4()
+    settings = {**hcn.nat_settings("doc-id", "10.31.0.0/24"), "ID": str(nid).upper()}
+    async with await hcn.create_network(settings) as net:
+        assert net.id == nid
+        await net.delete()
+    async with await hcn.create_network(settings, id=nid) as net:  # (the same id: fine)
+        await net.delete()
+
+
 async def test_enumerate_detailed_gives_properties() -> None:
     async with await hcn.create_nat_network("a", "10.40.0.0/24") as a:
         async with await hcn.create_nat_network("b", "10.41.0.0/24") as b:

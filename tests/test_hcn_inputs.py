@@ -168,6 +168,10 @@ async def test_bad_queries_and_requests(network: hcn.Network) -> None:
     await _refused(lambda: network.properties({"Flags": "x"}), InvalidDocumentError)
     await _refused(lambda: network.modify(None), InvalidArgumentTypeError)
     await _refused(lambda: network.create_endpoint(MacAddress="zz"), InvalidDocumentError)
+    other = str(uuid.uuid4())
+    await _refused(
+        lambda: hcn.create_namespace({"ID": other}, id=uuid.uuid4()), InvalidArgumentError
+    )
     await _refused(lambda: network.modify("nope"), InvalidDocumentError)
     await _refused(lambda: hcn.create_endpoint("net", {}), InvalidArgumentTypeError)  # type: ignore[arg-type]
 
