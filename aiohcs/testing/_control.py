@@ -75,6 +75,7 @@ _CDEF_FILES: Final = (
     "computecore.cdef",
     "computecore_extra.cdef",
     "computestorage.cdef",
+    "computenetwork.cdef",
     "virtdisk.cdef",
 )
 # "<return type> WINAPI <name> (" at the start of a declaration line.
@@ -149,7 +150,7 @@ def _check(hr: int, what: str, *, system_id: str | None = None) -> None:
 
 @functools.cache
 def _declarations() -> Mapping[str, str]:
-    """Every computecore/computestorage function declared by aiohcs → its return type."""
+    """Every function of the declarations aiohcs binds (HCS, HCN, virtdisk) → its return type."""
     package = importlib.resources.files("aiohcs").joinpath("include")
     found: dict[str, str] = {}
     for name in _CDEF_FILES:
