@@ -109,6 +109,9 @@ async def test_enumerate_detailed_gives_properties() -> None:
             assert {"a", "b"} <= names
             ids = await hcn.enumerate_networks()
             assert {a.id, b.id} <= set(ids)
+            query = {"SchemaVersion": {"Major": 2, "Minor": 0}, "Filter": '{"Name": "b"}'}
+            assert await hcn.enumerate_networks(query) == [b.id]
+            assert [p.name for p in await hcn.enumerate_networks(query, detailed=True)] == ["b"]
             await b.delete()
         await a.delete()
     assert await hcn.enumerate_networks() == []
