@@ -4,9 +4,9 @@ One set of declarations (``aiohcs/include/*.cdef``, written exactly as in the Wi
 SDK headers; hcsim includes the same files) is compiled two ways:
 
 * ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>`` /
-  ``<virtdisk.h>``, linked to their import libraries (delay-loaded, so the module imports
-  on every Windows build and on hosts without the HCS feature; newer exports are checked
-  before they are called).
+  ``<virtdisk.h>`` / ``<computenetwork.h>``, linked to their import libraries (delay-loaded,
+  so the module imports on every Windows build and on hosts without the HCS or HCN feature;
+  newer exports are checked before they are called) and to ole32 (``CoTaskMemFree``).
   hcsim's control API is not linked: its types are declared and each function becomes a
   pointer type ``PFN_<name>``, so that ``aiohcs._native`` can call the control exports of
   hcsim's computecore.dll, looked up at run time, when that DLL is the one loaded;
@@ -157,6 +157,9 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
                 "computecore",
                 "computestorage",
                 "virtdisk",
+                "computenetwork",
+                # CoTaskMemFree, which frees what computenetwork hands out; always present.
+                "ole32",
                 "kernel32",
                 "delayimp",
                 "ws2_32",
@@ -165,6 +168,7 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
                 "/DELAYLOAD:computecore.dll",
                 "/DELAYLOAD:computestorage.dll",
                 "/DELAYLOAD:virtdisk.dll",
+                "/DELAYLOAD:computenetwork.dll",
             ],
             py_limited_api=True,
         )

@@ -11,6 +11,7 @@
 #include <computecore.h>
 #include <computestorage.h>
 #include <virtdisk.h>
+#include <computenetwork.h>
 #include <stdint.h>
 /* hcsim's control types; its functions are looked up at run time (module_win32.c). */
 #include "hcsim.cdef"
