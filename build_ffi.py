@@ -41,9 +41,14 @@ SDK_CDEFS = (
     "virtdisk.cdef",
 )
 # virtdisk.cdef's ULONG is 32 bits everywhere; on Windows it is spelled as windows.h does,
-# so that the C the module's functions pass it to has the SDK's pointer types.
-_ULONG = "typedef uint32_t ULONG;"
-_ULONG_WINDOWS = "typedef unsigned long ULONG;"
+# so that the C the module's functions pass it to has the SDK's pointer types. DWORD and
+# HRESULT the same: computenetwork.h's notification callback type takes them by value, and
+# a function pointer type is compatible only with the same spelling of each parameter.
+_WINDOWS_SPELLINGS = (
+    ("typedef uint32_t ULONG;", "typedef unsigned long ULONG;"),
+    ("typedef uint32_t DWORD;", "typedef unsigned long DWORD;"),
+    ("typedef int32_t HRESULT;", "typedef long HRESULT;"),
+)
 HCSIM_CDEF = "hcsim.cdef"
 # computecore exports no published header declares (HcsCancelLiveMigration): functions on
 # POSIX (hcsim defines them), pointer types PFN_<name> on Windows (looked up at run time).
@@ -139,7 +144,8 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     texts += [cdef_text(n) for n in (BRIDGE_CDEF, MODULE_CDEF)]
     text = "\n".join(texts)
     if target == "windows":
-        text = text.replace(_ULONG, _ULONG_WINDOWS)
+        for posix_spelling, windows_spelling in _WINDOWS_SPELLINGS:
+            text = text.replace(posix_spelling, windows_spelling)
     if cdef_filter is not None:
         text = cdef_filter(text)
 
