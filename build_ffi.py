@@ -143,8 +143,8 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     if target not in ("windows", "posix"):
         raise ValueError(f"target must be 'windows' or 'posix', not {target!r}")
     texts = [cdef_text(n) for n in SDK_CDEFS]
-    if target == "posix":
-        texts += [cdef_text(n) for n in POSIX_CDEFS]
+    # (computenetwork.cdef: on Windows too, against <computenetwork.h>; the name is SIM's.)
+    texts += [cdef_text(n) for n in POSIX_CDEFS]
     extra = cdef_text(EXTRA_CDEF)
     texts.append(extra if target == "posix" else extra_pointer_types(extra))
     control = cdef_text(HCSIM_CDEF)
