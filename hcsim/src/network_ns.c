@@ -111,6 +111,8 @@ static HRESULT check_namespace(hn_obj *ns, hj_value *doc, PWSTR *record) {
 
 HRESULT WINAPI HcnCreateNamespace(REFGUID Id, PCWSTR Settings, PHCN_NAMESPACE Namespace,
                                   PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCreateNamespace, Id, Settings, Namespace, ErrorRecord);
     if (Namespace) *Namespace = NULL;
     HRESULT hr = hn_enter(FN_HcnCreateNamespace, ErrorRecord);
     if (hr != S_OK) return hr;
@@ -143,24 +145,33 @@ HRESULT WINAPI HcnCreateNamespace(REFGUID Id, PCWSTR Settings, PHCN_NAMESPACE Na
 }
 
 HRESULT WINAPI HcnEnumerateNamespaces(PCWSTR Query, PWSTR *Namespaces, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnEnumerateNamespaces, Query, Namespaces, ErrorRecord);
     return hn_enumerate(FN_HcnEnumerateNamespaces, HN_NAMESPACE, Query, Namespaces, ErrorRecord);
 }
 
 HRESULT WINAPI HcnOpenNamespace(REFGUID Id, PHCN_NAMESPACE Namespace, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnOpenNamespace, Id, Namespace, ErrorRecord);
     return hn_open(FN_HcnOpenNamespace, HN_NAMESPACE, Id, Namespace, ErrorRecord);
 }
 
 HRESULT WINAPI HcnQueryNamespaceProperties(HCN_NAMESPACE Namespace, PCWSTR Query, PWSTR *Properties,
                                            PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryNamespaceProperties, Namespace, Query, Properties,
+                              ErrorRecord);
     return hn_query_one(FN_HcnQueryNamespaceProperties, HN_NAMESPACE, Namespace, Query, Properties,
                         ErrorRecord, NULL);
 }
 
 HRESULT WINAPI HcnCloseNamespace(HCN_NAMESPACE Namespace) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnCloseNamespace, Namespace);
     return hn_close(FN_HcnCloseNamespace, HN_NAMESPACE, Namespace);
 }
 
 HRESULT WINAPI HcnModifyNamespace(HCN_NAMESPACE Namespace, PCWSTR Settings, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnModifyNamespace, Namespace, Settings, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnModifyNamespace, ErrorRecord);
     if (hr != S_OK) return hr;
     hj_value *req = NULL;
@@ -201,6 +212,7 @@ HRESULT WINAPI HcnModifyNamespace(HCN_NAMESPACE Namespace, PCWSTR Settings, PWST
 }
 
 HRESULT WINAPI HcnDeleteNamespace(REFGUID Id, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteNamespace, Id, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnDeleteNamespace, ErrorRecord);
     if (hr != S_OK) return hr;
     char id[37];
@@ -277,6 +289,8 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
 
 HRESULT WINAPI HcnCreateLoadBalancer(REFGUID Id, PCWSTR Settings, PHCN_LOADBALANCER LoadBalancer,
                                      PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCreateLoadBalancer, Id, Settings, LoadBalancer, ErrorRecord);
     if (LoadBalancer) *LoadBalancer = NULL;
     HRESULT hr = hn_enter(FN_HcnCreateLoadBalancer, ErrorRecord);
     if (hr != S_OK) return hr;
@@ -297,20 +311,28 @@ HRESULT WINAPI HcnCreateLoadBalancer(REFGUID Id, PCWSTR Settings, PHCN_LOADBALAN
 }
 
 HRESULT WINAPI HcnEnumerateLoadBalancers(PCWSTR Query, PWSTR *LoadBalancer, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnEnumerateLoadBalancers, Query, LoadBalancer, ErrorRecord);
     return hn_enumerate(FN_HcnEnumerateLoadBalancers, HN_LB, Query, LoadBalancer, ErrorRecord);
 }
 
 HRESULT WINAPI HcnOpenLoadBalancer(REFGUID Id, PHCN_LOADBALANCER LoadBalancer, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnOpenLoadBalancer, Id, LoadBalancer, ErrorRecord);
     return hn_open(FN_HcnOpenLoadBalancer, HN_LB, Id, LoadBalancer, ErrorRecord);
 }
 
 HRESULT WINAPI HcnQueryLoadBalancerProperties(HCN_LOADBALANCER LoadBalancer, PCWSTR Query,
                                               PWSTR *Properties, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryLoadBalancerProperties, LoadBalancer, Query, Properties,
+                              ErrorRecord);
     return hn_query_one(FN_HcnQueryLoadBalancerProperties, HN_LB, LoadBalancer, Query, Properties,
                         ErrorRecord, NULL);
 }
 
 HRESULT WINAPI HcnCloseLoadBalancer(HCN_LOADBALANCER LoadBalancer) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnCloseLoadBalancer, LoadBalancer);
     return hn_close(FN_HcnCloseLoadBalancer, HN_LB, LoadBalancer);
 }
 
@@ -318,6 +340,8 @@ HRESULT WINAPI HcnCloseLoadBalancer(HCN_LOADBALANCER LoadBalancer) {
  * name (checked as at creation); the ID cannot change. */
 HRESULT WINAPI HcnModifyLoadBalancer(HCN_LOADBALANCER LoadBalancer, PCWSTR Settings,
                                      PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnModifyLoadBalancer, LoadBalancer, Settings, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnModifyLoadBalancer, ErrorRecord);
     if (hr != S_OK) return hr;
     hj_value *doc = NULL;
@@ -342,6 +366,7 @@ HRESULT WINAPI HcnModifyLoadBalancer(HCN_LOADBALANCER LoadBalancer, PCWSTR Setti
 }
 
 HRESULT WINAPI HcnDeleteLoadBalancer(REFGUID Id, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteLoadBalancer, Id, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnDeleteLoadBalancer, ErrorRecord);
     if (hr != S_OK) return hr;
     char id[37];

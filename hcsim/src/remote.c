@@ -161,12 +161,12 @@ static struct {
     rhcn *hcn;
     rentries *entries;
     rnote *notes, *notes_tail;
-    plat_cond notes_cond;  /* with G.lock: a note came, or the thread must end */
-    plat_cond note_done;   /* with G.lock: a callback returned */
+    plat_cond notes_cond; /* with G.lock: a note came, or the thread must end */
+    plat_cond note_done;  /* with G.lock: a callback returned */
     plat_thread deliverer;
     int deliverer_live, deliverer_stop;
-    uint64_t delivering;     /* the rid whose callback runs now (0: none) */
-    uint64_t deliverer_tid;  /* plat_thread_id of the delivery thread */
+    uint64_t delivering;    /* the rid whose callback runs now (0: none) */
+    uint64_t deliverer_tid; /* plat_thread_id of the delivery thread */
 } R = {.sock = -1};
 
 int hc_remote_active(void) { return atomic_load_explicit(&R.mode, memory_order_acquire) != 0; }
@@ -944,10 +944,10 @@ HRESULT hc_remote_call(uint32_t id, ...) {
     }
     /* computenetwork: what a close, unregistration or release ends goes once it succeeded;
      * an unregistration first stops the deliveries to its callback */
-    char ends = is_hcn_close(id)                                      ? 'n'
-                : is_hcn_unregister(id)                               ? 'k'
+    char ends = is_hcn_close(id)                                              ? 'n'
+                : is_hcn_unregister(id)                                       ? 'k'
                 : id == FN_HcnReleaseGuestNetworkServicePortReservationHandle ? 't'
-                                                                      : 0;
+                                                                              : 0;
     const void *ended = ends ? v[0].p : NULL;
     rhcn *e = ends ? hcn_by_token(ended, ends) : NULL;
     if (e && ends == 'k') hcn_quiesce(e);
@@ -1119,7 +1119,7 @@ static void close_connection(void) {
     R.reader_live = 0;
     deliverer_stop(); /* after what the reader queued */
     hc_lock();
-    hcn_forget_all(); /* the service's ids mean nothing on another connection */
+    hcn_forget_all();              /* the service's ids mean nothing on another connection */
     plat_mutex_lock(&R.send_lock); /* no sender still uses it */
     if (R.sock >= 0) close(R.sock);
     R.sock = -1;

@@ -276,8 +276,7 @@ void CALLBACK serve_forward_event(HCS_EVENT *e, void *context) {
     plat_mutex_unlock(&S.lock);
 }
 
-void CALLBACK serve_forward_notification(DWORD type, void *context, HRESULT status,
-                                         PCWSTR data) {
+void CALLBACK serve_forward_notification(DWORD type, void *context, HRESULT status, PCWSTR data) {
     uint64_t v = (uint64_t)(uintptr_t)context;
     svc_item *it = item_new(HCW_NOTIFY, v & 0xffffffffu);
     if (!it) return;
@@ -561,8 +560,7 @@ static void run_call(svc_call *call) {
                 break;
             case 'E': put_entries(&reply->b, out.entries, out.nentries); break;
             default: /* the count before 'E' is the entries' (none without them) */
-                hcw_put_u64(&reply->b, r[1] == 'E'    ? (out.entries ? out.nentries : 0)
-                                                       : out.u[k++]);
+                hcw_put_u64(&reply->b, r[1] == 'E' ? (out.entries ? out.nentries : 0) : out.u[k++]);
                 break;
             }
     }

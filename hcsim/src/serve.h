@@ -44,10 +44,10 @@ typedef struct svc_out { /* a call's results */
     PWSTR str;           /* a returned string ('s'), LocalFree'd */
     uint64_t u[8];       /* 'u' and 'i' results in order */
     /* computenetwork */
-    PWSTR w[2];                     /* 'w' strings in order, CoTaskMemFree'd */
+    PWSTR w[2];                       /* 'w' strings in order, CoTaskMemFree'd */
     HCN_PORT_RANGE_RESERVATION range; /* 'R' */
-    ULONG nentries;                 /* 'u' before 'E' */
-    HCN_PORT_RANGE_ENTRY *entries;  /* 'E', HcnFreeGuestNetworkPortReservations'd */
+    ULONG nentries;                   /* 'u' before 'E' */
+    HCN_PORT_RANGE_ENTRY *entries;    /* 'E', HcnFreeGuestNetworkPortReservations'd */
 } svc_out;
 
 /* ---- serve.c ------------------------------------------------------------------------- */
@@ -66,8 +66,7 @@ int serve_conn_dying(svc_conn *c); /* the client went: its blocking calls end */
 /* The event callback of every handle a client set one on (context: serve_event_context). */
 void CALLBACK serve_forward_event(HCS_EVENT *e, void *context);
 /* The notification callback of every HCN registration a client made (same context). */
-void CALLBACK serve_forward_notification(DWORD type, void *context, HRESULT status,
-                                         PCWSTR data);
+void CALLBACK serve_forward_notification(DWORD type, void *context, HRESULT status, PCWSTR data);
 void serve_status(HCSIM_SERVICE_STATUS *st);
 void serve_request_stop(void);
 /* After HcsimReset: no operation of the service completes any more; their records go. */

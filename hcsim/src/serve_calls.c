@@ -186,7 +186,7 @@ HRESULT serve_run_control(svc_call *call, svc_out *out) {
 }
 
 /* ---- computenetwork ------------------------------------------------------------------- */
-#define ARG_G(i) (call->a[i].has_g ? (REFGUID)&call->a[i].g : NULL)
+#define ARG_G(i) (call->a[i].has_g ? (REFGUID) & call->a[i].g : NULL)
 
 /* The table kind of the HCN handle fn takes first (its 'n' argument), or 0. */
 static int hcn_arg_kind(uint32_t fn) {

@@ -14,14 +14,14 @@ TEST(remote_hcn_posix_only) { harness_skip("client mode is POSIX-only"); }
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define NET_SETTINGS                                                                      \
+#define NET_SETTINGS                                                                          \
     u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":0},\"Name\":\"remote-nat\",\"Type\":\"NAT\"," \
     u"\"Ipams\":[{\"Type\":\"Static\",\"Subnets\":[{\"IpAddressPrefix\":\"172.31.0.0/24\"}]}]}"
-#define EP_SETTINGS u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":0}}"
+#define EP_SETTINGS                    u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":0}}"
 /* winerror.h's (hcsim's own names are in src/network.h) */
-#define HCN_E_NETWORK_NOT_FOUND_HR       ((HRESULT)0x803B0001u)
-#define HCN_E_ENDPOINT_NOT_FOUND_HR      ((HRESULT)0x803B0002u)
-#define HCN_E_ENTITY_HAS_REFERENCES_HR   ((HRESULT)0x803B002Cu)
+#define HCN_E_NETWORK_NOT_FOUND_HR     ((HRESULT)0x803B0001u)
+#define HCN_E_ENDPOINT_NOT_FOUND_HR    ((HRESULT)0x803B0002u)
+#define HCN_E_ENTITY_HAS_REFERENCES_HR ((HRESULT)0x803B002Cu)
 
 /* 0f5a0000-0000-4000-8000-00000000000<n> */
 static GUID guid_n(unsigned n) {
@@ -212,7 +212,8 @@ TEST(remote_hcn_calls_and_errors) {
     CHECK_HR(E_ACCESSDENIED, HcnCloseEndpoint(ep)); /* the handle stays open */
     CHECK_HR(S_OK, HcsimSetExportHidden("HcnQueryEndpointStats", TRUE));
     CHECK(!HcsimIsExportAvailable("HcnQueryEndpointStats"));
-    CHECK_HR(HRESULT_FROM_WIN32(ERROR_PROC_NOT_FOUND), HcnQueryEndpointStats(ep, NULL, &props, NULL));
+    CHECK_HR(HRESULT_FROM_WIN32(ERROR_PROC_NOT_FOUND),
+             HcnQueryEndpointStats(ep, NULL, &props, NULL));
     CHECK_HR(S_OK, HcsimSetExportHidden("HcnQueryEndpointStats", FALSE));
     CHECK_HR(S_OK, HcnCloseEndpoint(ep));
     CHECK_HR(E_HANDLE, HcnCloseEndpoint(ep)); /* closed */
@@ -240,23 +241,6 @@ TEST(remote_hcn_shared_and_notified) {
     GUID net_id = guid_n(1), ep_id = guid_n(2);
     HCN_NETWORK net = NULL;
     CHECK_HR(S_OK, HcnOpenNetwork(&net_id, &net, NULL));
-    /* a compute system in the service checks endpoints in the service's HCN state */
-    HCS_SYSTEM cs = NULL;
-    const char *vm_missing = "{\"Owner\":\"remote\",\"Container\":{\"Networking\":"
-                             "{\"NetworkAdapters\":[\"0f5a0000-0000-4000-8000-0000000000ff\"]}}}";
-    const char *vm_ok = "{\"Owner\":\"remote\",\"Container\":{\"Networking\":"
-                        "{\"NetworkAdapters\":[\"0f5a0000-0000-4000-8000-000000000002\"]}}}";
-    CHECK_HR(HCN_E_ENDPOINT_NOT_FOUND_HR, tc_create("remote-hcn-missing", vm_missing, 1, &cs));
-    if (cs) { /* it stays Created */
-        CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
-        HcsCloseComputeSystem(cs);
-    }
-    cs = NULL;
-    CHECK_HR(S_OK, tc_create("remote-hcn-ok", vm_ok, 1, &cs));
-    if (cs) {
-        CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
-        HcsCloseComputeSystem(cs);
-    }
     /* unregistering waits for a running callback; none runs afterwards */
     atomic_store(&h.slow, 200);
     CHECK_HR(S_OK, HcnDeleteEndpoint(&ep_id, NULL));
@@ -274,6 +258,36 @@ TEST(remote_hcn_shared_and_notified) {
     service_down(&svc);
 }
 
+/* A compute system in the service checks its adapters' endpoints in the service's own HCN
+ * state: one another client created. */
+TEST(remote_hcn_system_sees_service_endpoints) {
+    service svc;
+    REQUIRE(service_up(&svc));
+    CHECK(exit_code(spawn_self("HCSIM_TEST_HCN_CLIENT", "create-and-leave", svc.path)) == 0);
+    HCS_SYSTEM cs = NULL;
+    const char *vm_missing = "{\"Owner\":\"remote\",\"Container\":{\"Networking\":"
+                             "{\"NetworkAdapters\":[\"0f5a0000-0000-4000-8000-0000000000ff\"]}}}";
+    const char *vm_ok = "{\"Owner\":\"remote\",\"Container\":{\"Networking\":"
+                        "{\"NetworkAdapters\":[\"0f5a0000-0000-4000-8000-000000000002\"]}}}";
+    CHECK_HR(HCN_E_ENDPOINT_NOT_FOUND_HR, tc_create("remote-hcn-missing", vm_missing, 1, &cs));
+    if (cs) { /* it stays Created */
+        CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
+        HcsCloseComputeSystem(cs);
+    }
+    cs = NULL;
+    CHECK_HR(S_OK, tc_create("remote-hcn-ok", vm_ok, 1, &cs));
+    if (cs) {
+        CHECK_HR(S_OK, tc_call(HcsTerminateComputeSystem, cs, NULL, NULL));
+        HcsCloseComputeSystem(cs);
+    }
+    GUID net_id = guid_n(1), ep_id = guid_n(2);
+    CHECK_HR(S_OK, HcnDeleteEndpoint(&ep_id, NULL));
+    CHECK_HR(S_OK, HcnDeleteNetwork(&net_id, NULL));
+    CHECK(hcn_counts_zero());
+    CHECK(tc_counts_zero());
+    service_down(&svc);
+}
+
 TEST(remote_hcn_guest_service_ports) {
     service svc;
     REQUIRE(service_up(&svc));
@@ -282,7 +296,7 @@ TEST(remote_hcn_guest_service_ports) {
     CHECK_HR(S_OK, HcnCreateGuestNetworkService(&gns_id, u"{}", &gns, NULL));
     HANDLE one = NULL, range = NULL;
     CHECK_HR(S_OK, HcnReserveGuestNetworkServicePort(gns, HCN_PORT_PROTOCOL_TCP,
-                                                      HCN_PORT_ACCESS_EXCLUSIVE, 45678, &one));
+                                                     HCN_PORT_ACCESS_EXCLUSIVE, 45678, &one));
     HCN_PORT_RANGE_RESERVATION r;
     memset(&r, 0, sizeof r);
     CHECK_HR(S_OK, HcnReserveGuestNetworkServicePortRange(gns, 8, &r, &range));
