@@ -79,7 +79,13 @@ RUNTIME_SKIP = tuple(
 )
 
 # Inside the ziglang wheel: its copy of mingw-w64's headers and .def files.
-SDK_HEADERS = ("computecore.h", "computedefs.h", "computestorage.h", "virtdisk.h", "computenetwork.h")
+SDK_HEADERS = (
+    "computecore.h",
+    "computedefs.h",
+    "computestorage.h",
+    "virtdisk.h",
+    "computenetwork.h",
+)
 SDK_HEADER_DIR = "ziglang/lib/libc/include/any-windows-any/"
 SDK_DEFS = ("computecore.def", "computestorage.def", "virtdisk.def", "computenetwork.def")
 SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
