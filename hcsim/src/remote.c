@@ -354,10 +354,11 @@ static int note_post(uint64_t rid, uint32_t type, HRESULT status, char16_t *data
 static void deliverer_stop(void) {
     hc_lock();
     int live = R.deliverer_live;
+    int self = live && R.deliverer_tid == plat_thread_id(); /* from a callback: no join */
     R.deliverer_stop = 1;
     plat_cond_broadcast(&R.notes_cond);
     hc_unlock();
-    if (live && R.deliverer_tid != plat_thread_id()) plat_thread_join(&R.deliverer);
+    if (live && !self) plat_thread_join(&R.deliverer);
     hc_lock();
     R.deliverer_live = 0;
     R.deliverer_stop = 0;
