@@ -515,6 +515,13 @@ class Counts:
     virtual_disks: int = 0
     #: Virtual disks attached by this process (0 on Windows, likewise).
     attached_disks: int = 0
+    #: Open computenetwork handles (``HCN_NETWORK``, ``HCN_ENDPOINT``, ``HCN_NAMESPACE``,
+    #: ``HCN_LOADBALANCER``, ``HCN_GUESTNETWORKSERVICE``).
+    network_handles: int = 0
+    #: Registered ``HCN_CALLBACK`` s (service and guest network service callbacks).
+    network_callbacks: int = 0
+    #: Open port reservation handles of guest network services.
+    port_reservations: int = 0
 
     def leaks(
         self, *, allow_systems: bool = False, baseline: Counts | None = None
@@ -546,6 +553,9 @@ LEAK_COUNTERS: Final = (
     "documents",
     "virtual_disks",
     "attached_disks",
+    "network_handles",
+    "network_callbacks",
+    "port_reservations",
 )
 
 

@@ -131,7 +131,8 @@ void hn_ports_reset(void);
 void hc_network_detach(void);
 void hc_network_reset(void);
 void hc_network_disconnect(void);
-/* system.c: whether an endpoint / namespace of that id (any case, braces optional) exists. */
+/* system.c, under lock: whether an endpoint / namespace of that id (any case, braces
+ * optional) exists. */
 int hc_network_endpoint_exists(const char *id);
 int hc_network_namespace_exists(const char *id);
 

@@ -336,14 +336,10 @@ HRESULT hn_create_finish(hn_kind kind, const char *id, hj_value *doc, void **out
     return S_OK;
 }
 
-/* ---- for system.c -------------------------------------------------------------------------- */
+/* ---- for system.c (under lock) ---------------------------------------------------------- */
 static int exists(hn_kind kind, const char *id) {
     char text[37];
-    if (!hn_guid_parse(id, text)) return 0;
-    hc_lock();
-    int r = hn_find(kind, text) != NULL;
-    hc_unlock();
-    return r;
+    return hn_guid_parse(id, text) && hn_find(kind, text) != NULL;
 }
 
 int hc_network_endpoint_exists(const char *id) { return exists(HN_ENDPOINT, id); }

@@ -181,10 +181,10 @@ TEST(network_ipam_allocates_and_frees) {
                        "\"10.0.0.0/29\"}]}]}",
                        &net, NULL) == S_OK);
     HCN_ENDPOINT ep[6];
-    char ids[6][37];
+    char ids[6][64];
     const char *want[] = {"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"};
     for (int i = 0; i < 5; i++) {
-        snprintf(ids[i], 37, "0000000%d-2222-4333-8444-555555555555", i);
+        snprintf(ids[i], sizeof ids[i], "0000000%d-2222-4333-8444-555555555555", i);
         REQUIRE(tn_endpoint(net, ids[i], "{}", &ep[i], NULL) == S_OK);
         hj_value *v = tn_endpoint_props(ep[i]);
         CHECK(tn_ip(v) && !strcmp(tn_ip(v), want[i]));
