@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio.abc
+import anyio.lowlevel
 
 from aiohcs import _json
 from aiohcs._bridge import current_backend, current_bridge, run_detached, run_sync
@@ -373,9 +374,13 @@ class NotificationStream(anyio.abc.AsyncResource):
                 raise cancelled
             raise error_from_hresult(hr, operation=self._operation, system_id=self._subject)
         self._handle = handle
-        if cancelled is not None:
-            await self.aclose()
-            raise cancelled
+        try:
+            if cancelled is not None:
+                raise cancelled
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            await self.aclose()  # (shielded: it runs to its end)
+            raise
         return self
 
     async def __aexit__(
