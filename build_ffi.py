@@ -40,6 +40,11 @@ SDK_CDEFS = (
     "computestorage.cdef",
     "virtdisk.cdef",
 )
+# computenetwork (HCN): compiled into the POSIX build (hcsim emulates it) after virtdisk.cdef,
+# whose GUID and ULONG it uses.
+POSIX_CDEFS = ("computenetwork.cdef",)
+# The one macro of computenetwork.cdef cffi does not know (windows.h: #define VOID void).
+_VOID = re.compile(r"\bVOID\b")
 # virtdisk.cdef's ULONG is 32 bits everywhere; on Windows it is spelled as windows.h does,
 # so that the C the module's functions pass it to has the SDK's pointer types.
 _ULONG = "typedef uint32_t ULONG;"
@@ -88,6 +93,7 @@ def cdef_text(name: str) -> str:
     text = _DECLARE_HANDLE.sub(r"typedef struct \1__ *\1;", text)
     text = _ENUM_FLAG_OPERATORS.sub("", text)
     text = _CALLBACK.sub("WINAPI", text)
+    text = _VOID.sub("void", text)
     # In API mode cffi takes the value of a #define from the C compiler.
     return _DEFINE_VALUE.sub(r"#define \1 ...", text)
 
@@ -132,6 +138,8 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     if target not in ("windows", "posix"):
         raise ValueError(f"target must be 'windows' or 'posix', not {target!r}")
     texts = [cdef_text(n) for n in SDK_CDEFS]
+    if target == "posix":
+        texts += [cdef_text(n) for n in POSIX_CDEFS]
     extra = cdef_text(EXTRA_CDEF)
     texts.append(extra if target == "posix" else extra_pointer_types(extra))
     control = cdef_text(HCSIM_CDEF)

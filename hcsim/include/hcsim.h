@@ -7,6 +7,7 @@
 #include "computecore_extra.h"
 #include "computestorage.h"
 #include "hcsim_virtdisk.h"
+#include "computenetwork.h"
 
 #ifdef __cplusplus
 extern "C" {

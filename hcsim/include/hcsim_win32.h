@@ -16,6 +16,7 @@ extern "C" {
 
 #define WINAPI
 #define CALLBACK
+#define VOID void /* computenetwork.cdef spells a void return so, as windows.h defines it */
 #define DECLARE_HANDLE(name)             typedef struct name##__ *name
 #define DEFINE_ENUM_FLAG_OPERATORS(type) struct hcsim_flag_ops_##type##__
 

@@ -190,7 +190,19 @@ void hc_reg_each(int kind, void (*fn)(void *obj)) {
 }
 
 int hc_doc_add(void *doc) { return tab_put(&G.docs, (uintptr_t)doc, doc, K_DOC); }
-int hc_doc_del(void *doc) { return tab_del(&G.docs, (uintptr_t)doc); }
+int hc_doc_del(void *doc) {
+    size_t j = tab_find(&G.docs, (uintptr_t)doc);
+    if (j == (size_t)-1 || G.docs.kinds[j] != K_DOC) return 0;
+    return tab_del(&G.docs, (uintptr_t)doc);
+}
+int hc_doc_add_kind(void *doc, int kind) { return tab_put(&G.docs, (uintptr_t)doc, doc, kind); }
+int hc_doc_kind(const void *doc) {
+    size_t j = tab_find(&G.docs, (uintptr_t)doc);
+    return j == (size_t)-1 ? 0 : G.docs.kinds[j];
+}
+int hc_doc_del_kind(void *doc, int kind) {
+    return hc_doc_kind(doc) == kind && tab_del(&G.docs, (uintptr_t)doc);
+}
 
 /* ---- objects -------------------------------------------------------------------- */
 void *hc_obj_new(size_t size, int kind) {
@@ -352,7 +364,7 @@ HRESULT hc_enter(fn_id fn, hc_call *call) {
         hc_fault *f = NULL;
         if (G.faults[fn].count)
             f = &G.faults[fn];
-        else if ((flags & (FN_SVC | FN_STO)) && G.fault_any.count)
+        else if ((flags & (FN_SVC | FN_STO | FN_HCN)) && G.fault_any.count)
             f = &G.fault_any;
         if (f) {
             f->count--;
@@ -365,7 +377,7 @@ HRESULT hc_enter(fn_id fn, hc_call *call) {
     hc_delay *d = NULL;
     if (G.delays[fn].set)
         d = &G.delays[fn];
-    else if ((flags & (FN_SVC | FN_STO)) && G.delay_any.set)
+    else if ((flags & (FN_SVC | FN_STO | FN_HCN)) && G.delay_any.set)
         d = &G.delay_any;
     if (d) {
         call->completion_ms = d->completion_ms;

@@ -238,6 +238,13 @@ HLOCAL WINAPI LocalFree(HLOCAL hMem) {
     hc_init();
     hc_lock();
     if (!hc_doc_del(hMem)) {
+        if (hc_doc_kind(hMem) == K_HCNDOC) {
+            hc_unlock();
+            fputs("hcsim: LocalFree of a computenetwork string (free it with CoTaskMemFree; on "
+                  "Windows this corrupts the heap)\n",
+                  stderr);
+            abort();
+        }
         hc_unlock();
         return hMem; /* not ours: failure, as LocalFree reports it */
     }

@@ -25,7 +25,8 @@
 #define FN_SVC  1u
 #define FN_OP   2u
 #define FN_STO  4u
-#define FN_NOHR 8u /* does not return an HRESULT (no faults) */
+#define FN_NOHR 8u  /* does not return an HRESULT (no faults) */
+#define FN_HCN  16u /* computenetwork (matched by "*"; sync faults only) */
 
 /* Every export, grouped by its flags: X(name, flags). */
 /* The table keeps its own layout. */
@@ -79,7 +80,32 @@
     /* virtdisk (local to the caller: never forwarded to the service; faults as Win32 codes) */    \
     X(CreateVirtualDisk, FN_STO) X(OpenVirtualDisk, FN_STO) X(AttachVirtualDisk, FN_STO)           \
     X(DetachVirtualDisk, FN_STO) X(GetVirtualDiskPhysicalPath, FN_STO)                             \
-    X(GetVirtualDiskInformation, FN_STO)
+    X(GetVirtualDiskInformation, FN_STO)                                                           \
+    /* computenetwork (network.c; README "Host Compute Network") */                               \
+    X(HcnEnumerateNetworks, FN_HCN) X(HcnCreateNetwork, FN_HCN) X(HcnOpenNetwork, FN_HCN)          \
+    X(HcnModifyNetwork, FN_HCN) X(HcnQueryNetworkProperties, FN_HCN) X(HcnDeleteNetwork, FN_HCN)   \
+    X(HcnCloseNetwork, FN_HCN)                                                                     \
+    X(HcnEnumerateNamespaces, FN_HCN) X(HcnCreateNamespace, FN_HCN) X(HcnOpenNamespace, FN_HCN)    \
+    X(HcnModifyNamespace, FN_HCN) X(HcnQueryNamespaceProperties, FN_HCN)                           \
+    X(HcnDeleteNamespace, FN_HCN) X(HcnCloseNamespace, FN_HCN)                                     \
+    X(HcnEnumerateEndpoints, FN_HCN) X(HcnCreateEndpoint, FN_HCN) X(HcnOpenEndpoint, FN_HCN)       \
+    X(HcnModifyEndpoint, FN_HCN) X(HcnQueryEndpointProperties, FN_HCN)                             \
+    X(HcnQueryEndpointStats, FN_HCN) X(HcnQueryEndpointAddresses, FN_HCN)                          \
+    X(HcnDeleteEndpoint, FN_HCN) X(HcnCloseEndpoint, FN_HCN)                                       \
+    X(HcnEnumerateLoadBalancers, FN_HCN) X(HcnCreateLoadBalancer, FN_HCN)                          \
+    X(HcnOpenLoadBalancer, FN_HCN) X(HcnModifyLoadBalancer, FN_HCN)                                \
+    X(HcnQueryLoadBalancerProperties, FN_HCN) X(HcnDeleteLoadBalancer, FN_HCN)                     \
+    X(HcnCloseLoadBalancer, FN_HCN)                                                                \
+    X(HcnRegisterServiceCallback, FN_HCN) X(HcnUnregisterServiceCallback, FN_HCN)                  \
+    X(HcnRegisterGuestNetworkServiceCallback, FN_HCN)                                              \
+    X(HcnUnregisterGuestNetworkServiceCallback, FN_HCN)                                            \
+    X(HcnCreateGuestNetworkService, FN_HCN) X(HcnCloseGuestNetworkService, FN_HCN)                 \
+    X(HcnModifyGuestNetworkService, FN_HCN) X(HcnDeleteGuestNetworkService, FN_HCN)                \
+    X(HcnReserveGuestNetworkServicePort, FN_HCN)                                                   \
+    X(HcnReserveGuestNetworkServicePortRange, FN_HCN)                                              \
+    X(HcnReleaseGuestNetworkServicePortReservationHandle, FN_HCN)                                  \
+    X(HcnEnumerateGuestNetworkPortReservations, FN_HCN)                                            \
+    X(HcnFreeGuestNetworkPortReservations, FN_HCN | FN_NOHR)
 /* clang-format on */
 
 typedef enum fn_id {
@@ -122,7 +148,11 @@ enum {
     K_DOC,    /* returned document (registry only) */
     K_SYSTEM, /* compute system (internal) */
     K_PROC,   /* host process (internal) */
-    K_VHD     /* virtual disk handle (virtdisk.c) */
+    K_VHD,    /* virtual disk handle (virtdisk.c) */
+    K_HCNDOC, /* a computenetwork string (registry of documents only; CoTaskMemFree) */
+    K_HCN,    /* an HCN_* handle (network.c) */
+    K_HCNCB,  /* an HCN_CALLBACK (network.c) */
+    K_HCNPORT /* a port reservation HANDLE (network.c) */
 };
 
 #define HC_MAGIC 0x48435349u /* "HCSI" */
@@ -401,7 +431,12 @@ void hc_reg_del(void *obj);
 void hc_reg_each(int kind, void (*fn)(void *obj));
 #define HC_HANDLE(obj) ((void *)((hc_obj *)(obj))->token)
 int hc_doc_add(void *doc); /* 0 or -1 */
-int hc_doc_del(void *doc); /* 1 if it was ours */
+int hc_doc_del(void *doc); /* 1 if it was ours (an HCS document, kind K_DOC) */
+/* Documents of another kind (K_HCNDOC: what CoTaskMemFree releases): add, kind (0: none),
+ * delete when of that kind (1 if it was). */
+int hc_doc_add_kind(void *doc, int kind);
+int hc_doc_kind(const void *doc);
+int hc_doc_del_kind(void *doc, int kind);
 void *hc_obj_new(size_t size, int kind);
 void hc_ref(void *o);
 void hc_unref(void *o); /* under lock; frees at zero */
