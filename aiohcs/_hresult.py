@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
+    "HCN_FACILITY",
     "HCS_FACILITY",
     "OPERATION_TYPE_NAMES",
     "WIN32_FACILITY",
@@ -29,8 +30,10 @@ __all__ = [
     "operation_name",
 ]
 
-#: The facility of HCS's own HRESULTs (HCS_E_*), and of HRESULT_FROM_WIN32 values.
+#: The facility of HCS's own HRESULTs (HCS_E_*), of HCN's (HCN_E_*, GCN_E_*), and of
+#: HRESULT_FROM_WIN32 values.
 HCS_FACILITY: Final = 0x37
+HCN_FACILITY: Final = 0x3B
 WIN32_FACILITY: Final = 0x7
 
 
@@ -72,6 +75,7 @@ class HResult(enum.IntEnum):
     ERROR_FILENAME_EXCED_RANGE = 0x800700CE
     ERROR_FILE_TOO_LARGE = 0x800700DF
     WAIT_TIMEOUT = 0x80070102
+    ERROR_NO_MORE_ITEMS = 0x80070103
     ERROR_SERVICE_DOES_NOT_EXIST = 0x80070424
     ERROR_SERVICE_NOT_ACTIVE = 0x80070426
     ERROR_NOT_FOUND = 0x80070490
@@ -112,6 +116,55 @@ class HResult(enum.IntEnum):
     HCS_E_PROCESS_ALREADY_STOPPED = 0x8037011F
     HCS_E_SYSTEM_NOT_CONFIGURED_FOR_OPERATION = 0x80370120
     HCS_E_OPERATION_ALREADY_CANCELLED = 0x80370121
+
+    # Host Compute Network (computenetwork.dll, winerror.h: FACILITY 0x3B).
+    HCN_E_NETWORK_NOT_FOUND = 0x803B0001
+    HCN_E_ENDPOINT_NOT_FOUND = 0x803B0002
+    HCN_E_LAYER_NOT_FOUND = 0x803B0003
+    HCN_E_SWITCH_NOT_FOUND = 0x803B0004
+    HCN_E_SUBNET_NOT_FOUND = 0x803B0005
+    HCN_E_ADAPTER_NOT_FOUND = 0x803B0006
+    HCN_E_PORT_NOT_FOUND = 0x803B0007
+    HCN_E_POLICY_NOT_FOUND = 0x803B0008
+    HCN_E_VFP_PORTSETTING_NOT_FOUND = 0x803B0009
+    HCN_E_INVALID_NETWORK = 0x803B000A
+    HCN_E_INVALID_NETWORK_TYPE = 0x803B000B
+    HCN_E_INVALID_ENDPOINT = 0x803B000C
+    HCN_E_INVALID_POLICY = 0x803B000D
+    HCN_E_INVALID_POLICY_TYPE = 0x803B000E
+    HCN_E_INVALID_REMOTE_ENDPOINT_OPERATION = 0x803B000F
+    HCN_E_NETWORK_ALREADY_EXISTS = 0x803B0010
+    HCN_E_LAYER_ALREADY_EXISTS = 0x803B0011
+    HCN_E_POLICY_ALREADY_EXISTS = 0x803B0012
+    HCN_E_PORT_ALREADY_EXISTS = 0x803B0013
+    HCN_E_ENDPOINT_ALREADY_ATTACHED = 0x803B0014
+    HCN_E_REQUEST_UNSUPPORTED = 0x803B0015
+    HCN_E_MAPPING_NOT_SUPPORTED = 0x803B0016
+    HCN_E_DEGRADED_OPERATION = 0x803B0017
+    HCN_E_SHARED_SWITCH_MODIFICATION = 0x803B0018
+    HCN_E_GUID_CONVERSION_FAILURE = 0x803B0019
+    HCN_E_REGKEY_FAILURE = 0x803B001A
+    HCN_E_INVALID_JSON = 0x803B001B
+    HCN_E_INVALID_JSON_REFERENCE = 0x803B001C
+    HCN_E_ENDPOINT_SHARING_DISABLED = 0x803B001D
+    HCN_E_INVALID_IP = 0x803B001E
+    HCN_E_SWITCH_EXTENSION_NOT_FOUND = 0x803B001F
+    HCN_E_MANAGER_STOPPED = 0x803B0020
+    GCN_E_MODULE_NOT_FOUND = 0x803B0021
+    GCN_E_NO_REQUEST_HANDLERS = 0x803B0022
+    GCN_E_REQUEST_UNSUPPORTED = 0x803B0023
+    GCN_E_RUNTIMEKEYS_FAILED = 0x803B0024
+    GCN_E_NETADAPTER_TIMEOUT = 0x803B0025
+    GCN_E_NETADAPTER_NOT_FOUND = 0x803B0026
+    GCN_E_NETCOMPARTMENT_NOT_FOUND = 0x803B0027
+    GCN_E_NETINTERFACE_NOT_FOUND = 0x803B0028
+    GCN_E_DEFAULTNAMESPACE_EXISTS = 0x803B0029
+    HCN_E_ICS_DISABLED = 0x803B002A
+    HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS = 0x803B002B
+    HCN_E_ENTITY_HAS_REFERENCES = 0x803B002C
+    HCN_E_INVALID_INTERNAL_PORT = 0x803B002D
+    HCN_E_NAMESPACE_ATTACH_FAILED = 0x803B002E
+    HCN_E_ADDR_INVALID_OR_RESERVED = 0x803B002F
 
     # Legacy vmcompute.dll codes whose low word HCS_E_* does not use.
     ERROR_VMCOMPUTE_OPERATION_PENDING = 0xC0370103
@@ -158,9 +211,10 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.ERROR_FILENAME_EXCED_RANGE: "The file name or extension is too long",
     HResult.ERROR_FILE_TOO_LARGE: "The file size exceeds the limit allowed and cannot be saved",
     HResult.WAIT_TIMEOUT: "The wait timed out",
+    HResult.ERROR_NO_MORE_ITEMS: "No more data is available",
     HResult.ERROR_SERVICE_DOES_NOT_EXIST: "The service does not exist",
     HResult.ERROR_SERVICE_NOT_ACTIVE: "The service is not running",
-    HResult.ERROR_NOT_FOUND: "Element not found (the process is gone or unknown)",
+    HResult.ERROR_NOT_FOUND: "Element not found (the object is gone or unknown)",
     HResult.ERROR_TIMEOUT: "The operation timed out",
     HResult.RPC_S_SERVER_UNAVAILABLE: "The RPC server is unavailable",
     HResult.RPC_S_CALL_FAILED: "The remote procedure call failed",
@@ -219,6 +273,57 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
         "The operation cannot be performed on the virtual disk in its current state"
     ),
     HResult.ERROR_VIRTDISK_UNSUPPORTED_DISK_SECTOR_SIZE: "The disk's sector size is not supported",
+    HResult.HCN_E_NETWORK_NOT_FOUND: "The network was not found",
+    HResult.HCN_E_ENDPOINT_NOT_FOUND: "The endpoint was not found",
+    HResult.HCN_E_LAYER_NOT_FOUND: "The network's underlying layer was not found",
+    HResult.HCN_E_SWITCH_NOT_FOUND: "The virtual switch was not found",
+    HResult.HCN_E_SUBNET_NOT_FOUND: "The network has no such subnet",
+    HResult.HCN_E_ADAPTER_NOT_FOUND: "The network adapter was not found",
+    HResult.HCN_E_PORT_NOT_FOUND: "The switch port was not found",
+    HResult.HCN_E_POLICY_NOT_FOUND: "The policy was not found",
+    HResult.HCN_E_VFP_PORTSETTING_NOT_FOUND: "The VFP port setting was not found",
+    HResult.HCN_E_INVALID_NETWORK: "The network settings are not valid",
+    HResult.HCN_E_INVALID_NETWORK_TYPE: "The network type is not valid",
+    HResult.HCN_E_INVALID_ENDPOINT: "The endpoint settings are not valid",
+    HResult.HCN_E_INVALID_POLICY: "The policy settings are not valid",
+    HResult.HCN_E_INVALID_POLICY_TYPE: "The policy type is not valid",
+    HResult.HCN_E_INVALID_REMOTE_ENDPOINT_OPERATION: (
+        "The operation is not valid on a remote endpoint"
+    ),
+    HResult.HCN_E_NETWORK_ALREADY_EXISTS: "A network with that id already exists",
+    HResult.HCN_E_LAYER_ALREADY_EXISTS: "The layer already exists",
+    HResult.HCN_E_POLICY_ALREADY_EXISTS: "The policy already exists",
+    HResult.HCN_E_PORT_ALREADY_EXISTS: "The port already exists",
+    HResult.HCN_E_ENDPOINT_ALREADY_ATTACHED: "The endpoint is already attached",
+    HResult.HCN_E_REQUEST_UNSUPPORTED: "The request is not supported",
+    HResult.HCN_E_MAPPING_NOT_SUPPORTED: "The port mapping is not supported",
+    HResult.HCN_E_DEGRADED_OPERATION: "The operation completed only in part (degraded)",
+    HResult.HCN_E_SHARED_SWITCH_MODIFICATION: (
+        "A switch shared with other networks cannot be modified"
+    ),
+    HResult.HCN_E_GUID_CONVERSION_FAILURE: "A GUID could not be converted",
+    HResult.HCN_E_REGKEY_FAILURE: "A registry key could not be read or written",
+    HResult.HCN_E_INVALID_JSON: "The JSON document is not valid",
+    HResult.HCN_E_INVALID_JSON_REFERENCE: "A reference in the JSON document is not valid",
+    HResult.HCN_E_ENDPOINT_SHARING_DISABLED: "Endpoint sharing is disabled",
+    HResult.HCN_E_INVALID_IP: "The IP address is not valid",
+    HResult.HCN_E_SWITCH_EXTENSION_NOT_FOUND: "The switch extension was not found",
+    HResult.HCN_E_MANAGER_STOPPED: "The network manager (HNS) has stopped",
+    HResult.GCN_E_MODULE_NOT_FOUND: "The guest network module was not found",
+    HResult.GCN_E_NO_REQUEST_HANDLERS: "No guest network request handler is registered",
+    HResult.GCN_E_REQUEST_UNSUPPORTED: "The guest network request is not supported",
+    HResult.GCN_E_RUNTIMEKEYS_FAILED: "The guest network runtime keys could not be set up",
+    HResult.GCN_E_NETADAPTER_TIMEOUT: "The guest network adapter did not appear in time",
+    HResult.GCN_E_NETADAPTER_NOT_FOUND: "The guest network adapter was not found",
+    HResult.GCN_E_NETCOMPARTMENT_NOT_FOUND: "The guest network compartment was not found",
+    HResult.GCN_E_NETINTERFACE_NOT_FOUND: "The guest network interface was not found",
+    HResult.GCN_E_DEFAULTNAMESPACE_EXISTS: "A default namespace already exists",
+    HResult.HCN_E_ICS_DISABLED: "Internet Connection Sharing is disabled",
+    HResult.HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS: "The endpoint is already in a namespace",
+    HResult.HCN_E_ENTITY_HAS_REFERENCES: "The object is still referenced by other objects",
+    HResult.HCN_E_INVALID_INTERNAL_PORT: "The internal port is not valid",
+    HResult.HCN_E_NAMESPACE_ATTACH_FAILED: "The namespace could not be attached",
+    HResult.HCN_E_ADDR_INVALID_OR_RESERVED: "The address is not valid or is reserved",
 }
 
 #: HCS_OPERATION_TYPE values (HCS contract §2.2) → the names used in messages.

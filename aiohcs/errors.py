@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from aiohcs._hresult import (
+    HCN_FACILITY,
     OPERATION_TYPE_NAMES,
     WIN32_FACILITY,
     HResult,
@@ -40,6 +41,7 @@ from aiohcs._hresult import (
 __all__ = [
     "OPERATION_TYPE_NAMES",
     "AccessDenied",
+    "AlreadyExists",
     "BridgeClosedError",
     "HResult",
     "HResultValue",
@@ -50,6 +52,7 @@ __all__ = [
     "HcsimServiceRunning",
     "HcsimServiceUnavailable",
     "HcsimSocketPathError",
+    "InUse",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
     "InvalidDocumentError",
@@ -69,6 +72,7 @@ __all__ = [
     "UnsupportedOnThisHost",
     "UsedAfterForkError",
     "error_from_hresult",
+    "hcn_error_from_hresult",
     "hresult_name",
     "hresult_u32",
 ]
@@ -99,8 +103,11 @@ class HcsError(Exception):
         document: the raw failure document as HCS returned it (or None).
         result_error: the parsed ResultError document as a dict (None if absent/malformed).
         error_events: ResultError.ErrorEvents (dicts with Message, Data, ...), possibly [].
-        operation: the operation type name ("Start", "Create", ...) if known.
+        operation: the operation type name ("Start", "Create", ...) or the function
+            ("HcnCreateNetwork") if known.
         system_id / process_id: the compute system / process concerned, if known.
+        subject: the object concerned when it is not a system or process
+            ("network 0f5a...", "endpoint ..."), else None.
     """
 
     hresult: int  # an HResultValue
@@ -112,6 +119,7 @@ class HcsError(Exception):
     operation: str | None
     system_id: str | None
     process_id: int | None
+    subject: str | None = None
 
     def __init__(
         self,
@@ -122,6 +130,7 @@ class HcsError(Exception):
         operation: str | int | None = None,
         system_id: str | None = None,
         process_id: int | None = None,
+        subject: str | None = None,
     ) -> None:
         self.hresult = HResultValue(hresult)
         self.name = hresult_name(self.hresult)
@@ -143,6 +152,7 @@ class HcsError(Exception):
         self.operation = operation_name(operation)
         self.system_id = system_id
         self.process_id = process_id
+        self.subject = subject
         super().__init__(self.hresult, message)
 
     @property
@@ -189,6 +199,8 @@ class HcsError(Exception):
             target = f"system {self.system_id!r}"
         elif self.process_id is not None:
             target = f"process {self.process_id}"
+        elif self.subject is not None:
+            target = self.subject
         else:
             target = ""
         text = f" in {self.operation}" if self.operation else ""
@@ -233,8 +245,24 @@ class SystemNotFound(HcsError):
     """No compute system with that id (HCS_E_SYSTEM_NOT_FOUND)."""
 
 
-class SystemAlreadyExists(HcsError):
+class AlreadyExists(HcsError):
+    """An object with that id already exists, or is already attached where it was asked to go.
+
+    HCN: HCN_E_*_ALREADY_EXISTS, HCN_E_ENDPOINT_ALREADY_ATTACHED,
+    HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS. Compute systems raise its subclass
+    :class:`SystemAlreadyExists`.
+    """
+
+
+class SystemAlreadyExists(AlreadyExists):
     """A compute system with that id already exists (HCS_E_SYSTEM_ALREADY_EXISTS)."""
+
+
+class InUse(HcsError):
+    """The object is still referenced and cannot be deleted (HCN_E_ENTITY_HAS_REFERENCES).
+
+    A network with endpoints, an endpoint a load balancer names, ...
+    """
 
 
 class InvalidState(HcsError):
@@ -298,6 +326,7 @@ class UnsupportedOnThisHost(HcsError):
         operation: str | int | None = None,
         system_id: str | None = None,
         process_id: int | None = None,
+        subject: str | None = None,
     ) -> None:
         if message is None and export is not None:
             message = f"{export} is not available on this host"
@@ -310,6 +339,7 @@ class UnsupportedOnThisHost(HcsError):
             operation=operation,
             system_id=system_id,
             process_id=process_id,
+            subject=subject,
         )
         self.export = export
         self.release = release
@@ -494,6 +524,52 @@ def error_from_hresult(
         system_id=system_id,
         process_id=process_id,
     )
+
+
+# Low word of an HCN HRESULT (facility 0x3B) → class: what was named does not exist, is
+# already there, is still referenced, or its document is malformed.
+_HCN_NOT_FOUND: Final = frozenset(
+    (*range(0x01, 0x0A), 0x1F, 0x21, 0x26, 0x27, 0x28)  # HCN_E_*_NOT_FOUND, GCN_E_*_NOT_FOUND
+)
+_HCN_ALREADY_EXISTS: Final = frozenset((*range(0x10, 0x15), 0x29, 0x2B))
+_BY_HCN_CODE: Final[Mapping[int, type[HcsError]]] = {
+    **dict.fromkeys(_HCN_NOT_FOUND, NotFound),
+    **dict.fromkeys(_HCN_ALREADY_EXISTS, AlreadyExists),
+    HResult.HCN_E_ENTITY_HAS_REFERENCES & 0xFFFF: InUse,
+    HResult.HCN_E_INVALID_JSON & 0xFFFF: InvalidJson,
+}
+
+# Whole HRESULTs of other facilities from an Hcn call → class (else as for HCS).
+_BY_HCN_HRESULT: Final[Mapping[int, type[HcsError]]] = {
+    # A namespace or load balancer that does not exist (hcsshim: "element not found").
+    HResult.ERROR_NOT_FOUND: NotFound,
+    # An IPAM pool with no free address left (hcsim's choice: hcsim/README.md).
+    HResult.ERROR_NO_MORE_ITEMS: ResourceExhausted,
+}
+
+
+def hcn_error_class(hr: int) -> type[HcsError]:
+    """Return the exception class for ``hr`` returned by an Hcn (computenetwork) function."""
+    hr = hresult_u32(hr)
+    if hr & 0x80000000 and facility(hr) == HCN_FACILITY:
+        return _BY_HCN_CODE.get(hr & 0xFFFF, HcsError)
+    return _BY_HCN_HRESULT.get(hr) or error_class(hr)
+
+
+def hcn_error_from_hresult(
+    hr: int,
+    *,
+    call: str,
+    subject: str | None = None,
+    document: str | bytes | Mapping[str, Any] | None = None,
+) -> HcsError:
+    """Build the exception of a failed Hcn call.
+
+    ``call`` ("HcnCreateNetwork") failed with ``hr`` on ``subject`` ("network 0f5a..."),
+    with HCN's ErrorRecord ``document`` (parsed leniently, as HCS's ResultError).
+    """
+    cls = hcn_error_class(hr)
+    return cls(hr, document=document, operation=call, subject=subject)
 
 
 class PipesNotClosed(RuntimeWarning):

@@ -6,7 +6,8 @@
   compiled in (POSIX), or the control exports of hcsim's computecore.dll (Windows).
 * Strings in: :func:`to_wide` makes a NUL-terminated UTF-16 ``PCWSTR`` from a ``str``.
 * Strings out: :func:`take_document` decodes a returned ``PWSTR`` and always frees it
-  with ``LocalFree``.
+  with ``LocalFree`` (computecore, computestorage); :func:`take_network_document` does
+  the same with ``CoTaskMemFree`` for the strings computenetwork hands out.
 * Optional exports: :func:`export_available` / :func:`require_export` for the functions
   newer than Windows 10 1809.
 
@@ -38,6 +39,7 @@ __all__ = [
     "require_export",
     "required_release",
     "take_document",
+    "take_network_document",
     "to_wide",
     "unpublished_export",
 ]
@@ -125,8 +127,10 @@ hcsim: Final[Any] = _control_functions()
 #: True when HCS is hcsim: compiled into the extension (POSIX), or hcsim's DLLs (Windows).
 IS_EMULATOR: Final[bool] = hcsim is not None
 
-# Looked up once; a module attribute so that tests can watch what is freed.
+# Looked up once; module attributes so that tests can watch what is freed. CoTaskMemFree
+# is declared with computenetwork (win32.cdef): None in a build without it.
 _local_free: Any = lib.LocalFree
+_co_task_mem_free: Any = getattr(lib, "CoTaskMemFree", None)
 
 if not IS_EMULATOR and not lib.aiohcs_export_available(b"HcsCreateOperation"):
     # computecore.dll is delay-loaded, so a host without HCS imports the extension fine
@@ -216,6 +220,24 @@ def take_document(pp: CData) -> str | None:
         return _decode(p)
     finally:
         _local_free(p)
+
+
+def take_network_document(pp: CData) -> str | None:
+    """Decode and free the string an Hcn function stored in ``*pp``; None if it is NULL.
+
+    As :func:`take_document`, but the string is released with ``CoTaskMemFree``, as
+    computenetwork.h says of every string it hands out (result documents and
+    ErrorRecord): ``LocalFree`` on one is heap corruption on Windows, and an abort on
+    hcsim.
+    """
+    p = pp[0]
+    if p == ffi.NULL:
+        return None
+    pp[0] = ffi.NULL
+    try:
+        return _decode(p)
+    finally:
+        _co_task_mem_free(p)
 
 
 def _decode(p: CData) -> str:
