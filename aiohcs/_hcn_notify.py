@@ -30,9 +30,9 @@ import anyio.lowlevel
 from aiohcs import _json
 from aiohcs._bridge import current_backend, current_bridge, run_detached, run_sync
 from aiohcs._host_calls import admit
-from aiohcs._native import ffi, lib
+from aiohcs._native import ffi, lib, require_export
 from aiohcs._unclosed import finalize_unclosed
-from aiohcs.errors import HResultValue, error_from_hresult
+from aiohcs.errors import HResultValue, hcn_error_from_hresult
 from aiohcs.events import Event, EventHub, EventStream
 
 if TYPE_CHECKING:
@@ -353,6 +353,7 @@ class NotificationStream(anyio.abc.AsyncResource):
             raise RuntimeError("a NotificationStream can be entered only once")
         self._entered = True
         await admit()
+        require_export(self._operation)
         bridge = current_bridge()
         hub = _NotificationHub(bridge)
         self._hub = hub
@@ -372,7 +373,7 @@ class NotificationStream(anyio.abc.AsyncResource):
             self._drop()
             if cancelled is not None:
                 raise cancelled
-            raise error_from_hresult(hr, operation=self._operation, system_id=self._subject)
+            raise hcn_error_from_hresult(hr, call=self._operation, subject=self._subject)
         self._handle = handle
         try:
             if cancelled is not None:
@@ -463,5 +464,8 @@ def notifications() -> NotificationStream:
     iteration; so does leaving the ``async with``, which unregisters.
     """
     return NotificationStream(
-        _register_service, _unregister_service, operation="HcnRegisterServiceCallback"
+        _register_service,
+        _unregister_service,
+        operation="HcnRegisterServiceCallback",
+        subject="the HCN service",
     )

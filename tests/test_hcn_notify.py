@@ -150,7 +150,9 @@ class FakeService:
                 lib.aiohcs_hcn_notification_callback(kind, context, status, text)
 
     def stream(self) -> hn.NotificationStream:
-        return hn.NotificationStream(self.register, self.unregister, operation="Register")
+        return hn.NotificationStream(
+            self.register, self.unregister, operation="HcnRegisterServiceCallback"
+        )
 
     @property
     def live(self) -> int:
@@ -212,7 +214,7 @@ async def test_failed_registration_raises_typed_and_leaves_nothing() -> None:
     with pytest.raises(AccessDenied) as info:
         async with svc.stream():
             pass
-    assert "Register" in str(info.value)
+    assert "HcnRegisterServiceCallback" in str(info.value)
     assert lib.aiohcs_registered_count() == before
 
 
@@ -238,7 +240,9 @@ async def test_cancel_while_registering_leaves_nothing_registered() -> None:
         release.wait(5)
         return plain(context)
 
-    stream = hn.NotificationStream(slow_register, svc.unregister, operation="Register")
+    stream = hn.NotificationStream(
+        slow_register, svc.unregister, operation="HcnRegisterServiceCallback"
+    )
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
 
@@ -336,7 +340,9 @@ async def test_native_asyncio_cancel_while_registering() -> None:
         return plain(context)
 
     async def enter() -> None:
-        async with hn.NotificationStream(slow_register, svc.unregister, operation="Register"):
+        async with hn.NotificationStream(
+            slow_register, svc.unregister, operation="HcnRegisterServiceCallback"
+        ):
             pytest.fail("entered although cancelled")
 
     task = asyncio.ensure_future(enter())
