@@ -1,0 +1,477 @@
+"""HCN guest network services and their port reservations.
+
+A guest network service (``HCN_GUESTNETWORKSERVICE``) is created from a settings document
+(no published schema: a JSON object) and owned like the other HCN objects: an async context
+manager whose ``aclose`` closes the handle, never deletes the service. Through it a client
+reserves host ports (``HcnReserveGuestNetworkServicePort`` / ``...PortRange``): each
+reservation is a ``HANDLE`` owned by a :class:`PortReservation` (an async context manager)
+and released with ``HcnReleaseGuestNetworkServicePortReservationHandle``.
+:func:`enumerate_port_reservations` lists every reservation of the host
+(``HCN_PORT_RANGE_ENTRY`` array, always freed with ``HcnFreeGuestNetworkPortReservations``).
+
+Every call runs off the loop (:func:`aiohcs._hcn_call.hcn_call`); arguments are checked
+before anything reaches C.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio.abc
+import anyio.lowlevel
+
+from aiohcs._bridge import current_backend, run_sync
+from aiohcs._documents import object_text
+from aiohcs._hcn_call import (
+    HcnOut,
+    HcnResult,
+    close_handle,
+    close_handle_detached,
+    guid_from,
+    hcn_call,
+    uuid_from_any,
+)
+from aiohcs._hcn_notify import NotificationStream
+from aiohcs._native import ffi, lib, to_wide
+from aiohcs._unclosed import finalize_unclosed
+from aiohcs.errors import HandleClosedError, InvalidArgumentError, InvalidArgumentTypeError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "GuestNetworkService",
+    "PortAccess",
+    "PortProtocol",
+    "PortRangeEntry",
+    "PortReservation",
+    "create_guest_network_service",
+    "delete_guest_network_service",
+    "enumerate_port_reservations",
+]
+
+_CLOSE_SERVICE: Final = "HcnCloseGuestNetworkService"
+_RELEASE: Final = "HcnReleaseGuestNetworkServicePortReservationHandle"
+
+
+class PortProtocol(enum.IntEnum):
+    """HCN_PORT_PROTOCOL: the protocol of a port reservation."""
+
+    TCP = 0x01
+    UDP = 0x02
+    BOTH = 0x03
+
+
+class PortAccess(enum.IntEnum):
+    """HCN_PORT_ACCESS: whether a reserved port is exclusive or shared."""
+
+    EXCLUSIVE = 0x01
+    SHARED = 0x02
+
+
+def _member(value: object, cls: type[enum.IntEnum], what: str) -> int:
+    """``value`` as a member of ``cls`` (a member, or its name or value); checked."""
+    if isinstance(value, cls):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(cls[value.upper()])
+        except KeyError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return int(cls(value))
+        except ValueError:
+            pass
+    else:
+        raise InvalidArgumentTypeError(
+            f"{what} must be a {cls.__name__} member, not {type(value).__name__}"
+        )
+    names = ", ".join(m.name for m in cls)
+    raise InvalidArgumentError(f"{what} must be one of {names}, not {value!r}")
+
+
+def _port_number(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentTypeError(f"{what} must be an int, not {type(value).__name__}")
+    if not 1 <= value <= 65535:
+        raise InvalidArgumentError(f"{what} must be in 1..65535, not {value}")
+    return value
+
+
+def _uuid_of(guid: Any) -> uuid.UUID:
+    """A C ``GUID`` (cdata) as a :class:`uuid.UUID`."""
+    tail = bytes(guid.Data4)
+    return uuid.UUID(
+        fields=(
+            guid.Data1,
+            guid.Data2,
+            guid.Data3,
+            tail[0],
+            tail[1],
+            int.from_bytes(tail[2:], "big"),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class PortRangeEntry:
+    """One entry of :func:`enumerate_port_reservations` (an ``HCN_PORT_RANGE_ENTRY``).
+
+    ``protocol`` is a :class:`PortProtocol` (the raw number if the host sends another);
+    the other numbers are as the host reports them.
+    """
+
+    owning_partition_id: uuid.UUID
+    target_partition_id: uuid.UUID
+    protocol: PortProtocol | int
+    priority: int
+    reservation_type: int
+    sharing_flags: int
+    delivery_mode: int
+    starting_port: int
+    ending_port: int
+
+
+def _entry(c: Any) -> PortRangeEntry:
+    protocol = int(c.Protocol)
+    try:
+        typed: PortProtocol | int = PortProtocol(protocol)
+    except ValueError:
+        typed = protocol
+    return PortRangeEntry(
+        owning_partition_id=_uuid_of(c.OwningPartitionId),
+        target_partition_id=_uuid_of(c.TargetPartitionId),
+        protocol=typed,
+        priority=int(c.Priority),
+        reservation_type=int(c.ReservationType),
+        sharing_flags=int(c.SharingFlags),
+        delivery_mode=int(c.DeliveryMode),
+        starting_port=int(c.StartingPort),
+        ending_port=int(c.EndingPort),
+    )
+
+
+async def enumerate_port_reservations() -> list[PortRangeEntry]:
+    """Every port reservation of the host (``HcnEnumerateGuestNetworkPortReservations``)."""
+    entries: list[PortRangeEntry] = []
+
+    def call(out: HcnOut) -> int:
+        del out  # (this export hands out no strings)
+        count = ffi.new("ULONG *")
+        array = ffi.new("HCN_PORT_RANGE_ENTRY **")
+        hr: int = lib.HcnEnumerateGuestNetworkPortReservations(count, array)
+        try:
+            if hr >= 0 and array[0] != ffi.NULL:
+                entries.extend(_entry(array[0][i]) for i in range(count[0]))
+        finally:
+            if array[0] != ffi.NULL:
+                lib.HcnFreeGuestNetworkPortReservations(array[0])
+        return hr
+
+    await hcn_call("HcnEnumerateGuestNetworkPortReservations", call, subject="port reservations")
+    return entries
+
+
+class PortReservation(anyio.abc.AsyncResource):
+    """A reserved host port, or range of ports, of a guest network service.
+
+    ``start`` and ``end`` are the first and last port (equal for one port); ``protocol``
+    and ``access`` are None for a range. An async context manager: :meth:`release` (or
+    :meth:`aclose`, or leaving the ``async with``) releases the reservation's handle.
+    """
+
+    def __init__(
+        self,
+        handle: int,
+        start: int,
+        end: int,
+        *,
+        service: uuid.UUID,
+        protocol: PortProtocol | None = None,
+        access: PortAccess | None = None,
+    ) -> None:
+        self._handle = handle
+        self.start = start
+        self.end = end
+        self.service_id = service
+        self.protocol = protocol
+        self.access = access
+
+    @property
+    def released(self) -> bool:
+        """Whether the reservation has been released."""
+        return self._handle == 0
+
+    async def __aenter__(self) -> PortReservation:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def release(self) -> None:
+        """Release the reservation (off the loop; idempotent, runs to its end)."""
+        handle, self._handle = self._handle, 0
+        if not handle:
+            await anyio.lowlevel.checkpoint()
+            return
+
+        def call(out: HcnOut) -> int:
+            del out
+            hr: int = lib.HcnReleaseGuestNetworkServicePortReservationHandle(
+                ffi.cast("HANDLE", handle)
+            )
+            return hr
+
+        made = False
+
+        def call_once(out: HcnOut) -> int:
+            nonlocal made
+            made = True
+            return call(out)
+
+        try:
+            await hcn_call(_RELEASE, call_once, subject=f"port reservation {self._ports()}")
+        except BaseException:
+            if not made:  # (cancelled, or refused, before the call: never leak the handle)
+                close_handle_detached(_RELEASE, handle)
+            raise
+
+    async def aclose(self) -> None:
+        """Same as :meth:`release`."""
+        await self.release()
+
+    def _ports(self) -> str:
+        return str(self.start) if self.start == self.end else f"{self.start}-{self.end}"
+
+    def __repr__(self) -> str:
+        state = " released" if self.released else ""
+        return f"<PortReservation {self._ports()} of {self.service_id}{state}>"
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", 0)
+        if handle:
+            self._handle = 0
+            finalize_unclosed(
+                self,
+                f"port reservation {self._ports()}",
+                lambda: close_handle_detached(_RELEASE, handle),
+            )
+
+
+def _register_service_callback(service: int) -> Any:
+    def register(context: Any) -> tuple[int, Any]:
+        out = ffi.new("HCN_CALLBACK *")
+        hr: int = lib.HcnRegisterGuestNetworkServiceCallback(
+            ffi.cast("HCN_GUESTNETWORKSERVICE", service),
+            lib.aiohcs_hcn_notification_callback,
+            context,
+            out,
+        )
+        return hr, out[0]
+
+    return register
+
+
+def _unregister_service_callback(handle: Any) -> int:
+    hr: int = lib.HcnUnregisterGuestNetworkServiceCallback(handle)
+    return hr
+
+
+class GuestNetworkService(anyio.abc.AsyncResource):
+    """An open guest network service (``HCN_GUESTNETWORKSERVICE``).
+
+    An async context manager: :meth:`aclose` (or leaving the ``async with``) ends its
+    notification streams and closes the handle; it never deletes the service
+    (:meth:`delete` does). Port reservations outlive the handle: release each one.
+    """
+
+    def __init__(self, id: uuid.UUID, handle: int) -> None:
+        self.id = id
+        self._handle = handle
+        self._busy = 0
+        self._idle: anyio.Event | None = None
+        self._streams: set[NotificationStream] = set()
+        self._closing = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has begun."""
+        return self._closing
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closing else ""
+        return f"<GuestNetworkService {self.id}{state}>"
+
+    async def __aenter__(self) -> GuestNetworkService:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def _subject(self) -> str:
+        return f"guest network service {self.id}"
+
+    def _enter(self) -> int:
+        if self._closing:
+            raise HandleClosedError(message=f"{self._subject} has been closed")
+        self._busy += 1
+        return self._handle
+
+    def _leave(self) -> None:
+        self._busy -= 1
+        if self._busy == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def _call(self, name: str, fn: Callable[[HcnOut, Any], int], **kw: Any) -> HcnResult:
+        handle = self._enter()
+        try:
+            service = ffi.cast("HCN_GUESTNETWORKSERVICE", handle)
+            return await hcn_call(name, lambda out: fn(out, service), subject=self._subject, **kw)
+        finally:
+            self._leave()
+
+    async def modify(self, settings: Any) -> None:
+        """Apply a modification request (a model, a mapping or JSON text of an object)."""
+        w_settings = to_wide(object_text(settings, argument="settings"))
+
+        def call(out: HcnOut, service: Any) -> int:
+            hr: int = lib.HcnModifyGuestNetworkService(service, w_settings, out.error_record)
+            return hr
+
+        await self._call("HcnModifyGuestNetworkService", call)
+
+    async def reserve_port(
+        self, protocol: PortProtocol | str | int, access: PortAccess | str | int, port: int
+    ) -> PortReservation:
+        """Reserve one host ``port`` for ``protocol`` with ``access``; returns its reservation."""
+        proto = PortProtocol(_member(protocol, PortProtocol, "protocol"))
+        mode = PortAccess(_member(access, PortAccess, "access"))
+        number = _port_number(port, "port")
+
+        def call(out: HcnOut, service: Any) -> int:
+            hr: int = lib.HcnReserveGuestNetworkServicePort(
+                service, int(proto), int(mode), number, out.handle
+            )
+            return hr
+
+        result = await self._call("HcnReserveGuestNetworkServicePort", call, close=_RELEASE)
+        return PortReservation(
+            result.handle, number, number, service=self.id, protocol=proto, access=mode
+        )
+
+    async def reserve_port_range(self, count: int) -> PortReservation:
+        """Reserve ``count`` consecutive host ports (the reservation says which)."""
+        number = _port_number(count, "count")
+        ports = ffi.new("HCN_PORT_RANGE_RESERVATION *")
+
+        def call(out: HcnOut, service: Any) -> int:
+            hr: int = lib.HcnReserveGuestNetworkServicePortRange(service, number, ports, out.handle)
+            return hr
+
+        result = await self._call("HcnReserveGuestNetworkServicePortRange", call, close=_RELEASE)
+        return PortReservation(
+            result.handle, int(ports.startingPort), int(ports.endingPort), service=self.id
+        )
+
+    def notifications(self) -> NotificationStream:
+        """This service's notifications (``HcnRegisterGuestNetworkServiceCallback``).
+
+        Used as :func:`aiohcs.hcn.notifications` is (``async with ... as events``); the
+        stream ends when this object is closed.
+        """
+        handle = self._enter()
+        self._leave()
+        stream = NotificationStream(
+            _register_service_callback(handle),
+            _unregister_service_callback,
+            operation="HcnRegisterGuestNetworkServiceCallback",
+            subject=self._subject,
+            on_close=self._streams.discard,
+        )
+        self._streams.add(stream)
+        return stream
+
+    async def aclose(self) -> None:
+        """End the notification streams and close the handle (off the loop; idempotent)."""
+        if self._closing:
+            await anyio.lowlevel.checkpoint()
+            return
+        self._closing = True
+        handle, self._handle = self._handle, 0
+
+        async def close() -> None:
+            for stream in list(self._streams):
+                await stream.aclose()
+            while self._busy:  # (a handle is never closed under a call using it)
+                self._idle = anyio.Event()
+                await self._idle.wait()
+            await run_sync(close_handle, _CLOSE_SERVICE, handle)
+
+        _, cancelled = await current_backend().run_shielded(close)
+        if cancelled is not None:
+            raise cancelled
+
+    async def delete(self) -> None:
+        """Close this handle, then delete the service (``HcnDeleteGuestNetworkService``)."""
+        await self.aclose()
+        await delete_guest_network_service(self.id)
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", 0)
+        if handle and not self._closing:
+            self._handle = 0
+            finalize_unclosed(
+                self, repr(self), lambda: close_handle_detached(_CLOSE_SERVICE, handle)
+            )
+
+
+async def create_guest_network_service(
+    settings: Any = None, *, id: uuid.UUID | str | None = None
+) -> GuestNetworkService:
+    """Create a guest network service (``HcnCreateGuestNetworkService``) and open it.
+
+    ``settings``: a model, a mapping or JSON text of an object (None: ``{}``); ``id``: its
+    GUID (a new one if None).
+    """
+    ident = uuid.uuid4() if id is None else uuid_from_any(id, "id")
+    text = object_text(settings, argument="settings") if settings is not None else "{}"
+    w_settings = to_wide(text)
+    guid = guid_from(ident)
+
+    def call(out: HcnOut) -> int:
+        hr: int = lib.HcnCreateGuestNetworkService(guid, w_settings, out.handle, out.error_record)
+        return hr
+
+    subject = f"guest network service {ident}"
+    result = await hcn_call(
+        "HcnCreateGuestNetworkService", call, subject=subject, close=_CLOSE_SERVICE
+    )
+    return GuestNetworkService(ident, result.handle)
+
+
+async def delete_guest_network_service(id: uuid.UUID | str) -> None:
+    """Delete the guest network service ``id`` (``HcnDeleteGuestNetworkService``)."""
+    ident = uuid_from_any(id, "id")
+    guid = guid_from(ident)
+
+    def call(out: HcnOut) -> int:
+        hr: int = lib.HcnDeleteGuestNetworkService(guid, out.error_record)
+        return hr
+
+    await hcn_call("HcnDeleteGuestNetworkService", call, subject=f"guest network service {ident}")
