@@ -17,28 +17,19 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio.abc
 import anyio.lowlevel
 
-from aiohcs._bridge import current_backend, run_sync
 from aiohcs._documents import object_text
-from aiohcs._hcn_call import (
-    HcnOut,
-    HcnResult,
-    close_handle,
-    close_handle_detached,
-    guid_from,
-    hcn_call,
-    uuid_from_any,
-)
+from aiohcs._hcn_call import HcnOut, close_handle_detached, guid_from, hcn_call, uuid_from_any
 from aiohcs._hcn_notify import NotificationStream
+from aiohcs._hcn_object import HcnObject, Kind, delete
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
-from aiohcs.errors import HandleClosedError, InvalidArgumentError, InvalidArgumentTypeError
+from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -268,93 +259,54 @@ class PortReservation(anyio.abc.AsyncResource):
             )
 
 
-def _register_service_callback(service: int) -> Any:
-    def register(context: Any) -> tuple[int, Any]:
-        out = ffi.new("HCN_CALLBACK *")
-        hr: int = lib.HcnRegisterGuestNetworkServiceCallback(
-            ffi.cast("HCN_GUESTNETWORKSERVICE", service),
-            lib.aiohcs_hcn_notification_callback,
-            context,
-            out,
-        )
-        return hr, out[0]
-
-    return register
+def _register_callback(service: Any, context: Any) -> tuple[int, Any]:
+    out = ffi.new("HCN_CALLBACK *")
+    hr: int = lib.HcnRegisterGuestNetworkServiceCallback(
+        service, lib.aiohcs_hcn_notification_callback, context, out
+    )
+    return hr, out[0]
 
 
-def _unregister_service_callback(handle: Any) -> int:
+def _unregister_callback(handle: Any) -> int:
     hr: int = lib.HcnUnregisterGuestNetworkServiceCallback(handle)
     return hr
 
 
-class GuestNetworkService(anyio.abc.AsyncResource):
+_KIND: Final = Kind(
+    "guest network service", "GuestNetworkService", "GuestNetworkServices", "GuestNetworkService"
+)
+
+
+class GuestNetworkService(HcnObject):
     """An open guest network service (``HCN_GUESTNETWORKSERVICE``).
 
     An async context manager: :meth:`aclose` (or leaving the ``async with``) ends its
     notification streams and closes the handle; it never deletes the service
-    (:meth:`delete` does). Port reservations outlive the handle: release each one.
+    (:meth:`delete` does). Port reservations are objects of their own: release each one.
     """
 
-    def __init__(self, id: uuid.UUID, handle: int) -> None:
-        self.id = id
-        self._handle = handle
-        self._busy = 0
-        self._idle: anyio.Event | None = None
-        self._streams: set[NotificationStream] = set()
-        self._closing = False
+    _kind: ClassVar[Kind] = _KIND
+    _streams: set[NotificationStream]
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` has begun."""
-        return self._closing
+    @classmethod
+    def _adopt(cls, handle: int, id: uuid.UUID) -> GuestNetworkService:
+        obj = super()._adopt(handle, id)
+        obj._streams = set()
+        return obj
 
-    def __repr__(self) -> str:
-        state = " closed" if self._closing else ""
-        return f"<GuestNetworkService {self.id}{state}>"
+    async def properties(self, query: Any = None) -> Any:
+        """Not available: computenetwork has no query of a guest network service."""
+        raise TypeError("computenetwork has no query of a guest network service's properties")
 
-    async def __aenter__(self) -> GuestNetworkService:
-        return self
+    async def modify(self, request: Any) -> None:
+        """Apply a modification (no published schema: a model, mapping or JSON object text)."""
+        text = to_wide(object_text(request, argument="request"))
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    @property
-    def _subject(self) -> str:
-        return f"guest network service {self.id}"
-
-    def _enter(self) -> int:
-        if self._closing:
-            raise HandleClosedError(message=f"{self._subject} has been closed")
-        self._busy += 1
-        return self._handle
-
-    def _leave(self) -> None:
-        self._busy -= 1
-        if self._busy == 0 and self._idle is not None:
-            self._idle.set()
-
-    async def _call(self, name: str, fn: Callable[[HcnOut, Any], int], **kw: Any) -> HcnResult:
-        handle = self._enter()
-        try:
-            service = ffi.cast("HCN_GUESTNETWORKSERVICE", handle)
-            return await hcn_call(name, lambda out: fn(out, service), subject=self._subject, **kw)
-        finally:
-            self._leave()
-
-    async def modify(self, settings: Any) -> None:
-        """Apply a modification request (a model, a mapping or JSON text of an object)."""
-        w_settings = to_wide(object_text(settings, argument="settings"))
-
-        def call(out: HcnOut, service: Any) -> int:
-            hr: int = lib.HcnModifyGuestNetworkService(service, w_settings, out.error_record)
+        def call(handle: Any, out: HcnOut) -> int:
+            hr: int = lib.HcnModifyGuestNetworkService(handle, text, out.error_record)
             return hr
 
-        await self._call("HcnModifyGuestNetworkService", call)
+        await self._handle_call("HcnModifyGuestNetworkService", call)
 
     async def reserve_port(
         self, protocol: PortProtocol | str | int, access: PortAccess | str | int, port: int
@@ -364,13 +316,13 @@ class GuestNetworkService(anyio.abc.AsyncResource):
         mode = PortAccess(_member(access, PortAccess, "access"))
         number = _port_number(port, "port")
 
-        def call(out: HcnOut, service: Any) -> int:
+        def call(handle: Any, out: HcnOut) -> int:
             hr: int = lib.HcnReserveGuestNetworkServicePort(
-                service, int(proto), int(mode), number, out.handle
+                handle, int(proto), int(mode), number, out.handle
             )
             return hr
 
-        result = await self._call("HcnReserveGuestNetworkServicePort", call, close=_RELEASE)
+        result = await self._handle_call("HcnReserveGuestNetworkServicePort", call, close=_RELEASE)
         return PortReservation(
             result.handle, number, number, service=self.id, protocol=proto, access=mode
         )
@@ -380,11 +332,13 @@ class GuestNetworkService(anyio.abc.AsyncResource):
         number = _port_number(count, "count")
         ports = ffi.new("HCN_PORT_RANGE_RESERVATION *")
 
-        def call(out: HcnOut, service: Any) -> int:
-            hr: int = lib.HcnReserveGuestNetworkServicePortRange(service, number, ports, out.handle)
+        def call(handle: Any, out: HcnOut) -> int:
+            hr: int = lib.HcnReserveGuestNetworkServicePortRange(handle, number, ports, out.handle)
             return hr
 
-        result = await self._call("HcnReserveGuestNetworkServicePortRange", call, close=_RELEASE)
+        result = await self._handle_call(
+            "HcnReserveGuestNetworkServicePortRange", call, close=_RELEASE
+        )
         return PortReservation(
             result.handle, int(ports.startingPort), int(ports.endingPort), service=self.id
         )
@@ -395,50 +349,29 @@ class GuestNetworkService(anyio.abc.AsyncResource):
         Used as :func:`aiohcs.hcn.notifications` is (``async with ... as events``); the
         stream ends when this object is closed.
         """
-        handle = self._enter()
-        self._leave()
+        with self._held():  # (raises if closed)
+            pass
         stream = NotificationStream(
-            _register_service_callback(handle),
-            _unregister_service_callback,
+            _register_callback,
+            _unregister_callback,
             operation="HcnRegisterGuestNetworkServiceCallback",
             subject=self._subject,
+            hold=self._held,
             on_close=self._streams.discard,
         )
         self._streams.add(stream)
         return stream
 
+    async def _end_streams(self) -> None:
+        for stream in list(self._streams):
+            await stream.aclose()
+
     async def aclose(self) -> None:
-        """End the notification streams and close the handle (off the loop; idempotent)."""
-        if self._closing:
-            await anyio.lowlevel.checkpoint()
-            return
-        self._closing = True
-        handle, self._handle = self._handle, 0
-
-        async def close() -> None:
-            for stream in list(self._streams):
-                await stream.aclose()
-            while self._busy:  # (a handle is never closed under a call using it)
-                self._idle = anyio.Event()
-                await self._idle.wait()
-            await run_sync(close_handle, _CLOSE_SERVICE, handle)
-
-        _, cancelled = await current_backend().run_shielded(close)
-        if cancelled is not None:
-            raise cancelled
-
-    async def delete(self) -> None:
-        """Close this handle, then delete the service (``HcnDeleteGuestNetworkService``)."""
-        await self.aclose()
-        await delete_guest_network_service(self.id)
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", 0)
-        if handle and not self._closing:
-            self._handle = 0
-            finalize_unclosed(
-                self, repr(self), lambda: close_handle_detached(_CLOSE_SERVICE, handle)
-            )
+        """End the notification streams, then close the handle (idempotent; off the loop)."""
+        await self._end_streams()
+        await super().aclose()
+        # (one registered meanwhile, by an entry that held the handle until now)
+        await self._end_streams()
 
 
 async def create_guest_network_service(
@@ -458,20 +391,12 @@ async def create_guest_network_service(
         hr: int = lib.HcnCreateGuestNetworkService(guid, w_settings, out.handle, out.error_record)
         return hr
 
-    subject = f"guest network service {ident}"
     result = await hcn_call(
-        "HcnCreateGuestNetworkService", call, subject=subject, close=_CLOSE_SERVICE
+        "HcnCreateGuestNetworkService", call, subject=_KIND.subject(ident), close=_CLOSE_SERVICE
     )
-    return GuestNetworkService(ident, result.handle)
+    return GuestNetworkService._adopt(result.handle, ident)
 
 
 async def delete_guest_network_service(id: uuid.UUID | str) -> None:
     """Delete the guest network service ``id`` (``HcnDeleteGuestNetworkService``)."""
-    ident = uuid_from_any(id, "id")
-    guid = guid_from(ident)
-
-    def call(out: HcnOut) -> int:
-        hr: int = lib.HcnDeleteGuestNetworkService(guid, out.error_record)
-        return hr
-
-    await hcn_call("HcnDeleteGuestNetworkService", call, subject=f"guest network service {ident}")
+    await delete(_KIND, id)

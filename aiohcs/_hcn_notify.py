@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -297,12 +298,16 @@ class _NotificationHub(EventHub):
         )
 
 
-#: ``register(context) -> (HRESULT, HCN_CALLBACK)`` and ``unregister(HCN_CALLBACK) -> HRESULT``.
-Register = Callable[[Any], "tuple[int, Any]"]
+#: ``register(target, context) -> (HRESULT, HCN_CALLBACK)`` (``target``: what ``hold``
+#: gave, or None) and ``unregister(HCN_CALLBACK) -> HRESULT``.
+Register = Callable[[Any, Any], "tuple[int, Any]"]
 Unregister = Callable[[Any], int]
+#: Holds what the registration is made on (a guest network service's handle) meanwhile.
+Hold = Callable[[], AbstractContextManager[Any]]
 
 
-def _register_service(context: Any) -> tuple[int, Any]:
+def _register_service(target: Any, context: Any) -> tuple[int, Any]:
+    del target  # (the service callback is registered on nothing)
     out = ffi.new("HCN_CALLBACK *")
     hr: int = lib.HcnRegisterServiceCallback(lib.aiohcs_hcn_notification_callback, context, out)
     return hr, out[0]
@@ -330,12 +335,14 @@ class NotificationStream(anyio.abc.AsyncResource):
         *,
         operation: str,
         subject: str | None = None,
+        hold: Hold | None = None,
         on_close: Callable[[NotificationStream], None] | None = None,
     ) -> None:
         self._register = register
         self._unregister = unregister
         self._operation = operation
         self._subject = subject
+        self._hold = hold
         self._on_close = on_close
         self._hub: _NotificationHub | None = None
         self._stream: EventStream | None = None
@@ -361,11 +368,13 @@ class NotificationStream(anyio.abc.AsyncResource):
         context = ffi.cast("void *", hub.id)
         register = self._register
 
-        async def register_off_loop() -> tuple[int, Any]:
-            return await run_sync(register, context)
-
         try:
-            (hr, handle), cancelled = await current_backend().run_shielded(register_off_loop)
+            with self._hold() if self._hold is not None else nullcontext() as target:
+
+                async def register_off_loop() -> tuple[int, Any]:
+                    return await run_sync(register, target, context)
+
+                (hr, handle), cancelled = await current_backend().run_shielded(register_off_loop)
         except BaseException:
             self._drop()
             raise

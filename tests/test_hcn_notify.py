@@ -126,7 +126,7 @@ class FakeService:
         self.registered = 0
         self.unregistered = 0
 
-    def register(self, context: Any) -> tuple[int, Any]:
+    def register(self, target: Any, context: Any) -> tuple[int, Any]:
         if self.register_hr < 0:
             return self.register_hr, ffi.NULL
         with self.lock:
@@ -235,10 +235,10 @@ async def test_cancel_while_registering_leaves_nothing_registered() -> None:
     started, release = threading.Event(), threading.Event()
     plain = svc.register
 
-    def slow_register(context: Any) -> tuple[int, Any]:
+    def slow_register(target: Any, context: Any) -> tuple[int, Any]:
         started.set()
         release.wait(5)
-        return plain(context)
+        return plain(target, context)
 
     stream = hn.NotificationStream(
         slow_register, svc.unregister, operation="HcnRegisterServiceCallback"
@@ -334,10 +334,10 @@ async def test_native_asyncio_cancel_while_registering() -> None:
     started, release = threading.Event(), threading.Event()
     plain = svc.register
 
-    def slow_register(context: Any) -> tuple[int, Any]:
+    def slow_register(target: Any, context: Any) -> tuple[int, Any]:
         started.set()
         release.wait(5)
-        return plain(context)
+        return plain(target, context)
 
     async def enter() -> None:
         async with hn.NotificationStream(
