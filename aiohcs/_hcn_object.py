@@ -36,7 +36,7 @@ from aiohcs._hcn_call import (
 )
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
-from aiohcs.errors import HandleClosedError, NotFound
+from aiohcs.errors import HandleClosedError, InvalidArgumentError, NotFound
 
 __all__ = [
     "HcnObject",
@@ -85,16 +85,27 @@ def query_text(query: Any, *, argument: str = "query") -> Any:
     return to_wide(docs.to_text(data, "HostComputeQuery", argument=argument))
 
 
-def settings_text(kind: Kind, settings: Any, *, argument: str = "settings", **extra: Any) -> Any:
-    """The checked ``PCWSTR`` of ``settings`` for a create of ``kind`` (``extra`` merged in).
+def settings_text(
+    kind: Kind, settings: Any, id: Any, *, argument: str = "settings", **extra: Any
+) -> tuple[uuid.UUID, Any]:
+    """The new object's id and the checked ``PCWSTR`` of ``settings`` for a create of ``kind``.
 
-    A document without a ``SchemaVersion`` gets HNS's V2 one.
+    ``extra`` members are merged in (and validated with the document). The id is ``id``,
+    else the document's ``ID``, else a new one; an ``ID`` that differs from ``id`` raises
+    :class:`~aiohcs.errors.InvalidArgumentError`. A document without a ``SchemaVersion``
+    gets HNS's V2 one.
     """
+    oid = None if id is None else uuid_from_any(id, "id")
     data = docs.settings_object({} if settings is None else settings, kind.model, argument=argument)
-    data.update(extra)
+    if extra:  # (validated with the document they join)
+        data = docs.settings_object({**data, **extra}, kind.model, argument=argument)
+    if data.get("ID") is not None:
+        own = uuid_from_any(data["ID"], f"{argument}.ID")
+        if oid is not None and own != oid:
+            raise InvalidArgumentError(f"{argument}.ID is {own}, not the id argument {oid}")
+        oid = own
     data.setdefault("SchemaVersion", dict(docs.SCHEMA_VERSION))
-    docs.check_addresses(data, kind.model, argument=argument)
-    return to_wide(docs.to_text(data, kind.model, argument=argument))
+    return oid or uuid.uuid4(), to_wide(docs.to_text(data, kind.model, argument=argument))
 
 
 _O = TypeVar("_O", bound="HcnObject")
@@ -260,8 +271,7 @@ async def create(
 ) -> _O:
     """Create an object of ``cls``'s kind (under ``parent``'s handle: an endpoint's network)."""
     kind = cls._kind
-    oid = uuid.uuid4() if id is None else uuid_from_any(id, "id")
-    text = settings_text(kind, settings, **(extra or {}))
+    oid, text = settings_text(kind, settings, id, **(extra or {}))
     guid = guid_from(oid)
     name = kind.function("Create")
     close = kind.function("Close")

@@ -497,6 +497,8 @@ def error_class(hr: int) -> type[HcsError]:
     hr = hresult_u32(hr)
     if is_hcs_facility(hr):
         return _BY_HCS_CODE.get(hr & 0xFFFF, HcsError)
+    if hr & 0x80000000 and facility(hr) == HCN_FACILITY:  # (HCS passes HCN's errors on)
+        return _BY_HCN_CODE.get(hr & 0xFFFF, HcsError)
     return _BY_HRESULT.get(hr, HcsError)
 
 
@@ -543,6 +545,8 @@ _BY_HCN_CODE: Final[Mapping[int, type[HcsError]]] = {
 _BY_HCN_HRESULT: Final[Mapping[int, type[HcsError]]] = {
     # A namespace or load balancer that does not exist (hcsshim: "element not found").
     HResult.ERROR_NOT_FOUND: NotFound,
+    # A namespace or load balancer id that is taken (hcsim: HRESULT_FROM_WIN32 of it).
+    HResult.ERROR_ALREADY_EXISTS: AlreadyExists,
     # An IPAM pool with no free address left (hcsim's choice: hcsim/README.md).
     HResult.ERROR_NO_MORE_ITEMS: ResourceExhausted,
 }

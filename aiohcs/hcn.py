@@ -26,6 +26,7 @@ On hcsim the networks are bookkeeping with real address allocation: no traffic f
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import uuid
 from typing import Any
 
@@ -262,10 +263,12 @@ def nat_settings(
         raise InvalidArgumentError(
             f"prefix must be a CIDR prefix such as '172.30.0.0/16': {exc}"
         ) from None
-    hosts = subnet.hosts()
-    first = next(iter(hosts), None)
-    if first is None:
-        raise InvalidArgumentError(f"prefix {subnet} has no host address for a gateway")
+    hosts = list(itertools.islice(subnet.hosts(), 2))
+    if len(hosts) < 2:
+        raise InvalidArgumentError(
+            f"prefix {subnet} is too small: a NAT network needs a gateway and an endpoint address"
+        )
+    first = hosts[0]
     if gateway is None:
         hop = first
     else:

@@ -436,6 +436,18 @@ class ComputeSystem(HandleOwner):
             argument="request",
         )
 
+    async def add_network_adapter(
+        self, endpoint: Any, *, name: str | None = None, mac_address: str | None = None
+    ) -> None:
+        """Hot-add a network adapter for the HCN ``endpoint`` (an hcn.Endpoint or its id).
+
+        ``name``: the adapter's (None: the endpoint id); ``mac_address``: None takes the
+        endpoint's. The endpoint must exist (else :class:`~aiohcs.errors.NotFound`).
+        """
+        from aiohcs._hcn_adapter import adapter_request
+
+        await self.modify(await adapter_request(endpoint, name=name, mac_address=mac_address))
+
     async def properties(self, *property_types: str, query: Any = None) -> Properties:
         """Return the system's :class:`aiohcs.schema.Properties`.
 

@@ -2,8 +2,9 @@
 
 Each ``*_container`` / ``*_vm`` function returns a validated
 :class:`~aiohcs.schema.ComputeSystem` for HcsCreateComputeSystem; the smaller helpers
-(:func:`layer`, :func:`network_adapter`, :func:`plan9_share`, :func:`smb_share`,
-:func:`hv_socket_config`, :func:`scsi_disk`) build the pieces those functions take, and
+(:func:`layer`, :func:`network_adapter`, :func:`endpoint_adapters`, :func:`plan9_share`,
+:func:`smb_share`, :func:`hv_socket_config`, :func:`scsi_disk`) build the pieces those
+functions take, and
 :func:`add_network_adapter_request` / :func:`add_scsi_disk_request` wrap a piece into a
 :class:`~aiohcs.schema.ModifySettingRequest` for hot-adding it to a running VM.
 
@@ -44,6 +45,7 @@ __all__ = [
     "add_network_adapter_request",
     "add_scsi_disk_request",
     "empty_vm",
+    "endpoint_adapters",
     "hv_socket_config",
     "hyperv_isolated_container",
     "layer",
@@ -88,6 +90,23 @@ class Mount:
 
 
 Doc = dict[str, Any]
+
+#: An HCN endpoint as the builders take it: its id (``uuid.UUID`` or text), or an object
+#: with an ``id`` (an open :class:`aiohcs.hcn.Endpoint` or namespace).
+EndpointRef = Any
+
+
+def _ref_id(ref: EndpointRef, what: str) -> str:
+    """The id of an endpoint or namespace given as an id or an object with ``.id``."""
+    value = getattr(ref, "id", ref)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value.strip("{}")))
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be a GUID or an object with one as .id, not {ref!r}")
 
 
 def _doc(**members: Any) -> Doc:
@@ -143,15 +162,20 @@ def _container(
     mounts: Sequence[Mount | MappedDirectory],
     memory_mb: int | None,
     processor_count: int | None,
-    network_namespace: str | None,
+    network_namespace: EndpointRef | None,
+    network_endpoints: Sequence[EndpointRef] = (),
 ) -> Doc:
+    networking = _doc(
+        Namespace=None if network_namespace is None else _ref_id(network_namespace, "namespace"),
+        NetworkAdapters=[_ref_id(e, "endpoint") for e in network_endpoints] or None,
+    )
     return _doc(
         GuestOs=_doc(HostName=hostname) if hostname is not None else None,
         Storage=_doc(Layers=_layers(layers), Path=scratch_path),
         MappedDirectories=[m.to_model() if isinstance(m, Mount) else m for m in mounts] or None,
         Memory=_doc(SizeInMB=memory_mb) if memory_mb is not None else None,
         Processor=_doc(Count=processor_count) if processor_count is not None else None,
-        Networking=_doc(Namespace=network_namespace) if network_namespace is not None else None,
+        Networking=networking or None,
     )
 
 
@@ -163,7 +187,8 @@ def process_isolated_container(
     mounts: Sequence[Mount | MappedDirectory] = (),
     memory_mb: int | None = None,
     processor_count: int | None = None,
-    network_namespace: str | None = None,
+    network_namespace: EndpointRef | None = None,
+    network_endpoints: Sequence[EndpointRef] = (),
     owner: str = DEFAULT_OWNER,
     schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
     terminate_on_last_handle_closed: bool = True,
@@ -171,7 +196,9 @@ def process_isolated_container(
     """A Windows Server container sharing the host kernel.
 
     *layers* are the image's read-only layers, topmost first (paths or :func:`layer` results);
-    *scratch_path* is the mounted volume of the writable scratch layer.
+    *scratch_path* is the mounted volume of the writable scratch layer. *network_namespace*
+    (an HCN namespace or its id) and *network_endpoints* (HCN endpoints or their ids) give
+    it its network: each must exist when the container starts.
     """
     return _system(
         owner=owner,
@@ -185,6 +212,7 @@ def process_isolated_container(
             memory_mb=memory_mb,
             processor_count=processor_count,
             network_namespace=network_namespace,
+            network_endpoints=network_endpoints,
         ),
     )
 
@@ -198,7 +226,8 @@ def hyperv_isolated_container(
     mounts: Sequence[Mount | MappedDirectory] = (),
     memory_mb: int | None = None,
     processor_count: int | None = None,
-    network_namespace: str | None = None,
+    network_namespace: EndpointRef | None = None,
+    network_endpoints: Sequence[EndpointRef] = (),
     owner: str = DEFAULT_OWNER,
     schema_version: tuple[int, int] = DEFAULT_SCHEMA_VERSION,
     terminate_on_last_handle_closed: bool = True,
@@ -206,7 +235,8 @@ def hyperv_isolated_container(
     """A container running inside the utility VM *hosting_system_id* (already created).
 
     The container goes into ``HostedSystem`` (validated as a :class:`HostedSystem`); layer and
-    scratch paths are as the utility VM sees them.
+    scratch paths are as the utility VM sees them. *network_namespace* and
+    *network_endpoints* as for :func:`process_isolated_container`.
     """
     if not hosting_system_id:
         raise ValueError("hosting_system_id must name the utility VM")
@@ -220,6 +250,7 @@ def hyperv_isolated_container(
             memory_mb=memory_mb,
             processor_count=processor_count,
             network_namespace=network_namespace,
+            network_endpoints=network_endpoints,
         ),
     )
     try:
@@ -259,6 +290,21 @@ def network_adapter(
             raise ValueError(f"not a MAC address: {mac_address!r}")
         mac = mac_address.replace(":", "-").upper()
     return NetworkAdapter.model_validate(_doc(EndpointId=str(endpoint_id), MacAddress=mac))
+
+
+def endpoint_adapters(*endpoints: EndpointRef) -> dict[str, NetworkAdapter]:
+    """VM network adapters for HCN *endpoints* (ids or endpoint objects), keyed by endpoint id.
+
+    For the ``network_adapters`` of :func:`uefi_vm` and :func:`linux_utility_vm`; each
+    endpoint must exist when the VM starts (HCS fails the start otherwise).
+    """
+    adapters: dict[str, NetworkAdapter] = {}
+    for ref in endpoints:
+        eid = _ref_id(ref, "endpoint")
+        if eid in adapters:
+            raise ValueError(f"endpoint {eid} is given twice")
+        adapters[eid] = network_adapter(endpoint_id=eid)
+    return adapters
 
 
 def scsi_disk(
