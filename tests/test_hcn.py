@@ -109,6 +109,9 @@ async def test_enumerate_detailed_gives_properties() -> None:
             assert {"a", "b"} <= names
             ids = await hcn.enumerate_networks()
             assert {a.id, b.id} <= set(ids)
+            query = {"SchemaVersion": {"Major": 2, "Minor": 0}, "Filter": '{"Name": "b"}'}
+            assert await hcn.enumerate_networks(query) == [b.id]
+            assert [p.name for p in await hcn.enumerate_networks(query, detailed=True)] == ["b"]
             await b.delete()
         await a.delete()
     assert await hcn.enumerate_networks() == []
@@ -340,9 +343,14 @@ async def test_a_network_with_endpoints_cannot_be_deleted(network: hcn.Network) 
 async def test_endpoint_stats_and_addresses(network: hcn.Network) -> None:
     async with await network.create_endpoint() as ep:
         stats = await ep.stats()
-        assert stats is not None
+        assert uuid.UUID(stats["EndpointId"]) == ep.id
+        assert stats["BytesSent"] == 0
         addresses = await ep.addresses()
-        assert addresses is not None
+        props = await ep.properties()
+        assert ipaddress.ip_address(addresses["IpConfigurations"][0]["IpAddress"]) == _address(
+            props
+        )
+        assert addresses["MacAddress"] == props.mac_address
         await ep.delete()
 
 
@@ -374,7 +382,10 @@ async def test_namespace_holds_endpoints(network: hcn.Network) -> None:
         await ns.remove_endpoint(str(ep.id))
         assert str(ep.id) not in (await ns.properties()).to_json().lower()
         await ns.add_endpoint(ep)
+        props_ep = await ep.properties()
+        assert uuid.UUID(str(props_ep.host_compute_namespace)) == ns.id
         await ns.delete()  # detaches the endpoint
+        assert not (await ep.properties()).host_compute_namespace
         assert await hcn.enumerate_namespaces() == []
         await ep.delete()
 

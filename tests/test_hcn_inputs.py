@@ -199,5 +199,6 @@ async def test_bad_namespace_endpoints() -> None:
 async def test_bad_adapters(
     vm: ComputeSystem, kwargs: dict[str, Any], error: type[Exception]
 ) -> None:
+    kwargs = dict(kwargs)  # (the parameter is shared by both backends' runs)
     endpoint = kwargs.pop("endpoint")
     await _refused(lambda: vm.add_network_adapter(endpoint, **kwargs), error)

@@ -51,6 +51,31 @@ async def test_add_network_adapter(linux: ComputeSystem, endpoint: hcn.Endpoint)
     assert mac
 
 
+async def test_the_adapter_request(endpoint: hcn.Endpoint) -> None:
+    from aiohcs._hcn_adapter import adapter_request
+
+    mac = (await endpoint.properties()).mac_address
+    request = (await adapter_request(endpoint)).to_dict()
+    assert request == {
+        "ResourcePath": f"VirtualMachine/Devices/NetworkAdapters/{endpoint.id}",
+        "RequestType": "Add",
+        "Settings": {"EndpointId": str(endpoint.id), "MacAddress": mac},
+    }
+    request = (
+        await adapter_request(
+            str(endpoint.id).upper(), name="eth1", mac_address="0a:0b:0c:0d:0e:0f"
+        )
+    ).to_dict()
+    assert request["ResourcePath"] == "VirtualMachine/Devices/NetworkAdapters/eth1"
+    assert request["Settings"] == {
+        "EndpointId": str(endpoint.id),
+        "MacAddress": "0A-0B-0C-0D-0E-0F",
+    }
+    # By id, the MAC address comes from an endpoint opened (and closed) for it.
+    request = (await adapter_request(endpoint.id)).to_dict()
+    assert request["Settings"]["MacAddress"] == mac
+
+
 async def test_add_network_adapter_of_a_missing_endpoint(linux: ComputeSystem) -> None:
     missing = uuid.uuid4()
     with pytest.raises(NotFound) as info:  # (looking up its MAC address)

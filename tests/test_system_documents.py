@@ -317,6 +317,31 @@ def test_import_aiohcs_does_not_load_the_models() -> None:
 # ---------------------------------------------------------------- builders
 
 
+def hcn_endpoint() -> str:
+    """Create an endpoint in the emulator's computenetwork and return its id.
+
+    A start checks that the endpoints a VM's network adapters name exist (hcsim README
+    "Host Compute Network").
+    """
+    from aiohcs._hcs import ffi, lib
+
+    def guid(value: uuid.UUID) -> Any:
+        g = ffi.new("GUID *")
+        g.Data1, g.Data2, g.Data3 = value.fields[0], value.fields[1], value.fields[2]
+        g.Data4 = list(value.bytes[8:])
+        return g
+
+    network, endpoint = ffi.new("HCN_NETWORK *"), ffi.new("HCN_ENDPOINT *")
+    settings = '{"Type": "Private"}'
+    assert lib.HcnCreateNetwork(guid(uuid.uuid4()), settings, network, ffi.NULL) == 0
+    endpoint_id = uuid.uuid4()
+    hr = lib.HcnCreateEndpoint(network[0], guid(endpoint_id), "{}", endpoint, ffi.NULL)
+    assert hr == 0
+    lib.HcnCloseEndpoint(endpoint[0])
+    lib.HcnCloseNetwork(network[0])
+    return str(endpoint_id)
+
+
 def builder_documents(disks: Path) -> list[tuple[str, schema.ComputeSystem, bool]]:
     """(name, document, is a VM) for every ComputeSystem builder.
 
@@ -324,7 +349,7 @@ def builder_documents(disks: Path) -> list[tuple[str, schema.ComputeSystem, bool
     """
     for name in ("win.vhdx", "root.vhdx"):
         (disks / name).write_bytes(b"")
-    endpoint = str(uuid.uuid4())
+    endpoint = hcn_endpoint()
     service = str(uuid.uuid4())
     return [
         ("empty-vm", b.empty_vm(), True),
@@ -368,7 +393,7 @@ async def test_every_builder_is_created_and_started_by_hcsim(tmp_path: Path) -> 
                     # The hot-add requests of the builders are accepted by a running VM.
                     await system.modify(
                         b.add_network_adapter_request(
-                            "nic2", b.network_adapter(endpoint_id=str(uuid.uuid4()))
+                            "nic2", b.network_adapter(endpoint_id=hcn_endpoint())
                         )
                     )
                     hot = b.scsi_disk(str(tmp_path / "win.vhdx"))  # (a disk that exists)

@@ -350,8 +350,9 @@ async def test_assert_no_leaks_allow_systems_and_async_variant() -> None:
 
 def test_function_names_are_the_declared_exports() -> None:
     names = testing.function_names()
-    assert len(names) == 80
+    assert len(names) == 80 + 43  # (+ computenetwork's)
     assert {"HcsStartComputeSystem", "HcsImportLayer", "HcsCloseOperation"} <= names
+    assert {"HcnCreateNetwork", "HcnQueryEndpointStats", "HcnCloseEndpoint"} <= names
     assert {"CreateVirtualDisk", "OpenVirtualDisk", "AttachVirtualDisk"} <= names
     # On Windows an export no SDK header declares (HcsCancelLiveMigration) is looked up by
     # name at run time, never linked; hcsim's POSIX build defines it in the module.
@@ -370,6 +371,7 @@ def test_function_names_are_the_declared_exports() -> None:
         "HcsGetOperationId",
         "HcsCloseComputeSystem",
         "HcsCloseProcess",
+        "HcnFreeGuestNetworkPortReservations",  # (VOID)
     }
 
 

@@ -75,6 +75,7 @@ _CDEF_FILES: Final = (
     "computecore.cdef",
     "computecore_extra.cdef",
     "computestorage.cdef",
+    "computenetwork.cdef",
     "virtdisk.cdef",
 )
 # "<return type> WINAPI <name> (" at the start of a declaration line.
@@ -149,7 +150,7 @@ def _check(hr: int, what: str, *, system_id: str | None = None) -> None:
 
 @functools.cache
 def _declarations() -> Mapping[str, str]:
-    """Every computecore/computestorage function declared by aiohcs → its return type."""
+    """Every function of the declarations aiohcs binds (HCS, HCN, virtdisk) → its return type."""
     package = importlib.resources.files("aiohcs").joinpath("include")
     found: dict[str, str] = {}
     for name in _CDEF_FILES:
@@ -515,6 +516,13 @@ class Counts:
     virtual_disks: int = 0
     #: Virtual disks attached by this process (0 on Windows, likewise).
     attached_disks: int = 0
+    #: Open computenetwork handles (``HCN_NETWORK``, ``HCN_ENDPOINT``, ``HCN_NAMESPACE``,
+    #: ``HCN_LOADBALANCER``, ``HCN_GUESTNETWORKSERVICE``).
+    network_handles: int = 0
+    #: Registered ``HCN_CALLBACK`` s (service and guest network service callbacks).
+    network_callbacks: int = 0
+    #: Open port reservation handles of guest network services.
+    port_reservations: int = 0
 
     def leaks(
         self, *, allow_systems: bool = False, baseline: Counts | None = None
@@ -546,6 +554,9 @@ LEAK_COUNTERS: Final = (
     "documents",
     "virtual_disks",
     "attached_disks",
+    "network_handles",
+    "network_callbacks",
+    "port_reservations",
 )
 
 

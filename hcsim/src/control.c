@@ -2,6 +2,7 @@
  * crashes/guest shutdown/raw events, service disconnect, options, counters and reset. */
 #include "hcsim_internal.h"
 #include "hvsock.h"
+#include "network.h"
 #include "wire.h"
 
 #include <stdlib.h>
@@ -20,6 +21,8 @@ HRESULT HcsimFailNext(const char *function, uint32_t count, HRESULT result, HCSI
     if (!is_any(function)) {
         idx = hc_fn_lookup(function);
         if (idx < 0 || (hc_fn_flags[idx] & FN_NOHR)) return E_INVALIDARG;
+        /* computenetwork calls take no operation: only sync faults */
+        if ((hc_fn_flags[idx] & FN_HCN) && mode == HcsimFaultAsync && count) return E_INVALIDARG;
     }
     hc_lock();
     hc_control_touched(1);
@@ -160,6 +163,7 @@ void hc_disconnect_handles(void) {
     hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT);
     hc_reg_each(K_SYSH, disconnect_evh);
     hc_reg_each(K_PROCH, disconnect_evh);
+    hc_network_disconnect();
     plat_cond_broadcast(&G.exit_cond);
 }
 
@@ -283,6 +287,7 @@ HRESULT hc_reset_local(void) {
     hc_reg_each(K_SYSH, detach_evh);
     hc_reg_each(K_PROCH, detach_evh);
     hc_reg_each(K_OP, detach_op);
+    hc_network_detach();
     memset(G.delays, 0, sizeof G.delays);
     memset(&G.delay_any, 0, sizeof G.delay_any);
     memset(G.faults, 0, sizeof G.faults);
@@ -297,6 +302,8 @@ HRESULT hc_reset_local(void) {
         if (!G.table && hc_pool_idle() && !G.pending) break;
     }
     hc_op_fail_all_pending(HCS_E_SERVICE_DISCONNECT); /* nothing should remain; never hang */
+    hc_pool_quiesce();
+    hc_network_reset(); /* (its callbacks' strands are idle now) */
     hc_pool_quiesce();
     hc_pool_stop();
     memset(G.hidden, 0, sizeof G.hidden);

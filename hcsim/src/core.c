@@ -1,6 +1,7 @@
 /* hcsim core: the global emulator state, lazy initialisation, the registry of live
  * handles, reference-counted objects and the entry protocol shared by every export. */
 #include "hcsim_internal.h"
+#include "network.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -228,6 +229,8 @@ void hc_unref(void *o) {
     case K_PIPE: hc_pipe_free(o); break;
     case K_SYSTEM: hc_sys_free(o); break;
     case K_PROC: hc_proc_free(o); break;
+    case K_HCN:
+    case K_HCNCB: hn_free_kind(o); break;
     default: break;
     }
 }

@@ -401,6 +401,7 @@ typedef struct hc_global {
     struct hc_grant *grants; /* the access list of HcsGrantVmAccess & co. (service.c) */
     size_t ngrants, capgrants;
     HCSIM_COUNTS counts;
+    struct hn_state *hcn; /* computenetwork's objects (network.c), NULL until first used */
     /* sessions waiting for their tree kill (process.c), batched into one pool task; in G
      * so that a fork() child, whose G is cleared, never inherits a task it does not have */
     int64_t *sweep;

@@ -1,6 +1,8 @@
-/* hcsim computenetwork: the exports of computenetwork.h (README "Host Compute Network"). */
+/* hcsim computenetwork: its strings (CoTaskMemFree), ErrorRecords, GUIDs, state and reset
+ * (README "Host Compute Network"). */
 #include "network.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,360 +41,116 @@ void WINAPI CoTaskMemFree(LPVOID pv) {
 }
 #endif
 
-/* ---- exports (skeleton) ------------------------------------------------------------- */
-HRESULT WINAPI HcnEnumerateNetworks(PCWSTR Query, PWSTR *Networks, PWSTR *ErrorRecord) {
-    (void)Query;
-    (void)Networks;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnEnumerateNetworks);
-    return hr != S_OK ? hr : E_NOTIMPL;
+/* ---- ErrorRecord ----------------------------------------------------------------------- */
+HRESULT hn_fail(PWSTR *record, HRESULT hr, const char *fmt, ...) {
+    if (!record) return hr;
+    char text[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    char full[1024];
+    snprintf(full, sizeof full, "%s (hcsim, HRESULT 0x%08X)", text, (unsigned)hr);
+    hj_value *o = hj_new_object();
+    hj_set(o, "Success", hj_new_bool(0));
+    hj_set(o, "Error", hj_new_string(full));
+    hj_set(o, "ErrorCode", hj_new_uint((uint32_t)hr));
+    hj_set(o, "ErrorMessage", hj_new_string(full));
+    if (*record) { /* (a second failure keeps the first record) */
+        hj_free(o);
+        return hr;
+    }
+    *record = o ? hn_doc_from_json(o) : NULL;
+    hj_free(o);
+    return hr;
 }
 
-HRESULT WINAPI HcnCreateNetwork(REFGUID Id, PCWSTR Settings, PHCN_NETWORK Network,
-                                PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)Settings;
-    (void)Network;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnCreateNetwork);
-    return hr != S_OK ? hr : E_NOTIMPL;
+/* ---- GUIDs ------------------------------------------------------------------------------ */
+int hn_guid_text(const GUID *g, char out[37], int *zero) {
+    if (!g) return 0;
+    snprintf(out, 37, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", (unsigned)g->Data1,
+             (unsigned)g->Data2, (unsigned)g->Data3, g->Data4[0], g->Data4[1], g->Data4[2],
+             g->Data4[3], g->Data4[4], g->Data4[5], g->Data4[6], g->Data4[7]);
+    if (zero) *zero = !strcmp(out, "00000000-0000-0000-0000-000000000000");
+    return 1;
 }
 
-HRESULT WINAPI HcnOpenNetwork(REFGUID Id, PHCN_NETWORK Network, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)Network;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnOpenNetwork);
-    return hr != S_OK ? hr : E_NOTIMPL;
+int hn_guid_parse(const char *s, char out[37]) {
+    static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    if (!s) return 0;
+    size_t n = strlen(s);
+    if (n == 38 && s[0] == '{' && s[37] == '}') {
+        s++;
+        n = 36;
+    }
+    if (n != 36) return 0;
+    for (size_t i = 0; i < 36; i++) {
+        char c = s[i];
+        if (pat[i] == '-') {
+            if (c != '-') return 0;
+        } else if (c >= 'A' && c <= 'F') {
+            c = (char)(c - 'A' + 'a');
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+        out[i] = c;
+    }
+    out[36] = 0;
+    return 1;
 }
 
-HRESULT WINAPI HcnModifyNetwork(HCN_NETWORK Network, PCWSTR Settings, PWSTR *ErrorRecord) {
-    (void)Network;
-    (void)Settings;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnModifyNetwork);
-    return hr != S_OK ? hr : E_NOTIMPL;
+void hn_guid_random(char out[37]) { plat_new_guid(out); }
+
+void hn_guid_to_bytes(const char id[37], uint8_t out[16]) {
+    static const int at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    for (int i = 0; i < 16; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = id[at[i] + k];
+            v = v << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+        out[i] = (uint8_t)v;
+    }
 }
 
-HRESULT WINAPI HcnQueryNetworkProperties(HCN_NETWORK Network, PCWSTR Query, PWSTR *Properties,
-                                         PWSTR *ErrorRecord) {
-    (void)Network;
-    (void)Query;
-    (void)Properties;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnQueryNetworkProperties);
-    return hr != S_OK ? hr : E_NOTIMPL;
+/* ---- state -------------------------------------------------------------------------------- */
+hn_state *hn_state_get(void) {
+    if (!G.hcn) {
+        G.hcn = calloc(1, sizeof *G.hcn);
+        if (G.hcn) G.hcn->next_compartment = 2; /* 1 is the host's default compartment */
+    }
+    return G.hcn;
 }
 
-HRESULT WINAPI HcnDeleteNetwork(REFGUID Id, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnDeleteNetwork);
-    return hr != S_OK ? hr : E_NOTIMPL;
+static void drop_handle(void *p) {
+    hn_handle *h = p;
+    hc_reg_del(h);
+    G.counts.NetworkHandles--;
+    hc_unref(h);
 }
 
-HRESULT WINAPI HcnCloseNetwork(HCN_NETWORK Network) {
-    (void)Network;
-    HRESULT hr = hc_enter_sync(FN_HcnCloseNetwork);
-    return hr != S_OK ? hr : E_NOTIMPL;
+void hc_network_detach(void) {
+    if (G.hcn) hn_notify_reset();
 }
 
-HRESULT WINAPI HcnEnumerateNamespaces(PCWSTR Query, PWSTR *Namespaces, PWSTR *ErrorRecord) {
-    (void)Query;
-    (void)Namespaces;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnEnumerateNamespaces);
-    return hr != S_OK ? hr : E_NOTIMPL;
+void hc_network_disconnect(void) {
+    hn_notify_service(HcnNotificationServiceDisconnect, NULL, NULL);
 }
 
-HRESULT WINAPI HcnCreateNamespace(REFGUID Id, PCWSTR Settings, PHCN_NAMESPACE Namespace,
-                                  PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)Settings;
-    (void)Namespace;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnCreateNamespace);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnOpenNamespace(REFGUID Id, PHCN_NAMESPACE Namespace, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)Namespace;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnOpenNamespace);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnModifyNamespace(HCN_NAMESPACE Namespace, PCWSTR Settings, PWSTR *ErrorRecord) {
-    (void)Namespace;
-    (void)Settings;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnModifyNamespace);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnQueryNamespaceProperties(HCN_NAMESPACE Namespace, PCWSTR Query, PWSTR *Properties,
-                                           PWSTR *ErrorRecord) {
-    (void)Namespace;
-    (void)Query;
-    (void)Properties;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnQueryNamespaceProperties);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnDeleteNamespace(REFGUID Id, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnDeleteNamespace);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnCloseNamespace(HCN_NAMESPACE Namespace) {
-    (void)Namespace;
-    HRESULT hr = hc_enter_sync(FN_HcnCloseNamespace);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnEnumerateEndpoints(PCWSTR Query, PWSTR *Endpoints, PWSTR *ErrorRecord) {
-    (void)Query;
-    (void)Endpoints;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnEnumerateEndpoints);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnCreateEndpoint(HCN_NETWORK Network, REFGUID Id, PCWSTR Settings,
-                                 PHCN_ENDPOINT Endpoint, PWSTR *ErrorRecord) {
-    (void)Network;
-    (void)Id;
-    (void)Settings;
-    (void)Endpoint;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnCreateEndpoint);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnOpenEndpoint(REFGUID Id, PHCN_ENDPOINT Endpoint, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)Endpoint;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnOpenEndpoint);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnModifyEndpoint(HCN_ENDPOINT Endpoint, PCWSTR Settings, PWSTR *ErrorRecord) {
-    (void)Endpoint;
-    (void)Settings;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnModifyEndpoint);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnQueryEndpointProperties(HCN_ENDPOINT Endpoint, PCWSTR Query, PWSTR *Properties,
-                                          PWSTR *ErrorRecord) {
-    (void)Endpoint;
-    (void)Query;
-    (void)Properties;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnQueryEndpointProperties);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnQueryEndpointStats(HCN_ENDPOINT Endpoint, PCWSTR Query, PWSTR *Stats,
-                                     PWSTR *ErrorRecord) {
-    (void)Endpoint;
-    (void)Query;
-    (void)Stats;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnQueryEndpointStats);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnQueryEndpointAddresses(HCN_ENDPOINT Endpoint, PCWSTR Query, PWSTR *Addresses,
-                                         PWSTR *ErrorRecord) {
-    (void)Endpoint;
-    (void)Query;
-    (void)Addresses;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnQueryEndpointAddresses);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnDeleteEndpoint(REFGUID Id, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnDeleteEndpoint);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnCloseEndpoint(HCN_ENDPOINT Endpoint) {
-    (void)Endpoint;
-    HRESULT hr = hc_enter_sync(FN_HcnCloseEndpoint);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnEnumerateLoadBalancers(PCWSTR Query, PWSTR *LoadBalancer, PWSTR *ErrorRecord) {
-    (void)Query;
-    (void)LoadBalancer;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnEnumerateLoadBalancers);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnCreateLoadBalancer(REFGUID Id, PCWSTR Settings, PHCN_LOADBALANCER LoadBalancer,
-                                     PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)Settings;
-    (void)LoadBalancer;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnCreateLoadBalancer);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnOpenLoadBalancer(REFGUID Id, PHCN_LOADBALANCER LoadBalancer, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)LoadBalancer;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnOpenLoadBalancer);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnModifyLoadBalancer(HCN_LOADBALANCER LoadBalancer, PCWSTR Settings,
-                                     PWSTR *ErrorRecord) {
-    (void)LoadBalancer;
-    (void)Settings;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnModifyLoadBalancer);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnQueryLoadBalancerProperties(HCN_LOADBALANCER LoadBalancer, PCWSTR Query,
-                                              PWSTR *Properties, PWSTR *ErrorRecord) {
-    (void)LoadBalancer;
-    (void)Query;
-    (void)Properties;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnQueryLoadBalancerProperties);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnDeleteLoadBalancer(REFGUID Id, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnDeleteLoadBalancer);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnCloseLoadBalancer(HCN_LOADBALANCER LoadBalancer) {
-    (void)LoadBalancer;
-    HRESULT hr = hc_enter_sync(FN_HcnCloseLoadBalancer);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnRegisterServiceCallback(HCN_NOTIFICATION_CALLBACK Callback, void *Context,
-                                          HCN_CALLBACK *CallbackHandle) {
-    (void)Callback;
-    (void)Context;
-    (void)CallbackHandle;
-    HRESULT hr = hc_enter_sync(FN_HcnRegisterServiceCallback);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnUnregisterServiceCallback(HCN_CALLBACK CallbackHandle) {
-    (void)CallbackHandle;
-    HRESULT hr = hc_enter_sync(FN_HcnUnregisterServiceCallback);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnRegisterGuestNetworkServiceCallback(HCN_GUESTNETWORKSERVICE GuestNetworkService,
-                                                      HCN_NOTIFICATION_CALLBACK Callback,
-                                                      void *Context, HCN_CALLBACK *CallbackHandle) {
-    (void)GuestNetworkService;
-    (void)Callback;
-    (void)Context;
-    (void)CallbackHandle;
-    HRESULT hr = hc_enter_sync(FN_HcnRegisterGuestNetworkServiceCallback);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnUnregisterGuestNetworkServiceCallback(HCN_CALLBACK CallbackHandle) {
-    (void)CallbackHandle;
-    HRESULT hr = hc_enter_sync(FN_HcnUnregisterGuestNetworkServiceCallback);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnCreateGuestNetworkService(REFGUID Id, PCWSTR Settings,
-                                            PHCN_GUESTNETWORKSERVICE GuestNetworkService,
-                                            PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)Settings;
-    (void)GuestNetworkService;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnCreateGuestNetworkService);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnCloseGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetworkService) {
-    (void)GuestNetworkService;
-    HRESULT hr = hc_enter_sync(FN_HcnCloseGuestNetworkService);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnModifyGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetworkService,
-                                            PCWSTR Settings, PWSTR *ErrorRecord) {
-    (void)GuestNetworkService;
-    (void)Settings;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnModifyGuestNetworkService);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnDeleteGuestNetworkService(REFGUID Id, PWSTR *ErrorRecord) {
-    (void)Id;
-    (void)ErrorRecord;
-    HRESULT hr = hc_enter_sync(FN_HcnDeleteGuestNetworkService);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnReserveGuestNetworkServicePort(HCN_GUESTNETWORKSERVICE GuestNetworkService,
-                                                 HCN_PORT_PROTOCOL Protocol, HCN_PORT_ACCESS Access,
-                                                 USHORT Port, HANDLE *PortReservationHandle) {
-    (void)GuestNetworkService;
-    (void)Protocol;
-    (void)Access;
-    (void)Port;
-    (void)PortReservationHandle;
-    HRESULT hr = hc_enter_sync(FN_HcnReserveGuestNetworkServicePort);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnReserveGuestNetworkServicePortRange(
-    HCN_GUESTNETWORKSERVICE GuestNetworkService, USHORT PortCount,
-    HCN_PORT_RANGE_RESERVATION *PortRangeReservation, HANDLE *PortReservationHandle) {
-    (void)GuestNetworkService;
-    (void)PortCount;
-    (void)PortRangeReservation;
-    (void)PortReservationHandle;
-    HRESULT hr = hc_enter_sync(FN_HcnReserveGuestNetworkServicePortRange);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnReleaseGuestNetworkServicePortReservationHandle(HANDLE PortReservationHandle) {
-    (void)PortReservationHandle;
-    HRESULT hr = hc_enter_sync(FN_HcnReleaseGuestNetworkServicePortReservationHandle);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-HRESULT WINAPI HcnEnumerateGuestNetworkPortReservations(ULONG *ReturnCount,
-                                                        HCN_PORT_RANGE_ENTRY **PortEntries) {
-    (void)ReturnCount;
-    (void)PortEntries;
-    HRESULT hr = hc_enter_sync(FN_HcnEnumerateGuestNetworkPortReservations);
-    return hr != S_OK ? hr : E_NOTIMPL;
-}
-
-VOID WINAPI HcnFreeGuestNetworkPortReservations(HCN_PORT_RANGE_ENTRY *PortEntries) {
-    (void)PortEntries;
-    (void)hc_enter_sync(FN_HcnFreeGuestNetworkPortReservations);
+void hc_network_reset(void) {
+    hn_state *st = G.hcn;
+    if (!st) return;
+    hn_notify_reset();
+    hn_ports_reset();
+    hc_reg_each(K_HCN, drop_handle);
+    for (int k = 0; k < HN_NKINDS; k++) {
+        while (st->objs[k]) {
+            hn_obj *o = st->objs[k];
+            st->objs[k] = o->next;
+            o->deleted = 1;
+            o->ns = NULL;
+            hn_obj_unref(o);
+        }
+    }
+    st->next_compartment = 2;
 }

@@ -2,6 +2,7 @@
  * HCS contract §7.2, save/restore/templates and system exit. Every lifecycle call's work
  * runs on the system's strand, in issue order, after the configured completion delay. */
 #include "hcsim_internal.h"
+#include "network.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -652,6 +653,46 @@ static hj_value *hot_add_denied(hc_system *s, const hj_value *attachment, HRESUL
     return doc;
 }
 
+/* The network check of a start (README "Host Compute Network"), under the lock: every
+ * endpoint the configuration names (a VM's Devices.NetworkAdapters.<name>.EndpointId, a
+ * container's Networking.NetworkAdapters) must exist (HCN_E_ENDPOINT_NOT_FOUND), and a
+ * container's Networking.Namespace too (ERROR_NOT_FOUND). NULL when they do, else the
+ * ResultError naming the first that does not. */
+static hj_value *network_missing(const hj_value *config, const char *call, HRESULT *hr) {
+    const hj_value *adapters =
+        hj_get(hj_get(hj_get(config, "VirtualMachine"), "Devices"), "NetworkAdapters");
+    const hj_value *net = hj_get(hj_get(config, "Container"), "Networking");
+    char msg[300];
+    for (size_t i = 0; i < hj_count(adapters); i++) {
+        const char *ep = hj_str(hj_get(hj_at(adapters, i), "EndpointId"), NULL);
+        if (ep && !hc_network_endpoint_exists(ep)) {
+            snprintf(msg, sizeof msg,
+                     "The network adapter '%s' names the endpoint %s, which does not exist.",
+                     hj_key_at(adapters, i), ep);
+            *hr = HCSIM_HR(0x803B0002u); /* HCN_E_ENDPOINT_NOT_FOUND */
+            return hc_result_error_attributed(*hr, msg, call);
+        }
+    }
+    const hj_value *list = hj_get(net, "NetworkAdapters");
+    for (size_t i = 0; i < hj_count(list); i++) {
+        const char *ep = hj_str(hj_at(list, i), NULL);
+        if (ep && !hc_network_endpoint_exists(ep)) {
+            snprintf(msg, sizeof msg,
+                     "Networking.NetworkAdapters names the endpoint %s, which does not exist.", ep);
+            *hr = HCSIM_HR(0x803B0002u);
+            return hc_result_error_attributed(*hr, msg, call);
+        }
+    }
+    const char *ns = hj_str(hj_get(net, "Namespace"), NULL);
+    if (ns && *ns && !hc_network_namespace_exists(ns)) {
+        snprintf(msg, sizeof msg,
+                 "Networking.Namespace names the namespace %s, which does not exist.", ns);
+        *hr = HRESULT_FROM_WIN32(ERROR_NOT_FOUND);
+        return hc_result_error_attributed(*hr, msg, call);
+    }
+    return NULL;
+}
+
 static hj_value *work_start(hc_work *w, HRESULT *hr) {
     hc_system *s = w->sys;
     hj_value *options = w->raw ? hj_parse_utf16(w->raw) : NULL;
@@ -672,8 +713,10 @@ static hj_value *work_start(hc_work *w, HRESULT *hr) {
         else if (host->state != SS_RUNNING)
             r = HCS_E_INVALID_STATE;
     }
-    char *restore = (r == S_OK) ? hc_strdup(s->restore_path) : NULL;
+    hj_value *missing = r == S_OK ? network_missing(s->config, "Start", hr) : NULL;
+    char *restore = (r == S_OK && !missing) ? hc_strdup(s->restore_path) : NULL;
     hc_unlock();
+    if (missing) return missing; /* (the system stays Created) */
     if (FAILED(r)) {
         *hr = r;
         return NULL;
@@ -1088,6 +1131,20 @@ static hj_value *work_modify(hc_work *w, HRESULT *hr) {
     }
     hc_lock();
     hc_system *s = w->sys;
+    /* A network adapter hot-added names an endpoint that exists (README "Host Compute
+     * Network"). */
+    if (r == S_OK && path && rt == RT_ADD && s->is_vm &&
+        path_match("VirtualMachine/Devices/NetworkAdapters/*", path)) {
+        const char *ep = hj_str(hj_get(settings, "EndpointId"), NULL);
+        if (ep && !hc_network_endpoint_exists(ep)) {
+            char text[200];
+            snprintf(text, sizeof text,
+                     "The network adapter could not be added: the endpoint %s does not exist.", ep);
+            hc_unlock();
+            *hr = HCSIM_HR(0x803B0002u); /* HCN_E_ENDPOINT_NOT_FOUND */
+            return hc_result_error_attributed(*hr, text, "Modify");
+        }
+    }
     const modify_rule *rule = NULL;
     if (r == S_OK && path) {
         if (s->is_vm) {
