@@ -273,3 +273,16 @@ async def test_port_conflicts_are_typed() -> None:
         assert _reservations() == 0
         await a.delete()
         await b.delete()
+
+
+async def test_unclosed_service_stream_warns_and_unregisters() -> None:
+    async with await hg.create_guest_network_service() as gns:
+        stream = gns.notifications()
+        await stream.__aenter__()
+        assert testing.counts().network_callbacks == 1
+        with pytest.warns(ResourceWarning, match="notification stream"):
+            del stream
+        with anyio.fail_after(5):
+            while testing.counts().network_callbacks:
+                await anyio.sleep(0.01)
+        await gns.delete()
