@@ -129,7 +129,7 @@ static HRESULT modify_policies(hj_value *doc, const char *request, const hj_valu
                 hj_free(now);
                 hj_free(next);
                 return hn_fail(record, HCSIM_HR(0x803B0008u),
-                               "Policy %zu of the request is not applied", i);
+                               "Policy %u of the request is not applied", (unsigned)i);
             }
             gone[k] = 1;
         }

@@ -88,9 +88,9 @@ static HRESULT check_namespace(hn_obj *ns, hj_value *doc, PWSTR *record) {
         if (hj_typeof(r) != HJ_OBJECT || !rt || hj_typeof(hj_get(r, "Data")) != HJ_OBJECT ||
             (strcmp(rt, "Endpoint") && strcmp(rt, "Container")))
             return hn_fail(record, HCN_E_INVALID_JSON,
-                           "Resources[%zu] must be {\"Type\": \"Endpoint\"|\"Container\", "
+                           "Resources[%u] must be {\"Type\": \"Endpoint\"|\"Container\", "
                            "\"Data\": {\"ID\": ...}}",
-                           i);
+                           (unsigned)i);
     }
     /* the endpoints last, undone on a failure */
     for (size_t i = 0; hr == S_OK && i < hj_count(res); i++)
@@ -238,8 +238,8 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
         char id[37];
         if (!hn_guid_parse(raw, id)) {
             hj_free(ids);
-            return hn_fail(record, HCN_E_INVALID_JSON, "HostComputeEndpoints[%zu] is not a GUID",
-                           i);
+            return hn_fail(record, HCN_E_INVALID_JSON, "HostComputeEndpoints[%u] is not a GUID",
+                           (unsigned)i);
         }
         if (!hn_find(HN_ENDPOINT, id)) {
             hj_free(ids);
@@ -257,7 +257,8 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
     const hj_value *fe = hj_get(doc, "FrontendVIPs");
     for (size_t i = 0; i < hj_count(fe); i++)
         if (!hn_ip_text_valid(hj_str(hj_at(fe, i), NULL)))
-            return hn_fail(record, HCN_E_INVALID_IP, "FrontendVIPs[%zu] is not an IP address", i);
+            return hn_fail(record, HCN_E_INVALID_IP, "FrontendVIPs[%u] is not an IP address",
+                           (unsigned)i);
     const hj_value *pm = hj_get(doc, "PortMappings");
     for (size_t i = 0; i < hj_count(pm); i++) {
         const hj_value *m = hj_at(pm, i);
@@ -267,10 +268,11 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
             (hj_get(m, "ExternalPort") &&
              (!hj_uint64(hj_get(m, "ExternalPort"), &ex) || ex > 65535)))
             return hn_fail(record, HCN_E_INVALID_JSON,
-                           "PortMappings[%zu] needs a numeric Protocol and ports 0-65535", i);
+                           "PortMappings[%u] needs a numeric Protocol and ports 0-65535",
+                           (unsigned)i);
         if (hj_get(m, "InternalPort") && (!hj_uint64(hj_get(m, "InternalPort"), &in) || in > 65535))
             return hn_fail(record, HCSIM_HR(0x803B002Du),
-                           "PortMappings[%zu]: the InternalPort is not a port number", i);
+                           "PortMappings[%u]: the InternalPort is not a port number", (unsigned)i);
     }
     return S_OK;
 }
