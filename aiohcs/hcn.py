@@ -313,3 +313,64 @@ async def create_nat_network(
     :func:`nat_settings` for the document and its checks.
     """
     return await create_network(nat_settings(name, prefix, gateway=gateway), id=id)
+
+
+# ---- NOTIFY (issue 17): notifications, guest network services and port reservations, ----
+# ---- re-exported from their private modules (appended; keep at the end). ---------------
+from aiohcs._hcn_guest import (  # noqa: E402
+    GuestNetworkService,
+    PortAccess,
+    PortProtocol,
+    PortRangeEntry,
+    PortReservation,
+    create_guest_network_service,
+    delete_guest_network_service,
+    enumerate_port_reservations,
+)
+from aiohcs._hcn_notify import (  # noqa: E402
+    EndpointAttached,
+    EndpointDetached,
+    GuestNetworkServiceCreated,
+    GuestNetworkServiceDeleted,
+    GuestNetworkServiceInterfaceStateChanged,
+    GuestNetworkServiceStateChanged,
+    NamespaceCreated,
+    NamespaceDeleted,
+    NetworkCreated,
+    NetworkDeleted,
+    NetworkPreCreate,
+    NetworkPreDelete,
+    Notification,
+    NotificationStream,
+    NotificationType,
+    ServiceDisconnected,
+    notifications,
+)
+
+__all__ += [
+    "EndpointAttached",
+    "EndpointDetached",
+    "GuestNetworkService",
+    "GuestNetworkServiceCreated",
+    "GuestNetworkServiceDeleted",
+    "GuestNetworkServiceInterfaceStateChanged",
+    "GuestNetworkServiceStateChanged",
+    "NamespaceCreated",
+    "NamespaceDeleted",
+    "NetworkCreated",
+    "NetworkDeleted",
+    "NetworkPreCreate",
+    "NetworkPreDelete",
+    "Notification",
+    "NotificationStream",
+    "NotificationType",
+    "PortAccess",
+    "PortProtocol",
+    "PortRangeEntry",
+    "PortReservation",
+    "ServiceDisconnected",
+    "create_guest_network_service",
+    "delete_guest_network_service",
+    "enumerate_port_reservations",
+    "notifications",
+]

@@ -161,6 +161,8 @@ async def running_vm():
     await vm.start()
     return vm
 """,
+    # NOTIFY (issue 17)
+    "reference/hcn.md": "import aiohcs.hcn as hcn",
 }
 
 #: Each block's own setup (the systems it talks about), check and expectations.
@@ -364,6 +366,9 @@ assert [(p.id, p.state) for p in await enumerate_systems()] == [("s1", "Running"
     "guides/testing-with-hcsim.md:3": Spec(how="sync"),
     "guides/testing-with-hcsim.md:4": Spec(how="windows"),
     "guides/testing-with-hcsim.md:5": Spec(how="sync"),
+    # NOTIFY (issue 17): the notification and guest network service examples.
+    "reference/hcn.md:1": Spec(output=("NetworkCreated", "EndpointAttached", "NetworkDeleted")),
+    "reference/hcn.md:2": Spec(),
 }
 
 

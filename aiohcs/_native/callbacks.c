@@ -1,7 +1,8 @@
 /* The callbacks HCS invokes on threads it owns, and the helpers that hand them to HCS.
  *
  * They never run Python: each one copies what it needs (the operation's result and
- * document, which it frees; the event's EventData, valid only during the call), closes a
+ * document, which it frees; the event's EventData or the HCN notification's
+ * NotificationData, valid only during the call), closes a
  * completed operation, and delivers one item to the queue of the event loop that registered
  * the context id. */
 #include <string.h>
@@ -84,6 +85,22 @@ void CALLBACK aiohcs_event_callback(HCS_EVENT *event, void *context) {
     uint32_t flags;
     if (!aiohcs_registry_lookup(item.id, &flags)) return;
     aiohcs_item_set_payload(&item, (const char16_t *)event->EventData);
+    if (!aiohcs_deliver(&item)) aiohcs_item_release(&item);
+}
+
+void CALLBACK aiohcs_hcn_notification_callback(DWORD notification_type, void *context,
+                                               HRESULT status, PCWSTR data) {
+    aiohcs_item item;
+    memset(&item, 0, sizeof item);
+    item.timestamp_ns = aiohcs_now_ns();
+    item.id = (uint64_t)(uintptr_t)context;
+    item.kind = AIOHCS_ITEM_EVENT;
+    item.event_type = (uint32_t)notification_type;
+    item.result = (int32_t)status;
+    uint32_t flags;
+    if (!aiohcs_registry_lookup(item.id, &flags)) return;
+    /* NotificationData is valid only during this call (and is NULL for some types). */
+    aiohcs_item_set_payload(&item, (const char16_t *)data);
     if (!aiohcs_deliver(&item)) aiohcs_item_release(&item);
 }
 

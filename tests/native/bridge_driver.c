@@ -150,8 +150,14 @@ static void *producer(void *arg) {
         int q = (int)(rand_r(&seed) % QUEUES), k = (int)(rand_r(&seed) % IDS_PER_QUEUE);
         uint64_t id = ids[q][k];
         if (rand_r(&seed) % 50 == 0) id = 999999999; /* never registered */
-        unsigned what = rand_r(&seed) % 4;
-        if (what == 3) {
+        unsigned what = rand_r(&seed) % 5;
+        if (what == 4) {
+            /* an HCN service notification (NotificationData NULL for some types) */
+            static const char16_t net[] = u"{\"ID\": \"0f5a2b6c-0000-4000-8000-000000000001\"}";
+            aiohcs_hcn_notification_callback(1 + rand_r(&seed) % 0x12, (void *)(uintptr_t)id,
+                                             rand_r(&seed) % 5 ? 0 : (HRESULT)0x803B0001u,
+                                             rand_r(&seed) % 3 ? net : NULL);
+        } else if (what == 3) {
             /* a native call (create, open or close) made for the id on a bridge thread */
             static const char16_t good[] = u"sys", bad[] = u"xsys";
             const char16_t *name = rand_r(&seed) % 4 ? good : bad;
@@ -278,6 +284,28 @@ int main(void) {
         aiohcs_operation_completion(HcsCreateOperation(NULL, NULL), (void *)(uintptr_t)id);
         if (aiohcs_registered_count() != before || aiohcs_post(id, 0) != 0) return 9;
     }
+    /* An HCN notification: one event item with the type, the status and a copy of the
+     * data (the caller's buffer is gone after the call); an unknown id is dropped. */
+    {
+        uint64_t id = aiohcs_register(queues[2], 0);
+        char16_t data[] = u"{\"ID\": \"x\"}";
+        aiohcs_hcn_notification_callback(2, (void *)(uintptr_t)id, (HRESULT)0x803B0002u, data);
+        data[0] = u'!';
+        aiohcs_hcn_notification_callback(0x01000000, (void *)(uintptr_t)id, 0, NULL);
+        aiohcs_hcn_notification_callback(2, (void *)(uintptr_t)999999999u, 0, data);
+        aiohcs_item got[4];
+        if (aiohcs_queue_drain(queues[2], got, 4) != 2) return 13;
+        if (got[0].id != id || got[0].kind != AIOHCS_ITEM_EVENT || got[0].event_type != 2 ||
+            got[0].result != (int32_t)0x803B0002u || got[0].payload == NULL ||
+            got[0].payload[0] != u'{' || got[0].payload_length != 11)
+            return 13;
+        if (got[1].event_type != 0x01000000 || got[1].result != 0 || got[1].payload != NULL)
+            return 13;
+        aiohcs_items_release(got, 2);
+        char buf[64];
+        while (read(rfd[2], buf, sizeof buf) > 0) {}
+        if (aiohcs_unregister(id) != 1) return 13;
+    }
     pthread_t prod[PRODUCERS], cons[QUEUES];
     for (int q = 0; q < QUEUES; q++) pthread_create(&cons[q], NULL, consumer, (void *)(uintptr_t)q);
     for (int i = 0; i < PRODUCERS; i++)
@@ -321,6 +349,6 @@ int main(void) {
     if (atomic_load(&docs_freed) != atomic_load(&docs_made)) return 4;
     if (atomic_load(&handles_closed) != atomic_load(&handles_made)) return 5;
     if (aiohcs_registered_count() != 0) return 6;
-    if (total_ops < PRODUCERS * PER_PRODUCER / 4) return 7; /* a third are completions */
+    if (total_ops < PRODUCERS * PER_PRODUCER / 6) return 7; /* a fifth are completions */
     return 0;
 }
