@@ -4,9 +4,9 @@ One set of declarations (``aiohcs/include/*.cdef``, written exactly as in the Wi
 SDK headers; hcsim includes the same files) is compiled two ways:
 
 * ``windows``: against the SDK's ``<computecore.h>`` / ``<computestorage.h>`` /
-  ``<virtdisk.h>``, linked to their import libraries (delay-loaded, so the module imports
-  on every Windows build and on hosts without the HCS feature; newer exports are checked
-  before they are called).
+  ``<virtdisk.h>`` / ``<computenetwork.h>``, linked to their import libraries (delay-loaded,
+  so the module imports on every Windows build and on hosts without the HCS or HCN feature;
+  newer exports are checked before they are called) and to ole32 (``CoTaskMemFree``).
   hcsim's control API is not linked: its types are declared and each function becomes a
   pointer type ``PFN_<name>``, so that ``aiohcs._native`` can call the control exports of
   hcsim's computecore.dll, looked up at run time, when that DLL is the one loaded;
@@ -46,9 +46,14 @@ POSIX_CDEFS = ("computenetwork.cdef",)
 # The one macro of computenetwork.cdef cffi does not know (windows.h: #define VOID void).
 _VOID = re.compile(r"\bVOID\b")
 # virtdisk.cdef's ULONG is 32 bits everywhere; on Windows it is spelled as windows.h does,
-# so that the C the module's functions pass it to has the SDK's pointer types.
-_ULONG = "typedef uint32_t ULONG;"
-_ULONG_WINDOWS = "typedef unsigned long ULONG;"
+# so that the C the module's functions pass it to has the SDK's pointer types. DWORD and
+# HRESULT the same: computenetwork.h's notification callback type takes them by value, and
+# a function pointer type is compatible only with the same spelling of each parameter.
+_WINDOWS_SPELLINGS = (
+    ("typedef uint32_t ULONG;", "typedef unsigned long ULONG;"),
+    ("typedef uint32_t DWORD;", "typedef unsigned long DWORD;"),
+    ("typedef int32_t HRESULT;", "typedef long HRESULT;"),
+)
 HCSIM_CDEF = "hcsim.cdef"
 # computecore exports no published header declares (HcsCancelLiveMigration): functions on
 # POSIX (hcsim defines them), pointer types PFN_<name> on Windows (looked up at run time).
@@ -138,8 +143,8 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     if target not in ("windows", "posix"):
         raise ValueError(f"target must be 'windows' or 'posix', not {target!r}")
     texts = [cdef_text(n) for n in SDK_CDEFS]
-    if target == "posix":
-        texts += [cdef_text(n) for n in POSIX_CDEFS]
+    # (computenetwork.cdef: on Windows too, against <computenetwork.h>; the name is SIM's.)
+    texts += [cdef_text(n) for n in POSIX_CDEFS]
     extra = cdef_text(EXTRA_CDEF)
     texts.append(extra if target == "posix" else extra_pointer_types(extra))
     control = cdef_text(HCSIM_CDEF)
@@ -147,7 +152,8 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
     texts += [cdef_text(n) for n in (BRIDGE_CDEF, MODULE_CDEF)]
     text = "\n".join(texts)
     if target == "windows":
-        text = text.replace(_ULONG, _ULONG_WINDOWS)
+        for posix_spelling, windows_spelling in _WINDOWS_SPELLINGS:
+            text = text.replace(posix_spelling, windows_spelling)
     if cdef_filter is not None:
         text = cdef_filter(text)
 
@@ -165,6 +171,9 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
                 "computecore",
                 "computestorage",
                 "virtdisk",
+                "computenetwork",
+                # CoTaskMemFree, which frees what computenetwork hands out; always present.
+                "ole32",
                 "kernel32",
                 "delayimp",
                 "ws2_32",
@@ -173,6 +182,7 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
                 "/DELAYLOAD:computecore.dll",
                 "/DELAYLOAD:computestorage.dll",
                 "/DELAYLOAD:virtdisk.dll",
+                "/DELAYLOAD:computenetwork.dll",
             ],
             py_limited_api=True,
         )

@@ -63,6 +63,9 @@ def units(wide: Any) -> list[int]:
 
 COMPUTECORE = declared_functions("computecore.cdef")
 COMPUTESTORAGE = declared_functions("computestorage.cdef")
+COMPUTENETWORK = declared_functions("computenetwork.cdef")
+#: computenetwork's exports that Debian's older computenetwork.h lacks (no Microsoft page).
+NEWER_COMPUTENETWORK: Final = frozenset({"HcnQueryEndpointStats", "HcnQueryEndpointAddresses"})
 
 
 def test_cdef_parse_finds_the_declared_functions() -> None:
@@ -365,7 +368,7 @@ SPEC_OPTIONAL_EXPORTS = {
     "HcsRevokeVmGroupAccess": "Windows 10 2004 / Windows Server 2022",
     # First declared by the Windows SDK 10.0.26100 (evidence in aiohcs/_native/_releases.py).
     **dict.fromkeys(
-        (*sorted(NEWER_COMPUTECORE), "HcsCancelLiveMigration"),
+        (*sorted(NEWER_COMPUTECORE), "HcsCancelLiveMigration", *sorted(NEWER_COMPUTENETWORK)),
         "Windows 11 24H2 / Windows Server 2025",
     ),
 }
@@ -375,20 +378,23 @@ COMPUTECORE_EXTRA = declared_functions("computecore_extra.cdef")
 
 def test_optional_export_table_matches_the_spec() -> None:
     assert dict(_native.OPTIONAL_EXPORTS) == SPEC_OPTIONAL_EXPORTS
+    declared = {*COMPUTECORE, *COMPUTESTORAGE, *COMPUTECORE_EXTRA, *COMPUTENETWORK}
     for name in SPEC_OPTIONAL_EXPORTS:
-        assert name in COMPUTECORE or name in COMPUTESTORAGE or name in COMPUTECORE_EXTRA
+        assert name in declared
     assert _native.required_release("HcsCreateOperation") == "Windows 10 1809 / Windows Server 2019"
 
 
 def test_the_newest_sdk_exports_are_what_older_headers_lack() -> None:
     # tools/windows_check.py leaves these out of the check against Debian's older headers.
-    assert _releases.newest_sdk_exports() == NEWER_COMPUTECORE
+    assert _releases.newest_sdk_exports() == NEWER_COMPUTECORE | NEWER_COMPUTENETWORK
     assert frozenset(COMPUTECORE_EXTRA) == _releases.UNDECLARED_EXPORTS
     assert _native.OPTIONAL_EXPORTS.keys() >= _releases.UNDECLARED_EXPORTS
 
 
 @emulator_only
-@pytest.mark.parametrize("name", [*COMPUTECORE, *COMPUTESTORAGE, *COMPUTECORE_EXTRA])
+@pytest.mark.parametrize(
+    "name", [*COMPUTECORE, *COMPUTESTORAGE, *COMPUTECORE_EXTRA, *COMPUTENETWORK]
+)
 def test_every_export_is_available_by_default(name: str) -> None:
     assert _native.export_available(name)
     _native.require_export(name)

@@ -8,8 +8,9 @@
     without tests, Tcl/Tk, headers and tools) out of the same ``data.zip``, for Tier 2.
 ``extract-sdk WHEEL DEST``
     Take the newest HCS headers (``computecore.h``, ``computedefs.h``,
-    ``computestorage.h``) and the ``.def`` files of computecore.dll and computestorage.dll
-    out of the pinned ``ziglang`` wheel (its copy of mingw-w64) into ``DEST/include`` and
+    ``computestorage.h``, ``virtdisk.h``, ``computenetwork.h``) and the ``.def`` files of
+    computecore.dll, computestorage.dll, virtdisk.dll and computenetwork.dll out of the
+    pinned ``ziglang`` wheel (its copy of mingw-w64) into ``DEST/include`` and
     ``DEST/def``, without installing anything; ``DEST/lib`` is left for the import
     libraries (tools/windows_module.sh makes them with dlltool).
 ``emit OUTDIR [--newest HEADER...] [--older HEADER...]``
@@ -78,9 +79,15 @@ RUNTIME_SKIP = tuple(
 )
 
 # Inside the ziglang wheel: its copy of mingw-w64's headers and .def files.
-SDK_HEADERS = ("computecore.h", "computedefs.h", "computestorage.h", "virtdisk.h")
+SDK_HEADERS = (
+    "computecore.h",
+    "computedefs.h",
+    "computestorage.h",
+    "virtdisk.h",
+    "computenetwork.h",
+)
 SDK_HEADER_DIR = "ziglang/lib/libc/include/any-windows-any/"
-SDK_DEFS = ("computecore.def", "computestorage.def", "virtdisk.def")
+SDK_DEFS = ("computecore.def", "computestorage.def", "virtdisk.def", "computenetwork.def")
 SDK_DEF_DIR = "ziglang/lib/libc/mingw/lib-common/"
 
 # What the newest headers declare and the declarations do not copy yet: named here so that
@@ -91,7 +98,12 @@ NOT_YET_DECLARED: frozenset[str] = frozenset()
 # The declarations that copy the SDK headers (build_ffi.SDK_CDEFS without the base types).
 # Whole headers: nothing they declare may be left out (check_complete); virtdisk.cdef
 # copies the part of virtdisk.h aiohcs uses (the compiler checks what it declares).
-SDK_DECLARATIONS = ("computedefs.cdef", "computecore.cdef", "computestorage.cdef")
+SDK_DECLARATIONS = (
+    "computedefs.cdef",
+    "computecore.cdef",
+    "computestorage.cdef",
+    "computenetwork.cdef",
+)
 SELECTED_DECLARATIONS = ("virtdisk.cdef",)
 RELEASES = ROOT / "aiohcs" / "_native" / "_releases.py"
 
@@ -234,6 +246,58 @@ MUTATIONS: tuple[Mutation, ...] = (
         "  ULONG DeviceType;",
         r"DeviceType",
     ),
+    # computenetwork.h (the Host Compute Network API).
+    Mutation(
+        "hcn_wrong_handle",
+        "an out-parameter one pointer too deep (the HCN handles are all void *)",
+        "HcnCreateEndpoint (HCN_NETWORK Network, REFGUID Id, PCWSTR Settings, "
+        "PHCN_ENDPOINT Endpoint,",
+        "HcnCreateEndpoint (HCN_NETWORK Network, REFGUID Id, PCWSTR Settings, "
+        "PHCN_NETWORK *Endpoint,",
+        r"HcnCreateEndpoint",
+    ),
+    Mutation(
+        "hcn_guid_by_value",
+        "a GUID by value where computenetwork.h has REFGUID (const GUID *)",
+        "HcnOpenNetwork (REFGUID Id,",
+        "HcnOpenNetwork (GUID Id,",
+        r"HcnOpenNetwork",
+    ),
+    Mutation(
+        "hcn_const_out_pointer",
+        "PCWSTR * where computenetwork.h has a PWSTR * out-parameter",
+        "HcnEnumerateNetworks (PCWSTR Query, PWSTR *Networks,",
+        "HcnEnumerateNetworks (PCWSTR Query, PCWSTR *Networks,",
+        r"HcnEnumerateNetworks",
+    ),
+    Mutation(
+        "hcn_callback_parameter",
+        "a notification callback type with a PWSTR where computenetwork.h has PCWSTR data",
+        "HRESULT NotificationStatus, PCWSTR NotificationData);",
+        "HRESULT NotificationStatus, PWSTR NotificationData);",
+        r"HcnRegisterServiceCallback|HcnRegisterGuestNetworkServiceCallback|Callback",
+    ),
+    Mutation(
+        "hcn_port_narrow",
+        "a DWORD where computenetwork.h has a USHORT port (needs -Wconversion)",
+        "HCN_PORT_ACCESS Access, USHORT Port,",
+        "HCN_PORT_ACCESS Access, DWORD Port,",
+        r"HcnReserveGuestNetworkServicePort",
+    ),
+    Mutation(
+        "hcn_misspelt_field",
+        "a port range entry field name computenetwork.h does not have",
+        "  UINT32 SharingFlags;",
+        "  UINT32 ShareFlags;",
+        r"ShareFlags",
+    ),
+    Mutation(
+        "hcn_misspelt_function",
+        "an Hcn function name computenetwork.h does not declare",
+        "HRESULT WINAPI HcnDeleteLoadBalancer (",
+        "HRESULT WINAPI HcnDeleteLoadBalancers (",
+        r"HcnDeleteLoadBalancers",
+    ),
     Mutation(
         "narrow_return",
         "returns DWORD where the SDK returns UINT64 (needs -Wconversion)",
@@ -291,6 +355,20 @@ NEWER_MUTATIONS: tuple[Mutation, ...] = (
         "HcsEventGroupLiveMigration =",
         "HcsEventGroupLiveMigrations =",
         r"HcsEventGroupLiveMigrations",
+    ),
+    Mutation(
+        "newer_hcn_const_out_pointer",
+        "PCWSTR * where computenetwork.h has a PWSTR * out-parameter",
+        "HcnQueryEndpointStats (HCN_ENDPOINT Endpoint, PCWSTR Query, PWSTR *Stats,",
+        "HcnQueryEndpointStats (HCN_ENDPOINT Endpoint, PCWSTR Query, PCWSTR *Stats,",
+        r"HcnQueryEndpointStats",
+    ),
+    Mutation(
+        "newer_hcn_misspelt_function",
+        "an Hcn function name the newest computenetwork.h does not declare",
+        "HRESULT WINAPI HcnQueryEndpointAddresses (",
+        "HRESULT WINAPI HcnQueryEndpointAddress (",
+        r"HcnQueryEndpointAddress\b",
     ),
     Mutation(
         "newer_misspelt_option",

@@ -122,7 +122,7 @@ for line in "${manifest[@]}"; do
             grep -qi "DLL Name: python3.dll" <<<"$dump" || missing+=("import python3.dll")
             # The newest build delay-loads the HCS DLLs (tools/windows_module.sh): not in its
             # import table, a delay-import descriptor each; the older one imports them.
-            for dll in computecore computestorage virtdisk; do
+            for dll in computecore computestorage virtdisk computenetwork; do
                 if [ "$name" = positive ]; then
                     grep -q " __DELAY_IMPORT_DESCRIPTOR_lib${dll}_a\$" <<<"$symbols" ||
                         missing+=("delay-load of $dll.dll")
@@ -146,7 +146,7 @@ for line in "${manifest[@]}"; do
             how=imports
             [ "$name" = positive ] && how=delay-loads
             if [ "${#missing[@]}" -eq 0 ]; then
-                detail="exports PyInit__hcs; $how computecore ($imported newer functions), computestorage and virtdisk; imports python3"
+                detail="exports PyInit__hcs; $how computecore ($imported newer functions), computestorage, virtdisk and computenetwork; imports python3"
             else
                 verdict=FAIL detail="missing: ${missing[*]}"
             fi

@@ -51,6 +51,10 @@ def main(argv: list[str]) -> None:
     assert sizes["HCS_PROCESS_INFORMATION"] == 32, sizes
     assert sizes["HCS_CREATE_OPTIONS_1"] == 48, sizes
     assert sizes["HCS_EVENT"] == 24, sizes
+    # computenetwork.h: GUID, GUID, enum (+4 padding), UINT64, 3 UINT32, 2 UINT16.
+    if "HCN_PORT_RANGE_ENTRY" in sizes:
+        assert sizes["HCN_PORT_RANGE_ENTRY"] == 64, sizes
+        assert sizes["HCN_PORT_RANGE_RESERVATION"] == 4, sizes
     print(f"sizes checked: {len(sizes)} types ({len(opaque)} opaque)")
 
     # Functions, constants and enumerators are looked up on first access.
@@ -65,7 +69,13 @@ def main(argv: list[str]) -> None:
     hr = lib.HcsDestroyLayer(ffi.new("WCHAR[]", "C:\\layer"))
     assert hr == E_NOTIMPL, hex(hr & 0xFFFFFFFF)
     assert lib.aiohcs_utf16_len(ffi.new("WCHAR[]", "h\u00e9llo")) == 5
-    print("calls reach computecore/computestorage")
+    if hasattr(lib, "HcnEnumerateNetworks"):
+        error = ffi.new("PWSTR *")
+        hr = lib.HcnEnumerateNetworks(ffi.NULL, out, error)
+        assert hr == E_NOTIMPL, hex(hr & 0xFFFFFFFF)
+        print("calls reach computecore/computestorage/computenetwork")
+    else:
+        print("calls reach computecore/computestorage")
 
     _check_bridge(ffi, lib)
     print("windows_check_wine: OK")

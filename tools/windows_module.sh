@@ -30,8 +30,8 @@
 #   winmod_wine PREFIX            wine installed, the prefix PREFIX created; exports WINEPREFIX
 #   winmod_runtime DEST           the sdist's Windows CPython runtime in DEST (winmod_cpython
 #                                 first); python.exe is DEST/cp311/python.exe
-#   winmod_stub_dlls DEST         stand-in HCS DLLs (every export of the newest SDK's, every
-#                                 call E_NOTIMPL)
+#   winmod_stub_dlls DEST         stand-in HCS and HCN DLLs (every export of the newest
+#                                 SDK's, every call E_NOTIMPL)
 # CACHE holds a lock file (fd 9) that serialises downloads between concurrent runs.
 
 PYTHON=${PYTHON:-python3}
@@ -87,8 +87,8 @@ winmod_tools() {
     apt_install "$OBJDUMP" "$MINGW_PACKAGE"
     apt_install "$DLLTOOL" "$MINGW_PACKAGE"
     apt_install "$NM" "$MINGW_PACKAGE"
-    printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n' |
-        "$CC" -E -x c - -o /dev/null || die "mingw-w64 lacks computecore.h/computestorage.h"
+    printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n#include <computenetwork.h>\n' |
+        "$CC" -E -x c - -o /dev/null || die "mingw-w64 lacks computecore.h/computestorage.h/computenetwork.h"
     "$PYTHON" -c 'import cffi' 2>/dev/null || die "$PYTHON cannot import cffi (pip install cffi)"
 }
 
@@ -129,7 +129,7 @@ winmod_newest_sdk() {
     wheel=$cache/$ZIG_WHEEL
     root=$cache/sdk-newest
     # What was extracted and made, from which wheel: the wheel is needed only to redo it.
-    stamp="$ZIG_SHA256: headers, .def files, delay-load import libraries (relative names), virtdisk"
+    stamp="$ZIG_SHA256: headers, .def files, delay-load import libraries (relative names), virtdisk, computenetwork"
     sdk_fetched=cached
     if [ "$(cat "$root/.stamp" 2>/dev/null)" != "$stamp" ]; then
         if ! { [ -f "$wheel" ] && echo "$ZIG_SHA256  $wheel" | sha256sum --check --status; }; then
@@ -148,7 +148,7 @@ winmod_newest_sdk() {
         # DLLs as build_ffi asks the MSVC build to (/DELAYLOAD), so that it imports where an
         # export, or the DLL, is missing; mingw-w64's libdelayimp.a has the helper.
         # (Run in the directory: dlltool names the library's symbols after its path.)
-        for dll in computecore computestorage virtdisk; do
+        for dll in computecore computestorage virtdisk computenetwork; do
             (cd "$root/lib" && "$DLLTOOL" --input-def "../def/$dll.def" --dllname "$dll.dll" \
                 --output-delaylib "lib$dll.a") || die "$DLLTOOL failed for $dll.def"
         done
@@ -164,15 +164,15 @@ winmod_newest_sdk() {
 winmod_emit() {
     local work=$1 d l headers=()
     if [ "${2:-}" = older ]; then
-        # Debian's computecore.h, computedefs.h, computestorage.h and virtdisk.h: the
-        # compiler's own.
+        # Debian's computecore.h, computedefs.h, computestorage.h, virtdisk.h and
+        # computenetwork.h (which lacks HcnQueryEndpointStats/Addresses): the compiler's own.
         local older_headers
         mapfile -t older_headers < <(
-            printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n#include <virtdisk.h>\n' |
-                "$CC" -M -x c - | tr ' \\' '\n\n' | grep -E '/(compute(core|defs|storage)|virtdisk)\.h$' | sort -u
+            printf '#include <windows.h>\n#include <computecore.h>\n#include <computestorage.h>\n#include <virtdisk.h>\n#include <computenetwork.h>\n' |
+                "$CC" -M -x c - | tr ' \\' '\n\n' | grep -E '/(compute(core|defs|storage|network)|virtdisk)\.h$' | sort -u
         )
-        [ "${#older_headers[@]}" = 4 ] || die "cannot find mingw-w64's own HCS and virtdisk headers (${older_headers[*]})"
-        headers=(--newest "$sdk_include"/compute{core,defs,storage}.h --older "${older_headers[@]}")
+        [ "${#older_headers[@]}" = 5 ] || die "cannot find mingw-w64's own HCS, HCN and virtdisk headers (${older_headers[*]})"
+        headers=(--newest "$sdk_include"/compute{core,defs,storage,network}.h --older "${older_headers[@]}")
     fi
     "$PYTHON" tools/windows_check.py emit "$work" "${headers[@]}"
     mapfile -t sources <"$work/sources.txt"
@@ -244,18 +244,19 @@ winmod_runtime() {
     fi
 }
 
-# winmod_stub_dlls DEST: stand-ins for computecore.dll/computestorage.dll in DEST, with
-# every export of the newest SDK's .def files (winmod_newest_sdk first: the module
-# delay-loads them, so its import table does not list them), each returning E_NOTIMPL.
+# winmod_stub_dlls DEST: stand-ins for computecore.dll/computestorage.dll/computenetwork.dll
+# in DEST, with every export of the newest SDK's .def files (winmod_newest_sdk first: the
+# module delay-loads them, so its import table does not list them), each returning
+# E_NOTIMPL.
 winmod_stub_dlls() {
     local dest=$1 dll
     mkdir -p "$dest"
     printf 'long aiohcs_stub(void) { return (long)0x80004001L; }\n' >"$dest/stub.c"
-    for dll in computecore computestorage; do
+    for dll in computecore computestorage computenetwork; do
         {
             echo "LIBRARY $dll.dll"
             echo EXPORTS
-            sed -n 's/^\(Hcs[A-Za-z0-9_]*\)[[:space:]]*$/    \1=aiohcs_stub/p' "$sdk_defs/$dll.def"
+            sed -n 's/^\(Hc[sn][A-Za-z0-9_]*\)[[:space:]]*$/    \1=aiohcs_stub/p' "$sdk_defs/$dll.def"
         } >"$dest/$dll.def"
         "$CC" -shared -O2 -Wall -Werror -o "$dest/$dll.dll" "$dest/stub.c" "$dest/$dll.def"
     done

@@ -148,7 +148,7 @@ def required_release(name: str) -> str:
 
 
 def export_available(name: str) -> bool:
-    """Return True if this host's computecore/computestorage exports ``name``."""
+    """Return True if this host's computecore/computestorage/computenetwork exports ``name``."""
     cached = _export_cache.get(name)
     if cached is not None:
         return cached

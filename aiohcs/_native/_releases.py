@@ -1,4 +1,4 @@
-"""Which Windows release introduced each HCS export (HCS contract §1).
+"""Which Windows release introduced each HCS and HCN export (HCS contract §1).
 
 Pure data with no imports, so that ``tools/windows_check.py`` can read it without the
 compiled module: the exports of :data:`NEWEST_SDK_RELEASE` are the declarations that the
@@ -49,6 +49,18 @@ OPTIONAL_EXPORTS: Final[Mapping[str, str]] = MappingProxyType(
         "HcsCancelLiveMigration": NEWEST_SDK_RELEASE,
         "HcsAttachOverlayFilter": NEWEST_SDK_RELEASE,
         "HcsDetachOverlayFilter": NEWEST_SDK_RELEASE,
+        # computenetwork.dll (the Host Compute Network API). Microsoft's HCN reference gives
+        # every other export of computenetwork.h, the guest network service and port
+        # reservation functions included, "Windows 10, version 1809 / Windows Server 2019"
+        # as the minimum supported release (learn.microsoft.com/virtualization/api/hcn/
+        # Reference/<name>), so those are in the 1809 default. These two have no reference
+        # page; Debian 12's mingw-w64 computenetwork.h (2022) lacks them and the newest
+        # copy (the pinned ziglang wheel) declares them, as the Rust windows-sys metadata
+        # does from 0.52 (2023) on; hcsshim does not bind them. The first build exporting
+        # them is not published, so, as for computecore's newest exports, the message
+        # names the release of the SDK that declares them.
+        "HcnQueryEndpointStats": NEWEST_SDK_RELEASE,
+        "HcnQueryEndpointAddresses": NEWEST_SDK_RELEASE,
     }
 )
 

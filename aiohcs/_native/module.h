@@ -11,6 +11,9 @@
 #include <computecore.h>
 #include <computestorage.h>
 #include <virtdisk.h>
+#include <computenetwork.h>
+/* CoTaskMemFree (ole2 is left out by WIN32_LEAN_AND_MEAN). */
+#include <combaseapi.h>
 #include <stdint.h>
 /* hcsim's control types; its functions are looked up at run time (module_win32.c). */
 #include "hcsim.cdef"

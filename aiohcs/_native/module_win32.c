@@ -1,8 +1,11 @@
 /* The module's own functions on Windows: the run-time lookup of HCS exports. */
 #include "module.h"
 
+/* computenetwork.dll (HCN) may be absent where computecore.dll is present (a host without
+ * the Host Network Service): every Hcn call is looked up here first (require_export), so
+ * its absence is the "needs Windows release X" error, never a delay-load fault. */
 static const wchar_t *const dll_names[] = {L"computecore.dll", L"computestorage.dll",
-                                           L"virtdisk.dll"};
+                                           L"virtdisk.dll", L"computenetwork.dll"};
 #define DLL_COUNT (sizeof dll_names / sizeof dll_names[0])
 static HMODULE dlls[DLL_COUNT];
 static INIT_ONCE dlls_once = INIT_ONCE_STATIC_INIT;

@@ -74,6 +74,13 @@ static void as_call(hcw_msg *m) {
         case 's': hcw_get_str(m, &s); break;
         case 'b': hcw_get_bytes(m, &b); break;
         case 'd': hcw_get_fd(m, &fd); break;
+        case 'g': /* computenetwork's REFGUID: present, two halves */
+            hcw_get_u64(m, &v);
+            hcw_get_u64(m, &v);
+            hcw_get_u64(m, &v);
+            break;
+        case 'c':
+        case 'x': break; /* not sent */
         case 'o': {
             uint64_t n = 0;
             hcw_get_u64(m, &v);

@@ -696,6 +696,9 @@ HRESULT hc_remote_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT
                                const void *context, HCS_EVENT_CALLBACK callback);
 void hc_remote_counts(HCSIM_COUNTS *counts); /* the local counts and the service's systems */
 HRESULT hc_remote_reset(void);               /* the service's reset, then the local one */
+/* HcnFreeGuestNetworkPortReservations in a client: 1 if entries came from the service
+ * (freed here), else 0 (the caller's own hcsim handed them out). */
+int hc_remote_free_port_entries(HCN_PORT_RANGE_ENTRY *entries);
 /* What client mode uses of the in-process emulator: hc_op_mark_pending (operation.c) is
  * hc_op_begin's bookkeeping without the work (under lock; sys: the system the pending
  * work belongs to, may be NULL); hc_opn_event (opnotify.c) queues an event of op's run

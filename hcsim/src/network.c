@@ -8,6 +8,20 @@
 #include <string.h>
 
 /* ---- computenetwork strings --------------------------------------------------------- */
+#if PLAT_HOST_RELEASES
+/* Windows: the caller releases them with ole32's CoTaskMemFree, unseen by hcsim, so they
+ * are not counted (the DLL links ole32). */
+void *__stdcall CoTaskMemAlloc(size_t cb);
+
+static PWSTR hn_doc_issue(char16_t *d) {
+    if (!d) return NULL;
+    size_t bytes = (aiohcs_utf16_len(d) + 1) * sizeof *d;
+    PWSTR m = CoTaskMemAlloc(bytes);
+    if (m) memcpy(m, d, bytes);
+    free(d);
+    return m;
+}
+#else
 static PWSTR hn_doc_issue(char16_t *d) {
     if (d && hc_doc_add_kind(d, K_HCNDOC) != 0) {
         free(d);
@@ -16,6 +30,7 @@ static PWSTR hn_doc_issue(char16_t *d) {
     if (d) G.counts.Documents++;
     return (PWSTR)d;
 }
+#endif
 
 PWSTR hn_doc_from_json(const hj_value *v) { return hn_doc_issue(hj_serialize_utf16(v)); }
 

@@ -36,6 +36,8 @@ static HRESULT check_network(hj_value *doc, PWSTR *record) {
 
 HRESULT WINAPI HcnCreateNetwork(REFGUID Id, PCWSTR Settings, PHCN_NETWORK Network,
                                 PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCreateNetwork, Id, Settings, Network, ErrorRecord);
     if (Network) *Network = NULL;
     HRESULT hr = hn_enter(FN_HcnCreateNetwork, ErrorRecord);
     if (hr != S_OK) return hr;
@@ -57,20 +59,27 @@ HRESULT WINAPI HcnCreateNetwork(REFGUID Id, PCWSTR Settings, PHCN_NETWORK Networ
 }
 
 HRESULT WINAPI HcnEnumerateNetworks(PCWSTR Query, PWSTR *Networks, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnEnumerateNetworks, Query, Networks, ErrorRecord);
     return hn_enumerate(FN_HcnEnumerateNetworks, HN_NETWORK, Query, Networks, ErrorRecord);
 }
 
 HRESULT WINAPI HcnOpenNetwork(REFGUID Id, PHCN_NETWORK Network, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnOpenNetwork, Id, Network, ErrorRecord);
     return hn_open(FN_HcnOpenNetwork, HN_NETWORK, Id, Network, ErrorRecord);
 }
 
 HRESULT WINAPI HcnQueryNetworkProperties(HCN_NETWORK Network, PCWSTR Query, PWSTR *Properties,
                                          PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryNetworkProperties, Network, Query, Properties,
+                              ErrorRecord);
     return hn_query_one(FN_HcnQueryNetworkProperties, HN_NETWORK, Network, Query, Properties,
                         ErrorRecord, NULL);
 }
 
 HRESULT WINAPI HcnCloseNetwork(HCN_NETWORK Network) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnCloseNetwork, Network);
     return hn_close(FN_HcnCloseNetwork, HN_NETWORK, Network);
 }
 
@@ -81,6 +90,7 @@ static int endpoints_on(const hn_obj *net) {
 }
 
 HRESULT WINAPI HcnDeleteNetwork(REFGUID Id, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteNetwork, Id, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnDeleteNetwork, ErrorRecord);
     if (hr != S_OK) return hr;
     char id[37];
@@ -129,7 +139,7 @@ static HRESULT modify_policies(hj_value *doc, const char *request, const hj_valu
                 hj_free(now);
                 hj_free(next);
                 return hn_fail(record, HCSIM_HR(0x803B0008u),
-                               "Policy %zu of the request is not applied", i);
+                               "Policy %u of the request is not applied", (unsigned)i);
             }
             gone[k] = 1;
         }
@@ -170,6 +180,8 @@ HRESULT hn_parse_request(PCWSTR text, PWSTR *record, hj_value **req, const char 
 }
 
 HRESULT WINAPI HcnModifyNetwork(HCN_NETWORK Network, PCWSTR Settings, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnModifyNetwork, Network, Settings, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnModifyNetwork, ErrorRecord);
     if (hr != S_OK) return hr;
     hj_value *req = NULL;
@@ -228,6 +240,8 @@ static HRESULT check_endpoint(hn_obj *ep, hj_value *doc, PWSTR *record) {
 
 HRESULT WINAPI HcnCreateEndpoint(HCN_NETWORK Network, REFGUID Id, PCWSTR Settings,
                                  PHCN_ENDPOINT Endpoint, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCreateEndpoint, Network, Id, Settings, Endpoint, ErrorRecord);
     if (Endpoint) *Endpoint = NULL;
     HRESULT hr = hn_enter(FN_HcnCreateEndpoint, ErrorRecord);
     if (hr != S_OK) return hr;
@@ -259,15 +273,21 @@ HRESULT WINAPI HcnCreateEndpoint(HCN_NETWORK Network, REFGUID Id, PCWSTR Setting
 }
 
 HRESULT WINAPI HcnEnumerateEndpoints(PCWSTR Query, PWSTR *Endpoints, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnEnumerateEndpoints, Query, Endpoints, ErrorRecord);
     return hn_enumerate(FN_HcnEnumerateEndpoints, HN_ENDPOINT, Query, Endpoints, ErrorRecord);
 }
 
 HRESULT WINAPI HcnOpenEndpoint(REFGUID Id, PHCN_ENDPOINT Endpoint, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnOpenEndpoint, Id, Endpoint, ErrorRecord);
     return hn_open(FN_HcnOpenEndpoint, HN_ENDPOINT, Id, Endpoint, ErrorRecord);
 }
 
 HRESULT WINAPI HcnQueryEndpointProperties(HCN_ENDPOINT Endpoint, PCWSTR Query, PWSTR *Properties,
                                           PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryEndpointProperties, Endpoint, Query, Properties,
+                              ErrorRecord);
     return hn_query_one(FN_HcnQueryEndpointProperties, HN_ENDPOINT, Endpoint, Query, Properties,
                         ErrorRecord, NULL);
 }
@@ -287,6 +307,8 @@ static hj_value *stats_view(const hn_obj *o) {
 
 HRESULT WINAPI HcnQueryEndpointStats(HCN_ENDPOINT Endpoint, PCWSTR Query, PWSTR *Stats,
                                      PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryEndpointStats, Endpoint, Query, Stats, ErrorRecord);
     return hn_query_one(FN_HcnQueryEndpointStats, HN_ENDPOINT, Endpoint, Query, Stats, ErrorRecord,
                         stats_view);
 }
@@ -303,15 +325,21 @@ static hj_value *addresses_view(const hn_obj *o) {
 
 HRESULT WINAPI HcnQueryEndpointAddresses(HCN_ENDPOINT Endpoint, PCWSTR Query, PWSTR *Addresses,
                                          PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryEndpointAddresses, Endpoint, Query, Addresses,
+                              ErrorRecord);
     return hn_query_one(FN_HcnQueryEndpointAddresses, HN_ENDPOINT, Endpoint, Query, Addresses,
                         ErrorRecord, addresses_view);
 }
 
 HRESULT WINAPI HcnCloseEndpoint(HCN_ENDPOINT Endpoint) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnCloseEndpoint, Endpoint);
     return hn_close(FN_HcnCloseEndpoint, HN_ENDPOINT, Endpoint);
 }
 
 HRESULT WINAPI HcnModifyEndpoint(HCN_ENDPOINT Endpoint, PCWSTR Settings, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnModifyEndpoint, Endpoint, Settings, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnModifyEndpoint, ErrorRecord);
     if (hr != S_OK) return hr;
     hj_value *req = NULL;
@@ -349,6 +377,7 @@ static const hn_obj *lb_using(const char *id) {
 }
 
 HRESULT WINAPI HcnDeleteEndpoint(REFGUID Id, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteEndpoint, Id, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnDeleteEndpoint, ErrorRecord);
     if (hr != S_OK) return hr;
     char id[37];

@@ -219,9 +219,9 @@ static HRESULT check_mac_pool(hj_value *doc, const char *net_id, PWSTR *record) 
         if (!parse_mac(hj_str(hj_get(r, "StartMacAddress"), NULL), &a) ||
             !parse_mac(hj_str(hj_get(r, "EndMacAddress"), NULL), &b) || a > b)
             return hn_fail(record, HCN_E_INVALID_JSON,
-                           "MacPool: range %zu needs a StartMacAddress and an EndMacAddress "
+                           "MacPool: range %u needs a StartMacAddress and an EndMacAddress "
                            "(00-15-5D-00-00-00 form), the start not after the end",
-                           i);
+                           (unsigned)i);
     }
     return S_OK;
 }
@@ -235,13 +235,13 @@ HRESULT hn_ipam_network(hj_value *doc, PWSTR *record) {
         if (hj_typeof(ipam) != HJ_OBJECT || (subnets && hj_typeof(subnets) != HJ_ARRAY) ||
             (hj_get(ipam, "Type") && !hj_str(hj_get(ipam, "Type"), NULL)))
             return hn_fail(record, HCN_E_INVALID_JSON,
-                           "Ipams[%zu] must be an object with a Type string and a Subnets array",
-                           i);
+                           "Ipams[%u] must be an object with a Type string and a Subnets array",
+                           (unsigned)i);
         for (size_t j = 0; j < hj_count(subnets); j++) {
             const hj_value *s = hj_at(subnets, j);
             const char *text = hj_str(hj_get(s, "IpAddressPrefix"), NULL);
             char where[64];
-            snprintf(where, sizeof where, "Ipams[%zu].Subnets[%zu]", i, j);
+            snprintf(where, sizeof where, "Ipams[%u].Subnets[%u]", (unsigned)i, (unsigned)j);
             prefix p;
             uint64_t flags;
             if (hj_typeof(s) != HJ_OBJECT || !text)
@@ -378,15 +378,15 @@ static HRESULT explicit_ip(hn_obj *ep, hj_value *c, const subnet4 *s4, size_t n4
     const hj_value *pl = hj_get(c, "PrefixLength");
     if (!addr || hj_typeof(c) != HJ_OBJECT || (pl && !hj_uint64(pl, &plen)))
         return hn_fail(record, HCN_E_INVALID_JSON,
-                       "IpConfigurations[%zu] needs an IpAddress string (and a numeric "
+                       "IpConfigurations[%u] needs an IpAddress string (and a numeric "
                        "PrefixLength)",
-                       i);
+                       (unsigned)i);
     uint32_t ip;
     uint8_t a6[16];
     if (hn_parse_ip4(addr, &ip)) {
         if (pl && plen > 32)
-            return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%zu]: PrefixLength %u", i,
-                           (unsigned)plen);
+            return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%u]: PrefixLength %u",
+                           (unsigned)i, (unsigned)plen);
         const subnet4 *s = NULL;
         for (size_t k = 0; k < n4 && !s; k++)
             if ((ip & mask4(s4[k].len)) == s4[k].net) s = &s4[k];
@@ -411,11 +411,11 @@ static HRESULT explicit_ip(hn_obj *ep, hj_value *c, const subnet4 *s4, size_t n4
         return add_ip4(ep, ip);
     }
     if (!parse_ip6(addr, a6))
-        return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%zu]: %s is not an IP address",
-                       i, addr);
+        return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%u]: %s is not an IP address",
+                       (unsigned)i, addr);
     if (pl && plen > 128)
-        return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%zu]: PrefixLength %u", i,
-                       (unsigned)plen);
+        return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%u]: PrefixLength %u",
+                       (unsigned)i, (unsigned)plen);
     const prefix *s = NULL;
     for (size_t k = 0; k < n6 && !s; k++)
         if (in6(&v6[k], a6)) s = &v6[k];

@@ -123,6 +123,8 @@ static void reg_release(hn_reg *r) {
 
 HRESULT WINAPI HcnRegisterServiceCallback(HCN_NOTIFICATION_CALLBACK Callback, void *Context,
                                           HCN_CALLBACK *CallbackHandle) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnRegisterServiceCallback, Callback, Context, CallbackHandle);
     if (CallbackHandle) *CallbackHandle = NULL;
     HRESULT hr = hc_enter_sync(FN_HcnRegisterServiceCallback);
     if (hr != S_OK) return hr;
@@ -148,6 +150,7 @@ static HRESULT unregister(fn_id fn, HCN_CALLBACK handle, int gns) {
 }
 
 HRESULT WINAPI HcnUnregisterServiceCallback(HCN_CALLBACK CallbackHandle) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnUnregisterServiceCallback, CallbackHandle);
     return unregister(FN_HcnUnregisterServiceCallback, CallbackHandle, 0);
 }
 
@@ -177,6 +180,9 @@ static char *id_json(const char *id, const char *state) {
 HRESULT WINAPI HcnCreateGuestNetworkService(REFGUID Id, PCWSTR Settings,
                                             PHCN_GUESTNETWORKSERVICE GuestNetworkService,
                                             PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCreateGuestNetworkService, Id, Settings, GuestNetworkService,
+                              ErrorRecord);
     if (GuestNetworkService) *GuestNetworkService = NULL;
     HRESULT hr = hn_enter(FN_HcnCreateGuestNetworkService, ErrorRecord);
     if (hr != S_OK) return hr;
@@ -200,6 +206,8 @@ HRESULT WINAPI HcnCreateGuestNetworkService(REFGUID Id, PCWSTR Settings,
 }
 
 HRESULT WINAPI HcnCloseGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetworkService) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCloseGuestNetworkService, GuestNetworkService);
     return hn_close(FN_HcnCloseGuestNetworkService, HN_GNS, GuestNetworkService);
 }
 
@@ -207,6 +215,9 @@ HRESULT WINAPI HcnCloseGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetworkS
  * GuestNetworkServiceStateChanged {"ID", "State" (when the settings name one)}. */
 HRESULT WINAPI HcnModifyGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetworkService,
                                             PCWSTR Settings, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnModifyGuestNetworkService, GuestNetworkService, Settings,
+                              ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnModifyGuestNetworkService, ErrorRecord);
     if (hr != S_OK) return hr;
     hj_value *doc = NULL;
@@ -227,6 +238,7 @@ HRESULT WINAPI HcnModifyGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetwork
 }
 
 HRESULT WINAPI HcnDeleteGuestNetworkService(REFGUID Id, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteGuestNetworkService, Id, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnDeleteGuestNetworkService, ErrorRecord);
     if (hr != S_OK) return hr;
     char id[37];
@@ -247,6 +259,9 @@ HRESULT WINAPI HcnDeleteGuestNetworkService(REFGUID Id, PWSTR *ErrorRecord) {
 HRESULT WINAPI HcnRegisterGuestNetworkServiceCallback(HCN_GUESTNETWORKSERVICE GuestNetworkService,
                                                       HCN_NOTIFICATION_CALLBACK Callback,
                                                       void *Context, HCN_CALLBACK *CallbackHandle) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnRegisterGuestNetworkServiceCallback, GuestNetworkService,
+                              Callback, Context, CallbackHandle);
     if (CallbackHandle) *CallbackHandle = NULL;
     HRESULT hr = hc_enter_sync(FN_HcnRegisterGuestNetworkServiceCallback);
     if (hr != S_OK) return hr;
@@ -260,6 +275,8 @@ HRESULT WINAPI HcnRegisterGuestNetworkServiceCallback(HCN_GUESTNETWORKSERVICE Gu
 }
 
 HRESULT WINAPI HcnUnregisterGuestNetworkServiceCallback(HCN_CALLBACK CallbackHandle) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnUnregisterGuestNetworkServiceCallback, CallbackHandle);
     return unregister(FN_HcnUnregisterGuestNetworkServiceCallback, CallbackHandle, 1);
 }
 
@@ -304,6 +321,9 @@ static HRESULT port_new(hn_obj *gns, uint32_t protocol, uint32_t access, uint16_
 HRESULT WINAPI HcnReserveGuestNetworkServicePort(HCN_GUESTNETWORKSERVICE GuestNetworkService,
                                                  HCN_PORT_PROTOCOL Protocol, HCN_PORT_ACCESS Access,
                                                  USHORT Port, HANDLE *PortReservationHandle) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnReserveGuestNetworkServicePort, GuestNetworkService, Protocol,
+                              Access, Port, PortReservationHandle);
     if (PortReservationHandle) *PortReservationHandle = NULL;
     HRESULT hr = hc_enter_sync(FN_HcnReserveGuestNetworkServicePort);
     if (hr != S_OK) return hr;
@@ -326,6 +346,9 @@ HRESULT WINAPI HcnReserveGuestNetworkServicePort(HCN_GUESTNETWORKSERVICE GuestNe
 HRESULT WINAPI HcnReserveGuestNetworkServicePortRange(
     HCN_GUESTNETWORKSERVICE GuestNetworkService, USHORT PortCount,
     HCN_PORT_RANGE_RESERVATION *PortRangeReservation, HANDLE *PortReservationHandle) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnReserveGuestNetworkServicePortRange, GuestNetworkService,
+                              PortCount, PortRangeReservation, PortReservationHandle);
     if (PortReservationHandle) *PortReservationHandle = NULL;
     HRESULT hr = hc_enter_sync(FN_HcnReserveGuestNetworkServicePortRange);
     if (hr != S_OK) return hr;
@@ -370,6 +393,9 @@ static void port_drop(hn_port *p) {
 }
 
 HRESULT WINAPI HcnReleaseGuestNetworkServicePortReservationHandle(HANDLE PortReservationHandle) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnReleaseGuestNetworkServicePortReservationHandle,
+                              PortReservationHandle);
     HRESULT hr = hc_enter_sync(FN_HcnReleaseGuestNetworkServicePortReservationHandle);
     if (hr != S_OK) return hr;
     hc_lock();
@@ -403,6 +429,9 @@ static void guid_from_text(const char *id, GUID *g) {
 
 HRESULT WINAPI HcnEnumerateGuestNetworkPortReservations(ULONG *ReturnCount,
                                                         HCN_PORT_RANGE_ENTRY **PortEntries) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnEnumerateGuestNetworkPortReservations, ReturnCount,
+                              PortEntries);
     if (ReturnCount) *ReturnCount = 0;
     if (PortEntries) *PortEntries = NULL;
     HRESULT hr = hc_enter_sync(FN_HcnEnumerateGuestNetworkPortReservations);
@@ -436,6 +465,7 @@ HRESULT WINAPI HcnEnumerateGuestNetworkPortReservations(ULONG *ReturnCount,
 }
 
 VOID WINAPI HcnFreeGuestNetworkPortReservations(HCN_PORT_RANGE_ENTRY *PortEntries) {
+    if (hc_remote_active() && hc_remote_free_port_entries(PortEntries)) return;
     if (!PortEntries) return;
     hc_init();
     hc_lock();

@@ -88,9 +88,9 @@ static HRESULT check_namespace(hn_obj *ns, hj_value *doc, PWSTR *record) {
         if (hj_typeof(r) != HJ_OBJECT || !rt || hj_typeof(hj_get(r, "Data")) != HJ_OBJECT ||
             (strcmp(rt, "Endpoint") && strcmp(rt, "Container")))
             return hn_fail(record, HCN_E_INVALID_JSON,
-                           "Resources[%zu] must be {\"Type\": \"Endpoint\"|\"Container\", "
+                           "Resources[%u] must be {\"Type\": \"Endpoint\"|\"Container\", "
                            "\"Data\": {\"ID\": ...}}",
-                           i);
+                           (unsigned)i);
     }
     /* the endpoints last, undone on a failure */
     for (size_t i = 0; hr == S_OK && i < hj_count(res); i++)
@@ -111,6 +111,8 @@ static HRESULT check_namespace(hn_obj *ns, hj_value *doc, PWSTR *record) {
 
 HRESULT WINAPI HcnCreateNamespace(REFGUID Id, PCWSTR Settings, PHCN_NAMESPACE Namespace,
                                   PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCreateNamespace, Id, Settings, Namespace, ErrorRecord);
     if (Namespace) *Namespace = NULL;
     HRESULT hr = hn_enter(FN_HcnCreateNamespace, ErrorRecord);
     if (hr != S_OK) return hr;
@@ -143,24 +145,33 @@ HRESULT WINAPI HcnCreateNamespace(REFGUID Id, PCWSTR Settings, PHCN_NAMESPACE Na
 }
 
 HRESULT WINAPI HcnEnumerateNamespaces(PCWSTR Query, PWSTR *Namespaces, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnEnumerateNamespaces, Query, Namespaces, ErrorRecord);
     return hn_enumerate(FN_HcnEnumerateNamespaces, HN_NAMESPACE, Query, Namespaces, ErrorRecord);
 }
 
 HRESULT WINAPI HcnOpenNamespace(REFGUID Id, PHCN_NAMESPACE Namespace, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnOpenNamespace, Id, Namespace, ErrorRecord);
     return hn_open(FN_HcnOpenNamespace, HN_NAMESPACE, Id, Namespace, ErrorRecord);
 }
 
 HRESULT WINAPI HcnQueryNamespaceProperties(HCN_NAMESPACE Namespace, PCWSTR Query, PWSTR *Properties,
                                            PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryNamespaceProperties, Namespace, Query, Properties,
+                              ErrorRecord);
     return hn_query_one(FN_HcnQueryNamespaceProperties, HN_NAMESPACE, Namespace, Query, Properties,
                         ErrorRecord, NULL);
 }
 
 HRESULT WINAPI HcnCloseNamespace(HCN_NAMESPACE Namespace) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnCloseNamespace, Namespace);
     return hn_close(FN_HcnCloseNamespace, HN_NAMESPACE, Namespace);
 }
 
 HRESULT WINAPI HcnModifyNamespace(HCN_NAMESPACE Namespace, PCWSTR Settings, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnModifyNamespace, Namespace, Settings, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnModifyNamespace, ErrorRecord);
     if (hr != S_OK) return hr;
     hj_value *req = NULL;
@@ -201,6 +212,7 @@ HRESULT WINAPI HcnModifyNamespace(HCN_NAMESPACE Namespace, PCWSTR Settings, PWST
 }
 
 HRESULT WINAPI HcnDeleteNamespace(REFGUID Id, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteNamespace, Id, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnDeleteNamespace, ErrorRecord);
     if (hr != S_OK) return hr;
     char id[37];
@@ -238,8 +250,8 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
         char id[37];
         if (!hn_guid_parse(raw, id)) {
             hj_free(ids);
-            return hn_fail(record, HCN_E_INVALID_JSON, "HostComputeEndpoints[%zu] is not a GUID",
-                           i);
+            return hn_fail(record, HCN_E_INVALID_JSON, "HostComputeEndpoints[%u] is not a GUID",
+                           (unsigned)i);
         }
         if (!hn_find(HN_ENDPOINT, id)) {
             hj_free(ids);
@@ -257,7 +269,8 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
     const hj_value *fe = hj_get(doc, "FrontendVIPs");
     for (size_t i = 0; i < hj_count(fe); i++)
         if (!hn_ip_text_valid(hj_str(hj_at(fe, i), NULL)))
-            return hn_fail(record, HCN_E_INVALID_IP, "FrontendVIPs[%zu] is not an IP address", i);
+            return hn_fail(record, HCN_E_INVALID_IP, "FrontendVIPs[%u] is not an IP address",
+                           (unsigned)i);
     const hj_value *pm = hj_get(doc, "PortMappings");
     for (size_t i = 0; i < hj_count(pm); i++) {
         const hj_value *m = hj_at(pm, i);
@@ -267,16 +280,19 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
             (hj_get(m, "ExternalPort") &&
              (!hj_uint64(hj_get(m, "ExternalPort"), &ex) || ex > 65535)))
             return hn_fail(record, HCN_E_INVALID_JSON,
-                           "PortMappings[%zu] needs a numeric Protocol and ports 0-65535", i);
+                           "PortMappings[%u] needs a numeric Protocol and ports 0-65535",
+                           (unsigned)i);
         if (hj_get(m, "InternalPort") && (!hj_uint64(hj_get(m, "InternalPort"), &in) || in > 65535))
             return hn_fail(record, HCSIM_HR(0x803B002Du),
-                           "PortMappings[%zu]: the InternalPort is not a port number", i);
+                           "PortMappings[%u]: the InternalPort is not a port number", (unsigned)i);
     }
     return S_OK;
 }
 
 HRESULT WINAPI HcnCreateLoadBalancer(REFGUID Id, PCWSTR Settings, PHCN_LOADBALANCER LoadBalancer,
                                      PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnCreateLoadBalancer, Id, Settings, LoadBalancer, ErrorRecord);
     if (LoadBalancer) *LoadBalancer = NULL;
     HRESULT hr = hn_enter(FN_HcnCreateLoadBalancer, ErrorRecord);
     if (hr != S_OK) return hr;
@@ -297,20 +313,28 @@ HRESULT WINAPI HcnCreateLoadBalancer(REFGUID Id, PCWSTR Settings, PHCN_LOADBALAN
 }
 
 HRESULT WINAPI HcnEnumerateLoadBalancers(PCWSTR Query, PWSTR *LoadBalancer, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnEnumerateLoadBalancers, Query, LoadBalancer, ErrorRecord);
     return hn_enumerate(FN_HcnEnumerateLoadBalancers, HN_LB, Query, LoadBalancer, ErrorRecord);
 }
 
 HRESULT WINAPI HcnOpenLoadBalancer(REFGUID Id, PHCN_LOADBALANCER LoadBalancer, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnOpenLoadBalancer, Id, LoadBalancer, ErrorRecord);
     return hn_open(FN_HcnOpenLoadBalancer, HN_LB, Id, LoadBalancer, ErrorRecord);
 }
 
 HRESULT WINAPI HcnQueryLoadBalancerProperties(HCN_LOADBALANCER LoadBalancer, PCWSTR Query,
                                               PWSTR *Properties, PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnQueryLoadBalancerProperties, LoadBalancer, Query, Properties,
+                              ErrorRecord);
     return hn_query_one(FN_HcnQueryLoadBalancerProperties, HN_LB, LoadBalancer, Query, Properties,
                         ErrorRecord, NULL);
 }
 
 HRESULT WINAPI HcnCloseLoadBalancer(HCN_LOADBALANCER LoadBalancer) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnCloseLoadBalancer, LoadBalancer);
     return hn_close(FN_HcnCloseLoadBalancer, HN_LB, LoadBalancer);
 }
 
@@ -318,6 +342,8 @@ HRESULT WINAPI HcnCloseLoadBalancer(HCN_LOADBALANCER LoadBalancer) {
  * name (checked as at creation); the ID cannot change. */
 HRESULT WINAPI HcnModifyLoadBalancer(HCN_LOADBALANCER LoadBalancer, PCWSTR Settings,
                                      PWSTR *ErrorRecord) {
+    if (hc_remote_active())
+        return hc_remote_call(FN_HcnModifyLoadBalancer, LoadBalancer, Settings, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnModifyLoadBalancer, ErrorRecord);
     if (hr != S_OK) return hr;
     hj_value *doc = NULL;
@@ -342,6 +368,7 @@ HRESULT WINAPI HcnModifyLoadBalancer(HCN_LOADBALANCER LoadBalancer, PCWSTR Setti
 }
 
 HRESULT WINAPI HcnDeleteLoadBalancer(REFGUID Id, PWSTR *ErrorRecord) {
+    if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteLoadBalancer, Id, ErrorRecord);
     HRESULT hr = hn_enter(FN_HcnDeleteLoadBalancer, ErrorRecord);
     if (hr != S_OK) return hr;
     char id[37];

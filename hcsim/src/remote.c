@@ -13,7 +13,14 @@
  * a malformed frame), the client does what HcsimDisconnectService does in-process, and
  * every later call fails with HCS_E_SERVICE_DISCONNECT. HcsimDisconnectService in a client
  * ends this client's connection so, here and at once, leaving the service and its other
- * clients alone; the next HcsimReset connects again to the same socket, then resets. */
+ * clients alone; the next HcsimReset connects again to the same socket, then resets.
+ *
+ * computenetwork: every Hcn export but HcnFreeGuestNetworkPortReservations is a CALL; the
+ * client's HCN handles, callback registrations and port reservations are records here
+ * (rhcn) carrying the service's id, counted as in-process ones are; its strings are
+ * computenetwork strings (CoTaskMemFree). The service's NOTIFYs go to the registration's
+ * callback on this client's delivery thread, in order, never under hcsim's lock; after an
+ * unregistration returns, its callback is not running and never runs again. */
 #include "hcsim_internal.h"
 
 #if defined(_WIN32)
@@ -50,6 +57,10 @@ HRESULT hc_remote_set_callback(fn_id fn, const void *handle, int kind, HCS_EVENT
 }
 void hc_remote_counts(HCSIM_COUNTS *counts) { (void)counts; }
 HRESULT hc_remote_reset(void) { return E_NOTIMPL; }
+int hc_remote_free_port_entries(HCN_PORT_RANGE_ENTRY *entries) {
+    (void)entries;
+    return 0;
+}
 #else
 
 #include "wire.h"
@@ -87,6 +98,10 @@ struct rcall {
     const HCS_CREATE_OPTIONS_1 *create; /* HcsCreateComputeSystemInNamespace's */
     uint64_t u[MAX_RESULTS];
     char16_t *s[MAX_RESULTS];
+    /* computenetwork: a registration's callback ('c', 'x'), port entries ('E') */
+    HCN_NOTIFICATION_CALLBACK ncb;
+    void *nctx;
+    HCN_PORT_RANGE_ENTRY *entries;
 };
 
 /* A service handle id's shadow (chained hash). */
@@ -96,6 +111,34 @@ typedef struct rshadow {
     hc_evh *h; /* not a ref: removed when the shadow closes */
 } rshadow;
 #define SHADOW_BUCKETS       1024u
+
+/* A computenetwork handle ('n'), callback registration ('k') or port reservation ('t') of
+ * this client: token is what the caller holds (taken from hcsim's handle tokens, so it is
+ * no other handle's), rid the service's id. */
+typedef struct rhcn {
+    struct rhcn *next;
+    uintptr_t token;
+    uint64_t rid;
+    char kind;
+    HCN_NOTIFICATION_CALLBACK cb; /* 'k' */
+    void *ctx;
+    int service; /* 'k': a service callback (ServiceDisconnect goes to these) */
+} rhcn;
+
+/* A NOTIFY waiting for the delivery thread. */
+typedef struct rnote {
+    struct rnote *next;
+    uint64_t rid; /* the registration's service id */
+    uint32_t type;
+    HRESULT status;
+    char16_t *data;
+} rnote;
+
+/* Port entry arrays handed out (HcnFreeGuestNetworkPortReservations takes them back). */
+typedef struct rentries {
+    struct rentries *next;
+    HCN_PORT_RANGE_ENTRY *p;
+} rentries;
 
 enum { MODE_OFF, MODE_CLIENT, MODE_CLOSING };
 
@@ -114,6 +157,16 @@ static struct {
     int connecting; /* an HcsimConnect is under way (under lock) */
     int ended_here; /* HcsimDisconnectService ended the connection: HcsimReset reconnects */
     char *path;     /* the socket of HcsimConnect */
+    /* computenetwork (under lock) */
+    rhcn *hcn;
+    rentries *entries;
+    rnote *notes, *notes_tail;
+    plat_cond notes_cond; /* with G.lock: a note came, or the thread must end */
+    plat_cond note_done;  /* with G.lock: a callback returned */
+    plat_thread deliverer;
+    int deliverer_live, deliverer_stop;
+    uint64_t delivering;    /* the rid whose callback runs now (0: none) */
+    uint64_t deliverer_tid; /* plat_thread_id of the delivery thread */
 } R = {.sock = -1};
 
 int hc_remote_active(void) { return atomic_load_explicit(&R.mode, memory_order_acquire) != 0; }
@@ -190,12 +243,169 @@ static hc_evh *shadow_new(uint64_t rid, int kind, hc_evh *parent) {
     return h;
 }
 
+/* ---- computenetwork records (under lock) ------------------------------------------------- */
+static rhcn *hcn_by_token(const void *handle, char kind) {
+    for (rhcn *e = R.hcn; e; e = e->next)
+        if (e->token == (uintptr_t)handle && e->kind == kind) return e;
+    return NULL;
+}
+
+static rhcn *hcn_by_rid(uint64_t rid, char kind) {
+    for (rhcn *e = R.hcn; e; e = e->next)
+        if (e->rid == rid && e->kind == kind) return e;
+    return NULL;
+}
+
+static void hcn_count(char kind, int delta) {
+    uint32_t *n = kind == 'n'   ? &G.counts.NetworkHandles
+                  : kind == 'k' ? &G.counts.NetworkCallbacks
+                                : &G.counts.PortReservations;
+    *n = (uint32_t)((int64_t)*n + delta);
+}
+
+/* A new record of the service's id rid; NULL when out of memory. */
+static rhcn *hcn_new(uint64_t rid, char kind) {
+    rhcn *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->token = G.next_token; /* as hc_obj_new takes them: no other handle has it */
+    G.next_token += 16;
+    e->rid = rid;
+    e->kind = kind;
+    e->next = R.hcn;
+    R.hcn = e;
+    hcn_count(kind, 1);
+    return e;
+}
+
+static void hcn_drop(rhcn *e) {
+    for (rhcn **p = &R.hcn; *p; p = &(*p)->next)
+        if (*p == e) {
+            *p = e->next;
+            hcn_count(e->kind, -1);
+            free(e);
+            return;
+        }
+}
+
+/* Every record goes (HcsimReset, HcsimDisconnect), and the notes not delivered yet. */
+static void hcn_forget_all(void) {
+    while (R.hcn) hcn_drop(R.hcn);
+    while (R.notes) {
+        rnote *n = R.notes;
+        R.notes = n->next;
+        free(n->data);
+        free(n);
+    }
+    R.notes_tail = NULL;
+}
+
+/* The delivery thread: each note to its registration's callback, without the lock. */
+static void deliverer_main(void *arg) {
+    (void)arg;
+    hc_lock();
+    R.deliverer_tid = plat_thread_id();
+    for (;;) {
+        while (!R.notes && !R.deliverer_stop) plat_cond_wait(&R.notes_cond, &G.lock);
+        rnote *n = R.notes;
+        if (!n) break; /* told to stop, and nothing is left */
+        R.notes = n->next;
+        if (!R.notes) R.notes_tail = NULL;
+        rhcn *e = hcn_by_rid(n->rid, 'k');
+        if (e && e->cb && e->service >= 0) {
+            HCN_NOTIFICATION_CALLBACK cb = e->cb;
+            void *ctx = e->ctx;
+            R.delivering = n->rid;
+            hc_unlock();
+            cb(n->type, ctx, n->status, n->data);
+            hc_lock();
+            R.delivering = 0;
+            plat_cond_broadcast(&R.note_done);
+        }
+        free(n->data);
+        free(n);
+    }
+    R.deliverer_tid = 0;
+    hc_unlock();
+}
+
+/* Queues a note (data owned) for the registration rid; 0 when out of memory. */
+static int note_post(uint64_t rid, uint32_t type, HRESULT status, char16_t *data) {
+    if (!R.deliverer_live) {
+        R.deliverer_stop = 0;
+        if (plat_thread_create(&R.deliverer, deliverer_main, NULL) != 0) return 0;
+        R.deliverer_live = 1;
+    }
+    rnote *n = calloc(1, sizeof *n);
+    if (!n) return 0;
+    n->rid = rid;
+    n->type = type;
+    n->status = status;
+    n->data = data;
+    if (R.notes_tail)
+        R.notes_tail->next = n;
+    else
+        R.notes = n;
+    R.notes_tail = n;
+    plat_cond_signal(&R.notes_cond);
+    return 1;
+}
+
+/* Ends the delivery thread once it delivered what is queued (without the lock). */
+static void deliverer_stop(void) {
+    hc_lock();
+    int live = R.deliverer_live;
+    int self = live && R.deliverer_tid == plat_thread_id(); /* from a callback: no join */
+    R.deliverer_stop = 1;
+    plat_cond_broadcast(&R.notes_cond);
+    hc_unlock();
+    if (live && !self) plat_thread_join(&R.deliverer);
+    hc_lock();
+    R.deliverer_live = 0;
+    R.deliverer_stop = 0;
+    hc_unlock();
+}
+
+/* A registration being unregistered: no note starts for it, and one running has returned
+ * (unless the caller is that callback). */
+static void hcn_quiesce(rhcn *e) {
+    e->service = -1 - e->service; /* < 0: closing; restored by -1 - x */
+    while (R.delivering == e->rid && R.deliverer_tid != plat_thread_id())
+        plat_cond_wait(&R.note_done, &G.lock);
+}
+
+static int is_hcn_close(uint32_t id) {
+    return id == FN_HcnCloseNetwork || id == FN_HcnCloseNamespace || id == FN_HcnCloseEndpoint ||
+           id == FN_HcnCloseLoadBalancer || id == FN_HcnCloseGuestNetworkService;
+}
+
+static int is_hcn_unregister(uint32_t id) {
+    return id == FN_HcnUnregisterServiceCallback ||
+           id == FN_HcnUnregisterGuestNetworkServiceCallback;
+}
+
+int hc_remote_free_port_entries(HCN_PORT_RANGE_ENTRY *entries) {
+    int ours = 0;
+    hc_lock();
+    for (rentries **p = &R.entries; *p; p = &(*p)->next)
+        if ((*p)->p == entries) {
+            rentries *e = *p;
+            *p = e->next;
+            free(e);
+            ours = 1;
+            break;
+        }
+    hc_unlock();
+    if (ours) free(entries);
+    return ours;
+}
+
 /* ---- connection end --------------------------------------------------------------------- */
 static void rcall_free(rcall *r) { /* under lock */
     hc_unref(r->op);
     hc_unref(r->h);
     hc_unref(r->proc);
     for (int i = 0; i < MAX_RESULTS; i++) free(r->s[i]);
+    free(r->entries);
     free(r);
 }
 
@@ -224,6 +434,10 @@ static void connection_lost(void) {
         r = next;
     }
     hc_disconnect_handles();
+    /* HCN service callbacks learn it as in-process ones do */
+    for (rhcn *e = R.hcn; e; e = e->next)
+        if (e->kind == 'k' && e->service == 1)
+            (void)note_post(e->rid, HcnNotificationServiceDisconnect, S_OK, NULL);
     plat_cond_broadcast(&R.reply_cond);
 }
 
@@ -272,6 +486,52 @@ static HCS_OPERATION_TYPE op_type_of(uint32_t id) {
     }
 }
 
+static int get_guid(hcw_msg *m, GUID *g) {
+    uint64_t half[2] = {0, 0};
+    int ok = hcw_get_u64(m, &half[0]) && hcw_get_u64(m, &half[1]);
+    unsigned char b[16];
+    for (int i = 0; i < 16; i++) b[i] = (unsigned char)(half[i / 8] >> (8 * (i % 8)));
+    memcpy(g, b, sizeof b);
+    return ok;
+}
+
+/* An 'E' result: count entries, which must be the 'u' result before it (expected). */
+static int get_entries(hcw_msg *m, rcall *r, uint64_t expected) {
+    uint64_t n = 0;
+    if (!hcw_get_u64(m, &n) || n != expected || n > (m->len - m->pos) / (11 * 9)) return 0;
+    if (!n) return 1;
+    r->entries = calloc((size_t)n, sizeof *r->entries);
+    if (!r->entries) return 0;
+    for (uint64_t i = 0; i < n; i++) {
+        HCN_PORT_RANGE_ENTRY *e = &r->entries[i];
+        uint64_t v[7];
+        if (!get_guid(m, &e->OwningPartitionId) || !get_guid(m, &e->TargetPartitionId)) return 0;
+        for (int k = 0; k < 7; k++)
+            if (!hcw_get_u64(m, &v[k])) return 0;
+        e->Protocol = (HCN_PORT_PROTOCOL)v[0];
+        e->Priority = v[1];
+        e->ReservationType = (UINT32)v[2];
+        e->SharingFlags = (UINT32)v[3];
+        e->DeliveryMode = (UINT32)v[4];
+        e->StartingPort = (UINT16)v[5];
+        e->EndingPort = (UINT16)v[6];
+    }
+    return 1;
+}
+
+/* NOTIFY (under lock): to the registration's callback, on the delivery thread. */
+static int on_notify(hcw_msg *m) {
+    uint64_t type = 0, status = 0;
+    char16_t *data = NULL;
+    int ok = hcw_get_u64(m, &type) && hcw_get_u64(m, &status) && hcw_get_str(m, &data) &&
+             hcw_end(m) && type <= UINT32_MAX && status <= UINT32_MAX;
+    rhcn *e = ok ? hcn_by_rid(m->seq, 'k') : NULL;
+    if (e && e->service >= 0 && note_post(m->seq, (uint32_t)type, (HRESULT)(uint32_t)status, data))
+        data = NULL;
+    free(data);
+    return ok;
+}
+
 /* REPLY (under lock): the results into r, the new shadows, the operation pending. 0 when
  * the frame is malformed. */
 static int on_reply(hcw_msg *m) {
@@ -281,12 +541,32 @@ static int on_reply(hcw_msg *m) {
     HRESULT hr = (HRESULT)(uint32_t)hr64;
     for (int i = 0; r->results[i]; i++) {
         char t = r->results[i];
-        if (t == 's' ? !hcw_get_str(m, &r->s[i]) : !hcw_get_u64(m, &r->u[i])) return 0;
+        if (t == 'E') {
+            if (!get_entries(m, r, i > 0 ? r->u[i - 1] : 0)) return 0;
+        } else if (t == 'R') {
+            uint64_t start = 0, end = 0;
+            if (!hcw_get_u64(m, &start) || !hcw_get_u64(m, &end) || start > 0xFFFF || end > 0xFFFF)
+                return 0;
+            r->u[i] = start | end << 16;
+        } else if (t == 's' || t == 'w' ? !hcw_get_str(m, &r->s[i]) : !hcw_get_u64(m, &r->u[i])) {
+            return 0;
+        }
     }
     if (!hcw_end(m)) return 0;
     hc_evh *made = NULL;
     for (int i = 0; r->results[i] && SUCCEEDED(hr); i++) {
         char t = r->results[i];
+        if (t == 'n' || t == 'k' || t == 't') { /* computenetwork's: a record */
+            rhcn *e = r->u[i] ? hcn_new(r->u[i], t) : NULL;
+            if (!e && r->u[i]) hr = E_OUTOFMEMORY; /* the service's closes with us */
+            r->u[i] = e ? (uint64_t)e->token : 0;
+            if (e && t == 'k') {
+                e->cb = r->ncb;
+                e->ctx = r->nctx;
+                e->service = r->id == FN_HcnRegisterServiceCallback;
+            }
+            continue;
+        }
         if (t != 'h' && t != 'p') continue;
         made = r->u[i] ? shadow_new(r->u[i], t == 'h' ? K_SYSH : K_PROCH, r->h) : NULL;
         if (!made && r->u[i]) hr = E_OUTOFMEMORY; /* the service's handle closes with us */
@@ -384,6 +664,7 @@ static void reader_main(void *arg) {
             case HCW_COMPLETE: ok = on_complete(&m); break;
             case HCW_OPEVENT:
             case HCW_EVENT: ok = on_event(&m); break;
+            case HCW_NOTIFY: ok = on_notify(&m); break;
             default: ok = 0; break; /* STOPPING, or what a service never sends */
             }
         }
@@ -453,6 +734,7 @@ static int handle_fd(const void *handle) {
 
 typedef union rval {
     const void *p;
+    void (*fp)(void);
     const char16_t *s;
     const char *b;
     uint64_t u;
@@ -497,6 +779,26 @@ static HRESULT prepare(rcall *r, const char *args, const rval *v, hcw_buf *b) {
         }
         case 's': hcw_put_str(b, v[i].s); break;
         case 'd': hcw_put_fd(b, handle_fd(v[i].p)); break;
+        case 'g': { /* computenetwork */
+            const GUID *g = v[i].p;
+            unsigned char bytes[16] = {0};
+            uint64_t half[2] = {0, 0};
+            if (g) memcpy(bytes, g, sizeof bytes);
+            for (int k = 0; k < 16; k++) half[k / 8] |= (uint64_t)bytes[k] << (8 * (k % 8));
+            hcw_put_u64(b, g != NULL);
+            hcw_put_u64(b, half[0]);
+            hcw_put_u64(b, half[1]);
+            break;
+        }
+        case 'n':
+        case 'k':
+        case 't': { /* an unknown handle is id 0: the service answers as hcsim does */
+            rhcn *e = hcn_by_token(v[i].p, args[i]);
+            hcw_put_u64(b, e ? e->rid : 0);
+            break;
+        }
+        case 'c': r->ncb = (HCN_NOTIFICATION_CALLBACK)v[i].fp; break; /* the client's own */
+        case 'x': r->nctx = (void *)v[i].p; break;
         case 'b': hcw_put_bytes(b, v[i].b ? v[i].b : "", v[i].b ? strlen(v[i].b) : 0); break;
         default: hcw_put_u64(b, v[i].u); break; /* 'u', 'i' */
         }
@@ -513,6 +815,35 @@ static void copy_results(rcall *r, void *const *out) {
         case 'h':
         case 'p': *(void **)out[i] = (void *)(uintptr_t)r->u[i]; break;
         case 's': *(PWSTR *)out[i] = r->s[i] ? hc_doc_from_utf16(r->s[i]) : NULL; break;
+        case 'w': /* a computenetwork string: CoTaskMemFree releases it */
+            if (r->s[i] && hc_doc_add_kind(r->s[i], K_HCNDOC) == 0) {
+                G.counts.Documents++;
+                *(PWSTR *)out[i] = r->s[i];
+                r->s[i] = NULL;
+            }
+            break;
+        case 'n':
+        case 'k':
+        case 't': *(void **)out[i] = (void *)(uintptr_t)r->u[i]; break;
+        case 'R': {
+            HCN_PORT_RANGE_RESERVATION *range = out[i];
+            range->startingPort = (USHORT)(r->u[i] & 0xFFFF);
+            range->endingPort = (USHORT)(r->u[i] >> 16);
+            break;
+        }
+        case 'E': {
+            rentries *e = r->entries ? calloc(1, sizeof *e) : NULL;
+            if (e) { /* (out of memory: the caller gets none, and a count of 0) */
+                e->p = r->entries;
+                e->next = R.entries;
+                R.entries = e;
+                r->entries = NULL;
+            } else if (i > 0 && out[i - 1]) {
+                *(uint32_t *)out[i - 1] = 0;
+            }
+            *(HCN_PORT_RANGE_ENTRY **)out[i] = e ? e->p : NULL;
+            break;
+        }
         case 'i': *(int64_t *)out[i] = (int64_t)r->u[i]; break;
         default: *(uint32_t *)out[i] = (uint32_t)r->u[i]; break;
         }
@@ -567,19 +898,25 @@ HRESULT hc_remote_call(uint32_t id, ...) {
         case 'b': v[i].b = va_arg(ap, const char *); break;
         case 'u': v[i].u = va_arg(ap, uint32_t); break;
         case 'i': v[i].u = (uint64_t)va_arg(ap, int64_t); break;
-        default: v[i].p = va_arg(ap, const void *); break; /* h p o d */
+        case 'c': v[i].fp = (void (*)(void))va_arg(ap, HCN_NOTIFICATION_CALLBACK); break;
+        default: v[i].p = va_arg(ap, const void *); break; /* h p o d g n k t x */
         }
     }
     int missing_out = 0;
+    HRESULT missing_hr = E_INVALIDARG;
     for (int i = 0; results[i]; i++) {
         out[i] = va_arg(ap, void *);
         if (!out[i] && (results[i] == 'h' || results[i] == 'p')) missing_out = 1;
-        if (out[i] && (results[i] == 'h' || results[i] == 'p' || results[i] == 's'))
-            *(void **)out[i] = NULL;
+        if (!out[i] && strchr("nktRE", results[i])) { /* as hcsim's computenetwork */
+            missing_out = 1;
+            missing_hr = E_POINTER;
+        }
+        if (!out[i] && results[i] == 'u' && results[i + 1] == 'E') missing_out = 1;
+        if (out[i] && strchr("hpswnktE", results[i])) *(void **)out[i] = NULL;
     }
     if (id == FN_HcsCreateComputeSystemInNamespace) create = va_arg(ap, const void *);
     va_end(ap);
-    if (missing_out) return E_INVALIDARG;
+    if (missing_out) return missing_hr;
     if (create && (create->Version != HcsCreateOptions_1 ||
                    !hc_event_options_valid((uint32_t)create->CallbackOptions)))
         return E_INVALIDARG;
@@ -606,7 +943,25 @@ HRESULT hc_remote_call(uint32_t id, ...) {
         hcw_free(&b);
         return hr;
     }
-    return submit(r, &b, out);
+    /* computenetwork: what a close, unregistration or release ends goes once it succeeded;
+     * an unregistration first stops the deliveries to its callback */
+    char ends = is_hcn_close(id)                                              ? 'n'
+                : is_hcn_unregister(id)                                       ? 'k'
+                : id == FN_HcnReleaseGuestNetworkServicePortReservationHandle ? 't'
+                                                                              : 0;
+    const void *ended = ends ? v[0].p : NULL;
+    rhcn *e = ends ? hcn_by_token(ended, ends) : NULL;
+    if (e && ends == 'k') hcn_quiesce(e);
+    hr = submit(r, &b, out);
+    if (!ends) return hr;
+    hc_lock();
+    e = hcn_by_token(ended, ends);
+    if (e && SUCCEEDED(hr))
+        hcn_drop(e);
+    else if (e && e->service < 0)
+        e->service = -1 - e->service;
+    hc_unlock();
+    return hr;
 }
 
 /* ---- exports with local parts ----------------------------------------------------------- */
@@ -685,6 +1040,9 @@ HRESULT hc_remote_reset(void) {
     if (hc_in_worker()) return HCS_E_INVALID_STATE;
     HRESULT hr = reconnect();
     if (SUCCEEDED(hr)) hr = hc_remote_call(HCW_CTL_HcsimReset);
+    hc_lock();
+    hcn_forget_all(); /* the service's HCN objects went */
+    hc_unlock();
     HRESULT local = hc_reset_local();
     return FAILED(hr) ? hr : local;
 }
@@ -699,8 +1057,16 @@ static void after_fork_in_child(void) {
     R.reader_live = 0;
     R.ended_here = 0;
     memset(R.shadows, 0, sizeof R.shadows);
+    /* (the parent's computenetwork records and notes are the parent's: not freed here) */
+    R.hcn = NULL;
+    R.entries = NULL;
+    R.notes = R.notes_tail = NULL;
+    R.deliverer_live = R.deliverer_stop = 0;
+    R.delivering = R.deliverer_tid = 0;
     plat_mutex_init(&R.send_lock);
     plat_cond_init(&R.reply_cond);
+    plat_cond_init(&R.notes_cond);
+    plat_cond_init(&R.note_done);
     atomic_store(&R.mode, MODE_OFF);
 }
 
@@ -752,7 +1118,9 @@ static void close_connection(void) {
     if (R.sock >= 0) shutdown(R.sock, SHUT_RDWR); /* the reader ends the connection */
     if (R.reader_live) plat_thread_join(&R.reader);
     R.reader_live = 0;
+    deliverer_stop(); /* after what the reader queued */
     hc_lock();
+    hcn_forget_all();              /* the service's ids mean nothing on another connection */
     plat_mutex_lock(&R.send_lock); /* no sender still uses it */
     if (R.sock >= 0) close(R.sock);
     R.sock = -1;
@@ -819,6 +1187,8 @@ HRESULT HcsimConnect(const char *socketPath) {
     if (!R.atfork_set) {
         plat_mutex_init(&R.send_lock);
         plat_cond_init(&R.reply_cond);
+        plat_cond_init(&R.notes_cond);
+        plat_cond_init(&R.note_done);
         plat_atfork_child(after_fork_in_child);
         R.atfork_set = 1;
     }

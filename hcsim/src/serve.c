@@ -233,11 +233,26 @@ void *serve_handle_get(svc_conn *c, uint64_t id, int kind, int take) {
     return h;
 }
 
+int serve_handle_put(svc_conn *c, uint64_t id, int kind, void *h) {
+    if (handle_add(c, (uint32_t)id, kind, h) == 0) return 0;
+    serve_close_handle(kind, h);
+    return -1;
+}
+
 void serve_close_handle(int kind, void *h) {
-    if (kind == 's')
-        HcsCloseComputeSystem((HCS_SYSTEM)h);
-    else
-        HcsCloseProcess((HCS_PROCESS)h);
+    switch (kind) {
+    case 's': HcsCloseComputeSystem((HCS_SYSTEM)h); break;
+    case 'p': HcsCloseProcess((HCS_PROCESS)h); break;
+    case 'N': HcnCloseNetwork((HCN_NETWORK)h); break;
+    case 'M': HcnCloseNamespace((HCN_NAMESPACE)h); break;
+    case 'E': HcnCloseEndpoint((HCN_ENDPOINT)h); break;
+    case 'L': HcnCloseLoadBalancer((HCN_LOADBALANCER)h); break;
+    case 'G': HcnCloseGuestNetworkService((HCN_GUESTNETWORKSERVICE)h); break;
+    case 'K': HcnUnregisterServiceCallback((HCN_CALLBACK)h); break;
+    case 'J': HcnUnregisterGuestNetworkServiceCallback((HCN_CALLBACK)h); break;
+    case 'T': HcnReleaseGuestNetworkServicePortReservationHandle((HANDLE)h); break;
+    default: break;
+    }
 }
 
 uint32_t serve_conn_id(svc_conn *c) { return c->id; }
@@ -256,6 +271,18 @@ void CALLBACK serve_forward_event(HCS_EVENT *e, void *context) {
     if (!it) return;
     hcw_put_u64(&it->b, (uint64_t)e->Type);
     hcw_put_str(&it->b, e->EventData);
+    plat_mutex_lock(&S.lock);
+    enqueue_to((uint32_t)(v >> 32), it);
+    plat_mutex_unlock(&S.lock);
+}
+
+void CALLBACK serve_forward_notification(DWORD type, void *context, HRESULT status, PCWSTR data) {
+    uint64_t v = (uint64_t)(uintptr_t)context;
+    svc_item *it = item_new(HCW_NOTIFY, v & 0xffffffffu);
+    if (!it) return;
+    hcw_put_u64(&it->b, (uint64_t)type);
+    hcw_put_u64(&it->b, (uint64_t)(uint32_t)status);
+    hcw_put_str(&it->b, data);
     plat_mutex_lock(&S.lock);
     enqueue_to((uint32_t)(v >> 32), it);
     plat_mutex_unlock(&S.lock);
@@ -468,13 +495,41 @@ void serve_ops_forget(void) {
     }
 }
 
+static void put_guid(hcw_buf *b, const GUID *g) {
+    unsigned char bytes[16];
+    uint64_t half[2] = {0, 0};
+    memcpy(bytes, g, sizeof bytes);
+    for (int k = 0; k < 16; k++) half[k / 8] |= (uint64_t)bytes[k] << (8 * (k % 8));
+    hcw_put_u64(b, half[0]);
+    hcw_put_u64(b, half[1]);
+}
+
+/* An 'E' result (wire.h): the count (none when there are no entries), then each entry. */
+static void put_entries(hcw_buf *b, const HCN_PORT_RANGE_ENTRY *e, ULONG n) {
+    if (!e) n = 0;
+    hcw_put_u64(b, n);
+    for (ULONG i = 0; i < n; i++) {
+        put_guid(b, &e[i].OwningPartitionId);
+        put_guid(b, &e[i].TargetPartitionId);
+        hcw_put_u64(b, (uint64_t)e[i].Protocol);
+        hcw_put_u64(b, e[i].Priority);
+        hcw_put_u64(b, e[i].ReservationType);
+        hcw_put_u64(b, e[i].SharingFlags);
+        hcw_put_u64(b, e[i].DeliveryMode);
+        hcw_put_u64(b, e[i].StartingPort);
+        hcw_put_u64(b, e[i].EndingPort);
+    }
+}
+
 /* Runs a decoded CALL and queues its REPLY (and, for an operation, what follows). */
 static void run_call(svc_call *call) {
     svc_conn *c = call->conn;
     const char *results = hcw_results_of(call->fn);
     svc_out out;
     memset(&out, 0, sizeof out);
-    int makes = results[0] == 'h' || results[0] == 'p';
+    const char *mk = strpbrk(results, "hpnkt"); /* the one handle a call may make */
+    int makes = mk != NULL;
+    int made_kind = makes ? serve_made_kind(call->fn, *mk) : 0;
     if (makes) out.hid = handle_reserve(c);
     svc_op *o = NULL;
     HRESULT hr = S_OK;
@@ -483,22 +538,36 @@ static void run_call(svc_call *call) {
     if (hr == S_OK)
         hr = call->fn >= HCW_CTL_BASE ? serve_run_control(call, &out)
                                       : serve_run_export(call, o ? o->op : NULL, &out, &made);
-    if (makes && made && handle_add(c, out.hid, results[0] == 'h' ? 's' : 'p', made) < 0) {
-        serve_close_handle(results[0] == 'h' ? 's' : 'p', made);
+    if (makes && made && handle_add(c, out.hid, made_kind, made) < 0) {
+        serve_close_handle(made_kind, made);
         made = NULL;
     }
     svc_item *reply = item_new(HCW_REPLY, call->seq);
     if (reply) {
         hcw_put_u64(&reply->b, (uint64_t)(uint32_t)hr);
-        unsigned k = 0;
+        unsigned k = 0, w = 0;
         for (const char *r = results; *r; r++) switch (*r) {
             case 'h':
-            case 'p': hcw_put_u64(&reply->b, made ? out.hid : 0); break;
+            case 'p':
+            case 'n':
+            case 'k':
+            case 't': hcw_put_u64(&reply->b, made ? out.hid : 0); break;
             case 's': hcw_put_str(&reply->b, out.str); break;
-            default: hcw_put_u64(&reply->b, out.u[k++]); break;
+            case 'w': hcw_put_str(&reply->b, w < 2 ? out.w[w++] : NULL); break;
+            case 'R':
+                hcw_put_u64(&reply->b, out.range.startingPort);
+                hcw_put_u64(&reply->b, out.range.endingPort);
+                break;
+            case 'E': put_entries(&reply->b, out.entries, out.nentries); break;
+            default: /* the count before 'E' is the entries' (none without them) */
+                hcw_put_u64(&reply->b, r[1] == 'E' ? (out.entries ? out.nentries : 0) : out.u[k++]);
+                break;
             }
     }
     if (out.str) LocalFree(out.str);
+    for (int i = 0; i < 2; i++)
+        if (out.w[i]) CoTaskMemFree(out.w[i]);
+    if (out.entries) HcnFreeGuestNetworkPortReservations(out.entries);
     if (o)
         op_settle(c, o, hr, reply);
     else

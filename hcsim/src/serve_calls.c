@@ -185,6 +185,193 @@ HRESULT serve_run_control(svc_call *call, svc_out *out) {
     }
 }
 
+/* ---- computenetwork ------------------------------------------------------------------- */
+#define ARG_G(i) (call->a[i].has_g ? (REFGUID) & call->a[i].g : NULL)
+
+/* The table kind of the HCN handle fn takes first (its 'n' argument), or 0. */
+static int hcn_arg_kind(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnModifyNetwork:
+    case FN_HcnQueryNetworkProperties:
+    case FN_HcnCloseNetwork:
+    case FN_HcnCreateEndpoint: return 'N';
+    case FN_HcnModifyNamespace:
+    case FN_HcnQueryNamespaceProperties:
+    case FN_HcnCloseNamespace: return 'M';
+    case FN_HcnModifyEndpoint:
+    case FN_HcnQueryEndpointProperties:
+    case FN_HcnQueryEndpointStats:
+    case FN_HcnQueryEndpointAddresses:
+    case FN_HcnCloseEndpoint: return 'E';
+    case FN_HcnModifyLoadBalancer:
+    case FN_HcnQueryLoadBalancerProperties:
+    case FN_HcnCloseLoadBalancer: return 'L';
+    case FN_HcnRegisterGuestNetworkServiceCallback:
+    case FN_HcnCloseGuestNetworkService:
+    case FN_HcnModifyGuestNetworkService:
+    case FN_HcnReserveGuestNetworkServicePort:
+    case FN_HcnReserveGuestNetworkServicePortRange: return 'G';
+    case FN_HcnUnregisterServiceCallback: return 'K';
+    case FN_HcnUnregisterGuestNetworkServiceCallback: return 'J';
+    case FN_HcnReleaseGuestNetworkServicePortReservationHandle: return 'T';
+    default: return 0;
+    }
+}
+
+int serve_made_kind(uint32_t fn, char r) {
+    switch (r) {
+    case 'h': return 's';
+    case 'p': return 'p';
+    case 'k': return fn == FN_HcnRegisterServiceCallback ? 'K' : 'J';
+    case 't': return 'T';
+    default: break;
+    }
+    switch (fn) {
+    case FN_HcnCreateNetwork:
+    case FN_HcnOpenNetwork: return 'N';
+    case FN_HcnCreateNamespace:
+    case FN_HcnOpenNamespace: return 'M';
+    case FN_HcnCreateEndpoint:
+    case FN_HcnOpenEndpoint: return 'E';
+    case FN_HcnCreateLoadBalancer:
+    case FN_HcnOpenLoadBalancer: return 'L';
+    default: return 'G'; /* HcnCreateGuestNetworkService */
+    }
+}
+
+typedef HRESULT(WINAPI *hcn_enum_fn)(PCWSTR, PWSTR *, PWSTR *);
+typedef HRESULT(WINAPI *hcn_create_fn)(REFGUID, PCWSTR, void **, PWSTR *);
+typedef HRESULT(WINAPI *hcn_open_fn)(REFGUID, void **, PWSTR *);
+typedef HRESULT(WINAPI *hcn_modify_fn)(void *, PCWSTR, PWSTR *);
+typedef HRESULT(WINAPI *hcn_query_fn)(void *, PCWSTR, PWSTR *, PWSTR *);
+typedef HRESULT(WINAPI *hcn_delete_fn)(REFGUID, PWSTR *);
+typedef HRESULT(WINAPI *hcn_close_fn)(void *);
+
+/* The HCN_* handle types are all void *: one table per shape. */
+static hcn_enum_fn hcn_enum_of(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnEnumerateNetworks: return HcnEnumerateNetworks;
+    case FN_HcnEnumerateNamespaces: return HcnEnumerateNamespaces;
+    case FN_HcnEnumerateEndpoints: return HcnEnumerateEndpoints;
+    case FN_HcnEnumerateLoadBalancers: return HcnEnumerateLoadBalancers;
+    default: return NULL;
+    }
+}
+
+static hcn_create_fn hcn_create_of(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnCreateNetwork: return HcnCreateNetwork;
+    case FN_HcnCreateNamespace: return HcnCreateNamespace;
+    case FN_HcnCreateLoadBalancer: return HcnCreateLoadBalancer;
+    case FN_HcnCreateGuestNetworkService: return HcnCreateGuestNetworkService;
+    default: return NULL;
+    }
+}
+
+static hcn_open_fn hcn_open_of(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnOpenNetwork: return HcnOpenNetwork;
+    case FN_HcnOpenNamespace: return HcnOpenNamespace;
+    case FN_HcnOpenEndpoint: return HcnOpenEndpoint;
+    case FN_HcnOpenLoadBalancer: return HcnOpenLoadBalancer;
+    default: return NULL;
+    }
+}
+
+static hcn_modify_fn hcn_modify_of(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnModifyNetwork: return HcnModifyNetwork;
+    case FN_HcnModifyNamespace: return HcnModifyNamespace;
+    case FN_HcnModifyEndpoint: return HcnModifyEndpoint;
+    case FN_HcnModifyLoadBalancer: return HcnModifyLoadBalancer;
+    case FN_HcnModifyGuestNetworkService: return HcnModifyGuestNetworkService;
+    default: return NULL;
+    }
+}
+
+static hcn_query_fn hcn_query_of(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnQueryNetworkProperties: return HcnQueryNetworkProperties;
+    case FN_HcnQueryNamespaceProperties: return HcnQueryNamespaceProperties;
+    case FN_HcnQueryEndpointProperties: return HcnQueryEndpointProperties;
+    case FN_HcnQueryEndpointStats: return HcnQueryEndpointStats;
+    case FN_HcnQueryEndpointAddresses: return HcnQueryEndpointAddresses;
+    case FN_HcnQueryLoadBalancerProperties: return HcnQueryLoadBalancerProperties;
+    default: return NULL;
+    }
+}
+
+static hcn_delete_fn hcn_delete_of(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnDeleteNetwork: return HcnDeleteNetwork;
+    case FN_HcnDeleteNamespace: return HcnDeleteNamespace;
+    case FN_HcnDeleteEndpoint: return HcnDeleteEndpoint;
+    case FN_HcnDeleteLoadBalancer: return HcnDeleteLoadBalancer;
+    case FN_HcnDeleteGuestNetworkService: return HcnDeleteGuestNetworkService;
+    default: return NULL;
+    }
+}
+
+static hcn_close_fn hcn_close_of(uint32_t fn) {
+    switch (fn) {
+    case FN_HcnCloseNetwork: return HcnCloseNetwork;
+    case FN_HcnCloseNamespace: return HcnCloseNamespace;
+    case FN_HcnCloseEndpoint: return HcnCloseEndpoint;
+    case FN_HcnCloseLoadBalancer: return HcnCloseLoadBalancer;
+    case FN_HcnCloseGuestNetworkService: return HcnCloseGuestNetworkService;
+    case FN_HcnUnregisterServiceCallback: return HcnUnregisterServiceCallback;
+    case FN_HcnUnregisterGuestNetworkServiceCallback:
+        return HcnUnregisterGuestNetworkServiceCallback;
+    case FN_HcnReleaseGuestNetworkServicePortReservationHandle:
+        return HcnReleaseGuestNetworkServicePortReservationHandle;
+    default: return NULL;
+    }
+}
+
+/* A computenetwork CALL: E_NOTIMPL when fn is none. The client's handle ids are looked up
+ * in the connection's table with the kind fn expects: another kind's id gives a value
+ * hcsim never handed out, which it refuses as it refuses a wrong handle in-process. */
+static HRESULT run_hcn(svc_call *call, svc_out *out, void **made) {
+    svc_conn *c = call->conn;
+    uint32_t fn = call->fn;
+    int kind = hcn_arg_kind(fn);
+    void *h = kind ? serve_handle_get(c, call->a[0].u, kind, 0) : NULL;
+    if (hcn_enum_of(fn)) return hcn_enum_of(fn)(ARG_S(0), &out->w[0], &out->w[1]);
+    if (hcn_create_of(fn)) return hcn_create_of(fn)(ARG_G(0), ARG_S(1), made, &out->w[0]);
+    if (hcn_open_of(fn)) return hcn_open_of(fn)(ARG_G(0), made, &out->w[0]);
+    if (hcn_modify_of(fn)) return hcn_modify_of(fn)(h, ARG_S(1), &out->w[0]);
+    if (hcn_query_of(fn)) return hcn_query_of(fn)(h, ARG_S(1), &out->w[0], &out->w[1]);
+    if (hcn_delete_of(fn)) return hcn_delete_of(fn)(ARG_G(0), &out->w[0]);
+    if (hcn_close_of(fn)) { /* the handle leaves the table; a close that fails keeps it */
+        h = kind ? serve_handle_get(c, call->a[0].u, kind, 1) : NULL;
+        int known = h && h != (void *)(uintptr_t)UINTPTR_MAX;
+        HRESULT hr = hcn_close_of(fn)(h);
+        if (FAILED(hr) && known) (void)serve_handle_put(c, call->a[0].u, kind, h);
+        return hr;
+    }
+    void *context = event_context(serve_conn_id(c), out->hid);
+    switch (fn) {
+    case FN_HcnCreateEndpoint:
+        return HcnCreateEndpoint(h, ARG_G(1), ARG_S(2), (PHCN_ENDPOINT)made, &out->w[0]);
+    case FN_HcnRegisterServiceCallback:
+        return HcnRegisterServiceCallback(serve_forward_notification, context,
+                                          (HCN_CALLBACK *)made);
+    case FN_HcnRegisterGuestNetworkServiceCallback:
+        return HcnRegisterGuestNetworkServiceCallback(h, serve_forward_notification, context,
+                                                      (HCN_CALLBACK *)made);
+    case FN_HcnReserveGuestNetworkServicePort:
+        return HcnReserveGuestNetworkServicePort(h, (HCN_PORT_PROTOCOL)ARG_U(1),
+                                                 (HCN_PORT_ACCESS)ARG_U(2), (USHORT)ARG_U(3),
+                                                 (HANDLE *)made);
+    case FN_HcnReserveGuestNetworkServicePortRange:
+        return HcnReserveGuestNetworkServicePortRange(h, (USHORT)ARG_U(1), &out->range,
+                                                      (HANDLE *)made);
+    case FN_HcnEnumerateGuestNetworkPortReservations:
+        return HcnEnumerateGuestNetworkPortReservations(&out->nentries, &out->entries);
+    default: return E_NOTIMPL;
+    }
+}
+
 /* The computecore/computestorage calls; op is the service-side operation when the
  * signature has one. */
 HRESULT serve_run_export(svc_call *call, HCS_OPERATION op, svc_out *out, void **made) {
@@ -196,6 +383,7 @@ HRESULT serve_run_export(svc_call *call, HCS_OPERATION op, svc_out *out, void **
     if (str2_of(fn)) return str2_of(fn)(ARG_S(0), ARG_S(1));
     if (str3_of(fn)) return str3_of(fn)(ARG_S(0), ARG_S(1), ARG_S(2));
     if (str4_of(fn)) return str4_of(fn)(ARG_S(0), ARG_S(1), ARG_S(2), ARG_S(3));
+    if (fn < FN_COUNT && (hc_fn_flags[fn] & FN_HCN)) return run_hcn(call, out, made);
     switch (fn) {
     case FN_HcsEnumerateComputeSystems: return HcsEnumerateComputeSystems(ARG_S(0), op);
     case FN_HcsEnumerateComputeSystemsInNamespace:
@@ -293,6 +481,19 @@ svc_call *serve_decode_call(svc_conn *c, hcw_msg *m) {
         case 's': hcw_get_str(m, &a->s); break;
         case 'b': hcw_get_bytes(m, &a->b); break;
         case 'd': hcw_get_fd(m, &a->fd); break;
+        case 'g': { /* computenetwork's REFGUID: present, then its 16 bytes */
+            uint64_t half[2] = {0, 0}, present = 0;
+            unsigned char bytes[16];
+            if (hcw_get_u64(m, &present) && present > 1) m->bad = 1;
+            hcw_get_u64(m, &half[0]);
+            hcw_get_u64(m, &half[1]);
+            for (int k = 0; k < 16; k++) bytes[k] = (unsigned char)(half[k / 8] >> (8 * (k % 8)));
+            memcpy(&a->g, bytes, sizeof bytes);
+            a->has_g = present == 1;
+            break;
+        }
+        case 'c':
+        case 'x': break; /* the client's own: not sent */
         case 'o': {
             uint64_t n = 0;
             call->has_op = 1;

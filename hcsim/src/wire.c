@@ -181,7 +181,7 @@ static int check_header(const unsigned char *h, uint32_t *length, hcw_msg *m) {
     *length = (uint32_t)get_le(h, 4);
     uint64_t type = get_le(h + 4, 2), nfds = get_le(h + 6, 2);
     if (*length < HCW_HEADER - 4 || *length > HCW_MAX_FRAME || type < HCW_HELLO ||
-        type > HCW_STOPPING || nfds > HCW_MAX_FDS) {
+        type > HCW_NOTIFY || nfds > HCW_MAX_FDS) {
         errno = EPROTO;
         return -1;
     }

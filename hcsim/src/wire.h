@@ -21,8 +21,8 @@
  * then closes). Then the client sends CALLs; each gets exactly one REPLY with the same seq.
  * A CALL whose signature has an operation ('o') is, once its REPLY said S_OK, later
  * followed by exactly one COMPLETE for the operation's token, preceded by any OPEVENTs of
- * that token. EVENTs come for the client's handle ids whose callbacks it set. STOPPING
- * comes when the service stops. */
+ * that token. EVENTs come for the client's handle ids whose callbacks it set, NOTIFYs for
+ * its HCN callback registrations. STOPPING comes when the service stops. */
 #ifndef HCSIM_WIRE_H
 #define HCSIM_WIRE_H
 
@@ -57,7 +57,10 @@ typedef enum hcw_type {
      * body: I event type, S|N event data */
     HCW_EVENT = 7,
     /* service -> client: the service is stopping (the connection closes next). body: I hr */
-    HCW_STOPPING = 8
+    HCW_STOPPING = 8,
+    /* service -> client, seq = an HCN callback registration's id ('k'): a computenetwork
+     * notification for that callback. body: I notification type, I status, S|N data */
+    HCW_NOTIFY = 9
 } hcw_type;
 
 /* ---- encoding ---------------------------------------------------------------------- */
@@ -132,7 +135,22 @@ uint64_t hcw_build_id(void);
  * security descriptors (hcsim ignores them), and out parameters (they are results).
  * Results: h/p an id for the new handle, s an S|N returned string (the client makes its
  * own document of it), u an I.
- * An export not in the table is local to the client (operations, HcsimHandleToFd). */
+ * computenetwork (README "Service mode", HCN): handles are the service's, as for systems:
+ *   g  REFGUID         I present (0/1), I the GUID's first 8 bytes, I its last 8 (as in
+ *                      memory, little-endian)
+ *   n  HCN_NETWORK/NAMESPACE/ENDPOINT/LOADBALANCER/GUESTNETWORKSERVICE: I service handle
+ *                      id (0: none/unknown; hcsim checks the handle's type)
+ *   k  HCN_CALLBACK    I service registration id
+ *   t  a port reservation HANDLE: I service id
+ *   c, x               a notification callback and its context: the client's own (not sent)
+ * and results: n/k/t an id for the new handle, registration or reservation; w an S|N
+ * string the client hands out as a computenetwork string (CoTaskMemFree), documents and
+ * ErrorRecord alike, sent whatever the HRESULT; R an HCN_PORT_RANGE_RESERVATION (I start,
+ * I end); E HCN_PORT_RANGE_ENTRY[] (I count, then each entry: I I owning partition GUID,
+ * I I target partition GUID, I protocol, I priority, I reservation type, I sharing flags,
+ * I delivery mode, I starting port, I ending port), which the 'u' result before it counts.
+ * An export not in the table is local to the client (operations, HcsimHandleToFd,
+ * HcnFreeGuestNetworkPortReservations). */
 /* clang-format off */
 #define HCW_CALLS(X)                                                              \
     /* name                                     args      results */              \
@@ -192,7 +210,49 @@ uint64_t hcw_build_id(void);
     X(HcsGetLayerVhdMountPath,                 "d",      "s")                    \
     X(HcsSetupBaseOSVolume,                    "sss",    "")                     \
     X(HcsAttachOverlayFilter,                  "ss",     "")                     \
-    X(HcsDetachOverlayFilter,                  "ss",     "")
+    X(HcsDetachOverlayFilter,                  "ss",     "")                     \
+    X(HcnEnumerateNetworks,                    "s",      "ww")                   \
+    X(HcnCreateNetwork,                        "gs",     "nw")                   \
+    X(HcnOpenNetwork,                          "g",      "nw")                   \
+    X(HcnModifyNetwork,                        "ns",     "w")                    \
+    X(HcnQueryNetworkProperties,               "ns",     "ww")                   \
+    X(HcnDeleteNetwork,                        "g",      "w")                    \
+    X(HcnCloseNetwork,                         "n",      "")                     \
+    X(HcnEnumerateNamespaces,                  "s",      "ww")                   \
+    X(HcnCreateNamespace,                      "gs",     "nw")                   \
+    X(HcnOpenNamespace,                        "g",      "nw")                   \
+    X(HcnModifyNamespace,                      "ns",     "w")                    \
+    X(HcnQueryNamespaceProperties,             "ns",     "ww")                   \
+    X(HcnDeleteNamespace,                      "g",      "w")                    \
+    X(HcnCloseNamespace,                       "n",      "")                     \
+    X(HcnEnumerateEndpoints,                   "s",      "ww")                   \
+    X(HcnCreateEndpoint,                       "ngs",    "nw")                   \
+    X(HcnOpenEndpoint,                         "g",      "nw")                   \
+    X(HcnModifyEndpoint,                       "ns",     "w")                    \
+    X(HcnQueryEndpointProperties,              "ns",     "ww")                   \
+    X(HcnQueryEndpointStats,                   "ns",     "ww")                   \
+    X(HcnQueryEndpointAddresses,               "ns",     "ww")                   \
+    X(HcnDeleteEndpoint,                       "g",      "w")                    \
+    X(HcnCloseEndpoint,                        "n",      "")                     \
+    X(HcnEnumerateLoadBalancers,               "s",      "ww")                   \
+    X(HcnCreateLoadBalancer,                   "gs",     "nw")                   \
+    X(HcnOpenLoadBalancer,                     "g",      "nw")                   \
+    X(HcnModifyLoadBalancer,                   "ns",     "w")                    \
+    X(HcnQueryLoadBalancerProperties,          "ns",     "ww")                   \
+    X(HcnDeleteLoadBalancer,                   "g",      "w")                    \
+    X(HcnCloseLoadBalancer,                    "n",      "")                     \
+    X(HcnRegisterServiceCallback,              "cx",     "k")                    \
+    X(HcnUnregisterServiceCallback,            "k",      "")                     \
+    X(HcnRegisterGuestNetworkServiceCallback,  "ncx",    "k")                    \
+    X(HcnUnregisterGuestNetworkServiceCallback, "k",     "")                     \
+    X(HcnCreateGuestNetworkService,            "gs",     "nw")                   \
+    X(HcnCloseGuestNetworkService,             "n",      "")                     \
+    X(HcnModifyGuestNetworkService,            "ns",     "w")                    \
+    X(HcnDeleteGuestNetworkService,            "g",      "w")                    \
+    X(HcnReserveGuestNetworkServicePort,       "nuuu",   "t")                    \
+    X(HcnReserveGuestNetworkServicePortRange,  "nu",     "Rt")                   \
+    X(HcnReleaseGuestNetworkServicePortReservationHandle, "t", "")               \
+    X(HcnEnumerateGuestNetworkPortReservations, "",      "uE")
 
 /* Control calls (hcsim.cdef), ids from HCW_CTL_BASE on. A name argument that may be NULL
  * ("*"/NULL means every function) is sent as "u" present (0/1) then "b" (empty when absent).

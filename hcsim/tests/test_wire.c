@@ -145,6 +145,12 @@ TEST(wire_parse_round_trip_and_tables) {
     CHECK(!strcmp(hcw_args_of(HCW_CTL_HcsimFailNext), "ubuuu"));
     CHECK(hcw_args_of(HCW_CTL_END) == NULL);
     CHECK(hcw_args_of(HCW_CTL_BASE - 1) == NULL);
+    /* computenetwork: GUIDs and HCN handles; the port entries' free is local */
+    CHECK(!strcmp(hcw_args_of(FN_HcnCreateEndpoint), "ngs"));
+    CHECK(!strcmp(hcw_results_of(FN_HcnCreateEndpoint), "nw"));
+    CHECK(!strcmp(hcw_args_of(FN_HcnRegisterServiceCallback), "cx"));
+    CHECK(!strcmp(hcw_results_of(FN_HcnEnumerateGuestNetworkPortReservations), "uE"));
+    CHECK(hcw_args_of(FN_HcnFreeGuestNetworkPortReservations) == NULL);
     CHECK(hcw_build_id() == hcw_build_id() && hcw_build_id() != 0);
 }
 
@@ -235,7 +241,7 @@ TEST(wire_malformed_headers) {
     hcw_msg_free(&m);
     CHECK(hcw_parse(f, raw_frame(f, 12, 0, 0, 0, NULL, 0), &m) == -1); /* bad types */
     hcw_msg_free(&m);
-    CHECK(hcw_parse(f, raw_frame(f, 12, 9, 0, 0, NULL, 0), &m) == -1);
+    CHECK(hcw_parse(f, raw_frame(f, 12, HCW_NOTIFY + 1, 0, 0, NULL, 0), &m) == -1);
     hcw_msg_free(&m);
     CHECK(hcw_parse(f, raw_frame(f, 12, HCW_CALL, 1, 0, NULL, 0), &m) == -1); /* fds in memory */
     hcw_msg_free(&m);

@@ -31,7 +31,8 @@
 #                     benchmarks under Wine, tools/wine/run_bench.sh); exit status: python's
 #   --per-file        one pytest process per test file (a hang or crash then ends one file
 #                     only; logs in the cache directory), one line per file, then the summary
-#   --dlls DIR        take computecore.dll and computestorage.dll from DIR
+#   --dlls DIR        take computecore.dll and computestorage.dll (and virtdisk.dll,
+#                     computenetwork.dll where present) from DIR
 #   --hcsim CHECKOUT  build them with `make -C CHECKOUT/hcsim windows`
 #   --stub-dlls       use stand-ins that return E_NOTIMPL
 #   --keep-server     leave wineserver running afterwards (it exits 60 s after its last
@@ -167,7 +168,7 @@ prepare_module() {
         echo "note: the module's C comes from cffi $host_cffi, the Windows cffi is $windows_cffi"
 }
 
-# ---- computecore.dll / computestorage.dll -------------------------------------------
+# ---- computecore.dll / computestorage.dll / virtdisk.dll / computenetwork.dll --------
 prepare_dlls() {
     dlls=$CACHE/dlls
     local from
@@ -199,8 +200,13 @@ prepare_dlls() {
     rm -rf "$dlls"
     mkdir -p "$dlls"
     cp "$from"/computecore.dll "$from"/computestorage.dll "$dlls/"
-    # hcsim's virtdisk.dll (forwarders to its computecore.dll), where the source has one
-    if [ -f "$from/virtdisk.dll" ]; then cp "$from/virtdisk.dll" "$dlls/"; fi
+    # hcsim's virtdisk.dll and computenetwork.dll (forwarders to its computecore.dll; the
+    # stand-ins have a computenetwork.dll too), where the source has them: the module
+    # delay-loads computenetwork.dll, so without it only the Hcn calls fail (the "needs
+    # Windows release" error), as on a host without the Host Network Service.
+    for dll in virtdisk computenetwork; do
+        if [ -f "$from/$dll.dll" ]; then cp "$from/$dll.dll" "$dlls/"; fi
+    done
     dll_origin="$dll_source ($from)"
 }
 
@@ -210,8 +216,9 @@ prepare_wine() {
     # bcryptprimitives: ours (Wine 8 has none; a later Wine's builtin would do too).
     # winedbg disabled: a crashing process then ends (with faulthandler's report) instead
     # of waiting for Wine's debugger, which would hang the run.
-    # virtdisk: hcsim's (native) before Wine's builtin one, whose calls are stubs.
-    export WINEDLLOVERRIDES="$WINEDLLOVERRIDES;bcryptprimitives=n,b;virtdisk=n,b;winedbg.exe=d"
+    # virtdisk: hcsim's (native) before Wine's builtin one, whose calls are stubs; the same
+    # for computenetwork, should a Wine have a builtin one.
+    export WINEDLLOVERRIDES="$WINEDLLOVERRIDES;bcryptprimitives=n,b;virtdisk=n,b;computenetwork=n,b;winedbg.exe=d"
 }
 # Started detached, so that they do not hold the run's output pipe open, and once, so
 # that each Windows process of the run does not start them again.
