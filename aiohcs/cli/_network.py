@@ -1,0 +1,433 @@
+"""``aiohcs network|endpoint|namespace ...``: Host Compute Network from the command line.
+
+Networks, their endpoints and the namespaces that hold endpoints: ``list``, ``create``,
+``inspect`` and ``delete`` for each (``attach``/``detach`` an endpoint for namespaces), and
+``network watch`` printing the HCN service's notifications. All of it calls
+:mod:`aiohcs.hcn`. Ids, prefixes and addresses are checked while parsing (a bad one is a
+usage error, exit 2); what only HNS can judge (an address outside its network's subnet,
+a network still in use) is an error of the command (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import uuid
+from collections.abc import Callable
+from typing import Any, Final
+
+import anyio
+
+from aiohcs.cli._argtypes import positive_int, seconds
+from aiohcs.cli._runtime import CliError, Context
+
+__all__ = [
+    "add_network_parsers",
+    "cidr_prefix",
+    "cmd_endpoint",
+    "cmd_namespace",
+    "cmd_network",
+    "guid",
+    "ip_address",
+    "network_commands",
+]
+
+#: ``--type`` of ``network create`` → the network ``Type`` HNS knows.
+NETWORK_TYPES: Final = {
+    "nat": "NAT",
+    "ics": "ICS",
+    "transparent": "Transparent",
+    "l2bridge": "L2Bridge",
+    "l2tunnel": "L2Tunnel",
+    "private": "Private",
+    "overlay": "Overlay",
+}
+
+
+# ---------------------------------------------------------------- value types
+
+
+def guid(text: str) -> str:
+    """An argparse type: a GUID (any case, braces optional), as HNS writes it (lowercase)."""
+    bare = text.strip()
+    if bare.startswith("{") and bare.endswith("}"):
+        bare = bare[1:-1]
+    try:
+        if len(bare) != 36:
+            raise ValueError(bare)
+        return str(uuid.UUID(bare))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a GUID such as 0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21, not {text!r}"
+        ) from None
+
+
+def cidr_prefix(text: str) -> str:
+    """An argparse type: a CIDR prefix without host bits, such as ``172.30.0.0/16``."""
+    try:
+        if "/" not in text:
+            raise ValueError("no prefix length")
+        return str(ipaddress.ip_network(text.strip(), strict=True))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected a CIDR prefix such as 172.30.0.0/16, not {text!r} ({exc})"
+        ) from None
+
+
+def ip_address(text: str) -> str:
+    """An argparse type: an IPv4 or IPv6 address."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an IP address such as 172.30.0.5, not {text!r}"
+        ) from None
+
+
+# ---------------------------------------------------------------- the parsers
+
+
+def _json_flag(p: argparse.ArgumentParser, text: str = "print one JSON document") -> None:
+    p.add_argument("--json", action="store_true", help=text)
+
+
+def _id_action(group: Any, action: str, what: str, text: str) -> None:
+    p = group.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+    p.add_argument("id", metavar="ID", type=guid, help=f"the {what}'s id (a GUID)")
+    _json_flag(p)
+
+
+def add_network_parsers(sub: Any) -> None:
+    """The ``network``, ``endpoint`` and ``namespace`` command groups."""
+    _add_network(sub)
+    _add_endpoint(sub)
+    _add_namespace(sub)
+
+
+def _add_network(sub: Any) -> None:
+    p = sub.add_parser(
+        "network",
+        help="HCN networks: list, create, inspect, delete, watch",
+        description="Host Compute Network networks. On hcsim the networks are bookkeeping "
+        "with real address allocation (IPAM): no traffic flows.",
+    )
+    group = p.add_subparsers(dest="network_command", metavar="ACTION", required=True)
+    c = group.add_parser("list", help="list networks", description="List the networks.")
+    _json_flag(c, "print the networks' documents as one JSON list")
+    c = group.add_parser(
+        "create",
+        help="create a network",
+        description="Create network NAME whose endpoints get addresses from --prefix; its "
+        "default gateway is --gateway (default: the subnet's first host address). Prints "
+        "the new network's id.",
+    )
+    c.add_argument("name", metavar="NAME")
+    c.add_argument(
+        "--type",
+        type=str.lower,
+        choices=tuple(NETWORK_TYPES),
+        default="nat",
+        help="network type (default: nat)",
+    )
+    c.add_argument(
+        "--prefix",
+        type=cidr_prefix,
+        default="172.30.0.0/16",
+        help="the subnet, a CIDR prefix (default: 172.30.0.0/16)",
+    )
+    c.add_argument("--gateway", type=ip_address, default=None, help="default gateway address")
+    c.add_argument("--id", type=guid, default=None, help="the new network's id (a GUID)")
+    _json_flag(c)
+    _id_action(group, "inspect", "network", "print a network's properties")
+    _id_action(group, "delete", "network", "delete a network (it must have no endpoints)")
+    c = group.add_parser(
+        "watch",
+        help="print the HCN service's notifications until Ctrl-C",
+        description="Print each notification of the HCN service (networks and namespaces "
+        "created and deleted, endpoints attached and detached, ...) until Ctrl-C, "
+        "--count or --timeout.",
+    )
+    c.add_argument(
+        "-n", "--count", type=positive_int, default=None, metavar="N", help="stop after N"
+    )
+    c.add_argument("--timeout", type=seconds, default=None, metavar="S", help="stop after S")
+    _json_flag(c, "print JSON lines, one per notification")
+
+
+def _add_endpoint(sub: Any) -> None:
+    p = sub.add_parser(
+        "endpoint",
+        help="HCN endpoints: list, create, inspect, delete",
+        description="Host Compute Network endpoints: an address on a network, for a "
+        "namespace or a compute system's network adapter.",
+    )
+    group = p.add_subparsers(dest="endpoint_command", metavar="ACTION", required=True)
+    c = group.add_parser("list", help="list endpoints", description="List the endpoints.")
+    c.add_argument("--network", type=guid, default=None, help="only those on this network")
+    _json_flag(c, "print the endpoints' documents as one JSON list")
+    c = group.add_parser(
+        "create",
+        help="create an endpoint on a network",
+        description="Create an endpoint on network --network, with address --ip (default: "
+        "the next free address of the network's pool). Prints the new endpoint's id.",
+    )
+    c.add_argument("--network", type=guid, required=True, help="the network's id")
+    c.add_argument("--ip", type=ip_address, default=None, help="the endpoint's address")
+    c.add_argument("--name", default=None, help="the endpoint's name")
+    c.add_argument("--id", type=guid, default=None, help="the new endpoint's id (a GUID)")
+    _json_flag(c)
+    _id_action(group, "inspect", "endpoint", "print an endpoint's properties")
+    _id_action(group, "delete", "endpoint", "delete an endpoint (its address is freed)")
+
+
+def _add_namespace(sub: Any) -> None:
+    p = sub.add_parser(
+        "namespace",
+        help="HCN namespaces: list, create, inspect, delete, attach, detach",
+        description="Host Compute Network namespaces: the endpoints a container shares.",
+    )
+    group = p.add_subparsers(dest="namespace_command", metavar="ACTION", required=True)
+    c = group.add_parser("list", help="list namespaces", description="List the namespaces.")
+    _json_flag(c, "print the namespaces' documents as one JSON list")
+    c = group.add_parser(
+        "create",
+        help="create an empty namespace",
+        description="Create an empty namespace and print its id.",
+    )
+    c.add_argument("--id", type=guid, default=None, help="the new namespace's id (a GUID)")
+    _json_flag(c)
+    _id_action(group, "inspect", "namespace", "print a namespace's properties")
+    _id_action(group, "delete", "namespace", "delete a namespace")
+    for action, text in (
+        ("attach", "put an endpoint in a namespace"),
+        ("detach", "take an endpoint out of a namespace"),
+    ):
+        c = group.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        c.add_argument("id", metavar="ID", type=guid, help="the namespace's id")
+        c.add_argument("endpoint", metavar="ENDPOINT", type=guid, help="the endpoint's id")
+        _json_flag(c)
+
+
+def network_commands() -> dict[str, Callable[[Any, Context], Any]]:
+    """The command table entries of the three groups."""
+    return {"network": cmd_network, "endpoint": cmd_endpoint, "namespace": cmd_namespace}
+
+
+# ---------------------------------------------------------------- shared actions
+
+
+def _document(props: Any) -> dict[str, Any]:
+    value = props.to_dict() if hasattr(props, "to_dict") else props
+    return dict(value) if isinstance(value, dict) else {"Value": value}
+
+
+def _report(ctx: Context, action: str, kind: str, ident: str, text: str, **more: Any) -> None:
+    if ctx.out.json:
+        ctx.out.document({"Action": action, kind: ident, **more})
+    else:
+        ctx.out.line(f"{ident}  {text}")
+
+
+async def _inspect(opener: Any, ident: str, ctx: Context) -> int:
+    async with await opener(ident) as obj:
+        ctx.out.properties(_document(await obj.properties()))
+    return 0
+
+
+def _subnets(doc: dict[str, Any]) -> str:
+    prefixes = [
+        str(subnet.get("IpAddressPrefix"))
+        for ipam in doc.get("Ipams") or []
+        for subnet in ipam.get("Subnets") or []
+    ]
+    return ",".join(prefixes) or "-"
+
+
+def _addresses(doc: dict[str, Any]) -> str:
+    found = [str(c.get("IpAddress")) for c in doc.get("IpConfigurations") or []]
+    return ",".join(a for a in found if a != "None") or "-"
+
+
+def _endpoint_ids(doc: dict[str, Any]) -> list[str]:
+    return [
+        str((resource.get("Data") or {}).get("ID"))
+        for resource in doc.get("Resources") or []
+        if resource.get("Type") == "Endpoint"
+    ]
+
+
+def _list(ctx: Context, docs: list[dict[str, Any]], headers: list[str], row: Any) -> int:
+    if ctx.out.json:
+        ctx.out.document(docs)
+    else:
+        ctx.out.table(headers, [row(doc) for doc in docs])
+    return 0
+
+
+# ---------------------------------------------------------------- network
+
+
+async def cmd_network(args: Any, ctx: Context) -> int:
+    """Run one ``network`` action."""
+    from aiohcs import hcn
+
+    action = args.network_command
+    if action == "list":
+        docs = [_document(n) for n in await hcn.enumerate_networks(detailed=True)]
+        return _list(
+            ctx,
+            docs,
+            ["ID", "NAME", "TYPE", "SUBNETS"],
+            lambda d: [d.get("ID"), d.get("Name"), d.get("Type"), _subnets(d)],
+        )
+    if action == "create":
+        settings = hcn.nat_settings(args.name, args.prefix, gateway=args.gateway)
+        settings["Type"] = NETWORK_TYPES[args.type]
+        async with await hcn.create_network(settings, id=args.id) as network:
+            doc = _document(await network.properties())
+        if ctx.out.json:
+            ctx.out.document(doc)
+        else:
+            kind = doc.get("Type")
+            ctx.out.line(
+                f"{doc.get('ID')}  created ({kind} network {args.name!r}, {_subnets(doc)})"
+            )
+        return 0
+    if action == "inspect":
+        return await _inspect(hcn.open_network, args.id, ctx)
+    if action == "delete":
+        await hcn.delete_network(args.id)
+        _report(ctx, "delete", "Network", args.id, "deleted")
+        return 0
+    return await _watch(args, ctx)
+
+
+async def _watch(args: Any, ctx: Context) -> int:
+    """Print notifications until Ctrl-C (the runner's), ``--count`` or ``--timeout``."""
+    from aiohcs import hcn
+
+    printed = 0
+    with anyio.move_on_after(args.timeout):
+        async with hcn.notifications() as events:
+            ctx.ready()
+            async for event in events:
+                _print_notification(ctx, event)
+                if isinstance(event, hcn.ServiceDisconnected):
+                    raise CliError("the HCN service disconnected: no more notifications")
+                printed += 1
+                if args.count is not None and printed >= args.count:
+                    break
+    return 0
+
+
+def _print_notification(ctx: Context, event: Any) -> None:
+    name = type(event).__name__
+    if name == "Notification":  # (a type this version does not know)
+        name = event.type.name
+    network = getattr(event, "network_id", None)
+    if ctx.out.json:
+        ctx.out.document(
+            {
+                "Notification": name,
+                "Type": int(event.type),
+                "Status": f"0x{event.status & 0xFFFFFFFF:08X}",
+                "Id": None if event.id is None else str(event.id),
+                "Data": event.data,
+            },
+            lines=True,
+        )
+        return
+    text = name if event.id is None else f"{name}  {event.id}"
+    if network is not None:
+        text += f"  network {network}"
+    if not event.ok:
+        text += f"  (failed: 0x{event.status & 0xFFFFFFFF:08X})"
+    ctx.out.line(text)
+
+
+# ---------------------------------------------------------------- endpoint
+
+
+async def cmd_endpoint(args: Any, ctx: Context) -> int:
+    """Run one ``endpoint`` action."""
+    from aiohcs import hcn
+
+    action = args.endpoint_command
+    if action == "list":
+        docs = [_document(e) for e in await hcn.enumerate_endpoints(detailed=True)]
+        if args.network is not None:
+            docs = [d for d in docs if str(d.get("HostComputeNetwork")).lower() == args.network]
+        return _list(
+            ctx,
+            docs,
+            ["ID", "NAME", "NETWORK", "ADDRESS", "MAC"],
+            lambda d: [
+                d.get("ID"),
+                d.get("Name"),
+                d.get("HostComputeNetwork"),
+                _addresses(d),
+                d.get("MacAddress"),
+            ],
+        )
+    if action == "create":
+        members: dict[str, Any] = {}
+        if args.name is not None:
+            members["Name"] = args.name
+        if args.ip is not None:
+            members["IpConfigurations"] = [{"IpAddress": args.ip}]
+        async with await hcn.open_network(args.network) as network:
+            endpoint = await network.create_endpoint(id=args.id, **members)
+        async with endpoint:
+            doc = _document(await endpoint.properties())
+        if ctx.out.json:
+            ctx.out.document(doc)
+        else:
+            where = f"{_addresses(doc)} on network {args.network}"
+            ctx.out.line(f"{doc.get('ID')}  created ({where})")
+        return 0
+    if action == "inspect":
+        return await _inspect(hcn.open_endpoint, args.id, ctx)
+    await hcn.delete_endpoint(args.id)
+    _report(ctx, "delete", "Endpoint", args.id, "deleted")
+    return 0
+
+
+# ---------------------------------------------------------------- namespace
+
+
+async def cmd_namespace(args: Any, ctx: Context) -> int:
+    """Run one ``namespace`` action."""
+    from aiohcs import hcn
+
+    action = args.namespace_command
+    if action == "list":
+        docs = [_document(n) for n in await hcn.enumerate_namespaces(detailed=True)]
+        return _list(
+            ctx,
+            docs,
+            ["ID", "TYPE", "ENDPOINTS"],
+            lambda d: [d.get("ID"), d.get("Type"), ",".join(_endpoint_ids(d)) or "-"],
+        )
+    if action == "create":
+        async with await hcn.create_namespace(id=args.id) as namespace:
+            doc = _document(await namespace.properties())
+        if ctx.out.json:
+            ctx.out.document(doc)
+        else:
+            ctx.out.line(f"{doc.get('ID')}  created")
+        return 0
+    if action == "inspect":
+        return await _inspect(hcn.open_namespace, args.id, ctx)
+    if action == "delete":
+        await hcn.delete_namespace(args.id)
+        _report(ctx, "delete", "Namespace", args.id, "deleted")
+        return 0
+    async with await hcn.open_namespace(args.id) as namespace:
+        if action == "attach":
+            await namespace.add_endpoint(args.endpoint)
+            text = f"endpoint {args.endpoint} attached"
+        else:
+            await namespace.remove_endpoint(args.endpoint)
+            text = f"endpoint {args.endpoint} detached"
+    _report(ctx, action, "Namespace", args.id, text, Endpoint=args.endpoint)
+    return 0
