@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import anyio.abc
 import anyio.lowlevel
 
+from aiohcs._bridge import current_backend
 from aiohcs._documents import object_text
 from aiohcs._hcn_call import HcnOut, close_handle_detached, guid_from, hcn_call, uuid_from_any
 from aiohcs._hcn_notify import NotificationStream
@@ -210,7 +211,10 @@ class PortReservation(anyio.abc.AsyncResource):
         await self.aclose()
 
     async def release(self) -> None:
-        """Release the reservation (off the loop; idempotent, runs to its end)."""
+        """Release the reservation (off the loop; idempotent).
+
+        Runs to its end whatever cancels the caller; that cancellation is raised after.
+        """
         handle, self._handle = self._handle, 0
         if not handle:
             await anyio.lowlevel.checkpoint()
@@ -230,12 +234,17 @@ class PortReservation(anyio.abc.AsyncResource):
             made = True
             return call(out)
 
-        try:
+        async def release() -> None:
             await hcn_call(_RELEASE, call_once, subject=f"port reservation {self._ports()}")
+
+        try:
+            _, cancelled = await current_backend().run_shielded(release)
         except BaseException:
-            if not made:  # (cancelled, or refused, before the call: never leak the handle)
+            if not made:  # (refused before the call, e.g. no thread: never leak the handle)
                 close_handle_detached(_RELEASE, handle)
             raise
+        if cancelled is not None:
+            raise cancelled
 
     async def aclose(self) -> None:
         """Same as :meth:`release`."""

@@ -197,9 +197,18 @@ class GuestNetworkServiceDeleted(Notification):
 
 @dataclass(frozen=True, repr=False)
 class GuestNetworkServiceStateChanged(Notification):
-    """A guest network service's state changed (``id``: the service)."""
+    """A guest network service's state changed (``id``: the service).
+
+    No published schema describes the data; :attr:`state` reads its ``State`` member.
+    """
 
     TYPE: ClassVar[int | None] = NotificationType.GUEST_NETWORK_SERVICE_STATE_CHANGED
+
+    @property
+    def state(self) -> str | None:
+        """The data's ``State`` (None if absent)."""
+        value = self._field("State")
+        return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, repr=False)

@@ -174,6 +174,8 @@ async def running_vm():
     await vm.start()
     return vm
 """,
+    # NOTIFY (issue 17)
+    "reference/hcn.md": "import aiohcs.hcn as hcn",
 }
 
 #: Each block's own setup (the systems it talks about), check and expectations.

@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from aiohcs import _hcn_notify as hn
+from aiohcs import testing
 from aiohcs._native import ffi, lib
 from aiohcs.events import Event
 
@@ -353,3 +354,157 @@ async def test_native_asyncio_cancel_while_registering() -> None:
         await task
     assert svc.registered == 1
     assert svc.live == 0
+
+
+# --------------------------------------------------------------------------- on hcsim
+
+
+async def _take(events: hn.NotificationStream, n: int) -> list[hn.Notification]:
+    got: list[hn.Notification] = []
+    with anyio.fail_after(10):
+        while len(got) < n:
+            got.append(await events.__anext__())
+    return got
+
+
+EXPECTED = [
+    hn.NetworkPreCreate,
+    hn.NetworkCreated,
+    hn.EndpointAttached,
+    hn.NamespaceCreated,
+    hn.GuestNetworkServiceCreated,
+    hn.EndpointDetached,
+    hn.NetworkPreDelete,
+    hn.NetworkDeleted,
+    hn.NamespaceDeleted,
+    hn.GuestNetworkServiceDeleted,
+]
+
+
+async def _every_kind() -> dict[str, uuid.UUID]:
+    """Create and delete one object of each kind: the ten notifications of EXPECTED."""
+    import aiohcs.hcn as hcn
+
+    network = await hcn.create_nat_network("notify", "172.29.0.0/16")
+    endpoint = await network.create_endpoint()
+    namespace = await hcn.create_namespace()
+    gns = await hcn.create_guest_network_service()
+    await endpoint.delete()
+    await network.delete()
+    await namespace.delete()
+    await gns.delete()
+    return {"network": network.id, "endpoint": endpoint.id, "ns": namespace.id, "gns": gns.id}
+
+
+def _check(got: list[hn.Notification], ids: dict[str, uuid.UUID]) -> None:
+    assert [type(n) for n in got] == EXPECTED
+    expected_id = ["network"] * 2 + ["endpoint", "ns", "gns", "endpoint"] + ["network"] * 2
+    expected_id += ["ns", "gns"]
+    assert [n.id for n in got] == [ids[k] for k in expected_id]
+    for n in got:
+        assert n.ok
+        assert n.status == 0
+        if isinstance(n, hn.EndpointAttached | hn.EndpointDetached):
+            assert n.network_id == ids["network"]
+        assert n.data is not None
+        assert n.data["ID"] == str(n.id)  # lowercase, no braces
+
+
+async def test_hcsim_every_service_notification() -> None:
+    async with hn.notifications() as events:
+        assert testing.counts().network_callbacks == 1
+        ids = await _every_kind()
+        got = await _take(events, len(EXPECTED))
+        with anyio.move_on_after(0.05):
+            extra = await events.__anext__()
+            pytest.fail(f"unexpected {extra!r}")
+    _check(got, ids)
+    assert testing.counts().network_callbacks == 0
+
+
+async def test_hcsim_several_streams_each_get_everything() -> None:
+    async with hn.notifications() as a, hn.notifications() as b:
+        assert testing.counts().network_callbacks == 2
+        ids = await _every_kind()
+        _check(await _take(a, len(EXPECTED)), ids)
+        _check(await _take(b, len(EXPECTED)), ids)
+    assert testing.counts().network_callbacks == 0
+
+
+async def test_hcsim_nothing_before_registration_or_after_exit() -> None:
+    import aiohcs.hcn as hcn
+
+    await (await hcn.create_namespace()).delete()  # before: not seen
+    async with hn.notifications() as events:
+        namespace = await hcn.create_namespace()
+        first = await _take(events, 1)
+        assert isinstance(first[0], hn.NamespaceCreated)
+        assert first[0].id == namespace.id
+    await namespace.delete()  # after: not seen
+    assert [n async for n in events] == []
+
+
+async def test_hcsim_service_disconnect_ends_the_iterator() -> None:
+    async with hn.notifications() as events:
+        testing.disconnect_service()
+        got = [n async for n in events]
+        assert [type(n) for n in got] == [hn.ServiceDisconnected]
+        assert got[0].raw is None
+        assert got[0].id is None
+    assert testing.counts().network_callbacks == 0
+
+
+async def test_hcsim_register_failure_is_typed() -> None:
+    from aiohcs.errors import AccessDenied
+
+    testing.fail_next("HcnRegisterServiceCallback", 0x80070005)
+    with pytest.raises(AccessDenied) as info:
+        async with hn.notifications():
+            pytest.fail("registered")
+    assert "HcnRegisterServiceCallback" in str(info.value)
+    assert testing.counts().network_callbacks == 0
+
+
+async def test_hcsim_hidden_export_needs_release() -> None:
+    from aiohcs.errors import UnsupportedOnThisHost
+
+    with testing.hide_export("HcnRegisterServiceCallback"), pytest.raises(UnsupportedOnThisHost):
+        async with hn.notifications():
+            pytest.fail("registered")
+    assert testing.counts().network_callbacks == 0
+
+
+async def test_hcsim_cancel_at_every_await() -> None:
+    """Cancelled after 0..n checkpoints of entering, iterating or leaving: nothing stays."""
+    import aiohcs.hcn as hcn
+
+    for delay in [0, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3] * 4:
+        with anyio.move_on_after(delay):
+            async with hn.notifications() as events:
+                namespace = await hcn.create_namespace()
+                await namespace.delete()
+                await _take(events, 2)
+        assert testing.counts().network_callbacks == 0
+    for ident in await hcn.enumerate_namespaces():
+        await hcn.delete_namespace(ident)
+
+
+async def test_hcsim_unregister_races_with_notifications() -> None:
+    """100 registrations come and go while another task makes notifications happen."""
+    import aiohcs.hcn as hcn
+
+    async def churn() -> None:
+        while True:
+            await (await hcn.create_namespace()).delete()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(churn)
+        for i in range(100):
+            async with hn.notifications() as events:
+                if i % 3 == 0:
+                    n = await _take(events, 1)
+                    assert isinstance(n[0], hn.NamespaceCreated | hn.NamespaceDeleted)
+        tg.cancel_scope.cancel()
+    assert testing.counts().network_callbacks == 0
+    for ident in await hcn.enumerate_namespaces():
+        await hcn.delete_namespace(ident)
