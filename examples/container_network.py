@@ -26,6 +26,7 @@ import anyio
 import aiohcs.hcn as hcn
 from aiohcs import ComputeSystem, HcsError
 from aiohcs.errors import InvalidArgumentError
+from aiohcs.testing import is_available as on_hcsim
 
 SYSTEM_ID = "net-demo"
 EXIT_INTERRUPTED = 130
@@ -54,10 +55,10 @@ def container_config(namespace: hcn.Namespace, endpoint: hcn.Endpoint) -> dict[s
 
 
 def command() -> list[str]:
-    """A command the container has: cmd.exe on Windows, this Python on hcsim's host."""
-    if sys.platform == "win32":
-        return ["cmd.exe", "/c", "ipconfig"]
-    return [sys.executable, "-c", "print('hello from the container')"]
+    """A command the container has: this Python on hcsim (a host process), else ipconfig."""
+    if on_hcsim():
+        return [sys.executable, "-c", "print('hello from the container')"]
+    return ["cmd.exe", "/c", "ipconfig"]
 
 
 @contextlib.asynccontextmanager
