@@ -7,19 +7,14 @@ earlier ones created (as they would with an hcsim service, or on Windows).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import child_env
 from helpers import cli as run
 from helpers import cli_fails as fails
 from helpers import cli_json as ok_json
 from helpers import cli_ok as ok
+from helpers import interrupt_child
 
 from aiohcs.cli._network import cidr_prefix, guid, ip_address
 
@@ -264,30 +259,16 @@ def test_watch_ends_with_an_error_when_the_service_disconnects(tmp_path: Path) -
 
 @pytest.mark.posix_only("POSIX signals")
 def test_watch_ctrl_c_exits_cleanly(tmp_path: Path) -> None:
-    """Ctrl-C is how a watch ends: exit 130, one line, no traceback, nothing registered."""
+    """Ctrl-C is how a watch ends: exit 130, one line on stderr, no traceback."""
     path = tmp_path / "s.txt"
     path.write_text(
         f"network watch &\nnetwork create n1 --prefix 10.0.0.0/24 --id {NET}\nsleep 60\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aiohcs", "script", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
+    code, out, err = interrupt_child(
+        "-m", "aiohcs", "script", str(path), after=f"NetworkCreated  {NET}"
     )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 60
-    while "created" not in "".join(seen):
-        assert time.monotonic() < deadline, seen
-        line = proc.stdout.readline()
-        assert line, f"exited early: {proc.wait()}"
-        seen.append(line)
-    os.kill(proc.pid, signal.SIGINT)
-    rest, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    assert f"NetworkCreated  {NET}\n" in "".join(seen) + rest
+    assert code == 130
+    assert out.startswith(f"NetworkPreCreate  {NET}\n")
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "aiohcs: interrupted"
 

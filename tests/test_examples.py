@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CONTAINER, REPO, child_env, guest, run_child
+from helpers import CONTAINER, REPO, child_env, guest, interrupt_child, run_child
 
 EXAMPLES = REPO / "examples"
 TIMEOUT = 60
@@ -273,24 +273,12 @@ def test_container_network_error_undoes_what_was_made() -> None:
 
 @pytest.mark.posix_only("POSIX signals")
 def test_container_network_ctrl_c_cleans_up() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "container_network.py"), "--hold"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
+    code, out, err = interrupt_child(
+        str(EXAMPLES / "container_network.py"), "--hold", after="press Ctrl-C to clean up"
     )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    while not seen or seen[-1] != "- holding: press Ctrl-C to clean up\n":
-        line = proc.stdout.readline()
-        assert line, f"exited early: {proc.wait()} {seen}"
-        seen.append(line)
-    proc.send_signal(signal.SIGINT)
-    rest, err = proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == 130, err
+    assert code == 130, err
     assert "Traceback" not in err
-    steps = _steps("".join(seen) + rest)
+    steps = _steps(out)
     _match_steps(steps, _NETWORK_STEPS)
     tail = steps[len(_NETWORK_STEPS) :]
     assert tail == ["holding: press Ctrl-C to clean up", "interrupted: cleaning up", *_NETWORK_UNDO]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
@@ -216,21 +217,61 @@ def network_commands() -> dict[str, Callable[[Any, Context], Any]]:
 # ---------------------------------------------------------------- shared actions
 
 
+@dataclass(frozen=True)
+class _Group:
+    """What the ``list``, ``create``, ``inspect`` and ``delete`` of one group differ in."""
+
+    #: The object's kind, as :mod:`aiohcs.hcn` spells it (``open_network``, ...).
+    kind: str
+    #: The id's member in a ``--json`` report (``Network``).
+    key: str
+    #: The columns of ``list`` and one row of them from a document.
+    headers: tuple[str, ...]
+    row: Callable[[dict[str, Any]], list[Any]]
+    #: Create the object from the arguments: an open object.
+    create: Callable[[Any], Awaitable[Any]]
+    #: What ``create`` says after the id (``" (NAT network 'n1', 10.0.0.0/24)"``).
+    created: Callable[[dict[str, Any], Any], str]
+    #: Which documents ``list`` shows, given the arguments.
+    keep: Callable[[dict[str, Any], Any], bool] = lambda doc, args: True
+
+
 def _document(props: Any) -> dict[str, Any]:
     value = props.to_dict() if hasattr(props, "to_dict") else props
     return dict(value) if isinstance(value, dict) else {"Value": value}
 
 
-def _report(ctx: Context, action: str, kind: str, ident: str, text: str, **more: Any) -> None:
+def _report(ctx: Context, action: str, key: str, ident: str, text: str, **more: Any) -> None:
     if ctx.out.json:
-        ctx.out.document({"Action": action, kind: ident, **more})
+        ctx.out.document({"Action": action, key: ident, **more})
     else:
         ctx.out.line(f"{ident}  {text}")
 
 
-async def _inspect(opener: Any, ident: str, ctx: Context) -> int:
-    async with await opener(ident) as obj:
-        ctx.out.properties(_document(await obj.properties()))
+async def _run(group: _Group, action: str, args: Any, ctx: Context) -> int:
+    """``list``, ``create``, ``inspect`` or ``delete`` in ``group``."""
+    from aiohcs import hcn
+
+    if action == "list":
+        found = await getattr(hcn, f"enumerate_{group.kind}s")(detailed=True)
+        docs = [doc for doc in map(_document, found) if group.keep(doc, args)]
+        if ctx.out.json:
+            ctx.out.document(docs)
+        else:
+            ctx.out.table(group.headers, [group.row(doc) for doc in docs])
+    elif action == "create":
+        async with await group.create(args) as obj:
+            doc = _document(await obj.properties())
+        if ctx.out.json:
+            ctx.out.document(doc)
+        else:
+            ctx.out.line(f"{doc.get('ID')}  created{group.created(doc, args)}")
+    elif action == "inspect":
+        async with await getattr(hcn, f"open_{group.kind}")(args.id) as obj:
+            ctx.out.properties(_document(await obj.properties()))
+    else:
+        await getattr(hcn, f"delete_{group.kind}")(args.id)
+        _report(ctx, "delete", group.key, args.id, "deleted")
     return 0
 
 
@@ -256,50 +297,32 @@ def _endpoint_ids(doc: dict[str, Any]) -> list[str]:
     ]
 
 
-def _list(ctx: Context, docs: list[dict[str, Any]], headers: list[str], row: Any) -> int:
-    if ctx.out.json:
-        ctx.out.document(docs)
-    else:
-        ctx.out.table(headers, [row(doc) for doc in docs])
-    return 0
-
-
 # ---------------------------------------------------------------- network
+
+
+async def _create_network(args: Any) -> Any:
+    from aiohcs import hcn
+
+    settings = hcn.nat_settings(args.name, args.prefix, gateway=args.gateway)
+    settings["Type"] = NETWORK_TYPES[args.type]
+    return await hcn.create_network(settings, id=args.id)
+
+
+_NETWORKS: Final = _Group(
+    kind="network",
+    key="Network",
+    headers=("ID", "NAME", "TYPE", "SUBNETS"),
+    row=lambda d: [d.get("ID"), d.get("Name"), d.get("Type"), _subnets(d)],
+    create=_create_network,
+    created=lambda d, args: f" ({d.get('Type')} network {args.name!r}, {_subnets(d)})",
+)
 
 
 async def cmd_network(args: Any, ctx: Context) -> int:
     """Run one ``network`` action."""
-    from aiohcs import hcn
-
-    action = args.network_command
-    if action == "list":
-        docs = [_document(n) for n in await hcn.enumerate_networks(detailed=True)]
-        return _list(
-            ctx,
-            docs,
-            ["ID", "NAME", "TYPE", "SUBNETS"],
-            lambda d: [d.get("ID"), d.get("Name"), d.get("Type"), _subnets(d)],
-        )
-    if action == "create":
-        settings = hcn.nat_settings(args.name, args.prefix, gateway=args.gateway)
-        settings["Type"] = NETWORK_TYPES[args.type]
-        async with await hcn.create_network(settings, id=args.id) as network:
-            doc = _document(await network.properties())
-        if ctx.out.json:
-            ctx.out.document(doc)
-        else:
-            kind = doc.get("Type")
-            ctx.out.line(
-                f"{doc.get('ID')}  created ({kind} network {args.name!r}, {_subnets(doc)})"
-            )
-        return 0
-    if action == "inspect":
-        return await _inspect(hcn.open_network, args.id, ctx)
-    if action == "delete":
-        await hcn.delete_network(args.id)
-        _report(ctx, "delete", "Network", args.id, "deleted")
-        return 0
-    return await _watch(args, ctx)
+    if args.network_command == "watch":
+        return await _watch(args, ctx)
+    return await _run(_NETWORKS, args.network_command, args, ctx)
 
 
 async def _watch(args: Any, ctx: Context) -> int:
@@ -348,86 +371,71 @@ def _print_notification(ctx: Context, event: Any) -> None:
 # ---------------------------------------------------------------- endpoint
 
 
-async def cmd_endpoint(args: Any, ctx: Context) -> int:
-    """Run one ``endpoint`` action."""
+async def _create_endpoint(args: Any) -> Any:
     from aiohcs import hcn
 
-    action = args.endpoint_command
-    if action == "list":
-        docs = [_document(e) for e in await hcn.enumerate_endpoints(detailed=True)]
-        if args.network is not None:
-            docs = [d for d in docs if str(d.get("HostComputeNetwork")).lower() == args.network]
-        return _list(
-            ctx,
-            docs,
-            ["ID", "NAME", "NETWORK", "ADDRESS", "MAC"],
-            lambda d: [
-                d.get("ID"),
-                d.get("Name"),
-                d.get("HostComputeNetwork"),
-                _addresses(d),
-                d.get("MacAddress"),
-            ],
-        )
-    if action == "create":
-        members: dict[str, Any] = {}
-        if args.name is not None:
-            members["Name"] = args.name
-        if args.ip is not None:
-            members["IpConfigurations"] = [{"IpAddress": args.ip}]
-        async with await hcn.open_network(args.network) as network:
-            endpoint = await network.create_endpoint(id=args.id, **members)
-        async with endpoint:
-            doc = _document(await endpoint.properties())
-        if ctx.out.json:
-            ctx.out.document(doc)
-        else:
-            where = f"{_addresses(doc)} on network {args.network}"
-            ctx.out.line(f"{doc.get('ID')}  created ({where})")
-        return 0
-    if action == "inspect":
-        return await _inspect(hcn.open_endpoint, args.id, ctx)
-    await hcn.delete_endpoint(args.id)
-    _report(ctx, "delete", "Endpoint", args.id, "deleted")
-    return 0
+    members: dict[str, Any] = {}
+    if args.name is not None:
+        members["Name"] = args.name
+    if args.ip is not None:
+        members["IpConfigurations"] = [{"IpAddress": args.ip}]
+    async with await hcn.open_network(args.network) as network:
+        return await network.create_endpoint(id=args.id, **members)
+
+
+_ENDPOINTS: Final = _Group(
+    kind="endpoint",
+    key="Endpoint",
+    headers=("ID", "NAME", "NETWORK", "ADDRESS", "MAC"),
+    row=lambda d: [
+        d.get("ID"),
+        d.get("Name"),
+        d.get("HostComputeNetwork"),
+        _addresses(d),
+        d.get("MacAddress"),
+    ],
+    create=_create_endpoint,
+    created=lambda d, args: f" ({_addresses(d)} on network {args.network})",
+    keep=lambda d, args: args.network in (None, str(d.get("HostComputeNetwork")).lower()),
+)
+
+
+async def cmd_endpoint(args: Any, ctx: Context) -> int:
+    """Run one ``endpoint`` action."""
+    return await _run(_ENDPOINTS, args.endpoint_command, args, ctx)
 
 
 # ---------------------------------------------------------------- namespace
 
 
+async def _create_namespace(args: Any) -> Any:
+    from aiohcs import hcn
+
+    return await hcn.create_namespace(id=args.id)
+
+
+_NAMESPACES: Final = _Group(
+    kind="namespace",
+    key="Namespace",
+    headers=("ID", "TYPE", "ENDPOINTS"),
+    row=lambda d: [d.get("ID"), d.get("Type"), ",".join(_endpoint_ids(d)) or "-"],
+    create=_create_namespace,
+    created=lambda d, args: "",
+)
+
+
 async def cmd_namespace(args: Any, ctx: Context) -> int:
-    """Run one ``namespace`` action."""
+    """Run one ``namespace`` action (``attach`` and ``detach`` move an endpoint)."""
     from aiohcs import hcn
 
     action = args.namespace_command
-    if action == "list":
-        docs = [_document(n) for n in await hcn.enumerate_namespaces(detailed=True)]
-        return _list(
-            ctx,
-            docs,
-            ["ID", "TYPE", "ENDPOINTS"],
-            lambda d: [d.get("ID"), d.get("Type"), ",".join(_endpoint_ids(d)) or "-"],
-        )
-    if action == "create":
-        async with await hcn.create_namespace(id=args.id) as namespace:
-            doc = _document(await namespace.properties())
-        if ctx.out.json:
-            ctx.out.document(doc)
-        else:
-            ctx.out.line(f"{doc.get('ID')}  created")
-        return 0
-    if action == "inspect":
-        return await _inspect(hcn.open_namespace, args.id, ctx)
-    if action == "delete":
-        await hcn.delete_namespace(args.id)
-        _report(ctx, "delete", "Namespace", args.id, "deleted")
-        return 0
+    if action not in ("attach", "detach"):
+        return await _run(_NAMESPACES, action, args, ctx)
     async with await hcn.open_namespace(args.id) as namespace:
         if action == "attach":
             await namespace.add_endpoint(args.endpoint)
-            text = f"endpoint {args.endpoint} attached"
         else:
             await namespace.remove_endpoint(args.endpoint)
-            text = f"endpoint {args.endpoint} detached"
+    text = f"endpoint {args.endpoint} {action}ed"
     _report(ctx, action, "Namespace", args.id, text, Endpoint=args.endpoint)
     return 0
