@@ -98,6 +98,22 @@ def _id_action(group: Any, action: str, what: str, text: str) -> None:
     _json_flag(p)
 
 
+def _group(sub: Any, name: str, actions: str, description: str) -> Any:
+    """The command group ``name`` with its ``list`` action; returns its subparsers."""
+    p = sub.add_parser(name, help=f"HCN {name}s: {actions}", description=description)
+    group = p.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+    c = group.add_parser("list", help=f"list {name}s", description=f"List the {name}s.")
+    if name == "endpoint":
+        c.add_argument("--network", type=guid, default=None, help="only those on this network")
+    _json_flag(c, f"print the {name}s' documents as one JSON list")
+    return group
+
+
+def _new_id(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--id", type=guid, default=None, help=f"the new {what}'s id (a GUID)")
+    _json_flag(p)
+
+
 def add_network_parsers(sub: Any) -> None:
     """The ``network``, ``endpoint`` and ``namespace`` command groups."""
     _add_network(sub)
@@ -106,15 +122,13 @@ def add_network_parsers(sub: Any) -> None:
 
 
 def _add_network(sub: Any) -> None:
-    p = sub.add_parser(
+    group = _group(
+        sub,
         "network",
-        help="HCN networks: list, create, inspect, delete, watch",
-        description="Host Compute Network networks. On hcsim the networks are bookkeeping "
-        "with real address allocation (IPAM): no traffic flows.",
+        "list, create, inspect, delete, watch",
+        "Host Compute Network networks. On hcsim the networks are bookkeeping with real "
+        "address allocation (IPAM): no traffic flows.",
     )
-    group = p.add_subparsers(dest="network_command", metavar="ACTION", required=True)
-    c = group.add_parser("list", help="list networks", description="List the networks.")
-    _json_flag(c, "print the networks' documents as one JSON list")
     c = group.add_parser(
         "create",
         help="create a network",
@@ -137,8 +151,7 @@ def _add_network(sub: Any) -> None:
         help="the subnet, a CIDR prefix (default: 172.30.0.0/16)",
     )
     c.add_argument("--gateway", type=ip_address, default=None, help="default gateway address")
-    c.add_argument("--id", type=guid, default=None, help="the new network's id (a GUID)")
-    _json_flag(c)
+    _new_id(c, "network")
     _id_action(group, "inspect", "network", "print a network's properties")
     _id_action(group, "delete", "network", "delete a network (it must have no endpoints)")
     c = group.add_parser(
@@ -156,16 +169,13 @@ def _add_network(sub: Any) -> None:
 
 
 def _add_endpoint(sub: Any) -> None:
-    p = sub.add_parser(
+    group = _group(
+        sub,
         "endpoint",
-        help="HCN endpoints: list, create, inspect, delete",
-        description="Host Compute Network endpoints: an address on a network, for a "
-        "namespace or a compute system's network adapter.",
+        "list, create, inspect, delete",
+        "Host Compute Network endpoints: an address on a network, for a namespace or a "
+        "compute system's network adapter.",
     )
-    group = p.add_subparsers(dest="endpoint_command", metavar="ACTION", required=True)
-    c = group.add_parser("list", help="list endpoints", description="List the endpoints.")
-    c.add_argument("--network", type=guid, default=None, help="only those on this network")
-    _json_flag(c, "print the endpoints' documents as one JSON list")
     c = group.add_parser(
         "create",
         help="create an endpoint on a network",
@@ -175,28 +185,24 @@ def _add_endpoint(sub: Any) -> None:
     c.add_argument("--network", type=guid, required=True, help="the network's id")
     c.add_argument("--ip", type=ip_address, default=None, help="the endpoint's address")
     c.add_argument("--name", default=None, help="the endpoint's name")
-    c.add_argument("--id", type=guid, default=None, help="the new endpoint's id (a GUID)")
-    _json_flag(c)
+    _new_id(c, "endpoint")
     _id_action(group, "inspect", "endpoint", "print an endpoint's properties")
     _id_action(group, "delete", "endpoint", "delete an endpoint (its address is freed)")
 
 
 def _add_namespace(sub: Any) -> None:
-    p = sub.add_parser(
+    group = _group(
+        sub,
         "namespace",
-        help="HCN namespaces: list, create, inspect, delete, attach, detach",
-        description="Host Compute Network namespaces: the endpoints a container shares.",
+        "list, create, inspect, delete, attach, detach",
+        "Host Compute Network namespaces: the endpoints a container shares.",
     )
-    group = p.add_subparsers(dest="namespace_command", metavar="ACTION", required=True)
-    c = group.add_parser("list", help="list namespaces", description="List the namespaces.")
-    _json_flag(c, "print the namespaces' documents as one JSON list")
     c = group.add_parser(
         "create",
         help="create an empty namespace",
         description="Create an empty namespace and print its id.",
     )
-    c.add_argument("--id", type=guid, default=None, help="the new namespace's id (a GUID)")
-    _json_flag(c)
+    _new_id(c, "namespace")
     _id_action(group, "inspect", "namespace", "print a namespace's properties")
     _id_action(group, "delete", "namespace", "delete a namespace")
     for action, text in (
