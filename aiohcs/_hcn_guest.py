@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -295,12 +296,12 @@ class GuestNetworkService(HcnObject):
     """
 
     _kind: ClassVar[Kind] = _KIND
-    _streams: set[NotificationStream]
+    _streams: weakref.WeakSet[NotificationStream]
 
     @classmethod
     def _adopt(cls, handle: int, id: uuid.UUID) -> GuestNetworkService:
         obj = super()._adopt(handle, id)
-        obj._streams = set()
+        obj._streams = weakref.WeakSet()  # (one dropped unclosed still warns)
         return obj
 
     async def properties(self, query: Any = None) -> Any:

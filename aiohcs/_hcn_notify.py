@@ -33,7 +33,7 @@ from aiohcs._bridge import current_backend, current_bridge, run_detached, run_sy
 from aiohcs._host_calls import admit
 from aiohcs._native import ffi, lib, require_export
 from aiohcs._unclosed import finalize_unclosed
-from aiohcs.errors import HResultValue, hcn_error_from_hresult
+from aiohcs.errors import HandleClosedError, HResultValue, hcn_error_from_hresult
 from aiohcs.events import Event, EventHub, EventStream
 
 if TYPE_CHECKING:
@@ -368,8 +368,12 @@ class NotificationStream(anyio.abc.AsyncResource):
         if self._entered:
             raise RuntimeError("a NotificationStream can be entered only once")
         self._entered = True
+        if self._closed:
+            raise self._closed_error()
         await admit()
         require_export(self._operation)
+        if self._closed:  # (closed meanwhile: by the close of its guest network service)
+            raise self._closed_error()
         bridge = current_bridge()
         hub = _NotificationHub(bridge)
         self._hub = hub
@@ -396,11 +400,17 @@ class NotificationStream(anyio.abc.AsyncResource):
         try:
             if cancelled is not None:
                 raise cancelled
+            if self._closed:  # (closed while it registered: undone at once)
+                raise self._closed_error()
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
             await self.aclose()  # (shielded: it runs to its end)
             raise
         return self
+
+    def _closed_error(self) -> HandleClosedError:
+        what = f" of the {self._subject}" if self._subject else ""
+        return HandleClosedError(message=f"the notification stream{what} was closed")
 
     async def __aexit__(
         self,

@@ -254,3 +254,35 @@ async def test_properties_is_not_available() -> None:
         with pytest.raises(TypeError, match="no query"):
             await gns.properties()
         await gns.delete()
+
+
+async def test_port_conflicts_are_typed() -> None:
+    from aiohcs.errors import AlreadyExists
+
+    async with (
+        await hg.create_guest_network_service() as a,
+        await hg.create_guest_network_service() as b,
+    ):
+        async with await a.reserve_port("tcp", "exclusive", 18090):
+            with pytest.raises(AlreadyExists) as info:
+                await b.reserve_port("tcp", "shared", 18090)
+            assert "HcnReserveGuestNetworkServicePort" in str(info.value)
+            assert str(b.id) in str(info.value)
+            async with await b.reserve_port("udp", "exclusive", 18090) as udp:
+                assert udp.protocol is hg.PortProtocol.UDP
+        assert _reservations() == 0
+        await a.delete()
+        await b.delete()
+
+
+async def test_unclosed_service_stream_warns_and_unregisters() -> None:
+    async with await hg.create_guest_network_service() as gns:
+        stream = gns.notifications()
+        await stream.__aenter__()
+        assert testing.counts().network_callbacks == 1
+        with pytest.warns(ResourceWarning, match="notification stream"):
+            del stream
+        with anyio.fail_after(5):
+            while testing.counts().network_callbacks:
+                await anyio.sleep(0.01)
+        await gns.delete()

@@ -13,11 +13,15 @@ import uuid
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aiohcs import _hcn_notify as hn
 from aiohcs import testing
 from aiohcs._native import ffi, lib
+from aiohcs.errors import HandleClosedError
 from aiohcs.events import Event
 
 pytestmark = pytest.mark.anyio
@@ -508,3 +512,106 @@ async def test_hcsim_unregister_races_with_notifications() -> None:
     assert testing.counts().network_callbacks == 0
     for ident in await hcn.enumerate_namespaces():
         await hcn.delete_namespace(ident)
+
+
+# One step: create ("+") or delete ("-") a namespace ("ns") or guest network service ("gns").
+_STEP = st.tuples(st.sampled_from(["+", "-"]), st.sampled_from(["ns", "gns"]))
+
+
+async def _run_steps(steps: list[tuple[str, str]]) -> None:
+    import aiohcs.hcn as hcn
+
+    alive: dict[str, list[uuid.UUID]] = {"ns": [], "gns": []}
+    expected: list[tuple[type[hn.Notification], uuid.UUID]] = []
+    kinds = {
+        "ns": (
+            hcn.create_namespace,
+            hcn.delete_namespace,
+            hn.NamespaceCreated,
+            hn.NamespaceDeleted,
+        ),
+        "gns": (
+            hcn.create_guest_network_service,
+            hcn.delete_guest_network_service,
+            hn.GuestNetworkServiceCreated,
+            hn.GuestNetworkServiceDeleted,
+        ),
+    }
+    async with hn.notifications() as events:
+        for op, kind in steps:
+            create, delete, created, deleted = kinds[kind]
+            if op == "+" or not alive[kind]:
+                obj: Any = await create()
+                await obj.aclose()
+                alive[kind].append(obj.id)
+                expected.append((created, obj.id))
+            else:
+                ident = alive[kind].pop(0)
+                await delete(ident)
+                expected.append((deleted, ident))
+        got = await _take(events, len(expected))
+    assert [(type(n), n.id) for n in got] == expected
+    for kind, ids in alive.items():
+        for ident in ids:
+            await kinds[kind][1](ident)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(_STEP, max_size=12))
+def test_hcsim_notifications_follow_the_calls(backend: str, steps: list[tuple[str, str]]) -> None:
+    """Whatever the calls, the stream has exactly their notifications, in their order."""
+    anyio.run(_run_steps, steps, backend=backend)
+    assert testing.counts().network_callbacks == 0
+
+
+async def test_hcsim_service_close_races_stream_registration() -> None:
+    """A guest network service closed before, while or after its stream registers.
+
+    The stream is refused (HandleClosedError), undone, or ended by the close; never left
+    registered, and its task never left waiting.
+    """
+    import aiohcs.hcn as hcn
+
+    outcomes: set[str] = set()
+    for i in range(100):
+        gns = await hcn.create_guest_network_service()
+        stream = gns.notifications()
+
+        async def enter(stream: hn.NotificationStream = stream) -> None:
+            try:
+                async with stream:
+                    assert [n async for n in stream] == []  # (ends when the service closes)
+                    outcomes.add("entered")
+            except HandleClosedError:
+                outcomes.add("refused")
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(enter)
+                mode = i % 8
+                if mode < 4:
+                    for _ in range(mode):
+                        await anyio.lowlevel.checkpoint()
+                elif mode < 7:
+                    await anyio.sleep((1e-4, 5e-4, 2e-3)[mode - 4])
+                else:
+                    while not stream.registered:
+                        await anyio.sleep(0)
+                await gns.delete()
+        assert testing.counts().network_callbacks == 0
+        assert not stream.registered
+    assert outcomes == {"entered", "refused"}
+
+
+async def test_closed_before_entry_is_refused() -> None:
+    svc = FakeService()
+    s = svc.stream()
+    await s.aclose()
+    with pytest.raises(HandleClosedError, match="notification stream"):
+        await s.__aenter__()
+    assert svc.registered == 0
