@@ -928,8 +928,24 @@ HRESULT hc_remote_call(uint32_t id, ...) {
     r->id = id;
     r->results = results;
     r->create = create;
+    /* computenetwork: what a close, unregistration or release ends goes once it succeeded;
+     * an unregistration first stops the deliveries to its callback */
+    char ends = is_hcn_close(id)                                              ? 'n'
+                : is_hcn_unregister(id)                                       ? 'k'
+                : id == FN_HcnReleaseGuestNetworkServicePortReservationHandle ? 't'
+                                                                              : 0;
+    const void *ended = ends ? v[0].p : NULL;
     hc_lock();
+    rhcn *e = ends ? hcn_by_token(ended, ends) : NULL;
     HRESULT hr = R.lost || R.sock < 0 ? HCS_E_SERVICE_DISCONNECT : S_OK;
+    if (hr != S_OK && e) { /* the service is gone: the record goes, as in-process */
+        if (ends == 'k') hcn_quiesce(e);
+        hcn_drop(e);
+        hr = S_OK;
+        rcall_free(r);
+        hc_unlock();
+        return hr;
+    }
     if (hr == S_OK) {
         r->seq = ++R.seq;
         hr = prepare(r, args, v, &b);
@@ -943,18 +959,12 @@ HRESULT hc_remote_call(uint32_t id, ...) {
         hcw_free(&b);
         return hr;
     }
-    /* computenetwork: what a close, unregistration or release ends goes once it succeeded;
-     * an unregistration first stops the deliveries to its callback */
-    char ends = is_hcn_close(id)                                              ? 'n'
-                : is_hcn_unregister(id)                                       ? 'k'
-                : id == FN_HcnReleaseGuestNetworkServicePortReservationHandle ? 't'
-                                                                              : 0;
-    const void *ended = ends ? v[0].p : NULL;
-    rhcn *e = ends ? hcn_by_token(ended, ends) : NULL;
     if (e && ends == 'k') hcn_quiesce(e);
     hr = submit(r, &b, out);
     if (!ends) return hr;
     hc_lock();
+    /* the connection ended while the call was on its way: gone too, as above */
+    if (hr == HCS_E_SERVICE_DISCONNECT && R.lost) hr = S_OK;
     e = hcn_by_token(ended, ends);
     if (e && SUCCEEDED(hr))
         hcn_drop(e);

@@ -332,9 +332,11 @@ TEST(remote_hcn_service_killed) {
     GUID net_id = guid_n(1);
     HCN_NETWORK net = NULL;
     CHECK_HR(HCS_E_SERVICE_DISCONNECT, HcnOpenNetwork(&net_id, &net, NULL));
-    CHECK_HR(HCS_E_SERVICE_DISCONNECT, HcnUnregisterServiceCallback(cb));
-    service_down(&svc); /* the records go with the connection */
+    /* what the caller holds still closes, as in-process after HcsimDisconnectService */
+    CHECK_HR(S_OK, HcnUnregisterServiceCallback(cb));
+    CHECK_HR(HCS_E_SERVICE_DISCONNECT, HcnUnregisterServiceCallback(cb)); /* not ours now */
     CHECK(hcn_counts_zero());
+    service_down(&svc);
 }
 
 #endif
