@@ -350,9 +350,10 @@ async def test_assert_no_leaks_allow_systems_and_async_variant() -> None:
 
 def test_function_names_are_the_declared_exports() -> None:
     names = testing.function_names()
-    assert len(names) == 80
+    assert len(names) == 80 + 43  # computecore, computestorage, virtdisk; computenetwork
     assert {"HcsStartComputeSystem", "HcsImportLayer", "HcsCloseOperation"} <= names
     assert {"CreateVirtualDisk", "OpenVirtualDisk", "AttachVirtualDisk"} <= names
+    assert {"HcnCreateNetwork", "HcnReserveGuestNetworkServicePortRange"} <= names
     # On Windows an export no SDK header declares (HcsCancelLiveMigration) is looked up by
     # name at run time, never linked; hcsim's POSIX build defines it in the module.
     by_name = _releases.UNDECLARED_EXPORTS if sys.platform == "win32" else frozenset()
@@ -370,6 +371,7 @@ def test_function_names_are_the_declared_exports() -> None:
         "HcsGetOperationId",
         "HcsCloseComputeSystem",
         "HcsCloseProcess",
+        "HcnFreeGuestNetworkPortReservations",
     }
 
 

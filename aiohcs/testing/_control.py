@@ -76,6 +76,7 @@ _CDEF_FILES: Final = (
     "computecore_extra.cdef",
     "computestorage.cdef",
     "virtdisk.cdef",
+    "computenetwork.cdef",
 )
 # "<return type> WINAPI <name> (" at the start of a declaration line.
 _DECLARATION: Final = re.compile(r"^\s*(\w+(?:\s*\*)?)\s+WINAPI\s+(\w+)\s*\(", re.M)
@@ -149,7 +150,7 @@ def _check(hr: int, what: str, *, system_id: str | None = None) -> None:
 
 @functools.cache
 def _declarations() -> Mapping[str, str]:
-    """Every computecore/computestorage function declared by aiohcs → its return type."""
+    """Every HCS, virtdisk and HCN function declared by aiohcs → its return type."""
     package = importlib.resources.files("aiohcs").joinpath("include")
     found: dict[str, str] = {}
     for name in _CDEF_FILES:
