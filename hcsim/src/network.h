@@ -85,9 +85,7 @@ PWSTR hn_doc_from_json(const hj_value *v);
 /* The ErrorRecord of a failure: {"Success": false, "Error": text, "ErrorCode": hr,
  * "ErrorMessage": text}; stored in *record when record is not NULL. Returns hr. */
 HRESULT hn_fail(PWSTR *record, HRESULT hr, const char *fmt, ...)
-#if defined(__MINGW32__) /* the C99 formats (%zu) of __USE_MINGW_ANSI_STDIO (Makefile) */
-    __attribute__((format(gnu_printf, 3, 4)))
-#elif defined(__GNUC__)
+#if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
