@@ -246,10 +246,6 @@ def test_watch_timeout_with_nothing_to_print(backend: str) -> None:
     assert ok("--backend", backend, "network", "watch", "--timeout", "0.05") == ""
 
 
-@pytest.mark.in_process_only(
-    "against a service, 'sim disconnect' drops this process's connection and the service "
-    "keeps the HCN callback it registered (as tests/test_hcn_notify.py's disconnect test)"
-)
 def test_watch_ends_with_an_error_when_the_service_disconnects(tmp_path: Path) -> None:
     code, out, err = _script(tmp_path, "network watch &\nsim disconnect\nwait\n")
     assert code == 1
