@@ -165,6 +165,7 @@ def make_builder(target: str, *, cdef_filter: Callable[[str], str] | None = None
                 "computecore",
                 "computestorage",
                 "virtdisk",
+                "ole32",  # CoTaskMemFree (win32.cdef)
                 "kernel32",
                 "delayimp",
                 "ws2_32",
