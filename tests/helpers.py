@@ -408,3 +408,31 @@ def cli_fails(*argv: str, code: int = 1) -> str:
     assert got == code, (out, err)
     assert not out
     return err
+
+
+def interrupt_child(*args: str, after: str, timeout: float = 60) -> tuple[int, str, str]:
+    """Run ``python *args``, press Ctrl-C (SIGINT) once its stdout has a line ending in ``after``.
+
+    Returns its exit code, its whole stdout and its stderr. POSIX only (a signal).
+    """
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not seen or not seen[-1].rstrip("\n").endswith(after):
+        assert time.monotonic() < deadline, seen
+        line = proc.stdout.readline()
+        assert line, f"exited early ({proc.wait()}): {seen}"
+        seen.append(line)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=timeout)
+    return proc.returncode, "".join(seen) + rest, err

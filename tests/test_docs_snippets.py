@@ -42,6 +42,7 @@ import pytest
 from helpers import REPO, run_child
 
 import aiohcs
+from aiohcs._hcn_object import HcnObject
 from aiohcs.process import Process
 from aiohcs.system import ComputeSystem, enumerate_systems
 
@@ -72,6 +73,12 @@ CONTAINER = "system = await started_container()"
 
 #: A process-isolated container: on hcsim its processes are host processes.
 CONFIG = "CONFIG = {'SchemaVersion': {'Major': 2, 'Minor': 1}, 'Container': {}}\n"
+
+#: A setup that gives the block ``vm``, a running VM (networking guide).
+RUNNING_VM = "vm = await ComputeSystem.create('vm1', builders.empty_vm())\nawait vm.start()\n"
+
+#: A setup that gives the block ``network``, a NAT network (networking guide).
+A_NETWORK = "network = await hcn.create_nat_network('nat', '10.0.0.0/24')\n"
 
 #: Run before every block of a page, in the block's namespace: what the page's fragments
 #: take as given (imports, a configuration).
@@ -124,6 +131,12 @@ from aiohcs.schema import builders
 config = builders.empty_vm(memory_mb=1024).to_dict()
 """,
     "guides/testing-with-hcsim.md": "",
+    "guides/networking.md": """
+import aiohcs
+import aiohcs.hcn as hcn
+from aiohcs import ComputeSystem
+from aiohcs.schema import builders
+""",
     "guides/fork.md": "",
     "guides/host-resources.md": """
 import sys
@@ -369,6 +382,42 @@ assert [(p.id, p.state) for p in await enumerate_systems()] == [("s1", "Running"
     # NOTIFY (issue 17): the notification and guest network service examples.
     "reference/hcn.md:1": Spec(output=("NetworkCreated", "EndpointAttached", "NetworkDeleted")),
     "reference/hcn.md:2": Spec(),
+    # CLI+DOCS (issue 17): the networking guide.
+    "guides/networking.md:1": Spec(
+        setup=RUNNING_VM,
+        check="assert len(await hcn.enumerate_endpoints()) == 1\n"
+        "assert len(await hcn.enumerate_networks()) == 1",
+    ),
+    "guides/networking.md:2": Spec(check="assert await hcn.enumerate_networks() == []"),
+    "guides/networking.md:3": Spec(),
+    "guides/networking.md:4": Spec(
+        setup="network = await hcn.create_nat_network('small', '10.20.0.0/29')",
+        check="assert len(await hcn.enumerate_endpoints()) == 5",
+        output=("pool exhausted: True",),
+    ),
+    "guides/networking.md:5": Spec(
+        setup=A_NETWORK + "endpoint = await network.create_endpoint()",
+        check="joined = (await endpoint.properties()).host_compute_namespace\n"
+        "assert str(joined) == str(namespace.id)",
+        output=("Running",),
+    ),
+    "guides/networking.md:6": Spec(
+        setup=A_NETWORK + "web = await network.create_endpoint()\n"
+        "db = await network.create_endpoint()",
+        check="assert await hcn.enumerate_load_balancers() == []\n"
+        "assert await hcn.enumerate_endpoints() == [db.id]",
+        output=("still behind a load balancer",),
+    ),
+    "guides/networking.md:7": Spec(output=("NetworkCreated True", "NetworkDeleted True")),
+    "guides/networking.md:8": Spec(
+        check="assert await hcn.enumerate_port_reservations() == []", output=("1\n4\n",)
+    ),
+    "guides/networking.md:9": Spec(setup=RUNNING_VM + A_NETWORK, output=("True",)),
+    "guides/networking.md:10": Spec(
+        setup=A_NETWORK,
+        check="assert (await system.properties()).state == 'Created'",
+        output=("True\nCreated",),
+    ),
 }
 
 
@@ -635,6 +684,9 @@ async def clean_up(namespace: dict[str, Any]) -> None:
         with contextlib.suppress(aiohcs.SystemNotFound, aiohcs.SystemAlreadyStopped):
             async with await ComputeSystem.open(str(props.id)) as system:
                 await system.terminate()
+    for value in namespace.values():  # (HCN handles; the objects go with hcsim's reset)
+        if isinstance(value, HcnObject):
+            await value.aclose()
 
 
 def compile_await(code: str, name: str) -> Any:

@@ -7,6 +7,7 @@ port, its server-sent events read while another client changes the systems.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CONTAINER, REPO, child_env, guest, run_child
+from helpers import CONTAINER, REPO, child_env, guest, interrupt_child, run_child
 
 EXAMPLES = REPO / "examples"
 TIMEOUT = 60
@@ -211,6 +212,76 @@ def test_classic_vm_cleans_up_its_temporary_folder() -> None:
     assert last.startswith("- removed ")
     assert last.endswith(" (keep the files with --dir DIR)")
     assert not Path(last.split()[2]).exists()
+
+
+# ---------------------------------------------------------------- container network
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_NETWORK_STEPS = [
+    rf"created NAT network ({_UUID}) \(172\.31\.0\.0/24\)",
+    rf"created endpoint ({_UUID}): 172\.31\.0\.2",
+    rf"created namespace ({_UUID})",
+    "put the endpoint in the namespace",
+    "created net-demo with the endpoint as its network adapter",
+    "started net-demo: Running",
+    "process exited 0, said 'hello from the container'",
+]
+_NETWORK_UNDO = [
+    "terminated net-demo",
+    "took the endpoint out of the namespace",
+    "deleted the namespace",
+    "deleted the endpoint",
+    "deleted the network",
+    "nothing left behind",
+]
+
+
+def _steps(stdout: str) -> list[str]:
+    return [line[2:] for line in stdout.splitlines() if line.startswith("- ")]
+
+
+def _match_steps(steps: list[str], patterns: list[str]) -> None:
+    assert len(steps) >= len(patterns), steps
+    for got, pattern in zip(steps, patterns, strict=False):
+        assert re.fullmatch(pattern, got), (got, pattern)
+
+
+def test_container_network_every_step_and_the_cleanup() -> None:
+    result = run_example("container_network.py")
+    assert result.returncode == 0, result.stderr
+    steps = _steps(result.stdout)
+    assert result.stdout.splitlines() == [f"- {s}" for s in steps]  # (nothing but steps)
+    _match_steps(steps, _NETWORK_STEPS)
+    assert steps[len(_NETWORK_STEPS) :] == _NETWORK_UNDO
+    ids = [re.fullmatch(p, s) for p, s in zip(_NETWORK_STEPS[:3], steps, strict=False)]
+    assert len({m.group(1) for m in ids if m}) == 3
+
+
+def test_container_network_error_undoes_what_was_made() -> None:
+    result = run_example("container_network.py", "--ip", "10.9.9.9")
+    assert result.returncode == 1
+    steps = _steps(result.stdout)
+    _match_steps(steps, _NETWORK_STEPS[:1])
+    assert steps[1:] == ["deleted the network", "nothing left behind"]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("container_network: error: HCN_E_ADDR_INVALID_OR_RESERVED")
+    bad = run_example("container_network.py", "--prefix", "10.0.0.1/24")
+    assert (bad.returncode, bad.stdout) == (1, "- nothing left behind\n")
+    assert "host bits set" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.posix_only("POSIX signals")
+def test_container_network_ctrl_c_cleans_up() -> None:
+    code, out, err = interrupt_child(
+        str(EXAMPLES / "container_network.py"), "--hold", after="press Ctrl-C to clean up"
+    )
+    assert code == 130, err
+    assert "Traceback" not in err
+    steps = _steps(out)
+    _match_steps(steps, _NETWORK_STEPS)
+    tail = steps[len(_NETWORK_STEPS) :]
+    assert tail == ["holding: press Ctrl-C to clean up", "interrupted: cleaning up", *_NETWORK_UNDO]
 
 
 def test_examples_are_all_tested() -> None:

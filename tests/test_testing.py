@@ -354,6 +354,7 @@ def test_function_names_are_the_declared_exports() -> None:
     assert {"HcsStartComputeSystem", "HcsImportLayer", "HcsCloseOperation"} <= names
     assert {"HcnCreateNetwork", "HcnQueryEndpointStats", "HcnCloseEndpoint"} <= names
     assert {"CreateVirtualDisk", "OpenVirtualDisk", "AttachVirtualDisk"} <= names
+    assert {"HcnCreateNetwork", "HcnReserveGuestNetworkServicePortRange"} <= names
     # On Windows an export no SDK header declares (HcsCancelLiveMigration) is looked up by
     # name at run time, never linked; hcsim's POSIX build defines it in the module.
     by_name = _releases.UNDECLARED_EXPORTS if sys.platform == "win32" else frozenset()

@@ -8,6 +8,7 @@
 #define WIN32_LEAN_AND_MEAN
 #endif
 #include <windows.h>
+#include <combaseapi.h> /* CoTaskMemFree (win32.cdef): what computenetwork hands out */
 #include <computecore.h>
 #include <computestorage.h>
 #include <virtdisk.h>

@@ -21,6 +21,10 @@ def command_for(name: str) -> Any:
         from aiohcs.cli._vhd import cmd_vhd
 
         return cmd_vhd
+    if name in ("network", "endpoint", "namespace"):
+        from aiohcs.cli._network import network_commands
+
+        return network_commands()[name]
     from aiohcs.cli import _commands as c
 
     table = {

@@ -15,6 +15,7 @@ from aiohcs.cli._argtypes import positive_seconds as _positive_seconds
 from aiohcs.cli._argtypes import seconds as _seconds
 from aiohcs.cli._hcsim import add_hcsim_parser
 from aiohcs.cli._layer import add_layer_parser
+from aiohcs.cli._network import add_network_parsers
 from aiohcs.cli._vhd import add_vhd_parser
 
 __all__ = ["build_parser", "parse_command"]
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_access_parsers(sub)
     add_layer_parser(sub)
     add_vhd_parser(sub)
+    add_network_parsers(sub)
     return parser
 
 
