@@ -547,6 +547,9 @@ _BY_HCN_HRESULT: Final[Mapping[int, type[HcsError]]] = {
     HResult.ERROR_NOT_FOUND: NotFound,
     # A namespace or load balancer id that is taken (hcsim: HRESULT_FROM_WIN32 of it).
     HResult.ERROR_ALREADY_EXISTS: AlreadyExists,
+    # An endpoint id that is taken, as HNS has been seen to answer it
+    # (kubernetes/kubernetes#74766; hcsim/README.md, "Host Compute Network").
+    HResult.ERROR_OBJECT_ALREADY_EXISTS: AlreadyExists,
     # An IPAM pool with no free address left (hcsim's choice: hcsim/README.md).
     HResult.ERROR_NO_MORE_ITEMS: ResourceExhausted,
 }

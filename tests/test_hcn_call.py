@@ -145,6 +145,7 @@ def test_every_hcn_code_is_named() -> None:
         (HResult.HCN_E_ENDPOINT_ALREADY_ATTACHED, AlreadyExists),
         (HResult.HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS, AlreadyExists),
         (HResult.ERROR_ALREADY_EXISTS, AlreadyExists),
+        (HResult.ERROR_OBJECT_ALREADY_EXISTS, AlreadyExists),
         (HResult.HCN_E_ENTITY_HAS_REFERENCES, InUse),
         (HResult.HCN_E_INVALID_JSON, InvalidJson),
         (HResult.ERROR_NO_MORE_ITEMS, ResourceExhausted),
