@@ -36,7 +36,7 @@ from aiohcs._hcn_call import (
 )
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
-from aiohcs.errors import HandleClosedError, InvalidArgumentError, NotFound
+from aiohcs.errors import HandleClosedError, InvalidArgumentError, MalformedResult, NotFound
 
 __all__ = [
     "HcnObject",
@@ -198,7 +198,7 @@ class HcnObject(anyio.abc.AsyncResource):
             return hr
 
         result = await self._handle_call(name, call)
-        return docs.parse_result(result.document, type_name)
+        return docs.parse_result(result.document, type_name, call=name, subject=self._subject)
 
     # ---- the calls every kind has
 
@@ -319,18 +319,26 @@ async def delete(kind: Kind, id: Any) -> None:
     await hcn_call(name, lambda out: function(guid, out.error_record), subject=kind.subject(oid))
 
 
-async def enumerate_ids(kind: Kind, query: Any = None) -> list[uuid.UUID]:
-    """The ids of the objects of ``kind`` that ``query`` selects."""
+async def _enumerate(kind: Kind, query: Any) -> list[Any]:
+    """The entries of an enumeration of ``kind`` (its ids)."""
     text = query_text(query)
     name = kind.function("Enumerate")
     function = _function(name)
+    subject = f"{kind.name}s"
     result = await hcn_call(
-        name,
-        lambda out: function(text, out.document, out.error_record),
-        subject=f"{kind.name}s",
+        name, lambda out: function(text, out.document, out.error_record), subject=subject
     )
-    ids = docs.parse_result(result.document, None) or []
-    return [uuid_from_any(i, "an enumerated id") for i in ids]
+    entries = docs.parse_result(result.document, None, call=name, subject=subject)
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise MalformedResult.of(name, result.document or "", subject=subject, what="a JSON array")
+    return entries
+
+
+async def enumerate_ids(kind: Kind, query: Any = None) -> list[uuid.UUID]:
+    """The ids of the objects of ``kind`` that ``query`` selects."""
+    return [uuid_from_any(i, "an enumerated id") for i in await _enumerate(kind, query)]
 
 
 async def enumerate_detailed(cls: type[HcnObject], query: Any = None) -> list[Any]:
@@ -341,9 +349,8 @@ async def enumerate_detailed(cls: type[HcnObject], query: Any = None) -> list[An
     found: list[Any] = []
     for oid in await enumerate_ids(cls._kind, query):
         try:
-            obj = await open_object(cls, oid)
+            async with await open_object(cls, oid) as obj:
+                found.append(await obj.properties())
         except NotFound:
             continue
-        async with obj:
-            found.append(await obj.properties())
     return found
