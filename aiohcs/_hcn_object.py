@@ -320,7 +320,7 @@ async def delete(kind: Kind, id: Any) -> None:
 
 
 async def _enumerate(kind: Kind, query: Any) -> list[Any]:
-    """The entries of an enumeration of ``kind`` (its ids)."""
+    """The entries of an enumeration of ``kind``: ids, or objects when ``query`` is Detailed."""
     text = query_text(query)
     name = kind.function("Enumerate")
     function = _function(name)
@@ -336,18 +336,41 @@ async def _enumerate(kind: Kind, query: Any) -> list[Any]:
     return entries
 
 
+def _entry_id(entry: Any) -> uuid.UUID | None:
+    """The id of an enumeration entry (an id, or an object with an ``ID``); None if none."""
+    if isinstance(entry, dict):
+        entry = entry.get("ID")
+    try:
+        return uuid_from_any(entry)
+    except InvalidArgumentError:
+        return None
+
+
 async def enumerate_ids(kind: Kind, query: Any = None) -> list[uuid.UUID]:
-    """The ids of the objects of ``kind`` that ``query`` selects."""
-    return [uuid_from_any(i, "an enumerated id") for i in await _enumerate(kind, query)]
+    """The ids of the objects of ``kind`` that ``query`` selects.
+
+    The entries HNS returns are ids, or whole objects when the query has the Detailed flag;
+    the ids of both are returned, and an entry with no id is left out.
+    """
+    return [oid for oid in map(_entry_id, await _enumerate(kind, query)) if oid is not None]
 
 
 async def enumerate_detailed(cls: type[HcnObject], query: Any = None) -> list[Any]:
     """The properties of every object of ``cls``'s kind ``query`` selects.
 
-    An object deleted between the enumeration and its query is left out.
+    A query with the Detailed flag gets the objects from the enumeration itself. Otherwise
+    each id is opened and queried; an object deleted between the enumeration and its
+    query is left out.
     """
+    kind = cls._kind
     found: list[Any] = []
-    for oid in await enumerate_ids(cls._kind, query):
+    for entry in await _enumerate(kind, query):
+        if isinstance(entry, dict):
+            found.append(docs.parse_value(entry, kind.model))
+            continue
+        oid = _entry_id(entry)
+        if oid is None:
+            continue
         try:
             async with await open_object(cls, oid) as obj:
                 found.append(await obj.properties())

@@ -118,6 +118,25 @@ async def test_enumerate_detailed_gives_properties() -> None:
     assert await hcn.enumerate_networks() == []
 
 
+async def test_enumerate_with_the_detailed_flag() -> None:
+    """A caller's query with the Detailed flag: HNS returns objects; both forms honour it."""
+    detailed = {"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 1}
+    async with await hcn.create_nat_network("a", "10.40.0.0/24") as a:
+        assert await hcn.enumerate_networks(detailed) == [a.id]
+        found = await hcn.enumerate_networks(detailed, detailed=True)
+        assert [(p.id, p.name) for p in found] == [(str(a.id), "a")]
+        assert isinstance(found[0], models.HostComputeNetwork)
+        await a.delete()
+
+
+async def test_enumerate_skips_entries_that_are_not_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the host returns never raises an argument error: entries without an id are left out."""
+    nid = uuid.uuid4()
+    reply = f'["{nid}", 7, "not-a-guid", {{"ID": "{nid}"}}, {{"Name": "x"}}, null]'
+    _replace_documents(monkeypatch, {"HcnEnumerateNetworks": reply})
+    assert await hcn.enumerate_networks() == [nid, nid]
+
+
 @pytest.mark.parametrize("reply", ["<html>no</html>", "{not json", '{"ID": 1}'])
 async def test_enumerate_reply_that_is_not_a_json_array(
     monkeypatch: pytest.MonkeyPatch, reply: str
