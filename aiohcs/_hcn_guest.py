@@ -305,8 +305,16 @@ class GuestNetworkService(HcnObject):
         return obj
 
     async def properties(self, query: Any = None) -> Any:
-        """Not available: computenetwork has no query of a guest network service."""
-        raise TypeError("computenetwork has no query of a guest network service's properties")
+        """Not available: raises :class:`NotImplementedError`.
+
+        computenetwork exports no query of a guest network service (no
+        ``HcnQueryGuestNetworkServiceProperties`` on any Windows release), so there is
+        nothing to call; keep what was passed to the create instead.
+        """
+        raise NotImplementedError(
+            f"the {self._subject} has no properties to query: computenetwork exports no "
+            "HcnQueryGuestNetworkServiceProperties (keep the settings given to the create)"
+        )
 
     async def modify(self, request: Any) -> None:
         """Apply a modification (no published schema: a model, mapping or JSON object text)."""
