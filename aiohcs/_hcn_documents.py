@@ -2,7 +2,7 @@
 
 A settings, query or modification argument may be a model, a mapping or JSON text. It is
 checked before anything reaches HNS: validated as its model of :mod:`aiohcs.schema.hcn`
-(which checks GUIDs, CIDR prefixes, gateways inside their subnet, disjoint subnets, unique
+(which checks GUIDs, CIDR prefixes, disjoint subnets, unique
 endpoint addresses, ...), or, for a type without a model, as a JSON object; either way
 with no string HCS cannot carry. Failures raise
 :class:`~aiohcs.errors.InvalidDocumentError` naming the JSON path of the bad member.

@@ -75,7 +75,7 @@ BAD_NETWORKS: list[tuple[Any, type[Exception]]] = [
                     "Subnets": [
                         {
                             "IpAddressPrefix": "10.0.0.0/24",
-                            "Routes": [{"NextHop": "10.9.9.1", "DestinationPrefix": "0.0.0.0/0"}],
+                            "Routes": [{"NextHop": "10.9.9.300", "DestinationPrefix": "0.0.0.0/0"}],
                         }
                     ]
                 }
