@@ -228,14 +228,22 @@ class _EndpointNotification(Notification):
 
 @dataclass(frozen=True, repr=False)
 class EndpointAttached(_EndpointNotification):
-    """An endpoint was attached to a network (``id``: the endpoint; :attr:`network_id`)."""
+    """An endpoint was attached to a network (``id``: the endpoint; :attr:`network_id`).
+
+    When HNS sends it is not documented publicly; hcsim sends it when an endpoint is
+    created on a network, an interpretation of the name (no public source).
+    """
 
     TYPE: ClassVar[int | None] = NotificationType.NETWORK_ENDPOINT_ATTACHED
 
 
 @dataclass(frozen=True, repr=False)
 class EndpointDetached(_EndpointNotification):
-    """An endpoint was detached from a network (``id``: the endpoint; :attr:`network_id`)."""
+    """An endpoint was detached from a network (``id``: the endpoint; :attr:`network_id`).
+
+    When HNS sends it is not documented publicly; hcsim sends it when an endpoint is
+    deleted from a network, an interpretation of the name (no public source).
+    """
 
     TYPE: ClassVar[int | None] = NotificationType.NETWORK_ENDPOINT_DETACHED
 

@@ -9,6 +9,8 @@ or names it in the system's configuration, and gives the system a network adapte
         async with await network.create_endpoint() as endpoint:
             await system.add_network_adapter(endpoint)
 
+Leaving these blocks closes the handles only: the network and the endpoint stay in HNS
+(they outlive this process) until deleted with ``delete()`` once no system uses them.
 Every object is an async context manager owning one HCN handle: leaving it (or
 :meth:`~Network.aclose`) closes the handle and never deletes the object; ``delete()``
 does. Ids are :class:`uuid.UUID` or GUID strings (any case, braces optional); documents
