@@ -19,7 +19,7 @@ import enum
 import uuid
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import anyio.abc
 import anyio.lowlevel
@@ -32,9 +32,6 @@ from aiohcs._hcn_object import HcnObject, Kind, delete
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = [
     "GuestNetworkService",
@@ -199,17 +196,6 @@ class PortReservation(anyio.abc.AsyncResource):
     def released(self) -> bool:
         """Whether the reservation has been released."""
         return self._handle == 0
-
-    async def __aenter__(self) -> PortReservation:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def release(self) -> None:
         """Release the reservation (off the loop; idempotent).

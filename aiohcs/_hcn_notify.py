@@ -37,8 +37,6 @@ from aiohcs.errors import HandleClosedError, HResultValue, hcn_error_from_hresul
 from aiohcs.events import Event, EventHub, EventStream
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from aiohcs._bridge import Item
 
 __all__ = [
@@ -58,7 +56,6 @@ __all__ = [
     "NotificationStream",
     "NotificationType",
     "ServiceDisconnected",
-    "decode_notification",
     "notifications",
 ]
 
@@ -419,14 +416,6 @@ class NotificationStream(anyio.abc.AsyncResource):
     def _closed_error(self) -> HandleClosedError:
         what = f" of the {self._subject}" if self._subject else ""
         return HandleClosedError(message=f"the notification stream{what} was closed")
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __aiter__(self) -> NotificationStream:
         return self
