@@ -15,8 +15,10 @@ import ntpath
 import os
 import posixpath
 import sys
+import uuid
 from typing import Any
 
+from aiohcs._guid import guid_from_text
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
 
 __all__ = ["check_host_path", "check_name", "check_namespace", "check_path", "check_text"]
@@ -98,3 +100,24 @@ def check_host_path(value: Any, what: str, *, windows: bool | None = None) -> st
             "paths in the compute service, not in this process's working directory"
         )
     return path
+
+
+def check_guid(value: Any, what: str = "id") -> uuid.UUID:
+    """``value`` as a :class:`uuid.UUID`: a UUID, or its text in any case, braces optional.
+
+    Raises :class:`~aiohcs.errors.InvalidArgumentTypeError` for another type and
+    :class:`~aiohcs.errors.InvalidArgumentError` for text that is not a GUID.
+    """
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise InvalidArgumentTypeError(
+            f"{what} must be a uuid.UUID or a GUID string, not {type(value).__name__}"
+        )
+    guid = guid_from_text(value)
+    if guid is None:
+        raise InvalidArgumentError(
+            f"{what} must be a GUID such as '0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21' "
+            f"(braces optional), not {value!r}"
+        )
+    return guid

@@ -16,23 +16,18 @@ case with optional braces) and :func:`guid_from` makes the ``GUID *`` C needs.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 import anyio.lowlevel
 
 from aiohcs import _host_calls
+from aiohcs._args import check_guid
 from aiohcs._bridge import run_sync
 from aiohcs._bridge._workers import run_detached
 from aiohcs._native import CData, ffi, lib, require_export, take_network_document
-from aiohcs.errors import (
-    InvalidArgumentError,
-    InvalidArgumentTypeError,
-    hcn_error_from_hresult,
-)
+from aiohcs.errors import hcn_error_from_hresult
 
 __all__ = [
     "HcnOut",
@@ -44,30 +39,8 @@ __all__ = [
     "uuid_from_any",
 ]
 
-_GUID_TEXT: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-
-
-def uuid_from_any(value: object, what: str = "id") -> uuid.UUID:
-    """``value`` as a :class:`uuid.UUID`: a UUID, or its text in any case, braces optional.
-
-    Raises :class:`~aiohcs.errors.InvalidArgumentTypeError` for another type and
-    :class:`~aiohcs.errors.InvalidArgumentError` for text that is not a GUID.
-    """
-    if isinstance(value, uuid.UUID):
-        return value
-    if not isinstance(value, str):
-        raise InvalidArgumentTypeError(
-            f"{what} must be a uuid.UUID or a GUID string, not {type(value).__name__}"
-        )
-    text = value[1:-1] if value.startswith("{") and value.endswith("}") else value
-    if not _GUID_TEXT.fullmatch(text):
-        raise InvalidArgumentError(
-            f"{what} must be a GUID such as '0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21' "
-            f"(braces optional), not {value!r}"
-        )
-    return uuid.UUID(text)
+#: A user's id as a :class:`uuid.UUID` (see :func:`aiohcs._args.check_guid`).
+uuid_from_any = check_guid
 
 
 def guid_from(id: uuid.UUID) -> CData:

@@ -2,7 +2,7 @@
 
 A settings, query or modification argument may be a model, a mapping or JSON text. It is
 checked before anything reaches HNS: validated as its model of :mod:`aiohcs.schema.hcn`
-(which checks GUIDs, CIDR prefixes, gateways inside their subnet, disjoint subnets, unique
+(which checks GUIDs, CIDR prefixes, disjoint subnets, unique
 endpoint addresses, ...), or, for a type without a model, as a JSON object; either way
 with no string HCS cannot carry. Failures raise
 :class:`~aiohcs.errors.InvalidDocumentError` naming the JSON path of the bad member.
@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from aiohcs import _documents, _json
-from aiohcs.errors import InvalidArgumentTypeError, InvalidDocumentError
+from aiohcs.errors import InvalidArgumentTypeError, InvalidDocumentError, MalformedResult
 
 __all__ = [
     "DEFAULT_QUERY",
     "SCHEMA_VERSION",
     "model_of",
     "parse_result",
+    "parse_value",
     "settings_object",
     "to_text",
 ]
@@ -100,14 +101,29 @@ def to_text(data: Mapping[str, Any], type_name: str, *, argument: str) -> str:
     return text
 
 
-def parse_result(document: str | None, type_name: str | None) -> Any:
-    """A returned document as the model ``type_name`` (when there is one) or JSON values."""
+def parse_result(
+    document: str | None, type_name: str | None, *, call: str, subject: str | None = None
+) -> Any:
+    """A returned document as the model ``type_name`` (when there is one) or JSON values.
+
+    HNS is trusted: a document that does not fit its model is kept, unvalidated. Text that
+    is not JSON at all raises :class:`~aiohcs.errors.MalformedResult` naming ``call``.
+    """
     if document is None or not document.strip():
         return None
-    model = model_of(type_name) if type_name is not None else None
-    if model is None:
-        return _json.read_lenient(document)
     try:
-        return model.model_validate_json(document)
-    except ValueError:  # HNS is trusted: what does not fit is kept, unvalidated
-        return _documents._lenient(model, _json.read(document))
+        data = _json.read(document)
+    except (ValueError, RecursionError):
+        raise MalformedResult.of(call, document, subject=subject, what="JSON") from None
+    return parse_value(data, type_name)
+
+
+def parse_value(data: Any, type_name: str | None) -> Any:
+    """Parsed JSON ``data`` as the model ``type_name`` (kept unvalidated if it does not fit)."""
+    model = model_of(type_name) if type_name is not None else None
+    if model is None or not isinstance(data, dict):
+        return data
+    try:
+        return model.model_validate_json(_json.write(data))
+    except ValueError:
+        return _documents._lenient(model, data)

@@ -19,7 +19,7 @@ import enum
 import uuid
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import anyio.abc
 import anyio.lowlevel
@@ -32,9 +32,6 @@ from aiohcs._hcn_object import HcnObject, Kind, delete
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = [
     "GuestNetworkService",
@@ -200,17 +197,6 @@ class PortReservation(anyio.abc.AsyncResource):
         """Whether the reservation has been released."""
         return self._handle == 0
 
-    async def __aenter__(self) -> PortReservation:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def release(self) -> None:
         """Release the reservation (off the loop; idempotent).
 
@@ -305,8 +291,16 @@ class GuestNetworkService(HcnObject):
         return obj
 
     async def properties(self, query: Any = None) -> Any:
-        """Not available: computenetwork has no query of a guest network service."""
-        raise TypeError("computenetwork has no query of a guest network service's properties")
+        """Not available: raises :class:`NotImplementedError`.
+
+        computenetwork exports no query of a guest network service (no
+        ``HcnQueryGuestNetworkServiceProperties`` on any Windows release), so there is
+        nothing to call; keep what was passed to the create instead.
+        """
+        raise NotImplementedError(
+            f"the {self._subject} has no properties to query: computenetwork exports no "
+            "HcnQueryGuestNetworkServiceProperties (keep the settings given to the create)"
+        )
 
     async def modify(self, request: Any) -> None:
         """Apply a modification (no published schema: a model, mapping or JSON object text)."""

@@ -37,8 +37,6 @@ from aiohcs.errors import HandleClosedError, HResultValue, hcn_error_from_hresul
 from aiohcs.events import Event, EventHub, EventStream
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from aiohcs._bridge import Item
 
 __all__ = [
@@ -58,7 +56,6 @@ __all__ = [
     "NotificationStream",
     "NotificationType",
     "ServiceDisconnected",
-    "decode_notification",
     "notifications",
 ]
 
@@ -228,14 +225,22 @@ class _EndpointNotification(Notification):
 
 @dataclass(frozen=True, repr=False)
 class EndpointAttached(_EndpointNotification):
-    """An endpoint was attached to a network (``id``: the endpoint; :attr:`network_id`)."""
+    """An endpoint was attached to a network (``id``: the endpoint; :attr:`network_id`).
+
+    When HNS sends it is not documented publicly; hcsim sends it when an endpoint is
+    created on a network, an interpretation of the name (no public source).
+    """
 
     TYPE: ClassVar[int | None] = NotificationType.NETWORK_ENDPOINT_ATTACHED
 
 
 @dataclass(frozen=True, repr=False)
 class EndpointDetached(_EndpointNotification):
-    """An endpoint was detached from a network (``id``: the endpoint; :attr:`network_id`)."""
+    """An endpoint was detached from a network (``id``: the endpoint; :attr:`network_id`).
+
+    When HNS sends it is not documented publicly; hcsim sends it when an endpoint is
+    deleted from a network, an interpretation of the name (no public source).
+    """
 
     TYPE: ClassVar[int | None] = NotificationType.NETWORK_ENDPOINT_DETACHED
 
@@ -411,14 +416,6 @@ class NotificationStream(anyio.abc.AsyncResource):
     def _closed_error(self) -> HandleClosedError:
         what = f" of the {self._subject}" if self._subject else ""
         return HandleClosedError(message=f"the notification stream{what} was closed")
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __aiter__(self) -> NotificationStream:
         return self

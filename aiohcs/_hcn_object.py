@@ -36,7 +36,7 @@ from aiohcs._hcn_call import (
 )
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
-from aiohcs.errors import HandleClosedError, InvalidArgumentError, NotFound
+from aiohcs.errors import HandleClosedError, InvalidArgumentError, MalformedResult, NotFound
 
 __all__ = [
     "HcnObject",
@@ -198,7 +198,7 @@ class HcnObject(anyio.abc.AsyncResource):
             return hr
 
         result = await self._handle_call(name, call)
-        return docs.parse_result(result.document, type_name)
+        return docs.parse_result(result.document, type_name, call=name, subject=self._subject)
 
     # ---- the calls every kind has
 
@@ -319,31 +319,61 @@ async def delete(kind: Kind, id: Any) -> None:
     await hcn_call(name, lambda out: function(guid, out.error_record), subject=kind.subject(oid))
 
 
-async def enumerate_ids(kind: Kind, query: Any = None) -> list[uuid.UUID]:
-    """The ids of the objects of ``kind`` that ``query`` selects."""
+async def _enumerate(kind: Kind, query: Any) -> list[Any]:
+    """The entries of an enumeration of ``kind``: ids, or objects when ``query`` is Detailed."""
     text = query_text(query)
     name = kind.function("Enumerate")
     function = _function(name)
+    subject = f"{kind.name}s"
     result = await hcn_call(
-        name,
-        lambda out: function(text, out.document, out.error_record),
-        subject=f"{kind.name}s",
+        name, lambda out: function(text, out.document, out.error_record), subject=subject
     )
-    ids = docs.parse_result(result.document, None) or []
-    return [uuid_from_any(i, "an enumerated id") for i in ids]
+    entries = docs.parse_result(result.document, None, call=name, subject=subject)
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise MalformedResult.of(name, result.document or "", subject=subject, what="a JSON array")
+    return entries
+
+
+def _entry_id(entry: Any) -> uuid.UUID | None:
+    """The id of an enumeration entry (an id, or an object with an ``ID``); None if none."""
+    if isinstance(entry, dict):
+        entry = entry.get("ID")
+    try:
+        return uuid_from_any(entry)
+    except InvalidArgumentError:
+        return None
+
+
+async def enumerate_ids(kind: Kind, query: Any = None) -> list[uuid.UUID]:
+    """The ids of the objects of ``kind`` that ``query`` selects.
+
+    The entries HNS returns are ids, or whole objects when the query has the Detailed flag;
+    the ids of both are returned, and an entry with no id is left out.
+    """
+    return [oid for oid in map(_entry_id, await _enumerate(kind, query)) if oid is not None]
 
 
 async def enumerate_detailed(cls: type[HcnObject], query: Any = None) -> list[Any]:
     """The properties of every object of ``cls``'s kind ``query`` selects.
 
-    An object deleted between the enumeration and its query is left out.
+    A query with the Detailed flag gets the objects from the enumeration itself. Otherwise
+    each id is opened and queried; an object deleted between the enumeration and its
+    query is left out.
     """
+    kind = cls._kind
     found: list[Any] = []
-    for oid in await enumerate_ids(cls._kind, query):
+    for entry in await _enumerate(kind, query):
+        if isinstance(entry, dict):
+            found.append(docs.parse_value(entry, kind.model))
+            continue
+        oid = _entry_id(entry)
+        if oid is None:
+            continue
         try:
-            obj = await open_object(cls, oid)
+            async with await open_object(cls, oid) as obj:
+                found.append(await obj.properties())
         except NotFound:
             continue
-        async with obj:
-            found.append(await obj.properties())
     return found

@@ -82,6 +82,7 @@ class HResult(enum.IntEnum):
     ERROR_TIMEOUT = 0x800705B4
     RPC_S_SERVER_UNAVAILABLE = 0x800706BA
     RPC_S_CALL_FAILED = 0x800706BE
+    ERROR_OBJECT_ALREADY_EXISTS = 0x80071392
 
     # HCS_E_*: computecore.
     HCS_E_TERMINATED_DURING_START = 0x80370100
@@ -218,6 +219,7 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     HResult.ERROR_TIMEOUT: "The operation timed out",
     HResult.RPC_S_SERVER_UNAVAILABLE: "The RPC server is unavailable",
     HResult.RPC_S_CALL_FAILED: "The remote procedure call failed",
+    HResult.ERROR_OBJECT_ALREADY_EXISTS: "The object already exists",
     HResult.HCS_E_TERMINATED_DURING_START: "The compute system exited unexpectedly while starting",
     HResult.HCS_E_IMAGE_MISMATCH: "The container OS version is incompatible with the host OS",
     HResult.HCS_E_HYPERV_NOT_INSTALLED: (

@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from aiohcs._args import check_guid
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-#: What :mod:`aiohcs.hvsocket` re-exports (its ``__all__`` adds these); ``check_guid`` is
-#: for aiohcs's own modules.
+#: What :mod:`aiohcs.hvsocket` re-exports (its ``__all__`` adds these).
 __all__ = [
     "HV_GUID_BROADCAST",
     "HV_GUID_CHILDREN",
@@ -75,27 +75,6 @@ class HvSocketAddress(_Address):
     def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]
         """Check and convert like the constructor (``_replace`` goes through this too)."""
         return cls(*iterable)
-
-
-def check_guid(value: Any, what: str) -> uuid.UUID:
-    """``value`` (a :class:`uuid.UUID`, or its text with or without braces) as a UUID.
-
-    Raises :class:`~aiohcs.errors.InvalidArgumentTypeError` for another type and
-    :class:`~aiohcs.errors.InvalidArgumentError` for text that is not a GUID.
-    """
-    if isinstance(value, uuid.UUID):
-        return value
-    if not isinstance(value, str):
-        raise InvalidArgumentTypeError(
-            f"{what} must be a uuid.UUID or a GUID string, not {type(value).__name__}"
-        )
-    text = value[1:-1] if value.startswith("{") and value.endswith("}") else value
-    if len(text) != 36 or text.count("-") != 4:
-        raise InvalidArgumentError(f"{what} is not a GUID: {value!r}")
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{what} is not a GUID: {value!r}") from None
 
 
 def service_id_from_vsock_port(port: int) -> uuid.UUID:

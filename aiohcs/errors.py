@@ -58,6 +58,7 @@ __all__ = [
     "InvalidDocumentError",
     "InvalidJson",
     "InvalidState",
+    "MalformedResult",
     "NoThreadError",
     "NotFound",
     "OperationTimeout",
@@ -275,6 +276,33 @@ class SystemAlreadyStopped(HcsError):
 
 class ProcessAlreadyStopped(HcsError):
     """The process has already exited (HCS_E_PROCESS_ALREADY_STOPPED)."""
+
+
+class MalformedResult(HcsError):
+    """A call succeeded but what it returned cannot be read (not JSON, or not its shape).
+
+    Raised by aiohcs itself, never by the host: ``operation`` names the call
+    ("HcnQueryNetworkProperties"), ``document`` is the text as returned. HRESULT
+    ``ERROR_INVALID_DATA``.
+    """
+
+    def __init__(
+        self,
+        hresult: int = int(HResult.ERROR_INVALID_DATA),
+        message: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(hresult, message or "the call's result cannot be read", **kwargs)
+
+    @classmethod
+    def of(cls, call: str, text: str, *, subject: str | None = None, what: str) -> MalformedResult:
+        """The error for ``call``'s result ``text``, which is not ``what``."""
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        error = cls(
+            message=f"{call} returned {shown!r}, not {what}", operation=call, subject=subject
+        )
+        error.document = text
+        return error
 
 
 class NotFound(HcsError):
@@ -547,6 +575,9 @@ _BY_HCN_HRESULT: Final[Mapping[int, type[HcsError]]] = {
     HResult.ERROR_NOT_FOUND: NotFound,
     # A namespace or load balancer id that is taken (hcsim: HRESULT_FROM_WIN32 of it).
     HResult.ERROR_ALREADY_EXISTS: AlreadyExists,
+    # An endpoint id that is taken, as HNS has been seen to answer it
+    # (kubernetes/kubernetes#74766; hcsim/README.md, "Host Compute Network").
+    HResult.ERROR_OBJECT_ALREADY_EXISTS: AlreadyExists,
     # An IPAM pool with no free address left (hcsim's choice: hcsim/README.md).
     HResult.ERROR_NO_MORE_ITEMS: ResourceExhausted,
 }

@@ -9,6 +9,8 @@ or names it in the system's configuration, and gives the system a network adapte
         async with await network.create_endpoint() as endpoint:
             await system.add_network_adapter(endpoint)
 
+Leaving these blocks closes the handles only: the network and the endpoint stay in HNS
+(they outlive this process) until deleted with ``delete()`` once no system uses them.
 Every object is an async context manager owning one HCN handle: leaving it (or
 :meth:`~Network.aclose`) closes the handle and never deletes the object; ``delete()``
 does. Ids are :class:`uuid.UUID` or GUID strings (any case, braces optional); documents
@@ -317,60 +319,9 @@ async def create_nat_network(
 
 # ---- NOTIFY (issue 17): notifications, guest network services and port reservations, ----
 # ---- re-exported from their private modules (appended; keep at the end). ---------------
-from aiohcs._hcn_guest import (  # noqa: E402
-    GuestNetworkService,
-    PortAccess,
-    PortProtocol,
-    PortRangeEntry,
-    PortReservation,
-    create_guest_network_service,
-    delete_guest_network_service,
-    enumerate_port_reservations,
-)
-from aiohcs._hcn_notify import (  # noqa: E402
-    EndpointAttached,
-    EndpointDetached,
-    GuestNetworkServiceCreated,
-    GuestNetworkServiceDeleted,
-    GuestNetworkServiceInterfaceStateChanged,
-    GuestNetworkServiceStateChanged,
-    NamespaceCreated,
-    NamespaceDeleted,
-    NetworkCreated,
-    NetworkDeleted,
-    NetworkPreCreate,
-    NetworkPreDelete,
-    Notification,
-    NotificationStream,
-    NotificationType,
-    ServiceDisconnected,
-    notifications,
-)
+from aiohcs import _hcn_guest, _hcn_notify  # noqa: E402
+from aiohcs._hcn_guest import *  # noqa: E402, F403
+from aiohcs._hcn_notify import *  # noqa: E402, F403
 
-__all__ += [
-    "EndpointAttached",
-    "EndpointDetached",
-    "GuestNetworkService",
-    "GuestNetworkServiceCreated",
-    "GuestNetworkServiceDeleted",
-    "GuestNetworkServiceInterfaceStateChanged",
-    "GuestNetworkServiceStateChanged",
-    "NamespaceCreated",
-    "NamespaceDeleted",
-    "NetworkCreated",
-    "NetworkDeleted",
-    "NetworkPreCreate",
-    "NetworkPreDelete",
-    "Notification",
-    "NotificationStream",
-    "NotificationType",
-    "PortAccess",
-    "PortProtocol",
-    "PortRangeEntry",
-    "PortReservation",
-    "ServiceDisconnected",
-    "create_guest_network_service",
-    "delete_guest_network_service",
-    "enumerate_port_reservations",
-    "notifications",
-]
+__all__ += _hcn_guest.__all__
+__all__ += _hcn_notify.__all__

@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Any
 import anyio.abc
 
 from aiohcs import _hvsocket_guest, _hvsocket_ids
+from aiohcs._args import check_guid
 from aiohcs._hvsocket_ids import *  # noqa: F403 (its __all__ is public here too)
-from aiohcs._hvsocket_ids import HV_GUID_CHILDREN, HV_GUID_WILDCARD, HvSocketAddress, check_guid
+from aiohcs._hvsocket_ids import HV_GUID_CHILDREN, HV_GUID_WILDCARD, HvSocketAddress
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -52,6 +52,27 @@ WINE: Final = sys.platform == "win32" and hasattr(ctypes.WinDLL("ntdll"), "wine_
 if TYPE_CHECKING:
     from aiohcs.process import Process
     from aiohcs.system import ComputeSystem
+
+#: What every HCS and Hcn function returns while :func:`tripwire` is set.
+TRIPWIRE: Final = errors.HResult.ERROR_VMCOMPUTE_TOO_MANY_NOTIFICATIONS
+
+
+@contextlib.contextmanager
+def tripwire() -> Iterator[None]:
+    """Every faultable HCS and Hcn function fails with TRIPWIRE while the block runs.
+
+    Checks made "before C" (before any HCS function is called) pass under it; anything
+    that reaches HCS fails with TRIPWIRE.
+    """
+    functions = sorted(testing.faultable_functions())
+    for function in functions:
+        testing.fail_next(function, TRIPWIRE, count=1_000_000)
+    try:
+        yield
+    finally:
+        for function in functions:
+            testing.fail_next(function, TRIPWIRE, count=0)
+
 
 #: The schema version every test configuration declares.
 SCHEMA: Final = {"Major": 2, "Minor": 1}

@@ -179,6 +179,25 @@ def test_errors_from_hns_are_one_line_exit_1() -> None:
     ok("network", "delete", NET)
 
 
+@pytest.mark.parametrize("json_output", [False, True])
+def test_create_reports_the_id_when_its_properties_fail(json_output: bool) -> None:
+    """The network exists once the create returns: its id is printed before the error."""
+    from aiohcs import testing
+    from aiohcs.errors import HResult
+
+    testing.fail_next("HcnQueryNetworkProperties", HResult.HCN_E_MANAGER_STOPPED)
+    argv = ["network", "create", "n1", "--prefix", "10.0.0.0/24", "--id", NET]
+    code, out, err = run(*argv, *(["--json"] if json_output else []))
+    assert code == 1
+    assert err.startswith("aiohcs: error: ")
+    assert "HcnQueryNetworkProperties" in err
+    if json_output:
+        assert json.loads(out) == {"Action": "create", "Network": NET}
+    else:
+        assert out == f"{NET}  created; its properties failed\n"
+    assert ok("network", "delete", NET) == f"{NET}  deleted\n"
+
+
 def test_help_names_the_groups(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--help")[0] == 0
     text = capsys.readouterr().out  # (argparse prints help to sys.stdout)

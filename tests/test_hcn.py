@@ -26,6 +26,7 @@ from aiohcs.errors import (
     HcsError,
     HResult,
     InUse,
+    MalformedResult,
     NotFound,
     ResourceExhausted,
     UnsupportedOnThisHost,
@@ -115,6 +116,72 @@ async def test_enumerate_detailed_gives_properties() -> None:
             await b.delete()
         await a.delete()
     assert await hcn.enumerate_networks() == []
+
+
+async def test_enumerate_with_the_detailed_flag() -> None:
+    """A caller's query with the Detailed flag: HNS returns objects; both forms honour it."""
+    detailed = {"SchemaVersion": {"Major": 2, "Minor": 0}, "Flags": 1}
+    async with await hcn.create_nat_network("a", "10.40.0.0/24") as a:
+        assert await hcn.enumerate_networks(detailed) == [a.id]
+        found = await hcn.enumerate_networks(detailed, detailed=True)
+        assert [(p.id, p.name) for p in found] == [(str(a.id), "a")]
+        assert isinstance(found[0], models.HostComputeNetwork)
+        await a.delete()
+
+
+async def test_enumerate_skips_entries_that_are_not_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the host returns never raises an argument error: entries without an id are left out."""
+    nid = uuid.uuid4()
+    reply = f'["{nid}", 7, "not-a-guid", {{"ID": "{nid}"}}, {{"Name": "x"}}, null]'
+    _replace_documents(monkeypatch, {"HcnEnumerateNetworks": reply})
+    assert await hcn.enumerate_networks() == [nid, nid]
+
+
+@pytest.mark.parametrize("reply", ["<html>no</html>", "{not json", '{"ID": 1}'])
+async def test_enumerate_reply_that_is_not_a_json_array(
+    monkeypatch: pytest.MonkeyPatch, reply: str
+) -> None:
+    _replace_documents(monkeypatch, {"HcnEnumerateNetworks": reply})
+    with pytest.raises(MalformedResult, match="HcnEnumerateNetworks") as info:
+        await hcn.enumerate_networks()
+    assert info.value.operation == "HcnEnumerateNetworks"
+    assert info.value.document == reply
+
+
+async def test_properties_reply_that_is_not_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with await hcn.create_nat_network("a", "10.40.0.0/24") as net:
+        _replace_documents(monkeypatch, {"HcnQueryNetworkProperties": "garbage"})
+        with pytest.raises(MalformedResult, match="HcnQueryNetworkProperties") as info:
+            await net.properties()
+        assert info.value.subject == f"network {net.id}"
+        monkeypatch.undo()
+        await net.delete()
+
+
+async def test_enumerate_detailed_skips_an_object_gone_before_its_query() -> None:
+    async with await hcn.create_nat_network("a", "10.40.0.0/24") as a:
+        async with await hcn.create_nat_network("b", "10.41.0.0/24") as b:
+            testing.fail_next("HcnQueryNetworkProperties", HResult.HCN_E_NETWORK_NOT_FOUND)
+            found = await hcn.enumerate_networks(detailed=True)
+            assert len(found) == 1
+            await b.delete()
+        await a.delete()
+
+
+def _replace_documents(monkeypatch: pytest.MonkeyPatch, replies: dict[str, str]) -> None:
+    """Make the Hcn calls named in ``replies`` return that text as their result document."""
+    from aiohcs import _hcn_object
+    from aiohcs._hcn_call import HcnResult, hcn_call
+
+    real = hcn_call
+
+    async def call(name: str, *args: Any, **kwargs: Any) -> HcnResult:
+        result = await real(name, *args, **kwargs)
+        if name in replies:
+            return HcnResult(replies[name], result.handle)
+        return result
+
+    monkeypatch.setattr(_hcn_object, "hcn_call", call)
 
 
 async def test_create_network_from_a_model_and_json() -> None:

@@ -94,6 +94,40 @@ def test_uuid_from_any_refuses_bad_text(text: str) -> None:
         uuid_from_any(text, "network_id")
 
 
+GUID_SPELLINGS = [
+    "0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21",
+    "0F5A3E4C-8A4B-4F7E-9D2C-1B6E0A9D3C21",
+    "{0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21}",
+    "{0F5A3E4C-8a4b-4f7e-9d2c-1b6e0a9d3c21}",
+]
+NOT_GUIDS = [
+    "0f5a3e4c8a4b4f7e9d2c1b6e0a9d3c21",
+    "0f5a3e4c8-a4b-4f7e-9d2c-1b6e0a9d3c21",  # (36 characters, 4 dashes, misplaced)
+    "{0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21",
+    "0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21\n",
+    "urn:uuid:0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21",
+]
+
+
+def test_ids_are_read_the_same_everywhere() -> None:
+    """HCN ids, Hyper-V socket ids and the HCN models' GUID fields: one reader."""
+    from aiohcs.hvsocket import HvSocketAddress
+    from aiohcs.schema import hcn as models
+
+    u = uuid.UUID(GUID_SPELLINGS[0])
+    for text in GUID_SPELLINGS:
+        assert uuid_from_any(text) == u
+        assert HvSocketAddress(text, text) == (u, u)
+        assert models.HostComputeNetwork.model_validate({"ID": text}).id == str(u)
+    for text in NOT_GUIDS:
+        with pytest.raises(InvalidArgumentError):
+            uuid_from_any(text)
+        with pytest.raises(InvalidArgumentError):
+            HvSocketAddress(text, u)
+        with pytest.raises(ValueError, match="not a GUID"):
+            models.HostComputeNetwork.model_validate({"ID": text})
+
+
 @pytest.mark.parametrize("value", [None, 1, b"0f5a3e4c-8a4b-4f7e-9d2c-1b6e0a9d3c21", object()])
 def test_uuid_from_any_refuses_other_types(value: object) -> None:
     with pytest.raises(InvalidArgumentTypeError, match=r"id must be a uuid\.UUID"):
@@ -145,6 +179,7 @@ def test_every_hcn_code_is_named() -> None:
         (HResult.HCN_E_ENDPOINT_ALREADY_ATTACHED, AlreadyExists),
         (HResult.HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS, AlreadyExists),
         (HResult.ERROR_ALREADY_EXISTS, AlreadyExists),
+        (HResult.ERROR_OBJECT_ALREADY_EXISTS, AlreadyExists),
         (HResult.HCN_E_ENTITY_HAS_REFERENCES, InUse),
         (HResult.HCN_E_INVALID_JSON, InvalidJson),
         (HResult.ERROR_NO_MORE_ITEMS, ResourceExhausted),

@@ -251,8 +251,11 @@ async def test_service_notifications_of_a_modify() -> None:
 
 async def test_properties_is_not_available() -> None:
     async with await hg.create_guest_network_service() as gns:
-        with pytest.raises(TypeError, match="no query"):
+        with pytest.raises(NotImplementedError, match="exports no HcnQueryGuest") as info:
             await gns.properties()
+        assert not isinstance(info.value, TypeError)
+        assert str(gns.id) in str(info.value)
+        assert not gns.closed  # (nothing was called: the service is still usable)
         await gns.delete()
 
 

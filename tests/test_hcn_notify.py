@@ -483,23 +483,75 @@ async def test_hcsim_hidden_export_needs_release() -> None:
     assert testing.counts().network_callbacks == 0
 
 
-async def test_hcsim_cancel_at_every_await() -> None:
-    """Cancelled after 0..n checkpoints of entering, iterating or leaving: nothing stays."""
-    import aiohcs.hcn as hcn
+async def test_hcsim_cancel_at_every_await(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled at each await of entering, iterating and leaving in turn: nothing stays.
 
-    for delay in [0, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3] * 4:
-        with anyio.move_on_after(delay):
-            async with hn.notifications() as events:
-                namespace = await hcn.create_namespace()
-                await namespace.delete()
-                await _take(events, 2)
-        assert testing.counts().network_callbacks == 0
+    A hook counts the awaits (the admission, every call off the loop, every wait for an
+    item); run ``n`` cancels the block as await ``n`` begins, so each one is proven hit.
+    """
+    import aiohcs.hcn as hcn
+    from aiohcs import _hcn_call
+
+    reached: list[str] = []
+    cancel_at = -1
+    scopes: list[anyio.CancelScope] = []
+
+    def point(what: str) -> None:
+        reached.append(what)
+        if len(reached) - 1 == cancel_at:
+            scopes[-1].cancel()
+
+    def hook(module: Any, name: str) -> None:
+        real = getattr(module, name)
+
+        async def hooked(*args: Any, **kwargs: Any) -> Any:
+            point(f"{module.__name__}.{name}")
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, hooked)
+
+    hook(hn, "admit")
+    hook(hn, "run_sync")
+    hook(_hcn_call, "run_sync")
+    real_next = hn.NotificationStream.__anext__
+
+    async def next_item(self: hn.NotificationStream) -> hn.Notification:
+        point("__anext__")
+        return await real_next(self)
+
+    monkeypatch.setattr(hn.NotificationStream, "__anext__", next_item)
+
+    async def block() -> None:
+        async with hn.notifications() as events:
+            namespace = await hcn.create_namespace()
+            await namespace.delete()
+            await _take(events, 2)
+
+    await block()
+    awaits = list(reached)
+    assert "__anext__" in awaits
+    assert len(awaits) >= 6, awaits  # (admit, register, create, delete, 2 items, unregister)
+    for cancel_at in range(len(awaits)):
+        reached.clear()
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await block()
+            # (a cancel during the shielded unregister is delivered at the next checkpoint)
+            await anyio.lowlevel.checkpoint()
+        assert scope.cancelled_caught, (cancel_at, awaits[cancel_at])
+        assert reached[cancel_at] == awaits[cancel_at]
+        assert testing.counts().network_callbacks == 0, awaits[cancel_at]
     for ident in await hcn.enumerate_namespaces():
         await hcn.delete_namespace(ident)
 
 
 async def test_hcsim_unregister_races_with_notifications() -> None:
-    """100 registrations come and go while another task makes notifications happen."""
+    """100 registrations come and go while another task makes notifications happen.
+
+    After each exit: hcsim holds no callback of it, the bridge's registry no longer knows
+    its id, and the stream delivers nothing more. (A callback HNS made after the exit could
+    not be seen here: the bridge drops items for an id it no longer knows.)
+    """
     import aiohcs.hcn as hcn
 
     async def churn() -> None:
@@ -510,9 +562,15 @@ async def test_hcsim_unregister_races_with_notifications() -> None:
         tg.start_soon(churn)
         for i in range(100):
             async with hn.notifications() as events:
+                assert events._hub is not None
+                ident = events._hub.id
                 if i % 3 == 0:
                     n = await _take(events, 1)
                     assert isinstance(n[0], hn.NamespaceCreated | hn.NamespaceDeleted)
+            assert testing.counts().network_callbacks == 0
+            assert not events.registered
+            assert lib.aiohcs_unregister(ident) == 0  # (its id was already forgotten)
+            assert [n async for n in events] == []
         tg.cancel_scope.cancel()
     assert testing.counts().network_callbacks == 0
     for ident in await hcn.enumerate_namespaces():

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import pydoc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
-from helpers import CONTAINER, LINUX, VM, WINE, guest
+from helpers import CONTAINER, LINUX, TRIPWIRE, VM, WINE, guest, tripwire
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +32,6 @@ from aiohcs import process as process_module
 from aiohcs._documents import MAX_DEPTH
 from aiohcs.errors import (
     HcsError,
-    HResult,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidDocumentError,
@@ -40,22 +39,6 @@ from aiohcs.errors import (
 from aiohcs.operation import HandleClosedError
 from aiohcs.process import Process
 from aiohcs.service import modify_service_settings, service_properties, submit_wer_report
-
-#: What every HCS function returns while the tripwire is set.
-TRIPWIRE = HResult.ERROR_VMCOMPUTE_TOO_MANY_NOTIFICATIONS
-
-
-@contextmanager
-def tripwire() -> Iterator[None]:
-    """Every HCS function fails with TRIPWIRE while the block runs."""
-    functions = sorted(testing.faultable_functions())
-    for function in functions:
-        testing.fail_next(function, TRIPWIRE, count=1_000_000)
-    try:
-        yield
-    finally:
-        for function in functions:
-            testing.fail_next(function, TRIPWIRE, count=0)
 
 
 def deep(depth: int) -> Any:

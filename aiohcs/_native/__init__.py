@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import sys
 import types
+from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
 from aiohcs._args import check_text
@@ -212,14 +213,7 @@ def take_document(pp: CData) -> str | None:
     ``*pp`` is reset to NULL, so calling this twice is harmless. Invalid UTF-16 (a lone
     surrogate) is kept as a surrogate code point rather than raising.
     """
-    p = pp[0]
-    if p == ffi.NULL:
-        return None
-    pp[0] = ffi.NULL
-    try:
-        return _decode(p)
-    finally:
-        _local_free(p)
+    return _take(pp, _local_free)
 
 
 def take_network_document(pp: CData) -> str | None:
@@ -230,6 +224,11 @@ def take_network_document(pp: CData) -> str | None:
     ErrorRecord): ``LocalFree`` on one is heap corruption on Windows, and an abort on
     hcsim.
     """
+    return _take(pp, _co_task_mem_free)
+
+
+def _take(pp: CData, free: Callable[[CData], object]) -> str | None:
+    """Decode the string in ``*pp`` (None if NULL), reset ``*pp`` and always ``free`` it."""
     p = pp[0]
     if p == ffi.NULL:
         return None
@@ -237,7 +236,7 @@ def take_network_document(pp: CData) -> str | None:
     try:
         return _decode(p)
     finally:
-        _co_task_mem_free(p)
+        free(p)
 
 
 def _decode(p: CData) -> str:

@@ -267,7 +267,11 @@ async def _run(group: _Group, action: str, args: Any, ctx: Context) -> int:
             ctx.out.table(group.headers, [group.row(doc) for doc in docs])
     elif action == "create":
         async with await group.create(args) as obj:
-            doc = _document(await obj.properties())
+            try:
+                doc = _document(await obj.properties())
+            except BaseException:  # (it exists: say which one before the error)
+                _report(ctx, action, group.key, str(obj.id), "created; its properties failed")
+                raise
         if ctx.out.json:
             ctx.out.document(doc)
         else:

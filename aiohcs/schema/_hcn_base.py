@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AliasChoices, BeforeValidator, Field
 
+from aiohcs._guid import guid_from_text
 from aiohcs.schema._base import HcsModel, OpenEnum
 
 __all__ = [
@@ -60,19 +61,17 @@ def H(alias: str, *also: str) -> Any:
 
 # --- checked strings ----------------------------------------------------------------------
 
-_GUID_RE = re.compile(r"^\{?([0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12})\}?$")
-
 
 def _guid(value: object) -> object:
     # Ids are written lowercase without braces, as HNS writes them; any case and optional
-    # braces are accepted (the contract).
+    # braces are accepted (the contract), read as every id argument is.
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str):
-        m = _GUID_RE.match(value)
-        if m is None or value.startswith("{") != value.endswith("}"):
+        guid = guid_from_text(value)
+        if guid is None:
             raise ValueError(f"not a GUID: {value!r}")
-        return m.group(1).lower()
+        return str(guid)
     return value
 
 

@@ -26,7 +26,6 @@ from aiohcs.schema._hcn_base import (
     PortNumber,
     SchemaVersion,
     UInt32Flags,
-    in_network,
     overlaps,
     v2,
 )
@@ -139,24 +138,16 @@ class IpamType(OpenStrEnum):
 
 
 class Subnet(HcnModel):
-    """A subnet of an IPAM block; its routes' ``NextHop`` (the gateway) must lie inside it."""
+    """A subnet of an IPAM block: its prefix, policies, routes (the gateway) and flags.
+
+    Only the members' syntax is checked: a route's ``NextHop`` outside the subnet is
+    accepted, as nothing shows HNS refusing one (and a document from the host must parse).
+    """
 
     ip_address_prefix: IpPrefix | None = H("IpAddressPrefix")
     policies: list[SubnetPolicy] | None = H("Policies")
     routes: list[Route] | None = H("Routes")
     flags: Annotated[SubnetFlags, U32] | None = H("Flags")
-
-    @model_validator(mode="after")
-    def _gateways_inside(self) -> Subnet:
-        if self.ip_address_prefix is None:
-            return self
-        for i, route in enumerate(self.routes or ()):
-            hop = route.next_hop
-            if hop is not None and not in_network(hop, self.ip_address_prefix):
-                raise ValueError(
-                    f"Routes.{i}.NextHop {hop} is outside the subnet {self.ip_address_prefix}"
-                )
-        return self
 
 
 class Ipam(HcnModel):

@@ -14,7 +14,7 @@ out of :meth:`~HcnModel.to_dict`, open enums (an unlisted policy ``Type`` is kep
 ``Settings`` left as plain data). Documents are checked as they are built or read, and a
 failure raises :class:`pydantic.ValidationError` (aiohcs's calls turn it into
 :class:`~aiohcs.errors.InvalidDocumentError`): ids must be GUIDs, prefixes valid CIDR (host
-bits zero), gateways inside their subnet, subnets of a network disjoint, endpoint addresses
+bits zero), subnets of a network disjoint, endpoint addresses
 unique with a ``PrefixLength`` that fits, MAC addresses six hex pairs, ports 0..65535.
 
 The compute-system side of networking (``NetworkAdapter``, ``Networking``) is in
