@@ -350,15 +350,23 @@ static int note_post(uint64_t rid, uint32_t type, HRESULT status, char16_t *data
     return 1;
 }
 
-/* Ends the delivery thread once it delivered what is queued (without the lock). */
+/* The caller is the delivery thread (an HCN callback): it cannot end that thread. */
+static int on_delivery_thread(void) {
+    hc_lock();
+    int self = R.deliverer_live && R.deliverer_tid == plat_thread_id();
+    hc_unlock();
+    return self;
+}
+
+/* Ends the delivery thread once it delivered what is queued (without the lock; never on
+ * that thread: HcsimDisconnect and HcsimReset refuse to run there). */
 static void deliverer_stop(void) {
     hc_lock();
     int live = R.deliverer_live;
-    int self = live && R.deliverer_tid == plat_thread_id(); /* from a callback: no join */
     R.deliverer_stop = 1;
     plat_cond_broadcast(&R.notes_cond);
     hc_unlock();
-    if (live && !self) plat_thread_join(&R.deliverer);
+    if (live) plat_thread_join(&R.deliverer);
     hc_lock();
     R.deliverer_live = 0;
     R.deliverer_stop = 0;
@@ -1047,7 +1055,8 @@ void hc_remote_counts(HCSIM_COUNTS *counts) {
 static HRESULT reconnect(void);
 
 HRESULT hc_remote_reset(void) {
-    if (hc_in_worker()) return HCS_E_INVALID_STATE;
+    /* not from a callback: neither a worker's nor the delivery thread's (which it ends) */
+    if (hc_in_worker() || on_delivery_thread()) return HCS_E_INVALID_STATE;
     HRESULT hr = reconnect();
     if (SUCCEEDED(hr)) hr = hc_remote_call(HCW_CTL_HcsimReset);
     hc_lock();
@@ -1215,6 +1224,7 @@ HRESULT HcsimConnect(const char *socketPath) {
 }
 
 HRESULT HcsimDisconnect(void) {
+    if (on_delivery_thread()) return HCS_E_INVALID_STATE; /* it ends that thread */
     int was = MODE_CLIENT;
     if (!atomic_compare_exchange_strong(&R.mode, &was, MODE_CLOSING)) return S_FALSE;
     close_connection();

@@ -320,6 +320,49 @@ TEST(remote_hcn_guest_service_ports) {
     service_down(&svc);
 }
 
+/* HcsimDisconnect and HcsimReset end the delivery thread: from a callback on it they are
+ * refused, and the thread goes on delivering. */
+typedef struct reentry {
+    atomic_int calls;
+    atomic_uint disconnect_hr, reset_hr;
+} reentry;
+
+static void CALLBACK on_note_reenter(DWORD type, void *ctx, HRESULT status, PCWSTR data) {
+    reentry *r = ctx;
+    (void)type;
+    (void)status;
+    (void)data;
+    if (atomic_load(&r->calls) == 0) {
+        atomic_store(&r->disconnect_hr, (unsigned)HcsimDisconnect());
+        atomic_store(&r->reset_hr, (unsigned)HcsimReset());
+    }
+    atomic_fetch_add(&r->calls, 1);
+}
+
+TEST(remote_hcn_disconnect_from_a_callback_refused) {
+    service svc;
+    REQUIRE(service_up(&svc));
+    reentry r;
+    memset(&r, 0, sizeof r);
+    HCN_CALLBACK cb = NULL;
+    CHECK_HR(S_OK, HcnRegisterServiceCallback(on_note_reenter, &r, &cb));
+    GUID net_id = guid_n(1);
+    HCN_NETWORK net = NULL;
+    CHECK_HR(S_OK, HcnCreateNetwork(&net_id, NET_SETTINGS, &net, NULL));
+    CHECK(wait_count(&r.calls, 1, 5000));
+    CHECK_HR(HCS_E_INVALID_STATE, (HRESULT)atomic_load(&r.disconnect_hr));
+    CHECK_HR(HCS_E_INVALID_STATE, (HRESULT)atomic_load(&r.reset_hr));
+    CHECK(HcsimIsConnected());
+    /* the same delivery thread delivers the next one */
+    CHECK_HR(S_OK, HcnCloseNetwork(net));
+    CHECK_HR(S_OK, HcnDeleteNetwork(&net_id, NULL));
+    CHECK(wait_count(&r.calls, 2, 5000));
+    CHECK_HR(S_OK, HcnUnregisterServiceCallback(cb));
+    CHECK(hcn_counts_zero());
+    CHECK_HR(S_OK, HcsimDisconnect()); /* (the delivery thread joins) */
+    service_down(&svc);
+}
+
 TEST(remote_hcn_service_killed) {
     service svc;
     REQUIRE(service_up(&svc));
