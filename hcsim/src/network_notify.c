@@ -465,9 +465,10 @@ HRESULT WINAPI HcnEnumerateGuestNetworkPortReservations(ULONG *ReturnCount,
 }
 
 VOID WINAPI HcnFreeGuestNetworkPortReservations(HCN_PORT_RANGE_ENTRY *PortEntries) {
-    if (hc_remote_active() && hc_remote_free_port_entries(PortEntries)) return;
     if (!PortEntries) return;
     hc_init();
+    /* first an array a client's service handed out: still freed after HcsimDisconnect */
+    if (hc_remote_free_port_entries(PortEntries)) return;
     hc_lock();
     int ours = hc_doc_del_kind(PortEntries, K_HCNPORT);
     if (ours) G.counts.Documents--;

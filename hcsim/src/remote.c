@@ -391,6 +391,7 @@ static int is_hcn_unregister(uint32_t id) {
            id == FN_HcnUnregisterGuestNetworkServiceCallback;
 }
 
+/* (Connected or not: an array handed out before HcsimDisconnect is still this list's.) */
 int hc_remote_free_port_entries(HCN_PORT_RANGE_ENTRY *entries) {
     int ours = 0;
     hc_lock();
@@ -399,6 +400,7 @@ int hc_remote_free_port_entries(HCN_PORT_RANGE_ENTRY *entries) {
             rentries *e = *p;
             *p = e->next;
             free(e);
+            G.counts.Documents--;
             ours = 1;
             break;
         }
@@ -846,6 +848,7 @@ static void copy_results(rcall *r, void *const *out) {
                 e->next = R.entries;
                 R.entries = e;
                 r->entries = NULL;
+                G.counts.Documents++; /* as in-process: until it is freed */
             } else if (i > 0 && out[i - 1]) {
                 *(uint32_t *)out[i - 1] = 0;
             }

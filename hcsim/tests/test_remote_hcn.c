@@ -302,20 +302,33 @@ TEST(remote_hcn_guest_service_ports) {
     CHECK_HR(S_OK, HcnReserveGuestNetworkServicePortRange(gns, 8, &r, &range));
     CHECK(r.endingPort == r.startingPort + 7);
     ULONG n = 0;
-    HCN_PORT_RANGE_ENTRY *entries = NULL;
+    HCN_PORT_RANGE_ENTRY *entries = NULL, *kept = NULL;
+    HCSIM_COUNTS c;
+    HcsimGetCounts(&c);
+    uint32_t docs = c.Documents;
     CHECK_HR(S_OK, HcnEnumerateGuestNetworkPortReservations(&n, &entries));
     CHECK(n == 2 && entries != NULL);
     int found = 0;
     for (ULONG i = 0; entries && i < n; i++)
         if (entries[i].StartingPort == 45678 && entries[i].EndingPort == 45678) found = 1;
     CHECK(found);
+    HcsimGetCounts(&c);
+    CHECK(c.Documents == docs + 1); /* counted until freed, as in-process */
     HcnFreeGuestNetworkPortReservations(entries);
+    HcsimGetCounts(&c);
+    CHECK(c.Documents == docs);
+    CHECK_HR(S_OK, HcnEnumerateGuestNetworkPortReservations(&n, &kept)); /* freed below */
     CHECK_HR(E_POINTER, HcnEnumerateGuestNetworkPortReservations(&n, NULL));
     CHECK_HR(S_OK, HcnReleaseGuestNetworkServicePortReservationHandle(one));
     CHECK_HR(S_OK, HcnReleaseGuestNetworkServicePortReservationHandle(range));
     CHECK_HR(E_HANDLE, HcnReleaseGuestNetworkServicePortReservationHandle(range));
     CHECK_HR(S_OK, HcnCloseGuestNetworkService(gns));
     CHECK_HR(S_OK, HcnDeleteGuestNetworkService(&gns_id, NULL));
+    /* an array the service handed out is still the client's to free after HcsimDisconnect */
+    CHECK_HR(S_OK, HcsimDisconnect());
+    HcsimGetCounts(&c);
+    CHECK(c.Documents == docs + 1);
+    HcnFreeGuestNetworkPortReservations(kept);
     CHECK(hcn_counts_zero());
     service_down(&svc);
 }
