@@ -923,6 +923,10 @@ HRESULT hc_remote_call(uint32_t id, ...) {
             missing_hr = E_POINTER;
         }
         if (!out[i] && results[i] == 'u' && results[i + 1] == 'E') missing_out = 1;
+        if (!out[i] && results[i] == 'w' && results[i + 1] == 'w') { /* the result string */
+            missing_out = 1;
+            missing_hr = E_POINTER;
+        }
         if (out[i] && strchr("hpswnktE", results[i])) *(void **)out[i] = NULL;
     }
     if (id == FN_HcsCreateComputeSystemInNamespace) create = va_arg(ap, const void *);

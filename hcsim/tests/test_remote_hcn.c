@@ -182,6 +182,7 @@ TEST(remote_hcn_calls_and_errors) {
     if (err) CoTaskMemFree(err);
     /* out pointers checked as in-process, before anything is sent */
     CHECK_HR(E_POINTER, HcnCreateNetwork(&net_id, NET_SETTINGS, NULL, NULL));
+    CHECK_HR(E_POINTER, HcnEnumerateNetworks(NULL, NULL, NULL));
     /* create, query, enumerate (GUIDs travel both ways) */
     CHECK_HR(S_OK, HcnCreateNetwork(&net_id, NET_SETTINGS, &net, NULL));
     PWSTR list = NULL;
@@ -198,6 +199,7 @@ TEST(remote_hcn_calls_and_errors) {
     CHECK(u && strstr(u, "172.31.0."));
     free(u);
     if (props) CoTaskMemFree(props);
+    CHECK_HR(E_POINTER, HcnQueryEndpointProperties(ep, NULL, NULL, NULL));
     /* a handle of another kind is refused, as in-process */
     CHECK_HR(E_HANDLE, HcnModifyNetwork((HCN_NETWORK)ep, EP_SETTINGS, NULL));
     /* the network has an endpoint: in use */
