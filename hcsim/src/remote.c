@@ -496,15 +496,6 @@ static HCS_OPERATION_TYPE op_type_of(uint32_t id) {
     }
 }
 
-static int get_guid(hcw_msg *m, GUID *g) {
-    uint64_t half[2] = {0, 0};
-    int ok = hcw_get_u64(m, &half[0]) && hcw_get_u64(m, &half[1]);
-    unsigned char b[16];
-    for (int i = 0; i < 16; i++) b[i] = (unsigned char)(half[i / 8] >> (8 * (i % 8)));
-    memcpy(g, b, sizeof b);
-    return ok;
-}
-
 /* An 'E' result: count entries, which must be the 'u' result before it (expected). */
 static int get_entries(hcw_msg *m, rcall *r, uint64_t expected) {
     uint64_t n = 0;
@@ -515,7 +506,8 @@ static int get_entries(hcw_msg *m, rcall *r, uint64_t expected) {
     for (uint64_t i = 0; i < n; i++) {
         HCN_PORT_RANGE_ENTRY *e = &r->entries[i];
         uint64_t v[7];
-        if (!get_guid(m, &e->OwningPartitionId) || !get_guid(m, &e->TargetPartitionId)) return 0;
+        if (!hcw_get_guid(m, &e->OwningPartitionId) || !hcw_get_guid(m, &e->TargetPartitionId))
+            return 0;
         for (int k = 0; k < 7; k++)
             if (!hcw_get_u64(m, &v[k])) return 0;
         e->Protocol = (HCN_PORT_PROTOCOL)v[0];
@@ -789,17 +781,10 @@ static HRESULT prepare(rcall *r, const char *args, const rval *v, hcw_buf *b) {
         }
         case 's': hcw_put_str(b, v[i].s); break;
         case 'd': hcw_put_fd(b, handle_fd(v[i].p)); break;
-        case 'g': { /* computenetwork */
-            const GUID *g = v[i].p;
-            unsigned char bytes[16] = {0};
-            uint64_t half[2] = {0, 0};
-            if (g) memcpy(bytes, g, sizeof bytes);
-            for (int k = 0; k < 16; k++) half[k / 8] |= (uint64_t)bytes[k] << (8 * (k % 8));
-            hcw_put_u64(b, g != NULL);
-            hcw_put_u64(b, half[0]);
-            hcw_put_u64(b, half[1]);
+        case 'g': /* computenetwork's REFGUID: present, then its 16 bytes */
+            hcw_put_u64(b, v[i].p != NULL);
+            hcw_put_guid(b, v[i].p);
             break;
-        }
         case 'n':
         case 'k':
         case 't': { /* an unknown handle is id 0: the service answers as hcsim does */

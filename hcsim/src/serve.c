@@ -550,22 +550,13 @@ void serve_ops_forget(void) {
     }
 }
 
-static void put_guid(hcw_buf *b, const GUID *g) {
-    unsigned char bytes[16];
-    uint64_t half[2] = {0, 0};
-    memcpy(bytes, g, sizeof bytes);
-    for (int k = 0; k < 16; k++) half[k / 8] |= (uint64_t)bytes[k] << (8 * (k % 8));
-    hcw_put_u64(b, half[0]);
-    hcw_put_u64(b, half[1]);
-}
-
 /* An 'E' result (wire.h): the count (none when there are no entries), then each entry. */
 static void put_entries(hcw_buf *b, const HCN_PORT_RANGE_ENTRY *e, ULONG n) {
     if (!e) n = 0;
     hcw_put_u64(b, n);
     for (ULONG i = 0; i < n; i++) {
-        put_guid(b, &e[i].OwningPartitionId);
-        put_guid(b, &e[i].TargetPartitionId);
+        hcw_put_guid(b, &e[i].OwningPartitionId);
+        hcw_put_guid(b, &e[i].TargetPartitionId);
         hcw_put_u64(b, (uint64_t)e[i].Protocol);
         hcw_put_u64(b, e[i].Priority);
         hcw_put_u64(b, e[i].ReservationType);
