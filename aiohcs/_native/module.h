@@ -8,13 +8,13 @@
 #define WIN32_LEAN_AND_MEAN
 #endif
 #include <windows.h>
-#include <combaseapi.h> /* CoTaskMemFree (win32.cdef): what computenetwork hands out */
+/* CoTaskMemFree (win32.cdef): what computenetwork hands out (WIN32_LEAN_AND_MEAN leaves
+ * ole2 out) */
+#include <combaseapi.h>
 #include <computecore.h>
 #include <computestorage.h>
 #include <virtdisk.h>
 #include <computenetwork.h>
-/* CoTaskMemFree (ole2 is left out by WIN32_LEAN_AND_MEAN). */
-#include <combaseapi.h>
 #include <stdint.h>
 /* hcsim's control types; its functions are looked up at run time (module_win32.c). */
 #include "hcsim.cdef"

@@ -38,24 +38,8 @@ HRESULT WINAPI HcnCreateNetwork(REFGUID Id, PCWSTR Settings, PHCN_NETWORK Networ
                                 PWSTR *ErrorRecord) {
     if (hc_remote_active())
         return hc_remote_call(FN_HcnCreateNetwork, Id, Settings, Network, ErrorRecord);
-    if (Network) *Network = NULL;
-    HRESULT hr = hn_enter(FN_HcnCreateNetwork, ErrorRecord);
-    if (hr != S_OK) return hr;
-    if (!Network) return E_POINTER;
-    hj_value *doc = NULL;
-    char id[37];
-    hc_lock();
-    if ((hr = hn_parse_object(Settings, "network settings", ErrorRecord, &doc)) == S_OK &&
-        (hr = hn_create_id(Id, doc, HN_NETWORK, ErrorRecord, id)) == S_OK &&
-        (hr = check_network(doc, ErrorRecord)) == S_OK) {
-        hn_notify_service(HcnNotificationNetworkPreCreate, id, NULL);
-        hr = hn_create_finish(HN_NETWORK, id, doc, Network, NULL);
-        doc = NULL;
-        if (hr == S_OK) hn_notify_service(HcnNotificationNetworkCreate, id, NULL);
-    }
-    hj_free(doc);
-    hc_unlock();
-    return hr;
+    return hn_create(FN_HcnCreateNetwork, HN_NETWORK, Id, Settings, check_network, Network,
+                     ErrorRecord, HcnNotificationNetworkPreCreate, HcnNotificationNetworkCreate);
 }
 
 HRESULT WINAPI HcnEnumerateNetworks(PCWSTR Query, PWSTR *Networks, PWSTR *ErrorRecord) {
@@ -91,16 +75,12 @@ static int endpoints_on(const hn_obj *net) {
 
 HRESULT WINAPI HcnDeleteNetwork(REFGUID Id, PWSTR *ErrorRecord) {
     if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteNetwork, Id, ErrorRecord);
-    HRESULT hr = hn_enter(FN_HcnDeleteNetwork, ErrorRecord);
-    if (hr != S_OK) return hr;
+    HRESULT hr;
     char id[37];
-    if (!hn_guid_text(Id, id, NULL)) return E_INVALIDARG;
-    hc_lock();
-    hn_obj *o = hn_find(HN_NETWORK, id);
-    int n = o ? endpoints_on(o) : 0;
-    if (!o) {
-        hr = hn_fail(ErrorRecord, HCN_E_NETWORK_NOT_FOUND, "No network with the id %s", id);
-    } else if (n) {
+    hn_obj *o = hn_delete_find(FN_HcnDeleteNetwork, HN_NETWORK, Id, ErrorRecord, id, &hr);
+    if (!o) return hr;
+    int n = endpoints_on(o);
+    if (n) {
         hr = hn_fail(ErrorRecord, HCN_E_ENTITY_HAS_REFERENCES,
                      "The network %s still has %d endpoint(s); delete them first", id, n);
     } else {
@@ -243,9 +223,8 @@ HRESULT WINAPI HcnCreateEndpoint(HCN_NETWORK Network, REFGUID Id, PCWSTR Setting
     if (hc_remote_active())
         return hc_remote_call(FN_HcnCreateEndpoint, Network, Id, Settings, Endpoint, ErrorRecord);
     if (Endpoint) *Endpoint = NULL;
-    HRESULT hr = hn_enter(FN_HcnCreateEndpoint, ErrorRecord);
+    HRESULT hr = hn_enter_out(FN_HcnCreateEndpoint, ErrorRecord, Endpoint);
     if (hr != S_OK) return hr;
-    if (!Endpoint) return E_POINTER;
     hj_value *doc = NULL;
     char id[37];
     hc_lock();
@@ -378,16 +357,12 @@ static const hn_obj *lb_using(const char *id) {
 
 HRESULT WINAPI HcnDeleteEndpoint(REFGUID Id, PWSTR *ErrorRecord) {
     if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteEndpoint, Id, ErrorRecord);
-    HRESULT hr = hn_enter(FN_HcnDeleteEndpoint, ErrorRecord);
-    if (hr != S_OK) return hr;
+    HRESULT hr;
     char id[37];
-    if (!hn_guid_text(Id, id, NULL)) return E_INVALIDARG;
-    hc_lock();
-    hn_obj *o = hn_find(HN_ENDPOINT, id);
-    const hn_obj *lb = o ? lb_using(id) : NULL;
-    if (!o) {
-        hr = hn_fail(ErrorRecord, HCN_E_ENDPOINT_NOT_FOUND, "No endpoint with the id %s", id);
-    } else if (lb) {
+    hn_obj *o = hn_delete_find(FN_HcnDeleteEndpoint, HN_ENDPOINT, Id, ErrorRecord, id, &hr);
+    if (!o) return hr;
+    const hn_obj *lb = lb_using(id);
+    if (lb) {
         hr = hn_fail(ErrorRecord, HCN_E_ENTITY_HAS_REFERENCES,
                      "The endpoint %s is a backend of load balancer %s; delete or modify it first",
                      id, lb->id);

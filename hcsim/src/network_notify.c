@@ -177,32 +177,20 @@ static char *id_json(const char *id, const char *state) {
     return s;
 }
 
+static HRESULT check_gns(hj_value *doc, PWSTR *record) {
+    HRESULT hr = hn_member_type(doc, "SchemaVersion", HJ_OBJECT, "guest network service", record);
+    if (hr == S_OK) hn_default_schema(doc);
+    return hr;
+}
+
 HRESULT WINAPI HcnCreateGuestNetworkService(REFGUID Id, PCWSTR Settings,
                                             PHCN_GUESTNETWORKSERVICE GuestNetworkService,
                                             PWSTR *ErrorRecord) {
     if (hc_remote_active())
         return hc_remote_call(FN_HcnCreateGuestNetworkService, Id, Settings, GuestNetworkService,
                               ErrorRecord);
-    if (GuestNetworkService) *GuestNetworkService = NULL;
-    HRESULT hr = hn_enter(FN_HcnCreateGuestNetworkService, ErrorRecord);
-    if (hr != S_OK) return hr;
-    if (!GuestNetworkService) return E_POINTER;
-    hj_value *doc = NULL;
-    char id[37];
-    hc_lock();
-    if ((hr = hn_parse_object(Settings, "guest network service settings", ErrorRecord, &doc)) ==
-            S_OK &&
-        (hr = hn_create_id(Id, doc, HN_GNS, ErrorRecord, id)) == S_OK &&
-        (hr = hn_member_type(doc, "SchemaVersion", HJ_OBJECT, "guest network service",
-                             ErrorRecord)) == S_OK) {
-        hn_default_schema(doc);
-        hr = hn_create_finish(HN_GNS, id, doc, GuestNetworkService, NULL);
-        doc = NULL;
-        if (hr == S_OK) hn_notify_service(HcnNotificationGuestNetworkServiceCreate, id, NULL);
-    }
-    hj_free(doc);
-    hc_unlock();
-    return hr;
+    return hn_create(FN_HcnCreateGuestNetworkService, HN_GNS, Id, Settings, check_gns,
+                     GuestNetworkService, ErrorRecord, 0, HcnNotificationGuestNetworkServiceCreate);
 }
 
 HRESULT WINAPI HcnCloseGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetworkService) {
@@ -239,19 +227,13 @@ HRESULT WINAPI HcnModifyGuestNetworkService(HCN_GUESTNETWORKSERVICE GuestNetwork
 
 HRESULT WINAPI HcnDeleteGuestNetworkService(REFGUID Id, PWSTR *ErrorRecord) {
     if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteGuestNetworkService, Id, ErrorRecord);
-    HRESULT hr = hn_enter(FN_HcnDeleteGuestNetworkService, ErrorRecord);
-    if (hr != S_OK) return hr;
+    HRESULT hr;
     char id[37];
-    if (!hn_guid_text(Id, id, NULL)) return E_INVALIDARG;
-    hc_lock();
-    hn_obj *g = hn_find(HN_GNS, id);
-    if (!g) {
-        hr = hn_fail(ErrorRecord, HN_E_NOT_FOUND, "No guest network service with the id %s", id);
-    } else {
-        hn_ports_release_gns(g);
-        hn_obj_remove(g);
-        hn_notify_service(HcnNotificationGuestNetworkServiceDelete, id, NULL);
-    }
+    hn_obj *g = hn_delete_find(FN_HcnDeleteGuestNetworkService, HN_GNS, Id, ErrorRecord, id, &hr);
+    if (!g) return hr;
+    hn_ports_release_gns(g);
+    hn_obj_remove(g);
+    hn_notify_service(HcnNotificationGuestNetworkServiceDelete, id, NULL);
     hc_unlock();
     return hr;
 }
@@ -465,9 +447,10 @@ HRESULT WINAPI HcnEnumerateGuestNetworkPortReservations(ULONG *ReturnCount,
 }
 
 VOID WINAPI HcnFreeGuestNetworkPortReservations(HCN_PORT_RANGE_ENTRY *PortEntries) {
-    if (hc_remote_active() && hc_remote_free_port_entries(PortEntries)) return;
     if (!PortEntries) return;
     hc_init();
+    /* first an array a client's service handed out: still freed after HcsimDisconnect */
+    if (hc_remote_free_port_entries(PortEntries)) return;
     hc_lock();
     int ours = hc_doc_del_kind(PortEntries, K_HCNPORT);
     if (ours) G.counts.Documents--;

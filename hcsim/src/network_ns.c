@@ -114,9 +114,8 @@ HRESULT WINAPI HcnCreateNamespace(REFGUID Id, PCWSTR Settings, PHCN_NAMESPACE Na
     if (hc_remote_active())
         return hc_remote_call(FN_HcnCreateNamespace, Id, Settings, Namespace, ErrorRecord);
     if (Namespace) *Namespace = NULL;
-    HRESULT hr = hn_enter(FN_HcnCreateNamespace, ErrorRecord);
+    HRESULT hr = hn_enter_out(FN_HcnCreateNamespace, ErrorRecord, Namespace);
     if (hr != S_OK) return hr;
-    if (!Namespace) return E_POINTER;
     hj_value *doc = NULL;
     char id[37];
     hc_lock();
@@ -213,20 +212,14 @@ HRESULT WINAPI HcnModifyNamespace(HCN_NAMESPACE Namespace, PCWSTR Settings, PWST
 
 HRESULT WINAPI HcnDeleteNamespace(REFGUID Id, PWSTR *ErrorRecord) {
     if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteNamespace, Id, ErrorRecord);
-    HRESULT hr = hn_enter(FN_HcnDeleteNamespace, ErrorRecord);
-    if (hr != S_OK) return hr;
+    HRESULT hr;
     char id[37];
-    if (!hn_guid_text(Id, id, NULL)) return E_INVALIDARG;
-    hc_lock();
-    hn_obj *ns = hn_find(HN_NAMESPACE, id);
-    if (!ns) {
-        hr = hn_fail(ErrorRecord, HN_E_NOT_FOUND, "No namespace with the id %s", id);
-    } else {
-        for (hn_obj *e = G.hcn->objs[HN_ENDPOINT]; e; e = e->next)
-            if (e->ns == ns) set_endpoint_namespace(e, NULL);
-        hn_obj_remove(ns);
-        hn_notify_service(HcnNotificationNamespaceDelete, id, NULL);
-    }
+    hn_obj *ns = hn_delete_find(FN_HcnDeleteNamespace, HN_NAMESPACE, Id, ErrorRecord, id, &hr);
+    if (!ns) return hr;
+    for (hn_obj *e = G.hcn->objs[HN_ENDPOINT]; e; e = e->next)
+        if (e->ns == ns) set_endpoint_namespace(e, NULL);
+    hn_obj_remove(ns);
+    hn_notify_service(HcnNotificationNamespaceDelete, id, NULL);
     hc_unlock();
     return hr;
 }
@@ -289,27 +282,19 @@ static HRESULT check_lb(hj_value *doc, PWSTR *record) {
     return S_OK;
 }
 
+/* A new load balancer's members, and the schema version it reports. */
+static HRESULT check_new_lb(hj_value *doc, PWSTR *record) {
+    HRESULT hr = check_lb(doc, record);
+    if (hr == S_OK) hn_default_schema(doc);
+    return hr;
+}
+
 HRESULT WINAPI HcnCreateLoadBalancer(REFGUID Id, PCWSTR Settings, PHCN_LOADBALANCER LoadBalancer,
                                      PWSTR *ErrorRecord) {
     if (hc_remote_active())
         return hc_remote_call(FN_HcnCreateLoadBalancer, Id, Settings, LoadBalancer, ErrorRecord);
-    if (LoadBalancer) *LoadBalancer = NULL;
-    HRESULT hr = hn_enter(FN_HcnCreateLoadBalancer, ErrorRecord);
-    if (hr != S_OK) return hr;
-    if (!LoadBalancer) return E_POINTER;
-    hj_value *doc = NULL;
-    char id[37];
-    hc_lock();
-    if ((hr = hn_parse_object(Settings, "load balancer settings", ErrorRecord, &doc)) == S_OK &&
-        (hr = hn_create_id(Id, doc, HN_LB, ErrorRecord, id)) == S_OK &&
-        (hr = check_lb(doc, ErrorRecord)) == S_OK) {
-        hn_default_schema(doc);
-        hr = hn_create_finish(HN_LB, id, doc, LoadBalancer, NULL);
-        doc = NULL;
-    }
-    hj_free(doc);
-    hc_unlock();
-    return hr;
+    return hn_create(FN_HcnCreateLoadBalancer, HN_LB, Id, Settings, check_new_lb, LoadBalancer,
+                     ErrorRecord, 0, 0);
 }
 
 HRESULT WINAPI HcnEnumerateLoadBalancers(PCWSTR Query, PWSTR *LoadBalancer, PWSTR *ErrorRecord) {
@@ -369,16 +354,11 @@ HRESULT WINAPI HcnModifyLoadBalancer(HCN_LOADBALANCER LoadBalancer, PCWSTR Setti
 
 HRESULT WINAPI HcnDeleteLoadBalancer(REFGUID Id, PWSTR *ErrorRecord) {
     if (hc_remote_active()) return hc_remote_call(FN_HcnDeleteLoadBalancer, Id, ErrorRecord);
-    HRESULT hr = hn_enter(FN_HcnDeleteLoadBalancer, ErrorRecord);
-    if (hr != S_OK) return hr;
+    HRESULT hr;
     char id[37];
-    if (!hn_guid_text(Id, id, NULL)) return E_INVALIDARG;
-    hc_lock();
-    hn_obj *lb = hn_find(HN_LB, id);
-    if (!lb)
-        hr = hn_fail(ErrorRecord, HN_E_NOT_FOUND, "No load balancer with the id %s", id);
-    else
-        hn_obj_remove(lb);
+    hn_obj *lb = hn_delete_find(FN_HcnDeleteLoadBalancer, HN_LB, Id, ErrorRecord, id, &hr);
+    if (!lb) return hr;
+    hn_obj_remove(lb);
     hc_unlock();
     return hr;
 }

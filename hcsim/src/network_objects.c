@@ -3,6 +3,7 @@
  * built on it: open, close, query, enumerate (README "Host Compute Network"). */
 #include "network_objects.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,11 +202,31 @@ int hn_query_matches(const hn_query *q, const hn_obj *o) {
 }
 
 /* ---- generic exports --------------------------------------------------------------------- */
+HRESULT hn_enter_out(fn_id fn, PWSTR *record, const void *out) {
+    HRESULT hr = hn_enter(fn, record);
+    return hr == S_OK && !out ? E_POINTER : hr;
+}
+
+hn_obj *hn_delete_find(fn_id fn, hn_kind kind, const GUID *Id, PWSTR *record, char id[37],
+                       HRESULT *hr) {
+    if ((*hr = hn_enter(fn, record)) != S_OK) return NULL;
+    if (!hn_guid_text(Id, id, NULL)) {
+        *hr = E_INVALIDARG;
+        return NULL;
+    }
+    hc_lock();
+    hn_obj *o = hn_find(kind, id);
+    if (!o) {
+        *hr = hn_fail(record, hn_not_found(kind), "No %s with the id %s", hn_kind_names[kind], id);
+        hc_unlock();
+    }
+    return o;
+}
+
 HRESULT hn_enumerate(fn_id fn, hn_kind kind, PCWSTR query, PWSTR *out, PWSTR *record) {
     if (out) *out = NULL;
-    HRESULT hr = hn_enter(fn, record);
+    HRESULT hr = hn_enter_out(fn, record, out);
     if (hr != S_OK) return hr;
-    if (!out) return E_POINTER;
     hn_query q;
     hc_lock();
     if ((hr = hn_parse_query(query, record, &q)) == S_OK) {
@@ -225,10 +246,9 @@ HRESULT hn_enumerate(fn_id fn, hn_kind kind, PCWSTR query, PWSTR *out, PWSTR *re
 
 HRESULT hn_open(fn_id fn, hn_kind kind, const GUID *id, void **out, PWSTR *record) {
     if (out) *out = NULL;
-    HRESULT hr = hn_enter(fn, record);
+    HRESULT hr = hn_enter_out(fn, record, out);
     if (hr != S_OK) return hr;
     char text[37];
-    if (!out) return E_POINTER;
     if (!hn_guid_text(id, text, NULL)) return E_INVALIDARG;
     hc_lock();
     hn_obj *o = hn_find(kind, text);
@@ -277,9 +297,8 @@ hn_obj *hn_live(const void *handle, hn_kind kind, PWSTR *record, HRESULT *hr) {
 HRESULT hn_query_one(fn_id fn, hn_kind kind, const void *handle, PCWSTR query, PWSTR *out,
                      PWSTR *record, hj_value *(*view)(const hn_obj *o)) {
     if (out) *out = NULL;
-    HRESULT hr = hn_enter(fn, record);
+    HRESULT hr = hn_enter_out(fn, record, out);
     if (hr != S_OK) return hr;
-    if (!out) return E_POINTER;
     hn_query q;
     hc_lock();
     hn_obj *o = hn_live(handle, kind, record, &hr);
@@ -344,3 +363,26 @@ static int exists(hn_kind kind, const char *id) {
 
 int hc_network_endpoint_exists(const char *id) { return exists(HN_ENDPOINT, id); }
 int hc_network_namespace_exists(const char *id) { return exists(HN_NAMESPACE, id); }
+
+HRESULT hn_create(fn_id fn, hn_kind kind, const GUID *Id, PCWSTR settings,
+                  HRESULT (*check)(hj_value *doc, PWSTR *record), void **out, PWSTR *record,
+                  uint32_t pre, uint32_t post) {
+    if (out) *out = NULL;
+    HRESULT hr = hn_enter_out(fn, record, out);
+    if (hr != S_OK) return hr;
+    hj_value *doc = NULL;
+    char id[37], what[48];
+    snprintf(what, sizeof what, "%s settings", hn_kind_names[kind]);
+    hc_lock();
+    if ((hr = hn_parse_object(settings, what, record, &doc)) == S_OK &&
+        (hr = hn_create_id(Id, doc, kind, record, id)) == S_OK &&
+        (hr = check(doc, record)) == S_OK) {
+        if (pre) hn_notify_service(pre, id, NULL);
+        hr = hn_create_finish(kind, id, doc, out, NULL);
+        doc = NULL;
+        if (hr == S_OK && post) hn_notify_service(post, id, NULL);
+    }
+    hj_free(doc);
+    hc_unlock();
+    return hr;
+}

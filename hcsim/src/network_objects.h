@@ -34,6 +34,14 @@ typedef struct hn_query {
 HRESULT hn_parse_query(PCWSTR text, PWSTR *record, hn_query *q);
 int hn_query_matches(const hn_query *q, const hn_obj *o);
 
+/* hn_enter, then E_POINTER when the export's required out pointer is NULL. */
+HRESULT hn_enter_out(fn_id fn, PWSTR *record, const void *out);
+/* A delete's first part: the entry protocol, the id, then under hcsim's lock the object of
+ * that id. The object with the lock held (the caller releases it), or NULL and *hr without
+ * it (a failure of the entry protocol, a NULL id, no such object). */
+hn_obj *hn_delete_find(fn_id fn, hn_kind kind, const GUID *Id, PWSTR *record, char id[37],
+                       HRESULT *hr);
+
 /* Export bodies (they take the lock). */
 HRESULT hn_enumerate(fn_id fn, hn_kind kind, PCWSTR query, PWSTR *out, PWSTR *record);
 HRESULT hn_open(fn_id fn, hn_kind kind, const GUID *id, void **out, PWSTR *record);
@@ -45,6 +53,12 @@ HRESULT hn_query_one(fn_id fn, hn_kind kind, const void *handle, PCWSTR query, P
 hn_obj *hn_live(const void *handle, hn_kind kind, PWSTR *record, HRESULT *hr);
 HRESULT hn_create_id(const GUID *id, hj_value *doc, hn_kind kind, PWSTR *record, char out[37]);
 HRESULT hn_create_finish(hn_kind kind, const char *id, hj_value *doc, void **out, hn_obj **obj);
+/* A create export of an object that needs nothing but its settings: the entry protocol,
+ * the settings ("<kind> settings"), the id, check (it may complete doc), the object and
+ * its handle; the service callbacks get pre before and post after (0: none). */
+HRESULT hn_create(fn_id fn, hn_kind kind, const GUID *Id, PCWSTR settings,
+                  HRESULT (*check)(hj_value *doc, PWSTR *record), void **out, PWSTR *record,
+                  uint32_t pre, uint32_t post);
 
 /* A ModifySettingRequest {ResourceType, RequestType, Settings} (network_exports.c); the
  * two types as text (numbers are read as the schema's enums). */

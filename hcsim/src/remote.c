@@ -350,15 +350,23 @@ static int note_post(uint64_t rid, uint32_t type, HRESULT status, char16_t *data
     return 1;
 }
 
-/* Ends the delivery thread once it delivered what is queued (without the lock). */
+/* The caller is the delivery thread (an HCN callback): it cannot end that thread. */
+static int on_delivery_thread(void) {
+    hc_lock();
+    int self = R.deliverer_live && R.deliverer_tid == plat_thread_id();
+    hc_unlock();
+    return self;
+}
+
+/* Ends the delivery thread once it delivered what is queued (without the lock; never on
+ * that thread: HcsimDisconnect and HcsimReset refuse to run there). */
 static void deliverer_stop(void) {
     hc_lock();
     int live = R.deliverer_live;
-    int self = live && R.deliverer_tid == plat_thread_id(); /* from a callback: no join */
     R.deliverer_stop = 1;
     plat_cond_broadcast(&R.notes_cond);
     hc_unlock();
-    if (live && !self) plat_thread_join(&R.deliverer);
+    if (live) plat_thread_join(&R.deliverer);
     hc_lock();
     R.deliverer_live = 0;
     R.deliverer_stop = 0;
@@ -383,6 +391,7 @@ static int is_hcn_unregister(uint32_t id) {
            id == FN_HcnUnregisterGuestNetworkServiceCallback;
 }
 
+/* (Connected or not: an array handed out before HcsimDisconnect is still this list's.) */
 int hc_remote_free_port_entries(HCN_PORT_RANGE_ENTRY *entries) {
     int ours = 0;
     hc_lock();
@@ -391,6 +400,7 @@ int hc_remote_free_port_entries(HCN_PORT_RANGE_ENTRY *entries) {
             rentries *e = *p;
             *p = e->next;
             free(e);
+            G.counts.Documents--;
             ours = 1;
             break;
         }
@@ -486,15 +496,6 @@ static HCS_OPERATION_TYPE op_type_of(uint32_t id) {
     }
 }
 
-static int get_guid(hcw_msg *m, GUID *g) {
-    uint64_t half[2] = {0, 0};
-    int ok = hcw_get_u64(m, &half[0]) && hcw_get_u64(m, &half[1]);
-    unsigned char b[16];
-    for (int i = 0; i < 16; i++) b[i] = (unsigned char)(half[i / 8] >> (8 * (i % 8)));
-    memcpy(g, b, sizeof b);
-    return ok;
-}
-
 /* An 'E' result: count entries, which must be the 'u' result before it (expected). */
 static int get_entries(hcw_msg *m, rcall *r, uint64_t expected) {
     uint64_t n = 0;
@@ -505,7 +506,8 @@ static int get_entries(hcw_msg *m, rcall *r, uint64_t expected) {
     for (uint64_t i = 0; i < n; i++) {
         HCN_PORT_RANGE_ENTRY *e = &r->entries[i];
         uint64_t v[7];
-        if (!get_guid(m, &e->OwningPartitionId) || !get_guid(m, &e->TargetPartitionId)) return 0;
+        if (!hcw_get_guid(m, &e->OwningPartitionId) || !hcw_get_guid(m, &e->TargetPartitionId))
+            return 0;
         for (int k = 0; k < 7; k++)
             if (!hcw_get_u64(m, &v[k])) return 0;
         e->Protocol = (HCN_PORT_PROTOCOL)v[0];
@@ -779,17 +781,10 @@ static HRESULT prepare(rcall *r, const char *args, const rval *v, hcw_buf *b) {
         }
         case 's': hcw_put_str(b, v[i].s); break;
         case 'd': hcw_put_fd(b, handle_fd(v[i].p)); break;
-        case 'g': { /* computenetwork */
-            const GUID *g = v[i].p;
-            unsigned char bytes[16] = {0};
-            uint64_t half[2] = {0, 0};
-            if (g) memcpy(bytes, g, sizeof bytes);
-            for (int k = 0; k < 16; k++) half[k / 8] |= (uint64_t)bytes[k] << (8 * (k % 8));
-            hcw_put_u64(b, g != NULL);
-            hcw_put_u64(b, half[0]);
-            hcw_put_u64(b, half[1]);
+        case 'g': /* computenetwork's REFGUID: present, then its 16 bytes */
+            hcw_put_u64(b, v[i].p != NULL);
+            hcw_put_guid(b, v[i].p);
             break;
-        }
         case 'n':
         case 'k':
         case 't': { /* an unknown handle is id 0: the service answers as hcsim does */
@@ -838,6 +833,7 @@ static void copy_results(rcall *r, void *const *out) {
                 e->next = R.entries;
                 R.entries = e;
                 r->entries = NULL;
+                G.counts.Documents++; /* as in-process: until it is freed */
             } else if (i > 0 && out[i - 1]) {
                 *(uint32_t *)out[i - 1] = 0;
             }
@@ -912,6 +908,10 @@ HRESULT hc_remote_call(uint32_t id, ...) {
             missing_hr = E_POINTER;
         }
         if (!out[i] && results[i] == 'u' && results[i + 1] == 'E') missing_out = 1;
+        if (!out[i] && results[i] == 'w' && results[i + 1] == 'w') { /* the result string */
+            missing_out = 1;
+            missing_hr = E_POINTER;
+        }
         if (out[i] && strchr("hpswnktE", results[i])) *(void **)out[i] = NULL;
     }
     if (id == FN_HcsCreateComputeSystemInNamespace) create = va_arg(ap, const void *);
@@ -1047,7 +1047,8 @@ void hc_remote_counts(HCSIM_COUNTS *counts) {
 static HRESULT reconnect(void);
 
 HRESULT hc_remote_reset(void) {
-    if (hc_in_worker()) return HCS_E_INVALID_STATE;
+    /* not from a callback: neither a worker's nor the delivery thread's (which it ends) */
+    if (hc_in_worker() || on_delivery_thread()) return HCS_E_INVALID_STATE;
     HRESULT hr = reconnect();
     if (SUCCEEDED(hr)) hr = hc_remote_call(HCW_CTL_HcsimReset);
     hc_lock();
@@ -1215,6 +1216,7 @@ HRESULT HcsimConnect(const char *socketPath) {
 }
 
 HRESULT HcsimDisconnect(void) {
+    if (on_delivery_thread()) return HCS_E_INVALID_STATE; /* it ends that thread */
     int was = MODE_CLIENT;
     if (!atomic_compare_exchange_strong(&R.mode, &was, MODE_CLOSING)) return S_FALSE;
     close_connection();

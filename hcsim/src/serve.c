@@ -100,6 +100,14 @@ typedef struct svc_op { /* a service-side operation of a client's CALL */
     svc_item *early; /* frames built before the REPLY, in order */
 } svc_op;
 
+/* A registration's NOTIFYs until its REPLY is queued: the client learns the id from the
+ * REPLY, so a notification sent before it would name an id it does not know yet. */
+typedef struct svc_hold {
+    struct svc_hold *next;
+    uint32_t conn_id, hid;
+    svc_item *head, *tail;
+} svc_hold;
+
 typedef struct svc_zombie { /* a finished reader to join */
     struct svc_zombie *next;
     plat_thread t;
@@ -120,6 +128,7 @@ static struct {
     uint32_t nconns, next_conn_id;
     svc_op *ops;
     uint64_t next_op_id;
+    svc_hold *holds;
     svc_zombie *zombies;
     uint32_t readers; /* reader threads not yet on the zombie list */
     plat_thread stopper;
@@ -283,9 +292,55 @@ void CALLBACK serve_forward_notification(DWORD type, void *context, HRESULT stat
     hcw_put_u64(&it->b, (uint64_t)type);
     hcw_put_u64(&it->b, (uint64_t)(uint32_t)status);
     hcw_put_str(&it->b, data);
+    uint32_t conn_id = (uint32_t)(v >> 32), hid = (uint32_t)v;
     plat_mutex_lock(&S.lock);
-    enqueue_to((uint32_t)(v >> 32), it);
+    svc_hold *h = S.holds;
+    while (h && (h->conn_id != conn_id || h->hid != hid)) h = h->next;
+    if (h) { /* the registration's REPLY is not queued yet: after it */
+        if (h->tail)
+            h->tail->next = it;
+        else
+            h->head = it;
+        h->tail = it;
+    } else {
+        enqueue_to(conn_id, it);
+    }
     plat_mutex_unlock(&S.lock);
+}
+
+/* A registration's notifications wait (hold_begin) until its REPLY is queued (hold_end:
+ * then they follow it, or, when the registration failed, they go). */
+static svc_hold *hold_begin(svc_conn *c, uint32_t hid) {
+    svc_hold *h = calloc(1, sizeof *h);
+    if (!h) return NULL; /* (out of memory: the registration is refused below) */
+    h->conn_id = c->id;
+    h->hid = hid;
+    plat_mutex_lock(&S.lock);
+    h->next = S.holds;
+    S.holds = h;
+    plat_mutex_unlock(&S.lock);
+    return h;
+}
+
+static void hold_end(svc_conn *c, svc_hold *h, svc_item *reply, int registered) {
+    plat_mutex_lock(&S.lock);
+    for (svc_hold **p = &S.holds; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    enqueue(c, reply);
+    for (svc_item *it = h->head; it;) {
+        svc_item *n = it->next;
+        it->next = NULL;
+        if (registered)
+            enqueue(c, it);
+        else
+            item_free(it);
+        it = n;
+    }
+    plat_mutex_unlock(&S.lock);
+    free(h);
 }
 
 /* ---- operations ---------------------------------------------------------------------- */
@@ -495,22 +550,13 @@ void serve_ops_forget(void) {
     }
 }
 
-static void put_guid(hcw_buf *b, const GUID *g) {
-    unsigned char bytes[16];
-    uint64_t half[2] = {0, 0};
-    memcpy(bytes, g, sizeof bytes);
-    for (int k = 0; k < 16; k++) half[k / 8] |= (uint64_t)bytes[k] << (8 * (k % 8));
-    hcw_put_u64(b, half[0]);
-    hcw_put_u64(b, half[1]);
-}
-
 /* An 'E' result (wire.h): the count (none when there are no entries), then each entry. */
 static void put_entries(hcw_buf *b, const HCN_PORT_RANGE_ENTRY *e, ULONG n) {
     if (!e) n = 0;
     hcw_put_u64(b, n);
     for (ULONG i = 0; i < n; i++) {
-        put_guid(b, &e[i].OwningPartitionId);
-        put_guid(b, &e[i].TargetPartitionId);
+        hcw_put_guid(b, &e[i].OwningPartitionId);
+        hcw_put_guid(b, &e[i].TargetPartitionId);
         hcw_put_u64(b, (uint64_t)e[i].Protocol);
         hcw_put_u64(b, e[i].Priority);
         hcw_put_u64(b, e[i].ReservationType);
@@ -534,6 +580,11 @@ static void run_call(svc_call *call) {
     svc_op *o = NULL;
     HRESULT hr = S_OK;
     if (call->has_op) hr = op_begin(call, &o);
+    svc_hold *hold = NULL;
+    if (made_kind == 'K' || made_kind == 'J') {
+        hold = hold_begin(c, out.hid);
+        if (!hold) hr = E_OUTOFMEMORY;
+    }
     void *made = NULL;
     if (hr == S_OK)
         hr = call->fn >= HCW_CTL_BASE ? serve_run_control(call, &out)
@@ -570,6 +621,8 @@ static void run_call(svc_call *call) {
     if (out.entries) HcnFreeGuestNetworkPortReservations(out.entries);
     if (o)
         op_settle(c, o, hr, reply);
+    else if (hold)
+        hold_end(c, hold, reply, made != NULL);
     else
         enqueue(c, reply);
     serve_call_free(call);

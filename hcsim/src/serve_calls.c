@@ -482,13 +482,9 @@ svc_call *serve_decode_call(svc_conn *c, hcw_msg *m) {
         case 'b': hcw_get_bytes(m, &a->b); break;
         case 'd': hcw_get_fd(m, &a->fd); break;
         case 'g': { /* computenetwork's REFGUID: present, then its 16 bytes */
-            uint64_t half[2] = {0, 0}, present = 0;
-            unsigned char bytes[16];
+            uint64_t present = 0;
             if (hcw_get_u64(m, &present) && present > 1) m->bad = 1;
-            hcw_get_u64(m, &half[0]);
-            hcw_get_u64(m, &half[1]);
-            for (int k = 0; k < 16; k++) bytes[k] = (unsigned char)(half[k / 8] >> (8 * (k % 8)));
-            memcpy(&a->g, bytes, sizeof bytes);
+            hcw_get_guid(m, &a->g);
             a->has_g = present == 1;
             break;
         }

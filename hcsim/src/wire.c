@@ -78,6 +78,13 @@ void hcw_put_u64(hcw_buf *b, uint64_t v) {
     put_int(b, v, 8);
 }
 
+void hcw_put_guid(hcw_buf *b, const void *guid) {
+    unsigned char bytes[16] = {0};
+    if (guid) memcpy(bytes, guid, sizeof bytes);
+    hcw_put_u64(b, get_le(bytes, 8));
+    hcw_put_u64(b, get_le(bytes + 8, 8));
+}
+
 void hcw_put_str(hcw_buf *b, const char16_t *s) {
     if (!s) {
         put_tag(b, 'N');
@@ -334,6 +341,15 @@ int hcw_get_u64(hcw_msg *m, uint64_t *v) {
     if (!take(m, 'I', 0, 8, &p)) return 0;
     *v = get_le(p, 8);
     return 1;
+}
+
+int hcw_get_guid(hcw_msg *m, void *guid) {
+    uint64_t half[2] = {0, 0};
+    int ok = hcw_get_u64(m, &half[0]) && hcw_get_u64(m, &half[1]);
+    unsigned char bytes[16];
+    for (int i = 0; i < 16; i++) bytes[i] = (unsigned char)(half[i / 8] >> (8 * (i % 8)));
+    memcpy(guid, bytes, sizeof bytes);
+    return ok;
 }
 
 /* A counted field (S: n code units, B: n bytes): the count and the data's position. */

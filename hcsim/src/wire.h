@@ -77,6 +77,8 @@ void hcw_put_u64(hcw_buf *b, uint64_t v);
 void hcw_put_str(hcw_buf *b, const char16_t *s); /* NUL-terminated; NULL -> 'N' */
 void hcw_put_bytes(hcw_buf *b, const void *p, size_t n);
 void hcw_put_fd(hcw_buf *b, int fd); /* fd < 0 -> 'X' */
+/* A GUID (16 bytes, NULL: zeros) as two 'I' fields: bytes 0-7 and 8-15, little-endian. */
+void hcw_put_guid(hcw_buf *b, const void *guid);
 /* Sends the frame (whole, with its descriptors; EINTR retried; MSG_NOSIGNAL). 0, or -1
  * with errno. Callers serialise sends on one socket. */
 int hcw_send(int sock, hcw_buf *b);
@@ -105,6 +107,7 @@ int hcw_get_u64(hcw_msg *m, uint64_t *v);
 int hcw_get_str(hcw_msg *m, char16_t **s); /* malloc'd, NUL-terminated; NULL for 'N' */
 int hcw_get_bytes(hcw_msg *m, char **s);   /* malloc'd, NUL added; NUL inside -> bad */
 int hcw_get_fd(hcw_msg *m, int *fd);       /* the caller owns *fd; -1 for 'X' */
+int hcw_get_guid(hcw_msg *m, void *guid);  /* 16 bytes, as hcw_put_guid sends them */
 int hcw_end(hcw_msg *m);                   /* 1 if the body was consumed exactly */
 void hcw_msg_free(hcw_msg *m);             /* closes descriptors not taken */
 

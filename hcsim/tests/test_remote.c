@@ -9,6 +9,8 @@
 TEST(remote_posix_only) { harness_skip("client mode is POSIX-only"); }
 #else
 
+#include "test_remote_util.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,63 +42,6 @@ __attribute__((constructor)) static void remote_child_main(void) {
         for (;;) pause(); /* until killed */
     }
     if (client) _exit(client_scenario(client, getenv("HCSIM_TEST_SOCKET")));
-}
-
-/* Starts this program again with one variable set; its pid. */
-static pid_t spawn_self(const char *var, const char *value, const char *path) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv(var, value, 1);
-        setenv("HCSIM_TEST_SOCKET", path, 1);
-        char *argv[] = {(char *)"test_hcsim", (char *)"--child", NULL};
-        execv("/proc/self/exe", argv);
-        _exit(91);
-    }
-    return pid;
-}
-
-static int exit_code(pid_t pid) {
-    int st = 0;
-    if (waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-typedef struct service {
-    char path[108];
-    pid_t pid;
-} service;
-
-/* A service on a fresh socket, and this process its client. */
-static int service_up(service *s) {
-    snprintf(s->path, sizeof s->path, "/tmp/hcsim-remote-%d.sock", (int)getpid());
-    unlink(s->path);
-    s->pid = spawn_self("HCSIM_TEST_SERVE", s->path, s->path);
-    if (s->pid < 0) return 0;
-    for (int i = 0; i < 500; i++) {
-        HRESULT hr = HcsimConnect(s->path);
-        if (hr == S_OK) return 1;
-        if (hr != HCS_E_SERVICE_NOT_AVAILABLE) {
-            fprintf(stderr, "  HcsimConnect: 0x%08x\n", (unsigned)hr);
-            break;
-        }
-        tc_sleep_ms(10);
-    }
-    kill(s->pid, SIGKILL);
-    exit_code(s->pid);
-    return 0;
-}
-
-static void service_down(service *s) {
-    HcsimDisconnect();
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        exit_code(s->pid);
-        s->pid = 0;
-    }
-    unlink(s->path);
-    char lock[128];
-    snprintf(lock, sizeof lock, "%s.lock", s->path);
-    unlink(lock);
 }
 
 /* ---- callbacks ----------------------------------------------------------------------- */

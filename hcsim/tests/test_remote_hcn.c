@@ -9,10 +9,7 @@
 TEST(remote_hcn_posix_only) { harness_skip("client mode is POSIX-only"); }
 #else
 
-#include <signal.h>
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "test_remote_util.h"
 
 #define NET_SETTINGS                                                                          \
     u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":0},\"Name\":\"remote-nat\",\"Type\":\"NAT\"," \
@@ -40,58 +37,6 @@ static int hcn_client_scenario(const char *name, const char *path);
 __attribute__((constructor)) static void remote_hcn_child_main(void) {
     const char *client = getenv("HCSIM_TEST_HCN_CLIENT");
     if (client) _exit(hcn_client_scenario(client, getenv("HCSIM_TEST_SOCKET")));
-}
-
-static pid_t spawn_self(const char *var, const char *value, const char *path) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv(var, value, 1);
-        setenv("HCSIM_TEST_SOCKET", path, 1);
-        char *argv[] = {(char *)"test_hcsim", (char *)"--child", NULL};
-        execv("/proc/self/exe", argv);
-        _exit(91);
-    }
-    return pid;
-}
-
-static int exit_code(pid_t pid) {
-    int st = 0;
-    if (waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-typedef struct service {
-    char path[108];
-    pid_t pid;
-} service;
-
-static int service_up(service *s) {
-    snprintf(s->path, sizeof s->path, "/tmp/hcsim-remote-hcn-%d.sock", (int)getpid());
-    unlink(s->path);
-    s->pid = spawn_self("HCSIM_TEST_SERVE", s->path, s->path);
-    if (s->pid < 0) return 0;
-    for (int i = 0; i < 500; i++) {
-        HRESULT hr = HcsimConnect(s->path);
-        if (hr == S_OK) return 1;
-        if (hr != HCS_E_SERVICE_NOT_AVAILABLE) break;
-        tc_sleep_ms(10);
-    }
-    kill(s->pid, SIGKILL);
-    exit_code(s->pid);
-    return 0;
-}
-
-static void service_down(service *s) {
-    HcsimDisconnect();
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        exit_code(s->pid);
-        s->pid = 0;
-    }
-    unlink(s->path);
-    char lock[128];
-    snprintf(lock, sizeof lock, "%s.lock", s->path);
-    unlink(lock);
 }
 
 static int hcn_counts_zero(void) {
@@ -182,6 +127,7 @@ TEST(remote_hcn_calls_and_errors) {
     if (err) CoTaskMemFree(err);
     /* out pointers checked as in-process, before anything is sent */
     CHECK_HR(E_POINTER, HcnCreateNetwork(&net_id, NET_SETTINGS, NULL, NULL));
+    CHECK_HR(E_POINTER, HcnEnumerateNetworks(NULL, NULL, NULL));
     /* create, query, enumerate (GUIDs travel both ways) */
     CHECK_HR(S_OK, HcnCreateNetwork(&net_id, NET_SETTINGS, &net, NULL));
     PWSTR list = NULL;
@@ -198,6 +144,7 @@ TEST(remote_hcn_calls_and_errors) {
     CHECK(u && strstr(u, "172.31.0."));
     free(u);
     if (props) CoTaskMemFree(props);
+    CHECK_HR(E_POINTER, HcnQueryEndpointProperties(ep, NULL, NULL, NULL));
     /* a handle of another kind is refused, as in-process */
     CHECK_HR(E_HANDLE, HcnModifyNetwork((HCN_NETWORK)ep, EP_SETTINGS, NULL));
     /* the network has an endpoint: in use */
@@ -302,21 +249,77 @@ TEST(remote_hcn_guest_service_ports) {
     CHECK_HR(S_OK, HcnReserveGuestNetworkServicePortRange(gns, 8, &r, &range));
     CHECK(r.endingPort == r.startingPort + 7);
     ULONG n = 0;
-    HCN_PORT_RANGE_ENTRY *entries = NULL;
+    HCN_PORT_RANGE_ENTRY *entries = NULL, *kept = NULL;
+    HCSIM_COUNTS c;
+    HcsimGetCounts(&c);
+    uint32_t docs = c.Documents;
     CHECK_HR(S_OK, HcnEnumerateGuestNetworkPortReservations(&n, &entries));
     CHECK(n == 2 && entries != NULL);
     int found = 0;
     for (ULONG i = 0; entries && i < n; i++)
         if (entries[i].StartingPort == 45678 && entries[i].EndingPort == 45678) found = 1;
     CHECK(found);
+    HcsimGetCounts(&c);
+    CHECK(c.Documents == docs + 1); /* counted until freed, as in-process */
     HcnFreeGuestNetworkPortReservations(entries);
+    HcsimGetCounts(&c);
+    CHECK(c.Documents == docs);
+    CHECK_HR(S_OK, HcnEnumerateGuestNetworkPortReservations(&n, &kept)); /* freed below */
     CHECK_HR(E_POINTER, HcnEnumerateGuestNetworkPortReservations(&n, NULL));
     CHECK_HR(S_OK, HcnReleaseGuestNetworkServicePortReservationHandle(one));
     CHECK_HR(S_OK, HcnReleaseGuestNetworkServicePortReservationHandle(range));
     CHECK_HR(E_HANDLE, HcnReleaseGuestNetworkServicePortReservationHandle(range));
     CHECK_HR(S_OK, HcnCloseGuestNetworkService(gns));
     CHECK_HR(S_OK, HcnDeleteGuestNetworkService(&gns_id, NULL));
+    /* an array the service handed out is still the client's to free after HcsimDisconnect */
+    CHECK_HR(S_OK, HcsimDisconnect());
+    HcsimGetCounts(&c);
+    CHECK(c.Documents == docs + 1);
+    HcnFreeGuestNetworkPortReservations(kept);
     CHECK(hcn_counts_zero());
+    service_down(&svc);
+}
+
+/* HcsimDisconnect and HcsimReset end the delivery thread: from a callback on it they are
+ * refused, and the thread goes on delivering. */
+typedef struct reentry {
+    atomic_int calls;
+    atomic_uint disconnect_hr, reset_hr;
+} reentry;
+
+static void CALLBACK on_note_reenter(DWORD type, void *ctx, HRESULT status, PCWSTR data) {
+    reentry *r = ctx;
+    (void)type;
+    (void)status;
+    (void)data;
+    if (atomic_load(&r->calls) == 0) {
+        atomic_store(&r->disconnect_hr, (unsigned)HcsimDisconnect());
+        atomic_store(&r->reset_hr, (unsigned)HcsimReset());
+    }
+    atomic_fetch_add(&r->calls, 1);
+}
+
+TEST(remote_hcn_disconnect_from_a_callback_refused) {
+    service svc;
+    REQUIRE(service_up(&svc));
+    reentry r;
+    memset(&r, 0, sizeof r);
+    HCN_CALLBACK cb = NULL;
+    CHECK_HR(S_OK, HcnRegisterServiceCallback(on_note_reenter, &r, &cb));
+    GUID net_id = guid_n(1);
+    HCN_NETWORK net = NULL;
+    CHECK_HR(S_OK, HcnCreateNetwork(&net_id, NET_SETTINGS, &net, NULL));
+    CHECK(wait_count(&r.calls, 1, 5000));
+    CHECK_HR(HCS_E_INVALID_STATE, (HRESULT)atomic_load(&r.disconnect_hr));
+    CHECK_HR(HCS_E_INVALID_STATE, (HRESULT)atomic_load(&r.reset_hr));
+    CHECK(HcsimIsConnected());
+    /* the same delivery thread delivers the next one */
+    CHECK_HR(S_OK, HcnCloseNetwork(net));
+    CHECK_HR(S_OK, HcnDeleteNetwork(&net_id, NULL));
+    CHECK(wait_count(&r.calls, 2, 5000));
+    CHECK_HR(S_OK, HcnUnregisterServiceCallback(cb));
+    CHECK(hcn_counts_zero());
+    CHECK_HR(S_OK, HcsimDisconnect()); /* (the delivery thread joins) */
     service_down(&svc);
 }
 

@@ -695,3 +695,78 @@ TEST(serve_operation_with_notifications) {
     CHECK(k.Operations == 0);
     sv_stop();
 }
+
+/* ---- a registration's first notifications --------------------------------------------- */
+static atomic_int ns_churn_stop;
+
+static void *ns_churn_main(void *arg) { /* another client: namespaces in a tight loop */
+    (void)arg;
+    GUID id;
+    memset(&id, 0, sizeof id);
+    id.Data1 = 0x5e7e0001u;
+    while (!atomic_load(&ns_churn_stop)) {
+        HCN_NAMESPACE ns = NULL;
+        if (HcnCreateNamespace(&id, u"{\"SchemaVersion\":{\"Major\":2,\"Minor\":0}}", &ns, NULL) ==
+            S_OK) {
+            HcnCloseNamespace(ns);
+            HcnDeleteNamespace(&id, NULL);
+        }
+    }
+    return NULL;
+}
+
+/* The client learns a registration's id from its REPLY: no NOTIFY of the registration
+ * comes before it (the service holds them until the REPLY is queued), however busy
+ * another client is meanwhile. */
+TEST(serve_registration_notifications_follow_its_reply) {
+    HcsimReset();
+    REQUIRE(sv_start());
+    int s = rc_connect();
+    REQUIRE(s >= 0);
+    atomic_store(&ns_churn_stop, 0);
+    pthread_t churn;
+    REQUIRE(pthread_create(&churn, NULL, ns_churn_main, NULL) == 0);
+    int early = 0, after = 0, failed = 0;
+    uint64_t seq = 1;
+    for (int round = 0; round < 1000 && !failed; round++) {
+        hcw_buf b = {0};
+        uint64_t reg = seq++;
+        hcw_begin(&b, HCW_CALL, reg);
+        hcw_put_u64(&b, FN_HcnRegisterServiceCallback); /* 'c' and 'x' are not sent */
+        failed |= hcw_send(s, &b) != 0;
+        hcw_free(&b);
+        uint64_t before[64], nbefore = 0, id = 0;
+        for (int replied = 0; !replied && !failed;) {
+            hcw_msg m;
+            if (hcw_recv(s, &m) != 1) {
+                failed = 1;
+            } else if (m.type == HCW_REPLY && m.seq == reg) {
+                uint64_t hr = 1;
+                failed |= !hcw_get_u64(&m, &hr) || hr != S_OK || !hcw_get_u64(&m, &id);
+                replied = 1;
+            } else if (m.type == HCW_NOTIFY && nbefore < 64) {
+                before[nbefore++] = m.seq;
+            }
+            hcw_msg_free(&m);
+        }
+        for (uint64_t i = 0; i < nbefore; i++) early += before[i] == id;
+        /* one notification of the registration after its REPLY, then it goes */
+        for (int heard = 0; !heard && !failed;) {
+            hcw_msg m;
+            if (hcw_recv(s, &m) != 1)
+                failed = 1;
+            else
+                heard = m.type == HCW_NOTIFY && m.seq == id;
+            hcw_msg_free(&m);
+        }
+        after += !failed;
+        if (!failed) failed = rc_simple(s, seq++, FN_HcnUnregisterServiceCallback, id, 1) != S_OK;
+    }
+    atomic_store(&ns_churn_stop, 1);
+    pthread_join(churn, NULL);
+    CHECK(!failed);
+    CHECK(early == 0);
+    CHECK(after == 1000);
+    close(s);
+    sv_stop();
+}

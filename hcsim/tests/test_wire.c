@@ -137,6 +137,26 @@ TEST(wire_parse_round_trip_and_tables) {
     hcw_msg_free(&m);
     hcw_free(&b);
 
+    /* a GUID: its 16 bytes as two integers, little-endian; NULL sends zeros */
+    unsigned char g[16], back[16], none[16];
+    for (int i = 0; i < 16; i++) g[i] = (unsigned char)(0xA0 + i);
+    hcw_begin(&b, HCW_CALL, 10);
+    hcw_put_guid(&b, g);
+    hcw_put_guid(&b, NULL);
+    hcw_send(-1, &b);
+    REQUIRE(hcw_parse(b.p, b.len, &m) == 1);
+    CHECK(hcw_get_u64(&m, &fn) && fn == 0xA7A6A5A4A3A2A1A0u); /* bytes 0-7 */
+    CHECK(hcw_get_u64(&m, &fn) && fn == 0xAFAEADACABAAA9A8u);
+    CHECK(hcw_get_guid(&m, none) && hcw_end(&m));
+    for (int i = 0; i < 16; i++) CHECK(none[i] == 0);
+    hcw_msg_free(&m);
+    REQUIRE(hcw_parse(b.p, b.len, &m) == 1);
+    CHECK(hcw_get_guid(&m, back) && !memcmp(back, g, sizeof g));
+    CHECK(hcw_get_guid(&m, back) && hcw_end(&m));
+    CHECK(!hcw_get_guid(&m, back) && m.bad); /* nothing left */
+    hcw_msg_free(&m);
+    hcw_free(&b);
+
     CHECK(!strcmp(hcw_args_of(FN_HcsStartComputeSystem), "hos"));
     CHECK(!strcmp(hcw_results_of(FN_HcsCreateProcess), "p"));
     CHECK(hcw_args_of(FN_HcsCreateOperation) == NULL); /* local */
