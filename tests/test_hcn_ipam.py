@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import aiohcs.hcn as hcn
 from aiohcs import testing
-from aiohcs.errors import ResourceExhausted
+from aiohcs.errors import HcsError, ResourceExhausted
 
 SUBNET = ipaddress.ip_network("10.66.0.0/28")
 GATEWAY = ipaddress.ip_address("10.66.0.1")
@@ -72,3 +72,63 @@ def test_addresses_are_distinct_and_exhaustion_is_exact(
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_full_pool(backend: str) -> None:
     anyio.run(_run, [True] * (CAPACITY + 2) + [0, True, True], backend=backend)
+
+
+# ---- explicit addresses, IPv6 like IPv4 (issue 17) -------------------------------------------
+RESERVED = 0x803B002F  # HCN_E_ADDR_INVALID_OR_RESERVED
+
+
+async def _refused(net: hcn.Network, address: str, part: str) -> None:
+    with pytest.raises(HcsError) as info:
+        await net.create_endpoint({"IpConfigurations": [{"IpAddress": address}]})
+    assert info.value.hresult == RESERVED, info.value
+    assert part in str(info.value)
+
+
+async def _explicit_v6() -> None:
+    async with await hcn.create_nat_network("v6", "fd00::/64") as net:
+        a = await net.create_endpoint({"IpConfigurations": [{"IpAddress": "fd00::5"}]})
+        config = (await a.properties()).ip_configurations[0]
+        assert (config.ip_address, config.prefix_length) == ("fd00::5", 64)
+        await _refused(net, "fd00::5", f"in use by endpoint {a.id}")
+        await _refused(net, "FD00:0::5", f"in use by endpoint {a.id}")
+        await _refused(net, "fd00::", "subnet-router anycast")
+        await _refused(net, "fd00::1", "gateway")
+        await _refused(net, "fd01::5", "no subnet")
+        await _refused(net, "10.0.0.5", "has no IPv4 subnet")
+        await a.delete()
+        b = await net.create_endpoint({"IpConfigurations": [{"IpAddress": "fd00::5"}]})
+        await b.delete()
+        await net.delete()
+    async with await hcn.create_nat_network("v4", "10.67.0.0/24") as net:
+        await _refused(net, "fd00::5", "has no IPv6 subnet")
+        await net.delete()
+
+
+async def _no_ipam() -> None:
+    async with await hcn.create_network({"Name": "bare", "Type": "L2Bridge"}) as net:
+        a = await net.create_endpoint({"IpConfigurations": [{"IpAddress": "10.1.2.3"}]})
+        b = await net.create_endpoint({"IpConfigurations": [{"IpAddress": "fd00::9"}]})
+        assert [(await e.properties()).ip_configurations[0].prefix_length for e in (a, b)] == [
+            32,
+            128,
+        ]
+        await _refused(net, "10.1.2.3", f"in use by endpoint {a.id}")
+        await _refused(net, "fd00::9", f"in use by endpoint {b.id}")
+        await _refused(net, "0.0.0.0", "not a unicast host address")
+        await _refused(net, "ff02::1", "not a unicast host address")
+        for ep in (a, b):
+            await ep.delete()
+        await net.delete()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_explicit_ipv6_addresses_follow_the_ipv4_rules(backend: str) -> None:
+    anyio.run(_explicit_v6, backend=backend)
+    assert testing.counts().network_handles == 0
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_network_without_ipam_takes_each_unicast_address_once(backend: str) -> None:
+    anyio.run(_no_ipam, backend=backend)
+    assert testing.counts().network_handles == 0

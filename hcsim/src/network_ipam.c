@@ -1,8 +1,8 @@
 /* hcsim computenetwork: addresses. A network's Ipams are checked (prefixes, routes, MAC
  * pool); an endpoint gets the next free IPv4 address of its network's first IPv4 subnet
  * (the network and broadcast addresses and the gateway are never handed out) and the
- * next free MAC of the network's pool, or its own are checked (README "Host Compute
- * Network", IPAM). Everything under the lock. */
+ * next free MAC of the network's pool, or its own are checked, IPv4 and IPv6 alike
+ * (README "Host Compute Network", IPAM). Everything under the lock. */
 #include "network_objects.h"
 
 #include <stdio.h>
@@ -262,6 +262,14 @@ HRESULT hn_ipam_network(hj_value *doc, PWSTR *record) {
 }
 
 /* ---- endpoints ------------------------------------------------------------------------------ */
+/* An IPv6 subnet: its prefix (host bits as written; in6 ignores them) and gateway. */
+typedef struct subnet6 {
+    prefix p;
+    uint8_t gw[16];
+    int has_gw, gw_reserved;
+    const char *text;
+} subnet6;
+
 typedef struct subnet4 {
     uint32_t net, bcast, gw;
     unsigned len;
@@ -269,8 +277,29 @@ typedef struct subnet4 {
     const char *text;
 } subnet4;
 
-/* The network's IPv4 subnets (up to max) and whether it has IPv6 ones. */
-static size_t subnets_of(const hn_obj *net, subnet4 *out, size_t max, prefix *v6, size_t *nv6) {
+/* s6's gateway: the first route NextHop inside it, else its first address (::1 of the
+ * prefix) when the prefix leaves room for hosts; Flags 1 does not reserve it. */
+static void gateway6(subnet6 *s6, const hj_value *s) {
+    uint64_t flags = 0;
+    hj_uint64(hj_get(s, "Flags"), &flags);
+    s6->gw_reserved = !(flags & 1u);
+    const hj_value *routes = hj_get(s, "Routes");
+    for (size_t k = 0; k < hj_count(routes); k++)
+        if (parse_ip6(hj_str(hj_get(hj_at(routes, k), "NextHop"), NULL), s6->gw) &&
+            in6(&s6->p, s6->gw)) {
+            s6->has_gw = 1;
+            return;
+        }
+    s6->has_gw = s6->p.len <= 126;
+    for (unsigned b = 0; b < 16; b++) {
+        unsigned keep = s6->p.len >= 8 * (b + 1) ? 8 : s6->p.len > 8 * b ? s6->p.len - 8 * b : 0;
+        s6->gw[b] = (uint8_t)(s6->p.v6[b] & (0xFF00u >> keep));
+    }
+    s6->gw[15] |= 1;
+}
+
+/* The network's IPv4 subnets (up to max) and IPv6 ones (up to 8). */
+static size_t subnets_of(const hn_obj *net, subnet4 *out, size_t max, subnet6 *v6, size_t *nv6) {
     size_t n = 0, m = 0;
     const hj_value *ipams = hj_get(net->doc, "Ipams");
     for (size_t i = 0; i < hj_count(ipams); i++) {
@@ -280,7 +309,10 @@ static size_t subnets_of(const hn_obj *net, subnet4 *out, size_t max, prefix *v6
             prefix p;
             if (!parse_prefix(hj_str(hj_get(s, "IpAddressPrefix"), NULL), &p)) continue;
             if (p.family == 6) {
-                if (m < 8) v6[m++] = p;
+                if (m < 8) {
+                    v6[m] = (subnet6){.p = p, .text = hj_str(hj_get(s, "IpAddressPrefix"), NULL)};
+                    gateway6(&v6[m++], s);
+                }
                 continue;
             }
             if (n == max) continue;
@@ -314,6 +346,29 @@ static const hn_obj *ip_owner(const hn_obj *net, uint32_t ip) {
             for (size_t i = 0; i < e->nip4; i++)
                 if (e->ip4[i] == ip) return e;
     return NULL;
+}
+
+/* The endpoint of net holding the IPv6 address a (its IpConfigurations), or NULL. */
+static const hn_obj *ip6_owner(const hn_obj *net, const uint8_t a[16]) {
+    for (const hn_obj *e = G.hcn->objs[HN_ENDPOINT]; e; e = e->next) {
+        const hj_value *configs = hj_get(e->doc, "IpConfigurations");
+        uint8_t b[16];
+        if (e->network == net)
+            for (size_t i = 0; i < hj_count(configs); i++)
+                if (parse_ip6(hj_str(hj_get(hj_at(configs, i), "IpAddress"), NULL), b) &&
+                    !memcmp(a, b, 16))
+                    return e;
+    }
+    return NULL;
+}
+
+/* Addresses no endpoint can have, on any network: unspecified, loopback, multicast, and
+ * IPv4's limited broadcast and reserved 240.0.0.0/4. */
+static int special4(uint32_t ip) { return !ip || ip >> 24 == 127 || ip >> 28 >= 14; }
+
+static int special6(const uint8_t a[16]) {
+    static const uint8_t zero[15];
+    return a[0] == 0xFF || (!memcmp(a, zero, 15) && a[15] <= 1);
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -370,8 +425,8 @@ static hj_value *ip_config(const char *addr, unsigned len) {
 }
 
 /* Checks one explicit IpConfiguration (c: its object, completed with PrefixLength). */
-static HRESULT explicit_ip(hn_obj *ep, hj_value *c, const subnet4 *s4, size_t n4, const prefix *v6,
-                           size_t n6, size_t i, PWSTR *record) {
+static HRESULT explicit_ip(hn_obj *ep, hj_value *c, const subnet4 *s4, size_t n4, const subnet6 *v6,
+                           size_t n6, size_t i, const hj_value *configs, PWSTR *record) {
     const hn_obj *net = ep->network;
     const char *addr = hj_str(hj_get(c, "IpAddress"), NULL);
     uint64_t plen = 0;
@@ -388,11 +443,18 @@ static HRESULT explicit_ip(hn_obj *ep, hj_value *c, const subnet4 *s4, size_t n4
             return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%u]: PrefixLength %u",
                            (unsigned)i, (unsigned)plen);
         const subnet4 *s = NULL;
+        if (special4(ip))
+            return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
+                           "The address %s is not a unicast host address", addr);
         for (size_t k = 0; k < n4 && !s; k++)
             if ((ip & mask4(s4[k].len)) == s4[k].net) s = &s4[k];
         if (!s && n4)
             return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
                            "The address %s is in no subnet of network %s", addr, net->id);
+        if (!n4 && n6)
+            return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
+                           "The address %s is IPv4 and network %s has no IPv4 subnet", addr,
+                           net->id);
         if (s && s->len <= 30 && (ip == s->net || ip == s->bcast))
             return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
                            "The address %s is the network or broadcast address of %s", addr,
@@ -416,13 +478,40 @@ static HRESULT explicit_ip(hn_obj *ep, hj_value *c, const subnet4 *s4, size_t n4
     if (pl && plen > 128)
         return hn_fail(record, HCN_E_INVALID_IP, "IpConfigurations[%u]: PrefixLength %u",
                        (unsigned)i, (unsigned)plen);
-    const prefix *s = NULL;
+    const subnet6 *s = NULL;
+    if (special6(a6))
+        return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
+                       "The address %s is not a unicast host address", addr);
     for (size_t k = 0; k < n6 && !s; k++)
-        if (in6(&v6[k], a6)) s = &v6[k];
+        if (in6(&v6[k].p, a6)) s = &v6[k];
     if (!s && n6)
         return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
                        "The address %s is in no subnet of network %s", addr, net->id);
-    if (!pl) hj_set(c, "PrefixLength", hj_new_uint(s ? s->len : 128));
+    if (!n6 && n4)
+        return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
+                       "The address %s is IPv6 and network %s has no IPv6 subnet", addr, net->id);
+    prefix host = s ? s->p : (prefix){0};
+    host.len = 128; /* in6 against host: a6 equals the prefix with its host part zero */
+    for (unsigned bit = s ? s->p.len : 128; bit < 128; bit++)
+        host.v6[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+    if (s && s->p.len <= 126 && in6(&host, a6))
+        return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
+                       "The address %s is the subnet-router anycast address of %s", addr, s->text);
+    if (s && s->has_gw && s->gw_reserved && !memcmp(a6, s->gw, 16))
+        return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
+                       "The address %s is the gateway of %s", addr, s->text);
+    const hn_obj *owner = ip6_owner(net, a6);
+    for (size_t k = 0; k < i && !owner; k++) {
+        uint8_t b[16];
+        if (parse_ip6(hj_str(hj_get(hj_at(configs, k), "IpAddress"), NULL), b) &&
+            !memcmp(a6, b, 16))
+            owner = ep;
+    }
+    if (owner)
+        return hn_fail(record, HCN_E_ADDR_INVALID_OR_RESERVED,
+                       "The address %s is in use by endpoint %s on network %s", addr, owner->id,
+                       net->id);
+    if (!pl) hj_set(c, "PrefixLength", hj_new_uint(s ? s->p.len : 128));
     return S_OK;
 }
 
@@ -462,14 +551,14 @@ static HRESULT endpoint_mac(hn_obj *ep, hj_value *doc, PWSTR *record) {
 
 HRESULT hn_ipam_endpoint(hn_obj *ep, hj_value *doc, PWSTR *record) {
     subnet4 s4[16];
-    prefix v6[8];
+    subnet6 v6[8];
     size_t n6 = 0, n4 = subnets_of(ep->network, s4, 16, v6, &n6);
     hj_value *configs = (hj_value *)hj_get(doc, "IpConfigurations");
     HRESULT hr = S_OK;
     if (configs && hj_typeof(configs) != HJ_ARRAY)
         return hn_fail(record, HCN_E_INVALID_JSON, "IpConfigurations must be an array");
     for (size_t i = 0; hr == S_OK && i < hj_count(configs); i++)
-        hr = explicit_ip(ep, (hj_value *)hj_at(configs, i), s4, n4, v6, n6, i, record);
+        hr = explicit_ip(ep, (hj_value *)hj_at(configs, i), s4, n4, v6, n6, i, configs, record);
     if (hr == S_OK && !hj_count(configs) && n4) {
         uint32_t ip = next_free(ep->network, &s4[0]);
         char text[16];
