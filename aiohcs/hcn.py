@@ -16,11 +16,13 @@ Every object is an async context manager owning one HCN handle: leaving it (or
 does. Ids are :class:`uuid.UUID` or GUID strings (any case, braces optional); documents
 (settings, queries, modification requests) are models of :mod:`aiohcs.schema.hcn`,
 mappings or JSON text, checked before anything reaches HNS. Every call runs off the event
-loop; a create whose await is cancelled closes the handle it made (the object it created
-stays: HNS cannot undo it). Failures raise the typed errors of :mod:`aiohcs.errors`
-(:class:`~aiohcs.errors.NotFound`, :class:`~aiohcs.errors.AlreadyExists`,
-:class:`~aiohcs.errors.InUse`, :class:`~aiohcs.errors.ResourceExhausted` when a network's
-address pool is exhausted, ...), naming the call and the object.
+loop; a call whose scope is already cancelled sends nothing, and a create cancelled while
+HNS runs it closes the handle it made (the object it created stays: HNS cannot undo it,
+and a warning of the ``aiohcs`` logger names it; pass ``id=`` to know it in advance).
+Failures raise the typed errors of :mod:`aiohcs.errors` (:class:`~aiohcs.errors.NotFound`,
+:class:`~aiohcs.errors.AlreadyExists`, :class:`~aiohcs.errors.InUse`,
+:class:`~aiohcs.errors.ResourceExhausted` when a network's address pool is exhausted,
+...), naming the call and the object.
 
 On hcsim the networks are bookkeeping with real address allocation: no traffic flows.
 """
