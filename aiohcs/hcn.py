@@ -30,7 +30,6 @@ On hcsim the networks are bookkeeping with real address allocation: no traffic f
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import uuid
 from typing import Any
 
@@ -257,7 +256,8 @@ def nat_settings(
 
     ``gateway``: the subnet's default gateway (None: its first host address). Raises
     :class:`~aiohcs.errors.InvalidArgumentError` for a prefix that is not a CIDR prefix (or
-    has host bits set) and for a gateway that is not a host address of the subnet.
+    has host bits set), one too small for a gateway and an endpoint (IPv4 /31 and /32, IPv6
+    /127 and /128), and for a gateway that is not a host address of the subnet.
     """
     check_text(name, "name", allow_empty=False)
     check_text(prefix, "prefix")
@@ -267,12 +267,12 @@ def nat_settings(
         raise InvalidArgumentError(
             f"prefix must be a CIDR prefix such as '172.30.0.0/16': {exc}"
         ) from None
-    hosts = list(itertools.islice(subnet.hosts(), 2))
-    if len(hosts) < 2:
+    if subnet.num_addresses < 4:  # /31, /32, /127, /128: no network, gateway and endpoint
         raise InvalidArgumentError(
-            f"prefix {subnet} is too small: a NAT network needs a gateway and an endpoint address"
+            f"prefix {subnet} is too small: a NAT network needs a gateway and an endpoint "
+            f"address besides the network address (at most /{subnet.max_prefixlen - 2})"
         )
-    first = hosts[0]
+    first = next(iter(subnet.hosts()))
     if gateway is None:
         hop = first
     else:
@@ -281,9 +281,7 @@ def nat_settings(
             hop = ipaddress.ip_address(gateway)
         except ValueError:
             raise InvalidArgumentError(f"gateway must be an IP address, not {gateway!r}") from None
-        if hop not in subnet or (
-            subnet.num_addresses > 2 and hop in (subnet.network_address, subnet.broadcast_address)
-        ):
+        if hop not in subnet or hop in (subnet.network_address, subnet.broadcast_address):
             raise InvalidArgumentError(f"gateway {hop} is not a host address of {subnet}")
     default_route = "0.0.0.0/0" if subnet.version == 4 else "::/0"
     return {

@@ -141,11 +141,29 @@ async def test_bad_endpoint_settings(
         (("n", "10.0.0.0/24"), {"gateway": "10.0.0.0"}),
         (("n", "10.0.0.0/24"), {"gateway": "banana"}),
         (("n", "10.0.0.0/32"), {}),
+        (("n", "10.0.0.0/31"), {}),
+        (("n", "fd00::/127"), {}),
+        (("n", "fd00::/128"), {}),
         (("n\0",), {}),
     ],
 )
 async def test_bad_nat_networks(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     await _refused(lambda: hcn.create_nat_network(*args, **kwargs), InvalidArgumentError)
+
+
+@pytest.mark.parametrize("prefix", ["10.0.0.0/31", "10.0.0.0/32", "fd00::/127", "fd00::/128"])
+def test_a_prefix_without_room_for_gateway_and_endpoint_is_too_small(prefix: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="too small"):
+        hcn.nat_settings("n", prefix)
+
+
+async def test_the_smallest_nat_network_holds_one_endpoint() -> None:
+    async with await hcn.create_nat_network("small", "10.98.0.0/30") as network:
+        async with await network.create_endpoint() as endpoint:
+            address = (await endpoint.properties()).ip_configurations[0].ip_address
+            assert address == "10.98.0.2"
+            await endpoint.delete()
+        await network.delete()
 
 
 async def test_bad_queries_and_requests(network: hcn.Network) -> None:
