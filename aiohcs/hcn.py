@@ -22,7 +22,8 @@ and a warning of the ``aiohcs`` logger names it; pass ``id=`` to know it in adva
 Failures raise the typed errors of :mod:`aiohcs.errors` (:class:`~aiohcs.errors.NotFound`,
 :class:`~aiohcs.errors.AlreadyExists`, :class:`~aiohcs.errors.InUse`,
 :class:`~aiohcs.errors.ResourceExhausted` when a network's address pool is exhausted,
-...), naming the call and the object.
+:class:`~aiohcs.errors.AddressUnavailable` for an endpoint address HNS refuses, ...),
+naming the call and the object.
 
 On hcsim the networks are bookkeeping with real address allocation: no traffic flows.
 """
@@ -33,11 +34,12 @@ import ipaddress
 import uuid
 from typing import Any
 
+from aiohcs import _hcn_documents as docs
 from aiohcs import _hcn_object as _obj
 from aiohcs._args import check_text
 from aiohcs._hcn_call import uuid_from_any
 from aiohcs._hcn_object import HcnObject, Kind
-from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
+from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidDocumentError
 
 __all__ = [
     "Endpoint",
@@ -83,11 +85,53 @@ class Network(HcnObject):
         ``settings``: a HostComputeEndpoint document (model, mapping, JSON text) or None;
         ``members``: top-level members added to it by their JSON names
         (``Name="web"``, ``MacAddress=...``); ``id``: the new endpoint's id (None: a new
-        one). Its ``HostComputeNetwork`` member is this network.
+        one). Its ``HostComputeNetwork`` member is this network. An explicit address
+        (``IpConfigurations``) outside every subnet of the network raises
+        :class:`~aiohcs.errors.InvalidDocumentError` naming it and the subnets, before the
+        endpoint is sent (the network's properties are queried once for it); one HNS
+        refuses otherwise (reserved, taken) raises :class:`~aiohcs.errors.AddressUnavailable`.
         """
         extra: dict[str, Any] = dict(members)
         extra["HostComputeNetwork"] = str(self.id)
-        return await _obj.create(Endpoint, settings, id, parent=self, extra=extra)
+        data = docs.settings_object(
+            {} if settings is None else settings, "HostComputeEndpoint", argument="settings"
+        )
+        data = docs.settings_object({**data, **extra}, "HostComputeEndpoint", argument="settings")
+        await self._check_addresses(data)
+        return await _obj.create(Endpoint, data, id, parent=self)
+
+    async def _check_addresses(self, endpoint: dict[str, Any]) -> None:
+        """Refuse an explicit address of ``endpoint`` outside every subnet of this network."""
+        configurations = endpoint.get("IpConfigurations") or []
+        explicit = [(i, c["IpAddress"]) for i, c in enumerate(configurations) if c.get("IpAddress")]
+        if not explicit:
+            return
+        from aiohcs.schema.hcn import HostComputeNetwork, address_in_network
+
+        network = await self.properties()  # (one query)
+        if not isinstance(network, HostComputeNetwork):
+            return
+        subnets = [
+            s.ip_address_prefix
+            for ipam in network.ipams or ()
+            for s in ipam.subnets or ()
+            if s.ip_address_prefix
+        ]
+        if not subnets:  # (no IPAM subnets known: HNS decides)
+            return
+        for index, address in explicit:
+            if address_in_network(network, address) is None:
+                raise InvalidDocumentError(
+                    "HostComputeEndpoint",
+                    [
+                        (
+                            f"IpConfigurations.{index}.IpAddress",
+                            f"{address} is outside every subnet of network {self.id} "
+                            f"({', '.join(subnets)})",
+                        )
+                    ],
+                    argument="settings",
+                )
 
 
 class Endpoint(HcnObject):

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from helpers import tripwire
+from helpers import TRIPWIRE, tripwire
 
 import aiohcs.hcn as hcn
 from aiohcs import testing
 from aiohcs.errors import (
+    AddressUnavailable,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidDocumentError,
@@ -207,3 +208,37 @@ async def test_bad_adapters(
     kwargs = dict(kwargs)  # (the parameter is shared by both backends' runs)
     endpoint = kwargs.pop("endpoint")
     await _refused(lambda: vm.add_network_adapter(endpoint, **kwargs), error)
+
+
+@pytest.mark.parametrize("address", ["10.9.9.9", "10.99.1.1", "fd00::5"])
+async def test_an_address_outside_the_network_is_refused_before_the_create(
+    network: hcn.Network, address: str
+) -> None:
+    settings = {"IpConfigurations": [{"IpAddress": address}]}
+    creates: list[Callable[[], Awaitable[Any]]] = [
+        lambda: network.create_endpoint(settings),
+        lambda: hcn.create_endpoint(network, settings),
+        lambda: network.create_endpoint(IpConfigurations=settings["IpConfigurations"]),
+    ]
+    testing.fail_next("HcnCreateEndpoint", TRIPWIRE, count=1_000_000)
+    try:
+        for create in creates:
+            with pytest.raises(InvalidDocumentError) as info:
+                await create()
+            assert address in str(info.value)
+            assert "10.99.0.0/24" in str(info.value)
+            assert info.value.path == "IpConfigurations.0.IpAddress"
+    finally:
+        testing.fail_next("HcnCreateEndpoint", TRIPWIRE, count=0)
+    assert await hcn.enumerate_endpoints() == []
+
+
+@pytest.mark.parametrize("address", ["10.99.0.0", "10.99.0.1", "10.99.0.255", "taken"])
+async def test_a_refused_address_is_address_unavailable(network: hcn.Network, address: str) -> None:
+    async with await network.create_endpoint() as taken:
+        if address == "taken":
+            address = (await taken.properties()).ip_configurations[0].ip_address
+        with pytest.raises(AddressUnavailable) as info:
+            await network.create_endpoint({"IpConfigurations": [{"IpAddress": address}]})
+        assert info.value.hresult == 0x803B002F
+        await taken.delete()
