@@ -188,8 +188,18 @@ class LoadBalancer(HcnObject):
 
 
 async def create_network(settings: Any, *, id: uuid.UUID | str | None = None) -> Network:
-    """Create a network from a HostComputeNetwork document; ``id``: None makes a new one."""
+    """Create a network from a HostComputeNetwork document; ``id``: None makes a new one.
+
+    ``settings`` is required (None raises :class:`~aiohcs.errors.InvalidArgumentTypeError`:
+    :func:`nat_settings` makes one).
+    """
+    _required(settings, "a HostComputeNetwork document (see nat_settings)")
     return await _obj.create(Network, settings, id)
+
+
+def _required(settings: Any, what: str) -> None:
+    if settings is None:
+        raise InvalidArgumentTypeError(f"settings must be {what}, not None")
 
 
 async def open_network(id: uuid.UUID | str) -> Network:
@@ -263,7 +273,8 @@ async def delete_namespace(id: uuid.UUID | str) -> None:
 
 
 async def create_load_balancer(settings: Any, *, id: uuid.UUID | str | None = None) -> LoadBalancer:
-    """Create a load balancer from a HostComputeLoadBalancer document."""
+    """Create a load balancer from a HostComputeLoadBalancer document (None is refused)."""
+    _required(settings, "a HostComputeLoadBalancer document")
     return await _obj.create(LoadBalancer, settings, id)
 
 

@@ -50,6 +50,7 @@ BAD_IDS: list[tuple[Any, type[Exception]]] = [
 ]
 
 BAD_NETWORKS: list[tuple[Any, type[Exception]]] = [
+    (None, InvalidArgumentTypeError),
     (42, InvalidArgumentTypeError),
     ("[1, 2]", InvalidDocumentError),
     ("{not json", InvalidDocumentError),
@@ -242,3 +243,7 @@ async def test_a_refused_address_is_address_unavailable(network: hcn.Network, ad
             await network.create_endpoint({"IpConfigurations": [{"IpAddress": address}]})
         assert info.value.hresult == 0x803B002F
         await taken.delete()
+
+
+async def test_a_load_balancer_needs_settings() -> None:
+    await _refused(lambda: hcn.create_load_balancer(None), InvalidArgumentTypeError)
