@@ -24,11 +24,12 @@ from typing import Any, ClassVar, Final
 import anyio.abc
 import anyio.lowlevel
 
+from aiohcs import _json
 from aiohcs._bridge import current_backend
 from aiohcs._documents import object_text
 from aiohcs._hcn_call import HcnOut, close_handle_detached, guid_from, hcn_call, uuid_from_any
 from aiohcs._hcn_notify import NotificationStream
-from aiohcs._hcn_object import HcnObject, Kind, delete
+from aiohcs._hcn_object import HcnObject, Kind, check_not_empty, delete
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
 from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
@@ -303,8 +304,13 @@ class GuestNetworkService(HcnObject):
         )
 
     async def modify(self, request: Any) -> None:
-        """Apply a modification (no published schema: a model, mapping or JSON object text)."""
-        text = to_wide(object_text(request, argument="request"))
+        """Apply a modification (no published schema: a model, mapping or JSON object text).
+
+        An empty request (``{}``) is refused before it is sent.
+        """
+        raw = object_text(request, argument="request")
+        check_not_empty(_json.read(raw) if raw else {}, self._subject)
+        text = to_wide(raw)
 
         def call(handle: Any, out: HcnOut) -> int:
             hr: int = lib.HcnModifyGuestNetworkService(handle, text, out.error_record)

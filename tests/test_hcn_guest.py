@@ -88,7 +88,7 @@ async def test_modify_and_closed_object() -> None:
     await gns.modify({"Flags": 0})
     await gns.aclose()
     with pytest.raises(HandleClosedError):
-        await gns.modify({})
+        await gns.modify({"Flags": 0})
     with pytest.raises(HandleClosedError):
         await gns.reserve_port("tcp", "shared", 80)
     with pytest.raises(HandleClosedError):

@@ -247,3 +247,23 @@ async def test_a_refused_address_is_address_unavailable(network: hcn.Network, ad
 
 async def test_a_load_balancer_needs_settings() -> None:
     await _refused(lambda: hcn.create_load_balancer(None), InvalidArgumentTypeError)
+
+
+async def test_an_empty_modification_is_refused(network: hcn.Network) -> None:
+    from aiohcs import _hcn_guest
+
+    async with (
+        await network.create_endpoint() as endpoint,
+        await hcn.create_namespace() as namespace,
+        await _hcn_guest.create_guest_network_service({"Flags": 0}) as service,
+    ):
+        empties: list[Any] = [{}, "{}", " { } "]
+        for obj in (network, endpoint, namespace, service):
+            for empty in empties:
+                await _refused(lambda obj=obj, e=empty: obj.modify(e), InvalidArgumentError)  # type: ignore[misc]
+        await _refused(lambda: service.modify(None), InvalidArgumentError)
+        with pytest.raises(InvalidArgumentError, match="is empty"):
+            await endpoint.modify({})
+        await endpoint.delete()
+        await namespace.delete()
+        await service.delete()
