@@ -138,6 +138,21 @@ async def test_reserve_range_bad_input_before_c(count: Any, error: type) -> None
         await gns.delete()
 
 
+async def test_a_range_larger_than_the_dynamic_ports_says_so() -> None:
+    async with await hg.create_guest_network_service() as gns:
+        with pytest.raises(HcsError) as info:
+            await gns.reserve_port_range(40000)
+        assert info.value.name == "E_INVALIDARG"
+        assert "range of 40000 ports" in str(info.value)
+        assert "dynamic port range" in str(info.value)
+        assert info.value.subject == f"guest network service {gns.id}"
+        testing.fail_next("HcnReserveGuestNetworkServicePortRange", E_FAIL)
+        with pytest.raises(HcsError) as other:  # (another failure is left as it is)
+            await gns.reserve_port_range(4)
+        assert "dynamic port range" not in str(other.value)
+        await gns.delete()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
