@@ -239,7 +239,12 @@ class HcnObject(anyio.abc.AsyncResource):
         await self._handle_call(name, call)
 
     async def delete(self) -> None:
-        """Close this object's handle, then delete the object (HcnDelete<Kind>)."""
+        """Close this object's handle, then delete the object (HcnDelete<Kind>).
+
+        The delete is by id (as ``hcn.delete_<kind>(obj.id)``) and needs no handle, so it
+        works after :meth:`aclose` too, unlike the calls that use the handle (``properties``,
+        ``modify``, ... raise :class:`~aiohcs.errors.HandleClosedError` then).
+        """
         await self.aclose()
         await delete(self._kind, self.id)
 
@@ -269,7 +274,8 @@ class HcnObject(anyio.abc.AsyncResource):
             return
         self._handle = None
         close = self._kind.function("Close")
-        finalize_unclosed(self, repr(self), lambda: close_handle_detached(close, handle))
+        # (the subject, not repr(): that would say "closed" now that the handle is dropped)
+        finalize_unclosed(self, self._subject, lambda: close_handle_detached(close, handle))
 
 
 # ---------------------------------------------------------------- calls by id

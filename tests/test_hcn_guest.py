@@ -219,7 +219,7 @@ async def test_unclosed_objects_warn_and_are_released() -> None:
     r = await gns.reserve_port("both", "shared", 18082)
     with pytest.warns(ResourceWarning, match="port reservation 18082"):
         del r
-    with pytest.warns(ResourceWarning, match="GuestNetworkService"):
+    with pytest.warns(ResourceWarning, match=f"guest network service {ident} was never closed"):
         del gns
     gc.collect()
     await testing.assert_no_leaks_async(settle=2)
