@@ -17,7 +17,7 @@ from aiohcs._args import check_text
 from aiohcs._hcn_call import uuid_from_any
 from aiohcs.errors import InvalidArgumentError
 
-__all__ = ["adapter_request", "check_adapter_arguments"]
+__all__ = ["adapter_request", "add_adapter", "check_adapter_arguments", "check_system_type"]
 
 
 def check_adapter_arguments(
@@ -45,6 +45,22 @@ def check_adapter_arguments(
     return eid, adapter, mac
 
 
+def check_system_type(system_type: object, system_id: str) -> None:
+    """Refuse a network adapter for a container (``system_type`` from its properties).
+
+    HCS takes ``VirtualMachine/Devices/NetworkAdapters`` only from a VM; a container gets
+    its network through a namespace named in its configuration. An unknown type (an older
+    host that does not report one) is left to HCS.
+    """
+    if str(getattr(system_type, "value", system_type)) == "Container":
+        raise InvalidArgumentError(
+            f"compute system {system_id!r} is a container, which takes no network adapter: "
+            "a container gets its network through a namespace, named in its configuration "
+            "(builders.process_isolated_container(network_namespace=..., "
+            "network_endpoints=...))"
+        )
+
+
 async def _endpoint_mac(endpoint: object, eid: uuid.UUID) -> str | None:
     from aiohcs import hcn
 
@@ -69,3 +85,17 @@ async def adapter_request(
     return add_network_adapter_request(
         adapter or str(eid), network_adapter(endpoint_id=eid, mac_address=mac)
     )
+
+
+async def add_adapter(
+    system: Any, endpoint: Any, *, name: str | None = None, mac_address: str | None = None
+) -> None:
+    """:meth:`aiohcs.system.ComputeSystem.add_network_adapter`: checks, then the modify.
+
+    The arguments are checked first, then the system's ``SystemType`` (one properties
+    query): a container raises :class:`~aiohcs.errors.InvalidArgumentError` (see
+    :func:`check_system_type`) and nothing is sent.
+    """
+    check_adapter_arguments(endpoint, name, mac_address)
+    check_system_type((await system.properties()).system_type, system.id)
+    await system.modify(await adapter_request(endpoint, name=name, mac_address=mac_address))

@@ -6,9 +6,12 @@ string the call handed out with ``CoTaskMemFree`` in that thread, and returns wh
 produced (:class:`HcnResult`) or raises the typed error of its HRESULT and ErrorRecord
 (:func:`aiohcs.errors.hcn_error_from_hresult`), naming the call and the object.
 
-A handle the call creates (``close`` names the function that closes it) is never lost: when
-the await is cancelled the call still runs to its end and the handle is closed in a worker
-thread; otherwise it is returned, and the caller adopts it before its next ``await``.
+A cancellation already pending when the call is due raises before anything reaches HNS.
+Once the call has started it runs to its end (HNS cannot cancel it) and the cancellation is
+delivered afterwards. A handle the call creates (``close`` names the function that closes
+it) is never lost: when the await is cancelled the handle is closed in a worker thread (the
+object the call created stays in HNS, and a warning of the ``aiohcs`` logger names it);
+otherwise it is returned, and the caller adopts it before its next ``await``.
 
 Ids: :func:`uuid_from_any` checks a user's id (a :class:`uuid.UUID`, or a string in any
 case with optional braces) and :func:`guid_from` makes the ``GUID *`` C needs.
@@ -16,6 +19,7 @@ case with optional braces) and :func:`guid_from` makes the ``GUID *`` C needs.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +42,8 @@ __all__ = [
     "hcn_call",
     "uuid_from_any",
 ]
+
+_log = logging.getLogger("aiohcs")
 
 #: A user's id as a :class:`uuid.UUID` (see :func:`aiohcs._args.check_guid`).
 uuid_from_any = check_guid
@@ -115,13 +121,19 @@ async def hcn_call(
     that closes a handle the call makes in ``out.handle``; ``types`` the models to load
     before the call (see :func:`aiohcs._host_calls.admit`). Raises
     :class:`~aiohcs.errors.UnsupportedOnThisHost` if the host lacks ``name``, the typed
-    error of a failed HRESULT otherwise. A handle made by a call whose await was cancelled
-    is closed; a returned one must be adopted before the caller's next ``await``.
+    error of a failed HRESULT otherwise. A cancellation pending before the call starts
+    raises and nothing is sent; one that arrives during it is raised once it has returned.
+    A handle made by a call whose await was cancelled is closed (and a created object,
+    which stays, is logged); a returned one must be adopted before the caller's next
+    ``await``.
     """
     await _host_calls.admit(types)
     require_export(name)
+    await anyio.lowlevel.checkpoint_if_cancelled()  # nothing reaches HNS once cancelled
 
     def discard(result: tuple[int, str | None, str | None, int]) -> None:
+        if result[0] >= 0:
+            _completed_despite_cancel(name, subject)
         if close is not None and result[0] >= 0 and result[3]:
             close_handle(close, result[3])
 
@@ -132,7 +144,20 @@ async def hcn_call(
     try:
         await anyio.lowlevel.checkpoint_if_cancelled()  # (an anyio / trio cancel arrives here)
     except BaseException:
+        _completed_despite_cancel(name, subject)
         if close is not None and handle:
             close_handle_detached(close, handle)
         raise
     return HcnResult(document, handle if close is not None else 0)
+
+
+def _completed_despite_cancel(name: str, subject: str) -> None:
+    """Log a call HNS completed although its await was cancelled (a create: a warning)."""
+    if name.startswith("HcnCreate"):
+        _log.warning(
+            "aiohcs: %s was cancelled after HNS had created the %s: it stays in HNS until deleted",
+            name,
+            subject,
+        )
+    else:
+        _log.debug("aiohcs: %s completed for the %s although cancelled", name, subject)

@@ -24,14 +24,15 @@ from typing import Any, ClassVar, Final
 import anyio.abc
 import anyio.lowlevel
 
+from aiohcs import _json
 from aiohcs._bridge import current_backend
 from aiohcs._documents import object_text
 from aiohcs._hcn_call import HcnOut, close_handle_detached, guid_from, hcn_call, uuid_from_any
 from aiohcs._hcn_notify import NotificationStream
-from aiohcs._hcn_object import HcnObject, Kind, delete
+from aiohcs._hcn_object import HcnObject, Kind, check_not_empty, delete
 from aiohcs._native import ffi, lib, to_wide
 from aiohcs._unclosed import finalize_unclosed
-from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
+from aiohcs.errors import HcsError, HResult, InvalidArgumentError, InvalidArgumentTypeError
 
 __all__ = [
     "GuestNetworkService",
@@ -46,6 +47,7 @@ __all__ = [
 
 _CLOSE_SERVICE: Final = "HcnCloseGuestNetworkService"
 _RELEASE: Final = "HcnReleaseGuestNetworkServicePortReservationHandle"
+_RESERVE_RANGE: Final = "HcnReserveGuestNetworkServicePortRange"
 
 
 class PortProtocol(enum.IntEnum):
@@ -303,8 +305,13 @@ class GuestNetworkService(HcnObject):
         )
 
     async def modify(self, request: Any) -> None:
-        """Apply a modification (no published schema: a model, mapping or JSON object text)."""
-        text = to_wide(object_text(request, argument="request"))
+        """Apply a modification (no published schema: a model, mapping or JSON object text).
+
+        An empty request (``{}``) is refused before it is sent.
+        """
+        raw = object_text(request, argument="request")
+        check_not_empty(_json.read(raw) if raw else {}, self._subject)
+        text = to_wide(raw)
 
         def call(handle: Any, out: HcnOut) -> int:
             hr: int = lib.HcnModifyGuestNetworkService(handle, text, out.error_record)
@@ -332,7 +339,12 @@ class GuestNetworkService(HcnObject):
         )
 
     async def reserve_port_range(self, count: int) -> PortReservation:
-        """Reserve ``count`` consecutive host ports (the reservation says which)."""
+        """Reserve ``count`` consecutive host ports (the reservation says which).
+
+        The range comes from the host's dynamic port range (by default 49152-65535, 16384
+        ports): a larger ``count`` is refused by HNS with ``E_INVALIDARG``, raised as an
+        :class:`~aiohcs.errors.HcsError` whose message says so.
+        """
         number = _port_number(count, "count")
         ports = ffi.new("HCN_PORT_RANGE_RESERVATION *")
 
@@ -340,9 +352,19 @@ class GuestNetworkService(HcnObject):
             hr: int = lib.HcnReserveGuestNetworkServicePortRange(handle, number, ports, out.handle)
             return hr
 
-        result = await self._handle_call(
-            "HcnReserveGuestNetworkServicePortRange", call, close=_RELEASE
-        )
+        try:
+            result = await self._handle_call(_RESERVE_RANGE, call, close=_RELEASE)
+        except HcsError as exc:
+            if exc.hresult != HResult.E_INVALIDARG:
+                raise
+            raise HcsError(
+                exc.hresult,
+                f"HNS refused a range of {number} ports: a range comes from the host's dynamic "
+                "port range (by default 49152-65535, 16384 ports), so ask for fewer",
+                operation=_RESERVE_RANGE,
+                subject=self._subject,
+                document=exc.document,
+            ) from exc
         return PortReservation(
             result.handle, int(ports.startingPort), int(ports.endingPort), service=self.id
         )

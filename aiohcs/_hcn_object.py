@@ -108,6 +108,15 @@ def settings_text(
     return oid or uuid.uuid4(), to_wide(docs.to_text(data, kind.model, argument=argument))
 
 
+def check_not_empty(request: dict[str, Any], subject: str) -> None:
+    """Refuse an empty modification request of ``subject`` (it says nothing to change)."""
+    if not request:
+        raise InvalidArgumentError(
+            f"the modification request of the {subject} is empty: give its ResourceType, "
+            "RequestType and Settings"
+        )
+
+
 _O = TypeVar("_O", bound="HcnObject")
 
 
@@ -207,10 +216,15 @@ class HcnObject(anyio.abc.AsyncResource):
         return await self._query_call(self._kind.function("Query"), query, self._kind.model)
 
     async def modify(self, request: Any) -> None:
-        """Apply a modification request (a model, mapping or JSON text of an object)."""
+        """Apply a modification request (a model, mapping or JSON text of an object).
+
+        An empty request (``{}``) changes nothing and is refused before it is sent
+        (:class:`~aiohcs.errors.InvalidArgumentError`).
+        """
         data = docs.settings_object(
             request, f"Modify{self._kind.title}SettingRequest", argument="request"
         )
+        check_not_empty(data, self._subject)
         await self._modify(data)
 
     async def _modify(self, data: dict[str, Any]) -> None:
@@ -225,7 +239,12 @@ class HcnObject(anyio.abc.AsyncResource):
         await self._handle_call(name, call)
 
     async def delete(self) -> None:
-        """Close this object's handle, then delete the object (HcnDelete<Kind>)."""
+        """Close this object's handle, then delete the object (HcnDelete<Kind>).
+
+        The delete is by id (as ``hcn.delete_<kind>(obj.id)``) and needs no handle, so it
+        works after :meth:`aclose` too, unlike the calls that use the handle (``properties``,
+        ``modify``, ... raise :class:`~aiohcs.errors.HandleClosedError` then).
+        """
         await self.aclose()
         await delete(self._kind, self.id)
 
@@ -255,7 +274,8 @@ class HcnObject(anyio.abc.AsyncResource):
             return
         self._handle = None
         close = self._kind.function("Close")
-        finalize_unclosed(self, repr(self), lambda: close_handle_detached(close, handle))
+        # (the subject, not repr(): that would say "closed" now that the handle is dropped)
+        finalize_unclosed(self, self._subject, lambda: close_handle_detached(close, handle))
 
 
 # ---------------------------------------------------------------- calls by id

@@ -41,6 +41,7 @@ from aiohcs._hresult import (
 __all__ = [
     "OPERATION_TYPE_NAMES",
     "AccessDenied",
+    "AddressUnavailable",
     "AlreadyExists",
     "BridgeClosedError",
     "HResult",
@@ -263,6 +264,17 @@ class InUse(HcsError):
     """The object is still referenced and cannot be deleted (HCN_E_ENTITY_HAS_REFERENCES).
 
     A network with endpoints, an endpoint a load balancer names, ...
+    """
+
+
+class AddressUnavailable(HcsError):
+    """HNS refused an endpoint's explicit IP address.
+
+    HCN_E_ADDR_INVALID_OR_RESERVED or HCN_E_INVALID_IP from an Hcn call.
+    The address is outside the network's subnets, reserved (the network, broadcast or
+    gateway address) or another endpoint's. An address outside every subnet of the network
+    is refused by aiohcs before anything is sent, with
+    :class:`InvalidDocumentError`, when the call knows the network.
     """
 
 
@@ -557,7 +569,7 @@ def error_from_hresult(
 
 
 # Low word of an HCN HRESULT (facility 0x3B) → class: what was named does not exist, is
-# already there, is still referenced, or its document is malformed.
+# already there, is still referenced, its document is malformed, or its address is refused.
 _HCN_NOT_FOUND: Final = frozenset(
     (*range(0x01, 0x0A), 0x1F, 0x21, 0x26, 0x27, 0x28)  # HCN_E_*_NOT_FOUND, GCN_E_*_NOT_FOUND
 )
@@ -567,6 +579,8 @@ _BY_HCN_CODE: Final[Mapping[int, type[HcsError]]] = {
     **dict.fromkeys(_HCN_ALREADY_EXISTS, AlreadyExists),
     HResult.HCN_E_ENTITY_HAS_REFERENCES & 0xFFFF: InUse,
     HResult.HCN_E_INVALID_JSON & 0xFFFF: InvalidJson,
+    HResult.HCN_E_ADDR_INVALID_OR_RESERVED & 0xFFFF: AddressUnavailable,
+    HResult.HCN_E_INVALID_IP & 0xFFFF: AddressUnavailable,
 }
 
 # Whole HRESULTs of other facilities from an Hcn call → class (else as for HCS).

@@ -16,11 +16,14 @@ Every object is an async context manager owning one HCN handle: leaving it (or
 does. Ids are :class:`uuid.UUID` or GUID strings (any case, braces optional); documents
 (settings, queries, modification requests) are models of :mod:`aiohcs.schema.hcn`,
 mappings or JSON text, checked before anything reaches HNS. Every call runs off the event
-loop; a create whose await is cancelled closes the handle it made (the object it created
-stays: HNS cannot undo it). Failures raise the typed errors of :mod:`aiohcs.errors`
-(:class:`~aiohcs.errors.NotFound`, :class:`~aiohcs.errors.AlreadyExists`,
-:class:`~aiohcs.errors.InUse`, :class:`~aiohcs.errors.ResourceExhausted` when a network's
-address pool is exhausted, ...), naming the call and the object.
+loop; a call whose scope is already cancelled sends nothing, and a create cancelled while
+HNS runs it closes the handle it made (the object it created stays: HNS cannot undo it,
+and a warning of the ``aiohcs`` logger names it; pass ``id=`` to know it in advance).
+Failures raise the typed errors of :mod:`aiohcs.errors` (:class:`~aiohcs.errors.NotFound`,
+:class:`~aiohcs.errors.AlreadyExists`, :class:`~aiohcs.errors.InUse`,
+:class:`~aiohcs.errors.ResourceExhausted` when a network's address pool is exhausted,
+:class:`~aiohcs.errors.AddressUnavailable` for an endpoint address HNS refuses, ...),
+naming the call and the object.
 
 On hcsim the networks are bookkeeping with real address allocation: no traffic flows.
 """
@@ -28,15 +31,15 @@ On hcsim the networks are bookkeeping with real address allocation: no traffic f
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import uuid
 from typing import Any
 
+from aiohcs import _hcn_documents as docs
 from aiohcs import _hcn_object as _obj
 from aiohcs._args import check_text
 from aiohcs._hcn_call import uuid_from_any
 from aiohcs._hcn_object import HcnObject, Kind
-from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError
+from aiohcs.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidDocumentError
 
 __all__ = [
     "Endpoint",
@@ -82,11 +85,53 @@ class Network(HcnObject):
         ``settings``: a HostComputeEndpoint document (model, mapping, JSON text) or None;
         ``members``: top-level members added to it by their JSON names
         (``Name="web"``, ``MacAddress=...``); ``id``: the new endpoint's id (None: a new
-        one). Its ``HostComputeNetwork`` member is this network.
+        one). Its ``HostComputeNetwork`` member is this network. An explicit address
+        (``IpConfigurations``) outside every subnet of the network raises
+        :class:`~aiohcs.errors.InvalidDocumentError` naming it and the subnets, before the
+        endpoint is sent (the network's properties are queried once for it); one HNS
+        refuses otherwise (reserved, taken) raises :class:`~aiohcs.errors.AddressUnavailable`.
         """
         extra: dict[str, Any] = dict(members)
         extra["HostComputeNetwork"] = str(self.id)
-        return await _obj.create(Endpoint, settings, id, parent=self, extra=extra)
+        data = docs.settings_object(
+            {} if settings is None else settings, "HostComputeEndpoint", argument="settings"
+        )
+        data = docs.settings_object({**data, **extra}, "HostComputeEndpoint", argument="settings")
+        await self._check_addresses(data)
+        return await _obj.create(Endpoint, data, id, parent=self)
+
+    async def _check_addresses(self, endpoint: dict[str, Any]) -> None:
+        """Refuse an explicit address of ``endpoint`` outside every subnet of this network."""
+        configurations = endpoint.get("IpConfigurations") or []
+        explicit = [(i, c["IpAddress"]) for i, c in enumerate(configurations) if c.get("IpAddress")]
+        if not explicit:
+            return
+        from aiohcs.schema.hcn import HostComputeNetwork, address_in_network
+
+        network = await self.properties()  # (one query)
+        if not isinstance(network, HostComputeNetwork):
+            return
+        subnets = [
+            s.ip_address_prefix
+            for ipam in network.ipams or ()
+            for s in ipam.subnets or ()
+            if s.ip_address_prefix
+        ]
+        if not subnets:  # (no IPAM subnets known: HNS decides)
+            return
+        for index, address in explicit:
+            if address_in_network(network, address) is None:
+                raise InvalidDocumentError(
+                    "HostComputeEndpoint",
+                    [
+                        (
+                            f"IpConfigurations.{index}.IpAddress",
+                            f"{address} is outside every subnet of network {self.id} "
+                            f"({', '.join(subnets)})",
+                        )
+                    ],
+                    argument="settings",
+                )
 
 
 class Endpoint(HcnObject):
@@ -143,8 +188,18 @@ class LoadBalancer(HcnObject):
 
 
 async def create_network(settings: Any, *, id: uuid.UUID | str | None = None) -> Network:
-    """Create a network from a HostComputeNetwork document; ``id``: None makes a new one."""
+    """Create a network from a HostComputeNetwork document; ``id``: None makes a new one.
+
+    ``settings`` is required (None raises :class:`~aiohcs.errors.InvalidArgumentTypeError`:
+    :func:`nat_settings` makes one).
+    """
+    _required(settings, "a HostComputeNetwork document (see nat_settings)")
     return await _obj.create(Network, settings, id)
+
+
+def _required(settings: Any, what: str) -> None:
+    if settings is None:
+        raise InvalidArgumentTypeError(f"settings must be {what}, not None")
 
 
 async def open_network(id: uuid.UUID | str) -> Network:
@@ -218,7 +273,8 @@ async def delete_namespace(id: uuid.UUID | str) -> None:
 
 
 async def create_load_balancer(settings: Any, *, id: uuid.UUID | str | None = None) -> LoadBalancer:
-    """Create a load balancer from a HostComputeLoadBalancer document."""
+    """Create a load balancer from a HostComputeLoadBalancer document (None is refused)."""
+    _required(settings, "a HostComputeLoadBalancer document")
     return await _obj.create(LoadBalancer, settings, id)
 
 
@@ -255,7 +311,8 @@ def nat_settings(
 
     ``gateway``: the subnet's default gateway (None: its first host address). Raises
     :class:`~aiohcs.errors.InvalidArgumentError` for a prefix that is not a CIDR prefix (or
-    has host bits set) and for a gateway that is not a host address of the subnet.
+    has host bits set), one too small for a gateway and an endpoint (IPv4 /31 and /32, IPv6
+    /127 and /128), and for a gateway that is not a host address of the subnet.
     """
     check_text(name, "name", allow_empty=False)
     check_text(prefix, "prefix")
@@ -265,12 +322,12 @@ def nat_settings(
         raise InvalidArgumentError(
             f"prefix must be a CIDR prefix such as '172.30.0.0/16': {exc}"
         ) from None
-    hosts = list(itertools.islice(subnet.hosts(), 2))
-    if len(hosts) < 2:
+    if subnet.num_addresses < 4:  # /31, /32, /127, /128: no network, gateway and endpoint
         raise InvalidArgumentError(
-            f"prefix {subnet} is too small: a NAT network needs a gateway and an endpoint address"
+            f"prefix {subnet} is too small: a NAT network needs a gateway and an endpoint "
+            f"address besides the network address (at most /{subnet.max_prefixlen - 2})"
         )
-    first = hosts[0]
+    first = next(iter(subnet.hosts()))
     if gateway is None:
         hop = first
     else:
@@ -279,9 +336,7 @@ def nat_settings(
             hop = ipaddress.ip_address(gateway)
         except ValueError:
             raise InvalidArgumentError(f"gateway must be an IP address, not {gateway!r}") from None
-        if hop not in subnet or (
-            subnet.num_addresses > 2 and hop in (subnet.network_address, subnet.broadcast_address)
-        ):
+        if hop not in subnet or hop in (subnet.network_address, subnet.broadcast_address):
             raise InvalidArgumentError(f"gateway {hop} is not a host address of {subnet}")
     default_route = "0.0.0.0/0" if subnet.version == 4 else "::/0"
     return {

@@ -442,11 +442,12 @@ class ComputeSystem(HandleOwner):
         """Hot-add a network adapter for the HCN ``endpoint`` (an hcn.Endpoint or its id).
 
         ``name``: the adapter's (None: the endpoint id); ``mac_address``: None takes the
-        endpoint's. The endpoint must exist (else :class:`~aiohcs.errors.NotFound`).
+        endpoint's. The endpoint must exist (else :class:`~aiohcs.errors.NotFound`). A
+        container takes none (:class:`~aiohcs.errors.InvalidArgumentError`, nothing sent).
         """
-        from aiohcs._hcn_adapter import adapter_request
+        from aiohcs._hcn_adapter import add_adapter
 
-        await self.modify(await adapter_request(endpoint, name=name, mac_address=mac_address))
+        await add_adapter(self, endpoint, name=name, mac_address=mac_address)
 
     async def properties(self, *property_types: str, query: Any = None) -> Properties:
         """Return the system's :class:`aiohcs.schema.Properties`.

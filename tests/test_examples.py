@@ -264,7 +264,8 @@ def test_container_network_error_undoes_what_was_made() -> None:
     _match_steps(steps, _NETWORK_STEPS[:1])
     assert steps[1:] == ["deleted the network", "nothing left behind"]
     (line,) = result.stderr.splitlines()
-    assert line.startswith("container_network: error: HCN_E_ADDR_INVALID_OR_RESERVED")
+    assert line.startswith("container_network: error: invalid settings (HostComputeEndpoint)")
+    assert "10.9.9.9 is outside every subnet of network" in line  # (refused before HNS)
     bad = run_example("container_network.py", "--prefix", "10.0.0.1/24")
     assert (bad.returncode, bad.stdout) == (1, "- nothing left behind\n")
     assert "host bits set" in bad.stderr

@@ -290,9 +290,22 @@ async def test_an_unclosed_object_warns_and_is_closed() -> None:
         warnings.simplefilter("always")
         del net
         gc.collect()
-    assert any(issubclass(w.category, ResourceWarning) for w in caught)
+    (warning,) = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert str(warning.message).startswith(f"network {nid} was never closed")
+    assert "closed>" not in str(warning.message)
     assert await _settled_handles() == 0
     await hcn.delete_network(nid)
+
+
+async def test_delete_after_aclose_deletes_by_id() -> None:
+    net = await hcn.create_nat_network("closed-first", "10.81.0.0/24")
+    await net.aclose()
+    with pytest.raises(HandleClosedError):
+        await net.properties()
+    await net.delete()  # (documented: by id, no handle needed)
+    assert net.id not in await hcn.enumerate_networks()
+    with pytest.raises(NotFound):
+        await net.delete()
 
 
 async def test_objects_cannot_be_constructed() -> None:

@@ -22,6 +22,7 @@ from aiohcs import _hcn_call, _native
 from aiohcs._hcn_call import HcnOut, guid_from, hcn_call, uuid_from_any
 from aiohcs._native import ffi
 from aiohcs.errors import (
+    AddressUnavailable,
     AlreadyExists,
     HcsError,
     HResult,
@@ -184,7 +185,8 @@ def test_every_hcn_code_is_named() -> None:
         (HResult.HCN_E_INVALID_JSON, InvalidJson),
         (HResult.ERROR_NO_MORE_ITEMS, ResourceExhausted),
         (HResult.E_OUTOFMEMORY, ResourceExhausted),
-        (HResult.HCN_E_INVALID_IP, HcsError),
+        (HResult.HCN_E_INVALID_IP, AddressUnavailable),
+        (HResult.HCN_E_ADDR_INVALID_OR_RESERVED, AddressUnavailable),
         (HResult.E_INVALIDARG, HcsError),
         (0x803B0FFF, HcsError),
     ],

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from helpers import tripwire
+from helpers import TRIPWIRE, tripwire
 
 import aiohcs.hcn as hcn
 from aiohcs import testing
 from aiohcs.errors import (
+    AddressUnavailable,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidDocumentError,
@@ -49,6 +50,7 @@ BAD_IDS: list[tuple[Any, type[Exception]]] = [
 ]
 
 BAD_NETWORKS: list[tuple[Any, type[Exception]]] = [
+    (None, InvalidArgumentTypeError),
     (42, InvalidArgumentTypeError),
     ("[1, 2]", InvalidDocumentError),
     ("{not json", InvalidDocumentError),
@@ -141,11 +143,29 @@ async def test_bad_endpoint_settings(
         (("n", "10.0.0.0/24"), {"gateway": "10.0.0.0"}),
         (("n", "10.0.0.0/24"), {"gateway": "banana"}),
         (("n", "10.0.0.0/32"), {}),
+        (("n", "10.0.0.0/31"), {}),
+        (("n", "fd00::/127"), {}),
+        (("n", "fd00::/128"), {}),
         (("n\0",), {}),
     ],
 )
 async def test_bad_nat_networks(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     await _refused(lambda: hcn.create_nat_network(*args, **kwargs), InvalidArgumentError)
+
+
+@pytest.mark.parametrize("prefix", ["10.0.0.0/31", "10.0.0.0/32", "fd00::/127", "fd00::/128"])
+def test_a_prefix_without_room_for_gateway_and_endpoint_is_too_small(prefix: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="too small"):
+        hcn.nat_settings("n", prefix)
+
+
+async def test_the_smallest_nat_network_holds_one_endpoint() -> None:
+    async with await hcn.create_nat_network("small", "10.98.0.0/30") as network:
+        async with await network.create_endpoint() as endpoint:
+            address = (await endpoint.properties()).ip_configurations[0].ip_address
+            assert address == "10.98.0.2"
+            await endpoint.delete()
+        await network.delete()
 
 
 async def test_bad_queries_and_requests(network: hcn.Network) -> None:
@@ -189,3 +209,61 @@ async def test_bad_adapters(
     kwargs = dict(kwargs)  # (the parameter is shared by both backends' runs)
     endpoint = kwargs.pop("endpoint")
     await _refused(lambda: vm.add_network_adapter(endpoint, **kwargs), error)
+
+
+@pytest.mark.parametrize("address", ["10.9.9.9", "10.99.1.1", "fd00::5"])
+async def test_an_address_outside_the_network_is_refused_before_the_create(
+    network: hcn.Network, address: str
+) -> None:
+    settings = {"IpConfigurations": [{"IpAddress": address}]}
+    creates: list[Callable[[], Awaitable[Any]]] = [
+        lambda: network.create_endpoint(settings),
+        lambda: hcn.create_endpoint(network, settings),
+        lambda: network.create_endpoint(IpConfigurations=settings["IpConfigurations"]),
+    ]
+    testing.fail_next("HcnCreateEndpoint", TRIPWIRE, count=1_000_000)
+    try:
+        for create in creates:
+            with pytest.raises(InvalidDocumentError) as info:
+                await create()
+            assert address in str(info.value)
+            assert "10.99.0.0/24" in str(info.value)
+            assert info.value.path == "IpConfigurations.0.IpAddress"
+    finally:
+        testing.fail_next("HcnCreateEndpoint", TRIPWIRE, count=0)
+    assert await hcn.enumerate_endpoints() == []
+
+
+@pytest.mark.parametrize("address", ["10.99.0.0", "10.99.0.1", "10.99.0.255", "taken"])
+async def test_a_refused_address_is_address_unavailable(network: hcn.Network, address: str) -> None:
+    async with await network.create_endpoint() as taken:
+        if address == "taken":
+            address = (await taken.properties()).ip_configurations[0].ip_address
+        with pytest.raises(AddressUnavailable) as info:
+            await network.create_endpoint({"IpConfigurations": [{"IpAddress": address}]})
+        assert info.value.hresult == 0x803B002F
+        await taken.delete()
+
+
+async def test_a_load_balancer_needs_settings() -> None:
+    await _refused(lambda: hcn.create_load_balancer(None), InvalidArgumentTypeError)
+
+
+async def test_an_empty_modification_is_refused(network: hcn.Network) -> None:
+    from aiohcs import _hcn_guest
+
+    async with (
+        await network.create_endpoint() as endpoint,
+        await hcn.create_namespace() as namespace,
+        await _hcn_guest.create_guest_network_service({"Flags": 0}) as service,
+    ):
+        empties: list[Any] = [{}, "{}", " { } "]
+        for obj in (network, endpoint, namespace, service):
+            for empty in empties:
+                await _refused(lambda obj=obj, e=empty: obj.modify(e), InvalidArgumentError)  # type: ignore[misc]
+        await _refused(lambda: service.modify(None), InvalidArgumentError)
+        with pytest.raises(InvalidArgumentError, match="is empty"):
+            await endpoint.modify({})
+        await endpoint.delete()
+        await namespace.delete()
+        await service.delete()

@@ -163,3 +163,25 @@ def test_builders_name_endpoints() -> None:
         builders.process_isolated_container(
             layers=["C:\\l"], scratch_path="C:\\s", network_endpoints=["x"]
         )
+
+
+async def test_a_container_takes_no_network_adapter(endpoint: hcn.Endpoint) -> None:
+    from helpers import TRIPWIRE
+
+    from aiohcs import testing
+    from aiohcs.errors import HcsError, InvalidArgumentError
+
+    async with await ComputeSystem.create("c-adapter", CONTAINER) as container:
+        await container.start()
+        testing.fail_next("HcsModifyComputeSystem", TRIPWIRE, count=1_000_000)
+        try:
+            with pytest.raises(InvalidArgumentError) as info:
+                await container.add_network_adapter(endpoint)
+        finally:
+            testing.fail_next("HcsModifyComputeSystem", TRIPWIRE, count=0)
+        assert not isinstance(info.value, HcsError)
+        message = str(info.value)
+        assert "'c-adapter' is a container" in message
+        assert "network_namespace=" in message
+        assert "process_isolated_container" in message
+        await terminate_and_close(container)

@@ -4,8 +4,10 @@ Networks, their endpoints and the namespaces that hold endpoints: ``list``, ``cr
 ``inspect`` and ``delete`` for each (``attach``/``detach`` an endpoint for namespaces), and
 ``network watch`` printing the HCN service's notifications. All of it calls
 :mod:`aiohcs.hcn`. Ids, prefixes and addresses are checked while parsing (a bad one is a
-usage error, exit 2); what only HNS can judge (an address outside its network's subnet,
-a network still in use) is an error of the command (exit 1).
+usage error, exit 2), and so is a ``network create`` whose gateway is not a host address
+of its prefix or whose prefix is too small; what only HNS can judge (an address outside
+its network's subnet, a network still in use) is an error of the command (exit 1). A
+create on hcsim without a service says that the object ends with the command.
 """
 
 from __future__ import annotations
@@ -112,6 +114,23 @@ def _group(sub: Any, name: str, actions: str, description: str) -> Any:
 def _new_id(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--id", type=guid, default=None, help=f"the new {what}'s id (a GUID)")
     _json_flag(p)
+
+
+def network_create_problem(args: argparse.Namespace) -> str | None:
+    """The usage error of ``network create``'s arguments taken together (None: they fit).
+
+    Each argument is checked alone while parsing; this checks them together as
+    :func:`aiohcs.hcn.nat_settings` does (a gateway outside the prefix, a prefix too small
+    for a gateway and an endpoint), so that nothing is sent and the exit code is 2.
+    """
+    from aiohcs import hcn
+    from aiohcs.errors import InvalidArgumentError
+
+    try:
+        hcn.nat_settings(args.name, args.prefix, gateway=args.gateway)
+    except InvalidArgumentError as exc:
+        return str(exc)
+    return None
 
 
 def add_network_parsers(sub: Any) -> None:
@@ -276,6 +295,9 @@ async def _run(group: _Group, action: str, args: Any, ctx: Context) -> int:
             ctx.out.document(doc)
         else:
             ctx.out.line(f"{doc.get('ID')}  created{group.created(doc, args)}")
+        from aiohcs.cli._commands import note_own_emulator
+
+        note_own_emulator(ctx, f"the {group.kind} {doc.get('ID')}")
     elif action == "inspect":
         async with await getattr(hcn, f"open_{group.kind}")(args.id) as obj:
             ctx.out.properties(_document(await obj.properties()))

@@ -15,7 +15,7 @@ from aiohcs.cli._argtypes import positive_seconds as _positive_seconds
 from aiohcs.cli._argtypes import seconds as _seconds
 from aiohcs.cli._hcsim import add_hcsim_parser
 from aiohcs.cli._layer import add_layer_parser
-from aiohcs.cli._network import add_network_parsers
+from aiohcs.cli._network import add_network_parsers, network_create_problem
 from aiohcs.cli._vhd import add_vhd_parser
 
 __all__ = ["build_parser", "parse_command"]
@@ -318,4 +318,8 @@ def parse_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argpa
         args.cmd = tail
     if args.command == "exec" and not args.cmd:
         parser.error("exec needs a command after the system id (aiohcs exec ID -- CMD ...)")
+    if args.command == "network" and getattr(args, "network_command", None) == "create":
+        problem = network_create_problem(args)
+        if problem is not None:
+            parser.error(problem)
     return args
