@@ -332,8 +332,8 @@ HRESULT hn_create_id(const GUID *id, hj_value *doc, hn_kind kind, PWSTR *record,
             hn_guid_random(out);
     }
     if (hn_find(kind, out))
-        return hn_fail(record, hn_exists(kind), "A %s with the id %s already exists",
-                       hn_kind_names[kind], out);
+        return hn_fail(record, hn_exists(kind), "The %s %s already exists", hn_kind_names[kind],
+                       out);
     hj_set(doc, "ID", hj_new_string(out));
     return S_OK;
 }
