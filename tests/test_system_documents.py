@@ -317,18 +317,6 @@ def test_import_aiohcs_does_not_load_the_models() -> None:
 # ---------------------------------------------------------------- builders
 
 
-def hcn_in_reach() -> bool:
-    """Whether an endpoint this process creates is one the systems' hcsim sees.
-
-    A client of an hcsim service (``AIOHCS_TEST_SERVICE=1``) runs computenetwork in its own
-    process until the service forwards it (branch hcn-win): its endpoints are not the
-    service's, so its VMs name none there.
-    """
-    from aiohcs._hcs import lib
-
-    return not lib.HcsimIsConnected()
-
-
 def hcn_endpoint() -> str:
     """Create an endpoint in the emulator's computenetwork and return its id.
 
@@ -361,7 +349,7 @@ def builder_documents(disks: Path) -> list[tuple[str, schema.ComputeSystem, bool
     """
     for name in ("win.vhdx", "root.vhdx"):
         (disks / name).write_bytes(b"")
-    endpoint = hcn_endpoint() if hcn_in_reach() else ""
+    endpoint = hcn_endpoint()
     service = str(uuid.uuid4())
     return [
         ("empty-vm", b.empty_vm(), True),
@@ -369,9 +357,7 @@ def builder_documents(disks: Path) -> list[tuple[str, schema.ComputeSystem, bool
             "uefi-vm",
             b.uefi_vm(
                 vhd_path=str(disks / "win.vhdx"),
-                network_adapters=(
-                    {"nic": b.network_adapter(endpoint_id=endpoint)} if hcn_in_reach() else None
-                ),
+                network_adapters={"nic": b.network_adapter(endpoint_id=endpoint)},
                 smb_shares=[b.smb_share(name="s", host_path="/s")],
                 hv_socket=b.hv_socket_config(services={service: None}),
             ),
@@ -405,12 +391,11 @@ async def test_every_builder_is_created_and_started_by_hcsim(tmp_path: Path) -> 
                 assert (await system.properties()).state == "Running", name
                 if is_vm:
                     # The hot-add requests of the builders are accepted by a running VM.
-                    if hcn_in_reach():
-                        await system.modify(
-                            b.add_network_adapter_request(
-                                "nic2", b.network_adapter(endpoint_id=hcn_endpoint())
-                            )
+                    await system.modify(
+                        b.add_network_adapter_request(
+                            "nic2", b.network_adapter(endpoint_id=hcn_endpoint())
                         )
+                    )
                     hot = b.scsi_disk(str(tmp_path / "win.vhdx"))  # (a disk that exists)
                     await system.modify(b.add_scsi_disk_request(hot, lun=3))
                 await system.terminate()
