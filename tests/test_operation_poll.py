@@ -30,13 +30,14 @@ CONFIG = {"SchemaVersion": {"Major": 2, "Minor": 1}, "Container": {}}
 
 @pytest.fixture(autouse=True)
 def _slow_host_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Poll up to a 2 ms average instead of 0.5 ms.
+    """Poll up to a 5 ms average instead of 0.5 ms.
 
-    These tests are about the mechanism, not the tuning constant: under Wine on a slow CI
-    machine the completions of a warm hcsim average more than 0.5 ms, and the window never
-    opened (a fresh-clone CI run). The slow case below uses 10 ms completions.
+    These tests are about the mechanism, not the tuning constant: under Wine the completions
+    of a warm hcsim average 0.1 ms on asyncio but 0.55-1 ms on trio on an idle machine, and
+    2-3 times more on a loaded one, where the window never opened (a fresh-clone CI run).
+    The slow case below uses 30 ms completions.
     """
-    monkeypatch.setattr(CompletionTime, "THRESHOLD", 0.002)
+    monkeypatch.setattr(CompletionTime, "THRESHOLD", 0.005)
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ async def test_other_runnable_tasks_are_not_held_up(
 async def test_no_polling_once_operations_are_slow(system: ComputeSystem) -> None:
     await warm_up(system)
     bridge = current_bridge()
-    with testing.delay("HcsGetComputeSystemProperties", completion_ms=10):
+    with testing.delay("HcsGetComputeSystemProperties", completion_ms=30):
         for _ in range(10):  # the average climbs over the threshold
             await system.properties()
         assert current_bridge().completion_time.poll_window() == 0
@@ -218,5 +219,5 @@ def test_the_polling_window_follows_the_completion_time() -> None:
     window = times.poll_window()
     assert times.MIN_WINDOW <= window <= times.MAX_WINDOW
     for _ in range(100):
-        times.record(0.005)
+        times.record(times.THRESHOLD * 10)
     assert times.poll_window() == 0
